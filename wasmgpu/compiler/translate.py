@@ -1,0 +1,562 @@
+"""Translate validated WebAssembly functions to register bytecode (see isa.py).
+
+Every local and every operand-stack position is a frame slot: locals first, then
+stack height h at slot ``nlocals + h``. The operand stack is tracked at
+translation time as a list of the slots that hold each value, so ``local.get``
+emits nothing (the entry names the local's slot) until the local is overwritten
+while a stale use is still on the stack. A call's callee frame starts at the
+slot of its first argument, so arguments are never copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import Unsupported
+from ..wasm import opcodes as wo
+from ..wasm.types import FuncType, Module
+from .isa import LOADS, NUMERIC, OP, STORES, isa_name
+
+REF_NULL = (1 << 64) - 1
+MAX_SLOTS = 0xFFFF
+
+_NUMERIC_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in NUMERIC}
+_NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NUMERIC}
+_LOAD_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in LOADS}
+_STORE_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in STORES}
+K = wo.BY_NAME
+
+
+def _k(name: str) -> int:
+    return K[name].key
+
+
+@dataclass
+class Addresses:
+    """Where the module's index spaces live in the store."""
+
+    funcs: list[int]
+    globals: list[int]
+    mems: list[int]
+    tables: list[int]
+    datas: list[int]
+    elems: list[int]
+    sig_ids: list[int]  # per type index: the store's canonical signature id
+
+
+@dataclass
+class FuncCode:
+    words: list[int]
+    offsets: list[int]  # wasm byte offset of the instruction each word belongs to
+    nparams: int
+    nlocals: int
+    frame_size: int
+
+
+class _Label:
+    __slots__ = ("pos", "refs")
+
+    def __init__(self) -> None:
+        self.pos: int | None = None
+        self.refs: list[tuple[int, bool]] = []  # (word index, whole word?)
+
+
+@dataclass
+class _Frame:
+    kind: str  # "func", "block", "loop", "if"
+    height: int  # stack height below the block's parameters
+    nparams: int
+    nresults: int
+    label: _Label  # where a branch to this frame goes
+    end: _Label
+    live_entry: bool
+    else_label: _Label | None = None
+    has_else: bool = False
+    end_reached: bool = False
+
+
+@dataclass
+class _Translator:
+    module: Module
+    addr: Addresses
+    base_pc: int
+    ftype: FuncType
+    local_types: list[int]
+    words: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    stack: list[int] = field(default_factory=list)
+    frames: list[_Frame] = field(default_factory=list)
+    dead: bool = False
+    max_height: int = 0
+    offset: int = 0
+    last_def: int = -1  # word index of the last instruction whose `a` field is a fresh stack slot
+
+    def __post_init__(self) -> None:
+        self.nlocals = len(self.ftype.params) + len(self.local_types)
+
+    # -- emission ---------------------------------------------------------------------------
+    def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0) -> int:
+        self.words.append(op | (a << 16) | (b << 32) | (c << 48))
+        self.offsets.append(self.offset)
+        self.last_def = -1
+        return len(self.words) - 1
+
+    def emit32(self, op: int, a: int, imm: int) -> int:
+        return self.emit(op, a, imm & 0xFFFF, (imm >> 16) & 0xFFFF)
+
+    def word(self, value: int) -> None:
+        self.words.append(value & 0xFFFFFFFFFFFFFFFF)
+        self.offsets.append(self.offset)
+
+    def emit_def(self, op: int, b: int = 0, c: int = 0) -> int:
+        """Emit an instruction whose result goes to a new top-of-stack slot; return that slot."""
+        dst = self.push_slot()
+        self.emit(op, dst, b, c)
+        self.last_def = len(self.words) - 1
+        return dst
+
+    def jump(self, op: int, a: int, label: _Label) -> None:
+        idx = self.emit32(op, a, 0)
+        self.ref(label, idx, False)
+
+    def ref(self, label: _Label, idx: int, whole: bool) -> None:
+        if label.pos is not None:
+            self.patch(idx, label.pos, whole)
+        else:
+            label.refs.append((idx, whole))
+
+    def patch(self, idx: int, target: int, whole: bool) -> None:
+        if whole:
+            self.words[idx] = target
+        else:
+            self.words[idx] = (self.words[idx] & 0xFFFFFFFF) | (target << 32)
+
+    def bind(self, label: _Label) -> None:
+        label.pos = self.base_pc + len(self.words)
+        for idx, whole in label.refs:
+            self.patch(idx, label.pos, whole)
+        label.refs.clear()
+        self.last_def = -1  # a jump may land here: the previous definition is no longer the only one
+
+    # -- the operand stack --------------------------------------------------------------------
+    def pos(self, height: int) -> int:
+        return self.nlocals + height
+
+    def push_slot(self) -> int:
+        slot = self.pos(len(self.stack))
+        self.stack.append(slot)
+        if len(self.stack) > self.max_height:
+            self.max_height = len(self.stack)
+        return slot
+
+    def pop(self) -> int:
+        return self.stack.pop()
+
+    def materialize(self, start: int = 0) -> None:
+        """Copy values that still live in locals into their own stack slots."""
+        for h in range(start, len(self.stack)):
+            slot = self.pos(h)
+            if self.stack[h] != slot:
+                self.emit(OP["MOV"], slot, self.stack[h])
+                self.stack[h] = slot
+
+    def copy_to(self, target_height: int, arity: int) -> None:
+        """Copy the top `arity` values to the stack slots starting at target_height (ascending is safe)."""
+        top = len(self.stack) - arity
+        for k in range(arity):
+            dst = self.pos(target_height + k)
+            if self.stack[top + k] != dst:
+                self.emit(OP["MOV"], dst, self.stack[top + k])
+
+    def in_place(self, target_height: int, arity: int) -> bool:
+        top = len(self.stack) - arity
+        return all(self.stack[top + k] == self.pos(target_height + k) for k in range(arity))
+
+    # -- control ------------------------------------------------------------------------------
+    def block_arity(self, bt: object) -> tuple[int, int]:
+        if bt is None:
+            return 0, 0
+        if isinstance(bt, tuple):
+            t = self.module.types[bt[1]]
+            return len(t.params), len(t.results)
+        return 0, 1
+
+    def label_arity(self, f: _Frame) -> int:
+        return f.nparams if f.kind == "loop" else f.nresults
+
+    def emit_return(self) -> None:
+        n = len(self.ftype.results)
+        self.materialize(len(self.stack) - n)
+        top = len(self.stack) - n
+        for k in range(n):
+            if self.stack[top + k] != k:
+                self.emit(OP["MOV"], k, self.stack[top + k])
+        self.emit(OP["RET"])
+
+    def branch(self, depth: int) -> None:
+        """An unconditional branch to the label `depth` levels out."""
+        f = self.frames[-1 - depth]
+        if f.kind == "func":
+            self.emit_return()
+            return
+        self.copy_to(f.height, self.label_arity(f))
+        self.jump(OP["JMP"], 0, f.label)
+
+    def branch_needs_code(self, depth: int) -> bool:
+        f = self.frames[-1 - depth]
+        return f.kind == "func" or not self.in_place(f.height, self.label_arity(f))
+
+    # -- the main loop --------------------------------------------------------------------------
+    def run(self, body: list) -> FuncCode:
+        if self.nlocals > MAX_SLOTS // 2:
+            raise Unsupported(f"function with {self.nlocals} locals (at most {MAX_SLOTS // 2} are supported)")
+        end = _Label()
+        self.frames.append(_Frame("func", 0, 0, len(self.ftype.results), end, end, True))
+        for op, imm, off in body:
+            self.offset = off
+            if self.dead and op not in _STRUCTURAL:
+                continue
+            handler = _HANDLERS.get(op)
+            if handler is not None:
+                handler(self, imm)
+            elif op in _NUMERIC_OPS:
+                if _NUMERIC_ARITY[op] == 2:
+                    y = self.pop()
+                    x = self.pop()
+                    self.emit_def(_NUMERIC_OPS[op], x, y)
+                else:
+                    self.emit_def(_NUMERIC_OPS[op], self.pop())
+            elif op in _LOAD_OPS:
+                addr = self.pop()
+                self.emit_def(_LOAD_OPS[op], addr, self.addr.mems[0])
+                self.word(imm[1])  # type: ignore[index]
+            elif op in _STORE_OPS:
+                value = self.pop()
+                address = self.pop()
+                self.emit(_STORE_OPS[op], address, value, self.addr.mems[0])
+                self.word(imm[1])  # type: ignore[index]
+            else:
+                raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
+            if self.max_height + self.nlocals > MAX_SLOTS:
+                raise Unsupported("function frame larger than 65535 slots")
+        return FuncCode(self.words, self.offsets, len(self.ftype.params), self.nlocals,
+                        self.nlocals + self.max_height + 1)
+
+    # -- structured control handlers ----------------------------------------------------------
+    def op_block(self, bt: object) -> None:
+        if self.dead:
+            self.frames.append(_Frame("block", 0, 0, 0, _Label(), _Label(), False))
+            return
+        np_, nr = self.block_arity(bt)
+        self.materialize()
+        end = _Label()
+        self.frames.append(_Frame("block", len(self.stack) - np_, np_, nr, end, end, True))
+
+    def op_loop(self, bt: object) -> None:
+        if self.dead:
+            self.frames.append(_Frame("loop", 0, 0, 0, _Label(), _Label(), False))
+            return
+        np_, nr = self.block_arity(bt)
+        self.materialize()
+        head = _Label()
+        self.bind(head)
+        self.frames.append(_Frame("loop", len(self.stack) - np_, np_, nr, head, _Label(), True))
+
+    def op_if(self, bt: object) -> None:
+        if self.dead:
+            self.frames.append(_Frame("if", 0, 0, 0, _Label(), _Label(), False))
+            return
+        np_, nr = self.block_arity(bt)
+        cond = self.pop()
+        self.materialize()
+        end = _Label()
+        frame = _Frame("if", len(self.stack) - np_, np_, nr, end, end, True, else_label=_Label())
+        self.frames.append(frame)
+        self.jump(OP["BR_UNLESS"], cond, frame.else_label)  # type: ignore[arg-type]
+
+    def reset_stack(self, f: _Frame, count: int) -> None:
+        del self.stack[f.height:]
+        for _ in range(count):
+            self.push_slot()
+
+    def op_else(self, _imm: object) -> None:
+        f = self.frames[-1]
+        f.has_else = True
+        if not f.live_entry:
+            return
+        if not self.dead:
+            self.copy_to(f.height, f.nresults)
+            self.jump(OP["JMP"], 0, f.end)
+            f.end_reached = True
+        self.bind(f.else_label)  # type: ignore[arg-type]
+        self.reset_stack(f, f.nparams)
+        self.dead = False
+
+    def op_end(self, _imm: object) -> None:
+        f = self.frames.pop()
+        if f.kind == "func":
+            if not self.dead:
+                self.emit_return()
+            self.bind(f.end)
+            self.dead = True
+            return
+        if not f.live_entry:
+            return
+        if not self.dead:
+            self.copy_to(f.height, f.nresults)
+            f.end_reached = True
+        if f.kind == "if" and not f.has_else:
+            # The false path reaches the end with the parameters, which are the results.
+            self.bind(f.else_label)  # type: ignore[arg-type]
+            f.end_reached = True
+        reached = f.end_reached or bool(f.end.refs) or (f.end.pos is not None)
+        self.bind(f.end)
+        self.reset_stack(f, f.nresults)
+        self.dead = not reached
+
+    def op_br(self, depth: int) -> None:
+        self.branch(depth)
+        self.dead = True
+
+    def op_br_if(self, depth: int) -> None:
+        cond = self.pop()
+        f = self.frames[-1 - depth]
+        if not self.branch_needs_code(depth):
+            self.jump(OP["BR_IF"], cond, f.label)
+            return
+        skip = _Label()
+        self.jump(OP["BR_UNLESS"], cond, skip)
+        self.branch(depth)
+        self.bind(skip)
+
+    def op_br_table(self, imm: tuple) -> None:
+        labels, default = imm
+        index = self.pop()
+        targets = list(labels) + [default]
+        self.emit32(OP["BR_TABLE"], index, len(targets) - 1)
+        stubs: dict[int, _Label] = {}  # one stub of copies per distinct target that needs them
+        for t in targets:
+            self.word(0)
+            label = stubs.setdefault(t, _Label()) if self.branch_needs_code(t) else self.frames[-1 - t].label
+            self.ref(label, len(self.words) - 1, True)
+        for t, label in stubs.items():
+            self.bind(label)
+            self.branch(t)
+        self.dead = True
+
+    def op_return(self, _imm: object) -> None:
+        self.emit_return()
+        self.dead = True
+
+    def op_unreachable(self, _imm: object) -> None:
+        self.emit(OP["UNREACHABLE"])
+        self.dead = True
+
+    def op_nop(self, _imm: object) -> None:
+        pass
+
+    # -- calls ----------------------------------------------------------------------------------
+    def call_frame(self, ft: FuncType) -> int:
+        n = len(ft.params)
+        self.materialize(len(self.stack) - n)
+        base = self.pos(len(self.stack) - n)
+        del self.stack[len(self.stack) - n:]
+        return base
+
+    def push_results(self, ft: FuncType) -> None:
+        for _ in ft.results:
+            self.push_slot()
+
+    def op_call(self, funcidx: int) -> None:
+        ft = self.module.func_type(funcidx)
+        base = self.call_frame(ft)
+        self.emit32(OP["CALL"], base, self.addr.funcs[funcidx])
+        self.push_results(ft)
+
+    def op_call_indirect(self, imm: tuple[int, int]) -> None:
+        typeidx, tableidx = imm
+        ft = self.module.types[typeidx]
+        index = self.pop()  # read by the VM before the callee frame is set up
+        base = self.call_frame(ft)
+        self.emit(OP["CALL_INDIRECT"], base, index, self.addr.tables[tableidx])
+        self.word(self.addr.sig_ids[typeidx])
+        self.push_results(ft)
+
+    # -- parametric and variables ---------------------------------------------------------------
+    def op_drop(self, _imm: object) -> None:
+        self.pop()
+
+    def op_select(self, _imm: object) -> None:
+        cond = self.pop()
+        v2 = self.pop()
+        v1 = self.pop()
+        self.emit_def(OP["SELECT"], v1, v2)
+        self.word(cond)
+
+    def op_local_get(self, x: int) -> None:
+        self.stack.append(x)
+        if len(self.stack) > self.max_height:
+            self.max_height = len(self.stack)
+
+    def set_local(self, x: int, value: int) -> None:
+        if (value == self.pos(len(self.stack)) and self.last_def >= 0
+                and self.last_def == len(self.words) - 1 - _trailing(self.words, self.last_def)
+                and x not in self.stack):
+            # Retarget the instruction that computed the value straight into the local.
+            w = self.words[self.last_def]
+            self.words[self.last_def] = (w & ~(0xFFFF << 16)) | (x << 16)
+            self.last_def = -1
+            return
+        if x in self.stack:
+            for h, slot in enumerate(self.stack):
+                if slot == x:
+                    self.emit(OP["MOV"], self.pos(h), x)
+                    self.stack[h] = self.pos(h)
+        if value != x:
+            self.emit(OP["MOV"], x, value)
+
+    def op_local_set(self, x: int) -> None:
+        self.set_local(x, self.pop())
+
+    def op_local_tee(self, x: int) -> None:
+        self.set_local(x, self.pop())
+        self.stack.append(x)
+
+    def op_global_get(self, g: int) -> None:
+        dst = self.push_slot()
+        self.emit32(OP["GLOBAL_GET"], dst, self.addr.globals[g])
+        self.last_def = len(self.words) - 1
+
+    def op_global_set(self, g: int) -> None:
+        self.emit32(OP["GLOBAL_SET"], self.pop(), self.addr.globals[g])
+
+    # -- constants ------------------------------------------------------------------------------
+    def const(self, value: int) -> None:
+        value &= 0xFFFFFFFFFFFFFFFF
+        dst = self.push_slot()
+        if value < (1 << 32):
+            self.emit32(OP["CONST32"], dst, value)
+        else:
+            self.emit(OP["CONST"], dst)
+            self.word(value)
+        self.last_def = len(self.words) - 1 - (0 if value < (1 << 32) else 1)
+
+    def op_i32_const(self, v: int) -> None:
+        self.const(v & 0xFFFFFFFF)
+
+    def op_i64_const(self, v: int) -> None:
+        self.const(v)
+
+    # -- memory ---------------------------------------------------------------------------------
+    def op_memory_size(self, _imm: object) -> None:
+        self.emit_def(OP["MEMORY_SIZE"], 0, self.addr.mems[0])
+
+    def op_memory_grow(self, _imm: object) -> None:
+        self.emit_def(OP["MEMORY_GROW"], self.pop(), self.addr.mems[0])
+
+    def three(self) -> tuple[int, int, int]:
+        n = self.pop()
+        s = self.pop()
+        d = self.pop()
+        return d, s, n
+
+    def op_memory_copy(self, _imm: object) -> None:
+        self.emit(OP["MEMORY_COPY"], *self.three())
+        self.word(self.addr.mems[0])
+
+    def op_memory_fill(self, _imm: object) -> None:
+        self.emit(OP["MEMORY_FILL"], *self.three())
+        self.word(self.addr.mems[0])
+
+    def op_memory_init(self, dataidx: int) -> None:
+        self.emit(OP["MEMORY_INIT"], *self.three())
+        self.word(self.addr.mems[0] | (self.addr.datas[dataidx] << 32))
+
+    def op_data_drop(self, dataidx: int) -> None:
+        self.emit32(OP["DATA_DROP"], 0, self.addr.datas[dataidx])
+
+    # -- references and tables ------------------------------------------------------------------
+    def op_ref_null(self, _imm: object) -> None:
+        self.const(REF_NULL)
+
+    def op_ref_is_null(self, _imm: object) -> None:
+        self.emit_def(OP["REF_IS_NULL"], self.pop())
+
+    def op_ref_func(self, funcidx: int) -> None:
+        dst = self.push_slot()
+        self.emit32(OP["REF_FUNC"], dst, self.addr.funcs[funcidx])
+        self.last_def = len(self.words) - 1
+
+    def op_table_get(self, t: int) -> None:
+        self.emit_def(OP["TABLE_GET"], self.pop(), self.addr.tables[t])
+
+    def op_table_set(self, t: int) -> None:
+        value = self.pop()
+        index = self.pop()
+        self.emit(OP["TABLE_SET"], index, value, self.addr.tables[t])
+
+    def op_table_size(self, t: int) -> None:
+        self.emit_def(OP["TABLE_SIZE"], 0, self.addr.tables[t])
+
+    def op_table_grow(self, t: int) -> None:
+        n = self.pop()
+        value = self.pop()
+        self.emit_def(OP["TABLE_GROW"], value, n)
+        self.word(self.addr.tables[t])
+
+    def op_table_fill(self, t: int) -> None:
+        self.emit(OP["TABLE_FILL"], *self.three())
+        self.word(self.addr.tables[t])
+
+    def op_table_copy(self, imm: tuple[int, int]) -> None:
+        dst, src = imm
+        self.emit(OP["TABLE_COPY"], *self.three())
+        self.word(self.addr.tables[dst] | (self.addr.tables[src] << 32))
+
+    def op_table_init(self, imm: tuple[int, int]) -> None:
+        elemidx, t = imm
+        self.emit(OP["TABLE_INIT"], *self.three())
+        self.word(self.addr.tables[t] | (self.addr.elems[elemidx] << 32))
+
+    def op_elem_drop(self, elemidx: int) -> None:
+        self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])
+
+
+def _trailing(words: list[int], idx: int) -> int:
+    """How many follow-on words the instruction at idx has (so it is known to be the last one emitted)."""
+    op = words[idx] & 0xFFFF
+    return 1 if op in _ONE_FOLLOW_ON else 0
+
+
+_ONE_FOLLOW_ON = {OP["CONST"], OP["SELECT"], OP["TABLE_GROW"], *_LOAD_OPS.values()}
+
+_HANDLERS = {
+    _k("block"): _Translator.op_block, _k("loop"): _Translator.op_loop, _k("if"): _Translator.op_if,
+    _k("else"): _Translator.op_else, _k("end"): _Translator.op_end, _k("br"): _Translator.op_br,
+    _k("br_if"): _Translator.op_br_if, _k("br_table"): _Translator.op_br_table,
+    _k("return"): _Translator.op_return, _k("unreachable"): _Translator.op_unreachable,
+    _k("nop"): _Translator.op_nop, _k("call"): _Translator.op_call,
+    _k("call_indirect"): _Translator.op_call_indirect, _k("drop"): _Translator.op_drop,
+    _k("select"): _Translator.op_select, _k("select_t"): _Translator.op_select,
+    _k("local.get"): _Translator.op_local_get, _k("local.set"): _Translator.op_local_set,
+    _k("local.tee"): _Translator.op_local_tee, _k("global.get"): _Translator.op_global_get,
+    _k("global.set"): _Translator.op_global_set, _k("i32.const"): _Translator.op_i32_const,
+    _k("i64.const"): _Translator.op_i64_const, _k("f32.const"): _Translator.const,
+    _k("f64.const"): _Translator.const, _k("memory.size"): _Translator.op_memory_size,
+    _k("memory.grow"): _Translator.op_memory_grow, _k("memory.copy"): _Translator.op_memory_copy,
+    _k("memory.fill"): _Translator.op_memory_fill, _k("memory.init"): _Translator.op_memory_init,
+    _k("data.drop"): _Translator.op_data_drop, _k("ref.null"): _Translator.op_ref_null,
+    _k("ref.is_null"): _Translator.op_ref_is_null, _k("ref.func"): _Translator.op_ref_func,
+    _k("table.get"): _Translator.op_table_get, _k("table.set"): _Translator.op_table_set,
+    _k("table.size"): _Translator.op_table_size, _k("table.grow"): _Translator.op_table_grow,
+    _k("table.fill"): _Translator.op_table_fill, _k("table.copy"): _Translator.op_table_copy,
+    _k("table.init"): _Translator.op_table_init, _k("elem.drop"): _Translator.op_elem_drop,
+}
+_STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
+
+
+def translate_function(module: Module, defined_index: int, addr: Addresses, base_pc: int) -> FuncCode:
+    """Translate the module's defined function `defined_index`, placing its code at base_pc."""
+    code = module.codes[defined_index]
+    ftype = module.types[module.funcs[defined_index]]
+    return _Translator(module, addr, base_pc, ftype, code.locals).run(code.body)

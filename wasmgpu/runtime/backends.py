@@ -1,0 +1,96 @@
+"""The two places the interpreter runs: host cores (ctypes) and an NVIDIA GPU (CuPy)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import WasmGpuError
+
+
+class Backend:
+    name = "abstract"
+    xp: Any = np
+    # Slot and frame layout: instance-minor on the GPU so converged lanes coalesce.
+    instance_minor = False
+
+    def ptr(self, arr: Any) -> int:
+        raise NotImplementedError
+
+    def run(self, params: Any, n: int) -> None:
+        raise NotImplementedError
+
+    def to_host(self, arr: Any) -> np.ndarray:
+        return np.asarray(arr)
+
+    def device_memory(self) -> int | None:
+        return None
+
+
+class CpuBackend(Backend):
+    name = "cpu"
+    xp = np
+
+    def __init__(self, threads: int | None = None) -> None:
+        from ..vm.build import load_host_library
+
+        self.lib = load_host_library()
+        self.threads = threads or os.cpu_count() or 1
+
+    def ptr(self, arr: np.ndarray) -> int:
+        return arr.ctypes.data
+
+    def run(self, params: np.ndarray, n: int) -> None:
+        self.lib.vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
+
+
+class CudaBackend(Backend):
+    name = "cuda"
+    instance_minor = True
+    block = 128
+
+    def __init__(self) -> None:
+        try:
+            import cupy
+        except ImportError as e:
+            raise WasmGpuError("the CUDA backend needs CuPy (pip install cupy-cuda12x)") from e
+        from ..vm.build import load_cuda_kernel
+
+        self.xp = cupy
+        self.kernel = load_cuda_kernel()
+
+    def ptr(self, arr: Any) -> int:
+        return int(arr.data.ptr)
+
+    def run(self, params: Any, n: int) -> None:
+        grid = (n + self.block - 1) // self.block
+        self.kernel((grid,), (self.block,), (params,))
+        self.xp.cuda.runtime.deviceSynchronize()
+
+    def to_host(self, arr: Any) -> np.ndarray:
+        return self.xp.asnumpy(arr)
+
+    def device_memory(self) -> int | None:
+        free, _total = self.xp.cuda.runtime.memGetInfo()
+        return int(free)
+
+
+def cuda_available() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no"
+        return False
+
+
+def make_backend(name: str) -> Backend:
+    if name == "auto":
+        name = "cuda" if cuda_available() else "cpu"
+    if name == "cpu":
+        return CpuBackend()
+    if name == "cuda":
+        return CudaBackend()
+    raise WasmGpuError(f"unknown backend {name!r} (expected auto, cpu or cuda)")

@@ -1,0 +1,579 @@
+"""The store: every function, memory, table, global and segment of N parallel instances.
+
+Each module instantiated into a store appends its code and its objects; the VM
+sees them through one parameter block (see vm.h's Param enum). A value is a raw
+64-bit pattern: i32 and f32 in the low 32 bits, references as a function address,
+a host integer (externref) or REF_NULL.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..compiler.isa import OP_NAMES, STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..compiler.translate import Addresses, translate_function
+from ..errors import InstantiationTrap, LinkError, Trap, Unsupported, WasmGpuError
+from ..wasm import opcodes as wo
+from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
+from .backends import Backend
+
+REF_NULL = (1 << 64) - 1
+PAGE = 65536
+NO_HOST = 0xFFFFFFFF
+GROW_MEMORY = 0xFFFFFFFE
+GROW_TABLE = 0xFFFFFFFD
+U64_MAX = (1 << 64) - 1
+
+# Parameter block and record layouts: must match vm.h.
+(P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
+ P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_COUNT) = range(25)
+F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
+S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_FIELDS = range(8)
+
+HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
+
+
+@dataclass
+class FuncInst:
+    type: FuncType
+    sig: int
+    name: str
+    host: HostCallback | None = None
+    entry: int = 0
+    nparams: int = 0
+    nlocals: int = 0
+    frame: int = 0
+    host_index: int = NO_HOST
+
+
+@dataclass
+class MemInst:
+    type: MemoryType
+    data: Any  # xp uint8 [N, cap bytes]
+    max_pages: int
+
+
+@dataclass
+class TableInst:
+    type: TableType
+    data: Any  # xp uint64 [N, cap]
+    max_size: int
+
+
+@dataclass
+class Extern:
+    store: Store
+    addr: int
+
+
+@dataclass
+class FuncExtern(Extern):
+    type: FuncType
+
+
+@dataclass
+class GlobalExtern(Extern):
+    type: GlobalType
+
+
+@dataclass
+class TableExtern(Extern):
+    type: TableType
+
+
+@dataclass
+class MemoryExtern(Extern):
+    type: MemoryType
+
+
+@dataclass
+class CallResult:
+    values: tuple[int, ...] | None = None
+    trap: str | None = None
+    backtrace: list[str] = field(default_factory=list)
+
+    def unwrap(self) -> tuple[int, ...]:
+        if self.trap is not None:
+            raise Trap(self.trap, self.backtrace)
+        assert self.values is not None
+        return self.values
+
+
+@dataclass
+class Instance:
+    module: Module
+    exports: dict[str, Extern]
+
+
+def _grow_rows(arr: Any, xp: Any, rows: int, n: int, dtype: Any, fill: int = 0) -> Any:
+    extra = xp.full((rows, n), fill, dtype=dtype)
+    return xp.concatenate([arr, extra]) if arr is not None else extra
+
+
+class Store:
+    """N instances' worth of WebAssembly objects, and the loop that runs them."""
+
+    def __init__(self, backend: Backend, n: int, *, stack_slots: int = 1 << 16, max_depth: int = 1 << 14,
+                 fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24) -> None:
+        if n < 1:
+            raise WasmGpuError("a store needs at least one instance")
+        self.backend = backend
+        self.xp = backend.xp
+        self.n = n
+        self.stack_slots = stack_slots
+        self.max_depth = max_depth
+        self.fuel_slice = fuel_slice
+        self.memory_limit = memory_limit  # bytes per instance per memory
+        self.table_limit = table_limit  # entries per instance per table
+        xp = self.xp
+        self.funcs: list[FuncInst] = []
+        self.sigs: dict[FuncType, int] = {}
+        self.code = np.zeros(1, dtype=np.uint64)  # word 0: never a function entry
+        self.code_offsets = np.zeros(1, dtype=np.int64)
+        self.entries: list[tuple[int, int]] = []  # (entry pc, func addr), sorted: pc -> function
+        self.mems: list[MemInst] = []
+        self.tables: list[TableInst] = []
+        self.global_types: list[GlobalType] = []
+        self.globals = xp.zeros((1, n), dtype=np.uint64)  # row 0 unused: keeps pointers valid
+        self.mem_pages = xp.zeros((1, n), dtype=np.uint32)
+        self.table_sizes = xp.zeros((1, n), dtype=np.uint32)
+        self.data_bytes = bytearray(b"\0")
+        self.data_info: list[tuple[int, int]] = []
+        self.data_dropped = xp.zeros((1, n), dtype=np.uint8)
+        self.elem_refs: list[int] = [0]
+        self.elem_info: list[tuple[int, int]] = []
+        self.elem_dropped = xp.zeros((1, n), dtype=np.uint8)
+        if backend.instance_minor:
+            self.slots = xp.zeros((stack_slots, n), dtype=np.uint64)
+            self.frames = xp.zeros((max_depth, n), dtype=np.uint64)
+        else:
+            self.slots = xp.zeros((n, stack_slots), dtype=np.uint64)
+            self.frames = xp.zeros((n, max_depth), dtype=np.uint64)
+        self.state = xp.zeros((S_FIELDS, n), dtype=np.uint32)
+        self.fuel_left = xp.full(n, U64_MAX, dtype=np.uint64)
+        self._host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
+        self._dirty = True
+        self._params: Any = None
+        self._device_code: Any = None
+        self._device_funcs: Any = None
+        self._device_tables: dict[str, Any] = {}
+
+    # -- slot access: [slot, instance] on every backend ------------------------------------------
+    def slot_view(self) -> Any:
+        return self.slots if self.backend.instance_minor else self.slots.T
+
+    # -- signatures and host objects -----------------------------------------------------------
+    def sig_id(self, ft: FuncType) -> int:
+        return self.sigs.setdefault(ft, len(self.sigs))
+
+    def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host") -> FuncExtern:
+        addr = len(self.funcs)
+        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=addr))
+        self._dirty = True
+        return FuncExtern(self, addr, ftype)
+
+    def host_global(self, gtype: GlobalType, value: int) -> GlobalExtern:
+        addr = self._add_globals([gtype], [np.full(self.n, value, dtype=np.uint64)])[0]
+        return GlobalExtern(self, addr, gtype)
+
+    def host_table(self, ttype: TableType) -> TableExtern:
+        return TableExtern(self, self._add_table(ttype, REF_NULL), ttype)
+
+    def host_memory(self, mtype: MemoryType) -> MemoryExtern:
+        return MemoryExtern(self, self._add_memory(mtype), mtype)
+
+    # -- allocation ----------------------------------------------------------------------------
+    def _add_globals(self, types: list[GlobalType], values: list[np.ndarray]) -> list[int]:
+        start = self.globals.shape[0] - 1  # row 0 is padding: address g is row g + 1
+        if types:
+            rows = self.xp.asarray(np.stack(values).astype(np.uint64))
+            self.globals = self.xp.concatenate([self.globals, rows])
+            self.global_types.extend(types)
+            self._dirty = True
+        return list(range(start, start + len(types)))
+
+    def _add_memory(self, mtype: MemoryType) -> int:
+        if mtype.shared:
+            raise Unsupported("shared memories (threads) are not supported yet")
+        max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, self.memory_limit // PAGE)
+        if mtype.limits.min > max_pages:
+            raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages"
+                               " per instance")
+        data = self.xp.zeros((self.n, mtype.limits.min * PAGE), dtype=np.uint8)
+        self.mems.append(MemInst(mtype, data, max_pages))
+        self.mem_pages = _grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
+        self._dirty = True
+        return len(self.mems) - 1
+
+    def _add_table(self, ttype: TableType, init: int) -> int:
+        lim = ttype.limits
+        max_size = min(lim.max if lim.max is not None else 0xFFFFFFFF, self.table_limit)
+        if lim.min > max_size:
+            raise WasmGpuError(f"table of {lim.min} entries exceeds the limit of {max_size} per instance")
+        data = self.xp.full((self.n, lim.min), init, dtype=np.uint64)
+        self.tables.append(TableInst(ttype, data, max_size))
+        self.table_sizes = _grow_rows(self.table_sizes, self.xp, 1, self.n, np.uint32, lim.min)
+        self._dirty = True
+        return len(self.tables) - 1
+
+    def _grow_memory(self, addr: int, want_pages: int) -> None:
+        mem = self.mems[addr]
+        cap = mem.data.shape[1] // PAGE
+        new_cap = min(max(want_pages, cap * 2, 1), mem.max_pages)
+        try:
+            data = self.xp.zeros((self.n, new_cap * PAGE), dtype=np.uint8)
+        except Exception:  # out of memory: further growth fails with -1 instead
+            mem.max_pages = cap
+        else:
+            data[:, : cap * PAGE] = mem.data
+            mem.data = data
+        self._dirty = True
+
+    def _grow_table(self, addr: int, want: int) -> None:
+        table = self.tables[addr]
+        cap = table.data.shape[1]
+        new_cap = min(max(want, cap * 2, 8), table.max_size)
+        data = self.xp.full((self.n, new_cap), REF_NULL, dtype=np.uint64)
+        data[:, :cap] = table.data
+        table.data = data
+        self._dirty = True
+
+    # -- instantiation ---------------------------------------------------------------------------
+    def instantiate(self, module: Module, imports: dict[tuple[str, str], Extern] | None = None,
+                    name: str = "") -> Instance:
+        imports = imports or {}
+        funcs: list[int] = []
+        tables: list[int] = []
+        mems: list[int] = []
+        globals_: list[int] = []
+        for imp in module.imports:
+            ext = imports.get((imp.module, imp.name))
+            if ext is None:
+                raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
+            self._check_import(imp.module, imp.name, imp.kind, imp.desc, ext, module)
+            {"func": funcs, "table": tables, "memory": mems, "global": globals_}[imp.kind].append(ext.addr)
+
+        # Defined functions get addresses first: constant expressions may take their references.
+        first_func = len(self.funcs)
+        for i, typeidx in enumerate(module.funcs):
+            ft = module.types[typeidx]
+            fname = module.func_name(len(funcs) + i)
+            self.funcs.append(FuncInst(ft, self.sig_id(ft), f"{name}!{fname}" if name else fname))
+        funcs += range(first_func, first_func + len(module.funcs))
+        tables += [self._add_table(t, REF_NULL) for t in module.tables]
+        mems += [self._add_memory(m) for m in module.mems]
+        values = [self._eval_const(g.init, funcs, globals_) for g in module.globals]
+        globals_ += self._add_globals([g.type for g in module.globals], values)
+
+        datas = []
+        for d in module.datas:
+            self.data_info.append((len(self.data_bytes), len(d.init)))
+            self.data_bytes += d.init
+            datas.append(len(self.data_info) - 1)
+        elems = []
+        for e in module.elems:
+            refs = [int(self._eval_const(expr, funcs, globals_)[0]) for expr in e.init]
+            self.elem_info.append((len(self.elem_refs), len(refs)))
+            self.elem_refs += refs
+            elems.append(len(self.elem_info) - 1)
+        self.data_dropped = _grow_rows(self.data_dropped, self.xp, len(datas), self.n, np.uint8)
+        self.elem_dropped = _grow_rows(self.elem_dropped, self.xp, len(elems), self.n, np.uint8)
+
+        addr = Addresses(funcs, globals_, mems, tables, datas, elems, [self.sig_id(t) for t in module.types])
+        self._translate(module, addr, first_func)
+
+        exports: dict[str, Extern] = {}
+        for ex in module.exports:
+            if ex.kind == "func":
+                exports[ex.name] = FuncExtern(self, funcs[ex.index], self.funcs[funcs[ex.index]].type)
+            elif ex.kind == "global":
+                exports[ex.name] = GlobalExtern(self, globals_[ex.index], self.global_types[globals_[ex.index]])
+            elif ex.kind == "table":
+                exports[ex.name] = TableExtern(self, tables[ex.index], self.tables[tables[ex.index]].type)
+            else:
+                exports[ex.name] = MemoryExtern(self, mems[ex.index], self.mems[mems[ex.index]].type)
+        self._dirty = True
+        self._init_segments(module, addr)
+        if module.start is not None:
+            results = self.call(FuncExtern(self, funcs[module.start], module.func_type(module.start)),
+                                [()] * self.n)
+            for r in results:
+                if r.trap is not None:
+                    raise InstantiationTrap(r.trap, r.backtrace)
+        return Instance(module, exports)
+
+    def _check_import(self, mod: str, name: str, kind: str, desc: Any, ext: Extern, module: Module) -> None:
+        where = f"`{mod}::{name}`"
+        expected = {"func": FuncExtern, "table": TableExtern, "memory": MemoryExtern, "global": GlobalExtern}[kind]
+        if not isinstance(ext, expected) or ext.store is not self:
+            raise LinkError(f"incompatible import type for {where}: expected a {kind}")
+        if kind == "func":
+            if ext.type != module.types[desc]:
+                raise LinkError(f"incompatible import type for {where}: function types differ")
+        elif kind == "global":
+            if ext.type != desc:
+                raise LinkError(f"incompatible import type for {where}: global types differ")
+        elif kind == "table":
+            t = self.tables[ext.addr]
+            if t.type.elem != desc.elem:
+                raise LinkError(f"incompatible import type for {where}: table element types differ")
+            size = int(self.backend.to_host(self.table_sizes[ext.addr + 1])[0])
+            self._check_limits(where, size, t.type.limits.max, desc.limits)
+        else:
+            m = self.mems[ext.addr]
+            pages = int(self.backend.to_host(self.mem_pages[ext.addr + 1])[0])
+            self._check_limits(where, pages, m.type.limits.max, desc.limits)
+
+    @staticmethod
+    def _check_limits(where: str, size: int, max_: int | None, want: Limits) -> None:
+        if size < want.min or (want.max is not None and (max_ is None or max_ > want.max)):
+            raise LinkError(f"incompatible import type for {where}: limits do not match")
+
+    def _eval_const(self, expr: list[Instr], funcs: list[int], globals_: list[int]) -> np.ndarray:
+        """A constant expression, per instance (imported globals may differ between instances)."""
+        op, imm, _ = expr[0]
+        name = wo.OPS[op].name
+        if name in ("i32.const",):
+            return np.full(self.n, imm & 0xFFFFFFFF, dtype=np.uint64)  # type: ignore[operator]
+        if name in ("i64.const", "f32.const", "f64.const"):
+            return np.full(self.n, imm & U64_MAX, dtype=np.uint64)  # type: ignore[operator]
+        if name == "ref.null":
+            return np.full(self.n, REF_NULL, dtype=np.uint64)
+        if name == "ref.func":
+            return np.full(self.n, funcs[imm], dtype=np.uint64)  # type: ignore[index]
+        if name == "global.get":
+            return self.backend.to_host(self.globals[globals_[imm] + 1]).astype(np.uint64)  # type: ignore[index]
+        raise Unsupported(f"constant expression with {name}")
+
+    def _translate(self, module: Module, addr: Addresses, first_func: int) -> None:
+        words: list[int] = []
+        offsets: list[int] = []
+        base = len(self.code)
+        for i in range(len(module.funcs)):
+            fc = translate_function(module, i, addr, base + len(words))
+            f = self.funcs[first_func + i]
+            f.entry, f.nparams, f.nlocals, f.frame = base + len(words), fc.nparams, fc.nlocals, fc.frame_size
+            self.entries.append((f.entry, first_func + i))
+            words += fc.words
+            offsets += fc.offsets
+        self.code = np.concatenate([self.code, np.array(words, dtype=np.uint64)])
+        self.code_offsets = np.concatenate([self.code_offsets, np.array(offsets, dtype=np.int64)])
+        self.entries.sort()
+
+    def _init_segments(self, module: Module, addr: Addresses) -> None:
+        """Active element then data segments, in order; a failing one traps, earlier ones stay."""
+        host = self.backend.to_host
+        for i, e in enumerate(module.elems):
+            seg = addr.elems[i]
+            if e.mode == "active":
+                offsets = self._eval_const(e.offset, addr.funcs, addr.globals)  # type: ignore[arg-type]
+                t = addr.tables[e.table]
+                sizes = host(self.table_sizes[t + 1]).astype(np.int64)
+                n = len(e.init)
+                if np.any(offsets.astype(np.int64) + n > sizes):
+                    raise InstantiationTrap("out of bounds table access")
+                start, _ = self.elem_info[seg]
+                refs = self.xp.asarray(np.array(self.elem_refs[start:start + n], dtype=np.uint64))
+                self._write_rows(self.tables[t].data, offsets, refs)
+            if e.mode != "passive":
+                self.elem_dropped[seg + 1] = 1
+        for i, d in enumerate(module.datas):
+            seg = addr.datas[i]
+            if d.mode == "active":
+                offsets = self._eval_const(d.offset, addr.funcs, addr.globals)  # type: ignore[arg-type]
+                m = addr.mems[d.memory]
+                sizes = host(self.mem_pages[m + 1]).astype(np.int64) * PAGE
+                if np.any(offsets.astype(np.int64) + len(d.init) > sizes):
+                    raise InstantiationTrap("out of bounds memory access")
+                src = self.xp.asarray(np.frombuffer(d.init, dtype=np.uint8))
+                self._write_rows(self.mems[m].data, offsets, src)
+                self.data_dropped[seg + 1] = 1
+
+    def _write_rows(self, data: Any, offsets: np.ndarray, values: Any) -> None:
+        n = len(values)
+        if n == 0:
+            return
+        if np.all(offsets == offsets[0]):
+            o = int(offsets[0])
+            data[:, o:o + n] = values
+        else:
+            for i, o in enumerate(offsets.tolist()):
+                data[i, o:o + n] = values
+
+    # -- the parameter block ---------------------------------------------------------------------
+    def _sync(self) -> Any:
+        if not self._dirty and self._params is not None:
+            return self._params
+        xp = self.xp
+        ptr = self.backend.ptr
+        ftab = np.zeros((max(len(self.funcs), 1), F_FIELDS), dtype=np.uint32)
+        for i, f in enumerate(self.funcs):
+            ftab[i] = (f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index)
+        mems = np.zeros((max(len(self.mems), 1), 3), dtype=np.uint64)
+        for i, m in enumerate(self.mems):
+            mems[i] = (ptr(m.data), m.data.shape[1], m.max_pages)
+        tables = np.zeros((max(len(self.tables), 1), 3), dtype=np.uint64)
+        for i, t in enumerate(self.tables):
+            tables[i] = (ptr(t.data), t.data.shape[1], t.max_size)
+        data_info = np.array(self.data_info or [(0, 0)], dtype=np.uint64)
+        elem_info = np.array(self.elem_info or [(0, 0)], dtype=np.uint64)
+        keep = {
+            "code": xp.asarray(self.code), "funcs": xp.asarray(ftab), "mems": xp.asarray(mems),
+            "tables": xp.asarray(tables), "data": xp.asarray(np.frombuffer(bytes(self.data_bytes), np.uint8)),
+            "data_info": xp.asarray(data_info), "elem": xp.asarray(np.array(self.elem_refs, dtype=np.uint64)),
+            "elem_info": xp.asarray(elem_info),
+        }
+        self._device_tables = keep  # keep the arrays alive while the VM holds their pointers
+        n = self.n
+        p = np.zeros(P_COUNT, dtype=np.uint64)
+        p[P_CODE] = ptr(keep["code"])
+        p[P_FUNCS] = ptr(keep["funcs"])
+        p[P_NFUNCS] = len(self.funcs)
+        p[P_SLOTS] = ptr(self.slots)
+        p[P_FRAMES] = ptr(self.frames)
+        p[P_STATE] = ptr(self.state)
+        p[P_N] = n
+        p[P_STACK_SLOTS] = self.stack_slots
+        p[P_MAX_DEPTH] = self.max_depth
+        # Row 0 of each per-object array is padding: the VM indexes from row 1.
+        p[P_GLOBALS] = ptr(self.globals) + 8 * n
+        p[P_MEMS] = ptr(keep["mems"])
+        p[P_MEM_PAGES] = ptr(self.mem_pages) + 4 * n
+        p[P_TABLES] = ptr(keep["tables"])
+        p[P_TABLE_SIZES] = ptr(self.table_sizes) + 4 * n
+        p[P_DATA] = ptr(keep["data"])
+        p[P_DATA_INFO] = ptr(keep["data_info"])
+        p[P_DATA_DROPPED] = ptr(self.data_dropped) + n
+        p[P_ELEM] = ptr(keep["elem"])
+        p[P_ELEM_INFO] = ptr(keep["elem_info"])
+        p[P_ELEM_DROPPED] = ptr(self.elem_dropped) + n
+        p[P_FUEL_SLICE] = self.fuel_slice
+        p[P_SLOT_STRIDE] = n if self.backend.instance_minor else 1
+        p[P_INST_STRIDE] = 1 if self.backend.instance_minor else self.stack_slots
+        p[P_FUEL_LEFT] = ptr(self.fuel_left)
+        self._params = xp.asarray(p)
+        self._dirty = False
+        return self._params
+
+    # -- running ---------------------------------------------------------------------------------
+    def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
+             on_slice: Callable[[], None] | None = None) -> list[CallResult]:
+        """Call `func` in every instance, with one argument tuple per instance."""
+        if len(args) != self.n:
+            raise WasmGpuError(f"expected {self.n} argument tuples, got {len(args)}")
+        f = self.funcs[func.addr]
+        nres = len(f.type.results)
+        if f.host is not None:
+            return [CallResult(values=tuple(f.host(i, tuple(a)))) for i, a in enumerate(args)]
+        if f.frame > self.stack_slots:
+            return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * self.n
+        sv = self.slot_view()
+        if f.nparams:
+            sv[: f.nparams, :] = self.xp.asarray(np.array(args, dtype=np.uint64).reshape(self.n, f.nparams).T)
+        sv[f.nparams: f.nlocals, :] = 0
+        self.state[S_PC] = f.entry
+        self.state[S_FP] = 0
+        self.state[S_DEPTH] = 0
+        self.state[S_STATUS] = STATUS["RUNNING"]
+        self.state[S_TRAP] = 0
+        self.fuel_left[:] = U64_MAX if fuel is None else fuel
+        self._run(on_slice)
+        return self._results(nres)
+
+    def _run(self, on_slice: Callable[[], None] | None) -> None:
+        running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
+        while True:
+            params = self._sync()
+            self.backend.run(params, self.n)
+            status = self.backend.to_host(self.state[S_STATUS])
+            if on_slice is not None:
+                on_slice()
+            waiting = np.nonzero(status == hostcall)[0]
+            if len(waiting):
+                self._serve_host_calls(waiting)
+            elif not np.any(status == running):
+                return
+
+    def _serve_host_calls(self, waiting: np.ndarray) -> None:
+        state = self.backend.to_host(self.state[:, waiting])
+        sv = self.slot_view()
+        for j, i in enumerate(waiting.tolist()):
+            fidx, fp, want = int(state[S_HOST_FUNC, j]), int(state[S_HOST_FP, j]), int(state[S_TRAP, j])
+            if fidx == GROW_MEMORY:
+                if self.mems[fp].data.shape[1] < want * PAGE:
+                    self._grow_memory(fp, want)
+            elif fidx == GROW_TABLE:
+                if self.tables[fp].data.shape[1] < want:
+                    self._grow_table(fp, want)
+            else:
+                f = self.funcs[fidx]
+                base = fp  # the callee frame, absolute
+                args = tuple(int(v) for v in self.backend.to_host(sv[base: base + len(f.type.params), i]))
+                try:
+                    results = f.host(i, args)  # type: ignore[misc]
+                except Trap as t:
+                    self.state[S_STATUS, i] = STATUS["TRAPPED"]
+                    self.state[S_TRAP, i] = TRAP_CODE["HOST"]
+                    self._host_traps[i] = t.kind
+                    continue
+                for k, v in enumerate(results):
+                    sv[base + k, i] = int(v) & U64_MAX
+            self.state[S_STATUS, i] = STATUS["RUNNING"]
+
+    def _results(self, nres: int) -> list[CallResult]:
+        host = self.backend.to_host
+        state = host(self.state)
+        values = host(self.slot_view()[:nres, :]) if nres else np.zeros((0, self.n), dtype=np.uint64)
+        out = []
+        for i in range(self.n):
+            status = int(state[S_STATUS, i])
+            if status == STATUS["DONE"]:
+                out.append(CallResult(values=tuple(int(v) for v in values[:, i])))
+            else:
+                code = int(state[S_TRAP, i])
+                kind = self._host_traps.pop(i, None) or TRAP_MESSAGE[code]
+                out.append(CallResult(trap=kind, backtrace=self.backtrace(i, state)))
+        return out
+
+    # -- traps -----------------------------------------------------------------------------------
+    def func_at(self, pc: int) -> int | None:
+        k = bisect.bisect_right(self.entries, (pc, 1 << 62)) - 1
+        return self.entries[k][1] if k >= 0 else None
+
+    def backtrace(self, inst: int, state: np.ndarray) -> list[str]:
+        pcs = [int(state[S_PC, inst])]
+        depth = int(state[S_DEPTH, inst])
+        if depth:
+            fr = self.backend.to_host(self.frames[:depth, inst] if self.backend.instance_minor
+                                      else self.frames[inst, :depth])
+            pcs += [int(w) & 0xFFFFFFFF for w in fr[::-1]]
+        lines = []
+        for pc in pcs:
+            f = self.func_at(pc)
+            if f is None:
+                continue
+            off = int(self.code_offsets[min(pc, len(self.code_offsets) - 1)])
+            lines.append(f"{off:#x} - {self.funcs[f].name}")
+        return lines
+
+    def global_value(self, g: GlobalExtern) -> list[int]:
+        return [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
+
+    def set_global(self, g: GlobalExtern, values: list[int]) -> None:
+        self.globals[g.addr + 1] = self.xp.asarray(np.array(values, dtype=np.uint64))
+
+    def memory(self, m: MemoryExtern) -> Any:
+        """The memory's bytes, [instance, byte], on the backend (its current size is memory_pages)."""
+        return self.mems[m.addr].data
+
+    def memory_pages(self, m: MemoryExtern) -> np.ndarray:
+        return self.backend.to_host(self.mem_pages[m.addr + 1])
+
+    def describe(self) -> str:
+        return f"{len(self.funcs)} functions, {len(self.code)} code words, ops {len(OP_NAMES)}"

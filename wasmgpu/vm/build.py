@@ -1,0 +1,72 @@
+"""Compiling the one interpreter source: the host C++ compiler for the CPU, NVRTC for CUDA.
+
+Artifacts are cached by a hash of the sources and the flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import WasmGpuError
+
+VM_DIR = Path(__file__).resolve().parent
+HOST_FLAGS = ["-O2", "-std=c++17", "-fopenmp", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
+# No fused multiply-add contraction, IEEE division and square root: results must be bit-exact.
+NVRTC_FLAGS = ("--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false")
+
+
+class BuildError(WasmGpuError):
+    """The interpreter failed to compile."""
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("WASMGPU_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "wasmgpu")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def vm_source(entry: str) -> str:
+    """The interpreter with its generated header inlined (NVRTC gets one string)."""
+    vm = (VM_DIR / "vm.h").read_text().replace('#include "isa.h"', (VM_DIR / "isa.h").read_text())
+    return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
+
+
+def load_host_library() -> ctypes.CDLL:
+    source = vm_source("cpu.cpp")
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
+    lib = cache_dir() / f"vm-{_digest(source, compiler, *HOST_FLAGS)}.so"
+    if not lib.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "vm.cpp"
+            src.write_text(source)
+            out = Path(tmp) / "vm.so"
+            proc = subprocess.run([compiler, *HOST_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(f"compiling the CPU interpreter failed:\n{proc.stderr[-4000:]}")
+            # Atomic rename: concurrent test workers may build the same library.
+            tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(out, tmp_lib)
+            os.replace(tmp_lib, lib)
+    dll = ctypes.CDLL(str(lib))
+    dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
+    dll.vm_run.restype = None
+    return dll
+
+
+def load_cuda_kernel():  # -> cupy.RawKernel
+    import cupy
+
+    source = vm_source("cuda.cu")
+    module = cupy.RawModule(code=source, options=NVRTC_FLAGS, name_expressions=None)
+    return module.get_function("vm_kernel")

@@ -1,0 +1,429 @@
+// The wasmgpu interpreter: one source, compiled by NVRTC for the GPU and by the
+// host C++ compiler for the CPU. One call of vm_step runs one instance for at
+// most one fuel slice; all of its state lives in the arrays named by the
+// parameter block P, so execution resumes where it stopped.
+#pragma once
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define WG_CUDA 1
+#define DEV __device__ __forceinline__
+typedef unsigned char u8;
+typedef signed char i8;
+typedef unsigned short u16;
+typedef short i16;
+typedef unsigned int u32;
+typedef int i32;
+typedef unsigned long long u64;
+typedef long long i64;
+#else
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#define DEV static inline
+typedef uint8_t u8;
+typedef int8_t i8;
+typedef uint16_t u16;
+typedef int16_t i16;
+typedef uint32_t u32;
+typedef int32_t i32;
+typedef uint64_t u64;
+typedef int64_t i64;
+#endif
+typedef float f32;
+typedef double f64;
+
+#include "isa.h"
+
+// The parameter block: one u64 per entry.
+enum Param {
+  P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS,
+  P_MEMS, P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO,
+  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_COUNT
+};
+// Per-function record in P_FUNCS: u32 fields.
+enum FuncField { F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS };
+// Per-instance state in P_STATE: field f of instance i at [f * N + i].
+enum StateField { S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_FIELDS };
+// Per-memory record in P_MEMS (u64 fields): base pointer, bytes per instance, max pages.
+enum MemField { M_BASE, M_CAP, M_MAX, M_FIELDS };
+// Per-table record in P_TABLES (u64 fields): base pointer, entries per instance, max entries.
+enum TableField { T_BASE, T_CAP, T_MAX, T_FIELDS };
+
+#define NO_HOST 0xffffffffu
+// Host requests that are not imports (in S_HOST_FUNC with status HOSTCALL).
+#define GROW_MEMORY 0xfffffffeu
+#define GROW_TABLE 0xfffffffdu
+#define REF_NULL 0xffffffffffffffffull
+#define PAGE 65536ull
+
+#ifdef WG_CUDA
+DEV u32 f32_bits(f32 x) { return __float_as_uint(x); }
+DEV f32 bits_f32(u32 x) { return __uint_as_float(x); }
+DEV u64 f64_bits(f64 x) { return (u64)__double_as_longlong(x); }
+DEV f64 bits_f64(u64 x) { return __longlong_as_double((i64)x); }
+DEV u32 clz32(u32 x) { return __clz(x); }
+DEV u32 ctz32(u32 x) { return x ? __ffs(x) - 1 : 32; }
+DEV u32 popcnt32(u32 x) { return __popc(x); }
+DEV u64 clz64(u64 x) { return __clzll(x); }
+DEV u64 ctz64(u64 x) { return x ? __ffsll(x) - 1 : 64; }
+DEV u64 popcnt64(u64 x) { return __popcll(x); }
+// Unaligned accesses fault on the GPU: assemble those byte by byte.
+template <typename T> DEV T mem_ld(const u8* p) {
+  if (((size_t)p & (sizeof(T) - 1)) == 0) return *(const T*)p;
+  T v = 0;
+  for (int k = 0; k < (int)sizeof(T); k++) v |= (T)p[k] << (8 * k);
+  return v;
+}
+template <typename T> DEV void mem_st(u8* p, T v) {
+  if (((size_t)p & (sizeof(T) - 1)) == 0) { *(T*)p = v; return; }
+  for (int k = 0; k < (int)sizeof(T); k++) p[k] = (u8)(v >> (8 * k));
+}
+#else
+DEV u32 f32_bits(f32 x) { u32 b; memcpy(&b, &x, 4); return b; }
+DEV f32 bits_f32(u32 x) { f32 f; memcpy(&f, &x, 4); return f; }
+DEV u64 f64_bits(f64 x) { u64 b; memcpy(&b, &x, 8); return b; }
+DEV f64 bits_f64(u64 x) { f64 f; memcpy(&f, &x, 8); return f; }
+DEV u32 clz32(u32 x) { return x ? __builtin_clz(x) : 32; }
+DEV u32 ctz32(u32 x) { return x ? __builtin_ctz(x) : 32; }
+DEV u32 popcnt32(u32 x) { return __builtin_popcount(x); }
+DEV u64 clz64(u64 x) { return x ? __builtin_clzll(x) : 64; }
+DEV u64 ctz64(u64 x) { return x ? __builtin_ctzll(x) : 64; }
+DEV u64 popcnt64(u64 x) { return __builtin_popcountll(x); }
+template <typename T> DEV T mem_ld(const u8* p) { T v; memcpy(&v, p, sizeof(T)); return v; }
+template <typename T> DEV void mem_st(u8* p, T v) { memcpy(p, &v, sizeof(T)); }
+#endif
+
+// NaN results take the canonical pattern: valid for both nan:canonical and nan:arithmetic,
+// and the same on every backend (CUDA's own default NaN is not canonical).
+DEV f32 canon_f32(f32 x) { return x != x ? bits_f32(0x7fc00000u) : x; }
+DEV f64 canon_f64(f64 x) { return x != x ? bits_f64(0x7ff8000000000000ull) : x; }
+DEV f32 f32_abs(f32 x) { return bits_f32(f32_bits(x) & 0x7fffffffu); }
+DEV f32 f32_neg(f32 x) { return bits_f32(f32_bits(x) ^ 0x80000000u); }
+DEV f64 f64_abs(f64 x) { return bits_f64(f64_bits(x) & 0x7fffffffffffffffull); }
+DEV f64 f64_neg(f64 x) { return bits_f64(f64_bits(x) ^ 0x8000000000000000ull); }
+DEV f32 f32_copysign(f32 x, f32 y) { return bits_f32((f32_bits(x) & 0x7fffffffu) | (f32_bits(y) & 0x80000000u)); }
+DEV f64 f64_copysign(f64 x, f64 y) {
+  return bits_f64((f64_bits(x) & 0x7fffffffffffffffull) | (f64_bits(y) & 0x8000000000000000ull));
+}
+DEV f32 f32_min(f32 x, f32 y) {
+  if (x != x || y != y) return bits_f32(0x7fc00000u);
+  if (x == y) return bits_f32(f32_bits(x) | f32_bits(y));  // -0 wins
+  return x < y ? x : y;
+}
+DEV f32 f32_max(f32 x, f32 y) {
+  if (x != x || y != y) return bits_f32(0x7fc00000u);
+  if (x == y) return bits_f32(f32_bits(x) & f32_bits(y));  // +0 wins
+  return x > y ? x : y;
+}
+DEV f64 f64_min(f64 x, f64 y) {
+  if (x != x || y != y) return bits_f64(0x7ff8000000000000ull);
+  if (x == y) return bits_f64(f64_bits(x) | f64_bits(y));
+  return x < y ? x : y;
+}
+DEV f64 f64_max(f64 x, f64 y) {
+  if (x != x || y != y) return bits_f64(0x7ff8000000000000ull);
+  if (x == y) return bits_f64(f64_bits(x) & f64_bits(y));
+  return x > y ? x : y;
+}
+
+#define CLZ32 clz32
+#define CTZ32 ctz32
+#define POPCNT32 popcnt32
+#define CLZ64 clz64
+#define CTZ64 ctz64
+#define POPCNT64 popcnt64
+#define CANON_F32 canon_f32
+#define CANON_F64 canon_f64
+#define F32_ABS f32_abs
+#define F32_NEG f32_neg
+#define F64_ABS f64_abs
+#define F64_NEG f64_neg
+#define F32_MIN f32_min
+#define F32_MAX f32_max
+#define F64_MIN f64_min
+#define F64_MAX f64_max
+#define F32_COPYSIGN f32_copysign
+#define F64_COPYSIGN f64_copysign
+#define F32_BITS f32_bits
+#define F64_BITS f64_bits
+#define BITS_F32 bits_f32
+#define BITS_F64 bits_f64
+
+// Slot access: slot k of the current frame.
+#define SLOT(k) sl[(u64)(fp + (k)) * ss]
+#define RD_U64(k) (SLOT(k))
+#define RD_U32(k) ((u32)SLOT(k))
+#define RD_F32(k) (bits_f32((u32)SLOT(k)))
+#define RD_F64(k) (bits_f64(SLOT(k)))
+#define WR_U64(k, v) (SLOT(k) = (u64)(v))
+#define WR_U32(k, v) (SLOT(k) = (u64)(u32)(v))
+#define WR_F32(k, v) (SLOT(k) = (u64)f32_bits(v))
+#define WR_F64(k, v) (SLOT(k) = f64_bits(v))
+#define A a
+#define B b
+#define C c
+#define NEXT continue
+#define NEXT_WORD() (code[pc++])
+#define TRAP(name) do { trap = TRAP_##name; goto trapped; } while (0)
+#define STATE(f) st[(u64)(f) * N + inst]
+
+#define MEM_BASE(m) ((u8*)mems[(m) * M_FIELDS + M_BASE] + (u64)inst * mems[(m) * M_FIELDS + M_CAP])
+#define MEM_SIZE(m) ((u64)mem_pages[(u64)(m) * N + inst] * PAGE)
+#define LOAD_MEM(T, v) do { \
+    u64 ea = (u64)RD_U32(B) + NEXT_WORD(); \
+    if (ea + sizeof(T) > MEM_SIZE(C)) TRAP(MEM_OOB); \
+    v = mem_ld<T>(MEM_BASE(C) + ea); } while (0)
+#define STORE_MEM(T, v) do { \
+    u64 ea = (u64)RD_U32(A) + NEXT_WORD(); \
+    if (ea + sizeof(T) > MEM_SIZE(C)) TRAP(MEM_OOB); \
+    mem_st<T>(MEM_BASE(C) + ea, v); } while (0)
+#define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
+#define TBL_SIZE(t) (table_sizes[(u64)(t) * N + inst])
+
+// Backward-moving copy safe for overlap (memmove) without libc on the GPU.
+DEV void move_bytes(u8* d, const u8* s, u64 n) {
+  if (d < s) { for (u64 k = 0; k < n; k++) d[k] = s[k]; }
+  else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
+}
+DEV void move_refs(u64* d, const u64* s, u64 n) {
+  if (d < s) { for (u64 k = 0; k < n; k++) d[k] = s[k]; }
+  else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
+}
+
+DEV void vm_step(const u64* P, u32 inst) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  if (STATE(S_STATUS) != STATUS_RUNNING) return;
+  const u64* code = (const u64*)P[P_CODE];
+  const u32* funcs = (const u32*)P[P_FUNCS];
+  const u64 ss = P[P_SLOT_STRIDE];
+  u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
+  // Frames use the layout of the slots: contiguous per instance, or instance-minor.
+  const u64 fstride = ss == 1 ? 1 : N;
+  u64* fr = (u64*)P[P_FRAMES] + (ss == 1 ? (u64)inst * P[P_MAX_DEPTH] : (u64)inst);
+  u64* globals = (u64*)P[P_GLOBALS];
+  const u64* mems = (const u64*)P[P_MEMS];
+  u32* mem_pages = (u32*)P[P_MEM_PAGES];
+  const u64* tables = (const u64*)P[P_TABLES];
+  u32* table_sizes = (u32*)P[P_TABLE_SIZES];
+  u64* fuel_left = (u64*)P[P_FUEL_LEFT];
+  const u64 stack_slots = P[P_STACK_SLOTS];
+  const u32 max_depth = (u32)P[P_MAX_DEPTH];
+
+  u32 pc = STATE(S_PC);
+  u32 fp = STATE(S_FP);
+  u32 depth = STATE(S_DEPTH);
+  u32 trap = 0;
+  u32 status = STATUS_RUNNING;
+  const u64 slice = P[P_FUEL_SLICE] < fuel_left[inst] ? P[P_FUEL_SLICE] : fuel_left[inst];
+  u64 fuel = slice;
+  u32 callee_fp = 0, callee = 0;
+  u32 here = pc;  // the instruction being run, for the trap backtrace
+
+  for (;;) {
+    here = pc;
+    const u64 w = code[pc++];
+    const u32 op = (u32)(w & 0xffff);
+    const u32 a = (u32)((w >> 16) & 0xffff);
+    const u32 b = (u32)((w >> 32) & 0xffff);
+    const u32 c = (u32)(w >> 48);
+    const u32 imm32 = (u32)(w >> 32);
+    switch (op) {
+      case OP_NOP: NEXT;
+      case OP_UNREACHABLE: TRAP(UNREACHABLE);
+      case OP_MOV: WR_U64(A, RD_U64(B)); NEXT;
+      case OP_CONST: WR_U64(A, NEXT_WORD()); NEXT;
+      case OP_CONST32: WR_U64(A, imm32); NEXT;
+      case OP_JMP:
+        if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
+        pc = imm32; NEXT;
+      case OP_BR_IF:
+        if (RD_U32(A) != 0) {
+          if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
+          pc = imm32;
+        }
+        NEXT;
+      case OP_BR_UNLESS:
+        if (RD_U32(A) == 0) {
+          if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
+          pc = imm32;
+        }
+        NEXT;
+      case OP_BR_TABLE: {
+        u32 idx = RD_U32(A);
+        if (idx > imm32) idx = imm32;
+        u32 target = (u32)code[pc + idx];
+        if (target <= here && --fuel == 0) { pc = target; goto out_of_fuel; }
+        pc = target; NEXT;
+      }
+      case OP_CALL:
+        callee = imm32; callee_fp = fp + a;
+        goto do_call;
+      case OP_CALL_INDIRECT: {
+        u32 idx = RD_U32(B);
+        u64 sig = NEXT_WORD();
+        if (idx >= TBL_SIZE(C)) TRAP(UNDEFINED_ELEMENT);
+        u64 ref = TBL_BASE(C)[idx];
+        if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT);
+        if (funcs[ref * F_FIELDS + F_SIG] != sig) TRAP(SIG_MISMATCH);
+        callee = (u32)ref; callee_fp = fp + a;
+        goto do_call;
+      }
+      case OP_RET: {
+        if (depth == 0) { status = STATUS_DONE; goto leave; }
+        depth--;
+        u64 f = fr[(u64)depth * fstride];
+        pc = (u32)f; fp = (u32)(f >> 32);
+        NEXT;
+      }
+      case OP_SELECT: {
+        u32 cond = (u32)NEXT_WORD();
+        WR_U64(A, RD_U32(cond) ? RD_U64(B) : RD_U64(C));
+        NEXT;
+      }
+      case OP_GLOBAL_GET: WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
+      case OP_GLOBAL_SET: globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
+      case OP_MEMORY_SIZE: WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
+      case OP_MEMORY_GROW: {
+        u32 old = mem_pages[(u64)C * N + inst];
+        u64 want = (u64)old + RD_U32(B);
+        if (want > mems[C * M_FIELDS + M_MAX]) { WR_U32(A, 0xffffffffu); NEXT; }
+        if (want * PAGE > mems[C * M_FIELDS + M_CAP]) {
+          // Ask the host for room (it reallocates, or lowers the limit), then run this again.
+          STATE(S_HOST_FUNC) = GROW_MEMORY; STATE(S_HOST_FP) = C; trap = (u32)want;
+          pc = here; status = STATUS_HOSTCALL; goto leave;
+        }
+        mem_pages[(u64)C * N + inst] = (u32)want;
+        WR_U32(A, old);
+        NEXT;
+      }
+      case OP_MEMORY_COPY: {
+        u64 m = NEXT_WORD();
+        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
+        if (s + n > MEM_SIZE(m) || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
+        move_bytes(MEM_BASE(m) + d, MEM_BASE(m) + s, n);
+        NEXT;
+      }
+      case OP_MEMORY_FILL: {
+        u64 m = NEXT_WORD();
+        u64 d = RD_U32(A), n = RD_U32(C);
+        u8 v = (u8)RD_U32(B);
+        if (d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
+        u8* p = MEM_BASE(m) + d;
+        for (u64 k = 0; k < n; k++) p[k] = v;
+        NEXT;
+      }
+      case OP_MEMORY_INIT: {
+        u64 x = NEXT_WORD();
+        u64 m = x & 0xffffffffu, seg = x >> 32;
+        const u64* info = (const u64*)P[P_DATA_INFO] + seg * 2;
+        const u8* dropped = (const u8*)P[P_DATA_DROPPED];
+        u64 len = dropped[seg * N + inst] ? 0 : info[1];
+        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
+        if (s + n > len || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
+        const u8* src = (const u8*)P[P_DATA] + info[0] + s;
+        u8* p = MEM_BASE(m) + d;
+        for (u64 k = 0; k < n; k++) p[k] = src[k];
+        NEXT;
+      }
+      case OP_DATA_DROP: ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+      case OP_TABLE_GET: {
+        u32 idx = RD_U32(B);
+        if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB);
+        WR_U64(A, TBL_BASE(C)[idx]);
+        NEXT;
+      }
+      case OP_TABLE_SET: {
+        u32 idx = RD_U32(A);
+        if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB);
+        TBL_BASE(C)[idx] = RD_U64(B);
+        NEXT;
+      }
+      case OP_TABLE_SIZE: WR_U32(A, TBL_SIZE(C)); NEXT;
+      case OP_TABLE_GROW: {
+        u64 t = NEXT_WORD();
+        u32 old = TBL_SIZE(t);
+        u64 want = (u64)old + RD_U32(C);
+        if (want > tables[t * T_FIELDS + T_MAX]) { WR_U32(A, 0xffffffffu); NEXT; }
+        if (want > tables[t * T_FIELDS + T_CAP]) {
+          STATE(S_HOST_FUNC) = GROW_TABLE; STATE(S_HOST_FP) = (u32)t; trap = (u32)want;
+          pc = here; status = STATUS_HOSTCALL; goto leave;
+        }
+        u64 v = RD_U64(B);
+        u64* base = TBL_BASE(t);
+        for (u64 k = old; k < want; k++) base[k] = v;
+        TBL_SIZE(t) = (u32)want;
+        WR_U32(A, old);
+        NEXT;
+      }
+      case OP_TABLE_FILL: {
+        u64 t = NEXT_WORD();
+        u64 d = RD_U32(A), n = RD_U32(C);
+        u64 v = RD_U64(B);
+        if (d + n > TBL_SIZE(t)) TRAP(TABLE_OOB);
+        u64* base = TBL_BASE(t);
+        for (u64 k = 0; k < n; k++) base[d + k] = v;
+        NEXT;
+      }
+      case OP_TABLE_COPY: {
+        u64 x = NEXT_WORD();
+        u64 dt = x & 0xffffffffu, stb = x >> 32;
+        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
+        if (s + n > TBL_SIZE(stb) || d + n > TBL_SIZE(dt)) TRAP(TABLE_OOB);
+        move_refs(TBL_BASE(dt) + d, TBL_BASE(stb) + s, n);
+        NEXT;
+      }
+      case OP_TABLE_INIT: {
+        u64 x = NEXT_WORD();
+        u64 t = x & 0xffffffffu, seg = x >> 32;
+        const u64* info = (const u64*)P[P_ELEM_INFO] + seg * 2;
+        const u8* dropped = (const u8*)P[P_ELEM_DROPPED];
+        u64 len = dropped[seg * N + inst] ? 0 : info[1];
+        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
+        if (s + n > len || d + n > TBL_SIZE(t)) TRAP(TABLE_OOB);
+        const u64* src = (const u64*)P[P_ELEM] + info[0] + s;
+        u64* base = TBL_BASE(t);
+        for (u64 k = 0; k < n; k++) base[d + k] = src[k];
+        NEXT;
+      }
+      case OP_ELEM_DROP: ((u8*)P[P_ELEM_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+      case OP_REF_FUNC: WR_U64(A, imm32); NEXT;
+      case OP_REF_IS_NULL: WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
+      GENERATED_LOAD_CASES
+      GENERATED_STORE_CASES
+      GENERATED_NUMERIC_CASES
+      default: TRAP(UNREACHABLE);
+    }
+
+  do_call: {
+      const u32* f = funcs + (u64)callee * F_FIELDS;
+      if (f[F_HOST] != NO_HOST) {
+        // The host serves this call: arguments sit at the callee frame; results go back there.
+        STATE(S_HOST_FUNC) = callee;
+        STATE(S_HOST_FP) = callee_fp;
+        status = STATUS_HOSTCALL;
+        goto leave;
+      }
+      if (depth + 1 >= max_depth || (u64)callee_fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED);
+      fr[(u64)depth * fstride] = (u64)pc | ((u64)fp << 32);
+      depth++;
+      fp = callee_fp;
+      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0;
+      pc = f[F_ENTRY];
+      if (--fuel == 0) goto out_of_fuel;
+      continue;
+    }
+  }
+
+out_of_fuel:
+  fuel_left[inst] -= slice;
+  if (fuel_left[inst] == 0) { trap = TRAP_OUT_OF_FUEL; status = STATUS_TRAPPED; }
+  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
+  return;
+trapped:
+  status = STATUS_TRAPPED;
+  pc = here;
+leave:
+  fuel_left[inst] -= slice - fuel;
+  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
+}

@@ -1,0 +1,133 @@
+"""The decoded module: plain data, as the binary format defines it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# An instruction: (opcode key, immediate, byte offset in the module).
+# The immediate's shape is given by the opcode's immediate kind (see opcodes.py):
+# None, an int, or a tuple.
+Instr = tuple[int, object, int]
+
+
+@dataclass(frozen=True)
+class FuncType:
+    params: tuple[int, ...]
+    results: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    min: int
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class TableType:
+    elem: int  # FUNCREF or EXTERNREF
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class MemoryType:
+    limits: Limits  # in 64 KiB pages
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class GlobalType:
+    valtype: int
+    mutable: bool
+
+
+@dataclass
+class Import:
+    module: str
+    name: str
+    kind: str  # "func", "table", "memory", "global"
+    desc: int | TableType | MemoryType | GlobalType  # a type index for "func"
+
+
+@dataclass
+class Export:
+    name: str
+    kind: str  # "func", "table", "memory", "global"
+    index: int
+
+
+@dataclass
+class Global:
+    type: GlobalType
+    init: list[Instr]  # a constant expression, without its final `end`
+
+
+@dataclass
+class Elem:
+    mode: str  # "active", "passive", "declarative"
+    reftype: int
+    init: list[list[Instr]]  # one constant expression per element
+    table: int = 0
+    offset: list[Instr] | None = None  # for "active"
+
+
+@dataclass
+class Data:
+    mode: str  # "active", "passive"
+    init: bytes
+    memory: int = 0
+    offset: list[Instr] | None = None  # for "active"
+
+
+@dataclass
+class Code:
+    locals: list[int]  # expanded: one value type per declared local (params excluded)
+    body: list[Instr]  # including the final `end`
+    offset: int = 0  # byte offset of the body's size field
+
+
+@dataclass
+class CustomSection:
+    name: str
+    data: bytes
+    offset: int
+
+
+@dataclass
+class Module:
+    types: list[FuncType] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    funcs: list[int] = field(default_factory=list)  # type indices of defined functions
+    tables: list[TableType] = field(default_factory=list)
+    mems: list[MemoryType] = field(default_factory=list)
+    globals: list[Global] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    start: int | None = None
+    elems: list[Elem] = field(default_factory=list)
+    datas: list[Data] = field(default_factory=list)
+    data_count: int | None = None
+    codes: list[Code] = field(default_factory=list)
+    customs: list[CustomSection] = field(default_factory=list)
+    func_names: dict[int, str] = field(default_factory=dict)  # from the name section
+    module_name: str | None = None
+
+    def imported(self, kind: str) -> list[Import]:
+        return [i for i in self.imports if i.kind == kind]
+
+    def func_type(self, funcidx: int) -> FuncType:
+        """The type of a function in the module's function index space."""
+        imported = self.imported("func")
+        if funcidx < len(imported):
+            return self.types[imported[funcidx].desc]  # type: ignore[index]
+        return self.types[self.funcs[funcidx - len(imported)]]
+
+    def all_tables(self) -> list[TableType]:
+        return [i.desc for i in self.imported("table")] + self.tables  # type: ignore[misc]
+
+    def all_mems(self) -> list[MemoryType]:
+        return [i.desc for i in self.imported("memory")] + self.mems  # type: ignore[misc]
+
+    def all_globals(self) -> list[GlobalType]:
+        return [i.desc for i in self.imported("global")] + [g.type for g in self.globals]  # type: ignore[misc]
+
+    def func_name(self, funcidx: int) -> str:
+        return self.func_names.get(funcidx, f"<wasm function {funcidx}>")
