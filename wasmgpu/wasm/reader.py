@@ -1,0 +1,786 @@
+"""The WebAssembly 2.0 binary decoder: bytes in, a ``types.Module`` out.
+
+Public entry point: :func:`decode_module`. Anything malformed raises
+``DecodeError(reason, offset)``; no other exception escapes, whatever the input.
+Reasons use the wording of the spec interpreter where it has one, because the
+spec suite's ``assert_malformed`` carries that text.
+
+Conventions of the decoded module:
+
+* Instructions are ``(opkey, imm, offset)`` tuples (``types.Instr``): the opcode
+  key of ``opcodes.OPS``, the immediate, and the byte offset of the opcode (of
+  the prefix byte for 0xFC/0xFD instructions) in the whole module.
+* Block types (``block``, ``loop``, ``if``): ``None`` for the empty type (0x40),
+  an ``int`` value type (e.g. ``opcodes.I32_T``) for a single result, or the
+  tuple ``("type", typeidx)`` for a type index.
+* Other immediates: indices are ints; ``br_table`` is ``(labels tuple, default)``;
+  ``call_indirect`` is ``(typeidx, tableidx)``; memargs are ``(align exponent,
+  offset)``; ``memory.size/grow/copy/fill`` have ``None`` (their zero bytes are
+  checked); ``memory.init`` has its data index; ``i32.const``/``i64.const`` hold
+  the signed value; ``f32.const``/``f64.const`` the raw little-endian bits as an
+  unsigned int; ``ref.null`` its reference type byte; typed ``select`` a tuple of
+  value types; ``table.init`` ``(elemidx, tableidx)``; ``table.copy`` ``(dst,
+  src)``; ``v128.const`` 16 bytes; shuffles a tuple of 16 ints; lanes an int;
+  lane memory ops ``(align, offset, lane)``.
+* Function bodies keep their final ``end``; constant expressions drop theirs.
+* Element segments in the function-index forms (flags 0-3) become one
+  ``ref.func`` instruction per element, with the offset of the index's bytes,
+  so ``Elem.init`` is always a list of constant expressions.
+* Memory limit flags 2/3 mean a shared memory (``MemoryType.shared``); table
+  limit flags must be 0/1.
+* ``CustomSection.offset`` is the offset of the section's id byte.
+* The "name" custom section fills ``Module.module_name`` and ``func_names``;
+  a malformed name section never fails the module: the subsections that decoded
+  before the fault are kept and the rest is ignored.
+
+Function bodies are decoded without recursion (block nesting is a counter plus a
+small stack), so deeply nested code cannot hit Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+from wasmgpu.errors import DecodeError
+from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.types import (
+    Code,
+    CustomSection,
+    Data,
+    Elem,
+    Export,
+    FuncType,
+    Global,
+    GlobalType,
+    Import,
+    Instr,
+    Limits,
+    MemoryType,
+    Module,
+    TableType,
+)
+
+__all__ = ["decode_module", "MAX_LOCALS"]
+
+MAGIC = b"\x00asm"
+VERSION = b"\x01\x00\x00\x00"
+
+# The spec allows up to 2**32-1 locals, but Code.locals is expanded one entry per
+# local, so a hostile count would exhaust memory. Engines cap it (wasmtime, V8: 50000).
+MAX_LOCALS = 50_000
+
+_END_MSG = "unexpected end of section or function"
+
+# Section ids in the order the spec requires them (the data count section, id 12,
+# sits between the element and the code sections).
+_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
+
+_EXTERN_KINDS = ("func", "table", "memory", "global")
+
+# ---------------------------------------------------------------------------
+# Immediate kinds as small ints, for a fast if-chain in the instruction loop.
+# ---------------------------------------------------------------------------
+K_NONE, K_IDX, K_I32, K_MEMARG, K_END, K_BLOCK, K_ELSE, K_PREFIX = range(8)
+K_BR_TABLE, K_CALL_INDIRECT, K_MEMORY, K_I64, K_F32, K_F64, K_REFTYPE = range(8, 15)
+K_SELECT_T, K_MEMORY_INIT, K_MEMORY_COPY, K_MEMORY_FILL, K_TABLE_INIT = range(15, 20)
+K_TABLE_COPY, K_V128, K_SHUFFLE, K_LANE, K_MEMARG_LANE = range(20, 25)
+
+_KIND_CODES = {
+    O.NONE: K_NONE, O.BLOCKTYPE: K_BLOCK, O.LABEL: K_IDX, O.BR_TABLE: K_BR_TABLE, O.FUNC: K_IDX,
+    O.CALL_INDIRECT: K_CALL_INDIRECT, O.LOCAL: K_IDX, O.GLOBAL: K_IDX, O.TABLE: K_IDX, O.MEMARG: K_MEMARG,
+    O.MEMORY: K_MEMORY, O.I32: K_I32, O.I64: K_I64, O.F32: K_F32, O.F64: K_F64, O.REFTYPE: K_REFTYPE,
+    O.SELECT_T: K_SELECT_T, O.MEMORY_INIT: K_MEMORY_INIT, O.DATA: K_IDX, O.MEMORY_COPY: K_MEMORY_COPY,
+    O.MEMORY_FILL: K_MEMORY_FILL, O.TABLE_INIT: K_TABLE_INIT, O.ELEM: K_IDX, O.TABLE_COPY: K_TABLE_COPY,
+    O.V128: K_V128, O.SHUFFLE: K_SHUFFLE, O.LANE: K_LANE, O.MEMARG_LANE: K_MEMARG_LANE,
+}
+
+
+def _build_kind_tables() -> tuple[list[int | None], dict[int, int]]:
+    one: list[int | None] = [None] * 256
+    prefixed: dict[int, int] = {}
+    for key, info in O.OPS.items():
+        code = _KIND_CODES[info.imm]
+        if key < 256:
+            one[key] = code
+        else:
+            prefixed[key] = code
+    one[0x0B] = K_END
+    one[0x05] = K_ELSE
+    for p in O.PREFIXES:
+        one[p] = K_PREFIX
+    return one, prefixed
+
+
+_KIND1, _KIND_PREFIXED = _build_kind_tables()
+
+_MEMORY_INIT_KEY = O.FC | 8
+_DATA_DROP_KEY = O.FC | 9
+_REF_FUNC = 0xD2
+_VALTYPES = frozenset(O.VALUE_TYPES)
+_REFTYPES = frozenset(O.REF_TYPES)
+
+
+# ---------------------------------------------------------------------------
+# LEB128. Each reader takes (buf, position, base offset of buf in the module) and
+# returns (value, new position). Running off buf raises IndexError, which callers
+# turn into an "unexpected end" DecodeError at the end of the buffer.
+# ---------------------------------------------------------------------------
+def _u32(buf: bytes, p: int, base: int) -> tuple[int, int]:
+    b = buf[p]
+    if b < 0x80:
+        return b, p + 1
+    result = b & 0x7F
+    shift = 7
+    while True:
+        p += 1
+        b = buf[p]
+        if shift == 28:
+            # The fifth byte holds the top 4 bits; more means a value past 32 bits,
+            # a continuation bit means a sixth byte, which is never allowed.
+            if b & 0x70:
+                raise DecodeError("integer too large", base + p)
+            if b & 0x80:
+                raise DecodeError("integer representation too long", base + p + 1)
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, p + 1
+        shift += 7
+
+
+def _sleb(buf: bytes, p: int, base: int, bits: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        b = buf[p]
+        left = bits - shift
+        if left < 7:
+            # The last byte: the bits beyond the value's width must all equal its sign bit.
+            mask = (-1 << (left - 1)) & 0x7F
+            if b & mask not in (0, mask):
+                raise DecodeError("integer too large", base + p)
+            if b & 0x80:
+                raise DecodeError("integer representation too long", base + p + 1)
+        result |= (b & 0x7F) << shift
+        p += 1
+        shift += 7
+        if b < 0x80:
+            if b & 0x40:
+                result -= 1 << shift
+            return result, p
+
+
+def _s32(buf: bytes, p: int, base: int) -> tuple[int, int]:
+    b = buf[p]
+    if b < 0x40:
+        return b, p + 1
+    return _sleb(buf, p, base, 32)
+
+
+def _s64(buf: bytes, p: int, base: int) -> tuple[int, int]:
+    b = buf[p]
+    if b < 0x40:
+        return b, p + 1
+    return _sleb(buf, p, base, 64)
+
+
+def _take(buf: bytes, p: int, n: int) -> bytes:
+    """n raw bytes at p; a short read raises IndexError like any other overrun."""
+    if p + n > len(buf):
+        raise IndexError
+    return buf[p:p + n]
+
+
+def _valtype(buf: bytes, p: int, base: int) -> int:
+    b = buf[p]
+    if b in _VALTYPES:
+        return b
+    if b & 0x80:
+        # Value types are one-byte signed LEBs: a continuation bit makes it too long.
+        raise DecodeError("integer representation too long", base + p + 1)
+    raise DecodeError("malformed value type", base + p)
+
+
+def _reftype(buf: bytes, p: int, base: int) -> int:
+    b = buf[p]
+    if b in _REFTYPES:
+        return b
+    raise DecodeError("malformed reference type", base + p)
+
+
+def _zero(buf: bytes, p: int, base: int) -> int:
+    """Check one reserved zero byte (a long LEB zero is not accepted either)."""
+    if buf[p] != 0:
+        raise DecodeError("zero byte expected", base + p)
+    return p + 1
+
+
+def _memarg(buf: bytes, p: int, base: int) -> tuple[tuple[int, int], int]:
+    at = p
+    align, p = _u32(buf, p, base)
+    if align >= 32:
+        # Bit 6 would announce a memory index (multi-memory), which 2.0 lacks;
+        # any exponent of 32 or more cannot describe an alignment.
+        raise DecodeError("malformed memop flags", base + at)
+    offset, p = _u32(buf, p, base)
+    return (align, offset), p
+
+
+def _blocktype(buf: bytes, p: int, base: int) -> tuple[object, int]:
+    b = buf[p]
+    if b == 0x40:
+        return None, p + 1
+    if b & 0xC0 == 0x40:
+        # A one-byte negative s33: a value type (or garbage).
+        return _valtype(buf, p, base), p + 1
+    idx, q = _sleb(buf, p, base, 33)
+    if idx < 0:
+        raise DecodeError("malformed block type", base + p)
+    return ("type", idx), q
+
+
+def _read_imm(k: int, buf: bytes, p: int, base: int) -> tuple[object, int]:
+    """The less common immediates (the hot ones are inlined in _decode_expr)."""
+    if k == K_IDX:
+        return _u32(buf, p, base)
+    if k == K_MEMARG:
+        return _memarg(buf, p, base)
+    if k == K_I32:
+        return _s32(buf, p, base)
+    if k == K_I64:
+        return _s64(buf, p, base)
+    if k == K_F32:
+        return int.from_bytes(_take(buf, p, 4), "little"), p + 4
+    if k == K_F64:
+        return int.from_bytes(_take(buf, p, 8), "little"), p + 8
+    if k == K_BR_TABLE:
+        n, p = _u32(buf, p, base)
+        labels = []
+        for _ in range(n):  # each label takes at least a byte, so a huge n runs out fast
+            x, p = _u32(buf, p, base)
+            labels.append(x)
+        default, p = _u32(buf, p, base)
+        return (tuple(labels), default), p
+    if k == K_CALL_INDIRECT or k == K_TABLE_INIT or k == K_TABLE_COPY:
+        a, p = _u32(buf, p, base)
+        b, p = _u32(buf, p, base)
+        return (a, b), p
+    if k == K_MEMORY or k == K_MEMORY_FILL:
+        return None, _zero(buf, p, base)
+    if k == K_MEMORY_COPY:
+        return None, _zero(buf, _zero(buf, p, base), base)
+    if k == K_MEMORY_INIT:
+        x, p = _u32(buf, p, base)
+        return x, _zero(buf, p, base)
+    if k == K_REFTYPE:
+        return _reftype(buf, p, base), p + 1
+    if k == K_SELECT_T:
+        n, p = _u32(buf, p, base)
+        ts = []
+        for _ in range(n):
+            ts.append(_valtype(buf, p, base))
+            p += 1
+        return tuple(ts), p
+    if k == K_V128:
+        return _take(buf, p, 16), p + 16
+    if k == K_SHUFFLE:
+        return tuple(_take(buf, p, 16)), p + 16
+    if k == K_LANE:
+        return buf[p], p + 1
+    if k == K_MEMARG_LANE:
+        (align, offset), p = _memarg(buf, p, base)
+        return (align, offset, buf[p]), p + 1
+    raise AssertionError(f"unhandled immediate kind {k}")  # a table bug, not bad input
+
+
+def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
+                 exhausted_msg: str) -> tuple[list[Instr], int, bool]:
+    """Decode instructions from buf[p:] up to the `end` closing the expression.
+
+    Returns (instructions, position after the final end, whether memory.init or
+    data.drop occurred). keep_end keeps the final `end` (function bodies).
+    exhausted_msg is the reason given when buf runs out between instructions
+    with blocks still open; running out inside an instruction is always
+    "unexpected end of section or function".
+    """
+    out: list[Instr] = []
+    append = out.append
+    kinds = _KIND1
+    # Open blocks: 0 for block/loop, 1 for an if before its else, 2 after it.
+    ctl: list[int] = []
+    uses_data = False
+    start = p
+    try:
+        while True:
+            start = p
+            op = buf[p]
+            k = kinds[op]
+            p += 1
+            if k == K_NONE:
+                append((op, None, base + start))
+            elif k == K_IDX:
+                b = buf[p]
+                if b < 0x80:
+                    p += 1
+                    append((op, b, base + start))
+                else:
+                    x, p = _u32(buf, p, base)
+                    append((op, x, base + start))
+            elif k == K_I32:
+                b = buf[p]
+                if b < 0x40:
+                    p += 1
+                    append((op, b, base + start))
+                else:
+                    x, p = _sleb(buf, p, base, 32)
+                    append((op, x, base + start))
+            elif k == K_END:
+                if not ctl:
+                    if keep_end:
+                        append((op, None, base + start))
+                    return out, p, uses_data
+                ctl.pop()
+                append((op, None, base + start))
+            elif k == K_MEMARG:
+                imm, p = _memarg(buf, p, base)
+                append((op, imm, base + start))
+            elif k == K_BLOCK:
+                imm, p = _blocktype(buf, p, base)
+                ctl.append(1 if op == 0x04 else 0)
+                append((op, imm, base + start))
+            elif k == K_ELSE:
+                if not ctl or ctl[-1] != 1:
+                    raise DecodeError("misplaced ELSE opcode", base + start)
+                ctl[-1] = 2
+                append((op, None, base + start))
+            elif k == K_PREFIX:
+                sub, p = _u32(buf, p, base)
+                key = op << 16 | sub
+                k = _KIND_PREFIXED.get(key) if sub < 0x10000 else None
+                if k is None:
+                    raise DecodeError(f"illegal opcode {op:02x} {sub:02x}", base + start)
+                if k == K_NONE:
+                    imm = None
+                else:
+                    imm, p = _read_imm(k, buf, p, base)
+                if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY:
+                    uses_data = True
+                append((key, imm, base + start))
+            elif k is None:
+                raise DecodeError(f"illegal opcode {op:02x}", base + start)
+            else:
+                imm, p = _read_imm(k, buf, p, base)
+                append((op, imm, base + start))
+    except IndexError:
+        if start >= len(buf):
+            raise DecodeError(exhausted_msg, base + len(buf)) from None
+        raise DecodeError(_END_MSG, base + len(buf)) from None
+
+
+# ---------------------------------------------------------------------------
+# Sections.
+# ---------------------------------------------------------------------------
+class _Reader:
+    """A cursor over one section's payload (buf), which starts at `base` in the module."""
+
+    __slots__ = ("buf", "pos", "base")
+
+    def __init__(self, buf: bytes, base: int, pos: int = 0) -> None:
+        self.buf = buf
+        self.base = base
+        self.pos = pos
+
+    def at(self) -> int:
+        return self.base + self.pos
+
+    def done(self) -> bool:
+        return self.pos >= len(self.buf)
+
+    def byte(self) -> int:
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+    def u32(self) -> int:
+        v, self.pos = _u32(self.buf, self.pos, self.base)
+        return v
+
+    def valtype(self) -> int:
+        t = _valtype(self.buf, self.pos, self.base)
+        self.pos += 1
+        return t
+
+    def reftype(self) -> int:
+        t = _reftype(self.buf, self.pos, self.base)
+        self.pos += 1
+        return t
+
+    def raw(self, n: int, msg: str = _END_MSG) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise DecodeError(msg, self.base + len(self.buf))
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def length(self) -> int:
+        """A byte count that must fit in what is left of the buffer."""
+        at = self.at()
+        n = self.u32()
+        if n > len(self.buf) - self.pos:
+            raise DecodeError("length out of bounds", at)
+        return n
+
+    def name(self) -> str:
+        at = self.at()
+        raw = self.raw(self.length())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError("malformed UTF-8 encoding", at) from None
+
+    def const_expr(self) -> list[Instr]:
+        expr, self.pos, _ = _decode_expr(self.buf, self.pos, self.base, False, _END_MSG)
+        return expr
+
+
+def _limits(r: _Reader, max_flag: int) -> tuple[Limits, int]:
+    """Limits and their flag byte; flags above max_flag are malformed."""
+    at = r.at()
+    flag = r.byte()
+    # The flag is a one-byte LEB; the spec's wording for a bad one is the LEB's.
+    if flag & 0x80:
+        raise DecodeError("integer representation too long", at + 1)
+    if flag > max_flag:
+        raise DecodeError("integer too large", at)
+    lo = r.u32()
+    hi = r.u32() if flag & 1 else None
+    return Limits(lo, hi), flag
+
+
+def _table_type(r: _Reader) -> TableType:
+    elem = r.reftype()
+    limits, _ = _limits(r, 1)
+    return TableType(elem, limits)
+
+
+def _memory_type(r: _Reader) -> MemoryType:
+    limits, flag = _limits(r, 3)
+    return MemoryType(limits, shared=bool(flag & 2))
+
+
+def _global_type(r: _Reader) -> GlobalType:
+    t = r.valtype()
+    at = r.at()
+    mut = r.byte()
+    if mut > 1:
+        raise DecodeError("malformed mutability", at)
+    return GlobalType(t, bool(mut))
+
+
+def _type_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        at = r.at()
+        form = r.byte()
+        if form != 0x60:
+            if form & 0x80:
+                raise DecodeError("integer representation too long", at + 1)
+            raise DecodeError("malformed function type", at)
+        params = tuple(r.valtype() for _ in range(r.u32()))
+        results = tuple(r.valtype() for _ in range(r.u32()))
+        m.types.append(FuncType(params, results))
+
+
+def _import_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        module = r.name()
+        name = r.name()
+        at = r.at()
+        kind = r.byte()
+        desc: int | TableType | MemoryType | GlobalType
+        if kind == 0:
+            desc = r.u32()
+        elif kind == 1:
+            desc = _table_type(r)
+        elif kind == 2:
+            desc = _memory_type(r)
+        elif kind == 3:
+            desc = _global_type(r)
+        else:
+            raise DecodeError("malformed import kind", at)
+        m.imports.append(Import(module, name, _EXTERN_KINDS[kind], desc))
+
+
+def _function_section(r: _Reader, m: Module) -> None:
+    m.funcs.extend(r.u32() for _ in range(r.u32()))
+
+
+def _table_section(r: _Reader, m: Module) -> None:
+    m.tables.extend(_table_type(r) for _ in range(r.u32()))
+
+
+def _memory_section(r: _Reader, m: Module) -> None:
+    m.mems.extend(_memory_type(r) for _ in range(r.u32()))
+
+
+def _global_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        gt = _global_type(r)
+        m.globals.append(Global(gt, r.const_expr()))
+
+
+def _export_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        name = r.name()
+        at = r.at()
+        kind = r.byte()
+        if kind > 3:
+            raise DecodeError("malformed export kind", at)
+        m.exports.append(Export(name, _EXTERN_KINDS[kind], r.u32()))
+
+
+def _start_section(r: _Reader, m: Module) -> None:
+    m.start = r.u32()
+
+
+def _elem_kind(r: _Reader) -> int:
+    at = r.at()
+    if r.byte() != 0x00:
+        raise DecodeError("malformed element kind", at)
+    return O.FUNCREF
+
+
+def _func_index_inits(r: _Reader) -> list[list[Instr]]:
+    """A vector of function indices, as one ref.func constant expression each."""
+    inits = []
+    for _ in range(r.u32()):
+        at = r.at()
+        inits.append([(_REF_FUNC, r.u32(), at)])
+    return inits
+
+
+def _elem_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        at = r.at()
+        flags = r.u32()
+        if flags > 7:
+            raise DecodeError("malformed elements segment kind", at)
+        # Bit 0: passive or declarative (else active); bit 1: explicit table index
+        # (active) or declarative (else passive); bit 2: expressions, not indices.
+        passive_or_declarative = flags & 1
+        table = 0
+        offset = None
+        if passive_or_declarative:
+            mode = "declarative" if flags & 2 else "passive"
+        else:
+            mode = "active"
+            if flags & 2:
+                table = r.u32()
+            offset = r.const_expr()
+        if flags & 4:
+            # Forms 4 and 5..7: a reference type (implicitly funcref for form 4), then expressions.
+            reftype = r.reftype() if flags != 4 else O.FUNCREF
+            inits = [r.const_expr() for _ in range(r.u32())]
+        else:
+            reftype = _elem_kind(r) if flags != 0 else O.FUNCREF
+            inits = _func_index_inits(r)
+        m.elems.append(Elem(mode, reftype, inits, table, offset))
+
+
+def _datacount_section(r: _Reader, m: Module) -> None:
+    m.data_count = r.u32()
+
+
+def _data_section(r: _Reader, m: Module) -> None:
+    for _ in range(r.u32()):
+        at = r.at()
+        flags = r.u32()
+        if flags > 2:
+            raise DecodeError("malformed data segment kind", at)
+        memory = 0
+        offset = None
+        if flags == 1:
+            mode = "passive"
+        else:
+            mode = "active"
+            if flags == 2:
+                memory = r.u32()
+            offset = r.const_expr()
+        n = r.u32()
+        m.datas.append(Data(mode, r.raw(n), memory, offset))
+
+
+def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
+    for _ in range(r.u32()):
+        at = r.at()
+        size = r.length()
+        start = r.base + r.pos
+        body = r.raw(size)
+        r_body = _Reader(body, start)
+        try:
+            locals_ = _locals(r_body)
+        except IndexError:
+            raise DecodeError(_END_MSG, start + size) from None
+        # Running out of body bytes between instructions means a missing `end`;
+        # at the very end of the module the spec interpreter calls it an unexpected end.
+        exhausted = _END_MSG if start + size == len(data) else "END opcode expected"
+        instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted)
+        if pos != size:
+            raise DecodeError("section size mismatch", start + pos)
+        if uses_data:
+            state.uses_data = True
+            if state.first_data_use is None:
+                state.first_data_use = next(
+                    off for key, _, off in instrs if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY)
+        m.codes.append(Code(locals_, instrs, at))
+
+
+def _locals(r: _Reader) -> list[int]:
+    out: list[int] = []
+    total = 0
+    for _ in range(r.u32()):
+        at = r.at()
+        n = r.u32()
+        t = r.valtype()
+        total += n
+        if total > MAX_LOCALS:
+            raise DecodeError("too many locals", at)
+        out.extend([t] * n)
+    return out
+
+
+def _name_section(payload: bytes, base: int, m: Module) -> None:
+    """Fill module and function names; ignore whatever is malformed (engines do)."""
+    r = _Reader(payload, base)
+    try:
+        while not r.done():
+            sid = r.byte()
+            size = r.length()
+            sub = _Reader(r.raw(size), r.at() - size)
+            if sid == 0:
+                name = sub.name()
+                if sub.done():
+                    m.module_name = name
+            elif sid == 1:
+                names: dict[int, str] = {}
+                for _ in range(sub.u32()):
+                    idx = sub.u32()
+                    names[idx] = sub.name()
+                if sub.done():
+                    m.func_names.update(names)
+    except (DecodeError, IndexError):
+        return
+
+
+class _State:
+    """What the module-level checks need to know after the sections."""
+
+    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at")
+
+    def __init__(self) -> None:
+        self.uses_data = False
+        self.first_data_use: int | None = None
+        self.code_at: int | None = None
+        self.data_at: int | None = None
+
+
+_SECTION_READERS = {
+    1: _type_section, 2: _import_section, 3: _function_section, 4: _table_section,
+    5: _memory_section, 6: _global_section, 7: _export_section, 8: _start_section,
+    9: _elem_section, 12: _datacount_section, 11: _data_section,
+}
+
+
+def _decode(data: bytes) -> Module:
+    if len(data) < 4:
+        raise DecodeError("unexpected end", len(data))
+    if data[:4] != MAGIC:
+        raise DecodeError("magic header not detected", 0)
+    if len(data) < 8:
+        raise DecodeError("unexpected end", len(data))
+    if data[4:8] != VERSION:
+        raise DecodeError("unknown binary version", 4)
+
+    m = Module()
+    state = _State()
+    top = _Reader(data, 0, 8)
+    last_rank = 0
+    n = len(data)
+    while top.pos < n:
+        sec_at = top.pos
+        sid = top.byte()
+        if sid > 12:
+            raise DecodeError("malformed section id", sec_at)
+        try:
+            size = top.length()
+        except IndexError:
+            raise DecodeError(_END_MSG, n) from None
+        start = top.pos
+        payload = data[start:start + size]
+        top.pos = start + size
+        if sid != 0:
+            rank = _SECTION_RANK[sid]
+            if rank <= last_rank:
+                # A repeated or out-of-order section: the spec interpreter stops
+                # at the first section it cannot place and reports what is left.
+                raise DecodeError("unexpected content after last section", sec_at)
+            last_rank = rank
+        r = _Reader(payload, start)
+        try:
+            _section(sid, r, m, data, state, sec_at)
+        except IndexError:
+            raise DecodeError(_END_MSG, start + size) from None
+        if r.pos != size:
+            raise DecodeError("section size mismatch", start + r.pos)
+    _module_checks(m, state, n)
+    return m
+
+
+def _section(sid: int, r: _Reader, m: Module, data: bytes, state: _State, sec_at: int) -> None:
+    if sid == 0:
+        name = r.name()
+        payload = r.buf[r.pos:]
+        if name == "name":
+            _name_section(payload, r.at(), m)
+        m.customs.append(CustomSection(name, payload, sec_at))
+        r.pos = len(r.buf)
+    elif sid == 10:
+        state.code_at = sec_at
+        _code_section(r, m, data, state)
+    else:
+        if sid == 11:
+            state.data_at = sec_at
+        _SECTION_READERS[sid](r, m)
+
+
+def _module_checks(m: Module, state: _State, end: int) -> None:
+    if len(m.funcs) != len(m.codes):
+        at = state.code_at if state.code_at is not None else end
+        raise DecodeError("function and code section have inconsistent lengths", at)
+    if m.data_count is not None and m.data_count != len(m.datas):
+        at = state.data_at if state.data_at is not None else end
+        raise DecodeError("data count and data section have inconsistent lengths", at)
+    if state.uses_data and m.data_count is None:
+        raise DecodeError("data count section required", state.first_data_use or 0)
+
+
+def decode_module(data: bytes | bytearray | memoryview) -> Module:
+    """Decode a WebAssembly 2.0 binary module; raise DecodeError if it is malformed.
+
+    Only DecodeError escapes: an unexpected internal failure is reported as a
+    DecodeError whose reason starts with "internal decoder error", so that callers
+    never see a stray IndexError on hostile input.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        # bytes(5) would quietly make five zero bytes; refuse anything not byte-like.
+        raise DecodeError(f"not a byte string: {type(data).__name__}", 0)
+    try:
+        buf = bytes(data)
+    except (TypeError, ValueError, BufferError) as e:
+        raise DecodeError(f"not a byte string: {type(data).__name__}", 0) from e
+    try:
+        return _decode(buf)
+    except DecodeError:
+        raise
+    except RecursionError as e:
+        raise DecodeError("module too deeply nested", 0) from e
+    except MemoryError as e:
+        raise DecodeError("module too large to decode", 0) from e
+    except Exception as e:  # noqa: BLE001 - the contract is: only DecodeError escapes
+        raise DecodeError(f"internal decoder error: {type(e).__name__}: {e}", 0) from e
