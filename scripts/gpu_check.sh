@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
+# .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
+# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-${OUT:-/tmp/wasmgpu-out}}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if ! python3 -c "import wasmtime" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+export WASMGPU_TESTSUITE=${WASMGPU_TESTSUITE:-$PWD/.testsuite}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+status=0
+echo "== tests on the CUDA backend"
+WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
+echo "== spec suite, CUDA backend, 1 instance"
+python3 -m wasmgpu.spec --backend cuda --exclude 'simd_*' --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
+  > "$out/spec-cuda-1.log" 2>&1 || status=1
+grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-1.log" | tail -40
+echo "== spec suite, CUDA backend, 64 instances"
+python3 -m wasmgpu.spec --backend cuda --instances 64 --exclude 'simd_*' --json "$out/spec-cuda-64.json" \
+  "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
+grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
+if [ -f bench/run.py ]; then
+  echo "== benchmarks"
+  python3 bench/run.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -30 || status=1
+fi
+exit $status

@@ -1,0 +1,27 @@
+import os
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from wasmgpu.runtime.engine import Engine
+
+REPO = Path(__file__).resolve().parent.parent
+BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
+
+
+def testsuite_dir() -> Path | None:
+    path = Path(os.environ.get("WASMGPU_TESTSUITE") or REPO.parent / "shared" / "wasm-testsuite")
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine(BACKEND)
+
+
+@pytest.fixture
+def load(engine):
+    def _load(wat: str):
+        return engine.load(wasmtime.wat2wasm(wat))
+    return _load

@@ -1,0 +1,135 @@
+"""The engine on batches of instances with differing inputs (layout and divergence bugs show)."""
+
+import struct
+
+import pytest
+
+from wasmgpu.errors import InstantiationTrap, LinkError
+from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType
+
+N = 40
+
+FIB = """(module
+ (func $fib (export "fib") (param i32) (result i32)
+   (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+     (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                    (call $fib (i32.sub (local.get 0) (i32.const 2))))))))"""
+
+
+def fib(n: int) -> int:
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+def test_recursion_diverges_per_instance(load) -> None:
+    batch = load(FIB).instantiate(N)
+    results = batch.call("fib", [(i % 20,) for i in range(N)])
+    assert [r.values for r in results] == [(fib(i % 20),) for i in range(N)]
+
+
+def test_loops_locals_and_select(load) -> None:
+    wat = """(module (func (export "f") (param i32) (result i64) (local i64)
+      (block (loop
+        (br_if 1 (i32.eqz (local.get 0)))
+        (local.set 1 (i64.add (local.get 1)
+          (select (i64.const 3) (i64.extend_i32_u (local.get 0)) (i32.and (local.get 0) (i32.const 1)))))
+        (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+        (br 0)))
+      (local.get 1)))"""
+    batch = load(wat).instantiate(N)
+    expect = [sum(3 if k & 1 else k for k in range(1, i + 1)) for i in range(N)]
+    assert [r.values[0] for r in batch.call("f", [(i,) for i in range(N)])] == expect
+
+
+def test_traps_are_per_instance_with_backtrace(load) -> None:
+    wat = """(module (func $inner (param i32 i32) (result i32) (i32.div_u (local.get 0) (local.get 1)))
+      (func (export "f") (param i32) (result i32) (call $inner (i32.const 100) (local.get 0))))"""
+    results = load(wat).instantiate(N).call("f", [(i % 3,) for i in range(N)])
+    for i, r in enumerate(results):
+        if i % 3 == 0:
+            assert r.trap == "integer divide by zero"
+            assert "inner" in r.backtrace[0] or "function 0" in r.backtrace[0]
+            assert len(r.backtrace) == 2
+        else:
+            assert r.values == (100 // (i % 3),)
+
+
+def test_stack_exhaustion_traps_cleanly(load) -> None:
+    wat = """(module (func $f (export "f") (param i32) (result i32) (call $f (i32.add (local.get 0) (i32.const 1)))))"""
+    results = load(wat).instantiate(4).call("f", [(0,)] * 4)
+    assert all(r.trap == "call stack exhausted" for r in results)
+
+
+def test_memory_grow_and_bulk_ops(load) -> None:
+    wat = """(module (memory 1 100)
+      (func (export "f") (param i32) (result i32)
+        (drop (memory.grow (local.get 0)))
+        (memory.fill (i32.const 70000) (local.get 0) (i32.const 16))
+        (memory.copy (i32.const 5) (i32.const 70003) (i32.const 4))
+        (i32.add (i32.load (i32.const 5)) (i32.mul (memory.size) (i32.const 1000)))))"""
+    results = load(wat).instantiate(N).call("f", [(1 + i % 5,) for i in range(N)])
+    for i, r in enumerate(results):
+        k = 1 + i % 5
+        assert r.values == (k * 0x01010101 + (1 + k) * 1000,)
+
+
+def test_float_results_are_exact_and_nan_canonical(load) -> None:
+    wat = """(module (func (export "f") (param f64 f64) (result f64) (f64.div (local.get 0) (local.get 1)))
+      (func (export "m") (param f32 f32) (result f32) (f32.min (local.get 0) (local.get 1))))"""
+    batch = load(wat).instantiate(3)
+    bits = [struct.unpack("<Q", struct.pack("<d", x))[0] for x in (1.0, 3.0, 0.0)]
+    res = batch.call("f", [(bits[0], bits[1]), (bits[2], bits[2]), (bits[0], bits[2])])
+    assert res[0].values == (struct.unpack("<Q", struct.pack("<d", 1.0 / 3.0))[0],)
+    assert res[1].values[0] & 0x7FFFFFFFFFFFFFFF == 0x7FF8000000000000
+    assert res[2].values == (0x7FF0000000000000,)
+    neg0, pos0 = 0x80000000, 0
+    assert batch.call("m", [(pos0, neg0)] * 3)[0].values == (neg0,)
+
+
+def test_tables_call_indirect_and_signature_check(load) -> None:
+    wat = """(module (type $t (func (result i32)))
+      (table 3 funcref) (elem (i32.const 0) $a $b $c)
+      (func $a (result i32) (i32.const 10)) (func $b (result i32) (i32.const 20))
+      (func $c (param i32) (result i32) (local.get 0))
+      (func (export "f") (param i32) (result i32) (call_indirect (type $t) (local.get 0))))"""
+    results = load(wat).instantiate(5).call("f", [(i,) for i in range(5)])
+    assert [r.values or r.trap for r in results] == [
+        (10,), (20,), "indirect call type mismatch", "undefined element", "undefined element"]
+
+
+def test_host_functions_globals_and_linking(engine, load) -> None:
+    store = engine.store(N)
+    seen = []
+
+    def log(i: int, args: tuple[int, ...]) -> tuple[int, ...]:
+        seen.append((i, args[0]))
+        return (args[0] * 2,)
+
+    host = store.host_func(FuncType((0x7F,), (0x7F,)), log)
+    g = store.host_global(GlobalType(0x7F, True), 5)
+    mem = store.host_memory(MemoryType(Limits(1, 2)))
+    lib = load("""(module (import "h" "log" (func $log (param i32) (result i32)))
+      (import "h" "g" (global $g (mut i32))) (import "h" "mem" (memory 1))
+      (func (export "f") (param i32) (result i32)
+        (global.set $g (i32.add (global.get $g) (local.get 0)))
+        (i32.store (i32.const 0) (call $log (local.get 0)))
+        (i32.load (i32.const 0))))""")
+    inst = store.instantiate(lib.module, {("h", "log"): host, ("h", "g"): g, ("h", "mem"): mem})
+    results = store.call(inst.exports["f"], [(i,) for i in range(N)])
+    assert [r.values for r in results] == [(2 * i,) for i in range(N)]
+    assert store.global_value(g) == [5 + i for i in range(N)]
+    assert sorted(seen) == [(i, i) for i in range(N)]
+    with pytest.raises(LinkError):
+        store.instantiate(lib.module, {("h", "log"): host, ("h", "g"): g})
+
+
+def test_start_function_trap_is_an_instantiation_trap(load) -> None:
+    with pytest.raises(InstantiationTrap, match="unreachable"):
+        load("(module (func $s unreachable) (start $s))").instantiate(2)
+
+
+def test_fuel_stops_runaway_instances(load) -> None:
+    results = load("(module (func (export \"f\") (loop (br 0))))").instantiate(3).call("f", fuel=1000)
+    assert all(r.trap == "all fuel consumed" for r in results)

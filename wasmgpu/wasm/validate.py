@@ -1,0 +1,651 @@
+"""Validation of a decoded module against the WebAssembly 2.0 rules.
+
+Function bodies are checked with the algorithm of the specification's appendix
+(an operand stack of value types or Unknown, a control stack of frames), in one
+pass per function.  Reasons use the reference interpreter's wording, so that
+``assert_invalid`` texts of the spec suite match them as prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from wasmgpu.errors import ValidationError
+from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.types import Instr, Limits, MemoryType, Module, TableType
+
+__all__ = ["validate_module", "block_signature", "declared_refs", "UNKNOWN"]
+
+# The type of an operand that unreachable code pops from an empty stack: it
+# matches every value type.  No value type encodes as 0, so plain ints suffice.
+UNKNOWN = 0
+
+MAX_PAGES = 65536
+
+_NUM_OR_UNKNOWN = frozenset((O.I32_T, O.I64_T, O.F32_T, O.F64_T, UNKNOWN))
+_VEC_OR_UNKNOWN = frozenset((O.V128_T, UNKNOWN))
+_REF_OR_UNKNOWN = frozenset((O.FUNCREF, O.EXTERNREF, UNKNOWN))
+
+
+class _Fail(Exception):
+    """A rule broken inside a body; the caller adds the function and offset."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------
+# Per-opcode tables, built once from the opcode table.
+
+# Opcodes whose only rule is a fixed signature: key -> (len(params), params, results).
+_SIMPLE: dict[int, tuple[int, list[int], list[int]]] = {}
+# Plain memory accesses: key -> (natural alignment, len(params), params, results).
+_MEMOP: dict[int, tuple[int, int, list[int], list[int]]] = {}
+# Everything else: key -> a category handled by a branch of the body loop.
+_CAT: dict[int, int] = {}
+
+(C_LOCAL_GET, C_LOCAL_SET, C_LOCAL_TEE, C_GLOBAL_GET, C_GLOBAL_SET, C_CALL, C_BR_IF, C_BLOCK, C_LOOP, C_IF,
+ C_ELSE, C_END, C_BR, C_BR_TABLE, C_RETURN, C_UNREACHABLE, C_DROP, C_SELECT, C_SELECT_T, C_CALL_INDIRECT,
+ C_REF_NULL, C_REF_IS_NULL, C_REF_FUNC, C_TABLE_GET, C_TABLE_SET, C_TABLE_SIZE, C_TABLE_GROW, C_TABLE_FILL,
+ C_TABLE_COPY, C_TABLE_INIT, C_ELEM_DROP, C_MEM_SIZE, C_MEM_GROW, C_MEM_FILL, C_MEM_COPY, C_MEM_INIT, C_DATA_DROP,
+ C_SHUFFLE, C_LANE, C_MEMLANE) = range(40)
+
+_BY_NAME_CAT = {
+    "local.get": C_LOCAL_GET, "local.set": C_LOCAL_SET, "local.tee": C_LOCAL_TEE, "global.get": C_GLOBAL_GET,
+    "global.set": C_GLOBAL_SET, "call": C_CALL, "br_if": C_BR_IF, "block": C_BLOCK, "loop": C_LOOP, "if": C_IF,
+    "else": C_ELSE, "end": C_END, "br": C_BR, "br_table": C_BR_TABLE, "return": C_RETURN,
+    "unreachable": C_UNREACHABLE, "drop": C_DROP, "select": C_SELECT, "select_t": C_SELECT_T,
+    "call_indirect": C_CALL_INDIRECT, "ref.null": C_REF_NULL, "ref.is_null": C_REF_IS_NULL,
+    "ref.func": C_REF_FUNC, "table.get": C_TABLE_GET, "table.set": C_TABLE_SET, "table.size": C_TABLE_SIZE,
+    "table.grow": C_TABLE_GROW, "table.fill": C_TABLE_FILL, "table.copy": C_TABLE_COPY,
+    "table.init": C_TABLE_INIT, "elem.drop": C_ELEM_DROP, "memory.size": C_MEM_SIZE, "memory.grow": C_MEM_GROW,
+    "memory.fill": C_MEM_FILL, "memory.copy": C_MEM_COPY, "memory.init": C_MEM_INIT, "data.drop": C_DATA_DROP,
+    "i8x16.shuffle": C_SHUFFLE,
+}
+
+# Lane count of the vector shape an extract/replace_lane or load/store_lane works on.
+_LANES: dict[int, int] = {}
+
+# Immediates that carry no rule of their own beyond the signature.
+_PLAIN_IMMS = (O.NONE, O.I32, O.I64, O.F32, O.F64, O.V128)
+
+
+def _build_tables() -> None:
+    for key, info in O.OPS.items():
+        if info.name in _BY_NAME_CAT:
+            _CAT[key] = _BY_NAME_CAT[info.name]
+        elif info.imm == O.MEMARG:
+            assert info.params is not None and info.results is not None and info.max_align is not None
+            _MEMOP[key] = (info.max_align, len(info.params), list(info.params), list(info.results))
+        elif info.imm == O.LANE:
+            _CAT[key] = C_LANE
+            _LANES[key] = 128 // int(info.name[1:3].rstrip("x"))
+        elif info.imm == O.MEMARG_LANE:
+            _CAT[key] = C_MEMLANE
+            _LANES[key] = 16 >> info.max_align  # type: ignore[operator]
+        elif info.imm in _PLAIN_IMMS and info.params is not None and info.results is not None:
+            _SIMPLE[key] = (len(info.params), list(info.params), list(info.results))
+        else:  # pragma: no cover - a new opcode the validator does not know
+            raise AssertionError(f"validator has no rule for {info.name}")
+
+
+_build_tables()
+
+# Instructions allowed in constant expressions, with the type they push where fixed.
+_CONST_OPS = {
+    O.BY_NAME["i32.const"].key: O.I32_T,
+    O.BY_NAME["i64.const"].key: O.I64_T,
+    O.BY_NAME["f32.const"].key: O.F32_T,
+    O.BY_NAME["f64.const"].key: O.F64_T,
+    O.BY_NAME["v128.const"].key: O.V128_T,
+    O.BY_NAME["ref.null"].key: UNKNOWN,  # the immediate's reference type
+    O.BY_NAME["ref.func"].key: O.FUNCREF,
+    O.BY_NAME["global.get"].key: UNKNOWN,  # the global's type
+}
+_GLOBAL_GET = O.BY_NAME["global.get"].key
+_REF_FUNC = O.BY_NAME["ref.func"].key
+_REF_NULL = O.BY_NAME["ref.null"].key
+
+# Control frame kinds.
+_BLOCK, _LOOP, _IF, _ELSE = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------
+# Helpers that the translator may use as well.
+
+
+def block_signature(module: Module, blocktype: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Parameter and result types of a block type immediate (None, a value type, or ("type", idx))."""
+    if blocktype is None:
+        return (), ()
+    if isinstance(blocktype, int):
+        return (), (blocktype,)
+    idx = blocktype[1]  # type: ignore[index]
+    if not 0 <= idx < len(module.types):
+        raise ValidationError(f"unknown type {idx}")
+    ft = module.types[idx]
+    return ft.params, ft.results
+
+
+def _refs_in(exprs: Iterable[Sequence[Instr]], out: set[int]) -> None:
+    for expr in exprs:
+        for op, imm, _ in expr:
+            if op == _REF_FUNC:
+                out.add(imm)  # type: ignore[arg-type]
+
+
+def declared_refs(module: Module) -> set[int]:
+    """C.refs: the functions a body may name with ref.func (those referenced outside of functions)."""
+    refs: set[int] = set()
+    _refs_in((g.init for g in module.globals), refs)
+    for e in module.elems:
+        _refs_in(e.init, refs)
+        if e.offset is not None:
+            _refs_in((e.offset,), refs)
+    for d in module.datas:
+        if d.offset is not None:
+            _refs_in((d.offset,), refs)
+    refs.update(x.index for x in module.exports if x.kind == "func")
+    return refs
+
+
+# ---------------------------------------------------------------------------
+# Module-level rules.
+
+
+class _Context:
+    """What validation of bodies and constant expressions needs, in flat lists."""
+
+    __slots__ = ("types", "funcs", "tables", "nmems", "globals", "nimported_globals", "elems", "ndatas", "refs")
+
+    def __init__(self) -> None:
+        self.types: list[tuple[list[int], list[int]]] = []
+        self.funcs: list[tuple[list[int], list[int]]] = []
+        self.tables: list[int] = []  # element reference types
+        self.nmems = 0
+        self.globals: list[tuple[int, bool]] = []  # (value type, mutable)
+        self.nimported_globals = 0
+        self.elems: list[int] = []  # reference types
+        self.ndatas = 0
+        self.refs: set[int] = set()
+
+
+def _check_limits(lim: Limits, bound: int, too_big: str) -> None:
+    if lim.min > bound or (lim.max is not None and lim.max > bound):
+        raise ValidationError(too_big)
+    if lim.max is not None and lim.max < lim.min:
+        raise ValidationError("size minimum must not be greater than maximum")
+
+
+def _check_memtype(mt: MemoryType) -> None:
+    lim = mt.limits
+    _check_limits(lim, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
+    if mt.shared and lim.max is None:
+        raise ValidationError("shared memory must have maximum")
+
+
+def _check_tabletype(tt: TableType) -> None:
+    _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
+
+
+def _check_type_index(ctx: _Context, idx: int) -> tuple[list[int], list[int]]:
+    if not 0 <= idx < len(ctx.types):
+        raise ValidationError(f"unknown type {idx}")
+    return ctx.types[idx]
+
+
+def _check_const(ctx: _Context, expr: Sequence[Instr], want: int) -> None:
+    """A constant expression of type [] -> [want], seeing only imported globals (2.0)."""
+    # Constness first, as the reference interpreter does, then the types.
+    for op, imm, off in expr:
+        if op not in _CONST_OPS:
+            raise ValidationError("constant expression required", offset=off)
+        if op == _GLOBAL_GET:
+            if not 0 <= imm < ctx.nimported_globals:  # type: ignore[operator]
+                raise ValidationError(f"unknown global {imm}", offset=off)
+            if ctx.globals[imm][1]:  # type: ignore[index]
+                raise ValidationError("constant expression required", offset=off)
+        elif op == _REF_FUNC and not 0 <= imm < len(ctx.funcs):  # type: ignore[operator]
+            raise ValidationError(f"unknown function {imm}", offset=off)
+    stack: list[int] = []
+    for op, imm, _ in expr:
+        t = _CONST_OPS[op]
+        if op == _GLOBAL_GET:
+            t = ctx.globals[imm][0]  # type: ignore[index]
+        elif op == _REF_NULL:
+            t = imm  # type: ignore[assignment]
+        stack.append(t)
+    if stack != [want]:
+        raise ValidationError("type mismatch", offset=expr[-1][2] if expr else None)
+
+
+def validate_module(module: Module) -> None:
+    """Raise ValidationError, with a reason and where known the function and offset, if the module is invalid."""
+    ctx = _Context()
+    ctx.types = [(list(ft.params), list(ft.results)) for ft in module.types]
+
+    # Imports, in their index spaces first.
+    for imp in module.imports:
+        if imp.kind == "func":
+            ctx.funcs.append(_check_type_index(ctx, imp.desc))  # type: ignore[arg-type]
+        elif imp.kind == "table":
+            _check_tabletype(imp.desc)
+            ctx.tables.append(imp.desc.elem)  # type: ignore[union-attr]
+        elif imp.kind == "memory":
+            _check_memtype(imp.desc)
+            ctx.nmems += 1
+        elif imp.kind == "global":
+            ctx.globals.append((imp.desc.valtype, imp.desc.mutable))  # type: ignore[union-attr]
+        else:
+            raise ValidationError(f"unknown import kind {imp.kind}")
+    ctx.nimported_globals = len(ctx.globals)
+    nimported_funcs = len(ctx.funcs)
+
+    for tidx in module.funcs:
+        ctx.funcs.append(_check_type_index(ctx, tidx))
+    for tt in module.tables:
+        _check_tabletype(tt)
+        ctx.tables.append(tt.elem)
+    for mt in module.mems:
+        _check_memtype(mt)
+        ctx.nmems += 1
+    if ctx.nmems > 1:
+        raise ValidationError("multiple memories")
+    ctx.elems = [e.reftype for e in module.elems]
+    ctx.ndatas = len(module.datas) if module.data_count is None else module.data_count
+    ctx.refs = declared_refs(module)
+
+    # Globals, elem and data segments see only the imported globals.
+    for g in module.globals:
+        _check_const(ctx, g.init, g.type.valtype)
+        ctx.globals.append((g.type.valtype, g.type.mutable))
+    for e in module.elems:
+        for expr in e.init:
+            _check_const(ctx, expr, e.reftype)
+        if e.mode == "active":
+            if not 0 <= e.table < len(ctx.tables):
+                raise ValidationError(f"unknown table {e.table}")
+            if ctx.tables[e.table] != e.reftype:
+                raise ValidationError("type mismatch")
+            _check_const(ctx, e.offset or [], O.I32_T)
+    for d in module.datas:
+        if d.mode == "active":
+            if not 0 <= d.memory < ctx.nmems:
+                raise ValidationError(f"unknown memory {d.memory}")
+            _check_const(ctx, d.offset or [], O.I32_T)
+
+    if len(module.codes) != len(module.funcs):
+        raise ValidationError("function and code section have inconsistent lengths")
+    for i, code in enumerate(module.codes):
+        idx = nimported_funcs + i
+        params, results = ctx.funcs[idx]
+        _validate_body(ctx, idx, params, results, code.locals, code.body)
+
+    if module.start is not None:
+        if not 0 <= module.start < len(ctx.funcs):
+            raise ValidationError(f"unknown function {module.start}")
+        if ctx.funcs[module.start] != ([], []):
+            raise ValidationError("start function")
+
+    names: set[str] = set()
+    for ex in module.exports:
+        if ex.kind == "func":
+            n, what = len(ctx.funcs), "function"
+        elif ex.kind == "table":
+            n, what = len(ctx.tables), "table"
+        elif ex.kind == "memory":
+            n, what = ctx.nmems, "memory"
+        elif ex.kind == "global":
+            n, what = len(ctx.globals), "global"
+        else:
+            raise ValidationError(f"unknown export kind {ex.kind}")
+        if not 0 <= ex.index < n:
+            raise ValidationError(f"unknown {what} {ex.index}")
+        if ex.name in names:
+            raise ValidationError("duplicate export name")
+        names.add(ex.name)
+
+
+# ---------------------------------------------------------------------------
+# Function bodies.
+
+
+def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list[int], local_types: list[int],
+                   body: Sequence[Instr]) -> None:
+    locals_ = params + list(local_types)
+    nlocals = len(locals_)
+    types = ctx.types
+    funcs = ctx.funcs
+    globals_ = ctx.globals
+    vals: list[int] = []
+    # A frame: [kind, start types, end types, height, unreachable, label types].
+    ctrl: list[list] = [[_BLOCK, [], results, 0, False, results]]
+    cur = ctrl[0]
+    height = 0
+
+    def pop_any() -> int:
+        fr = ctrl[-1]
+        if len(vals) == fr[3]:
+            if fr[4]:
+                return UNKNOWN
+            raise _Fail("type mismatch")
+        return vals.pop()
+
+    def pop_expect(want: int) -> int:
+        fr = ctrl[-1]
+        if len(vals) == fr[3]:
+            if fr[4]:
+                return UNKNOWN
+            raise _Fail("type mismatch")
+        got = vals.pop()
+        if got != want and got != UNKNOWN and want != UNKNOWN:
+            raise _Fail("type mismatch")
+        return got
+
+    def pop_vals(want: list[int]) -> list[int]:
+        # The fast path: the operands are there and typed exactly as wanted.
+        n = len(want)
+        if n == 0:
+            return []
+        if len(vals) - n >= ctrl[-1][3] and vals[-n:] == want:
+            got = vals[-n:]
+            del vals[-n:]
+            return got
+        got = [pop_expect(t) for t in reversed(want)]
+        got.reverse()
+        return got
+
+    def label(depth: int) -> list[int]:
+        if not 0 <= depth < len(ctrl):
+            raise _Fail(f"unknown label {depth}")
+        return ctrl[-1 - depth][5]
+
+    def block_type(bt: object) -> tuple[list[int], list[int]]:
+        if bt is None:
+            return [], []
+        if isinstance(bt, int):
+            return [], [bt]
+        idx = bt[1]  # type: ignore[index]
+        if not 0 <= idx < len(types):
+            raise _Fail(f"unknown type {idx}")
+        return types[idx]
+
+    def push_ctrl(kind: int, start: list[int], end: list[int]) -> list:
+        fr = [kind, start, end, len(vals), False, start if kind == _LOOP else end]
+        ctrl.append(fr)
+        vals.extend(start)
+        return fr
+
+    def pop_ctrl() -> list:
+        fr = ctrl[-1]
+        pop_vals(fr[2])
+        if len(vals) != fr[3]:
+            raise _Fail("type mismatch")
+        ctrl.pop()
+        return fr
+
+    def set_unreachable() -> None:
+        fr = ctrl[-1]
+        del vals[fr[3]:]
+        fr[4] = True
+
+    def table(x: int) -> int:
+        if not 0 <= x < len(ctx.tables):
+            raise _Fail(f"unknown table {x}")
+        return ctx.tables[x]
+
+    def need_memory(x: int = 0) -> None:
+        if x >= ctx.nmems:
+            raise _Fail(f"unknown memory {x}")
+
+    def memarg(align: int, natural: int) -> None:
+        need_memory()
+        if align > natural:
+            raise _Fail("alignment must not be larger than natural")
+
+    simple = _SIMPLE
+    memop = _MEMOP
+    cat = _CAT
+    I32 = O.I32_T
+    last = body[-1] if body else None
+    off = None
+    try:
+        for ins in body:
+            op, imm, off = ins
+            s = simple.get(op)
+            if s is not None:
+                n, p, r = s
+                if n:
+                    if len(vals) - n >= height and vals[-n:] == p:
+                        del vals[-n:]
+                    else:
+                        pop_vals(p)
+                vals += r
+                continue
+            m = memop.get(op)
+            if m is not None:
+                natural, n, p, r = m
+                memarg(imm[0], natural)  # type: ignore[index]
+                if len(vals) - n >= height and vals[-n:] == p:
+                    del vals[-n:]
+                else:
+                    pop_vals(p)
+                vals += r
+                continue
+            c = cat[op]
+            if c == C_LOCAL_GET:
+                if not 0 <= imm < nlocals:  # type: ignore[operator]
+                    raise _Fail(f"unknown local {imm}")
+                vals.append(locals_[imm])  # type: ignore[index]
+            elif c == C_LOCAL_SET:
+                if not 0 <= imm < nlocals:  # type: ignore[operator]
+                    raise _Fail(f"unknown local {imm}")
+                t = locals_[imm]  # type: ignore[index]
+                if len(vals) > height and vals[-1] == t:
+                    vals.pop()
+                else:
+                    pop_expect(t)
+            elif c == C_LOCAL_TEE:
+                if not 0 <= imm < nlocals:  # type: ignore[operator]
+                    raise _Fail(f"unknown local {imm}")
+                t = locals_[imm]  # type: ignore[index]
+                if not (len(vals) > height and vals[-1] == t):
+                    pop_expect(t)
+                    vals.append(t)
+            elif c == C_GLOBAL_GET:
+                if not 0 <= imm < len(globals_):  # type: ignore[operator]
+                    raise _Fail(f"unknown global {imm}")
+                vals.append(globals_[imm][0])  # type: ignore[index]
+            elif c == C_GLOBAL_SET:
+                if not 0 <= imm < len(globals_):  # type: ignore[operator]
+                    raise _Fail(f"unknown global {imm}")
+                t, mut = globals_[imm]  # type: ignore[index]
+                if not mut:
+                    raise _Fail("global is immutable")
+                pop_expect(t)
+            elif c == C_CALL:
+                if not 0 <= imm < len(funcs):  # type: ignore[operator]
+                    raise _Fail(f"unknown function {imm}")
+                p, r = funcs[imm]  # type: ignore[index]
+                pop_vals(p)
+                vals += r
+            elif c == C_BR_IF:
+                lt = label(imm)  # type: ignore[arg-type]
+                pop_expect(I32)
+                pop_vals(lt)
+                vals += lt
+            elif c == C_BLOCK or c == C_LOOP:
+                p, r = block_type(imm)
+                pop_vals(p)
+                cur = push_ctrl(_LOOP if c == C_LOOP else _BLOCK, p, r)
+                height = cur[3]
+            elif c == C_IF:
+                p, r = block_type(imm)
+                pop_expect(I32)
+                pop_vals(p)
+                cur = push_ctrl(_IF, p, r)
+                height = cur[3]
+            elif c == C_ELSE:
+                if len(ctrl) < 2 or cur[0] != _IF:
+                    raise _Fail("else without if")
+                fr = pop_ctrl()
+                cur = push_ctrl(_ELSE, fr[1], fr[2])
+                height = cur[3]
+            elif c == C_END:
+                fr = pop_ctrl()
+                if fr[0] == _IF and fr[1] != fr[2]:
+                    # An if without else passes its parameters through as results.
+                    raise _Fail("type mismatch")
+                vals += fr[2]
+                if not ctrl:
+                    if ins is not last:
+                        raise _Fail("operators remaining after end of function")
+                    break
+                cur = ctrl[-1]
+                height = cur[3]
+            elif c == C_BR:
+                pop_vals(label(imm))  # type: ignore[arg-type]
+                set_unreachable()
+            elif c == C_BR_TABLE:
+                targets, default = imm  # type: ignore[misc]
+                pop_expect(I32)
+                arity = len(label(default))
+                for t in targets:
+                    lt = label(t)
+                    if len(lt) != arity:
+                        raise _Fail("type mismatch")
+                    vals += pop_vals(lt)
+                pop_vals(label(default))
+                set_unreachable()
+            elif c == C_RETURN:
+                pop_vals(results)
+                set_unreachable()
+            elif c == C_UNREACHABLE:
+                set_unreachable()
+            elif c == C_DROP:
+                pop_any()
+            elif c == C_SELECT:
+                pop_expect(I32)
+                t1 = pop_any()
+                t2 = pop_any()
+                if not ((t1 in _NUM_OR_UNKNOWN and t2 in _NUM_OR_UNKNOWN)
+                        or (t1 in _VEC_OR_UNKNOWN and t2 in _VEC_OR_UNKNOWN)):
+                    raise _Fail("type mismatch")
+                if t1 != t2 and t1 != UNKNOWN and t2 != UNKNOWN:
+                    raise _Fail("type mismatch")
+                vals.append(t2 if t1 == UNKNOWN else t1)
+            elif c == C_SELECT_T:
+                if len(imm) != 1:  # type: ignore[arg-type]
+                    raise _Fail("invalid result arity")
+                t = imm[0]  # type: ignore[index]
+                pop_expect(I32)
+                pop_expect(t)
+                pop_expect(t)
+                vals.append(t)
+            elif c == C_CALL_INDIRECT:
+                tidx, x = imm  # type: ignore[misc]
+                if table(x) != O.FUNCREF:
+                    raise _Fail("type mismatch")
+                if not 0 <= tidx < len(types):
+                    raise _Fail(f"unknown type {tidx}")
+                p, r = types[tidx]
+                pop_expect(I32)
+                pop_vals(p)
+                vals += r
+            elif c == C_REF_NULL:
+                vals.append(imm)  # type: ignore[arg-type]
+            elif c == C_REF_IS_NULL:
+                if pop_any() not in _REF_OR_UNKNOWN:
+                    raise _Fail("type mismatch")
+                vals.append(I32)
+            elif c == C_REF_FUNC:
+                if not 0 <= imm < len(funcs):  # type: ignore[operator]
+                    raise _Fail(f"unknown function {imm}")
+                if imm not in ctx.refs:
+                    raise _Fail(f"undeclared function reference {imm}")
+                vals.append(O.FUNCREF)
+            elif c == C_TABLE_GET:
+                t = table(imm)  # type: ignore[arg-type]
+                pop_expect(I32)
+                vals.append(t)
+            elif c == C_TABLE_SET:
+                t = table(imm)  # type: ignore[arg-type]
+                pop_expect(t)
+                pop_expect(I32)
+            elif c == C_TABLE_SIZE:
+                table(imm)  # type: ignore[arg-type]
+                vals.append(I32)
+            elif c == C_TABLE_GROW:
+                t = table(imm)  # type: ignore[arg-type]
+                pop_expect(I32)
+                pop_expect(t)
+                vals.append(I32)
+            elif c == C_TABLE_FILL:
+                t = table(imm)  # type: ignore[arg-type]
+                pop_expect(I32)
+                pop_expect(t)
+                pop_expect(I32)
+            elif c == C_TABLE_COPY:
+                dst, src = imm  # type: ignore[misc]
+                if table(dst) != table(src):
+                    raise _Fail("type mismatch")
+                pop_vals([I32, I32, I32])
+            elif c == C_TABLE_INIT:
+                eidx, x = imm  # type: ignore[misc]
+                t = table(x)
+                if not 0 <= eidx < len(ctx.elems):
+                    raise _Fail(f"unknown elem segment {eidx}")
+                if ctx.elems[eidx] != t:
+                    raise _Fail("type mismatch")
+                pop_vals([I32, I32, I32])
+            elif c == C_ELEM_DROP:
+                if not 0 <= imm < len(ctx.elems):  # type: ignore[operator]
+                    raise _Fail(f"unknown elem segment {imm}")
+            elif c == C_MEM_SIZE:
+                need_memory()
+                vals.append(I32)
+            elif c == C_MEM_GROW:
+                need_memory()
+                pop_expect(I32)
+                vals.append(I32)
+            elif c == C_MEM_FILL or c == C_MEM_COPY:
+                need_memory()
+                pop_vals([I32, I32, I32])
+            elif c == C_MEM_INIT:
+                need_memory()
+                if not 0 <= imm < ctx.ndatas:  # type: ignore[operator]
+                    raise _Fail(f"unknown data segment {imm}")
+                pop_vals([I32, I32, I32])
+            elif c == C_DATA_DROP:
+                if not 0 <= imm < ctx.ndatas:  # type: ignore[operator]
+                    raise _Fail(f"unknown data segment {imm}")
+            elif c == C_SHUFFLE:
+                for lane in imm:  # type: ignore[attr-defined]
+                    if lane >= 32:
+                        raise _Fail("invalid lane index")
+                pop_vals([O.V128_T, O.V128_T])
+                vals.append(O.V128_T)
+            elif c == C_LANE:
+                if imm >= _LANES[op]:  # type: ignore[operator]
+                    raise _Fail("invalid lane index")
+                info = O.OPS[op]
+                pop_vals(list(info.params))  # type: ignore[arg-type]
+                vals += info.results  # type: ignore[arg-type]
+            elif c == C_MEMLANE:
+                align, _, lane = imm  # type: ignore[misc]
+                info = O.OPS[op]
+                memarg(align, info.max_align)  # type: ignore[arg-type]
+                if lane >= _LANES[op]:
+                    raise _Fail("invalid lane index")
+                pop_vals(list(info.params))  # type: ignore[arg-type]
+                vals += info.results  # type: ignore[arg-type]
+            else:  # pragma: no cover - every category has a branch above
+                raise _Fail(f"no rule for {O.op_name(op)}")
+    except _Fail as e:
+        raise ValidationError(e.reason, funcidx, off) from None
+    except KeyError:
+        raise ValidationError(f"unknown instruction {O.op_name(op)}", funcidx, off) from None
+    if ctrl:
+        raise ValidationError("function body must end with end", funcidx, off)
+
