@@ -53,3 +53,11 @@ class Trap(WasmGpuError):
 
 class InstantiationTrap(Trap):
     """A trap while instantiating (segment initialization or the start function)."""
+
+
+class ProcExit(WasmGpuError):
+    """Raised by a host function (WASI proc_exit) to end its instance with an exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"exit with code {code}")
+        self.code = code

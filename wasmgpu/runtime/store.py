@@ -17,7 +17,7 @@ import numpy as np
 
 from ..compiler.isa import OP_NAMES, STATUS, TRAP_CODE, TRAP_MESSAGE
 from ..compiler.translate import Addresses, translate_function
-from ..errors import InstantiationTrap, LinkError, Trap, Unsupported, WasmGpuError
+from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
 from .backends import Backend
@@ -97,6 +97,7 @@ class CallResult:
     values: tuple[int, ...] | None = None
     trap: str | None = None
     backtrace: list[str] = field(default_factory=list)
+    exit_code: int | None = None  # set when the instance ended through ProcExit (WASI proc_exit)
 
     def unwrap(self) -> tuple[int, ...]:
         if self.trap is not None:
@@ -157,7 +158,8 @@ class Store:
             self.frames = xp.zeros((n, max_depth), dtype=np.uint64)
         self.state = xp.zeros((S_FIELDS, n), dtype=np.uint32)
         self.fuel_left = xp.full(n, U64_MAX, dtype=np.uint64)
-        self._host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
+        self._host_traps: dict[int, str] = {}
+        self._exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit  # instance -> message of a trap raised by a host function
         self._dirty = True
         self._params: Any = None
         self._device_code: Any = None
@@ -470,7 +472,7 @@ class Store:
         f = self.funcs[func.addr]
         nres = len(f.type.results)
         if f.host is not None:
-            return [CallResult(values=tuple(f.host(i, tuple(a)))) for i, a in enumerate(args)]
+            return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
         if f.frame > self.stack_slots:
             return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * self.n
         sv = self.slot_view()
@@ -485,6 +487,15 @@ class Store:
         self.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
         return self._results(nres)
+
+    @staticmethod
+    def _call_host(f: FuncInst, i: int, args: tuple[int, ...]) -> CallResult:
+        try:
+            return CallResult(values=tuple(f.host(i, args)))  # type: ignore[misc]
+        except ProcExit as e:
+            return CallResult(exit_code=e.code)
+        except Trap as t:
+            return CallResult(trap=t.kind, backtrace=t.backtrace)
 
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
@@ -517,6 +528,10 @@ class Store:
                 args = tuple(int(v) for v in self.backend.to_host(sv[base: base + len(f.type.params), i]))
                 try:
                     results = f.host(i, args)  # type: ignore[misc]
+                except ProcExit as e:
+                    self.state[S_STATUS, i] = STATUS["EXITED"]
+                    self._exit_codes[i] = e.code
+                    continue
                 except Trap as t:
                     self.state[S_STATUS, i] = STATUS["TRAPPED"]
                     self.state[S_TRAP, i] = TRAP_CODE["HOST"]
@@ -535,6 +550,8 @@ class Store:
             status = int(state[S_STATUS, i])
             if status == STATUS["DONE"]:
                 out.append(CallResult(values=tuple(int(v) for v in values[:, i])))
+            elif status == STATUS["EXITED"]:
+                out.append(CallResult(exit_code=self._exit_codes.pop(i)))
             else:
                 code = int(state[S_TRAP, i])
                 kind = self._host_traps.pop(i, None) or TRAP_MESSAGE[code]
