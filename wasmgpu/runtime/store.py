@@ -158,12 +158,10 @@ class Store:
             self.frames = xp.zeros((n, max_depth), dtype=np.uint64)
         self.state = xp.zeros((S_FIELDS, n), dtype=np.uint32)
         self.fuel_left = xp.full(n, U64_MAX, dtype=np.uint64)
-        self._host_traps: dict[int, str] = {}
-        self._exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit  # instance -> message of a trap raised by a host function
+        self._host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
+        self._exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
         self._dirty = True
         self._params: Any = None
-        self._device_code: Any = None
-        self._device_funcs: Any = None
         self._device_tables: dict[str, Any] = {}
 
     # -- slot access: [slot, instance] on every backend ------------------------------------------
