@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
 
 
-def testsuite_dir() -> Path | None:
+def find_testsuite() -> Path | None:
     path = Path(os.environ.get("WASMGPU_TESTSUITE") or REPO.parent / "shared" / "wasm-testsuite")
     return path if path.is_dir() else None
 

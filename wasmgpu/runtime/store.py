@@ -469,6 +469,8 @@ class Store:
             raise WasmGpuError(f"expected {self.n} argument tuples, got {len(args)}")
         f = self.funcs[func.addr]
         nres = len(f.type.results)
+        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
+            raise Unsupported("v128 values (SIMD) are not supported yet")
         if f.host is not None:
             return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
         if f.frame > self.stack_slots:

@@ -65,8 +65,23 @@ def load_host_library() -> ctypes.CDLL:
 
 
 def load_cuda_kernel():  # -> cupy.RawKernel
+    """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals."""
     import cupy
+    from cupy.cuda import nvrtc
 
+    arch = cupy.cuda.Device().compute_capability
+    options = (*NVRTC_FLAGS, f"--gpu-architecture=sm_{arch}")
     source = vm_source("cuda.cu")
-    module = cupy.RawModule(code=source, options=NVRTC_FLAGS, name_expressions=None)
-    return module.get_function("vm_kernel")
+    cubin = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
+    if not cubin.exists():
+        prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
+        try:
+            nvrtc.compileProgram(prog, list(options))
+        except nvrtc.NVRTCError as e:
+            raise BuildError(f"compiling the CUDA interpreter failed: {e}\n{nvrtc.getProgramLog(prog)}") from e
+        data = nvrtc.getCUBIN(prog)
+        nvrtc.destroyProgram(prog)
+        tmp = cubin.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cubin)
+    return cupy.RawModule(path=str(cubin)).get_function("vm_kernel")

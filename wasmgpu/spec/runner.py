@@ -1,0 +1,829 @@
+"""Runs WebAssembly spec scripts (.wast) against wasmgpu.
+
+Each file gets one store of K parallel instances (``--instances K``); every
+action runs on all K with the same arguments and their results must agree.
+Text modules are turned into binaries by ``wasmtime.wat2wasm`` (we have no
+text parser of our own); ``module quote`` is therefore skipped.
+
+Execution goes through ``wasmgpu.runtime.engine``. While that does not exist,
+everything that needs execution is skipped, and ``assert_malformed`` /
+``assert_invalid`` still run against the decoder and validator.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import json
+import os
+import re
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wasmgpu.errors import DecodeError, InstantiationTrap, LinkError, Trap, Unsupported, ValidationError, WasmGpuError
+from wasmgpu.spec import sexpr
+from wasmgpu.spec.sexpr import Document, SList
+from wasmgpu.spec.values import (
+    REF_NULL,
+    Pattern,
+    ScriptError,
+    Value,
+    format_value,
+    parse_const,
+    parse_expected,
+    parse_float,
+)
+from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES, V128_T
+from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType, TableType
+
+NO_ENGINE = "no execution engine yet"
+TEXT_MODULE = "text-format module"
+SIMD = "SIMD not supported"
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+# What a script that is just a module's fields starts with.
+_MODULE_FIELDS = frozenset(("type", "import", "func", "table", "memory", "global", "export", "start", "elem", "data"))
+
+# Command heads -> the kind they are counted under.
+_KIND_OF = {"module": "module", "register": "register", "invoke": "action", "get": "action"}
+
+
+# --- what the runner executes with ---------------------------------------------------
+
+
+@dataclass
+class Toolchain:
+    """The layers below the runner; any may be missing while the project is being built."""
+
+    engine: Any | None = None  # wasmgpu.runtime.engine.Engine
+    decode: Callable[[bytes], Any] | None = None  # wasmgpu.wasm.reader.decode_module
+    validate: Callable[[Any], None] | None = None  # wasmgpu.wasm.validate.validate_module
+
+
+def _optional(module: str, attr: str) -> Any | None:
+    """``module.attr``, or None when the module file does not exist yet.
+
+    Only a missing module counts as absent: an import error inside an existing
+    module is a bug and must be loud, not silently skip the whole suite.
+    """
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return getattr(importlib.import_module(module), attr)
+
+
+def load_toolchain(backend: str) -> Toolchain:
+    """Whatever of decoder, validator and engine exists now."""
+    engine = None
+    engine_cls = _optional("wasmgpu.runtime.engine", "Engine")
+    if engine_cls is not None:
+        store_null = _optional("wasmgpu.runtime.store", "REF_NULL")
+        if store_null is not None and store_null != REF_NULL:
+            raise RuntimeError(f"runtime REF_NULL {store_null:#x} differs from the runner's {REF_NULL:#x}")
+        engine = engine_cls(backend=backend)
+    return Toolchain(
+        engine=engine,
+        decode=_optional("wasmgpu.wasm.reader", "decode_module"),
+        validate=_optional("wasmgpu.wasm.validate", "validate_module"),
+    )
+
+
+# --- wat2wasm, cached ------------------------------------------------------------------
+
+
+class WatError(Exception):
+    """wat2wasm rejected a text module."""
+
+
+_WAT_CACHE: dict[str, bytes | WatError] = {}
+
+# wat2wasm refuses bidirectional-override characters as "likely-confusing", even
+# inside strings (names.wast has them in export names). Written as \u{...}
+# escapes they mean the same bytes in strings and are harmless in comments.
+_CONFUSING = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u206f]")
+
+
+def wat2wasm(source: str) -> bytes:
+    """Binary of a text module; cached in-process (scripts repeat modules, tests rerun files)."""
+    hit = _WAT_CACHE.get(source)
+    if hit is None:
+        import wasmtime  # imported late: only needed for text modules
+
+        text = _CONFUSING.sub(lambda m: f"\\u{{{ord(m.group()):x}}}", source)
+        try:
+            hit = bytes(wasmtime.wat2wasm(text.encode("utf-8", "surrogateescape")))
+        except wasmtime.WasmtimeError as e:
+            hit = WatError(str(e).strip())
+        _WAT_CACHE[source] = hit
+    if isinstance(hit, WatError):
+        raise hit
+    return hit
+
+
+# --- results -----------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def add(self, status: str, n: int = 1) -> None:
+        setattr(self, status, getattr(self, status) + n)
+
+    def merge(self, other: Tally) -> None:
+        self.passed += other.passed
+        self.failed += other.failed
+        self.skipped += other.skipped
+
+    def as_dict(self) -> dict[str, int]:
+        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped}
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+@dataclass
+class Outcome:
+    """The result of one command of a script."""
+
+    file: str
+    line: int
+    kind: str
+    status: str
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "kind": self.kind, "reason": self.reason}
+
+
+@dataclass
+class FileResult:
+    path: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def tally(self) -> Tally:
+        t = Tally()
+        for o in self.outcomes:
+            t.add(o.status)
+        return t
+
+    @property
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == FAILED]
+
+
+@dataclass
+class SuiteResult:
+    files: list[FileResult] = field(default_factory=list)
+
+    def outcomes(self) -> Iterable[Outcome]:
+        for f in self.files:
+            yield from f.outcomes
+
+    @property
+    def totals(self) -> Tally:
+        t = Tally()
+        for f in self.files:
+            t.merge(f.tally)
+        return t
+
+    def to_json(self) -> dict[str, Any]:
+        by_kind: dict[str, Tally] = {}
+        skip_reasons: Counter[str] = Counter()
+        for o in self.outcomes():
+            by_kind.setdefault(o.kind, Tally()).add(o.status)
+            if o.status == SKIPPED:
+                skip_reasons[o.reason] += 1
+        return {
+            "by_kind": {k: t.as_dict() for k, t in sorted(by_kind.items())},
+            "by_file": {f.path: f.tally.as_dict() for f in self.files},
+            "failures": [o.as_dict() for o in self.outcomes() if o.status == FAILED],
+            "skip_reasons": dict(skip_reasons.most_common()),
+            "totals": self.totals.as_dict(),
+        }
+
+
+# --- one script ----------------------------------------------------------------------------
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str, unsupported: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unsupported = unsupported  # caused by wasmgpu.errors.Unsupported
+
+
+class _Fail(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Slot:
+    """A module command's outcome, for the commands that refer to it later."""
+
+    line: int
+    instance: Any | None = None
+    problem: str = ""
+    skip: bool = False  # the module was skipped, so its dependents are skipped, not failed
+    unsupported: bool = False  # ... because the engine raised Unsupported
+
+    def require(self) -> Any:
+        if self.instance is not None:
+            return self.instance
+        if self.skip:
+            raise _Skip(self.problem, self.unsupported)
+        raise _Fail(f"module at line {self.line} failed: {self.problem}")
+
+
+@dataclass
+class _ModuleSource:
+    name: str | None
+    form: str  # "text", "binary", "quote"
+    text: str = ""  # the module's own source, for "text"
+    binary: bytes = b""  # for "binary"
+
+
+@dataclass
+class _ActionResult:
+    values: tuple[int, ...] | None
+    trap: str | None
+    types: tuple[int, ...]
+
+
+def trap_matches(ours: str, expected: str) -> bool:
+    """Trap messages agree when one is a prefix of the other (ours may say more, or less)."""
+    return bool(ours) and (ours.startswith(expected) or expected.startswith(ours))
+
+
+_SPECTEST_FUNCS: dict[str, tuple[int, ...]] = {
+    "print": (),
+    "print_i32": (I32_T,),
+    "print_i64": (I64_T,),
+    "print_f32": (F32_T,),
+    "print_f64": (F64_T,),
+    "print_i32_f32": (I32_T, F32_T),
+    "print_f64_f64": (F64_T, F64_T),
+}
+
+
+class ScriptRunner:
+    """Runs the commands of one parsed script, in order, recording an outcome for each."""
+
+    def __init__(self, path: str, doc: Document, tools: Toolchain, instances: int = 1, verbose: bool = False) -> None:
+        self.path = path
+        self.doc = doc
+        self.tools = tools
+        self.instances = instances
+        self.verbose = verbose
+        self.result = FileResult(path)
+        self.current: _Slot | None = None
+        self.named: dict[str, _Slot] = {}
+        self.registered: dict[str, _Slot] = {}
+        self._store: Any | None = None
+        self._spectest: dict[str, Any] | None = None
+        self._uses_v128 = False  # set while a command handles v128 values
+        self._handlers: dict[str, Callable[[SList], None]] = {
+            "module": self._cmd_module,
+            "register": self._cmd_register,
+            "invoke": self._cmd_action,
+            "get": self._cmd_action,
+            "assert_return": self._cmd_assert_return,
+            "assert_trap": self._cmd_assert_trap,
+            "assert_exhaustion": self._cmd_assert_exhaustion,
+            "assert_malformed": self._cmd_assert_malformed,
+            "assert_invalid": self._cmd_assert_invalid,
+            "assert_unlinkable": self._cmd_assert_unlinkable,
+            "assert_uninstantiable": self._cmd_assert_uninstantiable,
+        }
+
+    # -- driver --
+
+    def run(self) -> FileResult:
+        items = self.doc.items
+        if items and isinstance(items[0], SList) and items[0].head() in _MODULE_FIELDS:
+            # A file of bare module fields is one module (the script format allows it).
+            self._run_inline_module(items[0])
+            return self.result
+        for node in items:
+            self._run_command(node)
+        return self.result
+
+    def _run_inline_module(self, first: SList) -> None:
+        # The newline keeps a trailing line comment from swallowing the ')'.
+        src = _ModuleSource(None, "text", text=f"(module\n{self.doc.text}\n)")
+        self._record(self.doc.line_of(first.start), "module", lambda: self._instantiate(self._module_bytes(src)))
+
+    def _run_command(self, node: sexpr.Node) -> None:
+        line = self.doc.line_of(node.start) if isinstance(node, SList) else 0
+        head = node.head() if isinstance(node, SList) else None
+        kind = _KIND_OF.get(head or "", head or "?")
+        handler = self._handlers.get(head or "")
+
+        def command() -> None:
+            if handler is None:
+                raise _Skip(f"unsupported command {head or node!r}")
+            handler(node)  # type: ignore[arg-type]
+
+        self._record(line, kind, command)
+
+    def _record(self, line: int, kind: str, command: Callable[[], object]) -> None:
+        """Run one command and record its outcome; nothing it raises stops the file."""
+        self._uses_v128 = False
+        status, reason = PASSED, ""
+        try:
+            command()
+        except _Skip as e:
+            status, reason = SKIPPED, SIMD if e.unsupported and self._uses_v128 else e.reason
+        except _Fail as e:
+            status, reason = FAILED, e.reason
+        except Unsupported as e:
+            status, reason = SKIPPED, SIMD if self._uses_v128 else (str(e) or "unsupported")
+        except ScriptError as e:
+            status, reason = FAILED, f"bad script: {e}"
+        except WasmGpuError as e:
+            status, reason = FAILED, f"unexpected {type(e).__name__}: {e}"
+        except Exception as e:  # an engine bug must not stop the rest of the suite
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            origin = f" (at {os.path.basename(where.filename)}:{where.lineno})"
+            status, reason = FAILED, f"internal error: {type(e).__name__}: {e}{origin}"
+        self.result.outcomes.append(Outcome(self.path, line, kind, status, reason))
+
+    # -- modules --
+
+    def _module_source(self, node: sexpr.Node) -> _ModuleSource:
+        if not isinstance(node, SList) or node.head() != "module":
+            raise ScriptError("expected a (module ...)")
+        i = 1
+        name = None
+        if i < len(node) and isinstance(node[i], str) and node[i].startswith("$"):
+            name = node[i]
+            i += 1
+        form = node[i] if i < len(node) and isinstance(node[i], str) else None
+        if form in ("binary", "quote"):
+            parts = node[i + 1 :]
+            if not all(isinstance(p, bytes) for p in parts):
+                raise ScriptError(f"(module {form} ...) takes strings only")
+            if form == "quote":
+                return _ModuleSource(name, "quote")
+            return _ModuleSource(name, "binary", binary=b"".join(parts))  # type: ignore[arg-type]
+        if form in ("definition", "instance"):
+            raise _Skip(f"module {form} (a Wasm 3.0 script command) not supported")
+        return _ModuleSource(name, "text", text=self.doc.source(node))
+
+    def _module_bytes(self, src: _ModuleSource) -> bytes:
+        """The binary of a module that must convert; quote modules are skipped."""
+        if src.form == "quote":
+            raise _Skip(TEXT_MODULE)
+        if src.form == "binary":
+            return src.binary
+        try:
+            return wat2wasm(src.text)
+        except WatError as e:
+            raise _Fail(f"wat2wasm failed: {e}") from None
+
+    def _store_(self) -> Any:
+        if self._store is None:
+            self._store = self.tools.engine.store(self.instances)
+        return self._store
+
+    def _instantiate(self, wasm: bytes) -> Any:
+        """Load and instantiate; LinkError and InstantiationTrap propagate to the caller."""
+        engine = self.tools.engine
+        if engine is None:
+            self._check_without_engine(wasm)
+            raise _Skip(NO_ENGINE)
+        try:
+            module = engine.load(wasm)
+        except (DecodeError, ValidationError) as e:
+            raise _Fail(f"rejected a valid module: {type(e).__name__}: {e}") from None
+        decoded = module.module  # the wasm.types.Module, which Store.instantiate takes
+        imports = {(imp.module, imp.name): self._lookup(imp.module, imp.name) for imp in decoded.imports}
+        return self._store_().instantiate(decoded, imports)
+
+    def _check_without_engine(self, wasm: bytes) -> None:
+        """A valid module must at least decode and validate, engine or not."""
+        if self.tools.decode is None:
+            return
+        try:
+            module = self.tools.decode(wasm)
+            if self.tools.validate is not None:
+                self.tools.validate(module)
+        except (DecodeError, ValidationError) as e:
+            raise _Fail(f"rejected a valid module: {type(e).__name__}: {e}") from None
+
+    def _lookup(self, modname: str, name: str) -> Any:
+        slot = self.registered.get(modname)
+        if slot is not None:
+            try:
+                instance = slot.require()
+            except _Fail as e:
+                raise _Fail(f"imports from {modname!r}, which failed: {e.reason}") from None
+            ext = instance.exports.get(name)
+            if ext is None:
+                raise LinkError(f"unknown import: {modname}.{name} is not exported")
+            return ext
+        if modname == "spectest":
+            ext = self._spectest_exports().get(name)
+            if ext is None:
+                raise LinkError(f"unknown import: spectest.{name}")
+            return ext
+        raise LinkError(f"unknown import: no module {modname!r} is registered")
+
+    def _spectest_exports(self) -> dict[str, Any]:
+        """The spectest host module, built in this file's store on first use."""
+        if self._spectest is None:
+            store = self._store_()
+            ex: dict[str, Any] = {}
+            for fname, params in _SPECTEST_FUNCS.items():
+                ex[fname] = store.host_func(FuncType(params, ()), self._printer(fname, params))
+            ex["global_i32"] = store.host_global(GlobalType(I32_T, False), 666)
+            ex["global_i64"] = store.host_global(GlobalType(I64_T, False), 666)
+            ex["global_f32"] = store.host_global(GlobalType(F32_T, False), parse_float("666.6", 32))
+            ex["global_f64"] = store.host_global(GlobalType(F64_T, False), parse_float("666.6", 64))
+            ex["table"] = store.host_table(TableType(FUNCREF, Limits(10, 20)))
+            ex["memory"] = store.host_memory(MemoryType(Limits(1, 2)))
+            self._spectest = ex
+        return self._spectest
+
+    def _printer(self, fname: str, params: tuple[int, ...]) -> Callable[[int, tuple[int, ...]], tuple[int, ...]]:
+        def callback(instance: int, args: tuple[int, ...]) -> tuple[int, ...]:
+            if self.verbose:
+                shown = ", ".join(format_value(t, v) for t, v in zip(params, args, strict=False))
+                print(f"spectest.{fname}[{instance}]({shown})")
+            return ()
+
+        return callback
+
+    def _slot(self, name: str | None) -> _Slot:
+        if name is None:
+            if self.current is None:
+                raise ScriptError("no module defined yet")
+            return self.current
+        slot = self.named.get(name)
+        if slot is None:
+            raise ScriptError(f"unknown module {name}")
+        return slot
+
+    def _cmd_module(self, node: SList) -> None:
+        slot = _Slot(self.doc.line_of(node.start))
+        self.current = slot  # set first: later commands must see a broken module as broken
+        try:
+            src = self._module_source(node)
+            if src.name is not None:
+                self.named[src.name] = slot
+            slot.instance = self._instantiate(self._module_bytes(src))
+        except _Skip as e:
+            slot.problem, slot.skip, slot.unsupported = e.reason, True, e.unsupported
+            raise
+        except Unsupported as e:
+            slot.problem, slot.skip, slot.unsupported = str(e) or "unsupported", True, True
+            raise
+        except _Fail as e:
+            slot.problem = e.reason
+            raise
+        except LinkError as e:
+            slot.problem = f"link error: {e}"
+            raise _Fail(slot.problem) from None
+        except InstantiationTrap as e:
+            slot.problem = f"instantiation trapped: {e.kind}"
+            raise _Fail(slot.problem) from None
+        except Exception as e:
+            slot.problem = f"{type(e).__name__}: {e}"
+            raise
+
+    def _cmd_register(self, node: SList) -> None:
+        if len(node) not in (2, 3) or not isinstance(node[1], bytes):
+            raise ScriptError('expected (register "name" $id?)')
+        modname = node[2] if len(node) == 3 else None
+        if modname is not None and not isinstance(modname, str):
+            raise ScriptError("bad module id in register")
+        slot = self._slot(modname)
+        self.registered[_name(node[1])] = slot
+        if self.tools.engine is None:
+            raise _Skip(NO_ENGINE)
+        slot.require()  # the register itself fails (or skips) with a broken module
+
+    # -- actions --
+
+    def _run_action(self, node: sexpr.Node) -> _ActionResult:
+        if not isinstance(node, SList) or node.head() not in ("invoke", "get"):
+            raise ScriptError("expected (invoke ...) or (get ...)")
+        i = 1
+        modname = None
+        if i < len(node) and isinstance(node[i], str) and node[i].startswith("$"):
+            modname = node[i]
+            i += 1
+        if i >= len(node) or not isinstance(node[i], bytes):
+            raise ScriptError("expected an export name")
+        export = _name(node[i])
+        args = [parse_const(x) for x in node[i + 1 :]]
+        if any(a.type == V128_T for a in args):
+            self._uses_v128 = True
+        if self.tools.engine is None:
+            raise _Skip(NO_ENGINE)
+        instance = self._slot(modname).require()
+        ext = instance.exports.get(export)
+        if ext is None:
+            raise _Fail(f"no export named {export!r}")
+        if node[0] == "get":
+            if args:
+                raise ScriptError("(get ...) takes no arguments")
+            return self._get(ext, export)
+        return self._invoke(ext, export, args)
+
+    def _invoke(self, ext: Any, export: str, args: list[Value]) -> _ActionResult:
+        ftype = ext.type
+        if not isinstance(ftype, FuncType):
+            raise _Fail(f"export {export!r} is not a function")
+        if any(t == V128_T for t in ftype.params + ftype.results):
+            self._uses_v128 = True
+        arg_types = tuple(a.type for a in args)
+        if arg_types != ftype.params:
+            wanted = _type_list(ftype.params)
+            raise ScriptError(f"arguments ({_type_list(arg_types)}) do not match {export!r}({wanted})")
+        raw = tuple(a.bits for a in args)
+        try:
+            results = self._store_().call(ext, [raw] * self.instances)
+            outcomes = [(None if r.values is None else tuple(r.values), r.trap) for r in results]
+        except InstantiationTrap:
+            raise
+        except Trap as e:  # an engine may raise instead of returning traps: same meaning
+            outcomes = [(None, e.kind)] * self.instances
+        self._agree(outcomes, ftype.results)
+        values, trap = outcomes[0]
+        if trap is None and values is None:
+            raise _Fail("the call returned neither values nor a trap")
+        return _ActionResult(values, trap, ftype.results)
+
+    def _get(self, ext: Any, export: str) -> _ActionResult:
+        gtype = ext.type
+        if not isinstance(gtype, GlobalType):
+            raise _Fail(f"export {export!r} is not a global")
+        if gtype.valtype == V128_T:
+            self._uses_v128 = True
+        values = self._store_().global_value(ext)
+        self._agree([((v,), None) for v in values], (gtype.valtype,))
+        return _ActionResult((values[0],), None, (gtype.valtype,))
+
+    def _agree(self, outcomes: list[tuple[tuple[int, ...] | None, str | None]], types: tuple[int, ...]) -> None:
+        """All K instances ran the same action on the same inputs: they must agree exactly."""
+        if len(outcomes) != self.instances:
+            raise _Fail(f"expected {self.instances} results (one per instance), got {len(outcomes)}")
+        first = outcomes[0]
+        for i, other in enumerate(outcomes[1:], 1):
+            if other != first:
+                shown = f"instance 0 gave {_show(first, types)}, instance {i} gave {_show(other, types)}"
+                raise _Fail(f"instances disagree: {shown}")
+
+    def _cmd_action(self, node: SList) -> None:
+        result = self._run_action(node)
+        if result.trap is not None:
+            raise _Fail(f"unexpected trap: {result.trap}")
+
+    # -- assertions --
+
+    def _cmd_assert_return(self, node: SList) -> None:
+        if len(node) < 2:
+            raise ScriptError("assert_return needs an action")
+        expected = [parse_expected(x) for x in node[2:]]
+        if any(p.is_v128 for p in expected):
+            self._uses_v128 = True
+        result = self._run_action(node[1])
+        if result.trap is not None:
+            raise _Fail(f"trapped: {result.trap}")
+        assert result.values is not None
+        self._check_values(result.values, result.types, expected)
+
+    def _check_values(self, values: tuple[int, ...], types: tuple[int, ...], expected: list[Pattern]) -> None:
+        if len(values) != len(types):
+            raise _Fail(f"engine returned {len(values)} values for a function with {len(types)} results")
+        if len(values) != len(expected):
+            raise _Fail(f"expected {len(expected)} results, the function returns {len(types)}")
+        problems = []
+        for i, (pattern, raw, t) in enumerate(zip(expected, values, types, strict=True)):
+            if pattern.type is not None and pattern.type != t:
+                problems.append(f"result {i}: expected {pattern}, but the result type is {TYPE_NAMES.get(t, t)}")
+            elif not pattern.matches(raw):
+                problems.append(f"result {i}: expected {pattern}, got {format_value(t, raw)}")
+        if problems:
+            raise _Fail("; ".join(problems))
+
+    def _expect_trap(self, node: SList, what: str) -> None:
+        if len(node) != 3 or not isinstance(node[2], bytes):
+            raise ScriptError(f'expected ({node[0]} <action> "message")')
+        message = _name(node[2])
+        result = self._run_action(node[1])
+        if result.trap is None:
+            assert result.values is not None
+            raise _Fail(f"expected {what} {message!r}, got {_show((result.values, None), result.types)}")
+        if not trap_matches(result.trap, message):
+            raise _Fail(f"expected {what} {message!r}, got trap {result.trap!r}")
+
+    def _cmd_assert_trap(self, node: SList) -> None:
+        if len(node) == 3 and isinstance(node[1], SList) and node[1].head() == "module":
+            self._expect_instantiation_trap(node)
+        else:
+            self._expect_trap(node, "trap")
+
+    def _cmd_assert_exhaustion(self, node: SList) -> None:
+        self._expect_trap(node, "exhaustion")
+
+    def _cmd_assert_uninstantiable(self, node: SList) -> None:
+        self._expect_instantiation_trap(node)
+
+    def _assertion_module(self, node: SList) -> tuple[bytes, str]:
+        """The module and message of (assert_xxx (module ...) "message")."""
+        if len(node) != 3 or not isinstance(node[2], bytes):
+            raise ScriptError(f'expected ({node[0]} (module ...) "message")')
+        message = _name(node[2])
+        wasm = self._module_bytes(self._module_source(node[1]))
+        return wasm, message
+
+    def _expect_instantiation_trap(self, node: SList) -> None:
+        wasm, message = self._assertion_module(node)
+        try:
+            self._instantiate(wasm)
+        except InstantiationTrap as e:
+            if not trap_matches(e.kind, message):
+                raise _Fail(f"expected instantiation trap {message!r}, got trap {e.kind!r}") from None
+            return
+        except LinkError as e:
+            raise _Fail(f"expected instantiation trap {message!r}, got link error: {e}") from None
+        raise _Fail(f"expected instantiation trap {message!r}, but it instantiated")
+
+    def _cmd_assert_unlinkable(self, node: SList) -> None:
+        wasm, message = self._assertion_module(node)
+        try:
+            self._instantiate(wasm)
+        except LinkError:
+            return
+        except InstantiationTrap as e:
+            raise _Fail(f"expected link error {message!r}, got instantiation trap {e.kind!r}") from None
+        raise _Fail(f"expected link error {message!r}, but it linked and instantiated")
+
+    def _rejection(self, node: SList, kind: str) -> None:
+        """assert_malformed / assert_invalid: our decoder and validator must reject the module."""
+        if len(node) != 3 or not isinstance(node[2], bytes):
+            raise ScriptError(f'expected ({node[0]} (module ...) "message")')
+        message = _name(node[2])
+        src = self._module_source(node[1])
+        if src.form == "quote":
+            raise _Skip(TEXT_MODULE)
+        if src.form == "binary":
+            wasm = src.binary
+        else:
+            try:
+                wasm = wat2wasm(src.text)
+            except WatError as e:
+                if kind == "malformed":
+                    return  # the text itself is malformed: rejected before it became a binary
+                raise _Skip(f"wat2wasm rejected the text: {str(e).splitlines()[0]}") from None
+        decode, validate = self.tools.decode, self.tools.validate
+        if decode is None:
+            raise _Skip("no decoder yet")
+        try:
+            module = decode(wasm)
+        except DecodeError:
+            return  # for assert_invalid too: rejected is rejected
+        if validate is None:
+            if kind == "invalid":
+                raise _Skip("no validator yet")
+            raise _Fail(f"decoded without error; expected malformed: {message}")
+        try:
+            validate(module)
+        except ValidationError as e:
+            if kind == "invalid":
+                return
+            raise _Fail(f"expected malformed ({message}), but it decoded and the validator rejected it: {e}") from None
+        raise _Fail(f"accepted; expected {kind}: {message}")
+
+    def _cmd_assert_malformed(self, node: SList) -> None:
+        self._rejection(node, "malformed")
+
+    def _cmd_assert_invalid(self, node: SList) -> None:
+        self._rejection(node, "invalid")
+
+
+def _name(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScriptError(f"name is not UTF-8: {raw!r}") from None
+
+
+def _type_list(types: tuple[int, ...]) -> str:
+    return " ".join(TYPE_NAMES.get(t, hex(t)) for t in types)
+
+
+def _show(outcome: tuple[tuple[int, ...] | None, str | None], types: tuple[int, ...]) -> str:
+    values, trap = outcome
+    if trap is not None:
+        return f"trap {trap!r}"
+    if values is None:
+        return "nothing"
+    if len(values) != len(types):
+        return "(" + ", ".join(hex(v) for v in values) + ")"
+    return "(" + ", ".join(format_value(t, v) for t, v in zip(types, values, strict=True)) + ")"
+
+
+# --- files and the command line ---------------------------------------------------------
+
+
+def run_file(path: str, tools: Toolchain, instances: int = 1, verbose: bool = False) -> FileResult:
+    """Run one .wast file; a file that does not parse is one failure of kind "parse"."""
+    try:
+        doc = sexpr.parse_file(path)
+    except (OSError, sexpr.SExprError) as e:
+        line = e.line if isinstance(e, sexpr.SExprError) else 0
+        return FileResult(path, [Outcome(path, line, "parse", FAILED, str(e))])
+    return ScriptRunner(path, doc, tools, instances, verbose).run()
+
+
+def collect_files(paths: list[str], exclude: list[str]) -> list[str]:
+    """The .wast files named or found directly inside the named directories (not recursively:
+    the suite keeps proposals in subdirectories), minus those whose names match an exclude glob."""
+    files: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            files.extend(os.path.join(p, n) for n in sorted(os.listdir(p)) if n.endswith(".wast"))
+        else:
+            files.append(p)
+    return [f for f in files if not any(fnmatch.fnmatch(os.path.basename(f), g) for g in exclude)]
+
+
+def format_file(result: FileResult, limit: int = 10) -> str:
+    """The file's summary line and its first ``limit`` failures."""
+    lines = [f"{result.path}: {result.tally}"]
+    failures = result.failures
+    for o in failures[:limit]:
+        reason = o.reason.splitlines()[0] if o.reason else ""
+        if len(reason) > 300:
+            reason = reason[:297] + "..."
+        lines.append(f"  line {o.line}: {o.kind}: {reason}")
+    if len(failures) > limit:
+        lines.append(f"  ... and {len(failures) - limit} more failures (see --json)")
+    return "\n".join(lines)
+
+
+def run_suite(
+    files: list[str],
+    tools: Toolchain,
+    instances: int = 1,
+    verbose: bool = False,
+    report: Callable[[FileResult], None] | None = None,
+) -> SuiteResult:
+    suite = SuiteResult()
+    for path in files:
+        result = run_file(path, tools, instances, verbose)
+        suite.files.append(result)
+        if report is not None:
+            report(result)
+    return suite
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
+    ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
+    ap.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu")
+    ap.add_argument("--instances", type=int, default=1, metavar="K", help="parallel instances per store (default 1)")
+    ap.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
+    ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
+    args = ap.parse_args(argv)
+    if args.instances < 1:
+        ap.error("--instances must be at least 1")
+
+    files = collect_files(args.paths, args.exclude)
+    if not files:
+        ap.error("no .wast files found")
+    try:
+        tools = load_toolchain(args.backend)
+    except (WasmGpuError, RuntimeError) as e:
+        print(f"error: cannot start the engine: {e}")
+        return 2
+
+    def report(result: FileResult) -> None:
+        print(format_file(result, args.max_failures), flush=True)
+
+    suite = run_suite(files, tools, args.instances, args.verbose, report)
+    totals = suite.totals
+    print(totals)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(suite.to_json(), f, indent=1)
+    return 1 if totals.failed else 0
