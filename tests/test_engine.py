@@ -133,3 +133,13 @@ def test_start_function_trap_is_an_instantiation_trap(load) -> None:
 def test_fuel_stops_runaway_instances(load) -> None:
     results = load("(module (func (export \"f\") (loop (br 0))))").instantiate(3).call("f", fuel=1000)
     assert all(r.trap == "all fuel consumed" for r in results)
+
+
+def test_gpu_intrinsics_are_served_on_the_device(engine, load) -> None:
+    store = engine.store(N)
+    m = load("""(module (import "gpu" "instance_id" (func $id (result i32)))
+      (import "gpu" "instance_count" (func $count (result i32)))
+      (func (export "f") (result i32) (i32.add (i32.mul (call $id) (i32.const 1000)) (call $count))))""")
+    imports = {("gpu", n): store.intrinsic(n) for n in ("instance_id", "instance_count")}
+    inst = store.instantiate(m.module, imports)
+    assert [r.values for r in store.call(inst.exports["f"], [()] * N)] == [(i * 1000 + N,) for i in range(N)]

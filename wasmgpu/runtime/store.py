@@ -27,6 +27,8 @@ PAGE = 65536
 NO_HOST = 0xFFFFFFFF
 GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
+# Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
+INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
 U64_MAX = (1 << 64) - 1
 
 # Parameter block and record layouts: must match vm.h.
@@ -175,6 +177,16 @@ class Store:
     def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host") -> FuncExtern:
         addr = len(self.funcs)
         self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=addr))
+        self._dirty = True
+        return FuncExtern(self, addr, ftype)
+
+    def intrinsic(self, name: str) -> FuncExtern:
+        """A `gpu` intrinsic, served on the device: instance_id() -> i32, instance_count() -> i32."""
+        if name not in INTRINSICS:
+            raise LinkError(f"unknown import: `gpu::{name}` is not a gpu intrinsic (known: {', '.join(INTRINSICS)})")
+        ftype = FuncType((), (wo.I32_T,))
+        addr = len(self.funcs)
+        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), f"gpu::{name}", host_index=INTRINSICS[name]))
         self._dirty = True
         return FuncExtern(self, addr, ftype)
 
@@ -473,6 +485,9 @@ class Store:
             raise Unsupported("v128 values (SIMD) are not supported yet")
         if f.host is not None:
             return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
+        if f.host_index != NO_HOST:  # an intrinsic called directly
+            return [CallResult(values=(i if f.host_index == INTRINSICS["instance_id"] else self.n,))
+                    for i in range(self.n)]
         if f.frame > self.stack_slots:
             return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * self.n
         sv = self.slot_view()

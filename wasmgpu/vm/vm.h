@@ -53,6 +53,10 @@ enum TableField { T_BASE, T_CAP, T_MAX, T_FIELDS };
 // Host requests that are not imports (in S_HOST_FUNC with status HOSTCALL).
 #define GROW_MEMORY 0xfffffffeu
 #define GROW_TABLE 0xfffffffdu
+// Imports the device serves itself (F_HOST values): the `gpu` intrinsics.
+#define INTRINSIC_BASE 0xffffff00u
+#define INTRINSIC_INSTANCE_ID 0xffffff00u
+#define INTRINSIC_INSTANCE_COUNT 0xffffff01u
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 
@@ -397,6 +401,12 @@ DEV void vm_step(const u64* P, u32 inst) {
 
   do_call: {
       const u32* f = funcs + (u64)callee * F_FIELDS;
+      if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) {
+        // Served on the device, no round trip: results go to the callee frame's first slot.
+        u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N;
+        sl[(u64)callee_fp * ss] = r;
+        continue;
+      }
       if (f[F_HOST] != NO_HOST) {
         // The host serves this call: arguments sit at the callee frame; results go back there.
         STATE(S_HOST_FUNC) = callee;
