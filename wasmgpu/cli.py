@@ -1,15 +1,26 @@
-"""gpu-run: call an exported function of a module in N instances at once."""
+"""gpu-run: run a WebAssembly module in N instances at once.
+
+A module exporting `_start` runs as a WASI command, as `wasmtime run` runs it (arguments,
+--dir, --env, stdin, stdout, stderr and the exit status); with --invoke NAME (or without
+`_start`) the exported function NAME is called with typed arguments and its results printed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import struct
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from .errors import WasmGpuError
 from .runtime.engine import Engine
 from .runtime.store import CallResult, FuncExtern
+from .wasi.batch import Wasi
+from .wasi.command import Outcome, imports_wasi, parse_dir, parse_env, run_batch, stdin_for_batch, substitute
+from .wasi.context import BufferSink, WasiContext
 from .wasm import opcodes as wo
 
 
@@ -42,15 +53,35 @@ def format_value(bits: int, valtype: int) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gpu-run", description="Run a WebAssembly module on the GPU (or the CPU), "
-                                "in one or many instances.")
+    p = argparse.ArgumentParser(
+        prog="gpu-run", usage="%(prog)s [OPTIONS] MODULE [ARGS...]",
+        description="Run a WebAssembly module on the GPU (or the CPU), in one or many instances. A module that "
+        "exports _start runs as a WASI command (like `wasmtime run`); otherwise, or with --invoke, an exported "
+        "function is called with ARGS as its parameters.")
     p.add_argument("--backend", choices=["auto", "cuda", "cpu"], default="auto",
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
-    p.add_argument("--invoke", metavar="NAME", help="the exported function to call (default: main)")
+    p.add_argument("--invoke", metavar="NAME", help="call this exported function instead of running _start "
+                   "(default without _start: main)")
+    p.add_argument("--argv0", default=None, help="the program name the guest sees as argv[0] (default: the "
+                   "module's file name without its directory, as wasmtime gives it)")
+    p.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
+                   help="give the guest the host directory HOST, seen as GUEST (default: HOST); repeatable")
+    p.add_argument("--env", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="set an environment variable for the guest (KEY alone passes the host's value); "
+                   "repeatable")
     p.add_argument("--fuel", type=int, default=None, help="stop an instance after this many back-edges and calls")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop instances still running after this many seconds")
+    p.add_argument("--seed", default=None, help="make clocks and random_get deterministic (a virtual clock "
+                   "per instance; random bytes from the seed and the instance index)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
+                   "instance ended to DIR/results.jsonl")
     p.add_argument("module", type=Path, help="the .wasm file")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments; {i} becomes the instance index")
+    p.add_argument("args", nargs=argparse.REMAINDER,
+                   help="arguments of the program (or of the invoked function); {i} becomes the instance index "
+                   "in arguments, --env values and --dir paths")
     return p
 
 
@@ -66,13 +97,133 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class Output:
+    """Where each instance's stdout and stderr go, and how they are shown after the run."""
+
+    def __init__(self, n: int, out_dir: Path | None, stack: ExitStack) -> None:
+        self.n = n
+        self.out_dir = out_dir
+        self.stdout: list[Any] = []
+        self.stderr: list[Any] = []
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                self.stdout.append(stack.enter_context(open(out_dir / f"{i}.stdout", "wb")))
+                self.stderr.append(stack.enter_context(open(out_dir / f"{i}.stderr", "wb")))
+        elif n == 1:  # stream straight through
+            self.stdout.append(sys.stdout.buffer)
+            self.stderr.append(sys.stderr.buffer)
+        else:
+            self.stdout = [BufferSink() for _ in range(n)]
+            self.stderr = [BufferSink() for _ in range(n)]
+        self.streaming = out_dir is None and n == 1
+
+    @staticmethod
+    def _tty(stream: Any) -> bool:
+        try:
+            return bool(stream.isatty())
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def tty(self, i: int) -> tuple[bool, bool]:
+        return self._tty(self.stdout[i]), self._tty(self.stderr[i])
+
+    def show(self, i: int, message: str = "") -> None:
+        """After the run: instance i's buffered output (prefixed with [i] when n > 1), then `message`."""
+        prefix = f"[{i}] " if self.n > 1 else ""
+        if not self.streaming and self.out_dir is None:
+            for data, stream in ((self.stdout[i].data, sys.stdout), (self.stderr[i].data, sys.stderr)):
+                if data:
+                    write_prefixed(stream, bytes(data), prefix)
+        if message:
+            sys.stdout.flush()
+            if self.out_dir is not None:
+                self.stderr[i].write(message.encode() + b"\n")
+            write_prefixed(sys.stderr, message.encode() + b"\n", prefix)
+
+
+def write_prefixed(stream: Any, data: bytes, prefix: str) -> None:
+    out = getattr(stream, "buffer", stream)
+    if not prefix:
+        out.write(data)
+    else:
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        out.write(b"".join(prefix.encode() + line + b"\n" for line in lines))
+    stream.flush()
+
+
+def progress_bar(n: int) -> tuple[Any, Any]:
+    """A tqdm bar on stderr for batches when tqdm is installed and stderr is a terminal; else no bar."""
+    if n < 2 or not Output._tty(sys.stderr):
+        return None, None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None, None
+    bar = tqdm(total=n, unit="inst", file=sys.stderr, delay=1.0, leave=False)
+    return bar, bar.update
+
+
 def run(opts: argparse.Namespace) -> int:
-    if opts.instances < 1:
+    n = opts.instances
+    if n < 1:
         raise WasmGpuError("--instances must be at least 1")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise WasmGpuError("--timeout must be positive")
     engine = Engine(opts.backend)
-    compiled = engine.load(opts.module.read_bytes())
-    store = engine.store(opts.instances)
-    instance = store.instantiate(compiled.module, {})
+    module = engine.load(opts.module.read_bytes()).module
+    start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
+    command = opts.invoke is None and start is not None
+    with ExitStack() as stack:
+        out = Output(n, opts.out, stack)
+        store = engine.store(n)
+        wasi = None
+        if command or imports_wasi(module):
+            wasi = Wasi(store, make_contexts(opts, n, out))
+            stack.callback(wasi.close)
+        instance = store.instantiate(module, wasi.imports(module) if wasi else {})
+        if wasi is not None:
+            wasi.bind(instance)
+        if command:
+            func = instance.exports["_start"]
+            args: list[tuple[int, ...]] = [()] * n
+        else:
+            init = instance.exports.get("_initialize")
+            if isinstance(init, FuncExtern) and not init.type.params:
+                failed = [r for r in store.call(init, [()] * n) if r.trap is not None or r.exit_code]
+                if failed:
+                    raise WasmGpuError(f"_initialize failed: {failed[0].trap or failed[0].exit_code}")
+            func, args = invoke_target(instance, opts, n)
+        assert isinstance(func, FuncExtern)
+        bar, update = progress_bar(n)
+        try:
+            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=opts.timeout, progress=update)
+        finally:
+            if bar is not None:
+                bar.close()
+        if command:
+            return report_command(outcomes, out, opts)
+        return report_invoke(outcomes, out, func.type.results, opts)
+
+
+def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiContext]:
+    stdin = stdin_for_batch(n)
+    contexts = []
+    for i in range(n):
+        argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
+        args = [argv0] + [substitute(a, i) for a in opts.args]
+        env = [kv for kv in (parse_env(substitute(e, i)) for e in opts.env) if kv is not None]
+        dirs = [tuple(substitute(p, i) for p in parse_dir(d)) for d in opts.dir]
+        out_tty, err_tty = out.tty(i)
+        kw: dict[str, Any] = dict(args=args, env=env, preopens=dirs, stdin=stdin(i), stdout=out.stdout[i],
+                                  stderr=out.stderr[i], stdout_tty=out_tty, stderr_tty=err_tty)
+        contexts.append(WasiContext.seeded(opts.seed, i, **kw) if opts.seed is not None else WasiContext(**kw))
+    return contexts
+
+
+def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[FuncExtern, list[tuple[int, ...]]]:
     name = opts.invoke or "main"
     func = instance.exports.get(name)
     if not isinstance(func, FuncExtern):
@@ -81,13 +232,65 @@ def run(opts: argparse.Namespace) -> int:
     params = func.type.params
     if len(opts.args) != len(params):
         raise WasmGpuError(f"{name} takes {len(params)} argument(s), {len(opts.args)} given")
-    args = [tuple(parse_value(a.replace("{i}", str(i)), t) for a, t in zip(opts.args, params, strict=True))
-            for i in range(opts.instances)]
-    results = store.call(func, args, fuel=opts.fuel)
-    return report(results, func.type.results, opts.instances)
+    args = [tuple(parse_value(substitute(a, i), t) for a, t in zip(opts.args, params, strict=True))
+            for i in range(n)]
+    return func, args
+
+
+def failure_message(o: Outcome, module: Path, invoke: str | None) -> str:
+    what = "failed to invoke command default" if invoke is None else f"failed to invoke `{invoke}`"
+    detail = o.describe().split("\n")
+    body = [f"    0: {what}", f"    1: {detail[0]}"] + detail[1:-1] + [f"    2: {detail[-1]}"]
+    return f"Error: failed to run main module `{module}`\n\nCaused by:\n" + "\n".join(body)
+
+
+def write_results(out_dir: Path, outcomes: list[Outcome]) -> None:
+    with open(out_dir / "results.jsonl", "w") as f:
+        for o in outcomes:
+            f.write(json.dumps({
+                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
+                "backtrace": o.backtrace if len(o.backtrace) <= 40 else o.backtrace[:35] + ["..."] + o.backtrace[-5:], "timed_out": o.timed_out, "fuel_used": o.fuel_used,
+                "wall_time": round(o.wall_time, 6)}) + "\n")
+
+
+def batch_status(outcomes: list[Outcome]) -> int:
+    return next((o.status for o in outcomes if o.status != 0), 0)
+
+
+def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> int:
+    for o in outcomes:
+        out.show(o.index, failure_message(o, opts.module, None) if o.status and o.describe() else "")
+    if opts.out is not None:
+        write_results(opts.out, outcomes)
+        failed = [o for o in outcomes if o.status]
+        if len(outcomes) > 1 or failed:
+            print(f"gpu-run: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) exited 0; "
+                  f"outputs and results.jsonl in {opts.out}", file=sys.stderr)
+    return batch_status(outcomes)
+
+
+def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], opts: argparse.Namespace) -> int:
+    n = len(outcomes)
+    for o in outcomes:
+        prefix = f"{o.index}: " if n > 1 else ""
+        out.show(o.index)
+        if o.trap is not None or o.error is not None:
+            print(f"{prefix}error: {o.error or 'wasm trap: ' + str(o.trap)}", file=sys.stderr)
+            for k, line in enumerate(o.backtrace):
+                print(f"{prefix}  {k}: {line}", file=sys.stderr)
+        elif o.values is None:
+            print(f"{prefix}exit {o.exit_code}", file=sys.stderr)
+        else:
+            print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
+    if opts.out is not None:
+        write_results(opts.out, outcomes)
+    if any(o.trap is not None or o.error is not None for o in outcomes):
+        return 1
+    return batch_status(outcomes)
 
 
 def report(results: list[CallResult], types: tuple[int, ...], n: int) -> int:
+    """Print the results of a call in every instance (kept for callers of the previous interface)."""
     status = 0
     for i, r in enumerate(results):
         prefix = f"{i}: " if n > 1 else ""
@@ -99,6 +302,9 @@ def report(results: list[CallResult], types: tuple[int, ...], n: int) -> int:
             continue
         print(prefix + " ".join(format_value(v, t) for v, t in zip(r.values or (), types, strict=True)))
     return status
+
+
+__all__ = ["build_parser", "format_value", "main", "parse_value", "report", "run"]
 
 
 if __name__ == "__main__":

@@ -122,10 +122,16 @@ def _grow_rows(arr: Any, xp: Any, rows: int, n: int, dtype: Any, fill: int = 0) 
 class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
 
-    def __init__(self, backend: Backend, n: int, *, stack_slots: int = 1 << 16, max_depth: int = 1 << 14,
+    def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
                  fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24) -> None:
         if n < 1:
             raise WasmGpuError("a store needs at least one instance")
+        if stack_slots is None:
+            # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU.
+            free = backend.device_memory()
+            stack_slots = 1 << 16 if free is None else max(1 << 10, min(1 << 16, free // (64 * n)))
+        if max_depth is None:
+            max_depth = max(64, min(1 << 14, stack_slots // 4))
         self.backend = backend
         self.xp = backend.xp
         self.n = n
