@@ -15,7 +15,7 @@ export WASMGPU_TESTSUITE=${WASMGPU_TESTSUITE:-$PWD/.testsuite}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 status=0
 echo "== tests on the CUDA backend"
-WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
+WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -n 4 --durations=15 -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
 echo "== spec suite, CUDA backend, 1 instance"
 python3 -m wasmgpu.spec --backend cuda --exclude 'simd_*' --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
   > "$out/spec-cuda-1.log" 2>&1 || status=1

@@ -247,10 +247,10 @@ def failure_message(o: Outcome, module: Path, invoke: str | None) -> str:
 def write_results(out_dir: Path, outcomes: list[Outcome]) -> None:
     with open(out_dir / "results.jsonl", "w") as f:
         for o in outcomes:
+            trace = o.backtrace if len(o.backtrace) <= 40 else o.backtrace[:35] + ["..."] + o.backtrace[-5:]
             f.write(json.dumps({
-                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
-                "backtrace": o.backtrace if len(o.backtrace) <= 40 else o.backtrace[:35] + ["..."] + o.backtrace[-5:], "timed_out": o.timed_out, "fuel_used": o.fuel_used,
-                "wall_time": round(o.wall_time, 6)}) + "\n")
+                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error, "backtrace": trace,
+                "timed_out": o.timed_out, "fuel_used": o.fuel_used, "wall_time": round(o.wall_time, 6)}) + "\n")
 
 
 def batch_status(outcomes: list[Outcome]) -> int:
