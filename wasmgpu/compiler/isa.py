@@ -199,28 +199,55 @@ def isa_name(wasm_name: str) -> str:
     return wasm_name.upper().replace(".", "_")
 
 
+# Superinstructions. `<op>_IMM`: the second operand is the signed 16-bit immediate c.
+_IMM_BASE = ["add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "eq", "ne", "lt_s", "lt_u", "gt_s",
+             "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
+IMM_OPS = [f"{t}.{o}" for t in ("i32", "i64") for o in _IMM_BASE]
+# `BR_<cmp>`: compare and branch, target in the next word; `BR_<cmp>_IMM` compares slot a with immediate b.
+COMPARES = [f"{t}.{o}" for t in ("i32", "i64") for o in _IMM_BASE[9:]]
+NEGATED = {"eq": "ne", "ne": "eq", "lt_s": "ge_s", "lt_u": "ge_u", "gt_s": "le_s", "gt_u": "le_u", "le_s": "gt_s",
+           "le_u": "gt_u", "ge_s": "lt_s", "ge_u": "lt_u"}
+
+
+def negate(cmp: str) -> str:
+    t, o = cmp.split(".")
+    return f"{t}.{NEGATED[o]}"
+
+
 # The final op list: control first (small, dense numbers for the hot ones), then loads, stores, numeric.
 OP_NAMES: list[str] = (
     CONTROL
     + [isa_name(n) for n in LOADS]
     + [isa_name(n) for n in STORES]
     + [isa_name(n) for n in NUMERIC]
+    + [isa_name(n) + "_IMM" for n in IMM_OPS]
+    + ["BR_" + isa_name(n) for n in COMPARES]
+    + ["BR_" + isa_name(n) + "_IMM" for n in COMPARES]
 )
 OP: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
 
 _CTYPE = {wo.I32_T: "u32", wo.I64_T: "u64", wo.F32_T: "f32", wo.F64_T: "f64"}
 
 
-def _numeric_case(wasm_name: str, body: str) -> str:
+def _numeric_case(wasm_name: str, body: str, imm: bool = False) -> str:
     info = wo.BY_NAME[wasm_name]
     assert info.params is not None and info.results is not None
-    lines = [f"case OP_{isa_name(wasm_name)}: {{"]
+    lines = [f"case OP_{isa_name(wasm_name)}{'_IMM' if imm else ''}: {{"]
     names = ["x", "y"]
     for i, t in enumerate(info.params):
-        lines.append(f" {_CTYPE[t]} {names[i]} = RD_{_CTYPE[t].upper()}({'B' if i == 0 else 'C'});")
+        ct = _CTYPE[t]
+        src = f"({ct})(i64)(i16)C" if imm and i == 1 else f"RD_{ct.upper()}({'B' if i == 0 else 'C'})"
+        lines.append(f" {ct} {names[i]} = {src};")
     rt = _CTYPE[info.results[0]]
     lines.append(f" {rt} r; {body} WR_{rt.upper()}(A, r); NEXT; }}")
     return "".join(lines)
+
+
+def _branch_case(cmp: str, imm: bool) -> str:
+    ct = "u32" if cmp.startswith("i32") else "u64"
+    y = f"({ct})(i64)(i16)B" if imm else f"RD_{ct.upper()}(B)"
+    return (f"case OP_BR_{isa_name(cmp)}{'_IMM' if imm else ''}: {{ {ct} x = RD_{ct.upper()}(A); {ct} y = {y};"
+            f" u32 r; u32 t = (u32)NEXT_WORD(); {NUMERIC[cmp]} if (r) BRANCH(t); NEXT; }}")
 
 
 def generate_header() -> str:
@@ -249,6 +276,11 @@ def generate_header() -> str:
     out.append("#define GENERATED_NUMERIC_CASES \\")
     for name, body in NUMERIC.items():
         out.append("  " + _numeric_case(name, body) + " \\")
+    for name in IMM_OPS:
+        out.append("  " + _numeric_case(name, NUMERIC[name], imm=True) + " \\")
+    for name in COMPARES:
+        out.append("  " + _branch_case(name, False) + " \\")
+        out.append("  " + _branch_case(name, True) + " \\")
     out.append("")
     return "\n".join(out) + "\n"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import Unsupported
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
-from .isa import LOADS, NUMERIC, OP, STORES, isa_name
+from .isa import COMPARES, IMM_OPS, LOADS, NUMERIC, OP, STORES, isa_name, negate
 
 REF_NULL = (1 << 64) - 1
 MAX_SLOTS = 0xFFFF
@@ -25,6 +25,15 @@ _NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NU
 _LOAD_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in LOADS}
 _STORE_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in STORES}
 K = wo.BY_NAME
+# wasm binary op key -> its immediate-operand ISA op, and whether it works on 64 bits.
+_IMM_VARIANT = {wo.BY_NAME[n].key: (OP[isa_name(n) + "_IMM"], n.startswith("i64")) for n in IMM_OPS}
+# ISA compare op -> (fused branch-if-true op, fused branch-if-false op).
+_FUSED = {}
+for _c in COMPARES:
+    for _suffix in ("", "_IMM"):
+        _FUSED[OP[isa_name(_c) + _suffix]] = (OP["BR_" + isa_name(_c) + _suffix],
+                                              OP["BR_" + isa_name(negate(_c)) + _suffix])
+_FUSED[OP["I32_EQZ"]] = (OP["BR_UNLESS"], OP["BR_IF"])
 
 
 def _k(name: str) -> int:
@@ -90,6 +99,7 @@ class _Translator:
     max_height: int = 0
     offset: int = 0
     last_def: int = -1  # word index of the last instruction whose `a` field is a fresh stack slot
+    last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
 
     def __post_init__(self) -> None:
         self.nlocals = len(self.ftype.params) + len(self.local_types)
@@ -223,7 +233,11 @@ class _Translator:
                 if _NUMERIC_ARITY[op] == 2:
                     y = self.pop()
                     x = self.pop()
-                    self.emit_def(_NUMERIC_OPS[op], x, y)
+                    imm = self.take_small_const(y, _IMM_VARIANT[op][1]) if op in _IMM_VARIANT else None
+                    if imm is None:
+                        self.emit_def(_NUMERIC_OPS[op], x, y)
+                    else:
+                        self.emit_def(_IMM_VARIANT[op][0], x, imm & 0xFFFF)
                 else:
                     self.emit_def(_NUMERIC_OPS[op], self.pop())
             elif op in _LOAD_OPS:
@@ -241,6 +255,53 @@ class _Translator:
                 raise Unsupported("function frame larger than 65535 slots")
         return FuncCode(self.words, self.offsets, len(self.ftype.params), self.nlocals,
                         self.nlocals + self.max_height + 1)
+
+    # -- superinstructions ---------------------------------------------------------------------
+    def take_small_const(self, slot: int, wide: bool) -> int | None:
+        """If `slot` holds a constant just emitted that fits 16 signed bits, un-emit it and return it."""
+        lc = self.last_const
+        if lc is None or lc[1] != slot or self.last_def != lc[0]:
+            return None
+        value = lc[2] if wide else lc[2] & 0xFFFFFFFF
+        bits = 64 if wide else 32
+        if value >= 1 << (bits - 1):
+            value -= 1 << bits
+        if not -0x8000 <= value <= 0x7FFF:
+            return None
+        del self.words[lc[0]:]
+        del self.offsets[lc[0]:]
+        self.last_def = -1
+        self.last_const = None
+        return value
+
+    def take_compare(self, slot: int) -> tuple[int, int, int] | None:
+        """If `slot` was just computed by a compare, un-emit it: (compare op, operand a, operand b)."""
+        idx = self.last_def
+        if idx < 0 or idx != len(self.words) - 1:
+            return None
+        w = self.words[idx]
+        op = w & 0xFFFF
+        if op not in _FUSED or (w >> 16) & 0xFFFF != slot:
+            return None
+        del self.words[idx:]
+        del self.offsets[idx:]
+        self.last_def = -1
+        return op, (w >> 32) & 0xFFFF, w >> 48
+
+    def cond_jump(self, cond: int, label: _Label, when: bool) -> None:
+        """Jump to label when the i32 in `cond` is nonzero (when=True) or zero, fusing a compare just made."""
+        fused = self.take_compare(cond)
+        if fused is None:
+            self.jump(OP["BR_IF"] if when else OP["BR_UNLESS"], cond, label)
+            return
+        op, a, b = fused
+        branch = _FUSED[op][0 if when else 1]
+        if op == OP["I32_EQZ"]:
+            self.jump(branch, a, label)
+            return
+        self.emit(branch, a, b)
+        self.word(0)
+        self.ref(label, len(self.words) - 1, True)
 
     # -- structured control handlers ----------------------------------------------------------
     def op_block(self, bt: object) -> None:
@@ -272,7 +333,7 @@ class _Translator:
         end = _Label()
         frame = _Frame("if", len(self.stack) - np_, np_, nr, end, end, True, else_label=_Label())
         self.frames.append(frame)
-        self.jump(OP["BR_UNLESS"], cond, frame.else_label)  # type: ignore[arg-type]
+        self.cond_jump(cond, frame.else_label, False)  # type: ignore[arg-type]
 
     def reset_stack(self, f: _Frame, count: int) -> None:
         del self.stack[f.height:]
@@ -322,10 +383,10 @@ class _Translator:
         cond = self.pop()
         f = self.frames[-1 - depth]
         if not self.branch_needs_code(depth):
-            self.jump(OP["BR_IF"], cond, f.label)
+            self.cond_jump(cond, f.label, True)
             return
         skip = _Label()
-        self.jump(OP["BR_UNLESS"], cond, skip)
+        self.cond_jump(cond, skip, False)
         self.branch(depth)
         self.bind(skip)
 
@@ -433,6 +494,7 @@ class _Translator:
     # -- constants ------------------------------------------------------------------------------
     def const(self, value: int) -> None:
         value &= 0xFFFFFFFFFFFFFFFF
+        self.last_const = (len(self.words), self.pos(len(self.stack)), value)
         dst = self.push_slot()
         if value < (1 << 32):
             self.emit32(OP["CONST32"], dst, value)

@@ -192,7 +192,85 @@ enum Op {
   OP_I64_TRUNC_SAT_F64_S = 187,
   OP_I64_TRUNC_F64_U = 188,
   OP_I64_TRUNC_SAT_F64_U = 189,
-  OP_COUNT = 190
+  OP_I32_ADD_IMM = 190,
+  OP_I32_SUB_IMM = 191,
+  OP_I32_MUL_IMM = 192,
+  OP_I32_AND_IMM = 193,
+  OP_I32_OR_IMM = 194,
+  OP_I32_XOR_IMM = 195,
+  OP_I32_SHL_IMM = 196,
+  OP_I32_SHR_S_IMM = 197,
+  OP_I32_SHR_U_IMM = 198,
+  OP_I32_EQ_IMM = 199,
+  OP_I32_NE_IMM = 200,
+  OP_I32_LT_S_IMM = 201,
+  OP_I32_LT_U_IMM = 202,
+  OP_I32_GT_S_IMM = 203,
+  OP_I32_GT_U_IMM = 204,
+  OP_I32_LE_S_IMM = 205,
+  OP_I32_LE_U_IMM = 206,
+  OP_I32_GE_S_IMM = 207,
+  OP_I32_GE_U_IMM = 208,
+  OP_I64_ADD_IMM = 209,
+  OP_I64_SUB_IMM = 210,
+  OP_I64_MUL_IMM = 211,
+  OP_I64_AND_IMM = 212,
+  OP_I64_OR_IMM = 213,
+  OP_I64_XOR_IMM = 214,
+  OP_I64_SHL_IMM = 215,
+  OP_I64_SHR_S_IMM = 216,
+  OP_I64_SHR_U_IMM = 217,
+  OP_I64_EQ_IMM = 218,
+  OP_I64_NE_IMM = 219,
+  OP_I64_LT_S_IMM = 220,
+  OP_I64_LT_U_IMM = 221,
+  OP_I64_GT_S_IMM = 222,
+  OP_I64_GT_U_IMM = 223,
+  OP_I64_LE_S_IMM = 224,
+  OP_I64_LE_U_IMM = 225,
+  OP_I64_GE_S_IMM = 226,
+  OP_I64_GE_U_IMM = 227,
+  OP_BR_I32_EQ = 228,
+  OP_BR_I32_NE = 229,
+  OP_BR_I32_LT_S = 230,
+  OP_BR_I32_LT_U = 231,
+  OP_BR_I32_GT_S = 232,
+  OP_BR_I32_GT_U = 233,
+  OP_BR_I32_LE_S = 234,
+  OP_BR_I32_LE_U = 235,
+  OP_BR_I32_GE_S = 236,
+  OP_BR_I32_GE_U = 237,
+  OP_BR_I64_EQ = 238,
+  OP_BR_I64_NE = 239,
+  OP_BR_I64_LT_S = 240,
+  OP_BR_I64_LT_U = 241,
+  OP_BR_I64_GT_S = 242,
+  OP_BR_I64_GT_U = 243,
+  OP_BR_I64_LE_S = 244,
+  OP_BR_I64_LE_U = 245,
+  OP_BR_I64_GE_S = 246,
+  OP_BR_I64_GE_U = 247,
+  OP_BR_I32_EQ_IMM = 248,
+  OP_BR_I32_NE_IMM = 249,
+  OP_BR_I32_LT_S_IMM = 250,
+  OP_BR_I32_LT_U_IMM = 251,
+  OP_BR_I32_GT_S_IMM = 252,
+  OP_BR_I32_GT_U_IMM = 253,
+  OP_BR_I32_LE_S_IMM = 254,
+  OP_BR_I32_LE_U_IMM = 255,
+  OP_BR_I32_GE_S_IMM = 256,
+  OP_BR_I32_GE_U_IMM = 257,
+  OP_BR_I64_EQ_IMM = 258,
+  OP_BR_I64_NE_IMM = 259,
+  OP_BR_I64_LT_S_IMM = 260,
+  OP_BR_I64_LT_U_IMM = 261,
+  OP_BR_I64_GT_S_IMM = 262,
+  OP_BR_I64_GT_U_IMM = 263,
+  OP_BR_I64_LE_S_IMM = 264,
+  OP_BR_I64_LE_U_IMM = 265,
+  OP_BR_I64_GE_S_IMM = 266,
+  OP_BR_I64_GE_U_IMM = 267,
+  OP_COUNT = 268
 };
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
@@ -379,4 +457,82 @@ enum Op {
   case OP_I64_TRUNC_SAT_F64_S: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -9223372036854777856.0)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
   case OP_I64_TRUNC_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 18446744073709551616.0)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
   case OP_I64_TRUNC_SAT_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
+  case OP_I32_ADD_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x + y; WR_U32(A, r); NEXT; } \
+  case OP_I32_SUB_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x - y; WR_U32(A, r); NEXT; } \
+  case OP_I32_MUL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x * y; WR_U32(A, r); NEXT; } \
+  case OP_I32_AND_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x & y; WR_U32(A, r); NEXT; } \
+  case OP_I32_OR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x | y; WR_U32(A, r); NEXT; } \
+  case OP_I32_XOR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
+  case OP_I32_SHL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_SHR_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
+  case OP_I32_SHR_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_EQ_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
+  case OP_I32_NE_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x < (i32)y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LT_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x < y; WR_U32(A, r); NEXT; } \
+  case OP_I32_GT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
+  case OP_I32_GT_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x > y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LE_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x <= (i32)y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
+  case OP_I32_GE_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x >= (i32)y; WR_U32(A, r); NEXT; } \
+  case OP_I32_GE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
+  case OP_I64_ADD_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x + y; WR_U64(A, r); NEXT; } \
+  case OP_I64_SUB_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x - y; WR_U64(A, r); NEXT; } \
+  case OP_I64_MUL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x * y; WR_U64(A, r); NEXT; } \
+  case OP_I64_AND_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x & y; WR_U64(A, r); NEXT; } \
+  case OP_I64_OR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x | y; WR_U64(A, r); NEXT; } \
+  case OP_I64_XOR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
+  case OP_I64_SHL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
+  case OP_I64_SHR_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
+  case OP_I64_SHR_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
+  case OP_I64_EQ_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
+  case OP_I64_NE_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
+  case OP_I64_LT_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x < (i64)y; WR_U32(A, r); NEXT; } \
+  case OP_I64_LT_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x < y; WR_U32(A, r); NEXT; } \
+  case OP_I64_GT_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x > (i64)y; WR_U32(A, r); NEXT; } \
+  case OP_I64_GT_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x > y; WR_U32(A, r); NEXT; } \
+  case OP_I64_LE_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x <= (i64)y; WR_U32(A, r); NEXT; } \
+  case OP_I64_LE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
+  case OP_I64_GE_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x >= (i64)y; WR_U32(A, r); NEXT; } \
+  case OP_I64_GE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
+  case OP_BR_I32_EQ: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_EQ_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_NE: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_NE_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_EQ: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_EQ_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_NE: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_NE_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
 

@@ -168,6 +168,10 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define C c
 #define NEXT continue
 #define NEXT_WORD() (code[pc++])
+// A taken branch; backward ones spend fuel, and an empty tank ends the slice there.
+#define BRANCH(t) do { u32 t_ = (t); \
+    if (t_ <= here && --fuel == 0) { pc = t_; goto out_of_fuel; } \
+    pc = t_; } while (0)
 #define TRAP(name) do { trap = TRAP_##name; goto trapped; } while (0)
 #define STATE(f) st[(u64)(f) * N + inst]
 
@@ -238,27 +242,14 @@ DEV void vm_step(const u64* P, u32 inst) {
       case OP_MOV: WR_U64(A, RD_U64(B)); NEXT;
       case OP_CONST: WR_U64(A, NEXT_WORD()); NEXT;
       case OP_CONST32: WR_U64(A, imm32); NEXT;
-      case OP_JMP:
-        if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
-        pc = imm32; NEXT;
-      case OP_BR_IF:
-        if (RD_U32(A) != 0) {
-          if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
-          pc = imm32;
-        }
-        NEXT;
-      case OP_BR_UNLESS:
-        if (RD_U32(A) == 0) {
-          if (imm32 <= here && --fuel == 0) { pc = imm32; goto out_of_fuel; }
-          pc = imm32;
-        }
-        NEXT;
+      case OP_JMP: BRANCH(imm32); NEXT;
+      case OP_BR_IF: if (RD_U32(A) != 0) BRANCH(imm32); NEXT;
+      case OP_BR_UNLESS: if (RD_U32(A) == 0) BRANCH(imm32); NEXT;
       case OP_BR_TABLE: {
         u32 idx = RD_U32(A);
         if (idx > imm32) idx = imm32;
-        u32 target = (u32)code[pc + idx];
-        if (target <= here && --fuel == 0) { pc = target; goto out_of_fuel; }
-        pc = target; NEXT;
+        BRANCH((u32)code[pc + idx]);
+        NEXT;
       }
       case OP_CALL:
         callee = imm32; callee_fp = fp + a;
