@@ -534,33 +534,50 @@ class Store:
 
     def _serve_host_calls(self, waiting: np.ndarray) -> None:
         state = self.backend.to_host(self.state[:, waiting])
+        fidx = state[S_HOST_FUNC].astype(np.int64)
+        # Growth requests: one reallocation per memory or table, for the largest request.
+        for kind, grow in ((GROW_MEMORY, self._grow_memory), (GROW_TABLE, self._grow_table)):
+            sel = fidx == kind
+            for obj in np.unique(state[S_HOST_FP][sel]).tolist():
+                want = int(state[S_TRAP][sel & (state[S_HOST_FP] == obj)].max())
+                have = self.mems[obj].data.shape[1] // PAGE if kind == GROW_MEMORY else self.tables[obj].data.shape[1]
+                if have < want:
+                    grow(obj, want)
+        resumed = [int(i) for i in waiting[(fidx == GROW_MEMORY) | (fidx == GROW_TABLE)]]
+        calls = np.nonzero((fidx != GROW_MEMORY) & (fidx != GROW_TABLE))[0]
+        if len(calls):
+            resumed += self._serve_imports(waiting[calls], state[:, calls])
+        if resumed:
+            self.state[S_STATUS, self.xp.asarray(np.array(resumed, dtype=np.int64))] = STATUS["RUNNING"]
+
+    def _serve_imports(self, insts: np.ndarray, state: np.ndarray) -> list[int]:
+        """Run the host functions the instances wait on; return the instances to resume."""
         sv = self.slot_view()
-        for j, i in enumerate(waiting.tolist()):
-            fidx, fp, want = int(state[S_HOST_FUNC, j]), int(state[S_HOST_FP, j]), int(state[S_TRAP, j])
-            if fidx == GROW_MEMORY:
-                if self.mems[fp].data.shape[1] < want * PAGE:
-                    self._grow_memory(fp, want)
-            elif fidx == GROW_TABLE:
-                if self.tables[fp].data.shape[1] < want:
-                    self._grow_table(fp, want)
-            else:
-                f = self.funcs[fidx]
-                base = fp  # the callee frame, absolute
-                args = tuple(int(v) for v in self.backend.to_host(sv[base: base + len(f.type.params), i]))
-                try:
-                    results = f.host(i, args)  # type: ignore[misc]
-                except ProcExit as e:
-                    self.state[S_STATUS, i] = STATUS["EXITED"]
-                    self._exit_codes[i] = e.code
-                    continue
-                except Trap as t:
-                    self.state[S_STATUS, i] = STATUS["TRAPPED"]
-                    self.state[S_TRAP, i] = TRAP_CODE["HOST"]
-                    self._host_traps[i] = t.kind
-                    continue
-                for k, v in enumerate(results):
-                    sv[base + k, i] = int(v) & U64_MAX
-            self.state[S_STATUS, i] = STATUS["RUNNING"]
+        frames = state[S_HOST_FP].astype(np.int64)
+        width = max(len(self.funcs[int(f)].type.params) for f in state[S_HOST_FUNC])
+        top = min(int(frames.max()) + width + 1, sv.shape[0])
+        # One transfer of the slots around every waiting frame, then results written back per instance.
+        window = self.backend.to_host(sv[:top, self.xp.asarray(insts)])
+        resumed = []
+        for j, i in enumerate(insts.tolist()):
+            f = self.funcs[int(state[S_HOST_FUNC, j])]
+            base = int(frames[j])
+            args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
+            try:
+                results = f.host(i, args)  # type: ignore[misc]
+            except ProcExit as e:
+                self.state[S_STATUS, i] = STATUS["EXITED"]
+                self._exit_codes[i] = e.code
+                continue
+            except Trap as t:
+                self.state[S_STATUS, i] = STATUS["TRAPPED"]
+                self.state[S_TRAP, i] = TRAP_CODE["HOST"]
+                self._host_traps[i] = t.kind
+                continue
+            for k, v in enumerate(results):
+                sv[base + k, i] = int(v) & U64_MAX
+            resumed.append(i)
+        return resumed
 
     def _results(self, nres: int) -> list[CallResult]:
         host = self.backend.to_host
