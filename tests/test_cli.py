@@ -1,0 +1,301 @@
+"""gpu-run: the WASI command mode against wasmtime, batches, limits, and the --invoke mode."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from tests.conftest import BACKEND
+from tests.test_wasi import Program, cat_program, echo_program, files_program, run_wasmtime, tree
+from wasmgpu import cli
+
+N = 40
+
+
+def gpu_run(capsysbinary, *argv: str, stdin: bytes = b"", monkeypatch=None) -> tuple[int, bytes, bytes]:
+    if monkeypatch is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    status = cli.main(["--backend", BACKEND, *argv])
+    out, err = capsysbinary.readouterr()
+    return status, out, err
+
+
+def module(tmp_path: Path, wat: str, name: str = "prog.wasm") -> Path:
+    path = tmp_path / name
+    path.write_bytes(wasmtime.wat2wasm(wat))
+    return path
+
+
+def exit_with_first_digit() -> str:
+    """Prints argv[1] and exits with its first character's digit value."""
+    p = Program()
+    return p.wat(f"""(func (export "_start") (local $a i32)
+      (drop (call $args_get (i32.const 8192) (i32.const 12288)))
+      (local.set $a (i32.load (i32.const 8196)))
+      (call $print (local.get $a) (call $strlen (local.get $a)))
+      (call $print {p.s(chr(10))})
+      (call $proc_exit (i32.sub (i32.load8_u (local.get $a)) (i32.const 48))))""")
+
+
+def test_command_matches_wasmtime(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, echo_program())
+    args, env = ["one", "twö", "", "--flag=x"], [("A", "1"), ("B", "x=y")]
+    status, out, err = gpu_run(capsysbinary, "--env", "A=1", "--env", "B=x=y", str(wasm), *args,
+                               monkeypatch=monkeypatch)
+    code, ref_out, ref_err = run_wasmtime(echo_program(), tmp_path / "ref", ["prog.wasm", *args], env)
+    assert (status, out, err) == (code, ref_out, ref_err)
+    assert out.startswith(b"args_sizes_get=0\nargc=5\n") and b"\nprog.wasm\n" in out
+
+
+def test_env_without_value_passes_the_hosts(tmp_path, capsysbinary, monkeypatch) -> None:
+    monkeypatch.setenv("GPU_RUN_TEST_VAR", "from host")
+    wasm = module(tmp_path, echo_program())
+    _, out, _ = gpu_run(capsysbinary, "--env", "GPU_RUN_TEST_VAR", "--env", "NOT_SET_ANYWHERE_X", str(wasm))
+    assert b"\nGPU_RUN_TEST_VAR=from host\n" in out and b"NOT_SET_ANYWHERE_X" not in out
+
+
+def test_argv0_is_the_module_base_name(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, echo_program(), "named.wasm")
+    _, out, _ = gpu_run(capsysbinary, str(wasm))
+    assert b"\nnamed.wasm\n" in out and str(tmp_path).encode() not in out
+    _, out, _ = gpu_run(capsysbinary, "--argv0", "custom", str(wasm))
+    assert b"\ncustom\n" in out
+
+
+def test_stdin_passes_through(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, cat_program())
+    data = b"".join(b"line %d\n" % k for k in range(100))
+    status, out, err = gpu_run(capsysbinary, str(wasm), stdin=data, monkeypatch=monkeypatch)
+    code, ref_out, ref_err = run_wasmtime(cat_program(), tmp_path / "ref", stdin=data)
+    assert (status, out, err) == (code, ref_out, ref_err) == (0, data + b"total=%d\n" % len(data), b"bytes ")
+
+
+def test_dir_and_files_left_behind(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, files_program())
+    (tmp_path / "gpu").mkdir()
+    (tmp_path / "ref").mkdir()
+    status, out, _ = gpu_run(capsysbinary, "--dir", f"{tmp_path / 'gpu'}::.", str(wasm), "data.txt")
+    code, ref_out, _ = run_wasmtime(files_program(), tmp_path / "io", ["prog.wasm", "data.txt"],
+                                    preopen=tmp_path / "ref")
+    assert (status, out) == (code, ref_out)
+    assert tree(tmp_path / "gpu") == tree(tmp_path / "ref") != {}
+
+
+def test_dir_guest_name(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat(f"""(func (export "_start")
+      {p.report("prestat", "(call $fd_prestat_get (i32.const 3) (i32.const 100))")}
+      {p.report("len", "(i32.load (i32.const 104))")}
+      (drop (call $fd_prestat_dir_name (i32.const 3) (i32.const 8192) (i32.load (i32.const 104))))
+      (call $print (i32.const 8192) (i32.load (i32.const 104)))
+      {p.report("", "(call $fd_prestat_get (i32.const 4) (i32.const 100))")})""")
+    wasm = module(tmp_path, wat)
+    _, out, _ = gpu_run(capsysbinary, "--dir", f"{tmp_path}::/data/x", str(wasm))
+    assert out == b"prestat=0\nlen=7\n/data/x=8\n"
+    _, out, _ = gpu_run(capsysbinary, "--dir", ".", str(wasm))
+    assert out == b"prestat=0\nlen=1\n.=8\n"
+
+
+def test_batch_with_out_dir_matches_wasmtime_per_instance(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, files_program())
+    for i in range(N):
+        (tmp_path / f"w{i}").mkdir()
+        (tmp_path / f"r{i}").mkdir()
+    out_dir = tmp_path / "out"
+    status, out, err = gpu_run(capsysbinary, "-n", str(N), "--out", str(out_dir),
+                               "--dir", f"{tmp_path}/w{{i}}::.", str(wasm), "file{i}.txt")
+    assert status == 0 and out == b""
+    rows = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
+    assert [r["instance"] for r in rows] == list(range(N))
+    for i, row in enumerate(rows):
+        code, ref_out, ref_err = run_wasmtime(files_program(), tmp_path / "io" / str(i),
+                                              ["prog.wasm", f"file{i}.txt"], preopen=tmp_path / f"r{i}")
+        assert row["exit_code"] == code == 0 and row["trap"] is None
+        assert row["wall_time"] >= 0 and row["fuel_used"] > 0
+        assert (out_dir / f"{i}.stdout").read_bytes() == ref_out
+        assert (out_dir / f"{i}.stderr").read_bytes() == ref_err
+        assert tree(tmp_path / f"w{i}") == tree(tmp_path / f"r{i}")
+        assert f"\nile{i}.txt\n" in (out_dir / f"{i}.stdout").read_text()  # read back from offset 1
+
+
+def test_batch_args_env_and_exit_status(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, echo_program())
+    status, out, err = gpu_run(capsysbinary, "-n", str(N), "--env", "K=v{i}", str(wasm), "a{i}", "{i}{i}")
+    lines = out.decode().splitlines()
+    for i in range(N):
+        mine = [line[len(f"[{i}] "):] for line in lines if line.startswith(f"[{i}] ")]
+        args = ["prog.wasm", f"a{i}", f"{i}{i}"]
+        code, ref_out, _ = run_wasmtime(echo_program(), tmp_path / str(i), args, [("K", f"v{i}")])
+        assert mine == ref_out.decode().splitlines()
+        if i == 0:
+            assert status == code  # the first instance exits non-zero: its code is the batch's
+    assert err.decode().splitlines() == [f"[{i}] done" for i in range(N)]
+
+
+def test_batch_status_is_the_first_nonzero(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, exit_with_first_digit())
+    out_dir = tmp_path / "out"
+    status, _, _ = gpu_run(capsysbinary, "-n", "5", "--out", str(out_dir), str(wasm), "{i}")
+    assert status == 1
+    rows = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
+    assert [r["exit_code"] for r in rows] == [0, 1, 2, 3, 4]
+    status, out, _ = gpu_run(capsysbinary, "-n", "3", str(wasm), "0")
+    assert status == 0 and out == b"[0] 0\n[1] 0\n[2] 0\n"
+
+
+def test_single_instance_streams_output(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat(f'(func (export "_start") (call $print {p.s("no newline")}) (call $eprint {p.s("err")}))')
+    status, out, err = gpu_run(capsysbinary, str(module(tmp_path, wat)))
+    assert (status, out, err) == (0, b"no newline", b"err")
+
+
+def test_trap_message_and_status(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat(f'(func $boom unreachable) (func (export "_start") (call $print {p.s("so far" + chr(10))}) '
+                '(call $boom))')
+    status, out, err = gpu_run(capsysbinary, str(module(tmp_path, wat)))
+    assert status == 134 and out == b"so far\n"
+    text = err.decode()
+    assert text.startswith("Error: failed to run main module `")
+    assert "wasm trap: wasm `unreachable` instruction executed" in text
+    assert "error while executing at wasm backtrace:" in text and "0: 0x" in text
+
+
+def test_batch_trap_messages_are_prefixed(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat('(func (export "_start") (drop (i32.div_u (i32.const 1) (i32.const 0))))')
+    status, _, err = gpu_run(capsysbinary, "-n", "2", str(module(tmp_path, wat)))
+    assert status == 134
+    lines = err.decode().splitlines()
+    assert all(line.startswith(("[0] ", "[1] ")) for line in lines)
+    assert "[1]     2: wasm trap: integer divide by zero" in lines
+
+
+def test_invalid_exit_status_is_an_error(tmp_path, capsysbinary) -> None:
+    wat = Program().wat('(func (export "_start") (call $proc_exit (i32.const 200)))')
+    status, _, err = gpu_run(capsysbinary, str(module(tmp_path, wat)))
+    assert status == 1 and b"exit with invalid exit status outside of [0..126)" in err
+
+
+def test_fuel_and_timeout_stop_runaway_instances(tmp_path, capsysbinary) -> None:
+    wat = Program().wat('(func (export "_start") (loop (br 0)))')
+    wasm = module(tmp_path, wat)
+    status, _, err = gpu_run(capsysbinary, "--fuel", "5000", "-n", "2", "--out", str(tmp_path / "o"), str(wasm))
+    assert status == 134 and b"all fuel consumed" in err
+    rows = [json.loads(line) for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    assert [r["fuel_used"] for r in rows] == [5000, 5000]
+    status, _, err = gpu_run(capsysbinary, "--timeout", "0.2", str(wasm))
+    assert status == 134 and b"interrupt" in err and b"timeout" in err
+
+
+def test_seed_makes_runs_identical(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat("""(func (export "_start")
+      (drop (call $random_get (i32.const 200) (i32.const 16)))
+      (drop (call $clock_time_get (i32.const 0) (i64.const 0) (i32.const 216)))
+      (drop (call $write (i32.const 1) (i32.const 200) (i32.const 24))))""")
+    wasm = module(tmp_path, wat)
+
+    def outputs(seed: str, run: int) -> list[bytes]:
+        out = tmp_path / f"o{seed}-{run}"
+        assert gpu_run(capsysbinary, "--seed", seed, "-n", "3", "--out", str(out), str(wasm))[0] == 0
+        return [(out / f"{i}.stdout").read_bytes() for i in range(3)]
+
+    first = outputs("9", 0)
+    assert first == outputs("9", 1)
+    assert len(set(first)) == 3 and all(len(b) == 24 for b in first)
+    assert outputs("10", 0) != first
+
+
+def test_invoke_mode_is_kept(tmp_path, capsysbinary) -> None:
+    fib = """(module (func $fib (export "fib") (param i32) (result i32)
+      (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+        (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                       (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+      (func (export "main") (result i32) (i32.const 7)))"""
+    wasm = module(tmp_path, fib)
+    assert gpu_run(capsysbinary, "--invoke", "fib", str(wasm), "10") == (0, b"55\n", b"")
+    assert gpu_run(capsysbinary, str(wasm)) == (0, b"7\n", b"")
+    status, out, _ = gpu_run(capsysbinary, "-n", "3", "--invoke", "fib", str(wasm), "{i}")
+    assert (status, out) == (0, b"0: 0\n1: 1\n2: 1\n")
+
+
+def test_invoke_on_a_command_module_with_wasi(tmp_path, capsysbinary) -> None:
+    p = Program()
+    wat = p.wat(f'(func (export "_start") unreachable) (func (export "hello") (param i32) (result i32) '
+                f'(call $print {p.s("hi" + chr(10))}) (i32.add (local.get 0) (i32.const 1)))')
+    assert gpu_run(capsysbinary, "--invoke", "hello", str(module(tmp_path, wat)), "41") == (0, b"hi\n42\n", b"")
+
+
+def test_unknown_wasi_import_is_reported(tmp_path, capsysbinary) -> None:
+    wat = """(module (import "wasi_snapshot_preview1" "fd_teleport" (func (param i32) (result i32)))
+      (memory (export "memory") 1) (func (export "_start")))"""
+    status, _, err = gpu_run(capsysbinary, str(module(tmp_path, wat)))
+    assert status == 2 and b"fd_teleport" in err
+
+
+def test_bad_dir_is_reported(tmp_path, capsysbinary) -> None:
+    wasm = module(tmp_path, echo_program())
+    status, _, err = gpu_run(capsysbinary, "--dir", str(tmp_path / "missing"), str(wasm))
+    assert status == 2 and b"missing" in err
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_stdin_is_given_to_every_instance(tmp_path, capsysbinary, monkeypatch, n) -> None:
+    wasm = module(tmp_path, cat_program())
+    status, out, _ = gpu_run(capsysbinary, "-n", str(n), str(wasm), stdin=b"abc\n", monkeypatch=monkeypatch)
+    want = b"abc\ntotal=4\n"
+    if n > 1:
+        want = b"".join(b"[%d] abc\n[%d] total=4\n" % (i, i) for i in range(n))
+    assert (status, out) == (0, want)
+
+
+def sleep_program(ns: int) -> str:
+    """Sleeps `ns` nanoseconds on the monotonic clock through poll_oneoff, then prints the errno."""
+    p = Program()
+    return p.wat(f"""(func (export "_start")
+      (i64.store (i32.const 400) (i64.const 1))
+      (i32.store8 (i32.const 408) (i32.const 0))
+      (i32.store (i32.const 416) (i32.const 1))
+      (i64.store (i32.const 424) (i64.const {ns}))
+      {p.report("poll", "(call $poll_oneoff (i32.const 400) (i32.const 500) (i32.const 1) (i32.const 100))")})""")
+
+
+def test_sleeps_of_a_batch_overlap(tmp_path, capsysbinary) -> None:
+    import time
+
+    wasm = module(tmp_path, sleep_program(300_000_000))
+    start = time.monotonic()
+    status, out, _ = gpu_run(capsysbinary, "-n", "8", str(wasm))
+    took = time.monotonic() - start
+    assert status == 0 and out == b"".join(b"[%d] poll=0\n" % i for i in range(8))
+    assert 0.3 <= took < 1.5
+
+
+def test_timeout_cuts_a_long_sleep(tmp_path, capsysbinary) -> None:
+    import time
+
+    wasm = module(tmp_path, sleep_program(30_000_000_000))
+    start = time.monotonic()
+    status, _, err = gpu_run(capsysbinary, "--timeout", "0.3", "-n", "2", "--out", str(tmp_path / "o"), str(wasm))
+    assert time.monotonic() - start < 5
+    assert status == 134 and b"timeout" in err
+    rows = [json.loads(line) for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    assert all(r["timed_out"] and "interrupt" in r["trap"] for r in rows)
+
+
+def test_progress_bar_on_a_terminal(tmp_path, capsysbinary, monkeypatch) -> None:
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(cli.Output, "_tty", staticmethod(lambda stream: stream is sys.stderr))
+    bar, update = cli.progress_bar(3)
+    assert bar is not None
+    bar.close()
+    wasm = module(tmp_path, exit_with_first_digit())
+    status, out, _ = gpu_run(capsysbinary, "-n", "3", str(wasm), "0")
+    assert status == 0 and out == b"[0] 0\n[1] 0\n[2] 0\n"

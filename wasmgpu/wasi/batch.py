@@ -1,0 +1,98 @@
+"""WASI for a batch: the host functions of a store, each serving instance i from context i."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import LinkError, ProcExit, Trap, WasmGpuError
+from ..runtime.store import Extern, FuncExtern, Instance, MemoryExtern, Store
+from ..wasm.types import FuncType, Module
+from . import abi
+from .context import WasiContext
+from .memory import GuestMemory, WasiError
+from .preview1 import FUNCTIONS
+
+
+def _type_text(params: tuple[int, ...], results: tuple[int, ...]) -> str:
+    names = {abi.I32: "i32", abi.I64: "i64"}
+    ps = ", ".join(names.get(p, hex(p)) for p in params)
+    rs = ", ".join(names.get(r, hex(r)) for r in results)
+    return f"({ps}) -> ({rs})"
+
+
+class Wasi:
+    """WASI preview1 for the N instances of a store; context i belongs to instance i.
+
+        wasi = Wasi(store, contexts)
+        instance = store.instantiate(module, wasi.imports(module))
+        wasi.bind(instance)
+    """
+
+    def __init__(self, store: Store, contexts: Sequence[WasiContext]) -> None:
+        if len(contexts) != store.n:
+            raise WasmGpuError(f"{len(contexts)} WASI contexts for a store of {store.n} instances")
+        self.store = store
+        self.contexts = list(contexts)
+        self.memory: MemoryExtern | None = None
+        self._funcs: dict[str, FuncExtern] = {}
+        self.calls = 0
+
+    def imports(self, module: Module) -> dict[tuple[str, str], Extern]:
+        """Host functions for every wasi_snapshot_preview1 import of `module` (LinkError for unknown ones)."""
+        out: dict[tuple[str, str], Extern] = {}
+        for imp in module.imports:
+            if imp.module != abi.MODULE:
+                continue
+            sig = abi.SIGNATURES.get(imp.name)
+            if imp.kind != "func" or sig is None:
+                what = "function" if imp.kind == "func" else imp.kind
+                raise LinkError(f"unknown import: `{abi.MODULE}::{imp.name}` ({what}) is not a WASI preview1 "
+                                "function this runtime provides")
+            want = module.types[imp.desc]  # type: ignore[index]
+            if (want.params, want.results) != sig:
+                raise LinkError(f"incompatible import type for `{abi.MODULE}::{imp.name}`: the module asks for "
+                                f"{_type_text(want.params, want.results)}, WASI defines {_type_text(*sig)}")
+            out[(imp.module, imp.name)] = self.func(imp.name)
+        return out
+
+    def func(self, name: str) -> FuncExtern:
+        ext = self._funcs.get(name)
+        if ext is None:
+            params, results = abi.SIGNATURES[name]
+            ext = self.store.host_func(FuncType(params, results), self._callback(name), f"wasi:{name}")
+            self._funcs[name] = ext
+        return ext
+
+    def bind(self, instance: Instance, memory: str = "memory") -> None:
+        """Use the instance's exported memory for the guest pointers of every call."""
+        ext = instance.exports.get(memory)
+        self.memory = ext if isinstance(ext, MemoryExtern) else None
+
+    def _callback(self, name: str) -> Any:
+        fn = FUNCTIONS[name]
+        returns = bool(abi.SIGNATURES[name][1])
+
+        def callback(index: int, args: tuple[int, ...]) -> tuple[int, ...]:
+            self.calls += 1
+            ctx = self.contexts[index]
+            mem = GuestMemory(self.store, self.memory, index)
+            try:
+                errno = fn(ctx, mem, *args)
+            except WasiError as e:
+                errno = e.errno
+            except OverflowError:
+                errno = abi.EINVAL
+            except OSError as e:
+                errno = abi.from_host_errno(e.errno)
+            except (ProcExit, Trap):
+                raise
+            except Exception as e:  # a bug here must not take the batch down: this instance traps
+                raise Trap(f"internal error in WASI {name}: {type(e).__name__}: {e}") from e
+            return (errno,) if returns else ()
+
+        return callback
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()

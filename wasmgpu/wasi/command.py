@@ -1,0 +1,231 @@
+"""Running a WASI command (a module exporting `_start`) in N instances, as `wasmtime run` would in one.
+
+The CLI (gpu-run) parses options and prints; this module builds the per-instance contexts,
+runs the batch with fuel and a timeout, and says how each instance ended.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..compiler.isa import STATUS
+from ..runtime.store import S_STATUS, U64_MAX, CallResult, FuncExtern, Store
+from ..wasm.types import Module
+from . import abi
+from .batch import Wasi
+from .clocks import RealClock
+from .context import WasiContext
+
+EXIT_TRAP = 134  # wasmtime on Unix: a trap exits like SIGABRT (128 + 6)
+EXIT_ERROR = 1  # wasmtime: any other error (e.g. proc_exit with a status >= 126)
+FUEL_TRAP = "all fuel consumed"
+MAX_FRAMES = 40  # backtrace lines shown
+
+# wasmtime's wording of the traps whose names differ from the spec tests' wording used by the store.
+WASMTIME_TRAP_TEXT = {
+    "unreachable": "wasm `unreachable` instruction executed",
+    "all fuel consumed": "all fuel consumed by WebAssembly",
+}
+
+
+class SharedStdin:
+    """The host's stdin, read in full on first use (not before: a module may never read it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.data: bytes | None = None
+
+    def bytes(self) -> bytes:
+        if self.data is None:
+            try:
+                self.data = self.stream.read() if self.stream is not None else b""
+            except (OSError, ValueError):
+                self.data = b""
+        return self.data
+
+
+class InstanceStdin:
+    """One instance's position in the shared stdin bytes."""
+
+    def __init__(self, shared: SharedStdin) -> None:
+        self.shared = shared
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        data = self.shared.bytes()
+        chunk = data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def available(self) -> int:
+        return len(self.shared.bytes()) - self.pos
+
+
+def substitute(text: str, index: int) -> str:
+    return text.replace("{i}", str(index))
+
+
+def parse_dir(spec: str) -> tuple[str, str]:
+    """`HOST[::GUEST]` as wasmtime's --dir takes it; the guest name defaults to the host path."""
+    host, sep, guest = spec.partition("::")
+    return host, guest if sep else host
+
+
+def parse_env(spec: str) -> tuple[str, str] | None:
+    """`KEY=VALUE`, or `KEY` alone to pass the host's value on (None when the host has none)."""
+    key, sep, value = spec.partition("=")
+    if sep:
+        return key, value
+    host = os.environ.get(key)
+    return (key, host) if host is not None else None
+
+
+@dataclass
+class Outcome:
+    """How one instance ended."""
+
+    index: int
+    exit_code: int | None = None  # the guest's own code (proc_exit, or 0 when _start returned)
+    values: tuple[int, ...] | None = None
+    trap: str | None = None  # the trap, in wasmtime's words
+    error: str | None = None  # an error that is not a trap (invalid exit status)
+    backtrace: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    fuel_used: int | None = None
+    wall_time: float = 0.0
+
+    @property
+    def status(self) -> int:
+        """The process exit status wasmtime would give."""
+        if self.error is not None:
+            return EXIT_ERROR
+        if self.trap is not None:
+            return EXIT_TRAP
+        return self.exit_code or 0
+
+    def describe(self) -> str:
+        """The message wasmtime prints for a failed run (empty when the instance did not fail)."""
+        if self.error is None and self.trap is None:
+            return ""
+        lines = ["error while executing at wasm backtrace:"]
+        frames = [f"       {k:>2}: {b}" for k, b in enumerate(self.backtrace)]
+        if len(frames) > MAX_FRAMES:  # deep recursion: the innermost frames and the outermost few
+            keep = MAX_FRAMES - 5
+            frames = frames[:keep] + [f"           ... {len(frames) - keep - 5} frames omitted ..."] + frames[-5:]
+        lines += frames
+        cause = self.error if self.error is not None else f"wasm trap: {self.trap}"
+        return "\n".join(lines) + "\n" + cause
+
+
+class Watch:
+    """The on_slice hook: finish times per instance, a progress callback, and the timeout."""
+
+    def __init__(self, store: Store, timeout: float | None, progress: Callable[[int], None] | None) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.progress = progress
+        self.start = time.perf_counter()
+        self.finished = np.full(store.n, np.nan)
+        self.interrupted = False
+        self.fuel_at_interrupt = np.zeros(store.n, dtype=np.uint64)
+        self.running_at_interrupt = np.zeros(store.n, dtype=bool)
+        self.clocks: list[RealClock] = []
+
+    def __call__(self) -> None:
+        for clock in self.clocks:  # a new round of host calls begins
+            clock.round_start = time.monotonic()
+        now = time.perf_counter() - self.start
+        status = self.store.backend.to_host(self.store.state[S_STATUS])
+        done = (status != STATUS["RUNNING"]) & (status != STATUS["HOSTCALL"])
+        new = done & np.isnan(self.finished)
+        if new.any():
+            self.finished[new] = now
+            if self.progress is not None:
+                self.progress(int(new.sum()))
+        if self.timeout is not None and not self.interrupted and now > self.timeout and not done.all():
+            # Leave every running instance one unit of fuel: it traps at its next branch or call.
+            self.interrupted = True
+            self.fuel_at_interrupt = self.store.backend.to_host(self.store.fuel_left).copy()
+            self.running_at_interrupt = ~done
+            self.store.fuel_left[:] = 1
+
+
+def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[tuple[int, ...]], *,
+              fuel: int | None = None, timeout: float | None = None,
+              progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Call `func` in every instance; each instance's outcome, wasmtime's way."""
+    watch = Watch(store, timeout, progress)
+    message = f"interrupt (the timeout of {timeout:g} s was reached)" if timeout is not None else ""
+    if wasi is not None:
+        seen = set()
+        for ctx in wasi.contexts:
+            if isinstance(ctx.clock, RealClock) and id(ctx.clock) not in seen:
+                seen.add(id(ctx.clock))
+                watch.clocks.append(ctx.clock)
+                if timeout is not None:
+                    ctx.clock.deadline = time.monotonic() + timeout
+                    ctx.clock.deadline_message = message
+    results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
+    end = time.perf_counter() - watch.start
+    left = store.backend.to_host(store.fuel_left)
+    start_fuel = U64_MAX if fuel is None else fuel
+    outcomes = []
+    for i, r in enumerate(results):
+        o = Outcome(i, values=r.values, backtrace=list(r.backtrace))
+        wall = watch.finished[i]
+        o.wall_time = float(end if np.isnan(wall) else wall)
+        spent_left = left[i]
+        if watch.interrupted and watch.running_at_interrupt[i] and r.trap == FUEL_TRAP:
+            o.timed_out = True
+            spent_left = watch.fuel_at_interrupt[i]
+        o.fuel_used = int(start_fuel - int(spent_left))
+        ctx = wasi.contexts[i] if wasi is not None else None
+        if r.exit_code is not None:
+            o.exit_code = r.exit_code
+        elif r.trap is not None:
+            if ctx is not None and ctx.error is not None and r.trap == ctx.error:
+                o.error = ctx.error
+            elif o.timed_out or (timeout is not None and r.trap == message):
+                o.timed_out = True
+                o.trap = message
+            else:
+                o.trap = WASMTIME_TRAP_TEXT.get(r.trap, r.trap)
+        else:
+            o.exit_code = 0
+        outcomes.append(o)
+    return outcomes
+
+
+def imports_wasi(module: Module) -> bool:
+    return any(imp.module == abi.MODULE for imp in module.imports)
+
+
+def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
+    """Each instance's stdin: the host's bytes read once (not a terminal), a live terminal (n == 1), or nothing."""
+    stream = sys.stdin if stream is None else stream
+    if stream is None or getattr(stream, "closed", False):
+        return lambda i: b""
+    try:
+        tty = stream.isatty()
+    except (OSError, ValueError):
+        tty = False
+    if tty:
+        if n == 1:
+            from .fds import LiveStdin
+
+            fd = stream.fileno()
+            return lambda i: LiveStdin(fd)
+        return lambda i: b""
+    shared = SharedStdin(getattr(stream, "buffer", stream))
+    return lambda i: InstanceStdin(shared)
+
+
+__all__ = ["EXIT_ERROR", "EXIT_TRAP", "Outcome", "WasiContext", "imports_wasi", "parse_dir", "parse_env",
+           "run_batch", "stdin_for_batch", "substitute"]

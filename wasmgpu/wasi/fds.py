@@ -1,0 +1,348 @@
+"""File descriptors of one instance: stdio, host files, directories, and the table that numbers them."""
+
+from __future__ import annotations
+
+import os
+import stat as st
+from collections import deque
+from typing import Protocol
+
+from . import abi
+from .memory import WasiError
+from .sandbox import Resolved, resolve
+
+U64_MASK = (1 << 64) - 1
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> object: ...
+
+
+class StdinSource(Protocol):
+    def read(self, n: int) -> bytes: ...
+    def available(self) -> int: ...
+
+
+class BytesStdin:
+    """The same bytes for every instance, each instance with its own position."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def available(self) -> int:
+        return len(self.data) - self.pos
+
+
+class LiveStdin:
+    """Reads from a host file descriptor as the guest asks (an interactive terminal)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read(self, n: int) -> bytes:
+        return os.read(self.fd, n)
+
+    def available(self) -> int:
+        return 1
+
+
+def filetype_of(mode: int) -> int:
+    if st.S_ISREG(mode):
+        return abi.FILETYPE_REGULAR_FILE
+    if st.S_ISDIR(mode):
+        return abi.FILETYPE_DIRECTORY
+    if st.S_ISLNK(mode):
+        return abi.FILETYPE_SYMBOLIC_LINK
+    if st.S_ISCHR(mode):
+        return abi.FILETYPE_CHARACTER_DEVICE
+    if st.S_ISBLK(mode):
+        return abi.FILETYPE_BLOCK_DEVICE
+    if st.S_ISSOCK(mode):
+        return abi.FILETYPE_SOCKET_STREAM
+    return abi.FILETYPE_UNKNOWN
+
+
+def filestat_of(info: os.stat_result) -> bytes:
+    return abi.FILESTAT.pack(info.st_dev & U64_MASK, info.st_ino & U64_MASK, filetype_of(info.st_mode),
+                             info.st_nlink, info.st_size, info.st_atime_ns & U64_MASK,
+                             info.st_mtime_ns & U64_MASK, info.st_ctime_ns & U64_MASK)
+
+
+class Entry:
+    """An open descriptor. The defaults are those of a descriptor that can do nothing."""
+
+    filetype = abi.FILETYPE_UNKNOWN
+
+    def __init__(self, rights_base: int, rights_inheriting: int, flags: int = 0) -> None:
+        self.rights_base = rights_base
+        self.rights_inheriting = rights_inheriting
+        self.flags = flags
+
+    def fdstat(self) -> bytes:
+        return abi.FDSTAT.pack(self.filetype, self.flags, self.rights_base, self.rights_inheriting)
+
+    def read(self, n: int) -> bytes:
+        raise WasiError(abi.EBADF)
+
+    def write(self, data: bytes) -> int:
+        raise WasiError(abi.EBADF)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        raise WasiError(abi.ESPIPE)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise WasiError(abi.ESPIPE)
+
+    def seek(self, offset: int, whence: int) -> int:
+        raise WasiError(abi.ESPIPE)
+
+    def filestat(self) -> bytes:
+        return bytes(abi.FILESTAT.size)
+
+    def set_size(self, size: int) -> None:
+        raise WasiError(abi.EBADF)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        raise WasiError(abi.EBADF)
+
+    def set_flags(self, flags: int) -> None:
+        raise WasiError(abi.EBADF)
+
+    def sync(self) -> None:
+        raise WasiError(abi.EBADF)
+
+    def poll_bytes(self) -> int:
+        """How many bytes a read would get now (poll_oneoff's fd_read event)."""
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class StdinEntry(Entry):
+    def __init__(self, source: StdinSource) -> None:
+        super().__init__(abi.R_FD_READ, abi.R_FD_READ)
+        self.source = source
+
+    def read(self, n: int) -> bytes:
+        return self.source.read(n)
+
+    def poll_bytes(self) -> int:
+        return self.source.available()
+
+
+class OutputEntry(Entry):
+    def __init__(self, sink: Sink, tty: bool = False) -> None:
+        super().__init__(abi.R_FD_WRITE, abi.R_FD_WRITE)
+        self.sink = sink
+        if tty:
+            self.filetype = abi.FILETYPE_CHARACTER_DEVICE
+
+    def write(self, data: bytes) -> int:
+        self.sink.write(data)
+        flush = getattr(self.sink, "flush", None)
+        if flush is not None:
+            flush()
+        return len(data)
+
+
+class FileEntry(Entry):
+    filetype = abi.FILETYPE_REGULAR_FILE
+
+    def __init__(self, host_fd: int, readable: bool, writable: bool, flags: int, rights: int) -> None:
+        super().__init__(rights, rights, flags)
+        self.host_fd = host_fd
+        self.readable = readable
+        self.writable = writable
+
+    def _need(self, ok: bool) -> None:
+        if not ok:
+            raise WasiError(abi.EBADF)
+
+    def read(self, n: int) -> bytes:
+        self._need(self.readable)
+        return os.read(self.host_fd, n)
+
+    def write(self, data: bytes) -> int:
+        self._need(self.writable)
+        return os.write(self.host_fd, data)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        self._need(self.readable)
+        return os.pread(self.host_fd, n, offset)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        self._need(self.writable)
+        return os.pwrite(self.host_fd, data, offset)
+
+    def seek(self, offset: int, whence: int) -> int:
+        if whence not in (abi.WHENCE_SET, abi.WHENCE_CUR, abi.WHENCE_END):
+            raise WasiError(abi.EINVAL)
+        base = {abi.WHENCE_SET: 0, abi.WHENCE_CUR: os.lseek(self.host_fd, 0, os.SEEK_CUR),
+                abi.WHENCE_END: os.fstat(self.host_fd).st_size}[whence]
+        if base + offset < 0:
+            raise WasiError(abi.EINVAL)
+        return os.lseek(self.host_fd, base + offset, os.SEEK_SET)
+
+    def filestat(self) -> bytes:
+        return filestat_of(os.fstat(self.host_fd))
+
+    def set_size(self, size: int) -> None:
+        os.ftruncate(self.host_fd, size)  # the host refuses a read-only descriptor (EINVAL, as wasmtime)
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        info = os.fstat(self.host_fd)
+        os.utime(self.host_fd, ns=(info.st_atime_ns if atim is None else atim,
+                                   info.st_mtime_ns if mtim is None else mtim))
+
+    def set_flags(self, flags: int) -> None:
+        if flags & ~(abi.FDFLAGS_APPEND | abi.FDFLAGS_NONBLOCK):
+            raise WasiError(abi.EINVAL)
+        import fcntl
+
+        host = fcntl.fcntl(self.host_fd, fcntl.F_GETFL)
+        host = (host | os.O_APPEND) if flags & abi.FDFLAGS_APPEND else (host & ~os.O_APPEND)
+        fcntl.fcntl(self.host_fd, fcntl.F_SETFL, host)
+        self.flags = flags
+
+    def sync(self) -> None:
+        os.fsync(self.host_fd)
+
+    def poll_bytes(self) -> int:
+        return max(0, os.fstat(self.host_fd).st_size - os.lseek(self.host_fd, 0, os.SEEK_CUR))
+
+    def close(self) -> None:
+        if self.host_fd >= 0:
+            os.close(self.host_fd)
+            self.host_fd = -1
+
+
+# Rights wasmtime reports: preopens, directories opened later, files (read-only, write-only, both).
+PREOPEN_RIGHTS_BASE = 0x07B7FE00
+PREOPEN_RIGHTS_INHERITING = 0x0FF7FFFF
+DIR_RIGHTS = abi.RIGHTS_ALL & ~(abi.R_FD_SEEK | abi.R_FD_WRITE | abi.RIGHTS["PATH_FILESTAT_SET_SIZE"]
+                                | abi.RIGHTS["FD_FILESTAT_SET_SIZE"])
+FILE_RIGHTS_READ = abi.RIGHTS_ALL & ~abi.R_FD_WRITE
+FILE_RIGHTS_WRITE = abi.RIGHTS_ALL & ~(abi.R_FD_READ | abi.R_FD_READDIR)
+
+
+class DirEntry(Entry):
+    """A directory, and the sandbox of the paths resolved from it: as in wasmtime (cap-std), even one
+    opened below a preopen cannot reach its parent. `name` is set for a preopen."""
+
+    filetype = abi.FILETYPE_DIRECTORY
+
+    def __init__(self, root: str, name: str | None = None) -> None:
+        if name is not None:
+            super().__init__(PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING)
+        else:
+            super().__init__(DIR_RIGHTS, DIR_RIGHTS)
+        self.root = root  # a real path: no symbolic link in it
+        self.name = name
+        self._listing: list[tuple[str, int, int]] | None = None
+
+    @property
+    def host(self) -> str:
+        return self.root
+
+    def resolve(self, path: str, follow: bool) -> Resolved:
+        return resolve(self.root, (), path, follow)
+
+    def seek(self, offset: int, whence: int) -> int:
+        raise WasiError(abi.EBADF)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        raise WasiError(abi.EBADF)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        raise WasiError(abi.EBADF)
+
+    def filestat(self) -> bytes:
+        return filestat_of(os.stat(self.host))
+
+    def set_times(self, atim: int | None, mtim: int | None) -> None:
+        info = os.stat(self.host)
+        os.utime(self.host, ns=(info.st_atime_ns if atim is None else atim,
+                                info.st_mtime_ns if mtim is None else mtim))
+
+    def set_flags(self, flags: int) -> None:
+        if flags & ~abi.FDFLAGS_NONBLOCK:
+            raise WasiError(abi.EINVAL)
+        self.flags = flags
+
+    def listing(self, cookie: int) -> list[tuple[str, int, int]]:
+        """(name, inode, filetype) of ".", ".." and the entries sorted by name; read anew at cookie 0."""
+        if self._listing is None or cookie == 0:
+            here = os.stat(self.host)  # ".." is not reachable: it gets the directory's own inode
+            out = [(".", here.st_ino, abi.FILETYPE_DIRECTORY), ("..", here.st_ino, abi.FILETYPE_DIRECTORY)]
+            with os.scandir(self.host) as it:
+                for e in sorted(it, key=lambda e: e.name):
+                    try:
+                        info = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    out.append((e.name, info.st_ino, filetype_of(info.st_mode)))
+            self._listing = out
+        return self._listing
+
+
+class FdTable:
+    """Descriptor numbers as wasmtime gives them: freed numbers are reused oldest first."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Entry] = {}
+        self.free: deque[int] = deque()
+        self.next = 0
+
+    def add(self, entry: Entry) -> int:
+        while self.free:
+            fd = self.free.popleft()
+            if fd not in self.entries:
+                break
+        else:
+            fd = self.next
+            self.next += 1
+        self.entries[fd] = entry
+        return fd
+
+    def get(self, fd: int) -> Entry:
+        e = self.entries.get(fd)
+        if e is None:
+            raise WasiError(abi.EBADF)
+        return e
+
+    def dir(self, fd: int) -> DirEntry:
+        e = self.get(fd)
+        if not isinstance(e, DirEntry):
+            raise WasiError(abi.ENOTDIR)
+        return e
+
+    def remove(self, fd: int) -> Entry:
+        e = self.get(fd)
+        del self.entries[fd]
+        self.free.append(fd)
+        return e
+
+    def renumber(self, old: int, new: int) -> None:
+        e = self.get(old)
+        target = self.get(new)
+        if old == new:
+            return
+        target.close()
+        self.entries[new] = e
+        del self.entries[old]
+        self.free.append(old)
+
+    def close_all(self) -> None:
+        for e in self.entries.values():
+            try:
+                e.close()
+            except OSError:
+                pass
+        self.entries.clear()
