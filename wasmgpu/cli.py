@@ -17,10 +17,11 @@ from typing import Any
 
 from .errors import WasmGpuError
 from .runtime.engine import Engine
-from .runtime.store import CallResult, FuncExtern
+from .runtime.store import FuncExtern
 from .wasi.batch import Wasi
+from .wasi.clocks import RealClock
 from .wasi.command import Outcome, imports_wasi, parse_dir, parse_env, run_batch, stdin_for_batch, substitute
-from .wasi.context import BufferSink, WasiContext
+from .wasi.context import BufferSink, SpoolSink, WasiContext
 from .wasm import opcodes as wo
 
 
@@ -108,8 +109,9 @@ class Output:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                self.stdout.append(stack.enter_context(open(out_dir / f"{i}.stdout", "wb")))
-                self.stderr.append(stack.enter_context(open(out_dir / f"{i}.stderr", "wb")))
+                self.stdout.append(SpoolSink(out_dir / f"{i}.stdout"))
+                self.stderr.append(SpoolSink(out_dir / f"{i}.stderr"))
+            stack.callback(self.finish)
         elif n == 1:  # stream straight through
             self.stdout.append(sys.stdout.buffer)
             self.stderr.append(sys.stderr.buffer)
@@ -117,6 +119,10 @@ class Output:
             self.stdout = [BufferSink() for _ in range(n)]
             self.stderr = [BufferSink() for _ in range(n)]
         self.streaming = out_dir is None and n == 1
+
+    def finish(self) -> None:
+        for sink in self.stdout + self.stderr:
+            sink.flush_to_file()
 
     @staticmethod
     def _tty(stream: Any) -> bool:
@@ -139,6 +145,7 @@ class Output:
             sys.stdout.flush()
             if self.out_dir is not None:
                 self.stderr[i].write(message.encode() + b"\n")
+                self.stderr[i].flush_to_file()
             write_prefixed(sys.stderr, message.encode() + b"\n", prefix)
 
 
@@ -188,6 +195,9 @@ def run(opts: argparse.Namespace) -> int:
             wasi.bind(instance)
         if command:
             func = instance.exports["_start"]
+            assert isinstance(func, FuncExtern)
+            if func.type.params:
+                raise WasmGpuError("_start takes parameters: use --invoke _start ARGS... to pass them")
             args: list[tuple[int, ...]] = [()] * n
         else:
             init = instance.exports.get("_initialize")
@@ -210,6 +220,7 @@ def run(opts: argparse.Namespace) -> int:
 
 def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiContext]:
     stdin = stdin_for_batch(n)
+    clock = RealClock()  # one for the batch: the sleeps of a round of host calls overlap
     contexts = []
     for i in range(n):
         argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
@@ -219,7 +230,8 @@ def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiCon
         out_tty, err_tty = out.tty(i)
         kw: dict[str, Any] = dict(args=args, env=env, preopens=dirs, stdin=stdin(i), stdout=out.stdout[i],
                                   stderr=out.stderr[i], stdout_tty=out_tty, stderr_tty=err_tty)
-        contexts.append(WasiContext.seeded(opts.seed, i, **kw) if opts.seed is not None else WasiContext(**kw))
+        contexts.append(WasiContext.seeded(opts.seed, i, **kw) if opts.seed is not None
+                        else WasiContext(clock=clock, **kw))
     return contexts
 
 
@@ -289,22 +301,7 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
     return batch_status(outcomes)
 
 
-def report(results: list[CallResult], types: tuple[int, ...], n: int) -> int:
-    """Print the results of a call in every instance (kept for callers of the previous interface)."""
-    status = 0
-    for i, r in enumerate(results):
-        prefix = f"{i}: " if n > 1 else ""
-        if r.trap is not None:
-            status = 1
-            print(f"{prefix}error: wasm trap: {r.trap}", file=sys.stderr)
-            for k, line in enumerate(r.backtrace):
-                print(f"{prefix}  {k}: {line}", file=sys.stderr)
-            continue
-        print(prefix + " ".join(format_value(v, t) for v, t in zip(r.values or (), types, strict=True)))
-    return status
-
-
-__all__ = ["build_parser", "format_value", "main", "parse_value", "report", "run"]
+__all__ = ["build_parser", "format_value", "main", "parse_value", "run"]
 
 
 if __name__ == "__main__":
