@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
-# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE)
+# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE;
+# WASMGPU_SKIP_BENCH=1 leaves out the benchmarks)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
@@ -15,7 +16,7 @@ export WASMGPU_TESTSUITE=${WASMGPU_TESTSUITE:-$PWD/.testsuite}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 status=0
 echo "== tests on the CUDA backend"
-WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -n 4 --durations=15 -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
+WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -n 8 --durations=15 -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
 echo "== spec suite, CUDA backend, 1 instance"
 python3 -m wasmgpu.spec --backend cuda --exclude 'simd_*' --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
   > "$out/spec-cuda-1.log" 2>&1 || status=1
@@ -24,8 +25,11 @@ echo "== spec suite, CUDA backend, 64 instances"
 python3 -m wasmgpu.spec --backend cuda --instances 64 --exclude 'simd_*' --json "$out/spec-cuda-64.json" \
   "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
-if [ -f bench/run.py ]; then
+if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
+  echo "== front end speed"
+  python3 bench/translate.py
   echo "== benchmarks"
-  python3 bench/run.py --json "$out/bench.json" 2>&1 | tee "$out/bench.log" | tail -30 || status=1
+  python3 bench/run.py --instances 16384 --repeat 2 --cpu-seconds 0.5 --deadline 240 --json "$out/bench.json" \
+    2>&1 | tee "$out/bench.log" | tail -30 || status=1
 fi
 exit $status
