@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WasmGpuError
+from .graphics import add_arguments as add_graphics_arguments
+from .graphics import collector_for
 from .runtime.engine import Engine
 from .runtime.store import FuncExtern
 from .wasi.batch import Wasi
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
                    "instance ended to DIR/results.jsonl")
+    add_graphics_arguments(p)
     p.add_argument("module", type=Path, help="the .wasm file")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
@@ -190,9 +193,16 @@ def run(opts: argparse.Namespace) -> int:
         if command or imports_wasi(module):
             wasi = Wasi(store, make_contexts(opts, n, out))
             stack.callback(wasi.close)
-        instance = store.instantiate(module, wasi.imports(module) if wasi else {})
+        frames = collector_for(opts, module, n)  # None unless --frames, or it imports env.present / gpu.*
+        imports = wasi.imports(module) if wasi else {}
+        if frames is not None:
+            stack.callback(frames.close)
+            imports.update(frames.imports(store))
+        instance = store.instantiate(module, imports)
         if wasi is not None:
             wasi.bind(instance)
+        if frames is not None:
+            frames.bind(instance)
         if command:
             func = instance.exports["_start"]
             assert isinstance(func, FuncExtern)
@@ -213,6 +223,9 @@ def run(opts: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
+        if frames is not None and frames.out_dir is not None:
+            frames.finish()  # waits for the PNGs, writes the GIFs (--gif) and sheet.png
+            print(f"gpu-run: {frames.summary()}", file=sys.stderr)
         if command:
             return report_command(outcomes, out, opts)
         return report_invoke(outcomes, out, func.type.results, opts)
@@ -292,7 +305,7 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
                 print(f"{prefix}  {k}: {line}", file=sys.stderr)
         elif o.values is None:
             print(f"{prefix}exit {o.exit_code}", file=sys.stderr)
-        else:
+        elif types:  # a function without results prints nothing, as wasmtime --invoke
             print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
     if opts.out is not None:
         write_results(opts.out, outcomes)
