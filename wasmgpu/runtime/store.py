@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.isa import OP_NAMES, STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..compiler.isa import STATUS, TRAP_CODE, TRAP_MESSAGE
 from ..compiler.translate import Addresses, translate_function
 from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
@@ -170,7 +170,7 @@ class Store:
         self._exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
         self._dirty = True
         self._params: Any = None
-        self._device_tables: dict[str, Any] = {}
+        self._keep_alive: dict[str, Any] = {}
 
     # -- slot access: [slot, instance] on every backend ------------------------------------------
     def slot_view(self) -> Any:
@@ -357,7 +357,7 @@ class Store:
         """A constant expression, per instance (imported globals may differ between instances)."""
         op, imm, _ = expr[0]
         name = wo.OPS[op].name
-        if name in ("i32.const",):
+        if name == "i32.const":
             return np.full(self.n, imm & 0xFFFFFFFF, dtype=np.uint64)  # type: ignore[operator]
         if name in ("i64.const", "f32.const", "f64.const"):
             return np.full(self.n, imm & U64_MAX, dtype=np.uint64)  # type: ignore[operator]
@@ -447,7 +447,7 @@ class Store:
             "data_info": xp.asarray(data_info), "elem": xp.asarray(np.array(self.elem_refs, dtype=np.uint64)),
             "elem_info": xp.asarray(elem_info),
         }
-        self._device_tables = keep  # keep the arrays alive while the VM holds their pointers
+        self._keep_alive = keep  # keep the arrays alive while the VM holds their pointers
         n = self.n
         p = np.zeros(P_COUNT, dtype=np.uint64)
         p[P_CODE] = ptr(keep["code"])
@@ -620,15 +620,9 @@ class Store:
     def global_value(self, g: GlobalExtern) -> list[int]:
         return [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
 
-    def set_global(self, g: GlobalExtern, values: list[int]) -> None:
-        self.globals[g.addr + 1] = self.xp.asarray(np.array(values, dtype=np.uint64))
-
     def memory(self, m: MemoryExtern) -> Any:
         """The memory's bytes, [instance, byte], on the backend (its current size is memory_pages)."""
         return self.mems[m.addr].data
 
     def memory_pages(self, m: MemoryExtern) -> np.ndarray:
         return self.backend.to_host(self.mem_pages[m.addr + 1])
-
-    def describe(self) -> str:
-        return f"{len(self.funcs)} functions, {len(self.code)} code words, ops {len(OP_NAMES)}"
