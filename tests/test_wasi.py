@@ -15,7 +15,6 @@ import os
 import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import wasmtime
 
@@ -515,10 +514,10 @@ class GpuProbe:
         self.mem = self.instance.exports["memory"]
 
     def write(self, addr: int, data: bytes) -> None:
-        self.store.memory(self.mem)[0, addr:addr + len(data)] = self.store.xp.asarray(np.frombuffer(data, np.uint8))
+        self.store.write_memory(self.mem, 0, addr, data)
 
     def read(self, addr: int, n: int) -> bytes:
-        return self.store.backend.to_host(self.store.memory(self.mem)[0, addr:addr + n]).tobytes()
+        return self.store.read_memory(self.mem, 0, addr, n).tobytes()
 
     def call(self, name: str, *args: int) -> int:
         [r] = self.store.call(self.instance.exports[name], [tuple(a & (2**64 - 1) for a in args)])

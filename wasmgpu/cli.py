@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a WebAssembly module on the GPU (or the CPU), in one or many instances. A module that "
         "exports _start runs as a WASI command (like `wasmtime run`); otherwise, or with --invoke, an exported "
         "function is called with ARGS as its parameters.")
-    p.add_argument("--backend", choices=["auto", "cuda", "cpu"], default="auto",
-                   help="where to run: cuda when a GPU is found (auto), else the CPU backend")
+    p.add_argument("--backend", choices=["auto", "cuda", "cpu", "cpu-interleaved"], default="auto",
+                   help="where to run: cuda when a GPU is found (auto), else the CPU backend "
+                        "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
     p.add_argument("--invoke", metavar="NAME", help="call this exported function instead of running _start "
                    "(default without _start: main)")

@@ -128,11 +128,7 @@ class FrameCollector:
             self.counts[i] += 1  # nobody looks at the pixels: count the frame, copy nothing
             self.sizes[i] = (width, height)
             return
-        data = store.memory(memory)  # fetched now: memory.grow may have moved it
-        if isinstance(data, np.ndarray):
-            pixels = data[i, ptr:ptr + size].copy()  # the live memory on the CPU: copy before it changes
-        else:
-            pixels = store.backend.to_host(data[i, ptr:ptr + size])
+        pixels = store.read_memory(memory, i, ptr, size)  # a copy: the guest goes on drawing
         self.add(i, pixels.reshape(height, width, 4))
 
     def add(self, i: int, pixels: np.ndarray) -> None:

@@ -33,10 +33,14 @@ class CpuBackend(Backend):
     name = "cpu"
     xp = np
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, interleaved: bool = False) -> None:
+        """`interleaved`: the GPU's state layout on the CPU, so tests without a GPU cover it."""
         from ..vm.build import load_host_library
 
-        self.lib = load_host_library()
+        self.lib = load_host_library(interleaved)
+        self.instance_minor = interleaved
+        if interleaved:
+            self.name = "cpu-interleaved"
         self.threads = threads or os.cpu_count() or 1
 
     def ptr(self, arr: np.ndarray) -> int:
@@ -91,6 +95,8 @@ def make_backend(name: str) -> Backend:
         name = "cuda" if cuda_available() else "cpu"
     if name == "cpu":
         return CpuBackend()
+    if name == "cpu-interleaved":
+        return CpuBackend(interleaved=True)
     if name == "cuda":
         return CudaBackend()
     raise WasmGpuError(f"unknown backend {name!r} (expected auto, cpu or cuda)")

@@ -21,6 +21,7 @@ from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, 
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
 from .backends import Backend
+from .linear_memory import MemoryArray
 
 REF_NULL = (1 << 64) - 1
 PAGE = 65536
@@ -57,7 +58,7 @@ class FuncInst:
 @dataclass
 class MemInst:
     type: MemoryType
-    data: Any  # xp uint8 [N, cap bytes]
+    data: MemoryArray
     max_pages: int
 
 
@@ -223,7 +224,7 @@ class Store:
         if mtype.limits.min > max_pages:
             raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages"
                                " per instance")
-        data = self.xp.zeros((self.n, mtype.limits.min * PAGE), dtype=np.uint8)
+        data = MemoryArray.zeros(self.backend, self.n, mtype.limits.min * PAGE)
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = _grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self._dirty = True
@@ -242,15 +243,12 @@ class Store:
 
     def _grow_memory(self, addr: int, want_pages: int) -> None:
         mem = self.mems[addr]
-        cap = mem.data.shape[1] // PAGE
+        cap = mem.data.capacity // PAGE
         new_cap = min(max(want_pages, cap * 2, 1), mem.max_pages)
         try:
-            data = self.xp.zeros((self.n, new_cap * PAGE), dtype=np.uint8)
+            mem.data = mem.data.grown(new_cap * PAGE)
         except Exception:  # out of memory: further growth fails with -1 instead
             mem.max_pages = cap
-        else:
-            data[:, : cap * PAGE] = mem.data
-            mem.data = data
         self._dirty = True
 
     def _grow_table(self, addr: int, want: int) -> None:
@@ -409,8 +407,12 @@ class Store:
                 sizes = host(self.mem_pages[m + 1]).astype(np.int64) * PAGE
                 if np.any(offsets.astype(np.int64) + len(d.init) > sizes):
                     raise InstantiationTrap("out of bounds memory access")
-                src = self.xp.asarray(np.frombuffer(d.init, dtype=np.uint8))
-                self._write_rows(self.mems[m].data, offsets, src)
+                mem = self.mems[m].data
+                if np.all(offsets == offsets[0]):
+                    mem.write_all(int(offsets[0]), d.init)
+                else:
+                    for i, o in enumerate(offsets.tolist()):
+                        mem.write(i, o, d.init)
                 self.data_dropped[seg + 1] = 1
 
     def _write_rows(self, data: Any, offsets: np.ndarray, values: Any) -> None:
@@ -435,7 +437,7 @@ class Store:
             ftab[i] = (f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index)
         mems = np.zeros((max(len(self.mems), 1), 3), dtype=np.uint64)
         for i, m in enumerate(self.mems):
-            mems[i] = (ptr(m.data), m.data.shape[1], m.max_pages)
+            mems[i] = (ptr(m.data.data), m.data.capacity, m.max_pages)
         tables = np.zeros((max(len(self.tables), 1), 3), dtype=np.uint64)
         for i, t in enumerate(self.tables):
             tables[i] = (ptr(t.data), t.data.shape[1], t.max_size)
@@ -540,7 +542,7 @@ class Store:
             sel = fidx == kind
             for obj in np.unique(state[S_HOST_FP][sel]).tolist():
                 want = int(state[S_TRAP][sel & (state[S_HOST_FP] == obj)].max())
-                have = self.mems[obj].data.shape[1] // PAGE if kind == GROW_MEMORY else self.tables[obj].data.shape[1]
+                have = self.mems[obj].data.capacity // PAGE if kind == GROW_MEMORY else self.tables[obj].data.shape[1]
                 if have < want:
                     grow(obj, want)
         resumed = [int(i) for i in waiting[(fidx == GROW_MEMORY) | (fidx == GROW_TABLE)]]
@@ -620,9 +622,12 @@ class Store:
     def global_value(self, g: GlobalExtern) -> list[int]:
         return [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
 
-    def memory(self, m: MemoryExtern) -> Any:
-        """The memory's bytes, [instance, byte], on the backend (its current size is memory_pages)."""
-        return self.mems[m.addr].data
+    def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
+        """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""
+        return self.mems[m.addr].data.read(inst, addr, n)
+
+    def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
+        self.mems[m.addr].data.write(inst, addr, data)
 
     def memory_pages(self, m: MemoryExtern) -> np.ndarray:
         return self.backend.to_host(self.mem_pages[m.addr + 1])

@@ -798,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
-    ap.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="cpu")
+    ap.add_argument("--backend", choices=("cpu", "cuda", "auto", "cpu-interleaved"), default="cpu")
     ap.add_argument("--instances", type=int, default=1, metavar="K", help="parallel instances per store (default 1)")
     ap.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")

@@ -42,16 +42,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
-def load_host_library() -> ctypes.CDLL:
+def load_host_library(interleaved: bool = False) -> ctypes.CDLL:
+    """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests)."""
     source = vm_source("cpu.cpp")
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    lib = cache_dir() / f"vm-{_digest(source, compiler, *HOST_FLAGS)}.so"
+    flags = [*HOST_FLAGS, "-DWG_INTERLEAVED"] if interleaved else HOST_FLAGS
+    lib = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
     if not lib.exists():
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "vm.cpp"
             src.write_text(source)
             out = Path(tmp) / "vm.so"
-            proc = subprocess.run([compiler, *HOST_FLAGS, str(src), "-o", str(out)], capture_output=True, text=True)
+            proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
             if proc.returncode != 0:
                 raise BuildError(f"compiling the CPU interpreter failed:\n{proc.stderr[-4000:]}")
             # Atomic rename: concurrent test workers may build the same library.

@@ -71,17 +71,6 @@ DEV u32 popcnt32(u32 x) { return __popc(x); }
 DEV u64 clz64(u64 x) { return __clzll(x); }
 DEV u64 ctz64(u64 x) { return x ? __ffsll(x) - 1 : 64; }
 DEV u64 popcnt64(u64 x) { return __popcll(x); }
-// Unaligned accesses fault on the GPU: assemble those byte by byte.
-template <typename T> DEV T mem_ld(const u8* p) {
-  if (((size_t)p & (sizeof(T) - 1)) == 0) return *(const T*)p;
-  T v = 0;
-  for (int k = 0; k < (int)sizeof(T); k++) v |= (T)p[k] << (8 * k);
-  return v;
-}
-template <typename T> DEV void mem_st(u8* p, T v) {
-  if (((size_t)p & (sizeof(T) - 1)) == 0) { *(T*)p = v; return; }
-  for (int k = 0; k < (int)sizeof(T); k++) p[k] = (u8)(v >> (8 * k));
-}
 #else
 DEV u32 f32_bits(f32 x) { u32 b; memcpy(&b, &x, 4); return b; }
 DEV f32 bits_f32(u32 x) { f32 f; memcpy(&f, &x, 4); return f; }
@@ -93,8 +82,6 @@ DEV u32 popcnt32(u32 x) { return __builtin_popcount(x); }
 DEV u64 clz64(u64 x) { return x ? __builtin_clzll(x) : 64; }
 DEV u64 ctz64(u64 x) { return x ? __builtin_ctzll(x) : 64; }
 DEV u64 popcnt64(u64 x) { return __builtin_popcountll(x); }
-template <typename T> DEV T mem_ld(const u8* p) { T v; memcpy(&v, p, sizeof(T)); return v; }
-template <typename T> DEV void mem_st(u8* p, T v) { memcpy(p, &v, sizeof(T)); }
 #endif
 
 // NaN results take the canonical pattern: valid for both nan:canonical and nan:arithmetic,
@@ -175,49 +162,113 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define TRAP(name) do { trap = TRAP_##name; goto trapped; } while (0)
 #define STATE(f) st[(u64)(f) * N + inst]
 
-#define MEM_BASE(m) ((u8*)mems[(m) * M_FIELDS + M_BASE] + (u64)inst * mems[(m) * M_FIELDS + M_CAP])
-#define MEM_SIZE(m) ((u64)mem_pages[(u64)(m) * N + inst] * PAGE)
+// The cached memory (the one last touched): where its bytes are and its current size.
+#define MEM_REF(m) ((m) == cm ? cref : mem_ref(mems, (m), inst, N))
+#define MEM_SIZE(m) ((m) == cm ? csize : (u64)mem_pages[(u64)(m) * N + inst] * PAGE)
+#define USE_MEM(m) do { if ((m) != cm) { cm = (m); cref = mem_ref(mems, cm, inst, N); \
+    csize = (u64)mem_pages[(u64)cm * N + inst] * PAGE; } } while (0)
 #define LOAD_MEM(T, v) do { \
-    u64 ea = (u64)RD_U32(B) + NEXT_WORD(); \
-    if (ea + sizeof(T) > MEM_SIZE(C)) TRAP(MEM_OOB); \
-    v = mem_ld<T>(MEM_BASE(C) + ea); } while (0)
+    u64 ea = (u64)RD_U32(B) + NEXT_WORD(); USE_MEM(C); \
+    if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
+    v = mem_load<T>(cref, ea); } while (0)
 #define STORE_MEM(T, v) do { \
-    u64 ea = (u64)RD_U32(A) + NEXT_WORD(); \
-    if (ea + sizeof(T) > MEM_SIZE(C)) TRAP(MEM_OOB); \
-    mem_st<T>(MEM_BASE(C) + ea, v); } while (0)
+    u64 ea = (u64)RD_U32(A) + NEXT_WORD(); USE_MEM(C); \
+    if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
+    mem_store<T>(cref, ea, v); } while (0)
 #define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
 #define TBL_SIZE(t) (table_sizes[(u64)(t) * N + inst])
 
-// memmove / memset for guest memory. On the GPU, 8 bytes at a time where both ends share an alignment
-// (one thread's byte loop is the slowest way to move memory there).
-DEV void move_bytes(u8* d, const u8* s, u64 n) {
+// Linear memory. On the GPU, 4-byte words interleaved across instances (word w of instance i at
+// base[w * N + i]), so lanes that touch the same address coalesce; on the CPU, contiguous per instance.
+// WG_INTERLEAVED builds the GPU layout for the CPU, so CI runs the GPU's memory code too.
+#if defined(WG_CUDA) || defined(WG_INTERLEAVED)
 #ifdef WG_CUDA
-  if (d == s || n == 0) return;
-  if (d < s || d >= s + n) {
-    u64 k = 0;
-    if ((((size_t)d ^ (size_t)s) & 7) == 0) {
-      for (; k < n && ((size_t)(d + k) & 7); k++) d[k] = s[k];
-      for (; k + 8 <= n; k += 8) *(u64*)(d + k) = *(const u64*)(s + k);
-    }
-    for (; k < n; k++) d[k] = s[k];
-  } else {
-    for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1];
+DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return __funnelshift_r(lo, hi, sh); }
+#else
+DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return (u32)((((u64)hi << 32) | lo) >> sh); }
+#endif
+struct MemRef { u32* w; u64 st; };
+DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
+  MemRef r;
+  r.w = (u32*)mems[m * M_FIELDS + M_BASE] + inst;
+  r.st = N;
+  return r;
+}
+DEV u32* mem_word(MemRef r, u64 a) { return r.w + (a >> 2) * r.st; }
+DEV u8* mem_byte(MemRef r, u64 a) { return (u8*)mem_word(r, a) + (a & 3); }
+template <typename T> DEV T mem_load(MemRef r, u64 a) {
+  if constexpr (sizeof(T) <= 4) {
+    if ((a & (sizeof(T) - 1)) == 0) return *(const T*)mem_byte(r, a);
+  } else if ((a & 3) == 0) {
+    const u32* p = mem_word(r, a);
+    return (T)p[0] | ((T)p[r.st] << 32);
   }
-#else
-  memmove(d, s, n);
-#endif
+  T v = 0;  // unaligned: byte by byte (compilers rarely emit these)
+  for (int k = 0; k < (int)sizeof(T); k++) v |= (T)*mem_byte(r, a + k) << (8 * k);
+  return v;
 }
-DEV void fill_bytes(u8* d, u8 v, u64 n) {
-#ifdef WG_CUDA
+template <typename T> DEV void mem_store(MemRef r, u64 a, T v) {
+  if constexpr (sizeof(T) <= 4) {
+    if ((a & (sizeof(T) - 1)) == 0) { *(T*)mem_byte(r, a) = v; return; }
+  } else if ((a & 3) == 0) {
+    u32* p = mem_word(r, a);
+    p[0] = (u32)v;
+    p[r.st] = (u32)(v >> 32);
+    return;
+  }
+  for (int k = 0; k < (int)sizeof(T); k++) *mem_byte(r, a + k) = (u8)(v >> (8 * k));
+}
+// memmove within one instance's memory: words where the ends allow, bytes at the edges.
+DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
+  if (d == s || n == 0) return;
+  if (d < s) {
+    u64 k = 0;
+    for (; k < n && ((d + k) & 3); k++) *mem_byte(r, d + k) = *mem_byte(r, s + k);
+    const u32 sh = ((s + k) & 3) * 8;
+    for (; k + 4 <= n; k += 4) {
+      const u32* p = mem_word(r, s + k);
+      // Unaligned source: the word straddles two; the second holds byte s+k+3, inside the range.
+      *mem_word(r, d + k) = sh ? funnel_right(p[0], p[r.st], sh) : p[0];
+    }
+    for (; k < n; k++) *mem_byte(r, d + k) = *mem_byte(r, s + k);
+  } else {
+    u64 k = n;
+    if (((d ^ s) & 3) == 0) {
+      for (; k > 0 && ((d + k) & 3); k--) *mem_byte(r, d + k - 1) = *mem_byte(r, s + k - 1);
+      for (; k >= 4; k -= 4) *mem_word(r, d + k - 4) = *mem_word(r, s + k - 4);
+    }
+    for (; k > 0; k--) *mem_byte(r, d + k - 1) = *mem_byte(r, s + k - 1);
+  }
+}
+DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
   u64 k = 0;
-  for (; k < n && ((size_t)(d + k) & 7); k++) d[k] = v;
-  const u64 w = 0x0101010101010101ull * v;
-  for (; k + 8 <= n; k += 8) *(u64*)(d + k) = w;
-  for (; k < n; k++) d[k] = v;
-#else
-  memset(d, v, n);
-#endif
+  for (; k < n && ((d + k) & 3); k++) *mem_byte(r, d + k) = v;
+  const u32 w = 0x01010101u * v;
+  for (; k + 4 <= n; k += 4) *mem_word(r, d + k) = w;
+  for (; k < n; k++) *mem_byte(r, d + k) = v;
 }
+// Bytes from a flat device buffer (a data segment) into memory.
+DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) {
+  u64 k = 0;
+  for (; k < n && ((d + k) & 3); k++) *mem_byte(r, d + k) = src[k];
+  for (; k + 4 <= n; k += 4)
+    *mem_word(r, d + k) = (u32)src[k] | ((u32)src[k + 1] << 8) | ((u32)src[k + 2] << 16) | ((u32)src[k + 3] << 24);
+  for (; k < n; k++) *mem_byte(r, d + k) = src[k];
+}
+#else
+struct MemRef { u8* b; };
+DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
+  (void)N;
+  MemRef r;
+  r.b = (u8*)mems[m * M_FIELDS + M_BASE] + (u64)inst * mems[m * M_FIELDS + M_CAP];
+  return r;
+}
+template <typename T> DEV T mem_load(MemRef r, u64 a) { T v; memcpy(&v, r.b + a, sizeof(T)); return v; }
+template <typename T> DEV void mem_store(MemRef r, u64 a, T v) { memcpy(r.b + a, &v, sizeof(T)); }
+DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) { memmove(r.b + d, r.b + s, n); }
+DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) { memset(r.b + d, v, n); }
+DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) { memcpy(r.b + d, src, n); }
+#endif
 DEV void move_refs(u64* d, const u64* s, u64 n) {
   if (d < s) { for (u64 k = 0; k < n; k++) d[k] = s[k]; }
   else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
@@ -252,6 +303,9 @@ DEV void vm_step(const u64* P, u32 inst) {
   u64 fuel = slice;
   u32 callee_fp = 0, callee = 0;
   u32 here = pc;  // the instruction being run, for the trap backtrace
+  u32 cm = 0xffffffffu;  // the cached memory: none yet
+  MemRef cref = mem_ref(mems, 0, inst, N);
+  u64 csize = 0;
 
   for (;;) {
     here = pc;
@@ -314,6 +368,7 @@ DEV void vm_step(const u64* P, u32 inst) {
           pc = here; status = STATUS_HOSTCALL; goto leave;
         }
         mem_pages[(u64)C * N + inst] = (u32)want;
+        cm = 0xffffffffu;  // its cached size is stale
         WR_U32(A, old);
         NEXT;
       }
@@ -321,7 +376,7 @@ DEV void vm_step(const u64* P, u32 inst) {
         u64 m = NEXT_WORD();
         u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
         if (s + n > MEM_SIZE(m) || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        move_bytes(MEM_BASE(m) + d, MEM_BASE(m) + s, n);
+        mem_copy(MEM_REF(m), d, s, n);
         NEXT;
       }
       case OP_MEMORY_FILL: {
@@ -329,7 +384,7 @@ DEV void vm_step(const u64* P, u32 inst) {
         u64 d = RD_U32(A), n = RD_U32(C);
         u8 v = (u8)RD_U32(B);
         if (d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        fill_bytes(MEM_BASE(m) + d, v, n);
+        mem_fill(MEM_REF(m), d, v, n);
         NEXT;
       }
       case OP_MEMORY_INIT: {
@@ -340,7 +395,7 @@ DEV void vm_step(const u64* P, u32 inst) {
         u64 len = dropped[seg * N + inst] ? 0 : info[1];
         u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
         if (s + n > len || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        move_bytes(MEM_BASE(m) + d, (const u8*)P[P_DATA] + info[0] + s, n);
+        mem_init(MEM_REF(m), d, (const u8*)P[P_DATA] + info[0] + s, n);
         NEXT;
       }
       case OP_DATA_DROP: ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import Trap
 from . import abi
 
@@ -31,7 +29,6 @@ class GuestMemory:
         self._store = store
         self._mem = mem
         self._index = index
-        self._row: Any = None
         self._size = -1
 
     @property
@@ -42,11 +39,6 @@ class GuestMemory:
             self._size = int(self._store.memory_pages(self._mem)[self._index]) * PAGE
         return self._size
 
-    def _data(self) -> Any:
-        if self._row is None:
-            self._row = self._store.memory(self._mem)[self._index]
-        return self._row
-
     def check(self, ptr: int, length: int) -> None:
         if ptr < 0 or length < 0 or ptr + length > self.size:
             raise WasiError(abi.EFAULT)
@@ -55,12 +47,12 @@ class GuestMemory:
         self.check(ptr, length)
         if length == 0:
             return b""
-        return self._store.backend.to_host(self._data()[ptr:ptr + length]).tobytes()
+        return self._store.read_memory(self._mem, self._index, ptr, length).tobytes()
 
     def write(self, ptr: int, data: bytes | bytearray | memoryview) -> None:
         self.check(ptr, len(data))
         if len(data):
-            self._data()[ptr:ptr + len(data)] = self._store.xp.asarray(np.frombuffer(data, dtype=np.uint8))
+            self._store.write_memory(self._mem, self._index, ptr, data)
 
     def read_u32(self, ptr: int) -> int:
         return abi.U32.unpack(self.read(ptr, 4))[0]

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Where the CUDA backend's time goes: the kernel's resources, and per benchmark the split between
+kernel launches and host work.
+
+    python3 bench/profile.py [--instances N] [--only NAME[,NAME]] [--fuel-slice K]
+
+Prints the interpreter kernel's registers and local memory (spills; bench/sass.py shows its machine
+code). Then for each benchmark:
+one call of run(i) over N instances, with the number of launches, the time inside launches (kernel
+plus synchronization) and the rest (host calls, status checks, copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+from wasmgpu.runtime.backends import CudaBackend  # noqa: E402
+from wasmgpu.runtime.engine import Engine  # noqa: E402
+
+STORE_OPTIONS = {"stack_slots": 1024, "max_depth": 256}
+
+
+def kernel_report(backend: CudaBackend) -> None:
+    k = backend.kernel
+    print(f"kernel: {k.num_regs} registers, {k.local_size_bytes} B local memory per thread, "
+          f"{k.max_threads_per_block} threads per block at most")
+
+
+def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int]) -> str:
+    backend = engine.backend
+    launches = 0
+    kernel_s = 0.0
+    run = backend.run
+
+    def timed_run(params, count):  # type: ignore[no-untyped-def]
+        nonlocal launches, kernel_s
+        t = time.perf_counter()
+        run(params, count)
+        kernel_s += time.perf_counter() - t
+        launches += 1
+
+    batch = engine.load(wasm.read_bytes()).instantiate(n, **opts)
+    backend.run = timed_run  # type: ignore[method-assign]
+    try:
+        t0 = time.perf_counter()
+        res = batch.call("run", [(i,) for i in range(n)])
+        total = time.perf_counter() - t0
+    finally:
+        backend.run = run  # type: ignore[method-assign]
+    bad = sum(1 for r in res if r.trap or r.exit_code is not None)
+    return (f"{wasm.stem:11s} {n / total:10.1f}/s  total {total:7.2f} s  launches {launches:4d}  "
+            f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instances", "-n", type=int, default=16384)
+    p.add_argument("--only", default="")
+    p.add_argument("--fuel-slice", type=int)
+    args = p.parse_args()
+    engine = Engine("cuda")
+    kernel_report(engine.backend)  # type: ignore[arg-type]
+    opts = dict(STORE_OPTIONS)
+    if args.fuel_slice:
+        opts["fuel_slice"] = args.fuel_slice
+    names = [s for s in args.only.split(",") if s]
+    for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
+        if names and wasm.stem not in names:
+            continue
+        print(profile(engine, wasm, args.instances, opts), flush=True)
+
+
+if __name__ == "__main__":
+    main()
