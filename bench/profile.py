@@ -7,7 +7,8 @@ kernel launches and host work.
 Prints the interpreter kernel's registers and local memory (spills; bench/sass.py shows its machine
 code). Then for each benchmark:
 one call of run(i) over N instances, with the number of launches, the time inside launches (kernel
-plus synchronization) and the rest (host calls, status checks, copies).
+plus synchronization) and the rest (host calls, status checks, copies). With --fuel K every instance
+stops after K units of fuel, and the figure is fuel per second: fixed work, to compare engine versions.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def kernel_report(backend: CudaBackend) -> None:
           f"{k.max_threads_per_block} threads per block at most")
 
 
-def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int]) -> str:
+def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int | None) -> str:
     backend = engine.backend
     launches = 0
     kernel_s = 0.0
@@ -49,10 +50,14 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int]) -> str:
     backend.run = timed_run  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
-        res = batch.call("run", [(i,) for i in range(n)])
+        res = batch.call("run", [(i,) for i in range(n)], fuel=fuel)
         total = time.perf_counter() - t0
     finally:
         backend.run = run  # type: ignore[method-assign]
+    if fuel:
+        stopped = sum(1 for r in res if r.trap == "all fuel consumed")
+        return (f"{wasm.stem:11s} {n * fuel / kernel_s / 1e9:8.3f} G fuel/s  in launches {kernel_s:7.3f} s  "
+                f"launches {launches:3d}  stopped by fuel {stopped}/{n}")
     bad = sum(1 for r in res if r.trap or r.exit_code is not None)
     return (f"{wasm.stem:11s} {n / total:10.1f}/s  total {total:7.2f} s  launches {launches:4d}  "
             f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}")
@@ -63,17 +68,19 @@ def main() -> None:
     p.add_argument("--instances", "-n", type=int, default=16384)
     p.add_argument("--only", default="")
     p.add_argument("--fuel-slice", type=int)
+    p.add_argument("--fuel", type=int, help="stop every instance after this much fuel (calls and back-edges) and "
+                   "report fuel per second: the same work for every version of the engine")
     args = p.parse_args()
     engine = Engine("cuda")
     kernel_report(engine.backend)  # type: ignore[arg-type]
     opts = dict(STORE_OPTIONS)
-    if args.fuel_slice:
-        opts["fuel_slice"] = args.fuel_slice
+    if args.fuel_slice or args.fuel:
+        opts["fuel_slice"] = args.fuel_slice or args.fuel
     names = [s for s in args.only.split(",") if s]
     for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
         if names and wasm.stem not in names:
             continue
-        print(profile(engine, wasm, args.instances, opts), flush=True)
+        print(profile(engine, wasm, args.instances, opts, args.fuel), flush=True)
 
 
 if __name__ == "__main__":

@@ -214,8 +214,7 @@ def negate(cmp: str) -> str:
     return f"{t}.{NEGATED[o]}"
 
 
-# The final op list: control first (small, dense numbers for the hot ones), then loads, stores, numeric.
-OP_NAMES: list[str] = (
+_ALL_OPS: list[str] = (
     CONTROL
     + [isa_name(n) for n in LOADS]
     + [isa_name(n) for n in STORES]
@@ -224,6 +223,27 @@ OP_NAMES: list[str] = (
     + ["BR_" + isa_name(n) for n in COMPARES]
     + ["BR_" + isa_name(n) + "_IMM" for n in COMPARES]
 )
+
+# The hot set: the ops compiled C and Rust run in inner loops (bench/opcount.py measured the benchmarks:
+# these cover about 97% of their executed instructions). They get the numbers 0..len(HOT)-1 and the VM's
+# first switch; every other op goes through a second one. On the GPU a switch is a tree of compares
+# (DESIGN.md section 4), so a small first switch makes the common dispatch shorter.
+HOT = [
+    "MOV", "CONST", "CONST32", "JMP", "BR_IF", "BR_UNLESS", "BR_TABLE", "CALL", "RET", "SELECT",
+    "I32_LOAD", "I32_LOAD8_U", "I32_LOAD8_S", "I64_LOAD", "F64_LOAD", "I32_STORE", "I32_STORE8", "I64_STORE",
+    "F64_STORE",
+    "I32_ADD", "I32_SUB", "I32_MUL", "I32_AND", "I32_OR", "I32_XOR", "I32_SHL", "I32_SHR_U", "I32_EQZ",
+    "I32_EQ", "I32_NE", "I32_LT_U", "I32_GT_S",
+    "I32_ADD_IMM", "I32_MUL_IMM", "I32_AND_IMM", "I32_OR_IMM", "I32_XOR_IMM", "I32_SHL_IMM", "I32_SHR_U_IMM",
+    "I32_SHR_S_IMM", "I32_EQ_IMM", "I32_NE_IMM",
+    "BR_I32_EQ", "BR_I32_NE", "BR_I32_LT_U", "BR_I32_GT_U", "BR_I32_GE_U", "BR_I32_LT_S", "BR_I32_GE_S",
+    "BR_I32_EQ_IMM", "BR_I32_NE_IMM", "BR_I32_LT_U_IMM", "BR_I32_GT_U_IMM",
+    "I64_ADD", "I64_MUL", "I64_AND", "I64_XOR", "I64_ROTL", "I64_ADD_IMM", "I64_SHL_IMM", "I64_SHR_U_IMM",
+    "I64_SHR_S_IMM", "I64_EXTEND_I32_U", "I32_WRAP_I64",
+    "F64_ADD", "F64_SUB", "F64_MUL", "F64_DIV", "F64_LT", "F64_LE",
+]
+assert set(HOT) <= set(_ALL_OPS) and len(set(HOT)) == len(HOT)
+OP_NAMES: list[str] = HOT + [n for n in _ALL_OPS if n not in HOT]
 OP: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
 
 _CTYPE = {wo.I32_T: "u32", wo.I64_T: "u64", wo.F32_T: "f32", wo.F64_T: "f64"}
@@ -263,25 +283,26 @@ def generate_header() -> str:
     out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]
     out += [f"#define STATUS_{name} {i}" for i, name in enumerate(STATUSES)]
     out.append("")
-    out.append("// Loads: address slot b, destination a, memory c; next word: static offset.")
-    out.append("#define GENERATED_LOAD_CASES \\")
+    # Loads: address slot b, destination a, memory c; next word: static offset.
+    # Stores: address slot a, value slot b, memory c; next word: static offset.
+    cases: dict[str, str] = {}
     for name, (ctype, conv) in LOADS.items():
-        out.append(f"  case OP_{isa_name(name)}: {{ {ctype} v; LOAD_MEM({ctype}, v); WR_U64(A, {conv}); NEXT; }} \\")
-    out.append("")
-    out.append("// Stores: address slot a, value slot b, memory c; next word: static offset.")
-    out.append("#define GENERATED_STORE_CASES \\")
+        cases[isa_name(name)] = (f"case OP_{isa_name(name)}: {{ {ctype} v; LOAD_MEM({ctype}, v);"
+                                 f" WR_U64(A, {conv}); NEXT; }}")
     for name, ctype in STORES.items():
-        out.append(f"  case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})RD_U64(B)); NEXT; }} \\")
-    out.append("")
-    out.append("#define GENERATED_NUMERIC_CASES \\")
+        cases[isa_name(name)] = f"case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})RD_U64(B)); NEXT; }}"
     for name, body in NUMERIC.items():
-        out.append("  " + _numeric_case(name, body) + " \\")
+        cases[isa_name(name)] = _numeric_case(name, body)
     for name in IMM_OPS:
-        out.append("  " + _numeric_case(name, NUMERIC[name], imm=True) + " \\")
+        cases[isa_name(name) + "_IMM"] = _numeric_case(name, NUMERIC[name], imm=True)
     for name in COMPARES:
-        out.append("  " + _branch_case(name, False) + " \\")
-        out.append("  " + _branch_case(name, True) + " \\")
-    out.append("")
+        cases["BR_" + isa_name(name)] = _branch_case(name, False)
+        cases["BR_" + isa_name(name) + "_IMM"] = _branch_case(name, True)
+    out.append(f"#define OP_HOT_COUNT {len(HOT)}")
+    for macro, names in (("GENERATED_HOT_CASES", HOT), ("GENERATED_COLD_CASES", OP_NAMES[len(HOT):])):
+        out.append(f"#define {macro} \\")
+        out += [f"  {cases[n]} \\" for n in names if n in cases]
+        out.append("")
     return "\n".join(out) + "\n"
 
 

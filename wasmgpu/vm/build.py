@@ -42,11 +42,12 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
-def load_host_library(interleaved: bool = False) -> ctypes.CDLL:
-    """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests)."""
+def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = ()) -> ctypes.CDLL:
+    """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
+    adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py)."""
     source = vm_source("cpu.cpp")
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    flags = [*HOST_FLAGS, "-DWG_INTERLEAVED"] if interleaved else HOST_FLAGS
+    flags = [*HOST_FLAGS, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
     lib = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
     if not lib.exists():
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,9 @@
 // GPU build of the interpreter: one thread per instance.
 #include "vm.h"
 
-extern "C" __global__ void vm_kernel(const u64* P) {
+// At most 64 registers (8 blocks of 128 threads per multiprocessor): occupancy hides the latency of the
+// interpreter's dependent loads better than more registers would.
+extern "C" __global__ void __launch_bounds__(128, 8) vm_kernel(const u64* P) {
   u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < P[P_N]) vm_step(P, (u32)i);
 }

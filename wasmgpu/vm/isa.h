@@ -2,260 +2,260 @@
 // `python -m wasmgpu.compiler.isa`.
 #pragma once
 enum Op {
-  OP_NOP = 0,
-  OP_UNREACHABLE = 1,
-  OP_MOV = 2,
-  OP_CONST = 3,
-  OP_CONST32 = 4,
-  OP_JMP = 5,
-  OP_BR_IF = 6,
-  OP_BR_UNLESS = 7,
-  OP_BR_TABLE = 8,
-  OP_CALL = 9,
-  OP_CALL_INDIRECT = 10,
-  OP_RET = 11,
-  OP_SELECT = 12,
-  OP_GLOBAL_GET = 13,
-  OP_GLOBAL_SET = 14,
-  OP_MEMORY_SIZE = 15,
-  OP_MEMORY_GROW = 16,
-  OP_MEMORY_COPY = 17,
-  OP_MEMORY_FILL = 18,
-  OP_MEMORY_INIT = 19,
-  OP_DATA_DROP = 20,
-  OP_TABLE_GET = 21,
-  OP_TABLE_SET = 22,
-  OP_TABLE_SIZE = 23,
-  OP_TABLE_GROW = 24,
-  OP_TABLE_FILL = 25,
-  OP_TABLE_COPY = 26,
-  OP_TABLE_INIT = 27,
-  OP_ELEM_DROP = 28,
-  OP_REF_FUNC = 29,
-  OP_REF_IS_NULL = 30,
-  OP_I32_LOAD = 31,
-  OP_I64_LOAD = 32,
-  OP_F32_LOAD = 33,
-  OP_F64_LOAD = 34,
-  OP_I32_LOAD8_S = 35,
-  OP_I32_LOAD8_U = 36,
-  OP_I32_LOAD16_S = 37,
-  OP_I32_LOAD16_U = 38,
-  OP_I64_LOAD8_S = 39,
-  OP_I64_LOAD8_U = 40,
-  OP_I64_LOAD16_S = 41,
-  OP_I64_LOAD16_U = 42,
-  OP_I64_LOAD32_S = 43,
-  OP_I64_LOAD32_U = 44,
-  OP_I32_STORE = 45,
-  OP_I64_STORE = 46,
-  OP_F32_STORE = 47,
-  OP_F64_STORE = 48,
-  OP_I32_STORE8 = 49,
-  OP_I32_STORE16 = 50,
-  OP_I64_STORE8 = 51,
-  OP_I64_STORE16 = 52,
-  OP_I64_STORE32 = 53,
-  OP_I32_EQZ = 54,
-  OP_I32_EQ = 55,
-  OP_I32_NE = 56,
-  OP_I32_LT_S = 57,
-  OP_I32_LT_U = 58,
-  OP_I32_GT_S = 59,
-  OP_I32_GT_U = 60,
-  OP_I32_LE_S = 61,
-  OP_I32_LE_U = 62,
-  OP_I32_GE_S = 63,
-  OP_I32_GE_U = 64,
-  OP_I32_CLZ = 65,
-  OP_I32_CTZ = 66,
-  OP_I32_POPCNT = 67,
-  OP_I32_ADD = 68,
-  OP_I32_SUB = 69,
-  OP_I32_MUL = 70,
-  OP_I32_DIV_S = 71,
-  OP_I32_DIV_U = 72,
-  OP_I32_REM_S = 73,
-  OP_I32_REM_U = 74,
-  OP_I32_AND = 75,
-  OP_I32_OR = 76,
-  OP_I32_XOR = 77,
-  OP_I32_SHL = 78,
-  OP_I32_SHR_S = 79,
-  OP_I32_SHR_U = 80,
-  OP_I32_ROTL = 81,
-  OP_I32_ROTR = 82,
-  OP_I64_EQZ = 83,
-  OP_I64_EQ = 84,
-  OP_I64_NE = 85,
-  OP_I64_LT_S = 86,
-  OP_I64_LT_U = 87,
-  OP_I64_GT_S = 88,
-  OP_I64_GT_U = 89,
-  OP_I64_LE_S = 90,
-  OP_I64_LE_U = 91,
-  OP_I64_GE_S = 92,
-  OP_I64_GE_U = 93,
-  OP_I64_CLZ = 94,
-  OP_I64_CTZ = 95,
-  OP_I64_POPCNT = 96,
-  OP_I64_ADD = 97,
-  OP_I64_SUB = 98,
-  OP_I64_MUL = 99,
-  OP_I64_DIV_S = 100,
-  OP_I64_DIV_U = 101,
-  OP_I64_REM_S = 102,
-  OP_I64_REM_U = 103,
-  OP_I64_AND = 104,
-  OP_I64_OR = 105,
-  OP_I64_XOR = 106,
-  OP_I64_SHL = 107,
-  OP_I64_SHR_S = 108,
-  OP_I64_SHR_U = 109,
-  OP_I64_ROTL = 110,
-  OP_I64_ROTR = 111,
-  OP_F32_EQ = 112,
-  OP_F32_NE = 113,
-  OP_F32_LT = 114,
-  OP_F32_GT = 115,
-  OP_F32_LE = 116,
-  OP_F32_GE = 117,
-  OP_F32_ABS = 118,
-  OP_F32_NEG = 119,
-  OP_F32_CEIL = 120,
-  OP_F32_FLOOR = 121,
-  OP_F32_TRUNC = 122,
-  OP_F32_NEAREST = 123,
-  OP_F32_SQRT = 124,
-  OP_F32_ADD = 125,
-  OP_F32_SUB = 126,
-  OP_F32_MUL = 127,
-  OP_F32_DIV = 128,
-  OP_F32_MIN = 129,
-  OP_F32_MAX = 130,
-  OP_F32_COPYSIGN = 131,
-  OP_F64_EQ = 132,
-  OP_F64_NE = 133,
-  OP_F64_LT = 134,
-  OP_F64_GT = 135,
-  OP_F64_LE = 136,
-  OP_F64_GE = 137,
-  OP_F64_ABS = 138,
-  OP_F64_NEG = 139,
-  OP_F64_CEIL = 140,
-  OP_F64_FLOOR = 141,
-  OP_F64_TRUNC = 142,
-  OP_F64_NEAREST = 143,
-  OP_F64_SQRT = 144,
-  OP_F64_ADD = 145,
-  OP_F64_SUB = 146,
-  OP_F64_MUL = 147,
-  OP_F64_DIV = 148,
-  OP_F64_MIN = 149,
-  OP_F64_MAX = 150,
-  OP_F64_COPYSIGN = 151,
-  OP_I32_WRAP_I64 = 152,
-  OP_I64_EXTEND_I32_S = 153,
-  OP_I64_EXTEND_I32_U = 154,
-  OP_F32_CONVERT_I32_S = 155,
-  OP_F32_CONVERT_I32_U = 156,
-  OP_F32_CONVERT_I64_S = 157,
-  OP_F32_CONVERT_I64_U = 158,
-  OP_F64_CONVERT_I32_S = 159,
-  OP_F64_CONVERT_I32_U = 160,
-  OP_F64_CONVERT_I64_S = 161,
-  OP_F64_CONVERT_I64_U = 162,
-  OP_F32_DEMOTE_F64 = 163,
-  OP_F64_PROMOTE_F32 = 164,
-  OP_I32_REINTERPRET_F32 = 165,
-  OP_I64_REINTERPRET_F64 = 166,
-  OP_F32_REINTERPRET_I32 = 167,
-  OP_F64_REINTERPRET_I64 = 168,
-  OP_I32_EXTEND8_S = 169,
-  OP_I32_EXTEND16_S = 170,
-  OP_I64_EXTEND8_S = 171,
-  OP_I64_EXTEND16_S = 172,
-  OP_I64_EXTEND32_S = 173,
-  OP_I32_TRUNC_F32_S = 174,
-  OP_I32_TRUNC_SAT_F32_S = 175,
-  OP_I32_TRUNC_F32_U = 176,
-  OP_I32_TRUNC_SAT_F32_U = 177,
-  OP_I32_TRUNC_F64_S = 178,
-  OP_I32_TRUNC_SAT_F64_S = 179,
-  OP_I32_TRUNC_F64_U = 180,
-  OP_I32_TRUNC_SAT_F64_U = 181,
-  OP_I64_TRUNC_F32_S = 182,
-  OP_I64_TRUNC_SAT_F32_S = 183,
-  OP_I64_TRUNC_F32_U = 184,
-  OP_I64_TRUNC_SAT_F32_U = 185,
-  OP_I64_TRUNC_F64_S = 186,
-  OP_I64_TRUNC_SAT_F64_S = 187,
-  OP_I64_TRUNC_F64_U = 188,
-  OP_I64_TRUNC_SAT_F64_U = 189,
-  OP_I32_ADD_IMM = 190,
-  OP_I32_SUB_IMM = 191,
-  OP_I32_MUL_IMM = 192,
-  OP_I32_AND_IMM = 193,
-  OP_I32_OR_IMM = 194,
-  OP_I32_XOR_IMM = 195,
-  OP_I32_SHL_IMM = 196,
-  OP_I32_SHR_S_IMM = 197,
-  OP_I32_SHR_U_IMM = 198,
-  OP_I32_EQ_IMM = 199,
-  OP_I32_NE_IMM = 200,
-  OP_I32_LT_S_IMM = 201,
-  OP_I32_LT_U_IMM = 202,
-  OP_I32_GT_S_IMM = 203,
-  OP_I32_GT_U_IMM = 204,
-  OP_I32_LE_S_IMM = 205,
-  OP_I32_LE_U_IMM = 206,
-  OP_I32_GE_S_IMM = 207,
-  OP_I32_GE_U_IMM = 208,
-  OP_I64_ADD_IMM = 209,
-  OP_I64_SUB_IMM = 210,
-  OP_I64_MUL_IMM = 211,
-  OP_I64_AND_IMM = 212,
-  OP_I64_OR_IMM = 213,
-  OP_I64_XOR_IMM = 214,
-  OP_I64_SHL_IMM = 215,
-  OP_I64_SHR_S_IMM = 216,
-  OP_I64_SHR_U_IMM = 217,
-  OP_I64_EQ_IMM = 218,
-  OP_I64_NE_IMM = 219,
-  OP_I64_LT_S_IMM = 220,
-  OP_I64_LT_U_IMM = 221,
-  OP_I64_GT_S_IMM = 222,
-  OP_I64_GT_U_IMM = 223,
-  OP_I64_LE_S_IMM = 224,
-  OP_I64_LE_U_IMM = 225,
-  OP_I64_GE_S_IMM = 226,
-  OP_I64_GE_U_IMM = 227,
-  OP_BR_I32_EQ = 228,
-  OP_BR_I32_NE = 229,
-  OP_BR_I32_LT_S = 230,
-  OP_BR_I32_LT_U = 231,
-  OP_BR_I32_GT_S = 232,
-  OP_BR_I32_GT_U = 233,
-  OP_BR_I32_LE_S = 234,
-  OP_BR_I32_LE_U = 235,
-  OP_BR_I32_GE_S = 236,
-  OP_BR_I32_GE_U = 237,
-  OP_BR_I64_EQ = 238,
-  OP_BR_I64_NE = 239,
-  OP_BR_I64_LT_S = 240,
-  OP_BR_I64_LT_U = 241,
-  OP_BR_I64_GT_S = 242,
-  OP_BR_I64_GT_U = 243,
-  OP_BR_I64_LE_S = 244,
-  OP_BR_I64_LE_U = 245,
-  OP_BR_I64_GE_S = 246,
-  OP_BR_I64_GE_U = 247,
-  OP_BR_I32_EQ_IMM = 248,
-  OP_BR_I32_NE_IMM = 249,
-  OP_BR_I32_LT_S_IMM = 250,
-  OP_BR_I32_LT_U_IMM = 251,
-  OP_BR_I32_GT_S_IMM = 252,
-  OP_BR_I32_GT_U_IMM = 253,
+  OP_MOV = 0,
+  OP_CONST = 1,
+  OP_CONST32 = 2,
+  OP_JMP = 3,
+  OP_BR_IF = 4,
+  OP_BR_UNLESS = 5,
+  OP_BR_TABLE = 6,
+  OP_CALL = 7,
+  OP_RET = 8,
+  OP_SELECT = 9,
+  OP_I32_LOAD = 10,
+  OP_I32_LOAD8_U = 11,
+  OP_I32_LOAD8_S = 12,
+  OP_I64_LOAD = 13,
+  OP_F64_LOAD = 14,
+  OP_I32_STORE = 15,
+  OP_I32_STORE8 = 16,
+  OP_I64_STORE = 17,
+  OP_F64_STORE = 18,
+  OP_I32_ADD = 19,
+  OP_I32_SUB = 20,
+  OP_I32_MUL = 21,
+  OP_I32_AND = 22,
+  OP_I32_OR = 23,
+  OP_I32_XOR = 24,
+  OP_I32_SHL = 25,
+  OP_I32_SHR_U = 26,
+  OP_I32_EQZ = 27,
+  OP_I32_EQ = 28,
+  OP_I32_NE = 29,
+  OP_I32_LT_U = 30,
+  OP_I32_GT_S = 31,
+  OP_I32_ADD_IMM = 32,
+  OP_I32_MUL_IMM = 33,
+  OP_I32_AND_IMM = 34,
+  OP_I32_OR_IMM = 35,
+  OP_I32_XOR_IMM = 36,
+  OP_I32_SHL_IMM = 37,
+  OP_I32_SHR_U_IMM = 38,
+  OP_I32_SHR_S_IMM = 39,
+  OP_I32_EQ_IMM = 40,
+  OP_I32_NE_IMM = 41,
+  OP_BR_I32_EQ = 42,
+  OP_BR_I32_NE = 43,
+  OP_BR_I32_LT_U = 44,
+  OP_BR_I32_GT_U = 45,
+  OP_BR_I32_GE_U = 46,
+  OP_BR_I32_LT_S = 47,
+  OP_BR_I32_GE_S = 48,
+  OP_BR_I32_EQ_IMM = 49,
+  OP_BR_I32_NE_IMM = 50,
+  OP_BR_I32_LT_U_IMM = 51,
+  OP_BR_I32_GT_U_IMM = 52,
+  OP_I64_ADD = 53,
+  OP_I64_MUL = 54,
+  OP_I64_AND = 55,
+  OP_I64_XOR = 56,
+  OP_I64_ROTL = 57,
+  OP_I64_ADD_IMM = 58,
+  OP_I64_SHL_IMM = 59,
+  OP_I64_SHR_U_IMM = 60,
+  OP_I64_SHR_S_IMM = 61,
+  OP_I64_EXTEND_I32_U = 62,
+  OP_I32_WRAP_I64 = 63,
+  OP_F64_ADD = 64,
+  OP_F64_SUB = 65,
+  OP_F64_MUL = 66,
+  OP_F64_DIV = 67,
+  OP_F64_LT = 68,
+  OP_F64_LE = 69,
+  OP_NOP = 70,
+  OP_UNREACHABLE = 71,
+  OP_CALL_INDIRECT = 72,
+  OP_GLOBAL_GET = 73,
+  OP_GLOBAL_SET = 74,
+  OP_MEMORY_SIZE = 75,
+  OP_MEMORY_GROW = 76,
+  OP_MEMORY_COPY = 77,
+  OP_MEMORY_FILL = 78,
+  OP_MEMORY_INIT = 79,
+  OP_DATA_DROP = 80,
+  OP_TABLE_GET = 81,
+  OP_TABLE_SET = 82,
+  OP_TABLE_SIZE = 83,
+  OP_TABLE_GROW = 84,
+  OP_TABLE_FILL = 85,
+  OP_TABLE_COPY = 86,
+  OP_TABLE_INIT = 87,
+  OP_ELEM_DROP = 88,
+  OP_REF_FUNC = 89,
+  OP_REF_IS_NULL = 90,
+  OP_F32_LOAD = 91,
+  OP_I32_LOAD16_S = 92,
+  OP_I32_LOAD16_U = 93,
+  OP_I64_LOAD8_S = 94,
+  OP_I64_LOAD8_U = 95,
+  OP_I64_LOAD16_S = 96,
+  OP_I64_LOAD16_U = 97,
+  OP_I64_LOAD32_S = 98,
+  OP_I64_LOAD32_U = 99,
+  OP_F32_STORE = 100,
+  OP_I32_STORE16 = 101,
+  OP_I64_STORE8 = 102,
+  OP_I64_STORE16 = 103,
+  OP_I64_STORE32 = 104,
+  OP_I32_LT_S = 105,
+  OP_I32_GT_U = 106,
+  OP_I32_LE_S = 107,
+  OP_I32_LE_U = 108,
+  OP_I32_GE_S = 109,
+  OP_I32_GE_U = 110,
+  OP_I32_CLZ = 111,
+  OP_I32_CTZ = 112,
+  OP_I32_POPCNT = 113,
+  OP_I32_DIV_S = 114,
+  OP_I32_DIV_U = 115,
+  OP_I32_REM_S = 116,
+  OP_I32_REM_U = 117,
+  OP_I32_SHR_S = 118,
+  OP_I32_ROTL = 119,
+  OP_I32_ROTR = 120,
+  OP_I64_EQZ = 121,
+  OP_I64_EQ = 122,
+  OP_I64_NE = 123,
+  OP_I64_LT_S = 124,
+  OP_I64_LT_U = 125,
+  OP_I64_GT_S = 126,
+  OP_I64_GT_U = 127,
+  OP_I64_LE_S = 128,
+  OP_I64_LE_U = 129,
+  OP_I64_GE_S = 130,
+  OP_I64_GE_U = 131,
+  OP_I64_CLZ = 132,
+  OP_I64_CTZ = 133,
+  OP_I64_POPCNT = 134,
+  OP_I64_SUB = 135,
+  OP_I64_DIV_S = 136,
+  OP_I64_DIV_U = 137,
+  OP_I64_REM_S = 138,
+  OP_I64_REM_U = 139,
+  OP_I64_OR = 140,
+  OP_I64_SHL = 141,
+  OP_I64_SHR_S = 142,
+  OP_I64_SHR_U = 143,
+  OP_I64_ROTR = 144,
+  OP_F32_EQ = 145,
+  OP_F32_NE = 146,
+  OP_F32_LT = 147,
+  OP_F32_GT = 148,
+  OP_F32_LE = 149,
+  OP_F32_GE = 150,
+  OP_F32_ABS = 151,
+  OP_F32_NEG = 152,
+  OP_F32_CEIL = 153,
+  OP_F32_FLOOR = 154,
+  OP_F32_TRUNC = 155,
+  OP_F32_NEAREST = 156,
+  OP_F32_SQRT = 157,
+  OP_F32_ADD = 158,
+  OP_F32_SUB = 159,
+  OP_F32_MUL = 160,
+  OP_F32_DIV = 161,
+  OP_F32_MIN = 162,
+  OP_F32_MAX = 163,
+  OP_F32_COPYSIGN = 164,
+  OP_F64_EQ = 165,
+  OP_F64_NE = 166,
+  OP_F64_GT = 167,
+  OP_F64_GE = 168,
+  OP_F64_ABS = 169,
+  OP_F64_NEG = 170,
+  OP_F64_CEIL = 171,
+  OP_F64_FLOOR = 172,
+  OP_F64_TRUNC = 173,
+  OP_F64_NEAREST = 174,
+  OP_F64_SQRT = 175,
+  OP_F64_MIN = 176,
+  OP_F64_MAX = 177,
+  OP_F64_COPYSIGN = 178,
+  OP_I64_EXTEND_I32_S = 179,
+  OP_F32_CONVERT_I32_S = 180,
+  OP_F32_CONVERT_I32_U = 181,
+  OP_F32_CONVERT_I64_S = 182,
+  OP_F32_CONVERT_I64_U = 183,
+  OP_F64_CONVERT_I32_S = 184,
+  OP_F64_CONVERT_I32_U = 185,
+  OP_F64_CONVERT_I64_S = 186,
+  OP_F64_CONVERT_I64_U = 187,
+  OP_F32_DEMOTE_F64 = 188,
+  OP_F64_PROMOTE_F32 = 189,
+  OP_I32_REINTERPRET_F32 = 190,
+  OP_I64_REINTERPRET_F64 = 191,
+  OP_F32_REINTERPRET_I32 = 192,
+  OP_F64_REINTERPRET_I64 = 193,
+  OP_I32_EXTEND8_S = 194,
+  OP_I32_EXTEND16_S = 195,
+  OP_I64_EXTEND8_S = 196,
+  OP_I64_EXTEND16_S = 197,
+  OP_I64_EXTEND32_S = 198,
+  OP_I32_TRUNC_F32_S = 199,
+  OP_I32_TRUNC_SAT_F32_S = 200,
+  OP_I32_TRUNC_F32_U = 201,
+  OP_I32_TRUNC_SAT_F32_U = 202,
+  OP_I32_TRUNC_F64_S = 203,
+  OP_I32_TRUNC_SAT_F64_S = 204,
+  OP_I32_TRUNC_F64_U = 205,
+  OP_I32_TRUNC_SAT_F64_U = 206,
+  OP_I64_TRUNC_F32_S = 207,
+  OP_I64_TRUNC_SAT_F32_S = 208,
+  OP_I64_TRUNC_F32_U = 209,
+  OP_I64_TRUNC_SAT_F32_U = 210,
+  OP_I64_TRUNC_F64_S = 211,
+  OP_I64_TRUNC_SAT_F64_S = 212,
+  OP_I64_TRUNC_F64_U = 213,
+  OP_I64_TRUNC_SAT_F64_U = 214,
+  OP_I32_SUB_IMM = 215,
+  OP_I32_LT_S_IMM = 216,
+  OP_I32_LT_U_IMM = 217,
+  OP_I32_GT_S_IMM = 218,
+  OP_I32_GT_U_IMM = 219,
+  OP_I32_LE_S_IMM = 220,
+  OP_I32_LE_U_IMM = 221,
+  OP_I32_GE_S_IMM = 222,
+  OP_I32_GE_U_IMM = 223,
+  OP_I64_SUB_IMM = 224,
+  OP_I64_MUL_IMM = 225,
+  OP_I64_AND_IMM = 226,
+  OP_I64_OR_IMM = 227,
+  OP_I64_XOR_IMM = 228,
+  OP_I64_EQ_IMM = 229,
+  OP_I64_NE_IMM = 230,
+  OP_I64_LT_S_IMM = 231,
+  OP_I64_LT_U_IMM = 232,
+  OP_I64_GT_S_IMM = 233,
+  OP_I64_GT_U_IMM = 234,
+  OP_I64_LE_S_IMM = 235,
+  OP_I64_LE_U_IMM = 236,
+  OP_I64_GE_S_IMM = 237,
+  OP_I64_GE_U_IMM = 238,
+  OP_BR_I32_GT_S = 239,
+  OP_BR_I32_LE_S = 240,
+  OP_BR_I32_LE_U = 241,
+  OP_BR_I64_EQ = 242,
+  OP_BR_I64_NE = 243,
+  OP_BR_I64_LT_S = 244,
+  OP_BR_I64_LT_U = 245,
+  OP_BR_I64_GT_S = 246,
+  OP_BR_I64_GT_U = 247,
+  OP_BR_I64_LE_S = 248,
+  OP_BR_I64_LE_U = 249,
+  OP_BR_I64_GE_S = 250,
+  OP_BR_I64_GE_U = 251,
+  OP_BR_I32_LT_S_IMM = 252,
+  OP_BR_I32_GT_S_IMM = 253,
   OP_BR_I32_LE_S_IMM = 254,
   OP_BR_I32_LE_U_IMM = 255,
   OP_BR_I32_GE_S_IMM = 256,
@@ -291,14 +291,71 @@ enum Op {
 #define STATUS_HOSTCALL 3
 #define STATUS_EXITED 4
 
-// Loads: address slot b, destination a, memory c; next word: static offset.
-#define GENERATED_LOAD_CASES \
+#define OP_HOT_COUNT 70
+#define GENERATED_HOT_CASES \
   case OP_I32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
-  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_F64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
-  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(u32)(i32)(i8)v); NEXT; } \
   case OP_I32_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)v); NEXT; } \
+  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(u32)(i32)(i8)v); NEXT; } \
+  case OP_I64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
+  case OP_F64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
+  case OP_I32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
+  case OP_I32_STORE8: { STORE_MEM(u8, (u8)RD_U64(B)); NEXT; } \
+  case OP_I64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
+  case OP_F64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
+  case OP_I32_ADD: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x + y; WR_U32(A, r); NEXT; } \
+  case OP_I32_SUB: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x - y; WR_U32(A, r); NEXT; } \
+  case OP_I32_MUL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x * y; WR_U32(A, r); NEXT; } \
+  case OP_I32_AND: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x & y; WR_U32(A, r); NEXT; } \
+  case OP_I32_OR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x | y; WR_U32(A, r); NEXT; } \
+  case OP_I32_XOR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
+  case OP_I32_SHL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_SHR_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_EQZ: { u32 x = RD_U32(B); u32 r; r = x == 0; WR_U32(A, r); NEXT; } \
+  case OP_I32_EQ: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
+  case OP_I32_NE: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LT_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
+  case OP_I32_GT_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
+  case OP_I32_ADD_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x + y; WR_U32(A, r); NEXT; } \
+  case OP_I32_MUL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x * y; WR_U32(A, r); NEXT; } \
+  case OP_I32_AND_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x & y; WR_U32(A, r); NEXT; } \
+  case OP_I32_OR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x | y; WR_U32(A, r); NEXT; } \
+  case OP_I32_XOR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
+  case OP_I32_SHL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_SHR_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
+  case OP_I32_SHR_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
+  case OP_I32_EQ_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
+  case OP_I32_NE_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
+  case OP_BR_I32_EQ: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_NE: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_EQ_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_NE_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_I64_ADD: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x + y; WR_U64(A, r); NEXT; } \
+  case OP_I64_MUL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x * y; WR_U64(A, r); NEXT; } \
+  case OP_I64_AND: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x & y; WR_U64(A, r); NEXT; } \
+  case OP_I64_XOR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
+  case OP_I64_ROTL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (x << (y & 63)) | (x >> ((64 - (y & 63)) & 63)); WR_U64(A, r); NEXT; } \
+  case OP_I64_ADD_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x + y; WR_U64(A, r); NEXT; } \
+  case OP_I64_SHL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
+  case OP_I64_SHR_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
+  case OP_I64_SHR_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
+  case OP_I64_EXTEND_I32_U: { u32 x = RD_U32(B); u64 r; r = (u64)x; WR_U64(A, r); NEXT; } \
+  case OP_I32_WRAP_I64: { u64 x = RD_U64(B); u32 r; r = (u32)x; WR_U32(A, r); NEXT; } \
+  case OP_F64_ADD: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x + y); WR_F64(A, r); NEXT; } \
+  case OP_F64_SUB: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x - y); WR_F64(A, r); NEXT; } \
+  case OP_F64_MUL: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x * y); WR_F64(A, r); NEXT; } \
+  case OP_F64_DIV: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x / y); WR_F64(A, r); NEXT; } \
+  case OP_F64_LT: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
+  case OP_F64_LE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
+
+#define GENERATED_COLD_CASES \
+  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
   case OP_I32_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)(u32)(i32)(i16)v); NEXT; } \
   case OP_I32_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)v); NEXT; } \
   case OP_I64_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(i64)(i8)v); NEXT; } \
@@ -307,26 +364,12 @@ enum Op {
   case OP_I64_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)v); NEXT; } \
   case OP_I64_LOAD32_S: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)(i64)(i32)v); NEXT; } \
   case OP_I64_LOAD32_U: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-
-// Stores: address slot a, value slot b, memory c; next word: static offset.
-#define GENERATED_STORE_CASES \
-  case OP_I32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-  case OP_I64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
   case OP_F32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-  case OP_F64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
-  case OP_I32_STORE8: { STORE_MEM(u8, (u8)RD_U64(B)); NEXT; } \
   case OP_I32_STORE16: { STORE_MEM(u16, (u16)RD_U64(B)); NEXT; } \
   case OP_I64_STORE8: { STORE_MEM(u8, (u8)RD_U64(B)); NEXT; } \
   case OP_I64_STORE16: { STORE_MEM(u16, (u16)RD_U64(B)); NEXT; } \
   case OP_I64_STORE32: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-
-#define GENERATED_NUMERIC_CASES \
-  case OP_I32_EQZ: { u32 x = RD_U32(B); u32 r; r = x == 0; WR_U32(A, r); NEXT; } \
-  case OP_I32_EQ: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I32_NE: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
   case OP_I32_LT_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x < (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LT_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GT_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
   case OP_I32_GT_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
   case OP_I32_LE_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x <= (i32)y; WR_U32(A, r); NEXT; } \
   case OP_I32_LE_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
@@ -335,19 +378,11 @@ enum Op {
   case OP_I32_CLZ: { u32 x = RD_U32(B); u32 r; r = CLZ32(x); WR_U32(A, r); NEXT; } \
   case OP_I32_CTZ: { u32 x = RD_U32(B); u32 r; r = CTZ32(x); WR_U32(A, r); NEXT; } \
   case OP_I32_POPCNT: { u32 x = RD_U32(B); u32 r; r = POPCNT32(x); WR_U32(A, r); NEXT; } \
-  case OP_I32_ADD: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x + y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SUB: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x - y; WR_U32(A, r); NEXT; } \
-  case OP_I32_MUL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x * y; WR_U32(A, r); NEXT; } \
   case OP_I32_DIV_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x80000000u && y == 0xffffffffu) TRAP(INT_OVERFLOW); r = (u32)((i32)x / (i32)y); WR_U32(A, r); NEXT; } \
   case OP_I32_DIV_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; WR_U32(A, r); NEXT; } \
   case OP_I32_REM_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = (y == 0xffffffffu) ? 0 : (u32)((i32)x % (i32)y); WR_U32(A, r); NEXT; } \
   case OP_I32_REM_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; WR_U32(A, r); NEXT; } \
-  case OP_I32_AND: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x & y; WR_U32(A, r); NEXT; } \
-  case OP_I32_OR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x | y; WR_U32(A, r); NEXT; } \
-  case OP_I32_XOR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SHL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
   case OP_I32_SHR_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
   case OP_I32_ROTL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (x << (y & 31)) | (x >> ((32 - (y & 31)) & 31)); WR_U32(A, r); NEXT; } \
   case OP_I32_ROTR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (x >> (y & 31)) | (x << ((32 - (y & 31)) & 31)); WR_U32(A, r); NEXT; } \
   case OP_I64_EQZ: { u64 x = RD_U64(B); u32 r; r = x == 0; WR_U32(A, r); NEXT; } \
@@ -364,20 +399,15 @@ enum Op {
   case OP_I64_CLZ: { u64 x = RD_U64(B); u64 r; r = CLZ64(x); WR_U64(A, r); NEXT; } \
   case OP_I64_CTZ: { u64 x = RD_U64(B); u64 r; r = CTZ64(x); WR_U64(A, r); NEXT; } \
   case OP_I64_POPCNT: { u64 x = RD_U64(B); u64 r; r = POPCNT64(x); WR_U64(A, r); NEXT; } \
-  case OP_I64_ADD: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x + y; WR_U64(A, r); NEXT; } \
   case OP_I64_SUB: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x - y; WR_U64(A, r); NEXT; } \
-  case OP_I64_MUL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x * y; WR_U64(A, r); NEXT; } \
   case OP_I64_DIV_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x8000000000000000ull && y == ~0ull) TRAP(INT_OVERFLOW); r = (u64)((i64)x / (i64)y); WR_U64(A, r); NEXT; } \
   case OP_I64_DIV_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; WR_U64(A, r); NEXT; } \
   case OP_I64_REM_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = (y == ~0ull) ? 0 : (u64)((i64)x % (i64)y); WR_U64(A, r); NEXT; } \
   case OP_I64_REM_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; WR_U64(A, r); NEXT; } \
-  case OP_I64_AND: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x & y; WR_U64(A, r); NEXT; } \
   case OP_I64_OR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x | y; WR_U64(A, r); NEXT; } \
-  case OP_I64_XOR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
   case OP_I64_SHL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
   case OP_I64_SHR_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
   case OP_I64_SHR_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_ROTL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (x << (y & 63)) | (x >> ((64 - (y & 63)) & 63)); WR_U64(A, r); NEXT; } \
   case OP_I64_ROTR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (x >> (y & 63)) | (x << ((64 - (y & 63)) & 63)); WR_U64(A, r); NEXT; } \
   case OP_F32_EQ: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
   case OP_F32_NE: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
@@ -401,9 +431,7 @@ enum Op {
   case OP_F32_COPYSIGN: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = F32_COPYSIGN(x, y); WR_F32(A, r); NEXT; } \
   case OP_F64_EQ: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
   case OP_F64_NE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_F64_LT: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
   case OP_F64_GT: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_F64_LE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
   case OP_F64_GE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
   case OP_F64_ABS: { f64 x = RD_F64(B); f64 r; r = F64_ABS(x); WR_F64(A, r); NEXT; } \
   case OP_F64_NEG: { f64 x = RD_F64(B); f64 r; r = F64_NEG(x); WR_F64(A, r); NEXT; } \
@@ -412,16 +440,10 @@ enum Op {
   case OP_F64_TRUNC: { f64 x = RD_F64(B); f64 r; r = CANON_F64(trunc(x)); WR_F64(A, r); NEXT; } \
   case OP_F64_NEAREST: { f64 x = RD_F64(B); f64 r; r = CANON_F64(rint(x)); WR_F64(A, r); NEXT; } \
   case OP_F64_SQRT: { f64 x = RD_F64(B); f64 r; r = CANON_F64(sqrt(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_ADD: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x + y); WR_F64(A, r); NEXT; } \
-  case OP_F64_SUB: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x - y); WR_F64(A, r); NEXT; } \
-  case OP_F64_MUL: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x * y); WR_F64(A, r); NEXT; } \
-  case OP_F64_DIV: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x / y); WR_F64(A, r); NEXT; } \
   case OP_F64_MIN: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_MIN(x, y); WR_F64(A, r); NEXT; } \
   case OP_F64_MAX: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_MAX(x, y); WR_F64(A, r); NEXT; } \
   case OP_F64_COPYSIGN: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_COPYSIGN(x, y); WR_F64(A, r); NEXT; } \
-  case OP_I32_WRAP_I64: { u64 x = RD_U64(B); u32 r; r = (u32)x; WR_U32(A, r); NEXT; } \
   case OP_I64_EXTEND_I32_S: { u32 x = RD_U32(B); u64 r; r = (u64)(i64)(i32)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_EXTEND_I32_U: { u32 x = RD_U32(B); u64 r; r = (u64)x; WR_U64(A, r); NEXT; } \
   case OP_F32_CONVERT_I32_S: { u32 x = RD_U32(B); f32 r; r = (f32)(i32)x; WR_F32(A, r); NEXT; } \
   case OP_F32_CONVERT_I32_U: { u32 x = RD_U32(B); f32 r; r = (f32)x; WR_F32(A, r); NEXT; } \
   case OP_F32_CONVERT_I64_S: { u64 x = RD_U64(B); f32 r; r = (f32)(i64)x; WR_F32(A, r); NEXT; } \
@@ -457,17 +479,7 @@ enum Op {
   case OP_I64_TRUNC_SAT_F64_S: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -9223372036854777856.0)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
   case OP_I64_TRUNC_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 18446744073709551616.0)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
   case OP_I64_TRUNC_SAT_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I32_ADD_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x + y; WR_U32(A, r); NEXT; } \
   case OP_I32_SUB_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x - y; WR_U32(A, r); NEXT; } \
-  case OP_I32_MUL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x * y; WR_U32(A, r); NEXT; } \
-  case OP_I32_AND_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x & y; WR_U32(A, r); NEXT; } \
-  case OP_I32_OR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x | y; WR_U32(A, r); NEXT; } \
-  case OP_I32_XOR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SHL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_EQ_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I32_NE_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
   case OP_I32_LT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x < (i32)y; WR_U32(A, r); NEXT; } \
   case OP_I32_LT_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x < y; WR_U32(A, r); NEXT; } \
   case OP_I32_GT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
@@ -476,15 +488,11 @@ enum Op {
   case OP_I32_LE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
   case OP_I32_GE_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x >= (i32)y; WR_U32(A, r); NEXT; } \
   case OP_I32_GE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_I64_ADD_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x + y; WR_U64(A, r); NEXT; } \
   case OP_I64_SUB_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x - y; WR_U64(A, r); NEXT; } \
   case OP_I64_MUL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x * y; WR_U64(A, r); NEXT; } \
   case OP_I64_AND_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x & y; WR_U64(A, r); NEXT; } \
   case OP_I64_OR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x | y; WR_U64(A, r); NEXT; } \
   case OP_I64_XOR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
-  case OP_I64_SHL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
   case OP_I64_EQ_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
   case OP_I64_NE_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
   case OP_I64_LT_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x < (i64)y; WR_U32(A, r); NEXT; } \
@@ -495,44 +503,33 @@ enum Op {
   case OP_I64_LE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
   case OP_I64_GE_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x >= (i64)y; WR_U32(A, r); NEXT; } \
   case OP_I64_GE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_BR_I32_EQ: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_EQ_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_NE: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_NE_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I32_GT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I32_LE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I32_LE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_EQ: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_EQ_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_NE: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_NE_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_LT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_LT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_GT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_GT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_LE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_LE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_GE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_GE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_LE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I32_GE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_EQ_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_NE_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_LE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
+  case OP_BR_I64_GE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
   case OP_BR_I64_GE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
 

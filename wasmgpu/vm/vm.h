@@ -141,7 +141,8 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define BITS_F64 bits_f64
 
 // Slot access: slot k of the current frame.
-#define SLOT(k) sl[(u64)(fp + (k)) * ss]
+// fb points at slot 0 of the current frame (recomputed when fp changes): one multiply per access.
+#define SLOT(k) fb[(u64)(k) * ss]
 #define RD_U64(k) (SLOT(k))
 #define RD_U32(k) ((u32)SLOT(k))
 #define RD_F32(k) (bits_f32((u32)SLOT(k)))
@@ -274,13 +275,31 @@ DEV void move_refs(u64* d, const u64* s, u64 n) {
   else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
 }
 
+#ifdef WG_OPCOUNT
+// Dynamic opcode counts, for choosing the hot set (bench/opcount.py; CPU build, one thread).
+extern "C" { u64 wg_opcount[OP_COUNT]; }
+#define COUNT_OP(op) (wg_opcount[op]++)
+#else
+#define COUNT_OP(op)
+#endif
+
+// A copy of x the optimizer cannot see through.
+DEV u32 opaque(u32 x) {
+#ifdef WG_CUDA
+  asm volatile("mov.u32 %0, %0;" : "+r"(x));
+#else
+  asm volatile("" : "+r"(x));
+#endif
+  return x;
+}
+
 DEV void vm_step(const u64* P, u32 inst) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   if (STATE(S_STATUS) != STATUS_RUNNING) return;
   const u64* code = (const u64*)P[P_CODE];
   const u32* funcs = (const u32*)P[P_FUNCS];
-  const u64 ss = P[P_SLOT_STRIDE];
+  const u32 ss = (u32)P[P_SLOT_STRIDE];
   u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
   // Frames use the layout of the slots: contiguous per instance, or instance-minor.
   const u64 fstride = ss == 1 ? 1 : N;
@@ -296,6 +315,7 @@ DEV void vm_step(const u64* P, u32 inst) {
 
   u32 pc = STATE(S_PC);
   u32 fp = STATE(S_FP);
+  u64* fb = sl + (u64)fp * ss;
   u32 depth = STATE(S_DEPTH);
   u32 trap = 0;
   u32 status = STATUS_RUNNING;
@@ -315,9 +335,10 @@ DEV void vm_step(const u64* P, u32 inst) {
     const u32 b = (u32)((w >> 32) & 0xffff);
     const u32 c = (u32)(w >> 48);
     const u32 imm32 = (u32)(w >> 32);
+    COUNT_OP(op);
+    // The hot ops first (isa.py HOT); the rest through a second switch, kept separate (an opaque copy
+    // of op) so the compiler does not merge the two back into one tree.
     switch (op) {
-      case OP_NOP: NEXT;
-      case OP_UNREACHABLE: TRAP(UNREACHABLE);
       case OP_MOV: WR_U64(A, RD_U64(B)); NEXT;
       case OP_CONST: WR_U64(A, NEXT_WORD()); NEXT;
       case OP_CONST32: WR_U64(A, imm32); NEXT;
@@ -333,6 +354,24 @@ DEV void vm_step(const u64* P, u32 inst) {
       case OP_CALL:
         callee = imm32; callee_fp = fp + a;
         goto do_call;
+      case OP_RET: {
+        if (depth == 0) { status = STATUS_DONE; goto leave; }
+        depth--;
+        u64 f = fr[(u64)depth * fstride];
+        pc = (u32)f; fp = (u32)(f >> 32); fb = sl + (u64)fp * ss;
+        NEXT;
+      }
+      case OP_SELECT: {
+        u32 cond = (u32)NEXT_WORD();
+        WR_U64(A, RD_U32(cond) ? RD_U64(B) : RD_U64(C));
+        NEXT;
+      }
+      GENERATED_HOT_CASES
+      default: break;
+    }
+    switch (opaque(op)) {
+      case OP_NOP: NEXT;
+      case OP_UNREACHABLE: TRAP(UNREACHABLE);
       case OP_CALL_INDIRECT: {
         u32 idx = RD_U32(B);
         u64 sig = NEXT_WORD();
@@ -342,18 +381,6 @@ DEV void vm_step(const u64* P, u32 inst) {
         if (funcs[ref * F_FIELDS + F_SIG] != sig) TRAP(SIG_MISMATCH);
         callee = (u32)ref; callee_fp = fp + a;
         goto do_call;
-      }
-      case OP_RET: {
-        if (depth == 0) { status = STATUS_DONE; goto leave; }
-        depth--;
-        u64 f = fr[(u64)depth * fstride];
-        pc = (u32)f; fp = (u32)(f >> 32);
-        NEXT;
-      }
-      case OP_SELECT: {
-        u32 cond = (u32)NEXT_WORD();
-        WR_U64(A, RD_U32(cond) ? RD_U64(B) : RD_U64(C));
-        NEXT;
       }
       case OP_GLOBAL_GET: WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
       case OP_GLOBAL_SET: globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
@@ -461,9 +488,7 @@ DEV void vm_step(const u64* P, u32 inst) {
       case OP_ELEM_DROP: ((u8*)P[P_ELEM_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
       case OP_REF_FUNC: WR_U64(A, imm32); NEXT;
       case OP_REF_IS_NULL: WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
-      GENERATED_LOAD_CASES
-      GENERATED_STORE_CASES
-      GENERATED_NUMERIC_CASES
+      GENERATED_COLD_CASES
       default: TRAP(UNREACHABLE);
     }
 
@@ -486,6 +511,7 @@ DEV void vm_step(const u64* P, u32 inst) {
       fr[(u64)depth * fstride] = (u64)pc | ((u64)fp << 32);
       depth++;
       fp = callee_fp;
+      fb = sl + (u64)fp * ss;
       for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0;
       pc = f[F_ENTRY];
       if (--fuel == 0) goto out_of_fuel;
