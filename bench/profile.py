@@ -72,9 +72,6 @@ def main() -> None:
                    "report fuel per second: the same work for every version of the engine")
     args = p.parse_args()
     engine = Engine("cuda")
-    import wasmgpu
-
-    print(f"package: {Path(wasmgpu.__file__).parent}")
     kernel_report(engine.backend)  # type: ignore[arg-type]
     opts = dict(STORE_OPTIONS)
     if args.fuel_slice or args.fuel:

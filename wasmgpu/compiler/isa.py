@@ -287,9 +287,8 @@ def generate_header() -> str:
     # Stores: address slot a, value slot b, memory c; next word: static offset.
     cases: dict[str, str] = {}
     for name, (ctype, conv) in LOADS.items():
-        wr = "WR_U32" if name[:3] in ("i32", "f32") else "WR_U64"  # 32-bit results: the low half only
         cases[isa_name(name)] = (f"case OP_{isa_name(name)}: {{ {ctype} v; LOAD_MEM({ctype}, v);"
-                                 f" {wr}(A, {conv}); NEXT; }}")
+                                 f" WR_U64(A, {conv}); NEXT; }}")
     for name, ctype in STORES.items():
         cases[isa_name(name)] = f"case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})RD_U64(B)); NEXT; }}"
     for name, body in NUMERIC.items():

@@ -31,10 +31,6 @@ GROW_TABLE = 0xFFFFFFFD
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
 INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
 U64_MAX = (1 << 64) - 1
-# The bits of a raw slot or global that hold a value of each type: the VM leaves the high half of a
-# 32-bit value undefined.
-_MASK = {wo.I32_T: 0xFFFFFFFF, wo.F32_T: 0xFFFFFFFF}
-_MASK.update({t: U64_MAX for t in wo.VALUE_TYPES if t not in _MASK})
 
 # Parameter block and record layouts: must match vm.h.
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
@@ -163,12 +159,11 @@ class Store:
         self.elem_refs: list[int] = [0]
         self.elem_info: list[tuple[int, int]] = []
         self.elem_dropped = xp.zeros((1, n), dtype=np.uint8)
-        # Slots: the low then the high 32-bit halves (vm.h SLOT_LO/SLOT_HI).
         if backend.instance_minor:
-            self.slots = xp.zeros((2, stack_slots, n), dtype=np.uint32)
+            self.slots = xp.zeros((stack_slots, n), dtype=np.uint64)
             self.frames = xp.zeros((max_depth, n), dtype=np.uint64)
         else:
-            self.slots = xp.zeros((2, n, stack_slots), dtype=np.uint32)
+            self.slots = xp.zeros((n, stack_slots), dtype=np.uint64)
             self.frames = xp.zeros((n, max_depth), dtype=np.uint64)
         self.state = xp.zeros((S_FIELDS, n), dtype=np.uint32)
         self.fuel_left = xp.full(n, U64_MAX, dtype=np.uint64)
@@ -179,27 +174,8 @@ class Store:
         self._keep_alive: dict[str, Any] = {}
 
     # -- slot access: [slot, instance] on every backend ------------------------------------------
-    def _slot_halves(self) -> tuple[Any, Any]:
-        if self.backend.instance_minor:
-            return self.slots[0], self.slots[1]
-        return self.slots[0].T, self.slots[1].T
-
-    def read_slots(self, rows: slice, insts: Any = None) -> np.ndarray:
-        """Slots `rows` of the given instances (all by default) as uint64 [row, instance], on the host."""
-        lo, hi = self._slot_halves()
-        lo, hi = lo[rows], hi[rows]
-        if insts is not None:
-            lo, hi = lo[:, insts], hi[:, insts]
-        host = self.backend.to_host
-        return host(lo).astype(np.uint64) | (host(hi).astype(np.uint64) << np.uint64(32))
-
-    def write_slots(self, start: int, values: np.ndarray, inst: int | None = None) -> None:
-        """Slots from `start` on: values uint64 [row, instance] for every instance, or [row] for one."""
-        lo, hi = self._slot_halves()
-        v = np.asarray(values, dtype=np.uint64)
-        cols = slice(None) if inst is None else inst
-        lo[start:start + len(v), cols] = self.xp.asarray((v & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-        hi[start:start + len(v), cols] = self.xp.asarray((v >> np.uint64(32)).astype(np.uint32))
+    def slot_view(self) -> Any:
+        return self.slots if self.backend.instance_minor else self.slots.T
 
     # -- signatures and host objects -----------------------------------------------------------
     def sig_id(self, ft: FuncType) -> int:
@@ -388,9 +364,7 @@ class Store:
         if name == "ref.func":
             return np.full(self.n, funcs[imm], dtype=np.uint64)  # type: ignore[index]
         if name == "global.get":
-            g = globals_[imm]  # type: ignore[index]
-            return self.backend.to_host(self.globals[g + 1]).astype(np.uint64) & np.uint64(
-                _MASK[self.global_types[g].valtype])
+            return self.backend.to_host(self.globals[globals_[imm] + 1]).astype(np.uint64)  # type: ignore[index]
         raise Unsupported(f"constant expression with {name}")
 
     def _translate(self, module: Module, addr: Addresses, first_func: int) -> None:
@@ -514,6 +488,7 @@ class Store:
         if len(args) != self.n:
             raise WasmGpuError(f"expected {self.n} argument tuples, got {len(args)}")
         f = self.funcs[func.addr]
+        nres = len(f.type.results)
         if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
             raise Unsupported("v128 values (SIMD) are not supported yet")
         if f.host is not None:
@@ -523,10 +498,10 @@ class Store:
                     for i in range(self.n)]
         if f.frame > self.stack_slots:
             return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * self.n
+        sv = self.slot_view()
         if f.nparams:
-            self.write_slots(0, np.array(args, dtype=np.uint64).reshape(self.n, f.nparams).T)
-        if f.nlocals > f.nparams:
-            self.write_slots(f.nparams, np.zeros((f.nlocals - f.nparams, self.n), dtype=np.uint64))
+            sv[: f.nparams, :] = self.xp.asarray(np.array(args, dtype=np.uint64).reshape(self.n, f.nparams).T)
+        sv[f.nparams: f.nlocals, :] = 0
         self.state[S_PC] = f.entry
         self.state[S_FP] = 0
         self.state[S_DEPTH] = 0
@@ -534,7 +509,7 @@ class Store:
         self.state[S_TRAP] = 0
         self.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
-        return self._results(f.type.results)
+        return self._results(nres)
 
     @staticmethod
     def _call_host(f: FuncInst, i: int, args: tuple[int, ...]) -> CallResult:
@@ -579,17 +554,17 @@ class Store:
 
     def _serve_imports(self, insts: np.ndarray, state: np.ndarray) -> list[int]:
         """Run the host functions the instances wait on; return the instances to resume."""
+        sv = self.slot_view()
         frames = state[S_HOST_FP].astype(np.int64)
         width = max(len(self.funcs[int(f)].type.params) for f in state[S_HOST_FUNC])
-        top = min(int(frames.max()) + width + 1, self.stack_slots)
+        top = min(int(frames.max()) + width + 1, sv.shape[0])
         # One transfer of the slots around every waiting frame, then results written back per instance.
-        window = self.read_slots(slice(0, top), self.xp.asarray(insts))
+        window = self.backend.to_host(sv[:top, self.xp.asarray(insts)])
         resumed = []
         for j, i in enumerate(insts.tolist()):
             f = self.funcs[int(state[S_HOST_FUNC, j])]
             base = int(frames[j])
-            args = tuple(int(v) & _MASK[t] for v, t in zip(window[base: base + len(f.type.params), j],
-                                                         f.type.params, strict=True))
+            args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
             try:
                 results = f.host(i, args)  # type: ignore[misc]
             except ProcExit as e:
@@ -601,18 +576,15 @@ class Store:
                 self.state[S_TRAP, i] = TRAP_CODE["HOST"]
                 self._host_traps[i] = t.kind
                 continue
-            if results:
-                self.write_slots(base, np.array([int(v) & U64_MAX for v in results], dtype=np.uint64), i)
+            for k, v in enumerate(results):
+                sv[base + k, i] = int(v) & U64_MAX
             resumed.append(i)
         return resumed
 
-    def _results(self, types: tuple[int, ...]) -> list[CallResult]:
-        nres = len(types)
+    def _results(self, nres: int) -> list[CallResult]:
         host = self.backend.to_host
         state = host(self.state)
-        values = self.read_slots(slice(0, nres)) if nres else np.zeros((0, self.n), dtype=np.uint64)
-        for k, t in enumerate(types):
-            values[k] &= np.uint64(_MASK[t])
+        values = host(self.slot_view()[:nres, :]) if nres else np.zeros((0, self.n), dtype=np.uint64)
         out = []
         for i in range(self.n):
             status = int(state[S_STATUS, i])
@@ -648,7 +620,7 @@ class Store:
         return lines
 
     def global_value(self, g: GlobalExtern) -> list[int]:
-        return [int(v) & _MASK[g.type.valtype] for v in self.backend.to_host(self.globals[g.addr + 1])]
+        return [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
 
     def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""

@@ -293,9 +293,9 @@ enum Op {
 
 #define OP_HOT_COUNT 70
 #define GENERATED_HOT_CASES \
-  case OP_I32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U32(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U32(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U32(A, (u64)(u32)(i32)(i8)v); NEXT; } \
+  case OP_I32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
+  case OP_I32_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)v); NEXT; } \
+  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(u32)(i32)(i8)v); NEXT; } \
   case OP_I64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
   case OP_F64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
   case OP_I32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
@@ -355,9 +355,9 @@ enum Op {
   case OP_F64_LE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
 
 #define GENERATED_COLD_CASES \
-  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U32(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U32(A, (u64)(u32)(i32)(i16)v); NEXT; } \
-  case OP_I32_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U32(A, (u64)v); NEXT; } \
+  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
+  case OP_I32_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)(u32)(i32)(i16)v); NEXT; } \
+  case OP_I32_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)v); NEXT; } \
   case OP_I64_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(i64)(i8)v); NEXT; } \
   case OP_I64_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)v); NEXT; } \
   case OP_I64_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)(i64)(i16)v); NEXT; } \

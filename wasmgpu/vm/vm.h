@@ -140,21 +140,17 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define BITS_F32 bits_f32
 #define BITS_F64 bits_f64
 
-// Slot access: slot k of the current frame. A slot is two 32-bit halves in separate arrays, the high
-// half hoff elements after the low one: i32 and f32 values use the low half only (their high half is
-// undefined: every reader of an i32 reads the low half), so 32-bit code moves half the bytes.
-// fb points at slot 0 of the current frame (recomputed when fp changes).
-#define SLOT_LO(k) fb[(u64)(k) * ss]
-#define SLOT_HI(k) fb[(u64)(k) * ss + hoff]
-#define RD_U64(k) ((u64)SLOT_LO(k) | ((u64)SLOT_HI(k) << 32))
-#define RD_U32(k) (SLOT_LO(k))
-#define RD_F32(k) (bits_f32(SLOT_LO(k)))
-#define RD_F64(k) (bits_f64(RD_U64(k)))
-#define WR_U64(k, v) do { const u64 v_ = (u64)(v); u32* s_ = &SLOT_LO(k); s_[0] = (u32)v_; \
-    s_[hoff] = (u32)(v_ >> 32); } while (0)
-#define WR_U32(k, v) (SLOT_LO(k) = (u32)(v))
-#define WR_F32(k, v) (SLOT_LO(k) = f32_bits(v))
-#define WR_F64(k, v) WR_U64(k, f64_bits(v))
+// Slot access: slot k of the current frame.
+// fb points at slot 0 of the current frame (recomputed when fp changes): one multiply per access.
+#define SLOT(k) fb[(u64)(k) * ss]
+#define RD_U64(k) (SLOT(k))
+#define RD_U32(k) ((u32)SLOT(k))
+#define RD_F32(k) (bits_f32((u32)SLOT(k)))
+#define RD_F64(k) (bits_f64(SLOT(k)))
+#define WR_U64(k, v) (SLOT(k) = (u64)(v))
+#define WR_U32(k, v) (SLOT(k) = (u64)(u32)(v))
+#define WR_F32(k, v) (SLOT(k) = (u64)f32_bits(v))
+#define WR_F64(k, v) (SLOT(k) = f64_bits(v))
 #define A a
 #define B b
 #define C c
@@ -230,16 +226,6 @@ DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
     u64 k = 0;
     for (; k < n && ((d + k) & 3); k++) *mem_byte(r, d + k) = *mem_byte(r, s + k);
     const u32 sh = ((s + k) & 3) * 8;
-    if (sh == 0) {
-      // Eight loads in flight before the stores: one thread's copy is latency-bound otherwise.
-      for (; k + 32 <= n; k += 32) {
-        const u32* p = mem_word(r, s + k);
-        u32* q = mem_word(r, d + k);
-        u32 v[8];
-        for (int j = 0; j < 8; j++) v[j] = p[j * r.st];
-        for (int j = 0; j < 8; j++) q[j * r.st] = v[j];
-      }
-    }
     for (; k + 4 <= n; k += 4) {
       const u32* p = mem_word(r, s + k);
       // Unaligned source: the word straddles two; the second holds byte s+k+3, inside the range.
@@ -314,8 +300,7 @@ DEV void vm_step(const u64* P, u32 inst) {
   const u64* code = (const u64*)P[P_CODE];
   const u32* funcs = (const u32*)P[P_FUNCS];
   const u32 ss = (u32)P[P_SLOT_STRIDE];
-  u32* sl = (u32*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
-  const u64 hoff = P[P_STACK_SLOTS] * N;  // the high halves follow the low ones
+  u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
   // Frames use the layout of the slots: contiguous per instance, or instance-minor.
   const u64 fstride = ss == 1 ? 1 : N;
   u64* fr = (u64*)P[P_FRAMES] + (ss == 1 ? (u64)inst * P[P_MAX_DEPTH] : (u64)inst);
@@ -330,7 +315,7 @@ DEV void vm_step(const u64* P, u32 inst) {
 
   u32 pc = STATE(S_PC);
   u32 fp = STATE(S_FP);
-  u32* fb = sl + (u64)fp * ss;
+  u64* fb = sl + (u64)fp * ss;
   u32 depth = STATE(S_DEPTH);
   u32 trap = 0;
   u32 status = STATUS_RUNNING;
@@ -512,8 +497,7 @@ DEV void vm_step(const u64* P, u32 inst) {
       if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) {
         // Served on the device, no round trip: results go to the callee frame's first slot.
         u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N;
-        u32* s_ = sl + (u64)callee_fp * ss;
-        s_[0] = (u32)r; s_[hoff] = (u32)(r >> 32);
+        sl[(u64)callee_fp * ss] = r;
         continue;
       }
       if (f[F_HOST] != NO_HOST) {
@@ -528,7 +512,7 @@ DEV void vm_step(const u64* P, u32 inst) {
       depth++;
       fp = callee_fp;
       fb = sl + (u64)fp * ss;
-      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) WR_U64(k, 0);
+      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0;
       pc = f[F_ENTRY];
       if (--fuel == 0) goto out_of_fuel;
       continue;
