@@ -38,7 +38,9 @@ typedef double f64;
 enum Param {
   P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS,
   P_MEMS, P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO,
-  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_COUNT
+  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT,
+  P_EXT,  // the block of the device-served imports (wasi_fast.h WasiField), or 0
+  P_COUNT
 };
 // Per-function record in P_FUNCS: u32 fields.
 enum FuncField { F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS };
@@ -57,6 +59,8 @@ enum TableField { T_BASE, T_CAP, T_MAX, T_FIELDS };
 #define INTRINSIC_BASE 0xffffff00u
 #define INTRINSIC_INSTANCE_ID 0xffffff00u
 #define INTRINSIC_INSTANCE_COUNT 0xffffff01u
+// Imports the device may serve (F_HOST = DEVICE_IMPORT_BASE + a wasi_fast.h WasiKind), else the host does.
+#define DEVICE_IMPORT_BASE 0xfffffe00u
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 
@@ -274,6 +278,8 @@ DEV void move_refs(u64* d, const u64* s, u64 n) {
   else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
 }
 
+#include "wasi_fast.h"
+
 DEV void vm_step(const u64* P, u32 inst) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
@@ -469,6 +475,12 @@ DEV void vm_step(const u64* P, u32 inst) {
 
   do_call: {
       const u32* f = funcs + (u64)callee * F_FIELDS;
+      if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) {
+        u32 code = 0;
+        const u32 r = wasi_fast_call(P, inst, sl, ss, callee_fp, f[F_HOST] - DEVICE_IMPORT_BASE, &code);
+        if (r == WF_DONE) continue;
+        if (r == WF_EXIT) { trap = code; status = STATUS_EXITED; goto leave; }  // the exit code in S_TRAP
+      }
       if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) {
         // Served on the device, no round trip: results go to the callee frame's first slot.
         u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N;
