@@ -131,9 +131,10 @@ def test_seeded_random_and_clocks_are_the_same_on_the_device_and_the_host(engine
         assert d.clock.now(1) == h.clock.now(1)
 
 
-def test_seeded_runs_are_the_same_on_both_cpu_layouts() -> None:
-    runs = [seeded_run(Engine(backend), 7, True)[0] for backend in ("cpu", "cpu-interleaved")]
-    assert runs[0] == runs[1]
+def test_seeded_runs_are_the_same_on_every_backend(engine) -> None:
+    """Both CPU layouts, and the tested backend (the GPU's under WASMGPU_TEST_BACKEND=cuda)."""
+    runs = [seeded_run(e, 7, True)[0] for e in (Engine("cpu"), Engine("cpu-interleaved"), engine)]
+    assert runs[0] == runs[1] == runs[2]
 
 
 def test_unseeded_random_differs_between_runs_and_instances(engine) -> None:

@@ -78,7 +78,8 @@ class FastPaths:
     def __init__(self, store: Store, contexts: Sequence[WasiContext], out_buffer: int | None = None) -> None:
         self.store = store
         self.contexts = contexts
-        self.out_buffer = default_out_buffer(store) if out_buffer is None else out_buffer & ~3
+        # Record lengths have 31 bits (vm/wasi_fast.h), and the used counts 32.
+        self.out_buffer = default_out_buffer(store) if out_buffer is None else min(out_buffer, 1 << 30) & ~3
         xp, n = store.xp, store.n
         block = np.zeros(W_COUNT, dtype=np.uint64)
         block[W_MEM] = NO_MEMORY
@@ -168,7 +169,7 @@ class FastPaths:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)
 
     def _set(self, field: int, value: int) -> None:
-        self.block[field] = value
+        self.block[field] = np.uint64(value)  # a NumPy scalar: CuPy takes no Python int above 2**63
 
     # -- the store's hooks ------------------------------------------------------------------------------
     def before_launch(self) -> None:
