@@ -61,6 +61,16 @@ class MemoryArray:
         lead = addr - 4 * w0
         return words.view(np.uint8)[lead:lead + n].copy()
 
+    def heads(self, insts: np.ndarray, nbytes: int) -> np.ndarray:
+        """The first `nbytes` bytes of each instance in `insts`, on the host in one transfer: uint8 [len, nbytes]."""
+        xp = self.backend.xp
+        sel = slice(None) if len(insts) == self.n else xp.asarray(insts)
+        if not self.interleaved:
+            return np.ascontiguousarray(self.backend.to_host(self.data[sel, :nbytes]))
+        w = -(-nbytes // 4)
+        words = self.backend.to_host(self.data[:w][:, sel])
+        return np.ascontiguousarray(words.T).view(np.uint8)[:, :nbytes]
+
     def write(self, inst: int, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         src = _as_bytes(data)
         n = len(src)

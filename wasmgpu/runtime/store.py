@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,16 +30,33 @@ GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
 INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
+# Host functions the VM may serve on the device (F_HOST = DEVICE_IMPORT_BASE + kind; vm.h), else the host does.
+DEVICE_IMPORT_BASE = 0xFFFFFE00
 U64_MAX = (1 << 64) - 1
 
 # Parameter block and record layouts: must match vm.h.
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
- P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_COUNT) = range(25)
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_FIELDS = range(8)
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
+
+
+class DeviceExtension(Protocol):
+    """What a layer above gives the VM for the imports it lets the device serve (see Store.attach).
+
+    `block` is a device array of u64 whose address goes into P_EXT; its meaning is between that layer
+    and the VM (e.g. vm/wasi_fast.h). The hooks run around every launch: before_launch just before it,
+    after_launch after it (also when it fails), before anything else looks at the instances.
+    """
+
+    block: Any
+
+    def before_launch(self) -> None: ...
+
+    def after_launch(self) -> None: ...
 
 
 @dataclass
@@ -172,6 +189,7 @@ class Store:
         self._dirty = True
         self._params: Any = None
         self._keep_alive: dict[str, Any] = {}
+        self.extension: DeviceExtension | None = None
 
     # -- slot access: [slot, instance] on every backend ------------------------------------------
     def slot_view(self) -> Any:
@@ -181,11 +199,21 @@ class Store:
     def sig_id(self, ft: FuncType) -> int:
         return self.sigs.setdefault(ft, len(self.sigs))
 
-    def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host") -> FuncExtern:
+    def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host",
+                  device_kind: int | None = None) -> FuncExtern:
+        """A host function; with `device_kind`, one the VM serves itself when it can (see attach)."""
         addr = len(self.funcs)
-        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=addr))
+        index = addr if device_kind is None else DEVICE_IMPORT_BASE + device_kind
+        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=index))
         self._dirty = True
         return FuncExtern(self, addr, ftype)
+
+    def attach(self, ext: DeviceExtension) -> None:
+        """Give the VM the state of the device-served imports (host_func's device_kind), and call its hooks."""
+        if self.extension is not None and self.extension is not ext:
+            raise WasmGpuError("a store takes one set of device-served imports")
+        self.extension = ext
+        self._dirty = True
 
     def intrinsic(self, name: str) -> FuncExtern:
         """A `gpu` intrinsic, served on the device: instance_id() -> i32, instance_count() -> i32."""
@@ -477,6 +505,7 @@ class Store:
         p[P_SLOT_STRIDE] = n if self.backend.instance_minor else 1
         p[P_INST_STRIDE] = 1 if self.backend.instance_minor else self.stack_slots
         p[P_FUEL_LEFT] = ptr(self.fuel_left)
+        p[P_EXT] = ptr(self.extension.block) if self.extension is not None else 0
         self._params = xp.asarray(p)
         self._dirty = False
         return self._params
@@ -522,9 +551,16 @@ class Store:
 
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
+        ext = self.extension
         while True:
             params = self._sync()
-            self.backend.run(params, self.n)
+            if ext is not None:
+                ext.before_launch()
+            try:
+                self.backend.run(params, self.n)
+            finally:
+                if ext is not None:
+                    ext.after_launch()
             status = self.backend.to_host(self.state[S_STATUS])
             if on_slice is not None:
                 on_slice()
@@ -590,8 +626,9 @@ class Store:
             status = int(state[S_STATUS, i])
             if status == STATUS["DONE"]:
                 out.append(CallResult(values=tuple(int(v) for v in values[:, i])))
-            elif status == STATUS["EXITED"]:
-                out.append(CallResult(exit_code=self._exit_codes.pop(i)))
+            elif status == STATUS["EXITED"]:  # by the host (ProcExit), or by the device with the code in S_TRAP
+                code = self._exit_codes.pop(i, None)
+                out.append(CallResult(exit_code=int(state[S_TRAP, i]) if code is None else code))
             else:
                 code = int(state[S_TRAP, i])
                 kind = self._host_traps.pop(i, None) or TRAP_MESSAGE[code]

@@ -32,9 +32,14 @@ def cache_dir() -> Path:
     return path
 
 
+INCLUDED = ("isa.h", "wasi_fast.h")  # vm.h's own headers
+
+
 def vm_source(entry: str) -> str:
-    """The interpreter with its generated header inlined (NVRTC gets one string)."""
-    vm = (VM_DIR / "vm.h").read_text().replace('#include "isa.h"', (VM_DIR / "isa.h").read_text())
+    """The interpreter with its headers inlined (NVRTC gets one string)."""
+    vm = (VM_DIR / "vm.h").read_text()
+    for name in INCLUDED:
+        vm = vm.replace(f'#include "{name}"', (VM_DIR / name).read_text())
     return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
 
 

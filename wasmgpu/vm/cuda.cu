@@ -5,5 +5,5 @@
 // interpreter's dependent loads better than more registers would.
 extern "C" __global__ void __launch_bounds__(128, 8) vm_kernel(const u64* P) {
   u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < P[P_N]) vm_step(P, (u32)i);
+  if (i < P[P_N]) vm_launch(P, (u32)i);
 }

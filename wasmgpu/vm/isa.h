@@ -290,6 +290,7 @@ enum Op {
 #define STATUS_TRAPPED 2
 #define STATUS_HOSTCALL 3
 #define STATUS_EXITED 4
+#define STATUS_DEVICECALL 5
 
 #define OP_HOT_COUNT 70
 #define GENERATED_HOT_CASES \

@@ -38,7 +38,9 @@ typedef double f64;
 enum Param {
   P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS,
   P_MEMS, P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO,
-  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_COUNT
+  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT,
+  P_EXT,  // the block of the device-served imports (wasi_fast.h WasiField), or 0
+  P_COUNT
 };
 // Per-function record in P_FUNCS: u32 fields.
 enum FuncField { F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS };
@@ -57,6 +59,8 @@ enum TableField { T_BASE, T_CAP, T_MAX, T_FIELDS };
 #define INTRINSIC_BASE 0xffffff00u
 #define INTRINSIC_INSTANCE_ID 0xffffff00u
 #define INTRINSIC_INSTANCE_COUNT 0xffffff01u
+// Imports the device may serve (F_HOST = DEVICE_IMPORT_BASE + a wasi_fast.h WasiKind), else the host does.
+#define DEVICE_IMPORT_BASE 0xfffffe00u
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 
@@ -293,10 +297,13 @@ DEV u32 opaque(u32 x) {
   return x;
 }
 
-DEV void vm_step(const u64* P, u32 inst) {
+#include "wasi_fast.h"
+
+// Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
+DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
-  if (STATE(S_STATUS) != STATUS_RUNNING) return;
+  if (STATE(S_STATUS) != STATUS_RUNNING) return 0;
   const u64* code = (const u64*)P[P_CODE];
   const u32* funcs = (const u32*)P[P_FUNCS];
   const u32 ss = (u32)P[P_SLOT_STRIDE];
@@ -319,7 +326,7 @@ DEV void vm_step(const u64* P, u32 inst) {
   u32 depth = STATE(S_DEPTH);
   u32 trap = 0;
   u32 status = STATUS_RUNNING;
-  const u64 slice = P[P_FUEL_SLICE] < fuel_left[inst] ? P[P_FUEL_SLICE] : fuel_left[inst];
+  const u64 slice = cap < fuel_left[inst] ? cap : fuel_left[inst];
   u64 fuel = slice;
   u32 callee_fp = 0, callee = 0;
   u32 here = pc;  // the instruction being run, for the trap backtrace
@@ -494,6 +501,13 @@ DEV void vm_step(const u64* P, u32 inst) {
 
   do_call: {
       const u32* f = funcs + (u64)callee * F_FIELDS;
+      if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) {
+        // Served by vm_launch outside this loop: a call inside it would spill the loop's registers.
+        STATE(S_HOST_FUNC) = callee;
+        STATE(S_HOST_FP) = callee_fp;
+        status = STATUS_DEVICECALL;
+        goto leave;
+      }
       if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) {
         // Served on the device, no round trip: results go to the callee frame's first slot.
         u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N;
@@ -523,11 +537,31 @@ out_of_fuel:
   fuel_left[inst] -= slice;
   if (fuel_left[inst] == 0) { trap = TRAP_OUT_OF_FUEL; status = STATUS_TRAPPED; }
   STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
-  return;
+  return slice;
 trapped:
   status = STATUS_TRAPPED;
   pc = here;
 leave:
   fuel_left[inst] -= slice - fuel;
   STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
+  return slice - fuel;
+}
+
+// One launch's work for instance inst: fuel slices of vm_step, with the imports the device serves
+// (wasi_fast.h) run in between, so the interpreter's loop holds no call.
+DEV void vm_launch(const u64* P, u32 inst) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  u64 cap = P[P_FUEL_SLICE];
+  while (cap > 0) {
+    cap -= vm_step(P, inst, cap);
+    if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
+    const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
+    u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
+    u32 code = 0;
+    const u32 r = wasi_fast_call(P, inst, sl, P[P_SLOT_STRIDE], STATE(S_HOST_FP), f[F_HOST] - DEVICE_IMPORT_BASE, &code);
+    if (r == WF_EXIT) { STATE(S_STATUS) = STATUS_EXITED; STATE(S_TRAP) = code; return; }  // the exit code in S_TRAP
+    STATE(S_STATUS) = r == WF_DONE ? STATUS_RUNNING : STATUS_HOSTCALL;  // else the host serves it
+    if (r != WF_DONE) return;
+  }
 }

@@ -10,6 +10,7 @@ from ..runtime.store import Extern, FuncExtern, Instance, MemoryExtern, Store
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import WasiContext
+from .fast import FastPaths
 from .memory import GuestMemory, WasiError
 from .preview1 import FUNCTIONS
 
@@ -29,14 +30,17 @@ class Wasi:
         wasi.bind(instance)
     """
 
-    def __init__(self, store: Store, contexts: Sequence[WasiContext]) -> None:
+    def __init__(self, store: Store, contexts: Sequence[WasiContext], *, fast: bool = True,
+                 out_buffer: int | None = None) -> None:
+        """`fast`: let the device serve what it can (fast.py); `out_buffer`: its output buffer, bytes per instance."""
         if len(contexts) != store.n:
             raise WasmGpuError(f"{len(contexts)} WASI contexts for a store of {store.n} instances")
         self.store = store
         self.contexts = list(contexts)
         self.memory: MemoryExtern | None = None
         self._funcs: dict[str, FuncExtern] = {}
-        self.calls = 0
+        self.calls = 0  # calls served by the host
+        self.fast = FastPaths(store, self.contexts, out_buffer) if fast else None
 
     def imports(self, module: Module) -> dict[tuple[str, str], Extern]:
         """Host functions for every wasi_snapshot_preview1 import of `module` (LinkError for unknown ones)."""
@@ -60,7 +64,8 @@ class Wasi:
         ext = self._funcs.get(name)
         if ext is None:
             params, results = abi.SIGNATURES[name]
-            ext = self.store.host_func(FuncType(params, results), self._callback(name), f"wasi:{name}")
+            kind = self.fast.kind(name) if self.fast is not None else None
+            ext = self.store.host_func(FuncType(params, results), self._callback(name), f"wasi:{name}", kind)
             self._funcs[name] = ext
         return ext
 
@@ -68,6 +73,8 @@ class Wasi:
         """Use the instance's exported memory for the guest pointers of every call."""
         ext = instance.exports.get(memory)
         self.memory = ext if isinstance(ext, MemoryExtern) else None
+        if self.fast is not None:
+            self.fast.set_memory(self.memory.addr if self.memory is not None else None)
 
     def _callback(self, name: str) -> Any:
         fn = FUNCTIONS[name]
@@ -89,6 +96,8 @@ class Wasi:
                 raise
             except Exception as e:  # a bug here must not take the batch down: this instance traps
                 raise Trap(f"internal error in WASI {name}: {type(e).__name__}: {e}") from e
+            if self.fast is not None:
+                self.fast.after_host_call(index)
             return (errno,) if returns else ()
 
         return callback

@@ -4,16 +4,43 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import time
+from typing import Any
 
 from ..errors import Trap
 from . import abi
+from .chacha import keystream
 from .memory import WasiError
 
 # The virtual clock's realtime starts here (2024-01-01T00:00:00Z) and advances per call.
 VIRTUAL_EPOCH_NS = 1_704_067_200 * 1_000_000_000
 VIRTUAL_STEP_NS = 1_000
+
+
+class Cell:
+    """An integer of one instance's state, kept here or, once bound, in an element of a device array.
+
+    The device fast paths (fast.py) bind the virtual clock's time and the random stream's position,
+    so that the host, when it serves a call, continues where the device stopped, and the reverse.
+    """
+
+    def __init__(self, value: int = 0) -> None:
+        self._value = value
+        self._array: Any = None
+        self._index = 0
+
+    def get(self) -> int:
+        return self._value if self._array is None else int(self._array[self._index])
+
+    def set(self, value: int) -> None:
+        if self._array is None:
+            self._value = value
+        else:
+            self._array[self._index] = value
+
+    def bind(self, array: Any, index: int) -> None:
+        array[index] = self.get()
+        self._array, self._index = array, index
 
 
 class RealClock:
@@ -66,7 +93,15 @@ class VirtualClock:
     def __init__(self, epoch_ns: int = VIRTUAL_EPOCH_NS, step_ns: int = VIRTUAL_STEP_NS) -> None:
         self.epoch = epoch_ns
         self.step = step_ns
-        self.elapsed = 0
+        self.cell = Cell()  # nanoseconds since the epoch (the device's copy once bound)
+
+    @property
+    def elapsed(self) -> int:
+        return self.cell.get()
+
+    @elapsed.setter
+    def elapsed(self, value: int) -> None:
+        self.cell.set(value)
 
     def now(self, clock_id: int) -> int:
         if clock_id not in (0, 1, 2, 3):
@@ -90,11 +125,14 @@ class SystemRandom:
 
 
 class SeededRandom:
-    """A deterministic stream for instance `index` of a run seeded with `seed`."""
+    """A deterministic stream for instance `index` of a run seeded with `seed`: the ChaCha20 keystream
+    keyed by SHA-256("wasmgpu:{seed}:{index}"), the same bytes whether the device or the host serves."""
 
     def __init__(self, seed: int | str, index: int) -> None:
-        digest = hashlib.sha256(f"wasmgpu:{seed}:{index}".encode()).digest()
-        self.rng = random.Random(int.from_bytes(digest, "little"))
+        self.key = hashlib.sha256(f"wasmgpu:{seed}:{index}".encode()).digest()
+        self.cell = Cell()  # bytes of the stream used (the device's copy once bound)
 
     def bytes(self, n: int) -> bytes:
-        return self.rng.randbytes(n)
+        pos = self.cell.get()
+        self.cell.set(pos + n)
+        return keystream(self.key, pos, n)

@@ -1,0 +1,343 @@
+"""The WASI calls the device serves itself (vm/wasi_fast.h, wasi/fast.py): the same bytes, errnos, exit
+codes, order and fuel as the host path (Wasi(fast=False), which test_wasi.py compares with wasmtime),
+with no host call where the device can serve."""
+
+from __future__ import annotations
+
+import re
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wasmtime
+
+from tests.test_wasi import Program, echo_program, run_wasmtime
+from wasmgpu.runtime import store as store_mod
+from wasmgpu.runtime.engine import Engine
+from wasmgpu.wasi import Wasi, WasiContext, fast
+from wasmgpu.wasi.chacha import keystream
+from wasmgpu.wasi.command import run_batch
+
+N = 40
+REPO = Path(__file__).resolve().parent.parent
+END = 2 * 65536  # the end of a Program's memory
+
+
+def run(engine, wat: str, contexts: list[WasiContext], *, fast: bool = True, out_buffer: int | None = None,
+        store_options: dict | None = None, **call):
+    compiled = engine.load(wasmtime.wat2wasm(wat))
+    store = engine.store(len(contexts), **(store_options or {}))
+    wasi = Wasi(store, contexts, fast=fast, out_buffer=out_buffer)
+    instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+    wasi.bind(instance)
+    try:
+        return store.call(instance.exports["_start"], [()] * len(contexts), **call), wasi
+    finally:
+        wasi.close()
+
+
+def outputs(contexts: list[WasiContext]) -> list[tuple[bytes, bytes]]:
+    return [(bytes(c.stdout.data), bytes(c.stderr.data)) for c in contexts]
+
+
+def enum_names(text: str, name: str) -> list[str]:
+    body = re.search(r"enum " + name + r" \{(.*?)\};", text, re.S).group(1)
+    return [m.group(1) for m in re.finditer(r"\b([A-Z][A-Z0-9_]*)\b", re.sub(r"//[^\n]*", "", body))]
+
+
+def test_python_mirrors_of_the_headers() -> None:
+    vm = (REPO / "wasmgpu/vm/vm.h").read_text()
+    params = enum_names(vm, "Param")
+    assert params[-2:] == ["P_EXT", "P_COUNT"]
+    assert [getattr(store_mod, p) for p in params] == list(range(len(params)))
+    header = (REPO / "wasmgpu/vm/wasi_fast.h").read_text()
+    assert enum_names(header, "WasiKind") == [f"WK_{k.upper()}" for k in fast.KINDS] + ["WK_COUNT"]
+    assert enum_names(header, "WasiField") == fast.FIELDS + ["W_COUNT"]
+    assert [getattr(fast, f) for f in fast.FIELDS] == list(range(len(fast.FIELDS)))
+    for names in ("WasiStringField", "WasiClockField"):
+        assert [getattr(fast, f) for f in enum_names(header, names)] == list(range(len(enum_names(header, names))))
+    flags = re.findall(r"#define (WF_[A-Z0-9_]+) (0x[0-9a-f]+|\d+)u", header)
+    assert len(flags) == 7
+    for name, value in flags:
+        if name != "WF_TO_HOST":  # the device's own
+            assert getattr(fast, name) == int(value, 0), name
+    assert f"{store_mod.DEVICE_IMPORT_BASE:#x}u" in vm
+
+
+def test_printing_args_environ_and_exit_make_no_host_call(engine) -> None:
+    def contexts() -> list[WasiContext]:
+        return [WasiContext(args=["prog", f"a{i}", "é" * (i % 4)], env=[("K", str(i)), ("E", "")]) for i in range(N)]
+
+    got, want = contexts(), contexts()
+    fast_results, fast_wasi = run(engine, echo_program(), got)
+    host_results, host_wasi = run(engine, echo_program(), want, fast=False)
+    assert fast_wasi.calls == 0 and host_wasi.calls == 44 * N
+    assert outputs(got) == outputs(want)
+    assert [r.exit_code for r in fast_results] == [r.exit_code for r in host_results]
+    assert len({out for out, _ in outputs(got)}) == N and len({r.exit_code for r in fast_results}) > 3
+
+
+def seeded_program() -> str:
+    """Random bytes at odd places and sizes (block boundaries crossed), every clock, a host sleep between."""
+    p = Program()
+    return p.wat(f"""(func (export "_start")
+      (drop (call $random_get (i32.const 201) (i32.const 5)))
+      (drop (call $random_get (i32.const 206) (i32.const 70)))
+      (drop (call $random_get (i32.const 276) (i32.const 129)))
+      (drop (call $random_get (i32.const 405) (i32.const 0)))
+      (drop (call $clock_time_get (i32.const 0) (i64.const 0) (i32.const 408)))
+      (drop (call $clock_time_get (i32.const 1) (i64.const 0) (i32.const 417)))
+      (drop (call $clock_time_get (i32.const 2) (i64.const 0) (i32.const 425)))
+      (drop (call $clock_res_get (i32.const 3) (i32.const 433)))
+      {p.report("bad clock", "(call $clock_time_get (i32.const 4) (i64.const 0) (i32.const 441))")}
+      (i64.store (i32.const 600) (i64.const 0))
+      (i32.store8 (i32.const 608) (i32.const 0))
+      (i32.store (i32.const 616) (i32.const 1))
+      (i64.store (i32.const 624) (i64.const 5000000))
+      (drop (call $poll_oneoff (i32.const 600) (i32.const 700) (i32.const 1) (i32.const 100)))
+      (drop (call $clock_time_get (i32.const 1) (i64.const 0) (i32.const 449)))
+      (drop (call $random_get (i32.const 457) (i32.const 11)))
+      (drop (call $write (i32.const 1) (i32.const 200) (i32.const 268))))""")
+
+
+def seeded_run(engine, seed: int, fast: bool) -> tuple[list[bytes], list[WasiContext], int]:
+    contexts = [WasiContext.seeded(seed, i) for i in range(5)]
+    results, wasi = run(engine, seeded_program(), contexts, fast=fast)
+    assert all(r.values == () for r in results)
+    return [out for out, _ in outputs(contexts)], contexts, wasi.calls
+
+
+def test_seeded_random_and_clocks_are_the_same_on_the_device_and_the_host(engine) -> None:
+    device, dctx, dcalls = seeded_run(engine, 42, True)
+    host, hctx, hcalls = seeded_run(engine, 42, False)
+    assert device == host == seeded_run(engine, 42, True)[0]
+    assert dcalls == 5 and hcalls == 5 * 17  # the device leaves only poll_oneoff to the host
+    assert len(set(device)) == 5 and seeded_run(engine, 43, True)[0] != device
+    prefix = b"bad clock=28\n"
+    assert device[0].startswith(prefix)
+    out = device[0][len(prefix):]  # memory from byte 200
+    # The virtual clock: 2024-01-01 + one step per read (none for a bad id); the sleep advanced it by 5 ms.
+    real, (mono, cpu, res) = struct.unpack_from("<Q", out, 208)[0], struct.unpack_from("<QQQ", out, 217)
+    assert (real, mono, cpu, res) == (1_704_067_200 * 10**9 + 1000, 2000, 3000, 1000)
+    assert out[241:249] == bytes(8) and struct.unpack_from("<Q", out, 249)[0] == 3000 + 5_000_000 + 1000
+    key = dctx[0].random.key
+    assert out[1:205] == keystream(key, 0, 204) and out[:1] + out[205:208] == bytes(4)
+    assert out[257:268] == keystream(key, 204, 11)
+    # The host continues each stream and clock where the device left it.
+    for d, h in zip(dctx, hctx, strict=True):
+        assert d.random.bytes(9) == h.random.bytes(9)
+        assert d.clock.now(1) == h.clock.now(1)
+
+
+def test_seeded_runs_are_the_same_on_every_backend(engine) -> None:
+    """Both CPU layouts, and the tested backend (the GPU's under WASMGPU_TEST_BACKEND=cuda)."""
+    runs = [seeded_run(e, 7, True)[0] for e in (Engine("cpu"), Engine("cpu-interleaved"), engine)]
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_unseeded_random_differs_between_runs_and_instances(engine) -> None:
+    p = Program()
+    wat = p.wat("""(func (export "_start")
+      (drop (call $random_get (i32.const 203) (i32.const 37)))
+      (drop (call $write (i32.const 1) (i32.const 200) (i32.const 40))))""")
+    runs = []
+    for _ in range(2):
+        contexts = [WasiContext() for _ in range(4)]
+        _, wasi = run(engine, wat, contexts)
+        assert wasi.calls == 0
+        runs += [out for out, _ in outputs(contexts)]
+    assert len(set(runs)) == 8 and all(len(b) == 40 and b[:3] == bytes(3) for b in runs)
+
+
+def test_real_clocks_are_now_and_monotonic_never_goes_back(engine) -> None:
+    """Many launches (a small fuel slice), each with its own host time: monotonic reads never decrease."""
+    p = Program()
+    wat = p.wat(f"""(func (export "_start") (local $prev i64) (local $now i64) (local $bad i32) (local $k i32)
+      (drop (call $clock_time_get (i32.const 0) (i64.const 0) (i32.const 400)))
+      (loop $more
+        (drop (call $clock_time_get (i32.const 1) (i64.const 0) (i32.const 300)))
+        (local.set $now (i64.load (i32.const 300)))
+        (if (i64.lt_u (local.get $now) (local.get $prev))
+          (then (local.set $bad (i32.add (local.get $bad) (i32.const 1)))))
+        (local.set $prev (local.get $now))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br_if $more (i32.lt_u (local.get $k) (i32.const 3000))))
+      (i64.store (i32.const 408) (local.get $prev))
+      (drop (call $clock_time_get (i32.const 2) (i64.const 0) (i32.const 416)))
+      (drop (call $write (i32.const 1) (i32.const 400) (i32.const 16)))
+      {p.report("decreases", "(local.get $bad)")})""")
+    contexts = [WasiContext() for _ in range(8)]
+    real0, mono0 = time.time_ns(), time.monotonic_ns()
+    _, wasi = run(engine, wat, contexts, store_options={"fuel_slice": 100})
+    real1, mono1 = time.time_ns(), time.monotonic_ns()
+    assert wasi.calls == 8  # the process CPU-time clock is read on the host
+    for out, _ in outputs(contexts):
+        real, mono = struct.unpack_from("<QQ", out)
+        assert real0 <= real <= real1 and mono0 <= mono <= mono1
+        assert out[16:] == b"decreases=0\n"
+
+
+def test_stdout_and_stderr_keep_their_order(engine) -> None:
+    """Alternating writes, some too big for a small buffer (the host writes those, after a drain)."""
+    p = Program()
+    texts = [(1 if k % 3 else 2, (f"<{k}>" * (1 + (k * 37) % 50)).encode()) for k in range(60)]
+    body = "\n".join(f"(call ${'print' if fd == 1 else 'eprint'} {p.s(t)})" for fd, t in texts)
+    wat = p.wat(f'(func (export "_start") {body})')
+
+    class Log:
+        def __init__(self, log: list, fd: int) -> None:
+            self.log, self.fd = log, fd
+
+        def write(self, data: bytes) -> int:
+            self.log.append((self.fd, bytes(data)))
+            return len(data)
+
+    def runs(texts: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        joined: list[tuple[int, bytes]] = []
+        for fd, data in texts:
+            if joined and joined[-1][0] == fd:
+                joined[-1] = (fd, joined[-1][1] + data)
+            else:
+                joined.append((fd, data))
+        return joined
+
+    for out_buffer, host_calls in ((None, 0), (256, (1, 59))):
+        logs: list[list] = [[] for _ in range(3)]
+        contexts = [WasiContext(stdout=Log(log, 1), stderr=Log(log, 2)) for log in logs]
+        _, wasi = run(engine, wat, contexts, out_buffer=out_buffer)
+        for log in logs:
+            assert runs(log) == runs(texts)
+        if host_calls:
+            assert host_calls[0] * 3 <= wasi.calls <= host_calls[1] * 3
+        else:
+            assert wasi.calls == 0
+
+
+def test_write_larger_than_the_buffer_goes_to_the_host(engine) -> None:
+    p = Program()
+    big = bytes(range(256)) * 4
+    escaped = "".join(f"\\{b:02x}" for b in big)
+    wat = p.wat(f"""(data (i32.const 20000) "{escaped}")
+      (func (export "_start")
+        (call $print {p.s("head ")})
+        ;; three iovecs over the 1000 bytes from 20003, then three small unaligned ones (3, 0, 5 bytes)
+        (i32.store (i32.const 16) (i32.const 20003)) (i32.store (i32.const 20) (i32.const 1))
+        (i32.store (i32.const 24) (i32.const 20004)) (i32.store (i32.const 28) (i32.const 600))
+        (i32.store (i32.const 32) (i32.const 20604)) (i32.store (i32.const 36) (i32.const 399))
+        {p.report("big", "(call $fd_write (i32.const 1) (i32.const 16) (i32.const 3) (i32.const 104))")}
+        {p.report("written", "(i32.load (i32.const 104))")}
+        (i32.store (i32.const 16) (i32.const 20001)) (i32.store (i32.const 20) (i32.const 3))
+        (i32.store (i32.const 24) (i32.const 99999)) (i32.store (i32.const 28) (i32.const 0))
+        (i32.store (i32.const 32) (i32.const 20010)) (i32.store (i32.const 36) (i32.const 5))
+        {p.report("small", "(call $fd_write (i32.const 2) (i32.const 16) (i32.const 3) (i32.const 105))")}
+        {p.report("written", "(i32.load (i32.const 105))")}
+        (call $print {p.s("tail")}))""")
+    contexts = [WasiContext() for _ in range(3)]
+    _, wasi = run(engine, wat, contexts, out_buffer=256)
+    assert wasi.calls == 3  # the big write, once per instance
+    for out, err in outputs(contexts):
+        assert out == b"head " + big[3:1003] + b"big=0\nwritten=1000\nsmall=0\nwritten=8\ntail"
+        assert err == big[1:4] + big[10:15]
+
+
+def test_renumbered_stdout_is_served_by_the_host_like_wasmtime(engine, tmp_path) -> None:
+    p = Program()
+    wat = p.wat(f"""(func (export "_start")
+      (call $print {p.s("to stdout" + chr(10))}) (call $eprint {p.s("to stderr" + chr(10))})
+      {p.report("renumber", "(call $fd_renumber (i32.const 2) (i32.const 1))")}
+      (call $print {p.s("fd 1 is stderr now" + chr(10))})
+      {p.report("fd 2", f"(call $write (i32.const 2) {p.s('lost')})")})""")
+    contexts = [WasiContext() for _ in range(3)]
+    results, wasi = run(engine, wat, contexts)
+    ref = run_wasmtime(wat, tmp_path)
+    assert ref[1:] == (b"to stdout\n", b"to stderr\nrenumber=0\nfd 1 is stderr now\nfd 2=8\n")
+    for r, (out, err) in zip(results, outputs(contexts), strict=True):
+        assert (r.values, out, err) == ((), *ref[1:])
+    assert wasi.calls == 3 * 11  # the renumber, then every write (2 before it were the device's)
+
+
+def test_bad_pointers_get_efault_on_the_device_and_nothing_is_written(engine) -> None:
+    p = Program()
+    calls = {
+        "args_get": f"(call $args_get (i32.const {END - 4}) (i32.const 200))",
+        "args_get buf": f"(call $args_get (i32.const 200) (i32.const {END - 2}))",
+        "args_sizes_get": "(call $args_sizes_get (i32.const 0xffffffff) (i32.const 200))",
+        "environ_get": f"(call $environ_get (i32.const 200) (i32.const {END - 3}))",
+        "environ_sizes_get": f"(call $environ_sizes_get (i32.const 200) (i32.const {END - 3}))",
+        "random": f"(call $random_get (i32.const {END - 4}) (i32.const 5))",
+        "clock": f"(call $clock_time_get (i32.const 0) (i64.const 0) (i32.const {END - 7}))",
+        "clock bad id": f"(call $clock_time_get (i32.const 9) (i64.const 0) (i32.const {END - 7}))",
+        "res": f"(call $clock_res_get (i32.const 1) (i32.const {END - 1}))",
+        "iov array": f"(call $fd_write (i32.const 1) (i32.const {END - 4}) (i32.const 1) (i32.const 100))",
+        "iov buffer": f"(i32.store (i32.const 16) (i32.const {END - 2})) (i32.store (i32.const 20) (i32.const 3)) "
+                      "(call $fd_write (i32.const 2) (i32.const 16) (i32.const 1) (i32.const 100))",
+        "nwritten": f"(i32.store (i32.const 16) (i32.const 1024)) (i32.store (i32.const 20) (i32.const 1)) "
+                    f"(call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const {END - 3}))",
+        "huge count": "(call $fd_write (i32.const 1) (i32.const 16) (i32.const 0x20000000) (i32.const 100))",
+    }
+    body = "\n".join(p.report(k, v) for k, v in calls.items())
+    ok = {"random at the end": f"(call $random_get (i32.const {END - 4}) (i32.const 4))",
+          "empty random past it": f"(call $random_get (i32.const {END}) (i32.const 0))",
+          "clock bad id": "(call $clock_time_get (i32.const 9) (i64.const 0) (i32.const 300))"}
+    body += "\n".join(p.report(k, v) for k, v in ok.items())
+    wat = p.wat(f'(func (export "_start") {body})')
+    seen = []
+    for fast_paths in (True, False):
+        contexts = [WasiContext(args=["a", "bc"], env=[("K", "V")]) for _ in range(3)]
+        compiled = engine.load(wasmtime.wat2wasm(wat))
+        store = engine.store(3)
+        wasi = Wasi(store, contexts, fast=fast_paths)
+        instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+        wasi.bind(instance)
+        results = store.call(instance.exports["_start"], [()] * 3)
+        assert all(r.values == () for r in results)
+        assert (wasi.calls == 0) == fast_paths
+        seen.append(outputs(contexts))
+        for i, (out, err) in enumerate(outputs(contexts)):
+            assert out.decode().splitlines() == [f"{k}=21" for k in calls] + [
+                "random at the end=0", "empty random past it=0", "clock bad id=28"]
+            assert err == b""
+            tail = store.read_memory(instance.exports["memory"], i, END - 16, 16)
+            assert tail[:12].tobytes() == bytes(12) and tail[12:].any()  # only the valid random_get wrote
+    assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("code", [0, 9, 125, 126])
+def test_proc_exit_on_the_device_and_invalid_codes_on_the_host(engine, code) -> None:
+    p = Program()
+    wat = p.wat(f'(func (export "_start") (call $print {p.s("bye")}) (call $proc_exit (i32.const {code})) unreachable)')
+    contexts = [WasiContext() for _ in range(3)]
+    results, wasi = run(engine, wat, contexts)
+    assert all(out == b"bye" for out, _ in outputs(contexts))
+    if code < 126:
+        assert [r.exit_code for r in results] == [code] * 3 and wasi.calls == 0
+    else:
+        assert all("invalid exit status" in r.trap for r in results) and wasi.calls == 3
+
+
+def test_corpus_program_output_exit_and_fuel_are_unchanged(engine) -> None:
+    module = engine.load((REPO / "tests/corpus/wasm/c_stdio_mix.wasm").read_bytes()).module
+    seen = []
+    for fast_paths in (True, False):
+        store = engine.store(4)
+        contexts = [WasiContext(args=["c_stdio_mix.wasm"]) for _ in range(4)]
+        wasi = Wasi(store, contexts, fast=fast_paths)
+        instance = store.instantiate(module, wasi.imports(module))
+        wasi.bind(instance)
+        outcomes = run_batch(store, wasi, instance.exports["_start"], [()] * 4, fuel=10**9)
+        seen.append(([(o.status, o.fuel_used, o.trap) for o in outcomes], outputs(contexts), wasi.calls))
+    (fast_rows, fast_out, fast_calls), (host_rows, host_out, host_calls) = seen
+    assert fast_rows == host_rows and fast_rows[0][0] == 1 and fast_rows[0][1] > 1000
+    assert fast_out == host_out and b"stderr line 4\n" in fast_out[0][1]
+    assert fast_calls == 0 and host_calls == 4 * 317
+
+
+def test_drained_records_are_parsed_in_order() -> None:
+    def rec(fd: int, data: bytes) -> bytes:
+        head = len(data) | (fast.WF_OUT_FD2 if fd == 2 else 0)
+        return struct.pack("<I", head) + data + bytes(-len(data) % 4)
+
+    raw = rec(1, b"ab") + rec(1, b"cde") + rec(2, b"") + rec(2, b"f" * 9) + rec(1, b"g")
+    assert fast.parse_records(np.frombuffer(raw, dtype=np.uint8)) == [(1, b"abcde"), (2, b"f" * 9), (1, b"g")]

@@ -1,0 +1,231 @@
+"""The host side of the WASI calls the device serves without a round trip (vm/wasi_fast.h; DESIGN.md 5).
+
+args/environ come from per-instance blobs loaded here; clock_time_get/clock_res_get from the host's
+clocks at each launch plus a device timer (RealClock) or from the virtual clock (VirtualClock, whose
+time then lives on the device); random_get from a per-instance ChaCha20 stream (SeededRandom's key,
+or one from os.urandom for SystemRandom); fd_write to the original fd 1 and 2 appends records to a
+per-instance buffer that after_launch drains into the instance's stdout/stderr, in order; proc_exit
+ends the instance there. Whatever the device declines (another descriptor, a write that does not
+fit, a CPU-time clock, an exit status >= 126, a clock or random source of another kind) the host
+serves as before, and since the buffers are drained after every launch, before any host call is
+served, the order of all output is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..runtime.linear_memory import MemoryArray
+from ..runtime.store import Store
+from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
+from .context import WasiContext
+from .fds import OutputEntry
+
+# Mirrors of vm/wasi_fast.h (tests/test_wasi_fast.py checks them against the header).
+KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
+         "random_get", "fd_write", "proc_exit"]  # enum WasiKind
+FIELDS = ["W_MEM", "W_FLAGS", "W_STRINGS", "W_STRING_INFO", "W_OUT", "W_OUT_CAP", "W_OUT_USED", "W_CLOCK",
+          "W_RNG_KEY", "W_RNG_POS", "W_HOST_REALTIME", "W_HOST_MONOTONIC", "W_TIMER_BASE"]  # enum WasiField
+(W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
+ W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_COUNT) = range(14)
+SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE, SI_FIELDS = range(7)
+C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM = 1, 2, 4, 8, 16
+WF_OUT_FD2 = 0x80000000
+NO_MEMORY = (1 << 64) - 1
+U64_MAX = (1 << 64) - 1
+
+MAX_OUT_BUFFER = 16 << 10  # bytes per instance
+MIN_OUT_BUFFER = 1 << 10
+
+
+def default_out_buffer(store: Store) -> int:
+    """16 KiB per instance, less where N buffers would take over 256 MiB (CPU) or 1/32 of the GPU's free memory."""
+    free = store.backend.device_memory()
+    budget = (256 << 20) if free is None else free // 32
+    return max(MIN_OUT_BUFFER, min(MAX_OUT_BUFFER, budget // store.n)) & ~3
+
+
+def _strings(items: list[bytes]) -> bytes:
+    return b"".join(s + b"\0" for s in items)
+
+
+def parse_records(data: bytes | np.ndarray) -> list[tuple[int, bytes]]:
+    """An output buffer's records as (fd, bytes), consecutive writes to one fd joined."""
+    raw = bytes(data)
+    out: list[tuple[int, bytes]] = []
+    at = 0
+    while at + 4 <= len(raw):
+        head = int.from_bytes(raw[at:at + 4], "little")
+        fd, n = (2 if head & WF_OUT_FD2 else 1), head & ~WF_OUT_FD2
+        chunk = raw[at + 4:at + 4 + n]
+        if out and out[-1][0] == fd:
+            out[-1] = (fd, out[-1][1] + chunk)
+        else:
+            out.append((fd, chunk))
+        at += 4 + ((n + 3) & ~3)
+    return out
+
+
+class FastPaths:
+    """The device state of the fast paths for the instances of a store, one WasiContext each."""
+
+    def __init__(self, store: Store, contexts: Sequence[WasiContext], out_buffer: int | None = None) -> None:
+        self.store = store
+        self.contexts = contexts
+        # Record lengths have 31 bits (vm/wasi_fast.h), and the used counts 32.
+        self.out_buffer = default_out_buffer(store) if out_buffer is None else min(out_buffer, 1 << 30) & ~3
+        xp, n = store.xp, store.n
+        block = np.zeros(W_COUNT, dtype=np.uint64)
+        block[W_MEM] = NO_MEMORY
+        self._flags = np.zeros(n, dtype=np.uint32)
+
+        # args and environ: identical blobs (the usual case) stored once.
+        arena = bytearray()
+        where: dict[bytes, int] = {}
+        info = np.zeros((SI_FIELDS, n), dtype=np.uint64)
+        for i, ctx in enumerate(contexts):
+            for f, items in ((SI_ARGS, ctx.args), (SI_ENV, ctx.env)):
+                blob = _strings(items)
+                if blob not in where:
+                    where[blob] = len(arena)
+                    arena += blob
+                info[f:f + 3, i] = (where[blob], len(items), len(blob))
+        self.strings = xp.asarray(np.frombuffer(bytes(arena + b"\0"), dtype=np.uint8))
+        self.string_info = xp.asarray(info)
+
+        # Clocks: the host's (stateless here), or a virtual clock of this instance alone, whose time moves here.
+        clocks = np.zeros((C_FIELDS, n), dtype=np.uint64)
+        owners = _count_ids([ctx.clock for ctx in contexts] + [ctx.random for ctx in contexts])
+        virtual: list[int] = []
+        for i, ctx in enumerate(contexts):
+            c = ctx.clock
+            if type(c) is RealClock:
+                self._flags[i] |= WF_CLOCK_REAL
+            elif (type(c) is VirtualClock and owners[id(c)] == 1 and 0 <= c.epoch <= U64_MAX
+                  and 0 <= c.step <= U64_MAX and 0 <= c.elapsed <= U64_MAX):
+                self._flags[i] |= WF_CLOCK_VIRTUAL
+                clocks[:, i] = (c.epoch, c.step, 0)
+                virtual.append(i)
+        self.clocks = xp.asarray(clocks)
+        for i in virtual:
+            contexts[i].clock.cell.bind(self.clocks[C_VALUE], i)  # type: ignore[union-attr]
+
+        # random_get: a seeded stream continues on the device; the system's becomes a stream keyed from it.
+        keys = np.frombuffer(os.urandom(32 * n), dtype="<u4").reshape(n, 8).T.astype(np.uint32)
+        seeded: list[int] = []
+        for i, ctx in enumerate(contexts):
+            r = ctx.random
+            if type(r) is SeededRandom and owners[id(r)] == 1:
+                keys[:, i] = np.frombuffer(r.key, dtype="<u4")
+                seeded.append(i)
+            elif type(r) is not SystemRandom:
+                continue
+            self._flags[i] |= WF_RANDOM
+        self.rng_key = xp.asarray(np.ascontiguousarray(keys))
+        self.rng_pos = xp.zeros(n, dtype=np.uint64)
+        for i in seeded:
+            contexts[i].random.cell.bind(self.rng_pos, i)  # type: ignore[attr-defined]
+
+        # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
+        self.outputs = [(_output(ctx, 1), _output(ctx, 2)) for ctx in contexts]
+        self.out: MemoryArray | None = None
+        self.used = xp.zeros(n, dtype=np.uint32)
+        self._broken: set[tuple[int, int]] = set()  # (instance, fd) whose sink failed: the host's from then on
+
+        self.flags = xp.array(self._flags)  # a copy on every backend: changes are pushed explicitly
+        self.any_real_clock = bool((self._flags & WF_CLOCK_REAL).any())
+        ptr = store.backend.ptr
+        block[W_FLAGS] = ptr(self.flags)
+        block[W_STRINGS] = ptr(self.strings)
+        block[W_STRING_INFO] = ptr(self.string_info)
+        block[W_CLOCK] = ptr(self.clocks)
+        block[W_RNG_KEY] = ptr(self.rng_key)
+        block[W_RNG_POS] = ptr(self.rng_pos)
+        block[W_OUT_USED] = ptr(self.used)
+        self.block = xp.asarray(block)
+        store.attach(self)
+
+    # -- set up by the Wasi object --------------------------------------------------------------------
+    def kind(self, name: str) -> int | None:
+        """The device kind of WASI function `name` (None: host only); linking fd_write makes the buffers."""
+        if name not in KINDS:
+            return None
+        if name == "fd_write" and self.out is None and self.out_buffer > 0:
+            self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer)
+            self._set(W_OUT, self.store.backend.ptr(self.out.data))
+            self._set(W_OUT_CAP, self.out_buffer)
+            for i in range(self.store.n):
+                self._refresh_fds(i)
+            self.flags[:] = self.store.xp.asarray(self._flags)
+        return KINDS.index(name)
+
+    def set_memory(self, addr: int | None) -> None:
+        self._set(W_MEM, NO_MEMORY if addr is None else addr)
+
+    def _set(self, field: int, value: int) -> None:
+        self.block[field] = np.uint64(value)  # a NumPy scalar: CuPy takes no Python int above 2**63
+
+    # -- the store's hooks ------------------------------------------------------------------------------
+    def before_launch(self) -> None:
+        if self.any_real_clock:
+            now = np.array([time.time_ns(), time.monotonic_ns(), 0], dtype=np.uint64)
+            self.block[W_HOST_REALTIME:W_TIMER_BASE + 1] = self.store.xp.asarray(now)
+
+    def after_launch(self) -> None:
+        self.drain()
+
+    # -- output ---------------------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Every instance's buffered writes, to its stdout/stderr in the order they were made."""
+        if self.out is None:
+            return
+        used = np.array(self.store.backend.to_host(self.used))  # a copy: on the CPU, to_host is the array
+        live = np.flatnonzero(used)
+        if not len(live):
+            return
+        rows = self.out.heads(live, int(used[live].max()))
+        self.used[:] = 0
+        for row, i in zip(rows, live.tolist(), strict=True):
+            for fd, data in parse_records(row[:int(used[i])]):
+                entry = self.outputs[i][fd - 1]
+                try:
+                    entry.write(data)  # type: ignore[union-attr]
+                except OSError:
+                    # The guest was told it succeeded; from now on the host serves its writes (and errors).
+                    self._broken.add((i, fd))
+                    self.after_host_call(i)
+
+    def after_host_call(self, i: int) -> None:
+        """A host call may have closed or renumbered fd 1 or 2: the device then leaves them to the host."""
+        if self.out is not None and self._refresh_fds(i):
+            self.flags[i] = int(self._flags[i])
+
+    def _refresh_fds(self, i: int) -> bool:
+        entries = self.contexts[i].fds.entries
+        bits = 0
+        for fd, bit in ((1, WF_STDOUT), (2, WF_STDERR)):
+            entry = self.outputs[i][fd - 1]
+            if entry is not None and entries.get(fd) is entry and (i, fd) not in self._broken:
+                bits |= bit
+        old = int(self._flags[i])
+        new = (old & ~(WF_STDOUT | WF_STDERR)) | bits
+        self._flags[i] = new
+        return new != old
+
+
+def _output(ctx: WasiContext, fd: int) -> OutputEntry | None:
+    entry = ctx.fds.entries.get(fd)
+    return entry if isinstance(entry, OutputEntry) else None
+
+
+def _count_ids(objs: list[Any]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for o in objs:
+        out[id(o)] = out.get(id(o), 0) + 1
+    return out
