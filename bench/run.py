@@ -6,7 +6,7 @@
 
 For every program in bench/wasm/ (each exports `run(seed: i32) -> i64`, a checksum), and for each backend:
 
-  cuda      wasmgpu on the GPU: N instances in one batch (default N = 65536)
+  cuda      wasmgpu on the GPU: N instances in one batch (default 135168: 1024 threads x 132 SMs)
   cpu       wasmgpu's CPU backend on all cores (N sized so one run takes about --cpu-seconds, at most
             --cpu-instances)
   wasmtime  wasmtime (PyPI) on all cores: one process per core, each compiles the module once and
@@ -184,7 +184,7 @@ def store_memory(store: Any) -> dict[str, float]:
     parts = {
         "slots": nbytes(getattr(store, "slots", None)),
         "frames": nbytes(getattr(store, "frames", None)),
-        "memories": sum(nbytes(m.data) for m in getattr(store, "mems", [])),
+        "memories": sum(nbytes(m.data.data) for m in getattr(store, "mems", [])),
         "tables": sum(nbytes(t.data) for t in getattr(store, "tables", [])),
     }
     other = 0
@@ -197,7 +197,7 @@ def store_memory(store: Any) -> dict[str, float]:
     parts["other"] = other
     out = {k: v / n for k, v in parts.items()}
     out["total"] = sum(parts.values()) / n
-    out["memory_pages"] = max((nbytes(m.data) // n // 65536 for m in getattr(store, "mems", [])), default=0)
+    out["memory_pages"] = max((nbytes(m.data.data) // n // 65536 for m in getattr(store, "mems", [])), default=0)
     return out
 
 
@@ -792,8 +792,8 @@ def machine_info() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--instances", "-n", type=int, default=65536,
-                   help="instances per batch on the GPU backends; also caps the CPU backends' N (default 65536)")
+    p.add_argument("--instances", "-n", type=int, default=135168,
+                   help="instances per batch on the GPU backends; also caps the CPU backends' N (default 135168)")
     p.add_argument("--cpu-instances", type=int, default=8192, help="most instances for cpu and wasmtime (8192)")
     p.add_argument("--cpu-seconds", type=float, default=1.0,
                    help="size N on cpu and wasmtime so one timed run takes about this long (1.0)")
