@@ -167,9 +167,7 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define TRAP(name) do { trap = TRAP_##name; goto trapped; } while (0)
 #define STATE(f) st[(u64)(f) * N + inst]
 
-// The cached memory (the one last touched): where its bytes are and its current size.
-#define MEM_REF(m) ((m) == cm ? cref : mem_ref(mems, (m), inst, N))
-#define MEM_SIZE(m) ((m) == cm ? csize : (u64)mem_pages[(u64)(m) * N + inst] * PAGE)
+// The cached memory (the one last touched): cref is where its bytes are, csize its current size.
 #define USE_MEM(m) do { if ((m) != cm) { cm = (m); cref = mem_ref(mems, cm, inst, N); \
     csize = (u64)mem_pages[(u64)cm * N + inst] * PAGE; } } while (0)
 #define LOAD_MEM(T, v) do { \
@@ -409,16 +407,18 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
       case OP_MEMORY_COPY: {
         u64 m = NEXT_WORD();
         u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        if (s + n > MEM_SIZE(m) || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        mem_copy(MEM_REF(m), d, s, n);
+        USE_MEM(m);
+        if (s + n > csize || d + n > csize) TRAP(MEM_OOB);
+        mem_copy(cref, d, s, n);
         NEXT;
       }
       case OP_MEMORY_FILL: {
         u64 m = NEXT_WORD();
         u64 d = RD_U32(A), n = RD_U32(C);
         u8 v = (u8)RD_U32(B);
-        if (d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        mem_fill(MEM_REF(m), d, v, n);
+        USE_MEM(m);
+        if (d + n > csize) TRAP(MEM_OOB);
+        mem_fill(cref, d, v, n);
         NEXT;
       }
       case OP_MEMORY_INIT: {
@@ -428,8 +428,9 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
         const u8* dropped = (const u8*)P[P_DATA_DROPPED];
         u64 len = dropped[seg * N + inst] ? 0 : info[1];
         u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        if (s + n > len || d + n > MEM_SIZE(m)) TRAP(MEM_OOB);
-        mem_init(MEM_REF(m), d, (const u8*)P[P_DATA] + info[0] + s, n);
+        USE_MEM(m);
+        if (s + n > len || d + n > csize) TRAP(MEM_OOB);
+        mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n);
         NEXT;
       }
       case OP_DATA_DROP: ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;

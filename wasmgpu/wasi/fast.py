@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class FastPaths:
 
         # Clocks: the host's (stateless here), or a virtual clock of this instance alone, whose time moves here.
         clocks = np.zeros((C_FIELDS, n), dtype=np.uint64)
-        owners = _count_ids([ctx.clock for ctx in contexts] + [ctx.random for ctx in contexts])
+        owners = Counter(id(o) for ctx in contexts for o in (ctx.clock, ctx.random))
         virtual: list[int] = []
         for i, ctx in enumerate(contexts):
             c = ctx.clock
@@ -222,10 +222,3 @@ class FastPaths:
 def _output(ctx: WasiContext, fd: int) -> OutputEntry | None:
     entry = ctx.fds.entries.get(fd)
     return entry if isinstance(entry, OutputEntry) else None
-
-
-def _count_ids(objs: list[Any]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for o in objs:
-        out[id(o)] = out.get(id(o), 0) + 1
-    return out
