@@ -1,11 +1,14 @@
 """The register bytecode: defined once here; vm/isa.h is generated from it.
 
-An instruction is one 64-bit word: op:16 | a:16 | b:16 | c:16, where a, b, c
-are frame-relative slot numbers (or small immediates). ``imm32`` is the upper
-half (b | c << 16). Some instructions take follow-on words; the VM reads them
-with NEXT_WORD(). Numeric instructions are one per WebAssembly numeric opcode,
-named after it (``i32.add`` -> ``I32_ADD``); their C semantics live in the table
-below, so the translator and the VM cannot disagree about what an opcode means.
+An instruction is one 64-bit word: op:8 | flags:8 | a:16 | b:16 | c:16, where
+a, b, c are frame-relative slot numbers (or small immediates). ``imm32`` is the
+upper half (b | c << 16). Some instructions take follow-on words; the VM reads
+them with NEXT_WORD(), or before dispatch when the flags say F_EXT. The flags
+(below) say which operands the VM reads and what it does with the result, so a
+compare and its fused branch, or an add of a slot and of an immediate, are one
+op. Numeric instructions are one per WebAssembly numeric opcode, named after it
+(``i32.add`` -> ``I32_ADD``); their C semantics live in the table below, so the
+translator and the VM cannot disagree about what an opcode means.
 
 Run ``python -m wasmgpu.compiler.isa`` to regenerate vm/isa.h.
 """
@@ -44,17 +47,15 @@ STATUS = {name: i for i, name in enumerate(STATUSES)}
 CONTROL = [
     "NOP",
     "UNREACHABLE",
-    "MOV",  # a <- b
-    "CONST",  # a <- next word
+    "MOV",  # a <- b (x)
+    "CONST",  # a <- next word (ext)
     "CONST32",  # a <- imm32 (zero-extended)
     "JMP",  # pc <- imm32
-    "BR_IF",  # if a (i32) != 0: pc <- imm32
-    "BR_UNLESS",  # if a (i32) == 0: pc <- imm32
     "BR_TABLE",  # index a; imm32 = n; then n+1 words of targets (last = default)
     "CALL",  # callee frame at fp + a; imm32 = function address
     "CALL_INDIRECT",  # callee frame at fp + a; index b; table c; next word: signature id
     "RET",  # results already in slots 0..n-1
-    "SELECT",  # a <- (next word slot) != 0 ? b : c
+    "SELECT",  # a <- slot (next word) != 0 ? b (x) : c (y)
     "GLOBAL_GET",  # a <- global imm32
     "GLOBAL_SET",  # global imm32 <- a
     "MEMORY_SIZE",  # a <- pages of memory c
@@ -200,75 +201,76 @@ def isa_name(wasm_name: str) -> str:
     return wasm_name.upper().replace(".", "_")
 
 
-# Superinstructions. `<op>_IMM`: the second operand is the signed 16-bit immediate c.
-_IMM_BASE = ["add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "eq", "ne", "lt_s", "lt_u", "gt_s",
-             "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
-IMM_OPS = [f"{t}.{o}" for t in ("i32", "i64") for o in _IMM_BASE]
-# `BR_<cmp>`: compare and branch, target in the next word; `BR_<cmp>_IMM` compares slot a with immediate b.
-COMPARES = [f"{t}.{o}" for t in ("i32", "i64") for o in _IMM_BASE[9:]]
-NEGATED = {"eq": "ne", "ne": "eq", "lt_s": "ge_s", "lt_u": "ge_u", "gt_s": "le_s", "gt_u": "le_u", "le_s": "gt_s",
-           "le_u": "gt_u", "ge_s": "lt_s", "ge_u": "lt_u"}
+# Operand flags, bits 8..15 of an instruction word (the op number is bits 0..7). The VM reads the
+# operands an instruction names before it dispatches on the op, and writes or branches on the result after
+# it, in code that every op shares: lanes of a warp that run different ops still issue these loads and
+# stores together, and one handler per wasm operator serves its slot, immediate and branch forms.
+F_RB = 1 << 8  # x <- slot b (else x = 0)
+F_RC = 1 << 9  # y <- slot c (else y = c, a signed 16-bit immediate)
+F_EXT = 1 << 10  # ext <- the next code word
+F_WA = 1 << 11  # slot a <- r
+F_BR = 1 << 12  # branch to ext when r != 0 (a compare fused with the branch that tests it)
+F_NEG = 1 << 13  # with F_BR: branch when r == 0
+FLAG_BITS = {"F_RB": F_RB, "F_RC": F_RC, "F_EXT": F_EXT, "F_WA": F_WA, "F_BR": F_BR, "F_NEG": F_NEG}
+OP_MASK = 0xFF
 
-
-def negate(cmp: str) -> str:
-    t, o = cmp.split(".")
-    return f"{t}.{NEGATED[o]}"
-
+# Compares: a branch on their result fuses with them (F_BR); the wasm names.
+COMPARES = [n for n in NUMERIC if n.split(".")[1] in {"eqz", "eq", "ne", "lt", "gt", "le", "ge", "lt_s", "lt_u",
+                                                         "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"}]
+# Integer binary operators: their second operand may be a small immediate (F_RC clear).
+IMM_OPS = [n for n in NUMERIC if n[0] == "i" and n[3] == "." and len(wo.BY_NAME[n].params or ()) == 2]
 
 _ALL_OPS: list[str] = (
     CONTROL
     + [isa_name(n) for n in LOADS]
     + [isa_name(n) for n in STORES]
     + [isa_name(n) for n in NUMERIC]
-    + [isa_name(n) + "_IMM" for n in IMM_OPS]
-    + ["BR_" + isa_name(n) for n in COMPARES]
-    + ["BR_" + isa_name(n) + "_IMM" for n in COMPARES]
 )
 
 # The hot set: the ops compiled C and Rust run in inner loops (bench/opcount.py measured the benchmarks:
-# these cover about 97% of their executed instructions). They get the numbers 0..len(HOT)-1 and the VM's
+# these cover about 99% of their executed instructions). They get the numbers 0..len(HOT)-1 and the VM's
 # first switch; every other op goes through a second one. On the GPU a switch is a tree of compares
 # (DESIGN.md section 4), so a small first switch makes the common dispatch shorter.
 HOT = [
-    "MOV", "CONST", "CONST32", "JMP", "BR_IF", "BR_UNLESS", "BR_TABLE", "CALL", "RET", "SELECT",
-    "I32_LOAD", "I32_LOAD8_U", "I32_LOAD8_S", "I64_LOAD", "F64_LOAD", "I32_STORE", "I32_STORE8", "I64_STORE",
-    "F64_STORE",
-    "I32_ADD", "I32_SUB", "I32_MUL", "I32_AND", "I32_OR", "I32_XOR", "I32_SHL", "I32_SHR_U", "I32_EQZ",
-    "I32_EQ", "I32_NE", "I32_LT_U", "I32_GT_S",
-    "I32_ADD_IMM", "I32_MUL_IMM", "I32_AND_IMM", "I32_OR_IMM", "I32_XOR_IMM", "I32_SHL_IMM", "I32_SHR_U_IMM",
-    "I32_SHR_S_IMM", "I32_EQ_IMM", "I32_NE_IMM",
-    "BR_I32_EQ", "BR_I32_NE", "BR_I32_LT_U", "BR_I32_GT_U", "BR_I32_GE_U", "BR_I32_LT_S", "BR_I32_GE_S",
-    "BR_I32_EQ_IMM", "BR_I32_NE_IMM", "BR_I32_LT_U_IMM", "BR_I32_GT_U_IMM",
-    "I64_ADD", "I64_MUL", "I64_AND", "I64_XOR", "I64_ROTL", "I64_ADD_IMM", "I64_SHL_IMM", "I64_SHR_U_IMM",
-    "I64_SHR_S_IMM", "I64_EXTEND_I32_U", "I32_WRAP_I64",
-    "F64_ADD", "F64_SUB", "F64_MUL", "F64_DIV", "F64_LT", "F64_LE",
+    "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "CALL", "RET", "SELECT",
+    "I32_LOAD", "I32_LOAD8_U", "I32_LOAD8_S", "I64_LOAD", "I64_LOAD8_U", "I32_STORE", "I32_STORE8", "I64_STORE",
+    "I32_ADD", "I32_SUB", "I32_MUL", "I32_REM_U", "I32_AND", "I32_OR", "I32_XOR", "I32_SHL", "I32_SHR_U",
+    "I32_EQZ", "I32_EQ", "I32_NE", "I32_LT_U", "I32_GT_U", "I32_GE_U", "I32_LT_S", "I32_GT_S", "I32_GE_S",
+    "I32_LE_S",
+    "I64_ADD", "I64_MUL", "I64_AND", "I64_XOR", "I64_ROTL", "I64_SHL", "I64_SHR_U", "I64_SHR_S",
+    "I64_EQZ", "I64_EQ", "I64_NE", "I64_LT_U", "I64_EXTEND_I32_U", "I32_WRAP_I64",
+    "F64_ADD", "F64_SUB", "F64_MUL", "F64_LE",
 ]
 assert set(HOT) <= set(_ALL_OPS) and len(set(HOT)) == len(HOT)
 OP_NAMES: list[str] = HOT + [n for n in _ALL_OPS if n not in HOT]
 OP: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
+assert len(OP_NAMES) <= OP_MASK + 1
+
+# The flags each op is emitted with; the translator may then clear F_RC (immediate) or trade F_WA for F_BR.
+FLAGS: dict[int, int] = {OP[n]: 0 for n in OP_NAMES}
+FLAGS.update({OP["MOV"]: F_RB | F_WA, OP["CONST"]: F_EXT | F_WA, OP["CONST32"]: F_WA,
+              OP["SELECT"]: F_RB | F_RC | F_EXT | F_WA})
+FLAGS.update({OP[isa_name(n)]: F_RB | F_EXT | F_WA for n in LOADS})
+FLAGS.update({OP[isa_name(n)]: F_RB | F_RC | F_EXT for n in STORES})
+FLAGS.update({OP[isa_name(n)]: F_RB | F_WA | (F_RC if len(wo.BY_NAME[n].params or ()) == 2 else 0)
+              for n in NUMERIC})
 
 _CTYPE = {wo.I32_T: "u32", wo.I64_T: "u64", wo.F32_T: "f32", wo.F64_T: "f64"}
+_FROM_U64 = {"u32": "(u32){}", "u64": "{}", "f32": "bits_f32((u32){})", "f64": "bits_f64({})"}
+_TO_U64 = {"u32": "(u64){}", "u64": "{}", "f32": "(u64)f32_bits({})", "f64": "f64_bits({})"}
 
 
-def _numeric_case(wasm_name: str, body: str, imm: bool = False) -> str:
+def _numeric_case(wasm_name: str, body: str) -> str:
+    """The handler: operands from the VM's X and Y, the result into R (its F_WA or F_BR epilogue follows)."""
     info = wo.BY_NAME[wasm_name]
     assert info.params is not None and info.results is not None
-    lines = [f"case OP_{isa_name(wasm_name)}{'_IMM' if imm else ''}: {{"]
-    names = ["x", "y"]
-    for i, t in enumerate(info.params):
+    lines = [f"case OP_{isa_name(wasm_name)}: {{"]
+    for name, src, t in zip("xy", "XY", info.params, strict=False):  # unary ops: x only
         ct = _CTYPE[t]
-        src = f"({ct})(i64)(i16)C" if imm and i == 1 else f"RD_{ct.upper()}({'B' if i == 0 else 'C'})"
-        lines.append(f" {ct} {names[i]} = {src};")
+        lines.append(f" {ct} {name} = {_FROM_U64[ct].format(src)};")
     rt = _CTYPE[info.results[0]]
-    lines.append(f" {rt} r; {body} WR_{rt.upper()}(A, r); NEXT; }}")
+    lines.append(f" {rt} r; {body} R = {_TO_U64[rt].format('r')}; goto done; }}")
     return "".join(lines)
-
-
-def _branch_case(cmp: str, imm: bool) -> str:
-    ct = "u32" if cmp.startswith("i32") else "u64"
-    y = f"({ct})(i64)(i16)B" if imm else f"RD_{ct.upper()}(B)"
-    return (f"case OP_BR_{isa_name(cmp)}{'_IMM' if imm else ''}: {{ {ct} x = RD_{ct.upper()}(A); {ct} y = {y};"
-            f" u32 r; u32 t = (u32)NEXT_WORD(); {NUMERIC[cmp]} if (r) BRANCH(t); NEXT; }}")
 
 
 def generate_header() -> str:
@@ -281,24 +283,21 @@ def generate_header() -> str:
     out += [f"  OP_{name} = {i}," for i, name in enumerate(OP_NAMES)]
     out.append(f"  OP_COUNT = {len(OP_NAMES)}")
     out.append("};")
+    out += [f"#define {name} 0x{bit:x}u" for name, bit in FLAG_BITS.items()]
+    out.append(f"#define OP_MASK 0x{OP_MASK:x}u")
     out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]
     out += [f"#define STATUS_{name} {i}" for i, name in enumerate(STATUSES)]
     out.append("")
-    # Loads: address slot b, destination a, memory c; next word: static offset.
-    # Stores: address slot a, value slot b, memory c; next word: static offset.
+    # Loads: address x (slot b), result to slot a; stores: address x (slot b), value y (slot c).
+    # ext = static offset | memory << 32.
     cases: dict[str, str] = {}
     for name, (ctype, conv) in LOADS.items():
         cases[isa_name(name)] = (f"case OP_{isa_name(name)}: {{ {ctype} v; LOAD_MEM({ctype}, v);"
-                                 f" WR_U64(A, {conv}); NEXT; }}")
+                                 f" R = {conv}; goto done; }}")
     for name, ctype in STORES.items():
-        cases[isa_name(name)] = f"case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})RD_U64(B)); NEXT; }}"
+        cases[isa_name(name)] = f"case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})Y); goto done; }}"
     for name, body in NUMERIC.items():
         cases[isa_name(name)] = _numeric_case(name, body)
-    for name in IMM_OPS:
-        cases[isa_name(name) + "_IMM"] = _numeric_case(name, NUMERIC[name], imm=True)
-    for name in COMPARES:
-        cases["BR_" + isa_name(name)] = _branch_case(name, False)
-        cases["BR_" + isa_name(name) + "_IMM"] = _branch_case(name, True)
     out.append(f"#define OP_HOT_COUNT {len(HOT)}")
     for macro, names in (("GENERATED_HOT_CASES", HOT), ("GENERATED_COLD_CASES", OP_NAMES[len(HOT):])):
         out.append(f"#define {macro} \\")

@@ -15,7 +15,23 @@ from dataclasses import dataclass, field
 from ..errors import Unsupported
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
-from .isa import COMPARES, IMM_OPS, LOADS, NUMERIC, OP, STORES, isa_name, negate
+from .isa import (
+    COMPARES,
+    F_BR,
+    F_EXT,
+    F_NEG,
+    F_RB,
+    F_RC,
+    F_WA,
+    FLAGS,
+    IMM_OPS,
+    LOADS,
+    NUMERIC,
+    OP,
+    OP_MASK,
+    STORES,
+    isa_name,
+)
 
 REF_NULL = (1 << 64) - 1
 MAX_SLOTS = 0xFFFF
@@ -25,15 +41,10 @@ _NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NU
 _LOAD_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in LOADS}
 _STORE_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in STORES}
 K = wo.BY_NAME
-# wasm binary op key -> its immediate-operand ISA op, and whether it works on 64 bits.
-_IMM_VARIANT = {wo.BY_NAME[n].key: (OP[isa_name(n) + "_IMM"], n.startswith("i64")) for n in IMM_OPS}
-# ISA compare op -> (fused branch-if-true op, fused branch-if-false op).
-_FUSED = {}
-for _c in COMPARES:
-    for _suffix in ("", "_IMM"):
-        _FUSED[OP[isa_name(_c) + _suffix]] = (OP["BR_" + isa_name(_c) + _suffix],
-                                              OP["BR_" + isa_name(negate(_c)) + _suffix])
-_FUSED[OP["I32_EQZ"]] = (OP["BR_UNLESS"], OP["BR_IF"])
+# wasm binary op keys whose second operand may be an immediate -> whether they work on 64 bits.
+_IMM_WIDE = {wo.BY_NAME[n].key: n.startswith("i64") for n in IMM_OPS}
+# ISA compares: a branch on their result fuses with them.
+_COMPARE_OPS = {OP[isa_name(n)] for n in COMPARES}
 
 
 def _k(name: str) -> int:
@@ -105,8 +116,9 @@ class _Translator:
         self.nlocals = len(self.ftype.params) + len(self.local_types)
 
     # -- emission ---------------------------------------------------------------------------
-    def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0) -> int:
-        self.words.append(op | (a << 16) | (b << 32) | (c << 48))
+    def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
+        """Emit an instruction with the op's usual flags (isa.FLAGS) unless `flags` says otherwise."""
+        self.words.append(op | (FLAGS[op] if flags is None else flags) | (a << 16) | (b << 32) | (c << 48))
         self.offsets.append(self.offset)
         self.last_def = -1
         return len(self.words) - 1
@@ -118,10 +130,10 @@ class _Translator:
         self.words.append(value & 0xFFFFFFFFFFFFFFFF)
         self.offsets.append(self.offset)
 
-    def emit_def(self, op: int, b: int = 0, c: int = 0) -> int:
+    def emit_def(self, op: int, b: int = 0, c: int = 0, flags: int | None = None) -> int:
         """Emit an instruction whose result goes to a new top-of-stack slot; return that slot."""
         dst = self.push_slot()
-        self.emit(op, dst, b, c)
+        self.emit(op, dst, b, c, flags)
         self.last_def = len(self.words) - 1
         return dst
 
@@ -233,22 +245,23 @@ class _Translator:
                 if _NUMERIC_ARITY[op] == 2:
                     y = self.pop()
                     x = self.pop()
-                    imm = self.take_small_const(y, _IMM_VARIANT[op][1]) if op in _IMM_VARIANT else None
+                    imm = self.take_small_const(y, _IMM_WIDE[op]) if op in _IMM_WIDE else None
+                    isa_op = _NUMERIC_OPS[op]
                     if imm is None:
-                        self.emit_def(_NUMERIC_OPS[op], x, y)
+                        self.emit_def(isa_op, x, y)
                     else:
-                        self.emit_def(_IMM_VARIANT[op][0], x, imm & 0xFFFF)
+                        self.emit_def(isa_op, x, imm & 0xFFFF, FLAGS[isa_op] & ~F_RC)
                 else:
                     self.emit_def(_NUMERIC_OPS[op], self.pop())
             elif op in _LOAD_OPS:
                 addr = self.pop()
-                self.emit_def(_LOAD_OPS[op], addr, self.addr.mems[0])
-                self.word(imm[1])  # type: ignore[index]
+                self.emit_def(_LOAD_OPS[op], addr)
+                self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
             elif op in _STORE_OPS:
                 value = self.pop()
                 address = self.pop()
-                self.emit(_STORE_OPS[op], address, value, self.addr.mems[0])
-                self.word(imm[1])  # type: ignore[index]
+                self.emit(_STORE_OPS[op], 0, address, value)
+                self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
             if self.max_height + self.nlocals > MAX_SLOTS:
@@ -274,32 +287,30 @@ class _Translator:
         self.last_const = None
         return value
 
-    def take_compare(self, slot: int) -> tuple[int, int, int] | None:
-        """If `slot` was just computed by a compare, un-emit it: (compare op, operand a, operand b)."""
+    def take_compare(self, slot: int) -> int | None:
+        """If `slot` was just computed by a compare, un-emit it and return its word."""
         idx = self.last_def
         if idx < 0 or idx != len(self.words) - 1:
             return None
         w = self.words[idx]
-        op = w & 0xFFFF
-        if op not in _FUSED or (w >> 16) & 0xFFFF != slot:
+        if w & OP_MASK not in _COMPARE_OPS or (w >> 16) & 0xFFFF != slot:
             return None
         del self.words[idx:]
         del self.offsets[idx:]
         self.last_def = -1
-        return op, (w >> 32) & 0xFFFF, w >> 48
+        return w
 
     def cond_jump(self, cond: int, label: _Label, when: bool) -> None:
         """Jump to label when the i32 in `cond` is nonzero (when=True) or zero, fusing a compare just made."""
-        fused = self.take_compare(cond)
-        if fused is None:
-            self.jump(OP["BR_IF"] if when else OP["BR_UNLESS"], cond, label)
-            return
-        op, a, b = fused
-        branch = _FUSED[op][0 if when else 1]
-        if op == OP["I32_EQZ"]:
-            self.jump(branch, a, label)
-            return
-        self.emit(branch, a, b)
+        w = self.take_compare(cond)
+        neg = 0 if when else F_NEG
+        if w is None:  # test the value itself: i32.eqz, branching on a zero result unless `when`
+            w = OP["I32_EQZ"] | F_RB | (cond << 32)
+            neg ^= F_NEG
+        # The compare's word with its result write traded for the branch; the target follows.
+        self.words.append((w & ~(0xFFFF << 16) & ~F_WA) | F_BR | F_EXT | neg)
+        self.offsets.append(self.offset)
+        self.last_def = -1
         self.word(0)
         self.ref(label, len(self.words) - 1, True)
 
@@ -586,11 +597,8 @@ class _Translator:
 
 def _trailing(words: list[int], idx: int) -> int:
     """How many follow-on words the instruction at idx has (so it is known to be the last one emitted)."""
-    op = words[idx] & 0xFFFF
-    return 1 if op in _ONE_FOLLOW_ON else 0
-
-
-_ONE_FOLLOW_ON = {OP["CONST"], OP["SELECT"], OP["TABLE_GROW"], *_LOAD_OPS.values()}
+    w = words[idx]
+    return 1 if w & F_EXT or w & OP_MASK == OP["TABLE_GROW"] else 0
 
 _HANDLERS = {
     _k("block"): _Translator.op_block, _k("loop"): _Translator.op_loop, _k("if"): _Translator.op_if,

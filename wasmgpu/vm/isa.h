@@ -6,272 +6,199 @@ enum Op {
   OP_CONST = 1,
   OP_CONST32 = 2,
   OP_JMP = 3,
-  OP_BR_IF = 4,
-  OP_BR_UNLESS = 5,
-  OP_BR_TABLE = 6,
-  OP_CALL = 7,
-  OP_RET = 8,
-  OP_SELECT = 9,
-  OP_I32_LOAD = 10,
-  OP_I32_LOAD8_U = 11,
-  OP_I32_LOAD8_S = 12,
-  OP_I64_LOAD = 13,
-  OP_F64_LOAD = 14,
-  OP_I32_STORE = 15,
-  OP_I32_STORE8 = 16,
-  OP_I64_STORE = 17,
-  OP_F64_STORE = 18,
-  OP_I32_ADD = 19,
-  OP_I32_SUB = 20,
-  OP_I32_MUL = 21,
-  OP_I32_AND = 22,
-  OP_I32_OR = 23,
-  OP_I32_XOR = 24,
-  OP_I32_SHL = 25,
-  OP_I32_SHR_U = 26,
-  OP_I32_EQZ = 27,
-  OP_I32_EQ = 28,
-  OP_I32_NE = 29,
-  OP_I32_LT_U = 30,
-  OP_I32_GT_S = 31,
-  OP_I32_ADD_IMM = 32,
-  OP_I32_MUL_IMM = 33,
-  OP_I32_AND_IMM = 34,
-  OP_I32_OR_IMM = 35,
-  OP_I32_XOR_IMM = 36,
-  OP_I32_SHL_IMM = 37,
-  OP_I32_SHR_U_IMM = 38,
-  OP_I32_SHR_S_IMM = 39,
-  OP_I32_EQ_IMM = 40,
-  OP_I32_NE_IMM = 41,
-  OP_BR_I32_EQ = 42,
-  OP_BR_I32_NE = 43,
-  OP_BR_I32_LT_U = 44,
-  OP_BR_I32_GT_U = 45,
-  OP_BR_I32_GE_U = 46,
-  OP_BR_I32_LT_S = 47,
-  OP_BR_I32_GE_S = 48,
-  OP_BR_I32_EQ_IMM = 49,
-  OP_BR_I32_NE_IMM = 50,
-  OP_BR_I32_LT_U_IMM = 51,
-  OP_BR_I32_GT_U_IMM = 52,
-  OP_I64_ADD = 53,
-  OP_I64_MUL = 54,
-  OP_I64_AND = 55,
-  OP_I64_XOR = 56,
-  OP_I64_ROTL = 57,
-  OP_I64_ADD_IMM = 58,
-  OP_I64_SHL_IMM = 59,
-  OP_I64_SHR_U_IMM = 60,
-  OP_I64_SHR_S_IMM = 61,
-  OP_I64_EXTEND_I32_U = 62,
-  OP_I32_WRAP_I64 = 63,
-  OP_F64_ADD = 64,
-  OP_F64_SUB = 65,
-  OP_F64_MUL = 66,
-  OP_F64_DIV = 67,
-  OP_F64_LT = 68,
-  OP_F64_LE = 69,
-  OP_NOP = 70,
-  OP_UNREACHABLE = 71,
-  OP_CALL_INDIRECT = 72,
-  OP_GLOBAL_GET = 73,
-  OP_GLOBAL_SET = 74,
-  OP_MEMORY_SIZE = 75,
-  OP_MEMORY_GROW = 76,
-  OP_MEMORY_COPY = 77,
-  OP_MEMORY_FILL = 78,
-  OP_MEMORY_INIT = 79,
-  OP_DATA_DROP = 80,
-  OP_TABLE_GET = 81,
-  OP_TABLE_SET = 82,
-  OP_TABLE_SIZE = 83,
-  OP_TABLE_GROW = 84,
-  OP_TABLE_FILL = 85,
-  OP_TABLE_COPY = 86,
-  OP_TABLE_INIT = 87,
-  OP_ELEM_DROP = 88,
-  OP_REF_FUNC = 89,
-  OP_REF_IS_NULL = 90,
-  OP_F32_LOAD = 91,
-  OP_I32_LOAD16_S = 92,
-  OP_I32_LOAD16_U = 93,
-  OP_I64_LOAD8_S = 94,
-  OP_I64_LOAD8_U = 95,
-  OP_I64_LOAD16_S = 96,
-  OP_I64_LOAD16_U = 97,
-  OP_I64_LOAD32_S = 98,
-  OP_I64_LOAD32_U = 99,
-  OP_F32_STORE = 100,
-  OP_I32_STORE16 = 101,
-  OP_I64_STORE8 = 102,
-  OP_I64_STORE16 = 103,
-  OP_I64_STORE32 = 104,
-  OP_I32_LT_S = 105,
-  OP_I32_GT_U = 106,
-  OP_I32_LE_S = 107,
-  OP_I32_LE_U = 108,
-  OP_I32_GE_S = 109,
-  OP_I32_GE_U = 110,
-  OP_I32_CLZ = 111,
-  OP_I32_CTZ = 112,
-  OP_I32_POPCNT = 113,
-  OP_I32_DIV_S = 114,
-  OP_I32_DIV_U = 115,
-  OP_I32_REM_S = 116,
-  OP_I32_REM_U = 117,
-  OP_I32_SHR_S = 118,
-  OP_I32_ROTL = 119,
-  OP_I32_ROTR = 120,
-  OP_I64_EQZ = 121,
-  OP_I64_EQ = 122,
-  OP_I64_NE = 123,
-  OP_I64_LT_S = 124,
-  OP_I64_LT_U = 125,
-  OP_I64_GT_S = 126,
-  OP_I64_GT_U = 127,
-  OP_I64_LE_S = 128,
-  OP_I64_LE_U = 129,
-  OP_I64_GE_S = 130,
-  OP_I64_GE_U = 131,
-  OP_I64_CLZ = 132,
-  OP_I64_CTZ = 133,
-  OP_I64_POPCNT = 134,
-  OP_I64_SUB = 135,
-  OP_I64_DIV_S = 136,
-  OP_I64_DIV_U = 137,
-  OP_I64_REM_S = 138,
-  OP_I64_REM_U = 139,
-  OP_I64_OR = 140,
-  OP_I64_SHL = 141,
-  OP_I64_SHR_S = 142,
-  OP_I64_SHR_U = 143,
-  OP_I64_ROTR = 144,
-  OP_F32_EQ = 145,
-  OP_F32_NE = 146,
-  OP_F32_LT = 147,
-  OP_F32_GT = 148,
-  OP_F32_LE = 149,
-  OP_F32_GE = 150,
-  OP_F32_ABS = 151,
-  OP_F32_NEG = 152,
-  OP_F32_CEIL = 153,
-  OP_F32_FLOOR = 154,
-  OP_F32_TRUNC = 155,
-  OP_F32_NEAREST = 156,
-  OP_F32_SQRT = 157,
-  OP_F32_ADD = 158,
-  OP_F32_SUB = 159,
-  OP_F32_MUL = 160,
-  OP_F32_DIV = 161,
-  OP_F32_MIN = 162,
-  OP_F32_MAX = 163,
-  OP_F32_COPYSIGN = 164,
-  OP_F64_EQ = 165,
-  OP_F64_NE = 166,
-  OP_F64_GT = 167,
-  OP_F64_GE = 168,
-  OP_F64_ABS = 169,
-  OP_F64_NEG = 170,
-  OP_F64_CEIL = 171,
-  OP_F64_FLOOR = 172,
-  OP_F64_TRUNC = 173,
-  OP_F64_NEAREST = 174,
-  OP_F64_SQRT = 175,
-  OP_F64_MIN = 176,
-  OP_F64_MAX = 177,
-  OP_F64_COPYSIGN = 178,
-  OP_I64_EXTEND_I32_S = 179,
-  OP_F32_CONVERT_I32_S = 180,
-  OP_F32_CONVERT_I32_U = 181,
-  OP_F32_CONVERT_I64_S = 182,
-  OP_F32_CONVERT_I64_U = 183,
-  OP_F64_CONVERT_I32_S = 184,
-  OP_F64_CONVERT_I32_U = 185,
-  OP_F64_CONVERT_I64_S = 186,
-  OP_F64_CONVERT_I64_U = 187,
-  OP_F32_DEMOTE_F64 = 188,
-  OP_F64_PROMOTE_F32 = 189,
-  OP_I32_REINTERPRET_F32 = 190,
-  OP_I64_REINTERPRET_F64 = 191,
-  OP_F32_REINTERPRET_I32 = 192,
-  OP_F64_REINTERPRET_I64 = 193,
-  OP_I32_EXTEND8_S = 194,
-  OP_I32_EXTEND16_S = 195,
-  OP_I64_EXTEND8_S = 196,
-  OP_I64_EXTEND16_S = 197,
-  OP_I64_EXTEND32_S = 198,
-  OP_I32_TRUNC_F32_S = 199,
-  OP_I32_TRUNC_SAT_F32_S = 200,
-  OP_I32_TRUNC_F32_U = 201,
-  OP_I32_TRUNC_SAT_F32_U = 202,
-  OP_I32_TRUNC_F64_S = 203,
-  OP_I32_TRUNC_SAT_F64_S = 204,
-  OP_I32_TRUNC_F64_U = 205,
-  OP_I32_TRUNC_SAT_F64_U = 206,
-  OP_I64_TRUNC_F32_S = 207,
-  OP_I64_TRUNC_SAT_F32_S = 208,
-  OP_I64_TRUNC_F32_U = 209,
-  OP_I64_TRUNC_SAT_F32_U = 210,
-  OP_I64_TRUNC_F64_S = 211,
-  OP_I64_TRUNC_SAT_F64_S = 212,
-  OP_I64_TRUNC_F64_U = 213,
-  OP_I64_TRUNC_SAT_F64_U = 214,
-  OP_I32_SUB_IMM = 215,
-  OP_I32_LT_S_IMM = 216,
-  OP_I32_LT_U_IMM = 217,
-  OP_I32_GT_S_IMM = 218,
-  OP_I32_GT_U_IMM = 219,
-  OP_I32_LE_S_IMM = 220,
-  OP_I32_LE_U_IMM = 221,
-  OP_I32_GE_S_IMM = 222,
-  OP_I32_GE_U_IMM = 223,
-  OP_I64_SUB_IMM = 224,
-  OP_I64_MUL_IMM = 225,
-  OP_I64_AND_IMM = 226,
-  OP_I64_OR_IMM = 227,
-  OP_I64_XOR_IMM = 228,
-  OP_I64_EQ_IMM = 229,
-  OP_I64_NE_IMM = 230,
-  OP_I64_LT_S_IMM = 231,
-  OP_I64_LT_U_IMM = 232,
-  OP_I64_GT_S_IMM = 233,
-  OP_I64_GT_U_IMM = 234,
-  OP_I64_LE_S_IMM = 235,
-  OP_I64_LE_U_IMM = 236,
-  OP_I64_GE_S_IMM = 237,
-  OP_I64_GE_U_IMM = 238,
-  OP_BR_I32_GT_S = 239,
-  OP_BR_I32_LE_S = 240,
-  OP_BR_I32_LE_U = 241,
-  OP_BR_I64_EQ = 242,
-  OP_BR_I64_NE = 243,
-  OP_BR_I64_LT_S = 244,
-  OP_BR_I64_LT_U = 245,
-  OP_BR_I64_GT_S = 246,
-  OP_BR_I64_GT_U = 247,
-  OP_BR_I64_LE_S = 248,
-  OP_BR_I64_LE_U = 249,
-  OP_BR_I64_GE_S = 250,
-  OP_BR_I64_GE_U = 251,
-  OP_BR_I32_LT_S_IMM = 252,
-  OP_BR_I32_GT_S_IMM = 253,
-  OP_BR_I32_LE_S_IMM = 254,
-  OP_BR_I32_LE_U_IMM = 255,
-  OP_BR_I32_GE_S_IMM = 256,
-  OP_BR_I32_GE_U_IMM = 257,
-  OP_BR_I64_EQ_IMM = 258,
-  OP_BR_I64_NE_IMM = 259,
-  OP_BR_I64_LT_S_IMM = 260,
-  OP_BR_I64_LT_U_IMM = 261,
-  OP_BR_I64_GT_S_IMM = 262,
-  OP_BR_I64_GT_U_IMM = 263,
-  OP_BR_I64_LE_S_IMM = 264,
-  OP_BR_I64_LE_U_IMM = 265,
-  OP_BR_I64_GE_S_IMM = 266,
-  OP_BR_I64_GE_U_IMM = 267,
-  OP_COUNT = 268
+  OP_BR_TABLE = 4,
+  OP_CALL = 5,
+  OP_RET = 6,
+  OP_SELECT = 7,
+  OP_I32_LOAD = 8,
+  OP_I32_LOAD8_U = 9,
+  OP_I32_LOAD8_S = 10,
+  OP_I64_LOAD = 11,
+  OP_I64_LOAD8_U = 12,
+  OP_I32_STORE = 13,
+  OP_I32_STORE8 = 14,
+  OP_I64_STORE = 15,
+  OP_I32_ADD = 16,
+  OP_I32_SUB = 17,
+  OP_I32_MUL = 18,
+  OP_I32_REM_U = 19,
+  OP_I32_AND = 20,
+  OP_I32_OR = 21,
+  OP_I32_XOR = 22,
+  OP_I32_SHL = 23,
+  OP_I32_SHR_U = 24,
+  OP_I32_EQZ = 25,
+  OP_I32_EQ = 26,
+  OP_I32_NE = 27,
+  OP_I32_LT_U = 28,
+  OP_I32_GT_U = 29,
+  OP_I32_GE_U = 30,
+  OP_I32_LT_S = 31,
+  OP_I32_GT_S = 32,
+  OP_I32_GE_S = 33,
+  OP_I32_LE_S = 34,
+  OP_I64_ADD = 35,
+  OP_I64_MUL = 36,
+  OP_I64_AND = 37,
+  OP_I64_XOR = 38,
+  OP_I64_ROTL = 39,
+  OP_I64_SHL = 40,
+  OP_I64_SHR_U = 41,
+  OP_I64_SHR_S = 42,
+  OP_I64_EQZ = 43,
+  OP_I64_EQ = 44,
+  OP_I64_NE = 45,
+  OP_I64_LT_U = 46,
+  OP_I64_EXTEND_I32_U = 47,
+  OP_I32_WRAP_I64 = 48,
+  OP_F64_ADD = 49,
+  OP_F64_SUB = 50,
+  OP_F64_MUL = 51,
+  OP_F64_LE = 52,
+  OP_NOP = 53,
+  OP_UNREACHABLE = 54,
+  OP_CALL_INDIRECT = 55,
+  OP_GLOBAL_GET = 56,
+  OP_GLOBAL_SET = 57,
+  OP_MEMORY_SIZE = 58,
+  OP_MEMORY_GROW = 59,
+  OP_MEMORY_COPY = 60,
+  OP_MEMORY_FILL = 61,
+  OP_MEMORY_INIT = 62,
+  OP_DATA_DROP = 63,
+  OP_TABLE_GET = 64,
+  OP_TABLE_SET = 65,
+  OP_TABLE_SIZE = 66,
+  OP_TABLE_GROW = 67,
+  OP_TABLE_FILL = 68,
+  OP_TABLE_COPY = 69,
+  OP_TABLE_INIT = 70,
+  OP_ELEM_DROP = 71,
+  OP_REF_FUNC = 72,
+  OP_REF_IS_NULL = 73,
+  OP_F32_LOAD = 74,
+  OP_F64_LOAD = 75,
+  OP_I32_LOAD16_S = 76,
+  OP_I32_LOAD16_U = 77,
+  OP_I64_LOAD8_S = 78,
+  OP_I64_LOAD16_S = 79,
+  OP_I64_LOAD16_U = 80,
+  OP_I64_LOAD32_S = 81,
+  OP_I64_LOAD32_U = 82,
+  OP_F32_STORE = 83,
+  OP_F64_STORE = 84,
+  OP_I32_STORE16 = 85,
+  OP_I64_STORE8 = 86,
+  OP_I64_STORE16 = 87,
+  OP_I64_STORE32 = 88,
+  OP_I32_LE_U = 89,
+  OP_I32_CLZ = 90,
+  OP_I32_CTZ = 91,
+  OP_I32_POPCNT = 92,
+  OP_I32_DIV_S = 93,
+  OP_I32_DIV_U = 94,
+  OP_I32_REM_S = 95,
+  OP_I32_SHR_S = 96,
+  OP_I32_ROTL = 97,
+  OP_I32_ROTR = 98,
+  OP_I64_LT_S = 99,
+  OP_I64_GT_S = 100,
+  OP_I64_GT_U = 101,
+  OP_I64_LE_S = 102,
+  OP_I64_LE_U = 103,
+  OP_I64_GE_S = 104,
+  OP_I64_GE_U = 105,
+  OP_I64_CLZ = 106,
+  OP_I64_CTZ = 107,
+  OP_I64_POPCNT = 108,
+  OP_I64_SUB = 109,
+  OP_I64_DIV_S = 110,
+  OP_I64_DIV_U = 111,
+  OP_I64_REM_S = 112,
+  OP_I64_REM_U = 113,
+  OP_I64_OR = 114,
+  OP_I64_ROTR = 115,
+  OP_F32_EQ = 116,
+  OP_F32_NE = 117,
+  OP_F32_LT = 118,
+  OP_F32_GT = 119,
+  OP_F32_LE = 120,
+  OP_F32_GE = 121,
+  OP_F32_ABS = 122,
+  OP_F32_NEG = 123,
+  OP_F32_CEIL = 124,
+  OP_F32_FLOOR = 125,
+  OP_F32_TRUNC = 126,
+  OP_F32_NEAREST = 127,
+  OP_F32_SQRT = 128,
+  OP_F32_ADD = 129,
+  OP_F32_SUB = 130,
+  OP_F32_MUL = 131,
+  OP_F32_DIV = 132,
+  OP_F32_MIN = 133,
+  OP_F32_MAX = 134,
+  OP_F32_COPYSIGN = 135,
+  OP_F64_EQ = 136,
+  OP_F64_NE = 137,
+  OP_F64_LT = 138,
+  OP_F64_GT = 139,
+  OP_F64_GE = 140,
+  OP_F64_ABS = 141,
+  OP_F64_NEG = 142,
+  OP_F64_CEIL = 143,
+  OP_F64_FLOOR = 144,
+  OP_F64_TRUNC = 145,
+  OP_F64_NEAREST = 146,
+  OP_F64_SQRT = 147,
+  OP_F64_DIV = 148,
+  OP_F64_MIN = 149,
+  OP_F64_MAX = 150,
+  OP_F64_COPYSIGN = 151,
+  OP_I64_EXTEND_I32_S = 152,
+  OP_F32_CONVERT_I32_S = 153,
+  OP_F32_CONVERT_I32_U = 154,
+  OP_F32_CONVERT_I64_S = 155,
+  OP_F32_CONVERT_I64_U = 156,
+  OP_F64_CONVERT_I32_S = 157,
+  OP_F64_CONVERT_I32_U = 158,
+  OP_F64_CONVERT_I64_S = 159,
+  OP_F64_CONVERT_I64_U = 160,
+  OP_F32_DEMOTE_F64 = 161,
+  OP_F64_PROMOTE_F32 = 162,
+  OP_I32_REINTERPRET_F32 = 163,
+  OP_I64_REINTERPRET_F64 = 164,
+  OP_F32_REINTERPRET_I32 = 165,
+  OP_F64_REINTERPRET_I64 = 166,
+  OP_I32_EXTEND8_S = 167,
+  OP_I32_EXTEND16_S = 168,
+  OP_I64_EXTEND8_S = 169,
+  OP_I64_EXTEND16_S = 170,
+  OP_I64_EXTEND32_S = 171,
+  OP_I32_TRUNC_F32_S = 172,
+  OP_I32_TRUNC_SAT_F32_S = 173,
+  OP_I32_TRUNC_F32_U = 174,
+  OP_I32_TRUNC_SAT_F32_U = 175,
+  OP_I32_TRUNC_F64_S = 176,
+  OP_I32_TRUNC_SAT_F64_S = 177,
+  OP_I32_TRUNC_F64_U = 178,
+  OP_I32_TRUNC_SAT_F64_U = 179,
+  OP_I64_TRUNC_F32_S = 180,
+  OP_I64_TRUNC_SAT_F32_S = 181,
+  OP_I64_TRUNC_F32_U = 182,
+  OP_I64_TRUNC_SAT_F32_U = 183,
+  OP_I64_TRUNC_F64_S = 184,
+  OP_I64_TRUNC_SAT_F64_S = 185,
+  OP_I64_TRUNC_F64_U = 186,
+  OP_I64_TRUNC_SAT_F64_U = 187,
+  OP_COUNT = 188
 };
+#define F_RB 0x100u
+#define F_RC 0x200u
+#define F_EXT 0x400u
+#define F_WA 0x800u
+#define F_BR 0x1000u
+#define F_NEG 0x2000u
+#define OP_MASK 0xffu
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
 #define TRAP_DIV_ZERO 2
@@ -292,245 +219,167 @@ enum Op {
 #define STATUS_EXITED 4
 #define STATUS_DEVICECALL 5
 
-#define OP_HOT_COUNT 70
+#define OP_HOT_COUNT 53
 #define GENERATED_HOT_CASES \
-  case OP_I32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(u32)(i32)(i8)v); NEXT; } \
-  case OP_I64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
-  case OP_F64_LOAD: { u64 v; LOAD_MEM(u64, v); WR_U64(A, v); NEXT; } \
-  case OP_I32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-  case OP_I32_STORE8: { STORE_MEM(u8, (u8)RD_U64(B)); NEXT; } \
-  case OP_I64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
-  case OP_F64_STORE: { STORE_MEM(u64, (u64)RD_U64(B)); NEXT; } \
-  case OP_I32_ADD: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x + y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SUB: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x - y; WR_U32(A, r); NEXT; } \
-  case OP_I32_MUL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x * y; WR_U32(A, r); NEXT; } \
-  case OP_I32_AND: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x & y; WR_U32(A, r); NEXT; } \
-  case OP_I32_OR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x | y; WR_U32(A, r); NEXT; } \
-  case OP_I32_XOR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SHL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_EQZ: { u32 x = RD_U32(B); u32 r; r = x == 0; WR_U32(A, r); NEXT; } \
-  case OP_I32_EQ: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I32_NE: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LT_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GT_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_ADD_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x + y; WR_U32(A, r); NEXT; } \
-  case OP_I32_MUL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x * y; WR_U32(A, r); NEXT; } \
-  case OP_I32_AND_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x & y; WR_U32(A, r); NEXT; } \
-  case OP_I32_OR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x | y; WR_U32(A, r); NEXT; } \
-  case OP_I32_XOR_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x ^ y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SHL_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x << (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >> (y & 31); WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I32_EQ_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I32_NE_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_BR_I32_EQ: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_NE: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_EQ_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_NE_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_I64_ADD: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x + y; WR_U64(A, r); NEXT; } \
-  case OP_I64_MUL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x * y; WR_U64(A, r); NEXT; } \
-  case OP_I64_AND: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x & y; WR_U64(A, r); NEXT; } \
-  case OP_I64_XOR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
-  case OP_I64_ROTL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (x << (y & 63)) | (x >> ((64 - (y & 63)) & 63)); WR_U64(A, r); NEXT; } \
-  case OP_I64_ADD_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x + y; WR_U64(A, r); NEXT; } \
-  case OP_I64_SHL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
-  case OP_I64_EXTEND_I32_U: { u32 x = RD_U32(B); u64 r; r = (u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I32_WRAP_I64: { u64 x = RD_U64(B); u32 r; r = (u32)x; WR_U32(A, r); NEXT; } \
-  case OP_F64_ADD: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x + y); WR_F64(A, r); NEXT; } \
-  case OP_F64_SUB: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x - y); WR_F64(A, r); NEXT; } \
-  case OP_F64_MUL: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x * y); WR_F64(A, r); NEXT; } \
-  case OP_F64_DIV: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = CANON_F64(x / y); WR_F64(A, r); NEXT; } \
-  case OP_F64_LT: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_F64_LE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
+  case OP_I32_LOAD: { u32 v; LOAD_MEM(u32, v); R = (u64)v; goto done; } \
+  case OP_I32_LOAD8_U: { u8 v; LOAD_MEM(u8, v); R = (u64)v; goto done; } \
+  case OP_I32_LOAD8_S: { u8 v; LOAD_MEM(u8, v); R = (u64)(u32)(i32)(i8)v; goto done; } \
+  case OP_I64_LOAD: { u64 v; LOAD_MEM(u64, v); R = v; goto done; } \
+  case OP_I64_LOAD8_U: { u8 v; LOAD_MEM(u8, v); R = (u64)v; goto done; } \
+  case OP_I32_STORE: { STORE_MEM(u32, (u32)Y); goto done; } \
+  case OP_I32_STORE8: { STORE_MEM(u8, (u8)Y); goto done; } \
+  case OP_I64_STORE: { STORE_MEM(u64, (u64)Y); goto done; } \
+  case OP_I32_ADD: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x + y; R = (u64)r; goto done; } \
+  case OP_I32_SUB: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x - y; R = (u64)r; goto done; } \
+  case OP_I32_MUL: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x * y; R = (u64)r; goto done; } \
+  case OP_I32_REM_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; R = (u64)r; goto done; } \
+  case OP_I32_AND: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x & y; R = (u64)r; goto done; } \
+  case OP_I32_OR: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x | y; R = (u64)r; goto done; } \
+  case OP_I32_XOR: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x ^ y; R = (u64)r; goto done; } \
+  case OP_I32_SHL: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x << (y & 31); R = (u64)r; goto done; } \
+  case OP_I32_SHR_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x >> (y & 31); R = (u64)r; goto done; } \
+  case OP_I32_EQZ: { u32 x = (u32)X; u32 r; r = x == 0; R = (u64)r; goto done; } \
+  case OP_I32_EQ: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x == y; R = (u64)r; goto done; } \
+  case OP_I32_NE: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x != y; R = (u64)r; goto done; } \
+  case OP_I32_LT_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x < y; R = (u64)r; goto done; } \
+  case OP_I32_GT_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x > y; R = (u64)r; goto done; } \
+  case OP_I32_GE_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x >= y; R = (u64)r; goto done; } \
+  case OP_I32_LT_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (i32)x < (i32)y; R = (u64)r; goto done; } \
+  case OP_I32_GT_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (i32)x > (i32)y; R = (u64)r; goto done; } \
+  case OP_I32_GE_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (i32)x >= (i32)y; R = (u64)r; goto done; } \
+  case OP_I32_LE_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (i32)x <= (i32)y; R = (u64)r; goto done; } \
+  case OP_I64_ADD: { u64 x = X; u64 y = Y; u64 r; r = x + y; R = r; goto done; } \
+  case OP_I64_MUL: { u64 x = X; u64 y = Y; u64 r; r = x * y; R = r; goto done; } \
+  case OP_I64_AND: { u64 x = X; u64 y = Y; u64 r; r = x & y; R = r; goto done; } \
+  case OP_I64_XOR: { u64 x = X; u64 y = Y; u64 r; r = x ^ y; R = r; goto done; } \
+  case OP_I64_ROTL: { u64 x = X; u64 y = Y; u64 r; r = (x << (y & 63)) | (x >> ((64 - (y & 63)) & 63)); R = r; goto done; } \
+  case OP_I64_SHL: { u64 x = X; u64 y = Y; u64 r; r = x << (y & 63); R = r; goto done; } \
+  case OP_I64_SHR_U: { u64 x = X; u64 y = Y; u64 r; r = x >> (y & 63); R = r; goto done; } \
+  case OP_I64_SHR_S: { u64 x = X; u64 y = Y; u64 r; r = (u64)((i64)x >> (y & 63)); R = r; goto done; } \
+  case OP_I64_EQZ: { u64 x = X; u32 r; r = x == 0; R = (u64)r; goto done; } \
+  case OP_I64_EQ: { u64 x = X; u64 y = Y; u32 r; r = x == y; R = (u64)r; goto done; } \
+  case OP_I64_NE: { u64 x = X; u64 y = Y; u32 r; r = x != y; R = (u64)r; goto done; } \
+  case OP_I64_LT_U: { u64 x = X; u64 y = Y; u32 r; r = x < y; R = (u64)r; goto done; } \
+  case OP_I64_EXTEND_I32_U: { u32 x = (u32)X; u64 r; r = (u64)x; R = r; goto done; } \
+  case OP_I32_WRAP_I64: { u64 x = X; u32 r; r = (u32)x; R = (u64)r; goto done; } \
+  case OP_F64_ADD: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = CANON_F64(x + y); R = f64_bits(r); goto done; } \
+  case OP_F64_SUB: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = CANON_F64(x - y); R = f64_bits(r); goto done; } \
+  case OP_F64_MUL: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = CANON_F64(x * y); R = f64_bits(r); goto done; } \
+  case OP_F64_LE: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x <= y; R = (u64)r; goto done; } \
 
 #define GENERATED_COLD_CASES \
-  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I32_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)(u32)(i32)(i16)v); NEXT; } \
-  case OP_I32_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I64_LOAD8_S: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)(i64)(i8)v); NEXT; } \
-  case OP_I64_LOAD8_U: { u8 v; LOAD_MEM(u8, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I64_LOAD16_S: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)(i64)(i16)v); NEXT; } \
-  case OP_I64_LOAD16_U: { u16 v; LOAD_MEM(u16, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_I64_LOAD32_S: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)(i64)(i32)v); NEXT; } \
-  case OP_I64_LOAD32_U: { u32 v; LOAD_MEM(u32, v); WR_U64(A, (u64)v); NEXT; } \
-  case OP_F32_STORE: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-  case OP_I32_STORE16: { STORE_MEM(u16, (u16)RD_U64(B)); NEXT; } \
-  case OP_I64_STORE8: { STORE_MEM(u8, (u8)RD_U64(B)); NEXT; } \
-  case OP_I64_STORE16: { STORE_MEM(u16, (u16)RD_U64(B)); NEXT; } \
-  case OP_I64_STORE32: { STORE_MEM(u32, (u32)RD_U64(B)); NEXT; } \
-  case OP_I32_LT_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x < (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GT_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LE_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x <= (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LE_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GE_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (i32)x >= (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GE_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_I32_CLZ: { u32 x = RD_U32(B); u32 r; r = CLZ32(x); WR_U32(A, r); NEXT; } \
-  case OP_I32_CTZ: { u32 x = RD_U32(B); u32 r; r = CTZ32(x); WR_U32(A, r); NEXT; } \
-  case OP_I32_POPCNT: { u32 x = RD_U32(B); u32 r; r = POPCNT32(x); WR_U32(A, r); NEXT; } \
-  case OP_I32_DIV_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x80000000u && y == 0xffffffffu) TRAP(INT_OVERFLOW); r = (u32)((i32)x / (i32)y); WR_U32(A, r); NEXT; } \
-  case OP_I32_DIV_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; WR_U32(A, r); NEXT; } \
-  case OP_I32_REM_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = (y == 0xffffffffu) ? 0 : (u32)((i32)x % (i32)y); WR_U32(A, r); NEXT; } \
-  case OP_I32_REM_U: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; WR_U32(A, r); NEXT; } \
-  case OP_I32_SHR_S: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (u32)((i32)x >> (y & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I32_ROTL: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (x << (y & 31)) | (x >> ((32 - (y & 31)) & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I32_ROTR: { u32 x = RD_U32(B); u32 y = RD_U32(C); u32 r; r = (x >> (y & 31)) | (x << ((32 - (y & 31)) & 31)); WR_U32(A, r); NEXT; } \
-  case OP_I64_EQZ: { u64 x = RD_U64(B); u32 r; r = x == 0; WR_U32(A, r); NEXT; } \
-  case OP_I64_EQ: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I64_NE: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LT_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = (i64)x < (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LT_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GT_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = (i64)x > (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GT_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LE_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = (i64)x <= (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LE_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GE_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = (i64)x >= (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GE_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_I64_CLZ: { u64 x = RD_U64(B); u64 r; r = CLZ64(x); WR_U64(A, r); NEXT; } \
-  case OP_I64_CTZ: { u64 x = RD_U64(B); u64 r; r = CTZ64(x); WR_U64(A, r); NEXT; } \
-  case OP_I64_POPCNT: { u64 x = RD_U64(B); u64 r; r = POPCNT64(x); WR_U64(A, r); NEXT; } \
-  case OP_I64_SUB: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x - y; WR_U64(A, r); NEXT; } \
-  case OP_I64_DIV_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x8000000000000000ull && y == ~0ull) TRAP(INT_OVERFLOW); r = (u64)((i64)x / (i64)y); WR_U64(A, r); NEXT; } \
-  case OP_I64_DIV_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; WR_U64(A, r); NEXT; } \
-  case OP_I64_REM_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = (y == ~0ull) ? 0 : (u64)((i64)x % (i64)y); WR_U64(A, r); NEXT; } \
-  case OP_I64_REM_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; WR_U64(A, r); NEXT; } \
-  case OP_I64_OR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x | y; WR_U64(A, r); NEXT; } \
-  case OP_I64_SHL: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x << (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_S: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (u64)((i64)x >> (y & 63)); WR_U64(A, r); NEXT; } \
-  case OP_I64_SHR_U: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = x >> (y & 63); WR_U64(A, r); NEXT; } \
-  case OP_I64_ROTR: { u64 x = RD_U64(B); u64 y = RD_U64(C); u64 r; r = (x >> (y & 63)) | (x << ((64 - (y & 63)) & 63)); WR_U64(A, r); NEXT; } \
-  case OP_F32_EQ: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_F32_NE: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_F32_LT: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_F32_GT: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_F32_LE: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
-  case OP_F32_GE: { f32 x = RD_F32(B); f32 y = RD_F32(C); u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_F32_ABS: { f32 x = RD_F32(B); f32 r; r = F32_ABS(x); WR_F32(A, r); NEXT; } \
-  case OP_F32_NEG: { f32 x = RD_F32(B); f32 r; r = F32_NEG(x); WR_F32(A, r); NEXT; } \
-  case OP_F32_CEIL: { f32 x = RD_F32(B); f32 r; r = CANON_F32(ceilf(x)); WR_F32(A, r); NEXT; } \
-  case OP_F32_FLOOR: { f32 x = RD_F32(B); f32 r; r = CANON_F32(floorf(x)); WR_F32(A, r); NEXT; } \
-  case OP_F32_TRUNC: { f32 x = RD_F32(B); f32 r; r = CANON_F32(truncf(x)); WR_F32(A, r); NEXT; } \
-  case OP_F32_NEAREST: { f32 x = RD_F32(B); f32 r; r = CANON_F32(rintf(x)); WR_F32(A, r); NEXT; } \
-  case OP_F32_SQRT: { f32 x = RD_F32(B); f32 r; r = CANON_F32(sqrtf(x)); WR_F32(A, r); NEXT; } \
-  case OP_F32_ADD: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = CANON_F32(x + y); WR_F32(A, r); NEXT; } \
-  case OP_F32_SUB: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = CANON_F32(x - y); WR_F32(A, r); NEXT; } \
-  case OP_F32_MUL: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = CANON_F32(x * y); WR_F32(A, r); NEXT; } \
-  case OP_F32_DIV: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = CANON_F32(x / y); WR_F32(A, r); NEXT; } \
-  case OP_F32_MIN: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = F32_MIN(x, y); WR_F32(A, r); NEXT; } \
-  case OP_F32_MAX: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = F32_MAX(x, y); WR_F32(A, r); NEXT; } \
-  case OP_F32_COPYSIGN: { f32 x = RD_F32(B); f32 y = RD_F32(C); f32 r; r = F32_COPYSIGN(x, y); WR_F32(A, r); NEXT; } \
-  case OP_F64_EQ: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_F64_NE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_F64_GT: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_F64_GE: { f64 x = RD_F64(B); f64 y = RD_F64(C); u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_F64_ABS: { f64 x = RD_F64(B); f64 r; r = F64_ABS(x); WR_F64(A, r); NEXT; } \
-  case OP_F64_NEG: { f64 x = RD_F64(B); f64 r; r = F64_NEG(x); WR_F64(A, r); NEXT; } \
-  case OP_F64_CEIL: { f64 x = RD_F64(B); f64 r; r = CANON_F64(ceil(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_FLOOR: { f64 x = RD_F64(B); f64 r; r = CANON_F64(floor(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_TRUNC: { f64 x = RD_F64(B); f64 r; r = CANON_F64(trunc(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_NEAREST: { f64 x = RD_F64(B); f64 r; r = CANON_F64(rint(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_SQRT: { f64 x = RD_F64(B); f64 r; r = CANON_F64(sqrt(x)); WR_F64(A, r); NEXT; } \
-  case OP_F64_MIN: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_MIN(x, y); WR_F64(A, r); NEXT; } \
-  case OP_F64_MAX: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_MAX(x, y); WR_F64(A, r); NEXT; } \
-  case OP_F64_COPYSIGN: { f64 x = RD_F64(B); f64 y = RD_F64(C); f64 r; r = F64_COPYSIGN(x, y); WR_F64(A, r); NEXT; } \
-  case OP_I64_EXTEND_I32_S: { u32 x = RD_U32(B); u64 r; r = (u64)(i64)(i32)x; WR_U64(A, r); NEXT; } \
-  case OP_F32_CONVERT_I32_S: { u32 x = RD_U32(B); f32 r; r = (f32)(i32)x; WR_F32(A, r); NEXT; } \
-  case OP_F32_CONVERT_I32_U: { u32 x = RD_U32(B); f32 r; r = (f32)x; WR_F32(A, r); NEXT; } \
-  case OP_F32_CONVERT_I64_S: { u64 x = RD_U64(B); f32 r; r = (f32)(i64)x; WR_F32(A, r); NEXT; } \
-  case OP_F32_CONVERT_I64_U: { u64 x = RD_U64(B); f32 r; r = (f32)x; WR_F32(A, r); NEXT; } \
-  case OP_F64_CONVERT_I32_S: { u32 x = RD_U32(B); f64 r; r = (f64)(i32)x; WR_F64(A, r); NEXT; } \
-  case OP_F64_CONVERT_I32_U: { u32 x = RD_U32(B); f64 r; r = (f64)x; WR_F64(A, r); NEXT; } \
-  case OP_F64_CONVERT_I64_S: { u64 x = RD_U64(B); f64 r; r = (f64)(i64)x; WR_F64(A, r); NEXT; } \
-  case OP_F64_CONVERT_I64_U: { u64 x = RD_U64(B); f64 r; r = (f64)x; WR_F64(A, r); NEXT; } \
-  case OP_F32_DEMOTE_F64: { f64 x = RD_F64(B); f32 r; r = CANON_F32((f32)x); WR_F32(A, r); NEXT; } \
-  case OP_F64_PROMOTE_F32: { f32 x = RD_F32(B); f64 r; r = CANON_F64((f64)x); WR_F64(A, r); NEXT; } \
-  case OP_I32_REINTERPRET_F32: { f32 x = RD_F32(B); u32 r; r = F32_BITS(x); WR_U32(A, r); NEXT; } \
-  case OP_I64_REINTERPRET_F64: { f64 x = RD_F64(B); u64 r; r = F64_BITS(x); WR_U64(A, r); NEXT; } \
-  case OP_F32_REINTERPRET_I32: { u32 x = RD_U32(B); f32 r; r = BITS_F32(x); WR_F32(A, r); NEXT; } \
-  case OP_F64_REINTERPRET_I64: { u64 x = RD_U64(B); f64 r; r = BITS_F64(x); WR_F64(A, r); NEXT; } \
-  case OP_I32_EXTEND8_S: { u32 x = RD_U32(B); u32 r; r = (u32)(i32)(i8)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_EXTEND16_S: { u32 x = RD_U32(B); u32 r; r = (u32)(i32)(i16)x; WR_U32(A, r); NEXT; } \
-  case OP_I64_EXTEND8_S: { u64 x = RD_U64(B); u64 r; r = (u64)(i64)(i8)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_EXTEND16_S: { u64 x = RD_U64(B); u64 r; r = (u64)(i64)(i16)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_EXTEND32_S: { u64 x = RD_U64(B); u64 r; r = (u64)(i64)(i32)x; WR_U64(A, r); NEXT; } \
-  case OP_I32_TRUNC_F32_S: { f32 x = RD_F32(B); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -2147483904.0f && x < 2147483648.0f)) TRAP(INT_OVERFLOW); r = (u32)(i32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_SAT_F32_S: { f32 x = RD_F32(B); u32 r; if (x != x) r = 0; else if (!(x > -2147483904.0f)) r = (u32)(i32)-2147483648; else if (!(x < 2147483648.0f)) r = (u32)(i32)2147483647; else r = (u32)(i32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_F32_U: { f32 x = RD_F32(B); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0f && x < 4294967296.0f)) TRAP(INT_OVERFLOW); r = (u32)(u32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_SAT_F32_U: { f32 x = RD_F32(B); u32 r; if (x != x) r = 0; else if (!(x > -1.0f)) r = (u32)(u32)0; else if (!(x < 4294967296.0f)) r = (u32)(u32)4294967295u; else r = (u32)(u32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_F64_S: { f64 x = RD_F64(B); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -2147483649.0 && x < 2147483648.0)) TRAP(INT_OVERFLOW); r = (u32)(i32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_SAT_F64_S: { f64 x = RD_F64(B); u32 r; if (x != x) r = 0; else if (!(x > -2147483649.0)) r = (u32)(i32)-2147483648; else if (!(x < 2147483648.0)) r = (u32)(i32)2147483647; else r = (u32)(i32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_F64_U: { f64 x = RD_F64(B); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 4294967296.0)) TRAP(INT_OVERFLOW); r = (u32)(u32)x; WR_U32(A, r); NEXT; } \
-  case OP_I32_TRUNC_SAT_F64_U: { f64 x = RD_F64(B); u32 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u32)(u32)0; else if (!(x < 4294967296.0)) r = (u32)(u32)4294967295u; else r = (u32)(u32)x; WR_U32(A, r); NEXT; } \
-  case OP_I64_TRUNC_F32_S: { f32 x = RD_F32(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -9223373136366403584.0f && x < 9223372036854775808.0f)) TRAP(INT_OVERFLOW); r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_SAT_F32_S: { f32 x = RD_F32(B); u64 r; if (x != x) r = 0; else if (!(x > -9223373136366403584.0f)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0f)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_F32_U: { f32 x = RD_F32(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0f && x < 18446744073709551616.0f)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_SAT_F32_U: { f32 x = RD_F32(B); u64 r; if (x != x) r = 0; else if (!(x > -1.0f)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0f)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_F64_S: { f64 x = RD_F64(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -9223372036854777856.0 && x < 9223372036854775808.0)) TRAP(INT_OVERFLOW); r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_SAT_F64_S: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -9223372036854777856.0)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 18446744073709551616.0)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I64_TRUNC_SAT_F64_U: { f64 x = RD_F64(B); u64 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; WR_U64(A, r); NEXT; } \
-  case OP_I32_SUB_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x - y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x < (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LT_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GT_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x > (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GT_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LE_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x <= (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_LE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GE_S_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = (i32)x >= (i32)y; WR_U32(A, r); NEXT; } \
-  case OP_I32_GE_U_IMM: { u32 x = RD_U32(B); u32 y = (u32)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_I64_SUB_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x - y; WR_U64(A, r); NEXT; } \
-  case OP_I64_MUL_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x * y; WR_U64(A, r); NEXT; } \
-  case OP_I64_AND_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x & y; WR_U64(A, r); NEXT; } \
-  case OP_I64_OR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x | y; WR_U64(A, r); NEXT; } \
-  case OP_I64_XOR_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u64 r; r = x ^ y; WR_U64(A, r); NEXT; } \
-  case OP_I64_EQ_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x == y; WR_U32(A, r); NEXT; } \
-  case OP_I64_NE_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x != y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LT_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x < (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LT_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x < y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GT_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x > (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GT_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x > y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LE_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x <= (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_LE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x <= y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GE_S_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = (i64)x >= (i64)y; WR_U32(A, r); NEXT; } \
-  case OP_I64_GE_U_IMM: { u64 x = RD_U64(B); u64 y = (u64)(i64)(i16)C; u32 r; r = x >= y; WR_U32(A, r); NEXT; } \
-  case OP_BR_I32_GT_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_S: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_U: { u32 x = RD_U32(A); u32 y = RD_U32(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_EQ: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_NE: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GE_S: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GE_U: { u64 x = RD_U64(A); u64 y = RD_U64(B); u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x < (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GT_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x > (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x <= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_LE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_S_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i32)x >= (i32)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I32_GE_U_IMM: { u32 x = RD_U32(A); u32 y = (u32)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_EQ_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x == y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_NE_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x != y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x < (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x < y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x > (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GT_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x > y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x <= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_LE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x <= y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GE_S_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = (i64)x >= (i64)y; if (r) BRANCH(t); NEXT; } \
-  case OP_BR_I64_GE_U_IMM: { u64 x = RD_U64(A); u64 y = (u64)(i64)(i16)B; u32 r; u32 t = (u32)NEXT_WORD(); r = x >= y; if (r) BRANCH(t); NEXT; } \
+  case OP_F32_LOAD: { u32 v; LOAD_MEM(u32, v); R = (u64)v; goto done; } \
+  case OP_F64_LOAD: { u64 v; LOAD_MEM(u64, v); R = v; goto done; } \
+  case OP_I32_LOAD16_S: { u16 v; LOAD_MEM(u16, v); R = (u64)(u32)(i32)(i16)v; goto done; } \
+  case OP_I32_LOAD16_U: { u16 v; LOAD_MEM(u16, v); R = (u64)v; goto done; } \
+  case OP_I64_LOAD8_S: { u8 v; LOAD_MEM(u8, v); R = (u64)(i64)(i8)v; goto done; } \
+  case OP_I64_LOAD16_S: { u16 v; LOAD_MEM(u16, v); R = (u64)(i64)(i16)v; goto done; } \
+  case OP_I64_LOAD16_U: { u16 v; LOAD_MEM(u16, v); R = (u64)v; goto done; } \
+  case OP_I64_LOAD32_S: { u32 v; LOAD_MEM(u32, v); R = (u64)(i64)(i32)v; goto done; } \
+  case OP_I64_LOAD32_U: { u32 v; LOAD_MEM(u32, v); R = (u64)v; goto done; } \
+  case OP_F32_STORE: { STORE_MEM(u32, (u32)Y); goto done; } \
+  case OP_F64_STORE: { STORE_MEM(u64, (u64)Y); goto done; } \
+  case OP_I32_STORE16: { STORE_MEM(u16, (u16)Y); goto done; } \
+  case OP_I64_STORE8: { STORE_MEM(u8, (u8)Y); goto done; } \
+  case OP_I64_STORE16: { STORE_MEM(u16, (u16)Y); goto done; } \
+  case OP_I64_STORE32: { STORE_MEM(u32, (u32)Y); goto done; } \
+  case OP_I32_LE_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x <= y; R = (u64)r; goto done; } \
+  case OP_I32_CLZ: { u32 x = (u32)X; u32 r; r = CLZ32(x); R = (u64)r; goto done; } \
+  case OP_I32_CTZ: { u32 x = (u32)X; u32 r; r = CTZ32(x); R = (u64)r; goto done; } \
+  case OP_I32_POPCNT: { u32 x = (u32)X; u32 r; r = POPCNT32(x); R = (u64)r; goto done; } \
+  case OP_I32_DIV_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x80000000u && y == 0xffffffffu) TRAP(INT_OVERFLOW); r = (u32)((i32)x / (i32)y); R = (u64)r; goto done; } \
+  case OP_I32_DIV_U: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; R = (u64)r; goto done; } \
+  case OP_I32_REM_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; if (y == 0) TRAP(DIV_ZERO); r = (y == 0xffffffffu) ? 0 : (u32)((i32)x % (i32)y); R = (u64)r; goto done; } \
+  case OP_I32_SHR_S: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (u32)((i32)x >> (y & 31)); R = (u64)r; goto done; } \
+  case OP_I32_ROTL: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (x << (y & 31)) | (x >> ((32 - (y & 31)) & 31)); R = (u64)r; goto done; } \
+  case OP_I32_ROTR: { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = (x >> (y & 31)) | (x << ((32 - (y & 31)) & 31)); R = (u64)r; goto done; } \
+  case OP_I64_LT_S: { u64 x = X; u64 y = Y; u32 r; r = (i64)x < (i64)y; R = (u64)r; goto done; } \
+  case OP_I64_GT_S: { u64 x = X; u64 y = Y; u32 r; r = (i64)x > (i64)y; R = (u64)r; goto done; } \
+  case OP_I64_GT_U: { u64 x = X; u64 y = Y; u32 r; r = x > y; R = (u64)r; goto done; } \
+  case OP_I64_LE_S: { u64 x = X; u64 y = Y; u32 r; r = (i64)x <= (i64)y; R = (u64)r; goto done; } \
+  case OP_I64_LE_U: { u64 x = X; u64 y = Y; u32 r; r = x <= y; R = (u64)r; goto done; } \
+  case OP_I64_GE_S: { u64 x = X; u64 y = Y; u32 r; r = (i64)x >= (i64)y; R = (u64)r; goto done; } \
+  case OP_I64_GE_U: { u64 x = X; u64 y = Y; u32 r; r = x >= y; R = (u64)r; goto done; } \
+  case OP_I64_CLZ: { u64 x = X; u64 r; r = CLZ64(x); R = r; goto done; } \
+  case OP_I64_CTZ: { u64 x = X; u64 r; r = CTZ64(x); R = r; goto done; } \
+  case OP_I64_POPCNT: { u64 x = X; u64 r; r = POPCNT64(x); R = r; goto done; } \
+  case OP_I64_SUB: { u64 x = X; u64 y = Y; u64 r; r = x - y; R = r; goto done; } \
+  case OP_I64_DIV_S: { u64 x = X; u64 y = Y; u64 r; if (y == 0) TRAP(DIV_ZERO); if (x == 0x8000000000000000ull && y == ~0ull) TRAP(INT_OVERFLOW); r = (u64)((i64)x / (i64)y); R = r; goto done; } \
+  case OP_I64_DIV_U: { u64 x = X; u64 y = Y; u64 r; if (y == 0) TRAP(DIV_ZERO); r = x / y; R = r; goto done; } \
+  case OP_I64_REM_S: { u64 x = X; u64 y = Y; u64 r; if (y == 0) TRAP(DIV_ZERO); r = (y == ~0ull) ? 0 : (u64)((i64)x % (i64)y); R = r; goto done; } \
+  case OP_I64_REM_U: { u64 x = X; u64 y = Y; u64 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; R = r; goto done; } \
+  case OP_I64_OR: { u64 x = X; u64 y = Y; u64 r; r = x | y; R = r; goto done; } \
+  case OP_I64_ROTR: { u64 x = X; u64 y = Y; u64 r; r = (x >> (y & 63)) | (x << ((64 - (y & 63)) & 63)); R = r; goto done; } \
+  case OP_F32_EQ: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x == y; R = (u64)r; goto done; } \
+  case OP_F32_NE: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x != y; R = (u64)r; goto done; } \
+  case OP_F32_LT: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x < y; R = (u64)r; goto done; } \
+  case OP_F32_GT: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x > y; R = (u64)r; goto done; } \
+  case OP_F32_LE: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x <= y; R = (u64)r; goto done; } \
+  case OP_F32_GE: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); u32 r; r = x >= y; R = (u64)r; goto done; } \
+  case OP_F32_ABS: { f32 x = bits_f32((u32)X); f32 r; r = F32_ABS(x); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_NEG: { f32 x = bits_f32((u32)X); f32 r; r = F32_NEG(x); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_CEIL: { f32 x = bits_f32((u32)X); f32 r; r = CANON_F32(ceilf(x)); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_FLOOR: { f32 x = bits_f32((u32)X); f32 r; r = CANON_F32(floorf(x)); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_TRUNC: { f32 x = bits_f32((u32)X); f32 r; r = CANON_F32(truncf(x)); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_NEAREST: { f32 x = bits_f32((u32)X); f32 r; r = CANON_F32(rintf(x)); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_SQRT: { f32 x = bits_f32((u32)X); f32 r; r = CANON_F32(sqrtf(x)); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_ADD: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = CANON_F32(x + y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_SUB: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = CANON_F32(x - y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_MUL: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = CANON_F32(x * y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_DIV: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = CANON_F32(x / y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_MIN: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = F32_MIN(x, y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_MAX: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = F32_MAX(x, y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_COPYSIGN: { f32 x = bits_f32((u32)X); f32 y = bits_f32((u32)Y); f32 r; r = F32_COPYSIGN(x, y); R = (u64)f32_bits(r); goto done; } \
+  case OP_F64_EQ: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x == y; R = (u64)r; goto done; } \
+  case OP_F64_NE: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x != y; R = (u64)r; goto done; } \
+  case OP_F64_LT: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x < y; R = (u64)r; goto done; } \
+  case OP_F64_GT: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x > y; R = (u64)r; goto done; } \
+  case OP_F64_GE: { f64 x = bits_f64(X); f64 y = bits_f64(Y); u32 r; r = x >= y; R = (u64)r; goto done; } \
+  case OP_F64_ABS: { f64 x = bits_f64(X); f64 r; r = F64_ABS(x); R = f64_bits(r); goto done; } \
+  case OP_F64_NEG: { f64 x = bits_f64(X); f64 r; r = F64_NEG(x); R = f64_bits(r); goto done; } \
+  case OP_F64_CEIL: { f64 x = bits_f64(X); f64 r; r = CANON_F64(ceil(x)); R = f64_bits(r); goto done; } \
+  case OP_F64_FLOOR: { f64 x = bits_f64(X); f64 r; r = CANON_F64(floor(x)); R = f64_bits(r); goto done; } \
+  case OP_F64_TRUNC: { f64 x = bits_f64(X); f64 r; r = CANON_F64(trunc(x)); R = f64_bits(r); goto done; } \
+  case OP_F64_NEAREST: { f64 x = bits_f64(X); f64 r; r = CANON_F64(rint(x)); R = f64_bits(r); goto done; } \
+  case OP_F64_SQRT: { f64 x = bits_f64(X); f64 r; r = CANON_F64(sqrt(x)); R = f64_bits(r); goto done; } \
+  case OP_F64_DIV: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = CANON_F64(x / y); R = f64_bits(r); goto done; } \
+  case OP_F64_MIN: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = F64_MIN(x, y); R = f64_bits(r); goto done; } \
+  case OP_F64_MAX: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = F64_MAX(x, y); R = f64_bits(r); goto done; } \
+  case OP_F64_COPYSIGN: { f64 x = bits_f64(X); f64 y = bits_f64(Y); f64 r; r = F64_COPYSIGN(x, y); R = f64_bits(r); goto done; } \
+  case OP_I64_EXTEND_I32_S: { u32 x = (u32)X; u64 r; r = (u64)(i64)(i32)x; R = r; goto done; } \
+  case OP_F32_CONVERT_I32_S: { u32 x = (u32)X; f32 r; r = (f32)(i32)x; R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_CONVERT_I32_U: { u32 x = (u32)X; f32 r; r = (f32)x; R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_CONVERT_I64_S: { u64 x = X; f32 r; r = (f32)(i64)x; R = (u64)f32_bits(r); goto done; } \
+  case OP_F32_CONVERT_I64_U: { u64 x = X; f32 r; r = (f32)x; R = (u64)f32_bits(r); goto done; } \
+  case OP_F64_CONVERT_I32_S: { u32 x = (u32)X; f64 r; r = (f64)(i32)x; R = f64_bits(r); goto done; } \
+  case OP_F64_CONVERT_I32_U: { u32 x = (u32)X; f64 r; r = (f64)x; R = f64_bits(r); goto done; } \
+  case OP_F64_CONVERT_I64_S: { u64 x = X; f64 r; r = (f64)(i64)x; R = f64_bits(r); goto done; } \
+  case OP_F64_CONVERT_I64_U: { u64 x = X; f64 r; r = (f64)x; R = f64_bits(r); goto done; } \
+  case OP_F32_DEMOTE_F64: { f64 x = bits_f64(X); f32 r; r = CANON_F32((f32)x); R = (u64)f32_bits(r); goto done; } \
+  case OP_F64_PROMOTE_F32: { f32 x = bits_f32((u32)X); f64 r; r = CANON_F64((f64)x); R = f64_bits(r); goto done; } \
+  case OP_I32_REINTERPRET_F32: { f32 x = bits_f32((u32)X); u32 r; r = F32_BITS(x); R = (u64)r; goto done; } \
+  case OP_I64_REINTERPRET_F64: { f64 x = bits_f64(X); u64 r; r = F64_BITS(x); R = r; goto done; } \
+  case OP_F32_REINTERPRET_I32: { u32 x = (u32)X; f32 r; r = BITS_F32(x); R = (u64)f32_bits(r); goto done; } \
+  case OP_F64_REINTERPRET_I64: { u64 x = X; f64 r; r = BITS_F64(x); R = f64_bits(r); goto done; } \
+  case OP_I32_EXTEND8_S: { u32 x = (u32)X; u32 r; r = (u32)(i32)(i8)x; R = (u64)r; goto done; } \
+  case OP_I32_EXTEND16_S: { u32 x = (u32)X; u32 r; r = (u32)(i32)(i16)x; R = (u64)r; goto done; } \
+  case OP_I64_EXTEND8_S: { u64 x = X; u64 r; r = (u64)(i64)(i8)x; R = r; goto done; } \
+  case OP_I64_EXTEND16_S: { u64 x = X; u64 r; r = (u64)(i64)(i16)x; R = r; goto done; } \
+  case OP_I64_EXTEND32_S: { u64 x = X; u64 r; r = (u64)(i64)(i32)x; R = r; goto done; } \
+  case OP_I32_TRUNC_F32_S: { f32 x = bits_f32((u32)X); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -2147483904.0f && x < 2147483648.0f)) TRAP(INT_OVERFLOW); r = (u32)(i32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_SAT_F32_S: { f32 x = bits_f32((u32)X); u32 r; if (x != x) r = 0; else if (!(x > -2147483904.0f)) r = (u32)(i32)-2147483648; else if (!(x < 2147483648.0f)) r = (u32)(i32)2147483647; else r = (u32)(i32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_F32_U: { f32 x = bits_f32((u32)X); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0f && x < 4294967296.0f)) TRAP(INT_OVERFLOW); r = (u32)(u32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_SAT_F32_U: { f32 x = bits_f32((u32)X); u32 r; if (x != x) r = 0; else if (!(x > -1.0f)) r = (u32)(u32)0; else if (!(x < 4294967296.0f)) r = (u32)(u32)4294967295u; else r = (u32)(u32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_F64_S: { f64 x = bits_f64(X); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -2147483649.0 && x < 2147483648.0)) TRAP(INT_OVERFLOW); r = (u32)(i32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_SAT_F64_S: { f64 x = bits_f64(X); u32 r; if (x != x) r = 0; else if (!(x > -2147483649.0)) r = (u32)(i32)-2147483648; else if (!(x < 2147483648.0)) r = (u32)(i32)2147483647; else r = (u32)(i32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_F64_U: { f64 x = bits_f64(X); u32 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 4294967296.0)) TRAP(INT_OVERFLOW); r = (u32)(u32)x; R = (u64)r; goto done; } \
+  case OP_I32_TRUNC_SAT_F64_U: { f64 x = bits_f64(X); u32 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u32)(u32)0; else if (!(x < 4294967296.0)) r = (u32)(u32)4294967295u; else r = (u32)(u32)x; R = (u64)r; goto done; } \
+  case OP_I64_TRUNC_F32_S: { f32 x = bits_f32((u32)X); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -9223373136366403584.0f && x < 9223372036854775808.0f)) TRAP(INT_OVERFLOW); r = (u64)(i64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_SAT_F32_S: { f32 x = bits_f32((u32)X); u64 r; if (x != x) r = 0; else if (!(x > -9223373136366403584.0f)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0f)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_F32_U: { f32 x = bits_f32((u32)X); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0f && x < 18446744073709551616.0f)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_SAT_F32_U: { f32 x = bits_f32((u32)X); u64 r; if (x != x) r = 0; else if (!(x > -1.0f)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0f)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_F64_S: { f64 x = bits_f64(X); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -9223372036854777856.0 && x < 9223372036854775808.0)) TRAP(INT_OVERFLOW); r = (u64)(i64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_SAT_F64_S: { f64 x = bits_f64(X); u64 r; if (x != x) r = 0; else if (!(x > -9223372036854777856.0)) r = (u64)(i64)(-9223372036854775807ll - 1); else if (!(x < 9223372036854775808.0)) r = (u64)(i64)9223372036854775807ll; else r = (u64)(i64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_F64_U: { f64 x = bits_f64(X); u64 r; if (x != x) TRAP(BAD_CONVERSION); if (!(x > -1.0 && x < 18446744073709551616.0)) TRAP(INT_OVERFLOW); r = (u64)(u64)x; R = r; goto done; } \
+  case OP_I64_TRUNC_SAT_F64_U: { f64 x = bits_f64(X); u64 r; if (x != x) r = 0; else if (!(x > -1.0)) r = (u64)(u64)0; else if (!(x < 18446744073709551616.0)) r = (u64)(u64)18446744073709551615ull; else r = (u64)(u64)x; R = r; goto done; } \
 

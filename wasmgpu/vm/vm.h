@@ -170,12 +170,13 @@ DEV f64 f64_max(f64 x, f64 y) {
 // The cached memory (the one last touched): cref is where its bytes are, csize its current size.
 #define USE_MEM(m) do { if ((m) != cm) { cm = (m); cref = mem_ref(mems, cm, inst, N); \
     csize = (u64)mem_pages[(u64)cm * N + inst] * PAGE; } } while (0)
+// Loads and stores: the address in X, ext = static offset | memory << 32.
 #define LOAD_MEM(T, v) do { \
-    u64 ea = (u64)RD_U32(B) + NEXT_WORD(); USE_MEM(C); \
+    u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
     if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
     v = mem_load<T>(cref, ea); } while (0)
 #define STORE_MEM(T, v) do { \
-    u64 ea = (u64)RD_U32(A) + NEXT_WORD(); USE_MEM(C); \
+    u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
     if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
     mem_store<T>(cref, ea, v); } while (0)
 #define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
@@ -335,21 +336,26 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   for (;;) {
     here = pc;
     const u64 w = code[pc++];
-    const u32 op = (u32)(w & 0xffff);
+    const u32 op = (u32)w & OP_MASK;
+    const u32 fl = (u32)w;  // the flags (isa.py F_*), bits 8..15
     const u32 a = (u32)((w >> 16) & 0xffff);
     const u32 b = (u32)((w >> 32) & 0xffff);
     const u32 c = (u32)(w >> 48);
     const u32 imm32 = (u32)(w >> 32);
     COUNT_OP(op);
+    // Operands first, in code every op shares (see isa.py F_RB ...).
+    const u64 X = (fl & F_RB) ? RD_U64(B) : 0;
+    const u64 Y = (fl & F_RC) ? RD_U64(C) : (u64)(i64)(i16)c;
+    const u64 EXT = (fl & F_EXT) ? code[pc++] : 0;
+    u64 R;
     // The hot ops first (isa.py HOT); the rest through a second switch, kept separate (an opaque copy
     // of op) so the compiler does not merge the two back into one tree.
     switch (op) {
-      case OP_MOV: WR_U64(A, RD_U64(B)); NEXT;
-      case OP_CONST: WR_U64(A, NEXT_WORD()); NEXT;
-      case OP_CONST32: WR_U64(A, imm32); NEXT;
+      case OP_MOV: R = X; goto done;
+      case OP_CONST: R = EXT; goto done;
+      case OP_CONST32: R = imm32; goto done;
+      case OP_SELECT: R = RD_U32((u32)EXT) ? X : Y; goto done;
       case OP_JMP: BRANCH(imm32); NEXT;
-      case OP_BR_IF: if (RD_U32(A) != 0) BRANCH(imm32); NEXT;
-      case OP_BR_UNLESS: if (RD_U32(A) == 0) BRANCH(imm32); NEXT;
       case OP_BR_TABLE: {
         u32 idx = RD_U32(A);
         if (idx > imm32) idx = imm32;
@@ -364,11 +370,6 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
         depth--;
         u64 f = fr[(u64)depth * fstride];
         pc = (u32)f; fp = (u32)(f >> 32); fb = sl + (u64)fp * ss;
-        NEXT;
-      }
-      case OP_SELECT: {
-        u32 cond = (u32)NEXT_WORD();
-        WR_U64(A, RD_U32(cond) ? RD_U64(B) : RD_U64(C));
         NEXT;
       }
       GENERATED_HOT_CASES
@@ -499,6 +500,14 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
       GENERATED_COLD_CASES
       default: TRAP(UNREACHABLE);
     }
+  done:
+    // The result: a fused branch tests it, others write it to slot a.
+    if (fl & F_BR) {
+      if ((R != 0) != ((fl & F_NEG) != 0)) BRANCH((u32)EXT);
+    } else if (fl & F_WA) {
+      WR_U64(A, R);
+    }
+    continue;
 
   do_call: {
       const u32* f = funcs + (u64)callee * F_FIELDS;
