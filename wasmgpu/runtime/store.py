@@ -32,6 +32,8 @@ GROW_TABLE = 0xFFFFFFFD
 INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
 # Host functions the VM may serve on the device (F_HOST = DEVICE_IMPORT_BASE + kind; vm.h), else the host does.
 DEVICE_IMPORT_BASE = 0xFFFFFE00
+# The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
+MAX_INSTANCES = 1 << 29
 U64_MAX = (1 << 64) - 1
 
 # Parameter block and record layouts: must match vm.h.
@@ -142,8 +144,8 @@ class Store:
 
     def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
                  fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24) -> None:
-        if n < 1:
-            raise WasmGpuError("a store needs at least one instance")
+        if not 1 <= n < MAX_INSTANCES:
+            raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         if stack_slots is None:
             # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU.
             free = backend.device_memory()

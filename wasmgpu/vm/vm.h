@@ -145,8 +145,9 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define BITS_F64 bits_f64
 
 // Slot access: slot k of the current frame.
-// fb points at slot 0 of the current frame (recomputed when fp changes): one multiply per access.
-#define SLOT(k) fb[(u64)(k) * ss]
+// fb points at slot 0 of the current frame (recomputed when fp changes); ssb is the slot stride in bytes,
+// below 2^32, so an access is one 32x32->64 multiply-add (IMAD.WIDE.U32 on the GPU).
+#define SLOT(k) (*(u64*)((u8*)fb + (u64)(u32)(k) * ssb))
 #define RD_U64(k) (SLOT(k))
 #define RD_U32(k) ((u32)SLOT(k))
 #define RD_F32(k) (bits_f32((u32)SLOT(k)))
@@ -306,6 +307,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   const u64* code = (const u64*)P[P_CODE];
   const u32* funcs = (const u32*)P[P_FUNCS];
   const u32 ss = (u32)P[P_SLOT_STRIDE];
+  const u32 ssb = ss * 8;
   u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
   // Frames use the layout of the slots: contiguous per instance, or instance-minor.
   const u64 fstride = ss == 1 ? 1 : N;
