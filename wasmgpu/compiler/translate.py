@@ -40,6 +40,7 @@ _NUMERIC_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in NUMERIC}
 _NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NUMERIC}
 _LOAD_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in LOADS}
 _STORE_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in STORES}
+_STORE_WIDE = {wo.BY_NAME[n].key for n in STORES if n[1:3] == "64"}  # the value is 64 bits wide
 K = wo.BY_NAME
 # wasm binary op keys whose second operand may be an immediate -> whether they work on 64 bits.
 _IMM_WIDE = {wo.BY_NAME[n].key: n.startswith("i64") for n in IMM_OPS}
@@ -260,7 +261,12 @@ class _Translator:
             elif op in _STORE_OPS:
                 value = self.pop()
                 address = self.pop()
-                self.emit(_STORE_OPS[op], 0, address, value)
+                isa_op = _STORE_OPS[op]
+                small = self.take_small_const(value, op in _STORE_WIDE)
+                if small is None:
+                    self.emit(isa_op, 0, address, value)
+                else:
+                    self.emit(isa_op, 0, address, small & 0xFFFF, FLAGS[isa_op] & ~F_RC)
                 self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
