@@ -1,18 +1,15 @@
 """Translate validated WebAssembly functions to register bytecode (see isa.py).
 
 Every local and every operand-stack position is a frame slot: locals first, then
-constant slots, then stack height h at slot ``base + h``. The operand stack is
-tracked at translation time as a list of the slots that hold each value, so
-``local.get`` emits nothing (the entry names the local's slot) until the local is
-overwritten while a stale use is still on the stack. Constants used in loops get
-constant slots, set once by the function's entry code and never written again,
-so inside the loop a constant too emits nothing. A call's callee frame starts at the
+stack height h at slot ``nlocals + h``. The operand stack is tracked at
+translation time as a list of the slots that hold each value, so ``local.get``
+emits nothing (the entry names the local's slot) until the local is overwritten
+while a stale use is still on the stack. A call's callee frame starts at the
 slot of its first argument, so arguments are never copied.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import Unsupported
@@ -38,7 +35,6 @@ from .isa import (
 
 REF_NULL = (1 << 64) - 1
 MAX_SLOTS = 0xFFFF
-MAX_CONST_SLOTS = 16  # constants hoisted per function: each costs one instruction per call
 
 _NUMERIC_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in NUMERIC}
 _NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NUMERIC}
@@ -116,11 +112,9 @@ class _Translator:
     offset: int = 0
     last_def: int = -1  # word index of the last instruction whose `a` field is a fresh stack slot
     last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
-    hoisted: dict[int, int] = field(default_factory=dict)  # body index of a constant -> its constant slot
 
     def __post_init__(self) -> None:
         self.nlocals = len(self.ftype.params) + len(self.local_types)
-        self.base = self.nlocals  # the operand stack's first slot: after the locals and the constant slots
 
     # -- emission ---------------------------------------------------------------------------
     def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
@@ -169,7 +163,7 @@ class _Translator:
 
     # -- the operand stack --------------------------------------------------------------------
     def pos(self, height: int) -> int:
-        return self.base + height
+        return self.nlocals + height
 
     def push_slot(self) -> int:
         slot = self.pos(len(self.stack))
@@ -239,17 +233,14 @@ class _Translator:
     def run(self, body: list) -> FuncCode:
         if self.nlocals > MAX_SLOTS // 2:
             raise Unsupported(f"function with {self.nlocals} locals (at most {MAX_SLOTS // 2} are supported)")
-        self.hoist_constants(body)
         end = _Label()
         self.frames.append(_Frame("func", 0, 0, len(self.ftype.results), end, end, True))
-        for i, (op, imm, off) in enumerate(body):
+        for op, imm, off in body:
             self.offset = off
             if self.dead and op not in _STRUCTURAL:
                 continue
             handler = _HANDLERS.get(op)
-            if i in self.hoisted:  # the constant waits in its slot: name it, as local.get names a local
-                self.op_local_get(self.hoisted[i])
-            elif handler is not None:
+            if handler is not None:
                 handler(self, imm)
             elif op in _NUMERIC_OPS:
                 if _NUMERIC_ARITY[op] == 2:
@@ -279,23 +270,10 @@ class _Translator:
                 self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
-            if self.max_height + self.base > MAX_SLOTS:
+            if self.max_height + self.nlocals > MAX_SLOTS:
                 raise Unsupported("function frame larger than 65535 slots")
-        # nlocals stays the count of real locals: the VM zeroes those at a call; the entry code sets the rest.
         return FuncCode(self.words, self.offsets, len(self.ftype.params), self.nlocals,
-                        self.base + self.max_height + 1)
-
-    def hoist_constants(self, body: list) -> None:
-        """Give constants used in loops slots after the locals, set once at entry instead of per iteration."""
-        uses = _const_uses(body)
-        hot = Counter(v for _, v, in_loop in uses if in_loop).most_common(MAX_CONST_SLOTS)
-        slots = {value: self.nlocals + k for k, (value, _) in enumerate(hot)}
-        # Once a value has a slot, its uses outside loops read it too (one instruction fewer each).
-        self.hoisted = {i: slots[v] for i, v, _ in uses if v in slots}
-        self.base = self.nlocals + len(slots)
-        self.offset = body[0][2]  # the entry code belongs to the function's first instruction
-        for value, slot in slots.items():
-            self.emit_const(slot, value)
+                        self.nlocals + self.max_height + 1)
 
     # -- superinstructions ---------------------------------------------------------------------
     def take_small_const(self, slot: int, wide: bool) -> int | None:
@@ -303,8 +281,11 @@ class _Translator:
         lc = self.last_const
         if lc is None or lc[1] != slot or self.last_def != lc[0]:
             return None
-        value = _small(lc[2], wide)
-        if value is None:
+        value = lc[2] if wide else lc[2] & 0xFFFFFFFF
+        bits = 64 if wide else 32
+        if value >= 1 << (bits - 1):
+            value -= 1 << bits
+        if not -0x8000 <= value <= 0x7FFF:
             return None
         del self.words[lc[0]:]
         del self.offsets[lc[0]:]
@@ -531,15 +512,13 @@ class _Translator:
     def const(self, value: int) -> None:
         value &= 0xFFFFFFFFFFFFFFFF
         self.last_const = (len(self.words), self.pos(len(self.stack)), value)
-        self.last_def = self.emit_const(self.push_slot(), value)
-
-    def emit_const(self, dst: int, value: int) -> int:
-        """Emit dst <- value (64 bits); return the instruction's word index."""
+        dst = self.push_slot()
         if value < (1 << 32):
-            return self.emit32(OP["CONST32"], dst, value)
-        idx = self.emit(OP["CONST"], dst)
-        self.word(value)
-        return idx
+            self.emit32(OP["CONST32"], dst, value)
+        else:
+            self.emit(OP["CONST"], dst)
+            self.word(value)
+        self.last_def = len(self.words) - 1 - (0 if value < (1 << 32) else 1)
 
     def op_i32_const(self, v: int) -> None:
         self.const(v & 0xFFFFFFFF)
@@ -622,35 +601,6 @@ class _Translator:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])
 
 
-def _small(value: int, wide: bool) -> int | None:
-    """The 64-bit constant `value` as a 16-bit signed immediate of a 64-bit (wide) or 32-bit op, if it fits."""
-    bits = 64 if wide else 32
-    value &= (1 << bits) - 1
-    if value >= 1 << (bits - 1):
-        value -= 1 << bits
-    return value if -0x8000 <= value <= 0x7FFF else None
-
-
-def _const_uses(body: list) -> list[tuple[int, int, bool]]:
-    """(body index, 64-bit value, inside a loop?) of each constant the next instruction won't take as an immediate."""
-    uses = []
-    kinds: list[int] = []  # the open blocks' opcodes
-    for i, (op, imm, _) in enumerate(body):
-        if op in _BLOCK_OPS:
-            kinds.append(op)
-        elif op == _END and kinds:
-            kinds.pop()
-        elif op in _CONST_VALUE:
-            value = _CONST_VALUE[op](imm) & 0xFFFFFFFFFFFFFFFF
-            nxt = body[i + 1][0] if i + 1 < len(body) else None
-            if nxt in _SET_OPS:  # computed straight into the local (set_local): as cheap as a slot's copy
-                continue
-            wide = _IMM_WIDE[nxt] if nxt in _IMM_WIDE else (nxt in _STORE_WIDE if nxt in _STORE_OPS else None)
-            if wide is None or _small(value, wide) is None:
-                uses.append((i, value, _LOOP in kinds))
-    return uses
-
-
 def _trailing(words: list[int], idx: int) -> int:
     """How many follow-on words the instruction at idx has (so it is known to be the last one emitted)."""
     w = words[idx]
@@ -679,14 +629,6 @@ _HANDLERS = {
     _k("table.init"): _Translator.op_table_init, _k("elem.drop"): _Translator.op_elem_drop,
 }
 _STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
-_BLOCK_OPS = {_k("block"), _k("loop"), _k("if")}
-_LOOP, _END = _k("loop"), _k("end")
-_SET_OPS = {_k("local.set"), _k("local.tee")}
-# Constant instructions -> their value (before masking to 64 bits) from the immediate.
-_CONST_VALUE = {
-    _k("i32.const"): lambda v: v & 0xFFFFFFFF, _k("i64.const"): lambda v: v, _k("f32.const"): lambda v: v,
-    _k("f64.const"): lambda v: v, _k("ref.null"): lambda _: REF_NULL,
-}
 
 
 def translate_function(module: Module, defined_index: int, addr: Addresses, base_pc: int) -> FuncCode:
