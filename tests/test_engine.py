@@ -3,6 +3,7 @@
 import struct
 
 import pytest
+import wasmtime
 
 from wasmgpu.errors import InstantiationTrap, LinkError
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType
@@ -143,3 +144,63 @@ def test_gpu_intrinsics_are_served_on_the_device(engine, load) -> None:
     imports = {("gpu", n): store.intrinsic(n) for n in ("instance_id", "instance_count")}
     inst = store.instantiate(m.module, imports)
     assert [r.values for r in store.call(inst.exports["f"], [()] * N)] == [(i * 1000 + N,) for i in range(N)]
+
+
+def _wasmtime_call(wasm: bytes, name: str, args: tuple) -> object:
+    store = wasmtime.Store()
+    inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm), [])
+    return inst.exports(store)[name](store, *args)
+
+
+@pytest.mark.parametrize("t", ["f32", "f64", "i32", "i64"])
+def test_fused_compare_branches_match_wasmtime(engine, t: str) -> None:
+    """A compare fused with the branch on it: taken on true (br_if) and on false (if), with NaN, -0, and
+    immediates (a small constant operand, negative too), per instance."""
+    floats = t[0] == "f"
+    ops = ["eq", "ne", "lt", "gt", "le", "ge"] if floats else \
+        ["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
+    funcs = []
+    for op in ops:
+        funcs.append(f"""(func (export "if_{op}") (param {t} {t}) (result i32)
+          (if (result i32) ({t}.{op} (local.get 0) (local.get 1)) (then (i32.const 1)) (else (i32.const 0))))
+        (func (export "br_{op}") (param {t} {t}) (result i32)
+          (block (br_if 0 ({t}.{op} (local.get 0) (local.get 1))) (return (i32.const 0))) (i32.const 1))""")
+        if not floats:
+            funcs.append(f"""(func (export "imm_{op}") (param {t} {t}) (result i32)
+              (block (br_if 0 ({t}.{op} (local.get 0) ({t}.const -3))) (return (i32.const 0))) (i32.const 1))""")
+    wasm = wasmtime.wat2wasm("(module " + "\n".join(funcs) + ")")
+    if floats:
+        values = [0.0, -0.0, 1.5, -2.0, float("nan"), float("inf"), -float("inf")]
+    else:
+        values = [0, 1, -1, -3, 5, -(1 << (31 if t == "i32" else 63)), 7]
+    pairs = [(x, y) for x in values for y in values]
+    if t == "f32":
+        bits = [tuple(struct.unpack("<I", struct.pack("<f", v))[0] for v in p) for p in pairs]
+    elif t == "f64":
+        bits = [tuple(struct.unpack("<Q", struct.pack("<d", v))[0] for v in p) for p in pairs]
+    else:
+        bits = [tuple(v & ((1 << int(t[1:])) - 1) for v in p) for p in pairs]
+    batch = engine.load(wasm).instantiate(len(pairs))
+    names = [f"{kind}_{op}" for op in ops for kind in (("if", "br") if floats else ("if", "br", "imm"))]
+    for name in names:
+        got = [r.values[0] for r in batch.call(name, bits)]
+        want = [_wasmtime_call(wasm, name, p) for p in pairs]
+        assert got == want, name
+
+
+def test_small_constant_stores_match_wasmtime(load) -> None:
+    """Stores whose value is a small constant take it as an immediate: every width and sign."""
+    wat = """(module (memory (export "m") 1)
+      (func (export "f") (param i32) (result i64)
+        (i32.store8 (local.get 0) (i32.const -1))
+        (i32.store16 offset=2 (local.get 0) (i32.const 0x7fff))
+        (i32.store offset=4 (local.get 0) (i32.const -32768))
+        (i64.store offset=8 (local.get 0) (i64.const -2))
+        (i64.store32 offset=16 (local.get 0) (i64.const 300))
+        (f32.store offset=20 (local.get 0) (f32.const 0))
+        (i64.xor (i64.xor (i64.load (local.get 0)) (i64.load offset=8 (local.get 0)))
+                 (i64.load offset=16 (local.get 0)))))"""
+    wasm = wasmtime.wat2wasm(wat)
+    addrs = [8 * i for i in range(N)]
+    got = [r.values[0] for r in load(wat).instantiate(N).call("f", [(a,) for a in addrs])]
+    assert got == [_wasmtime_call(wasm, "f", (a,)) for a in addrs]
