@@ -24,15 +24,15 @@ class BufferSink:
 class SpoolSink:
     """Writes to a file without holding it open: bytes are kept until `limit` of them, then appended.
 
-    A batch of thousands of instances would otherwise need two open host files per instance.
+    A batch of thousands of instances would otherwise need two open host files per instance. The file is
+    created (truncated) at the first flush, so a sink that is flushed once costs one open.
     """
 
     def __init__(self, path: str | os.PathLike[str], limit: int = 1 << 20) -> None:
         self.path = path
         self.limit = limit
         self.data = bytearray()
-        with open(path, "wb"):
-            pass
+        self.created = False
 
     def write(self, data: bytes) -> int:
         self.data += data
@@ -41,9 +41,11 @@ class SpoolSink:
         return len(data)
 
     def flush_to_file(self) -> None:
-        if self.data:
-            with open(self.path, "ab") as f:
+        """Append what is held to the file, creating it (empty, if nothing was written) the first time."""
+        if self.data or not self.created:
+            with open(self.path, "ab" if self.created else "wb") as f:
                 f.write(self.data)
+            self.created = True
             self.data.clear()
 
 
