@@ -313,10 +313,9 @@ class _Translator:
         if w is None:  # test the value itself: i32.eqz, branching on a zero result unless `when`
             w = OP["I32_EQZ"] | F_RB | (cond << 32)
             neg ^= F_NEG
-        # The compare's word with its result write traded for the branch; the target follows.
-        self.words.append((w & ~(0xFFFF << 16) & ~F_WA) | F_BR | F_EXT | neg)
-        self.offsets.append(self.offset)
-        self.last_def = -1
+        # The compare with its result write traded for the branch; the target follows.
+        flags = (w & 0xFF00 & ~F_WA) | F_BR | F_EXT | neg
+        self.emit(w & OP_MASK, 0, (w >> 32) & 0xFFFF, w >> 48, flags)
         self.word(0)
         self.ref(label, len(self.words) - 1, True)
 

@@ -18,6 +18,11 @@ def _as_bytes(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8)
 
 
+def _word_span(addr: int, n: int) -> tuple[int, int]:
+    """The 4-byte words [w0, w1) that bytes [addr, addr + n) touch in the interleaved layout."""
+    return addr // 4, -(-(addr + n) // 4)
+
+
 @dataclass
 class MemoryArray:
     backend: Any
@@ -56,7 +61,7 @@ class MemoryArray:
         host = self.backend.to_host
         if not self.interleaved:
             return host(self.data[inst, addr:addr + n]).copy()
-        w0, w1 = addr // 4, -(-(addr + n) // 4)
+        w0, w1 = _word_span(addr, n)
         words = np.ascontiguousarray(host(self.data[w0:w1, inst]))
         lead = addr - 4 * w0
         return words.view(np.uint8)[lead:lead + n].copy()
@@ -80,7 +85,7 @@ class MemoryArray:
         if not self.interleaved:
             self.data[inst, addr:addr + n] = xp.asarray(src)
             return
-        w0, w1 = addr // 4, -(-(addr + n) // 4)
+        w0, w1 = _word_span(addr, n)
         lead, tail = addr - 4 * w0, 4 * w1 - (addr + n)
         buf = np.empty((w1 - w0) * 4, dtype=np.uint8)
         if lead:  # the bytes of partly written words that stay
@@ -100,7 +105,7 @@ class MemoryArray:
         if not self.interleaved:
             self.data[:, addr:addr + n] = xp.asarray(src)[None, :]
             return
-        w0, w1 = addr // 4, -(-(addr + n) // 4)
+        w0, w1 = _word_span(addr, n)
         buf = np.zeros((w1 - w0) * 4, dtype=np.uint8)
         buf[addr - 4 * w0:addr - 4 * w0 + n] = src
         cover = np.zeros_like(buf, dtype=bool)
