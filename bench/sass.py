@@ -49,9 +49,11 @@ def main() -> None:
     p.add_argument("--nvrtc", default="", help="path of libnvrtc.so (default: CuPy's)")
     p.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "")
     p.add_argument("--out", default="", help="write the disassembly here")
+    p.add_argument("--define", "-D", action="append", default=[], help="a macro for an engine variant (WG_NEAR=0)")
     args = p.parse_args()
     lib = ctypes.CDLL(args.nvrtc or "libnvrtc.so")
-    options = [*NVRTC_FLAGS, f"--gpu-architecture=sm_{args.arch}", "--ptxas-options=-v"]
+    options = [*NVRTC_FLAGS, *(f"-D{d}" for d in args.define), f"--gpu-architecture=sm_{args.arch}",
+               "--ptxas-options=-v"]
     cubin = compile_cubin(lib, vm_source("cuda.cu"), options)
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)

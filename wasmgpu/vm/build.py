@@ -78,7 +78,9 @@ def load_cuda_kernel():  # -> cupy.RawKernel
     from cupy.cuda import nvrtc
 
     arch = cupy.cuda.Device().compute_capability
-    options = (*NVRTC_FLAGS, f"--gpu-architecture=sm_{arch}")
+    # WASMGPU_NVRTC_DEFINES (say "WG_NEAR=32") builds engine variants for A/B runs.
+    defines = tuple(f"-D{d}" for d in os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
+    options = (*NVRTC_FLAGS, *defines, f"--gpu-architecture=sm_{arch}")
     source = vm_source("cuda.cu")
     cubin = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
     if not cubin.exists():

@@ -223,24 +223,38 @@ template <typename T> DEV void mem_store(MemRef r, u64 a, T v) {
   }
   for (int k = 0; k < (int)sizeof(T); k++) *mem_byte(r, a + k) = (u8)(v >> (8 * k));
 }
-// memmove within one instance's memory: words where the ends allow, bytes at the edges.
+// memmove within one instance's memory: words where the ends allow, bytes at the edges. A source at
+// another alignment is shifted out of word pairs; the pair's far word is carried to the next step.
+// Bytes the funnel takes were read before any store could reach them (stores trail the reads).
 DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
   if (d == s || n == 0) return;
-  if (d < s) {
+  if (d < s || d >= s + n) {
     u64 k = 0;
     for (; k < n && ((d + k) & 3); k++) *mem_byte(r, d + k) = *mem_byte(r, s + k);
     const u32 sh = ((s + k) & 3) * 8;
-    for (; k + 4 <= n; k += 4) {
+    if (k + 4 <= n) {
       const u32* p = mem_word(r, s + k);
-      // Unaligned source: the word straddles two; the second holds byte s+k+3, inside the range.
-      *mem_word(r, d + k) = sh ? funnel_right(p[0], p[r.st], sh) : p[0];
+      u32 lo = p[0];
+      for (; k + 4 <= n; k += 4, p += r.st) {
+        // The word after holds byte s+k+3 when the source is unaligned: inside the range.
+        const u32 hi = sh ? p[r.st] : 0;
+        *mem_word(r, d + k) = sh ? funnel_right(lo, hi, sh) : lo;
+        lo = sh ? hi : (k + 8 <= n ? p[r.st] : 0);
+      }
     }
     for (; k < n; k++) *mem_byte(r, d + k) = *mem_byte(r, s + k);
-  } else {
+  } else {  // overlapping, destination above: from the top down
     u64 k = n;
-    if (((d ^ s) & 3) == 0) {
-      for (; k > 0 && ((d + k) & 3); k--) *mem_byte(r, d + k - 1) = *mem_byte(r, s + k - 1);
-      for (; k >= 4; k -= 4) *mem_word(r, d + k - 4) = *mem_word(r, s + k - 4);
+    for (; k > 0 && ((d + k) & 3); k--) *mem_byte(r, d + k - 1) = *mem_byte(r, s + k - 1);
+    const u32 sh = ((s + k) & 3) * 8;
+    if (k >= 4) {
+      const u32* p = mem_word(r, s + k - 4);
+      u32 hi = sh ? p[r.st] : 0;  // holds byte s+k-1 when the source is unaligned
+      for (; k >= 4; k -= 4, p -= r.st) {
+        const u32 lo = p[0];
+        *mem_word(r, d + k - 4) = sh ? funnel_right(lo, hi, sh) : lo;
+        hi = lo;
+      }
     }
     for (; k > 0; k--) *mem_byte(r, d + k - 1) = *mem_byte(r, s + k - 1);
   }
@@ -299,6 +313,12 @@ DEV u32 opaque(u32 x) {
 
 #include "wasi_fast.h"
 
+// How far ahead of a warp's lowest pc a lane waits (code words; 0: never). bench/NOTES.md has the A/B runs
+// that chose it: 32 .. unbounded tried; the best window differs per program.
+#ifndef WG_NEAR
+#define WG_NEAR 1024
+#endif
+
 // Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
 DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   const u64 N = P[P_N];
@@ -337,7 +357,17 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
 
   for (;;) {
     here = pc;
-    const u64 w = code[pc++];
+    const u64 w = code[pc];  // issued before the vote below, so that its latency hides the vote's
+#if defined(WG_CUDA) && WG_NEAR > 0
+    {
+      // Lanes of a warp at different pcs run their handlers one after another, and lanes that run one op
+      // each per step never meet again. So a lane a little ahead (at most WG_NEAR words) of the warp's
+      // lowest pc waits for those lanes to catch up; lanes further ahead, on some other path, run on.
+      const u32 low = __reduce_min_sync(__activemask(), pc);
+      if (pc - low - 1 < WG_NEAR) continue;
+    }
+#endif
+    pc++;
     const u32 op = (u32)w & OP_MASK;
     const u32 fl = (u32)w;  // the flags (isa.py F_*), bits 8..15
     const u32 a = (u32)((w >> 16) & 0xffff);

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Interleaving per-instance words across all N instances or within tiles of 32: a micro-benchmark.
+
+    python3 bench/mem_layout.py [--instances N]
+
+Both layouts put word w of the 32 instances of a warp side by side, so converged lanes coalesce.
+  rows   word w of instance i at base[w * N + i]: one instance's consecutive words are 4N bytes
+         apart (540 KB at N = 135168), so its 32 KB buffer spans 4.4 GB of address space;
+  tiles  word w of instance i at base[((i / 32) * W + w) * 32 + i % 32]: the same words are 128 bytes
+         apart, and a warp's memories fill one contiguous block of 32 W words.
+Patterns, each thread in its own W-word memory:
+  converged  every lane touches the same word sequence (a C stack, shared loop indices);
+  random     lanes read and update pseudo-random words of a 32 KB table (hash64, sieve);
+  copy       lanes move random ranges of 64..1088 words (bulkmem's memmove);
+  slots      8-byte slots of a frame at one of four depths per lane (lanes in different calls).
+Prints words touched per second for each layout, and checks that both layouts compute the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+SOURCE = r"""
+typedef unsigned int u32;
+typedef unsigned long long u64;
+#ifdef TILES
+#define AT_(base, w, width) (base)[(((u64)tid >> 5) * (width) + (w)) * 32 + (tid & 31)]
+#else
+#define AT_(base, w, width) (base)[(u64)(w) * N + tid]
+#endif
+#define AT(base, w) AT_(base, w, W)
+#define SLOT(k) AT_(slots, k, 256)
+__device__ u32 xs(u32& s) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
+extern "C" __global__ void __launch_bounds__(128, 8)
+run(u32* mem, u64* slots, u64 N, u32 pattern, u32 iters, const u32* seq, u64* out) {
+  const u64 tid = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (tid >= N) return;
+  u32 s = (u32)tid * 747796405u + 2891336453u;
+  if (!s) s = 1;
+  u64 acc = 0;
+  const u32 base = W / 2;  // the buffer sits mid-memory, like a C stack frame
+  if (pattern == 0) {
+    for (u32 it = 0; it < iters; it++) {
+      const u32 w = base + seq[it & 1023];
+      const u32 v = AT(mem, w);
+      AT(mem, w + 1) = v + (u32)it;
+      acc += v;
+    }
+  } else if (pattern == 1) {
+    for (u32 it = 0; it < iters; it++) {
+      const u32 w = base + (xs(s) & 8191);
+      const u32 v = AT(mem, w);
+      if (v & 1) AT(mem, w) = v * 3 + 1;
+      acc += v;
+    }
+  } else if (pattern == 2) {
+    for (u32 it = 0; it < iters / 64; it++) {
+      const u32 r = xs(s);
+      const u32 len = 64 + (r & 1023);
+      const u32 src = (r >> 12) % (8192 - len), dst = xs(s) % (8192 - len);
+      if (dst < src) for (u32 k = 0; k < len; k++) AT(mem, base + dst + k) = AT(mem, base + src + k);
+      else for (u32 k = len; k > 0; k--) AT(mem, base + dst + k - 1) = AT(mem, base + src + k - 1);
+      acc = acc * 31 + AT(mem, base + dst);
+    }
+  } else {
+    const u32 fp = (u32)(tid % 4) * 37;
+    for (u32 it = 0; it < iters; it++) {
+      const u32 w = seq[it & 1023];
+      const u32 a = fp + (w & 63), b = fp + ((w >> 8) & 63), c = fp + ((w >> 16) & 63);
+      SLOT(a) = SLOT(b) + (SLOT(c) ^ it);
+    }
+    for (u32 k = 0; k < 64; k++) acc += SLOT(fp + k);
+  }
+  out[tid] = acc;
+}
+"""
+
+PATTERNS = ("converged", "random", "copy", "slots")
+
+
+def main() -> None:
+    import cupy as cp
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instances", "-n", type=int, default=135168)
+    p.add_argument("--iters", type=int, default=4096)
+    args = p.parse_args()
+    n = -(-args.instances // 32) * 32
+    words = 32768  # 128 KiB per instance, as a C module's two pages
+    rng = np.random.default_rng(1)
+    seq = cp.asarray((rng.integers(0, 1 << 24, 1024) & 0x3F3F3F).astype(np.uint32))
+    seq_conv = cp.asarray(rng.integers(0, 2048, 1024).astype(np.uint32))
+    print(f"N = {n}, {words * 4 // 1024} KiB of memory and 256 slots per instance, {args.iters} accesses per thread")
+    outs: dict[tuple[str, str], np.ndarray] = {}
+    for layout in ("rows", "tiles"):
+        opts = ("-std=c++17", f"-DW={words}") + (("-DTILES",) if layout == "tiles" else ())
+        kern = cp.RawModule(code=SOURCE, options=opts).get_function("run")
+        for pi, pattern in enumerate(PATTERNS):
+            mem = cp.zeros(n * words, dtype=cp.uint32)
+            slots = cp.zeros(n * 256, dtype=cp.uint64)
+            out = cp.zeros(n, dtype=cp.uint64)
+            call = (mem, slots, np.uint64(n), np.uint32(pi), np.uint32(args.iters),
+                    seq_conv if pi == 0 else seq, out)
+            grid = (n // 128 + (n % 128 > 0),)
+            best = float("inf")
+            for rep in range(3):
+                mem.fill(0)
+                slots.fill(0)
+                t0, t1 = cp.cuda.Event(), cp.cuda.Event()
+                t0.record()
+                kern(grid, (128,), call)
+                t1.record()
+                t1.synchronize()
+                if rep:  # the first run compiles and warms up
+                    best = min(best, cp.cuda.get_elapsed_time(t0, t1) / 1e3)
+            outs[(layout, pattern)] = out.get()
+            touched = {"converged": 2, "random": 1, "copy": 2 * 576 / 64, "slots": 3}[pattern] * args.iters
+            print(f"  {layout:5s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
+            del mem, slots
+    for pattern in PATTERNS:
+        assert np.array_equal(outs[("rows", pattern)], outs[("tiles", pattern)]), f"{pattern}: layouts disagree"
+    print("  results agree")
+
+
+if __name__ == "__main__":
+    main()
