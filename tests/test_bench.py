@@ -87,3 +87,39 @@ def test_harness_runs_on_the_cpu_backends(tmp_path) -> None:
     assert fib["backends"]["cpu"]["bytes_per_instance"]["total"] > 0
     assert fib["backends"]["cpu"]["translate_s"] >= 0
     assert set(doc["launch_overhead"]) == {"cpu", "wasmtime"}
+
+
+def test_warp_model_runs_op_by_op_and_reconverges(load) -> None:
+    """bench/simt.py's model: instances stepped one op at a time give the results of normal runs, and with a
+    reconvergence window lanes that looped different numbers of times meet again (fewer distinct pcs)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from simt import SimtBackend
+
+    from wasmgpu.runtime.engine import Engine
+
+    wat = """(module (func (export "run") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+      (loop $spin  ;; a data-dependent trip count: lanes leave at different times
+        (local.set $acc (i32.add (local.get $acc) (local.get $i)))
+        (br_if $spin (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+                               (i32.rem_u (local.get $n) (i32.const 7)))))
+      (local.set $i (i32.const 0))
+      (loop $common  ;; the same work for every lane
+        (local.set $acc (i32.xor (i32.mul (local.get $acc) (i32.const 31)) (local.get $i)))
+        (local.set $acc (i32.rotl (i32.add (local.get $acc) (i32.const 7)) (local.get $i)))
+        (br_if $common (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 50))))
+      (local.get $acc)))"""
+    args = [(i,) for i in range(64)]
+    want = [r.values for r in load(wat).instantiate(64).call("run", args)]
+    backend = SimtBackend()
+    module = Engine(backend).load(wasmtime.wat2wasm(wat))
+    per_step, executed = {}, set()
+    for near in (0, 1024):
+        backend.rule = (0, near, 0)
+        backend.stats[:] = 0
+        assert [r.values for r in module.instantiate(64).call("run", args)] == want
+        steps, lane_ops, pcs, _ops = (int(x) for x in backend.stats)
+        assert lane_ops > 64 * 150  # at least the common loop's 50 x 3 ops per lane
+        executed.add(lane_ops)
+        per_step[near] = pcs / steps
+    assert len(executed) == 1  # the same ops, whatever the schedule
+    assert per_step[0] > 1.5 and per_step[1024] < 1.1, per_step

@@ -319,6 +319,10 @@ DEV u32 opaque(u32 x) {
 #define WG_NEAR 1024
 #endif
 
+#ifdef WG_SIMT
+static u32 wg_simt_ops;  // ops left in this vm_step call, for the warp model in cpu.cpp
+#endif
+
 // Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
 DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   const u64 N = P[P_N];
@@ -356,6 +360,9 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
   u64 csize = 0;
 
   for (;;) {
+#ifdef WG_SIMT
+    if (wg_simt_ops-- == 0) goto leave;  // bench/simt.py: one op per call
+#endif
     here = pc;
     const u64 w = code[pc];  // issued before the vote below, so that its latency hides the vote's
 #if defined(WG_CUDA) && WG_NEAR > 0

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""A model of warp divergence, on the CPU: how reconvergence rules would do, without a GPU.
+
+    python3 bench/simt.py [--instances N] [--fuel K] [--rules K:D,...] [--only NAME[,NAME]]
+
+Runs the benchmarks' instances in warps of 32, op by op, with an instrumented CPU build of the
+interpreter (cpu.cpp wg_simt_run). In each step a lane runs one op unless it waits: a lane waits when
+0 < its pc - the warp's lowest pc <= D and, for K > 0, the lowest pc holds at least 1/K as many lanes as
+the lane's own pc (K = 0: no such condition), or when 0 < pc - lowest pc <= A. Rules are K:D or K:D:A;
+the CUDA build's rule is 0:1024. Prints the modeled speed of each rule against D = 0 (nobody waits),
+where a step costs 1 + ALPHA x the mean of the distinct
+pcs and the distinct ops among its running lanes (a warp runs the handlers of distinct ops one after
+another, and the slot accesses of distinct pcs), and the geometric mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+
+from wasmgpu.runtime.backends import CpuBackend  # noqa: E402
+from wasmgpu.runtime.engine import Engine  # noqa: E402
+from wasmgpu.vm.build import load_host_library  # noqa: E402
+
+# The share of a step's cost that repeats per distinct op (its handler and path through the switch) and per
+# distinct pc (its slot accesses), against what all lanes share. With distinct ops alone the model
+# underrates the gains the H200 showed, with distinct pcs alone it overrates them (bench/NOTES.md).
+ALPHA = 0.4
+
+
+class SimtBackend(CpuBackend):
+    """The CPU backend with its launches run by the warp model."""
+
+    def __init__(self) -> None:
+        super().__init__(threads=1)
+        self.lib = load_host_library(defines=("WG_SIMT",))
+        self.lib.wg_simt_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
+                                         ctypes.c_uint32, ctypes.c_void_p]
+        self.lib.wg_simt_run.restype = None
+        self.rule = (0, 0, 0)
+        self.stats = np.zeros(4, dtype=np.uint64)
+
+    def run(self, params: np.ndarray, n: int) -> None:
+        k, d, d_all = self.rule
+        self.lib.wg_simt_run(params.ctypes.data, n, d, k, d_all, self.stats.ctypes.data)
+
+
+def _inf(d: int) -> str:
+    return "inf" if d >= 1 << 31 else str(d)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instances", "-n", type=int, default=64)
+    p.add_argument("--fuel", type=int, default=60000, help="fuel per instance (0: whole runs)")
+    p.add_argument("--rules", default="0:32,0:128,0:1024,1:1024,1:1024:32")
+    p.add_argument("--only", default="")
+    args = p.parse_args()
+    rules = [tuple(int(x) for x in (r + ":0:0").split(":")[:3]) for r in args.rules.split(",")]
+    backend = SimtBackend()
+    engine = Engine(backend)
+    names = [s for s in args.only.split(",") if s]
+    print(f"{args.instances} instances in warps of 32, fuel {args.fuel or 'unlimited'}; modeled speed against "
+          f"nobody waiting, a step costing 1 + {ALPHA} x (distinct pcs + distinct ops) / 2; columns K:D:A")
+    print(f"{'':11s}" + "".join(f"{k}:{_inf(d)}:{_inf(a)}".ljust(12) for k, d, a in rules))
+    logs = [0.0] * len(rules)
+    count = 0
+    for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
+        if names and wasm.stem not in names:
+            continue
+        module = engine.load(wasm.read_bytes())
+        times = []
+        for rule in [(0, 0, 0), *rules]:
+            backend.rule = rule
+            backend.stats[:] = 0
+            batch = module.instantiate(args.instances, stack_slots=1024, max_depth=256)
+            batch.call("run", [(i,) for i in range(args.instances)], fuel=args.fuel or None)
+            steps, _lane_ops, pcs, ops = (float(x) for x in backend.stats)
+            times.append(steps + ALPHA * (pcs + ops) / 2)
+        speed = [times[0] / t for t in times[1:]]
+        logs = [a + math.log(s) for a, s in zip(logs, speed, strict=True)]
+        count += 1
+        print(f"{wasm.stem:11s}" + "".join(f"{s:<12.2f}" for s in speed), flush=True)
+    print(f"{'geomean':11s}" + "".join(f"{math.exp(a / count):<12.2f}" for a in logs))
+
+
+if __name__ == "__main__":
+    main()
