@@ -7,16 +7,18 @@ Runs the benchmarks' instances in warps of 32, op by op, with an instrumented CP
 interpreter (cpu.cpp wg_simt_run). In each step a lane runs one op unless it waits: a lane waits when
 0 < its pc - the warp's lowest pc <= D and, for K > 0, the lowest pc holds at least 1/K as many lanes as
 the lane's own pc (K = 0: no such condition), or when 0 < pc - lowest pc <= A. Rules are K:D or K:D:A;
-the CUDA build's rule is 0:1024. Prints the modeled speed of each rule against D = 0 (nobody waits),
-where a step costs 1 + ALPHA x the mean of the distinct
-pcs and the distinct ops among its running lanes (a warp runs the handlers of distinct ops one after
-another, and the slot accesses of distinct pcs), and the geometric mean.
+the CUDA build's rule is 0:1024. Prints the modeled speed of each rule against nobody waiting, and the
+geometric mean. The cost of a step, fitted to the H200's A/B runs (bench/results/simt_fit_s4.py, rms
+error 22%): 1 + 0.1 x distinct ops (handlers run one after another) + 0.4 x distinct (pc, frame) pairs
+(slot accesses that do not coalesce) + 0.1 x distinct pcs; 20% more for the vote, 10% more for a
+group-size condition.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import math
 import sys
 from pathlib import Path
@@ -30,10 +32,9 @@ from wasmgpu.runtime.backends import CpuBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
 from wasmgpu.vm.build import load_host_library  # noqa: E402
 
-# The share of a step's cost that repeats per distinct op (its handler and path through the switch) and per
-# distinct pc (its slot accesses), against what all lanes share. With distinct ops alone the model
-# underrates the gains the H200 showed, with distinct pcs alone it overrates them (bench/NOTES.md).
-ALPHA = 0.4
+# The cost terms fitted to the H200 (bench/results/simt_fit_s4.py): per distinct op, per distinct
+# (pc, frame) pair, per distinct pc; the vote; a group-size condition.
+COST_OPS, COST_FRAMES, COST_PCS, COST_VOTE, COST_GROUP = 0.1, 0.4, 0.1, 0.2, 0.1
 
 
 class SimtBackend(CpuBackend):
@@ -46,7 +47,7 @@ class SimtBackend(CpuBackend):
                                          ctypes.c_uint32, ctypes.c_void_p]
         self.lib.wg_simt_run.restype = None
         self.rule = (0, 0, 0)
-        self.stats = np.zeros(4, dtype=np.uint64)
+        self.stats = np.zeros(5, dtype=np.uint64)
 
     def run(self, params: np.ndarray, n: int) -> None:
         k, d, d_all = self.rule
@@ -63,15 +64,17 @@ def main() -> None:
     p.add_argument("--fuel", type=int, default=60000, help="fuel per instance (0: whole runs)")
     p.add_argument("--rules", default="0:32,0:128,0:1024,1:1024,1:1024:32")
     p.add_argument("--only", default="")
+    p.add_argument("--json", help="write the raw counts here: steps, lane-ops, distinct pcs, ops, (pc, frame) pairs")
     args = p.parse_args()
     rules = [tuple(int(x) for x in (r + ":0:0").split(":")[:3]) for r in args.rules.split(",")]
     backend = SimtBackend()
     engine = Engine(backend)
     names = [s for s in args.only.split(",") if s]
     print(f"{args.instances} instances in warps of 32, fuel {args.fuel or 'unlimited'}; modeled speed against "
-          f"nobody waiting, a step costing 1 + {ALPHA} x (distinct pcs + distinct ops) / 2; columns K:D:A")
+          "nobody waiting; columns K:D:A")
     print(f"{'':11s}" + "".join(f"{k}:{_inf(d)}:{_inf(a)}".ljust(12) for k, d, a in rules))
     logs = [0.0] * len(rules)
+    raw: dict[str, dict[str, list[int]]] = {}
     count = 0
     for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
         if names and wasm.stem not in names:
@@ -83,12 +86,16 @@ def main() -> None:
             backend.stats[:] = 0
             batch = module.instantiate(args.instances, stack_slots=1024, max_depth=256)
             batch.call("run", [(i,) for i in range(args.instances)], fuel=args.fuel or None)
-            steps, _lane_ops, pcs, ops = (float(x) for x in backend.stats)
-            times.append(steps + ALPHA * (pcs + ops) / 2)
+            steps, _lane_ops, pcs, ops, frames = (float(x) for x in backend.stats)
+            raw.setdefault(wasm.stem, {})[':'.join(map(str, rule))] = [int(x) for x in backend.stats]
+            vote = (1 + COST_VOTE if rule[1] or rule[2] else 1) * (1 + COST_GROUP if rule[0] else 1)
+            times.append((steps + COST_OPS * ops + COST_FRAMES * frames + COST_PCS * pcs) * vote)
         speed = [times[0] / t for t in times[1:]]
         logs = [a + math.log(s) for a, s in zip(logs, speed, strict=True)]
         count += 1
         print(f"{wasm.stem:11s}" + "".join(f"{s:<12.2f}" for s in speed), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw, indent=1))
     print(f"{'geomean':11s}" + "".join(f"{math.exp(a / count):<12.2f}" for a in logs))
 
 

@@ -12,7 +12,7 @@ extern "C" void vm_run(const u64* P, u32 n, int threads) {
 // steps, the lane-ops, and the distinct pcs and ops among the running lanes (a warp runs the handlers of
 // distinct ops one after another, and the slot accesses of distinct pcs). policy K > 0: a lane waits only if the lowest pc holds at least 1/K as many lanes as its own,
 // or if it is at most near_all words ahead.
-// stats: steps, lane-ops, distinct pcs, distinct ops, summed over steps.
+// stats: steps, lane-ops, distinct pcs, distinct ops, distinct (pc, frame) pairs, summed over steps.
 extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_all, u64* stats) {
   const u64 N = P[P_N];
   const u32* st = (const u32*)P[P_STATE];
@@ -22,7 +22,8 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
     u64 cap[32];
     for (u32 l = 0; l < lanes; l++) cap[l] = P[P_FUEL_SLICE];
     for (;;) {
-      u32 low = 0xffffffffu, pcs[32], npcs = 0, ops[32], nops = 0, running = 0;
+      u32 low = 0xffffffffu, pcs[32], npcs = 0, ops[32], nops = 0, nframes = 0, running = 0;
+      u64 frames[32];
       bool any = false;
       for (u32 l = 0; l < lanes; l++) {
         const u64 i = w0 + l;
@@ -48,7 +49,11 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
         if (pc - low - 1 < near_all || (pc - low - 1 < near && (policy == 0 || at_low * policy >= size[l]))) continue;
         // Lanes at different pcs but the same op share its handler; their operands are still different slots.
         const u32 op = (u32)code[pc] & OP_MASK;
+        const u64 frame = ((u64)pc << 32) | st[S_FP * N + i];  // lanes at one pc in different frames
         u32 k = 0;
+        for (; k < nframes && frames[k] != frame; k++) {}
+        if (k == nframes) frames[nframes++] = frame;
+        k = 0;
         while (k < npcs && pcs[k] != pc) k++;
         if (k == npcs) pcs[npcs++] = pc;
         for (k = 0; k < nops && ops[k] != op; k++) {}
@@ -61,6 +66,7 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
       stats[1] += running;
       stats[2] += npcs;
       stats[3] += nops;
+      stats[4] += nframes;
     }
   }
 }
