@@ -89,10 +89,10 @@ def test_harness_runs_on_the_cpu_backends(tmp_path) -> None:
     assert set(doc["launch_overhead"]) == {"cpu", "wasmtime"}
 
 
-def test_warp_model_runs_op_by_op_and_reconverges(load) -> None:
+def test_warp_model_runs_op_by_op_and_reconverges(load, monkeypatch) -> None:
     """bench/simt.py's model: instances stepped one op at a time give the results of normal runs, and with a
     reconvergence window lanes that looped different numbers of times meet again (fewer distinct pcs)."""
-    sys.path.insert(0, str(REPO / "bench"))
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
     from simt import SimtBackend
 
     from wasmgpu.runtime.engine import Engine

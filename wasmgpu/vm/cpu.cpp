@@ -7,12 +7,19 @@ extern "C" void vm_run(const u64* P, u32 n, int threads) {
 }
 
 #ifdef WG_SIMT
-// A model of how warps of 32 instances run on the GPU (bench/simt.py), one thread: in each step, every lane
-// that the reconvergence rule of vm_step lets run (not 0 < pc - lowest pc <= near) runs one op. Counts the
-// steps, the lane-ops, and the distinct pcs and ops among the running lanes (a warp runs the handlers of
-// distinct ops one after another, and the slot accesses of distinct pcs). policy K > 0: a lane waits only if the lowest pc holds at least 1/K as many lanes as its own,
-// or if it is at most near_all words ahead.
-// stats: steps, lane-ops, distinct pcs, distinct ops, distinct (pc, frame) pairs, summed over steps.
+// Adds v to the first n entries of set unless it is there already.
+template <typename T> static void add_distinct(T* set, u32& n, T v) {
+  u32 k = 0;
+  while (k < n && set[k] != v) k++;
+  if (k == n) set[n++] = v;
+}
+
+// A model of how warps of 32 instances run on the GPU (bench/simt.py), on one thread: in each step every lane
+// that the rule lets run runs one op. A lane waits when 0 < pc - lowest pc <= near_all, or when
+// 0 < pc - lowest pc <= near and (policy K = 0, or the lowest pc holds at least 1/K as many lanes as the
+// lane's own pc). vm_step's CUDA rule is near = 1024, policy 0. Device-served imports are not modelled: a
+// lane that calls one stops. stats, summed over steps: steps, lane-ops, distinct pcs, distinct ops
+// (a warp runs their handlers one after another), distinct (pc, frame) pairs (slot accesses apart).
 extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_all, u64* stats) {
   const u64 N = P[P_N];
   const u32* st = (const u32*)P[P_STATE];
@@ -21,46 +28,31 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
     const u32 lanes = n - w0 < 32 ? n - w0 : 32;
     u64 cap[32];
     for (u32 l = 0; l < lanes; l++) cap[l] = P[P_FUEL_SLICE];
+    auto live = [&](u32 l) { return cap[l] > 0 && st[S_STATUS * N + w0 + l] == STATUS_RUNNING; };
+    auto pc_of = [&](u32 l) { return st[S_PC * N + w0 + l]; };
     for (;;) {
-      u32 low = 0xffffffffu, pcs[32], npcs = 0, ops[32], nops = 0, nframes = 0, running = 0;
-      u64 frames[32];
+      u32 low = 0xffffffffu, size[32], at_low = 0;
       bool any = false;
-      for (u32 l = 0; l < lanes; l++) {
-        const u64 i = w0 + l;
-        if (cap[l] == 0 || st[S_STATUS * N + i] != STATUS_RUNNING) continue;
-        any = true;
-        if (st[S_PC * N + i] < low) low = st[S_PC * N + i];
-      }
+      for (u32 l = 0; l < lanes; l++)
+        if (live(l)) { any = true; low = pc_of(l) < low ? pc_of(l) : low; }
       if (!any) break;
-      // Group sizes: lanes at the lowest pc, and at each lane's own pc.
-      u32 at_low = 0, size[32];
-      for (u32 l = 0; l < lanes; l++) {
-        const u64 i = w0 + l;
+      for (u32 l = 0; l < lanes; l++) {  // group sizes: lanes at each lane's pc, and at the lowest
         size[l] = 0;
-        if (cap[l] == 0 || st[S_STATUS * N + i] != STATUS_RUNNING) continue;
-        for (u32 k = 0; k < lanes; k++)
-          size[l] += cap[k] && st[S_STATUS * N + w0 + k] == STATUS_RUNNING && st[S_PC * N + w0 + k] == st[S_PC * N + i];
-        if (st[S_PC * N + i] == low) at_low++;
+        for (u32 k = 0; live(l) && k < lanes; k++) size[l] += live(k) && pc_of(k) == pc_of(l);
+        at_low += live(l) && pc_of(l) == low;
       }
+      u32 pcs[32], npcs = 0, ops[32], nops = 0, nframes = 0, running = 0;
+      u64 frames[32];
       for (u32 l = 0; l < lanes; l++) {
-        const u64 i = w0 + l;
-        if (cap[l] == 0 || st[S_STATUS * N + i] != STATUS_RUNNING) continue;
-        const u32 pc = st[S_PC * N + i];
-        if (pc - low - 1 < near_all || (pc - low - 1 < near && (policy == 0 || at_low * policy >= size[l]))) continue;
-        // Lanes at different pcs but the same op share its handler; their operands are still different slots.
-        const u32 op = (u32)code[pc] & OP_MASK;
-        const u64 frame = ((u64)pc << 32) | st[S_FP * N + i];  // lanes at one pc in different frames
-        u32 k = 0;
-        for (; k < nframes && frames[k] != frame; k++) {}
-        if (k == nframes) frames[nframes++] = frame;
-        k = 0;
-        while (k < npcs && pcs[k] != pc) k++;
-        if (k == npcs) pcs[npcs++] = pc;
-        for (k = 0; k < nops && ops[k] != op; k++) {}
-        if (k == nops) ops[nops++] = op;
+        if (!live(l)) continue;
+        const u32 pc = pc_of(l), ahead = pc - low - 1;
+        if (ahead < near_all || (ahead < near && (policy == 0 || at_low * policy >= size[l]))) continue;
+        add_distinct(pcs, npcs, pc);
+        add_distinct(ops, nops, (u32)code[pc] & OP_MASK);
+        add_distinct(frames, nframes, ((u64)pc << 32) | st[S_FP * N + w0 + l]);
         running++;
         wg_simt_ops = 1;
-        cap[l] -= vm_step(P, (u32)i, cap[l]);
+        cap[l] -= vm_step(P, w0 + l, cap[l]);
       }
       stats[0]++;
       stats[1] += running;

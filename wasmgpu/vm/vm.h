@@ -318,9 +318,14 @@ DEV u32 opaque(u32 x) {
 #ifndef WG_NEAR
 #define WG_NEAR 1024
 #endif
+#if WG_NEAR > 0xffffffff
+#error "WG_NEAR must fit 32 bits: wider, the lane at the lowest pc would wait too"
+#endif
 
 #ifdef WG_SIMT
-static u32 wg_simt_ops;  // ops left in this vm_step call, for the warp model in cpu.cpp
+// The warp model (cpu.cpp wg_simt_run, bench/simt.py) sets this to 1 before each vm_step call: one op per
+// call. A WG_SIMT build serves only that model.
+static u32 wg_simt_ops;
 #endif
 
 // Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
@@ -365,11 +370,13 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
 #endif
     here = pc;
     const u64 w = code[pc];  // issued before the vote below, so that its latency hides the vote's
-#if defined(WG_CUDA) && WG_NEAR > 0
+#if defined(WG_CUDA) && WG_NEAR > 0 && __CUDA_ARCH__ >= 800  // __reduce_min_sync needs sm_80
     {
       // Lanes of a warp at different pcs run their handlers one after another, and lanes that run one op
       // each per step never meet again. So a lane a little ahead (at most WG_NEAR words) of the warp's
       // lowest pc waits for those lanes to catch up; lanes further ahead, on some other path, run on.
+      // Waiting only schedules: the lane at the lowest pc always runs. How well lanes meet depends on the
+      // compiler joining waiting and running lanes before the vote (it did in the H200 runs, NOTES.md).
       const u32 low = __reduce_min_sync(__activemask(), pc);
       if (pc - low - 1 < WG_NEAR) continue;
     }
