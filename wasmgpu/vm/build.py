@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import WasmGpuError
 
 VM_DIR = Path(__file__).resolve().parent
-HOST_FLAGS = ["-O2", "-std=c++17", "-fopenmp", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
+HOST_FLAGS = ["-O3", "-std=c++17", "-fopenmp", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC"]
 # No fused multiply-add contraction, IEEE division and square root: results must be bit-exact.
 NVRTC_FLAGS = ("--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true", "--ftz=false")
 
