@@ -47,7 +47,7 @@ class SimtBackend(CpuBackend):
                                          ctypes.c_uint32, ctypes.c_void_p]
         self.lib.wg_simt_run.restype = None
         self.rule = (0, 0, 0)
-        self.stats = np.zeros(5, dtype=np.uint64)
+        self.stats = np.zeros(6, dtype=np.uint64)
 
     def run(self, params: np.ndarray, n: int) -> None:
         k, d, d_all = self.rule
@@ -64,7 +64,8 @@ def main() -> None:
     p.add_argument("--fuel", type=int, default=60000, help="fuel per instance (0: whole runs)")
     p.add_argument("--rules", default="0:32,0:128,0:1024,1:1024,1:1024:32")
     p.add_argument("--only", default="")
-    p.add_argument("--json", help="write the raw counts here: steps, lane-ops, distinct pcs, ops, (pc, frame) pairs")
+    p.add_argument("--json", help="write the raw counts here: steps, lane-ops, distinct pcs, ops, (pc, frame) pairs, "
+                   "steps with every lane at one pc")
     args = p.parse_args()
     rules = [tuple(int(x) for x in (r + ":0:0").split(":")[:3]) for r in args.rules.split(",")]
     backend = SimtBackend()
@@ -86,7 +87,7 @@ def main() -> None:
             backend.stats[:] = 0
             batch = module.instantiate(args.instances, stack_slots=1024, max_depth=256)
             batch.call("run", [(i,) for i in range(args.instances)], fuel=args.fuel or None)
-            steps, _lane_ops, pcs, ops, frames = (float(x) for x in backend.stats)
+            steps, _lane_ops, pcs, ops, frames, _one_pc = (float(x) for x in backend.stats)
             raw.setdefault(wasm.stem, {})[':'.join(map(str, rule))] = [int(x) for x in backend.stats]
             vote = (1 + COST_VOTE if rule[1] or rule[2] else 1) * (1 + COST_GROUP if rule[0] else 1)
             times.append((steps + COST_OPS * ops + COST_FRAMES * frames + COST_PCS * pcs) * vote)

@@ -117,7 +117,7 @@ def test_warp_model_runs_op_by_op_and_reconverges(load, monkeypatch) -> None:
         backend.rule = (0, near, 0)
         backend.stats[:] = 0
         assert [r.values for r in module.instantiate(64).call("run", args)] == want
-        steps, lane_ops, pcs, _ops, _frames = (int(x) for x in backend.stats)
+        steps, lane_ops, pcs, _ops, _frames, _one_pc = (int(x) for x in backend.stats)
         assert lane_ops > 64 * 150  # at least the common loop's 50 x 3 ops per lane
         executed.add(lane_ops)
         per_step[near] = pcs / steps

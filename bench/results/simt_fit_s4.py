@@ -54,7 +54,7 @@ def main() -> None:
         bo, bf, bc, e, e2 = p
 
         def cost(rule: str) -> float:
-            steps, _lane_ops, pcs, ops, frames = raw[b][rule]
+            steps, _lane_ops, pcs, ops, frames = raw[b][rule][:5]
             return steps + bo * ops + bf * frames + bc * pcs
 
         return cost("0:0:0") / cost(r) / (1 + e) / (1 + e2 if not r.startswith("0:") else 1)

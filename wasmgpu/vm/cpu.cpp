@@ -19,7 +19,8 @@ template <typename T> static void add_distinct(T* set, u32& n, T v) {
 // 0 < pc - lowest pc <= near and (policy K = 0, or the lowest pc holds at least 1/K as many lanes as the
 // lane's own pc). vm_step's CUDA rule is near = 1024, policy 0. Device-served imports are not modelled: a
 // lane that calls one stops. stats, summed over steps: steps, lane-ops, distinct pcs, distinct ops
-// (a warp runs their handlers one after another), distinct (pc, frame) pairs (slot accesses apart).
+// (a warp runs their handlers one after another), distinct (pc, frame) pairs (slot accesses apart), steps
+// with every lane at one pc.
 extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_all, u64* stats) {
   const u64 N = P[P_N];
   const u32* st = (const u32*)P[P_STATE];
@@ -31,11 +32,12 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
     auto live = [&](u32 l) { return cap[l] > 0 && st[S_STATUS * N + w0 + l] == STATUS_RUNNING; };
     auto pc_of = [&](u32 l) { return st[S_PC * N + w0 + l]; };
     for (;;) {
-      u32 low = 0xffffffffu, size[32], at_low = 0;
+      u32 low = 0xffffffffu, high = 0, size[32], at_low = 0;
       bool any = false;
       for (u32 l = 0; l < lanes; l++)
-        if (live(l)) { any = true; low = pc_of(l) < low ? pc_of(l) : low; }
+        if (live(l)) { any = true; low = pc_of(l) < low ? pc_of(l) : low; high = pc_of(l) > high ? pc_of(l) : high; }
       if (!any) break;
+      stats[5] += low == high;  // every lane at one pc: the vote finds nothing to do
       for (u32 l = 0; l < lanes; l++) {  // group sizes: lanes at each lane's pc, and at the lowest
         size[l] = 0;
         for (u32 k = 0; live(l) && k < lanes; k++) size[l] += live(k) && pc_of(k) == pc_of(l);
