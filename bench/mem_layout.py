@@ -19,8 +19,10 @@ Prints words touched per second for each layout, and checks that both layouts co
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
+from kernel_timing import best_launch_seconds
 
 SOURCE = r"""
 typedef unsigned int u32;
@@ -104,21 +106,16 @@ def main() -> None:
             call = (mem, slots, np.uint64(n), np.uint32(pi), np.uint32(args.iters),
                     seq_conv if pi == 0 else seq, out)
             grid = (n // 128 + (n % 128 > 0),)
-            best = float("inf")
-            for rep in range(3):
+
+            def reset(mem: Any = mem, slots: Any = slots) -> None:
                 mem.fill(0)
                 slots.fill(0)
-                t0, t1 = cp.cuda.Event(), cp.cuda.Event()
-                t0.record()
-                kern(grid, (128,), call)
-                t1.record()
-                t1.synchronize()
-                if rep:  # the first run compiles and warms up
-                    best = min(best, cp.cuda.get_elapsed_time(t0, t1) / 1e3)
+
+            best = best_launch_seconds(cp, kern, grid, call, timed=2, reset=reset)
             outs[(layout, pattern)] = out.get()
             touched = {"converged": 2, "random": 1, "copy": 2 * 576 / 64, "slots": 3}[pattern] * args.iters
             print(f"  {layout:5s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
-            del mem, slots
+            del mem, slots, reset
     for pattern in PATTERNS:
         assert np.array_equal(outs[("rows", pattern)], outs[("tiles", pattern)]), f"{pattern}: layouts disagree"
     print("  results agree")

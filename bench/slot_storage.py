@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from kernel_timing import best_launch_seconds
 
 SOURCE = r"""
 typedef unsigned int u32;
@@ -74,16 +75,7 @@ def main() -> None:
             out = cp.zeros(n, dtype=cp.uint64)
             call = (code, np.uint32(256), gslots, np.uint64(n), np.uint32(args.iters), np.uint32(spread), out)
             grid = ((n + 127) // 128,)
-            kern(grid, (128,), call)
-            cp.cuda.Device().synchronize()
-            best = float("inf")
-            for _ in range(3):
-                t0, t1 = cp.cuda.Event(), cp.cuda.Event()
-                t0.record()
-                kern(grid, (128,), call)
-                t1.record()
-                t1.synchronize()
-                best = min(best, cp.cuda.get_elapsed_time(t0, t1) / 1e3)
+            best = best_launch_seconds(cp, kern, grid, call, timed=3)
             outs[(place, spread)] = out.get()
             label = "depths" if spread else "converged"
             print(f"    {label:9s} {n * args.iters / best / 1e9:8.1f} G ops/s  ({best * 1e3:.1f} ms)")

@@ -38,7 +38,7 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
         if (live(l)) { any = true; low = pc_of(l) < low ? pc_of(l) : low; high = pc_of(l) > high ? pc_of(l) : high; }
       if (!any) break;
       stats[5] += low == high;  // every lane at one pc: the vote finds nothing to do
-      for (u32 l = 0; l < lanes; l++) {  // group sizes: lanes at each lane's pc, and at the lowest
+      for (u32 l = 0; policy && l < lanes; l++) {  // group sizes: lanes at each lane's pc, and at the lowest
         size[l] = 0;
         for (u32 k = 0; live(l) && k < lanes; k++) size[l] += live(k) && pc_of(k) == pc_of(l);
         at_low += live(l) && pc_of(l) == low;
