@@ -39,10 +39,10 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
     kernel_s = 0.0
     run = backend.run
 
-    def timed_run(params, count):  # type: ignore[no-untyped-def]
+    def timed_run(params, count, *near):  # type: ignore[no-untyped-def]
         nonlocal launches, kernel_s
         t = time.perf_counter()
-        run(params, count)
+        run(params, count, *near)
         kernel_s += time.perf_counter() - t
         launches += 1
 

@@ -49,7 +49,7 @@ def main() -> None:
     p.add_argument("--nvrtc", default="", help="path of libnvrtc.so (default: CuPy's)")
     p.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "")
     p.add_argument("--out", default="", help="write the disassembly here")
-    p.add_argument("--define", "-D", action="append", default=[], help="a macro for an engine variant (WG_NEAR=0)")
+    p.add_argument("--define", "-D", action="append", default=[], help="a macro for a variant (WG_MIN_BLOCKS=10)")
     args = p.parse_args()
     lib = ctypes.CDLL(args.nvrtc or "libnvrtc.so")
     options = [*NVRTC_FLAGS, *(f"-D{d}" for d in args.define), f"--gpu-architecture=sm_{args.arch}",

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import WasmGpuError
+from .tuning import WindowTuner
 
 
 class Backend:
@@ -19,7 +20,12 @@ class Backend:
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
 
-    def run(self, params: Any, n: int) -> None:
+    def tuner(self) -> WindowTuner | None:
+        """What picks `near` for each launch; None: the backend's own default."""
+        return None
+
+    def run(self, params: Any, n: int, near: int | None = None) -> None:
+        """One launch; `near` is the reconvergence window (vm.h), for backends that run warps."""
         raise NotImplementedError
 
     def to_host(self, arr: Any) -> np.ndarray:
@@ -46,7 +52,7 @@ class CpuBackend(Backend):
     def ptr(self, arr: np.ndarray) -> int:
         return arr.ctypes.data
 
-    def run(self, params: np.ndarray, n: int) -> None:
+    def run(self, params: np.ndarray, n: int, near: int | None = None) -> None:
         self.lib.vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
 
 
@@ -64,13 +70,20 @@ class CudaBackend(Backend):
 
         self.xp = cupy
         self.kernel = load_cuda_kernel()
+        # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
+        self.near = int(os.environ.get("WASMGPU_NEAR", "-1"))
+
+    def tuner(self) -> WindowTuner | None:
+        return WindowTuner() if self.near < 0 else None
 
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
-    def run(self, params: Any, n: int) -> None:
+    def run(self, params: Any, n: int, near: int | None = None) -> None:
+        if near is None:
+            near = self.near if self.near >= 0 else WindowTuner.windows[0]
         grid = (n + self.block - 1) // self.block
-        self.kernel((grid,), (self.block,), (params,))
+        self.kernel((grid,), (self.block,), (params, np.uint32(near)))
         self.xp.cuda.runtime.deviceSynchronize()
 
     def to_host(self, arr: Any) -> np.ndarray:

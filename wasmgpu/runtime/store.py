@@ -9,6 +9,7 @@ a host integer (externref) or REF_NULL.
 from __future__ import annotations
 
 import bisect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
 from .backends import Backend
 from .linear_memory import MemoryArray
+from .tuning import WindowTuner
 
 REF_NULL = (1 << 64) - 1
 PAGE = 65536
@@ -554,12 +556,16 @@ class Store:
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         ext = self.extension
+        tuner = self.backend.tuner()
         while True:
             params = self._sync()
             if ext is not None:
                 ext.before_launch()
             try:
-                self.backend.run(params, self.n)
+                if tuner is None:
+                    self.backend.run(params, self.n)
+                else:
+                    self._run_tuned(params, tuner)
             finally:
                 if ext is not None:
                     ext.after_launch()
@@ -571,6 +577,17 @@ class Store:
                 self._serve_host_calls(waiting)
             elif not np.any(status == running):
                 return
+
+    def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
+        """One launch under the window and the fuel slice the tuner asks for; it learns the fuel rate."""
+        near, fuel = tuner.next()
+        fuel = min(fuel, self.fuel_slice)
+        params[P_FUEL_SLICE] = fuel
+        before = self.fuel_left.copy()
+        t0 = time.perf_counter()
+        self.backend.run(params, self.n, near)
+        seconds = time.perf_counter() - t0
+        tuner.record(near, int((before - self.fuel_left).sum()), seconds)
 
     def _serve_host_calls(self, waiting: np.ndarray) -> None:
         state = self.backend.to_host(self.state[:, waiting])

@@ -3,7 +3,7 @@
 
 extern "C" void vm_run(const u64* P, u32 n, int threads) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (long long i = 0; i < (long long)n; i++) vm_launch(P, (u32)i);
+  for (long long i = 0; i < (long long)n; i++) vm_launch(P, (u32)i, 0);  // near: the CPU has no warps
 }
 
 #ifdef WG_SIMT
@@ -54,7 +54,7 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
         add_distinct(frames, nframes, ((u64)pc << 32) | st[S_FP * N + w0 + l]);
         running++;
         wg_simt_ops = 1;
-        cap[l] -= vm_step(P, w0 + l, cap[l]);
+        cap[l] -= vm_step(P, w0 + l, cap[l], 0);
       }
       stats[0]++;
       stats[1] += running;

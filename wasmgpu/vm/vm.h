@@ -313,15 +313,8 @@ DEV u32 opaque(u32 x) {
 
 #include "wasi_fast.h"
 
-// How far ahead of a warp's lowest pc a lane waits (code words; 0: never). bench/NOTES.md has the A/B runs
-// that chose it: 32 .. unbounded tried; the best window differs per program.
-#ifndef WG_NEAR
-#define WG_NEAR 1024
-#endif
-#if WG_NEAR > 0xffffffff
-#error "WG_NEAR must fit 32 bits: wider, the lane at the lowest pc would wait too"
-#endif
-
+// Reconvergence (CUDA): a lane at most `near` code words ahead of its warp's lowest pc waits (0: none
+// waits). The runtime chooses near per launch (runtime/tuning.py): the best window differs per program.
 #ifdef WG_SIMT
 // The warp model (cpu.cpp wg_simt_run, bench/simt.py) sets this to 1 before each vm_step call: one op per
 // call. A WG_SIMT build serves only that model.
@@ -329,7 +322,7 @@ static u32 wg_simt_ops;
 #endif
 
 // Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
-DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
+DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   if (STATE(S_STATUS) != STATUS_RUNNING) return 0;
@@ -370,15 +363,15 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap) {
 #endif
     here = pc;
     const u64 w = code[pc];  // issued before the vote below, so that its latency hides the vote's
-#if defined(WG_CUDA) && WG_NEAR > 0 && __CUDA_ARCH__ >= 800  // __reduce_min_sync needs sm_80
+#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800  // __reduce_min_sync needs sm_80
     {
       // Lanes of a warp at different pcs run their handlers one after another, and lanes that run one op
-      // each per step never meet again. So a lane a little ahead (at most WG_NEAR words) of the warp's
+      // each per step never meet again. So a lane a little ahead (at most `near` words) of the warp's
       // lowest pc waits for those lanes to catch up; lanes further ahead, on some other path, run on.
       // Waiting only schedules: the lane at the lowest pc always runs. How well lanes meet depends on the
       // compiler joining waiting and running lanes before the vote (it did in the H200 runs, NOTES.md).
       const u32 low = __reduce_min_sync(__activemask(), pc);
-      if (pc - low - 1 < WG_NEAR) continue;
+      if (pc - low - 1 < near) continue;
     }
 #endif
     pc++;
@@ -605,12 +598,12 @@ leave:
 
 // One launch's work for instance inst: fuel slices of vm_step, with the imports the device serves
 // (wasi_fast.h) run in between, so the interpreter's loop holds no call.
-DEV void vm_launch(const u64* P, u32 inst) {
+DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
   while (cap > 0) {
-    cap -= vm_step(P, inst, cap);
+    cap -= vm_step(P, inst, cap, near);
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
