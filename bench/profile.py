@@ -59,8 +59,10 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
         return (f"{wasm.stem:11s} {n * fuel / kernel_s / 1e9:8.3f} G fuel/s  in launches {kernel_s:7.3f} s  "
                 f"launches {launches:3d}  stopped by fuel {stopped}/{n}")
     bad = sum(1 for r in res if r.trap or r.exit_code is not None)
+    tuner = batch.store.tuner
+    chosen = f"  windows {','.join(map(str, tuner.chosen))}" if tuner is not None else ""
     return (f"{wasm.stem:11s} {n / total:10.1f}/s  total {total:7.2f} s  launches {launches:4d}  "
-            f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}")
+            f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}{chosen}")
 
 
 def main() -> None:

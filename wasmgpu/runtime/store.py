@@ -160,6 +160,7 @@ class Store:
         self.stack_slots = stack_slots
         self.max_depth = max_depth
         self.fuel_slice = fuel_slice
+        self.tuner: WindowTuner | None = None  # the last call's, for reports
         self.memory_limit = memory_limit  # bytes per instance per memory
         self.table_limit = table_limit  # entries per instance per table
         xp = self.xp
@@ -556,7 +557,7 @@ class Store:
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         ext = self.extension
-        tuner = self.backend.tuner()
+        tuner = self.tuner = self.backend.tuner()
         while True:
             params = self._sync()
             if ext is not None:

@@ -21,6 +21,7 @@ class WindowTuner:
     margin: float = 1.1
     rates: dict[int, float] = field(default_factory=dict)
     best: int = 0
+    chosen: list[int] = field(default_factory=list)  # each measurement's winner, for reports
     _left: int = 0  # launches left under `best`
 
     def next(self) -> tuple[int, int]:
@@ -39,6 +40,7 @@ class WindowTuner:
                 top = max(self.rates, key=self.rates.__getitem__)
                 self.best = top if self.rates[top] > self.margin * self.rates[default] else default
                 self._left = self.hold
+                self.chosen.append(self.best)
             return
         self._left -= 1
         if self._left <= 0:
