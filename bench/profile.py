@@ -60,7 +60,8 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
                 f"launches {launches:3d}  stopped by fuel {stopped}/{n}")
     bad = sum(1 for r in res if r.trap or r.exit_code is not None)
     tuner = batch.store.tuner
-    chosen = f"  windows {','.join(map(str, tuner.chosen))}" if tuner is not None else ""
+    chosen = (f"  windows {' '.join(f'{w}({gain:.2f})' for w, gain in tuner.chosen)}" if tuner is not None
+              else "")
     return (f"{wasm.stem:11s} {n / total:10.1f}/s  total {total:7.2f} s  launches {launches:4d}  "
             f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}{chosen}")
 

@@ -9,26 +9,30 @@ from wasmgpu.runtime.store import P_FUEL_SLICE
 from wasmgpu.runtime.tuning import WindowTuner
 
 
-def test_tuner_tries_each_window_then_holds_the_fastest() -> None:
-    t = WindowTuner(windows=(1024, 128, 32), trial_fuel=10, run_fuel=100, hold=2, margin=1.1)
+def test_tuner_tries_each_window_then_runs_the_fastest_longer_each_time() -> None:
+    t = WindowTuner(windows=(1024, 128, 32), trial_fuel=10, run_fuel=100, max_doublings=1, margin=1.1)
     rates = {1024: 1.0, 128: 3.0, 32: 2.0}
-    tried = []
-    for _ in range(3):
-        w, fuel = t.next()
-        assert fuel == 10
-        tried.append(w)
-        t.record(w, int(rates[w] * 1000), 1.0)
-    assert tried == [1024, 128, 32]
-    assert t.next() == (128, 100)
-    t.record(128, 3000, 1.0)
-    assert t.next() == (128, 100)
-    t.record(128, 3000, 1.0)
-    assert t.next() == (1024, 10)  # held for `hold` launches, then measured again
+    for run_fuel in (100, 200, 200):  # the long launch doubles, up to max_doublings times
+        tried = []
+        for _ in range(4):
+            w, fuel = t.next()
+            assert fuel == 10
+            tried.append(w)
+            t.record(w, int(rates[w] * 1000), 1.0)
+        assert tried == [1024, 128, 32, 1024]
+        assert t.next() == (128, run_fuel)
+        t.record(128, 3000, 1.0)
+    assert t.chosen == [(128, 3.0)] * 3
 
 
 def test_tuner_keeps_the_default_unless_another_is_clearly_faster() -> None:
     t = WindowTuner(windows=(1024, 32), margin=1.1)
-    for w, fuel in ((1024, 1000), (32, 1050)):
+    for w, fuel in ((1024, 900), (32, 1150), (1024, 1100)):  # 32 beats the mean of the default by 15%
+        assert t.next()[0] == w
+        t.record(w, fuel, 1.0)
+    assert t.next()[0] == 32
+    t.record(32, 1, 1.0)
+    for w, fuel in ((1024, 1000), (32, 1050), (1024, 1000)):
         assert t.next()[0] == w
         t.record(w, fuel, 1.0)
     assert t.next()[0] == 1024
@@ -41,8 +45,8 @@ class WarpedCpu(CpuBackend):
         super().__init__(threads=2, interleaved=True)
         self.launches: list[tuple[int | None, int]] = []
 
-    def tuner(self) -> WindowTuner:
-        return WindowTuner(trial_fuel=50, run_fuel=200, hold=2)
+    def tuner(self, fuel_slice: int) -> WindowTuner:
+        return WindowTuner(windows=(1024, 128, 32), trial_fuel=50, run_fuel=200, margin=1.1)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None) -> None:
         self.launches.append((near, int(params[P_FUEL_SLICE])))
@@ -68,6 +72,7 @@ def test_tuned_launches_give_the_same_results() -> None:
         return acc
 
     assert [r.values[0] for r in got] == [expect(i * 37) for i in range(n)]
-    # 47 * 37 = 1739 back-edges: three trial slices of 50, then slices of 200 under the winner, then trials again.
-    assert backend.launches[:4] == [(1024, 50), (128, 50), (32, 50), (backend.launches[3][0], 200)]
-    assert len(backend.launches) > 8
+    # 47 * 37 = 1739 back-edges: four trial slices of 50, then 200 under the winner, then trials again.
+    trials = [(1024, 50), (128, 50), (32, 50), (1024, 50)]
+    assert backend.launches[:5] == [*trials, (backend.launches[4][0], 200)]
+    assert backend.launches[5:9] == trials

@@ -20,8 +20,8 @@ class Backend:
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
 
-    def tuner(self) -> WindowTuner | None:
-        """What picks `near` for each launch; None: the backend's own default."""
+    def tuner(self, fuel_slice: int) -> WindowTuner | None:
+        """What picks `near` (and the fuel slice) for each launch; None: the backend's defaults."""
         return None
 
     def run(self, params: Any, n: int, near: int | None = None) -> None:
@@ -73,8 +73,11 @@ class CudaBackend(Backend):
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         self.near = int(os.environ.get("WASMGPU_NEAR", "-1"))
 
-    def tuner(self) -> WindowTuner | None:
-        return WindowTuner() if self.near < 0 else None
+    def tuner(self, fuel_slice: int) -> WindowTuner | None:
+        if self.near >= 0:
+            return None
+        # Long launches of 4 slices and more: each launch waits for its slowest warp (NOTES.md, session 5).
+        return WindowTuner(trial_fuel=min(WindowTuner.trial_fuel, fuel_slice), run_fuel=4 * fuel_slice)
 
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)

@@ -557,7 +557,7 @@ class Store:
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         ext = self.extension
-        tuner = self.tuner = self.backend.tuner()
+        tuner = self.tuner = self.backend.tuner(self.fuel_slice)
         while True:
             params = self._sync()
             if ext is not None:
@@ -582,7 +582,6 @@ class Store:
     def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
         """One launch under the window and the fuel slice the tuner asks for; it learns the fuel rate."""
         near, fuel = tuner.next()
-        fuel = min(fuel, self.fuel_slice)
         params[P_FUEL_SLICE] = fuel
         before = self.fuel_left.copy()
         t0 = time.perf_counter()
