@@ -23,6 +23,7 @@ sys.path.insert(0, str(BENCH_DIR.parent))
 
 from wasmgpu.runtime.backends import CudaBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
+from wasmgpu.runtime.store import P_FUEL_SLICE  # noqa: E402
 
 STORE_OPTIONS = {"stack_slots": 1024, "max_depth": 256}
 
@@ -33,18 +34,24 @@ def kernel_report(backend: CudaBackend) -> None:
           f"{k.max_threads_per_block} threads per block at most")
 
 
-def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int | None) -> str:
+def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int | None, each: bool = False) -> str:
     backend = engine.backend
     launches = 0
     kernel_s = 0.0
     run = backend.run
 
-    def timed_run(params, count, *near):  # type: ignore[no-untyped-def]
+    def timed_run(params, count, *rest):  # type: ignore[no-untyped-def]
         nonlocal launches, kernel_s
         t = time.perf_counter()
-        run(params, count, *near)
-        kernel_s += time.perf_counter() - t
+        starts = run(params, count, *rest)
+        dt = time.perf_counter() - t
+        kernel_s += dt
         launches += 1
+        if each:
+            trial = f" (trial: {rest[1][0]} in 1 block of {rest[1][1]})" if len(rest) > 1 and rest[1] else ""
+            print(f"  launch {launches}: window {rest[0] if rest else '-'}{trial}, "
+                  f"slice {int(params[P_FUEL_SLICE])} fuel, {dt:.3f} s", flush=True)
+        return starts
 
     batch = engine.load(wasm.read_bytes()).instantiate(n, **opts)
     backend.run = timed_run  # type: ignore[method-assign]
@@ -71,6 +78,7 @@ def main() -> None:
     p.add_argument("--instances", "-n", type=int, default=16384)
     p.add_argument("--only", default="")
     p.add_argument("--fuel-slice", type=int)
+    p.add_argument("--each", action="store_true", help="print every launch: window, fuel slice, time")
     p.add_argument("--fuel", type=int, help="stop every instance after this much fuel (calls and back-edges) and "
                    "report fuel per second: the same work for every version of the engine")
     args = p.parse_args()
@@ -83,7 +91,7 @@ def main() -> None:
     for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
         if names and wasm.stem not in names:
             continue
-        print(profile(engine, wasm, args.instances, opts, args.fuel), flush=True)
+        print(profile(engine, wasm, args.instances, opts, args.fuel, args.each), flush=True)
 
 
 if __name__ == "__main__":

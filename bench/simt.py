@@ -49,7 +49,8 @@ class SimtBackend(CpuBackend):
         self.rule = (0, 0, 0)
         self.stats = np.zeros(6, dtype=np.uint64)
 
-    def run(self, params: np.ndarray, n: int, near: int | None = None) -> None:
+    def run(self, params: np.ndarray, n: int, near: int | None = None,
+            trial: tuple[int, int] | None = None) -> None:
         k, d, d_all = self.rule
         self.lib.wg_simt_run(params.ctypes.data, n, d, k, d_all, self.stats.ctypes.data)
 

@@ -20,12 +20,14 @@ class Backend:
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
 
-    def tuner(self, fuel_slice: int) -> WindowTuner | None:
-        """What picks `near` (and the fuel slice) for each launch; None: the backend's defaults."""
+    def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
+        """What picks `near` (and the fuel slice) for each launch of n instances; None: the defaults."""
         return None
 
-    def run(self, params: Any, n: int, near: int | None = None) -> None:
-        """One launch; `near` is the reconvergence window (vm.h), for backends that run warps."""
+    def run(self, params: Any, n: int, near: int | None = None,
+            trial: tuple[int, int] | None = None) -> np.ndarray | None:
+        """One launch; `near` is the reconvergence window (vm.h) and `trial` a trial launch's (window,
+        every), for backends that run warps (CudaBackend.run)."""
         raise NotImplementedError
 
     def to_host(self, arr: Any) -> np.ndarray:
@@ -52,8 +54,10 @@ class CpuBackend(Backend):
     def ptr(self, arr: np.ndarray) -> int:
         return arr.ctypes.data
 
-    def run(self, params: np.ndarray, n: int, near: int | None = None) -> None:
+    def run(self, params: np.ndarray, n: int, near: int | None = None,
+            trial: tuple[int, int] | None = None) -> np.ndarray | None:
         self.lib.vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
+        return None
 
 
 class CudaBackend(Backend):
@@ -73,21 +77,27 @@ class CudaBackend(Backend):
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         self.near = int(os.environ.get("WASMGPU_NEAR", "-1"))
 
-    def tuner(self, fuel_slice: int) -> WindowTuner | None:
-        if self.near >= 0:
+    def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
+        blocks = -(-n // self.block)
+        if self.near >= 0 or blocks < 2:  # a trial needs blocks under each window
             return None
-        # Long launches of 4 slices and more: each launch waits for its slowest warp (NOTES.md, session 5).
-        return WindowTuner(trial_fuel=min(WindowTuner.trial_fuel, fuel_slice), run_fuel=4 * fuel_slice)
+        trial = int(os.environ.get("WASMGPU_TRIAL_FUEL", WindowTuner.trial_fuel))  # for A/B runs
+        return WindowTuner(every=min(WindowTuner.every, blocks), trial_fuel=min(trial, fuel_slice),
+                           run_fuel=4 * fuel_slice)
 
-    def ptr(self, arr: Any) -> int:
-        return int(arr.data.ptr)
-
-    def run(self, params: Any, n: int, near: int | None = None) -> None:
-        if near is None:
-            near = self.near if self.near >= 0 else WindowTuner.windows[0]
+    def run(self, params: Any, n: int, near: int | None = None,
+            trial: tuple[int, int] | None = None) -> np.ndarray | None:
+        """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
+        start time (ns)."""
         grid = (n + self.block - 1) // self.block
-        self.kernel((grid,), (self.block,), (params, np.uint32(near)))
+        if near is None:
+            near = self.near if self.near >= 0 else WindowTuner.default
+        window, every = trial or (0, 0)
+        start = self.xp.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64) if trial else None
+        self.kernel((grid,), (self.block,), (params, np.uint32(near), np.uint32(window), np.uint32(every),
+                                             start if start is not None else np.uint64(0)))
         self.xp.cuda.runtime.deviceSynchronize()
+        return None if start is None else self.to_host(start)
 
     def to_host(self, arr: Any) -> np.ndarray:
         return self.xp.asnumpy(arr)

@@ -9,7 +9,6 @@ a host integer (externref) or REF_NULL.
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,7 +22,7 @@ from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
 from .backends import Backend
 from .linear_memory import MemoryArray
-from .tuning import WindowTuner
+from .tuning import WindowTuner, trial_gain
 
 REF_NULL = (1 << 64) - 1
 PAGE = 65536
@@ -43,7 +42,7 @@ U64_MAX = (1 << 64) - 1
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
  P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
-S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_FIELDS = range(8)
+S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
 
@@ -557,7 +556,7 @@ class Store:
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         ext = self.extension
-        tuner = self.tuner = self.backend.tuner(self.fuel_slice)
+        tuner = self.tuner = self.backend.tuner(self.fuel_slice, self.n)
         while True:
             params = self._sync()
             if ext is not None:
@@ -580,14 +579,18 @@ class Store:
                 return
 
     def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
-        """One launch under the window and the fuel slice the tuner asks for; it learns the fuel rate."""
-        near, fuel = tuner.next()
+        """One launch under the window and the fuel slice the tuner asks for; a trial launch runs some blocks
+        under another window, and the tuner learns how their fuel rate compared."""
+        near, trial, fuel = tuner.next()
         params[P_FUEL_SLICE] = fuel
+        if trial is None:
+            self.backend.run(params, self.n, near)
+            return
         before = self.fuel_left.copy()
-        t0 = time.perf_counter()
-        self.backend.run(params, self.n, near)
-        seconds = time.perf_counter() - t0
-        tuner.record(near, int((before - self.fuel_left).sum()), seconds)
+        starts = self.backend.run(params, self.n, near, (trial, tuner.every))
+        to_host = self.backend.to_host
+        spent = to_host(before - self.fuel_left)
+        tuner.record(trial_gain(spent, to_host(self.state[S_END_NS]), starts, self.backend.block, tuner.every))
 
     def _serve_host_calls(self, waiting: np.ndarray) -> None:
         state = self.backend.to_host(self.state[:, waiting])

@@ -6,7 +6,13 @@
 #ifndef WG_MIN_BLOCKS
 #define WG_MIN_BLOCKS 8
 #endif
-extern "C" __global__ void __launch_bounds__(128, WG_MIN_BLOCKS) vm_kernel(const u64* P, u32 near) {
+// near: the reconvergence window (vm.h). A trial launch (runtime/tuning.py) runs every `every`-th block under
+// window `trial` instead, and each block records when its first lane started in start[block] (each lane's
+// end goes to its state, S_END_NS), so that both windows are measured in the same launch.
+extern "C" __global__ void __launch_bounds__(128, WG_MIN_BLOCKS)
+vm_kernel(const u64* P, u32 near, u32 trial, u32 every, unsigned long long* start) {
   u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (every && blockIdx.x % every == 0) near = trial;
+  if (start) atomicMin(&start[blockIdx.x], global_ns());
   if (i < P[P_N]) vm_launch(P, (u32)i, near);
 }

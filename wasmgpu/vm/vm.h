@@ -45,7 +45,7 @@ enum Param {
 // Per-function record in P_FUNCS: u32 fields.
 enum FuncField { F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS };
 // Per-instance state in P_STATE: field f of instance i at [f * N + i].
-enum StateField { S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_FIELDS };
+enum StateField { S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS };
 // Per-memory record in P_MEMS (u64 fields): base pointer, bytes per instance, max pages.
 enum MemField { M_BASE, M_CAP, M_MAX, M_FIELDS };
 // Per-table record in P_TABLES (u64 fields): base pointer, entries per instance, max entries.
@@ -300,6 +300,17 @@ extern "C" { u64 wg_opcount[OP_COUNT]; }
 #else
 #define COUNT_OP(op)
 #endif
+
+// A clock in nanoseconds, for the window tuner's trial launches (runtime/tuning.py); 0 on the CPU.
+DEV unsigned long long global_ns() {
+#ifdef WG_CUDA
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+#else
+  return 0;
+#endif
+}
 
 // A copy of x the optimizer cannot see through.
 DEV u32 opaque(u32 x) {
@@ -583,6 +594,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
   }
 
 out_of_fuel:
+  STATE(S_END_NS) = (u32)global_ns();
   fuel_left[inst] -= slice;
   if (fuel_left[inst] == 0) { trap = TRAP_OUT_OF_FUEL; status = STATUS_TRAPPED; }
   STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
@@ -591,6 +603,7 @@ trapped:
   status = STATUS_TRAPPED;
   pc = here;
 leave:
+  STATE(S_END_NS) = (u32)global_ns();
   fuel_left[inst] -= slice - fuel;
   STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
   return slice - fuel;
