@@ -85,6 +85,9 @@ class CudaBackend(Backend):
         return WindowTuner(every=min(WindowTuner.every, blocks), trial_fuel=min(trial, fuel_slice),
                            run_fuel=4 * fuel_slice)
 
+    def ptr(self, arr: Any) -> int:
+        return int(arr.data.ptr)
+
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None) -> np.ndarray | None:
         """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
