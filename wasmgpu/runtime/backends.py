@@ -75,7 +75,10 @@ class CudaBackend(Backend):
         self.xp = cupy
         self.kernel = load_cuda_kernel()
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
-        self.near = int(os.environ.get("WASMGPU_NEAR", "-1"))
+        near = os.environ.get("WASMGPU_NEAR", "")
+        if near and not (near.isdigit() and int(near) < 1 << 32):
+            raise WasmGpuError(f"WASMGPU_NEAR must be a window of 0 to 2^32 - 1 code words, not {near!r}")
+        self.near = int(near) if near else -1
 
     def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
         blocks = -(-n // self.block)
@@ -83,7 +86,7 @@ class CudaBackend(Backend):
             return None
         trial = int(os.environ.get("WASMGPU_TRIAL_FUEL", WindowTuner.trial_fuel))  # for A/B runs
         return WindowTuner(every=min(WindowTuner.every, blocks), trial_fuel=min(trial, fuel_slice),
-                           run_fuel=4 * fuel_slice)
+                           run_fuel=fuel_slice)
 
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)

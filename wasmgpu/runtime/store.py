@@ -566,6 +566,7 @@ class Store:
                     self.backend.run(params, self.n)
                 else:
                     self._run_tuned(params, tuner)
+                    params[P_FUEL_SLICE] = self.fuel_slice  # the tuner's slice is for its launch only
             finally:
                 if ext is not None:
                     ext.after_launch()

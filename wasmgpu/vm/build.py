@@ -78,7 +78,7 @@ def load_cuda_kernel():  # -> cupy.RawKernel
     from cupy.cuda import nvrtc
 
     arch = cupy.cuda.Device().compute_capability
-    # WASMGPU_NVRTC_DEFINES (say "WG_NEAR=32") builds engine variants for A/B runs.
+    # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
     defines = tuple(f"-D{d}" for d in os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
     options = (*NVRTC_FLAGS, *defines, f"--gpu-architecture=sm_{arch}")
     source = vm_source("cuda.cu")
