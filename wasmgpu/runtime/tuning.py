@@ -5,10 +5,9 @@ loop, 1024 for Rust's long inlined functions, 2-3x apart either way), and no rul
 suits all. So the runtime measures: a short trial launch runs one block in `every` under the candidate
 window and the rest under the default, and times each block; then long launches (more of them after
 each trial) run every block under the window whose lanes spent more fuel per second. Both windows are
-measured in one launch, so a program's phases do not favour either; and only a few lanes try the
-candidate, which matters because a window's effect on how lanes line up outlasts the launch (fib ran
-15% slower for the rest of its run after 8192 fuel under a 32-word window). The window decides only
-which lanes run together, never results.
+measured in one launch, so a program's phases do not favour either (trials one after another picked
+the wrong window for json and fib), and a losing candidate slows only a few lanes, briefly. The window
+decides only which lanes run together, never results.
 """
 
 from __future__ import annotations
