@@ -554,9 +554,16 @@ class Store:
             return CallResult(trap=t.kind, backtrace=t.backtrace)
 
     def _run(self, on_slice: Callable[[], None] | None) -> None:
+        tuner = self.tuner = self.backend.tuner(self.fuel_slice, self.n)
+        try:
+            self._launch_until_done(on_slice, tuner)
+        finally:
+            if tuner is not None and self._params is not None:
+                self._params[P_FUEL_SLICE] = self.fuel_slice  # the tuner's slices were for its launches only
+
+    def _launch_until_done(self, on_slice: Callable[[], None] | None, tuner: WindowTuner | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         ext = self.extension
-        tuner = self.tuner = self.backend.tuner(self.fuel_slice, self.n)
         while True:
             params = self._sync()
             if ext is not None:
@@ -566,7 +573,6 @@ class Store:
                     self.backend.run(params, self.n)
                 else:
                     self._run_tuned(params, tuner)
-                    params[P_FUEL_SLICE] = self.fuel_slice  # the tuner's slice is for its launch only
             finally:
                 if ext is not None:
                     ext.after_launch()

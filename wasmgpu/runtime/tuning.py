@@ -30,7 +30,6 @@ class WindowTuner:
     # A short trial rates a window by its next few thousand steps, which can mislead over a whole run
     # (json, NOTES.md): only a clear gain moves off the default.
     margin: float = 1.3
-    best: int = 1024
     chosen: list[tuple[int, float]] = field(default_factory=list)  # each trial: the window taken, the gain
     _left: int = 0  # long launches before the next trial
 
@@ -39,12 +38,11 @@ class WindowTuner:
         if self._left == 0:
             return self.default, self.candidate, self.trial_fuel
         self._left -= 1
-        return self.best, None, self.run_fuel
+        return self.chosen[-1][0], None, self.run_fuel
 
     def record(self, gain: float) -> None:
         """The trial blocks' fuel rate per lane over the other blocks'."""
-        self.best = self.candidate if gain > self.margin else self.default
-        self.chosen.append((self.best, gain))
+        self.chosen.append((self.candidate if gain > self.margin else self.default, gain))
         self._left = min(1 << (len(self.chosen) - 1), self.max_hold)
 
 

@@ -17,7 +17,7 @@ template <typename T> static void add_distinct(T* set, u32& n, T v) {
 // A model of how warps of 32 instances run on the GPU (bench/simt.py), on one thread: in each step every lane
 // that the rule lets run runs one op. A lane waits when 0 < pc - lowest pc <= near_all, or when
 // 0 < pc - lowest pc <= near and (policy K = 0, or the lowest pc holds at least 1/K as many lanes as the
-// lane's own pc). vm_step's CUDA rule is near = 1024, policy 0. Device-served imports are not modelled: a
+// lane's own pc). On CUDA, vm_step's rule is policy 0 with near = 1024 or 32 (runtime/tuning.py). Device-served imports are not modelled: a
 // lane that calls one stops. stats, summed over steps: steps, lane-ops, distinct pcs, distinct ops
 // (a warp runs their handlers one after another), distinct (pc, frame) pairs (slot accesses apart), steps
 // with every lane at one pc.
