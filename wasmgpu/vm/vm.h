@@ -332,41 +332,205 @@ DEV u32 opaque(u32 x) {
 static u32 wg_simt_ops;
 #endif
 
+// The cold structural ops, as macros: the interpreter's second switch and the compiled tier
+// (compiler/to_c.py) both expand them. They read a, b, c, imm32 and follow-on words at pc, and end
+// with NEXT.
+#define OPC_GLOBAL_GET WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
+#define OPC_GLOBAL_SET globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
+#define OPC_MEMORY_SIZE WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
+#define OPC_MEMORY_GROW { \
+  u32 old = mem_pages[(u64)C * N + inst]; \
+  u64 want = (u64)old + RD_U32(B); \
+  if (want > mems[C * M_FIELDS + M_MAX]) { WR_U32(A, 0xffffffffu); NEXT; } \
+  if (want * PAGE > mems[C * M_FIELDS + M_CAP]) { \
+    /* Ask the host for room (it reallocates, or lowers the limit), then run this again. */ \
+    STATE(S_HOST_FUNC) = GROW_MEMORY; STATE(S_HOST_FP) = C; trap = (u32)want; \
+    pc = here; status = STATUS_HOSTCALL; goto leave; \
+  } \
+  mem_pages[(u64)C * N + inst] = (u32)want; \
+  cm = 0xffffffffu;  /* its cached size is stale */ \
+  WR_U32(A, old); \
+  NEXT; \
+}
+#define OPC_MEMORY_COPY { \
+  u64 m = NEXT_WORD(); \
+  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  USE_MEM(m); \
+  if (s + n > csize || d + n > csize) TRAP(MEM_OOB); \
+  mem_copy(cref, d, s, n); \
+  NEXT; \
+}
+#define OPC_MEMORY_FILL { \
+  u64 m = NEXT_WORD(); \
+  u64 d = RD_U32(A), n = RD_U32(C); \
+  u8 v = (u8)RD_U32(B); \
+  USE_MEM(m); \
+  if (d + n > csize) TRAP(MEM_OOB); \
+  mem_fill(cref, d, v, n); \
+  NEXT; \
+}
+#define OPC_MEMORY_INIT { \
+  u64 x = NEXT_WORD(); \
+  u64 m = x & 0xffffffffu, seg = x >> 32; \
+  const u64* info = (const u64*)P[P_DATA_INFO] + seg * 2; \
+  const u8* dropped = (const u8*)P[P_DATA_DROPPED]; \
+  u64 len = dropped[seg * N + inst] ? 0 : info[1]; \
+  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  USE_MEM(m); \
+  if (s + n > len || d + n > csize) TRAP(MEM_OOB); \
+  mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n); \
+  NEXT; \
+}
+#define OPC_DATA_DROP ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+#define OPC_TABLE_GET { \
+  u32 idx = RD_U32(B); \
+  if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB); \
+  WR_U64(A, TBL_BASE(C)[idx]); \
+  NEXT; \
+}
+#define OPC_TABLE_SET { \
+  u32 idx = RD_U32(A); \
+  if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB); \
+  TBL_BASE(C)[idx] = RD_U64(B); \
+  NEXT; \
+}
+#define OPC_TABLE_SIZE WR_U32(A, TBL_SIZE(C)); NEXT;
+#define OPC_TABLE_GROW { \
+  u64 t = NEXT_WORD(); \
+  u32 old = TBL_SIZE(t); \
+  u64 want = (u64)old + RD_U32(C); \
+  if (want > tables[t * T_FIELDS + T_MAX]) { WR_U32(A, 0xffffffffu); NEXT; } \
+  if (want > tables[t * T_FIELDS + T_CAP]) { \
+    STATE(S_HOST_FUNC) = GROW_TABLE; STATE(S_HOST_FP) = (u32)t; trap = (u32)want; \
+    pc = here; status = STATUS_HOSTCALL; goto leave; \
+  } \
+  u64 v = RD_U64(B); \
+  u64* base = TBL_BASE(t); \
+  for (u64 k = old; k < want; k++) base[k] = v; \
+  TBL_SIZE(t) = (u32)want; \
+  WR_U32(A, old); \
+  NEXT; \
+}
+#define OPC_TABLE_FILL { \
+  u64 t = NEXT_WORD(); \
+  u64 d = RD_U32(A), n = RD_U32(C); \
+  u64 v = RD_U64(B); \
+  if (d + n > TBL_SIZE(t)) TRAP(TABLE_OOB); \
+  u64* base = TBL_BASE(t); \
+  for (u64 k = 0; k < n; k++) base[d + k] = v; \
+  NEXT; \
+}
+#define OPC_TABLE_COPY { \
+  u64 x = NEXT_WORD(); \
+  u64 dt = x & 0xffffffffu, stb = x >> 32; \
+  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  if (s + n > TBL_SIZE(stb) || d + n > TBL_SIZE(dt)) TRAP(TABLE_OOB); \
+  move_refs(TBL_BASE(dt) + d, TBL_BASE(stb) + s, n); \
+  NEXT; \
+}
+#define OPC_TABLE_INIT { \
+  u64 x = NEXT_WORD(); \
+  u64 t = x & 0xffffffffu, seg = x >> 32; \
+  const u64* info = (const u64*)P[P_ELEM_INFO] + seg * 2; \
+  const u8* dropped = (const u8*)P[P_ELEM_DROPPED]; \
+  u64 len = dropped[seg * N + inst] ? 0 : info[1]; \
+  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  if (s + n > len || d + n > TBL_SIZE(t)) TRAP(TABLE_OOB); \
+  const u64* src = (const u64*)P[P_ELEM] + info[0] + s; \
+  u64* base = TBL_BASE(t); \
+  for (u64 k = 0; k < n; k++) base[d + k] = src[k]; \
+  NEXT; \
+}
+#define OPC_ELEM_DROP ((u8*)P[P_ELEM_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+#define OPC_REF_FUNC WR_U64(A, imm32); NEXT;
+#define OPC_REF_IS_NULL WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
+
+// vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
+// and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
+#define VM_PROLOGUE \
+  const u64 N = P[P_N]; \
+  u32* st = (u32*)P[P_STATE]; \
+  if (STATE(S_STATUS) != STATUS_RUNNING) return 0; \
+  const u64* code = (const u64*)P[P_CODE]; \
+  const u32* funcs = (const u32*)P[P_FUNCS]; \
+  const u32 ss = (u32)P[P_SLOT_STRIDE]; \
+  const u32 ssb = ss * 8; \
+  u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE]; \
+  /* Frames use the layout of the slots: contiguous per instance, or instance-minor. */ \
+  const u64 fstride = ss == 1 ? 1 : N; \
+  u64* fr = (u64*)P[P_FRAMES] + (ss == 1 ? (u64)inst * P[P_MAX_DEPTH] : (u64)inst); \
+  u64* globals = (u64*)P[P_GLOBALS]; \
+  const u64* mems = (const u64*)P[P_MEMS]; \
+  u32* mem_pages = (u32*)P[P_MEM_PAGES]; \
+  const u64* tables = (const u64*)P[P_TABLES]; \
+  u32* table_sizes = (u32*)P[P_TABLE_SIZES]; \
+  u64* fuel_left = (u64*)P[P_FUEL_LEFT]; \
+  const u64 stack_slots = P[P_STACK_SLOTS]; \
+  const u32 max_depth = (u32)P[P_MAX_DEPTH]; \
+ \
+  u32 pc = STATE(S_PC); \
+  u32 fp = STATE(S_FP); \
+  u64* fb = sl + (u64)fp * ss; \
+  u32 depth = STATE(S_DEPTH); \
+  u32 trap = 0; \
+  u32 status = STATUS_RUNNING; \
+  const u64 slice = cap < fuel_left[inst] ? cap : fuel_left[inst]; \
+  u64 fuel = slice; \
+  u32 callee_fp = 0, callee = 0; \
+  u32 here = pc;  /* the instruction being run, for the trap backtrace */ \
+  u32 cm = 0xffffffffu;  /* the cached memory: none yet */ \
+  MemRef cref = mem_ref(mems, 0, inst, N); \
+  u64 csize = 0;
+#define VM_DO_CALL \
+      const u32* f = funcs + (u64)callee * F_FIELDS; \
+      if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) { \
+        /* Served by vm_launch outside this loop: a call inside it would spill the loop's registers. */ \
+        STATE(S_HOST_FUNC) = callee; \
+        STATE(S_HOST_FP) = callee_fp; \
+        status = STATUS_DEVICECALL; \
+        goto leave; \
+      } \
+      if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) { \
+        /* Served on the device, no round trip: results go to the callee frame's first slot. */ \
+        u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N; \
+        sl[(u64)callee_fp * ss] = r; \
+        continue; \
+      } \
+      if (f[F_HOST] != NO_HOST) { \
+        /* The host serves this call: arguments sit at the callee frame; results go back there. */ \
+        STATE(S_HOST_FUNC) = callee; \
+        STATE(S_HOST_FP) = callee_fp; \
+        status = STATUS_HOSTCALL; \
+        goto leave; \
+      } \
+      if (depth + 1 >= max_depth || (u64)callee_fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); \
+      fr[(u64)depth * fstride] = (u64)pc | ((u64)fp << 32); \
+      depth++; \
+      fp = callee_fp; \
+      fb = sl + (u64)fp * ss; \
+      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
+      pc = f[F_ENTRY]; \
+      if (--fuel == 0) goto out_of_fuel; \
+      continue;
+#define VM_EPILOGUE \
+out_of_fuel: \
+  STATE(S_END_NS) = (u32)global_ns(); \
+  fuel_left[inst] -= slice; \
+  if (fuel_left[inst] == 0) { trap = TRAP_OUT_OF_FUEL; status = STATUS_TRAPPED; } \
+  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap; \
+  return slice; \
+trapped: \
+  status = STATUS_TRAPPED; \
+  pc = here; \
+leave: \
+  STATE(S_END_NS) = (u32)global_ns(); \
+  fuel_left[inst] -= slice - fuel; \
+  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap; \
+  return slice - fuel;
+
 // Runs instance inst for at most `cap` fuel (and what it has left); returns the fuel spent.
 DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
-  const u64 N = P[P_N];
-  u32* st = (u32*)P[P_STATE];
-  if (STATE(S_STATUS) != STATUS_RUNNING) return 0;
-  const u64* code = (const u64*)P[P_CODE];
-  const u32* funcs = (const u32*)P[P_FUNCS];
-  const u32 ss = (u32)P[P_SLOT_STRIDE];
-  const u32 ssb = ss * 8;
-  u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
-  // Frames use the layout of the slots: contiguous per instance, or instance-minor.
-  const u64 fstride = ss == 1 ? 1 : N;
-  u64* fr = (u64*)P[P_FRAMES] + (ss == 1 ? (u64)inst * P[P_MAX_DEPTH] : (u64)inst);
-  u64* globals = (u64*)P[P_GLOBALS];
-  const u64* mems = (const u64*)P[P_MEMS];
-  u32* mem_pages = (u32*)P[P_MEM_PAGES];
-  const u64* tables = (const u64*)P[P_TABLES];
-  u32* table_sizes = (u32*)P[P_TABLE_SIZES];
-  u64* fuel_left = (u64*)P[P_FUEL_LEFT];
-  const u64 stack_slots = P[P_STACK_SLOTS];
-  const u32 max_depth = (u32)P[P_MAX_DEPTH];
-
-  u32 pc = STATE(S_PC);
-  u32 fp = STATE(S_FP);
-  u64* fb = sl + (u64)fp * ss;
-  u32 depth = STATE(S_DEPTH);
-  u32 trap = 0;
-  u32 status = STATUS_RUNNING;
-  const u64 slice = cap < fuel_left[inst] ? cap : fuel_left[inst];
-  u64 fuel = slice;
-  u32 callee_fp = 0, callee = 0;
-  u32 here = pc;  // the instruction being run, for the trap backtrace
-  u32 cm = 0xffffffffu;  // the cached memory: none yet
-  MemRef cref = mem_ref(mems, 0, inst, N);
-  u64 csize = 0;
+  VM_PROLOGUE
 
   for (;;) {
 #ifdef WG_SIMT
@@ -438,115 +602,24 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         callee = (u32)ref; callee_fp = fp + a;
         goto do_call;
       }
-      case OP_GLOBAL_GET: WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
-      case OP_GLOBAL_SET: globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
-      case OP_MEMORY_SIZE: WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
-      case OP_MEMORY_GROW: {
-        u32 old = mem_pages[(u64)C * N + inst];
-        u64 want = (u64)old + RD_U32(B);
-        if (want > mems[C * M_FIELDS + M_MAX]) { WR_U32(A, 0xffffffffu); NEXT; }
-        if (want * PAGE > mems[C * M_FIELDS + M_CAP]) {
-          // Ask the host for room (it reallocates, or lowers the limit), then run this again.
-          STATE(S_HOST_FUNC) = GROW_MEMORY; STATE(S_HOST_FP) = C; trap = (u32)want;
-          pc = here; status = STATUS_HOSTCALL; goto leave;
-        }
-        mem_pages[(u64)C * N + inst] = (u32)want;
-        cm = 0xffffffffu;  // its cached size is stale
-        WR_U32(A, old);
-        NEXT;
-      }
-      case OP_MEMORY_COPY: {
-        u64 m = NEXT_WORD();
-        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        USE_MEM(m);
-        if (s + n > csize || d + n > csize) TRAP(MEM_OOB);
-        mem_copy(cref, d, s, n);
-        NEXT;
-      }
-      case OP_MEMORY_FILL: {
-        u64 m = NEXT_WORD();
-        u64 d = RD_U32(A), n = RD_U32(C);
-        u8 v = (u8)RD_U32(B);
-        USE_MEM(m);
-        if (d + n > csize) TRAP(MEM_OOB);
-        mem_fill(cref, d, v, n);
-        NEXT;
-      }
-      case OP_MEMORY_INIT: {
-        u64 x = NEXT_WORD();
-        u64 m = x & 0xffffffffu, seg = x >> 32;
-        const u64* info = (const u64*)P[P_DATA_INFO] + seg * 2;
-        const u8* dropped = (const u8*)P[P_DATA_DROPPED];
-        u64 len = dropped[seg * N + inst] ? 0 : info[1];
-        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        USE_MEM(m);
-        if (s + n > len || d + n > csize) TRAP(MEM_OOB);
-        mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n);
-        NEXT;
-      }
-      case OP_DATA_DROP: ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
-      case OP_TABLE_GET: {
-        u32 idx = RD_U32(B);
-        if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB);
-        WR_U64(A, TBL_BASE(C)[idx]);
-        NEXT;
-      }
-      case OP_TABLE_SET: {
-        u32 idx = RD_U32(A);
-        if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB);
-        TBL_BASE(C)[idx] = RD_U64(B);
-        NEXT;
-      }
-      case OP_TABLE_SIZE: WR_U32(A, TBL_SIZE(C)); NEXT;
-      case OP_TABLE_GROW: {
-        u64 t = NEXT_WORD();
-        u32 old = TBL_SIZE(t);
-        u64 want = (u64)old + RD_U32(C);
-        if (want > tables[t * T_FIELDS + T_MAX]) { WR_U32(A, 0xffffffffu); NEXT; }
-        if (want > tables[t * T_FIELDS + T_CAP]) {
-          STATE(S_HOST_FUNC) = GROW_TABLE; STATE(S_HOST_FP) = (u32)t; trap = (u32)want;
-          pc = here; status = STATUS_HOSTCALL; goto leave;
-        }
-        u64 v = RD_U64(B);
-        u64* base = TBL_BASE(t);
-        for (u64 k = old; k < want; k++) base[k] = v;
-        TBL_SIZE(t) = (u32)want;
-        WR_U32(A, old);
-        NEXT;
-      }
-      case OP_TABLE_FILL: {
-        u64 t = NEXT_WORD();
-        u64 d = RD_U32(A), n = RD_U32(C);
-        u64 v = RD_U64(B);
-        if (d + n > TBL_SIZE(t)) TRAP(TABLE_OOB);
-        u64* base = TBL_BASE(t);
-        for (u64 k = 0; k < n; k++) base[d + k] = v;
-        NEXT;
-      }
-      case OP_TABLE_COPY: {
-        u64 x = NEXT_WORD();
-        u64 dt = x & 0xffffffffu, stb = x >> 32;
-        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        if (s + n > TBL_SIZE(stb) || d + n > TBL_SIZE(dt)) TRAP(TABLE_OOB);
-        move_refs(TBL_BASE(dt) + d, TBL_BASE(stb) + s, n);
-        NEXT;
-      }
-      case OP_TABLE_INIT: {
-        u64 x = NEXT_WORD();
-        u64 t = x & 0xffffffffu, seg = x >> 32;
-        const u64* info = (const u64*)P[P_ELEM_INFO] + seg * 2;
-        const u8* dropped = (const u8*)P[P_ELEM_DROPPED];
-        u64 len = dropped[seg * N + inst] ? 0 : info[1];
-        u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C);
-        if (s + n > len || d + n > TBL_SIZE(t)) TRAP(TABLE_OOB);
-        const u64* src = (const u64*)P[P_ELEM] + info[0] + s;
-        u64* base = TBL_BASE(t);
-        for (u64 k = 0; k < n; k++) base[d + k] = src[k];
-        NEXT;
-      }
-      case OP_ELEM_DROP: ((u8*)P[P_ELEM_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
-      case OP_REF_FUNC: WR_U64(A, imm32); NEXT;
-      case OP_REF_IS_NULL: WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
+      case OP_GLOBAL_GET: OPC_GLOBAL_GET
+      case OP_GLOBAL_SET: OPC_GLOBAL_SET
+      case OP_MEMORY_SIZE: OPC_MEMORY_SIZE
+      case OP_MEMORY_GROW: OPC_MEMORY_GROW
+      case OP_MEMORY_COPY: OPC_MEMORY_COPY
+      case OP_MEMORY_FILL: OPC_MEMORY_FILL
+      case OP_MEMORY_INIT: OPC_MEMORY_INIT
+      case OP_DATA_DROP: OPC_DATA_DROP
+      case OP_TABLE_GET: OPC_TABLE_GET
+      case OP_TABLE_SET: OPC_TABLE_SET
+      case OP_TABLE_SIZE: OPC_TABLE_SIZE
+      case OP_TABLE_GROW: OPC_TABLE_GROW
+      case OP_TABLE_FILL: OPC_TABLE_FILL
+      case OP_TABLE_COPY: OPC_TABLE_COPY
+      case OP_TABLE_INIT: OPC_TABLE_INIT
+      case OP_ELEM_DROP: OPC_ELEM_DROP
+      case OP_REF_FUNC: OPC_REF_FUNC
+      case OP_REF_IS_NULL: OPC_REF_IS_NULL
       GENERATED_COLD_CASES
       default: TRAP(UNREACHABLE);
     }
@@ -560,63 +633,26 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
     continue;
 
   do_call: {
-      const u32* f = funcs + (u64)callee * F_FIELDS;
-      if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) {
-        // Served by vm_launch outside this loop: a call inside it would spill the loop's registers.
-        STATE(S_HOST_FUNC) = callee;
-        STATE(S_HOST_FP) = callee_fp;
-        status = STATUS_DEVICECALL;
-        goto leave;
-      }
-      if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) {
-        // Served on the device, no round trip: results go to the callee frame's first slot.
-        u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N;
-        sl[(u64)callee_fp * ss] = r;
-        continue;
-      }
-      if (f[F_HOST] != NO_HOST) {
-        // The host serves this call: arguments sit at the callee frame; results go back there.
-        STATE(S_HOST_FUNC) = callee;
-        STATE(S_HOST_FP) = callee_fp;
-        status = STATUS_HOSTCALL;
-        goto leave;
-      }
-      if (depth + 1 >= max_depth || (u64)callee_fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED);
-      fr[(u64)depth * fstride] = (u64)pc | ((u64)fp << 32);
-      depth++;
-      fp = callee_fp;
-      fb = sl + (u64)fp * ss;
-      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0;
-      pc = f[F_ENTRY];
-      if (--fuel == 0) goto out_of_fuel;
-      continue;
+      VM_DO_CALL
     }
   }
 
-out_of_fuel:
-  STATE(S_END_NS) = (u32)global_ns();
-  fuel_left[inst] -= slice;
-  if (fuel_left[inst] == 0) { trap = TRAP_OUT_OF_FUEL; status = STATUS_TRAPPED; }
-  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
-  return slice;
-trapped:
-  status = STATUS_TRAPPED;
-  pc = here;
-leave:
-  STATE(S_END_NS) = (u32)global_ns();
-  fuel_left[inst] -= slice - fuel;
-  STATE(S_PC) = pc; STATE(S_FP) = fp; STATE(S_DEPTH) = depth; STATE(S_STATUS) = status; STATE(S_TRAP) = trap;
-  return slice - fuel;
+  VM_EPILOGUE
 }
 
-// One launch's work for instance inst: fuel slices of vm_step, with the imports the device serves
+// The compiled tier (compiler/to_c.py) defines VM_STEP as its own step function, declared before this header.
+#ifndef VM_STEP
+#define VM_STEP vm_step
+#endif
+
+// One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
 // (wasi_fast.h) run in between, so the interpreter's loop holds no call.
 DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
   while (cap > 0) {
-    cap -= vm_step(P, inst, cap, near);
+    cap -= VM_STEP(P, inst, cap, near);
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
