@@ -64,9 +64,9 @@ class WarpedCpu(CpuBackend):
         return WindowTuner(trial_fuel=50, run_fuel=200, every=2)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None) -> np.ndarray | None:
+            trial: tuple[int, int] | None = None, code: object = None) -> np.ndarray | None:
         self.launches.append((near, trial, int(params[P_FUEL_SLICE])))
-        super().run(params, n, near, trial)
+        super().run(params, n, near, trial, code)
         if trial is None:
             return None
         blocks = np.arange(-(-n // self.block))

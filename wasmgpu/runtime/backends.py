@@ -24,10 +24,16 @@ class Backend:
         """What picks `near` (and the fuel slice) for each launch of n instances; None: the defaults."""
         return None
 
+    def compile(self, source: str) -> Any:
+        """A store's code compiled to C (compiler/to_c.py), built for this backend: what `run` takes as
+        `code`."""
+        raise NotImplementedError
+
     def run(self, params: Any, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None) -> np.ndarray | None:
+            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
         """One launch; `near` is the reconvergence window (vm.h) and `trial` a trial launch's (window,
-        every), for backends that run warps (CudaBackend.run)."""
+        every), for backends that run warps (CudaBackend.run); `code` a compiled store's (else the
+        interpreter runs)."""
         raise NotImplementedError
 
     def to_host(self, arr: Any) -> np.ndarray:
@@ -46,6 +52,7 @@ class CpuBackend(Backend):
         from ..vm.build import load_host_library
 
         self.lib = load_host_library(interleaved)
+        self._compiled: dict[str, Any] = {}
         self.instance_minor = interleaved
         if interleaved:
             self.name = "cpu-interleaved"
@@ -54,9 +61,16 @@ class CpuBackend(Backend):
     def ptr(self, arr: np.ndarray) -> int:
         return arr.ctypes.data
 
+    def compile(self, source: str) -> Any:
+        from ..vm.build import load_host_library
+
+        if source not in self._compiled:
+            self._compiled[source] = load_host_library(self.instance_minor, compiled=source)
+        return self._compiled[source]
+
     def run(self, params: np.ndarray, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None) -> np.ndarray | None:
-        self.lib.vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
+            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
+        (code or self.lib).vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
         return None
 
 
@@ -74,6 +88,7 @@ class CudaBackend(Backend):
 
         self.xp = cupy
         self.kernel = load_cuda_kernel()
+        self._compiled: dict[str, Any] = {}
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
         if near and not (near.isdigit() and int(near) < 1 << 32):
@@ -91,8 +106,15 @@ class CudaBackend(Backend):
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
+    def compile(self, source: str) -> Any:
+        from ..vm.build import load_cuda_kernel
+
+        if source not in self._compiled:
+            self._compiled[source] = load_cuda_kernel(source)
+        return self._compiled[source]
+
     def run(self, params: Any, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None) -> np.ndarray | None:
+            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
         """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
         start time (ns)."""
         grid = (n + self.block - 1) // self.block
@@ -100,7 +122,7 @@ class CudaBackend(Backend):
             near = self.near if self.near >= 0 else WindowTuner.default
         window, every = trial or (0, 0)
         start = self.xp.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64) if trial else None
-        self.kernel((grid,), (self.block,), (params, np.uint32(near), np.uint32(window), np.uint32(every),
+        (code or self.kernel)((grid,), (self.block,), (params, np.uint32(near), np.uint32(window), np.uint32(every),
                                              start if start is not None else np.uint64(0)))
         self.xp.cuda.runtime.deviceSynchronize()
         return None if start is None else self.to_host(start)

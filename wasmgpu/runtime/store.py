@@ -9,6 +9,7 @@ a host integer (externref) or REF_NULL.
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..compiler.isa import STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..compiler.to_c import FuncInfo, compile_store
 from ..compiler.translate import Addresses, translate_function
 from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
@@ -29,6 +31,8 @@ PAGE = 65536
 NO_HOST = 0xFFFFFFFF
 GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
+TIERS = ("interp", "compiled")  # how a store's code runs: vm.h's interpreter, or compiled to C first
+
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
 INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
 # Host functions the VM may serve on the device (F_HOST = DEVICE_IMPORT_BASE + kind; vm.h), else the host does.
@@ -144,9 +148,17 @@ class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
 
     def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
-                 fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24) -> None:
+                 fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24,
+                 tier: str | None = None) -> None:
         if not 1 <= n < MAX_INSTANCES:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
+        tier = tier or os.environ.get("WASMGPU_TIER") or "interp"
+        if tier not in TIERS:
+            raise WasmGpuError(f"unknown tier {tier!r} (expected {' or '.join(TIERS)})")
+        # "compiled": the store's code is turned into C and built before it runs (compiler/to_c.py).
+        self.tier = tier
+        self._code_handle: Any = None
+        self._code_key: bytes | None = None
         if stack_slots is None:
             # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU.
             free = backend.device_memory()
@@ -512,7 +524,18 @@ class Store:
         p[P_EXT] = ptr(self.extension.block) if self.extension is not None else 0
         self._params = xp.asarray(p)
         self._dirty = False
+        if self.tier == "compiled":
+            self._compile(ftab)
         return self._params
+
+    def _compile(self, ftab: np.ndarray) -> None:
+        key = len(self.code).to_bytes(8, "little") + ftab.tobytes()
+        if key == self._code_key:
+            return
+        infos = [FuncInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[5]), len(f.type.results))
+                 for r, f in zip(ftab, self.funcs, strict=False)]
+        self._code_handle = self.backend.compile(compile_store(self.code, infos))
+        self._code_key = key
 
     # -- running ---------------------------------------------------------------------------------
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
@@ -570,7 +593,7 @@ class Store:
                 ext.before_launch()
             try:
                 if tuner is None:
-                    self.backend.run(params, self.n)
+                    self.backend.run(params, self.n, code=self._code_handle)
                 else:
                     self._run_tuned(params, tuner)
             finally:
@@ -591,10 +614,10 @@ class Store:
         near, trial, fuel = tuner.next()
         params[P_FUEL_SLICE] = fuel
         if trial is None:
-            self.backend.run(params, self.n, near)
+            self.backend.run(params, self.n, near, code=self._code_handle)
             return
         before = self.fuel_left.copy()
-        starts = self.backend.run(params, self.n, near, (trial, tuner.every))
+        starts = self.backend.run(params, self.n, near, (trial, tuner.every), self._code_handle)
         to_host = self.backend.to_host
         spent = to_host(before - self.fuel_left)
         tuner.record(trial_gain(spent, to_host(self.state[S_END_NS]), starts, self.backend.block, tuner.every))

@@ -35,11 +35,14 @@ def cache_dir() -> Path:
 INCLUDED = ("isa.h", "wasi_fast.h")  # vm.h's own headers
 
 
-def vm_source(entry: str) -> str:
-    """The interpreter with its headers inlined (NVRTC gets one string)."""
+def vm_source(entry: str, compiled: str = "") -> str:
+    """The interpreter with its headers inlined (NVRTC gets one string); `compiled` is a store's code as C
+    (compiler/to_c.py), which then runs instead of the interpreter's loop."""
     vm = (VM_DIR / "vm.h").read_text()
     for name in INCLUDED:
         vm = vm.replace(f'#include "{name}"', (VM_DIR / name).read_text())
+    if compiled:
+        vm = "#define VM_STEP vm_step_compiled\n" + vm + "\n" + compiled
     return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
 
 
@@ -47,12 +50,14 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
-def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = ()) -> ctypes.CDLL:
+def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str = "") -> ctypes.CDLL:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
-    adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py)."""
-    source = vm_source("cpu.cpp")
+    adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
+    source = vm_source("cpu.cpp", compiled)
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    flags = [*HOST_FLAGS, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
+    # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
+    host = [f if not compiled or f != "-O3" else "-O1" for f in HOST_FLAGS]
+    flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
     lib = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
     if not lib.exists():
         with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +66,7 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = ()) 
             out = Path(tmp) / "vm.so"
             proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise BuildError(f"compiling the CPU interpreter failed:\n{proc.stderr[-4000:]}")
+                raise BuildError(f"compiling the CPU {'code' if compiled else 'interpreter'} failed:\n{proc.stderr[-4000:]}")
             # Atomic rename: concurrent test workers may build the same library.
             tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(out, tmp_lib)
@@ -72,7 +77,7 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = ()) 
     return dll
 
 
-def load_cuda_kernel():  # -> cupy.RawKernel
+def load_cuda_kernel(compiled: str = ""):  # -> cupy.RawKernel
     """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals."""
     import cupy
     from cupy.cuda import nvrtc
@@ -81,7 +86,7 @@ def load_cuda_kernel():  # -> cupy.RawKernel
     # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
     defines = tuple(f"-D{d}" for d in os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
     options = (*NVRTC_FLAGS, *defines, f"--gpu-architecture=sm_{arch}")
-    source = vm_source("cuda.cu")
+    source = vm_source("cuda.cu", compiled)
     cubin = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
     if not cubin.exists():
         prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])

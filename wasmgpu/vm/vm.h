@@ -640,8 +640,11 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
   VM_EPILOGUE
 }
 
-// The compiled tier (compiler/to_c.py) defines VM_STEP as its own step function, declared before this header.
-#ifndef VM_STEP
+// The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
+// it after.
+#ifdef VM_STEP
+DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
+#else
 #define VM_STEP vm_step
 #endif
 

@@ -1,0 +1,318 @@
+"""The compiled tier: a store's bytecode as C, one step function that replaces the interpreter's loop.
+
+Each instruction becomes the interpreter's own handler with its operands fixed, and a function's slots
+become C locals, so the C compiler keeps them in registers and the instruction fetch, decode and dispatch
+of vm.h disappear. The state outside the step function is the interpreter's: at every point where the
+step function can be left or entered (calls, returns, host calls, a backward branch that runs out of
+fuel, memory.grow and table.grow) the locals are written to, or read from, the slots in memory. So fuel,
+traps, backtraces, host calls and resumption work as they do under the interpreter, which stays the
+reference (tests run both on the same programs).
+
+Layout of the generated function: a dispatch loop whose switch maps each resume pc to its function's
+reload stub; each function is one C block holding its locals, the stub (reload, then a switch to the
+instruction), a fresh-entry label that direct calls jump to (parameters read, other slots zeroed) and the
+instructions, labelled where a branch lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .isa import (
+    F_BR,
+    F_EXT,
+    F_NEG,
+    F_RB,
+    F_RC,
+    F_WA,
+    OP,
+    OP_MASK,
+    OP_NAMES,
+    handler_cases,
+)
+
+NO_HOST = 0xFFFFFFFF
+INTRINSIC_BASE = 0xFFFFFF00
+INTRINSIC_INSTANCE_ID = 0xFFFFFF00
+DEVICE_IMPORT_BASE = 0xFFFFFE00
+
+# Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
+_NEXT_WORDS = {OP[n] for n in ("CALL_INDIRECT", "MEMORY_COPY", "MEMORY_FILL", "MEMORY_INIT", "TABLE_GROW",
+                               "TABLE_FILL", "TABLE_COPY", "TABLE_INIT")}
+# The cold structural ops vm.h holds as OPC_ macros: the slots each reads and whether it writes slot a.
+_COLD_READS: dict[str, str] = {
+    "GLOBAL_SET": "a", "MEMORY_GROW": "b", "MEMORY_COPY": "abc", "MEMORY_FILL": "abc", "MEMORY_INIT": "abc",
+    "TABLE_GET": "b", "TABLE_SET": "ab", "TABLE_GROW": "bc", "TABLE_FILL": "abc", "TABLE_COPY": "abc",
+    "TABLE_INIT": "abc", "REF_IS_NULL": "b", "GLOBAL_GET": "", "MEMORY_SIZE": "", "TABLE_SIZE": "",
+    "REF_FUNC": "", "DATA_DROP": "", "ELEM_DROP": "",
+}
+_COLD_WRITES = {"GLOBAL_GET", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_GET", "TABLE_SIZE", "TABLE_GROW", "REF_FUNC",
+                "REF_IS_NULL"}
+_LEAVES = {OP["MEMORY_GROW"], OP["TABLE_GROW"]}  # may stop for the host and run again from the start
+
+
+class CompileError(ValueError):
+    """The bytecode could not be turned into C (a translator bug: the interpreter still runs it)."""
+
+
+@dataclass
+class FuncInfo:
+    """One function of the store, as the VM's function table has it, plus its result count."""
+
+    entry: int
+    nparams: int
+    nlocals: int
+    frame: int
+    host: int
+    nresults: int
+
+
+@dataclass
+class _Ins:
+    pc: int
+    op: int
+    fl: int
+    a: int
+    b: int
+    c: int
+    imm32: int
+    ext: int
+    after: int  # pc of the next instruction
+    targets: list[int] = field(default_factory=list)  # branch targets
+
+
+def _decode(code: np.ndarray, start: int, end: int) -> list[_Ins]:
+    out: list[_Ins] = []
+    p = start
+    while p < end:
+        w = int(code[p])
+        op, fl = w & OP_MASK, w & 0xFF00
+        if op >= len(OP_NAMES):
+            raise CompileError(f"bad opcode {op} at pc {p}")
+        ins = _Ins(p, op, fl, (w >> 16) & 0xFFFF, (w >> 32) & 0xFFFF, w >> 48, w >> 32, 0, p + 1)
+        if fl & F_EXT:
+            ins.ext = int(code[p + 1])
+            ins.after += 1
+        if op in _NEXT_WORDS:
+            ins.ext = int(code[ins.after])
+            ins.after += 1
+        if op == OP["BR_TABLE"]:
+            ins.targets = [int(code[p + 1 + k]) & 0xFFFFFFFF for k in range(ins.imm32 + 1)]
+            ins.after += ins.imm32 + 1
+        elif op == OP["JMP"]:
+            ins.targets = [ins.imm32]
+        elif fl & F_BR:
+            ins.targets = [ins.ext & 0xFFFFFFFF]
+        out.append(ins)
+        p = ins.after
+    if p != end:
+        raise CompileError(f"code of the function at {start} overruns its end {end}")
+    return out
+
+
+def _slots_used(ins: _Ins) -> list[int]:
+    """Slots an instruction names (read or written)."""
+    name = OP_NAMES[ins.op]
+    if name in ("MOV",):
+        return [ins.a, ins.b]
+    if name in ("CONST", "CONST32"):
+        return [ins.a]
+    if name == "SELECT":
+        return [ins.a, ins.b, ins.c, ins.ext & 0xFFFFFFFF]
+    if name == "BR_TABLE":
+        return [ins.a]
+    if name == "CALL_INDIRECT":
+        return [ins.b]
+    if name in ("JMP", "CALL", "RET", "NOP", "UNREACHABLE"):
+        return []
+    if name in _COLD_READS:
+        used = [{"a": ins.a, "b": ins.b, "c": ins.c}[r] for r in _COLD_READS[name]]
+        return used + ([ins.a] if name in _COLD_WRITES else [])
+    out = []
+    if ins.fl & F_RB:
+        out.append(ins.b)
+    if ins.fl & F_RC:
+        out.append(ins.c)
+    if ins.fl & F_WA:
+        out.append(ins.a)
+    return out
+
+
+class _FuncEmitter:
+    def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
+                 handlers: dict[int, str]) -> None:
+        self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
+        used: set[int] = set(range(info.nresults))
+        for ins in body:
+            used.update(_slots_used(ins))
+            if ins.op == OP["CALL"]:
+                g = funcs[ins.imm32]
+                if INTRINSIC_BASE <= g.host != NO_HOST:
+                    used.add(ins.a)
+        self.slots = sorted(used)
+        # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
+        resume = {info.entry}
+        for ins in body:
+            if ins.op in (OP["CALL"], OP["CALL_INDIRECT"]):
+                resume.add(ins.after)
+            if ins.op in _LEAVES:
+                resume.add(ins.pc)
+            resume.update(t for t in ins.targets if t <= ins.pc)
+        self.resume = sorted(resume)
+        self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
+        starts = {ins.pc for ins in body}
+        if not self.labels <= starts:
+            raise CompileError(f"function {index}: a branch lands inside an instruction")
+
+    def writeback(self, slots: list[int] | None = None) -> str:
+        return "".join(f"SLOT({k}) = s{k}; " for k in (self.slots if slots is None else slots))
+
+    def branch(self, ins: _Ins, t: int) -> str:
+        if t <= ins.pc:  # backward: spends fuel, and an empty tank ends the slice there
+            return f"{{ if (--fuel == 0) {{ {self.writeback()}pc = {t}u; goto out_of_fuel; }} goto L{t}; }}"
+        return f"goto L{t};"
+
+    def emit(self) -> str:
+        f = self.info
+        # Declared without initializers: C++ lets the dispatch switch jump past those (the stub and the
+        # fresh entry set every local).
+        out = [f"  {{ // function {self.index}", "    " + "".join(f"u64 s{k}; " for k in self.slots)]
+        reload = "".join(f"s{k} = SLOT({k}); " for k in self.slots)
+        cases = "".join(f"case {r}u: goto L{r}; " for r in self.resume)
+        out.append(f"  RL{self.index}: {reload}")
+        out.append(f"    switch (pc) {{ {cases}default: here = pc; TRAP_AT(UNREACHABLE); }}")
+        fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.slots)
+        out.append(f"  FE{self.index}: {fresh}goto L{f.entry};")
+        for ins in self.body:
+            label = f"  L{ins.pc}: " if ins.pc in self.labels else "    "
+            out.append(label + self.instruction(ins))
+        out.append("  }")
+        return "\n".join(out)
+
+    def instruction(self, ins: _Ins) -> str:
+        name = OP_NAMES[ins.op]
+        head = f"{{ enum {{ HERE_ = {ins.pc}u }}; "
+        a, b, c = ins.a, ins.b, ins.c
+        if name == "NOP":
+            return ";"
+        if name == "UNREACHABLE":
+            return head + "TRAP(UNREACHABLE); }"
+        if name == "MOV":
+            return f"s{a} = s{b};"
+        if name == "CONST":
+            return f"s{a} = 0x{ins.ext:x}ull;"
+        if name == "CONST32":
+            return f"s{a} = {ins.imm32}ull;"
+        if name == "JMP":
+            return self.branch(ins, ins.imm32)
+        if name == "BR_TABLE":
+            arms = "".join(f"case {k}: {self.branch(ins, t)} " for k, t in enumerate(ins.targets[:-1]))
+            return (f"switch ((u32)s{a}) {{ {arms}default: {self.branch(ins, ins.targets[-1])} }}")
+        if name == "RET":
+            results = self.writeback(list(range(self.info.nresults)))
+            return (f"{{ {results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
+                    "depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
+                    "fb = sl + (u64)fp * ss; continue; }")
+        if name == "CALL":
+            return head + self.call(ins) + " }"
+        if name == "CALL_INDIRECT":
+            return (head + f"const u32 idx = (u32)s{b}; {self.writeback()}"
+                    f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
+                    "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
+                    f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
+                    f"callee = (u32)ref; callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; goto do_call; }}")
+        if name == "GLOBAL_GET":
+            return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
+        if name == "GLOBAL_SET":
+            return f"globals[(u64){ins.imm32}u * N + inst] = s{a};"
+        if name == "SELECT":
+            y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
+            return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"
+        if name in _COLD_READS:
+            reads = sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]})
+            wb = self.writeback() if ins.op in _LEAVES else self.writeback(reads)
+            after = f" s{a} = SLOT({a});" if name in _COLD_WRITES else ""
+            return (head + f"const u32 a = {a}u, b = {b}u, c = {c}u, imm32 = {ins.imm32}u; "
+                    f"(void)a; (void)b; (void)c; (void)imm32; here = HERE_; pc = {ins.pc + 1}u; {wb}"
+                    f"do {{ OPC_{name} }} while (0);{after} }}")
+        return self.generic(ins)
+
+    def generic(self, ins: _Ins) -> str:
+        body = self.handlers.get(ins.op)
+        if body is None:
+            raise CompileError(f"no handler for {OP_NAMES[ins.op]}")
+        x = f"s{ins.b}" if ins.fl & F_RB else "0"
+        y = f"s{ins.c}" if ins.fl & F_RC else f"(u64)(i64)(i16){ins.c}"
+        tail = ""
+        if ins.fl & F_BR:
+            neg = 1 if ins.fl & F_NEG else 0
+            tail = f" if ((R != 0) != {neg}) {self.branch(ins, ins.ext & 0xFFFFFFFF)}"
+        elif ins.fl & F_WA:
+            tail = f" s{ins.a} = R;"
+        return (f"{{ enum {{ HERE_ = {ins.pc}u }}; const u64 X = {x}; const u64 Y = {y}; "
+                f"const u64 EXT = 0x{ins.ext:x}ull; u64 R = 0; (void)X; (void)Y; (void)EXT; "
+                f"do {body} while (0);{tail} }}")
+
+    def call(self, ins: _Ins) -> str:
+        g = self.funcs[ins.imm32]
+        wb = self.writeback()
+        if g.host == NO_HOST:
+            zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
+            return (f"{wb}callee_fp = fp + {ins.a}; "
+                    f"if (depth + 1 >= max_depth || (u64)callee_fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
+                    f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
+                    "fp = callee_fp; fb = sl + (u64)fp * ss; "
+                    f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} goto FE{ins.imm32};")
+        if g.host >= INTRINSIC_BASE:  # served here: the result goes to the callee frame's first slot
+            return f"s{ins.a} = {'(u64)inst' if g.host == INTRINSIC_INSTANCE_ID else 'N'};"
+        status = "STATUS_DEVICECALL" if g.host >= DEVICE_IMPORT_BASE else "STATUS_HOSTCALL"
+        return (f"{wb}STATE(S_HOST_FUNC) = {ins.imm32}u; STATE(S_HOST_FP) = fp + {ins.a}; "
+                f"status = {status}; pc = {ins.after}u; goto leave;")
+
+
+def _handlers() -> dict[int, str]:
+    out = {}
+    for name, case in handler_cases().items():
+        body = case.split(": ", 1)[1]
+        out[OP[name]] = body.replace("goto done;", "break;")
+    return out
+
+
+def compile_store(code: np.ndarray, funcs: list[FuncInfo]) -> str:
+    """C for vm_step_compiled (vm.h's VM_STEP), from a store's code and function table."""
+    handlers = _handlers()
+    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    blocks: list[str] = []
+    dispatch: list[str] = []
+    for k, (entry, i) in enumerate(defined):
+        end = defined[k + 1][0] if k + 1 < len(defined) else len(code)
+        em = _FuncEmitter(i, funcs[i], _decode(code, entry, end), funcs, handlers)
+        blocks.append(em.emit())
+        dispatch.append("".join(f"case {r}u: " for r in em.resume) + f"goto RL{i};")
+    return "\n".join([
+        "// Generated by wasmgpu/compiler/to_c.py from a store's bytecode.",
+        "#undef TRAP",
+        "#define TRAP(name) do { trap = TRAP_##name; here = HERE_; goto trapped; } while (0)",
+        "#define TRAP_AT(name) do { trap = TRAP_##name; goto trapped; } while (0)",
+        "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
+        "  VM_PROLOGUE",
+        "  (void)code; (void)near; (void)callee;",
+        "  for (;;) {",
+        "#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800",
+        "    { const u32 low = __reduce_min_sync(__activemask(), pc); if (pc - low - 1 < near) continue; }",
+        "#endif",
+        "    switch (pc) {",
+        *("    " + d for d in dispatch),
+        "      default: here = pc; TRAP_AT(UNREACHABLE);",
+        "    }",
+        *blocks,
+        "  do_call: { const u32 HERE_ = here;",
+        "      VM_DO_CALL",
+        "    }",
+        "  }",
+        "  VM_EPILOGUE",
+        "}",
+        "",
+    ])
