@@ -40,10 +40,10 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
     kernel_s = 0.0
     run = backend.run
 
-    def timed_run(params, count, *rest):  # type: ignore[no-untyped-def]
+    def timed_run(params, count, *rest, **kw):  # type: ignore[no-untyped-def]
         nonlocal launches, kernel_s
         t = time.perf_counter()
-        starts = run(params, count, *rest)
+        starts = run(params, count, *rest, **kw)
         dt = time.perf_counter() - t
         kernel_s += dt
         launches += 1
@@ -54,6 +54,10 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
         return starts
 
     batch = engine.load(wasm.read_bytes()).instantiate(n, **opts)
+    t = time.perf_counter()
+    code = batch.store.prepare()
+    build = (f"  compiled in {time.perf_counter() - t:.1f} s: {code.num_regs} registers, "
+             f"{code.local_size_bytes} B local" if code is not None else "")
     backend.run = timed_run  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
@@ -64,13 +68,13 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
     if fuel:
         stopped = sum(1 for r in res if r.trap == "all fuel consumed")
         return (f"{wasm.stem:11s} {n * fuel / kernel_s / 1e9:8.3f} G fuel/s  in launches {kernel_s:7.3f} s  "
-                f"launches {launches:3d}  stopped by fuel {stopped}/{n}")
+                f"launches {launches:3d}  stopped by fuel {stopped}/{n}{build}")
     bad = sum(1 for r in res if r.trap or r.exit_code is not None)
     tuner = batch.store.tuner
     chosen = (f"  windows {' '.join(f'{w}({gain:.2f})' for w, gain in tuner.chosen)}" if tuner is not None
               else "")
     return (f"{wasm.stem:11s} {n / total:10.1f}/s  total {total:7.2f} s  launches {launches:4d}  "
-            f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}{chosen}")
+            f"in launches {kernel_s:7.2f} s  host {total - kernel_s:6.2f} s  failed {bad}{chosen}{build}")
 
 
 def main() -> None:

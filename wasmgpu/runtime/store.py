@@ -538,6 +538,12 @@ class Store:
         self._code_key = key
 
     # -- running ---------------------------------------------------------------------------------
+    def prepare(self) -> Any:
+        """Build what the next launch needs now (the parameter block; the compiled code under tier
+        "compiled"), so that a caller can time the build apart from the run. Returns the compiled code."""
+        self._sync()
+        return self._code_handle
+
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
         """Call `func` in every instance, with one argument tuple per instance."""
