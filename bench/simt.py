@@ -50,7 +50,7 @@ class SimtBackend(CpuBackend):
         self.stats = np.zeros(6, dtype=np.uint64)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None) -> None:
+            trial: tuple[int, int] | None = None, code: object = None) -> None:
         k, d, d_all = self.rule
         self.lib.wg_simt_run(params.ctypes.data, n, d, k, d_all, self.stats.ctypes.data)
 

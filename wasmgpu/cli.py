@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
+    p.add_argument("--tier", choices=["auto", "interp", "compiled"], default=None,
+                   help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
+                        "first (seconds for small modules, minutes for large ones); auto (default): compiled on "
+                        "the GPU for modules of up to 4096 code words")
     p.add_argument("--invoke", metavar="NAME", help="call this exported function instead of running _start "
                    "(default without _start: main)")
     p.add_argument("--argv0", default=None, help="the program name the guest sees as argv[0] (default: the "
@@ -189,7 +193,7 @@ def run(opts: argparse.Namespace) -> int:
     command = opts.invoke is None and start is not None
     with ExitStack() as stack:
         out = Output(n, opts.out, stack)
-        store = engine.store(n)
+        store = engine.store(n, tier=opts.tier)
         wasi = None
         if command or imports_wasi(module):
             wasi = Wasi(store, make_contexts(opts, n, out))

@@ -8,9 +8,12 @@ fuel, memory.grow and table.grow) the locals are written to, or read from, the s
 traps, backtraces, host calls and resumption work as they do under the interpreter, which stays the
 reference (tests run both on the same programs).
 
-Layout of the generated function: a dispatch loop whose switch maps each resume pc to its function's
-reload stub; each function is one C block holding its locals, the stub (reload, then a switch to the
-instruction), a fresh-entry label that direct calls jump to (parameters read, other slots zeroed) and the
+Only live slots move: a liveness pass over each function gives, for every exit, the slots to write
+back, and for every resume point, the slots to read.
+
+Layout of the generated function: a dispatch loop whose switch (dense: a table maps each resume pc to its
+case) jumps to that resume point's reload stub; each function is one C block holding its locals, its
+stubs, a fresh-entry label that direct calls jump to (live parameters read, live locals zeroed) and the
 instructions, labelled where a branch lands.
 """
 
@@ -66,6 +69,7 @@ class FuncInfo:
     nlocals: int
     frame: int
     host: int
+    nargs: int  # parameters and results of its type (host functions have no frame fields)
     nresults: int
 
 
@@ -112,46 +116,93 @@ def _decode(code: np.ndarray, start: int, end: int) -> list[_Ins]:
     return out
 
 
-def _slots_used(ins: _Ins) -> list[int]:
-    """Slots an instruction names (read or written)."""
+def _bits(slots: object) -> int:
+    out = 0
+    for k in slots:  # type: ignore[attr-defined]
+        out |= 1 << k
+    return out
+
+
+def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]], nresults: int) -> tuple[int, int]:
+    """Slots an instruction reads and writes, as bit sets."""
     name = OP_NAMES[ins.op]
-    if name in ("MOV",):
-        return [ins.a, ins.b]
+    a, b, c = ins.a, ins.b, ins.c
+    if name == "MOV":
+        return _bits([b]), _bits([a])
     if name in ("CONST", "CONST32"):
-        return [ins.a]
+        return 0, _bits([a])
     if name == "SELECT":
-        return [ins.a, ins.b, ins.c, ins.ext & 0xFFFFFFFF]
+        return _bits([b, ins.ext & 0xFFFFFFFF] + ([c] if ins.fl & F_RC else [])), _bits([a])
     if name == "BR_TABLE":
-        return [ins.a]
-    if name == "CALL_INDIRECT":
-        return [ins.b]
-    if name in ("JMP", "CALL", "RET", "NOP", "UNREACHABLE"):
-        return []
+        return _bits([a]), 0
+    if name == "RET":
+        return _bits(range(nresults)), 0
+    if name in ("CALL", "CALL_INDIRECT"):
+        if name == "CALL":
+            nargs, nres = funcs[ins.imm32].nargs, funcs[ins.imm32].nresults
+            extra = []
+        else:
+            nargs, nres = sigs[ins.ext]
+            extra = [b]
+        return _bits(extra + list(range(a, a + nargs))), _bits(range(a, a + nres))
     if name in _COLD_READS:
-        used = [{"a": ins.a, "b": ins.b, "c": ins.c}[r] for r in _COLD_READS[name]]
-        return used + ([ins.a] if name in _COLD_WRITES else [])
+        return _bits({"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]), _bits([a] if name in _COLD_WRITES else [])
+    if name in ("JMP", "NOP", "UNREACHABLE"):
+        return 0, 0
+    use = (_bits([b]) if ins.fl & F_RB else 0) | (_bits([c]) if ins.fl & F_RC else 0)
+    return use, _bits([a]) if ins.fl & F_WA and not ins.fl & F_BR else 0
+
+
+_NO_FALLTHROUGH = {OP["JMP"], OP["BR_TABLE"], OP["RET"], OP["UNREACHABLE"]}
+
+
+def _liveness(body: list[_Ins], uses: list[int], defs: list[int]) -> list[int]:
+    """Slots live on entry to each instruction (backward dataflow to a fixed point)."""
+    index = {ins.pc: i for i, ins in enumerate(body)}
+    succs = []
+    for i, ins in enumerate(body):
+        nxt = [index[t] for t in ins.targets]
+        if ins.op not in _NO_FALLTHROUGH and i + 1 < len(body):
+            nxt.append(i + 1)
+        succs.append(nxt)
+    live = [0] * len(body)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(body) - 1, -1, -1):
+            out = 0
+            for j in succs[i]:
+                out |= live[j]
+            new = uses[i] | (out & ~defs[i])
+            if new != live[i]:
+                live[i] = new
+                changed = True
+    return live
+
+
+def _slot_list(bits: int) -> list[int]:
     out = []
-    if ins.fl & F_RB:
-        out.append(ins.b)
-    if ins.fl & F_RC:
-        out.append(ins.c)
-    if ins.fl & F_WA:
-        out.append(ins.a)
+    k = 0
+    while bits:
+        if bits & 1:
+            out.append(k)
+        bits >>= 1
+        k += 1
     return out
 
 
 class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
-                 handlers: dict[int, str]) -> None:
+                 sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
-        used: set[int] = set(range(info.nresults))
-        for ins in body:
-            used.update(_slots_used(ins))
-            if ins.op == OP["CALL"]:
-                g = funcs[ins.imm32]
-                if INTRINSIC_BASE <= g.host != NO_HOST:
-                    used.add(ins.a)
-        self.slots = sorted(used)
+        starts = {ins.pc: i for i, ins in enumerate(body)}
+        ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
+        self.live = _liveness(body, [u for u, _ in ud], [d for _, d in ud])
+        self.live_at = {ins.pc: self.live[i] for i, ins in enumerate(body)}
+        used = 0
+        for u, d in ud:
+            used |= u | d
+        self.slots = _slot_list(used)
         # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
         resume = {info.entry}
         for ins in body:
@@ -160,30 +211,32 @@ class _FuncEmitter:
             if ins.op in _LEAVES:
                 resume.add(ins.pc)
             resume.update(t for t in ins.targets if t <= ins.pc)
-        self.resume = sorted(resume)
+        self.resume = {r: first_resume + k for k, r in enumerate(sorted(resume))}
         self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
-        starts = {ins.pc for ins in body}
-        if not self.labels <= starts:
-            raise CompileError(f"function {index}: a branch lands inside an instruction")
+        if not self.labels <= set(starts):
+            raise CompileError(f"function {index}: a branch or resume point lands inside an instruction")
 
-    def writeback(self, slots: list[int] | None = None) -> str:
-        return "".join(f"SLOT({k}) = s{k}; " for k in (self.slots if slots is None else slots))
+    def live_in(self, pc: int) -> list[int]:
+        return _slot_list(self.live_at[pc])
+
+    def writeback(self, slots: list[int]) -> str:
+        return "".join(f"SLOT({k}) = s{k}; " for k in slots)
 
     def branch(self, ins: _Ins, t: int) -> str:
         if t <= ins.pc:  # backward: spends fuel, and an empty tank ends the slice there
-            return f"{{ if (--fuel == 0) {{ {self.writeback()}pc = {t}u; goto out_of_fuel; }} goto L{t}; }}"
+            wb = self.writeback(self.live_in(t))
+            return f"{{ if (--fuel == 0) {{ {wb}pc = {t}u; goto out_of_fuel; }} goto L{t}; }}"
         return f"goto L{t};"
 
     def emit(self) -> str:
         f = self.info
-        # Declared without initializers: C++ lets the dispatch switch jump past those (the stub and the
-        # fresh entry set every local).
+        # Declared without initializers: C++ lets the dispatch switch jump past those; every local is set
+        # before it is read (liveness).
         out = [f"  {{ // function {self.index}", "    " + "".join(f"u64 s{k}; " for k in self.slots)]
-        reload = "".join(f"s{k} = SLOT({k}); " for k in self.slots)
-        cases = "".join(f"case {r}u: goto L{r}; " for r in self.resume)
-        out.append(f"  RL{self.index}: {reload}")
-        out.append(f"    switch (pc) {{ {cases}default: here = pc; TRAP_AT(UNREACHABLE); }}")
-        fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.slots)
+        for r, rid in self.resume.items():
+            reload = "".join(f"s{k} = SLOT({k}); " for k in self.live_in(r))
+            out.append(f"  R{rid}: {reload}goto L{r};")
+        fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.live_in(f.entry))
         out.append(f"  FE{self.index}: {fresh}goto L{f.entry};")
         for ins in self.body:
             label = f"  L{ins.pc}: " if ins.pc in self.labels else "    "
@@ -209,16 +262,17 @@ class _FuncEmitter:
             return self.branch(ins, ins.imm32)
         if name == "BR_TABLE":
             arms = "".join(f"case {k}: {self.branch(ins, t)} " for k, t in enumerate(ins.targets[:-1]))
-            return (f"switch ((u32)s{a}) {{ {arms}default: {self.branch(ins, ins.targets[-1])} }}")
+            return f"switch ((u32)s{a}) {{ {arms}default: {self.branch(ins, ins.targets[-1])} }}"
         if name == "RET":
             results = self.writeback(list(range(self.info.nresults)))
             return (f"{{ {results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
                     "depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
                     "fb = sl + (u64)fp * ss; continue; }")
+        wb = self.writeback(self.live_in(ins.pc))
         if name == "CALL":
-            return head + self.call(ins) + " }"
+            return head + self.call(ins, wb) + " }"
         if name == "CALL_INDIRECT":
-            return (head + f"const u32 idx = (u32)s{b}; {self.writeback()}"
+            return (head + f"const u32 idx = (u32)s{b}; {wb}"
                     f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
                     "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
                     f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
@@ -231,8 +285,8 @@ class _FuncEmitter:
             y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
             return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"
         if name in _COLD_READS:
-            reads = sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]})
-            wb = self.writeback() if ins.op in _LEAVES else self.writeback(reads)
+            if ins.op not in _LEAVES:  # through memory: its operands out, its result back
+                wb = self.writeback(sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]}))
             after = f" s{a} = SLOT({a});" if name in _COLD_WRITES else ""
             return (head + f"const u32 a = {a}u, b = {b}u, c = {c}u, imm32 = {ins.imm32}u; "
                     f"(void)a; (void)b; (void)c; (void)imm32; here = HERE_; pc = {ins.pc + 1}u; {wb}"
@@ -255,9 +309,8 @@ class _FuncEmitter:
                 f"const u64 EXT = 0x{ins.ext:x}ull; u64 R = 0; (void)X; (void)Y; (void)EXT; "
                 f"do {body} while (0);{tail} }}")
 
-    def call(self, ins: _Ins) -> str:
+    def call(self, ins: _Ins, wb: str) -> str:
         g = self.funcs[ins.imm32]
-        wb = self.writeback()
         if g.host == NO_HOST:
             zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
             return (f"{wb}callee_fp = fp + {ins.a}; "
@@ -280,22 +333,30 @@ def _handlers() -> dict[int, str]:
     return out
 
 
-def compile_store(code: np.ndarray, funcs: list[FuncInfo]) -> str:
-    """C for vm_step_compiled (vm.h's VM_STEP), from a store's code and function table."""
+def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]]) -> str:
+    """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table and its signatures
+    (id -> parameter and result counts)."""
     handlers = _handlers()
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
     blocks: list[str] = []
-    dispatch: list[str] = []
+    resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
+    nresume = 1
     for k, (entry, i) in enumerate(defined):
         end = defined[k + 1][0] if k + 1 < len(defined) else len(code)
-        em = _FuncEmitter(i, funcs[i], _decode(code, entry, end), funcs, handlers)
+        em = _FuncEmitter(i, funcs[i], _decode(code, entry, end), funcs, sigs, handlers, nresume)
         blocks.append(em.emit())
-        dispatch.append("".join(f"case {r}u: " for r in em.resume) + f"goto RL{i};")
+        for r, rid in em.resume.items():
+            resume_id[r] = rid
+        nresume += len(em.resume)
+    table = ",".join(map(str, resume_id.tolist()))
     return "\n".join([
         "// Generated by wasmgpu/compiler/to_c.py from a store's bytecode.",
         "#undef TRAP",
         "#define TRAP(name) do { trap = TRAP_##name; here = HERE_; goto trapped; } while (0)",
-        "#define TRAP_AT(name) do { trap = TRAP_##name; goto trapped; } while (0)",
+        "#ifdef WG_CUDA",
+        "__device__",
+        "#endif",
+        f"static const u32 wg_resume[{len(code)}] = {{{table}}};",
         "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
         "  VM_PROLOGUE",
         "  (void)code; (void)near; (void)callee;",
@@ -303,9 +364,9 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo]) -> str:
         "#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800",
         "    { const u32 low = __reduce_min_sync(__activemask(), pc); if (pc - low - 1 < near) continue; }",
         "#endif",
-        "    switch (pc) {",
-        *("    " + d for d in dispatch),
-        "      default: here = pc; TRAP_AT(UNREACHABLE);",
+        f"    switch (pc < {len(code)}u ? wg_resume[pc] : 0u) {{",
+        *(f"      case {rid}: goto R{rid};" for rid in range(1, nresume)),
+        "      default: here = pc; trap = TRAP_UNREACHABLE; goto trapped;",
         "    }",
         *blocks,
         "  do_call: { const u32 HERE_ = here;",

@@ -31,7 +31,12 @@ PAGE = 65536
 NO_HOST = 0xFFFFFFFF
 GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
-TIERS = ("interp", "compiled")  # how a store's code runs: vm.h's interpreter, or compiled to C first
+# How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles on the GPU when the
+# code is small. Measured on the H200 (bench/NOTES.md, session 6): compiled C benchmarks of 80-1217 code
+# words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s, but a Rust program of 10343 words took
+# 160 s to build and ran at 0.29x. On the CPU, building costs more than most runs gain.
+TIERS = ("auto", "interp", "compiled")
+AUTO_COMPILE_WORDS = 4096
 
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
 INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
@@ -152,11 +157,12 @@ class Store:
                  tier: str | None = None) -> None:
         if not 1 <= n < MAX_INSTANCES:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
-        tier = tier or os.environ.get("WASMGPU_TIER") or "interp"
+        tier = tier or os.environ.get("WASMGPU_TIER") or "auto"
         if tier not in TIERS:
-            raise WasmGpuError(f"unknown tier {tier!r} (expected {' or '.join(TIERS)})")
+            raise WasmGpuError(f"unknown tier {tier!r} (expected {', '.join(TIERS)})")
         # "compiled": the store's code is turned into C and built before it runs (compiler/to_c.py).
         self.tier = tier
+        self.tier_used = "interp"  # what the last launch ran: "auto" resolves when the code is known
         self._code_handle: Any = None
         self._code_key: bytes | None = None
         if stack_slots is None:
@@ -524,17 +530,23 @@ class Store:
         p[P_EXT] = ptr(self.extension.block) if self.extension is not None else 0
         self._params = xp.asarray(p)
         self._dirty = False
-        if self.tier == "compiled":
+        compiled = self.tier == "compiled" or (
+            self.tier == "auto" and self.backend.name == "cuda" and len(self.code) <= AUTO_COMPILE_WORDS)
+        self.tier_used = "compiled" if compiled else "interp"
+        if compiled:
             self._compile(ftab)
+        else:
+            self._code_handle = None
         return self._params
 
     def _compile(self, ftab: np.ndarray) -> None:
         key = len(self.code).to_bytes(8, "little") + ftab.tobytes()
-        if key == self._code_key:
+        if key == self._code_key and self._code_handle is not None:
             return
-        infos = [FuncInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[5]), len(f.type.results))
-                 for r, f in zip(ftab, self.funcs, strict=False)]
-        self._code_handle = self.backend.compile(compile_store(self.code, infos))
+        infos = [FuncInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[5]), len(f.type.params),
+                          len(f.type.results)) for r, f in zip(ftab, self.funcs, strict=False)]
+        sigs = {sid: (len(t.params), len(t.results)) for t, sid in self.sigs.items()}
+        self._code_handle = self.backend.compile(compile_store(self.code, infos, sigs))
         self._code_key = key
 
     # -- running ---------------------------------------------------------------------------------

@@ -804,9 +804,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
     ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
+    ap.add_argument("--tier", choices=("auto", "interp", "compiled"), default=None,
+                    help="how stores run their code (sets WASMGPU_TIER; default auto)")
     args = ap.parse_args(argv)
     if args.instances < 1:
         ap.error("--instances must be at least 1")
+    if args.tier:
+        os.environ["WASMGPU_TIER"] = args.tier
 
     files = collect_files(args.paths, args.exclude)
     if not files:

@@ -66,7 +66,8 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
             out = Path(tmp) / "vm.so"
             proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
             if proc.returncode != 0:
-                raise BuildError(f"compiling the CPU {'code' if compiled else 'interpreter'} failed:\n{proc.stderr[-4000:]}")
+                what = "compiled code" if compiled else "interpreter"
+                raise BuildError(f"compiling the CPU {what} failed:\n{proc.stderr[-4000:]}")
             # Atomic rename: concurrent test workers may build the same library.
             tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(out, tmp_lib)

@@ -1,0 +1,155 @@
+"""The compiled tier (compiler/to_c.py): the same results, traps, fuel and host calls as the interpreter,
+on the backend under test and on the CPU with the GPU's memory layout."""
+
+import subprocess
+import sys
+
+import pytest
+import wasmtime
+
+from tests.conftest import BACKEND, REPO, find_testsuite
+from wasmgpu.compiler.to_c import CompileError, FuncInfo, compile_store
+from wasmgpu.errors import WasmGpuError
+from wasmgpu.runtime.backends import CpuBackend
+from wasmgpu.runtime.engine import Engine
+
+BENCH_WASM = REPO / "bench" / "wasm"
+SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem"]
+
+
+@pytest.fixture(scope="module", params=sorted({BACKEND, "cpu-interleaved"}))
+def engines(request):
+    return Engine(request.param if request.param != "cpu-interleaved" else CpuBackend(interleaved=True))
+
+
+def run_both(engine: Engine, wasm: bytes, func: str, args: list[tuple[int, ...]], **kw):
+    mod = engine.load(wasm)
+    out = {}
+    for tier in ("interp", "compiled"):
+        batch = mod.instantiate(len(args), tier=tier)
+        out[tier] = [(r.values, r.trap, r.exit_code) for r in batch.call(func, args, **kw)]
+        assert batch.store.tier_used == tier
+    return out
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_benchmark_programs_agree(engines, name) -> None:
+    out = run_both(engines, (BENCH_WASM / f"{name}.wasm").read_bytes(), "run", [(i,) for i in range(4)])
+    assert out["compiled"] == out["interp"]
+    assert all(v is not None for v, _, _ in out["compiled"])
+
+
+RECURSIVE = """
+(module
+  (memory 1)
+  (table 2 funcref)
+  (elem (i32.const 0) $fac $boom)
+  (type $t (func (param i64) (result i64)))
+  (func $fac (export "fac") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))
+      (else (i64.mul (local.get 0) (call_indirect (type $t) (i64.sub (local.get 0) (i64.const 1)) (i32.const 0))))))
+  (func $boom (param i64) (result i64) (unreachable))
+  (func (export "loop") (param i32) (result i32) (local i32)
+    (block (loop
+      (local.set 1 (i32.add (local.get 1) (i32.const 3)))
+      (i32.store (i32.and (local.get 1) (i32.const 1020)) (local.get 1))
+      (br_if 1 (i32.eqz (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+      (br 0)))
+    (i32.add (local.get 1) (i32.load (i32.const 0))))
+  (func (export "grow") (param i32) (result i32)
+    (drop (memory.grow (local.get 0)))
+    (i32.store (i32.mul (memory.size) (i32.const 65532)) (i32.const 7))
+    (memory.size))
+  (func (export "bad") (param i32) (result i64) (call_indirect (type $t) (i64.const 1) (local.get 0)))
+)
+"""
+
+
+def test_calls_traps_and_grow_agree(engines) -> None:
+    wasm = wasmtime.wat2wasm(RECURSIVE)
+    assert run_both(engines, wasm, "fac", [(k,) for k in (0, 1, 5, 20)]) == {
+        t: [((v,), None, None) for v in (1, 1, 120, 2432902008176640000)] for t in ("interp", "compiled")}
+    out = run_both(engines, wasm, "bad", [(0,), (1,), (2,)])
+    assert out["compiled"] == out["interp"]
+    assert [t for _, t, _ in out["compiled"]] == [None, "unreachable", "undefined element"]
+    out = run_both(engines, wasm, "grow", [(1,), (2,), (70000,)])
+    assert out["compiled"] == out["interp"] == [((2,), None, None), ((3,), None, None), ((1,), None, None)]
+
+
+def test_fuel_slices_resume_in_compiled_code(engines) -> None:
+    """Small fuel slices stop the loop at its back edge again and again: every resume must continue."""
+    wasm = wasmtime.wat2wasm(RECURSIVE)
+    mod = engines.load(wasm)
+    args = [(k,) for k in (1, 10, 1000, 5000)]
+    want = mod.instantiate(4, tier="interp").call("loop", args)
+    batch = mod.instantiate(4, tier="compiled", fuel_slice=7)
+    got = batch.call("loop", args)
+    assert [r.values for r in got] == [r.values for r in want]
+    # A fuel limit stops both tiers alike.
+    stopped = [mod.instantiate(1, tier=t).call("loop", [(5000,)], fuel=100)[0].trap for t in ("interp", "compiled")]
+    assert stopped == ["all fuel consumed"] * 2
+
+
+def test_trap_backtrace_matches(engines) -> None:
+    wasm = wasmtime.wat2wasm(RECURSIVE)
+    mod = engines.load(wasm)
+    traces = [mod.instantiate(1, tier=t).call("bad", [(1,)])[0].backtrace for t in ("interp", "compiled")]
+    assert traces[0] == traces[1] and traces[0]
+
+
+HELLO = """
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from wasm\\n")
+  (func (export "_start") (local i32)
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 16))
+    (loop
+      (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+      (br_if 0 (i32.lt_u (local.get 0) (i32.const 3))))
+    (call $exit (i32.const 3)))
+)
+"""
+
+
+def test_wasi_program_under_compiled_tier(tmp_path) -> None:
+    """A WASI command (host calls for its output, proc_exit) runs the same under both tiers."""
+    hello = tmp_path / "hello.wasm"
+    hello.write_bytes(wasmtime.wat2wasm(HELLO))
+    outs = []
+    for tier in ("interp", "compiled"):
+        proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", BACKEND, "--tier", tier, "-n", "2",
+                               str(hello)], capture_output=True, text=True, cwd=REPO)
+        outs.append((proc.returncode, proc.stdout))
+    assert outs[0] == outs[1]
+    assert outs[0][1].count("hello from wasm") == 6 and outs[0][0] == 3
+
+
+def test_bad_bytecode_and_tier_are_errors() -> None:
+    import numpy as np
+
+    with pytest.raises(CompileError, match="bad opcode"):
+        compile_store(np.array([0, 0xFF], dtype=np.uint64), [FuncInfo(1, 0, 0, 1, 0xFFFFFFFF, 0, 0)], {})
+    with pytest.raises(WasmGpuError, match="unknown tier"):
+        Engine("cpu").store(1, tier="fast")
+
+
+SPEC_FILES = ["br_table", "call", "call_indirect", "fac", "loop", "memory_grow", "select", "return", "br_if",
+              "left-to-right", "local_tee", "conversions", "i64", "f64", "memory_copy", "table_grow"]
+
+
+def test_spec_subset_under_compiled_tier() -> None:
+    suite = find_testsuite()
+    if suite is None:
+        pytest.skip("spec suite not found")
+    files = [str(suite / f"{n}.wast") for n in SPEC_FILES if (suite / f"{n}.wast").exists()]
+    assert files
+    backend = "cpu-interleaved" if BACKEND == "cpu" else BACKEND
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--backend", backend, "--tier", "compiled", *files],
+                          capture_output=True, text=True, cwd=REPO)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and " 0 failed" in last, proc.stdout[-3000:]
+    assert int(last.split()[0]) > 3000
