@@ -50,11 +50,19 @@ def main() -> None:
     p.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "")
     p.add_argument("--out", default="", help="write the disassembly here")
     p.add_argument("--define", "-D", action="append", default=[], help="a macro for a variant (WG_MIN_BLOCKS=10)")
+    p.add_argument("--wasm", default="", help="the compiled tier's kernel for this module instead")
     args = p.parse_args()
     lib = ctypes.CDLL(args.nvrtc or "libnvrtc.so")
     options = [*NVRTC_FLAGS, *(f"-D{d}" for d in args.define), f"--gpu-architecture=sm_{args.arch}",
                "--ptxas-options=-v"]
-    cubin = compile_cubin(lib, vm_source("cuda.cu"), options)
+    compiled = ""
+    if args.wasm:  # the compiled tier's kernel for this module (compiler/to_c.py)
+        from wasmgpu.runtime.backends import CpuBackend
+        from wasmgpu.runtime.engine import Engine
+
+        batch = Engine(CpuBackend(interleaved=True)).load(Path(args.wasm).read_bytes()).instantiate(1, tier="interp")
+        compiled = batch.store.compiled_source()
+    cubin = compile_cubin(lib, vm_source("cuda.cu", compiled), options)
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()

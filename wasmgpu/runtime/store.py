@@ -543,11 +543,18 @@ class Store:
         key = len(self.code).to_bytes(8, "little") + ftab.tobytes()
         if key == self._code_key and self._code_handle is not None:
             return
+        self._code_handle = self.backend.compile(self.compiled_source(ftab))
+        self._code_key = key
+
+    def compiled_source(self, ftab: np.ndarray | None = None) -> str:
+        """The store's code as C (compiler/to_c.py), as the compiled tier builds it."""
+        if ftab is None:
+            ftab = np.array([(f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index) for f in self.funcs],
+                            dtype=np.uint32).reshape(-1, F_FIELDS)
         infos = [FuncInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[5]), len(f.type.params),
                           len(f.type.results)) for r, f in zip(ftab, self.funcs, strict=False)]
         sigs = {sid: (len(t.params), len(t.results)) for t, sid in self.sigs.items()}
-        self._code_handle = self.backend.compile(compile_store(self.code, infos, sigs))
-        self._code_key = key
+        return compile_store(self.code, infos, sigs)
 
     # -- running ---------------------------------------------------------------------------------
     def prepare(self) -> Any:
