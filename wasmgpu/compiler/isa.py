@@ -38,6 +38,13 @@ TRAPS = [
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]
 
+# Function-table F_HOST values (vm.h): a function with code, the `gpu` intrinsics the VM serves itself,
+# and the base of the imports the device may serve (DEVICE_IMPORT_BASE + a wasi_fast.h kind).
+NO_HOST = 0xFFFFFFFF
+INTRINSIC_BASE = 0xFFFFFF00
+INTRINSIC_INSTANCE_ID = INTRINSIC_BASE
+DEVICE_IMPORT_BASE = 0xFFFFFE00
+
 # Instance status values.
 # DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs.
 STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL"]

@@ -23,23 +23,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import WasmGpuError
 from .isa import (
+    DEVICE_IMPORT_BASE,
     F_BR,
     F_EXT,
     F_NEG,
     F_RB,
     F_RC,
     F_WA,
+    INTRINSIC_BASE,
+    INTRINSIC_INSTANCE_ID,
+    NO_HOST,
     OP,
     OP_MASK,
     OP_NAMES,
     handler_cases,
 )
-
-NO_HOST = 0xFFFFFFFF
-INTRINSIC_BASE = 0xFFFFFF00
-INTRINSIC_INSTANCE_ID = 0xFFFFFF00
-DEVICE_IMPORT_BASE = 0xFFFFFE00
 
 # Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
 _NEXT_WORDS = {OP[n] for n in ("CALL_INDIRECT", "MEMORY_COPY", "MEMORY_FILL", "MEMORY_INIT", "TABLE_GROW",
@@ -56,7 +56,7 @@ _COLD_WRITES = {"GLOBAL_GET", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_GET", "TABLE_
 _LEAVES = {OP["MEMORY_GROW"], OP["TABLE_GROW"]}  # may stop for the host and run again from the start
 
 
-class CompileError(ValueError):
+class CompileError(WasmGpuError):
     """The bytecode could not be turned into C (a translator bug: the interpreter still runs it)."""
 
 
@@ -197,8 +197,8 @@ class _FuncEmitter:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         starts = {ins.pc: i for i, ins in enumerate(body)}
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
-        self.live = _liveness(body, [u for u, _ in ud], [d for _, d in ud])
-        self.live_at = {ins.pc: self.live[i] for i, ins in enumerate(body)}
+        live = _liveness(body, [u for u, _ in ud], [d for _, d in ud])
+        self.live_at = {ins.pc: live[i] for i, ins in enumerate(body)}
         used = 0
         for u, d in ud:
             used |= u | d

@@ -25,9 +25,15 @@ class Backend:
         return None
 
     def compile(self, source: str) -> Any:
-        """A store's code compiled to C (compiler/to_c.py), built for this backend: what `run` takes as
-        `code`."""
-        raise NotImplementedError
+        """A store's code compiled to C (compiler/to_c.py), built for this backend (once per source): what
+        `run` takes as `code`."""
+        cache = self.__dict__.setdefault("_compiled", {})
+        if source not in cache:
+            cache[source] = self._build(source)
+        return cache[source]
+
+    def _build(self, source: str) -> Any:
+        raise WasmGpuError(f"the {self.name} backend has no compiled tier")
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -52,7 +58,6 @@ class CpuBackend(Backend):
         from ..vm.build import load_host_library
 
         self.lib = load_host_library(interleaved)
-        self._compiled: dict[str, Any] = {}
         self.instance_minor = interleaved
         if interleaved:
             self.name = "cpu-interleaved"
@@ -61,12 +66,10 @@ class CpuBackend(Backend):
     def ptr(self, arr: np.ndarray) -> int:
         return arr.ctypes.data
 
-    def compile(self, source: str) -> Any:
+    def _build(self, source: str) -> Any:
         from ..vm.build import load_host_library
 
-        if source not in self._compiled:
-            self._compiled[source] = load_host_library(self.instance_minor, compiled=source)
-        return self._compiled[source]
+        return load_host_library(self.instance_minor, compiled=source)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -88,7 +91,6 @@ class CudaBackend(Backend):
 
         self.xp = cupy
         self.kernel = load_cuda_kernel()
-        self._compiled: dict[str, Any] = {}
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
         if near and not (near.isdigit() and int(near) < 1 << 32):
@@ -106,12 +108,10 @@ class CudaBackend(Backend):
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
-    def compile(self, source: str) -> Any:
+    def _build(self, source: str) -> Any:
         from ..vm.build import load_cuda_kernel
 
-        if source not in self._compiled:
-            self._compiled[source] = load_cuda_kernel(source)
-        return self._compiled[source]
+        return load_cuda_kernel(source)
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:

@@ -16,7 +16,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..compiler.isa import STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..compiler.isa import (
+    DEVICE_IMPORT_BASE,
+    INTRINSIC_INSTANCE_ID,
+    NO_HOST,
+    STATUS,
+    TRAP_CODE,
+    TRAP_MESSAGE,
+)
 from ..compiler.to_c import FuncInfo, compile_store
 from ..compiler.translate import Addresses, translate_function
 from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, WasmGpuError
@@ -28,7 +35,6 @@ from .tuning import WindowTuner, trial_gain
 
 REF_NULL = (1 << 64) - 1
 PAGE = 65536
-NO_HOST = 0xFFFFFFFF
 GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
 # How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles on the GPU when the
@@ -39,9 +45,7 @@ TIERS = ("auto", "interp", "compiled")
 AUTO_COMPILE_WORDS = 4096
 
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
-INTRINSICS = {"instance_id": 0xFFFFFF00, "instance_count": 0xFFFFFF01}
-# Host functions the VM may serve on the device (F_HOST = DEVICE_IMPORT_BASE + kind; vm.h), else the host does.
-DEVICE_IMPORT_BASE = 0xFFFFFE00
+INTRINSICS = {"instance_id": INTRINSIC_INSTANCE_ID, "instance_count": INTRINSIC_INSTANCE_ID + 1}
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
 MAX_INSTANCES = 1 << 29
 U64_MAX = (1 << 64) - 1
@@ -543,16 +547,13 @@ class Store:
         key = len(self.code).to_bytes(8, "little") + ftab.tobytes()
         if key == self._code_key and self._code_handle is not None:
             return
-        self._code_handle = self.backend.compile(self.compiled_source(ftab))
+        self._code_handle = self.backend.compile(self.compiled_source())
         self._code_key = key
 
-    def compiled_source(self, ftab: np.ndarray | None = None) -> str:
+    def compiled_source(self) -> str:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it."""
-        if ftab is None:
-            ftab = np.array([(f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index) for f in self.funcs],
-                            dtype=np.uint32).reshape(-1, F_FIELDS)
-        infos = [FuncInfo(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[5]), len(f.type.params),
-                          len(f.type.results)) for r, f in zip(ftab, self.funcs, strict=False)]
+        infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
+                          len(f.type.results)) for f in self.funcs]
         sigs = {sid: (len(t.params), len(t.results)) for t, sid in self.sigs.items()}
         return compile_store(self.code, infos, sigs)
 
