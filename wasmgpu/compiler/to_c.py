@@ -156,8 +156,8 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
 _NO_FALLTHROUGH = {OP["JMP"], OP["BR_TABLE"], OP["RET"], OP["UNREACHABLE"]}
 
 
-def _liveness(body: list[_Ins], uses: list[int], defs: list[int]) -> list[int]:
-    """Slots live on entry to each instruction (backward dataflow to a fixed point)."""
+def _successors(body: list[_Ins]) -> list[list[int]]:
+    """Each instruction's successors, as indices into body."""
     index = {ins.pc: i for i, ins in enumerate(body)}
     succs = []
     for i, ins in enumerate(body):
@@ -165,6 +165,41 @@ def _liveness(body: list[_Ins], uses: list[int], defs: list[int]) -> list[int]:
         if ins.op not in _NO_FALLTHROUGH and i + 1 < len(body):
             nxt.append(i + 1)
         succs.append(nxt)
+    return succs
+
+
+def _loops(succs: list[list[int]]) -> dict[int, set[int]]:
+    """Natural loops: header index -> the indices of its body (header included). Structured wasm gives a
+    reducible graph whose back edges all go to a lower index, and whose loops nest."""
+    reached, stack = {0}, [0]
+    while stack:
+        for j in succs[stack.pop()]:
+            if j not in reached:
+                reached.add(j)
+                stack.append(j)
+    preds: list[list[int]] = [[] for _ in succs]
+    for i in reached:
+        for j in succs[i]:
+            preds[j].append(i)
+    loops: dict[int, set[int]] = {}
+    for i in sorted(reached):
+        for h in succs[i]:
+            if h > i:
+                continue
+            members = loops.setdefault(h, {h})
+            stack = [i]
+            while stack:
+                k = stack.pop()
+                if k not in members:
+                    if k < h:
+                        raise CompileError(f"a loop at instruction {h} is entered other than at its head")
+                    members.add(k)
+                    stack.extend(preds[k])
+    return loops
+
+
+def _liveness(body: list[_Ins], succs: list[list[int]], uses: list[int], defs: list[int]) -> list[int]:
+    """Slots live on entry to each instruction (backward dataflow to a fixed point)."""
     live = [0] * len(body)
     changed = True
     while changed:
@@ -193,11 +228,14 @@ def _slot_list(bits: int) -> list[int]:
 
 class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
-                 sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int) -> None:
+                 sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
+                 recursive: set[int]) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
+        self.recursive = recursive  # callees that may call this function again: called through the dispatch
         starts = {ins.pc: i for i, ins in enumerate(body)}
+        succs = _successors(body)
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
-        live = _liveness(body, [u for u, _ in ud], [d for _, d in ud])
+        live = _liveness(body, succs, [u for u, _ in ud], [d for _, d in ud])
         self.live_at = {ins.pc: live[i] for i, ins in enumerate(body)}
         used = 0
         for u, d in ud:
@@ -215,6 +253,34 @@ class _FuncEmitter:
         self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
         if not self.labels <= set(starts):
             raise CompileError(f"function {index}: a branch or resume point lands inside an instruction")
+        # A resume point inside loops is reached through the head of each loop around it, outermost first,
+        # so that every loop keeps one entry: the C compiler then sees structured loops and places the
+        # points where a warp's lanes reconverge (with a loop entered in its middle, lanes that part there
+        # never meet again). `rt` names the resume point while its route is followed. A route that ends at
+        # a loop head arrives just before it (label A), so the head itself tests `rt` only where routes go
+        # deeper; the slots are read on arrival (read in the stub, they would be live all through the
+        # loops on the way).
+        loops = sorted(_loops(succs).items(), key=lambda hm: -len(hm[1]))
+        self.first_head: dict[int, int] = {}  # resume pc -> the head its stub jumps to
+        self.routes: dict[int, list[str]] = {}  # loop head pc -> its routing cases
+        self.arrivals: set[int] = set()  # loop heads that a route ends at
+        for r, rid in self.resume.items():
+            heads = [body[h].pc for h, members in loops if starts[r] in members]
+            if not heads or heads == [r]:
+                continue
+            self.first_head[r] = heads[0]
+            for h, nxt in zip(heads, heads[1:] + [r], strict=True):
+                if h == r:
+                    break
+                if nxt == r and r in heads:
+                    self.arrivals.add(r)
+                    step = f"goto A{r};"
+                else:
+                    step = f"goto L{nxt};" if nxt != r else f"rt = 0; {self.reload(r)}goto L{r};"
+                self.routes.setdefault(h, []).append(f"case {rid}: {step}")
+
+    def reload(self, r: int) -> str:
+        return "".join(f"s{k} = SLOT({k}); " for k in self.live_in(r))
 
     def live_in(self, pc: int) -> list[int]:
         return _slot_list(self.live_at[pc])
@@ -234,12 +300,16 @@ class _FuncEmitter:
         # before it is read (liveness).
         out = [f"  {{ // function {self.index}", "    " + "".join(f"u64 s{k}; " for k in self.slots)]
         for r, rid in self.resume.items():
-            reload = "".join(f"s{k} = SLOT({k}); " for k in self.live_in(r))
-            out.append(f"  R{rid}: {reload}goto L{r};")
+            go = f"rt = {rid}u; goto L{self.first_head[r]};" if r in self.first_head else f"{self.reload(r)}goto L{r};"
+            out.append(f"  R{rid}: {go}")
         fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.live_in(f.entry))
         out.append(f"  FE{self.index}: {fresh}goto L{f.entry};")
         for ins in self.body:
+            if ins.pc in self.arrivals:
+                out.append(f"    if (0) {{ A{ins.pc}: rt = 0; {self.reload(ins.pc)}}}")
             label = f"  L{ins.pc}: " if ins.pc in self.labels else "    "
+            if ins.pc in self.routes:
+                label += f"if (rt) switch (rt) {{ {' '.join(self.routes[ins.pc])} }}\n    "
             out.append(label + self.instruction(ins))
         out.append("  }")
         return "\n".join(out)
@@ -313,11 +383,13 @@ class _FuncEmitter:
         g = self.funcs[ins.imm32]
         if g.host == NO_HOST:
             zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
-            return (f"{wb}callee_fp = fp + {ins.a}; "
+            head = (f"{wb}callee_fp = fp + {ins.a}; "
                     f"if (depth + 1 >= max_depth || (u64)callee_fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
                     f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
-                    "fp = callee_fp; fb = sl + (u64)fp * ss; "
-                    f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} goto FE{ins.imm32};")
+                    "fp = callee_fp; fb = sl + (u64)fp * ss; ")
+            if ins.imm32 in self.recursive:  # a jump would close a loop of the C code with two entries
+                return head + f"{zero}pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; continue;"
+            return head + f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} goto FE{ins.imm32};"
         if g.host >= INTRINSIC_BASE:  # served here: the result goes to the callee frame's first slot
             return f"s{ins.a} = {'(u64)inst' if g.host == INTRINSIC_INSTANCE_ID else 'N'};"
         status = "STATUS_DEVICECALL" if g.host >= DEVICE_IMPORT_BASE else "STATUS_HOSTCALL"
@@ -333,17 +405,57 @@ def _handlers() -> dict[int, str]:
     return out
 
 
+def _components(calls: dict[int, set[int]]) -> dict[int, int]:
+    """Strongly connected components of the call graph (Tarjan's algorithm, iterative): function -> id."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    comp: dict[int, int] = {}
+    stack: list[int] = []
+    for root in calls:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(calls[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    work.append((w, iter(sorted(calls[w]))))
+                elif w not in comp:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    comp[w] = v
+                    if w == v:
+                        break
+    return comp
+
+
 def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]]) -> str:
     """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table and its signatures
     (id -> parameter and result counts)."""
     handlers = _handlers()
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    bodies = {i: _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code))
+              for k, (entry, i) in enumerate(defined)}
+    calls = {i: {ins.imm32 for ins in body if ins.op == OP["CALL"] and funcs[ins.imm32].host == NO_HOST}
+             for i, body in bodies.items()}
+    scc = _components(calls)
     blocks: list[str] = []
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
     nresume = 1
-    for k, (entry, i) in enumerate(defined):
-        end = defined[k + 1][0] if k + 1 < len(defined) else len(code)
-        em = _FuncEmitter(i, funcs[i], _decode(code, entry, end), funcs, sigs, handlers, nresume)
+    for _, i in defined:
+        em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume,
+                          {g for g in calls[i] if scc[g] == scc[i]})
         blocks.append(em.emit())
         for r, rid in em.resume.items():
             resume_id[r] = rid
@@ -359,7 +471,8 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         f"static const u32 wg_resume[{len(code)}] = {{{table}}};",
         "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
         "  VM_PROLOGUE",
-        "  (void)code; (void)near; (void)callee;",
+        "  u32 rt = 0;  // the resume point whose route through loop heads is being followed",
+        "  (void)code; (void)near; (void)callee; (void)rt;",
         "  for (;;) {",
         "#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800",
         "    { const u32 low = __reduce_min_sync(__activemask(), pc); if (pc - low - 1 < near) continue; }",
