@@ -229,8 +229,9 @@ def _slot_list(bits: int) -> list[int]:
 class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
                  sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
-                 recursive: set[int]) -> None:
+                 recursive: set[int], after_grow: str) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
+        self.after_grow = after_grow  # C that reads the memory's place and size again
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
         starts = {ins.pc: i for i, ins in enumerate(body)}
         succs = _successors(body)
@@ -358,6 +359,8 @@ class _FuncEmitter:
             if ins.op not in _LEAVES:  # through memory: its operands out, its result back
                 wb = self.writeback(sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]}))
             after = f" s{a} = SLOT({a});" if name in _COLD_WRITES else ""
+            if name == "MEMORY_GROW":
+                after += f" {self.after_grow}"
             return (head + f"const u32 a = {a}u, b = {b}u, c = {c}u, imm32 = {ins.imm32}u; "
                     f"(void)a; (void)b; (void)c; (void)imm32; here = HERE_; pc = {ins.pc + 1}u; {wb}"
                     f"do {{ OPC_{name} }} while (0);{after} }}")
@@ -440,10 +443,15 @@ def _components(calls: dict[int, set[int]]) -> dict[int, int]:
     return comp
 
 
-def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]]) -> str:
-    """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table and its signatures
-    (id -> parameter and result counts)."""
+def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
+                  memories: int = 0) -> str:
+    """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table, its signatures
+    (id -> parameter and result counts) and its number of memories."""
     handlers = _handlers()
+    # With one memory, its place and size are read once and again only after memory.grow: vm.h's lazy
+    # choice of memory (USE_MEM) then sees the same memory everywhere, and the C compiler drops its test
+    # from every load and store and keeps the size in a register.
+    pin = "cm = 0; cref = mem_ref(mems, 0, inst, N); csize = (u64)mem_pages[inst] * PAGE;" if memories == 1 else ""
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
     bodies = {i: _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code))
               for k, (entry, i) in enumerate(defined)}
@@ -455,7 +463,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     nresume = 1
     for _, i in defined:
         em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume,
-                          {g for g in calls[i] if scc[g] == scc[i]})
+                          {g for g in calls[i] if scc[g] == scc[i]}, pin)
         blocks.append(em.emit())
         for r, rid in em.resume.items():
             resume_id[r] = rid
@@ -472,6 +480,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
         "  VM_PROLOGUE",
         "  u32 rt = 0;  // the resume point whose route through loop heads is being followed",
+        f"  {pin}",
         "  (void)code; (void)near; (void)callee; (void)rt;",
         "  for (;;) {",
         "#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800",

@@ -555,7 +555,7 @@ class Store:
         infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
                           len(f.type.results)) for f in self.funcs]
         sigs = {sid: (len(t.params), len(t.results)) for t, sid in self.sigs.items()}
-        return compile_store(self.code, infos, sigs)
+        return compile_store(self.code, infos, sigs, len(self.mems))
 
     # -- running ---------------------------------------------------------------------------------
     def prepare(self) -> Any:
