@@ -14,7 +14,10 @@ back, and for every resume point, the slots to read.
 Layout of the generated function: a dispatch loop whose switch (dense: a table maps each resume pc to its
 case) jumps to that resume point's reload stub; each function is one C block holding its locals, its
 stubs, a fresh-entry label that direct calls jump to (live parameters read, live locals zeroed) and the
-instructions, labelled where a branch lands.
+instructions, labelled where a branch lands. Every loop of the C code keeps one entry (its head): a resume
+point inside loops is routed through their heads, and calls within a recursive group of functions go
+through the dispatch loop. Loops with several entries leave the C compiler no place to make a warp's lanes
+meet again after a data-dependent branch (bench/NOTES.md, session 7: sieve and mandel 4-5x).
 """
 
 from __future__ import annotations
