@@ -182,6 +182,8 @@ DEV f64 f64_max(f64 x, f64 y) {
     mem_store<T>(cref, ea, v); } while (0)
 #define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
 #define TBL_SIZE(t) (table_sizes[(u64)(t) * N + inst])
+// Whether this instance dropped data or element segment `seg` (param: P_DATA_DROPPED or P_ELEM_DROPPED).
+#define DROPPED(param, seg) (((u8*)P[param])[(u64)(seg) * N + inst])
 
 // Linear memory. On the GPU, 4-byte words interleaved across instances (word w of instance i at
 // base[w * N + i]), so lanes that touch the same address coalesce; on the CPU, contiguous per instance.
@@ -373,15 +375,14 @@ static u32 wg_simt_ops;
   u64 x = NEXT_WORD(); \
   u64 m = x & 0xffffffffu, seg = x >> 32; \
   const u64* info = (const u64*)P[P_DATA_INFO] + seg * 2; \
-  const u8* dropped = (const u8*)P[P_DATA_DROPPED]; \
-  u64 len = dropped[seg * N + inst] ? 0 : info[1]; \
+  u64 len = DROPPED(P_DATA_DROPPED, seg) ? 0 : info[1]; \
   u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
   USE_MEM(m); \
   if (s + n > len || d + n > csize) TRAP(MEM_OOB); \
   mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n); \
   NEXT; \
 }
-#define OPC_DATA_DROP ((u8*)P[P_DATA_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+#define OPC_DATA_DROP DROPPED(P_DATA_DROPPED, imm32) = 1; NEXT;
 #define OPC_TABLE_GET { \
   u32 idx = RD_U32(B); \
   if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB); \
@@ -432,8 +433,7 @@ static u32 wg_simt_ops;
   u64 x = NEXT_WORD(); \
   u64 t = x & 0xffffffffu, seg = x >> 32; \
   const u64* info = (const u64*)P[P_ELEM_INFO] + seg * 2; \
-  const u8* dropped = (const u8*)P[P_ELEM_DROPPED]; \
-  u64 len = dropped[seg * N + inst] ? 0 : info[1]; \
+  u64 len = DROPPED(P_ELEM_DROPPED, seg) ? 0 : info[1]; \
   u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
   if (s + n > len || d + n > TBL_SIZE(t)) TRAP(TABLE_OOB); \
   const u64* src = (const u64*)P[P_ELEM] + info[0] + s; \
@@ -441,7 +441,7 @@ static u32 wg_simt_ops;
   for (u64 k = 0; k < n; k++) base[d + k] = src[k]; \
   NEXT; \
 }
-#define OPC_ELEM_DROP ((u8*)P[P_ELEM_DROPPED])[(u64)imm32 * N + inst] = 1; NEXT;
+#define OPC_ELEM_DROP DROPPED(P_ELEM_DROPPED, imm32) = 1; NEXT;
 #define OPC_REF_FUNC WR_U64(A, imm32); NEXT;
 #define OPC_REF_IS_NULL WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
 
