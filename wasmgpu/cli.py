@@ -19,7 +19,7 @@ from .errors import WasmGpuError
 from .graphics import add_arguments as add_graphics_arguments
 from .graphics import collector_for
 from .runtime.engine import Engine
-from .runtime.store import FuncExtern
+from .runtime.store import TIERS, FuncExtern
 from .wasi.batch import Wasi
 from .wasi.clocks import RealClock
 from .wasi.command import Outcome, imports_wasi, parse_dir, parse_env, run_batch, stdin_for_batch, substitute
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
-    p.add_argument("--tier", choices=["auto", "interp", "compiled"], default=None,
+    p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (seconds for small modules, minutes for large ones); auto (default): compiled on "
                         "the GPU for modules of up to 4096 code words")

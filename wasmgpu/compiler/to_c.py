@@ -23,6 +23,7 @@ meet again after a data-dependent branch (bench/NOTES.md, session 7: sieve and m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -273,14 +274,15 @@ class _FuncEmitter:
             if not heads or heads == [r]:
                 continue
             self.first_head[r] = heads[0]
-            for h, nxt in zip(heads, heads[1:] + [r], strict=True):
-                if h == r:
-                    break
-                if nxt == r and r in heads:
+            path = heads if heads[-1] == r else heads + [r]  # r, when a head, is the innermost one
+            for h, nxt in pairwise(path):
+                if nxt != r:
+                    step = f"goto L{nxt};"
+                elif r in heads:
                     self.arrivals.add(r)
                     step = f"goto A{r};"
                 else:
-                    step = f"goto L{nxt};" if nxt != r else f"rt = 0; {self.reload(r)}goto L{r};"
+                    step = f"rt = 0; {self.reload(r)}goto L{r};"
                 self.routes.setdefault(h, []).append(f"case {rid}: {step}")
 
     def reload(self, r: int) -> str:

@@ -544,7 +544,8 @@ class Store:
         return self._params
 
     def _compile(self, ftab: np.ndarray) -> None:
-        key = len(self.code).to_bytes(8, "little") + ftab.tobytes()
+        # What compiled_source reads: the code (it only grows), the function table, the number of memories.
+        key = len(self.code).to_bytes(8, "little") + len(self.mems).to_bytes(8, "little") + ftab.tobytes()
         if key == self._code_key and self._code_handle is not None:
             return
         self._code_handle = self.backend.compile(self.compiled_source())

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmgpu.errors import DecodeError, InstantiationTrap, LinkError, Trap, Unsupported, ValidationError, WasmGpuError
+from wasmgpu.runtime.store import TIERS
 from wasmgpu.spec import sexpr
 from wasmgpu.spec.sexpr import Document, SList
 from wasmgpu.spec.values import (
@@ -804,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
     ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
-    ap.add_argument("--tier", choices=("auto", "interp", "compiled"), default=None,
+    ap.add_argument("--tier", choices=TIERS, default=None,
                     help="how stores run their code (sets WASMGPU_TIER; default auto)")
     args = ap.parse_args(argv)
     if args.instances < 1:

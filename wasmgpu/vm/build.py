@@ -56,7 +56,7 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     source = vm_source("cpu.cpp", compiled)
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
-    host = [f if not compiled or f != "-O3" else "-O1" for f in HOST_FLAGS]
+    host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
     flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
     lib = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
     if not lib.exists():
