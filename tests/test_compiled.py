@@ -137,6 +137,22 @@ def test_bad_bytecode_and_tier_are_errors() -> None:
         Engine("cpu").store(1, tier="fast")
 
 
+def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch) -> None:
+    """auto compiles on the CPU too, up to AUTO_COMPILE_WORDS[backend] code words; above, it interprets."""
+    from wasmgpu.runtime import store
+
+    monkeypatch.delenv("WASMGPU_TIER", raising=False)
+    mod = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes())
+    args = [(i,) for i in range(3)]
+    small = mod.instantiate(3)
+    want = [r.values for r in small.call("run", args)]
+    assert small.store.tier_used == "compiled"
+    monkeypatch.setitem(store.AUTO_COMPILE_WORDS, "cpu", len(small.store.code) - 1)
+    large = mod.instantiate(3)
+    assert [r.values for r in large.call("run", args)] == want
+    assert large.store.tier_used == "interp"
+
+
 SPEC_FILES = ["br_table", "call", "call_indirect", "fac", "loop", "memory_grow", "select", "return", "br_if",
               "left-to-right", "local_tee", "conversions", "i64", "f64", "memory_copy", "table_grow"]
 

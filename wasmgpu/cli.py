@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
-                        "first (seconds for small modules, minutes for large ones); auto (default): compiled on "
-                        "the GPU for modules of up to 4096 code words")
+                        "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "
+                        "(default): compiled for modules of up to 4096 code words on the GPU, 16384 on the CPU")
     p.add_argument("--invoke", metavar="NAME", help="call this exported function instead of running _start "
                    "(default without _start: main)")
     p.add_argument("--argv0", default=None, help="the program name the guest sees as argv[0] (default: the "

@@ -37,12 +37,13 @@ REF_NULL = (1 << 64) - 1
 PAGE = 65536
 GROW_MEMORY = 0xFFFFFFFE
 GROW_TABLE = 0xFFFFFFFD
-# How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles on the GPU when the
-# code is small. Measured on the H200 (bench/NOTES.md, session 6): compiled C benchmarks of 80-1217 code
-# words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s, but a Rust program of 10343 words took
-# 160 s to build and ran at 0.29x. On the CPU, building costs more than most runs gain.
+# How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles where the code is
+# at most AUTO_COMPILE_WORDS[backend] words. On the H200 (bench/NOTES.md, sessions 6-8) compiled C benchmarks
+# of 80-1217 code words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s, but the Rust programs
+# (10-12k words) took 160 s to build and ran 3-9x slower (their kernels spill). On the CPU every benchmark
+# ran 2-25x faster compiled, and the host compiler (-O1) built 12k words in 11 s, once (builds are cached).
 TIERS = ("auto", "interp", "compiled")
-AUTO_COMPILE_WORDS = 4096
+AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
 
 # Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
 INTRINSICS = {"instance_id": INTRINSIC_INSTANCE_ID, "instance_count": INTRINSIC_INSTANCE_ID + 1}
@@ -535,7 +536,7 @@ class Store:
         self._params = xp.asarray(p)
         self._dirty = False
         compiled = self.tier == "compiled" or (
-            self.tier == "auto" and self.backend.name == "cuda" and len(self.code) <= AUTO_COMPILE_WORDS)
+            self.tier == "auto" and len(self.code) <= AUTO_COMPILE_WORDS.get(self.backend.name, 0))
         self.tier_used = "compiled" if compiled else "interp"
         if compiled:
             self._compile(ftab)

@@ -12,6 +12,7 @@ everything that needs execution is skipped, and ``assert_malformed`` /
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import importlib
 import importlib.util
@@ -795,7 +796,6 @@ def run_suite(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
 
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
@@ -805,17 +805,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
     ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
-    ap.add_argument("--tier", choices=TIERS, default=None,
-                    help="how stores run their code (sets WASMGPU_TIER; default auto)")
+    ap.add_argument("--tier", choices=TIERS, default="interp",
+                    help="how stores run their code (sets WASMGPU_TIER); default interp, the reference: auto "
+                         "would build each of the suite's thousands of modules")
     args = ap.parse_args(argv)
     if args.instances < 1:
         ap.error("--instances must be at least 1")
-    if args.tier:
-        os.environ["WASMGPU_TIER"] = args.tier
-
     files = collect_files(args.paths, args.exclude)
     if not files:
         ap.error("no .wast files found")
+    tier = os.environ.get("WASMGPU_TIER")
+    os.environ["WASMGPU_TIER"] = args.tier  # what the stores read; put back after the run
+    try:
+        return _run(args, files)
+    finally:
+        if tier is None:
+            del os.environ["WASMGPU_TIER"]
+        else:
+            os.environ["WASMGPU_TIER"] = tier
+
+
+def _run(args: argparse.Namespace, files: list[str]) -> int:
     try:
         tools = load_toolchain(args.backend)
     except (WasmGpuError, RuntimeError) as e:
