@@ -796,7 +796,6 @@ def run_suite(
 
 
 def main(argv: list[str] | None = None) -> int:
-
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
     ap.add_argument("--backend", choices=("cpu", "cuda", "auto", "cpu-interleaved"), default="cpu")
