@@ -488,7 +488,7 @@ class FakeEngine:
         imports = [SimpleNamespace(module=i.module, name=i.name) for i in m.imports]
         return SimpleNamespace(module=SimpleNamespace(imports=imports, wt=m))
 
-    def store(self, n: int) -> FakeStore:
+    def store(self, n: int, tier: str | None = None) -> FakeStore:
         s = FakeStore(self, n)
         self.stores.append(s)
         return s
@@ -825,7 +825,7 @@ def test_cli_output_exit_code_and_json(tmp_path: Path, monkeypatch: pytest.Monke
                                   '(assert_return (invoke "f") (i32.const 7))\n')
     (suite / "simd_x.wast").write_text("(this is not even parsed")
     (suite / "notes.txt").write_text("ignored")
-    monkeypatch.setattr(runner, "load_toolchain", lambda backend: fake_tools())
+    monkeypatch.setattr(runner, "load_toolchain", lambda backend, tier=None: fake_tools())
     out_json = tmp_path / "r.json"
     rc = runner.main([str(suite), "--exclude", "simd_*", "--json", str(out_json), "--max-failures", "3"])
     out = capsys.readouterr().out.splitlines()

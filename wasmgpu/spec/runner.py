@@ -12,7 +12,6 @@ everything that needs execution is skipped, and ``assert_malformed`` /
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import importlib
 import importlib.util
@@ -65,6 +64,7 @@ class Toolchain:
     engine: Any | None = None  # wasmgpu.runtime.engine.Engine
     decode: Callable[[bytes], Any] | None = None  # wasmgpu.wasm.reader.decode_module
     validate: Callable[[Any], None] | None = None  # wasmgpu.wasm.validate.validate_module
+    tier: str | None = None  # how the engine's stores run their code (store.TIERS; None: the store's default)
 
 
 def _optional(module: str, attr: str) -> Any | None:
@@ -81,7 +81,7 @@ def _optional(module: str, attr: str) -> Any | None:
     return getattr(importlib.import_module(module), attr)
 
 
-def load_toolchain(backend: str) -> Toolchain:
+def load_toolchain(backend: str, tier: str | None = None) -> Toolchain:
     """Whatever of decoder, validator and engine exists now."""
     engine = None
     engine_cls = _optional("wasmgpu.runtime.engine", "Engine")
@@ -94,6 +94,7 @@ def load_toolchain(backend: str) -> Toolchain:
         engine=engine,
         decode=_optional("wasmgpu.wasm.reader", "decode_module"),
         validate=_optional("wasmgpu.wasm.validate", "validate_module"),
+        tier=tier,
     )
 
 
@@ -397,7 +398,7 @@ class ScriptRunner:
 
     def _store_(self) -> Any:
         if self._store is None:
-            self._store = self.tools.engine.store(self.instances)
+            self._store = self.tools.engine.store(self.instances, tier=self.tools.tier)
         return self._store
 
     def _instantiate(self, wasm: bytes) -> Any:
@@ -796,6 +797,8 @@ def run_suite(
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
     ap.add_argument("--backend", choices=("cpu", "cuda", "auto", "cpu-interleaved"), default="cpu")
@@ -805,28 +808,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
     ap.add_argument("--tier", choices=TIERS, default="interp",
-                    help="how stores run their code (sets WASMGPU_TIER); default interp, the reference: auto "
-                         "would build each of the suite's thousands of modules")
+                    help="how stores run their code; default interp, the reference: auto would build each of "
+                         "the suite's thousands of modules")
     args = ap.parse_args(argv)
     if args.instances < 1:
         ap.error("--instances must be at least 1")
     files = collect_files(args.paths, args.exclude)
     if not files:
         ap.error("no .wast files found")
-    tier = os.environ.get("WASMGPU_TIER")
-    os.environ["WASMGPU_TIER"] = args.tier  # what the stores read; put back after the run
     try:
-        return _run(args, files)
-    finally:
-        if tier is None:
-            del os.environ["WASMGPU_TIER"]
-        else:
-            os.environ["WASMGPU_TIER"] = tier
-
-
-def _run(args: argparse.Namespace, files: list[str]) -> int:
-    try:
-        tools = load_toolchain(args.backend)
+        tools = load_toolchain(args.backend, args.tier)
     except (WasmGpuError, RuntimeError) as e:
         print(f"error: cannot start the engine: {e}")
         return 2
