@@ -50,21 +50,20 @@ def main() -> None:
     p.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "")
     p.add_argument("--out", default="", help="write the disassembly here")
     p.add_argument("--define", "-D", action="append", default=[], help="a macro for a variant (WG_MIN_BLOCKS=10)")
-    p.add_argument("--wasm", default="", help="the compiled tier's kernel for this module instead")
-    p.add_argument("--compiled", default="", help="the compiled tier's C from this file instead (a variant)")
+    kernel = p.add_mutually_exclusive_group()
+    kernel.add_argument("--wasm", default="", help="the compiled tier's kernel for this module instead")
+    kernel.add_argument("--compiled", default="", help="the compiled tier's C from this file instead (a variant)")
     args = p.parse_args()
     lib = ctypes.CDLL(args.nvrtc or "libnvrtc.so")
     options = [*NVRTC_FLAGS, *(f"-D{d}" for d in args.define), f"--gpu-architecture=sm_{args.arch}",
                "--ptxas-options=-v"]
-    compiled = ""
+    compiled = Path(args.compiled).read_text() if args.compiled else ""
     if args.wasm:  # the compiled tier's kernel for this module (compiler/to_c.py)
         from wasmgpu.runtime.backends import CpuBackend
         from wasmgpu.runtime.engine import Engine
 
         batch = Engine(CpuBackend(interleaved=True)).load(Path(args.wasm).read_bytes()).instantiate(1, tier="interp")
         compiled = batch.store.compiled_source()
-    if args.compiled:
-        compiled = Path(args.compiled).read_text()
     cubin = compile_cubin(lib, vm_source("cuda.cu", compiled), options)
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
