@@ -8,6 +8,8 @@ Both layouts put word w of the 32 instances of a warp side by side, so converged
          apart (540 KB at N = 135168), so its 32 KB buffer spans 4.4 GB of address space;
   tiles  word w of instance i at base[((i / 32) * W + w) * 32 + i % 32]: the same words are 128 bytes
          apart, and a warp's memories fill one contiguous block of 32 W words.
+  contig word w of instance i at base[i * W + w] (memory only; slots stay as in rows): each instance's
+         memory in one piece, as on the CPU, so one lane's consecutive words share sectors.
 Patterns, each thread in its own W-word memory:
   converged  every lane touches the same word sequence (a C stack, shared loop indices);
   random     lanes read and update pseudo-random words of a 32 KB table (hash64, sieve);
@@ -32,7 +34,11 @@ typedef unsigned long long u64;
 #else
 #define AT_(base, w, width) (base)[(u64)(w) * N + tid]
 #endif
+#ifdef CONTIG
+#define AT(base, w) (base)[(u64)tid * W + (w)]
+#else
 #define AT(base, w) AT_(base, w, W)
+#endif
 #define SLOT(k) AT_(slots, k, 256)
 __device__ u32 xs(u32& s) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
 extern "C" __global__ void __launch_bounds__(128, 8)
@@ -96,8 +102,8 @@ def main() -> None:
     seq_conv = cp.asarray(rng.integers(0, 2048, 1024).astype(np.uint32))
     print(f"N = {n}, {words * 4 // 1024} KiB of memory and 256 slots per instance, {args.iters} accesses per thread")
     outs: dict[tuple[str, str], np.ndarray] = {}
-    for layout in ("rows", "tiles"):
-        opts = ("-std=c++17", f"-DW={words}") + (("-DTILES",) if layout == "tiles" else ())
+    for layout in ("rows", "tiles", "contig"):
+        opts = ("-std=c++17", f"-DW={words}") + {"rows": (), "tiles": ("-DTILES",), "contig": ("-DCONTIG",)}[layout]
         kern = cp.RawModule(code=SOURCE, options=opts).get_function("run")
         for pi, pattern in enumerate(PATTERNS):
             mem = cp.zeros(n * words, dtype=cp.uint32)
@@ -117,7 +123,8 @@ def main() -> None:
             print(f"  {layout:5s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
             del mem, slots, reset
     for pattern in PATTERNS:
-        assert np.array_equal(outs[("rows", pattern)], outs[("tiles", pattern)]), f"{pattern}: layouts disagree"
+        for layout in ("tiles", "contig"):
+            assert np.array_equal(outs[("rows", pattern)], outs[(layout, pattern)]), f"{pattern}: layouts disagree"
     print("  results agree")
 
 

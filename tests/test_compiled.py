@@ -97,6 +97,50 @@ def test_trap_backtrace_matches(engines) -> None:
     assert traces[0] == traces[1] and traces[0]
 
 
+WIDTHS = """
+(module
+  (func $pair (param i32) (result i32 i64) (i32.sub (local.get 0) (i32.const 7)) (i64.const -3))
+  (func (export "mix") (param i32 i32) (result i64) (local i32 i64)
+    (local.set 2 (select (local.get 0) (i32.const -5) (local.get 1)))
+    (call $pair (local.get 2))
+    (local.set 3)
+    (i64.extend_i32_u)
+    (i64.add (local.get 3))
+    (i64.add (i64.extend_i32_u (local.get 2)))
+    (i64.add (i64.extend_i32_s (i32.wrap_i64 (i64.const 0x180000000))))
+    (i64.add (i64.extend_i32_u (select (i32.const 3) (i32.const -1) (local.get 1))))
+    (i64.add (select (i64.const 3) (i64.const -1) (local.get 1))))
+)
+"""
+
+
+def test_slot_widths_match_wasmtime(engines) -> None:
+    """Slots that hold only 32-bit values are 32-bit C variables in the compiled tier: a negative immediate,
+    a multi-value call's i32 and i64 results and wrapped values read back as wasm says."""
+    wasm = wasmtime.wat2wasm(WIDTHS)
+    args = [(0, 0), (0, 1), (1, 0), (0x80000000, 1), (5, 0xFFFFFFFF)]
+    inst = wasmtime.Instance(st := wasmtime.Store(), wasmtime.Module(st.engine, wasm), [])
+    want = [((inst.exports(st)["mix"](st, *[a - (1 << 32) if a >> 31 else a for a in x]) & (1 << 64) - 1,),
+             None, None) for x in args]
+    out = run_both(engines, wasm, "mix", args)
+    assert out["interp"] == out["compiled"] == want
+
+
+def test_store_with_a_module_that_failed_to_translate_still_compiles() -> None:
+    """An unsupported instruction rejects its module and leaves no half-translated functions in the store,
+    which the compiled tier reads whole."""
+    store = Engine("cpu").store(1, tier="compiled")
+    simd = wasmtime.wat2wasm('(module (func (result i32) (i32.const 1)) (func (result i32) (i32.const 2))'
+                             ' (func (export "f") (result i32) (i32x4.extract_lane 0 (v128.const i64x2 7 7))))')
+    for _ in range(2):
+        with pytest.raises(WasmGpuError, match="not supported"):
+            store.instantiate(Engine("cpu").load(simd).module)
+    ok = store.instantiate(Engine("cpu").load(wasmtime.wat2wasm(
+        '(module (func (export "f") (result f64) (f64.const 2.5)))')).module)
+    assert [r.values for r in store.call(ok.exports["f"], [()])] == [(0x4004000000000000,)]
+    assert store.tier_used == "compiled"
+
+
 HELLO = """
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))

@@ -8,6 +8,7 @@ from wasmgpu.runtime.backends import CpuBackend, CudaBackend
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.runtime.store import P_FUEL_SLICE
 from wasmgpu.runtime.tuning import WindowTuner, trial_gain
+from wasmgpu.vm.build import CudaKernel
 
 
 def test_tuner_alternates_trials_with_more_launches_under_the_winner_each_time() -> None:
@@ -117,18 +118,29 @@ def test_cuda_backend_passes_the_kernel_its_arguments_in_order() -> None:
 
         full = staticmethod(np.full)
 
+    class FakeParams:  # the kernel's constant block: records what is copied there
+        @staticmethod
+        def copy_from_device_async(src: object, size: int) -> None:
+            calls.append(("params", src, size))
+
+    class FakeArray(np.ndarray):
+        @property
+        def data(self) -> object:  # CuPy's device pointer
+            return ("pointer of", id(self))
+
     b = object.__new__(CudaBackend)
     b.xp, b.near = FakeCuda, -1
-    b.kernel = lambda grid, block, args: calls.append((grid, block, args))
+    b.kernel = CudaKernel(lambda grid, block, args: calls.append((grid, block, args)), FakeParams)
     b.to_host = np.asarray
-    params = np.zeros(4, dtype=np.uint64)
+    params = np.zeros(4, dtype=np.uint64).view(FakeArray)
     assert b.run(params, 300) is None
-    (grid, block, args), = calls
+    copy, (grid, block, args) = calls
+    assert copy == ("params", params.data, 32)  # the block goes to constant memory before the launch
     assert grid == (3,) and block == (128,)
-    assert args[0] is params and [type(a) for a in args[1:]] == [np.uint32, np.uint32, np.uint32, np.uint64]
-    assert [int(a) for a in args[1:]] == [1024, 0, 0, 0]  # the default window; no trial; a null start pointer
+    assert [type(a) for a in args] == [np.uint32, np.uint32, np.uint32, np.uint64]
+    assert [int(a) for a in args] == [1024, 0, 0, 0]  # the default window; no trial; a null start pointer
     starts = b.run(params, 300, 1024, (32, 8))
-    _, _, args = calls[1]
-    assert [int(a) for a in args[1:4]] == [1024, 32, 8]
-    assert args[4] is starts and starts.dtype == np.uint64 and starts.shape == (3,)
+    _, _, args = calls[3]
+    assert [int(a) for a in args[:3]] == [1024, 32, 8]
+    assert args[3] is starts and starts.dtype == np.uint64 and starts.shape == (3,)
     assert b.tuner(1 << 20, 300).every == 3 and b.tuner(1 << 20, 128) is None  # one block: nothing to compare

@@ -28,6 +28,7 @@ from itertools import pairwise
 import numpy as np
 
 from ..errors import WasmGpuError
+from ..wasm import opcodes as wo
 from .isa import (
     DEVICE_IMPORT_BASE,
     F_BR,
@@ -38,11 +39,14 @@ from .isa import (
     F_WA,
     INTRINSIC_BASE,
     INTRINSIC_INSTANCE_ID,
+    LOADS,
     NO_HOST,
+    NUMERIC,
     OP,
     OP_MASK,
     OP_NAMES,
     handler_cases,
+    isa_name,
 )
 
 # Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
@@ -75,6 +79,8 @@ class FuncInfo:
     host: int
     nargs: int  # parameters and results of its type (host functions have no frame fields)
     nresults: int
+    wide_params: int = -1  # bit k: parameter k is i64 or f64 (or not known), else it fits in 32 bits
+    wide_results: int = -1  # the same for the results
 
 
 @dataclass
@@ -219,6 +225,46 @@ def _liveness(body: list[_Ins], succs: list[list[int]], uses: list[int], defs: l
     return live
 
 
+# Ops whose result fits in 32 bits (zero-extended in its slot): wasm's i32 and f32 results.
+_NARROW = {OP[isa_name(n)] for n in NUMERIC if wo.BY_NAME[n].results[0] in (wo.I32_T, wo.F32_T)}
+_NARROW |= {OP[isa_name(n)] for n in LOADS if n[:3] in ("i32", "f32")}
+_NARROW |= {OP[n] for n in ("CONST32", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_SIZE", "TABLE_GROW", "REF_IS_NULL")}
+
+
+def _wide_slots(body: list[_Ins], info: FuncInfo, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]]) -> int:
+    """The slots that may hold a value wider than 32 bits. The others become 32-bit C variables: half the
+    registers (wasm32 code is mostly i32), and reading them zero-extends as the interpreter's slots do."""
+    wide = info.wide_params & ((1 << info.nparams) - 1)
+    copies: list[tuple[int, list[int]]] = []  # slot a <- one of these slots
+    for ins in body:
+        name = OP_NAMES[ins.op]
+        if name == "MOV":
+            copies.append((ins.a, [ins.b]))
+        elif name == "SELECT":
+            if not ins.fl & F_RC and (ins.c & 0x8000):  # a negative immediate, sign-extended to 64 bits
+                wide |= 1 << ins.a
+            copies.append((ins.a, [ins.b] + ([ins.c] if ins.fl & F_RC else [])))
+        elif name == "CONST":
+            if ins.ext >> 32:
+                wide |= 1 << ins.a
+        elif name in ("CALL", "CALL_INDIRECT"):
+            known = funcs[ins.imm32].wide_results if name == "CALL" else -1
+            nres = funcs[ins.imm32].nresults if name == "CALL" else sigs[ins.ext][1]
+            for k in range(nres):
+                if known >> k & 1:
+                    wide |= 1 << (ins.a + k)
+        elif ins.op not in _NARROW:
+            wide |= _use_def(ins, funcs, sigs, info.nresults)[1]
+    changed = True
+    while changed:
+        changed = False
+        for a, srcs in copies:
+            if not wide >> a & 1 and any(wide >> b & 1 for b in srcs):
+                wide |= 1 << a
+                changed = True
+    return wide
+
+
 def _slot_list(bits: int) -> list[int]:
     out = []
     k = 0
@@ -246,6 +292,7 @@ class _FuncEmitter:
         for u, d in ud:
             used |= u | d
         self.slots = _slot_list(used)
+        self.wide = _wide_slots(body, info, funcs, sigs)
         # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
         resume = {info.entry}
         for ins in body:
@@ -277,7 +324,7 @@ class _FuncEmitter:
             path = heads if heads[-1] == r else heads + [r]  # r, when a head, is the innermost one
             for h, nxt in pairwise(path):
                 if nxt != r:
-                    step = f"goto L{nxt};"
+                    step = f"{self.zero(nxt)}goto L{nxt};"
                 elif r in heads:
                     self.arrivals.add(r)
                     step = f"goto A{r};"
@@ -287,6 +334,13 @@ class _FuncEmitter:
 
     def reload(self, r: int) -> str:
         return "".join(f"s{k} = SLOT({k}); " for k in self.live_in(r))
+
+    def zero(self, head: int) -> str:
+        """Sets the slots live at a loop head that a route passes. The C compiler cannot tell that a route
+        never falls into a head's own code, so without this those slots look live on the way in, back
+        to the function's entry and across the dispatch loop: in every function at once (the Rust programs
+        spilled 2 KB per thread). The values are never read: the route's end reads the slots it needs."""
+        return "".join(f"s{k} = 0; " for k in self.live_in(head))
 
     def live_in(self, pc: int) -> list[int]:
         return _slot_list(self.live_at[pc])
@@ -304,9 +358,13 @@ class _FuncEmitter:
         f = self.info
         # Declared without initializers: C++ lets the dispatch switch jump past those; every local is set
         # before it is read (liveness).
-        out = [f"  {{ // function {self.index}", "    " + "".join(f"u64 s{k}; " for k in self.slots)]
+        decl = "".join(f"{'u64' if self.wide >> k & 1 else 'u32'} s{k}; " for k in self.slots)
+        out = [f"  {{ // function {self.index}", "    " + decl]
         for r, rid in self.resume.items():
-            go = f"rt = {rid}u; goto L{self.first_head[r]};" if r in self.first_head else f"{self.reload(r)}goto L{r};"
+            if r in self.first_head:
+                go = f"{self.zero(self.first_head[r])}rt = {rid}u; goto L{self.first_head[r]};"
+            else:
+                go = f"{self.reload(r)}goto L{r};"
             out.append(f"  R{rid}: {go}")
         fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.live_in(f.entry))
         out.append(f"  FE{self.index}: {fresh}goto L{f.entry};")

@@ -122,8 +122,10 @@ class CudaBackend(Backend):
             near = self.near if self.near >= 0 else WindowTuner.default
         window, every = trial or (0, 0)
         start = self.xp.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64) if trial else None
-        (code or self.kernel)((grid,), (self.block,), (params, np.uint32(near), np.uint32(window), np.uint32(every),
-                                             start if start is not None else np.uint64(0)))
+        kernel = code or self.kernel
+        kernel.params.copy_from_device_async(params.data, params.nbytes)
+        kernel.function((grid,), (self.block,), (np.uint32(near), np.uint32(window), np.uint32(every),
+                                                 start if start is not None else np.uint64(0)))
         self.xp.cuda.runtime.deviceSynchronize()
         return None if start is None else self.to_host(start)
 

@@ -149,6 +149,11 @@ class Instance:
     exports: dict[str, Extern]
 
 
+def _wide(types: tuple[int, ...]) -> int:
+    """Bit k set: value k may not fit in 32 bits (the compiled tier keeps the others in 32-bit variables)."""
+    return sum(1 << k for k, t in enumerate(types) if t not in (wo.I32_T, wo.F32_T))
+
+
 def _grow_rows(arr: Any, xp: Any, rows: int, n: int, dtype: Any, fill: int = 0) -> Any:
     extra = xp.full((rows, n), fill, dtype=dtype)
     return xp.concatenate([arr, extra]) if arr is not None else extra
@@ -426,12 +431,22 @@ class Store:
         words: list[int] = []
         offsets: list[int] = []
         base = len(self.code)
-        for i in range(len(module.funcs)):
-            fc = translate_function(module, i, addr, base + len(words))
+        # Every function first, then the store: a function that fails (an unsupported instruction) leaves
+        # the store as it was. Half a module's code would break the compiled tier's view of all the code.
+        codes = []
+        try:
+            for i in range(len(module.funcs)):
+                codes.append(translate_function(module, i, addr, base + len(words)))
+                words += codes[-1].words
+        except WasmGpuError:
+            del self.funcs[first_func:]
+            raise
+        entry = base
+        for i, fc in enumerate(codes):
             f = self.funcs[first_func + i]
-            f.entry, f.nparams, f.nlocals, f.frame = base + len(words), fc.nparams, fc.nlocals, fc.frame_size
+            f.entry, f.nparams, f.nlocals, f.frame = entry, fc.nparams, fc.nlocals, fc.frame_size
             self.entries.append((f.entry, first_func + i))
-            words += fc.words
+            entry += len(fc.words)
             offsets += fc.offsets
         self.code = np.concatenate([self.code, np.array(words, dtype=np.uint64)])
         self.code_offsets = np.concatenate([self.code_offsets, np.array(offsets, dtype=np.int64)])
@@ -555,7 +570,7 @@ class Store:
     def compiled_source(self) -> str:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it."""
         infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
-                          len(f.type.results)) for f in self.funcs]
+                          len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in self.funcs]
         sigs = {sid: (len(t.params), len(t.results)) for t, sid in self.sigs.items()}
         return compile_store(self.code, infos, sigs, len(self.mems))
 

@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import WasmGpuError
 
@@ -78,7 +80,24 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     return dll
 
 
-def load_cuda_kernel(compiled: str = ""):  # -> cupy.RawKernel
+@dataclass
+class CudaKernel:
+    """A built vm_kernel, and its parameter block in constant memory (cuda.cu wg_params), where each
+    launch's block is copied first."""
+
+    function: Any  # cupy.RawKernel
+    params: Any  # cupy.cuda.MemoryPointer
+
+    @property
+    def num_regs(self) -> int:
+        return int(self.function.num_regs)
+
+    @property
+    def local_size_bytes(self) -> int:
+        return int(self.function.local_size_bytes)
+
+
+def load_cuda_kernel(compiled: str = "") -> CudaKernel:
     """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals."""
     import cupy
     from cupy.cuda import nvrtc
@@ -100,4 +119,5 @@ def load_cuda_kernel(compiled: str = ""):  # -> cupy.RawKernel
         tmp = cubin.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, cubin)
-    return cupy.RawModule(path=str(cubin)).get_function("vm_kernel")
+    module = cupy.RawModule(path=str(cubin))
+    return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"))
