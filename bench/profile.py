@@ -29,7 +29,7 @@ STORE_OPTIONS = {"stack_slots": 1024, "max_depth": 256}
 
 
 def kernel_report(backend: CudaBackend) -> None:
-    k = backend.kernel
+    k = backend.kernel.function
     print(f"kernel: {k.num_regs} registers, {k.local_size_bytes} B local memory per thread, "
           f"{k.max_threads_per_block} threads per block at most")
 
