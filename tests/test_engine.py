@@ -234,3 +234,31 @@ def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> Non
     # The interleaved layout (the GPU's) copies by shifting word pairs: run it here too.
     for e in {engine, Engine("cpu-interleaved")}:
         assert [r.values[0] for r in e.load(wasm).instantiate(len(cases)).call("f", cases)] == want, e.backend.name
+
+
+def test_unaligned_loads_and_stores_match_wasmtime(engine) -> None:
+    """Every width of load and store at every alignment, up to the last byte of memory, in both tiers and in
+    the interleaved layout (which reads and writes the words an unaligned access spans)."""
+    wat = """(module (memory 1)
+      (func (export "f") (param $a i32) (param $v i64) (result i64) (local $h i64)
+        (i64.store (local.get $a) (local.get $v))
+        (i32.store16 offset=1 (local.get $a) (i32.const 0xbeef))
+        (i32.store offset=3 (local.get $a) (i32.wrap_i64 (i64.rotl (local.get $v) (i64.const 13))))
+        (i64.store8 offset=7 (local.get $a) (i64.const 0x5a))
+        (local.set $h (i64.load (local.get $a)))
+        (local.set $h (i64.xor (i64.mul (local.get $h) (i64.const 31)) (i64.load32_u offset=1 (local.get $a))))
+        (local.set $h (i64.xor (i64.mul (local.get $h) (i64.const 31)) (i64.load16_s offset=5 (local.get $a))))
+        (local.set $h (i64.xor (i64.mul (local.get $h) (i64.const 31)) (i64.load32_s offset=4 (local.get $a))))
+        (local.set $h (i64.xor (i64.mul (local.get $h) (i64.const 31))
+          (i64.extend_i32_u (i32.load16_u offset=6 (local.get $a)))))
+        (local.set $h (i64.xor (i64.mul (local.get $h) (i64.const 31))
+          (i64.extend_i32_u (i32.reinterpret_f32 (f32.load offset=2 (local.get $a))))))
+        (i64.xor (local.get $h) (i64.reinterpret_f64 (f64.load (local.get $a))))))"""
+    wasm = wasmtime.wat2wasm(wat)
+    cases = [(a, v) for a in [*range(9), *range(65520, 65529)] for v in (-1, 0x0123456789ABCDEF)]
+    want = [_wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
+    args = [(a, v & (1 << 64) - 1) for a, v in cases]
+    for e in {engine, Engine("cpu-interleaved")}:
+        for tier in ("interp", "compiled"):
+            got = [r.values[0] for r in e.load(wasm).instantiate(len(args), tier=tier).call("f", args)]
+            assert got == want, (e.backend.name, tier)

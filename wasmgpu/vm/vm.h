@@ -203,31 +203,42 @@ DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
 }
 DEV u32* mem_word(MemRef r, u64 a) { return r.w + (a >> 2) * r.st; }
 DEV u8* mem_byte(MemRef r, u64 a) { return (u8*)mem_word(r, a) + (a & 3); }
+// Unaligned accesses (rare: compilers emit them for packed data and byte-wise copies) take the two or
+// three words they span: a few instructions, where byte by byte unrolled made a third of a compiled
+// store's machine code. A word is read only if the access reaches it (memory is whole words).
 template <typename T> DEV T mem_load(MemRef r, u64 a) {
+  const u32 sh = (a & 3) * 8;
+  const u32* p = mem_word(r, a);
   if constexpr (sizeof(T) <= 4) {
     if ((a & (sizeof(T) - 1)) == 0) return *(const T*)mem_byte(r, a);
-  } else if ((a & 3) == 0) {
-    const u32* p = mem_word(r, a);
-    return (T)p[0] | ((T)p[r.st] << 32);
+    return (T)funnel_right(p[0], sh + 8 * sizeof(T) > 32 ? p[r.st] : 0, sh);
+  } else {
+    const u32 w1 = p[r.st];
+    if (sh == 0) return (T)p[0] | ((T)w1 << 32);
+    return (T)funnel_right(p[0], w1, sh) | ((T)funnel_right(w1, p[2 * r.st], sh) << 32);
   }
-  // Unaligned: byte by byte, in a loop kept rolled: compilers rarely emit these accesses, and unrolled
-  // they made a third of a compiled store's machine code, crowding the instruction cache.
-  T v = 0;
-#pragma unroll 1
-  for (int k = 0; k < (int)sizeof(T); k++) v |= (T)*mem_byte(r, a + k) << (8 * k);
-  return v;
+}
+// `bytes` (1 to 4) of v at any address: the bits of the one or two words they cover.
+DEV void store_bits(MemRef r, u64 a, u32 v, u32 bytes) {
+  const u32 sh = (a & 3) * 8;
+  u32* p = mem_word(r, a);
+  const u64 m = (bytes == 4 ? 0xffffffffull : (1ull << (8 * bytes)) - 1) << sh;
+  const u64 x = (u64)v << sh;
+  p[0] = (p[0] & ~(u32)m) | (u32)x;
+  if (m >> 32) p[r.st] = (p[r.st] & ~(u32)(m >> 32)) | (u32)(x >> 32);
 }
 template <typename T> DEV void mem_store(MemRef r, u64 a, T v) {
   if constexpr (sizeof(T) <= 4) {
     if ((a & (sizeof(T) - 1)) == 0) { *(T*)mem_byte(r, a) = v; return; }
+    store_bits(r, a, (u32)v, sizeof(T));
   } else if ((a & 3) == 0) {
     u32* p = mem_word(r, a);
     p[0] = (u32)v;
     p[r.st] = (u32)(v >> 32);
-    return;
+  } else {
+    store_bits(r, a, (u32)v, 4);
+    store_bits(r, a + 4, (u32)(v >> 32), 4);
   }
-#pragma unroll 1
-  for (int k = 0; k < (int)sizeof(T); k++) *mem_byte(r, a + k) = (u8)(v >> (8 * k));
 }
 // memmove within one instance's memory: words where the ends allow, bytes at the edges. A source at
 // another alignment is shifted out of word pairs; the pair's far word is carried to the next step.
