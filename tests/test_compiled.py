@@ -115,8 +115,8 @@ WIDTHS = """
 
 
 def test_slot_widths_match_wasmtime(engines) -> None:
-    """Slots that hold only 32-bit values are 32-bit C variables in the compiled tier: a negative immediate,
-    a multi-value call's i32 and i64 results and wrapped values read back as wasm says."""
+    """Slots that hold only 32-bit values are 32-bit C variables in the compiled tier: negative constants
+    chosen by select, a multi-value call's i32 and i64 results and wrapped values read back as wasm says."""
     wasm = wasmtime.wat2wasm(WIDTHS)
     args = [(0, 0), (0, 1), (1, 0), (0x80000000, 1), (5, 0xFFFFFFFF)]
     inst = wasmtime.Instance(st := wasmtime.Store(), wasmtime.Module(st.engine, wasm), [])

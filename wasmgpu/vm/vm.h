@@ -204,8 +204,8 @@ DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
 DEV u32* mem_word(MemRef r, u64 a) { return r.w + (a >> 2) * r.st; }
 DEV u8* mem_byte(MemRef r, u64 a) { return (u8*)mem_word(r, a) + (a & 3); }
 // Unaligned accesses (rare: compilers emit them for packed data and byte-wise copies) take the two or
-// three words they span: a few instructions, where byte by byte unrolled made a third of a compiled
-// store's machine code. A word is read only if the access reaches it (memory is whole words).
+// three words they span: a few instructions, where byte by byte unrolled made a quarter of a compiled
+// store's machine code (json's). A word is read only if the access reaches it (memory is whole words).
 template <typename T> DEV T mem_load(MemRef r, u64 a) {
   const u32 sh = (a & 3) * 8;
   const u32* p = mem_word(r, a);
