@@ -126,6 +126,57 @@ def test_slot_widths_match_wasmtime(engines) -> None:
     assert out["interp"] == out["compiled"] == want
 
 
+EXITS = """
+(module
+  (table 1 funcref)
+  (elem (i32.const 0) $sq)
+  (type $t (func (param i32) (result i32)))
+  (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
+  (func $down (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))
+      (else (i32.add (i32.const 1) (call $down (i32.shr_u (local.get 0) (i32.const 1)))))))
+  (func (export "walk") (param $x i32) (param $n i32) (result i32) (local $acc i32) (local $i i32)
+    (block $done
+      (loop $outer
+        (local.set $i (i32.const 0))
+        (block $next
+          (loop $inner
+            (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (block $b5 (block $b4 (block $b3 (block $b2 (block $b1 (block $b0
+              (br_table $b0 $b1 $b2 $b3 $b4 $b5 (i32.rem_u (i32.shr_u (local.get $x) (i32.const 24)) (i32.const 6))))
+              (local.set $acc (i32.add (local.get $acc) (call $sq (local.get $i))))
+              (br $inner))
+              (local.set $acc (i32.xor (local.get $acc) (call $down (local.get $x))))
+              (br_if $outer (i32.gt_u (local.get $i) (i32.const 5))))
+              (local.set $acc (i32.add (local.get $acc) (call_indirect (type $t) (local.get $i) (i32.const 0))))
+              (br_if $next (i32.and (local.get $x) (i32.const 0x100))))
+              (if (i32.eq (i32.and (local.get $x) (i32.const 0xff0)) (i32.const 0x120))
+                (then (return (i32.sub (i32.const 0) (local.get $acc))))))
+            (local.set $acc (i32.sub (local.get $acc) (local.get $i))))
+            (br_if $done (i32.eqz (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+            (br_if $inner (i32.lt_u (local.get $i) (i32.const 9)))))
+        (local.set $acc (i32.rotl (local.get $acc) (i32.const 3)))
+        (br $outer)))
+    (local.get $acc))
+)
+"""
+
+
+def test_every_way_out_of_nested_loops_matches_wasmtime(engines) -> None:
+    """The compiled tier takes each jump out of a loop (br and br_if to an outer block or loop, br_table
+    arms, return, direct, recursive and indirect calls, falling out at the end) at the loop's latch; the
+    results must be wasm's, also when small fuel slices stop the loops anywhere."""
+    wasm = wasmtime.wat2wasm(EXITS)
+    args = [(x * 7919 + 1, n) for x in range(6) for n in (1, 3, 40, 500)]
+    inst = wasmtime.Instance(st := wasmtime.Store(), wasmtime.Module(st.engine, wasm), [])
+    want = [((inst.exports(st)["walk"](st, x, n) & 0xFFFFFFFF,), None, None) for x, n in args]
+    out = run_both(engines, wasm, "walk", args)
+    assert out["interp"] == out["compiled"] == want
+    sliced = engines.load(wasm).instantiate(len(args), tier="compiled", fuel_slice=5).call("walk", args)
+    assert [(r.values, r.trap, r.exit_code) for r in sliced] == want
+
+
 def test_store_with_a_module_that_failed_to_translate_still_compiles() -> None:
     """An unsupported instruction rejects its module and leaves no half-translated functions in the store,
     which the compiled tier reads whole."""

@@ -309,7 +309,36 @@ class _FuncEmitter:
         # a loop head arrives just before it (label A), so the head itself tests `rt` only where routes go
         # deeper; the slots are read on arrival (read in the stub, they would be live all through the
         # loops on the way).
-        loops = sorted(_loops(succs).items(), key=lambda hm: -len(hm[1]))
+        found = _loops(succs)
+        loops = sorted(found.items(), key=lambda hm: -len(hm[1]))
+        # Each loop's backward branches meet in one latch (after its last instruction) that spends the fuel:
+        # then the latch post-dominates the loop's body, and the GPU compiler makes lanes that parted in
+        # the body meet again there, every iteration. With a fuel test on each backward branch, the body's
+        # only common point was the head, and lanes that parted never met again (bench/NOTES.md, session
+        # 10: one lane per warp instruction in interp and json).
+        self.latches: dict[int, list[int]] = {}  # pc -> the heads of the loops that end there
+        for h, members in found.items():
+            self.latches.setdefault(body[max(members)].pc, []).append(body[h].pc)
+        # Every other way out of a loop is taken at its latch too: a branch out, a fall-through out, and a
+        # jump to the dispatch loop or another function (a call, a return, a host call). Otherwise there is
+        # a path from the body that never reaches the latch, the latch stops post-dominating the body, and
+        # lanes that part in it do not meet again. `lv` names the deferred jump; a latch takes the ones
+        # whose target lies in the loop around it (or, at the outermost loop, all of them) and passes the
+        # rest to that loop's latch. Traps and out-of-fuel exits end the thread's work, so they may leave
+        # directly (the GPU compiler lets exiting lanes out of a join).
+        self.members: dict[int, set[int]] = {}  # loop head pc -> the pcs of its body
+        self.inner: dict[int, int] = {}  # pc -> the head of the innermost loop holding it
+        self.outer: dict[int, int] = {}  # loop head pc -> the head of the loop around it (-1: none)
+        for h, members in loops:  # outermost first: a loop inside another one is seen after it
+            self.members[body[h].pc] = {body[i].pc for i in members}
+            self.outer[body[h].pc] = self.inner.get(body[h].pc, -1)
+            for i in members:
+                self.inner[body[i].pc] = body[h].pc
+        self.exits: dict[str, int] = {}  # a deferred jump -> its id in lv (from 1)
+        self.taken: dict[int, dict[int, str]] = {}  # loop head pc -> the deferred jumps its latch takes
+        self.falls_out = {ins.pc for ins in body if ins.op not in _NO_FALLTHROUGH and ins.pc in self.inner
+                          and ins.after not in self.members[self.inner[ins.pc]]}
+        self.labels |= {ins.after for ins in body if ins.pc in self.falls_out}
         self.first_head: dict[int, int] = {}  # resume pc -> the head its stub jumps to
         self.routes: dict[int, list[str]] = {}  # loop head pc -> its routing cases
         self.arrivals: set[int] = set()  # loop heads that a route ends at
@@ -346,10 +375,35 @@ class _FuncEmitter:
         return "".join(f"SLOT({k}) = s{k}; " for k in slots)
 
     def branch(self, ins: _Ins, t: int) -> str:
-        if t <= ins.pc:  # backward: spends fuel, and an empty tank ends the slice there
-            wb = self.writeback(self.live_in(t))
-            return f"{{ if (--fuel == 0) {{ {wb}pc = {t}u; goto out_of_fuel; }} goto L{t}; }}"
-        return f"goto L{t};"
+        if t <= ins.pc:  # backward: to the latch of the loop headed there
+            return self.away(ins.pc, f"goto B{t};", t)
+        return self.away(ins.pc, f"goto L{t};", t)
+
+    def away(self, pc: int, jump: str, target: int = -1) -> str:
+        """A jump from pc to target (-1: out of the function's code), through the latches of the loops it
+        leaves. The latch that takes it is that of the outermost loop it leaves."""
+        h = self.inner.get(pc, -1)
+        if h < 0 or target in self.members[h]:
+            return jump
+        k = self.exits.setdefault(jump, len(self.exits) + 1)
+        r = h
+        while self.outer[r] >= 0 and target not in self.members[self.outer[r]]:
+            r = self.outer[r]
+        self.taken.setdefault(r, {})[k] = jump
+        return f"{{ lv = {k}u; goto B{h}; }}"
+
+    def latch(self, head: int) -> str:
+        """The loop's backward branches and ways out end here. A way out goes on (the empty asm keeps the C
+        compiler from threading `lv`'s test back into the jumps, which would undo the join); a backward
+        branch spends a step of fuel, and an empty tank ends the slice."""
+        wb = self.writeback(self.live_in(head))
+        arms = " ".join(f"case {k}: lv = 0; {jump}" for k, jump in sorted(self.taken.get(head, {}).items()))
+        up = self.outer[head]
+        rest = f"goto B{up};" if up >= 0 else "here = pc; trap = TRAP_UNREACHABLE; goto trapped;"
+        out = f"{{ switch (lv) {{ {arms} }} {rest} }}" if arms else f"goto B{up};" if up >= 0 else ""
+        test = f"if (lv) {out} " if out else ""
+        return (f"    if (0) {{ B{head}: asm volatile(\"\"); {test}"
+                f"if (--fuel == 0) {{ {wb}pc = {head}u; goto out_of_fuel; }} goto L{head}; }}")
 
     def emit(self) -> str:
         f = self.info
@@ -372,6 +426,9 @@ class _FuncEmitter:
             if ins.pc in self.routes:
                 label += f"if (rt) switch (rt) {{ {' '.join(self.routes[ins.pc])} }}\n    "
             out.append(label + self.instruction(ins))
+            if ins.pc in self.falls_out:
+                out.append("    " + self.away(ins.pc, f"goto L{ins.after};", ins.after))
+            out.extend(self.latch(h) for h in self.latches.get(ins.pc, []))
         out.append("  }")
         return "\n".join(out)
 
@@ -398,7 +455,7 @@ class _FuncEmitter:
             results = self.writeback(list(range(self.info.nresults)))
             return (f"{{ {results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
                     "depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
-                    "fb = sl + (u64)fp * ss; continue; }")
+                    f"fb = sl + (u64)fp * ss; {self.away(ins.pc, 'continue;')} }}")
         wb = self.writeback(self.live_in(ins.pc))
         if name == "CALL":
             return head + self.call(ins, wb) + " }"
@@ -407,7 +464,8 @@ class _FuncEmitter:
                     f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
                     "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
                     f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
-                    f"callee = (u32)ref; callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; goto do_call; }}")
+                    f"callee = (u32)ref; callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
+                    f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
@@ -451,13 +509,15 @@ class _FuncEmitter:
                     f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
                     "fp = callee_fp; fb = sl + (u64)fp * ss; ")
             if ins.imm32 in self.recursive:  # a jump would close a loop of the C code with two entries
-                return head + f"{zero}pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; continue;"
-            return head + f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} goto FE{ins.imm32};"
+                return (head + f"{zero}pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; "
+                        f"{self.away(ins.pc, 'continue;')}")
+            return (head + f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} "
+                    f"{self.away(ins.pc, f'goto FE{ins.imm32};')}")
         if g.host >= INTRINSIC_BASE:  # served here: the result goes to the callee frame's first slot
             return f"s{ins.a} = {'(u64)inst' if g.host == INTRINSIC_INSTANCE_ID else 'N'};"
         status = "STATUS_DEVICECALL" if g.host >= DEVICE_IMPORT_BASE else "STATUS_HOSTCALL"
         return (f"{wb}STATE(S_HOST_FUNC) = {ins.imm32}u; STATE(S_HOST_FP) = fp + {ins.a}; "
-                f"status = {status}; pc = {ins.after}u; goto leave;")
+                f"status = {status}; pc = {ins.after}u; {self.away(ins.pc, 'goto leave;')}")
 
 
 def _handlers() -> dict[int, str]:
@@ -540,8 +600,9 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
         "  VM_PROLOGUE",
         "  u32 rt = 0;  // the resume point whose route through loop heads is being followed",
+        "  u32 lv = 0;  // a jump out of a loop's body, deferred to its latch (_FuncEmitter.away)",
         f"  {pin}",
-        "  (void)code; (void)near; (void)callee; (void)rt;",
+        "  (void)code; (void)near; (void)callee; (void)rt; (void)lv;",
         "  for (;;) {",
         "#if defined(WG_CUDA) && __CUDA_ARCH__ >= 800",
         "    { const u32 low = __reduce_min_sync(__activemask(), pc); if (pc - low - 1 < near) continue; }",
