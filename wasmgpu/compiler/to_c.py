@@ -17,7 +17,9 @@ stubs, a fresh-entry label that direct calls jump to (live parameters read, live
 instructions, labelled where a branch lands. Every loop of the C code keeps one entry (its head): a resume
 point inside loops is routed through their heads, and calls within a recursive group of functions go
 through the dispatch loop. Loops with several entries leave the C compiler no place to make a warp's lanes
-meet again after a data-dependent branch (bench/NOTES.md, session 7: sieve and mandel 4-5x).
+meet again after a data-dependent branch (bench/NOTES.md, session 7: sieve and mandel 4-5x). For the same
+reason every loop also keeps one exit point, its latch: backward branches, and jumps out of the loop, meet
+there (session 10: interp 7x, json 2x).
 """
 
 from __future__ import annotations
@@ -280,7 +282,6 @@ class _FuncEmitter:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         self.after_grow = after_grow  # C that reads the memory's place and size again
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
-        starts = {ins.pc: i for i, ins in enumerate(body)}
         succs = _successors(body)
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
         live = _liveness(body, succs, [u for u, _ in ud], [d for _, d in ud])
@@ -300,25 +301,14 @@ class _FuncEmitter:
             resume.update(t for t in ins.targets if t <= ins.pc)
         self.resume = {r: first_resume + k for k, r in enumerate(sorted(resume))}
         self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
-        if not self.labels <= set(starts):
+        if not self.labels <= {ins.pc for ins in body}:
             raise CompileError(f"function {index}: a branch or resume point lands inside an instruction")
-        # A resume point inside loops is reached through the head of each loop around it, outermost first,
-        # so that every loop keeps one entry: the C compiler then sees structured loops and places the
-        # points where a warp's lanes reconverge (with a loop entered in its middle, lanes that part there
-        # never meet again). `rt` names the resume point while its route is followed. A route that ends at
-        # a loop head arrives just before it (label A), so the head itself tests `rt` only where routes go
-        # deeper; the slots are read on arrival (read in the stub, they would be live all through the
-        # loops on the way).
-        found = _loops(succs)
-        loops = sorted(found.items(), key=lambda hm: -len(hm[1]))
+        loops = sorted(_loops(succs).items(), key=lambda hm: -len(hm[1]))  # outermost first
         # Each loop's backward branches meet in one latch (after its last instruction) that spends the fuel:
         # then the latch post-dominates the loop's body, and the GPU compiler makes lanes that parted in
         # the body meet again there, every iteration. With a fuel test on each backward branch, the body's
         # only common point was the head, and lanes that parted never met again (bench/NOTES.md, session
         # 10: one lane per warp instruction in interp and json).
-        self.latches: dict[int, list[int]] = {}  # pc -> the heads of the loops that end there
-        for h, members in found.items():
-            self.latches.setdefault(body[max(members)].pc, []).append(body[h].pc)
         # Every other way out of a loop is taken at its latch too: a branch out, a fall-through out, and a
         # jump to the dispatch loop or another function (a call, a return, a host call). Otherwise there is
         # a path from the body that never reaches the latch, the latch stops post-dominating the body, and
@@ -326,10 +316,12 @@ class _FuncEmitter:
         # whose target lies in the loop around it (or, at the outermost loop, all of them) and passes the
         # rest to that loop's latch. Traps and out-of-fuel exits end the thread's work, so they may leave
         # directly (the GPU compiler lets exiting lanes out of a join).
+        self.latches: dict[int, list[int]] = {}  # pc -> the heads of the loops that end there
         self.members: dict[int, set[int]] = {}  # loop head pc -> the pcs of its body
         self.inner: dict[int, int] = {}  # pc -> the head of the innermost loop holding it
         self.outer: dict[int, int] = {}  # loop head pc -> the head of the loop around it (-1: none)
-        for h, members in loops:  # outermost first: a loop inside another one is seen after it
+        for h, members in loops:  # a loop inside another one is seen after it
+            self.latches.setdefault(body[max(members)].pc, []).append(body[h].pc)
             self.members[body[h].pc] = {body[i].pc for i in members}
             self.outer[body[h].pc] = self.inner.get(body[h].pc, -1)
             for i in members:
@@ -342,8 +334,15 @@ class _FuncEmitter:
         self.first_head: dict[int, int] = {}  # resume pc -> the head its stub jumps to
         self.routes: dict[int, list[str]] = {}  # loop head pc -> its routing cases
         self.arrivals: set[int] = set()  # loop heads that a route ends at
+        # A resume point inside loops is reached through the head of each loop around it, outermost first,
+        # so that every loop keeps one entry: the C compiler then sees structured loops and places the
+        # points where a warp's lanes reconverge (with a loop entered in its middle, lanes that part there
+        # never meet again). `rt` names the resume point while its route is followed. A route that ends at
+        # a loop head arrives just before it (label A), so the head itself tests `rt` only where routes go
+        # deeper; the slots are read on arrival (read in the stub, they would be live all through the
+        # loops on the way).
         for r, rid in self.resume.items():
-            heads = [body[h].pc for h, members in loops if starts[r] in members]
+            heads = [h for h, members in self.members.items() if r in members]  # outermost first
             if not heads or heads == [r]:
                 continue
             self.first_head[r] = heads[0]
@@ -399,9 +398,11 @@ class _FuncEmitter:
         wb = self.writeback(self.live_in(head))
         arms = " ".join(f"case {k}: lv = 0; {jump}" for k, jump in sorted(self.taken.get(head, {}).items()))
         up = self.outer[head]
-        rest = f"goto B{up};" if up >= 0 else "here = pc; trap = TRAP_UNREACHABLE; goto trapped;"
-        out = f"{{ switch (lv) {{ {arms} }} {rest} }}" if arms else f"goto B{up};" if up >= 0 else ""
-        test = f"if (lv) {out} " if out else ""
+        if arms:  # the outermost latch takes every jump that reaches it: its default cannot happen
+            onward = f"goto B{up};" if up >= 0 else "here = pc; trap = TRAP_UNREACHABLE; goto trapped;"
+            test = f"if (lv) {{ switch (lv) {{ {arms} }} {onward} }} "
+        else:  # no test at all where no jump can be passing
+            test = f"if (lv) goto B{up}; " if up >= 0 else ""
         return (f"    if (0) {{ B{head}: asm volatile(\"\"); {test}"
                 f"if (--fuel == 0) {{ {wb}pc = {head}u; goto out_of_fuel; }} goto L{head}; }}")
 
