@@ -177,6 +177,59 @@ def test_every_way_out_of_nested_loops_matches_wasmtime(engines) -> None:
     assert [(r.values, r.trap, r.exit_code) for r in sliced] == want
 
 
+NANS = """
+(module
+  (memory 1)
+  (global $g (mut f64) (f64.const 0))
+  (func $id (param f64) (result f64) (local.get 0))
+  (func (export "nans") (param $p i32) (param $n i32)
+    (result i64 i64 i64 i64 i64 i64 i64 i32 i64 i64)
+    (local $x f64) (local $y f64) (local $acc f64) (local $i i32)
+    (local.set $x (f64.sub (f64.const inf) (f64.const inf)))  ;; a NaN made by an op: canonical when seen
+    (i64.store (i32.const 8) (i64.const 0x7ff4000000000001))  ;; a NaN with a payload, kept by loads and copies
+    (local.set $y (f64.load (i32.const 8)))
+    (if (i32.and (local.get $p) (i32.const 1))  ;; either kind in one local: a use that sees both
+      (then (local.set $y (f64.add (local.get $x) (f64.const 1)))))
+    (local.set $acc (f64.const 1))
+    (loop $l  ;; a loop that may turn its value into a NaN, stopped by small fuel slices
+      (local.set $acc (f64.mul (local.get $acc) (select (local.get $x) (f64.const 3)
+        (i32.eq (local.get $i) (local.get $p)))))
+      (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+    (i64.reinterpret_f64 (local.get $y))
+    (i64.reinterpret_f64 (f64.neg (f64.add (local.get $x) (f64.const 2))))
+    (i64.reinterpret_f64 (f64.copysign (f64.div (local.get $x) (f64.const 2)) (f64.const -1)))
+    (i64.reinterpret_f64 (call $id (f64.sqrt (local.get $x))))
+    (global.set $g (f64.mul (local.get $x) (f64.const 2)))
+    (i64.reinterpret_f64 (global.get $g))
+    (f64.store (i32.const 16) (f64.add (local.get $y) (local.get $y)))
+    (i64.load (i32.const 16))
+    (i64.reinterpret_f64 (select (local.get $y) (f64.min (local.get $x) (f64.const 1)) (local.get $p)))
+    (i32.reinterpret_f32 (f32.demote_f64 (local.get $x)))
+    (i64.reinterpret_f64 (local.get $acc))
+    (i64.reinterpret_f64 (f64.abs (f64.promote_f32 (f32.sub (f32.const inf) (f32.const inf))))))
+)
+"""
+
+
+def test_nan_bits_match_the_interpreter(engines) -> None:
+    """The compiled tier leaves float ops' NaNs as the hardware makes them and canonicalizes where bits are
+    seen (compiler/nan_plan.py): stores, reinterpretations, neg/abs/copysign, call arguments, global.set,
+    results, and a local that holds either a made NaN or a loaded one with a payload. Every bit pattern
+    must be the interpreter's, also when small fuel slices stop the loop with a NaN in flight."""
+    wasm = wasmtime.wat2wasm(NANS)
+    args = [(p, n) for p in range(4) for n in (1, 2, 9)]
+    out = run_both(engines, wasm, "nans", args)
+    assert out["compiled"] == out["interp"]
+    canon, payload = 0x7FF8000000000000, 0x7FF4000000000001
+    first = out["interp"][0][0]  # p = 0: $y keeps the loaded payload
+    assert first[:8] == (payload, 0xFFF8000000000000, 0xFFF8000000000000, canon, canon, canon, canon, 0x7FC00000)
+    assert first[9] == canon
+    assert out["interp"][3][0][0] == canon  # p = 1: $y was made by f64.add
+    assert out["interp"][6][0][6] == payload  # p = 2: select picks $y
+    sliced = engines.load(wasm).instantiate(len(args), tier="compiled", fuel_slice=1).call("nans", args)
+    assert [(r.values, r.trap, r.exit_code) for r in sliced] == out["interp"]
+
+
 def test_store_with_a_module_that_failed_to_translate_still_compiles() -> None:
     """An unsupported instruction rejects its module and leaves no half-translated functions in the store,
     which the compiled tier reads whole."""

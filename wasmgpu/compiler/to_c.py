@@ -50,6 +50,7 @@ from .isa import (
     handler_cases,
     isa_name,
 )
+from .nan_plan import plan as nan_plan
 
 # Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
 _NEXT_WORDS = {OP[n] for n in ("CALL_INDIRECT", "MEMORY_COPY", "MEMORY_FILL", "MEMORY_INIT", "TABLE_GROW",
@@ -291,6 +292,7 @@ class _FuncEmitter:
             used |= u | d
         self.slots = _slot_list(used)
         self.wide = _wide_slots(body, [d for _, d in ud], info, funcs)
+        self.nan = nan_plan(body, succs, [u for u, _ in ud], [d for _, d in ud], handlers)
         # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
         resume = {info.entry}
         for ins in body:
@@ -370,8 +372,15 @@ class _FuncEmitter:
     def live_in(self, pc: int) -> list[int]:
         return _slot_list(self.live_at[pc])
 
-    def writeback(self, slots: list[int]) -> str:
-        return "".join(f"SLOT({k}) = s{k}; " for k in slots)
+    def writeback(self, slots: list[int], pc: int = -1) -> str:
+        """Slots to memory; those that instruction pc reads as bits (call arguments, results) with their NaNs
+        made canonical (nan_plan)."""
+        return "".join(f"SLOT({k}) = {self.bits(pc, k)}; " for k in slots)
+
+    def bits(self, pc: int, k: int) -> str:
+        """Slot k as instruction pc reads it: canonical where that op sees a NaN's bits."""
+        kind = self.nan.canon.get(pc, {}).get(k)
+        return f"s{k}" if kind is None else f"canon_b{kind}(s{k})" if kind == 64 else f"canon_b32((u32)s{k})"
 
     def branch(self, ins: _Ins, t: int) -> str:
         if t <= ins.pc:  # backward: to the latch of the loop headed there
@@ -453,11 +462,11 @@ class _FuncEmitter:
             arms = "".join(f"case {k}: {self.branch(ins, t)} " for k, t in enumerate(ins.targets[:-1]))
             return f"switch ((u32)s{a}) {{ {arms}default: {self.branch(ins, ins.targets[-1])} }}"
         if name == "RET":
-            results = self.writeback(list(range(self.info.nresults)))
+            results = self.writeback(list(range(self.info.nresults)), ins.pc)
             return (f"{{ {results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
                     "depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
                     f"fb = sl + (u64)fp * ss; {self.away(ins.pc, 'continue;')} }}")
-        wb = self.writeback(self.live_in(ins.pc))
+        wb = self.writeback(self.live_in(ins.pc), ins.pc)
         if name == "CALL":
             return head + self.call(ins, wb) + " }"
         if name == "CALL_INDIRECT":
@@ -470,13 +479,13 @@ class _FuncEmitter:
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
-            return f"globals[(u64){ins.imm32}u * N + inst] = s{a};"
+            return f"globals[(u64){ins.imm32}u * N + inst] = {self.bits(ins.pc, a)};"
         if name == "SELECT":
             y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
             return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"
         if name in _COLD_READS:
             if ins.op not in _LEAVES:  # through memory: its operands out, its result back
-                wb = self.writeback(sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]}))
+                wb = self.writeback(sorted({{"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]}), ins.pc)
             after = f" s{a} = SLOT({a});" if name in _COLD_WRITES else ""
             if name == "MEMORY_GROW":
                 after += f" {self.after_grow}"
@@ -489,8 +498,10 @@ class _FuncEmitter:
         body = self.handlers.get(ins.op)
         if body is None:
             raise CompileError(f"no handler for {OP_NAMES[ins.op]}")
-        x = f"s{ins.b}" if ins.fl & F_RB else "0"
-        y = f"s{ins.c}" if ins.fl & F_RC else f"(u64)(i64)(i16){ins.c}"
+        if ins.pc in self.nan.strip:  # its NaN is made canonical where it is seen (nan_plan)
+            body = body.replace("CANON_F64(", "(").replace("CANON_F32(", "(")
+        x = self.bits(ins.pc, ins.b) if ins.fl & F_RB else "0"
+        y = self.bits(ins.pc, ins.c) if ins.fl & F_RC else f"(u64)(i64)(i16){ins.c}"
         tail = ""
         if ins.fl & F_BR:
             neg = 1 if ins.fl & F_NEG else 0

@@ -129,7 +129,7 @@ class MemoryExtern(Extern):
     type: MemoryType
 
 
-@dataclass
+@dataclass(slots=True)  # slots: built once per instance per call, 135k times at a time
 class CallResult:
     values: tuple[int, ...] | None = None
     trap: str | None = None
@@ -716,18 +716,16 @@ class Store:
         host = self.backend.to_host
         state = host(self.state)
         values = host(self.slot_view()[:nres, :]) if nres else np.zeros((0, self.n), dtype=np.uint64)
-        out = []
-        for i in range(self.n):
-            status = int(state[S_STATUS, i])
-            if status == STATUS["DONE"]:
-                out.append(CallResult(values=tuple(int(v) for v in values[:, i])))
-            elif status == STATUS["EXITED"]:  # by the host (ProcExit), or by the device with the code in S_TRAP
+        # The common case in bulk: one conversion of every finished instance's values to Python ints (a
+        # loop of per-instance numpy reads cost 1.7 us per instance, most of a trivial call at N = 135168).
+        out = [CallResult(tuple(v)) for v in values.T.tolist()]
+        for i in np.nonzero(state[S_STATUS] != STATUS["DONE"])[0].tolist():
+            if state[S_STATUS, i] == STATUS["EXITED"]:  # by the host (ProcExit), or the device (code in S_TRAP)
                 code = self._exit_codes.pop(i, None)
-                out.append(CallResult(exit_code=int(state[S_TRAP, i]) if code is None else code))
+                out[i] = CallResult(exit_code=int(state[S_TRAP, i]) if code is None else code)
             else:
-                code = int(state[S_TRAP, i])
-                kind = self._host_traps.pop(i, None) or TRAP_MESSAGE[code]
-                out.append(CallResult(trap=kind, backtrace=self.backtrace(i, state)))
+                kind = self._host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
+                out[i] = CallResult(trap=kind, backtrace=self.backtrace(i, state))
         return out
 
     # -- traps -----------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ DEV u64 popcnt64(u64 x) { return __builtin_popcountll(x); }
 // and the same on every backend (CUDA's own default NaN is not canonical).
 DEV f32 canon_f32(f32 x) { return x != x ? bits_f32(0x7fc00000u) : x; }
 DEV f64 canon_f64(f64 x) { return x != x ? bits_f64(0x7ff8000000000000ull) : x; }
+// The same on raw bits, where the compiled tier lets a NaN's bits be seen (compiler/nan_plan.py).
+DEV u64 canon_b64(u64 x) { return (x & 0x7fffffffffffffffull) > 0x7ff0000000000000ull ? 0x7ff8000000000000ull : x; }
+DEV u32 canon_b32(u32 x) { return (x & 0x7fffffffu) > 0x7f800000u ? 0x7fc00000u : x; }
 DEV f32 f32_abs(f32 x) { return bits_f32(f32_bits(x) & 0x7fffffffu); }
 DEV f32 f32_neg(f32 x) { return bits_f32(f32_bits(x) ^ 0x80000000u); }
 DEV f64 f64_abs(f64 x) { return bits_f64(f64_bits(x) & 0x7fffffffffffffffull); }
