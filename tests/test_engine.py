@@ -137,6 +137,15 @@ def test_fuel_stops_runaway_instances(load) -> None:
     assert all(r.trap == "all fuel consumed" for r in results)
 
 
+def test_fuel_beyond_32_bits(load) -> None:
+    """The VM counts a slice's fuel in 32 bits: a larger slice or limit is cut into several, not wrapped."""
+    m = load("""(module (func (export "f") (param i32) (result i32)
+      (loop (br_if 0 (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))) (i32.const 7)))""")
+    for inst in (m.instantiate(2, fuel_slice=(1 << 32) + 5), m.instantiate(2)):
+        assert [r.values for r in inst.call("f", [(3000,), (1,)], fuel=(1 << 32) + 3)] == [(7,), (7,)]
+        assert [r.trap for r in inst.call("f", [(3000,), (1,)], fuel=2000)] == ["all fuel consumed", None]
+
+
 def test_gpu_intrinsics_are_served_on_the_device(engine, load) -> None:
     store = engine.store(N)
     m = load("""(module (import "gpu" "instance_id" (func $id (result i32)))

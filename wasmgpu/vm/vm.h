@@ -492,8 +492,10 @@ static u32 wg_simt_ops;
   u32 depth = STATE(S_DEPTH); \
   u32 trap = 0; \
   u32 status = STATUS_RUNNING; \
-  const u64 slice = cap < fuel_left[inst] ? cap : fuel_left[inst]; \
-  u64 fuel = slice; \
+  /* A 32-bit tank: one add and compare per backward branch (a 64-bit one took four instructions). */ \
+  u64 slice = cap < fuel_left[inst] ? cap : fuel_left[inst]; \
+  if (slice > 0xffffffffu) slice = 0xffffffffu; \
+  u32 fuel = (u32)slice; \
   u32 callee_fp = 0, callee = 0; \
   u32 here = pc;  /* the instruction being run, for the trap backtrace */ \
   u32 cm = 0xffffffffu;  /* the cached memory: none yet */ \
