@@ -375,12 +375,14 @@ class _FuncEmitter:
     def writeback(self, slots: list[int], pc: int = -1) -> str:
         """Slots to memory; those that instruction pc reads as bits (call arguments, results) with their NaNs
         made canonical (nan_plan)."""
-        return "".join(f"SLOT({k}) = {self.bits(pc, k)}; " for k in slots)
+        return "".join(f"SLOT({k}) = {self.operand(pc, k)}; " for k in slots)
 
-    def bits(self, pc: int, k: int) -> str:
+    def operand(self, pc: int, k: int) -> str:
         """Slot k as instruction pc reads it: canonical where that op sees a NaN's bits."""
         kind = self.nan.canon.get(pc, {}).get(k)
-        return f"s{k}" if kind is None else f"canon_b{kind}(s{k})" if kind == 64 else f"canon_b32((u32)s{k})"
+        if kind is None:
+            return f"s{k}"
+        return f"canon_b64(s{k})" if kind == 64 else f"canon_b32((u32)s{k})"
 
     def branch(self, ins: _Ins, t: int) -> str:
         if t <= ins.pc:  # backward: to the latch of the loop headed there
@@ -479,7 +481,7 @@ class _FuncEmitter:
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
-            return f"globals[(u64){ins.imm32}u * N + inst] = {self.bits(ins.pc, a)};"
+            return f"globals[(u64){ins.imm32}u * N + inst] = {self.operand(ins.pc, a)};"
         if name == "SELECT":
             y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
             return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"
@@ -500,8 +502,8 @@ class _FuncEmitter:
             raise CompileError(f"no handler for {OP_NAMES[ins.op]}")
         if ins.pc in self.nan.strip:  # its NaN is made canonical where it is seen (nan_plan)
             body = body.replace("CANON_F64(", "(").replace("CANON_F32(", "(")
-        x = self.bits(ins.pc, ins.b) if ins.fl & F_RB else "0"
-        y = self.bits(ins.pc, ins.c) if ins.fl & F_RC else f"(u64)(i64)(i16){ins.c}"
+        x = self.operand(ins.pc, ins.b) if ins.fl & F_RB else "0"
+        y = self.operand(ins.pc, ins.c) if ins.fl & F_RC else f"(u64)(i64)(i16){ins.c}"
         tail = ""
         if ins.fl & F_BR:
             neg = 1 if ins.fl & F_NEG else 0
