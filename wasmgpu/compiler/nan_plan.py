@@ -40,20 +40,15 @@ def _kind(body: str) -> int:
     return 64 if "CANON_F64(" in body else 32 if "CANON_F32(" in body else 0
 
 
-def plan(body: list, succs: list[list[int]], uses: list[int], defs: list[int], handlers: dict[int, str]) -> NanPlan:
-    """body: the function's instructions (to_c._Ins); succs, uses, defs: per instruction, as to_c has them."""
+def plan(body: list, succs: list[list[int]], uses: list[int], defs: list[int], copies: dict[int, list[int]],
+         handlers: dict[int, str]) -> NanPlan:
+    """body: the function's instructions (to_c._Ins); succs, uses, defs: per instruction, as to_c has them;
+    copies: index of a MOV or SELECT -> the slots it copies from (to_c._copy_sources)."""
     n = len(body)
     kind = [_kind(handlers.get(ins.op, "")) for ins in body]
     if not any(kind):
         return NanPlan()
     names = [OP_NAMES[ins.op] for ins in body]
-    # Copies: destination, sources, and whether every source is a slot (a select's immediate is an integer).
-    copies: dict[int, tuple[int, list[int], bool]] = {}
-    for i, ins in enumerate(body):
-        if names[i] == "MOV":
-            copies[i] = (ins.a, [ins.b], True)
-        elif names[i] == "SELECT":
-            copies[i] = (ins.a, [ins.b] + ([ins.c] if ins.fl & F_RC else []), bool(ins.fl & F_RC))
     sees = [not (kind[i] or i in copies or _BLIND.fullmatch(names[i])) for i in range(n)]
     preds: list[list[int]] = [[] for _ in range(n)]
     for i, ss in enumerate(succs):
@@ -72,8 +67,9 @@ def plan(body: list, succs: list[list[int]], uses: list[int], defs: list[int], h
             else:
                 o32, t32 = o32 | bit, t32 | bit
         elif i in copies:
-            dst, srcs, all_slots = copies[i]
-            bit = 1 << dst
+            srcs = copies[i]
+            bit = 1 << body[i].a
+            all_slots = names[i] == "MOV" or bool(body[i].fl & F_RC)  # a select's immediate is an integer
             o32 |= bit if any(m32 >> s & 1 for s in srcs) else 0
             o64 |= bit if any(m64 >> s & 1 for s in srcs) else 0
             t32 |= bit if all_slots and all(s32 >> s & 1 for s in srcs) else 0
@@ -119,7 +115,7 @@ def plan(body: list, succs: list[list[int]], uses: list[int], defs: list[int], h
                 if kind[j] and j not in marked:
                     found.add(j)
                 elif j in copies:
-                    stack.extend((p, src) for src in copies[j][1] for p in preds[j])
+                    stack.extend((p, src) for src in copies[j] for p in preds[j])
                 continue
             stack.extend((p, s) for p in preds[j])
         return found

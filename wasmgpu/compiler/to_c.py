@@ -234,6 +234,17 @@ _NARROW |= {OP[isa_name(n)] for n in LOADS if n[:3] in ("i32", "f32")}
 _NARROW |= {OP[n] for n in ("CONST32", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_SIZE", "TABLE_GROW", "REF_IS_NULL")}
 
 
+def _copy_sources(ins: _Ins) -> list[int] | None:
+    """The slots a MOV or SELECT copies into slot a (a select's immediate operand is no slot); None for
+    other ops."""
+    name = OP_NAMES[ins.op]
+    if name == "MOV":
+        return [ins.b]
+    if name == "SELECT":
+        return [ins.b] + ([ins.c] if ins.fl & F_RC else [])
+    return None
+
+
 def _wide_slots(body: list[_Ins], defs: list[int], info: FuncInfo, funcs: list[FuncInfo]) -> int:
     """The slots that may hold a value wider than 32 bits, from each instruction's definitions (`defs`, as
     _use_def gives them). The others become 32-bit C variables: half the registers (wasm32 code is mostly
@@ -242,12 +253,11 @@ def _wide_slots(body: list[_Ins], defs: list[int], info: FuncInfo, funcs: list[F
     copies: list[tuple[int, list[int]]] = []  # slot a <- one of these slots
     for ins, d in zip(body, defs, strict=True):
         name = OP_NAMES[ins.op]
-        if name == "MOV":
-            copies.append((ins.a, [ins.b]))
-        elif name == "SELECT":
-            if not ins.fl & F_RC and (ins.c & 0x8000):  # a negative immediate, sign-extended to 64 bits
+        srcs = _copy_sources(ins)
+        if srcs is not None:
+            if name == "SELECT" and not ins.fl & F_RC and (ins.c & 0x8000):  # a negative immediate, sign-extended
                 wide |= 1 << ins.a
-            copies.append((ins.a, [ins.b] + ([ins.c] if ins.fl & F_RC else [])))
+            copies.append((ins.a, srcs))
         elif name == "CONST":
             if ins.ext >> 32:
                 wide |= 1 << ins.a
@@ -285,14 +295,16 @@ class _FuncEmitter:
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
         succs = _successors(body)
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
-        live = _liveness(body, succs, [u for u, _ in ud], [d for _, d in ud])
+        uses, defs = [u for u, _ in ud], [d for _, d in ud]
+        live = _liveness(body, succs, uses, defs)
         self.live_at = {ins.pc: live[i] for i, ins in enumerate(body)}
         used = 0
         for u, d in ud:
             used |= u | d
         self.slots = _slot_list(used)
-        self.wide = _wide_slots(body, [d for _, d in ud], info, funcs)
-        self.nan = nan_plan(body, succs, [u for u, _ in ud], [d for _, d in ud], handlers)
+        self.wide = _wide_slots(body, defs, info, funcs)
+        copies = {i: srcs for i, ins in enumerate(body) if (srcs := _copy_sources(ins)) is not None}
+        self.nan = nan_plan(body, succs, uses, defs, copies, handlers)
         # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
         resume = {info.entry}
         for ins in body:
