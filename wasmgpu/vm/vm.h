@@ -314,9 +314,11 @@ DEV void move_refs(u64* d, const u64* s, u64 n) {
 }
 
 #ifdef WG_OPCOUNT
-// Dynamic opcode counts, for choosing the hot set (bench/opcount.py; CPU build, one thread).
-extern "C" { u64 wg_opcount[OP_COUNT]; }
-#define COUNT_OP(op) (wg_opcount[op]++)
+// Dynamic opcode counts, for choosing the hot set, and counts per code word (bench/opcount.py; CPU build,
+// one thread).
+#define WG_PCCOUNT_WORDS (1u << 20)
+extern "C" { u64 wg_opcount[OP_COUNT]; u64 wg_pccount[WG_PCCOUNT_WORDS]; }
+#define COUNT_OP(op) (wg_opcount[op]++, wg_pccount[here < WG_PCCOUNT_WORDS ? here : 0]++)
 #else
 #define COUNT_OP(op)
 #endif
