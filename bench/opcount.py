@@ -6,7 +6,8 @@
 Prints, per benchmark and over all of them (each benchmark weighted equally), the share of executed
 bytecode instructions per opcode: the data behind the hot set of the dispatch switch (isa.py HOT).
 With --by-function, per benchmark its top functions instead: share of instructions, size in code words,
-and calls per instance (counted at each function's first instruction).
+and calls per instance (runs of each function's first instruction: a loop that starts there adds its
+iterations).
 """
 
 from __future__ import annotations
