@@ -22,7 +22,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from wasmgpu.compiler.isa import NO_HOST, OP_NAMES  # noqa: E402
+from wasmgpu.compiler.isa import OP_NAMES  # noqa: E402
 from wasmgpu.runtime.backends import CpuBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
 from wasmgpu.runtime.store import Store  # noqa: E402
@@ -73,9 +73,9 @@ def main() -> None:
 
 def by_function(name: str, store: Store, per_pc: np.ndarray, top: int) -> None:
     """A benchmark's functions by their share of executed instructions."""
-    defined = sorted((f.entry, f.name) for f in store.funcs if f.host is None and f.host_index == NO_HOST)
-    ends = [e for e, _ in defined[1:]] + [len(store.code)]
-    rows = [(per_pc[e:end].sum(), end - e, per_pc[e], fname) for (e, fname), end in zip(defined, ends, strict=True)]
+    ends = [e for e, _ in store.entries[1:]] + [len(store.code)]  # entries: (pc, function), sorted by pc
+    rows = [(per_pc[e:end].sum(), end - e, per_pc[e], store.funcs[i].name)
+            for (e, i), end in zip(store.entries, ends, strict=True)]
     total = per_pc.sum()
     print(f"{name}: {total / 1e6:.1f} M ops/instance in {len(rows)} functions")
     for ops, size, calls, fname in sorted(rows, reverse=True)[:top]:
