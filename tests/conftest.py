@@ -10,6 +10,13 @@ REPO = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
 
 
+def wasmtime_call(wasm: bytes, name: str, args: tuple) -> object:
+    """The reference: export `name` of a fresh wasmtime instance of `wasm`, called with `args`."""
+    store = wasmtime.Store()
+    inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm), [])
+    return inst.exports(store)[name](store, *args)
+
+
 def find_testsuite() -> Path | None:
     path = Path(os.environ.get("WASMGPU_TESTSUITE") or REPO.parent / "shared" / "wasm-testsuite")
     return path if path.is_dir() else None

@@ -7,7 +7,7 @@ import sys
 import pytest
 import wasmtime
 
-from tests.conftest import BACKEND, REPO, find_testsuite
+from tests.conftest import BACKEND, REPO, find_testsuite, wasmtime_call
 from wasmgpu.compiler.to_c import CompileError, FuncInfo, compile_store
 from wasmgpu.errors import WasmGpuError
 from wasmgpu.runtime.backends import CpuBackend
@@ -119,8 +119,7 @@ def test_slot_widths_match_wasmtime(engines) -> None:
     chosen by select, a multi-value call's i32 and i64 results and wrapped values read back as wasm says."""
     wasm = wasmtime.wat2wasm(WIDTHS)
     args = [(0, 0), (0, 1), (1, 0), (0x80000000, 1), (5, 0xFFFFFFFF)]
-    inst = wasmtime.Instance(st := wasmtime.Store(), wasmtime.Module(st.engine, wasm), [])
-    want = [((inst.exports(st)["mix"](st, *[a - (1 << 32) if a >> 31 else a for a in x]) & (1 << 64) - 1,),
+    want = [((wasmtime_call(wasm, "mix", tuple(a - (1 << 32) if a >> 31 else a for a in x)) & (1 << 64) - 1,),
              None, None) for x in args]
     out = run_both(engines, wasm, "mix", args)
     assert out["interp"] == out["compiled"] == want
@@ -169,8 +168,7 @@ def test_every_way_out_of_nested_loops_matches_wasmtime(engines) -> None:
     results must be wasm's, also when small fuel slices stop the loops anywhere."""
     wasm = wasmtime.wat2wasm(EXITS)
     args = [(x * 7919 + 1, n) for x in range(6) for n in (1, 3, 40, 500)]
-    inst = wasmtime.Instance(st := wasmtime.Store(), wasmtime.Module(st.engine, wasm), [])
-    want = [((inst.exports(st)["walk"](st, x, n) & 0xFFFFFFFF,), None, None) for x, n in args]
+    want = [((wasmtime_call(wasm, "walk", (x, n)) & 0xFFFFFFFF,), None, None) for x, n in args]
     out = run_both(engines, wasm, "walk", args)
     assert out["interp"] == out["compiled"] == want
     sliced = engines.load(wasm).instantiate(len(args), tier="compiled", fuel_slice=5).call("walk", args)

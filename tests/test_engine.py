@@ -5,6 +5,7 @@ import struct
 import pytest
 import wasmtime
 
+from tests.conftest import wasmtime_call
 from wasmgpu.errors import InstantiationTrap, LinkError
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType
@@ -156,12 +157,6 @@ def test_gpu_intrinsics_are_served_on_the_device(engine, load) -> None:
     assert [r.values for r in store.call(inst.exports["f"], [()] * N)] == [(i * 1000 + N,) for i in range(N)]
 
 
-def _wasmtime_call(wasm: bytes, name: str, args: tuple) -> object:
-    store = wasmtime.Store()
-    inst = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm), [])
-    return inst.exports(store)[name](store, *args)
-
-
 @pytest.mark.parametrize("t", ["f32", "f64", "i32", "i64"])
 def test_fused_compare_branches_match_wasmtime(engine, t: str) -> None:
     """A compare fused with the branch on it: taken on true (br_if) and on false (if), with NaN, -0, and
@@ -194,7 +189,7 @@ def test_fused_compare_branches_match_wasmtime(engine, t: str) -> None:
     names = [f"{kind}_{op}" for op in ops for kind in (("if", "br") if floats else ("if", "br", "imm"))]
     for name in names:
         got = [r.values[0] for r in batch.call(name, bits)]
-        want = [_wasmtime_call(wasm, name, p) for p in pairs]
+        want = [wasmtime_call(wasm, name, p) for p in pairs]
         assert got == want, name
 
 
@@ -213,7 +208,7 @@ def test_small_constant_stores_match_wasmtime(load) -> None:
     wasm = wasmtime.wat2wasm(wat)
     addrs = [8 * i for i in range(N)]
     got = [r.values[0] for r in load(wat).instantiate(N).call("f", [(a,) for a in addrs])]
-    assert got == [_wasmtime_call(wasm, "f", (a,)) for a in addrs]
+    assert got == [wasmtime_call(wasm, "f", (a,)) for a in addrs]
 
 
 def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> None:
@@ -239,7 +234,7 @@ def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> Non
              for delta in (-9, -4, -1, 1, 3, 8, 40) for n in (0, 1, 3, 4, 7, 13, 24)]
     # Ranges that end at the last byte of memory, from either side.
     cases += [(65536 - n - dd, 65536 - n - ds, n) for dd in range(5) for ds in range(5) for n in (5, 8, 11)]
-    want = [_wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
+    want = [wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
     # The interleaved layout (the GPU's) copies by shifting word pairs: run it here too.
     for e in {engine, Engine("cpu-interleaved")}:
         assert [r.values[0] for r in e.load(wasm).instantiate(len(cases)).call("f", cases)] == want, e.backend.name
@@ -265,7 +260,7 @@ def test_unaligned_loads_and_stores_match_wasmtime(engine) -> None:
         (i64.xor (local.get $h) (i64.reinterpret_f64 (f64.load (local.get $a))))))"""
     wasm = wasmtime.wat2wasm(wat)
     cases = [(a, v) for a in [*range(9), *range(65520, 65529)] for v in (-1, 0x0123456789ABCDEF)]
-    want = [_wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
+    want = [wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
     args = [(a, v & (1 << 64) - 1) for a, v in cases]
     for e in {engine, Engine("cpu-interleaved")}:
         for tier in ("interp", "compiled"):
