@@ -9,7 +9,8 @@ Both layouts put word w of the 32 instances of a warp side by side, so converged
   tiles  word w of instance i at base[((i / 32) * W + w) * 32 + i % 32]: the same words are 128 bytes
          apart, and a warp's memories fill one contiguous block of 32 W words.
   contig word w of instance i at base[i * W + w] (memory only; slots stay as in rows): each instance's
-         memory in one piece, as on the CPU, so one lane's consecutive words share sectors.
+         memory in one piece, as on the CPU, so one lane's consecutive words share sectors;
+  coop   contig, and the copy pattern done by the whole warp, one lane's range at a time (32 words a step).
 Patterns, each thread in its own W-word memory:
   converged  every lane touches the same word sequence (a C stack, shared loop indices);
   random     lanes read and update pseudo-random words of a 32 KB table (hash64, sieve);
@@ -68,6 +69,31 @@ run(u32* mem, u64* slots, u64 N, u32 pattern, u32 iters, const u32* seq, u64* ou
       const u32 r = xs(s);
       const u32 len = 64 + (r & 1023);
       const u32 src = (r >> 12) % (8192 - len), dst = xs(s) % (8192 - len);
+#ifdef COOP
+      // The warp moves each lane's range in turn, 32 words per step: one lane's words share sectors.
+      const u32 lane = threadIdx.x & 31;
+      for (u32 j = 0; j < 32; j++) {
+        u32* m = mem + (tid - lane + j) * W + base;
+        const u32 sj = __shfl_sync(~0u, src, j), dj = __shfl_sync(~0u, dst, j), lj = __shfl_sync(~0u, len, j);
+        if (dj < sj) {
+          for (u32 k = 0; k < lj; k += 32) {
+            u32 v = k + lane < lj ? m[sj + k + lane] : 0;
+            __syncwarp();
+            if (k + lane < lj) m[dj + k + lane] = v;
+          }
+        } else {
+          for (u32 k = lj; k > 0; k -= k < 32 ? k : 32) {
+            const u32 lo = k < 32 ? 0 : k - 32;
+            u32 v = lo + lane < k ? m[sj + lo + lane] : 0;
+            __syncwarp();
+            if (lo + lane < k) m[dj + lo + lane] = v;
+          }
+        }
+        __syncwarp();
+      }
+      acc = acc * 31 + AT(mem, base + dst);
+      continue;
+#endif
       if (dst < src) for (u32 k = 0; k < len; k++) AT(mem, base + dst + k) = AT(mem, base + src + k);
       else for (u32 k = len; k > 0; k--) AT(mem, base + dst + k - 1) = AT(mem, base + src + k - 1);
       acc = acc * 31 + AT(mem, base + dst);
@@ -102,8 +128,9 @@ def main() -> None:
     seq_conv = cp.asarray(rng.integers(0, 2048, 1024).astype(np.uint32))
     print(f"N = {n}, {words * 4 // 1024} KiB of memory and 256 slots per instance, {args.iters} accesses per thread")
     outs: dict[tuple[str, str], np.ndarray] = {}
-    for layout in ("rows", "tiles", "contig"):
-        opts = ("-std=c++17", f"-DW={words}") + {"rows": (), "tiles": ("-DTILES",), "contig": ("-DCONTIG",)}[layout]
+    for layout in ("rows", "tiles", "contig", "coop"):
+        opts = ("-std=c++17", f"-DW={words}") + {"rows": (), "tiles": ("-DTILES",), "contig": ("-DCONTIG",),
+                                                  "coop": ("-DCONTIG", "-DCOOP")}[layout]
         kern = cp.RawModule(code=SOURCE, options=opts).get_function("run")
         for pi, pattern in enumerate(PATTERNS):
             mem = cp.zeros(n * words, dtype=cp.uint32)
@@ -123,7 +150,7 @@ def main() -> None:
             print(f"  {layout:5s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
             del mem, slots, reset
     for pattern in PATTERNS:
-        for layout in ("tiles", "contig"):
+        for layout in ("tiles", "contig", "coop"):
             assert np.array_equal(outs[("rows", pattern)], outs[(layout, pattern)]), f"{pattern}: layouts disagree"
     print("  results agree")
 

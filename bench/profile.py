@@ -82,11 +82,12 @@ def main() -> None:
     p.add_argument("--instances", "-n", type=int, default=16384)
     p.add_argument("--only", default="")
     p.add_argument("--fuel-slice", type=int)
+    p.add_argument("--memory-layout", choices=("interleaved", "contiguous"), default=None)
     p.add_argument("--each", action="store_true", help="print every launch: window, fuel slice, time")
     p.add_argument("--fuel", type=int, help="stop every instance after this much fuel (calls and back-edges) and "
                    "report fuel per second: the same work for every version of the engine")
     args = p.parse_args()
-    engine = Engine("cuda")
+    engine = Engine("cuda", args.memory_layout)
     kernel_report(engine.backend)  # type: ignore[arg-type]
     opts = dict(STORE_OPTIONS)
     if args.fuel_slice or args.fuel:

@@ -207,7 +207,7 @@ def store_memory(store: Any) -> dict[str, float]:
 class WasmgpuRunner:
     """wasmgpu on one backend (cuda or cpu)."""
 
-    def __init__(self, backend: str, workers: int) -> None:
+    def __init__(self, backend: str, workers: int, memory_layout: str | None = None) -> None:
         from wasmgpu.runtime.engine import Engine
 
         t = time.perf_counter()
@@ -216,7 +216,7 @@ class WasmgpuRunner:
 
             self.engine = Engine(CpuBackend(threads=workers))
         else:
-            self.engine = Engine(backend)
+            self.engine = Engine(backend, memory_layout)
         self.startup_s = time.perf_counter() - t
         self.name = backend
         self.workers = workers
@@ -817,6 +817,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stack-slots", type=int, help="store option for every benchmark (default 1024)")
     p.add_argument("--max-depth", type=int, help="store option for every benchmark (default 256)")
     p.add_argument("--fuel-slice", type=int, help="store option: instructions per launch")
+    p.add_argument("--memory-layout", choices=("interleaved", "contiguous"), default=None,
+                   help="the cuda backend's linear memory layout (default: interleaved)")
     p.add_argument("--deadline", type=float, default=0.0,
                    help="seconds: start no measurement after this; the report covers what ran (0: none)")
     p.add_argument("--no-overhead", action="store_true", help="skip the launch-overhead probe")
@@ -868,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
             if b == "native" and not any(x.native for x in benches):
                 raise RuntimeError("no benchmark with a native build selected")
             if b in ("cuda", "cpu"):
-                runners[b] = WasmgpuRunner(b, args.workers)
+                runners[b] = WasmgpuRunner(b, args.workers, args.memory_layout if b == "cuda" else None)
             elif b == "wasmtime":
                 runners[b] = WasmtimePool(args.workers)
             else:

@@ -8,6 +8,8 @@ from wasmgpu.runtime.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
+# WASMGPU_TEST_MEMORY_LAYOUT=contiguous runs the suite with that memory layout (cuda, cpu-interleaved).
+MEMORY_LAYOUT = os.environ.get("WASMGPU_TEST_MEMORY_LAYOUT") or None
 
 
 def wasmtime_call(wasm: bytes, name: str, args: tuple) -> object:
@@ -24,7 +26,7 @@ def find_testsuite() -> Path | None:
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    return Engine(BACKEND)
+    return Engine(BACKEND, MEMORY_LAYOUT)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 import wasmtime
 
 from tests.conftest import wasmtime_call
-from wasmgpu.errors import InstantiationTrap, LinkError
+from wasmgpu.errors import InstantiationTrap, LinkError, WasmGpuError
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType
 
@@ -238,6 +238,36 @@ def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> Non
     # The interleaved layout (the GPU's) copies by shifting word pairs: run it here too.
     for e in {engine, Engine("cpu-interleaved")}:
         assert [r.values[0] for r in e.load(wasm).instantiate(len(cases)).call("f", cases)] == want, e.backend.name
+
+
+def test_memory_fill_every_alignment_matches_wasmtime(engine) -> None:
+    """memory.fill of each instance's own range: every start alignment, lengths around word multiples, up to
+    the last byte of memory (with the contiguous layout on the GPU, the lanes fill each range together)."""
+    at = "(i32.add (local.get $i) (i32.mul (i32.ge_u (local.get $i) (i32.const 128)) (i32.const 65280)))"
+    wat = f"""(module (memory 1)
+      (func (export "f") (param $d i32) (param $v i32) (param $n i32) (result i64)
+        (local $i i32) (local $h i64)
+        (memory.fill (local.get $d) (local.get $v) (local.get $n))
+        (loop $sum
+          (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 1099511628211)) (i64.load8_u {at})))
+          (br_if $sum (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 256))))
+        (local.get $h)))"""
+    wasm = wasmtime.wat2wasm(wat)
+    cases = [(16 + d, 0x1A5 + 7 * n, n) for d in range(5) for n in (0, 1, 3, 4, 5, 8, 11, 40)]
+    cases += [(65536 - n - d, 200 + d, n) for d in range(5) for n in (4, 7, 64)]
+    want = [wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
+    assert [r.values[0] for r in engine.load(wasm).instantiate(len(cases)).call("f", cases)] == want
+
+
+def test_memory_layout_option() -> None:
+    """The GPU's layout can be chosen; the cpu backend's memory is always contiguous."""
+    assert Engine("cpu").backend.memory_layout == "contiguous"
+    assert Engine("cpu-interleaved").backend.memory_layout == "interleaved"
+    assert Engine("cpu-interleaved", "contiguous").backend.memory_layout == "contiguous"
+    with pytest.raises(WasmGpuError, match="always contiguous|keeps each instance's memory contiguous"):
+        Engine("cpu", "interleaved")
+    with pytest.raises(WasmGpuError, match="unknown memory layout 'rows'"):
+        Engine("cpu-interleaved", "rows")
 
 
 def test_unaligned_loads_and_stores_match_wasmtime(engine) -> None:

@@ -825,7 +825,7 @@ def test_cli_output_exit_code_and_json(tmp_path: Path, monkeypatch: pytest.Monke
                                   '(assert_return (invoke "f") (i32.const 7))\n')
     (suite / "simd_x.wast").write_text("(this is not even parsed")
     (suite / "notes.txt").write_text("ignored")
-    monkeypatch.setattr(runner, "load_toolchain", lambda backend, tier=None: fake_tools())
+    monkeypatch.setattr(runner, "load_toolchain", lambda backend, tier=None, memory_layout=None: fake_tools())
     out_json = tmp_path / "r.json"
     rc = runner.main([str(suite), "--exclude", "simd_*", "--json", str(out_json), "--max-failures", "3"])
     out = capsys.readouterr().out.splitlines()

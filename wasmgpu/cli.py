@@ -18,6 +18,7 @@ from typing import Any
 from .errors import WasmGpuError
 from .graphics import add_arguments as add_graphics_arguments
 from .graphics import collector_for
+from .runtime.backends import MEMORY_LAYOUTS
 from .runtime.engine import Engine
 from .runtime.store import TIERS, FuncExtern
 from .wasi.batch import Wasi
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
+    p.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None,
+                   help="how the GPU holds the instances' linear memories: interleaved (default) puts the same "
+                        "address of neighbouring instances side by side, fast when instances run in step; "
+                        "contiguous keeps each instance's bytes together, fast when instances copy or fill "
+                        "their own ranges (memcpy, memset). The cpu backend is always contiguous")
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "
@@ -187,7 +193,7 @@ def run(opts: argparse.Namespace) -> int:
         raise WasmGpuError("--instances must be at least 1")
     if opts.timeout is not None and opts.timeout <= 0:
         raise WasmGpuError("--timeout must be positive")
-    engine = Engine(opts.backend)
+    engine = Engine(opts.backend, opts.memory_layout)
     module = engine.load(opts.module.read_bytes()).module
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None

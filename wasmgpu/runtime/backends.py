@@ -16,6 +16,9 @@ class Backend:
     xp: Any = np
     # Slot and frame layout: instance-minor on the GPU so converged lanes coalesce.
     instance_minor = False
+    # Linear memory layout (vm.h): 4-byte words interleaved across instances, or each instance's bytes
+    # together ("contiguous").
+    memory_layout = "contiguous"
 
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
@@ -53,12 +56,18 @@ class CpuBackend(Backend):
     name = "cpu"
     xp = np
 
-    def __init__(self, threads: int | None = None, interleaved: bool = False) -> None:
-        """`interleaved`: the GPU's state layout on the CPU, so tests without a GPU cover it."""
+    def __init__(self, threads: int | None = None, interleaved: bool = False, memory_layout: str | None = None) -> None:
+        """`interleaved`: the GPU's state layout on the CPU, so tests without a GPU cover it; with
+        memory_layout="contiguous", only its slots and frames."""
         from ..vm.build import load_host_library
 
-        self.lib = load_host_library(interleaved)
         self.instance_minor = interleaved
+        self.memory_layout = _layout(memory_layout, "interleaved" if interleaved else "contiguous")
+        if not interleaved and self.memory_layout != "contiguous":
+            raise WasmGpuError("the cpu backend keeps each instance's memory contiguous (cpu-interleaved "
+                               "has the GPU's interleaved memory)")
+        self.defines = ("WG_CONTIGUOUS",) if interleaved and self.memory_layout == "contiguous" else ()
+        self.lib = load_host_library(interleaved, self.defines)
         if interleaved:
             self.name = "cpu-interleaved"
         self.threads = threads or os.cpu_count() or 1
@@ -69,7 +78,7 @@ class CpuBackend(Backend):
     def _build(self, source: str) -> Any:
         from ..vm.build import load_host_library
 
-        return load_host_library(self.instance_minor, compiled=source)
+        return load_host_library(self.instance_minor, self.defines, compiled=source)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -82,7 +91,7 @@ class CudaBackend(Backend):
     instance_minor = True
     block = 128
 
-    def __init__(self) -> None:
+    def __init__(self, memory_layout: str | None = None) -> None:
         try:
             import cupy
         except ImportError as e:
@@ -90,7 +99,9 @@ class CudaBackend(Backend):
         from ..vm.build import load_cuda_kernel
 
         self.xp = cupy
-        self.kernel = load_cuda_kernel()
+        self.memory_layout = _layout(memory_layout, "interleaved")
+        self.defines = ("WG_CONTIGUOUS",) if self.memory_layout == "contiguous" else ()
+        self.kernel = load_cuda_kernel(defines=self.defines)
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
         if near and not (near.isdigit() and int(near) < 1 << 32):
@@ -111,7 +122,7 @@ class CudaBackend(Backend):
     def _build(self, source: str) -> Any:
         from ..vm.build import load_cuda_kernel
 
-        return load_cuda_kernel(source)
+        return load_cuda_kernel(source, self.defines)
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -146,13 +157,25 @@ def cuda_available() -> bool:
         return False
 
 
-def make_backend(name: str) -> Backend:
+MEMORY_LAYOUTS = ("interleaved", "contiguous")
+
+
+def _layout(asked: str | None, default: str) -> str:
+    if asked is None:
+        return default
+    if asked not in MEMORY_LAYOUTS:
+        raise WasmGpuError(f"unknown memory layout {asked!r} (expected interleaved or contiguous)")
+    return asked
+
+
+def make_backend(name: str, memory_layout: str | None = None) -> Backend:
+    """`memory_layout`: None for the backend's own (cuda: interleaved; cpu: contiguous)."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"
     if name == "cpu":
-        return CpuBackend()
+        return CpuBackend(memory_layout=memory_layout)
     if name == "cpu-interleaved":
-        return CpuBackend(interleaved=True)
+        return CpuBackend(interleaved=True, memory_layout=memory_layout)
     if name == "cuda":
-        return CudaBackend()
+        return CudaBackend(memory_layout)
     raise WasmGpuError(f"unknown backend {name!r} (expected auto, cpu or cuda)")

@@ -13,8 +13,9 @@ from .store import CallResult, Extern, FuncExtern, Instance, Store
 
 
 class Engine:
-    def __init__(self, backend: str | Backend = "auto") -> None:
-        self.backend = make_backend(backend) if isinstance(backend, str) else backend
+    def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None) -> None:
+        """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default."""
+        self.backend = make_backend(backend, memory_layout) if isinstance(backend, str) else backend
 
     def load(self, wasm: bytes) -> CompiledModule:
         """Decode and validate a binary module (DecodeError / ValidationError on bad input)."""

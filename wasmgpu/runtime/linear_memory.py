@@ -1,8 +1,8 @@
 """One linear memory of N instances, held in the layout its backend's VM reads (vm.h MemRef).
 
-GPU: 4-byte words interleaved across instances, uint32 [capacity / 4, N], word w of instance i at
-[w, i], so that converged lanes touching one address make one coalesced access.
-CPU: contiguous per instance, uint8 [N, capacity].
+interleaved (the GPU's default): 4-byte words interleaved across instances, uint32 [capacity / 4, N], word
+w of instance i at [w, i], so that converged lanes touching one address make one coalesced access.
+contiguous (the CPU's; an option on the GPU): each instance's bytes together, uint8 [N, capacity].
 Everything outside the VM reads and writes guest memory through this class.
 """
 
@@ -32,7 +32,7 @@ class MemoryArray:
     @classmethod
     def zeros(cls, backend: Any, n: int, capacity: int) -> MemoryArray:
         xp = backend.xp
-        if backend.instance_minor:
+        if backend.memory_layout == "interleaved":
             return cls(backend, True, xp.zeros((capacity // 4, n), dtype=np.uint32))
         return cls(backend, False, xp.zeros((n, capacity), dtype=np.uint8))
 

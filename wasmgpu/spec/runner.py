@@ -81,7 +81,7 @@ def _optional(module: str, attr: str) -> Any | None:
     return getattr(importlib.import_module(module), attr)
 
 
-def load_toolchain(backend: str, tier: str | None = None) -> Toolchain:
+def load_toolchain(backend: str, tier: str | None = None, memory_layout: str | None = None) -> Toolchain:
     """Whatever of decoder, validator and engine exists now."""
     engine = None
     engine_cls = _optional("wasmgpu.runtime.engine", "Engine")
@@ -89,7 +89,7 @@ def load_toolchain(backend: str, tier: str | None = None) -> Toolchain:
         store_null = _optional("wasmgpu.runtime.store", "REF_NULL")
         if store_null is not None and store_null != REF_NULL:
             raise RuntimeError(f"runtime REF_NULL {store_null:#x} differs from the runner's {REF_NULL:#x}")
-        engine = engine_cls(backend=backend)
+        engine = engine_cls(backend, memory_layout) if memory_layout else engine_cls(backend=backend)
     return Toolchain(
         engine=engine,
         decode=_optional("wasmgpu.wasm.reader", "decode_module"),
@@ -802,6 +802,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
     ap.add_argument("--backend", choices=("cpu", "cuda", "auto", "cpu-interleaved"), default="cpu")
+    ap.add_argument("--memory-layout", choices=("interleaved", "contiguous"), default=None,
+                    help="the linear memory layout (default: the backend's own)")
     ap.add_argument("--instances", type=int, default=1, metavar="K", help="parallel instances per store (default 1)")
     ap.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
@@ -817,7 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         ap.error("no .wast files found")
     try:
-        tools = load_toolchain(args.backend, args.tier)
+        tools = load_toolchain(args.backend, args.tier, args.memory_layout)
     except (WasmGpuError, RuntimeError) as e:
         print(f"error: cannot start the engine: {e}")
         return 2

@@ -97,15 +97,16 @@ class CudaKernel:
         return int(self.function.local_size_bytes)
 
 
-def load_cuda_kernel(compiled: str = "") -> CudaKernel:
-    """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals."""
+def load_cuda_kernel(compiled: str = "", defines: tuple[str, ...] = ()) -> CudaKernel:
+    """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals.
+    `defines`: preprocessor symbols (WG_CONTIGUOUS for the contiguous memory layout)."""
     import cupy
     from cupy.cuda import nvrtc
 
     arch = cupy.cuda.Device().compute_capability
     # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
-    defines = tuple(f"-D{d}" for d in os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
-    options = (*NVRTC_FLAGS, *defines, f"--gpu-architecture=sm_{arch}")
+    extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
+    options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), f"--gpu-architecture=sm_{arch}")
     source = vm_source("cuda.cu", compiled)
     cubin = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
     if not cubin.exists():

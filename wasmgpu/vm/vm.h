@@ -190,8 +190,10 @@ DEV f64 f64_max(f64 x, f64 y) {
 
 // Linear memory. On the GPU, 4-byte words interleaved across instances (word w of instance i at
 // base[w * N + i]), so lanes that touch the same address coalesce; on the CPU, contiguous per instance.
-// WG_INTERLEAVED builds the GPU layout for the CPU, so CI runs the GPU's memory code too.
-#if defined(WG_CUDA) || defined(WG_INTERLEAVED)
+// WG_INTERLEAVED builds the GPU layout for the CPU, so CI runs the GPU's memory code too. WG_CONTIGUOUS
+// gives the GPU the contiguous layout (the store option memory_layout="contiguous"): lanes that copy their
+// own ranges then share sectors, and the lanes at a memory.copy or memory.fill move each range together.
+#if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && !defined(WG_CONTIGUOUS)
 #ifdef WG_CUDA
 DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return __funnelshift_r(lo, hi, sh); }
 #else
@@ -302,11 +304,104 @@ DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
   r.b = (u8*)mems[m * M_FIELDS + M_BASE] + (u64)inst * mems[m * M_FIELDS + M_CAP];
   return r;
 }
+#ifdef WG_CUDA
+// An instance's memory starts 64 KiB-aligned, so an address's alignment is its pointer's. Unaligned
+// accesses go byte by byte (the GPU's memcpy took them as aligned: misaligned-address faults).
+template <typename T> DEV T mem_load(MemRef r, u64 a) {
+  if ((a & (sizeof(T) - 1)) == 0) return *(const T*)(r.b + a);
+  T v = 0;
+  for (u32 k = 0; k < sizeof(T); k++) v |= (T)r.b[a + k] << (8 * k);
+  return v;
+}
+template <typename T> DEV void mem_store(MemRef r, u64 a, T v) {
+  if ((a & (sizeof(T) - 1)) == 0) { *(T*)(r.b + a) = v; return; }
+  for (u32 k = 0; k < sizeof(T); k++) r.b[a + k] = (u8)(v >> (8 * k));
+}
+// Units [0, n) of src to dst by the `count` lanes of `mask` together (this lane is number `rank`): each
+// step moves MOVE_RUNS runs of `count` consecutive units, so that its accesses share sectors and several
+// loads are in flight. Each step reads before it writes, and the steps go up (`up`) or down: a memmove,
+// when going up for dst < src and down otherwise. Four runs per step made bulkmem's copies 1.3x faster,
+// but in the interpreter (VM_STEP not yet defined here) they cost registers everywhere (rs_hashmap -22%).
+#ifdef VM_STEP
+#define MOVE_RUNS 4
+#else
+#define MOVE_RUNS 1
+#endif
+template <typename T> DEV void move_run(T* dst, const T* src, u64 n, bool up, u32 mask, u32 rank, u32 count) {
+  for (u64 done = 0; done < n; done += MOVE_RUNS * (u64)count) {
+    T v[MOVE_RUNS];
+#pragma unroll
+    for (u32 q = 0; q < MOVE_RUNS; q++) {
+      const u64 i = done + q * count + rank;
+      if (i < n) v[q] = src[up ? i : n - 1 - i];
+    }
+    __syncwarp(mask);
+#pragma unroll
+    for (u32 q = 0; q < MOVE_RUNS; q++) {
+      const u64 i = done + q * count + rank;
+      if (i < n) dst[up ? i : n - 1 - i] = v[q];
+    }
+    __syncwarp(mask);
+  }
+}
+template <typename T> DEV void fill_run(T* dst, T v, u64 n, u32 rank, u32 count) {
+  for (u64 k = rank; k < n; k += count) dst[k] = v;
+}
+// The lanes that reach a memory.copy together serve each one's copy in turn: one lane's bytes are
+// consecutive in this layout, so lanes moving them together use whole sectors (bench/mem_layout.py, coop:
+// 19x the per-lane copy). Words where source and destination share an alignment, else bytes.
+DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
+  const u32 mask = __activemask(), lane = threadIdx.x & 31;
+  const u32 rank = __popc(mask & ((1u << lane) - 1)), count = __popc(mask);
+  for (u32 todo = mask; todo; todo &= todo - 1) {
+    const u32 j = __ffs(todo) - 1;
+    u8* b = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j);
+    const u64 dj = __shfl_sync(mask, (unsigned long long)d, j), sj = __shfl_sync(mask, (unsigned long long)s, j);
+    const u64 nj = __shfl_sync(mask, (unsigned long long)n, j);
+    if (dj == sj || nj == 0) continue;
+    const bool up = dj < sj;
+    u8* dst = b + dj;
+    const u8* src = b + sj;
+    const u64 lead = (4 - (dj & 3)) & 3;
+    if (((dj ^ sj) & 3) || nj < lead + 4) {
+      move_run<u8>(dst, src, nj, up, mask, rank, count);
+      continue;
+    }
+    const u64 words = (nj - lead) / 4, tail = nj - lead - 4 * words;
+    // The pieces in the copy's direction: head bytes, words, tail bytes (or the reverse).
+    if (up) move_run<u8>(dst, src, lead, up, mask, rank, count);
+    else move_run<u8>(dst + lead + 4 * words, src + lead + 4 * words, tail, up, mask, rank, count);
+    move_run<u32>((u32*)(dst + lead), (const u32*)(src + lead), words, up, mask, rank, count);
+    if (up) move_run<u8>(dst + lead + 4 * words, src + lead + 4 * words, tail, up, mask, rank, count);
+    else move_run<u8>(dst, src, lead, up, mask, rank, count);
+  }
+  __syncwarp(mask);
+}
+DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
+  const u32 mask = __activemask(), lane = threadIdx.x & 31;
+  const u32 rank = __popc(mask & ((1u << lane) - 1)), count = __popc(mask);
+  for (u32 todo = mask; todo; todo &= todo - 1) {
+    const u32 j = __ffs(todo) - 1;
+    u8* dst = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j) + __shfl_sync(mask, (unsigned long long)d, j);
+    const u64 nj = __shfl_sync(mask, (unsigned long long)n, j);
+    const u8 vj = (u8)__shfl_sync(mask, (u32)v, j);
+    const u64 lead = (4 - ((u64)dst & 3)) & 3;
+    if (nj < lead + 4) { fill_run<u8>(dst, vj, nj, rank, count); continue; }
+    const u64 words = (nj - lead) / 4;
+    fill_run<u8>(dst, vj, lead, rank, count);
+    fill_run<u32>((u32*)(dst + lead), 0x01010101u * vj, words, rank, count);
+    fill_run<u8>(dst + lead + 4 * words, vj, nj - lead - 4 * words, rank, count);
+  }
+  __syncwarp(mask);
+}
+DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) { for (u64 k = 0; k < n; k++) r.b[d + k] = src[k]; }
+#else
 template <typename T> DEV T mem_load(MemRef r, u64 a) { T v; memcpy(&v, r.b + a, sizeof(T)); return v; }
 template <typename T> DEV void mem_store(MemRef r, u64 a, T v) { memcpy(r.b + a, &v, sizeof(T)); }
 DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) { memmove(r.b + d, r.b + s, n); }
 DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) { memset(r.b + d, v, n); }
 DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) { memcpy(r.b + d, src, n); }
+#endif
 #endif
 DEV void move_refs(u64* d, const u64* s, u64 n) {
   if (d < s) { for (u64 k = 0; k < n; k++) d[k] = s[k]; }
