@@ -23,6 +23,10 @@ echo "== spec suite, CUDA backend, 64 instances"
 python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --exclude 'simd_*' --json "$out/spec-cuda-64.json" \
   "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
+echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 instances"
+python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 --exclude 'simd_*' \
+  --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
+grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
 if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== front end speed"
   python3 bench/translate.py

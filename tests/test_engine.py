@@ -235,8 +235,9 @@ def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> Non
     # Ranges that end at the last byte of memory, from either side.
     cases += [(65536 - n - dd, 65536 - n - ds, n) for dd in range(5) for ds in range(5) for n in (5, 8, 11)]
     want = [wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]
-    # The interleaved layout (the GPU's) copies by shifting word pairs: run it here too.
-    for e in {engine, Engine("cpu-interleaved")}:
+    # The interleaved layout copies by shifting word pairs; the GPU's default has instance-minor slots and
+    # contiguous memory: run both here too.
+    for e in {engine, Engine("cpu-interleaved"), Engine("cpu-interleaved", "contiguous")}:
         assert [r.values[0] for r in e.load(wasm).instantiate(len(cases)).call("f", cases)] == want, e.backend.name
 
 

@@ -67,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
     p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
     p.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None,
-                   help="how the GPU holds the instances' linear memories: interleaved (default) puts the same "
-                        "address of neighbouring instances side by side, fast when instances run in step; "
-                        "contiguous keeps each instance's bytes together, fast when instances copy or fill "
-                        "their own ranges (memcpy, memset). The cpu backend is always contiguous")
+                   help="how the GPU holds the instances' linear memories: contiguous (default) keeps each "
+                        "instance's bytes together, fast when instances touch their own data at their own "
+                        "addresses (copies, tables, sorting); interleaved puts the same address of neighbouring "
+                        "instances side by side, fast when instances run in step over the same addresses. The "
+                        "cpu backend is always contiguous")
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "

@@ -1,8 +1,8 @@
 """One linear memory of N instances, held in the layout its backend's VM reads (vm.h MemRef).
 
-interleaved (the GPU's default): 4-byte words interleaved across instances, uint32 [capacity / 4, N], word
+contiguous (the default): each instance's bytes together, uint8 [N, capacity].
+interleaved (an option on the GPU): 4-byte words interleaved across instances, uint32 [capacity / 4, N], word
 w of instance i at [w, i], so that converged lanes touching one address make one coalesced access.
-contiguous (the CPU's; an option on the GPU): each instance's bytes together, uint8 [N, capacity].
 Everything outside the VM reads and writes guest memory through this class.
 """
 

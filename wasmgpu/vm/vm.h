@@ -188,11 +188,11 @@ DEV f64 f64_max(f64 x, f64 y) {
 // Whether this instance dropped data or element segment `seg` (param: P_DATA_DROPPED or P_ELEM_DROPPED).
 #define DROPPED(param, seg) (((u8*)P[param])[(u64)(seg) * N + inst])
 
-// Linear memory. On the GPU, 4-byte words interleaved across instances (word w of instance i at
-// base[w * N + i]), so lanes that touch the same address coalesce; on the CPU, contiguous per instance.
-// WG_INTERLEAVED builds the GPU layout for the CPU, so CI runs the GPU's memory code too. WG_CONTIGUOUS
-// gives the GPU the contiguous layout (the store option memory_layout="contiguous"): lanes that copy their
-// own ranges then share sectors, and the lanes at a memory.copy or memory.fill move each range together.
+// Linear memory: contiguous per instance (WG_CONTIGUOUS on the GPU, the default there too: lanes that touch
+// their own data at their own addresses then share sectors, and the lanes at a memory.copy or memory.fill
+// move each range together), or, on the GPU, 4-byte words interleaved across instances (word w of instance
+// i at base[w * N + i]; memory_layout="interleaved"), so that lanes touching the same address coalesce.
+// WG_INTERLEAVED builds the GPU's layouts for the CPU, so CI runs the GPU's memory code too.
 #if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && !defined(WG_CONTIGUOUS)
 #ifdef WG_CUDA
 DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return __funnelshift_r(lo, hi, sh); }
