@@ -265,7 +265,7 @@ def test_memory_layout_option() -> None:
     assert Engine("cpu").backend.memory_layout == "contiguous"
     assert Engine("cpu-interleaved").backend.memory_layout == "interleaved"
     assert Engine("cpu-interleaved", "contiguous").backend.memory_layout == "contiguous"
-    with pytest.raises(WasmGpuError, match="always contiguous|keeps each instance's memory contiguous"):
+    with pytest.raises(WasmGpuError, match="keeps each instance's memory contiguous"):
         Engine("cpu", "interleaved")
     with pytest.raises(WasmGpuError, match="unknown memory layout 'rows'"):
         Engine("cpu-interleaved", "rows")
