@@ -10,6 +10,8 @@ REPO = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
 # WASMGPU_TEST_MEMORY_LAYOUT=contiguous runs the suite with that memory layout (cuda, cpu-interleaved).
 MEMORY_LAYOUT = os.environ.get("WASMGPU_TEST_MEMORY_LAYOUT") or None
+# The same choice as gpu-run options, for the tests that run the command line.
+CLI_BACKEND_ARGS = ["--backend", BACKEND, *(["--memory-layout", MEMORY_LAYOUT] if MEMORY_LAYOUT else [])]
 
 
 def wasmtime_call(wasm: bytes, name: str, args: tuple) -> object:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from tests.conftest import BACKEND, MEMORY_LAYOUT
+from tests.conftest import CLI_BACKEND_ARGS
 from tests.test_wasi import Program, cat_program, echo_program, files_program, run_wasmtime, tree
 from wasmgpu import cli
 
@@ -20,8 +20,7 @@ N = 40
 def gpu_run(capsysbinary, *argv: str, stdin: bytes = b"", monkeypatch=None) -> tuple[int, bytes, bytes]:
     if monkeypatch is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    layout = ["--memory-layout", MEMORY_LAYOUT] if MEMORY_LAYOUT else []
-    status = cli.main(["--backend", BACKEND, *layout, *argv])
+    status = cli.main([*CLI_BACKEND_ARGS, *argv])
     out, err = capsysbinary.readouterr()
     return status, out, err
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import wasmtime
 
-from tests.conftest import BACKEND, REPO, find_testsuite, wasmtime_call
+from tests.conftest import BACKEND, CLI_BACKEND_ARGS, REPO, find_testsuite, wasmtime_call
 from wasmgpu.compiler.to_c import CompileError, FuncInfo, compile_store
 from wasmgpu.errors import WasmGpuError
 from wasmgpu.runtime.backends import CpuBackend
@@ -267,7 +267,7 @@ def test_wasi_program_under_compiled_tier(tmp_path) -> None:
     hello.write_bytes(wasmtime.wat2wasm(HELLO))
     outs = []
     for tier in ("interp", "compiled"):
-        proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", BACKEND, "--tier", tier, "-n", "2",
+        proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "--tier", tier, "-n", "2",
                                str(hello)], capture_output=True, text=True, cwd=REPO)
         outs.append((proc.returncode, proc.stdout))
     assert outs[0] == outs[1]

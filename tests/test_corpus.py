@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CLI_BACKEND_ARGS
+
 wasmtime = pytest.importorskip("wasmtime", reason="the wasmtime package (the reference runtime) is not installed; "
                                "pip install wasmtime to run the corpus tests")
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpus"
-BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
-MEMORY_LAYOUT = os.environ.get("WASMGPU_TEST_MEMORY_LAYOUT") or None
 GPU_RUN_TIMEOUT = int(os.environ.get("WASMGPU_CORPUS_TIMEOUT", "300"))
 
 CASES: list[dict] = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))["cases"]
@@ -142,9 +142,7 @@ def run_reference(rel: Path, args: list[str], env: dict[str, str], stdin: str, p
 
 def gpu_run_command(rel: Path, args: list[str], env: dict[str, str], preopen: Path | None,
                     extra: list[str] = (), guest: str = ".") -> list[str]:
-    cmd = [sys.executable, "-m", "wasmgpu.cli", "--backend", BACKEND, *extra]
-    if MEMORY_LAYOUT:
-        cmd += ["--memory-layout", MEMORY_LAYOUT]
+    cmd = [sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, *extra]
     if preopen is not None:
         host = preopen.relative_to(REPO) if preopen.is_relative_to(REPO) else preopen
         cmd += ["--dir", f"{host}::{guest}"]
