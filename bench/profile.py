@@ -21,7 +21,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from wasmgpu.runtime.backends import CudaBackend  # noqa: E402
+from wasmgpu.runtime.backends import MEMORY_LAYOUTS, CudaBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
 from wasmgpu.runtime.store import P_FUEL_SLICE  # noqa: E402
 
@@ -82,7 +82,7 @@ def main() -> None:
     p.add_argument("--instances", "-n", type=int, default=16384)
     p.add_argument("--only", default="")
     p.add_argument("--fuel-slice", type=int)
-    p.add_argument("--memory-layout", choices=("interleaved", "contiguous"), default=None)
+    p.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None)
     p.add_argument("--each", action="store_true", help="print every launch: window, fuel slice, time")
     p.add_argument("--fuel", type=int, help="stop every instance after this much fuel (calls and back-edges) and "
                    "report fuel per second: the same work for every version of the engine")

@@ -20,6 +20,11 @@ class Backend:
     # together ("contiguous").
     memory_layout = "contiguous"
 
+    @property
+    def defines(self) -> tuple[str, ...]:
+        """The VM build's preprocessor symbols for this layout (vm.h)."""
+        return ("WG_CONTIGUOUS",) if self.memory_layout == "contiguous" else ()
+
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
 
@@ -67,7 +72,6 @@ class CpuBackend(Backend):
         if not interleaved and self.memory_layout != "contiguous":
             raise WasmGpuError("the cpu backend keeps each instance's memory contiguous (cpu-interleaved "
                                "has the GPU's interleaved memory)")
-        self.defines = ("WG_CONTIGUOUS",) if interleaved and self.memory_layout == "contiguous" else ()
         self.lib = load_host_library(interleaved, self.defines)
         if interleaved:
             self.name = "cpu-interleaved"
@@ -102,7 +106,6 @@ class CudaBackend(Backend):
         self.xp = cupy
         # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md, session 13).
         self.memory_layout = _layout(memory_layout, "contiguous")
-        self.defines = ("WG_CONTIGUOUS",) if self.memory_layout == "contiguous" else ()
         self.kernel = load_cuda_kernel(defines=self.defines)
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")

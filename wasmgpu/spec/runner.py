@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wasmgpu.errors import DecodeError, InstantiationTrap, LinkError, Trap, Unsupported, ValidationError, WasmGpuError
+from wasmgpu.runtime.backends import MEMORY_LAYOUTS
 from wasmgpu.runtime.store import TIERS
 from wasmgpu.spec import sexpr
 from wasmgpu.spec.sexpr import Document, SList
@@ -89,7 +90,7 @@ def load_toolchain(backend: str, tier: str | None = None, memory_layout: str | N
         store_null = _optional("wasmgpu.runtime.store", "REF_NULL")
         if store_null is not None and store_null != REF_NULL:
             raise RuntimeError(f"runtime REF_NULL {store_null:#x} differs from the runner's {REF_NULL:#x}")
-        engine = engine_cls(backend, memory_layout) if memory_layout else engine_cls(backend=backend)
+        engine = engine_cls(backend, memory_layout)
     return Toolchain(
         engine=engine,
         decode=_optional("wasmgpu.wasm.reader", "decode_module"),
@@ -802,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m wasmgpu.spec", description="Run WebAssembly spec scripts (.wast).")
     ap.add_argument("paths", nargs="+", metavar="PATH", help=".wast files, or directories of them")
     ap.add_argument("--backend", choices=("cpu", "cuda", "auto", "cpu-interleaved"), default="cpu")
-    ap.add_argument("--memory-layout", choices=("interleaved", "contiguous"), default=None,
+    ap.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None,
                     help="the linear memory layout (default: the backend's own)")
     ap.add_argument("--instances", type=int, default=1, metavar="K", help="parallel instances per store (default 1)")
     ap.add_argument("--json", metavar="FILE", help="write the full report as JSON")
