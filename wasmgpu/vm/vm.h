@@ -344,6 +344,12 @@ template <typename T> DEV void move_run(T* dst, const T* src, u64 n, bool up, u3
     __syncwarp(mask);
   }
 }
+// The lanes that reached this point together (`mask`), and this lane's number among them.
+struct Crew { u32 mask, rank, count; };
+DEV Crew crew() {
+  const u32 mask = __activemask();
+  return {mask, (u32)__popc(mask & ((1u << (threadIdx.x & 31)) - 1)), (u32)__popc(mask)};
+}
 template <typename T> DEV void fill_run(T* dst, T v, u64 n, u32 rank, u32 count) {
   for (u64 k = rank; k < n; k += count) dst[k] = v;
 }
@@ -351,8 +357,8 @@ template <typename T> DEV void fill_run(T* dst, T v, u64 n, u32 rank, u32 count)
 // consecutive in this layout, so lanes moving them together use whole sectors (bench/mem_layout.py, coop:
 // 19x the per-lane copy). Words where source and destination share an alignment, else bytes.
 DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
-  const u32 mask = __activemask(), lane = threadIdx.x & 31;
-  const u32 rank = __popc(mask & ((1u << lane) - 1)), count = __popc(mask);
+  const Crew c = crew();
+  const u32 mask = c.mask, rank = c.rank, count = c.count;
   for (u32 todo = mask; todo; todo &= todo - 1) {
     const u32 j = __ffs(todo) - 1;
     u8* b = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j);
@@ -378,8 +384,8 @@ DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
   __syncwarp(mask);
 }
 DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
-  const u32 mask = __activemask(), lane = threadIdx.x & 31;
-  const u32 rank = __popc(mask & ((1u << lane) - 1)), count = __popc(mask);
+  const Crew c = crew();
+  const u32 mask = c.mask, rank = c.rank, count = c.count;
   for (u32 todo = mask; todo; todo &= todo - 1) {
     const u32 j = __ffs(todo) - 1;
     u8* dst = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j) + __shfl_sync(mask, (unsigned long long)d, j);
