@@ -214,24 +214,24 @@ def test_small_constant_stores_match_wasmtime(load) -> None:
 def test_memory_copy_every_alignment_and_overlap_matches_wasmtime(engine) -> None:
     """memory.copy over a patterned buffer: source and destination at each alignment, overlapping either
     way and apart, lengths around word multiples, ranges ending at the end of memory; each instance copies its
-    own range."""
-    # The pattern and the hash cover the first and the last 128 bytes of the page.
-    at = "(i32.add (local.get $i) (i32.mul (i32.ge_u (local.get $i) (i32.const 128)) (i32.const 65280)))"
+    own range. The 700-byte copies take several steps of a crew of lanes on the GPU."""
+    # The pattern and the hash cover the first 1024 and the last 128 bytes of the page.
+    at = "(i32.add (local.get $i) (i32.mul (i32.ge_u (local.get $i) (i32.const 1024)) (i32.const 64384)))"
     wat = f"""(module (memory 1)
       (func (export "f") (param $d i32) (param $s i32) (param $n i32) (result i64)
         (local $i i32) (local $h i64)
         (loop $fill
           (i32.store8 {at} (i32.mul (i32.add (local.get $i) (i32.const 7)) (i32.const 37)))
-          (br_if $fill (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 256))))
+          (br_if $fill (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 1152))))
         (memory.copy (local.get $d) (local.get $s) (local.get $n))
         (local.set $i (i32.const 0))
         (loop $sum
           (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 1099511628211)) (i64.load8_u {at})))
-          (br_if $sum (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 256))))
+          (br_if $sum (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 1152))))
         (local.get $h)))"""
     wasm = wasmtime.wat2wasm(wat)
     cases = [(16 + dd, 16 + ds + delta, n) for dd in range(4) for ds in range(4)
-             for delta in (-9, -4, -1, 1, 3, 8, 40) for n in (0, 1, 3, 4, 7, 13, 24)]
+             for delta in (-9, -4, -1, 1, 3, 8, 40, 200) for n in (0, 1, 3, 4, 7, 13, 24, 700)]
     # Ranges that end at the last byte of memory, from either side.
     cases += [(65536 - n - dd, 65536 - n - ds, n) for dd in range(5) for ds in range(5) for n in (5, 8, 11)]
     want = [wasmtime_call(wasm, "f", c) & (1 << 64) - 1 for c in cases]

@@ -317,71 +317,79 @@ template <typename T> DEV void mem_store(MemRef r, u64 a, T v) {
   if ((a & (sizeof(T) - 1)) == 0) { *(T*)(r.b + a) = v; return; }
   for (u32 k = 0; k < sizeof(T); k++) r.b[a + k] = (u8)(v >> (8 * k));
 }
-// Units [0, n) of src to dst by the `count` lanes of `mask` together (this lane is number `rank`): each
-// step moves MOVE_RUNS runs of `count` consecutive units, so that its accesses share sectors and several
-// loads are in flight. Each step reads before it writes, and the steps go up (`up`) or down: a memmove,
-// when going up for dst < src and down otherwise. Four runs per step made bulkmem's copies 1.3x faster,
-// but in the interpreter (VM_STEP not yet defined here) they cost registers everywhere (rs_hashmap -22%).
-#ifdef VM_STEP
-#define MOVE_RUNS 4
-#else
-#define MOVE_RUNS 1
-#endif
-template <typename T> DEV void move_run(T* dst, const T* src, u64 n, bool up, u32 mask, u32 rank, u32 count) {
-  for (u64 done = 0; done < n; done += MOVE_RUNS * (u64)count) {
-    T v[MOVE_RUNS];
-#pragma unroll
-    for (u32 q = 0; q < MOVE_RUNS; q++) {
-      const u64 i = done + q * count + rank;
-      if (i < n) v[q] = src[up ? i : n - 1 - i];
-    }
-    __syncwarp(mask);
-#pragma unroll
-    for (u32 q = 0; q < MOVE_RUNS; q++) {
-      const u64 i = done + q * count + rank;
-      if (i < n) dst[up ? i : n - 1 - i] = v[q];
-    }
-    __syncwarp(mask);
-  }
-}
 // The lanes that reached this point together (`mask`), and this lane's number among them.
 struct Crew { u32 mask, rank, count; };
 DEV Crew crew() {
   const u32 mask = __activemask();
   return {mask, (u32)__popc(mask & ((1u << (threadIdx.x & 31)) - 1)), (u32)__popc(mask)};
 }
+// Units [0, n) of dst, unit k being load(k), by the lanes of crew c together: each step moves MOVE_RUNS
+// runs of c.count consecutive units, so that its accesses share sectors and several loads are in flight.
+// Each step reads before it writes, and the steps go up (`up`) or down: a memmove, when going up for
+// dst < src and down otherwise. Four runs per step made bulkmem's copies 1.3x faster, but in the
+// interpreter (VM_STEP not yet defined here) they cost registers everywhere (rs_hashmap -22%).
+#ifdef VM_STEP
+#define MOVE_RUNS 4
+#else
+#define MOVE_RUNS 1
+#endif
+template <typename T, typename Load> DEV void move_run(T* dst, u64 n, bool up, Crew c, Load load) {
+  for (u64 done = 0; done < n; done += MOVE_RUNS * (u64)c.count) {
+    T v[MOVE_RUNS];
+#pragma unroll
+    for (u32 q = 0; q < MOVE_RUNS; q++) {
+      const u64 i = done + q * c.count + c.rank;
+      if (i < n) v[q] = load(up ? i : n - 1 - i);
+    }
+    __syncwarp(c.mask);
+#pragma unroll
+    for (u32 q = 0; q < MOVE_RUNS; q++) {
+      const u64 i = done + q * c.count + c.rank;
+      if (i < n) dst[up ? i : n - 1 - i] = v[q];
+    }
+    __syncwarp(c.mask);
+  }
+}
+template <typename T> DEV void move_units(T* dst, const T* src, u64 n, bool up, Crew c) {
+  move_run<T>(dst, n, up, c, [src](u64 k) { return src[k]; });
+}
 template <typename T> DEV void fill_run(T* dst, T v, u64 n, u32 rank, u32 count) {
   for (u64 k = rank; k < n; k += count) dst[k] = v;
 }
 // The lanes that reach a memory.copy together serve each one's copy in turn: one lane's bytes are
 // consecutive in this layout, so lanes moving them together use whole sectors (bench/mem_layout.py, coop:
-// 19x the per-lane copy). Words where source and destination share an alignment, else bytes.
+// 19x the per-lane copy). Whole destination words, bytes at the edges; a source at another alignment is
+// shifted out of the two aligned words around each source word, both of which hold bytes of the range
+// (so lie in memory), and only those bytes, read before this step's writes, reach the result.
 DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
   const Crew c = crew();
-  const u32 mask = c.mask, rank = c.rank, count = c.count;
-  for (u32 todo = mask; todo; todo &= todo - 1) {
+  for (u32 todo = c.mask; todo; todo &= todo - 1) {
     const u32 j = __ffs(todo) - 1;
-    u8* b = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j);
-    const u64 dj = __shfl_sync(mask, (unsigned long long)d, j), sj = __shfl_sync(mask, (unsigned long long)s, j);
-    const u64 nj = __shfl_sync(mask, (unsigned long long)n, j);
+    u8* b = (u8*)__shfl_sync(c.mask, (unsigned long long)r.b, j);
+    const u64 dj = __shfl_sync(c.mask, (unsigned long long)d, j), sj = __shfl_sync(c.mask, (unsigned long long)s, j);
+    const u64 nj = __shfl_sync(c.mask, (unsigned long long)n, j);
     if (dj == sj || nj == 0) continue;
     const bool up = dj < sj;
     u8* dst = b + dj;
     const u8* src = b + sj;
-    const u64 lead = (4 - (dj & 3)) & 3;
-    if (((dj ^ sj) & 3) || nj < lead + 4) {
-      move_run<u8>(dst, src, nj, up, mask, rank, count);
+    const u64 lead = (4 - ((u64)dst & 3)) & 3;
+    if (nj < lead + 4) {
+      move_units<u8>(dst, src, nj, up, c);
       continue;
     }
     const u64 words = (nj - lead) / 4, tail = nj - lead - 4 * words;
+    const u8* ws = src + lead;  // the source of the first whole destination word
+    const u32 sh = ((u64)ws & 3) * 8;
+    const u32* p = (const u32*)(ws - sh / 8);
     // The pieces in the copy's direction: head bytes, words, tail bytes (or the reverse).
-    if (up) move_run<u8>(dst, src, lead, up, mask, rank, count);
-    else move_run<u8>(dst + lead + 4 * words, src + lead + 4 * words, tail, up, mask, rank, count);
-    move_run<u32>((u32*)(dst + lead), (const u32*)(src + lead), words, up, mask, rank, count);
-    if (up) move_run<u8>(dst + lead + 4 * words, src + lead + 4 * words, tail, up, mask, rank, count);
-    else move_run<u8>(dst, src, lead, up, mask, rank, count);
+    if (up) move_units<u8>(dst, src, lead, up, c);
+    else move_units<u8>(dst + lead + 4 * words, ws + 4 * words, tail, up, c);
+    if (sh) move_run<u32>((u32*)(dst + lead), words, up, c, [p, sh](u64 k) { return __funnelshift_r(p[k], p[k + 1], sh); });
+    else move_units<u32>((u32*)(dst + lead), p, words, up, c);
+    if (up) move_units<u8>(dst + lead + 4 * words, ws + 4 * words, tail, up, c);
+    else move_units<u8>(dst, src, lead, up, c);
   }
-  __syncwarp(mask);
+  __syncwarp(c.mask);
 }
 DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
   const Crew c = crew();
