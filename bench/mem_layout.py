@@ -10,7 +10,10 @@ Both layouts put word w of the 32 instances of a warp side by side, so converged
          apart, and a warp's memories fill one contiguous block of 32 W words.
   contig word w of instance i at base[i * W + w] (memory only; slots stay as in rows): each instance's
          memory in one piece, as on the CPU, so one lane's consecutive words share sectors;
-  coop   contig, and the copy pattern done by the whole warp, one lane's range at a time (32 words a step).
+  coop   contig, and the copy pattern done by the whole warp, one lane's range at a time (32 words a step);
+  chunkK K-byte chunks interleaved across all N instances (chunk c of instance i at chunk index c * N + i;
+         rows is chunk4), copies as in coop: converged lanes touch one block of 32 chunks, and a run of one
+         lane's words fills whole chunks.
 Patterns, each thread in its own W-word memory:
   converged  every lane touches the same word sequence (a C stack, shared loop indices);
   random     lanes read and update pseudo-random words of a 32 KB table (hash64, sieve);
@@ -36,10 +39,13 @@ typedef unsigned long long u64;
 #define AT_(base, w, width) (base)[(u64)(w) * N + tid]
 #endif
 #ifdef CONTIG
-#define AT(base, w) (base)[(u64)tid * W + (w)]
+#define AT_I(base, i, w) (base)[(u64)(i) * W + (w)]
+#elif defined(CHUNK)
+#define AT_I(base, i, w) (base)[((u64)(w) / CHUNK * N + (i)) * CHUNK + (w) % CHUNK]
 #else
-#define AT(base, w) AT_(base, w, W)
+#define AT_I(base, i, w) (base)[(u64)(w) * N + (i)]
 #endif
+#define AT(base, w) AT_I(base, tid, w)
 #define SLOT(k) AT_(slots, k, 256)
 __device__ u32 xs(u32& s) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
 extern "C" __global__ void __launch_bounds__(128, 8)
@@ -73,20 +79,20 @@ run(u32* mem, u64* slots, u64 N, u32 pattern, u32 iters, const u32* seq, u64* ou
       // The warp moves each lane's range in turn, 32 words per step: one lane's words share sectors.
       const u32 lane = threadIdx.x & 31;
       for (u32 j = 0; j < 32; j++) {
-        u32* m = mem + (tid - lane + j) * W + base;
+        const u64 ij = tid - lane + j;
         const u32 sj = __shfl_sync(~0u, src, j), dj = __shfl_sync(~0u, dst, j), lj = __shfl_sync(~0u, len, j);
         if (dj < sj) {
           for (u32 k = 0; k < lj; k += 32) {
-            u32 v = k + lane < lj ? m[sj + k + lane] : 0;
+            u32 v = k + lane < lj ? AT_I(mem, ij, base + sj + k + lane) : 0;
             __syncwarp();
-            if (k + lane < lj) m[dj + k + lane] = v;
+            if (k + lane < lj) AT_I(mem, ij, base + dj + k + lane) = v;
           }
         } else {
           for (u32 k = lj; k > 0; k -= k < 32 ? k : 32) {
             const u32 lo = k < 32 ? 0 : k - 32;
-            u32 v = lo + lane < k ? m[sj + lo + lane] : 0;
+            u32 v = lo + lane < k ? AT_I(mem, ij, base + sj + lo + lane) : 0;
             __syncwarp();
-            if (lo + lane < k) m[dj + lo + lane] = v;
+            if (lo + lane < k) AT_I(mem, ij, base + dj + lo + lane) = v;
           }
         }
         __syncwarp();
@@ -128,9 +134,10 @@ def main() -> None:
     seq_conv = cp.asarray(rng.integers(0, 2048, 1024).astype(np.uint32))
     print(f"N = {n}, {words * 4 // 1024} KiB of memory and 256 slots per instance, {args.iters} accesses per thread")
     outs: dict[tuple[str, str], np.ndarray] = {}
-    for layout in ("rows", "tiles", "contig", "coop"):
-        opts = ("-std=c++17", f"-DW={words}") + {"rows": (), "tiles": ("-DTILES",), "contig": ("-DCONTIG",),
-                                                  "coop": ("-DCONTIG", "-DCOOP")}[layout]
+    layouts = {"rows": (), "tiles": ("-DTILES",), "contig": ("-DCONTIG",), "coop": ("-DCONTIG", "-DCOOP")}
+    layouts |= {f"chunk{k}": (f"-DCHUNK={k // 4}", "-DCOOP") for k in (4, 16, 32, 64, 128)}
+    for layout, defines in layouts.items():
+        opts = ("-std=c++17", f"-DW={words}") + defines
         kern = cp.RawModule(code=SOURCE, options=opts).get_function("run")
         for pi, pattern in enumerate(PATTERNS):
             mem = cp.zeros(n * words, dtype=cp.uint32)
@@ -147,10 +154,10 @@ def main() -> None:
             best = best_launch_seconds(cp, kern, grid, call, timed=2, reset=reset)
             outs[(layout, pattern)] = out.get()
             touched = {"converged": 2, "random": 1, "copy": 2 * 576 / 64, "slots": 3}[pattern] * args.iters
-            print(f"  {layout:5s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
+            print(f"  {layout:8s} {pattern:9s} {n * touched / best / 1e9:8.1f} G words/s  ({best * 1e3:.1f} ms)")
             del mem, slots, reset
     for pattern in PATTERNS:
-        for layout in ("tiles", "contig", "coop"):
+        for layout in list(layouts)[1:]:
             assert np.array_equal(outs[("rows", pattern)], outs[(layout, pattern)]), f"{pattern}: layouts disagree"
     print("  results agree")
 

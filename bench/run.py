@@ -821,6 +821,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the cuda backend's linear memory layout (default: contiguous)")
     p.add_argument("--deadline", type=float, default=0.0,
                    help="seconds: start no measurement after this; the report covers what ran (0: none)")
+    p.add_argument("--skip", default="", metavar="BACKEND:NAME[,...]",
+                   help="measurements to leave out, as native:bulkmem (a native bulkmem run takes minutes)")
     p.add_argument("--no-overhead", action="store_true", help="skip the launch-overhead probe")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return p.parse_args(argv)
@@ -912,6 +914,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
         os.replace(tmp, path)
 
+    skip = set(filter(None, args.skip.split(",")))
+
     def past_deadline() -> bool:
         return bool(args.deadline) and time.perf_counter() - t_start > args.deadline
 
@@ -939,6 +943,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 progress.start(f"{bench.name} / {b}")
                 t = time.perf_counter()
+                if f"{b}:{bench.name}" in skip:
+                    ms[b] = Measurement(b, note="not run: --skip")
+                    progress.step(f"{bench.name:<11} {b:<9} skipped (--skip)")
+                    continue
                 if past_deadline():
                     ms[b] = Measurement(b, note=f"not run: past --deadline {args.deadline:g} s")
                     progress.step(f"{bench.name:<11} {b:<9} skipped (deadline)")

@@ -29,6 +29,7 @@ def test_reads_and_writes_match_a_model(interleaved: bool) -> None:
         a = int(rng.integers(0, cap))
         k = int(rng.integers(0, cap - a + 1))
         assert mem.read(i, a, k).tobytes() == model[i, a:a + k].tobytes()
+        assert mem.heads(np.array([i, (i + 2) % n]), k).tobytes() == model[[i, (i + 2) % n], :k].tobytes()
     grown = mem.grown(2 * cap)
     assert grown.capacity == 2 * cap
     for i in range(n):

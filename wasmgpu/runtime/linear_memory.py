@@ -1,8 +1,10 @@
 """One linear memory of N instances, held in the layout its backend's VM reads (vm.h MemRef).
 
-contiguous (the default): each instance's bytes together, uint8 [N, capacity].
-interleaved (an option on the GPU): 4-byte words interleaved across instances, uint32 [capacity / 4, N], word
-w of instance i at [w, i], so that converged lanes touching one address make one coalesced access.
+Every layout is uint8 [chunks, N, chunk]: chunk k of instance i at [k, i], so that bytes [k * chunk,
+(k + 1) * chunk) of one instance lie together.
+contiguous (the default): one chunk of the whole capacity, so each instance's bytes lie together.
+interleaved (an option on the GPU): 4-byte chunks (words) interleaved across instances, so that converged
+lanes touching one address make one coalesced access.
 Everything outside the VM reads and writes guest memory through this class.
 """
 
@@ -13,110 +15,95 @@ from typing import Any
 
 import numpy as np
 
+CHUNK_BYTES = {"interleaved": 4}
+
 
 def _as_bytes(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8)
 
 
-def _word_span(addr: int, n: int) -> tuple[int, int]:
-    """The 4-byte words [w0, w1) that bytes [addr, addr + n) touch in the interleaved layout."""
-    return addr // 4, -(-(addr + n) // 4)
-
-
 @dataclass
 class MemoryArray:
     backend: Any
-    interleaved: bool
+    layout: str
     data: Any
 
     @classmethod
     def zeros(cls, backend: Any, n: int, capacity: int) -> MemoryArray:
-        xp = backend.xp
-        if backend.memory_layout == "interleaved":
-            return cls(backend, True, xp.zeros((capacity // 4, n), dtype=np.uint32))
-        return cls(backend, False, xp.zeros((n, capacity), dtype=np.uint8))
+        """Room for `capacity` bytes per instance (rounded up to whole chunks)."""
+        layout = backend.memory_layout
+        chunk = CHUNK_BYTES.get(layout, capacity)
+        chunks = -(-capacity // chunk) if chunk else 1
+        return cls(backend, layout, backend.xp.zeros((chunks, n, chunk), dtype=np.uint8))
+
+    @property
+    def chunk(self) -> int:
+        return self.data.shape[2]
 
     @property
     def capacity(self) -> int:
         """Bytes reserved per instance."""
-        return self.data.shape[0] * 4 if self.interleaved else self.data.shape[1]
+        return self.data.shape[0] * self.data.shape[2]
 
     @property
     def n(self) -> int:
-        return self.data.shape[1] if self.interleaved else self.data.shape[0]
+        return self.data.shape[1]
 
     def grown(self, capacity: int) -> MemoryArray:
         """A copy with more room per instance (raises the backend's error when it does not fit)."""
         new = MemoryArray.zeros(self.backend, self.n, capacity)
-        if self.interleaved:
-            new.data[: self.data.shape[0]] = self.data
+        if self.layout == "contiguous":
+            new.data[:, :, : self.capacity] = self.data
         else:
-            new.data[:, : self.capacity] = self.data
+            new.data[: self.data.shape[0]] = self.data
         return new
+
+    def _span(self, addr: int, n: int) -> tuple[int, int, int]:
+        """The chunks [c0, c1) that bytes [addr, addr + n) touch, and addr's offset in chunk c0."""
+        c = self.chunk
+        return addr // c, -(-(addr + n) // c), addr % c
 
     def read(self, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n), copied to the host."""
         if n <= 0:
             return np.zeros(0, dtype=np.uint8)
         host = self.backend.to_host
-        if not self.interleaved:
-            return host(self.data[inst, addr:addr + n]).copy()
-        w0, w1 = _word_span(addr, n)
-        words = np.ascontiguousarray(host(self.data[w0:w1, inst]))
-        lead = addr - 4 * w0
-        return words.view(np.uint8)[lead:lead + n].copy()
+        c0, c1, lead = self._span(addr, n)
+        if c1 - c0 == 1:
+            return np.array(host(self.data[c0, inst, lead:lead + n]))
+        return np.ascontiguousarray(host(self.data[c0:c1, inst])).reshape(-1)[lead:lead + n].copy()
 
     def heads(self, insts: np.ndarray, nbytes: int) -> np.ndarray:
         """The first `nbytes` bytes of each instance in `insts`, on the host in one transfer: uint8 [len, nbytes]."""
         xp = self.backend.xp
         sel = slice(None) if len(insts) == self.n else xp.asarray(insts)
-        if not self.interleaved:
-            return np.ascontiguousarray(self.backend.to_host(self.data[sel, :nbytes]))
-        w = -(-nbytes // 4)
-        words = self.backend.to_host(self.data[:w][:, sel])
-        return np.ascontiguousarray(words.T).view(np.uint8)[:, :nbytes]
+        c1 = -(-nbytes // self.chunk) if self.chunk else 0
+        if c1 == 1:
+            return np.ascontiguousarray(self.backend.to_host(self.data[0][sel, :nbytes]))
+        chunks = self.backend.to_host(self.data[:c1][:, sel])
+        return np.ascontiguousarray(chunks.transpose(1, 0, 2)).reshape(len(insts), -1)[:, :nbytes]
 
-    def write(self, inst: int, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        src = _as_bytes(data)
+    def _put(self, inst: Any, addr: int, src: np.ndarray) -> None:
+        """src at addr in instance `inst` (an index, or every instance for slice(None))."""
+        xp = self.backend.xp
         n = len(src)
         if n == 0:
             return
-        xp = self.backend.xp
-        if not self.interleaved:
-            self.data[inst, addr:addr + n] = xp.asarray(src)
-            return
-        w0, w1 = _word_span(addr, n)
-        lead, tail = addr - 4 * w0, 4 * w1 - (addr + n)
-        buf = np.empty((w1 - w0) * 4, dtype=np.uint8)
-        if lead:  # the bytes of partly written words that stay
-            buf[:4] = self.read(inst, 4 * w0, 4)
-        if tail:
-            buf[-4:] = self.read(inst, 4 * (w1 - 1), 4)
-        buf[lead:lead + n] = src
-        self.data[w0:w1, inst] = xp.asarray(buf.view(np.uint32))
+        c0, c1, lead = self._span(addr, n)
+        c = self.chunk
+        first = min(n, c - lead)
+        self.data[c0, inst, lead:lead + first] = xp.asarray(src[:first])
+        whole = (n - first) // c
+        if whole:
+            body = xp.asarray(src[first:first + whole * c]).reshape(whole, c)
+            self.data[c0 + 1:c0 + 1 + whole, inst] = body if not isinstance(inst, slice) else body[:, None, :]
+        rest = src[first + whole * c:]
+        if len(rest):
+            self.data[c1 - 1, inst, :len(rest)] = xp.asarray(rest)
+
+    def write(self, inst: int, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
+        self._put(inst, addr, _as_bytes(data))
 
     def write_all(self, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """The same bytes at the same address in every instance (an active data segment)."""
-        src = _as_bytes(data)
-        n = len(src)
-        if n == 0:
-            return
-        xp = self.backend.xp
-        if not self.interleaved:
-            self.data[:, addr:addr + n] = xp.asarray(src)[None, :]
-            return
-        w0, w1 = _word_span(addr, n)
-        buf = np.zeros((w1 - w0) * 4, dtype=np.uint8)
-        buf[addr - 4 * w0:addr - 4 * w0 + n] = src
-        cover = np.zeros_like(buf, dtype=bool)
-        cover[addr - 4 * w0:addr - 4 * w0 + n] = True
-        edges = {}
-        for w in {w0, w1 - 1}:  # partly covered words keep each instance's other bytes
-            k = w - w0
-            if not cover[4 * k:4 * k + 4].all():
-                old = np.ascontiguousarray(self.backend.to_host(self.data[w])).view(np.uint8).reshape(-1, 4)
-                merged = np.where(cover[4 * k:4 * k + 4], buf[4 * k:4 * k + 4], old)
-                edges[w] = np.ascontiguousarray(merged).view(np.uint32).reshape(-1)
-        self.data[w0:w1] = xp.asarray(buf.view(np.uint32))[:, None]
-        for w, row in edges.items():
-            self.data[w] = xp.asarray(row)
+        self._put(slice(None), addr, _as_bytes(data))
