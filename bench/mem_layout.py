@@ -42,6 +42,8 @@ typedef unsigned long long u64;
 #define AT_I(base, i, w) (base)[(u64)(i) * W + (w)]
 #elif defined(CHUNK)
 #define AT_I(base, i, w) (base)[((u64)(w) / CHUNK * N + (i)) * CHUNK + (w) % CHUNK]
+#elif defined(TILES)
+#define AT_I(base, i, w) (base)[(((u64)(i) >> 5) * W + (w)) * 32 + ((i) & 31)]
 #else
 #define AT_I(base, i, w) (base)[(u64)(w) * N + (i)]
 #endif
