@@ -353,8 +353,8 @@ template <typename T, typename Load> DEV void move_run(T* dst, u64 n, bool up, C
 template <typename T> DEV void move_units(T* dst, const T* src, u64 n, bool up, Crew c) {
   move_run<T>(dst, n, up, c, [src](u64 k) { return src[k]; });
 }
-template <typename T> DEV void fill_run(T* dst, T v, u64 n, u32 rank, u32 count) {
-  for (u64 k = rank; k < n; k += count) dst[k] = v;
+template <typename T> DEV void fill_run(T* dst, T v, u64 n, Crew c) {
+  for (u64 k = c.rank; k < n; k += c.count) dst[k] = v;
 }
 // The lanes that reach a memory.copy together serve each one's copy in turn: one lane's bytes are
 // consecutive in this layout, so lanes moving them together use whole sectors (bench/mem_layout.py, coop:
@@ -393,20 +393,19 @@ DEV void mem_copy(MemRef r, u64 d, u64 s, u64 n) {
 }
 DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
   const Crew c = crew();
-  const u32 mask = c.mask, rank = c.rank, count = c.count;
-  for (u32 todo = mask; todo; todo &= todo - 1) {
+  for (u32 todo = c.mask; todo; todo &= todo - 1) {
     const u32 j = __ffs(todo) - 1;
-    u8* dst = (u8*)__shfl_sync(mask, (unsigned long long)r.b, j) + __shfl_sync(mask, (unsigned long long)d, j);
-    const u64 nj = __shfl_sync(mask, (unsigned long long)n, j);
-    const u8 vj = (u8)__shfl_sync(mask, (u32)v, j);
+    u8* dst = (u8*)__shfl_sync(c.mask, (unsigned long long)r.b, j) + __shfl_sync(c.mask, (unsigned long long)d, j);
+    const u64 nj = __shfl_sync(c.mask, (unsigned long long)n, j);
+    const u8 vj = (u8)__shfl_sync(c.mask, (u32)v, j);
     const u64 lead = (4 - ((u64)dst & 3)) & 3;
-    if (nj < lead + 4) { fill_run<u8>(dst, vj, nj, rank, count); continue; }
+    if (nj < lead + 4) { fill_run<u8>(dst, vj, nj, c); continue; }
     const u64 words = (nj - lead) / 4;
-    fill_run<u8>(dst, vj, lead, rank, count);
-    fill_run<u32>((u32*)(dst + lead), 0x01010101u * vj, words, rank, count);
-    fill_run<u8>(dst + lead + 4 * words, vj, nj - lead - 4 * words, rank, count);
+    fill_run<u8>(dst, vj, lead, c);
+    fill_run<u32>((u32*)(dst + lead), 0x01010101u * vj, words, c);
+    fill_run<u8>(dst + lead + 4 * words, vj, nj - lead - 4 * words, c);
   }
-  __syncwarp(mask);
+  __syncwarp(c.mask);
 }
 DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) { for (u64 k = 0; k < n; k++) r.b[d + k] = src[k]; }
 #else
