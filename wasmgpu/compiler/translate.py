@@ -110,7 +110,9 @@ class _Translator:
     dead: bool = False
     max_height: int = 0
     offset: int = 0
-    last_def: int = -1  # word index of the last instruction whose `a` field is a fresh stack slot
+    # Word index of the last instruction emitted, when its `a` field is the stack slot it defined; emit()
+    # clears it, so it never names an instruction with another one after it.
+    last_def: int = -1
     last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
 
     def __post_init__(self) -> None:
@@ -235,6 +237,11 @@ class _Translator:
             raise Unsupported(f"function with {self.nlocals} locals (at most {MAX_SLOTS // 2} are supported)")
         end = _Label()
         self.frames.append(_Frame("func", 0, 0, len(self.ftype.results), end, end, True))
+        # Calls zero the declared locals; a reference's default is null, which is not zero.
+        for k, t in enumerate(self.local_types):
+            if t in wo.REF_TYPES:
+                self.emit(OP["CONST"], len(self.ftype.params) + k)
+                self.word(REF_NULL)
         for op, imm, off in body:
             self.offset = off
             if self.dead and op not in _STRUCTURAL:
@@ -475,13 +482,20 @@ class _Translator:
         if len(self.stack) > self.max_height:
             self.max_height = len(self.stack)
 
+    def producer(self, value: int) -> int:
+        """The word index of the instruction whose result `value` (a slot just popped) holds, when it is the
+        last one emitted and wrote that slot: only then may it write somewhere else instead. A `drop` in
+        between leaves last_def naming an instruction whose slot is no longer on top."""
+        idx = self.last_def
+        if idx < 0 or value != self.pos(len(self.stack)) or (self.words[idx] >> 16) & 0xFFFF != value:
+            return -1
+        return idx
+
     def set_local(self, x: int, value: int) -> None:
-        if (value == self.pos(len(self.stack)) and self.last_def >= 0
-                and self.last_def == len(self.words) - 1 - _trailing(self.words, self.last_def)
-                and x not in self.stack):
+        idx = self.producer(value)
+        if idx >= 0 and x not in self.stack:
             # Retarget the instruction that computed the value straight into the local.
-            w = self.words[self.last_def]
-            self.words[self.last_def] = (w & ~(0xFFFF << 16)) | (x << 16)
+            self.words[idx] = (self.words[idx] & ~(0xFFFF << 16)) | (x << 16)
             self.last_def = -1
             return
         if x in self.stack:
@@ -599,11 +613,6 @@ class _Translator:
     def op_elem_drop(self, elemidx: int) -> None:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])
 
-
-def _trailing(words: list[int], idx: int) -> int:
-    """How many follow-on words the instruction at idx has (so it is known to be the last one emitted)."""
-    w = words[idx]
-    return 1 if w & F_EXT or w & OP_MASK == OP["TABLE_GROW"] else 0
 
 _HANDLERS = {
     _k("block"): _Translator.op_block, _k("loop"): _Translator.op_loop, _k("if"): _Translator.op_if,
