@@ -1,16 +1,23 @@
 """Compiling the one interpreter source: the host C++ compiler for the CPU, NVRTC for CUDA.
 
-Artifacts are cached by a hash of the sources and the flags.
+Artifacts are cached by a hash of the sources and the flags. A cache entry is two files: the artifact,
+named by its own content hash (`vm-<key>-<sha>.so`), and a record (`vm-<key>.so.json`) with its name,
+size and SHA-256. Both are written atomically (a temporary file in the cache directory, fsync, rename)
+and the artifact is checked against the record before it is loaded: a truncated library would kill
+the process with SIGBUS at dlopen, and any other damage would fail to load forever. An entry that
+does not check out is removed and rebuilt.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +59,80 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 
+def _atomic_write(path: Path, data: bytes) -> None:
+    """`path` holds `data` in full or is left as it was: concurrent builders and crashes never leave a
+    partial file under the final name."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _discard(*paths: Path) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _record_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".json")
+
+
+def verified_entry(entry: Path) -> Path | None:
+    """The artifact of cache entry `entry` (e.g. cache_dir()/"vm-<key>.so") when its record is intact and
+    the file matches the record's size and SHA-256; else None, with whatever was there removed."""
+    record = _record_path(entry)
+    try:
+        meta = json.loads(record.read_bytes())
+        name, size, digest = str(meta["file"]), int(meta["size"]), str(meta["sha256"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        _discard(record)
+        return None
+    path = entry.parent / name
+    if Path(name).name != name or not name.startswith(entry.stem):  # the record names a file of this entry only
+        _discard(record)
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        _discard(record)
+        return None
+    if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+        _discard(record, path)
+        return None
+    return path
+
+
+def store_entry(entry: Path, data: bytes) -> Path:
+    """Write `data` as cache entry `entry`: the artifact first, then the record that vouches for it."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = entry.with_name(f"{entry.stem}-{digest[:16]}{entry.suffix}")
+    _atomic_write(path, data)
+    _atomic_write(_record_path(entry), json.dumps({"file": path.name, "size": len(data), "sha256": digest}).encode())
+    return path
+
+
+def cached(entry: Path, build: Callable[[], bytes]) -> Path:
+    """The verified artifact of `entry`, built by `build` (and stored) when missing or damaged."""
+    path = verified_entry(entry)
+    if path is None:
+        path = store_entry(entry, build())
+    return path
+
+
 def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str = "") -> ctypes.CDLL:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
     adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
@@ -60,8 +141,9 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
     host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
     flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
-    lib = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
-    if not lib.exists():
+    entry = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
+
+    def build() -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "vm.cpp"
             src.write_text(source)
@@ -70,10 +152,9 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
             if proc.returncode != 0:
                 what = "compiled code" if compiled else "interpreter"
                 raise BuildError(f"compiling the CPU {what} failed:\n{proc.stderr[-4000:]}")
-            # Atomic rename: concurrent test workers may build the same library.
-            tmp_lib = lib.with_suffix(f".{os.getpid()}.tmp")
-            shutil.copyfile(out, tmp_lib)
-            os.replace(tmp_lib, lib)
+            return out.read_bytes()
+
+    lib = cached(entry, build)
     dll = ctypes.CDLL(str(lib))
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
     dll.vm_run.restype = None
@@ -108,17 +189,18 @@ def load_cuda_kernel(compiled: str = "", defines: tuple[str, ...] = ()) -> CudaK
     extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
     options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), f"--gpu-architecture=sm_{arch}")
     source = vm_source("cuda.cu", compiled)
-    cubin = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
-    if not cubin.exists():
+    entry = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
+
+    def build() -> bytes:
         prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
         except nvrtc.NVRTCError as e:
             raise BuildError(f"compiling the CUDA interpreter failed: {e}\n{nvrtc.getProgramLog(prog)}") from e
-        data = nvrtc.getCUBIN(prog)
+        data = bytes(nvrtc.getCUBIN(prog))
         nvrtc.destroyProgram(prog)
-        tmp = cubin.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, cubin)
+        return data
+
+    cubin = cached(entry, build)
     module = cupy.RawModule(path=str(cubin))
     return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"))

@@ -1,0 +1,109 @@
+"""The compile cache (vm/build.py): entries written atomically, checked before they are loaded, and a
+damaged entry rebuilt rather than trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wasmgpu.vm import build
+
+TINY = 'extern "C" void vm_run(void*, unsigned, int) {}\nextern "C" int answer() { return %d; }\n'
+
+# A child process loads the host library with a tiny source in place of the interpreter (a build of
+# under a second), calls it and prints the answer: a truncated library would kill it with SIGBUS.
+LOADER = """
+import sys
+from wasmgpu.vm import build
+build.vm_source = lambda entry, compiled="": {source!r}
+print(build.load_host_library(compiled="x").answer())
+"""
+
+
+def load_in_child(cache: Path, value: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WASMGPU_CACHE": str(cache)}
+    code = LOADER.format(source=TINY % value)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.iterdir() if p.suffix == ".so")
+
+
+@pytest.fixture
+def counted(tmp_path):
+    """A cache entry in tmp_path built by a counting builder."""
+    calls = []
+
+    def make() -> bytes:
+        calls.append(1)
+        return b"artifact %d " % len(calls) * 1000
+
+    return tmp_path / "vm-key.so", make, calls
+
+
+def test_entry_is_stored_with_its_record_and_reused(counted) -> None:
+    entry, make, calls = counted
+    first = build.cached(entry, make)
+    assert first.read_bytes() == b"artifact 1 " * 1000 and first.name.startswith("vm-key-")
+    record = json.loads(Path(str(entry) + ".json").read_text())
+    assert record["file"] == first.name and record["size"] == len(first.read_bytes())
+    assert build.cached(entry, make) == first and len(calls) == 1
+    assert not [p for p in entry.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing", "bad record", "empty record"])
+def test_damaged_entry_is_rebuilt(counted, damage) -> None:
+    entry, make, calls = counted
+    path = build.cached(entry, make)
+    record = Path(str(entry) + ".json")
+    if damage == "truncate":
+        os.truncate(path, 100)
+    elif damage == "garbage":
+        data = bytearray(path.read_bytes())
+        data[10:20] = b"\xff" * 10  # same size, other bytes
+        path.write_bytes(bytes(data))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "missing":
+        path.unlink()
+    elif damage == "bad record":
+        record.write_text('{"file": "../elsewhere.so", "size": 1, "sha256": "00"}')
+    else:
+        record.write_bytes(b"")
+    again = build.cached(entry, make)
+    assert len(calls) == 2
+    assert again.read_bytes() == b"artifact 2 " * 1000
+    assert build.cached(entry, make) == again and len(calls) == 2
+
+
+def test_failed_build_leaves_no_entry(counted) -> None:
+    entry, _, _ = counted
+
+    def fail() -> bytes:
+        raise build.BuildError("no compiler")
+
+    with pytest.raises(build.BuildError):
+        build.cached(entry, fail)
+    assert list(entry.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_host_library_is_rebuilt_and_loads(tmp_path, damage) -> None:
+    first = load_in_child(tmp_path, 41)
+    assert first.returncode == 0 and first.stdout.strip() == "41", first.stderr
+    [lib] = entries(tmp_path)
+    if damage == "truncate":
+        os.truncate(lib, lib.stat().st_size // 3)  # a partly written file: SIGBUS at dlopen when trusted
+    else:
+        lib.write_bytes(b"\x7fELF" + os.urandom(4096))
+    second = load_in_child(tmp_path, 41)
+    assert second.returncode == 0 and second.stdout.strip() == "41", second.stderr
+    [rebuilt] = entries(tmp_path)
+    assert rebuilt.stat().st_size > 4100 and rebuilt.read_bytes()[:4] == b"\x7fELF"
