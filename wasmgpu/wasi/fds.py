@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import stat as st
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from . import abi
 from .memory import WasiError
-from .sandbox import Resolved, resolve
+from .sandbox import O_CLOEXEC, O_DIR, Resolved, resolve
 
 U64_MASK = (1 << 64) - 1
 
@@ -234,25 +236,55 @@ FILE_RIGHTS_WRITE = abi.RIGHTS_ALL & ~(abi.R_FD_READ | abi.R_FD_READDIR)
 
 class DirEntry(Entry):
     """A directory, and the sandbox of the paths resolved from it: as in wasmtime (cap-std), even one
-    opened below a preopen cannot reach its parent. `name` is set for a preopen."""
+    opened below a preopen cannot reach its parent. `name` is set for a preopen.
+
+    A directory opened by the guest holds its descriptor `fd`. A preopen holds none (a batch has
+    thousands): it opens `root` for each use and checks that the same directory (device and inode
+    noted at creation) was reached, so a path swapped on the host cannot move the sandbox.
+    """
 
     filetype = abi.FILETYPE_DIRECTORY
 
-    def __init__(self, root: str, name: str | None = None) -> None:
+    def __init__(self, root: str, name: str | None = None, fd: int | None = None) -> None:
         if name is not None:
             super().__init__(PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING)
         else:
             super().__init__(DIR_RIGHTS, DIR_RIGHTS)
-        self.root = root  # a real path: no symbolic link in it
+        self.root = root  # where the directory was when it was opened (informative for a held fd)
         self.name = name
+        self.fd = fd
+        self._identity: tuple[int, int] | None = None
+        if fd is None:
+            info = os.stat(root)
+            self._identity = (info.st_dev, info.st_ino)
         self._listing: list[tuple[str, int, int]] | None = None
 
-    @property
-    def host(self) -> str:
-        return self.root
+    @contextmanager
+    def handle(self) -> Iterator[int]:
+        """A descriptor of the directory for the duration of one operation."""
+        if self.fd is not None:
+            yield self.fd
+            return
+        fd = self._open_root()
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_root(self) -> int:
+        fd = os.open(self.root, O_DIR & ~os.O_NOFOLLOW)
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != self._identity:
+            os.close(fd)
+            raise WasiError(abi.ENOENT)  # the preopen is gone from where it was
+        return fd
 
     def resolve(self, path: str, follow: bool) -> Resolved:
-        return resolve(self.root, (), path, follow)
+        """Where `path` leads from here; the result is a context manager that closes what it opened."""
+        if self.fd is not None:
+            return resolve(self.fd, path, follow)
+        fd = self._open_root()
+        return resolve(fd, path, follow, [fd])
 
     def seek(self, offset: int, whence: int) -> int:
         raise WasiError(abi.EBADF)
@@ -264,12 +296,15 @@ class DirEntry(Entry):
         raise WasiError(abi.EBADF)
 
     def filestat(self) -> bytes:
-        return filestat_of(os.stat(self.host))
+        with self.handle() as fd:
+            return filestat_of(os.fstat(fd))
 
     def set_times(self, atim: int | None, mtim: int | None) -> None:
-        info = os.stat(self.host)
-        os.utime(self.host, ns=(info.st_atime_ns if atim is None else atim,
-                                info.st_mtime_ns if mtim is None else mtim))
+        with self.handle() as fd:
+            info = os.fstat(fd)
+            # "." of the descriptor: utimensat works through an O_PATH descriptor, futimens does not
+            os.utime(".", dir_fd=fd, follow_symlinks=False,
+                     ns=(info.st_atime_ns if atim is None else atim, info.st_mtime_ns if mtim is None else mtim))
 
     def set_flags(self, flags: int) -> None:
         if flags & ~abi.FDFLAGS_NONBLOCK:
@@ -279,17 +314,28 @@ class DirEntry(Entry):
     def listing(self, cookie: int) -> list[tuple[str, int, int]]:
         """(name, inode, filetype) of ".", ".." and the entries sorted by name; read anew at cookie 0."""
         if self._listing is None or cookie == 0:
-            here = os.stat(self.host)  # ".." is not reachable: it gets the directory's own inode
-            out = [(".", here.st_ino, abi.FILETYPE_DIRECTORY), ("..", here.st_ino, abi.FILETYPE_DIRECTORY)]
-            with os.scandir(self.host) as it:
-                for e in sorted(it, key=lambda e: e.name):
-                    try:
-                        info = e.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    out.append((e.name, info.st_ino, filetype_of(info.st_mode)))
+            with self.handle() as fd:
+                here = os.fstat(fd)  # ".." is not reachable: it gets the directory's own inode
+                out = [(".", here.st_ino, abi.FILETYPE_DIRECTORY), ("..", here.st_ino, abi.FILETYPE_DIRECTORY)]
+                readable = os.open(".", os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC, dir_fd=fd)
+                try:
+                    with os.scandir(readable) as it:
+                        for e in sorted(it, key=lambda e: e.name):
+                            try:
+                                info = e.stat(follow_symlinks=False)
+                            except OSError:
+                                continue
+                            out.append((e.name, info.st_ino, filetype_of(info.st_mode)))
+                finally:
+                    os.close(readable)
             self._listing = out
         return self._listing
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            self._identity = (-1, -1)  # a closed directory opens nothing
 
 
 class FdTable:

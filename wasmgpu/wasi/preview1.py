@@ -18,7 +18,7 @@ from . import abi
 from .context import WasiContext
 from .fds import FILE_RIGHTS_READ, FILE_RIGHTS_WRITE, DirEntry, Entry, FileEntry, OutputEntry, StdinEntry, filestat_of
 from .memory import GuestMemory, WasiError
-from .sandbox import Resolved, check_symlink_target
+from .sandbox import Resolved, check_symlink_target, open_dir
 
 WasiFunction = Callable[..., int]
 FUNCTIONS: dict[str, WasiFunction] = {}
@@ -303,15 +303,24 @@ def fd_renumber(ctx: WasiContext, mem: GuestMemory, fd: int, to: int) -> int:
 
 
 # -- paths --------------------------------------------------------------------------------------
-def _resolve(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int, follow: bool,
-             not_dir: int = abi.EBADF) -> Resolved:
-    """Where `path` leads from directory `fd`; a descriptor that is no directory gives `not_dir` (wasmtime's
-    EBADF, or ENOTDIR for a regular file in path_open)."""
+# Every operation acts on (directory descriptor, final name) from sandbox.resolve through the *at
+# system calls, never following a link at the final name: a tree changed between the walk and the
+# call can change the errno, never where the call lands.
+def _dir(ctx: WasiContext, fd: int, not_dir: int = abi.EBADF) -> DirEntry:
+    """Directory `fd`; a descriptor that is no directory gives `not_dir` (wasmtime's EBADF, or ENOTDIR
+    for a regular file in path_open)."""
     d = ctx.fds.get(fd)
-    text = mem.string(path, path_len)
     if not isinstance(d, DirEntry):
         raise WasiError(not_dir if isinstance(d, FileEntry) else abi.EBADF)
-    return d.resolve(text, follow)
+    return d
+
+
+def _resolve(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int, follow: bool,
+             not_dir: int = abi.EBADF) -> Resolved:
+    """Where `path` leads from directory `fd` (a context manager: it holds descriptors)."""
+    ctx.fds.get(fd)
+    text = mem.string(path, path_len)
+    return _dir(ctx, fd, not_dir).resolve(text, follow)
 
 
 def _must_exist(r: Resolved) -> os.stat_result:
@@ -322,47 +331,51 @@ def _must_exist(r: Resolved) -> os.stat_result:
 
 @wasi
 def path_create_directory(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, False)
-    if r.exists:
-        return abi.EEXIST
-    os.mkdir(r.host, 0o777)
+    with _resolve(ctx, mem, fd, path, path_len, False) as r:
+        if r.exists:
+            return abi.EEXIST
+        os.mkdir(r.name, 0o777, dir_fd=r.dir_fd)
     return abi.SUCCESS
 
 
 @wasi
 def path_filestat_get(ctx: WasiContext, mem: GuestMemory, fd: int, flags: int, path: int, path_len: int,
                       out: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, bool(flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW))
+    with _resolve(ctx, mem, fd, path, path_len, bool(flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW)) as r:
+        info = _must_exist(r)
     mem.check(out, abi.FILESTAT.size)
-    mem.write(out, filestat_of(_must_exist(r)))
+    mem.write(out, filestat_of(info))
     return abi.SUCCESS
 
 
 @wasi
 def path_filestat_set_times(ctx: WasiContext, mem: GuestMemory, fd: int, flags: int, path: int, path_len: int,
                             atim: int, mtim: int, fst: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, bool(flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW))
-    info = _must_exist(r)
-    a, m = _times(ctx, atim, mtim, fst)
-    if a is not None or m is not None:
-        os.utime(r.host, ns=(info.st_atime_ns if a is None else a, info.st_mtime_ns if m is None else m),
-                 follow_symlinks=False)
+    with _resolve(ctx, mem, fd, path, path_len, bool(flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW)) as r:
+        info = _must_exist(r)
+        a, m = _times(ctx, atim, mtim, fst)
+        if a is not None or m is not None:
+            os.utime(r.name, ns=(info.st_atime_ns if a is None else a, info.st_mtime_ns if m is None else m),
+                     dir_fd=r.dir_fd, follow_symlinks=False)
     return abi.SUCCESS
 
 
 @wasi
 def path_link(ctx: WasiContext, mem: GuestMemory, old_fd: int, old_flags: int, old_path: int, old_len: int,
               new_fd: int, new_path: int, new_len: int) -> int:
-    src = _resolve(ctx, mem, old_fd, old_path, old_len, bool(old_flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW))
-    dst = _resolve(ctx, mem, new_fd, new_path, new_len, False)
-    _must_exist(src)
-    if src.is_dir:
-        return abi.EPERM
-    if dst.exists:
-        return abi.EEXIST
-    if dst.trailing_slash:
-        return abi.ENOENT
-    os.link(src.host, dst.host, follow_symlinks=False)
+    src_dir, dst_dir = _dir(ctx, old_fd), _dir(ctx, new_fd)
+    src_text, dst_text = mem.string(old_path, old_len), mem.string(new_path, new_len)
+    if old_flags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW:
+        return abi.EINVAL  # as wasmtime: a hard link to a link's target is not offered
+    with src_dir.resolve(src_text, False) as src, dst_dir.resolve(dst_text, False) as dst:
+        _must_exist(src)
+        if src.is_dir:
+            return abi.EPERM
+        if dst.exists:
+            return abi.EEXIST
+        if dst.trailing_slash:
+            return abi.ENOENT
+        os.link(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd, follow_symlinks=False)
     return abi.SUCCESS
 
 
@@ -370,7 +383,8 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
     write = bool(rights & abi.WRITE_RIGHTS) or bool(oflags & abi.OFLAGS_TRUNC)
     read = bool(rights & (abi.R_FD_READ | abi.R_FD_READDIR)) or not write
     host = (os.O_RDWR if read else os.O_WRONLY) if write else os.O_RDONLY
-    host |= os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: a FIFO swapped in after the walk must not block the open (cleared below).
+    host |= os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     if oflags & abi.OFLAGS_CREAT:
         host |= os.O_CREAT
     if oflags & abi.OFLAGS_EXCL:
@@ -385,7 +399,15 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
         host |= getattr(os, "O_SYNC", 0)
     if r.stat is not None and not stat.S_ISREG(r.stat.st_mode):
         raise WasiError(abi.EACCES)  # a device, FIFO or socket inside the sandbox (opening one could block)
-    host_fd = os.open(r.host, host, 0o666)
+    host_fd = os.open(r.name, host, 0o666, dir_fd=r.dir_fd)
+    try:
+        mode = os.fstat(host_fd).st_mode
+        if not stat.S_ISREG(mode):  # changed since the walk
+            raise WasiError(abi.EISDIR if stat.S_ISDIR(mode) else abi.EACCES)
+        os.set_blocking(host_fd, True)
+    except BaseException:
+        os.close(host_fd)
+        raise
     reported = abi.RIGHTS_ALL if read and write else FILE_RIGHTS_WRITE if write else FILE_RIGHTS_READ
     return FileEntry(host_fd, read, write, fdflags & 0x1F, reported)
 
@@ -393,31 +415,35 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
 @wasi
 def path_open(ctx: WasiContext, mem: GuestMemory, fd: int, dirflags: int, path: int, path_len: int, oflags: int,
               rights_base: int, rights_inheriting: int, fdflags: int, out: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, bool(dirflags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW), abi.ENOTDIR)
-    mem.check(out, 4)
-    entry: Entry
-    if r.exists:
-        if oflags & abi.OFLAGS_CREAT and oflags & abi.OFLAGS_EXCL:
-            return abi.EEXIST
-        if r.is_symlink:
-            return abi.ELOOP
-        if r.is_dir:
-            if rights_base & abi.WRITE_RIGHTS or oflags & abi.OFLAGS_TRUNC:
-                return abi.EISDIR
-            entry = DirEntry(r.host)  # as in wasmtime (cap-std), a directory fd is a sandbox of its own
-            entry.flags = fdflags & abi.FDFLAGS_NONBLOCK
-        elif oflags & abi.OFLAGS_DIRECTORY:
-            return abi.ENOTDIR
+    ctx.fds.get(fd)
+    text = mem.string(path, path_len)
+    d = _dir(ctx, fd, abi.ENOTDIR)
+    with d.resolve(text, bool(dirflags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW)) as r:
+        mem.check(out, 4)
+        entry: Entry
+        if r.exists:
+            if oflags & abi.OFLAGS_CREAT and oflags & abi.OFLAGS_EXCL:
+                return abi.EEXIST
+            if r.is_symlink:
+                return abi.ELOOP
+            if r.is_dir:
+                if rights_base & abi.WRITE_RIGHTS or oflags & abi.OFLAGS_TRUNC:
+                    return abi.EISDIR
+                # as in wasmtime (cap-std), a directory fd is a sandbox of its own
+                entry = DirEntry(os.path.normpath(os.path.join(d.root, text)), fd=open_dir(r.dir_fd, r.name))
+                entry.flags = fdflags & abi.FDFLAGS_NONBLOCK
+            elif oflags & abi.OFLAGS_DIRECTORY:
+                return abi.ENOTDIR
+            else:
+                entry = _open_file(r, oflags, rights_base, fdflags)
         else:
+            if not oflags & abi.OFLAGS_CREAT:
+                return abi.ENOENT
+            if oflags & abi.OFLAGS_DIRECTORY:
+                return abi.EINVAL
+            if r.trailing_slash:
+                return abi.EISDIR
             entry = _open_file(r, oflags, rights_base, fdflags)
-    else:
-        if not oflags & abi.OFLAGS_CREAT:
-            return abi.ENOENT
-        if oflags & abi.OFLAGS_DIRECTORY:
-            return abi.EINVAL
-        if r.trailing_slash:
-            return abi.EISDIR
-        entry = _open_file(r, oflags, rights_base, fdflags)
     mem.write_u32(out, ctx.fds.add(entry))
     return abi.SUCCESS
 
@@ -425,41 +451,44 @@ def path_open(ctx: WasiContext, mem: GuestMemory, fd: int, dirflags: int, path: 
 @wasi
 def path_readlink(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int, buf: int, buf_len: int,
                   bufused: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, False)
-    _must_exist(r)
-    if not r.is_symlink:
-        return abi.EINVAL
+    with _resolve(ctx, mem, fd, path, path_len, False) as r:
+        _must_exist(r)
+        if not r.is_symlink:
+            return abi.EINVAL
+        target = os.readlink(r.name, dir_fd=r.dir_fd)
+    if target.startswith("/"):
+        return abi.EPERM  # as wasmtime: an absolute target would tell the guest a host path
     mem.check(buf, buf_len)
     mem.check(bufused, 4)
-    target = os.readlink(r.host).encode()[:buf_len]
-    mem.write(buf, target)
-    mem.write_u32(bufused, len(target))
+    raw = target.encode()[:buf_len]
+    mem.write(buf, raw)
+    mem.write_u32(bufused, len(raw))
     return abi.SUCCESS
 
 
 @wasi
 def path_remove_directory(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, False)
-    _must_exist(r)
-    if r.dot or r.is_root:
-        return abi.EINVAL
-    if not r.is_dir:
-        return abi.ENOTDIR
-    os.rmdir(r.host)
+    with _resolve(ctx, mem, fd, path, path_len, False) as r:
+        _must_exist(r)
+        if r.dot or r.is_root:
+            return abi.EINVAL
+        if not r.is_dir:
+            return abi.ENOTDIR
+        os.rmdir(r.name, dir_fd=r.dir_fd)
     return abi.SUCCESS
 
 
 @wasi
 def path_rename(ctx: WasiContext, mem: GuestMemory, fd: int, old_path: int, old_len: int, new_fd: int,
                 new_path: int, new_len: int) -> int:
-    src = _resolve(ctx, mem, fd, old_path, old_len, False)
-    dst = _resolve(ctx, mem, new_fd, new_path, new_len, False)
-    _must_exist(src)
-    if src.is_root or dst.is_root or src.dot or dst.dot:
-        return abi.EBUSY
-    if dst.trailing_slash and not src.is_dir:
-        return abi.ENOTDIR
-    os.rename(src.host, dst.host)
+    with _resolve(ctx, mem, fd, old_path, old_len, False) as src, \
+            _resolve(ctx, mem, new_fd, new_path, new_len, False) as dst:
+        _must_exist(src)
+        if src.is_root or dst.is_root or src.dot or dst.dot:
+            return abi.EBUSY
+        if dst.trailing_slash and not src.is_dir:
+            return abi.ENOTDIR
+        os.rename(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
     return abi.SUCCESS
 
 
@@ -467,23 +496,23 @@ def path_rename(ctx: WasiContext, mem: GuestMemory, fd: int, old_path: int, old_
 def path_symlink(ctx: WasiContext, mem: GuestMemory, old_path: int, old_len: int, fd: int, new_path: int,
                  new_len: int) -> int:
     target = mem.string(old_path, old_len)
-    dst = _resolve(ctx, mem, fd, new_path, new_len, False)
-    check_symlink_target(target)
-    if dst.exists:
-        return abi.EEXIST
-    if dst.trailing_slash:
-        return abi.ENOENT
-    os.symlink(target, dst.host)
+    with _resolve(ctx, mem, fd, new_path, new_len, False) as dst:
+        check_symlink_target(target)
+        if dst.exists:
+            return abi.EEXIST
+        if dst.trailing_slash:
+            return abi.ENOENT
+        os.symlink(target, dst.name, dir_fd=dst.dir_fd)
     return abi.SUCCESS
 
 
 @wasi
 def path_unlink_file(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int) -> int:
-    r = _resolve(ctx, mem, fd, path, path_len, False)
-    _must_exist(r)
-    if r.is_dir:
-        return abi.EISDIR
-    os.unlink(r.host)
+    with _resolve(ctx, mem, fd, path, path_len, False) as r:
+        _must_exist(r)
+        if r.is_dir:
+            return abi.EISDIR
+        os.unlink(r.name, dir_fd=r.dir_fd)
     return abi.SUCCESS
 
 
