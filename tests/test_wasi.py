@@ -647,6 +647,47 @@ def test_sandbox_symlink_targets(probes) -> None:
     assert (errno, target) == (0, b"../secret")
 
 
+def test_readlink_absolute_target_reveals_no_host_path(probes) -> None:
+    """As wasmtime: EPERM for a link to an absolute path, whatever the buffer, and nothing written."""
+    s = {1000: b"to_abs", 1100: b"to_root", 1200: b"sub/../to_abs"}
+    for addr, n in ((1000, 6), (1100, 7), (1200, 13)):
+        for buf_len in (0, 3, 64):
+            errno, out = both(probes, "path_readlink", 3, addr, n, 2000, buf_len, 900, strings=s, out=(2000, 68))
+            assert (errno, out) == (abi.EPERM, bytes(68))
+    # A relative target is the guest's to read, even one that points out (it is never followed).
+    errno, out = both(probes, "path_readlink", 3, 1000, 10, 2000, 64, 900, strings={1000: b"sub/up_two"},
+                      out=(2000, 6))
+    assert (errno, out) == (0, b"../..\0")
+
+
+LINK_CASES = [("f.txt", "l1", 0), ("f.txt", "f.txt", abi.EEXIST), ("f.txt", "sub", abi.EEXIST),
+              ("sub", "l2", abi.EPERM), ("missing", "l3", abi.ENOENT), ("f.txt", "l4/", abi.ENOENT),
+              ("f.txt/", "l5", abi.ENOTDIR), ("sub/", "l6", abi.EPERM), ("f.txt", "missing/x", abi.ENOENT),
+              ("to_f", "l7", 0), ("dangling", "l8", 0), ("loop1", "l9", 0), ("f.txt", "dangling", abi.EEXIST),
+              (".", "l10", abi.EPERM), ("f.txt", ".", abi.EEXIST), ("f.txt", "..", abi.EPERM),
+              ("to_abs", "l11", 0), ("to_parent_file", "l12", 0), ("f.txt", "in_sub/", abi.EEXIST),
+              ("f.txt", "dangling/", abi.ENOENT), ("f.txt", "", abi.ENOENT), ("f.txt/.", "l16", abi.ENOTDIR),
+              ("sub/up_one/f.txt", "sub/deeper/l17", 0), ("f.txt", "f.txt/x", abi.ENOTDIR)]
+
+
+@pytest.mark.parametrize("follow", [0, abi.LOOKUPFLAGS_SYMLINK_FOLLOW])
+def test_path_link_errnos(probes, follow) -> None:
+    """path_link's errnos as wasmtime's; following the source's link is refused (EINVAL) before any lookup."""
+    for old, new, want in LINK_CASES:
+        a, b = old.encode(), new.encode()
+        errno, _ = both(probes, "path_link", 3, follow, 1000, len(a), 3, 1100, len(b), strings={1000: a, 1100: b})
+        assert errno == (abi.EINVAL if follow else want), (old, new)
+    s = {1000: b"f.txt", 1100: b"nn"}
+    assert both(probes, "path_link", 99, follow, 1000, 5, 3, 1100, 2, strings=s)[0] == abi.EBADF
+    assert both(probes, "path_link", 3, follow, 1000, 5, 1, 1100, 2, strings=s)[0] == abi.EBADF
+    for root in probes[2:]:
+        made = sorted(p.name for p in (root / "sandbox").iterdir() if p.name[0] == "l" and p.name[1:].isdigit())
+        assert made == ([] if follow else ["l1", "l11", "l12", "l7", "l8", "l9"])
+        if not follow:
+            assert os.path.samefile(root / "sandbox" / "sub" / "deeper" / "l17", root / "sandbox" / "f.txt")
+            assert os.readlink(root / "sandbox" / "l11") == "/etc/passwd"  # the link itself, not its target
+
+
 def test_probe_errnos_and_layouts(probes) -> None:
     """Assorted calls whose errnos and output bytes must equal wasmtime's."""
     assert both(probes, "fd_prestat_get", 3, 900, out=(900, 8)) == (0, abi.PRESTAT.pack(0, 1))
