@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from wasmgpu.errors import DecodeError
+from wasmgpu.errors import DecodeError, Unsupported
 from wasmgpu.wasm import opcodes as O
 from wasmgpu.wasm.reader import MAX_LOCALS, decode_module
 from wasmgpu.wasm.types import Limits, MemoryType, TableType
@@ -381,6 +381,7 @@ def test_code_errors() -> None:
     malformed(code_module(b"\xfc\x12\x0b"), "illegal opcode")
     malformed(code_module(b"\xfd\x80\x80\x04\x0b"), "illegal opcode")  # 0x10000: past the sub-opcode table
     malformed(code_module(b"\x3f\x01\x1a\x0b"), "zero byte expected")
+    malformed(code_module(b"\xff\x0b"), "illegal opcode ff")
     malformed(code_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected")
     malformed(code_module(b"\x41\x00\x41\x00\x41\x00\xfc\x0a\x00\x01\x0b"), "zero byte expected")
     malformed(code_module(b"\x41\x00\x28\x20\x00\x1a\x0b"), "malformed memop flags")
@@ -498,6 +499,22 @@ def _mutate(rng: random.Random, data: bytearray) -> bytes:
     return bytes(data)
 
 
+def test_later_proposals_are_unsupported_not_illegal() -> None:
+    """Atomics (0xFE) and relaxed SIMD (0xFD 0x100+) are valid in the proposals that define them: the
+    error names the feature and where it is, and is not a DecodeError."""
+    data = code_module(b"\x41\x00\xfe\x10\x02\x00\x1a\x0b", section(5, vec([b"\x00\x01"])))  # i32.atomic.load
+    with pytest.raises(Unsupported) as info:
+        decode_module(data)
+    text = str(info.value)
+    assert not isinstance(info.value, DecodeError)
+    assert ("atomic memory instructions (threads proposal, opcode prefix 0xfe) are not supported yet" in text)
+    at = data.index(b"\xfe\x10")
+    assert f"at byte offset {at:#x}" in text
+    relaxed = code_module(b"\xfd\x80\x02\x0b")  # 0xFD 0x100: i8x16.relaxed_swizzle
+    with pytest.raises(Unsupported, match=r"relaxed SIMD .* not supported yet \(at byte offset 0x"):
+        decode_module(relaxed)
+
+
 def _fuzz_inputs(count: int) -> list[bytes]:
     rng = random.Random(20240611)
     seeds = [wat(s) for s in SEED_WATS]
@@ -523,6 +540,8 @@ def test_fuzz_only_decode_errors() -> None:
         try:
             decode_module(data)
             ok += 1
+        except Unsupported as e:  # an opcode of a later proposal: named, with its offset
+            assert "not supported yet (at byte offset 0x" in str(e), (str(e), data.hex())
         except DecodeError as e:
             assert not e.reason.startswith("internal"), (e.reason, data.hex())
             assert 0 <= e.offset <= len(data), (e.reason, e.offset, data.hex())
