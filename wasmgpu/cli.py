@@ -8,24 +8,43 @@ A module exporting `_start` runs as a WASI command, as `wasmtime run` runs it (a
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
+import os
+import re
 import struct
 import sys
+import traceback
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from .errors import WasmGpuError
-from .graphics import add_arguments as add_graphics_arguments
-from .graphics import collector_for
-from .runtime.backends import MEMORY_LAYOUTS
-from .runtime.engine import Engine
-from .runtime.store import TIERS, FuncExtern
-from .wasi.batch import Wasi
-from .wasi.clocks import RealClock
-from .wasi.command import Outcome, imports_wasi, parse_dir, parse_env, run_batch, stdin_for_batch, substitute
-from .wasi.context import BufferSink, SpoolSink, WasiContext
-from .wasm import opcodes as wo
+try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
+    from .errors import DecodeError, Unsupported, ValidationError, WasmGpuError, capped_backtrace
+    from .graphics import add_arguments as add_graphics_arguments
+    from .graphics import collector_for
+    from .runtime.backends import MEMORY_LAYOUTS
+    from .runtime.engine import Engine
+    from .runtime.store import TIERS, FuncExtern
+    from .wasi.batch import Wasi
+    from .wasi.clocks import RealClock
+    from .wasi.command import (
+        EXIT_INTERRUPTED,
+        INTERRUPTED,
+        Outcome,
+        imports_wasi,
+        parse_dir,
+        parse_env,
+        run_batch,
+        stdin_for_batch,
+        substitute,
+    )
+    from .wasi.context import BufferSink, SpoolSink, WasiContext
+    from .wasm import opcodes as wo
+except KeyboardInterrupt:
+    print("gpu-run: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def parse_value(text: str, valtype: int) -> int:
@@ -56,6 +75,73 @@ def format_value(bits: int, valtype: int) -> str:
     return "null" if bits == (1 << 64) - 1 else f"ref({bits})"
 
 
+EXIT_USAGE = 2  # argparse's status for a bad command line, also gpu-run's for any error it explains
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the traceback)
+MAX_INSTANCES = (1 << 31) - 1
+MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
+MAX_TIMEOUT = 1e9  # seconds (31 years): beyond it time.sleep and deadlines overflow
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _integer(text: str, what: str, low: int, high: int) -> int:
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, not {text}")
+    return value
+
+
+def instances_arg(text: str) -> int:
+    return _integer(text, "the number of instances", 1, MAX_INSTANCES)
+
+
+def fuel_arg(text: str) -> int:
+    return _integer(text, "fuel", 0, MAX_FUEL)
+
+
+def seed_arg(text: str) -> int:
+    return _integer(text, "the seed", 0, (1 << 64) - 1)
+
+
+def timeout_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the timeout must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"the timeout must be a number of seconds above 0 and at most "
+                                         f"{MAX_TIMEOUT:g}, not {text}")
+    return value
+
+
+def size_arg(text: str) -> int:
+    """A size in bytes: `1073741824`, `512M`, `4G`, `64KiB` (K, M, G, T are powers of 1024)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    if m is None or (not m.group(2) and text.strip().upper().endswith("IB")):
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (bytes, or a number with K, M, G or T)")
+    value = int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
+    if not 0 < value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"the size must be above 0 and below 2**64 bytes, not {text}")
+    return value
+
+
+def env_arg(text: str) -> str:
+    if not text.partition("=")[0]:
+        raise argparse.ArgumentTypeError(f"invalid --env {text!r}: expected KEY=VALUE or KEY, with a non-empty KEY")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"invalid --env {text!r}: a NUL byte")
+    return text
+
+
+def dir_arg(text: str) -> str:
+    host, guest = parse_dir(text)
+    if not host or not guest:
+        raise argparse.ArgumentTypeError(f"invalid --dir {text!r}: expected HOST or HOST::GUEST, both non-empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gpu-run", usage="%(prog)s [OPTIONS] MODULE [ARGS...]",
@@ -65,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "cuda", "cpu", "cpu-interleaved"], default="auto",
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
-    p.add_argument("--instances", "-n", type=int, default=1, help="number of instances to run (default 1)")
+    p.add_argument("--instances", "-n", type=instances_arg, default=1, metavar="N",
+                   help="number of instances to run (default 1)")
     p.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None,
                    help="how the GPU holds the instances' linear memories: contiguous (default) keeps each "
                         "instance's bytes together, fast when instances touch their own data at their own "
@@ -80,16 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default without _start: main)")
     p.add_argument("--argv0", default=None, help="the program name the guest sees as argv[0] (default: the "
                    "module's file name without its directory, as wasmtime gives it)")
-    p.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
+    p.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]", type=dir_arg,
                    help="give the guest the host directory HOST, seen as GUEST (default: HOST); repeatable")
-    p.add_argument("--env", action="append", default=[], metavar="KEY[=VALUE]",
+    p.add_argument("--env", action="append", default=[], metavar="KEY[=VALUE]", type=env_arg,
                    help="set an environment variable for the guest (KEY alone passes the host's value); "
                    "repeatable")
-    p.add_argument("--fuel", type=int, default=None, help="stop an instance after this many back-edges and calls")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--fuel", type=fuel_arg, default=None, metavar="N",
+                   help="stop an instance after this many back-edges and calls")
+    p.add_argument("--timeout", type=timeout_arg, default=None, metavar="SECONDS",
                    help="stop instances still running after this many seconds")
-    p.add_argument("--seed", default=None, help="make clocks and random_get deterministic (a virtual clock "
-                   "per instance; random bytes from the seed and the instance index)")
+    p.add_argument("--max-memory", type=size_arg, default=None, metavar="SIZE",
+                   help="the most linear memory an instance may have, in bytes or with a unit: 512M, 4G")
+    p.add_argument("--seed", type=seed_arg, default=None, metavar="S",
+                   help="make clocks and random_get deterministic (a virtual clock per instance; random bytes "
+                   "from the seed, an integer from 0 to 2**64-1, and the instance index)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
                    "instance ended to DIR/results.jsonl")
@@ -102,15 +193,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """gpu-run's exit status. Whatever happens, the user sees one line, never a traceback (unless
+    WASMGPU_DEBUG=1 asks for it): usage errors exit 2, errors gpu-run explains 2, Ctrl-C 130, and a bug
+    `gpu-run: internal error: ...` with status 70."""
     opts = build_parser().parse_args(argv)
     try:
         return run(opts)
+    except KeyboardInterrupt:  # outside the batch (loading, compiling), or a second Ctrl-C
+        print("gpu-run: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `gpu-run ... | head`: the reader left; say nothing more on stdout
+        _silence_stdout()
+        return 1
     except WasmGpuError as e:
         print(f"gpu-run: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except OSError as e:
-        print(f"gpu-run: error: {e}", file=sys.stderr)
-        return 2
+        print(f"gpu-run: error: {os_error_text(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("gpu-run: error: out of memory (fewer --instances may fit)", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - the last resort: one line instead of a traceback
+        if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        text = str(e).splitlines()[0] if str(e) else ""
+        print(f"gpu-run: internal error: {type(e).__name__}{': ' + text if text else ''} "
+              "(WASMGPU_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def os_error_text(e: OSError) -> str:
+    """`[Errno 2] No such file or directory: 'x'` as `x: No such file or directory`."""
+    reason = e.strerror or str(e)
+    name = e.filename if e.filename is not None else None
+    return f"{name}: {reason}" if name is not None else reason
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def read_module(path: Path) -> bytes:
+    """The module's bytes, or an error naming the file and what is wrong with it."""
+    if path.is_dir():
+        raise WasmGpuError(f"cannot read module {str(path)!r}: it is a directory")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise WasmGpuError(f"cannot read module {str(path)!r}: {e.strerror or e}") from None
+
+
+def make_engine(opts: argparse.Namespace) -> Engine:
+    kw: dict[str, Any] = {}
+    if opts.max_memory is not None:
+        if "max_memory" not in inspect.signature(Engine).parameters:
+            raise WasmGpuError("--max-memory is not supported by this engine yet")
+        kw["max_memory"] = opts.max_memory
+    return Engine(opts.backend, opts.memory_layout, **kw)
 
 
 class Output:
@@ -189,13 +334,28 @@ def progress_bar(n: int) -> tuple[Any, Any]:
 
 
 def run(opts: argparse.Namespace) -> int:
+    try:
+        return run_module(opts)
+    except KeyboardInterrupt:
+        if opts.out is not None:  # every instance gets its row, even when Ctrl-C came before the batch ran
+            if not getattr(opts, "results_written", False) and opts.out.is_dir():
+                write_results(opts.out, [Outcome(i, trap=INTERRUPTED, interrupted=True)
+                                         for i in range(opts.instances)])
+        raise
+
+
+def run_module(opts: argparse.Namespace) -> int:
     n = opts.instances
     if n < 1:
         raise WasmGpuError("--instances must be at least 1")
-    if opts.timeout is not None and opts.timeout <= 0:
+    if opts.timeout is not None and not 0 < opts.timeout <= MAX_TIMEOUT:
         raise WasmGpuError("--timeout must be positive")
-    engine = Engine(opts.backend, opts.memory_layout)
-    module = engine.load(opts.module.read_bytes()).module
+    data = read_module(opts.module)
+    engine = make_engine(opts)
+    try:
+        module = engine.load(data).module
+    except (DecodeError, ValidationError, Unsupported) as e:
+        raise WasmGpuError(f"cannot load module {str(opts.module)!r}: {e}") from None
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None
     with ExitStack() as stack:
@@ -267,6 +427,10 @@ def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[Func
         raise WasmGpuError(f"the module exports no function named {name!r}"
                            + ("" if opts.invoke else " (use --invoke NAME)"))
     params = func.type.params
+    if not opts.invoke and not opts.args and params == (wo.I32_T, wo.I32_T):
+        # A C-style `main(argc, argv)`: what LLVM exports for a no_std `fn main() -> i32` (whose body is
+        # __original_main). C runtimes call it with no arguments as (0, 0).
+        return func, [(0, 0)] * n
     if len(opts.args) != len(params):
         raise WasmGpuError(f"{name} takes {len(params)} argument(s), {len(opts.args)} given")
     args = [tuple(parse_value(substitute(a, i), t) for a, t in zip(opts.args, params, strict=True))
@@ -282,23 +446,43 @@ def failure_message(o: Outcome, module: Path, invoke: str | None) -> str:
 
 
 def write_results(out_dir: Path, outcomes: list[Outcome]) -> None:
-    with open(out_dir / "results.jsonl", "w") as f:
+    """One JSON object per instance, in order; written to a temporary file and renamed, so that the file
+    is complete whenever it is there."""
+    path = out_dir / "results.jsonl"
+    tmp = out_dir / f".results.jsonl.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
         for o in outcomes:
-            trace = o.backtrace if len(o.backtrace) <= 40 else o.backtrace[:35] + ["..."] + o.backtrace[-5:]
-            f.write(json.dumps({
-                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error, "backtrace": trace,
-                "timed_out": o.timed_out, "fuel_used": o.fuel_used, "wall_time": round(o.wall_time, 6)}) + "\n")
+            row: dict[str, Any] = {
+                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
+                "backtrace": [b for _, b in capped_backtrace(o.backtrace)], "timed_out": o.timed_out,
+                "interrupted": o.interrupted, "wall_time": round(o.wall_time, 6)}
+            if o.fuel_used is not None:
+                row["fuel_used"] = o.fuel_used
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
 
 
 def batch_status(outcomes: list[Outcome]) -> int:
+    if any(o.interrupted for o in outcomes):
+        return EXIT_INTERRUPTED
     return next((o.status for o in outcomes if o.status != 0), 0)
+
+
+def report_interrupt(outcomes: list[Outcome]) -> None:
+    stopped = sum(o.interrupted for o in outcomes)
+    if stopped:
+        print(f"gpu-run: interrupted: {len(outcomes) - stopped} of {len(outcomes)} instance(s) had finished",
+              file=sys.stderr)
 
 
 def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> int:
     for o in outcomes:
-        out.show(o.index, failure_message(o, opts.module, None) if o.status and o.describe() else "")
+        failed = o.status and not o.interrupted and o.describe()
+        out.show(o.index, failure_message(o, opts.module, None) if failed else "")
+    report_interrupt(outcomes)
     if opts.out is not None:
         write_results(opts.out, outcomes)
+        opts.results_written = True
         failed = [o for o in outcomes if o.status]
         if len(outcomes) > 1 or failed:
             print(f"gpu-run: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) exited 0; "
@@ -311,16 +495,22 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
     for o in outcomes:
         prefix = f"{o.index}: " if n > 1 else ""
         out.show(o.index)
+        if o.interrupted:
+            continue
         if o.trap is not None or o.error is not None:
             print(f"{prefix}error: {o.error or 'wasm trap: ' + str(o.trap)}", file=sys.stderr)
-            for k, line in enumerate(o.backtrace):
-                print(f"{prefix}  {k}: {line}", file=sys.stderr)
+            for k, line in capped_backtrace(o.backtrace):
+                print(f"{prefix}  {k}: {line}" if k is not None else f"{prefix}  {line}", file=sys.stderr)
         elif o.values is None:
             print(f"{prefix}exit {o.exit_code}", file=sys.stderr)
         elif types:  # a function without results prints nothing, as wasmtime --invoke
             print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
+    report_interrupt(outcomes)
     if opts.out is not None:
         write_results(opts.out, outcomes)
+        opts.results_written = True
+    if any(o.interrupted for o in outcomes):
+        return EXIT_INTERRUPTED
     if any(o.trap is not None or o.error is not None for o in outcomes):
         return 1
     return batch_status(outcomes)

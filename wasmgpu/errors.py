@@ -2,6 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+# A trap's backtrace as shown: the innermost BACKTRACE_HEAD frames, a line `... N more frames`, then the
+# outermost BACKTRACE_TAIL, so that stack exhaustion (thousands of frames) stays readable; the full list
+# stays in Trap.backtrace.
+BACKTRACE_HEAD = 20
+BACKTRACE_TAIL = 5
+
+
+def capped_backtrace(frames: Sequence[str]) -> list[tuple[int | None, str]]:
+    """`frames` numbered for display (innermost is 0), the middle of a long one replaced by one entry
+    (None, "... N more frames")."""
+    numbered: list[tuple[int | None, str]] = list(enumerate(frames))
+    if len(frames) <= BACKTRACE_HEAD + BACKTRACE_TAIL + 1:
+        return numbered
+    hidden = len(frames) - BACKTRACE_HEAD - BACKTRACE_TAIL
+    return numbered[:BACKTRACE_HEAD] + [(None, f"... {hidden} more frames")] + numbered[-BACKTRACE_TAIL:]
+
+
+def format_backtrace(frames: Sequence[str], indent: str = "  ") -> str:
+    """`frames` one per line as `<indent><k>: <frame>`, capped as capped_backtrace says."""
+    return "\n".join(f"{indent}{k}: {b}" if k is not None else f"{indent}{b}" for k, b in capped_backtrace(frames))
+
 
 class WasmGpuError(Exception):
     """Base of every error wasmgpu raises on purpose."""
@@ -39,6 +62,11 @@ class Unsupported(WasmGpuError):
     """A valid feature this engine does not run yet; the message names it."""
 
 
+class ResourceLimitError(WasmGpuError):
+    """What a store was asked to hold does not fit its memory budget (or the machine); one line says what
+    was asked and what is available."""
+
+
 class Trap(WasmGpuError):
     """A WebAssembly trap, raised where a single instance's result is asked for."""
 
@@ -47,7 +75,7 @@ class Trap(WasmGpuError):
         self.backtrace = backtrace or []
         text = f"wasm trap: {kind}"
         if self.backtrace:
-            text += "\nwasm backtrace:\n" + "\n".join(f"  {i}: {b}" for i, b in enumerate(self.backtrace))
+            text += "\nwasm backtrace:\n" + format_backtrace(self.backtrace)
         super().__init__(text)
 
 

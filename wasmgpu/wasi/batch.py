@@ -15,6 +15,11 @@ from .memory import GuestMemory, WasiError
 from .preview1 import FUNCTIONS
 
 
+class HostInterrupt(BaseException):
+    """Raised (by gpu-run's Ctrl-C handler) into a host call in progress, to end it: the instance traps
+    with the message given. A BaseException, so that no `except Exception` on the way swallows it."""
+
+
 def _type_text(params: tuple[int, ...], results: tuple[int, ...]) -> str:
     names = {abi.I32: "i32", abi.I64: "i64"}
     ps = ", ".join(names.get(p, hex(p)) for p in params)
@@ -40,6 +45,7 @@ class Wasi:
         self.memory: MemoryExtern | None = None
         self._funcs: dict[str, FuncExtern] = {}
         self.calls = 0  # calls served by the host
+        self.in_host_call = False  # a WASI function is running (it may block: a sleep, a read)
         self.fast = FastPaths(store, self.contexts, out_buffer) if fast else None
 
     def imports(self, module: Module) -> dict[tuple[str, str], Extern]:
@@ -85,7 +91,13 @@ class Wasi:
             ctx = self.contexts[index]
             mem = GuestMemory(self.store, self.memory, index)
             try:
-                errno = fn(ctx, mem, *args)
+                self.in_host_call = True
+                try:
+                    errno = fn(ctx, mem, *args)
+                finally:
+                    self.in_host_call = False
+            except HostInterrupt as e:
+                raise Trap(str(e)) from None
             except WasiError as e:
                 errno = e.errno
             except OverflowError:

@@ -7,26 +7,31 @@ runs the batch with fuel and a timeout, and says how each instance ended.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..compiler.isa import STATUS
+from ..errors import capped_backtrace
 from ..runtime.store import S_STATUS, U64_MAX, CallResult, FuncExtern, Store
 from ..wasm.types import Module
 from . import abi
-from .batch import Wasi
+from .batch import HostInterrupt, Wasi
 from .clocks import RealClock
 from .context import WasiContext
 
 EXIT_TRAP = 134  # wasmtime on Unix: a trap exits like SIGABRT (128 + 6)
 EXIT_ERROR = 1  # wasmtime: any other error (e.g. proc_exit with a status >= 126)
 FUEL_TRAP = "all fuel consumed"
-MAX_FRAMES = 40  # backtrace lines shown
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+INTERRUPTED = "interrupted"  # the trap of an instance stopped by Ctrl-C
 
 # wasmtime's wording of the traps whose names differ from the spec tests' wording used by the store.
 WASMTIME_TRAP_TEXT = {
@@ -98,12 +103,15 @@ class Outcome:
     error: str | None = None  # an error that is not a trap (invalid exit status)
     backtrace: list[str] = field(default_factory=list)
     timed_out: bool = False
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT) before it finished
     fuel_used: int | None = None
     wall_time: float = 0.0
 
     @property
     def status(self) -> int:
         """The process exit status wasmtime would give."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.error is not None:
             return EXIT_ERROR
         if self.trap is not None:
@@ -115,17 +123,14 @@ class Outcome:
         if self.error is None and self.trap is None:
             return ""
         lines = ["error while executing at wasm backtrace:"]
-        frames = [f"       {k:>2}: {b}" for k, b in enumerate(self.backtrace)]
-        if len(frames) > MAX_FRAMES:  # deep recursion: the innermost frames and the outermost few
-            keep = MAX_FRAMES - 5
-            frames = frames[:keep] + [f"           ... {len(frames) - keep - 5} frames omitted ..."] + frames[-5:]
-        lines += frames
+        lines += [f"       {k:>2}: {b}" if k is not None else f"           {b}"
+                  for k, b in capped_backtrace(self.backtrace)]
         cause = self.error if self.error is not None else f"wasm trap: {self.trap}"
         return "\n".join(lines) + "\n" + cause
 
 
 class Watch:
-    """The on_slice hook: finish times per instance, a progress callback, and the timeout."""
+    """The on_slice hook: finish times per instance, a progress callback, the timeout and Ctrl-C."""
 
     def __init__(self, store: Store, timeout: float | None, progress: Callable[[int], None] | None) -> None:
         self.store = store
@@ -133,7 +138,8 @@ class Watch:
         self.progress = progress
         self.start = time.perf_counter()
         self.finished = np.full(store.n, np.nan)
-        self.interrupted = False
+        self.interrupted = False  # running instances were stopped (timeout or Ctrl-C)
+        self.sigint = False  # Ctrl-C was pressed
         self.fuel_at_interrupt = np.zeros(store.n, dtype=np.uint64)
         self.running_at_interrupt = np.zeros(store.n, dtype=bool)
         self.clocks: list[RealClock] = []
@@ -149,18 +155,52 @@ class Watch:
             self.finished[new] = now
             if self.progress is not None:
                 self.progress(int(new.sum()))
-        if self.timeout is not None and not self.interrupted and now > self.timeout and not done.all():
-            # Leave every running instance one unit of fuel: it traps at its next branch or call.
+        expired = self.timeout is not None and now > self.timeout
+        if (expired or self.sigint) and not self.interrupted and not done.all():
+            # Leave every running instance one unit of fuel: it traps at its next branch or call. The
+            # finished ones keep theirs, which says how much they used.
             self.interrupted = True
             self.fuel_at_interrupt = self.store.backend.to_host(self.store.fuel_left).copy()
             self.running_at_interrupt = ~done
-            self.store.fuel_left[:] = 1
+            running = self.store.xp.asarray(np.flatnonzero(~done))
+            self.store.fuel_left[running] = 1
+
+    def request_interrupt(self) -> None:
+        """Ctrl-C: stop the running instances at the next slice, and end sleeps now."""
+        self.sigint = True
+        for clock in self.clocks:
+            clock.deadline = time.monotonic()
+            clock.deadline_message = INTERRUPTED
+
+
+@contextmanager
+def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
+    """While the batch runs, the first Ctrl-C (SIGINT) stops it in an orderly way: running instances end
+    as interrupted at their next branch or call, a host call in progress (a sleep, a read) is cut short,
+    and the outcomes of the finished ones are kept. A second Ctrl-C raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if watch.sigint:
+            raise KeyboardInterrupt
+        watch.request_interrupt()
+        if wasi is not None and wasi.in_host_call:
+            raise HostInterrupt(INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[tuple[int, ...]], *,
               fuel: int | None = None, timeout: float | None = None,
               progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Call `func` in every instance; each instance's outcome, wasmtime's way."""
+    """Call `func` in every instance; each instance's outcome, wasmtime's way. Ctrl-C stops the batch
+    (sigint_stops): the instances still running then come back with `interrupted` set."""
     watch = Watch(store, timeout, progress)
     message = f"interrupt (the timeout of {timeout:g} s was reached)" if timeout is not None else ""
     if wasi is not None:
@@ -172,7 +212,8 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
                 if timeout is not None:
                     ctx.clock.deadline = time.monotonic() + timeout
                     ctx.clock.deadline_message = message
-    results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
+    with sigint_stops(watch, wasi):
+        results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
     end = time.perf_counter() - watch.start
     left = store.backend.to_host(store.fuel_left)
     start_fuel = U64_MAX if fuel is None else fuel
@@ -181,18 +222,21 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
         o = Outcome(i, values=r.values, backtrace=list(r.backtrace))
         wall = watch.finished[i]
         o.wall_time = float(end if np.isnan(wall) else wall)
-        spent_left = left[i]
-        if watch.interrupted and watch.running_at_interrupt[i] and r.trap == FUEL_TRAP:
-            o.timed_out = True
-            spent_left = watch.fuel_at_interrupt[i]
-        o.fuel_used = int(start_fuel - int(spent_left))
+        spent_left = int(left[i])
+        stopped = watch.interrupted and watch.running_at_interrupt[i] and r.trap == FUEL_TRAP
+        if stopped:
+            spent_left = int(watch.fuel_at_interrupt[i])
+        o.fuel_used = start_fuel - spent_left
         ctx = wasi.contexts[i] if wasi is not None else None
         if r.exit_code is not None:
             o.exit_code = r.exit_code
         elif r.trap is not None:
             if ctx is not None and ctx.error is not None and r.trap == ctx.error:
                 o.error = ctx.error
-            elif o.timed_out or (timeout is not None and r.trap == message):
+            elif watch.sigint and (stopped or r.trap == INTERRUPTED):
+                o.interrupted = True
+                o.trap = INTERRUPTED
+            elif stopped or (timeout is not None and r.trap == message):
                 o.timed_out = True
                 o.trap = message
             else:
@@ -227,5 +271,5 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
     return lambda i: InstanceStdin(shared)
 
 
-__all__ = ["EXIT_ERROR", "EXIT_TRAP", "Outcome", "WasiContext", "imports_wasi", "parse_dir", "parse_env",
-           "run_batch", "stdin_for_batch", "substitute"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TRAP", "INTERRUPTED", "Outcome", "WasiContext", "imports_wasi",
+           "parse_dir", "parse_env", "run_batch", "sigint_stops", "stdin_for_batch", "substitute"]
