@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import Any
 
 import numpy as np
 
-from ..errors import WasmGpuError
+from ..errors import ResourceLimitError, WasmGpuError
 from .tuning import WindowTuner
 
 
@@ -56,6 +57,90 @@ class Backend:
     def device_memory(self) -> int | None:
         return None
 
+    # Whether zeros() only reserves: pages are committed when first touched (the store's budget then counts
+    # what is sure to be touched, and linear memories reserve their growth up front).
+    lazy = False
+    # What the store's budget is spent on, for messages.
+    memory_kind = "host memory"
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A zeroed array; the backend's allocation failure becomes a ResourceLimitError."""
+        try:
+            return self.xp.zeros(shape, dtype=dtype)
+        except MemoryError as e:
+            raise ResourceLimitError(f"could not allocate {format_bytes(_nbytes(shape, dtype))} of "
+                                     f"{self.memory_kind}") from e
+
+    def memory_budget(self) -> int:
+        """The default store budget (bytes): a safe share of the memory the backend's arrays live in."""
+        return int(HOST_BUDGET_SHARE * host_memory_available())
+
+
+# The default budget's share of what is available: the rest is left to the host (Python objects per instance,
+# the WASI layer, other processes) or to the CUDA context.
+HOST_BUDGET_SHARE = 0.6
+DEVICE_BUDGET_SHARE = 0.8
+# numpy asks for transparent huge pages on its large arrays; touching one 8-byte slot of an instance then
+# commits 2 MiB, so a store's reserved stacks and memories were committed in full. Arrays at least this large
+# are mapped here instead, without huge pages.
+LAZY_MIN_BYTES = 1 << 20
+MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)  # Linux's value; the module lacks it before 3.13
+
+
+def _nbytes(shape: tuple[int, ...], dtype: Any) -> int:
+    return int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def host_memory_available() -> int:
+    """MemAvailable from /proc/meminfo, lowered to the cgroup's limit where one is set and lower."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            avail = 1 << 32
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit.isdigit():
+            avail = min(avail, max(0, int(limit) - used))
+    except OSError:
+        pass
+    return avail
+
+
+def lazy_zeros(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """Zeros in an anonymous private mapping: address space only, each page committed when first touched
+    (MAP_NORESERVE: no commit charge for the untouched rest; no huge pages, so a touch commits 4 KiB)."""
+    nbytes = _nbytes(shape, dtype)
+    if nbytes < LAZY_MIN_BYTES:
+        return np.zeros(shape, dtype=dtype)
+    try:
+        mm = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE)
+    except OSError as e:
+        raise ResourceLimitError(f"could not reserve {format_bytes(nbytes)} of address space: {e.strerror}") from e
+    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
+        mm.madvise(mmap.MADV_NOHUGEPAGE)  # THP "always" would commit 2 MiB per touch
+    return np.frombuffer(mm, dtype=dtype).reshape(shape)  # the array keeps the mapping alive
+
 
 class CpuBackend(Backend):
     name = "cpu"
@@ -77,8 +162,13 @@ class CpuBackend(Backend):
             self.name = "cpu-interleaved"
         self.threads = threads or os.cpu_count() or 1
 
+    lazy = True
+
     def ptr(self, arr: np.ndarray) -> int:
         return arr.ctypes.data
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return lazy_zeros(shape, dtype)
 
     def _build(self, source: str) -> Any:
         from ..vm.build import load_host_library
@@ -151,6 +241,21 @@ class CudaBackend(Backend):
     def device_memory(self) -> int | None:
         free, _total = self.xp.cuda.runtime.memGetInfo()
         return int(free)
+
+    memory_kind = "GPU memory"
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        try:
+            return self.xp.zeros(shape, dtype=dtype)
+        except (MemoryError, self.xp.cuda.memory.OutOfMemoryError) as e:
+            raise ResourceLimitError(f"could not allocate {format_bytes(_nbytes(shape, dtype))} of "
+                                     f"{self.memory_kind}") from e
+
+    def memory_budget(self) -> int:
+        # Free device memory plus what CuPy's pool holds and would hand out again.
+        pool = self.xp.get_default_memory_pool()
+        free = (self.device_memory() or 0) + pool.free_bytes()
+        return int(DEVICE_BUDGET_SHARE * free)
 
 
 def cuda_available() -> bool:

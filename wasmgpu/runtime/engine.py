@@ -13,9 +13,13 @@ from .store import CallResult, Extern, FuncExtern, Instance, Store
 
 
 class Engine:
-    def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None) -> None:
-        """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default."""
+    def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None,
+                 max_memory: int | None = None) -> None:
+        """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default.
+        `max_memory`: bytes each store may take (Store's max_memory); None: a share of what is available,
+        taken when the store is made."""
         self.backend = make_backend(backend, memory_layout) if isinstance(backend, str) else backend
+        self.max_memory = max_memory
 
     def load(self, wasm: bytes) -> CompiledModule:
         """Decode and validate a binary module (DecodeError / ValidationError on bad input)."""
@@ -24,6 +28,7 @@ class Engine:
         return CompiledModule(self, module)
 
     def store(self, n: int = 1, **options: Any) -> Store:
+        options.setdefault("max_memory", self.max_memory)
         return Store(self.backend, n, **options)
 
 

@@ -30,11 +30,13 @@ class MemoryArray:
 
     @classmethod
     def zeros(cls, backend: Any, n: int, capacity: int) -> MemoryArray:
-        """Room for `capacity` bytes per instance (rounded up to whole chunks)."""
+        """Room for `capacity` bytes per instance (rounded up to whole chunks). On a lazy backend (the CPU)
+        this only reserves address space: pages are committed when an instance first touches them, so a
+        memory reserves its largest size up front and grows in place."""
         layout = backend.memory_layout
         chunk = CHUNK_BYTES.get(layout, capacity)
         chunks = -(-capacity // chunk) if chunk else 1
-        return cls(backend, layout, backend.xp.zeros((chunks, n, chunk), dtype=np.uint8))
+        return cls(backend, layout, backend.zeros((chunks, n, chunk), np.uint8))
 
     @property
     def chunk(self) -> int:
@@ -50,7 +52,7 @@ class MemoryArray:
         return self.data.shape[1]
 
     def grown(self, capacity: int) -> MemoryArray:
-        """A copy with more room per instance (raises the backend's error when it does not fit)."""
+        """A copy with more room per instance (ResourceLimitError when it does not fit)."""
         new = MemoryArray.zeros(self.backend, self.n, capacity)
         if self.layout == "contiguous":
             new.data[:, :, : self.capacity] = self.data

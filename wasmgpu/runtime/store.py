@@ -26,10 +26,10 @@ from ..compiler.isa import (
 )
 from ..compiler.to_c import FuncInfo, compile_store
 from ..compiler.translate import Addresses, translate_function
-from ..errors import InstantiationTrap, LinkError, ProcExit, Trap, Unsupported, WasmGpuError
+from ..errors import InstantiationTrap, LinkError, ProcExit, ResourceLimitError, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, Instr, Limits, MemoryType, Module, TableType
-from .backends import Backend
+from .backends import Backend, format_bytes
 from .linear_memory import MemoryArray
 from .tuning import WindowTuner, trial_gain
 
@@ -57,6 +57,21 @@ U64_MAX = (1 << 64) - 1
  P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
+
+# The memory budget (Store max_memory). Every instance holds its state (P_STATE, fuel, a row of each
+# per-object array) whatever it runs.
+STATE_BYTES = S_FIELDS * 4 + 8 + 8 + 4 + 4 + 1 + 1
+# A lazy backend (the CPU) commits a page where it is first touched: a call touches at least the first page
+# of an instance's slots and of its frames (instance-minor: their first rows), a data segment its pages.
+OS_PAGE = 4096
+# Initial linear memory that no data segment writes is mostly a toolchain's stack region (Rust reserves
+# 1 MiB, touched from its top down) and heap not used yet: the budget counts a quarter of it, so that 20,000
+# instances of a Rust program fit a laptop, while a 4 GiB minimum in 1000 instances is still refused.
+UNTOUCHED_SHARE = 4
+# Address space a lazy memory reserves for its instances' growth (x86-64 gives a process 128 TiB): each
+# instance may grow in place to its limit, or to this divided by N.
+RESERVE_PER_MEMORY = 1 << 44
+RESERVE_TOTAL = 1 << 46
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
 
@@ -164,8 +179,11 @@ class Store:
 
     def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
                  fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24,
-                 tier: str | None = None) -> None:
-        if not 1 <= n < MAX_INSTANCES:
+                 tier: str | None = None, max_memory: int | None = None) -> None:
+        """`max_memory`: the bytes the store's instances may take (stacks, linear memories, tables, state) on
+        the backend's memory; None: a share of what is available (Backend.memory_budget). What does not fit
+        raises ResourceLimitError, except memory.grow and table.grow, which return -1."""
+        if n < 1:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         tier = tier or os.environ.get("WASMGPU_TIER") or "auto"
         if tier not in TIERS:
@@ -175,13 +193,26 @@ class Store:
         self.tier_used = "interp"  # what the last launch ran: "auto" resolves when the code is known
         self._code_handle: Any = None
         self._code_key: bytes | None = None
+        self.backend = backend
+        self.max_memory = backend.memory_budget() if max_memory is None else max_memory
+        if self.max_memory < 0:
+            raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
+        self._charged = 0  # bytes counted against max_memory, besides lazy memories' growth
+        self._reserved = 0  # address space the lazy memories reserve
+        # Checked before anything proportional to N is allocated (N itself may be absurd).
+        self._charge(n * (STATE_BYTES + (OS_PAGE * 2 if backend.lazy else 8 * ((1 << 10) + 64))),
+                     f"{n} instances need at least {{need}} of {backend.memory_kind} for their state and stacks")
+        if n >= MAX_INSTANCES:
+            raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         if stack_slots is None:
             # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU.
             free = backend.device_memory()
             stack_slots = 1 << 16 if free is None else max(1 << 10, min(1 << 16, free // (64 * n)))
         if max_depth is None:
             max_depth = max(64, min(1 << 14, stack_slots // 4))
-        self.backend = backend
+        self._charged = 0
+        self._charge(n * (STATE_BYTES + self._stack_bytes(backend, stack_slots, max_depth)),
+                     f"{n} instances need at least {{need}} of {backend.memory_kind} for their state and stacks")
         self.xp = backend.xp
         self.n = n
         self.stack_slots = stack_slots
@@ -208,12 +239,13 @@ class Store:
         self.elem_refs: list[int] = [0]
         self.elem_info: list[tuple[int, int]] = []
         self.elem_dropped = xp.zeros((1, n), dtype=np.uint8)
+        # On the CPU only reserved: an instance commits the pages of its stack it reaches.
         if backend.instance_minor:
-            self.slots = xp.zeros((stack_slots, n), dtype=np.uint64)
-            self.frames = xp.zeros((max_depth, n), dtype=np.uint64)
+            self.slots = backend.zeros((stack_slots, n), np.uint64)
+            self.frames = backend.zeros((max_depth, n), np.uint64)
         else:
-            self.slots = xp.zeros((n, stack_slots), dtype=np.uint64)
-            self.frames = xp.zeros((n, max_depth), dtype=np.uint64)
+            self.slots = backend.zeros((n, stack_slots), np.uint64)
+            self.frames = backend.zeros((n, max_depth), np.uint64)
         self.state = xp.zeros((S_FIELDS, n), dtype=np.uint32)
         self.fuel_left = xp.full(n, U64_MAX, dtype=np.uint64)
         self._host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
@@ -222,6 +254,61 @@ class Store:
         self._params: Any = None
         self._keep_alive: dict[str, Any] = {}
         self.extension: DeviceExtension | None = None
+
+    # -- the memory budget ----------------------------------------------------------------------
+    @staticmethod
+    def _stack_bytes(backend: Backend, stack_slots: int, max_depth: int) -> int:
+        """Per instance: the stack a lazy backend commits at least, or the whole of it."""
+        if not backend.lazy:
+            return 8 * (stack_slots + max_depth)
+        if backend.instance_minor:
+            return 8 * (min(stack_slots, 64) + min(max_depth, 16))
+        return min(8 * stack_slots, OS_PAGE) + min(8 * max_depth, OS_PAGE)
+
+    def memory_headroom(self) -> int:
+        """Bytes of max_memory not yet counted (lazy memories' growth included)."""
+        return self.max_memory - self._charged - self._lazy_growth()
+
+    def _charge(self, need: int, what: str) -> None:
+        """Count `need` bytes against max_memory, or raise ResourceLimitError: `what` says what asked, with
+        `{need}` where the amount goes."""
+        avail = self.memory_headroom() if hasattr(self, "mems") else self.max_memory - self._charged
+        if need > avail:
+            raise ResourceLimitError(what.format(need=format_bytes(need)) +
+                                     f"; {format_bytes(max(avail, 0))} available (--max-memory)")
+        self._charged += need
+
+    def _lazy_growth(self) -> int:
+        """Bytes lazy memories' instances have grown by (counted in full: a program grows memory to use it)."""
+        if not self.backend.lazy:
+            return 0
+        total = 0
+        for i, m in enumerate(self.mems):
+            total += int(self.mem_pages[i + 1].sum(dtype=np.uint64)) - self.n * m.type.limits.min
+        return total * PAGE
+
+    def _memory_allowances(self, mems: np.ndarray) -> None:
+        """Lazy memories grow in place without asking the host, up to the max pages in their record: set it,
+        per launch, to the largest size every instance may grow to with all of them together within the
+        budget (the remaining headroom split evenly between the memories)."""
+        if not self.backend.lazy or not self.mems:
+            return
+        share = max(self.memory_headroom(), 0) // len(self.mems) // PAGE
+        for i, m in enumerate(self.mems):
+            pages = self.mem_pages[i + 1]
+            limit = m.max_pages
+            if self.n * limit - int(pages.sum(dtype=np.uint64)) <= share:
+                mems[i, 2] = limit
+                continue
+            lo, hi = 0, limit  # the largest size s with sum(max(0, s - pages)) <= share
+            p = pages.astype(np.int64)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if int(np.maximum(mid - p, 0).sum()) <= share:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            mems[i, 2] = lo
 
     # -- slot access: [slot, instance] on every backend ------------------------------------------
     def slot_view(self) -> Any:
@@ -271,20 +358,41 @@ class Store:
     def _add_globals(self, types: list[GlobalType], values: list[np.ndarray]) -> list[int]:
         start = self.globals.shape[0] - 1  # row 0 is padding: address g is row g + 1
         if types:
+            self._charge(8 * len(types) * self.n, f"{self.n} instances' {len(types)} globals need {{need}} of "
+                         f"{self.backend.memory_kind}")
             rows = self.xp.asarray(np.stack(values).astype(np.uint64))
             self.globals = self.xp.concatenate([self.globals, rows])
             self.global_types.extend(types)
             self._dirty = True
         return list(range(start, start + len(types)))
 
-    def _add_memory(self, mtype: MemoryType) -> int:
+    def _add_memory(self, mtype: MemoryType, written: int = 0) -> int:
+        """`written`: bytes of each instance's memory that data segments will write (they are committed)."""
         if mtype.shared:
             raise Unsupported("shared memories (threads) are not supported yet")
         max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, self.memory_limit // PAGE)
-        if mtype.limits.min > max_pages:
-            raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages"
-                               " per instance")
-        data = MemoryArray.zeros(self.backend, self.n, mtype.limits.min * PAGE)
+        low = mtype.limits.min
+        if low > max_pages:
+            raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")
+        n, kind = self.n, self.backend.memory_kind
+        what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
+        if self.backend.lazy:
+            written = min(written, low * PAGE)
+            self._charge(n * (written + (low * PAGE - written) // UNTOUCHED_SHARE),
+                         what + f"an estimated {{need}} of {kind} (untouched pages count a quarter)")
+            # Reserve the growth too, so that memory.grow never moves a memory.
+            left = (RESERVE_TOTAL - self._reserved) // (n * PAGE)
+            max_pages = min(max_pages, max(low, RESERVE_PER_MEMORY // (n * PAGE)), left)
+            if max_pages < low:
+                self._charged -= n * (written + (low * PAGE - written) // UNTOUCHED_SHARE)
+                raise ResourceLimitError(what + f"{format_bytes(n * low * PAGE)} of address space; "
+                                         f"{format_bytes(RESERVE_TOTAL - self._reserved)} left to the store")
+            cap = max_pages * PAGE
+            self._reserved += n * cap
+        else:
+            cap = low * PAGE
+            self._charge(n * cap, what + f"{{need}} of {kind}")
+        data = MemoryArray.zeros(self.backend, n, cap)
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = _grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self._dirty = True
@@ -295,29 +403,50 @@ class Store:
         max_size = min(lim.max if lim.max is not None else 0xFFFFFFFF, self.table_limit)
         if lim.min > max_size:
             raise WasmGpuError(f"table of {lim.min} entries exceeds the limit of {max_size} per instance")
+        self._charge(8 * self.n * lim.min, f"{self.n} instances of a table of {lim.min} entries need {{need}} of "
+                     f"{self.backend.memory_kind}")
         data = self.xp.full((self.n, lim.min), init, dtype=np.uint64)
         self.tables.append(TableInst(ttype, data, max_size))
         self.table_sizes = _grow_rows(self.table_sizes, self.xp, 1, self.n, np.uint32, lim.min)
         self._dirty = True
         return len(self.tables) - 1
 
+    def _budget_cap(self, cap: int, new_cap: int, unit: int) -> int:
+        """new_cap, or less where N instances' growth from cap would overrun the budget."""
+        fits = cap + max(self.memory_headroom(), 0) // (self.n * unit)
+        return min(new_cap, fits)
+
     def _grow_memory(self, addr: int, want_pages: int) -> None:
+        """Room for want_pages (a backend that does not reserve: the GPU); what the budget or the device
+        cannot give makes memory.grow return -1."""
         mem = self.mems[addr]
         cap = mem.data.capacity // PAGE
-        new_cap = min(max(want_pages, cap * 2, 1), mem.max_pages)
-        try:
-            mem.data = mem.data.grown(new_cap * PAGE)
-        except Exception:  # out of memory: further growth fails with -1 instead
-            mem.max_pages = cap
+        new_cap = self._budget_cap(cap, min(max(want_pages, cap * 2, 1), mem.max_pages), PAGE)
+        if new_cap < want_pages:
+            mem.max_pages = max(cap, new_cap)  # this request and larger ones fail with -1
+        if new_cap > cap:
+            try:
+                mem.data = mem.data.grown(new_cap * PAGE)
+                self._charged += self.n * (new_cap - cap) * PAGE
+            except ResourceLimitError:  # out of memory: further growth fails with -1 instead
+                mem.max_pages = cap
         self._dirty = True
 
     def _grow_table(self, addr: int, want: int) -> None:
         table = self.tables[addr]
         cap = table.data.shape[1]
-        new_cap = min(max(want, cap * 2, 8), table.max_size)
-        data = self.xp.full((self.n, new_cap), REF_NULL, dtype=np.uint64)
-        data[:, :cap] = table.data
-        table.data = data
+        new_cap = self._budget_cap(cap, min(max(want, cap * 2, 8), table.max_size), 8)
+        if new_cap < want:
+            table.max_size = max(cap, new_cap)
+        if new_cap > cap:
+            try:
+                data = self.xp.full((self.n, new_cap), REF_NULL, dtype=np.uint64)
+            except MemoryError:
+                table.max_size = cap
+            else:
+                data[:, :cap] = table.data
+                table.data = data
+                self._charged += 8 * self.n * (new_cap - cap)
         self._dirty = True
 
     # -- instantiation ---------------------------------------------------------------------------
@@ -343,7 +472,11 @@ class Store:
             self.funcs.append(FuncInst(ft, self.sig_id(ft), f"{name}!{fname}" if name else fname))
         funcs += range(first_func, first_func + len(module.funcs))
         tables += [self._add_table(t, REF_NULL) for t in module.tables]
-        mems += [self._add_memory(m) for m in module.mems]
+        first_mem = len(mems)
+        for j, m in enumerate(module.mems):
+            written = sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
+                          if d.mode == "active" and d.memory == first_mem + j) * OS_PAGE
+            mems.append(self._add_memory(m, written))
         values = [self._eval_const(g.init, funcs, globals_) for g in module.globals]
         globals_ += self._add_globals([g.type for g in module.globals], values)
 
@@ -358,6 +491,8 @@ class Store:
             self.elem_info.append((len(self.elem_refs), len(refs)))
             self.elem_refs += refs
             elems.append(len(self.elem_info) - 1)
+        self._charge(self.n * (len(datas) + len(elems)), f"{self.n} instances' segment flags need {{need}} of "
+                     f"{self.backend.memory_kind}")
         self.data_dropped = _grow_rows(self.data_dropped, self.xp, len(datas), self.n, np.uint8)
         self.elem_dropped = _grow_rows(self.elem_dropped, self.xp, len(elems), self.n, np.uint8)
 
@@ -632,6 +767,7 @@ class Store:
         ext = self.extension
         while True:
             params = self._sync()
+            self._memory_allowances(self._keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
             try:
