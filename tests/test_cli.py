@@ -299,3 +299,124 @@ def test_progress_bar_on_a_terminal(tmp_path, capsysbinary, monkeypatch) -> None
     wasm = module(tmp_path, exit_with_first_digit())
     status, out, _ = gpu_run(capsysbinary, "-n", "3", str(wasm), "0")
     assert status == 0 and out == b"[0] 0\n[1] 0\n[2] 0\n"
+
+
+def loud_program(chunks: int) -> str:
+    """Writes `chunks` times 64 KiB of 64-byte lines to stdout (the first line of chunk c ends with the
+    digit c % 10), then `end` to stderr."""
+    p = Program()
+    return p.wat(f"""(func (export "_start") (local $k i32) (local $c i32)
+      (memory.fill (i32.const 65536) (i32.const 97) (i32.const 65536))
+      (loop $lines
+        (i32.store8 (i32.add (i32.const 65536) (i32.add (local.get $k) (i32.const 63))) (i32.const 10))
+        (local.set $k (i32.add (local.get $k) (i32.const 64)))
+        (br_if $lines (i32.lt_u (local.get $k) (i32.const 65536))))
+      (loop $chunks
+        (i32.store8 (i32.const 65598) (i32.add (i32.const 48) (i32.rem_u (local.get $c) (i32.const 10))))
+        (drop (call $write (i32.const 1) (i32.const 65536) (i32.const 65536)))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br_if $chunks (i32.lt_u (local.get $c) (i32.const {chunks}))))
+      (call $eprint {p.s("end" + chr(10))}))""", pages=3)
+
+
+def loud_output(chunks: int) -> bytes:
+    line = b"a" * 63 + b"\n"
+    return b"".join(b"a" * 62 + b"%d\n" % (c % 10) + line * 1023 for c in range(chunks))
+
+
+# Runs a command with stdout and stderr to files and prints its status and peak RSS (KiB). A child's peak
+# counts the memory of the process it was forked from, so this small process forks gpu-run, not pytest.
+RSS_PROBE = """
+import os, subprocess, sys
+with open(sys.argv[1], "wb") as out, open(sys.argv[2], "wb") as err:
+    proc = subprocess.Popen(sys.argv[3:], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def gpu_run_rss(tmp_path: Path, *argv: str) -> tuple[int, bytes, bytes, float]:
+    """gpu-run in a child process: status, stdout, stderr and its peak RSS in MiB."""
+    import subprocess
+
+    out, err = tmp_path / "rss.stdout", tmp_path / "rss.stderr"
+    probe = subprocess.run([sys.executable, "-c", RSS_PROBE, str(out), str(err), sys.executable, "-m",
+                            "wasmgpu.cli", *CLI_BACKEND_ARGS, *argv], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parent.parent)
+    status, rss = probe.stdout.split()
+    return int(status), out.read_bytes(), err.read_bytes(), int(rss) / 1024
+
+
+def test_batch_output_is_spooled_exactly_within_bounded_memory(tmp_path) -> None:
+    """4 instances write 10 MiB each: shown grouped (no --out) and in the --out files, byte for byte,
+    while the host holds at most a few MiB of it (held in full, the RSS grew by about 100 MiB)."""
+    n, chunks = 4, 160
+    small = module(tmp_path, loud_program(1), "small.wasm")
+    loud = module(tmp_path, loud_program(chunks), "loud.wasm")
+    # The interpreter, built once before measuring: a child's peak RSS includes the compiler's.
+    tier = ["--tier", "interp"]
+    assert gpu_run_rss(tmp_path, *tier, str(small))[0] == 0
+    status, out, err, base_rss = gpu_run_rss(tmp_path, *tier, "-n", str(n), str(small))
+    assert status == 0 and len(out) == n * (65536 + 4 * 1024)
+    status, out, err, rss = gpu_run_rss(tmp_path, *tier, "-n", str(n), str(loud))
+    assert status == 0 and err == b"".join(b"[%d] end\n" % i for i in range(n))
+    want = loud_output(chunks)
+    lines = want.split(b"\n")[:-1]
+    assert out == b"".join(b"".join(b"[%d] " % i + line + b"\n" for line in lines) for i in range(n))
+    assert rss < base_rss + 40, (rss, base_rss)
+    status, out, err, rss = gpu_run_rss(tmp_path, *tier, "-n", str(n), "--out", str(tmp_path / "o"), str(loud))
+    assert status == 0 and out == b""
+    assert all((tmp_path / "o" / f"{i}.stdout").read_bytes() == want for i in range(n))
+    assert all((tmp_path / "o" / f"{i}.stderr").read_bytes() == b"end\n" for i in range(n))
+    assert rss < base_rss + 40, (rss, base_rss)
+
+
+def test_spool_sinks_keep_order_within_their_budget(tmp_path) -> None:
+    import random
+
+    from wasmgpu.wasi.context import OutputBudget, SpoolSink
+
+    rng = random.Random(7)
+    budget = OutputBudget(total=4000)
+    sinks = [SpoolSink(tmp_path / f"{i}", limit=1500, budget=budget, keep_empty=False) for i in range(50)]
+    want = [bytearray() for _ in sinks]
+    peak = 0
+    for _ in range(3000):
+        i = rng.randrange(len(sinks))
+        data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        sinks[i].write(data)
+        want[i] += data
+        peak = max(peak, budget.held)
+        assert budget.held == sum(len(s.data) for s in sinks)
+    assert peak <= 4000 and any(s.created for s in sinks)
+    assert [b"".join(s.chunks(size=100)) for s in sinks] == [bytes(w) for w in want]
+    assert all(len(s) == len(w) for s, w in zip(sinks, want, strict=True))
+    quiet = SpoolSink(tmp_path / "quiet", budget=budget, keep_empty=False)
+    quiet.write(b"x")
+    quiet.flush_to_file()
+    assert (tmp_path / "quiet").read_bytes() == b"x"
+    unused = SpoolSink(tmp_path / "unused", keep_empty=False)
+    unused.flush_to_file()
+    kept = SpoolSink(tmp_path / "kept")
+    kept.flush_to_file()
+    assert not (tmp_path / "unused").exists() and (tmp_path / "kept").read_bytes() == b""
+
+
+def test_write_prefixed_is_the_same_in_any_chunks() -> None:
+    import random
+
+    def whole(data: bytes, prefix: str) -> bytes:
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        return b"".join(prefix.encode() + line + b"\n" for line in lines)
+
+    rng = random.Random(3)
+    for _ in range(500):
+        data = bytes(rng.choice(b"ab\n") for _ in range(rng.randint(0, 30)))
+        cuts = sorted(rng.sample(range(len(data) + 1), rng.randint(0, min(5, len(data) + 1))))
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        for prefix in ("", "[3] "):
+            buf = io.BytesIO()
+            cli.write_prefixed(buf, chunks, prefix)
+            assert buf.getvalue() == (whole(data, prefix) if prefix else data), (chunks, prefix)

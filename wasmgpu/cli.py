@@ -15,7 +15,9 @@ import os
 import re
 import struct
 import sys
+import tempfile
 import traceback
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         stdin_for_batch,
         substitute,
     )
-    from .wasi.context import BufferSink, SpoolSink, WasiContext
+    from .wasi.context import OutputBudget, SpoolSink, WasiContext
     from .wasm import opcodes as wo
 except KeyboardInterrupt:
     print("gpu-run: interrupted", file=sys.stderr)
@@ -258,6 +260,12 @@ def make_engine(opts: argparse.Namespace) -> Engine:
     return Engine(opts.backend, opts.memory_layout, **kw)
 
 
+# Output held in memory on the host: per stream of an instance, and for the whole batch; past either
+# bound it goes to the --out files, or to temporary files until the batch's output is shown.
+HELD_PER_STREAM = 1 << 20
+HELD_TOTAL = 64 << 20
+
+
 class Output:
     """Where each instance's stdout and stderr go, and how they are shown after the run."""
 
@@ -266,18 +274,22 @@ class Output:
         self.out_dir = out_dir
         self.stdout: list[Any] = []
         self.stderr: list[Any] = []
+        budget = OutputBudget(HELD_TOTAL)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                self.stdout.append(SpoolSink(out_dir / f"{i}.stdout"))
-                self.stderr.append(SpoolSink(out_dir / f"{i}.stderr"))
+                self.stdout.append(SpoolSink(out_dir / f"{i}.stdout", HELD_PER_STREAM, budget))
+                self.stderr.append(SpoolSink(out_dir / f"{i}.stderr", HELD_PER_STREAM, budget))
             stack.callback(self.finish)
         elif n == 1:  # stream straight through
             self.stdout.append(sys.stdout.buffer)
             self.stderr.append(sys.stderr.buffer)
-        else:
-            self.stdout = [BufferSink() for _ in range(n)]
-            self.stderr = [BufferSink() for _ in range(n)]
+        else:  # shown grouped by instance after the run
+            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-")))
+            self.stdout = [SpoolSink(spool / f"{i}.stdout", HELD_PER_STREAM, budget, keep_empty=False)
+                           for i in range(n)]
+            self.stderr = [SpoolSink(spool / f"{i}.stderr", HELD_PER_STREAM, budget, keep_empty=False)
+                           for i in range(n)]
         self.streaming = out_dir is None and n == 1
 
     def finish(self) -> None:
@@ -298,26 +310,36 @@ class Output:
         """After the run: instance i's buffered output (prefixed with [i] when n > 1), then `message`."""
         prefix = f"[{i}] " if self.n > 1 else ""
         if not self.streaming and self.out_dir is None:
-            for data, stream in ((self.stdout[i].data, sys.stdout), (self.stderr[i].data, sys.stderr)):
-                if data:
-                    write_prefixed(stream, bytes(data), prefix)
+            for sink, stream in ((self.stdout[i], sys.stdout), (self.stderr[i], sys.stderr)):
+                write_prefixed(stream, sink.chunks(), prefix)
         if message:
             sys.stdout.flush()
             if self.out_dir is not None:
                 self.stderr[i].write(message.encode() + b"\n")
                 self.stderr[i].flush_to_file()
-            write_prefixed(sys.stderr, message.encode() + b"\n", prefix)
+            write_prefixed(sys.stderr, [message.encode() + b"\n"], prefix)
 
 
-def write_prefixed(stream: Any, data: bytes, prefix: str) -> None:
+def write_prefixed(stream: Any, chunks: Iterable[bytes], prefix: str) -> None:
+    """The bytes of `chunks` to `stream`, each line starting with `prefix` (a last line without a newline
+    gets one then), a chunk at a time."""
     out = getattr(stream, "buffer", stream)
-    if not prefix:
-        out.write(data)
-    else:
-        lines = data.split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        out.write(b"".join(prefix.encode() + line + b"\n" for line in lines))
+    head = prefix.encode()
+    at_line_start = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if head:
+            lines = chunk.split(b"\n")
+            # Every piece but the last ends a line; the last continues into the next chunk.
+            parts = [head + line + b"\n" if (k or at_line_start) else line + b"\n" for k, line in enumerate(lines[:-1])]
+            if lines[-1]:
+                parts.append(head + lines[-1] if (len(lines) > 1 or at_line_start) else lines[-1])
+            at_line_start = not lines[-1]
+            chunk = b"".join(parts)
+        out.write(chunk)
+    if head and not at_line_start:
+        out.write(b"\n")
     stream.flush()
 
 

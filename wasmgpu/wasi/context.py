@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import WasmGpuError
 from .clocks import RealClock, SystemRandom, VirtualClock
@@ -21,32 +21,79 @@ class BufferSink:
         return len(data)
 
 
-class SpoolSink:
-    """Writes to a file without holding it open: bytes are kept until `limit` of them, then appended.
+class OutputBudget:
+    """The bytes that a set of SpoolSinks hold in memory together, and the most they may: past `total`,
+    the sinks holding the most write theirs out until half of `total` is left."""
 
-    A batch of thousands of instances would otherwise need two open host files per instance. The file is
-    created (truncated) at the first flush, so a sink that is flushed once costs one open.
+    def __init__(self, total: int = 64 << 20) -> None:
+        self.total = total
+        self.held = 0
+        self.sinks: list[SpoolSink] = []
+
+    def add(self, sink: SpoolSink) -> None:
+        self.sinks.append(sink)
+
+    def grew(self) -> None:
+        if self.held > self.total:
+            for sink in sorted(self.sinks, key=lambda s: len(s.data), reverse=True):
+                if self.held <= self.total // 2:
+                    break
+                sink.flush_to_file()
+
+
+class SpoolSink:
+    """Output kept in memory up to `limit` bytes (and within `budget`, shared by a batch's sinks), then
+    appended to the file at `path`, so that a guest that writes gigabytes costs disk, not memory.
+
+    The file is not held open (a batch of thousands of instances would need two host files per
+    instance); it is created, or truncated, at the first flush, so a sink that is flushed once costs one
+    open. With `keep_empty=False` no file is made for a sink that never spills (a temporary spool).
     """
 
-    def __init__(self, path: str | os.PathLike[str], limit: int = 1 << 20) -> None:
+    def __init__(self, path: str | os.PathLike[str], limit: int = 1 << 20, budget: OutputBudget | None = None,
+                 keep_empty: bool = True) -> None:
         self.path = path
         self.limit = limit
-        self.data = bytearray()
+        self.budget = budget
+        self.keep_empty = keep_empty
+        self.data = bytearray()  # what is held, after what is in the file
         self.created = False
+        self.spilled = 0  # bytes in the file
+        if budget is not None:
+            budget.add(self)
 
     def write(self, data: bytes) -> int:
         self.data += data
+        if self.budget is not None:
+            self.budget.held += len(data)
         if len(self.data) >= self.limit:
             self.flush_to_file()
+        elif self.budget is not None:
+            self.budget.grew()
         return len(data)
 
     def flush_to_file(self) -> None:
         """Append what is held to the file, creating it (empty, if nothing was written) the first time."""
-        if self.data or not self.created:
+        if self.data or (not self.created and self.keep_empty):
             with open(self.path, "ab" if self.created else "wb") as f:
                 f.write(self.data)
             self.created = True
-            self.data.clear()
+            self.spilled += len(self.data)
+            if self.budget is not None:
+                self.budget.held -= len(self.data)
+            self.data = bytearray()  # a fresh buffer: clear() could keep a large allocation
+
+    def __len__(self) -> int:
+        return self.spilled + len(self.data)
+
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """Everything written, in order, in pieces of at most `size` bytes: the file, then what is held."""
+        if self.created and self.spilled:
+            with open(self.path, "rb") as f:
+                while chunk := f.read(size):
+                    yield chunk
+        for at in range(0, len(self.data), size):
+            yield bytes(self.data[at:at + size])
 
 
 class WasiContext:
@@ -61,9 +108,10 @@ class WasiContext:
                  preopens: Iterable[tuple[str, str]] = (), stdin: bytes | StdinSource = b"",
                  stdout: Sink | None = None, stderr: Sink | None = None, clock: RealClock | VirtualClock | None = None,
                  random: object | None = None, stdout_tty: bool = False, stderr_tty: bool = False) -> None:
-        self.args = [a.encode() for a in args]
+        # os.fsencode: arguments the host could not decode (surrogate escapes) go to the guest as given
+        self.args = [os.fsencode(a) for a in args]
         items = env.items() if isinstance(env, Mapping) else env
-        self.env = [f"{k}={v}".encode() for k, v in items]
+        self.env = [os.fsencode(f"{k}={v}") for k, v in items]
         self.stdout = stdout if stdout is not None else BufferSink()
         self.stderr = stderr if stderr is not None else BufferSink()
         self.clock = clock if clock is not None else RealClock()
