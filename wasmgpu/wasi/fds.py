@@ -279,12 +279,13 @@ class DirEntry(Entry):
             raise WasiError(abi.ENOENT)  # the preopen is gone from where it was
         return fd
 
-    def resolve(self, path: str, follow: bool) -> Resolved:
-        """Where `path` leads from here; the result is a context manager that closes what it opened."""
+    def resolve(self, path: str, follow: bool, slash_follows: bool = True) -> Resolved:
+        """Where `path` leads from here (see sandbox.resolve); the result is a context manager that
+        closes what it opened."""
         if self.fd is not None:
-            return resolve(self.fd, path, follow)
+            return resolve(self.fd, path, follow, None, slash_follows)
         fd = self._open_root()
-        return resolve(fd, path, follow, [fd])
+        return resolve(fd, path, follow, [fd], slash_follows)
 
     def seek(self, offset: int, whence: int) -> int:
         raise WasiError(abi.EBADF)

@@ -316,11 +316,11 @@ def _dir(ctx: WasiContext, fd: int, not_dir: int = abi.EBADF) -> DirEntry:
 
 
 def _resolve(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int, follow: bool,
-             not_dir: int = abi.EBADF) -> Resolved:
+             slash_follows: bool = True) -> Resolved:
     """Where `path` leads from directory `fd` (a context manager: it holds descriptors)."""
     ctx.fds.get(fd)
     text = mem.string(path, path_len)
-    return _dir(ctx, fd, not_dir).resolve(text, follow)
+    return _dir(ctx, fd).resolve(text, follow, slash_follows)
 
 
 def _must_exist(r: Resolved) -> os.stat_result:
@@ -331,7 +331,8 @@ def _must_exist(r: Resolved) -> os.stat_result:
 
 @wasi
 def path_create_directory(ctx: WasiContext, mem: GuestMemory, fd: int, path: int, path_len: int) -> int:
-    with _resolve(ctx, mem, fd, path, path_len, False) as r:
+    # As wasmtime: trailing slashes are dropped and the name is not followed ("dangling/" exists).
+    with _resolve(ctx, mem, fd, path, path_len, False, slash_follows=False) as r:
         if r.exists:
             return abi.EEXIST
         os.mkdir(r.name, 0o777, dir_fd=r.dir_fd)
@@ -418,11 +419,19 @@ def path_open(ctx: WasiContext, mem: GuestMemory, fd: int, dirflags: int, path: 
     ctx.fds.get(fd)
     text = mem.string(path, path_len)
     d = _dir(ctx, fd, abi.ENOTDIR)
-    with d.resolve(text, bool(dirflags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW)) as r:
+    create = bool(oflags & abi.OFLAGS_CREAT)
+    exclusive = create and bool(oflags & abi.OFLAGS_EXCL)
+    # As wasmtime: O_EXCL does not follow a final link (any existing name is EEXIST), and creating
+    # a name with a trailing slash is EISDIR whatever is there, a link not followed.
+    slashed = create and text.endswith("/")
+    with d.resolve(text, bool(dirflags & abi.LOOKUPFLAGS_SYMLINK_FOLLOW) and not exclusive and not slashed,
+                   slash_follows=not create) as r:
         mem.check(out, 4)
         entry: Entry
+        if create and (slashed or r.trailing_slash) and not r.dot:
+            return abi.EISDIR
         if r.exists:
-            if oflags & abi.OFLAGS_CREAT and oflags & abi.OFLAGS_EXCL:
+            if exclusive:
                 return abi.EEXIST
             if r.is_symlink:
                 return abi.ELOOP
@@ -437,12 +446,10 @@ def path_open(ctx: WasiContext, mem: GuestMemory, fd: int, dirflags: int, path: 
             else:
                 entry = _open_file(r, oflags, rights_base, fdflags)
         else:
-            if not oflags & abi.OFLAGS_CREAT:
+            if not create:
                 return abi.ENOENT
             if oflags & abi.OFLAGS_DIRECTORY:
                 return abi.EINVAL
-            if r.trailing_slash:
-                return abi.EISDIR
             entry = _open_file(r, oflags, rights_base, fdflags)
     mem.write_u32(out, ctx.fds.add(entry))
     return abi.SUCCESS
@@ -474,6 +481,8 @@ def path_remove_directory(ctx: WasiContext, mem: GuestMemory, fd: int, path: int
             return abi.EINVAL
         if not r.is_dir:
             return abi.ENOTDIR
+        if r.trailing_slash:
+            return abi.EINVAL  # as wasmtime, which takes "dir/" as "dir/."
         os.rmdir(r.name, dir_fd=r.dir_fd)
     return abi.SUCCESS
 
@@ -481,12 +490,15 @@ def path_remove_directory(ctx: WasiContext, mem: GuestMemory, fd: int, path: int
 @wasi
 def path_rename(ctx: WasiContext, mem: GuestMemory, fd: int, old_path: int, old_len: int, new_fd: int,
                 new_path: int, new_len: int) -> int:
-    with _resolve(ctx, mem, fd, old_path, old_len, False) as src, \
-            _resolve(ctx, mem, new_fd, new_path, new_len, False) as dst:
-        _must_exist(src)
+    # As wasmtime: a trailing slash follows no link; it asks for a directory on both sides.
+    with _resolve(ctx, mem, fd, old_path, old_len, False, slash_follows=False) as src, \
+            _resolve(ctx, mem, new_fd, new_path, new_len, False, slash_follows=False) as dst:
         if src.is_root or dst.is_root or src.dot or dst.dot:
             return abi.EBUSY
-        if dst.trailing_slash and not src.is_dir:
+        _must_exist(src)
+        if (src.trailing_slash or dst.trailing_slash) and not src.is_dir:
+            return abi.ENOTDIR
+        if dst.trailing_slash and dst.exists and not dst.is_dir:
             return abi.ENOTDIR
         os.rename(src.name, dst.name, src_dir_fd=src.dir_fd, dst_dir_fd=dst.dir_fd)
     return abi.SUCCESS

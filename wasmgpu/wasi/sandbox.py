@@ -102,24 +102,27 @@ def _step(dir_fd: int, name: str) -> tuple[int | None, os.stat_result | None, st
     return fd, info, None
 
 
-def resolve(start_fd: int, path: str, follow: bool, owned: list[int] | None = None) -> Resolved:
+def resolve(start_fd: int, path: str, follow: bool, owned: list[int] | None = None,
+            slash_follows: bool = True) -> Resolved:
     """Resolve guest `path` relative to the directory `start_fd`.
 
     Every intermediate component must be a directory, links expanded; the final component's
-    link is expanded only when `follow` (or the path ends in "/"). The final component may be
-    missing (stat is None); its directory then exists. `owned`: descriptors the result takes
-    over (closed with it, also when resolution fails).
+    link is expanded only when `follow` or, if `slash_follows`, when the path ends in "/" (which
+    then also requires a directory). Without `slash_follows` a trailing slash is only noted, for
+    the operations where wasmtime gives it its own errno (create, mkdir, rename). The final
+    component may be missing (stat is None); its directory then exists. `owned`: descriptors the
+    result takes over (closed with it, also when resolution fails).
     """
     fds = list(owned or ())
     try:
-        return _walk(start_fd, path, follow, fds)
+        return _walk(start_fd, path, follow, fds, slash_follows)
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
 
 
-def _walk(start_fd: int, path: str, follow: bool, fds: list[int]) -> Resolved:
+def _walk(start_fd: int, path: str, follow: bool, fds: list[int], slash_follows: bool) -> Resolved:
     if "\0" in path:
         raise WasiError(abi.EINVAL)
     if path == "":
@@ -152,7 +155,7 @@ def _walk(start_fd: int, path: str, follow: bool, fds: list[int]) -> Resolved:
             if last:
                 return Resolved(stack[-1], name, None, trailing, False, False, fds)
             raise WasiError(abi.ENOENT)
-        if target is not None and (not last or follow or trailing):
+        if target is not None and (not last or follow or (trailing and slash_follows)):
             links += 1
             if links > MAX_SYMLINKS:
                 raise WasiError(abi.ELOOP)
@@ -168,7 +171,7 @@ def _walk(start_fd: int, path: str, follow: bool, fds: list[int]) -> Resolved:
             os.close(fd)
             fd = None
         if last:
-            if trailing and not st.S_ISDIR(info.st_mode):
+            if trailing and slash_follows and not st.S_ISDIR(info.st_mode):
                 raise WasiError(abi.ENOTDIR)
             return Resolved(stack[-1], name, info, trailing, False, False, fds)
         if fd is None:
