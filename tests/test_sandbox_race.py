@@ -236,3 +236,24 @@ def test_race_host_process(tmp_path: Path) -> None:
     print(f"host process: {t.tries} guarded opens, {flips} flips, {t}")
     assert flips > 0
     check(t, outside)
+
+
+def test_preopen_swapped_on_host_leads_nowhere(tmp_path: Path) -> None:
+    """A preopen reopens its root for each call; a link put where it was must not be followed."""
+    shared, outside = make_tree(tmp_path)
+    guest = Guest(shared)
+    try:
+        errno, fd = guest.open(b"sub/secret.txt", 0, abi.R_FD_READ)
+        assert errno == 0 and guest.read_all(fd) == INSIDE
+        shared.rename(tmp_path / "moved")
+        os.symlink("outside", shared)
+        (outside / "sub").mkdir()
+        (outside / "sub" / "secret.txt").write_bytes(OUTSIDE)
+        assert guest.open(b"sub/secret.txt", 0, abi.R_FD_READ)[0] == abi.ENOENT
+        assert guest.open(b"sub/pwn.txt", abi.OFLAGS_CREAT, abi.R_FD_WRITE)[0] == abi.ENOENT
+        assert guest.call("fd_readdir", 3, 2048, 256, 0, 600) == abi.ENOENT
+        assert not (outside / "sub" / "pwn.txt").exists()
+        assert guest.ctx.fds.get(fd).pread(64, 0) == INSIDE  # a file opened before keeps working
+        guest.close(fd)
+    finally:
+        guest.ctx.close()

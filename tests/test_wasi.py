@@ -688,6 +688,46 @@ def test_path_link_errnos(probes, follow) -> None:
             assert os.readlink(root / "sandbox" / "l11") == "/etc/passwd"  # the link itself, not its target
 
 
+SLASH_CASES = [  # (call, path, errno): a trailing slash follows no link where wasmtime follows none
+    ("mkdir", "f.txt/", abi.EEXIST), ("mkdir", "dangling/", abi.EEXIST), ("mkdir", "to_abs/", abi.EEXIST),
+    ("mkdir", "loop1/", abi.EEXIST), ("mkdir", "new_dir/", 0),
+    ("rmdir", "empty/", abi.EINVAL), ("rmdir", "to_empty/", abi.EINVAL), ("rmdir", "f.txt/", abi.ENOTDIR),
+    ("rmdir", "dangling/", abi.ENOENT), ("rmdir", "new_dir", 0),
+    ("rename_from", "in_sub/", abi.ENOTDIR), ("rename_from", "dangling/", abi.ENOTDIR),
+    ("rename_from", "sub/up_one/", abi.ENOTDIR), ("rename_to", "to_empty/", abi.ENOTDIR),
+    ("rename_to", "sub/up_two/", abi.ENOTDIR), ("rename_to", ".", abi.EBUSY),
+    ("creat", "f.txt/", abi.EISDIR), ("creat", "to_abs/", abi.EISDIR), ("creat", "sub/up_two/", abi.EISDIR),
+    ("creat", "to_slash", abi.EISDIR), ("creat", "./", abi.EISDIR), ("excl", "./", abi.EEXIST),
+    ("excl", "sub/", abi.EISDIR), ("excl", "dangling", abi.EEXIST), ("excl", "to_abs", abi.EEXIST),
+    ("excl", "loop1", abi.EEXIST), ("excl", "to_f", abi.EEXIST), ("unlink", "to_empty/", abi.EISDIR),
+]
+
+
+def test_trailing_slash_and_exclusive_create_errnos(probes) -> None:
+    """Errnos (and the tree left) as wasmtime's where a trailing slash or O_EXCL meets a link."""
+    for root in probes[2:]:
+        (root / "sandbox" / "empty").mkdir()
+        os.symlink("empty", root / "sandbox" / "to_empty")
+        os.symlink("nothing_yet/", root / "sandbox" / "to_slash")
+    for call, path, want in SLASH_CASES:
+        raw = path.encode()
+        n = len(raw)
+        args = {
+            "mkdir": ("path_create_directory", 3, 1000, n),
+            "rmdir": ("path_remove_directory", 3, 1000, n),
+            "unlink": ("path_unlink_file", 3, 1000, n),
+            "rename_from": ("path_rename", 3, 1000, n, 3, 1100, 3),
+            "rename_to": ("path_rename", 3, 1100, 5, 3, 1000, n),
+            "creat": ("path_open", 3, 1, 1000, n, abi.OFLAGS_CREAT, RW, 0, 0, 900),
+            "excl": ("path_open", 3, 1, 1000, n, abi.OFLAGS_CREAT | abi.OFLAGS_EXCL, RW, 0, 0, 900),
+        }[call]
+        s = {1000: raw, 1100: b"empty" if call == "rename_to" else b"new"}
+        assert both(probes, *args, strings=s)[0] == want, (call, path)
+    trees = [sorted((str(p.relative_to(root)), p.is_symlink()) for p in root.rglob("*")) for root in probes[2:]]
+    assert trees[0] == trees[1]
+    assert not (probes[3] / "sandbox" / "nothing_yet").exists() and (probes[3] / "sandbox" / "sub").is_dir()
+
+
 def test_probe_errnos_and_layouts(probes) -> None:
     """Assorted calls whose errnos and output bytes must equal wasmtime's."""
     assert both(probes, "fd_prestat_get", 3, 900, out=(900, 8)) == (0, abi.PRESTAT.pack(0, 1))
