@@ -62,7 +62,7 @@ def test_the_budget_is_the_engines_and_a_store_may_override_it() -> None:
 
 def test_a_minimum_memory_that_cannot_fit_fails_instantiation_cleanly() -> None:
     wasm = wasmtime.wat2wasm("(module (memory 65536))")  # 4 GiB
-    for engine in [Engine(BACKEND, MEMORY_LAYOUT, max_memory=16 << 30), Engine("cpu")]:
+    for engine in [Engine(BACKEND, MEMORY_LAYOUT, max_memory=16 << 30), Engine("cpu", max_memory=16 << 30)]:
         with pytest.raises(ResourceLimitError, match=r"^1000 instances of a memory of 65536 pages \(4\.3 GB "
                                                        r"each\) need .* available \(--max-memory\)$"):
             engine.load(wasm).instantiate(1000)

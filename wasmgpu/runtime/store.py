@@ -65,9 +65,10 @@ STATE_BYTES = S_FIELDS * 4 + 8 + 8 + 4 + 4 + 1 + 1
 # of an instance's slots and of its frames (instance-minor: their first rows), a data segment its pages.
 OS_PAGE = 4096
 # Initial linear memory that no data segment writes is mostly a toolchain's stack region (Rust reserves
-# 1 MiB, touched from its top down) and heap not used yet: the budget counts a quarter of it, so that 20,000
-# instances of a Rust program fit a laptop, while a 4 GiB minimum in 1000 instances is still refused.
-UNTOUCHED_SHARE = 4
+# 1 MiB, touched from its top down) and heap not used yet: the budget counts an eighth of it. 20,000
+# instances of examples/charcount (17 pages) then count 3.3 GB and take 1 GB, while a 4 GiB minimum in 1000
+# instances is refused. A program that does touch all of a large initial memory is underestimated.
+UNTOUCHED_SHARE = 8
 # Address space a lazy memory reserves for its instances' growth (x86-64 gives a process 128 TiB): each
 # instance may grow in place to its limit, or to this divided by N.
 RESERVE_PER_MEMORY = 1 << 44
@@ -379,7 +380,7 @@ class Store:
         if self.backend.lazy:
             written = min(written, low * PAGE)
             self._charge(n * (written + (low * PAGE - written) // UNTOUCHED_SHARE),
-                         what + f"an estimated {{need}} of {kind} (untouched pages count a quarter)")
+                         what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
             # Reserve the growth too, so that memory.grow never moves a memory.
             left = (RESERVE_TOTAL - self._reserved) // (n * PAGE)
             max_pages = min(max_pages, max(low, RESERVE_PER_MEMORY // (n * PAGE)), left)
