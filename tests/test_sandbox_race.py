@@ -257,3 +257,11 @@ def test_preopen_swapped_on_host_leads_nowhere(tmp_path: Path) -> None:
         guest.close(fd)
     finally:
         guest.ctx.close()
+
+
+def test_invalid_utf8_is_reported_before_a_nul(tmp_path: Path) -> None:
+    guest = Guest(tmp_path)
+    fd_out = 2048
+    # wasmtime's order: a path that is both invalid UTF-8 and holds a NUL is EILSEQ; a NUL alone EINVAL.
+    assert guest.call("path_open", 3, 0, b"\xff\0x", 0, 0, 0, 0, fd_out) == abi.EILSEQ
+    assert guest.call("path_open", 3, 0, b"a\0x", 0, 0, 0, 0, fd_out) == abi.EINVAL

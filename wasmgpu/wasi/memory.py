@@ -66,12 +66,13 @@ class GuestMemory:
     def string(self, ptr: int, length: int) -> str:
         """A path or other string argument: UTF-8 without NUL bytes."""
         raw = self.read(ptr, length)
-        if b"\0" in raw:
-            raise WasiError(abi.EINVAL)
-        try:
-            return raw.decode("utf-8")
+        try:  # decoded first: wasmtime reports invalid UTF-8 before a NUL
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise WasiError(abi.EILSEQ) from e
+        if "\0" in text:
+            raise WasiError(abi.EINVAL)
+        return text
 
     def iovecs(self, ptr: int, count: int) -> list[tuple[int, int]]:
         """(buf, len) pairs of an iovec array, each checked against the memory."""
