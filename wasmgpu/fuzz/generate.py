@@ -1,0 +1,65 @@
+"""Random valid modules from binaryen: `wasm-opt -ttf` turns random bytes into a valid module."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+
+# Every WebAssembly 2.0 feature the engine runs, SIMD aside.
+FEATURES = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+            "--enable-multivalue", "--enable-mutable-globals"]
+# binaryen releases before typed function references were split off (e.g. 108) emit typed references
+# (`(ref $t)`, GC heap types) under --enable-reference-types, which wasmtime then refuses: such a module is
+# generated again from the same bytes without reference types (see candidates).
+REFERENCE_TYPES = "--enable-reference-types"
+
+
+def wasm_opt() -> str | None:
+    return shutil.which("wasm-opt")
+
+
+def random_input(seed: int, index: int) -> bytes:
+    """The bytes behind module `index` of a campaign with `seed` (the same on every machine)."""
+    rng = random.Random(f"{seed}:{index}")
+    return rng.randbytes(rng.randint(256, 16384))
+
+
+def translate_to_fuzz(data: bytes, reference_types: bool, tmpdir: str | None = None) -> bytes | None:
+    """The module binaryen makes from `data`, or None when wasm-opt fails."""
+    with tempfile.TemporaryDirectory(dir=tmpdir) as d:
+        src, dst = os.path.join(d, "in.bin"), os.path.join(d, "out.wasm")
+        with open(src, "wb") as f:
+            f.write(data)
+        flags = FEATURES + ([REFERENCE_TYPES] if reference_types else [])
+        p = subprocess.run([wasm_opt() or "wasm-opt", src, "-ttf", *flags, "-o", dst], capture_output=True)
+        if p.returncode != 0 or not os.path.exists(dst):
+            return None
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def candidates(seed: int, index: int) -> list[bytes]:
+    """Module `index` with reference types enabled, then without (the one to use when the first is not valid)."""
+    data = random_input(seed, index)
+    out = []
+    for refs in (True, False):
+        wasm = translate_to_fuzz(data, refs)
+        if wasm is not None:
+            out.append(wasm)
+    return out
+
+
+def wasm2wat(wasm: bytes) -> str | None:
+    """The text form (wabt's wasm2wat), or None when it is not installed or fails."""
+    tool = shutil.which("wasm2wat")
+    if tool is None:
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.wasm")
+        with open(path, "wb") as f:
+            f.write(wasm)
+        p = subprocess.run([tool, "--enable-all", "--no-check", path], capture_output=True, text=True)
+        return p.stdout if p.returncode == 0 else None
