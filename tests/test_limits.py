@@ -131,3 +131,22 @@ print(json.dumps({{"old": old[0], "size": batch.call("size")[0].unwrap()[0], "la
 """)
     assert (res["old"], res["size"], res["last"]) == (1, 65536, 7)
     assert res["hwm_mib"] < 300, res
+
+
+def test_growth_past_the_reserved_span_moves_the_pages_in_use(monkeypatch) -> None:
+    # Where N instances cannot each reserve their limit, a memory reserves less and grows past it by a
+    # reallocation; what the instances wrote stays.
+    import wasmgpu.runtime.store as store_module
+
+    monkeypatch.setattr(store_module, "RESERVE_PER_MEMORY", 3 * 65536 * 4)
+    for name in ("cpu", "cpu-interleaved"):
+        batch = Engine(name, max_memory=256 * MiB).load(wasmtime.wat2wasm(GROW)).instantiate(4)
+        mem = batch.instance.exports["mem"]
+        assert batch.store.mems[0].data.capacity == 3 * 65536
+        assert [r.unwrap() for r in batch.call("grow", [(1,), (0,), (1,), (0,)])] == [(1,)] * 4
+        batch.call("poke", [(2 * 65536 - 1,), (100,), (65536,), (0,)])
+        assert [r.unwrap() for r in batch.call("grow", [(0,), (9,), (2,), (0,)])] == [(2,), (1,), (2,), (1,)]
+        assert batch.store.mems[0].data.capacity >= 10 * 65536
+        assert [r.unwrap() for r in batch.call("size")] == [(2,), (10,), (4,), (1,)]
+        reads = [(0, 2 * 65536 - 1), (1, 100), (2, 65536), (3, 0), (1, 10 * 65536 - 1)]
+        assert [int(batch.store.read_memory(mem, i, a, 1)[0]) for i, a in reads] == [7, 7, 7, 7, 0], name

@@ -60,6 +60,16 @@ class MemoryArray:
             new.data[: self.data.shape[0]] = self.data
         return new
 
+    def copy_used(self, old: MemoryArray, used: np.ndarray) -> None:
+        """Copy each instance's first used[i] bytes of `old` (of the same layout, no larger) here: only what
+        is in use, so that a lazily committed memory commits no more pages than before."""
+        if self.layout == "contiguous":
+            for i in np.nonzero(used)[0].tolist():
+                self.data[0, i, : used[i]] = old.data[0, i, : used[i]]
+        else:
+            chunks = -(-int(used.max(initial=0)) // self.chunk)
+            self.data[:chunks] = old.data[:chunks]
+
     def _span(self, addr: int, n: int) -> tuple[int, int, int]:
         """The chunks [c0, c1) that bytes [addr, addr + n) touch, and addr's offset in chunk c0."""
         c = self.chunk

@@ -70,9 +70,10 @@ OS_PAGE = 4096
 # instances is refused. A program that does touch all of a large initial memory is underestimated.
 UNTOUCHED_SHARE = 8
 # Address space a lazy memory reserves for its instances' growth (x86-64 gives a process 128 TiB): each
-# instance may grow in place to its limit, or to this divided by N.
-RESERVE_PER_MEMORY = 1 << 44
-RESERVE_TOTAL = 1 << 46
+# instance grows in place up to its limit or to this divided by N (at N = 20,000, 210 MiB), past that by a
+# reallocation that copies the pages in use.
+RESERVE_PER_MEMORY = 1 << 42
+RESERVE_PER_STORE = 1 << 45
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
 
@@ -199,7 +200,7 @@ class Store:
         if self.max_memory < 0:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
         self._charged = 0  # bytes counted against max_memory, besides lazy memories' growth
-        self._reserved = 0  # address space the lazy memories reserve
+        self._reserved = 0  # address space the lazy memories reserve (up to RESERVE_PER_STORE)
         # Checked before anything proportional to N is allocated (N itself may be absurd).
         self._charge(n * (STATE_BYTES + (OS_PAGE * 2 if backend.lazy else 8 * ((1 << 10) + 64))),
                      f"{n} instances need at least {{need}} of {backend.memory_kind} for their state and stacks")
@@ -379,21 +380,16 @@ class Store:
         what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
         if self.backend.lazy:
             written = min(written, low * PAGE)
-            self._charge(n * (written + (low * PAGE - written) // UNTOUCHED_SHARE),
-                         what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
-            # Reserve the growth too, so that memory.grow never moves a memory.
-            left = (RESERVE_TOTAL - self._reserved) // (n * PAGE)
-            max_pages = min(max_pages, max(low, RESERVE_PER_MEMORY // (n * PAGE)), left)
-            if max_pages < low:
-                self._charged -= n * (written + (low * PAGE - written) // UNTOUCHED_SHARE)
-                raise ResourceLimitError(what + f"{format_bytes(n * low * PAGE)} of address space; "
-                                         f"{format_bytes(RESERVE_TOTAL - self._reserved)} left to the store")
-            cap = max_pages * PAGE
-            self._reserved += n * cap
+            charge = n * (written + (low * PAGE - written) // UNTOUCHED_SHARE)
+            self._charge(charge, what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
+            try:
+                data = self._reserve(low, max_pages)
+            except ResourceLimitError:
+                self._charged -= charge
+                raise
         else:
-            cap = low * PAGE
-            self._charge(n * cap, what + f"{{need}} of {kind}")
-        data = MemoryArray.zeros(self.backend, n, cap)
+            self._charge(n * low * PAGE, what + f"{{need}} of {kind}")
+            data = MemoryArray.zeros(self.backend, n, low * PAGE)
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = _grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self._dirty = True
@@ -417,11 +413,40 @@ class Store:
         fits = cap + max(self.memory_headroom(), 0) // (self.n * unit)
         return min(new_cap, fits)
 
+    def _reserve(self, low: int, high: int) -> MemoryArray:
+        """A lazy memory of `low` to `high` pages per instance: as much of `high` as the store's address space
+        allows, at least `low`."""
+        n = self.n
+        span = min(high, max(low, RESERVE_PER_MEMORY // (n * PAGE), 1))
+        if self._reserved + n * span * PAGE > RESERVE_PER_STORE:
+            span = low
+        try:
+            data = MemoryArray.zeros(self.backend, n, span * PAGE)
+        except ResourceLimitError:  # the process's address space: reserve no more than asked
+            if span == low:
+                raise
+            span = low
+            data = MemoryArray.zeros(self.backend, n, span * PAGE)
+        self._reserved += n * span * PAGE
+        return data
+
     def _grow_memory(self, addr: int, want_pages: int) -> None:
-        """Room for want_pages (a backend that does not reserve: the GPU); what the budget or the device
-        cannot give makes memory.grow return -1."""
+        """Room for want_pages: on a lazy backend, a larger reservation (the budget is kept by the allowances
+        in the memory records); else a larger allocation, within the budget. What cannot be had makes
+        memory.grow return -1."""
         mem = self.mems[addr]
         cap = mem.data.capacity // PAGE
+        if self.backend.lazy:
+            try:
+                new = self._reserve(want_pages, min(max(want_pages, cap * 2), mem.max_pages))
+            except ResourceLimitError:
+                mem.max_pages = cap
+            else:
+                new.copy_used(mem.data, self.mem_pages[addr + 1].astype(np.int64) * PAGE)
+                self._reserved -= self.n * mem.data.capacity
+                mem.data = new
+            self._dirty = True
+            return
         new_cap = self._budget_cap(cap, min(max(want_pages, cap * 2, 1), mem.max_pages), PAGE)
         if new_cap < want_pages:
             mem.max_pages = max(cap, new_cap)  # this request and larger ones fail with -1
