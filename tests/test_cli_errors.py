@@ -138,18 +138,22 @@ def test_unexpected_exception_is_one_line(tmp_path, capsys, monkeypatch) -> None
 
 
 def test_max_memory_reaches_the_engine(tmp_path, capsys, monkeypatch) -> None:
-    seen = {}
+    seen = []
 
     class Engine(cli.Engine):  # type: ignore[misc, valid-type]
-        def __init__(self, backend="auto", memory_layout=None, max_memory=None) -> None:
-            seen["max_memory"] = max_memory
-            super().__init__(backend, memory_layout)
+        def __init__(self, *args, **kw) -> None:
+            seen.append(kw.get("max_memory"))
+            super().__init__(*args, **kw)
 
     monkeypatch.setattr(cli, "Engine", Engine)
     assert cli.main([*CLI_BACKEND_ARGS, "--max-memory", "4G", str(quick(tmp_path))]) == 0
-    assert seen == {"max_memory": 4 << 30}
     assert cli.main([*CLI_BACKEND_ARGS, str(quick(tmp_path))]) == 0
-    assert seen == {"max_memory": None}
+    assert seen == [4 << 30, None]
+
+
+def test_max_memory_too_small_is_one_line(tmp_path) -> None:
+    line = one_line_error(gpu_run_process("--max-memory", "1K", str(quick(tmp_path))))
+    assert line.startswith("gpu-run: error: ") and "--max-memory" in line
 
 
 def stop_program() -> str:
@@ -276,3 +280,14 @@ def test_no_std_main_with_argc_argv_is_called_with_zeros(tmp_path, capsys) -> No
     assert capsys.readouterr().out == "10\n"
     assert cli.main([*CLI_BACKEND_ARGS, "--invoke", "main", str(wasm)]) == 2  # an explicit --invoke gets none
     assert "main takes 2 argument(s), 0 given" in capsys.readouterr().err
+
+
+def test_undecodable_arguments_reach_the_guest_as_bytes(tmp_path) -> None:
+    from tests.test_wasi import echo_program
+
+    wasm = module(tmp_path, echo_program())
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "--env", "K=v\udcfe",
+                           str(wasm), b"a\xffb".decode(errors="surrogateescape")],
+                          capture_output=True, cwd=REPO, timeout=60)
+    assert b"Traceback" not in proc.stderr
+    assert b"\na\xffb\n" in proc.stdout and b"\nK=v\xfe\n" in proc.stdout

@@ -3,12 +3,18 @@
 A module exporting `_start` runs as a WASI command, as `wasmtime run` runs it (arguments,
 --dir, --env, stdin, stdout, stderr and the exit status); with --invoke NAME (or without
 `_start`) the exported function NAME is called with typed arguments and its results printed.
+
+Exit status: the guest's (the first non-zero one of a batch); 134 for a trap, as wasmtime; 2 for a bad
+command line or a module, file or directory that cannot be used (one line, `gpu-run: error: ...`); 130
+when Ctrl-C stopped the run (the first Ctrl-C lets the batch end in order: instances still running are
+stopped and marked `"interrupted"` in results.jsonl; a second one stops at once); 70 for a bug
+(`gpu-run: internal error: ...`, the traceback with WASMGPU_DEBUG=1). Backtraces show the innermost 20
+frames and the outermost 5 around `... N more frames` (errors.BACKTRACE_HEAD, BACKTRACE_TAIL).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -28,6 +34,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .graphics import collector_for
     from .runtime.backends import MEMORY_LAYOUTS
     from .runtime.engine import Engine
+    from .runtime.store import MAX_INSTANCES as STORE_MAX_INSTANCES
     from .runtime.store import TIERS, FuncExtern
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
@@ -79,7 +86,7 @@ def format_value(bits: int, valtype: int) -> str:
 
 EXIT_USAGE = 2  # argparse's status for a bad command line, also gpu-run's for any error it explains
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the traceback)
-MAX_INSTANCES = (1 << 31) - 1
+MAX_INSTANCES = STORE_MAX_INSTANCES - 1  # what a store holds
 MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
 MAX_TIMEOUT = 1e9  # seconds (31 years): beyond it time.sleep and deadlines overflow
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -179,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=timeout_arg, default=None, metavar="SECONDS",
                    help="stop instances still running after this many seconds")
     p.add_argument("--max-memory", type=size_arg, default=None, metavar="SIZE",
-                   help="the most linear memory an instance may have, in bytes or with a unit: 512M, 4G")
+                   help="the most memory the batch may take on the device (linear memories, stacks, tables of "
+                   "all instances), in bytes or with a unit: 512M, 4G (default: a share of what is free)")
     p.add_argument("--seed", type=seed_arg, default=None, metavar="S",
                    help="make clocks and random_get deterministic (a virtual clock per instance; random bytes "
                    "from the seed, an integer from 0 to 2**64-1, and the instance index)")
@@ -252,12 +260,7 @@ def read_module(path: Path) -> bytes:
 
 
 def make_engine(opts: argparse.Namespace) -> Engine:
-    kw: dict[str, Any] = {}
-    if opts.max_memory is not None:
-        if "max_memory" not in inspect.signature(Engine).parameters:
-            raise WasmGpuError("--max-memory is not supported by this engine yet")
-        kw["max_memory"] = opts.max_memory
-    return Engine(opts.backend, opts.memory_layout, **kw)
+    return Engine(opts.backend, opts.memory_layout, max_memory=opts.max_memory)
 
 
 # Output held in memory on the host: per stream of an instance, and for the whole batch; past either
