@@ -92,7 +92,8 @@ def test_good_numbers_are_accepted() -> None:
     assert {text: cli.size_arg(text) for text in sizes} == sizes
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "not wasm", "unreadable", "bad dir", "out is a file"])
+@pytest.mark.parametrize("case", ["missing", "directory", "device", "not wasm", "unreadable", "bad dir",
+                                  "out is a file"])
 def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
     wasm = quick(tmp_path)
     argv = [str(wasm)]
@@ -102,6 +103,9 @@ def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
     elif case == "directory":
         argv = [str(tmp_path)]
         want = "is a directory"
+    elif case == "device":
+        argv = ["/dev/zero"]  # endless: refused rather than read
+        want = "not a regular file"
     elif case == "not wasm":
         (tmp_path / "text.wasm").write_text("hello\n")
         argv = [str(tmp_path / "text.wasm")]

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import stat
 import struct
 import sys
 import tempfile
@@ -88,6 +89,7 @@ EXIT_USAGE = 2  # argparse's status for a bad command line, also gpu-run's for a
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the traceback)
 MAX_INSTANCES = STORE_MAX_INSTANCES - 1  # what a store holds
 MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
+MAX_MODULE_BYTES = 1 << 30
 MAX_TIMEOUT = 1e9  # seconds (31 years): beyond it time.sleep and deadlines overflow
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -250,13 +252,21 @@ def _silence_stdout() -> None:
 
 
 def read_module(path: Path) -> bytes:
-    """The module's bytes, or an error naming the file and what is wrong with it."""
-    if path.is_dir():
-        raise WasmGpuError(f"cannot read module {str(path)!r}: it is a directory")
+    """The module's bytes, or an error naming the file and what is wrong with it. A pipe is read (as
+    `<(...)` gives), up to MAX_MODULE_BYTES; devices are refused (/dev/zero would never end)."""
     try:
-        return path.read_bytes()
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise WasmGpuError(f"cannot read module {str(path)!r}: it is a directory")
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise WasmGpuError(f"cannot read module {str(path)!r}: not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_MODULE_BYTES + 1)
     except OSError as e:
         raise WasmGpuError(f"cannot read module {str(path)!r}: {e.strerror or e}") from None
+    if len(data) > MAX_MODULE_BYTES:
+        raise WasmGpuError(f"cannot read module {str(path)!r}: larger than {MAX_MODULE_BYTES >> 20} MiB")
+    return data
 
 
 def make_engine(opts: argparse.Namespace) -> Engine:
@@ -446,13 +456,13 @@ def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiCon
 
 
 def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[FuncExtern, list[tuple[int, ...]]]:
-    name = opts.invoke or "main"
+    name = opts.invoke if opts.invoke is not None else "main"
     func = instance.exports.get(name)
     if not isinstance(func, FuncExtern):
         raise WasmGpuError(f"the module exports no function named {name!r}"
-                           + ("" if opts.invoke else " (use --invoke NAME)"))
+                           + ("" if opts.invoke is not None else " (use --invoke NAME)"))
     params = func.type.params
-    if not opts.invoke and not opts.args and params == (wo.I32_T, wo.I32_T):
+    if opts.invoke is None and not opts.args and params == (wo.I32_T, wo.I32_T):
         # A C-style `main(argc, argv)`: what LLVM exports for a no_std `fn main() -> i32` (whose body is
         # __original_main). C runtimes call it with no arguments as (0, 0).
         return func, [(0, 0)] * n
