@@ -1,0 +1,24 @@
+#!/bin/sh
+# Rebuild the job benchmark's programs from src/ into wasm/ (stripped), with Debian's toolchains:
+#   apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32 rustc libstd-rust-dev-wasm32 wabt
+# Usage: bench/jobs/build.sh [NAME...]   (default: all of src/). charcount is examples/charcount's.
+set -eu
+cd "$(dirname "$0")"
+CC=${CC:-clang}
+RUSTC=${RUSTC:-/usr/bin/rustc}   # Debian's rustc has the wasm32-wasi std
+mkdir -p wasm
+if [ $# -eq 0 ]; then
+    set -- $(ls src | sed 's/\.[a-z]*$//' | sort -u)
+fi
+for name in "$@"; do
+    if [ -f "src/$name.c" ]; then
+        "$CC" --target=wasm32-wasi --sysroot=/usr -O2 -Wall "src/$name.c" -o "wasm/$name.wasm"
+    elif [ -f "src/$name.rs" ]; then
+        "$RUSTC" -O --target wasm32-wasi "src/$name.rs" -o "wasm/$name.wasm"
+    else
+        echo "no source for $name" >&2
+        exit 1
+    fi
+    wasm-strip "wasm/$name.wasm"
+    echo "$name: $(wc -c < "wasm/$name.wasm") bytes"
+done
