@@ -201,6 +201,7 @@ class Store:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
         self._charged = 0  # bytes counted against max_memory, besides lazy memories' growth
         self._reserved = 0  # address space the lazy memories reserve (up to RESERVE_PER_STORE)
+        self.mems: list[MemInst] = []
         # Checked before anything proportional to N is allocated (N itself may be absurd).
         self._charge(n * (STATE_BYTES + (OS_PAGE * 2 if backend.lazy else 8 * ((1 << 10) + 64))),
                      f"{n} instances need at least {{need}} of {backend.memory_kind} for their state and stacks")
@@ -229,7 +230,6 @@ class Store:
         self.code = np.zeros(1, dtype=np.uint64)  # word 0: never a function entry
         self.code_offsets = np.zeros(1, dtype=np.int64)
         self.entries: list[tuple[int, int]] = []  # (entry pc, func addr), sorted: pc -> function
-        self.mems: list[MemInst] = []
         self.tables: list[TableInst] = []
         self.global_types: list[GlobalType] = []
         self.globals = xp.zeros((1, n), dtype=np.uint64)  # row 0 unused: keeps pointers valid
@@ -274,7 +274,7 @@ class Store:
     def _charge(self, need: int, what: str) -> None:
         """Count `need` bytes against max_memory, or raise ResourceLimitError: `what` says what asked, with
         `{need}` where the amount goes."""
-        avail = self.memory_headroom() if hasattr(self, "mems") else self.max_memory - self._charged
+        avail = self.memory_headroom()
         if need > avail:
             raise ResourceLimitError(what.format(need=format_bytes(need)) +
                                      f"; {format_bytes(max(avail, 0))} available (--max-memory)")
