@@ -68,6 +68,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would differ from a plain write's mode
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -186,9 +186,18 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
         if watch.sigint:
             raise KeyboardInterrupt
         watch.request_interrupt()
+        if notice:  # a large batch takes a moment to write its outputs: say that it heard
+            try:  # os.write: a print here could re-enter the one the main thread may be in
+                os.write(2, b"\ngpu-run: stopping (Ctrl-C again to quit at once)\n")
+            except OSError:
+                pass
         if wasi is not None and wasi.in_host_call:
             raise HostInterrupt(INTERRUPTED)
 
+    try:
+        notice = os.isatty(2)
+    except OSError:
+        notice = False
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
