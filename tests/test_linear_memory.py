@@ -34,3 +34,33 @@ def test_reads_and_writes_match_a_model(interleaved: bool) -> None:
     assert grown.capacity == 2 * cap
     for i in range(n):
         assert grown.read(i, 0, 2 * cap).tobytes() == model[i].tobytes() + bytes(cap)
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_copy_used_moves_each_instances_bytes_in_use(interleaved: bool) -> None:
+    backend = CpuBackend(threads=1, interleaved=interleaved)
+    n, cap = 3, 64
+    old = MemoryArray.zeros(backend, n, cap)
+    for i in range(n):
+        old.write(i, 0, bytes([i + 1]) * cap)
+    new = MemoryArray.zeros(backend, n, 4 * cap)
+    new.copy_used(old, np.array([cap, 0, 16], dtype=np.int64))
+    # Contiguous memory moves each instance's own span; interleaved moves the largest for all.
+    assert new.read(0, 0, 4 * cap).tobytes() == b"\1" * cap + bytes(3 * cap)
+    assert new.read(1, 0, cap).tobytes() == (b"\2" * cap if interleaved else bytes(cap))
+    assert new.read(2, 0, cap).tobytes() == (b"\3" * cap if interleaved else b"\3" * 16 + bytes(cap - 16))
+
+
+def test_cpu_arrays_are_reserved_not_committed() -> None:
+    # A large array on the CPU backend is an anonymous mapping: zeros, writable, committed where touched.
+    backend = CpuBackend(threads=1)
+    before = _rss_kib()
+    arr = backend.zeros((4096, 1 << 16), np.uint64)  # 2 GiB
+    arr[::512, 0] = 1
+    assert int(arr[512, 0]) == 1 and int(arr[513, 0]) == 0
+    assert _rss_kib() - before < 64 * 1024, "touching 8 slots committed over 64 MiB"
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
