@@ -142,6 +142,16 @@ def run_reference(wasm: bytes, plan: list[tuple[str, tuple[int, ...], tuple[int,
     types, args) per call; `arg_maker(param_types)` makes arguments when no plan is given."""
     config = wasmtime.Config()
     config.consume_fuel = True
+    # wasmgpu gives every float op's NaN result the canonical bits, the same on every backend (vm.h
+    # canon_f32): so does wasmtime here, which makes NaNs that reach memory or integers comparable bit for
+    # bit. Both are what the spec allows.
+    config.cranelift_nan_canonicalization = True
+    # WebAssembly 2.0 and no later proposal: a module that needs one (GC types, say) is invalid here, as
+    # it is to wasmgpu's validator.
+    for proposal in ("gc", "function_references", "tail_call", "threads", "exceptions", "memory64",
+                     "multi_memory", "relaxed_simd", "stack_switching", "custom_page_sizes", "wide_arithmetic"):
+        if hasattr(type(config), "wasm_" + proposal):
+            setattr(config, "wasm_" + proposal, False)
     engine = wasmtime.Engine(config)
     run = RefRun()
     try:
