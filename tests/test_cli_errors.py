@@ -219,8 +219,7 @@ def test_ctrl_c_before_the_batch_runs_still_writes_results(tmp_path, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli.Engine, "load", interrupted_load)
-    out = tmp_path / "out"
-    out.mkdir()
+    out = tmp_path / "out"  # not made yet
     assert cli.main([*CLI_BACKEND_ARGS, "-n", "3", "--out", str(out), str(quick(tmp_path))]) == 130
     assert capsys.readouterr().err == "gpu-run: interrupted\n"
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

@@ -372,10 +372,14 @@ def run(opts: argparse.Namespace) -> int:
     try:
         return run_module(opts)
     except KeyboardInterrupt:
-        if opts.out is not None:  # every instance gets its row, even when Ctrl-C came before the batch ran
-            if not getattr(opts, "results_written", False) and opts.out.is_dir():
+        # Every instance gets its row, even when Ctrl-C came before the batch ran.
+        if opts.out is not None and not getattr(opts, "results_written", False):
+            try:
+                opts.out.mkdir(parents=True, exist_ok=True)
                 write_results(opts.out, [Outcome(i, trap=INTERRUPTED, interrupted=True)
                                          for i in range(opts.instances)])
+            except OSError:
+                pass  # --out itself is unusable: the run could not have written there either
         raise
 
 
