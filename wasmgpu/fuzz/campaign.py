@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,12 +81,20 @@ def check_module(engine: Any, s: Settings, index: int) -> Result:
     return Result(index, name, out)
 
 
-def _worker(wid: int, s: Settings, tasks: Any, results: Any, keep_all: bool) -> None:
+def _worker(wid: int, s: Settings, tasks: Any, results: Any, keep_all: bool, build_cache: str | None) -> None:
     engine = make_engine(s.backend)
+    if build_cache is not None:
+        # Each module's compiled code is built once and never again: keep those builds out of the user's
+        # cache (the interpreter, loaded above, comes from there).
+        os.environ["WASMGPU_CACHE"] = build_cache
+    done = 0
     while True:
         index = tasks.get()
         if index is None:
             return
+        done += 1
+        if build_cache is not None and done % 100 == 0:
+            engine = make_engine(s.backend)  # the backend holds every library it built: let them go
         results.put(("start", wid, index, None))
         try:
             r = check_module(engine, s, index)
@@ -117,11 +128,19 @@ class Campaign:
         ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
         tasks, results = ctx.Queue(), ctx.Queue()
         keep_all = self.save is not None
+        build_cache = tempfile.mkdtemp(prefix="wasmgpu-fuzz-") if self.s.tier == "compiled" else None
+        try:
+            return self._run(ctx, tasks, results, keep_all, build_cache)
+        finally:
+            if build_cache is not None:
+                shutil.rmtree(build_cache, ignore_errors=True)
+
+    def _run(self, ctx: Any, tasks: Any, results: Any, keep_all: bool, build_cache: str | None) -> int:
         workers: dict[int, Any] = {}
         current: dict[int, tuple[int, float]] = {}  # worker -> (module, started)
 
         def spawn(wid: int) -> None:
-            p = ctx.Process(target=_worker, args=(wid, self.s, tasks, results, keep_all), daemon=True)
+            p = ctx.Process(target=_worker, args=(wid, self.s, tasks, results, keep_all, build_cache), daemon=True)
             p.start()
             workers[wid] = p
 

@@ -129,7 +129,10 @@ def run_ours(engine: Engine, wasm: bytes, plan: list[tuple[str, tuple[int, ...]]
         assert isinstance(ext, FuncExtern)
         for lg in logs:
             lg.clear()
-        results = store.call(ext, [args] * k, fuel=fuel)
+        # The plan's references are wasmtime's nulls (0): ours is REF_NULL.
+        mine = tuple(REF_NULL if t in (wo.FUNCREF, wo.EXTERNREF) else a
+                     for t, a in zip(ext.type.params, args, strict=True))
+        results = store.call(ext, [mine] * k, fuel=fuel)
         types = ext.type.results
         row = []
         for i, r in enumerate(results):
