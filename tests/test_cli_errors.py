@@ -294,3 +294,11 @@ def test_undecodable_arguments_reach_the_guest_as_bytes(tmp_path) -> None:
                           capture_output=True, cwd=REPO, timeout=60)
     assert b"Traceback" not in proc.stderr
     assert b"\na\xffb\n" in proc.stdout and b"\nK=v\xfe\n" in proc.stdout
+
+
+def test_atomics_are_named_on_the_command_line(tmp_path) -> None:
+    wasm = module(tmp_path, """(module (memory 1 1 shared)
+      (func (export "main") (result i32) (i32.atomic.load (i32.const 0))))""")
+    line = one_line_error(gpu_run_process(str(wasm)))
+    assert "atomic memory instructions (threads proposal, opcode prefix 0xfe) are not supported yet" in line
+    assert "at byte offset 0x" in line and "illegal opcode" not in line
