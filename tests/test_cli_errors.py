@@ -302,3 +302,11 @@ def test_atomics_are_named_on_the_command_line(tmp_path) -> None:
     line = one_line_error(gpu_run_process(str(wasm)))
     assert "atomic memory instructions (threads proposal, opcode prefix 0xfe) are not supported yet" in line
     assert "at byte offset 0x" in line and "illegal opcode" not in line
+
+
+def test_a_huge_batch_is_refused_in_one_line_at_once() -> None:
+    begin = time.monotonic()
+    proc = gpu_run_process("--instances", "600000000", "examples/fib.wasm")
+    line = one_line_error(proc)
+    assert "600000000 instances need at least" in line and "available (--max-memory)" in line
+    assert time.monotonic() - begin < 10  # about 0.4 s, most of it Python's start

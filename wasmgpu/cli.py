@@ -35,7 +35,6 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .graphics import collector_for
     from .runtime.backends import MEMORY_LAYOUTS
     from .runtime.engine import Engine
-    from .runtime.store import MAX_INSTANCES as STORE_MAX_INSTANCES
     from .runtime.store import TIERS, FuncExtern
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
@@ -87,7 +86,6 @@ def format_value(bits: int, valtype: int) -> str:
 
 EXIT_USAGE = 2  # argparse's status for a bad command line, also gpu-run's for any error it explains
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the traceback)
-MAX_INSTANCES = STORE_MAX_INSTANCES - 1  # what a store holds
 MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
 MAX_MODULE_BYTES = 1 << 30
 MAX_TIMEOUT = 1e9  # seconds (31 years): beyond it time.sleep and deadlines overflow
@@ -105,7 +103,8 @@ def _integer(text: str, what: str, low: int, high: int) -> int:
 
 
 def instances_arg(text: str) -> int:
-    return _integer(text, "the number of instances", 1, MAX_INSTANCES)
+    # Only the form here: the store says in one line whether that many fit (the memory budget, then its cap).
+    return _integer(text, "the number of instances", 1, 1 << 62)
 
 
 def fuel_arg(text: str) -> int:
@@ -398,8 +397,9 @@ def run_module(opts: argparse.Namespace) -> int:
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None
     with ExitStack() as stack:
-        out = Output(n, opts.out, stack)
+        # The store first: it refuses an N that does not fit before N output sinks are made.
         store = engine.store(n, tier=opts.tier)
+        out = Output(n, opts.out, stack)
         wasi = None
         if command or imports_wasi(module):
             wasi = Wasi(store, make_contexts(opts, n, out))
