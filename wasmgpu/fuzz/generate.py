@@ -21,20 +21,28 @@ def wasm_opt() -> str | None:
     return shutil.which("wasm-opt")
 
 
-def random_input(seed: int, index: int) -> bytes:
-    """The bytes behind module `index` of a campaign with `seed` (the same on every machine)."""
+# Half the modules are also optimized: the optimizer's code has other shapes (values kept on the stack
+# across blocks, tees, selects, multivalue blocks) than the generator's.
+OPTIMIZE = ([], [], ["-O2"], ["-Oz"])
+
+
+def random_input(seed: int, index: int) -> tuple[bytes, list[str]]:
+    """The bytes behind module `index` of a campaign with `seed` (the same on every machine), and the
+    optimization passes to run after generating."""
     rng = random.Random(f"{seed}:{index}")
-    return rng.randbytes(rng.randint(256, 16384))
+    data = rng.randbytes(rng.randint(256, 16384))
+    return data, list(rng.choice(OPTIMIZE))
 
 
-def translate_to_fuzz(data: bytes, reference_types: bool, tmpdir: str | None = None) -> bytes | None:
-    """The module binaryen makes from `data`, or None when wasm-opt fails."""
-    with tempfile.TemporaryDirectory(dir=tmpdir) as d:
+def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | None = None) -> bytes | None:
+    """The module binaryen makes from `data` (then optimized with `passes`), or None when wasm-opt fails."""
+    with tempfile.TemporaryDirectory() as d:
         src, dst = os.path.join(d, "in.bin"), os.path.join(d, "out.wasm")
         with open(src, "wb") as f:
             f.write(data)
         flags = FEATURES + ([REFERENCE_TYPES] if reference_types else [])
-        p = subprocess.run([wasm_opt() or "wasm-opt", src, "-ttf", *flags, "-o", dst], capture_output=True)
+        p = subprocess.run([wasm_opt() or "wasm-opt", src, "-ttf", *flags, *(passes or []), "-o", dst],
+                           capture_output=True)
         if p.returncode != 0 or not os.path.exists(dst):
             return None
         with open(dst, "rb") as f:
@@ -43,10 +51,10 @@ def translate_to_fuzz(data: bytes, reference_types: bool, tmpdir: str | None = N
 
 def candidates(seed: int, index: int) -> list[bytes]:
     """Module `index` with reference types enabled, then without (the one to use when the first is not valid)."""
-    data = random_input(seed, index)
+    data, passes = random_input(seed, index)
     out = []
     for refs in (True, False):
-        wasm = translate_to_fuzz(data, refs)
+        wasm = translate_to_fuzz(data, refs, passes)
         if wasm is not None:
             out.append(wasm)
     return out
