@@ -483,22 +483,40 @@ def warm_up(opts: Options, pool: Any, program: Program, engine: str, stdin: Path
     return r.wall_s, ""
 
 
+def estimate(points: list[tuple[int, float]], n: int) -> float | None:
+    """Seconds a run of n instances should take, from earlier runs' (N, wall time): a line through the
+    two largest (a start-up cost plus a cost per instance); None when there is too little to go on
+    (below 100 instances, timing noise swamps the cost per instance)."""
+    pts = sorted(points)
+    if not pts or pts[-1][0] < 100:
+        return None
+    if len(pts) >= 2 and pts[-1][0] > pts[-2][0]:
+        (n0, t0), (n1, t1) = pts[-2], pts[-1]
+        per = max(0.0, (t1 - t0) / (n1 - n0))
+        return t1 + per * (n - n1)
+    return pts[-1][1] * n / pts[-1][0]  # the start-up cost counted per instance too: an overestimate
+
+
 def measure(opts: Options, pool: Any, program: Program, engine: str, n: int, stdin: Path,
-            estimates: dict[tuple[str, str], float]) -> tuple[Run, Path, Path]:
+            estimates: dict[tuple[str, str], list[tuple[int, float]]]) -> tuple[Run, Path, Path]:
     run = Run(program.name, n, engine)
     base = opts.workdir / program.name / str(n) / engine
     root, out = base / "in", base / "out"
     left = remaining(opts)
-    rate = estimates.get((program.name, engine))
-    if left is not None and (left <= 0 or (rate is not None and n / rate > left)):
+    guess = estimate(estimates.get((program.name, engine), []), n)
+    if left is not None and (left <= 0 or (guess is not None and guess > left)):
         run.status = "skipped"
-        run.detail = "past the deadline" if left <= 0 else f"would take about {n / rate:.0f} s, {left:.0f} s left"
+        run.detail = "past the deadline" if left <= 0 else f"would take about {guess:.0f} s, {left:.0f} s left"
         return run, root, out
     shutil.rmtree(base, ignore_errors=True)
     t = time.perf_counter()
     generate_inputs(pool, program.name, root, n, opts.jobs)
     opts.log(f"  {program.name} N={n} {engine}: inputs in {time.perf_counter() - t:.1f} s, running")
-    r = execute(opts, program, engine, n, root, out, stdin, base / "log.txt", remaining(opts))
+    left = remaining(opts)
+    if left is not None and left <= 0:
+        run.status, run.detail = "skipped", "past the deadline once its inputs were written"
+        return run, root, out
+    r = execute(opts, program, engine, n, root, out, stdin, base / "log.txt", left)
     run.wall_s, run.returncode, run.maxrss_bytes = r.wall_s, r.returncode, r.maxrss_bytes
     run.device_mem_bytes = r.device_mem_bytes
     if r.returncode is None:
@@ -506,7 +524,7 @@ def measure(opts: Options, pool: Any, program: Program, engine: str, n: int, std
         return run, root, out
     run.rate = n / r.wall_s
     if (out / "results.jsonl").exists():
-        estimates[(program.name, engine)] = run.rate
+        estimates.setdefault((program.name, engine), []).append((n, r.wall_s))
     if r.returncode != 0 or not (out / "results.jsonl").exists():
         run.status = "failed"
         what = "crashed" if r.returncode < 0 or r.returncode == 70 else "exited"
@@ -514,12 +532,15 @@ def measure(opts: Options, pool: Any, program: Program, engine: str, n: int, std
     return run, root, out
 
 
-def check(opts: Options, pool: Any, runs: dict[str, tuple[Run, Path, Path]], n: int) -> None:
+def check(opts: Options, pool: Any, runs: dict[str, tuple[Run, Path, Path]], n: int) -> bool:
     """Compare every instance of every engine that produced outputs with the reference engine's
-    (wasmtime when it ran, else the first engine that did)."""
+    (wasmtime when it ran, else the first engine that did). False when there was nothing to compare."""
     have = {e: v for e, v in runs.items() if v[0].status in ("ok", "failed") and exit_codes(v[2], n) is not None}
-    if not have:
-        return
+    if len(have) < 2:
+        for run, _, out in have.values():
+            codes = exit_codes(out, n)
+            run.nonzero_exits = sum(1 for x in codes or [] if x != 0)
+        return False
     ref = "wasmtime" if "wasmtime" in have else next(iter(have))
     sums: dict[str, list[bytes]] = {}
     codes: dict[str, list[int | None]] = {}
@@ -543,13 +564,12 @@ def check(opts: Options, pool: Any, runs: dict[str, tuple[Run, Path, Path]], n: 
             run.first_mismatch = f"instance {i}: {diff}"
             if run.status == "ok":
                 run.status = "failed"
-    if len(have) == 1:
-        have[ref][0].mismatches = None
+    return True
 
 
 def run_all(opts: Options) -> list[Run]:
     results: list[Run] = []
-    estimates: dict[tuple[str, str], float] = {}
+    estimates: dict[tuple[str, str], list[tuple[int, float]]] = {}
     stdin = opts.workdir / "stdin.txt"
     stdin.write_bytes(stdin_text())
     warm: dict[tuple[str, str], tuple[float | None, str]] = {}
@@ -562,9 +582,17 @@ def run_all(opts: Options) -> list[Run]:
                     key = (name, engine)
                     if opts.warmup and key not in warm:
                         warm[key] = warm_up(opts, pool, program, engine, stdin)
+                        if not warm[key][1] and warm[key][0] is not None:
+                            estimates.setdefault(key, []).append((1, warm[key][0]))
                         if warm[key][1]:
-                            opts.log(f"  {name} {engine}: warm-up failed: {warm[key][1]}")
-                    run, root, out = measure(opts, pool, program, engine, n, stdin, estimates)
+                            opts.log(f"  {name} {engine}: warm-up (N=1) failed: {warm[key][1]}")
+                    failed_warmup = key in warm and warm[key][1] not in ("", "deadline", "timeout")
+                    if failed_warmup:  # a broken engine: no point generating N inputs to see it fail again
+                        run = Run(name, n, engine, status="failed", detail=f"warm-up (N=1) failed: {warm[key][1]}")
+                        base = opts.workdir / name / str(n) / engine
+                        root, out = base / "in", base / "out"
+                    else:
+                        run, root, out = measure(opts, pool, program, engine, n, stdin, estimates)
                     if key in warm:
                         run.warmup_s = warm[key][0]
                     runs[engine] = (run, root, out)
@@ -572,7 +600,9 @@ def run_all(opts: Options) -> list[Run]:
                              + (f", {run.wall_s:.2f} s" if run.wall_s is not None else "")
                              + (f" ({run.rate:,.0f} inst/s)" if run.rate else "")
                              + (f": {run.detail}" if run.detail else ""))
-                check(opts, pool, runs, n)
+                t = time.perf_counter()
+                if check(opts, pool, runs, n):
+                    opts.log(f"  {name} N={n}: outputs compared in {time.perf_counter() - t:.1f} s")
                 for run, _, _ in runs.values():
                     results.append(run)
                     if run.mismatches:
@@ -798,6 +828,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jobs.py: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the work directory full or not writable, too many open files
+        print(f"jobs.py: error: {e}", file=sys.stderr)
+        return 2
     finally:
         if not args.keep:
             work.close()
