@@ -538,8 +538,7 @@ def check(opts: Options, pool: Any, runs: dict[str, tuple[Run, Path, Path]], n: 
     have = {e: v for e, v in runs.items() if v[0].status in ("ok", "failed") and exit_codes(v[2], n) is not None}
     if len(have) < 2:
         for run, _, out in have.values():
-            codes = exit_codes(out, n)
-            run.nonzero_exits = sum(1 for x in codes or [] if x != 0)
+            run.nonzero_exits = sum(1 for x in exit_codes(out, n) or [] if x != 0)
         return False
     ref = "wasmtime" if "wasmtime" in have else next(iter(have))
     sums: dict[str, list[bytes]] = {}
@@ -551,6 +550,11 @@ def check(opts: Options, pool: Any, runs: dict[str, tuple[Run, Path, Path]], n: 
         run.nonzero_exits = sum(1 for x in c if x != 0)
         sums[engine] = digests(pool, root, out, c, opts.jobs)
     for engine, (run, root, out) in have.items():
+        if run.nonzero_exits and run.status == "ok":  # the programs all exit 0: the job went wrong
+            first = next(i for i, x in enumerate(codes[engine]) if x != 0)
+            run.status = "failed"
+            run.detail = (f"{run.nonzero_exits} of {n} instances exited non-zero; first: instance {first}, "
+                          f"exit code {codes[engine][first]}")
         if engine == ref:
             continue
         run.reference = ref
@@ -676,12 +680,13 @@ def report(results: list[Run], engines: list[str]) -> str:
     text.insert(1, "  ".join("-" * w for w in widths))
     problems = [r for r in results if r.status != "ok"]
     if problems:
+        if any(fmt_rate(r).endswith("!") for r in problems):
+            text.append("(!: the run finished but its outputs are wrong; below)")
         text.append("")
         for r in problems:
-            what = r.detail or (f"{r.mismatches} of {r.n} instances differ from {r.reference}; first: "
-                                f"{r.first_mismatch}" if r.mismatches else "")
-            if r.mismatches and r.detail:
-                what += f"; {r.mismatches} of {r.n} instances differ from {r.reference}; first: {r.first_mismatch}"
+            differ = (f"{r.mismatches} of {r.n} instances differ from {r.reference}; first: {r.first_mismatch}"
+                      if r.mismatches else "")
+            what = "; ".join(x for x in (r.detail, differ) if x)
             text.append(f"{r.program} N={r.n:,} {r.engine}: {r.status}: {what}")
     return "\n".join(text)
 
