@@ -795,3 +795,57 @@ def test_output_sinks_are_per_instance() -> None:
     ctx = WasiContext(stdout=sink)
     ctx.fds.get(1).write(b"abc")
     assert bytes(sink.data) == b"abc" and bytes(ctx.stderr.data) == b""
+
+
+def read_only_program() -> str:
+    """A file opened read-only: reads, seeks from each origin, pread, tell, stat, and what it refuses."""
+    p = Program()
+    rights = abi.R_FD_READ | abi.R_FD_SEEK | abi.R_FD_TELL | abi.RIGHTS["FD_FILESTAT_GET"]
+    body = f"""
+(func (export "_start") (local $fd i32)
+  {p.report("open", open_call("(i32.const 3)", p.s("data.txt"), 0, rights))}
+  (local.set $fd (i32.load (i32.const 100)))
+  (i32.store (i32.const 16) (i32.const 16384)) (i32.store (i32.const 20) (i32.const 5))
+  {p.report("read", "(call $fd_read (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 104))")}
+  (call $print (i32.const 16384) (i32.load (i32.const 104)))
+  {p.report("seek end", "(call $fd_seek (local.get $fd) (i64.const -3) (i32.const 2) (i32.const 112))")}
+  {p.report("pos", "(i32.load (i32.const 112))")}
+  {p.report("read", "(call $fd_read (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 104))")}
+  (call $print (i32.const 16384) (i32.load (i32.const 104)))
+  {p.report("seek cur", "(call $fd_seek (local.get $fd) (i64.const -100) (i32.const 1) (i32.const 112))")}
+  {p.report("pread", "(call $fd_pread (local.get $fd) (i32.const 16) (i32.const 1) (i64.const 2) (i32.const 104))")}
+  (call $print (i32.const 16384) (i32.load (i32.const 104)))
+  {p.report("tell", "(call $fd_tell (local.get $fd) (i32.const 112))")}
+  {p.report("at", "(i32.load (i32.const 112))")}
+  {p.report("filestat", "(call $fd_filestat_get (local.get $fd) (i32.const 128))")}
+  {p.report("size", "(i32.load (i32.const 160))")}
+  {p.report("write", "(call $fd_write (local.get $fd) (i32.const 16) (i32.const 1) (i32.const 104))")}
+  {p.report("set_size", "(call $fd_filestat_set_size (local.get $fd) (i64.const 4))")}
+  {p.report("close", "(call $fd_close (local.get $fd))")})
+"""
+    return p.wat(body)
+
+
+@pytest.mark.parametrize("scarce", [False, True])
+def test_read_only_files_match_wasmtime_with_and_without_host_descriptors(engine, tmp_path, monkeypatch,
+                                                                          scarce) -> None:
+    """With host descriptors scarce (a batch of 20,000 open files), a read-only file is served from its bytes."""
+    from wasmgpu.wasi import fds
+
+    if scarce:
+        monkeypatch.setattr(fds.HOST_FDS, "limit", 0)
+    wat = read_only_program()
+    n = 2
+    contexts = []
+    for i in range(n):
+        (tmp_path / "gpu" / str(i)).mkdir(parents=True)
+        (tmp_path / "gpu" / str(i) / "data.txt").write_bytes(b"hello, file %d!\n" % i)
+        contexts.append(WasiContext(preopens=[(str(tmp_path / "gpu" / str(i)), ".")]))
+    results = run_gpu(engine, wat, contexts)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "data.txt").write_bytes(b"hello, file 1!\n")
+    code, out, _ = run_wasmtime(wat, tmp_path / "io", preopen=tmp_path / "ref")
+    assert code_of(results[1]) == code == 0
+    assert bytes(contexts[1].stdout.data).decode() == out.decode()
+    assert b"hello" in out and b"read=0" in out
+    assert fds.HOST_FDS.held == 0  # every descriptor given back

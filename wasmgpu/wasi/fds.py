@@ -162,6 +162,7 @@ class FileEntry(Entry):
         self.host_fd = host_fd
         self.readable = readable
         self.writable = writable
+        HOST_FDS.held += 1
 
     def _need(self, ok: bool) -> None:
         if not ok:
@@ -223,6 +224,91 @@ class FileEntry(Entry):
         if self.host_fd >= 0:
             os.close(self.host_fd)
             self.host_fd = -1
+            HOST_FDS.held -= 1
+
+
+class HostFdBudget:
+    """Host descriptors held by open guest files, process-wide. A batch runs every instance at once, so N
+    guests that each hold one file open would need N host descriptors, while wasmtime on a few cores holds
+    a few: past this budget a file opened read-only is read whole and its descriptor closed."""
+
+    RESERVE = 512  # left free: preopens reopened per call, output files, the interpreter's own
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.limit = -1  # found at the first open
+
+    def scarce(self) -> bool:
+        if self.limit < 0:
+            self.limit = max(16, _descriptor_limit() - self.RESERVE)
+        return self.held >= self.limit
+
+
+def _descriptor_limit() -> int:
+    """The process's descriptor limit, its soft limit first raised to the hard one (any process may)."""
+    try:
+        import resource
+    except ImportError:
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    return 1 << 20 if soft == resource.RLIM_INFINITY else min(soft, 1 << 20)
+
+
+HOST_FDS = HostFdBudget()
+SNAPSHOT_MAX = 64 << 20  # larger read-only files keep their descriptor whatever the budget says
+
+
+class SnapshotFile(Entry):
+    """A read-only regular file held as its bytes and its stat at open, without a host descriptor (see
+    HostFdBudget). It does not see later changes to the file, as a copy would not."""
+
+    filetype = abi.FILETYPE_REGULAR_FILE
+
+    def __init__(self, data: bytes, info: os.stat_result, flags: int, rights: int) -> None:
+        super().__init__(rights, rights, flags)
+        self.data = data
+        self.info = info
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+    def pread(self, n: int, offset: int) -> bytes:
+        return self.data[offset:offset + n]
+
+    def seek(self, offset: int, whence: int) -> int:
+        if whence not in (abi.WHENCE_SET, abi.WHENCE_CUR, abi.WHENCE_END):
+            raise WasiError(abi.EINVAL)
+        base = {abi.WHENCE_SET: 0, abi.WHENCE_CUR: self.pos, abi.WHENCE_END: len(self.data)}[whence]
+        if base + offset < 0:
+            raise WasiError(abi.EINVAL)
+        self.pos = base + offset
+        return self.pos
+
+    def filestat(self) -> bytes:
+        return filestat_of(self.info)
+
+    def set_size(self, size: int) -> None:
+        raise WasiError(abi.EINVAL)  # as the host answers for a read-only descriptor
+
+    def set_flags(self, flags: int) -> None:
+        if flags & ~(abi.FDFLAGS_APPEND | abi.FDFLAGS_NONBLOCK):
+            raise WasiError(abi.EINVAL)
+        self.flags = flags
+
+    def sync(self) -> None:
+        pass
+
+    def poll_bytes(self) -> int:
+        return max(0, len(self.data) - self.pos)
 
 
 # Rights wasmtime reports: preopens, directories opened later, files (read-only, write-only, both).

@@ -16,7 +16,19 @@ from collections.abc import Callable
 from ..errors import ProcExit, Trap
 from . import abi
 from .context import WasiContext
-from .fds import FILE_RIGHTS_READ, FILE_RIGHTS_WRITE, DirEntry, Entry, FileEntry, OutputEntry, StdinEntry, filestat_of
+from .fds import (
+    FILE_RIGHTS_READ,
+    FILE_RIGHTS_WRITE,
+    HOST_FDS,
+    SNAPSHOT_MAX,
+    DirEntry,
+    Entry,
+    FileEntry,
+    OutputEntry,
+    SnapshotFile,
+    StdinEntry,
+    filestat_of,
+)
 from .memory import GuestMemory, WasiError
 from .sandbox import Resolved, check_symlink_target, open_dir
 
@@ -380,7 +392,7 @@ def path_link(ctx: WasiContext, mem: GuestMemory, old_fd: int, old_flags: int, o
     return abi.SUCCESS
 
 
-def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry:
+def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry | SnapshotFile:
     write = bool(rights & abi.WRITE_RIGHTS) or bool(oflags & abi.OFLAGS_TRUNC)
     read = bool(rights & (abi.R_FD_READ | abi.R_FD_READDIR)) or not write
     host = (os.O_RDWR if read else os.O_WRONLY) if write else os.O_RDONLY
@@ -401,15 +413,21 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
     if r.stat is not None and not stat.S_ISREG(r.stat.st_mode):
         raise WasiError(abi.EACCES)  # a device, FIFO or socket inside the sandbox (opening one could block)
     host_fd = os.open(r.name, host, 0o666, dir_fd=r.dir_fd)
+    reported = abi.RIGHTS_ALL if read and write else FILE_RIGHTS_WRITE if write else FILE_RIGHTS_READ
+    data: bytes | None = None
     try:
-        mode = os.fstat(host_fd).st_mode
-        if not stat.S_ISREG(mode):  # changed since the walk
-            raise WasiError(abi.EISDIR if stat.S_ISDIR(mode) else abi.EACCES)
+        info = os.fstat(host_fd)
+        if not stat.S_ISREG(info.st_mode):  # changed since the walk
+            raise WasiError(abi.EISDIR if stat.S_ISDIR(info.st_mode) else abi.EACCES)
         os.set_blocking(host_fd, True)
+        if not write and info.st_size <= SNAPSHOT_MAX and HOST_FDS.scarce():
+            data = b"".join(iter(lambda: os.read(host_fd, 1 << 20), b""))
     except BaseException:
         os.close(host_fd)
         raise
-    reported = abi.RIGHTS_ALL if read and write else FILE_RIGHTS_WRITE if write else FILE_RIGHTS_READ
+    if data is not None:
+        os.close(host_fd)
+        return SnapshotFile(data, info, fdflags & 0x1F, reported)
     return FileEntry(host_fd, read, write, fdflags & 0x1F, reported)
 
 
