@@ -8,7 +8,7 @@ interpreter (cpu.cpp wg_simt_run). In each step a lane runs one op unless it wai
 0 < its pc - the warp's lowest pc <= D and, for K > 0, the lowest pc holds at least 1/K as many lanes as
 the lane's own pc (K = 0: no such condition), or when 0 < pc - lowest pc <= A. Rules are K:D or K:D:A;
 the CUDA build's rule is 0:1024. Prints the modeled speed of each rule against nobody waiting, and the
-geometric mean. The cost of a step, fitted to the H200's A/B runs (bench/results/simt_fit_s4.py, rms
+geometric mean. The cost of a step, fitted to H200 A/B runs (56 fixed-fuel ratios, rms
 error 22%): 1 + 0.1 x distinct ops (handlers run one after another) + 0.4 x distinct (pc, frame) pairs
 (slot accesses that do not coalesce) + 0.1 x distinct pcs; 20% more for the vote, 10% more for a
 group-size condition.
@@ -32,7 +32,7 @@ from wasmgpu.runtime.backends import CpuBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
 from wasmgpu.vm.build import load_host_library  # noqa: E402
 
-# The cost terms fitted to the H200 (bench/results/simt_fit_s4.py): per distinct op, per distinct
+# The cost terms, fitted to H200 A/B runs: per distinct op, per distinct
 # (pc, frame) pair, per distinct pc; the vote; a group-size condition.
 COST_OPS, COST_FRAMES, COST_PCS, COST_VOTE, COST_GROUP = 0.1, 0.4, 0.1, 0.2, 0.1
 
