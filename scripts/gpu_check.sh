@@ -2,6 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE;
+# fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
 # WASMGPU_SKIP_BENCH=1 leaves out the benchmarks)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,12 @@ echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 in
 python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 --exclude 'simd_*' \
   --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
+if [ -d .fuzzcorpus ]; then
+  # The GPU machine has no binaryen: the modules are made beforehand with --save-corpus and carried.
+  echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
+  python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-mismatches" --corpus .fuzzcorpus \
+    2>&1 | tee "$out/fuzz-cuda.log" | tail -5 || status=1
+fi
 if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== front end speed"
   python3 bench/translate.py
