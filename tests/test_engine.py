@@ -2,10 +2,12 @@
 
 import struct
 
+import numpy as np
 import pytest
 import wasmtime
 
 from tests.conftest import wasmtime_call
+from wasmgpu.compiler.isa import STATUS
 from wasmgpu.errors import InstantiationTrap, LinkError, WasmGpuError
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType
@@ -145,6 +147,28 @@ def test_fuel_beyond_32_bits(load) -> None:
     for inst in (m.instantiate(2, fuel_slice=(1 << 32) + 5), m.instantiate(2)):
         assert [r.values for r in inst.call("f", [(3000,), (1,)], fuel=(1 << 32) + 3)] == [(7,), (7,)]
         assert [r.trap for r in inst.call("f", [(3000,), (1,)], fuel=2000)] == ["all fuel consumed", None]
+
+
+def test_statuses_and_fuel_between_launches(load) -> None:
+    """What a layer above reads and changes between launches (on_slice): the statuses, the fuel left, and
+    set_fuel, which stops a running instance at its next branch."""
+    batch = load("""(module (func (export "f") (param i32) (result i32)
+      (loop (br_if 0 (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))) (i32.const 7)))""").instantiate(
+        3, fuel_slice=1000)
+    store = batch.store
+    seen = []
+
+    def on_slice() -> None:
+        seen.append(store.statuses().tolist())
+        if len(seen) == 1:
+            store.set_fuel(np.flatnonzero(store.statuses() == STATUS["RUNNING"]), 1)
+
+    results = batch.call("f", [(1 << 30,), (5,), (1 << 30,)], on_slice=on_slice)
+    assert seen == [[STATUS["RUNNING"], STATUS["DONE"], STATUS["RUNNING"]], [STATUS["TRAPPED"], STATUS["DONE"],
+                                                                            STATUS["TRAPPED"]]]
+    assert [r.trap for r in results] == ["all fuel consumed", None, "all fuel consumed"]
+    left = store.fuel_remaining()
+    assert left.dtype == np.uint64 and left[0] == left[2] == 0 and 0 < (1 << 64) - 1 - int(left[1]) < 100
 
 
 def test_gpu_intrinsics_are_served_on_the_device(engine, load) -> None:

@@ -194,7 +194,7 @@ class CudaBackend(Backend):
         from ..vm.build import load_cuda_kernel
 
         self.xp = cupy
-        # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md, session 13).
+        # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md).
         self.memory_layout = _layout(memory_layout, "contiguous")
         self.kernel = load_cuda_kernel(defines=self.defines)
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.

@@ -1,0 +1,239 @@
+"""Instantiating a module into a store: linking its imports, adding its objects, evaluating constant
+expressions, translating its code, and initializing its active segments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.translate import Addresses, translate_function
+from ..errors import InstantiationTrap, LinkError, Unsupported, WasmGpuError
+from ..wasm import opcodes as wo
+from ..wasm.types import Instr, Limits, Module
+from .budget import OS_PAGE
+from .objects import (
+    PAGE,
+    REF_NULL,
+    U64_MAX,
+    Extern,
+    FuncExtern,
+    FuncInst,
+    GlobalExtern,
+    Instance,
+    MemoryExtern,
+    TableExtern,
+    grow_rows,
+)
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+def instantiate(store: Store, module: Module, imports: dict[tuple[str, str], Extern], name: str) -> Instance:
+    """The module's objects added to the store (every instance gets its own), its start function run."""
+    addr = _link(store, module, imports)
+    first_func = len(store.funcs)
+    _add_objects(store, module, addr, name)
+    _add_segments(store, module, addr)
+    addr.sig_ids = [store.sig_id(t) for t in module.types]
+    translate(store, module, addr, first_func)
+    exports = _exports(store, module, addr)
+    store.params.dirty = True
+    init_segments(store, module, addr)
+    if module.start is not None:
+        results = store.call(FuncExtern(store, addr.funcs[module.start], module.func_type(module.start)),
+                             [()] * store.n)
+        for r in results:
+            if r.trap is not None:
+                raise InstantiationTrap(r.trap, r.backtrace)
+    return Instance(module, exports)
+
+
+def _link(store: Store, module: Module, imports: dict[tuple[str, str], Extern]) -> Addresses:
+    """The store addresses of the module's imports, checked against what the module expects."""
+    addr = Addresses([], [], [], [], [], [], [])
+    for imp in module.imports:
+        ext = imports.get((imp.module, imp.name))
+        if ext is None:
+            raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
+        check_import(store, imp.module, imp.name, imp.kind, imp.desc, ext, module)
+        {"func": addr.funcs, "table": addr.tables, "memory": addr.mems, "global": addr.globals}[imp.kind].append(
+            ext.addr)
+    return addr
+
+
+def _add_objects(store: Store, module: Module, addr: Addresses, name: str) -> None:
+    """The module's own functions, tables, memories and globals, their addresses appended to `addr`."""
+    # Defined functions get addresses first: constant expressions may take their references.
+    first_func = len(store.funcs)
+    for i, typeidx in enumerate(module.funcs):
+        ft = module.types[typeidx]
+        fname = module.func_name(len(addr.funcs) + i)
+        store.funcs.append(FuncInst(ft, store.sig_id(ft), f"{name}!{fname}" if name else fname))
+    addr.funcs += range(first_func, first_func + len(module.funcs))
+    addr.tables += [store.add_table(t, REF_NULL) for t in module.tables]
+    first_mem = len(addr.mems)
+    for j, m in enumerate(module.mems):
+        written = sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
+                      if d.mode == "active" and d.memory == first_mem + j) * OS_PAGE
+        addr.mems.append(store.add_memory(m, written))
+    values = [eval_const(store, g.init, addr.funcs, addr.globals) for g in module.globals]
+    addr.globals += store.add_globals([g.type for g in module.globals], values)
+
+
+def _add_segments(store: Store, module: Module, addr: Addresses) -> None:
+    """The module's data and element segments (their contents, once per store; a dropped flag per
+    instance), their addresses appended to `addr`."""
+    for d in module.datas:
+        store.data_info.append((len(store.data_bytes), len(d.init)))
+        store.data_bytes += d.init
+        addr.datas.append(len(store.data_info) - 1)
+    for e in module.elems:
+        refs = [int(eval_const(store, expr, addr.funcs, addr.globals)[0]) for expr in e.init]
+        store.elem_info.append((len(store.elem_refs), len(refs)))
+        store.elem_refs += refs
+        addr.elems.append(len(store.elem_info) - 1)
+    n = store.n
+    store.budget.charge(n * (len(addr.datas) + len(addr.elems)), f"{n} instances' segment flags need {{need}} of "
+                        f"{store.backend.memory_kind}")
+    store.data_dropped = grow_rows(store.data_dropped, store.xp, len(addr.datas), n, np.uint8)
+    store.elem_dropped = grow_rows(store.elem_dropped, store.xp, len(addr.elems), n, np.uint8)
+
+
+def _exports(store: Store, module: Module, addr: Addresses) -> dict[str, Extern]:
+    exports: dict[str, Extern] = {}
+    for ex in module.exports:
+        if ex.kind == "func":
+            a = addr.funcs[ex.index]
+            exports[ex.name] = FuncExtern(store, a, store.funcs[a].type)
+        elif ex.kind == "global":
+            a = addr.globals[ex.index]
+            exports[ex.name] = GlobalExtern(store, a, store.global_types[a])
+        elif ex.kind == "table":
+            a = addr.tables[ex.index]
+            exports[ex.name] = TableExtern(store, a, store.tables[a].type)
+        else:
+            a = addr.mems[ex.index]
+            exports[ex.name] = MemoryExtern(store, a, store.mems[a].type)
+    return exports
+
+
+def check_import(store: Store, mod: str, name: str, kind: str, desc: Any, ext: Extern, module: Module) -> None:
+    """LinkError unless `ext` is an object of `store` that the import `mod::name` may take."""
+    where = f"`{mod}::{name}`"
+    expected = {"func": FuncExtern, "table": TableExtern, "memory": MemoryExtern, "global": GlobalExtern}[kind]
+    if not isinstance(ext, expected) or ext.store is not store:
+        raise LinkError(f"incompatible import type for {where}: expected a {kind}")
+    if kind == "func":
+        if ext.type != module.types[desc]:
+            raise LinkError(f"incompatible import type for {where}: function types differ")
+    elif kind == "global":
+        if ext.type != desc:
+            raise LinkError(f"incompatible import type for {where}: global types differ")
+    elif kind == "table":
+        t = store.tables[ext.addr]
+        if t.type.elem != desc.elem:
+            raise LinkError(f"incompatible import type for {where}: table element types differ")
+        size = int(store.backend.to_host(store.table_sizes[ext.addr + 1])[0])
+        _check_limits(where, size, t.type.limits.max, desc.limits)
+    else:
+        m = store.mems[ext.addr]
+        pages = int(store.backend.to_host(store.mem_pages[ext.addr + 1])[0])
+        _check_limits(where, pages, m.type.limits.max, desc.limits)
+
+
+def _check_limits(where: str, size: int, max_: int | None, want: Limits) -> None:
+    if size < want.min or (want.max is not None and (max_ is None or max_ > want.max)):
+        raise LinkError(f"incompatible import type for {where}: limits do not match")
+
+
+def eval_const(store: Store, expr: list[Instr], funcs: list[int], globals_: list[int]) -> np.ndarray:
+    """A constant expression, per instance (imported globals may differ between instances)."""
+    n = store.n
+    op, imm, _ = expr[0]
+    name = wo.OPS[op].name
+    if name == "i32.const":
+        return np.full(n, imm & 0xFFFFFFFF, dtype=np.uint64)  # type: ignore[operator]
+    if name in ("i64.const", "f32.const", "f64.const"):
+        return np.full(n, imm & U64_MAX, dtype=np.uint64)  # type: ignore[operator]
+    if name == "ref.null":
+        return np.full(n, REF_NULL, dtype=np.uint64)
+    if name == "ref.func":
+        return np.full(n, funcs[imm], dtype=np.uint64)  # type: ignore[index]
+    if name == "global.get":
+        return store.backend.to_host(store.globals[globals_[imm] + 1]).astype(np.uint64)  # type: ignore[index]
+    raise Unsupported(f"constant expression with {name}")
+
+
+def translate(store: Store, module: Module, addr: Addresses, first_func: int) -> None:
+    """The module's functions as the store's bytecode, appended to its code."""
+    words: list[int] = []
+    offsets: list[int] = []
+    base = len(store.code)
+    # Every function first, then the store: a function that fails (an unsupported instruction) leaves
+    # the store as it was. Half a module's code would break the compiled tier's view of all the code.
+    codes = []
+    try:
+        for i in range(len(module.funcs)):
+            codes.append(translate_function(module, i, addr, base + len(words)))
+            words += codes[-1].words
+    except WasmGpuError:
+        del store.funcs[first_func:]
+        raise
+    entry = base
+    for i, fc in enumerate(codes):
+        f = store.funcs[first_func + i]
+        f.entry, f.nparams, f.nlocals, f.frame = entry, fc.nparams, fc.nlocals, fc.frame_size
+        store.entries.append((f.entry, first_func + i))
+        entry += len(fc.words)
+        offsets += fc.offsets
+    store.code = np.concatenate([store.code, np.array(words, dtype=np.uint64)])
+    store.code_offsets = np.concatenate([store.code_offsets, np.array(offsets, dtype=np.int64)])
+    store.entries.sort()
+
+
+def init_segments(store: Store, module: Module, addr: Addresses) -> None:
+    """Active element then data segments, in order; a failing one traps, earlier ones stay."""
+    host = store.backend.to_host
+    for i, e in enumerate(module.elems):
+        seg = addr.elems[i]
+        if e.mode == "active":
+            offsets = eval_const(store, e.offset, addr.funcs, addr.globals)  # type: ignore[arg-type]
+            t = addr.tables[e.table]
+            sizes = host(store.table_sizes[t + 1]).astype(np.int64)
+            n = len(e.init)
+            if np.any(offsets.astype(np.int64) + n > sizes):
+                raise InstantiationTrap("out of bounds table access")
+            start, _ = store.elem_info[seg]
+            refs = store.xp.asarray(np.array(store.elem_refs[start:start + n], dtype=np.uint64))
+            _write_rows(store.tables[t].data, offsets, refs)
+        if e.mode != "passive":
+            store.elem_dropped[seg + 1] = 1
+    for i, d in enumerate(module.datas):
+        seg = addr.datas[i]
+        if d.mode == "active":
+            offsets = eval_const(store, d.offset, addr.funcs, addr.globals)  # type: ignore[arg-type]
+            m = addr.mems[d.memory]
+            sizes = host(store.mem_pages[m + 1]).astype(np.int64) * PAGE
+            if np.any(offsets.astype(np.int64) + len(d.init) > sizes):
+                raise InstantiationTrap("out of bounds memory access")
+            mem = store.mems[m].data
+            if np.all(offsets == offsets[0]):
+                mem.write_all(int(offsets[0]), d.init)
+            else:
+                for i, o in enumerate(offsets.tolist()):
+                    mem.write(i, o, d.init)
+            store.data_dropped[seg + 1] = 1
+
+
+def _write_rows(data: Any, offsets: np.ndarray, values: Any) -> None:
+    n = len(values)
+    if n == 0:
+        return
+    if np.all(offsets == offsets[0]):
+        o = int(offsets[0])
+        data[:, o:o + n] = values
+    else:
+        for i, o in enumerate(offsets.tolist()):
+            data[i, o:o + n] = values

@@ -1,0 +1,189 @@
+"""Running a call in every instance of a store: launches until no instance runs, the host calls the
+instances wait on between launches, and what each instance's call returned."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.isa import NO_HOST, STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..errors import ProcExit, Trap, Unsupported, WasmGpuError
+from ..wasm import opcodes as wo
+from .objects import INTRINSICS, PAGE, U64_MAX, CallResult, FuncExtern, FuncInst
+from .params import P_FUEL_SLICE, S_DEPTH, S_END_NS, S_FP, S_HOST_FP, S_HOST_FUNC, S_PC, S_STATUS, S_TRAP
+from .tuning import WindowTuner, trial_gain
+
+if TYPE_CHECKING:
+    from .store import Store
+
+# What an instance in HOSTCALL waits on when it is not an import (S_HOST_FUNC): room to grow a memory or a
+# table (S_HOST_FP: which one; S_TRAP: the size it asks for). Must match vm.h.
+GROW_MEMORY = 0xFFFFFFFE
+GROW_TABLE = 0xFFFFFFFD
+
+
+class Launcher:
+    """The launch loop of a store, and what its host functions left for the results (traps, exit codes)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.tuner: WindowTuner | None = None  # the last call's, for reports
+        self.host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
+        self.exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
+
+    def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
+             on_slice: Callable[[], None] | None = None) -> list[CallResult]:
+        """Call `func` in every instance, with one argument tuple per instance."""
+        s = self.store
+        if len(args) != s.n:
+            raise WasmGpuError(f"expected {s.n} argument tuples, got {len(args)}")
+        f = s.funcs[func.addr]
+        nres = len(f.type.results)
+        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
+            raise Unsupported("v128 values (SIMD) are not supported yet")
+        if f.host is not None:
+            return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
+        if f.host_index != NO_HOST:  # an intrinsic called directly
+            return [CallResult(values=(i if f.host_index == INTRINSICS["instance_id"] else s.n,))
+                    for i in range(s.n)]
+        if f.frame > s.stack_slots:
+            return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * s.n
+        sv = s.slot_view()
+        if f.nparams:
+            sv[: f.nparams, :] = s.xp.asarray(np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T)
+        sv[f.nparams: f.nlocals, :] = 0
+        s.state[S_PC] = f.entry
+        s.state[S_FP] = 0
+        s.state[S_DEPTH] = 0
+        s.state[S_STATUS] = STATUS["RUNNING"]
+        s.state[S_TRAP] = 0
+        s.fuel_left[:] = U64_MAX if fuel is None else fuel
+        self._run(on_slice)
+        return self._results(nres)
+
+    @staticmethod
+    def _call_host(f: FuncInst, i: int, args: tuple[int, ...]) -> CallResult:
+        try:
+            return CallResult(values=tuple(f.host(i, args)))  # type: ignore[misc]
+        except ProcExit as e:
+            return CallResult(exit_code=e.code)
+        except Trap as t:
+            return CallResult(trap=t.kind, backtrace=t.backtrace)
+
+    def _run(self, on_slice: Callable[[], None] | None) -> None:
+        s = self.store
+        tuner = self.tuner = s.backend.tuner(s.fuel_slice, s.n)
+        try:
+            self._launch_until_done(on_slice, tuner)
+        finally:
+            if tuner is not None and s.params.array is not None:
+                s.params.array[P_FUEL_SLICE] = s.fuel_slice  # the tuner's slices were for its launches only
+
+    def _launch_until_done(self, on_slice: Callable[[], None] | None, tuner: WindowTuner | None) -> None:
+        running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
+        s = self.store
+        ext = s.extension
+        while True:
+            params = s.params.sync()
+            s.budget.memory_allowances(s.params.keep_alive["mems"])
+            if ext is not None:
+                ext.before_launch()
+            try:
+                if tuner is None:
+                    s.backend.run(params, s.n, code=s.params.code_handle)
+                else:
+                    self._run_tuned(params, tuner)
+            finally:
+                if ext is not None:
+                    ext.after_launch()
+            status = s.backend.to_host(s.state[S_STATUS])
+            if on_slice is not None:
+                on_slice()
+            waiting = np.nonzero(status == hostcall)[0]
+            if len(waiting):
+                self._serve_host_calls(waiting)
+            elif not np.any(status == running):
+                return
+
+    def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
+        """One launch under the window and the fuel slice the tuner asks for; a trial launch runs some blocks
+        under another window, and the tuner learns how their fuel rate compared."""
+        s = self.store
+        near, trial, fuel = tuner.next()
+        params[P_FUEL_SLICE] = fuel
+        if trial is None:
+            s.backend.run(params, s.n, near, code=s.params.code_handle)
+            return
+        before = s.fuel_left.copy()
+        starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle)
+        to_host = s.backend.to_host
+        spent = to_host(before - s.fuel_left)
+        tuner.record(trial_gain(spent, to_host(s.state[S_END_NS]), starts, s.backend.block, tuner.every))
+
+    def _serve_host_calls(self, waiting: np.ndarray) -> None:
+        s = self.store
+        state = s.backend.to_host(s.state[:, waiting])
+        fidx = state[S_HOST_FUNC].astype(np.int64)
+        # Growth requests: one reallocation per memory or table, for the largest request.
+        for kind, grow in ((GROW_MEMORY, s.grow_memory), (GROW_TABLE, s.grow_table)):
+            sel = fidx == kind
+            for obj in np.unique(state[S_HOST_FP][sel]).tolist():
+                want = int(state[S_TRAP][sel & (state[S_HOST_FP] == obj)].max())
+                have = s.mems[obj].data.capacity // PAGE if kind == GROW_MEMORY else s.tables[obj].data.shape[1]
+                if have < want:
+                    grow(obj, want)
+        resumed = [int(i) for i in waiting[(fidx == GROW_MEMORY) | (fidx == GROW_TABLE)]]
+        calls = np.nonzero((fidx != GROW_MEMORY) & (fidx != GROW_TABLE))[0]
+        if len(calls):
+            resumed += self._serve_imports(waiting[calls], state[:, calls])
+        if resumed:
+            s.state[S_STATUS, s.xp.asarray(np.array(resumed, dtype=np.int64))] = STATUS["RUNNING"]
+
+    def _serve_imports(self, insts: np.ndarray, state: np.ndarray) -> list[int]:
+        """Run the host functions the instances wait on; return the instances to resume."""
+        s = self.store
+        sv = s.slot_view()
+        frames = state[S_HOST_FP].astype(np.int64)
+        width = max(len(s.funcs[int(f)].type.params) for f in state[S_HOST_FUNC])
+        top = min(int(frames.max()) + width + 1, sv.shape[0])
+        # One transfer of the slots around every waiting frame, then results written back per instance.
+        window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
+        resumed = []
+        for j, i in enumerate(insts.tolist()):
+            f = s.funcs[int(state[S_HOST_FUNC, j])]
+            base = int(frames[j])
+            args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
+            try:
+                results = f.host(i, args)  # type: ignore[misc]
+            except ProcExit as e:
+                s.state[S_STATUS, i] = STATUS["EXITED"]
+                self.exit_codes[i] = e.code
+                continue
+            except Trap as t:
+                s.state[S_STATUS, i] = STATUS["TRAPPED"]
+                s.state[S_TRAP, i] = TRAP_CODE["HOST"]
+                self.host_traps[i] = t.kind
+                continue
+            for k, v in enumerate(results):
+                sv[base + k, i] = int(v) & U64_MAX
+            resumed.append(i)
+        return resumed
+
+    def _results(self, nres: int) -> list[CallResult]:
+        s = self.store
+        host = s.backend.to_host
+        state = host(s.state)
+        values = host(s.slot_view()[:nres, :]) if nres else np.zeros((0, s.n), dtype=np.uint64)
+        # The common case in bulk: one conversion of every finished instance's values to Python ints (a
+        # loop of per-instance numpy reads cost 1.7 us per instance, most of a trivial call at N = 135168).
+        out = [CallResult(tuple(v)) for v in values.T.tolist()]
+        for i in np.nonzero(state[S_STATUS] != STATUS["DONE"])[0].tolist():
+            if state[S_STATUS, i] == STATUS["EXITED"]:  # by the host (ProcExit), or the device (code in S_TRAP)
+                code = self.exit_codes.pop(i, None)
+                out[i] = CallResult(exit_code=int(state[S_TRAP, i]) if code is None else code)
+            else:
+                kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
+                out[i] = CallResult(trap=kind, backtrace=s.backtrace(i, state))
+        return out

@@ -1,0 +1,141 @@
+"""The parameter block: how the VM sees a store (vm.h's Param enum), and the tier its code runs in."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.to_c import FuncInfo, compile_store
+from ..wasm import opcodes as wo
+
+if TYPE_CHECKING:
+    from .store import Store
+
+# Parameter block and record layouts: must match vm.h.
+(P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
+ P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
+F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
+S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
+
+# How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles where the code is
+# at most AUTO_COMPILE_WORDS[backend] words. On the H200 (bench/NOTES.md) compiled C benchmarks of 80-1217
+# code words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s, but the Rust programs (10-12k
+# words) took 160 s to build and ran 3-9x slower (their kernels spill). On the CPU every benchmark ran
+# 2-25x faster compiled, and the host compiler (-O1) built 12k words in 11 s, once (builds are cached).
+TIERS = ("auto", "interp", "compiled")
+AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
+
+
+def _wide(types: tuple[int, ...]) -> int:
+    """Bit k set: value k may not fit in 32 bits (the compiled tier keeps the others in 32-bit variables)."""
+    return sum(1 << k for k, t in enumerate(types) if t not in (wo.I32_T, wo.F32_T))
+
+
+class ParamBlock:
+    """A store's parameter block, rebuilt when the store's objects changed (`dirty`), and its compiled code.
+
+    The block holds pointers to the store's arrays and to tables built here (`keep_alive`), which must
+    live as long as the VM may read them.
+    """
+
+    def __init__(self, store: Store, tier: str) -> None:
+        self.store = store
+        self.tier = tier
+        self.tier_used = "interp"  # what the last launch ran: "auto" resolves when the code is known
+        self.dirty = True
+        self.array: Any = None
+        self.keep_alive: dict[str, Any] = {}
+        self.code_handle: Any = None
+        self._code_key: bytes | None = None
+
+    def sync(self) -> Any:
+        """The block as the next launch needs it, built afresh if the store changed."""
+        if not self.dirty and self.array is not None:
+            return self.array
+        ftab = self._function_table()
+        self.keep_alive = self._tables(ftab)
+        self.array = self.store.xp.asarray(self._block(self.keep_alive))
+        self.dirty = False
+        s = self.store
+        compiled = self.tier == "compiled" or (
+            self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
+        self.tier_used = "compiled" if compiled else "interp"
+        if compiled:
+            self._compile(ftab)
+        else:
+            self.code_handle = None
+        return self.array
+
+    def _function_table(self) -> np.ndarray:
+        ftab = np.zeros((max(len(self.store.funcs), 1), F_FIELDS), dtype=np.uint32)
+        for i, f in enumerate(self.store.funcs):
+            ftab[i] = (f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index)
+        return ftab
+
+    def _tables(self, ftab: np.ndarray) -> dict[str, Any]:
+        """The per-store tables the block points to, on the backend."""
+        s, xp, ptr = self.store, self.store.xp, self.store.backend.ptr
+        mems = np.zeros((max(len(s.mems), 1), 3), dtype=np.uint64)
+        for i, m in enumerate(s.mems):
+            mems[i] = (ptr(m.data.data), m.data.capacity, m.max_pages)
+        tables = np.zeros((max(len(s.tables), 1), 3), dtype=np.uint64)
+        for i, t in enumerate(s.tables):
+            tables[i] = (ptr(t.data), t.data.shape[1], t.max_size)
+        data_info = np.array(s.data_info or [(0, 0)], dtype=np.uint64)
+        elem_info = np.array(s.elem_info or [(0, 0)], dtype=np.uint64)
+        return {
+            "code": xp.asarray(s.code), "funcs": xp.asarray(ftab), "mems": xp.asarray(mems),
+            "tables": xp.asarray(tables), "data": xp.asarray(np.frombuffer(bytes(s.data_bytes), np.uint8)),
+            "data_info": xp.asarray(data_info), "elem": xp.asarray(np.array(s.elem_refs, dtype=np.uint64)),
+            "elem_info": xp.asarray(elem_info),
+        }
+
+    def _block(self, keep: dict[str, Any]) -> np.ndarray:
+        s, ptr, n = self.store, self.store.backend.ptr, self.store.n
+        p = np.zeros(P_COUNT, dtype=np.uint64)
+        p[P_CODE] = ptr(keep["code"])
+        p[P_FUNCS] = ptr(keep["funcs"])
+        p[P_NFUNCS] = len(s.funcs)
+        p[P_SLOTS] = ptr(s.slots)
+        p[P_FRAMES] = ptr(s.frames)
+        p[P_STATE] = ptr(s.state)
+        p[P_N] = n
+        p[P_STACK_SLOTS] = s.stack_slots
+        p[P_MAX_DEPTH] = s.max_depth
+        # Row 0 of each per-object array is padding: the VM indexes from row 1.
+        p[P_GLOBALS] = ptr(s.globals) + 8 * n
+        p[P_MEMS] = ptr(keep["mems"])
+        p[P_MEM_PAGES] = ptr(s.mem_pages) + 4 * n
+        p[P_TABLES] = ptr(keep["tables"])
+        p[P_TABLE_SIZES] = ptr(s.table_sizes) + 4 * n
+        p[P_DATA] = ptr(keep["data"])
+        p[P_DATA_INFO] = ptr(keep["data_info"])
+        p[P_DATA_DROPPED] = ptr(s.data_dropped) + n
+        p[P_ELEM] = ptr(keep["elem"])
+        p[P_ELEM_INFO] = ptr(keep["elem_info"])
+        p[P_ELEM_DROPPED] = ptr(s.elem_dropped) + n
+        p[P_FUEL_SLICE] = s.fuel_slice
+        p[P_SLOT_STRIDE] = n if s.backend.instance_minor else 1
+        p[P_INST_STRIDE] = 1 if s.backend.instance_minor else s.stack_slots
+        p[P_FUEL_LEFT] = ptr(s.fuel_left)
+        p[P_EXT] = ptr(s.extension.block) if s.extension is not None else 0
+        return p
+
+    def _compile(self, ftab: np.ndarray) -> None:
+        # What compiled_source reads: the code (it only grows), the function table, the number of memories.
+        s = self.store
+        key = len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes()
+        if key == self._code_key and self.code_handle is not None:
+            return
+        self.code_handle = s.backend.compile(self.compiled_source())
+        self._code_key = key
+
+    def compiled_source(self) -> str:
+        """The store's code as C (compiler/to_c.py), as the compiled tier builds it."""
+        s = self.store
+        infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
+                          len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in s.funcs]
+        sigs = {sid: (len(t.params), len(t.results)) for t, sid in s.sigs.items()}
+        return compile_store(s.code, infos, sigs, len(s.mems))
