@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compiler.isa import STATUS
 from ..errors import capped_backtrace
-from ..runtime.store import S_STATUS, U64_MAX, CallResult, FuncExtern, Store
+from ..runtime.store import U64_MAX, CallResult, FuncExtern, Store
 from ..wasm.types import Module
 from . import abi
 from .batch import HostInterrupt, Wasi
@@ -148,7 +148,7 @@ class Watch:
         for clock in self.clocks:  # a new round of host calls begins
             clock.round_start = time.monotonic()
         now = time.perf_counter() - self.start
-        status = self.store.backend.to_host(self.store.state[S_STATUS])
+        status = self.store.statuses()
         done = (status != STATUS["RUNNING"]) & (status != STATUS["HOSTCALL"])
         new = done & np.isnan(self.finished)
         if new.any():
@@ -160,10 +160,9 @@ class Watch:
             # Leave every running instance one unit of fuel: it traps at its next branch or call. The
             # finished ones keep theirs, which says how much they used.
             self.interrupted = True
-            self.fuel_at_interrupt = self.store.backend.to_host(self.store.fuel_left).copy()
+            self.fuel_at_interrupt = self.store.fuel_remaining()
             self.running_at_interrupt = ~done
-            running = self.store.xp.asarray(np.flatnonzero(~done))
-            self.store.fuel_left[running] = 1
+            self.store.set_fuel(np.flatnonzero(~done), 1)
 
     def request_interrupt(self) -> None:
         """Ctrl-C: stop the running instances at the next slice, and end sleeps now."""
@@ -224,7 +223,7 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
     with sigint_stops(watch, wasi):
         results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
     end = time.perf_counter() - watch.start
-    left = store.backend.to_host(store.fuel_left)
+    left = store.fuel_remaining()
     start_fuel = U64_MAX if fuel is None else fuel
     outcomes = []
     for i, r in enumerate(results):
