@@ -102,11 +102,11 @@ def _ours_bits(t: int, v: int) -> int:
 
 
 def run_ours(engine: Engine, wasm: bytes, plan: list[tuple[str, tuple[int, ...]]], k: int, fuel: int,
-             tier: str) -> OurRun:
+             tier: str, fuel_slice: int = 1 << 20) -> OurRun:
     """The module in a store of k instances, every export of `plan` called with the same arguments in each;
     errors (DecodeError, ValidationError, Unsupported, LinkError) propagate."""
     module = engine.load(wasm)
-    store = engine.store(k, tier=tier)
+    store = engine.store(k, tier=tier, fuel_slice=fuel_slice)
     logs: list[list[LogEntry]] = [[] for _ in range(k)]
     imports: dict[tuple[str, str], Extern] = {}
     for imp in module.module.imports:
@@ -269,10 +269,17 @@ def _fmt_ref(rc: CallOutcome, ft: FuncType) -> str:
     return "(" + ", ".join(fmt_value(t, v) for t, v in zip(ft.results, rc.values, strict=False)) + ")"
 
 
+# Launches stop every fuel slice and resume: small slices make every loop back edge and call a resume point.
+FUEL_SLICES = (1 << 20, 1 << 20, 4093, 509)
+
+
 def run_module(engine: Engine, wasm: bytes, *, instances: int = 2, fuel: int = 1_000_000,
-               tier: str = "interp") -> Outcome:
-    """`wasm` on wasmtime and on `engine` (a store of `instances`), compared."""
+               tier: str = "interp", fuel_slice: int | None = None) -> Outcome:
+    """`wasm` on wasmtime and on `engine` (a store of `instances`), compared. `fuel_slice`: the store's
+    (Store's fuel_slice); None: one of FUEL_SLICES, chosen by the module's hash."""
     rng = random.Random(hashlib.sha256(wasm).digest())
+    if fuel_slice is None:
+        fuel_slice = rng.choice(FUEL_SLICES)
     ref, used = oracle.run_reference(wasm, None, fuel, lambda params: make_args(rng, params))
     if ref.invalid is not None:
         try:
@@ -283,7 +290,7 @@ def run_module(engine: Engine, wasm: bytes, *, instances: int = 2, fuel: int = 1
             return Outcome(INCONCLUSIVE, ref.invalid, "harness")
         return Outcome(MISMATCH, "wasmgpu accepts a module wasmtime refuses: " + ref.invalid[:300], "accepts-invalid")
     try:
-        ours = run_ours(engine, wasm, used, instances, fuel, tier)
+        ours = run_ours(engine, wasm, used, instances, fuel, tier, fuel_slice)
     except Unsupported as e:
         return Outcome(UNSUPPORTED, str(e), "unsupported:" + str(e)[:60])
     except (DecodeError, ValidationError) as e:
