@@ -58,8 +58,8 @@ def _link(store: Store, module: Module, imports: dict[tuple[str, str], Extern]) 
         if ext is None:
             raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
         check_import(store, imp.module, imp.name, imp.kind, imp.desc, ext, module)
-        {"func": addr.funcs, "table": addr.tables, "memory": addr.mems, "global": addr.globals}[imp.kind].append(
-            ext.addr)
+        space = {"func": addr.funcs, "table": addr.tables, "memory": addr.mems, "global": addr.globals}[imp.kind]
+        space.append(ext.addr)
     return addr
 
 

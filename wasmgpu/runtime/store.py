@@ -172,7 +172,7 @@ class Store:
             stack_slots = 1 << 16 if free is None else max(1 << 10, min(1 << 16, free // (64 * n)))
         if max_depth is None:
             max_depth = max(64, min(1 << 14, stack_slots // 4))
-        self.budget.charged = 0
+        self.budget.charged = 0  # the estimate above was a guard: the stacks' own size replaces it
         self.budget.charge(n * (STATE_BYTES + stack_bytes(backend, stack_slots, max_depth)), what)
         return stack_slots, max_depth
 
