@@ -22,16 +22,19 @@ def wasm_opt() -> str | None:
 
 
 # Half the modules are also optimized: the optimizer's code has other shapes (values kept on the stack
-# across blocks, tees, selects, multivalue blocks) than the generator's.
-OPTIMIZE = ([], [], ["-O2"], ["-Oz"])
+# across blocks, tees, selects, multivalue blocks, loops restructured) than the generator's.
+OPTIMIZE = ([], [], [], ["-O2"], ["-Oz"], ["-O3"], ["--flatten", "--rereloop", "-O1"],
+            ["--flatten", "--simplify-locals-notee-nostructure", "--local-cse"])
+# A quarter without out-of-bounds accesses: the first trap ends a module's calls, so these run further.
+NO_OOB = "--no-fuzz-oob"
 
 
 def random_input(seed: int, index: int) -> tuple[bytes, list[str]]:
     """The bytes behind module `index` of a campaign with `seed` (the same on every machine), and the
-    optimization passes to run after generating."""
+    further wasm-opt options to give."""
     rng = random.Random(f"{seed}:{index}")
     data = rng.randbytes(rng.randint(256, 16384))
-    return data, list(rng.choice(OPTIMIZE))
+    return data, list(rng.choice(OPTIMIZE)) + ([NO_OOB] if rng.random() < 0.25 else [])
 
 
 def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | None = None) -> bytes | None:
