@@ -125,7 +125,8 @@ class Campaign:
         return issued < (self.count or 0)
 
     def run(self) -> int:
-        ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+        # A forked child cannot use a CUDA context its parent made: workers on the GPU start afresh.
+        ctx = mp.get_context("fork" if sys.platform != "win32" and self.s.backend != "cuda" else "spawn")
         tasks, results = ctx.Queue(), ctx.Queue()
         keep_all = self.save is not None
         build_cache = tempfile.mkdtemp(prefix="wasmgpu-fuzz-") if self.s.tier == "compiled" else None
@@ -326,5 +327,4 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         except ImportError:
             pass
-    jobs = 1 if a.backend == "cuda" else a.jobs
-    return Campaign(s, jobs, count, hours, a.out, a.save_corpus, a.timeout, a.verbose).run()
+    return Campaign(s, a.jobs, count, hours, a.out, a.save_corpus, a.timeout, a.verbose).run()
