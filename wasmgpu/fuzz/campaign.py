@@ -34,6 +34,7 @@ class Settings:
     fuel: int = 1_000_000
     seed: int = 0
     corpus: list[Path] = field(default_factory=list)
+    mutate: bool = False  # damage each generated module a little: the decoders and validators compared
 
 
 @dataclass
@@ -62,7 +63,10 @@ def module_wasm(s: Settings, index: int) -> tuple[str, list[bytes]]:
     if s.corpus:
         path = s.corpus[index]
         return path.stem, [path.read_bytes()]
-    return f"s{s.seed}-{index}", generate.candidates(s.seed, index)
+    cands = generate.candidates(s.seed, index)
+    if s.mutate and cands:
+        return f"s{s.seed}-{index}-m", [generate.mutate(cands[-1], s.seed, index)]
+    return f"s{s.seed}-{index}", cands
 
 
 def check_module(engine: Any, s: Settings, index: int) -> Result:
@@ -275,6 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--save-corpus", type=Path, default=None, help="write every module run here")
     p.add_argument("--corpus", type=Path, nargs="+", default=None,
                    help="run these .wasm files (or folders of them) instead of generating")
+    p.add_argument("--mutate", action="store_true",
+                   help="change a few bytes of each generated module: compares what each engine accepts")
     p.add_argument("-v", "--verbose", action="store_true", help="print mismatches and progress as they come")
     a = p.parse_args(argv)
     for name in ("count", "instances", "fuel", "jobs"):
@@ -293,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if not oracle.available():
         print("wasmgpu.fuzz: wasmtime is not installed (python3 -m pip install wasmtime)", file=sys.stderr)
         return 2
-    s = Settings(a.backend, a.tier, a.instances, a.fuel, a.seed)
+    s = Settings(a.backend, a.tier, a.instances, a.fuel, a.seed, mutate=a.mutate)
     count = a.count
     if a.corpus:
         files: list[Path] = []

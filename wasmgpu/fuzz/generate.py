@@ -63,6 +63,25 @@ def candidates(seed: int, index: int) -> list[bytes]:
     return out
 
 
+def mutate(wasm: bytes, seed: int, index: int) -> bytes:
+    """`wasm` with one to three bytes past the header replaced, inserted or deleted (the same on every
+    machine): mostly invalid, sometimes valid in another way."""
+    rng = random.Random(f"{seed}:{index}:mutate")
+    out = bytearray(wasm)
+    for _ in range(rng.randint(1, 3)):
+        if len(out) <= 9:
+            break
+        pos = rng.randrange(8, len(out))
+        op = rng.random()
+        if op < 0.6:
+            out[pos] = rng.choice([rng.getrandbits(8), (out[pos] + 1) & 0xFF, (out[pos] - 1) & 0xFF, 0, 0x80, 0xFF])
+        elif op < 0.8:
+            out.insert(pos, rng.getrandbits(8))
+        else:
+            del out[pos]
+    return bytes(out)
+
+
 def wasm2wat(wasm: bytes) -> str | None:
     """The text form (wabt's wasm2wat), or None when it is not installed or fails."""
     tool = shutil.which("wasm2wat")
