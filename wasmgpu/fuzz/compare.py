@@ -280,38 +280,38 @@ def run_module(engine: Engine, wasm: bytes, *, instances: int = 2, fuel: int = 1
     rng = random.Random(hashlib.sha256(wasm).digest())
     if fuel_slice is None:
         fuel_slice = rng.choice(FUEL_SLICES)
-    ref, used = oracle.run_reference(wasm, None, fuel, lambda params: make_args(rng, params))
+    try:
+        module = engine.load(wasm).module
+    except (DecodeError, ValidationError, Unsupported) as e:
+        why = oracle.refusal(wasm)
+        if why is not None:
+            return Outcome(INVALID, "both refuse it: " + why[:200], "invalid")
+        if isinstance(e, Unsupported):
+            return Outcome(UNSUPPORTED, str(e), "unsupported:" + str(e)[:60])
+        return Outcome(MISMATCH, f"wasmgpu refuses a module wasmtime accepts: {e}", f"refuses:{type(e).__name__}")
+    if any(i.kind != "func" for i in module.imports):
+        return Outcome(INCONCLUSIVE, "harness: imports other than functions", "harness")
+    sigs: dict[str, FuncType] = {}
+    global_types: dict[str, int] = {}
+    imported_globals = [i.desc.valtype for i in module.imports if i.kind == "global"]  # type: ignore[union-attr]
+    plan: oracle.Plan = []
+    for ex in module.exports:
+        if ex.kind == "func":
+            ft = sigs[ex.name] = module.func_type(ex.index)
+            plan.append((ex.name, ft.params, len(ft.results), make_args(rng, ft.params)))
+        elif ex.kind == "global":
+            g = ex.index - len(imported_globals)
+            global_types[ex.name] = module.globals[g].type.valtype if g >= 0 else imported_globals[ex.index]
+    import_fts = [module.types[i.desc] for i in module.imports]  # type: ignore[index]
+    ref = oracle.run_reference(wasm, plan, [ft.results for ft in import_fts], fuel)
     if ref.invalid is not None:
-        try:
-            engine.load(wasm)
-        except (DecodeError, ValidationError, Unsupported):
-            return Outcome(INVALID, "both refuse it: " + ref.invalid[:200], "invalid")
-        if ref.invalid.startswith("harness:"):
-            return Outcome(INCONCLUSIVE, ref.invalid, "harness")
         return Outcome(MISMATCH, "wasmgpu accepts a module wasmtime refuses: " + ref.invalid[:300], "accepts-invalid")
+    used = [(name, args) for name, _, _, args in plan[:len(ref.calls)]]
     try:
         ours = run_ours(engine, wasm, used, instances, fuel, tier, fuel_slice)
     except Unsupported as e:
         return Outcome(UNSUPPORTED, str(e), "unsupported:" + str(e)[:60])
-    except (DecodeError, ValidationError) as e:
-        return Outcome(MISMATCH, f"wasmgpu refuses a module wasmtime accepts: {e}", f"refuses:{type(e).__name__}")
-    except LinkError as e:
-        if str(e).startswith("harness:"):
-            return Outcome(INCONCLUSIVE, str(e), "harness")
-        return Outcome(MISMATCH, f"link error: {e}", "link")
     except WasmGpuError as e:
         return Outcome(MISMATCH, f"wasmgpu error {type(e).__name__}: {e}", f"error:{type(e).__name__}")
-    module = engine.load(wasm).module
-    sigs: dict[str, FuncType] = {}
-    global_types: dict[str, int] = {}
-    nimported = {kind: sum(1 for i in module.imports if i.kind == kind) for kind in ("func", "global")}
-    for ex in module.exports:
-        if ex.kind == "func":
-            sigs[ex.name] = module.func_type(ex.index)
-        elif ex.kind == "global":
-            g = ex.index - nimported["global"]
-            global_types[ex.name] = (module.globals[g].type.valtype if g >= 0 else
-                                     [i for i in module.imports if i.kind == "global"][ex.index].desc.valtype)  # type: ignore[union-attr]
-    import_types = {f"{i.module}::{i.name}": module.types[i.desc].params  # type: ignore[index]
-                    for i in module.imports if i.kind == "func"}
+    import_types = {f"{i.module}::{i.name}": ft.params for i, ft in zip(module.imports, import_fts, strict=True)}
     return compare_outcomes(ours, ref, used, sigs, import_types, global_types)

@@ -67,13 +67,6 @@ class RefRun:
     memories: dict[str, bytes] = field(default_factory=dict)
 
 
-def _valtype_code(vt: Any) -> int:
-    name = str(vt)
-    return {"i32": wo.I32_T, "i64": wo.I64_T, "f32": wo.F32_T, "f64": wo.F64_T, "v128": wo.V128_T,
-            "funcref": wo.FUNCREF, "externref": wo.EXTERNREF,
-            "anyref": wo.EXTERNREF}.get(name, -1)  # wasmtime-py prints externref as anyref
-
-
 def _to_raw(t: int, bits: int, out: Any) -> None:
     ctypes.memset(ctypes.byref(out), 0, ctypes.sizeof(out))
     out.kind = getattr(ffi, _KIND_OF_TYPE[t]).value
@@ -104,8 +97,7 @@ class _HostLog:
         self.entries: list[LogEntry] = []
         self._keep: list[Any] = []
 
-    def func(self, store: Any, name: str, ty: Any) -> Any:
-        results = [_valtype_code(r) for r in ty.results]
+    def func(self, store: Any, name: str, ty: Any, results: tuple[int, ...]) -> Any:
         entries = self.entries
 
         @ffi.wasmtime_func_callback_t
@@ -135,11 +127,10 @@ def _trap_kinds(exc: BaseException) -> tuple[str, ...]:
     return ("host: " + msg.splitlines()[0],)
 
 
-def run_reference(wasm: bytes, plan: list[tuple[str, tuple[int, ...], tuple[int, ...]]] | None,
-                  fuel: int, arg_maker: Any = None) -> tuple[RefRun, list[tuple[str, tuple[int, ...]]]]:
-    """Instantiate `wasm` on wasmtime (imports from any module: logging functions) and call the exported
-    functions in order, stopping after the first trap. Returns the run and the plan used: (export, param
-    types, args) per call; `arg_maker(param_types)` makes arguments when no plan is given."""
+Plan = list[tuple[str, tuple[int, ...], int, tuple[int, ...]]]  # (export, param types, results, args)
+
+
+def _engine() -> Any:
     config = wasmtime.Config()
     config.consume_fuel = True
     # wasmgpu gives every float op's NaN result the canonical bits, the same on every backend (vm.h
@@ -152,50 +143,52 @@ def run_reference(wasm: bytes, plan: list[tuple[str, tuple[int, ...], tuple[int,
                      "multi_memory", "relaxed_simd", "stack_switching", "custom_page_sizes", "wide_arithmetic"):
         if hasattr(type(config), "wasm_" + proposal):
             setattr(config, "wasm_" + proposal, False)
-    engine = wasmtime.Engine(config)
+    return wasmtime.Engine(config)
+
+
+def refusal(wasm: bytes) -> str | None:
+    """Why wasmtime refuses `wasm`, or None when it compiles it."""
+    try:
+        wasmtime.Module(_engine(), wasm)
+    except Exception as e:  # wasmtime's errors have no narrower common base
+        return str(e).replace("\n", " ")
+    return None
+
+
+def run_reference(wasm: bytes, plan: Plan, import_results: list[tuple[int, ...]], fuel: int) -> RefRun:
+    """Instantiate `wasm` on wasmtime, its imports (functions, whatever their module; `import_results`:
+    their result types in order) logging their calls, and make the calls of `plan` in order, stopping after
+    the first trap. The types come from wasmgpu's decoder: the C API aborts on a v128 type's kind."""
+    engine = _engine()
     run = RefRun()
     try:
         module = wasmtime.Module(engine, wasm)
     except Exception as e:  # wasmtime's errors have no narrower common base
         run.invalid = str(e).replace("\n", " ")
-        return run, []
+        return run
     store = wasmtime.Store(engine)
     log = _HostLog()
     imports = []
-    for imp in module.imports:
+    for imp, results in zip(module.imports, import_results, strict=True):
         if not isinstance(imp.type, wasmtime.FuncType):
             run.invalid = f"harness: non-function import {imp.module}::{imp.name}"
-            return run, []
-        imports.append(log.func(store, f"{imp.module}::{imp.name}", imp.type))
+            return run
+        imports.append(log.func(store, f"{imp.module}::{imp.name}", imp.type, results))
     store.set_fuel(fuel)
     try:
         instance = wasmtime.Instance(store, module, imports)
-    except wasmtime.Trap as e:
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         run.init_trap = _trap_kinds(e)
         run.init_log = list(log.entries)
-        return run, []
-    except wasmtime.WasmtimeError as e:
-        run.init_trap = _trap_kinds(e)
-        run.init_log = list(log.entries)
-        return run, []
+        return run
     run.init_log = list(log.entries)
     exports = instance.exports(store)
-    if plan is None:
-        plan = []
-        for exp in module.exports:
-            if isinstance(exp.type, wasmtime.FuncType):
-                params = tuple(_valtype_code(p) for p in exp.type.params)
-                plan.append((exp.name, params, arg_maker(params)))  # type: ignore[misc]
-    used: list[tuple[str, tuple[int, ...]]] = []
-    for name, params, args in plan:
-        used.append((name, args))
+    for name, params, nresults, args in plan:
         func = exports[name]
-        ty = func.type(store)
-        results = [_valtype_code(r) for r in ty.results]
         call = CallOutcome(name, args)
         log.entries.clear()
         store.set_fuel(fuel)
-        call.values, call.trap = _call_raw(store, func, params, args, len(results))
+        call.values, call.trap = _call_raw(store, func, params, args, nresults)
         call.log = list(log.entries)
         run.calls.append(call)
         if call.trap is not None:
@@ -207,7 +200,7 @@ def run_reference(wasm: bytes, plan: list[tuple[str, tuple[int, ...], tuple[int,
                 run.globals[exp.name] = _global_bits(store, ext)
             elif isinstance(ext, wasmtime.Memory):
                 run.memories[exp.name] = bytes(ext.read(store, 0, ext.data_len(store)))
-    return run, used
+    return run
 
 
 def _global_bits(store: Any, g: Any) -> int:
