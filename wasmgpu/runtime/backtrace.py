@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .params import S_DEPTH, S_PC
+from ..compiler.isa import TRAP_CODE
+from .params import S_DEPTH, S_PC, S_TRAP
 
 if TYPE_CHECKING:
     from .store import Store
@@ -21,18 +22,24 @@ def func_at(entries: list[tuple[int, int]], pc: int) -> int | None:
 
 def backtrace(store: Store, inst: int, state: np.ndarray) -> list[str]:
     """Instance `inst`'s frames, innermost first, as `<module offset> - <function name>` lines; `state` is
-    the store's state on the host."""
-    pcs = [int(state[S_PC, inst])]
+    the store's state on the host.
+
+    The offsets are wasmtime's: the trapping instruction's for the innermost frame, and for every caller the
+    call instruction's. A caller's saved pc is its return address, the first word after the call's words,
+    so the word before it belongs to the call. A trap raised by a host function leaves the innermost pc at
+    the return address too (the call to the import has been made), so it is looked up the same way."""
+    pc = int(state[S_PC, inst])
+    pcs = [pc - 1 if int(state[S_TRAP, inst]) == TRAP_CODE["HOST"] else pc]
     depth = int(state[S_DEPTH, inst])
     if depth:
         frames = store.frames
         fr = store.backend.to_host(frames[:depth, inst] if store.backend.instance_minor else frames[inst, :depth])
-        pcs += [int(w) & 0xFFFFFFFF for w in fr[::-1]]
+        pcs += [(int(w) & 0xFFFFFFFF) - 1 for w in fr[::-1]]
     lines = []
     for pc in pcs:
         f = func_at(store.entries, pc)
         if f is None:
             continue
-        off = int(store.code_offsets[min(pc, len(store.code_offsets) - 1)])
+        off = int(store.code_offsets[min(max(pc, 0), len(store.code_offsets) - 1)])
         lines.append(f"{off:#x} - {store.funcs[f].name}")
     return lines
