@@ -4,8 +4,14 @@ A module exporting `_start` runs as a WASI command, as `wasmtime run` runs it (a
 --dir, --env, stdin, stdout, stderr and the exit status); with --invoke NAME (or without
 `_start`) the exported function NAME is called with typed arguments and its results printed.
 
-Exit status: the guest's (the first non-zero one of a batch); 134 for a trap, as wasmtime; 2 for a bad
-command line or a module, file or directory that cannot be used (one line, `gpu-run: error: ...`); 130
+A text module (`.wat`, or any file that starts with text rather than the `\\0asm` magic) is turned into
+binary by `wasmtime.wat2wasm` when the wasmtime package is installed. wasmtime's `-W KEY=VALUE` and
+`-S KEY[=VALUE]` spellings are accepted for the options both have (WASMTIME_W_OPTIONS, WASMTIME_S_OPTIONS).
+
+Exit status, as wasmtime's: the guest's (the first non-zero one of a batch); 134 for a trap (in a command,
+under --invoke, in the start function); 1 for an error gpu-run explains in one line (`gpu-run: error: ...`: a
+module, file or directory that cannot be used, a link error, a batch that does not fit its budget, an invalid
+exit status); 2 for a bad command line only (argparse's usage errors); 130
 when Ctrl-C stopped the run (the first Ctrl-C lets the batch end in order: instances still running are
 stopped and marked `"interrupted"` in results.jsonl; a second one stops at once); 70 for a bug
 (`gpu-run: internal error: ...`, the traceback with WASMGPU_DEBUG=1). Backtraces show the innermost 20
@@ -27,10 +33,11 @@ import traceback
 from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
-    from .errors import DecodeError, Unsupported, ValidationError, WasmGpuError, capped_backtrace
+    from . import __version__
+    from .errors import DecodeError, InstantiationTrap, Unsupported, ValidationError, WasmGpuError, capped_backtrace
     from .graphics import add_arguments as add_graphics_arguments
     from .graphics import collector_for
     from .runtime.backends import MEMORY_LAYOUTS
@@ -39,8 +46,11 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
+        EXIT_ERROR,
         EXIT_INTERRUPTED,
+        EXIT_TRAP,
         INTERRUPTED,
+        WASMTIME_TRAP_TEXT,
         Outcome,
         imports_wasi,
         parse_dir,
@@ -48,6 +58,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         run_batch,
         stdin_for_batch,
         substitute,
+        wasmtime_frames,
     )
     from .wasi.context import OutputBudget, SpoolSink, WasiContext
     from .wasm import opcodes as wo
@@ -84,7 +95,7 @@ def format_value(bits: int, valtype: int) -> str:
     return "null" if bits == (1 << 64) - 1 else f"ref({bits})"
 
 
-EXIT_USAGE = 2  # argparse's status for a bad command line, also gpu-run's for any error it explains
+EXIT_USAGE = 2  # argparse's status for a bad command line, and only for that
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the traceback)
 MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
 MAX_MODULE_BYTES = 1 << 30
@@ -145,6 +156,95 @@ def env_arg(text: str) -> str:
     return text
 
 
+def duration_arg(text: str) -> float:
+    """A duration as wasmtime's -W timeout takes it: `10` or `10s` (seconds), `500ms`, `20us`, `100ns`; a
+    fraction (`1.5s`) is accepted too."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms|us|\u03bcs|ns)?\s*", text)
+    if m is None:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (a number with s, ms, us or ns)")
+    scale = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "\u03bcs": 1e-6, "ns": 1e-9}[m.group(2)]
+    return timeout_arg(repr(float(m.group(1)) * scale))
+
+
+MIN_STACK_BYTES = 8 << 10  # 1024 slots: room for a few frames of an ordinary function
+
+
+def stack_arg(text: str) -> int:
+    """-W max-wasm-stack=BYTES as the store's operand stack slots (8 bytes each)."""
+    value = size_arg(text)
+    if not MIN_STACK_BYTES <= value <= 8 << 32:
+        raise argparse.ArgumentTypeError(f"the stack must be between {MIN_STACK_BYTES} and {8 << 32} bytes, "
+                                         f"not {text}")
+    return value // 8
+
+
+def flag_arg(text: str) -> bool:
+    """A wasmtime boolean option's value: `-S inherit-env` alone is `=y`."""
+    value = text.strip().lower()
+    if value in ("", "y", "yes", "true", "on"):
+        return True
+    if value in ("n", "no", "false", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected y or n, not {text!r}")
+
+
+# wasmtime's -W and -S keys that gpu-run takes: (the attribute of the options it sets, its parser, the
+# gpu-run option with the same effect, which must not be given too).
+WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
+    "fuel": ("fuel", fuel_arg, "--fuel"),
+    "timeout": ("timeout", duration_arg, "--timeout"),
+    "max-memory-size": ("max_memory", size_arg, "--max-memory"),
+    "max-wasm-stack": ("stack_slots", stack_arg, None),
+}
+WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
+    "inherit-env": ("inherit_env", flag_arg, None),
+    "cli": ("wasi_cli", flag_arg, None),  # on by default in wasmtime; here always
+}
+# Keys wasmtime knows that gpu-run does not: named as unsupported rather than unknown.
+WASMTIME_W_UNSUPPORTED = {
+    "async-stack-size", "bulk-memory", "component-model", "custom-page-sizes", "epoch-interruption",
+    "exceptions", "extended-const", "function-references", "gc", "max-instances", "max-memories",
+    "max-table-elements", "max-tables", "memory64", "multi-memory", "multi-value", "nan-canonicalization",
+    "reference-types", "relaxed-simd", "relaxed-simd-deterministic", "simd", "stack-switching", "tail-call",
+    "threads", "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
+    "unknown-imports-trap", "wide-arithmetic", "wmemcheck", "pooling-allocator", "debug-info",
+}
+WASMTIME_S_UNSUPPORTED = {
+    "allow-ip-name-lookup", "common", "config", "config-var", "http", "inherit-network", "keyvalue",
+    "listenfd", "network", "nn", "nn-graph", "preview0", "preview2", "tcp", "tcplisten", "threads", "tls",
+    "udp", "max-resources", "max-http-fields-size", "hostcall-fuel",
+}
+
+
+def apply_wasmtime_options(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> None:
+    """Fold -W and -S (comma-separated KEY=VALUE lists, as wasmtime takes them) into `opts`; an unknown or
+    unsupported key, or a bad value, is a usage error naming it."""
+    for flag, items, known, unsupported in (("-W", opts.wasm_options, WASMTIME_W_OPTIONS, WASMTIME_W_UNSUPPORTED),
+                                            ("-S", opts.wasi_options, WASMTIME_S_OPTIONS, WASMTIME_S_UNSUPPORTED)):
+        for item in items:
+            for part in item.split(","):
+                key, sep, value = part.strip().partition("=")
+                key = key.strip()
+                if key in unsupported:
+                    parser.error(f"{flag} {key} is a wasmtime option that gpu-run does not support")
+                if key not in known:
+                    what = "WebAssembly" if flag == "-W" else "WASI"
+                    parser.error(f"unknown {what} option {flag} {key!r} (gpu-run takes {flag} "
+                                 + ", ".join(sorted(k for k in known if k != "cli")) + ")")
+                dest, convert, same = known[key]
+                if not sep and convert is not flag_arg:
+                    parser.error(f"{flag} {key} needs a value: {flag} {key}=VALUE")
+                try:
+                    parsed = convert(value)
+                except argparse.ArgumentTypeError as e:
+                    parser.error(f"argument {flag} {key}: {e}")
+                if same is not None and getattr(opts, dest) is not None:
+                    parser.error(f"{flag} {key} and {same} set the same limit: give one of them")
+                setattr(opts, dest, parsed)
+    if opts.wasi_cli is False:
+        parser.error("-S cli=n: gpu-run always gives the guest the WASI command-line interfaces")
+
+
 def dir_arg(text: str) -> str:
     host, guest = parse_dir(text)
     if not host or not guest:
@@ -152,12 +252,22 @@ def dir_arg(text: str) -> str:
     return text
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required: module"):
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: no module given: {self.prog} MODULE.wasm [ARGS...] runs one "
+                      f"(`{self.prog} --help` lists the options)\n")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="gpu-run", usage="%(prog)s [OPTIONS] MODULE [ARGS...]",
         description="Run a WebAssembly module on the GPU (or the CPU), in one or many instances. A module that "
         "exports _start runs as a WASI command (like `wasmtime run`); otherwise, or with --invoke, an exported "
         "function is called with ARGS as its parameters.")
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--backend", choices=["auto", "cuda", "cpu", "cpu-interleaved"], default="auto",
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")
@@ -195,8 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
                    "instance ended to DIR/results.jsonl")
+    p.add_argument("-W", dest="wasm_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="wasmtime's spelling of the limits: fuel=N (--fuel), timeout=DURATION (10s, 500ms; "
+                   "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
+                   "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
+                   "comma-separated or repeated")
+    p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
+                   "--env adds to it and wins)")
     add_graphics_arguments(p)
-    p.add_argument("module", type=Path, help="the .wasm file")
+    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None)
+    p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
                    "in arguments, --env values and --dir paths")
@@ -205,9 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """gpu-run's exit status. Whatever happens, the user sees one line, never a traceback (unless
-    WASMGPU_DEBUG=1 asks for it): usage errors exit 2, errors gpu-run explains 2, Ctrl-C 130, and a bug
-    `gpu-run: internal error: ...` with status 70."""
-    opts = build_parser().parse_args(argv)
+    WASMGPU_DEBUG=1 asks for it): usage errors exit 2, errors gpu-run explains 1, a trap 134, Ctrl-C 130,
+    and a bug `gpu-run: internal error: ...` with status 70."""
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    apply_wasmtime_options(parser, opts)
     try:
         return run(opts)
     except KeyboardInterrupt:  # outside the batch (loading, compiling), or a second Ctrl-C
@@ -216,15 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gpu-run ... | head`: the reader left; say nothing more on stdout
         _silence_stdout()
         return 1
+    except Failed as e:
+        print(e.message, file=sys.stderr)
+        return e.status
     except WasmGpuError as e:
         print(f"gpu-run: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     except OSError as e:
         print(f"gpu-run: error: {os_error_text(e)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     except MemoryError:
         print("gpu-run: error: out of memory (fewer --instances may fit)", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - the last resort: one line instead of a traceback
         if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
             traceback.print_exc()
@@ -232,6 +356,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu-run: internal error: {type(e).__name__}{': ' + text if text else ''} "
               "(WASMGPU_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+class Failed(Exception):
+    """A run that ended before its batch, with wasmtime's message and status (a trap while instantiating)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def os_error_text(e: OSError) -> str:
@@ -265,7 +398,44 @@ def read_module(path: Path) -> bytes:
         raise WasmGpuError(f"cannot read module {str(path)!r}: {e.strerror or e}") from None
     if len(data) > MAX_MODULE_BYTES:
         raise WasmGpuError(f"cannot read module {str(path)!r}: larger than {MAX_MODULE_BYTES >> 20} MiB")
+    if is_text_module(path, data):
+        return wat_to_wasm(path, data)
     return data
+
+
+WASM_MAGIC = b"\0asm"
+
+
+def is_text_module(path: Path, data: bytes) -> bool:
+    """A `.wat` file, or one whose first byte past any whitespace is printable ASCII (`(`, `;;`) rather
+    than the binary format's magic."""
+    if data.startswith(WASM_MAGIC):
+        return False
+    if path.suffix.lower() == ".wat":
+        return True
+    head = data.lstrip()[:1]
+    return bool(head) and 0x20 <= head[0] < 0x7F and b"\0" not in data[:4]
+
+
+def wat_to_wasm(path: Path, data: bytes) -> bytes:
+    """A text module as binary, by wasmtime's parser; a parse error as one line, `file:line:column: reason`."""
+    where = f"cannot load module {str(path)!r}"
+    try:
+        import wasmtime
+    except ImportError:
+        raise WasmGpuError(f"{where}: it is a text module, and text modules need the wasmtime package "
+                           "(pip install wasmtime)") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WasmGpuError(f"{where}: neither a binary module nor UTF-8 text (byte {e.start})") from None
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as e:
+        lines = str(e).splitlines() or ["invalid text module"]
+        loc = re.search(r"--> .*?:(\d+):(\d+)\s*$", "\n".join(lines[1:3]), re.MULTILINE)
+        at = f"{path.name}:{loc.group(1)}:{loc.group(2)}: " if loc else ""
+        raise WasmGpuError(f"{where}: {at}{lines[0].strip()}") from None
 
 
 def make_engine(opts: argparse.Namespace) -> Engine:
@@ -398,7 +568,8 @@ def run_module(opts: argparse.Namespace) -> int:
     command = opts.invoke is None and start is not None
     with ExitStack() as stack:
         # The store first: it refuses an N that does not fit before N output sinks are made.
-        store = engine.store(n, tier=opts.tier)
+        store = engine.store(n, tier=opts.tier, **({} if opts.stack_slots is None
+                                                    else {"stack_slots": opts.stack_slots}))
         out = Output(n, opts.out, stack)
         wasi = None
         if command or imports_wasi(module):
@@ -409,7 +580,11 @@ def run_module(opts: argparse.Namespace) -> int:
         if frames is not None:
             stack.callback(frames.close)
             imports.update(frames.imports(store))
-        instance = store.instantiate(module, imports)
+        try:
+            instance = store.instantiate(module, imports)
+        except InstantiationTrap as t:
+            raise Failed(failure_message(trap_outcome(t.kind, t.backtrace, module.module_name), opts.module,
+                                         f"failed to instantiate {str(opts.module)!r}"), EXIT_TRAP) from None
         if wasi is not None:
             wasi.bind(instance)
         if frames is not None:
@@ -424,13 +599,17 @@ def run_module(opts: argparse.Namespace) -> int:
             init = instance.exports.get("_initialize")
             if isinstance(init, FuncExtern) and not init.type.params:
                 failed = [r for r in store.call(init, [()] * n) if r.trap is not None or r.exit_code]
+                if failed and failed[0].trap is not None:
+                    o = trap_outcome(failed[0].trap, failed[0].backtrace, module.module_name)
+                    raise Failed(failure_message(o, opts.module, "failed to invoke `_initialize`"), EXIT_TRAP)
                 if failed:
-                    raise WasmGpuError(f"_initialize failed: {failed[0].trap or failed[0].exit_code}")
+                    raise WasmGpuError(f"_initialize exited with status {failed[0].exit_code}")
             func, args = invoke_target(instance, opts, n)
         assert isinstance(func, FuncExtern)
         bar, update = progress_bar(n)
         try:
-            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=opts.timeout, progress=update)
+            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=opts.timeout, progress=update,
+                                 module_name=module.module_name)
         finally:
             if bar is not None:
                 bar.close()
@@ -449,7 +628,9 @@ def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiCon
     for i in range(n):
         argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
         args = [argv0] + [substitute(a, i) for a in opts.args]
-        env = [kv for kv in (parse_env(substitute(e, i)) for e in opts.env) if kv is not None]
+        given = [kv for kv in (parse_env(substitute(e, i)) for e in opts.env) if kv is not None]
+        # -S inherit-env: the host's whole environment, each variable once, --env's value where both have one.
+        env = [kv for kv in os.environ.items() if kv[0] not in dict(given)] + given if opts.inherit_env else given
         dirs = [tuple(substitute(p, i) for p in parse_dir(d)) for d in opts.dir]
         out_tty, err_tty = out.tty(i)
         kw: dict[str, Any] = dict(args=args, env=env, preopens=dirs, stdin=stdin(i), stdout=out.stdout[i],
@@ -477,8 +658,13 @@ def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[Func
     return func, args
 
 
-def failure_message(o: Outcome, module: Path, invoke: str | None) -> str:
-    what = "failed to invoke command default" if invoke is None else f"failed to invoke `{invoke}`"
+def trap_outcome(kind: str, backtrace: list[str], module_name: str | None) -> Outcome:
+    """A trap outside the batch (the start function, _initialize) as an Outcome, to be shown as wasmtime would."""
+    return Outcome(0, trap=WASMTIME_TRAP_TEXT.get(kind, kind), backtrace=wasmtime_frames(backtrace, module_name))
+
+
+def failure_message(o: Outcome, module: Path, what: str) -> str:
+    """wasmtime run's message for a failed run: `what` failed, then the backtrace and the trap (or error)."""
     detail = o.describe().split("\n")
     body = [f"    0: {what}", f"    1: {detail[0]}"] + detail[1:-1] + [f"    2: {detail[-1]}"]
     return f"Error: failed to run main module `{module}`\n\nCaused by:\n" + "\n".join(body)
@@ -517,7 +703,7 @@ def report_interrupt(outcomes: list[Outcome]) -> None:
 def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> int:
     for o in outcomes:
         failed = o.status and not o.interrupted and o.describe()
-        out.show(o.index, failure_message(o, opts.module, None) if failed else "")
+        out.show(o.index, failure_message(o, opts.module, "failed to invoke command default") if failed else "")
     report_interrupt(outcomes)
     if opts.out is not None:
         write_results(opts.out, outcomes)
@@ -531,16 +717,14 @@ def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespac
 
 def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], opts: argparse.Namespace) -> int:
     n = len(outcomes)
+    name = opts.invoke if opts.invoke is not None else "main"
     for o in outcomes:
         prefix = f"{o.index}: " if n > 1 else ""
-        out.show(o.index)
-        if o.interrupted:
+        failed = not o.interrupted and (o.trap is not None or o.error is not None)
+        out.show(o.index, failure_message(o, opts.module, f"failed to invoke `{name}`") if failed else "")
+        if o.interrupted or failed:
             continue
-        if o.trap is not None or o.error is not None:
-            print(f"{prefix}error: {o.error or 'wasm trap: ' + str(o.trap)}", file=sys.stderr)
-            for k, line in capped_backtrace(o.backtrace):
-                print(f"{prefix}  {k}: {line}" if k is not None else f"{prefix}  {line}", file=sys.stderr)
-        elif o.values is None:
+        if o.values is None:
             print(f"{prefix}exit {o.exit_code}", file=sys.stderr)
         elif types:  # a function without results prints nothing, as wasmtime --invoke
             print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
@@ -548,10 +732,6 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
     if opts.out is not None:
         write_results(opts.out, outcomes)
         opts.results_written = True
-    if any(o.interrupted for o in outcomes):
-        return EXIT_INTERRUPTED
-    if any(o.trap is not None or o.error is not None for o in outcomes):
-        return 1
     return batch_status(outcomes)
 
 

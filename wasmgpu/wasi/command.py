@@ -40,6 +40,29 @@ WASMTIME_TRAP_TEXT = {
 }
 
 
+def wasmtime_frames(frames: Sequence[str], module_name: str | None) -> list[str]:
+    """The store's `<offset> - <function>` frames as wasmtime names them: `<offset> - <module>!<function>`,
+    the module's name from its name section, else `<unknown>`."""
+    module = module_name if module_name is not None else "<unknown>"
+    out = []
+    for frame in frames:
+        offset, sep, name = frame.partition(" - ")
+        out.append(f"{offset} - {module}!{name}" if sep else frame)
+    return out
+
+
+def frame_line(k: int | None, frame: str) -> str:
+    """A frame as wasmtime's backtrace shows it: `  <k>: <offset> - <name>`, the index right-aligned in 3
+    columns and the offset in 8 (`    0:     0x44 - <unknown>!f`)."""
+    if k is None:
+        return f"       {frame}"
+    offset, sep, name = frame.partition(" - ")
+    try:
+        return f"  {k:>3}: {int(offset, 16):#8x} - {name}" if sep else f"  {k:>3}: {frame}"
+    except ValueError:
+        return f"  {k:>3}: {frame}"
+
+
 class SharedStdin:
     """The host's stdin, read in full on first use (not before: a module may never read it)."""
 
@@ -101,7 +124,7 @@ class Outcome:
     values: tuple[int, ...] | None = None
     trap: str | None = None  # the trap, in wasmtime's words
     error: str | None = None  # an error that is not a trap (invalid exit status)
-    backtrace: list[str] = field(default_factory=list)
+    backtrace: list[str] = field(default_factory=list)  # `<offset> - <module>!<function>`, innermost first
     timed_out: bool = False
     interrupted: bool = False  # stopped by Ctrl-C (SIGINT) before it finished
     fuel_used: int | None = None
@@ -123,8 +146,8 @@ class Outcome:
         if self.error is None and self.trap is None:
             return ""
         lines = ["error while executing at wasm backtrace:"]
-        lines += [f"       {k:>2}: {b}" if k is not None else f"           {b}"
-                  for k, b in capped_backtrace(self.backtrace)]
+        # Indented by 7 columns under `    1: `, as anyhow shows a cause of several lines.
+        lines += ["       " + frame_line(k, b) for k, b in capped_backtrace(self.backtrace)]
         cause = self.error if self.error is not None else f"wasm trap: {self.trap}"
         return "\n".join(lines) + "\n" + cause
 
@@ -206,9 +229,10 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
 
 def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[tuple[int, ...]], *,
               fuel: int | None = None, timeout: float | None = None,
-              progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Call `func` in every instance; each instance's outcome, wasmtime's way. Ctrl-C stops the batch
-    (sigint_stops): the instances still running then come back with `interrupted` set."""
+              progress: Callable[[int], None] | None = None, module_name: str | None = None) -> list[Outcome]:
+    """Call `func` in every instance; each instance's outcome, wasmtime's way (backtrace frames named
+    `<module_name>!<function>`). Ctrl-C stops the batch (sigint_stops): the instances still running then
+    come back with `interrupted` set."""
     watch = Watch(store, timeout, progress)
     message = f"interrupt (the timeout of {timeout:g} s was reached)" if timeout is not None else ""
     if wasi is not None:
@@ -227,7 +251,7 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
     start_fuel = U64_MAX if fuel is None else fuel
     outcomes = []
     for i, r in enumerate(results):
-        o = Outcome(i, values=r.values, backtrace=list(r.backtrace))
+        o = Outcome(i, values=r.values, backtrace=wasmtime_frames(r.backtrace, module_name))
         wall = watch.finished[i]
         o.wall_time = float(end if np.isnan(wall) else wall)
         spent_left = int(left[i])
@@ -279,5 +303,20 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
     return lambda i: InstanceStdin(shared)
 
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TRAP", "INTERRUPTED", "Outcome", "WasiContext", "imports_wasi",
-           "parse_dir", "parse_env", "run_batch", "sigint_stops", "stdin_for_batch", "substitute"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_TRAP",
+    "INTERRUPTED",
+    "WASMTIME_TRAP_TEXT",
+    "Outcome",
+    "WasiContext",
+    "imports_wasi",
+    "parse_dir",
+    "parse_env",
+    "run_batch",
+    "sigint_stops",
+    "stdin_for_batch",
+    "substitute",
+    "wasmtime_frames",
+]
