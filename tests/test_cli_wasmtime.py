@@ -87,6 +87,24 @@ def test_backtrace_frames_match_wasmtime(tmp_path, capsys, wat, export) -> None:
     assert err.startswith(head), err
 
 
+# Function names wasmtime shows demangled: legacy Rust symbols (escapes, `..`, an LLVM suffix, a closure), a
+# lone C++ builtin-type code; and names it leaves alone.
+NAMES = ["_ZN4core9panicking5panic17h0123456789abcdefE", "_ZN4test4main17habcdef0123456789E.llvm.123",
+         "_ZN3std2rt10lang_start28_$u7b$$u7b$closure$u7d$$u7d$17h4a8b1c2d3e4f5a6bE",
+         "_ZN63_$LT$alloc..alloc..Global$u20$as$u20$core..alloc..Allocator$GT$10deallocate17h0011223344556677E",
+         "_ZN4test4main17habcdef0123456789E.1", "_ZN3foo9$LT$T$GT$3bar", "f", "main", "__original_main", "x"]
+
+
+def test_function_names_are_demangled_as_wasmtime_does(tmp_path, capsys) -> None:
+    chain = "".join(f'(func $"{name}" (call {k + 1}))' for k, name in enumerate(NAMES))
+    wat = f'(module {chain} (func $last unreachable) (func (export "go") (call 0)))'
+    wasm = module(tmp_path, wat)
+    want = frame_lines(str(wasmtime_trap(wasm.read_bytes(), "go")))
+    assert len(want) == len(NAMES) + 2 and "core::panicking::panic::h0123456789abcdef" in want[-2]
+    assert cli.main([*CLI_BACKEND_ARGS, "--invoke", "go", str(wasm)]) == 134
+    assert our_frames(capsys.readouterr().err) == want
+
+
 def test_backtrace_of_a_command_and_of_a_host_error_match_wasmtime(tmp_path, capsys) -> None:
     """A trap in a WASI command, and an error raised by an import (proc_exit with an invalid status), whose
     innermost frame is the call to the import."""

@@ -7,6 +7,7 @@ runs the batch with fuel and a timeout, and says how each instance ended.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -40,14 +41,74 @@ WASMTIME_TRAP_TEXT = {
 }
 
 
+# wasmtime shows a function name through cpp_demangle when it is not a Rust symbol, and that takes a lone
+# builtin-type code for a symbol: a C function named `f` shows as `float`.
+CPP_BUILTIN_TYPES = {
+    "a": "signed char", "b": "bool", "c": "char", "d": "double", "e": "long double", "f": "float",
+    "g": "__float128", "h": "unsigned char", "i": "int", "j": "unsigned int", "l": "long", "m": "unsigned long",
+    "n": "__int128", "o": "unsigned __int128", "s": "short", "t": "unsigned short", "v": "void", "w": "wchar_t",
+    "x": "long long", "y": "unsigned long long", "z": "...",
+}
+_RUST_ESCAPES = {"SP": "@", "BP": "*", "RF": "&", "LT": "<", "GT": ">", "LP": "(", "RP": ")", "C": ","}
+
+
+def _rust_segment(text: str) -> str:
+    """One element of a legacy Rust symbol unescaped, as rustc-demangle does (`$LT$` is `<`, `..` is `::`)."""
+    if text.startswith("_$"):
+        text = text[1:]
+    out = []
+    while text:
+        if text.startswith("."):
+            out.append("::" if text.startswith("..") else ".")
+            text = text[2:] if text.startswith("..") else text[1:]
+        elif text.startswith("$"):
+            end = text.find("$", 1)
+            if end < 0:
+                break
+            code = text[1:end]
+            if code in _RUST_ESCAPES:
+                out.append(_RUST_ESCAPES[code])
+            elif code.startswith("u") and re.fullmatch(r"[0-9a-f]+", code[1:]) and int(code[1:], 16) < 0x110000:
+                out.append(chr(int(code[1:], 16)))
+            else:
+                break
+            text = text[end + 1:]
+        else:
+            cut = min((k for k in (text.find("$"), text.find(".")) if k >= 0), default=len(text))
+            out.append(text[:cut])
+            text = text[cut:]
+    return "".join(out) + text
+
+
+def demangle(name: str) -> str:
+    """A function name as wasmtime shows it: a legacy Rust symbol (`_ZN...E`) demangled with its hash kept
+    (`core::panicking::panic::h0123...`); a lone builtin-type code as cpp_demangle reads it. Other C++ and
+    Rust v0 (`_R...`) symbols are left as they are."""
+    if name in CPP_BUILTIN_TYPES:
+        return CPP_BUILTIN_TYPES[name]
+    m = re.match(r"(?:_ZN|ZN|__ZN)", name)
+    if m is None or not name.isascii():
+        return name
+    rest = re.sub(r"\.llvm\.[0-9A-F@]+$", "", name[m.end():], flags=re.IGNORECASE)
+    parts = []
+    while not rest.startswith("E"):
+        d = re.match(r"[0-9]+", rest)
+        if d is None or len(rest) - d.end() < int(d.group()):
+            return name
+        n = int(d.group())
+        parts.append(rest[d.end():d.end() + n])
+        rest = rest[d.end() + n:]
+    return "::".join(_rust_segment(p) for p in parts) + rest[1:]
+
+
 def wasmtime_frames(frames: Sequence[str], module_name: str | None) -> list[str]:
     """The store's `<offset> - <function>` frames as wasmtime names them: `<offset> - <module>!<function>`,
-    the module's name from its name section, else `<unknown>`."""
+    the module's name from its name section, else `<unknown>`, the function's demangled (demangle)."""
     module = module_name if module_name is not None else "<unknown>"
     out = []
     for frame in frames:
         offset, sep, name = frame.partition(" - ")
-        out.append(f"{offset} - {module}!{name}" if sep else frame)
+        out.append(f"{offset} - {module}!{demangle(name)}" if sep else frame)
     return out
 
 
