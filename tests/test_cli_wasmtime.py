@@ -239,6 +239,9 @@ def test_w_fuel_and_timeout(tmp_path, capsys) -> None:
         assert cli.main([*CLI_BACKEND_ARGS, *opt, "--out", str(out), str(wasm)]) == 134
         assert json.loads((out / "results.jsonl").read_text())["fuel_used"] == 3000
     assert "all fuel consumed" in capsys.readouterr().err
+    out = tmp_path / "twice"
+    assert cli.main([*CLI_BACKEND_ARGS, "-W", "fuel=10", "-W", "fuel=2000", "--out", str(out), str(wasm)]) == 134
+    assert json.loads((out / "results.jsonl").read_text())["fuel_used"] == 2000  # the last one given
     assert cli.main([*CLI_BACKEND_ARGS, "-W", "timeout=200ms", str(wasm)]) == 134
     assert "timeout of 0.2 s" in capsys.readouterr().err
 

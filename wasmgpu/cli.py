@@ -218,7 +218,8 @@ WASMTIME_S_UNSUPPORTED = {
 
 def apply_wasmtime_options(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> None:
     """Fold -W and -S (comma-separated KEY=VALUE lists, as wasmtime takes them) into `opts`; an unknown or
-    unsupported key, or a bad value, is a usage error naming it."""
+    unsupported key, or a bad value, is a usage error naming it. A key given twice takes its last value."""
+    given: set[str] = set()
     for flag, items, known, unsupported in (("-W", opts.wasm_options, WASMTIME_W_OPTIONS, WASMTIME_W_UNSUPPORTED),
                                             ("-S", opts.wasi_options, WASMTIME_S_OPTIONS, WASMTIME_S_UNSUPPORTED)):
         for item in items:
@@ -238,9 +239,10 @@ def apply_wasmtime_options(parser: argparse.ArgumentParser, opts: argparse.Names
                     parsed = convert(value)
                 except argparse.ArgumentTypeError as e:
                     parser.error(f"argument {flag} {key}: {e}")
-                if same is not None and getattr(opts, dest) is not None:
+                if same is not None and dest not in given and getattr(opts, dest) is not None:
                     parser.error(f"{flag} {key} and {same} set the same limit: give one of them")
                 setattr(opts, dest, parsed)
+                given.add(dest)
     if opts.wasi_cli is False:
         parser.error("-S cli=n: gpu-run always gives the guest the WASI command-line interfaces")
 
@@ -584,7 +586,7 @@ def run_module(opts: argparse.Namespace) -> int:
             instance = store.instantiate(module, imports)
         except InstantiationTrap as t:
             raise Failed(failure_message(trap_outcome(t.kind, t.backtrace, module.module_name), opts.module,
-                                         f"failed to instantiate {str(opts.module)!r}"), EXIT_TRAP) from None
+                                         f'failed to instantiate "{opts.module}"'), EXIT_TRAP) from None
         if wasi is not None:
             wasi.bind(instance)
         if frames is not None:
