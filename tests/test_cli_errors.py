@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,7 +259,7 @@ def test_stack_exhaustion_backtrace_is_capped(tmp_path, capsys) -> None:
     status = cli.main([*CLI_BACKEND_ARGS, str(wasm)])
     err = capsys.readouterr().err
     assert status == 134 and "call stack exhausted" in err
-    frames = [line for line in err.splitlines() if line.strip()[:1].isdigit() and " - " in line]
+    frames = [line for line in err.splitlines() if re.match(r" {7}\s+\d+: ", line)]
     assert len(frames) == shown, err
     assert [line for line in err.splitlines() if line.strip().startswith("... ") and "more frames" in line]
     status = cli.main([*CLI_BACKEND_ARGS, "--invoke", "deep", str(wasm)])

@@ -55,8 +55,9 @@ def gpu_run_process(*argv: str, env: dict[str, str] | None = None) -> subprocess
 
 
 def frame_lines(text: str) -> list[str]:
-    """The numbered frame lines of a backtrace (wasmtime's `    0:     0x36 - mod!inner`)."""
-    return [line for line in text.splitlines() if re.match(r"\s+\d+: +0x[0-9a-f]+ - ", line)]
+    """The numbered frame lines of a backtrace (wasmtime's `    0:     0x36 - mod!inner`, or `    0: mod!f`
+    for a function that could not be entered)."""
+    return [line for line in text.splitlines() if re.match(r"\s+\d+: (?: *0x[0-9a-f]+ - |\S+!)", line)]
 
 
 def our_frames(err: str) -> list[str]:
@@ -129,6 +130,19 @@ def test_backtrace_of_a_command_and_of_a_host_error_match_wasmtime(tmp_path, cap
         assert status == (134 if "trap" in cause else 1)
         assert our_frames(err) == want and len(want) == 3, (err, str(info.value))
         assert err.rstrip().endswith("    2: " + cause)
+
+
+def test_stack_overflow_backtrace_starts_as_wasmtimes(tmp_path, capsys) -> None:
+    """The callee that could not be entered first, without an offset, then the calls; the depths differ, so
+    the innermost frames are compared (wasmtime shows 20, as gpu-run does before `... N more frames`)."""
+    wat = """(module (func $down (param i32) (result i32) (i32.add (call $down (local.get 0)) (i32.const 1)))
+      (func (export "deep") (result i32) (call $down (i32.const 0))))"""
+    wasm = module(tmp_path, wat)
+    want = frame_lines(str(wasmtime_trap(wasm.read_bytes(), "deep")))
+    assert want[0] == "    0: <unknown>!down" and len(want) >= 10
+    assert cli.main([*CLI_BACKEND_ARGS, "--invoke", "deep", str(wasm)]) == 134
+    ours = [line[7:] for line in capsys.readouterr().err.splitlines() if re.match(r" {7}\s+\d+: ", line)]
+    assert ours[:len(want)] == want
 
 
 def test_results_keep_wasmtime_frames_and_the_exit_status(tmp_path, capsys) -> None:

@@ -103,12 +103,16 @@ def demangle(name: str) -> str:
 
 def wasmtime_frames(frames: Sequence[str], module_name: str | None) -> list[str]:
     """The store's `<offset> - <function>` frames as wasmtime names them: `<offset> - <module>!<function>`,
-    the module's name from its name section, else `<unknown>`, the function's demangled (demangle)."""
+    the module's name from its name section, else `<unknown>`, the function's demangled (demangle). A frame
+    without an offset (a callee that could not be entered) is `<module>!<function>`."""
     module = module_name if module_name is not None else "<unknown>"
     out = []
     for frame in frames:
         offset, sep, name = frame.partition(" - ")
-        out.append(f"{offset} - {module}!{demangle(name)}" if sep else frame)
+        if sep and re.fullmatch(r"0x[0-9a-f]+", offset):
+            out.append(f"{offset} - {module}!{demangle(name)}")
+        else:
+            out.append(f"{module}!{demangle(frame)}")
     return out
 
 
