@@ -4,6 +4,7 @@ instances wait on between launches, and what each instance's call returned."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,19 +41,27 @@ class Launcher:
         if len(args) != s.n:
             raise WasmGpuError(f"expected {s.n} argument tuples, got {len(args)}")
         f = s.funcs[func.addr]
-        nres = len(f.type.results)
-        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
-            raise Unsupported("v128 values (SIMD) are not supported yet")
         if f.host is not None:
+            self._check_types(f)
             return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
-        if f.host_index != NO_HOST:  # an intrinsic called directly
-            return [CallResult(values=(i if f.host_index == INTRINSICS["instance_id"] else s.n,))
-                    for i in range(s.n)]
-        if f.frame > s.stack_slots:
-            return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * s.n
+        matrix = np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T if f.nparams else None
+        outcome = self.call_raw(func, matrix, fuel, on_slice)
+        return outcome.results() if outcome is not None else self._device_only(f)
+
+    def call_raw(self, func: FuncExtern, args: np.ndarray | None, fuel: int | None = None,
+                 on_slice: Callable[[], None] | None = None) -> Outcome | None:
+        """Call `func` in every instance with arguments as slots, uint64 [params, N] (None: no parameters);
+        what every instance returned, in arrays. None where no launch serves the call (a host function, an
+        intrinsic called directly, a frame larger than the stack): call() answers those."""
+        s = self.store
+        f = s.funcs[func.addr]
+        self._check_types(f)
+        if f.host is not None or f.host_index != NO_HOST or f.frame > s.stack_slots:
+            return None
         sv = s.slot_view()
         if f.nparams:
-            sv[: f.nparams, :] = s.xp.asarray(np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T)
+            assert args is not None and args.shape == (f.nparams, s.n), "one row of slots per parameter"
+            sv[: f.nparams, :] = s.xp.asarray(args)
         sv[f.nparams: f.nlocals, :] = 0
         s.state[S_PC] = f.entry
         s.state[S_FP] = 0
@@ -61,7 +70,20 @@ class Launcher:
         s.state[S_TRAP] = 0
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
-        return self._results(nres)
+        return self._outcome(len(f.type.results))
+
+    @staticmethod
+    def _check_types(f: FuncInst) -> None:
+        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
+            raise Unsupported("v128 values (SIMD) are not supported yet")
+
+    def _device_only(self, f: FuncInst) -> list[CallResult]:
+        """The calls no launch serves: an intrinsic called directly, or a frame the stack cannot hold."""
+        s = self.store
+        if f.host_index != NO_HOST:
+            return [CallResult(values=(i if f.host_index == INTRINSICS["instance_id"] else s.n,))
+                    for i in range(s.n)]
+        return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * s.n
 
     @staticmethod
     def _call_host(f: FuncInst, i: int, args: tuple[int, ...]) -> CallResult:
@@ -171,19 +193,52 @@ class Launcher:
             resumed.append(i)
         return resumed
 
-    def _results(self, nres: int) -> list[CallResult]:
+    def _outcome(self, nres: int) -> Outcome:
         s = self.store
         host = s.backend.to_host
         state = host(s.state)
         values = host(s.slot_view()[:nres, :]) if nres else np.zeros((0, s.n), dtype=np.uint64)
-        # The common case in bulk: one conversion of every finished instance's values to Python ints (a
-        # loop of per-instance numpy reads cost 1.7 us per instance, most of a trivial call at N = 135168).
-        out = [CallResult(tuple(v)) for v in values.T.tolist()]
-        for i in np.nonzero(state[S_STATUS] != STATUS["DONE"])[0].tolist():
+        out = Outcome(np.array(values, dtype=np.uint64), state[S_STATUS] == STATUS["DONE"])
+        for i in np.nonzero(~out.done)[0].tolist():
             if state[S_STATUS, i] == STATUS["EXITED"]:  # by the host (ProcExit), or the device (code in S_TRAP)
                 code = self.exit_codes.pop(i, None)
-                out[i] = CallResult(exit_code=int(state[S_TRAP, i]) if code is None else code)
+                out.exit_codes[i] = int(state[S_TRAP, i]) if code is None else code
             else:
                 kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
-                out[i] = CallResult(trap=kind, backtrace=s.backtrace(i, state))
+                out.traps[i] = (kind, s.backtrace(i, state))
+        return out
+
+
+@dataclass
+class Outcome:
+    """What a call left in every instance: the result slots of those that returned, the others' ends."""
+
+    values: np.ndarray  # uint64 [results, N]; meaningful where `done`
+    done: np.ndarray  # bool [N]: the call returned
+    traps: dict[int, tuple[str, list[str]]] = field(default_factory=dict)  # instance -> (message, backtrace)
+    exit_codes: dict[int, int] = field(default_factory=dict)  # instance -> exit code (ProcExit)
+
+    @classmethod
+    def from_results(cls, results: list[CallResult], nres: int) -> Outcome:
+        """The outcome of calls answered per instance (call() on a host function or an intrinsic)."""
+        values = np.zeros((nres, len(results)), dtype=np.uint64)
+        out = cls(values, np.zeros(len(results), dtype=bool))
+        for i, r in enumerate(results):
+            if r.trap is not None:
+                out.traps[i] = (r.trap, r.backtrace)
+            elif r.exit_code is not None:
+                out.exit_codes[i] = r.exit_code
+            else:
+                out.done[i] = True
+                values[:, i] = [int(v) & U64_MAX for v in r.values or ()]
+        return out
+
+    def results(self) -> list[CallResult]:
+        # The common case in bulk: one conversion of every finished instance's values to Python ints (a
+        # loop of per-instance numpy reads cost 1.7 us per instance, most of a trivial call at N = 135168).
+        out = [CallResult(tuple(v)) for v in self.values.T.tolist()]
+        for i, (kind, backtrace) in self.traps.items():
+            out[i] = CallResult(trap=kind, backtrace=backtrace)
+        for i, code in self.exit_codes.items():
+            out[i] = CallResult(exit_code=code)
         return out

@@ -1,0 +1,204 @@
+"""Typed values at the public API: Python values and NumPy arrays to and from the raw 64-bit slots the VM
+keeps (objects.py), by value type.
+
+- i32 / i64: Python ints in the signed or the unsigned range (negative ones wrapped); results are signed.
+- f32 / f64: floats or ints; results are Python floats, bit for bit where the value is a NaN with a payload
+  (f64 exactly; f32 as far as the widening to a double keeps it).
+- funcref / externref: None (null) or an int (a host integer, or a function address); results the same.
+
+NumPy arrays carry the same values with dtypes int32, int64, float32, float64 and uint64 for references
+(REF_NULL is null there).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import Unsupported, WasmGpuError
+from ..wasm import opcodes as wo
+from ..wasm.types import FuncType
+from .store import REF_NULL
+
+Value = int | float | None
+
+TYPE_CODES = {name: code for code, name in wo.TYPE_NAMES.items()}
+DTYPES = {wo.I32_T: np.dtype(np.int32), wo.I64_T: np.dtype(np.int64), wo.F32_T: np.dtype(np.float32),
+          wo.F64_T: np.dtype(np.float64), wo.FUNCREF: np.dtype(np.uint64), wo.EXTERNREF: np.dtype(np.uint64)}
+_RANGE = {wo.I32_T: (-(1 << 31), (1 << 32) - 1), wo.I64_T: (-(1 << 63), (1 << 64) - 1)}
+_MASK = {wo.I32_T: (1 << 32) - 1, wo.I64_T: (1 << 64) - 1}
+
+
+class ValueTypeError(WasmGpuError, TypeError):
+    """A value that does not fit the WebAssembly type it is given for (a TypeError as well)."""
+
+
+def type_name(t: int) -> str:
+    return wo.TYPE_NAMES.get(t, hex(t))
+
+
+def valtype(t: Any) -> int:
+    """A value type from its code (wo.I32_T), its name ("i32"), or a wasmtime.ValType (its str is the name)."""
+    if isinstance(t, int) and t in wo.TYPE_NAMES:
+        return t
+    code = TYPE_CODES.get(str(t))
+    if code is None:
+        raise ValueTypeError(f"unknown value type {t!r} (expected one of {', '.join(TYPE_CODES)})")
+    return code
+
+
+def functype(ty: Any) -> FuncType:
+    """A FuncType from a FuncType, a wasmtime.FuncType, or a pair (params, results) of value types."""
+    if isinstance(ty, FuncType):
+        return ty
+    if isinstance(ty, tuple) and len(ty) == 2:
+        params, results = ty
+    elif hasattr(ty, "params") and hasattr(ty, "results"):
+        params, results = ty.params, ty.results
+    else:
+        raise ValueTypeError(f"expected a function type, got {ty!r}")
+    return FuncType(tuple(valtype(t) for t in params), tuple(valtype(t) for t in results))
+
+
+def check_supported(ft: FuncType) -> None:
+    if wo.V128_T in ft.params or wo.V128_T in ft.results:
+        raise Unsupported("v128 values (SIMD) are not supported yet")
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+# -- one value --------------------------------------------------------------------------------------
+def to_raw(value: object, t: int, what: str) -> int:
+    """The slot bits of `value` as a `t`; `what` names it in the error ("argument 0 of `f`")."""
+    if t in _RANGE:
+        if not isinstance(value, (int, np.integer)):
+            raise ValueTypeError(f"{what} ({type_name(t)}): expected an int, got {_describe(value)}")
+        lo, hi = _RANGE[t]
+        v = int(value)
+        if not lo <= v <= hi:
+            raise ValueTypeError(f"{what} ({type_name(t)}): {v} is out of range [{lo}, {hi}]")
+        return v & _MASK[t]
+    if t in (wo.F32_T, wo.F64_T):
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+            raise ValueTypeError(f"{what} ({type_name(t)}): expected a float, got {_describe(value)}")
+        if t == wo.F64_T:
+            if isinstance(value, np.floating):
+                return int(np.asarray(value, dtype=np.float64).view(np.uint64))
+            try:
+                return struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+            except OverflowError:
+                raise ValueTypeError(f"{what} (f64): {value} is too large for a float") from None
+        if isinstance(value, np.float32):
+            return int(np.asarray(value).view(np.uint32))
+        try:
+            f = float(value)
+        except OverflowError:
+            raise ValueTypeError(f"{what} (f32): {value} is too large for a float") from None
+        with np.errstate(over="ignore"):  # beyond f32's range is infinity, as wasm's f32.demote_f64
+            return int(np.float64(f).astype(np.float32).view(np.uint32))
+    if t in (wo.FUNCREF, wo.EXTERNREF):
+        if value is None:
+            return REF_NULL
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= int(value) < REF_NULL:
+            return int(value)
+        raise ValueTypeError(f"{what} ({type_name(t)}): expected None or an int in [0, 2**64 - 1), "
+                          f"got {_describe(value)}")
+    raise Unsupported(f"{what}: {type_name(t)} values are not supported yet")
+
+
+def from_raw(bits: int, t: int) -> Value:
+    """The Python value of slot bits holding a `t`."""
+    if t == wo.I32_T:
+        v = bits & 0xFFFFFFFF
+        return v - (1 << 32) if v >= 1 << 31 else v
+    if t == wo.I64_T:
+        v = bits & 0xFFFFFFFFFFFFFFFF
+        return v - (1 << 64) if v >= 1 << 63 else v
+    if t == wo.F32_T:
+        return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
+    if t == wo.F64_T:
+        return struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFFFFFFFF))[0]
+    return None if bits == REF_NULL else bits
+
+
+def results_to_raw(out: object, results: tuple[int, ...], what: str) -> tuple[int, ...]:
+    """What a host function returned (None, one value, or a sequence of them, as in wasmtime-py) as slots."""
+    if not results:
+        if out is None or (isinstance(out, (tuple, list)) and not out):
+            return ()
+        raise ValueTypeError(f"{what} returns nothing, got {_describe(out)}")
+    if len(results) == 1 and not isinstance(out, (tuple, list)):
+        out = (out,)
+    if not isinstance(out, (tuple, list)) or len(out) != len(results):
+        raise ValueTypeError(f"{what} must return {len(results)} values "
+                          f"({', '.join(map(type_name, results))}), got {_describe(out)}")
+    return tuple(to_raw(v, t, f"result {k} of {what}") for k, (v, t) in enumerate(zip(out, results, strict=True)))
+
+
+# -- a column of values, one per instance -----------------------------------------------------------
+def _first_bad(col: Sequence[object], t: int, what: str) -> None:
+    """Raises the error of the first value that does not convert (names its instance)."""
+    for i, v in enumerate(col):
+        to_raw(v, t, f"{what} for instance {i}")
+
+
+def column_to_raw(col: Sequence[object], t: int, what: str) -> np.ndarray:
+    """One value per instance (a sequence of Python values or a NumPy array) as uint64 slots."""
+    arr = col if isinstance(col, np.ndarray) else np.asarray(col)
+    if arr.ndim != 1:
+        raise ValueTypeError(f"{what}: expected one value per instance, got an array of shape {arr.shape}")
+    kind = arr.dtype.kind
+    if t in _RANGE:
+        if kind == "u" or kind == "b":
+            if arr.size and int(arr.max()) > _RANGE[t][1]:
+                _first_bad(arr.tolist(), t, what)
+            return arr.astype(np.uint64) & np.uint64(_MASK[t])
+        if kind == "i":
+            if arr.size and not (_RANGE[t][0] <= int(arr.min()) and int(arr.max()) <= _RANGE[t][1]):
+                _first_bad(arr.tolist(), t, what)
+            return arr.astype(np.int64).view(np.uint64) & np.uint64(_MASK[t])
+        if kind == "O" or (kind == "f" and not isinstance(col, np.ndarray)):
+            # Wide ints of both signs become objects or floats in NumPy: one at a time.
+            return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
+    elif t in (wo.F32_T, wo.F64_T):
+        if kind in "iuf":
+            if t == wo.F64_T:
+                return np.ascontiguousarray(arr, dtype=np.float64).view(np.uint64)
+            with np.errstate(over="ignore"):
+                return np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32).astype(np.uint64)
+        if kind == "O":
+            return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
+    elif t in (wo.FUNCREF, wo.EXTERNREF):
+        if isinstance(col, np.ndarray) and kind in "iu":  # raw references: REF_NULL is null
+            return arr.astype(np.uint64)
+        return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
+    else:
+        raise Unsupported(f"{what}: {type_name(t)} values are not supported yet")
+    _first_bad(arr.tolist(), t, what)
+    raise ValueTypeError(f"{what} ({type_name(t)}): values of dtype {arr.dtype} do not convert")
+
+
+def raw_to_array(bits: np.ndarray, t: int) -> np.ndarray:
+    """uint64 slots as a NumPy array of the type's dtype (references stay uint64, REF_NULL for null)."""
+    if t == wo.I32_T:
+        return bits.astype(np.uint32).view(np.int32)
+    if t == wo.I64_T:
+        return bits.view(np.int64)
+    if t == wo.F32_T:
+        return bits.astype(np.uint32).view(np.float32)
+    if t == wo.F64_T:
+        return bits.view(np.float64)
+    return bits.copy()
+
+
+def raw_to_column(bits: np.ndarray, t: int) -> list[Value]:
+    """uint64 slots as Python values."""
+    if t in (wo.FUNCREF, wo.EXTERNREF):
+        return [None if v == REF_NULL else v for v in bits.tolist()]
+    return raw_to_array(bits, t).tolist()
