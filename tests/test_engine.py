@@ -7,7 +7,7 @@ import pytest
 import wasmtime
 
 from tests.conftest import wasmtime_call
-from wasmgpu.compiler.isa import STATUS
+from wasmgpu.compiler.vm_abi import STATUS
 from wasmgpu.errors import InstantiationTrap, LinkError, WasmGpuError
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType

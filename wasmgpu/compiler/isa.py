@@ -18,37 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..wasm import opcodes as wo
+from . import vm_abi
 
-# Trap codes and their messages (the spec suite's wording).
-TRAPS = [
-    ("NONE", ""),
-    ("UNREACHABLE", "unreachable"),
-    ("DIV_ZERO", "integer divide by zero"),
-    ("INT_OVERFLOW", "integer overflow"),
-    ("BAD_CONVERSION", "invalid conversion to integer"),
-    ("MEM_OOB", "out of bounds memory access"),
-    ("UNDEFINED_ELEMENT", "undefined element"),
-    ("UNINITIALIZED_ELEMENT", "uninitialized element"),
-    ("SIG_MISMATCH", "indirect call type mismatch"),
-    ("TABLE_OOB", "out of bounds table access"),
-    ("STACK_EXHAUSTED", "call stack exhausted"),
-    ("OUT_OF_FUEL", "all fuel consumed"),
-    ("HOST", "host function failed"),
-]
-TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
-TRAP_MESSAGE = [msg for _, msg in TRAPS]
-
-# Function-table F_HOST values (vm.h): a function with code, the `gpu` intrinsics the VM serves itself,
-# and the base of the imports the device may serve (DEVICE_IMPORT_BASE + a wasi_fast.h kind).
-NO_HOST = 0xFFFFFFFF
-INTRINSIC_BASE = 0xFFFFFF00
-INTRINSIC_INSTANCE_ID = INTRINSIC_BASE
-DEVICE_IMPORT_BASE = 0xFFFFFE00
-
-# Instance status values.
-# DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs.
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL"]
-STATUS = {name: i for i, name in enumerate(STATUSES)}
+# Taken from here by runtime/backtrace.py and wasi/command.py.
+from .vm_abi import STATUS as STATUS
+from .vm_abi import TRAP_CODE as TRAP_CODE
 
 # Control and structural instructions, hand-written in vm.h. Operands in comments.
 CONTROL = [
@@ -307,8 +281,7 @@ def generate_header() -> str:
     out.append("};")
     out += [f"#define {name} 0x{bit:x}u" for name, bit in FLAG_BITS.items()]
     out.append(f"#define OP_MASK 0x{OP_MASK:x}u")
-    out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]
-    out += [f"#define STATUS_{name} {i}" for i, name in enumerate(STATUSES)]
+    out += vm_abi.c_definitions()
     out.append("")
     cases = handler_cases()
     out.append(f"#define OP_HOT_COUNT {len(HOT)}")

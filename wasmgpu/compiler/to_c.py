@@ -32,17 +32,13 @@ import numpy as np
 from ..errors import WasmGpuError
 from ..wasm import opcodes as wo
 from .isa import (
-    DEVICE_IMPORT_BASE,
     F_BR,
     F_EXT,
     F_NEG,
     F_RB,
     F_RC,
     F_WA,
-    INTRINSIC_BASE,
-    INTRINSIC_INSTANCE_ID,
     LOADS,
-    NO_HOST,
     NUMERIC,
     OP,
     OP_MASK,
@@ -51,6 +47,7 @@ from .isa import (
     isa_name,
 )
 from .nan_plan import plan as nan_plan
+from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, NO_HOST
 
 # Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
 _NEXT_WORDS = {OP[n] for n in ("CALL_INDIRECT", "MEMORY_COPY", "MEMORY_FILL", "MEMORY_INIT", "TABLE_GROW",

@@ -32,8 +32,8 @@ from .isa import (
     STORES,
     isa_name,
 )
+from .vm_abi import REF_NULL
 
-REF_NULL = (1 << 64) - 1
 MAX_SLOTS = 0xFFFF
 
 _NUMERIC_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in NUMERIC}

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..compiler.vm_abi import PAGE, S_FIELDS
 from ..errors import ResourceLimitError
 from .backends import Backend, format_bytes
 from .linear_memory import MemoryArray
-from .objects import PAGE
-from .params import S_FIELDS
 
 if TYPE_CHECKING:
     from .store import Store

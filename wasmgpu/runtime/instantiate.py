@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.translate import Addresses, translate_function
+from ..compiler.vm_abi import PAGE, REF_NULL
 from ..errors import InstantiationTrap, LinkError, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import Instr, Limits, Module
 from .budget import OS_PAGE
 from .objects import (
-    PAGE,
-    REF_NULL,
     U64_MAX,
     Extern,
     FuncExtern,

@@ -9,20 +9,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.isa import NO_HOST, STATUS, TRAP_CODE, TRAP_MESSAGE
+from ..compiler.vm_abi import (
+    GROW_MEMORY,
+    GROW_TABLE,
+    NO_HOST,
+    P_FUEL_SLICE,
+    PAGE,
+    S_DEPTH,
+    S_END_NS,
+    S_FP,
+    S_HOST_FP,
+    S_HOST_FUNC,
+    S_PC,
+    S_STATUS,
+    S_TRAP,
+    STATUS,
+    TRAP_CODE,
+    TRAP_MESSAGE,
+)
 from ..errors import ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
-from .objects import INTRINSICS, PAGE, U64_MAX, CallResult, FuncExtern, FuncInst
-from .params import P_FUEL_SLICE, S_DEPTH, S_END_NS, S_FP, S_HOST_FP, S_HOST_FUNC, S_PC, S_STATUS, S_TRAP
+from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .tuning import WindowTuner, trial_gain
 
 if TYPE_CHECKING:
     from .store import Store
-
-# What an instance in HOSTCALL waits on when it is not an import (S_HOST_FUNC): room to grow a memory or a
-# table (S_HOST_FP: which one; S_TRAP: the size it asks for). Must match vm.h.
-GROW_MEMORY = 0xFFFFFFFE
-GROW_TABLE = 0xFFFFFFFD
 
 
 class Launcher:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..compiler.isa import INTRINSIC_INSTANCE_ID, NO_HOST
+from ..compiler.vm_abi import INTRINSIC_INSTANCE_COUNT, INTRINSIC_INSTANCE_ID, NO_HOST
 from ..errors import Trap
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
 from .linear_memory import MemoryArray
@@ -19,11 +19,9 @@ from .linear_memory import MemoryArray
 if TYPE_CHECKING:
     from .store import Store
 
-REF_NULL = (1 << 64) - 1
 U64_MAX = (1 << 64) - 1
-PAGE = 65536
-# Functions the VM serves on the device (vm.h INTRINSIC_*), by import name in module `gpu`.
-INTRINSICS = {"instance_id": INTRINSIC_INSTANCE_ID, "instance_count": INTRINSIC_INSTANCE_ID + 1}
+# Functions the VM serves on the device (vm_abi INTRINSIC_*), by import name in module `gpu`.
+INTRINSICS = {"instance_id": INTRINSIC_INSTANCE_ID, "instance_count": INTRINSIC_INSTANCE_COUNT}
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
 

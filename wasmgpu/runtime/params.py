@@ -7,17 +7,44 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.to_c import FuncInfo, compile_store
+from ..compiler.vm_abi import (
+    F_FIELDS,
+    P_CODE,
+    P_COUNT,
+    P_DATA,
+    P_DATA_DROPPED,
+    P_DATA_INFO,
+    P_ELEM,
+    P_ELEM_DROPPED,
+    P_ELEM_INFO,
+    P_EXT,
+    P_FRAMES,
+    P_FUEL_LEFT,
+    P_FUEL_SLICE,
+    P_FUNCS,
+    P_GLOBALS,
+    P_INST_STRIDE,
+    P_MAX_DEPTH,
+    P_MEM_PAGES,
+    P_MEMS,
+    P_N,
+    P_NFUNCS,
+    P_SLOT_STRIDE,
+    P_SLOTS,
+    P_STACK_SLOTS,
+    P_STATE,
+    P_TABLE_SIZES,
+    P_TABLES,
+)
+
+# Taken from here by runtime/backtrace.py.
+from ..compiler.vm_abi import S_DEPTH as S_DEPTH
+from ..compiler.vm_abi import S_PC as S_PC
+from ..compiler.vm_abi import S_TRAP as S_TRAP
 from ..wasm import opcodes as wo
 
 if TYPE_CHECKING:
     from .store import Store
-
-# Parameter block and record layouts: must match vm.h.
-(P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
- P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
- P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
-F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
-S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
 
 # How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles where the code is
 # at most AUTO_COMPILE_WORDS[backend] words. On the H200 (bench/NOTES.md) compiled C benchmarks of 80-1217

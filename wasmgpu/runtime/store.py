@@ -19,44 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..compiler.isa import DEVICE_IMPORT_BASE
-from ..errors import LinkError, ResourceLimitError, Unsupported, WasmGpuError
-from ..wasm import opcodes as wo
-from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
-from . import backtrace as _backtrace
-from .backends import Backend, format_bytes
-from .budget import (
-    OS_PAGE,
-    RESERVE_PER_MEMORY,
-    RESERVE_PER_STORE,
-    STATE_BYTES,
-    UNTOUCHED_SHARE,
-    MemoryBudget,
-    stack_bytes,
-)
-from .instantiate import instantiate as _instantiate
-from .launch import GROW_MEMORY, GROW_TABLE, Launcher
-from .linear_memory import MemoryArray
-from .objects import (
-    INTRINSICS,
-    PAGE,
-    REF_NULL,
-    U64_MAX,
-    CallResult,
-    Extern,
-    FuncExtern,
-    FuncInst,
-    GlobalExtern,
-    HostCallback,
-    Instance,
-    MemInst,
-    MemoryExtern,
-    TableExtern,
-    TableInst,
-    grow_rows,
-)
-from .params import (
-    AUTO_COMPILE_WORDS,
+from ..compiler.vm_abi import (
+    DEVICE_IMPORT_BASE,
     F_ENTRY,
     F_FIELDS,
     F_FRAME,
@@ -64,6 +28,8 @@ from .params import (
     F_NLOCALS,
     F_NPARAMS,
     F_SIG,
+    GROW_MEMORY,
+    GROW_TABLE,
     P_CODE,
     P_COUNT,
     P_DATA,
@@ -90,6 +56,8 @@ from .params import (
     P_STATE,
     P_TABLE_SIZES,
     P_TABLES,
+    PAGE,
+    REF_NULL,
     S_DEPTH,
     S_END_NS,
     S_FIELDS,
@@ -99,9 +67,41 @@ from .params import (
     S_PC,
     S_STATUS,
     S_TRAP,
-    TIERS,
-    ParamBlock,
 )
+from ..errors import LinkError, ResourceLimitError, Unsupported, WasmGpuError
+from ..wasm import opcodes as wo
+from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
+from . import backtrace as _backtrace
+from .backends import Backend, format_bytes
+from .budget import (
+    OS_PAGE,
+    RESERVE_PER_MEMORY,
+    RESERVE_PER_STORE,
+    STATE_BYTES,
+    UNTOUCHED_SHARE,
+    MemoryBudget,
+    stack_bytes,
+)
+from .instantiate import instantiate as _instantiate
+from .launch import Launcher
+from .linear_memory import MemoryArray
+from .objects import (
+    INTRINSICS,
+    U64_MAX,
+    CallResult,
+    Extern,
+    FuncExtern,
+    FuncInst,
+    GlobalExtern,
+    HostCallback,
+    Instance,
+    MemInst,
+    MemoryExtern,
+    TableExtern,
+    TableInst,
+    grow_rows,
+)
+from .params import AUTO_COMPILE_WORDS, TIERS, ParamBlock
 from .tuning import WindowTuner
 
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.

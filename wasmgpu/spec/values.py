@@ -15,10 +15,9 @@ import re
 import struct
 from dataclasses import dataclass
 
+from wasmgpu.compiler.vm_abi import REF_NULL
 from wasmgpu.spec.sexpr import Node, SList
 from wasmgpu.wasm.opcodes import EXTERNREF, F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES, V128_T
-
-REF_NULL = 2**64 - 1
 
 _DEC = r"[0-9](?:_?[0-9])*"
 _HEX = r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"

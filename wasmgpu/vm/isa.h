@@ -199,6 +199,11 @@ enum Op {
 #define F_BR 0x1000u
 #define F_NEG 0x2000u
 #define OP_MASK 0xffu
+enum Param { P_CODE = 0, P_FUNCS = 1, P_NFUNCS = 2, P_SLOTS = 3, P_FRAMES = 4, P_STATE = 5, P_N = 6, P_STACK_SLOTS = 7, P_MAX_DEPTH = 8, P_GLOBALS = 9, P_MEMS = 10, P_MEM_PAGES = 11, P_TABLES = 12, P_TABLE_SIZES = 13, P_DATA = 14, P_DATA_INFO = 15, P_DATA_DROPPED = 16, P_ELEM = 17, P_ELEM_INFO = 18, P_ELEM_DROPPED = 19, P_FUEL_SLICE = 20, P_SLOT_STRIDE = 21, P_INST_STRIDE = 22, P_FUEL_LEFT = 23, P_EXT = 24, P_COUNT = 25 };
+enum FuncField { F_ENTRY = 0, F_NPARAMS = 1, F_NLOCALS = 2, F_FRAME = 3, F_SIG = 4, F_HOST = 5, F_FIELDS = 6 };
+enum StateField { S_PC = 0, S_FP = 1, S_DEPTH = 2, S_STATUS = 3, S_TRAP = 4, S_HOST_FUNC = 5, S_HOST_FP = 6, S_END_NS = 7, S_FIELDS = 8 };
+enum MemField { M_BASE = 0, M_CAP = 1, M_MAX = 2, M_FIELDS = 3 };
+enum TableField { T_BASE = 0, T_CAP = 1, T_MAX = 2, T_FIELDS = 3 };
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
 #define TRAP_DIV_ZERO 2
@@ -218,6 +223,15 @@ enum Op {
 #define STATUS_HOSTCALL 3
 #define STATUS_EXITED 4
 #define STATUS_DEVICECALL 5
+#define NO_HOST 0xffffffffu
+#define GROW_MEMORY 0xfffffffeu
+#define GROW_TABLE 0xfffffffdu
+#define INTRINSIC_BASE 0xffffff00u
+#define INTRINSIC_INSTANCE_ID 0xffffff00u
+#define INTRINSIC_INSTANCE_COUNT 0xffffff01u
+#define DEVICE_IMPORT_BASE 0xfffffe00u
+#define REF_NULL 0xffffffffffffffffull
+#define PAGE 65536ull
 
 #define OP_HOT_COUNT 53
 #define GENERATED_HOT_CASES \

@@ -34,35 +34,8 @@ typedef double f64;
 
 #include "isa.h"
 
-// The parameter block: one u64 per entry.
-enum Param {
-  P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS,
-  P_MEMS, P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO,
-  P_ELEM_DROPPED, P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT,
-  P_EXT,  // the block of the device-served imports (wasi_fast.h WasiField), or 0
-  P_COUNT
-};
-// Per-function record in P_FUNCS: u32 fields.
-enum FuncField { F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS };
-// Per-instance state in P_STATE: field f of instance i at [f * N + i].
-enum StateField { S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS };
-// Per-memory record in P_MEMS (u64 fields): base pointer, bytes per instance, max pages.
-enum MemField { M_BASE, M_CAP, M_MAX, M_FIELDS };
-// Per-table record in P_TABLES (u64 fields): base pointer, entries per instance, max entries.
-enum TableField { T_BASE, T_CAP, T_MAX, T_FIELDS };
-
-#define NO_HOST 0xffffffffu
-// Host requests that are not imports (in S_HOST_FUNC with status HOSTCALL).
-#define GROW_MEMORY 0xfffffffeu
-#define GROW_TABLE 0xfffffffdu
-// Imports the device serves itself (F_HOST values): the `gpu` intrinsics.
-#define INTRINSIC_BASE 0xffffff00u
-#define INTRINSIC_INSTANCE_ID 0xffffff00u
-#define INTRINSIC_INSTANCE_COUNT 0xffffff01u
-// Imports the device may serve (F_HOST = DEVICE_IMPORT_BASE + a wasi_fast.h WasiKind), else the host does.
-#define DEVICE_IMPORT_BASE 0xfffffe00u
-#define REF_NULL 0xffffffffffffffffull
-#define PAGE 65536ull
+// The parameter block (enum Param), the function, state, memory and table records, trap and status codes,
+// NO_HOST, the intrinsics, REF_NULL and PAGE: generated into isa.h from compiler/vm_abi.py.
 
 #ifdef WG_CUDA
 DEV u32 f32_bits(f32 x) { return __float_as_uint(x); }

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..compiler.vm_abi import PAGE
 from ..errors import Trap
 from . import abi
-
-PAGE = 65536
 
 
 class WasiError(Exception):

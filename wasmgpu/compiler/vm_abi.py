@@ -1,0 +1,96 @@
+"""The constants the Python side and the VM (vm/vm.h) share, defined once here.
+
+The parameter block's fields, the function-table, state, memory and table records, trap and status codes,
+the function-table's host values (intrinsics, device-served imports, grow requests), REF_NULL and PAGE.
+`c_definitions()` writes them as C into the generated header vm/isa.h (compiler/isa.py), so vm.h uses these
+names and never repeats a value; tests/test_isa.py fails when that header is stale.
+
+An enumeration is a run of names with one prefix, numbered 0, 1, ... in the order they are defined here
+(its last name is the count), and becomes a C enum of the name given in `ENUMS`.
+"""
+
+from __future__ import annotations
+
+# The parameter block (enum Param): one u64 per entry, pointers to the store's arrays and scalars.
+# P_EXT: the block of the device-served imports (wasi_fast.h WasiField), or 0.
+(P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
+ P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
+# A function's record in P_FUNCS (enum FuncField): u32 fields.
+F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
+# An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].
+S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
+# A memory's record in P_MEMS (enum MemField): u64 base pointer, bytes per instance, max pages.
+M_BASE, M_CAP, M_MAX, M_FIELDS = range(4)
+# A table's record in P_TABLES (enum TableField): u64 base pointer, entries per instance, max entries.
+T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
+
+ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField"}
+
+# Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
+TRAPS = [
+    ("NONE", ""),
+    ("UNREACHABLE", "unreachable"),
+    ("DIV_ZERO", "integer divide by zero"),
+    ("INT_OVERFLOW", "integer overflow"),
+    ("BAD_CONVERSION", "invalid conversion to integer"),
+    ("MEM_OOB", "out of bounds memory access"),
+    ("UNDEFINED_ELEMENT", "undefined element"),
+    ("UNINITIALIZED_ELEMENT", "uninitialized element"),
+    ("SIG_MISMATCH", "indirect call type mismatch"),
+    ("TABLE_OOB", "out of bounds table access"),
+    ("STACK_EXHAUSTED", "call stack exhausted"),
+    ("OUT_OF_FUEL", "all fuel consumed"),
+    ("HOST", "host function failed"),
+]
+TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
+TRAP_MESSAGE = [msg for _, msg in TRAPS]
+
+# Instance status values (C: STATUS_<name>).
+# DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs.
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL"]
+STATUS = {name: i for i, name in enumerate(STATUSES)}
+
+# F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports
+# the device may serve (DEVICE_IMPORT_BASE + a wasi_fast.h WasiKind), else the host serves them.
+NO_HOST = 0xFFFFFFFF
+INTRINSIC_BASE = 0xFFFFFF00
+INTRINSIC_INSTANCE_ID = INTRINSIC_BASE
+INTRINSIC_INSTANCE_COUNT = INTRINSIC_BASE + 1
+DEVICE_IMPORT_BASE = 0xFFFFFE00
+# What an instance in HOSTCALL waits on when it is not an import (S_HOST_FUNC): room to grow a memory or a
+# table (S_HOST_FP: which one; S_TRAP: the size it asks for).
+GROW_MEMORY = 0xFFFFFFFE
+GROW_TABLE = 0xFFFFFFFD
+
+# A null reference's raw value (funcref and externref).
+REF_NULL = (1 << 64) - 1
+# Bytes in a wasm page.
+PAGE = 65536
+
+# The scalar constants above as C macros, by C type (the literal's suffix).
+_DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
+                    "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE"),
+            "u64": ("REF_NULL", "PAGE")}
+_SUFFIX = {"u32": "u", "u64": "ull"}
+
+
+def enum_names(prefix: str) -> list[str]:
+    """The names of the enumeration with this prefix, in their order."""
+    names = [k for k, v in globals().items() if k.startswith(prefix) and k[len(prefix):].isupper()
+             and isinstance(v, int)]
+    assert [globals()[k] for k in names] == list(range(len(names))), f"{prefix}* is not numbered 0, 1, ..."
+    return names
+
+
+def c_definitions() -> list[str]:
+    """The constants as C lines, for vm/isa.h."""
+    out = []
+    for prefix, cname in ENUMS.items():
+        out.append(f"enum {cname} {{ " + ", ".join(f"{k} = {i}" for i, k in enumerate(enum_names(prefix))) + " };")
+    out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]
+    out += [f"#define STATUS_{name} {i}" for i, name in enumerate(STATUSES)]
+    for ctype, names in _DEFINES.items():
+        out += [f"#define {k} 0x{globals()[k]:x}{_SUFFIX[ctype]}" if globals()[k] > 0xFFFFF
+                else f"#define {k} {globals()[k]}{_SUFFIX[ctype]}" for k in names]
+    return out
