@@ -1,7 +1,8 @@
 """The constants the Python side and the VM (vm/vm.h) share, defined once here.
 
 The parameter block's fields, the function-table, state, memory and table records, trap and status codes,
-the function-table's host values (intrinsics, device-served imports, grow requests), REF_NULL and PAGE.
+the function-table's host values (intrinsics, device-served imports, grow requests), REF_NULL, PAGE and
+the numbers of the WASI calls the device serves (vm/wasi_fast.h).
 `c_definitions()` writes them as C into the generated header vm/isa.h (compiler/isa.py), so vm.h uses these
 names and never repeats a value; tests/test_isa.py fails when that header is stale.
 
@@ -25,7 +26,36 @@ M_BASE, M_CAP, M_MAX, M_FIELDS = range(4)
 # A table's record in P_TABLES (enum TableField): u64 base pointer, entries per instance, max entries.
 T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
 
-ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField"}
+
+# The WASI calls the device serves itself (vm/wasi_fast.h; host side wasi/fast.py).
+# Which import a device-served function is (enum WasiKind, C names WK_<NAME>): F_HOST = DEVICE_IMPORT_BASE +
+# its index here.
+WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
+              "random_get", "fd_write", "proc_exit"]
+# The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
+# W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
+# WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;
+# W_STRING_INFO: u64 [SI_FIELDS][N], where each instance's args and environ are in W_STRINGS; W_OUT: the
+# output buffers, N buffers of W_OUT_CAP bytes in linear memory's layout; W_OUT_CAP: bytes per instance (a
+# multiple of 4), 0 when fd_write is not served there; W_OUT_USED: u32 [N], bytes of records in each buffer;
+# W_CLOCK: u64 [C_FIELDS][N]; W_RNG_KEY: u32 [8][N], a ChaCha20 key per instance; W_RNG_POS: u64 [N], bytes
+# of the key's stream used so far; W_HOST_REALTIME, W_HOST_MONOTONIC: the host's clocks just before the
+# launch (ns); W_TIMER_BASE: the device timer at the launch's first clock read (the host zeroes it).
+(W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
+ W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_COUNT) = range(14)
+# An instance's args and environ in W_STRING_INFO (enum WasiStringField).
+SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE, SI_FIELDS = range(7)
+# An instance's clock in W_CLOCK (enum WasiClockField); C_VALUE: virtual time, or the last monotonic read.
+C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
+# W_FLAGS bits: fd 1 and fd 2 are still the original stdout and stderr; realtime and monotonic come from
+# the host's clocks at launch plus the device timer; the seeded virtual clock (wasi/clocks.py VirtualClock);
+# random_get from the instance's ChaCha20 stream.
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM = 1, 2, 4, 8, 16
+WF_OUT_FD2 = 0x80000000  # in an output record's header: the record is for fd 2
+NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
+
+ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
+         "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -70,8 +100,9 @@ PAGE = 65536
 
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
-                    "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE"),
-            "u64": ("REF_NULL", "PAGE")}
+                    "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
+                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_OUT_FD2"),
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 
@@ -85,7 +116,8 @@ def enum_names(prefix: str) -> list[str]:
 
 def c_definitions() -> list[str]:
     """The constants as C lines, for vm/isa.h."""
-    out = []
+    kinds = [f"WK_{k.upper()}" for k in WASI_KINDS] + ["WK_COUNT"]
+    out = ["enum WasiKind { " + ", ".join(f"{k} = {i}" for i, k in enumerate(kinds)) + " };"]
     for prefix, cname in ENUMS.items():
         out.append(f"enum {cname} {{ " + ", ".join(f"{k} = {i}" for i, k in enumerate(enum_names(prefix))) + " };")
     out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]

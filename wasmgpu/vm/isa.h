@@ -199,11 +199,15 @@ enum Op {
 #define F_BR 0x1000u
 #define F_NEG 0x2000u
 #define OP_MASK 0xffu
+enum WasiKind { WK_ARGS_GET = 0, WK_ARGS_SIZES_GET = 1, WK_ENVIRON_GET = 2, WK_ENVIRON_SIZES_GET = 3, WK_CLOCK_RES_GET = 4, WK_CLOCK_TIME_GET = 5, WK_RANDOM_GET = 6, WK_FD_WRITE = 7, WK_PROC_EXIT = 8, WK_COUNT = 9 };
 enum Param { P_CODE = 0, P_FUNCS = 1, P_NFUNCS = 2, P_SLOTS = 3, P_FRAMES = 4, P_STATE = 5, P_N = 6, P_STACK_SLOTS = 7, P_MAX_DEPTH = 8, P_GLOBALS = 9, P_MEMS = 10, P_MEM_PAGES = 11, P_TABLES = 12, P_TABLE_SIZES = 13, P_DATA = 14, P_DATA_INFO = 15, P_DATA_DROPPED = 16, P_ELEM = 17, P_ELEM_INFO = 18, P_ELEM_DROPPED = 19, P_FUEL_SLICE = 20, P_SLOT_STRIDE = 21, P_INST_STRIDE = 22, P_FUEL_LEFT = 23, P_EXT = 24, P_COUNT = 25 };
 enum FuncField { F_ENTRY = 0, F_NPARAMS = 1, F_NLOCALS = 2, F_FRAME = 3, F_SIG = 4, F_HOST = 5, F_FIELDS = 6 };
 enum StateField { S_PC = 0, S_FP = 1, S_DEPTH = 2, S_STATUS = 3, S_TRAP = 4, S_HOST_FUNC = 5, S_HOST_FP = 6, S_END_NS = 7, S_FIELDS = 8 };
 enum MemField { M_BASE = 0, M_CAP = 1, M_MAX = 2, M_FIELDS = 3 };
 enum TableField { T_BASE = 0, T_CAP = 1, T_MAX = 2, T_FIELDS = 3 };
+enum WasiField { W_MEM = 0, W_FLAGS = 1, W_STRINGS = 2, W_STRING_INFO = 3, W_OUT = 4, W_OUT_CAP = 5, W_OUT_USED = 6, W_CLOCK = 7, W_RNG_KEY = 8, W_RNG_POS = 9, W_HOST_REALTIME = 10, W_HOST_MONOTONIC = 11, W_TIMER_BASE = 12, W_COUNT = 13 };
+enum WasiStringField { SI_ARGS = 0, SI_ARGC = 1, SI_ARGS_SIZE = 2, SI_ENV = 3, SI_ENVC = 4, SI_ENV_SIZE = 5, SI_FIELDS = 6 };
+enum WasiClockField { C_EPOCH = 0, C_STEP = 1, C_VALUE = 2, C_FIELDS = 3 };
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
 #define TRAP_DIV_ZERO 2
@@ -230,8 +234,15 @@ enum TableField { T_BASE = 0, T_CAP = 1, T_MAX = 2, T_FIELDS = 3 };
 #define INTRINSIC_INSTANCE_ID 0xffffff00u
 #define INTRINSIC_INSTANCE_COUNT 0xffffff01u
 #define DEVICE_IMPORT_BASE 0xfffffe00u
+#define WF_STDOUT 1u
+#define WF_STDERR 2u
+#define WF_CLOCK_REAL 4u
+#define WF_CLOCK_VIRTUAL 8u
+#define WF_RANDOM 16u
+#define WF_OUT_FD2 0x80000000u
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
+#define NO_MEMORY 0xffffffffffffffffull
 
 #define OP_HOT_COUNT 53
 #define GENERATED_HOT_CASES \

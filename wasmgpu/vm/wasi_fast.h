@@ -3,42 +3,11 @@
 // original stdout/stderr (appended to a per-instance buffer the host drains after each launch) and
 // proc_exit. Each function returns WF_HOST when it cannot serve a call; the host then serves it as any
 // other import (wasmgpu/wasi/preview1.py), so the two paths must agree byte for byte.
-// Included by vm.h (after the memory helpers); the host side is wasmgpu/wasi/fast.py, which mirrors the
-// enums below.
+// Included by vm.h (after the memory helpers); the host side is wasmgpu/wasi/fast.py.
 #pragma once
 
-// Which import a device-served function is: F_HOST = DEVICE_IMPORT_BASE + kind.
-enum WasiKind {
-  WK_ARGS_GET, WK_ARGS_SIZES_GET, WK_ENVIRON_GET, WK_ENVIRON_SIZES_GET, WK_CLOCK_RES_GET, WK_CLOCK_TIME_GET,
-  WK_RANDOM_GET, WK_FD_WRITE, WK_PROC_EXIT, WK_COUNT
-};
-// The block at P[P_EXT]: one u64 per entry. Per-instance arrays are [field][instance] (instance-minor).
-enum WasiField {
-  W_MEM,            // the store address of the memory guest pointers refer to; NO_MEMORY until bound
-  W_FLAGS,          // u32 [N]: WF_* bits per instance
-  W_STRINGS,        // u8 []: NUL-terminated args and environ strings of every instance
-  W_STRING_INFO,    // u64 [SI_FIELDS][N]: where each instance's args and environ are in W_STRINGS
-  W_OUT,            // the output buffers: N buffers of W_OUT_CAP bytes, in linear memory's layout
-  W_OUT_CAP,        // bytes per instance (a multiple of 4); 0 when fd_write is not served here
-  W_OUT_USED,       // u32 [N]: bytes of records in each buffer
-  W_CLOCK,          // u64 [C_FIELDS][N]
-  W_RNG_KEY,        // u32 [8][N]: ChaCha20 key per instance
-  W_RNG_POS,        // u64 [N]: bytes of the key's stream used so far
-  W_HOST_REALTIME,  // the host's CLOCK_REALTIME just before this launch (ns)
-  W_HOST_MONOTONIC, // the host's CLOCK_MONOTONIC just before this launch (ns)
-  W_TIMER_BASE,     // the device timer at the first clock read of this launch; the host zeroes it
-  W_COUNT
-};
-enum WasiStringField { SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE, SI_FIELDS };
-enum WasiClockField { C_EPOCH, C_STEP, C_VALUE, C_FIELDS };  // C_VALUE: virtual time, or the last monotonic read
-
-#define WF_STDOUT 1u         // fd 1 is still the original stdout
-#define WF_STDERR 2u         // fd 2 is still the original stderr
-#define WF_CLOCK_REAL 4u     // realtime and monotonic from the host's clocks at launch + the device timer
-#define WF_CLOCK_VIRTUAL 8u  // the seeded virtual clock (wasi/clocks.py VirtualClock)
-#define WF_RANDOM 16u        // random_get from the instance's ChaCha20 stream
-#define WF_OUT_FD2 0x80000000u  // in a record header: the record is for fd 2
-#define NO_MEMORY 0xffffffffffffffffull
+// WasiKind, the block at P[P_EXT] (WasiField, WasiStringField, WasiClockField), the WF_* flags and NO_MEMORY
+// are generated into isa.h from compiler/vm_abi.py.
 
 enum WasiResult { WF_HOST, WF_DONE, WF_EXIT };
 #define WF_TO_HOST 0xffffffffu  // from a helper in place of an errno: the host serves the call

@@ -20,24 +20,40 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..compiler.vm_abi import (
+    C_FIELDS,
+    C_VALUE,
+    NO_MEMORY,
+    SI_ARGS,
+    SI_ENV,
+    SI_FIELDS,
+    W_CLOCK,
+    W_COUNT,
+    W_FLAGS,
+    W_HOST_REALTIME,
+    W_MEM,
+    W_OUT,
+    W_OUT_CAP,
+    W_OUT_USED,
+    W_RNG_KEY,
+    W_RNG_POS,
+    W_STRING_INFO,
+    W_STRINGS,
+    W_TIMER_BASE,
+    WF_CLOCK_REAL,
+    WF_CLOCK_VIRTUAL,
+    WF_OUT_FD2,
+    WF_RANDOM,
+    WF_STDERR,
+    WF_STDOUT,
+)
+from ..compiler.vm_abi import WASI_KINDS as KINDS
 from ..runtime.linear_memory import MemoryArray
 from ..runtime.store import Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
 from .fds import OutputEntry
 
-# Mirrors of vm/wasi_fast.h (tests/test_wasi_fast.py checks them against the header).
-KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
-         "random_get", "fd_write", "proc_exit"]  # enum WasiKind
-FIELDS = ["W_MEM", "W_FLAGS", "W_STRINGS", "W_STRING_INFO", "W_OUT", "W_OUT_CAP", "W_OUT_USED", "W_CLOCK",
-          "W_RNG_KEY", "W_RNG_POS", "W_HOST_REALTIME", "W_HOST_MONOTONIC", "W_TIMER_BASE"]  # enum WasiField
-(W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
- W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_COUNT) = range(14)
-SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE, SI_FIELDS = range(7)
-C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
-WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM = 1, 2, 4, 8, 16
-WF_OUT_FD2 = 0x80000000
-NO_MEMORY = (1 << 64) - 1
 U64_MAX = (1 << 64) - 1
 
 MAX_OUT_BUFFER = 16 << 10  # bytes per instance
