@@ -44,7 +44,10 @@ def valtype(t: Any) -> int:
     """A value type from its code (wo.I32_T), its name ("i32"), or a wasmtime.ValType (its str is the name)."""
     if isinstance(t, int) and t in wo.TYPE_NAMES:
         return t
-    code = TYPE_CODES.get(str(t))
+    name = str(t)
+    if type(t).__module__.startswith("wasmtime") and name == "anyref":
+        name = "externref"  # wasmtime-py 50 prints ValType.externref() so
+    code = TYPE_CODES.get(name)
     if code is None:
         raise ValueTypeError(f"unknown value type {t!r} (expected one of {', '.join(TYPE_CODES)})")
     return code
@@ -148,6 +151,11 @@ def _first_bad(col: Sequence[object], t: int, what: str) -> None:
         to_raw(v, t, f"{what} for instance {i}")
 
 
+def _values(col: Sequence[object]) -> Sequence[object]:
+    """The values as given: NumPy coerces a mixed list (1 and "5" become strings)."""
+    return col.tolist() if isinstance(col, np.ndarray) else col
+
+
 def column_to_raw(col: Sequence[object], t: int, what: str) -> np.ndarray:
     """One value per instance (a sequence of Python values or a NumPy array) as uint64 slots."""
     arr = col if isinstance(col, np.ndarray) else np.asarray(col)
@@ -157,11 +165,11 @@ def column_to_raw(col: Sequence[object], t: int, what: str) -> np.ndarray:
     if t in _RANGE:
         if kind == "u" or kind == "b":
             if arr.size and int(arr.max()) > _RANGE[t][1]:
-                _first_bad(arr.tolist(), t, what)
+                _first_bad(_values(col), t, what)
             return arr.astype(np.uint64) & np.uint64(_MASK[t])
         if kind == "i":
             if arr.size and not (_RANGE[t][0] <= int(arr.min()) and int(arr.max()) <= _RANGE[t][1]):
-                _first_bad(arr.tolist(), t, what)
+                _first_bad(_values(col), t, what)
             return arr.astype(np.int64).view(np.uint64) & np.uint64(_MASK[t])
         if kind == "O" or (kind == "f" and not isinstance(col, np.ndarray)):
             # Wide ints of both signs become objects or floats in NumPy: one at a time.
@@ -180,7 +188,7 @@ def column_to_raw(col: Sequence[object], t: int, what: str) -> np.ndarray:
         return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
     else:
         raise Unsupported(f"{what}: {type_name(t)} values are not supported yet")
-    _first_bad(arr.tolist(), t, what)
+    _first_bad(_values(col), t, what)
     raise ValueTypeError(f"{what} ({type_name(t)}): values of dtype {arr.dtype} do not convert")
 
 

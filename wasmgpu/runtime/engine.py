@@ -307,7 +307,9 @@ def _raw_matrix(rows: list[Any], f: FuncExtern, name: str) -> np.ndarray | None:
     if kind in "ub":
         return arr.astype(np.uint64).T
     if kind == "i":
-        bits = arr.astype(np.int64).view(np.uint64)
+        bits = arr.astype(np.int64, copy=False).view(np.uint64)
+        if arr.min() >= 0:
+            return bits.T
         for k, t in enumerate(params):
             if t in (wo.I32_T, wo.F32_T):
                 bits[:, k] &= np.uint64(0xFFFFFFFF)
