@@ -15,6 +15,7 @@ Run ``python -m wasmgpu.compiler.isa`` to regenerate vm/isa.h.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..wasm import opcodes as wo
@@ -24,38 +25,54 @@ from . import vm_abi
 from .vm_abi import STATUS as STATUS
 from .vm_abi import TRAP_CODE as TRAP_CODE
 
+
+@dataclass(frozen=True)
+class Control:
+    """What the compiled tier (to_c.py) needs to know of a control or structural op: every op has its record, so
+    none falls to a rule meant for another (tests/test_isa.py checks them against vm.h's OPC_ macros)."""
+
+    reads: str = ""  # the slots among a, b, c it reads (SELECT: c only with F_RC; calls and RET: their frames)
+    writes: bool = False  # it writes slot a
+    narrow: bool = False  # what it writes fits in 32 bits (zero-extended in the slot)
+    next_words: int = 0  # follow-on words it reads with NEXT_WORD() (BR_TABLE's targets are counted apart)
+    ends: bool = False  # it never falls through to the next instruction
+    leaves: bool = False  # it may stop for the host and then run again from its start
+    macro: bool = False  # vm.h holds its handler as OPC_<name>, which the compiled tier expands too
+
+
 # Control and structural instructions, hand-written in vm.h. Operands in comments.
-CONTROL = [
-    "NOP",
-    "UNREACHABLE",
-    "MOV",  # a <- b (x)
-    "CONST",  # a <- next word (ext)
-    "CONST32",  # a <- imm32 (zero-extended)
-    "JMP",  # pc <- imm32
-    "BR_TABLE",  # index a; imm32 = n; then n+1 words of targets (last = default)
-    "CALL",  # callee frame at fp + a; imm32 = function address
-    "CALL_INDIRECT",  # callee frame at fp + a; index b; table c; next word: signature id
-    "RET",  # results already in slots 0..n-1
-    "SELECT",  # a <- slot (next word) != 0 ? b (x) : c (y)
-    "GLOBAL_GET",  # a <- global imm32
-    "GLOBAL_SET",  # global imm32 <- a
-    "MEMORY_SIZE",  # a <- pages of memory c
-    "MEMORY_GROW",  # a <- grow memory c by b pages
-    "MEMORY_COPY",  # dst a, src b, len c; next word: memory
-    "MEMORY_FILL",  # dst a, value b, len c; next word: memory
-    "MEMORY_INIT",  # dst a, src b, len c; next word: memory | data << 32
-    "DATA_DROP",  # imm32 = data address
-    "TABLE_GET",  # a <- table c [b]
-    "TABLE_SET",  # table c [a] <- b
-    "TABLE_SIZE",  # a <- size of table c
-    "TABLE_GROW",  # a <- grow table (next word) by c entries of b
-    "TABLE_FILL",  # at a, value b, len c; next word: table
-    "TABLE_COPY",  # dst a, src b, len c; next word: dst table | src table << 32
-    "TABLE_INIT",  # dst a, src b, len c; next word: table | elem << 32
-    "ELEM_DROP",  # imm32 = elem address
-    "REF_FUNC",  # a <- function address imm32
-    "REF_IS_NULL",  # a <- b == null
-]
+CONTROL: dict[str, Control] = {
+    "NOP": Control(),
+    "UNREACHABLE": Control(ends=True),
+    "MOV": Control("b", writes=True),  # a <- b (x)
+    "CONST": Control(writes=True),  # a <- next word (ext)
+    "CONST32": Control(writes=True, narrow=True),  # a <- imm32 (zero-extended)
+    "JMP": Control(ends=True),  # pc <- imm32
+    "BR_TABLE": Control("a", ends=True),  # index a; imm32 = n; then n+1 words of targets (last = default)
+    "CALL": Control(),  # callee frame at fp + a; imm32 = function address
+    "CALL_INDIRECT": Control("b", next_words=1),  # callee frame at fp + a; index b; table c; next word: signature id
+    "RET": Control(ends=True),  # results already in slots 0..n-1
+    "SELECT": Control("bc", writes=True),  # a <- slot (next word) != 0 ? b (x) : c (y)
+    "GLOBAL_GET": Control(writes=True, macro=True),  # a <- global imm32
+    "GLOBAL_SET": Control("a", macro=True),  # global imm32 <- a
+    "MEMORY_SIZE": Control(writes=True, narrow=True, macro=True),  # a <- pages of memory c
+    "MEMORY_GROW": Control("b", writes=True, narrow=True, leaves=True, macro=True),  # a <- grow memory c by b pages
+    "MEMORY_COPY": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: memory
+    "MEMORY_FILL": Control("abc", next_words=1, macro=True),  # dst a, value b, len c; next word: memory
+    "MEMORY_INIT": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: memory | data << 32
+    "DATA_DROP": Control(macro=True),  # imm32 = data address
+    "TABLE_GET": Control("b", writes=True, macro=True),  # a <- table c [b]
+    "TABLE_SET": Control("ab", macro=True),  # table c [a] <- b
+    "TABLE_SIZE": Control(writes=True, narrow=True, macro=True),  # a <- size of table c
+    # a <- grow table (next word) by c entries of b
+    "TABLE_GROW": Control("bc", writes=True, narrow=True, next_words=1, leaves=True, macro=True),
+    "TABLE_FILL": Control("abc", next_words=1, macro=True),  # at a, value b, len c; next word: table
+    "TABLE_COPY": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: dst | src table << 32
+    "TABLE_INIT": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: table | elem << 32
+    "ELEM_DROP": Control(macro=True),  # imm32 = elem address
+    "REF_FUNC": Control(writes=True, macro=True),  # a <- function address imm32
+    "REF_IS_NULL": Control("b", writes=True, narrow=True, macro=True),  # a <- b == null
+}
 
 # Loads and stores: wasm name -> (C type of the memory access, C conversion of the loaded value).
 LOADS = {
@@ -202,7 +219,7 @@ COMPARES = [n for n in NUMERIC if n.split(".")[1] in {"eqz", "eq", "ne", "lt", "
 IMM_OPS = [n for n in NUMERIC if n[0] == "i" and n[3] == "." and len(wo.BY_NAME[n].params or ()) == 2]
 
 _ALL_OPS: list[str] = (
-    CONTROL
+    list(CONTROL)
     + [isa_name(n) for n in LOADS]
     + [isa_name(n) for n in STORES]
     + [isa_name(n) for n in NUMERIC]

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import WasmGpuError
 from ..wasm import opcodes as wo
 from .isa import (
+    CONTROL,
     F_BR,
     F_EXT,
     F_NEG,
@@ -49,19 +50,21 @@ from .isa import (
 from .nan_plan import plan as nan_plan
 from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, NO_HOST
 
+# The per-op facts, from isa.CONTROL (the generated handlers read no follow-on words, never end or leave).
 # Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
-_NEXT_WORDS = {OP[n] for n in ("CALL_INDIRECT", "MEMORY_COPY", "MEMORY_FILL", "MEMORY_INIT", "TABLE_GROW",
-                               "TABLE_FILL", "TABLE_COPY", "TABLE_INIT")}
+_NEXT_WORDS = {OP[n] for n, c in CONTROL.items() if c.next_words}
 # The cold structural ops vm.h holds as OPC_ macros: the slots each reads and whether it writes slot a.
-_COLD_READS: dict[str, str] = {
-    "GLOBAL_SET": "a", "MEMORY_GROW": "b", "MEMORY_COPY": "abc", "MEMORY_FILL": "abc", "MEMORY_INIT": "abc",
-    "TABLE_GET": "b", "TABLE_SET": "ab", "TABLE_GROW": "bc", "TABLE_FILL": "abc", "TABLE_COPY": "abc",
-    "TABLE_INIT": "abc", "REF_IS_NULL": "b", "GLOBAL_GET": "", "MEMORY_SIZE": "", "TABLE_SIZE": "",
-    "REF_FUNC": "", "DATA_DROP": "", "ELEM_DROP": "",
-}
-_COLD_WRITES = {"GLOBAL_GET", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_GET", "TABLE_SIZE", "TABLE_GROW", "REF_FUNC",
-                "REF_IS_NULL"}
-_LEAVES = {OP["MEMORY_GROW"], OP["TABLE_GROW"]}  # may stop for the host and run again from the start
+_COLD_READS: dict[str, str] = {n: c.reads for n, c in CONTROL.items() if c.macro}
+_COLD_WRITES = {n for n, c in CONTROL.items() if c.macro and c.writes}
+_LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the host and run again from the start
+# The ops instruction() writes C for itself; the other control ops expand their OPC_ macro, the rest their
+# generated handler (isa.handler_cases) with the operands their flags name.
+_OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
+          "GLOBAL_GET", "GLOBAL_SET", "SELECT"}
+# The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
+# their flags name.
+_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT", "JMP", "NOP",
+                "UNREACHABLE"}
 
 
 class CompileError(WasmGpuError):
@@ -159,11 +162,13 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits({"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]), _bits([a] if name in _COLD_WRITES else [])
     if name in ("JMP", "NOP", "UNREACHABLE"):
         return 0, 0
+    if name in CONTROL:  # its flags do not say what it touches: it needs a rule above
+        raise CompileError(f"no use-def rule for {name}")
     use = (_bits([b]) if ins.fl & F_RB else 0) | (_bits([c]) if ins.fl & F_RC else 0)
     return use, _bits([a]) if ins.fl & F_WA and not ins.fl & F_BR else 0
 
 
-_NO_FALLTHROUGH = {OP["JMP"], OP["BR_TABLE"], OP["RET"], OP["UNREACHABLE"]}
+_NO_FALLTHROUGH = {OP[n] for n, c in CONTROL.items() if c.ends}
 
 
 def _successors(body: list[_Ins]) -> list[list[int]]:
@@ -228,7 +233,7 @@ def _liveness(body: list[_Ins], succs: list[list[int]], uses: list[int], defs: l
 # Ops whose result fits in 32 bits (zero-extended in its slot): wasm's i32 and f32 results.
 _NARROW = {OP[isa_name(n)] for n in NUMERIC if wo.BY_NAME[n].results[0] in (wo.I32_T, wo.F32_T)}
 _NARROW |= {OP[isa_name(n)] for n in LOADS if n[:3] in ("i32", "f32")}
-_NARROW |= {OP[n] for n in ("CONST32", "MEMORY_SIZE", "MEMORY_GROW", "TABLE_SIZE", "TABLE_GROW", "REF_IS_NULL")}
+_NARROW |= {OP[n] for n, c in CONTROL.items() if c.narrow}
 
 
 def _copy_sources(ins: _Ins) -> list[int] | None:
