@@ -120,6 +120,7 @@ class Campaign:
         self.keys: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
         self.unsupported: Counter[str] = Counter()
+        self.inconclusive: Counter[str] = Counter()  # why: fuel, stack, timeout, harness
         self.refs = 0
         self.calls = 0
 
@@ -213,6 +214,8 @@ class Campaign:
         self.calls += o.calls
         if o.status == UNSUPPORTED:
             self.unsupported[o.detail[:80]] += 1
+        if o.status == INCONCLUSIVE:
+            self.inconclusive[o.key] += 1
         if o.status == MISMATCH or (o.status == INCONCLUSIVE and o.key == "timeout"):
             self.keys[o.key] += 1
             self.examples.setdefault(o.key, f"{r.name}: {o.detail}")
@@ -254,6 +257,8 @@ class Campaign:
               f"{self.refs} modules with reference types, {elapsed:.0f} s")
         for key, c in self.keys.most_common():
             print(f"  {c} x {key}: {self.examples[key][:400]}")
+        if self.inconclusive:
+            print("  inconclusive: " + ", ".join(f"{c} {why}" for why, c in self.inconclusive.most_common()))
         for why, c in self.unsupported.most_common():
             print(f"  unsupported {c} x: {why}")
         if self.counts[UNSUPPORTED]:
