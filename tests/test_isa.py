@@ -4,7 +4,7 @@ import inspect
 import re
 from pathlib import Path
 
-from wasmgpu.compiler import isa, to_c
+from wasmgpu.compiler import bytecode, isa, to_c
 from wasmgpu.wasm import opcodes as wo
 
 
@@ -74,7 +74,7 @@ def test_compiled_tier_has_a_rule_for_every_op() -> None:
     handlers = to_c._handlers()
     for name in set(isa.OP_NAMES) - set(isa.CONTROL):
         assert isa.OP[name] in handlers, name
-        assert isa.OP[name] not in to_c._NEXT_WORDS | to_c._LEAVES | to_c._NO_FALLTHROUGH, name
+        assert isa.OP[name] not in bytecode.NEXT_WORDS | to_c._LEAVES | to_c._NO_FALLTHROUGH, name
 
 
 def test_narrow_results_follow_the_wasm_types() -> None:

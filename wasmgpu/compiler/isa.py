@@ -38,40 +38,50 @@ class Control:
     ends: bool = False  # it never falls through to the next instruction
     leaves: bool = False  # it may stop for the host and then run again from its start
     macro: bool = False  # vm.h holds its handler as OPC_<name>, which the compiled tier expands too
+    # Its operands by role, as the disassembler (compiler/bytecode.py) shows them: role=field, the field sa,
+    # sb, sc (slot a, b, c), a, b, c (a number), y (slot c with F_RC, else the immediate c), imm32, ext,
+    # sext (the slot the F_EXT word names), next, next.lo, next.hi (the follow-on word, or its halves), or
+    # `targets` alone (BR_TABLE's target words).
+    operands: str = ""
 
 
 # Control and structural instructions, hand-written in vm.h. Operands in comments.
 CONTROL: dict[str, Control] = {
     "NOP": Control(),
     "UNREACHABLE": Control(ends=True),
-    "MOV": Control("b", writes=True),  # a <- b (x)
-    "CONST": Control(writes=True),  # a <- next word (ext)
-    "CONST32": Control(writes=True, narrow=True),  # a <- imm32 (zero-extended)
-    "JMP": Control(ends=True),  # pc <- imm32
-    "BR_TABLE": Control("a", ends=True),  # index a; imm32 = n; then n+1 words of targets (last = default)
-    "CALL": Control(),  # callee frame at fp + a; imm32 = function address
-    "CALL_INDIRECT": Control("b", next_words=1),  # callee frame at fp + a; index b; table c; next word: signature id
-    "RET": Control(ends=True),  # results already in slots 0..n-1
-    "SELECT": Control("bc", writes=True),  # a <- slot (next word) != 0 ? b (x) : c (y)
-    "GLOBAL_GET": Control(writes=True, macro=True),  # a <- global imm32
-    "GLOBAL_SET": Control("a", macro=True),  # global imm32 <- a
-    "MEMORY_SIZE": Control(writes=True, narrow=True, macro=True),  # a <- pages of memory c
-    "MEMORY_GROW": Control("b", writes=True, narrow=True, leaves=True, macro=True),  # a <- grow memory c by b pages
-    "MEMORY_COPY": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: memory
-    "MEMORY_FILL": Control("abc", next_words=1, macro=True),  # dst a, value b, len c; next word: memory
-    "MEMORY_INIT": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: memory | data << 32
-    "DATA_DROP": Control(macro=True),  # imm32 = data address
-    "TABLE_GET": Control("b", writes=True, macro=True),  # a <- table c [b]
-    "TABLE_SET": Control("ab", macro=True),  # table c [a] <- b
-    "TABLE_SIZE": Control(writes=True, narrow=True, macro=True),  # a <- size of table c
-    # a <- grow table (next word) by c entries of b
-    "TABLE_GROW": Control("bc", writes=True, narrow=True, next_words=1, leaves=True, macro=True),
-    "TABLE_FILL": Control("abc", next_words=1, macro=True),  # at a, value b, len c; next word: table
-    "TABLE_COPY": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: dst | src table << 32
-    "TABLE_INIT": Control("abc", next_words=1, macro=True),  # dst a, src b, len c; next word: table | elem << 32
-    "ELEM_DROP": Control(macro=True),  # imm32 = elem address
-    "REF_FUNC": Control(writes=True, macro=True),  # a <- function address imm32
-    "REF_IS_NULL": Control("b", writes=True, narrow=True, macro=True),  # a <- b == null
+    "MOV": Control("b", writes=True, operands="dst=sa x=sb"),
+    "CONST": Control(writes=True, operands="dst=sa value=ext"),  # the value in the next word (F_EXT)
+    "CONST32": Control(writes=True, narrow=True, operands="dst=sa value=imm32"),  # zero-extended
+    "JMP": Control(ends=True, operands="target=imm32"),
+    # imm32 = n; then n+1 words of targets (the last one the default)
+    "BR_TABLE": Control("a", ends=True, operands="index=sa targets"),
+    "CALL": Control(operands="frame=a func=imm32"),  # the callee's frame at fp + a; func: its address
+    "CALL_INDIRECT": Control("b", next_words=1, operands="frame=a index=sb table=c sig=next"),
+    "RET": Control(ends=True),  # the results already in slots 0..n-1
+    "SELECT": Control("bc", writes=True, operands="dst=sa x=sb y=y cond=sext"),  # a <- cond != 0 ? x : y
+    "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),
+    "GLOBAL_SET": Control("a", macro=True, operands="global=imm32 value=sa"),
+    "MEMORY_SIZE": Control(writes=True, narrow=True, macro=True, operands="dst=sa memory=c"),
+    "MEMORY_GROW": Control("b", writes=True, narrow=True, leaves=True, macro=True,
+                           operands="dst=sa delta=sb memory=c"),
+    "MEMORY_COPY": Control("abc", next_words=1, macro=True, operands="dst=sa src=sb len=sc memory=next"),
+    "MEMORY_FILL": Control("abc", next_words=1, macro=True, operands="dst=sa value=sb len=sc memory=next"),
+    "MEMORY_INIT": Control("abc", next_words=1, macro=True,
+                           operands="dst=sa src=sb len=sc memory=next.lo data=next.hi"),
+    "DATA_DROP": Control(macro=True, operands="data=imm32"),
+    "TABLE_GET": Control("b", writes=True, macro=True, operands="dst=sa index=sb table=c"),
+    "TABLE_SET": Control("ab", macro=True, operands="index=sa value=sb table=c"),
+    "TABLE_SIZE": Control(writes=True, narrow=True, macro=True, operands="dst=sa table=c"),
+    "TABLE_GROW": Control("bc", writes=True, narrow=True, next_words=1, leaves=True, macro=True,
+                          operands="dst=sa init=sb delta=sc table=next"),
+    "TABLE_FILL": Control("abc", next_words=1, macro=True, operands="at=sa value=sb len=sc table=next"),
+    "TABLE_COPY": Control("abc", next_words=1, macro=True,
+                          operands="dst=sa src=sb len=sc table=next.lo src_table=next.hi"),
+    "TABLE_INIT": Control("abc", next_words=1, macro=True,
+                          operands="dst=sa src=sb len=sc table=next.lo elem=next.hi"),
+    "ELEM_DROP": Control(macro=True, operands="elem=imm32"),
+    "REF_FUNC": Control(writes=True, macro=True, operands="dst=sa func=imm32"),
+    "REF_IS_NULL": Control("b", writes=True, narrow=True, macro=True, operands="dst=sa x=sb"),
 }
 
 # Loads and stores: wasm name -> (C type of the memory access, C conversion of the loaded value).

@@ -42,7 +42,7 @@ def _kind(body: str) -> int:
 
 def plan(body: list, succs: list[list[int]], uses: list[int], defs: list[int], copies: dict[int, list[int]],
          handlers: dict[int, str]) -> NanPlan:
-    """body: the function's instructions (to_c._Ins); succs, uses, defs: per instruction, as to_c has them;
+    """body: the function's instructions (bytecode.Ins); succs, uses, defs: per instruction, as to_c has them;
     copies: index of a MOV or SELECT -> the slots it copies from (to_c._copy_sources)."""
     n = len(body)
     kind = [_kind(handlers.get(ins.op, "")) for ins in body]

@@ -17,24 +17,25 @@ stubs, a fresh-entry label that direct calls jump to (live parameters read, live
 instructions, labelled where a branch lands. Every loop of the C code keeps one entry (its head): a resume
 point inside loops is routed through their heads, and calls within a recursive group of functions go
 through the dispatch loop. Loops with several entries leave the C compiler no place to make a warp's lanes
-meet again after a data-dependent branch (bench/NOTES.md, session 7: sieve and mandel 4-5x). For the same
+meet again after a data-dependent branch (bench/NOTES.md: sieve and mandel 4-5x). For the same
 reason every loop also keeps one exit point, its latch: backward branches, and jumps out of the loop, meet
-there (session 10: interp 7x, json 2x).
+there (interp 7x, json 2x).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 
 from ..errors import WasmGpuError
 from ..wasm import opcodes as wo
+from .bytecode import BytecodeError, decode
+from .bytecode import Ins as _Ins
 from .isa import (
     CONTROL,
     F_BR,
-    F_EXT,
     F_NEG,
     F_RB,
     F_RC,
@@ -42,7 +43,6 @@ from .isa import (
     LOADS,
     NUMERIC,
     OP,
-    OP_MASK,
     OP_NAMES,
     handler_cases,
     isa_name,
@@ -51,8 +51,6 @@ from .nan_plan import plan as nan_plan
 from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, NO_HOST
 
 # The per-op facts, from isa.CONTROL (the generated handlers read no follow-on words, never end or leave).
-# Follow-on words beyond F_EXT that an op reads with NEXT_WORD (BR_TABLE's targets are counted apart).
-_NEXT_WORDS = {OP[n] for n, c in CONTROL.items() if c.next_words}
 # The cold structural ops vm.h holds as OPC_ macros: the slots each reads and whether it writes slot a.
 _COLD_READS: dict[str, str] = {n: c.reads for n, c in CONTROL.items() if c.macro}
 _COLD_WRITES = {n for n, c in CONTROL.items() if c.macro and c.writes}
@@ -86,47 +84,11 @@ class FuncInfo:
     wide_results: int = -1  # the same for the results
 
 
-@dataclass
-class _Ins:
-    pc: int
-    op: int
-    fl: int
-    a: int
-    b: int
-    c: int
-    imm32: int
-    ext: int
-    after: int  # pc of the next instruction
-    targets: list[int] = field(default_factory=list)  # branch targets
-
-
 def _decode(code: np.ndarray, start: int, end: int) -> list[_Ins]:
-    out: list[_Ins] = []
-    p = start
-    while p < end:
-        w = int(code[p])
-        op, fl = w & OP_MASK, w & 0xFF00
-        if op >= len(OP_NAMES):
-            raise CompileError(f"bad opcode {op} at pc {p}")
-        ins = _Ins(p, op, fl, (w >> 16) & 0xFFFF, (w >> 32) & 0xFFFF, w >> 48, w >> 32, 0, p + 1)
-        if fl & F_EXT:
-            ins.ext = int(code[p + 1])
-            ins.after += 1
-        if op in _NEXT_WORDS:
-            ins.ext = int(code[ins.after])
-            ins.after += 1
-        if op == OP["BR_TABLE"]:
-            ins.targets = [int(code[p + 1 + k]) & 0xFFFFFFFF for k in range(ins.imm32 + 1)]
-            ins.after += ins.imm32 + 1
-        elif op == OP["JMP"]:
-            ins.targets = [ins.imm32]
-        elif fl & F_BR:
-            ins.targets = [ins.ext & 0xFFFFFFFF]
-        out.append(ins)
-        p = ins.after
-    if p != end:
-        raise CompileError(f"code of the function at {start} overruns its end {end}")
-    return out
+    try:
+        return decode(code, start, end)
+    except BytecodeError as e:
+        raise CompileError(str(e)) from e
 
 
 def _bits(slots: object) -> int:
@@ -323,8 +285,8 @@ class _FuncEmitter:
         # Each loop's backward branches meet in one latch (after its last instruction) that spends the fuel:
         # then the latch post-dominates the loop's body, and the GPU compiler makes lanes that parted in
         # the body meet again there, every iteration. With a fuel test on each backward branch, the body's
-        # only common point was the head, and lanes that parted never met again (bench/NOTES.md, session
-        # 10: one lane per warp instruction in interp and json).
+        # only common point was the head, and lanes that parted never met again (bench/NOTES.md:
+        # one lane per warp instruction in interp and json).
         # Every other way out of a loop is taken at its latch too: a branch out, a fall-through out, and a
         # jump to the dispatch loop or another function (a call, a return, a host call). Otherwise there is
         # a path from the body that never reaches the latch, the latch stops post-dominating the body, and
