@@ -86,3 +86,14 @@ def test_narrow_results_follow_the_wasm_types() -> None:
     for name, c in isa.CONTROL.items():
         assert (isa.OP[name] in to_c._NARROW) == c.narrow, name
         assert c.writes or not c.narrow, name
+
+
+def test_operand_roles_agree_with_the_facts() -> None:
+    fields = {"sa", "sb", "sc", "a", "b", "c", "y", "imm32", "ext", "sext", "next", "next.lo", "next.hi"}
+    for name, c in isa.CONTROL.items():
+        tokens = c.operands.split()
+        roles = [t.split("=") for t in tokens if t != "targets"]
+        assert all(len(r) == 2 and r[1] in fields for r in roles), name
+        slots = {f[1] for _, f in roles if f in ("sa", "sb", "sc")} | {"c" for _, f in roles if f == "y"}
+        assert slots == set(c.reads) | ({"a"} if c.writes else set()), name
+        assert c.next_words == 0 or any(f.startswith("next") for _, f in roles), name
