@@ -321,3 +321,17 @@ def test_unaligned_loads_and_stores_match_wasmtime(engine) -> None:
         for tier in ("interp", "compiled"):
             got = [r.values[0] for r in e.load(wasm).instantiate(len(args), tier=tier).call("f", args)]
             assert got == want, (e.backend.name, tier)
+
+
+def test_backtraces_of_a_batch_are_fetched_in_chunks(load, monkeypatch) -> None:
+    from wasmgpu.runtime import backtrace
+
+    monkeypatch.setattr(backtrace, "FETCH_BYTES", 64)  # a few instances per transfer
+    wat = """(module (func $f (export "f") (param i32)
+      (if (i32.eqz (local.get 0)) (then unreachable))
+      (call $f (i32.sub (local.get 0) (i32.const 1)))))"""
+    results = load(wat).instantiate(N).call("f", [(i % 9,) for i in range(N)])
+    for i, r in enumerate(results):
+        assert r.trap == "unreachable"
+        assert len(r.backtrace) == i % 9 + 1, (i, r.backtrace)
+        assert len(set(r.backtrace[1:])) <= 1  # every caller at the same call instruction

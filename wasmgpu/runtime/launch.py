@@ -29,6 +29,7 @@ from ..compiler.vm_abi import (
 )
 from ..errors import ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
+from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .tuning import WindowTuner, trial_gain
 
@@ -210,13 +211,17 @@ class Launcher:
         state = host(s.state)
         values = host(s.slot_view()[:nres, :]) if nres else np.zeros((0, s.n), dtype=np.uint64)
         out = Outcome(np.array(values, dtype=np.uint64), state[S_STATUS] == STATUS["DONE"])
+        trapped = []
         for i in np.nonzero(~out.done)[0].tolist():
             if state[S_STATUS, i] == STATUS["EXITED"]:  # by the host (ProcExit), or the device (code in S_TRAP)
                 code = self.exit_codes.pop(i, None)
                 out.exit_codes[i] = int(state[S_TRAP, i]) if code is None else code
             else:
-                kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
-                out.traps[i] = (kind, s.backtrace(i, state))
+                trapped.append(i)
+        frames = backtraces(s, trapped, state)
+        for i in trapped:
+            kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
+            out.traps[i] = (kind, frames[i])
         return out
 
 
