@@ -107,3 +107,18 @@ def test_damaged_host_library_is_rebuilt_and_loads(tmp_path, damage) -> None:
     assert second.returncode == 0 and second.stdout.strip() == "41", second.stderr
     [rebuilt] = entries(tmp_path)
     assert rebuilt.stat().st_size > 4100 and rebuilt.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_cache_follows_xdg_cache_home(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("WASMGPU_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert build.cache_dir() == tmp_path / "wasmgpu"
+
+
+def test_a_missing_compiler_is_one_line(tmp_path) -> None:
+    env = {**os.environ, "WASMGPU_CACHE": str(tmp_path), "CXX": str(tmp_path / "no-such-c++")}
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", "cpu", "examples/fib.wasm"],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "needs a C++ compiler" in proc.stderr and "no-such-c++" in proc.stderr

@@ -35,7 +35,8 @@ class BuildError(WasmGpuError):
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("WASMGPU_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "wasmgpu")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.environ.get("WASMGPU_CACHE") or os.path.join(base, "wasmgpu")
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -149,7 +150,11 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
             src = Path(tmp) / "vm.cpp"
             src.write_text(source)
             out = Path(tmp) / "vm.so"
-            proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
+            try:
+                proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
+            except OSError as e:
+                raise BuildError(f"the CPU backend needs a C++ compiler with OpenMP (g++), and {compiler!r} could "
+                                 f"not be run ({e.strerror}); install g++ or name one in CXX") from None
             if proc.returncode != 0:
                 what = "compiled code" if compiled else "interpreter"
                 raise BuildError(f"compiling the CPU {what} failed:\n{proc.stderr[-4000:]}")
