@@ -21,9 +21,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
+from wasmgpu.compiler.vm_abi import P_FUEL_SLICE  # noqa: E402
 from wasmgpu.runtime.backends import MEMORY_LAYOUTS, CudaBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
-from wasmgpu.runtime.store import P_FUEL_SLICE  # noqa: E402
 
 STORE_OPTIONS = {"stack_slots": 1024, "max_depth": 256}
 

@@ -285,7 +285,7 @@ def test_bad_bytecode_and_tier_are_errors() -> None:
 
 def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch) -> None:
     """auto compiles on the CPU too, up to AUTO_COMPILE_WORDS[backend] code words; above, it interprets."""
-    from wasmgpu.runtime import store
+    from wasmgpu.runtime import params
 
     monkeypatch.delenv("WASMGPU_TIER", raising=False)
     mod = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes())
@@ -293,7 +293,7 @@ def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch) -> None:
     small = mod.instantiate(3)
     want = [r.values for r in small.call("run", args)]
     assert small.store.tier_used == "compiled"
-    monkeypatch.setitem(store.AUTO_COMPILE_WORDS, "cpu", len(small.store.code) - 1)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", len(small.store.code) - 1)
     large = mod.instantiate(3)
     assert [r.values for r in large.call("run", args)] == want
     assert large.store.tier_used == "interp"

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import wasmtime
 
+from wasmgpu.compiler.vm_abi import P_FUEL_SLICE
 from wasmgpu.runtime.backends import CpuBackend, CudaBackend
 from wasmgpu.runtime.engine import Engine
-from wasmgpu.runtime.store import P_FUEL_SLICE
 from wasmgpu.runtime.tuning import WindowTuner, trial_gain
 from wasmgpu.vm.build import CudaKernel
 

@@ -21,10 +21,6 @@ from pathlib import Path
 from ..wasm import opcodes as wo
 from . import vm_abi
 
-# Taken from here by runtime/backtrace.py and wasi/command.py.
-from .vm_abi import STATUS as STATUS
-from .vm_abi import TRAP_CODE as TRAP_CODE
-
 
 @dataclass(frozen=True)
 class Control:

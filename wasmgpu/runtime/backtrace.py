@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compiler.isa import OP, OP_MASK, TRAP_CODE
-from .params import S_DEPTH, S_PC, S_TRAP
+from ..compiler.isa import OP, OP_MASK
+from ..compiler.vm_abi import S_DEPTH, S_PC, S_TRAP, TRAP_CODE
 
 if TYPE_CHECKING:
     from .store import Store

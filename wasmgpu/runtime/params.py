@@ -36,11 +36,6 @@ from ..compiler.vm_abi import (
     P_TABLE_SIZES,
     P_TABLES,
 )
-
-# Taken from here by runtime/backtrace.py.
-from ..compiler.vm_abi import S_DEPTH as S_DEPTH
-from ..compiler.vm_abi import S_PC as S_PC
-from ..compiler.vm_abi import S_TRAP as S_TRAP
 from ..wasm import opcodes as wo
 
 if TYPE_CHECKING:

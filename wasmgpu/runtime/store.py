@@ -21,52 +21,10 @@ import numpy as np
 
 from ..compiler.vm_abi import (
     DEVICE_IMPORT_BASE,
-    F_ENTRY,
-    F_FIELDS,
-    F_FRAME,
-    F_HOST,
-    F_NLOCALS,
-    F_NPARAMS,
-    F_SIG,
-    GROW_MEMORY,
-    GROW_TABLE,
-    P_CODE,
-    P_COUNT,
-    P_DATA,
-    P_DATA_DROPPED,
-    P_DATA_INFO,
-    P_ELEM,
-    P_ELEM_DROPPED,
-    P_ELEM_INFO,
-    P_EXT,
-    P_FRAMES,
-    P_FUEL_LEFT,
-    P_FUEL_SLICE,
-    P_FUNCS,
-    P_GLOBALS,
-    P_INST_STRIDE,
-    P_MAX_DEPTH,
-    P_MEM_PAGES,
-    P_MEMS,
-    P_N,
-    P_NFUNCS,
-    P_SLOT_STRIDE,
-    P_SLOTS,
-    P_STACK_SLOTS,
-    P_STATE,
-    P_TABLE_SIZES,
-    P_TABLES,
     PAGE,
     REF_NULL,
-    S_DEPTH,
-    S_END_NS,
     S_FIELDS,
-    S_FP,
-    S_HOST_FP,
-    S_HOST_FUNC,
-    S_PC,
     S_STATUS,
-    S_TRAP,
 )
 from ..errors import LinkError, ResourceLimitError, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
@@ -101,7 +59,7 @@ from .objects import (
     TableInst,
     grow_rows,
 )
-from .params import AUTO_COMPILE_WORDS, TIERS, ParamBlock
+from .params import TIERS, ParamBlock
 from .tuning import WindowTuner
 
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
@@ -441,13 +399,7 @@ class Store:
 
 
 __all__ = [
-    "AUTO_COMPILE_WORDS", "DEVICE_IMPORT_BASE", "F_ENTRY", "F_FIELDS", "F_FRAME", "F_HOST", "F_NLOCALS", "F_NPARAMS",
-    "F_SIG", "GROW_MEMORY", "GROW_TABLE", "INTRINSICS", "MAX_INSTANCES", "OS_PAGE", "PAGE", "P_CODE", "P_COUNT",
-    "P_DATA", "P_DATA_DROPPED", "P_DATA_INFO", "P_ELEM", "P_ELEM_DROPPED", "P_ELEM_INFO", "P_EXT", "P_FRAMES",
-    "P_FUEL_LEFT", "P_FUEL_SLICE", "P_FUNCS", "P_GLOBALS", "P_INST_STRIDE", "P_MAX_DEPTH", "P_MEMS", "P_MEM_PAGES",
-    "P_N", "P_NFUNCS", "P_SLOTS", "P_SLOT_STRIDE", "P_STACK_SLOTS", "P_STATE", "P_TABLES", "P_TABLE_SIZES",
-    "REF_NULL", "RESERVE_PER_MEMORY", "RESERVE_PER_STORE", "STATE_BYTES", "S_DEPTH", "S_END_NS", "S_FIELDS", "S_FP",
-    "S_HOST_FP", "S_HOST_FUNC", "S_PC", "S_STATUS", "S_TRAP", "TIERS", "U64_MAX", "UNTOUCHED_SHARE", "CallResult",
+    "DEVICE_IMPORT_BASE", "INTRINSICS", "MAX_INSTANCES", "PAGE", "REF_NULL", "TIERS", "U64_MAX", "CallResult",
     "DeviceExtension", "Extern", "FuncExtern", "FuncInst", "GlobalExtern", "HostCallback", "Instance", "MemInst",
     "MemoryExtern", "Store", "TableExtern", "TableInst",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler.isa import STATUS
+from ..compiler.vm_abi import STATUS
 from ..errors import capped_backtrace
 from ..runtime.store import U64_MAX, CallResult, FuncExtern, Store
 from ..wasm.types import Module
