@@ -40,6 +40,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .errors import DecodeError, InstantiationTrap, Unsupported, ValidationError, WasmGpuError, capped_backtrace
     from .graphics import add_arguments as add_graphics_arguments
     from .graphics import collector_for
+    from .runtime.api import from_raw
     from .runtime.backends import MEMORY_LAYOUTS
     from .runtime.engine import Engine
     from .runtime.store import TIERS, FuncExtern
@@ -84,15 +85,10 @@ def parse_value(text: str, valtype: int) -> int:
 
 
 def format_value(bits: int, valtype: int) -> str:
-    if valtype == wo.I32_T:
-        return str(bits - (1 << 32) if bits >= 1 << 31 else bits)
-    if valtype == wo.I64_T:
-        return str(bits - (1 << 64) if bits >= 1 << 63 else bits)
-    if valtype == wo.F32_T:
-        return repr(struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0])
-    if valtype == wo.F64_T:
-        return repr(struct.unpack("<d", struct.pack("<Q", bits))[0])
-    return "null" if bits == (1 << 64) - 1 else f"ref({bits})"
+    value = from_raw(bits, valtype)
+    if valtype in wo.REF_TYPES:
+        return "null" if value is None else f"ref({value})"
+    return repr(value)
 
 
 EXIT_USAGE = 2  # argparse's status for a bad command line, and only for that
