@@ -63,11 +63,14 @@ class Backend:
     # What the store's budget is spent on, for messages.
     memory_kind = "host memory"
 
+    # What the array library raises when memory runs out.
+    out_of_memory: tuple[type[BaseException], ...] = (MemoryError,)
+
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """A zeroed array; the backend's allocation failure becomes a ResourceLimitError."""
         try:
             return self.xp.zeros(shape, dtype=dtype)
-        except MemoryError as e:
+        except self.out_of_memory as e:
             raise ResourceLimitError(f"could not allocate {format_bytes(_nbytes(shape, dtype))} of "
                                      f"{self.memory_kind}") from e
 
@@ -194,6 +197,7 @@ class CudaBackend(Backend):
         from ..vm.build import load_cuda_kernel
 
         self.xp = cupy
+        self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
         # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md).
         self.memory_layout = _layout(memory_layout, "contiguous")
         self.kernel = load_cuda_kernel(defines=self.defines)
@@ -243,13 +247,6 @@ class CudaBackend(Backend):
         return int(free)
 
     memory_kind = "GPU memory"
-
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        try:
-            return self.xp.zeros(shape, dtype=dtype)
-        except (MemoryError, self.xp.cuda.memory.OutOfMemoryError) as e:
-            raise ResourceLimitError(f"could not allocate {format_bytes(_nbytes(shape, dtype))} of "
-                                     f"{self.memory_kind}") from e
 
     def memory_budget(self) -> int:
         # Free device memory plus what CuPy's pool holds and would hand out again.
