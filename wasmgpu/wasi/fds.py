@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat as st
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -74,6 +74,27 @@ def filestat_of(info: os.stat_result) -> bytes:
     return abi.FILESTAT.pack(info.st_dev & U64_MASK, info.st_ino & U64_MASK, filetype_of(info.st_mode),
                              info.st_nlink, info.st_size, info.st_atime_ns & U64_MASK,
                              info.st_mtime_ns & U64_MASK, info.st_ctime_ns & U64_MASK)
+
+
+def seek_target(offset: int, whence: int, current: Callable[[], int], size: Callable[[], int]) -> int:
+    """Where fd_seek moves a file's position: `current` and `size` are asked only for the origin used."""
+    if whence == abi.WHENCE_SET:
+        base = 0
+    elif whence == abi.WHENCE_CUR:
+        base = current()
+    elif whence == abi.WHENCE_END:
+        base = size()
+    else:
+        raise WasiError(abi.EINVAL)
+    if base + offset < 0:
+        raise WasiError(abi.EINVAL)
+    return base + offset
+
+
+def check_file_flags(flags: int) -> None:
+    """fd_fdstat_set_flags on a file: append and nonblock may change, nothing else."""
+    if flags & ~(abi.FDFLAGS_APPEND | abi.FDFLAGS_NONBLOCK):
+        raise WasiError(abi.EINVAL)
 
 
 class Entry:
@@ -185,13 +206,9 @@ class FileEntry(Entry):
         return os.pwrite(self.host_fd, data, offset)
 
     def seek(self, offset: int, whence: int) -> int:
-        if whence not in (abi.WHENCE_SET, abi.WHENCE_CUR, abi.WHENCE_END):
-            raise WasiError(abi.EINVAL)
-        base = {abi.WHENCE_SET: 0, abi.WHENCE_CUR: os.lseek(self.host_fd, 0, os.SEEK_CUR),
-                abi.WHENCE_END: os.fstat(self.host_fd).st_size}[whence]
-        if base + offset < 0:
-            raise WasiError(abi.EINVAL)
-        return os.lseek(self.host_fd, base + offset, os.SEEK_SET)
+        target = seek_target(offset, whence, lambda: os.lseek(self.host_fd, 0, os.SEEK_CUR),
+                             lambda: os.fstat(self.host_fd).st_size)
+        return os.lseek(self.host_fd, target, os.SEEK_SET)
 
     def filestat(self) -> bytes:
         return filestat_of(os.fstat(self.host_fd))
@@ -205,8 +222,7 @@ class FileEntry(Entry):
                                    info.st_mtime_ns if mtim is None else mtim))
 
     def set_flags(self, flags: int) -> None:
-        if flags & ~(abi.FDFLAGS_APPEND | abi.FDFLAGS_NONBLOCK):
-            raise WasiError(abi.EINVAL)
+        check_file_flags(flags)
         import fcntl
 
         host = fcntl.fcntl(self.host_fd, fcntl.F_GETFL)
@@ -285,12 +301,7 @@ class SnapshotFile(Entry):
         return self.data[offset:offset + n]
 
     def seek(self, offset: int, whence: int) -> int:
-        if whence not in (abi.WHENCE_SET, abi.WHENCE_CUR, abi.WHENCE_END):
-            raise WasiError(abi.EINVAL)
-        base = {abi.WHENCE_SET: 0, abi.WHENCE_CUR: self.pos, abi.WHENCE_END: len(self.data)}[whence]
-        if base + offset < 0:
-            raise WasiError(abi.EINVAL)
-        self.pos = base + offset
+        self.pos = seek_target(offset, whence, lambda: self.pos, lambda: len(self.data))
         return self.pos
 
     def filestat(self) -> bytes:
@@ -300,8 +311,7 @@ class SnapshotFile(Entry):
         raise WasiError(abi.EINVAL)  # as the host answers for a read-only descriptor
 
     def set_flags(self, flags: int) -> None:
-        if flags & ~(abi.FDFLAGS_APPEND | abi.FDFLAGS_NONBLOCK):
-            raise WasiError(abi.EINVAL)
+        check_file_flags(flags)
         self.flags = flags
 
     def sync(self) -> None:
