@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ..compiler.vm_abi import REF_NULL
 from ..errors import Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType
-from .store import REF_NULL
 
 Value = int | float | None
 

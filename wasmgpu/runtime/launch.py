@@ -27,8 +27,8 @@ from ..compiler.vm_abi import (
     TRAP_CODE,
     TRAP_MESSAGE,
 )
-from ..errors import ProcExit, Trap, Unsupported, WasmGpuError
-from ..wasm import opcodes as wo
+from ..errors import ProcExit, Trap, WasmGpuError
+from .api import check_supported
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .tuning import WindowTuner, trial_gain
@@ -54,7 +54,7 @@ class Launcher:
             raise WasmGpuError(f"expected {s.n} argument tuples, got {len(args)}")
         f = s.funcs[func.addr]
         if f.host is not None:
-            self._check_types(f)
+            check_supported(f.type)
             return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
         matrix = np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T if f.nparams else None
         outcome = self.call_raw(func, matrix, fuel, on_slice)
@@ -67,7 +67,7 @@ class Launcher:
         intrinsic called directly, a frame larger than the stack): call() answers those."""
         s = self.store
         f = s.funcs[func.addr]
-        self._check_types(f)
+        check_supported(f.type)
         if f.host is not None or f.host_index != NO_HOST or f.frame > s.stack_slots:
             return None
         sv = s.slot_view()
@@ -83,11 +83,6 @@ class Launcher:
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
         return self._outcome(len(f.type.results))
-
-    @staticmethod
-    def _check_types(f: FuncInst) -> None:
-        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
-            raise Unsupported("v128 values (SIMD) are not supported yet")
 
     def _device_only(self, f: FuncInst) -> list[CallResult]:
         """The calls no launch serves: an intrinsic called directly, or a frame the stack cannot hold."""
