@@ -3,7 +3,7 @@
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
-# WASMGPU_SKIP_BENCH=1 leaves out the benchmarks)
+# WASMGPU_SKIP_BENCH=1 leaves out the benchmarks, WASMGPU_SKIP_TESTS=1 the pytest run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
@@ -15,7 +15,12 @@ status=0
 echo "== tests on the CUDA backend"
 # The default tier (auto) would build each small test module with NVRTC; tests/test_compiled.py asks for
 # the compiled tier itself (with a spec subset), the rest run the interpreter.
-WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda python3 -m pytest -q -n 8 --durations=15 -p no:cacheprovider tests 2>&1 | tee "$out/tests.log" | tail -25 || status=1
+# The log names every test as it ends (-v), so a run cut off by the timeout still shows which were left.
+if [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
+  WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout "${WASMGPU_TEST_TIMEOUT:-900}" python3 -m pytest -v -n 16 \
+    --durations=30 -W ignore -p no:cacheprovider tests > "$out/tests.log" 2>&1 || status=1
+  grep -E "FAILED|ERROR|passed|failed" "$out/tests.log" | tail -25
+fi
 echo "== spec suite, CUDA backend, 1 instance"
 python3 -m wasmgpu.spec --backend cuda --tier interp --exclude 'simd_*' --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
   > "$out/spec-cuda-1.log" 2>&1 || status=1
