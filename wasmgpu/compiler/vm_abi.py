@@ -27,11 +27,22 @@ M_BASE, M_CAP, M_MAX, M_FIELDS = range(4)
 T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
 
 
+# WASI's errno values, in order (C: WASI_E<name>, WASI_SUCCESS).
+WASI_ERRNO_NAMES = (
+    "SUCCESS 2BIG ACCES ADDRINUSE ADDRNOTAVAIL AFNOSUPPORT AGAIN ALREADY BADF BADMSG BUSY CANCELED CHILD "
+    "CONNABORTED CONNREFUSED CONNRESET DEADLK DESTADDRREQ DOM DQUOT EXIST FAULT FBIG HOSTUNREACH IDRM ILSEQ "
+    "INPROGRESS INTR INVAL IO ISCONN ISDIR LOOP MFILE MLINK MSGSIZE MULTIHOP NAMETOOLONG NETDOWN NETRESET "
+    "NETUNREACH NFILE NOBUFS NODEV NOENT NOEXEC NOLCK NOLINK NOMEM NOMSG NOPROTOOPT NOSPC NOSYS NOTCONN NOTDIR "
+    "NOTEMPTY NOTRECOVERABLE NOTSOCK NOTSUP NOTTY NXIO OVERFLOW OWNERDEAD PERM PIPE PROTO PROTONOSUPPORT "
+    "PROTOTYPE RANGE ROFS SPIPE SRCH STALE TIMEDOUT TXTBSY XDEV NOTCAPABLE"
+).split()
+
 # The WASI calls the device serves itself (vm/wasi_fast.h; host side wasi/fast.py).
 # Which import a device-served function is (enum WasiKind, C names WK_<NAME>): F_HOST = DEVICE_IMPORT_BASE +
 # its index here.
 WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
-              "random_get", "fd_write", "proc_exit"]
+              "random_get", "fd_write", "proc_exit", "fd_prestat_get", "fd_prestat_dir_name", "path_open", "fd_read",
+              "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close"]
 # The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
 # W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
 # WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;
@@ -41,8 +52,35 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # W_CLOCK: u64 [C_FIELDS][N]; W_RNG_KEY: u32 [8][N], a ChaCha20 key per instance; W_RNG_POS: u64 [N], bytes
 # of the key's stream used so far; W_HOST_REALTIME, W_HOST_MONOTONIC: the host's clocks just before the
 # launch (ns); W_TIMER_BASE: the device timer at the launch's first clock read (the host zeroes it).
+# Files on the device (wasi/devfiles.py): W_FILE_DATA: u8 [], the distinct contents of the snapshot's files;
+# W_FILE_INFO: u64 [files][FI_FIELDS]; W_FILE_STAT: u8 [files][64], each path's filestat at the snapshot;
+# W_NAMES: u64 [slots][NT_FIELDS], an open-addressing table from (root, relative path) to a file, probed
+# linearly from hash & W_NAME_MASK; W_NAME_BYTES: u8 [], the paths and the preopens' guest names;
+# W_PRE_ROOT: u32 [DF_PREOPENS][N], the root of preopen fd 3 + k (DF_NO_ROOT past the last);
+# W_PRE_NAME: u64 [DF_PREOPENS][N], its guest name (offset << 16 | length in W_NAME_BYTES);
+# W_FD_META: u32 [FM_FIELDS][N], the instance's descriptor numbering (wasi/fds.py FdTable: the next new
+# number and a queue of freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
+# the descriptors the device opened (DF_NO_FD: a free slot) and their files; W_FD_POS: u64 [DF_SLOTS][N];
+# W_FILE_FDSTAT: the first 8 bytes of a read-only file's fdstat (filetype, flags); W_FILE_RIGHTS: the rights
+# it reports; W_WRITE_RIGHTS: the rights path_open leaves to the host.
 (W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
- W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_COUNT) = range(14)
+ W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_FILE_DATA, W_FILE_INFO, W_FILE_STAT, W_NAMES, W_NAME_BYTES,
+ W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FILE_FDSTAT,
+ W_FILE_RIGHTS, W_WRITE_RIGHTS, W_COUNT) = range(30)
+# A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, and how many.
+FI_DATA, FI_SIZE, FI_FIELDS = range(3)
+# An entry of W_NAMES (enum DevNameField): the path's hash (FNV-1a 64 of the root's 4 bytes, little-endian,
+# then the path), where its bytes are, its length | root << 32 (DF_EMPTY: an empty slot), its file.
+NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE, NT_FIELDS = range(5)
+# An instance's descriptor numbering in W_FD_META (enum DevFdField).
+FM_NEXT, FM_QHEAD, FM_QLEN, FM_FIELDS = range(4)
+DF_PREOPENS = 4  # an instance with more preopens has its files served by the host
+DF_SLOTS = 8  # descriptors the device may hold open per instance; past that, path_open goes to the host
+DF_QUEUE = 8  # freed numbers the device may queue
+DF_PATH_MAX = 1024
+DF_NO_ROOT = 0xFFFFFFFF
+DF_NO_FD = 0xFFFFFFFF
+DF_EMPTY = (1 << 64) - 1
 # An instance's args and environ in W_STRING_INFO (enum WasiStringField).
 SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE, SI_FIELDS = range(7)
 # An instance's clock in W_CLOCK (enum WasiClockField); C_VALUE: virtual time, or the last monotonic read.
@@ -50,12 +88,14 @@ C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
 # W_FLAGS bits: fd 1 and fd 2 are still the original stdout and stderr; realtime and monotonic come from
 # the host's clocks at launch plus the device timer; the seeded virtual clock (wasi/clocks.py VirtualClock);
 # random_get from the instance's ChaCha20 stream.
-WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM = 1, 2, 4, 8, 16
+# WF_FILES: the instance's preopened files are served on the device (wasi/devfiles.py).
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES = 1, 2, 4, 8, 16, 32
 WF_OUT_FD2 = 0x80000000  # in an output record's header: the record is for fd 2
 NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
 ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
-         "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField"}
+         "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField", "FI_": "DevFileField",
+         "NT_": "DevNameField", "FM_": "DevFdField"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -101,8 +141,9 @@ PAGE = 65536
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
-                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_OUT_FD2"),
-            "u64": ("REF_NULL", "PAGE", "NO_MEMORY")}
+                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_OUT_FD2", "DF_PREOPENS", "DF_SLOTS", "DF_QUEUE",
+                    "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 
@@ -122,6 +163,7 @@ def c_definitions() -> list[str]:
         out.append(f"enum {cname} {{ " + ", ".join(f"{k} = {i}" for i, k in enumerate(enum_names(prefix))) + " };")
     out += [f"#define TRAP_{name} {i}" for i, (name, _) in enumerate(TRAPS)]
     out += [f"#define STATUS_{name} {i}" for i, name in enumerate(STATUSES)]
+    out += [f"#define WASI_{'' if name == 'SUCCESS' else 'E'}{name} {i}u" for i, name in enumerate(WASI_ERRNO_NAMES)]
     for ctype, names in _DEFINES.items():
         out += [f"#define {k} 0x{globals()[k]:x}{_SUFFIX[ctype]}" if globals()[k] > 0xFFFFF
                 else f"#define {k} {globals()[k]}{_SUFFIX[ctype]}" for k in names]

@@ -42,7 +42,7 @@ def cache_dir() -> Path:
     return path
 
 
-INCLUDED = ("isa.h", "wasi_fast.h")  # vm.h's own headers
+INCLUDED = ("isa.h", "wasi_fast.h", "wasi_files.h")  # vm.h's own headers, each after the one including it
 
 
 def vm_source(entry: str, compiled: str = "") -> str:

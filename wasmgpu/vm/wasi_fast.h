@@ -1,7 +1,7 @@
 // WASI preview1 calls the device serves itself, without a round trip to the host (DESIGN.md section 5):
 // args and environ from per-instance blobs loaded before the run, clocks, random bytes, fd_write to the
 // original stdout/stderr (appended to a per-instance buffer the host drains after each launch) and
-// proc_exit. Each function returns WF_HOST when it cannot serve a call; the host then serves it as any
+// proc_exit, and preopened files (wasi_files.h). Each function returns WF_HOST when it cannot serve a call; the host then serves it as any
 // other import (wasmgpu/wasi/preview1.py), so the two paths must agree byte for byte.
 // Included by vm.h (after the memory helpers); the host side is wasmgpu/wasi/fast.py.
 #pragma once
@@ -11,9 +11,6 @@
 
 enum WasiResult { WF_HOST, WF_DONE, WF_EXIT };
 #define WF_TO_HOST 0xffffffffu  // from a helper in place of an errno: the host serves the call
-#define WASI_SUCCESS 0u
-#define WASI_EFAULT 21u
-#define WASI_EINVAL 28u
 
 #ifdef WG_CUDA
 DEV u64 wf_timer_ns() {
@@ -171,6 +168,8 @@ DEV u32 wf_fd_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 fd, u64 i
   return WF_DONE;
 }
 
+#include "wasi_files.h"
+
 // Serves import `kind` for instance `inst`, its arguments in the frame at slot `cfp`: WF_DONE (the errno is
 // in the frame's first slot), WF_EXIT (proc_exit: *code is the exit code) or WF_HOST.
 DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kind, u32* code) {
@@ -226,6 +225,10 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
         return WF_HOST;
       break;
     }
+    case WK_FD_PRESTAT_GET: case WK_FD_PRESTAT_DIR_NAME: case WK_PATH_OPEN: case WK_FD_READ: case WK_FD_PREAD:
+    case WK_FD_SEEK: case WK_FD_TELL: case WK_FD_FILESTAT_GET: case WK_FD_FDSTAT_GET: case WK_FD_CLOSE:
+      if (!(flags & WF_FILES) || df_call(blk, inst, N, r, size, kind, sl, ss, cfp, &e) == WF_HOST) return WF_HOST;
+      break;
     default: return WF_HOST;
   }
   ARG(0) = e;

@@ -52,10 +52,12 @@ from ..runtime.linear_memory import MemoryArray
 from ..runtime.store import Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
+from .devfiles import DeviceFiles
 from .fds import OutputEntry
 
 U64_MAX = (1 << 64) - 1
 
+FILE_KINDS = frozenset(KINDS[KINDS.index("fd_prestat_get"):])  # served from devfiles.py's snapshot
 MAX_OUT_BUFFER = 16 << 10  # bytes per instance
 MIN_OUT_BUFFER = 1 << 10
 
@@ -155,6 +157,7 @@ class FastPaths:
         self._broken: set[tuple[int, int]] = set()  # (instance, fd) whose sink failed: the host's from then on
 
         self.flags = xp.array(self._flags)  # a copy on every backend: changes are pushed explicitly
+        self.files: DeviceFiles | None = None
         self.any_real_clock = bool((self._flags & WF_CLOCK_REAL).any())
         ptr = store.backend.ptr
         block[W_FLAGS] = ptr(self.flags)
@@ -169,9 +172,13 @@ class FastPaths:
 
     # -- set up by the Wasi object --------------------------------------------------------------------
     def kind(self, name: str) -> int | None:
-        """The device kind of WASI function `name` (None: host only); linking fd_write makes the buffers."""
+        """The device kind of WASI function `name` (None: host only); linking fd_write makes the buffers,
+        linking a file function the snapshot of the preopens (devfiles.py)."""
         if name not in KINDS:
             return None
+        if name in FILE_KINDS and self.files is None:
+            self.files = DeviceFiles(self.store, self.contexts, self._flags, self._push_flags, self._set)
+            self.files.build()
         if name == "fd_write" and self.out is None and self.out_buffer > 0:
             self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer)
             self._set(W_OUT, self.store.backend.ptr(self.out.data))
@@ -180,6 +187,17 @@ class FastPaths:
                 self._refresh_fds(i)
             self.flags[:] = self.store.xp.asarray(self._flags)
         return KINDS.index(name)
+
+    def _push_flags(self, insts: np.ndarray) -> None:
+        if len(insts):
+            xp = self.store.xp
+            self.flags[xp.asarray(insts)] = xp.asarray(self._flags[insts])
+
+    def before_host_call(self, i: int, name: str, args: tuple[int, ...]) -> None:
+        """The host is about to serve `name` for instance i: it takes over the instance's descriptors first
+        where the call could see them."""
+        if self.files is not None:
+            self.files.before_host_call(i, name, args)
 
     def set_memory(self, addr: int | None) -> None:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)

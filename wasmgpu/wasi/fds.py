@@ -175,8 +175,16 @@ class OutputEntry(Entry):
         return len(data)
 
 
-class FileEntry(Entry):
+class RegularFile(Entry):
+    """A regular file, held by a host descriptor (FileEntry) or as its bytes (SnapshotFile): the calls
+    that ask what a descriptor is treat both alike."""
+
     filetype = abi.FILETYPE_REGULAR_FILE
+    readable = True
+    writable = False
+
+
+class FileEntry(RegularFile):
 
     def __init__(self, host_fd: int, readable: bool, writable: bool, flags: int, rights: int) -> None:
         super().__init__(rights, rights, flags)
@@ -280,11 +288,10 @@ HOST_FDS = HostFdBudget()
 SNAPSHOT_MAX = 64 << 20  # larger read-only files keep their descriptor whatever the budget says
 
 
-class SnapshotFile(Entry):
+class SnapshotFile(RegularFile):
     """A read-only regular file held as its bytes and its stat at open, without a host descriptor (see
-    HostFdBudget). It does not see later changes to the file, as a copy would not."""
-
-    filetype = abi.FILETYPE_REGULAR_FILE
+    HostFdBudget, and the device's snapshot in devfiles.py). It does not see later changes to the file, as
+    a copy would not."""
 
     def __init__(self, data: bytes, info: os.stat_result, flags: int, rights: int) -> None:
         super().__init__(rights, rights, flags)

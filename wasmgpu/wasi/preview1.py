@@ -25,6 +25,7 @@ from .fds import (
     Entry,
     FileEntry,
     OutputEntry,
+    RegularFile,
     SnapshotFile,
     StdinEntry,
     filestat_of,
@@ -116,7 +117,7 @@ def fd_advise(ctx: WasiContext, mem: GuestMemory, fd: int, offset: int, length: 
     entry = ctx.fds.get(fd)
     if advice > 5:
         return abi.EINVAL
-    if not isinstance(entry, FileEntry):
+    if not isinstance(entry, RegularFile):
         return abi.EBADF
     return abi.SUCCESS
 
@@ -323,7 +324,7 @@ def _dir(ctx: WasiContext, fd: int, not_dir: int = abi.EBADF) -> DirEntry:
     for a regular file in path_open)."""
     d = ctx.fds.get(fd)
     if not isinstance(d, DirEntry):
-        raise WasiError(not_dir if isinstance(d, FileEntry) else abi.EBADF)
+        raise WasiError(not_dir if isinstance(d, RegularFile) else abi.EBADF)
     return d
 
 
@@ -574,11 +575,11 @@ def poll_oneoff(ctx: WasiContext, mem: GuestMemory, in_ptr: int, out_ptr: int, n
             if tag == abi.EVENTTYPE_FD_READ:
                 if isinstance(entry, StdinEntry):
                     nbytes = 1
-                elif isinstance(entry, FileEntry) and entry.readable:
+                elif isinstance(entry, RegularFile) and entry.readable:
                     nbytes = entry.poll_bytes()
                 else:
                     return abi.EBADF
-            elif isinstance(entry, OutputEntry) or isinstance(entry, FileEntry) and entry.writable:
+            elif isinstance(entry, OutputEntry) or isinstance(entry, RegularFile) and entry.writable:
                 nbytes = 1
             else:
                 return abi.EBADF

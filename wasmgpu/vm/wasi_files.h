@@ -1,0 +1,212 @@
+// Preopened files served on the device (host side: wasmgpu/wasi/devfiles.py; layout: compiler/vm_abi.py).
+// While an instance has WF_FILES, its descriptors are the host's initial ones (stdio and preopens 3..) plus
+// those opened here, read-only, on a snapshot of the preopens' regular files. Each function answers exactly
+// as wasi/preview1.py would, or returns WF_HOST before changing anything; the host then takes the
+// instance's descriptors over (devfiles.py demote) and serves this call and every later one.
+// Included by wasi_fast.h.
+#pragma once
+
+#define DF_U32(field, k) (((u32*)blk[field])[(u64)(k) * N + inst])
+#define DF_U64(field, k) (((u64*)blk[field])[(u64)(k) * N + inst])
+
+// The preopen index of fd (fd 3 + k), or -1.
+DEV int df_preopen(const u64* blk, u32 inst, u64 N, u32 fd) {
+  if (fd < 3 || fd - 3 >= DF_PREOPENS) return -1;
+  return DF_U32(W_PRE_ROOT, fd - 3) == DF_NO_ROOT ? -1 : (int)(fd - 3);
+}
+
+// The device slot holding fd, or -1.
+DEV int df_slot(const u64* blk, u32 inst, u64 N, u32 fd) {
+  for (u32 k = 0; k < DF_SLOTS; k++)
+    if (DF_U32(W_FD_NUM, k) == fd) return (int)k;
+  return -1;
+}
+
+// FNV-1a 64 of the root (4 bytes, little-endian) then the path; false where the path is not one the
+// snapshot can hold: empty, absolute, with a trailing slash, an empty, "." or ".." component, or a NUL.
+DEV bool df_hash(u32 root, MemRef r, u64 p, u64 n, u64* out) {
+  if (n == 0 || n > DF_PATH_MAX) return false;
+  u64 h = 0xcbf29ce484222325ull;
+  for (int k = 0; k < 4; k++) h = (h ^ ((root >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+  u64 start = 0;
+  for (u64 k = 0; k <= n; k++) {
+    const u8 c = k < n ? mem_load<u8>(r, p + k) : (u8)'/';
+    if (c == 0) return false;
+    if (c == '/') {
+      const u64 len = k - start;
+      if (len == 0) return false;
+      if (len <= 2 && mem_load<u8>(r, p + start) == '.' && (len == 1 || mem_load<u8>(r, p + start + 1) == '.'))
+        return false;
+      start = k + 1;
+    }
+    if (k < n) h = (h ^ c) * 0x100000001b3ull;
+  }
+  *out = h;
+  return true;
+}
+
+// The snapshot's file at (root, path), or DF_NO_FD.
+DEV u32 df_lookup(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
+  u64 h;
+  if (!df_hash(root, r, p, n, &h)) return DF_NO_FD;
+  const u64* names = (const u64*)blk[W_NAMES];
+  const u8* bytes = (const u8*)blk[W_NAME_BYTES];
+  const u64 mask = blk[W_NAME_MASK], want = n | ((u64)root << 32);
+  for (u64 s = h & mask;; s = (s + 1) & mask) {
+    const u64* e = names + s * NT_FIELDS;
+    if (e[NT_LEN_ROOT] == DF_EMPTY) return DF_NO_FD;
+    if (e[NT_HASH] != h || e[NT_LEN_ROOT] != want) continue;
+    const u8* name = bytes + e[NT_NAME];
+    u64 k = 0;
+    while (k < n && name[k] == mem_load<u8>(r, p + k)) k++;
+    if (k == n) return (u32)e[NT_FILE];
+  }
+}
+
+// The iovec array (iovs, count) checked against the memory: its total length, or false (the host answers).
+DEV bool df_iovecs(MemRef r, u64 size, u64 iovs, u64 count, u64* total) {
+  if (iovs + 8 * count > size) return false;
+  u64 t = 0;
+  for (u64 k = 0; k < count; k++) {
+    const u64 b = mem_load<u32>(r, iovs + 8 * k), n = mem_load<u32>(r, iovs + 8 * k + 4);
+    if (b + n > size) return false;
+    t += n;
+  }
+  *total = t;
+  return true;
+}
+
+// Up to `total` bytes of a file from `at` into the iovecs: the number copied.
+DEV u64 df_scatter(MemRef r, u64 iovs, u64 count, const u8* data, u64 size, u64 at, u64 total) {
+  u64 left = at < size ? size - at : 0;
+  if (left > total) left = total;
+  const u64 n = left;
+  for (u64 k = 0; k < count && left; k++) {
+    const u64 b = mem_load<u32>(r, iovs + 8 * k);
+    u64 m = mem_load<u32>(r, iovs + 8 * k + 4);
+    if (m > left) m = left;
+    mem_init(r, b, data + at, m);
+    at += m;
+    left -= m;
+  }
+  return n;
+}
+
+// One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
+DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp, u32* e) {
+#define DF_ARG(k) sl[(u64)(cfp + (k)) * ss]
+  const u32 fd = (u32)DF_ARG(0);
+  const int pre = df_preopen(blk, inst, N, fd);
+  if (kind == WK_FD_PRESTAT_GET || kind == WK_FD_PRESTAT_DIR_NAME) {
+    // Every descriptor is a preopen, stdio or one opened here: all but the preopens answer EBADF.
+    if (pre < 0) { *e = WASI_EBADF; return WF_DONE; }
+    const u64 name = DF_U64(W_PRE_NAME, pre), off = name >> 16, len = name & 0xffff;
+    if (kind == WK_FD_PRESTAT_GET) {
+      const u64 out = (u32)DF_ARG(1);
+      if (out + 8 > size) { *e = WASI_EFAULT; return WF_DONE; }
+      mem_store<u32>(r, out, 0u);  // PREOPENTYPE_DIR and padding
+      mem_store<u32>(r, out + 4, (u32)len);
+    } else {
+      const u64 path = (u32)DF_ARG(1), cap = (u32)DF_ARG(2);
+      if (cap < len) { *e = WASI_ENAMETOOLONG; return WF_DONE; }
+      if (path + len > size) { *e = WASI_EFAULT; return WF_DONE; }
+      mem_init(r, path, (const u8*)blk[W_NAME_BYTES] + off, len);
+    }
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  if (kind == WK_PATH_OPEN) {
+    // Only a read-only open of a regular file of the snapshot, without flags: all else is the host's.
+    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
+    const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
+    if (pre < 0 || oflags != 0 || fdflags != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
+    if (path + plen > size || out + 4 > size) return WF_HOST;
+    const u32 file = df_lookup(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    if (file == DF_NO_FD) return WF_HOST;
+    const int slot = df_slot(blk, inst, N, DF_NO_FD);
+    if (slot < 0) return WF_HOST;
+    // The number the host's table would give (fds.FdTable.add): the oldest freed one, else a new one.
+    u32 num;
+    if (DF_U32(W_FD_META, FM_QLEN) > 0) {
+      const u32 head = DF_U32(W_FD_META, FM_QHEAD);
+      num = DF_U32(W_FD_FREE, head);
+      DF_U32(W_FD_META, FM_QHEAD) = (head + 1) % DF_QUEUE;
+      DF_U32(W_FD_META, FM_QLEN) -= 1;
+    } else {
+      num = DF_U32(W_FD_META, FM_NEXT)++;
+    }
+    DF_U32(W_FD_NUM, slot) = num;
+    DF_U32(W_FD_FILE, slot) = file;
+    DF_U64(W_FD_POS, slot) = 0;
+    mem_store<u32>(r, out, num);
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  const int slot = df_slot(blk, inst, N, fd);
+  if (slot < 0) return WF_HOST;  // stdio or a preopen: the host's
+  const u32 file = DF_U32(W_FD_FILE, slot);
+  const u64* info = (const u64*)blk[W_FILE_INFO] + (u64)file * FI_FIELDS;
+  const u8* data = (const u8*)blk[W_FILE_DATA] + info[FI_DATA];
+  const u64 fsize = info[FI_SIZE];
+  u64* pos = &DF_U64(W_FD_POS, slot);
+  switch (kind) {
+    case WK_FD_READ: case WK_FD_PREAD: {
+      const bool p = kind == WK_FD_PREAD;
+      const u64 iovs = (u32)DF_ARG(1), count = (u32)DF_ARG(2), at = p ? DF_ARG(3) : *pos;
+      const u64 nread = (u32)DF_ARG(p ? 4 : 3);
+      u64 total;
+      if (!df_iovecs(r, size, iovs, count, &total) || nread + 4 > size || at > 0x7fffffffffffffffull)
+        return WF_HOST;
+      const u64 n = df_scatter(r, iovs, count, data, fsize, at, total);
+      if (!p) *pos = at + n;
+      mem_store<u32>(r, nread, (u32)n);
+      break;
+    }
+    case WK_FD_SEEK: {
+      const i64 off = (i64)DF_ARG(1);
+      const u32 whence = (u32)DF_ARG(2);
+      const u64 out = (u32)DF_ARG(3);
+      if (out + 8 > size || whence > 2) return WF_HOST;
+      const i64 base = whence == 0 ? 0 : whence == 1 ? (i64)*pos : (i64)fsize;
+      if (off < -base || (off > 0 && base > 0x7fffffffffffffffll - off)) return WF_HOST;
+      *pos = (u64)(base + off);
+      mem_store<u64>(r, out, *pos);
+      break;
+    }
+    case WK_FD_TELL: {
+      const u64 out = (u32)DF_ARG(1);
+      if (out + 8 > size) return WF_HOST;
+      mem_store<u64>(r, out, *pos);
+      break;
+    }
+    case WK_FD_FILESTAT_GET: {
+      const u64 out = (u32)DF_ARG(1);
+      if (out + 64 > size) return WF_HOST;
+      mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
+      break;
+    }
+    case WK_FD_FDSTAT_GET: {
+      const u64 out = (u32)DF_ARG(1);
+      if (out + 24 > size) return WF_HOST;
+      mem_store<u64>(r, out, blk[W_FILE_FDSTAT]);
+      mem_store<u64>(r, out + 8, blk[W_FILE_RIGHTS]);
+      mem_store<u64>(r, out + 16, blk[W_FILE_RIGHTS]);
+      break;
+    }
+    case WK_FD_CLOSE: {
+      const u32 len = DF_U32(W_FD_META, FM_QLEN);
+      if (len == DF_QUEUE) return WF_HOST;
+      DF_U32(W_FD_FREE, (DF_U32(W_FD_META, FM_QHEAD) + len) % DF_QUEUE) = fd;
+      DF_U32(W_FD_META, FM_QLEN) = len + 1;
+      DF_U32(W_FD_NUM, slot) = DF_NO_FD;
+      break;
+    }
+    default: return WF_HOST;
+  }
+  *e = WASI_SUCCESS;
+  return WF_DONE;
+#undef DF_ARG
+}
+
+#undef DF_U32
+#undef DF_U64

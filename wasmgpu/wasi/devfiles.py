@@ -1,0 +1,353 @@
+"""Preopened files served on the device (vm/wasi_files.h): a read-only snapshot of the preopens' regular
+files, taken when the run starts, and each instance's descriptor numbering kept on the device.
+
+The device serves fd_prestat_get/fd_prestat_dir_name, a read-only path_open of a snapshot file without
+flags, and fd_read/fd_pread/fd_seek/fd_tell/fd_filestat_get/fd_fdstat_get/fd_close on what it opened.
+Anything else goes to the host, and before the host serves a call that could see or change an instance's
+descriptors it takes them over (demote): the device's open files become SnapshotFile entries at the same
+numbers, the numbering continues where the device left it, and the device serves none of that instance's
+files again. A call that could change a directory also demotes every instance sharing a root with the
+caller, so no instance reads a snapshot older than a change made through WASI.
+
+The snapshot is read with descriptors relative to each preopen (O_NOFOLLOW), as path resolution is, so it
+holds only what a guest could open there; symbolic links, special files, files over FILE_MAX and whatever
+past the byte budget is not in it, and the host serves those paths. Files changed on the host by another
+process during the run are seen as they were at the start.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as st
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..compiler.vm_abi import (
+    DF_EMPTY,
+    DF_NO_FD,
+    DF_NO_ROOT,
+    DF_PATH_MAX,
+    DF_PREOPENS,
+    DF_QUEUE,
+    DF_SLOTS,
+    FI_DATA,
+    FI_FIELDS,
+    FI_SIZE,
+    FM_FIELDS,
+    FM_NEXT,
+    FM_QHEAD,
+    FM_QLEN,
+    NT_FIELDS,
+    NT_FILE,
+    NT_HASH,
+    NT_LEN_ROOT,
+    NT_NAME,
+    W_FD_FILE,
+    W_FD_FREE,
+    W_FD_META,
+    W_FD_NUM,
+    W_FD_POS,
+    W_FILE_DATA,
+    W_FILE_FDSTAT,
+    W_FILE_INFO,
+    W_FILE_RIGHTS,
+    W_FILE_STAT,
+    W_NAME_BYTES,
+    W_NAME_MASK,
+    W_NAMES,
+    W_PRE_NAME,
+    W_PRE_ROOT,
+    W_WRITE_RIGHTS,
+    WF_FILES,
+)
+from . import abi
+from .context import WasiContext
+from .fds import FILE_RIGHTS_READ, DirEntry, SnapshotFile, filestat_of
+from .sandbox import O_CLOEXEC
+
+FILE_MAX = 4 << 20  # a larger file is read by the host
+ENTRIES_MAX = 4096  # names per preopen in the snapshot
+DEPTH_MAX = 16
+HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figures
+
+# Calls that never see a descriptor, and fd_* calls that touch only their first argument's descriptor.
+NO_FDS = frozenset({"args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
+                    "clock_time_get", "random_get", "proc_exit", "proc_raise", "sched_yield"})
+ONE_FD = frozenset({"fd_advise", "fd_allocate", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags",
+                    "fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size", "fd_filestat_set_times",
+                    "fd_pread", "fd_prestat_get", "fd_prestat_dir_name", "fd_pwrite", "fd_read", "fd_readdir",
+                    "fd_seek", "fd_sync", "fd_tell", "fd_write"})
+# Calls that may change what a directory holds (path_open only with the flags or rights below).
+CHANGES = frozenset({"path_create_directory", "path_filestat_set_times", "path_link", "path_remove_directory",
+                     "path_rename", "path_symlink", "path_unlink_file", "fd_filestat_set_size",
+                     "fd_filestat_set_times", "fd_allocate", "fd_pwrite", "fd_write"})
+OPEN_CHANGES = abi.OFLAGS_CREAT | abi.OFLAGS_TRUNC | abi.OFLAGS_EXCL
+
+
+def fnv_hash(root: int, path: bytes) -> int:
+    """The key of (root, path) in the name table, as wasi_files.h df_hash computes it."""
+    h = 0xCBF29CE484222325
+    for b in root.to_bytes(4, "little") + path:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+@dataclass
+class SnapFile:
+    path: bytes
+    data: bytes
+    info: os.stat_result
+
+
+def _simple(name: str) -> bytes | None:
+    """The bytes of a directory entry's name when a guest path can name it (valid UTF-8, as paths are)."""
+    try:
+        raw = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return raw if raw not in (b".", b"..") else None
+
+
+def scan(entry: DirEntry, budget: list[int]) -> list[SnapFile]:
+    """The regular files under a preopen, read through descriptors opened below it without following links.
+    `budget`: bytes left for the whole snapshot (shared between threads; an estimate suffices)."""
+    out: list[SnapFile] = []
+    try:
+        top = os.open(entry.root, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
+    except OSError:
+        return out
+    try:
+        info = os.fstat(top)
+        if (info.st_dev, info.st_ino) != entry._identity:  # swapped since the context was made
+            return out
+        _walk(top, b"", 0, out, budget)
+    finally:
+        os.close(top)
+    return out
+
+
+def _walk(dir_fd: int, prefix: bytes, depth: int, out: list[SnapFile], budget: list[int]) -> None:
+    try:
+        with os.scandir(dir_fd) as it:
+            names = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in it]
+    except OSError:
+        return
+    for name, is_dir, is_file in names:
+        raw = _simple(name)
+        if raw is None or len(out) >= ENTRIES_MAX or len(prefix) + len(raw) > DF_PATH_MAX:
+            continue
+        if is_file:
+            _read(dir_fd, name, prefix + raw, out, budget)
+        elif is_dir and depth + 1 < DEPTH_MAX:
+            try:
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | O_CLOEXEC, dir_fd=dir_fd)
+            except OSError:
+                continue
+            try:
+                _walk(sub, prefix + raw + b"/", depth + 1, out, budget)
+            finally:
+                os.close(sub)
+
+
+def _read(dir_fd: int, name: str, path: bytes, out: list[SnapFile], budget: list[int]) -> None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return
+    try:
+        info = os.fstat(fd)
+        if not st.S_ISREG(info.st_mode) or info.st_size > FILE_MAX or info.st_size > budget[0]:
+            return
+        chunks = []
+        while chunk := os.read(fd, max(info.st_size, 1 << 16)):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    if len(data) != info.st_size:  # changed while read: the host serves it
+        return
+    budget[0] -= len(data)
+    out.append(SnapFile(path, data, info))
+
+
+def eligible(ctx: WasiContext) -> list[DirEntry] | None:
+    """The preopens of a context whose descriptors are still the initial ones (stdio, then preopens from 3),
+    when the device can keep its numbering; else None."""
+    fds = ctx.fds
+    if fds.free or fds.next != len(fds.entries) or fds.next < 3 or fds.next - 3 > DF_PREOPENS:
+        return None
+    pre = [fds.entries.get(fd) for fd in range(3, fds.next)]
+    if not all(isinstance(e, DirEntry) and e.name is not None and e.fd is None for e in pre):
+        return None
+    return pre  # type: ignore[return-value]
+
+
+@dataclass
+class DeviceFiles:
+    """The snapshot and the descriptor state on the device, and the host's side of giving them back."""
+
+    store: object
+    contexts: Sequence[WasiContext]
+    flags: np.ndarray  # FastPaths' host copy of the per-instance WF_* bits
+    push_flags: object  # (instances) -> None: copy those instances' flags to the device
+    set_field: object  # (field, value) -> None: a field of the device block
+    files: list[SnapFile] = field(default_factory=list)
+    preopens: list[int] = field(default_factory=list)  # per instance: how many preopens the device knows
+    roots_of: list[tuple[int, ...]] = field(default_factory=list)
+    sharers: dict[int, list[int]] = field(default_factory=dict)  # root -> instances, for roots shared
+
+    def build(self, budget: int | None = None) -> None:
+        s = self.store
+        xp, n = s.xp, s.n  # type: ignore[attr-defined]
+        if budget is None:
+            free = s.backend.device_memory()  # type: ignore[attr-defined]
+            budget = HOST_BUDGET if free is None else min(2 << 30, free // 4)
+        roots: dict[str, int] = {}
+        first: list[DirEntry] = []
+        per_instance: list[list[DirEntry] | None] = [eligible(c) for c in self.contexts]
+        for pre in per_instance:
+            for e in pre or ():
+                if e.root not in roots:
+                    roots[e.root] = len(roots)
+                    first.append(e)
+        left = [budget]
+        workers = min(32, (os.cpu_count() or 1) * 2, max(1, len(first)))
+        with ThreadPoolExecutor(workers) as ex:
+            scanned = list(ex.map(lambda e: scan(e, left), first))
+
+        name_bytes = bytearray()
+        names_at: dict[bytes, int] = {}
+
+        def intern(raw: bytes) -> int:
+            at = names_at.get(raw)
+            if at is None:
+                at = names_at[raw] = len(name_bytes)
+                name_bytes.extend(raw)
+            return at
+
+        data = bytearray()
+        data_at: dict[bytes, int] = {}
+        info = []
+        stats = bytearray()
+        keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
+        for root, found in enumerate(scanned):
+            for f in found:
+                at = data_at.get(f.data)
+                if at is None:
+                    at = data_at[f.data] = len(data)
+                    data.extend(f.data)
+                index = len(self.files)
+                self.files.append(f)
+                info.append((at, len(f.data)))
+                stats += filestat_of(f.info)
+                keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
+        slots = 1 << max(4, (2 * len(keys)).bit_length())
+        table = np.full((slots, NT_FIELDS), DF_EMPTY, dtype=np.uint64)
+        mask = slots - 1
+        for h, at, len_root, index in keys:
+            k = h & mask
+            while table[k, NT_LEN_ROOT] != DF_EMPTY:
+                k = (k + 1) & mask
+            table[k, NT_HASH], table[k, NT_NAME], table[k, NT_LEN_ROOT], table[k, NT_FILE] = h, at, len_root, index
+
+        pre_root = np.full((DF_PREOPENS, n), DF_NO_ROOT, dtype=np.uint32)
+        pre_name = np.zeros((DF_PREOPENS, n), dtype=np.uint64)
+        meta = np.zeros((FM_FIELDS, n), dtype=np.uint32)
+        users: dict[int, list[int]] = {}
+        for i, pre in enumerate(per_instance):
+            if pre is None:
+                self.preopens.append(-1)
+                self.roots_of.append(())
+                continue
+            ids = tuple(roots[e.root] for e in pre)
+            for k, (e, root) in enumerate(zip(pre, ids, strict=True)):
+                guest = e.name.encode()  # type: ignore[union-attr]
+                if len(guest) > 0xFFFF:
+                    break
+                pre_root[k, i] = root
+                pre_name[k, i] = intern(guest) << 16 | len(guest)
+                users.setdefault(root, []).append(i)
+            else:
+                meta[FM_NEXT, i] = 3 + len(pre)
+                self.preopens.append(len(pre))
+                self.roots_of.append(ids)
+                self.flags[i] |= WF_FILES
+                continue
+            pre_root[:, i] = DF_NO_ROOT
+            self.preopens.append(-1)
+            self.roots_of.append(())
+        self.sharers = {root: ins for root, ins in users.items() if len(ins) > 1}
+
+        def put(field_: int, arr: np.ndarray) -> object:
+            dev = xp.asarray(arr)
+            self.set_field(field_, s.backend.ptr(dev))  # type: ignore[attr-defined,operator]
+            return dev
+
+        self.keep = [
+            put(W_FILE_DATA, np.frombuffer(bytes(data) + b"\0", dtype=np.uint8)),
+            put(W_FILE_INFO, np.array(info or [(0, 0)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
+            put(W_FILE_STAT, np.frombuffer(bytes(stats) or bytes(64), dtype=np.uint8)),
+            put(W_NAMES, table),
+            put(W_NAME_BYTES, np.frombuffer(bytes(name_bytes) + b"\0", dtype=np.uint8)),
+            put(W_PRE_ROOT, pre_root),
+            put(W_PRE_NAME, pre_name),
+        ]
+        assert FI_DATA == 0 and FI_SIZE == 1, "W_FILE_INFO rows are (data, size)"
+        self.meta = put(W_FD_META, meta)
+        self.free = put(W_FD_FREE, np.zeros((DF_QUEUE, n), dtype=np.uint32))
+        self.num = put(W_FD_NUM, np.full((DF_SLOTS, n), DF_NO_FD, dtype=np.uint32))
+        self.file = put(W_FD_FILE, np.zeros((DF_SLOTS, n), dtype=np.uint32))
+        self.pos = put(W_FD_POS, np.zeros((DF_SLOTS, n), dtype=np.uint64))
+        self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
+        fdstat = abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, 0, FILE_RIGHTS_READ, FILE_RIGHTS_READ)
+        self.set_field(W_FILE_FDSTAT, int.from_bytes(fdstat[:8], "little"))  # type: ignore[operator]
+        self.set_field(W_FILE_RIGHTS, FILE_RIGHTS_READ)  # type: ignore[operator]
+        self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
+        self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
+
+    # -- the host takes over ----------------------------------------------------------------------------
+    def before_host_call(self, i: int, name: str, args: tuple[int, ...]) -> None:
+        """Called before the host serves WASI function `name` for instance i."""
+        if name in NO_FDS:
+            return
+        if self.flags[i] & WF_FILES and not (name in ONE_FD and args and args[0] < 3 + self.preopens[i]):
+            self.demote(np.array([i]))
+        if self.sharers and self._changes(name, args):
+            near = {j for root in self.roots_of[i] for j in self.sharers.get(root, ())}
+            if near:
+                self.demote(np.array(sorted(near)))
+
+    @staticmethod
+    def _changes(name: str, args: tuple[int, ...]) -> bool:
+        if name == "path_open":
+            return bool(args[4] & OPEN_CHANGES or args[5] & abi.WRITE_RIGHTS)
+        return name in CHANGES and not (name in ONE_FD and args and args[0] < 3)
+
+    def demote(self, insts: np.ndarray) -> None:
+        """Give the descriptors of these instances to the host; the device serves none of their files again."""
+        insts = insts[(self.flags[insts] & WF_FILES) != 0]
+        if not len(insts):
+            return
+        host = self.store.backend.to_host  # type: ignore[attr-defined]
+        dev = self.store.xp.asarray(insts)  # type: ignore[attr-defined]
+        meta, free = host(self.meta[:, dev]), host(self.free[:, dev])
+        num, file, pos = host(self.num[:, dev]), host(self.file[:, dev]), host(self.pos[:, dev])
+        for j, i in enumerate(insts.tolist()):
+            fds = self.contexts[i].fds
+            fds.next = int(meta[FM_NEXT, j])
+            head, count = int(meta[FM_QHEAD, j]), int(meta[FM_QLEN, j])
+            fds.free = deque(int(free[(head + k) % DF_QUEUE, j]) for k in range(count))
+            for k in range(DF_SLOTS):
+                if num[k, j] != DF_NO_FD:
+                    f = self.files[int(file[k, j])]
+                    entry = SnapshotFile(f.data, f.info, 0, FILE_RIGHTS_READ)
+                    entry.pos = int(pos[k, j])
+                    fds.entries[int(num[k, j])] = entry
+            self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)
+        self.push_flags(insts)  # type: ignore[operator]
