@@ -162,10 +162,9 @@ def _read(dir_fd: int, name: str, path: bytes, out: list[SnapFile], budget: list
         info = os.fstat(fd)
         if not st.S_ISREG(info.st_mode) or info.st_size > FILE_MAX or info.st_size > budget[0]:
             return
-        chunks = []
-        while chunk := os.read(fd, max(info.st_size, 1 << 16)):
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        data = os.read(fd, info.st_size + 1)  # one more byte than expected shows a file that grew
+        while len(data) < info.st_size and (chunk := os.read(fd, info.st_size + 1 - len(data))):
+            data += chunk
     except OSError:
         return
     finally:
@@ -248,13 +247,19 @@ class DeviceFiles:
                 stats += filestat_of(f.info)
                 keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
         slots = 1 << max(4, (2 * len(keys)).bit_length())
-        table = np.full((slots, NT_FIELDS), DF_EMPTY, dtype=np.uint64)
         mask = slots - 1
-        for h, at, len_root, index in keys:
+        used = bytearray(slots)
+        where = []
+        for h, *_ in keys:
             k = h & mask
-            while table[k, NT_LEN_ROOT] != DF_EMPTY:
+            while used[k]:
                 k = (k + 1) & mask
-            table[k, NT_HASH], table[k, NT_NAME], table[k, NT_LEN_ROOT], table[k, NT_FILE] = h, at, len_root, index
+            used[k] = 1
+            where.append(k)
+        table = np.full((slots, NT_FIELDS), DF_EMPTY, dtype=np.uint64)
+        if keys:
+            assert (NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE) == (0, 1, 2, 3), "rows are built in field order"
+            table[where, :4] = np.array(keys, dtype=np.uint64)
 
         pre_root = np.full((DF_PREOPENS, n), DF_NO_ROOT, dtype=np.uint32)
         pre_name = np.zeros((DF_PREOPENS, n), dtype=np.uint64)
