@@ -13,14 +13,16 @@ under --invoke, in the start function); 1 for an error gpu-run explains in one l
 module, file or directory that cannot be used, a link error, a batch that does not fit its budget, an invalid
 exit status); 2 for a bad command line only (argparse's usage errors); 130
 when Ctrl-C stopped the run (the first Ctrl-C lets the batch end in order: instances still running are
-stopped and marked `"interrupted"` in results.jsonl; a second one stops at once); 70 for a bug
-(`gpu-run: internal error: ...`, the traceback with WASMGPU_DEBUG=1). Backtraces show the innermost 20
+stopped and marked `"interrupted"` in results.jsonl or the --out-jsonl file; a second one stops at once); 70
+for a bug (`gpu-run: internal error: ...`, the traceback with WASMGPU_DEBUG=1). Backtraces show the innermost 20
 frames and the outermost 5 around `... N more frames` (errors.BACKTRACE_HEAD, BACKTRACE_TAIL).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import codecs
 import json
 import math
 import os
@@ -30,10 +32,10 @@ import struct
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
     from . import __version__
@@ -300,9 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_arg, default=None, metavar="S",
                    help="make clocks and random_get deterministic (a virtual clock per instance; random bytes "
                    "from the seed, an integer from 0 to 2**64-1, and the instance index)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
-                   "instance ended to DIR/results.jsonl")
+    outputs = p.add_mutually_exclusive_group()
+    outputs.add_argument("--out", type=Path, default=None, metavar="DIR",
+                         help="write each instance's output to DIR/<i>.stdout and DIR/<i>.stderr, and how each "
+                         "instance ended to DIR/results.jsonl")
+    outputs.add_argument("--out-jsonl", type=Path, default=None, metavar="FILE",
+                         help="write one JSON object per instance to FILE, in order: results.jsonl's fields, "
+                         "then \"stdout\" and \"stderr\" as text when the bytes are UTF-8, else "
+                         "\"stdout_b64\" / \"stderr_b64\" with the bytes in base64 (one file instead of "
+                         "--out's two per instance)")
     p.add_argument("-W", dest="wasm_options", action="append", default=[], metavar="KEY=VALUE",
                    help="wasmtime's spelling of the limits: fuel=N (--fuel), timeout=DURATION (10s, 500ms; "
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
@@ -449,7 +457,7 @@ HELD_TOTAL = 64 << 20
 class Output:
     """Where each instance's stdout and stderr go, and how they are shown after the run."""
 
-    def __init__(self, n: int, out_dir: Path | None, stack: ExitStack) -> None:
+    def __init__(self, n: int, out_dir: Path | None, stack: ExitStack, jsonl: Path | None = None) -> None:
         self.n = n
         self.out_dir = out_dir
         self.stdout: list[Any] = []
@@ -461,16 +469,21 @@ class Output:
                 self.stdout.append(SpoolSink(out_dir / f"{i}.stdout", HELD_PER_STREAM, budget))
                 self.stderr.append(SpoolSink(out_dir / f"{i}.stderr", HELD_PER_STREAM, budget))
             stack.callback(self.finish)
-        elif n == 1:  # stream straight through
+        elif n == 1 and jsonl is None:  # stream straight through
             self.stdout.append(sys.stdout.buffer)
             self.stderr.append(sys.stderr.buffer)
-        else:  # shown grouped by instance after the run
+        else:  # shown grouped by instance, or written to the --out-jsonl file, after the run
+            if jsonl is not None:  # refused before the run rather than after it
+                if jsonl.is_dir():
+                    raise WasmGpuError(f"--out-jsonl {str(jsonl)!r} is a directory")
+                jsonl.parent.mkdir(parents=True, exist_ok=True)
             spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-")))
             self.stdout = [SpoolSink(spool / f"{i}.stdout", HELD_PER_STREAM, budget, keep_empty=False)
                            for i in range(n)]
             self.stderr = [SpoolSink(spool / f"{i}.stderr", HELD_PER_STREAM, budget, keep_empty=False)
                            for i in range(n)]
-        self.streaming = out_dir is None and n == 1
+        self.streaming = out_dir is None and n == 1 and jsonl is None
+        self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
 
     def finish(self) -> None:
         for sink in self.stdout + self.stderr:
@@ -489,14 +502,15 @@ class Output:
     def show(self, i: int, message: str = "") -> None:
         """After the run: instance i's buffered output (prefixed with [i] when n > 1), then `message`."""
         prefix = f"[{i}] " if self.n > 1 else ""
-        if not self.streaming and self.out_dir is None:
+        if not self.streaming and not self.captured:
             for sink, stream in ((self.stdout[i], sys.stdout), (self.stderr[i], sys.stderr)):
                 write_prefixed(stream, sink.chunks(), prefix)
         if message:
             sys.stdout.flush()
-            if self.out_dir is not None:
+            if self.captured:
                 self.stderr[i].write(message.encode() + b"\n")
-                self.stderr[i].flush_to_file()
+                if self.out_dir is not None:
+                    self.stderr[i].flush_to_file()
             write_prefixed(sys.stderr, [message.encode() + b"\n"], prefix)
 
 
@@ -539,14 +553,19 @@ def run(opts: argparse.Namespace) -> int:
     try:
         return run_module(opts)
     except KeyboardInterrupt:
-        # Every instance gets its row, even when Ctrl-C came before the batch ran.
-        if opts.out is not None and not getattr(opts, "results_written", False):
+        # Every instance gets its row, even when Ctrl-C came before the batch ran (or a second one stopped
+        # it: the output captured for --out-jsonl went with the spool, so those rows have none).
+        if not getattr(opts, "results_written", False):
+            stopped = [Outcome(i, trap=INTERRUPTED, interrupted=True) for i in range(opts.instances)]
             try:
-                opts.out.mkdir(parents=True, exist_ok=True)
-                write_results(opts.out, [Outcome(i, trap=INTERRUPTED, interrupted=True)
-                                         for i in range(opts.instances)])
+                if opts.out is not None:
+                    opts.out.mkdir(parents=True, exist_ok=True)
+                    write_results(opts.out, stopped)
+                if opts.out_jsonl is not None:
+                    opts.out_jsonl.parent.mkdir(parents=True, exist_ok=True)
+                    write_out_jsonl(opts.out_jsonl, stopped, None)
             except OSError:
-                pass  # --out itself is unusable: the run could not have written there either
+                pass  # the place itself is unusable: the run could not have written there either
         raise
 
 
@@ -568,7 +587,7 @@ def run_module(opts: argparse.Namespace) -> int:
         # The store first: it refuses an N that does not fit before N output sinks are made.
         store = engine.store(n, tier=opts.tier, **({} if opts.stack_slots is None
                                                     else {"stack_slots": opts.stack_slots}))
-        out = Output(n, opts.out, stack)
+        out = Output(n, opts.out, stack, opts.out_jsonl)
         wasi = None
         if command or imports_wasi(module):
             wasi = Wasi(store, make_contexts(opts, n, out))
@@ -668,21 +687,77 @@ def failure_message(o: Outcome, module: Path, what: str) -> str:
     return f"Error: failed to run main module `{module}`\n\nCaused by:\n" + "\n".join(body)
 
 
+def result_row(o: Outcome) -> dict[str, Any]:
+    """How instance o ended, as a row of results.jsonl (and the head of its --out-jsonl row)."""
+    row: dict[str, Any] = {
+        "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
+        "backtrace": [b for _, b in capped_backtrace(o.backtrace)], "timed_out": o.timed_out,
+        "interrupted": o.interrupted, "wall_time": round(o.wall_time, 6)}
+    if o.fuel_used is not None:
+        row["fuel_used"] = o.fuel_used
+    return row
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
+    """`write` to a temporary file beside `path`, then renamed to it, so that the file is complete
+    whenever it is there (and a failed write leaves no temporary file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):  # the first error is the one to tell
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_results(out_dir: Path, outcomes: list[Outcome]) -> None:
-    """One JSON object per instance, in order; written to a temporary file and renamed, so that the file
-    is complete whenever it is there."""
-    path = out_dir / "results.jsonl"
-    tmp = out_dir / f".results.jsonl.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
+    """One JSON object per instance, in order."""
+    write_atomically(out_dir / "results.jsonl", lambda f: f.writelines(json.dumps(result_row(o)) + "\n"
+                                                                       for o in outcomes))
+
+
+def write_out_jsonl(path: Path, outcomes: list[Outcome], out: Output | None) -> None:
+    """--out-jsonl: each instance's results.jsonl row with its stdout and stderr, an instance at a time
+    (without `out`, empty ones)."""
+    def write(f: TextIO) -> None:
         for o in outcomes:
-            row: dict[str, Any] = {
-                "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
-                "backtrace": [b for _, b in capped_backtrace(o.backtrace)], "timed_out": o.timed_out,
-                "interrupted": o.interrupted, "wall_time": round(o.wall_time, 6)}
-            if o.fuel_used is not None:
-                row["fuel_used"] = o.fuel_used
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+            f.write(json.dumps(result_row(o))[:-1])
+            streams = (out.stdout[o.index].chunks, out.stderr[o.index].chunks) if out is not None else (no_bytes,) * 2
+            for name, chunks in zip(("stdout", "stderr"), streams, strict=True):
+                write_bytes_field(f, name, chunks)
+            f.write("}\n")
+    write_atomically(path, write)
+
+
+def no_bytes() -> Iterator[bytes]:
+    return iter(())
+
+
+def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]]) -> None:
+    """`, "NAME": TEXT` when the bytes are UTF-8, else `, "NAME_b64": BASE64`, a chunk at a time: an
+    instance's output can be larger than the host should hold (so it is read twice, first to check it)."""
+    try:
+        check = codecs.getincrementaldecoder("utf-8")()
+        for chunk in chunks():
+            check.decode(chunk)
+        check.decode(b"", final=True)
+    except UnicodeDecodeError:
+        f.write(f', "{name}_b64": "')
+        rest = b""
+        for chunk in chunks():  # in whole 3-byte groups, so that the pieces join without padding
+            chunk = rest + chunk
+            cut = len(chunk) - len(chunk) % 3
+            f.write(base64.b64encode(chunk[:cut]).decode("ascii"))
+            rest = chunk[cut:]
+        f.write(base64.b64encode(rest).decode("ascii") + '"')
+        return
+    f.write(f', "{name}": "')
+    decoder = codecs.getincrementaldecoder("utf-8")()  # whole characters per piece, escaped one by one
+    for chunk in chunks():
+        f.write(json.dumps(decoder.decode(chunk), ensure_ascii=False)[1:-1])
+    f.write('"')
 
 
 def batch_status(outcomes: list[Outcome]) -> int:
@@ -703,14 +778,26 @@ def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespac
         failed = o.status and not o.interrupted and o.describe()
         out.show(o.index, failure_message(o, opts.module, "failed to invoke command default") if failed else "")
     report_interrupt(outcomes)
-    if opts.out is not None:
-        write_results(opts.out, outcomes)
-        opts.results_written = True
+    if write_outputs(outcomes, out, opts):
         failed = [o for o in outcomes if o.status]
         if len(outcomes) > 1 or failed:
-            print(f"gpu-run: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) exited 0; "
-                  f"outputs and results.jsonl in {opts.out}", file=sys.stderr)
+            where = f"outputs and results.jsonl in {opts.out}" if opts.out is not None else \
+                f"outputs and results in {opts.out_jsonl}"
+            print(f"gpu-run: {len(outcomes) - len(failed)} of {len(outcomes)} instance(s) exited 0; {where}",
+                  file=sys.stderr)
     return batch_status(outcomes)
+
+
+def write_outputs(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> bool:
+    """results.jsonl for --out, the --out-jsonl file; whether either was asked for."""
+    if opts.out is not None:
+        write_results(opts.out, outcomes)
+    elif opts.out_jsonl is not None:
+        write_out_jsonl(opts.out_jsonl, outcomes, out)
+    else:
+        return False
+    opts.results_written = True
+    return True
 
 
 def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], opts: argparse.Namespace) -> int:
@@ -727,9 +814,7 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
         elif types:  # a function without results prints nothing, as wasmtime --invoke
             print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
     report_interrupt(outcomes)
-    if opts.out is not None:
-        write_results(opts.out, outcomes)
-        opts.results_written = True
+    write_outputs(outcomes, out, opts)
     return batch_status(outcomes)
 
 
