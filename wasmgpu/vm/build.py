@@ -135,33 +135,37 @@ def cached(entry: Path, build: Callable[[], bytes]) -> Path:
     return path
 
 
-def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str = "") -> ctypes.CDLL:
-    """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
-    adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
-    source = vm_source("cpu.cpp", compiled)
+def host_library(source: str, flags: list[str], what: str, need: str, prefix: str = "vm") -> ctypes.CDLL:
+    """C++ `source` built with the host compiler into a shared library (cached), and loaded. `what` names it
+    in errors; `need` begins the sentence said when no compiler can be run ("the CPU backend needs")."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
-    host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
-    flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
-    entry = cache_dir() / f"vm-{_digest(source, compiler, *flags)}.so"
+    entry = cache_dir() / f"{prefix}-{_digest(source, compiler, *flags)}.so"
 
     def build() -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "vm.cpp"
+            src = Path(tmp) / "lib.cpp"
             src.write_text(source)
-            out = Path(tmp) / "vm.so"
+            out = Path(tmp) / "lib.so"
             try:
                 proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
             except OSError as e:
-                raise BuildError(f"the CPU backend needs a C++ compiler with OpenMP (g++), and {compiler!r} could "
-                                 f"not be run ({e.strerror}); install g++ or name one in CXX") from None
+                raise BuildError(f"{need} a C++ compiler with OpenMP (g++), and {compiler!r} could not be run "
+                                 f"({e.strerror}); install g++ or name one in CXX") from None
             if proc.returncode != 0:
-                what = "compiled code" if compiled else "interpreter"
-                raise BuildError(f"compiling the CPU {what} failed:\n{proc.stderr[-4000:]}")
+                raise BuildError(f"compiling {what} failed:\n{proc.stderr[-4000:]}")
             return out.read_bytes()
 
-    lib = cached(entry, build)
-    dll = ctypes.CDLL(str(lib))
+    return ctypes.CDLL(str(cached(entry, build)))
+
+
+def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str = "") -> ctypes.CDLL:
+    """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
+    adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
+    # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
+    host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
+    flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
+    what = "the CPU " + ("compiled code" if compiled else "interpreter")
+    dll = host_library(vm_source("cpu.cpp", compiled), flags, what, "the CPU backend needs")
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
     dll.vm_run.restype = None
     return dll

@@ -17,12 +17,13 @@ process during the run are seen as they were at the start.
 
 from __future__ import annotations
 
+import ctypes
 import os
-import stat as st
+import struct
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -64,10 +65,10 @@ from ..compiler.vm_abi import (
     W_WRITE_RIGHTS,
     WF_FILES,
 )
+from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
-from .fds import FILE_RIGHTS_READ, DirEntry, SnapshotFile, filestat_of
-from .sandbox import O_CLOEXEC
+from .fds import FILE_RIGHTS_READ, DirEntry, SnapshotFile
 
 FILE_MAX = 4 << 20  # a larger file is read by the host
 ENTRIES_MAX = 4096  # names per preopen in the snapshot
@@ -100,79 +101,55 @@ def fnv_hash(root: int, path: bytes) -> int:
 class SnapFile:
     path: bytes
     data: bytes
-    info: os.stat_result
+    stat: bytes  # its WASI filestat record when read
 
 
-def _simple(name: str) -> bytes | None:
-    """The bytes of a directory entry's name when a guest path can name it (valid UTF-8, as paths are)."""
-    try:
-        raw = name.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return raw if raw not in (b".", b"..") else None
+_SCANNER: ctypes.CDLL | None = None
 
 
-def scan(entry: DirEntry, budget: list[int]) -> list[SnapFile]:
-    """The regular files under a preopen, read through descriptors opened below it without following links.
-    `budget`: bytes left for the whole snapshot (shared between threads; an estimate suffices)."""
-    out: list[SnapFile] = []
-    try:
-        top = os.open(entry.root, os.O_RDONLY | os.O_DIRECTORY | O_CLOEXEC)
-    except OSError:
-        return out
-    try:
-        info = os.fstat(top)
-        if (info.st_dev, info.st_ino) != entry._identity:  # swapped since the context was made
-            return out
-        _walk(top, b"", 0, out, budget)
-    finally:
-        os.close(top)
-    return out
+def _scanner() -> ctypes.CDLL:
+    global _SCANNER
+    if _SCANNER is None:
+        source = (Path(__file__).resolve().parent / "scan.cpp").read_text()
+        lib = host_library(source, ["-O2", "-std=c++17", "-shared", "-fPIC", "-pthread"], "the snapshot scanner",
+                           "reading preopened files for the device needs", prefix="scan")
+        u64p, i64 = ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64
+        lib.wg_scan.argtypes = [ctypes.POINTER(ctypes.c_char_p), u64p, u64p, i64, i64, i64, i64, i64, i64, i64,
+                                ctypes.POINTER(ctypes.c_void_p), u64p]
+        lib.wg_scan.restype = None
+        lib.wg_scan_free.argtypes = [ctypes.c_void_p]
+        _SCANNER = lib
+    return _SCANNER
 
 
-def _walk(dir_fd: int, prefix: bytes, depth: int, out: list[SnapFile], budget: list[int]) -> None:
-    try:
-        with os.scandir(dir_fd) as it:
-            names = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in it]
-    except OSError:
-        return
-    for name, is_dir, is_file in names:
-        raw = _simple(name)
-        if raw is None or len(out) >= ENTRIES_MAX or len(prefix) + len(raw) > DF_PATH_MAX:
-            continue
-        if is_file:
-            _read(dir_fd, name, prefix + raw, out, budget)
-        elif is_dir and depth + 1 < DEPTH_MAX:
-            try:
-                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | O_CLOEXEC, dir_fd=dir_fd)
-            except OSError:
-                continue
-            try:
-                _walk(sub, prefix + raw + b"/", depth + 1, out, budget)
-            finally:
-                os.close(sub)
-
-
-def _read(dir_fd: int, name: str, path: bytes, out: list[SnapFile], budget: list[int]) -> None:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return
-    try:
-        info = os.fstat(fd)
-        if not st.S_ISREG(info.st_mode) or info.st_size > FILE_MAX or info.st_size > budget[0]:
-            return
-        data = os.read(fd, info.st_size + 1)  # one more byte than expected shows a file that grew
-        while len(data) < info.st_size and (chunk := os.read(fd, info.st_size + 1 - len(data))):
-            data += chunk
-    except OSError:
-        return
-    finally:
-        os.close(fd)
-    if len(data) != info.st_size:  # changed while read: the host serves it
-        return
-    budget[0] -= len(data)
-    out.append(SnapFile(path, data, info))
+def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
+    """The regular files under each preopen (scan.cpp: read in native threads through descriptors opened
+    below it, no link followed, a root swapped since its context was made skipped), within `budget` bytes."""
+    lib, n = _scanner(), len(entries)
+    roots = (ctypes.c_char_p * n)(*(os.fsencode(e.root) for e in entries))
+    dev = (ctypes.c_uint64 * n)(*(e.identity[0] for e in entries))
+    ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))
+    out, lens = (ctypes.c_void_p * n)(), (ctypes.c_uint64 * n)()
+    lib.wg_scan(roots, dev, ino, n, min(32, 2 * (os.cpu_count() or 1)), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
+                DF_PATH_MAX, budget, out, lens)
+    found: list[list[SnapFile]] = []
+    for k in range(n):
+        files: list[SnapFile] = []
+        if out[k]:
+            raw = ctypes.string_at(out[k], lens[k])
+            lib.wg_scan_free(out[k])
+            at = 0
+            while at < len(raw):
+                (plen,) = struct.unpack_from("<I", raw, at)
+                path = raw[at + 4:at + 4 + plen]
+                at += 4 + plen
+                stat = raw[at:at + 64]
+                (dlen,) = struct.unpack_from("<Q", raw, at + 64)
+                at += 72
+                files.append(SnapFile(path, raw[at:at + dlen], stat))
+                at += dlen
+        found.append(files)
+    return found
 
 
 def eligible(ctx: WasiContext) -> list[DirEntry] | None:
@@ -215,10 +192,10 @@ class DeviceFiles:
                 if e.root not in roots:
                     roots[e.root] = len(roots)
                     first.append(e)
-        left = [budget]
-        workers = min(32, (os.cpu_count() or 1) * 2, max(1, len(first)))
-        with ThreadPoolExecutor(workers) as ex:
-            scanned = list(ex.map(lambda e: scan(e, left), first))
+        try:
+            scanned = scan(first, budget) if first else []
+        except BuildError:
+            return  # no C++ compiler: the host serves every file call, as it can
 
         name_bytes = bytearray()
         names_at: dict[bytes, int] = {}
@@ -244,7 +221,7 @@ class DeviceFiles:
                 index = len(self.files)
                 self.files.append(f)
                 info.append((at, len(f.data)))
-                stats += filestat_of(f.info)
+                stats += f.stat
                 keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
         slots = 1 << max(4, (2 * len(keys)).bit_length())
         mask = slots - 1
@@ -351,7 +328,7 @@ class DeviceFiles:
             for k in range(DF_SLOTS):
                 if num[k, j] != DF_NO_FD:
                     f = self.files[int(file[k, j])]
-                    entry = SnapshotFile(f.data, f.info, 0, FILE_RIGHTS_READ)
+                    entry = SnapshotFile(f.data, f.stat, 0, FILE_RIGHTS_READ)
                     entry.pos = int(pos[k, j])
                     fds.entries[int(num[k, j])] = entry
             self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)

@@ -293,10 +293,11 @@ class SnapshotFile(RegularFile):
     HostFdBudget, and the device's snapshot in devfiles.py). It does not see later changes to the file, as
     a copy would not."""
 
-    def __init__(self, data: bytes, info: os.stat_result, flags: int, rights: int) -> None:
+    def __init__(self, data: bytes, stat: bytes, flags: int, rights: int) -> None:
+        """`stat`: the file's filestat record (filestat_of) when it was read."""
         super().__init__(rights, rights, flags)
         self.data = data
-        self.info = info
+        self.stat = stat
         self.pos = 0
 
     def read(self, n: int) -> bytes:
@@ -312,7 +313,7 @@ class SnapshotFile(RegularFile):
         return self.pos
 
     def filestat(self) -> bytes:
-        return filestat_of(self.info)
+        return self.stat
 
     def set_size(self, size: int) -> None:
         raise WasiError(abi.EINVAL)  # as the host answers for a read-only descriptor
@@ -356,10 +357,10 @@ class DirEntry(Entry):
         self.root = root  # where the directory was when it was opened (informative for a held fd)
         self.name = name
         self.fd = fd
-        self._identity: tuple[int, int] | None = None
+        self.identity: tuple[int, int] | None = None  # (device, inode) of a preopen
         if fd is None:
             info = os.stat(root)
-            self._identity = (info.st_dev, info.st_ino)
+            self.identity = (info.st_dev, info.st_ino)
         self._listing: list[tuple[str, int, int]] | None = None
 
     @contextmanager
@@ -377,7 +378,7 @@ class DirEntry(Entry):
     def _open_root(self) -> int:
         fd = os.open(self.root, O_DIR & ~os.O_NOFOLLOW)
         info = os.fstat(fd)
-        if (info.st_dev, info.st_ino) != self._identity:
+        if (info.st_dev, info.st_ino) != self.identity:
             os.close(fd)
             raise WasiError(abi.ENOENT)  # the preopen is gone from where it was
         return fd
@@ -439,7 +440,7 @@ class DirEntry(Entry):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-            self._identity = (-1, -1)  # a closed directory opens nothing
+            self.identity = (-1, -1)  # a closed directory opens nothing
 
 
 class FdTable:

@@ -428,7 +428,7 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
         raise
     if data is not None:
         os.close(host_fd)
-        return SnapshotFile(data, info, fdflags & 0x1F, reported)
+        return SnapshotFile(data, filestat_of(info), fdflags & 0x1F, reported)
     return FileEntry(host_fd, read, write, fdflags & 0x1F, reported)
 
 

@@ -1,0 +1,166 @@
+// Reading the preopens' regular files for the device snapshot (wasi/devfiles.py), many roots at once in
+// native threads: the same walk as devfiles.py's scan, which it replaces where a C++ compiler exists.
+// Every directory and file is opened relative to its parent without following links, so the snapshot holds
+// only what a guest could open below the preopen.
+//
+// A root's result is one buffer of records: u32 path length, the path (UTF-8, relative, '/'-separated),
+// the 64-byte WASI filestat, u64 data length, the data.
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <string>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+struct Limits {
+  int64_t file_max, entries_max, depth_max, path_max;
+  std::atomic<int64_t>* budget;
+};
+
+// Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF): the names a guest path can spell.
+bool valid_utf8(const unsigned char* s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    const unsigned c = s[i];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80) { i++; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), 8); }
+
+uint64_t ns(const struct timespec& t) { return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec; }
+
+void read_file(int dir_fd, const char* name, const std::string& path, const Limits& lim, std::string& out,
+               int64_t& entries) {
+  const int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > lim.file_max) { close(fd); return; }
+  const int64_t size = st.st_size;
+  if (lim.budget->fetch_sub(size) < size) { lim.budget->fetch_add(size); close(fd); return; }
+  std::string data(size + 1, '\0');  // one byte more than expected shows a file that grew
+  int64_t got = 0;
+  while (got < size + 1) {
+    const ssize_t r = read(fd, &data[got], size + 1 - got);
+    if (r <= 0) break;
+    got += r;
+  }
+  close(fd);
+  if (got != size) { lim.budget->fetch_add(size); return; }  // changed while read: the host serves it
+  put_u32(out, (uint32_t)path.size());
+  out += path;
+  put_u64(out, (uint64_t)st.st_dev);
+  put_u64(out, (uint64_t)st.st_ino);
+  out.push_back(4);  // FILETYPE_REGULAR_FILE, then 7 bytes of padding
+  out.append(7, '\0');
+  put_u64(out, (uint64_t)st.st_nlink);
+  put_u64(out, (uint64_t)st.st_size);
+  put_u64(out, ns(st.st_atim));
+  put_u64(out, ns(st.st_mtim));
+  put_u64(out, ns(st.st_ctim));
+  put_u64(out, (uint64_t)size);
+  out.append(data.data(), size);
+  entries++;
+}
+
+void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& lim, std::string& out,
+          int64_t& entries) {
+  const int list_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (list_fd < 0) return;
+  DIR* d = fdopendir(list_fd);
+  if (d == nullptr) { close(list_fd); return; }
+  std::vector<std::pair<std::string, unsigned char>> names;
+  while (struct dirent* e = readdir(d)) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    names.emplace_back(e->d_name, e->d_type);
+  }
+  closedir(d);
+  for (auto& [name, type] : names) {
+    if (entries >= lim.entries_max) return;
+    if ((int64_t)(prefix.size() + name.size()) > lim.path_max) continue;
+    if (!valid_utf8(reinterpret_cast<const unsigned char*>(name.data()), name.size())) continue;
+    if (type == DT_UNKNOWN) {
+      struct stat st;
+      if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
+    }
+    if (type == DT_REG) {
+      read_file(dir_fd, name.c_str(), prefix + name, lim, out, entries);
+    } else if (type == DT_DIR && depth + 1 < lim.depth_max) {
+      const int sub = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) continue;
+      walk(sub, prefix + name + "/", depth + 1, lim, out, entries);
+      close(sub);
+    }
+  }
+}
+
+void scan_root(const char* root, uint64_t dev, uint64_t ino, const Limits& lim, std::string& out) {
+  const int top = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (top < 0) return;
+  struct stat st;
+  // The directory the context recorded, not one swapped in at its path since.
+  if (fstat(top, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
+    int64_t entries = 0;
+    walk(top, "", 0, lim, out, entries);
+  }
+  close(top);
+}
+
+}  // namespace
+
+extern "C" {
+
+// Scans roots[0..n) (each checked to be device dev[k], inode ino[k]) with `threads` threads; out[k] and
+// out_len[k] receive a malloc'd buffer of root k's records (free with wg_scan_free), or null when empty.
+void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64_t n, int64_t threads,
+             int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t budget,
+             char** out, uint64_t* out_len) {
+  std::atomic<int64_t> left(budget);
+  std::atomic<int64_t> next(0);
+  const Limits lim{file_max, entries_max, depth_max, path_max, &left};
+  auto work = [&]() {
+    std::string buf;
+    for (int64_t k; (k = next.fetch_add(1)) < n;) {
+      buf.clear();
+      scan_root(roots[k], dev[k], ino[k], lim, buf);
+      out[k] = nullptr;
+      out_len[k] = buf.size();
+      if (!buf.empty()) {
+        out[k] = static_cast<char*>(malloc(buf.size()));
+        if (out[k] == nullptr) { out_len[k] = 0; continue; }
+        memcpy(out[k], buf.data(), buf.size());
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads && t < n; t++) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
+void wg_scan_free(char* p) { free(p); }
+}
