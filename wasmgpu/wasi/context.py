@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import WasmGpuError
@@ -96,6 +98,30 @@ class SpoolSink:
             yield bytes(self.data[at:at + size])
 
 
+@functools.lru_cache(maxsize=1024)
+def _real_dir(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def preopen_root(host: str) -> tuple[str, os.stat_result | None]:
+    """Where directory `host` really is, and its stat (None if nothing is there). A batch's preopens are
+    usually siblings (ROOT/{i}): the parent is resolved once, and a last component that is no link costs
+    one lstat."""
+    head, tail = os.path.split(host)
+    if tail and tail not in (".", "..") and ".." not in head.split(os.sep):
+        try:
+            info = os.lstat(host)
+        except OSError:
+            info = None
+        if info is not None and not stat.S_ISLNK(info.st_mode):
+            return os.path.join(_real_dir(os.path.abspath(head or ".")), tail), info
+    root = os.path.realpath(host)
+    try:
+        return root, os.stat(root)
+    except OSError:
+        return root, None
+
+
 class WasiContext:
     """What one instance sees through WASI.
 
@@ -122,10 +148,10 @@ class WasiContext:
         self.fds.add(OutputEntry(self.stdout, stdout_tty))
         self.fds.add(OutputEntry(self.stderr, stderr_tty))
         for host, guest in preopens:
-            root = os.path.realpath(host)
-            if not os.path.isdir(root):
+            root, info = preopen_root(host)
+            if info is None or not stat.S_ISDIR(info.st_mode):
                 raise WasmGpuError(f"preopened directory {host!r} is not a directory")
-            self.fds.add(DirEntry(root, guest))
+            self.fds.add(DirEntry(root, guest, info=info))
 
     @classmethod
     def seeded(cls, seed: int | str, index: int, **kw: object) -> WasiContext:

@@ -349,7 +349,9 @@ class DirEntry(Entry):
 
     filetype = abi.FILETYPE_DIRECTORY
 
-    def __init__(self, root: str, name: str | None = None, fd: int | None = None) -> None:
+    def __init__(self, root: str, name: str | None = None, fd: int | None = None,
+                 info: os.stat_result | None = None) -> None:
+        """`info`: the stat of `root`, where the caller has it."""
         if name is not None:
             super().__init__(PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING)
         else:
@@ -359,7 +361,7 @@ class DirEntry(Entry):
         self.fd = fd
         self.identity: tuple[int, int] | None = None  # (device, inode) of a preopen
         if fd is None:
-            info = os.stat(root)
+            info = info or os.stat(root)
             self.identity = (info.st_dev, info.st_ino)
         self._listing: list[tuple[str, int, int]] | None = None
 
