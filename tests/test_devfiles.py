@@ -1,0 +1,579 @@
+"""Preopened files served on the device (wasi/devfiles.py, vm/wasi_files.h) against wasmtime.
+
+tests/corpus/src/devfiles.c runs scripted sequences of raw WASI calls (its scenarios) on a prepared
+directory and prints every result. Each scenario runs as one instance of a single store through the
+Python API, once with the device serving what it can (fast) and once with the host serving everything,
+and under wasmtime (the reference); stdout, the exit and the files left must agree. The device run also
+records which calls reached the host, to show that the scenarios run on the device path. Then instances
+of one store changing a directory others read (a shared root, nested roots, a writer served by the host),
+gpu-run batches (per-instance directories with file sizes around the snapshot's limits; one directory
+shared by a writer and its readers) and Rust std programs.
+
+Scenarios that differ from wasmtime are marked xfail(strict=True) with the reason; those that differ on
+the host path too are not the device's doing (see the reasons).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI_BACKEND_ARGS
+from wasmgpu.compiler.vm_abi import WF_FILES
+from wasmgpu.wasi import Wasi, WasiContext
+
+wasmtime = pytest.importorskip("wasmtime", reason="the wasmtime package (the reference runtime) is not installed")
+
+REPO = Path(__file__).resolve().parent.parent
+MODULE = REPO / "tests" / "corpus" / "wasm" / "devfiles.wasm"
+RS_MODULE = REPO / "tests" / "corpus" / "wasm" / "rs_devfiles.wasm"
+CHARCOUNT = REPO / "examples" / "charcount"
+A_TXT = b"Hello, device files!\nline two\nthree 33\n"  # 39 bytes: devfiles.c compares stats with a.txt's
+OLD_NS = 978_307_200 * 10**9  # 2001-01-01, the tree's file times: under relatime a read then updates atime
+
+
+# ---------------------------------------------------------------- the directories
+
+
+def make_tree(where: Path) -> Path:
+    """The directory the scenarios of devfiles.c expect, at where/dir (where/outside.txt beside it)."""
+    root = where / "dir"
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "m").mkdir()
+    (where / "outside.txt").write_bytes(b"outside the sandbox\n")
+    (root / "a.txt").write_bytes(A_TXT)
+    os.link(root / "a.txt", root / "hard.txt")
+    (root / "b.txt").write_bytes(bytes(range(256)) * 3 + b"tail of b\n")
+    (root / "empty.txt").write_bytes(b"")
+    (root / "one.txt").write_bytes(b"1")
+    (root / "big.bin").write_bytes(random.Random(7).randbytes(100_000))
+    (root / "sub" / "x.txt").write_bytes(b"x in sub\n")
+    (root / "sub" / "deep" / "y.txt").write_bytes(b"y deep down\n")
+    (root / "unicode-\u00e9.txt").write_bytes(b"accented name\n")
+    (root / "sp ace.txt").write_bytes(b"a space\n")
+    for k in range(14):
+        (root / "m" / f"f{k:02d}.txt").write_bytes(f"file {k}\n".encode())
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(OLD_NS, OLD_NS))
+    for name, target in (("link_in", "a.txt"), ("link_out", "../outside.txt"), ("link_abs", "/etc/hostname"),
+                         ("link_dir", "sub"), ("link_loop", "link_loop"), ("link_none", "nowhere")):
+        os.symlink(target, root / name)
+    return root
+
+
+def small_dir(path: Path, text: str) -> Path:
+    path.mkdir(parents=True)
+    (path / "a.txt").write_text(f"a.txt of {text}\n")
+    (path / "c.txt").write_text(f"c.txt of {text}\n")
+    return path
+
+
+def tree_files(root: Path) -> dict[str, object]:
+    """Every path under root: its bytes, 'dir', or ('link', target)."""
+    out: dict[str, object] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            out[rel] = ("link", os.readlink(p)) if p.is_symlink() else "dir" if p.is_dir() else p.read_bytes()
+    return out
+
+
+def reads_update_atime(where: Path) -> bool:
+    """Whether reading a file whose atime is not newer than its mtime updates it here (relatime, strictatime)."""
+    probe = where / "atime.probe"
+    probe.write_bytes(b"x")
+    os.utime(probe, ns=(OLD_NS, OLD_NS))
+    probe.read_bytes()
+    return probe.stat().st_atime_ns != OLD_NS
+
+
+# ---------------------------------------------------------------- running a module
+
+
+_ENGINE = None
+_MODULES: dict[Path, object] = {}
+
+
+def run_wasmtime_prog(module: Path, argv: list[str], preopens: list[tuple[Path, str]], io_dir: Path,
+                      tag: str = "") -> tuple[int | str, bytes, bytes]:
+    """As `wasmtime run --dir HOST::GUEST... MODULE ARGS`: (exit code or 'trap: ...', stdout, stderr)."""
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = wasmtime.Engine()
+    if module not in _MODULES:
+        _MODULES[module] = wasmtime.Module.from_file(_ENGINE, str(module))
+    io_dir.mkdir(parents=True, exist_ok=True)
+    cfg = wasmtime.WasiConfig()
+    cfg.argv = argv
+    (io_dir / f"{tag}stdin").write_bytes(b"")
+    cfg.stdin_file = str(io_dir / f"{tag}stdin")
+    cfg.stdout_file = str(io_dir / f"{tag}stdout")
+    cfg.stderr_file = str(io_dir / f"{tag}stderr")
+    for host, guest in preopens:
+        cfg.preopen_dir(str(host), guest)
+    store = wasmtime.Store(_ENGINE)
+    store.set_wasi(cfg)
+    linker = wasmtime.Linker(_ENGINE)
+    linker.define_wasi()
+    code: int | str = 0
+    try:
+        linker.instantiate(store, _MODULES[module]).exports(store)["_start"](store)
+    except wasmtime.ExitTrap as e:
+        code = e.code
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+        code = "trap: " + " / ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    del store
+    return code, (io_dir / f"{tag}stdout").read_bytes(), (io_dir / f"{tag}stderr").read_bytes()
+
+
+@dataclass
+class ApiRun:
+    stdouts: list[bytes]
+    codes: list[int | str | None]
+    host_calls: list[list[str]]  # per instance: the WASI functions the host served, in order
+    device_files: bool  # the snapshot was built (a file function was linked for the device)
+    flags: list[int] = field(default_factory=list)  # per instance: WF_* bits before the run
+
+
+def run_api(engine, module: Path, argvs: list[list[str]], preopens: list[list[tuple[Path, str]]], *,
+            fast: bool = True) -> ApiRun:
+    """The module in one store of len(argvs) instances through the Python API."""
+    contexts = [WasiContext(args=argv, preopens=[(str(h), g) for h, g in pre])
+                for argv, pre in zip(argvs, preopens, strict=True)]
+    compiled = engine.load(module.read_bytes())
+    store = engine.store(len(contexts))
+    wasi = Wasi(store, contexts, fast=fast)
+    calls: list[list[str]] = [[] for _ in contexts]
+    serve = wasi._callback
+
+    def logged(name: str):
+        inner = serve(name)
+
+        def callback(index: int, args: tuple[int, ...]) -> tuple[int, ...]:
+            calls[index].append(name)
+            return inner(index, args)
+
+        return callback
+
+    wasi._callback = logged  # type: ignore[method-assign]
+    instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+    wasi.bind(instance)
+    files = wasi.fast is not None and wasi.fast.files is not None
+    flags = [int(f) for f in wasi.fast._flags] if wasi.fast is not None else [0] * len(contexts)
+    try:
+        results = store.call(instance.exports["_start"], [()] * len(contexts))
+    finally:
+        wasi.close()
+    codes = [r.exit_code if r.trap is None else f"trap: {r.trap}" for r in results]
+    assert sum(map(len, calls)) == wasi.calls
+    return ApiRun([bytes(c.stdout.data) for c in contexts], codes, calls, files, flags)
+
+
+def run_cli(module: Path, args: list[str], preopens: list[tuple[Path | str, str]], extra: list[str] = ()
+            ) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, *extra]
+    for host, guest in preopens:
+        cmd += ["--dir", f"{host}::{guest}"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([*cmd, str(module), *args], cwd=REPO, capture_output=True, env=env, timeout=300)
+
+
+def diff(label: str, want: bytes, got: bytes) -> str:
+    a = want.decode("utf-8", "backslashreplace").splitlines(keepends=True)
+    b = got.decode("utf-8", "backslashreplace").splitlines(keepends=True)
+    lines = list(difflib.unified_diff(a, b, f"{label} (reference)", f"{label} (got)", n=1))
+    return "".join(lines[:60]) or f"{label}: {want!r} != {got!r}\n"
+
+
+def batch_rows(out: Path) -> dict[int, dict]:
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    return {row["instance"]: row for row in rows}
+
+
+# ---------------------------------------------------------------- the scenarios
+
+FAULTS = ["fault_prestat", "fault_prestat_far", "fault_dirname", "fault_open_out", "fault_open_path",
+          "fault_read_iovs", "fault_read_buf", "fault_read_nread", "fault_pread_nread", "fault_seek", "fault_tell",
+          "fault_filestat", "fault_fdstat", "fault_unaligned"]
+# name -> the program's arguments
+SCENARIOS: dict[str, list[str]] = {name: [name] for name in [
+    "basic", "iovecs", "pread", "preadfar", "seek", "seekfar", "stat", "reuse", "reuse_desc", "many", "paths",
+    "badf", "dirfd", "prestat", "prestat_file", "rights", "syncflags", "renumber", "handover", "advise",
+    "allocate", "set_times", "sync", "set_size", "set_flags", "poll", "overwrite", "rename", "atime", "closepre",
+    "two", "five", "libc", "badwhence", "badadvise", "badrights", *FAULTS]}
+# One instance through many scenarios: the device's numbering and positions carried along, then the hand-over
+# (stat's path_filestat_get) with four files open, then the host for the rest.
+SEQUENCE = ["basic", "prestat", "reuse_desc", "basic", "stat", "handover", "many", "libc", "basic", "seek", "pread"]
+SCENARIOS["sequence"] = SEQUENCE
+SCENARIOS["sequence_nofd"] = ["nofd", *SEQUENCE]  # the same, descriptor numbers not printed
+SCENARIOS["no_preopen"] = ["prestat", "basic"]  # fd 3 is no directory
+SCENARIOS["abs_guest"] = ["prestat", "basic", "paths"]  # the preopen's guest name is /sandbox
+
+# The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
+HOST_TOO = {
+    "iovecs": "fd_read/fd_pread with several iovecs: wasmtime fills only the first non-empty one (a short "
+              "read), wasmgpu (host and device) fills them all",
+    "reuse": "descriptor numbers: wasmtime 50 reuses the largest freed number first (open 4, 5, 6, 7, close "
+             "6 then 7: the next open gives 7), wasmgpu's FdTable (wasi/fds.py) and the device's free queue, "
+             "which copies it, the oldest freed first (6)",
+    "prestat_file": "fd_prestat_dir_name on stdio or an open regular file: wasmtime ENOTDIR (54), wasmgpu EBADF "
+                    "(8)",
+    "badwhence": "fd_seek whence 3: wasmtime traps (invalid enum value), wasmgpu returns EINVAL",
+    "badadvise": "fd_advise advice 9: wasmtime traps (invalid enum value), wasmgpu returns EINVAL",
+    "badrights": "path_open with rights ~0 (undefined bits): wasmtime traps, wasmgpu opens the file",
+    "syncflags": "path_open of a file with fdflags SYNC, RSYNC or DSYNC: wasmtime ENOTSUP (58), wasmgpu opens it",
+    "poll": "poll_oneoff FD_READ on regular files: wasmtime reports nbytes=1, wasmgpu the bytes left (33, 778)",
+    "sequence": "descriptor numbers (as for 'reuse'): the sequence reopens after closing several",
+    **{f: "an out-of-bounds or misaligned guest pointer: wasmtime 50 traps, wasmgpu returns EFAULT (or, "
+          "misaligned, succeeds)" for f in FAULTS},
+}
+# The device (or the SnapshotFile entries it leaves to the host) answers differently from wasmtime.
+FAR = ("fd_pread/fd_read where offset + length > INT64_MAX (offset 2**63-6 or more, 6 bytes; or a position "
+       "of 2**63 reached by fd_seek): wasmtime (pread(2) at the offset) EINVAL, the device and SnapshotFile 0 "
+       "bytes")
+DEVICE_ONLY = {
+    "preadfar": FAR,
+    "seekfar": FAR,
+    "set_times": "fd_filestat_set_times on a device-opened read-only file: wasmtime and the host path 0, after "
+                 "the hand-over EBADF (the SnapshotFile entry cannot set times)",
+    "overwrite": "a file rewritten in place (pwrite through a second descriptor) while a device-opened "
+                 "descriptor is open: wasmtime and the host path read the new bytes through it, the demoted "
+                 "descriptor (SnapshotFile) the snapshot's",
+    "rename": "fd_filestat_get on a device-opened descriptor after its file was renamed over / unlinked: "
+              "wasmtime and the host path give the current nlink (1, 0), the demoted SnapshotFile the "
+              "snapshot's (2, 1)",
+    "atime": "access times: the snapshot reads every file of the preopen when the run starts, which updates "
+             "their atime (relatime): a file the guest never read, or one whose hard link was scanned first, "
+             "shows a new atime where wasmtime and the host path show the old one",
+}
+# The device differs from the host path where the host path differs from wasmtime.
+DEVICE_VS_HOST = {
+    **DEVICE_ONLY,
+    "seekfar": "the host path's fd_seek goes through lseek(2), which refuses positions past the file system's "
+               "limit (ext4: 16 TiB): SET 2**63-1 is EINVAL there, but accepted by wasmtime and the device; "
+               "the device's fd_read at that position differs from wasmtime in turn (" + FAR + ")",
+}
+
+
+# Scenarios the device serves whole: no host call at all.
+DEVICE_WHOLE = ["basic", "iovecs", "preadfar", "reuse_desc", "prestat", "prestat_file", "fault_prestat",
+                "fault_prestat_far", "fault_dirname", "fault_unaligned"]
+
+
+def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:
+    """The preopens of a scenario's run; the first's host directory is the tree compared afterwards (made,
+    but not preopened, for no_preopen)."""
+    pre = [(make_tree(where), "/sandbox" if name == "abs_guest" else ".")]
+    if name == "two":
+        pre.append((small_dir(where / "second", "second"), "data"))
+    if name == "five":
+        pre += [(small_dir(where / f"d{k}", f"d{k}"), f"d{k}") for k in range(1, 5)]
+    return pre
+
+
+def preopened(name: str, pre: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    return [] if name == "no_preopen" else pre
+
+
+@dataclass
+class Side:
+    stdout: bytes
+    code: int | str | None
+    files: dict[str, object]
+    host_calls: list[str] = field(default_factory=list)
+    flags: int = 0
+
+
+@dataclass
+class Runs:
+    wasmtime: dict[str, Side]
+    device: dict[str, Side]
+    host: dict[str, Side]
+    atime_updates: bool  # reads update atime where the trees are (relatime): the 'atime' scenario can differ
+
+
+@pytest.fixture(scope="module")
+def runs(engine, tmp_path_factory) -> Runs:
+    """Every scenario under wasmtime, and as the instances of one store on the device and on the host."""
+    base = tmp_path_factory.mktemp("devfiles")
+    names = list(SCENARIOS)
+    ref = {}
+    for name in names:
+        pre = scenario_preopens(name, base / "wasmtime" / name)
+        code, out, _ = run_wasmtime_prog(MODULE, ["devfiles.wasm", *SCENARIOS[name]], preopened(name, pre),
+                                         base / "io", tag=name)
+        ref[name] = Side(out, code, tree_files(pre[0][0]))
+    sides = []
+    for fast in (True, False):
+        pres = [scenario_preopens(name, base / f"fast{fast}" / name) for name in names]
+        got = run_api(engine, MODULE, [["devfiles.wasm", *SCENARIOS[n]] for n in names],
+                      [preopened(n, pre) for n, pre in zip(names, pres, strict=True)], fast=fast)
+        assert got.device_files == fast, "the snapshot is built when a file function is linked for the device"
+        sides.append({name: Side(got.stdouts[k], got.codes[k], tree_files(pres[k][0][0]), got.host_calls[k],
+                                 got.flags[k]) for k, name in enumerate(names)})
+    return Runs(ref, sides[0], sides[1], reads_update_atime(base))
+
+
+def compare(label: str, want: Side, got: Side) -> None:
+    problems = []
+    if isinstance(want.code, str) != isinstance(got.code, str) or not isinstance(want.code, str) \
+            and want.code != got.code:
+        problems.append(f"exit: {want.code!r} != {got.code!r}")
+    if want.stdout != got.stdout:
+        problems.append(diff("stdout", want.stdout, got.stdout))
+    if want.files != got.files:
+        for name in sorted(set(want.files) | set(got.files)):
+            a, b = want.files.get(name, "<absent>"), got.files.get(name, "<absent>")
+            if a != b:
+                problems.append(f"file {name}: {str(a)[:200]} != {str(b)[:200]}")
+    if problems:
+        pytest.fail(f"{label}\n" + "\n".join(problems), pytrace=False)
+
+
+def params(xfails: dict[str, str]) -> list:
+    """The scenarios, those in `xfails` marked so; 'atime' is marked at run time (see mark_atime)."""
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=xfails[n])) if n in xfails and n != "atime"
+            else n for n in SCENARIOS]
+
+
+def mark_atime(request, runs: Runs, name: str) -> None:
+    if name == "atime" and runs.atime_updates:  # else (noatime) the snapshot's reads change nothing either
+        request.applymarker(pytest.mark.xfail(strict=True, reason=DEVICE_ONLY["atime"]))
+
+
+@pytest.mark.parametrize("name", params({**HOST_TOO, **DEVICE_ONLY}))
+def test_scenario_matches_wasmtime(runs: Runs, name: str, request) -> None:
+    mark_atime(request, runs, name)
+    compare(f"{name}: the device run differs from wasmtime", runs.wasmtime[name], runs.device[name])
+
+
+@pytest.mark.parametrize("name", params(DEVICE_VS_HOST))
+def test_scenario_device_matches_host(runs: Runs, name: str, request) -> None:
+    mark_atime(request, runs, name)
+    compare(f"{name}: the device run differs from the host's", runs.host[name], runs.device[name])
+
+
+def test_scenarios_run_on_the_device(runs: Runs) -> None:
+    """The device served the files: WF_FILES was set before the run (not with 5 preopens), pure reads made
+    no host call, and the calls the device leaves to the host came where expected."""
+    device, host = runs.device, runs.host
+    for name, side in device.items():
+        assert bool(side.flags & WF_FILES) == (name != "five"), name
+    for name in DEVICE_WHOLE:
+        assert device[name].host_calls == [], name
+        assert len(host[name].host_calls) > 10, name
+    # the 9th file open at once is the host's, not one before
+    assert device["many"].host_calls[0] == "path_open"
+    opens = [line for line in device["many"].stdout.decode().splitlines() if line.startswith("open ")]
+    assert len(opens) == 19 and all(" e=0 " in line for line in opens)
+    # a negative seek leaves the position to the host (EINVAL), and a host call on the preopen or stdio
+    # takes nothing over: the file opened before is still read on the device after them
+    assert device["seek"].host_calls[0] == "fd_seek"
+    assert device["dirfd"].host_calls[:9] == ["fd_read", "fd_seek", "fd_tell", "fd_filestat_get",
+                                              "fd_fdstat_get", "fd_pread", "fd_fdstat_get", "fd_seek",
+                                              "fd_fdstat_get"]
+    assert device["dirfd"].host_calls[9] == "path_open"  # "sub", a directory: the hand-over
+    # wasi-libc's stdio: open() asks the preopen's fdstat (the host's, taking nothing over); then only the
+    # open of a missing file (ENOENT) is the host's
+    assert device["libc"].host_calls == ["fd_fdstat_get"] * 3 + ["path_open"]
+    assert host["libc"].host_calls.count("fd_read") > 90
+    # no preopen: fd_prestat_get answers EBADF on the device; path_open on fd 3 is the host's
+    assert device["no_preopen"].host_calls[0] == "path_open"
+    # the long sequence: its first host call is stat's path_filestat_get, with files open on the device
+    seq = device["sequence"].host_calls
+    assert seq[0] == "path_filestat_get", seq[:8]
+
+
+# ---------------------------------------------------------------- instances changing what others read
+
+WATCH_CASES = {
+    "same_root": None,
+    "nested_roots": "a change made through WASI by an instance whose preopen is not the reader's but contains "
+                    "it (writer: ROOT as '.', unlinks sub/x.txt; reader: ROOT/sub as '.') does not demote the "
+                    "reader: devfiles.py demotes only the instances sharing the writer's root string, so the "
+                    "reader still opens x.txt from the snapshot after its fd_readdir no longer lists it",
+    "writer_on_host": "a writer whose files the host serves (5 preopens, not eligible: roots_of is empty) does "
+                      "not demote the readers sharing its root: after the unlink, the reader's fd_readdir no "
+                      "longer lists one.txt but its path_open still opens it from the snapshot",
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=v)) if v else k
+                                  for k, v in WATCH_CASES.items()])
+def test_a_file_removed_by_another_instance_is_not_opened_afterwards(engine, tmp_path, case: str) -> None:
+    """Instance 0 unlinks a file, instance 1 lists its directory (fd_readdir, the host's, which takes none of
+    its descriptors over) and opens the file, round after round: once the listing lacks the file, no open
+    may succeed (wasmtime, or any order of the two programs, never shows that)."""
+    root = make_tree(tmp_path)
+    writer: list[tuple[Path, str]] = [(root, ".")]
+    reader: list[tuple[Path, str]] = [(root, ".")]
+    name, target = "one.txt", "one.txt"
+    if case == "nested_roots":
+        reader, name, target = [(root / "sub", ".")], "x.txt", "sub/x.txt"
+    if case == "writer_on_host":
+        writer += [(small_dir(tmp_path / f"d{k}", f"d{k}"), f"d{k}") for k in range(1, 5)]
+    got = run_api(engine, MODULE, [["devfiles.wasm", "unlink", target], ["devfiles.wasm", "watch", name]],
+                  [writer, reader])
+    assert got.codes == [0, 0]
+    assert got.stdouts[0] == f"== unlink\nunlink {target} -> e=0\n".encode()
+    assert got.flags[1] & WF_FILES and bool(got.flags[0] & WF_FILES) == (case != "writer_on_host")
+    seen = got.stdouts[1].decode().splitlines()[1:]
+    assert seen and seen[-1] == f"watch {name}: listed=0 opened=0", seen
+    assert f"watch {name}: listed=0 opened=1" not in seen, seen
+
+
+# ---------------------------------------------------------------- gpu-run batches
+
+SIZES = [0, 1, 100_000, (5 << 20) + 3]  # the last above the snapshot's 4 MiB: the host's
+
+
+def sized_dir(path: Path, i: int) -> Path:
+    """Instance i's directory: data.bin of SIZES[i % 4] bytes of its own, n0.txt... n{i % 6 - 1}.txt."""
+    path.mkdir(parents=True)
+    rng = random.Random(i)
+    (path / "data.bin").write_bytes(rng.randbytes(SIZES[i % 4]))
+    for k in range(i % 6):
+        (path / f"n{k}.txt").write_text(f"n{k} of instance {i}\n" * (k + 1))
+    return path
+
+
+def test_batch_with_a_directory_per_instance(engine, tmp_path) -> None:
+    """16 instances, --dir 'ROOT/{i}::.': each reads its own files (0 B to 5 MB) as wasmtime does, and those
+    that write (every third) leave the same files. The same batch through the API shows where the host
+    took over: a 5 MB file from its open, the others at the first call the device leaves to it."""
+    n = 16
+    for side in ("ref", "gpu", "api"):
+        for i in range(n):
+            sized_dir(tmp_path / side / str(i), i)
+    out = tmp_path / "out"
+    proc = run_cli(MODULE, ["sizes", "{i}"], [(tmp_path / "gpu" / "{i}", ".")],
+                   ["--instances", str(n), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    rows = batch_rows(out)
+    problems = []
+    for i in range(n):
+        code, stdout, _ = run_wasmtime_prog(MODULE, ["devfiles.wasm", "sizes", str(i)],
+                                            [(tmp_path / "ref" / str(i), ".")], tmp_path / "io", tag=f"{i}.")
+        got = (out / f"{i}.stdout").read_bytes()
+        if rows[i].get("exit_code") != code or got != stdout:
+            problems.append(f"instance {i}: exit {rows[i]} (wasmtime {code})\n" + diff("stdout", stdout, got))
+        if tree_files(tmp_path / "ref" / str(i)) != tree_files(tmp_path / "gpu" / str(i)):
+            problems.append(f"instance {i}: the files left differ")
+    assert not problems, "\n".join(problems)
+    text = (out / "3.stdout").read_text()
+    assert f"total={SIZES[3]}" in text and "at 3000000" in text
+    api = run_api(engine, MODULE, [["devfiles.wasm", "sizes", str(i)] for i in range(n)],
+                  [[(tmp_path / "api" / str(i), ".")] for i in range(n)])
+    assert api.stdouts == [(out / f"{i}.stdout").read_bytes() for i in range(n)]
+    for i, calls in enumerate(api.host_calls):
+        first = {0: ["fd_seek"], 1: ["fd_seek"], 2: ["path_open"], 3: ["path_open", "fd_filestat_get"]}[i % 4]
+        assert calls[:len(first)] == first, (i, calls[:4])  # seek END -2 before 0 B; n{k}.txt missing; 5 MB
+
+
+def shared_dir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "shared.txt").write_bytes(b"before\n")
+    (path / "doomed.txt").write_bytes(b"to be removed\n")
+    (path / "other.txt").write_bytes(b"untouched\n")
+    return path
+
+
+def reader_states(text: str) -> list[tuple[str, int]]:
+    """A reader's output (devfiles.c s_share): the (content, doomed.txt exists) states it saw, in order."""
+    lines = text.splitlines()
+    assert lines[0] == "== share" and len(lines) % 2 == 1, text
+    states = []
+    for seen, doomed in zip(lines[1::2], lines[2::2], strict=True):
+        assert seen in ("reader sees before", "reader sees after"), text  # whole contents, never a mix
+        assert doomed in ("reader doomed=0", "reader doomed=1"), text
+        states.append((seen.split()[-1], int(doomed[-1])))
+    return states
+
+
+def test_batch_sharing_a_directory(tmp_path) -> None:
+    """8 instances, one --dir: instance 0 replaces shared.txt (rename over) and unlinks doomed.txt while the
+    others read them round after round. The writer prints what wasmtime prints; a reader sees whole
+    contents, and never the old state again once it saw the new (wasmtime: 8 programs in any order)."""
+    n = 8
+    root = shared_dir(tmp_path / "gpu")
+    out = tmp_path / "out"
+    proc = run_cli(MODULE, ["share", "{i}"], [(root, ".")], ["--instances", str(n), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert all(row["exit_code"] == 0 for row in batch_rows(out).values())
+    ref = shared_dir(tmp_path / "ref")
+    code, want, _ = run_wasmtime_prog(MODULE, ["devfiles.wasm", "share", "0"], [(ref, ".")], tmp_path / "io")
+    assert code == 0 and (out / "0.stdout").read_bytes() == want, diff("writer", want, (out / "0.stdout").read_bytes())
+    assert b'writer old fd fd=4 want=100 -> e=0 got[4]="ore\\x0a"' in want  # the replaced file, still open
+    for i in range(1, n):
+        states = reader_states((out / f"{i}.stdout").read_text())
+        order = [("before", 1), ("after", 1), ("before", 0), ("after", 0)]
+        for (c0, d0), (c1, d1) in zip(states, states[1:], strict=False):
+            assert not (c0 == "after" and c1 == "before") and not (d0 == 0 and d1 == 1), (i, states)
+        assert all(s in order for s in states) and states[-1] == ("after", 0), (i, states)
+    for i in range(1, n):  # the readers after the writer, under wasmtime
+        run_wasmtime_prog(MODULE, ["devfiles.wasm", "share", str(i)], [(ref, ".")], tmp_path / "io", tag=f"{i}.")
+    assert tree_files(root) == tree_files(ref) == {"shared.txt": b"after\n", "other.txt": b"untouched\n"}
+
+
+# ---------------------------------------------------------------- Rust std
+
+
+def rust_dir(path: Path, i: int = 0) -> Path:
+    (path / "data").mkdir(parents=True)
+    (path / "input.txt").write_text(f"first line here {i}\nsecond line\n\nthird and last line without newline")
+    (path / "data" / "numbers.bin").write_bytes(b"".join((k * k + i).to_bytes(4, "little") for k in range(100)))
+    return path
+
+
+def test_rust_std_reads_on_the_device(engine, tmp_path) -> None:
+    """tests/corpus/src/rs_devfiles.rs: std's reads, metadata and seeks on the device up to the 9th file open
+    at once, then the host's, as wasmtime prints them."""
+    got = run_api(engine, RS_MODULE, [["rs_devfiles.wasm"]], [[(rust_dir(tmp_path / "gpu"), ".")]])
+    code, want, _ = run_wasmtime_prog(RS_MODULE, ["rs_devfiles.wasm"], [(rust_dir(tmp_path / "ref"), ".")],
+                                      tmp_path / "io")
+    assert (got.codes[0] or 0) == code == 0
+    assert got.stdouts[0] == want, diff("stdout", want, got.stdouts[0])
+    assert tree_files(tmp_path / "gpu") == tree_files(tmp_path / "ref")
+    assert got.flags[0] & WF_FILES and got.host_calls[0][:1] == ["path_open"]  # the 9th handle
+    assert b"first line h\n" in want and b"seek before start: Err(InvalidInput)" in want
+
+
+def test_rust_std_batch(tmp_path) -> None:
+    """The same program as a gpu-run batch, a directory per instance."""
+    n = 4
+    out = tmp_path / "out"
+    for i in range(n):
+        rust_dir(tmp_path / "gpu" / str(i), i)
+    proc = run_cli(RS_MODULE, [], [(tmp_path / "gpu" / "{i}", ".")], ["--instances", str(n), "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    for i in range(n):
+        ref = rust_dir(tmp_path / "ref" / str(i), i)
+        code, want, _ = run_wasmtime_prog(RS_MODULE, ["rs_devfiles.wasm"], [(ref, ".")], tmp_path / "io", f"{i}.")
+        got = (out / f"{i}.stdout").read_bytes()
+        assert code == 0 and got == want, diff(f"instance {i}", want, got)
+        assert tree_files(tmp_path / "gpu" / str(i)) == tree_files(ref)
+
+
+def test_charcount_reads_on_the_device(engine, tmp_path) -> None:
+    """examples/charcount (std::fs::read_to_string) with --dir: no host call at all, wasmtime's output, alone
+    and as a batch sharing the directory."""
+    module = CHARCOUNT / "charcount.wasm"
+    code, want, _ = run_wasmtime_prog(module, ["charcount.wasm"], [(CHARCOUNT, ".")], tmp_path / "io")
+    assert code == 0 and want.startswith(b"Found ")
+    got = run_api(engine, module, [["charcount.wasm"]] * 3, [[(CHARCOUNT, ".")]] * 3)
+    assert got.stdouts == [want] * 3 and got.host_calls == [[]] * 3
+    out = tmp_path / "out"
+    proc = run_cli(module, [], [(CHARCOUNT, ".")], ["--instances", "4", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert [(out / f"{i}.stdout").read_bytes() for i in range(4)] == [want] * 4
