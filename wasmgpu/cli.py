@@ -31,6 +31,7 @@ import stat
 import struct
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
@@ -39,13 +40,21 @@ from typing import Any, NoReturn, TextIO
 
 try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
     from . import __version__
-    from .errors import DecodeError, InstantiationTrap, Unsupported, ValidationError, WasmGpuError, capped_backtrace
+    from .errors import (
+        DecodeError,
+        InstantiationTrap,
+        ResourceLimitError,
+        Unsupported,
+        ValidationError,
+        WasmGpuError,
+        capped_backtrace,
+    )
     from .graphics import add_arguments as add_graphics_arguments
-    from .graphics import collector_for
+    from .graphics import collector_for, uses_graphics
     from .runtime.api import from_raw
-    from .runtime.backends import MEMORY_LAYOUTS
+    from .runtime.backends import MEMORY_LAYOUTS, host_memory_available
     from .runtime.engine import Engine
-    from .runtime.store import TIERS, FuncExtern
+    from .runtime.store import TIERS, FuncExtern, Store
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
@@ -65,6 +74,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     )
     from .wasi.context import OutputBudget, SpoolSink, WasiContext
     from .wasm import opcodes as wo
+    from .wasm.types import Module
 except KeyboardInterrupt:
     print("gpu-run: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -584,13 +594,69 @@ def run_module(opts: argparse.Namespace) -> int:
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None
     with ExitStack() as stack:
-        # The store first: it refuses an N that does not fit before N output sinks are made.
-        store = engine.store(n, tier=opts.tier, **({} if opts.stack_slots is None
-                                                    else {"stack_slots": opts.stack_slots}))
+        # A store of all N first: it refuses an N that does not fit before N output sinks are made.
+        store: Store | None = None
+        waves = getattr(opts, "frames", None) is None and not uses_graphics(module)  # frames need one store
+        try:
+            store = make_store(engine, opts, n)
+        except ResourceLimitError as e:
+            if not waves or not host_room(n):
+                raise e from None
         out = Output(n, opts.out, stack, opts.out_jsonl)
+        stdin = stdin_for_batch(n)
+        outcomes: list[Outcome] = []
+        results: tuple[int, ...] = ()
+        wave, deadline = n, None if opts.timeout is None else time.monotonic() + opts.timeout
+        while len(outcomes) < n:
+            lo = len(outcomes)
+            hi = min(n, lo + wave)
+            if outcomes and any(o.interrupted for o in outcomes):  # Ctrl-C: the waves not run are interrupted
+                outcomes += [Outcome(i, interrupted=True) for i in range(lo, n)]
+                break
+            try:
+                if store is None:
+                    store = make_store(engine, opts, hi - lo)
+                part, results = run_wave(opts, module, store, command, lo, out, stdin, deadline)
+            except ResourceLimitError as e:
+                store = None
+                if not waves or hi - lo == 1 or not e.total or not e.limit:
+                    raise
+                if lo == 0 and not host_room(n):
+                    raise
+                wave = max(1, min((hi - lo) // 2, int((hi - lo) * e.limit / e.total * 0.9)))
+                print(f"gpu-run: {n} instances do not fit at once; running them in waves of {wave}", file=sys.stderr)
+                continue
+            store = None
+            outcomes += part
+        if command:
+            return report_command(outcomes, out, opts)
+        return report_invoke(outcomes, out, results, opts)
+
+
+# What an instance of a batch run in waves holds on the host between its wave and the end (its output sinks,
+# its result row), with room to spare.
+HOST_BYTES_PER_INSTANCE = 4096
+
+
+def host_room(n: int) -> bool:
+    """Whether the host can keep every instance's outputs and results while a batch runs in waves (in half
+    of its available memory); a batch that cannot is refused with the store's reason."""
+    return n * HOST_BYTES_PER_INSTANCE <= host_memory_available() // 2
+
+
+def make_store(engine: Engine, opts: argparse.Namespace, n: int) -> Store:
+    return engine.store(n, tier=opts.tier, **({} if opts.stack_slots is None else {"stack_slots": opts.stack_slots}))
+
+
+def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bool, lo: int, out: Output,
+             stdin: Callable[[int], Any], deadline: float | None) -> tuple[list[Outcome], tuple[int, ...]]:
+    """Instances lo .. lo + store.n of the batch, in `store`: how each ended (numbered in the batch), and
+    the called function's result types."""
+    n = store.n
+    with ExitStack() as stack:
         wasi = None
         if command or imports_wasi(module):
-            wasi = Wasi(store, make_contexts(opts, n, out))
+            wasi = Wasi(store, make_contexts(opts, out, stdin, lo, lo + n))
             stack.callback(wasi.close)
         frames = collector_for(opts, module, n)  # None unless --frames, or it imports env.present / gpu.*
         imports = wasi.imports(module) if wasi else {}
@@ -621,28 +687,30 @@ def run_module(opts: argparse.Namespace) -> int:
                     raise Failed(failure_message(o, opts.module, "failed to invoke `_initialize`"), EXIT_TRAP)
                 if failed:
                     raise WasmGpuError(f"_initialize exited with status {failed[0].exit_code}")
-            func, args = invoke_target(instance, opts, n)
+            func, args = invoke_target(instance, opts, lo, n)
         assert isinstance(func, FuncExtern)
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
         bar, update = progress_bar(n)
         try:
-            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=opts.timeout, progress=update,
-                                 module_name=module.module_name)
+            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=timeout, progress=update,
+                                 module_name=module.module_name, timeout_given=opts.timeout)
         finally:
             if bar is not None:
                 bar.close()
         if frames is not None and frames.out_dir is not None:
             frames.finish()  # waits for the PNGs, writes the GIFs (--gif) and sheet.png
             print(f"gpu-run: {frames.summary()}", file=sys.stderr)
-        if command:
-            return report_command(outcomes, out, opts)
-        return report_invoke(outcomes, out, func.type.results, opts)
+    for o in outcomes:
+        o.index += lo
+    return outcomes, func.type.results
 
 
-def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiContext]:
-    stdin = stdin_for_batch(n)
-    clock = RealClock()  # one for the batch: the sleeps of a round of host calls overlap
+def make_contexts(opts: argparse.Namespace, out: Output, stdin: Callable[[int], Any], lo: int,
+                  hi: int) -> list[WasiContext]:
+    """The contexts of instances lo .. hi of the batch; `stdin(i)`: instance i's stdin."""
+    clock = RealClock()  # one for the wave: the sleeps of a round of host calls overlap
     contexts = []
-    for i in range(n):
+    for i in range(lo, hi):
         argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
         args = [argv0] + [substitute(a, i) for a in opts.args]
         given = [kv for kv in (parse_env(substitute(e, i)) for e in opts.env) if kv is not None]
@@ -657,7 +725,7 @@ def make_contexts(opts: argparse.Namespace, n: int, out: Output) -> list[WasiCon
     return contexts
 
 
-def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[FuncExtern, list[tuple[int, ...]]]:
+def invoke_target(instance: Any, opts: argparse.Namespace, lo: int, n: int) -> tuple[FuncExtern, list[tuple[int, ...]]]:
     name = opts.invoke if opts.invoke is not None else "main"
     func = instance.exports.get(name)
     if not isinstance(func, FuncExtern):
@@ -671,7 +739,7 @@ def invoke_target(instance: Any, opts: argparse.Namespace, n: int) -> tuple[Func
     if len(opts.args) != len(params):
         raise WasmGpuError(f"{name} takes {len(params)} argument(s), {len(opts.args)} given")
     args = [tuple(parse_value(substitute(a, i), t) for a, t in zip(opts.args, params, strict=True))
-            for i in range(n)]
+            for i in range(lo, lo + n)]
     return func, args
 
 

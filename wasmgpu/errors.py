@@ -64,7 +64,13 @@ class Unsupported(WasmGpuError):
 
 class ResourceLimitError(WasmGpuError):
     """What a store was asked to hold does not fit its memory budget (or the machine); one line says what
-    was asked and what is available."""
+    was asked and what is available. `total` and `limit`, where the budget knows them: the bytes the store
+    would have counted with this request, and its limit."""
+
+    def __init__(self, message: str, total: int | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.total = total
+        self.limit = limit
 
 
 class Trap(WasmGpuError):

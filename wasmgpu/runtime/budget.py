@@ -69,7 +69,8 @@ class MemoryBudget:
         avail = self.headroom()
         if need > avail:
             raise ResourceLimitError(what.format(need=format_bytes(need)) +
-                                     f"; {format_bytes(max(avail, 0))} available (--max-memory)")
+                                     f"; {format_bytes(max(avail, 0))} available (--max-memory)",
+                                     total=self.limit - avail + need, limit=self.limit)
         self.charged += need
 
     def lazy_growth(self) -> int:

@@ -294,12 +294,15 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
 
 def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[tuple[int, ...]], *,
               fuel: int | None = None, timeout: float | None = None,
-              progress: Callable[[int], None] | None = None, module_name: str | None = None) -> list[Outcome]:
+              progress: Callable[[int], None] | None = None, module_name: str | None = None,
+              timeout_given: float | None = None) -> list[Outcome]:
     """Call `func` in every instance; each instance's outcome, wasmtime's way (backtrace frames named
     `<module_name>!<function>`). Ctrl-C stops the batch (sigint_stops): the instances still running then
-    come back with `interrupted` set."""
+    come back with `interrupted` set. `timeout_given`: the timeout the user gave, where `timeout` is what is
+    left of it (a batch in waves)."""
     watch = Watch(store, timeout, progress)
-    message = f"interrupt (the timeout of {timeout:g} s was reached)" if timeout is not None else ""
+    said = timeout if timeout_given is None else timeout_given
+    message = f"interrupt (the timeout of {said:g} s was reached)" if said is not None else ""
     if wasi is not None:
         seen = set()
         for ctx in wasi.contexts:
