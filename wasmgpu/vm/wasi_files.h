@@ -155,7 +155,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       const u64 iovs = (u32)DF_ARG(1), count = (u32)DF_ARG(2), at = p ? DF_ARG(3) : *pos;
       const u64 nread = (u32)DF_ARG(p ? 4 : 3);
       u64 total;
-      if (!df_iovecs(r, size, iovs, count, &total) || nread + 4 > size || at > 0x7fffffffffffffffull)
+      // A range past 2^63 is the kernel's EINVAL: the host answers it.
+      if (!df_iovecs(r, size, iovs, count, &total) || nread + 4 > size || at > 0x7fffffffffffffffull - total)
         return WF_HOST;
       const u64 n = df_scatter(r, iovs, count, data, fsize, at, total);
       if (!p) *pos = at + n;

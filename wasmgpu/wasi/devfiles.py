@@ -68,7 +68,9 @@ from ..compiler.vm_abi import (
 from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
-from .fds import FILE_RIGHTS_READ, DirEntry, SnapshotFile
+from .fds import FILE_RIGHTS_READ, DirEntry, Entry, SnapshotFile
+from .memory import WasiError
+from .preview1 import open_read_only
 
 FILE_MAX = 4 << 20  # a larger file is read by the host
 ENTRIES_MAX = 4096  # names per preopen in the snapshot
@@ -102,6 +104,7 @@ class SnapFile:
     path: bytes
     data: bytes
     stat: bytes  # its WASI filestat record when read
+    root: int = 0  # the scanned root it was found under
 
 
 _SCANNER: ctypes.CDLL | None = None
@@ -175,8 +178,10 @@ class DeviceFiles:
     set_field: object  # (field, value) -> None: a field of the device block
     files: list[SnapFile] = field(default_factory=list)
     preopens: list[int] = field(default_factory=list)  # per instance: how many preopens the device knows
-    roots_of: list[tuple[int, ...]] = field(default_factory=list)
-    sharers: dict[int, list[int]] = field(default_factory=dict)  # root -> instances, for roots shared
+    roots_of: list[tuple[str, ...]] = field(default_factory=list)  # per instance: its preopens' host paths
+    # root path -> the instances whose preopens are it, inside it or around it, where there are two or more
+    sharers: dict[str, list[int]] = field(default_factory=dict)
+    root_entries: list[DirEntry] = field(default_factory=list)  # per scanned root: a preopen reaching it
 
     def build(self, budget: int | None = None) -> None:
         s = self.store
@@ -192,6 +197,7 @@ class DeviceFiles:
                 if e.root not in roots:
                     roots[e.root] = len(roots)
                     first.append(e)
+        self.root_entries = first
         try:
             scanned = scan(first, budget) if first else []
         except BuildError:
@@ -214,6 +220,7 @@ class DeviceFiles:
         keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
         for root, found in enumerate(scanned):
             for f in found:
+                f.root = root
                 at = data_at.get(f.data)
                 if at is None:
                     at = data_at[f.data] = len(data)
@@ -241,30 +248,18 @@ class DeviceFiles:
         pre_root = np.full((DF_PREOPENS, n), DF_NO_ROOT, dtype=np.uint32)
         pre_name = np.zeros((DF_PREOPENS, n), dtype=np.uint64)
         meta = np.zeros((FM_FIELDS, n), dtype=np.uint32)
-        users: dict[int, list[int]] = {}
         for i, pre in enumerate(per_instance):
-            if pre is None:
-                self.preopens.append(-1)
-                self.roots_of.append(())
-                continue
-            ids = tuple(roots[e.root] for e in pre)
-            for k, (e, root) in enumerate(zip(pre, ids, strict=True)):
-                guest = e.name.encode()  # type: ignore[union-attr]
-                if len(guest) > 0xFFFF:
-                    break
-                pre_root[k, i] = root
-                pre_name[k, i] = intern(guest) << 16 | len(guest)
-                users.setdefault(root, []).append(i)
-            else:
-                meta[FM_NEXT, i] = 3 + len(pre)
-                self.preopens.append(len(pre))
-                self.roots_of.append(ids)
-                self.flags[i] |= WF_FILES
-                continue
-            pre_root[:, i] = DF_NO_ROOT
             self.preopens.append(-1)
-            self.roots_of.append(())
-        self.sharers = {root: ins for root, ins in users.items() if len(ins) > 1}
+            if pre is None or any(len(e.name.encode()) > 0xFFFF for e in pre):  # type: ignore[union-attr]
+                continue
+            for k, e in enumerate(pre):
+                guest = e.name.encode()  # type: ignore[union-attr]
+                pre_root[k, i] = roots[e.root]
+                pre_name[k, i] = intern(guest) << 16 | len(guest)
+            meta[FM_NEXT, i] = 3 + len(pre)
+            self.preopens[i] = len(pre)
+            self.flags[i] |= WF_FILES
+        self._find_sharers()
 
         def put(field_: int, arr: np.ndarray) -> object:
             dev = xp.asarray(arr)
@@ -292,6 +287,28 @@ class DeviceFiles:
         self.set_field(W_FILE_RIGHTS, FILE_RIGHTS_READ)  # type: ignore[operator]
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
         self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
+
+    def _find_sharers(self) -> None:
+        """Which instances a change through WASI in a preopen may show to: those whose preopens are the same
+        directory, or one inside it or around it (every instance, its files on the device or not)."""
+        users: dict[str, set[int]] = {}
+        for i, ctx in enumerate(self.contexts):
+            paths = tuple(e.root for e in ctx.fds.entries.values() if isinstance(e, DirEntry) and e.name is not None)
+            self.roots_of.append(paths)
+            for path in paths:
+                users.setdefault(path, set()).add(i)
+        related: dict[str, set[str]] = {path: {path} for path in users}
+        for path in users:
+            up = os.path.dirname(path)
+            while up and up != path:
+                if up in related:
+                    related[up].add(path)
+                    related[path].add(up)
+                path, up = up, os.path.dirname(up)
+        for path, near in related.items():
+            group = set().union(*(users[p] for p in near))
+            if len(group) > 1:
+                self.sharers[path] = sorted(group)
 
     # -- the host takes over ----------------------------------------------------------------------------
     def before_host_call(self, i: int, name: str, args: tuple[int, ...]) -> None:
@@ -327,9 +344,24 @@ class DeviceFiles:
             fds.free = deque(int(free[(head + k) % DF_QUEUE, j]) for k in range(count))
             for k in range(DF_SLOTS):
                 if num[k, j] != DF_NO_FD:
-                    f = self.files[int(file[k, j])]
-                    entry = SnapshotFile(f.data, f.stat, 0, FILE_RIGHTS_READ)
-                    entry.pos = int(pos[k, j])
-                    fds.entries[int(num[k, j])] = entry
+                    fds.entries[int(num[k, j])] = self._reopen(self.files[int(file[k, j])], int(pos[k, j]))
             self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)
         self.push_flags(insts)  # type: ignore[operator]
+
+    def _reopen(self, f: SnapFile, pos: int) -> Entry:
+        """A descriptor the device opened, as the host's own: the file opened again below its preopen (the
+        same file: nothing changed it through WASI since, or this instance would have been demoted then) and
+        moved to where the device had read to; the snapshot's bytes where it cannot be opened."""
+        try:
+            entry = open_read_only(self.root_entries[f.root], f.path.decode())
+        except (OSError, WasiError):
+            entry = None
+        if entry is not None:
+            try:
+                entry.seek(pos, abi.WHENCE_SET)
+                return entry
+            except (OSError, WasiError):
+                entry.close()  # a position lseek refuses (past the file system's limit)
+        snap = SnapshotFile(f.data, f.stat, 0, FILE_RIGHTS_READ)
+        snap.pos = pos
+        return snap

@@ -393,6 +393,15 @@ def path_link(ctx: WasiContext, mem: GuestMemory, old_fd: int, old_flags: int, o
     return abi.SUCCESS
 
 
+def open_read_only(d: DirEntry, path: str) -> FileEntry | SnapshotFile:
+    """What a read-only path_open of regular file `path` below `d`, without flags, gives (for a descriptor
+    the device opened and hands to the host)."""
+    with d.resolve(path, True) as r:
+        if not r.exists or r.is_dir or r.is_symlink:
+            raise WasiError(abi.ENOENT)
+        return _open_file(r, 0, 0, 0)
+
+
 def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry | SnapshotFile:
     write = bool(rights & abi.WRITE_RIGHTS) or bool(oflags & abi.OFLAGS_TRUNC)
     read = bool(rights & (abi.R_FD_READ | abi.R_FD_READDIR)) or not write
