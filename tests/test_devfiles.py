@@ -563,3 +563,20 @@ def test_charcount_reads_on_the_device(engine, tmp_path) -> None:
     proc = run_cli(module, [], [(CHARCOUNT, ".")], ["--instances", "4", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert [(out / f"{i}.stdout").read_bytes() for i in range(4)] == [want] * 4
+
+
+def test_sharers_are_the_same_directory_or_one_inside_or_around(tmp_path: Path) -> None:
+    """A change through WASI demotes the instances whose preopens nest with the writer's; siblings whose
+    names share a prefix (a/b, a/bc) do not nest."""
+    from wasmgpu.wasi.context import WasiContext
+    from wasmgpu.wasi.devfiles import DeviceFiles
+
+    for sub in ["a/b/c", "a/bc", "x"]:
+        (tmp_path / sub).mkdir(parents=True)
+    subs = ["a", "a/b", "a/bc", "a/b/c", "x", "x"]
+    files = DeviceFiles.__new__(DeviceFiles)
+    files.contexts = [WasiContext(preopens=[(str(tmp_path / s), ".")]) for s in subs]
+    files.roots_of, files.sharers = [], {}
+    files._find_sharers()
+    got = {str(Path(k).relative_to(tmp_path)): v for k, v in files.sharers.items()}
+    assert got == {"a": [0, 1, 2, 3], "a/b": [0, 1, 3], "a/bc": [0, 2], "a/b/c": [0, 1, 3], "x": [4, 5]}

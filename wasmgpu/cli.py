@@ -476,8 +476,9 @@ class Output:
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                self.stdout.append(SpoolSink(out_dir / f"{i}.stdout", HELD_PER_STREAM, budget))
-                self.stderr.append(SpoolSink(out_dir / f"{i}.stderr", HELD_PER_STREAM, budget))
+                # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
+                self.stdout.append(SpoolSink(f"{out_dir}/{i}.stdout", HELD_PER_STREAM, budget))
+                self.stderr.append(SpoolSink(f"{out_dir}/{i}.stderr", HELD_PER_STREAM, budget))
             stack.callback(self.finish)
         elif n == 1 and jsonl is None:  # stream straight through
             self.stdout.append(sys.stdout.buffer)
@@ -488,9 +489,9 @@ class Output:
                     raise WasmGpuError(f"--out-jsonl {str(jsonl)!r} is a directory")
                 jsonl.parent.mkdir(parents=True, exist_ok=True)
             spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-")))
-            self.stdout = [SpoolSink(spool / f"{i}.stdout", HELD_PER_STREAM, budget, keep_empty=False)
+            self.stdout = [SpoolSink(f"{spool}/{i}.stdout", HELD_PER_STREAM, budget, keep_empty=False)
                            for i in range(n)]
-            self.stderr = [SpoolSink(spool / f"{i}.stderr", HELD_PER_STREAM, budget, keep_empty=False)
+            self.stderr = [SpoolSink(f"{spool}/{i}.stderr", HELD_PER_STREAM, budget, keep_empty=False)
                            for i in range(n)]
         self.streaming = out_dir is None and n == 1 and jsonl is None
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown

@@ -319,7 +319,7 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
     start_fuel = U64_MAX if fuel is None else fuel
     outcomes = []
     for i, r in enumerate(results):
-        o = Outcome(i, values=r.values, backtrace=wasmtime_frames(r.backtrace, module_name))
+        o = Outcome(i, values=r.values, backtrace=wasmtime_frames(r.backtrace, module_name) if r.backtrace else [])
         wall = watch.finished[i]
         o.wall_time = float(end if np.isnan(wall) else wall)
         spent_left = int(left[i])

@@ -298,13 +298,16 @@ class DeviceFiles:
             for path in paths:
                 users.setdefault(path, set()).add(i)
         related: dict[str, set[str]] = {path: {path} for path in users}
-        for path in users:
-            up = os.path.dirname(path)
-            while up and up != path:
-                if up in related:
-                    related[up].add(path)
-                    related[path].add(up)
-                path, up = up, os.path.dirname(up)
+        # Sorted by components, a directory comes right before what is inside it: a stack of the roots
+        # around the current one finds every nesting without walking each path up to /.
+        around: list[tuple[str, tuple[str, ...]]] = []
+        for parts, path in sorted((tuple(path.split(os.sep)), path) for path in users):
+            while around and parts[:len(around[-1][1])] != around[-1][1]:
+                around.pop()
+            for outer, _ in around:
+                related[outer].add(path)
+                related[path].add(outer)
+            around.append((path, parts))
         for path, near in related.items():
             group = set().union(*(users[p] for p in near))
             if len(group) > 1:
