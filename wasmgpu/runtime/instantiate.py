@@ -172,14 +172,21 @@ def translate(store: Store, module: Module, addr: Addresses, first_func: int) ->
     base = len(store.code)
     # Every function first, then the store: a function that fails (an unsupported instruction) leaves
     # the store as it was. Half a module's code would break the compiled tier's view of all the code.
-    codes = []
-    try:
-        for i in range(len(module.funcs)):
-            codes.append(translate_function(module, i, addr, base + len(words)))
-            words += codes[-1].words
-    except WasmGpuError:
-        del store.funcs[first_func:]
-        raise
+    key = (base, *(tuple(v) for v in vars(addr).values()))
+    codes = module.translations.get(key)
+    if codes is None:
+        codes = []
+        at = base
+        try:
+            for i in range(len(module.funcs)):
+                codes.append(translate_function(module, i, addr, at))
+                at += len(codes[-1].words)
+        except WasmGpuError:
+            del store.funcs[first_func:]
+            raise
+        module.translations[key] = codes
+    for fc in codes:
+        words += fc.words
     entry = base
     for i, fc in enumerate(codes):
         f = store.funcs[first_func + i]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # An instruction: (opcode key, immediate, byte offset in the module).
 # The immediate's shape is given by the opcode's immediate kind (see opcodes.py):
@@ -109,6 +110,9 @@ class Module:
     customs: list[CustomSection] = field(default_factory=list)
     func_names: dict[int, str] = field(default_factory=dict)  # from the name section
     module_name: str | None = None
+    # Bytecode made from this module, by where a store placed it (runtime/instantiate.py fills it): a
+    # store laid out alike (the next wave of a batch) does not translate again.
+    translations: dict[tuple, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def imported(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]
