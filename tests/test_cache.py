@@ -122,3 +122,28 @@ def test_a_missing_compiler_is_one_line(tmp_path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "needs a C++ compiler" in proc.stderr and "no-such-c++" in proc.stderr
+
+
+def test_the_cache_keeps_within_its_cap_dropping_the_least_recently_used(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_CACHE_MAX", str(2500))
+    paths = []
+    for k in range(3):
+        paths.append(build.store_entry(tmp_path / f"vm-e{k}.so", bytes([k]) * 1000))
+        os.utime(tmp_path / f"vm-e{k}.so.json", (k + 1, k + 1))  # entry k used at time k + 1
+    # Three 1000-byte entries (and their records) exceed 2,500 bytes: the oldest went, the newest stayed.
+    assert not paths[0].exists() and paths[2].exists()
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 2500
+    # Loading an entry marks it used: the next one stored pushes out the other, older one.
+    assert build.verified_entry(tmp_path / "vm-e1.so") == paths[1]
+    build.store_entry(tmp_path / "vm-e3.so", b"\3" * 1000)
+    assert paths[1].exists() and not paths[2].exists()
+
+
+def test_gpu_run_clear_cache_needs_no_module(tmp_path) -> None:
+    (tmp_path / "vm-x.so").write_bytes(b"x" * 10)
+    env = {**os.environ, "WASMGPU_CACHE": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--clear-cache"], env=env, capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert "removed 1 file(s)" in proc.stderr and list(tmp_path.iterdir()) == []

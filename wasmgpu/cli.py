@@ -52,9 +52,10 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .graphics import add_arguments as add_graphics_arguments
     from .graphics import collector_for, uses_graphics
     from .runtime.api import from_raw
-    from .runtime.backends import MEMORY_LAYOUTS, host_memory_available
+    from .runtime.backends import MEMORY_LAYOUTS, format_bytes, host_memory_available
     from .runtime.engine import Engine
     from .runtime.store import TIERS, FuncExtern, Store
+    from .vm.build import cache_dir, clear_cache
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
@@ -271,6 +272,20 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+class ClearCache(argparse.Action):
+    """`gpu-run --clear-cache`: done while the options are read, so no module is needed."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        try:
+            count, size = clear_cache()
+        except OSError as e:
+            parser.exit(EXIT_ERROR, f"gpu-run: error: clearing the cache: {os_error_text(e)}\n")
+        parser.exit(0, f"gpu-run: removed {count} file(s), {format_bytes(size)}, from {cache_dir()}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="gpu-run", usage="%(prog)s [OPTIONS] MODULE [ARGS...]",
@@ -278,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
         "exports _start runs as a WASI command (like `wasmtime run`); otherwise, or with --invoke, an exported "
         "function is called with ARGS as its parameters.")
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--clear-cache", action=ClearCache, help="remove the compile cache (the interpreter and "
+                   "compiled stores, under $XDG_CACHE_HOME/wasmgpu or $WASMGPU_CACHE; at most $WASMGPU_CACHE_MAX "
+                   "bytes, 4 GiB by default, kept) and exit")
     p.add_argument("--backend", choices=["auto", "cuda", "cpu", "cpu-interleaved"], default="auto",
                    help="where to run: cuda when a GPU is found (auto), else the CPU backend "
                         "(cpu-interleaved: the CPU with the GPU's memory layout, for tests)")

@@ -115,16 +115,79 @@ def verified_entry(entry: Path) -> Path | None:
     if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
         _discard(record, path)
         return None
+    try:
+        os.utime(record)  # used now: the cap removes the entries used least recently first
+    except OSError:
+        pass
     return path
 
 
 def store_entry(entry: Path, data: bytes) -> Path:
-    """Write `data` as cache entry `entry`: the artifact first, then the record that vouches for it."""
+    """Write `data` as cache entry `entry`: the artifact first, then the record that vouches for it; then
+    the least recently used entries go until the cache is within its cap."""
     digest = hashlib.sha256(data).hexdigest()
     path = entry.with_name(f"{entry.stem}-{digest[:16]}{entry.suffix}")
     _atomic_write(path, data)
     _atomic_write(_record_path(entry), json.dumps({"file": path.name, "size": len(data), "sha256": digest}).encode())
+    trim_cache(entry.parent, cache_cap(), keep=path)
     return path
+
+
+def cache_cap() -> int:
+    """The most bytes the cache keeps: WASMGPU_CACHE_MAX, else 4 GiB (a compiled store of a large module
+    is tens of MB; the interpreter builds a few MB each)."""
+    text = os.environ.get("WASMGPU_CACHE_MAX", "")
+    try:
+        return int(text) if text else 4 << 30
+    except ValueError:
+        raise WasmGpuError(f"WASMGPU_CACHE_MAX must be a number of bytes, not {text!r}") from None
+
+
+def _files(root: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(root) as it:
+        return [e for e in it if e.is_file(follow_symlinks=False)]
+
+
+def trim_cache(root: Path, cap: int, keep: Path | None = None) -> None:
+    """Remove the artifacts used least recently (a record's time is set when its artifact is loaded), and
+    their records, until the files in `root` take at most `cap` bytes; `keep` stays whatever its age."""
+    files = _files(root)
+    total = sum(e.stat(follow_symlinks=False).st_size for e in files)
+    if total <= cap:
+        return
+    records = sorted((e for e in files if e.name.endswith(".json")), key=lambda e: e.stat().st_mtime)
+    for record in records:
+        if total <= cap:
+            break
+        try:
+            name = str(json.loads(Path(record.path).read_bytes())["file"])
+        except (OSError, ValueError, KeyError, TypeError):
+            name = ""
+        artifact = root / name if name and Path(name).name == name else None
+        if artifact == keep:
+            continue
+        for path in (Path(record.path), artifact):
+            if path is not None:
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                    total -= size
+                except OSError:
+                    pass
+
+
+def clear_cache() -> tuple[int, int]:
+    """Remove every file of the cache: how many, and their bytes."""
+    count = size = 0
+    root = cache_dir()
+    for e in _files(root):
+        try:
+            n = e.stat(follow_symlinks=False).st_size
+            os.unlink(e.path)
+        except OSError:
+            continue
+        count, size = count + 1, size + n
+    return count, size
 
 
 def cached(entry: Path, build: Callable[[], bytes]) -> Path:
