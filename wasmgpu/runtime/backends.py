@@ -193,7 +193,8 @@ class CudaBackend(Backend):
         try:
             import cupy
         except ImportError as e:
-            raise WasmGpuError("the CUDA backend needs CuPy (pip install cupy-cuda12x)") from e
+            raise WasmGpuError("the CUDA backend needs CuPy: pip install 'wasmgpu[cuda12]' (CUDA 12 drivers) or "
+                               "'wasmgpu[cuda13]' (CUDA 13)") from e
         from ..vm.build import load_cuda_kernel
 
         self.xp = cupy
