@@ -224,9 +224,6 @@ SCENARIOS["abs_guest"] = ["prestat", "basic", "paths"]  # the preopen's guest na
 HOST_TOO = {
     "iovecs": "fd_read/fd_pread with several iovecs: wasmtime fills only the first non-empty one (a short "
               "read), wasmgpu (host and device) fills them all",
-    "reuse": "descriptor numbers: wasmtime 50 reuses the largest freed number first (open 4, 5, 6, 7, close "
-             "6 then 7: the next open gives 7), wasmgpu's FdTable (wasi/fds.py) and the device's free queue, "
-             "which copies it, the oldest freed first (6)",
     "prestat_file": "fd_prestat_dir_name on stdio or an open regular file: wasmtime ENOTDIR (54), wasmgpu EBADF "
                     "(8)",
     "badwhence": "fd_seek whence 3: wasmtime traps (invalid enum value), wasmgpu returns EINVAL",
@@ -234,7 +231,6 @@ HOST_TOO = {
     "badrights": "path_open with rights ~0 (undefined bits): wasmtime traps, wasmgpu opens the file",
     "syncflags": "path_open of a file with fdflags SYNC, RSYNC or DSYNC: wasmtime ENOTSUP (58), wasmgpu opens it",
     "poll": "poll_oneoff FD_READ on regular files: wasmtime reports nbytes=1, wasmgpu the bytes left (33, 778)",
-    "sequence": "descriptor numbers (as for 'reuse'): the sequence reopens after closing several",
     **{f: "an out-of-bounds or misaligned guest pointer: wasmtime 50 traps, wasmgpu returns EFAULT (or, "
           "misaligned, succeeds)" for f in FAULTS},
 }

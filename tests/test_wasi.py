@@ -786,8 +786,13 @@ def test_descriptor_numbers_are_reused_like_wasmtime(probes) -> None:
     assert fds == [4, 5, 6, 7]
     for fd in (6, 4, 5):
         assert both(probes, "fd_close", fd)[0] == 0
+    numbers = []
     for _ in range(4):
-        assert open_path(probes, "f.txt", rights=abi.R_FD_READ) == 0  # both sides give the same number
+        assert open_path(probes, "f.txt", rights=abi.R_FD_READ) == 0
+        sides = [struct.unpack("<I", side.read(900, 4))[0] for side in probes[:2]]
+        assert sides[0] == sides[1], f"wasmtime gave fd {sides[0]}, wasmgpu {sides[1]}"
+        numbers.append(sides[0])
+    assert numbers == [6, 5, 4, 8]  # the largest freed number first, then new ones
 
 
 def test_output_sinks_are_per_instance() -> None:

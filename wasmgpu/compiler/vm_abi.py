@@ -59,7 +59,7 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # W_PRE_ROOT: u32 [DF_PREOPENS][N], the root of preopen fd 3 + k (DF_NO_ROOT past the last);
 # W_PRE_NAME: u64 [DF_PREOPENS][N], its guest name (offset << 16 | length in W_NAME_BYTES);
 # W_FD_META: u32 [FM_FIELDS][N], the instance's descriptor numbering (wasi/fds.py FdTable: the next new
-# number and a queue of freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
+# number and the freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
 # the descriptors the device opened (DF_NO_FD: a free slot) and their files; W_FD_POS: u64 [DF_SLOTS][N];
 # W_FILE_FDSTAT: the first 8 bytes of a read-only file's fdstat (filetype, flags); W_FILE_RIGHTS: the rights
 # it reports; W_WRITE_RIGHTS: the rights path_open leaves to the host.
@@ -72,11 +72,12 @@ FI_DATA, FI_SIZE, FI_FIELDS = range(3)
 # An entry of W_NAMES (enum DevNameField): the path's hash (FNV-1a 64 of the root's 4 bytes, little-endian,
 # then the path), where its bytes are, its length | root << 32 (DF_EMPTY: an empty slot), its file.
 NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE, NT_FIELDS = range(5)
-# An instance's descriptor numbering in W_FD_META (enum DevFdField).
-FM_NEXT, FM_QHEAD, FM_QLEN, FM_FIELDS = range(4)
+# An instance's descriptor numbering in W_FD_META (enum DevFdField): the next new number, and how many freed
+# numbers W_FD_FREE holds (in no order: the largest is reused first).
+FM_NEXT, FM_NFREE, FM_FIELDS = range(3)
 DF_PREOPENS = 4  # an instance with more preopens has its files served by the host
 DF_SLOTS = 8  # descriptors the device may hold open per instance; past that, path_open goes to the host
-DF_QUEUE = 8  # freed numbers the device may queue
+DF_QUEUE = 8  # freed numbers the device may hold
 DF_PATH_MAX = 1024
 DF_NO_ROOT = 0xFFFFFFFF
 DF_NO_FD = 0xFFFFFFFF

@@ -210,7 +210,7 @@ enum WasiStringField { SI_ARGS = 0, SI_ARGC = 1, SI_ARGS_SIZE = 2, SI_ENV = 3, S
 enum WasiClockField { C_EPOCH = 0, C_STEP = 1, C_VALUE = 2, C_FIELDS = 3 };
 enum DevFileField { FI_DATA = 0, FI_SIZE = 1, FI_FIELDS = 2 };
 enum DevNameField { NT_HASH = 0, NT_NAME = 1, NT_LEN_ROOT = 2, NT_FILE = 3, NT_FIELDS = 4 };
-enum DevFdField { FM_NEXT = 0, FM_QHEAD = 1, FM_QLEN = 2, FM_FIELDS = 3 };
+enum DevFdField { FM_NEXT = 0, FM_NFREE = 1, FM_FIELDS = 2 };
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
 #define TRAP_DIV_ZERO 2

@@ -125,13 +125,17 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     if (file == DF_NO_FD) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     if (slot < 0) return WF_HOST;
-    // The number the host's table would give (fds.FdTable.add): the oldest freed one, else a new one.
+    // The number the host's table would give (fds.FdTable.add, as wasmtime): the largest freed one, else
+    // a new one.
     u32 num;
-    if (DF_U32(W_FD_META, FM_QLEN) > 0) {
-      const u32 head = DF_U32(W_FD_META, FM_QHEAD);
-      num = DF_U32(W_FD_FREE, head);
-      DF_U32(W_FD_META, FM_QHEAD) = (head + 1) % DF_QUEUE;
-      DF_U32(W_FD_META, FM_QLEN) -= 1;
+    const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
+    if (nfree > 0) {
+      u32 best = 0;
+      for (u32 k = 1; k < nfree; k++)
+        if (DF_U32(W_FD_FREE, k) > DF_U32(W_FD_FREE, best)) best = k;
+      num = DF_U32(W_FD_FREE, best);
+      DF_U32(W_FD_FREE, best) = DF_U32(W_FD_FREE, nfree - 1);
+      DF_U32(W_FD_META, FM_NFREE) = nfree - 1;
     } else {
       num = DF_U32(W_FD_META, FM_NEXT)++;
     }
@@ -195,10 +199,10 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       break;
     }
     case WK_FD_CLOSE: {
-      const u32 len = DF_U32(W_FD_META, FM_QLEN);
-      if (len == DF_QUEUE) return WF_HOST;
-      DF_U32(W_FD_FREE, (DF_U32(W_FD_META, FM_QHEAD) + len) % DF_QUEUE) = fd;
-      DF_U32(W_FD_META, FM_QLEN) = len + 1;
+      const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
+      if (nfree == DF_QUEUE) return WF_HOST;
+      DF_U32(W_FD_FREE, nfree) = fd;
+      DF_U32(W_FD_META, FM_NFREE) = nfree + 1;
       DF_U32(W_FD_NUM, slot) = DF_NO_FD;
       break;
     }

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,7 @@ from ..compiler.vm_abi import (
     FI_SIZE,
     FM_FIELDS,
     FM_NEXT,
-    FM_QHEAD,
-    FM_QLEN,
+    FM_NFREE,
     NT_FIELDS,
     NT_FILE,
     NT_HASH,
@@ -343,8 +341,8 @@ class DeviceFiles:
         for j, i in enumerate(insts.tolist()):
             fds = self.contexts[i].fds
             fds.next = int(meta[FM_NEXT, j])
-            head, count = int(meta[FM_QHEAD, j]), int(meta[FM_QLEN, j])
-            fds.free = deque(int(free[(head + k) % DF_QUEUE, j]) for k in range(count))
+            for k in range(int(meta[FM_NFREE, j])):
+                fds.release(int(free[k, j]))
             for k in range(DF_SLOTS):
                 if num[k, j] != DF_NO_FD:
                     fds.entries[int(num[k, j])] = self._reopen(self.files[int(file[k, j])], int(pos[k, j]))

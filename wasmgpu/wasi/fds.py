@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 import stat as st
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -446,16 +446,16 @@ class DirEntry(Entry):
 
 
 class FdTable:
-    """Descriptor numbers as wasmtime gives them: freed numbers are reused oldest first."""
+    """Descriptor numbers as wasmtime gives them: the largest freed number is reused first."""
 
     def __init__(self) -> None:
         self.entries: dict[int, Entry] = {}
-        self.free: deque[int] = deque()
+        self.free: list[int] = []  # freed numbers, negated: a heap whose top is the largest
         self.next = 0
 
     def add(self, entry: Entry) -> int:
         while self.free:
-            fd = self.free.popleft()
+            fd = -heapq.heappop(self.free)
             if fd not in self.entries:
                 break
         else:
@@ -463,6 +463,10 @@ class FdTable:
             self.next += 1
         self.entries[fd] = entry
         return fd
+
+    def release(self, fd: int) -> None:
+        """Number `fd` is free to be given again."""
+        heapq.heappush(self.free, -fd)
 
     def get(self, fd: int) -> Entry:
         e = self.entries.get(fd)
@@ -479,7 +483,7 @@ class FdTable:
     def remove(self, fd: int) -> Entry:
         e = self.get(fd)
         del self.entries[fd]
-        self.free.append(fd)
+        self.release(fd)
         return e
 
     def renumber(self, old: int, new: int) -> None:
@@ -490,7 +494,7 @@ class FdTable:
         target.close()
         self.entries[new] = e
         del self.entries[old]
-        self.free.append(old)
+        self.release(old)
 
     def close_all(self) -> None:
         for e in self.entries.values():

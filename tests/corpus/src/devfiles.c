@@ -350,7 +350,7 @@ static void s_stat(void) {
     close_fd(fa), close_fd(fh), close_fd(fb), close_fd(fx);
 }
 
-/* descriptor numbers: freed ones reused oldest first */
+/* descriptor numbers: which freed one is reused first */
 static void s_reuse(void) {
     int32_t a = open_r("a.txt"), b = open_r("b.txt"), c = open_r("one.txt");
     say("abc %d %d %d\n", FD(a), FD(b), FD(c));
