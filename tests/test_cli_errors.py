@@ -181,12 +181,9 @@ def stop_program() -> str:
       (loop (br 0)))""")
 
 
-def test_ctrl_c_stops_the_batch_and_keeps_results(tmp_path) -> None:
-    wasm = module(tmp_path, stop_program())
-    work, out = tmp_path / "work", tmp_path / "out"
-    work.mkdir()
-    n = 4
-    argv = ["-n", str(n), "--out", str(out), "--dir", f"{work}::.", str(wasm), "{i}"]
+def interrupt_stop_program(work: Path, *argv: str) -> tuple[subprocess.Popen, bytes, float]:
+    """gpu-run ARGV on stop_program with `work` preopened, Ctrl-C once instance 0 has made work/ready:
+    the process, its stderr, and the seconds from the signal to its exit."""
     proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
     try:
@@ -197,12 +194,21 @@ def test_ctrl_c_stops_the_batch_and_keeps_results(tmp_path) -> None:
         time.sleep(0.3)  # instance 0 exits right after creating the file
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=10)
-        took = time.monotonic() - sent
+        _, stderr = proc.communicate(timeout=10)
+        return proc, stderr, time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_stops_the_batch_and_keeps_results(tmp_path) -> None:
+    wasm = module(tmp_path, stop_program())
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    n = 4
+    proc, stderr, took = interrupt_stop_program(work, "-n", str(n), "--out", str(out), "--dir", f"{work}::.",
+                                                str(wasm), "{i}")
     text = stderr.decode()
     assert proc.returncode == 130, text
     assert took < 2.0

@@ -7,15 +7,13 @@ import base64
 import io
 import json
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import CLI_BACKEND_ARGS, REPO
 from tests.test_cli import exit_with_first_digit, gpu_run, loud_output, loud_program, module
-from tests.test_cli_errors import stop_program
+from tests.test_cli_errors import interrupt_stop_program, stop_program
 from tests.test_wasi import Program
 from wasmgpu import cli
 
@@ -132,21 +130,8 @@ def test_ctrl_c_stops_the_batch_and_keeps_its_output(tmp_path) -> None:
     wasm = module(tmp_path, stop_program())
     work, jsonl = tmp_path / "work", tmp_path / "o.jsonl"
     work.mkdir()
-    argv = ["-n", "3", "--out-jsonl", str(jsonl), "--dir", f"{work}::.", str(wasm), "{i}"]
-    proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    try:
-        deadline = time.monotonic() + 60
-        while not (work / "ready").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.02)
-        time.sleep(0.3)  # instance 0 exits right after creating the file
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc, stderr, _ = interrupt_stop_program(work, "-n", "3", "--out-jsonl", str(jsonl), "--dir", f"{work}::.",
+                                             str(wasm), "{i}")
     assert proc.returncode == 130, stderr.decode()
     lines = rows(jsonl)
     assert [(r["instance"], r["interrupted"], r["stdout"]) for r in lines] == \
