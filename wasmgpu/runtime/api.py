@@ -8,13 +8,21 @@ keeps (objects.py), by value type.
 
 NumPy arrays carry the same values with dtypes int32, int64, float32, float64 and uint64 for references
 (REF_NULL is null there).
+
+WASI for the typed API (Linker.define_wasi): a WasiConfig says what an instance sees, as
+wasmtime.WasiConfig does for a store; BatchWasi is the WASI side of one batch (each instance's captured
+stdout and stderr, and the host resources to close).
 """
 
 from __future__ import annotations
 
+import codecs
+import os
 import struct
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -22,6 +30,12 @@ from ..compiler.vm_abi import REF_NULL
 from ..errors import Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType
+
+if TYPE_CHECKING:  # the WASI package imports the store, whose launcher imports this module
+    from ..wasi.batch import Wasi
+    from ..wasi.context import WasiContext
+    from ..wasm.types import Module
+    from .store import Extern, Instance, Store
 
 Value = int | float | None
 
@@ -210,3 +224,181 @@ def raw_to_column(bits: np.ndarray, t: int) -> list[Value]:
     if t in (wo.FUNCREF, wo.EXTERNREF):
         return [None if v == REF_NULL else v for v in bits.tolist()]
     return raw_to_array(bits, t).tolist()
+
+
+# -- WASI -------------------------------------------------------------------------------------------
+@dataclass
+class WasiConfig:
+    """What one instance sees through WASI preview1, as wasmtime.WasiConfig says it for a store.
+
+    `argv`: the arguments, the program's name first; `env`: the environment (a mapping, or (name, value)
+    pairs); `preopen_dirs`: (host directory, guest name) pairs, as WasiConfig.preopen_dir(path, guest_path),
+    numbered from fd 3 in order; `stdin`: the bytes the instance reads. stdout and stderr are kept in memory
+    for BatchWasi.stdout(i) / stderr(i), or with `inherit_stdout` / `inherit_stderr` written to this
+    process's sys.stdout / sys.stderr as they come. `seed`: a virtual clock and random bytes that depend
+    only on (seed, instance index), for runs that repeat exactly; None: the host's clock and randomness.
+    """
+
+    argv: Sequence[str] = ()
+    env: Mapping[str, str] | Sequence[tuple[str, str]] = field(default_factory=dict)
+    preopen_dirs: Sequence[tuple[str | os.PathLike[str], str]] = ()
+    stdin: bytes = b""
+    inherit_stdout: bool = False
+    inherit_stderr: bool = False
+    seed: int | str | None = None
+
+    def __post_init__(self) -> None:
+        # A lone string would otherwise be taken a character per argument or per directory, silently.
+        if isinstance(self.argv, (str, bytes)):
+            raise TypeError(f"WasiConfig.argv: expected a sequence of strings, got {_describe(self.argv)}")
+        if not isinstance(self.stdin, (bytes, bytearray)):
+            raise TypeError(f"WasiConfig.stdin: expected bytes, got {_describe(self.stdin)}")
+        if isinstance(self.preopen_dirs, (str, bytes, os.PathLike)) or any(
+                not (isinstance(p, (tuple, list)) and len(p) == 2) for p in self.preopen_dirs):
+            raise TypeError("WasiConfig.preopen_dirs: expected (host directory, guest name) pairs, got "
+                            f"{_describe(self.preopen_dirs)}")
+
+    def context(self, index: int, clock: Any = None) -> WasiContext:
+        """The WasiContext of instance `index` (`clock`: a RealClock to share when there is no seed)."""
+        from ..wasi.context import WasiContext
+
+        kw: dict[str, Any] = dict(
+            args=list(self.argv), env=self.env, preopens=[(os.fspath(h), g) for h, g in self.preopen_dirs],
+            stdin=bytes(self.stdin))
+        if self.inherit_stdout:
+            kw.update(stdout=HostStream("stdout"), stdout_tty=_isatty(sys.stdout))
+        if self.inherit_stderr:
+            kw.update(stderr=HostStream("stderr"), stderr_tty=_isatty(sys.stderr))
+        if self.seed is not None:
+            return WasiContext.seeded(self.seed, index, **kw)
+        return WasiContext(clock=clock, **kw)
+
+
+WasiConfigs: TypeAlias = WasiConfig | Sequence[WasiConfig] | Callable[[int], WasiConfig]
+
+
+def check_wasi_configs(configs: WasiConfigs | None) -> WasiConfigs:
+    """`configs` as Linker.define_wasi takes it (None: WasiConfig() for every instance); a TypeError at
+    definition time for anything else, rather than at the first instantiation."""
+    if configs is None:
+        return WasiConfig()
+    if isinstance(configs, WasiConfig) or callable(configs):
+        return configs
+    if isinstance(configs, Sequence) and not isinstance(configs, (str, bytes)):
+        items = list(configs)
+        for i, c in enumerate(items):
+            if not isinstance(c, WasiConfig):
+                raise TypeError(f"define_wasi: configuration {i} is a {type(c).__name__}, not a WasiConfig")
+        return items
+    raise TypeError(f"define_wasi: expected a WasiConfig, a sequence of them (one per instance) or a callable "
+                    f"instance -> WasiConfig, got {_describe(configs)}")
+
+
+def wasi_configs(configs: WasiConfigs, n: int) -> list[WasiConfig]:
+    """One WasiConfig per instance of a batch of `n`."""
+    if isinstance(configs, WasiConfig):
+        return [configs] * n
+    if callable(configs):
+        out = [configs(i) for i in range(n)]
+        for i, c in enumerate(out):
+            if not isinstance(c, WasiConfig):
+                raise TypeError(f"define_wasi: the callable returned a {type(c).__name__} for instance {i}, "
+                                "not a WasiConfig")
+        return out
+    if len(configs) != n:
+        raise WasmGpuError(f"define_wasi was given {len(configs)} configurations for a batch of {n} instances")
+    return list(configs)
+
+
+class HostStream:
+    """An inherited stdout or stderr: the guest's bytes go to this process's sys.stdout / sys.stderr at once.
+
+    The stream is looked up at each write, so that a redirection (contextlib.redirect_stdout, a test's
+    capture) made after instantiation is followed. A text-only stream (a notebook's) gets the bytes decoded
+    incrementally, so that a character split over two writes is not garbled.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: bytes) -> int:
+        stream = getattr(sys, self.name)
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            stream.write(self._decoder.decode(bytes(data)))
+        else:
+            stream.flush()  # what Python printed before comes first
+            buffer.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class BatchWasi:
+    """The WASI side of one batch (Batch.wasi, from Linker.define_wasi): instance i served from context i.
+
+    `stdout(i)` and `stderr(i)` are what instance i wrote (empty for an inherited stream), and stay readable
+    after close(). The contexts hold host resources (descriptors of files and directories the guests opened):
+    close() releases them; the batch's close() and its `with` block call it.
+    """
+
+    def __init__(self, store: Store, configs: WasiConfigs) -> None:
+        from ..wasi.batch import Wasi
+        from ..wasi.clocks import RealClock
+
+        clock = RealClock()  # one for the batch: the sleeps of a round of host calls can overlap, as gpu-run's
+        self.configs = wasi_configs(configs, store.n)
+        self.contexts: list[WasiContext] = []
+        try:
+            for i, config in enumerate(self.configs):
+                try:
+                    self.contexts.append(config.context(i, clock))
+                except WasmGpuError as e:  # a preopen that is not a directory: say whose
+                    raise WasmGpuError(f"WASI configuration of instance {i}: {e}") from None
+            self.wasi: Wasi = Wasi(store, self.contexts)
+        except BaseException:
+            for ctx in self.contexts:
+                ctx.close()
+            raise
+        self.closed = False
+
+    def imports(self, module: Module) -> dict[tuple[str, str], Extern]:
+        """The functions for the module's wasi_snapshot_preview1 imports (LinkError for unknown ones)."""
+        return self.wasi.imports(module)
+
+    def bind(self, instance: Instance) -> None:
+        self.wasi.bind(instance)
+
+    def stdout(self, i: int) -> bytes:
+        return self._captured(self.contexts[i].stdout)
+
+    def stderr(self, i: int) -> bytes:
+        return self._captured(self.contexts[i].stderr)
+
+    @property
+    def stdouts(self) -> list[bytes]:
+        return [self.stdout(i) for i in range(len(self.contexts))]
+
+    @property
+    def stderrs(self) -> list[bytes]:
+        return [self.stderr(i) for i in range(len(self.contexts))]
+
+    @staticmethod
+    def _captured(sink: object) -> bytes:
+        data = getattr(sink, "data", None)  # a BufferSink; an inherited stream keeps nothing
+        return bytes(data) if data is not None else b""
+
+    def close(self) -> None:
+        """Release the instances' host resources (the captured output stays); a second call does nothing."""
+        if not self.closed:
+            self.closed = True
+            self.wasi.close()

@@ -153,11 +153,20 @@ def _host_callback(hf: HostFunc, ftype: FuncType, where: str) -> Callable[[int, 
 
 
 class Linker:
-    """Host functions defined once by name, as wasmtime.Linker's define_func, for many instantiations."""
+    """Host functions defined once by name, as wasmtime.Linker's define_func, and WASI (define_wasi), for
+    many instantiations."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.definitions: dict[tuple[str, str], HostFunc] = {}
+        self.wasi_configs: api.WasiConfigs | None = None  # define_wasi's, made into contexts per batch
+
+    def define_wasi(self, configs: api.WasiConfigs | None = None) -> None:
+        """WASI preview1 (wasi_snapshot_preview1) for the batches this linker makes: wasmtime.Linker's
+        define_wasi and Store.set_wasi in one. `configs`: one api.WasiConfig for every instance, a sequence
+        of them (one per instance: as long as the batch), or a callable instance index -> WasiConfig;
+        None: WasiConfig() for all. Each batch gets contexts of its own, in `batch.wasi` (api.BatchWasi)."""
+        self.wasi_configs = api.check_wasi_configs(configs)
 
     def define_func(self, module: str, name: str, ty: Any, func: Callable[..., Any],
                     access_instance: bool = False) -> None:
@@ -167,7 +176,20 @@ class Linker:
     def instantiate(self, module: CompiledModule, n: int = 1, **options: Any) -> Batch:
         wanted = {(i.module, i.name) for i in module.module.imports}
         imports: dict[tuple[str, str], ImportValue] = {k: v for k, v in self.definitions.items() if k in wanted}
-        return module.instantiate(n, imports, **options)
+        if self.wasi_configs is None:
+            return module.instantiate(n, imports, **options)
+        store = self.engine.store(n, **options)
+        wasi = api.BatchWasi(store, self.wasi_configs)
+        try:
+            # A function the user defined by name replaces WASI's of that name (to watch or stub one call).
+            linked = {**wasi.imports(module.module),
+                      **{key: module._extern(store, key, value) for key, value in imports.items()}}
+            batch = Batch(store, store.instantiate(module.module, linked), module.typed, wasi)
+            wasi.bind(batch.instance)
+        except BaseException:
+            wasi.close()  # the contexts were made: their host resources go with the failed instantiation
+            raise
+        return batch
 
 
 @dataclass
@@ -205,6 +227,18 @@ class Batch:
     store: Store
     instance: Instance
     typed: bool = False
+    wasi: api.BatchWasi | None = None  # from Linker.define_wasi: each instance's output; close() releases it
+
+    def close(self) -> None:
+        """Release the host resources of the batch's WASI contexts (a batch without WASI holds none)."""
+        if self.wasi is not None:
+            self.wasi.close()
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def func(self, name: str) -> FuncExtern:
         ext = self.instance.exports.get(name)
