@@ -226,3 +226,13 @@ def test_batch_wasi_is_the_api_object(engine) -> None:
         assert isinstance(batch.wasi, BatchWasi) and len(batch.wasi.contexts) == 2
         assert batch.wasi.contexts[1].args == [b"p"] and batch.wasi.contexts[1].env == [b"A=1"]
     assert batch.wasi.closed
+
+
+def test_unwrap_of_an_exit_raises_proc_exit_with_its_code() -> None:
+    from wasmgpu.errors import ProcExit
+    from wasmgpu.runtime.objects import CallResult
+
+    with pytest.raises(ProcExit) as e:
+        CallResult(exit_code=3).unwrap()
+    assert e.value.code == 3
+    assert CallResult(values=(1, 2)).unwrap() == (1, 2)

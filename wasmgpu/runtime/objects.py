@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..compiler.vm_abi import INTRINSIC_INSTANCE_COUNT, INTRINSIC_INSTANCE_ID, NO_HOST
-from ..errors import Trap
+from ..errors import ProcExit, Trap
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
 from .linear_memory import MemoryArray
 
@@ -93,10 +93,13 @@ class CallResult:
     exit_code: int | None = None  # set when the instance ended through ProcExit (WASI proc_exit)
 
     def unwrap(self) -> tuple[int, ...]:
+        """The values returned; a trap raises Trap, an exit (proc_exit) ProcExit with its code, as wasmtime-py
+        raises ExitTrap."""
         if self.trap is not None:
             raise Trap(self.trap, self.backtrace)
-        assert self.values is not None
-        return self.values
+        if self.exit_code is not None:
+            raise ProcExit(self.exit_code)
+        return self.values if self.values is not None else ()
 
 
 @dataclass
