@@ -438,3 +438,12 @@ def test_readme_batch_example_runs_as_written(tmp_path) -> None:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "results" / "999.stdout").read_text().startswith("Found ")
+
+
+def test_results_jsonl_holds_the_typed_values_returned(capsysbinary, tmp_path) -> None:
+    wasm = module(tmp_path, """(module (func (export "f") (param i32) (result i32 i64 f32 f64)
+      (i32.sub (i32.const 0) (local.get 0)) (i64.const -5) (f32.div (f32.const 0) (f32.const 0)) (f64.const 1.5)))""")
+    status, _, err = gpu_run(capsysbinary, "-n", "2", "--out", str(tmp_path / "out"), "--invoke", "f", str(wasm), "{i}")
+    assert status == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["results"] for r in rows] == [[0, -5, "nan", 1.5], [-1, -5, "nan", 1.5]]

@@ -774,15 +774,26 @@ def failure_message(o: Outcome, module: Path, what: str) -> str:
     return f"Error: failed to run main module `{module}`\n\nCaused by:\n" + "\n".join(body)
 
 
-def result_row(o: Outcome) -> dict[str, Any]:
-    """How instance o ended, as a row of results.jsonl (and the head of its --out-jsonl row)."""
+def result_row(o: Outcome, types: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """How instance o ended, as a row of results.jsonl (and the head of its --out-jsonl row); with the
+    invoked function's result `types`, what it returned."""
     row: dict[str, Any] = {
         "instance": o.index, "exit_code": o.status, "trap": o.trap, "error": o.error,
         "backtrace": [b for _, b in capped_backtrace(o.backtrace)], "timed_out": o.timed_out,
         "interrupted": o.interrupted, "wall_time": round(o.wall_time, 6)}
     if o.fuel_used is not None:
         row["fuel_used"] = o.fuel_used
+    if types is not None and o.values is not None and o.trap is None and not o.interrupted:
+        row["results"] = [json_value(from_raw(v, t)) for v, t in zip(o.values, types, strict=True)]
     return row
+
+
+def json_value(v: Any) -> Any:
+    """A returned value as JSON has it: integers signed, floats as numbers, NaN and infinities as the
+    strings "nan", "inf", "-inf" (JSON has no such numbers), a null reference as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else "inf" if v > 0 else "-inf"
+    return v
 
 
 def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
@@ -799,18 +810,19 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
         raise
 
 
-def write_results(out_dir: Path, outcomes: list[Outcome]) -> None:
+def write_results(out_dir: Path, outcomes: list[Outcome], types: tuple[int, ...] | None = None) -> None:
     """One JSON object per instance, in order."""
-    write_atomically(out_dir / "results.jsonl", lambda f: f.writelines(json.dumps(result_row(o)) + "\n"
+    write_atomically(out_dir / "results.jsonl", lambda f: f.writelines(json.dumps(result_row(o, types)) + "\n"
                                                                        for o in outcomes))
 
 
-def write_out_jsonl(path: Path, outcomes: list[Outcome], out: Output | None) -> None:
+def write_out_jsonl(path: Path, outcomes: list[Outcome], out: Output | None,
+                    types: tuple[int, ...] | None = None) -> None:
     """--out-jsonl: each instance's results.jsonl row with its stdout and stderr, an instance at a time
     (without `out`, empty ones)."""
     def write(f: TextIO) -> None:
         for o in outcomes:
-            f.write(json.dumps(result_row(o))[:-1])
+            f.write(json.dumps(result_row(o, types))[:-1])
             streams = (out.stdout[o.index].chunks, out.stderr[o.index].chunks) if out is not None else (no_bytes,) * 2
             for name, chunks in zip(("stdout", "stderr"), streams, strict=True):
                 write_bytes_field(f, name, chunks)
@@ -877,10 +889,11 @@ def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespac
 
 def write_outputs(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> bool:
     """results.jsonl for --out, the --out-jsonl file; whether either was asked for."""
+    types = getattr(opts, "result_types", None)
     if opts.out is not None:
-        write_results(opts.out, outcomes)
+        write_results(opts.out, outcomes, types)
     elif opts.out_jsonl is not None:
-        write_out_jsonl(opts.out_jsonl, outcomes, out)
+        write_out_jsonl(opts.out_jsonl, outcomes, out, types)
     else:
         return False
     opts.results_written = True
@@ -901,6 +914,7 @@ def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], 
         elif types:  # a function without results prints nothing, as wasmtime --invoke
             print(prefix + " ".join(format_value(v, t) for v, t in zip(o.values, types, strict=True)))
     report_interrupt(outcomes)
+    opts.result_types = types
     write_outputs(outcomes, out, opts)
     return batch_status(outcomes)
 
