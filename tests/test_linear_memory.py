@@ -64,3 +64,37 @@ def test_cpu_arrays_are_reserved_not_committed() -> None:
 def _rss_kib() -> int:
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_write_many_matches_writes_one_by_one(interleaved: bool) -> None:
+    rng = np.random.default_rng(7)
+    backend = CpuBackend(threads=1, interleaved=interleaved)
+    one, many = (MemoryArray.zeros(backend, 5, 300) for _ in range(2))
+    for overlapping in (False, True):
+        insts = rng.integers(0, 5, 40).tolist()
+        addrs = ([37 * k % 250 for k in range(40)] if overlapping
+                 else [int(a) for a in rng.choice(np.arange(0, 250, 6), 40, replace=False)])
+        payloads = [bytes(rng.integers(0, 256, int(rng.integers(0, 6)), dtype=np.uint8)) for _ in range(40)]
+        for i, a, p in zip(insts, addrs, payloads, strict=True):
+            one.write(i, a, p)
+        many.write_many(insts, addrs, payloads)
+        assert all(np.array_equal(one.read(i, 0, 300), many.read(i, 0, 300)) for i in range(5))
+
+
+def test_a_host_round_reads_what_it_wrote_and_writes_at_its_end() -> None:
+    import wasmtime
+
+    from wasmgpu.runtime.engine import Engine
+
+    engine = Engine("cpu")
+    store = engine.store(3)
+    inst = store.instantiate(engine.load(wasmtime.wat2wasm('(module (memory (export "m") 1))')).module, {})
+    m = inst.exports["m"]
+    with store.host_round():
+        store.write_memory(m, 1, 10, b"abc")
+        assert store.mems[m.addr].data.read(1, 10, 3).tobytes() == b"\0\0\0"  # held for the round's end
+        assert store.read_memory(m, 1, 11, 1).tobytes() == b"b"  # a read of it writes it first
+        store.write_memory(m, 2, 0, b"z")
+        assert int(store.memory_pages(m)[2]) == 1
+    assert store.read_memory(m, 2, 0, 1).tobytes() == b"z"

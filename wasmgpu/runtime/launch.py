@@ -179,25 +179,42 @@ class Launcher:
         top = min(int(frames.max()) + width + 1, sv.shape[0])
         # One transfer of the slots around every waiting frame, then results written back per instance.
         window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
-        resumed = []
-        for j, i in enumerate(insts.tolist()):
-            f = s.funcs[int(state[S_HOST_FUNC, j])]
-            base = int(frames[j])
-            args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
-            try:
-                results = f.host(i, args)  # type: ignore[misc]
-            except ProcExit as e:
-                s.state[S_STATUS, i] = STATUS["EXITED"]
-                self.exit_codes[i] = e.code
-                continue
-            except Trap as t:
-                s.state[S_STATUS, i] = STATUS["TRAPPED"]
-                s.state[S_TRAP, i] = TRAP_CODE["HOST"]
-                self.host_traps[i] = t.kind
-                continue
-            for k, v in enumerate(results):
-                sv[base + k, i] = int(v) & U64_MAX
-            resumed.append(i)
+        resumed: list[int] = []
+        exited: list[int] = []
+        trapped: list[int] = []
+        rows: list[int] = []
+        cols: list[int] = []
+        values: list[int] = []
+        with s.host_round():  # memory sizes read once, memory writes in one transfer
+            for j, i in enumerate(insts.tolist()):
+                f = s.funcs[int(state[S_HOST_FUNC, j])]
+                base = int(frames[j])
+                args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
+                try:
+                    results = f.host(i, args)  # type: ignore[misc]
+                except ProcExit as e:
+                    exited.append(i)
+                    self.exit_codes[i] = e.code
+                    continue
+                except Trap as t:
+                    trapped.append(i)
+                    self.host_traps[i] = t.kind
+                    continue
+                for k, v in enumerate(results):
+                    rows.append(base + k)
+                    cols.append(i)
+                    values.append(int(v) & U64_MAX)
+                resumed.append(i)
+        # Results into the callee frames, and the ended instances' state, each in one transfer.
+        xp = s.xp
+        if values:
+            sv[xp.asarray(np.array(rows)), xp.asarray(np.array(cols))] = xp.asarray(np.array(values, dtype=np.uint64))
+        if exited:
+            s.state[S_STATUS, xp.asarray(np.array(exited))] = STATUS["EXITED"]
+        if trapped:
+            at = xp.asarray(np.array(trapped))
+            s.state[S_STATUS, at] = STATUS["TRAPPED"]
+            s.state[S_TRAP, at] = TRAP_CODE["HOST"]
         return resumed
 
     def _outcome(self, nres: int) -> Outcome:

@@ -119,3 +119,21 @@ class MemoryArray:
     def write_all(self, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """The same bytes at the same address in every instance (an active data segment)."""
         self._put(slice(None), addr, _as_bytes(data))
+
+    def write_many(self, insts: list[int], addrs: list[int], payloads: list[bytes]) -> None:
+        """Each payload at its address in its instance, in one transfer: a round of host calls' writes. Writes
+        that overlap go one by one, in order, so the last one wins as it would have."""
+        lens = np.array([len(p) for p in payloads], dtype=np.int64)
+        total = int(lens.sum())
+        if total == 0:
+            return
+        ends = np.cumsum(lens)
+        at = np.repeat(np.asarray(addrs, dtype=np.int64), lens) + np.arange(total) - np.repeat(ends - lens, lens)
+        c, n = self.chunk, self.n
+        flat = ((at // c) * n + np.repeat(np.asarray(insts, dtype=np.int64), lens)) * c + at % c
+        if len(np.unique(flat)) != total:
+            for inst, addr, payload in zip(insts, addrs, payloads, strict=True):
+                self.write(inst, addr, payload)
+            return
+        xp = self.backend.xp
+        self.data.reshape(-1)[xp.asarray(flat)] = xp.asarray(np.frombuffer(b"".join(payloads), dtype=np.uint8))

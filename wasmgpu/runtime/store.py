@@ -14,7 +14,9 @@ and allocates them; the concerns around them are pieces it holds:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,6 +110,7 @@ class Store:
         self.n = n
         self.fuel_slice = fuel_slice
         self.memory_limit = memory_limit  # bytes per instance per memory
+        self._round: HostRound | None = None  # host calls being served together (host_round)
         self.table_limit = table_limit  # entries per instance per table
         self._init_objects()
         self._init_instances()
@@ -294,6 +297,9 @@ class Store:
         """Room for want_pages: on a lazy backend, a larger reservation (the budget is kept by the allowances
         in the memory records); else a larger allocation, within the budget. What cannot be had makes
         memory.grow return -1."""
+        if self._round is not None:  # the array may be replaced: what the round wrote goes first
+            self._round.flush(self)
+            self._round.pages.clear()
         mem = self.mems[addr]
         cap = mem.data.capacity // PAGE
         if self.backend.lazy:
@@ -389,13 +395,52 @@ class Store:
 
     def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""
+        r = self._round
+        if r is not None and any(w[0] == m.addr and w[1] == inst and w[2] < addr + n and addr < w[2] + len(w[3])
+                                 for w in r.writes):
+            r.flush(self)  # it reads what this round wrote
         return self.mems[m.addr].data.read(inst, addr, n)
 
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
-        self.mems[m.addr].data.write(inst, addr, data)
+        if self._round is not None:
+            self._round.writes.append((m.addr, inst, addr, bytes(data)))
+        else:
+            self.mems[m.addr].data.write(inst, addr, data)
 
     def memory_pages(self, m: MemoryExtern) -> np.ndarray:
-        return self.backend.to_host(self.mem_pages[m.addr + 1])
+        r = self._round
+        if r is None:
+            return self.backend.to_host(self.mem_pages[m.addr + 1])
+        if m.addr not in r.pages:
+            r.pages[m.addr] = self.backend.to_host(self.mem_pages[m.addr + 1])
+        return r.pages[m.addr]
+
+    @contextmanager
+    def host_round(self) -> Iterator[None]:
+        """Host calls served together (the instances waiting after a launch): memory sizes are read once,
+        and memory writes go in one transfer per memory at the end (or before a read of what they wrote)."""
+        self._round = HostRound()
+        try:
+            yield
+        finally:
+            r, self._round = self._round, None
+            r.flush(self)
+
+
+@dataclass
+class HostRound:
+    """What host calls served together have read (memory sizes) and written (memory bytes, in order)."""
+
+    pages: dict[int, np.ndarray] = field(default_factory=dict)
+    writes: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # memory, instance, address, bytes
+
+    def flush(self, store: Store) -> None:
+        by_mem: dict[int, list[tuple[int, int, int, bytes]]] = {}
+        for w in self.writes:
+            by_mem.setdefault(w[0], []).append(w)
+        self.writes = []
+        for m, ws in by_mem.items():
+            store.mems[m].data.write_many([w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws])
 
 
 __all__ = [
