@@ -58,7 +58,10 @@ from ..compiler.vm_abi import (
     W_NAME_BYTES,
     W_NAME_MASK,
     W_NAMES,
+    W_PRE_FDSTAT,
+    W_PRE_INHERITING,
     W_PRE_NAME,
+    W_PRE_RIGHTS,
     W_PRE_ROOT,
     W_WRITE_RIGHTS,
     WF_FILES,
@@ -66,7 +69,14 @@ from ..compiler.vm_abi import (
 from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
-from .fds import FILE_RIGHTS_READ, DirEntry, Entry, SnapshotFile
+from .fds import (
+    FILE_RIGHTS_READ,
+    PREOPEN_RIGHTS_BASE,
+    PREOPEN_RIGHTS_INHERITING,
+    DirEntry,
+    Entry,
+    SnapshotFile,
+)
 from .memory import WasiError
 from .preview1 import open_read_only
 
@@ -78,8 +88,9 @@ HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figur
 # Calls that never see a descriptor, and fd_* calls that touch only their first argument's descriptor.
 NO_FDS = frozenset({"args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
                     "clock_time_get", "random_get", "proc_exit", "proc_raise", "sched_yield"})
-ONE_FD = frozenset({"fd_advise", "fd_allocate", "fd_datasync", "fd_fdstat_get", "fd_fdstat_set_flags",
-                    "fd_fdstat_set_rights", "fd_filestat_get", "fd_filestat_set_size", "fd_filestat_set_times",
+# (fd_fdstat_set_flags and _rights are not: the device answers a preopen's fdstat while it serves files.)
+ONE_FD = frozenset({"fd_advise", "fd_allocate", "fd_datasync", "fd_fdstat_get", "fd_filestat_get",
+                    "fd_filestat_set_size", "fd_filestat_set_times",
                     "fd_pread", "fd_prestat_get", "fd_prestat_dir_name", "fd_pwrite", "fd_read", "fd_readdir",
                     "fd_seek", "fd_sync", "fd_tell", "fd_write"})
 # Calls that may change what a directory holds (path_open only with the flags or rights below).
@@ -153,6 +164,10 @@ def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
     return found
 
 
+# What fd_fdstat_get gives for a preopen that nothing changed (DirEntry's flags and rights at creation).
+PREOPEN_FDSTAT = abi.FDSTAT.pack(abi.FILETYPE_DIRECTORY, 0, PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING)
+
+
 def eligible(ctx: WasiContext) -> list[DirEntry] | None:
     """The preopens of a context whose descriptors are still the initial ones (stdio, then preopens from 3),
     when the device can keep its numbering; else None."""
@@ -160,7 +175,8 @@ def eligible(ctx: WasiContext) -> list[DirEntry] | None:
     if fds.free or fds.next != len(fds.entries) or fds.next < 3 or fds.next - 3 > DF_PREOPENS:
         return None
     pre = [fds.entries.get(fd) for fd in range(3, fds.next)]
-    if not all(isinstance(e, DirEntry) and e.name is not None and e.fd is None for e in pre):
+    if not all(isinstance(e, DirEntry) and e.name is not None and e.fd is None and e.fdstat() == PREOPEN_FDSTAT
+               for e in pre):
         return None
     return pre  # type: ignore[return-value]
 
@@ -283,6 +299,9 @@ class DeviceFiles:
         fdstat = abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, 0, FILE_RIGHTS_READ, FILE_RIGHTS_READ)
         self.set_field(W_FILE_FDSTAT, int.from_bytes(fdstat[:8], "little"))  # type: ignore[operator]
         self.set_field(W_FILE_RIGHTS, FILE_RIGHTS_READ)  # type: ignore[operator]
+        words = np.frombuffer(PREOPEN_FDSTAT, dtype="<u8")
+        for field_, word in zip((W_PRE_FDSTAT, W_PRE_RIGHTS, W_PRE_INHERITING), words.tolist(), strict=True):
+            self.set_field(field_, word)  # type: ignore[operator]
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
         self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
 
