@@ -70,16 +70,25 @@ def _rss_kib() -> int:
 def test_write_many_matches_writes_one_by_one(interleaved: bool) -> None:
     rng = np.random.default_rng(7)
     backend = CpuBackend(threads=1, interleaved=interleaved)
-    one, many = (MemoryArray.zeros(backend, 5, 300) for _ in range(2))
+    one, many = (MemoryArray.zeros(backend, 5, 3000) for _ in range(2))
     for overlapping in (False, True):
         insts = rng.integers(0, 5, 40).tolist()
+        # Apart: 40 slots of 6 bytes, and in each instance a few of 120 (past SMALL_WRITE) in its own range.
         addrs = ([37 * k % 250 for k in range(40)] if overlapping
-                 else [int(a) for a in rng.choice(np.arange(0, 250, 6), 40, replace=False)])
+                 else [int(a) for a in rng.choice(np.arange(0, 240, 6), 40, replace=False)])
         payloads = [bytes(rng.integers(0, 256, int(rng.integers(0, 6)), dtype=np.uint8)) for _ in range(40)]
+        if not overlapping:
+            many_big = [(i, 2000 + 200 * j, bytes(rng.integers(0, 256, 120, dtype=np.uint8))) for i in range(5)
+                        for j in range(2)]
+        else:
+            many_big = [(k % 5, 100 + k, bytes(rng.integers(0, 256, 90, dtype=np.uint8))) for k in range(6)]
+        insts += [b[0] for b in many_big]
+        addrs += [b[1] for b in many_big]
+        payloads += [b[2] for b in many_big]
         for i, a, p in zip(insts, addrs, payloads, strict=True):
             one.write(i, a, p)
         many.write_many(insts, addrs, payloads)
-        assert all(np.array_equal(one.read(i, 0, 300), many.read(i, 0, 300)) for i in range(5))
+        assert all(np.array_equal(one.read(i, 0, 3000), many.read(i, 0, 3000)) for i in range(5))
 
 
 def test_a_host_round_reads_what_it_wrote_and_writes_at_its_end() -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 CHUNK_BYTES = {"interleaved": 4}
+# A write of a round of host calls this large or smaller joins the round's one transfer (an index per byte).
+SMALL_WRITE = 64
 
 
 def _as_bytes(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
@@ -121,19 +123,34 @@ class MemoryArray:
         self._put(slice(None), addr, _as_bytes(data))
 
     def write_many(self, insts: list[int], addrs: list[int], payloads: list[bytes]) -> None:
-        """Each payload at its address in its instance, in one transfer: a round of host calls' writes. Writes
-        that overlap go one by one, in order, so the last one wins as it would have."""
+        """Each payload at its address in its instance: a round of host calls' writes. The small ones (the
+        many errnos, counts and descriptors) go in one transfer; a large one is its own transfer, which
+        costs less than an index per byte. Writes that overlap go one by one, in order, so the last one
+        wins as it would have."""
+        if not payloads:
+            return
+        inst = np.asarray(insts, dtype=np.int64)
+        addr = np.asarray(addrs, dtype=np.int64)
         lens = np.array([len(p) for p in payloads], dtype=np.int64)
-        total = int(lens.sum())
+        order = np.lexsort((addr, inst))
+        i, a, n = inst[order], addr[order], lens[order]
+        if np.any((i[1:] == i[:-1]) & (a[1:] < a[:-1] + n[:-1])):
+            for k in range(len(payloads)):
+                self.write(insts[k], addrs[k], payloads[k])
+            return
+        small = lens <= SMALL_WRITE
+        for k in np.flatnonzero(~small).tolist():
+            self.write(insts[k], addrs[k], payloads[k])
+        if not small.any():
+            return
+        ls = lens[small]
+        total = int(ls.sum())
         if total == 0:
             return
-        ends = np.cumsum(lens)
-        at = np.repeat(np.asarray(addrs, dtype=np.int64), lens) + np.arange(total) - np.repeat(ends - lens, lens)
-        c, n = self.chunk, self.n
-        flat = ((at // c) * n + np.repeat(np.asarray(insts, dtype=np.int64), lens)) * c + at % c
-        if len(np.unique(flat)) != total:
-            for inst, addr, payload in zip(insts, addrs, payloads, strict=True):
-                self.write(inst, addr, payload)
-            return
+        ends = np.cumsum(ls)
+        at = np.repeat(addr[small], ls) + np.arange(total) - np.repeat(ends - ls, ls)
+        c = self.chunk
+        flat = ((at // c) * self.n + np.repeat(inst[small], ls)) * c + at % c
+        data = b"".join(payloads[k] for k in np.flatnonzero(small).tolist())
         xp = self.backend.xp
-        self.data.reshape(-1)[xp.asarray(flat)] = xp.asarray(np.frombuffer(b"".join(payloads), dtype=np.uint8))
+        self.data.reshape(-1)[xp.asarray(flat)] = xp.asarray(np.frombuffer(data, dtype=np.uint8))
