@@ -3,7 +3,8 @@
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
-# WASMGPU_SKIP_BENCH=1 leaves out the benchmarks, WASMGPU_SKIP_TESTS=1 the pytest run)
+# WASMGPU_SKIP_BENCH=1 leaves out the kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1
+# the pytest run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
@@ -38,6 +39,12 @@ if [ -d .fuzzcorpus ]; then
   echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
   python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-mismatches" --corpus .fuzzcorpus \
     2>&1 | tee "$out/fuzz-cuda.log" | tail -5 || status=1
+fi
+if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
+  echo "== whole jobs against wasmtime on all cores (bench/README-jobs.md)"
+  python3 bench/jobs.py --programs charcount,c_files,c_readdir,rs_stdin --instances 10000,100000 \
+    --engines cuda,wasmtime --deadline "${WASMGPU_JOBS_DEADLINE:-400}" --json "$out/jobs.json" 2>&1 \
+    | tee "$out/jobs.log" | tail -20 || status=1
 fi
 if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== front end speed"
