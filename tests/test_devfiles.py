@@ -377,9 +377,10 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     assert host["libc"].host_calls.count("fd_read") > 90
     # no preopen: fd_prestat_get answers EBADF on the device; path_open on fd 3 is the host's
     assert device["no_preopen"].host_calls[0] == "path_open"
-    # the long sequence: its first host call is stat's path_filestat_get, with files open on the device
+    # the long sequence: stat's path_filestat_get is the device's too; its first host call is the open of a
+    # file to write, with files open on the device
     seq = device["sequence"].host_calls
-    assert seq[0] == "path_filestat_get", seq[:8]
+    assert seq[0] == "path_open" and "path_filestat_get" in host["sequence"].host_calls, seq[:8]
 
 
 # ---------------------------------------------------------------- instances changing what others read

@@ -42,7 +42,7 @@ WASI_ERRNO_NAMES = (
 # its index here.
 WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
               "random_get", "fd_write", "proc_exit", "fd_prestat_get", "fd_prestat_dir_name", "path_open", "fd_read",
-              "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close"]
+              "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close", "path_filestat_get"]
 # The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
 # W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
 # WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;

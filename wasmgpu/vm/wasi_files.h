@@ -146,6 +146,15 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
+  if (kind == WK_PATH_FILESTAT_GET) {  // a snapshot file's stat (a regular file: no link to follow or not)
+    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
+    if (pre < 0 || path + plen > size || out + 64 > size) return WF_HOST;
+    const u32 file = df_lookup(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    if (file == DF_NO_FD) return WF_HOST;
+    mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
   if (kind == WK_FD_FDSTAT_GET && pre >= 0) {  // a preopen's (its flags and rights change only on the host)
     const u64 out = (u32)DF_ARG(1);
     if (out + 24 > size) return WF_HOST;

@@ -1,8 +1,9 @@
 """Preopened files served on the device (vm/wasi_files.h): a read-only snapshot of the preopens' regular
 files, taken when the run starts, and each instance's descriptor numbering kept on the device.
 
-The device serves fd_prestat_get/fd_prestat_dir_name, a read-only path_open of a snapshot file without
-flags, and fd_read/fd_pread/fd_seek/fd_tell/fd_filestat_get/fd_fdstat_get/fd_close on what it opened.
+The device serves fd_prestat_get/fd_prestat_dir_name, fd_fdstat_get of a preopen, path_filestat_get and a
+read-only path_open of a snapshot file without flags, and fd_read/fd_pread/fd_seek/fd_tell/fd_filestat_get/
+fd_fdstat_get/fd_close on what it opened.
 Anything else goes to the host, and before the host serves a call that could see or change an instance's
 descriptors it takes them over (demote): the device's open files become SnapshotFile entries at the same
 numbers, the numbering continues where the device left it, and the device serves none of that instance's
