@@ -577,3 +577,19 @@ def test_sharers_are_the_same_directory_or_one_inside_or_around(tmp_path: Path) 
     files._find_sharers()
     got = {str(Path(k).relative_to(tmp_path)): v for k, v in files.sharers.items()}
     assert got == {"a": [0, 1, 2, 3], "a/b": [0, 1, 3], "a/bc": [0, 2], "a/b/c": [0, 1, 3], "x": [4, 5]}
+
+
+def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, monkeypatch) -> None:
+    """A large directory given to a program is not read whole before it starts: past ROOT_MAX bytes its
+    files stay on the host (whose path_open serves them as before)."""
+    from wasmgpu.wasi import devfiles
+    from wasmgpu.wasi.fds import DirEntry
+
+    for k in range(5):
+        (tmp_path / f"f{k}.bin").write_bytes(bytes([k]) * 100)
+    monkeypatch.setattr(devfiles, "ROOT_MAX", 250)
+    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    assert len(found) == 2 and all(f.data == bytes([int(f.path[1:2])]) * 100 for f in found)
+    monkeypatch.setattr(devfiles, "ROOT_MAX", 1 << 20)
+    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    assert sorted(f.path for f in found) == [f"f{k}.bin".encode() for k in range(5)]

@@ -82,7 +82,9 @@ from .memory import WasiError
 from .preview1 import open_read_only
 
 FILE_MAX = 4 << 20  # a larger file is read by the host
-ENTRIES_MAX = 4096  # names per preopen in the snapshot
+ENTRIES_MAX = 4096  # files per preopen in the snapshot
+# Bytes per preopen: a program given a large directory (`--dir .`) should not wait for all of it to be read.
+ROOT_MAX = 64 << 20
 DEPTH_MAX = 16
 HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figures
 
@@ -128,7 +130,7 @@ def _scanner() -> ctypes.CDLL:
                            "reading preopened files for the device needs", prefix="scan")
         u64p, i64 = ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64
         lib.wg_scan.argtypes = [ctypes.POINTER(ctypes.c_char_p), u64p, u64p, i64, i64, i64, i64, i64, i64, i64,
-                                ctypes.POINTER(ctypes.c_void_p), u64p]
+                                i64, ctypes.POINTER(ctypes.c_void_p), u64p]
         lib.wg_scan.restype = None
         lib.wg_scan_free.argtypes = [ctypes.c_void_p]
         _SCANNER = lib
@@ -144,7 +146,7 @@ def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
     ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))
     out, lens = (ctypes.c_void_p * n)(), (ctypes.c_uint64 * n)()
     lib.wg_scan(roots, dev, ino, n, min(32, 2 * (os.cpu_count() or 1)), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
-                DF_PATH_MAX, budget, out, lens)
+                DF_PATH_MAX, ROOT_MAX, budget, out, lens)
     found: list[list[SnapFile]] = []
     for k in range(n):
         files: list[SnapFile] = []

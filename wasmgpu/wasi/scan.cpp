@@ -21,8 +21,13 @@
 namespace {
 
 struct Limits {
-  int64_t file_max, entries_max, depth_max, path_max;
+  int64_t file_max, entries_max, depth_max, path_max, root_max;
   std::atomic<int64_t>* budget;
+};
+
+// What one root may still take: entries and bytes.
+struct Left {
+  int64_t entries, bytes;
 };
 
 // Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF): the names a guest path can spell.
@@ -55,7 +60,7 @@ void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const c
 uint64_t ns(const struct timespec& t) { return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec; }
 
 void read_file(int dir_fd, const char* name, const std::string& path, const Limits& lim, std::string& out,
-               int64_t& entries) {
+               Left& left) {
   // O_NOATIME: reading the snapshot must not mark files the guest may never open as read (allowed for the
   // files' owner; others are read without it).
   const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
@@ -63,7 +68,10 @@ void read_file(int dir_fd, const char* name, const std::string& path, const Limi
   if (fd < 0 && errno == EPERM) fd = openat(dir_fd, name, flags);
   if (fd < 0) return;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > lim.file_max) { close(fd); return; }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > lim.file_max || st.st_size > left.bytes) {
+    close(fd);
+    return;
+  }
   const int64_t size = st.st_size;
   if (lim.budget->fetch_sub(size) < size) { lim.budget->fetch_add(size); close(fd); return; }
   std::string data(size + 1, '\0');  // one byte more than expected shows a file that grew
@@ -88,11 +96,12 @@ void read_file(int dir_fd, const char* name, const std::string& path, const Limi
   put_u64(out, ns(st.st_ctim));
   put_u64(out, (uint64_t)size);
   out.append(data.data(), size);
-  entries++;
+  left.entries--;
+  left.bytes -= size;
 }
 
 void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& lim, std::string& out,
-          int64_t& entries) {
+          Left& left) {
   const int list_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (list_fd < 0) return;
   DIR* d = fdopendir(list_fd);
@@ -104,7 +113,7 @@ void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& li
   }
   closedir(d);
   for (auto& [name, type] : names) {
-    if (entries >= lim.entries_max) return;
+    if (left.entries <= 0) return;
     if ((int64_t)(prefix.size() + name.size()) > lim.path_max) continue;
     if (!valid_utf8(reinterpret_cast<const unsigned char*>(name.data()), name.size())) continue;
     if (type == DT_UNKNOWN) {
@@ -113,11 +122,11 @@ void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& li
       type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
     }
     if (type == DT_REG) {
-      read_file(dir_fd, name.c_str(), prefix + name, lim, out, entries);
+      read_file(dir_fd, name.c_str(), prefix + name, lim, out, left);
     } else if (type == DT_DIR && depth + 1 < lim.depth_max) {
       const int sub = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (sub < 0) continue;
-      walk(sub, prefix + name + "/", depth + 1, lim, out, entries);
+      walk(sub, prefix + name + "/", depth + 1, lim, out, left);
       close(sub);
     }
   }
@@ -129,8 +138,8 @@ void scan_root(const char* root, uint64_t dev, uint64_t ino, const Limits& lim, 
   struct stat st;
   // The directory the context recorded, not one swapped in at its path since.
   if (fstat(top, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
-    int64_t entries = 0;
-    walk(top, "", 0, lim, out, entries);
+    Left left{lim.entries_max, lim.root_max};
+    walk(top, "", 0, lim, out, left);
   }
   close(top);
 }
@@ -139,14 +148,15 @@ void scan_root(const char* root, uint64_t dev, uint64_t ino, const Limits& lim, 
 
 extern "C" {
 
-// Scans roots[0..n) (each checked to be device dev[k], inode ino[k]) with `threads` threads; out[k] and
+// Scans roots[0..n) (each checked to be device dev[k], inode ino[k]; at most entries_max files and root_max
+// bytes each, budget bytes in all) with `threads` threads; out[k] and
 // out_len[k] receive a malloc'd buffer of root k's records (free with wg_scan_free), or null when empty.
 void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64_t n, int64_t threads,
-             int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t budget,
-             char** out, uint64_t* out_len) {
+             int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t root_max,
+             int64_t budget, char** out, uint64_t* out_len) {
   std::atomic<int64_t> left(budget);
   std::atomic<int64_t> next(0);
-  const Limits lim{file_max, entries_max, depth_max, path_max, &left};
+  const Limits lim{file_max, entries_max, depth_max, path_max, root_max, &left};
   auto work = [&]() {
     std::string buf;
     for (int64_t k; (k = next.fetch_add(1)) < n;) {
