@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI_BACKEND_ARGS
+from tests.test_wasi import _WT_ENGINE, run_wasmtime_module
 from wasmgpu.compiler.vm_abi import WF_FILES
 from wasmgpu.wasi import Wasi, WasiContext
 
@@ -100,40 +101,15 @@ def reads_update_atime(where: Path) -> bool:
 # ---------------------------------------------------------------- running a module
 
 
-_ENGINE = None
-_MODULES: dict[Path, object] = {}
+_MODULES: dict[Path, wasmtime.Module] = {}
 
 
 def run_wasmtime_prog(module: Path, argv: list[str], preopens: list[tuple[Path, str]], io_dir: Path,
                       tag: str = "") -> tuple[int | str, bytes, bytes]:
     """As `wasmtime run --dir HOST::GUEST... MODULE ARGS`: (exit code or 'trap: ...', stdout, stderr)."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = wasmtime.Engine()
     if module not in _MODULES:
-        _MODULES[module] = wasmtime.Module.from_file(_ENGINE, str(module))
-    io_dir.mkdir(parents=True, exist_ok=True)
-    cfg = wasmtime.WasiConfig()
-    cfg.argv = argv
-    (io_dir / f"{tag}stdin").write_bytes(b"")
-    cfg.stdin_file = str(io_dir / f"{tag}stdin")
-    cfg.stdout_file = str(io_dir / f"{tag}stdout")
-    cfg.stderr_file = str(io_dir / f"{tag}stderr")
-    for host, guest in preopens:
-        cfg.preopen_dir(str(host), guest)
-    store = wasmtime.Store(_ENGINE)
-    store.set_wasi(cfg)
-    linker = wasmtime.Linker(_ENGINE)
-    linker.define_wasi()
-    code: int | str = 0
-    try:
-        linker.instantiate(store, _MODULES[module]).exports(store)["_start"](store)
-    except wasmtime.ExitTrap as e:
-        code = e.code
-    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-        code = "trap: " + " / ".join(line.strip() for line in str(e).splitlines() if line.strip())
-    del store
-    return code, (io_dir / f"{tag}stdout").read_bytes(), (io_dir / f"{tag}stderr").read_bytes()
+        _MODULES[module] = wasmtime.Module.from_file(_WT_ENGINE, str(module))
+    return run_wasmtime_module(_MODULES[module], io_dir, argv, (), preopens, tag=tag)
 
 
 @dataclass

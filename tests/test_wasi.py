@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -235,29 +236,38 @@ def cat_program() -> str:
 # -- running both sides --------------------------------------------------------------------------
 def run_wasmtime(wat: str, tmp: Path, args=("prog",), env=(), preopen: Path | None = None, stdin: bytes = b"",
                  guest: str = ".") -> tuple[int | str, bytes, bytes]:
+    return run_wasmtime_module(wt_module(wat), tmp, args, env, [(preopen, guest)] if preopen is not None else [],
+                               stdin)
+
+
+def run_wasmtime_module(module: wasmtime.Module, tmp: Path, args=("prog",), env=(),
+                        preopens: Sequence[tuple[Path, str]] = (), stdin: bytes = b"",
+                        tag: str = "") -> tuple[int | str, bytes, bytes]:
+    """As `wasmtime run --dir HOST::GUEST... MODULE ARGS` (module made on _WT_ENGINE): (exit code or
+    'trap: ...', stdout, stderr), through files in `tmp` named `<tag>stdin` and so on."""
     tmp.mkdir(parents=True, exist_ok=True)
     cfg = wasmtime.WasiConfig()
     cfg.argv = list(args)
     cfg.env = list(env)
-    (tmp / "stdin").write_bytes(stdin)
-    cfg.stdin_file = str(tmp / "stdin")
-    cfg.stdout_file = str(tmp / "stdout")
-    cfg.stderr_file = str(tmp / "stderr")
-    if preopen is not None:
-        cfg.preopen_dir(str(preopen), guest)
+    (tmp / f"{tag}stdin").write_bytes(stdin)
+    cfg.stdin_file = str(tmp / f"{tag}stdin")
+    cfg.stdout_file = str(tmp / f"{tag}stdout")
+    cfg.stderr_file = str(tmp / f"{tag}stderr")
+    for host, guest in preopens:
+        cfg.preopen_dir(str(host), guest)
     store = wasmtime.Store(_WT_ENGINE)
     store.set_wasi(cfg)
     linker = wasmtime.Linker(_WT_ENGINE)
     linker.define_wasi()
     code: int | str = 0
     try:
-        linker.instantiate(store, wt_module(wat)).exports(store)["_start"](store)
+        linker.instantiate(store, module).exports(store)["_start"](store)
     except wasmtime.ExitTrap as e:
         code = e.code
     except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
         code = "trap: " + str(e).strip().splitlines()[-1]
     del store
-    return code, (tmp / "stdout").read_bytes(), (tmp / "stderr").read_bytes()
+    return code, (tmp / f"{tag}stdout").read_bytes(), (tmp / f"{tag}stderr").read_bytes()
 
 
 def run_gpu(engine, wat: str, contexts: list[WasiContext], **kw):
