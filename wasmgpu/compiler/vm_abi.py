@@ -61,13 +61,12 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # W_FD_META: u32 [FM_FIELDS][N], the instance's descriptor numbering (wasi/fds.py FdTable: the next new
 # number and the freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
 # the descriptors the device opened (DF_NO_FD: a free slot) and their files; W_FD_POS: u64 [DF_SLOTS][N];
-# W_FILE_FDSTAT: the first 8 bytes of a read-only file's fdstat (filetype, flags); W_FILE_RIGHTS: the rights
-# it reports; W_WRITE_RIGHTS: the rights path_open leaves to the host; W_PRE_FDSTAT, W_PRE_RIGHTS,
-# W_PRE_INHERITING: a preopen's fdstat, in the same three words.
+# W_FDSTATS: u8 [2][24], the fdstat records the device gives: a file it opened (row 0) and a preopen that
+# nothing changed (row 1); W_WRITE_RIGHTS: the rights path_open leaves to the host.
 (W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
  W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_FILE_DATA, W_FILE_INFO, W_FILE_STAT, W_NAMES, W_NAME_BYTES,
- W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FILE_FDSTAT,
- W_FILE_RIGHTS, W_WRITE_RIGHTS, W_PRE_FDSTAT, W_PRE_RIGHTS, W_PRE_INHERITING, W_COUNT) = range(33)
+ W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
+ W_WRITE_RIGHTS, W_COUNT) = range(29)
 # A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, and how many.
 FI_DATA, FI_SIZE, FI_FIELDS = range(3)
 # An entry of W_NAMES (enum DevNameField): the path's hash (FNV-1a 64 of the root's 4 bytes, little-endian,

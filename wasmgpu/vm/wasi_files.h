@@ -155,16 +155,15 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
-  if (kind == WK_FD_FDSTAT_GET && pre >= 0) {  // a preopen's (its flags and rights change only on the host)
+  const int slot = df_slot(blk, inst, N, fd);
+  if (kind == WK_FD_FDSTAT_GET && (slot >= 0 || pre >= 0)) {
+    // A file opened here, or a preopen (whose flags and rights change only on the host).
     const u64 out = (u32)DF_ARG(1);
     if (out + 24 > size) return WF_HOST;
-    mem_store<u64>(r, out, blk[W_PRE_FDSTAT]);
-    mem_store<u64>(r, out + 8, blk[W_PRE_RIGHTS]);
-    mem_store<u64>(r, out + 16, blk[W_PRE_INHERITING]);
+    mem_init(r, out, (const u8*)blk[W_FDSTATS] + (slot >= 0 ? 0 : 24), 24);
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
-  const int slot = df_slot(blk, inst, N, fd);
   if (slot < 0) return WF_HOST;  // stdio or a preopen: the host's
   const u32 file = DF_U32(W_FD_FILE, slot);
   const u64* info = (const u64*)blk[W_FILE_INFO] + (u64)file * FI_FIELDS;
@@ -206,14 +205,6 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       const u64 out = (u32)DF_ARG(1);
       if (out + 64 > size) return WF_HOST;
       mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
-      break;
-    }
-    case WK_FD_FDSTAT_GET: {
-      const u64 out = (u32)DF_ARG(1);
-      if (out + 24 > size) return WF_HOST;
-      mem_store<u64>(r, out, blk[W_FILE_FDSTAT]);
-      mem_store<u64>(r, out + 8, blk[W_FILE_RIGHTS]);
-      mem_store<u64>(r, out + 16, blk[W_FILE_RIGHTS]);
       break;
     }
     case WK_FD_CLOSE: {

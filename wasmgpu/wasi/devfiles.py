@@ -5,15 +5,15 @@ The device serves fd_prestat_get/fd_prestat_dir_name, fd_fdstat_get of a preopen
 read-only path_open of a snapshot file without flags, and fd_read/fd_pread/fd_seek/fd_tell/fd_filestat_get/
 fd_fdstat_get/fd_close on what it opened.
 Anything else goes to the host, and before the host serves a call that could see or change an instance's
-descriptors it takes them over (demote): the device's open files become SnapshotFile entries at the same
-numbers, the numbering continues where the device left it, and the device serves none of that instance's
-files again. A call that could change a directory also demotes every instance sharing a root with the
+descriptors it takes them over (demote): the device's open files are opened again by the host at the same
+numbers and positions, the numbering continues where the device left it, and the device serves none of
+that instance's files again. A call that could change a directory also demotes every instance sharing a root with the
 caller, so no instance reads a snapshot older than a change made through WASI.
 
 The snapshot is read with descriptors relative to each preopen (O_NOFOLLOW), as path resolution is, so it
 holds only what a guest could open there; symbolic links, special files, files over FILE_MAX and whatever
-past the byte budget is not in it, and the host serves those paths. Files changed on the host by another
-process during the run are seen as they were at the start.
+past ENTRIES_MAX, ROOT_MAX or the byte budget is not in it, and the host serves those paths. Files
+changed on the host by another process during the run are seen as they were at the start.
 """
 
 from __future__ import annotations
@@ -51,18 +51,14 @@ from ..compiler.vm_abi import (
     W_FD_META,
     W_FD_NUM,
     W_FD_POS,
+    W_FDSTATS,
     W_FILE_DATA,
-    W_FILE_FDSTAT,
     W_FILE_INFO,
-    W_FILE_RIGHTS,
     W_FILE_STAT,
     W_NAME_BYTES,
     W_NAME_MASK,
     W_NAMES,
-    W_PRE_FDSTAT,
-    W_PRE_INHERITING,
     W_PRE_NAME,
-    W_PRE_RIGHTS,
     W_PRE_ROOT,
     W_WRITE_RIGHTS,
     WF_FILES,
@@ -299,12 +295,8 @@ class DeviceFiles:
         self.file = put(W_FD_FILE, np.zeros((DF_SLOTS, n), dtype=np.uint32))
         self.pos = put(W_FD_POS, np.zeros((DF_SLOTS, n), dtype=np.uint64))
         self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
-        fdstat = abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, 0, FILE_RIGHTS_READ, FILE_RIGHTS_READ)
-        self.set_field(W_FILE_FDSTAT, int.from_bytes(fdstat[:8], "little"))  # type: ignore[operator]
-        self.set_field(W_FILE_RIGHTS, FILE_RIGHTS_READ)  # type: ignore[operator]
-        words = np.frombuffer(PREOPEN_FDSTAT, dtype="<u8")
-        for field_, word in zip((W_PRE_FDSTAT, W_PRE_RIGHTS, W_PRE_INHERITING), words.tolist(), strict=True):
-            self.set_field(field_, word)  # type: ignore[operator]
+        file_fdstat = SnapshotFile(b"", b"", 0, FILE_RIGHTS_READ).fdstat()  # a read-only file, as the host has it
+        self.keep.append(put(W_FDSTATS, np.frombuffer(file_fdstat + PREOPEN_FDSTAT, dtype=np.uint8)))
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
         self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
 
