@@ -396,14 +396,13 @@ class Store:
     def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""
         r = self._round
-        if r is not None and any(a < addr + n and addr < a + size for a, size in r.spans.get((m.addr, inst), ())):
+        if r is not None and any(a < addr + n and addr < a + len(b) for a, b in r.writes.get((m.addr, inst), ())):
             r.flush(self)  # it reads what this round wrote
         return self.mems[m.addr].data.read(inst, addr, n)
 
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
         if self._round is not None:
-            self._round.writes.append((m.addr, inst, addr, bytes(data)))
-            self._round.spans.setdefault((m.addr, inst), []).append((addr, len(data)))
+            self._round.writes.setdefault((m.addr, inst), []).append((addr, bytes(data)))
         else:
             self.mems[m.addr].data.write(inst, addr, data)
 
@@ -432,17 +431,20 @@ class HostRound:
     """What host calls served together have read (memory sizes) and written (memory bytes, in order)."""
 
     pages: dict[int, np.ndarray] = field(default_factory=dict)
-    writes: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # memory, instance, address, bytes
-    spans: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=dict)  # (memory, instance) -> writes
+    # (memory, instance) -> (address, bytes) in the order written (only one instance's order matters)
+    writes: dict[tuple[int, int], list[tuple[int, bytes]]] = field(default_factory=dict)
 
     def flush(self, store: Store) -> None:
-        by_mem: dict[int, list[tuple[int, int, int, bytes]]] = {}
-        for w in self.writes:
-            by_mem.setdefault(w[0], []).append(w)
-        self.writes = []
-        self.spans = {}
-        for m, ws in by_mem.items():
-            store.mems[m].data.write_many([w[1] for w in ws], [w[2] for w in ws], [w[3] for w in ws])
+        by_mem: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
+        for (m, inst), ws in self.writes.items():
+            insts, addrs, payloads = by_mem.setdefault(m, ([], [], []))
+            for addr, data in ws:
+                insts.append(inst)
+                addrs.append(addr)
+                payloads.append(data)
+        self.writes = {}
+        for m, (insts, addrs, payloads) in by_mem.items():
+            store.mems[m].data.write_many(insts, addrs, payloads)
 
 
 __all__ = [

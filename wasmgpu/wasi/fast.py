@@ -238,7 +238,7 @@ class FastPaths:
     def after_host_call(self, i: int) -> None:
         """A host call may have closed or renumbered fd 1 or 2: the device then leaves them to the host."""
         if self.out is not None and self._refresh_fds(i):
-            self.flags[i] = int(self._flags[i])
+            self._push_flags(np.array([i]))
 
     def _refresh_fds(self, i: int) -> bool:
         entries = self.contexts[i].fds.entries
