@@ -615,41 +615,39 @@ def run_module(opts: argparse.Namespace) -> int:
     with ExitStack() as stack:
         # A store of all N first: it refuses an N that does not fit before N output sinks are made.
         store: Store | None = None
-        waves = getattr(opts, "frames", None) is None and not uses_graphics(module)  # frames need one store
+        # Frames need one store; the host keeps every instance's outputs and results until the end.
+        waves = getattr(opts, "frames", None) is None and not uses_graphics(module) and host_room(n)
         try:
             store = make_store(engine, opts, n)
         except ResourceLimitError as e:
-            if not waves or not host_room(n):
+            if not waves:
                 raise e from None
         out = Output(n, opts.out, stack, opts.out_jsonl)
         stdin = stdin_for_batch(n)
         outcomes: list[Outcome] = []
-        results: tuple[int, ...] = ()
+        result_types: tuple[int, ...] = ()
         wave, deadline = n, None if opts.timeout is None else time.monotonic() + opts.timeout
         while len(outcomes) < n:
             lo = len(outcomes)
             hi = min(n, lo + wave)
-            if outcomes and any(o.interrupted for o in outcomes):  # Ctrl-C: the waves not run are interrupted
-                outcomes += [Outcome(i, interrupted=True) for i in range(lo, n)]
-                break
             try:
                 if store is None:
                     store = make_store(engine, opts, hi - lo)
-                part, results = run_wave(opts, module, store, command, lo, out, stdin, deadline)
+                part, result_types = run_wave(opts, module, store, command, lo, out, stdin, deadline)
             except ResourceLimitError as e:
                 store = None
                 if not waves or hi - lo == 1 or not e.total or not e.limit:
-                    raise
-                if lo == 0 and not host_room(n):
                     raise
                 wave = max(1, min((hi - lo) // 2, int((hi - lo) * e.limit / e.total * 0.9)))
                 print(f"gpu-run: {n} instances do not fit at once; running them in waves of {wave}", file=sys.stderr)
                 continue
             store = None
             outcomes += part
+            if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
+                outcomes += [Outcome(i, interrupted=True) for i in range(len(outcomes), n)]
         if command:
             return report_command(outcomes, out, opts)
-        return report_invoke(outcomes, out, results, opts)
+        return report_invoke(outcomes, out, result_types, opts)
 
 
 # What an instance of a batch run in waves holds on the host between its wave and the end (its output sinks,
@@ -659,7 +657,8 @@ HOST_BYTES_PER_INSTANCE = 4096
 
 def host_room(n: int) -> bool:
     """Whether the host can keep every instance's outputs and results while a batch runs in waves (in half
-    of its available memory); a batch that cannot is refused with the store's reason."""
+    of its available memory); a batch that cannot does not run in waves, and is refused with the store's
+    reason."""
     return n * HOST_BYTES_PER_INSTANCE <= host_memory_available() // 2
 
 
