@@ -91,20 +91,28 @@ def _record_path(entry: Path) -> Path:
     return entry.with_name(entry.name + ".json")
 
 
+def _read_record(record: Path) -> tuple[Path, int, str]:
+    """The artifact a record names (a file beside it), its size and SHA-256; OSError, ValueError, KeyError
+    or TypeError for a record that is missing or damaged."""
+    meta = json.loads(record.read_bytes())
+    name, size, digest = str(meta["file"]), int(meta["size"]), str(meta["sha256"])
+    if Path(name).name != name:
+        raise ValueError(f"{record} names a file elsewhere")
+    return record.parent / name, size, digest
+
+
 def verified_entry(entry: Path) -> Path | None:
     """The artifact of cache entry `entry` (e.g. cache_dir()/"vm-<key>.so") when its record is intact and
     the file matches the record's size and SHA-256; else None, with whatever was there removed."""
     record = _record_path(entry)
     try:
-        meta = json.loads(record.read_bytes())
-        name, size, digest = str(meta["file"]), int(meta["size"]), str(meta["sha256"])
+        path, size, digest = _read_record(record)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
         _discard(record)
         return None
-    path = entry.parent / name
-    if Path(name).name != name or not name.startswith(entry.stem):  # the record names a file of this entry only
+    if not path.name.startswith(entry.stem):  # the record names a file of this entry only
         _discard(record)
         return None
     try:
@@ -160,10 +168,9 @@ def trim_cache(root: Path, cap: int, keep: Path | None = None) -> None:
         if total <= cap:
             break
         try:
-            name = str(json.loads(Path(record.path).read_bytes())["file"])
+            artifact: Path | None = _read_record(Path(record.path))[0]
         except (OSError, ValueError, KeyError, TypeError):
-            name = ""
-        artifact = root / name if name and Path(name).name == name else None
+            artifact = None
         if artifact == keep:
             continue
         for path in (Path(record.path), artifact):
