@@ -1,5 +1,5 @@
-// Reading the preopens' regular files for the device snapshot (wasi/devfiles.py), many roots at once in
-// native threads: the same walk as devfiles.py's scan, which it replaces where a C++ compiler exists.
+// Reading the preopens' regular files for the device snapshot (wasi/devfiles.py scan), many roots at once
+// in native threads; without a C++ compiler there is no snapshot and the host serves every file call.
 // Every directory and file is opened relative to its parent without following links, so the snapshot holds
 // only what a guest could open below the preopen.
 //
