@@ -147,3 +147,13 @@ def test_gpu_run_clear_cache_needs_no_module(tmp_path) -> None:
                           text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr
     assert "removed 1 file(s)" in proc.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_trimming_passes_over_files_another_process_renamed_meanwhile(tmp_path, monkeypatch) -> None:
+    # A concurrent builder's temporary file is listed, then renamed before it is looked at: that failed
+    # a build with FileNotFoundError when two processes filled one cache (the fuzzer's workers, pytest's).
+    (tmp_path / ".vm-x.so.json.abc.tmp").write_bytes(b"{}")
+    listed = build._files(tmp_path)
+    (tmp_path / ".vm-x.so.json.abc.tmp").unlink()
+    monkeypatch.setattr(build, "_files", lambda root: listed)
+    build.trim_cache(tmp_path, 0)

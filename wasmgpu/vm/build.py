@@ -156,14 +156,26 @@ def _files(root: Path) -> list[os.DirEntry[str]]:
         return [e for e in it if e.is_file(follow_symlinks=False)]
 
 
+def _stats(root: Path) -> list[tuple[os.DirEntry[str], os.stat_result]]:
+    """The files in `root` with their stat, leaving out those gone meanwhile: other processes building into
+    the same cache rename their temporary files and remove entries at any time."""
+    out = []
+    for e in _files(root):
+        try:
+            out.append((e, e.stat(follow_symlinks=False)))
+        except OSError:
+            pass
+    return out
+
+
 def trim_cache(root: Path, cap: int, keep: Path | None = None) -> None:
     """Remove the artifacts used least recently (a record's time is set when its artifact is loaded), and
     their records, until the files in `root` take at most `cap` bytes; `keep` stays whatever its age."""
-    files = _files(root)
-    total = sum(e.stat(follow_symlinks=False).st_size for e in files)
+    files = _stats(root)
+    total = sum(info.st_size for _, info in files)
     if total <= cap:
         return
-    records = sorted((e for e in files if e.name.endswith(".json")), key=lambda e: e.stat().st_mtime)
+    records = [e for e, _ in sorted((f for f in files if f[0].name.endswith(".json")), key=lambda f: f[1].st_mtime)]
     for record in records:
         if total <= cap:
             break
