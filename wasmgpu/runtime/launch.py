@@ -55,7 +55,15 @@ class Launcher:
         f = s.funcs[func.addr]
         if f.host is not None:
             check_supported(f.type)
-            return [self._call_host(f, i, tuple(a)) for i, a in enumerate(args)]
+            calls = [(i, tuple(int(v) for v in a)) for i, a in enumerate(args)]
+            ext = s.extension
+            if ext is not None:
+                ext.before_calls([(i, f.name, a) for i, a in calls])
+            try:
+                return [self._call_host(f, i, a) for i, a in calls]
+            finally:
+                if ext is not None:
+                    ext.after_calls()
         matrix = np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T if f.nparams else None
         outcome = self.call_raw(func, matrix, fuel, on_slice)
         return outcome.results() if outcome is not None else self._device_only(f)
@@ -179,32 +187,19 @@ class Launcher:
         top = min(int(frames.max()) + width + 1, sv.shape[0])
         # One transfer of the slots around every waiting frame, then results written back per instance.
         window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
-        resumed: list[int] = []
-        exited: list[int] = []
-        trapped: list[int] = []
-        rows: list[int] = []
-        cols: list[int] = []
-        values: list[int] = []
-        with s.host_round():  # memory sizes read once, memory writes in one transfer
-            for j, i in enumerate(insts.tolist()):
-                f = s.funcs[int(state[S_HOST_FUNC, j])]
-                base = int(frames[j])
-                args = tuple(int(v) for v in window[base: base + len(f.type.params), j])
-                try:
-                    results = f.host(i, args)  # type: ignore[misc]
-                except ProcExit as e:
-                    exited.append(i)
-                    self.exit_codes[i] = e.code
-                    continue
-                except Trap as t:
-                    trapped.append(i)
-                    self.host_traps[i] = t.kind
-                    continue
-                for k, v in enumerate(results):
-                    rows.append(base + k)
-                    cols.append(i)
-                    values.append(int(v) & U64_MAX)
-                resumed.append(i)
+        calls = []
+        for j, i in enumerate(insts.tolist()):
+            f = s.funcs[int(state[S_HOST_FUNC, j])]
+            base = int(frames[j])
+            calls.append((i, f, base, tuple(int(v) for v in window[base: base + len(f.type.params), j])))
+        ext = s.extension
+        if ext is not None:
+            ext.before_calls([(i, f.name, args) for i, f, _, args in calls])
+        try:
+            resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
+        finally:
+            if ext is not None:
+                ext.after_calls()
         # Results into the callee frames, and the ended instances' state, each in one transfer.
         xp = s.xp
         if values:
@@ -216,6 +211,33 @@ class Launcher:
             s.state[S_STATUS, at] = STATUS["TRAPPED"]
             s.state[S_TRAP, at] = TRAP_CODE["HOST"]
         return resumed
+
+    def _serve_round(self, calls: list[tuple[int, FuncInst, int, tuple[int, ...]]]) -> tuple[
+            list[int], list[int], list[int], tuple[list[int], list[int], list[int]]]:
+        """Serve (instance, function, frame base, arguments) calls: the instances to resume, those that
+        exited and those that trapped, and the result slots to write as (rows, columns, values)."""
+        resumed: list[int] = []
+        exited: list[int] = []
+        trapped: list[int] = []
+        slots: tuple[list[int], list[int], list[int]] = ([], [], [])
+        with self.store.host_round():  # memory sizes read once, memory writes in one transfer
+            for i, f, base, args in calls:
+                try:
+                    results = f.host(i, args)  # type: ignore[misc]
+                except ProcExit as e:
+                    exited.append(i)
+                    self.exit_codes[i] = e.code
+                    continue
+                except Trap as t:
+                    trapped.append(i)
+                    self.host_traps[i] = t.kind
+                    continue
+                for k, v in enumerate(results):
+                    slots[0].append(base + k)
+                    slots[1].append(i)
+                    slots[2].append(int(v) & U64_MAX)
+                resumed.append(i)
+        return resumed, exited, trapped, slots
 
     def _outcome(self, nres: int) -> Outcome:
         s = self.store

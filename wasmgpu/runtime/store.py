@@ -73,7 +73,9 @@ class DeviceExtension(Protocol):
 
     `block` is a device array of u64 whose address goes into P_EXT; its meaning is between that layer
     and the VM (e.g. vm/wasi_fast.h). The hooks run around every launch: before_launch just before it,
-    after_launch after it (also when it fails), before anything else looks at the instances.
+    after_launch after it (also when it fails), before anything else looks at the instances. Around a
+    round of host calls (the instances waiting after a launch): before_calls with every call of the round
+    as (instance, host function name, arguments), before any is served; after_calls once all are.
     """
 
     block: Any
@@ -81,6 +83,10 @@ class DeviceExtension(Protocol):
     def before_launch(self) -> None: ...
 
     def after_launch(self) -> None: ...
+
+    def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None: ...
+
+    def after_calls(self) -> None: ...
 
 
 class Store:

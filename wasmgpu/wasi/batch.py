@@ -90,8 +90,6 @@ class Wasi:
             self.calls += 1
             ctx = self.contexts[index]
             mem = GuestMemory(self.store, self.memory, index)
-            if self.fast is not None:
-                self.fast.before_host_call(index, name, args)
             try:
                 self.in_host_call = True
                 try:

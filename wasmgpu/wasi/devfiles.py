@@ -326,16 +326,19 @@ class DeviceFiles:
                 self.sharers[path] = sorted(group)
 
     # -- the host takes over ----------------------------------------------------------------------------
-    def before_host_call(self, i: int, name: str, args: tuple[int, ...]) -> None:
-        """Called before the host serves WASI function `name` for instance i."""
-        if name in NO_FDS:
-            return
-        if self.flags[i] & WF_FILES and not (name in ONE_FD and args and args[0] < 3 + self.preopens[i]):
-            self.demote(np.array([i]))
-        if self.sharers and self._changes(name, args):
-            near = {j for root in self.roots_of[i] for j in self.sharers.get(root, ())}
-            if near:
-                self.demote(np.array(sorted(near)))
+    def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
+        """Called before the host serves these (instance, WASI function, arguments) calls: the instances
+        whose descriptors a call could see are given to the host, all in one demotion."""
+        take: set[int] = set()
+        for i, name, args in calls:
+            if name in NO_FDS:
+                continue
+            if self.flags[i] & WF_FILES and not (name in ONE_FD and args and args[0] < 3 + self.preopens[i]):
+                take.add(i)
+            if self.sharers and self._changes(name, args):
+                take.update(j for root in self.roots_of[i] for j in self.sharers.get(root, ()))
+        if take:
+            self.demote(np.array(sorted(take)))
 
     @staticmethod
     def _changes(name: str, args: tuple[int, ...]) -> bool:

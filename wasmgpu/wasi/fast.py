@@ -58,6 +58,7 @@ from .fds import OutputEntry
 U64_MAX = (1 << 64) - 1
 
 FILE_KINDS = frozenset(KINDS[KINDS.index("fd_prestat_get"):])  # served from devfiles.py's snapshot
+HOST_PREFIX = "wasi:"  # the store's name of a WASI host function (batch.py)
 MAX_OUT_BUFFER = 16 << 10  # bytes per instance
 MIN_OUT_BUFFER = 1 << 10
 
@@ -157,6 +158,7 @@ class FastPaths:
         self._broken: set[tuple[int, int]] = set()  # (instance, fd) whose sink failed: the host's from then on
 
         self.flags = xp.array(self._flags)  # a copy on every backend: changes are pushed explicitly
+        self._pending: set[int] | None = None  # in a round of host calls: instances whose flags changed
         self.files: DeviceFiles | None = None
         self.any_real_clock = bool((self._flags & WF_CLOCK_REAL).any())
         ptr = store.backend.ptr
@@ -193,11 +195,18 @@ class FastPaths:
             xp = self.store.xp
             self.flags[xp.asarray(insts)] = xp.asarray(self._flags[insts])
 
-    def before_host_call(self, i: int, name: str, args: tuple[int, ...]) -> None:
-        """The host is about to serve `name` for instance i: it takes over the instance's descriptors first
-        where the call could see them."""
+    def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
+        """The host is about to serve these (instance, function, arguments) calls: it takes over the
+        descriptors the calls could see first, for all of them at once; flag changes wait for after_calls."""
+        self._pending = set()
         if self.files is not None:
-            self.files.before_host_call(i, name, args)
+            wasi = [(i, name[len(HOST_PREFIX):], args) for i, name, args in calls if name.startswith(HOST_PREFIX)]
+            self.files.before_calls(wasi)
+
+    def after_calls(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending:
+            self._push_flags(np.array(sorted(pending)))
 
     def set_memory(self, addr: int | None) -> None:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)
@@ -236,9 +245,13 @@ class FastPaths:
                     self.after_host_call(i)
 
     def after_host_call(self, i: int) -> None:
-        """A host call may have closed or renumbered fd 1 or 2: the device then leaves them to the host."""
+        """A host call may have closed or renumbered fd 1 or 2: the device then leaves them to the host
+        (told at once, or with the rest of the round's changes in after_calls)."""
         if self.out is not None and self._refresh_fds(i):
-            self._push_flags(np.array([i]))
+            if self._pending is None:
+                self._push_flags(np.array([i]))
+            else:
+                self._pending.add(i)
 
     def _refresh_fds(self, i: int) -> bool:
         entries = self.contexts[i].fds.entries
