@@ -222,10 +222,10 @@ def test_ctrl_c_stops_the_batch_and_keeps_results(tmp_path) -> None:
 
 
 def test_ctrl_c_before_the_batch_runs_still_writes_results(tmp_path, monkeypatch, capsys) -> None:
-    def interrupted_load(self, data):
+    def interrupted_load(data, path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.Engine, "load", interrupted_load)
+    monkeypatch.setattr(cli, "load_module", interrupted_load)
     out = tmp_path / "out"  # not made yet
     assert cli.main([*CLI_BACKEND_ARGS, "-n", "3", "--out", str(out), str(quick(tmp_path))]) == 130
     assert capsys.readouterr().err == "gpu-run: interrupted\n"

@@ -115,10 +115,10 @@ def test_out_jsonl_that_is_a_directory_is_refused_before_the_run(tmp_path, capsy
 
 
 def test_ctrl_c_before_the_batch_runs_still_writes_every_row(tmp_path, monkeypatch, capsys) -> None:
-    def interrupted_load(self, data):
+    def interrupted_load(data, path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.Engine, "load", interrupted_load)
+    monkeypatch.setattr(cli, "load_module", interrupted_load)
     jsonl = tmp_path / "new" / "o.jsonl"  # its directory not made yet
     assert cli.main([*CLI_BACKEND_ARGS, "-n", "3", "--out-jsonl", str(jsonl), FIB]) == 130
     assert capsys.readouterr().err == "gpu-run: interrupted\n"

@@ -73,9 +73,11 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         substitute,
         wasmtime_frames,
     )
-    from .wasi.context import OutputBudget, SpoolSink, WasiContext
+    from .wasi.context import OutputBudget, SpoolSink, WasiContext, flush_all
     from .wasm import opcodes as wo
+    from .wasm.reader import decode_module
     from .wasm.types import Module
+    from .wasm.validate import validate_module
 except KeyboardInterrupt:
     print("gpu-run: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -348,7 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
                    "--env adds to it and wins)")
     add_graphics_arguments(p)
-    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None)
+    p.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="run the batch in K worker processes, each a range of the instances (the host's work "
+                   "is per instance: more cores take it on). Default: on the GPU, one per 2048 instances, at "
+                   "most 8 or half the host's cores, where stdin is a terminal or a file; else 1")
+    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
@@ -483,22 +489,27 @@ HELD_TOTAL = 64 << 20
 
 
 class Output:
-    """Where each instance's stdout and stderr go, and how they are shown after the run."""
+    """Where each instance's stdout and stderr go, and how they are shown after the run.
 
-    def __init__(self, n: int, out_dir: Path | None, stack: ExitStack, jsonl: Path | None = None) -> None:
+    With `workers`, worker processes run the instances (workers.py): each writes its instances' sinks to
+    `sink_dir` (the --out directory, or the spool), and this side makes a sink only for an instance it
+    shows or adds a message to, over the file the worker left.
+    """
+
+    def __init__(self, n: int, out_dir: Path | None, stack: ExitStack, jsonl: Path | None = None,
+                 workers: bool = False) -> None:
         self.n = n
         self.out_dir = out_dir
-        self.stdout: list[Any] = []
-        self.stderr: list[Any] = []
-        budget = OutputBudget(HELD_TOTAL)
+        self.stdout: Any = []
+        self.stderr: Any = []
+        self.budget = OutputBudget(HELD_TOTAL)
+        self.sink_dir: str | None = None  # where the sinks' files are
+        self.keep_empty = out_dir is not None  # --out has both files of every instance
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
-                self.stdout.append(SpoolSink(f"{out_dir}/{i}.stdout", HELD_PER_STREAM, budget))
-                self.stderr.append(SpoolSink(f"{out_dir}/{i}.stderr", HELD_PER_STREAM, budget))
+            self.sink_dir = str(out_dir)
             stack.callback(self.finish)
-        elif n == 1 and jsonl is None:  # stream straight through
+        elif n == 1 and jsonl is None and not workers:  # stream straight through
             self.stdout.append(sys.stdout.buffer)
             self.stderr.append(sys.stderr.buffer)
         else:  # shown grouped by instance, or written to the --out-jsonl file, after the run
@@ -506,17 +517,37 @@ class Output:
                 if jsonl.is_dir():
                     raise WasmGpuError(f"--out-jsonl {str(jsonl)!r} is a directory")
                 jsonl.parent.mkdir(parents=True, exist_ok=True)
-            spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-")))
-            self.stdout = [SpoolSink(f"{spool}/{i}.stdout", HELD_PER_STREAM, budget, keep_empty=False)
-                           for i in range(n)]
-            self.stderr = [SpoolSink(f"{spool}/{i}.stderr", HELD_PER_STREAM, budget, keep_empty=False)
-                           for i in range(n)]
-        self.streaming = out_dir is None and n == 1 and jsonl is None
+            self.sink_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-"))
+        if self.sink_dir is not None:
+            if workers:
+                self.stdout, self.stderr = (SinksOnFiles(self._sink_path(k), self._make_sink) for k in STREAMS)
+            else:
+                # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
+                self.stdout, self.stderr = ([self._make_sink(self._sink_path(k).format(i)) for i in range(n)]
+                                            for k in STREAMS)
+        self.streaming = out_dir is None and n == 1 and jsonl is None and not workers
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
 
+    @classmethod
+    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int) -> Output:
+        """A worker process's: the sinks of instances lo .. hi (by their index in the batch), in files of
+        `sink_dir` that finish() completes, holding at most `held` bytes together."""
+        self = cls.__new__(cls)
+        self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
+        self.budget = OutputBudget(held)
+        self.sink_dir, self.keep_empty = sink_dir, keep_empty
+        self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}
+                                    for k in STREAMS)
+        return self
+
+    def _sink_path(self, stream: str) -> str:
+        return f"{self.sink_dir}/{{}}.{stream}"
+
+    def _make_sink(self, path: str, exists: bool = False) -> SpoolSink:
+        return SpoolSink(path, HELD_PER_STREAM, self.budget, keep_empty=self.keep_empty, exists=exists)
+
     def finish(self) -> None:
-        for sink in self.stdout + self.stderr:
-            sink.flush_to_file()
+        flush_all([*_sinks(self.stdout), *_sinks(self.stderr)])
 
     @staticmethod
     def _tty(stream: Any) -> bool:
@@ -541,6 +572,38 @@ class Output:
                 if self.out_dir is not None:
                     self.stderr[i].flush_to_file()
             write_prefixed(sys.stderr, [message.encode() + b"\n"], prefix)
+
+
+STREAMS = ("stdout", "stderr")
+
+
+def _sinks(row: Any) -> Iterable[SpoolSink]:
+    return row.values() if isinstance(row, dict) else row
+
+
+class SinksOnFiles:
+    """One stream's sinks by instance, made when first asked for, over the file a worker process left
+    (or none: nothing was written)."""
+
+    def __init__(self, pattern: str, make: Callable[[str, bool], SpoolSink]) -> None:
+        self.pattern = pattern
+        self.make = make
+        self.made: dict[int, SpoolSink] = {}
+
+    def __getitem__(self, i: int) -> SpoolSink:
+        sink = self.made.get(i)
+        if sink is None:
+            path = self.pattern.format(i)
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                size = None
+            sink = self.made[i] = self.make(path, size is not None)
+            sink.spilled = size or 0
+        return sink
+
+    def __iter__(self) -> Iterator[SpoolSink]:
+        return iter(list(self.made.values()))
 
 
 def write_prefixed(stream: Any, chunks: Iterable[bytes], prefix: str) -> None:
@@ -605,49 +668,73 @@ def run_module(opts: argparse.Namespace) -> int:
     if opts.timeout is not None and not 0 < opts.timeout <= MAX_TIMEOUT:
         raise WasmGpuError("--timeout must be positive")
     data = read_module(opts.module)
-    engine = make_engine(opts)
-    try:
-        module = engine.load(data).module
-    except (DecodeError, ValidationError, Unsupported) as e:
-        raise WasmGpuError(f"cannot load module {str(opts.module)!r}: {e}") from None
+    module = load_module(data, opts.module)
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None
+    deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
+    from .workers import plan_workers, run_workers  # noqa: PLC0415 - it imports this module
+
+    workers = plan_workers(opts, n, uses_graphics(module))
     with ExitStack() as stack:
-        # A store of all N first: it refuses an N that does not fit before N output sinks are made.
-        store: Store | None = None
-        # Frames need one store; the host keeps every instance's outputs and results until the end.
-        waves = getattr(opts, "frames", None) is None and not uses_graphics(module) and host_room(n)
-        try:
-            store = make_store(engine, opts, n)
-        except ResourceLimitError as e:
-            if not waves:
-                raise e from None
-        out = Output(n, opts.out, stack, opts.out_jsonl)
-        stdin = stdin_for_batch(n)
-        outcomes: list[Outcome] = []
-        result_types: tuple[int, ...] = ()
-        wave, deadline = n, None if opts.timeout is None else time.monotonic() + opts.timeout
-        while len(outcomes) < n:
-            lo = len(outcomes)
-            hi = min(n, lo + wave)
-            try:
-                if store is None:
-                    store = make_store(engine, opts, hi - lo)
-                part, result_types = run_wave(opts, module, store, command, lo, out, stdin, deadline)
-            except ResourceLimitError as e:
-                store = None
-                if not waves or hi - lo == 1 or not e.total or not e.limit:
-                    raise
-                wave = max(1, min((hi - lo) // 2, int((hi - lo) * e.limit / e.total * 0.9)))
-                print(f"gpu-run: {n} instances do not fit at once; running them in waves of {wave}", file=sys.stderr)
-                continue
-            store = None
-            outcomes += part
-            if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
-                outcomes += [Outcome(i, interrupted=True) for i in range(len(outcomes), n)]
+        if workers is not None:
+            out = Output(n, opts.out, stack, opts.out_jsonl, workers=True)
+            outcomes, result_types = run_workers(opts, data, workers, out, deadline)
+        else:
+            outcomes, result_types, out = run_range(
+                opts, make_engine(opts), module, command, 0, n, stdin_for_batch(n), deadline,
+                lambda: Output(n, opts.out, stack, opts.out_jsonl))
         if command:
             return report_command(outcomes, out, opts)
         return report_invoke(outcomes, out, result_types, opts)
+
+
+def load_module(data: bytes, path: Path) -> Module:
+    try:
+        module = decode_module(data)
+        validate_module(module)
+    except (DecodeError, ValidationError, Unsupported) as e:
+        raise WasmGpuError(f"cannot load module {str(path)!r}: {e}") from None
+    return module
+
+
+def run_range(opts: argparse.Namespace, engine: Engine, module: Module, command: bool, lo: int, hi: int,
+              stdin: Callable[[int], Any], deadline: float | None,
+              make_output: Callable[[], Output]) -> tuple[list[Outcome], tuple[int, ...], Output]:
+    """Instances lo .. hi of the batch, in one store or in waves: how each ended (in order), the called
+    function's result types, and the Output that make_output() gave them (made once a store of all of
+    them is made or refused, so that a batch that cannot run is refused before its sinks are made)."""
+    n = hi - lo
+    store: Store | None = None
+    # Frames need one store; the host keeps every instance's outputs and results until the end.
+    waves = getattr(opts, "frames", None) is None and not uses_graphics(module) and host_room(n)
+    try:
+        store = make_store(engine, opts, n)
+    except ResourceLimitError as e:
+        if not waves:
+            raise e from None
+    out = make_output()
+    outcomes: list[Outcome] = []
+    result_types: tuple[int, ...] = ()
+    wave = n
+    while len(outcomes) < n:
+        first = lo + len(outcomes)
+        last = min(hi, first + wave)
+        try:
+            if store is None:
+                store = make_store(engine, opts, last - first)
+            part, result_types = run_wave(opts, module, store, command, first, out, stdin, deadline)
+        except ResourceLimitError as e:
+            store = None
+            if not waves or last - first == 1 or not e.total or not e.limit:
+                raise
+            wave = max(1, min((last - first) // 2, int((last - first) * e.limit / e.total * 0.9)))
+            print(f"gpu-run: {n} instances do not fit at once; running them in waves of {wave}", file=sys.stderr)
+            continue
+        store = None
+        outcomes += part
+        if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
+            outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
+    return outcomes, result_types, out
 
 
 # What an instance of a batch run in waves holds on the host between its wave and the end (its output sinks,
@@ -708,7 +795,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
             func, args = invoke_target(instance, opts, lo, n)
         assert isinstance(func, FuncExtern)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-        bar, update = progress_bar(n)
+        bar, update = (None, None) if opts.worker else progress_bar(n)
         try:
             outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=timeout, progress=update,
                                  module_name=module.module_name, timeout_given=opts.timeout)

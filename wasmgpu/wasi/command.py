@@ -260,6 +260,14 @@ class Watch:
             clock.deadline_message = INTERRUPTED
 
 
+# Whether the first Ctrl-C says that it was heard (a worker process leaves that to its parent).
+STOP_NOTICE = [True]
+
+
+def quiet_stop() -> None:
+    STOP_NOTICE[0] = False
+
+
 @contextmanager
 def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
     """While the batch runs, the first Ctrl-C (SIGINT) stops it in an orderly way: running instances end
@@ -282,7 +290,7 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
             raise HostInterrupt(INTERRUPTED)
 
     try:
-        notice = os.isatty(2)
+        notice = STOP_NOTICE[0] and os.isatty(2)
     except OSError:
         notice = False
     previous = signal.signal(signal.SIGINT, handler)

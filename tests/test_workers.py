@@ -1,0 +1,172 @@
+"""gpu-run --workers K: a batch cut into instance ranges run by worker processes gives what one process
+gives: the same output files, results, messages, exit status, stdin and limits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import CLI_BACKEND_ARGS, REPO
+from tests.test_cli import exit_with_first_digit, gpu_run, module
+from tests.test_wasi import Program, cat_program, echo_program
+from wasmgpu import workers
+
+N = 37  # not a multiple of the worker counts: ranges of unequal size
+
+
+def results(path: Path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        row.pop("wall_time")
+    return rows
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.name != "results.jsonl"}
+
+
+def both(tmp_path, capsysbinary, monkeypatch, wat: str, *argv: str, stdin: bytes = b"", k: int = 3):
+    """gpu-run with one process and with k workers, each writing --out to its own directory."""
+    wasm = module(tmp_path, wat)
+    runs = []
+    for w in (1, k):
+        out = tmp_path / f"out{w}"
+        status, stdout, stderr = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), "--out", str(out),
+                                         *argv[:-1], str(wasm), *argv[-1:], stdin=stdin, monkeypatch=monkeypatch)
+        runs.append((status, stdout, stderr.replace(str(out).encode(), b"OUT"), results(out / "results.jsonl"),
+                     files(out)))
+    return runs
+
+
+def test_ranges_cover_the_batch_in_order() -> None:
+    for n in (1, 2, 7, 4096, 100_001):
+        for k in (1, 2, 3, 8):
+            parts = workers.ranges(n, k)
+            assert parts[0][0] == 0 and parts[-1][1] == n and len(parts) == k
+            assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+            assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
+
+
+def test_outputs_and_results_match_one_process(tmp_path, capsysbinary, monkeypatch) -> None:
+    one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "--env", "K=v{i}", "arg{i}")
+    assert one == many
+    assert many[3][10]["exit_code"] == len(f"prog.wasmarg{10}") % 100
+    assert b"\narg10\n" in many[4]["10.stdout"] and many[4]["10.stdout"].endswith(b"\nK=v10\n")
+    assert len(many[4]) == 2 * N
+
+
+def test_exit_codes_and_failure_messages_match(tmp_path, capsysbinary, monkeypatch) -> None:
+    one, many = both(tmp_path, capsysbinary, monkeypatch, exit_with_first_digit(), "{i}")
+    assert one == many
+    assert many[0] == 1  # the first instance that failed: instance 1 exits with 1
+    assert [r["exit_code"] for r in many[3]] == [int(str(i)[0]) for i in range(N)]
+
+
+def test_traps_are_reported_per_instance(tmp_path, capsysbinary, monkeypatch) -> None:
+    p = Program()
+    wat = p.wat("""(func (export "_start") (local $a i32)
+      (drop (call $args_get (i32.const 8192) (i32.const 12288)))
+      (local.set $a (i32.load (i32.const 8196)))
+      (if (i32.eq (i32.load8_u (local.get $a)) (i32.const 55)) (then unreachable)))""")
+    one, many = both(tmp_path, capsysbinary, monkeypatch, wat, "{i}")
+    assert one == many
+    assert many[0] == 134 and b"unreachable" in many[4]["7.stderr"]
+    assert [r["trap"] is not None for r in many[3]] == [str(i)[0] == "7" for i in range(N)]
+
+
+def test_stdin_reaches_every_instance(tmp_path, capsysbinary, monkeypatch) -> None:
+    text = b"the same bytes for all\n" * 50
+    one, many = both(tmp_path, capsysbinary, monkeypatch, cat_program(), "x", stdin=text)
+    assert one == many
+    assert all(many[4][f"{i}.stdout"].startswith(text) for i in range(N))
+
+
+def test_out_jsonl_and_grouped_output_match(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, echo_program())
+    seen = []
+    for w in (1, 4):
+        jsonl = tmp_path / f"all{w}.jsonl"
+        status, out, err = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), "--out-jsonl", str(jsonl),
+                                   str(wasm), "a{i}", monkeypatch=monkeypatch)
+        rows = results(jsonl)
+        shown = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), str(wasm), "a{i}", monkeypatch=monkeypatch)
+        seen.append((status, out, err.replace(str(jsonl).encode(), b"J"), rows, shown))
+    assert seen[0] == seen[1]
+    assert "\na5\n" in seen[1][3][5]["stdout"] and seen[1][3][5]["stderr"] == "done\n"
+    assert b"[36] done\n" in seen[1][4][2]
+
+
+def test_invoke_results_come_back_in_order(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, '(module (func (export "sq") (param i64) (result i64) '
+                            '(i64.mul (local.get 0) (local.get 0))))')
+    shown = [gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), "--invoke", "sq", str(wasm), "{i}",
+                     monkeypatch=monkeypatch) for w in (1, 3)]
+    assert shown[0] == shown[1]
+    assert shown[1][1].decode().splitlines()[:3] == ["0: 0", "1: 1", "2: 4"]
+
+
+def test_an_instantiation_failure_is_reported_once(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, '(module (func $s unreachable) (start $s) (func (export "_start")))')
+    seen = [gpu_run(capsysbinary, "--workers", str(w), "-n", "9", str(wasm), monkeypatch=monkeypatch)
+            for w in (1, 3)]
+    assert seen[0] == seen[1] and seen[1][0] == 134 and b"failed to instantiate" in seen[1][2]
+
+
+def test_bad_worker_counts_are_refused(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, echo_program())
+    status, _, err = gpu_run(capsysbinary, "--workers", "0", str(wasm), monkeypatch=monkeypatch)
+    assert status == 2 or (status == 1 and b"--workers must be at least 1" in err)
+
+
+def test_default_is_one_process_off_the_gpu(monkeypatch) -> None:
+    class Opts:
+        workers = None
+        backend = "cpu"
+    assert workers.plan_workers(Opts(), 100_000, False) is None
+    Opts.workers = 4
+    assert workers.plan_workers(Opts(), 100_000, False) == 4
+    assert workers.plan_workers(Opts(), 3, False) == 3
+    assert workers.plan_workers(Opts(), 1, False) is None
+
+
+def spinner(tmp_path: Path) -> Path:
+    """Instance 0 (argument "0") exits at once, the others loop until stopped."""
+    p = Program()
+    return module(tmp_path, p.wat("""(func (export "_start")
+      (drop (call $args_get (i32.const 8192) (i32.const 12288)))
+      (if (i32.eqz (i32.load8_u offset=1 (i32.load (i32.const 8196)))) (then
+        (if (i32.eq (i32.load8_u (i32.load (i32.const 8196))) (i32.const 48)) (then (call $proc_exit (i32.const 0))))))
+      (loop $l (br $l)))"""))
+
+
+def test_timeout_stops_every_worker(tmp_path) -> None:
+    wasm, out = spinner(tmp_path), tmp_path / "out"
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "--workers", "2", "-n", "6",
+                           "--timeout", "1", "--out", str(out), str(wasm), "{i}"], cwd=REPO, capture_output=True)
+    assert time.monotonic() - t < 60
+    rows = results(out / "results.jsonl")
+    assert [r["timed_out"] for r in rows] == [False] + [True] * 5
+    assert proc.returncode == 134, proc.stderr
+
+
+def test_ctrl_c_reaches_the_workers(tmp_path) -> None:
+    wasm, out = spinner(tmp_path), tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "--workers", "2", "-n", "6",
+                             "--out", str(out), str(wasm), "{i}"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    # Time for the workers to start their batches (a Ctrl-C before then stops them too: see _merge).
+    time.sleep(4)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+    assert proc.returncode == 130, err
+    rows = results(out / "results.jsonl")
+    assert len(rows) == 6 and all(r["interrupted"] for r in rows[1:]) and rows[0]["exit_code"] == 0
+    assert not any(p for p in os.listdir(tmp_path) if p.endswith(".tmp"))

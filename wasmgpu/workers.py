@@ -1,0 +1,283 @@
+"""Worker processes for a large batch on one machine.
+
+gpu-run's host work is per instance and in Python (WASI contexts, host calls, output files), so one
+process keeps one core busy while the device waits on it. With workers the batch is cut into contiguous
+instance ranges, and each range is run by its own process (`python -m wasmgpu.workers`, started fresh:
+a CUDA context does not survive fork) exactly as gpu-run would run it alone, in waves where it does not
+fit, each with its share of the device's memory. A worker writes its instances' output files itself;
+the parent merges the outcomes in instance order and reports them as one run.
+
+The job goes to a worker pickled on its stdin, the outcome comes back pickled on its stdout (the
+worker's own prints go to stderr). Workers run in their own session, so that a terminal's Ctrl-C
+reaches the parent only, which passes each one on; they end with the parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import pickle
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import WasmGpuError
+
+# A worker costs a process start, imports, a device context and the kernel's load (about a second, in
+# parallel with the others): worth it only for this many instances or more each.
+MIN_PER_WORKER = 2048
+MAX_WORKERS = 8
+# Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
+MAX_SHARED_STDIN = 64 << 20
+
+
+@dataclass
+class Job:
+    """What a worker runs: instances lo .. hi of the batch gpu-run was asked for."""
+
+    opts: argparse.Namespace
+    module: bytes
+    lo: int
+    hi: int
+    stdin: bytes
+    deadline: float | None  # time.monotonic() (the system's, shared by processes) at which to stop
+    sink_dir: str  # where the instances' output files go (Output.sink_dir)
+    keep_empty: bool
+    held: int  # output bytes the worker may hold in memory (the rest goes to the files as it comes)
+    share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
+
+
+def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None:
+    """How many worker processes run the batch (None: gpu-run runs it itself)."""
+    asked = getattr(opts, "workers", None)
+    if asked is not None and asked < 1:
+        raise WasmGpuError("--workers must be at least 1")
+    if asked is None:
+        if n < 2 * MIN_PER_WORKER or not _gpu(opts.backend) or _stdin_kind() is None:
+            return None
+        asked = min(MAX_WORKERS, max(1, (os.cpu_count() or 1) // 2), n // MIN_PER_WORKER)
+    workers = min(asked, n)
+    if workers < 2:
+        return None
+    if graphics or getattr(opts, "frames", None) is not None:
+        if getattr(opts, "workers", None) is not None:
+            raise WasmGpuError("--workers: a module that shows frames runs in one process")
+        return None
+    return workers
+
+
+def _gpu(backend: str) -> bool:
+    if backend == "auto":
+        from .runtime.backends import cuda_available
+
+        return cuda_available()
+    return backend == "cuda"
+
+
+def _stdin_kind() -> str | None:
+    """How the host's stdin can be given to every worker: "none" (a terminal or nothing: instances read
+    no bytes), "read" (a regular file small enough, /dev/null or a stream without a descriptor: read once,
+    whole); None: a pipe or the like, which gpu-run alone reads as the instances ask."""
+    if sys.stdin is None or getattr(sys.stdin, "closed", False):
+        return "none"
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return "read"
+    try:
+        if os.isatty(fd):
+            return "none"
+        info = os.fstat(fd)
+    except OSError:
+        return "none"
+    if stat.S_ISCHR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SHARED_STDIN):
+        return "read"
+    return None
+
+
+def _read_stdin() -> bytes:
+    """The bytes every instance reads on stdin (a pipe is read to its end first)."""
+    if _stdin_kind() == "none":
+        return b""
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    try:
+        data = stream.read(MAX_SHARED_STDIN + 1)
+    except (OSError, ValueError):
+        return b""
+    if len(data) > MAX_SHARED_STDIN:
+        raise WasmGpuError(f"--workers: stdin is larger than {MAX_SHARED_STDIN >> 20} MiB (it is given whole "
+                           "to every worker): use --workers 1")
+    return data
+
+
+def ranges(n: int, k: int) -> list[tuple[int, int]]:
+    """[0, n) cut into k contiguous ranges whose sizes differ by at most one."""
+    return [(n * j // k, n * (j + 1) // k) for j in range(k)]
+
+
+def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
+                deadline: float | None) -> tuple[list[Any], tuple[int, ...]]:
+    """Run the batch in `workers` processes; every instance's outcome in order, and the result types."""
+    from .cli import HELD_TOTAL  # noqa: PLC0415 - cli imports this module
+
+    stdin = _read_stdin()
+    assert out.sink_dir is not None
+    jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers, workers)
+            for lo, hi in ranges(opts.instances, workers)]
+    procs = [_start() for _ in jobs]
+    results: list[Any] = [None] * len(jobs)
+
+    def talk(k: int) -> None:
+        try:
+            data, _ = procs[k].communicate(pickle.dumps(jobs[k]))
+            results[k] = pickle.loads(data) if data else None
+        except (OSError, pickle.UnpicklingError, EOFError) as e:
+            results[k] = {"internal": f"worker {k}: {type(e).__name__}: {e}"}
+
+    threads = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(jobs))]
+    with _forward_sigint(procs):
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.1)
+    return _merge(results, jobs, procs)
+
+
+def _start() -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    # The package as this process found it, whether installed or run from a checkout.
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen([sys.executable, "-m", "wasmgpu.workers"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):  # Linux only: elsewhere a worker outlives a killed parent
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def _forward_sigint(procs: list[subprocess.Popen[bytes]]) -> Any:
+    """Each Ctrl-C the parent gets goes to every worker: the first stops their batches in order (their
+    outcomes say interrupted), the second stops them at once (and raises KeyboardInterrupt here)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    count = [0]
+
+    def handler(signum: int, frame: Any) -> None:
+        count[0] += 1
+        for p in procs:
+            with contextlib.suppress(OSError):
+                p.send_signal(signal.SIGINT)
+        if count[0] == 1:
+            with contextlib.suppress(OSError):
+                if os.isatty(2):
+                    os.write(2, b"\ngpu-run: stopping (Ctrl-C again to quit at once)\n")
+        else:
+            for p in procs:
+                with contextlib.suppress(OSError):
+                    p.kill()
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[bytes]]) -> tuple[
+        list[Any], tuple[int, ...]]:
+    """The workers' outcomes joined, or the first failure among them raised as gpu-run would raise it; the
+    instances of a worker that Ctrl-C stopped before its batch ran are interrupted."""
+    from .cli import Failed  # noqa: PLC0415
+    from .wasi.command import INTERRUPTED, Outcome  # noqa: PLC0415
+
+    outcomes: list[Any] = []
+    types: tuple[int, ...] = ()
+    for k, r in enumerate(results):
+        if r is None:
+            code = procs[k].returncode
+            raise WasmGpuError(f"worker process {k} ended without a result (exit status {code})")
+        if "failed" in r:
+            raise Failed(*r["failed"])
+        if "error" in r:
+            raise WasmGpuError(r["error"])
+        if "interrupted" in r:
+            outcomes += [Outcome(i, trap=INTERRUPTED, interrupted=True) for i in range(jobs[k].lo, jobs[k].hi)]
+            continue
+        if "internal" in r:
+            raise RuntimeError(r["internal"])
+        outcomes += r["outcomes"]
+        types = r["types"]
+    return outcomes, types
+
+
+# -- the worker's side -------------------------------------------------------------------------------------
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run a job as gpu-run runs a batch; the outcomes, or what stopped it."""
+    from . import cli  # noqa: PLC0415
+    from .wasi.command import quiet_stop  # noqa: PLC0415
+
+    opts = job.opts
+    opts.worker = True  # no progress bar of its own
+    quiet_stop()  # the parent says that it heard Ctrl-C
+    try:
+        module = cli.load_module(job.module, opts.module)
+        start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
+        command = opts.invoke is None and start is not None
+        engine = cli.make_engine(opts)
+        limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
+        engine.max_memory = limit // job.share
+        with contextlib.ExitStack() as stack:
+            def output() -> Any:
+                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held)
+                stack.callback(out.finish)
+                return out
+
+            outcomes, types, _ = cli.run_range(opts, engine, module, command, job.lo, job.hi,
+                                               lambda i: job.stdin, job.deadline, output)
+        return {"outcomes": outcomes, "types": types}
+    except cli.Failed as e:
+        return {"failed": (e.message, e.status)}
+    except WasmGpuError as e:
+        return {"error": str(e)}
+    except KeyboardInterrupt:
+        return {"interrupted": True}
+    except OSError as e:
+        return {"error": cli.os_error_text(e)}
+    except MemoryError:
+        return {"error": "out of memory (fewer --instances may fit)"}
+    except Exception as e:  # noqa: BLE001 - reported by the parent as gpu-run's internal error
+        if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
+            import traceback  # noqa: PLC0415
+
+            traceback.print_exc()
+        text = str(e).splitlines()[0] if str(e) else ""
+        return {"internal": f"{type(e).__name__}{': ' + text if text else ''}"}
+
+
+def main() -> int:
+    job = pickle.load(sys.stdin.buffer)
+    result_fd = os.dup(1)
+    os.dup2(2, 1)  # whatever else is printed goes to stderr, not into the result
+    result = run_job(job)
+    with os.fdopen(result_fd, "wb") as f:
+        pickle.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
