@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WasmGpuError
+from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
 
 # A worker costs a process start, imports, a device context and the kernel's load (about a second, in
 # parallel with the others): worth it only for this many instances or more each.
@@ -131,7 +132,7 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     assert out.sink_dir is not None
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers, workers)
             for lo, hi in ranges(opts.instances, workers)]
-    procs = [_start() for _ in jobs]
+    procs = [_start(max(1, (os.cpu_count() or 1) // workers)) for _ in jobs]
     results: list[Any] = [None] * len(jobs)
 
     def talk(k: int) -> None:
@@ -151,8 +152,12 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     return _merge(results, jobs, procs)
 
 
-def _start() -> subprocess.Popen[bytes]:
+def _start(threads: int) -> subprocess.Popen[bytes]:
+    """A worker process that keeps at most `threads` host threads busy."""
     env = dict(os.environ)
+    env[HOST_THREADS_VAR] = str(threads)
+    env[SHARED_DEVICE_VAR] = "1"
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS: unused here, and its idle threads spin
     # The package as this process found it, whether installed or run from a checkout.
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

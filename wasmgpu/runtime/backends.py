@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 from typing import Any
@@ -102,6 +103,33 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+HOST_THREADS_VAR = "WASMGPU_HOST_THREADS"
+# Set where several processes share the GPU (workers.py).
+SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
+CU_CTX_SCHED_BLOCKING_SYNC = 4
+
+
+def _sleep_while_waiting(ordinal: int) -> None:
+    """Make this process's waits for the GPU sleep instead of spinning (the CUDA driver's choice for a
+    process alone), leaving the core to other processes' host work; before the context is made."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+        dev = ctypes.c_int()
+        if cuda.cuInit(0) == 0 and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0:
+            cuda.cuDevicePrimaryCtxSetFlags(dev, CU_CTX_SCHED_BLOCKING_SYNC)
+    except (OSError, AttributeError):
+        pass  # no driver library by that name: the waits spin, which is only slower
+
+
+def host_threads() -> int:
+    """The host threads this process keeps busy at most: its share of the cores when it is one of several
+    worker processes (workers.py sets the variable), else every core."""
+    try:
+        return max(1, int(os.environ[HOST_THREADS_VAR]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def host_memory_available() -> int:
     """MemAvailable from /proc/meminfo, lowered to the cgroup's limit where one is set and lower."""
     avail = None
@@ -163,7 +191,7 @@ class CpuBackend(Backend):
         self.lib = load_host_library(interleaved, self.defines)
         if interleaved:
             self.name = "cpu-interleaved"
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or host_threads()
 
     lazy = True
 
@@ -197,6 +225,8 @@ class CudaBackend(Backend):
                                "'wasmgpu[cuda13]' (CUDA 13)") from e
         from ..vm.build import load_cuda_kernel
 
+        if os.environ.get(SHARED_DEVICE_VAR):
+            _sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy
         self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
         # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md).

@@ -6,7 +6,6 @@ import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import WasmGpuError
 from .clocks import RealClock, SystemRandom, VirtualClock
@@ -78,14 +77,8 @@ class SpoolSink:
 
     def flush_to_file(self) -> None:
         """Append what is held to the file, creating it (empty, if nothing was written) the first time."""
-        written = self._spill()
-        if written and self.budget is not None:
-            self.budget.held -= written
-
-    def _spill(self) -> int:
-        """flush_to_file but for the budget (so that sinks may spill in parallel threads); the bytes written."""
         if not (self.data or (not self.created and self.keep_empty)):
-            return 0
+            return
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.created else os.O_TRUNC)
         fd = os.open(self.path, flags, 0o666)
         try:
@@ -95,10 +88,10 @@ class SpoolSink:
         finally:
             os.close(fd)
         self.created = True
-        written = len(self.data)
-        self.spilled += written
+        self.spilled += len(self.data)
+        if self.budget is not None:
+            self.budget.held -= len(self.data)
         self.data = bytearray()  # a fresh buffer: clear() could keep a large allocation
-        return written
 
     def __len__(self) -> int:
         return self.spilled + len(self.data)
@@ -111,21 +104,6 @@ class SpoolSink:
                     yield chunk
         for at in range(0, len(self.data), size):
             yield bytes(self.data[at:at + size])
-
-
-def flush_all(sinks: Iterable[SpoolSink], threads: int | None = None) -> None:
-    """flush_to_file on every sink, the files written by parallel threads (a batch's outputs are
-    thousands of small files, and each costs an open and a close more than its bytes)."""
-    todo = [s for s in sinks if s.data or (not s.created and s.keep_empty)]
-    threads = min(threads or os.cpu_count() or 1, 16, max(1, len(todo) // 64))
-    if threads <= 1:
-        written = [s._spill() for s in todo]
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            written = list(pool.map(SpoolSink._spill, todo, chunksize=64))
-    for sink, n in zip(todo, written, strict=True):
-        if n and sink.budget is not None:
-            sink.budget.held -= n
 
 
 @functools.lru_cache(maxsize=1024)

@@ -63,6 +63,7 @@ from ..compiler.vm_abi import (
     W_WRITE_RIGHTS,
     WF_FILES,
 )
+from ..runtime.backends import host_threads
 from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
@@ -141,7 +142,7 @@ def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
     dev = (ctypes.c_uint64 * n)(*(e.identity[0] for e in entries))
     ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))
     out, lens = (ctypes.c_void_p * n)(), (ctypes.c_uint64 * n)()
-    lib.wg_scan(roots, dev, ino, n, min(32, 2 * (os.cpu_count() or 1)), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
+    lib.wg_scan(roots, dev, ino, n, min(32, 2 * host_threads()), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
                 DF_PATH_MAX, ROOT_MAX, budget, out, lens)
     found: list[list[SnapFile]] = []
     for k in range(n):
