@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_graphics_arguments(p)
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="run the batch in K worker processes, each a range of the instances (the host's work "
-                   "is per instance: more cores take it on). Default: on the GPU, one per 2048 instances, at "
+                   "is per instance: more cores take it on). Default: on the GPU, one per 5000 instances, at "
                    "most 8 or half the host's cores, where stdin is a terminal or a file; else 1")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")

@@ -31,9 +31,10 @@ from typing import Any
 from .errors import WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
 
-# A worker costs a process start, imports, a device context and the kernel's load (about a second, in
-# parallel with the others): worth it only for this many instances or more each.
-MIN_PER_WORKER = 2048
+# A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
+# the workers' starts contend): worth it only for this many instances or more each. On the H200, charcount
+# at 10,000 took 3.9 s in 2 workers, 6.5 s in 4 and 8.7 s in 8; at 100,000, 16 s in 8 and 46 s in one.
+MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
 # Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
 MAX_SHARED_STDIN = 64 << 20
