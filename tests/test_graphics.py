@@ -13,7 +13,8 @@ from PIL import Image
 
 from wasmgpu.errors import WasmGpuError
 from wasmgpu.graphics import FrameCollector, add_arguments, collector_for, run_visual
-from wasmgpu.graphics.images import sheet_layout
+from wasmgpu.graphics.frames import frame_name
+from wasmgpu.graphics.images import save_gif, sheet_layout
 
 from .conftest import BACKEND, REPO
 
@@ -167,7 +168,7 @@ def test_png_gif_and_sheet_outputs(engine, tmp_path: Path) -> None:
     for i in range(n):
         size = (20, 12) if i % 4 == 0 else (10, 6)
         for k in range(frames):
-            path = tmp_path / f"{i}-{k}.png"
+            path = tmp_path / f"{i}-{k:04d}.png"
             assert path.exists() == (i != 3)
             if i != 3:
                 with Image.open(path) as im:
@@ -178,7 +179,7 @@ def test_png_gif_and_sheet_outputs(engine, tmp_path: Path) -> None:
         if i != 3:
             with Image.open(gif) as im:
                 assert im.size == size and im.n_frames == frames
-    assert not (tmp_path / f"{n}-0.png").exists()
+    assert not (tmp_path / f"{n}-0000.png").exists()
     cols, rows, tw, th, _ = sheet_layout(n, [(20, 12)])
     assert (cols, rows, tw, th) == (3, 2, 20, 12)
     with Image.open(tmp_path / "sheet.png") as im:
@@ -188,6 +189,37 @@ def test_png_gif_and_sheet_outputs(engine, tmp_path: Path) -> None:
         r, c = divmod(i, cols)
         px = sheet[2 + r * (th + 2), 2 + c * (tw + 2)]
         assert list(px) == ([40, 40, 40, 255] if i == 3 else [i * 40 + 14] * 4)
+
+
+def test_frame_names_sort_in_order() -> None:
+    names = [frame_name(i, k, 12) for i in range(12) for k in (0, 2, 10, 9999)]
+    assert names == sorted(names) and names[:2] == ["00-0000.png", "00-0002.png"] and names[-1] == "11-9999.png"
+    assert frame_name(0, 3) == "0-0003.png"
+
+
+def test_gif_is_dithered_to_one_palette(tmp_path: Path) -> None:
+    # A smooth two-way gradient: 256 flat colours band (each 8x8 block's mean off by up to half a step),
+    # dithering keeps the blocks' means close to the original's.
+    y, x = np.mgrid[0:64, 0:600]
+    frames = []
+    for k in range(3):
+        rgb = np.stack([(x * 255 // 599 + k) % 256, y * 4, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+        frames.append(np.concatenate([rgb, np.full((64, 600, 1), 255, np.uint8)], axis=-1))
+    save_gif(frames, tmp_path / "g.gif")
+
+    def error(got: np.ndarray, want: np.ndarray) -> float:  # mean error of 8x8 block means, inside the edges
+        blocks = [a.astype(float).reshape(8, 8, 75, 8, 3).mean(axis=(1, 3))[1:-1, 1:-1] for a in (got, want)]
+        return float(np.abs(blocks[0] - blocks[1]).mean())
+
+    with Image.open(tmp_path / "g.gif") as im:
+        assert im.n_frames == 3
+        for k in range(3):
+            im.seek(k)
+            assert k == 0 or im.getpalette() is None or im.getpalette() == first
+            first = im.getpalette() if k == 0 else first
+            banded = Image.fromarray(frames[k][..., :3]).quantize(256, method=Image.Quantize.FASTOCTREE, dither=0)
+            assert error(np.asarray(im.convert("RGB")), frames[k][..., :3]) < 0.5 * error(
+                np.asarray(banded.convert("RGB")), frames[k][..., :3])
 
 
 def test_full_hd_frames(engine) -> None:

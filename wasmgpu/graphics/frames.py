@@ -2,7 +2,8 @@
 
 A frame is width*height RGBA8 pixels, row-major, at `ptr` in the instance's memory. Each call
 is one frame of that instance. Frames are kept in memory (as uint8 arrays [height, width, 4]),
-or written to `<instance>-<frame>.png` as they arrive (so memory stays bounded), or both.
+or written to `<instance>-<frame>.png` as they arrive (so memory stays bounded), or both; the numbers
+are zero-padded (frame_name) so that the files sort in order.
 """
 
 from __future__ import annotations
@@ -49,8 +50,18 @@ def exported_memory(instance: Instance) -> MemoryExtern | None:
     return next((e for e in instance.exports.values() if isinstance(e, MemoryExtern)), None)
 
 
-def frame_name(instance: int, frame: int) -> str:
-    return f"{instance}-{frame}.png"
+# Frame numbers have at least this many digits, so that up to 10,000 frames of an instance sort in order.
+FRAME_DIGITS = 4
+
+
+def instance_stem(instance: int, n: int) -> str:
+    """The instance's number zero-padded to the width of the batch's last (n - 1): names sort in order."""
+    return f"{instance:0{len(str(max(n - 1, 0)))}d}"
+
+
+def frame_name(instance: int, frame: int, n: int = 1) -> str:
+    """`<instance>-<frame>.png` of a batch of n instances, both numbers zero-padded (0-0000.png)."""
+    return f"{instance_stem(instance, n)}-{frame:0{FRAME_DIGITS}d}.png"
 
 
 class FrameCollector:
@@ -141,7 +152,7 @@ class FrameCollector:
         if self.on_frame is not None:
             self.on_frame(i, k, pixels)
         if self.out_dir is not None:
-            self._write_async(pixels, self.out_dir / frame_name(i, k))
+            self._write_async(pixels, self.out_dir / frame_name(i, k, self.n))
 
     def _write_async(self, pixels: np.ndarray, path: Path) -> None:
         from .images import save_png
@@ -178,7 +189,7 @@ class FrameCollector:
         from .images import load_png
 
         self.flush()
-        return [load_png(self.out_dir / frame_name(i, k)) for k in range(self.counts[i])]
+        return [load_png(self.out_dir / frame_name(i, k, self.n)) for k in range(self.counts[i])]
 
     def last_frame(self, i: int) -> np.ndarray | None:
         if self.counts[i] == 0:
@@ -190,7 +201,7 @@ class FrameCollector:
         from .images import load_png
 
         self.flush()
-        return load_png(self.out_dir / frame_name(i, self.counts[i] - 1))
+        return load_png(self.out_dir / frame_name(i, self.counts[i] - 1, self.n))
 
     # -- outputs ---------------------------------------------------------------------------------
     def write_pngs(self, out_dir: str | Path) -> list[Path]:
@@ -202,7 +213,7 @@ class FrameCollector:
         paths = []
         for i in range(self.n):
             for k, px in enumerate(self.instance_frames(i)):
-                paths.append(out / frame_name(i, k))
+                paths.append(out / frame_name(i, k, self.n))
                 save_png(px, paths[-1], self.compress_level)
         return paths
 
@@ -214,7 +225,7 @@ class FrameCollector:
         paths = []
         for i in range(self.n):
             if self.counts[i]:
-                paths.append(out / f"{i}.gif")
+                paths.append(out / f"{instance_stem(i, self.n)}.gif")
                 save_gif(self.instance_frames(i), paths[-1], fps or self.fps)
         return paths
 
@@ -261,4 +272,5 @@ def grid_shape(n: int) -> tuple[int, int]:
     return cols, math.ceil(n / cols)
 
 
-__all__ = ["MAX_DIM", "FrameCollector", "exported_memory", "frame_name", "grid_shape", "uses_graphics"]
+__all__ = ["MAX_DIM", "FrameCollector", "exported_memory", "frame_name", "grid_shape", "instance_stem",
+           "uses_graphics"]

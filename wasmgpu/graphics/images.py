@@ -30,14 +30,20 @@ def load_png(path: str | Path) -> np.ndarray:
         return np.asarray(im.convert("RGBA"))
 
 
+# Frames the GIF's one palette is taken from (spread over the animation).
+PALETTE_SAMPLES = 16
+
+
 def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30.0) -> None:
     """Frames as one looping animated GIF. GIF has no alpha channel here: alpha is dropped; frames
-    of another size than the first are placed at its top-left corner (on black)."""
+    of another size than the first are placed at its top-left corner (on black). One 256-colour palette
+    serves every frame (taken from frames spread over the animation, so colours do not flicker between
+    frames), and each frame is dithered to it (Floyd-Steinberg), so gradients do not band."""
     if not frames:
         raise WasmGpuError("an animated GIF needs at least one frame")
     image = _pil()
     h, w = frames[0].shape[:2]
-    images = []
+    rgbs = []
     for f in frames:
         rgb = np.ascontiguousarray(f[..., :3])
         if rgb.shape[:2] != (h, w):
@@ -45,7 +51,12 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30.0) 
             ch, cw = min(h, rgb.shape[0]), min(w, rgb.shape[1])
             canvas[:ch, :cw] = rgb[:ch, :cw]
             rgb = canvas
-        images.append(image.fromarray(rgb, "RGB").quantize(256, method=image.Quantize.FASTOCTREE))
+        rgbs.append(rgb)
+    picks = np.unique(np.linspace(0, len(rgbs) - 1, min(len(rgbs), PALETTE_SAMPLES)).round().astype(int))
+    sample = image.fromarray(np.concatenate([rgbs[k] for k in picks]), "RGB")
+    palette = sample.quantize(256, method=image.Quantize.MEDIANCUT)
+    images = [image.fromarray(rgb, "RGB").quantize(palette=palette, dither=image.Dither.FLOYDSTEINBERG)
+              for rgb in rgbs]
     duration = max(10, round(1000 / fps))  # milliseconds (GIF stores hundredths)
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
 
