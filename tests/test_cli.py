@@ -447,3 +447,43 @@ def test_results_jsonl_holds_the_typed_values_returned(capsysbinary, tmp_path) -
     assert status == 0, err
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert [r["results"] for r in rows] == [[0, -5, "nan", 1.5], [-1, -5, "nan", 1.5]]
+
+
+def test_verbose_says_where_the_batch_ran(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, echo_program())
+    _, _, err = gpu_run(capsysbinary, "-v", "-n", "3", "--out", str(tmp_path / "o"), str(wasm),
+                        monkeypatch=monkeypatch)
+    lines = err.decode().splitlines()
+    assert re.fullmatch(r"gpu-run: backend (cpu|cpu-interleaved|cuda), tier (interp|compiled); 3 instance\(s\) "
+                        r"in 1 wave\(s\)", lines[0]), lines
+    assert any(re.fullmatch(r"gpu-run: (cache hit|built): vm-\w+\.(so|cubin) \(\d+\.\d\d s\)", line) for line in lines)
+    assert any(re.fullmatch(r"gpu-run: time: load \d+\.\d\d s, run \d+\.\d\d s", line) for line in lines)
+
+
+def test_progress_counts_instances_and_fuel(tmp_path) -> None:
+    from wasmgpu.runtime.engine import Engine
+    from wasmgpu.wasi.command import run_batch
+
+    seen: list[tuple[int, float]] = []
+    engine = Engine(CLI_BACKEND_ARGS[1])
+    wat = """(module (func (export "f") (param i32) (local i32)
+      (loop (local.set 1 (i32.add (local.get 1) (i32.const 1))) (br_if 0 (i32.lt_u (local.get 1) (local.get 0))))))"""
+    store = engine.store(40, fuel_slice=64)
+    inst = store.instantiate(engine.load(wasmtime.wat2wasm(wat)).module, {})
+    outcomes = run_batch(store, None, inst.exports["f"], [(30 * i,) for i in range(40)], fuel=10**6,
+                         progress=lambda k, fuel: seen.append((k, fuel)))
+    assert all(o.trap is None for o in outcomes)
+    assert sum(k for k, _ in seen) == 40 and len(seen) > 3  # a launch per slice of 64 fuel
+    fuels = [f for _, f in seen]
+    assert fuels == sorted(fuels) and fuels[-1] == sum(o.fuel_used for o in outcomes)
+
+
+def test_progress_bar_follows_the_flag(monkeypatch) -> None:
+    assert cli.progress_bar(10, False) == (None, None)
+    bar, update = cli.progress_bar(10, True)
+    assert bar is not None
+    update(3, 1234.0)
+    assert bar.n == 3 and "fuel 1.23e+03" in str(bar)
+    bar.close()
+    monkeypatch.setattr(cli.Output, "_tty", staticmethod(lambda stream: False))
+    assert cli.progress_bar(10) == (None, None)

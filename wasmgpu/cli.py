@@ -35,6 +35,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -55,7 +56,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .runtime.backends import MEMORY_LAYOUTS, format_bytes, host_memory_available
     from .runtime.engine import Engine
     from .runtime.store import TIERS, FuncExtern, Store
-    from .vm.build import cache_dir, clear_cache
+    from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
@@ -350,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
                    "--env adds to it and wins)")
     add_graphics_arguments(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="say on stderr where the batch ran (backend, "
+                   "tier, waves, workers), what was built or found in the compile cache and how long each step took")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show finished instances and the fuel spent while the batch runs (default: on when stderr "
+                   "is a terminal)")
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="run the batch in K worker processes, each a range of the instances (the host's work "
                    "is per instance: more cores take it on). Default: on the GPU, one per 5000 instances, at "
@@ -632,16 +638,23 @@ def write_prefixed(stream: Any, chunks: Iterable[bytes], prefix: str) -> None:
     stream.flush()
 
 
-def progress_bar(n: int) -> tuple[Any, Any]:
-    """A tqdm bar on stderr for batches when tqdm is installed and stderr is a terminal; else no bar."""
-    if n < 2 or not Output._tty(sys.stderr):
+def progress_bar(n: int, asked: bool | None = None) -> tuple[Any, Any]:
+    """A tqdm bar on stderr of the finished instances and the fuel spent, updated after every launch (so a
+    batch whose instances all finish late shows it from the first second); with `asked` None, when stderr is
+    a terminal. No bar without tqdm."""
+    if asked is False or (asked is None and not Output._tty(sys.stderr)):
         return None, None
     try:
         from tqdm import tqdm
     except ImportError:
         return None, None
     bar = tqdm(total=n, unit="inst", file=sys.stderr, delay=1.0, leave=False)
-    return bar, bar.update
+
+    def update(finished: int, fuel: float) -> None:
+        bar.set_postfix_str(f"fuel {fuel:.3g}", refresh=False)
+        bar.update(finished)
+
+    return bar, update
 
 
 def run(opts: argparse.Namespace) -> int:
@@ -670,8 +683,10 @@ def run_module(opts: argparse.Namespace) -> int:
         raise WasmGpuError("--instances must be at least 1")
     if opts.timeout is not None and not 0 < opts.timeout <= MAX_TIMEOUT:
         raise WasmGpuError("--timeout must be positive")
+    report = opts.report = RunReport()
     data = read_module(opts.module)
     module = load_module(data, opts.module)
+    report.lap("load")
     start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
     command = opts.invoke is None and start is not None
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
@@ -682,13 +697,51 @@ def run_module(opts: argparse.Namespace) -> int:
         if workers is not None:
             out = Output(n, opts.out, stack, opts.out_jsonl, workers=True)
             outcomes, result_types = run_workers(opts, data, workers, out, deadline)
+            report.workers = workers
         else:
             outcomes, result_types, out = run_range(
                 opts, make_engine(opts), module, command, 0, n, stdin_for_batch(n), deadline,
                 lambda: Output(n, opts.out, stack, opts.out_jsonl))
+        report.lap("run")
+        report.builds[:0] = BUILD_EVENTS
+        if opts.verbose:
+            for line in report.lines(n):
+                print(f"gpu-run: {line}", file=sys.stderr)
         if command:
             return report_command(outcomes, out, opts)
         return report_invoke(outcomes, out, result_types, opts)
+
+
+@dataclass
+class RunReport:
+    """What -v says after a run: where the batch ran, what the compile cache gave, how long each step took."""
+
+    backend: str = ""
+    tiers: set[str] = field(default_factory=set)
+    waves: int = 0
+    workers: int = 1
+    builds: list[BuildEvent] = field(default_factory=list)
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.steps.append((step, now - self.started))
+        self.started = now
+
+    def merge(self, other: RunReport) -> None:
+        """A worker process's report, into this one."""
+        self.backend = self.backend or other.backend
+        self.tiers |= other.tiers
+        self.waves += other.waves
+        self.builds += other.builds
+
+    def lines(self, n: int) -> list[str]:
+        where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
+            f"{self.waves} wave(s)" + (f" over {self.workers} worker processes" if self.workers > 1 else "")
+        builds = [f"{'cache hit' if b.hit else 'built'}: {b.name} ({b.seconds:.2f} s)" for b in self.builds]
+        steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps)
+        return [where, *builds, f"time: {steps}"]
 
 
 def load_module(data: bytes, path: Path) -> Module:
@@ -798,7 +851,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
             func, args = invoke_target(instance, opts, lo, n)
         assert isinstance(func, FuncExtern)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-        bar, update = (None, None) if opts.worker else progress_bar(n)
+        bar, update = (None, None) if opts.worker else progress_bar(n, opts.progress)
         try:
             outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=timeout, progress=update,
                                  module_name=module.module_name, timeout_given=opts.timeout)
@@ -808,6 +861,11 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         if frames is not None and frames.out_dir is not None:
             frames.finish()  # waits for the PNGs, writes the GIFs (--gif) and sheet.png
             print(f"gpu-run: {frames.summary()}", file=sys.stderr)
+    report = getattr(opts, "report", None)
+    if report is not None:
+        report.backend = store.backend.name
+        report.tiers.add(store.tier_used)
+        report.waves += 1
     for o in outcomes:
         o.index += lo
     return outcomes, func.type.results
@@ -1012,4 +1070,7 @@ __all__ = ["build_parser", "format_value", "main", "parse_value", "run"]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package's module, not this __main__ copy: worker processes pickle its classes by name.
+    from wasmgpu.cli import main as package_main
+
+    sys.exit(package_main())

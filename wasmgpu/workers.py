@@ -226,6 +226,9 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
             raise RuntimeError(r["internal"])
         outcomes += r["outcomes"]
         types = r["types"]
+        report = getattr(jobs[k].opts, "report", None)
+        if report is not None:
+            report.merge(r["report"])
     return outcomes, types
 
 
@@ -235,10 +238,12 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
 def run_job(job: Job) -> dict[str, Any]:
     """Run a job as gpu-run runs a batch; the outcomes, or what stopped it."""
     from . import cli  # noqa: PLC0415
+    from .vm.build import BUILD_EVENTS  # noqa: PLC0415
     from .wasi.command import quiet_stop  # noqa: PLC0415
 
     opts = job.opts
     opts.worker = True  # no progress bar of its own
+    opts.report = cli.RunReport()
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
         module = cli.load_module(job.module, opts.module)
@@ -255,7 +260,8 @@ def run_job(job: Job) -> dict[str, Any]:
 
             outcomes, types, _ = cli.run_range(opts, engine, module, command, job.lo, job.hi,
                                                lambda i: job.stdin, job.deadline, output)
-        return {"outcomes": outcomes, "types": types}
+        opts.report.builds[:0] = BUILD_EVENTS
+        return {"outcomes": outcomes, "types": types, "report": opts.report}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except WasmGpuError as e:

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,11 +210,27 @@ def clear_cache() -> tuple[int, int]:
     return count, size
 
 
+@dataclass
+class BuildEvent:
+    """One artifact asked of the cache: its file name, whether it was there, the seconds it took."""
+
+    name: str
+    hit: bool
+    seconds: float
+
+
+# What this process asked of the compile cache, in order (gpu-run -v reports it).
+BUILD_EVENTS: list[BuildEvent] = []
+
+
 def cached(entry: Path, build: Callable[[], bytes]) -> Path:
     """The verified artifact of `entry`, built by `build` (and stored) when missing or damaged."""
+    start = time.perf_counter()
     path = verified_entry(entry)
+    hit = path is not None
     if path is None:
         path = store_entry(entry, build())
+    BUILD_EVENTS.append(BuildEvent(entry.name, hit, time.perf_counter() - start))
     return path
 
 

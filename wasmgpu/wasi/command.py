@@ -220,10 +220,14 @@ class Outcome:
 class Watch:
     """The on_slice hook: finish times per instance, a progress callback, the timeout and Ctrl-C."""
 
-    def __init__(self, store: Store, timeout: float | None, progress: Callable[[int], None] | None) -> None:
+    def __init__(self, store: Store, timeout: float | None, progress: Callable[[int, float], None] | None,
+                 fuel: int = U64_MAX) -> None:
+        """`progress(finished, fuel)`: after every launch, the instances newly finished and the fuel all have
+        spent so far (each started with `fuel`)."""
         self.store = store
         self.timeout = timeout
         self.progress = progress
+        self.fuel = fuel
         self.start = time.perf_counter()
         self.finished = np.full(store.n, np.nan)
         self.interrupted = False  # running instances were stopped (timeout or Ctrl-C)
@@ -241,8 +245,9 @@ class Watch:
         new = done & np.isnan(self.finished)
         if new.any():
             self.finished[new] = now
-            if self.progress is not None:
-                self.progress(int(new.sum()))
+        if self.progress is not None:
+            spent = float((self.fuel - self.store.fuel_remaining()).astype(np.float64).sum())
+            self.progress(int(new.sum()), spent)
         expired = self.timeout is not None and now > self.timeout
         if (expired or self.sigint) and not self.interrupted and not done.all():
             # Leave every running instance one unit of fuel: it traps at its next branch or call. The
@@ -302,13 +307,13 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
 
 def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[tuple[int, ...]], *,
               fuel: int | None = None, timeout: float | None = None,
-              progress: Callable[[int], None] | None = None, module_name: str | None = None,
+              progress: Callable[[int, float], None] | None = None, module_name: str | None = None,
               timeout_given: float | None = None) -> list[Outcome]:
     """Call `func` in every instance; each instance's outcome, wasmtime's way (backtrace frames named
     `<module_name>!<function>`). Ctrl-C stops the batch (sigint_stops): the instances still running then
     come back with `interrupted` set. `timeout_given`: the timeout the user gave, where `timeout` is what is
     left of it (a batch in waves)."""
-    watch = Watch(store, timeout, progress)
+    watch = Watch(store, timeout, progress, U64_MAX if fuel is None else fuel)
     said = timeout if timeout_given is None else timeout_given
     message = f"interrupt (the timeout of {said:g} s was reached)" if said is not None else ""
     if wasi is not None:
