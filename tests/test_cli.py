@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from tests.conftest import CLI_BACKEND_ARGS, REPO
+from tests.conftest import CLI_BACKEND_ARGS
 from tests.test_wasi import Program, cat_program, echo_program, files_program, run_wasmtime, tree
 from wasmgpu import cli
 
@@ -341,7 +339,6 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 
 def gpu_run_rss(tmp_path: Path, *argv: str) -> tuple[int, bytes, bytes, float]:
     """gpu-run in a child process: status, stdout, stderr and its peak RSS in MiB."""
-    import subprocess
 
     out, err = tmp_path / "rss.stdout", tmp_path / "rss.stderr"
     probe = subprocess.run([sys.executable, "-c", RSS_PROBE, str(out), str(err), sys.executable, "-m",
@@ -424,20 +421,6 @@ def test_write_prefixed_is_the_same_in_any_chunks() -> None:
             buf = io.BytesIO()
             cli.write_prefixed(buf, chunks, prefix)
             assert buf.getvalue() == (whole(data, prefix) if prefix else data), (chunks, prefix)
-
-
-def test_readme_batch_example_runs_as_written(tmp_path) -> None:
-    text = (REPO / "README.md").read_text()
-    block = text.split("and as a batch, each instance with its own directory, outputs kept apart:\n\n", 1)[1]
-    lines = [ln.strip() for ln in block.split("\n\n", 1)[0].splitlines()]
-    assert len(lines) == 2 and lines[1].startswith("gpu-run ")
-    shutil.copytree(REPO / "examples" / "charcount", tmp_path / "examples" / "charcount")
-    gpu_run = f"{sys.executable} -m wasmgpu.cli {' '.join(CLI_BACKEND_ARGS)} "
-    script = lines[0] + "\n" + lines[1].replace("gpu-run ", gpu_run, 1)
-    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "results" / "999.stdout").read_text().startswith("Found ")
 
 
 def test_results_jsonl_holds_the_typed_values_returned(capsysbinary, tmp_path) -> None:
