@@ -134,8 +134,11 @@ class Store:
         if n >= MAX_INSTANCES:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         if stack_slots is None:
-            # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU.
+            # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU's
+            # free memory or of the store's budget (a worker process's share of the GPU: workers.py).
             free = backend.device_memory()
+            if free is not None:
+                free = min(free, self.budget.limit)
             stack_slots = 1 << 16 if free is None else max(1 << 10, min(1 << 16, free // (64 * n)))
         if max_depth is None:
             max_depth = max(64, min(1 << 14, stack_slots // 4))
