@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.translate import Addresses, translate_function
+from ..compiler.translate import Addresses, FuncCode, translate_function
 from ..compiler.vm_abi import PAGE, REF_NULL
 from ..errors import InstantiationTrap, LinkError, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import Instr, Limits, Module
+from . import code_cache
 from .budget import OS_PAGE
 from .objects import (
     U64_MAX,
@@ -175,12 +176,16 @@ def translate(store: Store, module: Module, addr: Addresses, first_func: int) ->
     key = (base, *(tuple(v) for v in vars(addr).values()))
     codes = module.translations.get(key)
     if codes is None:
-        codes = []
-        at = base
-        try:
+        def translate_all() -> list[FuncCode]:
+            out: list[FuncCode] = []
+            at = base
             for i in range(len(module.funcs)):
-                codes.append(translate_function(module, i, addr, at))
-                at += len(codes[-1].words)
+                out.append(translate_function(module, i, addr, at))
+                at += len(out[-1].words)
+            return out
+
+        try:
+            codes = code_cache.translations(module, key, translate_all)
         except WasmGpuError:
             del store.funcs[first_func:]
             raise

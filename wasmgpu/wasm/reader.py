@@ -41,6 +41,8 @@ small stack), so deeply nested code cannot hit Python's recursion limit.
 
 from __future__ import annotations
 
+import hashlib
+
 from wasmgpu.errors import DecodeError, Unsupported
 from wasmgpu.wasm import opcodes as O
 from wasmgpu.wasm.types import (
@@ -793,7 +795,9 @@ def decode_module(data: bytes | bytearray | memoryview) -> Module:
     except (TypeError, ValueError, BufferError) as e:
         raise DecodeError(f"not a byte string: {type(data).__name__}", 0) from e
     try:
-        return _decode(buf)
+        module = _decode(buf)
+        module.digest = hashlib.sha256(buf).hexdigest()
+        return module
     except DecodeError:
         raise
     except Unsupported:

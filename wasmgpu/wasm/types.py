@@ -113,6 +113,7 @@ class Module:
     # Bytecode made from this module, by where a store placed it (runtime/instantiate.py fills it): a
     # store laid out alike (the next wave of a batch) does not translate again.
     translations: dict[tuple, list[Any]] = field(default_factory=dict, compare=False, repr=False)
+    digest: str = field(default="", compare=False, repr=False)  # SHA-256 of the binary it was decoded from
 
     def imported(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]
