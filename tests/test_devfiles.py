@@ -187,7 +187,7 @@ SCENARIOS: dict[str, list[str]] = {name: [name] for name in [
     "basic", "iovecs", "pread", "preadfar", "seek", "seekfar", "stat", "reuse", "reuse_desc", "many", "paths",
     "badf", "dirfd", "prestat", "prestat_file", "rights", "syncflags", "renumber", "handover", "advise",
     "allocate", "set_times", "sync", "set_size", "set_flags", "poll", "overwrite", "rename", "atime", "closepre",
-    "two", "five", "libc", "badwhence", "badadvise", "badrights", *FAULTS]}
+    "two", "five", "libc", "readdir", "libc_readdir", "badwhence", "badadvise", "badrights", *FAULTS]}
 # One instance through many scenarios: the device's numbering and positions carried along, then the hand-over
 # (stat's path_filestat_get) with four files open, then the host for the rest.
 SEQUENCE = ["basic", "prestat", "reuse_desc", "basic", "stat", "handover", "many", "libc", "basic", "seek", "pread"]
@@ -231,7 +231,7 @@ DEVICE_VS_HOST = {
 
 # Scenarios the device serves whole: no host call at all.
 DEVICE_WHOLE = ["basic", "iovecs", "reuse_desc", "prestat", "prestat_file", "fault_prestat",
-                "fault_prestat_far", "fault_dirname", "fault_unaligned"]
+                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir"]
 
 
 def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:
@@ -346,11 +346,14 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     # (the preopen's and stdio's own calls; the device answers the preopen's fdstat itself)
     assert device["dirfd"].host_calls[:8] == ["fd_read", "fd_seek", "fd_tell", "fd_filestat_get", "fd_pread",
                                               "fd_fdstat_get", "fd_seek", "fd_fdstat_get"]  # fd 3's, then 1's, 0's
-    assert device["dirfd"].host_calls[8] == "path_open"  # "sub", a directory: the hand-over
+    assert device["dirfd"].host_calls[8] == "fd_read"  # "sub" opens on the device; reading it is the hand-over
     # wasi-libc's stdio: open() asks the preopen's fdstat (the device answers it); then only the open of a
     # missing file (ENOENT) is the host's
     assert device["libc"].host_calls == ["path_open"]
     assert host["libc"].host_calls.count("fd_read") > 90
+    # directories: listed, opened and stat'ed on the device; asking for a file as a directory is the hand-over
+    assert device["readdir"].host_calls[0] == "path_open", device["readdir"].host_calls[:4]
+    assert "fd_readdir" in host["readdir"].host_calls
     # no preopen: fd_prestat_get answers EBADF on the device; path_open on fd 3 is the host's
     assert device["no_preopen"].host_calls[0] == "path_open"
     # the long sequence: stat's path_filestat_get is the device's too; its first host call is the open of a
@@ -565,7 +568,11 @@ def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, 
         (tmp_path / f"f{k}.bin").write_bytes(bytes([k]) * 100)
     monkeypatch.setattr(devfiles, "ROOT_MAX", 250)
     [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
-    assert len(found) == 2 and all(f.data == bytes([int(f.path[1:2])]) * 100 for f in found)
+    files = [f for f in found if f.listing is None]
+    assert len(files) == 2 and all(f.data == bytes([int(f.path[1:2])]) * 100 for f in files)
+    # the listing is whole all the same: it names the files the snapshot has no bytes of
+    [root] = [f for f in found if f.listing is not None]
+    assert root.path == b"" and [name for name, _, _ in root.listing] == [f"f{k}.bin".encode() for k in range(5)]
     monkeypatch.setattr(devfiles, "ROOT_MAX", 1 << 20)
     [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
-    assert sorted(f.path for f in found) == [f"f{k}.bin".encode() for k in range(5)]
+    assert sorted(f.path for f in found if f.listing is None) == [f"f{k}.bin".encode() for k in range(5)]

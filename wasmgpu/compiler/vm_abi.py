@@ -42,7 +42,8 @@ WASI_ERRNO_NAMES = (
 # its index here.
 WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
               "random_get", "fd_write", "proc_exit", "fd_prestat_get", "fd_prestat_dir_name", "path_open", "fd_read",
-              "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close", "path_filestat_get"]
+              "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close", "path_filestat_get",
+              "fd_readdir"]
 # The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
 # W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
 # WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;
@@ -61,14 +62,27 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # W_FD_META: u32 [FM_FIELDS][N], the instance's descriptor numbering (wasi/fds.py FdTable: the next new
 # number and the freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
 # the descriptors the device opened (DF_NO_FD: a free slot) and their files; W_FD_POS: u64 [DF_SLOTS][N];
-# W_FDSTATS: u8 [2][24], the fdstat records the device gives: a file it opened (row 0) and a preopen that
-# nothing changed (row 1); W_WRITE_RIGHTS: the rights path_open leaves to the host.
+# W_FDSTATS: u8 [4][24], the fdstat records the device gives: a file it opened (row 0), a preopen that
+# nothing changed (row 1), a directory it opened without and with W_DIR_FDFLAGS (rows 2, 3); W_WRITE_RIGHTS:
+# the rights path_open leaves to the host; W_OPEN_DIRECTORY: path_open's oflag that asks for a directory;
+# W_DIR_FDFLAGS: the fdflags a directory keeps (NONBLOCK; a directory's W_FD_POS holds them). Directories
+# of the snapshot are files of it too (their stat, no bytes) with a listing: W_DIR_INFO: u64 [dirs][DI_FIELDS];
+# W_DIR_BYTES:
+# u8 [], each listing as fd_readdir writes it from cookie 0 (".", "..", then the entries by name);
+# W_DIR_OFFS: u64 [], per listing where each record starts, and its end; W_ROOT_DIR: u32 [roots], the file
+# that is each root's own directory (DF_NO_FD: not listed).
 (W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
  W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_FILE_DATA, W_FILE_INFO, W_FILE_STAT, W_NAMES, W_NAME_BYTES,
  W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
- W_WRITE_RIGHTS, W_COUNT) = range(29)
-# A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, and how many.
-FI_DATA, FI_SIZE, FI_FIELDS = range(3)
+ W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR,
+ W_COUNT) = range(35)
+# A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, how many,
+# and its listing in W_DIR_INFO where it is a directory (DF_NOT_DIR: a regular file).
+FI_DATA, FI_SIZE, FI_DIR, FI_FIELDS = range(4)
+# A listing in W_DIR_INFO (enum DevDirField): where its records are in W_DIR_BYTES, how many, and where
+# their offsets are in W_DIR_OFFS (count + 1 of them, the last the end).
+DI_BYTES, DI_COUNT, DI_OFFS, DI_FIELDS = range(4)
+DF_NOT_DIR = (1 << 64) - 1
 # An entry of W_NAMES (enum DevNameField): the path's hash (FNV-1a 64 of the root's 4 bytes, little-endian,
 # then the path), where its bytes are, its length | root << 32 (DF_EMPTY: an empty slot), its file.
 NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE, NT_FIELDS = range(5)
@@ -96,7 +110,7 @@ NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
 ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
          "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField", "FI_": "DevFileField",
-         "NT_": "DevNameField", "FM_": "DevFdField"}
+         "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -144,7 +158,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_OUT_FD2", "DF_PREOPENS", "DF_SLOTS", "DF_QUEUE",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
-            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY")}
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 

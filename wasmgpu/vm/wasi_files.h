@@ -1,6 +1,7 @@
 // Preopened files served on the device (host side: wasmgpu/wasi/devfiles.py; layout: compiler/vm_abi.py).
 // While an instance has WF_FILES, its descriptors are the host's initial ones (stdio and preopens 3..) plus
-// those opened here, read-only, on a snapshot of the preopens' regular files. Each function answers exactly
+// those opened here, read-only, on a snapshot of the preopens' regular files and directories (listed by
+// fd_readdir). Each function answers exactly
 // as wasi/preview1.py would, or returns WF_HOST before changing anything; the host then takes the
 // instance's descriptors over (devfiles.py demote) and serves this call and every later one.
 // Included by wasi_fast.h.
@@ -63,6 +64,16 @@ DEV u32 df_lookup(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
   }
 }
 
+// The row of file `file` in W_FILE_INFO.
+DEV const u64* df_info(const u64* blk, u32 file) { return (const u64*)blk[W_FILE_INFO] + (u64)file * FI_FIELDS; }
+
+// The file a path names below preopen root `root`: "." is the root's own directory (if listed), any other
+// path one of the snapshot's (DF_NO_FD: none).
+DEV u32 df_path(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
+  if (n == 1 && mem_load<u8>(r, p) == '.') return ((const u32*)blk[W_ROOT_DIR])[root];
+  return df_lookup(blk, root, r, p, n);
+}
+
 // The iovec array (iovs, count) checked against the memory: its total length, or false (the host answers).
 DEV bool df_iovecs(MemRef r, u64 size, u64 iovs, u64 count, u64* total) {
   if (iovs + 8 * count > size) return false;
@@ -116,13 +127,18 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (kind == WK_PATH_OPEN) {
-    // Only a read-only open of a regular file of the snapshot, without flags: all else is the host's.
+    // Only a read-only open of a regular file or a directory of the snapshot, without flags (but the one
+    // that asks for a directory): all else is the host's.
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
     const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
-    if (pre < 0 || oflags != 0 || fdflags != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
+    if (pre < 0 || (oflags & ~blk[W_OPEN_DIRECTORY]) != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
     if (path + plen > size || out + 4 > size) return WF_HOST;
-    const u32 file = df_lookup(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    const u32 file = df_path(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
+    const bool is_dir = df_info(blk, file)[FI_DIR] != DF_NOT_DIR;
+    if (oflags != 0 && !is_dir) return WF_HOST;  // ENOTDIR: the host says it
+    // A file without fdflags; a directory also with the one it keeps (wasi-libc's opendir asks NONBLOCK).
+    if (fdflags != 0 && !(is_dir && fdflags == blk[W_DIR_FDFLAGS])) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     if (slot < 0) return WF_HOST;
     // The number the host's table would give (fds.FdTable.add, as wasmtime): the largest freed one, else
@@ -141,7 +157,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     }
     DF_U32(W_FD_NUM, slot) = num;
     DF_U32(W_FD_FILE, slot) = file;
-    DF_U64(W_FD_POS, slot) = 0;
+    DF_U64(W_FD_POS, slot) = fdflags;  // a file's position (0), or a directory's fdflags
     mem_store<u32>(r, out, num);
     *e = WASI_SUCCESS;
     return WF_DONE;
@@ -149,27 +165,46 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   if (kind == WK_PATH_FILESTAT_GET) {  // a snapshot file's stat (a regular file: no link to follow or not)
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
     if (pre < 0 || path + plen > size || out + 64 > size) return WF_HOST;
-    const u32 file = df_lookup(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    const u32 file = df_path(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
     mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
   const int slot = df_slot(blk, inst, N, fd);
+  const u32 file = slot >= 0 ? DF_U32(W_FD_FILE, slot) : DF_NO_FD;
+  const u64* info = file != DF_NO_FD ? df_info(blk, file) : nullptr;
+  const bool dir = info != nullptr && info[FI_DIR] != DF_NOT_DIR;
   if (kind == WK_FD_FDSTAT_GET && (slot >= 0 || pre >= 0)) {
-    // A file opened here, or a preopen (whose flags and rights change only on the host).
+    // A file or a directory opened here, or a preopen (whose flags and rights change only on the host).
     const u64 out = (u32)DF_ARG(1);
     if (out + 24 > size) return WF_HOST;
-    mem_init(r, out, (const u8*)blk[W_FDSTATS] + (slot >= 0 ? 0 : 24), 24);
+    const u64 row = slot < 0 ? 1 : !dir ? 0 : DF_U64(W_FD_POS, slot) ? 3 : 2;
+    mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * row, 24);
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  if (kind == WK_FD_READDIR) {
+    // A directory opened here or a preopen, from its listing in the snapshot; a file is the host's (EBADF).
+    const u32 listed = slot >= 0 ? (dir ? file : DF_NO_FD)
+                                 : pre >= 0 ? ((const u32*)blk[W_ROOT_DIR])[DF_U32(W_PRE_ROOT, pre)] : DF_NO_FD;
+    const u64 buf = (u32)DF_ARG(1), len = (u32)DF_ARG(2), cookie = DF_ARG(3), used = (u32)DF_ARG(4);
+    if (listed == DF_NO_FD || buf + len > size || used + 4 > size) return WF_HOST;
+    const u64* d = (const u64*)blk[W_DIR_INFO] + df_info(blk, listed)[FI_DIR] * DI_FIELDS;
+    const u64* offs = (const u64*)blk[W_DIR_OFFS] + d[DI_OFFS];
+    const u64 count = d[DI_COUNT], start = offs[cookie < count ? cookie : count];
+    u64 n = offs[count] - start;
+    if (n > len) n = len;
+    mem_init(r, buf, (const u8*)blk[W_DIR_BYTES] + start, n);
+    mem_store<u32>(r, used, (u32)n);
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
   if (slot < 0) return WF_HOST;  // stdio or a preopen: the host's
-  const u32 file = DF_U32(W_FD_FILE, slot);
-  const u64* info = (const u64*)blk[W_FILE_INFO] + (u64)file * FI_FIELDS;
   const u8* data = (const u8*)blk[W_FILE_DATA] + info[FI_DATA];
   const u64 fsize = info[FI_SIZE];
   u64* pos = &DF_U64(W_FD_POS, slot);
+  if (dir && kind != WK_FD_FILESTAT_GET && kind != WK_FD_CLOSE) return WF_HOST;  // reading a directory: EBADF there
   switch (kind) {
     case WK_FD_READ: case WK_FD_PREAD: {
       const bool p = kind == WK_FD_PREAD;

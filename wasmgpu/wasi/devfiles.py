@@ -1,9 +1,10 @@
 """Preopened files served on the device (vm/wasi_files.h): a read-only snapshot of the preopens' regular
 files, taken when the run starts, and each instance's descriptor numbering kept on the device.
 
-The device serves fd_prestat_get/fd_prestat_dir_name, fd_fdstat_get of a preopen, path_filestat_get and a
-read-only path_open of a snapshot file without flags, and fd_read/fd_pread/fd_seek/fd_tell/fd_filestat_get/
-fd_fdstat_get/fd_close on what it opened.
+The device serves fd_prestat_get/fd_prestat_dir_name, fd_fdstat_get and fd_readdir of a preopen,
+path_filestat_get and a read-only path_open of a snapshot file (without flags) or directory, fd_read/fd_pread/
+fd_seek/fd_tell/fd_filestat_get/fd_fdstat_get/fd_close on a file it opened and fd_readdir/fd_filestat_get/
+fd_fdstat_get/fd_close on a directory it opened.
 Anything else goes to the host, and before the host serves a call that could see or change an instance's
 descriptors it takes them over (demote): the device's open files are opened again by the host at the same
 numbers and positions, the numbering continues where the device left it, and the device serves none of
@@ -31,11 +32,14 @@ from ..compiler.vm_abi import (
     DF_EMPTY,
     DF_NO_FD,
     DF_NO_ROOT,
+    DF_NOT_DIR,
     DF_PATH_MAX,
     DF_PREOPENS,
     DF_QUEUE,
     DF_SLOTS,
+    DI_FIELDS,
     FI_DATA,
+    FI_DIR,
     FI_FIELDS,
     FI_SIZE,
     FM_FIELDS,
@@ -46,6 +50,10 @@ from ..compiler.vm_abi import (
     NT_HASH,
     NT_LEN_ROOT,
     NT_NAME,
+    W_DIR_BYTES,
+    W_DIR_FDFLAGS,
+    W_DIR_INFO,
+    W_DIR_OFFS,
     W_FD_FILE,
     W_FD_FREE,
     W_FD_META,
@@ -58,8 +66,10 @@ from ..compiler.vm_abi import (
     W_NAME_BYTES,
     W_NAME_MASK,
     W_NAMES,
+    W_OPEN_DIRECTORY,
     W_PRE_NAME,
     W_PRE_ROOT,
+    W_ROOT_DIR,
     W_WRITE_RIGHTS,
     WF_FILES,
 )
@@ -68,6 +78,7 @@ from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
 from .fds import (
+    DIR_RIGHTS,
     FILE_RIGHTS_READ,
     PREOPEN_RIGHTS_BASE,
     PREOPEN_RIGHTS_INHERITING,
@@ -76,7 +87,7 @@ from .fds import (
     SnapshotFile,
 )
 from .memory import WasiError
-from .preview1 import open_read_only
+from .preview1 import open_directory, open_read_only
 
 FILE_MAX = 4 << 20  # a larger file is read by the host
 ENTRIES_MAX = 4096  # files per preopen in the snapshot
@@ -114,6 +125,20 @@ class SnapFile:
     data: bytes
     stat: bytes  # its WASI filestat record when read
     root: int = 0  # the scanned root it was found under
+    listing: list[tuple[bytes, int, int]] | None = None  # a directory's entries: (name, inode, filetype)
+
+    def dirents(self) -> tuple[bytes, list[int]]:
+        """A directory's listing as fd_readdir writes it from cookie 0 (wasi/fds.py DirEntry.listing: "." and
+        ".." with the directory's own inode, then the entries by name), and where each record starts, then
+        the end."""
+        (ino,) = struct.unpack_from("<Q", self.stat, 8)
+        dot = abi.FILETYPE_DIRECTORY
+        records = [(b".", ino, dot), (b"..", ino, dot), *(self.listing or ())]
+        out, starts = bytearray(), []
+        for k, (name, inode, ftype) in enumerate(records):
+            starts.append(len(out))
+            out += abi.DIRENT.pack(k + 1, inode, len(name), ftype) + name
+        return bytes(out), [*starts, len(out)]
 
 
 _SCANNER: ctypes.CDLL | None = None
@@ -152,20 +177,53 @@ def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
             lib.wg_scan_free(out[k])
             at = 0
             while at < len(raw):
-                (plen,) = struct.unpack_from("<I", raw, at)
-                path = raw[at + 4:at + 4 + plen]
-                at += 4 + plen
+                tag, (plen,) = raw[at:at + 1], struct.unpack_from("<I", raw, at + 1)
+                path = raw[at + 5:at + 5 + plen]
+                at += 5 + plen
                 stat = raw[at:at + 64]
-                (dlen,) = struct.unpack_from("<Q", raw, at + 64)
-                at += 72
-                files.append(SnapFile(path, raw[at:at + dlen], stat))
-                at += dlen
+                (count,) = struct.unpack_from("<Q" if tag == b"F" else "<I", raw, at + 64)
+                at += 72 if tag == b"F" else 68
+                if tag == b"F":
+                    files.append(SnapFile(path, raw[at:at + count], stat))
+                    at += count
+                    continue
+                listing = []
+                for _ in range(count):
+                    ino, ftype, nlen = struct.unpack_from("<QBI", raw, at)
+                    listing.append((raw[at + 13:at + 13 + nlen], ino, ftype))
+                    at += 13 + nlen
+                files.append(SnapFile(path, b"", stat, listing=listing))
         found.append(files)
     return found
 
 
 # What fd_fdstat_get gives for a preopen that nothing changed (DirEntry's flags and rights at creation).
 PREOPEN_FDSTAT = abi.FDSTAT.pack(abi.FILETYPE_DIRECTORY, 0, PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING)
+
+
+def dir_fdstat(flags: int) -> bytes:
+    """What fd_fdstat_get gives for a directory that path_open opened with these fdflags (preview1.path_open)."""
+    return abi.FDSTAT.pack(abi.FILETYPE_DIRECTORY, flags & abi.FDFLAGS_NONBLOCK, DIR_RIGHTS, DIR_RIGHTS)
+
+
+class Listings:
+    """The directories' listings of a snapshot, as the device tables hold them."""
+
+    def __init__(self, roots: int) -> None:
+        self.info: list[tuple[int, int, int]] = []  # per listing: DI_BYTES, DI_COUNT, DI_OFFS
+        self.bytes = bytearray()
+        self.offsets: list[int] = []
+        self.root_dir = np.full(max(1, roots), DF_NO_FD, dtype=np.uint32)
+
+    def add(self, f: SnapFile, index: int) -> int:
+        """Directory `f`, file `index` of the snapshot: its listing's number."""
+        blob, starts = f.dirents()
+        self.info.append((len(self.bytes), len(starts) - 1, len(self.offsets)))
+        self.offsets += [len(self.bytes) + k for k in starts]
+        self.bytes += blob
+        if not f.path:
+            self.root_dir[f.root] = index
+        return len(self.info) - 1
 
 
 def eligible(ctx: WasiContext) -> list[DirEntry] | None:
@@ -229,20 +287,26 @@ class DeviceFiles:
 
         data = bytearray()
         data_at: dict[bytes, int] = {}
-        info = []
+        info: list[tuple[int, int, int]] = []
         stats = bytearray()
+        listings = Listings(len(scanned))
         keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
         for root, found in enumerate(scanned):
             for f in found:
                 f.root = root
-                at = data_at.get(f.data)
-                if at is None:
-                    at = data_at[f.data] = len(data)
-                    data.extend(f.data)
                 index = len(self.files)
                 self.files.append(f)
-                info.append((at, len(f.data)))
                 stats += f.stat
+                if f.listing is not None:
+                    info.append((0, 0, listings.add(f, index)))
+                    if not f.path:  # the root itself: found through the preopen, not by name
+                        continue
+                else:
+                    at = data_at.get(f.data)
+                    if at is None:
+                        at = data_at[f.data] = len(data)
+                        data.extend(f.data)
+                    info.append((at, len(f.data), DF_NOT_DIR))
                 keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
         slots = 1 << max(4, (2 * len(keys)).bit_length())
         mask = slots - 1
@@ -282,14 +346,18 @@ class DeviceFiles:
 
         self.keep = [
             put(W_FILE_DATA, np.frombuffer(bytes(data) + b"\0", dtype=np.uint8)),
-            put(W_FILE_INFO, np.array(info or [(0, 0)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
+            put(W_FILE_INFO, np.array(info or [(0, 0, DF_NOT_DIR)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
+            put(W_DIR_INFO, np.array(listings.info or [(0, 0, 0)], dtype=np.uint64).reshape(-1, DI_FIELDS)),
+            put(W_DIR_BYTES, np.frombuffer(bytes(listings.bytes) + b"\0", dtype=np.uint8)),
+            put(W_DIR_OFFS, np.array(listings.offsets or [0], dtype=np.uint64)),
+            put(W_ROOT_DIR, listings.root_dir),
             put(W_FILE_STAT, np.frombuffer(bytes(stats) or bytes(64), dtype=np.uint8)),
             put(W_NAMES, table),
             put(W_NAME_BYTES, np.frombuffer(bytes(name_bytes) + b"\0", dtype=np.uint8)),
             put(W_PRE_ROOT, pre_root),
             put(W_PRE_NAME, pre_name),
         ]
-        assert FI_DATA == 0 and FI_SIZE == 1, "W_FILE_INFO rows are (data, size)"
+        assert (FI_DATA, FI_SIZE, FI_DIR) == (0, 1, 2), "W_FILE_INFO rows are (data, size, listing)"
         self.meta = put(W_FD_META, meta)
         self.free = put(W_FD_FREE, np.zeros((DF_QUEUE, n), dtype=np.uint32))
         self.num = put(W_FD_NUM, np.full((DF_SLOTS, n), DF_NO_FD, dtype=np.uint32))
@@ -297,8 +365,11 @@ class DeviceFiles:
         self.pos = put(W_FD_POS, np.zeros((DF_SLOTS, n), dtype=np.uint64))
         self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
         file_fdstat = SnapshotFile(b"", b"", 0, FILE_RIGHTS_READ).fdstat()  # a read-only file, as the host has it
-        self.keep.append(put(W_FDSTATS, np.frombuffer(file_fdstat + PREOPEN_FDSTAT, dtype=np.uint8)))
+        fdstats = file_fdstat + PREOPEN_FDSTAT + dir_fdstat(0) + dir_fdstat(abi.FDFLAGS_NONBLOCK)
+        self.keep.append(put(W_FDSTATS, np.frombuffer(fdstats, dtype=np.uint8)))
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
+        self.set_field(W_OPEN_DIRECTORY, abi.OFLAGS_DIRECTORY)  # type: ignore[operator]
+        self.set_field(W_DIR_FDFLAGS, abi.FDFLAGS_NONBLOCK)  # type: ignore[operator]
         self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
 
     def _find_sharers(self) -> None:
@@ -370,7 +441,12 @@ class DeviceFiles:
     def _reopen(self, f: SnapFile, pos: int) -> Entry:
         """A descriptor the device opened, as the host's own: the file opened again below its preopen (the
         same file: nothing changed it through WASI since, or this instance would have been demoted then) and
-        moved to where the device had read to; the snapshot's bytes where it cannot be opened."""
+        moved to where the device had read to; the snapshot's bytes where it cannot be opened. A directory
+        is opened again the same way."""
+        if f.listing is not None:  # `pos`: the fdflags it was opened with
+            d = open_directory(self.root_entries[f.root], f.path.decode() or ".")
+            d.flags = pos & abi.FDFLAGS_NONBLOCK
+            return d
         try:
             entry = open_read_only(self.root_entries[f.root], f.path.decode())
         except (OSError, WasiError):

@@ -402,6 +402,19 @@ def open_read_only(d: DirEntry, path: str) -> FileEntry | SnapshotFile:
         return _open_file(r, 0, 0, 0)
 
 
+def open_directory(d: DirEntry, path: str) -> DirEntry:
+    """What path_open of directory `path` below `d`, without flags, gives (for a directory the device opened
+    and hands to the host). One gone or replaced by then opens nothing: its identity matches no directory."""
+    where = os.path.normpath(os.path.join(d.root, path))
+    try:
+        with d.resolve(path, True) as r:
+            if r.exists and r.is_dir:
+                return DirEntry(where, fd=open_dir(r.dir_fd, r.name))
+    except (OSError, WasiError):
+        pass
+    return DirEntry(where, info=os.stat_result((0,) * 10))
+
+
 def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry | SnapshotFile:
     write = bool(rights & abi.WRITE_RIGHTS) or bool(oflags & abi.OFLAGS_TRUNC)
     read = bool(rights & (abi.R_FD_READ | abi.R_FD_READDIR)) or not write

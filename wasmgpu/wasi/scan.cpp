@@ -3,8 +3,13 @@
 // Every directory and file is opened relative to its parent without following links, so the snapshot holds
 // only what a guest could open below the preopen.
 //
-// A root's result is one buffer of records: u32 path length, the path (UTF-8, relative, '/'-separated),
-// the 64-byte WASI filestat, u64 data length, the data.
+// A root's result is one buffer of records, each a tag byte then its fields. 'F', a regular file: u32 path
+// length, the path (UTF-8, relative, '/'-separated), the 64-byte WASI filestat, u64 data length, the data.
+// 'D', a directory's listing (the root's own has the empty path): u32 path length, the path, the 64-byte
+// filestat (taken after the listing was read), u32 entry count, then per entry in name order (as the host's
+// fd_readdir lists them: wasi/fds.py DirEntry.listing): u64 inode, u8 WASI filetype, u32 name length, name.
+// A directory with a name that is not UTF-8, or more than DIR_ENTRIES_MAX entries, has no listing.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -59,6 +64,26 @@ void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const c
 
 uint64_t ns(const struct timespec& t) { return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec; }
 
+const int64_t DIR_ENTRIES_MAX = 4096;
+
+// WASI's filetype of a mode (wasi/fds.py filetype_of).
+unsigned char filetype(mode_t m) {
+  return S_ISREG(m) ? 4 : S_ISDIR(m) ? 3 : S_ISLNK(m) ? 7 : S_ISCHR(m) ? 2 : S_ISBLK(m) ? 1 : S_ISSOCK(m) ? 6 : 0;
+}
+
+// The 64-byte WASI filestat of st.
+void put_filestat(std::string& out, const struct stat& st) {
+  put_u64(out, (uint64_t)st.st_dev);
+  put_u64(out, (uint64_t)st.st_ino);
+  out.push_back((char)filetype(st.st_mode));  // then 7 bytes of padding
+  out.append(7, '\0');
+  put_u64(out, (uint64_t)st.st_nlink);
+  put_u64(out, (uint64_t)st.st_size);
+  put_u64(out, ns(st.st_atim));
+  put_u64(out, ns(st.st_mtim));
+  put_u64(out, ns(st.st_ctim));
+}
+
 void read_file(int dir_fd, const char* name, const std::string& path, const Limits& lim, std::string& out,
                Left& left) {
   // O_NOATIME: reading the snapshot must not mark files the guest may never open as read (allowed for the
@@ -83,21 +108,45 @@ void read_file(int dir_fd, const char* name, const std::string& path, const Limi
   }
   close(fd);
   if (got != size) { lim.budget->fetch_add(size); return; }  // changed while read: the host serves it
+  out.push_back('F');
   put_u32(out, (uint32_t)path.size());
   out += path;
-  put_u64(out, (uint64_t)st.st_dev);
-  put_u64(out, (uint64_t)st.st_ino);
-  out.push_back(4);  // FILETYPE_REGULAR_FILE, then 7 bytes of padding
-  out.append(7, '\0');
-  put_u64(out, (uint64_t)st.st_nlink);
-  put_u64(out, (uint64_t)st.st_size);
-  put_u64(out, ns(st.st_atim));
-  put_u64(out, ns(st.st_mtim));
-  put_u64(out, ns(st.st_ctim));
+  put_filestat(out, st);
   put_u64(out, (uint64_t)size);
   out.append(data.data(), size);
   left.entries--;
   left.bytes -= size;
+}
+
+// The 'D' record of the directory at dir_fd (path prefix, '/'-terminated but for the root) whose entries are
+// `names` in name order; none where a name is not UTF-8 or too long, or there are too many.
+void list_dir(int dir_fd, const std::string& prefix, const std::vector<std::pair<std::string, unsigned char>>& names,
+              const Limits& lim, std::string& out) {
+  if ((int64_t)names.size() > DIR_ENTRIES_MAX) return;
+  std::string rec;
+  uint32_t count = 0;
+  for (const auto& entry : names) {
+    const std::string& name = entry.first;
+    if ((int64_t)(prefix.size() + name.size()) > lim.path_max ||
+        !valid_utf8(reinterpret_cast<const unsigned char*>(name.data()), name.size()))
+      return;
+    struct stat st;
+    if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone: the host skips it too
+    put_u64(rec, (uint64_t)st.st_ino);
+    rec.push_back((char)filetype(st.st_mode));
+    put_u32(rec, (uint32_t)name.size());
+    rec += name;
+    count++;
+  }
+  struct stat self;
+  if (fstat(dir_fd, &self) != 0) return;
+  const std::string path = prefix.empty() ? prefix : prefix.substr(0, prefix.size() - 1);
+  out.push_back('D');
+  put_u32(out, (uint32_t)path.size());
+  out += path;
+  put_filestat(out, self);
+  put_u32(out, count);
+  out += rec;
 }
 
 void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& lim, std::string& out,
@@ -112,6 +161,8 @@ void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& li
     names.emplace_back(e->d_name, e->d_type);
   }
   closedir(d);
+  std::sort(names.begin(), names.end());
+  list_dir(dir_fd, prefix, names, lim, out);
   for (auto& [name, type] : names) {
     if (left.entries <= 0) return;
     if ((int64_t)(prefix.size() + name.size()) > lim.path_max) continue;

@@ -4,9 +4,12 @@
    Usage: devfiles SCENARIO...  (run in order; see main). The imports are declared here so that every
    pointer and length is the program's choice (bad pointers included); output goes through fd_write on
    fd 1 only, so a program that only reads makes no call the device cannot serve. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <wasi/api.h>
 
 #define IMP(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
@@ -829,6 +832,119 @@ static void s_libc(void) {
     say("fopen missing -> %s\n", fopen("missing.txt", "r") ? "opened" : "NULL");
 }
 
+/* a directory's records from fd_readdir into d (at most cap bytes; the bytes used), from `cookie` */
+static uint32_t list_raw(int32_t fd, uint8_t *d, uint32_t cap, uint64_t cookie, int32_t *e) {
+    uint32_t got = 0;
+    *e = w_fd_readdir(fd, P(d), cap, cookie, P(&got));
+    return got;
+}
+
+static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* fd_readdir of `fd` with a buffer of `chunk` bytes at a time, as libc walks it (the next cookie from the
+   last whole record): the names and types in name order (the order and the cookies are the runtime's), and
+   whether the walk gave the records one large read gives */
+static void list_dir(int32_t fd, uint32_t chunk, const char *label) {
+    static uint8_t whole[16384], part[16384], joined[16384];
+    int32_t e;
+    uint32_t n = list_raw(fd, whole, sizeof whole, 0, &e);
+    say("readdir %s -> e=%d", label, e);
+    if (e != 0) { say("\n"); return; }
+    uint32_t have = 0, rounds = 0;
+    uint64_t cookie = 0;
+    for (;;) {
+        uint32_t got = list_raw(fd, part, chunk, cookie, &e);
+        if (e != 0 || ++rounds > 1000) break;
+        uint32_t at = 0;
+        while (at + sizeof(__wasi_dirent_t) <= got) {
+            __wasi_dirent_t r;
+            memcpy(&r, part + at, sizeof r);
+            if (at + sizeof r + r.d_namlen > got) break;
+            memcpy(joined + have, part + at, sizeof r + r.d_namlen);
+            have += sizeof r + r.d_namlen;
+            at += sizeof r + r.d_namlen;
+            cookie = r.d_next;
+        }
+        if (got < chunk) break;
+    }
+    char *names[300];
+    int count = 0;
+    for (uint32_t at = 0; at + sizeof(__wasi_dirent_t) <= n && count < 300;) {
+        __wasi_dirent_t r;
+        memcpy(&r, whole + at, sizeof r);
+        at += sizeof r;
+        char *name = malloc(r.d_namlen + 8);
+        snprintf(name, r.d_namlen + 8, "%.*s:%d", (int)r.d_namlen, (const char *)whole + at, r.d_type);
+        names[count++] = name;
+        at += r.d_namlen;
+    }
+    qsort(names, count, sizeof names[0], by_string);
+    say(" entries=%d walk_matches=%d rounds>1=%d:", count, have == n && !memcmp(joined, whole, n), rounds > 1);
+    for (int k = 0; k < count; k++) say(" %s", names[k]), free(names[k]);
+    say("\n");
+}
+
+/* directories: the preopen's listing and those of directories opened here, their stat and fdstat; then
+   what a directory refuses (reading it), and what only a directory allows (fd_readdir of a file) */
+static void s_readdir(void) {
+    list_dir(3, 8192, "preopen");
+    list_dir(3, 64, "preopen 64 bytes at a time");
+    int32_t dot = open_at(3, ".", 1, 1, __WASI_OFLAGS_DIRECTORY, READ | R(FD_READDIR), 0, ". as a directory");
+    list_dir(dot, 100, ".");
+    fdstat(dot);
+    fstat_fd(dot);
+    int32_t sub = open_at(3, "sub", 3, 1, __WASI_OFLAGS_DIRECTORY, READ | R(FD_READDIR), 0, "sub");
+    list_dir(sub, 50, "sub");
+    fstat_fd(sub);
+    stat_path("sub", 1);
+    stat_path("sub/deep", 0);
+    int32_t m = open_at(3, "m", 1, 1, 0, READ | R(FD_READDIR), 0, "m without O_DIRECTORY");
+    list_dir(m, 40, "m");
+    uint8_t d[64];
+    int32_t e;
+    uint32_t got = list_raw(m, d, sizeof d, 1000, &e);
+    say("readdir m past the end -> e=%d used=%u\n", e, got);
+    close_fd(m);
+    close_fd(dot);
+    open_at(3, "a.txt", 5, 1, __WASI_OFLAGS_DIRECTORY, READ, 0, "a.txt as a directory");
+    int32_t a = open_r("a.txt");
+    got = list_raw(a, d, sizeof d, 0, &e);
+    say("readdir a.txt -> e=%d\n", e);
+    read_n(sub, 4, "sub");
+    list_dir(sub, 8192, "sub after the host took over");
+    close_fd(sub);
+    close_fd(a);
+}
+
+/* wasi-libc's opendir/readdir/rewinddir on a directory of 14 files, each stat'ed and read by path */
+static void s_libc_readdir(void) {
+    DIR *dir = opendir("m");
+    if (!dir) { say("opendir failed\n"); return; }
+    char *names[64];
+    int count = 0;
+    struct dirent *ent;
+    while ((ent = readdir(dir)) != NULL && count < 64)
+        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) names[count++] = strdup(ent->d_name);
+    rewinddir(dir);
+    int again = 0;
+    while (readdir(dir) != NULL) again++;
+    closedir(dir);
+    qsort(names, count, sizeof names[0], by_string);
+    say("libc readdir m: %d entries, %d after rewinddir\n", count, again);
+    for (int k = 0; k < count; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "m/%s", names[k]);
+        struct stat st;
+        int r = stat(path, &st);
+        FILE *f = fopen(path, "r");
+        char line[32] = "";
+        if (f) fgets(line, sizeof line, f), fclose(f);
+        say("%s stat=%d dir=%d size=%lld %s", names[k], r, r == 0 && S_ISDIR(st.st_mode), (long long)st.st_size,
+            f ? line : "(not opened)\n");
+        free(names[k]);
+    }
+}
+
 /* one instance of a batch with its own directory (args: sizes INDEX): data.bin of any size, names n*.txt */
 static void s_sizes(int index) {
     int32_t fd = open_r("data.bin");
@@ -945,6 +1061,8 @@ int main(void) {
         else if (!strcmp(s, "closepre")) s_closepre();
         else if (!strcmp(s, "five")) s_five();
         else if (!strcmp(s, "libc")) s_libc();
+        else if (!strcmp(s, "readdir")) s_readdir();
+        else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
         else if (!strcmp(s, "watch") && k + 1 < argc) s_watch(argv[++k]);
         else if (!strcmp(s, "unlink") && k + 1 < argc) {
             const char *name = argv[++k];
