@@ -170,3 +170,23 @@ def test_ctrl_c_reaches_the_workers(tmp_path) -> None:
     rows = results(out / "results.jsonl")
     assert len(rows) == 6 and all(r["interrupted"] for r in rows[1:]) and rows[0]["exit_code"] == 0
     assert not any(p for p in os.listdir(tmp_path) if p.endswith(".tmp"))
+
+
+def test_a_worker_that_fails_runs_its_range_again(tmp_path, capsysbinary, monkeypatch) -> None:
+    """A worker that ends without a result (out of device memory while others held theirs, a crash) has its
+    instances run again in a worker alone; the outputs are those of one process."""
+    started = []
+    real = workers._start
+
+    def flaky(threads: int):  # the first worker started exits at once, reading its job and saying nothing
+        started.append(threads)
+        if len(started) == 1:
+            return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.buffer.read()"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return real(threads)
+
+    monkeypatch.setattr(workers, "_start", flaky)
+    one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "x{i}")
+    assert len(started) == 4  # three workers, then the first one's range again
+    assert b"gpu-run: worker 0 (instances 0 to 11) failed (no result); running them again alone\n" in many[2]
+    assert one[0] == many[0] and one[3:] == many[3:]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import WasmGpuError
+from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
@@ -133,7 +133,25 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     assert out.sink_dir is not None
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers, workers)
             for lo, hi in ranges(opts.instances, workers)]
-    procs = [_start(max(1, (os.cpu_count() or 1) // workers)) for _ in jobs]
+    sigints = [0]
+    results, procs = _run_jobs(jobs, max(1, (os.cpu_count() or 1) // workers), sigints)
+    # A worker that ran out of memory (perhaps only while the others held theirs) or crashed runs its range
+    # again alone, with all of the device: an error it meets again is the run's.
+    for k, r in enumerate(results):
+        if sigints[0] or not (r is None or "internal" in r or r.get("retry")):
+            continue
+        why = "no result" if r is None else r.get("error") or r.get("internal")
+        print(f"gpu-run: worker {k} (instances {jobs[k].lo} to {jobs[k].hi - 1}) failed ({why}); running them "
+              "again alone", file=sys.stderr)
+        jobs[k].share, jobs[k].held = 1, HELD_TOTAL
+        again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints)
+        results[k], procs[k] = again[0], started[0]
+    return _merge(results, jobs, procs)
+
+
+def _run_jobs(jobs: list[Job], threads: int, sigints: list[int]) -> tuple[list[Any], list[subprocess.Popen[bytes]]]:
+    """Each job in a worker process of its own, at once: their results (None where a worker gave none)."""
+    procs = [_start(threads) for _ in jobs]
     results: list[Any] = [None] * len(jobs)
 
     def talk(k: int) -> None:
@@ -143,14 +161,26 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
         except (OSError, pickle.UnpicklingError, EOFError) as e:
             results[k] = {"internal": f"worker {k}: {type(e).__name__}: {e}"}
 
-    threads = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(jobs))]
-    with _forward_sigint(procs):
-        for t in threads:
+    threads_ = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(jobs))]
+    with _forward_sigint(procs, sigints):
+        for t in threads_:
             t.start()
-        for t in threads:
+        for t in threads_:
             while t.is_alive():
                 t.join(0.1)
-    return _merge(results, jobs, procs)
+    return results, procs
+
+
+def engine_out_of_memory(opts: argparse.Namespace) -> tuple[type[BaseException], ...]:
+    """What the backend's array library raises when its memory runs out (CuPy's own error on the GPU)."""
+    if opts.backend in ("cpu", "cpu-interleaved"):
+        return ()
+    try:
+        import cupy  # noqa: PLC0415
+
+        return (cupy.cuda.memory.OutOfMemoryError,)
+    except ImportError:
+        return ()
 
 
 def _start(threads: int) -> subprocess.Popen[bytes]:
@@ -172,13 +202,13 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def _forward_sigint(procs: list[subprocess.Popen[bytes]]) -> Any:
+def _forward_sigint(procs: list[subprocess.Popen[bytes]], count: list[int]) -> Any:
     """Each Ctrl-C the parent gets goes to every worker: the first stops their batches in order (their
-    outcomes say interrupted), the second stops them at once (and raises KeyboardInterrupt here)."""
+    outcomes say interrupted), the second stops them at once (and raises KeyboardInterrupt here).
+    count[0]: the Ctrl-Cs so far."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    count = [0]
 
     def handler(signum: int, frame: Any) -> None:
         count[0] += 1
@@ -264,14 +294,16 @@ def run_job(job: Job) -> dict[str, Any]:
         return {"outcomes": outcomes, "types": types, "report": opts.report}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
+    except ResourceLimitError as e:  # perhaps only while the other workers held their memory
+        return {"error": str(e), "retry": True}
     except WasmGpuError as e:
         return {"error": str(e)}
     except KeyboardInterrupt:
         return {"interrupted": True}
     except OSError as e:
         return {"error": cli.os_error_text(e)}
-    except MemoryError:
-        return {"error": "out of memory (fewer --instances may fit)"}
+    except (MemoryError, *engine_out_of_memory(opts)):
+        return {"error": "out of memory (fewer --instances may fit)", "retry": True}
     except Exception as e:  # noqa: BLE001 - reported by the parent as gpu-run's internal error
         if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
             import traceback  # noqa: PLC0415
