@@ -338,3 +338,56 @@ def test_drained_records_are_parsed_in_order() -> None:
 
     raw = rec(1, b"ab") + rec(1, b"cde") + rec(2, b"") + rec(2, b"f" * 9) + rec(1, b"g")
     assert fast.parse_records(np.frombuffer(raw, dtype=np.uint8)) == [(1, b"abcde"), (2, b"f" * 9), (1, b"g")]
+
+
+def stdin_program() -> str:
+    """Reads stdin in 7-byte pieces into stdout; after the first piece asks fd 0's fdstat (a host call that
+    sees fd 0: the host takes stdin over where the device read to)."""
+    p = Program()
+    return p.wat(f"""(func (export "_start") (local $n i32) (local $k i32)
+      (block $eof (loop $more
+        (i32.store (i32.const 16) (i32.const 16384)) (i32.store (i32.const 20) (i32.const 7))
+        (br_if $eof (call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 104)))
+        (br_if $eof (i32.eqz (i32.load (i32.const 104))))
+        (call $print (i32.const 16384) (i32.load (i32.const 104)))
+        (if (i32.eqz (local.get $k)) (then
+          {p.report("fdstat", "(call $fd_fdstat_get (i32.const 0) (i32.const 200))")}))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $more))))""")
+
+
+def test_stdin_is_read_on_the_device_until_the_host_takes_it(engine, tmp_path) -> None:
+    def contexts() -> list[WasiContext]:  # differing contents, several instances with the same
+        return [WasiContext(stdin=(f"stdin of {i % 5}: " * (i % 7 + 1)).encode()) for i in range(N)]
+
+    got, want = contexts(), contexts()
+    _, fast_wasi = run(engine, stdin_program(), got)
+    _, host_wasi = run(engine, stdin_program(), want, fast=False)
+    assert outputs(got) == outputs(want)
+    for i, (out, _) in enumerate(outputs(got)):
+        text = (f"stdin of {i % 5}: " * (i % 7 + 1)).encode()
+        assert out == text[:7] + b"fdstat=0\n" + text[7:]
+    # per instance: the first read on the device, then the fdstat and the reads after it on the host
+    reads = sum(-(-(len(f"stdin of {i % 5}: ") * (i % 7 + 1) - 7) // 7) + 1 for i in range(N))
+    assert fast_wasi.calls == N + reads and host_wasi.calls > fast_wasi.calls
+    ref = run_wasmtime(stdin_program(), tmp_path, stdin=b"abcdefghijklmnop")
+    one = [WasiContext(stdin=b"abcdefghijklmnop")]
+    run(engine, stdin_program(), one)
+    assert ref[1] == outputs(one)[0][0] == b"abcdefgfdstat=0\nhijklmnop"
+
+
+def test_stdin_read_whole_on_the_device_makes_no_host_call(engine) -> None:
+    p = Program()
+    wat = p.wat("""(func (export "_start")
+      (block $eof (loop $more
+        (i32.store (i32.const 16) (i32.const 16384)) (i32.store (i32.const 20) (i32.const 5))
+        (i32.store (i32.const 24) (i32.const 20000)) (i32.store (i32.const 28) (i32.const 3))
+        (br_if $eof (call $fd_read (i32.const 0) (i32.const 16) (i32.const 2) (i32.const 104)))
+        (br_if $eof (i32.eqz (i32.load (i32.const 104))))
+        (call $print (i32.const 16384) (i32.const 5)) (call $print (i32.const 20000) (i32.const 3))
+        (br $more))))""")
+    got = [WasiContext(stdin=b"0123456789abcdef" * (i + 1)) for i in range(N)]
+    want = [WasiContext(stdin=b"0123456789abcdef" * (i + 1)) for i in range(N)]
+    _, fast_wasi = run(engine, wat, got)
+    run(engine, wat, want, fast=False)
+    assert fast_wasi.calls == 0 and outputs(got) == outputs(want)

@@ -74,8 +74,12 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 (W_MEM, W_FLAGS, W_STRINGS, W_STRING_INFO, W_OUT, W_OUT_CAP, W_OUT_USED, W_CLOCK, W_RNG_KEY, W_RNG_POS,
  W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_FILE_DATA, W_FILE_INFO, W_FILE_STAT, W_NAMES, W_NAME_BYTES,
  W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
- W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR,
- W_COUNT) = range(35)
+ W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
+ W_STDIN_INFO, W_COUNT) = range(37)
+# Stdin on the device (wasi/fast.py): W_STDIN: u8 [], the distinct stdin contents of the instances whose fd 0
+# reads known bytes (WF_STDIN); W_STDIN_INFO: u64 [SD_FIELDS][N] (enum WasiStdinField): where an instance's
+# bytes are in W_STDIN, how many, and how far it has read.
+SD_BASE, SD_LEN, SD_POS, SD_FIELDS = range(4)
 # A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, how many,
 # and its listing in W_DIR_INFO where it is a directory (DF_NOT_DIR: a regular file).
 FI_DATA, FI_SIZE, FI_DIR, FI_FIELDS = range(4)
@@ -103,14 +107,15 @@ C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
 # W_FLAGS bits: fd 1 and fd 2 are still the original stdout and stderr; realtime and monotonic come from
 # the host's clocks at launch plus the device timer; the seeded virtual clock (wasi/clocks.py VirtualClock);
 # random_get from the instance's ChaCha20 stream.
-# WF_FILES: the instance's preopened files are served on the device (wasi/devfiles.py).
-WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES = 1, 2, 4, 8, 16, 32
+# WF_FILES: the instance's preopened files are served on the device (wasi/devfiles.py); WF_STDIN: its fd_read of
+# fd 0 is.
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES, WF_STDIN = 1, 2, 4, 8, 16, 32, 64
 WF_OUT_FD2 = 0x80000000  # in an output record's header: the record is for fd 2
 NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
 ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
          "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField", "FI_": "DevFileField",
-         "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField"}
+         "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField", "SD_": "WasiStdinField"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -156,8 +161,8 @@ PAGE = 65536
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
-                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_OUT_FD2", "DF_PREOPENS", "DF_SLOTS", "DF_QUEUE",
-                    "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
+                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_OUT_FD2", "DF_PREOPENS",
+                    "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 

@@ -189,6 +189,11 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
   const u64 size = (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE;
   MemRef r = mem_ref((const u64*)P[P_MEMS], m, inst, N);
   u32 e = WASI_SUCCESS;
+  if (kind == WK_FD_READ && (u32)ARG(0) == 0 && (flags & WF_STDIN)) {
+    if (df_stdin_read(blk, inst, N, r, size, (u32)ARG(1), (u32)ARG(2), (u32)ARG(3)) == WF_HOST) return WF_HOST;
+    ARG(0) = e;
+    return WF_DONE;
+  }
   switch (kind) {
     case WK_ARGS_GET: case WK_ENVIRON_GET: case WK_ARGS_SIZES_GET: case WK_ENVIRON_SIZES_GET: {
       const u64* info = (const u64*)blk[W_STRING_INFO];

@@ -103,6 +103,19 @@ DEV u64 df_scatter(MemRef r, u64 iovs, u64 count, const u8* data, u64 size, u64 
   return n;
 }
 
+// fd_read of fd 0 for an instance with WF_STDIN: its stdin's bytes (W_STDIN) from where it has read to.
+DEV u32 df_stdin_read(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u64 iovs, u64 count, u64 nread) {
+  u64 total;
+  if (!df_iovecs(r, size, iovs, count, &total) || nread + 4 > size) return WF_HOST;
+  u64* info = (u64*)blk[W_STDIN_INFO];
+  u64* pos = &info[SD_POS * N + inst];
+  const u64 n = df_scatter(r, iovs, count, (const u8*)blk[W_STDIN] + info[SD_BASE * N + inst],
+                           info[SD_LEN * N + inst], *pos, total);
+  *pos += n;
+  mem_store<u32>(r, nread, (u32)n);
+  return WF_DONE;
+}
+
 // One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
 DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp, u32* e) {
 #define DF_ARG(k) sl[(u64)(cfp + (k)) * ss]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import sys
 import threading
 import time
@@ -135,6 +136,18 @@ class SharedStdin:
         self.stream = stream
         self.data: bytes | None = None
 
+    def ready(self) -> bool:
+        """Whether bytes() would not wait: read already, or a regular file or a character device that is no
+        terminal (/dev/null), which read to their end at once."""
+        if self.data is not None or self.stream is None:
+            return True
+        try:
+            fd = self.stream.fileno()
+            info = os.fstat(fd)
+            return stat.S_ISREG(info.st_mode) or (stat.S_ISCHR(info.st_mode) and not os.isatty(fd))
+        except (AttributeError, OSError, ValueError):
+            return False
+
     def bytes(self) -> bytes:
         if self.data is None:
             try:
@@ -159,6 +172,10 @@ class InstanceStdin:
 
     def available(self) -> int:
         return len(self.shared.bytes()) - self.pos
+
+    def whole(self) -> bytes | None:
+        """Every byte this instance reads, when nothing was read yet and they are there without waiting."""
+        return self.shared.bytes() if self.pos == 0 and self.shared.ready() else None
 
 
 def substitute(text: str, index: int) -> str:

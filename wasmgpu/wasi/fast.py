@@ -5,7 +5,8 @@ clocks at each launch plus a device timer (RealClock) or from the virtual clock 
 time then lives on the device); random_get from a per-instance ChaCha20 stream (SeededRandom's key,
 or one from os.urandom for SystemRandom); fd_write to the original fd 1 and 2 appends records to a
 per-instance buffer that after_launch drains into the instance's stdout/stderr, in order; proc_exit
-ends the instance there. Whatever the device declines (another descriptor, a write that does not
+ends the instance there; fd_read of fd 0 reads stdin bytes known from the start (a file's, the API's) from
+the instance's position until a host call that could see fd 0 takes it over. Whatever the device declines (another descriptor, a write that does not
 fit, a CPU-time clock, an exit status >= 126, a clock or random source of another kind) the host
 serves as before, and since the buffers are drained after every launch, before any host call is
 served, the order of all output is kept.
@@ -24,6 +25,8 @@ from ..compiler.vm_abi import (
     C_FIELDS,
     C_VALUE,
     NO_MEMORY,
+    SD_FIELDS,
+    SD_POS,
     SI_ARGS,
     SI_ENV,
     SI_FIELDS,
@@ -37,6 +40,8 @@ from ..compiler.vm_abi import (
     W_OUT_USED,
     W_RNG_KEY,
     W_RNG_POS,
+    W_STDIN,
+    W_STDIN_INFO,
     W_STRING_INFO,
     W_STRINGS,
     W_TIMER_BASE,
@@ -45,6 +50,7 @@ from ..compiler.vm_abi import (
     WF_OUT_FD2,
     WF_RANDOM,
     WF_STDERR,
+    WF_STDIN,
     WF_STDOUT,
 )
 from ..compiler.vm_abi import WASI_KINDS as KINDS
@@ -52,8 +58,8 @@ from ..runtime.linear_memory import MemoryArray
 from ..runtime.store import Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
-from .devfiles import DeviceFiles
-from .fds import OutputEntry
+from .devfiles import NO_FDS, ONE_FD, DeviceFiles
+from .fds import OutputEntry, StdinEntry
 
 U64_MAX = (1 << 64) - 1
 
@@ -151,6 +157,23 @@ class FastPaths:
         for i in seeded:
             contexts[i].random.cell.bind(self.rng_pos, i)  # type: ignore[attr-defined]
 
+        # stdin: the bytes an instance's fd 0 gives when they are known from the start (gpu-run's stdin from a
+        # file, the API's bytes), each distinct content once; the device reads them until the host takes over.
+        stdin_info = np.zeros((SD_FIELDS, n), dtype=np.uint64)
+        stdin, stdin_at = bytearray(), {}
+        for i, ctx in enumerate(contexts):
+            data = _stdin_bytes(ctx)
+            if data is None:
+                continue
+            at = stdin_at.get(data)
+            if at is None:
+                at = stdin_at[data] = len(stdin)
+                stdin += data
+            stdin_info[:, i] = (at, len(data), 0)
+            self._flags[i] |= WF_STDIN
+        self.stdin = xp.asarray(np.frombuffer(bytes(stdin) + b"\0", dtype=np.uint8))
+        self.stdin_info = xp.asarray(stdin_info)
+
         # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
         self.outputs = [(_output(ctx, 1), _output(ctx, 2)) for ctx in contexts]
         self.out: MemoryArray | None = None
@@ -169,6 +192,8 @@ class FastPaths:
         block[W_RNG_KEY] = ptr(self.rng_key)
         block[W_RNG_POS] = ptr(self.rng_pos)
         block[W_OUT_USED] = ptr(self.used)
+        block[W_STDIN] = ptr(self.stdin)
+        block[W_STDIN_INFO] = ptr(self.stdin_info)
         self.block = xp.asarray(block)
         store.attach(self)
 
@@ -199,9 +224,21 @@ class FastPaths:
         """The host is about to serve these (instance, function, arguments) calls: it takes over the
         descriptors the calls could see first, for all of them at once; flag changes wait for after_calls."""
         self._pending = set()
+        wasi = [(i, name[len(HOST_PREFIX):], args) for i, name, args in calls if name.startswith(HOST_PREFIX)]
         if self.files is not None:
-            wasi = [(i, name[len(HOST_PREFIX):], args) for i, name, args in calls if name.startswith(HOST_PREFIX)]
             self.files.before_calls(wasi)
+        # A call that may see fd 0 takes the instance's stdin over, at the position the device read to.
+        take = sorted({i for i, name, args in wasi if self._flags[i] & WF_STDIN and name not in NO_FDS
+                       and not (name in ONE_FD and args and args[0] != 0)})
+        if take:
+            self._take_stdin(np.array(take))
+
+    def _take_stdin(self, insts: np.ndarray) -> None:
+        pos = self.store.backend.to_host(self.stdin_info[SD_POS, self.store.xp.asarray(insts)])
+        for i, p in zip(insts.tolist(), pos.tolist(), strict=True):
+            self.contexts[i].fds.entries[0].source.pos = int(p)  # type: ignore[union-attr]
+            self._flags[i] &= ~WF_STDIN & 0xFFFFFFFF
+        self._push_flags(insts)
 
     def after_calls(self) -> None:
         pending, self._pending = self._pending, None
@@ -264,6 +301,19 @@ class FastPaths:
         new = (old & ~(WF_STDOUT | WF_STDERR)) | bits
         self._flags[i] = new
         return new != old
+
+
+# Stdin the device holds at most (more is read by the host as the guest asks).
+STDIN_MAX = 64 << 20
+
+
+def _stdin_bytes(ctx: WasiContext) -> bytes | None:
+    """The bytes fd 0 gives, where the device can serve it: the original stdin, nothing read yet, its bytes
+    known without waiting (a file, not a pipe or a terminal)."""
+    entry = ctx.fds.entries.get(0)
+    whole = getattr(entry.source, "whole", None) if isinstance(entry, StdinEntry) else None
+    data = whole() if whole is not None else None
+    return data if data is not None and len(data) <= STDIN_MAX else None
 
 
 def _output(ctx: WasiContext, fd: int) -> OutputEntry | None:

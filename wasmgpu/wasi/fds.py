@@ -40,6 +40,10 @@ class BytesStdin:
     def available(self) -> int:
         return len(self.data) - self.pos
 
+    def whole(self) -> bytes | None:
+        """Every byte this source gives, when nothing was read yet (the device may serve it: wasi/fast.py)."""
+        return self.data if self.pos == 0 else None
+
 
 class LiveStdin:
     """Reads from a host file descriptor as the guest asks (an interactive terminal)."""
