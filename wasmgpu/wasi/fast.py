@@ -8,8 +8,8 @@ per-instance buffer that after_launch drains into the instance's stdout/stderr, 
 ends the instance there; fd_read of fd 0 reads stdin bytes known from the start (a file's, the API's)
 from the instance's position until a host call that could see fd 0 takes it over. Whatever the device
 declines (another descriptor, a write that does not fit, a CPU-time clock, an exit status >= 126, a clock
-or random source of another kind) the host serves as before, and since the buffers are drained after every launch, before any host call is
-served, the order of all output is kept.
+or random source of another kind) the host serves as before, and since the buffers are drained after
+every launch, before any host call is served, the order of all output is kept.
 """
 
 from __future__ import annotations
