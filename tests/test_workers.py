@@ -190,3 +190,16 @@ def test_a_worker_that_fails_runs_its_range_again(tmp_path, capsysbinary, monkey
     assert len(started) == 4  # three workers, then the first one's range again
     assert b"gpu-run: worker 0 (instances 0 to 11) failed (no result); running them again alone\n" in many[2]
     assert one[0] == many[0] and one[3:] == many[3:]
+
+
+def test_seeded_batches_are_the_same_in_workers(tmp_path, capsysbinary, monkeypatch) -> None:
+    """--seed keys each instance's clock and random bytes by its index in the batch, whichever process runs it."""
+    p = Program()
+    wat = p.wat(f"""(func (export "_start")
+      {p.report("random", "(call $random_get (i32.const 300) (i32.const 8))")}
+      (call $print (i32.const 300) (i32.const 8))
+      {p.report("clock", "(call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 400))")}
+      (call $print (i32.const 400) (i32.const 8)))""")
+    one, many = both(tmp_path, capsysbinary, monkeypatch, wat, "--seed", "77", "x")
+    assert one == many
+    assert len({many[4][f"{i}.stdout"] for i in range(N)}) == N
