@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 source scripts/device_env.sh || exit 1
+# The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
+# them again otherwise, which the timings below would count).
+python3 -m compileall -q wasmgpu > /dev/null
 export WASMGPU_TESTSUITE=${WASMGPU_TESTSUITE:-$PWD/.testsuite}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 status=0
@@ -47,6 +50,8 @@ if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
     | tee "$out/jobs.log" | tail -20 || status=1
 fi
 if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
+  echo "== the Python API's host cost of a call over 135,168 instances"
+  python3 bench/api_overhead.py --backend cuda 2>&1 | tail -3
   echo "== front end speed"
   python3 bench/translate.py
   echo "== benchmarks"
