@@ -576,3 +576,29 @@ def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, 
     monkeypatch.setattr(devfiles, "ROOT_MAX", 1 << 20)
     [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
     assert sorted(f.path for f in found if f.listing is None) == [f"f{k}.bin".encode() for k in range(5)]
+
+
+def test_a_directory_gone_before_the_host_takes_it_over(tmp_path: Path) -> None:
+    """A directory the device opened is opened again by the host at the hand-over; one removed meanwhile
+    becomes a descriptor that finds nothing (its calls fail with an errno), never the wrong directory."""
+    from wasmgpu.wasi import abi
+    from wasmgpu.wasi.fds import DirEntry
+    from wasmgpu.wasi.preview1 import open_directory
+
+    (tmp_path / "sub").mkdir()
+    root = DirEntry(str(tmp_path), ".")
+    kept = open_directory(root, "sub")
+    assert kept.fd is not None and [n for n, _, _ in kept.listing(0)] == [".", ".."]
+    (tmp_path / "gone").mkdir()
+    (tmp_path / "gone").rmdir()
+    gone = open_directory(root, "gone")
+    assert gone.fd is None and gone.fdstat()[0] == abi.FILETYPE_DIRECTORY
+    with pytest.raises(OSError):
+        gone.listing(0)
+    (tmp_path / "gone").mkdir()  # another directory at the path since: still not reached
+    from wasmgpu.wasi.memory import WasiError
+
+    with pytest.raises(WasiError) as e:
+        gone.listing(0)
+    assert e.value.errno == abi.ENOENT
+    kept.close()
