@@ -81,8 +81,9 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # bytes are in W_STDIN, how many, and how far it has read.
 SD_BASE, SD_LEN, SD_POS, SD_FIELDS = range(4)
 # A file of the snapshot in W_FILE_INFO (enum DevFileField): where its bytes are in W_FILE_DATA, how many,
-# and its listing in W_DIR_INFO where it is a directory (DF_NOT_DIR: a regular file).
-FI_DATA, FI_SIZE, FI_DIR, FI_FIELDS = range(4)
+# its listing in W_DIR_INFO where it is a directory (DF_NOT_DIR: a regular file), its root, and its path
+# (offset << 16 | length in W_NAME_BYTES; the root's own directory has the empty path).
+FI_DATA, FI_SIZE, FI_DIR, FI_ROOT, FI_NAME, FI_FIELDS = range(6)
 # A listing in W_DIR_INFO (enum DevDirField): where its records are in W_DIR_BYTES, how many, and where
 # their offsets are in W_DIR_OFFS (count + 1 of them, the last the end).
 DI_BYTES, DI_COUNT, DI_OFFS, DI_FIELDS = range(4)

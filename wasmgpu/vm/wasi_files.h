@@ -23,12 +23,15 @@ DEV int df_slot(const u64* blk, u32 inst, u64 N, u32 fd) {
   return -1;
 }
 
-// FNV-1a 64 of the root (4 bytes, little-endian) then the path; false where the path is not one the
-// snapshot can hold: empty, absolute, with a trailing slash, an empty, "." or ".." component, or a NUL.
-DEV bool df_hash(u32 root, MemRef r, u64 p, u64 n, u64* out) {
+// FNV-1a 64 of the root (4 bytes, little-endian), then `pn` bytes of a directory's path in the snapshot and
+// '/' (none where pn is 0), then the guest's path; false where the guest's path is not one the snapshot can
+// hold: empty, absolute, with a trailing slash, an empty, "." or ".." component, or a NUL.
+DEV bool df_hash(u32 root, const u8* pre, u64 pn, MemRef r, u64 p, u64 n, u64* out) {
   if (n == 0 || n > DF_PATH_MAX) return false;
   u64 h = 0xcbf29ce484222325ull;
   for (int k = 0; k < 4; k++) h = (h ^ ((root >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+  for (u64 k = 0; k < pn; k++) h = (h ^ pre[k]) * 0x100000001b3ull;
+  if (pn) h = (h ^ (u8)'/') * 0x100000001b3ull;
   u64 start = 0;
   for (u64 k = 0; k <= n; k++) {
     const u8 c = k < n ? mem_load<u8>(r, p + k) : (u8)'/';
@@ -46,20 +49,23 @@ DEV bool df_hash(u32 root, MemRef r, u64 p, u64 n, u64* out) {
   return true;
 }
 
-// The snapshot's file at (root, path), or DF_NO_FD.
-DEV u32 df_lookup(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
+// The snapshot's file at (root, prefix/path), or DF_NO_FD.
+DEV u32 df_lookup(const u64* blk, u32 root, const u8* pre, u64 pn, MemRef r, u64 p, u64 n) {
   u64 h;
-  if (!df_hash(root, r, p, n, &h)) return DF_NO_FD;
+  if (!df_hash(root, pre, pn, r, p, n, &h)) return DF_NO_FD;
   const u64* names = (const u64*)blk[W_NAMES];
   const u8* bytes = (const u8*)blk[W_NAME_BYTES];
-  const u64 mask = blk[W_NAME_MASK], want = n | ((u64)root << 32);
+  const u64 at = pn ? pn + 1 : 0, mask = blk[W_NAME_MASK], want = (at + n) | ((u64)root << 32);
   for (u64 s = h & mask;; s = (s + 1) & mask) {
     const u64* e = names + s * NT_FIELDS;
     if (e[NT_LEN_ROOT] == DF_EMPTY) return DF_NO_FD;
     if (e[NT_HASH] != h || e[NT_LEN_ROOT] != want) continue;
     const u8* name = bytes + e[NT_NAME];
     u64 k = 0;
-    while (k < n && name[k] == mem_load<u8>(r, p + k)) k++;
+    while (k < pn && name[k] == pre[k]) k++;
+    if (k < pn || (pn && name[pn] != '/')) continue;
+    k = 0;
+    while (k < n && name[at + k] == mem_load<u8>(r, p + k)) k++;
     if (k == n) return (u32)e[NT_FILE];
   }
 }
@@ -67,11 +73,26 @@ DEV u32 df_lookup(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
 // The row of file `file` in W_FILE_INFO.
 DEV const u64* df_info(const u64* blk, u32 file) { return (const u64*)blk[W_FILE_INFO] + (u64)file * FI_FIELDS; }
 
-// The file a path names below preopen root `root`: "." is the root's own directory (if listed), any other
-// path one of the snapshot's (DF_NO_FD: none).
-DEV u32 df_path(const u64* blk, u32 root, MemRef r, u64 p, u64 n) {
-  if (n == 1 && mem_load<u8>(r, p) == '.') return ((const u32*)blk[W_ROOT_DIR])[root];
-  return df_lookup(blk, root, r, p, n);
+// The file a path names below descriptor fd (preopen `pre`, or a directory the device opened, in `slot`):
+// "." the directory itself (a preopen's if listed), any other path one of the snapshot's below it; DF_NO_FD
+// where there is none, or fd is no directory the device knows.
+DEV u32 df_path(const u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 p, u64 n) {
+  u32 root, dir = DF_NO_FD;
+  const u8* prefix = nullptr;
+  u64 pn = 0;
+  if (pre >= 0) {
+    root = DF_U32(W_PRE_ROOT, pre);
+  } else if (slot >= 0 && df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] != DF_NOT_DIR) {
+    dir = DF_U32(W_FD_FILE, slot);
+    const u64* info = df_info(blk, dir);
+    root = (u32)info[FI_ROOT];
+    prefix = (const u8*)blk[W_NAME_BYTES] + (info[FI_NAME] >> 16);
+    pn = info[FI_NAME] & 0xffff;
+  } else {
+    return DF_NO_FD;
+  }
+  if (n == 1 && mem_load<u8>(r, p) == '.') return pre >= 0 ? ((const u32*)blk[W_ROOT_DIR])[root] : dir;
+  return df_lookup(blk, root, prefix, pn, r, p, n);
 }
 
 // The iovec array (iovs, count) checked against the memory: its total length, or false (the host answers).
@@ -144,9 +165,9 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     // that asks for a directory): all else is the host's.
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
     const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
-    if (pre < 0 || (oflags & ~blk[W_OPEN_DIRECTORY]) != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
+    if ((oflags & ~blk[W_OPEN_DIRECTORY]) != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
     if (path + plen > size || out + 4 > size) return WF_HOST;
-    const u32 file = df_path(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
     const bool is_dir = df_info(blk, file)[FI_DIR] != DF_NOT_DIR;
     if (oflags != 0 && !is_dir) return WF_HOST;  // ENOTDIR: the host says it
@@ -177,8 +198,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   }
   if (kind == WK_PATH_FILESTAT_GET) {  // a snapshot file's stat (a regular file: no link to follow or not)
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
-    if (pre < 0 || path + plen > size || out + 64 > size) return WF_HOST;
-    const u32 file = df_path(blk, DF_U32(W_PRE_ROOT, pre), r, path, plen);
+    if (path + plen > size || out + 64 > size) return WF_HOST;
+    const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
     mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
     *e = WASI_SUCCESS;

@@ -41,6 +41,8 @@ from ..compiler.vm_abi import (
     FI_DATA,
     FI_DIR,
     FI_FIELDS,
+    FI_NAME,
+    FI_ROOT,
     FI_SIZE,
     FM_FIELDS,
     FM_NEXT,
@@ -287,7 +289,7 @@ class DeviceFiles:
 
         data = bytearray()
         data_at: dict[bytes, int] = {}
-        info: list[tuple[int, int, int]] = []
+        info: list[tuple[int, int, int, int, int]] = []
         stats = bytearray()
         listings = Listings(len(scanned))
         keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
@@ -297,8 +299,9 @@ class DeviceFiles:
                 index = len(self.files)
                 self.files.append(f)
                 stats += f.stat
+                name = intern(f.path) << 16 | len(f.path)
                 if f.listing is not None:
-                    info.append((0, 0, listings.add(f, index)))
+                    info.append((0, 0, listings.add(f, index), root, name))
                     if not f.path:  # the root itself: found through the preopen, not by name
                         continue
                 else:
@@ -306,7 +309,7 @@ class DeviceFiles:
                     if at is None:
                         at = data_at[f.data] = len(data)
                         data.extend(f.data)
-                    info.append((at, len(f.data), DF_NOT_DIR))
+                    info.append((at, len(f.data), DF_NOT_DIR, root, name))
                 keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
         slots = 1 << max(4, (2 * len(keys)).bit_length())
         mask = slots - 1
@@ -346,7 +349,7 @@ class DeviceFiles:
 
         self.keep = [
             put(W_FILE_DATA, np.frombuffer(bytes(data) + b"\0", dtype=np.uint8)),
-            put(W_FILE_INFO, np.array(info or [(0, 0, DF_NOT_DIR)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
+            put(W_FILE_INFO, np.array(info or [(0, 0, DF_NOT_DIR, 0, 0)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
             put(W_DIR_INFO, np.array(listings.info or [(0, 0, 0)], dtype=np.uint64).reshape(-1, DI_FIELDS)),
             put(W_DIR_BYTES, np.frombuffer(bytes(listings.bytes) + b"\0", dtype=np.uint8)),
             put(W_DIR_OFFS, np.array(listings.offsets or [0], dtype=np.uint64)),
@@ -357,7 +360,7 @@ class DeviceFiles:
             put(W_PRE_ROOT, pre_root),
             put(W_PRE_NAME, pre_name),
         ]
-        assert (FI_DATA, FI_SIZE, FI_DIR) == (0, 1, 2), "W_FILE_INFO rows are (data, size, listing)"
+        assert (FI_DATA, FI_SIZE, FI_DIR, FI_ROOT, FI_NAME) == (0, 1, 2, 3, 4), "W_FILE_INFO rows in field order"
         self.meta = put(W_FD_META, meta)
         self.free = put(W_FD_FREE, np.zeros((DF_QUEUE, n), dtype=np.uint32))
         self.num = put(W_FD_NUM, np.full((DF_SLOTS, n), DF_NO_FD, dtype=np.uint32))

@@ -898,6 +898,20 @@ static void s_readdir(void) {
     fstat_fd(sub);
     stat_path("sub", 1);
     stat_path("sub/deep", 0);
+    /* paths relative to a directory opened here */
+    int32_t x = open_at(sub, "x.txt", 5, 1, 0, READ, 0, "x.txt relative to sub");
+    read_all(x, "x.txt");
+    close_fd(x);
+    int32_t y = open_at(sub, "deep/y.txt", 10, 1, 0, READ, 0, "deep/y.txt relative to sub");
+    read_all(y, "deep/y.txt");
+    fstat_fd(y);
+    close_fd(y);
+    __wasi_filestat_t st;
+    memset(&st, 0, sizeof st);
+    print_filestat("path_filestat deep relative to sub", w_path_filestat_get(sub, 0, P("deep"), 4, P(&st)), &st);
+    int32_t again = open_at(sub, ".", 1, 1, __WASI_OFLAGS_DIRECTORY, READ | R(FD_READDIR), 0, ". relative to sub");
+    list_dir(again, 8192, "sub again");
+    close_fd(again);
     int32_t m = open_at(3, "m", 1, 1, 0, READ | R(FD_READDIR), 0, "m without O_DIRECTORY");
     list_dir(m, 40, "m");
     uint8_t d[64];
@@ -906,6 +920,8 @@ static void s_readdir(void) {
     say("readdir m past the end -> e=%d used=%u\n", e, got);
     close_fd(m);
     close_fd(dot);
+    /* the host's from here: a name the snapshot lacks, then a file asked for as a directory */
+    open_at(sub, "missing.txt", 11, 1, 0, READ, 0, "missing.txt relative to sub");
     open_at(3, "a.txt", 5, 1, __WASI_OFLAGS_DIRECTORY, READ, 0, "a.txt as a directory");
     int32_t a = open_r("a.txt");
     got = list_raw(a, d, sizeof d, 0, &e);
