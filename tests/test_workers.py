@@ -203,3 +203,10 @@ def test_seeded_batches_are_the_same_in_workers(tmp_path, capsysbinary, monkeypa
     one, many = both(tmp_path, capsysbinary, monkeypatch, wat, "--seed", "77", "x")
     assert one == many
     assert len({many[4][f"{i}.stdout"] for i in range(N)}) == N
+
+
+def test_the_gpu_check_without_cupy_agrees_with_cupys() -> None:
+    """The parent of the workers decides on the GPU without importing CuPy; it must see what CuPy sees."""
+    from wasmgpu.runtime.backends import cuda_available, cuda_present
+
+    assert cuda_present() == cuda_available()

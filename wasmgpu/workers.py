@@ -77,9 +77,9 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
 
 def _gpu(backend: str) -> bool:
     if backend == "auto":
-        from .runtime.backends import cuda_available
+        from .runtime.backends import cuda_present
 
-        return cuda_available()
+        return cuda_present()
     return backend == "cuda"
 
 
