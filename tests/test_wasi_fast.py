@@ -4,6 +4,7 @@ with no host call where the device can serve."""
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import time
@@ -391,3 +392,42 @@ def test_stdin_read_whole_on_the_device_makes_no_host_call(engine) -> None:
     _, fast_wasi = run(engine, wat, got)
     run(engine, wat, want, fast=False)
     assert fast_wasi.calls == 0 and outputs(got) == outputs(want)
+
+
+def test_a_stdin_without_end_is_not_read_before_the_guest_asks(tmp_path) -> None:
+    """Stdin goes to the device only when it is a file (or /dev/null): /dev/zero given to a program that
+    never reads it must not be read to its (absent) end first. Workers, which each get all of stdin, refuse
+    it instead, saying why."""
+    import subprocess
+    import sys
+
+    from tests.conftest import CLI_BACKEND_ARGS
+
+    wasm = tmp_path / "echo.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(echo_program()))
+    for workers in ("1", "2"):
+        with open("/dev/zero", "rb") as zero:
+            proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "-n", "3", "--workers",
+                                   workers, str(wasm), "x"], stdin=zero, capture_output=True, timeout=120,
+                                  cwd=REPO)
+        if workers == "1":
+            assert b"[2] x\n" in proc.stdout, proc.stderr
+        else:
+            assert proc.returncode == 1 and b"stdin is larger than 64 MiB" in proc.stderr, proc.stderr
+
+
+def test_stdin_from_a_file_is_served_on_the_device(tmp_path) -> None:
+    from wasmgpu.wasi.command import InstanceStdin, SharedStdin
+    from wasmgpu.wasi.fds import StdinEntry
+
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"from a file\n")
+    with open(path, "rb") as f:
+        shared = SharedStdin(f)
+        ctx = WasiContext(stdin=InstanceStdin(shared))
+        assert isinstance(ctx.fds.entries[0], StdinEntry)
+        assert fast._stdin_bytes(ctx) == b"from a file\n"
+    with open("/dev/zero", "rb") as z:
+        assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(z)))) is None
+    with open(os.devnull, "rb") as null:
+        assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(null)))) == b""

@@ -84,9 +84,9 @@ def _gpu(backend: str) -> bool:
 
 
 def _stdin_kind() -> str | None:
-    """How the host's stdin can be given to every worker: "none" (a terminal or nothing: instances read
-    no bytes), "read" (a regular file small enough, /dev/null or a stream without a descriptor: read once,
-    whole); None: a pipe or the like, which gpu-run alone reads as the instances ask."""
+    """How the host's stdin can be given to every worker: "none" (a terminal, /dev/null or nothing:
+    instances read no bytes), "read" (a regular file small enough or a stream without a descriptor: read
+    once, whole); None: a pipe or another device, which gpu-run alone reads as the instances ask."""
     if sys.stdin is None or getattr(sys.stdin, "closed", False):
         return "none"
     try:
@@ -99,8 +99,10 @@ def _stdin_kind() -> str | None:
         info = os.fstat(fd)
     except OSError:
         return "none"
-    if stat.S_ISCHR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SHARED_STDIN):
+    if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SHARED_STDIN:
         return "read"
+    if stat.S_ISCHR(info.st_mode) and info.st_rdev == os.stat(os.devnull).st_rdev:
+        return "none"  # /dev/null; another device (/dev/zero) may never end
     return None
 
 

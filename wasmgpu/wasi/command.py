@@ -136,15 +136,16 @@ class SharedStdin:
         self.stream = stream
         self.data: bytes | None = None
 
-    def ready(self) -> bool:
-        """Whether bytes() would not wait: read already, or a regular file or a character device that is no
-        terminal (/dev/null), which read to their end at once."""
+    def ready(self, limit: int) -> bool:
+        """Whether bytes() would return at once, with at most `limit` bytes: read already, a regular file
+        that small, or /dev/null (not /dev/zero, nor a pipe or a terminal)."""
         if self.data is not None or self.stream is None:
-            return True
+            return self.data is None or len(self.data) <= limit
         try:
-            fd = self.stream.fileno()
-            info = os.fstat(fd)
-            return stat.S_ISREG(info.st_mode) or (stat.S_ISCHR(info.st_mode) and not os.isatty(fd))
+            info = os.fstat(self.stream.fileno())
+            if stat.S_ISREG(info.st_mode):
+                return info.st_size <= limit
+            return stat.S_ISCHR(info.st_mode) and info.st_rdev == os.stat(os.devnull).st_rdev
         except (AttributeError, OSError, ValueError):
             return False
 
@@ -173,9 +174,10 @@ class InstanceStdin:
     def available(self) -> int:
         return len(self.shared.bytes()) - self.pos
 
-    def whole(self) -> bytes | None:
-        """Every byte this instance reads, when nothing was read yet and they are there without waiting."""
-        return self.shared.bytes() if self.pos == 0 and self.shared.ready() else None
+    def whole(self, limit: int) -> bytes | None:
+        """Every byte this instance reads, when nothing was read yet and at most `limit` are there without
+        waiting."""
+        return self.shared.bytes() if self.pos == 0 and self.shared.ready(limit) else None
 
 
 def substitute(text: str, index: int) -> str:

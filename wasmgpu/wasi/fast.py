@@ -312,8 +312,7 @@ def _stdin_bytes(ctx: WasiContext) -> bytes | None:
     known without waiting (a file, not a pipe or a terminal)."""
     entry = ctx.fds.entries.get(0)
     whole = getattr(entry.source, "whole", None) if isinstance(entry, StdinEntry) else None
-    data = whole() if whole is not None else None
-    return data if data is not None and len(data) <= STDIN_MAX else None
+    return whole(STDIN_MAX) if whole is not None else None
 
 
 def _output(ctx: WasiContext, fd: int) -> OutputEntry | None:

@@ -40,9 +40,10 @@ class BytesStdin:
     def available(self) -> int:
         return len(self.data) - self.pos
 
-    def whole(self) -> bytes | None:
-        """Every byte this source gives, when nothing was read yet (the device may serve it: wasi/fast.py)."""
-        return self.data if self.pos == 0 else None
+    def whole(self, limit: int) -> bytes | None:
+        """Every byte this source gives, when nothing was read yet and there are at most `limit` (the device
+        may serve them: wasi/fast.py)."""
+        return self.data if self.pos == 0 and len(self.data) <= limit else None
 
 
 class LiveStdin:
