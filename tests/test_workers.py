@@ -210,3 +210,29 @@ def test_the_gpu_check_without_cupy_agrees_with_cupys() -> None:
     from wasmgpu.runtime.backends import cuda_available, cuda_present
 
     assert cuda_present() == cuda_available()
+
+
+def test_the_parent_shows_the_workers_progress(tmp_path, capsysbinary, monkeypatch) -> None:
+    """With --progress, each worker reports its finished instances and fuel after its launches; the parent's
+    one bar adds them up."""
+    from wasmgpu import cli
+
+    seen: list[tuple[int, float]] = []
+    closed = []
+
+    class Bar:
+        def close(self) -> None:
+            closed.append(True)
+
+    def fake_bar(n: int, asked: bool | None = None):
+        assert n == N and asked is True
+        return Bar(), lambda finished, fuel: seen.append((finished, fuel))
+
+    monkeypatch.setattr(cli, "progress_bar", fake_bar)
+    wasm = module(tmp_path, exit_with_first_digit())
+    status, _, err = gpu_run(capsysbinary, "--workers", "3", "--progress", "-n", str(N), "--out",
+                             str(tmp_path / "o"), str(wasm), "{i}", monkeypatch=monkeypatch)
+    assert status == 1, err
+    assert sum(k for k, _ in seen) == N and closed == [True]
+    fuels = [f for _, f in seen]
+    assert fuels[-1] > 0 and all(f >= 0 for f in fuels)

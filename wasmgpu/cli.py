@@ -851,7 +851,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
             func, args = invoke_target(instance, opts, lo, n)
         assert isinstance(func, FuncExtern)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-        bar, update = (None, None) if opts.worker else progress_bar(n, opts.progress)
+        bar, update = (None, getattr(opts, "progress_report", None)) if opts.worker else progress_bar(n, opts.progress)
         try:
             outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=timeout, progress=update,
                                  module_name=module.module_name, timeout_given=opts.timeout)

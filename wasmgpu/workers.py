@@ -24,6 +24,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
 # at 10,000 took 3.9 s in 2 workers, 6.5 s in 4 and 8.7 s in 8; at 100,000, 16 s in 8 and 46 s in one.
 MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
+# Where a worker writes its progress reports for the parent (a descriptor number it inherits).
+PROGRESS_FD_VAR = "WASMGPU_PROGRESS_FD"
 # Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
 MAX_SHARED_STDIN = 64 << 20
 
@@ -136,7 +139,22 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers, workers)
             for lo, hi in ranges(opts.instances, workers)]
     sigints = [0]
-    results, procs = _run_jobs(jobs, max(1, (os.cpu_count() or 1) // workers), sigints)
+    from .cli import progress_bar  # noqa: PLC0415
+
+    bar, update = progress_bar(opts.instances, opts.progress)
+    progress = Progress(update) if update is not None else None
+    try:
+        return _run_all(jobs, workers, sigints, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None) -> tuple[
+        list[Any], tuple[int, ...]]:
+    from .cli import HELD_TOTAL  # noqa: PLC0415
+
+    results, procs = _run_jobs(jobs, max(1, (os.cpu_count() or 1) // workers), sigints, progress)
     # A worker that ran out of memory (perhaps only while the others held theirs) or crashed runs its range
     # again alone, with all of the device: an error it meets again is the run's.
     for k, r in enumerate(results):
@@ -146,14 +164,25 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
         print(f"gpu-run: worker {k} (instances {jobs[k].lo} to {jobs[k].hi - 1}) failed ({why}); running them "
               "again alone", file=sys.stderr)
         jobs[k].share, jobs[k].held = 1, HELD_TOTAL
-        again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints)
+        again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints, progress)
         results[k], procs[k] = again[0], started[0]
     return _merge(results, jobs, procs)
 
 
-def _run_jobs(jobs: list[Job], threads: int, sigints: list[int]) -> tuple[list[Any], list[subprocess.Popen[bytes]]]:
+def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
+              progress: Progress | None = None) -> tuple[list[Any], list[subprocess.Popen[bytes]]]:
     """Each job in a worker process of its own, at once: their results (None where a worker gave none)."""
-    procs = [_start(threads) for _ in jobs]
+    procs, readers = [], []
+    for job in jobs:
+        if progress is None:
+            procs.append(_start(threads))
+            continue
+        r, w = os.pipe()
+        try:
+            procs.append(_start(threads, w))
+        finally:
+            os.close(w)
+        readers.append(progress.follow(job.lo, r))
     results: list[Any] = [None] * len(jobs)
 
     def talk(k: int) -> None:
@@ -170,6 +199,8 @@ def _run_jobs(jobs: list[Job], threads: int, sigints: list[int]) -> tuple[list[A
         for t in threads_:
             while t.is_alive():
                 t.join(0.1)
+    for t in readers:  # the last reports, read to the pipe's end
+        t.join(5)
     return results, procs
 
 
@@ -185,17 +216,58 @@ def engine_out_of_memory(opts: argparse.Namespace) -> tuple[type[BaseException],
         return ()
 
 
-def _start(threads: int) -> subprocess.Popen[bytes]:
-    """A worker process that keeps at most `threads` host threads busy."""
+def _start(threads: int, progress_fd: int | None = None) -> subprocess.Popen[bytes]:
+    """A worker process that keeps at most `threads` host threads busy (and reports its progress on
+    progress_fd, where given)."""
     env = dict(os.environ)
     env[HOST_THREADS_VAR] = str(threads)
+    env.pop(PROGRESS_FD_VAR, None)
+    if progress_fd is not None:
+        env[PROGRESS_FD_VAR] = str(progress_fd)
     env[SHARED_DEVICE_VAR] = "1"
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS: unused here, and its idle threads spin
     # The package as this process found it, whether installed or run from a checkout.
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return subprocess.Popen([sys.executable, "-m", "wasmgpu.workers"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+                            stdout=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_die_with_parent,
+                            pass_fds=() if progress_fd is None else (progress_fd,))
+
+
+class Progress:
+    """The parent's progress bar over the workers': each reports, after its launches, the instances it
+    newly finished and the fuel its current wave has spent (on a pipe of its own, read by a thread here)."""
+
+    def __init__(self, update: Callable[[int, float], None]) -> None:
+        self.update = update
+        self.lock = threading.Lock()
+        self.fuel: dict[int, tuple[float, float]] = {}  # worker -> (fuel of its finished waves, of this one)
+
+    def follow(self, k: int, fd: int) -> threading.Thread:
+        def read() -> None:
+            with os.fdopen(fd, "rb") as f:
+                for line in f:
+                    try:
+                        finished, fuel = int(line.split()[0]), float(line.split()[1])
+                    except (ValueError, IndexError):
+                        continue
+                    with self.lock:
+                        done, now = self.fuel.get(k, (0.0, 0.0))
+                        self.fuel[k] = (done + now, fuel) if fuel < now else (done, fuel)  # a new wave
+                        self.update(finished, sum(a + b for a, b in self.fuel.values()))
+
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        return thread
+
+
+def progress_writer(fd: int) -> Callable[[int, float], None]:
+    """A worker's progress callback: a line to the parent per report (lost, not fatal, once it is gone)."""
+    def update(finished: int, fuel: float) -> None:
+        with contextlib.suppress(OSError):
+            os.write(fd, f"{finished} {fuel:.0f}\n".encode())
+
+    return update
 
 
 def _die_with_parent() -> None:
@@ -274,7 +346,9 @@ def run_job(job: Job) -> dict[str, Any]:
     from .wasi.command import quiet_stop  # noqa: PLC0415
 
     opts = job.opts
-    opts.worker = True  # no progress bar of its own
+    opts.worker = True  # no progress bar of its own: reports to the parent's, where it shows one
+    fd = os.environ.get(PROGRESS_FD_VAR)
+    opts.progress_report = progress_writer(int(fd)) if fd and fd.isdigit() else None
     opts.report = cli.RunReport()
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
