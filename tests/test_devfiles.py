@@ -621,3 +621,24 @@ def test_rust_std_lists_directories_on_the_device(engine, tmp_path) -> None:
     assert got.stdouts[0] == want, diff("stdout", want, got.stdouts[0])
     assert b'  "x.txt" file len=9' in want and b"missing: Err(NotFound)" in want
     assert got.host_calls[0][:1] == ["path_open"] and "fd_readdir" not in got.host_calls[0]
+
+
+# ---------------------------------------------------------------- random call sequences
+
+def test_random_call_sequences_give_the_hosts_answers(engine, tmp_path) -> None:
+    """tests/corpus/src/wasi_random.c: 48 instances, each a random sequence of file calls (opens of files and
+    directories, reads, listings at odd sizes and cookies, seeks, stats, closes) on one shared tree; the device
+    run prints what the host run prints, byte for byte, and the device did serve part of it."""
+    module = REPO / "tests" / "corpus" / "wasm" / "wasi_random.wasm"
+    root = make_tree(tmp_path / "tree")
+    argvs = [["wasi_random.wasm", str(seed), "60", *(["easy"] if seed % 2 else [])] for seed in range(48)]
+    fast = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs))
+    host = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs), fast=False)
+    assert tree_files(root) == tree_files(make_tree(tmp_path / "fresh")), "the runs changed the tree"
+    for k in range(len(argvs)):
+        assert fast.codes[k] == host.codes[k], (k, fast.codes[k], host.codes[k])
+        assert fast.stdouts[k] == host.stdouts[k], f"seed {k}\n" + diff("stdout", host.stdouts[k], fast.stdouts[k])
+    # the easy sequences stay on the device for a while: their first host call comes late, if at all
+    firsts = [len(fast.host_calls[k]) for k in range(1, len(argvs), 2)]
+    hosts = [len(host.host_calls[k]) for k in range(1, len(argvs), 2)]
+    assert sum(firsts) < sum(hosts) * 0.6, (firsts, hosts)

@@ -1,0 +1,242 @@
+/* Random sequences of WASI file calls on the tree of tests/test_devfiles.py (make_tree), every result
+   printed: the device's answers must be the host's, byte for byte, whatever the order of the calls.
+   Usage: wasi_random SEED STEPS [easy] [portable]. Only reads (and opens asked with write rights, which the host serves
+   and which change nothing by themselves): the tree stays as it was. With "easy", only names of the
+   snapshot, descriptors opened here (or the preopen) and the flags the device serves: long sequences
+   stay on the device before a call hands them to the host. With "portable", listings print only whether they
+   gave anything, which wasmtime's (in the OS's order) agree with. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <wasi/api.h>
+
+#define IMP(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
+typedef uint32_t ptr_t;
+IMP(path_open) int32_t w_path_open(int32_t, int32_t, ptr_t, uint32_t, int32_t, uint64_t, uint64_t, int32_t, ptr_t);
+IMP(fd_read) int32_t w_fd_read(int32_t, ptr_t, uint32_t, ptr_t);
+IMP(fd_pread) int32_t w_fd_pread(int32_t, ptr_t, uint32_t, uint64_t, ptr_t);
+IMP(fd_write) int32_t w_fd_write(int32_t, ptr_t, uint32_t, ptr_t);
+IMP(fd_seek) int32_t w_fd_seek(int32_t, int64_t, int32_t, ptr_t);
+IMP(fd_tell) int32_t w_fd_tell(int32_t, ptr_t);
+IMP(fd_filestat_get) int32_t w_fd_filestat_get(int32_t, ptr_t);
+IMP(fd_fdstat_get) int32_t w_fd_fdstat_get(int32_t, ptr_t);
+IMP(fd_close) int32_t w_fd_close(int32_t);
+IMP(fd_prestat_get) int32_t w_fd_prestat_get(int32_t, ptr_t);
+IMP(fd_prestat_dir_name) int32_t w_fd_prestat_dir_name(int32_t, ptr_t, uint32_t);
+IMP(path_filestat_get) int32_t w_path_filestat_get(int32_t, int32_t, ptr_t, uint32_t, ptr_t);
+IMP(fd_readdir) int32_t w_fd_readdir(int32_t, ptr_t, uint32_t, uint64_t, ptr_t);
+IMP(args_sizes_get) int32_t w_args_sizes_get(ptr_t, ptr_t);
+IMP(args_get) int32_t w_args_get(ptr_t, ptr_t);
+IMP(proc_exit) _Noreturn void w_proc_exit(int32_t);
+
+#define P(x) ((ptr_t)(uintptr_t)(x))
+#define R(r) ((uint64_t)__WASI_RIGHTS_##r)
+
+static char out[1 << 16];
+static size_t used;
+
+static void flush(void) {
+    size_t at = 0;
+    while (at < used) {
+        __wasi_ciovec_t v = {(const uint8_t *)out + at, used - at};
+        uint32_t n = 0;
+        if (w_fd_write(1, P(&v), 1, P(&n)) != 0 || n == 0) break;
+        at += n;
+    }
+    used = 0;
+}
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
+    if (used > sizeof out - 1024) flush();
+    __builtin_va_list ap;
+    __builtin_va_start(ap, fmt);
+    int n = vsnprintf(out + used, sizeof out - used, fmt, ap);
+    __builtin_va_end(ap);
+    if (n > 0) used += (size_t)n < sizeof out - used ? (size_t)n : sizeof out - used - 1;
+}
+
+static uint64_t state;
+static uint32_t rnd(uint32_t n) {  /* xorshift64*, in [0, n) */
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return (uint32_t)((state * 2685821657736338717ull) >> 33) % n;
+}
+
+static uint32_t fnv(const uint8_t *b, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 16777619u;
+    return h;
+}
+
+static const char *PATHS[] = {".", "a.txt", "b.txt", "sub", "sub/x.txt", "sub/deep", "sub/deep/y.txt", "m",
+                              "m/f03.txt", "empty.txt", "m/f13.txt", "x.txt", "deep/y.txt", "y.txt", "missing", "..",
+                              "a.txt/", "sub/", "./a.txt", "sub/../a.txt", "big.bin", "link_in", "link_dir",
+                              "unicode-\xc3\xa9.txt", "hard.txt", "deep", "f00.txt", "one.txt"};
+#define NPATHS (sizeof PATHS / sizeof PATHS[0])
+
+static int32_t fds[16];
+static int dirs[16];  /* fds[k] is a directory */
+static int nfds;
+static int easy, portable;
+/* PATHS[0 .. NEASY) are in the snapshot; which of them are directories */
+#define NEASY 10
+static const int IS_DIR[NEASY] = {1, 0, 0, 1, 0, 1, 0, 1, 0, 0};
+
+/* a descriptor to act on: one opened here mostly, else a preopen, stdio or a number never given; easy: a
+   directory (or the preopen) for a listing, a file for the rest */
+static int32_t pick_fd(int want_dir) {
+    uint32_t r = rnd(10);
+    if (easy) {
+        int32_t pick[16];
+        int n = 0;
+        for (int k = 0; k < nfds; k++)
+            if (dirs[k] == want_dir) pick[n++] = fds[k];
+        return n ? pick[rnd(n)] : want_dir ? 3 : -1;
+    }
+    if (r < 7 && nfds) return fds[rnd(nfds)];
+    if (r < 9) return 3;
+    return (int32_t)rnd(24);
+}
+
+static int pick_path(void) { return (int)rnd(easy ? NEASY : NPATHS); }
+
+static void step(int k) {
+    static uint8_t buf[8192];
+    uint32_t op = rnd(12);
+    int32_t fd = pick_fd(op == 0 || op == 1 || op == 4 || op == 5 || op == 8);
+    if (fd < 0) op = 0, fd = 3;  /* easy, and no file open yet */
+    say("%d op%u fd=%d", k, op, fd);
+    switch (op) {
+        case 0: case 1: {  /* path_open */
+            int which = pick_path();
+            const char *path = PATHS[which];
+            if (easy && which != 0) fd = 3;  /* the snapshot's names are the preopen's */
+            /* never CREAT or TRUNC: the tree must stay as it is for the next run to compare with */
+            uint32_t of = rnd(easy ? 7 : 8), oflags = of < 5 ? 0 : of < 7 ? __WASI_OFLAGS_DIRECTORY
+                                                                          : rnd(16) & ~(__WASI_OFLAGS_CREAT | __WASI_OFLAGS_TRUNC);
+            if (easy && !IS_DIR[which]) oflags = 0;
+            uint32_t fl = rnd(easy ? 5 : 8), fdflags = fl < 5 ? 0 : fl < 7 ? __WASI_FDFLAGS_NONBLOCK : rnd(32);
+            uint32_t rr = rnd(easy ? 9 : 10);
+            uint64_t rights = rr < 6 ? R(FD_READ) | R(FD_SEEK) | R(FD_TELL) | R(FD_FILESTAT_GET)
+                              : rr < 9 ? R(FD_READ) | R(FD_READDIR) : R(FD_READ) | R(FD_WRITE);
+            uint32_t got = 0xdeadbeef;
+            int32_t e = w_path_open(fd, rnd(2), P(path), (uint32_t)strlen(path), (int32_t)oflags, rights, rights,
+                                    (int32_t)fdflags, P(&got));
+            say(" open %s of=%u fl=%u -> e=%d", path, oflags, fdflags, e);
+            if (e == 0) {
+                say(" new=%u", got);
+                if (nfds < 16) dirs[nfds] = which < NEASY && IS_DIR[which], fds[nfds++] = (int32_t)got;
+            }
+            break;
+        }
+        case 2: case 3: {  /* fd_read */
+            uint32_t n = rnd(3) ? rnd(64) : 4096;
+            __wasi_iovec_t v[2] = {{buf, n / 2}, {buf + n / 2, n - n / 2}};
+            uint32_t got = 0;
+            int32_t e = w_fd_read(fd, P(v), 1 + rnd(2), P(&got));
+            say(" read %u -> e=%d n=%u h=%08x", n, e, got, e == 0 ? fnv(buf, got) : 0);
+            break;
+        }
+        case 4: case 5: {  /* fd_readdir */
+            static const uint32_t sizes[] = {0, 10, 24, 30, 100, 200, 8192};
+            static const uint64_t cookies[] = {0, 1, 2, 3, 5, 16, 1000, 0xffffffffffffffffull};
+            uint32_t n = sizes[rnd(7)], got = 0xdead;
+            uint64_t cookie = cookies[rnd(8)];
+            int32_t e = w_fd_readdir(fd, P(buf), n, cookie, P(&got));
+            if (portable)  /* wasmtime lists in the OS's order, its ".." is the parent: only whether it gave any */
+                say(" readdir %u cookie=%llu -> e=%d some=%d", n, (unsigned long long)cookie, e, e == 0 && got > 0);
+            else
+                say(" readdir %u cookie=%llu -> e=%d used=%u h=%08x", n, (unsigned long long)cookie, e,
+                    e == 0 ? got : 0, e == 0 ? fnv(buf, got) : 0);
+            break;
+        }
+        case 6: {  /* fd_seek, fd_tell */
+            int64_t off = (int64_t)rnd(200) - 50;
+            uint32_t whence = rnd(3);
+            uint64_t pos = 0;
+            int32_t e = w_fd_seek(fd, off, (int32_t)whence, P(&pos));
+            say(" seek %lld/%u -> e=%d pos=%llu", (long long)off, whence, e, e == 0 ? (unsigned long long)pos : 0);
+            e = w_fd_tell(fd, P(&pos));
+            say(" tell -> e=%d pos=%llu", e, e == 0 ? (unsigned long long)pos : 0);
+            break;
+        }
+        case 7: {  /* fd_filestat_get */
+            __wasi_filestat_t s;
+            memset(&s, 0, sizeof s);
+            int32_t e = w_fd_filestat_get(fd, P(&s));
+            say(" fstat -> e=%d", e);
+            if (e == 0)
+                say(" type=%d size=%llu nlink=%llu ino=%llu mtim=%llu", s.filetype, (unsigned long long)s.size,
+                    (unsigned long long)s.nlink, (unsigned long long)s.ino, (unsigned long long)s.mtim);
+            break;
+        }
+        case 8: {  /* path_filestat_get */
+            int which = pick_path();
+            const char *path = PATHS[which];
+            if (easy && which != 0) fd = 3;
+            __wasi_filestat_t s;
+            memset(&s, 0, sizeof s);
+            int32_t e = w_path_filestat_get(fd, (int32_t)rnd(2), P(path), (uint32_t)strlen(path), P(&s));
+            say(" stat %s -> e=%d", path, e);
+            if (e == 0)
+                say(" type=%d size=%llu ino=%llu", s.filetype, (unsigned long long)s.size, (unsigned long long)s.ino);
+            break;
+        }
+        case 9: {  /* fd_fdstat_get */
+            __wasi_fdstat_t s;
+            memset(&s, 0, sizeof s);
+            int32_t e = w_fd_fdstat_get(fd, P(&s));
+            say(" fdstat -> e=%d", e);
+            if (e == 0)
+                say(" type=%d flags=%d base=%llx inh=%llx", s.fs_filetype, s.fs_flags,
+                    (unsigned long long)s.fs_rights_base, (unsigned long long)s.fs_rights_inheriting);
+            break;
+        }
+        case 10: {  /* fd_pread, fd_prestat */
+            __wasi_iovec_t v = {buf, rnd(40)};
+            uint32_t got = 0;
+            int32_t e = w_fd_pread(fd, P(&v), 1, rnd(100), P(&got));
+            say(" pread -> e=%d n=%u h=%08x", e, got, e == 0 ? fnv(buf, got) : 0);
+            __wasi_prestat_t ps;
+            e = w_fd_prestat_get(fd, P(&ps));
+            say(" prestat -> e=%d", e);
+            if (e == 0) {
+                char name[32] = {0};
+                say(" len=%u name_e=%d", (unsigned)ps.u.dir.pr_name_len, w_fd_prestat_dir_name(fd, P(name), sizeof name - 1));
+            }
+            break;
+        }
+        default: {  /* fd_close */
+            int32_t e = w_fd_close(fd);
+            say(" close -> e=%d", e);
+            if (e == 0)
+                for (int j = 0; j < nfds; j++)
+                    if (fds[j] == fd) --nfds, fds[j] = fds[nfds], dirs[j] = dirs[nfds];
+            if (fd < 3 && e == 0) {  /* stdout closed: nothing more to say */
+                used = 0;
+                w_proc_exit(0);
+            }
+        }
+    }
+    say("\n");
+}
+
+int main(void) {
+    static char *argv[8];
+    static char argbuf[256];
+    uint32_t argc = 0, size = 0;
+    if (w_args_sizes_get(P(&argc), P(&size)) != 0 || argc < 3 || argc > 5 || size > sizeof argbuf) return 2;
+    w_args_get(P(argv), P(argbuf));
+    for (uint32_t k = 3; k < argc; k++) {
+        easy |= !strcmp(argv[k], "easy");
+        portable |= !strcmp(argv[k], "portable");
+    }
+    for (const char *q = argv[1]; *q; q++) state = state * 10 + (uint64_t)(*q - '0');
+    state = state * 0x9E3779B97F4A7C15ull + 1;
+    int steps = 0;
+    for (const char *q = argv[2]; *q; q++) steps = steps * 10 + (*q - '0');
+    for (int k = 0; k < steps; k++) step(k);
+    flush();
+    w_proc_exit(0);
+}
