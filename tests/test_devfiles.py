@@ -122,9 +122,9 @@ class ApiRun:
 
 
 def run_api(engine, module: Path, argvs: list[list[str]], preopens: list[list[tuple[Path, str]]], *,
-            fast: bool = True) -> ApiRun:
+            fast: bool = True, stdin: bytes = b"") -> ApiRun:
     """The module in one store of len(argvs) instances through the Python API."""
-    contexts = [WasiContext(args=argv, preopens=[(str(h), g) for h, g in pre])
+    contexts = [WasiContext(args=argv, preopens=[(str(h), g) for h, g in pre], stdin=stdin)
                 for argv, pre in zip(argvs, preopens, strict=True)]
     compiled = engine.load(module.read_bytes())
     store = engine.store(len(contexts))
@@ -627,13 +627,14 @@ def test_rust_std_lists_directories_on_the_device(engine, tmp_path) -> None:
 
 def test_random_call_sequences_give_the_hosts_answers(engine, tmp_path) -> None:
     """tests/corpus/src/wasi_random.c: 48 instances, each a random sequence of file calls (opens of files and
-    directories, reads, listings at odd sizes and cookies, seeks, stats, closes) on one shared tree; the device
-    run prints what the host run prints, byte for byte, and the device did serve part of it."""
+    directories, reads, listings at odd sizes and cookies, seeks, stats, closes, reads of stdin) on one shared
+    tree; the device run prints what the host run prints, byte for byte, and the device did serve part of it."""
     module = REPO / "tests" / "corpus" / "wasm" / "wasi_random.wasm"
     root = make_tree(tmp_path / "tree")
     argvs = [["wasi_random.wasm", str(seed), "60", *(["easy"] if seed % 2 else [])] for seed in range(48)]
-    fast = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs))
-    host = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs), fast=False)
+    stdin = bytes(range(256)) * 2  # read in pieces among the other calls: on the device until one sees fd 0
+    fast = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs), stdin=stdin)
+    host = run_api(engine, module, argvs, [[(root, ".")]] * len(argvs), fast=False, stdin=stdin)
     assert tree_files(root) == tree_files(make_tree(tmp_path / "fresh")), "the runs changed the tree"
     for k in range(len(argvs)):
         assert fast.codes[k] == host.codes[k], (k, fast.codes[k], host.codes[k])
