@@ -342,7 +342,7 @@ def test_drained_records_are_parsed_in_order() -> None:
 
 
 def stdin_program() -> str:
-    """Reads stdin in 7-byte pieces into stdout; after the first piece asks fd 0's fdstat (a host call that
+    """Reads stdin in 7-byte pieces into stdout; after the first piece asks fd 0's filestat (a host call that
     sees fd 0: the host takes stdin over where the device read to)."""
     p = Program()
     return p.wat(f"""(func (export "_start") (local $n i32) (local $k i32)
@@ -352,7 +352,7 @@ def stdin_program() -> str:
         (br_if $eof (i32.eqz (i32.load (i32.const 104))))
         (call $print (i32.const 16384) (i32.load (i32.const 104)))
         (if (i32.eqz (local.get $k)) (then
-          {p.report("fdstat", "(call $fd_fdstat_get (i32.const 0) (i32.const 200))")}))
+          {p.report("filestat", "(call $fd_filestat_get (i32.const 0) (i32.const 200))")}))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $more))))""")
 
@@ -367,14 +367,14 @@ def test_stdin_is_read_on_the_device_until_the_host_takes_it(engine, tmp_path) -
     assert outputs(got) == outputs(want)
     for i, (out, _) in enumerate(outputs(got)):
         text = (f"stdin of {i % 5}: " * (i % 7 + 1)).encode()
-        assert out == text[:7] + b"fdstat=0\n" + text[7:]
-    # per instance: the first read on the device, then the fdstat and the reads after it on the host
+        assert out == text[:7] + b"filestat=0\n" + text[7:]
+    # per instance: the first read on the device, then the filestat and the reads after it on the host
     reads = sum(-(-(len(f"stdin of {i % 5}: ") * (i % 7 + 1) - 7) // 7) + 1 for i in range(N))
     assert fast_wasi.calls == N + reads and host_wasi.calls > fast_wasi.calls
     ref = run_wasmtime(stdin_program(), tmp_path, stdin=b"abcdefghijklmnop")
     one = [WasiContext(stdin=b"abcdefghijklmnop")]
     run(engine, stdin_program(), one)
-    assert ref[1] == outputs(one)[0][0] == b"abcdefgfdstat=0\nhijklmnop"
+    assert ref[1] == outputs(one)[0][0] == b"abcdefgfilestat=0\nhijklmnop"
 
 
 def test_stdin_read_whole_on_the_device_makes_no_host_call(engine) -> None:
@@ -431,3 +431,32 @@ def test_stdin_from_a_file_is_served_on_the_device(tmp_path) -> None:
         assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(z)))) is None
     with open(os.devnull, "rb") as null:
         assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(null)))) == b""
+
+
+def test_stdio_fdstat_on_the_device_until_a_call_could_change_it(engine, tmp_path) -> None:
+    """wasi-libc's stdio asks fd 1's fdstat (isatty) before its first write: answered on the device, as the
+    host would (a terminal or not, per instance), until a host call that may change fds 0-2 (here new flags
+    on fd 1)."""
+    p = Program()
+    show = "".join(f"""
+      {p.report(f"fdstat{fd}", f"(call $fd_fdstat_get (i32.const {fd}) (i32.const 200))")}
+      {p.report(f"type{fd}", "(i32.load8_u (i32.const 200))")}
+      {p.report(f"flags{fd}", "(i32.load16_u (i32.const 202))")}
+      {p.report(f"rights{fd}", "(i32.wrap_i64 (i64.load (i32.const 208)))")}""" for fd in range(3))
+    wat = p.wat(f"""(func (export "_start")
+      {show}
+      {p.report("set_flags", "(call $fd_fdstat_set_flags (i32.const 1) (i32.const 1))")}
+      {show})""")
+
+    def contexts() -> list[WasiContext]:
+        return [WasiContext(stdout_tty=i % 3 == 0, stderr_tty=i % 5 == 0) for i in range(N)]
+
+    got, want = contexts(), contexts()
+    _, fast_wasi = run(engine, wat, got)
+    _, host_wasi = run(engine, wat, want, fast=False)
+    assert outputs(got) == outputs(want)
+    assert fast_wasi.calls == 4 * N  # set_flags and the three fdstats after it
+    out0, out1 = outputs(got)[0][0].decode(), outputs(got)[1][0].decode()
+    assert "type1=2\n" in out0 and "type1=0\n" in out1  # a terminal: a character device
+    ref = run_wasmtime(wat, tmp_path)
+    assert b"fdstat0=0\n" in ref[1] and b"fdstat1=0\n" in ref[1]

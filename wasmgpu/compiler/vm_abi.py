@@ -75,7 +75,9 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
  W_HOST_REALTIME, W_HOST_MONOTONIC, W_TIMER_BASE, W_FILE_DATA, W_FILE_INFO, W_FILE_STAT, W_NAMES, W_NAME_BYTES,
  W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
  W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
- W_STDIN_INFO, W_COUNT) = range(37)
+ W_STDIN_INFO, W_STDIO_FDSTAT, W_STDIO_ROW, W_COUNT) = range(39)
+# fd_fdstat_get of fds 0-2 (wasi/fast.py) while WF_STDIO: W_STDIO_FDSTAT: u8 [rows][24], the distinct records;
+# W_STDIO_ROW: u32 [3][N], each instance's row for fd 0, 1 and 2.
 # Stdin on the device (wasi/fast.py): W_STDIN: u8 [], the distinct stdin contents of the instances whose fd 0
 # reads known bytes (WF_STDIN); W_STDIN_INFO: u64 [SD_FIELDS][N] (enum WasiStdinField): where an instance's
 # bytes are in W_STDIN, how many, and how far it has read.
@@ -109,8 +111,9 @@ C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
 # the host's clocks at launch plus the device timer; the seeded virtual clock (wasi/clocks.py VirtualClock);
 # random_get from the instance's ChaCha20 stream.
 # WF_FILES: the instance's preopened files are served on the device (wasi/devfiles.py); WF_STDIN: its fd_read of
-# fd 0 is.
-WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES, WF_STDIN = 1, 2, 4, 8, 16, 32, 64
+# fd 0 is; WF_STDIO: its fd_fdstat_get of fds 0-2 is.
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES, WF_STDIN, WF_STDIO = (
+    1, 2, 4, 8, 16, 32, 64, 128)
 WF_OUT_FD2 = 0x80000000  # in an output record's header: the record is for fd 2
 NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
@@ -162,7 +165,8 @@ PAGE = 65536
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
-                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_OUT_FD2", "DF_PREOPENS",
+                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
+                    "DF_PREOPENS",
                     "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}

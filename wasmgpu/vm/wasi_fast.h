@@ -189,6 +189,13 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
   const u64 size = (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE;
   MemRef r = mem_ref((const u64*)P[P_MEMS], m, inst, N);
   u32 e = WASI_SUCCESS;
+  if (kind == WK_FD_FDSTAT_GET && (u32)ARG(0) < 3 && (flags & WF_STDIO)) {  // stdio's, as the host has them
+    const u64 out = (u32)ARG(1), row = ((const u32*)blk[W_STDIO_ROW])[(u32)ARG(0) * N + inst];
+    if (out + 24 > size) return WF_HOST;
+    mem_init(r, out, (const u8*)blk[W_STDIO_FDSTAT] + 24 * row, 24);
+    ARG(0) = e;
+    return WF_DONE;
+  }
   if (kind == WK_FD_READ && (u32)ARG(0) == 0 && (flags & WF_STDIN)) {
     if (df_stdin_read(blk, inst, N, r, size, (u32)ARG(1), (u32)ARG(2), (u32)ARG(3)) == WF_HOST) return WF_HOST;
     ARG(0) = e;

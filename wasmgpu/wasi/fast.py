@@ -42,6 +42,8 @@ from ..compiler.vm_abi import (
     W_RNG_POS,
     W_STDIN,
     W_STDIN_INFO,
+    W_STDIO_FDSTAT,
+    W_STDIO_ROW,
     W_STRING_INFO,
     W_STRINGS,
     W_TIMER_BASE,
@@ -51,6 +53,7 @@ from ..compiler.vm_abi import (
     WF_RANDOM,
     WF_STDERR,
     WF_STDIN,
+    WF_STDIO,
     WF_STDOUT,
 )
 from ..compiler.vm_abi import WASI_KINDS as KINDS
@@ -174,6 +177,20 @@ class FastPaths:
         self.stdin = xp.asarray(np.frombuffer(bytes(stdin) + b"\0", dtype=np.uint8))
         self.stdin_info = xp.asarray(stdin_info)
 
+        # fd_fdstat_get of fds 0-2: each distinct record once, a row per descriptor and instance; the device
+        # answers until a host call could change one (before_calls).
+        records: dict[bytes, int] = {}
+        stdio_row = np.zeros((3, n), dtype=np.uint32)
+        for i, ctx in enumerate(contexts):
+            entries = [ctx.fds.entries.get(fd) for fd in range(3)]
+            if any(e is None for e in entries):
+                continue
+            for fd, e in enumerate(entries):
+                stdio_row[fd, i] = records.setdefault(e.fdstat(), len(records))  # type: ignore[union-attr]
+            self._flags[i] |= WF_STDIO
+        self.stdio_fdstat = xp.asarray(np.frombuffer(b"".join(records) or bytes(24), dtype=np.uint8))
+        self.stdio_row = xp.asarray(stdio_row)
+
         # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
         self.outputs = [(_output(ctx, 1), _output(ctx, 2)) for ctx in contexts]
         self.out: MemoryArray | None = None
@@ -194,6 +211,8 @@ class FastPaths:
         block[W_OUT_USED] = ptr(self.used)
         block[W_STDIN] = ptr(self.stdin)
         block[W_STDIN_INFO] = ptr(self.stdin_info)
+        block[W_STDIO_FDSTAT] = ptr(self.stdio_fdstat)
+        block[W_STDIO_ROW] = ptr(self.stdio_row)
         self.block = xp.asarray(block)
         store.attach(self)
 
@@ -232,6 +251,14 @@ class FastPaths:
                        and not (name in ONE_FD and args and args[0] != 0)})
         if take:
             self._take_stdin(np.array(take))
+        # One that may change what fds 0-2 are (close, renumber, new flags or rights) leaves their fdstat to the
+        # host from then on; reads, writes and path calls (whose new descriptors are never 0-2 while those are
+        # open) do not.
+        stat = sorted({i for i, name, _ in wasi if self._flags[i] & WF_STDIO and name not in NO_FDS
+                       and name not in ONE_FD and not name.startswith("path_")})
+        if stat:
+            self._flags[stat] &= ~WF_STDIO & 0xFFFFFFFF
+            self._push_flags(np.array(stat))
 
     def _take_stdin(self, insts: np.ndarray) -> None:
         pos = self.store.backend.to_host(self.stdin_info[SD_POS, self.store.xp.asarray(insts)])
