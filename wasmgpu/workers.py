@@ -20,7 +20,6 @@ import ctypes
 import os
 import pickle
 import signal
-import stat
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
+from .wasi.command import reads_at_once
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
 # the workers' starts contend): worth it only for this many instances or more each. On the H200, charcount
@@ -87,9 +87,9 @@ def _gpu(backend: str) -> bool:
 
 
 def _stdin_kind() -> str | None:
-    """How the host's stdin can be given to every worker: "none" (a terminal, /dev/null or nothing:
-    instances read no bytes), "read" (a regular file small enough or a stream without a descriptor: read
-    once, whole); None: a pipe or another device, which gpu-run alone reads as the instances ask."""
+    """How the host's stdin can be given to every worker: "none" (a terminal or nothing: instances read no
+    bytes), "read" (what reads_at_once, or a stream without a descriptor: read once, whole); None: a pipe or
+    another device, which gpu-run alone reads as the instances ask."""
     if sys.stdin is None or getattr(sys.stdin, "closed", False):
         return "none"
     try:
@@ -99,14 +99,9 @@ def _stdin_kind() -> str | None:
     try:
         if os.isatty(fd):
             return "none"
-        info = os.fstat(fd)
+        return "read" if reads_at_once(fd, MAX_SHARED_STDIN) else None
     except OSError:
         return "none"
-    if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SHARED_STDIN:
-        return "read"
-    if stat.S_ISCHR(info.st_mode) and info.st_rdev == os.stat(os.devnull).st_rdev:
-        return "none"  # /dev/null; another device (/dev/zero) may never end
-    return None
 
 
 def _read_stdin() -> bytes:

@@ -129,6 +129,15 @@ def frame_line(k: int | None, frame: str) -> str:
         return f"  {k:>3}: {frame}"
 
 
+def reads_at_once(fd: int, limit: int) -> bool:
+    """Whether host descriptor fd reads to its end at once, with at most `limit` bytes: a regular file that
+    small, or /dev/null (not /dev/zero, nor a pipe or a terminal, which may wait or never end)."""
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode):
+        return info.st_size <= limit
+    return stat.S_ISCHR(info.st_mode) and info.st_rdev == os.stat(os.devnull).st_rdev
+
+
 class SharedStdin:
     """The host's stdin, read in full on first use (not before: a module may never read it)."""
 
@@ -137,15 +146,12 @@ class SharedStdin:
         self.data: bytes | None = None
 
     def ready(self, limit: int) -> bool:
-        """Whether bytes() would return at once, with at most `limit` bytes: read already, a regular file
-        that small, or /dev/null (not /dev/zero, nor a pipe or a terminal)."""
+        """Whether bytes() would return at once, with at most `limit` bytes: read already, or a stream that
+        reads_at_once."""
         if self.data is not None or self.stream is None:
             return self.data is None or len(self.data) <= limit
         try:
-            info = os.fstat(self.stream.fileno())
-            if stat.S_ISREG(info.st_mode):
-                return info.st_size <= limit
-            return stat.S_ISCHR(info.st_mode) and info.st_rdev == os.stat(os.devnull).st_rdev
+            return reads_at_once(self.stream.fileno(), limit)
         except (AttributeError, OSError, ValueError):
             return False
 
