@@ -13,7 +13,7 @@ if [ $# -eq 0 ]; then
 fi
 for name in "$@"; do
     if [ -f "src/$name.c" ]; then
-        "$CC" --target=wasm32-wasi --sysroot=/usr -O2 "src/$name.c" -o "wasm/$name.wasm"
+        "$CC" --target=wasm32-wasi --sysroot=/usr -O2 -I include "src/$name.c" -o "wasm/$name.wasm"
     elif [ -f "src/$name.rs" ]; then
         "$RUSTC" -O --target wasm32-wasi "src/$name.rs" -o "wasm/$name.wasm"
     else

@@ -1,59 +1,16 @@
 /* Random sequences of WASI file calls on the tree of tests/test_devfiles.py (make_tree), every result
    printed: the device's answers must be the host's, byte for byte, whatever the order of the calls.
-   Usage: wasi_random SEED STEPS [easy] [portable]. Only reads (and opens asked with write rights, which the host serves
-   and which change nothing by themselves): the tree stays as it was. With "easy", only names of the
+   Usage: wasi_random SEED STEPS [easy] [portable]. Only reads (and opens asked with write rights, which the
+   host serves and which change nothing by themselves): the tree stays as it was. With "easy", only names of the
    snapshot, descriptors opened here (or the preopen) and the flags the device serves: long sequences
-   stay on the device before a call hands them to the host. With "portable", listings print only whether they
-   gave anything, which wasmtime's (in the OS's order) agree with. */
+   stay on the device before a call hands them to the host. With "portable", listings print only whether
+   they gave anything, which wasmtime's (in the OS's order) agree with. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <wasi/api.h>
 
-#define IMP(name) __attribute__((import_module("wasi_snapshot_preview1"), import_name(#name)))
-typedef uint32_t ptr_t;
-IMP(path_open) int32_t w_path_open(int32_t, int32_t, ptr_t, uint32_t, int32_t, uint64_t, uint64_t, int32_t, ptr_t);
-IMP(fd_read) int32_t w_fd_read(int32_t, ptr_t, uint32_t, ptr_t);
-IMP(fd_pread) int32_t w_fd_pread(int32_t, ptr_t, uint32_t, uint64_t, ptr_t);
-IMP(fd_write) int32_t w_fd_write(int32_t, ptr_t, uint32_t, ptr_t);
-IMP(fd_seek) int32_t w_fd_seek(int32_t, int64_t, int32_t, ptr_t);
-IMP(fd_tell) int32_t w_fd_tell(int32_t, ptr_t);
-IMP(fd_filestat_get) int32_t w_fd_filestat_get(int32_t, ptr_t);
-IMP(fd_fdstat_get) int32_t w_fd_fdstat_get(int32_t, ptr_t);
-IMP(fd_close) int32_t w_fd_close(int32_t);
-IMP(fd_prestat_get) int32_t w_fd_prestat_get(int32_t, ptr_t);
-IMP(fd_prestat_dir_name) int32_t w_fd_prestat_dir_name(int32_t, ptr_t, uint32_t);
-IMP(path_filestat_get) int32_t w_path_filestat_get(int32_t, int32_t, ptr_t, uint32_t, ptr_t);
-IMP(fd_readdir) int32_t w_fd_readdir(int32_t, ptr_t, uint32_t, uint64_t, ptr_t);
-IMP(args_sizes_get) int32_t w_args_sizes_get(ptr_t, ptr_t);
-IMP(args_get) int32_t w_args_get(ptr_t, ptr_t);
-IMP(proc_exit) _Noreturn void w_proc_exit(int32_t);
-
-#define P(x) ((ptr_t)(uintptr_t)(x))
-#define R(r) ((uint64_t)__WASI_RIGHTS_##r)
-
-static char out[1 << 16];
-static size_t used;
-
-static void flush(void) {
-    size_t at = 0;
-    while (at < used) {
-        __wasi_ciovec_t v = {(const uint8_t *)out + at, used - at};
-        uint32_t n = 0;
-        if (w_fd_write(1, P(&v), 1, P(&n)) != 0 || n == 0) break;
-        at += n;
-    }
-    used = 0;
-}
-
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
-    if (used > sizeof out - 1024) flush();
-    __builtin_va_list ap;
-    __builtin_va_start(ap, fmt);
-    int n = vsnprintf(out + used, sizeof out - used, fmt, ap);
-    __builtin_va_end(ap);
-    if (n > 0) used += (size_t)n < sizeof out - used ? (size_t)n : sizeof out - used - 1;
-}
+#include "wasi_raw.h"
 
 static uint64_t state;
 static uint32_t rnd(uint32_t n) {  /* xorshift64*, in [0, n) */
