@@ -396,12 +396,16 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu-run: error: out of memory (fewer --instances may fit)", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - the last resort: one line instead of a traceback
-        if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
-            traceback.print_exc()
-        text = str(e).splitlines()[0] if str(e) else ""
-        print(f"gpu-run: internal error: {type(e).__name__}{': ' + text if text else ''} "
-              "(WASMGPU_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(f"gpu-run: internal error: {internal_error(e)} (WASMGPU_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def internal_error(e: Exception) -> str:
+    """A bug's one line, `Type: first line of its message` (the traceback too, on stderr, with WASMGPU_DEBUG=1)."""
+    if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(e)
+    text = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}{': ' + text if text else ''}"
 
 
 class Failed(Exception):
@@ -640,9 +644,9 @@ def write_prefixed(stream: Any, chunks: Iterable[bytes], prefix: str) -> None:
 
 def progress_bar(n: int, asked: bool | None = None) -> tuple[Any, Any]:
     """A tqdm bar on stderr of the finished instances and the fuel spent, updated after every launch (so a
-    batch whose instances all finish late shows it from the first second); with `asked` None, when stderr is
-    a terminal. No bar without tqdm."""
-    if asked is False or (asked is None and not Output._tty(sys.stderr)):
+    batch whose instances all finish late shows it from the first second); with `asked` None, for a batch
+    when stderr is a terminal. No bar without tqdm."""
+    if asked is False or (asked is None and (n < 2 or not Output._tty(sys.stderr))):
         return None, None
     try:
         from tqdm import tqdm
@@ -687,8 +691,7 @@ def run_module(opts: argparse.Namespace) -> int:
     data = read_module(opts.module)
     module = load_module(data, opts.module)
     report.lap("load")
-    start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
-    command = opts.invoke is None and start is not None
+    command = runs_command(opts, module)
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
     from .workers import plan_workers, run_workers  # noqa: PLC0415 - it imports this module
 
@@ -742,6 +745,11 @@ class RunReport:
         builds = [f"{'cache hit' if b.hit else 'built'}: {b.name} ({b.seconds:.2f} s)" for b in self.builds]
         steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps)
         return [where, *builds, f"time: {steps}"]
+
+
+def runs_command(opts: argparse.Namespace, module: Module) -> bool:
+    """Whether the module runs as a WASI command (it exports _start and --invoke names nothing else)."""
+    return opts.invoke is None and any(e.name == "_start" and e.kind == "func" for e in module.exports)
 
 
 def load_module(data: bytes, path: Path) -> Module:

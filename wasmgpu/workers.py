@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
-from .wasi.command import reads_at_once
+from .wasi.command import quiet_stop, reads_at_once
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
 # the workers' starts contend): worth it only for this many instances or more each. On the H200, charcount
@@ -338,7 +338,6 @@ def run_job(job: Job) -> dict[str, Any]:
     """Run a job as gpu-run runs a batch; the outcomes, or what stopped it."""
     from . import cli  # noqa: PLC0415
     from .vm.build import BUILD_EVENTS  # noqa: PLC0415
-    from .wasi.command import quiet_stop  # noqa: PLC0415
 
     opts = job.opts
     opts.worker = True  # no progress bar of its own: reports to the parent's, where it shows one
@@ -348,8 +347,7 @@ def run_job(job: Job) -> dict[str, Any]:
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
         module = cli.load_module(job.module, opts.module)
-        start = next((e for e in module.exports if e.name == "_start" and e.kind == "func"), None)
-        command = opts.invoke is None and start is not None
+        command = cli.runs_command(opts, module)
         engine = cli.make_engine(opts)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
         engine.max_memory = limit // job.share
@@ -376,12 +374,7 @@ def run_job(job: Job) -> dict[str, Any]:
     except (MemoryError, *engine_out_of_memory(opts)):
         return {"error": "out of memory (fewer --instances may fit)", "retry": True}
     except Exception as e:  # noqa: BLE001 - reported by the parent as gpu-run's internal error
-        if os.environ.get("WASMGPU_DEBUG", "") not in ("", "0"):
-            import traceback  # noqa: PLC0415
-
-            traceback.print_exc()
-        text = str(e).splitlines()[0] if str(e) else ""
-        return {"internal": f"{type(e).__name__}{': ' + text if text else ''}"}
+        return {"internal": cli.internal_error(e)}
 
 
 def main() -> int:
