@@ -248,7 +248,7 @@ class DeviceFiles:
     store: object
     contexts: Sequence[WasiContext]
     flags: np.ndarray  # FastPaths' host copy of the per-instance WF_* bits
-    push_flags: object  # (instances) -> None: copy those instances' flags to the device
+    push_flags: object  # (instances) -> None: those instances' flags changed (FastPaths copies them to the device)
     set_field: object  # (field, value) -> None: a field of the device block
     files: list[SnapFile] = field(default_factory=list)
     preopens: list[int] = field(default_factory=list)  # per instance: how many preopens the device knows

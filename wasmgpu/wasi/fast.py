@@ -223,7 +223,7 @@ class FastPaths:
         if name not in KINDS:
             return None
         if name in FILE_KINDS and self.files is None:
-            self.files = DeviceFiles(self.store, self.contexts, self._flags, self._push_flags, self._set)
+            self.files = DeviceFiles(self.store, self.contexts, self._flags, self._changed, self._set)
             self.files.build()
         if name == "fd_write" and self.out is None and self.out_buffer > 0:
             self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer)
@@ -233,6 +233,14 @@ class FastPaths:
                 self._refresh_fds(i)
             self.flags[:] = self.store.xp.asarray(self._flags)
         return KINDS.index(name)
+
+    def _changed(self, insts: np.ndarray) -> None:
+        """These instances' flags changed here: copied to the device at once, or, in a round of host calls,
+        with the round's other changes in after_calls (one copy for the round)."""
+        if self._pending is None:
+            self._push_flags(insts)
+        else:
+            self._pending.update(insts.tolist())
 
     def _push_flags(self, insts: np.ndarray) -> None:
         if len(insts):
@@ -258,14 +266,14 @@ class FastPaths:
                        and name not in ONE_FD and not name.startswith("path_")})
         if stat:
             self._flags[stat] &= ~WF_STDIO & 0xFFFFFFFF
-            self._push_flags(np.array(stat))
+            self._changed(np.array(stat))
 
     def _take_stdin(self, insts: np.ndarray) -> None:
         pos = self.store.backend.to_host(self.stdin_info[SD_POS, self.store.xp.asarray(insts)])
         for i, p in zip(insts.tolist(), pos.tolist(), strict=True):
             self.contexts[i].fds.entries[0].source.pos = int(p)  # type: ignore[union-attr]
             self._flags[i] &= ~WF_STDIN & 0xFFFFFFFF
-        self._push_flags(insts)
+        self._changed(insts)
 
     def after_calls(self) -> None:
         pending, self._pending = self._pending, None
@@ -312,10 +320,7 @@ class FastPaths:
         """A host call may have closed or renumbered fd 1 or 2: the device then leaves them to the host
         (told at once, or with the rest of the round's changes in after_calls)."""
         if self.out is not None and self._refresh_fds(i):
-            if self._pending is None:
-                self._push_flags(np.array([i]))
-            else:
-                self._pending.add(i)
+            self._changed(np.array([i]))
 
     def _refresh_fds(self, i: int) -> bool:
         entries = self.contexts[i].fds.entries
