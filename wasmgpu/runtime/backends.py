@@ -109,16 +109,23 @@ SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
 CU_CTX_SCHED_BLOCKING_SYNC = 4
 
 
-def _sleep_while_waiting(ordinal: int) -> None:
-    """Make this process's waits for the GPU sleep instead of spinning (the CUDA driver's choice for a
-    process alone), leaving the core to other processes' host work; before the context is made."""
+def _cuda_driver() -> ctypes.CDLL | None:
+    """The CUDA driver library, initialized; None where there is none (or it fails to start)."""
     try:
         cuda = ctypes.CDLL("libcuda.so.1")
-        dev = ctypes.c_int()
-        if cuda.cuInit(0) == 0 and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0:
-            cuda.cuDevicePrimaryCtxSetFlags(dev, CU_CTX_SCHED_BLOCKING_SYNC)
+        return cuda if cuda.cuInit(0) == 0 else None
     except (OSError, AttributeError):
-        pass  # no driver library by that name: the waits spin, which is only slower
+        return None
+
+
+def _sleep_while_waiting(ordinal: int) -> None:
+    """Make this process's waits for the GPU sleep instead of spinning (the CUDA driver's choice for a
+    process alone), leaving the core to other processes' host work; before the context is made. Without
+    the driver library by that name the waits spin, which is only slower."""
+    cuda = _cuda_driver()
+    dev = ctypes.c_int()
+    if cuda is not None and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0:
+        cuda.cuDevicePrimaryCtxSetFlags(dev, CU_CTX_SCHED_BLOCKING_SYNC)
 
 
 def host_threads() -> int:
@@ -293,12 +300,9 @@ def cuda_present() -> bool:
 
     if importlib.util.find_spec("cupy") is None:
         return False
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        count = ctypes.c_int()
-        return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
-    except (OSError, AttributeError):
-        return False
+    cuda = _cuda_driver()
+    count = ctypes.c_int()
+    return cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
 def cuda_available() -> bool:

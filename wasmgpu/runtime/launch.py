@@ -3,7 +3,8 @@ instances wait on between launches, and what each instance's call returned."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,14 +57,8 @@ class Launcher:
         if f.host is not None:
             check_supported(f.type)
             calls = [(i, tuple(int(v) for v in a)) for i, a in enumerate(args)]
-            ext = s.extension
-            if ext is not None:
-                ext.before_calls([(i, f.name, a) for i, a in calls])
-            try:
+            with self._round_hooks([(i, f.name, a) for i, a in calls]):
                 return [self._call_host(f, i, a) for i, a in calls]
-            finally:
-                if ext is not None:
-                    ext.after_calls()
         matrix = np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T if f.nparams else None
         outcome = self.call_raw(func, matrix, fuel, on_slice)
         return outcome.results() if outcome is not None else self._device_only(f)
@@ -192,14 +187,8 @@ class Launcher:
             f = s.funcs[int(state[S_HOST_FUNC, j])]
             base = int(frames[j])
             calls.append((i, f, base, tuple(int(v) for v in window[base: base + len(f.type.params), j])))
-        ext = s.extension
-        if ext is not None:
-            ext.before_calls([(i, f.name, args) for i, f, _, args in calls])
-        try:
+        with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
             resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
-        finally:
-            if ext is not None:
-                ext.after_calls()
         # Results into the callee frames, and the ended instances' state, each in one transfer.
         xp = s.xp
         if values:
@@ -211,6 +200,18 @@ class Launcher:
             s.state[S_STATUS, at] = STATUS["TRAPPED"]
             s.state[S_TRAP, at] = TRAP_CODE["HOST"]
         return resumed
+
+    @contextmanager
+    def _round_hooks(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> Iterator[None]:
+        """The store extension's hooks around a round of host calls, (instance, name, arguments) each."""
+        ext = self.store.extension
+        if ext is not None:
+            ext.before_calls(calls)
+        try:
+            yield
+        finally:
+            if ext is not None:
+                ext.after_calls()
 
     def _serve_round(self, calls: list[tuple[int, FuncInst, int, tuple[int, ...]]]) -> tuple[
             list[int], list[int], list[int], tuple[list[int], list[int], list[int]]]:
