@@ -10,7 +10,7 @@ from ..runtime.store import Extern, FuncExtern, Instance, MemoryExtern, Store
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import WasiContext
-from .fast import FastPaths
+from .fast import HOST_PREFIX, FastPaths
 from .memory import GuestMemory, WasiError
 from .preview1 import FUNCTIONS
 
@@ -71,7 +71,7 @@ class Wasi:
         if ext is None:
             params, results = abi.SIGNATURES[name]
             kind = self.fast.kind(name) if self.fast is not None else None
-            ext = self.store.host_func(FuncType(params, results), self._callback(name), f"wasi:{name}", kind)
+            ext = self.store.host_func(FuncType(params, results), self._callback(name), HOST_PREFIX + name, kind)
             self._funcs[name] = ext
         return ext
 

@@ -67,7 +67,7 @@ from .fds import OutputEntry, StdinEntry
 U64_MAX = (1 << 64) - 1
 
 FILE_KINDS = frozenset(KINDS[KINDS.index("fd_prestat_get"):])  # served from devfiles.py's snapshot
-HOST_PREFIX = "wasi:"  # the store's name of a WASI host function (batch.py)
+HOST_PREFIX = "wasi:"  # what the store's name of a WASI host function starts with (batch.py names them)
 MAX_OUT_BUFFER = 16 << 10  # bytes per instance
 MIN_OUT_BUFFER = 1 << 10
 
