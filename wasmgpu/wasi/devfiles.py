@@ -143,28 +143,31 @@ class SnapFile:
         return bytes(out), [*starts, len(out)]
 
 
-_SCANNER: ctypes.CDLL | None = None
+_HOST_NATIVE: ctypes.CDLL | None = None
 
 
-def _scanner() -> ctypes.CDLL:
-    global _SCANNER
-    if _SCANNER is None:
+def host_native() -> ctypes.CDLL:
+    """scan.cpp, built once: the snapshot scanner and the output records joiner."""
+    global _HOST_NATIVE
+    if _HOST_NATIVE is None:
         source = (Path(__file__).resolve().parent / "scan.cpp").read_text()
-        lib = host_library(source, ["-O2", "-std=c++17", "-shared", "-fPIC", "-pthread"], "the snapshot scanner",
-                           "reading preopened files for the device needs", prefix="scan")
+        lib = host_library(source, ["-O2", "-std=c++17", "-shared", "-fPIC", "-pthread"], "the WASI host helpers",
+                           "WASI on the device (its files and output) needs", prefix="scan")
         u64p, i64 = ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64
         lib.wg_scan.argtypes = [ctypes.POINTER(ctypes.c_char_p), u64p, u64p, i64, i64, i64, i64, i64, i64, i64,
                                 i64, ctypes.POINTER(ctypes.c_void_p), u64p]
         lib.wg_scan.restype = None
         lib.wg_scan_free.argtypes = [ctypes.c_void_p]
-        _SCANNER = lib
-    return _SCANNER
+        lib.wg_join_records.argtypes = [ctypes.c_void_p, i64, ctypes.c_uint32, ctypes.c_void_p]
+        lib.wg_join_records.restype = i64
+        _HOST_NATIVE = lib
+    return _HOST_NATIVE
 
 
 def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
     """The regular files under each preopen (scan.cpp: read in native threads through descriptors opened
     below it, no link followed, a root swapped since its context was made skipped), within `budget` bytes."""
-    lib, n = _scanner(), len(entries)
+    lib, n = host_native(), len(entries)
     roots = (ctypes.c_char_p * n)(*(os.fsencode(e.root) for e in entries))
     dev = (ctypes.c_uint64 * n)(*(e.identity[0] for e in entries))
     ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))

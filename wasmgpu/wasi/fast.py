@@ -61,7 +61,7 @@ from ..runtime.linear_memory import MemoryArray
 from ..runtime.store import Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
-from .devfiles import NO_FDS, ONE_FD, DeviceFiles
+from .devfiles import NO_FDS, ONE_FD, DeviceFiles, host_native
 from .fds import OutputEntry, StdinEntry
 
 U64_MAX = (1 << 64) - 1
@@ -84,19 +84,16 @@ def _strings(items: list[bytes]) -> bytes:
 
 
 def parse_records(data: bytes | np.ndarray) -> list[tuple[int, bytes]]:
-    """An output buffer's records as (fd, bytes), consecutive writes to one fd joined."""
-    raw = bytes(data)
+    """An output buffer's records as (fd, bytes), consecutive writes to one fd joined (in native code: a
+    batch of 10,000 instances printing 2,000 lines each has 20 million records)."""
+    buf = np.array(np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data, dtype=np.uint8)
+    runs = np.empty(2 * (len(buf) // 4 + 1), dtype=np.uint64)
+    count = host_native().wg_join_records(buf.ctypes.data, len(buf), WF_OUT_FD2, runs.ctypes.data)
     out: list[tuple[int, bytes]] = []
     at = 0
-    while at + 4 <= len(raw):
-        head = int.from_bytes(raw[at:at + 4], "little")
-        fd, n = (2 if head & WF_OUT_FD2 else 1), head & ~WF_OUT_FD2
-        chunk = raw[at + 4:at + 4 + n]
-        if out and out[-1][0] == fd:
-            out[-1] = (fd, out[-1][1] + chunk)
-        else:
-            out.append((fd, chunk))
-        at += 4 + ((n + 3) & ~3)
+    for fd, n in runs[:2 * count].reshape(-1, 2).tolist():
+        out.append((fd, buf[at:at + n].tobytes()))
+        at += n
     return out
 
 

@@ -229,4 +229,30 @@ void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64
 }
 
 void wg_scan_free(char* p) { free(p); }
+
+// An instance's output records (vm/wasi_fast.h: a u32 header, the length or'ed with fd2_bit for fd 2, then
+// the bytes padded to 4), joined in place: the bytes of consecutive records to one fd are moved to lie
+// together at the front of buf, and runs[2k], runs[2k + 1] receive the fd and the length of each run, in
+// order (runs has room for len / 4 + 1 pairs). Returns the number of runs.
+int64_t wg_join_records(uint8_t* buf, int64_t len, uint32_t fd2_bit, uint64_t* runs) {
+  int64_t nruns = 0, at = 0, to = 0;
+  while (at + 4 <= len) {
+    uint32_t head;
+    memcpy(&head, buf + at, 4);
+    const uint64_t fd = (head & fd2_bit) ? 2 : 1;
+    int64_t n = head & ~fd2_bit;
+    if (n > len - at - 4) n = len - at - 4;  // a cut record keeps what is there
+    memmove(buf + to, buf + at + 4, n);
+    if (nruns > 0 && runs[2 * nruns - 2] == fd) {
+      runs[2 * nruns - 1] += n;
+    } else {
+      runs[2 * nruns] = fd;
+      runs[2 * nruns + 1] = n;
+      nruns++;
+    }
+    to += n;
+    at += 4 + ((n + 3) & ~int64_t(3));
+  }
+  return nruns;
+}
 }

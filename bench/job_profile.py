@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Where one whole job's time goes: makes a program's inputs as bench/jobs.py does, then runs gpu-run
+on them with -v (the step times), once per worker count asked, and once under cProfile in one process.
+
+    python3 bench/job_profile.py PROGRAM N [--backend cuda] [--workers 1,2] [--profile] [--top 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import jobs  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("program", choices=sorted(jobs.PROGRAMS))
+    p.add_argument("n", type=int)
+    p.add_argument("--backend", default="cuda")
+    p.add_argument("--workers", default="", help="comma-separated worker counts to time (default: gpu-run's own)")
+    p.add_argument("--profile", action="store_true", help="also one run in one process under cProfile")
+    p.add_argument("--top", type=int, default=30)
+    args = p.parse_args()
+    program = jobs.PROGRAMS[args.program]
+    work = Path(tempfile.mkdtemp(prefix="wasmgpu-profile-"))
+    try:
+        root = work / "in"
+        with multiprocessing.Pool(os.cpu_count()) as pool:
+            jobs.generate_inputs(pool, program.name, root, args.n, os.cpu_count() or 1)
+        stdin = work / "stdin.txt"
+        stdin.write_bytes(jobs.stdin_text() if program.stdin else b"")
+        base = jobs.gpu_run_cmd(program, args.backend, args.n, root, work / "out", None)
+        counts = [w for w in args.workers.split(",") if w] or [""]
+        for w in counts:
+            shutil.rmtree(work / "out", ignore_errors=True)
+            cmd = base[:3] + ["-v"] + (["--workers", w] if w else []) + base[3:]
+            t = time.perf_counter()
+            with stdin.open("rb") as f:
+                r = subprocess.run(cmd, stdin=f, capture_output=True, text=True)
+            print(f"workers {w or 'default'}: {time.perf_counter() - t:.2f} s, exit {r.returncode}")
+            print("  " + "\n  ".join(r.stderr.strip().splitlines()[-6:]))
+        if args.profile:
+            shutil.rmtree(work / "out", ignore_errors=True)
+            prof = work / "prof"
+            cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "wasmgpu.cli", "--workers", "1",
+                   *base[3:]]
+            t = time.perf_counter()
+            with stdin.open("rb") as f:
+                subprocess.run(cmd, stdin=f, capture_output=True)
+            print(f"under cProfile, 1 process: {time.perf_counter() - t:.2f} s")
+            stats = pstats.Stats(str(prof))
+            stats.sort_stats("cumulative").print_stats(args.top)
+            stats.sort_stats("tottime").print_stats(args.top)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
