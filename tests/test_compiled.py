@@ -1,6 +1,7 @@
 """The compiled tier (compiler/to_c.py): the same results, traps, fuel and host calls as the interpreter,
 on the backend under test and on the CPU with the GPU's memory layout."""
 
+import os
 import subprocess
 import sys
 
@@ -17,9 +18,17 @@ BENCH_WASM = REPO / "bench" / "wasm"
 SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem"]
 
 
-@pytest.fixture(scope="module", params=sorted({BACKEND, "cpu-interleaved"}))
+@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
 def engines(request):
-    return Engine(request.param if request.param != "cpu-interleaved" else CpuBackend(interleaved=True))
+    """The backend under test, the CPU with the GPU's memory layout, and the CPU compiling every store in
+    pieces (one C function per wasm function: what stores over params.pieces_words get)."""
+    if request.param == "cpu-interleaved":
+        yield Engine(CpuBackend(interleaved=True))
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param == "cpu-pieces":
+            mp.setenv("WASMGPU_PIECES_WORDS", "0")
+        yield Engine(request.param.removesuffix("-pieces"))
 
 
 def run_both(engine: Engine, wasm: bytes, func: str, args: list[tuple[int, ...]], **kw):
@@ -303,7 +312,8 @@ SPEC_FILES = ["br_table", "call", "call_indirect", "fac", "loop", "memory_grow",
               "left-to-right", "local_tee", "conversions", "i64", "f64", "memory_copy", "table_grow"]
 
 
-def test_spec_subset_under_compiled_tier() -> None:
+@pytest.mark.parametrize("pieces", [False, True])
+def test_spec_subset_under_compiled_tier(pieces: bool) -> None:
     suite = find_testsuite()
     if suite is None:
         pytest.skip("spec suite not found")
@@ -311,7 +321,8 @@ def test_spec_subset_under_compiled_tier() -> None:
     assert files
     backend = "cpu-interleaved" if BACKEND == "cpu" else BACKEND
     proc = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--backend", backend, "--tier", "compiled", *files],
-                          capture_output=True, text=True, cwd=REPO)
+                          capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "WASMGPU_PIECES_WORDS": "0" if pieces else "99999999"})
     last = proc.stdout.strip().splitlines()[-1]
     assert proc.returncode == 0 and " 0 failed" in last, proc.stdout[-3000:]
     assert int(last.split()[0]) > 3000

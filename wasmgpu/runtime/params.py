@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,11 +44,20 @@ if TYPE_CHECKING:
 
 # How a store's code runs: vm.h's interpreter, or compiled to C first; "auto" compiles where the code is
 # at most AUTO_COMPILE_WORDS[backend] words. On the H200 (bench/NOTES.md) compiled C benchmarks of 80-1217
-# code words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s, but the Rust programs (10-12k
-# words) took 160 s to build and ran 3-9x slower (their kernels spill). On the CPU every benchmark ran
-# 2-25x faster compiled, and the host compiler (-O1) built 12k words in 11 s, once (builds are cached).
+# code words ran 1.1-9x the interpreter's fuel rate and built in 0.3-2 s; larger stores compile in pieces
+# (below), which the Rust programs (10-12k words) ran at 0.4-1.8x the interpreter after 70 s of NVRTC. On
+# the CPU every benchmark ran 2-25x faster compiled, and the host compiler (-O1) built 12k words in 11 s,
+# once (builds are cached).
 TIERS = ("auto", "interp", "compiled")
 AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
+
+
+def pieces_words(backend: str) -> int:
+    """Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store):
+    those that auto leaves to the interpreter. WASMGPU_PIECES_WORDS sets another bound (0: always in
+    pieces, as tests/test_compiled.py runs them)."""
+    text = os.environ.get("WASMGPU_PIECES_WORDS", "")
+    return int(text) if text.isdigit() else AUTO_COMPILE_WORDS.get(backend, 4096)
 
 
 def _wide(types: tuple[int, ...]) -> int:
@@ -160,4 +170,4 @@ class ParamBlock:
         infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
                           len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in s.funcs]
         sigs = {sid: (len(t.params), len(t.results)) for t, sid in s.sigs.items()}
-        return compile_store(s.code, infos, sigs, len(s.mems))
+        return compile_store(s.code, infos, sigs, len(s.mems), pieces=len(s.code) > pieces_words(s.backend.name))

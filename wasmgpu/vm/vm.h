@@ -548,10 +548,9 @@ static u32 wg_simt_ops;
 
 // vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
 // and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
-#define VM_PROLOGUE \
+#define VM_CONSTS \
   const u64 N = P[P_N]; \
   u32* st = (u32*)P[P_STATE]; \
-  if (STATE(S_STATUS) != STATUS_RUNNING) return 0; \
   const u64* code = (const u64*)P[P_CODE]; \
   const u32* funcs = (const u32*)P[P_FUNCS]; \
   const u32 ss = (u32)P[P_SLOT_STRIDE]; \
@@ -567,8 +566,10 @@ static u32 wg_simt_ops;
   u32* table_sizes = (u32*)P[P_TABLE_SIZES]; \
   u64* fuel_left = (u64*)P[P_FUEL_LEFT]; \
   const u64 stack_slots = P[P_STACK_SLOTS]; \
-  const u32 max_depth = (u32)P[P_MAX_DEPTH]; \
- \
+  const u32 max_depth = (u32)P[P_MAX_DEPTH];
+#define VM_PROLOGUE \
+  VM_CONSTS \
+  if (STATE(S_STATUS) != STATUS_RUNNING) return 0; \
   u32 pc = STATE(S_PC); \
   u32 fp = STATE(S_FP); \
   u64* fb = sl + (u64)fp * ss; \
@@ -584,6 +585,22 @@ static u32 wg_simt_ops;
   u32 cm = 0xffffffffu;  /* the cached memory: none yet */ \
   MemRef cref = mem_ref(mems, 0, inst, N); \
   u64 csize = 0;
+// The state a compiled store's piece (one function of it: compiler/to_c.py, pieces=True) shares with the
+// dispatch loop of vm_step_compiled: in the loop's locals, passed in and back through a VmRegs.
+#define VM_REGS(X) X(u64*, fb) X(u64, csize) X(MemRef, cref) X(u32, pc) X(u32, fp) X(u32, depth) X(u32, trap) \
+  X(u32, status) X(u32, fuel) X(u32, callee_fp) X(u32, callee) X(u32, here) X(u32, cm)
+#define VM_REG_FIELD(T, n) T n;
+#define VM_REG_PUT(T, n) rg->n = n;
+#define VM_REG_GET(T, n) n = rg->n;
+#define VM_REG_DECL(T, n) T n = rg->n;
+struct VmRegs { VM_REGS(VM_REG_FIELD) };
+// How a piece ended: back to the dispatch loop (pc set), or at one of vm_step's exits.
+enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, PIECE_CALL };
+#ifdef WG_CUDA
+#define PIECE __device__ __noinline__
+#else
+#define PIECE static __attribute__((noinline))
+#endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
       if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) { \
