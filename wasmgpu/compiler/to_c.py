@@ -600,11 +600,23 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         f"static const u32 wg_resume[{len(code)}] = {{{table}}};",
     ]
     if pieces:
+        head += [f"PIECE u32 wgf_{i}(const u64* P, u32 inst, VmRegs* rg, u32 rid);" for _, i in defined]
         exits = {"PIECE_LEAVE": "goto leave;", "PIECE_TRAPPED": "goto trapped;",
                  "PIECE_OUT_OF_FUEL": "goto out_of_fuel;", "PIECE_CALL": "goto do_call;"}
-        return "\n".join([
-            *head,
-            *blocks,
+        # Parts that compile on their own (vm/build.py: in parallel on the CPU): what every part needs
+        # (the TRAP macro), groups of pieces, and the step function with the tables.
+        groups: list[list[str]] = [[]]
+        size = 0
+        for block in blocks:
+            if size > PART_CHARS:
+                groups.append([])
+                size = 0
+            groups[-1].append(block)
+            size += len(block)
+        return PART_BREAK.join([
+            "\n".join(head[:3]),
+            *("\n".join(g) for g in groups),
+            "\n".join(head[3:]) + "\n" + "\n".join([
             "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
             "  VM_PROLOGUE",
             f"  {pin}",
@@ -633,7 +645,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
             "  VM_EPILOGUE",
             "}",
             "",
-        ])
+        ])])
     return "\n".join([
         *head,
         "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
@@ -659,6 +671,12 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         "}",
         "",
     ])
+
+
+# A store compiled in pieces comes as parts, split by PART_BREAK: the first goes before each of the others,
+# and the last holds the step function (vm/build.py compiles them apart where it can, else as one text).
+PART_BREAK = "\n// ---- part ----\n"
+PART_CHARS = 1 << 18  # C source per group of pieces
 
 
 def _piece(index: int, block: str, rids: object, pin: str) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ResourceLimitError, WasmGpuError
 from .tuning import WindowTuner
+
+if TYPE_CHECKING:
+    from ..vm.build import StoreCode
 
 
 class Backend:
@@ -34,15 +37,15 @@ class Backend:
         """What picks `near` (and the fuel slice) for each launch of n instances; None: the defaults."""
         return None
 
-    def compile(self, source: str) -> Any:
-        """A store's code compiled to C (compiler/to_c.py), built for this backend (once per source): what
+    def compile(self, code: StoreCode) -> Any:
+        """A store's code compiled to C (compiler/to_c.py), built for this backend (once per key): what
         `run` takes as `code`."""
         cache = self.__dict__.setdefault("_compiled", {})
-        if source not in cache:
-            cache[source] = self._build(source)
-        return cache[source]
+        if code.key not in cache:
+            cache[code.key] = self._build(code)
+        return cache[code.key]
 
-    def _build(self, source: str) -> Any:
+    def _build(self, source: StoreCode) -> Any:
         raise WasmGpuError(f"the {self.name} backend has no compiled tier")
 
     def run(self, params: Any, n: int, near: int | None = None,
@@ -208,7 +211,7 @@ class CpuBackend(Backend):
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return lazy_zeros(shape, dtype)
 
-    def _build(self, source: str) -> Any:
+    def _build(self, source: StoreCode) -> Any:
         from ..vm.build import load_host_library
 
         return load_host_library(self.instance_minor, self.defines, compiled=source)
@@ -256,7 +259,7 @@ class CudaBackend(Backend):
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
-    def _build(self, source: str) -> Any:
+    def _build(self, source: StoreCode) -> Any:
         from ..vm.build import load_cuda_kernel
 
         return load_cuda_kernel(source, self.defines)

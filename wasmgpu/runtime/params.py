@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,9 @@ from ..compiler.vm_abi import (
     P_TABLE_SIZES,
     P_TABLES,
 )
+from ..vm.build import StoreCode
 from ..wasm import opcodes as wo
+from .code_cache import translator_digest
 
 if TYPE_CHECKING:
     from .store import Store
@@ -161,13 +164,22 @@ class ParamBlock:
         key = len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes()
         if key == self._code_key and self.code_handle is not None:
             return
-        self.code_handle = s.backend.compile(self.compiled_source())
+        pieces = len(s.code) > pieces_words(s.backend.name)
+        name = hashlib.sha256(b"".join([
+            s.code.tobytes(), ftab.tobytes(), repr(sorted((sid, n) for sid, n in self._sigs().items())).encode(),
+            repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
+        self.code_handle = s.backend.compile(StoreCode(name, lambda: self.compiled_source(pieces)))
         self._code_key = key
 
-    def compiled_source(self) -> str:
-        """The store's code as C (compiler/to_c.py), as the compiled tier builds it."""
+    def _sigs(self) -> dict[int, tuple[int, int]]:
+        return {sid: (len(t.params), len(t.results)) for t, sid in self.store.sigs.items()}
+
+    def compiled_source(self, pieces: bool | None = None) -> str:
+        """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces over
+        pieces_words, unless told)."""
         s = self.store
         infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
                           len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in s.funcs]
-        sigs = {sid: (len(t.params), len(t.results)) for t, sid in s.sigs.items()}
-        return compile_store(s.code, infos, sigs, len(s.mems), pieces=len(s.code) > pieces_words(s.backend.name))
+        if pieces is None:
+            pieces = len(s.code) > pieces_words(s.backend.name)
+        return compile_store(s.code, infos, self._sigs(), len(s.mems), pieces=pieces)

@@ -19,10 +19,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compiler.to_c import PART_BREAK
 from ..errors import WasmGpuError
 
 VM_DIR = Path(__file__).resolve().parent
@@ -33,6 +35,15 @@ NVRTC_FLAGS = ("--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=tr
 
 class BuildError(WasmGpuError):
     """The interpreter failed to compile."""
+
+
+@dataclass(frozen=True)
+class StoreCode:
+    """A store's code as C (compiler/to_c.py), made only when it has to be built: `key` names it (one key,
+    one text), so that a cached build is found without generating seconds of C for a large module."""
+
+    key: str
+    make: Callable[[], str]
 
 
 def cache_dir() -> Path:
@@ -46,15 +57,32 @@ def cache_dir() -> Path:
 INCLUDED = ("isa.h", "wasi_fast.h", "wasi_files.h")  # vm.h's own headers, each after the one including it
 
 
-def vm_source(entry: str, compiled: str = "") -> str:
-    """The interpreter with its headers inlined (NVRTC gets one string); `compiled` is a store's code as C
-    (compiler/to_c.py), which then runs instead of the interpreter's loop."""
+def _headers() -> str:
     vm = (VM_DIR / "vm.h").read_text()
     for name in INCLUDED:
         vm = vm.replace(f'#include "{name}"', (VM_DIR / name).read_text())
+    return vm
+
+
+def vm_source(entry: str, compiled: str = "") -> str:
+    """The interpreter with its headers inlined (NVRTC gets one string); `compiled` is a store's code as C
+    (compiler/to_c.py), which then runs instead of the interpreter's loop."""
+    vm = _headers()
     if compiled:
-        vm = "#define VM_STEP vm_step_compiled\n" + vm + "\n" + compiled
+        vm = "#define VM_STEP vm_step_compiled\n" + vm + "\n" + compiled.replace(PART_BREAK, "\n")
     return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
+
+
+def host_units(compiled: str) -> list[str]:
+    """The translation units of the CPU build of a store's code: where it was compiled in pieces
+    (to_c.PART_BREAK), each group of pieces with the interpreter's headers, then the step function with
+    cpu.cpp; otherwise one unit."""
+    parts = compiled.split(PART_BREAK)
+    if len(parts) < 3:
+        return [vm_source("cpu.cpp", compiled)]
+    common, groups, step = parts[0], parts[1:-1], parts[-1]
+    headers = "#define VM_STEP vm_step_compiled\n" + _headers()
+    return [f"{headers}\n{common}\n{g}" for g in groups] + [vm_source("cpu.cpp", common + "\n" + step)]
 
 
 def _digest(*parts: str) -> str:
@@ -234,37 +262,63 @@ def cached(entry: Path, build: Callable[[], bytes]) -> Path:
     return path
 
 
-def host_library(source: str, flags: list[str], what: str, need: str, prefix: str = "vm") -> ctypes.CDLL:
-    """C++ `source` built with the host compiler into a shared library (cached), and loaded. `what` names it
-    in errors; `need` begins the sentence said when no compiler can be run ("the CPU backend needs")."""
+def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
+                 prefix: str = "vm", key: str = "") -> ctypes.CDLL:
+    """C++ `source` (or translation units, compiled in parallel and linked) built with the host compiler into
+    a shared library (cached), and loaded. `what` names it in errors; `need` begins the sentence said when
+    no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
+    the cache entry then named by `key`."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    entry = cache_dir() / f"{prefix}-{_digest(source, compiler, *flags)}.so"
+    if callable(source):
+        entry = cache_dir() / f"{prefix}-{_digest(key, compiler, *flags)}.so"
+    else:
+        units = [source] if isinstance(source, str) else source
+        entry = cache_dir() / f"{prefix}-{_digest(*units, compiler, *flags)}.so"
+
+    def run(args: list[str]) -> None:
+        try:
+            proc = subprocess.run([compiler, *args], capture_output=True, text=True)
+        except OSError as e:
+            raise BuildError(f"{need} a C++ compiler with OpenMP (g++), and {compiler!r} could not be run "
+                             f"({e.strerror}); install g++ or name one in CXX") from None
+        if proc.returncode != 0:
+            raise BuildError(f"compiling {what} failed:\n{proc.stderr[-4000:]}")
 
     def build() -> bytes:
+        units = source() if callable(source) else [source] if isinstance(source, str) else source
         with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "lib.cpp"
-            src.write_text(source)
             out = Path(tmp) / "lib.so"
-            try:
-                proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
-            except OSError as e:
-                raise BuildError(f"{need} a C++ compiler with OpenMP (g++), and {compiler!r} could not be run "
-                                 f"({e.strerror}); install g++ or name one in CXX") from None
-            if proc.returncode != 0:
-                raise BuildError(f"compiling {what} failed:\n{proc.stderr[-4000:]}")
+            srcs = [Path(tmp) / f"unit{k}.cpp" for k in range(len(units))]
+            for src, text in zip(srcs, units, strict=True):
+                src.write_text(text)
+            if len(srcs) == 1:
+                run([*flags, str(srcs[0]), "-o", str(out)])
+            else:
+                objs = [src.with_suffix(".o") for src in srcs]
+                compile_flags = [f for f in flags if f != "-shared"]
+                with ThreadPoolExecutor(max_workers=min(len(srcs), os.cpu_count() or 1)) as pool:
+                    list(pool.map(lambda k: run([*compile_flags, "-c", str(srcs[k]), "-o", str(objs[k])]),
+                                  range(len(srcs))))
+                run([*flags, *map(str, objs), "-o", str(out)])
             return out.read_bytes()
 
     return ctypes.CDLL(str(cached(entry, build)))
 
 
-def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str = "") -> ctypes.CDLL:
+def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (),
+                      compiled: str | StoreCode = "") -> ctypes.CDLL:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
     adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
     host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
     flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
     what = "the CPU " + ("compiled code" if compiled else "interpreter")
-    dll = host_library(vm_source("cpu.cpp", compiled), flags, what, "the CPU backend needs")
+    if isinstance(compiled, StoreCode):
+        # The key also names the interpreter's sources the units are made with.
+        key = _digest(compiled.key, vm_source("cpu.cpp"))
+        dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key)
+    else:
+        dll = host_library(host_units(compiled), flags, what, "the CPU backend needs")
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
     dll.vm_run.restype = None
     return dll
@@ -287,7 +341,7 @@ class CudaKernel:
         return int(self.function.local_size_bytes)
 
 
-def load_cuda_kernel(compiled: str = "", defines: tuple[str, ...] = ()) -> CudaKernel:
+def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = ()) -> CudaKernel:
     """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals.
     `defines`: preprocessor symbols (WG_CONTIGUOUS for the contiguous memory layout)."""
     import cupy
@@ -297,11 +351,15 @@ def load_cuda_kernel(compiled: str = "", defines: tuple[str, ...] = ()) -> CudaK
     # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
     extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
     options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), f"--gpu-architecture=sm_{arch}")
-    source = vm_source("cuda.cu", compiled)
-    entry = cache_dir() / f"vm-{_digest(source, *options, str(nvrtc.getVersion()))}.cubin"
+    if isinstance(compiled, StoreCode):
+        key = _digest(compiled.key, vm_source("cuda.cu"))
+    else:
+        key = vm_source("cuda.cu", compiled)
+    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()))}.cubin"
 
     def build() -> bytes:
-        prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
+        text = compiled.make() if isinstance(compiled, StoreCode) else compiled
+        prog = nvrtc.createProgram(vm_source("cuda.cu", text), "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
         except nvrtc.NVRTCError as e:

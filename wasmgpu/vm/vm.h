@@ -599,7 +599,7 @@ enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, 
 #ifdef WG_CUDA
 #define PIECE __device__ __noinline__
 #else
-#define PIECE static __attribute__((noinline))
+#define PIECE __attribute__((noinline, visibility("hidden")))
 #endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
