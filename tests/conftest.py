@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("WASMGPU_TEST_BACKEND", "cpu")
 # WASMGPU_TEST_MEMORY_LAYOUT=contiguous runs the suite with that memory layout (cuda, cpu-interleaved).
 MEMORY_LAYOUT = os.environ.get("WASMGPU_TEST_MEMORY_LAYOUT") or None
+# Large modules run by the tests would each start a build of their compiled code (vm/background.py), which
+# would compete with the tests for the cores: off, but where a test turns it on.
+os.environ["WASMGPU_BACKGROUND_BUILD"] = "0"
 # The same choice as gpu-run options, for the tests that run the command line.
 CLI_BACKEND_ARGS = ["--backend", BACKEND, *(["--memory-layout", MEMORY_LAYOUT] if MEMORY_LAYOUT else [])]
 

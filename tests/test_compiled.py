@@ -4,6 +4,7 @@ on the backend under test and on the CPU with the GPU's memory layout."""
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import wasmtime
@@ -292,11 +293,14 @@ def test_bad_bytecode_and_tier_are_errors() -> None:
         Engine("cpu").store(1, tier="fast")
 
 
-def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch) -> None:
-    """auto compiles on the CPU too, up to AUTO_COMPILE_WORDS[backend] code words; above, it interprets."""
+def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch, tmp_path) -> None:
+    """auto compiles on the CPU too, up to AUTO_COMPILE_WORDS[backend] code words; above, it interprets
+    (here with an empty compile cache and no background build)."""
     from wasmgpu.runtime import params
 
     monkeypatch.delenv("WASMGPU_TIER", raising=False)
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)  # set while the cpu-pieces engines are in use
     mod = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes())
     args = [(i,) for i in range(3)]
     small = mod.instantiate(3)
@@ -326,3 +330,28 @@ def test_spec_subset_under_compiled_tier(pieces: bool) -> None:
     last = proc.stdout.strip().splitlines()[-1]
     assert proc.returncode == 0 and " 0 failed" in last, proc.stdout[-3000:]
     assert int(last.split()[0]) > 3000
+
+
+def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> None:
+    """auto interprets a store over its bound on the CPU and builds it in pieces in the background; a later
+    store of the same code finds that build and runs compiled, with the same results."""
+    from wasmgpu.runtime import params
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", 10)
+    mod = Engine("cpu").load((BENCH_WASM / "qsort.wasm").read_bytes())
+    args = [(i,) for i in range(3)]
+    first = mod.instantiate(3)
+    want = [r.values for r in first.call("run", args)]
+    assert first.store.tier_used == "interp"
+    deadline = time.monotonic() + 240
+    while True:
+        later = mod.instantiate(3)
+        got = [r.values for r in later.call("run", args)]
+        if later.store.tier_used == "compiled" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert later.store.tier_used == "compiled", "the background build did not finish in 240 s"
+    assert got == want

@@ -313,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "
-                        "(default): compiled for modules of up to 4096 code words on the GPU, 16384 on the CPU")
+                        "(default): compiled for modules of up to 4096 code words on the GPU, 16384 on the CPU; on the "
+                        "CPU, larger ones are compiled in the background for the next run")
     p.add_argument("--invoke", metavar="NAME", help="call this exported function instead of running _start "
                    "(default without _start: main)")
     p.add_argument("--argv0", default=None, help="the program name the guest sees as argv[0] (default: the "
@@ -742,7 +743,7 @@ class RunReport:
     def lines(self, n: int) -> list[str]:
         where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
             f"{self.waves} wave(s)" + (f" over {self.workers} worker processes" if self.workers > 1 else "")
-        builds = [f"{'cache hit' if b.hit else 'built'}: {b.name} ({b.seconds:.2f} s)" for b in self.builds]
+        builds = [b.describe() for b in self.builds]
         steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps)
         return [where, *builds, f"time: {steps}"]
 

@@ -37,15 +37,21 @@ class Backend:
         """What picks `near` (and the fuel slice) for each launch of n instances; None: the defaults."""
         return None
 
-    def compile(self, code: StoreCode) -> Any:
+    # Whether auto builds large stores in the background for the next run (vm/background.py).
+    background_builds = False
+
+    def compile(self, code: StoreCode, cached_only: bool = False) -> Any:
         """A store's code compiled to C (compiler/to_c.py), built for this backend (once per key): what
-        `run` takes as `code`."""
+        `run` takes as `code`. With `cached_only`, None unless a build is in the compile cache."""
         cache = self.__dict__.setdefault("_compiled", {})
         if code.key not in cache:
-            cache[code.key] = self._build(code)
+            built = self._build(code, cached_only)
+            if built is None:
+                return None
+            cache[code.key] = built
         return cache[code.key]
 
-    def _build(self, source: StoreCode) -> Any:
+    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
         raise WasmGpuError(f"the {self.name} backend has no compiled tier")
 
     def run(self, params: Any, n: int, near: int | None = None,
@@ -211,10 +217,12 @@ class CpuBackend(Backend):
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return lazy_zeros(shape, dtype)
 
-    def _build(self, source: StoreCode) -> Any:
+    background_builds = True
+
+    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
         from ..vm.build import load_host_library
 
-        return load_host_library(self.instance_minor, self.defines, compiled=source)
+        return load_host_library(self.instance_minor, self.defines, compiled=source, cached_only=cached_only)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -259,7 +267,7 @@ class CudaBackend(Backend):
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
-    def _build(self, source: StoreCode) -> Any:
+    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
         from ..vm.build import load_cuda_kernel
 
         return load_cuda_kernel(source, self.defines)

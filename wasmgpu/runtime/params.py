@@ -38,6 +38,7 @@ from ..compiler.vm_abi import (
     P_TABLE_SIZES,
     P_TABLES,
 )
+from ..vm import background
 from ..vm.build import StoreCode
 from ..wasm import opcodes as wo
 from .code_cache import translator_digest
@@ -96,11 +97,13 @@ class ParamBlock:
         s = self.store
         compiled = self.tier == "compiled" or (
             self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
-        self.tier_used = "compiled" if compiled else "interp"
         if compiled:
             self._compile(ftab)
+        elif self.tier == "auto" and s.backend.background_builds:
+            compiled = self._compile(ftab, cached_only=True)
         else:
             self.code_handle = None
+        self.tier_used = "compiled" if compiled else "interp"
         return self.array
 
     def _function_table(self) -> np.ndarray:
@@ -158,18 +161,31 @@ class ParamBlock:
         p[P_EXT] = ptr(s.extension.block) if s.extension is not None else 0
         return p
 
-    def _compile(self, ftab: np.ndarray) -> None:
+    def _compile(self, ftab: np.ndarray, cached_only: bool = False) -> bool:
+        """The store's code built (or found built) for the backend; with `cached_only`, only found in the
+        compile cache, and where it is not there, built in the background (vm/background.py) for the
+        next run. Whether code_handle now holds it."""
         # What compiled_source reads: the code (it only grows), the function table, the number of memories.
         s = self.store
         key = len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes()
         if key == self._code_key and self.code_handle is not None:
-            return
+            return True
         pieces = len(s.code) > pieces_words(s.backend.name)
         name = hashlib.sha256(b"".join([
-            s.code.tobytes(), ftab.tobytes(), repr(sorted((sid, n) for sid, n in self._sigs().items())).encode(),
+            s.code.tobytes(), ftab.tobytes(), repr(sorted(self._sigs().items())).encode(),
             repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
-        self.code_handle = s.backend.compile(StoreCode(name, lambda: self.compiled_source(pieces)))
+        code = StoreCode(name, lambda: self.compiled_source(pieces))
+        if cached_only:
+            self.code_handle = s.backend.compile(code, cached_only=True)
+            if self.code_handle is None:
+                self._code_key = None
+                background.start(background.BuildJob(name, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
+                                                     pieces, s.backend.instance_minor, s.backend.defines))
+                return False
+        else:
+            self.code_handle = s.backend.compile(code)
         self._code_key = key
+        return True
 
     def _sigs(self) -> dict[int, tuple[int, int]]:
         return {sid: (len(t.params), len(t.results)) for t, sid in self.store.sigs.items()}
@@ -178,8 +194,10 @@ class ParamBlock:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces over
         pieces_words, unless told)."""
         s = self.store
-        infos = [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
-                          len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in s.funcs]
         if pieces is None:
             pieces = len(s.code) > pieces_words(s.backend.name)
-        return compile_store(s.code, infos, self._sigs(), len(s.mems), pieces=pieces)
+        return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces)
+
+    def _infos(self) -> list[FuncInfo]:
+        return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
+                         len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in self.store.funcs]

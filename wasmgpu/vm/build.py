@@ -240,11 +240,18 @@ def clear_cache() -> tuple[int, int]:
 
 @dataclass
 class BuildEvent:
-    """One artifact asked of the cache: its file name, whether it was there, the seconds it took."""
+    """One artifact asked of the cache: its file name, whether it was there, the seconds it took (or that
+    its build went to the background: vm/background.py)."""
 
     name: str
     hit: bool
     seconds: float
+    background: bool = False
+
+    def describe(self) -> str:
+        if self.background:
+            return f"building in the background for the next run: {self.name} (this run interprets)"
+        return f"{'cache hit' if self.hit else 'built'}: {self.name} ({self.seconds:.2f} s)"
 
 
 # What this process asked of the compile cache, in order (gpu-run -v reports it).
@@ -263,11 +270,11 @@ def cached(entry: Path, build: Callable[[], bytes]) -> Path:
 
 
 def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
-                 prefix: str = "vm", key: str = "") -> ctypes.CDLL:
+                 prefix: str = "vm", key: str = "", cached_only: bool = False) -> ctypes.CDLL | None:
     """C++ `source` (or translation units, compiled in parallel and linked) built with the host compiler into
     a shared library (cached), and loaded. `what` names it in errors; `need` begins the sentence said when
     no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
-    the cache entry then named by `key`."""
+    the cache entry then named by `key`. `cached_only`: None where the cache does not hold it."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
     if callable(source):
         entry = cache_dir() / f"{prefix}-{_digest(key, compiler, *flags)}.so"
@@ -302,11 +309,17 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
                 run([*flags, *map(str, objs), "-o", str(out)])
             return out.read_bytes()
 
+    if cached_only:
+        path = verified_entry(entry)
+        if path is None:
+            return None
+        BUILD_EVENTS.append(BuildEvent(entry.name, True, 0.0))
+        return ctypes.CDLL(str(path))
     return ctypes.CDLL(str(cached(entry, build)))
 
 
-def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (),
-                      compiled: str | StoreCode = "") -> ctypes.CDLL:
+def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str | StoreCode = "",
+                      cached_only: bool = False) -> ctypes.CDLL | None:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
     adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
@@ -316,9 +329,12 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (),
     if isinstance(compiled, StoreCode):
         # The key also names the interpreter's sources the units are made with.
         key = _digest(compiled.key, vm_source("cpu.cpp"))
-        dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key)
+        dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key,
+                           cached_only=cached_only)
     else:
-        dll = host_library(host_units(compiled), flags, what, "the CPU backend needs")
+        dll = host_library(host_units(compiled), flags, what, "the CPU backend needs", cached_only=cached_only)
+    if dll is None:
+        return None
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
     dll.vm_run.restype = None
     return dll

@@ -1,0 +1,103 @@
+"""Building a large store's compiled code for the CPU while its first run interprets.
+
+`auto` interprets a store too large to compile before it runs (params.AUTO_COMPILE_WORDS), so that the
+first run is never slower than the interpreter; on the CPU backends it also starts this module in a
+process of its own, at the lowest priority, to build the store's code in pieces into the compile cache.
+The next run with the same code finds the build there and runs compiled.
+
+The job travels pickled on the child's stdin: compile_store's arguments and the cache key, so that the
+child builds exactly the entry that load_host_library looks up. A lock file per key keeps concurrent
+runs from building the same code twice; one older than LOCK_STALE_S is taken to be left by a dead build.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..compiler.to_c import FuncInfo, compile_store
+from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_host_library
+
+LOCK_STALE_S = 3600.0
+# Builds started by this process: one per key.
+_STARTED: set[str] = set()
+
+
+@dataclass
+class BuildJob:
+    key: str
+    code: np.ndarray
+    funcs: list[FuncInfo]
+    sigs: dict[int, tuple[int, int]]
+    memories: int
+    pieces: bool
+    interleaved: bool
+    defines: tuple[str, ...]
+
+    def store_code(self) -> StoreCode:
+        return StoreCode(self.key, lambda: compile_store(self.code, self.funcs, self.sigs, self.memories,
+                                                         pieces=self.pieces))
+
+
+def enabled() -> bool:
+    """WASMGPU_BACKGROUND_BUILD=0 turns background builds off (the tests do, but for their own)."""
+    return os.environ.get("WASMGPU_BACKGROUND_BUILD", "1") != "0"
+
+
+def start(job: BuildJob) -> bool:
+    """Starts the build of `job` in a detached low-priority process, once per key; whether one started."""
+    if job.key in _STARTED or not enabled():
+        return False
+    _STARTED.add(job.key)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.vm.background"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        assert proc.stdin is not None
+        proc.stdin.write(pickle.dumps(job))
+        proc.stdin.close()
+    except OSError:
+        return False  # no process to be had: the interpreter runs, as it would have anyway
+    BUILD_EVENTS.append(BuildEvent(f"compiled code {job.key[:20]}", False, 0.0, background=True))
+    return True
+
+
+def _lock(key: str) -> int | None:
+    path = cache_dir() / f".building-{key[:24]}"
+    try:
+        if time.time() - path.stat().st_mtime > LOCK_STALE_S:
+            path.unlink()
+    except OSError:
+        pass
+    try:
+        return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:
+        return None
+
+
+def main() -> int:
+    job: BuildJob = pickle.loads(sys.stdin.buffer.read())
+    os.nice(19)
+    fd = _lock(job.key)
+    if fd is None:
+        return 0  # another process builds it
+    try:
+        load_host_library(job.interleaved, job.defines, compiled=job.store_code())
+    except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
+        return 1
+    finally:
+        os.close(fd)
+        try:
+            (cache_dir() / f".building-{job.key[:24]}").unlink()
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
