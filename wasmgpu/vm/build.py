@@ -303,7 +303,8 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
             else:
                 objs = [src.with_suffix(".o") for src in srcs]
                 compile_flags = [f for f in flags if f != "-shared"]
-                with ThreadPoolExecutor(max_workers=min(len(srcs), os.cpu_count() or 1)) as pool:
+                # At most 16 compilers at once: each takes a few hundred MB.
+                with ThreadPoolExecutor(max_workers=min(len(srcs), os.cpu_count() or 1, 16)) as pool:
                     list(pool.map(lambda k: run([*compile_flags, "-c", str(srcs[k]), "-o", str(objs[k])]),
                                   range(len(srcs))))
                 run([*flags, *map(str, objs), "-o", str(out)])
