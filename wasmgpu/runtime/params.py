@@ -56,6 +56,12 @@ TIERS = ("auto", "interp", "compiled")
 AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
 
 
+# auto builds stores up to this size in the background (vm/background.py). Measured on two cores: resvg
+# (535k words) built in 165 s and ran 2x the interpreter; yosys (1.4M words) took 35 min and 4.6 GB to
+# build, and its compiled run did not end in 20 minutes (not understood yet).
+BACKGROUND_MAX_WORDS = 1_000_000
+
+
 def pieces_words(backend: str) -> int:
     """Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store):
     those that auto leaves to the interpreter. WASMGPU_PIECES_WORDS sets another bound (0: always in
@@ -99,7 +105,7 @@ class ParamBlock:
             self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
         if compiled:
             self._compile(ftab)
-        elif self.tier == "auto" and s.backend.background_builds:
+        elif self.tier == "auto" and s.backend.background_builds and len(s.code) <= BACKGROUND_MAX_WORDS:
             compiled = self._compile(ftab, cached_only=True)
         else:
             self.code_handle = None
