@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,8 +68,12 @@ def start(job: BuildJob) -> bool:
     return True
 
 
+def _lock_path(key: str) -> Path:
+    return cache_dir() / f".building-{key[:24]}"
+
+
 def _lock(key: str) -> int | None:
-    path = cache_dir() / f".building-{key[:24]}"
+    path = _lock_path(key)
     try:
         if time.time() - path.stat().st_mtime > LOCK_STALE_S:
             path.unlink()
@@ -93,7 +98,7 @@ def main() -> int:
     finally:
         os.close(fd)
         try:
-            (cache_dir() / f".building-{job.key[:24]}").unlink()
+            _lock_path(job.key).unlink()
         except OSError:
             pass
     return 0

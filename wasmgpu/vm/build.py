@@ -276,11 +276,8 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
     no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
     the cache entry then named by `key`. `cached_only`: None where the cache does not hold it."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-    if callable(source):
-        entry = cache_dir() / f"{prefix}-{_digest(key, compiler, *flags)}.so"
-    else:
-        units = [source] if isinstance(source, str) else source
-        entry = cache_dir() / f"{prefix}-{_digest(*units, compiler, *flags)}.so"
+    given = [] if callable(source) else [source] if isinstance(source, str) else source
+    entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), compiler, *flags)}.so"
 
     def run(args: list[str]) -> None:
         try:
@@ -292,7 +289,7 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
             raise BuildError(f"compiling {what} failed:\n{proc.stderr[-4000:]}")
 
     def build() -> bytes:
-        units = source() if callable(source) else [source] if isinstance(source, str) else source
+        units = source() if callable(source) else given
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "lib.so"
             srcs = [Path(tmp) / f"unit{k}.cpp" for k in range(len(units))]
