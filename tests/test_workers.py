@@ -178,12 +178,12 @@ def test_a_worker_that_fails_runs_its_range_again(tmp_path, capsysbinary, monkey
     started = []
     real = workers._start
 
-    def flaky(threads: int):  # the first worker started exits at once, reading its job and saying nothing
+    def flaky(threads: int, *rest, **kw):  # the first worker started exits at once, reading its job and saying nothing
         started.append(threads)
         if len(started) == 1:
             return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.buffer.read()"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        return real(threads)
+        return real(threads, *rest, **kw)
 
     monkeypatch.setattr(workers, "_start", flaky)
     one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "x{i}")

@@ -361,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the batch in K worker processes, each a range of the instances (the host's work "
                    "is per instance: more cores take it on). Default: on the GPU, one per 5000 instances, at "
                    "most 8 or half the host's cores, where stdin is a terminal or a file; else 1")
+    p.add_argument("--devices", default=None, metavar="all|I,J,...",
+                   help="run on these GPUs (numbered as CUDA counts the ones this process sees), or all of them: "
+                   "the batch is cut into instance ranges, each run by a worker process on one GPU, the outputs "
+                   "merged in instance order. Default: the first GPU")
+    p.add_argument("--ray", default=None, metavar="ADDRESS|local",
+                   help="run the batch on a Ray cluster (ADDRESS as ray.init takes it, e.g. auto or "
+                   "ray://head:10001), or on a Ray instance started here (local): cut into ranges (--workers "
+                   "of them; default one per GPU of the cluster, else per CPU), each range a Ray task on a "
+                   "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
+                   "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
@@ -655,8 +665,8 @@ def progress_bar(n: int, asked: bool | None = None) -> tuple[Any, Any]:
         return None, None
     bar = tqdm(total=n, unit="inst", file=sys.stderr, delay=1.0, leave=False)
 
-    def update(finished: int, fuel: float) -> None:
-        bar.set_postfix_str(f"fuel {fuel:.3g}", refresh=False)
+    def update(finished: int, fuel: float, where: str = "") -> None:
+        bar.set_postfix_str(f"fuel {fuel:.3g}" + (f", {where}" if where else ""), refresh=False)
         bar.update(finished)
 
     return bar, update
@@ -694,11 +704,22 @@ def run_module(opts: argparse.Namespace) -> int:
     report.lap("load")
     command = runs_command(opts, module)
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
-    from .workers import plan_workers, run_workers  # noqa: PLC0415 - it imports this module
+    from .workers import choose_devices, plan_workers, run_workers  # noqa: PLC0415 - it imports this module
 
-    workers = plan_workers(opts, n, uses_graphics(module))
+    if opts.ray is not None and opts.devices is not None:
+        raise WasmGpuError("--ray and --devices: on a Ray cluster, Ray gives each range its GPU")
+    opts.device_ids = choose_devices(opts)
+    workers = None if opts.ray is not None else plan_workers(opts, n, uses_graphics(module))
     with ExitStack() as stack:
-        if workers is not None:
+        if opts.ray is not None:
+            from .cluster import run_on_ray  # noqa: PLC0415 - Ray is imported only when asked for
+
+            if uses_graphics(module) or getattr(opts, "frames", None) is not None:
+                raise WasmGpuError("--ray: a module that shows frames runs in one process")
+            out = Output(n, opts.out, stack, opts.out_jsonl, workers=True)
+            outcomes, result_types, report.workers = run_on_ray(opts, data, out, deadline)
+            report.worker_kind = "Ray tasks"
+        elif workers is not None:
             out = Output(n, opts.out, stack, opts.out_jsonl, workers=True)
             outcomes, result_types = run_workers(opts, data, workers, out, deadline)
             report.workers = workers
@@ -724,8 +745,10 @@ class RunReport:
     tiers: set[str] = field(default_factory=set)
     waves: int = 0
     workers: int = 1
+    worker_kind: str = "worker processes"
     builds: list[BuildEvent] = field(default_factory=list)
     steps: list[tuple[str, float]] = field(default_factory=list)
+    shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
     started: float = field(default_factory=time.perf_counter)
 
     def lap(self, step: str) -> None:
@@ -742,10 +765,15 @@ class RunReport:
 
     def lines(self, n: int) -> list[str]:
         where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
-            f"{self.waves} wave(s)" + (f" over {self.workers} worker processes" if self.workers > 1 else "")
+            f"{self.waves} wave(s)" + (f" over {self.workers} {self.worker_kind}" if self.workers > 1 else "")
         builds = [b.describe() for b in self.builds]
         steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps)
-        return [where, *builds, f"time: {steps}"]
+        places: dict[str, list[tuple[int, float]]] = {}
+        for place, count, seconds in self.shards:
+            places.setdefault(place, []).append((count, seconds))
+        shards = [f"{place}: {sum(c for c, _ in runs)} instance(s) in {len(runs)} range(s), the last done after "
+                  f"{max(t for _, t in runs):.2f} s" for place, runs in places.items()]
+        return [where, *builds, *shards, f"time: {steps}"]
 
 
 def runs_command(opts: argparse.Namespace, module: Module) -> bool:

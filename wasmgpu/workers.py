@@ -23,13 +23,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
-from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR
+from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
 from .wasi.command import quiet_stop, reads_at_once
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
@@ -57,6 +58,42 @@ class Job:
     keep_empty: bool
     held: int  # output bytes the worker may hold in memory (the rest goes to the files as it comes)
     share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
+    device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
+
+
+def choose_devices(opts: argparse.Namespace) -> list[str] | None:
+    """--devices: the GPUs the batch runs on, as a worker process's CUDA_VISIBLE_DEVICES names them (the
+    numbers count the GPUs this process sees, as CUDA does); None without the option."""
+    spec = getattr(opts, "devices", None)
+    if spec is None:
+        return None
+    if opts.backend in ("cpu", "cpu-interleaved"):
+        raise WasmGpuError("--devices chooses GPUs: it needs the cuda backend")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    count = cuda_device_count()
+    if count == 0:
+        raise WasmGpuError("--devices: no GPU found" + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None
+                                                        else ""))
+    if spec.strip() == "all":
+        ids = list(range(count))
+    else:
+        try:
+            ids = [int(part) for part in spec.split(",")]
+        except ValueError:
+            raise WasmGpuError(f"--devices takes all or GPU numbers separated by commas, not {spec!r}") from None
+        bad = [d for d in ids if not 0 <= d < count]
+        if bad:
+            raise WasmGpuError(f"--devices: there is no GPU {bad[0]} (this machine shows {count}: 0 to {count - 1})")
+        if len(set(ids)) != len(ids):
+            raise WasmGpuError(f"--devices names a GPU twice: {spec!r}")
+    names = [v.strip() for v in visible.split(",")] if visible is not None else []
+    return [names[d] if d < len(names) else str(d) for d in ids]
+
+
+def _default_device() -> str:
+    """The name of the GPU a process uses unless told otherwise (the first one it sees)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",")[0].strip() if visible else "0"
 
 
 def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None:
@@ -64,16 +101,22 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
     asked = getattr(opts, "workers", None)
     if asked is not None and asked < 1:
         raise WasmGpuError("--workers must be at least 1")
+    devices = getattr(opts, "device_ids", None) or []
     if asked is None:
-        if n < 2 * MIN_PER_WORKER or not _gpu(opts.backend) or _stdin_kind() is None:
-            return None
-        asked = min(MAX_WORKERS, max(1, (os.cpu_count() or 1) // 2), n // MIN_PER_WORKER)
+        if n >= 2 * MIN_PER_WORKER and _gpu(opts.backend) and _stdin_kind() is not None:
+            asked = min(MAX_WORKERS, max(1, (os.cpu_count() or 1) // 2), n // MIN_PER_WORKER)
+        else:
+            asked = 1
+        asked = max(asked, len(devices))  # every GPU asked for gets a worker
     workers = min(asked, n)
-    if workers < 2:
+    # One GPU other than this process's own is reached through a worker that sees only that one.
+    elsewhere = devices[:1] != [_default_device()]
+    if workers < 2 and not (devices and elsewhere):
         return None
     if graphics or getattr(opts, "frames", None) is not None:
-        if getattr(opts, "workers", None) is not None:
-            raise WasmGpuError("--workers: a module that shows frames runs in one process")
+        if getattr(opts, "workers", None) is not None or devices:
+            raise WasmGpuError(f"{'--devices' if devices else '--workers'}: a module that shows frames runs in "
+                               "one process, on the first GPU")
         return None
     return workers
 
@@ -131,13 +174,17 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
 
     stdin = _read_stdin()
     assert out.sink_dir is not None
-    jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers, workers)
-            for lo, hi in ranges(opts.instances, workers)]
+    devices = getattr(opts, "device_ids", None) or [None]
+    # Workers go to the GPUs in turn; each gets its share of its own GPU's memory.
+    on = [devices[k % len(devices)] for k in range(workers)]
+    jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
+                on.count(on[k]), on[k]) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
     sigints = [0]
     from .cli import progress_bar  # noqa: PLC0415
 
     bar, update = progress_bar(opts.instances, opts.progress)
-    progress = Progress(update) if update is not None else None
+    progress = Progress(update, {job.lo: job.device for job in jobs if job.device is not None}) \
+        if update is not None else None
     try:
         return _run_all(jobs, workers, sigints, progress)
     finally:
@@ -156,9 +203,15 @@ def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progre
         if sigints[0] or not (r is None or "internal" in r or r.get("retry")):
             continue
         why = "no result" if r is None else r.get("error") or r.get("internal")
-        print(f"gpu-run: worker {k} (instances {jobs[k].lo} to {jobs[k].hi - 1}) failed ({why}); running them "
-              "again alone", file=sys.stderr)
-        jobs[k].share, jobs[k].held = 1, HELD_TOTAL
+        job = jobs[k]
+        devices = list(dict.fromkeys(j.device for j in jobs))
+        where = "" if job.device is None else f" on GPU {job.device}"
+        # Again on the next GPU, where there are several: the one it failed on may be what failed.
+        job.device = devices[(devices.index(job.device) + 1) % len(devices)]
+        again_on = "" if len(devices) < 2 else f" on GPU {job.device}"
+        print(f"gpu-run: worker {k}{where} (instances {job.lo} to {job.hi - 1}) failed ({why}); running them "
+              f"again alone{again_on}", file=sys.stderr)
+        job.share, job.held = 1, HELD_TOTAL
         again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints, progress)
         results[k], procs[k] = again[0], started[0]
     return _merge(results, jobs, procs)
@@ -170,22 +223,25 @@ def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
     procs, readers = [], []
     for job in jobs:
         if progress is None:
-            procs.append(_start(threads))
+            procs.append(_start(threads, device=job.device))
             continue
         r, w = os.pipe()
         try:
-            procs.append(_start(threads, w))
+            procs.append(_start(threads, w, device=job.device))
         finally:
             os.close(w)
         readers.append(progress.follow(job.lo, r))
     results: list[Any] = [None] * len(jobs)
 
     def talk(k: int) -> None:
+        started = time.perf_counter()
         try:
             data, _ = procs[k].communicate(pickle.dumps(jobs[k]))
             results[k] = pickle.loads(data) if data else None
         except (OSError, pickle.UnpicklingError, EOFError) as e:
             results[k] = {"internal": f"worker {k}: {type(e).__name__}: {e}"}
+        if isinstance(results[k], dict):
+            results[k]["seconds"] = time.perf_counter() - started
 
     threads_ = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(jobs))]
     with _forward_sigint(procs, sigints):
@@ -211,10 +267,12 @@ def engine_out_of_memory(opts: argparse.Namespace) -> tuple[type[BaseException],
         return ()
 
 
-def _start(threads: int, progress_fd: int | None = None) -> subprocess.Popen[bytes]:
+def _start(threads: int, progress_fd: int | None = None, device: str | None = None) -> subprocess.Popen[bytes]:
     """A worker process that keeps at most `threads` host threads busy (and reports its progress on
-    progress_fd, where given)."""
+    progress_fd, where given), on GPU `device` alone where given."""
     env = dict(os.environ)
+    if device is not None:
+        env["CUDA_VISIBLE_DEVICES"] = device
     env[HOST_THREADS_VAR] = str(threads)
     env.pop(PROGRESS_FD_VAR, None)
     if progress_fd is not None:
@@ -233,10 +291,12 @@ class Progress:
     """The parent's progress bar over the workers': each reports, after its launches, the instances it
     newly finished and the fuel its current wave has spent (on a pipe of its own, read by a thread here)."""
 
-    def __init__(self, update: Callable[[int, float], None]) -> None:
+    def __init__(self, update: Callable[..., None], devices: dict[int, str] | None = None) -> None:
         self.update = update
         self.lock = threading.Lock()
         self.fuel: dict[int, tuple[float, float]] = {}  # worker -> (fuel of its finished waves, of this one)
+        self.devices = devices or {}  # worker -> its GPU, where the batch is spread over several
+        self.finished: dict[str, int] = dict.fromkeys(self.devices.values(), 0)  # by GPU
 
     def follow(self, k: int, fd: int) -> threading.Thread:
         def read() -> None:
@@ -249,7 +309,12 @@ class Progress:
                     with self.lock:
                         done, now = self.fuel.get(k, (0.0, 0.0))
                         self.fuel[k] = (done + now, fuel) if fuel < now else (done, fuel)  # a new wave
-                        self.update(finished, sum(a + b for a, b in self.fuel.values()))
+                        spent = sum(a + b for a, b in self.fuel.values())
+                        if len(self.finished) < 2:
+                            self.update(finished, spent)
+                            continue
+                        self.finished[self.devices[k]] += finished
+                        self.update(finished, spent, " ".join(f"GPU {d}: {c}" for d, c in self.finished.items()))
 
         thread = threading.Thread(target=read, daemon=True)
         thread.start()
@@ -328,6 +393,8 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
         report = getattr(jobs[k].opts, "report", None)
         if report is not None:
             report.merge(r["report"])
+            if jobs[k].device is not None:
+                report.shards.append((f"GPU {jobs[k].device}", jobs[k].hi - jobs[k].lo, r.get("seconds", 0.0)))
     return outcomes, types
 
 

@@ -309,11 +309,15 @@ def cuda_present() -> bool:
     device. For a process that only decides whether others will use the GPU (workers.py)."""
     import importlib.util
 
-    if importlib.util.find_spec("cupy") is None:
-        return False
+    return importlib.util.find_spec("cupy") is not None and cuda_device_count() > 0
+
+
+def cuda_device_count() -> int:
+    """The GPUs the CUDA driver shows this process (CUDA_VISIBLE_DEVICES applies), without CuPy; 0 without
+    a driver."""
     cuda = _cuda_driver()
     count = ctypes.c_int()
-    return cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+    return count.value if cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 else 0
 
 
 def cuda_available() -> bool:

@@ -1,0 +1,143 @@
+"""Past one process: gpu-run --devices (a worker per GPU) and --ray (ranges as Ray tasks) give what one
+process gives, byte for byte, and recover a range whose worker dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI_BACKEND_ARGS, REPO
+from tests.test_cli import gpu_run, module, sleep_program
+from tests.test_wasi import echo_program
+from wasmgpu import workers
+
+N = 9
+
+
+def run(tmp_path: Path, wasm: Path, out: str, *argv: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "-n", str(N), "--out",
+                           str(tmp_path / out), *argv, str(wasm), "arg{i}"], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+
+
+def outputs(root: Path) -> tuple[list[dict], dict[str, bytes]]:
+    rows = [json.loads(line) for line in (root / "results.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("wall_time")
+    return rows, {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.name != "results.jsonl"}
+
+
+def test_a_local_ray_cluster_gives_the_outputs_of_one_process(tmp_path) -> None:
+    pytest.importorskip("ray")
+    wasm = module(tmp_path, echo_program())
+    one = run(tmp_path, wasm, "one", "--env", "K=v{i}")
+    ray = run(tmp_path, wasm, "ray", "--env", "K=v{i}", "--ray", "local", "--workers", "2", "-v")
+    assert one.returncode == ray.returncode != 0  # echo's exit status: its arguments' length % 100
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "ray")
+    assert len(outputs(tmp_path / "ray")[1]) == 2 * N
+    assert "over 2 Ray tasks" in ray.stderr and f"{N} instance(s) in 2 range(s)" in ray.stderr, ray.stderr
+
+
+def test_a_killed_ray_worker_has_its_range_run_again(tmp_path) -> None:
+    """Each range sleeps 4 s; one task's worker process is killed while it runs: Ray runs it again and the
+    batch ends with every instance's output."""
+    pytest.importorskip("ray")
+    wasm = module(tmp_path, sleep_program(4_000_000_000))
+    proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "-n", "4", "--out",
+                             str(tmp_path / "out"), "--ray", "local", "--workers", "2", str(wasm)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        found = subprocess.run(["pgrep", "-f", "ray::run_shard"], capture_output=True, text=True).stdout.split()
+        if found:
+            time.sleep(1.0)  # well inside the range's sleep
+            killed = int(found[0])
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.1)
+    _, err = proc.communicate(timeout=240)
+    assert killed is not None, err
+    assert proc.returncode == 0, err
+    rows, files = outputs(tmp_path / "out")
+    assert [r["exit_code"] for r in rows] == [0] * 4
+    assert all(files[f"{i}.stdout"] == b"poll=0\n" for i in range(4))
+
+
+def test_ray_and_device_options_are_checked(tmp_path, capsysbinary, monkeypatch) -> None:
+    wasm = module(tmp_path, echo_program())
+    status, _, err = gpu_run(capsysbinary, "--ray", "local", "--devices", "all", str(wasm), monkeypatch=monkeypatch)
+    assert status == 1 and b"--ray and --devices" in err
+    status, _, err = gpu_run(capsysbinary, "--backend", "cpu", "--devices", "0", str(wasm), monkeypatch=monkeypatch)
+    assert status == 1 and b"--devices chooses GPUs: it needs the cuda backend" in err
+
+
+def test_devices_are_named_as_the_worker_sees_them(monkeypatch) -> None:
+    class Opts:
+        backend = "cuda"
+        devices = "all"
+
+    monkeypatch.setattr(workers, "cuda_device_count", lambda: 3)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert workers.choose_devices(Opts()) == ["0", "1", "2"]
+    Opts.devices = "2,0"
+    assert workers.choose_devices(Opts()) == ["2", "0"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5, 7,GPU-abc")  # the numbers count the GPUs this process sees
+    assert workers.choose_devices(Opts()) == ["GPU-abc", "5"]
+    for bad, why in (("3", "there is no GPU 3"), ("1,1", "names a GPU twice"), ("x", "takes all or GPU numbers")):
+        Opts.devices = bad
+        with pytest.raises(workers.WasmGpuError, match=why):
+            workers.choose_devices(Opts())
+    monkeypatch.setattr(workers, "cuda_device_count", lambda: 0)
+    with pytest.raises(workers.WasmGpuError, match="no GPU found"):
+        workers.choose_devices(Opts())
+
+
+def test_workers_spread_over_the_devices(monkeypatch) -> None:
+    """A worker per GPU at least; a single GPU other than this process's first is reached through one."""
+    class Opts:
+        backend = "cuda"
+        workers = None
+        device_ids = ["0", "1", "2", "3"]
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert workers.plan_workers(Opts(), 100, False) == 4
+    assert workers.plan_workers(Opts(), 2, False) == 2
+    Opts.device_ids = ["1"]
+    assert workers.plan_workers(Opts(), 100, False) == 1
+    Opts.device_ids = ["0"]
+    assert workers.plan_workers(Opts(), 100, False) is None
+    Opts.device_ids = ["0", "1"]
+    with pytest.raises(workers.WasmGpuError, match="--devices: a module that shows frames"):
+        workers.plan_workers(Opts(), 100, True)
+
+
+def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary, monkeypatch) -> None:
+    """The ranges of two (pretend) GPUs: each worker sees only its own, the outputs are one process's, and
+    -v says what each GPU ran. On this machine the workers run the CPU backend."""
+    from tests.test_workers import results
+
+    wasm = module(tmp_path, echo_program())
+    status, _, _ = gpu_run(capsysbinary, "-n", str(N), "--out", str(tmp_path / "one"), str(wasm), "a{i}",
+                           monkeypatch=monkeypatch)
+    seen: list[str | None] = []
+    real = workers._start
+
+    def start(threads: int, progress_fd: int | None = None, device: str | None = None):
+        seen.append(device)
+        return real(threads, progress_fd, device)
+
+    monkeypatch.setattr(workers, "choose_devices", lambda opts: ["4", "6"])
+    monkeypatch.setattr(workers, "_start", start)
+    status2, _, err = gpu_run(capsysbinary, "-v", "-n", str(N), "--out", str(tmp_path / "two"), str(wasm), "a{i}",
+                              monkeypatch=monkeypatch)
+    assert status == status2 and sorted(seen) == ["4", "6"]
+    assert results(tmp_path / "one" / "results.jsonl") == results(tmp_path / "two" / "results.jsonl")
+    assert outputs(tmp_path / "one")[1] == outputs(tmp_path / "two")[1]
+    assert b"GPU 4: 4 instance(s) in 1 range(s)" in err and b"GPU 6: 5 instance(s) in 1 range(s)" in err

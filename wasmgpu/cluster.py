@@ -1,0 +1,154 @@
+"""gpu-run --ray: one batch spread over a Ray cluster.
+
+The batch is cut into instance ranges as for worker processes (workers.py). Each range is a Ray task that
+runs it as a worker process would (workers.run_job), with its instances' output files in a scratch
+directory of its node, and returns its outcomes with those files through Ray's object store. This side
+writes the files where gpu-run alone would have and merges the outcomes in instance order. Ray runs a task
+again when its worker process dies (a lost node, a killed process); a range that still fails is reported
+with its instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import workers
+from .errors import WasmGpuError
+from .runtime.backends import HOST_THREADS_VAR
+from .wasi.command import parse_dir
+
+# Runs of a task after its worker process died, before its range counts as failed.
+TASK_RETRIES = 3
+
+
+def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: float | None) -> tuple[
+        list[Any], tuple[int, ...], int]:
+    """Every instance's outcome in order, the result types, and the number of ranges the batch ran in."""
+    from .cli import HELD_TOTAL, progress_bar  # noqa: PLC0415 - cli imports this module
+
+    ray = _import_ray()
+    _connect(ray, opts.ray)
+    try:
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
+        if opts.backend == "cuda" and gpus == 0:
+            raise WasmGpuError(f"--ray {opts.ray}: the cluster has no GPU, and --backend cuda needs one")
+        on_gpu = gpus > 0 and opts.backend in ("auto", "cuda")
+        count = max(1, min(opts.workers or (gpus if on_gpu else cpus), opts.instances))
+        stdin = workers._read_stdin()
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+        shipped = portable(opts)
+        jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, 1)
+                for lo, hi in workers.ranges(opts.instances, count)]
+        # Host threads per range: its node's cores shared by the ranges that run there at once.
+        threads = max(1, cpus // max(1, gpus if on_gpu else cpus))
+        task = ray.remote(run_shard).options(num_cpus=1, num_gpus=1 if on_gpu else 0, max_retries=TASK_RETRIES)
+        module_ref = ray.put(module)
+        refs = {task.remote(job, module_ref, remaining, os.getcwd(), threads): k for k, job in enumerate(jobs)}
+        bar, update = progress_bar(opts.instances, opts.progress)
+        results: list[Any] = [None] * len(jobs)
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                k = refs[done[0]]
+                try:
+                    result, files = ray.get(done[0])
+                except ray.exceptions.RayError as e:  # failed after its retries
+                    result, files = {"error": f"instances {jobs[k].lo} to {jobs[k].hi - 1} were lost on the Ray "
+                                     f"cluster: {_first_line(e)}"}, {}
+                for name, data in files.items():
+                    (Path(out.sink_dir) / name).write_bytes(data)
+                results[k] = result
+                if update is not None:
+                    update(jobs[k].hi - jobs[k].lo, 0.0)
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        outcomes, types = workers._merge(results, jobs, [])
+        report = getattr(opts, "report", None)
+        if report is not None:
+            for r in results:
+                report.merge(r["report"])
+            report.shards += [(f"node {r.get('node', '?')}", job.hi - job.lo, r.get("seconds", 0.0))
+                              for r, job in zip(results, jobs, strict=True)]
+        return outcomes, types, count
+    finally:
+        ray.shutdown()
+
+
+def run_shard(job: workers.Job, module: bytes, remaining: float | None, cwd: str,
+              threads: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A Ray task: one range of the batch run on this node; its result and its instances' output files."""
+    started = time.perf_counter()
+    if os.path.isdir(cwd):  # a node that shares the driver's file system, as a local cluster does
+        os.chdir(cwd)
+    os.environ[HOST_THREADS_VAR] = str(threads)
+    job.module = module
+    job.deadline = None if remaining is None else time.monotonic() + remaining
+    with tempfile.TemporaryDirectory(prefix="gpu-run-range-") as sink:
+        job.sink_dir = sink
+        result = workers.run_job(job)
+        files = {name: (Path(sink) / name).read_bytes() for name in os.listdir(sink)}
+    result["node"] = socket.gethostname()
+    result["seconds"] = time.perf_counter() - started
+    return result, files
+
+
+def portable(opts: argparse.Namespace) -> argparse.Namespace:
+    """The options as another node needs them: preopened directories as absolute paths (the guest's names
+    unchanged), and environment variables passed on from this host given with their values here."""
+    shipped = copy.copy(opts)
+    dirs = []
+    for spec in opts.dir:
+        host, guest = parse_dir(spec)
+        dirs.append(f"{os.path.abspath(host)}::{guest}")
+    shipped.dir = dirs
+    given = [e if "=" in e else f"{e}={os.environ[e]}" for e in opts.env if "=" in e or e in os.environ]
+    if opts.inherit_env:
+        named = {e.partition("=")[0] for e in given}
+        given = [f"{k}={v}" for k, v in os.environ.items() if k not in named] + given
+        shipped.inherit_env = False
+    shipped.env = given
+    shipped.report = None
+    return shipped
+
+
+def _import_ray() -> Any:
+    try:
+        import ray  # noqa: PLC0415
+    except ImportError:
+        raise WasmGpuError("--ray needs Ray: pip install 'wasmgpu[ray]'") from None
+    return ray
+
+
+def _connect(ray: Any, address: str) -> None:
+    """Join the cluster at `address`, or start a Ray instance on this machine for `local`."""
+    root = str(Path(__file__).resolve().parent.parent)  # the package as found here, installed or a checkout
+    path = os.environ.get("PYTHONPATH")
+    kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                              runtime_env={"env_vars": {"PYTHONPATH": root + (os.pathsep + path if path else "")}})
+    try:
+        if address == "local":
+            ray.init(**kw)
+        else:
+            ray.init(address=address, **kw)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise WasmGpuError(f"--ray {address}: cannot reach the cluster: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
