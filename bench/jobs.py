@@ -7,6 +7,7 @@
 Engines, each timed as the wall time of one process, from its start to its exit (all outputs written):
 
   cuda      `gpu-run --backend cuda --instances N --dir ROOT/{i}::. --out OUT prog.wasm ARGS`
+  cuda-all  the same with `--devices all`: every GPU of the host, a worker process per GPU at least
   cpu       the same with `--backend cpu`
   wasmtime  a Python driver (this file, `_wasmtime`) on wasmtime-py: one process per core (--jobs),
             each taking a contiguous slice of the instances, one Store + WasiConfig per instance
@@ -41,8 +42,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 JOBS_DIR = BENCH_DIR / "jobs"
-ALL_ENGINES = ("cuda", "cpu", "wasmtime")
-GPU_ENGINES = ("cuda", "cpu")  # the engines run through gpu-run
+ALL_ENGINES = ("cuda", "cuda-all", "cpu", "wasmtime")
+GPU_ENGINES = ("cuda", "cuda-all", "cpu")  # the engines run through gpu-run (cuda-all: --devices all)
 
 
 def _load_thirdparty() -> Any:
@@ -325,8 +326,10 @@ def run_timed(cmd: list[str], stdin: Path | None, log: Path, timeout: float | No
 
 
 def gpu_run_cmd(program: Program, engine: str, n: int, root: Path, out: Path, tier: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "wasmgpu.cli", "--backend", engine, "--instances", str(n),
+    cmd = [sys.executable, "-m", "wasmgpu.cli", "--backend", engine.removesuffix("-all"), "--instances", str(n),
            "--dir", f"{root}/{{i}}::.", "--out", str(out)]
+    if engine.endswith("-all"):
+        cmd += ["--devices", "all"]
     if tier:
         cmd += ["--tier", tier]
     for k, v in program.env:
@@ -488,7 +491,7 @@ def execute(opts: Options, program: Program, engine: str, n: int, root: Path, ou
         cmd = wasmtime_cmd(program, n, root, out, stdin, opts.jobs)
     else:
         cmd = gpu_run_cmd(program, engine, n, root, out, opts.tier)
-    return run_timed(cmd, stdin if program.stdin else None, log, timeout, device=engine == "cuda")
+    return run_timed(cmd, stdin if program.stdin else None, log, timeout, device=engine.startswith("cuda"))
 
 
 def remaining(opts: Options) -> float | None:

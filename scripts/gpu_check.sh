@@ -43,6 +43,8 @@ if [ -d .fuzzcorpus ]; then
   python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-mismatches" --corpus .fuzzcorpus \
     2>&1 | tee "$out/fuzz-cuda.log" | tail -5 || status=1
 fi
+echo "== --devices all against one GPU, and the API's Engine(device=k)"
+python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
 if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
   echo "== whole jobs against wasmtime on all cores (bench/README-jobs.md)"
   # Every program at 10,000, then two at 100,000 (a 100,000 run of each takes minutes with its inputs and checks).

@@ -141,3 +141,10 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
     assert results(tmp_path / "one" / "results.jsonl") == results(tmp_path / "two" / "results.jsonl")
     assert outputs(tmp_path / "one")[1] == outputs(tmp_path / "two")[1]
     assert b"GPU 4: 4 instance(s) in 1 range(s)" in err and b"GPU 6: 5 instance(s) in 1 range(s)" in err
+
+
+def test_the_api_chooses_a_gpu_only_on_cuda() -> None:
+    from wasmgpu.runtime.engine import Engine
+
+    with pytest.raises(workers.WasmGpuError, match="device=1 chooses a GPU: the cpu backend has none"):
+        Engine("cpu", device=1)

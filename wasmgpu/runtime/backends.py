@@ -235,13 +235,21 @@ class CudaBackend(Backend):
     instance_minor = True
     block = 128
 
-    def __init__(self, memory_layout: str | None = None) -> None:
+    def __init__(self, memory_layout: str | None = None, device: int | None = None) -> None:
         try:
             import cupy
         except ImportError as e:
             raise WasmGpuError("the CUDA backend needs CuPy: pip install 'wasmgpu[cuda12]' (CUDA 12 drivers) or "
                                "'wasmgpu[cuda13]' (CUDA 13)") from e
         from ..vm.build import load_cuda_kernel
+
+        if device is not None:
+            # CuPy's current device is per thread: this engine's arrays and kernels go to the calling
+            # thread's, so it becomes `device` here (one thread per GPU drives several).
+            count = cupy.cuda.runtime.getDeviceCount()
+            if not 0 <= device < count:
+                raise WasmGpuError(f"there is no GPU {device} (this process sees {count})")
+            cupy.cuda.Device(device).use()
 
         if os.environ.get(SHARED_DEVICE_VAR):
             _sleep_while_waiting(cupy.cuda.runtime.getDevice())
@@ -340,14 +348,17 @@ def _layout(asked: str | None, default: str) -> str:
     return asked
 
 
-def make_backend(name: str, memory_layout: str | None = None) -> Backend:
-    """`memory_layout`: None for the backend's own (cuda and cpu: contiguous; cpu-interleaved: interleaved)."""
+def make_backend(name: str, memory_layout: str | None = None, device: int | None = None) -> Backend:
+    """`memory_layout`: None for the backend's own (cuda and cpu: contiguous; cpu-interleaved: interleaved);
+    `device`: the GPU for cuda (None: the calling thread's current one)."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"
+    if device is not None and name != "cuda":
+        raise WasmGpuError(f"device={device} chooses a GPU: the {name} backend has none")
     if name == "cpu":
         return CpuBackend(memory_layout=memory_layout)
     if name == "cpu-interleaved":
         return CpuBackend(interleaved=True, memory_layout=memory_layout)
     if name == "cuda":
-        return CudaBackend(memory_layout)
+        return CudaBackend(memory_layout, device)
     raise WasmGpuError(f"unknown backend {name!r} (expected auto, cpu or cuda)")

@@ -30,11 +30,13 @@ from .store import CallResult, Extern, FuncExtern, Instance, Store
 
 class Engine:
     def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None,
-                 max_memory: int | None = None) -> None:
+                 max_memory: int | None = None, device: int | None = None) -> None:
         """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default.
         `max_memory`: bytes each store may take (Store's max_memory); None: a share of what is available,
-        taken when the store is made."""
-        self.backend = make_backend(backend, memory_layout) if isinstance(backend, str) else backend
+        taken when the store is made. `device`: which GPU the cuda backend runs on (numbered as CUDA
+        counts the ones this process sees); it becomes the calling thread's current GPU, so several GPUs
+        are driven from one thread each."""
+        self.backend = make_backend(backend, memory_layout, device) if isinstance(backend, str) else backend
         self.max_memory = max_memory
 
     def load(self, wasm: bytes) -> CompiledModule:
