@@ -3,6 +3,7 @@ process gives, byte for byte, and recover a range whose worker dies."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -76,6 +77,9 @@ def test_ray_and_device_options_are_checked(tmp_path, capsysbinary, monkeypatch)
     assert status == 1 and b"--ray and --devices" in err
     status, _, err = gpu_run(capsysbinary, "--backend", "cpu", "--devices", "0", str(wasm), monkeypatch=monkeypatch)
     assert status == 1 and b"--devices chooses GPUs: it needs the cuda backend" in err
+    if importlib.util.find_spec("ray") is not None:  # an address that takes no connection: refused at once
+        status, _, err = gpu_run(capsysbinary, "--ray", "127.0.0.1:1", str(wasm), monkeypatch=monkeypatch)
+        assert status == 1 and b"--ray 127.0.0.1:1: cannot reach the cluster: Connection refused" in err
 
 
 def test_devices_are_named_as_the_worker_sees_them(monkeypatch) -> None:

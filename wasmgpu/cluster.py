@@ -27,6 +27,8 @@ from .wasi.command import parse_dir
 
 # Runs of a task after its worker process died, before its range counts as failed.
 TASK_RETRIES = 3
+# Seconds to wait for a cluster's address to take a connection.
+CONNECT_TIMEOUT = 10.0
 
 
 def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: float | None) -> tuple[
@@ -140,6 +142,7 @@ def _connect(ray: Any, address: str) -> None:
     path = os.environ.get("PYTHONPATH")
     kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                               runtime_env={"env_vars": {"PYTHONPATH": root + (os.pathsep + path if path else "")}})
+    _reachable(address)
     try:
         if address == "local":
             ray.init(**kw)
@@ -147,6 +150,19 @@ def _connect(ray: Any, address: str) -> None:
             ray.init(address=address, **kw)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise WasmGpuError(f"--ray {address}: cannot reach the cluster: {_first_line(e)}") from None
+
+
+def _reachable(address: str) -> None:
+    """A HOST:PORT address (or ray://HOST:PORT) that takes no connection is refused at once: Ray itself
+    retries it for minutes."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return  # local, auto, or a form Ray checks itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as e:
+        raise WasmGpuError(f"--ray {address}: cannot reach the cluster: {e.strerror or e}") from None
 
 
 def _first_line(e: BaseException) -> str:
