@@ -107,6 +107,35 @@ def test_trap_backtrace_matches(engines) -> None:
     assert traces[0] == traces[1] and traces[0]
 
 
+DEEP = """
+(module
+  (memory 1)
+  (func $even (export "even") (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 1)) (else (call $odd (i64.sub (local.get 0) (i64.const 1))))))
+  (func $odd (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 0)) (else (call $even (i64.sub (local.get 0) (i64.const 1))))))
+  (func $down (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.load (i32.const 70000)))
+      (else (i32.add (i32.const 1) (call $down (i32.sub (local.get 0) (i32.const 1)))))))
+  (func (export "down") (param i32) (result i32) (call $down (local.get 0)))
+)
+"""
+
+
+def test_deep_calls_agree_and_trap_alike(engines) -> None:
+    """Calls nested past WG_DIRECT_DEPTH (pieces calling pieces as C on the CPU) go on through the dispatch
+    loop; a trap at the bottom has the interpreter's backtrace, every frame of it."""
+    wasm = wasmtime.wat2wasm(DEEP)
+    args = [(k,) for k in (0, 31, 32, 33, 200, 201)]
+    out = run_both(engines, wasm, "even", args)
+    assert out["compiled"] == out["interp"] == [((1 - k % 2,), None, None) for (k,) in args]
+    mod = engines.load(wasm)
+    got = [mod.instantiate(1, tier=t).call("down", [(150,)])[0] for t in ("interp", "compiled")]
+    assert got[0].trap == got[1].trap == "out of bounds memory access"
+    assert got[0].backtrace == got[1].backtrace and len(got[0].backtrace) > 3
+
+
 WIDTHS = """
 (module
   (func $pair (param i32) (result i32 i64) (i32.sub (local.get 0) (i32.const 7)) (i64.const -3))

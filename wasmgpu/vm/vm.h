@@ -596,10 +596,14 @@ static u32 wg_simt_ops;
 struct VmRegs { VM_REGS(VM_REG_FIELD) };
 // How a piece ended: back to the dispatch loop (pc set), or at one of vm_step's exits.
 enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, PIECE_CALL };
+// How many pieces deep a call may go as a C call from piece to piece (then through the dispatch loop,
+// the C stack unwound): none on the GPU, where they measured slower on one of two programs (bench/NOTES.md).
 #ifdef WG_CUDA
 #define PIECE __device__ __noinline__
+#define WG_DIRECT_DEPTH 0
 #else
 #define PIECE __attribute__((noinline, visibility("hidden")))
+#define WG_DIRECT_DEPTH 32
 #endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
