@@ -111,9 +111,11 @@ DEEP = """
 (module
   (memory 1)
   (func $even (export "even") (param i64) (result i32)
-    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 1)) (else (call $odd (i64.sub (local.get 0) (i64.const 1))))))
+    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 1))
+      (else (call $odd (i64.sub (local.get 0) (i64.const 1))))))
   (func $odd (param i64) (result i32)
-    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 0)) (else (call $even (i64.sub (local.get 0) (i64.const 1))))))
+    (if (result i32) (i64.eqz (local.get 0)) (then (i32.const 0))
+      (else (call $even (i64.sub (local.get 0) (i64.const 1))))))
   (func $down (param i32) (result i32)
     (if (result i32) (i32.eqz (local.get 0))
       (then (i32.load (i32.const 70000)))
