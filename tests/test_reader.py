@@ -12,6 +12,7 @@ import wasmtime
 
 from wasmgpu.errors import DecodeError, Unsupported
 from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.features import DEFAULT, WASM_2_0, Features
 from wasmgpu.wasm.reader import MAX_LOCALS, decode_module
 from wasmgpu.wasm.types import Limits, MemoryType, TableType
 
@@ -73,9 +74,9 @@ def body_of(text: str, idx: int = 0) -> list[tuple[str, object]]:
     return [(O.op_name(k), imm) for k, imm, _ in m.codes[idx].body]
 
 
-def malformed(data: bytes, reason: str | None = None) -> DecodeError:
+def malformed(data: bytes, reason: str | None = None, features: Features = DEFAULT) -> DecodeError:
     with pytest.raises(DecodeError) as info:
-        decode_module(data)
+        decode_module(data, features)
     err = info.value
     if reason is not None:
         assert err.reason.startswith(reason), err.reason
@@ -210,13 +211,13 @@ def test_instruction_immediates() -> None:
     assert imms["call_indirect"] == (0, 1)
     assert imms["local.tee"] == 0 and imms["global.set"] == 0
     assert imms["i32.load"] == (1, 8) and imms["i64.load8_u"] == (0, 1)
-    assert imms["memory.size"] is None and imms["memory.grow"] is None
+    assert imms["memory.size"] == 0 and imms["memory.grow"] == 0  # their memory
     assert imms["i64.const"] == -(2 ** 63)
     assert imms["f32.const"] == 0x3FC00000 and imms["f64.const"] == 0xC000000000000000
     assert imms["ref.null"] == O.EXTERNREF and imms["ref.func"] == 0
     assert imms["select_t"] == (O.I32_T,)
-    assert imms["memory.init"] == 0 and imms["data.drop"] == 0
-    assert imms["memory.copy"] is None and imms["memory.fill"] is None
+    assert imms["memory.init"] == (0, 0) and imms["data.drop"] == 0  # (data segment, memory)
+    assert imms["memory.copy"] == (0, 0) and imms["memory.fill"] == 0
     assert imms["table.init"] == (0, 1) and imms["elem.drop"] == 0 and imms["table.copy"] == (0, 1)
     assert imms["table.get"] == 1
     assert imms["i32.trunc_sat_f32_s"] is None
@@ -380,12 +381,18 @@ def test_code_errors() -> None:
     malformed(code_module(b"\x06\x0b"), "illegal opcode")
     malformed(code_module(b"\xfc\x12\x0b"), "illegal opcode")
     malformed(code_module(b"\xfd\x80\x80\x04\x0b"), "illegal opcode")  # 0x10000: past the sub-opcode table
-    malformed(code_module(b"\x3f\x01\x1a\x0b"), "zero byte expected")
+    malformed(code_module(b"\x3f\x01\x1a\x0b"), "zero byte expected", WASM_2_0)
     malformed(code_module(b"\xff\x0b"), "illegal opcode ff")
-    malformed(code_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected")
-    malformed(code_module(b"\x41\x00\x41\x00\x41\x00\xfc\x0a\x00\x01\x0b"), "zero byte expected")
-    malformed(code_module(b"\x41\x00\x28\x20\x00\x1a\x0b"), "malformed memop flags")
-    err = malformed(code_module(b"\x41\x00\x28\x40\x00\x1a\x0b"), "malformed memop flags")
+    malformed(code_module(b"\x3f\x80\x00\x1a\x0b"), "zero byte expected", WASM_2_0)
+    malformed(code_module(b"\x41\x00\x41\x00\x41\x00\xfc\x0a\x00\x01\x0b"), "zero byte expected", WASM_2_0)
+    # With multi-memory (the default) those bytes are memory indices, and bit 6 of a memarg announces one.
+    body = decode_module(code_module(b"\x41\x00\x41\x00\x41\x00\xfc\x0a\x00\x01\x3f\x02\x1a"
+                                     b"\x41\x00\x28\x42\x03\x08\x1a\x0b")).codes[0].body
+    assert [imm for _, imm, _ in body[3:5]] == [(0, 1), 2] and body[7][1] == (2, 8, 3)
+    malformed(code_module(b"\x41\x00\x28\x42\x03\x08\x1a\x0b"), "malformed memop flags", WASM_2_0)
+    malformed(code_module(b"\x41\x00\x28\x80\x01\x00\x1a\x0b"), "malformed memop flags")
+    malformed(code_module(b"\x41\x00\x28\x20\x00\x1a\x0b"), "malformed memop flags", WASM_2_0)
+    err = malformed(code_module(b"\x41\x00\x28\x40\x00\x1a\x0b"), "malformed memop flags", WASM_2_0)
     assert err.offset == code_module(b"\x41\x00\x28\x40\x00\x1a\x0b").index(b"\x28\x40") + 1
     malformed(code_module(b"\x05\x0b"), "misplaced ELSE opcode")
     malformed(code_module(b"\x02\x40\x05\x0b\x0b"), "misplaced ELSE opcode")
@@ -637,7 +644,7 @@ def test_spec_assert_malformed_binaries_rejected() -> None:
     missed = []
     for fname, data in cases:
         try:
-            decode_module(data)
+            decode_module(data, WASM_2_0)  # the 2.0 suite
             missed.append((fname, data.hex()))
         except DecodeError:
             pass

@@ -478,7 +478,7 @@ class FakeEngine:
         self.host_calls: list[tuple[int, tuple[Any, ...]]] = []
         self.stores: list[FakeStore] = []
 
-    def load(self, wasm: bytes) -> Any:
+    def load(self, wasm: bytes, features: Any = None) -> Any:
         if self.unsupported is not None and self.unsupported in wasm:
             raise Unsupported("SIMD (v128) instructions")
         try:
@@ -494,13 +494,13 @@ class FakeEngine:
         return s
 
 
-def stub_decode(wasm: bytes) -> bytes:
+def stub_decode(wasm: bytes, features: Any = None) -> bytes:
     if not wasm.startswith(b"\0asm\1\0\0\0"):
         raise DecodeError("magic header not detected", 0)
     return wasm
 
 
-def stub_validate(wasm: bytes) -> None:
+def stub_validate(wasm: bytes, features: Any = None) -> None:
     try:
         wasmtime.Module.validate(wasmtime.Engine(), wasm)
     except wasmtime.WasmtimeError as e:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from wasmgpu.errors import DecodeError, ValidationError
+from wasmgpu.wasm.features import DEFAULT, WASM_2_0, Features
 from wasmgpu.wasm.opcodes import BY_NAME, EXTERNREF, F32_T, F64_T, FUNCREF, I32_T, I64_T, V128_T
 from wasmgpu.wasm.types import (
     Code,
@@ -44,9 +45,9 @@ def mod(*bodies: list, params=(), results=(), locals_=(), **kw) -> Module:
     return m
 
 
-def reason(m: Module) -> str:
+def reason(m: Module, features: Features = DEFAULT) -> str:
     with pytest.raises(ValidationError) as ei:
-        validate_module(m)
+        validate_module(m, features)
     return ei.value.reason
 
 
@@ -153,18 +154,22 @@ def test_memory() -> None:
     assert reason(mod([I("i32.const", 0), I("i32.load", (3, 0))], results=[I32_T], mems=mem)) \
         == "alignment must not be larger than natural"
     assert reason(mod([I("i32.const", 0), I("i32.load", (2, 0))], results=[I32_T])) == "unknown memory 0"
-    assert reason(mod([I("memory.size"), I("drop")])) == "unknown memory 0"
+    assert reason(mod([I("memory.size", 0), I("drop")])) == "unknown memory 0"
     d = [Data("passive", b"")]
     three = [I("i32.const", 0)] * 3
-    validate_module(mod(three + [I("memory.init", 0), I("data.drop", 0)], mems=mem, datas=d, data_count=1))
+    validate_module(mod(three + [I("memory.init", (0, 0)), I("data.drop", 0)], mems=mem, datas=d, data_count=1))
     assert reason(mod([I("data.drop", 1)], mems=mem, datas=d, data_count=1)) == "unknown data segment 1"
-    assert reason(Module(mems=[MemoryType(Limits(1)), MemoryType(Limits(1))])) == "multiple memories"
+    two = Module(mems=[MemoryType(Limits(1)), MemoryType(Limits(1))])
+    validate_module(two)  # multi-memory, on by default as in wasmtime
+    assert reason(two, WASM_2_0) == "multiple memories"
+    assert reason(mod([I("i32.const", 0), I("i32.load", (2, 0, 1))], results=[I32_T], mems=mem)) == "unknown memory 1"
+    assert reason(mod(three + [I("memory.copy", (0, 1))], mems=mem)) == "unknown memory 1"
     assert reason(Module(mems=[MemoryType(Limits(65537))])) == "memory size must be at most 65536 pages (4GiB)"
     assert reason(Module(mems=[MemoryType(Limits(2, 1))])) == "size minimum must not be greater than maximum"
     assert reason(Module(tables=[TableType(FUNCREF, Limits(2, 1))])) \
         == "size minimum must not be greater than maximum"
     imp = [Import("a", "b", "memory", MemoryType(Limits(1)))]
-    assert reason(Module(imports=imp, mems=mem)) == "multiple memories"
+    assert reason(Module(imports=imp, mems=mem), WASM_2_0) == "multiple memories"
 
 
 def test_simd_lanes() -> None:

@@ -76,6 +76,8 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     )
     from .wasi.context import OutputBudget, SpoolSink, WasiContext
     from .wasm import opcodes as wo
+    from .wasm.features import DEFAULT as DEFAULT_FEATURES
+    from .wasm.features import Features
     from .wasm.reader import decode_module
     from .wasm.types import Module
     from .wasm.validate import validate_module
@@ -207,6 +209,7 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "timeout": ("timeout", duration_arg, "--timeout"),
     "max-memory-size": ("max_memory", size_arg, "--max-memory"),
     "max-wasm-stack": ("stack_slots", stack_arg, None),
+    "multi-memory": ("multi_memory", flag_arg, None),
 }
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
@@ -216,7 +219,7 @@ WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
 WASMTIME_W_UNSUPPORTED = {
     "async-stack-size", "bulk-memory", "component-model", "custom-page-sizes", "epoch-interruption",
     "exceptions", "extended-const", "function-references", "gc", "max-instances", "max-memories",
-    "max-table-elements", "max-tables", "memory64", "multi-memory", "multi-value", "nan-canonicalization",
+    "max-table-elements", "max-tables", "memory64", "multi-value", "nan-canonicalization",
     "reference-types", "relaxed-simd", "relaxed-simd-deterministic", "simd", "stack-switching", "tail-call",
     "threads", "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
     "unknown-imports-trap", "wide-arithmetic", "wmemcheck", "pooling-allocator", "debug-info",
@@ -347,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wasmtime's spelling of the limits: fuel=N (--fuel), timeout=DURATION (10s, 500ms; "
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
                    "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
-                   "comma-separated or repeated")
+                   "and of the proposals: multi-memory=y|n (on by default); comma-separated or repeated")
     p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
                    "--env adds to it and wins)")
@@ -371,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "of them; default one per GPU of the cluster, else per CPU), each range a Ray task on a "
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
-    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False)
+    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
@@ -500,7 +503,7 @@ def wat_to_wasm(path: Path, data: bytes) -> bytes:
 
 
 def make_engine(opts: argparse.Namespace) -> Engine:
-    return Engine(opts.backend, opts.memory_layout, max_memory=opts.max_memory)
+    return Engine(opts.backend, opts.memory_layout, max_memory=opts.max_memory, features=features(opts))
 
 
 # Output held in memory on the host: per stream of an instance, and for the whole batch; past either
@@ -700,7 +703,7 @@ def run_module(opts: argparse.Namespace) -> int:
         raise WasmGpuError("--timeout must be positive")
     report = opts.report = RunReport()
     data = read_module(opts.module)
-    module = load_module(data, opts.module)
+    module = load_module(data, opts.module, opts)
     report.lap("load")
     command = runs_command(opts, module)
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
@@ -781,10 +784,16 @@ def runs_command(opts: argparse.Namespace, module: Module) -> bool:
     return opts.invoke is None and any(e.name == "_start" and e.kind == "func" for e in module.exports)
 
 
-def load_module(data: bytes, path: Path) -> Module:
+def features(opts: argparse.Namespace) -> Features:
+    """The proposals past 2.0 that -W turned on or off (wasmtime's defaults otherwise)."""
+    multi = getattr(opts, "multi_memory", None)
+    return Features(multi_memory=DEFAULT_FEATURES.multi_memory if multi is None else multi)
+
+
+def load_module(data: bytes, path: Path, opts: argparse.Namespace) -> Module:
     try:
-        module = decode_module(data)
-        validate_module(module)
+        module = decode_module(data, features(opts))
+        validate_module(module, features(opts))
     except (DecodeError, ValidationError, Unsupported) as e:
         raise WasmGpuError(f"cannot load module {str(path)!r}: {e}") from None
     return module

@@ -413,7 +413,7 @@ def run_job(job: Job) -> dict[str, Any]:
     opts.report = cli.RunReport()
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
-        module = cli.load_module(job.module, opts.module)
+        module = cli.load_module(job.module, opts.module, opts)
         command = cli.runs_command(opts, module)
         engine = cli.make_engine(opts)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory

@@ -264,7 +264,7 @@ class _Translator:
             elif op in _LOAD_OPS:
                 addr = self.pop()
                 self.emit_def(_LOAD_OPS[op], addr)
-                self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
+                self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
             elif op in _STORE_OPS:
                 value = self.pop()
                 address = self.pop()
@@ -274,7 +274,7 @@ class _Translator:
                     self.emit(isa_op, 0, address, value)
                 else:
                     self.emit(isa_op, 0, address, small & 0xFFFF, FLAGS[isa_op] & ~F_RC)
-                self.word(imm[1] | (self.addr.mems[0] << 32))  # type: ignore[index]
+                self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
             if self.max_height + self.nlocals > MAX_SLOTS:
@@ -540,11 +540,11 @@ class _Translator:
         self.const(v)
 
     # -- memory ---------------------------------------------------------------------------------
-    def op_memory_size(self, _imm: object) -> None:
-        self.emit_def(OP["MEMORY_SIZE"], 0, self.addr.mems[0])
+    def op_memory_size(self, memidx: int) -> None:
+        self.emit_def(OP["MEMORY_SIZE"], 0, self.addr.mems[memidx])
 
-    def op_memory_grow(self, _imm: object) -> None:
-        self.emit_def(OP["MEMORY_GROW"], self.pop(), self.addr.mems[0])
+    def op_memory_grow(self, memidx: int) -> None:
+        self.emit_def(OP["MEMORY_GROW"], self.pop(), self.addr.mems[memidx])
 
     def three(self) -> tuple[int, int, int]:
         n = self.pop()
@@ -552,17 +552,19 @@ class _Translator:
         d = self.pop()
         return d, s, n
 
-    def op_memory_copy(self, _imm: object) -> None:
+    def op_memory_copy(self, imm: tuple[int, int]) -> None:
+        dst, src = imm
         self.emit(OP["MEMORY_COPY"], *self.three())
-        self.word(self.addr.mems[0])
+        self.word(self.addr.mems[dst] | (self.addr.mems[src] << 32))
 
-    def op_memory_fill(self, _imm: object) -> None:
+    def op_memory_fill(self, memidx: int) -> None:
         self.emit(OP["MEMORY_FILL"], *self.three())
-        self.word(self.addr.mems[0])
+        self.word(self.addr.mems[memidx])
 
-    def op_memory_init(self, dataidx: int) -> None:
+    def op_memory_init(self, imm: tuple[int, int]) -> None:
+        dataidx, memidx = imm
         self.emit(OP["MEMORY_INIT"], *self.three())
-        self.word(self.addr.mems[0] | (self.addr.datas[dataidx] << 32))
+        self.word(self.addr.mems[memidx] | (self.addr.datas[dataidx] << 32))
 
     def op_data_drop(self, dataidx: int) -> None:
         self.emit32(OP["DATA_DROP"], 0, self.addr.datas[dataidx])

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import LinkError, ProcExit, Trap, WasmGpuError
 from ..wasm import opcodes as wo
+from ..wasm.features import DEFAULT, Features
 from ..wasm.reader import decode_module
 from ..wasm.types import FuncType
 from ..wasm.types import Module as DecodedModule
@@ -30,20 +31,24 @@ from .store import CallResult, Extern, FuncExtern, Instance, Store
 
 class Engine:
     def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None,
-                 max_memory: int | None = None, device: int | None = None) -> None:
+                 max_memory: int | None = None, device: int | None = None, features: Features = DEFAULT) -> None:
         """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default.
         `max_memory`: bytes each store may take (Store's max_memory); None: a share of what is available,
         taken when the store is made. `device`: which GPU the cuda backend runs on (numbered as CUDA
         counts the ones this process sees); it becomes the calling thread's current GPU, so several GPUs
-        are driven from one thread each."""
+        are driven from one thread each. `features`: the proposals past 2.0 that modules may use (those
+        wasmtime turns on by default)."""
         self.backend = make_backend(backend, memory_layout, device) if isinstance(backend, str) else backend
         self.max_memory = max_memory
+        self.features = features
 
-    def load(self, wasm: bytes) -> CompiledModule:
-        """Decode and validate a binary module (DecodeError / ValidationError on bad input). Its batches
-        call with raw slot patterns; Module(engine, wasm) gives typed ones."""
-        module = decode_module(wasm)
-        validate_module(module)
+    def load(self, wasm: bytes, features: Features | None = None) -> CompiledModule:
+        """Decode and validate a binary module (DecodeError / ValidationError on bad input), with the
+        engine's features or those given. Its batches call with raw slot patterns; Module(engine, wasm)
+        gives typed ones."""
+        features = self.features if features is None else features
+        module = decode_module(wasm, features)
+        validate_module(module, features)
         return CompiledModule(self, module)
 
     def store(self, n: int = 1, **options: Any) -> Store:

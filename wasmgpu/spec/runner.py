@@ -22,6 +22,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from wasmgpu.errors import DecodeError, InstantiationTrap, LinkError, Trap, Unsupported, ValidationError, WasmGpuError
@@ -39,6 +40,7 @@ from wasmgpu.spec.values import (
     parse_expected,
     parse_float,
 )
+from wasmgpu.wasm.features import DEFAULT, WASM_2_0, Features
 from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES, V128_T
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType, TableType
 
@@ -63,8 +65,8 @@ class Toolchain:
     """The layers below the runner; any may be missing while the project is being built."""
 
     engine: Any | None = None  # wasmgpu.runtime.engine.Engine
-    decode: Callable[[bytes], Any] | None = None  # wasmgpu.wasm.reader.decode_module
-    validate: Callable[[Any], None] | None = None  # wasmgpu.wasm.validate.validate_module
+    decode: Callable[[bytes, Any], Any] | None = None  # wasmgpu.wasm.reader.decode_module
+    validate: Callable[[Any, Any], None] | None = None  # wasmgpu.wasm.validate.validate_module
     tier: str | None = None  # how the engine's stores run their code (store.TIERS; None: the store's default)
 
 
@@ -282,6 +284,12 @@ _SPECTEST_FUNCS: dict[str, tuple[int, ...]] = {
 }
 
 
+def features_for(path: str) -> Features:
+    """The proposals a script may use: the 3.0 suite's (proposals/wasm-3.0), else 2.0's alone, whose
+    scripts expect a second memory, for one, to be invalid."""
+    return DEFAULT if "wasm-3.0" in Path(path).resolve().parts else WASM_2_0
+
+
 class ScriptRunner:
     """Runs the commands of one parsed script, in order, recording an outcome for each."""
 
@@ -289,6 +297,7 @@ class ScriptRunner:
         self.path = path
         self.doc = doc
         self.tools = tools
+        self.features = features_for(path)
         self.instances = instances
         self.verbose = verbose
         self.result = FileResult(path)
@@ -409,7 +418,7 @@ class ScriptRunner:
             self._check_without_engine(wasm)
             raise _Skip(NO_ENGINE)
         try:
-            module = engine.load(wasm)
+            module = engine.load(wasm, features=self.features)
         except (DecodeError, ValidationError) as e:
             raise _Fail(f"rejected a valid module: {type(e).__name__}: {e}") from None
         decoded = module.module  # the wasm.types.Module, which Store.instantiate takes
@@ -421,9 +430,9 @@ class ScriptRunner:
         if self.tools.decode is None:
             return
         try:
-            module = self.tools.decode(wasm)
+            module = self.tools.decode(wasm, self.features)
             if self.tools.validate is not None:
-                self.tools.validate(module)
+                self.tools.validate(module, self.features)
         except (DecodeError, ValidationError) as e:
             raise _Fail(f"rejected a valid module: {type(e).__name__}: {e}") from None
 
@@ -698,7 +707,7 @@ class ScriptRunner:
         if decode is None:
             raise _Skip("no decoder yet")
         try:
-            module = decode(wasm)
+            module = decode(wasm, self.features)
         except DecodeError:
             return  # for assert_invalid too: rejected is rejected
         if validate is None:
@@ -706,7 +715,7 @@ class ScriptRunner:
                 raise _Skip("no validator yet")
             raise _Fail(f"decoded without error; expected malformed: {message}")
         try:
-            validate(module)
+            validate(module, self.features)
         except ValidationError as e:
             if kind == "invalid":
                 return

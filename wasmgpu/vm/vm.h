@@ -389,6 +389,10 @@ DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) { memset(r.b + d, v, n); }
 DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) { memcpy(r.b + d, src, n); }
 #endif
 #endif
+// memory.copy from one memory to another (multi-memory: rare), a byte at a time in any layout.
+DEV void mem_copy_across(MemRef dst, MemRef src, u64 d, u64 s, u64 n) {
+  for (u64 k = 0; k < n; k++) mem_store<u8>(dst, d + k, mem_load<u8>(src, s + k));
+}
 DEV void move_refs(u64* d, const u64* s, u64 n) {
   if (d < s) { for (u64 k = 0; k < n; k++) d[k] = s[k]; }
   else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
@@ -456,11 +460,21 @@ static u32 wg_simt_ops;
   NEXT; \
 }
 #define OPC_MEMORY_COPY { \
-  u64 m = NEXT_WORD(); \
+  u64 x = NEXT_WORD(); \
+  u64 m = x & 0xffffffffu, ms = x >> 32; /* destination and source memory */ \
   u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
-  USE_MEM(m); \
-  if (s + n > csize || d + n > csize) TRAP(MEM_OOB); \
-  mem_copy(cref, d, s, n); \
+  if (ms == m) { \
+    USE_MEM(m); \
+    if (s + n > csize || d + n > csize) TRAP(MEM_OOB); \
+    mem_copy(cref, d, s, n); \
+  } else { \
+    USE_MEM(ms); \
+    if (s + n > csize) TRAP(MEM_OOB); \
+    const MemRef from = cref; \
+    USE_MEM(m); \
+    if (d + n > csize) TRAP(MEM_OOB); \
+    mem_copy_across(cref, from, d, s, n); \
+  } \
   NEXT; \
 }
 #define OPC_MEMORY_FILL { \

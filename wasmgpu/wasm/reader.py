@@ -17,8 +17,10 @@ Conventions of the decoded module:
   tuple ``("type", typeidx)`` for a type index.
 * Other immediates: indices are ints; ``br_table`` is ``(labels tuple, default)``;
   ``call_indirect`` is ``(typeidx, tableidx)``; memargs are ``(align exponent,
-  offset)``; ``memory.size/grow/copy/fill`` have ``None`` (their zero bytes are
-  checked); ``memory.init`` has its data index; ``i32.const``/``i64.const`` hold
+  offset)``, with a third item, the memory, when it is not the first (multi-memory);
+  ``memory.size/grow/fill`` have their memory index, ``memory.copy``
+  ``(dst, src)`` memories, ``memory.init`` ``(dataidx, memory)`` (without
+  multi-memory the reserved zero bytes are checked); ``i32.const``/``i64.const`` hold
   the signed value; ``f32.const``/``f64.const`` the raw little-endian bits as an
   unsigned int; ``ref.null`` its reference type byte; typed ``select`` a tuple of
   value types; ``table.init`` ``(elemidx, tableidx)``; ``table.copy`` ``(dst,
@@ -45,6 +47,7 @@ import hashlib
 
 from wasmgpu.errors import DecodeError, Unsupported
 from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.features import DEFAULT, Features
 from wasmgpu.wasm.types import (
     Code,
     CustomSection,
@@ -226,15 +229,25 @@ def _zero(buf: bytes, p: int, base: int) -> int:
     return p + 1
 
 
-def _memarg(buf: bytes, p: int, base: int) -> tuple[tuple[int, int], int]:
+def _memarg(buf: bytes, p: int, base: int, multi: bool) -> tuple[tuple[int, ...], int]:
+    """(align, offset), or (align, offset, memory) for a memory other than the first (multi-memory)."""
     at = p
     align, p = _u32(buf, p, base)
-    if align >= 32:
-        # Bit 6 would announce a memory index (multi-memory), which 2.0 lacks;
-        # any exponent of 32 or more cannot describe an alignment.
+    memory = 0
+    if multi and 64 <= align < 128:  # bit 6: a memory index follows
+        align -= 64
+        memory, p = _u32(buf, p, base)
+    elif align >= (64 if multi else 32):
+        # Without multi-memory bit 6 is not defined; an exponent of 32 or more describes no alignment
+        # (with it, one of 32 to 63 is decoded and found too large by validation).
         raise DecodeError("malformed memop flags", base + at)
     offset, p = _u32(buf, p, base)
-    return (align, offset), p
+    return ((align, offset, memory) if memory else (align, offset)), p
+
+
+def _memidx(buf: bytes, p: int, base: int, multi: bool) -> tuple[int, int]:
+    """A memory instruction's memory: an index with multi-memory, else the reserved zero byte."""
+    return _u32(buf, p, base) if multi else (0, _zero(buf, p, base))
 
 
 def _blocktype(buf: bytes, p: int, base: int) -> tuple[object, int]:
@@ -250,12 +263,14 @@ def _blocktype(buf: bytes, p: int, base: int) -> tuple[object, int]:
     return ("type", idx), q
 
 
-def _read_imm(k: int, buf: bytes, p: int, base: int) -> tuple[object, int]:
-    """The less common immediates (the hot ones are inlined in _decode_expr)."""
+def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False) -> tuple[object, int]:
+    """The less common immediates (the hot ones are inlined in _decode_expr); `multi`: multi-memory's
+    encodings. memory.size/grow/fill give their memory index, memory.copy (destination, source),
+    memory.init (data segment, memory)."""
     if k == K_IDX:
         return _u32(buf, p, base)
     if k == K_MEMARG:
-        return _memarg(buf, p, base)
+        return _memarg(buf, p, base, multi)
     if k == K_I32:
         return _s32(buf, p, base)
     if k == K_I64:
@@ -277,12 +292,15 @@ def _read_imm(k: int, buf: bytes, p: int, base: int) -> tuple[object, int]:
         b, p = _u32(buf, p, base)
         return (a, b), p
     if k == K_MEMORY or k == K_MEMORY_FILL:
-        return None, _zero(buf, p, base)
+        return _memidx(buf, p, base, multi)
     if k == K_MEMORY_COPY:
-        return None, _zero(buf, _zero(buf, p, base), base)
+        dst, p = _memidx(buf, p, base, multi)
+        src, p = _memidx(buf, p, base, multi)
+        return (dst, src), p
     if k == K_MEMORY_INIT:
         x, p = _u32(buf, p, base)
-        return x, _zero(buf, p, base)
+        m, p = _memidx(buf, p, base, multi)
+        return (x, m), p
     if k == K_REFTYPE:
         return _reftype(buf, p, base), p + 1
     if k == K_SELECT_T:
@@ -299,13 +317,13 @@ def _read_imm(k: int, buf: bytes, p: int, base: int) -> tuple[object, int]:
     if k == K_LANE:
         return buf[p], p + 1
     if k == K_MEMARG_LANE:
-        (align, offset), p = _memarg(buf, p, base)
-        return (align, offset, buf[p]), p + 1
+        arg, p = _memarg(buf, p, base, multi)
+        return (arg[0], arg[1], buf[p], *arg[2:]), p + 1  # (align, offset, lane[, memory])
     raise AssertionError(f"unhandled immediate kind {k}")  # a table bug, not bad input
 
 
 def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
-                 exhausted_msg: str) -> tuple[list[Instr], int, bool]:
+                 exhausted_msg: str, multi: bool = False) -> tuple[list[Instr], int, bool]:
     """Decode instructions from buf[p:] up to the `end` closing the expression.
 
     Returns (instructions, position after the final end, whether memory.init or
@@ -353,7 +371,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 ctl.pop()
                 append((op, None, base + start))
             elif k == K_MEMARG:
-                imm, p = _memarg(buf, p, base)
+                imm, p = _memarg(buf, p, base, multi)
                 append((op, imm, base + start))
             elif k == K_BLOCK:
                 imm, p = _blocktype(buf, p, base)
@@ -376,7 +394,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 if k == K_NONE:
                     imm = None
                 else:
-                    imm, p = _read_imm(k, buf, p, base)
+                    imm, p = _read_imm(k, buf, p, base, multi)
                 if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY:
                     uses_data = True
                 append((key, imm, base + start))
@@ -385,7 +403,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                     raise _unsupported(_PROPOSALS[op], base + start)
                 raise DecodeError(f"illegal opcode {op:02x}", base + start)
             else:
-                imm, p = _read_imm(k, buf, p, base)
+                imm, p = _read_imm(k, buf, p, base, multi)
                 append((op, imm, base + start))
     except IndexError:
         if start >= len(buf):
@@ -639,7 +657,7 @@ def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
         # Running out of body bytes between instructions means a missing `end`;
         # at the very end of the module the spec interpreter calls it an unexpected end.
         exhausted = _END_MSG if start + size == len(data) else "END opcode expected"
-        instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted)
+        instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted, state.multi)
         if pos != size:
             raise DecodeError("section size mismatch", start + pos)
         if uses_data:
@@ -690,9 +708,10 @@ def _name_section(payload: bytes, base: int, m: Module) -> None:
 class _State:
     """What the module-level checks need to know after the sections."""
 
-    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at")
+    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at", "multi")
 
-    def __init__(self) -> None:
+    def __init__(self, multi: bool = False) -> None:
+        self.multi = multi  # multi-memory's encodings
         self.uses_data = False
         self.first_data_use: int | None = None
         self.code_at: int | None = None
@@ -706,7 +725,7 @@ _SECTION_READERS = {
 }
 
 
-def _decode(data: bytes) -> Module:
+def _decode(data: bytes, features: Features) -> Module:
     if len(data) < 4:
         raise DecodeError("unexpected end", len(data))
     if data[:4] != MAGIC:
@@ -717,7 +736,7 @@ def _decode(data: bytes) -> Module:
         raise DecodeError("unknown binary version", 4)
 
     m = Module()
-    state = _State()
+    state = _State(features.multi_memory)
     top = _Reader(data, 0, 8)
     last_rank = 0
     n = len(data)
@@ -779,8 +798,9 @@ def _module_checks(m: Module, state: _State, end: int) -> None:
         raise DecodeError("data count section required", state.first_data_use or 0)
 
 
-def decode_module(data: bytes | bytearray | memoryview) -> Module:
-    """Decode a WebAssembly 2.0 binary module; raise DecodeError if it is malformed.
+def decode_module(data: bytes | bytearray | memoryview, features: Features = DEFAULT) -> Module:
+    """Decode a WebAssembly 2.0 binary module, with the `features` past 2.0 that it may use; raise
+    DecodeError if it is malformed.
 
     Only DecodeError escapes, and Unsupported for the opcodes of later proposals (atomics, relaxed
     SIMD), which are not malformed: an unexpected internal failure is reported as a
@@ -795,7 +815,7 @@ def decode_module(data: bytes | bytearray | memoryview) -> Module:
     except (TypeError, ValueError, BufferError) as e:
         raise DecodeError(f"not a byte string: {type(data).__name__}", 0) from e
     try:
-        module = _decode(buf)
+        module = _decode(buf, features)
         module.digest = hashlib.sha256(buf).hexdigest()
         return module
     except DecodeError:

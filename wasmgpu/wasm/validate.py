@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from wasmgpu.errors import ValidationError
 from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.features import DEFAULT, Features
 from wasmgpu.wasm.types import Instr, Limits, MemoryType, Module, TableType
 
 __all__ = ["validate_module", "block_signature", "declared_refs", "UNKNOWN"]
@@ -220,8 +221,9 @@ def _check_const(ctx: _Context, expr: Sequence[Instr], want: int) -> None:
         raise ValidationError("type mismatch", offset=expr[-1][2] if expr else None)
 
 
-def validate_module(module: Module) -> None:
-    """Raise ValidationError, with a reason and where known the function and offset, if the module is invalid."""
+def validate_module(module: Module, features: Features = DEFAULT) -> None:
+    """Raise ValidationError, with a reason and where known the function and offset, if the module is invalid
+    (with `features` past 2.0 that it may use)."""
     ctx = _Context()
     ctx.types = [(list(ft.params), list(ft.results)) for ft in module.types]
 
@@ -250,7 +252,7 @@ def validate_module(module: Module) -> None:
     for mt in module.mems:
         _check_memtype(mt)
         ctx.nmems += 1
-    if ctx.nmems > 1:
+    if ctx.nmems > 1 and not features.multi_memory:
         raise ValidationError("multiple memories")
     ctx.elems = [e.reftype for e in module.elems]
     ctx.ndatas = len(module.datas) if module.data_count is None else module.data_count
@@ -399,8 +401,8 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
         if x >= ctx.nmems:
             raise _Fail(f"unknown memory {x}")
 
-    def memarg(align: int, natural: int) -> None:
-        need_memory()
+    def memarg(align: int, natural: int, memory: int = 0) -> None:
+        need_memory(memory)
         if align > natural:
             raise _Fail("alignment must not be larger than natural")
 
@@ -426,7 +428,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
             m = memop.get(op)
             if m is not None:
                 natural, n, p, r = m
-                memarg(imm[0], natural)  # type: ignore[index]
+                memarg(imm[0], natural, imm[2] if len(imm) > 2 else 0)  # type: ignore[index,arg-type]
                 if len(vals) - n >= height and vals[-n:] == p:
                     del vals[-n:]
                 else:
@@ -603,19 +605,23 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 if not 0 <= imm < len(ctx.elems):  # type: ignore[operator]
                     raise _Fail(f"unknown elem segment {imm}")
             elif c == C_MEM_SIZE:
-                need_memory()
+                need_memory(imm)  # type: ignore[arg-type]
                 vals.append(I32)
             elif c == C_MEM_GROW:
-                need_memory()
+                need_memory(imm)  # type: ignore[arg-type]
                 pop_expect(I32)
                 vals.append(I32)
-            elif c == C_MEM_FILL or c == C_MEM_COPY:
-                need_memory()
+            elif c == C_MEM_FILL:
+                need_memory(imm)  # type: ignore[arg-type]
+                pop_vals([I32, I32, I32])
+            elif c == C_MEM_COPY:
+                need_memory(imm[0])  # type: ignore[index]
+                need_memory(imm[1])  # type: ignore[index]
                 pop_vals([I32, I32, I32])
             elif c == C_MEM_INIT:
-                need_memory()
-                if not 0 <= imm < ctx.ndatas:  # type: ignore[operator]
-                    raise _Fail(f"unknown data segment {imm}")
+                need_memory(imm[1])  # type: ignore[index]
+                if not 0 <= imm[0] < ctx.ndatas:  # type: ignore[index]
+                    raise _Fail(f"unknown data segment {imm[0]}")  # type: ignore[index]
                 pop_vals([I32, I32, I32])
             elif c == C_DATA_DROP:
                 if not 0 <= imm < ctx.ndatas:  # type: ignore[operator]
@@ -633,9 +639,9 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 pop_vals(list(info.params))  # type: ignore[arg-type]
                 vals += info.results  # type: ignore[arg-type]
             elif c == C_MEMLANE:
-                align, _, lane = imm  # type: ignore[misc]
+                align, _, lane, *memory = imm  # type: ignore[misc]
                 info = O.OPS[op]
-                memarg(align, info.max_align)  # type: ignore[arg-type]
+                memarg(align, info.max_align, *memory)  # type: ignore[arg-type]
                 if lane >= _LANES[op]:
                     raise _Fail("invalid lane index")
                 pop_vals(list(info.params))  # type: ignore[arg-type]
