@@ -316,3 +316,17 @@ def test_bad_w_and_s_options_are_usage_errors(tmp_path, capsys, argv, words) -> 
         cli.main([*CLI_BACKEND_ARGS, *argv, str(tmp_path / "any.wasm")])
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.startswith("usage: gpu-run") and words in err, err
+
+
+def test_proposal_switches_take_wasmtimes_spelling(tmp_path, capsysbinary) -> None:
+    """Extended constant expressions and multi-memory are on, as in wasmtime; -W KEY=n turns one off."""
+    from tests.test_cli import gpu_run, module
+
+    wasm = module(tmp_path, '(module (memory 1) (memory 1) (global $a i32 (i32.const 6)) '
+                  '(global $b i32 (i32.mul (global.get $a) (i32.add (i32.const 3) (i32.const 4)))) '
+                  '(func (export "main") (result i32) (global.get $b)))')
+    assert gpu_run(capsysbinary, str(wasm))[:2] == (0, b"42\n")
+    status, _, err = gpu_run(capsysbinary, "-W", "extended-const=n", str(wasm))
+    assert status == 1 and b"unknown global 0" in err
+    status, _, err = gpu_run(capsysbinary, "-W", "multi-memory=n", str(wasm))
+    assert status == 1 and b"multiple memories" in err

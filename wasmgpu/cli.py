@@ -35,7 +35,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -210,6 +210,7 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "max-memory-size": ("max_memory", size_arg, "--max-memory"),
     "max-wasm-stack": ("stack_slots", stack_arg, None),
     "multi-memory": ("multi_memory", flag_arg, None),
+    "extended-const": ("extended_const", flag_arg, None),
 }
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
@@ -218,7 +219,7 @@ WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
 # Keys wasmtime knows that gpu-run does not: named as unsupported rather than unknown.
 WASMTIME_W_UNSUPPORTED = {
     "async-stack-size", "bulk-memory", "component-model", "custom-page-sizes", "epoch-interruption",
-    "exceptions", "extended-const", "function-references", "gc", "max-instances", "max-memories",
+    "exceptions", "function-references", "gc", "max-instances", "max-memories",
     "max-table-elements", "max-tables", "memory64", "multi-value", "nan-canonicalization",
     "reference-types", "relaxed-simd", "relaxed-simd-deterministic", "simd", "stack-switching", "tail-call",
     "threads", "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
@@ -350,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wasmtime's spelling of the limits: fuel=N (--fuel), timeout=DURATION (10s, 500ms; "
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
                    "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
-                   "and of the proposals: multi-memory=y|n (on by default); comma-separated or repeated")
+                   "and of the proposals: multi-memory=y|n, extended-const=y|n (both on by default); "
+                   "comma-separated or repeated")
     p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
                    "--env adds to it and wins)")
@@ -374,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "of them; default one per GPU of the cluster, else per CPU), each range a Ray task on a "
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
-    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None)
+    p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None,
+                   extended_const=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
@@ -786,8 +789,8 @@ def runs_command(opts: argparse.Namespace, module: Module) -> bool:
 
 def features(opts: argparse.Namespace) -> Features:
     """The proposals past 2.0 that -W turned on or off (wasmtime's defaults otherwise)."""
-    multi = getattr(opts, "multi_memory", None)
-    return Features(multi_memory=DEFAULT_FEATURES.multi_memory if multi is None else multi)
+    given = {name: getattr(opts, name, None) for name in ("multi_memory", "extended_const")}
+    return replace(DEFAULT_FEATURES, **{name: value for name, value in given.items() if value is not None})
 
 
 def load_module(data: bytes, path: Path, opts: argparse.Namespace) -> Module:

@@ -78,7 +78,9 @@ def _add_objects(store: Store, module: Module, addr: Addresses, name: str) -> No
         written = sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
                       if d.mode == "active" and d.memory == first_mem + j) * OS_PAGE
         addr.mems.append(store.add_memory(m, written))
-    values = [eval_const(store, g.init, addr.funcs, addr.globals) for g in module.globals]
+    values: list[np.ndarray] = []
+    for g in module.globals:  # in order: an initializer may read the globals before it
+        values.append(eval_const(store, g.init, addr.funcs, addr.globals, values))
     addr.globals += store.add_globals([g.type for g in module.globals], values)
 
 
@@ -148,22 +150,36 @@ def _check_limits(where: str, size: int, max_: int | None, want: Limits) -> None
         raise LinkError(f"incompatible import type for {where}: limits do not match")
 
 
-def eval_const(store: Store, expr: list[Instr], funcs: list[int], globals_: list[int]) -> np.ndarray:
-    """A constant expression, per instance (imported globals may differ between instances)."""
+def eval_const(store: Store, expr: list[Instr], funcs: list[int], globals_: list[int],
+               pending: list[np.ndarray] | None = None) -> np.ndarray:
+    """A constant expression, per instance (imported globals may differ between instances). `pending`:
+    the values of the module's own globals past those with addresses in `globals_`, while its globals
+    are being made (an initializer may read the ones before it)."""
     n = store.n
-    op, imm, _ = expr[0]
-    name = wo.OPS[op].name
-    if name == "i32.const":
-        return np.full(n, imm & 0xFFFFFFFF, dtype=np.uint64)  # type: ignore[operator]
-    if name in ("i64.const", "f32.const", "f64.const"):
-        return np.full(n, imm & U64_MAX, dtype=np.uint64)  # type: ignore[operator]
-    if name == "ref.null":
-        return np.full(n, REF_NULL, dtype=np.uint64)
-    if name == "ref.func":
-        return np.full(n, funcs[imm], dtype=np.uint64)  # type: ignore[index]
-    if name == "global.get":
-        return store.backend.to_host(store.globals[globals_[imm] + 1]).astype(np.uint64)  # type: ignore[index]
-    raise Unsupported(f"constant expression with {name}")
+    stack: list[np.ndarray] = []
+    for op, imm, _ in expr:
+        name = wo.OPS[op].name
+        if name == "i32.const":
+            stack.append(np.full(n, imm & 0xFFFFFFFF, dtype=np.uint64))  # type: ignore[operator]
+        elif name in ("i64.const", "f32.const", "f64.const"):
+            stack.append(np.full(n, imm & U64_MAX, dtype=np.uint64))  # type: ignore[operator]
+        elif name == "ref.null":
+            stack.append(np.full(n, REF_NULL, dtype=np.uint64))
+        elif name == "ref.func":
+            stack.append(np.full(n, funcs[imm], dtype=np.uint64))  # type: ignore[index]
+        elif name == "global.get":
+            if imm < len(globals_):  # type: ignore[operator]
+                stack.append(store.backend.to_host(store.globals[globals_[imm] + 1]).astype(np.uint64))  # type: ignore[index]
+            else:
+                stack.append(pending[imm - len(globals_)])  # type: ignore[index,operator]
+        elif name[4:] in ("add", "sub", "mul"):  # extended constant expressions: wrapping arithmetic
+            y, x = stack.pop(), stack.pop()
+            with np.errstate(over="ignore"):
+                r = x + y if name[4:] == "add" else x - y if name[4:] == "sub" else x * y
+            stack.append(r & np.uint64(0xFFFFFFFF) if name.startswith("i32") else r)
+        else:
+            raise Unsupported(f"constant expression with {name}")
+    return stack[-1]
 
 
 def translate(store: Store, module: Module, addr: Addresses, first_func: int) -> None:

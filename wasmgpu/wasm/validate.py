@@ -94,6 +94,9 @@ def _build_tables() -> None:
 _build_tables()
 
 # Instructions allowed in constant expressions, with the type they push where fixed.
+# Extended constant expressions: the binary operators allowed, by their operands' (and result's) type.
+_EXTENDED_CONST_OPS = {O.BY_NAME[f"{t}.{op}"].key: O.BY_NAME[f"{t}.const"].results[0]
+                       for t in ("i32", "i64") for op in ("add", "sub", "mul")}
 _CONST_OPS = {
     O.BY_NAME["i32.const"].key: O.I32_T,
     O.BY_NAME["i64.const"].key: O.I64_T,
@@ -196,21 +199,30 @@ def _check_type_index(ctx: _Context, idx: int) -> tuple[list[int], list[int]]:
     return ctx.types[idx]
 
 
-def _check_const(ctx: _Context, expr: Sequence[Instr], want: int) -> None:
-    """A constant expression of type [] -> [want], seeing only imported globals (2.0)."""
+def _check_const(ctx: _Context, expr: Sequence[Instr], want: int, features: Features, visible: int) -> None:
+    """A constant expression of type [] -> [want] that reads globals below `visible` (2.0: the imported
+    ones; with extended_const, those defined before it too, and i32/i64 add, sub and mul)."""
+    if not features.extended_const:
+        visible = ctx.nimported_globals
     # Constness first, as the reference interpreter does, then the types.
     for op, imm, off in expr:
-        if op not in _CONST_OPS:
+        if op not in _CONST_OPS and not (features.extended_const and op in _EXTENDED_CONST_OPS):
             raise ValidationError("constant expression required", offset=off)
         if op == _GLOBAL_GET:
-            if not 0 <= imm < ctx.nimported_globals:  # type: ignore[operator]
+            if not 0 <= imm < visible:  # type: ignore[operator]
                 raise ValidationError(f"unknown global {imm}", offset=off)
             if ctx.globals[imm][1]:  # type: ignore[index]
                 raise ValidationError("constant expression required", offset=off)
         elif op == _REF_FUNC and not 0 <= imm < len(ctx.funcs):  # type: ignore[operator]
             raise ValidationError(f"unknown function {imm}", offset=off)
     stack: list[int] = []
-    for op, imm, _ in expr:
+    for op, imm, off in expr:
+        if op in _EXTENDED_CONST_OPS:
+            t = _EXTENDED_CONST_OPS[op]
+            if stack[-2:] != [t, t]:
+                raise ValidationError("type mismatch", offset=off)
+            del stack[-1]
+            continue
         t = _CONST_OPS[op]
         if op == _GLOBAL_GET:
             t = ctx.globals[imm][0]  # type: ignore[index]
@@ -258,24 +270,24 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
     ctx.ndatas = len(module.datas) if module.data_count is None else module.data_count
     ctx.refs = declared_refs(module)
 
-    # Globals, elem and data segments see only the imported globals.
+    # A global's initializer sees the globals before it; elem and data segments see all.
     for g in module.globals:
-        _check_const(ctx, g.init, g.type.valtype)
+        _check_const(ctx, g.init, g.type.valtype, features, len(ctx.globals))
         ctx.globals.append((g.type.valtype, g.type.mutable))
     for e in module.elems:
         for expr in e.init:
-            _check_const(ctx, expr, e.reftype)
+            _check_const(ctx, expr, e.reftype, features, len(ctx.globals))
         if e.mode == "active":
             if not 0 <= e.table < len(ctx.tables):
                 raise ValidationError(f"unknown table {e.table}")
             if ctx.tables[e.table] != e.reftype:
                 raise ValidationError("type mismatch")
-            _check_const(ctx, e.offset or [], O.I32_T)
+            _check_const(ctx, e.offset or [], O.I32_T, features, len(ctx.globals))
     for d in module.datas:
         if d.mode == "active":
             if not 0 <= d.memory < ctx.nmems:
                 raise ValidationError(f"unknown memory {d.memory}")
-            _check_const(ctx, d.offset or [], O.I32_T)
+            _check_const(ctx, d.offset or [], O.I32_T, features, len(ctx.globals))
 
     if len(module.codes) != len(module.funcs):
         raise ValidationError("function and code section have inconsistent lengths")
