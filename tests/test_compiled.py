@@ -138,6 +138,42 @@ def test_deep_calls_agree_and_trap_alike(engines) -> None:
     assert got[0].backtrace == got[1].backtrace and len(got[0].backtrace) > 3
 
 
+TAIL = """
+(module
+  (import "env" "h" (func $h (param i64) (result i64)))
+  (type $u (func (param i64) (result i64)))
+  (table funcref (elem $count $h $boom))
+  (func $count (export "count") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 7))
+      (else (return_call_indirect (type $u) (i64.sub (local.get 0) (i64.const 1)) (i32.const 0)))))
+  (func $ping (export "ping") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 9)) (else (return_call $pong (local.get 0)))))
+  (func $pong (param i64) (result i64) (return_call $ping (i64.sub (local.get 0) (i64.const 1))))
+  (func (export "host") (param i64 i32) (result i64) (return_call_indirect (type $u) (local.get 0) (local.get 1)))
+  (func (export "direct") (param i64) (result i64) (return_call $h (i64.add (local.get 0) (i64.const 1))))
+  (func $boom (param i64) (result i64) (unreachable))
+)
+"""
+
+
+def test_tail_calls_agree(engines) -> None:
+    """return_call and return_call_indirect run a million deep in constant stack, call a host function
+    (then return its results) and trap with the interpreter's backtrace, in both tiers."""
+    mod = engines.load(wasmtime.wat2wasm(TAIL))
+    out = {}
+    for tier in ("interp", "compiled"):
+        batch = mod.instantiate(3, tier=tier, imports={("env", "h"): lambda x: 10 * x})
+        calls = [("count", [(0,), (5,), (1_000_000,)]), ("ping", [(0,), (3,), (500_000,)]),
+                 ("host", [(4, 1), (5, 2), (6, 3)]), ("direct", [(1,), (2,), (3,)])]
+        out[tier] = [[(r.values, r.trap, r.backtrace) for r in batch.call(f, args)] for f, args in calls]
+    assert out["compiled"] == out["interp"]
+    count, ping, host, direct = out["interp"]
+    assert [v for v, _, _ in count] == [(7,)] * 3 and [v for v, _, _ in ping] == [(9,)] * 3
+    assert [v for v, _, _ in direct] == [(20,), (30,), (40,)]
+    assert host[0][0] == (40,) and [t for _, t, _ in host[1:]] == ["unreachable", "undefined element"]
+    assert host[1][2]
+
+
 WIDTHS = """
 (module
   (func $pair (param i32) (result i32 i64) (i32.sub (local.get 0) (i32.const 7)) (i64.const -3))

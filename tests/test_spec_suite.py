@@ -38,14 +38,15 @@ def test_spec_file(path: str, backend: str, instances: int) -> None:
     assert result.tally.passed > 0 or result.tally.skipped > 0
 
 
-# The 3.0 suite's scripts of what is built of it (multi-memory, extended constant expressions): they must
-# pass whole.
+# The 3.0 suite's scripts of what is built of it (multi-memory, extended constant expressions, tail calls):
+# they must pass whole.
 WASM_3_0 = SUITE / "proposals" / "wasm-3.0" if SUITE else None
 WASM_3_0_FILES = ["address0", "address1", "align", "binary", "data", "data0", "data1", "data_drop0", "exports0",
                   "float_memory0", "imports2", "imports3", "imports4", "linking1", "linking2", "load0", "load1",
                   "load2", "memory-multi", "memory_copy0", "memory_copy1", "memory_fill0", "memory_grow",
                   "memory_init0", "memory_size0", "memory_size1", "memory_size2", "memory_size3", "memory_trap0",
-                  "memory_trap1", "start0", "store0", "store1", "store2", "traps0"]
+                  "memory_trap1", "return_call", "return_call_indirect", "start0", "store0", "store1", "store2",
+                  "traps0"]
 
 
 @pytest.mark.skipif(WASM_3_0 is None or not WASM_3_0.is_dir(), reason=NO_SUITE)

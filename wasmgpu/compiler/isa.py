@@ -53,6 +53,11 @@ CONTROL: dict[str, Control] = {
     "BR_TABLE": Control("a", ends=True, operands="index=sa targets"),
     "CALL": Control(operands="frame=a func=imm32"),  # the callee's frame at fp + a; func: its address
     "CALL_INDIRECT": Control("b", next_words=1, operands="frame=a index=sb table=c sig=next"),
+    # Tail calls: the arguments at fp + a move to the frame's base and the callee runs there, returning
+    # where this function would have. A host function (known only at run time for the indirect one) is
+    # called as CALL would, and the code after the instruction returns its results.
+    "RETURN_CALL": Control(operands="frame=a func=imm32"),
+    "RETURN_CALL_INDIRECT": Control("b", next_words=1, operands="frame=a index=sb table=c sig=next"),
     "RET": Control(ends=True),  # the results already in slots 0..n-1
     "SELECT": Control("bc", writes=True, operands="dst=sa x=sb y=y cond=sext"),  # a <- cond != 0 ? x : y
     "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),

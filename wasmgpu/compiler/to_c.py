@@ -59,11 +59,11 @@ _LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the ho
 # The ops instruction() writes C for itself; the other control ops expand their OPC_ macro, the rest their
 # generated handler (isa.handler_cases) with the operands their flags name.
 _OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
-          "GLOBAL_GET", "GLOBAL_SET", "SELECT"}
+          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT"}
+_CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"}
 # The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
 # their flags name.
-_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT", "JMP", "NOP",
-                "UNREACHABLE"}
+_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", *_CALLS}
 
 
 class CompileError(WasmGpuError):
@@ -113,8 +113,9 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits([a]), 0
     if name == "RET":
         return _bits(range(nresults)), 0
-    if name in ("CALL", "CALL_INDIRECT"):
-        if name == "CALL":
+    if name in ("CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"):
+        # (a tail call to a host function writes its results there too, as CALL does)
+        if name in ("CALL", "RETURN_CALL"):
             nargs, nres = funcs[ins.imm32].nargs, funcs[ins.imm32].nresults
             extra = []
         else:
@@ -257,6 +258,7 @@ class _FuncEmitter:
                  recursive: set[int], after_grow: str, dispatch: str = "continue;",
                  entry_rid: dict[int, int] | None = None) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
+        self.sigs = sigs
         # In pieces: each function's resume case at its entry, for calls made as C calls (WG_DIRECT_DEPTH).
         self.entry_rid = entry_rid
         self.after_grow = after_grow  # C that reads the memory's place and size again
@@ -277,7 +279,9 @@ class _FuncEmitter:
         # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
         resume = {info.entry}
         for ins in body:
-            if ins.op in (OP["CALL"], OP["CALL_INDIRECT"]):
+            # After a call (a tail call only where a host function may take it: then its results return
+            # from there).
+            if OP_NAMES[ins.op] in _CALLS and not (ins.op == OP["RETURN_CALL"] and funcs[ins.imm32].host == NO_HOST):
                 resume.add(ins.after)
             if ins.op in _LEAVES:
                 resume.add(ins.pc)
@@ -452,6 +456,21 @@ class _FuncEmitter:
         wb = self.writeback(self.live_in(ins.pc), ins.pc)
         if name == "CALL":
             return head + self.call(ins, wb) + " }"
+        if name == "RETURN_CALL":
+            return head + self.tail_call(ins, wb) + " }"
+        if name == "RETURN_CALL_INDIRECT":
+            nargs = self.sigs[ins.ext][0]
+            args = "".join(f"SLOT({k}) = {self.operand(ins.pc, a + k)}; " for k in range(nargs))
+            return (head + f"const u32 idx = (u32)s{b}; "
+                    f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
+                    "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
+                    f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
+                    "const u32* f = funcs + ref * F_FIELDS; callee = (u32)ref; "
+                    f"if (f[F_HOST] != NO_HOST) {{ {wb}callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
+                    f"{self.away(ins.pc, 'goto do_call;')} }} "
+                    "if ((u64)fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
+                    f"{args}for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
+                    f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
         if name == "CALL_INDIRECT":
             return (head + f"const u32 idx = (u32)s{b}; {wb}"
                     f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
@@ -508,6 +527,21 @@ class _FuncEmitter:
                 f"pe_ = wgf_{ins.imm32}(P, inst, rg, {self.entry_rid[ins.imm32]}u, cdepth + 1); VM_REGS(VM_REG_GET) "
                 f"if (pe_ == PIECE_DISPATCH && pc == {ins.after}u && depth + 1 == d_) goto R{after}; goto pass_; }}"
                 "\n#endif\n")
+
+    def tail_call(self, ins: _Ins, wb: str) -> str:
+        """return_call: a function of the store runs in this frame (its arguments moved to the base), as a
+        jump; a host function is called as CALL calls it."""
+        g = self.funcs[ins.imm32]
+        if g.host != NO_HOST:
+            return self.call(ins, wb)
+        args = "".join(f"SLOT({k}) = {self.operand(ins.pc, ins.a + k)}; " for k in range(g.nparams))
+        zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
+        head = f"if ((u64)fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); {args}{zero}"
+        if ins.imm32 in self.recursive or ins.imm32 == self.index:
+            return (head + f"pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; "
+                    f"{self.away(ins.pc, self.dispatch)}")
+        return (head + f"if (--fuel == 0) {{ pc = {g.entry}u; goto out_of_fuel; }} "
+                f"{self.away(ins.pc, f'goto FE{ins.imm32};')}")
 
     def call(self, ins: _Ins, wb: str) -> str:
         g = self.funcs[ins.imm32]
@@ -590,8 +624,8 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
     bodies = {i: _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code))
               for k, (entry, i) in enumerate(defined)}
-    calls = {i: {ins.imm32 for ins in body if ins.op == OP["CALL"] and funcs[ins.imm32].host == NO_HOST}
-             for i, body in bodies.items()}
+    calls = {i: {ins.imm32 for ins in body if ins.op in (OP["CALL"], OP["RETURN_CALL"])
+                 and funcs[ins.imm32].host == NO_HOST} for i, body in bodies.items()}
     scc = _components(calls)
     blocks: list[str] = []
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)

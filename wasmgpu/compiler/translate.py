@@ -466,6 +466,28 @@ class _Translator:
         self.word(self.addr.sig_ids[typeidx])
         self.push_results(ft)
 
+    def op_return_call(self, funcidx: int) -> None:
+        ft = self.module.func_type(funcidx)
+        base = self.call_frame(ft)
+        self.emit32(OP["RETURN_CALL"], base, self.addr.funcs[funcidx])
+        if funcidx < len(self.module.imported("func")):
+            # Perhaps a host function, which the VM calls as CALL would: then return its results.
+            self.push_results(ft)
+            self.emit_return()
+        self.dead = True
+
+    def op_return_call_indirect(self, imm: tuple[int, int]) -> None:
+        typeidx, tableidx = imm
+        ft = self.module.types[typeidx]
+        index = self.pop()
+        base = self.call_frame(ft)
+        self.emit(OP["RETURN_CALL_INDIRECT"], base, index, self.addr.tables[tableidx])
+        self.word(self.addr.sig_ids[typeidx])
+        # Reached only after a host function (the VM calls it as CALL_INDIRECT would): return its results.
+        self.push_results(ft)
+        self.emit_return()
+        self.dead = True
+
     # -- parametric and variables ---------------------------------------------------------------
     def op_drop(self, _imm: object) -> None:
         self.pop()
@@ -623,6 +645,7 @@ _HANDLERS = {
     _k("return"): _Translator.op_return, _k("unreachable"): _Translator.op_unreachable,
     _k("nop"): _Translator.op_nop, _k("call"): _Translator.op_call,
     _k("call_indirect"): _Translator.op_call_indirect, _k("drop"): _Translator.op_drop,
+    _k("return_call"): _Translator.op_return_call, _k("return_call_indirect"): _Translator.op_return_call_indirect,
     _k("select"): _Translator.op_select, _k("select_t"): _Translator.op_select,
     _k("local.get"): _Translator.op_local_get, _k("local.set"): _Translator.op_local_set,
     _k("local.tee"): _Translator.op_local_tee, _k("global.get"): _Translator.op_global_get,

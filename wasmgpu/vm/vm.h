@@ -650,6 +650,18 @@ enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, 
       pc = f[F_ENTRY]; \
       if (--fuel == 0) goto out_of_fuel; \
       continue;
+// A tail call (RETURN_CALL*, the callee in `callee`, its arguments at fp + a): a function of this store runs
+// in this frame, returning where this one would; a host function is called as CALL does, and the code after
+// the instruction returns its results.
+#define VM_TAIL_CALL \
+      const u32* f = funcs + (u64)callee * F_FIELDS; \
+      if (f[F_HOST] != NO_HOST) { callee_fp = fp + a; goto do_call; } \
+      if ((u64)fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); \
+      for (u32 k = 0; k < f[F_NPARAMS]; k++) SLOT(k) = SLOT(a + k); \
+      for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
+      pc = f[F_ENTRY]; \
+      if (--fuel == 0) goto out_of_fuel; \
+      continue;
 #define VM_EPILOGUE \
 out_of_fuel: \
   STATE(S_END_NS) = (u32)global_ns(); \
@@ -740,6 +752,19 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         callee = (u32)ref; callee_fp = fp + a;
         goto do_call;
       }
+      case OP_RETURN_CALL:
+        callee = imm32;
+        goto tail_call;
+      case OP_RETURN_CALL_INDIRECT: {
+        u32 idx = RD_U32(B);
+        u64 sig = NEXT_WORD();
+        if (idx >= TBL_SIZE(C)) TRAP(UNDEFINED_ELEMENT);
+        u64 ref = TBL_BASE(C)[idx];
+        if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT);
+        if (funcs[ref * F_FIELDS + F_SIG] != sig) TRAP(SIG_MISMATCH);
+        callee = (u32)ref;
+        goto tail_call;
+      }
       case OP_GLOBAL_GET: OPC_GLOBAL_GET
       case OP_GLOBAL_SET: OPC_GLOBAL_SET
       case OP_MEMORY_SIZE: OPC_MEMORY_SIZE
@@ -770,6 +795,9 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
     }
     continue;
 
+  tail_call: {
+      VM_TAIL_CALL
+    }
   do_call: {
       VM_DO_CALL
     }

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 class Features:
     """multi_memory: several memories per module, a memory index in every memory instruction.
     extended_const: constant expressions with i32/i64 add, sub and mul, reading any immutable global
-    defined before them (3.0's rule; 2.0 lets them read imported globals only). Both on by default, as
-    in wasmtime."""
+    defined before them (3.0's rule; 2.0 lets them read imported globals only).
+    tail_call: return_call and return_call_indirect.
+    All on by default, as in wasmtime."""
 
     multi_memory: bool = True
     extended_const: bool = True
+    tail_call: bool = True
 
 
-WASM_2_0 = Features(multi_memory=False, extended_const=False)
+WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False)
 DEFAULT = Features()

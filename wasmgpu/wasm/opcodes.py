@@ -105,6 +105,8 @@ _op(0x0E, "br_table", BR_TABLE)
 _op(0x0F, "return")
 _op(0x10, "call", FUNC)
 _op(0x11, "call_indirect", CALL_INDIRECT)
+_op(0x12, "return_call", FUNC)  # tail calls (3.0)
+_op(0x13, "return_call_indirect", CALL_INDIRECT)
 # Reference and parametric.
 _op(0xD0, "ref.null", REFTYPE)
 _op(0xD1, "ref.is_null")

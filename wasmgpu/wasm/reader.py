@@ -117,9 +117,11 @@ def _build_kind_tables() -> tuple[list[int | None], dict[int, int]]:
 
 
 _KIND1, _KIND_PREFIXED = _build_kind_tables()
+# Without the tail-call proposal its opcodes are illegal, as 2.0 has them.
+_KIND1_NO_TAIL = [None if op in (0x12, 0x13) else k for op, k in enumerate(_KIND1)]
 
 # Opcode prefixes of proposals beyond WebAssembly 2.0 that valid modules use: named, not "illegal". Single
-# opcodes of other proposals (0x06 try, 0x12 return_call, ...) stay illegal: the spec suite's malformed
+# opcodes of other proposals (0x06 try, ...) stay illegal: the spec suite's malformed
 # modules reach them by running past a missing `end`.
 _PROPOSALS = {0xFE: "atomic memory instructions (threads proposal, opcode prefix 0xfe)"}
 
@@ -323,7 +325,7 @@ def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False) -> tup
 
 
 def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
-                 exhausted_msg: str, multi: bool = False) -> tuple[list[Instr], int, bool]:
+                 exhausted_msg: str, features: Features = DEFAULT) -> tuple[list[Instr], int, bool]:
     """Decode instructions from buf[p:] up to the `end` closing the expression.
 
     Returns (instructions, position after the final end, whether memory.init or
@@ -334,7 +336,8 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
     """
     out: list[Instr] = []
     append = out.append
-    kinds = _KIND1
+    kinds = _KIND1 if features.tail_call else _KIND1_NO_TAIL
+    multi = features.multi_memory
     # Open blocks: 0 for block/loop, 1 for an if before its else, 2 after it.
     ctl: list[int] = []
     uses_data = False
@@ -657,7 +660,7 @@ def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
         # Running out of body bytes between instructions means a missing `end`;
         # at the very end of the module the spec interpreter calls it an unexpected end.
         exhausted = _END_MSG if start + size == len(data) else "END opcode expected"
-        instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted, state.multi)
+        instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted, state.features)
         if pos != size:
             raise DecodeError("section size mismatch", start + pos)
         if uses_data:
@@ -708,10 +711,10 @@ def _name_section(payload: bytes, base: int, m: Module) -> None:
 class _State:
     """What the module-level checks need to know after the sections."""
 
-    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at", "multi")
+    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at", "features")
 
-    def __init__(self, multi: bool = False) -> None:
-        self.multi = multi  # multi-memory's encodings
+    def __init__(self, features: Features = DEFAULT) -> None:
+        self.features = features  # what instructions may be
         self.uses_data = False
         self.first_data_use: int | None = None
         self.code_at: int | None = None
@@ -736,7 +739,7 @@ def _decode(data: bytes, features: Features) -> Module:
         raise DecodeError("unknown binary version", 4)
 
     m = Module()
-    state = _State(features.multi_memory)
+    state = _State(features)
     top = _Reader(data, 0, 8)
     last_rank = 0
     n = len(data)

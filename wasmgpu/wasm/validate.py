@@ -50,7 +50,7 @@ _CAT: dict[int, int] = {}
  C_ELSE, C_END, C_BR, C_BR_TABLE, C_RETURN, C_UNREACHABLE, C_DROP, C_SELECT, C_SELECT_T, C_CALL_INDIRECT,
  C_REF_NULL, C_REF_IS_NULL, C_REF_FUNC, C_TABLE_GET, C_TABLE_SET, C_TABLE_SIZE, C_TABLE_GROW, C_TABLE_FILL,
  C_TABLE_COPY, C_TABLE_INIT, C_ELEM_DROP, C_MEM_SIZE, C_MEM_GROW, C_MEM_FILL, C_MEM_COPY, C_MEM_INIT, C_DATA_DROP,
- C_SHUFFLE, C_LANE, C_MEMLANE) = range(40)
+ C_SHUFFLE, C_LANE, C_MEMLANE, C_RETURN_CALL, C_RETURN_CALL_INDIRECT) = range(42)
 
 _BY_NAME_CAT = {
     "local.get": C_LOCAL_GET, "local.set": C_LOCAL_SET, "local.tee": C_LOCAL_TEE, "global.get": C_GLOBAL_GET,
@@ -62,7 +62,7 @@ _BY_NAME_CAT = {
     "table.grow": C_TABLE_GROW, "table.fill": C_TABLE_FILL, "table.copy": C_TABLE_COPY,
     "table.init": C_TABLE_INIT, "elem.drop": C_ELEM_DROP, "memory.size": C_MEM_SIZE, "memory.grow": C_MEM_GROW,
     "memory.fill": C_MEM_FILL, "memory.copy": C_MEM_COPY, "memory.init": C_MEM_INIT, "data.drop": C_DATA_DROP,
-    "i8x16.shuffle": C_SHUFFLE,
+    "i8x16.shuffle": C_SHUFFLE, "return_call": C_RETURN_CALL, "return_call_indirect": C_RETURN_CALL_INDIRECT,
 }
 
 # Lane count of the vector shape an extract/replace_lane or load/store_lane works on.
@@ -557,7 +557,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 pop_expect(t)
                 pop_expect(t)
                 vals.append(t)
-            elif c == C_CALL_INDIRECT:
+            elif c == C_CALL_INDIRECT or c == C_RETURN_CALL_INDIRECT:
                 tidx, x = imm  # type: ignore[misc]
                 if table(x) != O.FUNCREF:
                     raise _Fail("type mismatch")
@@ -566,7 +566,20 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 p, r = types[tidx]
                 pop_expect(I32)
                 pop_vals(p)
-                vals += r
+                if c == C_RETURN_CALL_INDIRECT:
+                    if list(r) != list(results):  # the callee's results are this function's
+                        raise _Fail("type mismatch")
+                    set_unreachable()
+                else:
+                    vals += r
+            elif c == C_RETURN_CALL:
+                if not 0 <= imm < len(funcs):  # type: ignore[operator]
+                    raise _Fail(f"unknown function {imm}")
+                p, r = funcs[imm]  # type: ignore[index]
+                pop_vals(p)
+                if list(r) != list(results):
+                    raise _Fail("type mismatch")
+                set_unreachable()
             elif c == C_REF_NULL:
                 vals.append(imm)  # type: ignore[arg-type]
             elif c == C_REF_IS_NULL:
