@@ -222,7 +222,7 @@ def test_ctrl_c_stops_the_batch_and_keeps_results(tmp_path) -> None:
 
 
 def test_ctrl_c_before_the_batch_runs_still_writes_results(tmp_path, monkeypatch, capsys) -> None:
-    def interrupted_load(data, path):
+    def interrupted_load(data, path, opts):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "load_module", interrupted_load)

@@ -115,7 +115,7 @@ def test_out_jsonl_that_is_a_directory_is_refused_before_the_run(tmp_path, capsy
 
 
 def test_ctrl_c_before_the_batch_runs_still_writes_every_row(tmp_path, monkeypatch, capsys) -> None:
-    def interrupted_load(data, path):
+    def interrupted_load(data, path, opts):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "load_module", interrupted_load)
