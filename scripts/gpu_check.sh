@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
-# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE;
+# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE,
+# with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
 # WASMGPU_SKIP_BENCH=1 leaves out the kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1
 # the pytest run)
@@ -37,6 +38,13 @@ echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 in
 python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 --exclude 'simd_*' \
   --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
+if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
+  # The 3.0 scripts of the proposals built (tests/test_spec_suite.py WASM_3_0_FILES), copied there beforehand.
+  echo "== 3.0 suite scripts, CUDA backend, 64 instances"
+  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-3.0.json" \
+    "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-3.0.log" | tail -20
+fi
 if [ -d .fuzzcorpus ]; then
   # The GPU machine has no binaryen: the modules are made beforehand with --save-corpus and carried.
   echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
