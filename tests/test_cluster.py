@@ -152,3 +152,53 @@ def test_the_api_chooses_a_gpu_only_on_cuda() -> None:
 
     with pytest.raises(workers.WasmGpuError, match="device=1 chooses a GPU: the cpu backend has none"):
         Engine("cpu", device=1)
+
+
+def test_workers_fewer_than_the_gpus_asked_for_are_refused() -> None:
+    class Opts:
+        backend = "cuda"
+        workers = 1
+        device_ids = ["0", "1"]
+
+    with pytest.raises(workers.WasmGpuError, match="--workers 1 is fewer than the 2 GPUs of --devices"):
+        workers.plan_workers(Opts(), 100, False)
+
+
+def test_failed_ranges_run_again_on_the_next_gpu(monkeypatch, capsys) -> None:
+    """Each failed range moves to the GPU after its own, whatever the other retries did."""
+    import argparse
+
+    calls: list[list[str | None]] = []
+
+    def run_jobs(jobs, threads, sigints, progress=None):
+        calls.append([j.device for j in jobs])
+        retry = len(calls) == 1
+        out = [{"error": "out of memory", "retry": True} if retry else {"outcomes": [], "types": (), "report": None}
+               for _ in jobs]
+        return out, [None] * len(jobs)
+
+    monkeypatch.setattr(workers, "_run_jobs", run_jobs)
+    opts = argparse.Namespace()
+    jobs = [workers.Job(opts, b"", k * 5, k * 5 + 5, b"", None, "", False, 1, 1, d) for k, d in enumerate("01")]
+    workers._run_all(jobs, 2, [0], None)
+    assert calls == [["0", "1"], ["1"], ["0"]]
+    err = capsys.readouterr().err
+    assert "worker 1 on GPU 1 (instances 5 to 9) failed (out of memory); running them again alone on GPU 0" in err
+
+
+def test_ray_ranges_see_the_drivers_environment(monkeypatch) -> None:
+    """--env KEY and -S inherit-env take their values from the machine gpu-run started on, untouched by the
+    {i} substitution of the command line (a Ray node has an environment of its own)."""
+    import argparse
+
+    from wasmgpu import cli, cluster
+
+    monkeypatch.setenv("FOO", "a{i}b")
+    monkeypatch.setenv("V_3", "three")
+    opts = argparse.Namespace(dir=["in/{i}"], env=["FOO", "V_{i}", "K=v{i}"], inherit_env=False)
+    shipped = cluster.portable(opts)
+    assert shipped.dir == [f"{os.path.abspath('in/{i}')}::in/{{i}}"] and shipped.env == opts.env
+    monkeypatch.delenv("FOO")
+    monkeypatch.delenv("V_3")
+    given = [kv for kv in (cli.parse_env(cli.substitute(e, 3), shipped.host_env) for e in shipped.env) if kv]
+    assert given == [("FOO", "a{i}b"), ("V_3", "three"), ("K", "v3")]

@@ -929,9 +929,10 @@ def make_contexts(opts: argparse.Namespace, out: Output, stdin: Callable[[int], 
     for i in range(lo, hi):
         argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
         args = [argv0] + [substitute(a, i) for a in opts.args]
-        given = [kv for kv in (parse_env(substitute(e, i)) for e in opts.env) if kv is not None]
+        host_env = getattr(opts, "host_env", None) or os.environ  # a Ray node's: the driver's (cluster.py)
+        given = [kv for kv in (parse_env(substitute(e, i), host_env) for e in opts.env) if kv is not None]
         # -S inherit-env: the host's whole environment, each variable once, --env's value where both have one.
-        env = [kv for kv in os.environ.items() if kv[0] not in dict(given)] + given if opts.inherit_env else given
+        env = [kv for kv in host_env.items() if kv[0] not in dict(given)] + given if opts.inherit_env else given
         dirs = [tuple(substitute(p, i) for p in parse_dir(d)) for d in opts.dir]
         out_tty, err_tty = out.tty(i)
         kw: dict[str, Any] = dict(args=args, env=env, preopens=dirs, stdin=stdin(i), stdout=out.stdout[i],

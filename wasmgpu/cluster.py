@@ -36,6 +36,8 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
     """Every instance's outcome in order, the result types, and the number of ranges the batch ran in."""
     from .cli import HELD_TOTAL, progress_bar  # noqa: PLC0415 - cli imports this module
 
+    if opts.workers is not None and opts.workers < 1:
+        raise WasmGpuError("--workers must be at least 1")
     ray = _import_ray()
     _connect(ray, opts.ray)
     try:
@@ -46,7 +48,9 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         on_gpu = gpus > 0 and opts.backend in ("auto", "cuda")
         count = max(1, min(opts.workers or (gpus if on_gpu else cpus), opts.instances))
         stdin = workers._read_stdin()
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+        # The deadline as wall-clock time, which the nodes share (their monotonic clocks are their own): a
+        # range that waited in Ray's queue has only what is left of it.
+        until = None if deadline is None else time.time() + max(deadline - time.monotonic(), 1e-3)
         shipped = portable(opts)
         jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, 1)
                 for lo, hi in workers.ranges(opts.instances, count)]
@@ -54,7 +58,7 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         threads = max(1, cpus // max(1, gpus if on_gpu else cpus))
         task = ray.remote(run_shard).options(num_cpus=1, num_gpus=1 if on_gpu else 0, max_retries=TASK_RETRIES)
         module_ref = ray.put(module)
-        refs = {task.remote(job, module_ref, remaining, os.getcwd(), threads): k for k, job in enumerate(jobs)}
+        refs = {task.remote(job, module_ref, until, os.getcwd(), threads): k for k, job in enumerate(jobs)}
         bar, update = progress_bar(opts.instances, opts.progress)
         results: list[Any] = [None] * len(jobs)
         pending = list(refs)
@@ -83,7 +87,8 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         report = getattr(opts, "report", None)
         if report is not None:
             for r in results:
-                report.merge(r["report"])
+                if "report" in r:
+                    report.merge(r["report"])
             report.shards += [(f"node {r.get('node', '?')}", job.hi - job.lo, r.get("seconds", 0.0))
                               for r, job in zip(results, jobs, strict=True)]
         return outcomes, types, count
@@ -91,19 +96,31 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         ray.shutdown()
 
 
-def run_shard(job: workers.Job, module: bytes, remaining: float | None, cwd: str,
+def run_shard(job: workers.Job, module: bytes, until: float | None, cwd: str,
               threads: int) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """A Ray task: one range of the batch run on this node; its result and its instances' output files."""
+    """A Ray task: one range of the batch run on this node; its result and its instances' output files.
+    Ray reuses its worker processes: what this changes of the process is put back."""
+    from .vm.build import BUILD_EVENTS  # noqa: PLC0415
+
     started = time.perf_counter()
-    if os.path.isdir(cwd):  # a node that shares the driver's file system, as a local cluster does
-        os.chdir(cwd)
-    os.environ[HOST_THREADS_VAR] = str(threads)
-    job.module = module
-    job.deadline = None if remaining is None else time.monotonic() + remaining
-    with tempfile.TemporaryDirectory(prefix="gpu-run-range-") as sink:
-        job.sink_dir = sink
-        result = workers.run_job(job)
-        files = {name: (Path(sink) / name).read_bytes() for name in os.listdir(sink)}
+    here, threads_before = os.getcwd(), os.environ.get(HOST_THREADS_VAR)
+    BUILD_EVENTS.clear()  # what earlier tasks in this process built was reported by them
+    try:
+        if os.path.isdir(cwd):  # a node that shares the driver's file system, as a local cluster does
+            os.chdir(cwd)
+        os.environ[HOST_THREADS_VAR] = str(threads)
+        job.module = module
+        job.deadline = None if until is None else time.monotonic() + max(until - time.time(), 1e-3)
+        with tempfile.TemporaryDirectory(prefix="gpu-run-range-") as sink:
+            job.sink_dir = sink
+            result = workers.run_job(job)
+            files = {name: (Path(sink) / name).read_bytes() for name in os.listdir(sink)}
+    finally:
+        os.chdir(here)
+        if threads_before is None:
+            os.environ.pop(HOST_THREADS_VAR, None)
+        else:
+            os.environ[HOST_THREADS_VAR] = threads_before
     result["node"] = socket.gethostname()
     result["seconds"] = time.perf_counter() - started
     return result, files
@@ -111,19 +128,14 @@ def run_shard(job: workers.Job, module: bytes, remaining: float | None, cwd: str
 
 def portable(opts: argparse.Namespace) -> argparse.Namespace:
     """The options as another node needs them: preopened directories as absolute paths (the guest's names
-    unchanged), and environment variables passed on from this host given with their values here."""
+    unchanged), and this host's environment, which `--env KEY` and -S inherit-env pass on from."""
     shipped = copy.copy(opts)
     dirs = []
     for spec in opts.dir:
         host, guest = parse_dir(spec)
         dirs.append(f"{os.path.abspath(host)}::{guest}")
     shipped.dir = dirs
-    given = [e if "=" in e else f"{e}={os.environ[e]}" for e in opts.env if "=" in e or e in os.environ]
-    if opts.inherit_env:
-        named = {e.partition("=")[0] for e in given}
-        given = [f"{k}={v}" for k, v in os.environ.items() if k not in named] + given
-        shipped.inherit_env = False
-    shipped.env = given
+    shipped.host_env = dict(os.environ)
     shipped.report = None
     return shipped
 

@@ -108,6 +108,8 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
         else:
             asked = 1
         asked = max(asked, len(devices))  # every GPU asked for gets a worker
+    elif asked < len(devices):
+        raise WasmGpuError(f"--workers {asked} is fewer than the {len(devices)} GPUs of --devices")
     workers = min(asked, n)
     # One GPU other than this process's own is reached through a worker that sees only that one.
     elsewhere = devices[:1] != [_default_device()]
@@ -199,12 +201,12 @@ def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progre
     results, procs = _run_jobs(jobs, max(1, (os.cpu_count() or 1) // workers), sigints, progress)
     # A worker that ran out of memory (perhaps only while the others held theirs) or crashed runs its range
     # again alone, with all of the device: an error it meets again is the run's.
+    devices = list(dict.fromkeys(j.device for j in jobs))
     for k, r in enumerate(results):
         if sigints[0] or not (r is None or "internal" in r or r.get("retry")):
             continue
         why = "no result" if r is None else r.get("error") or r.get("internal")
         job = jobs[k]
-        devices = list(dict.fromkeys(j.device for j in jobs))
         where = "" if job.device is None else f" on GPU {job.device}"
         # Again on the next GPU, where there are several: the one it failed on may be what failed.
         job.device = devices[(devices.index(job.device) + 1) % len(devices)]
@@ -212,6 +214,8 @@ def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progre
         print(f"gpu-run: worker {k}{where} (instances {job.lo} to {job.hi - 1}) failed ({why}); running them "
               f"again alone{again_on}", file=sys.stderr)
         job.share, job.held = 1, HELD_TOTAL
+        if progress is not None and job.device is not None:
+            progress.devices[job.lo] = job.device
         again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints, progress)
         results[k], procs[k] = again[0], started[0]
     return _merge(results, jobs, procs)

@@ -13,7 +13,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,12 +196,13 @@ def parse_dir(spec: str) -> tuple[str, str]:
     return host, guest if sep else host
 
 
-def parse_env(spec: str) -> tuple[str, str] | None:
-    """`KEY=VALUE`, or `KEY` alone to pass the host's value on (None when the host has none)."""
+def parse_env(spec: str, host_env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """`KEY=VALUE`, or `KEY` alone to pass the host's value on (None when the host has none); the host's
+    environment is `host_env` where given (that of the machine gpu-run was started on), else this one."""
     key, sep, value = spec.partition("=")
     if sep:
         return key, value
-    host = os.environ.get(key)
+    host = (os.environ if host_env is None else host_env).get(key)
     return (key, host) if host is not None else None
 
 
