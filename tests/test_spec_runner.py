@@ -885,3 +885,30 @@ def test_suite_malformed_and_invalid() -> None:
     assert passed > 2000
     skips = {o.reason for o in suite.outcomes() if o.kind in kinds and o.status == "skipped"}
     assert skips <= {TEXT_MODULE}, skips
+
+
+def test_module_definitions_and_instances(tmp_path) -> None:
+    """3.0's (module definition ...) is checked and kept, (module instance $I $M) makes an instance of it;
+    an invalid definition fails, and so do its instances."""
+    from wasmgpu.runtime.engine import Engine
+    from wasmgpu.wasm.reader import decode_module
+    from wasmgpu.wasm.validate import validate_module
+
+    text = r"""
+(module definition $M (global $g (mut i32) (i32.const 7))
+  (func (export "bump") (result i32) (global.set $g (i32.add (global.get $g) (i32.const 1))) (global.get $g)))
+(module instance $A $M)
+(module instance $B $M)
+(assert_return (invoke $A "bump") (i32.const 8))
+(assert_return (invoke $A "bump") (i32.const 9))
+(assert_return (invoke $B "bump") (i32.const 8))
+(module definition (memory 65536))
+(module definition $bad (func (result i32)))
+(module instance $C $bad)
+(assert_return (invoke $C "f") (i32.const 0))
+"""
+    tools = Toolchain(engine=Engine("cpu"), decode=decode_module, validate=validate_module)
+    result = run_text(tmp_path, text, tools)
+    assert statuses(result) == [("module", "passed")] * 3 + [("assert_return", "passed")] * 3 + [
+        ("module", "passed"), ("module", "failed"), ("module", "failed"), ("assert_return", "failed")]
+    assert "module definition $bad failed" in result.failures[1].reason

@@ -43,7 +43,7 @@ def test_spec_file(path: str, backend: str, instances: int) -> None:
 WASM_3_0 = SUITE / "proposals" / "wasm-3.0" if SUITE else None
 WASM_3_0_FILES = ["address0", "address1", "align", "binary", "data", "data0", "data1", "data_drop0", "exports0",
                   "float_memory0", "imports2", "imports3", "imports4", "linking1", "linking2", "load0", "load1",
-                  "load2", "memory-multi", "memory_copy0", "memory_copy1", "memory_fill0", "memory_grow",
+                  "load2", "memory", "memory-multi", "memory_copy0", "memory_copy1", "memory_fill0", "memory_grow",
                   "memory_init0", "memory_size0", "memory_size1", "memory_size2", "memory_size3", "memory_trap0",
                   "memory_trap1", "return_call", "return_call_indirect", "start0", "store0", "store1", "store2",
                   "traps0"]

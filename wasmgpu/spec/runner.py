@@ -259,6 +259,7 @@ class _ModuleSource:
     form: str  # "text", "binary", "quote"
     text: str = ""  # the module's own source, for "text"
     binary: bytes = b""  # for "binary"
+    definition: bool = False  # (module definition ...): checked and kept, not instantiated
 
 
 @dataclass
@@ -303,6 +304,7 @@ class ScriptRunner:
         self.result = FileResult(path)
         self.current: _Slot | None = None
         self.named: dict[str, _Slot] = {}
+        self.definitions: dict[str, bytes | str] = {}  # (module definition $id ...): its binary, or why it failed
         self.registered: dict[str, _Slot] = {}
         self._store: Any | None = None
         self._spectest: dict[str, Any] | None = None
@@ -391,8 +393,18 @@ class ScriptRunner:
             if form == "quote":
                 return _ModuleSource(name, "quote")
             return _ModuleSource(name, "binary", binary=b"".join(parts))  # type: ignore[arg-type]
-        if form in ("definition", "instance"):
-            raise _Skip(f"module {form} (a Wasm 3.0 script command) not supported")
+        if form == "definition":  # (module definition $id? ...): the same forms, kept for (module instance)
+            rest = [node[0], *node[i + 1:]]
+            if len(rest) > 1 and isinstance(rest[1], str) and rest[1].startswith("$"):
+                name = rest.pop(1)
+            trimmed = SList(node.start)
+            trimmed.extend(rest)
+            trimmed.end = node.end
+            inner = self._module_source(trimmed)
+            inner.name, inner.definition = name, True
+            if inner.form == "text":
+                inner.text = "(module " + " ".join(self.doc.source(p) for p in rest[1:]) + ")"
+            return inner
         return _ModuleSource(name, "text", text=self.doc.source(node))
 
     def _module_bytes(self, src: _ModuleSource) -> bytes:
@@ -490,13 +502,48 @@ class ScriptRunner:
         return slot
 
     def _cmd_module(self, node: SList) -> None:
-        slot = _Slot(self.doc.line_of(node.start))
-        self.current = slot  # set first: later commands must see a broken module as broken
-        try:
+        if len(node) > 1 and node[1] == "instance":  # (module instance $id? $definition)
+            ids = [p for p in node[2:] if isinstance(p, str) and p.startswith("$")]
+            if len(ids) not in (1, 2) or len(ids) != len(node) - 2:
+                raise ScriptError("expected (module instance $id? $definition)")
+            if ids[-1] not in self.definitions:
+                raise ScriptError(f"unknown module definition {ids[-1]}")
+            wasm = self.definitions[ids[-1]]
+            if isinstance(wasm, str):  # the definition itself failed: so does this instance, and what uses it
+                slot = self.current = _Slot(self.doc.line_of(node.start), problem=f"module definition {ids[-1]} "
+                                            f"failed: {wasm}")
+                if len(ids) == 2:
+                    self.named[ids[0]] = slot
+                raise _Fail(slot.problem)
+            self._new_instance(wasm, ids[0] if len(ids) == 2 else None)
+            return
+        if len(node) > 1 and node[1] == "definition":  # checked now (it may be too large to make), made later
             src = self._module_source(node)
+            try:
+                wasm = self._module_bytes(src)
+                self._check_without_engine(wasm)
+            except _Fail as e:
+                if src.name is not None:
+                    self.definitions[src.name] = e.reason
+                raise
             if src.name is not None:
-                self.named[src.name] = slot
-            slot.instance = self._instantiate(self._module_bytes(src))
+                self.definitions[src.name] = wasm
+            return
+        self._new_instance(None, None, node)
+
+    def _new_instance(self, wasm: bytes | None, name: str | None, node: SList | None = None) -> None:
+        """A module instance, the current one from now on: of `wasm`, or of the module command `node`."""
+        slot = _Slot(self.doc.line_of(node.start) if node is not None else 0)
+        self.current = slot  # set first: later commands must see a broken module as broken
+        if name is not None:
+            self.named[name] = slot
+        try:
+            if wasm is None:
+                src = self._module_source(node)  # type: ignore[arg-type]
+                if src.name is not None:
+                    self.named[src.name] = slot
+                wasm = self._module_bytes(src)
+            slot.instance = self._instantiate(wasm)
         except _Skip as e:
             slot.problem, slot.skip, slot.unsupported = e.reason, True, e.unsupported
             raise
