@@ -13,7 +13,9 @@ if [ $# -eq 0 ]; then
 fi
 for name in "$@"; do
     if [ -f "src/$name.c" ]; then
-        "$CC" --target=wasm32-wasi --sysroot=/usr -O2 -I include "src/$name.c" -o "wasm/$name.wasm"
+        # A first line `/* build: FLAGS */` adds compiler flags (-mtail-call: musttail as return_call).
+        flags=$(sed -n '1s|^/\* build: \(.*\) \*/$|\1|p' "src/$name.c")
+        "$CC" --target=wasm32-wasi --sysroot=/usr -O2 $flags -I include "src/$name.c" -o "wasm/$name.wasm"
     elif [ -f "src/$name.rs" ]; then
         "$RUSTC" -O --target wasm32-wasi "src/$name.rs" -o "wasm/$name.wasm"
     else
