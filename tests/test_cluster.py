@@ -150,8 +150,12 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
 def test_the_api_chooses_a_gpu_only_on_cuda() -> None:
     from wasmgpu.runtime.engine import Engine
 
+    from wasmgpu.runtime.backends import CpuBackend
+
     with pytest.raises(workers.WasmGpuError, match="device=1 chooses a GPU: the cpu backend has none"):
         Engine("cpu", device=1)
+    with pytest.raises(workers.WasmGpuError, match="not of a Backend object"):
+        Engine(CpuBackend(), device=0)
 
 
 def test_workers_fewer_than_the_gpus_asked_for_are_refused() -> None:

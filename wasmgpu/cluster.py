@@ -47,12 +47,16 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
             raise WasmGpuError(f"--ray {opts.ray}: the cluster has no GPU, and --backend cuda needs one")
         on_gpu = gpus > 0 and opts.backend in ("auto", "cuda")
         count = max(1, min(opts.workers or (gpus if on_gpu else cpus), opts.instances))
+        # A GPU range has its GPU's memory; CPU ranges share their node's memory with as many others as the
+        # node has CPUs (one range per CPU at a time).
+        node_cpus = max([int(n.get("Resources", {}).get("CPU", 1)) for n in ray.nodes() if n.get("Alive")] or [1])
+        share = 1 if on_gpu else max(1, node_cpus)
         stdin = workers._read_stdin()
         # The deadline as wall-clock time, which the nodes share (their monotonic clocks are their own): a
         # range that waited in Ray's queue has only what is left of it.
         until = None if deadline is None else time.time() + max(deadline - time.monotonic(), 1e-3)
         shipped = portable(opts)
-        jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, 1)
+        jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, share)
                 for lo, hi in workers.ranges(opts.instances, count)]
         # Host threads per range: its node's cores shared by the ranges that run there at once.
         threads = max(1, cpus // max(1, gpus if on_gpu else cpus))

@@ -38,6 +38,8 @@ class Engine:
         counts the ones this process sees); it becomes the calling thread's current GPU, so several GPUs
         are driven from one thread each. `features`: the proposals past 2.0 that modules may use (those
         wasmtime turns on by default)."""
+        if not isinstance(backend, str) and device is not None:
+            raise WasmGpuError("device= chooses the GPU of a backend given by name, not of a Backend object")
         self.backend = make_backend(backend, memory_layout, device) if isinstance(backend, str) else backend
         self.max_memory = max_memory
         self.features = features
