@@ -461,22 +461,16 @@ class _FuncEmitter:
         if name == "RETURN_CALL_INDIRECT":
             nargs = self.sigs[ins.ext][0]
             args = "".join(f"SLOT({k}) = {self.operand(ins.pc, a + k)}; " for k in range(nargs))
-            return (head + f"const u32 idx = (u32)s{b}; "
-                    f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
-                    "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
-                    f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
-                    "const u32* f = funcs + ref * F_FIELDS; callee = (u32)ref; "
+            return (head + f"const u32 idx = (u32)s{b}; RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+                    "const u32* f = funcs + (u64)callee * F_FIELDS; "
                     f"if (f[F_HOST] != NO_HOST) {{ {wb}callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }} "
                     "if ((u64)fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
                     f"{args}for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
                     f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
         if name == "CALL_INDIRECT":
-            return (head + f"const u32 idx = (u32)s{b}; {wb}"
-                    f"if (idx >= TBL_SIZE({c})) TRAP(UNDEFINED_ELEMENT); const u64 ref = TBL_BASE({c})[idx]; "
-                    "if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); "
-                    f"if (funcs[ref * F_FIELDS + F_SIG] != {ins.ext}u) TRAP(SIG_MISMATCH); "
-                    f"callee = (u32)ref; callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
+            return (head + f"const u32 idx = (u32)s{b}; {wb}RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+                    f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"

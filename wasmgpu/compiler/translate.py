@@ -457,14 +457,18 @@ class _Translator:
         self.emit32(OP["CALL"], base, self.addr.funcs[funcidx])
         self.push_results(ft)
 
-    def op_call_indirect(self, imm: tuple[int, int]) -> None:
+    def indirect(self, op: int, imm: tuple[int, int]) -> FuncType:
+        """CALL_INDIRECT or RETURN_CALL_INDIRECT through table imm[1] with type imm[0]; the type."""
         typeidx, tableidx = imm
         ft = self.module.types[typeidx]
         index = self.pop()  # read by the VM before the callee frame is set up
         base = self.call_frame(ft)
-        self.emit(OP["CALL_INDIRECT"], base, index, self.addr.tables[tableidx])
+        self.emit(op, base, index, self.addr.tables[tableidx])
         self.word(self.addr.sig_ids[typeidx])
-        self.push_results(ft)
+        return ft
+
+    def op_call_indirect(self, imm: tuple[int, int]) -> None:
+        self.push_results(self.indirect(OP["CALL_INDIRECT"], imm))
 
     def op_return_call(self, funcidx: int) -> None:
         ft = self.module.func_type(funcidx)
@@ -477,12 +481,7 @@ class _Translator:
         self.dead = True
 
     def op_return_call_indirect(self, imm: tuple[int, int]) -> None:
-        typeidx, tableidx = imm
-        ft = self.module.types[typeidx]
-        index = self.pop()
-        base = self.call_frame(ft)
-        self.emit(OP["RETURN_CALL_INDIRECT"], base, index, self.addr.tables[tableidx])
-        self.word(self.addr.sig_ids[typeidx])
+        ft = self.indirect(OP["RETURN_CALL_INDIRECT"], imm)
         # Reached only after a host function (the VM calls it as CALL_INDIRECT would): return its results.
         self.push_results(ft)
         self.emit_return()

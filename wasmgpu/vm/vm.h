@@ -158,6 +158,14 @@ DEV f64 f64_max(f64 x, f64 y) {
     mem_store<T>(cref, ea, v); } while (0)
 #define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
 #define TBL_SIZE(t) (table_sizes[(u64)(t) * N + inst])
+// call_indirect's checks (and return_call_indirect's): callee <- the function at index idx of table t, if it
+// has signature sig; else a trap.
+#define RESOLVE_INDIRECT(idx, t, sig) do { \
+    if ((idx) >= TBL_SIZE(t)) TRAP(UNDEFINED_ELEMENT); \
+    const u64 ref_ = TBL_BASE(t)[idx]; \
+    if (ref_ == REF_NULL) TRAP(UNINITIALIZED_ELEMENT); \
+    if (funcs[ref_ * F_FIELDS + F_SIG] != (sig)) TRAP(SIG_MISMATCH); \
+    callee = (u32)ref_; } while (0)
 // Whether this instance dropped data or element segment `seg` (param: P_DATA_DROPPED or P_ELEM_DROPPED).
 #define DROPPED(param, seg) (((u8*)P[param])[(u64)(seg) * N + inst])
 
@@ -745,11 +753,8 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_CALL_INDIRECT: {
         u32 idx = RD_U32(B);
         u64 sig = NEXT_WORD();
-        if (idx >= TBL_SIZE(C)) TRAP(UNDEFINED_ELEMENT);
-        u64 ref = TBL_BASE(C)[idx];
-        if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT);
-        if (funcs[ref * F_FIELDS + F_SIG] != sig) TRAP(SIG_MISMATCH);
-        callee = (u32)ref; callee_fp = fp + a;
+        RESOLVE_INDIRECT(idx, C, sig);
+        callee_fp = fp + a;
         goto do_call;
       }
       case OP_RETURN_CALL:
@@ -758,11 +763,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_RETURN_CALL_INDIRECT: {
         u32 idx = RD_U32(B);
         u64 sig = NEXT_WORD();
-        if (idx >= TBL_SIZE(C)) TRAP(UNDEFINED_ELEMENT);
-        u64 ref = TBL_BASE(C)[idx];
-        if (ref == REF_NULL) TRAP(UNINITIALIZED_ELEMENT);
-        if (funcs[ref * F_FIELDS + F_SIG] != sig) TRAP(SIG_MISMATCH);
-        callee = (u32)ref;
+        RESOLVE_INDIRECT(idx, C, sig);
         goto tail_call;
       }
       case OP_GLOBAL_GET: OPC_GLOBAL_GET
