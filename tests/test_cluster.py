@@ -148,9 +148,8 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
 
 
 def test_the_api_chooses_a_gpu_only_on_cuda() -> None:
-    from wasmgpu.runtime.engine import Engine
-
     from wasmgpu.runtime.backends import CpuBackend
+    from wasmgpu.runtime.engine import Engine
 
     with pytest.raises(workers.WasmGpuError, match="device=1 chooses a GPU: the cpu backend has none"):
         Engine("cpu", device=1)

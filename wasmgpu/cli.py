@@ -35,7 +35,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -790,14 +790,15 @@ def runs_command(opts: argparse.Namespace, module: Module) -> bool:
 
 def features(opts: argparse.Namespace) -> Features:
     """The proposals past 2.0 that -W turned on or off (wasmtime's defaults otherwise)."""
-    given = {name: getattr(opts, name, None) for name in ("multi_memory", "extended_const", "tail_call")}
+    given = {f.name: getattr(opts, f.name, None) for f in fields(Features)}
     return replace(DEFAULT_FEATURES, **{name: value for name, value in given.items() if value is not None})
 
 
 def load_module(data: bytes, path: Path, opts: argparse.Namespace) -> Module:
     try:
-        module = decode_module(data, features(opts))
-        validate_module(module, features(opts))
+        chosen = features(opts)
+        module = decode_module(data, chosen)
+        validate_module(module, chosen)
     except (DecodeError, ValidationError, Unsupported) as e:
         raise WasmGpuError(f"cannot load module {str(path)!r}: {e}") from None
     return module

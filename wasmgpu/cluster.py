@@ -87,14 +87,8 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         finally:
             if bar is not None:
                 bar.close()
-        outcomes, types = workers._merge(results, jobs, [])
-        report = getattr(opts, "report", None)
-        if report is not None:
-            for r in results:
-                if "report" in r:
-                    report.merge(r["report"])
-            report.shards += [(f"node {r.get('node', '?')}", job.hi - job.lo, r.get("seconds", 0.0))
-                              for r, job in zip(results, jobs, strict=True)]
+        outcomes, types = workers._merge(results, jobs, [], getattr(opts, "report", None),
+                                         lambda job, r: f"node {r.get('node', '?')}")
         return outcomes, types, count
     finally:
         ray.shutdown()

@@ -218,7 +218,7 @@ def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progre
             progress.devices[job.lo] = job.device
         again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints, progress)
         results[k], procs[k] = again[0], started[0]
-    return _merge(results, jobs, procs)
+    return _merge(results, jobs, procs, getattr(jobs[0].opts, "report", None))
 
 
 def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
@@ -370,10 +370,15 @@ def _forward_sigint(procs: list[subprocess.Popen[bytes]], count: list[int]) -> A
         signal.signal(signal.SIGINT, previous)
 
 
-def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[bytes]]) -> tuple[
-        list[Any], tuple[int, ...]]:
+def _on_gpu(job: Job, result: dict[str, Any]) -> str | None:
+    return None if job.device is None else f"GPU {job.device}"
+
+
+def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[bytes]], report: Any = None,
+           place: Callable[[Job, dict[str, Any]], str | None] = _on_gpu) -> tuple[list[Any], tuple[int, ...]]:
     """The workers' outcomes joined, or the first failure among them raised as gpu-run would raise it; the
-    instances of a worker that Ctrl-C stopped before its batch ran are interrupted."""
+    instances of a worker that Ctrl-C stopped before its batch ran are interrupted. Each worker's report
+    goes into `report`, with where it ran (`place`, for -v) where that is worth saying."""
     from .cli import Failed  # noqa: PLC0415
     from .wasi.command import INTERRUPTED, Outcome  # noqa: PLC0415
 
@@ -394,11 +399,11 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
             raise RuntimeError(r["internal"])
         outcomes += r["outcomes"]
         types = r["types"]
-        report = getattr(jobs[k].opts, "report", None)
         if report is not None:
             report.merge(r["report"])
-            if jobs[k].device is not None:
-                report.shards.append((f"GPU {jobs[k].device}", jobs[k].hi - jobs[k].lo, r.get("seconds", 0.0)))
+            where = place(jobs[k], r)
+            if where is not None:
+                report.shards.append((where, jobs[k].hi - jobs[k].lo, r.get("seconds", 0.0)))
     return outcomes, types
 
 
