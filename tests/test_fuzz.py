@@ -101,9 +101,13 @@ WRONG = """
 
 def test_comparison_sees_agreement_and_unsupported(fuzz_engine) -> None:
     assert run_module(fuzz_engine, wasmtime.wat2wasm(WRONG), instances=2).status == PASS
-    simd = wasmtime.wat2wasm('(module (func (export "v") (result i32) '
-                             '(i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4))))')
+    simd = wasmtime.wat2wasm('(module (func (export "v") (param v128) (result i32 v128) '
+                             '(i32x4.extract_lane 3 (local.get 0)) (i32x4.add (local.get 0) (local.get 0))))')
     out = run_module(fuzz_engine, simd, instances=2)
+    assert out.status == PASS and out.calls == 1, out.detail
+    # More locals than a frame of ours holds: valid, and refused as unsupported.
+    big = wasmtime.wat2wasm(f'(module (func (export "a") (result i32) (local {"i32 " * 40000}) (i32.const 1)))')
+    out = run_module(fuzz_engine, big, instances=2)
     assert out.status == UNSUPPORTED, out.detail
     # A function of type [] -> [i32] with an empty body: both engines refuse it.
     invalid = b"\0asm\1\0\0\0" + bytes.fromhex("010501600001 7f 03020100 0a040102000b".replace(" ", ""))

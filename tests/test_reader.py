@@ -518,8 +518,9 @@ def test_later_proposals_are_unsupported_not_illegal() -> None:
     at = data.index(b"\xfe\x10")
     assert f"at byte offset {at:#x}" in text
     relaxed = code_module(b"\xfd\x80\x02\x0b")  # 0xFD 0x100: i8x16.relaxed_swizzle
-    with pytest.raises(Unsupported, match=r"relaxed SIMD .* not supported yet \(at byte offset 0x"):
-        decode_module(relaxed)
+    with pytest.raises(Unsupported, match=r"relaxed SIMD .*relaxed-simd feature, which is off \(at byte offset 0x"):
+        decode_module(relaxed, WASM_2_0)
+    assert decode_module(relaxed).codes[0].body[0][0] == 0xFD << 16 | 0x100
 
 
 def _fuzz_inputs(count: int) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""The official spec suite (without SIMD) through our runner: every assertion must pass."""
+"""The official spec suite through our runner: every assertion must pass."""
 
 import os
 
@@ -9,7 +9,7 @@ from wasmgpu.spec.runner import collect_files, load_toolchain, run_file
 from .conftest import BACKEND, find_testsuite
 
 SUITE = find_testsuite()
-FILES = collect_files([str(SUITE)], ["simd_*"]) if SUITE else []
+FILES = collect_files([str(SUITE)], []) if SUITE else []
 
 
 # Without a GPU, the CPU also runs the suite with the GPU's memory layout (vm.h WG_INTERLEAVED).
@@ -38,15 +38,21 @@ def test_spec_file(path: str, backend: str, instances: int) -> None:
     assert result.tally.passed > 0 or result.tally.skipped > 0
 
 
-# The 3.0 suite's scripts of what is built of it (multi-memory, extended constant expressions, tail calls):
-# they must pass whole.
+# The 3.0 suite's scripts of what is built of it (multi-memory, extended constant expressions, tail calls,
+# relaxed SIMD, and the 2.0 features' new scripts): they must pass whole.
 WASM_3_0 = SUITE / "proposals" / "wasm-3.0" if SUITE else None
-WASM_3_0_FILES = ["address0", "address1", "align", "binary", "data", "data0", "data1", "data_drop0", "exports0",
-                  "float_memory0", "imports2", "imports3", "imports4", "linking1", "linking2", "load0", "load1",
-                  "load2", "memory", "memory-multi", "memory_copy0", "memory_copy1", "memory_fill0", "memory_grow",
-                  "memory_init0", "memory_size0", "memory_size1", "memory_size2", "memory_size3", "memory_trap0",
-                  "memory_trap1", "return_call", "return_call_indirect", "start0", "store0", "store1", "store2",
-                  "traps0"]
+WASM_3_0_FILES = [
+    "address", "address0", "address1", "align", "align0", "binary", "binary0", "br_if", "bulk", "data", "data0",
+    "data1", "data_drop0", "exports", "exports0", "float_exprs0", "float_exprs1", "float_memory0", "func",
+    "i16x8_relaxed_q15mulr_s", "i32x4_relaxed_trunc", "i8x16_relaxed_swizzle", "id", "if", "imports0",
+    "imports1", "imports2", "imports3", "imports4", "linking0", "linking1", "linking2", "linking3", "load0",
+    "load1", "load2", "local_get", "local_tee", "memory", "memory-multi", "memory_copy", "memory_copy0",
+    "memory_copy1", "memory_fill", "memory_fill0", "memory_grow", "memory_init", "memory_init0", "memory_size0",
+    "memory_size1", "memory_size2", "memory_size3", "memory_size_import", "memory_trap0", "memory_trap1",
+    "relaxed_dot_product", "relaxed_laneselect", "relaxed_madd_nmadd", "relaxed_min_max", "return_call",
+    "return_call_indirect", "simd_address", "simd_lane", "simd_memory-multi", "start0", "store0", "store1",
+    "store2", "table_copy", "table_fill", "table_get", "table_init", "token", "traps0", "unreached-invalid",
+]
 
 
 @pytest.mark.skipif(WASM_3_0 is None or not WASM_3_0.is_dir(), reason=NO_SUITE)

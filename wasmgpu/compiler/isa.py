@@ -84,6 +84,15 @@ CONTROL: dict[str, Control] = {
     "ELEM_DROP": Control(macro=True, operands="elem=imm32"),
     "REF_FUNC": Control(writes=True, macro=True, operands="dst=sa func=imm32"),
     "REF_IS_NULL": Control("b", writes=True, narrow=True, macro=True, operands="dst=sa x=sb"),
+    # SIMD (a v128 is two slots, k and k + 1; which operands are v128s follows from the wasm op, simd_shape):
+    # next = sub | lane << 16 | wide << 24 | z << 32, sub the op's number after the 0xFD prefix, wide set when
+    # the result is a v128, z a third operand (bitselect's mask, a shuffle's lane indices). Semantics: vm/simd.h.
+    "SIMD": Control("bc", writes=True, next_words=1, operands="dst=sa x=sb y=sc op=next"),
+    # A load (v128.load*, load*_splat, load*_zero, load*_lane): next = offset | memory << 32 | sub << 48 |
+    # lane << 56; slot c is the vector a lane load writes into.
+    "SIMD_LOAD": Control("bc", writes=True, next_words=1, operands="dst=sa addr=sb v=sc op=next"),
+    # A store (v128.store, store*_lane): next as SIMD_LOAD's.
+    "SIMD_STORE": Control("bc", next_words=1, operands="addr=sb value=sc op=next"),
 }
 
 # Loads and stores: wasm name -> (C type of the memory access, C conversion of the loaded value).
@@ -205,6 +214,17 @@ def numeric_semantics() -> dict[str, str]:
 
 
 NUMERIC = numeric_semantics()
+
+
+def width(t: int) -> int:
+    """Slots a value of type t takes."""
+    return 2 if t == wo.V128_T else 1
+
+
+def simd_shape(sub: int) -> tuple[tuple[int, ...], int]:
+    """SIMD op `sub`'s operand widths (x, y, z in order) and its result's (0: none)."""
+    info = wo.OPS[wo.FD | sub]
+    return tuple(width(t) for t in info.params or ()), width(info.results[0]) if info.results else 0
 
 
 def isa_name(wasm_name: str) -> str:

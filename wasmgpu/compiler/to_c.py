@@ -47,6 +47,7 @@ from .isa import (
     OP_NAMES,
     handler_cases,
     isa_name,
+    simd_shape,
 )
 from .nan_plan import plan as nan_plan
 from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, NO_HOST
@@ -58,12 +59,14 @@ _COLD_WRITES = {n for n, c in CONTROL.items() if c.macro and c.writes}
 _LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the host and run again from the start
 # The ops instruction() writes C for itself; the other control ops expand their OPC_ macro, the rest their
 # generated handler (isa.handler_cases) with the operands their flags name.
+_SIMD = {"SIMD", "SIMD_LOAD", "SIMD_STORE"}
 _OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
-          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT"}
+          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT", *_SIMD}
 _CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"}
 # The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
 # their flags name.
-_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", *_CALLS}
+_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", *_CALLS, *_SIMD}
+_LANE_LOADS = range(84, 88)  # v128.load*_lane: read the vector in slot c
 
 
 class CompileError(WasmGpuError):
@@ -111,6 +114,12 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits([b, ins.ext & 0xFFFFFFFF] + ([c] if ins.fl & F_RC else [])), _bits([a])
     if name == "BR_TABLE":
         return _bits([a]), 0
+    if name == "SIMD":
+        return _bits(_simd_reads(ins)), _bits(range(a, a + simd_shape(ins.ext & 0xFFFF)[1]))
+    if name == "SIMD_LOAD":
+        return _bits([b] + ([c, c + 1] if (ins.ext >> 48) & 0xFF in _LANE_LOADS else [])), _bits([a, a + 1])
+    if name == "SIMD_STORE":
+        return _bits([b, c, c + 1]), 0
     if name == "RET":
         return _bits(range(nresults)), 0
     if name in ("CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"):
@@ -130,6 +139,18 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         raise CompileError(f"no use-def rule for {name}")
     use = (_bits([b]) if ins.fl & F_RB else 0) | (_bits([c]) if ins.fl & F_RC else 0)
     return use, _bits([a]) if ins.fl & F_WA and not ins.fl & F_BR else 0
+
+
+def _simd_operands(ins: _Ins) -> list[list[int]]:
+    """The slots of a SIMD op's operands x, y, z (isa.CONTROL["SIMD"]): two for a v128, one for a scalar."""
+    sub = ins.ext & 0xFFFF
+    widths = list(simd_shape(sub)[0]) + ([2] if sub == 13 else [])  # a shuffle's lane indices in z
+    z = (ins.ext >> 32) & 0xFFFF
+    return [list(range(slot, slot + w)) for slot, w in zip((ins.b, ins.c, z), widths, strict=False)]
+
+
+def _simd_reads(ins: _Ins) -> list[int]:
+    return [k for slots in _simd_operands(ins) for k in slots]
 
 
 _NO_FALLTHROUGH = {OP[n] for n, c in CONTROL.items() if c.ends}
@@ -476,6 +497,8 @@ class _FuncEmitter:
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
             return f"globals[(u64){ins.imm32}u * N + inst] = {self.operand(ins.pc, a)};"
+        if name in ("SIMD", "SIMD_LOAD", "SIMD_STORE"):
+            return head + self.simd(ins) + " }"
         if name == "SELECT":
             y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
             return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"
@@ -489,6 +512,30 @@ class _FuncEmitter:
                     f"(void)a; (void)b; (void)c; (void)imm32; here = HERE_; pc = {ins.pc + 1}u; {wb}"
                     f"do {{ OPC_{name} }} while (0);{after} }}")
         return self.generic(ins)
+
+    def simd(self, ins: _Ins) -> str:
+        """A SIMD op with its sub-op constant, so that simd_apply_inline's switch folds to that op's code."""
+        name, a, w = OP_NAMES[ins.op], ins.a, ins.ext
+
+        def vec(slots: list[int]) -> str:
+            lo = self.operand(ins.pc, slots[0]) if slots else "0"
+            hi = self.operand(ins.pc, slots[1]) if len(slots) > 1 else "0"
+            return f"{{(u64){lo}, (u64){hi}}}"
+
+        if name == "SIMD":
+            ops = _simd_operands(ins) + [[], [], []]
+            wide = simd_shape(w & 0xFFFF)[1] == 2
+            return (f"const V128 x_ = {vec(ops[0])}, y_ = {vec(ops[1])}, z_ = {vec(ops[2])}; "
+                    f"const V128 r_ = simd_apply_inline({w & 0xFFFF}u, {(w >> 16) & 0xFF}u, x_, y_, z_); "
+                    f"s{a} = r_.lo;" + (f" s{a + 1} = r_.hi;" if wide else ""))
+        sub, lane = (w >> 48) & 0xFF, w >> 56
+        mem = (f"const u64 ea = SIMD_EA(0x{w:x}ull, s{ins.b}); const u32 nb = simd_mem_bytes({sub}u); "
+               f"USE_MEM({(w >> 32) & 0xFFFF}u); if (ea + nb > csize) TRAP(MEM_OOB); ")
+        if name == "SIMD_STORE":
+            return mem + f"simd_write(cref, ea, nb, {lane}u, (u64)s{ins.c}, (u64)s{ins.c + 1});"
+        v = vec([ins.c, ins.c + 1]) if sub in _LANE_LOADS else "{0, 0}"
+        return (mem + f"const V128 v_ = {v}; const V128 m_ = simd_load_result({sub}u, {lane}u, "
+                f"simd_read(cref, ea, nb), v_); s{a} = m_.lo; s{a + 1} = m_.hi;")
 
     def generic(self, ins: _Ins) -> str:
         body = self.handlers.get(ins.op)

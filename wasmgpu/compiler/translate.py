@@ -1,16 +1,18 @@
 """Translate validated WebAssembly functions to register bytecode (see isa.py).
 
-Every local and every operand-stack position is a frame slot: locals first, then
-stack height h at slot ``nlocals + h``. The operand stack is tracked at
-translation time as a list of the slots that hold each value, so ``local.get``
-emits nothing (the entry names the local's slot) until the local is overwritten
-while a stale use is still on the stack. A call's callee frame starts at the
-slot of its first argument, so arguments are never copied.
+Every local and every operand-stack position is a frame slot (a v128 two adjacent
+ones: its low and high 64 bits): locals first, then the stack, each entry's home
+right after the one below it. The operand stack is tracked at translation time as
+a list of the slots that hold each value, so ``local.get`` emits nothing (the entry
+names the local's slot) until the local is overwritten while a stale use is still
+on the stack. A call's callee frame starts at the slot of its first argument, so
+arguments are never copied.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..errors import Unsupported
 from ..wasm import opcodes as wo
@@ -31,6 +33,8 @@ from .isa import (
     OP_MASK,
     STORES,
     isa_name,
+    simd_shape,
+    width,
 )
 from .vm_abi import REF_NULL
 
@@ -94,6 +98,8 @@ class _Frame:
     else_label: _Label | None = None
     has_else: bool = False
     end_reached: bool = False
+    param_types: tuple[int, ...] = ()
+    result_types: tuple[int, ...] = ()
 
 
 @dataclass
@@ -108,15 +114,31 @@ class _Translator:
     stack: list[int] = field(default_factory=list)
     frames: list[_Frame] = field(default_factory=list)
     dead: bool = False
-    max_height: int = 0
     offset: int = 0
     # Word index of the last instruction emitted, when its `a` field is the stack slot it defined; emit()
     # clears it, so it never names an instruction with another one after it.
     last_def: int = -1
     last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
 
+    # Per stack entry: its width in slots (2 for a v128) and its home, the slot it is copied to when it must
+    # have one of its own; `stack` says where the value is now.
+    widths: list[int] = field(default_factory=list)
+    homes: list[int] = field(default_factory=list)
+
     def __post_init__(self) -> None:
-        self.nlocals = len(self.ftype.params) + len(self.local_types)
+        self.local_slot: list[int] = []
+        self.local_width: list[int] = []
+        at = 0
+        for t in (*self.ftype.params, *self.local_types):
+            self.local_slot.append(at)
+            self.local_width.append(width(t))
+            at += width(t)
+            if len(self.local_slot) == len(self.ftype.params):
+                self.nparams = at
+        if not self.ftype.params:
+            self.nparams = 0
+        self.nlocals = at
+        self.max_slots = at
 
     # -- emission ---------------------------------------------------------------------------
     def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
@@ -133,9 +155,9 @@ class _Translator:
         self.words.append(value & 0xFFFFFFFFFFFFFFFF)
         self.offsets.append(self.offset)
 
-    def emit_def(self, op: int, b: int = 0, c: int = 0, flags: int | None = None) -> int:
-        """Emit an instruction whose result goes to a new top-of-stack slot; return that slot."""
-        dst = self.push_slot()
+    def emit_def(self, op: int, b: int = 0, c: int = 0, flags: int | None = None, w: int = 1) -> int:
+        """Emit an instruction whose result (w slots) goes to a new top of the stack; return its slot."""
+        dst = self.push_slot(w)
         self.emit(op, dst, b, c, flags)
         self.last_def = len(self.words) - 1
         return dst
@@ -163,48 +185,78 @@ class _Translator:
         label.refs.clear()
         self.last_def = -1  # a jump may land here: the previous definition is no longer the only one
 
+    @cached_property
+    def global_widths(self) -> list[int]:
+        return [width(g.valtype) for g in self.module.all_globals()]
+
     # -- the operand stack --------------------------------------------------------------------
     def pos(self, height: int) -> int:
-        return self.nlocals + height
+        """The home of the stack entry at `height` (at most the current height)."""
+        if height < len(self.homes):
+            return self.homes[height]
+        return self.homes[-1] + self.widths[-1] if self.homes else self.nlocals
 
-    def push_slot(self) -> int:
-        slot = self.pos(len(self.stack))
+    def push(self, slot: int, w: int = 1) -> None:
+        """A value of width `w` now in `slot` (a local's, or its home) on top of the stack."""
+        home = self.pos(len(self.stack))
         self.stack.append(slot)
-        if len(self.stack) > self.max_height:
-            self.max_height = len(self.stack)
+        self.widths.append(w)
+        self.homes.append(home)
+        if home + w > self.max_slots:
+            self.max_slots = home + w
+
+    def push_slot(self, w: int = 1) -> int:
+        slot = self.pos(len(self.stack))
+        self.push(slot, w)
         return slot
 
     def pop(self) -> int:
+        self.widths.pop()
+        self.homes.pop()
         return self.stack.pop()
+
+    def truncate(self, height: int) -> None:
+        del self.stack[height:], self.widths[height:], self.homes[height:]
+
+    def move(self, dst: int, src: int, w: int) -> None:
+        for k in range(w):
+            self.emit(OP["MOV"], dst + k, src + k)
 
     def materialize(self, start: int = 0) -> None:
         """Copy values that still live in locals into their own stack slots."""
         for h in range(start, len(self.stack)):
-            slot = self.pos(h)
+            slot = self.homes[h]
             if self.stack[h] != slot:
-                self.emit(OP["MOV"], slot, self.stack[h])
+                self.move(slot, self.stack[h], self.widths[h])
                 self.stack[h] = slot
 
     def copy_to(self, target_height: int, arity: int) -> None:
-        """Copy the top `arity` values to the stack slots starting at target_height (ascending is safe)."""
+        """Copy the top `arity` values to the stack slots starting at target_height's home (ascending is
+        safe: no value moves up)."""
         top = len(self.stack) - arity
+        dst = self.pos(target_height)
         for k in range(arity):
-            dst = self.pos(target_height + k)
             if self.stack[top + k] != dst:
-                self.emit(OP["MOV"], dst, self.stack[top + k])
+                self.move(dst, self.stack[top + k], self.widths[top + k])
+            dst += self.widths[top + k]
 
     def in_place(self, target_height: int, arity: int) -> bool:
         top = len(self.stack) - arity
-        return all(self.stack[top + k] == self.pos(target_height + k) for k in range(arity))
+        dst = self.pos(target_height)
+        for k in range(arity):
+            if self.stack[top + k] != dst:
+                return False
+            dst += self.widths[top + k]
+        return True
 
     # -- control ------------------------------------------------------------------------------
-    def block_arity(self, bt: object) -> tuple[int, int]:
+    def block_types(self, bt: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if bt is None:
-            return 0, 0
+            return (), ()
         if isinstance(bt, tuple):
             t = self.module.types[bt[1]]
-            return len(t.params), len(t.results)
-        return 0, 1
+            return t.params, t.results
+        return (), (bt,)  # type: ignore[return-value]
 
     def label_arity(self, f: _Frame) -> int:
         return f.nparams if f.kind == "loop" else f.nresults
@@ -213,9 +265,11 @@ class _Translator:
         n = len(self.ftype.results)
         self.materialize(len(self.stack) - n)
         top = len(self.stack) - n
+        dst = 0
         for k in range(n):
-            if self.stack[top + k] != k:
-                self.emit(OP["MOV"], k, self.stack[top + k])
+            if self.stack[top + k] != dst:
+                self.move(dst, self.stack[top + k], self.widths[top + k])
+            dst += self.widths[top + k]
         self.emit(OP["RET"])
 
     def branch(self, depth: int) -> None:
@@ -236,11 +290,12 @@ class _Translator:
         if self.nlocals > MAX_SLOTS // 2:
             raise Unsupported(f"function with {self.nlocals} locals (at most {MAX_SLOTS // 2} are supported)")
         end = _Label()
-        self.frames.append(_Frame("func", 0, 0, len(self.ftype.results), end, end, True))
+        self.frames.append(_Frame("func", 0, 0, len(self.ftype.results), end, end, True,
+                                  result_types=self.ftype.results))
         # Calls zero the declared locals; a reference's default is null, which is not zero.
         for k, t in enumerate(self.local_types):
             if t in wo.REF_TYPES:
-                self.emit(OP["CONST"], len(self.ftype.params) + k)
+                self.emit(OP["CONST"], self.local_slot[len(self.ftype.params) + k])
                 self.word(REF_NULL)
         for op, imm, off in body:
             self.offset = off
@@ -275,12 +330,14 @@ class _Translator:
                 else:
                     self.emit(isa_op, 0, address, small & 0xFFFF, FLAGS[isa_op] & ~F_RC)
                 self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
+            elif op >> 16 == 0xFD:
+                self.op_simd(op & 0xFFFF, imm)
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
-            if self.max_height + self.nlocals > MAX_SLOTS:
+            if self.max_slots >= MAX_SLOTS:
                 raise Unsupported("function frame larger than 65535 slots")
-        return FuncCode(self.words, self.offsets, len(self.ftype.params), self.nlocals,
-                        self.nlocals + self.max_height + 1)
+        # One slot to spare: an op may read the slot after a scalar operand (vm.h's SIMD ops read pairs).
+        return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1)
 
     # -- superinstructions ---------------------------------------------------------------------
     def take_small_const(self, slot: int, wide: bool) -> int | None:
@@ -331,37 +388,40 @@ class _Translator:
         if self.dead:
             self.frames.append(_Frame("block", 0, 0, 0, _Label(), _Label(), False))
             return
-        np_, nr = self.block_arity(bt)
+        pt, rt = self.block_types(bt)
         self.materialize()
         end = _Label()
-        self.frames.append(_Frame("block", len(self.stack) - np_, np_, nr, end, end, True))
+        self.frames.append(_Frame("block", len(self.stack) - len(pt), len(pt), len(rt), end, end, True,
+                                  param_types=pt, result_types=rt))
 
     def op_loop(self, bt: object) -> None:
         if self.dead:
             self.frames.append(_Frame("loop", 0, 0, 0, _Label(), _Label(), False))
             return
-        np_, nr = self.block_arity(bt)
+        pt, rt = self.block_types(bt)
         self.materialize()
         head = _Label()
         self.bind(head)
-        self.frames.append(_Frame("loop", len(self.stack) - np_, np_, nr, head, _Label(), True))
+        self.frames.append(_Frame("loop", len(self.stack) - len(pt), len(pt), len(rt), head, _Label(), True,
+                                  param_types=pt, result_types=rt))
 
     def op_if(self, bt: object) -> None:
         if self.dead:
             self.frames.append(_Frame("if", 0, 0, 0, _Label(), _Label(), False))
             return
-        np_, nr = self.block_arity(bt)
+        pt, rt = self.block_types(bt)
         cond = self.pop()
         self.materialize()
         end = _Label()
-        frame = _Frame("if", len(self.stack) - np_, np_, nr, end, end, True, else_label=_Label())
+        frame = _Frame("if", len(self.stack) - len(pt), len(pt), len(rt), end, end, True, else_label=_Label(),
+                       param_types=pt, result_types=rt)
         self.frames.append(frame)
         self.cond_jump(cond, frame.else_label, False)  # type: ignore[arg-type]
 
-    def reset_stack(self, f: _Frame, count: int) -> None:
-        del self.stack[f.height:]
-        for _ in range(count):
-            self.push_slot()
+    def reset_stack(self, f: _Frame, types: tuple[int, ...]) -> None:
+        self.truncate(f.height)
+        for t in types:
+            self.push_slot(width(t))
 
     def op_else(self, _imm: object) -> None:
         f = self.frames[-1]
@@ -373,7 +433,7 @@ class _Translator:
             self.jump(OP["JMP"], 0, f.end)
             f.end_reached = True
         self.bind(f.else_label)  # type: ignore[arg-type]
-        self.reset_stack(f, f.nparams)
+        self.reset_stack(f, f.param_types)
         self.dead = False
 
     def op_end(self, _imm: object) -> None:
@@ -395,7 +455,7 @@ class _Translator:
             f.end_reached = True
         reached = f.end_reached or bool(f.end.refs) or (f.end.pos is not None)
         self.bind(f.end)
-        self.reset_stack(f, f.nresults)
+        self.reset_stack(f, f.result_types)
         self.dead = not reached
 
     def op_br(self, depth: int) -> None:
@@ -444,12 +504,12 @@ class _Translator:
         n = len(ft.params)
         self.materialize(len(self.stack) - n)
         base = self.pos(len(self.stack) - n)
-        del self.stack[len(self.stack) - n:]
+        self.truncate(len(self.stack) - n)
         return base
 
     def push_results(self, ft: FuncType) -> None:
-        for _ in ft.results:
-            self.push_slot()
+        for t in ft.results:
+            self.push_slot(width(t))
 
     def op_call(self, funcidx: int) -> None:
         ft = self.module.func_type(funcidx)
@@ -494,14 +554,21 @@ class _Translator:
     def op_select(self, _imm: object) -> None:
         cond = self.pop()
         v2 = self.pop()
+        w = self.widths[-1]
         v1 = self.pop()
-        self.emit_def(OP["SELECT"], v1, v2)
-        self.word(cond)
+        if w == 1:
+            self.emit_def(OP["SELECT"], v1, v2)
+            self.word(cond)
+            return
+        # A v128 half by half: the result's home is v1's (when v1 is there, each half reads itself first),
+        # below v2's and cond's homes.
+        dst = self.push_slot(w)
+        for k in range(w):
+            self.emit(OP["SELECT"], dst + k, v1 + k, v2 + k)
+            self.word(cond)
 
     def op_local_get(self, x: int) -> None:
-        self.stack.append(x)
-        if len(self.stack) > self.max_height:
-            self.max_height = len(self.stack)
+        self.push(self.local_slot[x], self.local_width[x])
 
     def producer(self, value: int) -> int:
         """The word index of the instruction whose result `value` (a slot just popped) holds, when it is the
@@ -513,34 +580,41 @@ class _Translator:
         return idx
 
     def set_local(self, x: int, value: int) -> None:
+        """Local x (its index) <- the value just popped from slot `value`."""
+        slot, w = self.local_slot[x], self.local_width[x]
         idx = self.producer(value)
-        if idx >= 0 and x not in self.stack:
+        if idx >= 0 and slot not in self.stack:
             # Retarget the instruction that computed the value straight into the local.
-            self.words[idx] = (self.words[idx] & ~(0xFFFF << 16)) | (x << 16)
+            self.words[idx] = (self.words[idx] & ~(0xFFFF << 16)) | (slot << 16)
             self.last_def = -1
             return
-        if x in self.stack:
-            for h, slot in enumerate(self.stack):
-                if slot == x:
-                    self.emit(OP["MOV"], self.pos(h), x)
-                    self.stack[h] = self.pos(h)
-        if value != x:
-            self.emit(OP["MOV"], x, value)
+        if slot in self.stack:
+            for h, at in enumerate(self.stack):
+                if at == slot:
+                    self.move(self.homes[h], slot, w)
+                    self.stack[h] = self.homes[h]
+        if value != slot:
+            self.move(slot, value, w)
 
     def op_local_set(self, x: int) -> None:
         self.set_local(x, self.pop())
 
     def op_local_tee(self, x: int) -> None:
         self.set_local(x, self.pop())
-        self.stack.append(x)
+        self.push(self.local_slot[x], self.local_width[x])
 
     def op_global_get(self, g: int) -> None:
-        dst = self.push_slot()
-        self.emit32(OP["GLOBAL_GET"], dst, self.addr.globals[g])
-        self.last_def = len(self.words) - 1
+        w = self.global_widths[g]
+        dst = self.push_slot(w)
+        for k in range(w):  # a v128 global is two rows (store.add_globals)
+            self.emit32(OP["GLOBAL_GET"], dst + k, self.addr.globals[g] + k)
+        self.last_def = len(self.words) - 1 if w == 1 else -1
 
     def op_global_set(self, g: int) -> None:
-        self.emit32(OP["GLOBAL_SET"], self.pop(), self.addr.globals[g])
+        w = self.widths[-1]
+        src = self.pop()
+        for k in range(w):
+            self.emit32(OP["GLOBAL_SET"], src + k, self.addr.globals[g] + k)
 
     # -- constants ------------------------------------------------------------------------------
     def const(self, value: int) -> None:
@@ -632,6 +706,58 @@ class _Translator:
         elemidx, t = imm
         self.emit(OP["TABLE_INIT"], *self.three())
         self.word(self.addr.tables[t] | (self.addr.elems[elemidx] << 32))
+
+    # -- SIMD ---------------------------------------------------------------------------------------
+    def const128(self, dst: int, value: bytes | int) -> None:
+        v = int.from_bytes(value, "little") if isinstance(value, (bytes, bytearray)) else value
+        for k, half in enumerate((v & 0xFFFFFFFFFFFFFFFF, v >> 64)):
+            if half < 1 << 32:
+                self.emit32(OP["CONST32"], dst + k, half)
+            else:
+                self.emit(OP["CONST"], dst + k)
+                self.word(half)
+
+    def mem_word(self, imm: tuple, sub: int, lane: int = 0) -> int:
+        """SIMD_LOAD's and SIMD_STORE's next word (isa.CONTROL)."""
+        lane_op = 84 <= sub <= 91  # (align, offset, lane[, memory]), else (align, offset[, memory])
+        mem = self.addr.mems[imm[-1] if len(imm) > (3 if lane_op else 2) else 0]
+        if mem > 0xFFFF:
+            raise Unsupported(f"SIMD access to memory {mem} of the store (at most 65536 memories)")
+        return imm[1] | mem << 32 | sub << 48 | lane << 56
+
+    def op_simd(self, sub: int, imm: object) -> None:
+        if sub == 12:  # v128.const
+            self.const128(self.push_slot(2), imm)  # type: ignore[arg-type]
+            return
+        if sub <= 10 or sub in (92, 93):  # loads
+            addr = self.pop()
+            self.emit_def(OP["SIMD_LOAD"], addr, addr, w=2)
+            self.word(self.mem_word(imm, sub))  # type: ignore[arg-type]
+            return
+        if 84 <= sub <= 87:  # load lane: the vector's slots are read before the result is written
+            vec = self.pop()
+            addr = self.pop()
+            self.emit_def(OP["SIMD_LOAD"], addr, vec, w=2)
+            self.word(self.mem_word(imm, sub, imm[2]))  # type: ignore[index,arg-type]
+            return
+        if sub == 11 or 88 <= sub <= 91:  # stores
+            vec = self.pop()
+            addr = self.pop()
+            self.emit(OP["SIMD_STORE"], 0, addr, vec)
+            self.word(self.mem_word(imm, sub, imm[2] if sub != 11 else 0))  # type: ignore[index,arg-type]
+            return
+        params, result = simd_shape(sub)
+        operands = [self.pop() for _ in params][::-1]
+        lane = imm if isinstance(imm, int) else 0
+        z = operands[2] if len(operands) > 2 else operands[0] if operands else 0
+        if sub == 13:  # i8x16.shuffle: the lane indices in a v128 above the operands' homes
+            z = self.pos(len(self.stack)) + 4
+            self.max_slots = max(self.max_slots, z + 2)
+            self.const128(z, bytes(imm))  # type: ignore[arg-type]
+        x = operands[0] if operands else 0
+        y = operands[1] if len(operands) > 1 else x
+        self.emit_def(OP["SIMD"], x, y, w=result)
+        self.word(sub | lane << 16 | (result == 2) << 24 | z << 32)
 
     def op_elem_drop(self, elemidx: int) -> None:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])

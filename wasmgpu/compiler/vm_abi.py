@@ -141,8 +141,9 @@ TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]
 
 # Instance status values (C: STATUS_<name>).
-# DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs.
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL"]
+# DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs; nor
+# does SIMD: the interpreter's SIMD op at S_PC, run there too (vm.h simd_step).
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "SIMD"]
 STATUS = {name: i for i, name in enumerate(STATUSES)}
 
 # F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports

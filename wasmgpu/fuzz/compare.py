@@ -16,7 +16,8 @@ from . import oracle
 from .oracle import EXHAUSTED, OUT_OF_FUEL, CallOutcome, LogEntry, RefRun
 
 PASS, MISMATCH, INCONCLUSIVE, UNSUPPORTED, INVALID = "pass", "mismatch", "inconclusive", "unsupported", "invalid"
-MASK = {wo.I32_T: 0xFFFFFFFF, wo.F32_T: 0xFFFFFFFF, wo.I64_T: (1 << 64) - 1, wo.F64_T: (1 << 64) - 1}
+MASK = {wo.I32_T: 0xFFFFFFFF, wo.F32_T: 0xFFFFFFFF, wo.I64_T: (1 << 64) - 1, wo.F64_T: (1 << 64) - 1,
+        wo.V128_T: (1 << 128) - 1}
 NAMES = wo.TYPE_NAMES
 
 
@@ -62,7 +63,7 @@ def fmt_value(t: int, bits: int) -> str:
     if t in (wo.FUNCREF, wo.EXTERNREF):
         return f"{name}:{'null' if bits == 0 else 'ref'}"
     cls = nan_class(t, bits)
-    width = 8 if t in (wo.I32_T, wo.F32_T) else 16
+    width = 8 if t in (wo.I32_T, wo.F32_T) else 32 if t == wo.V128_T else 16
     return f"{name}:0x{bits:0{width}x}" + (f" ({cls} nan)" if cls else "")
 
 
@@ -80,6 +81,9 @@ def make_args(rng: random.Random, params: tuple[int, ...]) -> tuple[int, ...]:
         elif t == wo.F64_T:
             out.append(rng.choice([0, 1 << 63, 0x3FF0000000000000, 0x7FF0000000000000, 0x7FF8000000000000,
                                    0x43E0000000000000, rng.getrandbits(64)]))
+        elif t == wo.V128_T:  # lanes of every shape at their edges, and random bits
+            out.append(rng.choice([0, (1 << 128) - 1, 0x80 * 0x01010101010101010101010101010101,
+                                   0x7FC00000 * 0x00000001000000010000000100000001, rng.getrandbits(128)]))
         else:
             out.append(0)  # a null reference
     return tuple(out)

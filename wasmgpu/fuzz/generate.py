@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import tempfile
 
-# Every WebAssembly 2.0 feature the engine runs, SIMD aside.
+# Every WebAssembly 2.0 feature the engine runs; SIMD when asked (campaign --simd: the SIMD feature set).
 FEATURES = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
             "--enable-multivalue", "--enable-mutable-globals"]
+SIMD = "--enable-simd"
 # binaryen releases before typed function references were split off (e.g. 108) emit typed references
 # (`(ref $t)`, GC heap types) under --enable-reference-types, which wasmtime then refuses: such a module is
 # generated again from the same bytes without reference types (see candidates).
@@ -37,13 +38,14 @@ def random_input(seed: int, index: int) -> tuple[bytes, list[str]]:
     return data, list(rng.choice(OPTIMIZE)) + ([NO_OOB] if rng.random() < 0.25 else [])
 
 
-def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | None = None) -> bytes | None:
+def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | None = None,
+                      simd: bool = False) -> bytes | None:
     """The module binaryen makes from `data` (then optimized with `passes`), or None when wasm-opt fails."""
     with tempfile.TemporaryDirectory() as d:
         src, dst = os.path.join(d, "in.bin"), os.path.join(d, "out.wasm")
         with open(src, "wb") as f:
             f.write(data)
-        flags = FEATURES + ([REFERENCE_TYPES] if reference_types else [])
+        flags = FEATURES + ([REFERENCE_TYPES] if reference_types else []) + ([SIMD] if simd else [])
         p = subprocess.run([wasm_opt() or "wasm-opt", src, "-ttf", *flags, *(passes or []), "-o", dst],
                            capture_output=True)
         if p.returncode != 0 or not os.path.exists(dst):
@@ -52,12 +54,12 @@ def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | No
             return f.read()
 
 
-def candidates(seed: int, index: int) -> list[bytes]:
+def candidates(seed: int, index: int, simd: bool = False) -> list[bytes]:
     """Module `index` with reference types enabled, then without (the one to use when the first is not valid)."""
     data, passes = random_input(seed, index)
     out = []
     for refs in (True, False):
-        wasm = translate_to_fuzz(data, refs, passes)
+        wasm = translate_to_fuzz(data, refs, passes, simd)
         if wasm is not None:
             out.append(wasm)
     return out

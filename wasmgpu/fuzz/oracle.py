@@ -74,6 +74,9 @@ def _to_raw(t: int, bits: int, out: Any) -> None:
         out.of.i32 = ctypes.c_int32(bits & 0xFFFFFFFF).value
     elif t in (wo.I64_T, wo.F64_T):
         out.of.i64 = ctypes.c_int64(bits & (1 << 64) - 1).value
+    elif t == wo.V128_T:
+        for k, byte in enumerate(bits.to_bytes(16, "little")):
+            out.of.v128[k] = byte
     # references: all-zero is null
 
 
@@ -87,6 +90,8 @@ def _from_raw(raw: Any) -> int:
         return int(raw.of.funcref.store_id != 0)
     if k == ffi.WASMTIME_EXTERNREF.value:
         return int(raw.of.externref.store_id != 0)
+    if k == ffi.WASMTIME_V128.value:
+        return int.from_bytes(bytes(raw.of.v128), "little")
     return 0
 
 

@@ -167,9 +167,15 @@ def eval_const(store: Store, expr: list[Instr], funcs: list[int], globals_: list
             stack.append(np.full(n, REF_NULL, dtype=np.uint64))
         elif name == "ref.func":
             stack.append(np.full(n, funcs[imm], dtype=np.uint64))  # type: ignore[index]
+        elif name == "v128.const":  # two rows: the low and the high 64 bits
+            v = int.from_bytes(imm, "little")  # type: ignore[arg-type]
+            stack.append(np.array([[v & U64_MAX] * n, [v >> 64] * n], dtype=np.uint64))
         elif name == "global.get":
             if imm < len(globals_):  # type: ignore[operator]
-                stack.append(store.backend.to_host(store.globals[globals_[imm] + 1]).astype(np.uint64))  # type: ignore[index]
+                a = globals_[imm]  # type: ignore[index]
+                wide = store.global_types[a].valtype == wo.V128_T
+                rows = store.backend.to_host(store.globals[a + 1: a + (3 if wide else 2)]).astype(np.uint64)
+                stack.append(rows if wide else rows[0])
             else:
                 stack.append(pending[imm - len(globals_)])  # type: ignore[index,operator]
         elif name[4:] in ("add", "sub", "mul"):  # extended constant expressions: wrapping arithmetic

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..compiler.isa import width
 from ..compiler.vm_abi import (
     GROW_MEMORY,
     GROW_TABLE,
@@ -29,6 +30,7 @@ from ..compiler.vm_abi import (
     TRAP_MESSAGE,
 )
 from ..errors import ProcExit, Trap, WasmGpuError
+from ..wasm import opcodes as wo
 from .api import check_supported
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
@@ -36,6 +38,23 @@ from .tuning import WindowTuner, trial_gain
 
 if TYPE_CHECKING:
     from .store import Store
+
+
+def _split(values: tuple[int, ...], types: tuple[int, ...]) -> tuple[int, ...]:
+    """Values as slots: a v128 (an int of 128 bits) as its low and high 64 bits."""
+    out: list[int] = []
+    for v, t in zip(values, types, strict=True):
+        out.extend((v & U64_MAX, v >> 64 & U64_MAX) if t == wo.V128_T else (v,))
+    return tuple(out)
+
+
+def _join(slots: tuple[int, ...], types: tuple[int, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    k = 0
+    for t in types:
+        out.append(slots[k] | slots[k + 1] << 64 if t == wo.V128_T else slots[k])
+        k += width(t)
+    return tuple(out)
 
 
 class Launcher:
@@ -59,9 +78,19 @@ class Launcher:
             calls = [(i, tuple(int(v) for v in a)) for i, a in enumerate(args)]
             with self._round_hooks([(i, f.name, a) for i, a in calls]):
                 return [self._call_host(f, i, a) for i, a in calls]
+        wide = wo.V128_T in f.type.params or wo.V128_T in f.type.results
+        if wide:  # a v128 is two slots: its low and high 64 bits
+            args = [_split(a, f.type.params) for a in args]
         matrix = np.array(args, dtype=np.uint64).reshape(s.n, f.nparams).T if f.nparams else None
         outcome = self.call_raw(func, matrix, fuel, on_slice)
-        return outcome.results() if outcome is not None else self._device_only(f)
+        if outcome is None:
+            return self._device_only(f)
+        out = outcome.results()
+        if wide:
+            for r in out:
+                if r.values is not None:
+                    r.values = _join(r.values, f.type.results)
+        return out
 
     def call_raw(self, func: FuncExtern, args: np.ndarray | None, fuel: int | None = None,
                  on_slice: Callable[[], None] | None = None) -> Outcome | None:
@@ -70,7 +99,6 @@ class Launcher:
         intrinsic called directly, a frame larger than the stack): call() answers those."""
         s = self.store
         f = s.funcs[func.addr]
-        check_supported(f.type)
         if f.host is not None or f.host_index != NO_HOST or f.frame > s.stack_slots:
             return None
         sv = s.slot_view()
@@ -85,7 +113,7 @@ class Launcher:
         s.state[S_TRAP] = 0
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
-        return self._outcome(len(f.type.results))
+        return self._outcome(sum(width(t) for t in f.type.results))
 
     def _device_only(self, f: FuncInst) -> list[CallResult]:
         """The calls no launch serves: an intrinsic called directly, or a frame the stack cannot hold."""
@@ -178,7 +206,7 @@ class Launcher:
         s = self.store
         sv = s.slot_view()
         frames = state[S_HOST_FP].astype(np.int64)
-        width = max(len(s.funcs[int(f)].type.params) for f in state[S_HOST_FUNC])
+        width = max(s.funcs[int(f)].nargs for f in state[S_HOST_FUNC])
         top = min(int(frames.max()) + width + 1, sv.shape[0])
         # One transfer of the slots around every waiting frame, then results written back per instance.
         window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
@@ -186,7 +214,8 @@ class Launcher:
         for j, i in enumerate(insts.tolist()):
             f = s.funcs[int(state[S_HOST_FUNC, j])]
             base = int(frames[j])
-            calls.append((i, f, base, tuple(int(v) for v in window[base: base + len(f.type.params), j])))
+            args = tuple(int(v) for v in window[base: base + f.nargs, j])
+            calls.append((i, f, base, _join(args, f.type.params) if f.nargs != len(f.type.params) else args))
         with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
             resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
         # Results into the callee frames, and the ended instances' state, each in one transfer.
@@ -233,6 +262,8 @@ class Launcher:
                     trapped.append(i)
                     self.host_traps[i] = t.kind
                     continue
+                if wo.V128_T in f.type.results:
+                    results = _split(tuple(results), f.type.results)  # type: ignore[arg-type]
                 for k, v in enumerate(results):
                     slots[0].append(base + k)
                     slots[1].append(i)

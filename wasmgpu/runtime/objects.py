@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..compiler.isa import width
 from ..compiler.vm_abi import INTRINSIC_INSTANCE_COUNT, INTRINSIC_INSTANCE_ID, NO_HOST
 from ..errors import ProcExit, Trap
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
@@ -43,6 +44,10 @@ class FuncInst:
     nlocals: int = 0
     frame: int = 0
     host_index: int = NO_HOST
+    nargs: int = field(init=False)  # the slots the parameters take (a v128 two)
+
+    def __post_init__(self) -> None:
+        self.nargs = sum(width(t) for t in self.type.params)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..compiler.isa import width
 from ..compiler.to_c import FuncInfo, compile_store
 from ..compiler.vm_abi import (
     F_FIELDS,
@@ -71,8 +72,18 @@ def pieces_words(backend: str) -> int:
 
 
 def _wide(types: tuple[int, ...]) -> int:
-    """Bit k set: value k may not fit in 32 bits (the compiled tier keeps the others in 32-bit variables)."""
-    return sum(1 << k for k, t in enumerate(types) if t not in (wo.I32_T, wo.F32_T))
+    """Bit k set: slot k may not hold a value that fits in 32 bits (the compiled tier keeps the others in
+    32-bit variables)."""
+    bits, k = 0, 0
+    for t in types:
+        for _ in range(width(t)):
+            bits |= (t not in (wo.I32_T, wo.F32_T)) << k
+            k += 1
+    return bits
+
+
+def _slots(types: tuple[int, ...]) -> int:
+    return sum(width(t) for t in types)
 
 
 class ParamBlock:
@@ -194,7 +205,7 @@ class ParamBlock:
         return True
 
     def _sigs(self) -> dict[int, tuple[int, int]]:
-        return {sid: (len(t.params), len(t.results)) for t, sid in self.store.sigs.items()}
+        return {sid: (_slots(t.params), _slots(t.results)) for t, sid in self.store.sigs.items()}
 
     def compiled_source(self, pieces: bool | None = None) -> str:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces over
@@ -205,5 +216,6 @@ class ParamBlock:
         return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces)
 
     def _infos(self) -> list[FuncInfo]:
-        return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, len(f.type.params),
-                         len(f.type.results), _wide(f.type.params), _wide(f.type.results)) for f in self.store.funcs]
+        return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, _slots(f.type.params),
+                         _slots(f.type.results), _wide(f.type.params), _wide(f.type.results))
+                for f in self.store.funcs]

@@ -238,7 +238,11 @@ class Store:
         return FuncExtern(self, addr, ftype)
 
     def host_global(self, gtype: GlobalType, value: int) -> GlobalExtern:
-        addr = self.add_globals([gtype], [np.full(self.n, value, dtype=np.uint64)])[0]
+        if gtype.valtype == wo.V128_T:  # two rows: the low and the high 64 bits
+            rows = np.array([[value & U64_MAX] * self.n, [value >> 64 & U64_MAX] * self.n], dtype=np.uint64)
+        else:
+            rows = np.full(self.n, value, dtype=np.uint64)
+        addr = self.add_globals([gtype], [rows])[0]
         return GlobalExtern(self, addr, gtype)
 
     def host_table(self, ttype: TableType) -> TableExtern:
@@ -249,16 +253,22 @@ class Store:
 
     # -- allocation (instantiation adds objects, the launch loop grows them) -----------------------
     def add_globals(self, types: list[GlobalType], values: list[np.ndarray]) -> list[int]:
-        """Globals of the given types and per-instance values; their addresses."""
+        """Globals of the given types and per-instance values (a v128's: two rows, low and high bits); their
+        addresses. A v128 takes two addresses, both with its type."""
         start = self.globals.shape[0] - 1  # row 0 is padding: address g is row g + 1
-        if types:
-            self.budget.charge(8 * len(types) * self.n, f"{self.n} instances' {len(types)} globals need {{need}} "
+        rows = [r for v in values for r in np.asarray(v, dtype=np.uint64).reshape(-1, self.n)]
+        addrs, at = [], start
+        for t in types:
+            addrs.append(at)
+            k = 2 if t.valtype == wo.V128_T else 1
+            self.global_types.extend([t] * k)
+            at += k
+        if rows:
+            self.budget.charge(8 * len(rows) * self.n, f"{self.n} instances' {len(types)} globals need {{need}} "
                                f"of {self.backend.memory_kind}")
-            rows = self.xp.asarray(np.stack(values).astype(np.uint64))
-            self.globals = self.xp.concatenate([self.globals, rows])
-            self.global_types.extend(types)
+            self.globals = self.xp.concatenate([self.globals, self.xp.asarray(np.stack(rows))])
             self.params.dirty = True
-        return list(range(start, start + len(types)))
+        return addrs
 
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
@@ -400,7 +410,10 @@ class Store:
 
     # -- reading the instances -------------------------------------------------------------------
     def global_value(self, g: GlobalExtern) -> list[int]:
-        return [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
+        lo = [int(v) for v in self.backend.to_host(self.globals[g.addr + 1])]
+        if self.global_types[g.addr].valtype != wo.V128_T:
+            return lo
+        return [a | int(b) << 64 for a, b in zip(lo, self.backend.to_host(self.globals[g.addr + 2]), strict=True)]
 
     def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""

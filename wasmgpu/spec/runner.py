@@ -41,12 +41,11 @@ from wasmgpu.spec.values import (
     parse_float,
 )
 from wasmgpu.wasm.features import DEFAULT, WASM_2_0, Features
-from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES, V128_T
+from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType, TableType
 
 NO_ENGINE = "no execution engine yet"
 TEXT_MODULE = "text-format module"
-SIMD = "SIMD not supported"
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
@@ -223,10 +222,9 @@ class SuiteResult:
 
 
 class _Skip(Exception):
-    def __init__(self, reason: str, unsupported: bool = False) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.unsupported = unsupported  # caused by wasmgpu.errors.Unsupported
 
 
 class _Fail(Exception):
@@ -243,13 +241,12 @@ class _Slot:
     instance: Any | None = None
     problem: str = ""
     skip: bool = False  # the module was skipped, so its dependents are skipped, not failed
-    unsupported: bool = False  # ... because the engine raised Unsupported
 
     def require(self) -> Any:
         if self.instance is not None:
             return self.instance
         if self.skip:
-            raise _Skip(self.problem, self.unsupported)
+            raise _Skip(self.problem)
         raise _Fail(f"module at line {self.line} failed: {self.problem}")
 
 
@@ -308,7 +305,6 @@ class ScriptRunner:
         self.registered: dict[str, _Slot] = {}
         self._store: Any | None = None
         self._spectest: dict[str, Any] | None = None
-        self._uses_v128 = False  # set while a command handles v128 values
         self._handlers: dict[str, Callable[[SList], None]] = {
             "module": self._cmd_module,
             "register": self._cmd_register,
@@ -355,16 +351,15 @@ class ScriptRunner:
 
     def _record(self, line: int, kind: str, command: Callable[[], object]) -> None:
         """Run one command and record its outcome; nothing it raises stops the file."""
-        self._uses_v128 = False
         status, reason = PASSED, ""
         try:
             command()
         except _Skip as e:
-            status, reason = SKIPPED, SIMD if e.unsupported and self._uses_v128 else e.reason
+            status, reason = SKIPPED, e.reason
         except _Fail as e:
             status, reason = FAILED, e.reason
         except Unsupported as e:
-            status, reason = SKIPPED, SIMD if self._uses_v128 else (str(e) or "unsupported")
+            status, reason = SKIPPED, str(e) or "unsupported"
         except ScriptError as e:
             status, reason = FAILED, f"bad script: {e}"
         except WasmGpuError as e:
@@ -545,10 +540,10 @@ class ScriptRunner:
                 wasm = self._module_bytes(src)
             slot.instance = self._instantiate(wasm)
         except _Skip as e:
-            slot.problem, slot.skip, slot.unsupported = e.reason, True, e.unsupported
+            slot.problem, slot.skip = e.reason, True
             raise
         except Unsupported as e:
-            slot.problem, slot.skip, slot.unsupported = str(e) or "unsupported", True, True
+            slot.problem, slot.skip = str(e) or "unsupported", True
             raise
         except _Fail as e:
             slot.problem = e.reason
@@ -589,8 +584,6 @@ class ScriptRunner:
             raise ScriptError("expected an export name")
         export = _name(node[i])
         args = [parse_const(x) for x in node[i + 1 :]]
-        if any(a.type == V128_T for a in args):
-            self._uses_v128 = True
         if self.tools.engine is None:
             raise _Skip(NO_ENGINE)
         instance = self._slot(modname).require()
@@ -607,8 +600,6 @@ class ScriptRunner:
         ftype = ext.type
         if not isinstance(ftype, FuncType):
             raise _Fail(f"export {export!r} is not a function")
-        if any(t == V128_T for t in ftype.params + ftype.results):
-            self._uses_v128 = True
         arg_types = tuple(a.type for a in args)
         if arg_types != ftype.params:
             wanted = _type_list(ftype.params)
@@ -631,8 +622,6 @@ class ScriptRunner:
         gtype = ext.type
         if not isinstance(gtype, GlobalType):
             raise _Fail(f"export {export!r} is not a global")
-        if gtype.valtype == V128_T:
-            self._uses_v128 = True
         values = self._store_().global_value(ext)
         self._agree([((v,), None) for v in values], (gtype.valtype,))
         return _ActionResult((values[0],), None, (gtype.valtype,))
@@ -658,8 +647,6 @@ class ScriptRunner:
         if len(node) < 2:
             raise ScriptError("assert_return needs an action")
         expected = [parse_expected(x) for x in node[2:]]
-        if any(p.is_v128 for p in expected):
-            self._uses_v128 = True
         result = self._run_action(node[1])
         if result.trap is not None:
             raise _Fail(f"trapped: {result.trap}")

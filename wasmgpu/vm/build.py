@@ -54,7 +54,7 @@ def cache_dir() -> Path:
     return path
 
 
-INCLUDED = ("isa.h", "wasi_fast.h", "wasi_files.h")  # vm.h's own headers, each after the one including it
+INCLUDED = ("isa.h", "simd.h", "wasi_fast.h", "wasi_files.h")  # vm.h's own headers, each after the one including it
 
 
 def _headers() -> str:

@@ -120,6 +120,15 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define BITS_F32 bits_f32
 #define BITS_F64 bits_f64
 
+// SIMD: a v128 is two slots, V128{lo, hi}; simd_apply computes every non-memory SIMD op (generated from
+// compiler/simd.py). SIMD_NOINLINE keeps it out of the interpreter's loop on the GPU.
+#ifdef WG_CUDA
+#define SIMD_NOINLINE __device__ __noinline__
+#else
+#define SIMD_NOINLINE static
+#endif
+#include "simd.h"
+
 // Slot access: slot k of the current frame.
 // fb points at slot 0 of the current frame (recomputed when fp changes); ssb is the slot stride in bytes,
 // below 2^32, so an access is one 32x32->64 multiply-add (IMAD.WIDE.U32 on the GPU).
@@ -450,6 +459,108 @@ static u32 wg_simt_ops;
 // The cold structural ops, as macros: the interpreter's second switch and the compiled tier
 // (compiler/to_c.py) both expand them. They read a, b, c, imm32 and follow-on words at pc, and end
 // with NEXT.
+// SIMD memory access (isa.py SIMD_LOAD, SIMD_STORE; `sub` the wasm op's number after 0xFD): the bytes it moves.
+DEV u32 simd_mem_bytes(u32 sub) {
+  switch (sub) {
+    case 0: case 11: return 16;
+    case 1: case 2: case 3: case 4: case 5: case 6: case 10: case 87: case 91: case 93: return 8;
+    case 9: case 86: case 90: case 92: return 4;
+    case 8: case 85: case 89: return 2;
+    default: return 1;
+  }
+}
+// A load's result from the bytes read (m, zero-extended) and, for a lane load, the vector v it writes into:
+// the same op as an extend, a splat or a replace_lane on them.
+DEV V128 simd_load_result(u32 sub, u32 lane, V128 m, V128 v) {
+  u32 op;
+  switch (sub) {
+    case 1: op = 135; break;  // v128.load8x8_s: i16x8.extend_low_i8x16_s
+    case 2: op = 137; break;
+    case 3: op = 167; break;
+    case 4: op = 169; break;
+    case 5: op = 199; break;
+    case 6: op = 201; break;
+    case 7: case 8: case 9: case 10: op = sub + 8; break;  // load*_splat: i8x16.splat ... i64x2.splat
+    case 84: return simd_apply_inline(23, lane, v, m, m);  // load*_lane: *.replace_lane
+    case 85: return simd_apply_inline(26, lane, v, m, m);
+    case 86: return simd_apply_inline(28, lane, v, m, m);
+    case 87: return simd_apply_inline(30, lane, v, m, m);
+    default: return m;  // v128.load, load32_zero, load64_zero
+  }
+  return simd_apply_inline(op, 0, m, m, m);
+}
+// The nb bytes at ea (zero-extended), and the vector {lo, hi} (nb == 16) or its lane `lane` to ea: the caller
+// checks the bounds.
+DEV V128 simd_read(MemRef r, u64 ea, u32 nb) {
+  V128 m = {0, 0};
+  switch (nb) {
+    case 16: m.lo = mem_load<u64>(r, ea); m.hi = mem_load<u64>(r, ea + 8); break;
+    case 8: m.lo = mem_load<u64>(r, ea); break;
+    case 4: m.lo = mem_load<u32>(r, ea); break;
+    case 2: m.lo = mem_load<u16>(r, ea); break;
+    default: m.lo = mem_load<u8>(r, ea);
+  }
+  return m;
+}
+DEV void simd_write(MemRef r, u64 ea, u32 nb, u32 lane, u64 lo, u64 hi) {
+  if (nb == 16) { mem_store<u64>(r, ea, lo); mem_store<u64>(r, ea + 8, hi); return; }
+  const u32 bit = lane * nb * 8;
+  const u64 v = bit < 64 ? lo >> bit : hi >> (bit - 64);
+  switch (nb) {
+    case 8: mem_store<u64>(r, ea, v); break;
+    case 4: mem_store<u32>(r, ea, (u32)v); break;
+    case 2: mem_store<u16>(r, ea, (u16)v); break;
+    default: mem_store<u8>(r, ea, (u8)v);
+  }
+}
+// SIMD_LOAD's and SIMD_STORE's next word w: the effective address, the memory, the op, the lane.
+#define SIMD_EA(w, addr) ((u64)(u32)(addr) + (u32)(w))
+#define SIMD_MEM(w) ((u32)((w) >> 32) & 0xffff)
+#define SIMD_SUB(w) ((u32)((w) >> 48) & 0xff)
+#define SIMD_LANE(w) ((u32)((w) >> 56))
+
+// The interpreter's SIMD op at the instance's pc (isa.py SIMD, SIMD_LOAD, SIMD_STORE), run by vm_launch out of
+// vm_step's loop; the pc then moves past it, or the instance traps.
+SIMD_NOINLINE void simd_step(const u64* P, u32 inst) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  const u64* code = (const u64*)P[P_CODE];
+  const u32 pc = STATE(S_PC);
+  const u64 word = code[pc], s = code[pc + 1];
+  const u32 op = (u32)word & OP_MASK;
+  const u32 ssb = (u32)(P[P_SLOT_STRIDE] * 8);
+  u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)STATE(S_FP) * P[P_SLOT_STRIDE];
+  const u32 a = (u32)((word >> 16) & 0xffff), b = (u32)((word >> 32) & 0xffff), c = (u32)(word >> 48);
+  STATE(S_STATUS) = STATUS_RUNNING;
+  STATE(S_PC) = pc + 2;
+  if (op == OP_SIMD) {  // operands read before the result is written: they may share its slots
+    const u32 z = (u32)(s >> 32) & 0xffff;
+    const V128 x = {SLOT(b), SLOT(b + 1)}, y = {SLOT(c), SLOT(c + 1)}, zz = {SLOT(z), SLOT(z + 1)};
+    const V128 r = simd_apply_inline((u32)s & 0xffff, (u32)(s >> 16) & 0xff, x, y, zz);
+    SLOT(a) = r.lo;
+    if ((s >> 24) & 1) SLOT(a + 1) = r.hi;
+    return;
+  }
+  const u64 ea = SIMD_EA(s, SLOT(b));
+  const u32 nb = simd_mem_bytes(SIMD_SUB(s));
+  const u64* mems = (const u64*)P[P_MEMS];
+  const MemRef cref = mem_ref(mems, SIMD_MEM(s), inst, N);
+  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) {
+    STATE(S_PC) = pc;
+    STATE(S_STATUS) = STATUS_TRAPPED;
+    STATE(S_TRAP) = TRAP_MEM_OOB;
+    return;
+  }
+  if (op == OP_SIMD_STORE) {
+    simd_write(cref, ea, nb, SIMD_LANE(s), SLOT(c), SLOT(c + 1));
+    return;
+  }
+  const V128 v = {SLOT(c), SLOT(c + 1)};
+  const V128 r = simd_load_result(SIMD_SUB(s), SIMD_LANE(s), simd_read(cref, ea, nb), v);
+  SLOT(a) = r.lo;
+  SLOT(a + 1) = r.hi;
+}
+
 #define OPC_GLOBAL_GET WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
 #define OPC_GLOBAL_SET globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
 #define OPC_MEMORY_SIZE WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
@@ -784,6 +895,12 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_ELEM_DROP: OPC_ELEM_DROP
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
+      case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE:
+        // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers
+        // (on the GPU, spills in its hot path).
+        status = STATUS_SIMD;
+        pc = here;
+        goto leave;
       GENERATED_COLD_CASES
       default: TRAP(UNREACHABLE);
     }
@@ -816,13 +933,17 @@ DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #endif
 
 // One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
-// (wasi_fast.h) run in between, so the interpreter's loop holds no call.
+// (wasi_fast.h) and SIMD ops (simd_step) run in between, so the interpreter's loop holds no call.
 DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
   while (cap > 0) {
     cap -= VM_STEP(P, inst, cap, near);
+    if (STATE(S_STATUS) == STATUS_SIMD) {
+      simd_step(P, inst);
+      continue;
+    }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];

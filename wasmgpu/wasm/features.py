@@ -11,12 +11,14 @@ class Features:
     extended_const: constant expressions with i32/i64 add, sub and mul, reading any immutable global
     defined before them (3.0's rule; 2.0 lets them read imported globals only).
     tail_call: return_call and return_call_indirect.
+    relaxed_simd: the relaxed SIMD instructions (0xfd 0x100 to 0x113), with the results vm/simd.h documents.
     All on by default, as in wasmtime."""
 
     multi_memory: bool = True
     extended_const: bool = True
     tail_call: bool = True
+    relaxed_simd: bool = True
 
 
-WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False)
+WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False)
 DEFAULT = Features()

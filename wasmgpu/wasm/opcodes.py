@@ -285,6 +285,23 @@ for _entry in _SIMD_SIMPLE.replace("\n", "|").split("|"):
         _k, _n, _s = _entry.split()
         _op(FD | int(_k), _n, NONE, _s)
 
+# Relaxed SIMD (0xFD 0x100 and up); their results where the proposal lets engines differ: vm/simd.h.
+_RELAXED = """
+0x100 i8x16.relaxed_swizzle vv:v|0x101 i32x4.relaxed_trunc_f32x4_s v:v|0x102 i32x4.relaxed_trunc_f32x4_u v:v
+0x103 i32x4.relaxed_trunc_f64x2_s_zero v:v|0x104 i32x4.relaxed_trunc_f64x2_u_zero v:v
+0x105 f32x4.relaxed_madd vvv:v|0x106 f32x4.relaxed_nmadd vvv:v|0x107 f64x2.relaxed_madd vvv:v
+0x108 f64x2.relaxed_nmadd vvv:v|0x109 i8x16.relaxed_laneselect vvv:v|0x10a i16x8.relaxed_laneselect vvv:v
+0x10b i32x4.relaxed_laneselect vvv:v|0x10c i64x2.relaxed_laneselect vvv:v|0x10d f32x4.relaxed_min vv:v
+0x10e f32x4.relaxed_max vv:v|0x10f f64x2.relaxed_min vv:v|0x110 f64x2.relaxed_max vv:v
+0x111 i16x8.relaxed_q15mulr_s vv:v|0x112 i16x8.relaxed_dot_i8x16_i7x16_s vv:v
+0x113 i32x4.relaxed_dot_i8x16_i7x16_add_s vvv:v
+"""
+for _entry in _RELAXED.replace("\n", "|").split("|"):
+    if _entry.strip():
+        _k, _n, _s = _entry.split()
+        _op(FD | int(_k, 16), _n, NONE, _s)
+RELAXED_SIMD_FIRST = 0x100
+
 PREFIXES = (0xFC, 0xFD)
 
 

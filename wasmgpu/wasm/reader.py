@@ -338,6 +338,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
     append = out.append
     kinds = _KIND1 if features.tail_call else _KIND1_NO_TAIL
     multi = features.multi_memory
+    relaxed = features.relaxed_simd
     # Open blocks: 0 for block/loop, 1 for an if before its else, 2 after it.
     ctl: list[int] = []
     uses_data = False
@@ -389,10 +390,10 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 sub, p = _u32(buf, p, base)
                 key = op << 16 | sub
                 k = _KIND_PREFIXED.get(key) if sub < 0x10000 else None
+                if k is not None and op == 0xFD and sub >= O.RELAXED_SIMD_FIRST and not relaxed:
+                    raise Unsupported("relaxed SIMD instructions need the relaxed-simd feature, which is off "
+                                      f"(at byte offset {base + start:#x})")
                 if k is None:
-                    if op == 0xFD and 0x100 <= sub <= 0x12F:
-                        raise _unsupported("relaxed SIMD instructions (opcode prefix 0xfd, 0x100 to 0x12f)",
-                                           base + start)
                     raise DecodeError(f"illegal opcode {op:02x} {sub:02x}", base + start)
                 if k == K_NONE:
                     imm = None
