@@ -27,15 +27,15 @@ if [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
   grep -E "FAILED|ERROR|passed|failed" "$out/tests.log" | tail -25
 fi
 echo "== spec suite, CUDA backend, 1 instance"
-python3 -m wasmgpu.spec --backend cuda --tier interp --exclude 'simd_*' --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
+python3 -m wasmgpu.spec --backend cuda --tier interp --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
   > "$out/spec-cuda-1.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-1.log" | tail -40
 echo "== spec suite, CUDA backend, 64 instances"
-python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --exclude 'simd_*' --json "$out/spec-cuda-64.json" \
+python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-64.json" \
   "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
 echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 instances"
-python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 --exclude 'simd_*' \
+python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 \
   --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
 if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
@@ -50,6 +50,14 @@ if [ -d .fuzzcorpus ]; then
   echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
   python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-mismatches" --corpus .fuzzcorpus \
     2>&1 | tee "$out/fuzz-cuda.log" | tail -5 || status=1
+fi
+if [ -d .fuzzcorpus-simd ]; then
+  echo "== differential fuzzing against wasmtime, SIMD modules (.fuzzcorpus-simd/), CUDA backend, both tiers"
+  python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-simd-mismatches" --corpus .fuzzcorpus-simd \
+    2>&1 | tee "$out/fuzz-simd-cuda.log" | tail -3 || status=1
+  python3 -m wasmgpu.fuzz --backend cuda --tier compiled --jobs 8 --count "${WASMGPU_SIMD_COMPILED:-150}" \
+    --out "$out/fuzz-simd-compiled-mismatches" --corpus .fuzzcorpus-simd 2>&1 | tee "$out/fuzz-simd-compiled.log" \
+    | tail -3 || status=1
 fi
 echo "== --devices all against one GPU, and the API's Engine(device=k)"
 python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
