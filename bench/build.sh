@@ -19,6 +19,9 @@ for name in "$@"; do
     if [ -f "programs/$name.c" ]; then
         extra=""
         [ "$name" = bulkmem ] && extra="-mbulk-memory"   # memcpy/memset -> memory.copy/memory.fill
+        # -msimd128 -O3: loops auto-vectorized into v128 code. Without GVN load PRE, which in LLVM 14 turns
+        # the loads of neighbouring pixels into recurrences that the loop vectorizer gives up on.
+        [ "$name" = simdconv ] && extra="-msimd128 -O3 -mllvm -enable-load-pre=false"
         # shellcheck disable=SC2086
         "$CC" $CFLAGS $extra "programs/$name.c" -o "wasm/$name.wasm"
     elif [ -f "programs/$name.rs" ]; then

@@ -16,7 +16,7 @@ from wasmgpu.runtime.backends import CpuBackend
 from wasmgpu.runtime.engine import Engine
 
 BENCH_WASM = REPO / "bench" / "wasm"
-SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem"]
+SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem", "simdconv"]
 
 
 @pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])

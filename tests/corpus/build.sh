@@ -17,7 +17,10 @@ for name in "$@"; do
         flags=$(sed -n '1s|^/\* build: \(.*\) \*/$|\1|p' "src/$name.c")
         "$CC" --target=wasm32-wasi --sysroot=/usr -O2 $flags -I include "src/$name.c" -o "wasm/$name.wasm"
     elif [ -f "src/$name.rs" ]; then
-        "$RUSTC" -O --target wasm32-wasi "src/$name.rs" -o "wasm/$name.wasm"
+        # A first line `// build: FLAGS` adds compiler flags (-C target-feature=+simd128).
+        flags=$(sed -n '1s|^// build: \(.*\)$|\1|p' "src/$name.rs")
+        # shellcheck disable=SC2086
+        "$RUSTC" -O --target wasm32-wasi $flags "src/$name.rs" -o "wasm/$name.wasm"
     else
         echo "no source for $name" >&2
         exit 1

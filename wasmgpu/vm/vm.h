@@ -519,46 +519,49 @@ DEV void simd_write(MemRef r, u64 ea, u32 nb, u32 lane, u64 lo, u64 hi) {
 #define SIMD_SUB(w) ((u32)((w) >> 48) & 0xff)
 #define SIMD_LANE(w) ((u32)((w) >> 56))
 
-// The interpreter's SIMD op at the instance's pc (isa.py SIMD, SIMD_LOAD, SIMD_STORE), run by vm_launch out of
-// vm_step's loop; the pc then moves past it, or the instance traps.
-SIMD_NOINLINE void simd_step(const u64* P, u32 inst) {
-  const u64 N = P[P_N];
-  u32* st = (u32*)P[P_STATE];
-  const u64* code = (const u64*)P[P_CODE];
-  const u32 pc = STATE(S_PC);
-  const u64 word = code[pc], s = code[pc + 1];
+// The interpreter's SIMD ops (isa.py SIMD, SIMD_LOAD, SIMD_STORE): the instruction `word`, its next word s,
+// the frame at fb. Returns 0 for an access out of bounds.
+DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
   const u32 op = (u32)word & OP_MASK;
-  const u32 ssb = (u32)(P[P_SLOT_STRIDE] * 8);
-  u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)STATE(S_FP) * P[P_SLOT_STRIDE];
   const u32 a = (u32)((word >> 16) & 0xffff), b = (u32)((word >> 32) & 0xffff), c = (u32)(word >> 48);
-  STATE(S_STATUS) = STATUS_RUNNING;
-  STATE(S_PC) = pc + 2;
   if (op == OP_SIMD) {  // operands read before the result is written: they may share its slots
     const u32 z = (u32)(s >> 32) & 0xffff;
     const V128 x = {SLOT(b), SLOT(b + 1)}, y = {SLOT(c), SLOT(c + 1)}, zz = {SLOT(z), SLOT(z + 1)};
     const V128 r = simd_apply_inline((u32)s & 0xffff, (u32)(s >> 16) & 0xff, x, y, zz);
     SLOT(a) = r.lo;
     if ((s >> 24) & 1) SLOT(a + 1) = r.hi;
-    return;
+    return 1;
   }
+  const u64 N = P[P_N];
   const u64 ea = SIMD_EA(s, SLOT(b));
   const u32 nb = simd_mem_bytes(SIMD_SUB(s));
-  const u64* mems = (const u64*)P[P_MEMS];
-  const MemRef cref = mem_ref(mems, SIMD_MEM(s), inst, N);
-  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) {
-    STATE(S_PC) = pc;
-    STATE(S_STATUS) = STATUS_TRAPPED;
-    STATE(S_TRAP) = TRAP_MEM_OOB;
-    return;
-  }
+  const MemRef cref = mem_ref((const u64*)P[P_MEMS], SIMD_MEM(s), inst, N);
+  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) return 0;
   if (op == OP_SIMD_STORE) {
     simd_write(cref, ea, nb, SIMD_LANE(s), SLOT(c), SLOT(c + 1));
-    return;
+    return 1;
   }
   const V128 v = {SLOT(c), SLOT(c + 1)};
   const V128 r = simd_load_result(SIMD_SUB(s), SIMD_LANE(s), simd_read(cref, ea, nb), v);
   SLOT(a) = r.lo;
   SLOT(a + 1) = r.hi;
+  return 1;
+}
+// On the GPU, the SIMD op at the instance's pc, run by vm_launch out of vm_step's loop (a call inside the loop
+// costs its registers); the pc then moves past it, or the instance traps.
+SIMD_NOINLINE void simd_step(const u64* P, u32 inst) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  const u64* code = (const u64*)P[P_CODE];
+  const u32 pc = STATE(S_PC);
+  u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)STATE(S_FP) * P[P_SLOT_STRIDE];
+  STATE(S_STATUS) = STATUS_RUNNING;
+  STATE(S_PC) = pc + 2;
+  if (!simd_exec(P, inst, code[pc], code[pc + 1], fb, (u32)(P[P_SLOT_STRIDE] * 8))) {
+    STATE(S_PC) = pc;
+    STATE(S_STATUS) = STATUS_TRAPPED;
+    STATE(S_TRAP) = TRAP_MEM_OOB;
+  }
 }
 
 #define OPC_GLOBAL_GET WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
@@ -896,11 +899,18 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
       case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE:
+#ifdef WG_CUDA
         // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers
-        // (on the GPU, spills in its hot path).
+        // (spills in its hot path).
         status = STATUS_SIMD;
         pc = here;
         goto leave;
+#else
+        // Here on the CPU: leaving writes the instance's state, which shares cache lines with its neighbours'
+        // (other threads' instances).
+        if (!simd_exec(P, inst, w, NEXT_WORD(), fb, ssb)) TRAP(MEM_OOB);
+        NEXT;
+#endif
       GENERATED_COLD_CASES
       default: TRAP(UNREACHABLE);
     }
