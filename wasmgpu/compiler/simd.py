@@ -70,7 +70,7 @@ def lanes(out: str, expr: str, view: str = "") -> str:
         put = f"v_set{w}(&r, k, ({expr}) ? ~0ull : 0)"
     else:
         put = f"v_set{w}(&r, k, (u64)({expr}))"
-    return f"for (u32 k = 0; k < {128 // w}; k++) {{ {decl}{put}; }}"
+    return f"SIMD_UNROLL for (u32 k = 0; k < {128 // w}; k++) {{ {decl}{put}; }}"
 
 
 def _fill(text: str, shape: str) -> str:
@@ -119,8 +119,8 @@ _FLOAT = {
 
 # Ops whose result is a scalar, in r.lo: shape-wise rules; {n} the lane count.
 _SCALAR = {
-    "all_true": "r.lo = 1; for (u32 k = 0; k < {n}; k++) {{ if (!v_u{w}(x, k)) r.lo = 0; }}",
-    "bitmask": "for (u32 k = 0; k < {n}; k++) {{ r.lo |= (u64)(v_u{w}(x, k) >> {m}) << k; }}",
+    "all_true": "r.lo = 1; SIMD_UNROLL for (u32 k = 0; k < {n}; k++) {{ if (!v_u{w}(x, k)) r.lo = 0; }}",
+    "bitmask": "SIMD_UNROLL for (u32 k = 0; k < {n}; k++) {{ r.lo |= (u64)(v_u{w}(x, k) >> {m}) << k; }}",
 }
 
 # Widening ops between a narrow shape and the one twice as wide.
@@ -255,6 +255,13 @@ _PRELUDE = r"""// simd_apply_inline(sub, lane, x, y, z): the result of SIMD op `
 #else
 #define SIMD_NOINLINE static
 #endif
+#endif
+// Lane loops unrolled, so that each lane's shifts and masks are constants (the compiled tier's -O1 would keep
+// the loop and its variable shifts).
+#ifdef WG_CUDA
+#define SIMD_UNROLL _Pragma("unroll")
+#else
+#define SIMD_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 struct V128 {

@@ -15,6 +15,13 @@
 #define SIMD_NOINLINE static
 #endif
 #endif
+// Lane loops unrolled, so that each lane's shifts and masks are constants (the compiled tier's -O1 would keep
+// the loop and its variable shifts).
+#ifdef WG_CUDA
+#define SIMD_UNROLL _Pragma("unroll")
+#else
+#define SIMD_UNROLL _Pragma("GCC unroll 16")
+#endif
 
 struct V128 {
   u64 lo, hi;  // bytes 0..7 and 8..15, little-endian: lane k of i8x16 is byte k
@@ -64,21 +71,21 @@ DEV V128 simd_apply_inline(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
   V128 r = {0, 0};
   switch (sub) {
     case 13:  // i8x16.shuffle
-      for (u32 k = 0; k < 16; k++) { u32 c = v_u8(z, k); v_set8(&r, k, (u64)(c < 16 ? v_u8(x, c) : v_u8(y, c - 16))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 c = v_u8(z, k); v_set8(&r, k, (u64)(c < 16 ? v_u8(x, c) : v_u8(y, c - 16))); } break;
     case 14:  // i8x16.swizzle
-      for (u32 k = 0; k < 16; k++) { u32 b = v_u8(y, k); v_set8(&r, k, (u64)(b < 16 ? v_u8(x, b) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 b = v_u8(y, k); v_set8(&r, k, (u64)(b < 16 ? v_u8(x, b) : 0)); } break;
     case 15:  // i8x16.splat
-      for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(x.lo)); } break;
     case 16:  // i16x8.splat
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(x.lo)); } break;
     case 17:  // i32x4.splat
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(x.lo)); } break;
     case 18:  // i64x2.splat
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(x.lo)); } break;
     case 19:  // f32x4.splat
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(x.lo)); } break;
     case 20:  // f64x2.splat
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(x.lo)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(x.lo)); } break;
     case 21:  // i8x16.extract_lane_s
       r.lo = (u32)(i32)v_i8(x, lane); break;
     case 22:  // i8x16.extract_lane_u
@@ -108,89 +115,89 @@ DEV V128 simd_apply_inline(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
     case 34:  // f64x2.replace_lane
       r = x; v_set64(&r, lane, y.lo); break;
     case 35:  // i8x16.eq
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a == b) ? ~0ull : 0); } break;
     case 36:  // i8x16.ne
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a != b) ? ~0ull : 0); } break;
     case 37:  // i8x16.lt_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a < b) ? ~0ull : 0); } break;
     case 38:  // i8x16.lt_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a < b) ? ~0ull : 0); } break;
     case 39:  // i8x16.gt_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a > b) ? ~0ull : 0); } break;
     case 40:  // i8x16.gt_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a > b) ? ~0ull : 0); } break;
     case 41:  // i8x16.le_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 42:  // i8x16.le_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 43:  // i8x16.ge_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 44:  // i8x16.ge_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 45:  // i16x8.eq
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a == b) ? ~0ull : 0); } break;
     case 46:  // i16x8.ne
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a != b) ? ~0ull : 0); } break;
     case 47:  // i16x8.lt_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a < b) ? ~0ull : 0); } break;
     case 48:  // i16x8.lt_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a < b) ? ~0ull : 0); } break;
     case 49:  // i16x8.gt_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a > b) ? ~0ull : 0); } break;
     case 50:  // i16x8.gt_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a > b) ? ~0ull : 0); } break;
     case 51:  // i16x8.le_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 52:  // i16x8.le_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 53:  // i16x8.ge_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 54:  // i16x8.ge_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 55:  // i32x4.eq
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a == b) ? ~0ull : 0); } break;
     case 56:  // i32x4.ne
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a != b) ? ~0ull : 0); } break;
     case 57:  // i32x4.lt_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
     case 58:  // i32x4.lt_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
     case 59:  // i32x4.gt_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
     case 60:  // i32x4.gt_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
     case 61:  // i32x4.le_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 62:  // i32x4.le_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 63:  // i32x4.ge_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 64:  // i32x4.ge_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 65:  // f32x4.eq
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a == b) ? ~0ull : 0); } break;
     case 66:  // f32x4.ne
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a != b) ? ~0ull : 0); } break;
     case 67:  // f32x4.lt
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a < b) ? ~0ull : 0); } break;
     case 68:  // f32x4.gt
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a > b) ? ~0ull : 0); } break;
     case 69:  // f32x4.le
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 70:  // f32x4.ge
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_set32(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 71:  // f64x2.eq
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a == b) ? ~0ull : 0); } break;
     case 72:  // f64x2.ne
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a != b) ? ~0ull : 0); } break;
     case 73:  // f64x2.lt
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a < b) ? ~0ull : 0); } break;
     case 74:  // f64x2.gt
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a > b) ? ~0ull : 0); } break;
     case 75:  // f64x2.le
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 76:  // f64x2.ge
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_set64(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 77:  // v128.not
       r.lo = ~x.lo; r.hi = ~x.hi; break;
     case 78:  // v128.and
@@ -206,307 +213,307 @@ DEV V128 simd_apply_inline(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
     case 83:  // v128.any_true
       r.lo = (x.lo | x.hi) != 0; break;
     case 94:  // f32x4.demote_f64x2_zero
-      for (u32 k = 0; k < 4; k++) { v_setf32(&r, k, k < 2 ? canon_f32((f32)v_f64(x, k)) : 0.0f); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_setf32(&r, k, k < 2 ? canon_f32((f32)v_f64(x, k)) : 0.0f); } break;
     case 95:  // f64x2.promote_low_f32x4
-      for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, canon_f64((f64)v_f32(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, canon_f64((f64)v_f32(x, k))); } break;
     case 96:  // i8x16.abs
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a >> 7 ? 0 - a : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a >> 7 ? 0 - a : a)); } break;
     case 97:  // i8x16.neg
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(0 - a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(0 - a)); } break;
     case 98:  // i8x16.popcnt
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(popcnt32(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(popcnt32(a))); } break;
     case 99:  // i8x16.all_true
-      r.lo = 1; for (u32 k = 0; k < 16; k++) { if (!v_u8(x, k)) r.lo = 0; } break;
+      r.lo = 1; SIMD_UNROLL for (u32 k = 0; k < 16; k++) { if (!v_u8(x, k)) r.lo = 0; } break;
     case 100:  // i8x16.bitmask
-      for (u32 k = 0; k < 16; k++) { r.lo |= (u64)(v_u8(x, k) >> 7) << k; } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { r.lo |= (u64)(v_u8(x, k) >> 7) << k; } break;
     case 101:  // i8x16.narrow_i16x8_s
-      for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(v_sat(k < 8 ? v_i16(x, k) : v_i16(y, k - 8), -128, 127))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(v_sat(k < 8 ? v_i16(x, k) : v_i16(y, k - 8), -128, 127))); } break;
     case 102:  // i8x16.narrow_i16x8_u
-      for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(v_sat(k < 8 ? v_i16(x, k) : v_i16(y, k - 8), 0, 255))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { v_set8(&r, k, (u64)(v_sat(k < 8 ? v_i16(x, k) : v_i16(y, k - 8), 0, 255))); } break;
     case 103:  // f32x4.ceil
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(ceilf(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(ceilf(a))); } break;
     case 104:  // f32x4.floor
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(floorf(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(floorf(a))); } break;
     case 105:  // f32x4.trunc
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(truncf(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(truncf(a))); } break;
     case 106:  // f32x4.nearest
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(rintf(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(rintf(a))); } break;
     case 107:  // i8x16.shl
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a << ((u32)y.lo & 7))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a << ((u32)y.lo & 7))); } break;
     case 108:  // i8x16.shr_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k); v_set8(&r, k, (u64)(a >> ((u32)y.lo & 7))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k); v_set8(&r, k, (u64)(a >> ((u32)y.lo & 7))); } break;
     case 109:  // i8x16.shr_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a >> ((u32)y.lo & 7))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k); v_set8(&r, k, (u64)(a >> ((u32)y.lo & 7))); } break;
     case 110:  // i8x16.add
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a + b)); } break;
     case 111:  // i8x16.add_sat_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(v_sat(a + b, -128ll, 127ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(v_sat(a + b, -128ll, 127ll))); } break;
     case 112:  // i8x16.add_sat_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(v_sat(a + b, 0, 255ull))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(v_sat(a + b, 0, 255ull))); } break;
     case 113:  // i8x16.sub
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a - b)); } break;
     case 114:  // i8x16.sub_sat_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(v_sat(a - b, -128ll, 127ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(v_sat(a - b, -128ll, 127ll))); } break;
     case 115:  // i8x16.sub_sat_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a > b ? a - b : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a > b ? a - b : 0)); } break;
     case 116:  // f64x2.ceil
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(ceil(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(ceil(a))); } break;
     case 117:  // f64x2.floor
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(floor(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(floor(a))); } break;
     case 118:  // i8x16.min_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(a < b ? a : b)); } break;
     case 119:  // i8x16.min_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a < b ? a : b)); } break;
     case 120:  // i8x16.max_s
-      for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { i32 a = v_i8(x, k), b = v_i8(y, k); v_set8(&r, k, (u64)(a > b ? a : b)); } break;
     case 121:  // i8x16.max_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)(a > b ? a : b)); } break;
     case 122:  // f64x2.trunc
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(trunc(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(trunc(a))); } break;
     case 123:  // i8x16.avgr_u
-      for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)((a + b + 1) >> 1)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 a = v_u8(x, k), b = v_u8(y, k); v_set8(&r, k, (u64)((a + b + 1) >> 1)); } break;
     case 124:  // i16x8.extadd_pairwise_i8x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, 2 * k) + v_i8(x, 2 * k + 1))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, 2 * k) + v_i8(x, 2 * k + 1))); } break;
     case 125:  // i16x8.extadd_pairwise_i8x16_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, 2 * k) + v_u8(x, 2 * k + 1))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, 2 * k) + v_u8(x, 2 * k + 1))); } break;
     case 126:  // i32x4.extadd_pairwise_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, 2 * k) + v_i16(x, 2 * k + 1))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, 2 * k) + v_i16(x, 2 * k + 1))); } break;
     case 127:  // i32x4.extadd_pairwise_i16x8_u
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, 2 * k) + v_u16(x, 2 * k + 1))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, 2 * k) + v_u16(x, 2 * k + 1))); } break;
     case 128:  // i16x8.abs
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a >> 15 ? 0 - a : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a >> 15 ? 0 - a : a)); } break;
     case 129:  // i16x8.neg
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(0 - a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(0 - a)); } break;
     case 130:  // i16x8.q15mulr_sat_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat((a * b + 0x4000) >> 15, -32768ll, 32767ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat((a * b + 0x4000) >> 15, -32768ll, 32767ll))); } break;
     case 131:  // i16x8.all_true
-      r.lo = 1; for (u32 k = 0; k < 8; k++) { if (!v_u16(x, k)) r.lo = 0; } break;
+      r.lo = 1; SIMD_UNROLL for (u32 k = 0; k < 8; k++) { if (!v_u16(x, k)) r.lo = 0; } break;
     case 132:  // i16x8.bitmask
-      for (u32 k = 0; k < 8; k++) { r.lo |= (u64)(v_u16(x, k) >> 15) << k; } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { r.lo |= (u64)(v_u16(x, k) >> 15) << k; } break;
     case 133:  // i16x8.narrow_i32x4_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_sat(k < 4 ? v_i32(x, k) : v_i32(y, k - 4), -32768, 32767))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_sat(k < 4 ? v_i32(x, k) : v_i32(y, k - 4), -32768, 32767))); } break;
     case 134:  // i16x8.narrow_i32x4_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_sat(k < 4 ? v_i32(x, k) : v_i32(y, k - 4), 0, 65535))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_sat(k < 4 ? v_i32(x, k) : v_i32(y, k - 4), 0, 65535))); } break;
     case 135:  // i16x8.extend_low_i8x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_i8(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_i8(x, k))); } break;
     case 136:  // i16x8.extend_high_i8x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_i8(x, k + 8))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_i8(x, k + 8))); } break;
     case 137:  // i16x8.extend_low_i8x16_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_u8(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_u8(x, k))); } break;
     case 138:  // i16x8.extend_high_i8x16_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_u8(x, k + 8))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_u8(x, k + 8))); } break;
     case 139:  // i16x8.shl
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a << ((u32)y.lo & 15))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a << ((u32)y.lo & 15))); } break;
     case 140:  // i16x8.shr_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k); v_set16(&r, k, (u64)(a >> ((u32)y.lo & 15))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k); v_set16(&r, k, (u64)(a >> ((u32)y.lo & 15))); } break;
     case 141:  // i16x8.shr_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a >> ((u32)y.lo & 15))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k); v_set16(&r, k, (u64)(a >> ((u32)y.lo & 15))); } break;
     case 142:  // i16x8.add
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a + b)); } break;
     case 143:  // i16x8.add_sat_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat(a + b, -32768ll, 32767ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat(a + b, -32768ll, 32767ll))); } break;
     case 144:  // i16x8.add_sat_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(v_sat(a + b, 0, 65535ull))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(v_sat(a + b, 0, 65535ull))); } break;
     case 145:  // i16x8.sub
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a - b)); } break;
     case 146:  // i16x8.sub_sat_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat(a - b, -32768ll, 32767ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat(a - b, -32768ll, 32767ll))); } break;
     case 147:  // i16x8.sub_sat_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a > b ? a - b : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a > b ? a - b : 0)); } break;
     case 148:  // f64x2.nearest
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(rint(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(rint(a))); } break;
     case 149:  // i16x8.mul
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a * b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a * b)); } break;
     case 150:  // i16x8.min_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(a < b ? a : b)); } break;
     case 151:  // i16x8.min_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a < b ? a : b)); } break;
     case 152:  // i16x8.max_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(a > b ? a : b)); } break;
     case 153:  // i16x8.max_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)(a > b ? a : b)); } break;
     case 155:  // i16x8.avgr_u
-      for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)((a + b + 1) >> 1)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { u32 a = v_u16(x, k), b = v_u16(y, k); v_set16(&r, k, (u64)((a + b + 1) >> 1)); } break;
     case 156:  // i16x8.extmul_low_i8x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, k) * v_i8(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, k) * v_i8(y, k))); } break;
     case 157:  // i16x8.extmul_high_i8x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, k + 8) * v_i8(y, k + 8))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((i32)v_i8(x, k + 8) * v_i8(y, k + 8))); } break;
     case 158:  // i16x8.extmul_low_i8x16_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, k) * v_u8(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, k) * v_u8(y, k))); } break;
     case 159:  // i16x8.extmul_high_i8x16_u
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, k + 8) * v_u8(y, k + 8))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)((u32)v_u8(x, k + 8) * v_u8(y, k + 8))); } break;
     case 160:  // i32x4.abs
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a >> 31 ? 0 - a : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a >> 31 ? 0 - a : a)); } break;
     case 161:  // i32x4.neg
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(0 - a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(0 - a)); } break;
     case 163:  // i32x4.all_true
-      r.lo = 1; for (u32 k = 0; k < 4; k++) { if (!v_u32(x, k)) r.lo = 0; } break;
+      r.lo = 1; SIMD_UNROLL for (u32 k = 0; k < 4; k++) { if (!v_u32(x, k)) r.lo = 0; } break;
     case 164:  // i32x4.bitmask
-      for (u32 k = 0; k < 4; k++) { r.lo |= (u64)(v_u32(x, k) >> 31) << k; } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { r.lo |= (u64)(v_u32(x, k) >> 31) << k; } break;
     case 167:  // i32x4.extend_low_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_i16(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_i16(x, k))); } break;
     case 168:  // i32x4.extend_high_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_i16(x, k + 4))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_i16(x, k + 4))); } break;
     case 169:  // i32x4.extend_low_i16x8_u
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_u16(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_u16(x, k))); } break;
     case 170:  // i32x4.extend_high_i16x8_u
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_u16(x, k + 4))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(v_u16(x, k + 4))); } break;
     case 171:  // i32x4.shl
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a << ((u32)y.lo & 31))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a << ((u32)y.lo & 31))); } break;
     case 172:  // i32x4.shr_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k); v_set32(&r, k, (u64)(a >> ((u32)y.lo & 31))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k); v_set32(&r, k, (u64)(a >> ((u32)y.lo & 31))); } break;
     case 173:  // i32x4.shr_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a >> ((u32)y.lo & 31))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a >> ((u32)y.lo & 31))); } break;
     case 174:  // i32x4.add
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a + b)); } break;
     case 177:  // i32x4.sub
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a - b)); } break;
     case 181:  // i32x4.mul
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a * b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a * b)); } break;
     case 182:  // i32x4.min_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (u64)(a < b ? a : b)); } break;
     case 183:  // i32x4.min_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a < b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a < b ? a : b)); } break;
     case 184:  // i32x4.max_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k), b = v_i32(y, k); v_set32(&r, k, (u64)(a > b ? a : b)); } break;
     case 185:  // i32x4.max_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a > b ? a : b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(a > b ? a : b)); } break;
     case 186:  // i32x4.dot_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)(v_i16(x, 2 * k) * v_i16(y, 2 * k)) + (u32)(v_i16(x, 2 * k + 1) * v_i16(y, 2 * k + 1)))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)(v_i16(x, 2 * k) * v_i16(y, 2 * k)) + (u32)(v_i16(x, 2 * k + 1) * v_i16(y, 2 * k + 1)))); } break;
     case 188:  // i32x4.extmul_low_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, k) * v_i16(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, k) * v_i16(y, k))); } break;
     case 189:  // i32x4.extmul_high_i16x8_s
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, k + 4) * v_i16(y, k + 4))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((i32)v_i16(x, k + 4) * v_i16(y, k + 4))); } break;
     case 190:  // i32x4.extmul_low_i16x8_u
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, k) * v_u16(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, k) * v_u16(y, k))); } break;
     case 191:  // i32x4.extmul_high_i16x8_u
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, k + 4) * v_u16(y, k + 4))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)((u32)v_u16(x, k + 4) * v_u16(y, k + 4))); } break;
     case 192:  // i64x2.abs
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a >> 63 ? 0 - a : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a >> 63 ? 0 - a : a)); } break;
     case 193:  // i64x2.neg
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(0 - a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(0 - a)); } break;
     case 195:  // i64x2.all_true
-      r.lo = 1; for (u32 k = 0; k < 2; k++) { if (!v_u64(x, k)) r.lo = 0; } break;
+      r.lo = 1; SIMD_UNROLL for (u32 k = 0; k < 2; k++) { if (!v_u64(x, k)) r.lo = 0; } break;
     case 196:  // i64x2.bitmask
-      for (u32 k = 0; k < 2; k++) { r.lo |= (u64)(v_u64(x, k) >> 63) << k; } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { r.lo |= (u64)(v_u64(x, k) >> 63) << k; } break;
     case 199:  // i64x2.extend_low_i32x4_s
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_i32(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_i32(x, k))); } break;
     case 200:  // i64x2.extend_high_i32x4_s
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_i32(x, k + 2))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_i32(x, k + 2))); } break;
     case 201:  // i64x2.extend_low_i32x4_u
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_u32(x, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_u32(x, k))); } break;
     case 202:  // i64x2.extend_high_i32x4_u
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_u32(x, k + 2))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)(v_u32(x, k + 2))); } break;
     case 203:  // i64x2.shl
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a << ((u32)y.lo & 63))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a << ((u32)y.lo & 63))); } break;
     case 204:  // i64x2.shr_s
-      for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k); v_set64(&r, k, (u64)(a >> ((u32)y.lo & 63))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k); v_set64(&r, k, (u64)(a >> ((u32)y.lo & 63))); } break;
     case 205:  // i64x2.shr_u
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a >> ((u32)y.lo & 63))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a >> ((u32)y.lo & 63))); } break;
     case 206:  // i64x2.add
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a + b)); } break;
     case 209:  // i64x2.sub
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a - b)); } break;
     case 213:  // i64x2.mul
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a * b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(a * b)); } break;
     case 214:  // i64x2.eq
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (a == b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (a == b) ? ~0ull : 0); } break;
     case 215:  // i64x2.ne
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (a != b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (a != b) ? ~0ull : 0); } break;
     case 216:  // i64x2.lt_s
-      for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a < b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a < b) ? ~0ull : 0); } break;
     case 217:  // i64x2.gt_s
-      for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a > b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a > b) ? ~0ull : 0); } break;
     case 218:  // i64x2.le_s
-      for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a <= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a <= b) ? ~0ull : 0); } break;
     case 219:  // i64x2.ge_s
-      for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a >= b) ? ~0ull : 0); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { i64 a = v_i64(x, k), b = v_i64(y, k); v_set64(&r, k, (a >= b) ? ~0ull : 0); } break;
     case 220:  // i64x2.extmul_low_i32x4_s
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((i64)v_i32(x, k) * v_i32(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((i64)v_i32(x, k) * v_i32(y, k))); } break;
     case 221:  // i64x2.extmul_high_i32x4_s
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((i64)v_i32(x, k + 2) * v_i32(y, k + 2))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((i64)v_i32(x, k + 2) * v_i32(y, k + 2))); } break;
     case 222:  // i64x2.extmul_low_i32x4_u
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((u64)v_u32(x, k) * v_u32(y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((u64)v_u32(x, k) * v_u32(y, k))); } break;
     case 223:  // i64x2.extmul_high_i32x4_u
-      for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((u64)v_u32(x, k + 2) * v_u32(y, k + 2))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_set64(&r, k, (u64)((u64)v_u32(x, k + 2) * v_u32(y, k + 2))); } break;
     case 224:  // f32x4.abs
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a & ~0x80000000ull)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a & ~0x80000000ull)); } break;
     case 225:  // f32x4.neg
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a ^ 0x80000000ull)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_set32(&r, k, (u64)(a ^ 0x80000000ull)); } break;
     case 227:  // f32x4.sqrt
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(sqrtf(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_setf32(&r, k, canon_f32(sqrtf(a))); } break;
     case 228:  // f32x4.add
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a + b)); } break;
     case 229:  // f32x4.sub
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a - b)); } break;
     case 230:  // f32x4.mul
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a * b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a * b)); } break;
     case 231:  // f32x4.div
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a / b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, canon_f32(a / b)); } break;
     case 232:  // f32x4.min
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_min(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_min(a, b)); } break;
     case 233:  // f32x4.max
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_max(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_max(a, b)); } break;
     case 234:  // f32x4.pmin
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(v_f32(y, k) < v_f32(x, k) ? b : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(v_f32(y, k) < v_f32(x, k) ? b : a)); } break;
     case 235:  // f32x4.pmax
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(v_f32(x, k) < v_f32(y, k) ? b : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k), b = v_u32(y, k); v_set32(&r, k, (u64)(v_f32(x, k) < v_f32(y, k) ? b : a)); } break;
     case 236:  // f64x2.abs
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a & ~0x8000000000000000ull)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a & ~0x8000000000000000ull)); } break;
     case 237:  // f64x2.neg
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a ^ 0x8000000000000000ull)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k); v_set64(&r, k, (u64)(a ^ 0x8000000000000000ull)); } break;
     case 239:  // f64x2.sqrt
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(sqrt(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k); v_setf64(&r, k, canon_f64(sqrt(a))); } break;
     case 240:  // f64x2.add
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a + b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a + b)); } break;
     case 241:  // f64x2.sub
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a - b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a - b)); } break;
     case 242:  // f64x2.mul
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a * b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a * b)); } break;
     case 243:  // f64x2.div
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a / b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, canon_f64(a / b)); } break;
     case 244:  // f64x2.min
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_min(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_min(a, b)); } break;
     case 245:  // f64x2.max
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_max(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_max(a, b)); } break;
     case 246:  // f64x2.pmin
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(v_f64(y, k) < v_f64(x, k) ? b : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(v_f64(y, k) < v_f64(x, k) ? b : a)); } break;
     case 247:  // f64x2.pmax
-      for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(v_f64(x, k) < v_f64(y, k) ? b : a)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { u64 a = v_u64(x, k), b = v_u64(y, k); v_set64(&r, k, (u64)(v_f64(x, k) < v_f64(y, k) ? b : a)); } break;
     case 248:  // i32x4.trunc_sat_f32x4_s
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_s(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_s(a))); } break;
     case 249:  // i32x4.trunc_sat_f32x4_u
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_u(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_u(a))); } break;
     case 250:  // f32x4.convert_i32x4_s
-      for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k); v_setf32(&r, k, (f32)a); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { i32 a = v_i32(x, k); v_setf32(&r, k, (f32)a); } break;
     case 251:  // f32x4.convert_i32x4_u
-      for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_setf32(&r, k, (f32)a); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 a = v_u32(x, k); v_setf32(&r, k, (f32)a); } break;
     case 252:  // i32x4.trunc_sat_f64x2_s_zero
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_s(v_f64(x, k)) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_s(v_f64(x, k)) : 0)); } break;
     case 253:  // i32x4.trunc_sat_f64x2_u_zero
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_u(v_f64(x, k)) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_u(v_f64(x, k)) : 0)); } break;
     case 254:  // f64x2.convert_low_i32x4_s
-      for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, (f64)v_i32(x, k)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, (f64)v_i32(x, k)); } break;
     case 255:  // f64x2.convert_low_i32x4_u
-      for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, (f64)v_u32(x, k)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { v_setf64(&r, k, (f64)v_u32(x, k)); } break;
     case 0x100:  // i8x16.relaxed_swizzle
-      for (u32 k = 0; k < 16; k++) { u32 b = v_u8(y, k); v_set8(&r, k, (u64)(b < 16 ? v_u8(x, b) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 16; k++) { u32 b = v_u8(y, k); v_set8(&r, k, (u64)(b < 16 ? v_u8(x, b) : 0)); } break;
     case 0x101:  // i32x4.relaxed_trunc_f32x4_s
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_s(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_s(a))); } break;
     case 0x102:  // i32x4.relaxed_trunc_f32x4_u
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_u(a))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k); v_set32(&r, k, (u64)(v_i32_trunc_sat_f32_u(a))); } break;
     case 0x103:  // i32x4.relaxed_trunc_f64x2_s_zero
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_s(v_f64(x, k)) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_s(v_f64(x, k)) : 0)); } break;
     case 0x104:  // i32x4.relaxed_trunc_f64x2_u_zero
-      for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_u(v_f64(x, k)) : 0)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { v_set32(&r, k, (u64)(k < 2 ? v_i32_trunc_sat_f64_u(v_f64(x, k)) : 0)); } break;
     case 0x105:  // f32x4.relaxed_madd
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k), c = v_f32(z, k); v_setf32(&r, k, canon_f32(fmaf(a, b, c))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k), c = v_f32(z, k); v_setf32(&r, k, canon_f32(fmaf(a, b, c))); } break;
     case 0x106:  // f32x4.relaxed_nmadd
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k), c = v_f32(z, k); v_setf32(&r, k, canon_f32(fmaf(-a, b, c))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k), c = v_f32(z, k); v_setf32(&r, k, canon_f32(fmaf(-a, b, c))); } break;
     case 0x107:  // f64x2.relaxed_madd
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k), c = v_f64(z, k); v_setf64(&r, k, canon_f64(fma(a, b, c))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k), c = v_f64(z, k); v_setf64(&r, k, canon_f64(fma(a, b, c))); } break;
     case 0x108:  // f64x2.relaxed_nmadd
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k), c = v_f64(z, k); v_setf64(&r, k, canon_f64(fma(-a, b, c))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k), c = v_f64(z, k); v_setf64(&r, k, canon_f64(fma(-a, b, c))); } break;
     case 0x109:  // i8x16.relaxed_laneselect
       r.lo = (x.lo & z.lo) | (y.lo & ~z.lo); r.hi = (x.hi & z.hi) | (y.hi & ~z.hi); break;
     case 0x10a:  // i16x8.relaxed_laneselect
@@ -516,19 +523,19 @@ DEV V128 simd_apply_inline(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
     case 0x10c:  // i64x2.relaxed_laneselect
       r.lo = (x.lo & z.lo) | (y.lo & ~z.lo); r.hi = (x.hi & z.hi) | (y.hi & ~z.hi); break;
     case 0x10d:  // f32x4.relaxed_min
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_min(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_min(a, b)); } break;
     case 0x10e:  // f32x4.relaxed_max
-      for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_max(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { f32 a = v_f32(x, k), b = v_f32(y, k); v_setf32(&r, k, f32_max(a, b)); } break;
     case 0x10f:  // f64x2.relaxed_min
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_min(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_min(a, b)); } break;
     case 0x110:  // f64x2.relaxed_max
-      for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_max(a, b)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 2; k++) { f64 a = v_f64(x, k), b = v_f64(y, k); v_setf64(&r, k, f64_max(a, b)); } break;
     case 0x111:  // i16x8.relaxed_q15mulr_s
-      for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat((a * b + 0x4000) >> 15, -32768ll, 32767ll))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { i32 a = v_i16(x, k), b = v_i16(y, k); v_set16(&r, k, (u64)(v_sat((a * b + 0x4000) >> 15, -32768ll, 32767ll))); } break;
     case 0x112:  // i16x8.relaxed_dot_i8x16_i7x16_s
-      for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_dot8(x, y, k))); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 8; k++) { v_set16(&r, k, (u64)(v_dot8(x, y, k))); } break;
     case 0x113:  // i32x4.relaxed_dot_i8x16_i7x16_add_s
-      for (u32 k = 0; k < 4; k++) { u32 c = v_u32(z, k); v_set32(&r, k, (u64)((u32)(i32)(i16)v_dot8(x, y, 2 * k) + (u32)(i32)(i16)v_dot8(x, y, 2 * k + 1) + c)); } break;
+      SIMD_UNROLL for (u32 k = 0; k < 4; k++) { u32 c = v_u32(z, k); v_set32(&r, k, (u64)((u32)(i32)(i16)v_dot8(x, y, 2 * k) + (u32)(i32)(i16)v_dot8(x, y, 2 * k + 1) + c)); } break;
     default: break;
   }
   return r;
