@@ -304,11 +304,13 @@ def test_undecodable_arguments_reach_the_guest_as_bytes(tmp_path) -> None:
     assert b"\na\xffb\n" in proc.stdout and b"\nK=v\xfe\n" in proc.stdout
 
 
-def test_atomics_are_named_on_the_command_line(tmp_path) -> None:
+def test_atomics_run_and_name_their_feature_when_it_is_off(tmp_path) -> None:
     wasm = module(tmp_path, """(module (memory 1 1 shared)
-      (func (export "main") (result i32) (i32.atomic.load (i32.const 0))))""")
-    line = one_line_error(gpu_run_process(str(wasm)))
-    assert "atomic memory instructions (threads proposal, opcode prefix 0xfe) are not supported yet" in line
+      (func (export "main") (result i32) (i32.atomic.rmw.add (i32.const 0) (i32.const 7))))""")
+    proc = gpu_run_process(str(wasm))
+    assert proc.returncode == 0 and proc.stdout == "0\n", proc.stderr
+    line = one_line_error(gpu_run_process("-W", "threads=n", str(wasm)))
+    assert "atomic memory instructions need the threads feature, which is off" in line
     assert "at byte offset 0x" in line and "illegal opcode" not in line
 
 

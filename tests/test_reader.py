@@ -507,16 +507,17 @@ def _mutate(rng: random.Random, data: bytearray) -> bytes:
 
 
 def test_later_proposals_are_unsupported_not_illegal() -> None:
-    """Atomics (0xFE) and relaxed SIMD (0xFD 0x100+) are valid in the proposals that define them: the
-    error names the feature and where it is, and is not a DecodeError."""
+    """Atomics (0xFE) and relaxed SIMD (0xFD 0x100+) are valid in the proposals that define them: with their
+    feature off, the error names the feature and where it is, and is not a DecodeError."""
     data = code_module(b"\x41\x00\xfe\x10\x02\x00\x1a\x0b", section(5, vec([b"\x00\x01"])))  # i32.atomic.load
     with pytest.raises(Unsupported) as info:
-        decode_module(data)
+        decode_module(data, WASM_2_0)
     text = str(info.value)
     assert not isinstance(info.value, DecodeError)
-    assert ("atomic memory instructions (threads proposal, opcode prefix 0xfe) are not supported yet" in text)
+    assert "atomic memory instructions need the threads feature, which is off" in text
     at = data.index(b"\xfe\x10")
     assert f"at byte offset {at:#x}" in text
+    assert decode_module(data).codes[0].body[1][0] == O.BY_NAME["i32.atomic.load"].key
     relaxed = code_module(b"\xfd\x80\x02\x0b")  # 0xFD 0x100: i8x16.relaxed_swizzle
     with pytest.raises(Unsupported, match=r"relaxed SIMD .*relaxed-simd feature, which is off \(at byte offset 0x"):
         decode_module(relaxed, WASM_2_0)

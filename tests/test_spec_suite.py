@@ -63,3 +63,18 @@ def test_wasm_3_0_file(name: str, backend: str, instances: int) -> None:
     failures = [f"line {o.line}: {o.kind}: {o.reason}" for o in result.failures]
     assert not failures, "\n".join(failures[:20])
     assert result.tally.passed > 0
+
+
+# The threads proposal's scripts (shared memories, atomics; 1.0 otherwise): they must pass whole.
+THREADS = SUITE / "proposals" / "threads" if SUITE else None
+THREADS_FILES = sorted(p.stem for p in THREADS.glob("*.wast")) if THREADS and THREADS.is_dir() else []
+
+
+@pytest.mark.skipif(not THREADS_FILES, reason=NO_SUITE)
+@pytest.mark.parametrize("name", THREADS_FILES)
+@pytest.mark.parametrize(("backend", "instances"), [BACKENDS[0], BACKENDS[-1]], ids=lambda v: str(v))
+def test_threads_file(name: str, backend: str, instances: int) -> None:
+    result = run_file(str(THREADS / f"{name}.wast"), tools(backend), instances)  # type: ignore[operator]
+    failures = [f"line {o.line}: {o.kind}: {o.reason}" for o in result.failures]
+    assert not failures, "\n".join(failures[:20])
+    assert result.tally.passed > 0

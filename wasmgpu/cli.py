@@ -213,6 +213,7 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "extended-const": ("extended_const", flag_arg, None),
     "tail-call": ("tail_call", flag_arg, None),
     "relaxed-simd": ("relaxed_simd", flag_arg, None),
+    "threads": ("threads", flag_arg, None),
 }
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
@@ -224,7 +225,7 @@ WASMTIME_W_UNSUPPORTED = {
     "exceptions", "function-references", "gc", "max-instances", "max-memories",
     "max-table-elements", "max-tables", "memory64", "multi-value", "nan-canonicalization",
     "reference-types", "relaxed-simd-deterministic", "simd", "stack-switching",
-    "threads", "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
+    "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
     "unknown-imports-trap", "wide-arithmetic", "wmemcheck", "pooling-allocator", "debug-info",
 }
 WASMTIME_S_UNSUPPORTED = {
@@ -354,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
                    "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
                    "and of the proposals: multi-memory=y|n, extended-const=y|n, tail-call=y|n, "
-                   "relaxed-simd=y|n (on by default); "
+                   "relaxed-simd=y|n, threads=y|n (on by default); "
                    "comma-separated or repeated")
     p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
@@ -380,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None,
-                   extended_const=None, tail_call=None, relaxed_simd=None)
+                   extended_const=None, tail_call=None, relaxed_simd=None, threads=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "

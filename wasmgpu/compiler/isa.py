@@ -93,7 +93,21 @@ CONTROL: dict[str, Control] = {
     "SIMD_LOAD": Control("bc", writes=True, next_words=1, operands="dst=sa addr=sb v=sc op=next"),
     # A store (v128.store, store*_lane): next as SIMD_LOAD's.
     "SIMD_STORE": Control("bc", next_words=1, operands="addr=sb value=sc op=next"),
+    # An atomic memory instruction (threads): its operands in slots b, b + 1, ... (the address first), its result
+    # (if any) to slot a; next = offset | memory << 32 | kind << 48 | log2(bytes) << 52 | shared << 54 |
+    # result << 55 | operands << 56, kind as ATOMIC_KINDS has it.
+    "ATOMIC": Control("b", writes=True, next_words=1, operands="dst=sa args=sb op=next"),
 }
+# ATOMIC's kinds: notify, wait32/64, loads, stores, then the read-modify-write operations (wo.ATOMIC_RMW).
+ATOMIC_KINDS = ("notify", "wait", "load", "store", *wo.ATOMIC_RMW)
+
+
+def atomic_kind(name: str) -> int:
+    """ATOMIC's kind for the wasm atomic instruction `name` (i32.atomic.rmw8.add_u: add)."""
+    last = name.split(".")[-1]
+    if ".rmw" in name:
+        return ATOMIC_KINDS.index(last.removesuffix("_u"))
+    return next(i for i, k in enumerate(ATOMIC_KINDS[:4]) if last.startswith(k))
 
 # Loads and stores: wasm name -> (C type of the memory access, C conversion of the loaded value).
 LOADS = {

@@ -61,11 +61,12 @@ _LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the ho
 # generated handler (isa.handler_cases) with the operands their flags name.
 _SIMD = {"SIMD", "SIMD_LOAD", "SIMD_STORE"}
 _OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
-          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT", *_SIMD}
+          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT", "ATOMIC", *_SIMD}
 _CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"}
 # The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
 # their flags name.
-_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", *_CALLS, *_SIMD}
+_OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", "ATOMIC",
+                *_CALLS, *_SIMD}
 _LANE_LOADS = range(84, 88)  # v128.load*_lane: read the vector in slot c
 
 
@@ -120,6 +121,8 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits([b] + ([c, c + 1] if (ins.ext >> 48) & 0xFF in _LANE_LOADS else [])), _bits([a, a + 1])
     if name == "SIMD_STORE":
         return _bits([b, c, c + 1]), 0
+    if name == "ATOMIC":  # its operands from slot b on (isa.CONTROL["ATOMIC"])
+        return _bits(range(b, b + ((ins.ext >> 56) & 3))), _bits([a]) if (ins.ext >> 55) & 1 else 0
     if name == "RET":
         return _bits(range(nresults)), 0
     if name in ("CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"):
@@ -499,6 +502,11 @@ class _FuncEmitter:
             return f"globals[(u64){ins.imm32}u * N + inst] = {self.operand(ins.pc, a)};"
         if name in ("SIMD", "SIMD_LOAD", "SIMD_STORE"):
             return head + self.simd(ins) + " }"
+        if name == "ATOMIC":  # through the slots in memory, as the interpreter runs it
+            wb = self.writeback(list(range(b, b + ((ins.ext >> 56) & 3))), ins.pc)
+            back = f" s{a} = SLOT({a});" if (ins.ext >> 55) & 1 else ""
+            return (head + f"here = HERE_; {wb}trap = atomic_exec(P, inst, {a}u, {b}u, 0x{ins.ext:x}ull, fb, ssb); "
+                    f"if (trap) goto trapped;{back} }}")
         if name == "SELECT":
             y = f"s{c}" if ins.fl & F_RC else f"(u64)(i64)(i16){c}"
             return f"s{a} = (u32)s{ins.ext & 0xFFFFFFFF} ? s{b} : {y};"

@@ -32,6 +32,7 @@ from .isa import (
     OP,
     OP_MASK,
     STORES,
+    atomic_kind,
     isa_name,
     simd_shape,
     width,
@@ -332,6 +333,8 @@ class _Translator:
                 self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
             elif op >> 16 == 0xFD:
                 self.op_simd(op & 0xFFFF, imm)
+            elif op >> 16 == 0xFE:
+                self.op_atomic(op, imm)
             else:
                 raise Unsupported(f"instruction {wo.op_name(op)} is not supported yet")
             if self.max_slots >= MAX_SLOTS:
@@ -758,6 +761,29 @@ class _Translator:
         y = operands[1] if len(operands) > 1 else x
         self.emit_def(OP["SIMD"], x, y, w=result)
         self.word(sub | lane << 16 | (result == 2) << 24 | z << 32)
+
+    # -- atomics (threads) ------------------------------------------------------------------------
+    def op_atomic(self, op: int, imm: tuple | None) -> None:
+        info = wo.OPS[op]
+        name = info.name
+        if name == "atomic.fence":
+            return  # an instance's code runs in order on one thread: nothing to order
+        assert imm is not None and info.params is not None and info.max_align is not None
+        memidx = imm[2] if len(imm) > 2 else 0
+        n = len(info.params)
+        # The operands in their own slots, in order (a value still in a local is copied there).
+        self.materialize(len(self.stack) - n)
+        base = self.pos(len(self.stack) - n)
+        self.truncate(len(self.stack) - n)
+        dst = self.push_slot() if info.results else base
+        mem = self.addr.mems[memidx]
+        if mem > 0xFFFF:
+            raise Unsupported(f"atomic access to memory {mem} of the store (at most 65536 memories)")
+        shared = self.module.all_mems()[memidx].shared
+        self.emit(OP["ATOMIC"], dst, base)
+        self.last_def = len(self.words) - 1 if info.results else -1
+        self.word(imm[1] | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | shared << 54
+                  | bool(info.results) << 55 | n << 56)
 
     def op_elem_drop(self, elemidx: int) -> None:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])

@@ -136,14 +136,17 @@ TRAPS = [
     ("STACK_EXHAUSTED", "call stack exhausted"),
     ("OUT_OF_FUEL", "all fuel consumed"),
     ("HOST", "host function failed"),
+    ("UNALIGNED_ATOMIC", "unaligned atomic"),
+    ("EXPECTED_SHARED", "expected shared memory"),
+    ("WAIT_FOREVER", "wait would block forever: no other thread can notify"),
 ]
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]
 
 # Instance status values (C: STATUS_<name>).
 # DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs; nor
-# does SIMD: the interpreter's SIMD op at S_PC, run there too (vm.h simd_step).
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "SIMD"]
+# does OUTSIDE: the op at S_PC (SIMD, atomics), which the GPU's interpreter runs there too (vm.h outside_step).
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE"]
 STATUS = {name: i for i, name in enumerate(STATUSES)}
 
 # F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports

@@ -28,7 +28,7 @@ from ..compiler.vm_abi import (
     S_FIELDS,
     S_STATUS,
 )
-from ..errors import LinkError, ResourceLimitError, Unsupported, WasmGpuError
+from ..errors import LinkError, ResourceLimitError, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
 from . import backtrace as _backtrace
@@ -273,8 +273,6 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
-        if mtype.shared:
-            raise Unsupported("shared memories (threads) are not supported yet")
         max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, self.memory_limit // PAGE)
         low = mtype.limits.min
         if low > max_pages:

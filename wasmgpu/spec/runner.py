@@ -40,7 +40,7 @@ from wasmgpu.spec.values import (
     parse_expected,
     parse_float,
 )
-from wasmgpu.wasm.features import DEFAULT, WASM_2_0, Features
+from wasmgpu.wasm.features import DEFAULT, THREADS, WASM_2_0, Features
 from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType, TableType
 
@@ -283,9 +283,11 @@ _SPECTEST_FUNCS: dict[str, tuple[int, ...]] = {
 
 
 def features_for(path: str) -> Features:
-    """The proposals a script may use: the 3.0 suite's (proposals/wasm-3.0), else 2.0's alone, whose
-    scripts expect a second memory, for one, to be invalid."""
-    return DEFAULT if "wasm-3.0" in Path(path).resolve().parts else WASM_2_0
+    """The proposals a script may use: the 3.0 suite's (proposals/wasm-3.0), the threads proposal's
+    (proposals/threads: 1.0 with shared memories and atomics), else 2.0's alone, whose scripts expect a
+    second memory, for one, to be invalid."""
+    parts = Path(path).resolve().parts
+    return DEFAULT if "wasm-3.0" in parts else THREADS if "threads" in parts else WASM_2_0
 
 
 class ScriptRunner:
@@ -474,6 +476,7 @@ class ScriptRunner:
             ex["global_f64"] = store.host_global(GlobalType(F64_T, False), parse_float("666.6", 64))
             ex["table"] = store.host_table(TableType(FUNCREF, Limits(10, 20)))
             ex["memory"] = store.host_memory(MemoryType(Limits(1, 2)))
+            ex["shared_memory"] = store.host_memory(MemoryType(Limits(1, 2), shared=True))
             self._spectest = ex
         return self._spectest
 

@@ -19,6 +19,7 @@ typedef long long i64;
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #define DEV static inline
 typedef uint8_t u8;
 typedef int8_t i8;
@@ -278,6 +279,9 @@ DEV void mem_fill(MemRef r, u64 d, u8 v, u64 n) {
   for (; k + 4 <= n; k += 4) *mem_word(r, d + k) = w;
   for (; k < n; k++) *mem_byte(r, d + k) = v;
 }
+// The 32-bit word holding byte a (atomics: an aligned access of at most 4 bytes lies in one word).
+DEV u32* mem_word32(MemRef r, u64 a) { return mem_word(r, a); }
+#define WG_WORDS_APART 1  // a 64-bit access spans two words that are not adjacent
 // Bytes from a flat device buffer (a data segment) into memory.
 DEV void mem_init(MemRef r, u64 d, const u8* src, u64 n) {
   u64 k = 0;
@@ -294,6 +298,8 @@ DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
   r.b = (u8*)mems[m * M_FIELDS + M_BASE] + (u64)inst * mems[m * M_FIELDS + M_CAP];
   return r;
 }
+DEV u32* mem_word32(MemRef r, u64 a) { return (u32*)(r.b + (a & ~3ull)); }
+DEV u64* mem_word64(MemRef r, u64 a) { return (u64*)(r.b + a); }
 #ifdef WG_CUDA
 // An instance's memory starts 64 KiB-aligned, so an address's alignment is its pointer's. Unaligned
 // accesses go byte by byte (the GPU's memcpy took them as aligned: misaligned-address faults).
@@ -415,6 +421,68 @@ DEV void move_refs(u64* d, const u64* s, u64 n) {
   else { for (u64 k = n; k > 0; k--) d[k - 1] = s[k - 1]; }
 }
 
+// Atomics (threads): compare-and-swap on a 32-bit or 64-bit word: whether *p held `expect` (now v).
+DEV bool cas32(u32* p, u32 expect, u32 v) {
+#ifdef WG_CUDA
+  return atomicCAS((unsigned*)p, expect, v) == expect;
+#else
+  return __atomic_compare_exchange_n(p, &expect, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+#endif
+}
+#ifndef WG_WORDS_APART
+DEV bool cas64(u64* p, u64 expect, u64 v) {
+#ifdef WG_CUDA
+  return atomicCAS((unsigned long long*)p, expect, v) == expect;
+#else
+  return __atomic_compare_exchange_n(p, &expect, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+#endif
+}
+#endif
+// The new value of a read-modify-write (isa.py ATOMIC_KINDS from add on: 0 add ... 5 xchg).
+DEV u64 rmw_value(u32 k, u64 old, u64 v) {
+  switch (k) {
+    case 0: return old + v;
+    case 1: return old - v;
+    case 2: return old & v;
+    case 3: return old | v;
+    case 4: return old ^ v;
+    default: return v;
+  }
+}
+// Read-modify-write k (6: cmpxchg, expected v, replacement w) of the nb aligned bytes at ea; the old value.
+DEV u64 atomic_rmw(MemRef r, u64 ea, u32 nb, u32 k, u64 v, u64 w) {
+  const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
+  if (nb <= 4) {
+    u32* p = mem_word32(r, ea);
+    const u32 sh = (u32)(ea & 3) * 8;
+    for (;;) {
+      const u32 word = *(volatile u32*)p;
+      const u64 old = (word >> sh) & mask;
+      u64 nv;
+      if (k == 6) {
+        if (old != (v & mask)) return old;
+        nv = w & mask;
+      } else {
+        nv = rmw_value(k, old, v) & mask;
+      }
+      if (cas32(p, word, (word & ~(u32)(mask << sh)) | (u32)(nv << sh))) return old;
+    }
+  }
+#ifdef WG_WORDS_APART
+  // Two words apart: one instance runs one thread, so nothing else writes them meanwhile.
+  const u64 old = mem_load<u64>(r, ea);
+  if (k != 6 || old == v) mem_store<u64>(r, ea, k == 6 ? w : rmw_value(k, old, v));
+  return old;
+#else
+  u64* p = mem_word64(r, ea);
+  for (;;) {
+    const u64 old = *(volatile u64*)p;
+    if (k == 6 && old != v) return old;
+    if (cas64(p, old, k == 6 ? w : rmw_value(k, old, v))) return old;
+  }
+#endif
+}
+
 #ifdef WG_OPCOUNT
 // Dynamic opcode counts, for choosing the hot set, and counts per code word (bench/opcount.py; CPU build,
 // one thread).
@@ -433,6 +501,19 @@ DEV unsigned long long global_ns() {
   return t;
 #else
   return 0;
+#endif
+}
+
+// Sleeps ns nanoseconds (memory.atomic.wait's timeout, when no thread can notify).
+DEV void wait_ns(u64 ns) {
+#ifdef WG_CUDA
+  const unsigned long long end = global_ns() + ns;
+  while (global_ns() < end) __nanosleep(1000);
+#else
+  struct timespec t;
+  t.tv_sec = (time_t)(ns / 1000000000ull);
+  t.tv_nsec = (long)(ns % 1000000000ull);
+  nanosleep(&t, 0);
 #endif
 }
 
@@ -520,7 +601,7 @@ DEV void simd_write(MemRef r, u64 ea, u32 nb, u32 lane, u64 lo, u64 hi) {
 #define SIMD_LANE(w) ((u32)((w) >> 56))
 
 // The interpreter's SIMD ops (isa.py SIMD, SIMD_LOAD, SIMD_STORE): the instruction `word`, its next word s,
-// the frame at fb. Returns 0 for an access out of bounds.
+// the frame at fb. Returns 0, or the trap.
 DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
   const u32 op = (u32)word & OP_MASK;
   const u32 a = (u32)((word >> 16) & 0xffff), b = (u32)((word >> 32) & 0xffff), c = (u32)(word >> 48);
@@ -530,26 +611,72 @@ DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
     const V128 r = simd_apply_inline((u32)s & 0xffff, (u32)(s >> 16) & 0xff, x, y, zz);
     SLOT(a) = r.lo;
     if ((s >> 24) & 1) SLOT(a + 1) = r.hi;
-    return 1;
+    return 0;
   }
   const u64 N = P[P_N];
   const u64 ea = SIMD_EA(s, SLOT(b));
   const u32 nb = simd_mem_bytes(SIMD_SUB(s));
   const MemRef cref = mem_ref((const u64*)P[P_MEMS], SIMD_MEM(s), inst, N);
-  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) return 0;
+  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) return TRAP_MEM_OOB;
   if (op == OP_SIMD_STORE) {
     simd_write(cref, ea, nb, SIMD_LANE(s), SLOT(c), SLOT(c + 1));
-    return 1;
+    return 0;
   }
   const V128 v = {SLOT(c), SLOT(c + 1)};
   const V128 r = simd_load_result(SIMD_SUB(s), SIMD_LANE(s), simd_read(cref, ea, nb), v);
   SLOT(a) = r.lo;
   SLOT(a + 1) = r.hi;
-  return 1;
+  return 0;
 }
-// On the GPU, the SIMD op at the instance's pc, run by vm_launch out of vm_step's loop (a call inside the loop
-// costs its registers); the pc then moves past it, or the instance traps.
-SIMD_NOINLINE void simd_step(const u64* P, u32 inst) {
+// An atomic memory instruction (isa.py ATOMIC): operands at slots b, b + 1, b + 2, the result to slot a, s its
+// next word. An instance is one thread: no other thread waits or notifies. Returns 0, or the trap.
+DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ssb) {
+  const u64 N = P[P_N];
+  const u32 mem = (u32)(s >> 32) & 0xffff, kind = (u32)(s >> 48) & 15, nb = 1u << ((s >> 52) & 3);
+  const u64 ea = (u64)(u32)SLOT(b) + (u32)s;
+  if (ea & (nb - 1)) return TRAP_UNALIGNED_ATOMIC;
+  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)mem * N + inst] * PAGE) return TRAP_MEM_OOB;
+  const MemRef r = mem_ref((const u64*)P[P_MEMS], mem, inst, N);
+  const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
+  u64 res = 0;
+  switch (kind) {
+    case 0: break;  // notify: no thread waits, none is woken
+    case 1: {  // wait32, wait64: "not-equal" (1), or "timed-out" (2) after the timeout
+      if (!((s >> 54) & 1)) return TRAP_EXPECTED_SHARED;
+      const u64 now = nb == 8 ? mem_load<u64>(r, ea) : mem_load<u32>(r, ea);
+      if (now != (SLOT(b + 1) & mask)) { res = 1; break; }
+      const i64 timeout = (i64)SLOT(b + 2);
+      if (timeout < 0) return TRAP_WAIT_FOREVER;
+      wait_ns((u64)timeout);
+      res = 2;
+      break;
+    }
+    case 2:
+      res = nb == 8 ? mem_load<u64>(r, ea) : nb == 4 ? mem_load<u32>(r, ea) : nb == 2 ? mem_load<u16>(r, ea)
+                                                                                      : mem_load<u8>(r, ea);
+      break;
+    case 3: {
+      const u64 v = SLOT(b + 1);
+      if (nb == 8) mem_store<u64>(r, ea, v);
+      else if (nb == 4) mem_store<u32>(r, ea, (u32)v);
+      else if (nb == 2) mem_store<u16>(r, ea, (u16)v);
+      else mem_store<u8>(r, ea, (u8)v);
+      break;
+    }
+    default: res = atomic_rmw(r, ea, nb, kind - 4, SLOT(b + 1), SLOT(b + 2));
+  }
+  if ((s >> 55) & 1) SLOT(a) = res;
+  return 0;
+}
+// The interpreter's ops that run apart from its other ones (SIMD, atomics); returns 0, or the trap.
+DEV u32 outside_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
+  if (((u32)word & OP_MASK) == OP_ATOMIC)
+    return atomic_exec(P, inst, (u32)((word >> 16) & 0xffff), (u32)((word >> 32) & 0xffff), s, fb, ssb);
+  return simd_exec(P, inst, word, s, fb, ssb);
+}
+// On the GPU, the op at the instance's pc that vm_step left for (status OUTSIDE), run by vm_launch out of its
+// loop (a call inside the loop costs its registers); the pc then moves past it, or the instance traps.
+SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   const u64* code = (const u64*)P[P_CODE];
@@ -557,10 +684,11 @@ SIMD_NOINLINE void simd_step(const u64* P, u32 inst) {
   u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)STATE(S_FP) * P[P_SLOT_STRIDE];
   STATE(S_STATUS) = STATUS_RUNNING;
   STATE(S_PC) = pc + 2;
-  if (!simd_exec(P, inst, code[pc], code[pc + 1], fb, (u32)(P[P_SLOT_STRIDE] * 8))) {
+  const u32 t = outside_exec(P, inst, code[pc], code[pc + 1], fb, (u32)(P[P_SLOT_STRIDE] * 8));
+  if (t) {
     STATE(S_PC) = pc;
     STATE(S_STATUS) = STATUS_TRAPPED;
-    STATE(S_TRAP) = TRAP_MEM_OOB;
+    STATE(S_TRAP) = t;
   }
 }
 
@@ -898,17 +1026,18 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_ELEM_DROP: OPC_ELEM_DROP
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
-      case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE:
+      case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE: case OP_ATOMIC:
 #ifdef WG_CUDA
         // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers
         // (spills in its hot path).
-        status = STATUS_SIMD;
+        status = STATUS_OUTSIDE;
         pc = here;
         goto leave;
 #else
         // Here on the CPU: leaving writes the instance's state, which shares cache lines with its neighbours'
         // (other threads' instances).
-        if (!simd_exec(P, inst, w, NEXT_WORD(), fb, ssb)) TRAP(MEM_OOB);
+        trap = outside_exec(P, inst, w, NEXT_WORD(), fb, ssb);
+        if (trap) goto trapped;
         NEXT;
 #endif
       GENERATED_COLD_CASES
@@ -943,15 +1072,16 @@ DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #endif
 
 // One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
-// (wasi_fast.h) and SIMD ops (simd_step) run in between, so the interpreter's loop holds no call.
+// (wasi_fast.h) and, on the GPU, the ops vm_step leaves for (outside_step) run in between, so the
+// interpreter's loop holds no call.
 DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
   while (cap > 0) {
     cap -= VM_STEP(P, inst, cap, near);
-    if (STATE(S_STATUS) == STATUS_SIMD) {
-      simd_step(P, inst);
+    if (STATE(S_STATUS) == STATUS_OUTSIDE) {
+      outside_step(P, inst);
       continue;
     }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;

@@ -12,13 +12,20 @@ class Features:
     defined before them (3.0's rule; 2.0 lets them read imported globals only).
     tail_call: return_call and return_call_indirect.
     relaxed_simd: the relaxed SIMD instructions (0xfd 0x100 to 0x113), with the results vm/simd.h documents.
+    threads: shared memories and the atomic memory instructions (0xfe).
+    reference_types: more than one table (2.0 has them; the threads proposal's scripts predate them).
     All on by default, as in wasmtime."""
 
     multi_memory: bool = True
     extended_const: bool = True
     tail_call: bool = True
     relaxed_simd: bool = True
+    threads: bool = True
+    reference_types: bool = True
 
 
-WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False)
+WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False, threads=False)
+# The threads proposal's scripts: 1.0 with shared memories and atomics (one table at most).
+THREADS = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False,
+                   reference_types=False)
 DEFAULT = Features()

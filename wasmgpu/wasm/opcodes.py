@@ -38,6 +38,7 @@ V128 = "v128"  # 16 bytes
 SHUFFLE = "shuffle"  # 16 lane indices
 LANE = "lane"  # one lane index byte
 MEMARG_LANE = "memarg_lane"  # (align, offset, lane)
+FENCE = "fence"  # atomic.fence: a zero byte
 
 # Value types, by their binary encoding.
 I32_T = 0x7F
@@ -90,6 +91,7 @@ def _op(key: int, name: str, imm: str = NONE, sig: str | None = None, align: int
 
 FC = 0xFC << 16
 FD = 0xFD << 16
+FE = 0xFE << 16
 
 # Control.
 _op(0x00, "unreachable")
@@ -302,7 +304,34 @@ for _entry in _RELAXED.replace("\n", "|").split("|"):
         _op(FD | int(_k, 16), _n, NONE, _s)
 RELAXED_SIMD_FIRST = 0x100
 
-PREFIXES = (0xFC, 0xFD)
+# 0xFE prefix: the threads proposal's atomic memory instructions (their alignment must be the natural one).
+_op(FE | 0x00, "memory.atomic.notify", MEMARG, "ii:i", 2)
+_op(FE | 0x01, "memory.atomic.wait32", MEMARG, "iiI:i", 2)
+_op(FE | 0x02, "memory.atomic.wait64", MEMARG, "iII:i", 3)
+_op(FE | 0x03, "atomic.fence", FENCE, ":")
+for _k, _n, _s, _a in [
+    (0x10, "i32.atomic.load", "i:i", 2), (0x11, "i64.atomic.load", "i:I", 3), (0x12, "i32.atomic.load8_u", "i:i", 0),
+    (0x13, "i32.atomic.load16_u", "i:i", 1), (0x14, "i64.atomic.load8_u", "i:I", 0),
+    (0x15, "i64.atomic.load16_u", "i:I", 1), (0x16, "i64.atomic.load32_u", "i:I", 2),
+    (0x17, "i32.atomic.store", "ii:", 2), (0x18, "i64.atomic.store", "iI:", 3), (0x19, "i32.atomic.store8", "ii:", 0),
+    (0x1A, "i32.atomic.store16", "ii:", 1), (0x1B, "i64.atomic.store8", "iI:", 0),
+    (0x1C, "i64.atomic.store16", "iI:", 1), (0x1D, "i64.atomic.store32", "iI:", 2),
+]:
+    _op(FE | _k, _n, MEMARG, _s, _a)
+# Read-modify-write: seven forms of each operation, from 0x1E on, in this order.
+ATOMIC_RMW = ("add", "sub", "and", "or", "xor", "xchg", "cmpxchg")
+for _i, _rmw in enumerate(ATOMIC_RMW):
+    _x = "ii" if _rmw == "cmpxchg" else "i"
+    _X = "II" if _rmw == "cmpxchg" else "I"
+    for _j, (_n, _s, _a) in enumerate([
+        (f"i32.atomic.rmw.{_rmw}", f"i{_x}:i", 2), (f"i64.atomic.rmw.{_rmw}", f"i{_X}:I", 3),
+        (f"i32.atomic.rmw8.{_rmw}_u", f"i{_x}:i", 0), (f"i32.atomic.rmw16.{_rmw}_u", f"i{_x}:i", 1),
+        (f"i64.atomic.rmw8.{_rmw}_u", f"i{_X}:I", 0), (f"i64.atomic.rmw16.{_rmw}_u", f"i{_X}:I", 1),
+        (f"i64.atomic.rmw32.{_rmw}_u", f"i{_X}:I", 2),
+    ]):
+        _op(FE | (0x1E + 7 * _i + _j), _n, MEMARG, _s, _a)
+
+PREFIXES = (0xFC, 0xFD, 0xFE)
 
 
 def op_name(key: int) -> str:

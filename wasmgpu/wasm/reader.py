@@ -1,8 +1,8 @@
 """The WebAssembly 2.0 binary decoder: bytes in, a ``types.Module`` out.
 
 Public entry point: :func:`decode_module`. Anything malformed raises
-``DecodeError(reason, offset)``; the opcodes of proposals this engine does not run yet (atomics,
-relaxed SIMD, ...) raise ``Unsupported`` naming the feature and the offset instead. No other
+``DecodeError(reason, offset)``; the opcodes of a proposal whose feature is off (atomics without threads,
+relaxed SIMD) raise ``Unsupported`` naming the feature and the offset instead. No other
 exception escapes, whatever the input.
 Reasons use the wording of the spec interpreter where it has one, because the
 spec suite's ``assert_malformed`` carries that text.
@@ -88,7 +88,7 @@ _EXTERN_KINDS = ("func", "table", "memory", "global")
 K_NONE, K_IDX, K_I32, K_MEMARG, K_END, K_BLOCK, K_ELSE, K_PREFIX = range(8)
 K_BR_TABLE, K_CALL_INDIRECT, K_MEMORY, K_I64, K_F32, K_F64, K_REFTYPE = range(8, 15)
 K_SELECT_T, K_MEMORY_INIT, K_MEMORY_COPY, K_MEMORY_FILL, K_TABLE_INIT = range(15, 20)
-K_TABLE_COPY, K_V128, K_SHUFFLE, K_LANE, K_MEMARG_LANE = range(20, 25)
+K_TABLE_COPY, K_V128, K_SHUFFLE, K_LANE, K_MEMARG_LANE, K_FENCE = range(20, 26)
 
 _KIND_CODES = {
     O.NONE: K_NONE, O.BLOCKTYPE: K_BLOCK, O.LABEL: K_IDX, O.BR_TABLE: K_BR_TABLE, O.FUNC: K_IDX,
@@ -96,7 +96,7 @@ _KIND_CODES = {
     O.MEMORY: K_MEMORY, O.I32: K_I32, O.I64: K_I64, O.F32: K_F32, O.F64: K_F64, O.REFTYPE: K_REFTYPE,
     O.SELECT_T: K_SELECT_T, O.MEMORY_INIT: K_MEMORY_INIT, O.DATA: K_IDX, O.MEMORY_COPY: K_MEMORY_COPY,
     O.MEMORY_FILL: K_MEMORY_FILL, O.TABLE_INIT: K_TABLE_INIT, O.ELEM: K_IDX, O.TABLE_COPY: K_TABLE_COPY,
-    O.V128: K_V128, O.SHUFFLE: K_SHUFFLE, O.LANE: K_LANE, O.MEMARG_LANE: K_MEMARG_LANE,
+    O.V128: K_V128, O.SHUFFLE: K_SHUFFLE, O.LANE: K_LANE, O.MEMARG_LANE: K_MEMARG_LANE, O.FENCE: K_FENCE,
 }
 
 
@@ -120,14 +120,6 @@ _KIND1, _KIND_PREFIXED = _build_kind_tables()
 # Without the tail-call proposal its opcodes are illegal, as 2.0 has them.
 _KIND1_NO_TAIL = [None if op in (0x12, 0x13) else k for op, k in enumerate(_KIND1)]
 
-# Opcode prefixes of proposals beyond WebAssembly 2.0 that valid modules use: named, not "illegal". Single
-# opcodes of other proposals (0x06 try, ...) stay illegal: the spec suite's malformed
-# modules reach them by running past a missing `end`.
-_PROPOSALS = {0xFE: "atomic memory instructions (threads proposal, opcode prefix 0xfe)"}
-
-
-def _unsupported(what: str, offset: int) -> Unsupported:
-    return Unsupported(f"{what} are not supported yet (at byte offset {offset:#x})")
 
 
 _MEMORY_INIT_KEY = O.FC | 8
@@ -321,6 +313,10 @@ def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False) -> tup
     if k == K_MEMARG_LANE:
         arg, p = _memarg(buf, p, base, multi)
         return (arg[0], arg[1], buf[p], *arg[2:]), p + 1  # (align, offset, lane[, memory])
+    if k == K_FENCE:
+        if buf[p] != 0:
+            raise DecodeError("malformed atomic.fence: its reserved byte must be zero", base + p)
+        return None, p + 1
     raise AssertionError(f"unhandled immediate kind {k}")  # a table bug, not bad input
 
 
@@ -390,6 +386,9 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 sub, p = _u32(buf, p, base)
                 key = op << 16 | sub
                 k = _KIND_PREFIXED.get(key) if sub < 0x10000 else None
+                if k is not None and op == 0xFE and not features.threads:
+                    raise Unsupported("atomic memory instructions need the threads feature, which is off "
+                                      f"(at byte offset {base + start:#x})")
                 if k is not None and op == 0xFD and sub >= O.RELAXED_SIMD_FIRST and not relaxed:
                     raise Unsupported("relaxed SIMD instructions need the relaxed-simd feature, which is off "
                                       f"(at byte offset {base + start:#x})")
@@ -403,8 +402,6 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                     uses_data = True
                 append((key, imm, base + start))
             elif k is None:
-                if op in _PROPOSALS:
-                    raise _unsupported(_PROPOSALS[op], base + start)
                 raise DecodeError(f"illegal opcode {op:02x}", base + start)
             else:
                 imm, p = _read_imm(k, buf, p, base, multi)
@@ -806,8 +803,8 @@ def decode_module(data: bytes | bytearray | memoryview, features: Features = DEF
     """Decode a WebAssembly 2.0 binary module, with the `features` past 2.0 that it may use; raise
     DecodeError if it is malformed.
 
-    Only DecodeError escapes, and Unsupported for the opcodes of later proposals (atomics, relaxed
-    SIMD), which are not malformed: an unexpected internal failure is reported as a
+    Only DecodeError escapes, and Unsupported for the opcodes of a proposal whose feature is off (atomics,
+    relaxed SIMD), which are not malformed: an unexpected internal failure is reported as a
     DecodeError whose reason starts with "internal decoder error", so that callers
     never see a stray IndexError on hostile input.
     """

@@ -69,7 +69,7 @@ _BY_NAME_CAT = {
 _LANES: dict[int, int] = {}
 
 # Immediates that carry no rule of their own beyond the signature.
-_PLAIN_IMMS = (O.NONE, O.I32, O.I64, O.F32, O.F64, O.V128)
+_PLAIN_IMMS = (O.NONE, O.I32, O.I64, O.F32, O.F64, O.V128, O.FENCE)
 
 
 def _build_tables() -> None:
@@ -182,9 +182,11 @@ def _check_limits(lim: Limits, bound: int, too_big: str) -> None:
         raise ValidationError("size minimum must not be greater than maximum")
 
 
-def _check_memtype(mt: MemoryType) -> None:
+def _check_memtype(mt: MemoryType, features: Features) -> None:
     lim = mt.limits
     _check_limits(lim, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
+    if mt.shared and not features.threads:
+        raise ValidationError("shared memories need the threads feature")
     if mt.shared and lim.max is None:
         raise ValidationError("shared memory must have maximum")
 
@@ -247,7 +249,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
             _check_tabletype(imp.desc)
             ctx.tables.append(imp.desc.elem)  # type: ignore[union-attr]
         elif imp.kind == "memory":
-            _check_memtype(imp.desc)
+            _check_memtype(imp.desc, features)  # type: ignore[arg-type]
             ctx.nmems += 1
         elif imp.kind == "global":
             ctx.globals.append((imp.desc.valtype, imp.desc.mutable))  # type: ignore[union-attr]
@@ -262,10 +264,12 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
         _check_tabletype(tt)
         ctx.tables.append(tt.elem)
     for mt in module.mems:
-        _check_memtype(mt)
+        _check_memtype(mt, features)
         ctx.nmems += 1
     if ctx.nmems > 1 and not features.multi_memory:
         raise ValidationError("multiple memories")
+    if len(ctx.tables) > 1 and not features.reference_types:
+        raise ValidationError("multiple tables")
     ctx.elems = [e.reftype for e in module.elems]
     ctx.ndatas = len(module.datas) if module.data_count is None else module.data_count
     ctx.refs = declared_refs(module)
@@ -441,6 +445,8 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
             if m is not None:
                 natural, n, p, r = m
                 memarg(imm[0], natural, imm[2] if len(imm) > 2 else 0)  # type: ignore[index,arg-type]
+                if op >> 16 == 0xFE and imm[0] != natural:  # type: ignore[index]
+                    raise _Fail("atomic alignment must be natural")
                 if len(vals) - n >= height and vals[-n:] == p:
                     del vals[-n:]
                 else:
