@@ -9,12 +9,28 @@ import numpy as np
 
 from ..errors import WasmGpuError
 from ..wasm import opcodes as wo
-from .isa import CONTROL, F_BR, F_EXT, F_NEG, F_RB, F_RC, F_WA, LOADS, NUMERIC, OP, OP_MASK, OP_NAMES, STORES, isa_name
+from .isa import (
+    CONTROL,
+    F_BR,
+    F_EXT,
+    F_NEG,
+    F_RB,
+    F_RC,
+    F_WA,
+    LOADS,
+    NUMERIC,
+    OP,
+    OP_MASK,
+    OP_NAMES,
+    STORES,
+    isa_name,
+    variants,
+)
 
 # Ops that read a follow-on word with NEXT_WORD(), beyond the F_EXT one (BR_TABLE's targets are counted apart).
 NEXT_WORDS = {OP[n] for n, c in CONTROL.items() if c.next_words}
-_LOADS = {OP[isa_name(n)] for n in LOADS}
-_STORES = {OP[isa_name(n)] for n in STORES}
+_LOADS = {OP[n] for n in variants(LOADS)}
+_STORES = {OP[n] for n in variants(STORES)}
 _BINARY = {OP[isa_name(n)] for n in NUMERIC if len(wo.BY_NAME[n].params or ()) == 2}
 
 

@@ -15,6 +15,7 @@ Run ``python -m wasmgpu.compiler.isa`` to regenerate vm/isa.h.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ CONTROL: dict[str, Control] = {
     "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),
     "GLOBAL_SET": Control("a", macro=True, operands="global=imm32 value=sa"),
     "MEMORY_SIZE": Control(writes=True, narrow=True, macro=True, operands="dst=sa memory=c"),
+    # c: the memory, | 0x8000 where its addresses are 64-bit (then its result is an i64: not narrow)
     "MEMORY_GROW": Control("b", writes=True, narrow=True, leaves=True, macro=True,
                            operands="dst=sa delta=sb memory=c"),
     "MEMORY_COPY": Control("abc", next_words=1, macro=True,
@@ -95,7 +97,7 @@ CONTROL: dict[str, Control] = {
     "SIMD_STORE": Control("bc", next_words=1, operands="addr=sb value=sc op=next"),
     # An atomic memory instruction (threads): its operands in slots b, b + 1, ... (the address first), its result
     # (if any) to slot a; next = offset | memory << 32 | kind << 48 | log2(bytes) << 52 | shared << 54 |
-    # result << 55 | operands << 56, kind as ATOMIC_KINDS has it.
+    # result << 55 | operands << 56 | memory64 << 58, kind as ATOMIC_KINDS has it.
     "ATOMIC": Control("b", writes=True, next_words=1, operands="dst=sa args=sb op=next"),
 }
 # ATOMIC's kinds: notify, wait32/64, loads, stores, then the read-modify-write operations (wo.ATOMIC_RMW).
@@ -264,10 +266,20 @@ COMPARES = [n for n in NUMERIC if n.split(".")[1] in {"eqz", "eq", "ne", "lt", "
 # Integer binary operators: their second operand may be a small immediate (F_RC clear).
 IMM_OPS = [n for n in NUMERIC if n[0] == "i" and n[3] == "." and len(wo.BY_NAME[n].params or ()) == 2]
 
+# A load's or store's op for a memory with 64-bit addresses (memory64): its name with this suffix. Apart from
+# the 32-bit ones, so that those keep their two-instruction address (no overflow test) in the hot loop.
+A64 = "_A64"
+
+
+def variants(names: Iterable[str]) -> list[str]:
+    """The ops of wasm loads or stores: each one's 32-bit and 64-bit address forms."""
+    return [isa_name(n) + v for v in ("", A64) for n in names]
+
+
 _ALL_OPS: list[str] = (
     list(CONTROL)
-    + [isa_name(n) for n in LOADS]
-    + [isa_name(n) for n in STORES]
+    + variants(LOADS)
+    + variants(STORES)
     + [isa_name(n) for n in NUMERIC]
 )
 
@@ -294,8 +306,8 @@ assert len(OP_NAMES) <= OP_MASK + 1
 FLAGS: dict[int, int] = {OP[n]: 0 for n in OP_NAMES}
 FLAGS.update({OP["MOV"]: F_RB | F_WA, OP["CONST"]: F_EXT | F_WA, OP["CONST32"]: F_WA,
               OP["SELECT"]: F_RB | F_RC | F_EXT | F_WA})
-FLAGS.update({OP[isa_name(n)]: F_RB | F_EXT | F_WA for n in LOADS})
-FLAGS.update({OP[isa_name(n)]: F_RB | F_RC | F_EXT for n in STORES})
+FLAGS.update({OP[n]: F_RB | F_EXT | F_WA for n in variants(LOADS)})
+FLAGS.update({OP[n]: F_RB | F_RC | F_EXT for n in variants(STORES)})
 FLAGS.update({OP[isa_name(n)]: F_RB | F_WA | (F_RC if len(wo.BY_NAME[n].params or ()) == 2 else 0)
               for n in NUMERIC})
 
@@ -322,11 +334,13 @@ def handler_cases() -> dict[str, str]:
     # Loads: address x (slot b), result to slot a; stores: address x (slot b), value y (slot c).
     # ext = static offset | memory << 32.
     cases: dict[str, str] = {}
-    for name, (ctype, conv) in LOADS.items():
-        cases[isa_name(name)] = (f"case OP_{isa_name(name)}: {{ {ctype} v; LOAD_MEM({ctype}, v);"
-                                 f" R = {conv}; goto done; }}")
-    for name, ctype in STORES.items():
-        cases[isa_name(name)] = f"case OP_{isa_name(name)}: {{ STORE_MEM({ctype}, ({ctype})Y); goto done; }}"
+    for v, w in (("", ""), (A64, "64")):
+        for name, (ctype, conv) in LOADS.items():
+            op = isa_name(name) + v
+            cases[op] = f"case OP_{op}: {{ {ctype} v; LOAD_MEM{w}({ctype}, v); R = {conv}; goto done; }}"
+        for name, ctype in STORES.items():
+            op = isa_name(name) + v
+            cases[op] = f"case OP_{op}: {{ STORE_MEM{w}({ctype}, ({ctype})Y); goto done; }}"
     for name, body in NUMERIC.items():
         cases[isa_name(name)] = _numeric_case(name, body)
     return cases

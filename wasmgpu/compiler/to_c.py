@@ -48,6 +48,7 @@ from .isa import (
     handler_cases,
     isa_name,
     simd_shape,
+    variants,
 )
 from .nan_plan import plan as nan_plan
 from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, NO_HOST
@@ -220,7 +221,7 @@ def _liveness(body: list[_Ins], succs: list[list[int]], uses: list[int], defs: l
 
 # Ops whose result fits in 32 bits (zero-extended in its slot): wasm's i32 and f32 results.
 _NARROW = {OP[isa_name(n)] for n in NUMERIC if wo.BY_NAME[n].results[0] in (wo.I32_T, wo.F32_T)}
-_NARROW |= {OP[isa_name(n)] for n in LOADS if n[:3] in ("i32", "f32")}
+_NARROW |= {OP[n] for n in variants([n for n in LOADS if n[:3] in ("i32", "f32")])}
 _NARROW |= {OP[n] for n, c in CONTROL.items() if c.narrow}
 
 
@@ -251,6 +252,8 @@ def _wide_slots(body: list[_Ins], defs: list[int], info: FuncInfo, funcs: list[F
         elif name == "CONST":
             if ins.ext >> 32:
                 wide |= 1 << ins.a
+        elif name == "MEMORY_GROW" and ins.c & 0x8000:  # memory64: -1 is an i64
+            wide |= 1 << ins.a
         elif name == "CALL":  # the callee's result types are known; an indirect call's are taken as wide
             wide |= (funcs[ins.imm32].wide_results & ((1 << funcs[ins.imm32].nresults) - 1)) << ins.a
         elif ins.op not in _NARROW:

@@ -18,6 +18,7 @@ from ..errors import Unsupported
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
 from .isa import (
+    A64,
     COMPARES,
     F_BR,
     F_EXT,
@@ -45,6 +46,8 @@ _NUMERIC_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in NUMERIC}
 _NUMERIC_ARITY = {wo.BY_NAME[n].key: len(wo.BY_NAME[n].params or ()) for n in NUMERIC}
 _LOAD_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in LOADS}
 _STORE_OPS = {wo.BY_NAME[n].key: OP[isa_name(n)] for n in STORES}
+# Their forms for a memory with 64-bit addresses, by the 32-bit form's op.
+_A64 = {OP[isa_name(n)]: OP[isa_name(n) + A64] for n in [*LOADS, *STORES]}
 _STORE_WIDE = {wo.BY_NAME[n].key for n in STORES if n[1:3] == "64"}  # the value is 64 bits wide
 K = wo.BY_NAME
 # wasm binary op keys whose second operand may be an immediate -> whether they work on 64 bits.
@@ -318,19 +321,18 @@ class _Translator:
                 else:
                     self.emit_def(_NUMERIC_OPS[op], self.pop())
             elif op in _LOAD_OPS:
-                addr = self.pop()
-                self.emit_def(_LOAD_OPS[op], addr)
-                self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
+                isa_op, ext, addr = self.mem_access(_LOAD_OPS[op], imm, self.pop())  # type: ignore[arg-type]
+                self.emit_def(isa_op, addr)
+                self.word(ext)
             elif op in _STORE_OPS:
                 value = self.pop()
-                address = self.pop()
-                isa_op = _STORE_OPS[op]
+                isa_op, ext, address = self.mem_access(_STORE_OPS[op], imm, self.pop())  # type: ignore[arg-type]
                 small = self.take_small_const(value, op in _STORE_WIDE)
                 if small is None:
                     self.emit(isa_op, 0, address, value)
                 else:
                     self.emit(isa_op, 0, address, small & 0xFFFF, FLAGS[isa_op] & ~F_RC)
-                self.word(imm[1] | (self.addr.mems[imm[2] if len(imm) > 2 else 0] << 32))  # type: ignore[index,arg-type]
+                self.word(ext)
             elif op >> 16 == 0xFD:
                 self.op_simd(op & 0xFFFF, imm)
             elif op >> 16 == 0xFE:
@@ -341,6 +343,26 @@ class _Translator:
                 raise Unsupported("function frame larger than 65535 slots")
         # One slot to spare: an op may read the slot after a scalar operand (vm.h's SIMD ops read pairs).
         return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1)
+
+    @cached_property
+    def mem64(self) -> list[bool]:
+        return [m.memory64 for m in self.module.all_mems()]
+
+    def mem_access(self, isa_op: int, imm: tuple[int, ...], addr: int) -> tuple[int, int, int]:
+        """A load's or store's op, F_EXT word (offset | memory << 32) and address slot, for its memarg and the
+        address just popped from slot `addr`."""
+        memidx = imm[2] if len(imm) > 2 else 0
+        offset = imm[1]
+        mem = self.addr.mems[memidx] << 32
+        if not self.mem64[memidx]:
+            return isa_op, offset | mem, addr
+        if offset >> 32:
+            # An instance's memory is at most 4 GiB here, so this access is out of bounds whatever the address:
+            # made from an address and an offset that are both 2^32 - 1.
+            addr = self.pos(len(self.stack))
+            self.emit32(OP["CONST32"], addr, 0xFFFFFFFF)
+            offset = 0xFFFFFFFF
+        return _A64[isa_op], offset | mem, addr
 
     # -- superinstructions ---------------------------------------------------------------------
     def take_small_const(self, slot: int, wide: bool) -> int | None:
@@ -642,7 +664,10 @@ class _Translator:
         self.emit_def(OP["MEMORY_SIZE"], 0, self.addr.mems[memidx])
 
     def op_memory_grow(self, memidx: int) -> None:
-        self.emit_def(OP["MEMORY_GROW"], self.pop(), self.addr.mems[memidx])
+        mem = self.addr.mems[memidx]
+        if mem >= 0x8000:
+            raise Unsupported(f"memory.grow of memory {mem} of the store (at most 32768 memories)")
+        self.emit_def(OP["MEMORY_GROW"], self.pop(), mem | self.mem64[memidx] << 15)
 
     def three(self) -> tuple[int, int, int]:
         n = self.pop()
@@ -723,7 +748,11 @@ class _Translator:
     def mem_word(self, imm: tuple, sub: int, lane: int = 0) -> int:
         """SIMD_LOAD's and SIMD_STORE's next word (isa.CONTROL)."""
         lane_op = 84 <= sub <= 91  # (align, offset, lane[, memory]), else (align, offset[, memory])
-        mem = self.addr.mems[imm[-1] if len(imm) > (3 if lane_op else 2) else 0]
+        memidx = imm[-1] if len(imm) > (3 if lane_op else 2) else 0
+        if self.mem64[memidx]:
+            raise Unsupported("SIMD loads and stores of a memory with 64-bit addresses (memory64) are not "
+                              "supported yet")
+        mem = self.addr.mems[memidx]
         if mem > 0xFFFF:
             raise Unsupported(f"SIMD access to memory {mem} of the store (at most 65536 memories)")
         return imm[1] | mem << 32 | sub << 48 | lane << 56
@@ -782,8 +811,9 @@ class _Translator:
         shared = self.module.all_mems()[memidx].shared
         self.emit(OP["ATOMIC"], dst, base)
         self.last_def = len(self.words) - 1 if info.results else -1
-        self.word(imm[1] | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | shared << 54
-                  | bool(info.results) << 55 | n << 56)
+        offset = min(imm[1], 0xFFFFFFFF)  # past 32 bits (memory64): out of bounds, as this one is
+        self.word(offset | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | shared << 54
+                  | bool(info.results) << 55 | n << 56 | self.mem64[memidx] << 58)
 
     def op_elem_drop(self, elemidx: int) -> None:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])

@@ -143,6 +143,8 @@ def check_import(store: Store, mod: str, name: str, kind: str, desc: Any, ext: E
         m = store.mems[ext.addr]
         if m.type.shared != desc.shared:  # type: ignore[union-attr]
             raise LinkError(f"incompatible import type for {where}: shared and unshared memories differ")
+        if m.type.memory64 != desc.memory64:  # type: ignore[union-attr]
+            raise LinkError(f"incompatible import type for {where}: 32-bit and 64-bit memories differ")
         pages = int(store.backend.to_host(store.mem_pages[ext.addr + 1])[0])
         _check_limits(where, pages, m.type.limits.max, desc.limits)
 

@@ -273,7 +273,9 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
-        max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, self.memory_limit // PAGE)
+        # 65536 pages (4 GiB) per instance at most, 64-bit memories too: past it memory.grow fails.
+        max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, 65536,
+                        self.memory_limit // PAGE)
         low = mtype.limits.min
         if low > max_pages:
             raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")

@@ -166,6 +166,14 @@ DEV f64 f64_max(f64 x, f64 y) {
     u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
     if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
     mem_store<T>(cref, ea, v); } while (0)
+// The same for a memory with 64-bit addresses (memory64): the sum may wrap, an address may pass any size.
+#define MEM64_EA(T, ea) \
+    u64 ea = X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
+    if (ea < X || ea >= csize || csize - ea < sizeof(T)) TRAP(MEM_OOB);
+#define LOAD_MEM64(T, v) do { MEM64_EA(T, ea) v = mem_load<T>(cref, ea); } while (0)
+#define STORE_MEM64(T, v) do { MEM64_EA(T, ea) mem_store<T>(cref, ea, v); } while (0)
+// Whether [d, d + n) passes `size` (64-bit operands: the sum may wrap).
+#define OUT_OF(d, n, size) ((n) > (size) || (d) > (size) - (n))
 #define TBL_BASE(t) ((u64*)tables[(t) * T_FIELDS + T_BASE] + (u64)inst * tables[(t) * T_FIELDS + T_CAP])
 #define TBL_SIZE(t) (table_sizes[(u64)(t) * N + inst])
 // call_indirect's checks (and return_call_indirect's): callee <- the function at index idx of table t, if it
@@ -633,9 +641,11 @@ DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
 DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ssb) {
   const u64 N = P[P_N];
   const u32 mem = (u32)(s >> 32) & 0xffff, kind = (u32)(s >> 48) & 15, nb = 1u << ((s >> 52) & 3);
-  const u64 ea = (u64)(u32)SLOT(b) + (u32)s;
+  const u64 x = (s >> 58) & 1 ? SLOT(b) : (u64)(u32)SLOT(b);  // memory64: a 64-bit address
+  const u64 ea = x + (u32)s;
+  const u64 size = (u64)((const u32*)P[P_MEM_PAGES])[(u64)mem * N + inst] * PAGE;
   if (ea & (nb - 1)) return TRAP_UNALIGNED_ATOMIC;
-  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)mem * N + inst] * PAGE) return TRAP_MEM_OOB;
+  if (ea < x || OUT_OF(ea, (u64)nb, size)) return TRAP_MEM_OOB;
   const MemRef r = mem_ref((const u64*)P[P_MEMS], mem, inst, N);
   const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
   u64 res = 0;
@@ -695,16 +705,21 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_GLOBAL_GET WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
 #define OPC_GLOBAL_SET globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
 #define OPC_MEMORY_SIZE WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
+// memory.grow: c is the memory, | 0x8000 for one with 64-bit addresses (memory64: an i64 delta, -1 an i64).
 #define OPC_MEMORY_GROW { \
-  u32 old = mem_pages[(u64)C * N + inst]; \
-  u64 want = (u64)old + RD_U32(B); \
-  if (want > mems[C * M_FIELDS + M_MAX]) { WR_U32(A, 0xffffffffu); NEXT; } \
-  if (want * PAGE > mems[C * M_FIELDS + M_CAP]) { \
+  const u32 gm = C & 0x7fffu; \
+  u32 old = mem_pages[(u64)gm * N + inst]; \
+  const u64 delta = (C & 0x8000u) ? RD_U64(B) : RD_U32(B); \
+  if (delta > mems[gm * M_FIELDS + M_MAX] || (u64)old + delta > mems[gm * M_FIELDS + M_MAX]) { \
+    WR_U64(A, (C & 0x8000u) ? ~0ull : 0xffffffffull); NEXT; \
+  } \
+  u64 want = (u64)old + delta; \
+  if (want * PAGE > mems[gm * M_FIELDS + M_CAP]) { \
     /* Ask the host for room (it reallocates, or lowers the limit), then run this again. */ \
-    STATE(S_HOST_FUNC) = GROW_MEMORY; STATE(S_HOST_FP) = C; trap = (u32)want; \
+    STATE(S_HOST_FUNC) = GROW_MEMORY; STATE(S_HOST_FP) = gm; trap = (u32)want; \
     pc = here; status = STATUS_HOSTCALL; goto leave; \
   } \
-  mem_pages[(u64)C * N + inst] = (u32)want; \
+  mem_pages[(u64)gm * N + inst] = (u32)want; \
   cm = 0xffffffffu;  /* its cached size is stale */ \
   WR_U32(A, old); \
   NEXT; \
@@ -712,27 +727,28 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_MEMORY_COPY { \
   u64 x = NEXT_WORD(); \
   u64 m = x & 0xffffffffu, ms = x >> 32; /* destination and source memory */ \
-  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  /* i32 operands are zero-extended in their slots: 64 bits read both kinds */ \
+  u64 d = RD_U64(A), s = RD_U64(B), n = RD_U64(C); \
   if (ms == m) { \
     USE_MEM(m); \
-    if (s + n > csize || d + n > csize) TRAP(MEM_OOB); \
+    if (OUT_OF(s, n, csize) || OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
     mem_copy(cref, d, s, n); \
   } else { \
     USE_MEM(ms); \
-    if (s + n > csize) TRAP(MEM_OOB); \
+    if (OUT_OF(s, n, csize)) TRAP(MEM_OOB); \
     const MemRef from = cref; \
     USE_MEM(m); \
-    if (d + n > csize) TRAP(MEM_OOB); \
+    if (OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
     mem_copy_across(cref, from, d, s, n); \
   } \
   NEXT; \
 }
 #define OPC_MEMORY_FILL { \
   u64 m = NEXT_WORD(); \
-  u64 d = RD_U32(A), n = RD_U32(C); \
+  u64 d = RD_U64(A), n = RD_U64(C); \
   u8 v = (u8)RD_U32(B); \
   USE_MEM(m); \
-  if (d + n > csize) TRAP(MEM_OOB); \
+  if (OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
   mem_fill(cref, d, v, n); \
   NEXT; \
 }
@@ -741,9 +757,9 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   u64 m = x & 0xffffffffu, seg = x >> 32; \
   const u64* info = (const u64*)P[P_DATA_INFO] + seg * 2; \
   u64 len = DROPPED(P_DATA_DROPPED, seg) ? 0 : info[1]; \
-  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
+  u64 d = RD_U64(A), s = RD_U32(B), n = RD_U32(C); \
   USE_MEM(m); \
-  if (s + n > len || d + n > csize) TRAP(MEM_OOB); \
+  if (s + n > len || OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
   mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n); \
   NEXT; \
 }

@@ -14,6 +14,7 @@ class Features:
     relaxed_simd: the relaxed SIMD instructions (0xfd 0x100 to 0x113), with the results vm/simd.h documents.
     threads: shared memories and the atomic memory instructions (0xfe).
     reference_types: more than one table (2.0 has them; the threads proposal's scripts predate them).
+    memory64: memories with i64 addresses (limits flag 4), and memargs with u64 offsets.
     All on by default, as in wasmtime."""
 
     multi_memory: bool = True
@@ -22,10 +23,12 @@ class Features:
     relaxed_simd: bool = True
     threads: bool = True
     reference_types: bool = True
+    memory64: bool = True
 
 
-WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False, threads=False)
+WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False, threads=False,
+                    memory64=False)
 # The threads proposal's scripts: 1.0 with shared memories and atomics (one table at most).
 THREADS = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False,
-                   reference_types=False)
+                   reference_types=False, memory64=False)
 DEFAULT = Features()

@@ -156,6 +156,22 @@ def _u32(buf: bytes, p: int, base: int) -> tuple[int, int]:
         shift += 7
 
 
+def _u64(buf: bytes, p: int, base: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[p]
+        if shift == 63:  # the tenth byte holds the top bit
+            if b & 0x7E:
+                raise DecodeError("integer too large", base + p)
+            if b & 0x80:
+                raise DecodeError("integer representation too long", base + p + 1)
+        result |= (b & 0x7F) << shift
+        p += 1
+        if b < 0x80:
+            return result, p
+        shift += 7
+
+
 def _sleb(buf: bytes, p: int, base: int, bits: int) -> tuple[int, int]:
     result = 0
     shift = 0
@@ -223,8 +239,9 @@ def _zero(buf: bytes, p: int, base: int) -> int:
     return p + 1
 
 
-def _memarg(buf: bytes, p: int, base: int, multi: bool) -> tuple[tuple[int, ...], int]:
-    """(align, offset), or (align, offset, memory) for a memory other than the first (multi-memory)."""
+def _memarg(buf: bytes, p: int, base: int, multi: bool, wide: bool = False) -> tuple[tuple[int, ...], int]:
+    """(align, offset), or (align, offset, memory) for a memory other than the first (multi-memory); `wide`
+    (memory64): the offset is a u64, which validation bounds for 32-bit memories."""
     at = p
     align, p = _u32(buf, p, base)
     memory = 0
@@ -235,7 +252,7 @@ def _memarg(buf: bytes, p: int, base: int, multi: bool) -> tuple[tuple[int, ...]
         # Without multi-memory bit 6 is not defined; an exponent of 32 or more describes no alignment
         # (with it, one of 32 to 63 is decoded and found too large by validation).
         raise DecodeError("malformed memop flags", base + at)
-    offset, p = _u32(buf, p, base)
+    offset, p = _u64(buf, p, base) if wide else _u32(buf, p, base)
     return ((align, offset, memory) if memory else (align, offset)), p
 
 
@@ -257,14 +274,14 @@ def _blocktype(buf: bytes, p: int, base: int) -> tuple[object, int]:
     return ("type", idx), q
 
 
-def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False) -> tuple[object, int]:
+def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False, wide: bool = False) -> tuple[object, int]:
     """The less common immediates (the hot ones are inlined in _decode_expr); `multi`: multi-memory's
     encodings. memory.size/grow/fill give their memory index, memory.copy (destination, source),
     memory.init (data segment, memory)."""
     if k == K_IDX:
         return _u32(buf, p, base)
     if k == K_MEMARG:
-        return _memarg(buf, p, base, multi)
+        return _memarg(buf, p, base, multi, wide)
     if k == K_I32:
         return _s32(buf, p, base)
     if k == K_I64:
@@ -311,7 +328,7 @@ def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False) -> tup
     if k == K_LANE:
         return buf[p], p + 1
     if k == K_MEMARG_LANE:
-        arg, p = _memarg(buf, p, base, multi)
+        arg, p = _memarg(buf, p, base, multi, wide)
         return (arg[0], arg[1], buf[p], *arg[2:]), p + 1  # (align, offset, lane[, memory])
     if k == K_FENCE:
         if buf[p] != 0:
@@ -334,6 +351,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
     append = out.append
     kinds = _KIND1 if features.tail_call else _KIND1_NO_TAIL
     multi = features.multi_memory
+    wide = features.memory64
     relaxed = features.relaxed_simd
     # Open blocks: 0 for block/loop, 1 for an if before its else, 2 after it.
     ctl: list[int] = []
@@ -371,7 +389,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 ctl.pop()
                 append((op, None, base + start))
             elif k == K_MEMARG:
-                imm, p = _memarg(buf, p, base, multi)
+                imm, p = _memarg(buf, p, base, multi, wide)
                 append((op, imm, base + start))
             elif k == K_BLOCK:
                 imm, p = _blocktype(buf, p, base)
@@ -397,14 +415,14 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 if k == K_NONE:
                     imm = None
                 else:
-                    imm, p = _read_imm(k, buf, p, base, multi)
+                    imm, p = _read_imm(k, buf, p, base, multi, wide)
                 if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY:
                     uses_data = True
                 append((key, imm, base + start))
             elif k is None:
                 raise DecodeError(f"illegal opcode {op:02x}", base + start)
             else:
-                imm, p = _read_imm(k, buf, p, base, multi)
+                imm, p = _read_imm(k, buf, p, base, multi, wide)
                 append((op, imm, base + start))
     except IndexError:
         if start >= len(buf):
@@ -418,12 +436,13 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
 class _Reader:
     """A cursor over one section's payload (buf), which starts at `base` in the module."""
 
-    __slots__ = ("buf", "pos", "base")
+    __slots__ = ("buf", "pos", "base", "memory64")
 
-    def __init__(self, buf: bytes, base: int, pos: int = 0) -> None:
+    def __init__(self, buf: bytes, base: int, pos: int = 0, memory64: bool = False) -> None:
         self.buf = buf
         self.base = base
         self.pos = pos
+        self.memory64 = memory64  # limits flag 4: a 64-bit memory, its limits u64
 
     def at(self) -> int:
         return self.base + self.pos
@@ -438,6 +457,10 @@ class _Reader:
 
     def u32(self) -> int:
         v, self.pos = _u32(self.buf, self.pos, self.base)
+        return v
+
+    def u64(self) -> int:
+        v, self.pos = _u64(self.buf, self.pos, self.base)
         return v
 
     def valtype(self) -> int:
@@ -479,7 +502,7 @@ class _Reader:
 
 
 def _limits(r: _Reader, max_flag: int) -> tuple[Limits, int]:
-    """Limits and their flag byte; flags above max_flag are malformed."""
+    """Limits and their flag byte; flags above max_flag are malformed. Flag 4 (memory64): u64 limits."""
     at = r.at()
     flag = r.byte()
     # The flag is a one-byte LEB; the spec's wording for a bad one is the LEB's.
@@ -487,8 +510,9 @@ def _limits(r: _Reader, max_flag: int) -> tuple[Limits, int]:
         raise DecodeError("integer representation too long", at + 1)
     if flag > max_flag:
         raise DecodeError("integer too large", at)
-    lo = r.u32()
-    hi = r.u32() if flag & 1 else None
+    read = r.u64 if flag & 4 else r.u32
+    lo = read()
+    hi = read() if flag & 1 else None
     return Limits(lo, hi), flag
 
 
@@ -499,8 +523,8 @@ def _table_type(r: _Reader) -> TableType:
 
 
 def _memory_type(r: _Reader) -> MemoryType:
-    limits, flag = _limits(r, 3)
-    return MemoryType(limits, shared=bool(flag & 2))
+    limits, flag = _limits(r, 7 if r.memory64 else 3)
+    return MemoryType(limits, shared=bool(flag & 2), memory64=bool(flag & 4))
 
 
 def _global_type(r: _Reader) -> GlobalType:
@@ -760,7 +784,7 @@ def _decode(data: bytes, features: Features) -> Module:
                 # at the first section it cannot place and reports what is left.
                 raise DecodeError("unexpected content after last section", sec_at)
             last_rank = rank
-        r = _Reader(payload, start)
+        r = _Reader(payload, start, memory64=features.memory64)
         try:
             _section(sid, r, m, data, state, sec_at)
         except IndexError:

@@ -33,6 +33,7 @@ class TableType:
 class MemoryType:
     limits: Limits  # in 64 KiB pages
     shared: bool = False
+    memory64: bool = False  # addresses are i64
 
 
 @dataclass(frozen=True)

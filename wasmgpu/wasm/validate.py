@@ -161,13 +161,15 @@ def declared_refs(module: Module) -> set[int]:
 class _Context:
     """What validation of bodies and constant expressions needs, in flat lists."""
 
-    __slots__ = ("types", "funcs", "tables", "nmems", "globals", "nimported_globals", "elems", "ndatas", "refs")
+    __slots__ = ("types", "funcs", "tables", "nmems", "mem64", "globals", "nimported_globals", "elems", "ndatas",
+                 "refs")
 
     def __init__(self) -> None:
         self.types: list[tuple[list[int], list[int]]] = []
         self.funcs: list[tuple[list[int], list[int]]] = []
         self.tables: list[int] = []  # element reference types
         self.nmems = 0
+        self.mem64: list[bool] = []  # per memory: its addresses are i64 (memory64)
         self.globals: list[tuple[int, bool]] = []  # (value type, mutable)
         self.nimported_globals = 0
         self.elems: list[int] = []  # reference types
@@ -184,7 +186,10 @@ def _check_limits(lim: Limits, bound: int, too_big: str) -> None:
 
 def _check_memtype(mt: MemoryType, features: Features) -> None:
     lim = mt.limits
-    _check_limits(lim, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
+    if mt.memory64:
+        _check_limits(lim, 1 << 48, "memory size must be at most 2^48 pages")
+    else:
+        _check_limits(lim, MAX_PAGES, "memory size must be at most 65536 pages (4GiB)")
     if mt.shared and not features.threads:
         raise ValidationError("shared memories need the threads feature")
     if mt.shared and lim.max is None:
@@ -251,6 +256,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
         elif imp.kind == "memory":
             _check_memtype(imp.desc, features)  # type: ignore[arg-type]
             ctx.nmems += 1
+            ctx.mem64.append(imp.desc.memory64)  # type: ignore[union-attr]
         elif imp.kind == "global":
             ctx.globals.append((imp.desc.valtype, imp.desc.mutable))  # type: ignore[union-attr]
         else:
@@ -266,6 +272,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
     for mt in module.mems:
         _check_memtype(mt, features)
         ctx.nmems += 1
+        ctx.mem64.append(mt.memory64)
     if ctx.nmems > 1 and not features.multi_memory:
         raise ValidationError("multiple memories")
     if len(ctx.tables) > 1 and not features.reference_types:
@@ -291,7 +298,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
         if d.mode == "active":
             if not 0 <= d.memory < ctx.nmems:
                 raise ValidationError(f"unknown memory {d.memory}")
-            _check_const(ctx, d.offset or [], O.I32_T, features, len(ctx.globals))
+            _check_const(ctx, d.offset or [], O.I64_T if ctx.mem64[d.memory] else O.I32_T, features, len(ctx.globals))
 
     if len(module.codes) != len(module.funcs):
         raise ValidationError("function and code section have inconsistent lengths")
@@ -417,10 +424,16 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
         if x >= ctx.nmems:
             raise _Fail(f"unknown memory {x}")
 
-    def memarg(align: int, natural: int, memory: int = 0) -> None:
+    def memarg(align: int, natural: int, memory: int = 0, offset: int = 0) -> None:
         need_memory(memory)
         if align > natural:
             raise _Fail("alignment must not be larger than natural")
+        if offset >> 32 and not ctx.mem64[memory]:
+            raise _Fail("offset out of range for a 32-bit memory")
+
+    def at(memory: int) -> int:
+        """The type of memory `memory`'s addresses."""
+        return O.I64_T if ctx.mem64[memory] else I32
 
     simple = _SIMPLE
     memop = _MEMOP
@@ -444,7 +457,10 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
             m = memop.get(op)
             if m is not None:
                 natural, n, p, r = m
-                memarg(imm[0], natural, imm[2] if len(imm) > 2 else 0)  # type: ignore[index,arg-type]
+                mem = imm[2] if len(imm) > 2 else 0  # type: ignore[index,arg-type]
+                memarg(imm[0], natural, mem, imm[1])  # type: ignore[index,arg-type]
+                if ctx.mem64[mem]:
+                    p = [O.I64_T, *p[1:]]
                 if op >> 16 == 0xFE and imm[0] != natural:  # type: ignore[index]
                     raise _Fail("atomic alignment must be natural")
                 if len(vals) - n >= height and vals[-n:] == p:
@@ -637,23 +653,24 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                     raise _Fail(f"unknown elem segment {imm}")
             elif c == C_MEM_SIZE:
                 need_memory(imm)  # type: ignore[arg-type]
-                vals.append(I32)
+                vals.append(at(imm))  # type: ignore[arg-type]
             elif c == C_MEM_GROW:
                 need_memory(imm)  # type: ignore[arg-type]
-                pop_expect(I32)
-                vals.append(I32)
+                pop_expect(at(imm))  # type: ignore[arg-type]
+                vals.append(at(imm))  # type: ignore[arg-type]
             elif c == C_MEM_FILL:
                 need_memory(imm)  # type: ignore[arg-type]
-                pop_vals([I32, I32, I32])
+                pop_vals([at(imm), I32, at(imm)])  # type: ignore[arg-type]
             elif c == C_MEM_COPY:
                 need_memory(imm[0])  # type: ignore[index]
                 need_memory(imm[1])  # type: ignore[index]
-                pop_vals([I32, I32, I32])
+                d, s_ = at(imm[0]), at(imm[1])  # type: ignore[index]
+                pop_vals([d, s_, I32 if I32 in (d, s_) else O.I64_T])
             elif c == C_MEM_INIT:
                 need_memory(imm[1])  # type: ignore[index]
                 if not 0 <= imm[0] < ctx.ndatas:  # type: ignore[index]
                     raise _Fail(f"unknown data segment {imm[0]}")  # type: ignore[index]
-                pop_vals([I32, I32, I32])
+                pop_vals([at(imm[1]), I32, I32])  # type: ignore[index]
             elif c == C_DATA_DROP:
                 if not 0 <= imm < ctx.ndatas:  # type: ignore[operator]
                     raise _Fail(f"unknown data segment {imm}")
@@ -670,12 +687,13 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 pop_vals(list(info.params))  # type: ignore[arg-type]
                 vals += info.results  # type: ignore[arg-type]
             elif c == C_MEMLANE:
-                align, _, lane, *memory = imm  # type: ignore[misc]
+                align, offset, lane, *memory = imm  # type: ignore[misc]
                 info = O.OPS[op]
-                memarg(align, info.max_align, *memory)  # type: ignore[arg-type]
+                mem = memory[0] if memory else 0
+                memarg(align, info.max_align, mem, offset)  # type: ignore[arg-type]
                 if lane >= _LANES[op]:
                     raise _Fail("invalid lane index")
-                pop_vals(list(info.params))  # type: ignore[arg-type]
+                pop_vals([at(mem), *info.params[1:]])  # type: ignore[index]
                 vals += info.results  # type: ignore[arg-type]
             else:  # pragma: no cover - every category has a branch above
                 raise _Fail(f"no rule for {O.op_name(op)}")

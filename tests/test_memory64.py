@@ -1,0 +1,74 @@
+"""Memories with 64-bit addresses (memory64), against wasmtime, on both tiers: loads and stores at addresses
+and offsets past 32 bits (out of bounds, and wrapping past 2^64), memory.size, memory.grow, memory.fill,
+memory.copy and memory.init with i64 operands, and the atomics on such a memory."""
+
+from __future__ import annotations
+
+import pytest
+import wasmtime
+
+from wasmgpu.runtime.engine import Engine
+
+from .conftest import BACKEND
+
+MASK64 = (1 << 64) - 1
+
+WAT = """
+(module
+  (memory (export "m") i64 1 3)
+  (data (i64.const 65530) "\\01\\02\\03\\04\\05\\06")
+  (func (export "load") (param i64) (result i64) (i64.load (local.get 0)))
+  (func (export "load_far") (param i64) (result i32) (i32.load8_u offset=0xffffffff (local.get 0)))
+  (func (export "load_huge") (param i64) (result i32) (i32.load offset=0x100000000 (local.get 0)))
+  (func (export "store") (param i64 i64) (i64.store offset=8 (local.get 0) (local.get 1)))
+  (func (export "size") (result i64) (memory.size))
+  (func (export "grow") (param i64) (result i64) (memory.grow (local.get 0)))
+  (func (export "fill") (param i64 i64) (memory.fill (local.get 0) (i32.const 7) (local.get 1)))
+  (func (export "copy") (param i64 i64 i64) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "rmw") (param i64) (result i64) (i64.atomic.rmw.add (local.get 0) (i64.const 5)))
+)
+"""
+
+CALLS = [
+    ("load", (0,)), ("load", (65528,)), ("load", (65529,)), ("load", (MASK64,)), ("load", (1 << 32,)),
+    ("load_far", (0,)), ("load_far", (MASK64,)), ("load_huge", (0,)), ("load_huge", (MASK64 - 3,)),
+    ("store", (100, 0x1122334455667788)), ("load", (108,)), ("store", (MASK64 - 7, 1)),
+    ("size", ()), ("grow", (1 << 40,)), ("grow", (MASK64,)), ("grow", (1,)), ("size", ()), ("grow", (1,)),
+    ("grow", (0,)), ("load", (2 * 65536 + 100,)), ("fill", (65536 * 2 - 4, 8)), ("load", (65536 * 2 - 4,)),
+    ("fill", (MASK64, 2)), ("fill", (10, MASK64)), ("copy", (200, 65530, 6)), ("load", (200,)),
+    ("copy", (0, MASK64 - 1, 4)), ("rmw", (64,)), ("rmw", (64,)), ("rmw", (65,)), ("rmw", (MASK64 - 7,)),
+]
+
+
+def _outcome(call: object) -> object:
+    try:
+        out = call()  # type: ignore[operator]
+    except wasmtime.Trap as e:
+        return "trap: " + ("out of bounds memory access" if "out of bounds" in str(e) else "unaligned atomic"
+                           if "unaligned" in str(e) else str(e))
+    return None if out is None else out & MASK64
+
+
+def _wasmtime_outcomes(wasm: bytes) -> list[object]:
+    config = wasmtime.Config()
+    config.wasm_memory64 = True
+    engine = wasmtime.Engine(config)
+    store = wasmtime.Store(engine)
+    inst = wasmtime.Instance(store, wasmtime.Module(engine, wasm), [])
+    ex = inst.exports(store)
+    signed = [tuple(a - (1 << 64) if a >> 63 else a for a in args) for _, args in CALLS]
+    return [_outcome(lambda n=n, a=a: ex[n](store, *a)) for (n, _), a in zip(CALLS, signed, strict=True)]
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_memory64_agrees_with_wasmtime(tier: str) -> None:
+    wasm = wasmtime.wat2wasm(WAT)
+    want = _wasmtime_outcomes(wasm)
+    batch = Engine(BACKEND).load(wasm).instantiate(2, tier=tier)
+    got = []
+    for name, args in CALLS:
+        res = batch.call(name, [args] * 2)
+        assert res[0].trap == res[1].trap and res[0].values == res[1].values, name
+        r = res[0]
+        got.append("trap: " + r.trap if r.trap else (r.values[0] & MASK64 if r.values else None))
+    assert got == want
