@@ -39,21 +39,23 @@ def test_spec_file(path: str, backend: str, instances: int) -> None:
 
 
 # The 3.0 suite's scripts of what is built of it (multi-memory, extended constant expressions, tail calls,
-# relaxed SIMD, 64-bit memories, and the 2.0 features' new scripts): they must pass whole.
+# relaxed SIMD, 64-bit memories and tables, and the 2.0 features' new scripts): they must pass whole.
 WASM_3_0 = SUITE / "proposals" / "wasm-3.0" if SUITE else None
 WASM_3_0_FILES = [
     "address", "address0", "address1", "address64", "align", "align0", "align64", "binary", "binary-leb128",
-    "binary0", "br_if", "bulk", "bulk64", "data", "data0", "data1", "data_drop0", "endianness64", "exports",
-    "exports0", "float_exprs0", "float_exprs1", "float_memory0", "float_memory64", "func",
+    "binary0", "br_if", "bulk", "bulk64", "call_indirect64", "data", "data0", "data1", "data_drop0", "endianness64",
+    "exports", "exports0", "float_exprs0", "float_exprs1", "float_memory0", "float_memory64", "func",
     "i16x8_relaxed_q15mulr_s", "i32x4_relaxed_trunc", "i8x16_relaxed_swizzle", "id", "if", "imports0", "imports1",
     "imports2", "imports3", "imports4", "linking0", "linking1", "linking2", "linking3", "load0", "load1", "load2",
-    "load64", "local_get", "local_tee", "memory", "memory-multi", "memory64", "memory_copy", "memory_copy0",
-    "memory_copy1", "memory_copy64", "memory_fill", "memory_fill0", "memory_fill64", "memory_grow", "memory_grow64",
-    "memory_init", "memory_init0", "memory_init64", "memory_redundancy64", "memory_size0", "memory_size1",
-    "memory_size2", "memory_size3", "memory_size_import", "memory_trap0", "memory_trap1", "memory_trap64",
-    "relaxed_dot_product", "relaxed_laneselect", "relaxed_madd_nmadd", "relaxed_min_max", "return_call",
-    "return_call_indirect", "simd_address", "simd_lane", "simd_memory-multi", "start0", "store0", "store1",
-    "store2", "table_copy", "table_fill", "table_get", "table_init", "token", "traps0", "unreached-invalid",
+    "load64", "local_get", "local_tee", "memory", "memory-multi", "memory64", "memory64-imports", "memory_copy",
+    "memory_copy0", "memory_copy1", "memory_copy64", "memory_fill", "memory_fill0", "memory_fill64", "memory_grow",
+    "memory_grow64", "memory_init", "memory_init0", "memory_init64", "memory_redundancy64", "memory_size0",
+    "memory_size1", "memory_size2", "memory_size3", "memory_size_import", "memory_trap0", "memory_trap1",
+    "memory_trap64", "relaxed_dot_product", "relaxed_laneselect", "relaxed_madd_nmadd", "relaxed_min_max",
+    "return_call", "return_call_indirect", "simd_address", "simd_lane", "simd_memory-multi", "start0", "store0",
+    "store1", "store2", "table_copy", "table_copy64", "table_copy_mixed", "table_fill", "table_fill64", "table_get",
+    "table_get64", "table_grow", "table_init", "table_init64", "table_set64", "table_size64", "token", "traps0",
+    "unreached-invalid",
 ]
 
 

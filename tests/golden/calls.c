@@ -67,7 +67,7 @@ DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {
     { SLOT(0) = s0; if (depth == 0) { pc = 24u; status = STATUS_DONE; goto leave; } depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); fb = sl + (u64)fp * ss; continue; }
   L24: s1 = 5ull;
     { enum { HERE_ = 25u }; const u64 X = s0; const u64 Y = (u64)(i64)(i16)3; const u64 EXT = 0x0ull; u64 R = 0; (void)X; (void)Y; (void)EXT; do { u32 x = (u32)X; u32 y = (u32)Y; u32 r; if (y == 0) TRAP(DIV_ZERO); r = x % y; R = (u64)r; break; } while (0); s2 = R; }
-    { enum { HERE_ = 26u }; const u32 idx = (u32)s2; SLOT(1) = s1; SLOT(2) = s2; RESOLVE_INDIRECT(idx, 0, 0u); callee_fp = fp + 1; pc = 28u; here = HERE_; goto do_call; }
+    { enum { HERE_ = 26u }; const u64 idx = (u64)s2; SLOT(1) = s1; SLOT(2) = s2; RESOLVE_INDIRECT(idx, 0, 0u); callee_fp = fp + 1; pc = 28u; here = HERE_; goto do_call; }
   L28: s0 = s1;
     { SLOT(0) = s0; if (depth == 0) { pc = 30u; status = STATUS_DONE; goto leave; } depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); fb = sl + (u64)fp * ss; continue; }
   }

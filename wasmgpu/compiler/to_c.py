@@ -252,8 +252,8 @@ def _wide_slots(body: list[_Ins], defs: list[int], info: FuncInfo, funcs: list[F
         elif name == "CONST":
             if ins.ext >> 32:
                 wide |= 1 << ins.a
-        elif name == "MEMORY_GROW" and ins.c & 0x8000:  # memory64: -1 is an i64
-            wide |= 1 << ins.a
+        elif (name == "MEMORY_GROW" and ins.c & 0x8000) or (name == "TABLE_GROW" and ins.ext >> 32):
+            wide |= 1 << ins.a  # a 64-bit memory's or table's: -1 is an i64
         elif name == "CALL":  # the callee's result types are known; an indirect call's are taken as wide
             wide |= (funcs[ins.imm32].wide_results & ((1 << funcs[ins.imm32].nresults) - 1)) << ins.a
         elif ins.op not in _NARROW:
@@ -488,7 +488,7 @@ class _FuncEmitter:
         if name == "RETURN_CALL_INDIRECT":
             nargs = self.sigs[ins.ext][0]
             args = "".join(f"SLOT({k}) = {self.operand(ins.pc, a + k)}; " for k in range(nargs))
-            return (head + f"const u32 idx = (u32)s{b}; RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+            return (head + f"const u64 idx = (u64)s{b}; RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
                     "const u32* f = funcs + (u64)callee * F_FIELDS; "
                     f"if (f[F_HOST] != NO_HOST) {{ {wb}callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }} "
@@ -496,7 +496,7 @@ class _FuncEmitter:
                     f"{args}for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
                     f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
         if name == "CALL_INDIRECT":
-            return (head + f"const u32 idx = (u32)s{b}; {wb}RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+            return (head + f"const u64 idx = (u64)s{b}; {wb}RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
                     f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":

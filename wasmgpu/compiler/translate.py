@@ -719,7 +719,7 @@ class _Translator:
         n = self.pop()
         value = self.pop()
         self.emit_def(OP["TABLE_GROW"], value, n)
-        self.word(self.addr.tables[t])
+        self.word(self.addr.tables[t] | self.module.all_tables()[t].table64 << 32)
 
     def op_table_fill(self, t: int) -> None:
         self.emit(OP["TABLE_FILL"], *self.three())

@@ -137,6 +137,8 @@ def check_import(store: Store, mod: str, name: str, kind: str, desc: Any, ext: E
         t = store.tables[ext.addr]
         if t.type.elem != desc.elem:
             raise LinkError(f"incompatible import type for {where}: table element types differ")
+        if t.type.table64 != desc.table64:  # type: ignore[union-attr]
+            raise LinkError(f"incompatible import type for {where}: 32-bit and 64-bit tables differ")
         size = int(store.backend.to_host(store.table_sizes[ext.addr + 1])[0])
         _check_limits(where, size, t.type.limits.max, desc.limits)
     else:

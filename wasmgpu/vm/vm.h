@@ -764,24 +764,30 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   NEXT; \
 }
 #define OPC_DATA_DROP DROPPED(P_DATA_DROPPED, imm32) = 1; NEXT;
+/* Table indices and lengths are read as 64 bits: i32 ones are zero-extended in their slots (table64). */
 #define OPC_TABLE_GET { \
-  u32 idx = RD_U32(B); \
+  u64 idx = RD_U64(B); \
   if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB); \
   WR_U64(A, TBL_BASE(C)[idx]); \
   NEXT; \
 }
 #define OPC_TABLE_SET { \
-  u32 idx = RD_U32(A); \
+  u64 idx = RD_U64(A); \
   if (idx >= TBL_SIZE(C)) TRAP(TABLE_OOB); \
   TBL_BASE(C)[idx] = RD_U64(B); \
   NEXT; \
 }
 #define OPC_TABLE_SIZE WR_U32(A, TBL_SIZE(C)); NEXT;
+/* next: the table | 1 << 32 for a 64-bit one (its -1 an i64) */
 #define OPC_TABLE_GROW { \
-  u64 t = NEXT_WORD(); \
+  u64 tw = NEXT_WORD(); \
+  u64 t = tw & 0xffffffffu; \
   u32 old = TBL_SIZE(t); \
-  u64 want = (u64)old + RD_U32(C); \
-  if (want > tables[t * T_FIELDS + T_MAX]) { WR_U32(A, 0xffffffffu); NEXT; } \
+  u64 delta = RD_U64(C); \
+  if (delta > tables[t * T_FIELDS + T_MAX] || old + delta > tables[t * T_FIELDS + T_MAX]) { \
+    WR_U64(A, (tw >> 32) ? ~0ull : 0xffffffffull); NEXT; \
+  } \
+  u64 want = (u64)old + delta; \
   if (want > tables[t * T_FIELDS + T_CAP]) { \
     STATE(S_HOST_FUNC) = GROW_TABLE; STATE(S_HOST_FP) = (u32)t; trap = (u32)want; \
     pc = here; status = STATUS_HOSTCALL; goto leave; \
@@ -795,9 +801,9 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 }
 #define OPC_TABLE_FILL { \
   u64 t = NEXT_WORD(); \
-  u64 d = RD_U32(A), n = RD_U32(C); \
+  u64 d = RD_U64(A), n = RD_U64(C); \
   u64 v = RD_U64(B); \
-  if (d + n > TBL_SIZE(t)) TRAP(TABLE_OOB); \
+  if (OUT_OF(d, n, (u64)TBL_SIZE(t))) TRAP(TABLE_OOB); \
   u64* base = TBL_BASE(t); \
   for (u64 k = 0; k < n; k++) base[d + k] = v; \
   NEXT; \
@@ -805,8 +811,8 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_TABLE_COPY { \
   u64 x = NEXT_WORD(); \
   u64 dt = x & 0xffffffffu, stb = x >> 32; \
-  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
-  if (s + n > TBL_SIZE(stb) || d + n > TBL_SIZE(dt)) TRAP(TABLE_OOB); \
+  u64 d = RD_U64(A), s = RD_U64(B), n = RD_U64(C); \
+  if (OUT_OF(s, n, (u64)TBL_SIZE(stb)) || OUT_OF(d, n, (u64)TBL_SIZE(dt))) TRAP(TABLE_OOB); \
   move_refs(TBL_BASE(dt) + d, TBL_BASE(stb) + s, n); \
   NEXT; \
 }
@@ -815,8 +821,8 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   u64 t = x & 0xffffffffu, seg = x >> 32; \
   const u64* info = (const u64*)P[P_ELEM_INFO] + seg * 2; \
   u64 len = DROPPED(P_ELEM_DROPPED, seg) ? 0 : info[1]; \
-  u64 d = RD_U32(A), s = RD_U32(B), n = RD_U32(C); \
-  if (s + n > len || d + n > TBL_SIZE(t)) TRAP(TABLE_OOB); \
+  u64 d = RD_U64(A), s = RD_U32(B), n = RD_U32(C); \
+  if (s + n > len || OUT_OF(d, n, (u64)TBL_SIZE(t))) TRAP(TABLE_OOB); \
   const u64* src = (const u64*)P[P_ELEM] + info[0] + s; \
   u64* base = TBL_BASE(t); \
   for (u64 k = 0; k < n; k++) base[d + k] = src[k]; \
@@ -1009,7 +1015,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_NOP: NEXT;
       case OP_UNREACHABLE: TRAP(UNREACHABLE);
       case OP_CALL_INDIRECT: {
-        u32 idx = RD_U32(B);
+        u64 idx = RD_U64(B);  // an i32 zero-extended, or a 64-bit table's i64
         u64 sig = NEXT_WORD();
         RESOLVE_INDIRECT(idx, C, sig);
         callee_fp = fp + a;
@@ -1019,7 +1025,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         callee = imm32;
         goto tail_call;
       case OP_RETURN_CALL_INDIRECT: {
-        u32 idx = RD_U32(B);
+        u64 idx = RD_U64(B);
         u64 sig = NEXT_WORD();
         RESOLVE_INDIRECT(idx, C, sig);
         goto tail_call;

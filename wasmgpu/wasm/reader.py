@@ -518,8 +518,10 @@ def _limits(r: _Reader, max_flag: int) -> tuple[Limits, int]:
 
 def _table_type(r: _Reader) -> TableType:
     elem = r.reftype()
-    limits, _ = _limits(r, 1)
-    return TableType(elem, limits)
+    limits, flag = _limits(r, 5 if r.memory64 else 1)
+    if flag & 2:  # no shared tables
+        raise DecodeError("integer too large", r.at())
+    return TableType(elem, limits, table64=bool(flag & 4))
 
 
 def _memory_type(r: _Reader) -> MemoryType:

@@ -27,6 +27,7 @@ class Limits:
 class TableType:
     elem: int  # FUNCREF or EXTERNREF
     limits: Limits
+    table64: bool = False  # indices are i64 (memory64's 64-bit tables)
 
 
 @dataclass(frozen=True)

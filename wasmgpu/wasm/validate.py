@@ -161,13 +161,14 @@ def declared_refs(module: Module) -> set[int]:
 class _Context:
     """What validation of bodies and constant expressions needs, in flat lists."""
 
-    __slots__ = ("types", "funcs", "tables", "nmems", "mem64", "globals", "nimported_globals", "elems", "ndatas",
-                 "refs")
+    __slots__ = ("types", "funcs", "tables", "table64", "nmems", "mem64", "globals", "nimported_globals", "elems",
+                 "ndatas", "refs")
 
     def __init__(self) -> None:
         self.types: list[tuple[list[int], list[int]]] = []
         self.funcs: list[tuple[list[int], list[int]]] = []
         self.tables: list[int] = []  # element reference types
+        self.table64: list[bool] = []  # per table: its indices are i64
         self.nmems = 0
         self.mem64: list[bool] = []  # per memory: its addresses are i64 (memory64)
         self.globals: list[tuple[int, bool]] = []  # (value type, mutable)
@@ -197,7 +198,10 @@ def _check_memtype(mt: MemoryType, features: Features) -> None:
 
 
 def _check_tabletype(tt: TableType) -> None:
-    _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
+    if tt.table64:
+        _check_limits(tt.limits, (1 << 64) - 1, "table size must be at most 2^64-1")
+    else:
+        _check_limits(tt.limits, 0xFFFF_FFFF, "table size must be at most 2^32-1")
 
 
 def _check_type_index(ctx: _Context, idx: int) -> tuple[list[int], list[int]]:
@@ -251,8 +255,9 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
         if imp.kind == "func":
             ctx.funcs.append(_check_type_index(ctx, imp.desc))  # type: ignore[arg-type]
         elif imp.kind == "table":
-            _check_tabletype(imp.desc)
+            _check_tabletype(imp.desc)  # type: ignore[arg-type]
             ctx.tables.append(imp.desc.elem)  # type: ignore[union-attr]
+            ctx.table64.append(imp.desc.table64)  # type: ignore[union-attr]
         elif imp.kind == "memory":
             _check_memtype(imp.desc, features)  # type: ignore[arg-type]
             ctx.nmems += 1
@@ -269,6 +274,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
     for tt in module.tables:
         _check_tabletype(tt)
         ctx.tables.append(tt.elem)
+        ctx.table64.append(tt.table64)
     for mt in module.mems:
         _check_memtype(mt, features)
         ctx.nmems += 1
@@ -293,7 +299,8 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
                 raise ValidationError(f"unknown table {e.table}")
             if ctx.tables[e.table] != e.reftype:
                 raise ValidationError("type mismatch")
-            _check_const(ctx, e.offset or [], O.I32_T, features, len(ctx.globals))
+            _check_const(ctx, e.offset or [], O.I64_T if ctx.table64[e.table] else O.I32_T, features,
+                         len(ctx.globals))
     for d in module.datas:
         if d.mode == "active":
             if not 0 <= d.memory < ctx.nmems:
@@ -434,6 +441,10 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
     def at(memory: int) -> int:
         """The type of memory `memory`'s addresses."""
         return O.I64_T if ctx.mem64[memory] else I32
+
+    def ix(t: int) -> int:
+        """The type of table t's indices (t known)."""
+        return O.I64_T if ctx.table64[t] else I32
 
     simple = _SIMPLE
     memop = _MEMOP
@@ -586,7 +597,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 if not 0 <= tidx < len(types):
                     raise _Fail(f"unknown type {tidx}")
                 p, r = types[tidx]
-                pop_expect(I32)
+                pop_expect(ix(x))
                 pop_vals(p)
                 if c == C_RETURN_CALL_INDIRECT:
                     if list(r) != list(results):  # the callee's results are this function's
@@ -616,30 +627,31 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 vals.append(O.FUNCREF)
             elif c == C_TABLE_GET:
                 t = table(imm)  # type: ignore[arg-type]
-                pop_expect(I32)
+                pop_expect(ix(imm))  # type: ignore[arg-type]
                 vals.append(t)
             elif c == C_TABLE_SET:
                 t = table(imm)  # type: ignore[arg-type]
                 pop_expect(t)
-                pop_expect(I32)
+                pop_expect(ix(imm))  # type: ignore[arg-type]
             elif c == C_TABLE_SIZE:
                 table(imm)  # type: ignore[arg-type]
-                vals.append(I32)
+                vals.append(ix(imm))  # type: ignore[arg-type]
             elif c == C_TABLE_GROW:
                 t = table(imm)  # type: ignore[arg-type]
-                pop_expect(I32)
+                pop_expect(ix(imm))  # type: ignore[arg-type]
                 pop_expect(t)
-                vals.append(I32)
+                vals.append(ix(imm))  # type: ignore[arg-type]
             elif c == C_TABLE_FILL:
                 t = table(imm)  # type: ignore[arg-type]
-                pop_expect(I32)
+                pop_expect(ix(imm))  # type: ignore[arg-type]
                 pop_expect(t)
-                pop_expect(I32)
+                pop_expect(ix(imm))  # type: ignore[arg-type]
             elif c == C_TABLE_COPY:
                 dst, src = imm  # type: ignore[misc]
                 if table(dst) != table(src):
                     raise _Fail("type mismatch")
-                pop_vals([I32, I32, I32])
+                d, s_ = ix(dst), ix(src)
+                pop_vals([d, s_, I32 if I32 in (d, s_) else O.I64_T])
             elif c == C_TABLE_INIT:
                 eidx, x = imm  # type: ignore[misc]
                 t = table(x)
@@ -647,7 +659,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                     raise _Fail(f"unknown elem segment {eidx}")
                 if ctx.elems[eidx] != t:
                     raise _Fail("type mismatch")
-                pop_vals([I32, I32, I32])
+                pop_vals([ix(x), I32, I32])
             elif c == C_ELEM_DROP:
                 if not 0 <= imm < len(ctx.elems):  # type: ignore[operator]
                     raise _Fail(f"unknown elem segment {imm}")
