@@ -27,6 +27,11 @@ WAT = """
   (func (export "fill") (param i64 i64) (memory.fill (local.get 0) (i32.const 7) (local.get 1)))
   (func (export "copy") (param i64 i64 i64) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
   (func (export "rmw") (param i64) (result i64) (i64.atomic.rmw.add (local.get 0) (i64.const 5)))
+  (func (export "far_atomic") (param i64) (result i32) (i32.atomic.load offset=0x100000000 (local.get 0)))
+  (func (export "vload") (param i64) (result i64) (i64x2.extract_lane 1 (v128.load offset=8 (local.get 0))))
+  (func (export "vlane") (param i64) (v128.store8_lane 3 (local.get 0) (v128.const i64x2 0x0102030405060708 0)))
+  (func (export "vfar") (param i64) (result i32) (i32x4.extract_lane 0 (v128.load32_zero offset=0x100000000
+                                                                         (local.get 0))))
 )
 """
 
@@ -38,6 +43,9 @@ CALLS = [
     ("grow", (0,)), ("load", (2 * 65536 + 100,)), ("fill", (65536 * 2 - 4, 8)), ("load", (65536 * 2 - 4,)),
     ("fill", (MASK64, 2)), ("fill", (10, MASK64)), ("copy", (200, 65530, 6)), ("load", (200,)),
     ("copy", (0, MASK64 - 1, 4)), ("rmw", (64,)), ("rmw", (64,)), ("rmw", (65,)), ("rmw", (MASK64 - 7,)),
+    ("far_atomic", (0,)), ("far_atomic", (MASK64 - 3,)), ("vlane", (300,)), ("load", (296,)), ("vload", (292,)),
+    ("vload", (65536 * 3 - 24,)), ("vload", (65536 * 3 - 23,)), ("vload", (MASK64 - 7,)), ("vlane", (MASK64,)),
+    ("vfar", (0,)),
 ]
 
 

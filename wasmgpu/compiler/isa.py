@@ -90,8 +90,8 @@ CONTROL: dict[str, Control] = {
     # next = sub | lane << 16 | wide << 24 | z << 32, sub the op's number after the 0xFD prefix, wide set when
     # the result is a v128, z a third operand (bitselect's mask, a shuffle's lane indices). Semantics: vm/simd.h.
     "SIMD": Control("bc", writes=True, next_words=1, operands="dst=sa x=sb y=sc op=next"),
-    # A load (v128.load*, load*_splat, load*_zero, load*_lane): next = offset | memory << 32 | sub << 48 |
-    # lane << 56; slot c is the vector a lane load writes into.
+    # A load (v128.load*, load*_splat, load*_zero, load*_lane): next = offset | memory << 32 | memory64 << 47 |
+    # sub << 48 | lane << 56; slot c is the vector a lane load writes into.
     "SIMD_LOAD": Control("bc", writes=True, next_words=1, operands="dst=sa addr=sb v=sc op=next"),
     # A store (v128.store, store*_lane): next as SIMD_LOAD's.
     "SIMD_STORE": Control("bc", next_words=1, operands="addr=sb value=sc op=next"),

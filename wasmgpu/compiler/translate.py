@@ -356,13 +356,19 @@ class _Translator:
         mem = self.addr.mems[memidx] << 32
         if not self.mem64[memidx]:
             return isa_op, offset | mem, addr
-        if offset >> 32:
-            # An instance's memory is at most 4 GiB here, so this access is out of bounds whatever the address:
-            # made from an address and an offset that are both 2^32 - 1.
-            addr = self.pos(len(self.stack))
-            self.emit32(OP["CONST32"], addr, 0xFFFFFFFF)
-            offset = 0xFFFFFFFF
+        addr, offset = self.far_offset(addr, offset)
         return _A64[isa_op], offset | mem, addr
+
+    def far_offset(self, addr: int, offset: int) -> tuple[int, int]:
+        """A 64-bit memory's access with `offset` from the address in slot `addr` (just popped): an offset past
+        32 bits is out of bounds whatever the address (an instance's memory is at most 4 GiB here), so the
+        access is made at 2^32, aligned for any width, in the popped address's home."""
+        if not offset >> 32:
+            return addr, offset
+        home = self.pos(len(self.stack))
+        self.emit(OP["CONST"], home)
+        self.word(1 << 32)
+        return home, 0
 
     # -- superinstructions ---------------------------------------------------------------------
     def take_small_const(self, slot: int, wide: bool) -> int | None:
@@ -745,38 +751,39 @@ class _Translator:
                 self.emit(OP["CONST"], dst + k)
                 self.word(half)
 
-    def mem_word(self, imm: tuple, sub: int, lane: int = 0) -> int:
-        """SIMD_LOAD's and SIMD_STORE's next word (isa.CONTROL)."""
+    def mem_word(self, imm: tuple, sub: int, addr: int, lane: int = 0) -> tuple[int, int]:
+        """SIMD_LOAD's and SIMD_STORE's next word (isa.CONTROL), and the address slot (far_offset), for the
+        address just popped from slot `addr`."""
         lane_op = 84 <= sub <= 91  # (align, offset, lane[, memory]), else (align, offset[, memory])
         memidx = imm[-1] if len(imm) > (3 if lane_op else 2) else 0
-        if self.mem64[memidx]:
-            raise Unsupported("SIMD loads and stores of a memory with 64-bit addresses (memory64) are not "
-                              "supported yet")
         mem = self.addr.mems[memidx]
-        if mem > 0xFFFF:
-            raise Unsupported(f"SIMD access to memory {mem} of the store (at most 65536 memories)")
-        return imm[1] | mem << 32 | sub << 48 | lane << 56
+        if mem > 0x7FFF:
+            raise Unsupported(f"SIMD access to memory {mem} of the store (at most 32768 memories)")
+        offset = imm[1]
+        if self.mem64[memidx]:
+            addr, offset = self.far_offset(addr, offset)
+        return offset | (mem | self.mem64[memidx] << 15) << 32 | sub << 48 | lane << 56, addr
 
     def op_simd(self, sub: int, imm: object) -> None:
         if sub == 12:  # v128.const
             self.const128(self.push_slot(2), imm)  # type: ignore[arg-type]
             return
         if sub <= 10 or sub in (92, 93):  # loads
-            addr = self.pop()
+            word, addr = self.mem_word(imm, sub, self.pop())  # type: ignore[arg-type]
             self.emit_def(OP["SIMD_LOAD"], addr, addr, w=2)
-            self.word(self.mem_word(imm, sub))  # type: ignore[arg-type]
+            self.word(word)
             return
         if 84 <= sub <= 87:  # load lane: the vector's slots are read before the result is written
             vec = self.pop()
-            addr = self.pop()
+            word, addr = self.mem_word(imm, sub, self.pop(), imm[2])  # type: ignore[index,arg-type]
             self.emit_def(OP["SIMD_LOAD"], addr, vec, w=2)
-            self.word(self.mem_word(imm, sub, imm[2]))  # type: ignore[index,arg-type]
+            self.word(word)
             return
         if sub == 11 or 88 <= sub <= 91:  # stores
             vec = self.pop()
-            addr = self.pop()
+            word, addr = self.mem_word(imm, sub, self.pop(), imm[2] if sub != 11 else 0)  # type: ignore[index,arg-type]
             self.emit(OP["SIMD_STORE"], 0, addr, vec)
-            self.word(self.mem_word(imm, sub, imm[2] if sub != 11 else 0))  # type: ignore[index,arg-type]
+            self.word(word)
             return
         params, result = simd_shape(sub)
         operands = [self.pop() for _ in params][::-1]
@@ -809,9 +816,13 @@ class _Translator:
         if mem > 0xFFFF:
             raise Unsupported(f"atomic access to memory {mem} of the store (at most 65536 memories)")
         shared = self.module.all_mems()[memidx].shared
+        offset = imm[1]
+        if offset >> 32:  # out of bounds at any address (far_offset): the same at 2^32
+            self.emit(OP["CONST"], base)
+            self.word(1 << 32)
+            offset = 0
         self.emit(OP["ATOMIC"], dst, base)
         self.last_def = len(self.words) - 1 if info.results else -1
-        offset = min(imm[1], 0xFFFFFFFF)  # past 32 bits (memory64): out of bounds, as this one is
         self.word(offset | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | shared << 54
                   | bool(info.results) << 55 | n << 56 | self.mem64[memidx] << 58)
 

@@ -603,8 +603,8 @@ DEV void simd_write(MemRef r, u64 ea, u32 nb, u32 lane, u64 lo, u64 hi) {
   }
 }
 // SIMD_LOAD's and SIMD_STORE's next word w: the effective address, the memory, the op, the lane.
-#define SIMD_EA(w, addr) ((u64)(u32)(addr) + (u32)(w))
-#define SIMD_MEM(w) ((u32)((w) >> 32) & 0xffff)
+#define SIMD_MEM(w) ((u32)((w) >> 32) & 0x7fff)
+#define SIMD_A64(w) (((w) >> 47) & 1)  // the memory's addresses are 64-bit (memory64)
 #define SIMD_SUB(w) ((u32)((w) >> 48) & 0xff)
 #define SIMD_LANE(w) ((u32)((w) >> 56))
 
@@ -622,10 +622,12 @@ DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
     return 0;
   }
   const u64 N = P[P_N];
-  const u64 ea = SIMD_EA(s, SLOT(b));
+  const u64 x = SIMD_A64(s) ? SLOT(b) : (u64)(u32)SLOT(b);
+  const u64 ea = x + (u32)s;
   const u32 nb = simd_mem_bytes(SIMD_SUB(s));
   const MemRef cref = mem_ref((const u64*)P[P_MEMS], SIMD_MEM(s), inst, N);
-  if (ea + nb > (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE) return TRAP_MEM_OOB;
+  if (ea < x || OUT_OF(ea, (u64)nb, (u64)((const u32*)P[P_MEM_PAGES])[(u64)SIMD_MEM(s) * N + inst] * PAGE))
+    return TRAP_MEM_OOB;
   if (op == OP_SIMD_STORE) {
     simd_write(cref, ea, nb, SIMD_LANE(s), SLOT(c), SLOT(c + 1));
     return 0;
