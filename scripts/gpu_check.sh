@@ -45,6 +45,12 @@ if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
     "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-3.0.log" | tail -20
 fi
+if [ -d "$WASMGPU_TESTSUITE/proposals/threads" ]; then
+  echo "== threads proposal scripts (atomics, shared memories), CUDA backend, 64 instances"
+  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-threads.json" \
+    "$WASMGPU_TESTSUITE/proposals/threads" > "$out/spec-cuda-threads.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-threads.log" | tail -10
+fi
 if [ -d .fuzzcorpus ]; then
   # The GPU machine has no binaryen: the modules are made beforehand with --save-corpus and carried.
   echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
