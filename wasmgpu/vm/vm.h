@@ -1103,7 +1103,10 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
   while (cap > 0) {
-    cap -= VM_STEP(P, inst, cap, near);
+    // inst through a copy the compiler cannot see through: what the step derives from it (the instance's
+    // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
+    // call, which cost registers in the interpreter's loop (spills in every op's path).
+    cap -= VM_STEP(P, opaque(inst), cap, near);
     if (STATE(S_STATUS) == STATUS_OUTSIDE) {
       outside_step(P, inst);
       continue;
