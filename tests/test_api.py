@@ -11,7 +11,7 @@ import wasmtime
 
 import wasmgpu.runtime.engine as wg
 from tests.conftest import REPO
-from wasmgpu.errors import LinkError, ProcExit, Trap, WasmGpuError
+from wasmgpu.errors import LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from wasmgpu.runtime.api import REF_NULL, ValueTypeError
 from wasmgpu.wasm.types import FuncType
 
@@ -332,3 +332,20 @@ def test_imports_that_cannot_link(engine) -> None:
     mem = module(engine, '(module (import "env" "m" (memory 1)))')
     with pytest.raises(LinkError, match=r"import `env::m` is a memory, not a function"):
         mem.instantiate(1, imports={("env", "m"): lambda: None})
+
+
+def test_v128_values_are_128_bit_ints_at_the_api() -> None:
+    """A v128 argument, result and host-function value is an int of 128 bits (the 16 bytes little-endian);
+    NumPy arrays of them are refused by name."""
+    wat = """(module
+      (import "h" "twice" (func $twice (param v128) (result v128)))
+      (func (export "f") (param v128 i32) (result i32 v128)
+        (local.get 1) (call $twice (i32x4.add (local.get 0) (i32x4.splat (local.get 1))))))"""
+    batch = wg.Engine("cpu").load(wasmtime.wat2wasm(wat)).instantiate(
+        2, imports={("h", "twice"): lambda v: (v * 2) & ((1 << 128) - 1)})
+    lanes = sum(x << (32 * k) for k, x in enumerate((12, 10, 10, 10)))
+    assert [r.values for r in batch.call("f", [(1, 5), (-1, 1)])] == [(5, lanes), (1, 0)]
+    with pytest.raises(ValueTypeError, match=r"v128\): 340282366920938463463374607431768211456 is out of range"):
+        batch.call("f", [(1 << 128, 0), (0, 0)])
+    with pytest.raises(Unsupported, match="v128 values in NumPy arrays"):
+        batch.call_arrays(batch.instance.exports["f"], None)

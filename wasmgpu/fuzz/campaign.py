@@ -35,7 +35,7 @@ class Settings:
     seed: int = 0
     corpus: list[Path] = field(default_factory=list)
     mutate: bool = False  # damage each generated module a little: the decoders and validators compared
-    simd: bool = False  # generate with SIMD instructions too
+    extra: tuple[str, ...] = ()  # generate.OPTIONAL features to generate too
 
 
 @dataclass
@@ -64,7 +64,7 @@ def module_wasm(s: Settings, index: int) -> tuple[str, list[bytes]]:
     if s.corpus:
         path = s.corpus[index]
         return path.stem, [path.read_bytes()]
-    cands = generate.candidates(s.seed, index, s.simd)
+    cands = generate.candidates(s.seed, index, s.extra)
     if s.mutate and cands:
         return f"s{s.seed}-{index}-m", [generate.mutate(cands[-1], s.seed, index)]
     return f"s{s.seed}-{index}", cands
@@ -287,7 +287,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run these .wasm files (or folders of them) instead of generating")
     p.add_argument("--mutate", action="store_true",
                    help="change a few bytes of each generated module: compares what each engine accepts")
-    p.add_argument("--simd", action="store_true", help="generate modules with SIMD instructions too")
+    for name in generate.OPTIONAL:
+        p.add_argument(f"--{name}", action="store_true", help=f"generate modules with {name} instructions too")
     p.add_argument("-v", "--verbose", action="store_true", help="print mismatches and progress as they come")
     a = p.parse_args(argv)
     for name in ("count", "instances", "fuel", "jobs"):
@@ -306,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     if not oracle.available():
         print("wasmgpu.fuzz: wasmtime is not installed (python3 -m pip install wasmtime)", file=sys.stderr)
         return 2
-    s = Settings(a.backend, a.tier, a.instances, a.fuel, a.seed, mutate=a.mutate, simd=a.simd)
+    s = Settings(a.backend, a.tier, a.instances, a.fuel, a.seed, mutate=a.mutate,
+                 extra=tuple(f for f in generate.OPTIONAL if getattr(a, f)))
     count = a.count
     if a.corpus:
         files: list[Path] = []

@@ -8,10 +8,10 @@ import shutil
 import subprocess
 import tempfile
 
-# Every WebAssembly 2.0 feature the engine runs; SIMD when asked (campaign --simd: the SIMD feature set).
+# Every WebAssembly 2.0 feature the engine runs; the OPTIONAL ones when a campaign asks (--simd ...).
 FEATURES = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
             "--enable-multivalue", "--enable-mutable-globals"]
-SIMD = "--enable-simd"
+OPTIONAL = {"simd": "--enable-simd", "threads": "--enable-threads"}
 # binaryen releases before typed function references were split off (e.g. 108) emit typed references
 # (`(ref $t)`, GC heap types) under --enable-reference-types, which wasmtime then refuses: such a module is
 # generated again from the same bytes without reference types (see candidates).
@@ -39,13 +39,13 @@ def random_input(seed: int, index: int) -> tuple[bytes, list[str]]:
 
 
 def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | None = None,
-                      simd: bool = False) -> bytes | None:
+                      extra: tuple[str, ...] = ()) -> bytes | None:
     """The module binaryen makes from `data` (then optimized with `passes`), or None when wasm-opt fails."""
     with tempfile.TemporaryDirectory() as d:
         src, dst = os.path.join(d, "in.bin"), os.path.join(d, "out.wasm")
         with open(src, "wb") as f:
             f.write(data)
-        flags = FEATURES + ([REFERENCE_TYPES] if reference_types else []) + ([SIMD] if simd else [])
+        flags = FEATURES + ([REFERENCE_TYPES] if reference_types else []) + [OPTIONAL[f] for f in extra]
         p = subprocess.run([wasm_opt() or "wasm-opt", src, "-ttf", *flags, *(passes or []), "-o", dst],
                            capture_output=True)
         if p.returncode != 0 or not os.path.exists(dst):
@@ -54,12 +54,12 @@ def translate_to_fuzz(data: bytes, reference_types: bool, passes: list[str] | No
             return f.read()
 
 
-def candidates(seed: int, index: int, simd: bool = False) -> list[bytes]:
+def candidates(seed: int, index: int, extra: tuple[str, ...] = ()) -> list[bytes]:
     """Module `index` with reference types enabled, then without (the one to use when the first is not valid)."""
     data, passes = random_input(seed, index)
     out = []
     for refs in (True, False):
-        wasm = translate_to_fuzz(data, refs, passes, simd)
+        wasm = translate_to_fuzz(data, refs, passes, extra)
         if wasm is not None:
             out.append(wasm)
     return out

@@ -31,6 +31,7 @@ TRAP_KINDS: dict[str, tuple[str, ...]] = {
     "INTEGER_DIVISION_BY_ZERO": ("integer divide by zero",),
     "BAD_CONVERSION_TO_INTEGER": ("invalid conversion to integer",),
     "UNREACHABLE": ("unreachable",),
+    "HEAP_MISALIGNED": ("unaligned atomic",),
     "OUT_OF_FUEL": ("all fuel consumed",),
 }
 EXHAUSTED = "call stack exhausted"
@@ -142,12 +143,16 @@ def _engine() -> Any:
     # canon_f32): so does wasmtime here, which makes NaNs that reach memory or integers comparable bit for
     # bit. Both are what the spec allows.
     config.cranelift_nan_canonicalization = True
-    # WebAssembly 2.0 and no later proposal: a module that needs one (GC types, say) is invalid here, as
-    # it is to wasmgpu's validator.
-    for proposal in ("gc", "function_references", "tail_call", "threads", "exceptions", "memory64",
-                     "multi_memory", "relaxed_simd", "stack_switching", "custom_page_sizes", "wide_arithmetic"):
+    # WebAssembly 2.0 with the proposals the campaign can generate (generate.OPTIONAL) and memory64 (which
+    # binaryen's generator does not make), no other: a module that needs one (GC types, say) is invalid
+    # here, as it is to wasmgpu's validator.
+    for proposal in ("gc", "function_references", "tail_call", "exceptions", "multi_memory", "relaxed_simd",
+                     "stack_switching", "custom_page_sizes", "wide_arithmetic"):
         if hasattr(type(config), "wasm_" + proposal):
             setattr(config, "wasm_" + proposal, False)
+    config.wasm_threads = True
+    config.shared_memory = True
+    config.wasm_memory64 = True
     return wasmtime.Engine(config)
 
 

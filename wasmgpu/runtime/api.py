@@ -5,6 +5,7 @@ keeps (objects.py), by value type.
 - f32 / f64: floats or ints; results are Python floats, bit for bit where the value is a NaN with a payload
   (f64 exactly; f32 as far as the widening to a double keeps it).
 - funcref / externref: None (null) or an int (a host integer, or a function address); results the same.
+- v128: an int of 128 bits (either sign; results unsigned), the 16 bytes little-endian (not in NumPy arrays).
 
 NumPy arrays carry the same values with dtypes int32, int64, float32, float64 and uint64 for references
 (REF_NULL is null there).
@@ -80,11 +81,6 @@ def functype(ty: Any) -> FuncType:
     return FuncType(tuple(valtype(t) for t in params), tuple(valtype(t) for t in results))
 
 
-def check_supported(ft: FuncType) -> None:
-    if wo.V128_T in ft.params or wo.V128_T in ft.results:
-        raise Unsupported("v128 values (SIMD) are not supported yet")
-
-
 def _describe(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
@@ -119,6 +115,12 @@ def to_raw(value: object, t: int, what: str) -> int:
             raise ValueTypeError(f"{what} (f32): {value} is too large for a float") from None
         with np.errstate(over="ignore"):  # beyond f32's range is infinity, as wasm's f32.demote_f64
             return int(np.float64(f).astype(np.float32).view(np.uint32))
+    if t == wo.V128_T:  # an int of 128 bits, either sign
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise ValueTypeError(f"{what} (v128): expected an int, got {_describe(value)}")
+        if not -(1 << 127) <= int(value) < 1 << 128:
+            raise ValueTypeError(f"{what} (v128): {value} is out of range [-2**127, 2**128)")
+        return int(value) & ((1 << 128) - 1)
     if t in (wo.FUNCREF, wo.EXTERNREF):
         if value is None:
             return REF_NULL
@@ -141,6 +143,8 @@ def from_raw(bits: int, t: int) -> Value:
         return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
     if t == wo.F64_T:
         return struct.unpack("<d", struct.pack("<Q", bits & 0xFFFFFFFFFFFFFFFF))[0]
+    if t == wo.V128_T:
+        return bits  # the 16 bytes as an unsigned int, little-endian
     return None if bits == REF_NULL else bits
 
 

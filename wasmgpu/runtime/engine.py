@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LinkError, ProcExit, Trap, WasmGpuError
+from ..errors import LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.features import DEFAULT, Features
 from ..wasm.reader import decode_module
@@ -109,7 +109,6 @@ class CompiledModule:
                                 f"got {type(value).__name__}")
             value = HostFunc(value)
         ftype = self._import_type(key) if value.type is None else api.functype(value.type)
-        api.check_supported(ftype)
         return store.host_func(ftype, _host_callback(value, ftype, f"{mod}::{name}"), f"{mod}::{name}")
 
     def _import_type(self, key: tuple[str, str]) -> FuncType:
@@ -271,6 +270,8 @@ class Batch:
         rows = list(args) if args is not None else [()] * n
         if len(rows) != n:
             raise WasmGpuError(f"expected {n} argument tuples, got {len(rows)}")
+        if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
+            return self._call_v128(f, rows, name, fuel, on_slice, self.typed if typed is None else typed)
         if not (self.typed if typed is None else typed):
             out = self.store.launcher.call_raw(f, _raw_matrix(rows, f, name), fuel, on_slice)
             return out.results() if out is not None else self.store.call(f, rows, fuel, on_slice)
@@ -291,10 +292,31 @@ class Batch:
             res[i] = CallResult(exit_code=code)
         return res
 
+    def _call_v128(self, f: FuncExtern, rows: list[Any], name: str, fuel: int | None,
+                   on_slice: Callable[[], None] | None, typed: bool) -> list[CallResult]:
+        """A call with v128 values (Python ints of 128 bits), one instance's values at a time."""
+        params, results = f.type.params, f.type.results
+        for i, r in enumerate(rows):
+            if not isinstance(r, (tuple, list)) or len(r) != len(params):
+                raise api.ValueTypeError(f"`{name}` takes {len(params)} arguments; instance {i} got {r!r}")
+        # Raw or typed, each value checked and made bits (a v128 either sign, the others as their type says).
+        rows = [tuple(api.to_raw(v, t, f"argument {k} of `{name}` for instance {i}") if typed or t == wo.V128_T
+                      else int(v) for k, (v, t) in enumerate(zip(r, params, strict=True)))
+                for i, r in enumerate(rows)]
+        out = self.store.call(f, rows, fuel, on_slice)
+        if typed:
+            for r in out:
+                if r.values is not None:
+                    r.values = tuple(api.from_raw(v, t) for v, t in zip(r.values, results, strict=True))  # type: ignore[misc]
+        return out
+
     def call_arrays(self, f: FuncExtern, args: np.ndarray | Sequence[np.ndarray] | None, *,
                     fuel: int | None = None, on_slice: Callable[[], None] | None = None) -> BatchResult:
         """`f` called in every instance with typed NumPy arguments, its results as arrays."""
         n, params = self.store.n, f.type.params
+        if wo.V128_T in params or wo.V128_T in f.type.results:
+            raise Unsupported("v128 values in NumPy arrays are not supported yet: Batch.call takes them as "
+                              "Python ints")
         if isinstance(args, np.ndarray) and args.ndim == 2:
             if args.shape != (n, len(params)):
                 raise api.ValueTypeError(f"expected an array of shape ({n}, {len(params)}), got {args.shape}")

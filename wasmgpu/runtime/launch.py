@@ -31,7 +31,6 @@ from ..compiler.vm_abi import (
 )
 from ..errors import ProcExit, Trap, WasmGpuError
 from ..wasm import opcodes as wo
-from .api import check_supported
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .tuning import WindowTuner, trial_gain
@@ -74,7 +73,6 @@ class Launcher:
             raise WasmGpuError(f"expected {s.n} argument tuples, got {len(args)}")
         f = s.funcs[func.addr]
         if f.host is not None:
-            check_supported(f.type)
             calls = [(i, tuple(int(v) for v in a)) for i, a in enumerate(args)]
             with self._round_hooks([(i, f.name, a) for i, a in calls]):
                 return [self._call_host(f, i, a) for i, a in calls]
