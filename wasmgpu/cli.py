@@ -214,6 +214,7 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "tail-call": ("tail_call", flag_arg, None),
     "relaxed-simd": ("relaxed_simd", flag_arg, None),
     "threads": ("threads", flag_arg, None),
+    "memory64": ("memory64", flag_arg, None),
 }
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
@@ -223,7 +224,7 @@ WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
 WASMTIME_W_UNSUPPORTED = {
     "async-stack-size", "bulk-memory", "component-model", "custom-page-sizes", "epoch-interruption",
     "exceptions", "function-references", "gc", "max-instances", "max-memories",
-    "max-table-elements", "max-tables", "memory64", "multi-value", "nan-canonicalization",
+    "max-table-elements", "max-tables", "multi-value", "nan-canonicalization",
     "reference-types", "relaxed-simd-deterministic", "simd", "stack-switching",
     "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
     "unknown-imports-trap", "wide-arithmetic", "wmemcheck", "pooling-allocator", "debug-info",
@@ -355,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
                    "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
                    "and of the proposals: multi-memory=y|n, extended-const=y|n, tail-call=y|n, "
-                   "relaxed-simd=y|n, threads=y|n (on by default); "
+                   "relaxed-simd=y|n, threads=y|n, memory64=y|n (on by default); "
                    "comma-separated or repeated")
     p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
@@ -381,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None,
-                   extended_const=None, tail_call=None, relaxed_simd=None, threads=None)
+                   extended_const=None, tail_call=None, relaxed_simd=None, threads=None,
+                   memory64=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "
