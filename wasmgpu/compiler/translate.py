@@ -124,9 +124,8 @@ class _Translator:
     last_def: int = -1
     last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
 
-    # Per stack entry: its width in slots (2 for a v128) and its home, the slot it is copied to when it must
-    # have one of its own; `stack` says where the value is now.
-    widths: list[int] = field(default_factory=list)
+    # Per stack entry: its home, the slot it is copied to when it must have one of its own (the next entry's
+    # home follows it by its width: 2 for a v128); `stack` says where the value is now.
     homes: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -143,6 +142,7 @@ class _Translator:
             self.nparams = 0
         self.nlocals = at
         self.max_slots = at
+        self.top = at  # the next stack entry's home
 
     # -- emission ---------------------------------------------------------------------------
     def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
@@ -196,31 +196,35 @@ class _Translator:
     # -- the operand stack --------------------------------------------------------------------
     def pos(self, height: int) -> int:
         """The home of the stack entry at `height` (at most the current height)."""
-        if height < len(self.homes):
-            return self.homes[height]
-        return self.homes[-1] + self.widths[-1] if self.homes else self.nlocals
+        return self.homes[height] if height < len(self.homes) else self.top
 
     def push(self, slot: int, w: int = 1) -> None:
         """A value of width `w` now in `slot` (a local's, or its home) on top of the stack."""
-        home = self.pos(len(self.stack))
+        home = self.top
         self.stack.append(slot)
-        self.widths.append(w)
         self.homes.append(home)
-        if home + w > self.max_slots:
-            self.max_slots = home + w
+        self.top = top = home + w
+        if top > self.max_slots:
+            self.max_slots = top
 
     def push_slot(self, w: int = 1) -> int:
-        slot = self.pos(len(self.stack))
-        self.push(slot, w)
-        return slot
+        home = self.top
+        self.push(home, w)
+        return home
 
     def pop(self) -> int:
-        self.widths.pop()
-        self.homes.pop()
+        self.top = self.homes.pop()
         return self.stack.pop()
 
     def truncate(self, height: int) -> None:
-        del self.stack[height:], self.widths[height:], self.homes[height:]
+        if height < len(self.homes):
+            self.top = self.homes[height]
+            del self.stack[height:], self.homes[height:]
+
+    def width(self, h: int) -> int:
+        """The width of the stack entry at height h: the distance to the next home."""
+        homes = self.homes
+        return (homes[h + 1] if h + 1 < len(homes) else self.top) - homes[h]
 
     def move(self, dst: int, src: int, w: int) -> None:
         for k in range(w):
@@ -231,7 +235,7 @@ class _Translator:
         for h in range(start, len(self.stack)):
             slot = self.homes[h]
             if self.stack[h] != slot:
-                self.move(slot, self.stack[h], self.widths[h])
+                self.move(slot, self.stack[h], self.width(h))
                 self.stack[h] = slot
 
     def copy_to(self, target_height: int, arity: int) -> None:
@@ -241,8 +245,8 @@ class _Translator:
         dst = self.pos(target_height)
         for k in range(arity):
             if self.stack[top + k] != dst:
-                self.move(dst, self.stack[top + k], self.widths[top + k])
-            dst += self.widths[top + k]
+                self.move(dst, self.stack[top + k], self.width(top + k))
+            dst += self.width(top + k)
 
     def in_place(self, target_height: int, arity: int) -> bool:
         top = len(self.stack) - arity
@@ -250,7 +254,7 @@ class _Translator:
         for k in range(arity):
             if self.stack[top + k] != dst:
                 return False
-            dst += self.widths[top + k]
+            dst += self.width(top + k)
         return True
 
     # -- control ------------------------------------------------------------------------------
@@ -272,8 +276,8 @@ class _Translator:
         dst = 0
         for k in range(n):
             if self.stack[top + k] != dst:
-                self.move(dst, self.stack[top + k], self.widths[top + k])
-            dst += self.widths[top + k]
+                self.move(dst, self.stack[top + k], self.width(top + k))
+            dst += self.width(top + k)
         self.emit(OP["RET"])
 
     def branch(self, depth: int) -> None:
@@ -585,7 +589,7 @@ class _Translator:
     def op_select(self, _imm: object) -> None:
         cond = self.pop()
         v2 = self.pop()
-        w = self.widths[-1]
+        w = self.width(len(self.homes) - 1)
         v1 = self.pop()
         if w == 1:
             self.emit_def(OP["SELECT"], v1, v2)
@@ -642,7 +646,7 @@ class _Translator:
         self.last_def = len(self.words) - 1 if w == 1 else -1
 
     def op_global_set(self, g: int) -> None:
-        w = self.widths[-1]
+        w = self.width(len(self.homes) - 1)
         src = self.pop()
         for k in range(w):
             self.emit32(OP["GLOBAL_SET"], src + k, self.addr.globals[g] + k)
