@@ -12,7 +12,6 @@ arguments are never copied.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from ..errors import Unsupported
 from ..wasm import opcodes as wo
@@ -143,6 +142,8 @@ class _Translator:
         self.nlocals = at
         self.max_slots = at
         self.top = at  # the next stack entry's home
+        # Set in every instance, in one order: Python's attribute lookups then stay specialized.
+        self.global_widths, self.mem64 = _module_facts(self.module)
 
     # -- emission ---------------------------------------------------------------------------
     def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
@@ -189,10 +190,6 @@ class _Translator:
         label.refs.clear()
         self.last_def = -1  # a jump may land here: the previous definition is no longer the only one
 
-    @cached_property
-    def global_widths(self) -> list[int]:
-        return [width(g.valtype) for g in self.module.all_globals()]
-
     # -- the operand stack --------------------------------------------------------------------
     def pos(self, height: int) -> int:
         """The home of the stack entry at `height` (at most the current height)."""
@@ -233,7 +230,7 @@ class _Translator:
     def materialize(self, start: int = 0) -> None:
         """Copy values that still live in locals into their own stack slots."""
         for h in range(start, len(self.stack)):
-            slot = self.homes[h]
+            slot = self.pos(h)
             if self.stack[h] != slot:
                 self.move(slot, self.stack[h], self.width(h))
                 self.stack[h] = slot
@@ -347,10 +344,6 @@ class _Translator:
                 raise Unsupported("function frame larger than 65535 slots")
         # One slot to spare: an op may read the slot after a scalar operand (vm.h's SIMD ops read pairs).
         return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1)
-
-    @cached_property
-    def mem64(self) -> list[bool]:
-        return [m.memory64 for m in self.module.all_mems()]
 
     def mem_access(self, isa_op: int, imm: tuple[int, ...], addr: int) -> tuple[int, int, int]:
         """A load's or store's op, F_EXT word (offset | memory << 32) and address slot, for its memarg and the
@@ -589,7 +582,7 @@ class _Translator:
     def op_select(self, _imm: object) -> None:
         cond = self.pop()
         v2 = self.pop()
-        w = self.width(len(self.homes) - 1)
+        w = self.width(len(self.stack) - 1)
         v1 = self.pop()
         if w == 1:
             self.emit_def(OP["SELECT"], v1, v2)
@@ -626,8 +619,8 @@ class _Translator:
         if slot in self.stack:
             for h, at in enumerate(self.stack):
                 if at == slot:
-                    self.move(self.homes[h], slot, w)
-                    self.stack[h] = self.homes[h]
+                    self.move(self.pos(h), slot, w)
+                    self.stack[h] = self.pos(h)
         if value != slot:
             self.move(slot, value, w)
 
@@ -646,7 +639,7 @@ class _Translator:
         self.last_def = len(self.words) - 1 if w == 1 else -1
 
     def op_global_set(self, g: int) -> None:
-        w = self.width(len(self.homes) - 1)
+        w = self.width(len(self.stack) - 1)
         src = self.pop()
         for k in range(w):
             self.emit32(OP["GLOBAL_SET"], src + k, self.addr.globals[g] + k)
@@ -858,6 +851,15 @@ _HANDLERS = {
     _k("table.init"): _Translator.op_table_init, _k("elem.drop"): _Translator.op_elem_drop,
 }
 _STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
+
+
+def _module_facts(module: Module) -> tuple[list[int], list[bool]]:
+    """Per module, once: its globals' widths in slots, and which memories have 64-bit addresses."""
+    facts = module.__dict__.get("_translate_facts")
+    if facts is None:
+        facts = ([width(g.valtype) for g in module.all_globals()], [m.memory64 for m in module.all_mems()])
+        module.__dict__["_translate_facts"] = facts
+    return facts
 
 
 def translate_function(module: Module, defined_index: int, addr: Addresses, base_pc: int) -> FuncCode:
