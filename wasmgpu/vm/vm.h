@@ -4,6 +4,10 @@
 // parameter block P, so execution resumes where it stopped.
 #pragma once
 
+// A compiled store's build names its step function VM_STEP before including this header (compiler/to_c.py).
+#ifdef VM_STEP
+#define WG_COMPILED 1
+#endif
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define WG_CUDA 1
 #define DEV __device__ __forceinline__
@@ -680,8 +684,14 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
   if ((s >> 55) & 1) SLOT(a) = res;
   return 0;
 }
-// The interpreter's ops that run apart from its other ones (SIMD, atomics); returns 0, or the trap.
-DEV u32 outside_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
+// The interpreter's ops that run apart from its other ones (SIMD, atomics); returns 0, or the trap. On the CPU
+// out of line and at -O1: the SIMD ops' code is most of the interpreter's build time at -O3.
+#if defined(WG_CUDA) || defined(WG_COMPILED)
+DEV
+#else
+__attribute__((noinline, optimize("O1"))) static
+#endif
+u32 outside_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
   if (((u32)word & OP_MASK) == OP_ATOMIC)
     return atomic_exec(P, inst, (u32)((word >> 16) & 0xffff), (u32)((word >> 32) & 0xffff), s, fb, ssb);
   return simd_exec(P, inst, word, s, fb, ssb);
@@ -1107,10 +1117,14 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
     // call, which cost registers in the interpreter's loop (spills in every op's path).
     cap -= VM_STEP(P, opaque(inst), cap, near);
+#if defined(WG_CUDA) && !defined(WG_COMPILED)
+    // Only the GPU's interpreter leaves its loop for an op (the CPU's and the compiled tier run them in place):
+    // elsewhere outside_step is not built at all, which keeps SIMD's code out of every compiled store's build.
     if (STATE(S_STATUS) == STATUS_OUTSIDE) {
       outside_step(P, inst);
       continue;
     }
+#endif
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
