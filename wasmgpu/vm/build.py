@@ -76,7 +76,9 @@ def vm_source(entry: str, compiled: str = "") -> str:
 def host_units(compiled: str) -> list[str]:
     """The translation units of the CPU build of a store's code: where it was compiled in pieces
     (to_c.PART_BREAK), each group of pieces with the interpreter's headers, then the step function with
-    cpu.cpp; otherwise one unit."""
+    cpu.cpp; otherwise one unit. Without code (the interpreter): two units."""
+    if not compiled:  # the interpreter, and apart its SIMD and atomic ops (vm.h outside_exec), built side by side
+        return ["#define WG_OUTSIDE_APART 1\n" + vm_source("cpu.cpp"), "#define WG_OUTSIDE_UNIT 1\n" + _headers()]
     parts = compiled.split(PART_BREAK)
     if len(parts) < 3:
         return [vm_source("cpu.cpp", compiled)]

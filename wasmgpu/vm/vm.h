@@ -684,18 +684,24 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
   if ((s >> 55) & 1) SLOT(a) = res;
   return 0;
 }
-// The interpreter's ops that run apart from its other ones (SIMD, atomics); returns 0, or the trap. On the CPU
-// out of line and at -O1: the SIMD ops' code is most of the interpreter's build time at -O3.
+// The interpreter's ops that run apart from its other ones (SIMD, atomics); returns 0, or the trap. The CPU
+// interpreter's build has it in a translation unit of its own (vm/build.py host_units: WG_OUTSIDE_APART in
+// the interpreter's, WG_OUTSIDE_UNIT in its own), built beside the interpreter: the SIMD ops' code is most of
+// the build's time.
+#if !defined(WG_CUDA) && !defined(WG_COMPILED) && defined(WG_OUTSIDE_APART)
+u32 outside_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb);
+#else
 #if defined(WG_CUDA) || defined(WG_COMPILED)
 DEV
-#else
-__attribute__((noinline, optimize("O1"))) static
+#elif !defined(WG_OUTSIDE_UNIT)
+static
 #endif
 u32 outside_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
   if (((u32)word & OP_MASK) == OP_ATOMIC)
     return atomic_exec(P, inst, (u32)((word >> 16) & 0xffff), (u32)((word >> 32) & 0xffff), s, fb, ssb);
   return simd_exec(P, inst, word, s, fb, ssb);
 }
+#endif
 // On the GPU, the op at the instance's pc that vm_step left for (status OUTSIDE), run by vm_launch out of its
 // loop (a call inside the loop costs its registers); the pc then moves past it, or the instance traps.
 SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
