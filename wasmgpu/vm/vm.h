@@ -650,8 +650,11 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
   const u64 x = (s >> 58) & 1 ? SLOT(b) : (u64)(u32)SLOT(b);  // memory64: a 64-bit address
   const u64 ea = x + (u32)s;
   const u64 size = (u64)((const u32*)P[P_MEM_PAGES])[(u64)mem * N + inst] * PAGE;
-  if (ea < x || OUT_OF(ea, (u64)nb, size)) return TRAP_MEM_OOB;  // bounds first, as wasmtime
+  // wasmtime's order: notify and wait trap as out of bounds first where the address passes 32 bits; then, for
+  // every atomic, alignment before bounds.
+  if (ea < x || (kind <= 1 && !((s >> 58) & 1) && (ea >> 32))) return TRAP_MEM_OOB;
   if (ea & (nb - 1)) return TRAP_UNALIGNED_ATOMIC;
+  if (OUT_OF(ea, (u64)nb, size)) return TRAP_MEM_OOB;
   const MemRef r = mem_ref((const u64*)P[P_MEMS], mem, inst, N);
   const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
   u64 res = 0;
