@@ -55,6 +55,7 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
         running++;
         wg_simt_ops = 1;
         cap[l] -= vm_step(P, w0 + l, cap[l], 0);
+        if (st[S_STATUS * N + w0 + l] == STATUS_OUTSIDE) outside_step(P, w0 + l);  // as vm_launch does
       }
       stats[0]++;
       stats[1] += running;

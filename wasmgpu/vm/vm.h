@@ -1070,9 +1070,9 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
       case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE: case OP_ATOMIC:
-#ifdef WG_CUDA
+#if defined(WG_CUDA) || defined(WG_INTERLEAVED)
         // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers
-        // (spills in its hot path).
+        // (spills in its hot path). The CPU's build of the GPU's layouts does the same, so CI runs this path.
         status = STATUS_OUTSIDE;
         pc = here;
         goto leave;
@@ -1126,9 +1126,10 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
     // call, which cost registers in the interpreter's loop (spills in every op's path).
     cap -= VM_STEP(P, opaque(inst), cap, near);
-#if defined(WG_CUDA) && !defined(WG_COMPILED)
-    // Only the GPU's interpreter leaves its loop for an op (the CPU's and the compiled tier run them in place):
-    // elsewhere outside_step is not built at all, which keeps SIMD's code out of every compiled store's build.
+#if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && !defined(WG_COMPILED)
+    // Only the GPU's interpreter (and its CPU model, WG_INTERLEAVED) leaves its loop for an op (the CPU's and the
+    // compiled tier run them in place): elsewhere outside_step is not built at all, which keeps SIMD's code out
+    // of every compiled store's build.
     if (STATE(S_STATUS) == STATUS_OUTSIDE) {
       outside_step(P, inst);
       continue;
