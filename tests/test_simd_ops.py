@@ -3,8 +3,8 @@
 Every non-memory SIMD op runs on edge lanes (all pairs of each lane type's edge values meet in some lane) and on
 seeded random ones, in one wasm module run by wasmtime (a function per op, lane immediate or shuffle pattern,
 looping over records in memory) and in one process of a C++ driver that includes vm.h (which includes simd.h as
-generated) and calls simd_apply. Results compare bit for bit, except that where the spec lets an arithmetic float
-op return any NaN, wasmtime's NaN may be any and ours must be the canonical one. Relaxed ops run against the
+generated) and calls simd_apply_inline. Results compare bit for bit, except that where the spec lets an arithmetic
+float op return any NaN, wasmtime's NaN may be any and ours must be the canonical one. Relaxed ops run against the
 deterministic choice compiler/simd.py documents: the non-relaxed op it names, or (fused multiply-add, the dot
 products) an exact Python model.
 """
@@ -42,7 +42,7 @@ int main() {
   u64 in[8];
   while (fread(in, 8, 8, stdin) == 8) {
     V128 x = {in[2], in[3]}, y = {in[4], in[5]}, z = {in[6], in[7]};
-    V128 r = simd_apply((u32)in[0], (u32)(in[0] >> 32), x, y, z);
+    V128 r = simd_apply_inline((u32)in[0], (u32)(in[0] >> 32), x, y, z);
     u64 out[3] = {r.lo, r.hi, (u64)simd_result_is_v128((u32)in[0])};
     fwrite(out, 8, 3, stdout);
   }

@@ -237,6 +237,11 @@ def width(t: int) -> int:
     return 2 if t == wo.V128_T else 1
 
 
+def slot_count(types: Iterable[int]) -> int:
+    """Slots values of these types take, one after another."""
+    return sum(width(t) for t in types)
+
+
 def simd_shape(sub: int) -> tuple[tuple[int, ...], int]:
     """SIMD op `sub`'s operand widths (x, y, z in order) and its result's (0: none)."""
     info = wo.OPS[wo.FD | sub]

@@ -249,13 +249,6 @@ _PRELUDE = r"""// simd_apply_inline(sub, lane, x, y, z): the result of SIMD op `
 // Needs vm.h's types, DEV, canon_f32/f64, f32/f64_min/max, f32/f64_bits, bits_f32/f64 and popcnt32.
 #pragma once
 
-#ifndef SIMD_NOINLINE
-#ifdef WG_CUDA
-#define SIMD_NOINLINE __device__ __noinline__
-#else
-#define SIMD_NOINLINE static
-#endif
-#endif
 // Lane loops unrolled, so that each lane's shifts and masks are constants (the compiled tier's -O1 would keep
 // the loop and its variable shifts). Not in the CPU interpreter's build, where every op is built and unrolling
 // them all doubled the build's time.
@@ -324,10 +317,6 @@ def generate_header() -> str:
         out.append(f"    case {sub:#x}:  // {op.name}" if sub >= 0x100 else f"    case {sub}:  // {op.name}")
         out.append(f"      {op.body} break;")
     out += ["    default: break;", "  }", "  return r;", "}", ""]
-    out.append("SIMD_NOINLINE V128 simd_apply(u32 sub, u32 lane, V128 x, V128 y, V128 z) {")
-    out.append("  return simd_apply_inline(sub, lane, x, y, z);")
-    out.append("}")
-    out.append("")
     out.append("DEV int simd_result_is_v128(u32 sub) {")
     out.append("  switch (sub) {")
     scalar = [sub for sub, op in OPS.items() if not op.vector]

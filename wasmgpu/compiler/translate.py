@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..errors import Unsupported
 from ..wasm import opcodes as wo
-from ..wasm.types import FuncType, Module
+from ..wasm.types import FuncType, MemoryType, Module
 from .isa import (
     A64,
     COMPARES,
@@ -143,7 +143,7 @@ class _Translator:
         self.max_slots = at
         self.top = at  # the next stack entry's home
         # Set in every instance, in one order: Python's attribute lookups then stay specialized.
-        self.global_widths, self.mem64 = _module_facts(self.module)
+        self.global_widths, self.mems = _module_facts(self.module)
 
     # -- emission ---------------------------------------------------------------------------
     def emit(self, op: int, a: int = 0, b: int = 0, c: int = 0, flags: int | None = None) -> int:
@@ -351,7 +351,7 @@ class _Translator:
         memidx = imm[2] if len(imm) > 2 else 0
         offset = imm[1]
         mem = self.addr.mems[memidx] << 32
-        if not self.mem64[memidx]:
+        if not self.mems[memidx].memory64:
             return isa_op, offset | mem, addr
         addr, offset = self.far_offset(addr, offset)
         return _A64[isa_op], offset | mem, addr
@@ -670,7 +670,7 @@ class _Translator:
         mem = self.addr.mems[memidx]
         if mem >= 0x8000:
             raise Unsupported(f"memory.grow of memory {mem} of the store (at most 32768 memories)")
-        self.emit_def(OP["MEMORY_GROW"], self.pop(), mem | self.mem64[memidx] << 15)
+        self.emit_def(OP["MEMORY_GROW"], self.pop(), mem | self.mems[memidx].memory64 << 15)
 
     def three(self) -> tuple[int, int, int]:
         n = self.pop()
@@ -757,9 +757,9 @@ class _Translator:
         if mem > 0x7FFF:
             raise Unsupported(f"SIMD access to memory {mem} of the store (at most 32768 memories)")
         offset = imm[1]
-        if self.mem64[memidx]:
+        if self.mems[memidx].memory64:
             addr, offset = self.far_offset(addr, offset)
-        return offset | (mem | self.mem64[memidx] << 15) << 32 | sub << 48 | lane << 56, addr
+        return offset | (mem | self.mems[memidx].memory64 << 15) << 32 | sub << 48 | lane << 56, addr
 
     def op_simd(self, sub: int, imm: object) -> None:
         if sub == 12:  # v128.const
@@ -808,20 +808,17 @@ class _Translator:
         self.materialize(len(self.stack) - n)
         base = self.pos(len(self.stack) - n)
         self.truncate(len(self.stack) - n)
-        dst = self.push_slot() if info.results else base
         mem = self.addr.mems[memidx]
         if mem > 0xFFFF:
             raise Unsupported(f"atomic access to memory {mem} of the store (at most 65536 memories)")
-        shared = self.module.all_mems()[memidx].shared
-        offset = imm[1]
-        if offset >> 32:  # out of bounds at any address (far_offset): the same at 2^32
-            self.emit(OP["CONST"], base)
-            self.word(1 << 32)
-            offset = 0
-        self.emit(OP["ATOMIC"], dst, base)
+        mt = self.mems[memidx]
+        # The address at 2^32 where the offset is past 32 bits (in its own slot, base, which it overwrites).
+        addr, offset = self.far_offset(base, imm[1])
+        dst = self.push_slot() if info.results else base
+        self.emit(OP["ATOMIC"], dst, addr)
         self.last_def = len(self.words) - 1 if info.results else -1
-        self.word(offset | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | shared << 54
-                  | bool(info.results) << 55 | n << 56 | self.mem64[memidx] << 58)
+        self.word(offset | mem << 32 | atomic_kind(name) << 48 | info.max_align << 52 | mt.shared << 54
+                  | bool(info.results) << 55 | n << 56 | mt.memory64 << 58)
 
     def op_elem_drop(self, elemidx: int) -> None:
         self.emit32(OP["ELEM_DROP"], 0, self.addr.elems[elemidx])
@@ -853,11 +850,11 @@ _HANDLERS = {
 _STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
 
 
-def _module_facts(module: Module) -> tuple[list[int], list[bool]]:
-    """Per module, once: its globals' widths in slots, and which memories have 64-bit addresses."""
+def _module_facts(module: Module) -> tuple[list[int], list[MemoryType]]:
+    """Per module, once: its globals' widths in slots, and all its memories' types."""
     facts = module.__dict__.get("_translate_facts")
     if facts is None:
-        facts = ([width(g.valtype) for g in module.all_globals()], [m.memory64 for m in module.all_mems()])
+        facts = ([width(g.valtype) for g in module.all_globals()], module.all_mems())
         module.__dict__["_translate_facts"] = facts
     return facts
 

@@ -276,9 +276,7 @@ class Batch:
             out = self.store.launcher.call_raw(f, _raw_matrix(rows, f, name), fuel, on_slice)
             return out.results() if out is not None else self.store.call(f, rows, fuel, on_slice)
         nparams = len(f.type.params)
-        for i, r in enumerate(rows):
-            if not isinstance(r, (tuple, list)) or len(r) != nparams:
-                raise api.ValueTypeError(f"`{name}` takes {nparams} arguments; instance {i} got {r!r}")
+        _check_arity(rows, nparams, name)
         cols = list(zip(*rows, strict=True)) if nparams else []
         out = self._run(f, [api.column_to_raw(c, t, f"argument {k} of `{name}`")
                             for k, (c, t) in enumerate(zip(cols, f.type.params, strict=True))], fuel, on_slice)
@@ -296,9 +294,7 @@ class Batch:
                    on_slice: Callable[[], None] | None, typed: bool) -> list[CallResult]:
         """A call with v128 values (Python ints of 128 bits), one instance's values at a time."""
         params, results = f.type.params, f.type.results
-        for i, r in enumerate(rows):
-            if not isinstance(r, (tuple, list)) or len(r) != len(params):
-                raise api.ValueTypeError(f"`{name}` takes {len(params)} arguments; instance {i} got {r!r}")
+        _check_arity(rows, len(params), name)
         # Raw or typed, each value checked and made bits (a v128 either sign, the others as their type says).
         rows = [tuple(api.to_raw(v, t, f"argument {k} of `{name}` for instance {i}") if typed or t == wo.V128_T
                       else int(v) for k, (v, t) in enumerate(zip(r, params, strict=True)))
@@ -347,6 +343,12 @@ class Batch:
             rows = [tuple(c) for c in matrix.T.tolist()] if matrix is not None else [()] * self.store.n
             out = Outcome.from_results(self.store.call(f, rows, fuel, on_slice), len(f.type.results))
         return out
+
+
+def _check_arity(rows: list[Any], nparams: int, name: str) -> None:
+    for i, r in enumerate(rows):
+        if not isinstance(r, (tuple, list)) or len(r) != nparams:
+            raise api.ValueTypeError(f"`{name}` takes {nparams} arguments; instance {i} got {r!r}")
 
 
 def _is_arrays(args: Args) -> bool:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.isa import width
+from ..compiler.isa import slot_count, width
 from ..compiler.vm_abi import (
     GROW_MEMORY,
     GROW_TABLE,
@@ -111,7 +111,7 @@ class Launcher:
         s.state[S_TRAP] = 0
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
-        return self._outcome(sum(width(t) for t in f.type.results))
+        return self._outcome(slot_count(f.type.results))
 
     def _device_only(self, f: FuncInst) -> list[CallResult]:
         """The calls no launch serves: an intrinsic called directly, or a frame the stack cannot hold."""
@@ -204,8 +204,8 @@ class Launcher:
         s = self.store
         sv = s.slot_view()
         frames = state[S_HOST_FP].astype(np.int64)
-        width = max(s.funcs[int(f)].nargs for f in state[S_HOST_FUNC])
-        top = min(int(frames.max()) + width + 1, sv.shape[0])
+        span = max(s.funcs[int(f)].nargs for f in state[S_HOST_FUNC])
+        top = min(int(frames.max()) + span + 1, sv.shape[0])
         # One transfer of the slots around every waiting frame, then results written back per instance.
         window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
         calls = []

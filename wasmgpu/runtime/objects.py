@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..compiler.isa import width
+from ..compiler.isa import slot_count
 from ..compiler.vm_abi import INTRINSIC_INSTANCE_COUNT, INTRINSIC_INSTANCE_ID, NO_HOST
 from ..errors import ProcExit, Trap
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
@@ -47,7 +47,7 @@ class FuncInst:
     nargs: int = field(init=False)  # the slots the parameters take (a v128 two)
 
     def __post_init__(self) -> None:
-        self.nargs = sum(width(t) for t in self.type.params)
+        self.nargs = slot_count(self.type.params)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.isa import width
+from ..compiler.isa import slot_count, width
 from ..compiler.to_c import FuncInfo, compile_store
 from ..compiler.vm_abi import (
     F_FIELDS,
@@ -81,9 +81,6 @@ def _wide(types: tuple[int, ...]) -> int:
             k += 1
     return bits
 
-
-def _slots(types: tuple[int, ...]) -> int:
-    return sum(width(t) for t in types)
 
 
 class ParamBlock:
@@ -205,7 +202,7 @@ class ParamBlock:
         return True
 
     def _sigs(self) -> dict[int, tuple[int, int]]:
-        return {sid: (_slots(t.params), _slots(t.results)) for t, sid in self.store.sigs.items()}
+        return {sid: (slot_count(t.params), slot_count(t.results)) for t, sid in self.store.sigs.items()}
 
     def compiled_source(self, pieces: bool | None = None) -> str:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces over
@@ -216,6 +213,6 @@ class ParamBlock:
         return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces)
 
     def _infos(self) -> list[FuncInfo]:
-        return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, _slots(f.type.params),
-                         _slots(f.type.results), _wide(f.type.params), _wide(f.type.results))
+        return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, slot_count(f.type.params),
+                         slot_count(f.type.results), _wide(f.type.params), _wide(f.type.results))
                 for f in self.store.funcs]

@@ -8,13 +8,6 @@
 // Needs vm.h's types, DEV, canon_f32/f64, f32/f64_min/max, f32/f64_bits, bits_f32/f64 and popcnt32.
 #pragma once
 
-#ifndef SIMD_NOINLINE
-#ifdef WG_CUDA
-#define SIMD_NOINLINE __device__ __noinline__
-#else
-#define SIMD_NOINLINE static
-#endif
-#endif
 // Lane loops unrolled, so that each lane's shifts and masks are constants (the compiled tier's -O1 would keep
 // the loop and its variable shifts). Not in the CPU interpreter's build, where every op is built and unrolling
 // them all doubled the build's time.
@@ -542,10 +535,6 @@ DEV V128 simd_apply_inline(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
     default: break;
   }
   return r;
-}
-
-SIMD_NOINLINE V128 simd_apply(u32 sub, u32 lane, V128 x, V128 y, V128 z) {
-  return simd_apply_inline(sub, lane, x, y, z);
 }
 
 DEV int simd_result_is_v128(u32 sub) {

@@ -125,8 +125,8 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define BITS_F32 bits_f32
 #define BITS_F64 bits_f64
 
-// SIMD: a v128 is two slots, V128{lo, hi}; simd_apply computes every non-memory SIMD op (generated from
-// compiler/simd.py). SIMD_NOINLINE keeps it out of the interpreter's loop on the GPU.
+// SIMD: a v128 is two slots, V128{lo, hi}; simd_apply_inline computes every non-memory SIMD op (generated from
+// compiler/simd.py). SIMD_NOINLINE keeps the GPU interpreter's SIMD and atomic ops (outside_step) out of its loop.
 #ifdef WG_CUDA
 #define SIMD_NOINLINE __device__ __noinline__
 #else
