@@ -99,12 +99,12 @@ def parse_value(text: str, valtype: int) -> int:
             return struct.unpack("<Q", struct.pack("<d", float(text)))[0]
     except (ValueError, OverflowError) as e:
         raise WasmGpuError(f"argument {text!r} is not a valid {wo.TYPE_NAMES[valtype]}") from e
-    raise WasmGpuError(f"arguments of type {wo.TYPE_NAMES.get(valtype, valtype)} cannot be given on the command line")
+    raise WasmGpuError(f"arguments of type {wo.type_name(valtype)} cannot be given on the command line")
 
 
 def format_value(bits: int, valtype: int) -> str:
     value = from_raw(bits, valtype)
-    if valtype in wo.REF_TYPES:
+    if wo.is_ref(valtype):
         return "null" if value is None else f"ref({value})"
     return repr(value)
 
@@ -215,6 +215,8 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "relaxed-simd": ("relaxed_simd", flag_arg, None),
     "threads": ("threads", flag_arg, None),
     "memory64": ("memory64", flag_arg, None),
+    "function-references": ("function_references", flag_arg, None),
+    "exceptions": ("exceptions", flag_arg, None),
 }
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
@@ -223,7 +225,7 @@ WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
 # Keys wasmtime knows that gpu-run does not: named as unsupported rather than unknown.
 WASMTIME_W_UNSUPPORTED = {
     "async-stack-size", "bulk-memory", "component-model", "custom-page-sizes", "epoch-interruption",
-    "exceptions", "function-references", "gc", "max-instances", "max-memories",
+    "gc", "max-instances", "max-memories",
     "max-table-elements", "max-tables", "multi-value", "nan-canonicalization",
     "reference-types", "relaxed-simd-deterministic", "simd", "stack-switching",
     "trap-on-grow-failure", "unknown-exports-allow", "unknown-imports-default",
@@ -356,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--timeout), max-memory-size=BYTES (--max-memory: here a budget for the whole batch, not a "
                    "limit per linear memory), max-wasm-stack=BYTES (each instance's operand stack); "
                    "and of the proposals: multi-memory=y|n, extended-const=y|n, tail-call=y|n, "
-                   "relaxed-simd=y|n, threads=y|n, memory64=y|n (on by default); "
+                   "relaxed-simd=y|n, threads=y|n, memory64=y|n, function-references=y|n, exceptions=y|n (on by "
+                   "default); "
                    "comma-separated or repeated")
     p.add_argument("-S", dest="wasi_options", action="append", default=[], metavar="KEY[=VALUE]",
                    help="wasmtime's WASI options: inherit-env (give the guest the whole host environment; "
@@ -383,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None,
                    extended_const=None, tail_call=None, relaxed_simd=None, threads=None,
-                   memory64=None)
+                   memory64=None, function_references=None, exceptions=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="arguments of the program (or of the invoked function); {i} becomes the instance index "

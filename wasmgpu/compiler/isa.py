@@ -59,6 +59,11 @@ CONTROL: dict[str, Control] = {
     # called as CALL would, and the code after the instruction returns its results.
     "RETURN_CALL": Control(operands="frame=a func=imm32"),
     "RETURN_CALL_INDIRECT": Control("b", next_words=1, operands="frame=a index=sb table=c sig=next"),
+    # call_ref and return_call_ref: the callee a function reference in slot b (null traps); next: the type's
+    # signature id, which says how many slots the arguments and results take.
+    "CALL_REF": Control("b", next_words=1, operands="frame=a ref=sb sig=next"),
+    "RETURN_CALL_REF": Control("b", next_words=1, operands="frame=a ref=sb sig=next"),
+    "REF_AS_NON_NULL": Control("a", macro=True, operands="x=sa"),  # traps on null; the value stays in slot a
     "RET": Control(ends=True),  # the results already in slots 0..n-1
     "SELECT": Control("bc", writes=True, operands="dst=sa x=sb y=y cond=sext"),  # a <- cond != 0 ? x : y
     "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),

@@ -62,8 +62,9 @@ _LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the ho
 # generated handler (isa.handler_cases) with the operands their flags name.
 _SIMD = {"SIMD", "SIMD_LOAD", "SIMD_STORE"}
 _OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
-          "RETURN_CALL", "RETURN_CALL_INDIRECT", "GLOBAL_GET", "GLOBAL_SET", "SELECT", "ATOMIC", *_SIMD}
-_CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"}
+          "RETURN_CALL", "RETURN_CALL_INDIRECT", "CALL_REF", "RETURN_CALL_REF", "GLOBAL_GET", "GLOBAL_SET",
+          "SELECT", "ATOMIC", *_SIMD}
+_CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT", "CALL_REF", "RETURN_CALL_REF"}
 # The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
 # their flags name.
 _OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", "ATOMIC",
@@ -126,7 +127,7 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits(range(b, b + ((ins.ext >> 56) & 3))), _bits([a]) if (ins.ext >> 55) & 1 else 0
     if name == "RET":
         return _bits(range(nresults)), 0
-    if name in ("CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT"):
+    if name in ("CALL", "CALL_INDIRECT", "CALL_REF", "RETURN_CALL", "RETURN_CALL_INDIRECT", "RETURN_CALL_REF"):
         # (a tail call to a host function writes its results there too, as CALL does)
         if name in ("CALL", "RETURN_CALL"):
             nargs, nres = funcs[ins.imm32].nargs, funcs[ins.imm32].nresults
@@ -485,18 +486,22 @@ class _FuncEmitter:
             return head + self.call(ins, wb) + " }"
         if name == "RETURN_CALL":
             return head + self.tail_call(ins, wb) + " }"
-        if name == "RETURN_CALL_INDIRECT":
+        # The callee of an indirect call: from table c, checked against the signature; of call_ref, the
+        # reference itself (its type is known).
+        resolve = (f"RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); " if name.endswith("INDIRECT") else
+                   "if (idx == REF_NULL) TRAP(NULL_FUNC_REF); callee = (u32)idx; ")
+        if name in ("RETURN_CALL_INDIRECT", "RETURN_CALL_REF"):
             nargs = self.sigs[ins.ext][0]
             args = "".join(f"SLOT({k}) = {self.operand(ins.pc, a + k)}; " for k in range(nargs))
-            return (head + f"const u64 idx = (u64)s{b}; RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+            return (head + f"const u64 idx = (u64)s{b}; {resolve}"
                     "const u32* f = funcs + (u64)callee * F_FIELDS; "
                     f"if (f[F_HOST] != NO_HOST) {{ {wb}callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }} "
                     "if ((u64)fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
                     f"{args}for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
                     f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
-        if name == "CALL_INDIRECT":
-            return (head + f"const u64 idx = (u64)s{b}; {wb}RESOLVE_INDIRECT(idx, {c}, {ins.ext}u); "
+        if name in ("CALL_INDIRECT", "CALL_REF"):
+            return (head + f"const u64 idx = (u64)s{b}; {wb}{resolve}"
                     f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
                     f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":

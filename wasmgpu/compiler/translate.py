@@ -70,6 +70,7 @@ class Addresses:
     datas: list[int]
     elems: list[int]
     sig_ids: list[int]  # per type index: the store's canonical signature id
+    tags: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -299,7 +300,7 @@ class _Translator:
                                   result_types=self.ftype.results))
         # Calls zero the declared locals; a reference's default is null, which is not zero.
         for k, t in enumerate(self.local_types):
-            if t in wo.REF_TYPES:
+            if wo.is_ref(t):
                 self.emit(OP["CONST"], self.local_slot[len(self.ftype.params) + k])
                 self.word(REF_NULL)
         for op, imm, off in body:
@@ -567,6 +568,57 @@ class _Translator:
             self.push_results(ft)
             self.emit_return()
         self.dead = True
+
+    def by_ref(self, op: int, typeidx: int) -> FuncType:
+        """CALL_REF or RETURN_CALL_REF of type typeidx (the reference on top of the stack); the type."""
+        ft = self.module.types[typeidx]
+        ref = self.pop()  # read by the VM before the callee frame is set up
+        base = self.call_frame(ft)
+        self.emit(op, base, ref)
+        self.word(self.addr.sig_ids[typeidx])
+        return ft
+
+    def op_call_ref(self, typeidx: int) -> None:
+        self.push_results(self.by_ref(OP["CALL_REF"], typeidx))
+
+    def op_return_call_ref(self, typeidx: int) -> None:
+        ft = self.by_ref(OP["RETURN_CALL_REF"], typeidx)
+        self.push_results(ft)  # reached only after a host function, as for return_call_indirect
+        self.emit_return()
+        self.dead = True
+
+    def op_ref_as_non_null(self, _imm: object) -> None:
+        self.emit(OP["REF_AS_NON_NULL"], self.stack[-1])
+
+    def null_test(self) -> int:
+        """A slot that holds whether the reference on top of the stack is null (the reference stays)."""
+        dst = self.push_slot()
+        self.emit(OP["REF_IS_NULL"], dst, self.stack[-2])
+        self.last_def = len(self.words) - 1
+        return self.pop()
+
+    def op_br_on_null(self, depth: int) -> None:
+        cond = self.null_test()
+        ref, home_top = self.stack[-1], self.top
+        self.pop()  # a branch takes the values below the reference
+        f = self.frames[-1 - depth]
+        if not self.branch_needs_code(depth):
+            self.cond_jump(cond, f.label, True)
+        else:
+            skip = _Label()
+            self.cond_jump(cond, skip, False)
+            self.branch(depth)
+            self.bind(skip)
+        self.push(ref)
+        assert self.top == home_top
+
+    def op_br_on_non_null(self, depth: int) -> None:
+        cond = self.null_test()
+        skip = _Label()
+        self.cond_jump(cond, skip, True)
+        self.branch(depth)
+        self.bind(skip)
+        self.pop()
 
     def op_return_call_indirect(self, imm: tuple[int, int]) -> None:
         ft = self.indirect(OP["RETURN_CALL_INDIRECT"], imm)
@@ -846,6 +898,9 @@ _HANDLERS = {
     _k("table.size"): _Translator.op_table_size, _k("table.grow"): _Translator.op_table_grow,
     _k("table.fill"): _Translator.op_table_fill, _k("table.copy"): _Translator.op_table_copy,
     _k("table.init"): _Translator.op_table_init, _k("elem.drop"): _Translator.op_elem_drop,
+    _k("call_ref"): _Translator.op_call_ref, _k("return_call_ref"): _Translator.op_return_call_ref,
+    _k("ref.as_non_null"): _Translator.op_ref_as_non_null, _k("br_on_null"): _Translator.op_br_on_null,
+    _k("br_on_non_null"): _Translator.op_br_on_non_null,
 }
 _STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
 

@@ -139,6 +139,8 @@ TRAPS = [
     ("UNALIGNED_ATOMIC", "unaligned atomic"),
     ("EXPECTED_SHARED", "expected shared memory"),
     ("WAIT_FOREVER", "wait would block forever: no other thread can notify"),
+    ("NULL_FUNC_REF", "null function reference"),
+    ("NULL_REF", "null reference"),
 ]
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]

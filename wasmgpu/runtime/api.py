@@ -52,7 +52,7 @@ class ValueTypeError(WasmGpuError, TypeError):
 
 
 def type_name(t: int) -> str:
-    return wo.TYPE_NAMES.get(t, hex(t))
+    return wo.type_name(t)
 
 
 def valtype(t: Any) -> int:
@@ -121,8 +121,10 @@ def to_raw(value: object, t: int, what: str) -> int:
         if not -(1 << 127) <= int(value) < 1 << 128:
             raise ValueTypeError(f"{what} (v128): {value} is out of range [-2**127, 2**128)")
         return int(value) & ((1 << 128) - 1)
-    if t in (wo.FUNCREF, wo.EXTERNREF):
+    if wo.is_ref(t):
         if value is None:
+            if not wo.ref_nullable(t):
+                raise ValueTypeError(f"{what} ({type_name(t)}): a non-nullable reference cannot be None")
             return REF_NULL
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= int(value) < REF_NULL:
             return int(value)
@@ -200,7 +202,7 @@ def column_to_raw(col: Sequence[object], t: int, what: str) -> np.ndarray:
                 return np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32).astype(np.uint64)
         if kind == "O":
             return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
-    elif t in (wo.FUNCREF, wo.EXTERNREF):
+    elif wo.is_ref(t):
         if isinstance(col, np.ndarray) and kind in "iu":  # raw references: REF_NULL is null
             return arr.astype(np.uint64)
         return np.array([to_raw(v, t, f"{what} for instance {i}") for i, v in enumerate(col)], dtype=np.uint64)
@@ -225,7 +227,7 @@ def raw_to_array(bits: np.ndarray, t: int) -> np.ndarray:
 
 def raw_to_column(bits: np.ndarray, t: int) -> list[Value]:
     """uint64 slots as Python values."""
-    if t in (wo.FUNCREF, wo.EXTERNREF):
+    if wo.is_ref(t):
         return [None if v == REF_NULL else v for v in bits.tolist()]
     return raw_to_array(bits, t).tolist()
 

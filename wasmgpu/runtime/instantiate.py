@@ -11,7 +11,8 @@ from ..compiler.translate import Addresses, FuncCode, translate_function
 from ..compiler.vm_abi import PAGE, REF_NULL
 from ..errors import InstantiationTrap, LinkError, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
-from ..wasm.types import Instr, Limits, Module
+from ..wasm.canon import canonical, canonical_types
+from ..wasm.types import GlobalType, Instr, Limits, Module, TableType
 from . import code_cache
 from .budget import OS_PAGE
 from .objects import (
@@ -23,6 +24,7 @@ from .objects import (
     Instance,
     MemoryExtern,
     TableExtern,
+    TagExtern,
     grow_rows,
 )
 
@@ -36,7 +38,7 @@ def instantiate(store: Store, module: Module, imports: dict[tuple[str, str], Ext
     first_func = len(store.funcs)
     _add_objects(store, module, addr, name)
     _add_segments(store, module, addr)
-    addr.sig_ids = [store.sig_id(t) for t in module.types]
+    addr.sig_ids = [store.sig_id(t) for t in canonical_types(module)]
     translate(store, module, addr, first_func)
     exports = _exports(store, module, addr)
     store.params.dirty = True
@@ -58,7 +60,8 @@ def _link(store: Store, module: Module, imports: dict[tuple[str, str], Extern]) 
         if ext is None:
             raise LinkError(f"unknown import: `{imp.module}::{imp.name}` has not been defined")
         check_import(store, imp.module, imp.name, imp.kind, imp.desc, ext, module)
-        space = {"func": addr.funcs, "table": addr.tables, "memory": addr.mems, "global": addr.globals}[imp.kind]
+        space = {"func": addr.funcs, "table": addr.tables, "memory": addr.mems, "global": addr.globals,
+                 "tag": addr.tags}[imp.kind]
         space.append(ext.addr)
     return addr
 
@@ -67,12 +70,16 @@ def _add_objects(store: Store, module: Module, addr: Addresses, name: str) -> No
     """The module's own functions, tables, memories and globals, their addresses appended to `addr`."""
     # Defined functions get addresses first: constant expressions may take their references.
     first_func = len(store.funcs)
+    types = canonical_types(module)  # the store compares types of different modules
     for i, typeidx in enumerate(module.funcs):
-        ft = module.types[typeidx]
+        ft = types[typeidx]
         fname = module.func_name(len(addr.funcs) + i)
         store.funcs.append(FuncInst(ft, store.sig_id(ft), f"{name}!{fname}" if name else fname))
     addr.funcs += range(first_func, first_func + len(module.funcs))
-    addr.tables += [store.add_table(t, REF_NULL) for t in module.tables]
+    addr.tags += [store.add_tag(types[t]) for t in module.tags]
+    for t, init in zip(module.tables, module.table_inits, strict=True):
+        fill = REF_NULL if init is None else eval_const(store, init, addr.funcs, addr.globals)
+        addr.tables.append(store.add_table(TableType(canonical(module, t.elem), t.limits, t.table64), fill))
     first_mem = len(addr.mems)
     for j, m in enumerate(module.mems):
         written = sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
@@ -81,7 +88,8 @@ def _add_objects(store: Store, module: Module, addr: Addresses, name: str) -> No
     values: list[np.ndarray] = []
     for g in module.globals:  # in order: an initializer may read the globals before it
         values.append(eval_const(store, g.init, addr.funcs, addr.globals, values))
-    addr.globals += store.add_globals([g.type for g in module.globals], values)
+    addr.globals += store.add_globals([GlobalType(canonical(module, g.type.valtype), g.type.mutable)
+                                       for g in module.globals], values)
 
 
 def _add_segments(store: Store, module: Module, addr: Addresses) -> None:
@@ -115,6 +123,9 @@ def _exports(store: Store, module: Module, addr: Addresses) -> dict[str, Extern]
         elif ex.kind == "table":
             a = addr.tables[ex.index]
             exports[ex.name] = TableExtern(store, a, store.tables[a].type)
+        elif ex.kind == "tag":
+            a = addr.tags[ex.index]
+            exports[ex.name] = TagExtern(store, a, store.tags[a])
         else:
             a = addr.mems[ex.index]
             exports[ex.name] = MemoryExtern(store, a, store.mems[a].type)
@@ -124,18 +135,27 @@ def _exports(store: Store, module: Module, addr: Addresses) -> dict[str, Extern]
 def check_import(store: Store, mod: str, name: str, kind: str, desc: Any, ext: Extern, module: Module) -> None:
     """LinkError unless `ext` is an object of `store` that the import `mod::name` may take."""
     where = f"`{mod}::{name}`"
-    expected = {"func": FuncExtern, "table": TableExtern, "memory": MemoryExtern, "global": GlobalExtern}[kind]
+    expected = {"func": FuncExtern, "table": TableExtern, "memory": MemoryExtern, "global": GlobalExtern,
+                "tag": TagExtern}[kind]
     if not isinstance(ext, expected) or ext.store is not store:
         raise LinkError(f"incompatible import type for {where}: expected a {kind}")
     if kind == "func":
-        if ext.type != module.types[desc]:
+        if ext.type != canonical_types(module)[desc]:
             raise LinkError(f"incompatible import type for {where}: function types differ")
+    elif kind == "tag":
+        if ext.type != canonical_types(module)[desc]:
+            raise LinkError(f"incompatible import type for {where}: tag types differ")
     elif kind == "global":
-        if ext.type != desc:
+        want = canonical(module, desc.valtype)
+        got = ext.type.valtype  # type: ignore[union-attr]
+        # A mutable global's type must be the same; an immutable one's may be a subtype.
+        same = got == want if desc.mutable else (got == want or (wo.is_ref(got) and wo.is_ref(want)
+                                                                and wo.ref_matches(got, want)))
+        if ext.type.mutable != desc.mutable or not same:  # type: ignore[union-attr]
             raise LinkError(f"incompatible import type for {where}: global types differ")
     elif kind == "table":
         t = store.tables[ext.addr]
-        if t.type.elem != desc.elem:
+        if t.type.elem != canonical(module, desc.elem):
             raise LinkError(f"incompatible import type for {where}: table element types differ")
         if t.type.table64 != desc.table64:  # type: ignore[union-attr]
             raise LinkError(f"incompatible import type for {where}: 32-bit and 64-bit tables differ")

@@ -90,6 +90,11 @@ class MemoryExtern(Extern):
     type: MemoryType
 
 
+@dataclass
+class TagExtern(Extern):
+    type: FuncType  # its parameters are the exception's values
+
+
 @dataclass(slots=True)  # slots: built once per instance per call, 135k times at a time
 class CallResult:
     values: tuple[int, ...] | None = None

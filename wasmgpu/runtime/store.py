@@ -155,6 +155,7 @@ class Store:
         self.code_offsets = np.zeros(1, dtype=np.int64)
         self.entries: list[tuple[int, int]] = []  # (entry pc, func addr), sorted: pc -> function
         self.tables: list[TableInst] = []
+        self.tags: list[FuncType] = []  # by address: each tag's canonical type
         self.global_types: list[GlobalType] = []
         self.globals = xp.zeros((1, n), dtype=np.uint64)
         self.mem_pages = xp.zeros((1, n), dtype=np.uint32)
@@ -298,7 +299,12 @@ class Store:
         self.params.dirty = True
         return len(self.mems) - 1
 
-    def add_table(self, ttype: TableType, init: int) -> int:
+    def add_tag(self, ftype: FuncType) -> int:
+        """A tag (exception handling) of canonical type `ftype`: its address, which identifies it."""
+        self.tags.append(ftype)
+        return len(self.tags) - 1
+
+    def add_table(self, ttype: TableType, init: Any) -> int:
         """A table's address; its entries start as `init`."""
         lim = ttype.limits
         max_size = min(lim.max if lim.max is not None else 0xFFFFFFFF, self.table_limit)
@@ -306,7 +312,10 @@ class Store:
             raise WasmGpuError(f"table of {lim.min} entries exceeds the limit of {max_size} per instance")
         self.budget.charge(8 * self.n * lim.min, f"{self.n} instances of a table of {lim.min} entries need "
                            f"{{need}} of {self.backend.memory_kind}")
-        data = self.xp.full((self.n, lim.min), init, dtype=np.uint64)
+        if isinstance(init, np.ndarray):  # per instance (an initializer that read an imported global)
+            data = self.xp.asarray(np.repeat(init.astype(np.uint64)[:, None], lim.min, axis=1))
+        else:
+            data = self.xp.full((self.n, lim.min), init, dtype=np.uint64)
         self.tables.append(TableInst(ttype, data, max_size))
         self.table_sizes = grow_rows(self.table_sizes, self.xp, 1, self.n, np.uint32, lim.min)
         self.params.dirty = True

@@ -41,7 +41,18 @@ from wasmgpu.spec.values import (
     parse_float,
 )
 from wasmgpu.wasm.features import DEFAULT, THREADS, WASM_2_0, Features
-from wasmgpu.wasm.opcodes import F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES
+from wasmgpu.wasm.opcodes import (
+    F32_T,
+    F64_T,
+    FUNCREF,
+    I32_T,
+    I64_T,
+    heap_top,
+    is_ref,
+    ref_heap,
+    ref_matches,
+    type_name,
+)
 from wasmgpu.wasm.types import FuncType, GlobalType, Limits, MemoryType, TableType
 
 NO_ENGINE = "no execution engine yet"
@@ -475,6 +486,7 @@ class ScriptRunner:
             ex["global_f32"] = store.host_global(GlobalType(F32_T, False), parse_float("666.6", 32))
             ex["global_f64"] = store.host_global(GlobalType(F64_T, False), parse_float("666.6", 64))
             ex["table"] = store.host_table(TableType(FUNCREF, Limits(10, 20)))
+            ex["table64"] = store.host_table(TableType(FUNCREF, Limits(10, 20), table64=True))
             ex["memory"] = store.host_memory(MemoryType(Limits(1, 2)))
             ex["shared_memory"] = store.host_memory(MemoryType(Limits(1, 2), shared=True))
             self._spectest = ex
@@ -604,7 +616,9 @@ class ScriptRunner:
         if not isinstance(ftype, FuncType):
             raise _Fail(f"export {export!r} is not a function")
         arg_types = tuple(a.type for a in args)
-        if arg_types != ftype.params:
+        if len(arg_types) != len(ftype.params) or not all(
+                a == p or (is_ref(a) and is_ref(p) and ref_matches(a, p))
+                for a, p in zip(arg_types, ftype.params, strict=True)):
             wanted = _type_list(ftype.params)
             raise ScriptError(f"arguments ({_type_list(arg_types)}) do not match {export!r}({wanted})")
         raw = tuple(a.bits for a in args)
@@ -663,8 +677,8 @@ class ScriptRunner:
             raise _Fail(f"expected {len(expected)} results, the function returns {len(types)}")
         problems = []
         for i, (pattern, raw, t) in enumerate(zip(expected, values, types, strict=True)):
-            if pattern.type is not None and pattern.type != t:
-                problems.append(f"result {i}: expected {pattern}, but the result type is {TYPE_NAMES.get(t, t)}")
+            if pattern.type is not None and pattern.type != t and not _same_hierarchy(pattern.type, t):
+                problems.append(f"result {i}: expected {pattern}, but the result type is {type_name(t)}")
             elif not pattern.matches(raw):
                 problems.append(f"result {i}: expected {pattern}, got {format_value(t, raw)}")
         if problems:
@@ -774,7 +788,12 @@ def _name(raw: bytes) -> str:
 
 
 def _type_list(types: tuple[int, ...]) -> str:
-    return " ".join(TYPE_NAMES.get(t, hex(t)) for t in types)
+    return " ".join(type_name(t) for t in types)
+
+
+def _same_hierarchy(a: int, b: int) -> bool:
+    """Reference types of one hierarchy (func, extern or exn): a pattern of one matches results of the other."""
+    return is_ref(a) and is_ref(b) and heap_top(ref_heap(a)) == heap_top(ref_heap(b))
 
 
 def _show(outcome: tuple[tuple[int, ...] | None, str | None], types: tuple[int, ...]) -> str:

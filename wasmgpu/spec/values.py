@@ -16,8 +16,26 @@ import struct
 from dataclasses import dataclass
 
 from wasmgpu.compiler.vm_abi import REF_NULL
+from wasmgpu.errors import Unsupported
 from wasmgpu.spec.sexpr import Node, SList
-from wasmgpu.wasm.opcodes import EXTERNREF, F32_T, F64_T, FUNCREF, I32_T, I64_T, TYPE_NAMES, V128_T
+from wasmgpu.wasm.opcodes import (
+    EXNREF,
+    EXTERN_HT,
+    EXTERNREF,
+    F32_T,
+    F64_T,
+    FUNCREF,
+    I32_T,
+    I64_T,
+    NOEXN_HT,
+    NOEXTERN_HT,
+    NOFUNC_HT,
+    TYPE_NAMES,
+    V128_T,
+    is_ref,
+    ref_type,
+    type_name,
+)
 
 _DEC = r"[0-9](?:_?[0-9])*"
 _HEX = r"[0-9a-fA-F](?:_?[0-9a-fA-F])*"
@@ -221,7 +239,18 @@ class Value:
 
 
 _CONST_TYPES = {"i32.const": I32_T, "i64.const": I64_T, "f32.const": F32_T, "f64.const": F64_T}
-_REF_TYPES = {"func": FUNCREF, "extern": EXTERNREF, "funcref": FUNCREF, "externref": EXTERNREF}
+# ref.null's heap types, as the nullable reference type of the constant.
+_REF_TYPES = {"func": FUNCREF, "extern": EXTERNREF, "funcref": FUNCREF, "externref": EXTERNREF, "exn": EXNREF,
+              "exnref": EXNREF, "nofunc": ref_type(True, NOFUNC_HT), "noextern": ref_type(True, NOEXTERN_HT),
+              "noexn": ref_type(True, NOEXN_HT)}
+# The GC proposal's heap types, which the engine does not support.
+_GC_HEAPS = {"any", "none", "eq", "i31", "struct", "array", "anyref", "nullref", "eqref", "i31ref", "structref",
+             "arrayref"}
+
+
+def _gc_ref(args: list[str]) -> None:
+    if len(args) == 1 and args[0] in _GC_HEAPS:
+        raise Unsupported(f"the GC proposal's heap type {args[0]} is not supported yet")
 
 
 def _atoms(node: SList, first: int) -> list[str]:
@@ -250,8 +279,10 @@ def parse_const(node: Node) -> Value:
         return Value(t, parse_float(args[0], 32 if t == F32_T else 64))
     if head == "ref.null" and len(args) == 1 and args[0] in _REF_TYPES:
         return Value(_REF_TYPES[args[0]], REF_NULL)
-    if head == "ref.extern" and len(args) == 1:
-        return Value(EXTERNREF, _parse_extern_index(args[0]))
+    if head == "ref.extern" and len(args) == 1:  # a non-null reference
+        return Value(ref_type(False, EXTERN_HT), _parse_extern_index(args[0]))
+    if head == "ref.null":
+        _gc_ref(args)
     if head == "v128.const" and args:
         return Value(V128_T, int.from_bytes(parse_v128(args[0], args[1:]), "little"))
     raise ScriptError(f"unknown constant ({head} ...)")
@@ -313,13 +344,13 @@ class NanPattern(Pattern):
 
 @dataclass(frozen=True)
 class RefNull(Pattern):
-    type: int
+    type: int | None  # None: ``(ref.null)``, a null of any reference type
 
     def matches(self, raw: int) -> bool:
         return raw == REF_NULL
 
     def __str__(self) -> str:
-        return f"ref.null {'func' if self.type == FUNCREF else 'extern'}"
+        return "ref.null" if self.type is None else f"ref.null {type_name(self.type)}"
 
 
 @dataclass(frozen=True)
@@ -386,6 +417,10 @@ def parse_expected(node: Node) -> Pattern:
         return RefNonNull(EXTERNREF)
     if head == "ref.null" and len(node) == 2 and node[1] in _REF_TYPES:
         return RefNull(_REF_TYPES[node[1]])
+    if head == "ref.null" and len(node) == 1:
+        return RefNull(None)
+    if head == "ref.null":
+        _gc_ref(_atoms(node, 1))
     if head == "either":
         return Either(tuple(parse_expected(x) for x in node[1:]))
     if head == "v128.const" and len(node) >= 2:
@@ -426,8 +461,8 @@ def format_value(valtype: int, bits: int) -> str:
         return f"f64:{bits:#018x} ({_float_text(bits, 64)})"
     if valtype == V128_T:
         return f"v128:{bits:#034x}"
-    if valtype in (FUNCREF, EXTERNREF):
-        name = TYPE_NAMES[valtype]
+    if is_ref(valtype):
+        name = type_name(valtype)
         return f"{name}:null" if bits == REF_NULL else f"{name}:{bits}"
     return f"{bits:#x}"
 

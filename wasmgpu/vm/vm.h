@@ -852,6 +852,7 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_ELEM_DROP DROPPED(P_ELEM_DROPPED, imm32) = 1; NEXT;
 #define OPC_REF_FUNC WR_U64(A, imm32); NEXT;
 #define OPC_REF_IS_NULL WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
+#define OPC_REF_AS_NON_NULL if (RD_U64(A) == REF_NULL) TRAP(NULL_REF); NEXT;
 
 // vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
 // and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
@@ -1042,6 +1043,21 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         callee_fp = fp + a;
         goto do_call;
       }
+      case OP_CALL_REF: {
+        const u64 ref = RD_U64(B);
+        pc++;  // the signature, for the compiled tier
+        if (ref == REF_NULL) TRAP(NULL_FUNC_REF);
+        callee = (u32)ref;
+        callee_fp = fp + a;
+        goto do_call;
+      }
+      case OP_RETURN_CALL_REF: {
+        const u64 ref = RD_U64(B);
+        pc++;
+        if (ref == REF_NULL) TRAP(NULL_FUNC_REF);
+        callee = (u32)ref;
+        goto tail_call;
+      }
       case OP_RETURN_CALL:
         callee = imm32;
         goto tail_call;
@@ -1069,6 +1085,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_ELEM_DROP: OPC_ELEM_DROP
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
+      case OP_REF_AS_NON_NULL: OPC_REF_AS_NON_NULL
       case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE: case OP_ATOMIC:
 #if defined(WG_CUDA) || defined(WG_INTERLEAVED)
         // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers

@@ -15,6 +15,8 @@ class Features:
     threads: shared memories and the atomic memory instructions (0xfe).
     reference_types: more than one table (2.0 has them; the threads proposal's scripts predate them).
     memory64: memories with i64 addresses (limits flag 4), and memargs with u64 offsets.
+    function_references: typed references ((ref null? $t)), call_ref, ref.as_non_null, br_on_(non_)null.
+    exceptions: tags, throw, throw_ref, try_table and exnref.
     All on by default, as in wasmtime."""
 
     multi_memory: bool = True
@@ -24,11 +26,13 @@ class Features:
     threads: bool = True
     reference_types: bool = True
     memory64: bool = True
+    function_references: bool = True
+    exceptions: bool = True
 
 
 WASM_2_0 = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False, threads=False,
-                    memory64=False)
+                    memory64=False, function_references=False, exceptions=False)
 # The threads proposal's scripts: 1.0 with shared memories and atomics (one table at most).
 THREADS = Features(multi_memory=False, extended_const=False, tail_call=False, relaxed_simd=False,
-                   reference_types=False, memory64=False)
+                   reference_types=False, memory64=False, function_references=False, exceptions=False)
 DEFAULT = Features()

@@ -39,6 +39,9 @@ SHUFFLE = "shuffle"  # 16 lane indices
 LANE = "lane"  # one lane index byte
 MEMARG_LANE = "memarg_lane"  # (align, offset, lane)
 FENCE = "fence"  # atomic.fence: a zero byte
+TYPE = "type"  # call_ref, return_call_ref: a type index
+TAG = "tag"  # throw: a tag index
+TRY_TABLE = "try_table"  # (block type, catch clauses: (kind, tag or None, label) each)
 
 # Value types, by their binary encoding.
 I32_T = 0x7F
@@ -48,11 +51,85 @@ F64_T = 0x7C
 V128_T = 0x7B
 FUNCREF = 0x70
 EXTERNREF = 0x6F
+EXNREF = 0x69  # exception handling's (ref null exn)
 NUM_TYPES = (I32_T, I64_T, F32_T, F64_T)
 REF_TYPES = (FUNCREF, EXTERNREF)
 VALUE_TYPES = (I32_T, I64_T, F32_T, F64_T, V128_T, FUNCREF, EXTERNREF)
 TYPE_NAMES = {I32_T: "i32", I64_T: "i64", F32_T: "f32", F64_T: "f64", V128_T: "v128",
-              FUNCREF: "funcref", EXTERNREF: "externref"}
+              FUNCREF: "funcref", EXTERNREF: "externref", EXNREF: "exnref"}
+
+# Typed references (function references, exception handling). A reference type is an int like every value
+# type: the nullable abstract ones keep their one-byte shorthand (funcref, externref, exnref); any other is
+# REF_BIT | heap << 1 | nullable. A heap type is an abstract type's byte, a module's type index plus
+# HEAP_INDEX, or (after validation's canonicalization, wasm/canon.py) a store-wide type id plus HEAP_CANON.
+FUNC_HT, EXTERN_HT, EXN_HT = 0x70, 0x6F, 0x69
+NOFUNC_HT, NOEXTERN_HT, NOEXN_HT = 0x73, 0x72, 0x74
+HEAP_SELF = 0xFF  # in a canonical type's own definition: the type itself
+ABSTRACT_HEAPS = {FUNC_HT: "func", EXTERN_HT: "extern", EXN_HT: "exn", NOFUNC_HT: "nofunc",
+                  NOEXTERN_HT: "noextern", NOEXN_HT: "noexn"}
+GC_HEAPS = {0x6E: "any", 0x6D: "eq", 0x6C: "i31", 0x6B: "struct", 0x6A: "array", 0x71: "none"}
+HEAP_INDEX = 0x100
+HEAP_CANON = 1 << 24
+REF_BIT = 1 << 40
+_SHORTHAND = (FUNCREF, EXTERNREF, EXNREF)
+# Each abstract heap type's top (its hierarchy): a type index is a function type here.
+_TOP = {FUNC_HT: FUNC_HT, NOFUNC_HT: FUNC_HT, EXTERN_HT: EXTERN_HT, NOEXTERN_HT: EXTERN_HT, EXN_HT: EXN_HT,
+        NOEXN_HT: EXN_HT}
+_BOTTOM = {FUNC_HT: NOFUNC_HT, EXTERN_HT: NOEXTERN_HT, EXN_HT: NOEXN_HT}
+
+
+def ref_type(nullable: bool, heap: int) -> int:
+    if nullable and heap in _SHORTHAND:
+        return heap
+    return REF_BIT | heap << 1 | int(nullable)
+
+
+def is_ref(t: int) -> bool:
+    return t in _SHORTHAND or t >= REF_BIT
+
+
+def ref_heap(t: int) -> int:
+    return t if t < REF_BIT else (t - REF_BIT) >> 1
+
+
+def ref_nullable(t: int) -> bool:
+    return t < REF_BIT or bool(t & 1)
+
+
+def heap_top(heap: int) -> int:
+    """The top of a heap type's hierarchy: func, extern or exn."""
+    return _TOP.get(heap, FUNC_HT)
+
+
+def heap_matches(a: int, b: int) -> bool:
+    """Heap subtyping, for canonical heap types (equal defined types have equal ids)."""
+    if a == b:
+        return True
+    if b in _BOTTOM or b >= HEAP_INDEX:  # b is a top (func, extern, exn) or a defined (function) type
+        top_a = heap_top(a)
+        if b >= HEAP_INDEX:
+            return a == NOFUNC_HT
+        return top_a == b
+    return False
+
+
+def ref_matches(a: int, b: int) -> bool:
+    """Whether reference type a is a subtype of b (both canonical)."""
+    if a == b:
+        return True
+    if ref_nullable(a) and not ref_nullable(b):
+        return False
+    return heap_matches(ref_heap(a), ref_heap(b))
+
+
+def type_name(t: int) -> str:
+    if t in TYPE_NAMES:
+        return TYPE_NAMES[t]
+    if is_ref(t):
+        h = ref_heap(t)
+        name = ABSTRACT_HEAPS.get(h) or (f"${h - HEAP_INDEX}" if h < HEAP_CANON else f"$canon{h - HEAP_CANON}")
+        return f"(ref {'null ' if ref_nullable(t) else ''}{name})"
+    return hex(t)
 
 _SIG_CHARS = {"i": I32_T, "I": I64_T, "f": F32_T, "F": F64_T, "v": V128_T}
 
@@ -109,6 +186,20 @@ _op(0x10, "call", FUNC)
 _op(0x11, "call_indirect", CALL_INDIRECT)
 _op(0x12, "return_call", FUNC)  # tail calls (3.0)
 _op(0x13, "return_call_indirect", CALL_INDIRECT)
+_op(0x14, "call_ref", TYPE)  # typed function references (3.0)
+_op(0x15, "return_call_ref", TYPE)
+_op(0xD4, "ref.as_non_null")
+_op(0xD5, "br_on_null", LABEL)
+_op(0xD6, "br_on_non_null", LABEL)
+_op(0x08, "throw", TAG)  # exception handling (3.0)
+_op(0x0A, "throw_ref")
+_op(0x1F, "try_table", TRY_TABLE)
+# try_table's catch clause kinds.
+CATCH, CATCH_REF, CATCH_ALL, CATCH_ALL_REF = range(4)
+# The opcodes of each proposal past 2.0 that a feature switch turns off (Features).
+TAIL_CALL_OPS = (0x12, 0x13, 0x15)
+FUNCTION_REFERENCE_OPS = (0x14, 0x15, 0xD4, 0xD5, 0xD6)
+EXCEPTION_OPS = (0x08, 0x0A, 0x1F)
 # Reference and parametric.
 _op(0xD0, "ref.null", REFTYPE)
 _op(0xD1, "ref.is_null")

@@ -78,9 +78,9 @@ _END_MSG = "unexpected end of section or function"
 
 # Section ids in the order the spec requires them (the data count section, id 12,
 # sits between the element and the code sections).
-_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
+_SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 5.5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 10: 11, 11: 12}
 
-_EXTERN_KINDS = ("func", "table", "memory", "global")
+_EXTERN_KINDS = ("func", "table", "memory", "global", "tag")
 
 # ---------------------------------------------------------------------------
 # Immediate kinds as small ints, for a fast if-chain in the instruction loop.
@@ -88,7 +88,7 @@ _EXTERN_KINDS = ("func", "table", "memory", "global")
 K_NONE, K_IDX, K_I32, K_MEMARG, K_END, K_BLOCK, K_ELSE, K_PREFIX = range(8)
 K_BR_TABLE, K_CALL_INDIRECT, K_MEMORY, K_I64, K_F32, K_F64, K_REFTYPE = range(8, 15)
 K_SELECT_T, K_MEMORY_INIT, K_MEMORY_COPY, K_MEMORY_FILL, K_TABLE_INIT = range(15, 20)
-K_TABLE_COPY, K_V128, K_SHUFFLE, K_LANE, K_MEMARG_LANE, K_FENCE = range(20, 26)
+K_TABLE_COPY, K_V128, K_SHUFFLE, K_LANE, K_MEMARG_LANE, K_FENCE, K_TRY_TABLE = range(20, 27)
 
 _KIND_CODES = {
     O.NONE: K_NONE, O.BLOCKTYPE: K_BLOCK, O.LABEL: K_IDX, O.BR_TABLE: K_BR_TABLE, O.FUNC: K_IDX,
@@ -97,6 +97,7 @@ _KIND_CODES = {
     O.SELECT_T: K_SELECT_T, O.MEMORY_INIT: K_MEMORY_INIT, O.DATA: K_IDX, O.MEMORY_COPY: K_MEMORY_COPY,
     O.MEMORY_FILL: K_MEMORY_FILL, O.TABLE_INIT: K_TABLE_INIT, O.ELEM: K_IDX, O.TABLE_COPY: K_TABLE_COPY,
     O.V128: K_V128, O.SHUFFLE: K_SHUFFLE, O.LANE: K_LANE, O.MEMARG_LANE: K_MEMARG_LANE, O.FENCE: K_FENCE,
+    O.TYPE: K_IDX, O.TAG: K_IDX, O.TRY_TABLE: K_TRY_TABLE,
 }
 
 
@@ -117,8 +118,22 @@ def _build_kind_tables() -> tuple[list[int | None], dict[int, int]]:
 
 
 _KIND1, _KIND_PREFIXED = _build_kind_tables()
-# Without the tail-call proposal its opcodes are illegal, as 2.0 has them.
-_KIND1_NO_TAIL = [None if op in (0x12, 0x13) else k for op, k in enumerate(_KIND1)]
+_KINDS_BY_FEATURES: dict[tuple[bool, bool, bool], list[int | None]] = {}
+
+
+def _kinds(features: Features) -> list[int | None]:
+    """The one-byte opcodes' kinds, without those of the proposals that are off (illegal, as 2.0 has them)."""
+    key = (features.tail_call, features.function_references, features.exceptions)
+    kinds = _KINDS_BY_FEATURES.get(key)
+    if kinds is None:
+        off = set()
+        for on, ops in zip(key, (O.TAIL_CALL_OPS, O.FUNCTION_REFERENCE_OPS, O.EXCEPTION_OPS), strict=True):
+            if not on:
+                off.update(ops)
+        if not (features.tail_call and features.function_references):
+            off.add(0x15)  # return_call_ref needs both
+        kinds = _KINDS_BY_FEATURES[key] = [None if op in off else k for op, k in enumerate(_KIND1)]
+    return kinds
 
 
 
@@ -215,20 +230,52 @@ def _take(buf: bytes, p: int, n: int) -> bytes:
     return buf[p:p + n]
 
 
-def _valtype(buf: bytes, p: int, base: int) -> int:
+def _heaptype(buf: bytes, p: int, base: int, features: Features) -> tuple[int, int]:
+    """A heap type (an abstract type's byte, or a type index as an s33) as opcodes encodes it."""
+    b = buf[p]
+    if b in O.ABSTRACT_HEAPS and (b not in (O.EXN_HT, O.NOEXN_HT) or features.exceptions) \
+            and (b in (O.FUNC_HT, O.EXTERN_HT) or features.function_references or features.exceptions):
+        return b, p + 1
+    if b in O.GC_HEAPS:
+        raise Unsupported(f"the GC proposal's heap type {O.GC_HEAPS[b]} is not supported yet (at byte offset "
+                          f"{base + p:#x})")
+    if not features.function_references:
+        raise DecodeError("malformed reference type", base + p)
+    idx, q = _sleb(buf, p, base, 33)
+    if idx < 0:
+        raise DecodeError("malformed heap type", base + p)
+    return O.HEAP_INDEX + idx, q
+
+
+def _valtype(buf: bytes, p: int, base: int, features: Features = DEFAULT) -> tuple[int, int]:
+    """A value type and the position after it."""
     b = buf[p]
     if b in _VALTYPES:
-        return b
+        return b, p + 1
+    if features.function_references or features.exceptions:
+        if b == 0x63 or b == 0x64:  # (ref null ht), (ref ht)
+            heap, q = _heaptype(buf, p + 1, base, features)
+            return O.ref_type(b == 0x63, heap), q
+        if b in O.ABSTRACT_HEAPS or b in O.GC_HEAPS:  # the shorthands: exnref, nullfuncref, ...
+            heap, q = _heaptype(buf, p, base, features)
+            return O.ref_type(True, heap), q
     if b & 0x80:
         # Value types are one-byte signed LEBs: a continuation bit makes it too long.
         raise DecodeError("integer representation too long", base + p + 1)
     raise DecodeError("malformed value type", base + p)
 
 
-def _reftype(buf: bytes, p: int, base: int) -> int:
+def _reftype(buf: bytes, p: int, base: int, features: Features = DEFAULT) -> tuple[int, int]:
     b = buf[p]
     if b in _REFTYPES:
-        return b
+        return b, p + 1
+    if features.function_references or features.exceptions:
+        try:
+            t, q = _valtype(buf, p, base, features)
+        except DecodeError:
+            raise DecodeError("malformed reference type", base + p) from None
+        if O.is_ref(t):
+            return t, q
     raise DecodeError("malformed reference type", base + p)
 
 
@@ -261,20 +308,21 @@ def _memidx(buf: bytes, p: int, base: int, multi: bool) -> tuple[int, int]:
     return _u32(buf, p, base) if multi else (0, _zero(buf, p, base))
 
 
-def _blocktype(buf: bytes, p: int, base: int) -> tuple[object, int]:
+def _blocktype(buf: bytes, p: int, base: int, features: Features = DEFAULT) -> tuple[object, int]:
     b = buf[p]
     if b == 0x40:
         return None, p + 1
     if b & 0xC0 == 0x40:
         # A one-byte negative s33: a value type (or garbage).
-        return _valtype(buf, p, base), p + 1
+        return _valtype(buf, p, base, features)
     idx, q = _sleb(buf, p, base, 33)
     if idx < 0:
         raise DecodeError("malformed block type", base + p)
     return ("type", idx), q
 
 
-def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False, wide: bool = False) -> tuple[object, int]:
+def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False, wide: bool = False,
+              features: Features = DEFAULT) -> tuple[object, int]:
     """The less common immediates (the hot ones are inlined in _decode_expr); `multi`: multi-memory's
     encodings. memory.size/grow/fill give their memory index, memory.copy (destination, source),
     memory.init (data segment, memory)."""
@@ -312,15 +360,37 @@ def _read_imm(k: int, buf: bytes, p: int, base: int, multi: bool = False, wide: 
         x, p = _u32(buf, p, base)
         m, p = _memidx(buf, p, base, multi)
         return (x, m), p
-    if k == K_REFTYPE:
-        return _reftype(buf, p, base), p + 1
+    if k == K_REFTYPE:  # ref.null's heap type: kept as the nullable reference type
+        if buf[p] in _REFTYPES:
+            return buf[p], p + 1
+        try:
+            heap, p = _heaptype(buf, p, base, features)
+        except DecodeError as e:
+            raise DecodeError("malformed reference type", e.offset) from None
+        return O.ref_type(True, heap), p
     if k == K_SELECT_T:
         n, p = _u32(buf, p, base)
         ts = []
         for _ in range(n):
-            ts.append(_valtype(buf, p, base))
-            p += 1
+            t, p = _valtype(buf, p, base, features)
+            ts.append(t)
         return tuple(ts), p
+    if k == K_TRY_TABLE:
+        bt, p = _blocktype(buf, p, base, features)
+        n, p = _u32(buf, p, base)
+        catches = []
+        for _ in range(n):
+            at = p
+            kind = buf[p]
+            p += 1
+            if kind > O.CATCH_ALL_REF:
+                raise DecodeError("malformed catch clause", base + at)
+            tag = None
+            if kind in (O.CATCH, O.CATCH_REF):
+                tag, p = _u32(buf, p, base)
+            label, p = _u32(buf, p, base)
+            catches.append((kind, tag, label))
+        return (bt, tuple(catches)), p
     if k == K_V128:
         return _take(buf, p, 16), p + 16
     if k == K_SHUFFLE:
@@ -349,7 +419,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
     """
     out: list[Instr] = []
     append = out.append
-    kinds = _KIND1 if features.tail_call else _KIND1_NO_TAIL
+    kinds = _kinds(features)
     multi = features.multi_memory
     wide = features.memory64
     relaxed = features.relaxed_simd
@@ -392,7 +462,7 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 imm, p = _memarg(buf, p, base, multi, wide)
                 append((op, imm, base + start))
             elif k == K_BLOCK:
-                imm, p = _blocktype(buf, p, base)
+                imm, p = _blocktype(buf, p, base, features)
                 ctl.append(1 if op == 0x04 else 0)
                 append((op, imm, base + start))
             elif k == K_ELSE:
@@ -415,14 +485,18 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
                 if k == K_NONE:
                     imm = None
                 else:
-                    imm, p = _read_imm(k, buf, p, base, multi, wide)
+                    imm, p = _read_imm(k, buf, p, base, multi, wide, features)
                 if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY:
                     uses_data = True
                 append((key, imm, base + start))
             elif k is None:
                 raise DecodeError(f"illegal opcode {op:02x}", base + start)
+            elif k == K_TRY_TABLE:
+                imm, p = _read_imm(k, buf, p, base, multi, wide, features)
+                ctl.append(0)
+                append((op, imm, base + start))
             else:
-                imm, p = _read_imm(k, buf, p, base, multi, wide)
+                imm, p = _read_imm(k, buf, p, base, multi, wide, features)
                 append((op, imm, base + start))
     except IndexError:
         if start >= len(buf):
@@ -436,13 +510,14 @@ def _decode_expr(buf: bytes, p: int, base: int, keep_end: bool,
 class _Reader:
     """A cursor over one section's payload (buf), which starts at `base` in the module."""
 
-    __slots__ = ("buf", "pos", "base", "memory64")
+    __slots__ = ("buf", "pos", "base", "memory64", "features")
 
-    def __init__(self, buf: bytes, base: int, pos: int = 0, memory64: bool = False) -> None:
+    def __init__(self, buf: bytes, base: int, pos: int = 0, features: Features = DEFAULT) -> None:
         self.buf = buf
         self.base = base
         self.pos = pos
-        self.memory64 = memory64  # limits flag 4: a 64-bit memory, its limits u64
+        self.features = features  # what types may be
+        self.memory64 = features.memory64  # limits flag 4: a 64-bit memory, its limits u64
 
     def at(self) -> int:
         return self.base + self.pos
@@ -464,13 +539,11 @@ class _Reader:
         return v
 
     def valtype(self) -> int:
-        t = _valtype(self.buf, self.pos, self.base)
-        self.pos += 1
+        t, self.pos = _valtype(self.buf, self.pos, self.base, self.features)
         return t
 
     def reftype(self) -> int:
-        t = _reftype(self.buf, self.pos, self.base)
-        self.pos += 1
+        t, self.pos = _reftype(self.buf, self.pos, self.base, self.features)
         return t
 
     def raw(self, n: int, msg: str = _END_MSG) -> bytes:
@@ -497,7 +570,7 @@ class _Reader:
             raise DecodeError("malformed UTF-8 encoding", at) from None
 
     def const_expr(self) -> list[Instr]:
-        expr, self.pos, _ = _decode_expr(self.buf, self.pos, self.base, False, _END_MSG)
+        expr, self.pos, _ = _decode_expr(self.buf, self.pos, self.base, False, _END_MSG, self.features)
         return expr
 
 
@@ -543,6 +616,9 @@ def _type_section(r: _Reader, m: Module) -> None:
         at = r.at()
         form = r.byte()
         if form != 0x60:
+            if form in (0x4E, 0x4F, 0x50, 0x5E, 0x5F) and r.features.function_references:
+                raise Unsupported("the GC proposal's recursive, sub, struct and array types are not supported yet "
+                                  f"(at byte offset {at:#x})")
             if form & 0x80:
                 raise DecodeError("integer representation too long", at + 1)
             raise DecodeError("malformed function type", at)
@@ -566,6 +642,8 @@ def _import_section(r: _Reader, m: Module) -> None:
             desc = _memory_type(r)
         elif kind == 3:
             desc = _global_type(r)
+        elif kind == 4 and r.features.exceptions:
+            desc = _tag_type(r)
         else:
             raise DecodeError("malformed import kind", at)
         m.imports.append(Import(module, name, _EXTERN_KINDS[kind], desc))
@@ -576,7 +654,28 @@ def _function_section(r: _Reader, m: Module) -> None:
 
 
 def _table_section(r: _Reader, m: Module) -> None:
-    m.tables.extend(_table_type(r) for _ in range(r.u32()))
+    for _ in range(r.u32()):
+        init = None
+        if r.buf[r.pos] == 0x40 and r.features.function_references:  # a table type with an initializer
+            r.pos += 1
+            r.pos = _zero(r.buf, r.pos, r.base)
+            tt = _table_type(r)
+            init = r.const_expr()
+        else:
+            tt = _table_type(r)
+        m.tables.append(tt)
+        m.table_inits.append(init)
+
+
+def _tag_type(r: _Reader) -> int:
+    at = r.at()
+    if r.byte() != 0x00:
+        raise DecodeError("malformed tag attribute", at)
+    return r.u32()
+
+
+def _tag_section(r: _Reader, m: Module) -> None:
+    m.tags.extend(_tag_type(r) for _ in range(r.u32()))
 
 
 def _memory_section(r: _Reader, m: Module) -> None:
@@ -594,7 +693,7 @@ def _export_section(r: _Reader, m: Module) -> None:
         name = r.name()
         at = r.at()
         kind = r.byte()
-        if kind > 3:
+        if kind > (4 if r.features.exceptions else 3):
             raise DecodeError("malformed export kind", at)
         m.exports.append(Export(name, _EXTERN_KINDS[kind], r.u32()))
 
@@ -603,11 +702,16 @@ def _start_section(r: _Reader, m: Module) -> None:
     m.start = r.u32()
 
 
+def _index_elem_type(r: _Reader) -> int:
+    """The type of a segment of function indices: (ref func), which 2.0 could only call funcref."""
+    return O.ref_type(False, O.FUNC_HT) if r.features.function_references else O.FUNCREF
+
+
 def _elem_kind(r: _Reader) -> int:
     at = r.at()
     if r.byte() != 0x00:
         raise DecodeError("malformed element kind", at)
-    return O.FUNCREF
+    return _index_elem_type(r)
 
 
 def _func_index_inits(r: _Reader) -> list[list[Instr]]:
@@ -642,7 +746,7 @@ def _elem_section(r: _Reader, m: Module) -> None:
             reftype = r.reftype() if flags != 4 else O.FUNCREF
             inits = [r.const_expr() for _ in range(r.u32())]
         else:
-            reftype = _elem_kind(r) if flags != 0 else O.FUNCREF
+            reftype = _elem_kind(r) if flags != 0 else _index_elem_type(r)
             inits = _func_index_inits(r)
         m.elems.append(Elem(mode, reftype, inits, table, offset))
 
@@ -676,7 +780,7 @@ def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
         size = r.length()
         start = r.base + r.pos
         body = r.raw(size)
-        r_body = _Reader(body, start)
+        r_body = _Reader(body, start, features=state.features)
         try:
             locals_ = _locals(r_body)
         except IndexError:
@@ -748,7 +852,7 @@ class _State:
 _SECTION_READERS = {
     1: _type_section, 2: _import_section, 3: _function_section, 4: _table_section,
     5: _memory_section, 6: _global_section, 7: _export_section, 8: _start_section,
-    9: _elem_section, 12: _datacount_section, 11: _data_section,
+    9: _elem_section, 12: _datacount_section, 11: _data_section, 13: _tag_section,
 }
 
 
@@ -770,7 +874,7 @@ def _decode(data: bytes, features: Features) -> Module:
     while top.pos < n:
         sec_at = top.pos
         sid = top.byte()
-        if sid > 12:
+        if sid > 13 or (sid == 13 and not features.exceptions):
             raise DecodeError("malformed section id", sec_at)
         try:
             size = top.length()
@@ -786,7 +890,7 @@ def _decode(data: bytes, features: Features) -> Module:
                 # at the first section it cannot place and reports what is left.
                 raise DecodeError("unexpected content after last section", sec_at)
             last_rank = rank
-        r = _Reader(payload, start, memory64=features.memory64)
+        r = _Reader(payload, start, features=features)
         try:
             _section(sid, r, m, data, state, sec_at)
         except IndexError:

@@ -25,7 +25,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class TableType:
-    elem: int  # FUNCREF or EXTERNREF
+    elem: int  # a reference type
     limits: Limits
     table64: bool = False  # indices are i64 (memory64's 64-bit tables)
 
@@ -47,14 +47,14 @@ class GlobalType:
 class Import:
     module: str
     name: str
-    kind: str  # "func", "table", "memory", "global"
-    desc: int | TableType | MemoryType | GlobalType  # a type index for "func"
+    kind: str  # "func", "table", "memory", "global", "tag"
+    desc: int | TableType | MemoryType | GlobalType  # a type index for "func" and "tag"
 
 
 @dataclass
 class Export:
     name: str
-    kind: str  # "func", "table", "memory", "global"
+    kind: str  # "func", "table", "memory", "global", "tag"
     index: int
 
 
@@ -101,6 +101,8 @@ class Module:
     imports: list[Import] = field(default_factory=list)
     funcs: list[int] = field(default_factory=list)  # type indices of defined functions
     tables: list[TableType] = field(default_factory=list)
+    table_inits: list[list[Instr] | None] = field(default_factory=list)  # per defined table: its initializer
+    tags: list[int] = field(default_factory=list)  # type indices of defined tags (exception handling)
     mems: list[MemoryType] = field(default_factory=list)
     globals: list[Global] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
@@ -116,6 +118,9 @@ class Module:
     # store laid out alike (the next wave of a batch) does not translate again.
     translations: dict[tuple, list[Any]] = field(default_factory=dict, compare=False, repr=False)
     digest: str = field(default="", compare=False, repr=False)  # SHA-256 of the binary it was decoded from
+    # wasm/canon.py: per type index, the type with its references to defined types made process-wide ids.
+    canon: list[FuncType] | None = field(default=None, compare=False, repr=False)
+    canon_ids: list[int] = field(default_factory=list, compare=False, repr=False)
 
     def imported(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]
@@ -132,6 +137,9 @@ class Module:
 
     def all_mems(self) -> list[MemoryType]:
         return [i.desc for i in self.imported("memory")] + self.mems  # type: ignore[misc]
+
+    def all_tags(self) -> list[int]:
+        return [i.desc for i in self.imported("tag")] + self.tags  # type: ignore[misc]
 
     def all_globals(self) -> list[GlobalType]:
         return [i.desc for i in self.imported("global")] + [g.type for g in self.globals]  # type: ignore[misc]

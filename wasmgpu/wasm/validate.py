@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from wasmgpu.errors import ValidationError
 from wasmgpu.wasm import opcodes as O
+from wasmgpu.wasm.canon import canonical, canonical_types
 from wasmgpu.wasm.features import DEFAULT, Features
 from wasmgpu.wasm.types import Instr, Limits, MemoryType, Module, TableType
 
@@ -25,7 +26,20 @@ MAX_PAGES = 65536
 
 _NUM_OR_UNKNOWN = frozenset((O.I32_T, O.I64_T, O.F32_T, O.F64_T, UNKNOWN))
 _VEC_OR_UNKNOWN = frozenset((O.V128_T, UNKNOWN))
-_REF_OR_UNKNOWN = frozenset((O.FUNCREF, O.EXTERNREF, UNKNOWN))
+_EXN_NON_NULL = O.ref_type(False, O.EXN_HT)
+# What ref.as_non_null and br_on_null make of an unknown operand: a non-null reference to the bottom of
+# every hierarchy, which matches any reference type and nothing else.
+_BOTTOM_REF = O.ref_type(False, O.HEAP_SELF)
+
+
+def _matches(got: int, want: int) -> bool:
+    """Whether an operand of type `got` may be used as a `want` (equal, unknown, or a reference subtype)."""
+    return got == want or got == UNKNOWN or want == UNKNOWN or (
+        O.is_ref(got) and O.is_ref(want) and (got == _BOTTOM_REF or O.ref_matches(got, want)))
+
+
+def _all_match(got: Sequence[int], want: Sequence[int]) -> bool:
+    return len(got) == len(want) and all(_matches(g, w) for g, w in zip(got, want, strict=True))
 
 
 class _Fail(Exception):
@@ -50,7 +64,8 @@ _CAT: dict[int, int] = {}
  C_ELSE, C_END, C_BR, C_BR_TABLE, C_RETURN, C_UNREACHABLE, C_DROP, C_SELECT, C_SELECT_T, C_CALL_INDIRECT,
  C_REF_NULL, C_REF_IS_NULL, C_REF_FUNC, C_TABLE_GET, C_TABLE_SET, C_TABLE_SIZE, C_TABLE_GROW, C_TABLE_FILL,
  C_TABLE_COPY, C_TABLE_INIT, C_ELEM_DROP, C_MEM_SIZE, C_MEM_GROW, C_MEM_FILL, C_MEM_COPY, C_MEM_INIT, C_DATA_DROP,
- C_SHUFFLE, C_LANE, C_MEMLANE, C_RETURN_CALL, C_RETURN_CALL_INDIRECT) = range(42)
+ C_SHUFFLE, C_LANE, C_MEMLANE, C_RETURN_CALL, C_RETURN_CALL_INDIRECT, C_CALL_REF, C_RETURN_CALL_REF,
+ C_REF_AS_NON_NULL, C_BR_ON_NULL, C_BR_ON_NON_NULL, C_THROW, C_THROW_REF, C_TRY_TABLE) = range(50)
 
 _BY_NAME_CAT = {
     "local.get": C_LOCAL_GET, "local.set": C_LOCAL_SET, "local.tee": C_LOCAL_TEE, "global.get": C_GLOBAL_GET,
@@ -63,6 +78,9 @@ _BY_NAME_CAT = {
     "table.init": C_TABLE_INIT, "elem.drop": C_ELEM_DROP, "memory.size": C_MEM_SIZE, "memory.grow": C_MEM_GROW,
     "memory.fill": C_MEM_FILL, "memory.copy": C_MEM_COPY, "memory.init": C_MEM_INIT, "data.drop": C_DATA_DROP,
     "i8x16.shuffle": C_SHUFFLE, "return_call": C_RETURN_CALL, "return_call_indirect": C_RETURN_CALL_INDIRECT,
+    "call_ref": C_CALL_REF, "return_call_ref": C_RETURN_CALL_REF, "ref.as_non_null": C_REF_AS_NON_NULL,
+    "br_on_null": C_BR_ON_NULL, "br_on_non_null": C_BR_ON_NON_NULL, "throw": C_THROW, "throw_ref": C_THROW_REF,
+    "try_table": C_TRY_TABLE,
 }
 
 # Lane count of the vector shape an extract/replace_lane or load/store_lane works on.
@@ -150,6 +168,7 @@ def declared_refs(module: Module) -> set[int]:
     for d in module.datas:
         if d.offset is not None:
             _refs_in((d.offset,), refs)
+    _refs_in((t for t in module.table_inits if t is not None), refs)
     refs.update(x.index for x in module.exports if x.kind == "func")
     return refs
 
@@ -162,11 +181,14 @@ class _Context:
     """What validation of bodies and constant expressions needs, in flat lists."""
 
     __slots__ = ("types", "funcs", "tables", "table64", "nmems", "mem64", "globals", "nimported_globals", "elems",
-                 "ndatas", "refs")
+                 "ndatas", "refs", "func_refs", "tags", "canon")
 
-    def __init__(self) -> None:
+    def __init__(self, module: Module) -> None:
+        self.canon = lambda t: canonical(module, t)  # noqa: E731 - a module's value type, canonical
         self.types: list[tuple[list[int], list[int]]] = []
         self.funcs: list[tuple[list[int], list[int]]] = []
+        self.func_refs: list[int] = []  # per function: the type of a reference to it, (ref $t)
+        self.tags: list[list[int]] = []  # per tag: its parameter types
         self.tables: list[int] = []  # element reference types
         self.table64: list[bool] = []  # per table: its indices are i64
         self.nmems = 0
@@ -210,6 +232,18 @@ def _check_type_index(ctx: _Context, idx: int) -> tuple[list[int], list[int]]:
     return ctx.types[idx]
 
 
+def _add_func(ctx: _Context, module: Module, idx: int) -> None:
+    ctx.funcs.append(_check_type_index(ctx, idx))
+    ctx.func_refs.append(O.ref_type(False, O.HEAP_CANON + module.canon_ids[idx]))
+
+
+def _add_tag(ctx: _Context, idx: int) -> None:
+    params, results = _check_type_index(ctx, idx)
+    if results:
+        raise ValidationError("non-empty tag result type")
+    ctx.tags.append(params)
+
+
 def _check_const(ctx: _Context, expr: Sequence[Instr], want: int, features: Features, visible: int) -> None:
     """A constant expression of type [] -> [want] that reads globals below `visible` (2.0: the imported
     ones; with extended_const, those defined before it too, and i32/i64 add, sub and mul)."""
@@ -226,6 +260,8 @@ def _check_const(ctx: _Context, expr: Sequence[Instr], want: int, features: Feat
                 raise ValidationError("constant expression required", offset=off)
         elif op == _REF_FUNC and not 0 <= imm < len(ctx.funcs):  # type: ignore[operator]
             raise ValidationError(f"unknown function {imm}", offset=off)
+        elif op == _REF_NULL:
+            ctx.canon(imm)  # type: ignore[arg-type]
     stack: list[int] = []
     for op, imm, off in expr:
         if op in _EXTENDED_CONST_OPS:
@@ -238,42 +274,49 @@ def _check_const(ctx: _Context, expr: Sequence[Instr], want: int, features: Feat
         if op == _GLOBAL_GET:
             t = ctx.globals[imm][0]  # type: ignore[index]
         elif op == _REF_NULL:
-            t = imm  # type: ignore[assignment]
+            t = ctx.canon(imm)  # type: ignore[arg-type]
+        elif op == _REF_FUNC:
+            t = ctx.func_refs[imm]  # type: ignore[index]
         stack.append(t)
-    if stack != [want]:
+    if len(stack) != 1 or not _matches(stack[0], want):
         raise ValidationError("type mismatch", offset=expr[-1][2] if expr else None)
 
 
 def validate_module(module: Module, features: Features = DEFAULT) -> None:
     """Raise ValidationError, with a reason and where known the function and offset, if the module is invalid
     (with `features` past 2.0 that it may use)."""
-    ctx = _Context()
-    ctx.types = [(list(ft.params), list(ft.results)) for ft in module.types]
+    ctx = _Context(module)
+    ctx.types = [(list(ft.params), list(ft.results)) for ft in canonical_types(module)]
+    canon = ctx.canon
 
     # Imports, in their index spaces first.
     for imp in module.imports:
         if imp.kind == "func":
-            ctx.funcs.append(_check_type_index(ctx, imp.desc))  # type: ignore[arg-type]
+            _add_func(ctx, module, imp.desc)  # type: ignore[arg-type]
+        elif imp.kind == "tag":
+            _add_tag(ctx, imp.desc)  # type: ignore[arg-type]
         elif imp.kind == "table":
             _check_tabletype(imp.desc)  # type: ignore[arg-type]
-            ctx.tables.append(imp.desc.elem)  # type: ignore[union-attr]
+            ctx.tables.append(canon(imp.desc.elem))  # type: ignore[union-attr]
             ctx.table64.append(imp.desc.table64)  # type: ignore[union-attr]
         elif imp.kind == "memory":
             _check_memtype(imp.desc, features)  # type: ignore[arg-type]
             ctx.nmems += 1
             ctx.mem64.append(imp.desc.memory64)  # type: ignore[union-attr]
         elif imp.kind == "global":
-            ctx.globals.append((imp.desc.valtype, imp.desc.mutable))  # type: ignore[union-attr]
+            ctx.globals.append((canon(imp.desc.valtype), imp.desc.mutable))  # type: ignore[union-attr]
         else:
             raise ValidationError(f"unknown import kind {imp.kind}")
     ctx.nimported_globals = len(ctx.globals)
     nimported_funcs = len(ctx.funcs)
 
     for tidx in module.funcs:
-        ctx.funcs.append(_check_type_index(ctx, tidx))
+        _add_func(ctx, module, tidx)
+    for tidx in module.tags:
+        _add_tag(ctx, tidx)
     for tt in module.tables:
         _check_tabletype(tt)
-        ctx.tables.append(tt.elem)
+        ctx.tables.append(canon(tt.elem))
         ctx.table64.append(tt.table64)
     for mt in module.mems:
         _check_memtype(mt, features)
@@ -283,21 +326,29 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
         raise ValidationError("multiple memories")
     if len(ctx.tables) > 1 and not features.reference_types:
         raise ValidationError("multiple tables")
-    ctx.elems = [e.reftype for e in module.elems]
+    ctx.elems = [canon(e.reftype) for e in module.elems]
     ctx.ndatas = len(module.datas) if module.data_count is None else module.data_count
     ctx.refs = declared_refs(module)
 
     # A global's initializer sees the globals before it; elem and data segments see all.
     for g in module.globals:
-        _check_const(ctx, g.init, g.type.valtype, features, len(ctx.globals))
-        ctx.globals.append((g.type.valtype, g.type.mutable))
-    for e in module.elems:
+        t = canon(g.type.valtype)
+        _check_const(ctx, g.init, t, features, len(ctx.globals))
+        ctx.globals.append((t, g.type.mutable))
+    nimported_tables = len(ctx.tables) - len(module.tables)
+    for i, init in enumerate(module.table_inits):
+        t = ctx.tables[nimported_tables + i]
+        if init is not None:  # the table section comes before the globals: it sees the imported ones
+            _check_const(ctx, init, t, features, ctx.nimported_globals)
+        elif not O.ref_nullable(t):
+            raise ValidationError("type mismatch")  # no default: a non-nullable table needs an initializer
+    for e, et in zip(module.elems, ctx.elems, strict=True):
         for expr in e.init:
-            _check_const(ctx, expr, e.reftype, features, len(ctx.globals))
+            _check_const(ctx, expr, et, features, len(ctx.globals))
         if e.mode == "active":
             if not 0 <= e.table < len(ctx.tables):
                 raise ValidationError(f"unknown table {e.table}")
-            if ctx.tables[e.table] != e.reftype:
+            if not _matches(et, ctx.tables[e.table]):
                 raise ValidationError("type mismatch")
             _check_const(ctx, e.offset or [], O.I64_T if ctx.table64[e.table] else O.I32_T, features,
                          len(ctx.globals))
@@ -312,7 +363,7 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
     for i, code in enumerate(module.codes):
         idx = nimported_funcs + i
         params, results = ctx.funcs[idx]
-        _validate_body(ctx, idx, params, results, code.locals, code.body)
+        _validate_body(ctx, idx, params, results, [canon(t) for t in code.locals], code.body)
 
     if module.start is not None:
         if not 0 <= module.start < len(ctx.funcs):
@@ -330,6 +381,8 @@ def validate_module(module: Module, features: Features = DEFAULT) -> None:
             n, what = ctx.nmems, "memory"
         elif ex.kind == "global":
             n, what = len(ctx.globals), "global"
+        elif ex.kind == "tag":
+            n, what = len(ctx.tags), "tag"
         else:
             raise ValidationError(f"unknown export kind {ex.kind}")
         if not 0 <= ex.index < n:
@@ -350,9 +403,14 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
     types = ctx.types
     funcs = ctx.funcs
     globals_ = ctx.globals
+    canon = ctx.canon
     vals: list[int] = []
-    # A frame: [kind, start types, end types, height, unreachable, label types].
-    ctrl: list[list] = [[_BLOCK, [], results, 0, False, results]]
+    # Locals without a default value (non-nullable references) must be set before they are read; a set
+    # counts until the end of its block. `unset`: those not set yet; `was_set`: the ones set, in order.
+    unset = {i for i in range(len(params), nlocals) if locals_[i] >= O.REF_BIT and not locals_[i] & 1}
+    was_set: list[int] = []
+    # A frame: [kind, start types, end types, height, unreachable, label types, len(was_set) at its start].
+    ctrl: list[list] = [[_BLOCK, [], results, 0, False, results, 0]]
     cur = ctrl[0]
     height = 0
 
@@ -371,7 +429,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 return UNKNOWN
             raise _Fail("type mismatch")
         got = vals.pop()
-        if got != want and got != UNKNOWN and want != UNKNOWN:
+        if got != want and not _matches(got, want):
             raise _Fail("type mismatch")
         return got
 
@@ -397,14 +455,14 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
         if bt is None:
             return [], []
         if isinstance(bt, int):
-            return [], [bt]
+            return [], [canon(bt)]
         idx = bt[1]  # type: ignore[index]
         if not 0 <= idx < len(types):
             raise _Fail(f"unknown type {idx}")
         return types[idx]
 
     def push_ctrl(kind: int, start: list[int], end: list[int]) -> list:
-        fr = [kind, start, end, len(vals), False, start if kind == _LOOP else end]
+        fr = [kind, start, end, len(vals), False, start if kind == _LOOP else end, len(was_set)]
         ctrl.append(fr)
         vals.extend(start)
         return fr
@@ -415,7 +473,39 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
         if len(vals) != fr[3]:
             raise _Fail("type mismatch")
         ctrl.pop()
+        while len(was_set) > fr[6]:  # the block's sets of locals end with it
+            unset.add(was_set.pop())
         return fr
+
+    def set_local(x: int) -> None:
+        if x in unset:
+            unset.discard(x)
+            was_set.append(x)
+
+    def pop_ref() -> int:
+        t = pop_any()
+        if t != UNKNOWN and not O.is_ref(t):
+            raise _Fail("type mismatch")
+        return t
+
+    def non_null(t: int) -> int:
+        return _BOTTOM_REF if t == UNKNOWN else O.ref_type(False, O.ref_heap(t))
+
+    def func_type_ref(tidx: int) -> tuple[list[int], list[int]]:
+        """call_ref's type: pop a (ref null $t); $t's parameters and results."""
+        if not 0 <= tidx < len(types):
+            raise _Fail(f"unknown type {tidx}")
+        pop_expect(canon(O.ref_type(True, O.HEAP_INDEX + tidx)))
+        return types[tidx]
+
+    def tail_results(r: list[int]) -> None:
+        if not _all_match(r, results):  # the callee's results become this function's
+            raise _Fail("type mismatch")
+
+    def tag(x: int) -> list[int]:
+        if not 0 <= x < len(ctx.tags):
+            raise _Fail(f"unknown tag {x}")
+        return ctx.tags[x]
 
     def set_unreachable() -> None:
         fr = ctrl[-1]
@@ -484,6 +574,8 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
             if c == C_LOCAL_GET:
                 if not 0 <= imm < nlocals:  # type: ignore[operator]
                     raise _Fail(f"unknown local {imm}")
+                if imm in unset:
+                    raise _Fail("uninitialized local")
                 vals.append(locals_[imm])  # type: ignore[index]
             elif c == C_LOCAL_SET:
                 if not 0 <= imm < nlocals:  # type: ignore[operator]
@@ -493,6 +585,8 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                     vals.pop()
                 else:
                     pop_expect(t)
+                if unset:
+                    set_local(imm)  # type: ignore[arg-type]
             elif c == C_LOCAL_TEE:
                 if not 0 <= imm < nlocals:  # type: ignore[operator]
                     raise _Fail(f"unknown local {imm}")
@@ -500,6 +594,8 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 if not (len(vals) > height and vals[-1] == t):
                     pop_expect(t)
                     vals.append(t)
+                if unset:
+                    set_local(imm)  # type: ignore[arg-type]
             elif c == C_GLOBAL_GET:
                 if not 0 <= imm < len(globals_):  # type: ignore[operator]
                     raise _Fail(f"unknown global {imm}")
@@ -585,14 +681,14 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
             elif c == C_SELECT_T:
                 if len(imm) != 1:  # type: ignore[arg-type]
                     raise _Fail("invalid result arity")
-                t = imm[0]  # type: ignore[index]
+                t = canon(imm[0])  # type: ignore[index]
                 pop_expect(I32)
                 pop_expect(t)
                 pop_expect(t)
                 vals.append(t)
             elif c == C_CALL_INDIRECT or c == C_RETURN_CALL_INDIRECT:
                 tidx, x = imm  # type: ignore[misc]
-                if table(x) != O.FUNCREF:
+                if not _matches(table(x), O.FUNCREF):
                     raise _Fail("type mismatch")
                 if not 0 <= tidx < len(types):
                     raise _Fail(f"unknown type {tidx}")
@@ -600,8 +696,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 pop_expect(ix(x))
                 pop_vals(p)
                 if c == C_RETURN_CALL_INDIRECT:
-                    if list(r) != list(results):  # the callee's results are this function's
-                        raise _Fail("type mismatch")
+                    tail_results(r)
                     set_unreachable()
                 else:
                     vals += r
@@ -610,21 +705,62 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                     raise _Fail(f"unknown function {imm}")
                 p, r = funcs[imm]  # type: ignore[index]
                 pop_vals(p)
-                if list(r) != list(results):
-                    raise _Fail("type mismatch")
+                tail_results(r)
                 set_unreachable()
+            elif c == C_CALL_REF or c == C_RETURN_CALL_REF:
+                p, r = func_type_ref(imm)  # type: ignore[arg-type]
+                pop_vals(p)
+                if c == C_RETURN_CALL_REF:
+                    tail_results(r)
+                    set_unreachable()
+                else:
+                    vals += r
             elif c == C_REF_NULL:
-                vals.append(imm)  # type: ignore[arg-type]
+                vals.append(canon(imm))  # type: ignore[arg-type]
             elif c == C_REF_IS_NULL:
-                if pop_any() not in _REF_OR_UNKNOWN:
-                    raise _Fail("type mismatch")
+                pop_ref()
                 vals.append(I32)
+            elif c == C_REF_AS_NON_NULL:
+                vals.append(non_null(pop_ref()))
+            elif c == C_BR_ON_NULL:
+                lt = label(imm)  # type: ignore[arg-type]
+                t = pop_ref()
+                pop_vals(lt)
+                vals += lt
+                vals.append(non_null(t))
+            elif c == C_BR_ON_NON_NULL:
+                lt = label(imm)  # type: ignore[arg-type]
+                if not lt or not O.is_ref(lt[-1]):
+                    raise _Fail("type mismatch")
+                t = pop_ref()
+                if not _matches(non_null(t), lt[-1]):
+                    raise _Fail("type mismatch")
+                pop_vals(lt[:-1])
+                vals += lt[:-1]
+            elif c == C_THROW:
+                pop_vals(tag(imm))  # type: ignore[arg-type]
+                set_unreachable()
+            elif c == C_THROW_REF:
+                pop_expect(O.EXNREF)
+                set_unreachable()
+            elif c == C_TRY_TABLE:
+                bt, catches = imm  # type: ignore[misc]
+                for kind, x, depth in catches:
+                    sent = list(tag(x)) if kind in (O.CATCH, O.CATCH_REF) else []
+                    if kind in (O.CATCH_REF, O.CATCH_ALL_REF):
+                        sent.append(_EXN_NON_NULL)
+                    if not _all_match(sent, label(depth)):
+                        raise _Fail("type mismatch")
+                p, r = block_type(bt)
+                pop_vals(p)
+                cur = push_ctrl(_BLOCK, p, r)
+                height = cur[3]
             elif c == C_REF_FUNC:
                 if not 0 <= imm < len(funcs):  # type: ignore[operator]
                     raise _Fail(f"unknown function {imm}")
                 if imm not in ctx.refs:
                     raise _Fail(f"undeclared function reference {imm}")
-                vals.append(O.FUNCREF)
+                vals.append(ctx.func_refs[imm])  # type: ignore[index]
             elif c == C_TABLE_GET:
                 t = table(imm)  # type: ignore[arg-type]
                 pop_expect(ix(imm))  # type: ignore[arg-type]
@@ -648,7 +784,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 pop_expect(ix(imm))  # type: ignore[arg-type]
             elif c == C_TABLE_COPY:
                 dst, src = imm  # type: ignore[misc]
-                if table(dst) != table(src):
+                if not _matches(table(src), table(dst)):
                     raise _Fail("type mismatch")
                 d, s_ = ix(dst), ix(src)
                 pop_vals([d, s_, I32 if I32 in (d, s_) else O.I64_T])
@@ -657,7 +793,7 @@ def _validate_body(ctx: _Context, funcidx: int, params: list[int], results: list
                 t = table(x)
                 if not 0 <= eidx < len(ctx.elems):
                     raise _Fail(f"unknown elem segment {eidx}")
-                if ctx.elems[eidx] != t:
+                if not _matches(ctx.elems[eidx], t):
                     raise _Fail("type mismatch")
                 pop_vals([ix(x), I32, I32])
             elif c == C_ELEM_DROP:
