@@ -28,3 +28,75 @@ for name in "$@"; do
     wasm-strip "wasm/$name.wasm"
     echo "$name: $(wc -c < "wasm/$name.wasm") bytes"
 done
+
+# Wasm exception handling, in its standard exnref form (try_table, throw, throw_ref; none of the
+# legacy try/catch/rethrow/delegate): cpp_exceptions.cpp (C++ throw/catch) and c_setjmp.c
+# (setjmp/longjmp as wasm exceptions). Debian's clang 14 has no exnref and Debian's wasm32
+# libc++abi is built without exceptions, so these two use ziglang from PyPI: clang/wasm-ld 22.1.8,
+# a wasi-libc with the setjmp runtime, and the sources of libc++, libc++abi and libunwind.
+#   pip install ziglang==0.17.0
+#   (ziglang-0.17.0-py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64.whl,
+#    sha256 97079827064a7492cce5541ceb438ae8003ce1e54e399676da2d62fb7a5dc08b)
+# ziglang's prebuilt libc++abi for wasm32-wasi has no exceptions (cxa_noexception.cpp), so the C++
+# runtime is rebuilt here from ziglang's own copies with -fwasm-exceptions, plus libunwind's
+# Unwind-wasm.c and the __cpp_exception / __c_longjmp tags (compiler-rt's
+# lib/builtins/wasm/__cpp_exception.S and __c_longjmp.S, which ziglang does not ship). wabt
+# 1.0.32's wasm-strip rejects exnref, so the linker strips (-s drops every custom section).
+ZIG=${ZIG:-python3 -m ziglang}
+EH="-target wasm32-wasi -O2 -mexception-handling -mllvm -wasm-use-legacy-eh=false"
+EH_LINK="-s -Wl,-z,stack-size=1048576"  # strip; a 1 MiB stack (ziglang's default is 16 MiB)
+eh_tmp=
+for name in "$@"; do
+    case $name in cpp_exceptions|c_setjmp) ;; *) continue ;; esac
+    if [ -z "$eh_tmp" ]; then
+        ZIG_LIB=$($ZIG env | sed -n 's/^ *\.lib_dir = "\(.*\)",$/\1/p')
+        [ -n "$ZIG_LIB" ] || { echo "$name needs ziglang 0.17.0 (pip install ziglang==0.17.0)" >&2; exit 1; }
+        # libc++'s configuration, as ziglang 0.17.0 passes it for wasm32-wasi (its __config_site)
+        LIBCXX_CFG="-D_LIBCPP_ABI_VERSION=1 -D_LIBCPP_ABI_NAMESPACE=__1 -D_LIBCPP_HAS_THREADS=0 \
+         -D_LIBCPP_HAS_MONOTONIC_CLOCK -D_LIBCPP_HAS_TERMINAL -D_LIBCPP_HAS_MUSL_LIBC=1 \
+         -D_LIBCXXABI_DISABLE_VISIBILITY_ANNOTATIONS -D_LIBCPP_DISABLE_VISIBILITY_ANNOTATIONS \
+         -D_LIBCPP_HAS_VENDOR_AVAILABILITY_ANNOTATIONS=0 -D_LIBCPP_HAS_FILESYSTEM=0 -D_LIBCPP_HAS_RANDOM_DEVICE \
+         -D_LIBCPP_HAS_LOCALIZATION -D_LIBCPP_HAS_UNICODE -D_LIBCPP_HAS_WIDE_CHARACTERS -D_LIBCPP_HAS_NO_STD_MODULES \
+         -D_LIBCPP_PSTL_BACKEND_SERIAL -D_LIBCPP_HARDENING_MODE=_LIBCPP_HARDENING_MODE_NONE \
+         -D_LIBCPP_ASSERTION_SEMANTIC_DEFAULT=_LIBCPP_ASSERTION_SEMANTIC_IGNORE \
+         -nostdlib++ -nostdinc++ -I$ZIG_LIB/libcxx/include -I$ZIG_LIB/libcxxabi/include"
+        eh_tmp=$(mktemp -d)
+        trap 'rm -rf "$eh_tmp"' EXIT
+        printf '.globl __cpp_exception\n.tagtype __cpp_exception i32\n__cpp_exception:\n' > "$eh_tmp/cpp_exception.S"
+        printf '.globl __c_longjmp\n.tagtype __c_longjmp i32\n__c_longjmp:\n' > "$eh_tmp/c_longjmp.S"
+    fi
+    if [ "$name" = c_setjmp ]; then
+        $ZIG cc $EH -mllvm -wasm-enable-sjlj $EH_LINK src/c_setjmp.c "$eh_tmp/c_longjmp.S" -o wasm/c_setjmp.wasm
+    else
+        if [ ! -f "$eh_tmp/libcxx-eh.a" ]; then
+            lib="$EH -fwasm-exceptions $LIBCXX_CFG -std=c++23 -w -ffunction-sections -fdata-sections \
+                 -fvisibility=hidden -fvisibility-inlines-hidden -D_LIBCPP_BUILDING_LIBRARY \
+                 -D_LIBCPP_HAS_NO_PRAGMA_SYSTEM_HEADER -I$ZIG_LIB/libcxx/src -I$ZIG_LIB/libunwind/include"
+            {
+                for s in algorithm any bind call_once charconv chrono error_category exception expected fstream \
+                    functional hash ios ios.instantiations iostream locale memory memory_resource new \
+                    new_handler new_helpers optional ostream print random random_shuffle regex ryu/d2fixed \
+                    ryu/d2s ryu/f2s stdexcept string strstream system_error typeinfo valarray variant vector \
+                    verbose_abort; do
+                    echo "$ZIG c++ $lib -DLIBCXX_BUILDING_LIBCXXABI -DLIBC_NAMESPACE=__llvm_libc_common_utils" \
+                        "-faligned-allocation -I$ZIG_LIB/libcxx/libc -c $ZIG_LIB/libcxx/src/$s.cpp" \
+                        "-o $eh_tmp/cxx_$(echo $s | tr / _).o"
+                done
+                for s in abort_message cxa_aux_runtime cxa_default_handlers cxa_demangle cxa_exception \
+                    cxa_exception_storage cxa_guard cxa_handlers cxa_personality cxa_vector cxa_virtual \
+                    fallback_malloc private_typeinfo stdlib_exception stdlib_new_delete stdlib_stdexcept \
+                    stdlib_typeinfo; do
+                    echo "$ZIG c++ $lib -D_LIBCXXABI_BUILDING_LIBRARY -D_LIBCXXABI_HAS_NO_THREADS" \
+                        "-fstrict-aliasing -c $ZIG_LIB/libcxxabi/src/$s.cpp -o $eh_tmp/abi_$s.o"
+                done
+                echo "$ZIG cc $EH -fwasm-exceptions -w -D_LIBUNWIND_HIDE_SYMBOLS -I$ZIG_LIB/libunwind/include" \
+                    "-c $ZIG_LIB/libunwind/src/Unwind-wasm.c -o $eh_tmp/unwind_wasm.o"
+                echo "$ZIG cc $EH -c $eh_tmp/cpp_exception.S -o $eh_tmp/cpp_exception.o"
+            } | tr '\n' '\0' | xargs -0 -n1 -P"$(nproc)" sh -c
+            $ZIG ar rcs "$eh_tmp/libcxx-eh.a" $(ls "$eh_tmp"/*.o | LC_ALL=C sort)
+        fi
+        $ZIG c++ $EH -fwasm-exceptions $LIBCXX_CFG -std=c++17 $EH_LINK src/cpp_exceptions.cpp "$eh_tmp/libcxx-eh.a" \
+            -o wasm/cpp_exceptions.wasm
+    fi
+    echo "$name: $(wc -c < "wasm/$name.wasm") bytes"
+done

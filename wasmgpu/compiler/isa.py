@@ -34,6 +34,7 @@ class Control:
     next_words: int = 0  # follow-on words it reads with NEXT_WORD() (BR_TABLE's targets are counted apart)
     ends: bool = False  # it never falls through to the next instruction
     leaves: bool = False  # it may stop for the host and then run again from its start
+    lands: bool = False  # execution may enter here from no branch or call (an exception's landing, exn_throw)
     macro: bool = False  # vm.h holds its handler as OPC_<name>, which the compiled tier expands too
     # Its operands by role, as the disassembler (compiler/bytecode.py) shows them: role=field, the field sa,
     # sb, sc (slot a, b, c), a, b, c (a number), y (slot c with F_RC, else the immediate c), imm32, ext,
@@ -64,6 +65,12 @@ CONTROL: dict[str, Control] = {
     "CALL_REF": Control("b", next_words=1, operands="frame=a ref=sb sig=next"),
     "RETURN_CALL_REF": Control("b", next_words=1, operands="frame=a ref=sb sig=next"),
     "REF_AS_NON_NULL": Control("a", macro=True, operands="x=sa"),  # traps on null; the value stays in slot a
+    # Exceptions: vm_launch unwinds to the handler (vm.h exn_throw). THROW: the values in slots a.. (next: how
+    # many slots), tag imm32 (its store address); THROW_REF: the exnref in slot a. CATCH: where a catch clause
+    # lands (exn_throw wrote its values to the clause's slots): a no-op that execution may enter at.
+    "THROW": Control("a", ends=True, next_words=1, operands="values=sa tag=imm32 count=next"),
+    "THROW_REF": Control("a", ends=True, operands="exn=sa"),
+    "CATCH": Control(lands=True),
     "RET": Control(ends=True),  # the results already in slots 0..n-1
     "SELECT": Control("bc", writes=True, operands="dst=sa x=sb y=y cond=sext"),  # a <- cond != 0 ? x : y
     "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),

@@ -58,16 +58,18 @@ from .vm_abi import DEVICE_IMPORT_BASE, INTRINSIC_BASE, INTRINSIC_INSTANCE_ID, N
 _COLD_READS: dict[str, str] = {n: c.reads for n, c in CONTROL.items() if c.macro}
 _COLD_WRITES = {n for n, c in CONTROL.items() if c.macro and c.writes}
 _LEAVES = {OP[n] for n, c in CONTROL.items() if c.leaves}  # may stop for the host and run again from the start
+_LANDS = {OP[n] for n, c in CONTROL.items() if c.lands}  # entered from outside the code's flow
 # The ops instruction() writes C for itself; the other control ops expand their OPC_ macro, the rest their
 # generated handler (isa.handler_cases) with the operands their flags name.
 _SIMD = {"SIMD", "SIMD_LOAD", "SIMD_STORE"}
 _OWN_C = {"NOP", "UNREACHABLE", "MOV", "CONST", "CONST32", "JMP", "BR_TABLE", "RET", "CALL", "CALL_INDIRECT",
           "RETURN_CALL", "RETURN_CALL_INDIRECT", "CALL_REF", "RETURN_CALL_REF", "GLOBAL_GET", "GLOBAL_SET",
-          "SELECT", "ATOMIC", *_SIMD}
+          "SELECT", "ATOMIC", "THROW", "THROW_REF", "CATCH", *_SIMD}
 _CALLS = {"CALL", "CALL_INDIRECT", "RETURN_CALL", "RETURN_CALL_INDIRECT", "CALL_REF", "RETURN_CALL_REF"}
 # The ops _use_def has a rule of its own for; the OPC_ ops read and write what CONTROL says, the rest what
 # their flags name.
 _OWN_USE_DEF = {"MOV", "CONST", "CONST32", "SELECT", "BR_TABLE", "RET", "JMP", "NOP", "UNREACHABLE", "ATOMIC",
+                "THROW", "THROW_REF", "CATCH",
                 *_CALLS, *_SIMD}
 _LANE_LOADS = range(84, 88)  # v128.load*_lane: read the vector in slot c
 
@@ -127,6 +129,10 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits(range(b, b + ((ins.ext >> 56) & 3))), _bits([a]) if (ins.ext >> 55) & 1 else 0
     if name == "RET":
         return _bits(range(nresults)), 0
+    if name == "THROW":  # its values from slot a on, as many as its next word says
+        return _bits(range(a, a + ins.ext)), 0
+    if name == "THROW_REF":
+        return _bits([a]), 0
     if name in ("CALL", "CALL_INDIRECT", "CALL_REF", "RETURN_CALL", "RETURN_CALL_INDIRECT", "RETURN_CALL_REF"):
         # (a tail call to a host function writes its results there too, as CALL does)
         if name in ("CALL", "RETURN_CALL"):
@@ -138,7 +144,7 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits(extra + list(range(a, a + nargs))), _bits(range(a, a + nres))
     if name in _COLD_READS:
         return _bits({"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]), _bits([a] if name in _COLD_WRITES else [])
-    if name in ("JMP", "NOP", "UNREACHABLE"):
+    if name in ("JMP", "NOP", "UNREACHABLE", "CATCH"):
         return 0, 0
     if name in CONTROL:  # its flags do not say what it touches: it needs a rule above
         raise CompileError(f"no use-def rule for {name}")
@@ -311,7 +317,7 @@ class _FuncEmitter:
             # from there).
             if OP_NAMES[ins.op] in _CALLS and not (ins.op == OP["RETURN_CALL"] and funcs[ins.imm32].host == NO_HOST):
                 resume.add(ins.after)
-            if ins.op in _LEAVES:
+            if ins.op in _LEAVES or ins.op in _LANDS:
                 resume.add(ins.pc)
             resume.update(t for t in ins.targets if t <= ins.pc)
         self.resume = {r: first_resume + k for k, r in enumerate(sorted(resume))}
@@ -461,10 +467,13 @@ class _FuncEmitter:
         name = OP_NAMES[ins.op]
         head = f"{{ enum {{ HERE_ = {ins.pc}u }}; "
         a, b, c = ins.a, ins.b, ins.c
-        if name == "NOP":
+        if name in ("NOP", "CATCH"):  # a CATCH is a resume point: the dispatch enters there
             return ";"
         if name == "UNREACHABLE":
             return head + "TRAP(UNREACHABLE); }"
+        if name in ("THROW", "THROW_REF"):  # vm_launch unwinds (vm.h exn_throw): every live slot to memory
+            return (head + self.writeback(self.live_in(ins.pc), ins.pc)
+                    + "here = HERE_; pc = HERE_; status = STATUS_THROW; goto leave; }")
         if name == "MOV":
             return f"s{a} = s{b};"
         if name == "CONST":

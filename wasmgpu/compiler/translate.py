@@ -35,9 +35,10 @@ from .isa import (
     atomic_kind,
     isa_name,
     simd_shape,
+    slot_count,
     width,
 )
-from .vm_abi import REF_NULL
+from .vm_abi import CATCH_ANY_TAG, REF_NULL
 
 MAX_SLOTS = 0xFFFF
 
@@ -80,6 +81,8 @@ class FuncCode:
     nparams: int
     nlocals: int
     frame_size: int
+    # try_table regions (vm.h exn_throw): (start, end, catch clauses (kind, tag address, CATCH pc, slot)).
+    regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]] = field(default_factory=list)
 
 
 class _Label:
@@ -104,6 +107,8 @@ class _Frame:
     end_reached: bool = False
     param_types: tuple[int, ...] = ()
     result_types: tuple[int, ...] = ()
+    try_start: int = -1  # a try_table's: where its body starts, and its catch clauses
+    clauses: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass
@@ -123,6 +128,7 @@ class _Translator:
     # clears it, so it never names an instruction with another one after it.
     last_def: int = -1
     last_const: tuple[int, int, int] | None = None  # (word index, slot, value) of the last constant emitted
+    regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]] = field(default_factory=list)
 
     # Per stack entry: its home, the slot it is copied to when it must have one of its own (the next entry's
     # home follows it by its width: 2 for a v128); `stack` says where the value is now.
@@ -344,7 +350,9 @@ class _Translator:
             if self.max_slots >= MAX_SLOTS:
                 raise Unsupported("function frame larger than 65535 slots")
         # One slot to spare: an op may read the slot after a scalar operand (vm.h's SIMD ops read pairs).
-        return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1)
+        # Inner regions first (they start later), as exn_throw searches them.
+        regions = sorted(self.regions, key=lambda r: -r[0])
+        return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1, regions)
 
     def mem_access(self, isa_op: int, imm: tuple[int, ...], addr: int) -> tuple[int, int, int]:
         """A load's or store's op, F_EXT word (offset | memory << 32) and address slot, for its memarg and the
@@ -467,6 +475,8 @@ class _Translator:
 
     def op_end(self, _imm: object) -> None:
         f = self.frames.pop()
+        if f.try_start >= 0:  # the body's code ends here
+            self.regions.append((f.try_start, self.base_pc + len(self.words), f.clauses))
         if f.kind == "func":
             if not self.dead:
                 self.emit_return()
@@ -619,6 +629,53 @@ class _Translator:
         self.branch(depth)
         self.bind(skip)
         self.pop()
+
+    def op_throw(self, tag: int) -> None:
+        ft = self.module.types[self.module.all_tags()[tag]]
+        n = len(ft.params)
+        self.materialize(len(self.stack) - n)
+        base = self.pos(len(self.stack) - n)
+        self.truncate(len(self.stack) - n)
+        self.emit32(OP["THROW"], base, self.addr.tags[tag])
+        self.word(slot_count(ft.params))
+        self.dead = True
+
+    def op_throw_ref(self, _imm: object) -> None:
+        self.emit(OP["THROW_REF"], self.pop())
+        self.dead = True
+
+    def op_try_table(self, imm: tuple) -> None:
+        """A block whose body's throws land at its catch clauses: one CATCH each, before the body (jumped
+        over), that takes the values exn_throw wrote to the slots above the block's base and branches."""
+        bt, catches = imm
+        if self.dead:
+            self.frames.append(_Frame("block", 0, 0, 0, _Label(), _Label(), False))
+            return
+        pt, rt = self.block_types(bt)
+        self.materialize()
+        base = len(self.stack) - len(pt)
+        over = _Label()
+        self.jump(OP["JMP"], 0, over)
+        clauses = []
+        tags = self.module.all_tags()
+        for kind, tag, depth in catches:
+            saved = (list(self.stack), list(self.homes), self.top)
+            self.truncate(base)
+            slot = self.top
+            pad = self.base_pc + len(self.words)
+            self.emit(OP["CATCH"])
+            sent = list(self.module.types[tags[tag]].params) if tag is not None else []
+            if kind in (wo.CATCH_REF, wo.CATCH_ALL_REF):
+                sent.append(wo.EXNREF)
+            for t in sent:
+                self.push_slot(width(t))
+            self.branch(depth)
+            self.stack, self.homes, self.top = saved
+            clauses.append((kind, CATCH_ANY_TAG if tag is None else self.addr.tags[tag], pad, slot))
+        self.bind(over)
+        end = _Label()
+        self.frames.append(_Frame("block", base, len(pt), len(rt), end, end, True, param_types=pt, result_types=rt,
+                                  try_start=self.base_pc + len(self.words), clauses=tuple(clauses)))
 
     def op_return_call_indirect(self, imm: tuple[int, int]) -> None:
         ft = self.indirect(OP["RETURN_CALL_INDIRECT"], imm)
@@ -900,9 +957,10 @@ _HANDLERS = {
     _k("table.init"): _Translator.op_table_init, _k("elem.drop"): _Translator.op_elem_drop,
     _k("call_ref"): _Translator.op_call_ref, _k("return_call_ref"): _Translator.op_return_call_ref,
     _k("ref.as_non_null"): _Translator.op_ref_as_non_null, _k("br_on_null"): _Translator.op_br_on_null,
-    _k("br_on_non_null"): _Translator.op_br_on_non_null,
+    _k("br_on_non_null"): _Translator.op_br_on_non_null, _k("throw"): _Translator.op_throw,
+    _k("throw_ref"): _Translator.op_throw_ref, _k("try_table"): _Translator.op_try_table,
 }
-_STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end")}
+_STRUCTURAL = {_k("block"), _k("loop"), _k("if"), _k("else"), _k("end"), _k("try_table")}
 
 
 def _module_facts(module: Module) -> tuple[list[int], list[MemoryType]]:

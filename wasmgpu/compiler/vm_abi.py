@@ -14,9 +14,12 @@ from __future__ import annotations
 
 # The parameter block (enum Param): one u64 per entry, pointers to the store's arrays and scalars.
 # P_EXT: the block of the device-served imports (wasi_fast.h WasiField), or 0.
+# P_EXN: the instances' exceptions, u64 [1 + EXN_SLOTS * P_EXN_WIDTH][N] (vm.h exn_throw); P_EXN_WIDTH: the
+# rows of one exception (seq, tag, count and the largest tag's payload); P_HANDLERS: the store's try_table
+# regions and catch clauses, u32 (vm.h exn_throw; runtime/store.py handler_table).
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
- P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_COUNT) = range(26)
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_COUNT) = range(29)
 # A function's record in P_FUNCS (enum FuncField): u32 fields.
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].
@@ -141,6 +144,9 @@ TRAPS = [
     ("WAIT_FOREVER", "wait would block forever: no other thread can notify"),
     ("NULL_FUNC_REF", "null function reference"),
     ("NULL_REF", "null reference"),
+    ("UNCAUGHT_EXCEPTION", "uncaught wasm exception"),
+    ("NULL_EXN_REF", "null exception reference"),
+    ("EXPIRED_EXN_REF", "exception reference expired: more exceptions were thrown since than an instance keeps"),
 ]
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]
@@ -148,7 +154,8 @@ TRAP_MESSAGE = [msg for _, msg in TRAPS]
 # Instance status values (C: STATUS_<name>).
 # DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs; nor
 # does OUTSIDE: the op at S_PC (SIMD, atomics), which the GPU's interpreter runs there too (vm.h outside_step).
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE"]
+# Nor does THROW: vm_launch unwinds to the handler (vm.h exn_throw).
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE", "THROW"]
 STATUS = {name: i for i, name in enumerate(STATUSES)}
 
 # F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports
@@ -165,6 +172,11 @@ GROW_TABLE = 0xFFFFFFFD
 
 # A null reference's raw value (funcref and externref).
 REF_NULL = (1 << 64) - 1
+# Exceptions each instance keeps (a power of two): an exnref held while this many more are thrown expires
+# (throw_ref then traps, naming it), as there is no collector to know which ones are still referenced.
+EXN_SLOTS = 16
+# try_table's catch clauses (as wasm numbers them) in the handler table, and a catch-all's tag.
+CATCH_ANY_TAG = 0xFFFFFFFF
 # Bytes in a wasm page.
 PAGE = 65536
 
@@ -173,7 +185,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
                     "DF_PREOPENS",
-                    "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD"),
+                    "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 

@@ -42,19 +42,28 @@ def encode(codes: list[FuncCode]) -> bytes:
                      dtype=np.int64).reshape(-1, 5)
     words = np.array([w for c in codes for w in c.words], dtype=np.uint64)
     offsets = np.array([o for c in codes for o in c.offsets], dtype=np.int64)
+    # try_table regions: (function, start, end, clauses), then the clauses in order.
+    regions = np.array([(i, start, end, len(cls)) for i, c in enumerate(codes) for start, end, cls in c.regions],
+                       dtype=np.int64).reshape(-1, 4)
+    clauses = np.array([cl for c in codes for _, _, cls in c.regions for cl in cls], dtype=np.int64).reshape(-1, 4)
     out = io.BytesIO()
-    np.savez(out, shape=shape, words=words, offsets=offsets)
+    np.savez(out, shape=shape, words=words, offsets=offsets, regions=regions, clauses=clauses)
     return out.getvalue()
 
 
 def decode(data: bytes) -> list[FuncCode]:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         shape, words, offsets = z["shape"], z["words"].tolist(), z["offsets"].tolist()
+        regions, clauses = z["regions"].tolist(), [tuple(c) for c in z["clauses"].tolist()]
     codes = []
     w = o = 0
     for nwords, noffsets, nparams, nlocals, frame in shape.tolist():
         codes.append(FuncCode(words[w:w + nwords], offsets[o:o + noffsets], nparams, nlocals, frame))
         w, o = w + nwords, o + noffsets
+    k = 0
+    for i, start, end, n in regions:
+        codes[i].regions.append((start, end, tuple(clauses[k:k + n])))
+        k += n
     return codes
 
 

@@ -242,6 +242,7 @@ def translate(store: Store, module: Module, addr: Addresses, first_func: int) ->
         words += fc.words
     entry = base
     for i, fc in enumerate(codes):
+        store.try_regions += fc.regions
         f = store.funcs[first_func + i]
         f.entry, f.nparams, f.nlocals, f.frame = entry, fc.nparams, fc.nlocals, fc.frame_size
         store.entries.append((f.entry, first_func + i))

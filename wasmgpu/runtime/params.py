@@ -20,12 +20,15 @@ from ..compiler.vm_abi import (
     P_ELEM,
     P_ELEM_DROPPED,
     P_ELEM_INFO,
+    P_EXN,
+    P_EXN_WIDTH,
     P_EXT,
     P_FRAMES,
     P_FUEL_LEFT,
     P_FUEL_SLICE,
     P_FUNCS,
     P_GLOBALS,
+    P_HANDLERS,
     P_INST_STRIDE,
     P_MAX_DEPTH,
     P_MEM_PAGES,
@@ -141,7 +144,7 @@ class ParamBlock:
             "code": xp.asarray(s.code), "funcs": xp.asarray(ftab), "mems": xp.asarray(mems),
             "tables": xp.asarray(tables), "data": xp.asarray(np.frombuffer(bytes(s.data_bytes), np.uint8)),
             "data_info": xp.asarray(data_info), "elem": xp.asarray(np.array(s.elem_refs, dtype=np.uint64)),
-            "elem_info": xp.asarray(elem_info),
+            "elem_info": xp.asarray(elem_info), "handlers": xp.asarray(s.handler_table()),
         }
 
     def _block(self, keep: dict[str, Any]) -> np.ndarray:
@@ -173,6 +176,10 @@ class ParamBlock:
         p[P_INST_STRIDE] = 1 if s.backend.instance_minor else s.stack_slots
         p[P_FUEL_LEFT] = ptr(s.fuel_left)
         p[P_EXT] = ptr(s.extension.block) if s.extension is not None else 0
+        p[P_HANDLERS] = ptr(keep["handlers"])
+        if s.tags or s.try_regions:
+            exn, p[P_EXN_WIDTH] = s.exception_rows()
+            p[P_EXN] = ptr(exn)
         return p
 
     def _compile(self, ftab: np.ndarray, cached_only: bool = False) -> bool:

@@ -21,8 +21,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..compiler.isa import slot_count
 from ..compiler.vm_abi import (
     DEVICE_IMPORT_BASE,
+    EXN_SLOTS,
     PAGE,
     REF_NULL,
     S_FIELDS,
@@ -156,6 +158,10 @@ class Store:
         self.entries: list[tuple[int, int]] = []  # (entry pc, func addr), sorted: pc -> function
         self.tables: list[TableInst] = []
         self.tags: list[FuncType] = []  # by address: each tag's canonical type
+        # try_table regions of the store's code (translate.FuncCode.regions), and the instances' exceptions
+        # (vm.h exn_throw), made when the first region or tag is.
+        self.try_regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]] = []
+        self.exn: Any = None
         self.global_types: list[GlobalType] = []
         self.globals = xp.zeros((1, n), dtype=np.uint64)
         self.mem_pages = xp.zeros((1, n), dtype=np.uint32)
@@ -298,6 +304,28 @@ class Store:
         self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self.params.dirty = True
         return len(self.mems) - 1
+
+    def exception_rows(self) -> tuple[Any, int]:
+        """The instances' exceptions, u64 [1 + EXN_SLOTS * width][N], and width: the rows of one exception (its
+        seq, tag and slot count, and the largest tag's values). Made (again, empty) when a tag widens it."""
+        width = 3 + max((slot_count(t.params) for t in self.tags), default=0)
+        rows = 1 + EXN_SLOTS * width
+        if self.exn is None or self.exn.shape[0] != rows:
+            self.budget.charge(8 * rows * self.n, f"{self.n} instances' exceptions need {{need}} of "
+                               f"{self.backend.memory_kind}")
+            self.exn = self.xp.zeros((rows, self.n), dtype=np.uint64)
+        return self.exn, width
+
+    def handler_table(self) -> np.ndarray:
+        """The try_table regions for vm.h exn_throw, innermost first (a region starts after those around it)."""
+        regions = sorted(self.try_regions, key=lambda r: -r[0])
+        out = [len(regions)]
+        clauses: list[int] = []
+        for start, end, cls in regions:
+            out += [start, end, len(clauses) // 4, len(cls)]
+            for c in cls:
+                clauses += c
+        return np.array(out + clauses, dtype=np.uint32)
 
     def add_tag(self, ftype: FuncType) -> int:
         """A tag (exception handling) of canonical type `ftype`: its address, which identifies it."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wasmgpu.compiler.vm_abi import TRAP_CODE, TRAP_MESSAGE
 from wasmgpu.errors import DecodeError, InstantiationTrap, LinkError, Trap, Unsupported, ValidationError, WasmGpuError
 from wasmgpu.runtime.backends import MEMORY_LAYOUTS
 from wasmgpu.runtime.store import TIERS
@@ -326,6 +327,7 @@ class ScriptRunner:
             "assert_return": self._cmd_assert_return,
             "assert_trap": self._cmd_assert_trap,
             "assert_exhaustion": self._cmd_assert_exhaustion,
+            "assert_exception": self._cmd_assert_exception,
             "assert_malformed": self._cmd_assert_malformed,
             "assert_invalid": self._cmd_assert_invalid,
             "assert_unlinkable": self._cmd_assert_unlinkable,
@@ -704,6 +706,14 @@ class ScriptRunner:
     def _cmd_assert_exhaustion(self, node: SList) -> None:
         self._expect_trap(node, "exhaustion")
 
+    def _cmd_assert_exception(self, node: SList) -> None:
+        """The action ends with an exception that no catch clause took."""
+        if len(node) != 2:
+            raise ScriptError("expected (assert_exception <action>)")
+        result = self._run_action(node[1])
+        if result.trap != _UNCAUGHT:
+            raise _Fail(f"expected an uncaught exception, got {_show((result.values, result.trap), result.types)}")
+
     def _cmd_assert_uninstantiable(self, node: SList) -> None:
         self._expect_instantiation_trap(node)
 
@@ -789,6 +799,9 @@ def _name(raw: bytes) -> str:
 
 def _type_list(types: tuple[int, ...]) -> str:
     return " ".join(type_name(t) for t in types)
+
+
+_UNCAUGHT = TRAP_MESSAGE[TRAP_CODE["UNCAUGHT_EXCEPTION"]]
 
 
 def _same_hierarchy(a: int, b: int) -> bool:

@@ -1058,6 +1058,11 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         callee = (u32)ref;
         goto tail_call;
       }
+      case OP_THROW: case OP_THROW_REF:
+        // vm_launch unwinds to the handler (exn_throw), out of this loop.
+        status = STATUS_THROW;
+        pc = here;
+        goto leave;
       case OP_RETURN_CALL:
         callee = imm32;
         goto tail_call;
@@ -1086,6 +1091,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
       case OP_REF_FUNC: OPC_REF_FUNC
       case OP_REF_IS_NULL: OPC_REF_IS_NULL
       case OP_REF_AS_NON_NULL: OPC_REF_AS_NON_NULL
+      case OP_CATCH: NEXT;  // where exn_throw lands
       case OP_SIMD: case OP_SIMD_LOAD: case OP_SIMD_STORE: case OP_ATOMIC:
 #if defined(WG_CUDA) || defined(WG_INTERLEAVED)
         // Run by vm_launch, between two runs of this loop: a call from here would cost the loop registers
@@ -1123,6 +1129,78 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
   VM_EPILOGUE
 }
 
+// The THROW or THROW_REF at the instance's pc (status THROW): the exception kept (THROW) or found (THROW_REF)
+// in the instance's ring of EXN_SLOTS, then the frames unwound to the innermost catch clause that takes it, its
+// values written to the clause's slots and the instance resumed at its CATCH. Each exception's rows at P_EXN:
+// seq (the throw's number, which is its exnref: a stale exnref no longer finds its seq), tag, slot count,
+// values. The handler table (P_HANDLERS, u32): the number of regions; per region, innermost first, its
+// code range (start, end], its first catch clause and their count; then per clause kind, tag, CATCH pc, slot.
+// A frame's pc p is in a region when start < p <= end: the return pc of a call that ends the body is its end.
+// Returns whether the instance runs on (else it trapped).
+SIMD_NOINLINE bool exn_throw(const u64* P, u32 inst) {
+  VM_CONSTS
+  (void)funcs; (void)globals; (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left;
+  (void)stack_slots; (void)max_depth;
+  u64* exn = (u64*)P[P_EXN];
+  const u32* h = (const u32*)P[P_HANDLERS];
+  const u64 width = P[P_EXN_WIDTH];
+#define EXN_ROW(r) exn[(u64)(r) * N + inst]
+  u32 pc = STATE(S_PC), fp = STATE(S_FP), depth = STATE(S_DEPTH);
+  const u64 w = code[pc];
+  u64* fb = sl + (u64)fp * ss;
+  const u32 a = (u32)((w >> 16) & 0xffff);
+  u64 seq;
+  u32 trap = 0;
+  if (((u32)w & OP_MASK) == OP_THROW) {
+    const u32 count = (u32)code[pc + 1];
+    seq = ++EXN_ROW(0);
+    const u64 base = 1 + (seq & (EXN_SLOTS - 1)) * width;
+    EXN_ROW(base) = seq;
+    EXN_ROW(base + 1) = w >> 32;
+    EXN_ROW(base + 2) = count;
+    for (u32 k = 0; k < count; k++) EXN_ROW(base + 3 + k) = SLOT(a + k);
+  } else {
+    seq = SLOT(a);
+    if (seq == REF_NULL) trap = TRAP_NULL_EXN_REF;
+    else if (EXN_ROW(1 + (seq & (EXN_SLOTS - 1)) * width) != seq) trap = TRAP_EXPIRED_EXN_REF;
+  }
+  if (!trap) {
+    const u64 base = 1 + (seq & (EXN_SLOTS - 1)) * width;
+    const u32 tag = (u32)EXN_ROW(base + 1), count = (u32)EXN_ROW(base + 2);
+    const u32 nregions = h[0];
+    const u32* catches = h + 1 + 4 * nregions;
+    u32 p = pc + 1, f_fp = fp, f_depth = depth;
+    for (;;) {
+      for (u32 r = 0; r < nregions; r++) {
+        const u32* reg = h + 1 + 4 * r;
+        if (!(reg[0] < p && p <= reg[1])) continue;
+        for (u32 c = reg[2]; c < reg[2] + reg[3]; c++) {
+          const u32* cl = catches + 4 * c;
+          const bool all = cl[0] >= 2, with_ref = cl[0] & 1;
+          if (!all && cl[1] != tag) continue;
+          fb = sl + (u64)f_fp * ss;
+          u32 k = 0;
+          if (!all)
+            for (; k < count; k++) SLOT(cl[3] + k) = EXN_ROW(base + 3 + k);
+          if (with_ref) SLOT(cl[3] + k) = seq;
+          STATE(S_PC) = cl[2]; STATE(S_FP) = f_fp; STATE(S_DEPTH) = f_depth; STATE(S_STATUS) = STATUS_RUNNING;
+          return true;
+        }
+      }
+      if (f_depth == 0) break;
+      f_depth--;
+      const u64 f = fr[(u64)f_depth * fstride];
+      p = (u32)f;
+      f_fp = (u32)(f >> 32);
+    }
+    trap = TRAP_UNCAUGHT_EXCEPTION;
+  }
+#undef EXN_ROW
+  STATE(S_STATUS) = STATUS_TRAPPED;  // at the throw, for the backtrace
+  STATE(S_TRAP) = trap;
+  return false;
+}
+
 // The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
 // it after.
 #ifdef VM_STEP
@@ -1152,6 +1230,10 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
       continue;
     }
 #endif
+    if (STATE(S_STATUS) == STATUS_THROW) {
+      if (exn_throw(P, inst)) continue;
+      return;
+    }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
