@@ -99,7 +99,9 @@ _MODULES: dict[Path, object] = {}
 def reference_module(rel: Path):
     global _ENGINE
     if _ENGINE is None:
-        _ENGINE = wasmtime.Engine()
+        config = wasmtime.Config()
+        config.wasm_exceptions = True  # cpp_exceptions, c_setjmp
+        _ENGINE = wasmtime.Engine(config)
     if rel not in _MODULES:
         _MODULES[rel] = wasmtime.Module.from_file(_ENGINE, str(REPO / rel))
     return _MODULES[rel]

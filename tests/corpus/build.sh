@@ -12,6 +12,7 @@ if [ $# -eq 0 ]; then
     set -- $(ls src | sed 's/\.[a-z]*$//' | sort -u)
 fi
 for name in "$@"; do
+    case $name in cpp_exceptions|c_setjmp) continue ;; esac  # built below (wasm exceptions)
     if [ -f "src/$name.c" ]; then
         # A first line `/* build: FLAGS */` adds compiler flags (-mtail-call: musttail as return_call).
         flags=$(sed -n '1s|^/\* build: \(.*\) \*/$|\1|p' "src/$name.c")

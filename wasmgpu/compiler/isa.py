@@ -67,10 +67,10 @@ CONTROL: dict[str, Control] = {
     "REF_AS_NON_NULL": Control("a", macro=True, operands="x=sa"),  # traps on null; the value stays in slot a
     # Exceptions: vm_launch unwinds to the handler (vm.h exn_throw). THROW: the values in slots a.. (next: how
     # many slots), tag imm32 (its store address); THROW_REF: the exnref in slot a. CATCH: where a catch clause
-    # lands (exn_throw wrote its values to the clause's slots): a no-op that execution may enter at.
+    # lands, exn_throw having written its values to c slots from slot a (the compiled tier reads them there).
     "THROW": Control("a", ends=True, next_words=1, operands="values=sa tag=imm32 count=next"),
     "THROW_REF": Control("a", ends=True, operands="exn=sa"),
-    "CATCH": Control(lands=True),
+    "CATCH": Control(writes=True, lands=True, operands="values=sa count=c"),
     "RET": Control(ends=True),  # the results already in slots 0..n-1
     "SELECT": Control("bc", writes=True, operands="dst=sa x=sb y=y cond=sext"),  # a <- cond != 0 ? x : y
     "GLOBAL_GET": Control(writes=True, macro=True, operands="dst=sa global=imm32"),

@@ -24,7 +24,7 @@ there (interp 7x, json 2x).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -144,7 +144,9 @@ def _use_def(ins: _Ins, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
         return _bits(extra + list(range(a, a + nargs))), _bits(range(a, a + nres))
     if name in _COLD_READS:
         return _bits({"a": a, "b": b, "c": c}[r] for r in _COLD_READS[name]), _bits([a] if name in _COLD_WRITES else [])
-    if name in ("JMP", "NOP", "UNREACHABLE", "CATCH"):
+    if name == "CATCH":  # exn_throw wrote them: the CATCH reads them from memory
+        return 0, _bits(range(a, a + c))
+    if name in ("JMP", "NOP", "UNREACHABLE"):
         return 0, 0
     if name in CONTROL:  # its flags do not say what it touches: it needs a rule above
         raise CompileError(f"no use-def rule for {name}")
@@ -167,22 +169,46 @@ def _simd_reads(ins: _Ins) -> list[int]:
 _NO_FALLTHROUGH = {OP[n] for n, c in CONTROL.items() if c.ends}
 
 
-def _successors(body: list[_Ins]) -> list[list[int]]:
-    """Each instruction's successors, as indices into body."""
+def _successors(body: list[_Ins], landings: dict[int, list[int]]) -> list[list[int]]:
+    """Each instruction's successors, as indices into body: with the CATCHes a call or throw may land at."""
     index = {ins.pc: i for i, ins in enumerate(body)}
     succs = []
     for i, ins in enumerate(body):
-        nxt = [index[t] for t in ins.targets]
+        nxt = [index[t] for t in ins.targets] + [index[t] for t in landings.get(ins.pc, ())]
         if ins.op not in _NO_FALLTHROUGH and i + 1 < len(body):
             nxt.append(i + 1)
         succs.append(nxt)
     return succs
 
 
-def _loops(succs: list[list[int]]) -> dict[int, set[int]]:
-    """Natural loops: header index -> the indices of its body (header included). Structured wasm gives a
-    reducible graph whose back edges all go to a lower index, and whose loops nest."""
-    reached, stack = {0}, [0]
+_THROWS = {OP[n] for n in ("CALL", "CALL_INDIRECT", "CALL_REF", "THROW", "THROW_REF")}
+
+
+def _landings(bodies: Iterable[list[_Ins]], regions: Sequence[tuple[int, int, Sequence[Sequence[int]]]]
+              ) -> dict[int, list[int]]:
+    """pc of a call or throw -> the CATCHes where an exception from it may land: those of the try_table regions
+    around it (vm.h exn_throw: a call's return pc, or the pc after a throw, in (start, end])."""
+    out: dict[int, list[int]] = {}
+    if not regions:
+        return out
+    for body in bodies:
+        if not body:
+            continue
+        mine = [r for r in regions if body[0].pc <= r[0] <= body[-1].pc]
+        for ins in body:
+            if ins.op in _THROWS and mine:
+                p = ins.pc + 1 if ins.op in (OP["THROW"], OP["THROW_REF"]) else ins.after
+                pads = [c[2] for start, end, cls in mine if start < p <= end for c in cls]
+                if pads:
+                    out[ins.pc] = pads
+    return out
+
+
+def _loops(succs: list[list[int]], roots: list[int]) -> dict[int, set[int]]:
+    """Natural loops: header index -> the indices of its body (header included), in the code reached from
+    `roots` (the entry, and where exceptions land). Structured wasm gives a reducible graph whose back edges
+    all go to a lower index, and whose loops nest."""
+    reached, stack = set(roots), list(roots)
     while stack:
         for j in succs[stack.pop()]:
             if j not in reached:
@@ -290,7 +316,7 @@ class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
                  sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
                  recursive: set[int], after_grow: str, dispatch: str = "continue;",
-                 entry_rid: dict[int, int] | None = None) -> None:
+                 entry_rid: dict[int, int] | None = None, landings: dict[int, list[int]] | None = None) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         self.sigs = sigs
         # In pieces: each function's resume case at its entry, for calls made as C calls (WG_DIRECT_DEPTH).
@@ -298,7 +324,7 @@ class _FuncEmitter:
         self.after_grow = after_grow  # C that reads the memory's place and size again
         self.dispatch = dispatch  # C that goes back to the dispatch loop (pc set)
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
-        succs = _successors(body)
+        succs = _successors(body, landings or {})
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
         uses, defs = [u for u, _ in ud], [d for _, d in ud]
         live = _liveness(body, succs, uses, defs)
@@ -324,7 +350,8 @@ class _FuncEmitter:
         self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
         if not self.labels <= {ins.pc for ins in body}:
             raise CompileError(f"function {index}: a branch or resume point lands inside an instruction")
-        loops = sorted(_loops(succs).items(), key=lambda hm: -len(hm[1]))  # outermost first
+        roots = [0] + [i for i, ins in enumerate(body) if ins.op in _LANDS]
+        loops = sorted(_loops(succs, roots).items(), key=lambda hm: -len(hm[1]))  # outermost first
         # Each loop's backward branches meet in one latch (after its last instruction) that spends the fuel:
         # then the latch post-dominates the loop's body, and the GPU compiler makes lanes that parted in
         # the body meet again there, every iteration. With a fuel test on each backward branch, the body's
@@ -467,8 +494,10 @@ class _FuncEmitter:
         name = OP_NAMES[ins.op]
         head = f"{{ enum {{ HERE_ = {ins.pc}u }}; "
         a, b, c = ins.a, ins.b, ins.c
-        if name in ("NOP", "CATCH"):  # a CATCH is a resume point: the dispatch enters there
+        if name == "NOP":
             return ";"
+        if name == "CATCH":  # a resume point, entered from the dispatch: the exception's values from memory
+            return "".join(f"s{k} = SLOT({k}); " for k in range(a, a + c)) or ";"
         if name == "UNREACHABLE":
             return head + "TRAP(UNREACHABLE); }"
         if name in ("THROW", "THROW_REF"):  # vm_launch unwinds (vm.h exn_throw): every live slot to memory
@@ -674,9 +703,11 @@ def _components(calls: dict[int, set[int]]) -> dict[int, int]:
 
 
 def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
-                  memories: int = 0, pieces: bool = False) -> str:
+                  memories: int = 0, pieces: bool = False,
+                  regions: Sequence[tuple[int, int, Sequence[Sequence[int]]]] = ()) -> str:
     """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table, its signatures
-    (id -> parameter and result counts) and its number of memories.
+    (id -> parameter and result counts), its number of memories and its try_table regions (translate.py
+    FuncCode.regions).
 
     One step function holds every function's code, calls jumping straight into the callee; with `pieces`,
     each function is a C function of its own (not inlined) that the step function's dispatch loop calls,
@@ -693,6 +724,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
               for k, (entry, i) in enumerate(defined)}
     calls = {i: {ins.imm32 for ins in body if ins.op in (OP["CALL"], OP["RETURN_CALL"])
                  and funcs[ins.imm32].host == NO_HOST} for i, body in bodies.items()}
+    landings = _landings(bodies.values(), regions)
     scc = _components(calls)
     blocks: list[str] = []
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
@@ -703,7 +735,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     for _, i in defined:
         recursive = calls[i] if pieces else {g for g in calls[i] if scc[g] == scc[i]}
         em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume, recursive, pin,
-                          "goto dispatch_;" if pieces else "continue;", entry_rid if pieces else None)
+                          "goto dispatch_;" if pieces else "continue;", entry_rid if pieces else None, landings)
         emitters.append(em)
         entry_rid[i] = em.resume[funcs[i].entry]
         for r, rid in em.resume.items():

@@ -107,8 +107,8 @@ class _Frame:
     end_reached: bool = False
     param_types: tuple[int, ...] = ()
     result_types: tuple[int, ...] = ()
-    try_start: int = -1  # a try_table's: where its body starts, and its catch clauses
-    clauses: tuple[tuple[int, int, int, int], ...] = ()
+    try_start: int = -1  # a try_table's: where its body starts, and its catch clauses (kind, tag, label)
+    catches: tuple[tuple[int, int | None, int], ...] = ()
 
 
 @dataclass
@@ -475,8 +475,8 @@ class _Translator:
 
     def op_end(self, _imm: object) -> None:
         f = self.frames.pop()
-        if f.try_start >= 0:  # the body's code ends here
-            self.regions.append((f.try_start, self.base_pc + len(self.words), f.clauses))
+        if f.try_start >= 0:
+            self.end_try(f)
         if f.kind == "func":
             if not self.dead:
                 self.emit_return()
@@ -645,37 +645,44 @@ class _Translator:
         self.dead = True
 
     def op_try_table(self, imm: tuple) -> None:
-        """A block whose body's throws land at its catch clauses: one CATCH each, before the body (jumped
-        over), that takes the values exn_throw wrote to the slots above the block's base and branches."""
+        """A block whose body's throws land at its catch clauses (end_try)."""
         bt, catches = imm
         if self.dead:
             self.frames.append(_Frame("block", 0, 0, 0, _Label(), _Label(), False))
             return
         pt, rt = self.block_types(bt)
         self.materialize()
-        base = len(self.stack) - len(pt)
-        over = _Label()
-        self.jump(OP["JMP"], 0, over)
+        end = _Label()
+        self.frames.append(_Frame("block", len(self.stack) - len(pt), len(pt), len(rt), end, end, True,
+                                  param_types=pt, result_types=rt, try_start=self.base_pc + len(self.words),
+                                  catches=catches))
+
+    def end_try(self, f: _Frame) -> None:
+        """After a try_table's body, one landing per catch clause (jumped over): a CATCH that takes the values
+        exn_throw wrote to the slots above the block's base, and a branch with them. After the body, so that
+        the compiled tier's edges from the body's calls to the landings go forward, as structured code's do."""
+        body_end = self.base_pc + len(self.words)
+        if not self.dead:
+            self.copy_to(f.height, f.nresults)
+            self.jump(OP["JMP"], 0, f.end)
+            self.dead = True
+        saved = (list(self.stack), list(self.homes), self.top)
         clauses = []
         tags = self.module.all_tags()
-        for kind, tag, depth in catches:
-            saved = (list(self.stack), list(self.homes), self.top)
-            self.truncate(base)
+        for kind, tag, depth in f.catches:
+            self.truncate(f.height)
             slot = self.top
-            pad = self.base_pc + len(self.words)
-            self.emit(OP["CATCH"])
             sent = list(self.module.types[tags[tag]].params) if tag is not None else []
             if kind in (wo.CATCH_REF, wo.CATCH_ALL_REF):
                 sent.append(wo.EXNREF)
+            pad = self.base_pc + len(self.words)
+            self.emit(OP["CATCH"], slot, 0, slot_count(sent))
             for t in sent:
                 self.push_slot(width(t))
             self.branch(depth)
-            self.stack, self.homes, self.top = saved
+            self.stack, self.homes, self.top = list(saved[0]), list(saved[1]), saved[2]
             clauses.append((kind, CATCH_ANY_TAG if tag is None else self.addr.tags[tag], pad, slot))
-        self.bind(over)
-        end = _Label()
-        self.frames.append(_Frame("block", base, len(pt), len(rt), end, end, True, param_types=pt, result_types=rt,
-                                  try_start=self.base_pc + len(self.words), clauses=tuple(clauses)))
+        self.regions.append((f.try_start, body_end, tuple(clauses)))
 
     def op_return_call_indirect(self, imm: tuple[int, int]) -> None:
         ft = self.indirect(OP["RETURN_CALL_INDIRECT"], imm)

@@ -201,7 +201,8 @@ class ParamBlock:
             if self.code_handle is None:
                 self._code_key = None
                 background.start(background.BuildJob(name, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
-                                                     pieces, s.backend.instance_minor, s.backend.defines))
+                                                     pieces, s.backend.instance_minor, s.backend.defines,
+                                                     list(s.try_regions)))
                 return False
         else:
             self.code_handle = s.backend.compile(code)
@@ -217,7 +218,7 @@ class ParamBlock:
         s = self.store
         if pieces is None:
             pieces = len(s.code) > pieces_words(s.backend.name)
-        return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces)
+        return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces, regions=s.try_regions)
 
     def _infos(self) -> list[FuncInfo]:
         return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, slot_count(f.type.params),

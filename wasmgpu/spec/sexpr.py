@@ -59,7 +59,7 @@ _TOKEN = re.compile(
      |(\()                        # 2: open
      |(\))                        # 3: close
      |("(?:[^"\\]|\\.)*")         # 4: string (escapes decoded separately)
-     |([^\s()";]+)                # 5: atom
+     |((?:[^\s()";]|;(?!;))+)     # 5: atom (a lone ";" is a reserved token's character)
      |(\Z)                        # 6: end of text
      |(.)                         # 7: anything else: an error
     )""",

@@ -40,10 +40,11 @@ class BuildJob:
     pieces: bool
     interleaved: bool
     defines: tuple[str, ...]
+    regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]]
 
     def store_code(self) -> StoreCode:
         return StoreCode(self.key, lambda: compile_store(self.code, self.funcs, self.sigs, self.memories,
-                                                         pieces=self.pieces))
+                                                         pieces=self.pieces, regions=self.regions))
 
 
 def enabled() -> bool:
