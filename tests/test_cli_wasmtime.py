@@ -303,7 +303,7 @@ def test_s_inherit_env(tmp_path) -> None:
 @pytest.mark.parametrize("argv, words", [
     (["-W", "bogus=1"], "unknown WebAssembly option -W 'bogus'"),
     (["-S", "teleport"], "unknown WASI option -S 'teleport'"),
-    (["-W", "exceptions=y"], "-W exceptions is a wasmtime option that gpu-run does not support"),
+    (["-W", "gc=y"], "-W gc is a wasmtime option that gpu-run does not support"),
     (["-S", "tcp"], "-S tcp is a wasmtime option that gpu-run does not support"),
     (["-W", "fuel"], "-W fuel needs a value"),
     (["-W", "fuel=-1"], "argument -W fuel: fuel must be between 0 and"),

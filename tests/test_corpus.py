@@ -308,7 +308,7 @@ def test_corpus_batch(case: dict, tmp_path: Path) -> None:
 
 def test_corpus_is_complete() -> None:
     """Every source has its committed module and at least one case; every case's module exists."""
-    sources = {p.stem for p in (CORPUS / "src").iterdir() if p.suffix in (".c", ".rs")}
+    sources = {p.stem for p in (CORPUS / "src").iterdir() if p.suffix in (".c", ".cpp", ".rs")}
     modules = {p.stem for p in (CORPUS / "wasm").glob("*.wasm")}
     assert sources == modules, f"no module for {sources - modules}, no source for {modules - sources}"
     used = {module_path(c).stem for c in CASES}

@@ -1136,8 +1136,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
 // values. The handler table (P_HANDLERS, u32): the number of regions; per region, innermost first, its
 // code range (start, end], its first catch clause and their count; then per clause kind, tag, CATCH pc, slot.
 // A frame's pc p is in a region when start < p <= end: the return pc of a call that ends the body is its end.
-// Returns whether the instance runs on (else it trapped).
-SIMD_NOINLINE bool exn_throw(const u64* P, u32 inst) {
+SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
   VM_CONSTS
   (void)funcs; (void)globals; (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left;
   (void)stack_slots; (void)max_depth;
@@ -1184,7 +1183,7 @@ SIMD_NOINLINE bool exn_throw(const u64* P, u32 inst) {
             for (; k < count; k++) SLOT(cl[3] + k) = EXN_ROW(base + 3 + k);
           if (with_ref) SLOT(cl[3] + k) = seq;
           STATE(S_PC) = cl[2]; STATE(S_FP) = f_fp; STATE(S_DEPTH) = f_depth; STATE(S_STATUS) = STATUS_RUNNING;
-          return true;
+          return;
         }
       }
       if (f_depth == 0) break;
@@ -1198,7 +1197,6 @@ SIMD_NOINLINE bool exn_throw(const u64* P, u32 inst) {
 #undef EXN_ROW
   STATE(S_STATUS) = STATUS_TRAPPED;  // at the throw, for the backtrace
   STATE(S_TRAP) = trap;
-  return false;
 }
 
 // The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
@@ -1231,8 +1229,8 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     }
 #endif
     if (STATE(S_STATUS) == STATUS_THROW) {
-      if (exn_throw(P, inst)) continue;
-      return;
+      exn_throw(P, inst);  // the instance then runs on, or it trapped (and the next step returns at once)
+      continue;
     }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
