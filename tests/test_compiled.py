@@ -422,3 +422,29 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
         time.sleep(0.5)
     assert later.store.tier_used == "compiled", "the background build did not finish in 240 s"
     assert got == want
+
+
+@pytest.mark.parametrize("name", ["fib", "json"])
+def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) -> None:
+    """A run that interprets while its code builds in the background goes on in the compiled code once the
+    build is there (params.ParamBlock.tier_up), with the results of a run in one tier."""
+    import hashlib
+
+    from wasmgpu.runtime import params as params_mod
+    from wasmgpu.vm.build import StoreCode
+
+    monkeypatch.setattr(params_mod, "TIER_UP_POLL_S", 0.0)
+    mod = Engine("cpu").load((BENCH_WASM / f"{name}.wasm").read_bytes())
+    args = [(i,) for i in range(4)]
+    want = [(r.values, r.trap) for r in mod.instantiate(4, tier="interp").call("run", args)]
+    batch = mod.instantiate(4, tier="interp", fuel_slice=5000)
+    p = batch.store.params
+    p.sync()
+    source = p.compiled_source()
+    code = StoreCode("tier-up-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source)
+    batch.store.backend.compile(code)  # what the background build leaves in the cache
+    p.pending = (code, b"")
+    tiers: list[str] = []
+    got = [(r.values, r.trap) for r in batch.call("run", args, on_slice=lambda: tiers.append(p.tier_used))]
+    assert got == want
+    assert tiers[0] == "interp" and tiers[-1] == "compiled", tiers

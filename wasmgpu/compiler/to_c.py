@@ -181,6 +181,35 @@ def _successors(body: list[_Ins], landings: dict[int, list[int]]) -> list[list[i
     return succs
 
 
+def _resume_points(body: list[_Ins], funcs: list[FuncInfo], entry: int) -> set[int]:
+    """Where the step function may be entered: the entry, after calls (a tail call only where a host function
+    may take it: then its results return from there), backward targets, ops that leave and landings."""
+    resume = {entry}
+    for ins in body:
+        if OP_NAMES[ins.op] in _CALLS and not (ins.op == OP["RETURN_CALL"] and funcs[ins.imm32].host == NO_HOST):
+            resume.add(ins.after)
+        if ins.op in _LEAVES or ins.op in _LANDS:
+            resume.add(ins.pc)
+        resume.update(t for t in ins.targets if t <= ins.pc)
+    return resume
+
+
+def resume_table(code: np.ndarray, funcs: list[FuncInfo]) -> np.ndarray:
+    """Per pc of the store's code, whether its compiled code can be entered there: an instance that the
+    interpreter left at such a pc may go on in the compiled tier (params.ParamBlock.tier_up)."""
+    out = np.zeros(len(code), dtype=bool)
+    for entry, body in _bodies(code, funcs).values():
+        out[list(_resume_points(body, funcs, entry))] = True
+    return out
+
+
+def _bodies(code: np.ndarray, funcs: list[FuncInfo]) -> dict[int, tuple[int, list[_Ins]]]:
+    """The defined functions' code: function index -> (entry, instructions)."""
+    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    return {i: (entry, _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code)))
+            for k, (entry, i) in enumerate(defined)}
+
+
 _THROWS = {OP[n] for n in ("CALL", "CALL_INDIRECT", "CALL_REF", "THROW", "THROW_REF")}
 
 
@@ -336,16 +365,7 @@ class _FuncEmitter:
         self.wide = _wide_slots(body, defs, info, funcs)
         copies = {i: srcs for i, ins in enumerate(body) if (srcs := _copy_sources(ins)) is not None}
         self.nan = nan_plan(body, succs, uses, defs, copies, handlers)
-        # Where the step function may be entered: the entry, after calls, backward targets, grow ops.
-        resume = {info.entry}
-        for ins in body:
-            # After a call (a tail call only where a host function may take it: then its results return
-            # from there).
-            if OP_NAMES[ins.op] in _CALLS and not (ins.op == OP["RETURN_CALL"] and funcs[ins.imm32].host == NO_HOST):
-                resume.add(ins.after)
-            if ins.op in _LEAVES or ins.op in _LANDS:
-                resume.add(ins.pc)
-            resume.update(t for t in ins.targets if t <= ins.pc)
+        resume = _resume_points(body, funcs, info.entry)
         self.resume = {r: first_resume + k for k, r in enumerate(sorted(resume))}
         self.labels = set(self.resume) | {t for ins in body for t in ins.targets}
         if not self.labels <= {ins.pc for ins in body}:
@@ -720,8 +740,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     # from every load and store and keeps the size in a register.
     pin = "cm = 0; cref = mem_ref(mems, 0, inst, N); csize = (u64)mem_pages[inst] * PAGE;" if memories == 1 else ""
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
-    bodies = {i: _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code))
-              for k, (entry, i) in enumerate(defined)}
+    bodies = {i: body for i, (_, body) in _bodies(code, funcs).items()}
     calls = {i: {ins.imm32 for ins in body if ins.op in (OP["CALL"], OP["RETURN_CALL"])
                  and funcs[ins.imm32].host == NO_HOST} for i, body in bodies.items()}
     landings = _landings(bodies.values(), regions)

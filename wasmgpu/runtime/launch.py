@@ -159,6 +159,9 @@ class Launcher:
             status = s.backend.to_host(s.state[S_STATUS])
             if on_slice is not None:
                 on_slice()
+            if s.params.pending is not None:
+                busy = (status == running) | (status == hostcall)
+                s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
             waiting = np.nonzero(status == hostcall)[0]
             if len(waiting):
                 self._serve_host_calls(waiting)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..compiler.isa import slot_count, width
-from ..compiler.to_c import FuncInfo, compile_store
+from ..compiler.to_c import FuncInfo, compile_store, resume_table
 from ..compiler.vm_abi import (
     F_FIELDS,
     P_CODE,
@@ -43,7 +44,7 @@ from ..compiler.vm_abi import (
     P_TABLES,
 )
 from ..vm import background
-from ..vm.build import StoreCode
+from ..vm.build import BUILD_EVENTS, BuildEvent, StoreCode
 from ..wasm import opcodes as wo
 from .code_cache import translator_digest
 
@@ -64,6 +65,8 @@ AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
 # (535k words) built in 165 s and ran 2x the interpreter; yosys (1.4M words) took 35 min and 4.6 GB to
 # build, and its compiled run did not end in 20 minutes (not understood yet).
 BACKGROUND_MAX_WORDS = 1_000_000
+# How often a run looks for the background build of its code (a cache lookup).
+TIER_UP_POLL_S = 1.0
 
 
 def pieces_words(backend: str) -> int:
@@ -102,11 +105,16 @@ class ParamBlock:
         self.keep_alive: dict[str, Any] = {}
         self.code_handle: Any = None
         self._code_key: bytes | None = None
+        # A background build of the store's code that this run may move to (tier_up): its code and key.
+        self.pending: tuple[StoreCode, bytes] | None = None
+        self._started = self._next_poll = 0.0
+        self._enterable: Any = None
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
         if not self.dirty and self.array is not None:
             return self.array
+        self.pending = None
         ftab = self._function_table()
         self.keep_alive = self._tables(ftab)
         self.array = self.store.xp.asarray(self._block(self.keep_alive))
@@ -200,6 +208,9 @@ class ParamBlock:
             self.code_handle = s.backend.compile(code, cached_only=True)
             if self.code_handle is None:
                 self._code_key = None
+                self.pending = (code, key)
+                self._started = self._next_poll = time.monotonic()
+                self._enterable = None
                 background.start(background.BuildJob(name, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
                                                      pieces, s.backend.instance_minor, s.backend.defines,
                                                      list(s.try_regions)))
@@ -207,6 +218,27 @@ class ParamBlock:
         else:
             self.code_handle = s.backend.compile(code)
         self._code_key = key
+        return True
+
+    def tier_up(self, pcs: Any) -> bool:
+        """Between launches of a run that interprets while its code builds in the background: once the build
+        is in the cache and every unfinished instance stands where the compiled code can be entered (`pcs`, a
+        function giving their pcs; fuel slices end at loop heads and calls, which are such places), the
+        compiled code runs the rest. Both tiers keep the same state, frames and slots, so nothing moves."""
+        if self.pending is None or self.dirty or time.monotonic() < self._next_poll:
+            return False
+        self._next_poll = time.monotonic() + TIER_UP_POLL_S
+        code, key = self.pending
+        handle = self.store.backend.compile(code, cached_only=True)
+        if handle is None:
+            return False
+        if self._enterable is None:
+            self._enterable = resume_table(self.store.code, self._infos())
+        if not self._enterable[pcs()].all():
+            return False
+        self.code_handle, self._code_key, self.pending, self.tier_used = handle, key, None, "compiled"
+        BUILD_EVENTS.append(BuildEvent(f"compiled code {code.key[:20]}", True, time.monotonic() - self._started,
+                                       took_over=True))
         return True
 
     def _sigs(self) -> dict[int, tuple[int, int]]:

@@ -249,10 +249,13 @@ class BuildEvent:
     hit: bool
     seconds: float
     background: bool = False
+    took_over: bool = False  # a background build that this run moved to, `seconds` after it started
 
     def describe(self) -> str:
+        if self.took_over:
+            return f"the compiled code took over from the interpreter: {self.name} ({self.seconds:.2f} s in)"
         if self.background:
-            return f"building in the background for the next run: {self.name} (this run interprets)"
+            return f"building in the background: {self.name} (this run interprets until it is ready)"
         return f"{'cache hit' if self.hit else 'built'}: {self.name} ({self.seconds:.2f} s)"
 
 
