@@ -10,6 +10,7 @@ exports and call_indirect signatures of any two modules by plain equality.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from ..errors import ValidationError
@@ -43,7 +44,7 @@ def _resolve(t: int, me: int) -> int:
 def canonical_types(module: Module) -> list[FuncType]:
     """The module's types with canonical references (cached on the module); ValidationError for a reference
     to a type not defined before it."""
-    if module.canon is not None:
+    if module.canon is not None and module.canon_pid == os.getpid():  # ids are this process's (not unpickled)
         return module.canon
     ids: list[int] = []
     out: list[FuncType] = []
@@ -56,6 +57,7 @@ def canonical_types(module: Module) -> list[FuncType]:
                                                    tuple(_resolve(t, gid) for t in key.results)))
     module.canon_ids = ids
     module.canon = out
+    module.canon_pid = os.getpid()
     return out
 
 
@@ -66,7 +68,7 @@ def canonical(module: Module, t: int) -> int:
     heap = O.ref_heap(t)
     if not O.HEAP_INDEX <= heap < O.HEAP_CANON:
         return t
-    canonical_types(module)
+    canonical_types(module)  # (again, in a process the module was unpickled in)
     idx = heap - O.HEAP_INDEX
     if idx >= len(module.canon_ids):
         raise ValidationError(f"unknown type {idx}")

@@ -121,6 +121,7 @@ class Module:
     # wasm/canon.py: per type index, the type with its references to defined types made process-wide ids.
     canon: list[FuncType] | None = field(default=None, compare=False, repr=False)
     canon_ids: list[int] = field(default_factory=list, compare=False, repr=False)
+    canon_pid: int = field(default=0, compare=False, repr=False)  # the process whose ids these are
 
     def imported(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]
