@@ -914,3 +914,13 @@ def test_module_definitions_and_instances(tmp_path) -> None:
     assert statuses(result) == [("module", "passed")] * 3 + [("assert_return", "passed")] * 3 + [
         ("module", "passed"), ("module", "failed"), ("module", "failed"), ("assert_return", "failed")]
     assert "module definition $bad failed" in result.failures[1].reason
+
+
+def test_annotations_and_lone_semicolons() -> None:
+    """3.0's annotations (`(@name ...)`) mean nothing to a script and go; a lone `;` is a token's character,
+    while `;;` still starts a comment."""
+    doc = parse('((@a x ; y) module (@b) $m) (invoke "f" ;; comment\n (i32.const 1))')
+    first, second = doc.items
+    assert list(first) == ["module", "$m"]
+    assert second[0] == "invoke" and second[2] == ["i32.const", "1"]
+    assert list(parse("(a ; b)").items[0]) == ["a", ";", "b"]

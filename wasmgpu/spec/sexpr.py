@@ -158,6 +158,8 @@ def parse(text: str) -> Document:
             lst = stack.pop()
             lst.end = pos
             current = stack[-1] if stack else top
+            if lst and isinstance(lst[0], str) and lst[0].startswith("@"):
+                current.pop()  # an annotation: no meaning to a script (text modules keep theirs in their text)
         elif kind == 4:
             raw = m.group(4)
             try:
