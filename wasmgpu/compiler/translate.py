@@ -274,13 +274,21 @@ class _Translator:
         return f.nparams if f.kind == "loop" else f.nresults
 
     def emit_return(self) -> None:
+        """The top values to slots 0.. and RET. The translator's stack stays as it was: a conditional return
+        (br_if, br_on_null to the function's label) emits this on its taken path only, and the values left
+        for the other path must still be where the stack says."""
         n = len(self.ftype.results)
-        self.materialize(len(self.stack) - n)
         top = len(self.stack) - n
+        srcs = []
+        for h in range(top, len(self.stack)):
+            home = self.pos(h)
+            if self.stack[h] != home:  # in a local, which the moves below may overwrite: to its home first
+                self.move(home, self.stack[h], self.width(h))
+            srcs.append(home)
         dst = 0
-        for k in range(n):
-            if self.stack[top + k] != dst:
-                self.move(dst, self.stack[top + k], self.width(top + k))
+        for k, src in enumerate(srcs):
+            if src != dst:
+                self.move(dst, src, self.width(top + k))
             dst += self.width(top + k)
         self.emit(OP["RET"])
 
