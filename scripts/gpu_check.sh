@@ -39,7 +39,7 @@ python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved
   --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
 grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
 if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
-  # The 3.0 scripts of the proposals built (tests/test_spec_suite.py WASM_3_0_FILES), copied there beforehand.
+  # The 3.0 scripts but GC's (tests/test_spec_suite.py WASM_3_0_FILES, GC_SCRIPTS), copied there beforehand.
   echo "== 3.0 suite scripts, CUDA backend, 64 instances"
   python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-3.0.json" \
     "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
