@@ -80,6 +80,31 @@ MODULE = """
       (try_table (catch_all $c2) (throw_ref (local.get $held)))
       (unreachable))
     (i32.const 7))
+  ;; Two try_tables with the same code range (the inner one ends in a throw, the outer adds nothing): the
+  ;; inner one's clause takes the exception.
+  (func (export "same_range") (param $k i32) (result i32)
+    (block $outer (result i32)
+      (block $inner (result i32)
+        (try_table (catch $small $outer)
+          (try_table (catch $small $inner)
+            (throw $small (local.get $k))))
+        (unreachable))
+      (return (i32.add (i32.const 10))))
+    (i32.const -5)
+    (i32.add))
+  ;; An exception from $k frames down, through a try_table in every frame that does not take it.
+  (func $deep (param $k i32) (result i32)
+    (block $no
+      (try_table (result i32) (catch $none $no)
+        (if (result i32) (i32.eqz (local.get $k))
+          (then (throw $small (i32.const 42)))
+          (else (i32.add (call $deep (i32.sub (local.get $k) (i32.const 1))) (i32.const 1)))))
+      (return))
+    (i32.const -1))
+  (func (export "deep") (param $k i32) (result i32)
+    (block $h (result i32)
+      (try_table (catch $small $h) (return (call $deep (i32.mul (local.get $k) (i32.const 300)))))
+      (unreachable)))
 )
 """
 
@@ -114,7 +139,7 @@ def module(engine):
 
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])
-@pytest.mark.parametrize("func", ["loop", "relay", "uncaught"])
+@pytest.mark.parametrize("func", ["loop", "relay", "uncaught", "same_range", "deep"])
 def test_agrees_with_wasmtime(module, tier: str, func: str) -> None:
     args = [(k,) for k in range(7)]  # each instance its own path: none, one or many exceptions
     results = module.instantiate(len(args), tier=tier).call(func, args)

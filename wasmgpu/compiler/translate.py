@@ -358,9 +358,7 @@ class _Translator:
             if self.max_slots >= MAX_SLOTS:
                 raise Unsupported("function frame larger than 65535 slots")
         # One slot to spare: an op may read the slot after a scalar operand (vm.h's SIMD ops read pairs).
-        # Inner regions first (they start later), as exn_throw searches them.
-        regions = sorted(self.regions, key=lambda r: -r[0])
-        return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1, regions)
+        return FuncCode(self.words, self.offsets, self.nparams, self.nlocals, self.max_slots + 1, self.regions)
 
     def mem_access(self, isa_op: int, imm: tuple[int, ...], addr: int) -> tuple[int, int, int]:
         """A load's or store's op, F_EXT word (offset | memory << 32) and address slot, for its memarg and the

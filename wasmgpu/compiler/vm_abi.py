@@ -177,6 +177,7 @@ REF_NULL = (1 << 64) - 1
 EXN_SLOTS = 16
 # try_table's catch clauses (as wasm numbers them) in the handler table, and a catch-all's tag.
 CATCH_ANY_TAG = 0xFFFFFFFF
+NO_REGION = 0xFFFFFFFF  # a try_table region with none around it (vm.h exn_throw)
 # Bytes in a wasm page.
 PAGE = 65536
 
@@ -185,7 +186,8 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
                     "DF_PREOPENS",
-                    "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG"),
+                    "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
+                    "NO_REGION"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 

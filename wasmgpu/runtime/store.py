@@ -25,6 +25,7 @@ from ..compiler.isa import slot_count
 from ..compiler.vm_abi import (
     DEVICE_IMPORT_BASE,
     EXN_SLOTS,
+    NO_REGION,
     PAGE,
     REF_NULL,
     S_FIELDS,
@@ -317,12 +318,18 @@ class Store:
         return self.exn, width
 
     def handler_table(self) -> np.ndarray:
-        """The try_table regions for vm.h exn_throw, innermost first (a region starts after those around it)."""
-        regions = sorted(self.try_regions, key=lambda r: -r[0])
+        """The try_table regions for vm.h exn_throw, by start, each with the region around it (they nest: a
+        region inside another starts after it and ends no later)."""
+        # Of two with the same range (an empty try_table's), the one translated later is around the other.
+        regions = [r for _, r in sorted(enumerate(self.try_regions), key=lambda ir: (ir[1][0], -ir[1][1], -ir[0]))]
         out = [len(regions)]
         clauses: list[int] = []
-        for start, end, cls in regions:
-            out += [start, end, len(clauses) // 4, len(cls)]
+        around: list[int] = []  # the regions holding the current one, innermost last
+        for i, (start, end, cls) in enumerate(regions):
+            while around and regions[around[-1]][1] < end:
+                around.pop()
+            out += [start, end, len(clauses) // 4, len(cls), around[-1] if around else NO_REGION]
+            around.append(i)
             for c in cls:
                 clauses += c
         return np.array(out + clauses, dtype=np.uint32)

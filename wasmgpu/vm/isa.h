@@ -378,6 +378,7 @@ enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 #define DF_NO_FD 0xffffffffu
 #define EXN_SLOTS 16u
 #define CATCH_ANY_TAG 0xffffffffu
+#define NO_REGION 0xffffffffu
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 #define NO_MEMORY 0xffffffffffffffffull

@@ -1133,10 +1133,13 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
 // in the instance's ring of EXN_SLOTS, then the frames unwound to the innermost catch clause that takes it, its
 // values written to the clause's slots and the instance resumed at its CATCH. Each exception's rows at P_EXN:
 // seq (the throw's number, which is its exnref: a stale exnref no longer finds its seq), tag, slot count,
-// values. The handler table (P_HANDLERS, u32): the number of regions; per region, innermost first, its
-// code range (start, end], its first catch clause and their count; then per clause kind, tag, CATCH pc, slot.
-// A frame's pc p is in a region when start < p <= end: the return pc of a call that ends the body is its end.
-SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
+// values. The handler table (P_HANDLERS, u32): the number of regions; per region, by start, its code range
+// (start, end], its first catch clause, their count and the region around it (NO_REGION: none); then per
+// clause kind, tag, CATCH pc, slot. A frame's pc p is in a region when start < p <= end (the return pc of a
+// call that ends the body is its end); regions nest, so those holding p are the last one to start before p
+// and the regions around it. Returns the work done (frames and regions looked at), which the launch counts
+// against its slice, so that throwing in a loop through deep frames cannot hold a launch unbounded.
+SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
   VM_CONSTS
   (void)funcs; (void)globals; (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left;
   (void)stack_slots; (void)max_depth;
@@ -1148,7 +1151,7 @@ SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
   const u64 w = code[pc];
   u64* fb = sl + (u64)fp * ss;
   const u32 a = (u32)((w >> 16) & 0xffff);
-  u64 seq;
+  u64 seq, work = 1;
   u32 trap = 0;
   if (((u32)w & OP_MASK) == OP_THROW) {
     const u32 count = (u32)code[pc + 1];
@@ -1167,12 +1170,20 @@ SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
     const u64 base = 1 + (seq & (EXN_SLOTS - 1)) * width;
     const u32 tag = (u32)EXN_ROW(base + 1), count = (u32)EXN_ROW(base + 2);
     const u32 nregions = h[0];
-    const u32* catches = h + 1 + 4 * nregions;
+    const u32* regions = h + 1;
+    const u32* catches = h + 1 + 5 * nregions;
     u32 p = pc + 1, f_fp = fp, f_depth = depth;
     for (;;) {
-      for (u32 r = 0; r < nregions; r++) {
-        const u32* reg = h + 1 + 4 * r;
-        if (!(reg[0] < p && p <= reg[1])) continue;
+      u32 lo = 0, hi = nregions;  // lo: how many regions start before p
+      while (lo < hi) {
+        const u32 mid = lo + (hi - lo) / 2;
+        if (regions[5 * mid] < p) lo = mid + 1; else hi = mid;
+        work++;
+      }
+      for (u32 r = lo ? lo - 1 : NO_REGION; r != NO_REGION; r = regions[5 * r + 4]) {
+        const u32* reg = regions + 5 * r;
+        work++;
+        if (p > reg[1]) continue;  // ended before p; a region around it may hold p
         for (u32 c = reg[2]; c < reg[2] + reg[3]; c++) {
           const u32* cl = catches + 4 * c;
           const bool all = cl[0] >= 2, with_ref = cl[0] & 1;
@@ -1183,7 +1194,7 @@ SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
             for (; k < count; k++) SLOT(cl[3] + k) = EXN_ROW(base + 3 + k);
           if (with_ref) SLOT(cl[3] + k) = seq;
           STATE(S_PC) = cl[2]; STATE(S_FP) = f_fp; STATE(S_DEPTH) = f_depth; STATE(S_STATUS) = STATUS_RUNNING;
-          return;
+          return work;
         }
       }
       if (f_depth == 0) break;
@@ -1197,6 +1208,7 @@ SIMD_NOINLINE void exn_throw(const u64* P, u32 inst) {
 #undef EXN_ROW
   STATE(S_STATUS) = STATUS_TRAPPED;  // at the throw, for the backtrace
   STATE(S_TRAP) = trap;
+  return work;
 }
 
 // The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
@@ -1229,7 +1241,9 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     }
 #endif
     if (STATE(S_STATUS) == STATUS_THROW) {
-      exn_throw(P, inst);  // the instance then runs on, or it trapped (and the next step returns at once)
+      // The instance then runs on, or it trapped (and the next step returns at once).
+      const u64 work = exn_throw(P, inst);
+      cap = work < cap ? cap - work : 0;
       continue;
     }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
