@@ -6,6 +6,7 @@ import wasmtime
 
 from tests.conftest import BACKEND
 from wasmgpu.compiler.vm_abi import TRAP_CODE, TRAP_MESSAGE
+from wasmgpu.errors import ValueTypeError
 from wasmgpu.runtime.backends import CpuBackend
 from wasmgpu.runtime.engine import Engine
 
@@ -83,3 +84,37 @@ def test_agrees_with_wasmtime(module, tier: str, func: str) -> None:
             assert r.trap == TRAP_MESSAGE[TRAP_CODE[kind]] and "null" in want, (func, k, r, want)
         else:
             assert r.trap is None and r.values == (want,), (func, k, r, want)
+
+
+HOST = """
+(module
+  (type $un (func (param i32) (result i32)))
+  (import "host" "pick" (func $pick (param i32) (result (ref null $un))))
+  (func $inc (export "inc") (type $un) (i32.add (local.get 0) (i32.const 1)))
+  (elem declare func $inc)
+  (func (export "get") (result (ref null $un)) (ref.func $inc))
+  (func (export "apply") (param $f (ref null $un)) (param $x i32) (result i32)
+    (call_ref $un (local.get $x) (local.get $f)))
+  (func (export "via_host") (param $k i32) (result i32)
+    (call_ref $un (i32.const 41) (call $pick (local.get $k))))
+)
+"""
+
+
+def test_host_function_references_are_checked(module) -> None:
+    """The VM trusts a function reference (call_ref reads its function's row): one from the host that the
+    store does not hold, or of another type, is refused before it runs or traps its instance, never read."""
+    engine = module.engine
+    mod = engine.load(wasmtime.wat2wasm(HOST))
+    held: list[int] = []
+    # A plain callable takes its type from the import: (ref null $un), a typed reference.
+    batch = mod.instantiate(3, imports={("host", "pick"): lambda k: [held[0], 10**6, held[1]][k]})
+    inc, pick = batch.call("get", [()] * 3)[0].values[0], 0  # the import is the store's first function
+    held += [inc, pick]
+    assert batch.call("apply", [(inc, 1)] * 3)[0].values == (2,)
+    for bad, why in ((10**6, "not a function of this store"), (pick, r"is not a \(ref null")):
+        with pytest.raises(ValueTypeError, match=why):
+            batch.call("apply", [(inc, 1), (bad, 1), (inc, 1)])
+    ok, missing, wrong = batch.call("via_host", [(0,), (1,), (2,)])
+    assert ok.values == (42,)
+    assert "not a function of this store" in missing.trap and "is not a (ref null" in wrong.trap

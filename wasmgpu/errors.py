@@ -95,3 +95,7 @@ class ProcExit(WasmGpuError):
     def __init__(self, code: int) -> None:
         super().__init__(f"exit with code {code}")
         self.code = code
+
+
+class ValueTypeError(WasmGpuError, TypeError):
+    """A value that does not fit the WebAssembly type it is given for (a TypeError as well)."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 from ..compiler.vm_abi import REF_NULL
-from ..errors import Unsupported, WasmGpuError
+from ..errors import Unsupported, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType
 
@@ -45,10 +45,6 @@ DTYPES = {wo.I32_T: np.dtype(np.int32), wo.I64_T: np.dtype(np.int64), wo.F32_T: 
           wo.F64_T: np.dtype(np.float64), wo.FUNCREF: np.dtype(np.uint64), wo.EXTERNREF: np.dtype(np.uint64)}
 _RANGE = {wo.I32_T: (-(1 << 31), (1 << 32) - 1), wo.I64_T: (-(1 << 63), (1 << 64) - 1)}
 _MASK = {wo.I32_T: (1 << 32) - 1, wo.I64_T: (1 << 64) - 1}
-
-
-class ValueTypeError(WasmGpuError, TypeError):
-    """A value that does not fit the WebAssembly type it is given for (a TypeError as well)."""
 
 
 def type_name(t: int) -> str:

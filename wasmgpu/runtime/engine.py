@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import LinkError, ProcExit, Trap, Unsupported, WasmGpuError
 from ..wasm import opcodes as wo
+from ..wasm.canon import canonical_types
 from ..wasm.features import DEFAULT, Features
 from ..wasm.reader import decode_module
 from ..wasm.types import FuncType
@@ -116,7 +117,7 @@ class CompiledModule:
             if (imp.module, imp.name) == key:
                 if imp.kind != "func":
                     raise LinkError(f"import `{key[0]}::{key[1]}` is a {imp.kind}, not a function")
-                return self.module.types[imp.desc]  # type: ignore[index]
+                return canonical_types(self.module)[imp.desc]  # type: ignore[index]
         raise LinkError(f"`{key[0]}::{key[1]}` is not an import of this module: give the host function a type")
 
 

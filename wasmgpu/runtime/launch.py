@@ -29,7 +29,7 @@ from ..compiler.vm_abi import (
     TRAP_CODE,
     TRAP_MESSAGE,
 )
-from ..errors import ProcExit, Trap, WasmGpuError
+from ..errors import ProcExit, Trap, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
@@ -102,6 +102,12 @@ class Launcher:
         sv = s.slot_view()
         if f.nparams:
             assert args is not None and args.shape == (f.nparams, s.n), "one row of slots per parameter"
+            row = 0
+            for k, t in enumerate(f.type.params):
+                bad = s.bad_ref(args[row], t)
+                if bad is not None:
+                    raise ValueTypeError(f"argument {k} of `{f.name}` for instance {bad[0]}: {bad[1]}")
+                row += slot_count((t,))
             sv[: f.nparams, :] = s.xp.asarray(args)
         sv[f.nparams: f.nlocals, :] = 0
         s.state[S_PC] = f.entry
@@ -262,6 +268,12 @@ class Launcher:
                 except Trap as t:
                     trapped.append(i)
                     self.host_traps[i] = t.kind
+                    continue
+                bad = next((b for v, t in zip(results, f.type.results, strict=False)
+                            if (b := self.store.bad_ref([v], t))), None)
+                if bad is not None:
+                    trapped.append(i)
+                    self.host_traps[i] = f"host function `{f.name}` returned a bad reference: {bad[1]}"
                     continue
                 if wo.V128_T in f.type.results:
                     results = _split(tuple(results), f.type.results)  # type: ignore[arg-type]

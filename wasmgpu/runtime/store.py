@@ -33,6 +33,7 @@ from ..compiler.vm_abi import (
 )
 from ..errors import LinkError, ResourceLimitError, WasmGpuError
 from ..wasm import opcodes as wo
+from ..wasm.canon import type_of
 from ..wasm.types import FuncType, GlobalType, MemoryType, Module, TableType
 from . import backtrace as _backtrace
 from .backends import Backend, format_bytes
@@ -219,6 +220,28 @@ class Store:
     def sig_id(self, ft: FuncType) -> int:
         return self.sigs.setdefault(ft, len(self.sigs))
 
+    def bad_ref(self, values: Any, t: int) -> tuple[int, str] | None:
+        """The first of raw `t` values from the host that is no reference of this store, with why; None when
+        all are. Guest code only makes references the store holds, and the VM trusts them (a call through
+        a function reference reads the function's row unchecked), so each one the host hands in is checked."""
+        if not wo.is_ref(t) or wo.heap_top(wo.ref_heap(t)) != wo.FUNC_HT:
+            return None  # an externref is the host's own; a stale exnref traps by name when thrown
+        vals = np.asarray(values, dtype=np.uint64).reshape(-1)
+        live = vals != REF_NULL
+        out = live & (vals >= len(self.funcs))
+        heap = wo.ref_heap(t)
+        if heap >= wo.HEAP_CANON and live.any():
+            want = type_of(heap)
+            fine = {v for v in np.unique(vals[live & ~out]).tolist() if self.funcs[v].type == want}
+            out |= live & ~np.isin(vals, np.array(sorted(fine), dtype=np.uint64))
+        if not out.any():
+            return None
+        i = int(np.argmax(out))
+        v = int(vals[i])
+        if v >= len(self.funcs):
+            return i, f"function reference {v} is not a function of this store (it has {len(self.funcs)})"
+        return i, f"function {v} ({self.funcs[v].name}) is not a {wo.type_name(t)}"
+
     def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host",
                   device_kind: int | None = None) -> FuncExtern:
         """A host function; with `device_kind`, one the VM serves itself when it can (see attach)."""
@@ -246,6 +269,9 @@ class Store:
         return FuncExtern(self, addr, ftype)
 
     def host_global(self, gtype: GlobalType, value: int) -> GlobalExtern:
+        bad = self.bad_ref([value], gtype.valtype)
+        if bad is not None:
+            raise LinkError(f"a global's value: {bad[1]}")
         if gtype.valtype == wo.V128_T:  # two rows: the low and the high 64 bits
             rows = np.array([[value & U64_MAX] * self.n, [value >> 64 & U64_MAX] * self.n], dtype=np.uint64)
         else:
@@ -308,13 +334,20 @@ class Store:
 
     def exception_rows(self) -> tuple[Any, int]:
         """The instances' exceptions, u64 [1 + EXN_SLOTS * width][N], and width: the rows of one exception (its
-        seq, tag and slot count, and the largest tag's values). Made (again, empty) when a tag widens it."""
+        seq, tag and slot count, and the largest tag's values). Widened when a wider tag arrives, with the
+        exceptions held moved to the new rows: an exnref still names its exception, and seqs go on."""
         width = 3 + max((slot_count(t.params) for t in self.tags), default=0)
         rows = 1 + EXN_SLOTS * width
-        if self.exn is None or self.exn.shape[0] != rows:
+        old = self.exn
+        if old is None or old.shape[0] != rows:
             self.budget.charge(8 * rows * self.n, f"{self.n} instances' exceptions need {{need}} of "
                                f"{self.backend.memory_kind}")
             self.exn = self.xp.zeros((rows, self.n), dtype=np.uint64)
+            if old is not None:
+                was = (old.shape[0] - 1) // EXN_SLOTS
+                self.exn[0] = old[0]
+                for k in range(EXN_SLOTS):
+                    self.exn[1 + k * width: 1 + k * width + was] = old[1 + k * was: 1 + (k + 1) * was]
         return self.exn, width
 
     def handler_table(self) -> np.ndarray:

@@ -18,6 +18,7 @@ from . import opcodes as O
 from .types import FuncType, Module
 
 _IDS: dict[FuncType, int] = {}
+_BY_ID: dict[int, FuncType] = {}  # each id's type, its references to itself resolved
 _LOCK = threading.Lock()
 
 
@@ -55,6 +56,7 @@ def canonical_types(module: Module) -> list[FuncType]:
         ids.append(gid)
         out.append(key if key == ft else FuncType(tuple(_resolve(t, gid) for t in key.params),
                                                    tuple(_resolve(t, gid) for t in key.results)))
+        _BY_ID.setdefault(gid, out[-1])
     module.canon_ids = ids
     module.canon = out
     module.canon_pid = os.getpid()
@@ -73,3 +75,8 @@ def canonical(module: Module, t: int) -> int:
     if idx >= len(module.canon_ids):
         raise ValidationError(f"unknown type {idx}")
     return O.ref_type(O.ref_nullable(t), O.HEAP_CANON + module.canon_ids[idx])
+
+
+def type_of(heap: int) -> FuncType:
+    """The function type a canonical heap type (HEAP_CANON + id) names."""
+    return _BY_ID[heap - O.HEAP_CANON]
