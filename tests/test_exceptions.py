@@ -159,3 +159,42 @@ def test_a_held_exnref_expires_by_name(module, tier: str) -> None:
     ok, expired = batch.call("hold", [(EXN_SLOTS - 2,), (EXN_SLOTS,)])
     assert ok.trap is None and ok.values == (7,)
     assert expired.trap == EXPIRED
+
+
+def test_an_exnref_from_the_host_traps_by_name(engine) -> None:
+    """A store that never threw has no exceptions to find: any exnref the host hands in is stale."""
+    mod = engine.load(wasmtime.wat2wasm('(module (func (export "f") (param exnref) (throw_ref (local.get 0))))'))
+    for tier in ("interp", "compiled"):
+        assert {r.trap for r in mod.instantiate(3, tier=tier).call("f", [(0,), (5,), (2**63,)])} == {EXPIRED}
+
+
+HOLDER = """
+(module
+  (tag $e (param i32))
+  (global $held (mut exnref) (ref.null exn))
+  (func (export "hold") (param i32)
+    (block $h (result exnref)
+      (try_table (catch_all_ref $h) (throw $e (local.get 0)))
+      (unreachable))
+    (global.set $held))
+  (func (export "throw") (param i32)
+    (block $h (try_table (catch_all $h) (throw $e (local.get 0)))))
+  (func (export "rethrow") (result i32)
+    (block $h (result i32)
+      (try_table (catch $e $h) (throw_ref (global.get $held)))
+      (i32.const -1))))
+"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_a_wider_tag_keeps_the_exceptions_held(engine, tier: str) -> None:
+    """A module with a wider tag joining the store widens every instance's exceptions: the one an exnref
+    holds moves with them, and later throws do not take its place."""
+    store = engine.store(2, tier=tier)
+    holder = store.instantiate(engine.load(wasmtime.wat2wasm(HOLDER)).module)
+    store.call(holder.exports["hold"], [(111,), (112,)])
+    wide = store.instantiate(engine.load(wasmtime.wat2wasm(
+        '(module (tag (param i64 i64 i64 i64 i64 i64)) (func (export "x")))')).module)
+    store.call(wide.exports["x"], [(), ()])
+    store.call(holder.exports["throw"], [(222,), (223,)])
+    assert [r.values for r in store.call(holder.exports["rethrow"], [(), ()])] == [(111,), (112,)]

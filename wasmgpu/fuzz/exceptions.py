@@ -4,29 +4,43 @@ try_table, run on wasmgpu (interpreter, compiled, compiled in pieces) and on was
 Every module exports `run (param i32) (result i64)`; the argument steers the conditions, so instances of one
 batch take different paths. Each function folds what it sees (caught payloads, results, locals live across
 calls) into an i64 accumulator, and a global traces side effects that survive unwinding. Programs are
-deterministic: f64 values stay small and finite (no NaN), no trap but an uncaught exception, and a cost
-estimate bounds the work well under the fuel given.
+deterministic: f64 values stay small and finite (no NaN), and a cost estimate bounds the work well under the
+fuel given; a run ends with a value, an uncaught exception or (rarely, on purpose) a trap, which no catch
+clause may take.
 
-`python -m wasmgpu.fuzz.exceptions --count 500 --seed 0` runs a campaign and prints the mismatches.
+What a module holds: 1-4 tags (payloads of i32/i64/f64, some alike), 3-8 functions over an acyclic call
+graph plus bounded self recursion, called directly, through a table, through a function reference and as
+tail calls; counted loops (some taking a tag's payload as parameters); try_tables nested up to 4 deep, with
+parameters and multi-value results, whose clauses of all four kinds land on fresh blocks or on enclosing
+labels (loops included); rethrows with throw_ref at once, on a condition, after holding the exnref a while,
+or in the caller of a function that returns one; br, br_if, br_table and return out of try bodies; dead code
+after a throw. `python -m wasmgpu.fuzz.exceptions --count 500 --jobs 2` runs a campaign and prints the
+mismatches (their modules go to --out).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 VALUE_TYPES = ("i32", "i64", "f64")
-RESULT_SHAPES: tuple[tuple[str, ...], ...] = (("i64",), ("i32",), ("i64", "i32"), ("f64", "i64"), ())
+# ("i64", "exnref"): a function hands an exception it caught to its caller, which may rethrow it.
+RESULT_SHAPES: tuple[tuple[str, ...], ...] = (("i64",), ("i64",), ("i32",), ("i64", "i32"), ("f64", "i64"), (),
+                                              ("i64", "exnref"))
 ARGS = range(7)  # the instances of a batch: run(0) .. run(6)
 FUEL = 10**7
 MAX_TRY_DEPTH = 4
@@ -98,6 +112,7 @@ class Generator:
         self.tags: list[tuple[str, ...]] = []
         self.funcs: list[Func] = []
         self.site = 0
+        self.thrower_tag = 0
 
     # -- module ------------------------------------------------------------------------------------
     def module(self) -> str:
@@ -106,11 +121,14 @@ class Generator:
             if self.tags and r.random() < 0.3:  # same payload, another tag: a catch must tell them apart
                 self.tags.append(r.choice(self.tags))
             else:
-                self.tags.append(tuple(r.choice(VALUE_TYPES) for _ in range(r.choice((0, 1, 1, 2, 2, 3)))))
+                # Mostly short payloads; now and then a wide one (the store's exception rows are as wide).
+                size = r.choice((0, 1, 1, 2, 2, 3)) if r.random() < 0.9 else r.randint(4, 8)
+                self.tags.append(tuple(r.choice(VALUE_TYPES) for _ in range(size)))
         n = r.randint(3, 8)
-        self.funcs = [Func(f"$f{k}", r.choice(RESULT_SHAPES)) for k in range(n)]
-        bodies: list[Lines] = []
-        for k in reversed(range(n)):  # callees first: their cost is known to their callers
+        # The last function throws or returns as its argument says: a call that sometimes throws.
+        self.funcs = [Func(f"$f{k}", r.choice(RESULT_SHAPES)) for k in range(n - 1)] + [Func(f"$f{n - 1}", ("i64",))]
+        bodies: list[Lines] = [self.thrower(n - 1)]
+        for k in reversed(range(n - 1)):  # callees first: their cost is known to their callers
             bodies.append(self.function(k))
         bodies.reverse()
         bodies.append(self.function(n))  # run
@@ -120,10 +138,21 @@ class Generator:
         for k, params in enumerate(self.tags):
             out.append(f"  (tag $t{k}{results_decl(params, 'param')})")
         out.append("  (global $g (mut i64) (i64.const 0))")
+        out.append(f"  (table $tab funcref (elem {' '.join(f.name for f in self.funcs)}))")
         for b in bodies:
             out += indent(b)
         out.append(")")
         return "\n".join(out) + "\n"
+
+    def thrower(self, k: int) -> Lines:
+        r = self.rng
+        m, tag = r.randint(2, 4), r.randrange(len(self.tags))
+        self.thrower_tag = tag
+        args = " ".join(f"({t}.const {r.randint(1, 99)})" if t != "i32" else "(local.get $x)" for t in self.tags[tag])
+        return [f"(func $f{k} (param $x i32) (param $d i32) (result i64)",
+                f"  (if (i32.eq (i32.rem_u (local.get $x) (i32.const {m})) (i32.const {r.randrange(m)})) "
+                f"(then (throw $t{tag}{' ' + args if args else ''})))",
+                f"  (i64.mul (i64.extend_i32_u (local.get $x)) (i64.const {r.randint(3, 1000)})))"]
 
     def function(self, k: int) -> Lines:
         r = self.rng
@@ -136,13 +165,13 @@ class Generator:
         self.stmt_budget = r.randint(15, 45)
         head = ('(func $run (export "run") (param $x i32) (result i64) (local $d i32)' if run else
                 f"(func {self.fn.name} (param $x i32) (param $d i32){results_decl(self.fn.results)}")
-        locals_ = "(local $acc i64) (local $a i32) (local $b i64) (local $c f64) (local $t64 i64) (local $e exnref)"
+        locals_ = "(local $acc i64) (local $a i32) (local $b i64) (local $c f64) (local $t64 i64) (local $k i64)"
+        locals_ += " (local $e exnref)"
         locals_ += "".join(f" (local $i{j} i32)" for j in range(MAX_LOOPS))
         body = [f"(local.set $acc (i64.const {r.randint(1, 1 << 20)}))",
                 f"(local.set $a (i32.add (local.get $x) (i32.const {r.randint(0, 99)})))"]
         if run:
             body.insert(0, "(local.set $d (i32.rem_u (local.get $x) (i32.const 4)))")
-            body += self.call_stmt(Ctx(), self.funcs[0])
         ctx = Ctx()
         while self.stmt_budget > 0:
             body += self.stmt(ctx)
@@ -150,7 +179,7 @@ class Generator:
             body.append("(i64.xor (local.get $acc) (i64.rotl (global.get $g) (i64.const 17)))")
         else:
             for t in self.fn.results:
-                body += self.result_expr(t, ctx)
+                body += self.result_expr(t, ctx, final=True)
         if self.self_used:
             self.cost *= MAX_REC + 1
         self.fn.cost = max(1, self.cost)
@@ -186,7 +215,7 @@ class Generator:
                 f"(i32.lt_u (i32.and (local.get $a) (i32.const 7)) (i32.const {r.randint(1, 6)}))",
                 f"(i32.eq (local.get $d) (i32.const {r.randint(0, MAX_REC)}))",
                 f"(i64.lt_u (i64.and (local.get $acc) (i64.const 15)) (i64.const {r.randint(2, 13)}))",
-                f"(i32.const {r.choice((0, 1, 1))})"]
+                f"(i32.const {r.choice((0, 0, 1))})"]
         if ctx.loops:
             opts += [f"(i32.eq (local.get $i{r.randrange(ctx.loops)}) (i32.const {r.randint(1, 3)}))"] * 2
         return r.choice(opts)
@@ -253,7 +282,7 @@ class Generator:
             if callees:
                 return self.call_lines(ctx, r.choice(callees))
             kind = "try"
-        if kind == "try":
+        if kind == "try" and ctx.try_depth < MAX_TRY_DEPTH:
             return self.try_complex(ctx, (t,))
         if kind == "if":
             lab = Label(self.label("if"), (t,))
@@ -266,8 +295,18 @@ class Generator:
         inner = ctx.inner(lab)
         return node(f"block {lab.name} (result {t})", self.stmts(inner, r.randint(1, 3)) + self.expr(t, inner))
 
-    def result_expr(self, t: str, ctx: Ctx) -> Lines:
-        """A result of the function: reads $acc, so that everything folded shows."""
+    def result_expr(self, t: str, ctx: Ctx, final: bool = False) -> Lines:
+        """A result of the function: reads $acc, so that everything folded shows. An exnref is null but for
+        the function's last result: what a catch_all_ref around a few statements caught (no throw follows it
+        before the caller looks at it)."""
+        if t == "exnref":
+            if not final:
+                return ["(ref.null exn)"]
+            h, tl = Label(self.label("h"), ("exnref",)), Label(self.label("t"), ())
+            inner = ctx.inner(h, tl, try_depth=ctx.try_depth + 1)
+            body = self.stmts(inner, self.rng.randint(1, 2)) + [f"(if {self.cond(ctx)} (then {self.throw(ctx)}))"]
+            return node(f"block {h.name} (result exnref)", node(f"try_table {tl.name} (catch_all_ref {h.name})", body),
+                        ["(ref.null exn)"])
         if t == "i64":
             return [f"(i64.add (local.get $acc) {self.simple('i64', ctx, 1)})"]
         if t == "i32":
@@ -288,14 +327,30 @@ class Generator:
         return out
 
     def callable(self, ctx: Ctx) -> list[Func]:
-        return [f for f in self.callees if self.cost + ctx.mult * f.cost <= COST_BUDGET]
+        # The thrower only inside try_tables, or most runs would end uncaught.
+        return [f for f in self.callees if self.cost + ctx.mult * f.cost <= COST_BUDGET
+                and (ctx.try_depth or f is not self.funcs[-1])]
 
-    def call_lines(self, ctx: Ctx, f: Func) -> Lines:
+    def call_lines(self, ctx: Ctx, f: Func, tail: bool = False, x: str | None = None) -> Lines:
         self.cost += ctx.mult * f.cost
-        return [f"(call {f.name} {self.x_arg(ctx)} (local.get $d))"]
+        op, roll = "return_call" if tail else "call", self.rng.random()
+        x = x or self.x_arg(ctx)
+        sig = self.block_type(("i32", "i32"), f.results)
+        if roll < 0.2:  # through the table
+            return [f"({op}_indirect (type {sig}) {x} (local.get $d) (i32.const {f.name[2:]}))"]
+        if roll < 0.35:  # through a function reference
+            return [f"({op}_ref {sig} {x} (local.get $d) (ref.func {f.name}))"]
+        return [f"({op} {f.name} {x} (local.get $d))"]
 
     def call_stmt(self, ctx: Ctx, f: Func) -> Lines:
-        return self.call_lines(ctx, f) + self.fold(f.results)
+        return self.call_lines(ctx, f) + self.fold_results(ctx, f.results)
+
+    def fold_results(self, ctx: Ctx, results: tuple[str, ...]) -> Lines:
+        """A call's results folded; an exnref among them rethrown at times (right away: the ring)."""
+        if not results or results[-1] != "exnref" or self.rng.random() < 0.3:
+            return self.fold(results)
+        return ["local.set $e", *self.fold(results[:-1]), f"(if {self.cond(ctx)} (then (if (i32.eqz (ref.is_null "
+                "(local.get $e))) (then (throw_ref (local.get $e))))))", "(local.get $e)", *self.fold(("exnref",))]
 
     def stmt(self, ctx: Ctx) -> Lines:
         r = self.rng
@@ -304,12 +359,15 @@ class Generator:
         compound = ctx.depth < MAX_DEPTH and self.stmt_budget > 0
         in_try = ctx.try_depth > 0
         weights = {
-            "mix": 3, "set": 3, "trace": 1, "throw": 4 if in_try else 2, "br": 2 if ctx.labels else 0,
-            "return": 1, "call": 4 if self.callable(ctx) else 0, "live": 3 if self.callable(ctx) else 0,
+            "mix": 3, "set": 3, "trace": 1, "throw": 4 if in_try else 0.4, "br": 2 if ctx.labels else 0,
+            "return": 1, "trap": 0.3 if in_try else 0.05,
+            "call": 4 if self.callable(ctx) else 0, "live": (8 if in_try else 2) if self.callable(ctx) else 0,
+            "carry": 3 if compound and ctx.loops < MAX_LOOPS and self.callable(ctx) else 0,
+            "tail": 1 if any(f.results == self.fn.results for f in self.callable(ctx)) else 0,
             "self": 3 if self.self_call and not self.self_used and ctx.mult == 1 else 0,
             "try": 6 if compound and ctx.try_depth < MAX_TRY_DEPTH else 0,
             "loop": 2 if compound and ctx.loops < MAX_LOOPS else 0,
-            "block": 1 if compound else 0, "value": 2 if compound else 0,
+            "block": 1 if compound else 0, "dead": 0.7 if compound else 0, "value": 2 if compound else 0,
             "hold": 1 if compound and ctx.try_depth < MAX_TRY_DEPTH else 0,
         }
         kind = r.choices(list(weights), list(weights.values()))[0]
@@ -340,6 +398,11 @@ class Generator:
     def s_throw(self, ctx: Ctx) -> Lines:
         return [f"(if {self.cond(ctx)} (then {self.throw(ctx)}))"]
 
+    def s_trap(self, ctx: Ctx) -> Lines:
+        """A trap is no exception: no catch clause may take it."""
+        trap = self.rng.choice(("(unreachable)", "(drop (i32.div_u (local.get $x) (i32.const 0)))"))
+        return [f"(if {self.cond(ctx)} (then {trap}))"]
+
     def s_br(self, ctx: Ctx) -> Lines:
         r = self.rng
         targets = [lab for lab in ctx.labels if not lab.exn]
@@ -348,6 +411,10 @@ class Generator:
         lab = r.choice(targets)
         vals = " ".join(self.simple(t, ctx, 1) for t in lab.types)
         vals = " " + vals if vals else ""
+        same = [other.name for other in targets if other.types == lab.types]
+        if r.random() < 0.25:  # br_table over the labels of the same types (loops included)
+            names = " ".join(r.choice(same) for _ in range(r.randint(1, 3)))
+            return [f"(br_table {names} {lab.name}{vals} (i32.rem_u {self.x_arg(ctx)} (i32.const 4)))"]
         if r.random() < 0.5:  # br_if leaves its values when not taken
             return [f"(br_if {lab.name}{vals} {self.cond(ctx)})", *self.fold(lab.types)]
         return [f"(if {self.cond(ctx)} (then (br {lab.name}{vals})))"]
@@ -364,38 +431,96 @@ class Generator:
         r = self.rng
         loc, t = r.choice((("$a", "i32"), ("$b", "i64"), ("$c", "f64")))
         val = self.simple(t, ctx, 1) if t != "f64" else "(f64.convert_i32_s (i32.and (local.get $x) (i32.const 255)))"
-        out = [f"(local.set {loc} {val})", *self.call_stmt(ctx, r.choice(self.callable(ctx))),
-               f"(local.get {loc})", *self.fold((t,))]
-        if r.random() < 0.5:
+        out = [f"(local.set {loc} {val})", *self.call_stmt(ctx, r.choice(self.callable(ctx)))]
+        read = r.random() < 0.5
+        if read:
+            out += [f"(local.get {loc})", *self.fold((t,))]
+        if not read or r.random() < 0.5:
+            # Set again: unread, the value from before the call is live only on the way to a landing.
             out += [f"(local.set {loc} {self.simple(t, ctx, 1) if t != 'f64' else '(f64.const 0.5)'})"]
         return out
 
+    def s_carry(self, ctx: Ctx) -> Lines:
+        """A loop around a try_table whose body sets a local from a call (or before it, and again after):
+        the landing reads the value a call left in an earlier iteration, live only along the exception's edge
+        (tests/test_exceptions.py MODULE, made random)."""
+        r = self.rng
+        n, i = r.randint(2, 4), f"$i{ctx.loops}"
+        callees = [f for f in self.callees if self.cost + ctx.mult * n * f.cost <= COST_BUDGET]
+        if not callees:
+            return self.s_mix(ctx)
+        f = self.funcs[-1] if r.random() < 0.5 else r.choice(callees)
+        # $k is read nowhere else: on the normal path it dies at each call that sets it.
+        loc, t = r.choice((("$k", "i64"), ("$k", "i64"), ("$a", "i32"), ("$b", "i64"), ("$c", "f64")))
+        out_l, top = Label(self.label("x"), ()), Label(self.label("l"), (), loop=True)
+        kind = r.choice(("catch", "catch_all", "catch_all", "catch_all_ref", "catch_ref"))
+        tag = self.thrower_tag if f is self.funcs[-1] else r.randrange(len(self.tags))
+        pushed = (self.tags[tag] if kind in ("catch", "catch_ref") else ()) + (("exnref",) if "ref" in kind else ())
+        end, h = Label(self.label("end"), ()), Label(self.label("h"), pushed)
+        inner = ctx.inner(out_l, top, end, h, loops=ctx.loops + 1, mult=ctx.mult * n,
+                          try_depth=ctx.try_depth + 1)
+        # The argument changes with the iteration: some calls throw, some return.
+        call = self.call_lines(inner, f, x=f"(i32.add (local.get $x) (local.get {i}))")[0]
+        if f.results == (t,):
+            body = [f"(local.set {loc} {call})"]
+        else:
+            body = [call, *self.fold(f.results), f"(local.set {loc} {self.simple(t, inner, 1)})"]
+        body += [f"(local.get {loc})", *self.fold((t,)), *self.stmts(inner, r.randint(0, 1))]
+        clause = f"({kind}{f' $t{tag}' if kind in ('catch', 'catch_ref') else ''} {h.name})"
+        land = [*self.fold(pushed), f"(local.get {loc})", *self.fold((t,))]
+        try_ = node(f"block {end.name}", node(f"block {h.name}{results_decl(pushed)}",
+                                              node(f"try_table {clause}", body), [f"(br {end.name})"]), land)
+        loop = [f"(br_if {out_l.name} (i32.ge_u (local.get {i}) (i32.const {n})))",
+                f"(local.set {i} (i32.add (local.get {i}) (i32.const 1)))", *try_, f"(br {top.name})"]
+        return [f"(local.set {i} (i32.const 0))", *node(f"block {out_l.name}", node(f"loop {top.name}", loop))]
+
+    def s_tail(self, ctx: Ctx) -> Lines:
+        """return_call: the callee's exceptions pass this frame's try_tables by."""
+        f = self.rng.choice([f for f in self.callable(ctx) if f.results == self.fn.results])
+        return [f"(if {self.cond(ctx)} (then {self.call_lines(ctx, f, tail=True)[0]}))"]
+
     def s_self(self, ctx: Ctx) -> Lines:
         self.self_used = True
-        call = [f"(call {self.fn.name} {self.x_arg(ctx)} (i32.sub (local.get $d) (i32.const 1)))",
-                *self.fold(self.fn.results)]
+        op = "return_call" if self.rng.random() < 0.3 else "call"
+        call = [f"({op} {self.fn.name} {self.x_arg(ctx)} (i32.sub (local.get $d) (i32.const 1)))"]
+        if op == "call":
+            call += self.fold_results(ctx, self.fn.results)
         return ["(if (i32.gt_s (local.get $d) (i32.const 0)) (then", *indent(call), "))"]
 
     def s_loop(self, ctx: Ctx) -> Lines:
-        """A counted loop; its guard is at the top, so any branch to it (a catch clause too) counts."""
+        """A counted loop; its guard is at the top, so any branch to it (a catch clause too) counts. At times
+        it takes a tag's payload as parameters: a catch clause may then branch to it, to go round again."""
         r = self.rng
         n, i = r.randint(1, 4), f"$i{ctx.loops}"
-        out_l, top = Label(self.label("x"), ()), Label(self.label("l"), (), loop=True)
+        params = r.choice([p for p in self.tags if p] or [()]) if r.random() < 0.4 else ()
+        out_l, top = Label(self.label("x"), ()), Label(self.label("l"), params, loop=True)
         inner = ctx.inner(out_l, top, loops=ctx.loops + 1, mult=ctx.mult * n)
-        body = [f"(br_if {out_l.name} (i32.ge_u (local.get {i}) (i32.const {n})))",
+        body = [*self.fold(params), f"(br_if {out_l.name} (i32.ge_u (local.get {i}) (i32.const {n})))",
                 f"(local.set {i} (i32.add (local.get {i}) (i32.const 1)))",
-                *self.stmts(inner, r.randint(1, 4)), f"(br {top.name})"]
-        return [f"(local.set {i} (i32.const 0))", *node(f"block {out_l.name}", node(f"loop {top.name}", body))]
+                *self.stmts(inner, r.randint(1, 4)), *(self.simple(t, inner, 1) for t in params), f"(br {top.name})"]
+        bt = f" (type {self.block_type(params, ())}){results_decl(params, 'param')}" if params else ""
+        start = [self.simple(t, ctx, 1) for t in params]
+        loop = node(f"loop {top.name}{bt}", body)
+        return [f"(local.set {i} (i32.const 0))", *node(f"block {out_l.name}", start, loop)]
 
     def s_block(self, ctx: Ctx) -> Lines:
         lab = Label(self.label("b"), ())
         return node(f"block {lab.name}", self.stmts(ctx.inner(lab), self.rng.randint(1, 3)))
 
+    def s_dead(self, ctx: Ctx) -> Lines:
+        """Statements after a br, throw or return: never run, but translated (their try_tables too)."""
+        r = self.rng
+        lab = Label(self.label("dead"), ())
+        if r.random() < 0.6:
+            return node(f"block {lab.name}", [f"(br {lab.name})", *self.stmts(ctx.inner(lab), r.randint(1, 2))])
+        first = self.throw(ctx) if r.random() < 0.5 else self.s_return(ctx)[0].split("(then ", 1)[1][:-2]
+        return [f"(if {self.cond(ctx)} (then", *indent([first, *self.stmts(ctx.inner(), r.randint(1, 2))]), "))"]
+
     def s_value(self, ctx: Ctx) -> Lines:
         """A block or try_table whose (maybe several) results are folded."""
         r = self.rng
         types = tuple(r.choice(VALUE_TYPES) for _ in range(r.choice((1, 1, 2, 3))))
-        if r.random() < 0.3:
+        if r.random() < 0.3 or ctx.try_depth >= MAX_TRY_DEPTH:
             lab = Label(self.label("v"), types)
             inner = ctx.inner(lab)
             return node(f"block {lab.name}{results_decl(types)}",
@@ -422,8 +547,8 @@ class Generator:
             out += [f"(local.set $a {self.simple('i32', ctx)})",
                     f"(local.set $acc (i64.add (local.get $acc) {self.simple('i64', ctx)}))"]
         out += ["(local.get $e)", *self.fold(("exnref",))]
-        out.append(f"(if (i32.and (i32.eqz (ref.is_null (local.get $e))) {self.cond(ctx)}) "
-                   "(then (throw_ref (local.get $e))))")
+        out.append(f"(if {self.cond(ctx)} (then (if (i32.eqz (ref.is_null (local.get $e))) "
+                   "(then (throw_ref (local.get $e))))))")
         return out
 
     # -- try_table -------------------------------------------------------------------------------------
@@ -443,12 +568,15 @@ class Generator:
         end = Label(self.label("end"), results)
         fresh: list[tuple[Label, str]] = []  # (landing label, clause kind)
         clauses: list[str] = []
-        for _ in range(r.choice((0, 1, 1, 2, 2, 3, 4))):
+        n = r.choice((0, 1, 1, 2, 2, 3, 4))
+        for j in range(n):
             kind = r.choice(("catch", "catch_ref", "catch_all", "catch_all_ref"))
+            if j == n - 1 and r.random() < 0.5:  # a last catch-all: fewer exceptions reach run's caller
+                kind = r.choice(("catch_all", "catch_all_ref"))
             tag = r.randrange(len(self.tags))
             pushed = (self.tags[tag] if kind in ("catch", "catch_ref") else ()) + (
                 ("exnref",) if kind.endswith("_ref") else ())
-            outer = [lab for lab in ctx.labels if lab.types == pushed]
+            outer = [lab for lab in [*ctx.labels, end, *(f[0] for f in fresh)] if lab.types == pushed]
             if outer and r.random() < 0.35:
                 target = r.choice(outer)
             else:
@@ -491,21 +619,21 @@ class Generator:
         r = self.rng
         has_ref = bool(pushed) and pushed[-1] == "exnref"
         roll = r.random()
-        if has_ref and roll < 0.25:
+        if has_ref and roll < 0.15:
             return ["throw_ref"]  # rethrow at once, the payload left under it
         out: Lines = []
-        if has_ref and roll < 0.6:  # rethrow on a condition, after looking at the payload
+        if has_ref and roll < 0.45:  # rethrow on a condition, after looking at the payload
             out += ["local.set $e", *self.fold(pushed[:-1]),
                     f"(if {self.cond(ctx)} (then (throw_ref (local.get $e))))"]
         else:
             out += self.fold(pushed)
         # Locals set in the try body before the throw must show here as they were.
-        out += [f"(local.get {r.choice(('$a', '$b', '$c'))})"]
-        out += self.fold(({"$a": "i32", "$b": "i64", "$c": "f64"}[out[-1][11:13]],))
+        for loc, t in r.sample((("$a", "i32"), ("$b", "i64"), ("$c", "f64")), r.randint(1, 3)):
+            out += [f"(local.get {loc})", *self.fold((t,))]
         roll = r.random()
-        if roll < 0.15:
+        if roll < 0.08:
             return out + [self.throw(ctx)]  # another exception from the handler
-        if roll < 0.25 and ctx.depth < MAX_DEPTH:
+        if roll < 0.16 and ctx.depth < MAX_DEPTH:
             return out + [f"(return {' '.join(self.result_expr(t, ctx)[0] for t in self.fn.results)})"
                           if self.fn.results else "(return)"]
         out += self.stmts(ctx, r.randint(0, 2))
@@ -537,8 +665,16 @@ def wasmtime_outcomes(wasm: bytes) -> list[Outcome]:
         try:
             out.append(("ok", inst.exports(store)["run"](store, k) % (1 << 64)))
         except wasmtime.Trap as e:
-            out.append((UNCAUGHT,) if "exception" in str(e) else ("trap", str(e).strip().splitlines()[-1]))
+            out.append((UNCAUGHT,) if "exception" in str(e) else ("trap", trap_kind(str(e))))
     return out
+
+
+def trap_kind(message: str) -> str:
+    """The kind of a trap, in words both engines' messages hold."""
+    for kind in ("unreachable", "divide by zero", "fuel", "expired"):
+        if kind in message:
+            return kind
+    return message.strip().splitlines()[-1]
 
 
 def wasmgpu_outcomes(engine: Any, wasm: bytes, tier: str) -> list[Outcome]:
@@ -549,7 +685,7 @@ def wasmgpu_outcomes(engine: Any, wasm: bytes, tier: str) -> list[Outcome]:
         if res.trap == "uncaught wasm exception":
             out.append((UNCAUGHT,))
         elif res.trap is not None:
-            out.append(("trap", res.trap))
+            out.append(("trap", trap_kind(res.trap)))
         else:
             out.append(("ok", res.values[0]))
     return out
@@ -618,41 +754,98 @@ def check(engine: Any, wasm: bytes, configs: tuple[tuple[str, str, bool], ...] =
     return out
 
 
+def worker(seeds: list[int], backend: str) -> None:
+    """Check `seeds`, one JSON line each on stdout; "start" before each, so a crash names its module."""
+    from ..runtime.engine import Engine
+
+    engine = Engine(backend)
+    for n, seed in enumerate(seeds):
+        if n % 100 == 99:
+            engine = Engine(backend)  # the backend holds every library it built: let them go
+        print(json.dumps({"start": seed}), flush=True)
+        wat, wasm = assemble(seed)
+        if wasm is None:
+            print(json.dumps({"seed": seed, "invalid": True}), flush=True)
+            continue
+        ref = wasmtime_outcomes(wasm)
+        print(json.dumps({"seed": seed, "uncaught": sum(o == (UNCAUGHT,) for o in ref), "runs": len(ref),
+                          "bad": check(engine, wasm)}), flush=True)
+
+
+def campaign(seeds: list[int], out: Path, timeout: float, backend: str) -> dict[str, Any]:
+    """`seeds` checked in a worker process, started again after a crash or a hang (each a finding)."""
+    stats: dict[str, Any] = {"invalid": [], "failed": {}, "uncaught": 0, "runs": 0}
+    todo = list(seeds)
+    while todo:
+        proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.fuzz.exceptions", "--worker",
+                                 ",".join(map(str, todo)), "--backend", backend], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        current: int | None = None
+        timer = threading.Timer(timeout, proc.kill)  # rearmed per module
+        timer.start()
+        for line in proc.stdout:
+            msg = json.loads(line)
+            timer.cancel()
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+            if "start" in msg:
+                current = msg["start"]
+                continue
+            current, seed = None, msg["seed"]
+            todo.remove(seed)
+            if msg.get("invalid"):
+                stats["invalid"].append(seed)
+                (out / f"invalid-{seed}.wat").write_text(generate(seed))
+                continue
+            stats["uncaught"] += msg["uncaught"]
+            stats["runs"] += msg["runs"]
+            if msg["bad"]:
+                report(stats, out, seed, msg["bad"])
+        timer.cancel()
+        rc = proc.wait()
+        if current is not None:  # died or hung in the middle of a module
+            todo.remove(current)
+            report(stats, out, current, {"worker": [f"exit status {rc} (crash, or killed after {timeout} s)"]})
+        elif rc != 0 and todo:
+            raise RuntimeError(f"worker failed with status {rc}")
+    return stats
+
+
+def report(stats: dict[str, Any], out: Path, seed: int, bad: dict[str, list[str]]) -> None:
+    stats["failed"][seed] = bad
+    (out / f"fail-{seed}.wat").write_text(generate(seed))
+    print(f"seed {seed}: " + "; ".join(f"{k}: {v[0][:300]} (+{len(v) - 1})" for k, v in bad.items()), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes")
+    p.add_argument("--backend", default="cpu", help="cpu, cpu-interleaved (the GPU's memory layout) or cuda")
+    p.add_argument("--timeout", type=float, default=300, help="seconds one module may take")
     p.add_argument("--out", type=Path, default=Path("/tmp/ehfuzz"), help="where failing modules go")
     p.add_argument("--print", action="store_true", help="print the module of --seed and stop")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.print:
         sys.stdout.write(generate(a.seed))
         return 0
-    from ..runtime.engine import Engine
-
+    if a.worker:
+        worker([int(s) for s in a.worker.split(",")], a.backend)
+        return 0
     # Each module's compiled code is built once: keep the builds out of the user's cache.
     os.environ.setdefault("WASMGPU_CACHE", tempfile.mkdtemp(prefix="ehfuzz-cache-"))
     a.out.mkdir(parents=True, exist_ok=True)
-    engine, skipped, failed, uncaught, total = Engine("cpu"), 0, 0, 0, 0
     start = time.monotonic()
-    for seed in range(a.seed, a.seed + a.count):
-        if (seed - a.seed) % 100 == 99:
-            engine = Engine("cpu")  # the backend holds every library it built: let them go
-        wat, wasm = assemble(seed)
-        if wasm is None:
-            skipped += 1
-            (a.out / f"invalid-{seed}.wat").write_text(wat)
-            continue
-        ref = wasmtime_outcomes(wasm)
-        uncaught += sum(o == (UNCAUGHT,) for o in ref)
-        total += len(ref)
-        bad = check(engine, wasm)
-        if bad:
-            failed += 1
-            (a.out / f"fail-{seed}.wat").write_text(wat)
-            print(f"seed {seed}: " + "; ".join(f"{k}: {v[0]} (+{len(v) - 1})" for k, v in bad.items()), flush=True)
-    print(f"{a.count} seeds from {a.seed}: {failed} mismatching, {skipped} invalid (skipped), "
-          f"{uncaught}/{total} runs uncaught, {time.monotonic() - start:.0f} s")
+    seeds = list(range(a.seed, a.seed + a.count))
+    with ThreadPoolExecutor(a.jobs) as pool:
+        parts = list(pool.map(lambda j: campaign(seeds[j::a.jobs], a.out, a.timeout, a.backend), range(a.jobs)))
+    failed = sorted(s for part in parts for s in part["failed"])
+    invalid = sorted(s for part in parts for s in part["invalid"])
+    uncaught, runs = sum(part["uncaught"] for part in parts), sum(part["runs"] for part in parts)
+    print(f"{a.count} seeds from {a.seed}: {len(failed)} mismatching {failed}, {len(invalid)} invalid (skipped) "
+          f"{invalid}, {uncaught}/{runs} runs uncaught, {time.monotonic() - start:.0f} s")
     return 1 if failed else 0
 
 

@@ -1163,8 +1163,9 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
     for (u32 k = 0; k < count; k++) EXN_ROW(base + 3 + k) = SLOT(a + k);
   } else {
     seq = SLOT(a);
+    // A store that never threw has no ring, and seqs start at 1: the host can hand in any exnref.
     if (seq == REF_NULL) trap = TRAP_NULL_EXN_REF;
-    else if (EXN_ROW(1 + (seq & (EXN_SLOTS - 1)) * width) != seq) trap = TRAP_EXPIRED_EXN_REF;
+    else if (!exn || !seq || EXN_ROW(1 + (seq & (EXN_SLOTS - 1)) * width) != seq) trap = TRAP_EXPIRED_EXN_REF;
   }
   if (!trap) {
     const u64 base = 1 + (seq & (EXN_SLOTS - 1)) * width;
@@ -1186,6 +1187,7 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
         if (p > reg[1]) continue;  // ended before p; a region around it may hold p
         for (u32 c = reg[2]; c < reg[2] + reg[3]; c++) {
           const u32* cl = catches + 4 * c;
+          work++;
           const bool all = cl[0] >= 2, with_ref = cl[0] & 1;
           if (!all && cl[1] != tag) continue;
           fb = sl + (u64)f_fp * ss;
