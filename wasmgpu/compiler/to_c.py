@@ -24,6 +24,7 @@ there (interp 7x, json 2x).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -220,10 +221,12 @@ def _landings(bodies: Iterable[list[_Ins]], regions: Sequence[tuple[int, int, Se
     out: dict[int, list[int]] = {}
     if not regions:
         return out
+    ordered = sorted(regions, key=lambda r: r[0])
+    starts = [r[0] for r in ordered]
     for body in bodies:
         if not body:
             continue
-        mine = [r for r in regions if body[0].pc <= r[0] <= body[-1].pc]
+        mine = ordered[bisect.bisect_left(starts, body[0].pc): bisect.bisect_right(starts, body[-1].pc)]
         for ins in body:
             if ins.op in _THROWS and mine:
                 p = ins.pc + 1 if ins.op in (OP["THROW"], OP["THROW_REF"]) else ins.after
