@@ -373,14 +373,25 @@ class _Translator:
 
     def far_offset(self, addr: int, offset: int) -> tuple[int, int]:
         """A 64-bit memory's access with `offset` from the address in slot `addr` (just popped): an offset past
-        32 bits is out of bounds whatever the address (an instance's memory is at most 4 GiB here), so the
-        access is made at 2^32, aligned for any width, in the popped address's home."""
+        32 bits (the F_EXT word's field) is added to the address first. A sum past 2^64 gets its high 32 bits
+        set: out of bounds for any access, and aligned as the true sum (atomics check alignment first). In
+        slots above the frame's stack: a store's value, popped too, is still in its home."""
         if not offset >> 32:
             return addr, offset
-        home = self.pos(len(self.stack))
-        self.emit(OP["CONST"], home)
-        self.word(1 << 32)
-        return home, 0
+        high = self.max_slots
+        total, wrapped, far = high + 1, high + 2, high + 3
+        self.max_slots += 4
+        self.emit(OP["CONST"], high)
+        self.word(offset & ~0xFFFFFFFF)
+        self.emit(OP["I64_ADD"], total, addr, high)
+        self.emit(OP["I64_LT_U"], wrapped, total, high)
+        self.emit(OP["CONST"], far)
+        self.word(~0xFFFFFFFF)
+        self.emit(OP["I64_OR"], far, far, total)
+        self.emit(OP["SELECT"], high, far, total)
+        self.word(wrapped)
+        self.last_def = -1
+        return high, offset & 0xFFFFFFFF
 
     # -- superinstructions ---------------------------------------------------------------------
     def take_small_const(self, slot: int, wide: bool) -> int | None:

@@ -70,6 +70,9 @@ from .tuning import WindowTuner
 
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
 MAX_INSTANCES = 1 << 29
+# A 64-bit memory's default size limit per instance (a store's memory_limit): what the batch's memory
+# budget allows, up to this.
+MEM64_LIMIT = 1 << 36
 
 
 class DeviceExtension(Protocol):
@@ -97,7 +100,7 @@ class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
 
     def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
-                 fuel_slice: int = 1 << 20, memory_limit: int = 1 << 32, table_limit: int = 1 << 24,
+                 fuel_slice: int = 1 << 20, memory_limit: int = MEM64_LIMIT, table_limit: int = 1 << 24,
                  tier: str | None = None, max_memory: int | None = None) -> None:
         """`max_memory`: the bytes the store's instances may take (stacks, linear memories, tables, state) on
         the backend's memory; None: a share of what is available (Backend.memory_budget). What does not fit
@@ -119,7 +122,7 @@ class Store:
         self.xp = backend.xp
         self.n = n
         self.fuel_slice = fuel_slice
-        self.memory_limit = memory_limit  # bytes per instance per memory
+        self.memory_limit = memory_limit  # bytes per instance per 64-bit memory
         self._round: HostRound | None = None  # host calls being served together (host_round)
         self.table_limit = table_limit  # entries per instance per table
         self._init_objects()
@@ -307,9 +310,9 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
-        # 65536 pages (4 GiB) per instance at most, 64-bit memories too: past it memory.grow fails.
-        max_pages = min(mtype.limits.max if mtype.limits.max is not None else 65536, 65536,
-                        self.memory_limit // PAGE)
+        # Past the limit memory.grow fails: 4 GiB per instance for 32-bit memories, memory_limit for 64-bit.
+        top = self.memory_limit // PAGE if mtype.memory64 else 65536
+        max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
         low = mtype.limits.min
         if low > max_pages:
             raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")
