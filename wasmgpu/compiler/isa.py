@@ -114,6 +114,7 @@ CONTROL: dict[str, Control] = {
 }
 # ATOMIC's kinds: notify, wait32/64, loads, stores, then the read-modify-write operations (wo.ATOMIC_RMW).
 ATOMIC_KINDS = ("notify", "wait", "load", "store", *wo.ATOMIC_RMW)
+ATOMIC_WAIT = ATOMIC_KINDS.index("wait")
 
 
 def atomic_kind(name: str) -> int:

@@ -36,6 +36,7 @@ from ..wasm import opcodes as wo
 from .bytecode import BytecodeError, decode
 from .bytecode import Ins as _Ins
 from .isa import (
+    ATOMIC_WAIT,
     CONTROL,
     F_BR,
     F_NEG,
@@ -189,10 +190,15 @@ def _resume_points(body: list[_Ins], funcs: list[FuncInfo], entry: int) -> set[i
     for ins in body:
         if OP_NAMES[ins.op] in _CALLS and not (ins.op == OP["RETURN_CALL"] and funcs[ins.imm32].host == NO_HOST):
             resume.add(ins.after)
-        if ins.op in _LEAVES or ins.op in _LANDS:
+        if ins.op in _LEAVES or ins.op in _LANDS or _parks(ins):
             resume.add(ins.pc)
         resume.update(t for t in ins.targets if t <= ins.pc)
     return resume
+
+
+def _parks(ins: _Ins) -> bool:
+    """memory.atomic.wait: it may park its lane (threads) and run again from the start once woken."""
+    return ins.op == OP["ATOMIC"] and (ins.ext >> 48) & 15 == ATOMIC_WAIT
 
 
 def resume_table(code: np.ndarray, funcs: list[FuncInfo]) -> np.ndarray:
@@ -572,7 +578,9 @@ class _FuncEmitter:
         if name in ("SIMD", "SIMD_LOAD", "SIMD_STORE"):
             return head + self.simd(ins) + " }"
         if name == "ATOMIC":  # through the slots in memory, as the interpreter runs it
-            wb = self.writeback(list(range(b, b + ((ins.ext >> 56) & 3))), ins.pc)
+            # A wait may park (the step left, resumed here): then every live slot goes to memory.
+            wb = self.writeback(self.live_in(ins.pc) if _parks(ins) else list(range(b, b + ((ins.ext >> 56) & 3))),
+                                ins.pc)
             back = f" s{a} = SLOT({a});" if (ins.ext >> 55) & 1 else ""
             return (head + f"here = HERE_; {wb}trap = atomic_exec(P, inst, {a}u, {b}u, 0x{ins.ext:x}ull, fb, ssb); "
                     f"if (trap) goto trapped;{back} }}")

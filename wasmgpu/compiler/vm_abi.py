@@ -19,13 +19,19 @@ from __future__ import annotations
 # regions and catch clauses, u32 (vm.h exn_throw; runtime/store.py handler_table).
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
- P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_COUNT) = range(29)
+ P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_LOCKS,
+ P_COUNT) = range(30)
 # A function's record in P_FUNCS (enum FuncField): u32 fields.
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].
-S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_FIELDS = range(9)
-# A memory's record in P_MEMS (enum MemField): u64 base pointer, bytes per instance, max pages.
-M_BASE, M_CAP, M_MAX, M_FIELDS = range(4)
+# S_WAIT: memory.atomic.wait's parking (WAIT_*), the address waited on in S_WAIT_LO and the low 16 bits of
+# S_WAIT_HI, its memory in the high 16.
+S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_WAIT, S_WAIT_LO, S_WAIT_HI, \
+    S_FIELDS = range(12)
+WAIT_NONE, WAIT_PARKED, WAIT_NOTIFIED, WAIT_TIMED_OUT = range(4)
+# A memory's record in P_MEMS (enum MemField): u64 base pointer, bytes per copy, max pages, and log2 of the
+# lanes that share one copy (a shared memory of threads, which are lanes of one process; else 0).
+M_BASE, M_CAP, M_MAX, M_SHIFT, M_FIELDS = range(5)
 # A table's record in P_TABLES (enum TableField): u64 base pointer, entries per instance, max entries.
 T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
 
@@ -147,6 +153,8 @@ TRAPS = [
     ("UNCAUGHT_EXCEPTION", "uncaught wasm exception"),
     ("NULL_EXN_REF", "null exception reference"),
     ("EXPIRED_EXN_REF", "exception reference expired: more exceptions were thrown since than an instance keeps"),
+    ("PARKED", "parked by memory.atomic.wait"),  # not a trap: vm_launch makes it status WAITING
+    ("DEADLOCK", "deadlock: every running thread of the process waits, and none can notify"),
 ]
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}
 TRAP_MESSAGE = [msg for _, msg in TRAPS]
@@ -155,7 +163,8 @@ TRAP_MESSAGE = [msg for _, msg in TRAPS]
 # DEVICECALL never reaches the host: the kernel serves the call (wasi_fast.h) between two vm_step runs; nor
 # does OUTSIDE: the op at S_PC (SIMD, atomics), which the GPU's interpreter runs there too (vm.h outside_step).
 # Nor does THROW: vm_launch unwinds to the handler (vm.h exn_throw).
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE", "THROW"]
+# WAITING: parked by memory.atomic.wait until a notify (S_WAIT) or the host's timeout.
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE", "THROW", "WAITING"]
 STATUS = {name: i for i, name in enumerate(STATUSES)}
 
 # F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports
@@ -187,7 +196,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
                     "DF_PREOPENS",
                     "DF_SLOTS", "DF_QUEUE", "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
-                    "NO_REGION"),
+                    "NO_REGION", "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 

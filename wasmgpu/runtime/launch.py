@@ -17,9 +17,7 @@ from ..compiler.vm_abi import (
     NO_HOST,
     P_FUEL_SLICE,
     PAGE,
-    S_DEPTH,
     S_END_NS,
-    S_FP,
     S_HOST_FP,
     S_HOST_FUNC,
     S_PC,
@@ -33,6 +31,7 @@ from ..errors import ProcExit, Trap, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
+from .threads import Scheduler
 from .tuning import WindowTuner, trial_gain
 
 if TYPE_CHECKING:
@@ -110,11 +109,12 @@ class Launcher:
                 row += slot_count((t,))
             sv[: f.nparams, :] = s.xp.asarray(args)
         sv[f.nparams: f.nlocals, :] = 0
+        s.state[:] = 0
         s.state[S_PC] = f.entry
-        s.state[S_FP] = 0
-        s.state[S_DEPTH] = 0
         s.state[S_STATUS] = STATUS["RUNNING"]
-        s.state[S_TRAP] = 0
+        if s.thread_shift:  # the processes' main threads; the other lanes idle until spawned (threads.py)
+            s.state[S_STATUS] = STATUS["DONE"]
+            s.state[S_STATUS, ::1 << s.thread_shift] = STATUS["RUNNING"]
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
         return self._outcome(slot_count(f.type.results))
@@ -149,6 +149,7 @@ class Launcher:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
         s = self.store
         ext = s.extension
+        threads = Scheduler(s, self) if s.thread_shift else None
         while True:
             params = s.params.sync()
             s.budget.memory_allowances(s.params.keep_alive["mems"])
@@ -168,10 +169,15 @@ class Launcher:
             if s.params.pending is not None:
                 busy = (status == running) | (status == hostcall)
                 s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
+            if threads is not None:
+                runnable = threads.settle()
+                status = s.backend.to_host(s.state[S_STATUS])
+            else:
+                runnable = bool(np.any(status == running))
             waiting = np.nonzero(status == hostcall)[0]
             if len(waiting):
                 self._serve_host_calls(waiting)
-            elif not np.any(status == running):
+            elif not runnable:
                 return
 
     def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
@@ -258,9 +264,10 @@ class Launcher:
         trapped: list[int] = []
         slots: tuple[list[int], list[int], list[int]] = ([], [], [])
         with self.store.host_round():  # memory sizes read once, memory writes in one transfer
+            group = ~((1 << self.store.thread_shift) - 1)
             for i, f, base, args in calls:
-                try:
-                    results = f.host(i, args)  # type: ignore[misc]
+                try:  # a thread's calls are its process's, which its main lane's host state serves
+                    results = f.host(i if f.per_lane else i & group, args)  # type: ignore[misc]
                 except ProcExit as e:
                     exited.append(i)
                     self.exit_codes[i] = e.code

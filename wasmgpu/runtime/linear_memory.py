@@ -29,6 +29,9 @@ class MemoryArray:
     backend: Any
     layout: str
     data: Any
+    # log2 of the instances (lanes: threads of one process) that share each copy: an instance's index is
+    # shifted right by it everywhere below.
+    shift: int = 0
 
     @classmethod
     def zeros(cls, backend: Any, n: int, capacity: int) -> MemoryArray:
@@ -56,6 +59,7 @@ class MemoryArray:
     def grown(self, capacity: int) -> MemoryArray:
         """A copy with more room per instance (ResourceLimitError when it does not fit)."""
         new = MemoryArray.zeros(self.backend, self.n, capacity)
+        new.shift = self.shift
         if self.layout == "contiguous":
             new.data[:, :, : self.capacity] = self.data
         else:
@@ -81,6 +85,7 @@ class MemoryArray:
         """Instance `inst`'s bytes [addr, addr + n), copied to the host."""
         if n <= 0:
             return np.zeros(0, dtype=np.uint8)
+        inst >>= self.shift
         host = self.backend.to_host
         c0, c1, lead = self._span(addr, n)
         if c1 - c0 == 1:
@@ -90,7 +95,9 @@ class MemoryArray:
     def heads(self, insts: np.ndarray, nbytes: int) -> np.ndarray:
         """The first `nbytes` bytes of each instance in `insts`, on the host in one transfer: uint8 [len, nbytes]."""
         xp = self.backend.xp
-        sel = slice(None) if len(insts) == self.n else xp.asarray(insts)
+        if self.shift:
+            insts = np.asarray(insts) >> self.shift
+        sel = slice(None) if len(insts) == self.n and not self.shift else xp.asarray(insts)
         c1 = -(-nbytes // self.chunk) if self.chunk else 0
         if c1 == 1:
             return np.ascontiguousarray(self.backend.to_host(self.data[0][sel, :nbytes]))
@@ -103,6 +110,8 @@ class MemoryArray:
         n = len(src)
         if n == 0:
             return
+        if not isinstance(inst, slice):
+            inst = inst >> self.shift
         c0, c1, lead = self._span(addr, n)
         c = self.chunk
         first = min(n, c - lead)
@@ -129,7 +138,7 @@ class MemoryArray:
         wins as it would have."""
         if not payloads:
             return
-        inst = np.asarray(insts, dtype=np.int64)
+        inst = np.asarray(insts, dtype=np.int64) >> self.shift
         addr = np.asarray(addrs, dtype=np.int64)
         lens = np.array([len(p) for p in payloads], dtype=np.int64)
         order = np.lexsort((addr, inst))

@@ -44,6 +44,7 @@ class FuncInst:
     nlocals: int = 0
     frame: int = 0
     host_index: int = NO_HOST
+    per_lane: bool = False  # a host function told the calling lane, not its process's main lane (threads.py)
     nargs: int = field(init=False)  # the slots the parameters take (a v128 two)
 
     def __post_init__(self) -> None:

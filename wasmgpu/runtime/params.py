@@ -13,6 +13,7 @@ from ..compiler.isa import slot_count, width
 from ..compiler.to_c import FuncInfo, compile_store, resume_table
 from ..compiler.vm_abi import (
     F_FIELDS,
+    M_FIELDS,
     P_CODE,
     P_COUNT,
     P_DATA,
@@ -31,6 +32,7 @@ from ..compiler.vm_abi import (
     P_GLOBALS,
     P_HANDLERS,
     P_INST_STRIDE,
+    P_LOCKS,
     P_MAX_DEPTH,
     P_MEM_PAGES,
     P_MEMS,
@@ -140,9 +142,9 @@ class ParamBlock:
     def _tables(self, ftab: np.ndarray) -> dict[str, Any]:
         """The per-store tables the block points to, on the backend."""
         s, xp, ptr = self.store, self.store.xp, self.store.backend.ptr
-        mems = np.zeros((max(len(s.mems), 1), 3), dtype=np.uint64)
+        mems = np.zeros((max(len(s.mems), 1), M_FIELDS), dtype=np.uint64)
         for i, m in enumerate(s.mems):
-            mems[i] = (ptr(m.data.data), m.data.capacity, m.max_pages)
+            mems[i] = (ptr(m.data.data), m.data.capacity, m.max_pages, m.data.shift)
         tables = np.zeros((max(len(s.tables), 1), 3), dtype=np.uint64)
         for i, t in enumerate(s.tables):
             tables[i] = (ptr(t.data), t.data.shape[1], t.max_size)
@@ -153,6 +155,7 @@ class ParamBlock:
             "tables": xp.asarray(tables), "data": xp.asarray(np.frombuffer(bytes(s.data_bytes), np.uint8)),
             "data_info": xp.asarray(data_info), "elem": xp.asarray(np.array(s.elem_refs, dtype=np.uint64)),
             "elem_info": xp.asarray(elem_info), "handlers": xp.asarray(s.handler_table()),
+            "locks": xp.zeros(max(s.n >> s.thread_shift, 1), dtype=np.uint32),  # vm.h group_lock, per process
         }
 
     def _block(self, keep: dict[str, Any]) -> np.ndarray:
@@ -185,6 +188,7 @@ class ParamBlock:
         p[P_FUEL_LEFT] = ptr(s.fuel_left)
         p[P_EXT] = ptr(s.extension.block) if s.extension is not None else 0
         p[P_HANDLERS] = ptr(keep["handlers"])
+        p[P_LOCKS] = ptr(keep["locks"])
         if s.tags or s.try_regions:
             exn, p[P_EXN_WIDTH] = s.exception_rows()
             p[P_EXN] = ptr(exn)

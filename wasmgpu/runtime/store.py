@@ -66,6 +66,7 @@ from .objects import (
     grow_rows,
 )
 from .params import TIERS, ParamBlock
+from .threads import SPAWN_KEY, START_EXPORT, group_shift, spawn_import
 from .tuning import WindowTuner
 
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
@@ -101,16 +102,21 @@ class Store:
 
     def __init__(self, backend: Backend, n: int, *, stack_slots: int | None = None, max_depth: int | None = None,
                  fuel_slice: int = 1 << 20, memory_limit: int = MEM64_LIMIT, table_limit: int = 1 << 24,
-                 tier: str | None = None, max_memory: int | None = None) -> None:
+                 tier: str | None = None, max_memory: int | None = None, threads: int = 1) -> None:
         """`max_memory`: the bytes the store's instances may take (stacks, linear memories, tables, state) on
         the backend's memory; None: a share of what is available (Backend.memory_budget). What does not fit
-        raises ResourceLimitError, except memory.grow and table.grow, which return -1."""
+        raises ResourceLimitError, except memory.grow and table.grow, which return -1. `threads`: lanes per
+        process (rounded up to a power of two; `n` counts lanes): see threads.py."""
         if n < 1:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         tier = tier or os.environ.get("WASMGPU_TIER") or "auto"
         if tier not in TIERS:
             raise WasmGpuError(f"unknown tier {tier!r} (expected {', '.join(TIERS)})")
         self.backend = backend
+        self.thread_shift = group_shift(threads)
+        if n % (1 << self.thread_shift):
+            raise WasmGpuError(f"{n} lanes are not whole processes of {1 << self.thread_shift} threads")
+        self.fresh_globals: np.ndarray | None = None  # after instantiation, for threads' lanes
         limit = backend.memory_budget() if max_memory is None else max_memory
         if limit < 0:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
@@ -310,6 +316,8 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
+        if mtype.shared and self.thread_shift:
+            return self._add_process_memory(mtype)
         # Past the limit memory.grow fails: 4 GiB per instance for 32-bit memories, memory_limit for 64-bit.
         top = self.memory_limit // PAGE if mtype.memory64 else 65536
         max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
@@ -330,6 +338,24 @@ class Store:
         else:
             self.budget.charge(n * low * PAGE, what + f"{{need}} of {kind}")
             data = MemoryArray.zeros(self.backend, n, low * PAGE)
+        self.mems.append(MemInst(mtype, data, max_pages))
+        self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
+        self.params.dirty = True
+        return len(self.mems) - 1
+
+    def _add_process_memory(self, mtype: MemoryType) -> int:
+        """A shared memory of threads: one copy per process, reserved at its maximum, so that a grow in one
+        lane is seen by all (vm.h grow_group) without the host."""
+        top = self.memory_limit // PAGE if mtype.memory64 else 65536
+        max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
+        if mtype.limits.min > max_pages:
+            raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages")
+        copies = self.n >> self.thread_shift
+        charge = copies * (max_pages * PAGE if not self.backend.lazy else mtype.limits.min * PAGE)
+        self.budget.charge(charge, f"{copies} processes' shared memory of up to {max_pages} pages need {{need}} "
+                                   f"of {self.backend.memory_kind}")
+        data = MemoryArray.zeros(self.backend, copies, max_pages * PAGE)
+        data.shift = self.thread_shift
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self.params.dirty = True
@@ -444,7 +470,17 @@ class Store:
     # -- instantiation ---------------------------------------------------------------------------
     def instantiate(self, module: Module, imports: dict[tuple[str, str], Extern] | None = None,
                     name: str = "") -> Instance:
-        return _instantiate(self, module, imports or {}, name)
+        imports = dict(imports or {})
+        start: list[int] = []
+        if any((i.module, i.name) == SPAWN_KEY for i in module.imports) and SPAWN_KEY not in imports:
+            imports[SPAWN_KEY] = spawn_import(self, start)
+        inst = _instantiate(self, module, imports, name)
+        entry = inst.exports.get(START_EXPORT)
+        if isinstance(entry, FuncExtern):
+            start.append(entry.addr)
+        if self.thread_shift:  # what a thread's lane starts from (threads.py)
+            self.fresh_globals = np.array(self.backend.to_host(self.globals))
+        return inst
 
     # -- running ---------------------------------------------------------------------------------
     def _sync(self) -> Any:

@@ -203,10 +203,12 @@ DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return __funnelshift_r(lo, hi, sh
 DEV u32 funnel_right(u32 lo, u32 hi, u32 sh) { return (u32)((((u64)hi << 32) | lo) >> sh); }
 #endif
 struct MemRef { u32* w; u64 st; };
+// A memory the lanes of a process share (threads, M_SHIFT > 0) has one copy per process.
 DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
   MemRef r;
-  r.w = (u32*)mems[m * M_FIELDS + M_BASE] + inst;
-  r.st = N;
+  const u32 sh = (u32)mems[m * M_FIELDS + M_SHIFT];
+  r.w = (u32*)mems[m * M_FIELDS + M_BASE] + (inst >> sh);
+  r.st = N >> sh;
   return r;
 }
 DEV u32* mem_word(MemRef r, u64 a) { return r.w + (a >> 2) * r.st; }
@@ -307,7 +309,7 @@ struct MemRef { u8* b; };
 DEV MemRef mem_ref(const u64* mems, u64 m, u32 inst, u64 N) {
   (void)N;
   MemRef r;
-  r.b = (u8*)mems[m * M_FIELDS + M_BASE] + (u64)inst * mems[m * M_FIELDS + M_CAP];
+  r.b = (u8*)mems[m * M_FIELDS + M_BASE] + (u64)(inst >> (u32)mems[m * M_FIELDS + M_SHIFT]) * mems[m * M_FIELDS + M_CAP];
   return r;
 }
 DEV u32* mem_word32(MemRef r, u64 a) { return (u32*)(r.b + (a & ~3ull)); }
@@ -495,6 +497,61 @@ DEV u64 atomic_rmw(MemRef r, u64 ea, u32 nb, u32 k, u64 v, u64 w) {
 #endif
 }
 
+// Threads (lanes of one process, sharing its memories): a lock per process (P_LOCKS) makes a wait's compare
+// and parking one step for the notifies of the other lanes.
+DEV void group_lock(u32* l) {
+#ifdef WG_CUDA
+  while (atomicCAS(l, 0u, 1u) != 0u) __nanosleep(64);
+  __threadfence();
+#else
+  u32 free_ = 0;
+  while (!__atomic_compare_exchange_n(l, &free_, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) free_ = 0;
+#endif
+}
+DEV void group_unlock(u32* l) {
+#ifdef WG_CUDA
+  __threadfence();
+  atomicExch(l, 0u);
+#else
+  __atomic_store_n(l, 0u, __ATOMIC_RELEASE);
+#endif
+}
+// memory.atomic.notify on a memory the 2^sh lanes of inst's process share: wakes at most `count` of them that
+// wait on (mem, ea), in lane order; how many it woke.
+DEV u32 notify_lanes(const u64* P, u32 inst, u32 sh, u32 mem, u64 ea, u32 count) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  const u32 first = (inst >> sh) << sh, lo = (u32)ea, hi = (u32)(ea >> 32) | (mem << 16);
+  u32* lock = (u32*)P[P_LOCKS] + (inst >> sh);
+  u32 woken = 0;
+  group_lock(lock);
+  for (u32 k = 0; k < (1u << sh) && woken < count; k++) {
+    const u64 j = first + k;
+    volatile u32* w = st + (u64)S_WAIT * N + j;
+    if (*w == WAIT_PARKED && st[(u64)S_WAIT_LO * N + j] == lo && st[(u64)S_WAIT_HI * N + j] == hi) {
+      *w = WAIT_NOTIFIED;
+      woken++;
+    }
+  }
+  group_unlock(lock);
+  return woken;
+}
+// memory.grow of a memory the 2^sh lanes of inst's process share (reserved at its maximum, so it never waits
+// for the host): the size moves in every lane's row. The old size, or ~0 where it cannot grow.
+DEV u64 grow_group(u32* mem_pages, u64 gm, u64 N, u32 inst, u32 sh, u64 delta, u64 max) {
+  u32* rows = mem_pages + gm * N + ((inst >> sh) << sh);
+  for (;;) {
+    const u32 old = *(volatile u32*)rows;
+    if (delta > max || (u64)old + delta > max) return ~0ull;
+    const u32 want = (u32)(old + delta);
+    if (!cas32(rows, old, want)) continue;
+    for (u32 k = 1; k < (1u << sh); k++)
+      for (u32 cur = *(volatile u32*)(rows + k); cur < want && !cas32(rows + k, cur, want);)
+        cur = *(volatile u32*)(rows + k);
+    return old;
+  }
+}
+
 #ifdef WG_OPCOUNT
 // Dynamic opcode counts, for choosing the hot set, and counts per code word (bench/opcount.py; CPU build,
 // one thread).
@@ -659,9 +716,38 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
   const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
   u64 res = 0;
   switch (kind) {
-    case 0: break;  // notify: no thread waits, none is woken
-    case 1: {  // wait32, wait64: "not-equal" (1), or "timed-out" (2) after the timeout
+    case 0: {  // notify: the lanes of this process that wait here; with no other lane, none
+      const u32 sh = (u32)((const u64*)P[P_MEMS])[mem * M_FIELDS + M_SHIFT];
+      if (sh) res = notify_lanes(P, inst, sh, mem, ea, (u32)SLOT(b + 1));
+      break;
+    }
+    case 1: {  // wait32, wait64: "ok" (0) when notified, "not-equal" (1), or "timed-out" (2)
       if (!((s >> 54) & 1)) return TRAP_EXPECTED_SHARED;
+      const u32 sh = (u32)((const u64*)P[P_MEMS])[mem * M_FIELDS + M_SHIFT];
+      if (sh) {
+        // Other lanes can notify: park (vm_launch makes it status WAITING). A notify, or the host at the
+        // timeout, sets S_WAIT, and the lane runs this op again, which then returns.
+        u32* st = (u32*)P[P_STATE];
+        const u32 was = STATE(S_WAIT);
+        if (was == WAIT_NOTIFIED || was == WAIT_TIMED_OUT) {
+          STATE(S_WAIT) = WAIT_NONE;
+          res = was == WAIT_NOTIFIED ? 0 : 2;
+          break;
+        }
+        u32* lock = (u32*)P[P_LOCKS] + (inst >> sh);
+        group_lock(lock);
+        const u64 seen = nb == 8 ? mem_load<u64>(r, ea) : mem_load<u32>(r, ea);
+        if (seen != (SLOT(b + 1) & mask)) {
+          group_unlock(lock);
+          res = 1;
+          break;
+        }
+        STATE(S_WAIT_LO) = (u32)ea;
+        STATE(S_WAIT_HI) = (u32)(ea >> 32) | (mem << 16);
+        STATE(S_WAIT) = WAIT_PARKED;
+        group_unlock(lock);
+        return TRAP_PARKED;
+      }
       const u64 now = nb == 8 ? mem_load<u64>(r, ea) : mem_load<u32>(r, ea);
       if (now != (SLOT(b + 1) & mask)) { res = 1; break; }
       const i64 timeout = (i64)SLOT(b + 2);
@@ -731,6 +817,12 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   const u32 gm = C & 0x7fffu; \
   u32 old = mem_pages[(u64)gm * N + inst]; \
   const u64 delta = (C & 0x8000u) ? RD_U64(B) : RD_U32(B); \
+  if (const u32 gsh = (u32)mems[gm * M_FIELDS + M_SHIFT]) { \
+    const u64 was = grow_group(mem_pages, gm, N, inst, gsh, delta, mems[gm * M_FIELDS + M_MAX]); \
+    WR_U64(A, was != ~0ull ? was : (C & 0x8000u) ? ~0ull : 0xffffffffull); \
+    cm = 0xffffffffu; \
+    NEXT; \
+  } \
   if (delta > mems[gm * M_FIELDS + M_MAX] || (u64)old + delta > mems[gm * M_FIELDS + M_MAX]) { \
     WR_U64(A, (C & 0x8000u) ? ~0ull : 0xffffffffull); NEXT; \
   } \
@@ -1228,6 +1320,10 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
+  if (STATE(S_STATUS) == STATUS_WAITING) {  // runs again (its wait op) once notified or timed out
+    if (*(volatile u32*)&STATE(S_WAIT) == WAIT_PARKED) return;
+    STATE(S_STATUS) = STATUS_RUNNING;
+  }
   while (cap > 0) {
     // inst through a copy the compiler cannot see through: what the step derives from it (the instance's
     // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
@@ -1242,6 +1338,12 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
       continue;
     }
 #endif
+    if (STATE(S_STATUS) == STATUS_TRAPPED && STATE(S_TRAP) == TRAP_PARKED) {
+      // Parked by memory.atomic.wait; a notify may have come already, and then it runs on.
+      if (*(volatile u32*)&STATE(S_WAIT) != WAIT_PARKED) { STATE(S_STATUS) = STATUS_RUNNING; continue; }
+      STATE(S_STATUS) = STATUS_WAITING;
+      return;
+    }
     if (STATE(S_STATUS) == STATUS_THROW) {
       // The instance then runs on, or it trapped (and the next step returns at once).
       const u64 work = exn_throw(P, inst);

@@ -217,7 +217,7 @@ class FastPaths:
     def kind(self, name: str) -> int | None:
         """The device kind of WASI function `name` (None: host only); linking fd_write makes the buffers,
         linking a file function the snapshot of the preopens (devfiles.py)."""
-        if name not in KINDS:
+        if name not in KINDS or self.store.thread_shift:  # a process's threads share its state: the host's
             return None
         if name in FILE_KINDS and self.files is None:
             self.files = DeviceFiles(self.store, self.contexts, self._flags, self._changed, self._set)

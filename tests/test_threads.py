@@ -1,0 +1,137 @@
+"""Threads as lanes (runtime/threads.py): wasi::thread-spawn, a process's shared memory, memory.atomic.wait
+parking and notify, and the process's rules (a thread's trap or exit ends it, it ends with its main
+thread, a deadlock is reported), on the backend under test and the GPU's layout, in both tiers."""
+
+import pytest
+import wasmtime
+
+from tests.conftest import BACKEND
+from wasmgpu.compiler.vm_abi import TRAP_CODE, TRAP_MESSAGE
+from wasmgpu.runtime.engine import Engine
+
+# Memory: 0 the counter, 4 the threads finished, 8 a flag, 12 the size a thread saw after main grew it.
+WAT = r"""
+(module
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (memory (export "memory") 1 4 shared)
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    (local $i i32)
+    (if (i32.eq (local.get $arg) (i32.const -1)) (then unreachable))
+    (if (i32.eq (local.get $arg) (i32.const -2)) (then  ;; waits for main's flag, then reports the size
+      (drop (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const -1)))
+      (i32.atomic.store (i32.const 12) (memory.size))
+      (drop (i32.atomic.rmw.add (i32.const 4) (i32.const 1)))
+      (drop (memory.atomic.notify (i32.const 4) (i32.const 1)))
+      (return)))
+    (if (i32.eq (local.get $arg) (i32.const -3)) (then  ;; waits forever
+      (drop (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const -1)))
+      (return)))
+    (loop $l
+      (drop (i32.atomic.rmw.add (i32.const 0) (local.get $tid)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $arg))))
+    (drop (i32.atomic.rmw.add (i32.const 4) (i32.const 1)))
+    (drop (memory.atomic.notify (i32.const 4) (i32.const 1))))
+  (func $join (param $threads i32)
+    (local $done i32)
+    (block $b (loop $w
+      (local.set $done (i32.atomic.load (i32.const 4)))
+      (br_if $b (i32.ge_u (local.get $done) (local.get $threads)))
+      (drop (memory.atomic.wait32 (i32.const 4) (local.get $done) (i64.const -1)))
+      (br $w))))
+  ;; `threads` threads each add their tid `k` times; the sum of what they added, or -1 where a spawn failed.
+  (func (export "count") (param $threads i32) (param $k i32) (result i32)
+    (local $t i32) (local $sum i32) (local $tid i32)
+    (block $none (loop $s
+      (br_if $none (i32.ge_u (local.get $t) (local.get $threads)))
+      (local.set $tid (call $spawn (local.get $k)))
+      (if (i32.lt_s (local.get $tid) (i32.const 0)) (then (return (i32.const -1))))
+      (local.set $sum (i32.add (local.get $sum) (local.get $tid)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $s)))
+    (call $join (local.get $threads))
+    (i32.sub (i32.atomic.load (i32.const 0)) (i32.mul (local.get $sum) (local.get $k))))
+  (func (export "exhaust") (param $n i32) (result i32)  ;; n threads that wait: how many spawns succeeded
+    (local $ok i32)
+    (block $end (loop $s
+      (br_if $end (i32.eqz (local.get $n)))
+      (if (i32.ge_s (call $spawn (i32.const -3)) (i32.const 1))
+        (then (local.set $ok (i32.add (local.get $ok) (i32.const 1)))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $s)))
+    (local.get $ok))
+  (func (export "spawn_trap") (result i32)
+    (drop (call $spawn (i32.const -1)))
+    (call $join (i32.const 1))
+    (i32.const 7))
+  (func (export "grow_seen") (result i32)
+    (drop (call $spawn (i32.const -2)))
+    (drop (memory.grow (i32.const 2)))
+    (i32.atomic.store (i32.const 8) (i32.const 1))
+    (drop (memory.atomic.notify (i32.const 8) (i32.const 1)))
+    (call $join (i32.const 1))
+    (i32.atomic.load (i32.const 12)))
+  (func (export "leave_waiting") (result i32)  ;; main returns while its thread waits: the process ends
+    (drop (call $spawn (i32.const -3)))
+    (i32.const 5))
+  (func (export "deadlock") (result i32)
+    (drop (call $spawn (i32.const -3)))
+    (drop (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const -1)))
+    (i32.const 0))
+  (func (export "timeout") (result i32)  ;; 1 ms, and no one notifies: "timed-out" (2)
+    (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const 1000000)))
+  (func (export "not_equal") (result i32)
+    (memory.atomic.wait32 (i32.const 8) (i32.const 5) (i64.const -1)))
+)
+"""
+
+T = 4  # lanes per process: the main thread and 3 others
+P = 3
+
+
+@pytest.fixture(scope="module", params=sorted({BACKEND, "cpu-interleaved"}))
+def engine(request):
+    return Engine(request.param)
+
+
+@pytest.fixture(scope="module")
+def module(engine):
+    return engine.load(wasmtime.wat2wasm(WAT))
+
+
+def run(engine, module, tier: str, name: str, args: list[tuple[int, ...]]) -> list:
+    """`name` in P processes of T lanes, process p with args[p]; the main lanes' results."""
+    store = engine.store(P * T, threads=T, tier=tier)
+    inst = store.instantiate(module.module)
+    lanes = [args[lane // T] if lane % T == 0 else args[0] for lane in range(P * T)]
+    return store.call(inst.exports[name], lanes)[::T]
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_threads_add_in_parallel_and_join(engine, module, tier: str) -> None:
+    res = run(engine, module, tier, "count", [(1, 5000), (2, 3000), (3, 2000)])
+    assert [(r.values, r.trap) for r in res] == [((0,), None)] * 3  # every increment, and tids distinct
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_a_process_runs_out_of_lanes(engine, module, tier: str) -> None:
+    """A spawn with no idle lane fails (wasi-libc's pthread_create then reports EAGAIN)."""
+    res = run(engine, module, tier, "exhaust", [(T - 1,), (T,), (T + 2,)])
+    assert [r.values for r in res] == [(T - 1,)] * 3
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_process_rules(engine, module, tier: str) -> None:
+    trap = run(engine, module, tier, "spawn_trap", [()] * P)
+    assert {r.trap for r in trap} == {TRAP_MESSAGE[TRAP_CODE["UNREACHABLE"]]}
+    ended = run(engine, module, tier, "leave_waiting", [()] * P)
+    assert [(r.values, r.trap) for r in ended] == [((5,), None)] * P
+    stuck = run(engine, module, tier, "deadlock", [()] * P)
+    assert {r.trap for r in stuck} == {TRAP_MESSAGE[TRAP_CODE["DEADLOCK"]]}
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_waits_and_a_shared_grow(engine, module, tier: str) -> None:
+    assert [r.values for r in run(engine, module, tier, "timeout", [()] * P)] == [(2,)] * P
+    assert [r.values for r in run(engine, module, tier, "not_equal", [()] * P)] == [(1,)] * P
+    assert [r.values for r in run(engine, module, tier, "grow_seen", [()] * P)] == [(3,)] * P

@@ -1,0 +1,178 @@
+"""Threads (wasi-threads): a process is a group of 2^k lanes of the batch that share its shared memories.
+
+Lane `base` of a group (base a multiple of the group's size) is the process's main thread: a call starts
+there, and the other lanes idle (status DONE) until `wasi::thread-spawn` gives one a thread: it runs the
+module's `wasi_thread_start(tid, start_arg)` with the globals the module had after instantiation (a
+thread is an instance of its own in wasi-threads), on its own stack. A lane whose thread returns idles
+again, free for the next spawn.
+
+The process's rules, as wasmtime applies them to its threads: a trap or `proc_exit` in any thread ends the
+whole process with that trap or exit code, and the process ends when its main thread does, the other
+threads with it.
+
+memory.atomic.wait parks a lane (vm.h atomic_exec: status WAITING) until another lane of the group
+notifies it, or until its timeout, which the host keeps here between launches. Where every lane that could
+run waits with no timeout, nothing can wake them: their processes trap with DEADLOCK instead of hanging.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..compiler.vm_abi import (
+    S_FP,
+    S_PC,
+    S_STATUS,
+    S_TRAP,
+    S_WAIT,
+    STATUS,
+    TRAP_CODE,
+    WAIT_PARKED,
+    WAIT_TIMED_OUT,
+)
+from ..errors import WasmGpuError
+from ..wasm.types import FuncType
+from .objects import FuncExtern
+
+if TYPE_CHECKING:
+    from .launch import Launcher
+    from .store import Store
+
+SPAWN_KEY = ("wasi", "thread-spawn")
+START_EXPORT = "wasi_thread_start"
+_RUNNING, _DONE, _TRAPPED, _EXITED, _HOSTCALL, _WAITING = (
+    STATUS[k] for k in ("RUNNING", "DONE", "TRAPPED", "EXITED", "HOSTCALL", "WAITING"))
+_SPAWN_FAILED = -6  # wasi-libc's pthread_create reports EAGAIN for any negative result
+
+
+def group_shift(threads: int) -> int:
+    """log2 of the lanes a process takes: `threads` rounded up to a power of two."""
+    if threads < 1:
+        raise WasmGpuError(f"threads per process must be at least 1, not {threads}")
+    return (threads - 1).bit_length()
+
+
+def spawn_import(store: Store, start: list[int]) -> FuncExtern:
+    """`wasi::thread-spawn` for a module instantiated in `store`; `start` gets the address of its
+    wasi_thread_start once the instance exists."""
+
+    def spawn(lane: int, args: tuple[int, ...]) -> tuple[int]:
+        return (_spawn(store, lane, start, args[0]) & 0xFFFFFFFF,)
+
+    ext = store.host_func(FuncType((0x7F,), (0x7F,)), spawn, "wasi::thread-spawn")
+    store.funcs[ext.addr].per_lane = True
+    return ext
+
+
+def _spawn(store: Store, lane: int, start: list[int], arg: int) -> int:
+    """A thread on an idle lane of `lane`'s process: its tid (the lane's place in the group), or a negative
+    number where the process has no idle lane or the module exports no wasi_thread_start."""
+    size = 1 << store.thread_shift
+    base = lane - lane % size
+    if not start or size == 1:
+        return _SPAWN_FAILED
+    status = store.backend.to_host(store.state[S_STATUS, base:base + size])
+    idle = [k for k in range(1, size) if status[k] == _DONE]
+    if not idle:
+        return _SPAWN_FAILED
+    k = idle[0]
+    j = base + k
+    f = store.funcs[start[0]]
+    sv = store.slot_view()
+    sv[:f.nlocals, j] = 0
+    sv[0, j] = k
+    sv[1, j] = arg & 0xFFFFFFFF
+    store.globals[:, j] = store.xp.asarray(store.fresh_globals[:, base])
+    store.state[:, j] = 0
+    store.state[S_PC, j] = f.entry
+    store.state[S_STATUS, j] = _RUNNING
+    store.fuel_left[j] = store.fuel_left[lane]
+    return k
+
+
+class Scheduler:
+    """The group rules and the waits' timeouts, applied between launches (Launcher's loop)."""
+
+    def __init__(self, store: Store, launcher: Launcher) -> None:
+        self.store, self.launcher = store, launcher
+        self.deadlines: dict[int, float] = {}  # parked lane -> when its wait times out
+
+    def settle(self) -> bool:
+        """Apply the rules after a launch; whether any lane can run (or waits for the host)."""
+        s = self.store
+        to_host = s.backend.to_host
+        state = np.array(to_host(s.state[:S_WAIT + 1]))
+        status = state[S_STATUS]
+        size = 1 << s.thread_shift
+        self._end_processes(state, size)
+        status = state[S_STATUS]
+        parked = (status == _WAITING) & (state[S_WAIT] == WAIT_PARKED)
+        for lane in set(self.deadlines) - set(np.flatnonzero(parked).tolist()):
+            del self.deadlines[lane]
+        now = time.monotonic()
+        for lane in np.flatnonzero(parked).tolist():
+            if lane not in self.deadlines:
+                self.deadlines[lane] = now + self._timeout(state, lane)
+        while True:
+            woken = [lane for lane, t in self.deadlines.items() if t <= now]
+            for lane in woken:
+                s.state[S_WAIT, lane] = WAIT_TIMED_OUT
+                del self.deadlines[lane]
+                parked[lane] = False
+            runnable = (status == _RUNNING) | (status == _HOSTCALL) | ((status == _WAITING) & ~parked)
+            if runnable.any() or not parked.any():
+                return bool(runnable.any())
+            finite = [t for t in self.deadlines.values() if t != float("inf")]
+            if not finite:
+                break
+            time.sleep(max(0.0, min(finite) - now))
+            now = time.monotonic()
+        # Every lane that could run waits forever: their processes end in DEADLOCK.
+        for base in sorted({lane - lane % size for lane in np.flatnonzero(parked).tolist()}):
+            s.state[S_STATUS, base] = _TRAPPED
+            s.state[S_TRAP, base] = TRAP_CODE["DEADLOCK"]
+            self._stop_threads(base, size)
+        self.deadlines.clear()
+        return False
+
+    def _timeout(self, state: np.ndarray, lane: int) -> float:
+        """Seconds the wait at lane's pc may last (its timeout operand, in ns; negative: forever)."""
+        s = self.store
+        word = int(s.code[int(state[S_PC, lane])])
+        b = (word >> 32) & 0xFFFF
+        ns = int(s.backend.to_host(s.slot_view()[int(state[S_FP, lane]) + b + 2, lane]))
+        ns = ns - (1 << 64) if ns >> 63 else ns
+        return float("inf") if ns < 0 else ns / 1e9
+
+    def _end_processes(self, state: np.ndarray, size: int) -> None:
+        """A thread's trap or exit ends its process so; a process ends with its main thread."""
+        s, launcher = self.store, self.launcher
+        status = state[S_STATUS]
+        groups = status.reshape(-1, size)
+        ended = np.isin(groups[:, 1:], (_TRAPPED, _EXITED)) & (state[S_TRAP].reshape(-1, size)[:, 1:]
+                                                              != TRAP_CODE["PARKED"])
+        main_active = np.isin(groups[:, 0], (_RUNNING, _HOSTCALL, _WAITING))
+        for g in np.flatnonzero(ended.any(axis=1) & main_active).tolist():
+            base = g * size
+            j = base + 1 + int(np.argmax(ended[g]))
+            s.state[S_STATUS, base] = int(status[j])
+            s.state[S_TRAP, base] = int(state[S_TRAP, j])
+            for record in (launcher.exit_codes, launcher.host_traps):
+                if j in record:
+                    record[base] = record.pop(j)
+            status[base] = status[j]
+        others = np.isin(groups[:, 1:], (_RUNNING, _HOSTCALL, _WAITING)).any(axis=1)
+        for g in np.flatnonzero(~np.isin(groups[:, 0], (_RUNNING, _HOSTCALL, _WAITING)) & others).tolist():
+            self._stop_threads(g * size, size)
+            status[g * size + 1:(g + 1) * size] = _DONE
+
+    def _stop_threads(self, base: int, size: int) -> None:
+        self.store.state[S_STATUS, base + 1:base + size] = _DONE
+
+
+def main_lanes(store: Store) -> Any:
+    """The lanes that are processes' main threads."""
+    return np.arange(0, store.n, 1 << store.thread_shift)
