@@ -135,3 +135,56 @@ def test_waits_and_a_shared_grow(engine, module, tier: str) -> None:
     assert [r.values for r in run(engine, module, tier, "timeout", [()] * P)] == [(2,)] * P
     assert [r.values for r in run(engine, module, tier, "not_equal", [()] * P)] == [(1,)] * P
     assert [r.values for r in run(engine, module, tier, "grow_seen", [()] * P)] == [(3,)] * P
+
+
+COMMAND = r"""
+(module
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1 1 shared)
+  (data (i32.const 100) "x\n")
+  (func $write (param $at i32)  ;; one byte at $at to stdout
+    (i32.store (i32.const 16) (local.get $at))
+    (i32.store (i32.const 20) (i32.const 1))
+    (drop (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24))))
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    (if (local.get $arg) (then (call $proc_exit (local.get $arg))))
+    (call $write (i32.const 100))
+    (drop (i32.atomic.rmw.add (i32.const 4) (i32.const 1)))
+    (drop (memory.atomic.notify (i32.const 4) (i32.const 1))))
+  (func (export "_start")
+    (local $done i32)
+    (drop (call $spawn (i32.const 0)))
+    (drop (call $spawn (i32.const 0)))
+    (drop (call $spawn (i32.const 0)))
+    (block $b (loop $w
+      (local.set $done (i32.atomic.load (i32.const 4)))
+      (br_if $b (i32.eq (local.get $done) (i32.const 3)))
+      (drop (memory.atomic.wait32 (i32.const 4) (local.get $done) (i64.const -1)))
+      (br $w)))
+    (call $write (i32.const 101)))
+  (func (export "exit_from_thread")
+    (drop (call $spawn (i32.const 3)))
+    (drop (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const -1))))
+)
+"""
+
+
+def test_gpu_run_threads(tmp_path, capsysbinary) -> None:
+    """gpu-run -S threads: a thread's output goes to its process's stdout; its exit is the process's."""
+    from tests.conftest import CLI_BACKEND_ARGS
+    from wasmgpu import cli
+
+    path = tmp_path / "threads.wasm"
+    path.write_bytes(wasmtime.wat2wasm(COMMAND))
+    assert cli.main([*CLI_BACKEND_ARGS, "-S", "threads", "-n", "3", "--out", str(tmp_path / "out"), str(path)]) == 0
+    for i in range(3):
+        assert (tmp_path / "out" / f"{i}.stdout").read_bytes() == b"xxx\n"
+    capsysbinary.readouterr()
+    status = cli.main([*CLI_BACKEND_ARGS, "--max-threads", "2", "--invoke", "exit_from_thread", str(path)])
+    assert status == 3
+    capsysbinary.readouterr()
+    # Without threads a spawn fails, and a wait that no thread can end traps.
+    status = cli.main([*CLI_BACKEND_ARGS, str(path)])
+    assert status != 0 and b"block forever" in capsysbinary.readouterr().err

@@ -56,6 +56,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .runtime.backends import MEMORY_LAYOUTS, format_bytes, host_memory_available
     from .runtime.engine import Engine
     from .runtime.store import TIERS, FuncExtern, Store
+    from .runtime.threads import group_shift
     from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
@@ -114,6 +115,8 @@ EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in gpu-run (WASMGPU_DEBUG=1 shows the t
 MAX_FUEL = (1 << 64) - 2  # 2**64 - 1 is the engine's "unmetered"
 MAX_MODULE_BYTES = 1 << 30
 MAX_TIMEOUT = 1e9  # seconds (31 years): beyond it time.sleep and deadlines overflow
+DEFAULT_THREADS = 8  # lanes per process that -S threads gives
+MAX_THREADS = 1 << 12
 SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -125,6 +128,10 @@ def _integer(text: str, what: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, not {text}")
     return value
+
+
+def threads_arg(text: str) -> int:
+    return _integer(text, "the threads per instance", 1, MAX_THREADS)
 
 
 def instances_arg(text: str) -> int:
@@ -221,6 +228,7 @@ WASMTIME_W_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
 WASMTIME_S_OPTIONS: dict[str, tuple[str, Any, str | None]] = {
     "inherit-env": ("inherit_env", flag_arg, None),
     "cli": ("wasi_cli", flag_arg, None),  # on by default in wasmtime; here always
+    "threads": ("wasi_threads", flag_arg, None),
 }
 # Keys wasmtime knows that gpu-run does not: named as unsupported rather than unknown.
 WASMTIME_W_UNSUPPORTED = {
@@ -233,7 +241,7 @@ WASMTIME_W_UNSUPPORTED = {
 }
 WASMTIME_S_UNSUPPORTED = {
     "allow-ip-name-lookup", "common", "config", "config-var", "http", "inherit-network", "keyvalue",
-    "listenfd", "network", "nn", "nn-graph", "preview0", "preview2", "tcp", "tcplisten", "threads", "tls",
+    "listenfd", "network", "nn", "nn-graph", "preview0", "preview2", "tcp", "tcplisten", "tls",
     "udp", "max-resources", "max-http-fields-size", "hostcall-fuel",
 }
 
@@ -384,8 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "of them; default one per GPU of the cluster, else per CPU), each range a Ray task on a "
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
+    p.add_argument("--max-threads", type=threads_arg, default=None, metavar="T",
+                   help="wasi-threads: each instance is a process of up to T threads (lanes of the batch that "
+                        "share its memory; rounded up to a power of two; a spawn past them fails as EAGAIN). "
+                        f"-S threads gives {DEFAULT_THREADS}; default 1 (no thread can be spawned)")
     p.set_defaults(stack_slots=None, inherit_env=False, wasi_cli=None, worker=False, multi_memory=None,
-                   extended_const=None, tail_call=None, relaxed_simd=None, threads=None,
+                   extended_const=None, tail_call=None, relaxed_simd=None, threads=None, wasi_threads=None,
                    memory64=None, function_references=None, exceptions=None)
     p.add_argument("module", type=Path, help="the module: binary (.wasm) or text (.wat)")
     p.add_argument("args", nargs=argparse.REMAINDER,
@@ -864,19 +876,29 @@ def host_room(n: int) -> bool:
     return n * HOST_BYTES_PER_INSTANCE <= host_memory_available() // 2
 
 
+def threads_per_process(opts: argparse.Namespace) -> int:
+    """Lanes per instance: --max-threads, or -S threads's default."""
+    given = getattr(opts, "max_threads", None)
+    return given if given is not None else DEFAULT_THREADS if getattr(opts, "wasi_threads", None) else 1
+
+
 def make_store(engine: Engine, opts: argparse.Namespace, n: int) -> Store:
-    return engine.store(n, tier=opts.tier, **({} if opts.stack_slots is None else {"stack_slots": opts.stack_slots}))
+    """A store for n instances: n processes of threads_per_process lanes each."""
+    lanes = 1 << group_shift(threads_per_process(opts))
+    return engine.store(n * lanes, tier=opts.tier, threads=lanes,
+                        **({} if opts.stack_slots is None else {"stack_slots": opts.stack_slots}))
 
 
 def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bool, lo: int, out: Output,
              stdin: Callable[[int], Any], deadline: float | None) -> tuple[list[Outcome], tuple[int, ...]]:
     """Instances lo .. lo + store.n of the batch, in `store`: how each ended (numbered in the batch), and
     the called function's result types."""
-    n = store.n
+    lanes = 1 << store.thread_shift  # a process's threads (threads.py): its context serves them all
+    n = store.n // lanes
     with ExitStack() as stack:
         wasi = None
         if command or imports_wasi(module):
-            wasi = Wasi(store, make_contexts(opts, out, stdin, lo, lo + n))
+            wasi = Wasi(store, [c for c in make_contexts(opts, out, stdin, lo, lo + n) for _ in range(lanes)])
             stack.callback(wasi.close)
         frames = collector_for(opts, module, n)  # None unless --frames, or it imports env.present / gpu.*
         imports = wasi.imports(module) if wasi else {}
@@ -901,7 +923,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         else:
             init = instance.exports.get("_initialize")
             if isinstance(init, FuncExtern) and not init.type.params:
-                failed = [r for r in store.call(init, [()] * n) if r.trap is not None or r.exit_code]
+                failed = [r for r in store.call(init, [()] * store.n)[::lanes] if r.trap is not None or r.exit_code]
                 if failed and failed[0].trap is not None:
                     o = trap_outcome(failed[0].trap, failed[0].backtrace, module.module_name)
                     raise Failed(failure_message(o, opts.module, "failed to invoke `_initialize`"), EXIT_TRAP)
@@ -912,8 +934,9 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
         bar, update = (None, getattr(opts, "progress_report", None)) if opts.worker else progress_bar(n, opts.progress)
         try:
-            outcomes = run_batch(store, wasi, func, args, fuel=opts.fuel, timeout=timeout, progress=update,
-                                 module_name=module.module_name, timeout_given=opts.timeout)
+            outcomes = run_batch(store, wasi, func, [a for a in args for _ in range(lanes)], fuel=opts.fuel,
+                                 timeout=timeout, progress=update, module_name=module.module_name,
+                                 timeout_given=opts.timeout)[::lanes]
         finally:
             if bar is not None:
                 bar.close()
@@ -925,8 +948,8 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.backend = store.backend.name
         report.tiers.add(store.tier_used)
         report.waves += 1
-    for o in outcomes:
-        o.index += lo
+    for k, o in enumerate(outcomes):
+        o.index = lo + k
     return outcomes, func.type.results
 
 

@@ -115,5 +115,5 @@ class Wasi:
         return callback
 
     def close(self) -> None:
-        for ctx in self.contexts:
+        for ctx in {id(c): c for c in self.contexts}.values():  # a process's threads share its context
             ctx.close()
