@@ -28,6 +28,7 @@ WAT = r"""
       (return)))
     (loop $l
       (drop (i32.atomic.rmw.add (i32.const 0) (local.get $tid)))
+      (drop (i64.atomic.rmw.add (i32.const 16) (i64.const 0x100000001)))  ;; a carry between the words
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (local.get $arg))))
     (drop (i32.atomic.rmw.add (i32.const 4) (i32.const 1)))
@@ -51,6 +52,7 @@ WAT = r"""
       (br $s)))
     (call $join (local.get $threads))
     (i32.sub (i32.atomic.load (i32.const 0)) (i32.mul (local.get $sum) (local.get $k))))
+  (func (export "total64") (result i64) (i64.atomic.load (i32.const 16)))
   (func (export "exhaust") (param $n i32) (result i32)  ;; n threads that wait: how many spawns succeeded
     (local $ok i32)
     (block $end (loop $s
@@ -99,18 +101,23 @@ def module(engine):
     return engine.load(wasmtime.wat2wasm(WAT))
 
 
-def run(engine, module, tier: str, name: str, args: list[tuple[int, ...]]) -> list:
-    """`name` in P processes of T lanes, process p with args[p]; the main lanes' results."""
+def run(engine, module, tier: str, name: str, args: list[tuple[int, ...]], then: str | None = None) -> list:
+    """`name` in P processes of T lanes, process p with args[p]; the main lanes' results (of `then`, called
+    after it, where given)."""
     store = engine.store(P * T, threads=T, tier=tier)
     inst = store.instantiate(module.module)
     lanes = [args[lane // T] if lane % T == 0 else args[0] for lane in range(P * T)]
-    return store.call(inst.exports[name], lanes)[::T]
+    out = store.call(inst.exports[name], lanes)[::T]
+    return out if then is None else store.call(inst.exports[then], [()] * (P * T))[::T]
 
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])
 def test_threads_add_in_parallel_and_join(engine, module, tier: str) -> None:
-    res = run(engine, module, tier, "count", [(1, 5000), (2, 3000), (3, 2000)])
+    args = [(1, 5000), (2, 3000), (3, 2000)]
+    res = run(engine, module, tier, "count", args)
     assert [(r.values, r.trap) for r in res] == [((0,), None)] * 3  # every increment, and tids distinct
+    wide = run(engine, module, tier, "count", args, then="total64")
+    assert [r.values[0] for r in wide] == [t * k * 0x100000001 for t, k in args]
 
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])
@@ -124,6 +131,7 @@ def test_a_process_runs_out_of_lanes(engine, module, tier: str) -> None:
 def test_process_rules(engine, module, tier: str) -> None:
     trap = run(engine, module, tier, "spawn_trap", [()] * P)
     assert {r.trap for r in trap} == {TRAP_MESSAGE[TRAP_CODE["UNREACHABLE"]]}
+    assert all(r.backtrace[0].endswith("<wasm function 1>") for r in trap), trap[0].backtrace  # the thread's
     ended = run(engine, module, tier, "leave_waiting", [()] * P)
     assert [(r.values, r.trap) for r in ended] == [((5,), None)] * P
     stuck = run(engine, module, tier, "deadlock", [()] * P)

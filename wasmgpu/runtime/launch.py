@@ -63,6 +63,7 @@ class Launcher:
         self.tuner: WindowTuner | None = None  # the last call's, for reports
         self.host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
         self.exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
+        self.trap_lanes: dict[int, int] = {}  # a process's main lane -> the thread's lane whose trap ended it
 
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
@@ -304,10 +305,11 @@ class Launcher:
                 out.exit_codes[i] = int(state[S_TRAP, i]) if code is None else code
             else:
                 trapped.append(i)
-        frames = backtraces(s, trapped, state)
+        where = {i: self.trap_lanes.pop(i, i) for i in trapped}  # a thread's trap: its own frames
+        frames = backtraces(s, sorted(set(where.values())), state)
         for i in trapped:
             kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
-            out.traps[i] = (kind, frames[i])
+            out.traps[i] = (kind, frames[where[i]])
         return out
 
 

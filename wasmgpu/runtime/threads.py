@@ -160,6 +160,8 @@ class Scheduler:
             j = base + 1 + int(np.argmax(ended[g]))
             s.state[S_STATUS, base] = int(status[j])
             s.state[S_TRAP, base] = int(state[S_TRAP, j])
+            if status[j] == _TRAPPED:
+                launcher.trap_lanes[base] = j
             for record in (launcher.exit_codes, launcher.host_traps):
                 if j in record:
                     record[base] = record.pop(j)

@@ -483,7 +483,7 @@ DEV u64 atomic_rmw(MemRef r, u64 ea, u32 nb, u32 k, u64 v, u64 w) {
     }
   }
 #ifdef WG_WORDS_APART
-  // Two words apart: one instance runs one thread, so nothing else writes them meanwhile.
+  // Two words apart: atomic_exec holds the process's lock where other threads share the memory.
   const u64 old = mem_load<u64>(r, ea);
   if (k != 6 || old == v) mem_store<u64>(r, ea, k == 6 ? w : rmw_value(k, old, v));
   return old;
@@ -700,7 +700,8 @@ DEV u32 simd_exec(const u64* P, u32 inst, u64 word, u64 s, u64* fb, u32 ssb) {
   return 0;
 }
 // An atomic memory instruction (isa.py ATOMIC): operands at slots b, b + 1, b + 2, the result to slot a, s its
-// next word. An instance is one thread: no other thread waits or notifies. Returns 0, or the trap.
+// next word. Where the memory is a process's that its threads (lanes) share, waits park and notifies wake
+// them; else no other thread can notify. Returns 0, or the trap.
 DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ssb) {
   const u64 N = P[P_N];
   const u32 mem = (u32)(s >> 32) & 0xffff, kind = (u32)(s >> 48) & 15, nb = 1u << ((s >> 52) & 3);
@@ -714,16 +715,20 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
   if (OUT_OF(ea, (u64)nb, size)) return TRAP_MEM_OOB;
   const MemRef r = mem_ref((const u64*)P[P_MEMS], mem, inst, N);
   const u64 mask = nb == 8 ? ~0ull : (1ull << (8 * nb)) - 1;
+  const u32 sh = (u32)((const u64*)P[P_MEMS])[mem * M_FIELDS + M_SHIFT];
+#ifdef WG_WORDS_APART
+  // A 64-bit value here is two words apart, which no one instruction reads or writes at once: where threads
+  // share the memory, its atomics hold the process's lock instead.
+  u32* apart = sh && nb == 8 && kind >= 2 ? (u32*)P[P_LOCKS] + (inst >> sh) : 0;
+  if (apart) group_lock(apart);
+#endif
   u64 res = 0;
   switch (kind) {
-    case 0: {  // notify: the lanes of this process that wait here; with no other lane, none
-      const u32 sh = (u32)((const u64*)P[P_MEMS])[mem * M_FIELDS + M_SHIFT];
+    case 0:  // notify: the lanes of this process that wait here; with no other lane, none
       if (sh) res = notify_lanes(P, inst, sh, mem, ea, (u32)SLOT(b + 1));
       break;
-    }
     case 1: {  // wait32, wait64: "ok" (0) when notified, "not-equal" (1), or "timed-out" (2)
       if (!((s >> 54) & 1)) return TRAP_EXPECTED_SHARED;
-      const u32 sh = (u32)((const u64*)P[P_MEMS])[mem * M_FIELDS + M_SHIFT];
       if (sh) {
         // Other lanes can notify: park (vm_launch makes it status WAITING). A notify, or the host at the
         // timeout, sets S_WAIT, and the lane runs this op again, which then returns.
@@ -770,6 +775,9 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
     }
     default: res = atomic_rmw(r, ea, nb, kind - 4, SLOT(b + 1), SLOT(b + 2));
   }
+#ifdef WG_WORDS_APART
+  if (apart) group_unlock(apart);
+#endif
   if ((s >> 55) & 1) SLOT(a) = res;
   return 0;
 }
