@@ -196,3 +196,39 @@ def test_gpu_run_threads(tmp_path, capsysbinary) -> None:
     # Without threads a spawn fails, and a wait that no thread can end traps.
     status = cli.main([*CLI_BACKEND_ARGS, str(path)])
     assert status != 0 and b"block forever" in capsysbinary.readouterr().err
+
+
+CASES = [("counter", 3, 500), ("mutex", 4, 300), ("queue", 2, 3, 400), ("single",)]
+
+
+def want(case: tuple) -> str:
+    """c_threads's known answer (it also checks itself, and exits 1 where it is wrong)."""
+    if case[0] == "counter":
+        return f"counter total={case[1] * case[2]}"
+    if case[0] == "mutex":
+        return f"mutex items={case[1] * case[2]} checksum="
+    if case[0] == "queue":
+        n = case[1] * case[3]
+        return f"queue count={n} sum={n * (n + 1) // 2}"
+    return "ok"
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_pthreads_program(tmp_path, tier: str) -> None:
+    """tests/corpus c_threads (C pthreads over wasi-threads, built with a threads-enabled wasi-libc): a
+    counter, a mutex-guarded hash table filled by several threads' mallocs, a producer/consumer queue on
+    condition variables; two instances per case, each its own process of threads."""
+    import json
+    from pathlib import Path
+
+    from tests.conftest import CLI_BACKEND_ARGS
+    from wasmgpu import cli
+
+    wasm = Path(__file__).parent / "corpus" / "wasm" / "c_threads.wasm"
+    for case in CASES:
+        out = tmp_path / f"{case[0]}.jsonl"
+        status = cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "-S", "threads", "-n", "2", "--out-jsonl", str(out),
+                           str(wasm), *map(str, case)])
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert status == 0 and [r["exit_code"] for r in rows] == [0, 0], (case, rows)
+        assert all(r["stdout"].startswith(want(case)) for r in rows), (case, rows)

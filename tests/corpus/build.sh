@@ -12,7 +12,7 @@ if [ $# -eq 0 ]; then
     set -- $(ls src | sed 's/\.[a-z]*$//' | sort -u)
 fi
 for name in "$@"; do
-    case $name in cpp_exceptions|c_setjmp) continue ;; esac  # built below (wasm exceptions)
+    case $name in cpp_exceptions|c_setjmp|c_threads) continue ;; esac  # built below (ziglang)
     if [ -f "src/$name.c" ]; then
         # A first line `/* build: FLAGS */` adds compiler flags (-mtail-call: musttail as return_call).
         flags=$(sed -n '1s|^/\* build: \(.*\) \*/$|\1|p' "src/$name.c")
@@ -100,4 +100,38 @@ for name in "$@"; do
             -o wasm/cpp_exceptions.wasm
     fi
     echo "$name: $(wc -c < "wasm/$name.wasm") bytes"
+done
+
+# wasi-threads: c_threads.c (pthreads over the `wasi`.`thread-spawn` import, the exported
+# wasi_thread_start and an imported shared memory `env`.`memory`). No registry ships a
+# threads-enabled wasi-libc: Debian's wasi-libc (bookworm, trixie and sid alike) has wasm32-wasi(p1,p2)
+# only, and ziglang 0.17.0's copy of wasi-libc keeps thread-stub/ and drops the wasi-threads
+# sources (pthread_create.c, wasm32/wasi_thread_start.s, __wait.c, ...). So the sysroot is built
+# here from a wasi-libc source tree, tag wasi-sdk-27 (commit 3f7eb4c7d6ede4dde3c4bffa6ed14e8d656fe93f,
+# the version ziglang 0.17.0's copy follows), with ziglang's clang 22.1.8 and wasm-ld:
+#   WASI_LIBC_SRC=/path/to/wasi-libc tests/corpus/build.sh c_threads
+# The module imports a shared memory of at most 64 MiB (--max-memory) and exports it as well.
+# pthread_create mallocs each thread's stack (c_threads.c asks for 64 KiB) and TLS block.
+for name in "$@"; do
+    [ "$name" = c_threads ] || continue
+    [ -n "${WASI_LIBC_SRC:-}" ] && [ -f "$WASI_LIBC_SRC/Makefile" ] || {
+        echo "c_threads needs WASI_LIBC_SRC=<wasi-libc source at tag wasi-sdk-27>" >&2; exit 1; }
+    ZIG_LIB=$($ZIG env | sed -n 's/^ *\.lib_dir = "\(.*\)",$/\1/p')
+    [ -n "$ZIG_LIB" ] || { echo "c_threads needs ziglang 0.17.0 (pip install ziglang==0.17.0)" >&2; exit 1; }
+    wt_tmp=$(mktemp -d)
+    trap 'rm -rf "$wt_tmp" ${eh_tmp:+"$eh_tmp"}' EXIT
+    # `zig clang` is the plain clang driver: -resource-dir finds its builtin headers (stddef.h, ...)
+    WT_CC="$ZIG clang -resource-dir $ZIG_LIB"
+    make -s -C "$WASI_LIBC_SRC" -j"$(nproc)" CC="$WT_CC" AR="$ZIG ar" NM=false THREAD_MODEL=posix \
+        TARGET_TRIPLE=wasm32-wasip1-threads BUILD_LIBSETJMP=no OBJDIR="$wt_tmp/obj" \
+        SYSROOT="$wt_tmp/sysroot" no-check-symbols > "$wt_tmp/libc.log" 2>&1 ||
+        { tail -20 "$wt_tmp/libc.log" >&2; exit 1; }
+    wt_lib=$wt_tmp/sysroot/lib/wasm32-wasip1-threads
+    $WT_CC --target=wasm32-wasip1-threads --sysroot="$wt_tmp/sysroot" -O2 -pthread \
+        -c src/c_threads.c -o "$wt_tmp/c_threads.o"
+    # linked by hand: the clang driver would also run Debian's wasm-opt over the output
+    $ZIG wasm-ld -m wasm32 -s "$wt_lib/crt1-command.o" "$wt_tmp/c_threads.o" -L"$wt_lib" -lc \
+        --shared-memory --import-memory --export-memory --max-memory=67108864 \
+        -o wasm/c_threads.wasm
+    echo "$name: $(wc -c < wasm/c_threads.wasm) bytes"
 done

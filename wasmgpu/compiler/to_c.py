@@ -616,7 +616,7 @@ class _FuncEmitter:
         sub, lane = (w >> 48) & 0xFF, w >> 56
         x = f"(u64)s{ins.b}" if (w >> 47) & 1 else f"(u64)(u32)s{ins.b}"  # memory64: a 64-bit address
         mem = (f"const u64 x_ = {x}; const u64 ea = x_ + {w & 0xFFFFFFFF}u; const u32 nb = simd_mem_bytes({sub}u); "
-               f"USE_MEM({(w >> 32) & 0x7FFF}u); if (ea < x_ || OUT_OF(ea, (u64)nb, csize)) TRAP(MEM_OOB); ")
+               f"USE_MEM({(w >> 32) & 0x7FFF}u); if (ea < x_ || PAST(OUT_OF(ea, (u64)nb, csize))) TRAP(MEM_OOB); ")
         if name == "SIMD_STORE":
             return mem + f"simd_write(cref, ea, nb, {lane}u, (u64)s{ins.c}, (u64)s{ins.c + 1});"
         v = vec([ins.c, ins.c + 1]) if sub in _LANE_LOADS else "{0, 0}"

@@ -472,8 +472,15 @@ class Store:
                     name: str = "") -> Instance:
         imports = dict(imports or {})
         start: list[int] = []
-        if any((i.module, i.name) == SPAWN_KEY for i in module.imports) and SPAWN_KEY not in imports:
-            imports[SPAWN_KEY] = spawn_import(self, start)
+        if any((i.module, i.name) == SPAWN_KEY for i in module.imports):
+            if SPAWN_KEY not in imports:
+                imports[SPAWN_KEY] = spawn_import(self, start)
+            # A wasi-threads program imports the memory its threads share; the runtime makes it, as wasmtime
+            # does, from the import's own type.
+            for imp in module.imports:
+                key = (imp.module, imp.name)
+                if imp.kind == "memory" and key not in imports and imp.desc.shared:  # type: ignore[union-attr]
+                    imports[key] = self.host_memory(imp.desc)  # type: ignore[arg-type]
         inst = _instantiate(self, module, imports, name)
         entry = inst.exports.get(START_EXPORT)
         if isinstance(entry, FuncExtern):

@@ -161,19 +161,23 @@ DEV f64 f64_max(f64 x, f64 y) {
 // The cached memory (the one last touched): cref is where its bytes are, csize its current size.
 #define USE_MEM(m) do { if ((m) != cm) { cm = (m); cref = mem_ref(mems, cm, inst, N); \
     csize = (u64)mem_pages[(u64)cm * N + inst] * PAGE; } } while (0)
+// A bounds check that fails is made again with the memory's size read anew: another thread (lane) of the
+// process may have grown a memory they share since this step read it. Only the failing path pays.
+#define FRESH_SIZE() (csize = (u64)*(volatile u32*)&mem_pages[(u64)cm * N + inst] * PAGE)
+#define PAST(fails) ((fails) && (FRESH_SIZE(), (fails)))
 // Loads and stores: the address in X, ext = static offset | memory << 32.
 #define LOAD_MEM(T, v) do { \
     u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
-    if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
+    if (PAST(ea + sizeof(T) > csize)) TRAP(MEM_OOB); \
     v = mem_load<T>(cref, ea); } while (0)
 #define STORE_MEM(T, v) do { \
     u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
-    if (ea + sizeof(T) > csize) TRAP(MEM_OOB); \
+    if (PAST(ea + sizeof(T) > csize)) TRAP(MEM_OOB); \
     mem_store<T>(cref, ea, v); } while (0)
 // The same for a memory with 64-bit addresses (memory64): the sum may wrap, an address may pass any size.
 #define MEM64_EA(T, ea) \
     u64 ea = X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
-    if (ea < X || ea >= csize || csize - ea < sizeof(T)) TRAP(MEM_OOB);
+    if (PAST(ea < X || ea >= csize || csize - ea < sizeof(T))) TRAP(MEM_OOB);
 #define LOAD_MEM64(T, v) do { MEM64_EA(T, ea) v = mem_load<T>(cref, ea); } while (0)
 #define STORE_MEM64(T, v) do { MEM64_EA(T, ea) mem_store<T>(cref, ea, v); } while (0)
 // Whether [d, d + n) passes `size` (64-bit operands: the sum may wrap).
@@ -852,14 +856,14 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   u64 d = RD_U64(A), s = RD_U64(B), n = RD_U64(C); \
   if (ms == m) { \
     USE_MEM(m); \
-    if (OUT_OF(s, n, csize) || OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
+    if (PAST(OUT_OF(s, n, csize) || OUT_OF(d, n, csize))) TRAP(MEM_OOB); \
     mem_copy(cref, d, s, n); \
   } else { \
     USE_MEM(ms); \
-    if (OUT_OF(s, n, csize)) TRAP(MEM_OOB); \
+    if (PAST(OUT_OF(s, n, csize))) TRAP(MEM_OOB); \
     const MemRef from = cref; \
     USE_MEM(m); \
-    if (OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
+    if (PAST(OUT_OF(d, n, csize))) TRAP(MEM_OOB); \
     mem_copy_across(cref, from, d, s, n); \
   } \
   NEXT; \
@@ -869,7 +873,7 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   u64 d = RD_U64(A), n = RD_U64(C); \
   u8 v = (u8)RD_U32(B); \
   USE_MEM(m); \
-  if (OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
+  if (PAST(OUT_OF(d, n, csize))) TRAP(MEM_OOB); \
   mem_fill(cref, d, v, n); \
   NEXT; \
 }
@@ -880,7 +884,7 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   u64 len = DROPPED(P_DATA_DROPPED, seg) ? 0 : info[1]; \
   u64 d = RD_U64(A), s = RD_U32(B), n = RD_U32(C); \
   USE_MEM(m); \
-  if (s + n > len || OUT_OF(d, n, csize)) TRAP(MEM_OOB); \
+  if (s + n > len || PAST(OUT_OF(d, n, csize))) TRAP(MEM_OOB); \
   mem_init(cref, d, (const u8*)P[P_DATA] + info[0] + s, n); \
   NEXT; \
 }
