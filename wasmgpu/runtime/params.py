@@ -44,6 +44,7 @@ from ..compiler.vm_abi import (
     P_STATE,
     P_TABLE_SIZES,
     P_TABLES,
+    P_THREADS,
 )
 from ..vm import background
 from ..vm.build import BUILD_EVENTS, BuildEvent, StoreCode
@@ -189,6 +190,7 @@ class ParamBlock:
         p[P_EXT] = ptr(s.extension.block) if s.extension is not None else 0
         p[P_HANDLERS] = ptr(keep["handlers"])
         p[P_LOCKS] = ptr(keep["locks"])
+        p[P_THREADS] = s.thread_shift
         if s.tags or s.try_regions:
             exn, p[P_EXN_WIDTH] = s.exception_rows()
             p[P_EXN] = ptr(exn)

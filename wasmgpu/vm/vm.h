@@ -162,9 +162,14 @@ DEV f64 f64_max(f64 x, f64 y) {
 #define USE_MEM(m) do { if ((m) != cm) { cm = (m); cref = mem_ref(mems, cm, inst, N); \
     csize = (u64)mem_pages[(u64)cm * N + inst] * PAGE; } } while (0)
 // A bounds check that fails is made again with the memory's size read anew: another thread (lane) of the
-// process may have grown a memory they share since this step read it. Only the failing path pays.
-#define FRESH_SIZE() (csize = (u64)*(volatile u32*)&mem_pages[(u64)cm * N + inst] * PAGE)
-#define PAST(fails) ((fails) && (FRESH_SIZE(), (fails)))
+// process may have grown a memory they share since this step read it. The compiled tier checks again in
+// place; the interpreter traps, and vm_launch runs the access again in a new step (which reads the sizes
+// anew), which keeps the check out of the interpreter's registers.
+#ifdef WG_COMPILED
+#define PAST(fails) ((fails) && ((csize = (u64)*(volatile u32*)&mem_pages[(u64)cm * N + inst] * PAGE), (fails)))
+#else
+#define PAST(fails) (fails)
+#endif
 // Loads and stores: the address in X, ext = static offset | memory << 32.
 #define LOAD_MEM(T, v) do { \
     u64 ea = (u64)(u32)X + (u32)EXT; USE_MEM((u32)(EXT >> 32)); \
@@ -1325,6 +1330,33 @@ DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #define VM_STEP vm_step
 #endif
 
+// An instance that trapped, as vm_launch sees it: whether it runs on. A park (memory.atomic.wait) becomes
+// status WAITING, unless a notify came already. In the interpreter, an access out of bounds of the size its
+// step read may be in bounds now: a thread of the process may have grown their memory since. It runs once
+// more (with no fuel spent since the last try at that pc, it is the same access, and stays trapped).
+SIMD_NOINLINE bool runs_on(const u64* P, u32 inst, u64 spent, u32* retried) {
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  if (STATE(S_TRAP) == TRAP_PARKED) {
+    if (*(volatile u32*)&STATE(S_WAIT) == WAIT_PARKED) {
+      STATE(S_STATUS) = STATUS_WAITING;
+      return false;
+    }
+    STATE(S_STATUS) = STATUS_RUNNING;
+    return true;
+  }
+#ifndef WG_COMPILED
+  if (P[P_THREADS] && STATE(S_TRAP) == TRAP_MEM_OOB && (STATE(S_PC) != *retried || spent)) {
+    *retried = STATE(S_PC);
+    STATE(S_STATUS) = STATUS_RUNNING;
+    return true;
+  }
+#else
+  (void)spent; (void)retried;
+#endif
+  return false;
+}
+
 // One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
 // (wasi_fast.h) and, on the GPU, the ops vm_step leaves for (outside_step) run in between, so the
 // interpreter's loop holds no call.
@@ -1332,6 +1364,7 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   u64 cap = P[P_FUEL_SLICE];
+  u32 retried = ~0u;  // the pc of an access run again after an out-of-bounds trap (threads)
   if (STATE(S_STATUS) == STATUS_WAITING) {  // runs again (its wait op) once notified or timed out
     if (*(volatile u32*)&STATE(S_WAIT) == WAIT_PARKED) return;
     STATE(S_STATUS) = STATUS_RUNNING;
@@ -1340,7 +1373,8 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     // inst through a copy the compiler cannot see through: what the step derives from it (the instance's
     // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
     // call, which cost registers in the interpreter's loop (spills in every op's path).
-    cap -= VM_STEP(P, opaque(inst), cap, near);
+    const u64 spent = VM_STEP(P, opaque(inst), cap, near);
+    cap -= spent;
 #if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && !defined(WG_COMPILED)
     // Only the GPU's interpreter (and its CPU model, WG_INTERLEAVED) leaves its loop for an op (the CPU's and the
     // compiled tier run them in place): elsewhere outside_step is not built at all, which keeps SIMD's code out
@@ -1350,10 +1384,8 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
       continue;
     }
 #endif
-    if (STATE(S_STATUS) == STATUS_TRAPPED && STATE(S_TRAP) == TRAP_PARKED) {
-      // Parked by memory.atomic.wait; a notify may have come already, and then it runs on.
-      if (*(volatile u32*)&STATE(S_WAIT) != WAIT_PARKED) { STATE(S_STATUS) = STATUS_RUNNING; continue; }
-      STATE(S_STATUS) = STATUS_WAITING;
+    if (STATE(S_STATUS) == STATUS_TRAPPED) {
+      if (runs_on(P, inst, spent, &retried)) continue;
       return;
     }
     if (STATE(S_STATUS) == STATUS_THROW) {
