@@ -10,7 +10,8 @@
  *       1 <= width, height <= 8192 and the pixels must lie inside the memory, or the instance traps.
  *   gpu.instance_id() -> i32       this instance's index in the batch (0 .. instance_count - 1)
  *   gpu.instance_count() -> i32    the number of instances in the batch
- * Under a plain runtime (wasmtime, a browser) the embedder provides these three functions itself.
+ *   gpu.spawn, gpu.wait, gpu.output   child processes (below); gpu-run --max-children C makes room for C
+ * Under a plain runtime (wasmtime, a browser) the embedder provides these functions itself.
  */
 #ifndef WASMGPU_H
 #define WASMGPU_H
@@ -31,6 +32,26 @@ WASMGPU_IMPORT("gpu", "instance_id") int32_t wasmgpu_instance_id(void);
 
 /* How many instances run in the batch. */
 WASMGPU_IMPORT("gpu", "instance_count") int32_t wasmgpu_instance_count(void);
+
+/* Start a child process: a new instance of this module, run from _start on the batch's lanes (on the GPU,
+ * beside this one). `args` holds its argv as NUL-terminated strings one after another, `args_len` bytes in
+ * all; `env` its environment the same way ("KEY=VALUE" strings). It sees this process's preopened
+ * directories, writes its stderr to this process's stderr and keeps its stdout for wasmgpu_output.
+ * Returns a handle (>= 0), or a negative WASI errno: -6 (EAGAIN) when no room is left, -21 (EFAULT) for a
+ * pointer outside the memory, -1 (E2BIG) past 1 MiB of arguments and environment. */
+WASMGPU_IMPORT("gpu", "spawn") int32_t wasmgpu_spawn(const char *args, uint32_t args_len, const char *env,
+                                                     uint32_t env_len);
+
+/* A child that trapped: what wasmgpu_wait returns for it. */
+#define WASMGPU_CHILD_TRAPPED (-1000)
+
+/* Wait for a child of this process to end: its exit status (0 to 255; 0 when _start returned), or
+ * WASMGPU_CHILD_TRAPPED, or -8 (EBADF) when `child` is no child of this process. */
+WASMGPU_IMPORT("gpu", "wait") int32_t wasmgpu_wait(int32_t child);
+
+/* Copy at most `len` bytes of a child's stdout, from byte `offset` of it, to `buf`: the number copied (0
+ * past its end; what it wrote so far, if it still runs), or a negative WASI errno. */
+WASMGPU_IMPORT("gpu", "output") int32_t wasmgpu_output(int32_t child, uint32_t offset, void *buf, uint32_t len);
 
 #ifdef __cplusplus
 }

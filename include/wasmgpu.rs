@@ -8,7 +8,8 @@
 //! Imports:
 //! - `env.present(ptr: i32, width: i32, height: i32)`: one frame of this instance; 1 <= width,
 //!   height <= 8192 and the pixels must lie inside the memory, or the instance traps;
-//! - `gpu.instance_id() -> i32`, `gpu.instance_count() -> i32`: served by the GPU itself.
+//! - `gpu.instance_id() -> i32`, `gpu.instance_count() -> i32`: served by the GPU itself;
+//! - `gpu.spawn`, `gpu.wait`, `gpu.output`: child processes (see `spawn`; `gpu-run --max-children C`).
 #![allow(dead_code)]
 
 /// The raw imports, as the host declares them.
@@ -25,7 +26,52 @@ pub mod sys {
         pub fn instance_id() -> i32;
         #[link_name = "instance_count"]
         pub fn instance_count() -> i32;
+        #[link_name = "spawn"]
+        pub fn spawn(args: *const u8, args_len: u32, env: *const u8, env_len: u32) -> i32;
+        #[link_name = "wait"]
+        pub fn wait(child: i32) -> i32;
+        #[link_name = "output"]
+        pub fn output(child: i32, offset: u32, buf: *mut u8, len: u32) -> i32;
     }
+}
+
+/// What `wait` gives for a child that trapped.
+pub const CHILD_TRAPPED: i32 = -1000;
+
+/// Starts a child process: a new instance of this module, run from `_start` on the batch's lanes, with
+/// `args` as its argv and `env` ("KEY=VALUE" strings) as its environment, this process's preopened
+/// directories and stderr, and a stdout of its own (`output`). Its handle, or a negative WASI errno
+/// (-6, EAGAIN: no room left).
+pub fn spawn(args: &[&str], env: &[&str]) -> i32 {
+    fn pack(items: &[&str], out: &mut [u8]) -> usize {
+        let mut n = 0;
+        for s in items {
+            out[n..n + s.len()].copy_from_slice(s.as_bytes());
+            out[n + s.len()] = 0;
+            n += s.len() + 1;
+        }
+        n
+    }
+    let need = |items: &[&str]| items.iter().map(|s| s.len() + 1).sum::<usize>();
+    let mut buf = [0u8; 4096];
+    let (a, e) = (need(args), need(env));
+    if a + e > buf.len() {
+        return -1; // E2BIG: larger command lines need sys::spawn with a buffer of their own
+    }
+    pack(args, &mut buf[..a]);
+    pack(env, &mut buf[a..a + e]);
+    unsafe { sys::spawn(buf.as_ptr(), a as u32, buf.as_ptr().add(a), e as u32) }
+}
+
+/// Waits for a child of this process: its exit status (0 to 255), `CHILD_TRAPPED`, or -8 (EBADF).
+pub fn wait(child: i32) -> i32 {
+    unsafe { sys::wait(child) }
+}
+
+/// Copies at most `buf.len()` bytes of a child's stdout from `offset`: the number copied, or a negative
+/// WASI errno.
+pub fn output(child: i32, offset: u32, buf: &mut [u8]) -> i32 {
+    unsafe { sys::output(child, offset, buf.as_mut_ptr(), buf.len() as u32) }
 }
 
 /// This instance's index in the batch, from 0.

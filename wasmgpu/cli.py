@@ -76,6 +76,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         wasmtime_frames,
     )
     from .wasi.context import OutputBudget, SpoolSink, WasiContext
+    from .wasi.processes import Children, imports_processes
     from .wasm import opcodes as wo
     from .wasm.features import DEFAULT as DEFAULT_FEATURES
     from .wasm.features import Features
@@ -128,6 +129,10 @@ def _integer(text: str, what: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, not {text}")
     return value
+
+
+def children_arg(text: str) -> int:
+    return _integer(text, "the number of child processes", 0, 1 << 24)
 
 
 def threads_arg(text: str) -> int:
@@ -392,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "of them; default one per GPU of the cluster, else per CPU), each range a Ray task on a "
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
+    p.add_argument("--max-children", type=children_arg, default=0, metavar="C",
+                   help="room for C processes that the instances start themselves (gpu_spawn, include/gpu.h): "
+                        "each a new instance of the module on the batch's lanes (default 0: a spawn fails)")
     p.add_argument("--max-threads", type=threads_arg, default=None, metavar="T",
                    help="wasi-threads: each instance is a process of up to T threads (lanes of the batch that "
                         "share its memory; rounded up to a power of two; a spawn past them fails as EAGAIN). "
@@ -883,9 +891,11 @@ def threads_per_process(opts: argparse.Namespace) -> int:
 
 
 def make_store(engine: Engine, opts: argparse.Namespace, n: int) -> Store:
-    """A store for n instances: n processes of threads_per_process lanes each."""
+    """A store for n instances: n processes of threads_per_process lanes each, and the spare processes
+    that --max-children asks for."""
     lanes = 1 << group_shift(threads_per_process(opts))
-    return engine.store(n * lanes, tier=opts.tier, threads=lanes,
+    spare = getattr(opts, "max_children", 0) or 0
+    return engine.store((n + spare) * lanes, tier=opts.tier, threads=lanes,
                         **({} if opts.stack_slots is None else {"stack_slots": opts.stack_slots}))
 
 
@@ -894,14 +904,21 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
     """Instances lo .. lo + store.n of the batch, in `store`: how each ended (numbered in the batch), and
     the called function's result types."""
     lanes = 1 << store.thread_shift  # a process's threads (threads.py): its context serves them all
-    n = store.n // lanes
+    spare = getattr(opts, "max_children", 0) or 0  # processes for the instances' children (processes.py)
+    n = store.n // lanes - spare
     with ExitStack() as stack:
         wasi = None
-        if command or imports_wasi(module):
-            wasi = Wasi(store, [c for c in make_contexts(opts, out, stdin, lo, lo + n) for _ in range(lanes)])
+        children = None
+        if command or imports_wasi(module) or imports_processes(module):
+            contexts = make_contexts(opts, out, stdin, lo, lo + n) + [WasiContext() for _ in range(spare)]
+            # A child's context is made at its spawn, which the device's copies of the contexts would miss.
+            wasi = Wasi(store, [c for c in contexts for _ in range(lanes)], fast=not spare)
             stack.callback(wasi.close)
+            children = Children(store, wasi, n)
         frames = collector_for(opts, module, n)  # None unless --frames, or it imports env.present / gpu.*
         imports = wasi.imports(module) if wasi else {}
+        if children is not None:
+            imports.update(children.imports(module))
         if frames is not None:
             stack.callback(frames.close)
             imports.update(frames.imports(store))
@@ -912,6 +929,10 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
                                          f'failed to instantiate "{opts.module}"'), EXIT_TRAP) from None
         if wasi is not None:
             wasi.bind(instance)
+        if children is not None:
+            children.bind(instance)
+        store.instances = n  # a call starts these; the spares wait for a spawn
+        store.params.dirty = True
         if frames is not None:
             frames.bind(instance)
         if command:
@@ -923,7 +944,8 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         else:
             init = instance.exports.get("_initialize")
             if isinstance(init, FuncExtern) and not init.type.params:
-                failed = [r for r in store.call(init, [()] * store.n)[::lanes] if r.trap is not None or r.exit_code]
+                failed = [r for r in store.call(init, [()] * store.n)[:n * lanes:lanes]
+                          if r.trap is not None or r.exit_code]
                 if failed and failed[0].trap is not None:
                     o = trap_outcome(failed[0].trap, failed[0].backtrace, module.module_name)
                     raise Failed(failure_message(o, opts.module, "failed to invoke `_initialize`"), EXIT_TRAP)
@@ -934,9 +956,11 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
         bar, update = (None, getattr(opts, "progress_report", None)) if opts.worker else progress_bar(n, opts.progress)
         try:
-            outcomes = run_batch(store, wasi, func, [a for a in args for _ in range(lanes)], fuel=opts.fuel,
+            lane_args = [a for a in args for _ in range(lanes)]
+            lane_args += lane_args[:1] * (store.n - len(lane_args))  # the spare processes' (they idle)
+            outcomes = run_batch(store, wasi, func, lane_args, fuel=opts.fuel,
                                  timeout=timeout, progress=update, module_name=module.module_name,
-                                 timeout_given=opts.timeout)[::lanes]
+                                 timeout_given=opts.timeout)[:n * lanes:lanes]
         finally:
             if bar is not None:
                 bar.close()

@@ -684,7 +684,7 @@ class _FuncEmitter:
             return (head + f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} "
                     f"{self.away(ins.pc, f'goto FE{ins.imm32};')}")
         if g.host >= INTRINSIC_BASE:  # served here: the result goes to the callee frame's first slot
-            return f"s{ins.a} = {'(u64)inst' if g.host == INTRINSIC_INSTANCE_ID else 'N'};"
+            return f"s{ins.a} = {'(u64)inst >> P[P_THREADS]' if g.host == INTRINSIC_INSTANCE_ID else 'P[P_INSTANCES]'};"
         status = "STATUS_DEVICECALL" if g.host >= DEVICE_IMPORT_BASE else "STATUS_HOSTCALL"
         return (f"{wb}STATE(S_HOST_FUNC) = {ins.imm32}u; STATE(S_HOST_FP) = fp + {ins.a}; "
                 f"status = {status}; pc = {ins.after}u; {self.away(ins.pc, 'goto leave;')}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
  P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_LOCKS,
- P_THREADS, P_COUNT) = range(31)
+ P_THREADS, P_INSTANCES, P_COUNT) = range(32)
 # A function's record in P_FUNCS (enum FuncField): u32 fields.
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].

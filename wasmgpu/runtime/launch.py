@@ -113,9 +113,11 @@ class Launcher:
         s.state[:] = 0
         s.state[S_PC] = f.entry
         s.state[S_STATUS] = STATUS["RUNNING"]
-        if s.thread_shift:  # the processes' main threads; the other lanes idle until spawned (threads.py)
+        if s.thread_shift or s.instances < s.n:
+            # The processes' main threads; the other lanes idle until spawned (threads.py), and so do the
+            # spare processes' (processes.py).
             s.state[S_STATUS] = STATUS["DONE"]
-            s.state[S_STATUS, ::1 << s.thread_shift] = STATUS["RUNNING"]
+            s.state[S_STATUS, : s.instances << s.thread_shift: 1 << s.thread_shift] = STATUS["RUNNING"]
         s.fuel_left[:] = U64_MAX if fuel is None else fuel
         self._run(on_slice)
         return self._outcome(slot_count(f.type.results))
@@ -124,8 +126,8 @@ class Launcher:
         """The calls no launch serves: an intrinsic called directly, or a frame the stack cannot hold."""
         s = self.store
         if f.host_index != NO_HOST:
-            return [CallResult(values=(i if f.host_index == INTRINSICS["instance_id"] else s.n,))
-                    for i in range(s.n)]
+            return [CallResult(values=(i >> s.thread_shift if f.host_index == INTRINSICS["instance_id"]
+                                       else s.instances,)) for i in range(s.n)]
         return [CallResult(trap=TRAP_MESSAGE[TRAP_CODE["STACK_EXHAUSTED"]])] * s.n
 
     @staticmethod
@@ -269,6 +271,8 @@ class Launcher:
             for i, f, base, args in calls:
                 try:  # a thread's calls are its process's, which its main lane's host state serves
                     results = f.host(i if f.per_lane else i & group, args)  # type: ignore[misc]
+                except Pending:  # asked again after the next launch (processes.py: a wait)
+                    continue
                 except ProcExit as e:
                     exited.append(i)
                     self.exit_codes[i] = e.code
@@ -311,6 +315,12 @@ class Launcher:
             kind = self.host_traps.pop(i, None) or TRAP_MESSAGE[int(state[S_TRAP, i])]
             out.traps[i] = (kind, frames[where[i]])
         return out
+
+
+
+class Pending(Exception):  # noqa: N818 - not an error: a host call's answer is not there yet
+    """Raised by a host function whose answer depends on other lanes (a child process's end): the lane
+    stays in its host call, which is made again after the next launch."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from ..compiler.vm_abi import (
     P_GLOBALS,
     P_HANDLERS,
     P_INST_STRIDE,
+    P_INSTANCES,
     P_LOCKS,
     P_MAX_DEPTH,
     P_MEM_PAGES,
@@ -191,6 +192,7 @@ class ParamBlock:
         p[P_HANDLERS] = ptr(keep["handlers"])
         p[P_LOCKS] = ptr(keep["locks"])
         p[P_THREADS] = s.thread_shift
+        p[P_INSTANCES] = s.instances
         if s.tags or s.try_regions:
             exn, p[P_EXN_WIDTH] = s.exception_rows()
             p[P_EXN] = ptr(exn)

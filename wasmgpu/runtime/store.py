@@ -117,6 +117,8 @@ class Store:
         if n % (1 << self.thread_shift):
             raise WasmGpuError(f"{n} lanes are not whole processes of {1 << self.thread_shift} threads")
         self.fresh_globals: np.ndarray | None = None  # after instantiation, for threads' lanes
+        # Processes a call starts (gpu.instance_count); the lanes past them are spares (processes.py).
+        self.instances = n >> self.thread_shift
         limit = backend.memory_budget() if max_memory is None else max_memory
         if limit < 0:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")

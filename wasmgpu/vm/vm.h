@@ -1033,7 +1033,7 @@ enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, 
       } \
       if (f[F_HOST] >= INTRINSIC_BASE && f[F_HOST] != NO_HOST) { \
         /* Served on the device, no round trip: results go to the callee frame's first slot. */ \
-        u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst : N; \
+        u64 r = f[F_HOST] == INTRINSIC_INSTANCE_ID ? inst >> P[P_THREADS] : P[P_INSTANCES]; \
         sl[(u64)callee_fp * ss] = r; \
         continue; \
       } \

@@ -146,6 +146,7 @@ class WasiContext:
         self.args = [os.fsencode(a) for a in args]
         items = env.items() if isinstance(env, Mapping) else env
         self.env = [os.fsencode(f"{k}={v}") for k, v in items]
+        self.preopens = list(preopens)  # a child process (processes.py) gets the same
         self.stdout = stdout if stdout is not None else BufferSink()
         self.stderr = stderr if stderr is not None else BufferSink()
         self.clock = clock if clock is not None else RealClock()
@@ -155,7 +156,7 @@ class WasiContext:
         self.fds.add(StdinEntry(BytesStdin(stdin) if isinstance(stdin, bytes | bytearray) else stdin))
         self.fds.add(OutputEntry(self.stdout, stdout_tty))
         self.fds.add(OutputEntry(self.stderr, stderr_tty))
-        for host, guest in preopens:
+        for host, guest in self.preopens:
             root, info = preopen_root(host)
             if info is None or not stat.S_ISDIR(info.st_mode):
                 raise WasmGpuError(f"preopened directory {host!r} is not a directory")

@@ -1,0 +1,82 @@
+/* build: -I ../../include */
+/* Child processes (include/wasmgpu.h, gpu-run --max-children): argv[1] picks the test.
+ *   tree D     a process that spawns two `tree D-1` children and prints 1 + what they print: the number of
+ *              processes in a binary tree of depth D (children spawning grandchildren)
+ *   statuses   children that exit 0, exit 7, return from main with 3 and trap: their statuses
+ *   exhaust K  spawns K children that each print their index; how many spawns succeeded, the first
+ *              failure's errno, and the outputs of those that ran
+ *   env        a child with its own environment and arguments prints them back
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasmgpu.h"
+
+static int spawn(const char *a0, const char *a1, const char *a2, const char *env) {
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "c_spawn%c%s%c%s%c", 0, a0, 0, a1, 0);
+    if (a2) n += snprintf(buf + n, sizeof buf - n, "%s%c", a2, 0);
+    return wasmgpu_spawn(buf, (uint32_t)n, env ? env : "", env ? (uint32_t)strlen(env) + 1 : 0);
+}
+
+static long output_number(int child) {
+    char out[32] = {0};
+    if (wasmgpu_output(child, 0, out, sizeof out - 1) <= 0) return -1;
+    return atol(out);
+}
+
+static int tree(int depth) {
+    long total = 1;
+    if (depth > 0) {
+        char d[16];
+        snprintf(d, sizeof d, "%d", depth - 1);
+        int a = spawn("tree", d, NULL, NULL), b = spawn("tree", d, NULL, NULL);
+        if (a < 0 || b < 0) { printf("spawn failed\n"); return 1; }
+        if (wasmgpu_wait(a) != 0 || wasmgpu_wait(b) != 0) { printf("child failed\n"); return 1; }
+        total += output_number(a) + output_number(b);
+    }
+    printf("%ld\n", total);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    const char *what = argv[1];
+    if (!strcmp(what, "tree")) return tree(argc > 2 ? atoi(argv[2]) : 3);
+    if (!strcmp(what, "exit")) exit(atoi(argv[2]));
+    if (!strcmp(what, "ret")) return atoi(argv[2]);
+    if (!strcmp(what, "trap")) __builtin_trap();
+    if (!strcmp(what, "echo")) { printf("%s %s\n", argv[2], getenv("GREETING") ? getenv("GREETING") : "-"); return 0; }
+    if (!strcmp(what, "index")) { printf("%s\n", argv[2]); return 0; }
+    if (!strcmp(what, "statuses")) {
+        int kids[4] = {spawn("exit", "0", NULL, NULL), spawn("exit", "7", NULL, NULL), spawn("ret", "3", NULL, NULL),
+                       spawn("trap", "x", NULL, NULL)};
+        for (int k = 0; k < 4; k++) printf("%d ", wasmgpu_wait(kids[k]));
+        printf("%d\n", wasmgpu_wait(12345));
+        return 0;
+    }
+    if (!strcmp(what, "exhaust")) {
+        int want = atoi(argv[2]), ok = 0, err = 0, kids[64];
+        for (int k = 0; k < want && k < 64; k++) {
+            char i[16];
+            snprintf(i, sizeof i, "%d", k);
+            int c = spawn("index", i, NULL, NULL);
+            if (c < 0) { if (!err) err = c; continue; }
+            kids[ok++] = c;
+        }
+        long sum = 0;
+        for (int k = 0; k < ok; k++) { wasmgpu_wait(kids[k]); sum += output_number(kids[k]); }
+        printf("spawned=%d error=%d sum=%ld\n", ok, err, sum);
+        return 0;
+    }
+    if (!strcmp(what, "env")) {
+        int c = spawn("echo", "hello", NULL, "GREETING=world");
+        char out[64] = {0};
+        wasmgpu_wait(c);
+        wasmgpu_output(c, 0, out, sizeof out - 1);
+        printf("child said: %s", out);
+        return 0;
+    }
+    return 2;
+}

@@ -1,0 +1,46 @@
+"""Child processes from guest code (wasi/processes.py, include/wasmgpu.h): spawn, wait and output, trees of
+children, statuses (exit, return, trap), exhaustion of the spare processes, a child's own arguments and
+environment, and examples/spawn (a parent that splits its input among children), through gpu-run."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLI_BACKEND_ARGS
+from wasmgpu import cli
+
+ROOT = Path(__file__).parent.parent
+C_SPAWN = ROOT / "tests" / "corpus" / "wasm" / "c_spawn.wasm"
+
+
+def run(tmp_path: Path, *argv: str) -> tuple[int, list[str]]:
+    """gpu-run's status and each instance's stdout."""
+    out = tmp_path / "out.jsonl"
+    status = cli.main([*CLI_BACKEND_ARGS, "--out-jsonl", str(out), *argv])
+    return status, [json.loads(line)["stdout"] for line in out.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_children_of_children(tmp_path, tier: str) -> None:
+    """Two instances, each a tree of depth 3 (14 descendants): 30 spare processes suffice, 20 do not, and
+    the failure travels up as a child's status."""
+    assert run(tmp_path, "--tier", tier, "-n", "2", "--max-children", "30", str(C_SPAWN), "tree", "3") == \
+        (0, ["15\n", "15\n"])
+    status, outs = run(tmp_path, "--tier", tier, "-n", "2", "--max-children", "20", str(C_SPAWN), "tree", "3")
+    assert status == 1 and "child failed\n" in outs
+
+
+def test_statuses_exhaustion_and_environment(tmp_path) -> None:
+    assert run(tmp_path, "--max-children", "4", str(C_SPAWN), "statuses") == (0, ["0 7 3 -1000 -8\n"])
+    # Three spares for five spawns: two fail with EAGAIN (6); the three that ran printed 0, 1 and 2.
+    assert run(tmp_path, "--max-children", "3", str(C_SPAWN), "exhaust", "5") == (0, ["spawned=3 error=-6 sum=3\n"])
+    assert run(tmp_path, str(C_SPAWN), "exhaust", "2") == (0, ["spawned=0 error=-6 sum=0\n"])
+    assert run(tmp_path, "--max-children", "1", str(C_SPAWN), "env") == (0, ["child said: hello world\n"])
+
+
+def test_spawn_example_splits_its_input(tmp_path) -> None:
+    example = ROOT / "examples" / "spawn"
+    status, outs = run(tmp_path, "--max-children", "40", "--dir", f"{example}::.", str(example / "spawn.wasm"),
+                       "count", "input.txt", "40")
+    assert status == 0 and outs == ["words=11784 children=40 check=ok\n"]
