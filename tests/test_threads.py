@@ -198,7 +198,8 @@ def test_gpu_run_threads(tmp_path, capsysbinary) -> None:
     assert status != 0 and b"block forever" in capsysbinary.readouterr().err
 
 
-CASES = [("counter", 3, 500), ("mutex", 4, 300), ("queue", 2, 3, 400), ("single",)]
+CASES = [("counter", 3, 500), ("mutex", 4, 300), ("queue", 2, 3, 400), ("single",), ("counter", 24, 100),
+         ("mutex", 24, 50), ("queue", 12, 12, 50)]
 
 
 def want(case: tuple) -> str:
@@ -217,7 +218,7 @@ def want(case: tuple) -> str:
 def test_pthreads_program(tmp_path, tier: str) -> None:
     """tests/corpus c_threads (C pthreads over wasi-threads, built with a threads-enabled wasi-libc): a
     counter, a mutex-guarded hash table filled by several threads' mallocs, a producer/consumer queue on
-    condition variables; two instances per case, each its own process of threads."""
+    condition variables, with up to 24 threads; two instances per case, each its own process of threads."""
     import json
     from pathlib import Path
 
@@ -227,8 +228,8 @@ def test_pthreads_program(tmp_path, tier: str) -> None:
     wasm = Path(__file__).parent / "corpus" / "wasm" / "c_threads.wasm"
     for case in CASES:
         out = tmp_path / f"{case[0]}.jsonl"
-        status = cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "-S", "threads", "-n", "2", "--out-jsonl", str(out),
-                           str(wasm), *map(str, case)])
+        status = cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "--max-threads", "32", "-n", "2", "--out-jsonl",
+                           str(out), str(wasm), *map(str, case)])
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert status == 0 and [r["exit_code"] for r in rows] == [0, 0], (case, rows)
         assert all(r["stdout"].startswith(want(case)) for r in rows), (case, rows)
