@@ -53,6 +53,24 @@ WAT = r"""
     (call $join (local.get $threads))
     (i32.sub (i32.atomic.load (i32.const 0)) (i32.mul (local.get $sum) (local.get $k))))
   (func (export "total64") (result i64) (i64.atomic.load (i32.const 16)))
+  (func (export "tids") (param $n i32) (result i32)  ;; n threads one after another: the sum of their tids
+    (local $sum i32) (local $t i32)
+    (block $end (loop $s
+      (br_if $end (i32.ge_u (local.get $t) (local.get $n)))
+      (local.set $sum (i32.add (local.get $sum) (call $spawn (i32.const 1))))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (call $join (local.get $t))
+      (br $s)))
+    (local.get $sum))
+  (func (export "spend") (param $n i32) (result i32)  ;; n threads of 5000 increments, joined
+    (local $t i32)
+    (block $end (loop $s
+      (br_if $end (i32.ge_u (local.get $t) (local.get $n)))
+      (drop (call $spawn (i32.const 5000)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (call $join (local.get $t))
+      (br $s)))
+    (i32.const 0))
   (func (export "exhaust") (param $n i32) (result i32)  ;; n threads that wait: how many spawns succeeded
     (local $ok i32)
     (block $end (loop $s
@@ -233,3 +251,77 @@ def test_pthreads_program(tmp_path, tier: str) -> None:
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert status == 0 and [r["exit_code"] for r in rows] == [0, 0], (case, rows)
         assert all(r["stdout"].startswith(want(case)) for r in rows), (case, rows)
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_tids_fuel_and_checked_start(engine, module, tier: str) -> None:
+    """Each thread of a process gets a new tid, as in wasmtime (not its lane's, which threads reuse); with
+    fuel, threads spend their process's; a wasi_thread_start that is not (i32, i32) -> () starts none."""
+    assert [r.values for r in run(engine, module, tier, "tids", [(7,)] * P)] == [(28,)] * P
+    store = engine.store(P * T, threads=T, tier=tier)
+    spend = store.instantiate(module.module).exports["spend"]
+    assert {r.trap for r in store.call(spend, [(3,)] * (P * T), fuel=100_000)[::T]} == {None}
+    assert {r.trap for r in store.call(spend, [(40,)] * (P * T), fuel=100_000)[::T]} == \
+        {TRAP_MESSAGE[TRAP_CODE["OUT_OF_FUEL"]]}
+    bad = wasmtime.wat2wasm('''(module (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+      (memory 1 1 shared) (func (export "wasi_thread_start") (param f64 f64) (result i64) (i64.const 1))
+      (func (export "run") (result i32) (call $spawn (i32.const 0))))''')
+    store = engine.store(T, threads=T, tier=tier)
+    assert store.call(store.instantiate(engine.load(bad).module).exports["run"], [()] * T)[0].values == \
+        (0xFFFFFFFA,)  # -6, EAGAIN
+
+
+PARKS = r"""
+(module
+  (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+  (memory 1 1 shared)
+  (func (export "wasi_thread_start") (param $tid i32) (param $arg i32)
+    (local $i i32)
+    (if (i32.eq (local.get $arg) (i32.const 1)) (then  ;; the notifier: once the waiter waits, a while later
+      (block $b (loop $w (br_if $b (i32.atomic.load (i32.const 8))) (br $w)))
+      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+      (i32.atomic.store (i32.const 32) (memory.atomic.notify (i32.const 100) (i32.const 1)))
+      (return)))
+    ;; the waiter: a wait with no timeout, notified, then one of 20 ms that nothing notifies
+    (i32.atomic.store (i32.const 8) (i32.const 1))
+    (i32.atomic.store (i32.const 16) (memory.atomic.wait32 (i32.const 100) (i32.const 0) (i64.const -1)))
+    (i32.atomic.store (i32.const 20) (memory.atomic.wait32 (i32.const 104) (i32.const 0) (i64.const 20000000)))
+    (i32.atomic.store (i32.const 12) (i32.const 1))
+    (drop (memory.atomic.notify (i32.const 12) (i32.const 1))))
+  (func (export "main") (result i32)
+    (drop (call $spawn (i32.const 1)))
+    (drop (call $spawn (i32.const 2)))
+    (block $b (loop $w (br_if $b (i32.atomic.load (i32.const 32))) (br $w)))
+    (block $b (loop $w
+      (br_if $b (i32.atomic.load (i32.const 12)))
+      (drop (memory.atomic.wait32 (i32.const 12) (i32.const 0) (i64.const -1)))
+      (br $w)))
+    (i32.add (i32.mul (i32.atomic.load (i32.const 16)) (i32.const 10)) (i32.atomic.load (i32.const 20)))))
+"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_each_park_has_its_own_timeout(engine, tier: str) -> None:
+    """A lane notified and parked again within one launch waits with its new timeout, not its last one's:
+    "ok" (0) then "timed-out" (2), whatever the fuel slices make of the order."""
+    mod = engine.load(wasmtime.wat2wasm(PARKS))
+    for fuel_slice in (500, 2000, 20000):
+        store = engine.store(4, threads=4, tier=tier, fuel_slice=fuel_slice)
+        r = store.call(store.instantiate(mod.module).exports["main"], [()] * 4)[0]
+        assert (r.values, r.trap) == ((2,), None), fuel_slice
+
+
+def test_a_timeout_stops_waiting_threads(tmp_path, capsysbinary) -> None:
+    """gpu-run --timeout ends a process whose lanes wait (for an hour): as a timeout, not a wait's result."""
+    from tests.conftest import CLI_BACKEND_ARGS
+    from wasmgpu import cli
+
+    path = tmp_path / "hour.wasm"
+    path.write_bytes(wasmtime.wat2wasm('''(module
+      (import "wasi" "thread-spawn" (func $spawn (param i32) (result i32)))
+      (memory (export "memory") 1 1 shared) (func (export "wasi_thread_start") (param i32 i32))
+      (func (export "hour") (result i32)
+        (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const 3600000000000))))'''))
+    status = cli.main([*CLI_BACKEND_ARGS, "--timeout", "1", "--max-threads", "2", "--invoke", "hour", str(path)])
+    assert status != 0 and b"timeout of 1 s was reached" in capsysbinary.readouterr().err

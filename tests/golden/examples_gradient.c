@@ -31,7 +31,7 @@ DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {
   R4: s1 = 0; s2 = 0; s3 = 0; s4 = 0; s5 = 0; rt = 4u; goto L8;
   R5: goto L52;
   FE2: goto L1;
-  L1: { enum { HERE_ = 1u }; s11 = (u64)inst; }
+  L1: { enum { HERE_ = 1u }; s11 = (u64)inst >> P[P_THREADS]; }
   L2: s0 = s11;
     { enum { HERE_ = 3u }; const u64 X = s0; const u64 Y = (u64)(i64)(i16)1; const u64 EXT = 0x0ull; u64 R = 0; (void)X; (void)Y; (void)EXT; do { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x & y; R = (u64)r; break; } while (0); s1 = R; }
     { enum { HERE_ = 4u }; const u64 X = s0; const u64 Y = (u64)(i64)(i16)97; const u64 EXT = 0x0ull; u64 R = 0; (void)X; (void)Y; (void)EXT; do { u32 x = (u32)X; u32 y = (u32)Y; u32 r; r = x * y; R = (u64)r; break; } while (0); s2 = R; }

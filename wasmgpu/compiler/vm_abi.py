@@ -25,9 +25,9 @@ from __future__ import annotations
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].
 # S_WAIT: memory.atomic.wait's parking (WAIT_*), the address waited on in S_WAIT_LO and the low 16 bits of
-# S_WAIT_HI, its memory in the high 16.
+# S_WAIT_HI, its memory in the high 16; S_PARKS counts the lane's parks (the host's timeout is per park).
 S_PC, S_FP, S_DEPTH, S_STATUS, S_TRAP, S_HOST_FUNC, S_HOST_FP, S_END_NS, S_WAIT, S_WAIT_LO, S_WAIT_HI, \
-    S_FIELDS = range(12)
+    S_PARKS, S_FIELDS = range(13)
 WAIT_NONE, WAIT_PARKED, WAIT_NOTIFIED, WAIT_TIMED_OUT = range(4)
 # A memory's record in P_MEMS (enum MemField): u64 base pointer, bytes per copy, max pages, and log2 of the
 # lanes that share one copy (a shared memory of threads, which are lanes of one process; else 0).

@@ -96,9 +96,9 @@ class MemoryBudget:
             return
         share = max(self.headroom(), 0) // len(store.mems) // PAGE
         for i, m in enumerate(store.mems):
-            pages = store.mem_pages[i + 1]
+            pages = store.mem_pages[i + 1][:: 1 << m.data.shift]  # a process's shared memory: one copy
             limit = m.max_pages
-            if self.n * limit - int(pages.sum(dtype=np.uint64)) <= share:
+            if len(pages) * limit - int(pages.sum(dtype=np.uint64)) <= share:
                 mems[i, 2] = limit
                 continue
             lo, hi = 0, limit  # the largest size s with sum(max(0, s - pages)) <= share

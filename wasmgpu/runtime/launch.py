@@ -111,6 +111,8 @@ class Launcher:
             sv[: f.nparams, :] = s.xp.asarray(args)
         sv[f.nparams: f.nlocals, :] = 0
         s.state[:] = 0
+        s.next_tid.clear()
+        s.fuel_given.clear()
         s.state[S_PC] = f.entry
         s.state[S_STATUS] = STATUS["RUNNING"]
         if s.thread_shift or s.instances < s.n:

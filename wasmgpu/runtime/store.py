@@ -30,6 +30,9 @@ from ..compiler.vm_abi import (
     REF_NULL,
     S_FIELDS,
     S_STATUS,
+    S_TRAP,
+    STATUS,
+    TRAP_CODE,
 )
 from ..errors import LinkError, ResourceLimitError, WasmGpuError
 from ..wasm import opcodes as wo
@@ -66,7 +69,7 @@ from .objects import (
     grow_rows,
 )
 from .params import TIERS, ParamBlock
-from .threads import SPAWN_KEY, START_EXPORT, group_shift, spawn_import
+from .threads import SPAWN_KEY, START_EXPORT, group_shift, spawn_import, thread_start
 from .tuning import WindowTuner
 
 # The VM keeps the byte stride between an instance's slots (8 N on the GPU) in 32 bits.
@@ -117,6 +120,8 @@ class Store:
         if n % (1 << self.thread_shift):
             raise WasmGpuError(f"{n} lanes are not whole processes of {1 << self.thread_shift} threads")
         self.fresh_globals: np.ndarray | None = None  # after instantiation, for threads' lanes
+        self.next_tid: dict[int, int] = {}  # a process's main lane -> the tid its next thread gets
+        self.fuel_given: dict[int, int] = {}  # a thread's lane -> the fuel it had at the last launch
         # Processes a call starts (gpu.instance_count); the lanes past them are spares (processes.py).
         self.instances = n >> self.thread_shift
         limit = backend.memory_budget() if max_memory is None else max_memory
@@ -278,6 +283,13 @@ class Store:
         self.funcs.append(FuncInst(ftype, self.sig_id(ftype), f"gpu::{name}", host_index=INTRINSICS[name]))
         self.params.dirty = True
         return FuncExtern(self, addr, ftype)
+
+    def end_waits(self, lanes: Any) -> None:
+        """Lanes parked by memory.atomic.wait stop as lanes out of fuel do (a timeout, Ctrl-C)."""
+        if len(lanes):
+            at = self.xp.asarray(lanes)
+            self.state[S_STATUS, at] = STATUS["TRAPPED"]
+            self.state[S_TRAP, at] = TRAP_CODE["OUT_OF_FUEL"]
 
     def host_global(self, gtype: GlobalType, value: int) -> GlobalExtern:
         bad = self.bad_ref([value], gtype.valtype)
@@ -484,9 +496,9 @@ class Store:
                 if imp.kind == "memory" and key not in imports and imp.desc.shared:  # type: ignore[union-attr]
                     imports[key] = self.host_memory(imp.desc)  # type: ignore[arg-type]
         inst = _instantiate(self, module, imports, name)
-        entry = inst.exports.get(START_EXPORT)
-        if isinstance(entry, FuncExtern):
-            start.append(entry.addr)
+        entry = thread_start(self, inst.exports.get(START_EXPORT))
+        if entry is not None:
+            start.append(entry)
         if self.thread_shift:  # what a thread's lane starts from (threads.py)
             self.fresh_globals = np.array(self.backend.to_host(self.globals))
         return inst

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.vm_abi import (
+    NO_HOST,
     S_FP,
+    S_PARKS,
     S_PC,
     S_STATUS,
     S_TRAP,
@@ -46,6 +48,10 @@ START_EXPORT = "wasi_thread_start"
 _RUNNING, _DONE, _TRAPPED, _EXITED, _HOSTCALL, _WAITING = (
     STATUS[k] for k in ("RUNNING", "DONE", "TRAPPED", "EXITED", "HOSTCALL", "WAITING"))
 _SPAWN_FAILED = -6  # wasi-libc's pthread_create reports EAGAIN for any negative result
+START_TYPE = FuncType((0x7F, 0x7F), ())  # wasi_thread_start(tid, start_arg)
+MAX_TID = 0x1FFFFFFF  # wasi-threads: a tid is positive and fits 29 bits
+POLL_S = 0.05  # how long the host sleeps at most while every lane waits for a timeout
+U64_MAX = (1 << 64) - 1
 
 
 def group_shift(threads: int) -> int:
@@ -53,6 +59,17 @@ def group_shift(threads: int) -> int:
     if threads < 1:
         raise WasmGpuError(f"threads per process must be at least 1, not {threads}")
     return (threads - 1).bit_length()
+
+
+def thread_start(store: Store, ext: object) -> int | None:
+    """The address of an instance's wasi_thread_start where it can start threads: a function of the module
+    (not a re-exported import), of type (i32, i32) -> (), whose frame fits a lane's stack."""
+    if not isinstance(ext, FuncExtern):
+        return None
+    f = store.funcs[ext.addr]
+    if f.host is not None or f.host_index != NO_HOST or f.type != START_TYPE or f.frame > store.stack_slots:
+        return None
+    return ext.addr
 
 
 def spawn_import(store: Store, start: list[int]) -> FuncExtern:
@@ -81,16 +98,21 @@ def _spawn(store: Store, lane: int, start: list[int], arg: int) -> int:
     k = idle[0]
     j = base + k
     f = store.funcs[start[0]]
+    tid = store.next_tid.get(base, 1)  # as wasmtime: each thread of a process a new tid
+    if tid > MAX_TID:
+        return _SPAWN_FAILED
+    store.next_tid[base] = tid + 1
     sv = store.slot_view()
     sv[:f.nlocals, j] = 0
-    sv[0, j] = k
+    sv[0, j] = tid
     sv[1, j] = arg & 0xFFFFFFFF
     store.globals[:, j] = store.xp.asarray(store.fresh_globals[:, base])
     store.state[:, j] = 0
     store.state[S_PC, j] = f.entry
     store.state[S_STATUS, j] = _RUNNING
     store.fuel_left[j] = store.fuel_left[lane]
-    return k
+    store.fuel_given[j] = int(store.backend.to_host(store.fuel_left[lane]))
+    return tid
 
 
 class Scheduler:
@@ -98,40 +120,41 @@ class Scheduler:
 
     def __init__(self, store: Store, launcher: Launcher) -> None:
         self.store, self.launcher = store, launcher
-        self.deadlines: dict[int, float] = {}  # parked lane -> when its wait times out
+        self.deadlines: dict[int, tuple[int, float]] = {}  # parked lane -> (its park's number, when it times out)
 
     def settle(self) -> bool:
         """Apply the rules after a launch; whether any lane can run (or waits for the host)."""
         s = self.store
         to_host = s.backend.to_host
-        state = np.array(to_host(s.state[:S_WAIT + 1]))
+        state = np.array(to_host(s.state))
         status = state[S_STATUS]
         size = 1 << s.thread_shift
+        self._share_fuel(state, size)
         self._end_processes(state, size)
         status = state[S_STATUS]
         parked = (status == _WAITING) & (state[S_WAIT] == WAIT_PARKED)
-        for lane in set(self.deadlines) - set(np.flatnonzero(parked).tolist()):
-            del self.deadlines[lane]
+        lanes = np.flatnonzero(parked).tolist()
         now = time.monotonic()
-        for lane in np.flatnonzero(parked).tolist():
-            if lane not in self.deadlines:
-                self.deadlines[lane] = now + self._timeout(state, lane)
-        while True:
-            woken = [lane for lane, t in self.deadlines.items() if t <= now]
-            for lane in woken:
+        # A deadline belongs to one park: a lane that was woken and parked again since has a new one.
+        self.deadlines = {lane: self.deadlines[lane] if lane in self.deadlines
+                          and self.deadlines[lane][0] == state[S_PARKS, lane]
+                          else (int(state[S_PARKS, lane]), now + self._timeout(state, lane)) for lane in lanes}
+        for lane, (_, t) in list(self.deadlines.items()):
+            if t <= now:
                 s.state[S_WAIT, lane] = WAIT_TIMED_OUT
                 del self.deadlines[lane]
                 parked[lane] = False
-            runnable = (status == _RUNNING) | (status == _HOSTCALL) | ((status == _WAITING) & ~parked)
-            if runnable.any() or not parked.any():
-                return bool(runnable.any())
-            finite = [t for t in self.deadlines.values() if t != float("inf")]
-            if not finite:
-                break
-            time.sleep(max(0.0, min(finite) - now))
-            now = time.monotonic()
+        runnable = (status == _RUNNING) | (status == _HOSTCALL) | ((status == _WAITING) & ~parked)
+        if runnable.any() or not parked.any():
+            return bool(runnable.any())
+        finite = [t for _, t in self.deadlines.values() if t != float("inf")]
+        if finite:
+            # Every lane waits for a timeout: sleep a little, then launch again (an empty launch), so the
+            # launch loop's own checks (the batch's timeout, Ctrl-C, progress) keep running.
+            time.sleep(min(max(0.0, min(finite) - now), POLL_S))
+            return True
         # Every lane that could run waits forever: their processes end in DEADLOCK.
-        for base in sorted({lane - lane % size for lane in np.flatnonzero(parked).tolist()}):
+        for base in sorted({lane - lane % size for lane in lanes}):
             s.state[S_STATUS, base] = _TRAPPED
             s.state[S_TRAP, base] = TRAP_CODE["DEADLOCK"]
             self._stop_threads(base, size)
@@ -145,7 +168,37 @@ class Scheduler:
         b = (word >> 32) & 0xFFFF
         ns = int(s.backend.to_host(s.slot_view()[int(state[S_FP, lane]) + b + 2, lane]))
         ns = ns - (1 << 64) if ns >> 63 else ns
-        return float("inf") if ns < 0 else ns / 1e9
+        return float("inf") if ns < 0 or ns > 1 << 62 else ns / 1e9
+
+    def _share_fuel(self, state: np.ndarray, size: int) -> None:
+        """With --fuel, a process's threads spend its main lane's fuel: what each spent since the last
+        launch is taken from the main lane, and every running thread gets what is left."""
+        s = self.store
+        left = np.array(s.backend.to_host(s.fuel_left), dtype=np.uint64)
+        if not s.fuel_given or left[0::size].max(initial=0) == U64_MAX:
+            return
+        status = state[S_STATUS]
+        changed = False
+        for base in sorted({j - j % size for j in s.fuel_given}):
+            spent = sum(max(s.fuel_given[j] - int(left[j]), 0) for j in range(base + 1, base + size)
+                        if j in s.fuel_given)
+            main = max(int(left[base]) - spent, 0)
+            left[base] = main
+            for j in range(base + 1, base + size):
+                if j in s.fuel_given:
+                    if status[j] in (_RUNNING, _HOSTCALL, _WAITING):
+                        left[j] = main
+                        s.fuel_given[j] = main
+                    else:
+                        del s.fuel_given[j]
+            if main == 0 and status[base] in (_RUNNING, _HOSTCALL, _WAITING):
+                status[base] = _TRAPPED
+                state[S_TRAP, base] = TRAP_CODE["OUT_OF_FUEL"]
+                s.state[S_STATUS, base] = _TRAPPED
+                s.state[S_TRAP, base] = TRAP_CODE["OUT_OF_FUEL"]
+            changed = True
+        if changed:
+            s.fuel_left[:] = s.xp.asarray(left)
 
     def _end_processes(self, state: np.ndarray, size: int) -> None:
         """A thread's trap or exit ends its process so; a process ends with its main thread."""

@@ -759,6 +759,7 @@ DEV u32 atomic_exec(const u64* P, u32 inst, u32 a, u32 b, u64 s, u64* fb, u32 ss
         STATE(S_WAIT_LO) = (u32)ea;
         STATE(S_WAIT_HI) = (u32)(ea >> 32) | (mem << 16);
         STATE(S_WAIT) = WAIT_PARKED;
+        STATE(S_PARKS)++;
         group_unlock(lock);
         return TRAP_PARKED;
       }

@@ -267,13 +267,14 @@ class Watch:
             clock.round_start = time.monotonic()
         now = time.perf_counter() - self.start
         status = self.store.statuses()
-        done = (status != STATUS["RUNNING"]) & (status != STATUS["HOSTCALL"])
+        done = ~np.isin(status, (STATUS["RUNNING"], STATUS["HOSTCALL"], STATUS["WAITING"]))
         new = done & np.isnan(self.finished)
         if new.any():
             self.finished[new] = now
-        if self.progress is not None:
-            spent = float((self.fuel - self.store.fuel_remaining()).astype(np.float64).sum())
-            self.progress(int(new.sum()), spent)
+        if self.progress is not None:  # instances are the processes' main lanes (threads.py)
+            s = self.store
+            spent = float((self.fuel - s.fuel_remaining()).astype(np.float64).sum())
+            self.progress(int(new[: s.instances << s.thread_shift: 1 << s.thread_shift].sum()), spent)
         expired = self.timeout is not None and now > self.timeout
         if (expired or self.sigint) and not self.interrupted and not done.all():
             # Leave every running instance one unit of fuel: it traps at its next branch or call. The
@@ -282,6 +283,7 @@ class Watch:
             self.fuel_at_interrupt = self.store.fuel_remaining()
             self.running_at_interrupt = ~done
             self.store.set_fuel(np.flatnonzero(~done), 1)
+            self.store.end_waits(np.flatnonzero(status == STATUS["WAITING"]))
 
     def request_interrupt(self) -> None:
         """Ctrl-C: stop the running instances at the next slice, and end sleeps now."""
