@@ -325,3 +325,31 @@ def test_a_timeout_stops_waiting_threads(tmp_path, capsysbinary) -> None:
         (memory.atomic.wait32 (i32.const 8) (i32.const 0) (i64.const 3600000000000))))'''))
     status = cli.main([*CLI_BACKEND_ARGS, "--timeout", "1", "--max-threads", "2", "--invoke", "hour", str(path)])
     assert status != 0 and b"timeout of 1 s was reached" in capsysbinary.readouterr().err
+
+
+def test_python_api_threads(engine) -> None:
+    """Module.instantiate(n, threads=T): n processes of T lanes; one argument tuple and one result each."""
+    from wasmgpu.runtime.engine import Module
+
+    mod = Module(engine, WAT)
+    batch = mod.instantiate(P, threads=3)  # rounded up to 4 lanes
+    assert [r.values for r in batch.call("count", [(2, 100), (3, 100), (1, 100)])] == [(0,)] * P
+    assert [r.values for r in batch.call("tids", [(5,)] * P)] == [(15,)] * P
+
+
+def test_python_api_wasi_threads(engine) -> None:
+    """Linker.define_wasi and a threaded batch: c_threads, one WASI context per process."""
+    from pathlib import Path
+
+    from wasmgpu.runtime import api
+    from wasmgpu.runtime.engine import Linker
+
+    wasm = (Path(__file__).parent / "corpus" / "wasm" / "c_threads.wasm").read_bytes()
+    linker = Linker(engine)
+    linker.define_wasi(lambda i: api.WasiConfig(argv=["c_threads", "counter", str(i + 2), "100"]))
+    batch = linker.instantiate(engine.load(wasm), 3, threads=8, tier="interp")
+    with batch:
+        results = batch.call("_start", [()] * 3)
+        assert [(r.trap, r.exit_code or 0) for r in results] == [(None, 0)] * 3
+        assert [batch.wasi.stdout(i) for i in range(3)] == [f"counter total={(i + 2) * 100}\n".encode()
+                                                            for i in range(3)]

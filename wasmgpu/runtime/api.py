@@ -358,7 +358,7 @@ class BatchWasi:
         from ..wasi.clocks import RealClock
 
         clock = RealClock()  # one for the batch: the sleeps of a round of host calls can overlap, as gpu-run's
-        self.configs = wasi_configs(configs, store.n)
+        self.configs = wasi_configs(configs, store.instances)
         self.contexts: list[WasiContext] = []
         try:
             for i, config in enumerate(self.configs):
@@ -366,7 +366,8 @@ class BatchWasi:
                     self.contexts.append(config.context(i, clock))
                 except WasmGpuError as e:  # a preopen that is not a directory: say whose
                     raise WasmGpuError(f"WASI configuration of instance {i}: {e}") from None
-            self.wasi: Wasi = Wasi(store, self.contexts)
+            # A process's threads (lanes) share its context.
+            self.wasi: Wasi = Wasi(store, [c for c in self.contexts for _ in range(1 << store.thread_shift)])
         except BaseException:
             for ctx in self.contexts:
                 ctx.close()

@@ -28,6 +28,7 @@ from .backends import Backend, make_backend
 from .launch import Outcome
 from .objects import U64_MAX
 from .store import CallResult, Extern, FuncExtern, Instance, Store
+from .threads import group_shift
 
 
 class Engine:
@@ -90,7 +91,7 @@ class CompiledModule:
         """N instances of this module in a store of their own. `imports`: (module, name) -> an extern of
         that store, or a host function in Python: a HostFunc, a callable (typed by the import), or a pair
         (function type, callable)."""
-        store = self.engine.store(n, **options)
+        store = self.engine.store(*_lanes(n, options), **options)
         linked = {key: self._extern(store, key, value) for key, value in (imports or {}).items()}
         return Batch(store, store.instantiate(self.module, linked), self.typed)
 
@@ -187,7 +188,7 @@ class Linker:
         imports: dict[tuple[str, str], ImportValue] = {k: v for k, v in self.definitions.items() if k in wanted}
         if self.wasi_configs is None:
             return module.instantiate(n, imports, **options)
-        store = self.engine.store(n, **options)
+        store = self.engine.store(*_lanes(n, options), **options)
         wasi = api.BatchWasi(store, self.wasi_configs)
         try:
             # A function the user defined by name replaces WASI's of that name (to watch or stub one call).
@@ -265,12 +266,20 @@ class Batch:
         `fuel`: each instance's (None: unlimited); `on_slice`: called after every launch.
         """
         f = self.func(name)
+        if self.store.thread_shift:
+            return self._call_threaded(f, name, args, typed, fuel, on_slice)
         if _is_arrays(args):
             return self.call_arrays(f, args, fuel=fuel, on_slice=on_slice)  # type: ignore[arg-type]
         n = self.store.n
         rows = list(args) if args is not None else [()] * n
         if len(rows) != n:
             raise WasmGpuError(f"expected {n} argument tuples, got {len(rows)}")
+        return self._call_rows(f, name, rows, typed, fuel, on_slice)
+
+    def _call_rows(self, f: FuncExtern, name: str, rows: list[Any], typed: bool | None, fuel: int | None,
+                   on_slice: Callable[[], None] | None) -> list[CallResult]:
+        """`f` called in every lane with one argument tuple each."""
+        n = len(rows)
         if wo.V128_T in f.type.params or wo.V128_T in f.type.results:
             return self._call_v128(f, rows, name, fuel, on_slice, self.typed if typed is None else typed)
         if not (self.typed if typed is None else typed):
@@ -290,6 +299,18 @@ class Batch:
         for i, code in out.exit_codes.items():
             res[i] = CallResult(exit_code=code)
         return res
+
+    def _call_threaded(self, f: FuncExtern, name: str, args: Args, typed: bool | None, fuel: int | None,
+                       on_slice: Callable[[], None] | None) -> list[CallResult]:
+        """A call in a batch of threaded processes (instantiate's `threads`): one argument tuple per process,
+        given to its main thread's lane; each process's result is its main thread's."""
+        if _is_arrays(args):
+            raise Unsupported("NumPy arguments in a batch with threads are not supported yet: pass tuples")
+        n, lanes = self.store.instances, 1 << self.store.thread_shift
+        rows = list(args) if args is not None else [()] * n
+        if len(rows) != n:
+            raise WasmGpuError(f"expected {n} argument tuples, got {len(rows)}")
+        return self._call_rows(f, name, [r for r in rows for _ in range(lanes)], typed, fuel, on_slice)[::lanes]
 
     def _call_v128(self, f: FuncExtern, rows: list[Any], name: str, fuel: int | None,
                    on_slice: Callable[[], None] | None, typed: bool) -> list[CallResult]:
@@ -344,6 +365,15 @@ class Batch:
             rows = [tuple(c) for c in matrix.T.tolist()] if matrix is not None else [()] * self.store.n
             out = Outcome.from_results(self.store.call(f, rows, fuel, on_slice), len(f.type.results))
         return out
+
+
+def _lanes(n: int, options: dict[str, Any]) -> tuple[int]:
+    """A store's lanes for n instances (processes) of `threads` lanes each (threads.py), which `options`
+    now says as the store takes it."""
+    if "threads" in options:
+        options["threads"] = 1 << group_shift(options["threads"])
+        return (n * options["threads"],)
+    return (n,)
 
 
 def _check_arity(rows: list[Any], nparams: int, name: str) -> None:
