@@ -65,6 +65,27 @@ if [ -d .fuzzcorpus-simd ]; then
     --out "$out/fuzz-simd-compiled-mismatches" --corpus .fuzzcorpus-simd 2>&1 | tee "$out/fuzz-simd-compiled.log" \
     | tail -3 || status=1
 fi
+echo "== threads and processes on CUDA: the pthreads program, and 1,000 children against a host-side loop"
+for tier in interp compiled; do
+  for case in "counter 24 200" "mutex 24 100" "queue 12 12 100"; do
+    # shellcheck disable=SC2086 # the case's words are the program's arguments
+    python3 -m wasmgpu.cli --backend cuda --tier $tier --max-threads 32 -n 64 --out-jsonl "$out/threads.jsonl" \
+      tests/corpus/wasm/c_threads.wasm $case > /dev/null 2>&1 || { echo "c_threads $case ($tier): failed"; status=1; }
+  done
+done
+( cd examples/spawn && python3 - <<'PY' ) 2>&1 | tee "$out/spawn.log" || status=1
+import subprocess, sys, time
+run = [sys.executable, "-m", "wasmgpu.cli", "--backend", "cuda", "--dir", ".::.", "spawn.wasm"]
+t = time.monotonic()
+out = subprocess.run(run[:5] + ["--max-children", "1000"] + run[5:] + ["count", "input.txt", "1000"],
+                     capture_output=True, text=True)
+print(f"1,000 children in one gpu-run: {time.monotonic() - t:.2f} s: {out.stdout.strip()}", out.stderr[-300:])
+t = time.monotonic()
+for k in range(20):
+    subprocess.run(run + ["word", "input.txt", str(53917 * k // 1000), str(53917 * (k + 1) // 1000)],
+                   capture_output=True)
+print(f"20 of the 1,000 ranges as separate gpu-run calls: {time.monotonic() - t:.2f} s")
+PY
 echo "== --devices all against one GPU, and the API's Engine(device=k)"
 python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
 if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
