@@ -10,7 +10,7 @@
  *       1 <= width, height <= 8192 and the pixels must lie inside the memory, or the instance traps.
  *   gpu.instance_id() -> i32       this instance's index in the batch (0 .. instance_count - 1)
  *   gpu.instance_count() -> i32    the number of instances in the batch
- *   gpu.spawn, gpu.wait, gpu.output   child processes (below); gpu-run --max-children C makes room for C
+ *   gpu.spawn, gpu.wait, gpu.output   child processes (below); gpu-run --max-children C: C alive at once
  * Under a plain runtime (wasmtime, a browser) the embedder provides these functions itself.
  */
 #ifndef WASMGPU_H

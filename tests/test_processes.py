@@ -39,6 +39,16 @@ def test_statuses_exhaustion_and_environment(tmp_path) -> None:
     assert run(tmp_path, "--max-children", "1", str(C_SPAWN), "env") == (0, ["child said: hello world\n"])
 
 
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_a_spare_is_made_new_for_each_child(tmp_path, tier: str) -> None:
+    """Children one after another in 2 spares (and in 1 spare of 2 threads' lanes, in the GPU's layout): each
+    starts from a fresh instance's data, bss and memory size, though the one before dirtied and grew them."""
+    assert run(tmp_path, "--tier", tier, "--max-children", "2", str(C_SPAWN), "sequential", "6") == \
+        (0, ["sequential fresh=6 of 6\n"])
+    assert run(tmp_path, "--tier", tier, "--backend", "cpu-interleaved", "--max-children", "1", "--max-threads", "2",
+               str(C_SPAWN), "sequential", "4") == (0, ["sequential fresh=4 of 4\n"])
+
+
 def test_spawn_example_splits_its_input(tmp_path) -> None:
     example = ROOT / "examples" / "spawn"
     status, outs = run(tmp_path, "--max-children", "40", "--dir", f"{example}::.", str(example / "spawn.wasm"),

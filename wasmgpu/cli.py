@@ -398,8 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "GPU worker (a CPU worker where the cluster has no GPU); --dir paths must be readable on "
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.add_argument("--max-children", type=children_arg, default=0, metavar="C",
-                   help="room for C processes that the instances start themselves (gpu_spawn, include/gpu.h): "
-                        "each a new instance of the module on the batch's lanes (default 0: a spawn fails)")
+                   help="room for C processes alive at once that the instances start themselves (wasmgpu_spawn, "
+                        "include/wasmgpu.h): each a new instance of the module on the batch's lanes (default 0: "
+                        "a spawn fails)")
     p.add_argument("--max-threads", type=threads_arg, default=None, metavar="T",
                    help="wasi-threads: each instance is a process of up to T threads (lanes of the batch that "
                         "share its memory; rounded up to a power of two; a spawn past them fails as EAGAIN). "

@@ -6,16 +6,20 @@ the module's `_start` with its own arguments and environment, the parent's preop
 stderr, and a stdout of its own that the parent reads with `gpu.output`; `gpu.wait` gives its exit
 status once it ends, the parent's call being asked again after each launch until then. Children run on
 the device beside their parents (and may spawn children of their own), the host only starting them and
-answering the waits. A spare process runs once: its memory is not made new again, so a batch needs one
-per child it will start (gpu-run --max-children).
+answering the waits. A spare that a waited-for child leaves is made new (its memories, tables, globals and
+segments as they were after instantiation) for the next spawn, so gpu-run's --max-children bounds the
+children alive at once, not how many a run starts.
 """
 
 from __future__ import annotations
 
 import errno
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..compiler.vm_abi import S_PC, S_STATUS, S_TRAP, STATUS
+import numpy as np
+
+from ..compiler.vm_abi import PAGE, S_PC, S_STATUS, S_TRAP, STATUS
 from ..errors import LinkError
 from ..runtime.launch import Pending
 from ..runtime.objects import FuncExtern
@@ -34,6 +38,7 @@ MODULE = "gpu"
 CHILD_TRAPPED = -1000
 MAX_COMMAND_BYTES = 1 << 20  # a child's arguments and environment together
 MAX_CHILD_STDOUT = 16 << 20  # what the host keeps of a child's stdout for its parent
+MAX_KEPT_OUTPUT = 512 << 20  # the children's stdouts kept together: past it, spawns fail (ENOMEM)
 _I32 = wo.I32_T
 SIGNATURES = {
     "spawn": FuncType((_I32, _I32, _I32, _I32), (_I32,)),  # (args, args_len, env, env_len) -> handle
@@ -57,15 +62,37 @@ def imports_processes(module: Module) -> bool:
     return any(imp.module == MODULE and imp.name in SIGNATURES for imp in module.imports)
 
 
+@dataclass
+class Child:
+    slot: int  # the spare process it runs in
+    parent: int  # the process that spawned it
+    ctx: WasiContext
+    status: int | None = None  # what gpu.wait returns, once it ended
+
+
+@dataclass
+class Fresh:
+    """What a spare process holds after instantiation, to make a used one new again."""
+
+    globals: np.ndarray  # [globals]
+    memories: list[tuple[np.ndarray, int]]  # per memory: its bytes and pages
+    tables: list[tuple[np.ndarray, int]]  # per table: its entries and size
+    data_dropped: np.ndarray
+    elem_dropped: np.ndarray
+
+
 class Children:
     """The `gpu` process functions of a store whose processes past `first` are spares for children."""
 
     def __init__(self, store: Store, wasi: Wasi, first: int) -> None:
         self.store, self.wasi = store, wasi
-        self.free = list(range(store.n >> store.thread_shift))[first:]  # spare processes, in order
+        self.free = list(range(store.n >> store.thread_shift))[first:]  # spare processes
         self.free.reverse()
-        self.parent: dict[int, int] = {}  # child process -> the process that spawned it
+        self.used: set[int] = set()  # spares that ran a child: made new before the next
+        self.children: list[Child] = []  # by handle
+        self.kept = 0  # bytes of the children's stdouts kept
         self.start: int | None = None  # the module's _start
+        self.fresh: Fresh | None = None
 
     def imports(self, module: Module) -> dict[tuple[str, str], FuncExtern]:
         out: dict[tuple[str, str], FuncExtern] = {}
@@ -81,8 +108,43 @@ class Children:
         return out
 
     def bind(self, instance: Any) -> None:
+        """After instantiation: the module's _start, and a spare's state as it is now (all are alike)."""
         start = instance.exports.get("_start")
         self.start = start.addr if isinstance(start, FuncExtern) else None
+        if not self.free:
+            return
+        s, host = self.store, self.store.backend.to_host
+        lane = self.free[-1] << s.thread_shift
+        pages = host(s.mem_pages[:, lane])
+        self.fresh = Fresh(
+            np.array(host(s.globals[:, lane])),
+            [(m.data.read(lane, 0, int(pages[k + 1]) * PAGE), int(pages[k + 1])) for k, m in enumerate(s.mems)],
+            [(np.array(host(t.data[lane])), int(host(s.table_sizes[k + 1, lane]))) for k, t in enumerate(s.tables)],
+            np.array(host(s.data_dropped[:, lane])), np.array(host(s.elem_dropped[:, lane])))
+
+    def _renew(self, slot: int) -> None:
+        """Spare `slot`, used by a child, made as it was after instantiation."""
+        s, fresh = self.store, self.fresh
+        assert fresh is not None
+        host = s.backend.to_host
+        for lane in range(slot << s.thread_shift, (slot + 1) << s.thread_shift):
+            s.globals[:, lane] = s.xp.asarray(fresh.globals)
+            for k, (m, (image, pages)) in enumerate(zip(s.mems, fresh.memories, strict=True)):
+                if m.data.shift and lane & ((1 << m.data.shift) - 1):
+                    continue  # a process's shared memory: made new through its main lane
+                used = int(host(s.mem_pages[k + 1, lane])) * PAGE
+                m.data.write(lane, 0, image)
+                if used > len(image):
+                    m.data.write(lane, len(image), np.zeros(used - len(image), dtype=np.uint8))
+                s.mem_pages[k + 1, lane] = pages
+            for k, (t, (row, size)) in enumerate(zip(s.tables, fresh.tables, strict=True)):
+                t.data[lane, : len(row)] = s.xp.asarray(row)
+                s.table_sizes[k + 1, lane] = size
+            s.data_dropped[:, lane] = s.xp.asarray(fresh.data_dropped)
+            s.elem_dropped[:, lane] = s.xp.asarray(fresh.elem_dropped)
+            if s.exn is not None:
+                s.exn[:, lane] = 0
+        s.params.dirty = True
 
     def _memory(self, lane: int) -> GuestMemory:
         return GuestMemory(self.store, self.wasi.memory, lane)
@@ -99,20 +161,25 @@ class Children:
             return (-abi.E2BIG & 0xFFFFFFFF,)
         if not self.free or self.start is None:
             return (-abi.EAGAIN & 0xFFFFFFFF,)
+        if self.kept > MAX_KEPT_OUTPUT:
+            return (-abi.ERRNO["NOMEM"] & 0xFFFFFFFF,)
         mem = self._memory(lane)
         try:
             argv = self._strings(mem, argp, arglen)
             env = [tuple(e.split("=", 1)) for e in self._strings(mem, envp, envlen) if "=" in e]
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
-        child = self.free.pop()
+        slot = self.free.pop()
+        if slot in self.used:
+            self._renew(slot)
+        self.used.add(slot)
         shift = s.thread_shift
         parent = self.wasi.contexts[lane]
         ctx = WasiContext(args=argv, env=env, preopens=parent.preopens, stdout=ChildStdout(), stderr=parent.stderr,
                           clock=parent.clock)
-        base = child << shift
+        base = slot << shift
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
-        self.parent[child] = lane >> shift
+        self.children.append(Child(slot, lane >> shift, ctx))
         f = s.funcs[self.start]
         sv = s.slot_view()
         sv[:f.nlocals, base] = 0
@@ -120,36 +187,43 @@ class Children:
         s.state[S_PC, base] = f.entry
         s.state[S_STATUS, base] = STATUS["RUNNING"]
         s.fuel_left[base] = s.fuel_left[lane]
-        return (child,)
+        return (len(self.children) - 1,)
 
-    def _ended(self, lane: int, handle: int) -> tuple[int, int] | None:
-        """The child's main lane and its status, or None where `handle` is no child of lane's process."""
-        if self.parent.get(handle) != lane >> self.store.thread_shift:
-            return None
-        base = handle << self.store.thread_shift
-        return base, int(self.store.backend.to_host(self.store.state[S_STATUS, base]))
+    def _child(self, lane: int, handle: int) -> Child | None:
+        """The child of lane's process with this handle."""
+        handle = handle - (1 << 32) if handle >> 31 else handle
+        ok = 0 <= handle < len(self.children) and self.children[handle].parent == lane >> self.store.thread_shift
+        return self.children[handle] if ok else None
 
     def _wait(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
-        found = self._ended(lane, args[0])
-        if found is None:
+        child = self._child(lane, args[0])
+        if child is None:
             return (-abi.EBADF & 0xFFFFFFFF,)
-        base, status = found
-        if status not in _ENDED:
-            raise Pending
-        if status == STATUS["DONE"]:
-            return (0,)
-        if status == STATUS["TRAPPED"]:
-            return (CHILD_TRAPPED & 0xFFFFFFFF,)
-        code = self.store.launcher.exit_codes.get(base)
-        if code is None:
-            code = int(self.store.backend.to_host(self.store.state[S_TRAP, base]))
-        return (code & 0xFFFFFFFF,)
+        if child.status is None:
+            s = self.store
+            base = child.slot << s.thread_shift
+            status = int(s.backend.to_host(s.state[S_STATUS, base]))
+            if status not in _ENDED:
+                raise Pending
+            if status == STATUS["DONE"]:
+                child.status = 0
+            elif status == STATUS["TRAPPED"]:
+                child.status = CHILD_TRAPPED
+            else:
+                code = s.launcher.exit_codes.pop(base, None)
+                child.status = int(s.backend.to_host(s.state[S_TRAP, base])) if code is None else code
+            s.launcher.host_traps.pop(base, None)
+            s.state[S_STATUS, base: base + (1 << s.thread_shift)] = STATUS["DONE"]
+            self.kept += len(child.ctx.stdout.data) if isinstance(child.ctx.stdout, BufferSink) else 0
+            self.free.append(child.slot)  # made new at its next spawn
+        return (child.status & 0xFFFFFFFF,)
 
     def _output(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
         handle, offset, ptr, length = args
-        if self._ended(lane, handle) is None:
+        child = self._child(lane, handle)
+        if child is None:
             return (-abi.EBADF & 0xFFFFFFFF,)
-        sink = self.wasi.contexts[handle << self.store.thread_shift].stdout
+        sink = child.ctx.stdout
         data = bytes(sink.data[offset: offset + length]) if isinstance(sink, BufferSink) else b""
         try:
             self._memory(lane).write(ptr, data)

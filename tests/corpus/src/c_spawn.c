@@ -6,6 +6,8 @@
  *   exhaust K  spawns K children that each print their index; how many spawns succeeded, the first
  *              failure's errno, and the outputs of those that ran
  *   env        a child with its own environment and arguments prints them back
+ *   sequential N   N children one after another, each checking that it starts from a fresh instance (its
+ *              data, bss and heap as a new instance has them) before dirtying them: how many were fresh
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,22 @@ static int spawn(const char *a0, const char *a1, const char *a2, const char *env
     int n = snprintf(buf, sizeof buf, "c_spawn%c%s%c%s%c", 0, a0, 0, a1, 0);
     if (a2) n += snprintf(buf + n, sizeof buf - n, "%s%c", a2, 0);
     return wasmgpu_spawn(buf, (uint32_t)n, env ? env : "", env ? (uint32_t)strlen(env) + 1 : 0);
+}
+
+static int marker = 12345;
+static unsigned char bss[4096];
+
+/* Whether this instance's data, bss and memory size are a fresh instance's (`pages`: a fresh one's, as
+ * main saw it first thing); then dirties them, and grows the memory with a heap block. */
+static int fresh(unsigned long pages) {
+    int ok = marker == 12345 && __builtin_wasm_memory_size(0) == pages;
+    for (int i = 0; i < (int)sizeof bss; i++) ok &= bss[i] == 0;
+    unsigned char *heap = malloc(1 << 20);
+    if (!heap) return 0;
+    memset(bss, 0xAB, sizeof bss);
+    memset(heap, 0xCD, 1 << 20);
+    marker = 0;
+    return ok;
 }
 
 static long output_number(int child) {
@@ -41,6 +59,7 @@ static int tree(int depth) {
 }
 
 int main(int argc, char **argv) {
+    unsigned long pages = __builtin_wasm_memory_size(0);  /* before stdio's buffers take any */
     if (argc < 2) return 2;
     const char *what = argv[1];
     if (!strcmp(what, "tree")) return tree(argc > 2 ? atoi(argv[2]) : 3);
@@ -49,6 +68,25 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "trap")) __builtin_trap();
     if (!strcmp(what, "echo")) { printf("%s %s\n", argv[2], getenv("GREETING") ? getenv("GREETING") : "-"); return 0; }
     if (!strcmp(what, "index")) { printf("%s\n", argv[2]); return 0; }
+    if (!strcmp(what, "fresh")) {
+        unsigned long expect = argc > 2 ? strtoul(argv[2], NULL, 10) : pages;
+        printf("%s\n", fresh(expect) ? "fresh" : "dirty");
+        return 0;
+    }
+    if (!strcmp(what, "sequential")) {
+        int n = atoi(argv[2]), ok = 0;
+        for (int k = 0; k < n; k++) {
+            char p[16];
+            snprintf(p, sizeof p, "%lu", pages);
+            int c = spawn("fresh", p, NULL, NULL);
+            char out[16] = {0};
+            if (c < 0 || wasmgpu_wait(c) != 0) { printf("child %d failed (%d)\n", k, c); return 1; }
+            wasmgpu_output(c, 0, out, sizeof out - 1);
+            ok += !strcmp(out, "fresh\n");
+        }
+        printf("sequential fresh=%d of %d\n", ok, n);
+        return 0;
+    }
     if (!strcmp(what, "statuses")) {
         int kids[4] = {spawn("exit", "0", NULL, NULL), spawn("exit", "7", NULL, NULL), spawn("ret", "3", NULL, NULL),
                        spawn("trap", "x", NULL, NULL)};
