@@ -34,8 +34,11 @@ WASMGPU_IMPORT("gpu", "instance_id") int32_t wasmgpu_instance_id(void);
 WASMGPU_IMPORT("gpu", "instance_count") int32_t wasmgpu_instance_count(void);
 
 /* Start a child process: a new instance of this module, run from _start on the batch's lanes (on the GPU,
- * beside this one). `args` holds its argv as NUL-terminated strings one after another, `args_len` bytes in
- * all; `env` its environment the same way ("KEY=VALUE" strings). It sees this process's preopened
+ * beside this one). The room for children (gpu-run --max-children) is the batch's, shared by its instances;
+ * a child's wasmgpu_instance_id is wasmgpu_instance_count or more; it starts with its parent's fuel left;
+ * it ends when its parent does. `args` holds its argv as NUL-terminated strings one after another, `args_len` bytes in
+ * all (the last one too ends with its NUL, or -28, EINVAL); `env` its environment the same way ("KEY=VALUE"
+ * strings). It sees this process's preopened
  * directories, writes its stderr to this process's stderr and keeps its stdout for wasmgpu_output.
  * Returns a handle (>= 0), or a negative WASI errno: -6 (EAGAIN) when no room is left, -21 (EFAULT) for a
  * pointer outside the memory, -1 (E2BIG) past 1 MiB of arguments and environment. */

@@ -399,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "every node; outputs come back through Ray's object store. Needs pip install 'wasmgpu[ray]'")
     p.add_argument("--max-children", type=children_arg, default=0, metavar="C",
                    help="room for C processes alive at once that the instances start themselves (wasmgpu_spawn, "
-                        "include/wasmgpu.h): each a new instance of the module on the batch's lanes (default 0: "
-                        "a spawn fails)")
+                        "include/wasmgpu.h): each a new instance of the module on the batch's lanes. The room is "
+                        "the batch's (each worker process's), shared by its instances (default 0: a spawn fails)")
     p.add_argument("--max-threads", type=threads_arg, default=None, metavar="T",
                    help="wasi-threads: each instance is a process of up to T threads (lanes of the batch that "
                         "share its memory; rounded up to a power of two; a spawn past them fails as EAGAIN). "
@@ -916,7 +916,8 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
             wasi = Wasi(store, [c for c in contexts for _ in range(lanes)], fast=not spare)
             stack.callback(wasi.close)
             children = Children(store, wasi, n)
-        frames = collector_for(opts, module, n)  # None unless --frames, or it imports env.present / gpu.*
+        # None unless --frames, or it imports env.present / gpu.*; the spares' frames follow the instances'.
+        frames = collector_for(opts, module, n + spare)
         imports = wasi.imports(module) if wasi else {}
         if children is not None:
             imports.update(children.imports(module))

@@ -107,12 +107,14 @@ class FrameCollector:
         `memory_getter()` gives the memory frames are read from, when present() is called; without
         one, the memory of the instance given to bind().
         """
-        if store.n != self.n:
-            raise WasmGpuError(f"a frame collector for {self.n} instances, a store of {store.n}")
+        processes = store.n >> store.thread_shift  # a process's threads are lanes of its own (threads.py)
+        if processes != self.n:
+            raise WasmGpuError(f"a frame collector for {self.n} instances, a store of {processes}")
         getter: MemoryGetter = memory_getter if memory_getter is not None else (lambda: self.memory)
 
         def present(i: int, args: tuple[int, ...]) -> tuple[int, ...]:
-            self.present(store, getter(), i, args[0] & 0xFFFFFFFF, _signed32(args[1]), _signed32(args[2]))
+            self.present(store, getter(), i, args[0] & 0xFFFFFFFF, _signed32(args[1]), _signed32(args[2]),
+                         i >> store.thread_shift)
             return ()
 
         out: dict[tuple[str, str], Extern] = {PRESENT: store.host_func(PRESENT_TYPE, present, "env::present")}
@@ -124,8 +126,10 @@ class FrameCollector:
         self.memory = exported_memory(instance)
 
     # -- present() -------------------------------------------------------------------------------
-    def present(self, store: Store, memory: MemoryExtern | None, i: int, ptr: int, width: int, height: int) -> None:
-        """One frame of instance i; Trap (which ends that instance) for a bad pointer or size."""
+    def present(self, store: Store, memory: MemoryExtern | None, i: int, ptr: int, width: int, height: int,
+                process: int | None = None) -> None:
+        """One frame of lane i (of `process`, where threads make them differ); Trap (which ends that instance)
+        for a bad pointer or size."""
         if not (1 <= width <= MAX_DIM and 1 <= height <= MAX_DIM):
             raise Trap(f"present: invalid frame size {width}x{height} (width and height must be 1 to {MAX_DIM})")
         if memory is None:
@@ -135,12 +139,13 @@ class FrameCollector:
         if ptr + size > limit:
             raise Trap(f"present: out of bounds: the {width}x{height} RGBA8 frame ({size} bytes) at {ptr:#x} "
                        f"ends at {ptr + size:#x}, past the end of memory ({limit:#x} bytes)")
+        k = i if process is None else process
         if not (self.keep or self.out_dir is not None or self.on_frame is not None):
-            self.counts[i] += 1  # nobody looks at the pixels: count the frame, copy nothing
-            self.sizes[i] = (width, height)
+            self.counts[k] += 1  # nobody looks at the pixels: count the frame, copy nothing
+            self.sizes[k] = (width, height)
             return
         pixels = store.read_memory(memory, i, ptr, size)  # a copy: the guest goes on drawing
-        self.add(i, pixels.reshape(height, width, 4))
+        self.add(k, pixels.reshape(height, width, 4))
 
     def add(self, i: int, pixels: np.ndarray) -> None:
         """Record frame `pixels` (uint8 [h, w, 4], owned by the collector from now on) of instance i."""

@@ -64,6 +64,7 @@ class Launcher:
         self.host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
         self.exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
         self.trap_lanes: dict[int, int] = {}  # a process's main lane -> the thread's lane whose trap ended it
+        self.after_launch: list[Callable[[], None]] = []  # run after every launch (processes.py's reap)
 
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
@@ -174,6 +175,10 @@ class Launcher:
             if s.params.pending is not None:
                 busy = (status == running) | (status == hostcall)
                 s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
+            for hook in self.after_launch:
+                hook()
+            if self.after_launch and threads is None:  # a hook may have ended lanes
+                status = s.backend.to_host(s.state[S_STATUS])
             if threads is not None:
                 runnable = threads.settle()
                 status = s.backend.to_host(s.state[S_STATUS])

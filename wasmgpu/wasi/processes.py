@@ -65,9 +65,11 @@ def imports_processes(module: Module) -> bool:
 @dataclass
 class Child:
     slot: int  # the spare process it runs in
-    parent: int  # the process that spawned it
-    ctx: WasiContext
-    status: int | None = None  # what gpu.wait returns, once it ended
+    parent: tuple[str, int]  # who spawned it: ("instance", index), or ("child", handle)
+    ctx: WasiContext | None  # until it is waited for
+    status: int | None = None  # what gpu.wait returns, once it ended and was waited for
+    stdout: bytes = b""  # once waited for
+    orphan: bool = False  # ended because its parent did
 
 
 @dataclass
@@ -88,8 +90,10 @@ class Children:
         self.store, self.wasi = store, wasi
         self.free = list(range(store.n >> store.thread_shift))[first:]  # spare processes
         self.free.reverse()
+        self.first = first  # the processes a call starts; the spares follow
         self.used: set[int] = set()  # spares that ran a child: made new before the next
         self.children: list[Child] = []  # by handle
+        self.occupant: dict[int, int] = {}  # a spare -> the handle of the child in it
         self.kept = 0  # bytes of the children's stdouts kept
         self.start: int | None = None  # the module's _start
         self.fresh: Fresh | None = None
@@ -113,6 +117,7 @@ class Children:
         self.start = start.addr if isinstance(start, FuncExtern) else None
         if not self.free:
             return
+        self.store.launcher.after_launch.append(self.reap)
         s, host = self.store, self.store.backend.to_host
         lane = self.free[-1] << s.thread_shift
         pages = host(s.mem_pages[:, lane])
@@ -144,7 +149,37 @@ class Children:
             s.elem_dropped[:, lane] = s.xp.asarray(fresh.elem_dropped)
             if s.exn is not None:
                 s.exn[:, lane] = 0
+            s.launcher.trap_lanes.pop(lane, None)
+        s.next_tid.pop(slot << s.thread_shift, None)
         s.params.dirty = True
+
+    def _me(self, lane: int) -> tuple[str, int]:
+        """Who the process of `lane` is: an instance of the batch, or the child in a spare (a spare made new
+        is someone else)."""
+        p = lane >> self.store.thread_shift
+        return ("instance", p) if p < self.first else ("child", self.occupant[p])
+
+    def reap(self) -> None:
+        """After a launch: a child whose parent has ended ends too, and its spare goes back, so that no
+        orphan runs on (its own children follow at the next launch)."""
+        live = [c for c in self.children if c.status is None and not c.orphan]
+        if not live:
+            return
+        s = self.store
+        mains = np.array(s.backend.to_host(s.state[S_STATUS, :: 1 << s.thread_shift]))
+        for c in live:
+            kind, who = c.parent
+            if kind == "instance":
+                gone = int(mains[who]) in _ENDED
+            else:
+                p = self.children[who]
+                gone = p.status is not None or p.orphan or int(mains[p.slot]) in _ENDED
+            if gone:
+                c.orphan = True
+                c.ctx = None
+                s.state[S_STATUS, c.slot << s.thread_shift: (c.slot + 1) << s.thread_shift] = STATUS["DONE"]
+                self.occupant.pop(c.slot, None)
+                self.free.append(c.slot)
 
     def _memory(self, lane: int) -> GuestMemory:
         return GuestMemory(self.store, self.wasi.memory, lane)
@@ -152,6 +187,8 @@ class Children:
     def _strings(self, mem: GuestMemory, ptr: int, length: int) -> list[str]:
         """NUL-terminated strings packed in [ptr, ptr + length)."""
         raw = mem.read(ptr, length)
+        if raw and raw[-1] != 0:
+            raise WasiError(abi.EINVAL)  # each string ends with its NUL
         return [s.decode("utf-8", "surrogateescape") for s in raw.split(b"\0")[:-1]] if raw else []
 
     def _spawn(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
@@ -179,7 +216,8 @@ class Children:
                           clock=parent.clock)
         base = slot << shift
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
-        self.children.append(Child(slot, lane >> shift, ctx))
+        self.children.append(Child(slot, self._me(lane), ctx))
+        self.occupant[slot] = len(self.children) - 1
         f = s.funcs[self.start]
         sv = s.slot_view()
         sv[:f.nlocals, base] = 0
@@ -192,7 +230,7 @@ class Children:
     def _child(self, lane: int, handle: int) -> Child | None:
         """The child of lane's process with this handle."""
         handle = handle - (1 << 32) if handle >> 31 else handle
-        ok = 0 <= handle < len(self.children) and self.children[handle].parent == lane >> self.store.thread_shift
+        ok = 0 <= handle < len(self.children) and self.children[handle].parent == self._me(lane)
         return self.children[handle] if ok else None
 
     def _wait(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
@@ -214,7 +252,14 @@ class Children:
                 child.status = int(s.backend.to_host(s.state[S_TRAP, base])) if code is None else code
             s.launcher.host_traps.pop(base, None)
             s.state[S_STATUS, base: base + (1 << s.thread_shift)] = STATUS["DONE"]
-            self.kept += len(child.ctx.stdout.data) if isinstance(child.ctx.stdout, BufferSink) else 0
+            # Its stdout is kept for gpu.output; the rest of its context (arguments, descriptors) goes.
+            assert child.ctx is not None
+            sink = child.ctx.stdout
+            child.stdout = bytes(sink.data) if isinstance(sink, BufferSink) else b""
+            child.ctx.close()
+            child.ctx = None
+            self.kept += len(child.stdout)
+            self.occupant.pop(child.slot, None)
             self.free.append(child.slot)  # made new at its next spawn
         return (child.status & 0xFFFFFFFF,)
 
@@ -223,8 +268,11 @@ class Children:
         child = self._child(lane, handle)
         if child is None:
             return (-abi.EBADF & 0xFFFFFFFF,)
-        sink = child.ctx.stdout
-        data = bytes(sink.data[offset: offset + length]) if isinstance(sink, BufferSink) else b""
+        if child.ctx is not None:  # still running: what it wrote so far
+            sink = child.ctx.stdout
+            data = bytes(sink.data[offset: offset + length]) if isinstance(sink, BufferSink) else b""
+        else:
+            data = child.stdout[offset: offset + length]
         try:
             self._memory(lane).write(ptr, data)
         except WasiError as e:

@@ -6,6 +6,10 @@
  *   exhaust K  spawns K children that each print their index; how many spawns succeeded, the first
  *              failure's errno, and the outputs of those that ran
  *   env        a child with its own environment and arguments prints them back
+ *   orphan     spawns a child that never ends, and returns: the child ends with it
+ *   inherit    a child that spawns a grandchild and ends without waiting; a second child, maybe in the first
+ *              one's place, tries every handle: none is its (the grandchild was the first child's)
+ *   ids        instance_id and instance_count, in the instance and in a child
  *   sequential N   N children one after another, each checking that it starts from a fresh instance (its
  *              data, bss and heap as a new instance has them) before dirtying them: how many were fresh
  */
@@ -68,6 +72,34 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "trap")) __builtin_trap();
     if (!strcmp(what, "echo")) { printf("%s %s\n", argv[2], getenv("GREETING") ? getenv("GREETING") : "-"); return 0; }
     if (!strcmp(what, "index")) { printf("%s\n", argv[2]); return 0; }
+    if (!strcmp(what, "forever")) for (volatile int i = 0;; i++) {}
+    if (!strcmp(what, "orphan")) { printf("%d\n", spawn("forever", "x", NULL, NULL) >= 0); return 0; }
+    if (!strcmp(what, "grandparent")) { printf("%d\n", spawn("index", "secret", NULL, NULL)); return 0; }
+    if (!strcmp(what, "probe")) {
+        int seen = 0;
+        char b[64];
+        for (int h = 0; h < 8; h++) seen += wasmgpu_wait(h) != -8 || wasmgpu_output(h, 0, b, sizeof b) != -8;
+        printf("%d\n", seen);
+        return 0;
+    }
+    if (!strcmp(what, "inherit")) {
+        int a = spawn("grandparent", "x", NULL, NULL);
+        int wa = wasmgpu_wait(a);
+        int p = spawn("probe", "x", NULL, NULL);
+        int wp = wasmgpu_wait(p);
+        printf("waits %d %d, the probe reached %ld handles\n", wa, wp, output_number(p));
+        return 0;
+    }
+    if (!strcmp(what, "ids")) {
+        if (argc > 2) { printf("%d %d\n", wasmgpu_instance_id(), wasmgpu_instance_count()); return 0; }
+        int c = spawn("ids", "child", NULL, NULL);
+        char out[32] = {0};
+        wasmgpu_wait(c);
+        wasmgpu_output(c, 0, out, sizeof out - 1);
+        printf("%d %d child %s", wasmgpu_instance_id(), wasmgpu_instance_count(), out);
+        return 0;
+    }
+    if (!strcmp(what, "nonul")) { printf("%d\n", wasmgpu_spawn("c_spawn\0index\0x", 15, "", 0)); return 0; }
     if (!strcmp(what, "fresh")) {
         unsigned long expect = argc > 2 ? strtoul(argv[2], NULL, 10) : pages;
         printf("%s\n", fresh(expect) ? "fresh" : "dirty");
