@@ -66,3 +66,18 @@ def test_orphans_handles_and_ids(tmp_path, tier: str) -> None:
     assert run(tmp_path, *spawn, "inherit") == (0, ["waits 0 0, the probe reached 0 handles\n"] * 2)
     assert run(tmp_path, *spawn, "ids") == (0, ["0 2 child 2 2\n", "1 2 child 3 2\n"])
     assert run(tmp_path, *spawn, "nonul") == (0, ["-28\n", "-28\n"])
+
+
+def test_python_api_children() -> None:
+    """Linker.instantiate(..., children=C): the same processes through the Python API."""
+    from tests.conftest import BACKEND
+    from wasmgpu.runtime import api
+    from wasmgpu.runtime.engine import Engine, Linker
+
+    engine = Engine(BACKEND)
+    linker = Linker(engine)
+    linker.define_wasi(lambda i: api.WasiConfig(argv=["c_spawn", "sequential", str(3 + i)]))
+    # Two spares: each instance has one child alive at a time.
+    with linker.instantiate(engine.load(C_SPAWN.read_bytes()), 2, children=2, tier="interp") as batch:
+        assert [(r.trap, r.exit_code or 0) for r in batch.call("_start", [()] * 2)] == [(None, 0)] * 2
+        assert [batch.wasi.stdout(i) for i in range(2)] == [b"sequential fresh=3 of 3\n", b"sequential fresh=4 of 4\n"]

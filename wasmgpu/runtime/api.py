@@ -353,12 +353,16 @@ class BatchWasi:
     close() releases them; the batch's close() and its `with` block call it.
     """
 
-    def __init__(self, store: Store, configs: WasiConfigs) -> None:
+    def __init__(self, store: Store, configs: WasiConfigs, instances: int | None = None) -> None:
+        """`instances`: those of the store that `configs` are for (the rest are spares for children, with
+        empty contexts until a spawn gives them theirs); by default all."""
         from ..wasi.batch import Wasi
         from ..wasi.clocks import RealClock
+        from ..wasi.context import WasiContext
 
         clock = RealClock()  # one for the batch: the sleeps of a round of host calls can overlap, as gpu-run's
-        self.configs = wasi_configs(configs, store.instances)
+        n = store.instances if instances is None else instances
+        self.configs = wasi_configs(configs, n)
         self.contexts: list[WasiContext] = []
         try:
             for i, config in enumerate(self.configs):
@@ -366,8 +370,11 @@ class BatchWasi:
                     self.contexts.append(config.context(i, clock))
                 except WasmGpuError as e:  # a preopen that is not a directory: say whose
                     raise WasmGpuError(f"WASI configuration of instance {i}: {e}") from None
-            # A process's threads (lanes) share its context.
-            self.wasi: Wasi = Wasi(store, [c for c in self.contexts for _ in range(1 << store.thread_shift)])
+            spares = [WasiContext() for _ in range(store.instances - n)]
+            # A process's threads (lanes) share its context; a child's is made at its spawn, which the
+            # device's copies of the contexts would miss.
+            self.wasi: Wasi = Wasi(store, [c for c in self.contexts + spares for _ in range(1 << store.thread_shift)],
+                                   fast=not spares)
         except BaseException:
             for ctx in self.contexts:
                 ctx.close()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LinkError, ProcExit, Trap, Unsupported, WasmGpuError
+from ..wasi.processes import Children
 from ..wasm import opcodes as wo
 from ..wasm.canon import canonical_types
 from ..wasm.features import DEFAULT, Features
@@ -184,18 +185,29 @@ class Linker:
         self.definitions[(module, name)] = HostFunc(func, api.functype(ty), access_instance)
 
     def instantiate(self, module: CompiledModule, n: int = 1, **options: Any) -> Batch:
+        """`options`: the store's (Store), and `threads` (each instance a process of that many threads) and
+        `children` (room for that many processes alive at once that the instances start themselves:
+        wasi/processes.py; needs define_wasi)."""
         wanted = {(i.module, i.name) for i in module.module.imports}
         imports: dict[tuple[str, str], ImportValue] = {k: v for k, v in self.definitions.items() if k in wanted}
+        spare = options.pop("children", 0)
         if self.wasi_configs is None:
+            if spare:
+                raise WasmGpuError("children need WASI: call define_wasi first")
             return module.instantiate(n, imports, **options)
-        store = self.engine.store(*_lanes(n, options), **options)
-        wasi = api.BatchWasi(store, self.wasi_configs)
+        store = self.engine.store(*_lanes(n + spare, options), **options)
+        wasi = api.BatchWasi(store, self.wasi_configs, n)
         try:
             # A function the user defined by name replaces WASI's of that name (to watch or stub one call).
             linked = {**wasi.imports(module.module),
                       **{key: module._extern(store, key, value) for key, value in imports.items()}}
+            children = Children(store, wasi.wasi, n)
+            linked.update(children.imports(module.module))
             batch = Batch(store, store.instantiate(module.module, linked), module.typed, wasi)
             wasi.bind(batch.instance)
+            children.bind(batch.instance)
+            store.instances = n  # a call starts these; the spares wait for a spawn
+            store.params.dirty = True
         except BaseException:
             wasi.close()  # the contexts were made: their host resources go with the failed instantiation
             raise
@@ -266,8 +278,8 @@ class Batch:
         `fuel`: each instance's (None: unlimited); `on_slice`: called after every launch.
         """
         f = self.func(name)
-        if self.store.thread_shift:
-            return self._call_threaded(f, name, args, typed, fuel, on_slice)
+        if self.store.thread_shift or self.store.instances < self.store.n:
+            return self._call_processes(f, name, args, typed, fuel, on_slice)
         if _is_arrays(args):
             return self.call_arrays(f, args, fuel=fuel, on_slice=on_slice)  # type: ignore[arg-type]
         n = self.store.n
@@ -300,17 +312,21 @@ class Batch:
             res[i] = CallResult(exit_code=code)
         return res
 
-    def _call_threaded(self, f: FuncExtern, name: str, args: Args, typed: bool | None, fuel: int | None,
-                       on_slice: Callable[[], None] | None) -> list[CallResult]:
-        """A call in a batch of threaded processes (instantiate's `threads`): one argument tuple per process,
-        given to its main thread's lane; each process's result is its main thread's."""
+    def _call_processes(self, f: FuncExtern, name: str, args: Args, typed: bool | None, fuel: int | None,
+                        on_slice: Callable[[], None] | None) -> list[CallResult]:
+        """A call in a batch of threaded processes or with room for children (instantiate's `threads`,
+        `children`): one argument tuple per instance, given to its main thread's lane; each instance's
+        result is its main thread's."""
         if _is_arrays(args):
-            raise Unsupported("NumPy arguments in a batch with threads are not supported yet: pass tuples")
+            raise Unsupported("NumPy arguments in a batch with threads or children are not supported yet: "
+                              "pass tuples")
         n, lanes = self.store.instances, 1 << self.store.thread_shift
         rows = list(args) if args is not None else [()] * n
         if len(rows) != n:
             raise WasmGpuError(f"expected {n} argument tuples, got {len(rows)}")
-        return self._call_rows(f, name, [r for r in rows for _ in range(lanes)], typed, fuel, on_slice)[::lanes]
+        lane_rows = [r for r in rows for _ in range(lanes)]
+        lane_rows += lane_rows[:1] * (self.store.n - len(lane_rows))  # the spares' (they idle)
+        return self._call_rows(f, name, lane_rows, typed, fuel, on_slice)[: n * lanes: lanes]
 
     def _call_v128(self, f: FuncExtern, rows: list[Any], name: str, fuel: int | None,
                    on_slice: Callable[[], None] | None, typed: bool) -> list[CallResult]:

@@ -22,7 +22,7 @@ import numpy as np
 from ..compiler.vm_abi import PAGE, S_PC, S_STATUS, S_TRAP, STATUS
 from ..errors import LinkError
 from ..runtime.launch import Pending
-from ..runtime.objects import FuncExtern
+from ..runtime.objects import INTRINSICS, FuncExtern
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
 from . import abi
@@ -101,6 +101,8 @@ class Children:
     def imports(self, module: Module) -> dict[tuple[str, str], FuncExtern]:
         out: dict[tuple[str, str], FuncExtern] = {}
         for imp in module.imports:
+            if imp.module == MODULE and imp.name in INTRINSICS:  # the rest of the module: served on the device
+                out[(imp.module, imp.name)] = self.store.intrinsic(imp.name)
             if imp.module != MODULE or imp.name not in SIGNATURES:
                 continue
             want = SIGNATURES[imp.name]
