@@ -12,7 +12,7 @@ if [ $# -eq 0 ]; then
     set -- $(ls src | sed 's/\.[a-z]*$//' | sort -u)
 fi
 for name in "$@"; do
-    case $name in cpp_exceptions|c_setjmp|c_threads) continue ;; esac  # built below (ziglang)
+    case $name in cpp_exceptions|c_setjmp|c_threads|c_memory64) continue ;; esac  # built below (ziglang)
     if [ -f "src/$name.c" ]; then
         # A first line `/* build: FLAGS */` adds compiler flags (-mtail-call: musttail as return_call).
         flags=$(sed -n '1s|^/\* build: \(.*\) \*/$|\1|p' "src/$name.c")
@@ -134,4 +134,12 @@ for name in "$@"; do
         --shared-memory --import-memory --export-memory --max-memory=67108864 \
         -o wasm/c_threads.wasm
     echo "$name: $(wc -c < wasm/c_threads.wasm) bytes"
+done
+
+# memory64: c_memory64.c for wasm64 (no WASI for 64-bit pointers: freestanding, an exported `run`),
+# with ziglang 0.17.0's clang.
+for name in "$@"; do
+    [ "$name" = c_memory64 ] || continue
+    $ZIG cc --target=wasm64-freestanding -O2 -nostdlib -Wl,--no-entry -o wasm/c_memory64.wasm src/c_memory64.c
+    echo "$name: $(wc -c < wasm/c_memory64.wasm) bytes"
 done
