@@ -285,7 +285,8 @@ class Store:
         return FuncExtern(self, addr, ftype)
 
     def end_waits(self, lanes: Any) -> None:
-        """Lanes parked by memory.atomic.wait stop as lanes out of fuel do (a timeout, Ctrl-C)."""
+        """Lanes parked by memory.atomic.wait, or waiting in a host call, stop as lanes out of fuel do (a
+        timeout, Ctrl-C)."""
         if len(lanes):
             at = self.xp.asarray(lanes)
             self.state[S_STATUS, at] = STATUS["TRAPPED"]

@@ -283,7 +283,8 @@ class Watch:
             self.fuel_at_interrupt = self.store.fuel_remaining()
             self.running_at_interrupt = ~done
             self.store.set_fuel(np.flatnonzero(~done), 1)
-            self.store.end_waits(np.flatnonzero(status == STATUS["WAITING"]))
+            # Lanes that wait (a wait op, or a host call such as a child's end) stop now, as out of fuel.
+            self.store.end_waits(np.flatnonzero((status == STATUS["WAITING"]) | (status == STATUS["HOSTCALL"])))
 
     def request_interrupt(self) -> None:
         """Ctrl-C: stop the running instances at the next slice, and end sleeps now."""
