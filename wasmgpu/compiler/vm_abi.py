@@ -154,6 +154,7 @@ TRAPS = [
     ("NULL_EXN_REF", "null exception reference"),
     ("EXPIRED_EXN_REF", "exception reference expired: more exceptions were thrown since than an instance keeps"),
     ("PARKED", "parked by memory.atomic.wait"),  # not a trap: vm_launch makes it status WAITING
+    ("GROW_SHARED", "memory.grow of a shared memory"),  # not a trap: vm_launch grows it and runs on
     ("DEADLOCK", "deadlock: every running thread of the process waits, and none can notify"),
 ]
 TRAP_CODE = {name: i for i, (name, _) in enumerate(TRAPS)}

@@ -270,7 +270,8 @@ enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 #define TRAP_NULL_EXN_REF 19
 #define TRAP_EXPIRED_EXN_REF 20
 #define TRAP_PARKED 21
-#define TRAP_DEADLOCK 22
+#define TRAP_GROW_SHARED 22
+#define TRAP_DEADLOCK 23
 #define STATUS_RUNNING 0
 #define STATUS_DONE 1
 #define STATUS_TRAPPED 2

@@ -130,7 +130,7 @@ DEV f64 f64_max(f64 x, f64 y) {
 #ifdef WG_CUDA
 #define SIMD_NOINLINE __device__ __noinline__
 #else
-#define SIMD_NOINLINE static
+#define SIMD_NOINLINE static __attribute__((noinline))
 #endif
 #include "simd.h"
 
@@ -547,7 +547,9 @@ DEV u32 notify_lanes(const u64* P, u32 inst, u32 sh, u32 mem, u64 ea, u32 count)
 }
 // memory.grow of a memory the 2^sh lanes of inst's process share (reserved at its maximum, so it never waits
 // for the host): the size moves in every lane's row. The old size, or ~0 where it cannot grow.
-DEV u64 grow_group(u32* mem_pages, u64 gm, u64 N, u32 inst, u32 sh, u64 delta, u64 max) {
+// memory.grow's result: the old size, or -1 (an i32, or an i64 where c says the memory is 64-bit).
+DEV u64 grown(u64 was, u32 c) { return was != ~0ull ? was : (c & 0x8000u) ? ~0ull : 0xffffffffull; }
+SIMD_NOINLINE u64 grow_group(u32* mem_pages, u64 gm, u64 N, u32 inst, u32 sh, u64 delta, u64 max) {
   u32* rows = mem_pages + gm * N + ((inst >> sh) << sh);
   for (;;) {
     const u32 old = *(volatile u32*)rows;
@@ -830,17 +832,24 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_GLOBAL_GET WR_U64(A, globals[(u64)imm32 * N + inst]); NEXT;
 #define OPC_GLOBAL_SET globals[(u64)imm32 * N + inst] = RD_U64(A); NEXT;
 #define OPC_MEMORY_SIZE WR_U32(A, mem_pages[(u64)C * N + inst]); NEXT;
+// memory.grow of a memory that threads share (grow_group): in the compiled tier here, in the interpreter by
+// vm_launch (runs_on), whose code would cost the interpreter's loop registers.
+#ifdef WG_COMPILED
+#define GROW_GROUP \
+  if (const u32 gsh = (u32)mems[gm * M_FIELDS + M_SHIFT]) { \
+    WR_U64(A, grown(grow_group(mem_pages, gm, N, inst, gsh, delta, mems[gm * M_FIELDS + M_MAX]), C)); \
+    cm = 0xffffffffu; \
+    NEXT; \
+  }
+#else
+#define GROW_GROUP if (mems[gm * M_FIELDS + M_SHIFT]) { trap = TRAP_GROW_SHARED; goto trapped; }
+#endif
 // memory.grow: c is the memory, | 0x8000 for one with 64-bit addresses (memory64: an i64 delta, -1 an i64).
 #define OPC_MEMORY_GROW { \
   const u32 gm = C & 0x7fffu; \
   u32 old = mem_pages[(u64)gm * N + inst]; \
   const u64 delta = (C & 0x8000u) ? RD_U64(B) : RD_U32(B); \
-  if (const u32 gsh = (u32)mems[gm * M_FIELDS + M_SHIFT]) { \
-    const u64 was = grow_group(mem_pages, gm, N, inst, gsh, delta, mems[gm * M_FIELDS + M_MAX]); \
-    WR_U64(A, was != ~0ull ? was : (C & 0x8000u) ? ~0ull : 0xffffffffull); \
-    cm = 0xffffffffu; \
-    NEXT; \
-  } \
+  GROW_GROUP \
   if (delta > mems[gm * M_FIELDS + M_MAX] || (u64)old + delta > mems[gm * M_FIELDS + M_MAX]) { \
     WR_U64(A, (C & 0x8000u) ? ~0ull : 0xffffffffull); NEXT; \
   } \
@@ -1347,6 +1356,20 @@ SIMD_NOINLINE bool runs_on(const u64* P, u32 inst, u64 spent, u32* retried) {
     return true;
   }
 #ifndef WG_COMPILED
+  if (STATE(S_TRAP) == TRAP_GROW_SHARED) {  // the MEMORY_GROW at the pc, on a memory threads share
+    const u32 pc = STATE(S_PC);
+    const u64 w = ((const u64*)P[P_CODE])[pc];
+    const u32 a = (u32)(w >> 16) & 0xffff, b = (u32)(w >> 32) & 0xffff, c = (u32)(w >> 48) & 0xffff, gm = c & 0x7fffu;
+    u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)STATE(S_FP) * P[P_SLOT_STRIDE];
+    const u64 ssb = P[P_SLOT_STRIDE] * 8;
+    const u64* mems = (const u64*)P[P_MEMS];
+    const u64 delta = (c & 0x8000u) ? SLOT(b) : (u64)(u32)SLOT(b);
+    SLOT(a) = grown(grow_group((u32*)P[P_MEM_PAGES], gm, N, inst, (u32)mems[gm * M_FIELDS + M_SHIFT], delta,
+                               mems[gm * M_FIELDS + M_MAX]), c);
+    STATE(S_PC) = pc + 1;
+    STATE(S_STATUS) = STATUS_RUNNING;
+    return true;
+  }
   if (P[P_THREADS] && STATE(S_TRAP) == TRAP_MEM_OOB && (STATE(S_PC) != *retried || spent)) {
     *retried = STATE(S_PC);
     STATE(S_STATUS) = STATUS_RUNNING;
