@@ -177,13 +177,10 @@ class Launcher:
                 s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
             for hook in self.after_launch:
                 hook()
-            if self.after_launch and threads is None:  # a hook may have ended lanes
+            settled = threads.settle() if threads is not None else None
+            if self.after_launch or threads is not None:  # they may have ended lanes, or woken them
                 status = s.backend.to_host(s.state[S_STATUS])
-            if threads is not None:
-                runnable = threads.settle()
-                status = s.backend.to_host(s.state[S_STATUS])
-            else:
-                runnable = bool(np.any(status == running))
+            runnable = bool(np.any(status == running)) if settled is None else settled
             waiting = np.nonzero(status == hostcall)[0]
             if len(waiting):
                 self._serve_host_calls(waiting)

@@ -29,6 +29,7 @@ from ..compiler.vm_abi import (
     PAGE,
     REF_NULL,
     S_FIELDS,
+    S_PC,
     S_STATUS,
     S_TRAP,
     STATUS,
@@ -284,6 +285,19 @@ class Store:
         self.params.dirty = True
         return FuncExtern(self, addr, ftype)
 
+    def start_lane(self, lane: int, func: int, args: tuple[int, ...], fuel_of: int) -> None:
+        """Function `func` started on idle lane `lane` (a thread, a child process) with `args`, as a call
+        starts it, and with what lane `fuel_of` has left of its fuel."""
+        f = self.funcs[func]
+        sv = self.slot_view()
+        sv[:f.nlocals, lane] = 0
+        for k, a in enumerate(args):
+            sv[k, lane] = a
+        self.state[:, lane] = 0
+        self.state[S_PC, lane] = f.entry
+        self.state[S_STATUS, lane] = STATUS["RUNNING"]
+        self.fuel_left[lane] = self.fuel_left[fuel_of]
+
     def end_waits(self, lanes: Any) -> None:
         """Lanes parked by memory.atomic.wait, or waiting in a host call, stop as lanes out of fuel do (a
         timeout, Ctrl-C)."""
@@ -331,14 +345,14 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
-        if mtype.shared and self.thread_shift:
-            return self._add_process_memory(mtype)
         # Past the limit memory.grow fails: 4 GiB per instance for 32-bit memories, memory_limit for 64-bit.
         top = self.memory_limit // PAGE if mtype.memory64 else 65536
         max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
         low = mtype.limits.min
         if low > max_pages:
             raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")
+        if mtype.shared and self.thread_shift:
+            return self._add_process_memory(mtype, max_pages)
         n, kind = self.n, self.backend.memory_kind
         what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
         if self.backend.lazy:
@@ -358,13 +372,9 @@ class Store:
         self.params.dirty = True
         return len(self.mems) - 1
 
-    def _add_process_memory(self, mtype: MemoryType) -> int:
+    def _add_process_memory(self, mtype: MemoryType, max_pages: int) -> int:
         """A shared memory of threads: one copy per process, reserved at its maximum, so that a grow in one
         lane is seen by all (vm.h grow_group) without the host."""
-        top = self.memory_limit // PAGE if mtype.memory64 else 65536
-        max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
-        if mtype.limits.min > max_pages:
-            raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages")
         copies = self.n >> self.thread_shift
         charge = copies * (max_pages * PAGE if not self.backend.lazy else mtype.limits.min * PAGE)
         self.budget.charge(charge, f"{copies} processes' shared memory of up to {max_pages} pages need {{need}} "

@@ -47,6 +47,7 @@ SPAWN_KEY = ("wasi", "thread-spawn")
 START_EXPORT = "wasi_thread_start"
 _RUNNING, _DONE, _TRAPPED, _EXITED, _HOSTCALL, _WAITING = (
     STATUS[k] for k in ("RUNNING", "DONE", "TRAPPED", "EXITED", "HOSTCALL", "WAITING"))
+_ACTIVE = (_RUNNING, _HOSTCALL, _WAITING)  # a lane that has not ended
 _SPAWN_FAILED = -6  # wasi-libc's pthread_create reports EAGAIN for any negative result
 START_TYPE = FuncType((0x7F, 0x7F), ())  # wasi_thread_start(tid, start_arg)
 MAX_TID = 0x1FFFFFFF  # wasi-threads: a tid is positive and fits 29 bits
@@ -97,20 +98,12 @@ def _spawn(store: Store, lane: int, start: list[int], arg: int) -> int:
         return _SPAWN_FAILED
     k = idle[0]
     j = base + k
-    f = store.funcs[start[0]]
     tid = store.next_tid.get(base, 1)  # as wasmtime: each thread of a process a new tid
     if tid > MAX_TID:
         return _SPAWN_FAILED
     store.next_tid[base] = tid + 1
-    sv = store.slot_view()
-    sv[:f.nlocals, j] = 0
-    sv[0, j] = tid
-    sv[1, j] = arg & 0xFFFFFFFF
     store.globals[:, j] = store.xp.asarray(store.fresh_globals[:, base])
-    store.state[:, j] = 0
-    store.state[S_PC, j] = f.entry
-    store.state[S_STATUS, j] = _RUNNING
-    store.fuel_left[j] = store.fuel_left[lane]
+    store.start_lane(j, start[0], (tid, arg & 0xFFFFFFFF), lane)
     store.fuel_given[j] = int(store.backend.to_host(store.fuel_left[lane]))
     return tid
 
@@ -186,12 +179,12 @@ class Scheduler:
             left[base] = main
             for j in range(base + 1, base + size):
                 if j in s.fuel_given:
-                    if status[j] in (_RUNNING, _HOSTCALL, _WAITING):
+                    if status[j] in _ACTIVE:
                         left[j] = main
                         s.fuel_given[j] = main
                     else:
                         del s.fuel_given[j]
-            if main == 0 and status[base] in (_RUNNING, _HOSTCALL, _WAITING):
+            if main == 0 and status[base] in _ACTIVE:
                 status[base] = _TRAPPED
                 state[S_TRAP, base] = TRAP_CODE["OUT_OF_FUEL"]
                 s.state[S_STATUS, base] = _TRAPPED
@@ -207,7 +200,7 @@ class Scheduler:
         groups = status.reshape(-1, size)
         ended = np.isin(groups[:, 1:], (_TRAPPED, _EXITED)) & (state[S_TRAP].reshape(-1, size)[:, 1:]
                                                               != TRAP_CODE["PARKED"])
-        main_active = np.isin(groups[:, 0], (_RUNNING, _HOSTCALL, _WAITING))
+        main_active = np.isin(groups[:, 0], _ACTIVE)
         for g in np.flatnonzero(ended.any(axis=1) & main_active).tolist():
             base = g * size
             j = base + 1 + int(np.argmax(ended[g]))
@@ -219,8 +212,8 @@ class Scheduler:
                 if j in record:
                     record[base] = record.pop(j)
             status[base] = status[j]
-        others = np.isin(groups[:, 1:], (_RUNNING, _HOSTCALL, _WAITING)).any(axis=1)
-        for g in np.flatnonzero(~np.isin(groups[:, 0], (_RUNNING, _HOSTCALL, _WAITING)) & others).tolist():
+        others = np.isin(groups[:, 1:], _ACTIVE).any(axis=1)
+        for g in np.flatnonzero(~np.isin(groups[:, 0], _ACTIVE) & others).tolist():
             self._stop_threads(g * size, size)
             status[g * size + 1:(g + 1) * size] = _DONE
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.vm_abi import PAGE, S_PC, S_STATUS, S_TRAP, STATUS
+from ..compiler.vm_abi import PAGE, S_STATUS, S_TRAP, STATUS
 from ..errors import LinkError
 from ..runtime.launch import Pending
 from ..runtime.objects import INTRINSICS, FuncExtern
@@ -220,13 +220,7 @@ class Children:
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
         self.children.append(Child(slot, self._me(lane), ctx))
         self.occupant[slot] = len(self.children) - 1
-        f = s.funcs[self.start]
-        sv = s.slot_view()
-        sv[:f.nlocals, base] = 0
-        s.state[:, base] = 0
-        s.state[S_PC, base] = f.entry
-        s.state[S_STATUS, base] = STATUS["RUNNING"]
-        s.fuel_left[base] = s.fuel_left[lane]
+        s.start_lane(base, self.start, (), lane)
         return (len(self.children) - 1,)
 
     def _child(self, lane: int, handle: int) -> Child | None:
