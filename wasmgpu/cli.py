@@ -904,16 +904,15 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
              stdin: Callable[[int], Any], deadline: float | None) -> tuple[list[Outcome], tuple[int, ...]]:
     """Instances lo .. lo + store.n of the batch, in `store`: how each ended (numbered in the batch), and
     the called function's result types."""
-    lanes = 1 << store.thread_shift  # a process's threads (threads.py): its context serves them all
     spare = getattr(opts, "max_children", 0) or 0  # processes for the instances' children (processes.py)
-    n = store.n // lanes - spare
+    n = (store.n >> store.thread_shift) - spare  # a process's threads share its context (threads.py)
     with ExitStack() as stack:
         wasi = None
         children = None
         if command or imports_wasi(module) or imports_processes(module):
-            contexts = make_contexts(opts, out, stdin, lo, lo + n) + [WasiContext() for _ in range(spare)]
             # A child's context is made at its spawn, which the device's copies of the contexts would miss.
-            wasi = Wasi(store, [c for c in contexts for _ in range(lanes)], fast=not spare)
+            wasi = Wasi(store, store.per_lane(make_contexts(opts, out, stdin, lo, lo + n)
+                                              + [WasiContext() for _ in range(spare)]), fast=not spare)
             stack.callback(wasi.close)
             children = Children(store, wasi, n)
         # None unless --frames, or it imports env.present / gpu.*; the spares' frames follow the instances'.
@@ -934,7 +933,6 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         if children is not None:
             children.bind(instance)
         store.instances = n  # a call starts these; the spares wait for a spawn
-        store.params.dirty = True
         if frames is not None:
             frames.bind(instance)
         if command:
@@ -946,7 +944,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         else:
             init = instance.exports.get("_initialize")
             if isinstance(init, FuncExtern) and not init.type.params:
-                failed = [r for r in store.call(init, [()] * store.n)[:n * lanes:lanes]
+                failed = [r for r in store.of_instances(store.call(init, [()] * store.n))
                           if r.trap is not None or r.exit_code]
                 if failed and failed[0].trap is not None:
                     o = trap_outcome(failed[0].trap, failed[0].backtrace, module.module_name)
@@ -958,11 +956,9 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
         bar, update = (None, getattr(opts, "progress_report", None)) if opts.worker else progress_bar(n, opts.progress)
         try:
-            lane_args = [a for a in args for _ in range(lanes)]
-            lane_args += lane_args[:1] * (store.n - len(lane_args))  # the spare processes' (they idle)
-            outcomes = run_batch(store, wasi, func, lane_args, fuel=opts.fuel,
-                                 timeout=timeout, progress=update, module_name=module.module_name,
-                                 timeout_given=opts.timeout)[:n * lanes:lanes]
+            outcomes = store.of_instances(run_batch(
+                store, wasi, func, store.per_lane(args), fuel=opts.fuel, timeout=timeout, progress=update,
+                module_name=module.module_name, timeout_given=opts.timeout))
         finally:
             if bar is not None:
                 bar.close()

@@ -92,7 +92,7 @@ class CompiledModule:
         """N instances of this module in a store of their own. `imports`: (module, name) -> an extern of
         that store, or a host function in Python: a HostFunc, a callable (typed by the import), or a pair
         (function type, callable)."""
-        store = self.engine.store(*_lanes(n, options), **options)
+        store = self.engine.store(_lanes(n, options), **options)
         linked = {key: self._extern(store, key, value) for key, value in (imports or {}).items()}
         return Batch(store, store.instantiate(self.module, linked), self.typed)
 
@@ -195,7 +195,7 @@ class Linker:
             if spare:
                 raise WasmGpuError("children need WASI: call define_wasi first")
             return module.instantiate(n, imports, **options)
-        store = self.engine.store(*_lanes(n + spare, options), **options)
+        store = self.engine.store(_lanes(n + spare, options), **options)
         wasi = api.BatchWasi(store, self.wasi_configs, n)
         try:
             # A function the user defined by name replaces WASI's of that name (to watch or stub one call).
@@ -207,7 +207,6 @@ class Linker:
             wasi.bind(batch.instance)
             children.bind(batch.instance)
             store.instances = n  # a call starts these; the spares wait for a spawn
-            store.params.dirty = True
         except BaseException:
             wasi.close()  # the contexts were made: their host resources go with the failed instantiation
             raise
@@ -320,13 +319,11 @@ class Batch:
         if _is_arrays(args):
             raise Unsupported("NumPy arguments in a batch with threads or children are not supported yet: "
                               "pass tuples")
-        n, lanes = self.store.instances, 1 << self.store.thread_shift
+        n = self.store.instances
         rows = list(args) if args is not None else [()] * n
         if len(rows) != n:
             raise WasmGpuError(f"expected {n} argument tuples, got {len(rows)}")
-        lane_rows = [r for r in rows for _ in range(lanes)]
-        lane_rows += lane_rows[:1] * (self.store.n - len(lane_rows))  # the spares' (they idle)
-        return self._call_rows(f, name, lane_rows, typed, fuel, on_slice)[: n * lanes: lanes]
+        return self.store.of_instances(self._call_rows(f, name, self.store.per_lane(rows), typed, fuel, on_slice))
 
     def _call_v128(self, f: FuncExtern, rows: list[Any], name: str, fuel: int | None,
                    on_slice: Callable[[], None] | None, typed: bool) -> list[CallResult]:
@@ -383,13 +380,12 @@ class Batch:
         return out
 
 
-def _lanes(n: int, options: dict[str, Any]) -> tuple[int]:
+def _lanes(n: int, options: dict[str, Any]) -> int:
     """A store's lanes for n instances (processes) of `threads` lanes each (threads.py), which `options`
     now says as the store takes it."""
     if "threads" in options:
         options["threads"] = 1 << group_shift(options["threads"])
-        return (n * options["threads"],)
-    return (n,)
+    return n * options.get("threads", 1)
 
 
 def _check_arity(rows: list[Any], nparams: int, name: str) -> None:

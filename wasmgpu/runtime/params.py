@@ -205,13 +205,13 @@ class ParamBlock:
         # What compiled_source reads: the code (it only grows), the function table, the number of memories,
         # and the try regions (they add the edges to their landing pads, to_c._landings).
         s = self.store
-        key = (len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes()
-               + s.handler_table().tobytes())
+        regions = s.handler_table().tobytes()
+        key = len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
         if key == self._code_key and self.code_handle is not None:
             return True
         pieces = len(s.code) > pieces_words(s.backend.name)
         name = hashlib.sha256(b"".join([
-            s.code.tobytes(), ftab.tobytes(), s.handler_table().tobytes(), repr(sorted(self._sigs().items())).encode(),
+            s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
             repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
         code = StoreCode(name, lambda: self.compiled_source(pieces))
         if cached_only:

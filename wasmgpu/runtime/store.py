@@ -123,8 +123,7 @@ class Store:
         self.fresh_globals: np.ndarray | None = None  # after instantiation, for threads' lanes
         self.next_tid: dict[int, int] = {}  # a process's main lane -> the tid its next thread gets
         self.fuel_given: dict[int, int] = {}  # a thread's lane -> the fuel it had at the last launch
-        # Processes a call starts (gpu.instance_count); the lanes past them are spares (processes.py).
-        self.instances = n >> self.thread_shift
+        self._instances = n >> self.thread_shift
         limit = backend.memory_budget() if max_memory is None else max_memory
         if limit < 0:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
@@ -204,6 +203,28 @@ class Store:
             self.frames = backend.zeros((n, self.max_depth), np.uint64)
         self.state = self.xp.zeros((S_FIELDS, n), dtype=np.uint32)
         self.fuel_left = self.xp.full(n, U64_MAX, dtype=np.uint64)
+
+    # -- processes: lanes of threads, and spares for children -----------------------------------
+    @property
+    def instances(self) -> int:
+        """The processes a call starts (gpu.instance_count); the processes past them are spares that
+        wait for a spawn (wasi/processes.py)."""
+        return self._instances
+
+    @instances.setter
+    def instances(self, n: int) -> None:
+        self._instances = n
+        self.params.dirty = True
+
+    def per_lane(self, rows: list[Any]) -> list[Any]:
+        """One item per instance made one per lane: each process's lanes get their instance's, and the
+        spares' a copy of the first (they idle)."""
+        lanes = [r for r in rows for _ in range(1 << self.thread_shift)]
+        return lanes + lanes[:1] * (self.n - len(lanes))
+
+    def of_instances(self, lanes: list[Any]) -> list[Any]:
+        """Of one item per lane, the instances' main lanes' (what each instance's call returned)."""
+        return lanes[: self._instances << self.thread_shift: 1 << self.thread_shift]
 
     # -- what the pieces keep, as the store's attributes ----------------------------------------
     @property
