@@ -373,8 +373,7 @@ class BatchWasi:
             spares = [WasiContext() for _ in range(store.instances - n)]
             # A process's threads (lanes) share its context; a child's is made at its spawn, which the
             # device's copies of the contexts would miss.
-            self.wasi: Wasi = Wasi(store, [c for c in self.contexts + spares for _ in range(1 << store.thread_shift)],
-                                   fast=not spares)
+            self.wasi: Wasi = Wasi(store, store.per_lane(self.contexts + spares), fast=not spares)
         except BaseException:
             for ctx in self.contexts:
                 ctx.close()

@@ -274,7 +274,7 @@ class Watch:
         if self.progress is not None:  # instances are the processes' main lanes (threads.py)
             s = self.store
             spent = float((self.fuel - s.fuel_remaining()).astype(np.float64).sum())
-            self.progress(int(new[: s.instances << s.thread_shift: 1 << s.thread_shift].sum()), spent)
+            self.progress(int(s.of_instances(new).sum()), spent)
         expired = self.timeout is not None and now > self.timeout
         if (expired or self.sigint) and not self.interrupted and not done.all():
             # Leave every running instance one unit of fuel: it traps at its next branch or call. The
