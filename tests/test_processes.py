@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from tests.conftest import CLI_BACKEND_ARGS
 from wasmgpu import cli
@@ -81,3 +82,47 @@ def test_python_api_children() -> None:
     with linker.instantiate(engine.load(C_SPAWN.read_bytes()), 2, children=2, tier="interp") as batch:
         assert [(r.trap, r.exit_code or 0) for r in batch.call("_start", [()] * 2)] == [(None, 0)] * 2
         assert [batch.wasi.stdout(i) for i in range(2)] == [b"sequential fresh=3 of 3\n", b"sequential fresh=4 of 4\n"]
+
+
+SHARED_CHILD = r"""
+(module
+  (import "wasi" "thread-spawn" (func $spawn_thread (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "gpu" "spawn" (func $spawn (param i32 i32 i32 i32) (result i32)))
+  (import "gpu" "wait" (func $wait (param i32) (result i32)))
+  (import "gpu" "instance_id" (func $id (result i32)))
+  (import "gpu" "instance_count" (func $count (result i32)))
+  (memory (export "memory") 1 8 shared)
+  (data (i32.const 16) "c\00g\00")
+  (func (export "wasi_thread_start") (param i32 i32)
+    (i32.atomic.store (i32.const 64) (memory.size))
+    (drop (memory.atomic.notify (i32.const 64) (i32.const 1))))
+  (func (export "_start")
+    (local $c i32) (local $s i32)
+    (if (i32.lt_u (call $id) (call $count)) (then
+      ;; the parent: a child that grows the memory, then one in its place that does not
+      (local.set $s (i32.mul (call $wait (call $spawn (i32.const 16) (i32.const 4) (i32.const 0) (i32.const 0)))
+                             (i32.const 10)))
+      (call $exit (i32.add (local.get $s)
+                           (call $wait (call $spawn (i32.const 16) (i32.const 2) (i32.const 0) (i32.const 0)))))))
+    ;; a child: with two arguments, grow by 2 pages; then its thread reports the size it sees
+    (drop (call $args_sizes (i32.const 0) (i32.const 4)))
+    (if (i32.eq (i32.load (i32.const 0)) (i32.const 2)) (then (drop (memory.grow (i32.const 2)))))
+    (drop (call $spawn_thread (i32.const 0)))
+    (block $b (loop $w
+      (br_if $b (i32.atomic.load (i32.const 64)))
+      (drop (memory.atomic.wait32 (i32.const 64) (i32.const 0) (i64.const -1)))
+      (br $w)))
+    (call $exit (i32.atomic.load (i32.const 64))))
+)
+"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_a_spare_of_threads_is_made_new(tmp_path, tier: str) -> None:
+    """A spare of 2 lanes with a shared memory: the first child grows the memory, and a thread of the child
+    made in its place after it sees the fresh size, not the grown one (exit status 3 then 1)."""
+    path = tmp_path / "shared_child.wasm"
+    path.write_bytes(wasmtime.wat2wasm(SHARED_CHILD))
+    assert cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "--max-children", "1", "--max-threads", "2", str(path)]) == 31

@@ -86,8 +86,8 @@ def spawn_import(store: Store, start: list[int]) -> FuncExtern:
 
 
 def _spawn(store: Store, lane: int, start: list[int], arg: int) -> int:
-    """A thread on an idle lane of `lane`'s process: its tid (the lane's place in the group), or a negative
-    number where the process has no idle lane or the module exports no wasi_thread_start."""
+    """A thread on an idle lane of `lane`'s process: its tid (the process's next), or a negative number
+    where the process has no idle lane or the module exports no wasi_thread_start."""
     size = 1 << store.thread_shift
     base = lane - lane % size
     if not start or size == 1:
@@ -118,9 +118,7 @@ class Scheduler:
     def settle(self) -> bool:
         """Apply the rules after a launch; whether any lane can run (or waits for the host)."""
         s = self.store
-        to_host = s.backend.to_host
-        state = np.array(to_host(s.state))
-        status = state[S_STATUS]
+        state = np.array(s.backend.to_host(s.state))
         size = 1 << s.thread_shift
         self._share_fuel(state, size)
         self._end_processes(state, size)

@@ -88,8 +88,7 @@ class Children:
 
     def __init__(self, store: Store, wasi: Wasi, first: int) -> None:
         self.store, self.wasi = store, wasi
-        self.free = list(range(store.n >> store.thread_shift))[first:]  # spare processes
-        self.free.reverse()
+        self.free = list(range((store.n >> store.thread_shift) - 1, first - 1, -1))  # spare processes
         self.first = first  # the processes a call starts; the spares follow
         self.used: set[int] = set()  # spares that ran a child: made new before the next
         self.children: list[Child] = []  # by handle
@@ -137,12 +136,13 @@ class Children:
         for lane in range(slot << s.thread_shift, (slot + 1) << s.thread_shift):
             s.globals[:, lane] = s.xp.asarray(fresh.globals)
             for k, (m, (image, pages)) in enumerate(zip(s.mems, fresh.memories, strict=True)):
-                if m.data.shift and lane & ((1 << m.data.shift) - 1):
-                    continue  # a process's shared memory: made new through its main lane
-                used = int(host(s.mem_pages[k + 1, lane])) * PAGE
-                m.data.write(lane, 0, image)
-                if used > len(image):
-                    m.data.write(lane, len(image), np.zeros(used - len(image), dtype=np.uint8))
+                # A process's shared memory has one copy, made new through its main lane (the first here);
+                # every lane's size goes back.
+                if not (m.data.shift and lane & ((1 << m.data.shift) - 1)):
+                    used = int(host(s.mem_pages[k + 1, lane])) * PAGE
+                    m.data.write(lane, 0, image)
+                    if used > len(image):
+                        m.data.write(lane, len(image), np.zeros(used - len(image), dtype=np.uint8))
                 s.mem_pages[k + 1, lane] = pages
             for k, (t, (row, size)) in enumerate(zip(s.tables, fresh.tables, strict=True)):
                 t.data[lane, : len(row)] = s.xp.asarray(row)
