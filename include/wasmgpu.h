@@ -10,7 +10,8 @@
  *       1 <= width, height <= 8192 and the pixels must lie inside the memory, or the instance traps.
  *   gpu.instance_id() -> i32       this instance's index in the batch (0 .. instance_count - 1)
  *   gpu.instance_count() -> i32    the number of instances in the batch
- *   gpu.spawn, gpu.wait, gpu.output   child processes (below); gpu-run --max-children C: C alive at once
+ *   gpu.spawn, gpu.spawn_in, gpu.wait, gpu.output   child processes (below); gpu-run --max-children C: C
+ *       alive at once
  * Under a plain runtime (wasmtime, a browser) the embedder provides these functions itself.
  */
 #ifndef WASMGPU_H
@@ -44,6 +45,15 @@ WASMGPU_IMPORT("gpu", "instance_count") int32_t wasmgpu_instance_count(void);
  * pointer outside the memory, -1 (E2BIG) past 1 MiB of arguments and environment. */
 WASMGPU_IMPORT("gpu", "spawn") int32_t wasmgpu_spawn(const char *args, uint32_t args_len, const char *env,
                                                      uint32_t env_len);
+
+/* wasmgpu_spawn, with the child's own preopened directories instead of this process's: `dirs` holds
+ * NUL-terminated "NAME=PATH" strings the same way (or "PATH", named PATH), `dirs_len` bytes in all. PATH is a
+ * directory as this process sees it: relative to its preopened "." or under another of its preopened
+ * directories by name, and it may not leave them (`..` or a link out: -63, EPERM). The child sees it
+ * preopened as NAME. With no string, the child has no directory. Errors besides wasmgpu_spawn's: -76
+ * (ENOTCAPABLE) for a path under none of this process's directories, -44 (ENOENT), -54 (ENOTDIR). */
+WASMGPU_IMPORT("gpu", "spawn_in") int32_t wasmgpu_spawn_in(const char *args, uint32_t args_len, const char *env,
+                                                           uint32_t env_len, const char *dirs, uint32_t dirs_len);
 
 /* A child that trapped: what wasmgpu_wait returns for it. */
 #define WASMGPU_CHILD_TRAPPED (-1000)

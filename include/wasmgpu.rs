@@ -9,7 +9,8 @@
 //! - `env.present(ptr: i32, width: i32, height: i32)`: one frame of this instance; 1 <= width,
 //!   height <= 8192 and the pixels must lie inside the memory, or the instance traps;
 //! - `gpu.instance_id() -> i32`, `gpu.instance_count() -> i32`: served by the GPU itself;
-//! - `gpu.spawn`, `gpu.wait`, `gpu.output`: child processes (see `spawn`; `gpu-run --max-children C`).
+//! - `gpu.spawn`, `gpu.spawn_in`, `gpu.wait`, `gpu.output`: child processes (see `spawn`; `gpu-run
+//!   --max-children C`).
 #![allow(dead_code)]
 
 /// The raw imports, as the host declares them.
@@ -28,6 +29,9 @@ pub mod sys {
         pub fn instance_count() -> i32;
         #[link_name = "spawn"]
         pub fn spawn(args: *const u8, args_len: u32, env: *const u8, env_len: u32) -> i32;
+        #[link_name = "spawn_in"]
+        pub fn spawn_in(args: *const u8, args_len: u32, env: *const u8, env_len: u32, dirs: *const u8,
+                        dirs_len: u32) -> i32;
         #[link_name = "wait"]
         pub fn wait(child: i32) -> i32;
         #[link_name = "output"]
@@ -43,6 +47,17 @@ pub const CHILD_TRAPPED: i32 = -1000;
 /// directories and stderr, and a stdout of its own (`output`). Its handle, or a negative WASI errno
 /// (-6, EAGAIN: no room left).
 pub fn spawn(args: &[&str], env: &[&str]) -> i32 {
+    spawn_with(args, env, None)
+}
+
+/// `spawn`, with the child's own preopened directories: "NAME=PATH" strings (or "PATH", named PATH), each
+/// PATH a directory as this process sees it, inside its own preopened ones (include/wasmgpu.h,
+/// wasmgpu_spawn_in). No string: the child has no directory.
+pub fn spawn_in(args: &[&str], env: &[&str], dirs: &[&str]) -> i32 {
+    spawn_with(args, env, Some(dirs))
+}
+
+fn spawn_with(args: &[&str], env: &[&str], dirs: Option<&[&str]>) -> i32 {
     fn pack(items: &[&str], out: &mut [u8]) -> usize {
         let mut n = 0;
         for s in items {
@@ -54,13 +69,20 @@ pub fn spawn(args: &[&str], env: &[&str]) -> i32 {
     }
     let need = |items: &[&str]| items.iter().map(|s| s.len() + 1).sum::<usize>();
     let mut buf = [0u8; 4096];
-    let (a, e) = (need(args), need(env));
-    if a + e > buf.len() {
+    let (a, e, d) = (need(args), need(env), need(dirs.unwrap_or(&[])));
+    if a + e + d > buf.len() {
         return -1; // E2BIG: larger command lines need sys::spawn with a buffer of their own
     }
     pack(args, &mut buf[..a]);
     pack(env, &mut buf[a..a + e]);
-    unsafe { sys::spawn(buf.as_ptr(), a as u32, buf.as_ptr().add(a), e as u32) }
+    pack(dirs.unwrap_or(&[]), &mut buf[a + e..a + e + d]);
+    let p = buf.as_ptr();
+    unsafe {
+        match dirs {
+            None => sys::spawn(p, a as u32, p.add(a), e as u32),
+            Some(_) => sys::spawn_in(p, a as u32, p.add(a), e as u32, p.add(a + e), d as u32),
+        }
+    }
 }
 
 /// Waits for a child of this process: its exit status (0 to 255), `CHILD_TRAPPED`, or -8 (EBADF).

@@ -50,6 +50,24 @@ def test_a_spare_is_made_new_for_each_child(tmp_path, tier: str) -> None:
                str(C_SPAWN), "sequential", "4") == (0, ["sequential fresh=4 of 4\n"])
 
 
+def test_children_get_their_own_directories(tmp_path) -> None:
+    """gpu.spawn_in: each child sees only the directories its parent gives it, by the names given, resolved
+    inside the parent's own by the sandbox's rules (no `..` or link out of them)."""
+    root = tmp_path / "root"
+    for name, text in (("a", "A"), ("b", "B")):
+        (root / name).mkdir(parents=True)
+        (root / name / "x.txt").write_text(text)
+    (root / "file").write_text("F")
+    (root / "out").symlink_to(tmp_path)
+    (root / "toa").symlink_to("a")
+    pairs = [".=a", "x.txt", "in=b", "in/x.txt", "b", "b/x.txt", ".=a", "../b/x.txt", ".=..", "x", ".=nosuch", "x",
+             ".=file", "x", "/abs=/etc", "x", "-", "x.txt", ".=out", "x", ".=toa", "x.txt", "a+in=b", "in/x.txt"]
+    status, outs = run(tmp_path, "--max-children", "1", "--dir", f"{root}::.", str(C_SPAWN), "dirs", *pairs)
+    assert status == 0
+    assert outs[0].splitlines() == ["0 A", "0 B", "0 B", "1 cannot open ../b/x.txt", "-63", "-44", "-54", "-76",
+                                    "1 cannot open x.txt", "-63", "0 A", "0 B"]
+
+
 def test_spawn_example_splits_its_input(tmp_path) -> None:
     example = ROOT / "examples" / "spawn"
     status, outs = run(tmp_path, "--max-children", "40", "--dir", f"{example}::.", str(example / "spawn.wasm"),

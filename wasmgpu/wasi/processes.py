@@ -1,33 +1,38 @@
-"""Processes that guest code starts: the `gpu` module's spawn, wait and output (include/gpu.h, gpu.rs).
+"""Processes that guest code starts: the `gpu` module's spawn, wait and output (include/wasmgpu.h,
+wasmgpu.rs).
 
 A store may hold spare processes past the ones a call starts (`Store.instances`): each is an instance of
 the module, instantiated with the others, idle until a `gpu.spawn` gives it a command line. It then runs
-the module's `_start` with its own arguments and environment, the parent's preopened directories and
-stderr, and a stdout of its own that the parent reads with `gpu.output`; `gpu.wait` gives its exit
-status once it ends, the parent's call being asked again after each launch until then. Children run on
-the device beside their parents (and may spawn children of their own), the host only starting them and
-answering the waits. A spare that a waited-for child leaves is made new (its memories, tables, globals and
-segments as they were after instantiation) for the next spawn, so gpu-run's --max-children bounds the
-children alive at once, not how many a run starts.
+the module's `_start` with its own arguments and environment, the parent's preopened directories (or,
+through `spawn_in`, directories inside them), the parent's stderr, and a stdout of its own that the
+parent reads with `gpu.output`; `gpu.wait` gives its exit status once it ends, the parent's call being
+asked again after each launch until then. Children run on the device beside their parents (and may spawn
+children of their own), the host only starting them and answering the waits. A spare that a waited-for
+child leaves is made new (its memories, tables, globals and segments as they were after instantiation)
+for the next spawn, so gpu-run's --max-children bounds the children alive at once, not how many a run
+starts.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..compiler.vm_abi import PAGE, S_STATUS, S_TRAP, STATUS
-from ..errors import LinkError
+from ..errors import LinkError, WasmGpuError
 from ..runtime.launch import Pending
 from ..runtime.objects import INTRINSICS, FuncExtern
 from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import BufferSink, WasiContext
+from .fds import DirEntry
 from .memory import GuestMemory, WasiError
+from .sandbox import O_DIR
 
 if TYPE_CHECKING:
     from ..runtime.store import Store
@@ -42,6 +47,8 @@ MAX_KEPT_OUTPUT = 512 << 20  # the children's stdouts kept together: past it, sp
 _I32 = wo.I32_T
 SIGNATURES = {
     "spawn": FuncType((_I32, _I32, _I32, _I32), (_I32,)),  # (args, args_len, env, env_len) -> handle
+    # (args, args_len, env, env_len, dirs, dirs_len) -> handle: the child's own preopened directories
+    "spawn_in": FuncType((_I32,) * 6, (_I32,)),
     "wait": FuncType((_I32,), (_I32,)),  # (handle) -> exit status
     "output": FuncType((_I32, _I32, _I32, _I32), (_I32,)),  # (handle, offset, buf, len) -> bytes copied
 }
@@ -194,18 +201,33 @@ class Children:
         return [s.decode("utf-8", "surrogateescape") for s in raw.split(b"\0")[:-1]] if raw else []
 
     def _spawn(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
+        return self._start_child(lane, args, None)
+
+    def _spawn_in(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
+        return self._start_child(lane, args[:4], args[4:])
+
+    def _start_child(self, lane: int, args: tuple[int, ...], dirs: tuple[int, ...] | None) -> tuple[int]:
         s = self.store
         argp, arglen, envp, envlen = args
-        if arglen + envlen > MAX_COMMAND_BYTES:
+        if arglen + envlen + (dirs[1] if dirs else 0) > MAX_COMMAND_BYTES:
             return (-abi.E2BIG & 0xFFFFFFFF,)
         if not self.free or self.start is None:
             return (-abi.EAGAIN & 0xFFFFFFFF,)
         if self.kept > MAX_KEPT_OUTPUT:
             return (-abi.ERRNO["NOMEM"] & 0xFFFFFFFF,)
         mem = self._memory(lane)
+        parent = self.wasi.contexts[lane]
         try:
             argv = self._strings(mem, argp, arglen)
             env = [tuple(e.split("=", 1)) for e in self._strings(mem, envp, envlen) if "=" in e]
+            if dirs is None:
+                ctx = WasiContext(args=argv, env=env, preopens=parent.preopens, stdout=ChildStdout(),
+                                  stderr=parent.stderr, clock=parent.clock)
+            else:
+                specs = [d.partition("=") for d in self._strings(mem, *dirs)]
+                ctx = child_context(parent, [(g, p) if eq else (g, g) for g, eq, p in specs],
+                                    args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
+                                    clock=parent.clock)
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
         slot = self.free.pop()
@@ -213,9 +235,6 @@ class Children:
             self._renew(slot)
         self.used.add(slot)
         shift = s.thread_shift
-        parent = self.wasi.contexts[lane]
-        ctx = WasiContext(args=argv, env=env, preopens=parent.preopens, stdout=ChildStdout(), stderr=parent.stderr,
-                          clock=parent.clock)
         base = slot << shift
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
         self.children.append(Child(slot, self._me(lane), ctx))
@@ -274,3 +293,59 @@ class Children:
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
         return (len(data),)
+
+
+def _preopen_for(parent: WasiContext, path: str) -> tuple[DirEntry, str]:
+    """The parent's preopened directory that `path` lies in, and the rest of the path from there: the
+    longest preopen name that is a prefix of the path by whole components ("." for relative paths), as
+    wasi-libc finds it."""
+    best: tuple[int, DirEntry, str] | None = None
+    for entry in parent.fds.entries.values():
+        if not isinstance(entry, DirEntry) or entry.name is None:
+            continue
+        name = entry.name if entry.name == "/" else entry.name.rstrip("/")
+        if name in (".", ""):
+            match = None if path.startswith("/") else (0, entry, path)
+        elif path == name or path.startswith(name + "/") or name == "/" and path.startswith("/"):
+            match = (len(name), entry, path[len(name):])
+        else:
+            match = None
+        if match is not None and (best is None or match[0] > best[0]):
+            best = match
+    if best is None:
+        raise WasiError(abi.ENOTCAPABLE)
+    return best[1], best[2].lstrip("/") or "."
+
+
+def child_context(parent: WasiContext, dirs: list[tuple[str, str]], **kw: Any) -> WasiContext:
+    """A child's context whose preopened directories are (guest name, path) pairs, each path a directory
+    the parent reaches through its own preopens (resolved by the sandbox's rules, so a child never sees
+    more than its parent)."""
+    resolved: list[tuple[str, str]] = []
+    identities: list[tuple[int, int]] = []
+    for guest, path in dirs:
+        if not guest or not path:
+            raise WasiError(abi.EINVAL)
+        entry, rest = _preopen_for(parent, path)
+        with entry.resolve(rest, follow=True) as where:
+            if not where.exists:
+                raise WasiError(abi.ENOENT)
+            if not where.is_dir:
+                raise WasiError(abi.ENOTDIR)
+            fd = os.open(where.name, O_DIR, dir_fd=where.dir_fd)
+        try:
+            info = os.fstat(fd)
+            host = os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        resolved.append((host, guest))
+        identities.append((info.st_dev, info.st_ino))
+    try:
+        ctx = WasiContext(preopens=resolved, **kw)
+    except WasmGpuError:
+        raise WasiError(abi.ENOENT) from None  # moved away since it was resolved
+    held = [e.identity for e in ctx.fds.entries.values() if isinstance(e, DirEntry)]
+    if held != identities:  # a directory swapped under it since it was resolved
+        ctx.close()
+        raise WasiError(abi.ENOENT)
+    return ctx

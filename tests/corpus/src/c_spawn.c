@@ -12,6 +12,8 @@
  *   ids        instance_id and instance_count, in the instance and in a child
  *   sequential N   N children one after another, each checking that it starts from a fresh instance (its
  *              data, bss and heap as a new instance has them) before dirtying them: how many were fresh
+ *   dirs [DIRS FILE]...   for each pair, a child with DIRS as its own preopened directories (wasmgpu_spawn_in;
+ *              "-" for none, "+" between two) that prints FILE: its status and output, or the spawn's errno
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +140,29 @@ int main(int argc, char **argv) {
         long sum = 0;
         for (int k = 0; k < ok; k++) { wasmgpu_wait(kids[k]); sum += output_number(kids[k]); }
         printf("spawned=%d error=%d sum=%ld\n", ok, err, sum);
+        return 0;
+    }
+    if (!strcmp(what, "cat")) {
+        FILE *f = fopen(argv[2], "r");
+        if (!f) { printf("cannot open %s", argv[2]); return 1; }
+        char b[64] = {0};
+        fread(b, 1, sizeof b - 1, f);
+        printf("%s", b);
+        return 0;
+    }
+    if (!strcmp(what, "dirs")) {
+        for (int k = 2; k + 1 < argc; k += 2) {
+            char args[256], dirs[256];
+            int n = snprintf(args, sizeof args, "c_spawn%ccat%c%s%c", 0, 0, argv[k + 1], 0), d = 0;
+            if (strcmp(argv[k], "-"))
+                for (const char *c = argv[k];; c++) { dirs[d++] = *c == '+' ? 0 : *c; if (!*c) break; }
+            int c = wasmgpu_spawn_in(args, (uint32_t)n, "", 0, dirs, (uint32_t)d);
+            if (c < 0) { printf("%d\n", c); continue; }
+            char out[64] = {0};
+            int status = wasmgpu_wait(c);
+            wasmgpu_output(c, 0, out, sizeof out - 1);
+            printf("%d %s\n", status, out);
+        }
         return 0;
     }
     if (!strcmp(what, "env")) {
