@@ -128,7 +128,9 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
     from tests.test_workers import results
 
     wasm = module(tmp_path, echo_program())
-    status, _, _ = gpu_run(capsysbinary, "-n", str(N), "--out", str(tmp_path / "one"), str(wasm), "a{i}",
+    # The pretend GPUs' workers run the CPU backend, whatever backend the tests are given.
+    cpu = ("--backend", "cpu")
+    status, _, _ = gpu_run(capsysbinary, *cpu, "-n", str(N), "--out", str(tmp_path / "one"), str(wasm), "a{i}",
                            monkeypatch=monkeypatch)
     seen: list[str | None] = []
     real = workers._start
@@ -139,8 +141,8 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
 
     monkeypatch.setattr(workers, "choose_devices", lambda opts: ["4", "6"])
     monkeypatch.setattr(workers, "_start", start)
-    status2, _, err = gpu_run(capsysbinary, "-v", "-n", str(N), "--out", str(tmp_path / "two"), str(wasm), "a{i}",
-                              monkeypatch=monkeypatch)
+    status2, _, err = gpu_run(capsysbinary, *cpu, "-v", "-n", str(N), "--out", str(tmp_path / "two"), str(wasm),
+                              "a{i}", monkeypatch=monkeypatch)
     assert status == status2 and sorted(seen) == ["4", "6"]
     assert results(tmp_path / "one" / "results.jsonl") == results(tmp_path / "two" / "results.jsonl")
     assert outputs(tmp_path / "one")[1] == outputs(tmp_path / "two")[1]
