@@ -34,7 +34,8 @@ WASMGPU_IMPORT("gpu", "instance_id") int32_t wasmgpu_instance_id(void);
 /* How many instances run in the batch. */
 WASMGPU_IMPORT("gpu", "instance_count") int32_t wasmgpu_instance_count(void);
 
-/* Start a child process: a new instance of this module, run from _start on the batch's lanes (on the GPU,
+/* Start a child process: a new instance of this module (of another one where gpu-run's --child-module
+ * NAME=FILE names argv[0]), run from _start on the batch's lanes (on the GPU,
  * beside this one). The room for children (gpu-run --max-children) is the batch's, shared by its instances;
  * a child's wasmgpu_instance_id is wasmgpu_instance_count or more; it starts with its parent's fuel left;
  * it ends when its parent does. `args` holds its argv as NUL-terminated strings one after another, `args_len` bytes in

@@ -50,6 +50,36 @@ def test_a_spare_is_made_new_for_each_child(tmp_path, tier: str) -> None:
                str(C_SPAWN), "sequential", "4") == (0, ["sequential fresh=4 of 4\n"])
 
 
+CHILD_B = """(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "module B, argc 0\\n")
+  (func (export "_start")
+    (drop (call $args_sizes_get (i32.const 0) (i32.const 4)))
+    (i32.store8 (i32.const 79) (i32.add (i32.const 48) (i32.load (i32.const 0))))
+    (i32.store (i32.const 8) (i32.const 64))
+    (i32.store (i32.const 12) (i32.const 17))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 16)))
+    (call $proc_exit (i32.const 3))))"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_children_of_another_module(tmp_path, tier: str) -> None:
+    """--child-module NAME=FILE: a spawn whose argv[0] is NAME runs that module (its own memory, WASI served
+    from it), any other argv[0] the instance's own; a module without _start cannot be spawned (ENOEXEC)."""
+    b, lib = tmp_path / "b.wasm", tmp_path / "lib.wasm"
+    b.write_bytes(wasmtime.wat2wasm(CHILD_B))
+    lib.write_bytes(wasmtime.wat2wasm('(module (func (export "f")))'))
+    given = ["--tier", tier, "-n", "2", "--max-children", "2", "--child-module", f"B={b}", "--child-module",
+             f"lib={lib}", str(C_SPAWN)]
+    assert run(tmp_path, *given, "run", "B", "x", "y") == (0, ["3 module B, argc 3\n\n"] * 2)
+    assert run(tmp_path, *given, "run", "c_spawn", "index", "7") == (0, ["0 7\n\n"] * 2)
+    assert run(tmp_path, *given, "run", "lib") == (0, ["-45\n"] * 2)
+    assert cli.main([*CLI_BACKEND_ARGS, "--child-module", f"B={b}", str(C_SPAWN), "run", "B"]) == 1
+
+
 def test_children_get_their_own_directories(tmp_path) -> None:
     """gpu.spawn_in: each child sees only the directories its parent gives it, by the names given, resolved
     inside the parent's own by the sandbox's rules (no `..` or link out of them)."""

@@ -135,6 +135,13 @@ def children_arg(text: str) -> int:
     return _integer(text, "the number of child processes", 0, 1 << 24)
 
 
+def child_module_arg(text: str) -> tuple[str, Path]:
+    name, eq, path = text.partition("=")
+    if not eq or not name or not path:
+        raise argparse.ArgumentTypeError(f"--child-module takes NAME=FILE, not {text!r}")
+    return name, Path(path)
+
+
 def threads_arg(text: str) -> int:
     return _integer(text, "the threads per instance", 1, MAX_THREADS)
 
@@ -401,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="room for C processes alive at once that the instances start themselves (wasmgpu_spawn, "
                         "include/wasmgpu.h): each a new instance of the module on the batch's lanes. The room is "
                         "the batch's (each worker process's), shared by its instances (default 0: a spawn fails)")
+    p.add_argument("--child-module", action="append", default=[], type=child_module_arg, metavar="NAME=FILE",
+                   help="another module the instances can start as a child (--max-children): a spawn whose argv[0] "
+                        "is NAME runs FILE. Each lane holds an instance of every module, so each adds its memory "
+                        "to every instance's; repeatable")
     p.add_argument("--max-threads", type=threads_arg, default=None, metavar="T",
                    help="wasi-threads: each instance is a process of up to T threads (lanes of the batch that "
                         "share its memory; rounded up to a power of two; a spawn past them fails as EAGAIN). "
@@ -737,6 +748,7 @@ def run_module(opts: argparse.Namespace) -> int:
     report = opts.report = RunReport()
     data = read_module(opts.module)
     module = load_module(data, opts.module, opts)
+    child_modules(opts, module)  # refused now rather than after the batch started
     report.lap("load")
     command = runs_command(opts, module)
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
@@ -810,6 +822,24 @@ class RunReport:
         shards = [f"{place}: {sum(c for c, _ in runs)} instance(s) in {len(runs)} range(s), the last done after "
                   f"{max(t for _, t in runs):.2f} s" for place, runs in places.items()]
         return [where, *builds, *shards, f"time: {steps}"]
+
+
+_CHILD_MODULES: dict[Path, Module] = {}  # loaded once per process, whatever the waves
+
+
+def child_modules(opts: argparse.Namespace, module: Module) -> list[tuple[str, Path, Module]]:
+    """The modules --child-module names, loaded: (name, file, module)."""
+    given = getattr(opts, "child_module", None) or []
+    if given and not getattr(opts, "max_children", 0):
+        raise WasmGpuError("--child-module: children need room: give --max-children too")
+    if given and not imports_processes(module):
+        raise WasmGpuError("--child-module: the module starts no child (it imports no gpu.spawn)")
+    out = []
+    for name, path in given:
+        if path not in _CHILD_MODULES:
+            _CHILD_MODULES[path] = load_module(read_module(path), path, opts)
+        out.append((name, path, _CHILD_MODULES[path]))
+    return out
 
 
 def runs_command(opts: argparse.Namespace, module: Module) -> bool:
@@ -930,8 +960,20 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
                                          f'failed to instantiate "{opts.module}"'), EXIT_TRAP) from None
         if wasi is not None:
             wasi.bind(instance)
+        programs = {}
+        for name, path, sub in child_modules(opts, module):
+            assert wasi is not None and children is not None  # child_modules asks for gpu.spawn
+            sub_wasi = wasi.sibling()
+            sub_imports = sub_wasi.imports(sub)
+            sub_imports.update(children.imports(sub))
+            try:
+                programs[name] = store.instantiate(sub, sub_imports, name=name)
+            except InstantiationTrap as t:
+                raise Failed(failure_message(trap_outcome(t.kind, t.backtrace, sub.module_name), path,
+                                             f'failed to instantiate "{path}"'), EXIT_TRAP) from None
+            sub_wasi.bind(programs[name])
         if children is not None:
-            children.bind(instance)
+            children.bind(instance, programs)
         store.instances = n  # a call starts these; the spares wait for a spawn
         if frames is not None:
             frames.bind(instance)

@@ -66,6 +66,15 @@ class Wasi:
             out[(imp.module, imp.name)] = self.func(imp.name)
         return out
 
+    def sibling(self) -> Wasi:
+        """WASI for another module instantiated in the same store: the same contexts, lane by lane (the same
+        list, so a context replaced for one is replaced for both), and host functions of its own that read
+        and write that module's memory (bind). The device serves none of its calls."""
+        other = Wasi.__new__(Wasi)
+        other.store, other.contexts, other.memory, other._funcs = self.store, self.contexts, None, {}
+        other.calls, other.in_host_call, other.fast = 0, False, None
+        return other
+
     def func(self, name: str) -> FuncExtern:
         ext = self._funcs.get(name)
         if ext is None:

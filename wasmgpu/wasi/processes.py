@@ -65,6 +65,11 @@ class ChildStdout(BufferSink):
         return super().write(data)
 
 
+def _start_of(instance: Any) -> int | None:
+    start = instance.exports.get("_start")
+    return start.addr if isinstance(start, FuncExtern) else None
+
+
 def imports_processes(module: Module) -> bool:
     return any(imp.module == MODULE and imp.name in SIGNATURES for imp in module.imports)
 
@@ -102,6 +107,7 @@ class Children:
         self.occupant: dict[int, int] = {}  # a spare -> the handle of the child in it
         self.kept = 0  # bytes of the children's stdouts kept
         self.start: int | None = None  # the module's _start
+        self.programs: dict[str, int | None] = {}  # other modules' _start, by the argv[0] that runs them
         self.fresh: Fresh | None = None
 
     def imports(self, module: Module) -> dict[tuple[str, str], FuncExtern]:
@@ -119,10 +125,12 @@ class Children:
             out[(imp.module, imp.name)] = self.store.host_func(want, fn, f"{MODULE}::{imp.name}")
         return out
 
-    def bind(self, instance: Any) -> None:
-        """After instantiation: the module's _start, and a spare's state as it is now (all are alike)."""
-        start = instance.exports.get("_start")
-        self.start = start.addr if isinstance(start, FuncExtern) else None
+    def bind(self, instance: Any, programs: dict[str, Any] | None = None) -> None:
+        """After instantiation: the module's _start, the _start of each other module instantiated in the
+        store for children (`programs`: a spawn whose argv[0] is its name runs it), and a spare's state as
+        it is now (all are alike)."""
+        self.start = _start_of(instance)
+        self.programs = {name: _start_of(inst) for name, inst in (programs or {}).items()}
         if not self.free:
             return
         self.store.launcher.after_launch.append(self.reap)
@@ -211,7 +219,7 @@ class Children:
         argp, arglen, envp, envlen = args
         if arglen + envlen + (dirs[1] if dirs else 0) > MAX_COMMAND_BYTES:
             return (-abi.E2BIG & 0xFFFFFFFF,)
-        if not self.free or self.start is None:
+        if not self.free:
             return (-abi.EAGAIN & 0xFFFFFFFF,)
         if self.kept > MAX_KEPT_OUTPUT:
             return (-abi.ERRNO["NOMEM"] & 0xFFFFFFFF,)
@@ -219,6 +227,9 @@ class Children:
         parent = self.wasi.contexts[lane]
         try:
             argv = self._strings(mem, argp, arglen)
+            entry = self.programs[argv[0]] if argv and argv[0] in self.programs else self.start
+            if entry is None:  # a module with no _start
+                raise WasiError(abi.ERRNO["NOEXEC"])
             env = [tuple(e.split("=", 1)) for e in self._strings(mem, envp, envlen) if "=" in e]
             if dirs is None:
                 ctx = WasiContext(args=argv, env=env, preopens=parent.preopens, stdout=ChildStdout(),
@@ -239,7 +250,7 @@ class Children:
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
         self.children.append(Child(slot, self._me(lane), ctx))
         self.occupant[slot] = len(self.children) - 1
-        s.start_lane(base, self.start, (), lane)
+        s.start_lane(base, entry, (), lane)
         return (len(self.children) - 1,)
 
     def _child(self, lane: int, handle: int) -> Child | None:

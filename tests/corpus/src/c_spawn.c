@@ -12,6 +12,8 @@
  *   ids        instance_id and instance_count, in the instance and in a child
  *   sequential N   N children one after another, each checking that it starts from a fresh instance (its
  *              data, bss and heap as a new instance has them) before dirtying them: how many were fresh
+ *   run PROG ARGS...   a child with argv PROG ARGS (another module where gpu-run's --child-module names PROG):
+ *              its status and output
  *   dirs [DIRS FILE]...   for each pair, a child with DIRS as its own preopened directories (wasmgpu_spawn_in;
  *              "-" for none, "+" between two) that prints FILE: its status and output, or the spawn's errno
  */
@@ -148,6 +150,18 @@ int main(int argc, char **argv) {
         char b[64] = {0};
         fread(b, 1, sizeof b - 1, f);
         printf("%s", b);
+        return 0;
+    }
+    if (!strcmp(what, "run")) {
+        char args[512];
+        int n = 0;
+        for (int k = 2; k < argc; k++) n += snprintf(args + n, sizeof args - n, "%s%c", argv[k], 0);
+        int c = wasmgpu_spawn(args, (uint32_t)n, "", 0);
+        if (c < 0) { printf("%d\n", c); return 0; }
+        char out[128] = {0};
+        int status = wasmgpu_wait(c);
+        wasmgpu_output(c, 0, out, sizeof out - 1);
+        printf("%d %s\n", status, out);
         return 0;
     }
     if (!strcmp(what, "dirs")) {
