@@ -130,6 +130,12 @@ def test_python_api_children() -> None:
     with linker.instantiate(engine.load(C_SPAWN.read_bytes()), 2, children=2, tier="interp") as batch:
         assert [(r.trap, r.exit_code or 0) for r in batch.call("_start", [()] * 2)] == [(None, 0)] * 2
         assert [batch.wasi.stdout(i) for i in range(2)] == [b"sequential fresh=3 of 3\n", b"sequential fresh=4 of 4\n"]
+    # child_modules: a child named B runs another module.
+    linker.define_wasi(lambda i: api.WasiConfig(argv=["c_spawn", "run", "B", str(i)]))
+    b = engine.load(wasmtime.wat2wasm(CHILD_B))
+    with linker.instantiate(engine.load(C_SPAWN.read_bytes()), 2, children=2, child_modules={"B": b}) as batch:
+        assert [(r.trap, r.exit_code or 0) for r in batch.call("_start", [()] * 2)] == [(None, 0)] * 2
+        assert [batch.wasi.stdout(i) for i in range(2)] == [b"3 module B, argc 2\n\n"] * 2
 
 
 SHARED_CHILD = r"""

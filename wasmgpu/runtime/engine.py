@@ -187,10 +187,14 @@ class Linker:
     def instantiate(self, module: CompiledModule, n: int = 1, **options: Any) -> Batch:
         """`options`: the store's (Store), and `threads` (each instance a process of that many threads) and
         `children` (room for that many processes alive at once that the instances start themselves:
-        wasi/processes.py; needs define_wasi)."""
+        wasi/processes.py; needs define_wasi) and `child_modules` ({name: CompiledModule}: a child spawned
+        with that argv[0] runs that module, as gpu-run's --child-module)."""
         wanted = {(i.module, i.name) for i in module.module.imports}
         imports: dict[tuple[str, str], ImportValue] = {k: v for k, v in self.definitions.items() if k in wanted}
         spare = options.pop("children", 0)
+        programs = options.pop("child_modules", None) or {}
+        if programs and not spare:
+            raise WasmGpuError("child_modules need room for children: give children too")
         if self.wasi_configs is None:
             if spare:
                 raise WasmGpuError("children need WASI: call define_wasi first")
@@ -205,7 +209,13 @@ class Linker:
             linked.update(children.imports(module.module))
             batch = Batch(store, store.instantiate(module.module, linked), module.typed, wasi)
             wasi.bind(batch.instance)
-            children.bind(batch.instance)
+            started = {}
+            for name, sub in programs.items():
+                sub_wasi = wasi.wasi.sibling()
+                sub_linked = {**sub_wasi.imports(sub.module), **children.imports(sub.module)}
+                started[name] = store.instantiate(sub.module, sub_linked, name=name)
+                sub_wasi.bind(started[name])
+            children.bind(batch.instance, started)
             store.instances = n  # a call starts these; the spares wait for a spawn
         except BaseException:
             wasi.close()  # the contexts were made: their host resources go with the failed instantiation
