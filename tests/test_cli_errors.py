@@ -320,3 +320,8 @@ def test_a_huge_batch_is_refused_in_one_line_at_once() -> None:
     line = one_line_error(proc)
     assert "600000000 instances need at least" in line and "available (--max-memory)" in line
     assert time.monotonic() - begin < 10  # about 0.4 s, most of it Python's start
+    # The same before any worker process starts (on a GPU, gpu-run plans workers for a batch this large).
+    begin = time.monotonic()
+    again = one_line_error(gpu_run_process("--workers", "8", "--instances", "600000000", "examples/fib.wasm"))
+    assert again.split(";")[0] == line.split(";")[0] and "available (--max-memory)" in again
+    assert time.monotonic() - begin < 10

@@ -53,9 +53,9 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .graphics import add_arguments as add_graphics_arguments
     from .graphics import collector_for, uses_graphics
     from .runtime.api import from_raw
-    from .runtime.backends import MEMORY_LAYOUTS, format_bytes, host_memory_available
+    from .runtime.backends import MEMORY_LAYOUTS, batch_memory_bound, format_bytes, host_memory_available
     from .runtime.engine import Engine
-    from .runtime.store import TIERS, FuncExtern, Store
+    from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
     from .runtime.threads import group_shift
     from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
     from .wasi.batch import Wasi
@@ -758,6 +758,8 @@ def run_module(opts: argparse.Namespace) -> int:
         raise WasmGpuError("--ray and --devices: on a Ray cluster, Ray gives each range its GPU")
     opts.device_ids = choose_devices(opts)
     workers = None if opts.ray is not None else plan_workers(opts, n, uses_graphics(module))
+    if workers is not None:
+        refuse_past_memory(opts, n)
     with ExitStack() as stack:
         if opts.ray is not None:
             from .cluster import run_on_ray  # noqa: PLC0415 - Ray is imported only when asked for
@@ -913,6 +915,20 @@ def host_room(n: int) -> bool:
     of its available memory); a batch that cannot does not run in waves, and is refused with the store's
     reason."""
     return n * HOST_BYTES_PER_INSTANCE <= host_memory_available() // 2
+
+
+def refuse_past_memory(opts: argparse.Namespace, n: int) -> None:
+    """Before worker processes start: a batch that cannot run in waves and whose instances' least footprint
+    is past all the memory its workers could have is refused at once, in the whole batch's terms, as one
+    process's store refuses it."""
+    if host_room(n):
+        return
+    bound, lazy, kind = batch_memory_bound(opts.backend, len(getattr(opts, "device_ids", None) or ()),
+                                           opts.max_memory)
+    need = n * least_instance_bytes(lazy)
+    if need > bound:
+        raise WasmGpuError(footprint_text(n, kind).format(need=format_bytes(need)) +
+                           f"; {format_bytes(bound)} available (--max-memory)")
 
 
 def threads_per_process(opts: argparse.Namespace) -> int:

@@ -328,6 +328,29 @@ def cuda_device_count() -> int:
     return count.value if cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 else 0
 
 
+def cuda_total_memory(ordinal: int = 0) -> int:
+    """The memory of the GPU this process sees as `ordinal` (bytes), without CuPy or a context; 0 without a
+    driver."""
+    cuda = _cuda_driver()
+    dev, size = ctypes.c_int(), ctypes.c_size_t()
+    if cuda is None or cuda.cuDeviceGet(ctypes.byref(dev), ordinal) != 0:
+        return 0
+    return size.value if cuda.cuDeviceTotalMem_v2(ctypes.byref(size), dev) == 0 else 0
+
+
+def batch_memory_bound(backend: str, devices: int, max_memory: int | None) -> tuple[int, bool, str]:
+    """What the stores of a whole batch may take together at most (bytes; --max-memory, or the budgets'
+    share of every GPU's whole memory, or of the host's), whether the backend's arrays only reserve, and
+    what memory it is; without making a backend (no CUDA context)."""
+    gpu = backend == "cuda" or backend == "auto" and cuda_device_count() > 0
+    if gpu:
+        bound = int(DEVICE_BUDGET_SHARE * cuda_total_memory()) * max(devices, 1)
+    else:
+        bound = int(HOST_BUDGET_SHARE * host_memory_available())
+    kind = CudaBackend.memory_kind if gpu else CpuBackend.memory_kind
+    return (bound if max_memory is None else max_memory), (CpuBackend.lazy and not gpu), kind
+
+
 def cuda_available() -> bool:
     try:
         import cupy

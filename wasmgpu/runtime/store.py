@@ -148,9 +148,9 @@ class Store:
     def _stack_shape(self, n: int, stack_slots: int | None, max_depth: int | None) -> tuple[int, int]:
         """The slots and frames per instance, charged to the budget with the instances' state."""
         backend = self.backend
-        what = f"{n} instances need at least {{need}} of {backend.memory_kind} for their state and stacks"
+        what = footprint_text(n, backend.memory_kind)
         # Checked before anything proportional to N is allocated (N itself may be absurd).
-        self.budget.charge(n * (STATE_BYTES + (OS_PAGE * 2 if backend.lazy else 8 * ((1 << 10) + 64))), what)
+        self.budget.charge(n * least_instance_bytes(backend.lazy), what)
         if n >= MAX_INSTANCES:
             raise WasmGpuError(f"a store holds 1 to {MAX_INSTANCES - 1} instances, not {n}")
         if stack_slots is None:
@@ -615,6 +615,17 @@ class Store:
         finally:
             r, self._round = self._round, None
             r.flush(self)
+
+
+def least_instance_bytes(lazy: bool) -> int:
+    """What an instance's state and smallest stack take at least, on a backend whose arrays only reserve
+    (`lazy`) or not."""
+    return STATE_BYTES + (OS_PAGE * 2 if lazy else 8 * ((1 << 10) + 64))
+
+
+def footprint_text(n: int, memory_kind: str) -> str:
+    """What a batch of n instances too large for its memory is refused with ({need}: the bytes)."""
+    return f"{n} instances need at least {{need}} of {memory_kind} for their state and stacks"
 
 
 @dataclass
