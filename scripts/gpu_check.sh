@@ -5,7 +5,9 @@
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
 # WASMGPU_SKIP_BENCH=1 leaves out the kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1
-# the pytest run)
+# the pytest run). The wheels, made beforehand on a machine with PyPI (the version the tests pin):
+#   pip download --only-binary=:all: --python-version 3.12 --platform manylinux1_x86_64 --no-deps -d .whl \
+#       wasmtime==50.0.1 pytest-xdist execnet
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
