@@ -976,20 +976,15 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
                                          f'failed to instantiate "{opts.module}"'), EXIT_TRAP) from None
         if wasi is not None:
             wasi.bind(instance)
-        programs = {}
         for name, path, sub in child_modules(opts, module):
-            assert wasi is not None and children is not None  # child_modules asks for gpu.spawn
-            sub_wasi = wasi.sibling()
-            sub_imports = sub_wasi.imports(sub)
-            sub_imports.update(children.imports(sub))
+            assert children is not None  # child_modules asks for gpu.spawn
             try:
-                programs[name] = store.instantiate(sub, sub_imports, name=name)
+                children.add_program(name, sub)
             except InstantiationTrap as t:
                 raise Failed(failure_message(trap_outcome(t.kind, t.backtrace, sub.module_name), path,
                                              f'failed to instantiate "{path}"'), EXIT_TRAP) from None
-            sub_wasi.bind(programs[name])
         if children is not None:
-            children.bind(instance, programs)
+            children.bind(instance)
         store.instances = n  # a call starts these; the spares wait for a spawn
         if frames is not None:
             frames.bind(instance)

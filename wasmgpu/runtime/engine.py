@@ -209,13 +209,9 @@ class Linker:
             linked.update(children.imports(module.module))
             batch = Batch(store, store.instantiate(module.module, linked), module.typed, wasi)
             wasi.bind(batch.instance)
-            started = {}
             for name, sub in programs.items():
-                sub_wasi = wasi.wasi.sibling()
-                sub_linked = {**sub_wasi.imports(sub.module), **children.imports(sub.module)}
-                started[name] = store.instantiate(sub.module, sub_linked, name=name)
-                sub_wasi.bind(started[name])
-            children.bind(batch.instance, started)
+                children.add_program(name, sub.module)
+            children.bind(batch.instance)
             store.instances = n  # a call starts these; the spares wait for a spawn
         except BaseException:
             wasi.close()  # the contexts were made: their host resources go with the failed instantiation

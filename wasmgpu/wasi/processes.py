@@ -125,12 +125,19 @@ class Children:
             out[(imp.module, imp.name)] = self.store.host_func(want, fn, f"{MODULE}::{imp.name}")
         return out
 
-    def bind(self, instance: Any, programs: dict[str, Any] | None = None) -> None:
-        """After instantiation: the module's _start, the _start of each other module instantiated in the
-        store for children (`programs`: a spawn whose argv[0] is its name runs it), and a spare's state as
-        it is now (all are alike)."""
+    def add_program(self, name: str, module: Module) -> Any:
+        """Another module instantiated in the store (before bind), that a spawn whose argv[0] is `name` runs:
+        its WASI a sibling of the instances' (the same contexts, its own memory), with the gpu functions."""
+        wasi = self.wasi.sibling()
+        instance = self.store.instantiate(module, {**wasi.imports(module), **self.imports(module)}, name=name)
+        wasi.bind(instance)
+        self.programs[name] = _start_of(instance)
+        return instance
+
+    def bind(self, instance: Any) -> None:
+        """After instantiation (of every module: add_program): the module's _start, and a spare's state as it
+        is now (all are alike)."""
         self.start = _start_of(instance)
-        self.programs = {name: _start_of(inst) for name, inst in (programs or {}).items()}
         if not self.free:
             return
         self.store.launcher.after_launch.append(self.reap)
@@ -231,14 +238,13 @@ class Children:
             if entry is None:  # a module with no _start
                 raise WasiError(abi.ERRNO["NOEXEC"])
             env = [tuple(e.split("=", 1)) for e in self._strings(mem, envp, envlen) if "=" in e]
+            kw: dict[str, Any] = dict(args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
+                                      clock=parent.clock)
             if dirs is None:
-                ctx = WasiContext(args=argv, env=env, preopens=parent.preopens, stdout=ChildStdout(),
-                                  stderr=parent.stderr, clock=parent.clock)
+                ctx = WasiContext(preopens=parent.preopens, **kw)
             else:
                 specs = [d.partition("=") for d in self._strings(mem, *dirs)]
-                ctx = child_context(parent, [(g, p) if eq else (g, g) for g, eq, p in specs],
-                                    args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
-                                    clock=parent.clock)
+                ctx = child_context(parent, [(g, p) if eq else (g, g) for g, eq, p in specs], **kw)
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
         slot = self.free.pop()

@@ -30,6 +30,15 @@ static int spawn(const char *a0, const char *a1, const char *a2, const char *env
     return wasmgpu_spawn(buf, (uint32_t)n, env ? env : "", env ? (uint32_t)strlen(env) + 1 : 0);
 }
 
+/* A spawned child's exit status and output ("STATUS OUTPUT"), or the spawn's errno. */
+static void report(int child) {
+    if (child < 0) { printf("%d\n", child); return; }
+    char out[128] = {0};
+    int status = wasmgpu_wait(child);
+    wasmgpu_output(child, 0, out, sizeof out - 1);
+    printf("%d %s\n", status, out);
+}
+
 static int marker = 12345;
 static unsigned char bss[4096];
 
@@ -156,12 +165,7 @@ int main(int argc, char **argv) {
         char args[512];
         int n = 0;
         for (int k = 2; k < argc; k++) n += snprintf(args + n, sizeof args - n, "%s%c", argv[k], 0);
-        int c = wasmgpu_spawn(args, (uint32_t)n, "", 0);
-        if (c < 0) { printf("%d\n", c); return 0; }
-        char out[128] = {0};
-        int status = wasmgpu_wait(c);
-        wasmgpu_output(c, 0, out, sizeof out - 1);
-        printf("%d %s\n", status, out);
+        report(wasmgpu_spawn(args, (uint32_t)n, "", 0));
         return 0;
     }
     if (!strcmp(what, "dirs")) {
@@ -170,12 +174,7 @@ int main(int argc, char **argv) {
             int n = snprintf(args, sizeof args, "c_spawn%ccat%c%s%c", 0, 0, argv[k + 1], 0), d = 0;
             if (strcmp(argv[k], "-"))
                 for (const char *c = argv[k];; c++) { dirs[d++] = *c == '+' ? 0 : *c; if (!*c) break; }
-            int c = wasmgpu_spawn_in(args, (uint32_t)n, "", 0, dirs, (uint32_t)d);
-            if (c < 0) { printf("%d\n", c); continue; }
-            char out[64] = {0};
-            int status = wasmgpu_wait(c);
-            wasmgpu_output(c, 0, out, sizeof out - 1);
-            printf("%d %s\n", status, out);
+            report(wasmgpu_spawn_in(args, (uint32_t)n, "", 0, dirs, (uint32_t)d));
         }
         return 0;
     }
