@@ -270,9 +270,11 @@ def run_wasmtime_module(module: wasmtime.Module, tmp: Path, args=("prog",), env=
     return code, (tmp / f"{tag}stdout").read_bytes(), (tmp / f"{tag}stderr").read_bytes()
 
 
-def run_gpu(engine, wat: str, contexts: list[WasiContext], **kw):
+def run_gpu(engine, wat: str, contexts: list[WasiContext], fetch_ahead: bool | None = None, **kw):
     compiled = engine.load(wasmtime.wat2wasm(wat))
     store = engine.store(len(contexts))
+    if fetch_ahead is not None:  # the device's way of serving a round's reads, on any backend
+        store.fetch_ahead = fetch_ahead
     wasi = Wasi(store, contexts)
     instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
     wasi.bind(instance)
@@ -313,7 +315,8 @@ def test_args_env_and_exit_codes_batch(engine, tmp_path) -> None:
     assert len({code_of(r) for r in results}) > 5
 
 
-def test_files_and_directories_match_wasmtime(engine, tmp_path) -> None:
+@pytest.mark.parametrize("fetch_ahead", [None, True])
+def test_files_and_directories_match_wasmtime(engine, tmp_path, fetch_ahead) -> None:
     wat = files_program()
     n = 3
     ref_root, gpu_root = tmp_path / "ref", tmp_path / "gpu"
@@ -321,7 +324,7 @@ def test_files_and_directories_match_wasmtime(engine, tmp_path) -> None:
     for i in range(n):
         (gpu_root / str(i)).mkdir(parents=True)
         contexts.append(WasiContext(args=["prog", f"file{i}.txt"], preopens=[(str(gpu_root / str(i)), ".")]))
-    results = run_gpu(engine, wat, contexts)
+    results = run_gpu(engine, wat, contexts, fetch_ahead)
     for i in range(n):
         (ref_root / str(i)).mkdir(parents=True)
         code, out, _ = run_wasmtime(wat, tmp_path / "io" / str(i), ["prog", f"file{i}.txt"],
@@ -366,7 +369,8 @@ def test_proc_exit_codes(engine, tmp_path, code) -> None:
         assert r.trap is not None and "invalid exit status" in r.trap
 
 
-def test_guest_pointers_are_bounds_checked(engine) -> None:
+@pytest.mark.parametrize("fetch_ahead", [None, True])
+def test_guest_pointers_are_bounds_checked(engine, fetch_ahead) -> None:
     """Out-of-bounds pointers give EFAULT (21), never a crash, and nothing is written."""
     p = Program()
     end = 2 * 65536
@@ -388,10 +392,28 @@ def test_guest_pointers_are_bounds_checked(engine) -> None:
     }
     body = "\n".join(p.report(k, v) for k, v in calls.items())
     wat = p.wat(f'(func (export "_start") {body})')
-    [r] = run_gpu(engine, wat, [ctx := WasiContext(args=["a"], preopens=[(".", ".")])])
+    [r] = run_gpu(engine, wat, [ctx := WasiContext(args=["a"], preopens=[(".", ".")])], fetch_ahead)
     assert r.exit_code is None and r.trap is None
     lines = bytes(ctx.stdout.data).decode().splitlines()
     assert lines == [f"{k}=21" for k in calls]
+
+
+def test_fetched_reads_see_the_rounds_own_writes(engine) -> None:
+    """A round's reads fetched ahead (store.prefetch) come from the fetch, and a write in the round makes
+    what it overlaps be read again."""
+    compiled = engine.load(wasmtime.wat2wasm('(module (memory (export "memory") 1))'))
+    store = engine.store(3)
+    store.fetch_ahead = True
+    mem = store.instantiate(compiled.module, {}).exports["memory"]
+    store.write_memory(mem, 1, 100, b"abcdef")
+    with store.host_round():
+        store.prefetch([(mem.addr, 1, 100, 6), (mem.addr, 0, 100, 6), (mem.addr, 2, 65530, 6)])
+        assert {key[1] for key in store._round.fetched} == {0, 1, 2}
+        assert bytes(store.read_memory(mem, 1, 101, 3)) == b"bcd"
+        store.write_memory(mem, 1, 102, b"XY")
+        assert bytes(store.read_memory(mem, 1, 100, 6)) == b"abXYef"
+        assert bytes(store.read_memory(mem, 0, 100, 6)) == bytes(6)
+    assert bytes(store.read_memory(mem, 1, 100, 6)) == b"abXYef"
 
 
 def test_memory_grown_after_instantiation_is_seen(engine) -> None:

@@ -272,6 +272,9 @@ class Launcher:
         slots: tuple[list[int], list[int], list[int]] = ([], [], [])
         with self.store.host_round():  # memory sizes read once, memory writes in one transfer
             group = ~((1 << self.store.thread_shift) - 1)
+            if self.store.fetch_ahead:
+                self._prefetch([f.reads(i if f.per_lane else i & group, args) for i, f, _, args in calls
+                                if f.reads is not None])
             for i, f, base, args in calls:
                 try:  # a thread's calls are its process's, which its main lane's host state serves
                     results = f.host(i if f.per_lane else i & group, args)  # type: ignore[misc]
@@ -299,6 +302,19 @@ class Launcher:
                     slots[2].append(int(v) & U64_MAX)
                 resumed.append(i)
         return resumed, exited, trapped, slots
+
+    def _prefetch(self, plans: list[Iterator[list[tuple[int, int, int, int]]]]) -> None:
+        """What the calls will read of guest memory, fetched level by level for all of them at once."""
+        while plans:
+            wants: list[tuple[int, int, int, int]] = []
+            live = []
+            for plan in plans:
+                level = next(plan, None)
+                if level is not None:
+                    wants += level
+                    live.append(plan)
+            self.store.prefetch(wants)
+            plans = live
 
     def _outcome(self, nres: int) -> Outcome:
         s = self.store

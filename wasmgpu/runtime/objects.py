@@ -7,7 +7,7 @@ integer (externref) or REF_NULL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,9 @@ U64_MAX = (1 << 64) - 1
 INTRINSICS = {"instance_id": INTRINSIC_INSTANCE_ID, "instance_count": INTRINSIC_INSTANCE_COUNT}
 
 HostCallback = Callable[[int, tuple[int, ...]], tuple[int, ...]]
+# What a host call will read of guest memory, level by level (a level may depend on what the one before
+# read, as an iovec array's buffers do): lists of (memory address, instance, address, length).
+ReadPlan = Callable[[int, tuple[int, ...]], Iterator[list[tuple[int, int, int, int]]]]
 
 
 def grow_rows(arr: Any, xp: Any, rows: int, n: int, dtype: Any, fill: int = 0) -> Any:
@@ -45,6 +48,7 @@ class FuncInst:
     frame: int = 0
     host_index: int = NO_HOST
     per_lane: bool = False  # a host function told the calling lane, not its process's main lane (threads.py)
+    reads: ReadPlan | None = None  # fetched for a whole round of calls before they are served (store.prefetch)
     nargs: int = field(init=False)  # the slots the parameters take (a v128 two)
 
     def __post_init__(self) -> None:

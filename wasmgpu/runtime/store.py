@@ -65,6 +65,7 @@ from .objects import (
     Instance,
     MemInst,
     MemoryExtern,
+    ReadPlan,
     TableExtern,
     TableInst,
     grow_rows,
@@ -78,6 +79,11 @@ MAX_INSTANCES = 1 << 29
 # A 64-bit memory's default size limit per instance (a store's memory_limit): what the batch's memory
 # budget allows, up to this.
 MEM64_LIMIT = 1 << 36
+# A round's guest-memory reads fetched together (prefetch): a path or a write's buffers, not a bulk copy,
+# whose own transfer costs less than the gather's index per byte.
+FETCH_RANGE = 64 << 10
+FETCH_ROUND = 256 << 20
+FETCH_BATCH = 2 << 20  # bytes per gather: its index arrays on the device take 32 bytes a byte
 
 
 class DeviceExtension(Protocol):
@@ -137,6 +143,9 @@ class Store:
         self.fuel_slice = fuel_slice
         self.memory_limit = memory_limit  # bytes per instance per 64-bit memory
         self._round: HostRound | None = None  # host calls being served together (host_round)
+        # Host calls' reads of guest memory fetched per round (prefetch): worth it where each read would be a
+        # transfer from a device; on the CPU a read is a copy.
+        self.fetch_ahead = self.xp is not np
         self.table_limit = table_limit  # entries per instance per table
         self._init_objects()
         self._init_instances()
@@ -281,11 +290,12 @@ class Store:
         return i, f"function {v} ({self.funcs[v].name}) is not a {wo.type_name(t)}"
 
     def host_func(self, ftype: FuncType, callback: HostCallback, name: str = "host",
-                  device_kind: int | None = None) -> FuncExtern:
-        """A host function; with `device_kind`, one the VM serves itself when it can (see attach)."""
+                  device_kind: int | None = None, reads: ReadPlan | None = None) -> FuncExtern:
+        """A host function; with `device_kind`, one the VM serves itself when it can (see attach); with
+        `reads`, one whose reads of guest memory are fetched for all its calls of a round at once."""
         addr = len(self.funcs)
         index = addr if device_kind is None else DEVICE_IMPORT_BASE + device_kind
-        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=index))
+        self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=index, reads=reads))
         self.params.dirty = True
         return FuncExtern(self, addr, ftype)
 
@@ -587,13 +597,22 @@ class Store:
     def read_memory(self, m: MemoryExtern, inst: int, addr: int, n: int) -> np.ndarray:
         """Instance `inst`'s bytes [addr, addr + n) of memory m, on the host (the caller checks bounds)."""
         r = self._round
-        if r is not None and any(a < addr + n and addr < a + len(b) for a, b in r.writes.get((m.addr, inst), ())):
-            r.flush(self)  # it reads what this round wrote
+        if r is not None:
+            if any(a < addr + n and addr < a + len(b) for a, b in r.writes.get((m.addr, inst), ())):
+                r.flush(self)  # it reads what this round wrote
+            for a, b in r.fetched.get((m.addr, inst >> self.mems[m.addr].data.shift), ()):
+                if a <= addr and addr + n <= a + len(b):
+                    return b[addr - a: addr - a + n].copy()
         return self.mems[m.addr].data.read(inst, addr, n)
 
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
         if self._round is not None:
             self._round.writes.setdefault((m.addr, inst), []).append((addr, bytes(data)))
+            key = (m.addr, inst >> self.mems[m.addr].data.shift)
+            if key in self._round.fetched:  # what was fetched there is stale now
+                end = addr + len(data)
+                self._round.fetched[key] = [(a, b) for a, b in self._round.fetched[key]
+                                            if not (a < end and addr < a + len(b))]
         else:
             self.mems[m.addr].data.write(inst, addr, data)
 
@@ -604,6 +623,34 @@ class Store:
         if m.addr not in r.pages:
             r.pages[m.addr] = self.backend.to_host(self.mem_pages[m.addr + 1])
         return r.pages[m.addr]
+
+    def prefetch(self, wants: list[tuple[int, int, int, int]]) -> None:
+        """Fetch these (memory address, instance, address, length) ranges of guest memory for the round's
+        calls, a few transfers per memory, so that its host calls read them without a transfer each. Only
+        where memory is on a device (`fetch_ahead`); ranges past FETCH_RANGE bytes, or past FETCH_ROUND in
+        all, are left to the calls' own reads."""
+        r = self._round
+        if r is None or not wants or not self.fetch_ahead:
+            return
+        if r.writes:
+            r.flush(self)
+        by_mem: dict[int, list[tuple[int, int, int]]] = {}
+        total = 0
+        for m, inst, addr, n in wants:
+            if 0 < n <= FETCH_RANGE and total + n <= FETCH_ROUND:
+                by_mem.setdefault(m, []).append((inst, addr, n))
+                total += n
+        for m, items in by_mem.items():
+            data = self.mems[m].data
+            start = size = 0
+            for k, (_, _, n) in enumerate([*items, (0, 0, FETCH_BATCH)]):
+                if size + n > FETCH_BATCH and size:  # one gather's worth: its byte indices stay small
+                    batch = items[start:k]
+                    insts, addrs, lens = zip(*batch, strict=True)
+                    for (inst, addr, _), got in zip(batch, data.read_many(insts, addrs, lens), strict=True):
+                        r.fetched.setdefault((m, inst >> data.shift), []).append((addr, got))
+                    start, size = k, 0
+                size += n
 
     @contextmanager
     def host_round(self) -> Iterator[None]:
@@ -635,6 +682,8 @@ class HostRound:
     pages: dict[int, np.ndarray] = field(default_factory=dict)
     # (memory, instance) -> (address, bytes) in the order written (only one instance's order matters)
     writes: dict[tuple[int, int], list[tuple[int, bytes]]] = field(default_factory=dict)
+    # (memory, instance's copy) -> (address, bytes) fetched before the calls (prefetch), none written since
+    fetched: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = field(default_factory=dict)
 
     def flush(self, store: Store) -> None:
         by_mem: dict[int, tuple[list[int], list[int], list[bytes]]] = {}

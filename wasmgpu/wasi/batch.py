@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import LinkError, ProcExit, Trap, WasmGpuError
+from ..runtime.objects import ReadPlan
 from ..runtime.store import Extern, FuncExtern, Instance, MemoryExtern, Store
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import WasiContext
 from .fast import HOST_PREFIX, FastPaths
 from .memory import GuestMemory, WasiError
-from .preview1 import FUNCTIONS
+from .preview1 import FUNCTIONS, read_plan
 
 
 class HostInterrupt(BaseException):
@@ -80,7 +81,8 @@ class Wasi:
         if ext is None:
             params, results = abi.SIGNATURES[name]
             kind = self.fast.kind(name) if self.fast is not None else None
-            ext = self.store.host_func(FuncType(params, results), self._callback(name), HOST_PREFIX + name, kind)
+            ext = self.store.host_func(FuncType(params, results), self._callback(name), HOST_PREFIX + name, kind,
+                                       self._reads(name))
             self._funcs[name] = ext
         return ext
 
@@ -90,6 +92,21 @@ class Wasi:
         self.memory = ext if isinstance(ext, MemoryExtern) else None
         if self.fast is not None:
             self.fast.set_memory(self.memory.addr if self.memory is not None else None)
+
+    def _reads(self, name: str) -> ReadPlan | None:
+        """The guest memory a call of `name` will read, as the store fetches it for a round (store.prefetch)."""
+        plan = read_plan(name)
+        if plan is None:
+            return None
+
+        def reads(index: int, args: tuple[int, ...]) -> Iterator[list[tuple[int, int, int, int]]]:
+            if self.memory is None:
+                return
+            m = self.memory.addr
+            for level in plan(GuestMemory(self.store, self.memory, index), args):
+                yield [(m, index, a, n) for a, n in level]
+
+        return reads
 
     def _callback(self, name: str) -> Any:
         fn = FUNCTIONS[name]

@@ -42,6 +42,9 @@ class GuestMemory:
         if ptr < 0 or length < 0 or ptr + length > self.size:
             raise WasiError(abi.EFAULT)
 
+    def fits(self, ptr: int, length: int) -> bool:
+        return 0 <= ptr and 0 <= length and ptr + length <= self.size
+
     def read(self, ptr: int, length: int) -> bytes:
         self.check(ptr, length)
         if length == 0:

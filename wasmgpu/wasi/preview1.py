@@ -8,10 +8,11 @@ the specification leaves a choice, the errno is the one wasmtime gives.
 
 from __future__ import annotations
 
+import inspect
 import os
 import stat
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..errors import ProcExit, Trap
 from . import abi
@@ -669,3 +670,34 @@ def sock_shutdown(ctx: WasiContext, mem: GuestMemory, fd: int, how: int) -> int:
 
 
 assert set(FUNCTIONS) == set(abi.SIGNATURES), set(abi.SIGNATURES) ^ set(FUNCTIONS)
+
+
+# -- what a call will read, fetched for a round of calls at once (launch.py _prefetch) ----------------
+# A path_* function reads its string arguments, parameters with their lengths beside them by these names;
+# the functions that write out of an iovec array read its buffers.
+_STRING_ARGS = (("path", "path_len"), ("old_path", "old_len"), ("new_path", "new_len"))
+_GATHERS = frozenset({"fd_write", "fd_pwrite"})
+ReadLevels = Iterator[list[tuple[int, int]]]
+
+
+def read_plan(name: str) -> Callable[[GuestMemory, tuple[int, ...]], ReadLevels] | None:
+    """The (address, length) ranges a call of `name` will read, level by level, or None if it reads none."""
+    params = list(inspect.signature(FUNCTIONS[name]).parameters)[2:]
+    strings = [(params.index(p), params.index(n)) for p, n in _STRING_ARGS if p in params and name.startswith("path_")]
+    iovs = params.index("iovs") if name in _GATHERS else None
+    if not strings and iovs is None:
+        return None
+
+    def plan(mem: GuestMemory, args: tuple[int, ...]) -> ReadLevels:
+        ranges = [(args[p], args[n]) for p, n in strings]
+        if iovs is not None:
+            ranges.append((args[iovs], args[iovs + 1] * abi.IOVEC.size))
+        yield [(a, n) for a, n in ranges if mem.fits(a, n)]
+        if iovs is not None:
+            try:
+                vecs = mem.iovecs(args[iovs], args[iovs + 1])
+            except WasiError:  # the call itself answers it
+                return
+            yield [(a, n) for a, n in vecs if n]
+
+    return plan
