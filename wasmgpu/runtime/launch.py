@@ -227,19 +227,19 @@ class Launcher:
         sv = s.slot_view()
         frames = state[S_HOST_FP].astype(np.int64)
         span = max(s.funcs[int(f)].nargs for f in state[S_HOST_FUNC])
-        top = min(int(frames.max()) + span + 1, sv.shape[0])
-        # One transfer of the slots around every waiting frame, then results written back per instance.
-        window = s.backend.to_host(sv[:top, s.xp.asarray(insts)])
+        # One transfer of each waiting frame's argument slots, then results written back per instance.
+        at = np.minimum(frames[None, :] + np.arange(span, dtype=np.int64)[:, None], sv.shape[0] - 1)
+        xp = s.xp
+        window = s.backend.to_host(sv[xp.asarray(at), xp.asarray(insts)[None, :]]) if span else None
         calls = []
         for j, i in enumerate(insts.tolist()):
             f = s.funcs[int(state[S_HOST_FUNC, j])]
             base = int(frames[j])
-            args = tuple(int(v) for v in window[base: base + f.nargs, j])
+            args = tuple(int(v) for v in window[:f.nargs, j]) if f.nargs else ()
             calls.append((i, f, base, _join(args, f.type.params) if f.nargs != len(f.type.params) else args))
         with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
             resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
         # Results into the callee frames, and the ended instances' state, each in one transfer.
-        xp = s.xp
         if values:
             sv[xp.asarray(np.array(rows)), xp.asarray(np.array(cols))] = xp.asarray(np.array(values, dtype=np.uint64))
         if exited:
