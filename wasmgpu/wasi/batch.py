@@ -11,7 +11,7 @@ from ..runtime.store import Extern, FuncExtern, Instance, MemoryExtern, Store
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import WasiContext
-from .fast import HOST_PREFIX, FastPaths
+from .fast import HOST_PREFIX, FastPaths, may_change_stdio
 from .memory import GuestMemory, WasiError
 from .preview1 import FUNCTIONS, read_plan
 
@@ -111,6 +111,7 @@ class Wasi:
     def _callback(self, name: str) -> Any:
         fn = FUNCTIONS[name]
         returns = bool(abi.SIGNATURES[name][1])
+        changes_stdio = may_change_stdio(name)
 
         def callback(index: int, args: tuple[int, ...]) -> tuple[int, ...]:
             self.calls += 1
@@ -134,7 +135,7 @@ class Wasi:
                 raise
             except Exception as e:  # a bug here must not take the batch down: this instance traps
                 raise Trap(f"internal error in WASI {name}: {type(e).__name__}: {e}") from e
-            if self.fast is not None:
+            if changes_stdio and self.fast is not None:
                 self.fast.after_host_call(index)
             return (errno,) if returns else ()
 

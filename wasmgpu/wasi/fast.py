@@ -72,6 +72,12 @@ MAX_OUT_BUFFER = 16 << 10  # bytes per instance
 MIN_OUT_BUFFER = 1 << 10
 
 
+def may_change_stdio(name: str) -> bool:
+    """Whether a WASI call may close, renumber or change the flags or rights of fds 0-2: reads, writes and
+    path calls (whose new descriptors are never 0-2 while those are open) do not."""
+    return name not in NO_FDS and name not in ONE_FD and not name.startswith("path_")
+
+
 def default_out_buffer(store: Store) -> int:
     """16 KiB per instance, less where N buffers would take over 256 MiB (CPU) or 1/32 of the GPU's free memory."""
     free = store.backend.device_memory()
@@ -256,11 +262,8 @@ class FastPaths:
                        and not (name in ONE_FD and args and args[0] != 0)})
         if take:
             self._take_stdin(np.array(take))
-        # One that may change what fds 0-2 are (close, renumber, new flags or rights) leaves their fdstat to the
-        # host from then on; reads, writes and path calls (whose new descriptors are never 0-2 while those are
-        # open) do not.
-        stat = sorted({i for i, name, _ in wasi if self._flags[i] & WF_STDIO and name not in NO_FDS
-                       and name not in ONE_FD and not name.startswith("path_")})
+        # One that may change what fds 0-2 are leaves their fdstat to the host from then on.
+        stat = sorted({i for i, name, _ in wasi if self._flags[i] & WF_STDIO and may_change_stdio(name)})
         if stat:
             self._flags[stat] &= ~WF_STDIO & 0xFFFFFFFF
             self._changed(np.array(stat))
