@@ -600,7 +600,7 @@ class Store:
         if r is not None:
             if any(a < addr + n and addr < a + len(b) for a, b in r.writes.get((m.addr, inst), ())):
                 r.flush(self)  # it reads what this round wrote
-            for a, b in r.fetched.get((m.addr, inst >> self.mems[m.addr].data.shift), ()):
+            for a, b in r.fetched.get(self._copy_key(m, inst), ()):
                 if a <= addr and addr + n <= a + len(b):
                     return b[addr - a: addr - a + n].copy()
         return self.mems[m.addr].data.read(inst, addr, n)
@@ -608,7 +608,7 @@ class Store:
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
         if self._round is not None:
             self._round.writes.setdefault((m.addr, inst), []).append((addr, bytes(data)))
-            key = (m.addr, inst >> self.mems[m.addr].data.shift)
+            key = self._copy_key(m, inst)
             if key in self._round.fetched:  # what was fetched there is stale now
                 end = addr + len(data)
                 self._round.fetched[key] = [(a, b) for a, b in self._round.fetched[key]
@@ -623,6 +623,10 @@ class Store:
         if m.addr not in r.pages:
             r.pages[m.addr] = self.backend.to_host(self.mem_pages[m.addr + 1])
         return r.pages[m.addr]
+
+    def _copy_key(self, m: MemoryExtern, inst: int) -> tuple[int, int]:
+        """The round's key of the copy of memory m that instance `inst` uses (a process's threads share one)."""
+        return m.addr, inst >> self.mems[m.addr].data.shift
 
     def prefetch(self, wants: list[tuple[int, int, int, int]]) -> None:
         """Fetch these (memory address, instance, address, length) ranges of guest memory for the round's

@@ -38,12 +38,12 @@ class GuestMemory:
             self._size = int(self._store.memory_pages(self._mem)[self._index]) * PAGE
         return self._size
 
-    def check(self, ptr: int, length: int) -> None:
-        if ptr < 0 or length < 0 or ptr + length > self.size:
-            raise WasiError(abi.EFAULT)
-
     def fits(self, ptr: int, length: int) -> bool:
         return 0 <= ptr and 0 <= length and ptr + length <= self.size
+
+    def check(self, ptr: int, length: int) -> None:
+        if not self.fits(ptr, length):
+            raise WasiError(abi.EFAULT)
 
     def read(self, ptr: int, length: int) -> bytes:
         self.check(ptr, length)
