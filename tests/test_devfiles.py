@@ -195,6 +195,10 @@ SCENARIOS["sequence"] = SEQUENCE
 SCENARIOS["sequence_nofd"] = ["nofd", *SEQUENCE]  # the same, descriptor numbers not printed
 SCENARIOS["no_preopen"] = ["prestat", "basic"]  # fd 3 is no directory
 SCENARIOS["abs_guest"] = ["prestat", "basic", "paths"]  # the preopen's guest name is /sandbox
+# Files and directories made new: on the device (make), then listed, stat'ed or opened on the host.
+SCENARIOS["make"] = ["make"]
+SCENARIOS["make_back"] = ["make_back"]
+SCENARIOS["make_list"] = ["make", "libc_readdir", "stat"]
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -231,7 +235,7 @@ DEVICE_VS_HOST = {
 
 # Scenarios the device serves whole: no host call at all.
 DEVICE_WHOLE = ["basic", "iovecs", "reuse_desc", "prestat", "prestat_file", "fault_prestat",
-                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir"]
+                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir", "make"]
 
 
 def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:
@@ -363,6 +367,10 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     # file to write, with files open on the device
     seq = device["sequence"].host_calls
     assert seq[0] == "path_open" and "path_filestat_get" in host["sequence"].host_calls, seq[:8]
+    # made on the device until a write to a file made before the last one, with both still open there;
+    # once something was made, listings and a directory's stat are the host's
+    assert device["make_back"].host_calls[0] == "fd_write"
+    assert device["make_list"].host_calls[0] == "fd_readdir"
 
 
 # ---------------------------------------------------------------- instances changing what others read

@@ -232,6 +232,10 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
     }
     case WK_FD_WRITE: {
       const u32 fd = (u32)ARG(0);
+      if (fd > 2 && (flags & WF_FILES)) {  // a file the device made
+        if (df_call(blk, inst, N, r, size, kind, sl, ss, cfp, &e) == WF_HOST) return WF_HOST;
+        break;
+      }
       if (blk[W_OUT_CAP] == 0 || !(fd == 1 ? flags & WF_STDOUT : fd == 2 ? flags & WF_STDERR : 0)) return WF_HOST;
       if (wf_fd_write(blk, inst, N, r, size, fd, (u32)ARG(1), (u32)ARG(2), (u32)ARG(3), &e) == WF_HOST)
         return WF_HOST;
@@ -239,7 +243,7 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
     }
     case WK_FD_PRESTAT_GET: case WK_FD_PRESTAT_DIR_NAME: case WK_PATH_OPEN: case WK_FD_READ: case WK_FD_PREAD:
     case WK_FD_SEEK: case WK_FD_TELL: case WK_FD_FILESTAT_GET: case WK_FD_FDSTAT_GET: case WK_FD_CLOSE:
-    case WK_PATH_FILESTAT_GET: case WK_FD_READDIR:
+    case WK_PATH_FILESTAT_GET: case WK_FD_READDIR: case WK_PATH_CREATE_DIRECTORY:
       if (!(flags & WF_FILES) || df_call(blk, inst, N, r, size, kind, sl, ss, cfp, &e) == WF_HOST) return WF_HOST;
       break;
     default: return WF_HOST;

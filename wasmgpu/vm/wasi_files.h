@@ -137,11 +137,167 @@ DEV u32 df_stdin_read(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u64 iovs, u
   return WF_DONE;
 }
 
+
+// ---- Files and directories made on the device (W_OV_*): new names in directories whose whole listing the
+// snapshot has, under a root no other instance reaches; the host makes them on its file system when it
+// takes the instance over or the run ends (devfiles.py materialize).
+
+// One of the instance's overlay buffers (W_OV_NAMES, W_OV_BUF) as a memory of `cap` bytes.
+DEV MemRef df_ov_ref(const u64* blk, u32 field, u64 cap, u32 inst, u64 N) {
+  const u64 rec[M_FIELDS] = {blk[field], cap, 0};
+  return mem_ref(rec, 0, inst, N);
+}
+
+// The overlay slot holding the path (root, prefix/guest path), or -1; `h` is its df_hash.
+DEV int df_ov_find(const u64* blk, u32 inst, u64 N, u32 root, const u8* pre, u64 pn, MemRef r, u64 p, u64 n, u64 h) {
+  const u64 len = pn ? pn + 1 + n : n;
+  const MemRef names = df_ov_ref(blk, W_OV_NAMES, DF_OV_NAME_CAP, inst, N);
+  const u32 count = DF_U32(W_FD_META, FM_OV_COUNT);
+  for (u32 k = 0; k < count; k++) {
+    const u64 e = DF_U64(W_OV_NAME, k);
+    if (DF_U64(W_OV_HASH, k) != h || (e & 0xffff) != len || ((e >> 32) & 0x7fffffff) != root) continue;
+    const u64 at = (e >> 16) & 0xffff;
+    u64 j = 0;
+    while (j < pn && mem_load<u8>(names, at + j) == pre[j]) j++;
+    if (j < pn || (pn && mem_load<u8>(names, at + pn) != '/')) continue;
+    const u64 off = pn ? at + pn + 1 : at;
+    j = 0;
+    while (j < n && mem_load<u8>(names, off + j) == mem_load<u8>(r, p + j)) j++;
+    if (j == n) return (int)k;
+  }
+  return -1;
+}
+
+// Whether listing `dir` (a snapshot directory) has an entry named by the guest's bytes [p, p + n).
+DEV bool df_listed(const u64* blk, u32 dir, MemRef r, u64 p, u64 n) {
+  const u64* d = (const u64*)blk[W_DIR_INFO] + df_info(blk, dir)[FI_DIR] * DI_FIELDS;
+  const u64* offs = (const u64*)blk[W_DIR_OFFS] + d[DI_OFFS];
+  const u8* bytes = (const u8*)blk[W_DIR_BYTES];
+  for (u64 k = 2; k < d[DI_COUNT]; k++) {  // past "." and ".."
+    const u8* rec = bytes + offs[k];
+    u32 len;
+    memcpy(&len, rec + 16, 4);  // the dirent's d_namlen
+    if (len != n) continue;
+    u64 j = 0;
+    while (j < n && rec[24 + j] == mem_load<u8>(r, p + j)) j++;
+    if (j == n) return true;
+  }
+  return false;
+}
+
+// Makes the new name `path` below directory fd (preopen `pre`, or the directory the device opened in
+// `slot`) in the overlay: true with its slot in *made, or false (the host makes it) where the name may
+// exist, its parent is not a directory the device knows whole, the path has bytes other than printable
+// ASCII, or there is no room.
+DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, u32* made) {
+  if (blk[W_OV_CAP] == 0) return false;
+  u32 root, at_dir;
+  const u8* prefix = nullptr;
+  u64 pn = 0;
+  if (pre >= 0) {
+    root = DF_U32(W_PRE_ROOT, pre);
+    at_dir = ((const u32*)blk[W_ROOT_DIR])[root];
+  } else if (slot >= 0 && !(DF_U32(W_FD_FILE, slot) & DF_OV_BIT) &&
+             df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] != DF_NOT_DIR) {
+    at_dir = DF_U32(W_FD_FILE, slot);
+    const u64* info = df_info(blk, at_dir);
+    root = (u32)info[FI_ROOT];
+    prefix = (const u8*)blk[W_NAME_BYTES] + (info[FI_NAME] >> 16);
+    pn = info[FI_NAME] & 0xffff;
+  } else {
+    return false;
+  }
+  if (((const u32*)blk[W_ROOT_SHARED])[root]) return false;
+  const u32 count = DF_U32(W_FD_META, FM_OV_COUNT), used = DF_U32(W_FD_META, FM_OV_NAMES);
+  const u64 len = pn ? pn + 1 + n : n;
+  if (count == DF_OV_SLOTS || used + len > DF_OV_NAME_CAP) return false;
+  u64 h, cut = n;
+  if (!df_hash(root, prefix, pn, r, path, n, &h)) return false;
+  for (u64 k = 0; k < n; k++) {
+    const u8 c = mem_load<u8>(r, path + k);
+    if (c < 0x20 || c > 0x7e) return false;
+    if (c == '/') cut = k;
+  }
+  if (df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h) >= 0) return false;
+  // The parent: the directory itself, a snapshot directory below it, or one made here.
+  if (cut < n) {
+    const u32 up = df_lookup(blk, root, prefix, pn, r, path, cut);
+    if (up == DF_NO_FD) {
+      u64 uh;
+      if (!df_hash(root, prefix, pn, r, path, cut, &uh)) return false;
+      const int k = df_ov_find(blk, inst, N, root, prefix, pn, r, path, cut, uh);
+      if (k < 0 || !(DF_U64(W_OV_NAME, k) & OV_DIR)) return false;
+      at_dir = DF_NO_FD;  // a directory made here: nothing in it but what the overlay holds
+    } else {
+      at_dir = up;
+    }
+  }
+  const u64 name = cut < n ? cut + 1 : 0;
+  if (at_dir != DF_NO_FD) {
+    if (df_info(blk, at_dir)[FI_DIR] == DF_NOT_DIR) return false;
+    if (df_listed(blk, at_dir, r, path + name, n - name)) return false;
+  } else if (cut == n) {
+    return false;  // the directory fd names is not one the snapshot lists
+  }
+  const MemRef names = df_ov_ref(blk, W_OV_NAMES, DF_OV_NAME_CAP, inst, N);
+  for (u64 k = 0; k < pn; k++) mem_store<u8>(names, used + k, prefix[k]);
+  if (pn) mem_store<u8>(names, used + pn, (u8)'/');
+  wf_copy(names, used + (pn ? pn + 1 : 0), r, path, n);
+  DF_U64(W_OV_HASH, count) = h;
+  DF_U64(W_OV_NAME, count) = len | ((u64)used << 16) | ((u64)root << 32) | (dir ? OV_DIR : 0ull);
+  DF_U64(W_OV_DATA, count) = DF_U32(W_FD_META, FM_OV_USED);  // a file's bytes start at the buffer's end
+  DF_U32(W_FD_META, FM_OV_COUNT) = count + 1;
+  DF_U32(W_FD_META, FM_OV_NAMES) = (u32)(used + len);
+  *made = count;
+  return true;
+}
+
+// The number the host's table would give a new descriptor (fds.FdTable.add, as wasmtime): the largest freed
+// one, else a new one.
+DEV u32 df_new_number(const u64* blk, u32 inst, u64 N) {
+  const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
+  if (nfree == 0) return DF_U32(W_FD_META, FM_NEXT)++;
+  u32 best = 0;
+  for (u32 k = 1; k < nfree; k++)
+    if (DF_U32(W_FD_FREE, k) > DF_U32(W_FD_FREE, best)) best = k;
+  const u32 num = DF_U32(W_FD_FREE, best);
+  DF_U32(W_FD_FREE, best) = DF_U32(W_FD_FREE, nfree - 1);
+  DF_U32(W_FD_META, FM_NFREE) = nfree - 1;
+  return num;
+}
+
+// fd_write to a file made here, at its position: only where no hole would open and the bytes fit (a file
+// grows only while its bytes end the instance's buffer).
+DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* pos, u64 iovs, u64 count,
+                    u64 nwritten) {
+  u64 total;
+  if (!df_iovecs(r, size, iovs, count, &total) || nwritten + 4 > size) return WF_HOST;
+  const u64 d = DF_U64(W_OV_DATA, k), start = d & 0xffffffffull, fsize = d >> 32, end = *pos + total;
+  if (*pos > fsize) return WF_HOST;
+  if (end > fsize) {
+    if (start + fsize != DF_U32(W_FD_META, FM_OV_USED) || start + end > blk[W_OV_CAP]) return WF_HOST;
+    DF_U32(W_FD_META, FM_OV_USED) = (u32)(start + end);
+    DF_U64(W_OV_DATA, k) = start | (end << 32);
+  }
+  const MemRef buf = df_ov_ref(blk, W_OV_BUF, blk[W_OV_CAP], inst, N);
+  u64 at = start + *pos;
+  for (u64 j = 0; j < count; j++) {
+    const u64 b = mem_load<u32>(r, iovs + 8 * j), m = mem_load<u32>(r, iovs + 8 * j + 4);
+    wf_copy(buf, at, r, b, m);
+    at += m;
+  }
+  *pos = end;
+  mem_store<u32>(r, nwritten, (u32)total);
+  return WF_DONE;
+}
+
 // One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
 DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp, u32* e) {
 #define DF_ARG(k) sl[(u64)(cfp + (k)) * ss]
   const u32 fd = (u32)DF_ARG(0);
   const int pre = df_preopen(blk, inst, N, fd);
+  // Once the instance made something here, the snapshot's directories are not what the host's are now.
+  const bool changed = DF_U32(W_FD_META, FM_OV_COUNT) > 0;
   if (kind == WK_FD_PRESTAT_GET || kind == WK_FD_PRESTAT_DIR_NAME) {
     // Every descriptor is a preopen, stdio or one opened here: all but the preopens answer EBADF.
     if (pre < 0) { *e = WASI_EBADF; return WF_DONE; }
@@ -160,6 +316,34 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
+  if (kind == WK_PATH_CREATE_DIRECTORY) {
+    const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
+    u32 made;
+    if (path + plen > size || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, &made))
+      return WF_HOST;
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  if (kind == WK_PATH_OPEN && ((u32)DF_ARG(4) & blk[W_OFLAGS_CREAT])) {
+    // A new file opened to write, without fdflags: made here. All else that creates is the host's.
+    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
+    const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
+    const bool write = (rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]);
+    if ((oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC] | blk[W_OFLAGS_EXCL])) != 0 || fdflags != 0 || !write)
+      return WF_HOST;
+    if (path + plen > size || out + 4 > size) return WF_HOST;
+    const int slot = df_slot(blk, inst, N, DF_NO_FD);
+    u32 made;
+    if (slot < 0 || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, &made))
+      return WF_HOST;
+    const u32 num = df_new_number(blk, inst, N);
+    DF_U32(W_FD_NUM, slot) = num;
+    DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) | made;
+    DF_U64(W_FD_POS, slot) = 0;
+    mem_store<u32>(r, out, num);
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
   if (kind == WK_PATH_OPEN) {
     // Only a read-only open of a regular file or a directory of the snapshot, without flags (but the one
     // that asks for a directory): all else is the host's.
@@ -175,20 +359,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     if (fdflags != 0 && !(is_dir && fdflags == blk[W_DIR_FDFLAGS])) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     if (slot < 0) return WF_HOST;
-    // The number the host's table would give (fds.FdTable.add, as wasmtime): the largest freed one, else
-    // a new one.
-    u32 num;
-    const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
-    if (nfree > 0) {
-      u32 best = 0;
-      for (u32 k = 1; k < nfree; k++)
-        if (DF_U32(W_FD_FREE, k) > DF_U32(W_FD_FREE, best)) best = k;
-      num = DF_U32(W_FD_FREE, best);
-      DF_U32(W_FD_FREE, best) = DF_U32(W_FD_FREE, nfree - 1);
-      DF_U32(W_FD_META, FM_NFREE) = nfree - 1;
-    } else {
-      num = DF_U32(W_FD_META, FM_NEXT)++;
-    }
+    const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
     DF_U32(W_FD_FILE, slot) = file;
     DF_U64(W_FD_POS, slot) = fdflags;  // a file's position (0), or a directory's fdflags
@@ -200,13 +371,59 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
     if (path + plen > size || out + 64 > size) return WF_HOST;
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
-    if (file == DF_NO_FD) return WF_HOST;
+    if (file == DF_NO_FD || (changed && df_info(blk, file)[FI_DIR] != DF_NOT_DIR)) return WF_HOST;
     mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
   const int slot = df_slot(blk, inst, N, fd);
   const u32 file = slot >= 0 ? DF_U32(W_FD_FILE, slot) : DF_NO_FD;
+  if (file != DF_NO_FD && (file & DF_OV_BIT)) {  // a file made here
+    const u32 k = file & ~(DF_OV_BIT | DF_OV_READ);
+    u64* pos = &DF_U64(W_FD_POS, slot);
+    switch (kind) {
+      case WK_FD_WRITE:
+        if (df_ov_write(blk, inst, N, r, size, k, pos, (u32)DF_ARG(1), (u32)DF_ARG(2), (u32)DF_ARG(3)) == WF_HOST)
+          return WF_HOST;
+        break;
+      case WK_FD_FDSTAT_GET: {
+        const u64 out = (u32)DF_ARG(1);
+        if (out + 24 > size) return WF_HOST;
+        mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * ((file & DF_OV_READ) ? 5 : 4), 24);
+        break;
+      }
+      case WK_FD_TELL: {
+        const u64 out = (u32)DF_ARG(1);
+        if (out + 8 > size) return WF_HOST;
+        mem_store<u64>(r, out, *pos);
+        break;
+      }
+      case WK_FD_SEEK: {
+        const i64 off = (i64)DF_ARG(1);
+        const u32 whence = (u32)DF_ARG(2);
+        const u64 out = (u32)DF_ARG(3);
+        const i64 fsize = (i64)(DF_U64(W_OV_DATA, k) >> 32);
+        if (out + 8 > size || whence > 2) return WF_HOST;
+        const i64 base = whence == 0 ? 0 : whence == 1 ? (i64)*pos : fsize;
+        if (off < -base || (off > 0 && base > 0x7fffffffffffffffll - off)) return WF_HOST;
+        *pos = (u64)(base + off);
+        mem_store<u64>(r, out, *pos);
+        break;
+      }
+      case WK_FD_CLOSE: {
+        const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
+        if (nfree == DF_QUEUE) return WF_HOST;
+        DF_U32(W_FD_FREE, nfree) = fd;
+        DF_U32(W_FD_META, FM_NFREE) = nfree + 1;
+        DF_U32(W_FD_NUM, slot) = DF_NO_FD;
+        break;
+      }
+      default: return WF_HOST;  // reading it back, its stat: the host's, once it is made there
+    }
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  if (kind == WK_FD_WRITE) return WF_HOST;
   const u64* info = file != DF_NO_FD ? df_info(blk, file) : nullptr;
   const bool dir = info != nullptr && info[FI_DIR] != DF_NOT_DIR;
   if (kind == WK_FD_FDSTAT_GET && (slot >= 0 || pre >= 0)) {
@@ -223,7 +440,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u32 listed = slot >= 0 ? (dir ? file : DF_NO_FD)
                                  : pre >= 0 ? ((const u32*)blk[W_ROOT_DIR])[DF_U32(W_PRE_ROOT, pre)] : DF_NO_FD;
     const u64 buf = (u32)DF_ARG(1), len = (u32)DF_ARG(2), cookie = DF_ARG(3), used = (u32)DF_ARG(4);
-    if (listed == DF_NO_FD || buf + len > size || used + 4 > size) return WF_HOST;
+    if (listed == DF_NO_FD || changed || buf + len > size || used + 4 > size) return WF_HOST;
     const u64* d = (const u64*)blk[W_DIR_INFO] + df_info(blk, listed)[FI_DIR] * DI_FIELDS;
     const u64* offs = (const u64*)blk[W_DIR_OFFS] + d[DI_OFFS];
     const u64 count = d[DI_COUNT], start = offs[cookie < count ? cookie : count];
@@ -272,7 +489,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     }
     case WK_FD_FILESTAT_GET: {
       const u64 out = (u32)DF_ARG(1);
-      if (out + 64 > size) return WF_HOST;
+      if (out + 64 > size || (dir && changed)) return WF_HOST;
       mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
       break;
     }

@@ -33,6 +33,10 @@ from ..compiler.vm_abi import (
     DF_NO_FD,
     DF_NO_ROOT,
     DF_NOT_DIR,
+    DF_OV_BIT,
+    DF_OV_NAME_CAP,
+    DF_OV_READ,
+    DF_OV_SLOTS,
     DF_PATH_MAX,
     DF_PREOPENS,
     DF_QUEUE,
@@ -47,11 +51,16 @@ from ..compiler.vm_abi import (
     FM_FIELDS,
     FM_NEXT,
     FM_NFREE,
+    FM_OV_COUNT,
+    FM_OV_USED,
     NT_FIELDS,
     NT_FILE,
     NT_HASH,
     NT_LEN_ROOT,
     NT_NAME,
+    OV_DIR,
+    S_STATUS,
+    STATUS,
     W_DIR_BYTES,
     W_DIR_FDFLAGS,
     W_DIR_INFO,
@@ -68,14 +77,26 @@ from ..compiler.vm_abi import (
     W_NAME_BYTES,
     W_NAME_MASK,
     W_NAMES,
+    W_OFLAGS_CREAT,
+    W_OFLAGS_EXCL,
+    W_OFLAGS_TRUNC,
     W_OPEN_DIRECTORY,
+    W_OV_BUF,
+    W_OV_CAP,
+    W_OV_DATA,
+    W_OV_HASH,
+    W_OV_NAME,
+    W_OV_NAMES,
     W_PRE_NAME,
     W_PRE_ROOT,
+    W_READ_RIGHTS,
     W_ROOT_DIR,
+    W_ROOT_SHARED,
     W_WRITE_RIGHTS,
     WF_FILES,
 )
 from ..runtime.backends import host_threads
+from ..runtime.linear_memory import MemoryArray
 from ..vm.build import BuildError, host_library
 from . import abi
 from .context import WasiContext
@@ -86,10 +107,11 @@ from .fds import (
     PREOPEN_RIGHTS_INHERITING,
     DirEntry,
     Entry,
+    FileEntry,
     SnapshotFile,
 )
 from .memory import WasiError
-from .preview1 import open_directory, open_read_only
+from .preview1 import open_directory, open_read_only, opened_rights
 
 FILE_MAX = 4 << 20  # a larger file is read by the host
 ENTRIES_MAX = 4096  # files per preopen in the snapshot
@@ -97,6 +119,11 @@ ENTRIES_MAX = 4096  # files per preopen in the snapshot
 ROOT_MAX = 64 << 20
 DEPTH_MAX = 16
 HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figures
+# The buffer an instance's new files take on the device (and their names, DF_OV_NAME_CAP), within OV_TOTAL
+# and a sixteenth of the device's free memory for the batch: fewer than 4 KiB each, and the host makes them.
+OV_BUF_MAX = 64 << 10
+OV_TOTAL = 1 << 30
+Made = tuple[str, int, bool, bytes]  # a file or directory made on the device: path, root, directory?, bytes
 
 # Calls that never see a descriptor, and fd_* calls that touch only their first argument's descriptor.
 NO_FDS = frozenset({"args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
@@ -372,11 +399,56 @@ class DeviceFiles:
         self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
         file_fdstat = SnapshotFile(b"", b"", 0, FILE_RIGHTS_READ).fdstat()  # a read-only file, as the host has it
         fdstats = file_fdstat + PREOPEN_FDSTAT + dir_fdstat(0) + dir_fdstat(abi.FDFLAGS_NONBLOCK)
+        for read in (False, True):  # a file made here, opened to write, or to read and write
+            rights = opened_rights(read, True)
+            fdstats += abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, 0, rights, rights)
         self.keep.append(put(W_FDSTATS, np.frombuffer(fdstats, dtype=np.uint8)))
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
         self.set_field(W_OPEN_DIRECTORY, abi.OFLAGS_DIRECTORY)  # type: ignore[operator]
         self.set_field(W_DIR_FDFLAGS, abi.FDFLAGS_NONBLOCK)  # type: ignore[operator]
+        self._overlay(roots, put)
         self.push_flags(np.flatnonzero(self.flags & WF_FILES))  # type: ignore[operator]
+
+    def _overlay(self, roots: dict[str, int], put: object) -> None:
+        """The device's room for the files and directories an instance makes (W_OV_*)."""
+        s = self.store
+        n, backend = s.n, s.backend  # type: ignore[attr-defined]
+        free = backend.device_memory()
+        total = OV_TOTAL if free is None else min(OV_TOTAL, free // 16)
+        cap = min(OV_BUF_MAX, total // n - DF_OV_NAME_CAP) & ~4095
+        self.ov_cap = cap if cap >= 4096 else 0
+        shared = np.zeros(max(1, len(roots)), dtype=np.uint32)
+        for path, k in roots.items():
+            shared[k] = path in self.sharers
+        self.keep.append(put(W_ROOT_SHARED, shared))  # type: ignore[operator]
+        self.set_field(W_OFLAGS_CREAT, abi.OFLAGS_CREAT)  # type: ignore[operator]
+        self.set_field(W_OFLAGS_TRUNC, abi.OFLAGS_TRUNC)  # type: ignore[operator]
+        self.set_field(W_OFLAGS_EXCL, abi.OFLAGS_EXCL)  # type: ignore[operator]
+        self.set_field(W_READ_RIGHTS, abi.R_FD_READ | abi.R_FD_READDIR)  # type: ignore[operator]
+        self.set_field(W_OV_CAP, self.ov_cap)  # type: ignore[operator]
+        if not self.ov_cap:
+            return
+        self.ov_hash = put(W_OV_HASH, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
+        self.ov_name = put(W_OV_NAME, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
+        self.ov_data = put(W_OV_DATA, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
+        self.ov_names = MemoryArray.zeros(backend, n, DF_OV_NAME_CAP)
+        self.ov_buf = MemoryArray.zeros(backend, n, self.ov_cap)
+        self.set_field(W_OV_NAMES, backend.ptr(self.ov_names.data))  # type: ignore[operator]
+        self.set_field(W_OV_BUF, backend.ptr(self.ov_buf.data))  # type: ignore[operator]
+
+    def settle(self) -> None:
+        """After a launch: the instances that made files or directories here and have ended get them made on
+        the host now, as a host call would have them (demote)."""
+        if not getattr(self, "ov_cap", 0):
+            return
+        s = self.store
+        made = np.flatnonzero(s.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
+        if not len(made):
+            return
+        status = s.backend.to_host(s.state[S_STATUS, s.xp.asarray(made)])  # type: ignore[attr-defined]
+        done = made[(status != STATUS["RUNNING"]) & (status != STATUS["HOSTCALL"])]
+        if len(done):
+            self.demote(done)
 
     def _find_sharers(self) -> None:
         """Which instances a change through WASI in a preopen may show to: those whose preopens are the same
@@ -433,16 +505,94 @@ class DeviceFiles:
         dev = self.store.xp.asarray(insts)  # type: ignore[attr-defined]
         meta, free = host(self.meta[:, dev]), host(self.free[:, dev])
         num, file, pos = host(self.num[:, dev]), host(self.file[:, dev]), host(self.pos[:, dev])
+        made = self._made(insts, dev, meta) if getattr(self, "ov_cap", 0) else {}
         for j, i in enumerate(insts.tolist()):
             fds = self.contexts[i].fds
             fds.next = int(meta[FM_NEXT, j])
             for k in range(int(meta[FM_NFREE, j])):
                 fds.release(int(free[k, j]))
+            opened = {int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ): (bool(file[k, j] & DF_OV_READ), int(pos[k, j]))
+                      for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
+            entries = self._materialize(i, made[i], opened) if i in made else {}
             for k in range(DF_SLOTS):
-                if num[k, j] != DF_NO_FD:
-                    fds.entries[int(num[k, j])] = self._reopen(self.files[int(file[k, j])], int(pos[k, j]))
+                if num[k, j] == DF_NO_FD:
+                    continue
+                if file[k, j] & DF_OV_BIT:
+                    entry = entries.get(int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ))
+                    if entry is not None:
+                        fds.entries[int(num[k, j])] = entry
+                    else:  # it could not be made: the descriptor is gone, as after a close
+                        fds.release(int(num[k, j]))
+                    continue
+                fds.entries[int(num[k, j])] = self._reopen(self.files[int(file[k, j])], int(pos[k, j]))
             self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)
         self.push_flags(insts)  # type: ignore[operator]
+
+    def _made(self, insts: np.ndarray, dev: object, meta: np.ndarray) -> dict[int, list[Made]]:
+        """What these instances made on the device, by instance: (path below its root, directory?, bytes) in
+        the order made, read in one transfer per array."""
+        count = meta[FM_OV_COUNT]
+        some = np.flatnonzero(count)
+        if not len(some):
+            return {}
+        host = self.store.backend.to_host  # type: ignore[attr-defined]
+        names = self.ov_names.heads(insts[some], DF_OV_NAME_CAP)
+        used = int(meta[FM_OV_USED, some].max())
+        bufs = self.ov_buf.heads(insts[some], used) if used else np.zeros((len(some), 0), dtype=np.uint8)
+        ov_name, ov_data = host(self.ov_name[:, dev]), host(self.ov_data[:, dev])
+        out: dict[int, list[Made]] = {}
+        for row, j in enumerate(some.tolist()):
+            items = []
+            for k in range(int(count[j])):
+                e, d = int(ov_name[k, j]), int(ov_data[k, j])
+                at, length, root = (e >> 16) & 0xFFFF, e & 0xFFFF, (e >> 32) & 0x7FFFFFFF
+                start, size = d & 0xFFFFFFFF, d >> 32
+                path = bytes(names[row, at:at + length]).decode("ascii")
+                items.append((path, root, bool(e & OV_DIR), bytes(bufs[row, start:start + size])))
+            out[int(insts[j])] = items
+        return out
+
+    def _materialize(self, i: int, items: list[Made],
+                     opened: dict[int, tuple[bool, int]]) -> dict[int, Entry]:
+        """Make instance i's files and directories on the host, in the order it made them on the device, below
+        its roots as path_create_directory and path_open would; `opened`: the files still open on the device
+        (slot -> opened to read too, position), which come back as the host's descriptors."""
+        entries: dict[int, Entry] = {}
+        for k, (path, root, is_dir, data) in enumerate(items):
+            fd = None
+            try:
+                with self.root_entries[root].resolve(path, False, slash_follows=False) as r:
+                    if r.exists:
+                        raise FileExistsError(17, "made meanwhile by another process")
+                    if is_dir:
+                        os.mkdir(r.name, 0o777, dir_fd=r.dir_fd)
+                        continue
+                    read = opened.get(k, (False, 0))[0]
+                    fd = os.open(r.name, (os.O_RDWR if read else os.O_WRONLY) | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o666, dir_fd=r.dir_fd)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if k in opened:
+                    os.lseek(fd, opened[k][1], os.SEEK_SET)
+                    entries[k] = FileEntry(fd, read, True, 0, opened_rights(read, True))
+                    fd = None
+            except (OSError, WasiError) as e:
+                self._lost(i, path, e)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        return entries
+
+    def _lost(self, i: int, path: str, e: Exception) -> None:
+        """A file the instance made on the device that the host could not make: said on its stderr."""
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        err = self.contexts[i].fds.entries.get(2)
+        try:
+            if err is not None:
+                err.write(f"wasmgpu: {path}: written by this instance, but not made on the host: {why}\n".encode())
+        except (OSError, WasiError):
+            pass
 
     def _reopen(self, f: SnapFile, pos: int) -> Entry:
         """A descriptor the device opened, as the host's own: the file opened again below its preopen (the

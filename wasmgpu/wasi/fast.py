@@ -294,6 +294,8 @@ class FastPaths:
 
     def after_launch(self) -> None:
         self.drain()
+        if self.files is not None:
+            self.files.settle()
 
     # -- output ---------------------------------------------------------------------------------------
     def drain(self) -> None:

@@ -416,6 +416,11 @@ def open_directory(d: DirEntry, path: str) -> DirEntry:
     return DirEntry(where, info=os.stat_result((0,) * 10))
 
 
+def opened_rights(read: bool, write: bool) -> int:
+    """The rights a file opened to read, write or both has (its fdstat's base and inheriting)."""
+    return abi.RIGHTS_ALL if read and write else FILE_RIGHTS_WRITE if write else FILE_RIGHTS_READ
+
+
 def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry | SnapshotFile:
     write = bool(rights & abi.WRITE_RIGHTS) or bool(oflags & abi.OFLAGS_TRUNC)
     read = bool(rights & (abi.R_FD_READ | abi.R_FD_READDIR)) or not write
@@ -437,7 +442,7 @@ def _open_file(r: Resolved, oflags: int, rights: int, fdflags: int) -> FileEntry
     if r.stat is not None and not stat.S_ISREG(r.stat.st_mode):
         raise WasiError(abi.EACCES)  # a device, FIFO or socket inside the sandbox (opening one could block)
     host_fd = os.open(r.name, host, 0o666, dir_fd=r.dir_fd)
-    reported = abi.RIGHTS_ALL if read and write else FILE_RIGHTS_WRITE if write else FILE_RIGHTS_READ
+    reported = opened_rights(read, write)
     data: bytes | None = None
     try:
         info = os.fstat(host_fd)

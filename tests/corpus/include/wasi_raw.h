@@ -27,6 +27,7 @@ IMP(fd_filestat_set_times) int32_t w_fd_filestat_set_times(int32_t, uint64_t, ui
 IMP(fd_renumber) int32_t w_fd_renumber(int32_t, int32_t);
 IMP(path_filestat_get) int32_t w_path_filestat_get(int32_t, int32_t, ptr_t, uint32_t, ptr_t);
 IMP(path_unlink_file) int32_t w_path_unlink_file(int32_t, ptr_t, uint32_t);
+IMP(path_create_directory) int32_t w_path_create_directory(int32_t, ptr_t, uint32_t);
 IMP(path_rename) int32_t w_path_rename(int32_t, ptr_t, uint32_t, int32_t, ptr_t, uint32_t);
 IMP(fd_readdir) int32_t w_fd_readdir(int32_t, ptr_t, uint32_t, uint64_t, ptr_t);
 IMP(fd_sync) int32_t w_fd_sync(int32_t);

@@ -748,6 +748,58 @@ static void s_watch(const char *name) {
 }
 
 /* stdio on the preopen (wasi-libc: fopen, fread through readv, fgets, fseek, ftell, fstat, stat) */
+/* Files and directories made new, written in place and at the end, in a new directory, beside the snapshot's,
+   opened to write only and to read and write: the device makes them all (the host, when the run ends). */
+static void write_text(int32_t fd, const char *label, const char *a, const char *b) {
+    __wasi_ciovec_t v[2] = {{(const uint8_t *)a, strlen(a)}, {(const uint8_t *)b, strlen(b)}};
+    uint32_t n = 0xdeadbeef;
+    int32_t e = w_fd_write(fd, P(v), b[0] ? 2 : 1, P(&n));
+    say("write %s fd=%d -> e=%d n=%u\n", label, FD(fd), e, e == 0 ? n : 0);
+}
+static void s_make(void) {
+    say("mkdir out -> e=%d\n", w_path_create_directory(3, P("out"), 3));
+    say("mkdir out/in -> e=%d\n", w_path_create_directory(3, P("out/in"), 6));
+    int32_t fd = create("out/in/new.txt", "first line\n");
+    tell(fd);
+    fdstat(fd);
+    write_text(fd, "more", "two parts\n", "");
+    seek(fd, 0, 0);
+    write_text(fd, "in place", "FIRST", "");
+    seek(fd, 0, 2);
+    write_text(fd, "at the end", "end\n", "");
+    seek(fd, -4, 1);
+    tell(fd);
+    close_fd(fd);
+    int32_t wo = open_at(3, "sub/wo.txt", 10, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, R(FD_WRITE), 0,
+                         "sub/wo.txt excl, write only");
+    fdstat(wo);
+    write_text(wo, "wo", "only written\n", "");
+    int32_t top = create("top.txt", "at the top\n");
+    close_fd(top);
+    close_fd(wo);
+    int32_t empty = open_at(3, "out/empty.txt", 13, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "out/empty.txt");
+    close_fd(empty);
+}
+/* Made on the device, then what only the host answers: a write to a file made before the last one, a name that
+   exists, reading a new file back; files still open on the device go on being written after the hand-over. */
+static void s_make_back(void) {
+    say("mkdir made -> e=%d\n", w_path_create_directory(3, P("made"), 4));
+    int32_t fd = create("made/f.txt", "written on the device\n");
+    int32_t again = create("made/g.txt", "second file\n");
+    /* f.txt's bytes no longer end the device's buffer: the host writes them */
+    write_text(fd, "f.txt again", "more of f\n", "");
+    close_fd(again);
+    say("mkdir sub -> e=%d\n", w_path_create_directory(3, P("sub"), 3));
+    open_at(3, "a.txt", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "a.txt excl");
+    write_text(fd, "after the hand-over", "and on the host\n", "");
+    fstat_fd(fd);
+    seek(fd, 0, 0);
+    read_all(fd, "made/f.txt");
+    close_fd(fd);
+    int32_t g = open_r("made/g.txt");
+    read_n(g, 100, "made/g.txt");
+    close_fd(g);
+}
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1017,6 +1069,8 @@ int main(void) {
         else if (!strcmp(s, "closepre")) s_closepre();
         else if (!strcmp(s, "five")) s_five();
         else if (!strcmp(s, "libc")) s_libc();
+        else if (!strcmp(s, "make")) s_make();
+        else if (!strcmp(s, "make_back")) s_make_back();
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
         else if (!strcmp(s, "watch") && k + 1 < argc) s_watch(argv[++k]);
