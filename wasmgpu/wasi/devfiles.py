@@ -123,7 +123,6 @@ HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figur
 # and a sixteenth of the device's free memory for the batch: fewer than 4 KiB each, and the host makes them.
 OV_BUF_MAX = 64 << 10
 OV_TOTAL = 1 << 30
-Made = tuple[str, int, bool, bytes]  # a file or directory made on the device: path, root, directory?, bytes
 
 # Calls that never see a descriptor, and fd_* calls that touch only their first argument's descriptor.
 NO_FDS = frozenset({"args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
@@ -187,6 +186,10 @@ def host_native() -> ctypes.CDLL:
         lib.wg_scan_free.argtypes = [ctypes.c_void_p]
         lib.wg_join_records.argtypes = [ctypes.c_void_p, i64, ctypes.c_uint32, ctypes.c_void_p]
         lib.wg_join_records.restype = i64
+        ptr = ctypes.c_void_p
+        lib.wg_make.argtypes = [i64, ctypes.POINTER(ctypes.c_char_p), ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, ptr, ptr,
+                                ptr, ptr, ptr, ptr, i64, ptr, ptr]
+        lib.wg_make.restype = None
         _HOST_NATIVE = lib
     return _HOST_NATIVE
 
@@ -505,15 +508,13 @@ class DeviceFiles:
         dev = self.store.xp.asarray(insts)  # type: ignore[attr-defined]
         meta, free = host(self.meta[:, dev]), host(self.free[:, dev])
         num, file, pos = host(self.num[:, dev]), host(self.file[:, dev]), host(self.pos[:, dev])
-        made = self._made(insts, dev, meta) if getattr(self, "ov_cap", 0) else {}
+        made = self._make(insts, dev, meta, num, file, pos) if getattr(self, "ov_cap", 0) else {}
         for j, i in enumerate(insts.tolist()):
             fds = self.contexts[i].fds
             fds.next = int(meta[FM_NEXT, j])
             for k in range(int(meta[FM_NFREE, j])):
                 fds.release(int(free[k, j]))
-            opened = {int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ): (bool(file[k, j] & DF_OV_READ), int(pos[k, j]))
-                      for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
-            entries = self._materialize(i, made[i], opened) if i in made else {}
+            entries = made.get(i, {})
             for k in range(DF_SLOTS):
                 if num[k, j] == DF_NO_FD:
                     continue
@@ -528,61 +529,62 @@ class DeviceFiles:
             self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)
         self.push_flags(insts)  # type: ignore[operator]
 
-    def _made(self, insts: np.ndarray, dev: object, meta: np.ndarray) -> dict[int, list[Made]]:
-        """What these instances made on the device, by instance: (path below its root, directory?, bytes) in
-        the order made, read in one transfer per array."""
+    def _make(self, insts: np.ndarray, dev: object, meta: np.ndarray, num: np.ndarray, file: np.ndarray,
+              pos: np.ndarray) -> dict[int, dict[int, Entry]]:
+        """Make on the host what these instances made on the device, each in the order it made them, below its
+        roots as path_create_directory and path_open would (scan.cpp wg_make, instances in parallel). The files
+        still open on the device come back as host descriptors at their positions: instance -> overlay slot ->
+        entry. One that cannot be made is said on the instance's stderr (_lost)."""
         count = meta[FM_OV_COUNT]
         some = np.flatnonzero(count)
         if not len(some):
             return {}
         host = self.store.backend.to_host  # type: ignore[attr-defined]
-        names = self.ov_names.heads(insts[some], DF_OV_NAME_CAP)
-        used = int(meta[FM_OV_USED, some].max())
-        bufs = self.ov_buf.heads(insts[some], used) if used else np.zeros((len(some), 0), dtype=np.uint8)
+        names = np.ascontiguousarray(self.ov_names.heads(insts[some], DF_OV_NAME_CAP))
+        data = np.ascontiguousarray(self.ov_buf.heads(insts[some], max(1, int(meta[FM_OV_USED, some].max()))))
         ov_name, ov_data = host(self.ov_name[:, dev]), host(self.ov_data[:, dev])
-        out: dict[int, list[Made]] = {}
+        rows, roots, first, owner = [], [], [0], []
+        items: list[tuple[int, int, int, int, int, int]] = []  # name at, length, data at, length, flags, position
         for row, j in enumerate(some.tolist()):
-            items = []
+            opened = {int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ): (int(file[k, j]) & DF_OV_READ, int(pos[k, j]))
+                      for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
+            by_root: dict[int, list[int]] = {}
             for k in range(int(count[j])):
-                e, d = int(ov_name[k, j]), int(ov_data[k, j])
-                at, length, root = (e >> 16) & 0xFFFF, e & 0xFFFF, (e >> 32) & 0x7FFFFFFF
-                start, size = d & 0xFFFFFFFF, d >> 32
-                path = bytes(names[row, at:at + length]).decode("ascii")
-                items.append((path, root, bool(e & OV_DIR), bytes(bufs[row, start:start + size])))
-            out[int(insts[j])] = items
+                by_root.setdefault((int(ov_name[k, j]) >> 32) & 0x7FFFFFFF, []).append(k)
+            for root, ks in by_root.items():
+                rows.append(row)
+                roots.append(root)
+                for k in ks:
+                    e, d = int(ov_name[k, j]), int(ov_data[k, j])
+                    read, at = opened.get(k, (0, 0))
+                    flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if read else 0)
+                    items.append(((e >> 16) & 0xFFFF, e & 0xFFFF, d & 0xFFFFFFFF, d >> 32, flags, at))
+                    owner.append((int(insts[j]), k, row))
+                first.append(len(items))
+        cols = np.array(items, dtype=np.uint64).T
+        name_at, name_len, data_at, data_len, pos_ = (np.ascontiguousarray(cols[c]) for c in (0, 1, 2, 3, 5))
+        flags = np.ascontiguousarray(cols[4].astype(np.uint8))
+        entries = [self.root_entries[r] for r in roots]
+        root_paths = (ctypes.c_char_p * len(roots))(*(os.fsencode(e.root) for e in entries))
+        ids = np.array([e.identity for e in entries], dtype=np.uint64).reshape(-1, 2)
+        dev_, ino = np.ascontiguousarray(ids[:, 0]), np.ascontiguousarray(ids[:, 1])
+        first_, rows_ = np.array(first, dtype=np.int64), np.array(rows, dtype=np.int64)
+        fd_out = np.empty(len(items), dtype=np.int32)
+        err_out = np.empty(len(items), dtype=np.int32)
+        host_native().wg_make(len(roots), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
+                              rows_.ctypes.data, names.ctypes.data, names.strides[0], data.ctypes.data,
+                              data.strides[0], name_at.ctypes.data, name_len.ctypes.data, data_at.ctypes.data,
+                              data_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data,
+                              min(32, 2 * host_threads()), fd_out.ctypes.data, err_out.ctypes.data)
+        out: dict[int, dict[int, Entry]] = {}
+        for t, (i, k, row) in enumerate(owner):
+            if err_out[t]:
+                path = bytes(names[row, name_at[t]:name_at[t] + name_len[t]]).decode("ascii")
+                self._lost(i, path, OSError(int(err_out[t]), os.strerror(int(err_out[t]))))
+            elif fd_out[t] >= 0:
+                read = bool(flags[t] & 4)
+                out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, True, 0, opened_rights(read, True))
         return out
-
-    def _materialize(self, i: int, items: list[Made],
-                     opened: dict[int, tuple[bool, int]]) -> dict[int, Entry]:
-        """Make instance i's files and directories on the host, in the order it made them on the device, below
-        its roots as path_create_directory and path_open would; `opened`: the files still open on the device
-        (slot -> opened to read too, position), which come back as the host's descriptors."""
-        entries: dict[int, Entry] = {}
-        for k, (path, root, is_dir, data) in enumerate(items):
-            fd = None
-            try:
-                with self.root_entries[root].resolve(path, False, slash_follows=False) as r:
-                    if r.exists:
-                        raise FileExistsError(17, "made meanwhile by another process")
-                    if is_dir:
-                        os.mkdir(r.name, 0o777, dir_fd=r.dir_fd)
-                        continue
-                    read = opened.get(k, (False, 0))[0]
-                    fd = os.open(r.name, (os.O_RDWR if read else os.O_WRONLY) | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                                 | os.O_CLOEXEC, 0o666, dir_fd=r.dir_fd)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                if k in opened:
-                    os.lseek(fd, opened[k][1], os.SEEK_SET)
-                    entries[k] = FileEntry(fd, read, True, 0, opened_rights(read, True))
-                    fd = None
-            except (OSError, WasiError) as e:
-                self._lost(i, path, e)
-            finally:
-                if fd is not None:
-                    os.close(fd)
-        return entries
 
     def _lost(self, i: int, path: str, e: Exception) -> None:
         """A file the instance made on the device that the host could not make: said on its stderr."""

@@ -230,6 +230,73 @@ void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64
 
 void wg_scan_free(char* p) { free(p); }
 
+// Makes what instances made on the device (wasi/devfiles.py DeviceFiles._make), in native threads: job j is
+// one instance's items first[j] .. first[j + 1] below root roots[j] (checked to be device dev[j], inode
+// ino[j]), made in order; its paths and bytes are in row row[j] of `names` and `data` (item k: name_at[k], name_len[k],
+// data_at[k], data_len[k]). Every component is opened below the root without following links; an item is a
+// directory (flags 1, mkdir) or a new file (O_EXCL) given its bytes, left open (flags 2: fd_out[k], at
+// pos[k]) read-write where flags has 4, else write-only. err_out[k]: 0 or the errno that stopped it.
+void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64_t* ino, const int64_t* first,
+             const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* data, int64_t data_stride,
+             const uint64_t* name_at, const uint64_t* name_len, const uint64_t* data_at, const uint64_t* data_len,
+             const uint8_t* flags, const uint64_t* pos, int64_t threads, int32_t* fd_out, int32_t* err_out) {
+  std::atomic<int64_t> next(0);
+  auto make = [&](int64_t j, int64_t k, int top) -> int {
+    const char* path = reinterpret_cast<const char*>(names + row[j] * names_stride + name_at[k]);
+    const std::string full(path, name_len[k]);
+    int dir = top;
+    size_t start = 0;
+    for (size_t cut; (cut = full.find('/', start)) != std::string::npos; start = cut + 1) {
+      const int sub = openat(dir, full.substr(start, cut - start).c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const int e = errno;
+      if (dir != top) close(dir);
+      if (sub < 0) return e;
+      dir = sub;
+    }
+    const std::string name = full.substr(start);
+    int e = 0;
+    if (flags[k] & 1) {
+      if (mkdirat(dir, name.c_str(), 0777) != 0) e = errno;
+    } else {
+      const int mode = (flags[k] & 4) ? O_RDWR : O_WRONLY;
+      const int fd = openat(dir, name.c_str(), mode | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+      if (fd < 0) {
+        e = errno;
+      } else {
+        const uint8_t* b = data + row[j] * data_stride + data_at[k];
+        for (uint64_t done = 0; done < data_len[k] && e == 0;) {
+          const ssize_t w = write(fd, b + done, data_len[k] - done);
+          if (w < 0 && errno != EINTR) e = errno;
+          if (w > 0) done += (uint64_t)w;
+        }
+        if (e == 0 && (flags[k] & 2) && lseek(fd, (off_t)pos[k], SEEK_SET) < 0) e = errno;
+        if (e == 0 && (flags[k] & 2)) fd_out[k] = fd;
+        else close(fd);
+      }
+    }
+    if (dir != top) close(dir);
+    return e;
+  };
+  auto work = [&]() {
+    for (int64_t j; (j = next.fetch_add(1)) < jobs;) {
+      for (int64_t k = first[j]; k < first[j + 1]; k++) { fd_out[k] = -1; err_out[k] = 0; }
+      const int top = open(roots[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      struct stat st;
+      int e = top < 0 ? errno : 0;
+      // The directory the context recorded, not one swapped in at its path since.
+      if (e == 0 && (fstat(top, &st) != 0 || (uint64_t)st.st_dev != dev[j] || (uint64_t)st.st_ino != ino[j]))
+        e = ENOENT;
+      for (int64_t k = first[j]; k < first[j + 1]; k++) err_out[k] = e ? e : make(j, k, top);
+      if (top >= 0) close(top);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads && t < jobs; t++) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+}
+
 // An instance's output records (vm/wasi_fast.h: a u32 header, the length or'ed with fd2_bit for fd 2, then
 // the bytes padded to 4), joined in place: the bytes of consecutive records to one fd are moved to lie
 // together at the front of buf, and runs[2k], runs[2k + 1] receive the fd and the length of each run, in
