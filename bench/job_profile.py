@@ -35,13 +35,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wasmgpu-profile-"))
     try:
         root = work / "in"
-        with multiprocessing.Pool(os.cpu_count()) as pool:
-            jobs.generate_inputs(pool, program.name, root, args.n, os.cpu_count() or 1)
+
+        def fresh_inputs() -> None:
+            """Every run starts from new inputs: some programs write into their directories (c_files' mkdir
+            would fail on a second run)."""
+            shutil.rmtree(root, ignore_errors=True)
+            with multiprocessing.Pool(os.cpu_count()) as pool:
+                jobs.generate_inputs(pool, program.name, root, args.n, os.cpu_count() or 1)
+
         stdin = work / "stdin.txt"
         stdin.write_bytes(jobs.stdin_text() if program.stdin else b"")
         base = jobs.gpu_run_cmd(program, args.backend, args.n, root, work / "out", None)
         counts = [w for w in args.workers.split(",") if w] or [""]
         for w in counts:
+            fresh_inputs()
             shutil.rmtree(work / "out", ignore_errors=True)
             cmd = base[:3] + ["-v"] + (["--workers", w] if w else []) + base[3:]
             t = time.perf_counter()
@@ -50,6 +57,7 @@ def main() -> None:
             print(f"workers {w or 'default'}: {time.perf_counter() - t:.2f} s, exit {r.returncode}")
             print("  " + "\n  ".join(r.stderr.strip().splitlines()[-6:]))
         if args.profile:
+            fresh_inputs()
             shutil.rmtree(work / "out", ignore_errors=True)
             prof = work / "prof"
             cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "wasmgpu.cli", "--workers", "1",

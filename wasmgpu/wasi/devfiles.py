@@ -123,6 +123,9 @@ HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figur
 # and a sixteenth of the device's free memory for the batch: fewer than 4 KiB each, and the host makes them.
 OV_BUF_MAX = 64 << 10
 OV_TOTAL = 1 << 30
+# Threads making them on the host: creating files from several threads was 3x slower than from one on both
+# file systems measured (bench/NOTES.md), even in separate directories.
+MAKE_THREADS = 1
 
 # Calls that never see a descriptor, and fd_* calls that touch only their first argument's descriptor.
 NO_FDS = frozenset({"args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get",
@@ -575,7 +578,7 @@ class DeviceFiles:
                               rows_.ctypes.data, names.ctypes.data, names.strides[0], data.ctypes.data,
                               data.strides[0], name_at.ctypes.data, name_len.ctypes.data, data_at.ctypes.data,
                               data_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data,
-                              min(32, 2 * host_threads()), fd_out.ctypes.data, err_out.ctypes.data)
+                              MAKE_THREADS, fd_out.ctypes.data, err_out.ctypes.data)
         out: dict[int, dict[int, Entry]] = {}
         for t, (i, k, row) in enumerate(owner):
             if err_out[t]:

@@ -230,7 +230,7 @@ void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64
 
 void wg_scan_free(char* p) { free(p); }
 
-// Makes what instances made on the device (wasi/devfiles.py DeviceFiles._make), in native threads: job j is
+// Makes what instances made on the device (wasi/devfiles.py DeviceFiles._make), in `threads` threads: job j is
 // one instance's items first[j] .. first[j + 1] below root roots[j] (checked to be device dev[j], inode
 // ino[j]), made in order; its paths and bytes are in row row[j] of `names` and `data` (item k: name_at[k], name_len[k],
 // data_at[k], data_len[k]). Every component is opened below the root without following links; an item is a
