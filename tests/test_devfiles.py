@@ -367,9 +367,9 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     # file to write, with files open on the device
     seq = device["sequence"].host_calls
     assert seq[0] == "path_open" and "path_filestat_get" in host["sequence"].host_calls, seq[:8]
-    # made on the device until a write to a file made before the last one, with both still open there;
+    # made on the device until a name that exists (the host's EEXIST), with a new file still open there;
     # once something was made, listings and a directory's stat are the host's
-    assert device["make_back"].host_calls[0] == "fd_write"
+    assert device["make_back"].host_calls[0] == "path_create_directory"
     assert device["make_list"].host_calls[0] == "fd_readdir"
 
 
@@ -651,3 +651,30 @@ def test_random_call_sequences_give_the_hosts_answers(engine, tmp_path) -> None:
     firsts = [len(fast.host_calls[k]) for k in range(1, len(argvs), 2)]
     hosts = [len(host.host_calls[k]) for k in range(1, len(argvs), 2)]
     assert sum(firsts) < sum(hosts) * 0.6, (firsts, hosts)
+
+
+def test_files_made_on_the_device_go_only_to_the_directory_scanned(engine, tmp_path: Path) -> None:
+    """What an instance made on the device is made on the host below the directory the snapshot was taken
+    of: a directory swapped in at the preopen's path meanwhile gets nothing, and the instance's stderr says
+    what was not made (the guest was told it succeeded)."""
+    root = make_tree(tmp_path / "a")
+    contexts = [WasiContext(args=["devfiles.wasm", "make"], preopens=[(str(root), ".")])]
+    compiled = engine.load(MODULE.read_bytes())
+    store = engine.store(1)
+    wasi = Wasi(store, contexts)
+    instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+    wasi.bind(instance)
+    assert wasi.fast is not None and wasi.fast.files is not None and wasi.fast.files.ov_cap > 0
+    root.rename(tmp_path / "a" / "moved")
+    swapped = tmp_path / "a" / "dir"
+    swapped.mkdir()
+    try:
+        [result] = store.call(instance.exports["_start"], [()])
+    finally:
+        wasi.close()
+    assert result.trap is None and result.exit_code == 0
+    assert b"open out/in/new.txt -> e=0" in bytes(contexts[0].stdout.data)
+    assert list(swapped.iterdir()) == [] and not (tmp_path / "a" / "moved" / "out").exists()
+    err = bytes(contexts[0].stderr.data).decode()
+    assert "out: written by this instance, but not made on the host" in err, err
+    assert "top.txt: written by this instance, but not made on the host" in err, err

@@ -90,8 +90,9 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # Files and directories made on the device (wasi/devfiles.py materializes them on the host): per instance
 # at most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
 # W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32,
-# OV_DIR for a directory); W_OV_DATA: u64 [DF_OV_SLOTS][N], a file's bytes in the instance's W_OV_BUF (start |
-# size << 32); W_OV_NAMES, W_OV_BUF: N buffers of DF_OV_NAME_CAP and W_OV_CAP bytes in linear memory's layout
+# OV_DIR for a directory); W_OV_DATA: u64 [DF_OV_SLOTS][N], a file's size; W_OV_NAMES, W_OV_BUF: N buffers of
+# DF_OV_NAME_CAP and W_OV_CAP bytes in linear memory's layout, W_OV_BUF the instance's writes in the order made
+# (each a record: u32 slot, u32 length, u64 position, the bytes padded to 4)
 # (W_OV_CAP 0: nothing is made on the device); W_ROOT_SHARED: u32 [roots], 1 where another instance's
 # preopen reaches the same directory (a change there is the host's, so that they all see it); W_OFLAGS_CREAT,
 # W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags; W_READ_RIGHTS: the rights that open a file to read too.

@@ -140,7 +140,7 @@ DEV u32 df_stdin_read(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u64 iovs, u
 
 // ---- Files and directories made on the device (W_OV_*): new names in directories whose whole listing the
 // snapshot has, under a root no other instance reaches; the host makes them on its file system when it
-// takes the instance over or the run ends (devfiles.py materialize).
+// takes the instance over or the instance ends (devfiles.py DeviceFiles._make).
 
 // One of the instance's overlay buffers (W_OV_NAMES, W_OV_BUF) as a memory of `cap` bytes.
 DEV MemRef df_ov_ref(const u64* blk, u32 field, u64 cap, u32 inst, u64 N) {
@@ -245,7 +245,7 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
   wf_copy(names, used + (pn ? pn + 1 : 0), r, path, n);
   DF_U64(W_OV_HASH, count) = h;
   DF_U64(W_OV_NAME, count) = len | ((u64)used << 16) | ((u64)root << 32) | (dir ? OV_DIR : 0ull);
-  DF_U64(W_OV_DATA, count) = DF_U32(W_FD_META, FM_OV_USED);  // a file's bytes start at the buffer's end
+  DF_U64(W_OV_DATA, count) = 0;
   DF_U32(W_FD_META, FM_OV_COUNT) = count + 1;
   DF_U32(W_FD_META, FM_OV_NAMES) = (u32)(used + len);
   *made = count;
@@ -266,27 +266,31 @@ DEV u32 df_new_number(const u64* blk, u32 inst, u64 N) {
   return num;
 }
 
-// fd_write to a file made here, at its position: only where no hole would open and the bytes fit (a file
-// grows only while its bytes end the instance's buffer).
+// fd_write to a file made here, at its position: a record of the instance's writes (the host makes them in
+// order), where the buffer has room.
 DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* pos, u64 iovs, u64 count,
                     u64 nwritten) {
   u64 total;
-  if (!df_iovecs(r, size, iovs, count, &total) || nwritten + 4 > size) return WF_HOST;
-  const u64 d = DF_U64(W_OV_DATA, k), start = d & 0xffffffffull, fsize = d >> 32, end = *pos + total;
-  if (*pos > fsize) return WF_HOST;
-  if (end > fsize) {
-    if (start + fsize != DF_U32(W_FD_META, FM_OV_USED) || start + end > blk[W_OV_CAP]) return WF_HOST;
-    DF_U32(W_FD_META, FM_OV_USED) = (u32)(start + end);
-    DF_U64(W_OV_DATA, k) = start | (end << 32);
+  if (!df_iovecs(r, size, iovs, count, &total) || nwritten + 4 > size || *pos > 0x7fffffffffffffffull - total)
+    return WF_HOST;
+  if (total > 0) {
+    const u64 at = DF_U32(W_FD_META, FM_OV_USED), need = 16 + ((total + 3) & ~3ull);
+    if (at + need > blk[W_OV_CAP]) return WF_HOST;
+    const MemRef buf = df_ov_ref(blk, W_OV_BUF, blk[W_OV_CAP], inst, N);
+    mem_store<u32>(buf, at, k);
+    mem_store<u32>(buf, at + 4, (u32)total);
+    mem_store<u32>(buf, at + 8, (u32)*pos);
+    mem_store<u32>(buf, at + 12, (u32)(*pos >> 32));
+    u64 d = at + 16;
+    for (u64 j = 0; j < count; j++) {
+      const u64 b = mem_load<u32>(r, iovs + 8 * j), m = mem_load<u32>(r, iovs + 8 * j + 4);
+      wf_copy(buf, d, r, b, m);
+      d += m;
+    }
+    DF_U32(W_FD_META, FM_OV_USED) = (u32)(at + need);
+    *pos += total;
+    if (*pos > DF_U64(W_OV_DATA, k)) DF_U64(W_OV_DATA, k) = *pos;
   }
-  const MemRef buf = df_ov_ref(blk, W_OV_BUF, blk[W_OV_CAP], inst, N);
-  u64 at = start + *pos;
-  for (u64 j = 0; j < count; j++) {
-    const u64 b = mem_load<u32>(r, iovs + 8 * j), m = mem_load<u32>(r, iovs + 8 * j + 4);
-    wf_copy(buf, at, r, b, m);
-    at += m;
-  }
-  *pos = end;
   mem_store<u32>(r, nwritten, (u32)total);
   return WF_DONE;
 }
@@ -402,7 +406,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
         const i64 off = (i64)DF_ARG(1);
         const u32 whence = (u32)DF_ARG(2);
         const u64 out = (u32)DF_ARG(3);
-        const i64 fsize = (i64)(DF_U64(W_OV_DATA, k) >> 32);
+        const i64 fsize = (i64)DF_U64(W_OV_DATA, k);
         if (out + 8 > size || whence > 2) return WF_HOST;
         const i64 base = whence == 0 ? 0 : whence == 1 ? (i64)*pos : fsize;
         if (off < -base || (off > 0 && base > 0x7fffffffffffffffll - off)) return WF_HOST;

@@ -535,8 +535,8 @@ class DeviceFiles:
     def _make(self, insts: np.ndarray, dev: object, meta: np.ndarray, num: np.ndarray, file: np.ndarray,
               pos: np.ndarray) -> dict[int, dict[int, Entry]]:
         """Make on the host what these instances made on the device, each in the order it made them, below its
-        roots as path_create_directory and path_open would (scan.cpp wg_make, instances in parallel). The files
-        still open on the device come back as host descriptors at their positions: instance -> overlay slot ->
+        roots as path_create_directory and path_open would, then its writes (scan.cpp wg_make). The files still
+        open on the device come back as host descriptors at their positions: instance -> overlay slot ->
         entry. One that cannot be made is said on the instance's stderr (_lost)."""
         count = meta[FM_OV_COUNT]
         some = np.flatnonzero(count)
@@ -544,41 +544,37 @@ class DeviceFiles:
             return {}
         host = self.store.backend.to_host  # type: ignore[attr-defined]
         names = np.ascontiguousarray(self.ov_names.heads(insts[some], DF_OV_NAME_CAP))
-        data = np.ascontiguousarray(self.ov_buf.heads(insts[some], max(1, int(meta[FM_OV_USED, some].max()))))
-        ov_name, ov_data = host(self.ov_name[:, dev]), host(self.ov_data[:, dev])
-        rows, roots, first, owner = [], [], [0], []
-        items: list[tuple[int, int, int, int, int, int]] = []  # name at, length, data at, length, flags, position
+        log_len = np.ascontiguousarray(meta[FM_OV_USED, some].astype(np.uint64))
+        log = np.ascontiguousarray(self.ov_buf.heads(insts[some], max(1, int(log_len.max()))))
+        ov_name = host(self.ov_name[:, dev])
+        first, owner = [0], []
+        items: list[tuple[int, int, int, int, int]] = []  # root, name at, name length, flags, position
         for row, j in enumerate(some.tolist()):
             opened = {int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ): (int(file[k, j]) & DF_OV_READ, int(pos[k, j]))
                       for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
-            by_root: dict[int, list[int]] = {}
             for k in range(int(count[j])):
-                by_root.setdefault((int(ov_name[k, j]) >> 32) & 0x7FFFFFFF, []).append(k)
-            for root, ks in by_root.items():
-                rows.append(row)
-                roots.append(root)
-                for k in ks:
-                    e, d = int(ov_name[k, j]), int(ov_data[k, j])
-                    read, at = opened.get(k, (0, 0))
-                    flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if read else 0)
-                    items.append(((e >> 16) & 0xFFFF, e & 0xFFFF, d & 0xFFFFFFFF, d >> 32, flags, at))
-                    owner.append((int(insts[j]), k, row))
-                first.append(len(items))
+                e = int(ov_name[k, j])
+                read, at = opened.get(k, (0, 0))
+                flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if read else 0)
+                items.append(((e >> 32) & 0x7FFFFFFF, (e >> 16) & 0xFFFF, e & 0xFFFF, flags, at))
+                owner.append((int(insts[j]), k, row))
+            first.append(len(items))
         cols = np.array(items, dtype=np.uint64).T
-        name_at, name_len, data_at, data_len, pos_ = (np.ascontiguousarray(cols[c]) for c in (0, 1, 2, 3, 5))
-        flags = np.ascontiguousarray(cols[4].astype(np.uint8))
-        entries = [self.root_entries[r] for r in roots]
-        root_paths = (ctypes.c_char_p * len(roots))(*(os.fsencode(e.root) for e in entries))
-        ids = np.array([e.identity for e in entries], dtype=np.uint64).reshape(-1, 2)
+        item_root, name_at, name_len, pos_ = (np.ascontiguousarray(cols[c]) for c in (0, 1, 2, 4))
+        item_root = item_root.astype(np.int64)
+        flags = np.ascontiguousarray(cols[3].astype(np.uint8))
+        roots = self.root_entries
+        root_paths = (ctypes.c_char_p * len(roots))(*(os.fsencode(e.root) for e in roots))
+        ids = np.array([e.identity for e in roots], dtype=np.uint64).reshape(-1, 2)
         dev_, ino = np.ascontiguousarray(ids[:, 0]), np.ascontiguousarray(ids[:, 1])
-        first_, rows_ = np.array(first, dtype=np.int64), np.array(rows, dtype=np.int64)
+        first_, rows = np.array(first, dtype=np.int64), np.arange(len(some), dtype=np.int64)
         fd_out = np.empty(len(items), dtype=np.int32)
         err_out = np.empty(len(items), dtype=np.int32)
-        host_native().wg_make(len(roots), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
-                              rows_.ctypes.data, names.ctypes.data, names.strides[0], data.ctypes.data,
-                              data.strides[0], name_at.ctypes.data, name_len.ctypes.data, data_at.ctypes.data,
-                              data_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data,
-                              MAKE_THREADS, fd_out.ctypes.data, err_out.ctypes.data)
+        host_native().wg_make(len(some), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
+                              rows.ctypes.data, names.ctypes.data, names.strides[0], log.ctypes.data, log.strides[0],
+                              log_len.ctypes.data, item_root.ctypes.data, name_at.ctypes.data, name_len.ctypes.data,
+                              flags.ctypes.data, pos_.ctypes.data, MAKE_THREADS, fd_out.ctypes.data,
+                              err_out.ctypes.data)
         out: dict[int, dict[int, Entry]] = {}
         for t, (i, k, row) in enumerate(owner):
             if err_out[t]:

@@ -230,20 +230,22 @@ void wg_scan(const char** roots, const uint64_t* dev, const uint64_t* ino, int64
 
 void wg_scan_free(char* p) { free(p); }
 
-// Makes what instances made on the device (wasi/devfiles.py DeviceFiles._make), in `threads` threads: job j is
-// one instance's items first[j] .. first[j + 1] below root roots[j] (checked to be device dev[j], inode
-// ino[j]), made in order; its paths and bytes are in row row[j] of `names` and `data` (item k: name_at[k], name_len[k],
-// data_at[k], data_len[k]). Every component is opened below the root without following links; an item is a
-// directory (flags 1, mkdir) or a new file (O_EXCL) given its bytes, left open (flags 2: fd_out[k], at
-// pos[k]) read-write where flags has 4, else write-only. err_out[k]: 0 or the errno that stopped it.
+// Makes what instances made on the device (wasi/devfiles.py DeviceFiles._make), in `threads` threads. Job j is
+// one instance: its items first[j] .. first[j + 1] (its overlay slots in order), their paths in row row[j] of
+// `names` (item k: name_at[k], name_len[k]) below root item_root[k] (roots[r], checked to be device dev[r],
+// inode ino[r]), then its writes, log_len[j] bytes of records in row row[j] of `log` (vm/wasi_files.h
+// df_ov_write: u32 slot, u32 length, u64 position, the bytes padded to 4), made in that order. Every
+// component is opened below the root without following links; an item is a directory (flags 1, mkdir) or a
+// new file (O_EXCL), left open (flags 2: fd_out[k], at pos[k]) read-write where flags has 4, else write-only.
+// err_out[k]: 0 or the errno that stopped it.
 void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64_t* ino, const int64_t* first,
-             const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* data, int64_t data_stride,
-             const uint64_t* name_at, const uint64_t* name_len, const uint64_t* data_at, const uint64_t* data_len,
+             const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* log, int64_t log_stride,
+             const uint64_t* log_len, const int64_t* item_root, const uint64_t* name_at, const uint64_t* name_len,
              const uint8_t* flags, const uint64_t* pos, int64_t threads, int32_t* fd_out, int32_t* err_out) {
   std::atomic<int64_t> next(0);
-  auto make = [&](int64_t j, int64_t k, int top) -> int {
-    const char* path = reinterpret_cast<const char*>(names + row[j] * names_stride + name_at[k]);
-    const std::string full(path, name_len[k]);
+  // Item k below the directory `top`: its directory made, or its file made and open (returned).
+  auto make = [&](const uint8_t* path_row, int64_t k, int top, int* fd) -> int {
+    const std::string full(reinterpret_cast<const char*>(path_row + name_at[k]), name_len[k]);
     int dir = top;
     size_t start = 0;
     for (size_t cut; (cut = full.find('/', start)) != std::string::npos; start = cut + 1) {
@@ -260,35 +262,62 @@ void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64
       if (mkdirat(dir, name.c_str(), 0777) != 0) e = errno;
     } else {
       const int mode = (flags[k] & 4) ? O_RDWR : O_WRONLY;
-      const int fd = openat(dir, name.c_str(), mode | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-      if (fd < 0) {
-        e = errno;
-      } else {
-        const uint8_t* b = data + row[j] * data_stride + data_at[k];
-        for (uint64_t done = 0; done < data_len[k] && e == 0;) {
-          const ssize_t w = write(fd, b + done, data_len[k] - done);
-          if (w < 0 && errno != EINTR) e = errno;
-          if (w > 0) done += (uint64_t)w;
-        }
-        if (e == 0 && (flags[k] & 2) && lseek(fd, (off_t)pos[k], SEEK_SET) < 0) e = errno;
-        if (e == 0 && (flags[k] & 2)) fd_out[k] = fd;
-        else close(fd);
-      }
+      *fd = openat(dir, name.c_str(), mode | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+      if (*fd < 0) e = errno;
     }
     if (dir != top) close(dir);
     return e;
   };
   auto work = [&]() {
     for (int64_t j; (j = next.fetch_add(1)) < jobs;) {
-      for (int64_t k = first[j]; k < first[j + 1]; k++) { fd_out[k] = -1; err_out[k] = 0; }
-      const int top = open(roots[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      struct stat st;
-      int e = top < 0 ? errno : 0;
-      // The directory the context recorded, not one swapped in at its path since.
-      if (e == 0 && (fstat(top, &st) != 0 || (uint64_t)st.st_dev != dev[j] || (uint64_t)st.st_ino != ino[j]))
-        e = ENOENT;
-      for (int64_t k = first[j]; k < first[j + 1]; k++) err_out[k] = e ? e : make(j, k, top);
-      if (top >= 0) close(top);
+      const int64_t lo = first[j], hi = first[j + 1];
+      std::vector<int> fds(hi - lo, -1);
+      std::vector<std::pair<int64_t, int>> tops;  // the roots opened for this instance (fd, or -errno)
+      for (int64_t k = lo; k < hi; k++) {
+        fd_out[k] = -1;
+        int top = -1;
+        for (auto& [r, fd] : tops)
+          if (r == item_root[k]) top = fd;
+        if (top == -1) {
+          const int64_t r = item_root[k];
+          top = open(roots[r], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+          struct stat st;
+          if (top < 0) {
+            top = -errno;
+          } else if (fstat(top, &st) != 0 || (uint64_t)st.st_dev != dev[r] || (uint64_t)st.st_ino != ino[r]) {
+            close(top);  // the directory the context recorded, not one swapped in at its path since
+            top = -ENOENT;
+          }
+          tops.emplace_back(r, top);
+        }
+        err_out[k] = top < 0 ? -top : make(names + row[j] * names_stride, k, top, &fds[k - lo]);
+      }
+      const uint8_t* rec = log + row[j] * log_stride;
+      for (uint64_t at = 0; at + 16 <= log_len[j];) {
+        uint32_t slot, n;
+        uint64_t where;
+        memcpy(&slot, rec + at, 4);
+        memcpy(&n, rec + at + 4, 4);
+        memcpy(&where, rec + at + 8, 8);
+        const uint8_t* b = rec + at + 16;
+        at += 16 + ((n + 3ull) & ~3ull);
+        if ((int64_t)slot >= hi - lo || fds[slot] < 0 || err_out[lo + slot]) continue;
+        for (uint64_t done = 0; done < n;) {
+          const ssize_t w = pwrite(fds[slot], b + done, n - done, (off_t)(where + done));
+          if (w < 0 && errno == EINTR) continue;
+          if (w <= 0) { err_out[lo + slot] = w < 0 ? errno : EIO; break; }
+          done += (uint64_t)w;
+        }
+      }
+      for (int64_t k = lo; k < hi; k++) {
+        const int fd = fds[k - lo];
+        if (fd < 0) continue;
+        if (!err_out[k] && (flags[k] & 2) && lseek(fd, (off_t)pos[k], SEEK_SET) < 0) err_out[k] = errno;
+        if (!err_out[k] && (flags[k] & 2)) fd_out[k] = fd;
+        else close(fd);
+      }
+      for (auto& [r, fd] : tops)
+        if (fd >= 0) close(fd);
     }
   };
   std::vector<std::thread> pool;

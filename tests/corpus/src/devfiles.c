@@ -775,18 +775,20 @@ static void s_make(void) {
     fdstat(wo);
     write_text(wo, "wo", "only written\n", "");
     int32_t top = create("top.txt", "at the top\n");
+    write_text(wo, "wo again", "second\n", "");
+    seek(top, 5, 2);
+    write_text(top, "past the end", "after a hole\n", "");
     close_fd(top);
     close_fd(wo);
     int32_t empty = open_at(3, "out/empty.txt", 13, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "out/empty.txt");
     close_fd(empty);
 }
-/* Made on the device, then what only the host answers: a write to a file made before the last one, a name that
-   exists, reading a new file back; files still open on the device go on being written after the hand-over. */
+/* Made on the device, then what only the host answers: a name that exists, reading a new file back; a file
+   still open on the device goes on being written after the hand-over. */
 static void s_make_back(void) {
     say("mkdir made -> e=%d\n", w_path_create_directory(3, P("made"), 4));
     int32_t fd = create("made/f.txt", "written on the device\n");
     int32_t again = create("made/g.txt", "second file\n");
-    /* f.txt's bytes no longer end the device's buffer: the host writes them */
     write_text(fd, "f.txt again", "more of f\n", "");
     close_fd(again);
     say("mkdir sub -> e=%d\n", w_path_create_directory(3, P("sub"), 3));
