@@ -199,6 +199,8 @@ SCENARIOS["abs_guest"] = ["prestat", "basic", "paths"]  # the preopen's guest na
 SCENARIOS["make"] = ["make"]
 SCENARIOS["make_back"] = ["make_back"]
 SCENARIOS["make_list"] = ["make", "libc_readdir", "stat"]
+SCENARIOS["make_many"] = ["make_many"]  # past the device's buffer, then past its slots
+SCENARIOS["make_names"] = ["make_names"]  # past the device's slots
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -371,6 +373,10 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     # once something was made, listings and a directory's stat are the host's
     assert device["make_back"].host_calls[0] == "path_create_directory"
     assert device["make_list"].host_calls[0] == "fd_readdir"
+    # a write past the buffer is the host's, and so is everything after it
+    assert device["make_many"].host_calls[0] == "fd_write", device["make_many"].host_calls[:4]
+    assert device["make_names"].host_calls[:2] == ["path_open", "fd_write"], device["make_names"].host_calls[:4]
+    assert device["make_names"].stdout.count(b" -> e=0") == 60
 
 
 # ---------------------------------------------------------------- instances changing what others read

@@ -802,6 +802,27 @@ static void s_make_back(void) {
     read_n(g, 100, "made/g.txt");
     close_fd(g);
 }
+/* More bytes than the device's buffer holds (with `big`), more new names than it has slots for: the host
+   takes over. */
+static void s_make_many(int with_big) {
+    if (!with_big) goto names;
+    int32_t big = create("big.out", "start\n");
+    for (int k = 0; k < (int)sizeof buf; k++) buf[k] = (uint8_t)('a' + k % 26);
+    for (int k = 0; k < 3; k++) {
+        __wasi_ciovec_t v = {buf, sizeof buf};
+        uint32_t n = 0;
+        say("write 64 KiB -> e=%d n=%u\n", w_fd_write(big, P(&v), 1, P(&n)), n);
+    }
+    close_fd(big);
+names:;
+    char name[32];
+    for (int k = 0; k < 20; k++) {
+        snprintf(name, sizeof name, "many%02d.txt", k);
+        int32_t fd = create(name, name);
+        close_fd(fd);
+    }
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1073,6 +1094,7 @@ int main(void) {
         else if (!strcmp(s, "libc")) s_libc();
         else if (!strcmp(s, "make")) s_make();
         else if (!strcmp(s, "make_back")) s_make_back();
+        else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
         else if (!strcmp(s, "watch") && k + 1 < argc) s_watch(argv[++k]);
