@@ -376,7 +376,7 @@ class DeviceFiles:
             meta[FM_NEXT, i] = 3 + len(pre)
             self.preopens[i] = len(pre)
             self.flags[i] |= WF_FILES
-        self._find_sharers()
+        self._find_sharers(per_instance)
 
         def put(field_: int, arr: np.ndarray) -> object:
             dev = xp.asarray(arr)
@@ -456,12 +456,16 @@ class DeviceFiles:
         if len(done):
             self.demote(done)
 
-    def _find_sharers(self) -> None:
+    def _find_sharers(self, per_instance: Sequence[list[DirEntry] | None]) -> None:
         """Which instances a change through WASI in a preopen may show to: those whose preopens are the same
-        directory, or one inside it or around it (every instance, its files on the device or not)."""
+        directory, or one inside it or around it (every instance, its files on the device or not).
+        `per_instance`: each instance's preopens where its descriptors are still the initial ones."""
         users: dict[str, set[int]] = {}
         for i, ctx in enumerate(self.contexts):
-            paths = tuple(e.root for e in ctx.fds.entries.values() if isinstance(e, DirEntry) and e.name is not None)
+            pre = per_instance[i]
+            if pre is None:
+                pre = [e for e in ctx.fds.entries.values() if isinstance(e, DirEntry) and e.name is not None]
+            paths = tuple(e.root for e in pre)
             self.roots_of.append(paths)
             for path in paths:
                 users.setdefault(path, set()).add(i)
