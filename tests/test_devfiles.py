@@ -561,6 +561,7 @@ def test_charcount_reads_on_the_device(engine, tmp_path) -> None:
 def test_sharers_are_the_same_directory_or_one_inside_or_around(tmp_path: Path) -> None:
     """A change through WASI demotes the instances whose preopens nest with the writer's; siblings whose
     names share a prefix (a/b, a/bc) do not nest."""
+    from wasmgpu.wasi import devfiles
     from wasmgpu.wasi.context import WasiContext
     from wasmgpu.wasi.devfiles import DeviceFiles
 
@@ -569,10 +570,12 @@ def test_sharers_are_the_same_directory_or_one_inside_or_around(tmp_path: Path) 
     subs = ["a", "a/b", "a/bc", "a/b/c", "x", "x"]
     files = DeviceFiles.__new__(DeviceFiles)
     files.contexts = [WasiContext(preopens=[(str(tmp_path / s), ".")]) for s in subs]
-    files.roots_of, files.sharers = [], {}
-    files._find_sharers()
-    got = {str(Path(k).relative_to(tmp_path)): v for k, v in files.sharers.items()}
-    assert got == {"a": [0, 1, 2, 3], "a/b": [0, 1, 3], "a/bc": [0, 2], "a/b/c": [0, 1, 3], "x": [4, 5]}
+    want = {"a": [0, 1, 2, 3], "a/b": [0, 1, 3], "a/bc": [0, 2], "a/b/c": [0, 1, 3], "x": [4, 5]}
+    # from the descriptor tables, and from the preopens found beforehand (eligible), alike
+    for per_instance in ([None] * len(subs), [devfiles.eligible(c) for c in files.contexts]):
+        files.roots_of, files.sharers = [], {}
+        files._find_sharers(per_instance)
+        assert {str(Path(k).relative_to(tmp_path)): v for k, v in files.sharers.items()} == want
 
 
 def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, monkeypatch) -> None:
