@@ -325,9 +325,6 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
                       cached_only: bool = False) -> ctypes.CDLL | None:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
     adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
-    # OpenMP threads that spin between launches take the cores the host's own work between them needs
-    # (on 2 cores, creating output files ran 6x slower); libgomp reads this when it is first loaded.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
     host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
     flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
