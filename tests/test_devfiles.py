@@ -687,3 +687,28 @@ def test_files_made_on_the_device_go_only_to_the_directory_scanned(engine, tmp_p
     err = bytes(contexts[0].stderr.data).decode()
     assert "out: written by this instance, but not made on the host" in err, err
     assert "top.txt: written by this instance, but not made on the host" in err, err
+
+
+def test_random_sequences_that_make_files_give_the_hosts_answers(engine, tmp_path) -> None:
+    """wasi_random.c with "make": 32 instances, each on a tree of its own, random sequences of file calls that
+    also create, truncate, write and seek in new files and make directories (new names, names made twice,
+    names the tree has, names below ones not made); the device run prints what the host run prints and
+    leaves the same trees, and the device made part of them itself."""
+    module = REPO / "tests" / "corpus" / "wasm" / "wasi_random.wasm"
+    argvs = [["wasi_random.wasm", str(seed), "80", "make", *(["easy"] if seed % 2 else [])] for seed in range(32)]
+    runs = []
+    for side in ("fast", "host"):
+        roots = [make_tree(tmp_path / side / str(k)) for k in range(len(argvs))]
+        got = run_api(engine, module, argvs, [[(root, ".")] for root in roots], fast=side == "fast")
+        runs.append((got, [tree_files(root) for root in roots]))
+    (fast, fast_trees), (host, host_trees) = runs
+    for k in range(len(argvs)):
+        assert fast.codes[k] == host.codes[k], (k, fast.codes[k], host.codes[k])
+        assert fast.stdouts[k] == host.stdouts[k], f"seed {k}\n" + diff("stdout", host.stdouts[k], fast.stdouts[k])
+        assert fast_trees[k] == host_trees[k], f"seed {k}: the trees differ"
+    # the easy sequences (new names below the snapshot's directories, writes to the files made) make part of
+    # their directories on the device: fewer mkdirs reached the host than the guests made
+    easy = range(1, len(argvs), 2)
+    mkdirs = sum(fast.stdouts[k].count(b" mkdir ") for k in easy)
+    assert sum(fast.host_calls[k].count("path_create_directory") for k in easy) < mkdirs
+    assert sum(map(len, (fast.host_calls[k] for k in easy))) < 0.9 * sum(map(len, (host.host_calls[k] for k in easy)))

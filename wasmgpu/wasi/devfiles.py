@@ -490,13 +490,21 @@ class DeviceFiles:
         """Called before the host serves these (instance, WASI function, arguments) calls: the instances
         whose descriptors a call could see are given to the host, all in one demotion."""
         take: set[int] = set()
+        near: set[int] = set()  # calls on stdio or a preopen alone: the host's unless the instance made something
         for i, name, args in calls:
             if name in NO_FDS:
                 continue
-            if self.flags[i] & WF_FILES and not (name in ONE_FD and args and args[0] < 3 + self.preopens[i]):
-                take.add(i)
+            if self.flags[i] & WF_FILES:
+                (near if name in ONE_FD and args and args[0] < 3 + self.preopens[i] else take).add(i)
             if self.sharers and self._changes(name, args):
                 take.update(j for root in self.roots_of[i] for j in self.sharers.get(root, ()))
+        near -= take
+        if near and getattr(self, "ov_cap", 0):
+            # What the device made must be on the host before the host lists or opens below a preopen.
+            s = self.store
+            some = np.array(sorted(near))
+            count = s.backend.to_host(self.meta[FM_OV_COUNT, s.xp.asarray(some)])  # type: ignore[attr-defined]
+            take.update(some[count > 0].tolist())
         if take:
             self.demote(np.array(sorted(take)))
 

@@ -1,7 +1,8 @@
 /* Random sequences of WASI file calls on the tree of tests/test_devfiles.py (make_tree), every result
    printed: the device's answers must be the host's, byte for byte, whatever the order of the calls.
-   Usage: wasi_random SEED STEPS [easy] [portable]. Only reads (and opens asked with write rights, which the
-   host serves and which change nothing by themselves): the tree stays as it was. With "easy", only names of the
+   Usage: wasi_random SEED STEPS [easy] [portable] [make]. Only reads (and opens asked with write rights,
+   which change nothing by themselves): the tree stays as it was; with "make", also new files and
+   directories, created (or truncated), written and seeked in. With "easy", only names of the
    snapshot, descriptors opened here (or the preopen) and the flags the device serves: long sequences
    stay on the device before a call hands them to the host. With "portable", listings print only whether
    they gave anything, which wasmtime's (in the OS's order) agree with. */
@@ -35,7 +36,7 @@ static const char *PATHS[] = {".", "a.txt", "b.txt", "sub", "sub/x.txt", "sub/de
 static int32_t fds[16];
 static int dirs[16];  /* fds[k] is a directory */
 static int nfds;
-static int easy, portable;
+static int easy, portable, make;
 /* PATHS[0 .. NEASY) are in the snapshot; which of them are directories */
 #define NEASY 10
 static const int IS_DIR[NEASY] = {1, 0, 0, 1, 0, 1, 0, 1, 0, 0};
@@ -49,7 +50,7 @@ static int32_t pick_fd(int want_dir) {
         int n = 0;
         for (int k = 0; k < nfds; k++)
             if (dirs[k] == want_dir) pick[n++] = fds[k];
-        return n ? pick[rnd(n)] : want_dir ? 3 : -1;
+        return n ? pick[rnd(n)] : want_dir == 1 ? 3 : -1;
     }
     if (r < 7 && nfds) return fds[rnd(nfds)];
     if (r < 9) return 3;
@@ -58,14 +59,57 @@ static int32_t pick_fd(int want_dir) {
 
 static int pick_path(void) { return (int)rnd(easy ? NEASY : NPATHS); }
 
-/* an inode as printed: wasmtime gives a directory's fstat another number than the file system's */
+/* an inode as printed: wasmtime gives a directory's fstat another number than the file system's; runs that
+   make files are compared across trees, whose inodes and times differ */
 static uint64_t ino_of(const __wasi_filestat_t *s) {
-    return portable && s->filetype == __WASI_FILETYPE_DIRECTORY ? 0 : s->ino;
+    return make || (portable && s->filetype == __WASI_FILETYPE_DIRECTORY) ? 0 : s->ino;
 }
+
+/* what "make" creates: new names (some twice, some below others), and names the tree has */
+static const char *MAKE_FILES[] = {"n0.txt", "n1.txt", "new/n2.txt", "sub/n3.txt", "new/deep/n4.txt", "a.txt", "m",
+                                   "sub/nd/n5.txt", "n0.txt"};
+static const char *MAKE_DIRS[] = {"new", "new/deep", "sub/nd", "new", "sub", "n0.txt"};
+#define NMAKE_FILES (sizeof MAKE_FILES / sizeof MAKE_FILES[0])
+#define NMAKE_DIRS (sizeof MAKE_DIRS / sizeof MAKE_DIRS[0])
 
 static void step(int k) {
     static uint8_t buf[8192];
-    uint32_t op = rnd(13);
+    uint32_t op = rnd(make ? 17 : 13);
+    if (op >= 13 && op <= 16) {  /* make: create, mkdir, write twice as often */
+        int32_t e;
+        static char fresh[32];
+        if (op == 13) {
+            /* easy: a new name below a directory of the snapshot, every time */
+            const char *path = MAKE_FILES[rnd(NMAKE_FILES)];
+            if (easy) snprintf(fresh, sizeof fresh, "%se%d.txt", rnd(2) ? "sub/" : "", k), path = fresh;
+            uint32_t oflags = __WASI_OFLAGS_CREAT | (rnd(2) ? __WASI_OFLAGS_TRUNC : 0) | (rnd(4) ? 0 : __WASI_OFLAGS_EXCL);
+            uint64_t rights = R(FD_WRITE) | R(FD_SEEK) | R(FD_TELL) | (rnd(2) ? R(FD_READ) : 0);
+            uint32_t fdflags = rnd(6) || easy ? 0 : __WASI_FDFLAGS_APPEND, got = 0xdeadbeef;
+            e = w_path_open(3, 0, P(path), (uint32_t)strlen(path), (int32_t)oflags, rights, rights, (int32_t)fdflags,
+                            P(&got));
+            say("%d create %s of=%u fl=%u -> e=%d", k, path, oflags, fdflags, e);
+            if (e == 0) {
+                say(" new=%u", got);
+                if (nfds < 16) dirs[nfds] = 2, fds[nfds++] = (int32_t)got;  /* 2: a file made here */
+            }
+        } else if (op == 14) {
+            const char *path = MAKE_DIRS[rnd(NMAKE_DIRS)];
+            if (easy) snprintf(fresh, sizeof fresh, "d%d", k), path = fresh;
+            e = w_path_create_directory(3, P(path), (uint32_t)strlen(path));
+            say("%d mkdir %s -> e=%d", k, path, e);
+        } else {
+            int32_t fd = pick_fd(easy ? 2 : 0);  /* easy: a file made here */
+            if (fd < 0) fd = 1;
+            uint32_t n = rnd(3) ? rnd(40) : 300;
+            for (uint32_t j = 0; j < n; j++) buf[j] = (uint8_t)('a' + (k + j) % 26);
+            __wasi_ciovec_t v[2] = {{buf, n / 3}, {buf + n / 3, n - n / 3}};
+            uint32_t got = 0;
+            e = w_fd_write(fd, P(v), 1 + rnd(2), P(&got));
+            say("%d write fd=%d %u -> e=%d n=%u", k, fd, n, e, got);
+        }
+        say("\n");
+        return;
+    }
     int32_t fd = pick_fd(op == 0 || op == 1 || op == 4 || op == 5 || op == 8);
     if (fd < 0) op = 0, fd = 3;  /* easy, and no file open yet */
     say("%d op%u fd=%d", k, op, fd);
@@ -104,8 +148,17 @@ static void step(int k) {
             static const uint32_t sizes[] = {0, 10, 24, 30, 100, 200, 8192};
             static const uint64_t cookies[] = {0, 1, 2, 3, 5, 16, 1000, 0xffffffffffffffffull};
             uint32_t n = sizes[rnd(7)], got = 0xdead;
-            uint64_t cookie = cookies[rnd(8)];
+            /* with "make", from the start: the host keeps a listing from its cookie-0 read, which the device's
+               hand-over may or may not have come before */
+            uint64_t cookie = make ? 0 : cookies[rnd(8)];
             int32_t e = w_fd_readdir(fd, P(buf), n, cookie, P(&got));
+            for (uint32_t at = 0; make && e == 0 && at + 8 < got;) {  /* inodes differ between trees */
+                uint32_t len;
+                memset(buf + at + 8, 0, got - (at + 8) < 8 ? got - (at + 8) : 8);
+                if (at + 20 > got) break;
+                memcpy(&len, buf + at + 16, 4);
+                at += 24 + len;
+            }
             if (portable)  /* wasmtime lists in the OS's order, its ".." is the parent: only whether it gave any */
                 say(" readdir %u cookie=%llu -> e=%d some=%d", n, (unsigned long long)cookie, e, e == 0 && got > 0);
             else
@@ -130,7 +183,7 @@ static void step(int k) {
             say(" fstat -> e=%d", e);
             if (e == 0)
                 say(" type=%d size=%llu nlink=%llu ino=%llu mtim=%llu", s.filetype, (unsigned long long)s.size,
-                    (unsigned long long)s.nlink, (unsigned long long)ino_of(&s), (unsigned long long)s.mtim);
+                    (unsigned long long)s.nlink, (unsigned long long)ino_of(&s), (unsigned long long)(make ? 0 : s.mtim));
             break;
         }
         case 8: {  /* path_filestat_get */
@@ -201,6 +254,7 @@ int main(void) {
     for (uint32_t k = 3; k < argc; k++) {
         easy |= !strcmp(argv[k], "easy");
         portable |= !strcmp(argv[k], "portable");
+        make |= !strcmp(argv[k], "make");
     }
     for (const char *q = argv[1]; *q; q++) state = state * 10 + (uint64_t)(*q - '0');
     state = state * 0x9E3779B97F4A7C15ull + 1;
