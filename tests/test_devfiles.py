@@ -201,6 +201,7 @@ SCENARIOS["make_back"] = ["make_back"]
 SCENARIOS["make_list"] = ["make", "libc_readdir", "stat"]
 SCENARIOS["make_many"] = ["make_many"]  # past the device's buffer, then past its slots
 SCENARIOS["make_names"] = ["make_names"]  # past the device's slots
+SCENARIOS["make_nested"] = ["make_nested"]  # a second preopen inside the first: made through either
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -248,6 +249,8 @@ def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:
         pre.append((small_dir(where / "second", "second"), "data"))
     if name == "five":
         pre += [(small_dir(where / f"d{k}", f"d{k}"), f"d{k}") for k in range(1, 5)]
+    if name == "make_nested":
+        pre.append((pre[0][0] / "sub", "s"))
     return pre
 
 
@@ -573,9 +576,10 @@ def test_sharers_are_the_same_directory_or_one_inside_or_around(tmp_path: Path) 
     want = {"a": [0, 1, 2, 3], "a/b": [0, 1, 3], "a/bc": [0, 2], "a/b/c": [0, 1, 3], "x": [4, 5]}
     # from the descriptor tables, and from the preopens found beforehand (eligible), alike
     for per_instance in ([None] * len(subs), [devfiles.eligible(c) for c in files.contexts]):
-        files.roots_of, files.sharers = [], {}
+        files.roots_of, files.sharers, files.nested = [], {}, set()
         files._find_sharers(per_instance)
         assert {str(Path(k).relative_to(tmp_path)): v for k, v in files.sharers.items()} == want
+        assert {str(Path(k).relative_to(tmp_path)) for k in files.nested} == {"a", "a/b", "a/bc", "a/b/c"}
 
 
 def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, monkeypatch) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,7 @@ class DeviceFiles:
     roots_of: list[tuple[str, ...]] = field(default_factory=list)  # per instance: its preopens' host paths
     # root path -> the instances whose preopens are it, inside it or around it, where there are two or more
     sharers: dict[str, list[int]] = field(default_factory=dict)
+    nested: set[str] = field(default_factory=set)  # roots with another root inside them or around them
     root_entries: list[DirEntry] = field(default_factory=list)  # per scanned root: a preopen reaching it
 
     def build(self, budget: int | None = None) -> None:
@@ -423,9 +425,12 @@ class DeviceFiles:
         total = OV_TOTAL if free is None else min(OV_TOTAL, free // 16)
         cap = min(OV_BUF_MAX, total // n - DF_OV_NAME_CAP) & ~4095
         self.ov_cap = cap if cap >= 4096 else 0
+        # A root another instance reaches, or one this instance reaches by another preopen too (nested, or
+        # the same directory by another path): what is made there must be seen through the other ways in.
         shared = np.zeros(max(1, len(roots)), dtype=np.uint32)
+        same = Counter(e.identity for e in self.root_entries)
         for path, k in roots.items():
-            shared[k] = path in self.sharers
+            shared[k] = path in self.sharers or path in self.nested or same[self.root_entries[k].identity] > 1
         self.keep.append(put(W_ROOT_SHARED, shared))  # type: ignore[operator]
         self.set_field(W_OFLAGS_CREAT, abi.OFLAGS_CREAT)  # type: ignore[operator]
         self.set_field(W_OFLAGS_TRUNC, abi.OFLAGS_TRUNC)  # type: ignore[operator]
@@ -484,6 +489,8 @@ class DeviceFiles:
             group = set().union(*(users[p] for p in near))
             if len(group) > 1:
                 self.sharers[path] = sorted(group)
+            if len(near) > 1:
+                self.nested.add(path)
 
     # -- the host takes over ----------------------------------------------------------------------------
     def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:

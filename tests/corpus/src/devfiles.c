@@ -823,6 +823,16 @@ names:;
     }
 }
 
+/* Preopens "." and "s" (its sub): a file made through one is there through the other. */
+static void s_make_nested(void) {
+    int32_t fd = create("sub/n.txt", "made through .\n");
+    close_fd(fd);
+    open_at(4, "n.txt", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "s/n.txt excl");
+    int32_t again = open_at(4, "m.txt", 5, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "s/m.txt");
+    close_fd(again);
+    open_at(3, "sub/m.txt", 9, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "sub/m.txt excl");
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1094,6 +1104,7 @@ int main(void) {
         else if (!strcmp(s, "libc")) s_libc();
         else if (!strcmp(s, "make")) s_make();
         else if (!strcmp(s, "make_back")) s_make_back();
+        else if (!strcmp(s, "make_nested")) s_make_nested();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
