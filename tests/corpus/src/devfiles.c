@@ -782,6 +782,14 @@ static void s_make(void) {
     close_fd(wo);
     int32_t empty = open_at(3, "out/empty.txt", 13, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "out/empty.txt");
     close_fd(empty);
+    /* relative to a directory opened below the preopen */
+    int32_t sub = open_at(3, "sub/deep", 8, 0, __WASI_OFLAGS_DIRECTORY, READ, 0, "sub/deep");
+    say("mkdir sub/deep/made -> e=%d\n", w_path_create_directory(sub, P("made"), 4));
+    int32_t in = open_at(sub, "made/in.txt", 11, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0,
+                         "sub/deep/made/in.txt");
+    write_text(in, "in", "below a directory fd\n", "");
+    close_fd(in);
+    close_fd(sub);
 }
 /* Made on the device, then what only the host answers: a name that exists, reading a new file back; a file
    still open on the device goes on being written after the hand-over. */
