@@ -71,9 +71,9 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # W_FD_META: u32 [FM_FIELDS][N], the instance's descriptor numbering (wasi/fds.py FdTable: the next new
 # number and the freed ones); W_FD_FREE: u32 [DF_QUEUE][N]; W_FD_NUM, W_FD_FILE: u32 [DF_SLOTS][N],
 # the descriptors the device opened (DF_NO_FD: a free slot) and their files; W_FD_POS: u64 [DF_SLOTS][N];
-# W_FDSTATS: u8 [6][24], the fdstat records the device gives: a file it opened (row 0), a preopen that
+# W_FDSTATS: u8 [8][24], the fdstat records the device gives: a file it opened (row 0), a preopen that
 # nothing changed (row 1), a directory it opened without and with W_DIR_FDFLAGS (rows 2, 3), a file it made, opened
-# to write, or to read and write (rows 4, 5); W_WRITE_RIGHTS:
+# to write, or to read and write (rows 4, 5), the same with fdflag append (rows 6, 7); W_WRITE_RIGHTS:
 # the rights path_open leaves to the host; W_OPEN_DIRECTORY: path_open's oflag that asks for a directory;
 # W_DIR_FDFLAGS: the fdflags a directory keeps (NONBLOCK; a directory's W_FD_POS holds them). Directories
 # of the snapshot are files of it too (their stat, no bytes) with a listing: W_DIR_INFO: u64 [dirs][DI_FIELDS];
@@ -86,7 +86,7 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
  W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
  W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
  W_STDIN_INFO, W_STDIO_FDSTAT, W_STDIO_ROW, W_OV_HASH, W_OV_NAME, W_OV_DATA, W_OV_NAMES, W_OV_BUF, W_OV_CAP,
- W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_COUNT) = range(50)
+ W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_FDFLAGS_APPEND, W_COUNT) = range(51)
 # Files and directories made on the device (wasi/devfiles.py materializes them on the host): per instance
 # at most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
 # W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32,
@@ -95,12 +95,16 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # (each a record: u32 slot, u32 length, u64 position, the bytes padded to 4)
 # (W_OV_CAP 0: nothing is made on the device); W_ROOT_SHARED: u32 [roots], 1 where another instance's
 # preopen reaches the same directory (a change there is the host's, so that they all see it); W_OFLAGS_CREAT,
-# W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags; W_READ_RIGHTS: the rights that open a file to read too.
-# A descriptor's W_FD_FILE for a file made here: DF_OV_BIT | its slot (DF_OV_READ where it was opened to read too).
+# W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags; W_READ_RIGHTS: the rights that open a file to read too;
+# W_FDFLAGS_APPEND: the fdflag that appends.
+# A descriptor's W_FD_FILE for a file made here: DF_OV_BIT | its slot (DF_OV_READ where it was opened to read too,
+# DF_OV_APPEND where with fdflag W_FDFLAGS_APPEND: every write goes to the end).
 DF_OV_SLOTS = 16
 DF_OV_NAME_CAP = 1024
 DF_OV_BIT = 0x80000000
 DF_OV_READ = 0x40000000
+DF_OV_APPEND = 0x20000000
+DF_OV_FLAGS = DF_OV_BIT | DF_OV_READ | DF_OV_APPEND
 OV_DIR = 1 << 63
 # fd_fdstat_get of fds 0-2 (wasi/fast.py) while WF_STDIO: W_STDIO_FDSTAT: u8 [rows][24], the distinct records;
 # W_STDIO_ROW: u32 [3][N], each instance's row for fd 0, 1 and 2.
@@ -215,6 +219,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
                     "DF_PREOPENS",
                     "DF_SLOTS", "DF_QUEUE", "DF_OV_SLOTS", "DF_OV_NAME_CAP", "DF_OV_BIT", "DF_OV_READ",
+                    "DF_OV_APPEND", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR")}

@@ -266,12 +266,13 @@ DEV u32 df_new_number(const u64* blk, u32 inst, u64 N) {
   return num;
 }
 
-// fd_write to a file made here, at its position: a record of the instance's writes (the host makes them in
-// order), where the buffer has room.
-DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* pos, u64 iovs, u64 count,
-                    u64 nwritten) {
+// fd_write to a file made here, at its position (`append`: at its end): a record of the instance's writes (the
+// host makes them in order), where the buffer has room.
+DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* pos, bool append, u64 iovs,
+                    u64 count, u64 nwritten) {
   u64 total;
-  if (!df_iovecs(r, size, iovs, count, &total) || nwritten + 4 > size || *pos > 0x7fffffffffffffffull - total)
+  const u64 at_pos = append ? DF_U64(W_OV_DATA, k) : *pos;
+  if (!df_iovecs(r, size, iovs, count, &total) || nwritten + 4 > size || at_pos > 0x7fffffffffffffffull - total)
     return WF_HOST;
   if (total > 0) {
     const u64 at = DF_U32(W_FD_META, FM_OV_USED), need = 16 + ((total + 3) & ~3ull);
@@ -279,8 +280,8 @@ DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* p
     const MemRef buf = df_ov_ref(blk, W_OV_BUF, blk[W_OV_CAP], inst, N);
     mem_store<u32>(buf, at, k);
     mem_store<u32>(buf, at + 4, (u32)total);
-    mem_store<u32>(buf, at + 8, (u32)*pos);
-    mem_store<u32>(buf, at + 12, (u32)(*pos >> 32));
+    mem_store<u32>(buf, at + 8, (u32)at_pos);
+    mem_store<u32>(buf, at + 12, (u32)(at_pos >> 32));
     u64 d = at + 16;
     for (u64 j = 0; j < count; j++) {
       const u64 b = mem_load<u32>(r, iovs + 8 * j), m = mem_load<u32>(r, iovs + 8 * j + 4);
@@ -288,8 +289,10 @@ DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* p
       d += m;
     }
     DF_U32(W_FD_META, FM_OV_USED) = (u32)(at + need);
-    *pos += total;
+    *pos = at_pos + total;
     if (*pos > DF_U64(W_OV_DATA, k)) DF_U64(W_OV_DATA, k) = *pos;
+  } else if (append) {
+    *pos = at_pos;
   }
   mem_store<u32>(r, nwritten, (u32)total);
   return WF_DONE;
@@ -333,7 +336,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
     const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
     const bool write = (rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]);
-    if ((oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC] | blk[W_OFLAGS_EXCL])) != 0 || fdflags != 0 || !write)
+    if ((oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC] | blk[W_OFLAGS_EXCL])) != 0 || !write ||
+        (fdflags != 0 && fdflags != blk[W_FDFLAGS_APPEND]))
       return WF_HOST;
     if (path + plen > size || out + 4 > size) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
@@ -342,7 +346,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       return WF_HOST;
     const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
-    DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) | made;
+    DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) |
+                              (fdflags ? DF_OV_APPEND : 0u) | made;
     DF_U64(W_FD_POS, slot) = 0;
     mem_store<u32>(r, out, num);
     *e = WASI_SUCCESS;
@@ -383,17 +388,19 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   const int slot = df_slot(blk, inst, N, fd);
   const u32 file = slot >= 0 ? DF_U32(W_FD_FILE, slot) : DF_NO_FD;
   if (file != DF_NO_FD && (file & DF_OV_BIT)) {  // a file made here
-    const u32 k = file & ~(DF_OV_BIT | DF_OV_READ);
+    const u32 k = file & ~DF_OV_FLAGS;
     u64* pos = &DF_U64(W_FD_POS, slot);
     switch (kind) {
       case WK_FD_WRITE:
-        if (df_ov_write(blk, inst, N, r, size, k, pos, (u32)DF_ARG(1), (u32)DF_ARG(2), (u32)DF_ARG(3)) == WF_HOST)
+        if (df_ov_write(blk, inst, N, r, size, k, pos, (file & DF_OV_APPEND) != 0, (u32)DF_ARG(1), (u32)DF_ARG(2),
+                        (u32)DF_ARG(3)) == WF_HOST)
           return WF_HOST;
         break;
       case WK_FD_FDSTAT_GET: {
         const u64 out = (u32)DF_ARG(1);
         if (out + 24 > size) return WF_HOST;
-        mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * ((file & DF_OV_READ) ? 5 : 4), 24);
+        const u64 row = 4 + ((file & DF_OV_READ) ? 1 : 0) + ((file & DF_OV_APPEND) ? 2 : 0);
+        mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * row, 24);
         break;
       }
       case WK_FD_TELL: {

@@ -34,7 +34,9 @@ from ..compiler.vm_abi import (
     DF_NO_FD,
     DF_NO_ROOT,
     DF_NOT_DIR,
+    DF_OV_APPEND,
     DF_OV_BIT,
+    DF_OV_FLAGS,
     DF_OV_NAME_CAP,
     DF_OV_READ,
     DF_OV_SLOTS,
@@ -71,6 +73,7 @@ from ..compiler.vm_abi import (
     W_FD_META,
     W_FD_NUM,
     W_FD_POS,
+    W_FDFLAGS_APPEND,
     W_FDSTATS,
     W_FILE_DATA,
     W_FILE_INFO,
@@ -407,9 +410,10 @@ class DeviceFiles:
         self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
         file_fdstat = SnapshotFile(b"", b"", 0, FILE_RIGHTS_READ).fdstat()  # a read-only file, as the host has it
         fdstats = file_fdstat + PREOPEN_FDSTAT + dir_fdstat(0) + dir_fdstat(abi.FDFLAGS_NONBLOCK)
-        for read in (False, True):  # a file made here, opened to write, or to read and write
-            rights = opened_rights(read, True)
-            fdstats += abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, 0, rights, rights)
+        for flags in (0, abi.FDFLAGS_APPEND):  # a file made here, opened to write, or to read and write
+            for read in (False, True):
+                rights = opened_rights(read, True)
+                fdstats += abi.FDSTAT.pack(abi.FILETYPE_REGULAR_FILE, flags, rights, rights)
         self.keep.append(put(W_FDSTATS, np.frombuffer(fdstats, dtype=np.uint8)))
         self.set_field(W_WRITE_RIGHTS, abi.WRITE_RIGHTS)  # type: ignore[operator]
         self.set_field(W_OPEN_DIRECTORY, abi.OFLAGS_DIRECTORY)  # type: ignore[operator]
@@ -436,6 +440,7 @@ class DeviceFiles:
         self.set_field(W_OFLAGS_TRUNC, abi.OFLAGS_TRUNC)  # type: ignore[operator]
         self.set_field(W_OFLAGS_EXCL, abi.OFLAGS_EXCL)  # type: ignore[operator]
         self.set_field(W_READ_RIGHTS, abi.R_FD_READ | abi.R_FD_READDIR)  # type: ignore[operator]
+        self.set_field(W_FDFLAGS_APPEND, abi.FDFLAGS_APPEND)  # type: ignore[operator]
         self.set_field(W_OV_CAP, self.ov_cap)  # type: ignore[operator]
         if not self.ov_cap:
             return
@@ -541,7 +546,7 @@ class DeviceFiles:
                 if num[k, j] == DF_NO_FD:
                     continue
                 if file[k, j] & DF_OV_BIT:
-                    entry = entries.get(int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ))
+                    entry = entries.get(int(file[k, j]) & ~DF_OV_FLAGS)
                     if entry is not None:
                         fds.entries[int(num[k, j])] = entry
                     else:  # it could not be made: the descriptor is gone, as after a close
@@ -569,12 +574,13 @@ class DeviceFiles:
         first, owner = [0], []
         items: list[tuple[int, int, int, int, int]] = []  # root, name at, name length, flags, position
         for row, j in enumerate(some.tolist()):
-            opened = {int(file[k, j]) & ~(DF_OV_BIT | DF_OV_READ): (int(file[k, j]) & DF_OV_READ, int(pos[k, j]))
+            opened = {int(file[k, j]) & ~DF_OV_FLAGS: (int(file[k, j]), int(pos[k, j]))
                       for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
             for k in range(int(count[j])):
                 e = int(ov_name[k, j])
-                read, at = opened.get(k, (0, 0))
-                flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if read else 0)
+                how, at = opened.get(k, (0, 0))
+                flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if how & DF_OV_READ else 0) | (
+                    8 if how & DF_OV_APPEND else 0)
                 items.append(((e >> 32) & 0x7FFFFFFF, (e >> 16) & 0xFFFF, e & 0xFFFF, flags, at))
                 owner.append((int(insts[j]), k, row))
             first.append(len(items))
@@ -600,8 +606,8 @@ class DeviceFiles:
                 path = bytes(names[row, name_at[t]:name_at[t] + name_len[t]]).decode("ascii")
                 self._lost(i, path, OSError(int(err_out[t]), os.strerror(int(err_out[t]))))
             elif fd_out[t] >= 0:
-                read = bool(flags[t] & 4)
-                out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, True, 0, opened_rights(read, True))
+                read, fdflags = bool(flags[t] & 4), abi.FDFLAGS_APPEND if flags[t] & 8 else 0
+                out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, True, fdflags, opened_rights(read, True))
         return out
 
     def _lost(self, i: int, path: str, e: Exception) -> None:

@@ -236,7 +236,8 @@ void wg_scan_free(char* p) { free(p); }
 // inode ino[r]), then its writes, log_len[j] bytes of records in row row[j] of `log` (vm/wasi_files.h
 // df_ov_write: u32 slot, u32 length, u64 position, the bytes padded to 4), made in that order. Every
 // component is opened below the root without following links; an item is a directory (flags 1, mkdir) or a
-// new file (O_EXCL), left open (flags 2: fd_out[k], at pos[k]) read-write where flags has 4, else write-only.
+// new file (O_EXCL), left open (flags 2: fd_out[k], at pos[k]) read-write where flags has 4, else write-only,
+// appending where it has 8.
 // err_out[k]: 0 or the errno that stopped it.
 void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64_t* ino, const int64_t* first,
              const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* log, int64_t log_stride,
@@ -313,6 +314,8 @@ void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64
         const int fd = fds[k - lo];
         if (fd < 0) continue;
         if (!err_out[k] && (flags[k] & 2) && lseek(fd, (off_t)pos[k], SEEK_SET) < 0) err_out[k] = errno;
+        // O_APPEND only now: pwrite on such a descriptor would append, not write where the record says.
+        if (!err_out[k] && (flags[k] & 8) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_APPEND) < 0) err_out[k] = errno;
         if (!err_out[k] && (flags[k] & 2)) fd_out[k] = fd;
         else close(fd);
       }

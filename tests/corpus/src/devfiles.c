@@ -782,6 +782,13 @@ static void s_make(void) {
     close_fd(wo);
     int32_t empty = open_at(3, "out/empty.txt", 13, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "out/empty.txt");
     close_fd(empty);
+    int32_t log = open_at(3, "log.txt", 7, 0, __WASI_OFLAGS_CREAT, WRITE, __WASI_FDFLAGS_APPEND, "log.txt append");
+    write_text(log, "log", "one\n", "");
+    seek(log, 0, 0);
+    write_text(log, "log at 0", "two\n", "");
+    tell(log);
+    fdstat(log);
+    close_fd(log);
     /* relative to a directory opened below the preopen */
     int32_t sub = open_at(3, "sub/deep", 8, 0, __WASI_OFLAGS_DIRECTORY, READ, 0, "sub/deep");
     say("mkdir sub/deep/made -> e=%d\n", w_path_create_directory(sub, P("made"), 4));
@@ -796,12 +803,18 @@ static void s_make(void) {
 static void s_make_back(void) {
     say("mkdir made -> e=%d\n", w_path_create_directory(3, P("made"), 4));
     int32_t fd = create("made/f.txt", "written on the device\n");
+    int32_t log = open_at(3, "made/log.txt", 12, 0, __WASI_OFLAGS_CREAT, WRITE, __WASI_FDFLAGS_APPEND, "made/log.txt");
+    write_text(log, "log", "on the device\n", "");
     int32_t again = create("made/g.txt", "second file\n");
     write_text(fd, "f.txt again", "more of f\n", "");
     close_fd(again);
     say("mkdir sub -> e=%d\n", w_path_create_directory(3, P("sub"), 3));
     open_at(3, "a.txt", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "a.txt excl");
     write_text(fd, "after the hand-over", "and on the host\n", "");
+    seek(log, 0, 0);
+    write_text(log, "log after the hand-over", "on the host\n", "");
+    fdstat(log);
+    close_fd(log);
     fstat_fd(fd);
     seek(fd, 0, 0);
     read_all(fd, "made/f.txt");
