@@ -82,7 +82,8 @@ DEV u32 df_path(const u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u6
   u64 pn = 0;
   if (pre >= 0) {
     root = DF_U32(W_PRE_ROOT, pre);
-  } else if (slot >= 0 && df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] != DF_NOT_DIR) {
+  } else if (slot >= 0 && !(DF_U32(W_FD_FILE, slot) & DF_OV_BIT) &&
+             df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] != DF_NOT_DIR) {  // a snapshot directory
     dir = DF_U32(W_FD_FILE, slot);
     const u64* info = df_info(blk, dir);
     root = (u32)info[FI_ROOT];

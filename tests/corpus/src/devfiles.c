@@ -807,6 +807,8 @@ static void s_make_back(void) {
     write_text(log, "log", "on the device\n", "");
     int32_t again = create("made/g.txt", "second file\n");
     write_text(fd, "f.txt again", "more of f\n", "");
+    /* a file made here is no directory: paths below it are the host's (ENOTDIR) */
+    open_at(fd, "x", 1, 0, 0, READ, 0, "x below made/f.txt");
     close_fd(again);
     say("mkdir sub -> e=%d\n", w_path_create_directory(3, P("sub"), 3));
     open_at(3, "a.txt", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "a.txt excl");
