@@ -202,6 +202,8 @@ SCENARIOS["make_list"] = ["make", "libc_readdir", "stat"]
 SCENARIOS["make_many"] = ["make_many"]  # past the device's buffer, then past its slots
 SCENARIOS["make_names"] = ["make_names"]  # past the device's slots
 SCENARIOS["make_nested"] = ["make_nested"]  # a second preopen inside the first: made through either
+SCENARIOS["make_replace"] = ["make_replace"]  # files of the snapshot truncated
+SCENARIOS["make_replace_only"] = ["make_replace", "make"]
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -380,6 +382,10 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     assert device["make_many"].host_calls[0] == "fd_write", device["make_many"].host_calls[:4]
     assert device["make_names"].host_calls[:2] == ["path_open", "fd_write"], device["make_names"].host_calls[:4]
     assert device["make_names"].stdout.count(b" -> e=0") == 60
+    # two files of the snapshot replaced on the device, three writes; then, a file replaced, opening the
+    # snapshot's files is the host's (empty.txt), and so is everything after it
+    calls = device["make_replace"].host_calls
+    assert calls[0] == "path_open" and calls.count("fd_write") == 2, calls  # empty.txt's and a.txt's
 
 
 # ---------------------------------------------------------------- instances changing what others read

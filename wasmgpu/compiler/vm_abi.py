@@ -87,16 +87,16 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
  W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
  W_STDIN_INFO, W_STDIO_FDSTAT, W_STDIO_ROW, W_OV_HASH, W_OV_NAME, W_OV_DATA, W_OV_NAMES, W_OV_BUF, W_OV_CAP,
  W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_FDFLAGS_APPEND, W_COUNT) = range(51)
-# Files and directories made on the device (wasi/devfiles.py materializes them on the host): per instance
+# Files and directories made on the device (wasi/devfiles.py makes them on the host afterwards): per instance
 # at most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
 # W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32,
-# OV_DIR for a directory); W_OV_DATA: u64 [DF_OV_SLOTS][N], a file's size; W_OV_NAMES, W_OV_BUF: N buffers of
-# DF_OV_NAME_CAP and W_OV_CAP bytes in linear memory's layout, W_OV_BUF the instance's writes in the order made
-# (each a record: u32 slot, u32 length, u64 position, the bytes padded to 4)
-# (W_OV_CAP 0: nothing is made on the device); W_ROOT_SHARED: u32 [roots], 1 where another instance's
-# preopen reaches the same directory (a change there is the host's, so that they all see it); W_OFLAGS_CREAT,
-# W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags; W_READ_RIGHTS: the rights that open a file to read too;
-# W_FDFLAGS_APPEND: the fdflag that appends.
+# OV_DIR for a directory, OV_REPLACE for a snapshot file truncated); W_OV_DATA: u64 [DF_OV_SLOTS][N], a file's
+# size; W_OV_NAMES, W_OV_BUF: N buffers of DF_OV_NAME_CAP and W_OV_CAP bytes in linear memory's layout,
+# W_OV_BUF holding the instance's writes in the order made (each a record: u32 slot, u32 length, u64
+# position, the bytes padded to 4); W_OV_CAP 0: nothing is made on the device. W_ROOT_SHARED: u32 [roots], 1
+# where another instance's preopen, or another of this instance's, reaches the same directory (a change there
+# is the host's, so that every way in sees it); W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's
+# oflags; W_READ_RIGHTS: the rights that open a file to read too; W_FDFLAGS_APPEND: the fdflag that appends.
 # A descriptor's W_FD_FILE for a file made here: DF_OV_BIT | its slot (DF_OV_READ where it was opened to read too,
 # DF_OV_APPEND where with fdflag W_FDFLAGS_APPEND: every write goes to the end).
 DF_OV_SLOTS = 16
@@ -106,6 +106,7 @@ DF_OV_READ = 0x40000000
 DF_OV_APPEND = 0x20000000
 DF_OV_FLAGS = DF_OV_BIT | DF_OV_READ | DF_OV_APPEND
 OV_DIR = 1 << 63
+OV_REPLACE = 1 << 62  # a file of the snapshot truncated and written anew
 # fd_fdstat_get of fds 0-2 (wasi/fast.py) while WF_STDIO: W_STDIO_FDSTAT: u8 [rows][24], the distinct records;
 # W_STDIO_ROW: u32 [3][N], each instance's row for fd 0, 1 and 2.
 # Stdin on the device (wasi/fast.py): W_STDIN: u8 [], the distinct stdin contents of the instances whose fd 0
@@ -125,8 +126,8 @@ DF_NOT_DIR = (1 << 64) - 1
 NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE, NT_FIELDS = range(5)
 # An instance's descriptor numbering in W_FD_META (enum DevFdField): the next new number, and how many freed
 # numbers W_FD_FREE holds (in no order: the largest is reused first); then how many files and directories it made
-# here, and the bytes of W_OV_BUF and W_OV_NAMES they use.
-FM_NEXT, FM_NFREE, FM_OV_COUNT, FM_OV_USED, FM_OV_NAMES, FM_FIELDS = range(6)
+# here, the bytes of W_OV_BUF and W_OV_NAMES they use, and how many of them replace a snapshot file.
+FM_NEXT, FM_NFREE, FM_OV_COUNT, FM_OV_USED, FM_OV_NAMES, FM_OV_REPLACED, FM_FIELDS = range(7)
 DF_PREOPENS = 4  # an instance with more preopens has its files served by the host
 DF_SLOTS = 8  # descriptors the device may hold open per instance; past that, path_open goes to the host
 DF_QUEUE = 8  # freed numbers the device may hold
@@ -222,7 +223,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_OV_APPEND", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
-            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR")}
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 

@@ -245,7 +245,7 @@ enum WasiStringField { SI_ARGS = 0, SI_ARGC = 1, SI_ARGS_SIZE = 2, SI_ENV = 3, S
 enum WasiClockField { C_EPOCH = 0, C_STEP = 1, C_VALUE = 2, C_FIELDS = 3 };
 enum DevFileField { FI_DATA = 0, FI_SIZE = 1, FI_DIR = 2, FI_ROOT = 3, FI_NAME = 4, FI_FIELDS = 5 };
 enum DevNameField { NT_HASH = 0, NT_NAME = 1, NT_LEN_ROOT = 2, NT_FILE = 3, NT_FIELDS = 4 };
-enum DevFdField { FM_NEXT = 0, FM_NFREE = 1, FM_OV_COUNT = 2, FM_OV_USED = 3, FM_OV_NAMES = 4, FM_FIELDS = 5 };
+enum DevFdField { FM_NEXT = 0, FM_NFREE = 1, FM_OV_COUNT = 2, FM_OV_USED = 3, FM_OV_NAMES = 4, FM_OV_REPLACED = 5, FM_FIELDS = 6 };
 enum DevDirField { DI_BYTES = 0, DI_COUNT = 1, DI_OFFS = 2, DI_FIELDS = 3 };
 enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 #define TRAP_NONE 0
@@ -399,6 +399,7 @@ enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 #define DF_EMPTY 0xffffffffffffffffull
 #define DF_NOT_DIR 0xffffffffffffffffull
 #define OV_DIR 0x8000000000000000ull
+#define OV_REPLACE 0x4000000000000000ull
 
 #define OP_HOT_COUNT 53
 #define GENERATED_HOT_CASES \

@@ -156,7 +156,7 @@ DEV int df_ov_find(const u64* blk, u32 inst, u64 N, u32 root, const u8* pre, u64
   const u32 count = DF_U32(W_FD_META, FM_OV_COUNT);
   for (u32 k = 0; k < count; k++) {
     const u64 e = DF_U64(W_OV_NAME, k);
-    if (DF_U64(W_OV_HASH, k) != h || (e & 0xffff) != len || ((e >> 32) & 0x7fffffff) != root) continue;
+    if (DF_U64(W_OV_HASH, k) != h || (e & 0xffff) != len || ((e >> 32) & 0x3fffffff) != root) continue;
     const u64 at = (e >> 16) & 0xffff;
     u64 j = 0;
     while (j < pn && mem_load<u8>(names, at + j) == pre[j]) j++;
@@ -190,7 +190,8 @@ DEV bool df_listed(const u64* blk, u32 dir, MemRef r, u64 p, u64 n) {
 // `slot`) in the overlay: true with its slot in *made, or false (the host makes it) where the name may
 // exist, its parent is not a directory the device knows whole, the path has bytes other than printable
 // ASCII, or there is no room.
-DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, u32* made) {
+DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, bool trunc,
+                 u32* made) {
   if (blk[W_OV_CAP] == 0) return false;
   u32 root, at_dir;
   const u8* prefix = nullptr;
@@ -234,9 +235,21 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
     }
   }
   const u64 name = cut < n ? cut + 1 : 0;
+  u64 replace = 0;
   if (at_dir != DF_NO_FD) {
     if (df_info(blk, at_dir)[FI_DIR] == DF_NOT_DIR) return false;
-    if (df_listed(blk, at_dir, r, path + name, n - name)) return false;
+    if (df_listed(blk, at_dir, r, path + name, n - name)) {
+      // An existing name: only a regular file of the snapshot opened to truncate, with no other link and
+      // not open here, is replaced (the snapshot's own bytes are then the host's to read).
+      const u32 old = df_lookup(blk, root, prefix, pn, r, path, n);
+      if (dir || !trunc || old == DF_NO_FD || df_info(blk, old)[FI_DIR] != DF_NOT_DIR) return false;
+      u64 nlink;
+      memcpy(&nlink, (const u8*)blk[W_FILE_STAT] + (u64)old * 64 + 24, 8);
+      if (nlink != 1) return false;
+      for (u32 k = 0; k < DF_SLOTS; k++)
+        if (DF_U32(W_FD_NUM, k) != DF_NO_FD && DF_U32(W_FD_FILE, k) == old) return false;
+      replace = OV_REPLACE;
+    }
   } else if (cut == n) {
     return false;  // the directory fd names is not one the snapshot lists
   }
@@ -245,9 +258,10 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
   if (pn) mem_store<u8>(names, used + pn, (u8)'/');
   wf_copy(names, used + (pn ? pn + 1 : 0), r, path, n);
   DF_U64(W_OV_HASH, count) = h;
-  DF_U64(W_OV_NAME, count) = len | ((u64)used << 16) | ((u64)root << 32) | (dir ? OV_DIR : 0ull);
+  DF_U64(W_OV_NAME, count) = len | ((u64)used << 16) | ((u64)root << 32) | (dir ? OV_DIR : 0ull) | replace;
   DF_U64(W_OV_DATA, count) = 0;
   DF_U32(W_FD_META, FM_OV_COUNT) = count + 1;
+  if (replace) DF_U32(W_FD_META, FM_OV_REPLACED)++;
   DF_U32(W_FD_META, FM_OV_NAMES) = (u32)(used + len);
   *made = count;
   return true;
@@ -306,6 +320,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   const int pre = df_preopen(blk, inst, N, fd);
   // Once the instance made something here, the snapshot's directories are not what the host's are now.
   const bool changed = DF_U32(W_FD_META, FM_OV_COUNT) > 0;
+  // And once it replaced a file of the snapshot, the snapshot's files may not be what the paths name now.
+  const bool replaced = DF_U32(W_FD_META, FM_OV_REPLACED) > 0;
   if (kind == WK_FD_PRESTAT_GET || kind == WK_FD_PRESTAT_DIR_NAME) {
     // Every descriptor is a preopen, stdio or one opened here: all but the preopens answer EBADF.
     if (pre < 0) { *e = WASI_EBADF; return WF_DONE; }
@@ -327,7 +343,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   if (kind == WK_PATH_CREATE_DIRECTORY) {
     const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
     u32 made;
-    if (path + plen > size || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, &made))
+    if (path + plen > size ||
+        !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, false, &made))
       return WF_HOST;
     *e = WASI_SUCCESS;
     return WF_DONE;
@@ -343,7 +360,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     if (path + plen > size || out + 4 > size) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     u32 made;
-    if (slot < 0 || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, &made))
+    const bool trunc = (oflags & blk[W_OFLAGS_TRUNC]) && !(oflags & blk[W_OFLAGS_EXCL]);
+    if (slot < 0 || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, trunc, &made))
       return WF_HOST;
     const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
@@ -364,6 +382,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
     const bool is_dir = df_info(blk, file)[FI_DIR] != DF_NOT_DIR;
+    if (!is_dir && replaced) return WF_HOST;
     if (oflags != 0 && !is_dir) return WF_HOST;  // ENOTDIR: the host says it
     // A file without fdflags; a directory also with the one it keeps (wasi-libc's opendir asks NONBLOCK).
     if (fdflags != 0 && !(is_dir && fdflags == blk[W_DIR_FDFLAGS])) return WF_HOST;
@@ -381,7 +400,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
     if (path + plen > size || out + 64 > size) return WF_HOST;
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
-    if (file == DF_NO_FD || (changed && df_info(blk, file)[FI_DIR] != DF_NOT_DIR)) return WF_HOST;
+    if (file == DF_NO_FD || (df_info(blk, file)[FI_DIR] != DF_NOT_DIR ? changed : replaced)) return WF_HOST;
     mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
     *e = WASI_SUCCESS;
     return WF_DONE;

@@ -236,8 +236,8 @@ void wg_scan_free(char* p) { free(p); }
 // inode ino[r]), then its writes, log_len[j] bytes of records in row row[j] of `log` (vm/wasi_files.h
 // df_ov_write: u32 slot, u32 length, u64 position, the bytes padded to 4), made in that order. Every
 // component is opened below the root without following links; an item is a directory (flags 1, mkdir) or a
-// new file (O_EXCL), left open (flags 2: fd_out[k], at pos[k]) read-write where flags has 4, else write-only,
-// appending where it has 8.
+// new file (O_EXCL; flags 16: a regular file there truncated), left open (flags 2: fd_out[k], at pos[k])
+// read-write where flags has 4, else write-only, appending where it has 8.
 // err_out[k]: 0 or the errno that stopped it.
 void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64_t* ino, const int64_t* first,
              const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* log, int64_t log_stride,
@@ -263,8 +263,19 @@ void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64
       if (mkdirat(dir, name.c_str(), 0777) != 0) e = errno;
     } else {
       const int mode = (flags[k] & 4) ? O_RDWR : O_WRONLY;
-      *fd = openat(dir, name.c_str(), mode | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-      if (*fd < 0) e = errno;
+      // A file replaced: whatever is at the name now must be a regular file (O_NONBLOCK: a FIFO swapped in
+      // must not block the open).
+      const int how = (flags[k] & 16) ? O_TRUNC | O_NONBLOCK : O_EXCL;
+      *fd = openat(dir, name.c_str(), mode | how | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+      struct stat st;
+      if (*fd < 0) {
+        e = errno;
+      } else if ((flags[k] & 16) && (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+                                     fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) < 0)) {
+        e = EACCES;
+        close(*fd);
+        *fd = -1;
+      }
     }
     if (dir != top) close(dir);
     return e;

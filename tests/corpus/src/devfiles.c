@@ -856,6 +856,25 @@ static void s_make_nested(void) {
     open_at(3, "sub/m.txt", 9, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "sub/m.txt excl");
 }
 
+/* Files of the snapshot opened to truncate: replaced on the device (one with another link, or open, is the
+   host's); reading one back is the host's. */
+static void s_make_replace(void) {
+    int32_t fd = create("b.txt", "b replaced\n");
+    write_text(fd, "b", "second line\n", "");
+    close_fd(fd);
+    int32_t one = create("one.txt", "one replaced\n");
+    close_fd(one);
+    int32_t keep = open_r("empty.txt");
+    int32_t busy = create("empty.txt", "not while open\n");
+    close_fd(busy);
+    close_fd(keep);
+    int32_t b = open_r("b.txt");
+    read_n(b, 100, "b.txt");
+    close_fd(b);
+    int32_t hard = create("a.txt", "a has two names\n");
+    close_fd(hard);
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1128,6 +1147,7 @@ int main(void) {
         else if (!strcmp(s, "make")) s_make();
         else if (!strcmp(s, "make_back")) s_make_back();
         else if (!strcmp(s, "make_nested")) s_make_nested();
+        else if (!strcmp(s, "make_replace")) s_make_replace();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();

@@ -65,9 +65,10 @@ static uint64_t ino_of(const __wasi_filestat_t *s) {
     return make || (portable && s->filetype == __WASI_FILETYPE_DIRECTORY) ? 0 : s->ino;
 }
 
-/* what "make" creates: new names (some twice, some below others), and names the tree has */
+/* what "make" creates: new names (some twice, some below others), and names the tree has (files, one with
+   two links, a directory) */
 static const char *MAKE_FILES[] = {"n0.txt", "n1.txt", "new/n2.txt", "sub/n3.txt", "new/deep/n4.txt", "a.txt", "m",
-                                   "sub/nd/n5.txt", "n0.txt"};
+                                   "sub/nd/n5.txt", "n0.txt", "b.txt", "one.txt", "sub/x.txt"};
 static const char *MAKE_DIRS[] = {"new", "new/deep", "sub/nd", "new", "sub", "n0.txt"};
 #define NMAKE_FILES (sizeof MAKE_FILES / sizeof MAKE_FILES[0])
 #define NMAKE_DIRS (sizeof MAKE_DIRS / sizeof MAKE_DIRS[0])
