@@ -568,9 +568,14 @@ class DeviceFiles:
         if not len(some):
             return {}
         host = self.store.backend.to_host  # type: ignore[attr-defined]
-        names = np.ascontiguousarray(self.ov_names.heads(insts[some], DF_OV_NAME_CAP))
         log_len = np.ascontiguousarray(meta[FM_OV_USED, some].astype(np.uint64))
-        log = np.ascontiguousarray(self.ov_buf.heads(insts[some], max(1, int(log_len.max()))))
+        if self.store.xp is np and self.ov_buf.data.shape[0] == 1:  # type: ignore[attr-defined]
+            # Host memory, each instance's bytes together: read in place, rows by instance.
+            names, log, rows = self.ov_names.data[0], self.ov_buf.data[0], insts[some].astype(np.int64)
+        else:
+            names = self.ov_names.heads(insts[some], DF_OV_NAME_CAP)
+            log = self.ov_buf.heads(insts[some], max(1, int(log_len.max())))
+            rows = np.arange(len(some), dtype=np.int64)
         ov_name = host(self.ov_name[:, dev])
         first, owner = [0], []
         items: list[tuple[int, int, int, int, int]] = []  # root, name at, name length, flags, position
@@ -593,7 +598,7 @@ class DeviceFiles:
         root_paths = (ctypes.c_char_p * len(roots))(*(os.fsencode(e.root) for e in roots))
         ids = np.array([e.identity for e in roots], dtype=np.uint64).reshape(-1, 2)
         dev_, ino = np.ascontiguousarray(ids[:, 0]), np.ascontiguousarray(ids[:, 1])
-        first_, rows = np.array(first, dtype=np.int64), np.arange(len(some), dtype=np.int64)
+        first_ = np.array(first, dtype=np.int64)
         fd_out = np.empty(len(items), dtype=np.int32)
         err_out = np.empty(len(items), dtype=np.int32)
         host_native().wg_make(len(some), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
@@ -604,7 +609,7 @@ class DeviceFiles:
         out: dict[int, dict[int, Entry]] = {}
         for t, (i, k, row) in enumerate(owner):
             if err_out[t]:
-                path = bytes(names[row, name_at[t]:name_at[t] + name_len[t]]).decode("ascii")
+                path = bytes(names[rows[row], name_at[t]:name_at[t] + name_len[t]]).decode("ascii")
                 self._lost(i, path, OSError(int(err_out[t]), os.strerror(int(err_out[t]))))
             elif fd_out[t] >= 0:
                 read, fdflags = bool(flags[t] & 4), abi.FDFLAGS_APPEND if flags[t] & 8 else 0
