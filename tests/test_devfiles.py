@@ -204,6 +204,7 @@ SCENARIOS["make_names"] = ["make_names"]  # past the device's slots
 SCENARIOS["make_nested"] = ["make_nested"]  # a second preopen inside the first: made through either
 SCENARIOS["make_replace"] = ["make_replace"]  # files of the snapshot truncated
 SCENARIOS["make_replace_only"] = ["make_replace", "make"]
+SCENARIOS["make_exists"] = ["make_exists"]  # names that exist: EEXIST
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -240,7 +241,7 @@ DEVICE_VS_HOST = {
 
 # Scenarios the device serves whole: no host call at all.
 DEVICE_WHOLE = ["basic", "iovecs", "reuse_desc", "prestat", "prestat_file", "fault_prestat",
-                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir", "make"]
+                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir", "make", "make_exists"]
 
 
 def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:

@@ -186,13 +186,17 @@ DEV bool df_listed(const u64* blk, u32 dir, MemRef r, u64 p, u64 n) {
   return false;
 }
 
-// Makes the new name `path` below directory fd (preopen `pre`, or the directory the device opened in
-// `slot`) in the overlay: true with its slot in *made, or false (the host makes it) where the name may
-// exist, its parent is not a directory the device knows whole, the path has bytes other than printable
-// ASCII, or there is no room.
-DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, bool trunc,
-                 u32* made) {
-  if (blk[W_OV_CAP] == 0) return false;
+// What df_make did: made the name (its slot in *made), found it there already (the host's answer would be
+// EEXIST), or left it to the host.
+enum DevMake { DF_MADE, DF_EXISTS, DF_TO_HOST };
+
+// Makes the name `path` below directory fd (preopen `pre`, or the directory the device opened in `slot`) in
+// the overlay. DF_TO_HOST where its parent is not a directory the device knows whole, the root is shared,
+// the path has bytes other than printable ASCII, or there is no room; DF_EXISTS where the name exists
+// (`trunc`: but for a regular file of the snapshot with one link and not open here, which is replaced).
+DEV u32 df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, bool trunc,
+                u32* made) {
+  if (blk[W_OV_CAP] == 0) return DF_TO_HOST;
   u32 root, at_dir;
   const u8* prefix = nullptr;
   u64 pn = 0;
@@ -207,28 +211,27 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
     prefix = (const u8*)blk[W_NAME_BYTES] + (info[FI_NAME] >> 16);
     pn = info[FI_NAME] & 0xffff;
   } else {
-    return false;
+    return DF_TO_HOST;
   }
-  if (((const u32*)blk[W_ROOT_SHARED])[root]) return false;
+  if (((const u32*)blk[W_ROOT_SHARED])[root]) return DF_TO_HOST;
   const u32 count = DF_U32(W_FD_META, FM_OV_COUNT), used = DF_U32(W_FD_META, FM_OV_NAMES);
   const u64 len = pn ? pn + 1 + n : n;
-  if (count == DF_OV_SLOTS || used + len > DF_OV_NAME_CAP) return false;
   u64 h, cut = n;
-  if (!df_hash(root, prefix, pn, r, path, n, &h)) return false;
+  if (!df_hash(root, prefix, pn, r, path, n, &h)) return DF_TO_HOST;
   for (u64 k = 0; k < n; k++) {
     const u8 c = mem_load<u8>(r, path + k);
-    if (c < 0x20 || c > 0x7e) return false;
+    if (c < 0x20 || c > 0x7e) return DF_TO_HOST;
     if (c == '/') cut = k;
   }
-  if (df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h) >= 0) return false;
+  if (df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h) >= 0) return DF_EXISTS;
   // The parent: the directory itself, a snapshot directory below it, or one made here.
   if (cut < n) {
     const u32 up = df_lookup(blk, root, prefix, pn, r, path, cut);
     if (up == DF_NO_FD) {
       u64 uh;
-      if (!df_hash(root, prefix, pn, r, path, cut, &uh)) return false;
+      if (!df_hash(root, prefix, pn, r, path, cut, &uh)) return DF_TO_HOST;
       const int k = df_ov_find(blk, inst, N, root, prefix, pn, r, path, cut, uh);
-      if (k < 0 || !(DF_U64(W_OV_NAME, k) & OV_DIR)) return false;
+      if (k < 0 || !(DF_U64(W_OV_NAME, k) & OV_DIR)) return DF_TO_HOST;
       at_dir = DF_NO_FD;  // a directory made here: nothing in it but what the overlay holds
     } else {
       at_dir = up;
@@ -237,22 +240,23 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
   const u64 name = cut < n ? cut + 1 : 0;
   u64 replace = 0;
   if (at_dir != DF_NO_FD) {
-    if (df_info(blk, at_dir)[FI_DIR] == DF_NOT_DIR) return false;
+    if (df_info(blk, at_dir)[FI_DIR] == DF_NOT_DIR) return DF_TO_HOST;
     if (df_listed(blk, at_dir, r, path + name, n - name)) {
       // An existing name: only a regular file of the snapshot opened to truncate, with no other link and
       // not open here, is replaced (the snapshot's own bytes are then the host's to read).
       const u32 old = df_lookup(blk, root, prefix, pn, r, path, n);
-      if (dir || !trunc || old == DF_NO_FD || df_info(blk, old)[FI_DIR] != DF_NOT_DIR) return false;
+      if (dir || !trunc || old == DF_NO_FD || df_info(blk, old)[FI_DIR] != DF_NOT_DIR) return DF_EXISTS;
       u64 nlink;
       memcpy(&nlink, (const u8*)blk[W_FILE_STAT] + (u64)old * 64 + 24, 8);
-      if (nlink != 1) return false;
+      if (nlink != 1) return DF_TO_HOST;
       for (u32 k = 0; k < DF_SLOTS; k++)
-        if (DF_U32(W_FD_NUM, k) != DF_NO_FD && DF_U32(W_FD_FILE, k) == old) return false;
+        if (DF_U32(W_FD_NUM, k) != DF_NO_FD && DF_U32(W_FD_FILE, k) == old) return DF_TO_HOST;
       replace = OV_REPLACE;
     }
   } else if (cut == n) {
-    return false;  // the directory fd names is not one the snapshot lists
+    return DF_TO_HOST;  // the directory fd names is not one the snapshot lists
   }
+  if (count == DF_OV_SLOTS || used + len > DF_OV_NAME_CAP) return DF_TO_HOST;
   const MemRef names = df_ov_ref(blk, W_OV_NAMES, DF_OV_NAME_CAP, inst, N);
   for (u64 k = 0; k < pn; k++) mem_store<u8>(names, used + k, prefix[k]);
   if (pn) mem_store<u8>(names, used + pn, (u8)'/');
@@ -264,7 +268,7 @@ DEV bool df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 pat
   if (replace) DF_U32(W_FD_META, FM_OV_REPLACED)++;
   DF_U32(W_FD_META, FM_OV_NAMES) = (u32)(used + len);
   *made = count;
-  return true;
+  return DF_MADE;
 }
 
 // The number the host's table would give a new descriptor (fds.FdTable.add, as wasmtime): the largest freed
@@ -343,10 +347,10 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   if (kind == WK_PATH_CREATE_DIRECTORY) {
     const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
     u32 made;
-    if (path + plen > size ||
-        !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, false, &made))
-      return WF_HOST;
-    *e = WASI_SUCCESS;
+    if (path + plen > size) return WF_HOST;
+    const u32 how = df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, false, &made);
+    if (how == DF_TO_HOST) return WF_HOST;
+    *e = how == DF_EXISTS ? WASI_EEXIST : WASI_SUCCESS;
     return WF_DONE;
   }
   if (kind == WK_PATH_OPEN && ((u32)DF_ARG(4) & blk[W_OFLAGS_CREAT])) {
@@ -360,9 +364,11 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     if (path + plen > size || out + 4 > size) return WF_HOST;
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     u32 made;
-    const bool trunc = (oflags & blk[W_OFLAGS_TRUNC]) && !(oflags & blk[W_OFLAGS_EXCL]);
-    if (slot < 0 || !df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, trunc, &made))
-      return WF_HOST;
+    const bool excl = (oflags & blk[W_OFLAGS_EXCL]) != 0, trunc = (oflags & blk[W_OFLAGS_TRUNC]) && !excl;
+    if (slot < 0) return WF_HOST;
+    const u32 how = df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, trunc, &made);
+    if (how == DF_EXISTS && excl) { *e = WASI_EEXIST; return WF_DONE; }
+    if (how != DF_MADE) return WF_HOST;
     const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
     DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) |

@@ -875,6 +875,19 @@ static void s_make_replace(void) {
     close_fd(hard);
 }
 
+/* Names that exist, asked for anew (what a job run again in its own directories does): EEXIST. */
+static void s_make_exists(void) {
+    const char *names[] = {"sub", "a.txt", "link_none", "link_dir", "m/f00.txt"};
+    for (int k = 0; k < 5; k++) {
+        const char *name = names[k];
+        say("mkdir %s -> e=%d\n", name, w_path_create_directory(3, P(name), (uint32_t)strlen(name)));
+        open_at(3, name, strlen(name), 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, name);
+    }
+    say("mkdir fresh -> e=%d\n", w_path_create_directory(3, P("fresh"), 5));
+    say("mkdir fresh again -> e=%d\n", w_path_create_directory(3, P("fresh"), 5));
+    open_at(3, "fresh", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "fresh excl");
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1148,6 +1161,7 @@ int main(void) {
         else if (!strcmp(s, "make_back")) s_make_back();
         else if (!strcmp(s, "make_nested")) s_make_nested();
         else if (!strcmp(s, "make_replace")) s_make_replace();
+        else if (!strcmp(s, "make_exists")) s_make_exists();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
