@@ -723,3 +723,32 @@ def test_random_sequences_that_make_files_give_the_hosts_answers(engine, tmp_pat
     mkdirs = sum(fast.stdouts[k].count(b" mkdir ") for k in easy)
     assert sum(fast.host_calls[k].count("path_create_directory") for k in easy) < mkdirs
     assert sum(map(len, (fast.host_calls[k] for k in easy))) < 0.9 * sum(map(len, (host.host_calls[k] for k in easy)))
+
+
+def test_what_the_device_made_is_made_when_a_run_is_cut_off(engine, tmp_path: Path) -> None:
+    """An instance still running when its run stops (here an interrupt after the first launch) has what it
+    made on the device made on the host when its WASI is closed, as its host calls would have left it."""
+    wat = """(module
+      (import "wasi_snapshot_preview1" "path_create_directory" (func $mkdir (param i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 16) "spun")
+      (func (export "_start") (drop (call $mkdir (i32.const 3) (i32.const 16) (i32.const 4))) (loop $l (br $l))))"""
+    root = tmp_path / "root"
+    root.mkdir()
+    compiled = engine.load(wasmtime.wat2wasm(wat))
+    store = engine.store(1)
+    wasi = Wasi(store, [WasiContext(preopens=[(str(root), ".")])])
+    instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+    wasi.bind(instance)
+    assert wasi.fast is not None and wasi.fast.files is not None and wasi.fast.files.ov_cap > 0
+
+    def stop() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.call(instance.exports["_start"], [()], on_slice=stop)
+        assert not (root / "spun").exists()  # made on the device, not yet on the host
+    finally:
+        wasi.close()
+    assert (root / "spun").is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -142,5 +143,11 @@ class Wasi:
         return callback
 
     def close(self) -> None:
+        files = self.fast.files if self.fast is not None else None
+        if files is not None:
+            try:
+                files.make_all()
+            except Exception as e:  # noqa: BLE001 - a run that failed on the device: its own error is what is said
+                print(f"wasmgpu: files made on the device were not written: {type(e).__name__}: {e}", file=sys.stderr)
         for ctx in {id(c): c for c in self.contexts}.values():  # a process's threads share its context
             ctx.close()

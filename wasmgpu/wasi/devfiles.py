@@ -453,6 +453,14 @@ class DeviceFiles:
         self.set_field(W_OV_NAMES, backend.ptr(self.ov_names.data))  # type: ignore[operator]
         self.set_field(W_OV_BUF, backend.ptr(self.ov_buf.data))  # type: ignore[operator]
 
+    def make_all(self) -> None:
+        """What every instance made here, made on the host: the run is over, ended instances or not (an
+        interrupt, a deadline), as their host calls would have left it."""
+        if getattr(self, "ov_cap", 0):
+            made = np.flatnonzero(self.store.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
+            if len(made):
+                self.demote(made)
+
     def settle(self) -> None:
         """After a launch: the instances that made files or directories here and have ended get them made on
         the host now, as a host call would have them (demote)."""
