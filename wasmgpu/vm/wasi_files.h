@@ -311,7 +311,7 @@ DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* p
     *pos = at_pos + total;
     if (*pos > DF_U64(W_OV_DATA, k)) DF_U64(W_OV_DATA, k) = *pos;
   } else if (append) {
-    *pos = at_pos;
+    *pos = at_pos;  // as wasmtime: to the end, even with nothing to write
   }
   mem_store<u32>(r, nwritten, (u32)total);
   return WF_DONE;

@@ -208,6 +208,10 @@ class FileEntry(RegularFile):
 
     def write(self, data: bytes) -> int:
         self._need(self.writable)
+        if not data and self.flags & abi.FDFLAGS_APPEND:
+            # As wasmtime: an appending write goes to the end even with nothing to write (write(2) does not move).
+            os.lseek(self.host_fd, 0, os.SEEK_END)
+            return 0
         return os.write(self.host_fd, data)
 
     def pread(self, n: int, offset: int) -> bytes:

@@ -786,6 +786,8 @@ static void s_make(void) {
     write_text(log, "log", "one\n", "");
     seek(log, 0, 0);
     write_text(log, "log at 0", "two\n", "");
+    seek(log, 2, 0);
+    write_text(log, "nothing", "", "");
     tell(log);
     fdstat(log);
     close_fd(log);
