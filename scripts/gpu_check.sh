@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
-# Usage: bash scripts/gpu_check.sh [OUTDIR]   (the spec suite is read from .testsuite/ or $WASMGPU_TESTSUITE,
+# Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec fuzz threads
+# devices jobs bench, each fitting one 10-minute device call; the spec suite is read from .testsuite/ or
+# $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
 # WASMGPU_SKIP_BENCH=1 leaves out the kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1
@@ -12,6 +14,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
+shift $(( $# > 0 ? 1 : 0 ))
+sections=" ${*:-tests spec fuzz threads devices jobs bench} "
+want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
 # them again otherwise, which the timings below would count).
@@ -23,43 +28,45 @@ echo "== tests on the CUDA backend"
 # The default tier (auto) would build each small test module with NVRTC; tests/test_compiled.py asks for
 # the compiled tier itself (with a spec subset), the rest run the interpreter.
 # The log names every test as it ends (-v), so a run cut off by the timeout still shows which were left.
-if [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
-  WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout "${WASMGPU_TEST_TIMEOUT:-900}" python3 -m pytest -v -n 16 \
+if want tests && [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
+  WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout "${WASMGPU_TEST_TIMEOUT:-540}" python3 -m pytest -v -n 16 \
     --durations=30 -W ignore -p no:cacheprovider tests > "$out/tests.log" 2>&1 || status=1
   grep -E "FAILED|ERROR|passed|failed" "$out/tests.log" | tail -25
 fi
-echo "== spec suite, CUDA backend, 1 instance"
-python3 -m wasmgpu.spec --backend cuda --tier interp --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
-  > "$out/spec-cuda-1.log" 2>&1 || status=1
-grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-1.log" | tail -40
-echo "== spec suite, CUDA backend, 64 instances"
-python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-64.json" \
-  "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
-grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
-echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 instances"
-python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 \
-  --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
-grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
-if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
-  # The 3.0 scripts but GC's (tests/test_spec_suite.py WASM_3_0_FILES, GC_SCRIPTS), copied there beforehand.
-  echo "== 3.0 suite scripts, CUDA backend, 64 instances"
-  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-3.0.json" \
-    "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
-  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-3.0.log" | tail -20
+if want spec; then
+  echo "== spec suite, CUDA backend, 1 instance"
+  python3 -m wasmgpu.spec --backend cuda --tier interp --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
+    > "$out/spec-cuda-1.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-1.log" | tail -40
+  echo "== spec suite, CUDA backend, 64 instances"
+  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-64.json" \
+    "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
+  echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 instances"
+  python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 \
+    --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
+  if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
+    # The 3.0 scripts but GC's (tests/test_spec_suite.py WASM_3_0_FILES, GC_SCRIPTS), copied there beforehand.
+    echo "== 3.0 suite scripts, CUDA backend, 64 instances"
+    python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-3.0.json" \
+      "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
+    grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-3.0.log" | tail -20
+  fi
+  if [ -d "$WASMGPU_TESTSUITE/proposals/threads" ]; then
+    echo "== threads proposal scripts (atomics, shared memories), CUDA backend, 64 instances"
+    python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-threads.json" \
+      "$WASMGPU_TESTSUITE/proposals/threads" > "$out/spec-cuda-threads.log" 2>&1 || status=1
+    grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-threads.log" | tail -10
+  fi
 fi
-if [ -d "$WASMGPU_TESTSUITE/proposals/threads" ]; then
-  echo "== threads proposal scripts (atomics, shared memories), CUDA backend, 64 instances"
-  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-threads.json" \
-    "$WASMGPU_TESTSUITE/proposals/threads" > "$out/spec-cuda-threads.log" 2>&1 || status=1
-  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-threads.log" | tail -10
-fi
-if [ -d .fuzzcorpus ]; then
+if want fuzz && [ -d .fuzzcorpus ]; then
   # The GPU machine has no binaryen: the modules are made beforehand with --save-corpus and carried.
   echo "== differential fuzzing against wasmtime, CUDA backend, modules of .fuzzcorpus/"
   python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-mismatches" --corpus .fuzzcorpus \
     2>&1 | tee "$out/fuzz-cuda.log" | tail -5 || status=1
 fi
-if [ -d .fuzzcorpus-simd ]; then
+if want fuzz && [ -d .fuzzcorpus-simd ]; then
   echo "== differential fuzzing against wasmtime, SIMD modules (.fuzzcorpus-simd/), CUDA backend, both tiers"
   python3 -m wasmgpu.fuzz --backend cuda --jobs 4 --out "$out/fuzz-simd-mismatches" --corpus .fuzzcorpus-simd \
     2>&1 | tee "$out/fuzz-simd-cuda.log" | tail -3 || status=1
@@ -67,15 +74,16 @@ if [ -d .fuzzcorpus-simd ]; then
     --out "$out/fuzz-simd-compiled-mismatches" --corpus .fuzzcorpus-simd 2>&1 | tee "$out/fuzz-simd-compiled.log" \
     | tail -3 || status=1
 fi
-echo "== threads and processes on CUDA: the pthreads program, and 1,000 children against a host-side loop"
-for tier in interp compiled; do
-  for case in "counter 24 200" "mutex 24 100" "queue 12 12 100"; do
-    # shellcheck disable=SC2086 # the case's words are the program's arguments
-    python3 -m wasmgpu.cli --backend cuda --tier $tier --max-threads 32 -n 64 --out-jsonl "$out/threads.jsonl" \
-      tests/corpus/wasm/c_threads.wasm $case > /dev/null 2>&1 || { echo "c_threads $case ($tier): failed"; status=1; }
+if want threads; then
+  echo "== threads and processes on CUDA: the pthreads program, and 1,000 children against a host-side loop"
+  for tier in interp compiled; do
+    for case in "counter 24 200" "mutex 24 100" "queue 12 12 100"; do
+      # shellcheck disable=SC2086 # the case's words are the program's arguments
+      python3 -m wasmgpu.cli --backend cuda --tier $tier --max-threads 32 -n 64 --out-jsonl "$out/threads.jsonl" \
+        tests/corpus/wasm/c_threads.wasm $case > /dev/null 2>&1 || { echo "c_threads $case ($tier): failed"; status=1; }
+    done
   done
-done
-( cd examples/spawn && python3 - <<'PY' ) 2>&1 | tee "$out/spawn.log" || status=1
+  ( cd examples/spawn && python3 - <<'PY' ) 2>&1 | tee "$out/spawn.log" || status=1
 import subprocess, sys, time
 run = [sys.executable, "-m", "wasmgpu.cli", "--backend", "cuda", "--dir", ".::.", "spawn.wasm"]
 t = time.monotonic()
@@ -88,9 +96,12 @@ for k in range(20):
                    capture_output=True)
 print(f"20 of the 1,000 ranges as separate gpu-run calls: {time.monotonic() - t:.2f} s")
 PY
-echo "== --devices all against one GPU, and the API's Engine(device=k)"
-python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
-if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
+fi
+if want devices; then
+  echo "== --devices all against one GPU, and the API's Engine(device=k)"
+  python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
+fi
+if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
   echo "== whole jobs against wasmtime on all cores (bench/README-jobs.md)"
   # Every program at 10,000, then two at 100,000 (a 100,000 run of each takes minutes with its inputs and checks).
   python3 bench/jobs.py --instances 10000 --engines cuda,wasmtime --deadline "${WASMGPU_JOBS_DEADLINE:-200}" \
@@ -99,7 +110,7 @@ if [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
     --deadline "${WASMGPU_JOBS_DEADLINE:-200}" --json "$out/jobs-100k.json" 2>&1 | tee "$out/jobs-100k.log" \
     | tail -8 || status=1
 fi
-if [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
+if want bench && [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== the Python API's host cost of a call over 135,168 instances"
   python3 bench/api_overhead.py --backend cuda 2>&1 | tail -3
   echo "== front end speed"
