@@ -205,6 +205,7 @@ SCENARIOS["make_nested"] = ["make_nested"]  # a second preopen inside the first:
 SCENARIOS["make_replace"] = ["make_replace"]  # files of the snapshot truncated
 SCENARIOS["make_replace_only"] = ["make_replace", "make"]
 SCENARIOS["make_exists"] = ["make_exists"]  # names that exist: EEXIST
+SCENARIOS["make_readback"] = ["make_readback"]  # a new file read back, holes and all
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -385,6 +386,9 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     assert device["make_names"].stdout.count(b" -> e=0") == 60
     # two files of the snapshot replaced on the device, three writes; then, a file replaced, opening the
     # snapshot's files is the host's (empty.txt), and so is everything after it
+    # read back from its records on the device; a write-only file's read is the host's (EBADF)
+    assert device["make_readback"].host_calls[0] == "fd_read"
+    assert device["make_readback"].stdout.count(b"read ") + device["make_readback"].stdout.count(b"pread ") > 4
     calls = device["make_replace"].host_calls
     assert calls[0] == "path_open" and calls.count("fd_write") == 2, calls  # empty.txt's and a.txt's
 

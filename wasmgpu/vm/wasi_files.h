@@ -317,6 +317,45 @@ DEV u32 df_ov_write(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 k, u64* p
   return WF_DONE;
 }
 
+// `m` bytes from `src` at `s` into the iovecs (iovs, count), `off` bytes into them.
+DEV void df_to_iovecs(MemRef r, u64 iovs, u64 count, u64 off, MemRef src, u64 s, u64 m) {
+  for (u64 j = 0; j < count && m; j++) {
+    const u64 b = mem_load<u32>(r, iovs + 8 * j), len = mem_load<u32>(r, iovs + 8 * j + 4);
+    if (off >= len) { off -= len; continue; }
+    const u64 c = len - off < m ? len - off : m;
+    wf_copy(r, b + off, src, s, c);
+    s += c;
+    m -= c;
+    off = 0;
+  }
+}
+
+// fd_read/fd_pread of a file made here, from `at`: its bytes rebuilt from the instance's records (zeros where
+// nothing was written, then each write of it in order). The number of bytes given.
+DEV u64 df_ov_read(const u64* blk, u32 inst, u64 N, MemRef r, u32 k, u64 at, u64 iovs, u64 count, u64 total) {
+  const u64 fsize = DF_U64(W_OV_DATA, k);
+  const u64 n = at < fsize ? (fsize - at < total ? fsize - at : total) : 0;
+  u64 left = n;
+  for (u64 j = 0; j < count && left; j++) {
+    const u64 b = mem_load<u32>(r, iovs + 8 * j), len = mem_load<u32>(r, iovs + 8 * j + 4);
+    const u64 c = len < left ? len : left;
+    for (u64 x = 0; x < c; x++) mem_store<u8>(r, b + x, (u8)0);
+    left -= c;
+  }
+  const MemRef buf = df_ov_ref(blk, W_OV_BUF, blk[W_OV_CAP], inst, N);
+  const u64 used = DF_U32(W_FD_META, FM_OV_USED);
+  for (u64 p = 0; p + 16 <= used;) {
+    const u64 slot = mem_load<u32>(buf, p), len = mem_load<u32>(buf, p + 4);
+    const u64 where = mem_load<u32>(buf, p + 8) | ((u64)mem_load<u32>(buf, p + 12) << 32);
+    if (slot == k) {
+      const u64 lo = where > at ? where : at, hi = where + len < at + n ? where + len : at + n;
+      if (lo < hi) df_to_iovecs(r, iovs, count, lo - at, buf, p + 16 + (lo - where), hi - lo);
+    }
+    p += 16 + ((len + 3) & ~3ull);
+  }
+  return n;
+}
+
 // One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
 DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp, u32* e) {
 #define DF_ARG(k) sl[(u64)(cfp + (k)) * ss]
@@ -455,7 +494,20 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
         DF_U32(W_FD_NUM, slot) = DF_NO_FD;
         break;
       }
-      default: return WF_HOST;  // reading it back, its stat: the host's, once it is made there
+      case WK_FD_READ: case WK_FD_PREAD: {  // opened to read too: its bytes from the records
+        const bool p = kind == WK_FD_PREAD;
+        const u64 iovs = (u32)DF_ARG(1), count = (u32)DF_ARG(2), at = p ? DF_ARG(3) : *pos;
+        const u64 nread = (u32)DF_ARG(p ? 4 : 3);
+        u64 total;
+        if (!(file & DF_OV_READ) || !df_iovecs(r, size, iovs, count, &total) || nread + 4 > size ||
+            at > 0x7fffffffffffffffull - total)
+          return WF_HOST;
+        const u64 n = df_ov_read(blk, inst, N, r, k, at, iovs, count, total);
+        if (!p) *pos = at + n;
+        mem_store<u32>(r, nread, (u32)n);
+        break;
+      }
+      default: return WF_HOST;  // its stat: the host's, once it is made there
     }
     *e = WASI_SUCCESS;
     return WF_DONE;

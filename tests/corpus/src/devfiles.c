@@ -890,6 +890,27 @@ static void s_make_exists(void) {
     open_at(3, "fresh", 5, 0, __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL, WRITE, 0, "fresh excl");
 }
 
+/* A file made here, opened to read too, read back: from its records on the device, holes as zeros. */
+static void s_make_readback(void) {
+    int32_t fd = create("rb.txt", "hello world\n");
+    seek(fd, 0, 0);
+    read_n(fd, 5, "rb.txt");
+    read_n(fd, 100, "rb.txt");
+    pread_at(fd, 6, 5);
+    seek(fd, 20, 0);
+    write_text(fd, "past the end", "X", "");
+    seek(fd, 3, 0);
+    write_text(fd, "over", "LO", "");
+    pread_at(fd, 0, 30);
+    seek(fd, 0, 0);
+    read_all(fd, "rb.txt");
+    close_fd(fd);
+    int32_t wo = open_at(3, "wo.txt", 6, 0, __WASI_OFLAGS_CREAT, R(FD_WRITE), 0, "wo.txt write only");
+    write_text(wo, "wo", "unread\n", "");
+    read_n(wo, 5, "wo.txt");
+    close_fd(wo);
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1164,6 +1185,7 @@ int main(void) {
         else if (!strcmp(s, "make_nested")) s_make_nested();
         else if (!strcmp(s, "make_replace")) s_make_replace();
         else if (!strcmp(s, "make_exists")) s_make_exists();
+        else if (!strcmp(s, "make_readback")) s_make_readback();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
