@@ -206,6 +206,7 @@ SCENARIOS["make_replace"] = ["make_replace"]  # files of the snapshot truncated
 SCENARIOS["make_replace_only"] = ["make_replace", "make"]
 SCENARIOS["make_exists"] = ["make_exists"]  # names that exist: EEXIST
 SCENARIOS["make_readback"] = ["make_readback"]  # a new file read back, holes and all
+SCENARIOS["make_temp"] = ["make_temp"]  # a temporary file, unlinked
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -389,6 +390,9 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     # read back from its records on the device; a write-only file's read is the host's (EBADF)
     assert device["make_readback"].host_calls[0] == "fd_read"
     assert device["make_readback"].stdout.count(b"read ") + device["make_readback"].stdout.count(b"pread ") > 4
+    # a temporary file lives and dies on the device; unlinking one still open is the host's
+    assert device["make_temp"].host_calls[0] == "path_unlink_file"
+    assert b"unlink tmp.txt again -> e=44" in device["make_temp"].stdout
     calls = device["make_replace"].host_calls
     assert calls[0] == "path_open" and calls.count("fd_write") == 2, calls  # empty.txt's and a.txt's
 

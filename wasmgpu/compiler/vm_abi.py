@@ -52,7 +52,7 @@ WASI_ERRNO_NAMES = (
 WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
               "random_get", "fd_write", "proc_exit", "fd_prestat_get", "fd_prestat_dir_name", "path_open", "fd_read",
               "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close", "path_filestat_get",
-              "fd_readdir", "path_create_directory"]
+              "fd_readdir", "path_create_directory", "path_unlink_file"]
 # The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
 # W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
 # WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;
@@ -87,16 +87,16 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
  W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
  W_STDIN_INFO, W_STDIO_FDSTAT, W_STDIO_ROW, W_OV_HASH, W_OV_NAME, W_OV_DATA, W_OV_NAMES, W_OV_BUF, W_OV_CAP,
  W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_FDFLAGS_APPEND, W_COUNT) = range(51)
-# Files and directories made on the device (wasi/devfiles.py makes them on the host afterwards): per instance
-# at most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
-# W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32,
-# OV_DIR for a directory, OV_REPLACE for a snapshot file truncated); W_OV_DATA: u64 [DF_OV_SLOTS][N], a file's
-# size; W_OV_NAMES, W_OV_BUF: N buffers of DF_OV_NAME_CAP and W_OV_CAP bytes in linear memory's layout,
-# W_OV_BUF holding the instance's writes in the order made (each a record: u32 slot, u32 length, u64
-# position, the bytes padded to 4); W_OV_CAP 0: nothing is made on the device. W_ROOT_SHARED: u32 [roots], 1
-# where another instance's preopen, or another of this instance's, reaches the same directory (a change there
-# is the host's, so that every way in sees it); W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's
-# oflags; W_READ_RIGHTS: the rights that open a file to read too; W_FDFLAGS_APPEND: the fdflag that appends.
+# Files and directories made on the device (wasi/devfiles.py makes them on the host afterwards): per instance at
+# most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
+# W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32, OV_DIR
+# for a directory, OV_REPLACE for a snapshot file truncated, OV_GONE once unlinked); W_OV_DATA: u64
+# [DF_OV_SLOTS][N], a file's size; W_OV_NAMES, W_OV_BUF: N buffers of DF_OV_NAME_CAP and W_OV_CAP bytes in linear
+# memory's layout, W_OV_BUF holding the instance's writes in the order made (each a record: u32 slot, u32 length,
+# u64 position, the bytes padded to 4); W_OV_CAP 0: nothing is made on the device. W_ROOT_SHARED: u32 [roots], 1
+# where another instance's preopen, or another of this instance's, reaches the same directory (a change there is the
+# host's, so that every way in sees it); W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags;
+# W_READ_RIGHTS: the rights that open a file to read too; W_FDFLAGS_APPEND: the fdflag that appends.
 # A descriptor's W_FD_FILE for a file made here: DF_OV_BIT | its slot (DF_OV_READ where it was opened to read too,
 # DF_OV_APPEND where with fdflag W_FDFLAGS_APPEND: every write goes to the end).
 DF_OV_SLOTS = 16
@@ -107,6 +107,7 @@ DF_OV_APPEND = 0x20000000
 DF_OV_FLAGS = DF_OV_BIT | DF_OV_READ | DF_OV_APPEND
 OV_DIR = 1 << 63
 OV_REPLACE = 1 << 62  # a file of the snapshot truncated and written anew
+OV_GONE = 1 << 61  # a file made here and unlinked again
 # fd_fdstat_get of fds 0-2 (wasi/fast.py) while WF_STDIO: W_STDIO_FDSTAT: u8 [rows][24], the distinct records;
 # W_STDIO_ROW: u32 [3][N], each instance's row for fd 0, 1 and 2.
 # Stdin on the device (wasi/fast.py): W_STDIN: u8 [], the distinct stdin contents of the instances whose fd 0
@@ -223,7 +224,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_OV_APPEND", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
-            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE")}
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE", "OV_GONE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 

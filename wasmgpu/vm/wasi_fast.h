@@ -243,7 +243,7 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
     }
     case WK_FD_PRESTAT_GET: case WK_FD_PRESTAT_DIR_NAME: case WK_PATH_OPEN: case WK_FD_READ: case WK_FD_PREAD:
     case WK_FD_SEEK: case WK_FD_TELL: case WK_FD_FILESTAT_GET: case WK_FD_FDSTAT_GET: case WK_FD_CLOSE:
-    case WK_PATH_FILESTAT_GET: case WK_FD_READDIR: case WK_PATH_CREATE_DIRECTORY:
+    case WK_PATH_FILESTAT_GET: case WK_FD_READDIR: case WK_PATH_CREATE_DIRECTORY: case WK_PATH_UNLINK_FILE:
       if (!(flags & WF_FILES) || df_call(blk, inst, N, r, size, kind, sl, ss, cfp, &e) == WF_HOST) return WF_HOST;
       break;
     default: return WF_HOST;

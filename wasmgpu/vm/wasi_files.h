@@ -156,7 +156,8 @@ DEV int df_ov_find(const u64* blk, u32 inst, u64 N, u32 root, const u8* pre, u64
   const u32 count = DF_U32(W_FD_META, FM_OV_COUNT);
   for (u32 k = 0; k < count; k++) {
     const u64 e = DF_U64(W_OV_NAME, k);
-    if (DF_U64(W_OV_HASH, k) != h || (e & 0xffff) != len || ((e >> 32) & 0x3fffffff) != root) continue;
+    if (DF_U64(W_OV_HASH, k) != h || (e & 0xffff) != len || ((e >> 32) & 0x1fffffff) != root || (e & OV_GONE))
+      continue;
     const u64 at = (e >> 16) & 0xffff;
     u64 j = 0;
     while (j < pn && mem_load<u8>(names, at + j) == pre[j]) j++;
@@ -186,6 +187,45 @@ DEV bool df_listed(const u64* blk, u32 dir, MemRef r, u64 p, u64 n) {
   return false;
 }
 
+// The directory descriptor fd names (preopen `pre`, or a snapshot directory the device opened in `slot`): its
+// root, its path in the snapshot (prefix, pn) and its file (*at_dir); false where it is neither.
+DEV bool df_dir_of(const u64* blk, u32 inst, u64 N, int pre, int slot, u32* root, const u8** prefix, u64* pn,
+                   u32* at_dir) {
+  *prefix = nullptr;
+  *pn = 0;
+  if (pre >= 0) {
+    *root = DF_U32(W_PRE_ROOT, pre);
+    *at_dir = ((const u32*)blk[W_ROOT_DIR])[*root];
+    return true;
+  }
+  if (slot < 0 || (DF_U32(W_FD_FILE, slot) & DF_OV_BIT) || df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] == DF_NOT_DIR)
+    return false;
+  *at_dir = DF_U32(W_FD_FILE, slot);
+  const u64* info = df_info(blk, *at_dir);
+  *root = (u32)info[FI_ROOT];
+  *prefix = (const u8*)blk[W_NAME_BYTES] + (info[FI_NAME] >> 16);
+  *pn = info[FI_NAME] & 0xffff;
+  return true;
+}
+
+// path_unlink_file of a file made here and not open: it is gone (never made on the host); else the host's.
+DEV bool df_unlink(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n) {
+  u32 root, at_dir;
+  const u8* prefix;
+  u64 pn, h;
+  if (blk[W_OV_CAP] == 0 || !df_dir_of(blk, inst, N, pre, slot, &root, &prefix, &pn, &at_dir) ||
+      !df_hash(root, prefix, pn, r, path, n, &h))
+    return false;
+  const int k = df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h);
+  if (k < 0 || (DF_U64(W_OV_NAME, k) & (OV_DIR | OV_REPLACE))) return false;
+  for (u32 j = 0; j < DF_SLOTS; j++)
+    if (DF_U32(W_FD_NUM, j) != DF_NO_FD && (DF_U32(W_FD_FILE, j) & DF_OV_BIT) &&
+        (DF_U32(W_FD_FILE, j) & ~DF_OV_FLAGS) == (u32)k)
+      return false;
+  DF_U64(W_OV_NAME, k) |= OV_GONE;
+  return true;
+}
+
 // What df_make did: made the name (its slot in *made), found it there already (the host's answer would be
 // EEXIST), or left it to the host.
 enum DevMake { DF_MADE, DF_EXISTS, DF_TO_HOST };
@@ -196,23 +236,10 @@ enum DevMake { DF_MADE, DF_EXISTS, DF_TO_HOST };
 // (`trunc`: but for a regular file of the snapshot with one link and not open here, which is replaced).
 DEV u32 df_make(u64* blk, u32 inst, u64 N, int pre, int slot, MemRef r, u64 path, u64 n, bool dir, bool trunc,
                 u32* made) {
-  if (blk[W_OV_CAP] == 0) return DF_TO_HOST;
   u32 root, at_dir;
-  const u8* prefix = nullptr;
-  u64 pn = 0;
-  if (pre >= 0) {
-    root = DF_U32(W_PRE_ROOT, pre);
-    at_dir = ((const u32*)blk[W_ROOT_DIR])[root];
-  } else if (slot >= 0 && !(DF_U32(W_FD_FILE, slot) & DF_OV_BIT) &&
-             df_info(blk, DF_U32(W_FD_FILE, slot))[FI_DIR] != DF_NOT_DIR) {
-    at_dir = DF_U32(W_FD_FILE, slot);
-    const u64* info = df_info(blk, at_dir);
-    root = (u32)info[FI_ROOT];
-    prefix = (const u8*)blk[W_NAME_BYTES] + (info[FI_NAME] >> 16);
-    pn = info[FI_NAME] & 0xffff;
-  } else {
-    return DF_TO_HOST;
-  }
+  const u8* prefix;
+  u64 pn;
+  if (blk[W_OV_CAP] == 0 || !df_dir_of(blk, inst, N, pre, slot, &root, &prefix, &pn, &at_dir)) return DF_TO_HOST;
   if (((const u32*)blk[W_ROOT_SHARED])[root]) return DF_TO_HOST;
   const u32 count = DF_U32(W_FD_META, FM_OV_COUNT), used = DF_U32(W_FD_META, FM_OV_NAMES);
   const u64 len = pn ? pn + 1 + n : n;
@@ -380,6 +407,12 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       if (path + len > size) { *e = WASI_EFAULT; return WF_DONE; }
       mem_init(r, path, (const u8*)blk[W_NAME_BYTES] + off, len);
     }
+    *e = WASI_SUCCESS;
+    return WF_DONE;
+  }
+  if (kind == WK_PATH_UNLINK_FILE) {
+    const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
+    if (path + plen > size || !df_unlink(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen)) return WF_HOST;
     *e = WASI_SUCCESS;
     return WF_DONE;
   }

@@ -62,6 +62,7 @@ from ..compiler.vm_abi import (
     NT_LEN_ROOT,
     NT_NAME,
     OV_DIR,
+    OV_GONE,
     OV_REPLACE,
     S_STATUS,
     STATUS,
@@ -593,9 +594,9 @@ class DeviceFiles:
             for k in range(int(count[j])):
                 e = int(ov_name[k, j])
                 how, at = opened.get(k, (0, 0))
-                flags = 1 if e & OV_DIR else (2 if k in opened else 0) | (4 if how & DF_OV_READ else 0) | (
-                    8 if how & DF_OV_APPEND else 0) | (16 if e & OV_REPLACE else 0)
-                items.append(((e >> 32) & 0x3FFFFFFF, (e >> 16) & 0xFFFF, e & 0xFFFF, flags, at))
+                flags = 32 if e & OV_GONE else 1 if e & OV_DIR else (2 if k in opened else 0) | (
+                    4 if how & DF_OV_READ else 0) | (8 if how & DF_OV_APPEND else 0) | (16 if e & OV_REPLACE else 0)
+                items.append(((e >> 32) & 0x1FFFFFFF, (e >> 16) & 0xFFFF, e & 0xFFFF, flags, at))
                 owner.append((int(insts[j]), k, row))
             first.append(len(items))
         cols = np.array(items, dtype=np.uint64).T

@@ -237,7 +237,7 @@ void wg_scan_free(char* p) { free(p); }
 // df_ov_write: u32 slot, u32 length, u64 position, the bytes padded to 4), made in that order. Every
 // component is opened below the root without following links; an item is a directory (flags 1, mkdir) or a
 // new file (O_EXCL; flags 16: a regular file there truncated), left open (flags 2: fd_out[k], at pos[k])
-// read-write where flags has 4, else write-only, appending where it has 8.
+// read-write where flags has 4, else write-only, appending where it has 8; flags 32: unlinked, not made.
 // err_out[k]: 0 or the errno that stopped it.
 void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64_t* ino, const int64_t* first,
              const int64_t* row, const uint8_t* names, int64_t names_stride, const uint8_t* log, int64_t log_stride,
@@ -302,6 +302,7 @@ void wg_make(int64_t jobs, const char** roots, const uint64_t* dev, const uint64
           }
           tops.emplace_back(r, top);
         }
+        if (flags[k] & 32) { err_out[k] = 0; continue; }
         err_out[k] = top < 0 ? -top : make(names + row[j] * names_stride, k, top, &fds[k - lo]);
       }
       const uint8_t* rec = log + row[j] * log_stride;

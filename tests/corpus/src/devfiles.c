@@ -911,6 +911,25 @@ static void s_make_readback(void) {
     close_fd(wo);
 }
 
+/* A temporary file: made, written, read back, closed and unlinked on the device; one unlinked while open,
+   a directory and a file of the snapshot are the host's. */
+static void s_make_temp(void) {
+    int32_t fd = create("tmp.txt", "scratch\n");
+    seek(fd, 0, 0);
+    read_n(fd, 100, "tmp.txt");
+    close_fd(fd);
+    say("unlink tmp.txt -> e=%d\n", w_path_unlink_file(3, P("tmp.txt"), 7));
+    say("unlink tmp.txt again -> e=%d\n", w_path_unlink_file(3, P("tmp.txt"), 7));
+    int32_t again = create("tmp.txt", "second life\n");
+    close_fd(again);
+    say("mkdir d -> e=%d\n", w_path_create_directory(3, P("d"), 1));
+    int32_t open_one = create("d/open.txt", "still open\n");
+    say("unlink d/open.txt -> e=%d\n", w_path_unlink_file(3, P("d/open.txt"), 10));
+    close_fd(open_one);
+    say("unlink d -> e=%d\n", w_path_unlink_file(3, P("d"), 1));
+    say("unlink b.txt -> e=%d\n", w_path_unlink_file(3, P("b.txt"), 5));
+}
+
 static void s_libc(void) {
     FILE *f = fopen("a.txt", "r");
     if (!f) { say("fopen failed\n"); return; }
@@ -1186,6 +1205,7 @@ int main(void) {
         else if (!strcmp(s, "make_replace")) s_make_replace();
         else if (!strcmp(s, "make_exists")) s_make_exists();
         else if (!strcmp(s, "make_readback")) s_make_readback();
+        else if (!strcmp(s, "make_temp")) s_make_temp();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();

@@ -75,7 +75,13 @@ static const char *MAKE_DIRS[] = {"new", "new/deep", "sub/nd", "new", "sub", "n0
 
 static void step(int k) {
     static uint8_t buf[8192];
-    uint32_t op = rnd(make ? 17 : 13);
+    uint32_t op = rnd(make ? 18 : 13);
+    if (op == 17) {  /* make: unlink a name made (or not) */
+        const char *path = MAKE_FILES[rnd(NMAKE_FILES)];
+        int32_t e = w_path_unlink_file(3, P(path), (uint32_t)strlen(path));
+        say("%d unlink %s -> e=%d\n", k, path, e);
+        return;
+    }
     if (op >= 13 && op <= 16) {  /* make: create, mkdir, write twice as often */
         int32_t e;
         static char fresh[32];
