@@ -485,74 +485,18 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   }
   const int slot = df_slot(blk, inst, N, fd);
   const u32 file = slot >= 0 ? DF_U32(W_FD_FILE, slot) : DF_NO_FD;
-  if (file != DF_NO_FD && (file & DF_OV_BIT)) {  // a file made here
-    const u32 k = file & ~DF_OV_FLAGS;
-    u64* pos = &DF_U64(W_FD_POS, slot);
-    switch (kind) {
-      case WK_FD_WRITE:
-        if (df_ov_write(blk, inst, N, r, size, k, pos, (file & DF_OV_APPEND) != 0, (u32)DF_ARG(1), (u32)DF_ARG(2),
-                        (u32)DF_ARG(3)) == WF_HOST)
-          return WF_HOST;
-        break;
-      case WK_FD_FDSTAT_GET: {
-        const u64 out = (u32)DF_ARG(1);
-        if (out + 24 > size) return WF_HOST;
-        const u64 row = 4 + ((file & DF_OV_READ) ? 1 : 0) + ((file & DF_OV_APPEND) ? 2 : 0);
-        mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * row, 24);
-        break;
-      }
-      case WK_FD_TELL: {
-        const u64 out = (u32)DF_ARG(1);
-        if (out + 8 > size) return WF_HOST;
-        mem_store<u64>(r, out, *pos);
-        break;
-      }
-      case WK_FD_SEEK: {
-        const i64 off = (i64)DF_ARG(1);
-        const u32 whence = (u32)DF_ARG(2);
-        const u64 out = (u32)DF_ARG(3);
-        const i64 fsize = (i64)DF_U64(W_OV_DATA, k);
-        if (out + 8 > size || whence > 2) return WF_HOST;
-        const i64 base = whence == 0 ? 0 : whence == 1 ? (i64)*pos : fsize;
-        if (off < -base || (off > 0 && base > 0x7fffffffffffffffll - off)) return WF_HOST;
-        *pos = (u64)(base + off);
-        mem_store<u64>(r, out, *pos);
-        break;
-      }
-      case WK_FD_CLOSE: {
-        const u32 nfree = DF_U32(W_FD_META, FM_NFREE);
-        if (nfree == DF_QUEUE) return WF_HOST;
-        DF_U32(W_FD_FREE, nfree) = fd;
-        DF_U32(W_FD_META, FM_NFREE) = nfree + 1;
-        DF_U32(W_FD_NUM, slot) = DF_NO_FD;
-        break;
-      }
-      case WK_FD_READ: case WK_FD_PREAD: {  // opened to read too: its bytes from the records
-        const bool p = kind == WK_FD_PREAD;
-        const u64 iovs = (u32)DF_ARG(1), count = (u32)DF_ARG(2), at = p ? DF_ARG(3) : *pos;
-        const u64 nread = (u32)DF_ARG(p ? 4 : 3);
-        u64 total;
-        if (!(file & DF_OV_READ) || !df_iovecs(r, size, iovs, count, &total) || nread + 4 > size ||
-            at > 0x7fffffffffffffffull - total)
-          return WF_HOST;
-        const u64 n = df_ov_read(blk, inst, N, r, k, at, iovs, count, total);
-        if (!p) *pos = at + n;
-        mem_store<u32>(r, nread, (u32)n);
-        break;
-      }
-      default: return WF_HOST;  // its stat: the host's, once it is made there
-    }
-    *e = WASI_SUCCESS;
-    return WF_DONE;
-  }
-  if (kind == WK_FD_WRITE) return WF_HOST;
-  const u64* info = file != DF_NO_FD ? df_info(blk, file) : nullptr;
+  const bool made = file != DF_NO_FD && (file & DF_OV_BIT);  // a file made here (W_OV_*), not the snapshot's
+  if (kind == WK_FD_WRITE && !made) return WF_HOST;
+  const u64* info = file != DF_NO_FD && !made ? df_info(blk, file) : nullptr;
   const bool dir = info != nullptr && info[FI_DIR] != DF_NOT_DIR;
   if (kind == WK_FD_FDSTAT_GET && (slot >= 0 || pre >= 0)) {
     // A file or a directory opened here, or a preopen (whose flags and rights change only on the host).
     const u64 out = (u32)DF_ARG(1);
     if (out + 24 > size) return WF_HOST;
-    const u64 row = slot < 0 ? 1 : !dir ? 0 : DF_U64(W_FD_POS, slot) ? 3 : 2;
+    const u64 row = slot < 0 ? 1
+                    : made  ? 4 + ((file & DF_OV_READ) ? 1 : 0) + ((file & DF_OV_APPEND) ? 2 : 0)
+                    : !dir  ? 0
+                    : DF_U64(W_FD_POS, slot) ? 3 : 2;
     mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * row, 24);
     *e = WASI_SUCCESS;
     return WF_DONE;
@@ -574,20 +518,27 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (slot < 0) return WF_HOST;  // stdio or a preopen: the host's
-  const u8* data = (const u8*)blk[W_FILE_DATA] + info[FI_DATA];
-  const u64 fsize = info[FI_SIZE];
+  const u32 k = file & ~DF_OV_FLAGS;  // a made file's overlay slot
+  const u64 fsize = made ? DF_U64(W_OV_DATA, k) : info[FI_SIZE];
   u64* pos = &DF_U64(W_FD_POS, slot);
   if (dir && kind != WK_FD_FILESTAT_GET && kind != WK_FD_CLOSE) return WF_HOST;  // reading a directory: EBADF there
   switch (kind) {
+    case WK_FD_WRITE:  // a made file's (others went to the host above)
+      if (df_ov_write(blk, inst, N, r, size, k, pos, (file & DF_OV_APPEND) != 0, (u32)DF_ARG(1), (u32)DF_ARG(2),
+                      (u32)DF_ARG(3)) == WF_HOST)
+        return WF_HOST;
+      break;
     case WK_FD_READ: case WK_FD_PREAD: {
       const bool p = kind == WK_FD_PREAD;
       const u64 iovs = (u32)DF_ARG(1), count = (u32)DF_ARG(2), at = p ? DF_ARG(3) : *pos;
       const u64 nread = (u32)DF_ARG(p ? 4 : 3);
       u64 total;
-      // A range past 2^63 is the kernel's EINVAL: the host answers it.
-      if (!df_iovecs(r, size, iovs, count, &total) || nread + 4 > size || at > 0x7fffffffffffffffull - total)
+      // A range past 2^63 is the kernel's EINVAL: the host answers it; so does a made file opened to write only.
+      if ((made && !(file & DF_OV_READ)) || !df_iovecs(r, size, iovs, count, &total) || nread + 4 > size ||
+          at > 0x7fffffffffffffffull - total)
         return WF_HOST;
-      const u64 n = df_scatter(r, iovs, count, data, fsize, at, total);
+      const u64 n = made ? df_ov_read(blk, inst, N, r, k, at, iovs, count, total)
+                         : df_scatter(r, iovs, count, (const u8*)blk[W_FILE_DATA] + info[FI_DATA], fsize, at, total);
       if (!p) *pos = at + n;
       mem_store<u32>(r, nread, (u32)n);
       break;
@@ -609,9 +560,9 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
       mem_store<u64>(r, out, *pos);
       break;
     }
-    case WK_FD_FILESTAT_GET: {
+    case WK_FD_FILESTAT_GET: {  // a made file's is the host's, once it is made there
       const u64 out = (u32)DF_ARG(1);
-      if (out + 64 > size || (dir && changed)) return WF_HOST;
+      if (made || out + 64 > size || (dir && changed)) return WF_HOST;
       mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
       break;
     }

@@ -299,6 +299,7 @@ class DeviceFiles:
     sharers: dict[str, list[int]] = field(default_factory=dict)
     nested: set[str] = field(default_factory=set)  # roots with another root inside them or around them
     root_entries: list[DirEntry] = field(default_factory=list)  # per scanned root: a preopen reaching it
+    ov_cap: int = 0  # bytes of W_OV_BUF per instance: 0 where nothing is made on the device
 
     def build(self, budget: int | None = None) -> None:
         s = self.store
@@ -457,7 +458,7 @@ class DeviceFiles:
     def make_all(self) -> None:
         """What every instance made here, made on the host: the run is over, ended instances or not (an
         interrupt, a deadline), as their host calls would have left it."""
-        if getattr(self, "ov_cap", 0):
+        if self.ov_cap:
             made = np.flatnonzero(self.store.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
             if len(made):
                 self.demote(made)
@@ -465,7 +466,7 @@ class DeviceFiles:
     def settle(self) -> None:
         """After a launch: the instances that made files or directories here and have ended get them made on
         the host now, as a host call would have them (demote)."""
-        if not getattr(self, "ov_cap", 0):
+        if not self.ov_cap:
             return
         s = self.store
         made = np.flatnonzero(s.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
@@ -521,7 +522,7 @@ class DeviceFiles:
             if self.sharers and self._changes(name, args):
                 take.update(j for root in self.roots_of[i] for j in self.sharers.get(root, ()))
         near -= take
-        if near and getattr(self, "ov_cap", 0):
+        if near and self.ov_cap:
             # What the device made must be on the host before the host lists or opens below a preopen.
             s = self.store
             some = np.array(sorted(near))
@@ -545,7 +546,7 @@ class DeviceFiles:
         dev = self.store.xp.asarray(insts)  # type: ignore[attr-defined]
         meta, free = host(self.meta[:, dev]), host(self.free[:, dev])
         num, file, pos = host(self.num[:, dev]), host(self.file[:, dev]), host(self.pos[:, dev])
-        made = self._make(insts, dev, meta, num, file, pos) if getattr(self, "ov_cap", 0) else {}
+        made = self._make(insts, dev, meta, num, file, pos) if self.ov_cap else {}
         for j, i in enumerate(insts.tolist()):
             fds = self.contexts[i].fds
             fds.next = int(meta[FM_NEXT, j])

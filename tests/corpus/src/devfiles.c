@@ -800,8 +800,8 @@ static void s_make(void) {
     close_fd(in);
     close_fd(sub);
 }
-/* Made on the device, then what only the host answers: a name that exists, reading a new file back; a file
-   still open on the device goes on being written after the hand-over. */
+/* Made on the device, then a call only the host answers (a path below a made file: ENOTDIR); the files still
+   open on the device go on being written after the hand-over. */
 static void s_make_back(void) {
     say("mkdir made -> e=%d\n", w_path_create_directory(3, P("made"), 4));
     int32_t fd = create("made/f.txt", "written on the device\n");
