@@ -369,7 +369,9 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     arch = cupy.cuda.Device().compute_capability
     # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
     extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
-    options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), f"--gpu-architecture=sm_{arch}")
+    # WASMGPU_NVRTC_OPTIONS (say "-lineinfo") adds options, for compute-sanitizer's source lines.
+    options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), *os.environ.get("WASMGPU_NVRTC_OPTIONS", "").split(),
+               f"--gpu-architecture=sm_{arch}")
     if isinstance(compiled, StoreCode):
         key = _digest(compiled.key, vm_source("cuda.cu"))
     else:
