@@ -437,10 +437,15 @@ def test_verbose_says_where_the_batch_ran(tmp_path, capsysbinary, monkeypatch) -
     _, _, err = gpu_run(capsysbinary, "-v", "-n", "3", "--out", str(tmp_path / "o"), str(wasm),
                         monkeypatch=monkeypatch)
     lines = err.decode().splitlines()
-    assert re.fullmatch(r"gpu-run: backend (cpu|cpu-interleaved|cuda), tier (interp|compiled); 3 instance\(s\) "
-                        r"in 1 wave\(s\)", lines[0]), lines
+    assert any(re.fullmatch(r"gpu-run: backend (cpu|cpu-interleaved|cuda), tier (interp|compiled); 3 instance\(s\) "
+                            r"in 1 wave\(s\)", line) for line in lines), lines
     assert any(re.fullmatch(r"gpu-run: (cache hit|built): vm-\w+\.(so|cubin) \(\d+\.\d\d s\)", line) for line in lines)
-    assert any(re.fullmatch(r"gpu-run: time: load \d+\.\d\d s, run \d+\.\d\d s", line) for line in lines)
+    assert any(re.fullmatch(r"gpu-run: time: load \d+\.\d\d s, run \d+\.\d\d s, outputs \d+\.\d\d s", line)
+               for line in lines), lines
+    # Where the run's time went, part by part, in the order they happen (the program makes no host call).
+    [parts] = [line for line in lines if line.startswith("gpu-run: parts: ")]
+    names = [p.rsplit(" ", 2)[0] for p in parts.removeprefix("gpu-run: parts: ").split(", ")]
+    assert names == ["engine", "store", "contexts", "wasi", "instantiate", "launches", "after launches", "outputs"]
 
 
 def test_progress_counts_instances_and_fuel(tmp_path) -> None:

@@ -34,7 +34,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -774,17 +774,22 @@ def run_module(opts: argparse.Namespace) -> int:
             outcomes, result_types = run_workers(opts, data, workers, out, deadline)
             report.workers = workers
         else:
+            with timed(opts, "engine"):
+                engine = make_engine(opts)
             outcomes, result_types, out = run_range(
-                opts, make_engine(opts), module, command, 0, n, stdin_for_batch(n), deadline,
+                opts, engine, module, command, 0, n, stdin_for_batch(n), deadline,
                 lambda: Output(n, opts.out, stack, opts.out_jsonl))
         report.lap("run")
         report.builds[:0] = BUILD_EVENTS
-        if opts.verbose:
-            for line in report.lines(n):
-                print(f"gpu-run: {line}", file=sys.stderr)
-        if command:
-            return report_command(outcomes, out, opts)
-        return report_invoke(outcomes, out, result_types, opts)
+        with timed(opts, "outputs"):
+            status = report_command(outcomes, out, opts) if command else \
+                report_invoke(outcomes, out, result_types, opts)
+            stack.close()  # the output files completed (Output.finish)
+    report.lap("outputs")
+    if opts.verbose:
+        for line in report.lines(n):
+            print(f"gpu-run: {line}", file=sys.stderr)
+    return status
 
 
 @dataclass
@@ -800,11 +805,24 @@ class RunReport:
     steps: list[tuple[str, float]] = field(default_factory=list)
     shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
     started: float = field(default_factory=time.perf_counter)
+    # Seconds per part of running the batch, summed over its waves and worker processes (PHASES).
+    phases: dict[str, float] = field(default_factory=dict)
 
     def lap(self, step: str) -> None:
         now = time.perf_counter()
         self.steps.append((step, now - self.started))
         self.started = now
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.phases[phase] = self.phases.get(phase, 0.0) + seconds
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(phase, time.perf_counter() - started)
 
     def merge(self, other: RunReport) -> None:
         """A worker process's report, into this one."""
@@ -812,6 +830,8 @@ class RunReport:
         self.tiers |= other.tiers
         self.waves += other.waves
         self.builds += other.builds
+        for phase, seconds in other.phases.items():
+            self.add(phase, seconds)
 
     def lines(self, n: int) -> list[str]:
         where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
@@ -823,7 +843,18 @@ class RunReport:
             places.setdefault(place, []).append((count, seconds))
         shards = [f"{place}: {sum(c for c, _ in runs)} instance(s) in {len(runs)} range(s), the last done after "
                   f"{max(t for _, t in runs):.2f} s" for place, runs in places.items()]
-        return [where, *builds, *shards, f"time: {steps}"]
+        known = [p for p in PHASES if p in self.phases] + sorted(set(self.phases) - set(PHASES))
+        parts = ", ".join(f"{p} {self.phases[p]:.2f} s" for p in known)
+        summed = " (summed over waves and processes)" if self.waves > 1 or self.workers > 1 else ""
+        return [where, *builds, *shards, f"time: {steps}", *([f"parts{summed}: {parts}"] if parts else [])]
+
+
+# The parts of a run that -v times, in the order they happen: the engine (a device context, the VM's
+# build), each wave's store, WASI contexts, WASI set-up (the device's copies, the file snapshot),
+# instantiation, the launches (the VM running), what follows each launch (the device's output buffers
+# drained, files made on the device made on the host), host calls, and the output files written.
+PHASES = ("engine", "store", "contexts", "wasi", "instantiate", "launches", "after launches", "host calls",
+          "outputs")
 
 
 _CHILD_MODULES: dict[Path, Module] = {}  # loaded once per process, whatever the waves
@@ -876,7 +907,8 @@ def run_range(opts: argparse.Namespace, engine: Engine, module: Module, command:
     # Frames need one store; the host keeps every instance's outputs and results until the end.
     waves = getattr(opts, "frames", None) is None and not uses_graphics(module) and host_room(n)
     try:
-        store = make_store(engine, opts, n)
+        with timed(opts, "store"):
+            store = make_store(engine, opts, n)
     except ResourceLimitError as e:
         if not waves:
             raise e from None
@@ -889,7 +921,8 @@ def run_range(opts: argparse.Namespace, engine: Engine, module: Module, command:
         last = min(hi, first + wave)
         try:
             if store is None:
-                store = make_store(engine, opts, last - first)
+                with timed(opts, "store"):
+                    store = make_store(engine, opts, last - first)
             part, result_types = run_wave(opts, module, store, command, first, out, stdin, deadline)
         except ResourceLimitError as e:
             store = None
@@ -957,20 +990,24 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         children = None
         if command or imports_wasi(module) or imports_processes(module):
             # A child's context is made at its spawn, which the device's copies of the contexts would miss.
-            wasi = Wasi(store, store.per_lane(make_contexts(opts, out, stdin, lo, lo + n)
-                                              + [WasiContext() for _ in range(spare)]), fast=not spare)
+            with timed(opts, "contexts"):
+                contexts = make_contexts(opts, out, stdin, lo, lo + n) + [WasiContext() for _ in range(spare)]
+            with timed(opts, "wasi"):
+                wasi = Wasi(store, store.per_lane(contexts), fast=not spare)
             stack.callback(wasi.close)
             children = Children(store, wasi, n)
         # None unless --frames, or it imports env.present / gpu.*; the spares' frames follow the instances'.
         frames = collector_for(opts, module, n + spare)
-        imports = wasi.imports(module) if wasi else {}
+        with timed(opts, "wasi"):  # linking a file function makes the device's snapshot of the preopens
+            imports = wasi.imports(module) if wasi else {}
         if children is not None:
             imports.update(children.imports(module))
         if frames is not None:
             stack.callback(frames.close)
             imports.update(frames.imports(store))
         try:
-            instance = store.instantiate(module, imports)
+            with timed(opts, "instantiate"):
+                instance = store.instantiate(module, imports)
         except InstantiationTrap as t:
             raise Failed(failure_message(trap_outcome(t.kind, t.backtrace, module.module_name), opts.module,
                                          f'failed to instantiate "{opts.module}"'), EXIT_TRAP) from None
@@ -1023,9 +1060,17 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.backend = store.backend.name
         report.tiers.add(store.tier_used)
         report.waves += 1
+        for part, seconds in store.seconds.items():
+            report.add(part, seconds)
     for k, o in enumerate(outcomes):
         o.index = lo + k
     return outcomes, func.type.results
+
+
+def timed(opts: argparse.Namespace, phase: str) -> AbstractContextManager[None]:
+    """Time this part of the run for -v's breakdown (RunReport.phases)."""
+    report = getattr(opts, "report", None)
+    return report.timed(phase) if report is not None else nullcontext()
 
 
 def make_contexts(opts: argparse.Namespace, out: Output, stdin: Callable[[int], Any], lo: int,

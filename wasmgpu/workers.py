@@ -424,13 +424,19 @@ def run_job(job: Job) -> dict[str, Any]:
     try:
         module = cli.load_module(job.module, opts.module, opts)
         command = cli.runs_command(opts, module)
-        engine = cli.make_engine(opts)
+        with cli.timed(opts, "engine"):
+            engine = cli.make_engine(opts)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
         engine.max_memory = limit // job.share
         with contextlib.ExitStack() as stack:
             def output() -> Any:
                 out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held)
-                stack.callback(out.finish)
+
+                def finish() -> None:
+                    with cli.timed(opts, "outputs"):
+                        out.finish()
+
+                stack.callback(finish)
                 return out
 
             outcomes, types, _ = cli.run_range(opts, engine, module, command, job.lo, job.hi,

@@ -3,6 +3,7 @@ instances wait on between launches, and what each instance's call returned."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ def _join(slots: tuple[int, ...], types: tuple[int, ...]) -> tuple[int, ...]:
         out.append(slots[k] | slots[k + 1] << 64 if t == wo.V128_T else slots[k])
         k += width(t)
     return tuple(out)
+
+
+def _count(store: Store, part: str, seconds: float) -> None:
+    store.seconds[part] = store.seconds.get(part, 0.0) + seconds
 
 
 class Launcher:
@@ -161,14 +166,18 @@ class Launcher:
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
+            started = time.perf_counter()
             try:
                 if tuner is None:
                     s.backend.run(params, s.n, code=s.params.code_handle)
                 else:
                     self._run_tuned(params, tuner)
             finally:
+                launched = time.perf_counter()
+                _count(s, "launches", launched - started)
                 if ext is not None:
                     ext.after_launch()
+                _count(s, "after launches", time.perf_counter() - launched)
             status = s.backend.to_host(s.state[S_STATUS])
             if on_slice is not None:
                 on_slice()
@@ -183,7 +192,9 @@ class Launcher:
             runnable = bool(np.any(status == running)) if settled is None else settled
             waiting = np.nonzero(status == hostcall)[0]
             if len(waiting):
+                started = time.perf_counter()
                 self._serve_host_calls(waiting)
+                _count(s, "host calls", time.perf_counter() - started)
             elif not runnable:
                 return
 

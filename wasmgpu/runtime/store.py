@@ -147,6 +147,8 @@ class Store:
         # transfer from a device; on the CPU a read is a copy.
         self.fetch_ahead = self.xp is not np
         self.table_limit = table_limit  # entries per instance per table
+        # Seconds spent in each part of the calls' launch loops (launch.py): gpu-run -v's breakdown.
+        self.seconds: dict[str, float] = {}
         self._init_objects()
         self._init_instances()
         # "compiled": the store's code is turned into C and built before it runs (compiler/to_c.py).
