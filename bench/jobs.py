@@ -326,7 +326,8 @@ def run_timed(cmd: list[str], stdin: Path | None, log: Path, timeout: float | No
 
 
 def gpu_run_cmd(program: Program, engine: str, n: int, root: Path, out: Path, tier: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "wasmgpu.cli", "--backend", engine.removesuffix("-all"), "--instances", str(n),
+    # -v: where gpu-run's time went (its "parts" line), kept with the run (Run.parts)
+    cmd = [sys.executable, "-m", "wasmgpu.cli", "-v", "--backend", engine.removesuffix("-all"), "--instances", str(n),
            "--dir", f"{root}/{{i}}::.", "--out", str(out)]
     if engine.endswith("-all"):
         cmd += ["--devices", "all"]
@@ -461,6 +462,7 @@ class Run:
     mismatches: int | None = None  # against the reference engine
     reference: str | None = None
     first_mismatch: str = ""
+    parts: str = ""  # gpu-run -v's seconds by part of the run
 
 
 @dataclass
@@ -555,6 +557,10 @@ def measure(opts: Options, pool: Any, program: Program, engine: str, n: int, std
         run.status, run.detail = "timeout", f"stopped at the deadline after {r.wall_s:.1f} s"
         return run, root, out
     run.rate = n / r.wall_s
+    run.parts = next((line.split(": ", 1)[1] for line in (base / "log.txt").read_text(errors="replace").splitlines()
+                      if line.startswith("gpu-run: parts")), "")
+    if run.parts:
+        opts.log(f"  {program.name} N={n} {engine}: {r.wall_s:.2f} s; {run.parts}")
     if (out / "results.jsonl").exists():
         estimates.setdefault((program.name, engine), []).append((n, r.wall_s))
     if r.returncode != 0 or not (out / "results.jsonl").exists():
