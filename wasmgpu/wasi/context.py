@@ -141,7 +141,10 @@ class WasiContext:
     def __init__(self, args: Iterable[str] = (), env: Mapping[str, str] | Iterable[tuple[str, str]] = (),
                  preopens: Iterable[tuple[str, str]] = (), stdin: bytes | StdinSource = b"",
                  stdout: Sink | None = None, stderr: Sink | None = None, clock: RealClock | VirtualClock | None = None,
-                 random: object | None = None, stdout_tty: bool = False, stderr_tty: bool = False) -> None:
+                 random: object | None = None, stdout_tty: bool = False, stderr_tty: bool = False,
+                 roots: dict[str, tuple[str, os.stat_result | None]] | None = None) -> None:
+        """`roots`: preopen_root's answers already had for host paths, shared by the contexts of a batch made
+        together (many instances preopen the same directory), and added to."""
         # os.fsencode: arguments the host could not decode (surrogate escapes) go to the guest as given
         self.args = [os.fsencode(a) for a in args]
         items = env.items() if isinstance(env, Mapping) else env
@@ -157,7 +160,12 @@ class WasiContext:
         self.fds.add(OutputEntry(self.stdout, stdout_tty))
         self.fds.add(OutputEntry(self.stderr, stderr_tty))
         for host, guest in self.preopens:
-            root, info = preopen_root(host)
+            known = roots.get(host) if roots is not None else None
+            if known is None:
+                known = preopen_root(host)
+                if roots is not None:
+                    roots[host] = known
+            root, info = known
             if info is None or not stat.S_ISDIR(info.st_mode):
                 raise WasmGpuError(f"preopened directory {host!r} is not a directory")
             self.fds.add(DirEntry(root, guest, info=info))
