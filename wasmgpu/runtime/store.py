@@ -106,6 +106,8 @@ class DeviceExtension(Protocol):
 
     def after_calls(self) -> None: ...
 
+    def release(self) -> None: ...
+
 
 class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
@@ -300,6 +302,15 @@ class Store:
         self.funcs.append(FuncInst(ftype, self.sig_id(ftype), name, host=callback, host_index=index, reads=reads))
         self.params.dirty = True
         return FuncExtern(self, addr, ftype)
+
+    def close(self) -> None:
+        """Let go at once of everything the store holds (memories, stacks, tables, the extension's device
+        state): its objects refer to each other, so that otherwise it would all wait for the cyclic garbage
+        collector. The store is not to be used again."""
+        ext = self.__dict__.get("extension")
+        self.__dict__.clear()
+        if ext is not None:
+            ext.release()
 
     def attach(self, ext: DeviceExtension) -> None:
         """Give the VM the state of the device-served imports (host_func's device_kind), and call its hooks."""

@@ -280,6 +280,12 @@ class FastPaths:
         if pending:
             self._push_flags(np.array(sorted(pending)))
 
+    def release(self) -> None:
+        """The store was closed: the device copies (and the snapshot's) go now, not with the collector."""
+        if self.files is not None:
+            self.files.__dict__.clear()
+        self.__dict__.clear()
+
     def set_memory(self, addr: int | None) -> None:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)
 
