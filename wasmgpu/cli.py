@@ -851,10 +851,10 @@ class RunReport:
 
 
 # The parts of a run that -v times, in the order they happen: the engine (a device context, the VM's
-# build), each wave's store, WASI contexts, WASI set-up (the device's copies, the file snapshot),
+# build), each wave's store, the output sinks (once per process), WASI contexts, WASI set-up (the device's copies, the file snapshot),
 # instantiation, the launches (the VM running), what follows each launch (the device's output buffers
 # drained, files made on the device made on the host), host calls, and the output files written.
-PHASES = ("engine", "store", "contexts", "wasi", "instantiate", "launches", "after launches", "host calls",
+PHASES = ("engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches", "after launches", "host calls",
           "outputs")
 
 
@@ -903,6 +903,13 @@ def run_range(opts: argparse.Namespace, engine: Engine, module: Module, command:
     """Instances lo .. hi of the batch, in one store or in waves: how each ended (in order), the called
     function's result types, and the Output that make_output() gave them (made once a store of all of
     them is made or refused, so that a batch that cannot run is refused before its sinks are made)."""
+    with ExitStack() as kept:  # what many_objects froze for the run goes back to the collector at its end
+        return _run_range(kept, opts, engine, module, command, lo, hi, stdin, deadline, make_output)
+
+
+def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module: Module, command: bool, lo: int,
+               hi: int, stdin: Callable[[int], Any], deadline: float | None,
+               make_output: Callable[[], Output]) -> tuple[list[Outcome], tuple[int, ...], Output]:
     n = hi - lo
     store: Store | None = None
     # Frames need one store; the host keeps every instance's outputs and results until the end.
@@ -914,7 +921,8 @@ def run_range(opts: argparse.Namespace, engine: Engine, module: Module, command:
         if not waves:
             raise e from None
         gc.collect()  # what the store that did not fit had allocated: its objects hold each other
-    out = make_output()
+    with timed(opts, "output sinks"), many_objects(kept):
+        out = make_output()
     outcomes: list[Outcome] = []
     result_types: tuple[int, ...] = ()
     wave = n
@@ -995,18 +1003,19 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
     with ExitStack() as stack:
         wasi = None
         children = None
-        if command or imports_wasi(module) or imports_processes(module):
-            # A child's context is made at its spawn, which the device's copies of the contexts would miss.
-            with timed(opts, "contexts"), many_objects(stack):
-                contexts = make_contexts(opts, out, stdin, lo, lo + n) + [WasiContext() for _ in range(spare)]
-            with timed(opts, "wasi"):
-                wasi = Wasi(store, store.per_lane(contexts), fast=not spare)
-            stack.callback(wasi.close)
-            children = Children(store, wasi, n)
+        with many_objects(stack):
+            if command or imports_wasi(module) or imports_processes(module):
+                # A child's context is made at its spawn, which the device's copies of the contexts would miss.
+                with timed(opts, "contexts"):
+                    contexts = make_contexts(opts, out, stdin, lo, lo + n) + [WasiContext() for _ in range(spare)]
+                with timed(opts, "wasi"):
+                    wasi = Wasi(store, store.per_lane(contexts), fast=not spare)
+                stack.callback(wasi.close)
+                children = Children(store, wasi, n)
+            with timed(opts, "wasi"):  # linking a file function makes the device's snapshot of the preopens
+                imports = wasi.imports(module) if wasi else {}
         # None unless --frames, or it imports env.present / gpu.*; the spares' frames follow the instances'.
         frames = collector_for(opts, module, n + spare)
-        with timed(opts, "wasi"):  # linking a file function makes the device's snapshot of the preopens
-            imports = wasi.imports(module) if wasi else {}
         if children is not None:
             imports.update(children.imports(module))
         if frames is not None:
@@ -1075,11 +1084,13 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
 
 
 @contextmanager
-def many_objects(stack: ExitStack) -> Iterator[None]:
-    """A wave's long-lived objects made (a context and its descriptors per instance), without the cyclic
-    garbage collector going over them again and again: no collection while they are made, and none of them
-    looked at again until `stack` closes at the wave's end. At 100,000 instances the collector took half of
-    the contexts' time, and the time after them as much again."""
+def many_objects(until: ExitStack) -> Iterator[None]:
+    """Long-lived objects made in bulk (a WASI context per instance, the device's copies of them, the output
+    sinks), without the cyclic garbage collector going over them again and again: no collection while they
+    are made, and none of them (nor anything else alive then) looked at again until `until` closes. At
+    100,000 instances the collector took half of the contexts' time, and the time after them as much again.
+    They are frozen before collection resumes: the first collection after would otherwise go over all of
+    them at once."""
     if not gc.isenabled():
         yield
         return
@@ -1088,7 +1099,7 @@ def many_objects(stack: ExitStack) -> Iterator[None]:
         yield
     finally:
         gc.freeze()
-        stack.callback(gc.unfreeze)
+        until.callback(gc.unfreeze)
         gc.enable()
 
 

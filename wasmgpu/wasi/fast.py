@@ -22,13 +22,21 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..compiler.vm_abi import (
+    C_EPOCH,
     C_FIELDS,
+    C_STEP,
     C_VALUE,
     NO_MEMORY,
+    SD_BASE,
     SD_FIELDS,
+    SD_LEN,
     SD_POS,
+    SI_ARGC,
     SI_ARGS,
+    SI_ARGS_SIZE,
     SI_ENV,
+    SI_ENV_SIZE,
+    SI_ENVC,
     SI_FIELDS,
     W_CLOCK,
     W_COUNT,
@@ -116,83 +124,97 @@ class FastPaths:
         block[W_MEM] = NO_MEMORY
         self._flags = np.zeros(n, dtype=np.uint32)
 
+        # One pass over the contexts; each array is made from its rows at the end (an element set at a time
+        # cost more than the rest of the pass).
+        flags = [0] * n
         # args and environ: identical blobs (the usual case) stored once.
         arena = bytearray()
         where: dict[bytes, int] = {}
-        info = np.zeros((SI_FIELDS, n), dtype=np.uint64)
-        for i, ctx in enumerate(contexts):
-            for f, items in ((SI_ARGS, ctx.args), (SI_ENV, ctx.env)):
-                blob = _strings(items)
-                if blob not in where:
-                    where[blob] = len(arena)
-                    arena += blob
-                info[f:f + 3, i] = (where[blob], len(items), len(blob))
-        self.strings = xp.asarray(np.frombuffer(bytes(arena + b"\0"), dtype=np.uint8))
-        self.string_info = xp.asarray(info)
-
+        string_rows = []
         # Clocks: the host's (stateless here), or a virtual clock of this instance alone, whose time moves here.
-        clocks = np.zeros((C_FIELDS, n), dtype=np.uint64)
         owners = Counter(id(o) for ctx in contexts for o in (ctx.clock, ctx.random))
-        virtual: list[int] = []
+        virtual: dict[int, tuple[int, int]] = {}  # instance -> (epoch, step)
+        # random_get: a seeded stream continues on the device; the system's becomes a stream keyed from it.
+        seeded: dict[int, bytes] = {}  # instance -> key
+        # stdin: the bytes an instance's fd 0 gives when they are known from the start (gpu-run's stdin from a
+        # file, the API's bytes), each distinct content once; the device reads them until the host takes over.
+        stdin, stdin_at = bytearray(), {}
+        stdin_rows: dict[int, tuple[int, int, int]] = {}
+        # fd_fdstat_get of fds 0-2: each distinct record once, a row per descriptor and instance; the device
+        # answers until a host call could change one (before_calls).
+        records: dict[bytes, int] = {}
+        stdio_rows = []
         for i, ctx in enumerate(contexts):
+            bit = 0
+            row = []
+            for items in (ctx.args, ctx.env):
+                blob = _strings(items)
+                at = where.get(blob)
+                if at is None:
+                    at = where[blob] = len(arena)
+                    arena += blob
+                row += (at, len(items), len(blob))
+            string_rows.append(row)
             c = ctx.clock
             if type(c) is RealClock:
-                self._flags[i] |= WF_CLOCK_REAL
+                bit |= WF_CLOCK_REAL
             elif (type(c) is VirtualClock and owners[id(c)] == 1 and 0 <= c.epoch <= U64_MAX
                   and 0 <= c.step <= U64_MAX and 0 <= c.elapsed <= U64_MAX):
-                self._flags[i] |= WF_CLOCK_VIRTUAL
-                clocks[:, i] = (c.epoch, c.step, 0)
-                virtual.append(i)
+                bit |= WF_CLOCK_VIRTUAL
+                virtual[i] = (c.epoch, c.step)
+            r = ctx.random
+            if type(r) is SeededRandom and owners[id(r)] == 1:
+                seeded[i] = r.key
+                bit |= WF_RANDOM
+            elif type(r) is SystemRandom:
+                bit |= WF_RANDOM
+            data = _stdin_bytes(ctx)
+            if data is not None:
+                at = stdin_at.get(data)
+                if at is None:
+                    at = stdin_at[data] = len(stdin)
+                    stdin += data
+                stdin_rows[i] = (at, len(data), 0)
+                bit |= WF_STDIN
+            entries = [ctx.fds.entries.get(fd) for fd in range(3)]
+            if all(e is not None for e in entries):
+                stdio_rows.append([records.setdefault(e.fdstat(), len(records)) for e in entries])  # type: ignore[union-attr]
+                bit |= WF_STDIO
+            else:
+                stdio_rows.append([0, 0, 0])
+            flags[i] = bit
+        self._flags = np.array(flags, dtype=np.uint32)
+        self.strings = xp.asarray(np.frombuffer(bytes(arena + b"\0"), dtype=np.uint8))
+        info = np.array(string_rows, dtype=np.uint64).reshape(n, SI_FIELDS).T
+        assert (SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE) == tuple(range(6)), "rows in field order"
+        self.string_info = xp.asarray(np.ascontiguousarray(info))
+
+        clocks = np.zeros((C_FIELDS, n), dtype=np.uint64)
+        if virtual:
+            at_ = np.fromiter(virtual, dtype=np.int64, count=len(virtual))
+            clocks[C_EPOCH, at_], clocks[C_STEP, at_] = np.array(list(virtual.values()), dtype=np.uint64).T
         self.clocks = xp.asarray(clocks)
         for i in virtual:
             contexts[i].clock.cell.bind(self.clocks[C_VALUE], i)  # type: ignore[union-attr]
 
-        # random_get: a seeded stream continues on the device; the system's becomes a stream keyed from it.
         keys = np.frombuffer(os.urandom(32 * n), dtype="<u4").reshape(n, 8).T.astype(np.uint32)
-        seeded: list[int] = []
-        for i, ctx in enumerate(contexts):
-            r = ctx.random
-            if type(r) is SeededRandom and owners[id(r)] == 1:
-                keys[:, i] = np.frombuffer(r.key, dtype="<u4")
-                seeded.append(i)
-            elif type(r) is not SystemRandom:
-                continue
-            self._flags[i] |= WF_RANDOM
+        for i, key in seeded.items():
+            keys[:, i] = np.frombuffer(key, dtype="<u4")
         self.rng_key = xp.asarray(np.ascontiguousarray(keys))
         self.rng_pos = xp.zeros(n, dtype=np.uint64)
         for i in seeded:
             contexts[i].random.cell.bind(self.rng_pos, i)  # type: ignore[attr-defined]
 
-        # stdin: the bytes an instance's fd 0 gives when they are known from the start (gpu-run's stdin from a
-        # file, the API's bytes), each distinct content once; the device reads them until the host takes over.
         stdin_info = np.zeros((SD_FIELDS, n), dtype=np.uint64)
-        stdin, stdin_at = bytearray(), {}
-        for i, ctx in enumerate(contexts):
-            data = _stdin_bytes(ctx)
-            if data is None:
-                continue
-            at = stdin_at.get(data)
-            if at is None:
-                at = stdin_at[data] = len(stdin)
-                stdin += data
-            stdin_info[:, i] = (at, len(data), 0)
-            self._flags[i] |= WF_STDIN
+        if stdin_rows:
+            at_ = np.fromiter(stdin_rows, dtype=np.int64, count=len(stdin_rows))
+            stdin_info[:3, at_] = np.array(list(stdin_rows.values()), dtype=np.uint64).T
+        assert (SD_BASE, SD_LEN, SD_POS) == (0, 1, 2), "rows in field order"
         self.stdin = xp.asarray(np.frombuffer(bytes(stdin) + b"\0", dtype=np.uint8))
         self.stdin_info = xp.asarray(stdin_info)
 
-        # fd_fdstat_get of fds 0-2: each distinct record once, a row per descriptor and instance; the device
-        # answers until a host call could change one (before_calls).
-        records: dict[bytes, int] = {}
-        stdio_row = np.zeros((3, n), dtype=np.uint32)
-        for i, ctx in enumerate(contexts):
-            entries = [ctx.fds.entries.get(fd) for fd in range(3)]
-            if any(e is None for e in entries):
-                continue
-            for fd, e in enumerate(entries):
-                stdio_row[fd, i] = records.setdefault(e.fdstat(), len(records))  # type: ignore[union-attr]
-            self._flags[i] |= WF_STDIO
         self.stdio_fdstat = xp.asarray(np.frombuffer(b"".join(records) or bytes(24), dtype=np.uint8))
-        self.stdio_row = xp.asarray(stdio_row)
+        self.stdio_row = xp.asarray(np.ascontiguousarray(np.array(stdio_rows, dtype=np.uint32).reshape(n, 3).T))
 
         # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
         self.outputs = [(_output(ctx, 1), _output(ctx, 2)) for ctx in contexts]
@@ -232,8 +254,8 @@ class FastPaths:
             self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer)
             self._set(W_OUT, self.store.backend.ptr(self.out.data))
             self._set(W_OUT_CAP, self.out_buffer)
-            for i in range(self.store.n):
-                self._refresh_fds(i)
+            bits = np.fromiter((self._fd_bits(i) for i in range(self.store.n)), dtype=np.uint32, count=self.store.n)
+            self._flags[:] = (self._flags & np.uint32(~(WF_STDOUT | WF_STDERR) & 0xFFFFFFFF)) | bits  # in place: shared
             self.flags[:] = self.store.xp.asarray(self._flags)
         return KINDS.index(name)
 
@@ -330,15 +352,19 @@ class FastPaths:
         if self.out is not None and self._refresh_fds(i):
             self._changed(np.array([i]))
 
-    def _refresh_fds(self, i: int) -> bool:
+    def _fd_bits(self, i: int) -> int:
+        """WF_STDOUT and WF_STDERR where instance i's fd 1 and 2 are still the entries the device writes for."""
         entries = self.contexts[i].fds.entries
         bits = 0
         for fd, bit in ((1, WF_STDOUT), (2, WF_STDERR)):
             entry = self.outputs[i][fd - 1]
             if entry is not None and entries.get(fd) is entry and (i, fd) not in self._broken:
                 bits |= bit
+        return bits
+
+    def _refresh_fds(self, i: int) -> bool:
         old = int(self._flags[i])
-        new = (old & ~(WF_STDOUT | WF_STDERR)) | bits
+        new = (old & ~(WF_STDOUT | WF_STDERR)) | self._fd_bits(i)
         self._flags[i] = new
         return new != old
 
