@@ -1231,6 +1231,16 @@ def no_bytes() -> Iterator[bytes]:
 def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]]) -> None:
     """`, "NAME": TEXT` when the bytes are UTF-8, else `, "NAME_b64": BASE64`, a chunk at a time: an
     instance's output can be larger than the host should hold (so it is read twice, first to check it)."""
+    pieces = iter(chunks())
+    first = next(pieces, b"")
+    if next(pieces, None) is None:  # one piece (the usual case): decoded once, as a whole
+        try:
+            text = first.decode("utf-8")
+        except UnicodeDecodeError:
+            f.write(f', "{name}_b64": "{base64.b64encode(first).decode("ascii")}"')
+        else:
+            f.write(f', "{name}": {json.dumps(text, ensure_ascii=False)}')
+        return
     try:
         check = codecs.getincrementaldecoder("utf-8")()
         for chunk in chunks():

@@ -370,20 +370,30 @@ class DeviceFiles:
             assert (NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE) == (0, 1, 2, 3), "rows are built in field order"
             table[where, :4] = np.array(keys, dtype=np.uint64)
 
-        pre_root = np.full((DF_PREOPENS, n), DF_NO_ROOT, dtype=np.uint32)
-        pre_name = np.zeros((DF_PREOPENS, n), dtype=np.uint64)
-        meta = np.zeros((FM_FIELDS, n), dtype=np.uint32)
+        # Per instance, its preopens' roots and guest names (rows made at the end: an element set at a time
+        # cost more than the loop).
+        root_rows = [[DF_NO_ROOT] * DF_PREOPENS for _ in range(n)]
+        name_rows = [[0] * DF_PREOPENS for _ in range(n)]
+        named: dict[str, int] = {}  # a guest name -> its W_PRE_NAME word
         for i, pre in enumerate(per_instance):
             self.preopens.append(-1)
             if pre is None or any(len(e.name.encode()) > 0xFFFF for e in pre):  # type: ignore[union-attr]
                 continue
             for k, e in enumerate(pre):
-                guest = e.name.encode()  # type: ignore[union-attr]
-                pre_root[k, i] = roots[e.root]
-                pre_name[k, i] = intern(guest) << 16 | len(guest)
-            meta[FM_NEXT, i] = 3 + len(pre)
+                word = named.get(e.name)  # type: ignore[arg-type]
+                if word is None:
+                    guest = e.name.encode()  # type: ignore[union-attr]
+                    word = named[e.name] = intern(guest) << 16 | len(guest)  # type: ignore[index]
+                root_rows[i][k] = roots[e.root]
+                name_rows[i][k] = word
             self.preopens[i] = len(pre)
-            self.flags[i] |= WF_FILES
+        pre_root = np.ascontiguousarray(np.array(root_rows, dtype=np.uint32).reshape(n, DF_PREOPENS).T)
+        pre_name = np.ascontiguousarray(np.array(name_rows, dtype=np.uint64).reshape(n, DF_PREOPENS).T)
+        known = np.array(self.preopens, dtype=np.int64)
+        on = known >= 0
+        meta = np.zeros((FM_FIELDS, n), dtype=np.uint32)
+        meta[FM_NEXT, on] = 3 + known[on]
+        self.flags[on] |= WF_FILES
         self._find_sharers(per_instance)
 
         def put(field_: int, arr: np.ndarray) -> object:

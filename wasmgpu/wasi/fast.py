@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -101,14 +101,25 @@ def parse_records(data: bytes | np.ndarray) -> list[tuple[int, bytes]]:
     """An output buffer's records as (fd, bytes), consecutive writes to one fd joined (in native code: a
     batch of 10,000 instances printing 2,000 lines each has 20 million records)."""
     buf = np.array(np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data, dtype=np.uint8)
-    runs = np.empty(2 * (len(buf) // 4 + 1), dtype=np.uint64)
-    count = host_native().wg_join_records(buf.ctypes.data, len(buf), WF_OUT_FD2, runs.ctypes.data)
-    out: list[tuple[int, bytes]] = []
-    at = 0
-    for fd, n in runs[:2 * count].reshape(-1, 2).tolist():
-        out.append((fd, buf[at:at + n].tobytes()))
-        at += n
-    return out
+    return list(parse_rows(buf.reshape(1, -1), [len(buf)]))[0]
+
+
+def parse_rows(rows: np.ndarray, lengths: Sequence[int]) -> Iterator[list[tuple[int, bytes]]]:
+    """parse_records of each row's first lengths[r] bytes, joined in place in `rows` (C-contiguous uint8)."""
+    join = host_native().wg_join_records
+    runs = np.empty(2 * (rows.shape[1] // 4 + 1), dtype=np.uint64)
+    flat, base, stride, at_runs = rows.reshape(-1), rows.ctypes.data, rows.strides[0], runs.ctypes.data
+    for r, length in enumerate(lengths):
+        count = join(base + r * stride, length, WF_OUT_FD2, at_runs)
+        at = r * stride
+        if count == 1:  # the usual case: one stream written
+            yield [(int(runs[0]), flat[at:at + int(runs[1])].tobytes())]
+            continue
+        out = []
+        for fd, n in runs[:2 * count].reshape(-1, 2).tolist():
+            out.append((fd, flat[at:at + n].tobytes()))
+            at += n
+        yield out
 
 
 class FastPaths:
@@ -334,10 +345,11 @@ class FastPaths:
         live = np.flatnonzero(used)
         if not len(live):
             return
-        rows = self.out.heads(live, int(used[live].max()))
+        # Joined in place: on the CPU these rows may be the buffer itself, which is empty again once drained.
+        rows = np.ascontiguousarray(self.out.heads(live, int(used[live].max())))
         self.used[:] = 0
-        for row, i in zip(rows, live.tolist(), strict=True):
-            for fd, data in parse_records(row[:int(used[i])]):
+        for i, records in zip(live.tolist(), parse_rows(rows, used[live].tolist()), strict=True):
+            for fd, data in records:
                 entry = self.outputs[i][fd - 1]
                 try:
                     entry.write(data)  # type: ignore[union-attr]
