@@ -6,8 +6,8 @@
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
-# WASMGPU_SKIP_BENCH=1 leaves out the kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1
-# the pytest run). The wheels, made beforehand on a machine with PyPI (the version the tests pin):
+# WASMGPU_TEST_WORKERS sets the pytest workers sharing the GPU (16); WASMGPU_SKIP_BENCH=1 leaves out the
+# kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1 the pytest run). The wheels, made beforehand on a machine with PyPI (the version the tests pin):
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux1_x86_64 --no-deps -d .whl \
 #       wasmtime==50.0.1 pytest-xdist execnet
 set -uo pipefail
@@ -29,7 +29,8 @@ echo "== tests on the CUDA backend"
 # the compiled tier itself (with a spec subset), the rest run the interpreter.
 # The log names every test as it ends (-v), so a run cut off by the timeout still shows which were left.
 if want tests && [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
-  WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout "${WASMGPU_TEST_TIMEOUT:-540}" python3 -m pytest -v -n 16 \
+  WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout "${WASMGPU_TEST_TIMEOUT:-540}" python3 -m pytest -v \
+    -n "${WASMGPU_TEST_WORKERS:-16}" \
     --durations=30 -W ignore -p no:cacheprovider tests > "$out/tests.log" 2>&1 || status=1
   grep -E "FAILED|ERROR|passed|failed" "$out/tests.log" | tail -25
 fi
