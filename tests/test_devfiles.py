@@ -760,3 +760,23 @@ def test_what_the_device_made_is_made_when_a_run_is_cut_off(engine, tmp_path: Pa
     finally:
         wasi.close()
     assert (root / "spun").is_dir()
+
+
+def test_roots_inside_one_another_share_what_is_made_there() -> None:
+    """Which instances see a change made below a root (DeviceFiles._find_sharers): those whose roots are it, inside
+    it or around it, "/" around everything, and never a sibling whose name only starts the same."""
+    from wasmgpu.wasi.devfiles import DeviceFiles
+    from wasmgpu.wasi.fds import DirEntry
+
+    paths = ["/a", "/a/b", "/a-b", "/a/b/c", "/x", "/", "/ab"]
+    files = DeviceFiles.__new__(DeviceFiles)
+    files.contexts, files.roots_of, files.sharers, files.nested = [WasiContext() for _ in paths], [], {}, set()
+    entries = []
+    for p in paths:
+        e = DirEntry.__new__(DirEntry)
+        e.root, e.name = p, "."
+        entries.append([e])
+    files._find_sharers(entries)
+    assert files.sharers == {"/": [0, 1, 2, 3, 4, 5, 6], "/a": [0, 1, 3, 5], "/a/b": [0, 1, 3, 5],
+                             "/a/b/c": [0, 1, 3, 5], "/a-b": [2, 5], "/ab": [5, 6], "/x": [4, 5]}
+    assert files.nested == set(paths)

@@ -501,16 +501,17 @@ class DeviceFiles:
             for path in paths:
                 users.setdefault(path, set()).add(i)
         related: dict[str, set[str]] = {path: {path} for path in users}
-        # Sorted by components, a directory comes right before what is inside it: a stack of the roots
-        # around the current one finds every nesting without walking each path up to /.
-        around: list[tuple[str, tuple[str, ...]]] = []
-        for parts, path in sorted((tuple(path.split(os.sep)), path) for path in users):
-            while around and parts[:len(around[-1][1])] != around[-1][1]:
+        # Keyed by components (each ended by NUL, which sorts first), a directory's key is a prefix of the
+        # keys of everything inside it, and those follow it in order: a stack of the roots around the
+        # current one finds every nesting without walking each path up to / (itself the key "\0").
+        around: list[tuple[str, str]] = []
+        for key, path in sorted((path.rstrip(os.sep).replace(os.sep, "\0") + "\0", path) for path in users):
+            while around and not key.startswith(around[-1][1]):
                 around.pop()
             for outer, _ in around:
                 related[outer].add(path)
                 related[path].add(outer)
-            around.append((path, parts))
+            around.append((path, key))
         for path, near in related.items():
             group = set().union(*(users[p] for p in near))
             if len(group) > 1:
