@@ -148,11 +148,24 @@ CHANGES = frozenset({"path_create_directory", "path_filestat_set_times", "path_l
 OPEN_CHANGES = abi.OFLAGS_CREAT | abi.OFLAGS_TRUNC | abi.OFLAGS_EXCL
 
 
-def fnv_hash(root: int, path: bytes) -> int:
-    """The key of (root, path) in the name table, as wasi_files.h df_hash computes it."""
-    h = 0xCBF29CE484222325
-    for b in root.to_bytes(4, "little") + path:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+def fnv_hashes(roots: Sequence[int], paths: Sequence[bytes]) -> np.ndarray:
+    """The keys of the (root, path) pairs in the name table, as wasi_files.h df_hash computes them: FNV-1a 64
+    of the root's 4 bytes (little-endian), then the path's; a column of bytes at a time for all of them."""
+    n = len(paths)
+    prime = np.uint64(0x100000001B3)
+    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
+    r = np.asarray(roots, dtype=np.uint64)
+    for k in range(4):
+        h = (h ^ ((r >> np.uint64(8 * k)) & np.uint64(0xFF))) * prime
+    lens = np.fromiter(map(len, paths), dtype=np.int64, count=n)
+    if not n or not lens.max():
+        return h
+    table = np.zeros((n, int(lens.max())), dtype=np.uint8)
+    starts = np.cumsum(lens) - lens
+    table[np.repeat(np.arange(n), lens), np.arange(int(lens.sum())) - np.repeat(starts, lens)] = \
+        np.frombuffer(b"".join(paths), dtype=np.uint8)
+    for c in range(table.shape[1]):
+        h = np.where(lens > c, (h ^ table[:, c].astype(np.uint64)) * prime, h)
     return h
 
 
@@ -337,6 +350,7 @@ class DeviceFiles:
         stats = bytearray()
         listings = Listings(len(scanned))
         keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
+        key_names: list[tuple[int, bytes]] = []  # each key's (root, path), hashed together below
         for root, found in enumerate(scanned):
             for f in found:
                 f.root = root
@@ -354,7 +368,10 @@ class DeviceFiles:
                         at = data_at[f.data] = len(data)
                         data.extend(f.data)
                     info.append((at, len(f.data), DF_NOT_DIR, root, name))
-                keys.append((fnv_hash(root, f.path), intern(f.path), len(f.path) | root << 32, index))
+                keys.append((0, intern(f.path), len(f.path) | root << 32, index))
+                key_names.append((root, f.path))
+        hashes = fnv_hashes([r for r, _ in key_names], [p for _, p in key_names])
+        keys = [(h, *rest) for h, (_, *rest) in zip(hashes.tolist(), keys, strict=True)]
         slots = 1 << max(4, (2 * len(keys)).bit_length())
         mask = slots - 1
         used = bytearray(slots)
