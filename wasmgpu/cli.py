@@ -851,11 +851,12 @@ class RunReport:
 
 
 # The parts of a run that -v times, in the order they happen: the engine (a device context, the VM's
-# build), each wave's store, the output sinks (once per process), WASI contexts, WASI set-up (the device's copies, the file snapshot),
-# instantiation, the launches (the VM running), what follows each launch (the device's output buffers
-# drained, files made on the device made on the host), host calls, and the output files written.
-PHASES = ("engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches", "after launches", "host calls",
-          "outputs")
+# build), each wave's store, the output sinks (once per process), WASI contexts, WASI set-up (the device's
+# copies, the file snapshot), instantiation, the launches (the VM running), what follows each launch (the
+# device's output buffers drained, files made on the device made on the host), host calls, and the output
+# files written.
+PHASES = ("engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches", "after launches",
+          "host calls", "outputs")
 
 
 _CHILD_MODULES: dict[Path, Module] = {}  # loaded once per process, whatever the waves
@@ -914,13 +915,16 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
     store: Store | None = None
     # Frames need one store; the host keeps every instance's outputs and results until the end.
     waves = getattr(opts, "frames", None) is None and not uses_graphics(module) and host_room(n)
+    # A store that did not fit, collected before the next is made (its objects hold each other, and what it
+    # allocated is freed only so); not in the handler, whose traceback still holds it.
+    refused = False
     try:
         with timed(opts, "store"):
             store = make_store(engine, opts, n)
     except ResourceLimitError as e:
         if not waves:
             raise e from None
-        gc.collect()  # what the store that did not fit had allocated: its objects hold each other
+        refused = True
     with timed(opts, "output sinks"), many_objects(kept):
         out = make_output()
     outcomes: list[Outcome] = []
@@ -931,14 +935,16 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         last = min(hi, first + wave)
         try:
             if store is None:
+                if refused:
+                    gc.collect()
+                    refused = False
                 with timed(opts, "store"):
                     store = make_store(engine, opts, last - first)
             part, result_types = run_wave(opts, module, store, command, first, out, stdin, deadline)
         except ResourceLimitError as e:
             if store is not None:
-                store.close()
-            else:
-                gc.collect()  # what the store that did not fit had allocated: its objects hold each other
+                store.close()  # the wave's instances did not fit
+            refused = store is None
             store = None
             if not waves or last - first == 1 or not e.total or not e.limit:
                 raise
