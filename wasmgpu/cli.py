@@ -623,9 +623,12 @@ class Output:
 
     @staticmethod
     def _tty(stream: Any) -> bool:
+        isatty = getattr(stream, "isatty", None)  # a sink of ours has none: no exception per instance
+        if isatty is None:
+            return False
         try:
-            return bool(stream.isatty())
-        except (AttributeError, OSError, ValueError):
+            return bool(isatty())
+        except (OSError, ValueError):
             return False
 
     def tty(self, i: int) -> tuple[bool, bool]:
