@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, fields, replace
@@ -810,15 +811,12 @@ class RunReport:
     shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
     started: float = field(default_factory=time.perf_counter)
     # Seconds per part of running the batch, summed over its waves and worker processes (PHASES).
-    phases: dict[str, float] = field(default_factory=dict)
+    phases: Counter[str] = field(default_factory=Counter)
 
     def lap(self, step: str) -> None:
         now = time.perf_counter()
         self.steps.append((step, now - self.started))
         self.started = now
-
-    def add(self, phase: str, seconds: float) -> None:
-        self.phases[phase] = self.phases.get(phase, 0.0) + seconds
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -826,7 +824,7 @@ class RunReport:
         try:
             yield
         finally:
-            self.add(phase, time.perf_counter() - started)
+            self.phases[phase] += time.perf_counter() - started
 
     def merge(self, other: RunReport) -> None:
         """A worker process's report, into this one."""
@@ -834,8 +832,7 @@ class RunReport:
         self.tiers |= other.tiers
         self.waves += other.waves
         self.builds += other.builds
-        for phase, seconds in other.phases.items():
-            self.add(phase, seconds)
+        self.phases.update(other.phases)  # adds
 
     def lines(self, n: int) -> list[str]:
         where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
@@ -1085,8 +1082,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.backend = store.backend.name
         report.tiers.add(store.tier_used)
         report.waves += 1
-        for part, seconds in store.seconds.items():
-            report.add(part, seconds)
+        report.phases.update(store.seconds)  # adds
     for k, o in enumerate(outcomes):
         o.index = lo + k
     return outcomes, func.type.results

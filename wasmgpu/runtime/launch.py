@@ -56,10 +56,6 @@ def _join(slots: tuple[int, ...], types: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _count(store: Store, part: str, seconds: float) -> None:
-    store.seconds[part] = store.seconds.get(part, 0.0) + seconds
-
-
 class Launcher:
     """The launch loop of a store, and what its host functions left for the results (traps, exit codes)."""
 
@@ -174,10 +170,10 @@ class Launcher:
                     self._run_tuned(params, tuner)
             finally:
                 launched = time.perf_counter()
-                _count(s, "launches", launched - started)
+                s.seconds["launches"] += launched - started
                 if ext is not None:
                     ext.after_launch()
-                _count(s, "after launches", time.perf_counter() - launched)
+                s.seconds["after launches"] += time.perf_counter() - launched
             status = s.backend.to_host(s.state[S_STATUS])
             if on_slice is not None:
                 on_slice()
@@ -194,7 +190,7 @@ class Launcher:
             if len(waiting):
                 started = time.perf_counter()
                 self._serve_host_calls(waiting)
-                _count(s, "host calls", time.perf_counter() - started)
+                s.seconds["host calls"] += time.perf_counter() - started
             elif not runnable:
                 return
 

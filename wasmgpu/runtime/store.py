@@ -14,6 +14,7 @@ and allocates them; the concerns around them are pieces it holds:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ class Store:
         self.fetch_ahead = self.xp is not np
         self.table_limit = table_limit  # entries per instance per table
         # Seconds spent in each part of the calls' launch loops (launch.py): gpu-run -v's breakdown.
-        self.seconds: dict[str, float] = {}
+        self.seconds: Counter[str] = Counter()
         self._init_objects()
         self._init_instances()
         # "compiled": the store's code is turned into C and built before it runs (compiler/to_c.py).
