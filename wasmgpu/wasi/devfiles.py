@@ -349,7 +349,7 @@ class DeviceFiles:
         info: list[tuple[int, int, int, int, int]] = []
         stats = bytearray()
         listings = Listings(len(scanned))
-        keys: list[tuple[int, int, int, int]] = []  # hash, name offset, length | root << 32, file
+        keys: list[tuple[int, int, int]] = []  # name offset, length | root << 32, file
         key_names: list[tuple[int, bytes]] = []  # each key's (root, path), hashed together below
         for root, found in enumerate(scanned):
             for f in found:
@@ -368,15 +368,14 @@ class DeviceFiles:
                         at = data_at[f.data] = len(data)
                         data.extend(f.data)
                     info.append((at, len(f.data), DF_NOT_DIR, root, name))
-                keys.append((0, intern(f.path), len(f.path) | root << 32, index))
+                keys.append((intern(f.path), len(f.path) | root << 32, index))
                 key_names.append((root, f.path))
-        hashes = fnv_hashes([r for r, _ in key_names], [p for _, p in key_names])
-        keys = [(h, *rest) for h, (_, *rest) in zip(hashes.tolist(), keys, strict=True)]
+        hashes = fnv_hashes([r for r, _ in key_names], [p for _, p in key_names]).tolist()
         slots = 1 << max(4, (2 * len(keys)).bit_length())
         mask = slots - 1
         used = bytearray(slots)
         where = []
-        for h, *_ in keys:
+        for h in hashes:
             k = h & mask
             while used[k]:
                 k = (k + 1) & mask
@@ -385,7 +384,7 @@ class DeviceFiles:
         table = np.full((slots, NT_FIELDS), DF_EMPTY, dtype=np.uint64)
         if keys:
             assert (NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE) == (0, 1, 2, 3), "rows are built in field order"
-            table[where, :4] = np.array(keys, dtype=np.uint64)
+            table[where, :4] = np.array([(h, *k) for h, k in zip(hashes, keys, strict=True)], dtype=np.uint64)
 
         # Per instance, its preopens' roots and guest names (rows made at the end: an element set at a time
         # cost more than the loop).
@@ -485,24 +484,27 @@ class DeviceFiles:
     def make_all(self) -> None:
         """What every instance made here, made on the host: the run is over, ended instances or not (an
         interrupt, a deadline), as their host calls would have left it."""
-        if self.ov_cap:
-            made = np.flatnonzero(self.store.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
-            if len(made):
-                self.demote(made)
+        made = self._made()
+        if len(made):
+            self.demote(made)
 
     def settle(self) -> None:
         """After a launch: the instances that made files or directories here and have ended get them made on
         the host now, as a host call would have them (demote)."""
-        if not self.ov_cap:
-            return
-        s = self.store
-        made = np.flatnonzero(s.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
+        made = self._made()
         if not len(made):
             return
+        s = self.store
         status = s.backend.to_host(s.state[S_STATUS, s.xp.asarray(made)])  # type: ignore[attr-defined]
         done = made[(status != STATUS["RUNNING"]) & (status != STATUS["HOSTCALL"])]
         if len(done):
             self.demote(done)
+
+    def _made(self) -> np.ndarray:
+        """The instances that made something here (none where nothing is made on the device)."""
+        if not self.ov_cap:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.store.backend.to_host(self.meta[FM_OV_COUNT]))  # type: ignore[attr-defined]
 
     def _find_sharers(self, per_instance: Sequence[list[DirEntry] | None]) -> None:
         """Which instances a change through WASI in a preopen may show to: those whose preopens are the same
