@@ -445,7 +445,8 @@ def test_verbose_says_where_the_batch_ran(tmp_path, capsysbinary, monkeypatch) -
     # Where the run's time went, part by part, in the order they happen (the program makes no host call).
     [parts] = [line for line in lines if line.startswith("gpu-run: parts: ")]
     names = [p.rsplit(" ", 2)[0] for p in parts.removeprefix("gpu-run: parts: ").split(", ")]
-    assert names == ["engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches", "after launches", "outputs"]
+    assert names == ["engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches",
+                     "after launches", "outputs"]
 
 
 def test_progress_counts_instances_and_fuel(tmp_path) -> None:

@@ -338,7 +338,12 @@ def test_drained_records_are_parsed_in_order() -> None:
         return struct.pack("<I", head) + data + bytes(-len(data) % 4)
 
     raw = rec(1, b"ab") + rec(1, b"cde") + rec(2, b"") + rec(2, b"f" * 9) + rec(1, b"g")
-    assert fast.parse_records(np.frombuffer(raw, dtype=np.uint8)) == [(1, b"abcde"), (2, b"f" * 9), (1, b"g")]
+    one = rec(2, b"xyz")  # a row of one stream, shorter than the rows' width
+    rows = np.zeros((2, len(raw)), dtype=np.uint8)
+    rows[0] = np.frombuffer(raw, dtype=np.uint8)
+    rows[1, :len(one)] = np.frombuffer(one, dtype=np.uint8)
+    assert list(fast.parse_rows(rows, [len(raw), len(one)])) == [[(1, b"abcde"), (2, b"f" * 9), (1, b"g")],
+                                                                 [(2, b"xyz")]]
 
 
 def stdin_program() -> str:

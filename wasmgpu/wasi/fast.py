@@ -97,15 +97,10 @@ def _strings(items: list[bytes]) -> bytes:
     return b"".join(s + b"\0" for s in items)
 
 
-def parse_records(data: bytes | np.ndarray) -> list[tuple[int, bytes]]:
-    """An output buffer's records as (fd, bytes), consecutive writes to one fd joined (in native code: a
-    batch of 10,000 instances printing 2,000 lines each has 20 million records)."""
-    buf = np.array(np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data, dtype=np.uint8)
-    return list(parse_rows(buf.reshape(1, -1), [len(buf)]))[0]
-
-
 def parse_rows(rows: np.ndarray, lengths: Sequence[int]) -> Iterator[list[tuple[int, bytes]]]:
-    """parse_records of each row's first lengths[r] bytes, joined in place in `rows` (C-contiguous uint8)."""
+    """Each output buffer's records (the first lengths[r] bytes of row r of `rows`, C-contiguous uint8) as
+    (fd, bytes), consecutive writes to one fd joined, in place, in native code (a batch of 10,000 instances
+    printing 2,000 lines each has 20 million records)."""
     join = host_native().wg_join_records
     runs = np.empty(2 * (rows.shape[1] // 4 + 1), dtype=np.uint64)
     flat, base, stride, at_runs = rows.reshape(-1), rows.ctypes.data, rows.strides[0], runs.ctypes.data
