@@ -617,6 +617,24 @@ def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, 
     assert sorted(f.path for f in found if f.listing is None) == [f"f{k}.bin".encode() for k in range(5)]
 
 
+def test_a_large_subtree_does_not_keep_the_files_beside_it_out(tmp_path: Path, monkeypatch) -> None:
+    """The snapshot's entry budget goes to a directory's own files before the directories below it: a
+    preopen holding a large tree (a job's earlier outputs, named before the input) still has its input
+    on the device."""
+    from wasmgpu.wasi import devfiles
+    from wasmgpu.wasi.fds import DirEntry
+
+    for k in range(6):
+        (tmp_path / "in" / str(k)).mkdir(parents=True)
+        (tmp_path / "in" / str(k) / "x.txt").write_bytes(b"x")
+    (tmp_path / "input.txt").write_bytes(b"wanted")
+    monkeypatch.setattr(devfiles, "ENTRIES_MAX", 3)
+    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    files = sorted(f.path for f in found if f.listing is None)
+    assert files == [b"in/0/x.txt", b"in/1/x.txt", b"input.txt"]
+    assert [f.data for f in found if f.path == b"input.txt" and f.listing is None] == [b"wanted"]
+
+
 def test_a_directory_gone_before_the_host_takes_it_over(tmp_path: Path) -> None:
     """A directory the device opened is opened again by the host at the hand-over; one removed meanwhile
     becomes a descriptor that finds nothing (its calls fail with an errno), never the wrong directory."""

@@ -13,7 +13,8 @@ caller, so no instance reads a snapshot older than a change made through WASI.
 
 The snapshot is read with descriptors relative to each preopen (O_NOFOLLOW), as path resolution is, so it
 holds only what a guest could open there; symbolic links, special files, files over FILE_MAX and whatever
-past ENTRIES_MAX, ROOT_MAX or the byte budget is not in it, and the host serves those paths. Files
+past ENTRIES_MAX, ROOT_MAX or the byte budget is not in it, and the host serves those paths (a
+directory's own files are read before the directories below it, so the budget goes to those nearest the root). Files
 changed on the host by another process during the run are seen as they were at the start.
 """
 

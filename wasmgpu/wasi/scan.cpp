@@ -65,6 +65,7 @@ void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const c
 uint64_t ns(const struct timespec& t) { return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec; }
 
 const int64_t DIR_ENTRIES_MAX = 4096;
+const unsigned char NOT_WALKED = 0xff;  // a d_type no entry has: an entry neither read nor walked
 
 // WASI's filetype of a mode (wasi/fds.py filetype_of).
 unsigned char filetype(mode_t m) {
@@ -164,22 +165,33 @@ void walk(int dir_fd, const std::string& prefix, int64_t depth, const Limits& li
   std::sort(names.begin(), names.end());
   list_dir(dir_fd, prefix, names, lim, out);
   for (auto& [name, type] : names) {
-    if (left.entries <= 0) return;
-    if ((int64_t)(prefix.size() + name.size()) > lim.path_max) continue;
-    if (!valid_utf8(reinterpret_cast<const unsigned char*>(name.data()), name.size())) continue;
+    if ((int64_t)(prefix.size() + name.size()) > lim.path_max ||
+        !valid_utf8(reinterpret_cast<const unsigned char*>(name.data()), name.size())) {
+      type = NOT_WALKED;
+      continue;
+    }
     if (type == DT_UNKNOWN) {
       struct stat st;
-      if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : DT_LNK;
+      type = fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ? NOT_WALKED
+             : S_ISREG(st.st_mode)                                     ? DT_REG
+             : S_ISDIR(st.st_mode)                                     ? DT_DIR
+                                                                       : NOT_WALKED;
     }
-    if (type == DT_REG) {
-      read_file(dir_fd, name.c_str(), prefix + name, lim, out, left);
-    } else if (type == DT_DIR && depth + 1 < lim.depth_max) {
-      const int sub = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) continue;
-      walk(sub, prefix + name + "/", depth + 1, lim, out, left);
-      close(sub);
-    }
+  }
+  // A directory's own files before what is below it: the entry budget then goes to the files nearest the
+  // root, which a large subtree beside them (say, a job's earlier outputs) would otherwise use up first.
+  for (auto& [name, type] : names) {
+    if (left.entries <= 0) return;
+    if (type == DT_REG) read_file(dir_fd, name.c_str(), prefix + name, lim, out, left);
+  }
+  if (depth + 1 >= lim.depth_max) return;
+  for (auto& [name, type] : names) {
+    if (left.entries <= 0) return;
+    if (type != DT_DIR) continue;
+    const int sub = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) continue;
+    walk(sub, prefix + name + "/", depth + 1, lim, out, left);
+    close(sub);
   }
 }
 
