@@ -2,7 +2,12 @@
 #include "vm.h"
 
 extern "C" void vm_run(const u64* P, u32 n, int threads) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  // Neighbouring instances share the cache lines of every per-instance row (a global of instance i is at
+  // globals[g * N + i]; the shadow stack pointer, a global, changes at most calls): each thread takes a run
+  // of them, so two threads seldom write one line. A small batch keeps short runs so every core has work.
+  long long chunk = (long long)n / ((long long)threads * 8);
+  chunk = chunk < 1 ? 1 : chunk > 16 ? 16 : chunk;
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
   for (long long i = 0; i < (long long)n; i++) vm_launch(P, (u32)i, 0);  // near: the CPU has no warps
 }
 
