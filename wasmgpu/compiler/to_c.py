@@ -569,7 +569,7 @@ class _FuncEmitter:
                     f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
         if name in ("CALL_INDIRECT", "CALL_REF"):
             return (head + f"const u64 idx = (u64)s{b}; {wb}{resolve}"
-                    f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; "
+                    f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; {self.direct_indirect(ins)}"
                     f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
@@ -652,6 +652,23 @@ class _FuncEmitter:
         return ("\n#if WG_DIRECT_DEPTH\n"
                 "if (cdepth < WG_DIRECT_DEPTH) { const u32 d_ = depth; VM_REGS(VM_REG_PUT) "
                 f"pe_ = wgf_{ins.imm32}(P, inst, rg, {self.entry_rid[ins.imm32]}u, cdepth + 1); VM_REGS(VM_REG_GET) "
+                f"if (pe_ == PIECE_DISPATCH && pc == {ins.after}u && depth + 1 == d_) goto R{after}; goto pass_; }}"
+                "\n#endif\n")
+
+    def direct_indirect(self, ins: _Ins) -> str:
+        """In pieces, on the CPU: the callee `callee` of an indirect call, where it is a function of the store
+        whose piece can be called (wg_entry_rid), called as C as direct() calls, after the frame push that
+        the dispatch loop's call would make (VM_DO_CALL); else the call goes through the loop."""
+        if self.entry_rid is None:
+            return ""
+        after = self.resume[ins.after]
+        return ("\n#if WG_DIRECT_DEPTH\n"
+                "if (cdepth < WG_DIRECT_DEPTH && wg_entry_rid[callee]) { const u32* f = funcs + (u64)callee * F_FIELDS; "
+                "if (depth + 1 >= max_depth || (u64)callee_fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
+                f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
+                "fp = callee_fp; fb = sl + (u64)fp * ss; for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
+                "pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; const u32 d_ = depth; VM_REGS(VM_REG_PUT) "
+                "pe_ = wg_piece_fn[callee](P, inst, rg, wg_entry_rid[callee], cdepth + 1); VM_REGS(VM_REG_GET) "
                 f"if (pe_ == PIECE_DISPATCH && pc == {ins.after}u && depth + 1 == d_) goto R{after}; goto pass_; }}"
                 "\n#endif\n")
 
@@ -791,6 +808,18 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
              "    }",
              *blocks])])
     prototypes = [f"PIECE u32 wgf_{i}(const u64* P, u32 inst, VmRegs* rg, u32 rid, u32 cdepth);" for _, i in defined]
+    # For indirect calls made as C calls: each function's piece and its entry case (0: through the loop).
+    direct = [i for _, i in defined if funcs[i].frame <= DIRECT_FRAME_MAX]
+    fns = ["0"] * len(funcs)
+    rids = ["0"] * len(funcs)
+    for i in direct:
+        fns[i], rids[i] = f"wgf_{i}", str(entry_rid[i])
+    prototypes += ["#if WG_DIRECT_DEPTH",
+                   "typedef u32 (*WgPiece)(const u64* P, u32 inst, VmRegs* rg, u32 rid, u32 cdepth);",
+                   "extern const WgPiece wg_piece_fn[]; extern const u32 wg_entry_rid[];", "#endif"]
+    indirect = ["#if WG_DIRECT_DEPTH",
+                f"const WgPiece wg_piece_fn[{max(1, len(funcs))}] = {{{','.join(fns)}}};",
+                f"const u32 wg_entry_rid[{max(1, len(funcs))}] = {{{','.join(rids)}}};", "#endif"]
     exits = {"PIECE_LEAVE": "goto leave;", "PIECE_TRAPPED": "goto trapped;",
              "PIECE_OUT_OF_FUEL": "goto out_of_fuel;", "PIECE_CALL": "goto do_call;"}
     step = _step_function(
@@ -821,7 +850,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         size += len(block)
     # Every part gets the pieces' prototypes: a piece may call any other one.
     return PART_BREAK.join(["\n".join([*trap, *prototypes]), *("\n".join(g) for g in groups),
-                            "\n".join([*tables, step])])
+                            "\n".join([*tables, *indirect, step])])
 
 
 def _step_function(opening: list[str], dispatch: list[str]) -> str:
