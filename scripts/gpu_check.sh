@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec fuzz threads
-# devices jobs bench, each fitting one 10-minute device call; the spec suite is read from .testsuite/ or
+# devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -101,6 +101,18 @@ fi
 if want devices; then
   echo "== --devices all against one GPU, and the API's Engine(device=k)"
   python3 scripts/devices_check.py /tmp/wasmgpu-devices 2>&1 | tee "$out/devices.log" | tail -20 || status=1
+fi
+if want memcheck; then
+  # Not in the default sections: compute-sanitizer's memcheck over the tests that served files and stdin on
+  # the device (where illegal addresses were seen under 16 workers), one pytest process, source lines from
+  # -lineinfo. WASMGPU_MEMCHECK_TESTS names other tests.
+  echo "== compute-sanitizer memcheck on the device-served files and stdin"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # shellcheck disable=SC2086 # the test list is words
+  WASMGPU_NVRTC_OPTIONS=-lineinfo WASMGPU_TIER=interp WASMGPU_TEST_BACKEND=cuda timeout 540 \
+    "$sanitizer" --tool memcheck --print-limit 20 --error-exitcode 99 python3 -m pytest -x -q -p no:cacheprovider \
+    ${WASMGPU_MEMCHECK_TESTS:-tests/test_devfiles.py tests/test_wasi_fast.py} > "$out/memcheck.log" 2>&1 || status=1
+  grep -E "Invalid|Address|at 0x|by thread|ERROR SUMMARY|passed|failed" "$out/memcheck.log" | head -40
 fi
 if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
   echo "== whole jobs against wasmtime on all cores (bench/README-jobs.md)"
