@@ -325,6 +325,9 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
                       cached_only: bool = False) -> ctypes.CDLL | None:
     """The CPU interpreter; `interleaved` builds it with the GPU's memory layout (for tests), `defines`
     adds preprocessor symbols (e.g. WG_OPCOUNT for bench/opcount.py), `compiled` a store's code as C."""
+    # libgomp's workers spin after each launch by default, on a core that the host's work between launches
+    # (or a background build) needs; it reads this when it is first loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # A compiled store's step is one large function: -O1 builds it in a fraction of -O3's time.
     host = ["-O1" if compiled and f == "-O3" else f for f in HOST_FLAGS]
     flags = [*host, *(["-DWG_INTERLEAVED"] if interleaved else []), *(f"-D{d}" for d in defines)]
