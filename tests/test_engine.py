@@ -335,3 +335,23 @@ def test_backtraces_of_a_batch_are_fetched_in_chunks(load, monkeypatch) -> None:
         assert r.trap == "unreachable"
         assert len(r.backtrace) == i % 9 + 1, (i, r.backtrace)
         assert len(set(r.backtrace[1:])) <= 1  # every caller at the same call instruction
+
+
+def test_a_large_data_segment_per_instance_matches_wasmtime(load) -> None:
+    """A data segment large enough to be shared copy-on-write on the CPU (runtime/memory_image.py): each
+    instance writes into it and reads it back, as with a copy of its own."""
+    seg = bytes((k * 7 + k // 251) % 256 for k in range(300_000))
+    text = "".join(f"\\{b:02x}" for b in seg)
+    wat = f"""(module (memory 8) (data (i32.const 1000) "{text}")
+      (func (export "f") (param i32) (result i64) (local $k i32) (local $sum i64)
+        (i32.store8 (i32.add (i32.const 5000) (i32.mul (local.get 0) (i32.const 4099))) (local.get 0))
+        (block (loop
+          (local.set $sum (i64.add (local.get $sum)
+            (i64.mul (i64.extend_i32_u (i32.load8_u (i32.add (i32.const 1000) (local.get $k))))
+                     (i64.extend_i32_u (i32.add (local.get $k) (i32.const 1))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if 1 (i32.eq (local.get $k) (i32.const 300000))) (br 0)))
+        (local.get $sum)))"""
+    got = [r.values[0] for r in load(wat).instantiate(N).call("f", [(i,) for i in range(N)])]
+    wasm = wasmtime.wat2wasm(wat)
+    assert got == [wasmtime_call(wasm, "f", (i,)) for i in range(N)]

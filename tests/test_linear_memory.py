@@ -107,3 +107,55 @@ def test_a_host_round_reads_what_it_wrote_and_writes_at_its_end() -> None:
         store.write_memory(m, 2, 0, b"z")
         assert int(store.memory_pages(m)[2]) == 1
     assert store.read_memory(m, 2, 0, 1).tobytes() == b"z"
+
+
+@pytest.mark.parametrize("maps_left", [1 << 20, 0])
+def test_a_large_segment_is_shared_until_written(monkeypatch, maps_left: int) -> None:
+    """An active data segment's whole pages are mapped copy-on-write into every instance on the CPU
+    (memory_image.py): each instance reads the segment, its writes stay its own, a grown copy keeps both;
+    without room for the mappings the bytes are copied, with the same results."""
+    from wasmgpu.runtime import memory_image
+
+    monkeypatch.setattr(memory_image, "_maps_left", lambda: maps_left)
+    mem = MemoryArray.zeros(CpuBackend(threads=1), 6, 4 << 20)
+    src = np.random.default_rng(7).integers(0, 256, (1 << 20) + 5000, dtype=np.uint8)
+    mem.write(2, 100, b"\1" * 200)  # written before: what the segment does not cover stays
+    lo, hi, failed = memory_image.map_segment(mem.data, 3000, src)
+    assert (hi - lo > 0) == bool(maps_left) and failed == ([] if maps_left else list(range(6)))
+    mem.write_all(3000, src)
+    mem.write(4, 8192, b"mine")
+    for i in range(6):
+        got = mem.read(i, 0, 3000 + len(src) + 10).tobytes()
+        want = bytearray(3000 + len(src) + 10)
+        want[3000:3000 + len(src)] = src.tobytes()
+        if i == 2:
+            want[100:300] = b"\1" * 200
+        if i == 4:
+            want[8192:8196] = b"mine"
+        assert got == bytes(want), i
+    grown = mem.grown(8 << 20)
+    assert grown.read(4, 8190, 8).tobytes() == src[5190:5192].tobytes() + b"mine" + src[5196:5198].tobytes()
+    assert grown.read(5, 8192, 4).tobytes() == src[5192:5196].tobytes()
+
+
+def test_instances_whose_mapping_fails_get_the_bytes_written(monkeypatch) -> None:
+    from wasmgpu.runtime import memory_image
+
+    real = memory_image._libc()
+    start = []
+
+    class Flaky:  # file mappings of every other instance fail; anonymous ones go through
+        @staticmethod
+        def mmap(addr, length, prot, flags, fd, offset):  # noqa: ANN001, ANN205 - libc's signature
+            if fd >= 0 and (addr - start[0]) // (4 << 20) % 2:
+                return memory_image._MAP_FAILED
+            return real.mmap(addr, length, prot, flags, fd, offset)
+
+    monkeypatch.setattr(memory_image, "_libc", lambda: Flaky)
+    monkeypatch.setattr(memory_image, "_maps_left", lambda: 1 << 20)
+    mem = MemoryArray.zeros(CpuBackend(threads=1), 5, 4 << 20)
+    start.append(mem.data.ctypes.data + 4096)
+    src = np.arange(1 << 20, dtype=np.uint32).view(np.uint8)[: (1 << 20) + 123]
+    assert memory_image.map_segment(mem.data, 4096, src)[2] == [1, 3]
+    mem.write_all(4096, src)
+    assert all(mem.read(i, 4096, len(src)).tobytes() == src.tobytes() for i in range(5))

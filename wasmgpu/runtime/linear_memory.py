@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .memory_image import map_segment
+
 CHUNK_BYTES = {"interleaved": 4}
 # A write of a round of host calls this large or smaller joins the round's one transfer (an index per byte).
 SMALL_WRITE = 64
@@ -146,8 +148,18 @@ class MemoryArray:
         self._put(inst, addr, _as_bytes(data))
 
     def write_all(self, addr: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        """The same bytes at the same address in every instance (an active data segment)."""
-        self._put(slice(None), addr, _as_bytes(data))
+        """The same bytes at the same address in every instance (an active data segment); a large one's
+        whole pages shared copy-on-write where the memory is only reserved (memory_image.py)."""
+        src = _as_bytes(data)
+        if self.backend.lazy and self.layout == "contiguous":
+            lo, hi, failed = map_segment(self.data, addr, src)
+            if hi > lo:
+                self._put(slice(None), addr, src[:lo])
+                self._put(slice(None), addr + hi, src[hi:])
+                for row in failed:
+                    self._put(slice(row, row + 1), addr + lo, src[lo:hi])
+                return
+        self._put(slice(None), addr, src)
 
     def write_many(self, insts: list[int], addrs: list[int], payloads: list[bytes]) -> None:
         """Each payload at its address in its instance: a round of host calls' writes. The small ones (the
