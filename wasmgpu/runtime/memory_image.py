@@ -78,7 +78,10 @@ def map_segment(data: np.ndarray, addr: int, src: np.ndarray) -> tuple[int, int,
     libc = _libc()
     if libc is None:
         return 0, 0, rows
-    fd = os.memfd_create("wasmgpu-data-segment", os.MFD_CLOEXEC)
+    try:
+        fd = os.memfd_create("wasmgpu-data-segment", os.MFD_CLOEXEC)
+    except OSError:  # no descriptor or no memory file to be had: copied
+        return 0, 0, rows
     try:
         view = memoryview(np.ascontiguousarray(src[lo:hi]))
         done = 0
@@ -93,5 +96,6 @@ def map_segment(data: np.ndarray, addr: int, src: np.ndarray) -> tuple[int, int,
     anon = mmap.MAP_PRIVATE | _MAP_FIXED | mmap.MAP_ANONYMOUS | MAP_NORESERVE
     for i in failed:
         if libc.mmap(start + i * cap, hi - lo, rw, anon, -1, 0) == _MAP_FAILED:
-            raise ResourceLimitError(f"could not map instance {i}'s memory again: {os.strerror(ctypes.get_errno())}")
+            why = os.strerror(ctypes.get_errno())
+            raise ResourceLimitError(f"could not map instance {i}'s memory again: {why}")
     return lo, hi, failed
