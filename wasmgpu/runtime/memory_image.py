@@ -85,8 +85,11 @@ def map_segment(data: np.ndarray, addr: int, src: np.ndarray) -> tuple[int, int,
     try:
         view = memoryview(np.ascontiguousarray(src[lo:hi]))
         done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
+        try:
+            while done < len(view):
+                done += os.write(fd, view[done:])
+        except OSError:  # no room for the file (a tmpfs limit): copied
+            return 0, 0, rows
         start = data.ctypes.data + addr + lo
         rw, fixed = mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | _MAP_FIXED
         failed = [i for i in rows if libc.mmap(start + i * cap, hi - lo, rw, fixed, fd, 0) == _MAP_FAILED]
