@@ -142,3 +142,23 @@ def test_ctrl_c_stops_the_batch_and_keeps_its_output(tmp_path) -> None:
 def test_help_names_the_encoding() -> None:
     text = " ".join(cli.build_parser().format_help().split())
     assert "--out-jsonl FILE" in text and '"stdout_b64"' in text
+
+
+def test_out_jsonl_follows_links_and_writes_through_what_is_no_regular_file(tmp_path, capsysbinary) -> None:
+    """A link's target gets the lines and the link stays; a FIFO (as a device such as /dev/stdout) is
+    written through, never replaced by a regular file."""
+    import os
+    import threading
+
+    link, target = tmp_path / "link.jsonl", tmp_path / "target.jsonl"
+    link.symlink_to(target.name)
+    status, _, _ = gpu_run(capsysbinary, "-n", "2", "--out-jsonl", str(link), FIB)
+    assert status == 0 and link.is_symlink() and len(rows(target)) == 2
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    status, _, _ = gpu_run(capsysbinary, "-n", "3", "--out-jsonl", str(fifo), FIB)
+    reader.join(30)
+    assert status == 0 and fifo.is_fifo() and len(got[0].splitlines()) == 3

@@ -1197,7 +1197,18 @@ def json_value(v: Any) -> Any:
 
 def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
     """`write` to a temporary file beside `path`, then renamed to it, so that the file is complete
-    whenever it is there (and a failed write leaves no temporary file)."""
+    whenever it is there (and a failed write leaves no temporary file). A symbolic link is followed, and
+    what is no regular file (a device such as /dev/stdout, a FIFO) is written through, never replaced."""
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except OSError:
+        mode = None  # nothing there yet
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "w", encoding="utf-8") as f:
+            write(f)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))  # the file the link names is replaced, not the link
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
