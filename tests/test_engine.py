@@ -140,6 +140,13 @@ def test_fuel_stops_runaway_instances(load) -> None:
     assert all(r.trap == "all fuel consumed" for r in results)
 
 
+def test_no_fuel_at_all_stops_before_the_first_step(load) -> None:
+    """fuel=0 (gpu-run --fuel 0) is none, as wasmtime's: not a 32-bit tank of 0 that wraps to 2^32."""
+    m = load("(module (func (export \"f\") (result i32) (i32.const 5)) (func (export \"g\") (loop (br 0))))")
+    assert [(r.values, r.trap) for r in m.instantiate(2).call("f", fuel=0)] == [(None, "all fuel consumed")] * 2
+    assert [r.trap for r in m.instantiate(2).call("g", fuel=0)] == ["all fuel consumed"] * 2
+
+
 def test_fuel_beyond_32_bits(load) -> None:
     """The VM counts a slice's fuel in 32 bits: a larger slice or limit is cut into several, not wrapped."""
     m = load("""(module (func (export "f") (param i32) (result i32)

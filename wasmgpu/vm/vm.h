@@ -997,6 +997,10 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define VM_PROLOGUE \
   VM_CONSTS \
   if (STATE(S_STATUS) != STATUS_RUNNING) return 0; \
+  if (fuel_left[inst] == 0) { /* none left (--fuel 0): out of fuel before a step, where a tank of 0 would wrap */ \
+    STATE(S_END_NS) = (u32)global_ns(); STATE(S_STATUS) = STATUS_TRAPPED; STATE(S_TRAP) = TRAP_OUT_OF_FUEL; \
+    return 0; \
+  } \
   u32 pc = STATE(S_PC); \
   u32 fp = STATE(S_FP); \
   u64* fb = sl + (u64)fp * ss; \
