@@ -886,3 +886,33 @@ def test_read_only_files_match_wasmtime_with_and_without_host_descriptors(engine
     assert bytes(contexts[1].stdout.data).decode() == out.decode()
     assert b"hello" in out and b"read=0" in out
     assert fds.HOST_FDS.held == 0  # every descriptor given back
+
+
+def test_stdin_is_read_as_asked_and_what_all_have_read_is_dropped(monkeypatch) -> None:
+    """A batch's shared stdin: read in pieces as instances ask (a pipe need not have ended), bytes every
+    instance passed dropped, so that one instance streams any amount; one that falls too far behind the
+    others gets EIO, not the host's memory."""
+    import errno
+    import io
+
+    from wasmgpu.wasi.command import InstanceStdin, SharedStdin
+
+    monkeypatch.setattr(SharedStdin, "DROP_AT", 1 << 16)
+    data = bytes(range(256)) * (1 << 14)  # 4 MiB
+    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)))
+    a, b = InstanceStdin(shared), InstanceStdin(shared)
+    got_a, peak = bytearray(), 0
+    while chunk := a.read(5000):
+        got_a += chunk
+        b.read(5000)
+        peak = max(peak, len(shared.data))
+    assert got_a == data and b.pos == len(data) and b.read(100) == b""
+    assert peak < 1 << 21
+    monkeypatch.setattr(SharedStdin, "KEEP", 1 << 18)
+    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)))
+    fast, slow = InstanceStdin(shared), InstanceStdin(shared)
+    assert slow.read(10) == data[:10]
+    with pytest.raises(OSError) as e:
+        while fast.read(1 << 16):
+            pass
+    assert e.value.errno == errno.EIO and slow.read(10) == data[10:20]

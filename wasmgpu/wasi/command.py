@@ -6,6 +6,7 @@ runs the batch with fuel and a timeout, and says how each instance ended.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -139,51 +140,97 @@ def reads_at_once(fd: int, limit: int) -> bool:
 
 
 class SharedStdin:
-    """The host's stdin, read in full on first use (not before: a module may never read it)."""
+    """The host's stdin, read as the instances ask for it (not before: a module may never read it, and a
+    pipe may not have ended yet) and kept for all of them; what every instance has read past is dropped,
+    so one instance streams any amount. An instance that falls behind the others by more than KEEP bytes
+    gets EIO rather than the host's memory filling up."""
+
+    KEEP = 1 << 30
+    CHUNK = 1 << 16  # a read asks for at least this much, and at most READ_MAX
+    READ_MAX = 1 << 20
+    DROP_AT = 16 << 20
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
-        self.data: bytes | None = None
+        self.data = bytearray()
+        self.base = 0  # the stream's offset of data[0]
+        self.eof = stream is None
+        self.readers: list[InstanceStdin] = []
+        self.next_drop = self.DROP_AT
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.data)
 
     def ready(self, limit: int) -> bool:
-        """Whether bytes() would return at once, with at most `limit` bytes: read already, or a stream that
-        reads_at_once."""
-        if self.data is not None or self.stream is None:
-            return self.data is None or len(self.data) <= limit
+        """Whether whole() would return at once, with at most `limit` bytes: read to its end already, or a
+        stream that reads_at_once."""
+        if self.eof:
+            return self.base == 0 and len(self.data) <= limit
+        if self.end:
+            return False
         try:
             return reads_at_once(self.stream.fileno(), limit)
         except (AttributeError, OSError, ValueError):
             return False
 
-    def bytes(self) -> bytes:
-        if self.data is None:
-            try:
-                self.data = self.stream.read() if self.stream is not None else b""
-            except (OSError, ValueError):
-                self.data = b""
-        return self.data
+    def whole(self) -> bytes:
+        """Every byte, read to the end (for a stream that is ready)."""
+        while not self.eof:
+            self.fill(self.end + self.READ_MAX)
+        return bytes(self.data)
+
+    def fill(self, want: int) -> None:
+        """One read of the stream towards offset `want` (it may wait for a pipe's writer), unless that is
+        held already or the stream ended."""
+        if self.eof or want <= self.end:
+            return
+        if len(self.data) >= self.next_drop:  # tried again each DROP_AT bytes: a look at every reader
+            self._drop()
+            self.next_drop = len(self.data) + self.DROP_AT
+            if len(self.data) > self.KEEP:
+                raise OSError(errno.EIO, "stdin: an instance fell too far behind the others")
+        read = getattr(self.stream, "read1", None) or self.stream.read
+        try:
+            chunk = read(min(max(self.CHUNK, want - self.end), self.READ_MAX))
+        except (OSError, ValueError):
+            chunk = b""
+        if chunk:
+            self.data += chunk
+        else:
+            self.eof = True
+
+    def _drop(self) -> None:
+        low = min((r.pos for r in self.readers), default=self.end)
+        if low > self.base:
+            del self.data[: low - self.base]
+            self.base = low
 
 
 class InstanceStdin:
-    """One instance's position in the shared stdin bytes."""
+    """One instance's position in the shared stdin."""
 
     def __init__(self, shared: SharedStdin) -> None:
         self.shared = shared
         self.pos = 0
+        shared.readers.append(self)
 
     def read(self, n: int) -> bytes:
-        data = self.shared.bytes()
-        chunk = data[self.pos:self.pos + n]
+        shared = self.shared
+        if self.pos >= shared.end:
+            shared.fill(self.pos + n)
+        at = self.pos - shared.base
+        chunk = bytes(shared.data[at:at + n])
         self.pos += len(chunk)
         return chunk
 
     def available(self) -> int:
-        return len(self.shared.bytes()) - self.pos
+        return self.shared.end - self.pos
 
     def whole(self, limit: int) -> bytes | None:
         """Every byte this instance reads, when nothing was read yet and at most `limit` are there without
         waiting."""
-        return self.shared.bytes() if self.pos == 0 and self.shared.ready(limit) else None
+        return self.shared.whole() if self.pos == 0 and self.shared.ready(limit) else None
 
 
 def substitute(text: str, index: int) -> str:
