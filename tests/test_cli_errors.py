@@ -325,3 +325,18 @@ def test_a_huge_batch_is_refused_in_one_line_at_once() -> None:
     again = one_line_error(gpu_run_process("--workers", "8", "--instances", "600000000", "examples/fib.wasm"))
     assert again.split(";")[0] == line.split(";")[0] and "available (--max-memory)" in again
     assert time.monotonic() - begin < 10
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-"])
+def test_closed_stdout_or_stderr_changes_no_exit_status(tmp_path, closed: str) -> None:
+    """Started with stdout or stderr closed, gpu-run runs on: what would go there is lost, the status is the
+    run's (0 for a result, 134 for a trap), never an internal error."""
+    fib = str(Path(__file__).resolve().parent.parent / "examples" / "fib.wasm")
+    trap = module(tmp_path, '(module (func (export "f") (result i32) (i32.div_u (i32.const 1) (i32.const 0))))')
+    base = [sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS]
+    runs = (([*base, "-n", "3", "--invoke", "fib", fib, "3"], 0), ([*base, "-v", "--invoke", "f", str(trap)], 134))
+    for argv, want in runs:
+        cmd = " ".join(f"'{a}'" for a in argv)
+        proc = subprocess.run(f"exec {closed}; {cmd}", shell=True, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == want, (closed, argv, proc.stdout, proc.stderr)
+        assert "internal error" not in proc.stdout + proc.stderr

@@ -432,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     """gpu-run's exit status. Whatever happens, the user sees one line, never a traceback (unless
     WASMGPU_DEBUG=1 asks for it): usage errors exit 2, errors gpu-run explains 1, a trap 134, Ctrl-C 130,
     and a bug `gpu-run: internal error: ...` with status 70."""
+    _closed_stdio_to_devnull()
     parser = build_parser()
     opts = parser.parse_args(argv)
     apply_wasmtime_options(parser, opts)
@@ -458,6 +459,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last resort: one line instead of a traceback
         print(f"gpu-run: internal error: {internal_error(e)} (WASMGPU_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _closed_stdio_to_devnull() -> None:
+    """Where gpu-run was started with stdout or stderr closed (`>&-`), Python has None for it, or a stream
+    on a descriptor since reused to read a file: what would go there goes nowhere, as writes to a closed
+    descriptor would, and the run goes on."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        try:
+            os.write(fd, b"")  # EBADF where it is closed, or was reused by a file opened to read
+            continue
+        except OSError:
+            pass
+        setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - for the process
 
 
 def internal_error(e: Exception) -> str:
