@@ -18,8 +18,9 @@ import wasmtime
 from tests.conftest import CLI_BACKEND_ARGS
 from tests.test_wasi import Program, open_call
 from wasmgpu import cli
-from wasmgpu.errors import BACKTRACE_HEAD, BACKTRACE_TAIL
+from wasmgpu.errors import BACKTRACE_HEAD, BACKTRACE_TAIL, WasmGpuError
 from wasmgpu.wasi import abi
+from wasmgpu.wasm import opcodes as wo
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,6 +69,10 @@ def one_line_error(proc: subprocess.CompletedProcess[str], status: int = 1) -> s
     (["--max-memory=-1G"], "invalid size"),
     (["--env", "=value"], "non-empty KEY"),
     (["--dir", "::guest"], "both non-empty"),
+    (["--fuel", "\u0663"], "fuel must be an integer"),  # an Arabic-Indic 3: int() would take it
+    (["--max-memory", "\u0663G"], "invalid size"),
+    (["--timeout", "\u0663"], "timeout must be a number of seconds"),
+    (["-n", "1_000"], "number of instances must be an integer"),
 ])
 def test_bad_numbers_are_usage_errors(tmp_path, capsys, argv, words) -> None:
     with pytest.raises(SystemExit) as info:
@@ -83,6 +88,15 @@ def test_bad_numbers_from_the_shell(tmp_path) -> None:
     proc = gpu_run_process("--fuel", "-5", "--timeout", "nan", str(quick(tmp_path)))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.splitlines()[-1].startswith("gpu-run: error: argument --fuel")
+
+
+def test_invoke_arguments_out_of_their_type_are_refused_not_wrapped() -> None:
+    assert cli.parse_value("4294967295", wo.I32_T) == 0xFFFFFFFF and cli.parse_value("-1", wo.I32_T) == 0xFFFFFFFF
+    assert cli.parse_value("0x10", wo.I64_T) == 16 and cli.parse_value(str(-(1 << 63)), wo.I64_T) == 1 << 63
+    for text, ty in (("4294967298", wo.I32_T), ("-2147483649", wo.I32_T), (str(1 << 64), wo.I64_T),
+                     ("\u0663", wo.I32_T), ("\u0663.5", wo.F64_T)):
+        with pytest.raises(WasmGpuError, match="is not a valid"):
+            cli.parse_value(text, ty)
 
 
 def test_good_numbers_are_accepted() -> None:

@@ -93,10 +93,14 @@ except KeyboardInterrupt:
 def parse_value(text: str, valtype: int) -> int:
     """A command-line argument as the raw bits of a value of `valtype`."""
     try:
-        if valtype == wo.I32_T:
-            return int(text, 0) & 0xFFFFFFFF
-        if valtype == wo.I64_T:
-            return int(text, 0) & 0xFFFFFFFFFFFFFFFF
+        if not text.isascii():  # int() and float() take other scripts' digits too
+            raise ValueError(text)
+        if valtype in (wo.I32_T, wo.I64_T):
+            bits = 32 if valtype == wo.I32_T else 64
+            value = int(text, 0)
+            if not -(1 << (bits - 1)) <= value < 1 << bits:  # signed or unsigned, never wrapped
+                raise ValueError(text)
+            return value & ((1 << bits) - 1)
         if valtype == wo.F32_T:
             return struct.unpack("<I", struct.pack("<f", float(text)))[0]
         if valtype == wo.F64_T:
@@ -125,6 +129,8 @@ SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 def _integer(text: str, what: str, low: int, high: int) -> int:
     try:
+        if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text, re.ASCII):  # int() takes other scripts' digits, and _
+            raise ValueError(text)
         value = int(text.strip(), 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{what} must be an integer, not {text!r}") from None
@@ -163,6 +169,8 @@ def seed_arg(text: str) -> int:
 
 def timeout_arg(text: str) -> float:
     try:
+        if not text.isascii():  # float() takes other scripts' digits too
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"the timeout must be a number of seconds, not {text!r}") from None
@@ -174,7 +182,7 @@ def timeout_arg(text: str) -> float:
 
 def size_arg(text: str) -> int:
     """A size in bytes: `1073741824`, `512M`, `4G`, `64KiB` (K, M, G, T are powers of 1024)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", text, re.IGNORECASE)
+    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", text, re.IGNORECASE | re.ASCII)
     if m is None or (not m.group(2) and text.strip().upper().endswith("IB")):
         raise argparse.ArgumentTypeError(f"invalid size {text!r} (bytes, or a number with K, M, G or T)")
     value = int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
@@ -194,7 +202,7 @@ def env_arg(text: str) -> str:
 def duration_arg(text: str) -> float:
     """A duration as wasmtime's -W timeout takes it: `10` or `10s` (seconds), `500ms`, `20us`, `100ns`; a
     fraction (`1.5s`) is accepted too."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|ms|us|\u03bcs|ns)?\s*", text)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(s|ms|us|\u03bcs|ns)?\s*", text)
     if m is None:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (a number with s, ms, us or ns)")
     scale = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "\u03bcs": 1e-6, "ns": 1e-9}[m.group(2)]
