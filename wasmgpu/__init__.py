@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from importlib import metadata
-from pathlib import Path
-
 _FALLBACK_VERSION = "0.1.0"
 
 
 def _version() -> str:
     """The installed package's version; from a source tree that is not installed, pyproject.toml's."""
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
     try:
         return metadata.version("wasmgpu")
     except metadata.PackageNotFoundError:
@@ -23,6 +23,13 @@ def _version() -> str:
     return m.group(1) if m else _FALLBACK_VERSION
 
 
-__version__ = _version()
+def __getattr__(name: str) -> str:
+    # Looked up when first asked for: importing the package (gpu-run's first step, where a Ctrl-C is
+    # outside any handler of ours) then costs nothing.
+    if name == "__version__":
+        version = globals()["__version__"] = _version()
+        return version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["__version__"]
+
+__all__ = ["__version__"]  # noqa: F822 - made by __getattr__
