@@ -150,3 +150,25 @@ def test_growth_past_the_reserved_span_moves_the_pages_in_use(monkeypatch) -> No
         assert [r.unwrap() for r in batch.call("size")] == [(2,), (10,), (4,), (1,)]
         reads = [(0, 2 * 65536 - 1), (1, 100), (2, 65536), (3, 0), (1, 10 * 65536 - 1)]
         assert [int(batch.store.read_memory(mem, i, a, 1)[0]) for i, a in reads] == [7, 7, 7, 7, 0], name
+
+
+@pytest.mark.skipif(BACKEND != "cpu", reason="the CPU backend's reservations meet the address-space limit")
+def test_growth_page_by_page_under_an_address_space_limit_stays_fast(tmp_path) -> None:
+    """Under `ulimit -v`, a reservation that does not fit is tried smaller, not cut to the pages asked
+    for: else every later grow of one page moved every instance's memory (minutes, and the host's RAM)."""
+    import resource
+
+    wat = tmp_path / "grow.wat"
+    wat.write_text("""(module (memory 1) (func (export "main") (result i32) (local i32)
+      (loop $l (local.set 0 (memory.grow (i32.const 1))) (br_if $l (i32.ne (local.get 0) (i32.const -1))))
+      (memory.size)))""")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", "cpu", "-n", "12", "--invoke", "main",
+                           str(wat)], capture_output=True, text=True, timeout=120, preexec_fn=limit, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sizes = [int(line.split(": ")[1]) for line in proc.stdout.splitlines()]
+    assert len(sizes) == 12 and min(sizes) >= 1024 and time.monotonic() - start < 60

@@ -117,14 +117,17 @@ class MemoryBudget:
         n = self.n
         span = min(high, max(low, self.reserve_per_memory // (n * PAGE), 1))
         if self.reserved + n * span * PAGE > self.reserve_per_store:
-            span = low
-        try:
-            data = MemoryArray.zeros(self.backend, n, span * PAGE)
-        except ResourceLimitError:  # the process's address space: reserve no more than asked
-            if span == low:
-                raise
-            span = low
-            data = MemoryArray.zeros(self.backend, n, span * PAGE)
+            span = max(low, (self.reserve_per_store - self.reserved) // (n * PAGE))
+        # Where the process's address space (ulimit -v) refuses it, sizes halfway down to `low` are tried:
+        # reserving only what was asked would make each later grow of a page move every instance's memory.
+        while True:
+            try:
+                data = MemoryArray.zeros(self.backend, n, span * PAGE)
+                break
+            except ResourceLimitError:
+                if span <= low:
+                    raise
+                span = max(low, (span + low) // 2)
         self.reserved += n * span * PAGE
         return data
 
