@@ -448,3 +448,21 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
     got = [(r.values, r.trap) for r in batch.call("run", args, on_slice=lambda: tiers.append(p.tier_used))]
     assert got == want
     assert tiers[0] == "interp" and tiers[-1] == "compiled", tiers
+
+
+def test_no_more_than_max_builds_run_in_the_background(monkeypatch, tmp_path) -> None:
+    """Runs of many large modules start at most MAX_BUILDS background builds at once (fresh lock files in
+    the compile cache); a stale lock is not counted."""
+    import os
+
+    from wasmgpu.vm import background
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    for k in range(background.MAX_BUILDS):
+        (tmp_path / f".building-{k:024d}").touch()
+    job = background.BuildJob("f" * 40, None, [], {}, 0, True, False, (), [])  # type: ignore[arg-type]
+    assert background.building() == background.MAX_BUILDS and not background.start(job)
+    old = time.time() - background.LOCK_STALE_S - 10
+    os.utime(tmp_path / f".building-{0:024d}", (old, old))
+    assert background.building() == background.MAX_BUILDS - 1

@@ -8,6 +8,7 @@ The next run with the same code finds the build there and runs compiled.
 The job travels pickled on the child's stdin: compile_store's arguments and the cache key, so that the
 child builds exactly the entry that load_host_library looks up. A lock file per key keeps concurrent
 runs from building the same code twice; one older than LOCK_STALE_S is taken to be left by a dead build.
+At most MAX_BUILDS run at once, so that runs of many large modules do not fill the host with compilers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from ..compiler.to_c import FuncInfo, compile_store
 from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_host_library
 
 LOCK_STALE_S = 3600.0
+# Builds under way at once, over every process sharing the compile cache: each may take gigabytes and a
+# core for minutes, and runs of other large modules meanwhile interpret (and try again next time).
+MAX_BUILDS = 2
 # Builds started by this process: one per key.
 _STARTED: set[str] = set()
 
@@ -54,7 +58,7 @@ def enabled() -> bool:
 
 def start(job: BuildJob) -> bool:
     """Starts the build of `job` in a detached low-priority process, once per key; whether one started."""
-    if job.key in _STARTED or not enabled():
+    if job.key in _STARTED or not enabled() or building() >= MAX_BUILDS:
         return False
     _STARTED.add(job.key)
     try:
@@ -67,6 +71,18 @@ def start(job: BuildJob) -> bool:
         return False  # no process to be had: the interpreter runs, as it would have anyway
     BUILD_EVENTS.append(BuildEvent(f"compiled code {job.key[:20]}", False, 0.0, background=True))
     return True
+
+
+def building() -> int:
+    """The builds under way now: lock files in the compile cache younger than LOCK_STALE_S."""
+    now = time.time()
+    count = 0
+    for path in cache_dir().glob(".building-*"):
+        try:
+            count += now - path.stat().st_mtime <= LOCK_STALE_S
+        except OSError:
+            pass  # finished while counted
+    return count
 
 
 def _lock_path(key: str) -> Path:
