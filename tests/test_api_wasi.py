@@ -211,11 +211,11 @@ def test_configurations_that_do_not_fit(engine, tmp_path) -> None:
         WasiConfig(stdin="text")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"WasiConfig.preopen_dirs: expected \(host directory, guest name\) pairs"):
         WasiConfig(preopen_dirs=[str(tmp_path)])  # type: ignore[list-item]
-    # A preopen that is not a directory names its instance; the contexts made before it are closed.
+    # A preopen that is not there names its instance; the contexts made before it are closed.
     (tmp_path / "0").mkdir()
     linker.define_wasi(lambda i: WasiConfig(preopen_dirs=[(tmp_path / str(i), ".")]))
-    with pytest.raises(WasmGpuError, match=r"WASI configuration of instance 1: preopened directory .* is not a "
-                                           r"directory"):
+    with pytest.raises(WasmGpuError, match=r"WASI configuration of instance 1: preopened directory .* does not "
+                                           r"exist"):
         linker.instantiate(mod, 2)
 
 

@@ -108,7 +108,7 @@ def test_good_numbers_are_accepted() -> None:
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "device", "not wasm", "unreadable", "bad dir",
-                                  "out is a file"])
+                                  "dir is a file", "out is a file"])
 def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
     wasm = quick(tmp_path)
     argv = [str(wasm)]
@@ -132,6 +132,9 @@ def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
         want = "Permission denied"
     elif case == "bad dir":
         argv = ["--dir", str(tmp_path / "missing"), str(wasm)]
+        want = "does not exist"
+    elif case == "dir is a file":
+        argv = ["--dir", str(wasm), str(wasm)]
         want = "is not a directory"
     else:
         (tmp_path / "file").write_text("")

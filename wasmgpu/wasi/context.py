@@ -166,7 +166,9 @@ class WasiContext:
                 if roots is not None:
                     roots[host] = known
             root, info = known
-            if info is None or not stat.S_ISDIR(info.st_mode):
+            if info is None:  # missing, or a link that leads nowhere (or round in a loop)
+                raise WasmGpuError(f"preopened directory {host!r} does not exist")
+            if not stat.S_ISDIR(info.st_mode):
                 raise WasmGpuError(f"preopened directory {host!r} is not a directory")
             self.fds.add(DirEntry(root, guest, info=info))
 
