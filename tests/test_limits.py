@@ -172,3 +172,26 @@ def test_growth_page_by_page_under_an_address_space_limit_stays_fast(tmp_path) -
     assert proc.returncode == 0, proc.stderr[-2000:]
     sizes = [int(line.split(": ")[1]) for line in proc.stdout.splitlines()]
     assert len(sizes) == 12 and min(sizes) >= 1024 and time.monotonic() - start < 60
+
+
+@pytest.mark.skipif(BACKEND != "cpu", reason="the CPU backend's reservations meet the address-space limit")
+def test_batches_under_an_address_space_limit_run_in_waves(tmp_path) -> None:
+    """Under `ulimit -v`, a store whose reservations are refused is tried again with half the instances
+    (its refusal names no budget to share), and OpenMP's threads exist before the stores take the space."""
+    import resource
+
+    big = tmp_path / "big.wat"  # 4 GiB of memory an instance: two at once under 8 GiB at most
+    big.write_text("""(module (memory 65536) (func (export "main") (result i32)
+      (i32.store (i32.const 0x7ffffff0) (i32.const 7)) (i32.load (i32.const 0x7ffffff0))))""")
+    fib = tmp_path / "fib.wat"
+    fib.write_text(FIB)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    for wat, n, line in ((big, 12, "7"), (fib, 15000, "1")):
+        proc = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", "cpu", "-n", str(n), "--invoke",
+                               "main" if wat == big else "fib", str(wat), *([] if wat == big else ["1"])],
+                              capture_output=True, text=True, timeout=120, preexec_fn=limit, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert [v.split(": ")[1] for v in proc.stdout.splitlines()] == [line] * n

@@ -968,9 +968,11 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
                 store.close()  # the wave's instances did not fit
             refused = store is None
             store = None
-            if not waves or last - first == 1 or not e.total or not e.limit:
+            if not waves or last - first == 1:
                 raise
-            wave = max(1, min((last - first) // 2, int((last - first) * e.limit / e.total * 0.9)))
+            # Past the budget: a wave its share; refused address space (ulimit -v): half as many.
+            share = int((last - first) * e.limit / e.total * 0.9) if e.total and e.limit else last - first
+            wave = max(1, min((last - first) // 2, share))
             print(f"gpu-run: {n} instances do not fit at once; running them in waves of {wave}", file=sys.stderr)
             continue
         store.close()  # its memory goes now: its objects hold each other, which the collector would free late

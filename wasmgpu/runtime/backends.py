@@ -208,6 +208,9 @@ class CpuBackend(Backend):
         if interleaved:
             self.name = "cpu-interleaved"
         self.threads = threads or host_threads()
+        # OpenMP's threads made now, with their stacks, before stores reserve the address space: under an
+        # address-space limit (ulimit -v) libgomp would otherwise end the process when it makes them.
+        self.lib.vm_run(None, 0, self.threads)
 
     lazy = True
 
