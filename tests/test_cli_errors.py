@@ -108,7 +108,7 @@ def test_good_numbers_are_accepted() -> None:
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "device", "not wasm", "unreadable", "bad dir",
-                                  "dir is a file", "out is a file"])
+                                  "dir is a file", "out is a file", "out below a file"])
 def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
     wasm = quick(tmp_path)
     argv = [str(wasm)]
@@ -136,10 +136,14 @@ def test_files_that_cannot_be_used_are_one_line(tmp_path, case) -> None:
     elif case == "dir is a file":
         argv = ["--dir", str(wasm), str(wasm)]
         want = "is not a directory"
+    elif case == "out below a file":
+        (tmp_path / "file").write_text("")
+        argv = ["--out-jsonl", str(tmp_path / "file" / "all.jsonl"), str(wasm)]
+        want = "is not a directory"
     else:
         (tmp_path / "file").write_text("")
         argv = ["--out", str(tmp_path / "file"), str(wasm)]
-        want = "file"
+        want = "is not a directory"
     line = one_line_error(gpu_run_process(*argv))
     assert line.startswith("gpu-run: error: ") and want in line, line
 

@@ -598,7 +598,7 @@ class Output:
         self.sink_dir: str | None = None  # where the sinks' files are
         self.keep_empty = out_dir is not None  # --out has both files of every instance
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            _make_dir(out_dir, "--out")
             self.sink_dir = str(out_dir)
             stack.callback(self.finish)
         elif n == 1 and jsonl is None and not workers:  # stream straight through
@@ -608,7 +608,7 @@ class Output:
             if jsonl is not None:  # refused before the run rather than after it
                 if jsonl.is_dir():
                     raise WasmGpuError(f"--out-jsonl {str(jsonl)!r} is a directory")
-                jsonl.parent.mkdir(parents=True, exist_ok=True)
+                _make_dir(jsonl.parent, f"--out-jsonl {str(jsonl)!r}: its")
             self.sink_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-"))
         if self.sink_dir is not None:
             if workers:
@@ -702,6 +702,17 @@ class SinksOnFiles:
 
     def __iter__(self) -> Iterator[SpoolSink]:
         return iter(list(self.made.values()))
+
+
+def _make_dir(path: Path, what: str) -> None:
+    """Directory `path` and those above it, made where missing; a file in the way is named as such (mkdir
+    says "File exists")."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise WasmGpuError(f"{what} directory {str(path)!r} is not a directory") from None
+    except NotADirectoryError:
+        raise WasmGpuError(f"{what} directory {str(path)!r} lies below a file") from None
 
 
 def write_prefixed(stream: Any, chunks: Iterable[bytes], prefix: str) -> None:
