@@ -361,3 +361,25 @@ def test_closed_stdout_or_stderr_changes_no_exit_status(tmp_path, closed: str) -
         proc = subprocess.run(f"exec {closed}; {cmd}", shell=True, capture_output=True, text=True, timeout=120)
         assert proc.returncode == want, (closed, argv, proc.stdout, proc.stderr)
         assert "internal error" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_read_of_a_silent_pipe_ends_at_the_timeout(tmp_path, n: int) -> None:
+    """stdin from a pipe whose writer neither writes nor ends: --timeout stops the instances waiting for it
+    (as a sleep), rather than gpu-run waiting for the writer."""
+    wasm = module(tmp_path, """(module (import "wasi_snapshot_preview1" "fd_read"
+        (func $read (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1)
+      (func (export "_start") (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 100))
+        (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))""")
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.cli", *CLI_BACKEND_ARGS, "-n", str(n), "--timeout", "1",
+                             str(wasm)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=REPO, text=True)
+    assert proc.stdin is not None and proc.stderr is not None
+    try:
+        err = proc.stderr.read()  # until gpu-run ends: its stdin, the pipe, stays open and silent meanwhile
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert proc.returncode == 134 and "the timeout of 1 s was reached" in err and time.monotonic() - start < 30

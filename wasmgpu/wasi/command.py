@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import select
 import signal
 import stat
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..compiler.vm_abi import STATUS
-from ..errors import capped_backtrace
+from ..errors import Trap, capped_backtrace
 from ..runtime.store import U64_MAX, CallResult, FuncExtern, Store
 from ..wasm.types import Module
 from . import abi
@@ -157,6 +158,7 @@ class SharedStdin:
         self.eof = stream is None
         self.readers: list[InstanceStdin] = []
         self.next_drop = self.DROP_AT
+        self.clocks: list[RealClock] = []  # the batch's: their deadline ends a wait for bytes
 
     @property
     def end(self) -> int:
@@ -190,15 +192,38 @@ class SharedStdin:
             self.next_drop = len(self.data) + self.DROP_AT
             if len(self.data) > self.KEEP:
                 raise OSError(errno.EIO, "stdin: an instance fell too far behind the others")
-        read = getattr(self.stream, "read1", None) or self.stream.read
+        size = min(max(self.CHUNK, want - self.end), self.READ_MAX)
         try:
-            chunk = read(min(max(self.CHUNK, want - self.end), self.READ_MAX))
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None  # an in-memory stream: it never waits
+        try:
+            if fd is not None:
+                self._wait(fd)
+                chunk = os.read(fd, size)
+            else:
+                chunk = (getattr(self.stream, "read1", None) or self.stream.read)(size)
         except (OSError, ValueError):
             chunk = b""
         if chunk:
             self.data += chunk
         else:
             self.eof = True
+
+    def _wait(self, fd: int) -> None:
+        """Until fd has bytes (or its end) to read, or the batch's deadline (--timeout, Ctrl-C) passes: the
+        waiting instance is then stopped as a sleep would be."""
+        while True:
+            ends = [c for c in self.clocks if c.deadline is not None]
+            wait = None
+            if ends:
+                first = min(ends, key=lambda c: c.deadline)
+                left = first.deadline - time.monotonic()
+                if left <= 0:
+                    raise Trap(first.deadline_message)
+                wait = min(0.25, left)  # Ctrl-C moves the deadline to now
+            if select.select([fd], [], [], wait)[0]:
+                return
 
     def _drop(self) -> None:
         low = min((r.pos for r in self.readers), default=self.end)
@@ -401,6 +426,12 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
                 if timeout is not None:
                     ctx.clock.deadline = time.monotonic() + timeout
                     ctx.clock.deadline_message = message
+        # The batch's shared stdin (one for all) waits for bytes only until those deadlines.
+        for ctx in wasi.contexts:
+            source = getattr(ctx.fds.entries.get(0), "source", None)
+            if isinstance(source, InstanceStdin):
+                source.shared.clocks = watch.clocks
+                break
     with sigint_stops(watch, wasi):
         results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
     end = time.perf_counter() - watch.start
