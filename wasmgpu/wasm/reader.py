@@ -582,6 +582,8 @@ def _limits(r: _Reader, max_flag: int) -> tuple[Limits, int]:
     if flag & 0x80:
         raise DecodeError("integer representation too long", at + 1)
     if flag > max_flag:
+        if flag & 4 and not r.memory64 and flag & ~4 <= max_flag:
+            raise DecodeError("integer too large (64-bit limits: memory64 is not enabled)", at)
         raise DecodeError("integer too large", at)
     read = r.u64 if flag & 4 else r.u32
     lo = read()
