@@ -162,3 +162,20 @@ def test_out_jsonl_follows_links_and_writes_through_what_is_no_regular_file(tmp_
     status, _, _ = gpu_run(capsysbinary, "-n", "3", "--out-jsonl", str(fifo), FIB)
     reader.join(30)
     assert status == 0 and fifo.is_fifo() and len(got[0].splitlines()) == 3
+
+
+def test_a_batchs_spool_takes_at_most_its_room_then_writes_fail(tmp_path, capsysbinary, monkeypatch) -> None:
+    """The output a batch spools to a temporary directory (the user asked for no files there) stops at its
+    room (half the free space): later writes fail with ENOSPC, and gpu-run says so."""
+    monkeypatch.setattr(cli, "spool_room", lambda path: 4 << 20)
+    wasm = module(tmp_path, """(module (import "wasi_snapshot_preview1" "fd_write"
+        (func $w (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 2)
+      (func (export "_start") (local $e i32)
+        (i32.store (i32.const 0) (i32.const 64)) (i32.store (i32.const 4) (i32.const 65536))
+        (block (loop (local.set $e (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (br_if 1 (local.get $e)) (br 0)))
+        (if (i32.ne (local.get $e) (i32.const 51)) (then unreachable))))""")  # 51: WASI's ENOSPC
+    jsonl = tmp_path / "all.jsonl"
+    status, _, err = gpu_run(capsysbinary, "-n", "2", "--out-jsonl", str(jsonl), str(wasm))
+    assert status == 0 and b"later writes failed with ENOSPC" in err
+    assert sum(len(r["stdout"]) for r in rows(jsonl)) <= 4 << 20

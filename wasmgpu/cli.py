@@ -610,6 +610,7 @@ class Output:
                     raise WasmGpuError(f"--out-jsonl {str(jsonl)!r} is a directory")
                 _make_dir(jsonl.parent, f"--out-jsonl {str(jsonl)!r}: its")
             self.sink_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-"))
+            self.budget.spill_max = spool_room(self.sink_dir)
         if self.sink_dir is not None:
             if workers:
                 self.stdout, self.stderr = (SinksOnFiles(self._sink_path(k), self._make_sink) for k in STREAMS)
@@ -702,6 +703,15 @@ class SinksOnFiles:
 
     def __iter__(self) -> Iterator[SpoolSink]:
         return iter(list(self.made.values()))
+
+
+def spool_room(path: str) -> int:
+    """What a batch's output spool in `path` (a temporary directory) may take: half the space free there."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return 1 << 62
+    return max(64 << 20, info.f_bavail * info.f_frsize // 2)
 
 
 def _make_dir(path: Path, what: str) -> None:
@@ -1332,6 +1342,9 @@ def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespac
         failed = o.status and not o.interrupted and o.describe()
         out.show(o.index, failure_message(o, opts.module, "failed to invoke command default") if failed else "")
     report_interrupt(outcomes)
+    if out.budget.full:
+        print(f"gpu-run: the batch's output passed {format_bytes(out.budget.spill_max or 0)}, half the space "
+              "free for its spool (TMPDIR): later writes failed with ENOSPC", file=sys.stderr)
     if write_outputs(outcomes, out, opts):
         failed = [o for o in outcomes if o.status]
         if len(outcomes) > 1 or failed:

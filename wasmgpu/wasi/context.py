@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import stat
@@ -27,10 +28,15 @@ class OutputBudget:
     """The bytes that a set of SpoolSinks hold in memory together, and the most they may: past `total`,
     the sinks holding the most write theirs out until half of `total` is left."""
 
-    def __init__(self, total: int = 64 << 20) -> None:
+    def __init__(self, total: int = 64 << 20, spill_max: int | None = None) -> None:
         self.total = total
         self.held = 0
         self.sinks: list[SpoolSink] = []
+        # What the sinks' files may hold together (a spool in a temporary directory, which the user did not
+        # ask for: it must not fill the disk); past it a write fails with ENOSPC.
+        self.spill_max = spill_max
+        self.spilled = 0
+        self.full = False  # a write was refused
 
     def add(self, sink: SpoolSink) -> None:
         self.sinks.append(sink)
@@ -66,9 +72,13 @@ class SpoolSink:
             budget.add(self)
 
     def write(self, data: bytes) -> int:
+        b = self.budget
+        if b is not None and b.spill_max is not None and b.spilled + b.held + len(data) > b.spill_max:
+            b.full = True
+            raise OSError(errno.ENOSPC, "the batch's output spool is full")
         self.data += data
-        if self.budget is not None:
-            self.budget.held += len(data)
+        if b is not None:
+            b.held += len(data)
         if len(self.data) >= self.limit:
             self.flush_to_file()
         elif self.budget is not None:
@@ -91,6 +101,7 @@ class SpoolSink:
         self.spilled += len(self.data)
         if self.budget is not None:
             self.budget.held -= len(self.data)
+            self.budget.spilled += len(self.data)
         self.data = bytearray()  # a fresh buffer: clear() could keep a large allocation
 
     def __len__(self) -> int:
