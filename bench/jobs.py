@@ -519,6 +519,9 @@ def warm_up(opts: Options, pool: Any, program: Program, engine: str, stdin: Path
     return r.wall_s, ""
 
 
+BUILD_WAIT_S = 3600.0
+
+
 def wait_for_background_builds(log: Path, limit: float | None, appear_s: float = 10.0) -> None:
     """Until the builds that a gpu-run logged as started in the background (`-v`: "building in the
     background: compiled code KEY") are done: their lock files in the compile cache gone. A user's second
@@ -528,10 +531,12 @@ def wait_for_background_builds(log: Path, limit: float | None, appear_s: float =
         return
     from wasmgpu.vm.build import cache_dir
 
+    # A build killed without removing its lock would hold the wait forever: an hour at most.
+    limit = BUILD_WAIT_S if limit is None else min(limit, BUILD_WAIT_S)
     start = time.monotonic()
     for key in keys:
         seen = False
-        while limit is None or time.monotonic() - start < limit:
+        while time.monotonic() - start < limit:
             held = any(cache_dir().glob(f".building-{key}*"))
             seen = seen or held
             if (seen and not held) or (not seen and time.monotonic() - start > appear_s):
