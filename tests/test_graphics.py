@@ -12,7 +12,7 @@ import wasmtime
 from PIL import Image
 
 from wasmgpu.errors import WasmGpuError
-from wasmgpu.graphics import FrameCollector, add_arguments, collector_for, run_visual
+from wasmgpu.graphics import FrameCollector, add_arguments, collector_for, images, run_visual
 from wasmgpu.graphics.frames import frame_name
 from wasmgpu.graphics.images import save_gif, sheet_layout
 
@@ -220,6 +220,20 @@ def test_gif_is_dithered_to_one_palette(tmp_path: Path) -> None:
             banded = Image.fromarray(frames[k][..., :3]).quantize(256, method=Image.Quantize.FASTOCTREE, dither=0)
             assert error(np.asarray(im.convert("RGB")), frames[k][..., :3]) < 0.5 * error(
                 np.asarray(banded.convert("RGB")), frames[k][..., :3])
+
+
+def test_a_gif_too_long_is_left_out_with_a_note(engine, tmp_path: Path, monkeypatch) -> None:
+    # The GIF encoder holds every frame: past GIF_PIXELS_MAX one instance's GIF is refused, named in
+    # notes, and the others' GIFs and every PNG are still written. The rest stream from the PNGs.
+    monkeypatch.setattr(images, "GIF_PIXELS_MAX", 10 * 6 * 3)
+    c = FrameCollector(2, tmp_path, gif=True, writers=1)
+    run_visual(engine, wasmtime.wat2wasm(FILL_WAT), 2, collector=c, args=[(10, 6, 3)] * 2)  # finish()es
+    assert not (tmp_path / "0.gif").exists() and (tmp_path / "1.gif").exists()
+    assert c.notes == ["no GIF for instance 0: 3 frames of 20x12 are more than a GIF here holds (180 pixels); "
+                       "the frames' PNGs are kept"]
+    assert all((tmp_path / frame_name(i, k, 2)).exists() for i in range(2) for k in range(3))
+    with Image.open(tmp_path / "1.gif") as im:
+        assert im.n_frames == 3
 
 
 def test_full_hd_frames(engine) -> None:

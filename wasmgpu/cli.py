@@ -1121,6 +1121,8 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
                 bar.close()
         if frames is not None and frames.out_dir is not None:
             frames.finish()  # waits for the PNGs, writes the GIFs (--gif) and sheet.png
+            for note in frames.notes:
+                print(f"gpu-run: {note}", file=sys.stderr)
             print(f"gpu-run: {frames.summary()}", file=sys.stderr)
     report = getattr(opts, "report", None)
     if report is not None:

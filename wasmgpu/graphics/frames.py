@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ class FrameCollector:
         self._writers = writers
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[Future[None]] = deque()
+        self.notes: list[str] = []  # what the last write_gifs left out, for the caller to say (a GIF too long)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -228,11 +229,24 @@ class FrameCollector:
 
         out = self._dir(out_dir)
         paths = []
+        self.notes = []
         for i in range(self.n):
             if self.counts[i]:
-                paths.append(out / f"{instance_stem(i, self.n)}.gif")
-                save_gif(self.instance_frames(i), paths[-1], fps or self.fps)
+                path = out / f"{instance_stem(i, self.n)}.gif"
+                try:
+                    save_gif(self._frames_of(i), path, fps or self.fps)
+                except WasmGpuError as e:  # too long an animation: this instance's GIF alone is left out
+                    self.notes.append(f"no GIF for instance {i}: {e}")
+                    continue
+                paths.append(path)
         return paths
+
+    def _frames_of(self, i: int) -> Sequence[np.ndarray]:
+        """Instance i's frames as save_gif reads them: kept ones, or each PNG loaded when it is read."""
+        if self.keep or self.out_dir is None:
+            return self.instance_frames(i)
+        self.flush()
+        return _PngFrames(self.out_dir, i, self.n, self.counts[i])
 
     def write_sheet(self, path: str | Path | None = None, **kw: Any) -> Path | None:
         """`sheet.png`: the last frame of every instance in a grid (None when no instance presented)."""
@@ -279,3 +293,20 @@ def grid_shape(n: int) -> tuple[int, int]:
 
 __all__ = ["MAX_DIM", "FrameCollector", "exported_memory", "frame_name", "grid_shape", "instance_stem",
            "uses_graphics"]
+
+
+class _PngFrames(Sequence[np.ndarray]):
+    """An instance's frames as written to its PNGs, each loaded when read."""
+
+    def __init__(self, out_dir: Path, instance: int, n: int, count: int) -> None:
+        self.out_dir, self.instance, self.n, self.count = out_dir, instance, n, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
+        from .images import load_png
+
+        if not 0 <= k < self.count:
+            raise IndexError(k)
+        return load_png(self.out_dir / frame_name(self.instance, k, self.n))

@@ -32,33 +32,43 @@ def load_png(path: str | Path) -> np.ndarray:
 
 # Frames the GIF's one palette is taken from (spread over the animation).
 PALETTE_SAMPLES = 16
+# The most pixels one GIF may hold: the encoder keeps every frame (a byte per pixel once quantized) until
+# it writes the file, so a longer animation would take the host's memory.
+GIF_PIXELS_MAX = 1 << 30
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30.0) -> None:
     """Frames as one looping animated GIF. GIF has no alpha channel here: alpha is dropped; frames
     of another size than the first are placed at its top-left corner (on black). One 256-colour palette
     serves every frame (taken from frames spread over the animation, so colours do not flicker between
-    frames), and each frame is dithered to it (Floyd-Steinberg), so gradients do not band."""
-    if not frames:
+    frames), and each frame is dithered to it (Floyd-Steinberg), so gradients do not band. `frames` is
+    read one at a time (a lazy sequence keeps only the quantized frames in memory); WasmGpuError where
+    there are more than GIF_PIXELS_MAX pixels in all."""
+    if not len(frames):
         raise WasmGpuError("an animated GIF needs at least one frame")
     image = _pil()
     h, w = frames[0].shape[:2]
-    rgbs = []
-    for f in frames:
+    if len(frames) * h * w > GIF_PIXELS_MAX:
+        raise WasmGpuError(f"{len(frames)} frames of {w}x{h} are more than a GIF here holds "
+                           f"({GIF_PIXELS_MAX} pixels); the frames' PNGs are kept")
+
+    def rgb_of(f: np.ndarray) -> np.ndarray:
         rgb = np.ascontiguousarray(f[..., :3])
         if rgb.shape[:2] != (h, w):
             canvas = np.zeros((h, w, 3), dtype=np.uint8)
             ch, cw = min(h, rgb.shape[0]), min(w, rgb.shape[1])
             canvas[:ch, :cw] = rgb[:ch, :cw]
             rgb = canvas
-        rgbs.append(rgb)
-    picks = np.unique(np.linspace(0, len(rgbs) - 1, min(len(rgbs), PALETTE_SAMPLES)).round().astype(int))
-    sample = image.fromarray(np.concatenate([rgbs[k] for k in picks]), "RGB")
+        return rgb
+
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), PALETTE_SAMPLES)).round().astype(int))
+    sample = image.fromarray(np.concatenate([rgb_of(frames[int(k)]) for k in picks]), "RGB")
     palette = sample.quantize(256, method=image.Quantize.MEDIANCUT)
-    images = [image.fromarray(rgb, "RGB").quantize(palette=palette, dither=image.Dither.FLOYDSTEINBERG)
-              for rgb in rgbs]
+    images = (image.fromarray(rgb_of(frames[k]), "RGB").quantize(palette=palette, dither=image.Dither.FLOYDSTEINBERG)
+              for k in range(len(frames)))
     duration = max(10, round(1000 / fps))  # milliseconds (GIF stores hundredths)
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
+    first = next(images)
+    first.save(path, format="GIF", save_all=True, append_images=images, duration=duration, loop=0)
 
 
 def sheet_layout(n: int, sizes: Sequence[tuple[int, int] | None], max_width: int = 4096,
