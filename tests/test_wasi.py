@@ -899,8 +899,8 @@ def test_stdin_is_read_as_asked_and_what_all_have_read_is_dropped(monkeypatch) -
 
     monkeypatch.setattr(SharedStdin, "DROP_AT", 1 << 16)
     data = bytes(range(256)) * (1 << 14)  # 4 MiB
-    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)))
-    a, b = InstanceStdin(shared), InstanceStdin(shared)
+    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)), 2)
+    a, b = InstanceStdin(shared, 0), InstanceStdin(shared, 1)
     got_a, peak = bytearray(), 0
     while chunk := a.read(5000):
         got_a += chunk
@@ -909,10 +909,36 @@ def test_stdin_is_read_as_asked_and_what_all_have_read_is_dropped(monkeypatch) -
     assert got_a == data and b.pos == len(data) and b.read(100) == b""
     assert peak < 1 << 21
     monkeypatch.setattr(SharedStdin, "KEEP", 1 << 18)
-    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)))
-    fast, slow = InstanceStdin(shared), InstanceStdin(shared)
+    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)), 2)
+    fast, slow = InstanceStdin(shared, 0), InstanceStdin(shared, 1)
     assert slow.read(10) == data[:10]
     with pytest.raises(OSError) as e:
         while fast.read(1 << 16):
             pass
     assert e.value.errno == errno.EIO and slow.read(10) == data[10:20]
+
+
+def test_stdin_keeps_nothing_for_ended_instances_and_all_for_later_waves(monkeypatch) -> None:
+    """An instance that ended (its share closed) holds no bytes back; one whose wave has not started yet
+    gets every byte from the first, however far the others read."""
+    import io
+
+    from wasmgpu.wasi.command import InstanceStdin, SharedStdin
+
+    monkeypatch.setattr(SharedStdin, "DROP_AT", 1 << 16)
+    monkeypatch.setattr(SharedStdin, "KEEP", 1 << 18)
+    data = bytes(range(256)) * (1 << 12)  # 1 MiB
+    shared = SharedStdin(io.BufferedReader(io.BytesIO(data)), 3)
+    reader, ended = InstanceStdin(shared, 0), InstanceStdin(shared, 1)
+    assert ended.read(10) == data[:10]
+    ended.close()
+    got = bytearray()
+    while len(got) < 3 << 16 and (chunk := reader.read(1 << 15)):  # drops tried at each 64 KiB: none made
+        got += chunk
+    assert shared.base == 0
+    later = InstanceStdin(shared, 2)  # the next wave's instance
+    assert later.read(10) == data[:10]
+    while chunk := reader.read(1 << 15):
+        got += chunk
+        later.read(1 << 15)
+    assert got == data and shared.base > 1 << 16  # once all have a share, ended ones keep nothing back

@@ -151,12 +151,16 @@ class SharedStdin:
     READ_MAX = 1 << 20
     DROP_AT = 16 << 20
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, instances: int = 1) -> None:
+        """`instances`: how many read it (a batch's, in waves or not): until each has its share, every byte
+        from the start is kept for those still to come."""
         self.stream = stream
+        self.unstarted = np.ones(instances, dtype=bool)
+        self.waiting = instances  # how many of them have no share yet
         self.data = bytearray()
         self.base = 0  # the stream's offset of data[0]
         self.eof = stream is None
-        self.readers: list[InstanceStdin] = []
+        self.readers: set[InstanceStdin] = set()  # those that may still read: an ended instance leaves
         self.next_drop = self.DROP_AT
         self.clocks: list[RealClock] = []  # the batch's: their deadline ends a wait for bytes
 
@@ -226,6 +230,8 @@ class SharedStdin:
                 return
 
     def _drop(self) -> None:
+        if self.waiting:  # an instance of a later wave starts from the first byte
+            return
         low = min((r.pos for r in self.readers), default=self.end)
         if low > self.base:
             del self.data[: low - self.base]
@@ -235,16 +241,25 @@ class SharedStdin:
 class InstanceStdin:
     """One instance's position in the shared stdin."""
 
-    def __init__(self, shared: SharedStdin) -> None:
+    def __init__(self, shared: SharedStdin, index: int = 0) -> None:
         self.shared = shared
         self.pos = 0
-        shared.readers.append(self)
+        shared.readers.add(self)
+        if shared.unstarted[index]:
+            shared.unstarted[index] = False
+            shared.waiting -= 1
+
+    def close(self) -> None:
+        """The instance ended: what it did not read is not kept for it."""
+        self.shared.readers.discard(self)
 
     def read(self, n: int) -> bytes:
         shared = self.shared
         if self.pos >= shared.end:
             shared.fill(self.pos + n)
         at = self.pos - shared.base
+        if at < 0:  # dropped while this instance was counted as ended: never silently other bytes
+            raise OSError(errno.EIO, "stdin: these bytes are no longer kept")
         chunk = bytes(shared.data[at:at + n])
         self.pos += len(chunk)
         return chunk
@@ -333,6 +348,7 @@ class Watch:
         self.fuel_at_interrupt = np.zeros(store.n, dtype=np.uint64)
         self.running_at_interrupt = np.zeros(store.n, dtype=bool)
         self.clocks: list[RealClock] = []
+        self.stdin: dict[int, InstanceStdin] = {}  # instance -> its share of the batch's stdin
 
     def __call__(self) -> None:
         for clock in self.clocks:  # a new round of host calls begins
@@ -343,6 +359,11 @@ class Watch:
         new = done & np.isnan(self.finished)
         if new.any():
             self.finished[new] = now
+            if self.stdin:
+                for i in np.flatnonzero(new).tolist():
+                    reader = self.stdin.pop(i, None)
+                    if reader is not None:
+                        reader.close()
         if self.progress is not None:  # instances are the processes' main lanes (threads.py)
             s = self.store
             spent = float((self.fuel - s.fuel_remaining()).astype(np.float64).sum())
@@ -426,12 +447,14 @@ def run_batch(store: Store, wasi: Wasi | None, func: FuncExtern, args: Sequence[
                 if timeout is not None:
                     ctx.clock.deadline = time.monotonic() + timeout
                     ctx.clock.deadline_message = message
-        # The batch's shared stdin (one for all) waits for bytes only until those deadlines.
-        for ctx in wasi.contexts:
+        # The batch's shared stdin (one for all) waits for bytes only until those deadlines, and keeps
+        # nothing for instances that ended (a lane is an instance unless processes have threads).
+        for i, ctx in enumerate(wasi.contexts):
             source = getattr(ctx.fds.entries.get(0), "source", None)
             if isinstance(source, InstanceStdin):
                 source.shared.clocks = watch.clocks
-                break
+                if not store.thread_shift:
+                    watch.stdin[i] = source
     with sigint_stops(watch, wasi):
         results: list[CallResult] = store.call(func, list(args), fuel=fuel, on_slice=watch)
     end = time.perf_counter() - watch.start
@@ -487,8 +510,8 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
             fd = stream.fileno()
             return lambda i: LiveStdin(fd)
         return lambda i: b""
-    shared = SharedStdin(getattr(stream, "buffer", stream))
-    return lambda i: InstanceStdin(shared)
+    shared = SharedStdin(getattr(stream, "buffer", stream), n)
+    return lambda i: InstanceStdin(shared, i)
 
 
 __all__ = [

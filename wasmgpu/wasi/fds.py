@@ -164,6 +164,11 @@ class StdinEntry(Entry):
     def poll_bytes(self) -> int:
         return self.source.available()
 
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)  # a share of a batch's stdin: nothing is kept for it now
+        if close is not None:
+            close()
+
 
 class OutputEntry(Entry):
     def __init__(self, sink: Sink, tty: bool = False) -> None:
