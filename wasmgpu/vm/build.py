@@ -87,6 +87,19 @@ def host_units(compiled: str) -> list[str]:
     return [f"{headers}\n{common}\n{g}" for g in groups] + [vm_source("cpu.cpp", common + "\n" + step)]
 
 
+def device_units(compiled: str) -> list[str]:
+    """The units of the GPU build of a store compiled in pieces (vm/cuda_units.py): each group of pieces
+    with the interpreter's headers (no step function, no vm_launch: WG_PIECES_UNIT), then the step function
+    with cuda.cu; one unit, and so a whole program, where the store was not compiled in pieces."""
+    parts = compiled.split(PART_BREAK)
+    if len(parts) < 3:
+        return [vm_source("cuda.cu", compiled)]
+    common, groups, step = parts[0], parts[1:-1], parts[-1]
+    headers = "#define WG_RDC 1\n#define WG_PIECES_UNIT 1\n#define VM_STEP vm_step_compiled\n" + _headers()
+    return [f"{headers}\n{common}\n{g}" for g in groups] + [
+        "#define WG_RDC 1\n" + vm_source("cuda.cu", common + "\n" + step)]
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
@@ -379,11 +392,20 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         key = _digest(compiled.key, vm_source("cuda.cu"))
     else:
         key = vm_source("cuda.cu", compiled)
-    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()))}.cubin"
+    # A store in pieces is built as units linked together; WASMGPU_CUDA_UNITS=0 builds it as one program
+    # instead (A/B runs; the key tells the two builds apart).
+    apart = bool(compiled) and os.environ.get("WASMGPU_CUDA_UNITS", "1") != "0"
+    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()), 'units' if apart else '')}.cubin"
 
     def build() -> bytes:
         text = compiled.make() if isinstance(compiled, StoreCode) else compiled
-        prog = nvrtc.createProgram(vm_source("cuda.cu", text), "wasmgpu_vm.cu", [], [])
+        units = device_units(text) if apart else [vm_source("cuda.cu", text)]
+        if len(units) > 1:
+            from .cuda_units import build_units, register_cap
+
+            cap = register_cap((VM_DIR / "cuda.cu").read_text(), extra)
+            return build_units(units, [*options, f"--maxrregcount={cap}"], int(arch))
+        prog = nvrtc.createProgram(units[0], "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
         except nvrtc.NVRTCError as e:

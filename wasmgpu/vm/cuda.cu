@@ -11,7 +11,9 @@
 // end goes to its state, S_END_NS), so that both windows are measured in the same launch.
 // The parameter block (vm.h enum Param) in constant memory, copied there before each launch: its values
 // then serve as instruction operands, where a pointer argument kept them in registers or spilled them.
-extern "C" __constant__ u64 wg_params[P_COUNT];
+extern "C" {  // a definition (with C linkage, for the loader), also where units are linked (-rdc)
+__constant__ u64 wg_params[P_COUNT];
+}
 extern "C" __global__ void __launch_bounds__(128, WG_MIN_BLOCKS)
 vm_kernel(u32 near, u32 trial, u32 every, unsigned long long* start) {
   const u64* P = wg_params;

@@ -10,7 +10,11 @@
 #endif
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define WG_CUDA 1
+#ifdef WG_RDC  // one of several units linked together (vm/build.py): each keeps its own copies
+#define DEV static __device__ __forceinline__
+#else
 #define DEV __device__ __forceinline__
+#endif
 typedef unsigned char u8;
 typedef signed char i8;
 typedef unsigned short u16;
@@ -127,7 +131,9 @@ DEV f64 f64_max(f64 x, f64 y) {
 
 // SIMD: a v128 is two slots, V128{lo, hi}; simd_apply_inline computes every non-memory SIMD op (generated from
 // compiler/simd.py). SIMD_NOINLINE keeps the GPU interpreter's SIMD and atomic ops (outside_step) out of its loop.
-#ifdef WG_CUDA
+#if defined(WG_CUDA) && defined(WG_RDC)
+#define SIMD_NOINLINE static __device__ __noinline__
+#elif defined(WG_CUDA)
 #define SIMD_NOINLINE __device__ __noinline__
 #else
 #define SIMD_NOINLINE static __attribute__((noinline))
@@ -1337,8 +1343,10 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
 }
 
 // The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
-// it after.
-#ifdef VM_STEP
+// it after. A unit of pieces alone (WG_PIECES_UNIT, built apart and linked on the GPU) has no step function
+// and no vm_launch.
+#ifdef WG_PIECES_UNIT
+#elif defined(VM_STEP)
 DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #else
 #define VM_STEP vm_step
@@ -1385,6 +1393,7 @@ SIMD_NOINLINE bool runs_on(const u64* P, u32 inst, u64 spent, u32* retried) {
   return false;
 }
 
+#ifndef WG_PIECES_UNIT
 // One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
 // (wasi_fast.h) and, on the GPU, the ops vm_step leaves for (outside_step) run in between, so the
 // interpreter's loop holds no call.
@@ -1432,3 +1441,4 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     if (r != WF_DONE) return;
   }
 }
+#endif  // WG_PIECES_UNIT

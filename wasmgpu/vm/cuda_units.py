@@ -1,0 +1,156 @@
+"""A large compiled store built for the GPU as separate units: NVRTC compiles each group of pieces apart
+(relocatable device code, `-rdc=true`), all at once in threads, and a linker joins the cubins.
+
+One NVRTC program holding every piece took minutes (its optimizer works on the whole program at once);
+units of a few hundred KB of C each take seconds, and the slowest unit bounds the build
+(bench/NOTES.md). The libraries are called through ctypes, which lets go of the GIL for each call, so
+threads compile in parallel. Linking uses nvJitLink where it is found, else the driver's linker (which
+needs the calling thread's CUDA context, which CuPy has made by then).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .build import BuildError
+
+# Registers per thread of vm_kernel: its __launch_bounds__ (128 threads, WG_MIN_BLOCKS blocks of them per
+# multiprocessor) cap them in a whole program; a unit compiled apart must be told, or the link refuses it.
+REGISTER_FILE = 65536
+BLOCK_THREADS = 128
+
+
+def register_cap(cuda_source: str, defines: Sequence[str]) -> int:
+    """The register cap of vm_kernel's launch bounds, for `defines` (WG_MIN_BLOCKS=k overrides the source's)."""
+    blocks = next((int(d.split("=", 1)[1]) for d in defines if d.startswith("WG_MIN_BLOCKS=")), None)
+    if blocks is None:
+        m = re.search(r"#define WG_MIN_BLOCKS (\d+)", cuda_source)
+        blocks = int(m.group(1)) if m else 1
+    return REGISTER_FILE // (BLOCK_THREADS * blocks) & ~7
+
+
+def _loaded(fragment: str) -> str | None:
+    """The path of a shared library this process has loaded whose name holds `fragment`."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split(maxsplit=5)[-1].strip()
+                if fragment in os.path.basename(path):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _nvrtc() -> ctypes.CDLL:
+    from cupy.cuda import nvrtc
+
+    nvrtc.getVersion()  # CuPy loads its NVRTC: the same one is used here
+    path = _loaded("libnvrtc.so") or ctypes.util.find_library("nvrtc")
+    if path is None:
+        raise BuildError("NVRTC's library was not found")
+    return ctypes.CDLL(path)
+
+
+def _nvjitlink(near: str | None) -> ctypes.CDLL | None:
+    """nvJitLink, beside NVRTC (a toolkit's lib64, or the nvidia wheels' lib) or on the loader's path."""
+    names = []
+    if near is not None:
+        names += sorted(str(p) for p in Path(near).parent.glob("libnvJitLink.so*"))
+    found = ctypes.util.find_library("nvJitLink")
+    if found:
+        names.append(found)
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def _log(lib: ctypes.CDLL, prog: ctypes.c_void_p) -> str:
+    size = ctypes.c_size_t()
+    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    buf = ctypes.create_string_buffer(size.value + 1)
+    lib.nvrtcGetProgramLog(prog, buf)
+    return buf.value.decode(errors="replace")
+
+
+def _compile(lib: ctypes.CDLL, source: str, options: Sequence[str], name: str) -> bytes:
+    prog = ctypes.c_void_p()
+    if lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None) != 0:
+        raise BuildError(f"NVRTC could not take unit {name}")
+    try:
+        opts = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
+        if lib.nvrtcCompileProgram(prog, len(options), opts) != 0:
+            raise BuildError(f"compiling {name} failed:\n{_log(lib, prog)[-4000:]}")
+        size = ctypes.c_size_t()
+        lib.nvrtcGetCUBINSize(prog, ctypes.byref(size))
+        out = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetCUBIN(prog, out)
+        return out.raw
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def _link_nvjitlink(lib: ctypes.CDLL, cubins: Sequence[bytes], arch: int) -> bytes:
+    handle = ctypes.c_void_p()
+    opts = (ctypes.c_char_p * 1)(f"-arch=sm_{arch}".encode())
+    if lib.nvJitLinkCreate(ctypes.byref(handle), 1, opts) != 0:
+        raise BuildError("nvJitLink could not start a link")
+    try:
+        for k, cubin in enumerate(cubins):
+            if lib.nvJitLinkAddData(handle, 1, cubin, ctypes.c_size_t(len(cubin)), f"unit{k}".encode()) != 0:
+                raise BuildError(f"nvJitLink refused unit {k}")
+        if lib.nvJitLinkComplete(handle) != 0:
+            size = ctypes.c_size_t()
+            lib.nvJitLinkGetErrorLogSize(handle, ctypes.byref(size))
+            log = ctypes.create_string_buffer(size.value + 1)
+            lib.nvJitLinkGetErrorLog(handle, log)
+            raise BuildError(f"linking the units failed:\n{log.value.decode(errors='replace')[-4000:]}")
+        size = ctypes.c_size_t()
+        lib.nvJitLinkGetLinkedCubinSize(handle, ctypes.byref(size))
+        out = ctypes.create_string_buffer(size.value)
+        lib.nvJitLinkGetLinkedCubin(handle, out)
+        return out.raw
+    finally:
+        lib.nvJitLinkDestroy(ctypes.byref(handle))
+
+
+def _link_driver(cubins: Sequence[bytes]) -> bytes:
+    cuda = ctypes.CDLL("libcuda.so.1")
+    state = ctypes.c_void_p()
+    if cuda.cuLinkCreate_v2(0, None, None, ctypes.byref(state)) != 0:
+        raise BuildError("the CUDA driver could not start a link")
+    try:
+        for k, cubin in enumerate(cubins):
+            # CU_JIT_INPUT_CUBIN is 0
+            if cuda.cuLinkAddData_v2(state, 0, cubin, ctypes.c_size_t(len(cubin)), f"unit{k}".encode(), 0, None,
+                                     None) != 0:
+                raise BuildError(f"the CUDA driver's linker refused unit {k}")
+        out, size = ctypes.c_void_p(), ctypes.c_size_t()
+        if cuda.cuLinkComplete(state, ctypes.byref(out), ctypes.byref(size)) != 0:
+            raise BuildError("the CUDA driver could not link the units")
+        return ctypes.string_at(out, size.value)  # the driver's buffer lives until cuLinkDestroy
+    finally:
+        cuda.cuLinkDestroy(state)
+
+
+def build_units(units: Sequence[str], options: Sequence[str], arch: int) -> bytes:
+    """One cubin from `units` (CUDA C sources), each compiled with `options` plus -rdc, in parallel."""
+    lib = _nvrtc()
+    opts = [*options, "-rdc=true"]
+    workers = max(1, min(len(units), os.cpu_count() or 1, 16))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        cubins = list(pool.map(lambda k: _compile(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
+    jit = _nvjitlink(_loaded("libnvrtc.so"))
+    return _link_nvjitlink(jit, cubins, arch) if jit is not None else _link_driver(cubins)
+
+
+__all__ = ["build_units", "register_cap"]
