@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.util
 import os
 import re
 from collections.abc import Sequence
@@ -48,22 +49,15 @@ def _loaded(fragment: str) -> str | None:
     return None
 
 
-def _nvrtc() -> ctypes.CDLL:
-    from cupy.cuda import nvrtc
-
-    nvrtc.getVersion()  # CuPy loads its NVRTC: the same one is used here
-    path = _loaded("libnvrtc.so") or ctypes.util.find_library("nvrtc")
-    if path is None:
-        raise BuildError("NVRTC's library was not found")
-    return ctypes.CDLL(path)
-
-
-def _nvjitlink(near: str | None) -> ctypes.CDLL | None:
-    """nvJitLink, beside NVRTC (a toolkit's lib64, or the nvidia wheels' lib) or on the loader's path."""
-    names = []
-    if near is not None:
-        names += sorted(str(p) for p in Path(near).parent.glob("libnvJitLink.so*"))
-    found = ctypes.util.find_library("nvJitLink")
+def library(stem: str) -> ctypes.CDLL | None:
+    """CUDA's library `lib<stem>.so`: the one this process loaded already (CuPy's NVRTC, so that the cache
+    key's NVRTC version is the compiler's), else one from NVIDIA's wheels (`nvidia-cuda-nvrtc`,
+    `nvidia-nvjitlink`: no GPU needed) or the loader's path, else None."""
+    names = [p for p in [_loaded(f"lib{stem}.so")] if p]
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        names += sorted(str(p) for p in Path(root).glob(f"*/lib/lib{stem}.so*"))
+    found = ctypes.util.find_library(stem)
     if found:
         names.append(found)
     for name in names:
@@ -142,6 +136,18 @@ def _link_driver(cubins: Sequence[bytes]) -> bytes:
         cuda.cuLinkDestroy(state)
 
 
+def _nvrtc() -> ctypes.CDLL:
+    lib = library("nvrtc")
+    if lib is None:
+        raise BuildError("NVRTC's library was not found (CuPy's, or pip install nvidia-cuda-nvrtc)")
+    return lib
+
+
+def compile_unit(source: str, options: Sequence[str], name: str = "unit.cu") -> bytes:
+    """One NVRTC program's cubin (BuildError with NVRTC's log where it fails)."""
+    return _compile(_nvrtc(), source, options, name)
+
+
 def build_units(units: Sequence[str], options: Sequence[str], arch: int) -> bytes:
     """One cubin from `units` (CUDA C sources), each compiled with `options` plus -rdc, in parallel."""
     lib = _nvrtc()
@@ -149,8 +155,8 @@ def build_units(units: Sequence[str], options: Sequence[str], arch: int) -> byte
     workers = max(1, min(len(units), os.cpu_count() or 1, 16))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         cubins = list(pool.map(lambda k: _compile(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
-    jit = _nvjitlink(_loaded("libnvrtc.so"))
+    jit = library("nvJitLink")
     return _link_nvjitlink(jit, cubins, arch) if jit is not None else _link_driver(cubins)
 
 
-__all__ = ["build_units", "register_cap"]
+__all__ = ["build_units", "compile_unit", "library", "register_cap"]
