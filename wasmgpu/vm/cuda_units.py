@@ -156,7 +156,9 @@ def build_units(units: Sequence[str], options: Sequence[str], arch: int) -> byte
     with ThreadPoolExecutor(max_workers=workers) as pool:
         cubins = list(pool.map(lambda k: _compile(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
     jit = library("nvJitLink")
-    return _link_nvjitlink(jit, cubins, arch) if jit is not None else _link_driver(cubins)
+    if jit is not None and hasattr(jit, "nvJitLinkCreate"):  # some releases export versioned names only
+        return _link_nvjitlink(jit, cubins, arch)
+    return _link_driver(cubins)
 
 
 __all__ = ["build_units", "compile_unit", "library", "register_cap"]
