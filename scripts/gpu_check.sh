@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec fuzz threads
-# devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# units devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
-sections=" ${*:-tests spec fuzz threads devices jobs bench} "
+sections=" ${*:-tests spec fuzz threads units devices jobs bench} "
 want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
@@ -97,6 +97,27 @@ for k in range(20):
                    capture_output=True)
 print(f"20 of the 1,000 ranges as separate gpu-run calls: {time.monotonic() - t:.2f} s")
 PY
+fi
+if want units; then
+  # A store in pieces built as units (vm/cuda_units.py) against one NVRTC program: build time and result
+  # (c_threads, a fresh cache each), then the compiled pieces' speed (fuel/s, bench/profile.py) as units, as
+  # one program, and under 128 registers (WG_MIN_BLOCKS=4) against the interpreter's.
+  echo "== compiled stores in pieces on CUDA: units against one program"
+  for units in 1 0; do
+    t0=$(date +%s)
+    WASMGPU_CACHE=$(mktemp -d) WASMGPU_CUDA_UNITS=$units timeout 280 python3 -m wasmgpu.cli -v --backend cuda \
+      --tier compiled --max-threads 32 -n 64 --out-jsonl "$out/units-$units.jsonl" tests/corpus/wasm/c_threads.wasm \
+      counter 24 200 2>&1 | grep -E "built: vm.*cubin|error" | tail -2
+    echo "WASMGPU_CUDA_UNITS=$units: $(( $(date +%s) - t0 )) s, $(grep -c 'counter total=4800' "$out/units-$units.jsonl" \
+      2>/dev/null)/64 instances right" || status=1
+  done
+  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_CUDA_UNITS=0" \
+             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4"; do
+    echo "-- $run"
+    # shellcheck disable=SC2086 # the run's words are environment assignments
+    env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \
+      --fuel 100000 2>&1 | tail -4 || status=1
+  done
 fi
 if want devices; then
   echo "== --devices all against one GPU, and the API's Engine(device=k)"
