@@ -73,31 +73,30 @@ def vm_source(entry: str, compiled: str = "") -> str:
     return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
 
 
-def host_units(compiled: str) -> list[str]:
-    """The translation units of the CPU build of a store's code: where it was compiled in pieces
-    (to_c.PART_BREAK), each group of pieces with the interpreter's headers, then the step function with
-    cpu.cpp; otherwise one unit. Without code (the interpreter): two units."""
-    if not compiled:  # the interpreter, and apart its SIMD and atomic ops (vm.h outside_exec), built side by side
-        return ["#define WG_OUTSIDE_APART 1\n" + vm_source("cpu.cpp"), "#define WG_OUTSIDE_UNIT 1\n" + _headers()]
+def _piece_units(compiled: str, entry: str, prefix: str = "") -> list[str]:
+    """A store's code as units: where it was compiled in pieces (to_c.PART_BREAK), each group of pieces with
+    the interpreter's headers (no step function, no vm_launch: WG_PIECES_UNIT), then the step function with
+    `entry`, each after `prefix`; otherwise one unit, `entry` with the code."""
     parts = compiled.split(PART_BREAK)
     if len(parts) < 3:
-        return [vm_source("cpu.cpp", compiled)]
+        return [vm_source(entry, compiled)]
     common, groups, step = parts[0], parts[1:-1], parts[-1]
-    headers = "#define VM_STEP vm_step_compiled\n" + _headers()
-    return [f"{headers}\n{common}\n{g}" for g in groups] + [vm_source("cpu.cpp", common + "\n" + step)]
+    headers = f"{prefix}#define WG_PIECES_UNIT 1\n#define VM_STEP vm_step_compiled\n" + _headers()
+    return [f"{headers}\n{common}\n{g}" for g in groups] + [prefix + vm_source(entry, common + "\n" + step)]
+
+
+def host_units(compiled: str) -> list[str]:
+    """The translation units of the CPU build of a store's code (_piece_units, with cpu.cpp). Without code
+    (the interpreter): two units."""
+    if not compiled:  # the interpreter, and apart its SIMD and atomic ops (vm.h outside_exec), built side by side
+        return ["#define WG_OUTSIDE_APART 1\n" + vm_source("cpu.cpp"), "#define WG_OUTSIDE_UNIT 1\n" + _headers()]
+    return _piece_units(compiled, "cpu.cpp")
 
 
 def device_units(compiled: str) -> list[str]:
-    """The units of the GPU build of a store compiled in pieces (vm/cuda_units.py): each group of pieces
-    with the interpreter's headers (no step function, no vm_launch: WG_PIECES_UNIT), then the step function
-    with cuda.cu; one unit, and so a whole program, where the store was not compiled in pieces."""
-    parts = compiled.split(PART_BREAK)
-    if len(parts) < 3:
-        return [vm_source("cuda.cu", compiled)]
-    common, groups, step = parts[0], parts[1:-1], parts[-1]
-    headers = "#define WG_RDC 1\n#define WG_PIECES_UNIT 1\n#define VM_STEP vm_step_compiled\n" + _headers()
-    return [f"{headers}\n{common}\n{g}" for g in groups] + [
-        "#define WG_RDC 1\n" + vm_source("cuda.cu", common + "\n" + step)]
+    """The units of the GPU build of a store compiled in pieces (vm/cuda_units.py), linked together (WG_RDC);
+    one unit, and so a whole program, where the store was not compiled in pieces."""
+    return _piece_units(compiled, "cuda.cu", "#define WG_RDC 1\n")
 
 
 def _digest(*parts: str) -> str:

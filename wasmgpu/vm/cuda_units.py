@@ -15,7 +15,7 @@ import ctypes.util
 import importlib.util
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,12 +68,18 @@ def library(stem: str) -> ctypes.CDLL | None:
     return None
 
 
-def _log(lib: ctypes.CDLL, prog: ctypes.c_void_p) -> str:
+def _read(size_of: Callable[..., int], read: Callable[..., int], handle: ctypes.c_void_p) -> bytes:
+    """What a pair of NVRTC or nvJitLink calls gives: its size from the first, its bytes from the second."""
     size = ctypes.c_size_t()
-    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
-    buf = ctypes.create_string_buffer(size.value + 1)
-    lib.nvrtcGetProgramLog(prog, buf)
-    return buf.value.decode(errors="replace")
+    size_of(handle, ctypes.byref(size))
+    out = ctypes.create_string_buffer(size.value)
+    read(handle, out)
+    return out.raw
+
+
+def _text(size_of: Callable[..., int], read: Callable[..., int], handle: ctypes.c_void_p) -> str:
+    """A log (NUL-terminated), its last 4,000 characters."""
+    return _read(size_of, read, handle).rstrip(b"\0").decode(errors="replace")[-4000:]
 
 
 def _compile(lib: ctypes.CDLL, source: str, options: Sequence[str], name: str) -> bytes:
@@ -83,12 +89,9 @@ def _compile(lib: ctypes.CDLL, source: str, options: Sequence[str], name: str) -
     try:
         opts = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
         if lib.nvrtcCompileProgram(prog, len(options), opts) != 0:
-            raise BuildError(f"compiling {name} failed:\n{_log(lib, prog)[-4000:]}")
-        size = ctypes.c_size_t()
-        lib.nvrtcGetCUBINSize(prog, ctypes.byref(size))
-        out = ctypes.create_string_buffer(size.value)
-        lib.nvrtcGetCUBIN(prog, out)
-        return out.raw
+            log = _text(lib.nvrtcGetProgramLogSize, lib.nvrtcGetProgramLog, prog)
+            raise BuildError(f"compiling {name} failed:\n{log}")
+        return _read(lib.nvrtcGetCUBINSize, lib.nvrtcGetCUBIN, prog)
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))
 
@@ -103,16 +106,9 @@ def _link_nvjitlink(lib: ctypes.CDLL, cubins: Sequence[bytes], arch: int) -> byt
             if lib.nvJitLinkAddData(handle, 1, cubin, ctypes.c_size_t(len(cubin)), f"unit{k}".encode()) != 0:
                 raise BuildError(f"nvJitLink refused unit {k}")
         if lib.nvJitLinkComplete(handle) != 0:
-            size = ctypes.c_size_t()
-            lib.nvJitLinkGetErrorLogSize(handle, ctypes.byref(size))
-            log = ctypes.create_string_buffer(size.value + 1)
-            lib.nvJitLinkGetErrorLog(handle, log)
-            raise BuildError(f"linking the units failed:\n{log.value.decode(errors='replace')[-4000:]}")
-        size = ctypes.c_size_t()
-        lib.nvJitLinkGetLinkedCubinSize(handle, ctypes.byref(size))
-        out = ctypes.create_string_buffer(size.value)
-        lib.nvJitLinkGetLinkedCubin(handle, out)
-        return out.raw
+            log = _text(lib.nvJitLinkGetErrorLogSize, lib.nvJitLinkGetErrorLog, handle)
+            raise BuildError(f"linking the units failed:\n{log}")
+        return _read(lib.nvJitLinkGetLinkedCubinSize, lib.nvJitLinkGetLinkedCubin, handle)
     finally:
         lib.nvJitLinkDestroy(ctypes.byref(handle))
 

@@ -1343,7 +1343,7 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
 }
 
 // The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
-// it after. A unit of pieces alone (WG_PIECES_UNIT, built apart and linked on the GPU) has no step function
+// it after. A unit of pieces alone (WG_PIECES_UNIT, compiled apart and linked: vm/build.py) has no step function
 // and no vm_launch.
 #ifdef WG_PIECES_UNIT
 #elif defined(VM_STEP)
