@@ -345,11 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", "-n", type=instances_arg, default=1, metavar="N",
                    help="number of instances to run (default 1)")
     p.add_argument("--memory-layout", choices=MEMORY_LAYOUTS, default=None,
-                   help="how the GPU holds the instances' linear memories: contiguous (default) keeps each "
+                   help="how the GPU holds the instances' linear memories: contiguous keeps each "
                         "instance's bytes together, fast when instances touch their own data at their own "
                         "addresses (copies, tables, sorting); interleaved puts the same address of neighbouring "
-                        "instances side by side, fast when instances run in step over the same addresses. The "
-                        "cpu backend is always contiguous")
+                        "instances side by side, fast when instances run in step over the same addresses; auto "
+                        "(the GPU's default) starts contiguous and keeps interleaved where a long run measures "
+                        "it faster. The cpu backend is always contiguous")
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "
@@ -850,6 +851,7 @@ class RunReport:
     workers: int = 1
     worker_kind: str = "worker processes"
     builds: list[BuildEvent] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the stores chose while running (memory layouts)
     steps: list[tuple[str, float]] = field(default_factory=list)
     shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
     started: float = field(default_factory=time.perf_counter)
@@ -875,6 +877,7 @@ class RunReport:
         self.tiers |= other.tiers
         self.waves += other.waves
         self.builds += other.builds
+        self.notes += [note for note in other.notes if note not in self.notes]
         self.phases.update(other.phases)  # adds
 
     def lines(self, n: int) -> list[str]:
@@ -890,7 +893,7 @@ class RunReport:
         known = [p for p in PHASES if p in self.phases] + sorted(set(self.phases) - set(PHASES))
         parts = ", ".join(f"{p} {self.phases[p]:.2f} s" for p in known)
         summed = " (summed over waves and processes)" if self.waves > 1 or self.workers > 1 else ""
-        return [where, *builds, *shards, f"time: {steps}", *([f"parts{summed}: {parts}"] if parts else [])]
+        return [where, *builds, *self.notes, *shards, f"time: {steps}", *([f"parts{summed}: {parts}"] if parts else [])]
 
 
 # The parts of a run that -v times, in the order they happen: the engine (a device context, the VM's
@@ -1130,6 +1133,9 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.tiers.add(store.tier_used)
         report.waves += 1
         report.phases.update(store.seconds)  # adds
+        trial = store.launcher.layout_trial
+        if trial is not None and trial.note and trial.note not in report.notes:
+            report.notes.append(trial.note)
     for k, o in enumerate(outcomes):
         o.index = lo + k
     return outcomes, func.type.results

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,14 +23,51 @@ class Backend:
     xp: Any = np
     # Slot and frame layout: instance-minor on the GPU so converged lanes coalesce.
     instance_minor = False
-    # Linear memory layout (vm.h): 4-byte words interleaved across instances, or each instance's bytes
-    # together ("contiguous").
+    # Linear memory layout (vm.h): 4-byte words interleaved across instances, each instance's bytes together
+    # ("contiguous"), or "auto": stores start contiguous and a long run tries the other (tuning.LayoutTrial).
     memory_layout = "contiguous"
 
     @property
+    def start_layout(self) -> str:
+        """The layout stores start in."""
+        return "contiguous" if self.memory_layout == "auto" else self.memory_layout
+
+    @property
+    def layout_trials(self) -> bool:
+        """Whether stores may move to the other layout while they run."""
+        return self.memory_layout == "auto"
+
+    @staticmethod
+    def defines_for(layout: str) -> tuple[str, ...]:
+        """The VM build's preprocessor symbols for a layout (vm.h)."""
+        return ("WG_CONTIGUOUS",) if layout == "contiguous" else ()
+
+    @property
     def defines(self) -> tuple[str, ...]:
-        """The VM build's preprocessor symbols for this layout (vm.h)."""
-        return ("WG_CONTIGUOUS",) if self.memory_layout == "contiguous" else ()
+        return self.defines_for(self.start_layout)
+
+    def interpreter(self, layout: str, cached_only: bool = False) -> Any:
+        """The interpreter built for `layout` (what `run` takes as `code`); with `cached_only`, None unless it
+        is built already."""
+        raise NotImplementedError
+
+    def prepare(self, code: StoreCode | None, layout: str) -> Future:
+        """Build, in a thread, a store's code (None: the interpreter) for `layout` into the compile cache, where
+        `compile` or `interpreter` with `cached_only` then find it; the future ends when the build does."""
+        done: Future = Future()
+
+        def build() -> None:
+            try:
+                self._prepare(code, layout)
+                done.set_result(None)
+            except Exception as e:  # the store keeps its layout; the caller reports the error
+                done.set_exception(e)
+
+        threading.Thread(target=build, name=f"wasmgpu-{layout}-build", daemon=True).start()
+        return done
+
+    def _prepare(self, code: StoreCode | None, layout: str) -> None:
+        raise NotImplementedError
 
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
@@ -40,18 +79,20 @@ class Backend:
     # Whether auto builds large stores in the background for the next run (vm/background.py).
     background_builds = False
 
-    def compile(self, code: StoreCode, cached_only: bool = False) -> Any:
-        """A store's code compiled to C (compiler/to_c.py), built for this backend (once per key): what
-        `run` takes as `code`. With `cached_only`, None unless a build is in the compile cache."""
+    def compile(self, code: StoreCode, cached_only: bool = False, layout: str | None = None) -> Any:
+        """A store's code compiled to C (compiler/to_c.py), built for this backend and `layout` (None: the
+        start layout; once per key): what `run` takes as `code`. With `cached_only`, None unless a build is in
+        the compile cache."""
         cache = self.__dict__.setdefault("_compiled", {})
-        if code.key not in cache:
-            built = self._build(code, cached_only)
+        layout = layout or self.start_layout
+        if (code.key, layout) not in cache:
+            built = self._build(code, cached_only, layout)
             if built is None:
                 return None
-            cache[code.key] = built
-        return cache[code.key]
+            cache[code.key, layout] = built
+        return cache[code.key, layout]
 
-    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
+    def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         raise WasmGpuError(f"the {self.name} backend has no compiled tier")
 
     def run(self, params: Any, n: int, near: int | None = None,
@@ -201,10 +242,13 @@ class CpuBackend(Backend):
 
         self.instance_minor = interleaved
         self.memory_layout = _layout(memory_layout, "interleaved" if interleaved else "contiguous")
+        if not interleaved and self.memory_layout == "auto":
+            self.memory_layout = "contiguous"  # the only one its build has
         if not interleaved and self.memory_layout != "contiguous":
             raise WasmGpuError("the cpu backend keeps each instance's memory contiguous (cpu-interleaved "
                                "has the GPU's interleaved memory)")
         self.lib = load_host_library(interleaved, self.defines)
+        self._interpreters = {self.start_layout: self.lib}
         if interleaved:
             self.name = "cpu-interleaved"
         self.threads = threads or host_threads()
@@ -222,10 +266,26 @@ class CpuBackend(Backend):
 
     background_builds = True
 
-    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
+    def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         from ..vm.build import load_host_library
 
-        return load_host_library(self.instance_minor, self.defines, compiled=source, cached_only=cached_only)
+        return load_host_library(self.instance_minor, self.defines_for(layout), compiled=source,
+                                 cached_only=cached_only)
+
+    def interpreter(self, layout: str, cached_only: bool = False) -> Any:
+        from ..vm.build import load_host_library
+
+        if layout not in self._interpreters:
+            lib = load_host_library(self.instance_minor, self.defines_for(layout), cached_only=cached_only)
+            if lib is None:
+                return None
+            self._interpreters[layout] = lib
+        return self._interpreters[layout]
+
+    def _prepare(self, code: StoreCode | None, layout: str) -> None:
+        from ..vm.build import load_host_library
+
+        load_host_library(self.instance_minor, self.defines_for(layout), compiled=code or "")
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -258,9 +318,12 @@ class CudaBackend(Backend):
             _sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy
         self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
-        # Contiguous by default: measured faster on 8 of the 10 benchmarks (bench/NOTES.md).
-        self.memory_layout = _layout(memory_layout, "contiguous")
+        # Starting contiguous: measured faster on 8 of the 10 benchmarks; interleaved wins by up to 4x on
+        # programs whose lanes touch the same addresses in step, so a long run tries it (bench/NOTES.md).
+        self.memory_layout = _layout(memory_layout, "auto")
         self.kernel = load_cuda_kernel(defines=self.defines)
+        self._interpreters = {self.start_layout: self.kernel}
+        self.arch = cupy.cuda.Device().compute_capability
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
         if near and not (near.isdigit() and int(near) < 1 << 32):
@@ -278,10 +341,25 @@ class CudaBackend(Backend):
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
 
-    def _build(self, source: StoreCode, cached_only: bool = False) -> Any:
+    def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         from ..vm.build import load_cuda_kernel
 
-        return load_cuda_kernel(source, self.defines)
+        return load_cuda_kernel(source, self.defines_for(layout), cached_only=cached_only)
+
+    def interpreter(self, layout: str, cached_only: bool = False) -> Any:
+        from ..vm.build import load_cuda_kernel
+
+        if layout not in self._interpreters:
+            kernel = load_cuda_kernel(defines=self.defines_for(layout), cached_only=cached_only)
+            if kernel is None:
+                return None
+            self._interpreters[layout] = kernel
+        return self._interpreters[layout]
+
+    def _prepare(self, code: StoreCode | None, layout: str) -> None:
+        from ..vm.build import load_cuda_kernel
+
+        load_cuda_kernel(code or "", self.defines_for(layout), arch=self.arch, build_only=True)
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -363,19 +441,19 @@ def cuda_available() -> bool:
         return False
 
 
-MEMORY_LAYOUTS = ("interleaved", "contiguous")
+MEMORY_LAYOUTS = ("interleaved", "contiguous", "auto")
 
 
 def _layout(asked: str | None, default: str) -> str:
     if asked is None:
         return default
     if asked not in MEMORY_LAYOUTS:
-        raise WasmGpuError(f"unknown memory layout {asked!r} (expected interleaved or contiguous)")
+        raise WasmGpuError(f"unknown memory layout {asked!r} (expected interleaved, contiguous or auto)")
     return asked
 
 
 def make_backend(name: str, memory_layout: str | None = None, device: int | None = None) -> Backend:
-    """`memory_layout`: None for the backend's own (cuda and cpu: contiguous; cpu-interleaved: interleaved);
+    """`memory_layout`: None for the backend's own (cuda: auto; cpu: contiguous; cpu-interleaved: interleaved);
     `device`: the GPU for cuda (None: the calling thread's current one)."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"

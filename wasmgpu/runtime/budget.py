@@ -122,7 +122,7 @@ class MemoryBudget:
         # reserving only what was asked would make each later grow of a page move every instance's memory.
         while True:
             try:
-                data = MemoryArray.zeros(self.backend, n, span * PAGE)
+                data = MemoryArray.zeros(self.backend, n, span * PAGE, self.store.memory_layout)
                 break
             except ResourceLimitError:
                 if span <= low:

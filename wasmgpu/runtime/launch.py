@@ -3,8 +3,10 @@ instances wait on between launches, and what each instance's call returned."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,12 +30,12 @@ from ..compiler.vm_abi import (
     TRAP_CODE,
     TRAP_MESSAGE,
 )
-from ..errors import ProcExit, Trap, ValueTypeError, WasmGpuError
+from ..errors import ProcExit, ResourceLimitError, Trap, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
-from .tuning import WindowTuner, trial_gain
+from .tuning import LayoutTrial, WindowTuner, remember_layout, remembered_layout, trial_gain
 
 if TYPE_CHECKING:
     from .store import Store
@@ -62,6 +64,7 @@ class Launcher:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.tuner: WindowTuner | None = None  # the last call's, for reports
+        self.layout_trial: LayoutTrial | None = None  # the last call's, for reports
         self.host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
         self.exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
         self.trap_lanes: dict[int, int] = {}  # a process's main lane -> the thread's lane whose trap ended it
@@ -146,6 +149,7 @@ class Launcher:
     def _run(self, on_slice: Callable[[], None] | None) -> None:
         s = self.store
         tuner = self.tuner = s.backend.tuner(s.fuel_slice, s.n)
+        self.layout_trial = self._layout_trial()
         try:
             self._launch_until_done(on_slice, tuner)
         finally:
@@ -157,11 +161,16 @@ class Launcher:
         s = self.store
         ext = s.extension
         threads = Scheduler(s, self) if s.thread_shift else None
+        layouts = self.layout_trial
         while True:
+            if layouts is not None and s.params.pending is None:
+                self._layout_step(layouts)
             params = s.params.sync()
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
+            measure = layouts is not None and layouts.state in ("watch", "build", "try")
+            fuel_before = s.fuel_left.copy() if measure else None
             started = time.perf_counter()
             try:
                 if tuner is None:
@@ -171,6 +180,8 @@ class Launcher:
             finally:
                 launched = time.perf_counter()
                 s.seconds["launches"] += launched - started
+                if fuel_before is not None:
+                    layouts.record(float((fuel_before - s.fuel_left).sum()), launched - started)  # type: ignore[union-attr]
                 if ext is not None:
                     ext.after_launch()
                 s.seconds["after launches"] += time.perf_counter() - launched
@@ -193,6 +204,58 @@ class Launcher:
                 s.seconds["host calls"] += time.perf_counter() - started
             elif not runnable:
                 return
+
+    def _layout_trial(self) -> LayoutTrial | None:
+        """The memory layout trial of this call's run, where the backend may move the store's memories
+        (tuning.LayoutTrial): not for processes of threads, whose memory is shared."""
+        s = self.store
+        if not s.backend.layout_trials or s.thread_shift or not s.mems or any(m.data.shift for m in s.mems):
+            return None
+        key = hashlib.sha256(s.code.tobytes() + s.backend.name.encode() + s.memory_layout.encode()).hexdigest()[:32]
+        seen = remembered_layout(key)
+        if seen is not None and seen[0] == s.memory_layout:
+            return None
+        trial = LayoutTrial.recalled(s.memory_layout, seen[1]) if seen else LayoutTrial(s.memory_layout)
+        trial.key = key
+        return trial
+
+    def _layout_step(self, trial: LayoutTrial) -> None:
+        """Before a launch: build the other layout's VM when the trial asks, and move the store when it says."""
+        s = self.store
+        if trial.state == "done" or s.params.dirty:  # the code and tier are known after the first sync
+            return
+        code = s.params.code if s.params.tier_used == "compiled" else None
+        if trial.wants_build:
+            trial.build = self._other_vm(code, trial.other, build=True)
+        elif trial.build is not None and trial.build.done() and trial.build.exception() is not None:
+            failed = trial.build.exception()
+            trial.state, trial.note = "done", f"memory layout: the {trial.other} build failed: {failed}"
+            return
+        ready = trial.state in ("build", "recall") and self._other_vm(code, trial.other) is not None
+        to = trial.next_layout(ready)
+        if to is not None:
+            started = time.perf_counter()
+            try:
+                s.relayout(to)
+            except ResourceLimitError as e:
+                trial.state, trial.note = "done", f"memory layout: staying {s.memory_layout} ({e})"
+            s.seconds["relayout"] += time.perf_counter() - started
+        if trial.state == "done" and trial.chosen is not None and trial.key:
+            remember_layout(trial.key, trial.chosen, trial.gain)
+
+    def _other_vm(self, code: Any, layout: str, build: bool = False) -> Any:
+        """The VM of `layout` for the store's code (None: the interpreter) if built; with `build`, a future
+        for its build (done at once where it is built)."""
+        backend = self.store.backend
+        found = backend.interpreter(layout, cached_only=True) if code is None else \
+            backend.compile(code, cached_only=True, layout=layout)
+        if not build:
+            return found
+        if found is not None:
+            done: Future = Future()
+            done.set_result(None)
+            return done
+        return backend.prepare(code, layout)
 
     def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
         """One launch under the window and the fuel slice the tuner asks for; a trial launch runs some blocks

@@ -37,11 +37,11 @@ class MemoryArray:
     shift: int = 0
 
     @classmethod
-    def zeros(cls, backend: Any, n: int, capacity: int) -> MemoryArray:
-        """Room for `capacity` bytes per instance (rounded up to whole chunks). On a lazy backend (the CPU)
-        this only reserves address space: pages are committed when an instance first touches them, so a
-        memory reserves its largest size up front and grows in place."""
-        layout = backend.memory_layout
+    def zeros(cls, backend: Any, n: int, capacity: int, layout: str | None = None) -> MemoryArray:
+        """Room for `capacity` bytes per instance (rounded up to whole chunks), in `layout` (None: the
+        backend's). On a lazy backend (the CPU) this only reserves address space: pages are committed when
+        an instance first touches them, so a memory reserves its largest size up front and grows in place."""
+        layout = layout or backend.start_layout
         chunk = CHUNK_BYTES.get(layout, capacity)
         chunks = -(-capacity // chunk) if chunk else 1
         return cls(backend, layout, backend.zeros((chunks, n, chunk), np.uint8))
@@ -61,7 +61,7 @@ class MemoryArray:
 
     def grown(self, capacity: int) -> MemoryArray:
         """A copy with more room per instance (ResourceLimitError when it does not fit)."""
-        new = MemoryArray.zeros(self.backend, self.n, capacity)
+        new = MemoryArray.zeros(self.backend, self.n, capacity, self.layout)
         new.shift = self.shift
         if self.layout == "contiguous":
             new.data[:, :, : self.capacity] = self.data
@@ -78,6 +78,31 @@ class MemoryArray:
         else:
             chunks = -(-int(used.max(initial=0)) // self.chunk)
             self.data[:chunks] = old.data[:chunks]
+
+    def relayout(self, layout: str, used: int) -> MemoryArray:
+        """A copy in `layout` holding each instance's first `used` bytes (the rest zero): a store moving to
+        the other layout between launches (tuning.LayoutTrial). Only what is in use moves, so a lazily
+        committed memory commits no more than before."""
+        if layout == self.layout:
+            return self
+        new = MemoryArray.zeros(self.backend, self.n, self.capacity, layout)
+        new.shift = self.shift
+        used = min(used, self.capacity, new.capacity)
+        n = self.data.shape[1]
+        if self.layout == "contiguous":  # to words: [1, n, cap] -> [cap / 4, n, 4]
+            c = new.chunk
+            whole = used // c * c
+            new.data[: whole // c] = self.data[0, :, :whole].reshape(n, whole // c, c).transpose(1, 0, 2)
+            if used > whole:
+                new.data[whole // c, :, : used - whole] = self.data[0, :, whole:used]
+        elif layout == "contiguous":  # from words
+            c = self.chunk
+            chunks = -(-used // c)
+            new.data[0, :, : chunks * c] = self.data[:chunks].transpose(1, 0, 2).reshape(n, chunks * c)
+            new.data[0, :, used: chunks * c] = 0  # the last word's bytes past `used`
+        else:
+            raise ValueError(f"no relayout from {self.layout} to {layout}")
+        return new
 
     def _span(self, addr: int, n: int) -> tuple[int, int, int]:
         """The chunks [c0, c1) that bytes [addr, addr + n) touch, and addr's offset in chunk c0."""

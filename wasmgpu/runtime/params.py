@@ -108,6 +108,7 @@ class ParamBlock:
         self.array: Any = None
         self.keep_alive: dict[str, Any] = {}
         self.code_handle: Any = None
+        self.code: StoreCode | None = None  # the store's code as the compiled tier last built it
         self._code_key: bytes | None = None
         # A background build of the store's code that this run may move to (tier_up): its code and key.
         self.pending: tuple[StoreCode, bytes] | None = None
@@ -132,8 +133,16 @@ class ParamBlock:
             compiled = self._compile(ftab, cached_only=True)
         else:
             self.code_handle = None
+        if not compiled:
+            self.code_handle = self.interpreter()
         self.tier_used = "compiled" if compiled else "interp"
         return self.array
+
+    def interpreter(self) -> Any:
+        """What runs the store's code uncompiled: None for the backend's own interpreter, or the one built for
+        the layout the store moved to."""
+        s = self.store
+        return None if s.memory_layout == s.backend.start_layout else s.backend.interpreter(s.memory_layout)
 
     def _function_table(self) -> np.ndarray:
         ftab = np.zeros((max(len(self.store.funcs), 1), F_FIELDS), dtype=np.uint32)
@@ -206,27 +215,29 @@ class ParamBlock:
         # and the try regions (they add the edges to their landing pads, to_c._landings).
         s = self.store
         regions = s.handler_table().tobytes()
-        key = len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
+        key = (len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
+               + s.memory_layout.encode())
         if key == self._code_key and self.code_handle is not None:
             return True
         pieces = len(s.code) > pieces_words(s.backend.name)
         name = hashlib.sha256(b"".join([
             s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
             repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
-        code = StoreCode(name, lambda: self.compiled_source(pieces))
+        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces))
         if cached_only:
-            self.code_handle = s.backend.compile(code, cached_only=True)
+            self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             if self.code_handle is None:
                 self._code_key = None
                 self.pending = (code, key)
                 self._started = self._next_poll = time.monotonic()
                 self._enterable = None
                 background.start(background.BuildJob(name, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
-                                                     pieces, s.backend.instance_minor, s.backend.defines,
+                                                     pieces, s.backend.instance_minor,
+                                                     s.backend.defines_for(s.memory_layout),
                                                      list(s.try_regions)))
                 return False
         else:
-            self.code_handle = s.backend.compile(code)
+            self.code_handle = s.backend.compile(code, layout=s.memory_layout)
         self._code_key = key
         return True
 
@@ -239,7 +250,7 @@ class ParamBlock:
             return False
         self._next_poll = time.monotonic() + TIER_UP_POLL_S
         code, key = self.pending
-        handle = self.store.backend.compile(code, cached_only=True)
+        handle = self.store.backend.compile(code, cached_only=True, layout=self.store.memory_layout)
         if handle is None:
             return False
         if self._enterable is None:

@@ -109,6 +109,9 @@ class DeviceExtension(Protocol):
 
     def release(self) -> None: ...
 
+    def relayout(self, layout: str) -> None:
+        """Move the buffers the VM reads as guest memory (MemoryArray) to `layout` (Store.relayout)."""
+
 
 class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
@@ -137,6 +140,8 @@ class Store:
         if limit < 0:
             raise WasmGpuError(f"max_memory must be at least 0, not {max_memory}")
         self.mems: list[MemInst] = []
+        # The layout of every MemoryArray the VM reads; a run may move it (relayout, tuning.LayoutTrial).
+        self.memory_layout = backend.start_layout
         # The reservation sizes are read here, per store, so that a test can make them small.
         self.budget = MemoryBudget(self, backend, n, limit, reserve_per_memory=RESERVE_PER_MEMORY,
                                    reserve_per_store=RESERVE_PER_STORE)
@@ -411,7 +416,7 @@ class Store:
                 raise
         else:
             self.budget.charge(n * low * PAGE, what + f"{{need}} of {kind}")
-            data = MemoryArray.zeros(self.backend, n, low * PAGE)
+            data = MemoryArray.zeros(self.backend, n, low * PAGE, self.memory_layout)
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self.params.dirty = True
@@ -424,7 +429,7 @@ class Store:
         charge = copies * (max_pages * PAGE if not self.backend.lazy else mtype.limits.min * PAGE)
         self.budget.charge(charge, f"{copies} processes' shared memory of up to {max_pages} pages need {{need}} "
                                    f"of {self.backend.memory_kind}")
-        data = MemoryArray.zeros(self.backend, copies, max_pages * PAGE)
+        data = MemoryArray.zeros(self.backend, copies, max_pages * PAGE, self.memory_layout)
         data.shift = self.thread_shift
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
@@ -517,6 +522,24 @@ class Store:
                 self.budget.charged += self.n * (new_cap - cap) * PAGE
             except ResourceLimitError:  # out of memory: further growth fails with -1 instead
                 mem.max_pages = cap
+        self.params.dirty = True
+
+    def relayout(self, layout: str) -> None:
+        """Every linear memory (each instance's pages in use) and the extension's buffers moved to `layout`,
+        between launches; the next launch runs the VM built for it (ParamBlock.sync). Raises
+        ResourceLimitError where the copies do not fit beside the originals (nothing moved then)."""
+        if layout == self.memory_layout:
+            return
+        pages = self.backend.to_host(self.mem_pages[1:]) if self.mems else None
+        moved = [m.data.relayout(layout, int(pages[k].max(initial=0)) * PAGE) for k, m in enumerate(self.mems)]
+        for m, data in zip(self.mems, moved, strict=True):
+            if self.backend.lazy:
+                self.budget.release(m.data)
+                self.budget.reserved += self.n * data.capacity
+            m.data = data
+        if self.extension is not None:
+            self.extension.relayout(layout)
+        self.memory_layout = layout
         self.params.dirty = True
 
     def grow_table(self, addr: int, want: int) -> None:

@@ -13,6 +13,7 @@ decides only which lanes run together, never results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -65,3 +66,113 @@ def trial_gain(spent: np.ndarray, end_ns: np.ndarray, start_ns: np.ndarray, bloc
         sel = group & (lane_seconds > 0)
         rates.append(fuel[sel].sum() / lane_seconds[sel].sum() if sel.any() else 0.0)
     return rates[0] / rates[1] if rates[0] > 0 and rates[1] > 0 else 1.0
+
+
+# Launch seconds a store runs in each layout before the trial compares them (tests make it 0).
+LAYOUT_WATCH_S = 0.25
+# The layout a store's memories start in, and the other one a long run tries.
+OTHER_LAYOUT = {"contiguous": "interleaved", "interleaved": "contiguous"}
+
+
+@dataclass
+class LayoutTrial:
+    """Which memory layout a long run keeps, measured while it runs (Store.relayout between launches).
+
+    Neither layout suits every program (bench/NOTES.md): contiguous memory wins where each lane works through
+    its own bytes (copies, parsers, sorts), interleaved words by up to 4x where lanes touch the same addresses
+    in step (a SIMD kernel over equal-sized images). So a store that has run `watch_s` in its first layout
+    builds the VM for the other in a thread, then runs in it for about as long, and keeps it only where its
+    lanes spent fuel `margin` times faster; it goes back otherwise. The choice is remembered per code
+    (`remembered`), so a later run of the same program starts in it. Layouts change where data lie, never
+    results.
+    """
+
+    first: str
+    watch_s: float = field(default_factory=lambda: LAYOUT_WATCH_S)
+    margin: float = 1.2
+    state: str = "watch"  # watch -> build -> try -> done
+    fuel: float = 0.0  # fuel spent in the current measure, its launch seconds, and its launches
+    seconds: float = 0.0
+    launches: int = 0
+    min_launches: int = 3  # a measure spans at least this many launches (one launch's time is noisy)
+    rate_first: float = 0.0
+    gain: float = 0.0
+    build: Any = None  # the other layout's build (a Future)
+    key: str = ""  # the code's, for remember_layout
+    note: str = ""  # what happened, for gpu-run -v
+
+    @property
+    def other(self) -> str:
+        return OTHER_LAYOUT[self.first]
+
+    def record(self, fuel: float, seconds: float) -> None:
+        """One launch's fuel spent (all lanes) and seconds, in the layout the store has now."""
+        if self.state in ("watch", "build", "try"):
+            self.fuel += fuel
+            self.seconds += seconds
+            self.launches += 1
+
+    @classmethod
+    def recalled(cls, first: str, gain: float) -> LayoutTrial:
+        """A store whose code an earlier run measured faster in the other layout (gain): it moves there as
+        soon as that layout's VM is built, measuring nothing."""
+        return cls(first, state="recall", gain=gain,
+                   note=f"memory layout: {OTHER_LAYOUT[first]}, measured {gain:.2f}x by an earlier run")
+
+    def next_layout(self, ready: bool) -> str | None:
+        """The layout to move to before the next launch (None: stay). `ready`: whether the other layout's VM
+        is built (after `build` was started)."""
+        if self.state == "recall" and ready:
+            self.state = "done"
+            return self.other
+        measured = self.seconds >= self.watch_s and self.launches >= self.min_launches
+        if self.state == "watch" and measured:
+            self.state = "build"
+            self._restart()  # the first layout's rate is taken from the launches just before the move
+        elif self.state == "build" and ready and measured:
+            self.rate_first = self.fuel / self.seconds
+            self.state = "try"
+            self._restart()
+            return self.other
+        elif self.state == "try" and measured:
+            self.gain = self.fuel / self.seconds / self.rate_first if self.rate_first > 0 else 0.0
+            self.state = "done"
+            keep = self.gain >= self.margin
+            self.note = (f"memory layout: {self.other} ran {self.gain:.2f}x {self.first}'s fuel rate; "
+                         f"keeping {self.other if keep else self.first}")
+            return None if keep else self.first
+        return None
+
+    def _restart(self) -> None:
+        self.fuel, self.seconds, self.launches = 0.0, 0.0, 0
+
+    @property
+    def wants_build(self) -> bool:
+        return self.state in ("build", "recall") and self.build is None
+
+    @property
+    def chosen(self) -> str | None:
+        """The layout the trial settled on, once done."""
+        if self.state != "done":
+            return None
+        return self.other if self.gain >= self.margin else self.first
+
+
+def remembered_layout(key: str) -> tuple[str, float] | None:
+    """The layout an earlier run of this code chose over its first one, and the gain it measured."""
+    from ..vm.build import cache_dir
+
+    try:
+        layout, gain = (cache_dir() / f"layout-{key}.txt").read_text().split()
+        return (layout, float(gain)) if layout in OTHER_LAYOUT else None
+    except (OSError, ValueError):
+        return None
+
+
+def remember_layout(key: str, layout: str, gain: float) -> None:
+    from ..vm.build import cache_dir
+
+    try:
+        (cache_dir() / f"layout-{key}.txt").write_text(f"{layout} {gain:.3f}\n")
+    except OSError:  # a read-only cache: the next run measures again
+        pass

@@ -375,13 +375,16 @@ class CudaKernel:
         return int(self.function.local_size_bytes)
 
 
-def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = ()) -> CudaKernel:
+def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = (), *, cached_only: bool = False,
+                     arch: str | None = None, build_only: bool = False) -> CudaKernel | None:
     """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals.
-    `defines`: preprocessor symbols (WG_CONTIGUOUS for the contiguous memory layout)."""
+    `defines`: preprocessor symbols (WG_CONTIGUOUS for the contiguous memory layout). With `cached_only`,
+    None unless the build is in the compile cache; with `build_only`, built into the cache and not loaded
+    (None), for a thread that builds for another (which gives `arch`, its device's compute capability)."""
     import cupy
     from cupy.cuda import nvrtc
 
-    arch = cupy.cuda.Device().compute_capability
+    arch = arch or cupy.cuda.Device().compute_capability
     # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
     extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
     # WASMGPU_NVRTC_OPTIONS (say "-lineinfo") adds options, for compute-sanitizer's source lines.
@@ -413,6 +416,10 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         nvrtc.destroyProgram(prog)
         return data
 
+    if cached_only and not entry.exists():
+        return None
     cubin = cached(entry, build)
+    if build_only:
+        return None
     module = cupy.RawModule(path=str(cubin))
     return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"))

@@ -477,10 +477,21 @@ class DeviceFiles:
         self.ov_hash = put(W_OV_HASH, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
         self.ov_name = put(W_OV_NAME, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
         self.ov_data = put(W_OV_DATA, np.zeros((DF_OV_SLOTS, n), dtype=np.uint64))  # type: ignore[operator]
-        self.ov_names = MemoryArray.zeros(backend, n, DF_OV_NAME_CAP)
-        self.ov_buf = MemoryArray.zeros(backend, n, self.ov_cap)
-        self.set_field(W_OV_NAMES, backend.ptr(self.ov_names.data))  # type: ignore[operator]
-        self.set_field(W_OV_BUF, backend.ptr(self.ov_buf.data))  # type: ignore[operator]
+        self.ov_names = MemoryArray.zeros(backend, n, DF_OV_NAME_CAP, s.memory_layout)  # type: ignore[attr-defined]
+        self.ov_buf = MemoryArray.zeros(backend, n, self.ov_cap, s.memory_layout)  # type: ignore[attr-defined]
+        self._point_overlay()
+
+    def _point_overlay(self) -> None:
+        ptr = self.store.backend.ptr  # type: ignore[attr-defined]
+        self.set_field(W_OV_NAMES, ptr(self.ov_names.data))  # type: ignore[operator]
+        self.set_field(W_OV_BUF, ptr(self.ov_buf.data))  # type: ignore[operator]
+
+    def relayout(self, layout: str) -> None:
+        """The overlay's buffers moved to the store's new memory layout (Store.relayout)."""
+        if self.ov_cap:
+            self.ov_names = self.ov_names.relayout(layout, self.ov_names.capacity)
+            self.ov_buf = self.ov_buf.relayout(layout, self.ov_buf.capacity)
+            self._point_overlay()
 
     def make_all(self) -> None:
         """What every instance made here, made on the host: the run is over, ended instances or not (an

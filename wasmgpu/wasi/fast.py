@@ -257,7 +257,7 @@ class FastPaths:
             self.files = DeviceFiles(self.store, self.contexts, self._flags, self._changed, self._set)
             self.files.build()
         if name == "fd_write" and self.out is None and self.out_buffer > 0:
-            self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer)
+            self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer, self.store.memory_layout)
             self._set(W_OUT, self.store.backend.ptr(self.out.data))
             self._set(W_OUT_CAP, self.out_buffer)
             bits = np.fromiter((self._fd_bits(i) for i in range(self.store.n)), dtype=np.uint32, count=self.store.n)
@@ -313,6 +313,13 @@ class FastPaths:
         if self.files is not None:
             self.files.__dict__.clear()
         self.__dict__.clear()
+
+    def relayout(self, layout: str) -> None:
+        if self.out is not None:
+            self.out = self.out.relayout(layout, self.out.capacity)
+            self._set(W_OUT, self.store.backend.ptr(self.out.data))
+        if self.files is not None:
+            self.files.relayout(layout)
 
     def set_memory(self, addr: int | None) -> None:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)

@@ -1,0 +1,136 @@
+"""Stores that move their memories to the other layout while they run (Store.relayout, tuning.LayoutTrial):
+the bytes move exactly, programs give the same answers when moved between any two launches, and the trial
+keeps the layout whose lanes spent fuel faster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import BACKEND
+from tests.test_devfiles import make_tree, tree_files
+from wasmgpu.runtime import launch, tuning
+from wasmgpu.runtime.backends import CpuBackend
+from wasmgpu.runtime.engine import Engine
+from wasmgpu.runtime.linear_memory import MemoryArray
+from wasmgpu.runtime.tuning import LayoutTrial
+from wasmgpu.wasi import Wasi, WasiContext
+
+REPO = Path(__file__).resolve().parent.parent
+# The backends with both layouts: the GPU, or the CPU build of the GPU's layouts.
+MOVABLE = "cuda" if BACKEND == "cuda" else "cpu-interleaved"
+
+
+@pytest.mark.parametrize("start", ["contiguous", "interleaved"])
+@pytest.mark.parametrize("used", [0, 7, 64, 253, 256])
+def test_relayout_moves_the_bytes_in_use(start: str, used: int) -> None:
+    backend = CpuBackend(threads=1, interleaved=True, memory_layout=start)
+    n, cap = 5, 256
+    mem = MemoryArray.zeros(backend, n, cap)
+    rng = np.random.default_rng(used)
+    model = rng.integers(0, 256, (n, cap), dtype=np.uint8)
+    for i in range(n):
+        mem.write(i, 0, model[i].tobytes())
+    other = tuning.OTHER_LAYOUT[start]
+    moved = mem.relayout(other, used)
+    assert moved.layout == other and moved.capacity >= cap
+    back = moved.relayout(start, cap)
+    for i in range(n):
+        want = model[i, :used].tobytes() + bytes(cap - used)
+        assert moved.read(i, 0, cap).tobytes() == want
+        assert back.read(i, 0, cap).tobytes() == want
+    assert mem.relayout(start, cap) is mem
+
+
+def _feed(trial: LayoutTrial, rates: list[float], ready: bool = True) -> list[str | None]:
+    """Launches of one second at the given fuel rates: the moves the trial asked for before each."""
+    moves = []
+    for rate in rates:
+        moves.append(trial.next_layout(ready))
+        trial.record(rate, 1.0)
+    return moves
+
+
+def test_the_trial_keeps_the_other_layout_only_where_it_is_clearly_faster() -> None:
+    fast = LayoutTrial("contiguous", watch_s=2.0)
+    # watch 3 launches (the least), measure 3 more just before the move, try 3 in the other layout
+    moves = _feed(fast, [10, 10, 10, 10, 10, 10, 30, 30, 30, 30])
+    assert moves == [None] * 6 + ["interleaved", None, None, None]
+    assert fast.state == "done" and fast.chosen == "interleaved" and fast.gain == pytest.approx(3.0)
+    slow = LayoutTrial("contiguous", watch_s=2.0)
+    moves = _feed(slow, [10] * 6 + [11] * 4)
+    assert moves[6] == "interleaved" and moves[9] == "contiguous" and slow.chosen == "contiguous"
+    waiting = LayoutTrial("contiguous", watch_s=0.0)
+    assert _feed(waiting, [10] * 8, ready=False) == [None] * 8 and waiting.state == "build"
+    recalled = LayoutTrial.recalled("contiguous", 2.5)
+    assert recalled.wants_build and recalled.next_layout(False) is None
+    assert recalled.next_layout(True) == "interleaved" and recalled.chosen == "interleaved"
+
+
+def _make_run(engine: Engine, tmp: Path, move_each_launch: bool) -> tuple[list[bytes], list[object], list[dict]]:
+    """tests/corpus/src/wasi_random.c "make" sequences, 8 instances on trees of their own (files made and
+    written on the device, output buffered there), with short launches; `move_each_launch`: the store changes
+    layout after every launch."""
+    module = REPO / "tests" / "corpus" / "wasm" / "wasi_random.wasm"
+    roots = [make_tree(tmp / str(k)) for k in range(8)]
+    contexts = [WasiContext(args=["wasi_random.wasm", str(seed), "80", "make", "easy"], preopens=[(str(r), ".")])
+                for seed, r in enumerate(roots)]
+    compiled = engine.load(module.read_bytes())
+    store = engine.store(len(contexts))
+    store.fuel_slice = 5000
+    wasi = Wasi(store, contexts)
+    instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
+    wasi.bind(instance)
+    layouts = []
+
+    def move() -> None:
+        layouts.append(store.memory_layout)
+        store.relayout(tuning.OTHER_LAYOUT[store.memory_layout])
+
+    try:
+        results = store.call(instance.exports["_start"], [()] * len(contexts), on_slice=move if move_each_launch
+                             else None)
+    finally:
+        wasi.close()
+    if move_each_launch:
+        assert {"contiguous", "interleaved"} <= set(layouts), layouts
+    return [bytes(c.stdout.data) for c in contexts], [r.exit_code for r in results], [tree_files(r) for r in roots]
+
+
+def test_a_program_moved_between_every_two_launches_gives_the_same_answers(tmp_path: Path) -> None:
+    engine = Engine(MOVABLE, "auto")
+    want = _make_run(Engine(MOVABLE, "contiguous"), tmp_path / "fixed", False)
+    got = _make_run(engine, tmp_path / "moved", True)
+    assert got == want
+    assert all(code == 0 for code in want[1])
+
+
+def test_auto_settles_on_a_layout_and_remembers_it(tmp_path: Path, monkeypatch) -> None:
+    """A long run under auto (here every launch counts as long) measures both layouts, gives the answers the
+    fixed layout gives, and a later run of the same code starts from the choice without measuring."""
+    memory: dict[str, tuple[str, float]] = {}  # the compile cache's choices, kept apart from other tests'
+    monkeypatch.setattr(launch, "remembered_layout", memory.get)
+    monkeypatch.setattr(launch, "remember_layout", lambda key, layout, gain: memory.__setitem__(key, (layout, gain)))
+    monkeypatch.setattr(tuning, "LAYOUT_WATCH_S", 0.0)
+    wasm = (REPO / "bench" / "wasm" / "sieve.wasm").read_bytes()
+    args = [(i,) for i in range(16)]
+
+    def run(layout: str) -> tuple[list, LayoutTrial | None, str]:
+        inst = Engine(MOVABLE, layout).load(wasm).instantiate(16)
+        inst.store.fuel_slice = 3000
+        values = [r.values for r in inst.call("run", args)]
+        return values, inst.store.launcher.layout_trial, inst.store.memory_layout
+
+    want, _, _ = run("contiguous")
+    got, trial, settled = run("auto")
+    assert got == want
+    assert trial is not None and trial.state == "done" and settled == trial.chosen
+    assert trial.note.startswith("memory layout: interleaved ran")
+    again, second, _ = run("auto")
+    assert again == want
+    if trial.chosen == "contiguous":
+        assert second is None  # nothing to try again
+    else:
+        assert second is not None and second.note.startswith("memory layout: interleaved, measured")
