@@ -123,6 +123,7 @@ def test_auto_settles_on_a_layout_and_remembers_it(tmp_path: Path, monkeypatch) 
         values = [r.values for r in inst.call("run", args)]
         return values, inst.store.launcher.layout_trial, inst.store.memory_layout
 
+    Engine(MOVABLE, "interleaved")  # both layouts' interpreters built (background builds are off in tests)
     want, _, _ = run("contiguous")
     got, trial, settled = run("auto")
     assert got == want

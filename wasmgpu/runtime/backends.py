@@ -5,8 +5,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
-import threading
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,23 +49,6 @@ class Backend:
         is built already."""
         raise NotImplementedError
 
-    def prepare(self, code: StoreCode | None, layout: str) -> Future:
-        """Build, in a thread, a store's code (None: the interpreter) for `layout` into the compile cache, where
-        `compile` or `interpreter` with `cached_only` then find it; the future ends when the build does."""
-        done: Future = Future()
-
-        def build() -> None:
-            try:
-                self._prepare(code, layout)
-                done.set_result(None)
-            except Exception as e:  # the store keeps its layout; the caller reports the error
-                done.set_exception(e)
-
-        threading.Thread(target=build, name=f"wasmgpu-{layout}-build", daemon=True).start()
-        return done
-
-    def _prepare(self, code: StoreCode | None, layout: str) -> None:
-        raise NotImplementedError
 
     def ptr(self, arr: Any) -> int:
         raise NotImplementedError
@@ -282,11 +263,6 @@ class CpuBackend(Backend):
             self._interpreters[layout] = lib
         return self._interpreters[layout]
 
-    def _prepare(self, code: StoreCode | None, layout: str) -> None:
-        from ..vm.build import load_host_library
-
-        load_host_library(self.instance_minor, self.defines_for(layout), compiled=code or "")
-
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
         (code or self.lib).vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
@@ -355,11 +331,6 @@ class CudaBackend(Backend):
                 return None
             self._interpreters[layout] = kernel
         return self._interpreters[layout]
-
-    def _prepare(self, code: StoreCode | None, layout: str) -> None:
-        from ..vm.build import load_cuda_kernel
-
-        load_cuda_kernel(code or "", self.defines_for(layout), arch=self.arch, build_only=True)
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:

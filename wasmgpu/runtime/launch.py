@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ from ..wasm import opcodes as wo
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
-from .tuning import LayoutTrial, WindowTuner, remember_layout, remembered_layout, trial_gain
+from .tuning import LAYOUT_SLICE, LayoutTrial, WindowTuner, remember_layout, remembered_layout, trial_gain
 
 if TYPE_CHECKING:
     from .store import Store
@@ -171,12 +170,14 @@ class Launcher:
                 ext.before_launch()
             measure = layouts is not None and layouts.state in ("watch", "build", "try")
             fuel_before = s.fuel_left.copy() if measure else None
+            cap = LAYOUT_SLICE if measure else None
             started = time.perf_counter()
             try:
                 if tuner is None:
+                    params[P_FUEL_SLICE] = min(s.fuel_slice, cap or s.fuel_slice)
                     s.backend.run(params, s.n, code=s.params.code_handle)
                 else:
-                    self._run_tuned(params, tuner)
+                    self._run_tuned(params, tuner, cap)
             finally:
                 launched = time.perf_counter()
                 s.seconds["launches"] += launched - started
@@ -220,18 +221,17 @@ class Launcher:
         return trial
 
     def _layout_step(self, trial: LayoutTrial) -> None:
-        """Before a launch: build the other layout's VM when the trial asks, and move the store when it says."""
+        """Before a launch: start the other layout's build when the trial asks, and move the store when it says."""
         s = self.store
         if trial.state == "done" or s.params.dirty:  # the code and tier are known after the first sync
             return
         code = s.params.code if s.params.tier_used == "compiled" else None
-        if trial.wants_build:
-            trial.build = self._other_vm(code, trial.other, build=True)
-        elif trial.build is not None and trial.build.done() and trial.build.exception() is not None:
-            failed = trial.build.exception()
-            trial.state, trial.note = "done", f"memory layout: the {trial.other} build failed: {failed}"
-            return
-        ready = trial.state in ("build", "recall") and self._other_vm(code, trial.other) is not None
+        backend = s.backend
+        ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
+                 backend.compile(code, cached_only=True, layout=trial.other)) is not None
+        if not ready and trial.wants_build:
+            s.params.build_layout(trial.other)
+            trial.build = True
         to = trial.next_layout(ready)
         if to is not None:
             started = time.perf_counter()
@@ -243,26 +243,12 @@ class Launcher:
         if trial.state == "done" and trial.chosen is not None and trial.key:
             remember_layout(trial.key, trial.chosen, trial.gain)
 
-    def _other_vm(self, code: Any, layout: str, build: bool = False) -> Any:
-        """The VM of `layout` for the store's code (None: the interpreter) if built; with `build`, a future
-        for its build (done at once where it is built)."""
-        backend = self.store.backend
-        found = backend.interpreter(layout, cached_only=True) if code is None else \
-            backend.compile(code, cached_only=True, layout=layout)
-        if not build:
-            return found
-        if found is not None:
-            done: Future = Future()
-            done.set_result(None)
-            return done
-        return backend.prepare(code, layout)
-
-    def _run_tuned(self, params: Any, tuner: WindowTuner) -> None:
-        """One launch under the window and the fuel slice the tuner asks for; a trial launch runs some blocks
-        under another window, and the tuner learns how their fuel rate compared."""
+    def _run_tuned(self, params: Any, tuner: WindowTuner, cap: int | None = None) -> None:
+        """One launch under the window and the fuel slice the tuner asks for (at most `cap`); a trial launch
+        runs some blocks under another window, and the tuner learns how their fuel rate compared."""
         s = self.store
         near, trial, fuel = tuner.next()
-        params[P_FUEL_SLICE] = fuel
+        params[P_FUEL_SLICE] = min(fuel, cap or fuel)
         if trial is None:
             s.backend.run(params, s.n, near, code=s.params.code_handle)
             return

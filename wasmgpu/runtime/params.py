@@ -241,6 +241,21 @@ class ParamBlock:
         self._code_key = key
         return True
 
+    def build_layout(self, layout: str) -> bool:
+        """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its
+        compiled code where it runs compiled, else the interpreter. Whether a build started."""
+        s = self.store
+        arch = str(getattr(s.backend, "arch", ""))
+        defines = s.backend.defines_for(layout)
+        if self.tier_used == "compiled" and self.code is not None:
+            pieces = len(s.code) > pieces_words(s.backend.name)
+            job = background.BuildJob(self.code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems), pieces,
+                                      s.backend.instance_minor, defines, list(s.try_regions), arch, layout)
+        else:
+            job = background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
+                                      arch, layout)
+        return background.start(job)
+
     def tier_up(self, pcs: Any) -> bool:
         """Between launches of a run that interprets while its code builds in the background: once the build
         is in the cache and every unfinished instance stands where the compiled code can be entered (`pcs`, a

@@ -13,7 +13,6 @@ decides only which lanes run together, never results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -70,6 +69,9 @@ def trial_gain(spent: np.ndarray, end_ns: np.ndarray, start_ns: np.ndarray, bloc
 
 # Launch seconds a store runs in each layout before the trial compares them (tests make it 0).
 LAYOUT_WATCH_S = 0.25
+# Fuel per lane of the launches that measure a layout: a program whose lanes finish in one long launch still
+# gets several to measure, and moves early.
+LAYOUT_SLICE = 1 << 14
 # The layout a store's memories start in, and the other one a long run tries.
 OTHER_LAYOUT = {"contiguous": "interleaved", "interleaved": "contiguous"}
 
@@ -97,7 +99,7 @@ class LayoutTrial:
     min_launches: int = 3  # a measure spans at least this many launches (one launch's time is noisy)
     rate_first: float = 0.0
     gain: float = 0.0
-    build: Any = None  # the other layout's build (a Future)
+    build: bool = False  # whether the other layout's build was started
     key: str = ""  # the code's, for remember_layout
     note: str = ""  # what happened, for gpu-run -v
 
@@ -148,7 +150,10 @@ class LayoutTrial:
 
     @property
     def wants_build(self) -> bool:
-        return self.state in ("build", "recall") and self.build is None
+        """Whether to start the other layout's build now: early in a run that launches for a while, so that
+        it is there by the time the first layout is measured (a build takes seconds)."""
+        early = self.state == "watch" and self.seconds >= self.watch_s / 4
+        return not self.build and (early or self.state in ("build", "recall"))
 
     @property
     def chosen(self) -> str | None:

@@ -1,4 +1,5 @@
-"""Building a large store's compiled code for the CPU while its first run interprets.
+"""Building a large store's compiled code for the CPU while its first run interprets; and the VM of the
+other memory layout for a store's layout trial (runtime/tuning.LayoutTrial), on either backend.
 
 `auto` interprets a store too large to compile before it runs (params.AUTO_COMPILE_WORDS), so that the
 first run is never slower than the interpreter; on the CPU backends it also starts this module in a
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.to_c import FuncInfo, compile_store
-from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_host_library
+from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_cuda_kernel, load_host_library
 
 LOCK_STALE_S = 3600.0
 # Builds under way at once, over every process sharing the compile cache: each may take gigabytes and a
@@ -37,7 +38,7 @@ _STARTED: set[str] = set()
 @dataclass
 class BuildJob:
     key: str
-    code: np.ndarray
+    code: np.ndarray | None  # None: the interpreter alone
     funcs: list[FuncInfo]
     sigs: dict[int, tuple[int, int]]
     memories: int
@@ -45,10 +46,21 @@ class BuildJob:
     interleaved: bool
     defines: tuple[str, ...]
     regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]]
+    cuda_arch: str = ""  # for the CUDA backend: the device's compute capability (else the CPU's build)
+    tag: str = ""  # tells apart builds of one key (the layouts)
 
-    def store_code(self) -> StoreCode:
-        return StoreCode(self.key, lambda: compile_store(self.code, self.funcs, self.sigs, self.memories,
+    def store_code(self) -> StoreCode | str:
+        code = self.code
+        if code is None:
+            return ""
+        return StoreCode(self.key, lambda: compile_store(code, self.funcs, self.sigs, self.memories,
                                                          pieces=self.pieces, regions=self.regions))
+
+    def build(self) -> None:
+        if self.cuda_arch:
+            load_cuda_kernel(self.store_code(), self.defines, arch=self.cuda_arch, build_only=True)
+        else:
+            load_host_library(self.interleaved, self.defines, compiled=self.store_code())
 
 
 def enabled() -> bool:
@@ -58,9 +70,9 @@ def enabled() -> bool:
 
 def start(job: BuildJob) -> bool:
     """Starts the build of `job` in a detached low-priority process, once per key; whether one started."""
-    if job.key in _STARTED or not enabled() or building() >= MAX_BUILDS:
+    if job.key + job.tag in _STARTED or not enabled() or building() >= MAX_BUILDS:
         return False
-    _STARTED.add(job.key)
+    _STARTED.add(job.key + job.tag)
     try:
         proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.vm.background"], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -69,7 +81,8 @@ def start(job: BuildJob) -> bool:
         proc.stdin.close()
     except OSError:
         return False  # no process to be had: the interpreter runs, as it would have anyway
-    BUILD_EVENTS.append(BuildEvent(f"compiled code {job.key[:20]}", False, 0.0, background=True))
+    what = "the interpreter" if job.code is None else "compiled code"
+    BUILD_EVENTS.append(BuildEvent(f"{what} {job.key[:20]}", False, 0.0, background=True))
     return True
 
 
@@ -105,17 +118,17 @@ def _lock(key: str) -> int | None:
 def main() -> int:
     job: BuildJob = pickle.loads(sys.stdin.buffer.read())
     os.nice(19)
-    fd = _lock(job.key)
+    fd = _lock(job.key + job.tag)
     if fd is None:
         return 0  # another process builds it
     try:
-        load_host_library(job.interleaved, job.defines, compiled=job.store_code())
+        job.build()
     except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
         return 1
     finally:
         os.close(fd)
         try:
-            _lock_path(job.key).unlink()
+            _lock_path(job.key + job.tag).unlink()
         except OSError:
             pass
     return 0
