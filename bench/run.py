@@ -47,6 +47,8 @@ REPO = BENCH_DIR.parent
 ALL_BACKENDS = ("cuda", "cpu", "wasmtime", "native")
 # Store options for big batches: the programs need far less (measured: at most 256 slots, depth 32).
 STORE_OPTIONS = {"stack_slots": 1024, "max_depth": 256}
+# The longest wait for builds a warm-up run started in the background, before the timed runs.
+BUILD_WAIT_S = 300.0
 STORE_OVERRIDES: dict[str, dict[str, int]] = {}
 MASK64 = (1 << 64) - 1
 
@@ -273,6 +275,11 @@ class WasmgpuRunner:
             m.first_call_s, res = self._call(batch, args)
             m.results = self._checksums(res)
             m.tier = batch.store.tier_used
+            # A build the warm-up started in the background (the other memory layout's VM) is what a user's
+            # next run would find done: the timed runs come after it.
+            from wasmgpu.vm import background
+
+            background.wait(BUILD_WAIT_S)
 
             def once() -> float:
                 dt, res = self._call(batch, args)

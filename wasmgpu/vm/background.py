@@ -81,8 +81,9 @@ def start(job: BuildJob) -> bool:
         proc.stdin.close()
     except OSError:
         return False  # no process to be had: the interpreter runs, as it would have anyway
-    what = "the interpreter" if job.code is None else "compiled code"
-    BUILD_EVENTS.append(BuildEvent(f"{what} {job.key[:20]}", False, 0.0, background=True))
+    what = f"the interpreter for {job.tag or 'its'} memory layout" if job.code is None else \
+        f"compiled code {job.key[:20]}"
+    BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True))
     return True
 
 
@@ -96,6 +97,15 @@ def building() -> int:
         except OSError:
             pass  # finished while counted
     return count
+
+
+def wait(limit_s: float) -> float:
+    """Until no build is under way (at most `limit_s`): a harness's warm-up run may start one that a user's
+    later run would find done. The seconds waited."""
+    start = time.monotonic()
+    while building() and time.monotonic() - start < limit_s:
+        time.sleep(0.5)
+    return time.monotonic() - start
 
 
 def _lock_path(key: str) -> Path:
