@@ -113,6 +113,10 @@ class DeviceExtension(Protocol):
         """Move the buffers the VM reads as guest memory (MemoryArray) to `layout` (Store.relayout)."""
 
 
+# Device memory left free beyond a second copy of the memories when a store moves them (Store.relayout).
+RELAYOUT_SPARE = 1 << 30
+
+
 class Store:
     """N instances' worth of WebAssembly objects, and the loop that runs them."""
 
@@ -530,8 +534,17 @@ class Store:
         ResourceLimitError where the copies do not fit beside the originals (nothing moved then)."""
         if layout == self.memory_layout:
             return
+        free = self.backend.device_memory()
+        if free is not None:
+            held = sum(m.data.data.nbytes for m in self.mems)
+            pool = self.xp.get_default_memory_pool().free_bytes()
+            if 2 * held + RELAYOUT_SPARE > free + pool:  # the spare: the WASI buffers, which move too
+                raise ResourceLimitError(f"moving {format_bytes(held)} of memories needs as much again free")
         pages = self.backend.to_host(self.mem_pages[1:]) if self.mems else None
-        moved = [m.data.relayout(layout, int(pages[k].max(initial=0)) * PAGE) for k, m in enumerate(self.mems)]
+        try:
+            moved = [m.data.relayout(layout, int(pages[k].max(initial=0)) * PAGE) for k, m in enumerate(self.mems)]
+        except self.backend.out_of_memory as e:
+            raise ResourceLimitError(f"no room to move the memories: {e}") from e
         for m, data in zip(self.mems, moved, strict=True):
             if self.backend.lazy:
                 self.budget.release(m.data)
