@@ -23,12 +23,12 @@ timeout 100 $b --budget 30 --only simdconv --backends cuda --memory-layout auto 
 show "$out/simd-auto2.json"
 for L in contiguous interleaved; do
   echo "== simdconv $L"
-  timeout 100 $b --budget 30 --only simdconv --backends cuda --memory-layout $L --json "$out/simd-$L.json" 2>&1 | grep -E "^simdconv|rror" | tail -2
+  timeout 100 $b --budget 1 --only simdconv --backends cuda --memory-layout $L --json "$out/simd-$L.json" 2>&1 | grep -E "^simdconv|rror" | tail -2
   show "$out/simd-$L.json"
 done
 for L in auto contiguous; do
   echo "== kernels $L"
-  timeout 200 $b --budget 30 --only sieve,qsort,json,rs_strings --backends cuda --memory-layout $L --json "$out/k-$L.json" 2>&1 | grep -E "rror|agree" | tail -3
+  timeout 150 $b --budget 30 --only sieve,qsort --backends cuda --memory-layout $L --json "$out/k-$L.json" 2>&1 | grep -E "rror|agree" | tail -3
   show "$out/k-$L.json"
 done
 cat ~/.cache/wasmgpu/layout-* 2>/dev/null | sort | uniq -c
