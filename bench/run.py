@@ -825,7 +825,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-depth", type=int, help="store option for every benchmark (default 256)")
     p.add_argument("--fuel-slice", type=int, help="store option: instructions per launch")
     p.add_argument("--memory-layout", choices=("interleaved", "contiguous", "auto"), default=None,
-                   help="the cuda backend's linear memory layout (default: auto)")
+                   help="the cuda backend's linear memory layout (default: contiguous)")
     p.add_argument("--deadline", type=float, default=0.0,
                    help="seconds: start no measurement after this; the report covers what ran (0: none)")
     p.add_argument("--skip", default="", metavar="BACKEND:NAME[,...]",

@@ -55,15 +55,18 @@ def _feed(trial: LayoutTrial, rates: list[float], ready: bool = True) -> list[st
 
 def test_the_trial_keeps_the_other_layout_only_where_it_is_clearly_faster() -> None:
     fast = LayoutTrial("contiguous", watch_s=2.0)
-    # watch 3 launches (the least), measure 3 more just before the move, try 3 in the other layout
-    moves = _feed(fast, [10, 10, 10, 10, 10, 10, 30, 30, 30, 30])
-    assert moves == [None] * 6 + ["interleaved", None, None, None]
-    assert fast.state == "done" and fast.chosen == "interleaved" and fast.gain == pytest.approx(3.0)
+    # watch 3 launches (the least), wait for the build (here there: one launch), measure 3 just before the
+    # move, try 3 in the other layout
+    moves = _feed(fast, [10, 10, 10, 10, 10, 10, 10, 30, 30, 30, 30])
+    assert moves == [None] * 7 + ["interleaved", None, None, None]
+    assert fast.next_layout(True) is None and fast.state == "done"
+    assert fast.chosen == "interleaved" and fast.gain == pytest.approx(3.0)
     slow = LayoutTrial("contiguous", watch_s=2.0)
-    moves = _feed(slow, [10] * 6 + [11] * 4)
-    assert moves[6] == "interleaved" and moves[9] == "contiguous" and slow.chosen == "contiguous"
+    moves = _feed(slow, [10] * 7 + [11] * 3)
+    assert moves[7] == "interleaved" and slow.next_layout(True) == "contiguous" and slow.chosen == "contiguous"
     waiting = LayoutTrial("contiguous", watch_s=0.0)
-    assert _feed(waiting, [10] * 8, ready=False) == [None] * 8 and waiting.state == "build"
+    assert _feed(waiting, [10] * 8, ready=False) == [None] * 8 and waiting.state == "wait"
+    assert not waiting.measuring and waiting.wants_build  # no build asked yet: launches go uncapped meanwhile
     recalled = LayoutTrial.recalled("contiguous", 2.5)
     assert recalled.wants_build and recalled.next_layout(False) is None
     assert recalled.next_layout(True) == "interleaved" and recalled.chosen == "interleaved"

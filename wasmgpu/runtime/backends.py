@@ -294,9 +294,10 @@ class CudaBackend(Backend):
             _sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy
         self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
-        # Starting contiguous: measured faster on 8 of the 10 benchmarks; interleaved wins by up to 4x on
-        # programs whose lanes touch the same addresses in step, so a long run tries it (bench/NOTES.md).
-        self.memory_layout = _layout(memory_layout, "auto")
+        # Contiguous by default: measured faster on 8 of the 10 benchmarks; interleaved wins by up to 4x on
+        # programs whose lanes touch the same addresses in step, which auto is to find (bench/NOTES.md:
+        # not yet measured on a GPU, so not the default).
+        self.memory_layout = _layout(memory_layout, "contiguous")
         self.kernel = load_cuda_kernel(defines=self.defines)
         self._interpreters = {self.start_layout: self.kernel}
         self.arch = cupy.cuda.Device().compute_capability
@@ -424,7 +425,7 @@ def _layout(asked: str | None, default: str) -> str:
 
 
 def make_backend(name: str, memory_layout: str | None = None, device: int | None = None) -> Backend:
-    """`memory_layout`: None for the backend's own (cuda: auto; cpu: contiguous; cpu-interleaved: interleaved);
+    """`memory_layout`: None for the backend's own (cuda and cpu: contiguous; cpu-interleaved: interleaved);
     `device`: the GPU for cuda (None: the calling thread's current one)."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"

@@ -34,7 +34,15 @@ from ..wasm import opcodes as wo
 from .backtrace import backtraces
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
-from .tuning import LAYOUT_SLICE, LayoutTrial, WindowTuner, remember_layout, remembered_layout, trial_gain
+from .tuning import (
+    LAYOUT_PROBE_S,
+    LAYOUT_SLICE,
+    LayoutTrial,
+    WindowTuner,
+    remember_layout,
+    remembered_layout,
+    trial_gain,
+)
 
 if TYPE_CHECKING:
     from .store import Store
@@ -168,7 +176,7 @@ class Launcher:
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
-            measure = layouts is not None and layouts.state in ("watch", "build", "try")
+            measure = layouts is not None and layouts.measuring
             fuel_before = s.fuel_left.copy() if measure else None
             cap = LAYOUT_SLICE if measure else None
             started = time.perf_counter()
@@ -227,8 +235,12 @@ class Launcher:
             return
         code = s.params.code if s.params.tier_used == "compiled" else None
         backend = s.backend
-        ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
-                 backend.compile(code, cached_only=True, layout=trial.other)) is not None
+        ready = False
+        if trial.state in ("wait", "recall") and time.monotonic() >= trial.next_probe:
+            # A look in the compile cache (a file's hash): every LAYOUT_PROBE_S at most.
+            trial.next_probe = time.monotonic() + LAYOUT_PROBE_S
+            ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
+                     backend.compile(code, cached_only=True, layout=trial.other)) is not None
         if not ready and trial.wants_build:
             s.params.build_layout(trial.other)
             trial.build = True

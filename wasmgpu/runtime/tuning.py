@@ -72,6 +72,8 @@ LAYOUT_WATCH_S = 0.25
 # Fuel per lane of the launches that measure a layout: a program whose lanes finish in one long launch still
 # gets several to measure, and moves early.
 LAYOUT_SLICE = 1 << 14
+# How often a run waiting for the other layout's build looks for it in the compile cache (seconds).
+LAYOUT_PROBE_S = 0.5
 # The layout a store's memories start in, and the other one a long run tries.
 OTHER_LAYOUT = {"contiguous": "interleaved", "interleaved": "contiguous"}
 
@@ -82,17 +84,18 @@ class LayoutTrial:
 
     Neither layout suits every program (bench/NOTES.md): contiguous memory wins where each lane works through
     its own bytes (copies, parsers, sorts), interleaved words by up to 4x where lanes touch the same addresses
-    in step (a SIMD kernel over equal-sized images). So a store that has run `watch_s` in its first layout
-    builds the VM for the other in a thread, then runs in it for about as long, and keeps it only where its
-    lanes spent fuel `margin` times faster; it goes back otherwise. The choice is remembered per code
-    (`remembered`), so a later run of the same program starts in it. Layouts change where data lie, never
-    results.
+    in step (a SIMD kernel over equal-sized images). A store that launches for a while (`watch`) has the VM of
+    the other layout built in the background (`wait`); once it is built, launches measure the fuel rate in
+    the first layout (`measure`), the store moves, launches measure it in the other (`try`), and the store
+    keeps the other only where its lanes spent fuel `margin` times faster. The choice is remembered per code
+    (`remember_layout`), so a later run of the same program moves as soon as it can (`recall`). Layouts change
+    where data lie, never results.
     """
 
     first: str
     watch_s: float = field(default_factory=lambda: LAYOUT_WATCH_S)
     margin: float = 1.2
-    state: str = "watch"  # watch -> build -> try -> done
+    state: str = "watch"  # watch -> wait -> measure -> try -> done; recall -> done
     fuel: float = 0.0  # fuel spent in the current measure, its launch seconds, and its launches
     seconds: float = 0.0
     launches: int = 0
@@ -100,19 +103,9 @@ class LayoutTrial:
     rate_first: float = 0.0
     gain: float = 0.0
     build: bool = False  # whether the other layout's build was started
+    next_probe: float = 0.0  # when to look for that build again (time.monotonic)
     key: str = ""  # the code's, for remember_layout
     note: str = ""  # what happened, for gpu-run -v
-
-    @property
-    def other(self) -> str:
-        return OTHER_LAYOUT[self.first]
-
-    def record(self, fuel: float, seconds: float) -> None:
-        """One launch's fuel spent (all lanes) and seconds, in the layout the store has now."""
-        if self.state in ("watch", "build", "try"):
-            self.fuel += fuel
-            self.seconds += seconds
-            self.launches += 1
 
     @classmethod
     def recalled(cls, first: str, gain: float) -> LayoutTrial:
@@ -121,17 +114,35 @@ class LayoutTrial:
         return cls(first, state="recall", gain=gain,
                    note=f"memory layout: {OTHER_LAYOUT[first]}, measured {gain:.2f}x by an earlier run")
 
+    @property
+    def other(self) -> str:
+        return OTHER_LAYOUT[self.first]
+
+    @property
+    def measuring(self) -> bool:
+        """Whether launches now count, and so are kept short (LAYOUT_SLICE)."""
+        return self.state in ("watch", "measure", "try")
+
+    def record(self, fuel: float, seconds: float) -> None:
+        """One launch's fuel spent (all lanes) and seconds, in the layout the store has now."""
+        if self.measuring:
+            self.fuel += fuel
+            self.seconds += seconds
+            self.launches += 1
+
     def next_layout(self, ready: bool) -> str | None:
         """The layout to move to before the next launch (None: stay). `ready`: whether the other layout's VM
-        is built (after `build` was started)."""
+        is built."""
+        measured = self.seconds >= self.watch_s and self.launches >= self.min_launches
         if self.state == "recall" and ready:
             self.state = "done"
             return self.other
-        measured = self.seconds >= self.watch_s and self.launches >= self.min_launches
         if self.state == "watch" and measured:
-            self.state = "build"
-            self._restart()  # the first layout's rate is taken from the launches just before the move
-        elif self.state == "build" and ready and measured:
+            self.state = "wait"
+        elif self.state == "wait" and ready:
+            self.state = "measure"  # the first layout's rate, from the launches just before the move
+            self._restart()
+        elif self.state == "measure" and measured:
             self.rate_first = self.fuel / self.seconds
             self.state = "try"
             self._restart()
@@ -153,7 +164,7 @@ class LayoutTrial:
         """Whether to start the other layout's build now: early in a run that launches for a while, so that
         it is there by the time the first layout is measured (a build takes seconds)."""
         early = self.state == "watch" and self.seconds >= self.watch_s / 4
-        return not self.build and (early or self.state in ("build", "recall"))
+        return not self.build and (early or self.state in ("wait", "recall"))
 
     @property
     def chosen(self) -> str | None:

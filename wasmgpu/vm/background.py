@@ -81,9 +81,12 @@ def start(job: BuildJob) -> bool:
         proc.stdin.close()
     except OSError:
         return False  # no process to be had: the interpreter runs, as it would have anyway
-    what = f"the interpreter for {job.tag or 'its'} memory layout" if job.code is None else \
-        f"compiled code {job.key[:20]}"
-    BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True))
+    what = "the interpreter" if job.code is None else f"compiled code {job.key[:20]}"
+    if job.tag:  # the other memory layout's (tuning.LayoutTrial)
+        BUILD_EVENTS.append(BuildEvent(f"{what} for the {job.tag} layout", False, 0.0, background=True,
+                                       meanwhile="the run stays in its layout until it is ready"))
+    else:
+        BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True))
     return True
 
 

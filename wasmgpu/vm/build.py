@@ -262,12 +262,13 @@ class BuildEvent:
     seconds: float
     background: bool = False
     took_over: bool = False  # a background build that this run moved to, `seconds` after it started
+    meanwhile: str = "this run interprets until it is ready"  # what a run does while its background build goes
 
     def describe(self) -> str:
         if self.took_over:
             return f"the compiled code took over from the interpreter: {self.name} ({self.seconds:.2f} s in)"
         if self.background:
-            return f"building in the background: {self.name} (this run interprets until it is ready)"
+            return f"building in the background: {self.name} ({self.meanwhile})"
         return f"{'cache hit' if self.hit else 'built'}: {self.name} ({self.seconds:.2f} s)"
 
 
@@ -416,7 +417,7 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         nvrtc.destroyProgram(prog)
         return data
 
-    if cached_only and not entry.exists():
+    if cached_only and verified_entry(entry) is None:
         return None
     cubin = cached(entry, build)
     if build_only:
