@@ -892,7 +892,8 @@ def _piece(index: int, block: str, rids: Iterable[int], pin: str) -> str:
     cases = " ".join(f"case {rid}: goto R{rid};" for rid in rids)
     out = "VM_REGS(VM_REG_PUT) return"
     return "\n".join([
-        f"PIECE u32 wgf_{index}(const u64* P, u32 inst, VmRegs* rg, u32 rid, u32 cdepth) {{",
+        f"PIECE u32 wgf_{index}(const u64* P_in, u32 inst, VmRegs* rg, u32 rid, u32 cdepth) {{",
+        "  const u64* P = PIECE_PARAMS(P_in);",
         "  VM_CONSTS",
         "  VM_REGS(VM_REG_DECL)",
         "  u32 rt = 0, lv = 0, pe_ = 0;",

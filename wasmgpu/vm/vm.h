@@ -1038,9 +1038,15 @@ enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, 
 #ifdef WG_CUDA
 #define PIECE __device__ __noinline__
 #define WG_DIRECT_DEPTH 0
+// A piece reads the parameter block from constant memory (cuda.cu wg_params, what P points to on the GPU)
+// rather than through its pointer argument: the values then serve as operands where they took registers
+// or spilled (offline, rs_hashmap's pieces at 64 registers: spill stores 23.7 KB -> 18.0 KB).
+extern "C" __constant__ u64 wg_params[];
+#define PIECE_PARAMS(p) ((void)(p), (const u64*)wg_params)
 #else
 #define PIECE __attribute__((noinline, visibility("hidden")))
 #define WG_DIRECT_DEPTH 32
+#define PIECE_PARAMS(p) (p)
 #endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
