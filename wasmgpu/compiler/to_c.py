@@ -895,7 +895,7 @@ def _piece(index: int, block: str, rids: Iterable[int], pin: str) -> str:
         f"PIECE u32 wgf_{index}(const u64* P_in, u32 inst, VmRegs* rg, u32 rid, u32 cdepth) {{",
         "  const u64* P = PIECE_PARAMS(P_in);",
         "  VM_CONSTS",
-        "  VM_REGS(VM_REG_DECL)",
+        "  VM_PIECE_REGS",
         "  u32 rt = 0, lv = 0, pe_ = 0;",
         f"  {pin}",
         "  (void)N; (void)st; (void)code; (void)funcs; (void)sl; (void)fstride; (void)fr; (void)globals;",
