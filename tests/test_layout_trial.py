@@ -138,3 +138,22 @@ def test_auto_settles_on_a_layout_and_remembers_it(tmp_path: Path, monkeypatch) 
         assert second is None  # nothing to try again
     else:
         assert second is not None and second.note.startswith("memory layout: interleaved, measured")
+
+
+def test_gpu_run_says_which_layout_it_kept(capsysbinary, monkeypatch) -> None:
+    """`gpu-run -v --memory-layout auto`: the program's output as in a fixed layout, and a line saying what
+    the trial measured and kept."""
+    from tests.test_cli import gpu_run
+
+    memory: dict[str, tuple[str, float]] = {}
+    monkeypatch.setattr(launch, "remembered_layout", memory.get)
+    monkeypatch.setattr(launch, "remember_layout", lambda key, layout, gain: memory.__setitem__(key, (layout, gain)))
+    monkeypatch.setattr(tuning, "LAYOUT_WATCH_S", 0.0)
+    Engine(MOVABLE, "interleaved")  # both layouts' interpreters built (background builds are off in tests)
+    Engine(MOVABLE, "contiguous")
+    nbody = REPO / "tests" / "corpus" / "wasm" / "c_nbody.wasm"
+    run = ["--backend", MOVABLE, "--tier", "interp", "-n", "4", str(nbody), "20000"]
+    fixed = gpu_run(capsysbinary, "--memory-layout", "contiguous", *run)
+    auto = gpu_run(capsysbinary, "-v", "--memory-layout", "auto", *run)
+    assert fixed[0] == auto[0] == 0 and auto[1] == fixed[1] and fixed[1].count(b"step") >= 4
+    assert b"gpu-run: memory layout: interleaved ran" in auto[2], auto[2].decode()[-2000:]

@@ -235,16 +235,20 @@ class Launcher:
             return
         code = s.params.code if s.params.tier_used == "compiled" else None
         backend = s.backend
-        ready = False
-        if trial.state in ("wait", "recall") and time.monotonic() >= trial.next_probe:
-            # A look in the compile cache (a file's hash): every LAYOUT_PROBE_S at most.
-            trial.next_probe = time.monotonic() + LAYOUT_PROBE_S
-            ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
-                     backend.compile(code, cached_only=True, layout=trial.other)) is not None
-        if not ready and trial.wants_build:
-            s.params.build_layout(trial.other)
-            trial.build = True
-        to = trial.next_layout(ready)
+        for _ in range(2):  # a watch that ends here may find the other layout's VM built already
+            state = trial.state
+            ready = False
+            if state in ("wait", "recall") and time.monotonic() >= trial.next_probe:
+                # A look in the compile cache (a file's hash): every LAYOUT_PROBE_S at most.
+                trial.next_probe = time.monotonic() + LAYOUT_PROBE_S
+                ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
+                         backend.compile(code, cached_only=True, layout=trial.other)) is not None
+            if not ready and trial.wants_build:
+                s.params.build_layout(trial.other)
+                trial.build = True
+            to = trial.next_layout(ready)
+            if to is not None or trial.state == state:
+                break
         if to is not None:
             started = time.perf_counter()
             try:
