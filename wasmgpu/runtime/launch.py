@@ -32,6 +32,7 @@ from ..compiler.vm_abi import (
 from ..errors import ProcExit, ResourceLimitError, Trap, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
 from .backtrace import backtraces
+from .code_cache import translator_digest
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
 from .tuning import (
@@ -157,6 +158,8 @@ class Launcher:
         s = self.store
         tuner = self.tuner = s.backend.tuner(s.fuel_slice, s.n)
         self.layout_trial = self._layout_trial()
+        if self.layout_trial is not None and self.layout_trial.state == "done":
+            self.layout_trial = None
         try:
             self._launch_until_done(on_slice, tuner)
         finally:
@@ -176,7 +179,8 @@ class Launcher:
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
-            measure = layouts is not None and layouts.measuring
+            # Not while a background build of the code may take the run over (tier_up): the trial waits.
+            measure = layouts is not None and layouts.measuring and s.params.pending is None
             fuel_before = s.fuel_left.copy() if measure else None
             cap = LAYOUT_SLICE if measure else None
             started = time.perf_counter()
@@ -216,11 +220,18 @@ class Launcher:
 
     def _layout_trial(self) -> LayoutTrial | None:
         """The memory layout trial of this call's run, where the backend may move the store's memories
-        (tuning.LayoutTrial): not for processes of threads, whose memory is shared."""
+        (tuning.LayoutTrial): not for processes of threads, whose memory is shared. A trial goes on over the
+        calls of one store (a call may end while it measures) until its code changes."""
         s = self.store
         if not s.backend.layout_trials or s.thread_shift or not s.mems or any(m.data.shift for m in s.mems):
             return None
-        key = hashlib.sha256(s.code.tobytes() + s.backend.name.encode() + s.memory_layout.encode()).hexdigest()[:32]
+        # What the choice depends on: the code, the backend, the tier, the scale (instances, to a power of
+        # two) and the translator that made the code.
+        what = repr((s.backend.name, s.backend.start_layout, s.params.tier, s.n.bit_length(), translator_digest()))
+        key = hashlib.sha256(s.code.tobytes() + what.encode()).hexdigest()[:32]
+        old = self.layout_trial
+        if old is not None and old.key == key:
+            return old
         seen = remembered_layout(key)
         if seen is not None and seen[0] == s.memory_layout:
             return None
@@ -237,24 +248,24 @@ class Launcher:
         backend = s.backend
         for _ in range(2):  # a watch that ends here may find the other layout's VM built already
             state = trial.state
-            ready = False
-            if state in ("wait", "recall") and time.monotonic() >= trial.next_probe:
+            wanted = state in ("wait", "recall") or trial.wants_build
+            if not trial.found and wanted and time.monotonic() >= trial.next_probe:
                 # A look in the compile cache (a file's hash): every LAYOUT_PROBE_S at most.
                 trial.next_probe = time.monotonic() + LAYOUT_PROBE_S
-                ready = (backend.interpreter(trial.other, cached_only=True) if code is None else
-                         backend.compile(code, cached_only=True, layout=trial.other)) is not None
-            if not ready and trial.wants_build:
-                s.params.build_layout(trial.other)
-                trial.build = True
-            to = trial.next_layout(ready)
+                trial.found = trial.build = (backend.interpreter(trial.other, cached_only=True) if code is None else
+                                             backend.compile(code, cached_only=True, layout=trial.other)) is not None
+                if not trial.found and trial.wants_build:  # not started where too many build: asked again later
+                    trial.build = s.params.build_layout(trial.other)
+            to = trial.next_layout(trial.found)
             if to is not None or trial.state == state:
                 break
         if to is not None:
             started = time.perf_counter()
             try:
                 s.relayout(to)
-            except ResourceLimitError as e:
-                trial.state, trial.note = "done", f"memory layout: staying {s.memory_layout} ({e})"
+            except ResourceLimitError as e:  # no room now: not a verdict on the code, so nothing is remembered
+                trial.state, trial.key = "done", ""
+                trial.note = f"memory layout: staying {s.memory_layout} ({e})"
             s.seconds["relayout"] += time.perf_counter() - started
         if trial.state == "done" and trial.chosen is not None and trial.key:
             remember_layout(trial.key, trial.chosen, trial.gain)

@@ -109,8 +109,10 @@ class DeviceExtension(Protocol):
 
     def release(self) -> None: ...
 
-    def relayout(self, layout: str) -> None:
-        """Move the buffers the VM reads as guest memory (MemoryArray) to `layout` (Store.relayout)."""
+    def relayout(self, layout: str) -> Callable[[], None]:
+        """Copies, in `layout`, of the buffers the VM reads as guest memory (MemoryArray), and what puts them
+        in place (Store.relayout): the copies are made first, so that a failure changes nothing."""
+        return lambda: None
 
 
 # Device memory left free beyond a second copy of the memories when a store moves them (Store.relayout).
@@ -541,19 +543,20 @@ class Store:
             if 2 * held + RELAYOUT_SPARE > free + pool:  # the spare: the WASI buffers, which move too
                 raise ResourceLimitError(f"moving {format_bytes(held)} of memories needs as much again free")
         pages = self.backend.to_host(self.mem_pages[1:]) if self.mems else None
-        try:
+        try:  # every copy first: nothing changes where one does not fit
             moved = [m.data.relayout(layout, int(pages[k].max(initial=0)) * PAGE) for k, m in enumerate(self.mems)]
+            put_extension = self.extension.relayout(layout) if self.extension is not None else None
         except self.backend.out_of_memory as e:
             raise ResourceLimitError(f"no room to move the memories: {e}") from e
+        self.params.dirty = True
         for m, data in zip(self.mems, moved, strict=True):
             if self.backend.lazy:
                 self.budget.release(m.data)
                 self.budget.reserved += self.n * data.capacity
             m.data = data
-        if self.extension is not None:
-            self.extension.relayout(layout)
+        if put_extension is not None:
+            put_extension()
         self.memory_layout = layout
-        self.params.dirty = True
 
     def grow_table(self, addr: int, want: int) -> None:
         """Room for `want` entries, within the budget; what cannot be had makes table.grow return -1."""

@@ -102,7 +102,8 @@ class LayoutTrial:
     min_launches: int = 3  # a measure spans at least this many launches (one launch's time is noisy)
     rate_first: float = 0.0
     gain: float = 0.0
-    build: bool = False  # whether the other layout's build was started
+    build: bool = False  # whether the other layout's build was started (or found)
+    found: bool = False  # whether the other layout's VM is built (in the compile cache)
     next_probe: float = 0.0  # when to look for that build again (time.monotonic)
     key: str = ""  # the code's, for remember_layout
     note: str = ""  # what happened, for gpu-run -v

@@ -14,6 +14,7 @@ At most MAX_BUILDS run at once, so that runs of many large modules do not fill t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import subprocess
@@ -49,6 +50,11 @@ class BuildJob:
     cuda_arch: str = ""  # for the CUDA backend: the device's compute capability (else the CPU's build)
     tag: str = ""  # tells apart builds of one key (the layouts)
 
+    @property
+    def name(self) -> str:
+        """What locks the build: its key, and its tag (the layout) and target where it has one."""
+        return f"{self.key}\0{self.tag}\0{self.cuda_arch or 'cpu'}" if self.tag else self.key
+
     def store_code(self) -> StoreCode | str:
         code = self.code
         if code is None:
@@ -70,9 +76,9 @@ def enabled() -> bool:
 
 def start(job: BuildJob) -> bool:
     """Starts the build of `job` in a detached low-priority process, once per key; whether one started."""
-    if job.key + job.tag in _STARTED or not enabled() or building() >= MAX_BUILDS:
+    if job.name in _STARTED or not enabled() or building() >= MAX_BUILDS:
         return False
-    _STARTED.add(job.key + job.tag)
+    _STARTED.add(job.name)
     try:
         proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.vm.background"], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -111,8 +117,11 @@ def wait(limit_s: float) -> float:
     return time.monotonic() - start
 
 
-def _lock_path(key: str) -> Path:
-    return cache_dir() / f".building-{key[:24]}"
+def _lock_path(name: str) -> Path:
+    """A build's lock file: the key's head (what bench/jobs.py looks for), and a tag's digest after it."""
+    key, _, tag = name.partition("\0")
+    suffix = f"-{hashlib.sha256(tag.encode()).hexdigest()[:12]}" if tag else ""
+    return cache_dir() / f".building-{key[:24]}{suffix}"
 
 
 def _lock(key: str) -> int | None:
@@ -131,7 +140,7 @@ def _lock(key: str) -> int | None:
 def main() -> int:
     job: BuildJob = pickle.loads(sys.stdin.buffer.read())
     os.nice(19)
-    fd = _lock(job.key + job.tag)
+    fd = _lock(job.name)
     if fd is None:
         return 0  # another process builds it
     try:
@@ -141,7 +150,7 @@ def main() -> int:
     finally:
         os.close(fd)
         try:
-            _lock_path(job.key + job.tag).unlink()
+            _lock_path(job.name).unlink()
         except OSError:
             pass
     return 0

@@ -24,7 +24,7 @@ import ctypes
 import os
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -486,12 +486,19 @@ class DeviceFiles:
         self.set_field(W_OV_NAMES, ptr(self.ov_names.data))  # type: ignore[operator]
         self.set_field(W_OV_BUF, ptr(self.ov_buf.data))  # type: ignore[operator]
 
-    def relayout(self, layout: str) -> None:
-        """The overlay's buffers moved to the store's new memory layout (Store.relayout)."""
-        if self.ov_cap:
-            self.ov_names = self.ov_names.relayout(layout, self.ov_names.capacity)
-            self.ov_buf = self.ov_buf.relayout(layout, self.ov_buf.capacity)
+    def relayout(self, layout: str) -> Callable[[], None]:
+        """Copies of the overlay's buffers in the store's next memory layout, and what puts them in place
+        (Store.relayout)."""
+        if not self.ov_cap:
+            return lambda: None
+        names = self.ov_names.relayout(layout, self.ov_names.capacity)
+        buf = self.ov_buf.relayout(layout, self.ov_buf.capacity)
+
+        def put() -> None:
+            self.ov_names, self.ov_buf = names, buf
             self._point_overlay()
+
+        return put
 
     def make_all(self) -> None:
         """What every instance made here, made on the host: the run is over, ended instances or not (an

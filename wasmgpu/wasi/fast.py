@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -314,12 +314,20 @@ class FastPaths:
             self.files.__dict__.clear()
         self.__dict__.clear()
 
-    def relayout(self, layout: str) -> None:
-        if self.out is not None:
-            self.out = self.out.relayout(layout, self.out.capacity)
-            self._set(W_OUT, self.store.backend.ptr(self.out.data))
-        if self.files is not None:
-            self.files.relayout(layout)
+    def relayout(self, layout: str) -> Callable[[], None]:
+        # Between launches the output buffer holds only what the host has not taken yet (drain).
+        used = int(self.used.max()) if self.out is not None else 0
+        out = self.out.relayout(layout, used) if self.out is not None else None
+        put_files = self.files.relayout(layout) if self.files is not None else None
+
+        def put() -> None:
+            if out is not None:
+                self.out = out
+                self._set(W_OUT, self.store.backend.ptr(out.data))
+            if put_files is not None:
+                put_files()
+
+        return put
 
     def set_memory(self, addr: int | None) -> None:
         self._set(W_MEM, NO_MEMORY if addr is None else addr)
