@@ -157,3 +157,42 @@ def test_gpu_run_says_which_layout_it_kept(capsysbinary, monkeypatch) -> None:
     auto = gpu_run(capsysbinary, "-v", "--memory-layout", "auto", *run)
     assert fixed[0] == auto[0] == 0 and auto[1] == fixed[1] and fixed[1].count(b"step") >= 4
     assert b"gpu-run: memory layout: interleaved ran" in auto[2], auto[2].decode()[-2000:]
+
+
+def test_a_move_that_does_not_fit_changes_nothing_and_is_not_remembered(monkeypatch) -> None:
+    """Where the WASI buffers' copies do not fit, the memories stay where they were (the VM must not read
+    freed arrays), the run ends right in its first layout, and no choice is remembered."""
+    from wasmgpu.errors import ResourceLimitError
+    from wasmgpu.wasi import fast
+
+    memory: dict[str, tuple[str, float]] = {}
+    monkeypatch.setattr(launch, "remembered_layout", memory.get)
+    monkeypatch.setattr(launch, "remember_layout", lambda key, layout, gain: memory.__setitem__(key, (layout, gain)))
+    monkeypatch.setattr(tuning, "LAYOUT_WATCH_S", 0.0)
+    Engine(MOVABLE, "interleaved")
+
+    def full(self, layout):
+        raise ResourceLimitError("no room for the WASI output buffer (simulated)")
+
+    def run(layout: str) -> tuple[list[bytes], object]:
+        engine = Engine(MOVABLE, layout)
+        compiled = engine.load((REPO / "tests" / "corpus" / "wasm" / "c_nbody.wasm").read_bytes())
+        contexts = [WasiContext(args=["c_nbody.wasm", "20000"]) for _ in range(4)]
+        store = engine.store(4, tier="interp")
+        store.fuel_slice = 3000
+        wasi = Wasi(store, contexts)
+        inst = store.instantiate(compiled.module, wasi.imports(compiled.module))
+        wasi.bind(inst)
+        try:
+            results = store.call(inst.exports["_start"], [()] * 4)
+        finally:
+            wasi.close()
+        assert all(r.trap is None and not r.exit_code for r in results)
+        assert store.memory_layout == "contiguous" and {m.data.layout for m in store.mems} == {"contiguous"}
+        return [bytes(c.stdout.data) for c in contexts], store.launcher.layout_trial
+
+    want, _ = run("contiguous")
+    monkeypatch.setattr(fast.FastPaths, "relayout", full)
+    got, trial = run("auto")
+    assert got == want
+    assert trial is not None and "no room" in trial.note and memory == {}
