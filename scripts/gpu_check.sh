@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec fuzz threads
-# units devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
-sections=" ${*:-tests spec fuzz threads units devices jobs bench} "
+sections=" ${*:-tests spec fuzz threads units layout devices jobs bench} "
 want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
@@ -118,6 +118,19 @@ if want units; then
     env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \
       --fuel 100000 2>&1 | tail -4 || status=1
   done
+fi
+if want layout; then
+  # --memory-layout auto (runtime/tuning.py LayoutTrial) against both fixed layouts: simdconv (interleaved
+  # 4.4x contiguous) twice under auto (the second process recalls the first's choice), sieve and qsort.
+  echo "== memory layouts: auto against contiguous and interleaved"
+  b="python3 bench/run.py --instances 135168 --repeat 1 --no-overhead --cpu-seconds 0.5 --budget 30"
+  for run in "simdconv auto" "simdconv auto" "simdconv contiguous" "simdconv interleaved" "sieve,qsort auto" \
+             "sieve,qsort contiguous"; do
+    set -- $run
+    echo "-- $1 $2"
+    timeout 200 $b --only "$1" --backends cuda --memory-layout "$2" 2>&1 | grep -vE "^$|^notes|warm-up run" | tail -4
+  done
+  cat ~/.cache/wasmgpu/layout-*.txt 2>/dev/null | sort | uniq -c
 fi
 if want devices; then
   echo "== --devices all against one GPU, and the API's Engine(device=k)"
