@@ -275,11 +275,12 @@ class WasmgpuRunner:
             m.first_call_s, res = self._call(batch, args)
             m.results = self._checksums(res)
             m.tier = batch.store.tier_used
-            # A build the warm-up started in the background (the other memory layout's VM) is what a user's
-            # next run would find done: the timed runs come after it.
-            from wasmgpu.vm import background
+            if self.is_gpu:
+                # A build the warm-up started in the background (the other memory layout's VM, under
+                # --memory-layout auto) is what a user's next run would find done: the timed runs follow it.
+                from wasmgpu.vm import background
 
-            background.wait(BUILD_WAIT_S)
+                background.wait(BUILD_WAIT_S)
 
             def once() -> float:
                 dt, res = self._call(batch, args)
