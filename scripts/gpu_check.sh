@@ -101,7 +101,8 @@ fi
 if want units; then
   # A store in pieces built as units (vm/cuda_units.py) against one NVRTC program: build time and result
   # (c_threads, a fresh cache each), then the compiled pieces' speed (fuel/s, bench/profile.py) as units, as
-  # one program, and under 128 registers (WG_MIN_BLOCKS=4) against the interpreter's.
+  # one program, under 128 registers (WG_MIN_BLOCKS=4) and with pc, fp and depth in memory
+  # (WG_PIECE_COLD_FRAME) against the interpreter's.
   echo "== compiled stores in pieces on CUDA: units against one program"
   for units in 1 0; do
     t0=$(date +%s)
@@ -112,7 +113,8 @@ if want units; then
       2>/dev/null)/64 instances right" || status=1
   done
   for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_CUDA_UNITS=0" \
-             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4"; do
+             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4" \
+             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_PIECE_COLD_FRAME"; do
     echo "-- $run"
     # shellcheck disable=SC2086 # the run's words are environment assignments
     env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \

@@ -1027,9 +1027,15 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 // Cold: set only where a piece traps or calls, so on the GPU a piece reaches them in *rg (a reference) rather
 // than holding them in registers from entry to exit (offline, rs_hashmap's pieces at 64 registers: spill
 // stores 18.0 KB -> 13.5 KB).
+#ifdef WG_PIECE_COLD_FRAME  // an A/B variant: pc, fp and depth (touched at calls and exits) cold too (13.5 -> 11.8 KB)
+#define VM_HOT_REGS(X) X(u64*, fb) X(u64, csize) X(MemRef, cref) X(u32, fuel) X(u32, cm)
+#define VM_COLD_REGS(X) X(u32, pc) X(u32, fp) X(u32, depth) X(u32, trap) X(u32, status) X(u32, callee_fp) \
+  X(u32, callee) X(u32, here)
+#else
 #define VM_HOT_REGS(X) X(u64*, fb) X(u64, csize) X(MemRef, cref) X(u32, pc) X(u32, fp) X(u32, depth) \
   X(u32, fuel) X(u32, cm)
 #define VM_COLD_REGS(X) X(u32, trap) X(u32, status) X(u32, callee_fp) X(u32, callee) X(u32, here)
+#endif
 #define VM_REGS(X) VM_HOT_REGS(X) VM_COLD_REGS(X)
 #define VM_REG_FIELD(T, n) T n;
 #define VM_REG_PUT(T, n) rg->n = n;
