@@ -45,9 +45,23 @@ class Backend:
         return self.defines_for(self.start_layout)
 
     def interpreter(self, layout: str, cached_only: bool = False) -> Any:
-        """The interpreter built for `layout` (what `run` takes as `code`); with `cached_only`, None unless it
-        is built already."""
+        """The interpreter built for `layout` (what `run` takes as `code`), loaded once; with `cached_only`,
+        None unless it is built already."""
+        loaded = self.__dict__.setdefault("_interpreters", {})
+        if layout not in loaded:
+            built = self._load_interpreter(layout, cached_only)
+            if built is None:
+                return None
+            loaded[layout] = built
+        return loaded[layout]
+
+    def _load_interpreter(self, layout: str, cached_only: bool) -> Any:
         raise NotImplementedError
+
+    def free_memory(self) -> int | None:
+        """Device memory a new array could have now (free, and what the array pool holds); None where arrays
+        live in host memory."""
+        return None
 
 
     def ptr(self, arr: Any) -> int:
@@ -229,7 +243,7 @@ class CpuBackend(Backend):
             raise WasmGpuError("the cpu backend keeps each instance's memory contiguous (cpu-interleaved "
                                "has the GPU's interleaved memory)")
         self.lib = load_host_library(interleaved, self.defines)
-        self._interpreters = {self.start_layout: self.lib}
+        self._interpreters = {self.start_layout: self.lib}  # Backend.interpreter's
         if interleaved:
             self.name = "cpu-interleaved"
         self.threads = threads or host_threads()
@@ -253,15 +267,10 @@ class CpuBackend(Backend):
         return load_host_library(self.instance_minor, self.defines_for(layout), compiled=source,
                                  cached_only=cached_only)
 
-    def interpreter(self, layout: str, cached_only: bool = False) -> Any:
+    def _load_interpreter(self, layout: str, cached_only: bool) -> Any:
         from ..vm.build import load_host_library
 
-        if layout not in self._interpreters:
-            lib = load_host_library(self.instance_minor, self.defines_for(layout), cached_only=cached_only)
-            if lib is None:
-                return None
-            self._interpreters[layout] = lib
-        return self._interpreters[layout]
+        return load_host_library(self.instance_minor, self.defines_for(layout), cached_only=cached_only)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -299,7 +308,7 @@ class CudaBackend(Backend):
         # not yet measured on a GPU, so not the default).
         self.memory_layout = _layout(memory_layout, "contiguous")
         self.kernel = load_cuda_kernel(defines=self.defines)
-        self._interpreters = {self.start_layout: self.kernel}
+        self._interpreters = {self.start_layout: self.kernel}  # Backend.interpreter's
         self.arch = cupy.cuda.Device().compute_capability
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
@@ -323,15 +332,10 @@ class CudaBackend(Backend):
 
         return load_cuda_kernel(source, self.defines_for(layout), cached_only=cached_only)
 
-    def interpreter(self, layout: str, cached_only: bool = False) -> Any:
+    def _load_interpreter(self, layout: str, cached_only: bool) -> Any:
         from ..vm.build import load_cuda_kernel
 
-        if layout not in self._interpreters:
-            kernel = load_cuda_kernel(defines=self.defines_for(layout), cached_only=cached_only)
-            if kernel is None:
-                return None
-            self._interpreters[layout] = kernel
-        return self._interpreters[layout]
+        return load_cuda_kernel(defines=self.defines_for(layout), cached_only=cached_only)
 
     def run(self, params: Any, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
@@ -358,11 +362,12 @@ class CudaBackend(Backend):
 
     memory_kind = "GPU memory"
 
-    def memory_budget(self) -> int:
+    def free_memory(self) -> int:
         # Free device memory plus what CuPy's pool holds and would hand out again.
-        pool = self.xp.get_default_memory_pool()
-        free = (self.device_memory() or 0) + pool.free_bytes()
-        return int(DEVICE_BUDGET_SHARE * free)
+        return (self.device_memory() or 0) + self.xp.get_default_memory_pool().free_bytes()
+
+    def memory_budget(self) -> int:
+        return int(DEVICE_BUDGET_SHARE * self.free_memory())
 
 
 def cuda_present() -> bool:

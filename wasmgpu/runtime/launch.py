@@ -163,8 +163,8 @@ class Launcher:
         try:
             self._launch_until_done(on_slice, tuner)
         finally:
-            if tuner is not None and s.params.array is not None:
-                s.params.array[P_FUEL_SLICE] = s.fuel_slice  # the tuner's slices were for its launches only
+            if (tuner is not None or self.layout_trial is not None) and s.params.array is not None:
+                s.params.array[P_FUEL_SLICE] = s.fuel_slice  # the tuner's and trial's slices were for their launches
 
     def _launch_until_done(self, on_slice: Callable[[], None] | None, tuner: WindowTuner | None) -> None:
         running, hostcall = STATUS["RUNNING"], STATUS["HOSTCALL"]
@@ -186,7 +186,8 @@ class Launcher:
             started = time.perf_counter()
             try:
                 if tuner is None:
-                    params[P_FUEL_SLICE] = min(s.fuel_slice, cap or s.fuel_slice)
+                    if layouts is not None:  # a trial's launches may be capped (the block's slice is put back after)
+                        params[P_FUEL_SLICE] = min(s.fuel_slice, cap or s.fuel_slice)
                     s.backend.run(params, s.n, code=s.params.code_handle)
                 else:
                     self._run_tuned(params, tuner, cap)

@@ -88,7 +88,7 @@ class MemoryArray:
         new = MemoryArray.zeros(self.backend, self.n, self.capacity, layout)
         new.shift = self.shift
         used = min(used, self.capacity, new.capacity)
-        n = self.data.shape[1]
+        n = self.n
         if self.layout == "contiguous":  # to words: [1, n, cap] -> [cap / 4, n, 4]
             c = new.chunk
             whole = used // c * c

@@ -231,10 +231,7 @@ class ParamBlock:
                 self.pending = (code, key)
                 self._started = self._next_poll = time.monotonic()
                 self._enterable = None
-                background.start(background.BuildJob(name, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
-                                                     pieces, s.backend.instance_minor,
-                                                     s.backend.defines_for(s.memory_layout),
-                                                     list(s.try_regions)))
+                background.start(self._build_job(code, s.memory_layout))
                 return False
         else:
             self.code_handle = s.backend.compile(code, layout=s.memory_layout)
@@ -245,16 +242,20 @@ class ParamBlock:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its
         compiled code where it runs compiled, else the interpreter. Whether a build started."""
         s = self.store
-        arch = str(getattr(s.backend, "arch", ""))
-        defines = s.backend.defines_for(layout)
-        if self.tier_used == "compiled" and self.code is not None:
-            pieces = len(s.code) > pieces_words(s.backend.name)
-            job = background.BuildJob(self.code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems), pieces,
-                                      s.backend.instance_minor, defines, list(s.try_regions), arch, layout)
-        else:
-            job = background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
-                                      arch, layout)
+        code = self.code if self.tier_used == "compiled" else None
+        job = self._build_job(code, layout, tag=layout, arch=str(getattr(s.backend, "arch", "")))
         return background.start(job)
+
+    def _build_job(self, code: StoreCode | None, layout: str, tag: str = "", arch: str = "") -> background.BuildJob:
+        """A background build of `code` (None: the interpreter) for this store's backend in `layout`."""
+        s = self.store
+        defines = s.backend.defines_for(layout)
+        if code is None:
+            return background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
+                                        arch, tag)
+        return background.BuildJob(code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
+                                   len(s.code) > pieces_words(s.backend.name), s.backend.instance_minor, defines,
+                                   list(s.try_regions), arch, tag)
 
     def tier_up(self, pcs: Any) -> bool:
         """Between launches of a run that interprets while its code builds in the background: once the build

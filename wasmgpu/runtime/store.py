@@ -536,11 +536,10 @@ class Store:
         ResourceLimitError where the copies do not fit beside the originals (nothing moved then)."""
         if layout == self.memory_layout:
             return
-        free = self.backend.device_memory()
+        free = self.backend.free_memory()
         if free is not None:
             held = sum(m.data.data.nbytes for m in self.mems)
-            pool = self.xp.get_default_memory_pool().free_bytes()
-            if 2 * held + RELAYOUT_SPARE > free + pool:  # the spare: the WASI buffers, which move too
+            if 2 * held + RELAYOUT_SPARE > free:  # the spare: the WASI buffers, which move too
                 raise ResourceLimitError(f"moving {format_bytes(held)} of memories needs as much again free")
         pages = self.backend.to_host(self.mem_pages[1:]) if self.mems else None
         try:  # every copy first: nothing changes where one does not fit

@@ -52,8 +52,12 @@ class BuildJob:
 
     @property
     def name(self) -> str:
-        """What locks the build: its key, and its tag (the layout) and target where it has one."""
-        return f"{self.key}\0{self.tag}\0{self.cuda_arch or 'cpu'}" if self.tag else self.key
+        """What names the build's lock file: the key's head (what bench/jobs.py looks for), then, where it has
+        a tag (the layout), a digest of the tag and the target."""
+        if not self.tag:
+            return self.key[:24]
+        target = f"{self.tag} {self.cuda_arch or 'cpu'}"
+        return f"{self.key[:24]}-{hashlib.sha256(target.encode()).hexdigest()[:12]}"
 
     def store_code(self) -> StoreCode | str:
         code = self.code
@@ -118,10 +122,7 @@ def wait(limit_s: float) -> float:
 
 
 def _lock_path(name: str) -> Path:
-    """A build's lock file: the key's head (what bench/jobs.py looks for), and a tag's digest after it."""
-    key, _, tag = name.partition("\0")
-    suffix = f"-{hashlib.sha256(tag.encode()).hexdigest()[:12]}" if tag else ""
-    return cache_dir() / f".building-{key[:24]}{suffix}"
+    return cache_dir() / f".building-{name}"
 
 
 def _lock(key: str) -> int | None:
