@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
-# Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec fuzz threads
-# units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled fuzz
+# threads units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
-sections=" ${*:-tests spec fuzz threads units layout devices jobs bench} "
+sections=" ${*:-tests spec compiled fuzz threads units layout devices jobs bench} "
 want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
@@ -60,6 +60,25 @@ if want spec; then
       "$WASMGPU_TESTSUITE/proposals/threads" > "$out/spec-cuda-threads.log" 2>&1 || status=1
     grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-threads.log" | tail -10
   fi
+fi
+if want compiled; then
+  # The compiled tier over the spec suites: every store built by NVRTC (about 1,270 of them), so the files
+  # run in 16 processes side by side; the pass at 64 instances finds the builds in the cache. All four runs
+  # share one deadline (WASMGPU_COMPILED_S, 560 s), so the section fits one device call.
+  end=$(( $(date +%s) + ${WASMGPU_COMPILED_S:-560} ))
+  for run in "2.0 1" "2.0 64" "3.0 1" "3.0 64"; do
+    set -- $run
+    suite=$WASMGPU_TESTSUITE
+    [ "$1" = 3.0 ] && suite=$WASMGPU_TESTSUITE/proposals/wasm-3.0
+    left=$(( end - $(date +%s) ))
+    [ $left -gt 10 ] || { echo "== $1 suite, compiled tier, $2 instances: no time left"; status=1; continue; }
+    echo "== $1 suite, compiled tier, CUDA backend, $2 instances"
+    t0=$(date +%s)
+    timeout $left python3 -m wasmgpu.spec --backend cuda --tier compiled --jobs 16 --instances "$2" \
+      --json "$out/spec-compiled-$1-$2.json" "$suite" > "$out/spec-compiled-$1-$2.log" 2>&1 || status=1
+    grep -v ": [0-9]* passed, 0 failed" "$out/spec-compiled-$1-$2.log" | tail -12
+    echo "($(( $(date +%s) - t0 )) s)"
+  done
 fi
 if want fuzz && [ -d .fuzzcorpus ]; then
   # The GPU machine has no binaryen: the modules are made beforehand with --save-corpus and carried.

@@ -875,6 +875,52 @@ def run_suite(
     return suite
 
 
+# A worker process's toolchain (run_suite_parallel), made once by its initializer.
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_start(backend: str, tier: str | None, memory_layout: str | None, instances: int, verbose: bool) -> None:
+    _WORKER.update(tools=load_toolchain(backend, tier, memory_layout), instances=instances, verbose=verbose)
+
+
+def _worker_run(path: str) -> FileResult:
+    return run_file(path, _WORKER["tools"], _WORKER["instances"], _WORKER["verbose"])
+
+
+def run_suite_parallel(
+    files: list[str],
+    jobs: int,
+    engine: tuple[str, str | None, str | None],
+    instances: int = 1,
+    verbose: bool = False,
+    report: Callable[[FileResult], None] | None = None,
+) -> SuiteResult:
+    """run_suite over `jobs` worker processes, each with its own engine made from `engine` (backend, tier,
+    memory layout): where stores are compiled, their builds run side by side. Files are reported as they end
+    and kept in their given order; the largest start first, so that one long script does not end the run
+    alone."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # A fresh interpreter per worker: a forked one would share the parent's CUDA state.
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[str, FileResult] = {}
+    order = sorted(files, key=lambda f: -os.path.getsize(f))
+    with ProcessPoolExecutor(jobs, ctx, initializer=_worker_start,
+                             initargs=(*engine, instances, verbose)) as pool:
+        futures = {pool.submit(_worker_run, f): f for f in order}
+        for fut in as_completed(futures):
+            path = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as e:  # a worker that died (its engine, or the process) fails its file, not the run
+                result = FileResult(path, [Outcome(path, 0, "file", FAILED, f"worker failed: {e!r}")])
+            results[path] = result
+            if report is not None:
+                report(result)
+    return SuiteResult([results[f] for f in files])
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -888,12 +934,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches")
     ap.add_argument("--max-failures", type=int, default=10, metavar="N", help="failures printed per file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show spectest prints")
+    ap.add_argument("--jobs", type=int, default=1, metavar="J",
+                    help="worker processes running files side by side (each with its own engine)")
     ap.add_argument("--tier", choices=TIERS, default="interp",
                     help="how stores run their code; default interp, the reference: auto would build each of "
                          "the suite's thousands of modules")
     args = ap.parse_args(argv)
     if args.instances < 1:
         ap.error("--instances must be at least 1")
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
     files = collect_files(args.paths, args.exclude)
     if not files:
         ap.error("no .wast files found")
@@ -906,7 +956,11 @@ def main(argv: list[str] | None = None) -> int:
     def report(result: FileResult) -> None:
         print(format_file(result, args.max_failures), flush=True)
 
-    suite = run_suite(files, tools, args.instances, args.verbose, report)
+    if args.jobs > 1:
+        suite = run_suite_parallel(files, args.jobs, (args.backend, args.tier, args.memory_layout), args.instances,
+                                   args.verbose, report)
+    else:
+        suite = run_suite(files, tools, args.instances, args.verbose, report)
     totals = suite.totals
     print(totals)
     if args.json:
