@@ -349,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "instance's bytes together, fast when instances touch their own data at their own "
                         "addresses (copies, tables, sorting); interleaved puts the same address of neighbouring "
                         "instances side by side, fast when instances run in step over the same addresses; auto "
-                        "starts contiguous and keeps interleaved where a long run measures it faster (default: "
-                        "contiguous). The cpu backend is always contiguous")
+                        "starts contiguous and keeps interleaved where a long run measures it faster, remembering "
+                        "the choice for later runs (default on cuda: auto). The cpu backend is always contiguous")
     p.add_argument("--tier", choices=TIERS, default=None,
                    help="interp: the bytecode interpreter; compiled: the module compiled to C for the backend "
                         "first (under a second for small modules, minutes for large ones on the GPU; cached); auto "

@@ -303,10 +303,10 @@ class CudaBackend(Backend):
             _sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy
         self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
-        # Contiguous by default: measured faster on 8 of the 10 benchmarks; interleaved wins by up to 4x on
-        # programs whose lanes touch the same addresses in step, which auto is to find (bench/NOTES.md:
-        # not yet measured on a GPU, so not the default).
-        self.memory_layout = _layout(memory_layout, "contiguous")
+        # Auto by default: contiguous (where stores start) was faster on 8 of the 10 benchmarks, interleaved
+        # up to 4.4x on programs whose lanes touch the same addresses in step; the trial found the latter on
+        # the GPU and cost the others 2% (bench/NOTES.md).
+        self.memory_layout = _layout(memory_layout, "auto")
         self.kernel = load_cuda_kernel(defines=self.defines)
         self._interpreters = {self.start_layout: self.kernel}  # Backend.interpreter's
         self.arch = cupy.cuda.Device().compute_capability
