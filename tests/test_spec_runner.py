@@ -924,3 +924,28 @@ def test_annotations_and_lone_semicolons() -> None:
     assert list(first) == ["module", "$m"]
     assert second[0] == "invoke" and second[2] == ["i32.const", "1"]
     assert list(parse("(a ; b)").items[0]) == ["a", ";", "b"]
+
+
+def test_scripts_of_independent_modules_run_in_parts_with_the_same_outcomes(tmp_path: Path) -> None:
+    """--jobs cuts a script of unnamed, unregistered modules at module commands (each part its own store) and
+    reports the same outcomes in the same order; a script that registers or names a module stays whole."""
+    body = "".join(f'(module (func (export "f") (result i32) (i32.const {k})))\n'
+                   f'(assert_return (invoke "f") (i32.const {k}))\n' for k in range(40))
+    body += '(assert_return (invoke "f") (i32.const 7))\n'  # the last module's: a failure, in the last part
+    script = tmp_path / "many.wast"
+    script.write_text(body)
+    doc = runner.sexpr.parse_file(str(script))
+    parts = runner.independent_parts(doc, 4)
+    assert len(parts) == 4 and parts[0].start == 0 and parts[-1].stop == len(doc.items)
+    assert all(isinstance(doc.items[p.start], SList) and doc.items[p.start].head() == "module" for p in parts)
+    linked = tmp_path / "linked.wast"
+    linked.write_text(body + '(register "m")\n')
+    assert len(runner.independent_parts(runner.sexpr.parse_file(str(linked)), 4)) == 1
+    whole = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--json", str(tmp_path / "whole.json"),
+                            str(script), str(linked)], capture_output=True, text=True)
+    split = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--jobs", "2", "--json",
+                            str(tmp_path / "split.json"), str(script), str(linked)], capture_output=True, text=True)
+    assert whole.returncode == split.returncode == 1, whole.stdout + split.stdout
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("whole", "split"))
+    assert a["totals"] == b["totals"] == {"passed": 161, "failed": 2, "skipped": 0}
+    assert a["failures"] == b["failures"]

@@ -305,9 +305,11 @@ def features_for(path: str) -> Features:
 class ScriptRunner:
     """Runs the commands of one parsed script, in order, recording an outcome for each."""
 
-    def __init__(self, path: str, doc: Document, tools: Toolchain, instances: int = 1, verbose: bool = False) -> None:
+    def __init__(self, path: str, doc: Document, tools: Toolchain, instances: int = 1, verbose: bool = False,
+                 commands: range | None = None) -> None:
         self.path = path
         self.doc = doc
+        self.commands = commands  # the script's commands this runner runs (a part: independent_parts), else all
         self.tools = tools
         self.features = features_for(path)
         self.instances = instances
@@ -342,8 +344,8 @@ class ScriptRunner:
             # A file of bare module fields is one module (the script format allows it).
             self._run_inline_module(items[0])
             return self.result
-        for node in items:
-            self._run_command(node)
+        for k in self.commands if self.commands is not None else range(len(items)):
+            self._run_command(items[k])
         return self.result
 
     def _run_inline_module(self, first: SList) -> None:
@@ -823,14 +825,43 @@ def _show(outcome: tuple[tuple[int, ...] | None, str | None], types: tuple[int, 
 # --- files and the command line ---------------------------------------------------------
 
 
-def run_file(path: str, tools: Toolchain, instances: int = 1, verbose: bool = False) -> FileResult:
-    """Run one .wast file; a file that does not parse is one failure of kind "parse"."""
+def run_file(path: str, tools: Toolchain, instances: int = 1, verbose: bool = False,
+             part: tuple[int, int] = (0, 1)) -> FileResult:
+    """Run one .wast file, or part k of its `independent_parts(doc, n)` for part=(k, n); a file that does not
+    parse is one failure of kind "parse" (in part 0)."""
     try:
         doc = sexpr.parse_file(path)
     except (OSError, sexpr.SExprError) as e:
         line = e.line if isinstance(e, sexpr.SExprError) else 0
-        return FileResult(path, [Outcome(path, line, "parse", FAILED, str(e))])
-    return ScriptRunner(path, doc, tools, instances, verbose).run()
+        return FileResult(path, [Outcome(path, line, "parse", FAILED, str(e))] if part[0] == 0 else [])
+    commands = independent_parts(doc, part[1])[part[0]] if part[1] > 1 else None
+    return ScriptRunner(path, doc, tools, instances, verbose, commands).run()
+
+
+def independent_parts(doc: Document, n: int) -> list[range]:
+    """The script's commands cut into at most `n` runs that share nothing, so that each can run apart with a
+    store of its own: where no module is named, registered or defined (nothing refers back past the latest
+    module), each run starts at a module command. One run where that does not hold, or for a bare module."""
+    items = doc.items
+    everything = [range(len(items))]
+    starts: list[int] = []
+    for k, node in enumerate(items):
+        if not isinstance(node, SList):
+            return everything
+        head = node.head()
+        if head == "register" or head in _MODULE_FIELDS:
+            return everything
+        if head == "module":
+            if len(node) > 1 and isinstance(node[1], str) and (node[1].startswith("$") or node[1] in (
+                    "definition", "instance")):
+                return everything
+            starts.append(k)
+    if n < 2 or len(starts) < 2:
+        return everything
+    # Cut at module commands, the runs about equal in modules (the stores' builds are most of the time).
+    cuts = sorted({starts[len(starts) * j // n] for j in range(1, n)})
+    bounds = [0, *cuts, len(items)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
 def collect_files(paths: list[str], exclude: list[str]) -> list[str]:
@@ -883,8 +914,22 @@ def _worker_start(backend: str, tier: str | None, memory_layout: str | None, ins
     _WORKER.update(tools=load_toolchain(backend, tier, memory_layout), instances=instances, verbose=verbose)
 
 
-def _worker_run(path: str) -> FileResult:
-    return run_file(path, _WORKER["tools"], _WORKER["instances"], _WORKER["verbose"])
+def _worker_run(path: str, part: tuple[int, int]) -> FileResult:
+    return run_file(path, _WORKER["tools"], _WORKER["instances"], _WORKER["verbose"], part)
+
+
+# Modules per part, at least, where run_suite_parallel cuts a script (independent_parts).
+MODULES_PER_PART = 16
+
+
+def _parts(path: str, jobs: int) -> int:
+    """How many parts run_suite_parallel runs `path` in: one, unless it has many independent modules."""
+    try:
+        doc = sexpr.parse_file(path)
+    except (OSError, sexpr.SExprError):
+        return 1
+    modules = sum(1 for node in doc.items if isinstance(node, SList) and node.head() == "module")
+    return len(independent_parts(doc, min(jobs, modules // MODULES_PER_PART)))
 
 
 def run_suite_parallel(
@@ -896,7 +941,8 @@ def run_suite_parallel(
     report: Callable[[FileResult], None] | None = None,
 ) -> SuiteResult:
     """run_suite over `jobs` worker processes, each with its own engine made from `engine` (backend, tier,
-    memory layout): where stores are compiled, their builds run side by side. Files are reported as they end
+    memory layout): where stores are compiled, their builds run side by side. A script of many independent
+    modules runs in parts (independent_parts), each with a store of its own. Files are reported as they end
     and kept in their given order; the largest start first, so that one long script does not end the run
     alone."""
     import multiprocessing
@@ -908,16 +954,21 @@ def run_suite_parallel(
     order = sorted(files, key=lambda f: -os.path.getsize(f))
     with ProcessPoolExecutor(jobs, ctx, initializer=_worker_start,
                              initargs=(*engine, instances, verbose)) as pool:
-        futures = {pool.submit(_worker_run, f): f for f in order}
+        futures = {pool.submit(_worker_run, f, (k, n)): (f, k) for f in order
+                   for n in [_parts(f, jobs)] for k in range(n)}
+        parts: dict[str, dict[int, FileResult]] = {}
+        wanted = Counter(f for f, _ in futures.values())
         for fut in as_completed(futures):
-            path = futures[fut]
+            path, k = futures[fut]
             try:
-                result = fut.result()
-            except Exception as e:  # a worker that died (its engine, or the process) fails its file, not the run
-                result = FileResult(path, [Outcome(path, 0, "file", FAILED, f"worker failed: {e!r}")])
-            results[path] = result
-            if report is not None:
-                report(result)
+                part = fut.result()
+            except Exception as e:  # a worker that died (its engine, or the process) fails its part, not the run
+                part = FileResult(path, [Outcome(path, 0, "file", FAILED, f"worker failed: {e!r}")])
+            parts.setdefault(path, {})[k] = part
+            if len(parts[path]) == wanted[path]:
+                results[path] = FileResult(path, [o for j in sorted(parts[path]) for o in parts[path][j].outcomes])
+                if report is not None:
+                    report(results[path])
     return SuiteResult([results[f] for f in files])
 
 
