@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
-# Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled fuzz
-# threads units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
+# apart fuzz threads units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
-sections=" ${*:-tests spec compiled fuzz threads units layout devices jobs bench} "
+sections=" ${*:-tests spec compiled apart fuzz threads units layout devices jobs bench} "
 want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
@@ -78,6 +78,24 @@ if want compiled; then
       --json "$out/spec-compiled-$1-$2.json" "$suite" > "$out/spec-compiled-$1-$2.log" 2>&1 || status=1
     grep -v ": [0-9]* passed, 0 failed" "$out/spec-compiled-$1-$2.log" | tail -12
     echo "($(( $(date +%s) - t0 )) s)"
+  done
+fi
+if want apart; then
+  # A store's code built alone and linked to the runtime built once (WASMGPU_CUDA_STEP_APART=1, vm/build.py
+  # step_units): the 2.0 suite in the compiled tier from a fresh cache (its builds' time, its results), then
+  # the kernel benchmarks compiled whole and in pieces, apart against one program.
+  echo "== compiled stores linked to the runtime built apart"
+  t0=$(date +%s)
+  WASMGPU_CACHE=$(mktemp -d) WASMGPU_CUDA_STEP_APART=1 timeout 300 python3 -m wasmgpu.spec --backend cuda \
+    --tier compiled --jobs 16 --json "$out/spec-apart.json" "$WASMGPU_TESTSUITE" > "$out/spec-apart.log" 2>&1 \
+    || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-apart.log" | tail -8
+  echo "(2.0 suite, compiled tier, step apart: $(( $(date +%s) - t0 )) s)"
+  for run in "" "WASMGPU_CUDA_STEP_APART=1" "WASMGPU_PIECES_WORDS=0" "WASMGPU_PIECES_WORDS=0 WASMGPU_CUDA_STEP_APART=1"; do
+    echo "-- ${run:-one program}"
+    # shellcheck disable=SC2086 # the run's words are environment assignments
+    env WASMGPU_TIER=compiled $run timeout 120 python3 bench/run.py --instances 135168 --repeat 1 --no-overhead --cpu-seconds 0.2 \
+      --budget 10 --only fib,qsort,sieve,json --backends cuda 2>&1 | grep -E "^(fib|qsort|sieve|json) "
   done
 fi
 if want fuzz && [ -d .fuzzcorpus ]; then

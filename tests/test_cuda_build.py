@@ -11,7 +11,7 @@ import pytest
 from wasmgpu import disasm
 from wasmgpu.compiler import to_c
 from wasmgpu.vm import cuda_units
-from wasmgpu.vm.build import NVRTC_FLAGS, VM_DIR, BuildError, device_units, vm_source
+from wasmgpu.vm.build import NVRTC_FLAGS, VM_DIR, BuildError, device_units, runtime_unit, step_units, vm_source
 
 REPO = Path(__file__).resolve().parent.parent
 ARCH = 90  # the H100's and H200's
@@ -45,3 +45,20 @@ def test_a_store_in_pieces_builds_as_units_and_links(monkeypatch: pytest.MonkeyP
 def test_a_unit_that_does_not_compile_says_why() -> None:
     with pytest.raises(BuildError, match="unit.cu"):
         cuda_units.compile_unit("this is not C", OPTIONS)
+
+
+@pytest.mark.parametrize("pieces", [False, True], ids=["whole", "pieces"])
+def test_a_stores_code_links_to_the_runtime_built_apart(pieces: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WASMGPU_CUDA_STEP_APART: the runtime compiled once (relocatable), a store's code compiled alone (its
+    step function exported, the runtime's declaration resolved by the link)."""
+    monkeypatch.setattr(to_c, "PART_CHARS", 1 << 12)
+    store = disasm.load((REPO / "bench" / "wasm" / "qsort.wasm").read_bytes())
+    store.params.sync()
+    units = step_units(store.params.compiled_source(pieces=pieces))
+    assert len(units) >= (3 if pieces else 1) and sum("#define WG_STEP_UNIT 1" in u for u in units) == 1
+    options = [*OPTIONS, "-DWG_CONTIGUOUS", "--maxrregcount=64"]
+    runtime = cuda_units.compile_unit(runtime_unit(), [*options, "-rdc=true"])
+    cubin = cuda_units.build_units(units, options, ARCH, linked=[runtime])
+    assert cubin[:4] == b"\x7fELF" and b"vm_kernel" in cubin and b"vm_step_compiled" in cubin
+    with pytest.raises(BuildError, match="vm_step_compiled"):  # the runtime alone does not link
+        cuda_units.build_units(units[:-1], options, ARCH, linked=[runtime])

@@ -859,7 +859,8 @@ def _step_function(opening: list[str], dispatch: list[str]) -> str:
     """vm_step_compiled: `opening` after vm.h's prologue, then a loop that runs `dispatch` from pc (after
     the warp's vote, on the GPU) and makes the calls it leaves for VM_DO_CALL."""
     return "\n".join([
-        "DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {",
+        "STEP_FN u64 vm_step_compiled(const u64* P_in, u32 inst, u64 cap, u32 near) {",
+        "  const u64* P = STEP_PARAMS(P_in);",
         "  VM_PROLOGUE",
         *opening,
         "  for (;;) {",

@@ -144,13 +144,15 @@ def compile_unit(source: str, options: Sequence[str], name: str = "unit.cu") -> 
     return _compile(_nvrtc(), source, options, name)
 
 
-def build_units(units: Sequence[str], options: Sequence[str], arch: int) -> bytes:
-    """One cubin from `units` (CUDA C sources), each compiled with `options` plus -rdc, in parallel."""
+def build_units(units: Sequence[str], options: Sequence[str], arch: int, linked: Sequence[bytes] = ()) -> bytes:
+    """One cubin from `units` (CUDA C sources), each compiled with `options` plus -rdc, in parallel, and the
+    relocatable cubins `linked`."""
     lib = _nvrtc()
     opts = [*options, "-rdc=true"]
     workers = max(1, min(len(units), os.cpu_count() or 1, 16))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         cubins = list(pool.map(lambda k: _compile(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
+    cubins += linked
     jit = library("nvJitLink")
     if jit is not None and hasattr(jit, "nvJitLinkCreate"):  # some releases export versioned names only
         return _link_nvjitlink(jit, cubins, arch)
