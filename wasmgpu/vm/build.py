@@ -86,11 +86,11 @@ def _piece_units(compiled: str, entry: str, prefix: str = "") -> list[str]:
 
 
 def host_units(compiled: str) -> list[str]:
-    """The translation units of the CPU build of a store's code (_piece_units, with cpu.cpp). Without code
-    (the interpreter): two units."""
+    """The translation units of the CPU build of a store's code (step_units, linked to the runtime built
+    once). Without code (the interpreter): two units."""
     if not compiled:  # the interpreter, and apart its SIMD and atomic ops (vm.h outside_exec), built side by side
         return ["#define WG_OUTSIDE_APART 1\n" + vm_source("cpu.cpp"), "#define WG_OUTSIDE_UNIT 1\n" + _headers()]
-    return _piece_units(compiled, "cpu.cpp")
+    return step_units(compiled, "cpu.cpp")
 
 
 def device_units(compiled: str) -> list[str]:
@@ -99,19 +99,20 @@ def device_units(compiled: str) -> list[str]:
     return _piece_units(compiled, "cuda.cu", "#define WG_RDC 1\n")
 
 
-STEP_HEADERS = "#define WG_RDC 1\n#define VM_STEP vm_step_compiled\n"
+# The GPU's units are relocatable device code (WG_RDC: the headers' helpers static, one copy per unit).
+UNIT_PREFIX = {"cuda.cu": "#define WG_RDC 1\n", "cpu.cpp": ""}
 
 
-def runtime_unit() -> str:
-    """The GPU runtime without a store's code (vm_kernel, vm_launch, the imports the device serves), built
-    once and linked to each store's step_units (WG_STEP_APART)."""
-    return STEP_HEADERS + "#define WG_STEP_APART 1\n" + vm_source("cuda.cu")
+def runtime_unit(entry: str = "cuda.cu") -> str:
+    """The runtime without a store's code (on the GPU vm_kernel, on the CPU vm_run; vm_launch, the imports
+    the device serves), built once and linked to each store's step_units (WG_STEP_APART)."""
+    return f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_STEP_APART 1\n" + vm_source(entry)
 
 
-def step_units(compiled: str) -> list[str]:
-    """A store's code as units to link to the runtime_unit: each group of pieces, then the step function
+def step_units(compiled: str, entry: str = "cuda.cu") -> list[str]:
+    """A store's code as units to link to runtime_unit(entry): each group of pieces, then the step function
     (WG_STEP_UNIT) with the tables, or the whole code where it was not compiled in pieces."""
-    headers = STEP_HEADERS + "#define WG_PIECES_UNIT 1\n" + _headers()
+    headers = f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_PIECES_UNIT 1\n" + _headers()
     parts = compiled.split(PART_BREAK)
     if len(parts) < 3:
         return [f"#define WG_STEP_UNIT 1\n{headers}\n{compiled}"]
@@ -307,15 +308,22 @@ def cached(entry: Path, build: Callable[[], bytes]) -> Path:
     return path
 
 
+def _host_compiler() -> str:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
+
+
 def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
-                 prefix: str = "vm", key: str = "", cached_only: bool = False) -> ctypes.CDLL | None:
+                 prefix: str = "vm", key: str = "", cached_only: bool = False,
+                 runtime: bool = False) -> ctypes.CDLL | None:
     """C++ `source` (or translation units, compiled in parallel and linked) built with the host compiler into
     a shared library (cached), and loaded. `what` names it in errors; `need` begins the sentence said when
     no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
-    the cache entry then named by `key`. `cached_only`: None where the cache does not hold it."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
+    the cache entry then named by `key`. `cached_only`: None where the cache does not hold it. `runtime`:
+    linked with runtime_unit("cpu.cpp"), compiled once with the same flags (a store's step_units)."""
+    compiler = _host_compiler()
     given = [] if callable(source) else [source] if isinstance(source, str) else source
-    entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), compiler, *flags)}.so"
+    linked = [runtime_unit("cpu.cpp")] if runtime else []
+    entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), *linked, compiler, *flags)}.so"
 
     def run(args: list[str]) -> None:
         try:
@@ -326,23 +334,30 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
         if proc.returncode != 0:
             raise BuildError(f"compiling {what} failed:\n{proc.stderr[-4000:]}")
 
+    compile_flags = [f for f in flags if f != "-shared"]
+
+    def compile_object(text: str, name: str, tmp: str) -> Path:
+        src = Path(tmp) / f"{name}.cpp"
+        src.write_text(text)
+        run([*compile_flags, "-c", str(src), "-o", str(src.with_suffix(".o"))])
+        return src.with_suffix(".o")
+
     def build() -> bytes:
         units = source() if callable(source) else given
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "lib.so"
-            srcs = [Path(tmp) / f"unit{k}.cpp" for k in range(len(units))]
-            for src, text in zip(srcs, units, strict=True):
-                src.write_text(text)
-            if len(srcs) == 1:
-                run([*flags, str(srcs[0]), "-o", str(out)])
-            else:
-                objs = [src.with_suffix(".o") for src in srcs]
-                compile_flags = [f for f in flags if f != "-shared"]
-                # At most 16 compilers at once: each takes a few hundred MB.
-                with ThreadPoolExecutor(max_workers=min(len(srcs), os.cpu_count() or 1, 16)) as pool:
-                    list(pool.map(lambda k: run([*compile_flags, "-c", str(srcs[k]), "-o", str(objs[k])]),
-                                  range(len(srcs))))
-                run([*flags, *map(str, objs), "-o", str(out)])
+            if len(units) == 1 and not linked:
+                src = Path(tmp) / "unit0.cpp"
+                src.write_text(units[0])
+                run([*flags, str(src), "-o", str(out)])
+                return out.read_bytes()
+            # At most 16 compilers at once: each takes a few hundred MB.
+            with ThreadPoolExecutor(max_workers=min(len(units), os.cpu_count() or 1, 16)) as pool:
+                objs = list(pool.map(lambda k: compile_object(units[k], f"unit{k}", tmp), range(len(units))))
+            for text in linked:
+                objs.append(Path(tmp) / "runtime.o")
+                objs[-1].write_bytes(_host_object(text, compile_flags, compiler, compile_object))
+            run([*flags, *map(str, objs), "-o", str(out)])
             return out.read_bytes()
 
     if cached_only:
@@ -352,6 +367,15 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
         BUILD_EVENTS.append(BuildEvent(entry.name, True, 0.0))
         return ctypes.CDLL(str(path))
     return ctypes.CDLL(str(cached(entry, build)))
+
+
+def _host_object(text: str, flags: list[str], compiler: str, compile_object: Callable[[str, str, str], Path]) -> bytes:
+    """`text` compiled to an object file with `flags`, from the compile cache (the runtime, built once)."""
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory() as tmp:
+            return compile_object(text, "runtime", tmp).read_bytes()
+
+    return cached(cache_dir() / f"runtime-{_digest(text, compiler, *flags)}.o", build).read_bytes()
 
 
 def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str | StoreCode = "",
@@ -369,9 +393,10 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
         # The key also names the interpreter's sources the units are made with.
         key = _digest(compiled.key, vm_source("cpu.cpp"))
         dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key,
-                           cached_only=cached_only)
+                           cached_only=cached_only, runtime=True)
     else:
-        dll = host_library(host_units(compiled), flags, what, "the CPU backend needs", cached_only=cached_only)
+        dll = host_library(host_units(compiled), flags, what, "the CPU backend needs", cached_only=cached_only,
+                           runtime=bool(compiled))
     if dll is None:
         return None
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
