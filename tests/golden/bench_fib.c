@@ -5,7 +5,8 @@
 __device__
 #endif
 static const u32 wg_resume[80] = {0,1,0,0,0,2,0,0,0,0,0,0,0,0,0,0,3,0,0,0,0,0,0,0,0,0,0,4,0,0,0,0,0,0,0,0,0,0,5,0,0,0,0,0,0,0,0,0,0,6,0,0,0,0,0,0,0,0,0,0,7,0,0,0,0,0,0,8,0,0,0,9,0,10,0,0,0,0,0,0};
-DEV u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near) {
+STEP_FN u64 vm_step_compiled(const u64* P_in, u32 inst, u64 cap, u32 near) {
+  const u64* P = STEP_PARAMS(P_in);
   VM_PROLOGUE
   u32 rt = 0;  // the resume point whose route through loop heads is being followed
   u32 lv = 0;  // a jump out of a loop's body, deferred to its latch (_FuncEmitter.away)
