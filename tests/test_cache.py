@@ -13,21 +13,24 @@ import pytest
 
 from wasmgpu.vm import build
 
-TINY = 'extern "C" void vm_run(void*, unsigned, int) {}\nextern "C" int answer() { return %d; }\n'
+TINY = 'extern "C" int answer() { return %d; }\n'
+RUNTIME = 'extern "C" void vm_run(void*, unsigned, int) {}\n'
 
-# A child process loads the host library with a tiny source in place of the interpreter (a build of
-# under a second), calls it and prints the answer: a truncated library would kill it with SIGBUS.
+# A child process loads a compiled store's host library with tiny sources in place of the store's code and
+# the runtime it is linked to (a build of under a second), calls it and prints the answer: a truncated
+# library would kill it with SIGBUS.
 LOADER = """
 import sys
 from wasmgpu.vm import build
-build.vm_source = lambda entry, compiled="": {source!r}
+build.vm_source = lambda entry, compiled="": {runtime!r}
+build.host_units = lambda compiled: [{source!r}]
 print(build.load_host_library(compiled="x").answer())
 """
 
 
 def load_in_child(cache: Path, value: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "WASMGPU_CACHE": str(cache)}
-    code = LOADER.format(source=TINY % value)
+    code = LOADER.format(source=TINY % value, runtime=RUNTIME)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)
 
