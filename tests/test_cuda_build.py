@@ -26,6 +26,14 @@ def test_the_interpreter_compiles(layout: list[str]) -> None:
     assert cubin[:4] == b"\x7fELF"
 
 
+def test_a_small_compiled_store_compiles_as_one_program() -> None:
+    """The GPU's default build of a compiled store under the pieces bound: its code with the runtime."""
+    store = disasm.load((REPO / "bench" / "wasm" / "qsort.wasm").read_bytes())
+    store.params.sync()
+    source = vm_source("cuda.cu", store.params.compiled_source(pieces=False))
+    assert cuda_units.compile_unit(source, [*OPTIONS, "-DWG_CONTIGUOUS"])[:4] == b"\x7fELF"
+
+
 def test_a_store_in_pieces_builds_as_units_and_links(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(to_c, "PART_CHARS", 1 << 12)  # qsort's pieces in two groups, each a unit
     store = disasm.load((REPO / "bench" / "wasm" / "qsort.wasm").read_bytes())
