@@ -35,7 +35,7 @@ from .threads import group_shift
 class Engine:
     def __init__(self, backend: str | Backend = "auto", memory_layout: str | None = None,
                  max_memory: int | None = None, device: int | None = None, features: Features = DEFAULT) -> None:
-        """`memory_layout` (interleaved or contiguous) for a backend given by name; None: its default.
+        """`memory_layout` (interleaved, contiguous or auto) for a backend given by name; None: its default.
         `max_memory`: bytes each store may take (Store's max_memory); None: a share of what is available,
         taken when the store is made. `device`: which GPU the cuda backend runs on (numbered as CUDA
         counts the ones this process sees); it becomes the calling thread's current GPU, so several GPUs
