@@ -430,7 +430,7 @@ def _layout(asked: str | None, default: str) -> str:
 
 
 def make_backend(name: str, memory_layout: str | None = None, device: int | None = None) -> Backend:
-    """`memory_layout`: None for the backend's own (cuda and cpu: contiguous; cpu-interleaved: interleaved);
+    """`memory_layout`: None for the backend's own (cuda: auto; cpu: contiguous; cpu-interleaved: interleaved);
     `device`: the GPU for cuda (None: the calling thread's current one)."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"

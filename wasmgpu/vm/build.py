@@ -308,10 +308,6 @@ def cached(entry: Path, build: Callable[[], bytes]) -> Path:
     return path
 
 
-def _host_compiler() -> str:
-    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
-
-
 def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
                  prefix: str = "vm", key: str = "", cached_only: bool = False,
                  runtime: bool = False) -> ctypes.CDLL | None:
@@ -320,10 +316,10 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
     no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
     the cache entry then named by `key`. `cached_only`: None where the cache does not hold it. `runtime`:
     linked with runtime_unit("cpu.cpp"), compiled once with the same flags (a store's step_units)."""
-    compiler = _host_compiler()
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
     given = [] if callable(source) else [source] if isinstance(source, str) else source
-    linked = [runtime_unit("cpu.cpp")] if runtime else []
-    entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), *linked, compiler, *flags)}.so"
+    runtime_source = runtime_unit("cpu.cpp") if runtime else ""
+    entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), runtime_source, compiler, *flags)}.so"
 
     def run(args: list[str]) -> None:
         try:
@@ -342,11 +338,19 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
         run([*compile_flags, "-c", str(src), "-o", str(src.with_suffix(".o"))])
         return src.with_suffix(".o")
 
+    def runtime_object() -> Path:
+        """runtime_unit("cpu.cpp") compiled with these flags, from the compile cache (built once)."""
+        def build() -> bytes:
+            with tempfile.TemporaryDirectory() as tmp:
+                return compile_object(runtime_source, "runtime", tmp).read_bytes()
+
+        return cached(cache_dir() / f"runtime-{_digest(runtime_source, compiler, *compile_flags)}.o", build)
+
     def build() -> bytes:
         units = source() if callable(source) else given
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "lib.so"
-            if len(units) == 1 and not linked:
+            if len(units) == 1 and not runtime:
                 src = Path(tmp) / "unit0.cpp"
                 src.write_text(units[0])
                 run([*flags, str(src), "-o", str(out)])
@@ -354,9 +358,8 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
             # At most 16 compilers at once: each takes a few hundred MB.
             with ThreadPoolExecutor(max_workers=min(len(units), os.cpu_count() or 1, 16)) as pool:
                 objs = list(pool.map(lambda k: compile_object(units[k], f"unit{k}", tmp), range(len(units))))
-            for text in linked:
-                objs.append(Path(tmp) / "runtime.o")
-                objs[-1].write_bytes(_host_object(text, compile_flags, compiler, compile_object))
+            if runtime:
+                objs.append(runtime_object())
             run([*flags, *map(str, objs), "-o", str(out)])
             return out.read_bytes()
 
@@ -367,15 +370,6 @@ def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[
         BUILD_EVENTS.append(BuildEvent(entry.name, True, 0.0))
         return ctypes.CDLL(str(path))
     return ctypes.CDLL(str(cached(entry, build)))
-
-
-def _host_object(text: str, flags: list[str], compiler: str, compile_object: Callable[[str, str, str], Path]) -> bytes:
-    """`text` compiled to an object file with `flags`, from the compile cache (the runtime, built once)."""
-    def build() -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            return compile_object(text, "runtime", tmp).read_bytes()
-
-    return cached(cache_dir() / f"runtime-{_digest(text, compiler, *flags)}.o", build).read_bytes()
 
 
 def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), compiled: str | StoreCode = "",

@@ -1068,12 +1068,9 @@ extern "C" __constant__ u64 wg_params[];
 // The compiled step function: inlined where the store's code and the runtime are one program; where the code is
 // built apart and linked to the runtime built once (WG_STEP_UNIT, vm/build.py), a function the runtime calls
 // once per fuel slice, reading the parameter block from constant memory as pieces do.
-#if defined(WG_CUDA) && defined(WG_STEP_UNIT)
-#define STEP_FN extern "C" __device__ __noinline__
+#ifdef WG_STEP_UNIT
+#define STEP_FN extern "C" PIECE
 #define STEP_PARAMS(p) PIECE_PARAMS(p)
-#elif defined(WG_STEP_UNIT)
-#define STEP_FN extern "C" __attribute__((noinline, visibility("hidden")))
-#define STEP_PARAMS(p) (p)
 #else
 #define STEP_FN DEV
 #define STEP_PARAMS(p) (p)
@@ -1382,10 +1379,8 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
 // it after. A unit of pieces alone (WG_PIECES_UNIT, compiled apart and linked: vm/build.py) has no step function
 // and no vm_launch.
 #ifdef WG_PIECES_UNIT
-#elif defined(WG_STEP_APART) && defined(WG_CUDA)  // the runtime alone: the step function comes from a unit linked to it
-extern "C" __device__ u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near);
-#elif defined(WG_STEP_APART)
-extern "C" __attribute__((visibility("hidden"))) u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near);
+#elif defined(WG_STEP_APART)  // the runtime alone: the step function (STEP_FN) comes from a unit linked to it
+extern "C" PIECE u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near);
 #elif defined(VM_STEP)
 DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #else
