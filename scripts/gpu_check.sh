@@ -66,7 +66,9 @@ if want compiled; then
   # run in 16 processes side by side; the pass at 64 instances finds the builds in the cache. All four runs
   # share one deadline (WASMGPU_COMPILED_S, 560 s), so the section fits one device call.
   end=$(( $(date +%s) + ${WASMGPU_COMPILED_S:-560} ))
-  for run in "2.0 1" "2.0 64" "3.0 1" "3.0 64"; do
+  # WASMGPU_COMPILED_RUNS picks runs, e.g. "2.0:64 3.0:1".
+  for run in ${WASMGPU_COMPILED_RUNS:-2.0:1 2.0:64 3.0:1 3.0:64}; do
+    run=${run/:/ }
     set -- $run
     suite=$WASMGPU_TESTSUITE
     [ "$1" = 3.0 ] && suite=$WASMGPU_TESTSUITE/proposals/wasm-3.0
@@ -86,7 +88,10 @@ if want apart; then
   # the kernel benchmarks compiled whole and in pieces, apart against one program.
   echo "== compiled stores linked to the runtime built apart"
   t0=$(date +%s)
-  WASMGPU_CACHE=$(mktemp -d) WASMGPU_CUDA_STEP_APART=1 timeout 300 python3 -m wasmgpu.spec --backend cuda \
+  # Its builds land in WASMGPU_APART_CACHE (fresh on a fresh machine), which a later `compiled` section
+  # run with WASMGPU_CACHE set to it and WASMGPU_CUDA_STEP_APART=1 finds.
+  WASMGPU_CACHE=${WASMGPU_APART_CACHE:-$(mktemp -d)} WASMGPU_CUDA_STEP_APART=1 timeout "${WASMGPU_APART_S:-300}" \
+    python3 -m wasmgpu.spec --backend cuda \
     --tier compiled --jobs 16 --json "$out/spec-apart.json" "$WASMGPU_TESTSUITE" > "$out/spec-apart.log" 2>&1 \
     || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-apart.log" | tail -8
@@ -94,8 +99,9 @@ if want apart; then
   for run in "" "WASMGPU_CUDA_STEP_APART=1" "WASMGPU_PIECES_WORDS=0" "WASMGPU_PIECES_WORDS=0 WASMGPU_CUDA_STEP_APART=1"; do
     echo "-- ${run:-one program}"
     # shellcheck disable=SC2086 # the run's words are environment assignments
-    env WASMGPU_TIER=compiled $run timeout 120 python3 bench/run.py --instances 135168 --repeat 1 --no-overhead --cpu-seconds 0.2 \
-      --budget 10 --only fib,qsort,sieve,json --backends cuda 2>&1 | grep -E "^(fib|qsort|sieve|json) "
+    env WASMGPU_TIER=compiled $run timeout "${WASMGPU_APART_BENCH_S:-120}" python3 bench/run.py --instances 135168 \
+      --repeat 1 --no-overhead --cpu-seconds 0.2 --budget 10 --only "${WASMGPU_APART_BENCH:-fib,qsort,sieve,json}" \
+      --backends cuda 2>&1 | grep -E "^(fib|qsort|sieve|json) "
   done
 fi
 if want fuzz && [ -d .fuzzcorpus ]; then
