@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# apart fuzz threads units layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
-sections=" ${*:-tests spec compiled apart fuzz threads units layout devices jobs bench} "
+sections=" ${*:-tests spec compiled fuzz threads pieces layout devices jobs bench} "
 want() { [[ "$sections" == *" $1 "* ]]; }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
@@ -36,27 +36,27 @@ if want tests && [ -z "${WASMGPU_SKIP_TESTS:-}" ]; then
 fi
 if want spec; then
   echo "== spec suite, CUDA backend, 1 instance"
-  python3 -m wasmgpu.spec --backend cuda --tier interp --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
+  python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --json "$out/spec-cuda-1.json" "$WASMGPU_TESTSUITE" \
     > "$out/spec-cuda-1.log" 2>&1 || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-1.log" | tail -40
   echo "== spec suite, CUDA backend, 64 instances"
-  python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-64.json" \
+  python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --instances 64 --json "$out/spec-cuda-64.json" \
     "$WASMGPU_TESTSUITE" > "$out/spec-cuda-64.log" 2>&1 || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-64.log" | tail -20
   echo "== spec suite, CUDA backend, interleaved memory (the layout option), 64 instances"
-  python3 -m wasmgpu.spec --backend cuda --tier interp --memory-layout interleaved --instances 64 \
+  python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --memory-layout interleaved --instances 64 \
     --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
   if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
     # The 3.0 scripts but GC's (tests/test_spec_suite.py WASM_3_0_FILES, GC_SCRIPTS), copied there beforehand.
     echo "== 3.0 suite scripts, CUDA backend, 64 instances"
-    python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-3.0.json" \
+    python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --instances 64 --json "$out/spec-cuda-3.0.json" \
       "$WASMGPU_TESTSUITE/proposals/wasm-3.0" > "$out/spec-cuda-3.0.log" 2>&1 || status=1
     grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-3.0.log" | tail -20
   fi
   if [ -d "$WASMGPU_TESTSUITE/proposals/threads" ]; then
     echo "== threads proposal scripts (atomics, shared memories), CUDA backend, 64 instances"
-    python3 -m wasmgpu.spec --backend cuda --tier interp --instances 64 --json "$out/spec-cuda-threads.json" \
+    python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --instances 64 --json "$out/spec-cuda-threads.json" \
       "$WASMGPU_TESTSUITE/proposals/threads" > "$out/spec-cuda-threads.log" 2>&1 || status=1
     grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-threads.log" | tail -10
   fi
@@ -80,28 +80,6 @@ if want compiled; then
       --json "$out/spec-compiled-$1-$2.json" "$suite" > "$out/spec-compiled-$1-$2.log" 2>&1 || status=1
     grep -v ": [0-9]* passed, 0 failed" "$out/spec-compiled-$1-$2.log" | tail -12
     echo "($(( $(date +%s) - t0 )) s)"
-  done
-fi
-if want apart; then
-  # A store's code built alone and linked to the runtime built once (WASMGPU_CUDA_STEP_APART=1, vm/build.py
-  # step_units): the 2.0 suite in the compiled tier from a fresh cache (its builds' time, its results), then
-  # the kernel benchmarks compiled whole and in pieces, apart against one program.
-  echo "== compiled stores linked to the runtime built apart"
-  t0=$(date +%s)
-  # Its builds land in WASMGPU_APART_CACHE (fresh on a fresh machine), which a later `compiled` section
-  # run with WASMGPU_CACHE set to it and WASMGPU_CUDA_STEP_APART=1 finds.
-  WASMGPU_CACHE=${WASMGPU_APART_CACHE:-$(mktemp -d)} WASMGPU_CUDA_STEP_APART=1 timeout "${WASMGPU_APART_S:-300}" \
-    python3 -m wasmgpu.spec --backend cuda \
-    --tier compiled --jobs 16 --json "$out/spec-apart.json" "$WASMGPU_TESTSUITE" > "$out/spec-apart.log" 2>&1 \
-    || status=1
-  grep -v ": [0-9]* passed, 0 failed" "$out/spec-apart.log" | tail -8
-  echo "(2.0 suite, compiled tier, step apart: $(( $(date +%s) - t0 )) s)"
-  for run in "" "WASMGPU_CUDA_STEP_APART=1" "WASMGPU_PIECES_WORDS=0" "WASMGPU_PIECES_WORDS=0 WASMGPU_CUDA_STEP_APART=1"; do
-    echo "-- ${run:-one program}"
-    # shellcheck disable=SC2086 # the run's words are environment assignments
-    env WASMGPU_TIER=compiled $run timeout "${WASMGPU_APART_BENCH_S:-120}" python3 bench/run.py --instances 135168 \
-      --repeat 1 --no-overhead --cpu-seconds 0.2 --budget 10 --only "${WASMGPU_APART_BENCH:-fib,qsort,sieve,json}" \
-      --backends cuda 2>&1 | grep -E "^(fib|qsort|sieve|json) "
   done
 fi
 if want fuzz && [ -d .fuzzcorpus ]; then
@@ -141,22 +119,18 @@ for k in range(20):
 print(f"20 of the 1,000 ranges as separate gpu-run calls: {time.monotonic() - t:.2f} s")
 PY
 fi
-if want units; then
-  # A store in pieces built as units (vm/cuda_units.py) against one NVRTC program: build time and result
-  # (c_threads, a fresh cache each), then the compiled pieces' speed (fuel/s, bench/profile.py) as units, as
-  # one program, under 128 registers (WG_MIN_BLOCKS=4) and with pc, fp and depth in memory
-  # (WG_PIECE_COLD_FRAME) against the interpreter's.
-  echo "== compiled stores in pieces on CUDA: units against one program"
-  for units in 1 0; do
-    t0=$(date +%s)
-    WASMGPU_CACHE=$(mktemp -d) WASMGPU_CUDA_UNITS=$units timeout 280 python3 -m wasmgpu.cli -v --backend cuda \
-      --tier compiled --max-threads 32 -n 64 --out-jsonl "$out/units-$units.jsonl" tests/corpus/wasm/c_threads.wasm \
-      counter 24 200 2>&1 | grep -E "built: vm.*cubin|error" | tail -2
-    echo "WASMGPU_CUDA_UNITS=$units: $(( $(date +%s) - t0 )) s, $(grep -c 'counter total=4800' "$out/units-$units.jsonl" \
-      2>/dev/null)/64 instances right" || status=1
-  done
-  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_CUDA_UNITS=0" \
-             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4" \
+if want pieces; then
+  # A store compiled in pieces (WASMGPU_PIECES_WORDS=0): c_threads' build time and result (a fresh cache),
+  # then the pieces' speed (fuel/s, bench/profile.py) against the interpreter's, also under 128 registers
+  # (WG_MIN_BLOCKS=4) and with pc, fp and depth in memory (WG_PIECE_COLD_FRAME).
+  echo "== compiled stores in pieces on CUDA"
+  t0=$(date +%s)
+  WASMGPU_CACHE=$(mktemp -d) timeout 280 python3 -m wasmgpu.cli -v --backend cuda --tier compiled --max-threads 32 \
+    -n 64 --out-jsonl "$out/pieces.jsonl" tests/corpus/wasm/c_threads.wasm counter 24 200 2>&1 \
+    | grep -E "built: vm.*cubin|error" | tail -2
+  echo "c_threads: $(( $(date +%s) - t0 )) s, $(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)/64 instances right" \
+    || status=1
+  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4" \
              "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_PIECE_COLD_FRAME"; do
     echo "-- $run"
     # shellcheck disable=SC2086 # the run's words are environment assignments

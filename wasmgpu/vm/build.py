@@ -64,25 +64,10 @@ def _headers() -> str:
     return vm
 
 
-def vm_source(entry: str, compiled: str = "") -> str:
-    """The interpreter with its headers inlined (NVRTC gets one string); `compiled` is a store's code as C
-    (compiler/to_c.py), which then runs instead of the interpreter's loop."""
-    vm = _headers()
-    if compiled:
-        vm = "#define VM_STEP vm_step_compiled\n" + vm + "\n" + compiled.replace(PART_BREAK, "\n")
-    return vm + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
-
-
-def _piece_units(compiled: str, entry: str, prefix: str = "") -> list[str]:
-    """A store's code as units: where it was compiled in pieces (to_c.PART_BREAK), each group of pieces with
-    the interpreter's headers (no step function, no vm_launch: WG_PIECES_UNIT), then the step function with
-    `entry`, each after `prefix`; otherwise one unit, `entry` with the code."""
-    parts = compiled.split(PART_BREAK)
-    if len(parts) < 3:
-        return [vm_source(entry, compiled)]
-    common, groups, step = parts[0], parts[1:-1], parts[-1]
-    headers = f"{prefix}#define WG_PIECES_UNIT 1\n#define VM_STEP vm_step_compiled\n" + _headers()
-    return [f"{headers}\n{common}\n{g}" for g in groups] + [prefix + vm_source(entry, common + "\n" + step)]
+def vm_source(entry: str) -> str:
+    """The interpreter with its headers inlined (NVRTC gets one string): the whole program where no store's
+    code is compiled, and the runtime a compiled store's code links to (runtime_unit)."""
+    return _headers() + "\n" + (VM_DIR / entry).read_text().replace('#include "vm.h"', "")
 
 
 def host_units(compiled: str) -> list[str]:
@@ -91,12 +76,6 @@ def host_units(compiled: str) -> list[str]:
     if not compiled:  # the interpreter, and apart its SIMD and atomic ops (vm.h outside_exec), built side by side
         return ["#define WG_OUTSIDE_APART 1\n" + vm_source("cpu.cpp"), "#define WG_OUTSIDE_UNIT 1\n" + _headers()]
     return step_units(compiled, "cpu.cpp")
-
-
-def device_units(compiled: str) -> list[str]:
-    """The units of the GPU build of a store compiled in pieces (vm/cuda_units.py), linked together (WG_RDC);
-    one unit, and so a whole program, where the store was not compiled in pieces."""
-    return _piece_units(compiled, "cuda.cu", "#define WG_RDC 1\n")
 
 
 # The GPU's units are relocatable device code (WG_RDC: the headers' helpers static, one copy per unit).
@@ -111,13 +90,13 @@ def runtime_unit(entry: str = "cuda.cu") -> str:
 
 def step_units(compiled: str, entry: str = "cuda.cu") -> list[str]:
     """A store's code as units to link to runtime_unit(entry): each group of pieces, then the step function
-    (WG_STEP_UNIT) with the tables, or the whole code where it was not compiled in pieces."""
+    with the tables (the last unit), or the whole code where it was not compiled in pieces."""
     headers = f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_PIECES_UNIT 1\n" + _headers()
     parts = compiled.split(PART_BREAK)
     if len(parts) < 3:
-        return [f"#define WG_STEP_UNIT 1\n{headers}\n{compiled}"]
+        return [f"{headers}\n{compiled}"]
     common, groups, step = parts[0], parts[1:-1], parts[-1]
-    return [f"{headers}\n{common}\n{g}" for g in groups] + [f"#define WG_STEP_UNIT 1\n{headers}\n{common}\n{step}"]
+    return [f"{headers}\n{common}\n{g}" for g in [*groups, step]]
 
 
 def _digest(*parts: str) -> str:
@@ -442,15 +421,9 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     if isinstance(compiled, StoreCode):
         key = _digest(compiled.key, vm_source("cuda.cu"))
     else:
-        key = vm_source("cuda.cu", compiled)
-    # A store in pieces is built as units linked together; WASMGPU_CUDA_UNITS=0 builds it as one program
-    # instead (A/B runs; the key tells the two builds apart). WASMGPU_CUDA_STEP_APART=1 builds only the
-    # store's code and links it to the runtime built once (runtime_unit: seconds of NVRTC saved per store;
-    # not yet measured on a GPU, so not the default).
-    apart = bool(compiled) and os.environ.get("WASMGPU_CUDA_UNITS", "1") != "0"
-    step_apart = bool(compiled) and os.environ.get("WASMGPU_CUDA_STEP_APART", "") == "1"
-    how = "step" if step_apart else "units" if apart else ""
-    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()), how)}.cubin"
+        key = _digest(compiled, vm_source("cuda.cu"))
+    # A compiled store's code is built alone and linked to the runtime built once (runtime_unit).
+    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()), 'step' if compiled else '')}.cubin"
 
     def build() -> bytes:
         from .cuda_units import build_units, register_cap
@@ -458,13 +431,10 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         text = compiled.make() if isinstance(compiled, StoreCode) else compiled
         cap = register_cap((VM_DIR / "cuda.cu").read_text(), extra)
         capped = [*options, f"--maxrregcount={cap}"]
-        if step_apart:
+        if text:
             runtime = _runtime_cubin(capped, str(nvrtc.getVersion()))
             return build_units(step_units(text), capped, int(arch), linked=[runtime])
-        units = device_units(text) if apart else [vm_source("cuda.cu", text)]
-        if len(units) > 1:
-            return build_units(units, capped, int(arch))
-        prog = nvrtc.createProgram(units[0], "wasmgpu_vm.cu", [], [])
+        prog = nvrtc.createProgram(vm_source("cuda.cu"), "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
         except nvrtc.NVRTCError as e:

@@ -1,11 +1,12 @@
-"""A large compiled store built for the GPU as separate units: NVRTC compiles each group of pieces apart
-(relocatable device code, `-rdc=true`), all at once in threads, and a linker joins the cubins.
+"""A compiled store built for the GPU as separate units: NVRTC compiles each group of pieces and the step
+function apart (relocatable device code, `-rdc=true`), all at once in threads, and a linker joins their cubins
+with the runtime's, compiled once (vm/build.py).
 
 One NVRTC program holding every piece took minutes (its optimizer works on the whole program at once);
 units of a few hundred KB of C each take seconds, and the slowest unit bounds the build
 (bench/NOTES.md). The libraries are called through ctypes, which lets go of the GIL for each call, so
-threads compile in parallel. Linking uses nvJitLink where it is found, else the driver's linker (which
-needs the calling thread's CUDA context, which CuPy has made by then).
+threads compile in parallel. Linking uses nvJitLink where it is found, else the driver's linker (in a
+context of the first GPU, made if the thread has none).
 """
 
 from __future__ import annotations
@@ -115,6 +116,16 @@ def _link_nvjitlink(lib: ctypes.CDLL, cubins: Sequence[bytes], arch: int) -> byt
 
 def _link_driver(cubins: Sequence[bytes]) -> bytes:
     cuda = ctypes.CDLL("libcuda.so.1")
+    # The driver's linker needs a current context, which a build in a background process has not made.
+    current = ctypes.c_void_p()
+    if cuda.cuInit(0) != 0 or cuda.cuCtxGetCurrent(ctypes.byref(current)) != 0:
+        raise BuildError("the CUDA driver could not start, to link the units")
+    if not current.value:
+        device, context = ctypes.c_int(), ctypes.c_void_p()
+        if (cuda.cuDeviceGet(ctypes.byref(device), 0) != 0
+                or cuda.cuDevicePrimaryCtxRetain(ctypes.byref(context), device) != 0
+                or cuda.cuCtxSetCurrent(context) != 0):
+            raise BuildError("the CUDA driver could not make a context, to link the units")
     state = ctypes.c_void_p()
     if cuda.cuLinkCreate_v2(0, None, None, ctypes.byref(state)) != 0:
         raise BuildError("the CUDA driver could not start a link")

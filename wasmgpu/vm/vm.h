@@ -1065,16 +1065,10 @@ extern "C" __constant__ u64 wg_params[];
 #define WG_DIRECT_DEPTH 32
 #define PIECE_PARAMS(p) (p)
 #endif
-// The compiled step function: inlined where the store's code and the runtime are one program; where the code is
-// built apart and linked to the runtime built once (WG_STEP_UNIT, vm/build.py), a function the runtime calls
-// once per fuel slice, reading the parameter block from constant memory as pieces do.
-#ifdef WG_STEP_UNIT
+// The compiled step function, built apart and linked to the runtime built once (vm/build.py step_units): a
+// function the runtime calls once per fuel slice, reading the parameter block from constant memory as pieces do.
 #define STEP_FN extern "C" PIECE
 #define STEP_PARAMS(p) PIECE_PARAMS(p)
-#else
-#define STEP_FN DEV
-#define STEP_PARAMS(p) (p)
-#endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
       if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) { \
@@ -1375,14 +1369,11 @@ SIMD_NOINLINE u64 exn_throw(const u64* P, u32 inst) {
   return work;
 }
 
-// The compiled tier (compiler/to_c.py) names its own step function VM_STEP before this header and defines
-// it after. A unit of pieces alone (WG_PIECES_UNIT, compiled apart and linked: vm/build.py) has no step function
-// and no vm_launch.
+// A unit of a compiled store's code (WG_PIECES_UNIT, vm/build.py step_units) has no vm_launch; the runtime it
+// links to (WG_STEP_APART) calls its step function, vm_step_compiled (compiler/to_c.py).
 #ifdef WG_PIECES_UNIT
 #elif defined(WG_STEP_APART)  // the runtime alone: the step function (STEP_FN) comes from a unit linked to it
 extern "C" PIECE u64 vm_step_compiled(const u64* P, u32 inst, u64 cap, u32 near);
-#elif defined(VM_STEP)
-DEV u64 VM_STEP(const u64* P, u32 inst, u64 cap, u32 near);
 #else
 #define VM_STEP vm_step
 #endif
