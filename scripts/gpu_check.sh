@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck only when named; the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck and scale only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -175,6 +175,22 @@ if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
   python3 bench/jobs.py --programs charcount,c_readdir --instances 100000 --engines cuda,wasmtime \
     --deadline "${WASMGPU_JOBS_DEADLINE:-200}" --json "$out/jobs-100k.json" 2>&1 | tee "$out/jobs-100k.log" \
     | tail -8 || status=1
+fi
+if want scale; then
+  # Not in the default sections: charcount (examples/charcount, one shared input directory) at 100,000
+  # instances in 1, 2, 4 and 8 worker processes (kernels of different processes take turns on the GPU,
+  # while their host work runs side by side), then a million with gpu-run's own choice; -v's parts each.
+  echo "== charcount at scale: worker processes, and a million"
+  for w in 1 2 4 8; do
+    t0=$(date +%s%N)
+    timeout 150 python3 -m wasmgpu.cli -v --backend cuda --workers $w -n 100000 --dir examples/charcount::. \
+      --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|waves|error" | tail -3
+    echo "-- 100,000 in $w workers: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
+  done
+  t0=$(date +%s%N)
+  timeout 400 python3 -m wasmgpu.cli -v --backend cuda -n 1000000 --dir examples/charcount::. \
+    --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|waves|error" | tail -3
+  echo "-- 1,000,000: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
 fi
 if want bench && [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== the Python API's host cost of a call over 135,168 instances"
