@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck and scale only when named; the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale and large only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -191,6 +191,33 @@ if want scale; then
   timeout 400 python3 -m wasmgpu.cli -v --backend cuda -n 1000000 --dir examples/charcount::. \
     --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|waves|error" | tail -3
   echo "-- 1,000,000: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
+fi
+if want large; then
+  # Not in the default sections: third-party modules carried in .thirdparty/ (resvg-0.31.0.wasm, 4.4 MB;
+  # flite-0.1.1.wasm, 21.5 MB: bench/thirdparty.py) compiled on this host, one instance: the first build
+  # from an empty cache and a cached start, on CUDA and on the CPU backend; then their jobs at 1,000.
+  echo "== large third-party modules in the compiled tier: first build, cached start, jobs"
+  cache=$(mktemp -d)
+  for prog in resvg:resvg-0.31.0:input.svg:out.png flite:flite-0.1.1:-f:input.txt; do
+    IFS=: read -r name file a b <<< "$prog"
+    [ -f ".thirdparty/$file.wasm" ] || { echo "-- $name: .thirdparty/$file.wasm not carried"; continue; }
+    dir=$(mktemp -d)
+    python3 -c "import sys; sys.path.insert(0, 'bench'); import thirdparty as t
+for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').write(v)"
+    args=("$a" "$b")
+    [ "$name" = flite ] && args+=(-o out.wav)
+    for backend in cuda cpu; do
+      for run in first cached; do
+        t0=$(date +%s%N)
+        WASMGPU_CACHE=$cache timeout 280 python3 -m wasmgpu.cli -v --backend $backend --tier compiled --dir "$dir::." \
+          ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|time:|error" | tail -3
+        rc=${PIPESTATUS[0]}
+        echo "-- $name $backend $run: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc"
+      done
+    done
+  done
+  WASMGPU_CACHE=$cache timeout 300 python3 bench/jobs.py --programs resvg,flite --instances 1000 --tier compiled \
+    --engines cuda,cpu,wasmtime --deadline 280 2>&1 | tail -8 || status=1
 fi
 if want bench && [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== the Python API's host cost of a call over 135,168 instances"
