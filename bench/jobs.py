@@ -572,6 +572,9 @@ def measure(opts: Options, pool: Any, program: Program, engine: str, n: int, std
     shutil.rmtree(base, ignore_errors=True)
     t = time.perf_counter()
     generate_inputs(pool, program.name, root, n, opts.jobs)
+    # Written back before the clock starts: the harness's inputs still being flushed would slow the engine's
+    # own file work by an amount that depends on the file system, not on the engine.
+    os.sync()
     opts.log(f"  {program.name} N={n} {engine}: inputs in {time.perf_counter() - t:.1f} s, running")
     left = remaining(opts)
     if left is not None and left <= 0:
