@@ -896,6 +896,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"jobs.py: error: {problem}", file=sys.stderr)
         return 2
+    # gpu-run's bytecode written first, as installing the package does: a source tree under
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every module again in each gpu-run process.
+    import compileall
+
+    import wasmgpu
+
+    compileall.compile_dir(Path(wasmgpu.__file__).parent, quiet=1)
     start = time.monotonic()
     work = Workdir.make(args.workdir)
     opts = Options(programs=args.programs, sizes=args.instances, engines=args.engines, jobs=args.jobs,
