@@ -184,12 +184,12 @@ if want scale; then
   for w in 1 2 4 8; do
     t0=$(date +%s%N)
     timeout 150 python3 -m wasmgpu.cli -v --backend cuda --workers $w -n 100000 --dir examples/charcount::. \
-      --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|waves|error" | tail -3
+      --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|wave|error" | tail -3
     echo "-- 100,000 in $w workers: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
   done
   t0=$(date +%s%N)
   timeout 400 python3 -m wasmgpu.cli -v --backend cuda -n 1000000 --dir examples/charcount::. \
-    --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|waves|error" | tail -3
+    --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|wave|error" | tail -3
   echo "-- 1,000,000: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
 fi
 if want large; then
