@@ -949,3 +949,13 @@ def test_scripts_of_independent_modules_run_in_parts_with_the_same_outcomes(tmp_
     a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("whole", "split"))
     assert a["totals"] == b["totals"] == {"passed": 161, "failed": 2, "skipped": 0}
     assert a["failures"] == b["failures"]
+
+
+def test_parallel_runs_end_with_the_reason_an_engine_does_not_start(tmp_path: Path) -> None:
+    """With --jobs the engines are the workers' own: one that cannot start stops the run with its reason
+    (the parent makes none)."""
+    script = tmp_path / "one.wast"
+    script.write_text('(module (func (export "f") (result i32) (i32.const 1)))\n'
+                      '(assert_return (invoke "f") (i32.const 1))\n')
+    with pytest.raises(runner.EngineStartError, match="unknown backend 'bogus'"):
+        runner.run_suite_parallel([str(script), str(script)], 2, ("bogus", None, None))

@@ -910,11 +910,21 @@ def run_suite(
 _WORKER: dict[str, Any] = {}
 
 
+class EngineStartError(Exception):
+    """A worker process could not make its engine (run_suite_parallel stops the run with its reason)."""
+
+
 def _worker_start(backend: str, tier: str | None, memory_layout: str | None, instances: int, verbose: bool) -> None:
-    _WORKER.update(tools=load_toolchain(backend, tier, memory_layout), instances=instances, verbose=verbose)
+    _WORKER.update(instances=instances, verbose=verbose)
+    try:
+        _WORKER["tools"] = load_toolchain(backend, tier, memory_layout)
+    except (WasmGpuError, RuntimeError) as e:  # told to the parent by the first file this worker is given
+        _WORKER["error"] = str(e)
 
 
 def _worker_run(path: str, part: tuple[int, int]) -> FileResult:
+    if "error" in _WORKER:
+        raise EngineStartError(_WORKER["error"])
     return run_file(path, _WORKER["tools"], _WORKER["instances"], _WORKER["verbose"], part)
 
 
@@ -923,8 +933,12 @@ MODULES_PER_PART = 16
 
 
 def _parts(path: str, jobs: int) -> int:
-    """How many parts run_suite_parallel runs `path` in: one, unless it has many independent modules."""
+    """How many parts run_suite_parallel runs `path` in: one, unless it has many independent modules (only a
+    script whose text names a module that often is parsed here, the worker parsing it again)."""
     try:
+        with open(path, "rb") as f:
+            if f.read().count(b"(module") < 2 * MODULES_PER_PART:
+                return 1
         doc = sexpr.parse_file(path)
     except (OSError, sexpr.SExprError):
         return 1
@@ -962,6 +976,10 @@ def run_suite_parallel(
             path, k = futures[fut]
             try:
                 part = fut.result()
+            except EngineStartError:
+                for other in futures:
+                    other.cancel()
+                raise
             except Exception as e:  # a worker that died (its engine, or the process) fails its part, not the run
                 part = FileResult(path, [Outcome(path, 0, "file", FAILED, f"worker failed: {e!r}")])
             parts.setdefault(path, {})[k] = part
@@ -998,19 +1016,19 @@ def main(argv: list[str] | None = None) -> int:
     files = collect_files(args.paths, args.exclude)
     if not files:
         ap.error("no .wast files found")
-    try:
-        tools = load_toolchain(args.backend, args.tier, args.memory_layout)
-    except (WasmGpuError, RuntimeError) as e:
-        print(f"error: cannot start the engine: {e}")
-        return 2
-
     def report(result: FileResult) -> None:
         print(format_file(result, args.max_failures), flush=True)
 
-    if args.jobs > 1:
-        suite = run_suite_parallel(files, args.jobs, (args.backend, args.tier, args.memory_layout), args.instances,
-                                   args.verbose, report)
-    else:
+    # With --jobs each worker makes its own engine (on CUDA, a context), and none is made here.
+    try:
+        tools = load_toolchain(args.backend, args.tier, args.memory_layout) if args.jobs == 1 else None
+        if tools is None:
+            suite = run_suite_parallel(files, args.jobs, (args.backend, args.tier, args.memory_layout),
+                                       args.instances, args.verbose, report)
+    except (WasmGpuError, RuntimeError, EngineStartError) as e:
+        print(f"error: cannot start the engine: {e}")
+        return 2
+    if tools is not None:
         suite = run_suite(files, tools, args.instances, args.verbose, report)
     totals = suite.totals
     print(totals)
