@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale and large only when named; the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large and regs only when named; the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -218,6 +218,19 @@ for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').wri
   done
   WASMGPU_CACHE=$cache timeout 300 python3 bench/jobs.py --programs resvg,flite --instances 1000 --tier compiled \
     --engines cuda,cpu,wasmtime --deadline 280 2>&1 | tail -8 || status=1
+fi
+if want regs; then
+  # Not in the default sections: the C benchmarks compiled, against their native CUDA builds (issue 25's
+  # share of native), with vm_kernel's 64 registers (spills in json's step function: 3 KB offline) and
+  # with 128 (WG_MIN_BLOCKS=4: half the occupancy, json's spills 348 B).
+  echo "== the C benchmarks compiled against native CUDA, 64 and 128 registers"
+  for run in "" "WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4"; do
+    echo "-- ${run:-64 registers}"
+    # shellcheck disable=SC2086 # the run's words are environment assignments
+    env WASMGPU_TIER=compiled $run timeout 280 python3 bench/run.py --instances 135168 --repeat 1 --no-overhead \
+      --budget 2 --only fib,hash64,interp,json,mandel,qsort,sieve --backends cuda,native 2>&1 \
+      | grep -E "^(fib|hash64|interp|json|mandel|qsort|sieve|geomean) " | head -8
+  done
 fi
 if want bench && [ -z "${WASMGPU_SKIP_BENCH:-}" ]; then
   echo "== the Python API's host cost of a call over 135,168 instances"
