@@ -900,9 +900,7 @@ def main(argv: list[str] | None = None) -> int:
     # PYTHONDONTWRITEBYTECODE would otherwise compile every module again in each gpu-run process.
     import compileall
 
-    import wasmgpu
-
-    compileall.compile_dir(Path(wasmgpu.__file__).parent, quiet=1)
+    compileall.compile_dir(REPO / "wasmgpu", quiet=2)
     start = time.monotonic()
     work = Workdir.make(args.workdir)
     opts = Options(programs=args.programs, sizes=args.instances, engines=args.engines, jobs=args.jobs,

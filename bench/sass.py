@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wasmgpu.vm.build import NVRTC_FLAGS, step_units, vm_source  # noqa: E402
+from wasmgpu.vm.build import NVRTC_FLAGS, VM_DIR, step_units, vm_source  # noqa: E402
+from wasmgpu.vm.cuda_units import register_cap  # noqa: E402
 
 
 def compile_cubin(lib: ctypes.CDLL, source: str, options: list[str]) -> bytes:
@@ -64,9 +65,11 @@ def main() -> None:
 
         batch = Engine(CpuBackend(interleaved=True)).load(Path(args.wasm).read_bytes()).instantiate(1, tier="interp")
         compiled = batch.store.compiled_source()
-    # A compiled store's step function is its last unit, compiled apart as in the build (relocatable).
+    # A compiled store's step function is its last unit, compiled apart as in the build (relocatable, under
+    # vm_kernel's register cap, which WG_MIN_BLOCKS sets).
     source = step_units(compiled)[-1] if compiled else vm_source("cuda.cu")
-    cubin = compile_cubin(lib, source, [*options, *(["-rdc=true"] if compiled else [])])
+    cap = register_cap((VM_DIR / "cuda.cu").read_text(), args.define)
+    cubin = compile_cubin(lib, source, [*options, *(["-rdc=true", f"--maxrregcount={cap}"] if compiled else [])])
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(cubin)
         f.flush()

@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large and regs only when named; the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large and regs only when named, the last three each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -16,7 +16,15 @@ out=${1:-${OUT:-/tmp/wasmgpu-out}}
 mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
 sections=" ${*:-tests spec compiled fuzz threads pieces layout devices jobs bench} "
+for s in $sections; do
+  case " tests spec compiled fuzz threads pieces layout devices jobs bench memcheck scale large regs " in
+    *" $s "*) ;;
+    *) echo "gpu_check.sh: no section $s" >&2; exit 2 ;;
+  esac
+done
 want() { [[ "$sections" == *" $1 "* ]]; }
+# Seconds left of a section's shared deadline `end`, at most $1.
+left() { local l=$(( end - $(date +%s) )); echo $(( l < $1 ? (l > 1 ? l : 1) : $1 )); }
 source scripts/device_env.sh || exit 1
 # The copy of the tree has no bytecode caches; an installed package would (each worker process compiles
 # them again otherwise, which the timings below would count).
@@ -127,9 +135,10 @@ if want pieces; then
   t0=$(date +%s)
   WASMGPU_CACHE=$(mktemp -d) timeout 280 python3 -m wasmgpu.cli -v --backend cuda --tier compiled --max-threads 32 \
     -n 64 --out-jsonl "$out/pieces.jsonl" tests/corpus/wasm/c_threads.wasm counter 24 200 2>&1 \
-    | grep -E "built: vm.*cubin|error" | tail -2
-  echo "c_threads: $(( $(date +%s) - t0 )) s, $(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)/64 instances right" \
-    || status=1
+    | grep -E "built: (vm|runtime)-.*cubin|error" | tail -3
+  right=$(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)
+  echo "c_threads: $(( $(date +%s) - t0 )) s, ${right:-0}/64 instances right"
+  [ "${right:-0}" = 64 ] || status=1
   for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4" \
              "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_PIECE_COLD_FRAME"; do
     echo "-- $run"
@@ -181,14 +190,17 @@ if want scale; then
   # instances in 1, 2, 4 and 8 worker processes (kernels of different processes take turns on the GPU,
   # while their host work runs side by side), then a million with gpu-run's own choice; -v's parts each.
   echo "== charcount at scale: worker processes, and a million"
+  end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
   for w in 1 2 4 8; do
     t0=$(date +%s%N)
-    timeout 150 python3 -m wasmgpu.cli -v --backend cuda --workers $w -n 100000 --dir examples/charcount::. \
+    rm -f /tmp/scale.jsonl
+    timeout "$(left 150)" python3 -m wasmgpu.cli -v --backend cuda --workers $w -n 100000 --dir examples/charcount::. \
       --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|wave|error" | tail -3
     echo "-- 100,000 in $w workers: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
   done
   t0=$(date +%s%N)
-  timeout 400 python3 -m wasmgpu.cli -v --backend cuda -n 1000000 --dir examples/charcount::. \
+  rm -f /tmp/scale.jsonl
+  timeout "$(left 400)" python3 -m wasmgpu.cli -v --backend cuda -n 1000000 --dir examples/charcount::. \
     --out-jsonl /tmp/scale.jsonl examples/charcount/charcount.wasm 2>&1 | grep -E "parts|wave|error" | tail -3
   echo "-- 1,000,000: $(( ($(date +%s%N) - t0) / 1000000 )) ms, $(grep -c '"exit_code": 0' /tmp/scale.jsonl) exit 0"
 fi
@@ -197,10 +209,13 @@ if want large; then
   # flite-0.1.1.wasm, 21.5 MB: bench/thirdparty.py) compiled on this host, one instance: the first build
   # from an empty cache and a cached start, on CUDA and on the CPU backend; then their jobs at 1,000.
   echo "== large third-party modules in the compiled tier: first build, cached start, jobs"
+  end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
   cache=$(mktemp -d)
+  carried=""
   for prog in resvg:resvg-0.31.0:input.svg:out.png flite:flite-0.1.1:-f:input.txt; do
     IFS=: read -r name file a b <<< "$prog"
     [ -f ".thirdparty/$file.wasm" ] || { echo "-- $name: .thirdparty/$file.wasm not carried"; continue; }
+    carried="$carried${carried:+,}$name"
     dir=$(mktemp -d)
     python3 -c "import sys; sys.path.insert(0, 'bench'); import thirdparty as t
 for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').write(v)"
@@ -209,15 +224,18 @@ for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').wri
     for backend in cuda cpu; do
       for run in first cached; do
         t0=$(date +%s%N)
-        WASMGPU_CACHE=$cache timeout 280 python3 -m wasmgpu.cli -v --backend $backend --tier compiled --dir "$dir::." \
+        WASMGPU_CACHE=$cache timeout "$(left 280)" python3 -m wasmgpu.cli -v --backend $backend --tier compiled --dir "$dir::." \
           ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|time:|error" | tail -3
         rc=${PIPESTATUS[0]}
         echo "-- $name $backend $run: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc"
+        [ "$rc" = 0 ] || status=1
       done
     done
   done
-  WASMGPU_CACHE=$cache timeout 300 python3 bench/jobs.py --programs resvg,flite --instances 1000 --tier compiled \
-    --engines cuda,cpu,wasmtime --deadline 280 2>&1 | tail -8 || status=1
+  if [ -n "$carried" ]; then
+    WASMGPU_CACHE=$cache timeout "$(left 300)" python3 bench/jobs.py --programs "$carried" --instances 1000 \
+      --tier compiled --engines cuda,cpu,wasmtime --deadline "$(left 280)" 2>&1 | tail -8 || status=1
+  fi
 fi
 if want regs; then
   # Not in the default sections: the C benchmarks compiled, against their native CUDA builds (issue 25's

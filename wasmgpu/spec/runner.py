@@ -920,6 +920,8 @@ def _worker_start(backend: str, tier: str | None, memory_layout: str | None, ins
         _WORKER["tools"] = load_toolchain(backend, tier, memory_layout)
     except (WasmGpuError, RuntimeError) as e:  # told to the parent by the first file this worker is given
         _WORKER["error"] = str(e)
+    except Exception as e:  # anything else too: a pool's initializer that raises prints a traceback
+        _WORKER["error"] = f"{type(e).__name__}: {e}"
 
 
 def _worker_run(path: str, part: tuple[int, int]) -> FileResult:
@@ -977,8 +979,7 @@ def run_suite_parallel(
             try:
                 part = fut.result()
             except EngineStartError:
-                for other in futures:
-                    other.cancel()
+                pool.shutdown(wait=False, cancel_futures=True)  # the files running go on, unwaited for
                 raise
             except Exception as e:  # a worker that died (its engine, or the process) fails its part, not the run
                 part = FileResult(path, [Outcome(path, 0, "file", FAILED, f"worker failed: {e!r}")])
@@ -1020,15 +1021,19 @@ def main(argv: list[str] | None = None) -> int:
         print(format_file(result, args.max_failures), flush=True)
 
     # With --jobs each worker makes its own engine (on CUDA, a context), and none is made here.
-    try:
-        tools = load_toolchain(args.backend, args.tier, args.memory_layout) if args.jobs == 1 else None
-        if tools is None:
+    if args.jobs > 1:
+        try:
             suite = run_suite_parallel(files, args.jobs, (args.backend, args.tier, args.memory_layout),
                                        args.instances, args.verbose, report)
-    except (WasmGpuError, RuntimeError, EngineStartError) as e:
-        print(f"error: cannot start the engine: {e}")
-        return 2
-    if tools is not None:
+        except EngineStartError as e:
+            print(f"error: cannot start the engine: {e}")
+            return 2
+    else:
+        try:
+            tools = load_toolchain(args.backend, args.tier, args.memory_layout)
+        except (WasmGpuError, RuntimeError, OSError) as e:
+            print(f"error: cannot start the engine: {e}")
+            return 2
         suite = run_suite(files, tools, args.instances, args.verbose, report)
     totals = suite.totals
     print(totals)

@@ -82,16 +82,29 @@ def host_units(compiled: str) -> list[str]:
 UNIT_PREFIX = {"cuda.cu": "#define WG_RDC 1\n", "cpu.cpp": ""}
 
 
+def _runtime_prefix(entry: str) -> str:
+    return f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_STEP_APART 1\n"
+
+
+def _step_prefix(entry: str) -> str:
+    return f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_PIECES_UNIT 1\n"
+
+
+def unit_recipe(entry: str) -> str:
+    """What a compiled store's units are made of besides the sources (the cache keys' part for it)."""
+    return _runtime_prefix(entry) + _step_prefix(entry) + PART_BREAK
+
+
 def runtime_unit(entry: str = "cuda.cu") -> str:
     """The runtime without a store's code (on the GPU vm_kernel, on the CPU vm_run; vm_launch, the imports
     the device serves), built once and linked to each store's step_units (WG_STEP_APART)."""
-    return f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_STEP_APART 1\n" + vm_source(entry)
+    return _runtime_prefix(entry) + vm_source(entry)
 
 
 def step_units(compiled: str, entry: str = "cuda.cu") -> list[str]:
     """A store's code as units to link to runtime_unit(entry): each group of pieces, then the step function
     with the tables (the last unit), or the whole code where it was not compiled in pieces."""
-    headers = f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_PIECES_UNIT 1\n" + _headers()
+    headers = _step_prefix(entry) + _headers()
     parts = compiled.split(PART_BREAK)
     if len(parts) < 3:
         return [f"{headers}\n{compiled}"]
@@ -364,7 +377,7 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     what = "the CPU " + ("compiled code" if compiled else "interpreter")
     if isinstance(compiled, StoreCode):
         # The key also names the interpreter's sources the units are made with.
-        key = _digest(compiled.key, vm_source("cpu.cpp"))
+        key = _digest(compiled.key, vm_source("cpu.cpp"), unit_recipe("cpu.cpp"))
         dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key,
                            cached_only=cached_only, runtime=True)
     else:
@@ -418,23 +431,23 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     # WASMGPU_NVRTC_OPTIONS (say "-lineinfo") adds options, for compute-sanitizer's source lines.
     options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), *os.environ.get("WASMGPU_NVRTC_OPTIONS", "").split(),
                f"--gpu-architecture=sm_{arch}")
-    if isinstance(compiled, StoreCode):
-        key = _digest(compiled.key, vm_source("cuda.cu"))
-    else:
-        key = _digest(compiled, vm_source("cuda.cu"))
-    # A compiled store's code is built alone and linked to the runtime built once (runtime_unit).
-    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()), 'step' if compiled else '')}.cubin"
+    from .cuda_units import build_units, register_cap
+
+    # A compiled store's code is built alone, under vm_kernel's register cap, and linked to the runtime built
+    # once (runtime_unit): the key names how the units are made too.
+    cap = register_cap((VM_DIR / "cuda.cu").read_text(), extra)
+    source = vm_source("cuda.cu")
+    recipe = (unit_recipe("cuda.cu"), f"--maxrregcount={cap}") if compiled else ()
+    key = _digest(compiled.key if isinstance(compiled, StoreCode) else compiled, source, *recipe)
+    entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()))}.cubin"
 
     def build() -> bytes:
-        from .cuda_units import build_units, register_cap
-
         text = compiled.make() if isinstance(compiled, StoreCode) else compiled
-        cap = register_cap((VM_DIR / "cuda.cu").read_text(), extra)
         capped = [*options, f"--maxrregcount={cap}"]
         if text:
             runtime = _runtime_cubin(capped, str(nvrtc.getVersion()))
             return build_units(step_units(text), capped, int(arch), linked=[runtime])
-        prog = nvrtc.createProgram(vm_source("cuda.cu"), "wasmgpu_vm.cu", [], [])
+        prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
         except nvrtc.NVRTCError as e:

@@ -6,7 +6,7 @@ One NVRTC program holding every piece took minutes (its optimizer works on the w
 units of a few hundred KB of C each take seconds, and the slowest unit bounds the build
 (bench/NOTES.md). The libraries are called through ctypes, which lets go of the GIL for each call, so
 threads compile in parallel. Linking uses nvJitLink where it is found, else the driver's linker (in a
-context of the first GPU, made if the thread has none).
+context of the first GPU, taken for the link if the thread has none).
 """
 
 from __future__ import annotations
@@ -114,33 +114,47 @@ def _link_nvjitlink(lib: ctypes.CDLL, cubins: Sequence[bytes], arch: int) -> byt
         lib.nvJitLinkDestroy(ctypes.byref(handle))
 
 
-def _link_driver(cubins: Sequence[bytes]) -> bytes:
+# cuLinkCreate's option CU_JIT_TARGET (CUjit_option 9), whose value is the compute capability (90 for sm_90).
+_CU_JIT_TARGET = 9
+
+
+def _link_driver(cubins: Sequence[bytes], arch: int) -> bytes:
     cuda = ctypes.CDLL("libcuda.so.1")
-    # The driver's linker needs a current context, which a build in a background process has not made.
-    current = ctypes.c_void_p()
+    # The driver's linker needs a current context, which a build in a background process has not made: one of
+    # the first GPU's is taken for the link and let go after. The target is `arch`, not that GPU's.
+    current, made = ctypes.c_void_p(), None
     if cuda.cuInit(0) != 0 or cuda.cuCtxGetCurrent(ctypes.byref(current)) != 0:
         raise BuildError("the CUDA driver could not start, to link the units")
     if not current.value:
         device, context = ctypes.c_int(), ctypes.c_void_p()
         if (cuda.cuDeviceGet(ctypes.byref(device), 0) != 0
-                or cuda.cuDevicePrimaryCtxRetain(ctypes.byref(context), device) != 0
-                or cuda.cuCtxSetCurrent(context) != 0):
+                or cuda.cuDevicePrimaryCtxRetain(ctypes.byref(context), device) != 0):
             raise BuildError("the CUDA driver could not make a context, to link the units")
+        made = device
+        cuda.cuCtxSetCurrent(context)
     state = ctypes.c_void_p()
-    if cuda.cuLinkCreate_v2(0, None, None, ctypes.byref(state)) != 0:
-        raise BuildError("the CUDA driver could not start a link")
     try:
-        for k, cubin in enumerate(cubins):
-            # CU_JIT_INPUT_CUBIN is 0
-            if cuda.cuLinkAddData_v2(state, 0, cubin, ctypes.c_size_t(len(cubin)), f"unit{k}".encode(), 0, None,
-                                     None) != 0:
-                raise BuildError(f"the CUDA driver's linker refused unit {k}")
-        out, size = ctypes.c_void_p(), ctypes.c_size_t()
-        if cuda.cuLinkComplete(state, ctypes.byref(out), ctypes.byref(size)) != 0:
-            raise BuildError("the CUDA driver could not link the units")
-        return ctypes.string_at(out, size.value)  # the driver's buffer lives until cuLinkDestroy
+        options = (ctypes.c_int * 1)(_CU_JIT_TARGET)
+        values = (ctypes.c_void_p * 1)(arch)
+        if cuda.cuLinkCreate_v2(1, options, values, ctypes.byref(state)) != 0:
+            raise BuildError("the CUDA driver could not start a link")
+        try:
+            for k, cubin in enumerate(cubins):
+                # CU_JIT_INPUT_CUBIN is 0
+                if cuda.cuLinkAddData_v2(state, 0, cubin, ctypes.c_size_t(len(cubin)), f"unit{k}".encode(), 0, None,
+                                         None) != 0:
+                    raise BuildError(f"the CUDA driver's linker refused unit {k}")
+            out, size = ctypes.c_void_p(), ctypes.c_size_t()
+            if cuda.cuLinkComplete(state, ctypes.byref(out), ctypes.byref(size)) != 0:
+                raise BuildError("the CUDA driver could not link the units")
+            return ctypes.string_at(out, size.value)  # the driver's buffer lives until cuLinkDestroy
+        finally:
+            cuda.cuLinkDestroy(state)
     finally:
-        cuda.cuLinkDestroy(state)
+        if made is not None:
+            cuda.cuCtxSetCurrent(None)
+            release = getattr(cuda, "cuDevicePrimaryCtxRelease_v2", None) or cuda.cuDevicePrimaryCtxRelease
+            release(made)
 
 
 def _nvrtc() -> ctypes.CDLL:
@@ -167,7 +181,7 @@ def build_units(units: Sequence[str], options: Sequence[str], arch: int, linked:
     jit = library("nvJitLink")
     if jit is not None and hasattr(jit, "nvJitLinkCreate"):  # some releases export versioned names only
         return _link_nvjitlink(jit, cubins, arch)
-    return _link_driver(cubins)
+    return _link_driver(cubins, arch)
 
 
 __all__ = ["build_units", "compile_unit", "library", "register_cap"]
