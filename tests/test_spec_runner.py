@@ -959,3 +959,19 @@ def test_parallel_runs_end_with_the_reason_an_engine_does_not_start(tmp_path: Pa
                       '(assert_return (invoke "f") (i32.const 1))\n')
     with pytest.raises(runner.EngineStartError, match="unknown backend 'bogus'"):
         runner.run_suite_parallel([str(script), str(script)], 2, ("bogus", None, None))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_engine_that_cannot_start_is_reported_without_a_traceback(jobs: str, tmp_path: Path) -> None:
+    """Any error making the engine (here the compile cache's directory below a file), in the runner or in a
+    worker, ends the run with the reason and status 2."""
+    script = tmp_path / "one.wast"
+    script.write_text('(module (func (export "f") (result i32) (i32.const 1)))\n'
+                      '(assert_return (invoke "f") (i32.const 1))\n')
+    (tmp_path / "file").write_text("")
+    env = {**os.environ, "WASMGPU_CACHE": str(tmp_path / "file" / "cache")}
+    run = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--backend", "cpu", "--jobs", jobs, str(script)],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "error: cannot start the engine" in run.stdout and "Not a directory" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
