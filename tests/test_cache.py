@@ -22,7 +22,7 @@ RUNTIME = 'extern "C" void vm_run(void*, unsigned, int) {}\n'
 LOADER = """
 import sys
 from wasmgpu.vm import build
-build.vm_source = lambda entry, compiled="": {runtime!r}
+build.vm_source = lambda entry: {runtime!r}
 build.host_units = lambda compiled: [{source!r}]
 print(build.load_host_library(compiled="x").answer())
 """

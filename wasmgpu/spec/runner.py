@@ -918,10 +918,9 @@ def _worker_start(backend: str, tier: str | None, memory_layout: str | None, ins
     _WORKER.update(instances=instances, verbose=verbose)
     try:
         _WORKER["tools"] = load_toolchain(backend, tier, memory_layout)
-    except (WasmGpuError, RuntimeError) as e:  # told to the parent by the first file this worker is given
-        _WORKER["error"] = str(e)
-    except Exception as e:  # anything else too: a pool's initializer that raises prints a traceback
-        _WORKER["error"] = f"{type(e).__name__}: {e}"
+    except Exception as e:  # told to the parent by the first file given (an initializer that raises prints a traceback)
+        ours = isinstance(e, (WasmGpuError, RuntimeError))  # says what it is; another error is named
+        _WORKER["error"] = str(e) if ours else f"{type(e).__name__}: {e}"
 
 
 def _worker_run(path: str, part: tuple[int, int]) -> FileResult:

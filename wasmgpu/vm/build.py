@@ -435,8 +435,8 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
 
     # A compiled store's code is built alone, under vm_kernel's register cap, and linked to the runtime built
     # once (runtime_unit): the key names how the units are made too.
-    cap = register_cap((VM_DIR / "cuda.cu").read_text(), extra)
     source = vm_source("cuda.cu")
+    cap = register_cap(source, extra)
     recipe = (unit_recipe("cuda.cu"), f"--maxrregcount={cap}") if compiled else ()
     key = _digest(compiled.key if isinstance(compiled, StoreCode) else compiled, source, *recipe)
     entry = cache_dir() / f"vm-{_digest(key, *options, str(nvrtc.getVersion()))}.cubin"
