@@ -403,6 +403,38 @@ def test_spool_sinks_keep_order_within_their_budget(tmp_path) -> None:
     assert not (tmp_path / "unused").exists() and (tmp_path / "kept").read_bytes() == b""
 
 
+def test_sinks_of_a_shard_share_one_file_and_keep_order(tmp_path) -> None:
+    """A spool's sinks append to one file (no file per instance); each reads back exactly its own bytes,
+    also through the reader a parent process makes over the file from the index."""
+    import random
+
+    from wasmgpu.wasi.context import OutputBudget, ShardFile, SpoolSink, flush_sinks
+
+    rng = random.Random(11)
+    budget = OutputBudget(total=3000)
+    shard = ShardFile(str(tmp_path / "shard"))
+    sinks = [SpoolSink(tmp_path / f"{i}", limit=1200, budget=budget, keep_empty=False, shard=shard)
+             for i in range(40)]
+    want = [bytearray() for _ in sinks]
+    for _ in range(2500):
+        i = rng.randrange(len(sinks))
+        data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 30)))
+        sinks[i].write(data)
+        want[i] += data
+        assert budget.held == sum(len(s.data) for s in sinks) <= 3000
+    assert any(s.segments for s in sinks)
+    assert [b"".join(s.chunks(size=7)) for s in sinks] == [bytes(w) for w in want]
+    flush_sinks(sinks)
+    shard.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shard"]
+    again = ShardFile(str(tmp_path / "shard"), existing=True)
+    for sink, w in zip(sinks, want, strict=True):
+        reader = SpoolSink(tmp_path / "x", keep_empty=False, shard=again)
+        reader.segments = list(sink.segments)
+        assert b"".join(reader.chunks()) == bytes(w)
+    again.close()
+
+
 def test_write_prefixed_is_the_same_in_any_chunks() -> None:
     import random
 

@@ -185,7 +185,7 @@ def test_failed_ranges_run_again_on_the_next_gpu(monkeypatch, capsys) -> None:
     monkeypatch.setattr(workers, "_run_jobs", run_jobs)
     opts = argparse.Namespace()
     jobs = [workers.Job(opts, b"", k * 5, k * 5 + 5, b"", None, "", False, 1, 1, d) for k, d in enumerate("01")]
-    workers._run_all(jobs, 2, [0], None)
+    workers._run_all(jobs, 2, [0], None, None)
     assert calls == [["0", "1"], ["1"], ["0"]]
     err = capsys.readouterr().err
     assert "worker 1 on GPU 1 (instances 5 to 9) failed (out of memory); running them again alone on GPU 0" in err

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import codecs
+import fcntl
 import gc
 import json
 import math
@@ -77,7 +78,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         substitute,
         wasmtime_frames,
     )
-    from .wasi.context import OutputBudget, SpoolSink, WasiContext
+    from .wasi.context import OutputBudget, ShardFile, SpoolSink, WasiContext, flush_sinks
     from .wasi.processes import Children, imports_processes
     from .wasm import opcodes as wo
     from .wasm.features import DEFAULT as DEFAULT_FEATURES
@@ -584,9 +585,12 @@ HELD_TOTAL = 64 << 20
 class Output:
     """Where each instance's stdout and stderr go, and how they are shown after the run.
 
-    With `workers`, worker processes run the instances (workers.py): each writes its instances' sinks to
-    `sink_dir` (the --out directory, or the spool), and this side makes a sink only for an instance it
-    shows or adds a message to, over the file the worker left.
+    With --out, every instance's streams are files of their own there (the product). Otherwise what is
+    not held in memory goes to a spool in a temporary directory: one file that the sinks append to
+    (ShardFile), since a file per instance costs a creation each, which the file system serializes.
+    With `workers`, worker processes run the instances (workers.py): each writes its instances' sinks
+    to `sink_dir` (their --out files, or a spool file of its own whose index it returns, adopt()), and
+    this side makes a sink only for an instance it shows or adds a message to.
     """
 
     def __init__(self, n: int, out_dir: Path | None, stack: ExitStack, jsonl: Path | None = None,
@@ -597,6 +601,8 @@ class Output:
         self.stderr: Any = []
         self.budget = OutputBudget(HELD_TOTAL)
         self.sink_dir: str | None = None  # where the sinks' files are
+        self.spool: ShardFile | None = None
+        self.lock: str | None = None  # a file whose lock makes the writers of --out files take turns
         self.keep_empty = out_dir is not None  # --out has both files of every instance
         if out_dir is not None:
             _make_dir(out_dir, "--out")
@@ -612,9 +618,13 @@ class Output:
                 _make_dir(jsonl.parent, f"--out-jsonl {str(jsonl)!r}: its")
             self.sink_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-"))
             self.budget.spill_max = spool_room(self.sink_dir)
+            if not workers:
+                self.spool = ShardFile(f"{self.sink_dir}/spool")
+                stack.callback(self.spool.close)  # before the directory goes
         if self.sink_dir is not None:
             if workers:
                 self.stdout, self.stderr = (SinksOnFiles(self._sink_path(k), self._make_sink) for k in STREAMS)
+                stack.callback(self._close_adopted)
             else:
                 # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
                 self.stdout, self.stderr = ([self._make_sink(self._sink_path(k).format(i)) for i in range(n)]
@@ -623,13 +633,16 @@ class Output:
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
 
     @classmethod
-    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int) -> Output:
+    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int, lock: str | None = None) -> Output:
         """A worker process's: the sinks of instances lo .. hi (by their index in the batch), in files of
-        `sink_dir` that finish() completes, holding at most `held` bytes together."""
+        `sink_dir` that wave_done() and finish() complete, holding at most `held` bytes together: with
+        `keep_empty`, a file per stream and instance (--out, written in turns with the other workers under
+        `lock`), else the spool file shard-LO of the range (spool_index() says where each sink's bytes are)."""
         self = cls.__new__(cls)
         self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
         self.budget = OutputBudget(held)
-        self.sink_dir, self.keep_empty = sink_dir, keep_empty
+        self.sink_dir, self.keep_empty, self.lock = sink_dir, keep_empty, lock
+        self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
         self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}
                                     for k in STREAMS)
         return self
@@ -638,13 +651,58 @@ class Output:
         return f"{self.sink_dir}/{{}}.{stream}"
 
     def _make_sink(self, path: str, exists: bool = False) -> SpoolSink:
-        return SpoolSink(path, HELD_PER_STREAM, self.budget, keep_empty=self.keep_empty, exists=exists)
+        return SpoolSink(path, HELD_PER_STREAM, self.budget, keep_empty=self.keep_empty, exists=exists,
+                         shard=self.spool)
+
+    def wave_done(self, lo: int, hi: int) -> None:
+        """Instances lo .. hi have ended: their output goes to its files now, so that the host holds no
+        more than a wave's and the writing of files overlaps the other workers' waves."""
+        if self.sink_dir is None:
+            return
+        with self._turn():
+            flush_sinks([row[i] for row in (self.stdout, self.stderr) for i in range(lo, hi)])
 
     def finish(self) -> None:
-        # One thread: a pool of them writing small files contends for the GIL and the directory's lock,
-        # and was 30 times slower on the H200's host.
-        for sink in [*_sinks(self.stdout), *_sinks(self.stderr)]:
-            sink.flush_to_file()
+        with self._turn():
+            flush_sinks([*_sinks(self.stdout), *_sinks(self.stderr)])
+        if self.spool is not None:
+            self.spool.close()
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Holding the workers' lock on writing files, where there is one: files created in one directory
+        by several processes at once cost each several times more than one after another (the directory's
+        lock and the journal), so the writing of one process overlaps the others' waves instead."""
+        if self.lock is None:
+            yield
+            return
+        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def spool_index(self) -> dict[str, Any] | None:
+        """A worker's: where in its spool file each of its instances' streams is (the instances that wrote
+        anything), for the parent's adopt(); None where none did."""
+        if self.spool is None or not self.spool.size:
+            return None
+        return {"file": os.path.basename(self.spool.path),
+                **{k: {i: s.segments for i, s in row.items() if s.segments}
+                   for k, row in zip(STREAMS, (self.stdout, self.stderr), strict=True)}}
+
+    def adopt(self, index: dict[str, Any]) -> None:
+        """The parent's: a worker's spool_index(); its instances' sinks read their bytes from its file."""
+        assert self.sink_dir is not None
+        shard = ShardFile(f"{self.sink_dir}/{index['file']}", existing=True)
+        for k, row in zip(STREAMS, (self.stdout, self.stderr), strict=True):
+            row.adopt(shard, index[k])
+
+    def _close_adopted(self) -> None:
+        for row in (self.stdout, self.stderr):
+            for shard in row.shards:
+                shard.close()
 
     @staticmethod
     def _tty(stream: Any) -> bool:
@@ -682,24 +740,38 @@ def _sinks(row: Any) -> Iterable[SpoolSink]:
 
 
 class SinksOnFiles:
-    """One stream's sinks by instance, made when first asked for, over the file a worker process left
-    (or none: nothing was written)."""
+    """One stream's sinks by instance, made when first asked for, over what a worker process left: its
+    spool file's pieces (adopt), or a file of the instance's own (--out), or nothing (nothing was written)."""
 
     def __init__(self, pattern: str, make: Callable[[str, bool], SpoolSink]) -> None:
         self.pattern = pattern
         self.make = make
         self.made: dict[int, SpoolSink] = {}
+        self.pieces: dict[int, tuple[ShardFile, list[tuple[int, int]]]] = {}
+        self.shards: list[ShardFile] = []
+
+    def adopt(self, shard: ShardFile, pieces: dict[int, list[tuple[int, int]]]) -> None:
+        self.shards.append(shard)
+        for i, segments in pieces.items():
+            self.pieces[i] = (shard, segments)
 
     def __getitem__(self, i: int) -> SpoolSink:
         sink = self.made.get(i)
-        if sink is None:
-            path = self.pattern.format(i)
-            try:
-                size = os.stat(path).st_size
-            except FileNotFoundError:
-                size = None
-            sink = self.made[i] = self.make(path, size is not None)
-            sink.spilled = size or 0
+        if sink is not None:
+            return sink
+        path = self.pattern.format(i)
+        spooled = self.pieces.get(i)
+        if spooled is not None:
+            sink = self.made[i] = self.make(path, True)
+            sink.shard, sink.segments = spooled[0], list(spooled[1])
+            sink.spilled = sum(length for _, length in sink.segments)
+            return sink
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            size = None
+        sink = self.made[i] = self.make(path, size is not None)
+        sink.spilled = size or 0
         return sink
 
     def __iter__(self) -> Iterator[SpoolSink]:
@@ -1002,6 +1074,8 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         store.close()  # its memory goes now: its objects hold each other, which the collector would free late
         store = None
         outcomes += part
+        with timed(opts, "outputs"):
+            out.wave_done(first, first + len(part))
         if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
             outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
     return outcomes, result_types, out

@@ -87,7 +87,7 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         finally:
             if bar is not None:
                 bar.close()
-        outcomes, types = workers._merge(results, jobs, [], getattr(opts, "report", None),
+        outcomes, types = workers._merge(results, jobs, [], out, getattr(opts, "report", None),
                                          lambda job, r: f"node {r.get('node', '?')}")
         return outcomes, types, count
     finally:

@@ -22,6 +22,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,7 @@ class Job:
     held: int  # output bytes the worker may hold in memory (the rest goes to the files as it comes)
     share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
     device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
+    lock: str | None = None  # the file whose lock the workers take in turns to write --out files (Output.lock)
 
 
 def choose_devices(opts: argparse.Namespace) -> list[str] | None:
@@ -179,8 +181,12 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     devices = getattr(opts, "device_ids", None) or [None]
     # Workers go to the GPUs in turn; each gets its share of its own GPU's memory.
     on = [devices[k % len(devices)] for k in range(workers)]
+    lock = None
+    if out.keep_empty:  # the --out files: the workers write them in turns
+        fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
+        os.close(fd)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
-                on.count(on[k]), on[k]) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
+                on.count(on[k]), on[k], lock) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
     sigints = [0]
     from .cli import progress_bar  # noqa: PLC0415
 
@@ -188,13 +194,16 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     progress = Progress(update, {job.lo: job.device for job in jobs if job.device is not None}) \
         if update is not None else None
     try:
-        return _run_all(jobs, workers, sigints, progress)
+        return _run_all(jobs, workers, sigints, progress, out)
     finally:
         if bar is not None:
             bar.close()
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
 
 
-def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None) -> tuple[
+def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None, out: Any) -> tuple[
         list[Any], tuple[int, ...]]:
     from .cli import HELD_TOTAL  # noqa: PLC0415
 
@@ -218,7 +227,7 @@ def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progre
             progress.devices[job.lo] = job.device
         again, started = _run_jobs([jobs[k]], os.cpu_count() or 1, sigints, progress)
         results[k], procs[k] = again[0], started[0]
-    return _merge(results, jobs, procs, getattr(jobs[0].opts, "report", None))
+    return _merge(results, jobs, procs, out, getattr(jobs[0].opts, "report", None))
 
 
 def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
@@ -374,8 +383,9 @@ def _on_gpu(job: Job, result: dict[str, Any]) -> str | None:
     return None if job.device is None else f"GPU {job.device}"
 
 
-def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[bytes]], report: Any = None,
-           place: Callable[[Job, dict[str, Any]], str | None] = _on_gpu) -> tuple[list[Any], tuple[int, ...]]:
+def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[bytes]], out: Any,
+           report: Any = None, place: Callable[[Job, dict[str, Any]], str | None] = _on_gpu,
+           ) -> tuple[list[Any], tuple[int, ...]]:
     """The workers' outcomes joined, or the first failure among them raised as gpu-run would raise it; the
     instances of a worker that Ctrl-C stopped before its batch ran are interrupted. Each worker's report
     goes into `report`, with where it ran (`place`, for -v) where that is worth saying."""
@@ -399,6 +409,8 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
             raise RuntimeError(r["internal"])
         outcomes += r["outcomes"]
         types = r["types"]
+        if r.get("spool") is not None:
+            out.adopt(r["spool"])
         if report is not None:
             report.merge(r["report"])
             where = place(jobs[k], r)
@@ -430,7 +442,7 @@ def run_job(job: Job) -> dict[str, Any]:
         engine.max_memory = limit // job.share
         with contextlib.ExitStack() as stack:
             def output() -> Any:
-                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held)
+                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held, job.lock)
 
                 def finish() -> None:
                     with cli.timed(opts, "outputs"):
@@ -439,10 +451,10 @@ def run_job(job: Job) -> dict[str, Any]:
                 stack.callback(finish)
                 return out
 
-            outcomes, types, _ = cli.run_range(opts, engine, module, command, job.lo, job.hi,
-                                               lambda i: job.stdin, job.deadline, output)
+            outcomes, types, out = cli.run_range(opts, engine, module, command, job.lo, job.hi,
+                                                 lambda i: job.stdin, job.deadline, output)
         opts.report.builds[:0] = BUILD_EVENTS
-        return {"outcomes": outcomes, "types": types, "report": opts.report}
+        return {"outcomes": outcomes, "types": types, "report": opts.report, "spool": out.spool_index()}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except ResourceLimitError as e:  # perhaps only while the other workers held their memory

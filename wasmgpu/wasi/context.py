@@ -43,15 +43,71 @@ class OutputBudget:
 
     def grew(self) -> None:
         if self.held > self.total:
+            chosen = []
+            left = self.held
             for sink in sorted(self.sinks, key=lambda s: len(s.data), reverse=True):
-                if self.held <= self.total // 2:
+                if left <= self.total // 2:
                     break
-                sink.flush_to_file()
+                chosen.append(sink)
+                left -= len(sink.data)
+            flush_sinks(chosen)
+
+
+class ShardFile:
+    """One file that many sinks append their bytes to, each sink keeping where its pieces are: a spool of
+    one file where one per instance would cost a file creation each, which the file system serializes
+    (a worker process's range, or a batch's spool). Opened once, at the first write or read."""
+
+    def __init__(self, path: str, existing: bool = False) -> None:
+        """`existing`: the file was written by someone else (a worker process): read, and appended to."""
+        self.path = path
+        self.existing = existing
+        self.size = os.stat(path).st_size if existing else 0
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if self.existing else os.O_TRUNC)
+            self._fd = os.open(self.path, flags, 0o600)
+        return self._fd
+
+    def append(self, pieces: list[bytearray]) -> list[int]:
+        """The pieces written one after another in one write; the offset of each."""
+        fd = self._open()
+        offsets = []
+        at = self.size
+        for piece in pieces:
+            offsets.append(at)
+            at += len(piece)
+        view = memoryview(b"".join(pieces))
+        pos = self.size
+        while view:
+            k = os.pwrite(fd, view, pos)
+            view, pos = view[k:], pos + k
+        self.size = at
+        return offsets
+
+    def read(self, offset: int, length: int) -> bytes:
+        fd = self._open()
+        parts = []
+        while length > 0:
+            got = os.pread(fd, length, offset)
+            if not got:
+                raise OSError(errno.EIO, f"{self.path}: shorter than its index says")
+            parts.append(got)
+            offset, length = offset + len(got), length - len(got)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class SpoolSink:
     """Output kept in memory up to `limit` bytes (and within `budget`, shared by a batch's sinks), then
-    appended to the file at `path`, so that a guest that writes gigabytes costs disk, not memory.
+    appended to the file at `path`, or to its place in `shard`, so that a guest that writes gigabytes costs
+    disk, not memory.
 
     The file is not held open (a batch of thousands of instances would need two host files per
     instance); it is created, or truncated, at the first flush, so a sink that is flushed once costs one
@@ -59,12 +115,14 @@ class SpoolSink:
     """
 
     def __init__(self, path: str | os.PathLike[str], limit: int = 1 << 20, budget: OutputBudget | None = None,
-                 keep_empty: bool = True, exists: bool = False) -> None:
+                 keep_empty: bool = True, exists: bool = False, shard: ShardFile | None = None) -> None:
         """`exists`: the file is there already, written by someone else (a worker process): appended to."""
         self.path = path
         self.limit = limit
         self.budget = budget
         self.keep_empty = keep_empty
+        self.shard = shard
+        self.segments: list[tuple[int, int]] = []  # (offset, length) of each piece written to `shard`
         self.data = bytearray()  # what is held, after what is in the file
         self.created = exists
         self.spilled = 0  # bytes in the file
@@ -87,6 +145,9 @@ class SpoolSink:
 
     def flush_to_file(self) -> None:
         """Append what is held to the file, creating it (empty, if nothing was written) the first time."""
+        if self.shard is not None:
+            flush_sinks([self])
+            return
         if not (self.data or (not self.created and self.keep_empty)):
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.created else os.O_TRUNC)
@@ -98,6 +159,9 @@ class SpoolSink:
         finally:
             os.close(fd)
         self.created = True
+        self._spilled()
+
+    def _spilled(self) -> None:
         self.spilled += len(self.data)
         if self.budget is not None:
             self.budget.held -= len(self.data)
@@ -109,12 +173,32 @@ class SpoolSink:
 
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """Everything written, in order, in pieces of at most `size` bytes: the file, then what is held."""
-        if self.created and self.spilled:
+        if self.shard is not None:
+            for offset, length in self.segments:
+                for at in range(0, length, size):
+                    yield self.shard.read(offset + at, min(size, length - at))
+        elif self.created and self.spilled:
             with open(self.path, "rb") as f:
                 while chunk := f.read(size):
                     yield chunk
         for at in range(0, len(self.data), size):
             yield bytes(self.data[at:at + size])
+
+
+def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
+    """Each sink's held bytes written out: those of a shard together, in one write to it."""
+    by_shard: dict[int, list[SpoolSink]] = {}
+    for sink in sinks:
+        if sink.shard is None:
+            sink.flush_to_file()
+        elif sink.data:
+            by_shard.setdefault(id(sink.shard), []).append(sink)
+    for group in by_shard.values():
+        offsets = group[0].shard.append([s.data for s in group])  # type: ignore[union-attr]
+        for sink, offset in zip(group, offsets, strict=True):
+            sink.segments.append((offset, len(sink.data)))
+            sink.created = True
+            sink._spilled()
 
 
 @functools.lru_cache(maxsize=1024)
