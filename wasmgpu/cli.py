@@ -623,7 +623,8 @@ class Output:
                 stack.callback(self.spool.close)  # before the directory goes
         if self.sink_dir is not None:
             if workers:
-                self.stdout, self.stderr = (SinksOnFiles(self._sink_path(k), self._make_sink) for k in STREAMS)
+                self.stdout, self.stderr = (SinksOnFiles(self._sink_path(k), self._make_sink, out_dir is None)
+                                            for k in STREAMS)
                 stack.callback(self._close_adopted)
             else:
                 # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
@@ -743,9 +744,11 @@ class SinksOnFiles:
     """One stream's sinks by instance, made when first asked for, over what a worker process left: its
     spool file's pieces (adopt), or a file of the instance's own (--out), or nothing (nothing was written)."""
 
-    def __init__(self, pattern: str, make: Callable[[str, bool], SpoolSink]) -> None:
+    def __init__(self, pattern: str, make: Callable[[str, bool], SpoolSink], spooled: bool = False) -> None:
+        """`spooled`: the workers write no file per instance (Output.spool_index), so none is looked for."""
         self.pattern = pattern
         self.make = make
+        self.spooled = spooled
         self.made: dict[int, SpoolSink] = {}
         self.pieces: dict[int, tuple[ShardFile, list[tuple[int, int]]]] = {}
         self.shards: list[ShardFile] = []
@@ -767,12 +770,27 @@ class SinksOnFiles:
             sink.spilled = sum(length for _, length in sink.segments)
             return sink
         try:
-            size = os.stat(path).st_size
+            size = None if self.spooled else os.stat(path).st_size
         except FileNotFoundError:
             size = None
         sink = self.made[i] = self.make(path, size is not None)
         sink.spilled = size or 0
         return sink
+
+    def small(self, i: int) -> bytes | None:
+        """small_output's answer without making a sink where none was made."""
+        sink = self.made.get(i)
+        if sink is None:
+            spooled = self.pieces.get(i)
+            if spooled is not None:
+                shard, segments = spooled
+                if sum(length for _, length in segments) > HELD_PER_STREAM:
+                    return None
+                return b"".join(shard.read(offset, length) for offset, length in segments)
+            if self.spooled:
+                return b""
+            sink = self[i]
+        return b"".join(sink.chunks()) if len(sink) <= HELD_PER_STREAM else None
 
     def __iter__(self) -> Iterator[SpoolSink]:
         return iter(list(self.made.values()))
@@ -1360,15 +1378,32 @@ def write_out_jsonl(path: Path, outcomes: list[Outcome], out: Output | None,
     def write(f: TextIO) -> None:
         for o in outcomes:
             f.write(json.dumps(result_row(o, types))[:-1])
-            streams = (out.stdout[o.index].chunks, out.stderr[o.index].chunks) if out is not None else (no_bytes,) * 2
-            for name, chunks in zip(("stdout", "stderr"), streams, strict=True):
-                write_bytes_field(f, name, chunks)
+            for name, row in zip(STREAMS, (out.stdout, out.stderr) if out is not None else (None, None), strict=True):
+                whole = b"" if row is None else small_output(row, o.index)
+                if whole is not None:
+                    write_whole_field(f, name, whole)
+                else:
+                    write_bytes_field(f, name, row[o.index].chunks)
             f.write("}\n")
     write_atomically(path, write)
 
 
-def no_bytes() -> Iterator[bytes]:
-    return iter(())
+def small_output(row: Any, i: int) -> bytes | None:
+    """Instance i's bytes of one stream, whole, where they are at most HELD_PER_STREAM; else None."""
+    if isinstance(row, SinksOnFiles):
+        return row.small(i)
+    sink = row[i]
+    return b"".join(sink.chunks()) if len(sink) <= HELD_PER_STREAM else None
+
+
+def write_whole_field(f: TextIO, name: str, data: bytes) -> None:
+    """`, "NAME": TEXT` when the bytes are UTF-8, else `, "NAME_b64": BASE64`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        f.write(f', "{name}_b64": "{base64.b64encode(data).decode("ascii")}"')
+    else:
+        f.write(f', "{name}": {json.dumps(text, ensure_ascii=False)}')
 
 
 def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]]) -> None:
@@ -1376,13 +1411,8 @@ def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]
     instance's output can be larger than the host should hold (so it is read twice, first to check it)."""
     pieces = iter(chunks())
     first = next(pieces, b"")
-    if next(pieces, None) is None:  # one piece (the usual case): decoded once, as a whole
-        try:
-            text = first.decode("utf-8")
-        except UnicodeDecodeError:
-            f.write(f', "{name}_b64": "{base64.b64encode(first).decode("ascii")}"')
-        else:
-            f.write(f', "{name}": {json.dumps(text, ensure_ascii=False)}')
+    if next(pieces, None) is None:  # one piece: decoded once, as a whole
+        write_whole_field(f, name, first)
         return
     try:
         check = codecs.getincrementaldecoder("utf-8")()
