@@ -18,6 +18,7 @@ from tests.conftest import CLI_BACKEND_ARGS, REPO
 from tests.test_cli import gpu_run, module, sleep_program
 from tests.test_wasi import echo_program
 from wasmgpu import workers
+from wasmgpu.wasi.command import pack_outcomes
 
 N = 9
 
@@ -178,8 +179,8 @@ def test_failed_ranges_run_again_on_the_next_gpu(monkeypatch, capsys) -> None:
     def run_jobs(jobs, threads, sigints, progress=None):
         calls.append([j.device for j in jobs])
         retry = len(calls) == 1
-        out = [{"error": "out of memory", "retry": True} if retry else {"outcomes": [], "types": (), "report": None}
-               for _ in jobs]
+        done = {"outcomes": pack_outcomes([]), "types": (), "report": None}
+        out = [{"error": "out of memory", "retry": True} if retry else done for _ in jobs]
         return out, [None] * len(jobs)
 
     monkeypatch.setattr(workers, "_run_jobs", run_jobs)

@@ -236,3 +236,16 @@ def test_the_parent_shows_the_workers_progress(tmp_path, capsysbinary, monkeypat
     assert sum(k for k, _ in seen) == N and closed == [True]
     fuels = [f for _, f in seen]
     assert fuels[-1] > 0 and all(f >= 0 for f in fuels)
+
+
+def test_outcomes_cross_the_pipe_in_columns_unchanged() -> None:
+    """pack_outcomes/unpack_outcomes: every kind of ending comes back equal, in order."""
+    import pickle
+
+    from wasmgpu.wasi.command import Outcome, pack_outcomes, unpack_outcomes
+
+    sent = [Outcome(5, exit_code=0, fuel_used=10, wall_time=0.5), Outcome(6, exit_code=3),
+            Outcome(7, trap="unreachable", backtrace=["0x1 - m!f"], wall_time=0.25),
+            Outcome(8, error="invalid exit status"), Outcome(9, values=(1, 2)), Outcome(10, timed_out=True),
+            Outcome(11, interrupted=True), Outcome(12, exit_code=None, fuel_used=None)]
+    assert unpack_outcomes(pickle.loads(pickle.dumps(pack_outcomes(sent)))) == sent

@@ -32,7 +32,7 @@ from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
-from .wasi.command import quiet_stop, reads_at_once
+from .wasi.command import pack_outcomes, quiet_stop, reads_at_once, unpack_outcomes
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
 # the workers' starts contend): worth it only for this many instances or more each. On the H200, charcount
@@ -407,7 +407,7 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
             continue
         if "internal" in r:
             raise RuntimeError(r["internal"])
-        outcomes += r["outcomes"]
+        outcomes += unpack_outcomes(r["outcomes"])
         types = r["types"]
         if r.get("spool") is not None:
             out.adopt(r["spool"])
@@ -454,7 +454,7 @@ def run_job(job: Job) -> dict[str, Any]:
             outcomes, types, out = cli.run_range(opts, engine, module, command, job.lo, job.hi,
                                                  lambda i: job.stdin, job.deadline, output)
         opts.report.builds[:0] = BUILD_EVENTS
-        return {"outcomes": outcomes, "types": types, "report": opts.report, "spool": out.spool_index()}
+        return {"outcomes": pack_outcomes(outcomes), "types": types, "report": opts.report, "spool": out.spool_index()}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except ResourceLimitError as e:  # perhaps only while the other workers held their memory

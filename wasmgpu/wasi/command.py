@@ -330,6 +330,28 @@ class Outcome:
         return "\n".join(lines) + "\n" + cause
 
 
+def pack_outcomes(outcomes: list[Outcome]) -> dict[str, Any]:
+    """Outcomes in columns, for a worker process's pipe: a pickled Outcome per instance cost the parent
+    4.5 us each to load (a million: 4.5 s of one core), lists of numbers a tenth of that. An outcome
+    other than an exit (a trap, an error, values, a timeout, an interrupt) goes whole."""
+    rare = {k: o for k, o in enumerate(outcomes)
+            if o.values is not None or o.trap is not None or o.error is not None or o.backtrace or o.timed_out
+            or o.interrupted}
+    return {"index": [o.index for o in outcomes], "exit_code": [o.exit_code for o in outcomes],
+            "fuel_used": [o.fuel_used for o in outcomes], "wall_time": [o.wall_time for o in outcomes], "rare": rare}
+
+
+def unpack_outcomes(packed: dict[str, Any]) -> list[Outcome]:
+    rare = packed["rare"]
+    # Positional, in the field order (a third faster than by keyword).
+    out = [Outcome(i, e, None, None, None, [], False, False, f, w)
+           for i, e, f, w in zip(packed["index"], packed["exit_code"], packed["fuel_used"], packed["wall_time"],
+                                 strict=True)]
+    for k, o in rare.items():
+        out[k] = o
+    return out
+
+
 class Watch:
     """The on_slice hook: finish times per instance, a progress callback, the timeout and Ctrl-C."""
 
