@@ -79,6 +79,23 @@ def test_traps_are_reported_per_instance(tmp_path, capsysbinary, monkeypatch) ->
     assert [r["trap"] is not None for r in many[3]] == [str(i)[0] == "7" for i in range(N)]
 
 
+def test_traps_in_out_jsonl_rows_written_by_workers(tmp_path, capsysbinary, monkeypatch) -> None:
+    """Workers write their ranges' --out-jsonl rows, failure messages in stderr: as one process does."""
+    p = Program()
+    wasm = module(tmp_path, p.wat("""(func (export "_start") (local $a i32)
+      (drop (call $args_get (i32.const 8192) (i32.const 12288)))
+      (local.set $a (i32.load (i32.const 8196)))
+      (if (i32.eq (i32.load8_u (local.get $a)) (i32.const 55)) (then unreachable)))"""))
+    seen = []
+    for w in (1, 3):
+        jsonl = tmp_path / f"all{w}.jsonl"
+        status, out, err = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), "--out-jsonl", str(jsonl),
+                                   str(wasm), "{i}", monkeypatch=monkeypatch)
+        seen.append((status, out, err.replace(str(jsonl).encode(), b"J"), results(jsonl)))
+    assert seen[0] == seen[1]
+    assert seen[1][0] == 134 and "unreachable" in seen[1][3][7]["stderr"] and seen[1][3][8]["stderr"] == ""
+
+
 def test_stdin_reaches_every_instance(tmp_path, capsysbinary, monkeypatch) -> None:
     text = b"the same bytes for all\n" * 50
     one, many = both(tmp_path, capsysbinary, monkeypatch, cat_program(), "x", stdin=text)

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 import struct
 import sys
@@ -603,6 +604,11 @@ class Output:
         self.sink_dir: str | None = None  # where the sinks' files are
         self.spool: ShardFile | None = None
         self.lock: str | None = None  # a file whose lock makes the writers of --out files take turns
+        # Worker processes append their instances' failure messages to the sinks themselves, and write their
+        # ranges' rows of results.jsonl or --out-jsonl to files in rows_dir: lo -> (hi, path) (write_rows).
+        self.workers = workers
+        self.rows: dict[int, tuple[int, str]] = {}
+        self.rows_dir: str | None = None
         self.keep_empty = out_dir is not None  # --out has both files of every instance
         if out_dir is not None:
             _make_dir(out_dir, "--out")
@@ -632,6 +638,8 @@ class Output:
                                             for k in STREAMS)
         self.streaming = out_dir is None and n == 1 and jsonl is None and not workers
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
+        if workers and self.captured:
+            self.rows_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-rows-"))
 
     @classmethod
     def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int, lock: str | None = None) -> Output:
@@ -641,6 +649,7 @@ class Output:
         `lock`), else the spool file shard-LO of the range (spool_index() says where each sink's bytes are)."""
         self = cls.__new__(cls)
         self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
+        self.workers, self.rows, self.rows_dir = False, {}, None
         self.budget = OutputBudget(held)
         self.sink_dir, self.keep_empty, self.lock = sink_dir, keep_empty, lock
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
@@ -726,7 +735,7 @@ class Output:
                 write_prefixed(stream, sink.chunks(), prefix)
         if message:
             sys.stdout.flush()
-            if self.captured:
+            if self.captured and not self.workers:  # a worker's sinks have their messages already
                 self.stderr[i].write(message.encode() + b"\n")
                 if self.out_dir is not None:
                     self.stderr[i].flush_to_file()
@@ -1365,27 +1374,66 @@ def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
         raise
 
 
-def write_results(out_dir: Path, outcomes: list[Outcome], types: tuple[int, ...] | None = None) -> None:
+def write_results(out_dir: Path, outcomes: list[Outcome], types: tuple[int, ...] | None = None,
+                  out: Output | None = None) -> None:
     """One JSON object per instance, in order."""
-    write_atomically(out_dir / "results.jsonl", lambda f: f.writelines(json.dumps(result_row(o, types)) + "\n"
-                                                                       for o in outcomes))
+    write_atomically(out_dir / "results.jsonl",
+                     lambda f: write_rows(f, outcomes, out, lambda o: f.write(json.dumps(result_row(o, types)) + "\n")))
 
 
 def write_out_jsonl(path: Path, outcomes: list[Outcome], out: Output | None,
                     types: tuple[int, ...] | None = None) -> None:
     """--out-jsonl: each instance's results.jsonl row with its stdout and stderr, an instance at a time
     (without `out`, empty ones)."""
-    def write(f: TextIO) -> None:
+    write_atomically(path, lambda f: write_rows(f, outcomes, out, lambda o: write_jsonl_row(f, o, out, types)))
+
+
+def write_rows(f: TextIO, outcomes: list[Outcome], out: Output | None, write: Callable[[Outcome], None]) -> None:
+    """Each outcome's row, in order: copied from the file a worker process wrote for its range where
+    there is one (Output.rows), else made by `write`."""
+    k = 0
+    while k < len(outcomes):
+        o = outcomes[k]
+        done = out.rows.get(o.index) if out is not None else None
+        if done is None:
+            write(o)
+            k += 1
+            continue
+        hi, path = done
+        with open(path, encoding="utf-8") as rows:
+            shutil.copyfileobj(rows, f, 1 << 20)
+        k += hi - o.index
+
+
+def write_jsonl_row(f: TextIO, o: Outcome, out: Output | None, types: tuple[int, ...] | None) -> None:
+    f.write(json.dumps(result_row(o, types))[:-1])
+    for name, row in zip(STREAMS, (out.stdout, out.stderr) if out is not None else (None, None), strict=True):
+        whole = b"" if row is None else small_output(row, o.index)
+        if whole is not None:
+            write_whole_field(f, name, whole)
+        else:
+            write_bytes_field(f, name, row[o.index].chunks)
+    f.write("}\n")
+
+
+def write_range_rows(path: str, outcomes: list[Outcome], out: Output, opts: argparse.Namespace,
+                     types: tuple[int, ...] | None) -> None:
+    """A worker's: its range's rows of results.jsonl (--out) or of the --out-jsonl file, for the parent
+    to copy (write_rows)."""
+    with open(path, "w", encoding="utf-8") as f:
         for o in outcomes:
-            f.write(json.dumps(result_row(o, types))[:-1])
-            for name, row in zip(STREAMS, (out.stdout, out.stderr) if out is not None else (None, None), strict=True):
-                whole = b"" if row is None else small_output(row, o.index)
-                if whole is not None:
-                    write_whole_field(f, name, whole)
-                else:
-                    write_bytes_field(f, name, row[o.index].chunks)
-            f.write("}\n")
-    write_atomically(path, write)
+            if opts.out is not None:
+                f.write(json.dumps(result_row(o, types)) + "\n")
+            else:
+                write_jsonl_row(f, o, out, types)
+
+
+def instance_failure(o: Outcome, opts: argparse.Namespace, command: bool) -> str:
+    """The message for an instance that trapped or erred (wasmtime's), or "" for one that did not."""
+    if o.interrupted or (o.trap is None and o.error is None):
+        return ""
+    name = "command default" if command else f"`{opts.invoke if opts.invoke is not None else 'main'}`"
+    return failure_message(o, opts.module, f"failed to invoke {name}")
 
 
 def small_output(row: Any, i: int) -> bytes | None:
@@ -1451,8 +1499,7 @@ def report_interrupt(outcomes: list[Outcome]) -> None:
 
 def report_command(outcomes: list[Outcome], out: Output, opts: argparse.Namespace) -> int:
     for o in outcomes:
-        failed = o.status and not o.interrupted and o.describe()
-        out.show(o.index, failure_message(o, opts.module, "failed to invoke command default") if failed else "")
+        out.show(o.index, instance_failure(o, opts, True))
     report_interrupt(outcomes)
     if out.budget.full:
         print(f"gpu-run: the batch's output passed {format_bytes(out.budget.spill_max or 0)}, half the space "
@@ -1471,7 +1518,7 @@ def write_outputs(outcomes: list[Outcome], out: Output, opts: argparse.Namespace
     """results.jsonl for --out, the --out-jsonl file; whether either was asked for."""
     types = getattr(opts, "result_types", None)
     if opts.out is not None:
-        write_results(opts.out, outcomes, types)
+        write_results(opts.out, outcomes, types, out)
     elif opts.out_jsonl is not None:
         write_out_jsonl(opts.out_jsonl, outcomes, out, types)
     else:
@@ -1482,11 +1529,10 @@ def write_outputs(outcomes: list[Outcome], out: Output, opts: argparse.Namespace
 
 def report_invoke(outcomes: list[Outcome], out: Output, types: tuple[int, ...], opts: argparse.Namespace) -> int:
     n = len(outcomes)
-    name = opts.invoke if opts.invoke is not None else "main"
     for o in outcomes:
         prefix = f"{o.index}: " if n > 1 else ""
-        failed = not o.interrupted and (o.trap is not None or o.error is not None)
-        out.show(o.index, failure_message(o, opts.module, f"failed to invoke `{name}`") if failed else "")
+        failed = instance_failure(o, opts, False)
+        out.show(o.index, failed)
         if o.interrupted or failed:
             continue
         if o.values is None:

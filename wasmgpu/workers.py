@@ -61,6 +61,7 @@ class Job:
     share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
     device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
     lock: str | None = None  # the file whose lock the workers take in turns to write --out files (Output.lock)
+    rows: str | None = None  # where the worker writes its range's rows of results.jsonl or --out-jsonl
 
 
 def choose_devices(opts: argparse.Namespace) -> list[str] | None:
@@ -186,7 +187,8 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
         fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
         os.close(fd)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
-                on.count(on[k]), on[k], lock) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
+                on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}")
+            for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
     sigints = [0]
     from .cli import progress_bar  # noqa: PLC0415
 
@@ -411,6 +413,8 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
         types = r["types"]
         if r.get("spool") is not None:
             out.adopt(r["spool"])
+        if r.get("rows") is not None:
+            out.rows[jobs[k].lo] = (jobs[k].hi, r["rows"])
         if report is not None:
             report.merge(r["report"])
             where = place(jobs[k], r)
@@ -453,8 +457,16 @@ def run_job(job: Job) -> dict[str, Any]:
 
             outcomes, types, out = cli.run_range(opts, engine, module, command, job.lo, job.hi,
                                                  lambda i: job.stdin, job.deadline, output)
+            with cli.timed(opts, "outputs"):
+                for o in outcomes:  # the parent shows them, its sinks are these
+                    message = cli.instance_failure(o, opts, command)
+                    if message:
+                        out.stderr[o.index].write(message.encode() + b"\n")
+                if job.rows is not None:
+                    cli.write_range_rows(job.rows, outcomes, out, opts, None if command else types)
         opts.report.builds[:0] = BUILD_EVENTS
-        return {"outcomes": pack_outcomes(outcomes), "types": types, "report": opts.report, "spool": out.spool_index()}
+        return {"outcomes": pack_outcomes(outcomes), "types": types, "report": opts.report,
+                "spool": out.spool_index(), "rows": job.rows}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except ResourceLimitError as e:  # perhaps only while the other workers held their memory

@@ -69,6 +69,7 @@ class ShardFile:
         if self._fd is None:
             flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (0 if self.existing else os.O_TRUNC)
             self._fd = os.open(self.path, flags, 0o600)
+            self.existing = True  # opened again after close(): what it holds stays
         return self._fd
 
     def append(self, pieces: list[bytearray]) -> list[int]:
