@@ -4,8 +4,9 @@ gpu-run's host work is per instance and in Python (WASI contexts, host calls, ou
 process keeps one core busy while the device waits on it. With workers the batch is cut into contiguous
 instance ranges, and each range is run by its own process (`python -m wasmgpu.workers`, started fresh:
 a CUDA context does not survive fork) exactly as gpu-run would run it alone, in waves where it does not
-fit, each with its share of the device's memory. A worker writes its instances' output files itself;
-the parent merges the outcomes in instance order and reports them as one run.
+fit, each with its share of the device's memory. A worker writes its instances' output itself (--out
+files in turns with the other workers, else a spool file of its own) and its range's result rows; the
+parent merges the outcomes in instance order, copies the rows and reports them as one run.
 
 The job goes to a worker pickled on its stdin, the outcome comes back pickled on its stdout (the
 worker's own prints go to stderr). Workers run in their own session, so that a terminal's Ctrl-C
