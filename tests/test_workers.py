@@ -266,3 +266,23 @@ def test_outcomes_cross_the_pipe_in_columns_unchanged() -> None:
             Outcome(8, error="invalid exit status"), Outcome(9, values=(1, 2)), Outcome(10, timed_out=True),
             Outcome(11, interrupted=True), Outcome(12, exit_code=None, fuel_used=None)]
     assert unpack_outcomes(pickle.loads(pickle.dumps(pack_outcomes(sent)))) == sent
+
+
+def test_workers_take_turns_at_making_files(tmp_path) -> None:
+    """wasi.turns: a process waits while another of the batch holds the turn."""
+    from wasmgpu.wasi import turns
+
+    lock = tmp_path / "lock"
+    code = ("import sys, time\nfrom wasmgpu.wasi import turns\nturns.lock_path = sys.argv[1]\n"
+            "with turns.turn():\n    print('in', flush=True)\n    time.sleep(1.0)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, cwd=REPO)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"in\n"
+        turns.lock_path = str(lock)
+        started = time.monotonic()
+        with turns.turn():
+            waited = time.monotonic() - started
+    finally:
+        turns.lock_path = None
+        holder.wait(30)
+    assert waited > 0.5

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import codecs
-import fcntl
 import gc
 import json
 import math
@@ -62,6 +61,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
     from .runtime.threads import group_shift
     from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
+    from .wasi import turns
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
@@ -603,7 +603,6 @@ class Output:
         self.budget = OutputBudget(HELD_TOTAL)
         self.sink_dir: str | None = None  # where the sinks' files are
         self.spool: ShardFile | None = None
-        self.lock: str | None = None  # a file whose lock makes the writers of --out files take turns
         # Worker processes append their instances' failure messages to the sinks themselves, and write their
         # ranges' rows of results.jsonl or --out-jsonl to files in rows_dir: lo -> (hi, path) (write_rows).
         self.workers = workers
@@ -642,16 +641,17 @@ class Output:
             self.rows_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-rows-"))
 
     @classmethod
-    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int, lock: str | None = None) -> Output:
+    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int) -> Output:
         """A worker process's: the sinks of instances lo .. hi (by their index in the batch), in files of
         `sink_dir` that wave_done() and finish() complete, holding at most `held` bytes together: with
-        `keep_empty`, a file per stream and instance (--out, written in turns with the other workers under
-        `lock`), else the spool file shard-LO of the range (spool_index() says where each sink's bytes are)."""
+        `keep_empty`, a file per stream and instance (--out, written in turns with the other workers:
+        wasi.turns), else the spool file shard-LO of the range (spool_index() says where each sink's bytes
+        are)."""
         self = cls.__new__(cls)
         self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
         self.workers, self.rows, self.rows_dir = False, {}, None
         self.budget = OutputBudget(held)
-        self.sink_dir, self.keep_empty, self.lock = sink_dir, keep_empty, lock
+        self.sink_dir, self.keep_empty = sink_dir, keep_empty
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
         self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}
                                     for k in STREAMS)
@@ -669,29 +669,14 @@ class Output:
         more than a wave's and the writing of files overlaps the other workers' waves."""
         if self.sink_dir is None:
             return
-        with self._turn():
+        with turns.turn():
             flush_sinks([row[i] for row in (self.stdout, self.stderr) for i in range(lo, hi)])
 
     def finish(self) -> None:
-        with self._turn():
+        with turns.turn():
             flush_sinks([*_sinks(self.stdout), *_sinks(self.stderr)])
         if self.spool is not None:
             self.spool.close()
-
-    @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """Holding the workers' lock on writing files, where there is one: files created in one directory
-        by several processes at once cost each several times more than one after another (the directory's
-        lock and the journal), so the writing of one process overlaps the others' waves instead."""
-        if self.lock is None:
-            yield
-            return
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
 
     def spool_index(self) -> dict[str, Any] | None:
         """A worker's: where in its spool file each of its instances' streams is (the instances that wrote

@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
+from .wasi import turns
 from .wasi.command import pack_outcomes, quiet_stop, reads_at_once, unpack_outcomes
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
@@ -61,7 +62,7 @@ class Job:
     held: int  # output bytes the worker may hold in memory (the rest goes to the files as it comes)
     share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
     device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
-    lock: str | None = None  # the file whose lock the workers take in turns to write --out files (Output.lock)
+    lock: str | None = None  # the file whose lock the workers take in turns to make files (wasi.turns)
     rows: str | None = None  # where the worker writes its range's rows of results.jsonl or --out-jsonl
 
 
@@ -183,10 +184,8 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     devices = getattr(opts, "device_ids", None) or [None]
     # Workers go to the GPUs in turn; each gets its share of its own GPU's memory.
     on = [devices[k % len(devices)] for k in range(workers)]
-    lock = None
-    if out.keep_empty:  # the --out files: the workers write them in turns
-        fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
-        os.close(fd)
+    fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")  # their turns at making files (wasi.turns)
+    os.close(fd)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
                 on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}")
             for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
@@ -201,9 +200,8 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     finally:
         if bar is not None:
             bar.close()
-        if lock is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
 
 
 def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None, out: Any) -> tuple[
@@ -437,6 +435,7 @@ def run_job(job: Job) -> dict[str, Any]:
     fd = os.environ.get(PROGRESS_FD_VAR)
     opts.progress_report = progress_writer(int(fd)) if fd and fd.isdigit() else None
     opts.report = cli.RunReport()
+    turns.lock_path = job.lock
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
         module = cli.load_module(job.module, opts.module, opts)
@@ -447,7 +446,7 @@ def run_job(job: Job) -> dict[str, Any]:
         engine.max_memory = limit // job.share
         with contextlib.ExitStack() as stack:
             def output() -> Any:
-                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held, job.lock)
+                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held)
 
                 def finish() -> None:
                     with cli.timed(opts, "outputs"):
