@@ -282,6 +282,8 @@ def test_workers_take_turns_at_making_files(tmp_path) -> None:
         started = time.monotonic()
         with turns.turn():
             waited = time.monotonic() - started
+            with turns.turn():  # a turn inside one: held already
+                pass
     finally:
         turns.lock_path = None
         holder.wait(30)

@@ -16,17 +16,27 @@ from contextlib import contextmanager
 
 # The lock file of this worker process's batch (workers.py sets it); None: no turns to take.
 lock_path: str | None = None
+_held = 0  # turns this process holds, one inside another (a second flock on a new descriptor would wait on the first)
 
 
 @contextmanager
 def turn() -> Iterator[None]:
     """Holding the batch's file-system turn, where there is one."""
-    if lock_path is None:
-        yield
+    global _held
+    if lock_path is None or _held:
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
         return
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
     finally:
         os.close(fd)  # releases the lock
