@@ -179,3 +179,23 @@ def test_a_batchs_spool_takes_at_most_its_room_then_writes_fail(tmp_path, capsys
     status, _, err = gpu_run(capsysbinary, "-n", "2", "--out-jsonl", str(jsonl), str(wasm))
     assert status == 0 and b"later writes failed with ENOSPC" in err
     assert sum(len(r["stdout"]) for r in rows(jsonl)) <= 4 << 20
+
+
+def test_result_row_text_is_json_dumps_of_the_row() -> None:
+    """The direct text of a plain exit's row is exactly json.dumps of result_row, and every other kind of
+    ending still goes through json.dumps."""
+    import random
+
+    from wasmgpu.cli import result_row, result_row_text
+    from wasmgpu.wasi.command import Outcome
+
+    rng = random.Random(3)
+    cases = [Outcome(rng.randrange(10**7), exit_code=rng.choice([None, 0, 1, 255]),
+                     fuel_used=rng.choice([None, 0, rng.randrange(1 << 62)]),
+                     wall_time=rng.choice([0.0, rng.random() * 100, 1e-7, 123456.7891234]))
+             for _ in range(2000)]
+    cases += [Outcome(1, trap="unreachable", backtrace=["0x1 - m!f"]), Outcome(2, error="bad"),
+              Outcome(3, values=(7,)), Outcome(4, timed_out=True), Outcome(5, interrupted=True)]
+    for o in cases:
+        for types in (None, (0x7F,)):
+            assert result_row_text(o, types) == json.dumps(result_row(o, types))
