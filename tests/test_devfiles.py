@@ -617,6 +617,25 @@ def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, 
     assert sorted(f.path for f in found if f.listing is None) == [f"f{k}.bin".encode() for k in range(5)]
 
 
+def test_the_snapshot_leaves_access_times_alone(tmp_path: Path) -> None:
+    """Reading a preopen for the snapshot marks neither its files nor its directories as read (O_NOATIME,
+    for the files' owner): the guest may never open them, and on a batch's fresh input directories each
+    access time is a write to the file system's journal."""
+    from wasmgpu.wasi import devfiles
+    from wasmgpu.wasi.fds import DirEntry
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "input.txt").write_bytes(b"data")
+    past = 1_000_000_000
+    for p in (tmp_path / "sub" / "input.txt", tmp_path / "sub", tmp_path):
+        os.utime(p, (past, past))  # atime not after mtime: a plain read would update it (relatime)
+    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    assert [f.data for f in found if f.path == b"sub/input.txt"] == [b"data"]
+    if os.stat(tmp_path).st_uid == os.geteuid():
+        assert [int(os.stat(p).st_atime) for p in (tmp_path / "sub" / "input.txt", tmp_path / "sub", tmp_path)] \
+            == [past] * 3
+
+
 def test_a_large_subtree_does_not_keep_the_files_beside_it_out(tmp_path: Path, monkeypatch) -> None:
     """The snapshot's entry budget goes to a directory's own files before the directories below it: a
     preopen holding a large tree (a job's earlier outputs, named before the input) still has its input
