@@ -91,9 +91,12 @@ def test_traps_in_out_jsonl_rows_written_by_workers(tmp_path, capsysbinary, monk
         jsonl = tmp_path / f"all{w}.jsonl"
         status, out, err = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), "--out-jsonl", str(jsonl),
                                    str(wasm), "{i}", monkeypatch=monkeypatch)
-        seen.append((status, out, err.replace(str(jsonl).encode(), b"J"), results(jsonl)))
+        shown = gpu_run(capsysbinary, "--workers", str(w), "-n", str(N), str(wasm), "{i}", monkeypatch=monkeypatch)
+        seen.append((status, out, err.replace(str(jsonl).encode(), b"J"), results(jsonl), shown))
     assert seen[0] == seen[1]
     assert seen[1][0] == 134 and "unreachable" in seen[1][3][7]["stderr"] and seen[1][3][8]["stderr"] == ""
+    failed = sum(str(i)[0] == "7" for i in range(N))
+    assert seen[1][4][2].count(b"Error: failed to run main module") == failed  # each message shown once
 
 
 def test_stdin_reaches_every_instance(tmp_path, capsysbinary, monkeypatch) -> None:

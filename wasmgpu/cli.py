@@ -61,7 +61,6 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
     from .runtime.threads import group_shift
     from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
-    from .wasi import turns
     from .wasi.batch import Wasi
     from .wasi.clocks import RealClock
     from .wasi.command import (
@@ -69,12 +68,14 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         EXIT_INTERRUPTED,
         EXIT_TRAP,
         INTERRUPTED,
+        STOP_HEARD,
         WASMTIME_TRAP_TEXT,
         Outcome,
         imports_wasi,
         parse_dir,
         parse_env,
         run_batch,
+        sigint_deferred,
         stdin_for_batch,
         substitute,
         wasmtime_frames,
@@ -608,6 +609,7 @@ class Output:
         self.workers = workers
         self.rows: dict[int, tuple[int, str]] = {}
         self.rows_dir: str | None = None
+        self.range_rows: RangeRows | None = None  # a worker's (shard)
         self.keep_empty = out_dir is not None  # --out has both files of every instance
         if out_dir is not None:
             _make_dir(out_dir, "--out")
@@ -641,15 +643,17 @@ class Output:
             self.rows_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-rows-"))
 
     @classmethod
-    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int) -> Output:
+    def shard(cls, lo: int, hi: int, sink_dir: str, keep_empty: bool, held: int,
+              rows: RangeRows | None = None) -> Output:
         """A worker process's: the sinks of instances lo .. hi (by their index in the batch), in files of
         `sink_dir` that wave_done() and finish() complete, holding at most `held` bytes together: with
         `keep_empty`, a file per stream and instance (--out, written in turns with the other workers:
         wasi.turns), else the spool file shard-LO of the range (spool_index() says where each sink's bytes
-        are)."""
+        are). `rows`: what the worker writes of each wave besides its output (failure messages, result rows)."""
         self = cls.__new__(cls)
         self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
         self.workers, self.rows, self.rows_dir = False, {}, None
+        self.range_rows = rows
         self.budget = OutputBudget(held)
         self.sink_dir, self.keep_empty = sink_dir, keep_empty
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
@@ -664,19 +668,25 @@ class Output:
         return SpoolSink(path, HELD_PER_STREAM, self.budget, keep_empty=self.keep_empty, exists=exists,
                          shard=self.spool)
 
-    def wave_done(self, lo: int, hi: int) -> None:
-        """Instances lo .. hi have ended: their output goes to its files now, so that the host holds no
-        more than a wave's and the writing of files overlaps the other workers' waves."""
+    def wave_done(self, part: list[Outcome], types: tuple[int, ...]) -> None:
+        """The instances of `part` have ended: their output goes to its files now (with a worker's rows),
+        so that the host holds no more than a wave's and the writing of files overlaps the other workers'
+        waves."""
         if self.sink_dir is None:
             return
-        with turns.turn():
-            flush_sinks([row[i] for row in (self.stdout, self.stderr) for i in range(lo, hi)])
+        sinks = [row[o.index] for row in (self.stdout, self.stderr) for o in part]
+        if self.range_rows is not None and self.range_rows.wave(self, part, types):
+            for sink in sinks:  # in the rows: no file needs them
+                sink.discard()
+            return
+        flush_sinks(sinks)
 
     def finish(self) -> None:
-        with turns.turn():
-            flush_sinks([*_sinks(self.stdout), *_sinks(self.stderr)])
+        flush_sinks([*_sinks(self.stdout), *_sinks(self.stderr)])
         if self.spool is not None:
             self.spool.close()
+        if self.range_rows is not None:
+            self.range_rows.close()
 
     def spool_index(self) -> dict[str, Any] | None:
         """A worker's: where in its spool file each of its instances' streams is (the instances that wrote
@@ -879,6 +889,7 @@ def run_module(opts: argparse.Namespace) -> int:
     if opts.timeout is not None and not 0 < opts.timeout <= MAX_TIMEOUT:
         raise WasmGpuError("--timeout must be positive")
     report = opts.report = RunReport()
+    STOP_HEARD[0] = False
     data = read_module(opts.module)
     module = load_module(data, opts.module, opts)
     child_modules(opts, module)  # refused now rather than after the batch started
@@ -1086,8 +1097,8 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         store.close()  # its memory goes now: its objects hold each other, which the collector would free late
         store = None
         outcomes += part
-        with timed(opts, "outputs"):
-            out.wave_done(first, first + len(part))
+        with timed(opts, "outputs"), sigint_deferred():  # a Ctrl-C now stops the next wave, not this writing
+            out.wave_done(part, result_types)
         if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
             outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
     return outcomes, result_types, out
@@ -1413,16 +1424,40 @@ def write_jsonl_row(f: TextIO, o: Outcome, out: Output | None, types: tuple[int,
     f.write("}\n")
 
 
-def write_range_rows(path: str, outcomes: list[Outcome], out: Output, opts: argparse.Namespace,
-                     types: tuple[int, ...] | None) -> None:
-    """A worker's: its range's rows of results.jsonl (--out) or of the --out-jsonl file, for the parent
-    to copy (write_rows)."""
-    with open(path, "w", encoding="utf-8") as f:
-        for o in outcomes:
-            if opts.out is not None:
-                f.write(result_row_text(o, types) + "\n")
+class RangeRows:
+    """A worker's writing, wave by wave, of what the parent would write for its range: each failed
+    instance's message appended to its stderr (where the output is kept: --out, --out-jsonl), and, at
+    `path`, its rows of results.jsonl or of the --out-jsonl file (copied by the parent: write_rows)."""
+
+    def __init__(self, path: str | None, opts: argparse.Namespace, command: bool) -> None:
+        self.path, self.opts, self.command = path, opts, command
+        self.captured = opts.out is not None or opts.out_jsonl is not None
+        self.file: TextIO | None = None
+
+    def wave(self, out: Output, part: list[Outcome], types: tuple[int, ...]) -> bool:
+        """The messages and rows of a wave's instances; whether the rows hold their output whole (then
+        their sinks need no file)."""
+        if self.captured:
+            for o in part:
+                message = instance_failure(o, self.opts, self.command)
+                if message:
+                    out.stderr[o.index].write(message.encode() + b"\n")
+        if self.path is None:
+            return False
+        if self.file is None:
+            self.file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        row_types = None if self.command else types
+        for o in part:
+            if self.opts.out is not None:
+                self.file.write(result_row_text(o, row_types) + "\n")
             else:
-                write_jsonl_row(f, o, out, types)
+                write_jsonl_row(self.file, o, out, row_types)
+        return self.opts.out is None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def instance_failure(o: Outcome, opts: argparse.Namespace, command: bool) -> str:

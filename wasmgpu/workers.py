@@ -34,7 +34,14 @@ from typing import Any
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
 from .wasi import turns
-from .wasi.command import pack_outcomes, quiet_stop, reads_at_once, unpack_outcomes
+from .wasi.command import (
+    STOP_HEARD,
+    pack_outcomes,
+    quiet_stop,
+    reads_at_once,
+    sigint_deferred,
+    unpack_outcomes,
+)
 
 # A worker costs a process start, imports, a device context and its memory (1.5-3 s of host time, and
 # the workers' starts contend): worth it only for this many instances or more each. On the H200, charcount
@@ -436,6 +443,7 @@ def run_job(job: Job) -> dict[str, Any]:
     opts.progress_report = progress_writer(int(fd)) if fd and fd.isdigit() else None
     opts.report = cli.RunReport()
     turns.lock_path = job.lock
+    STOP_HEARD[0] = False  # a Ray worker process runs one task after another
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
         module = cli.load_module(job.module, opts.module, opts)
@@ -444,9 +452,12 @@ def run_job(job: Job) -> dict[str, Any]:
             engine = cli.make_engine(opts)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
         engine.max_memory = limit // job.share
-        with contextlib.ExitStack() as stack:
+        rows = cli.RangeRows(job.rows, opts, command)
+        # A Ctrl-C between waves stops the next one rather than the writing of this one's outputs; the
+        # ExitStack closes first, so its finish() is covered too.
+        with sigint_deferred(), contextlib.ExitStack() as stack:
             def output() -> Any:
-                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held)
+                out = cli.Output.shard(job.lo, job.hi, job.sink_dir, job.keep_empty, job.held, rows)
 
                 def finish() -> None:
                     with cli.timed(opts, "outputs"):
@@ -457,16 +468,11 @@ def run_job(job: Job) -> dict[str, Any]:
 
             outcomes, types, out = cli.run_range(opts, engine, module, command, job.lo, job.hi,
                                                  lambda i: job.stdin, job.deadline, output)
-            with cli.timed(opts, "outputs"):
-                for o in outcomes:  # the parent shows them, its sinks are these
-                    message = cli.instance_failure(o, opts, command)
-                    if message:
-                        out.stderr[o.index].write(message.encode() + b"\n")
-                if job.rows is not None:
-                    cli.write_range_rows(job.rows, outcomes, out, opts, None if command else types)
         opts.report.builds[:0] = BUILD_EVENTS
+        # --out-jsonl's rows hold the output: the spool was only for what did not fit in memory.
+        spool = None if job.rows is not None and opts.out_jsonl is not None else out.spool_index()
         return {"outcomes": pack_outcomes(outcomes), "types": types, "report": opts.report,
-                "spool": out.spool_index(), "rows": job.rows}
+                "spool": spool, "rows": job.rows}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except ResourceLimitError as e:  # perhaps only while the other workers held their memory

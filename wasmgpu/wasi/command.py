@@ -417,6 +417,32 @@ def quiet_stop() -> None:
     STOP_NOTICE[0] = False
 
 
+# A Ctrl-C heard outside a run of the batch (between waves, while a wave's outputs are written): the next
+# run stops at once, as if it had heard it.
+STOP_HEARD = [False]
+
+
+@contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Outside a wave's run: a first Ctrl-C is noted (STOP_HEARD) rather than raised into the writing of
+    outputs, which would lose the finished instances with it; the next wave then stops as at a Ctrl-C. A
+    second one raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if STOP_HEARD[0]:
+            raise KeyboardInterrupt
+        STOP_HEARD[0] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
     """While the batch runs, the first Ctrl-C (SIGINT) stops it in an orderly way: running instances end
@@ -430,6 +456,7 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
         if watch.sigint:
             raise KeyboardInterrupt
         watch.request_interrupt()
+        STOP_HEARD[0] = True  # the waves after this one stop too
         if notice:  # a large batch takes a moment to write its outputs: say that it heard
             try:  # os.write: a print here could re-enter the one the main thread may be in
                 os.write(2, b"\ngpu-run: stopping (Ctrl-C again to quit at once)\n")
@@ -442,6 +469,8 @@ def sigint_stops(watch: Watch, wasi: Wasi | None) -> Iterator[None]:
         notice = STOP_NOTICE[0] and os.isatty(2)
     except OSError:
         notice = False
+    if STOP_HEARD[0]:  # heard between waves (sigint_deferred)
+        watch.request_interrupt()
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
@@ -548,6 +577,7 @@ __all__ = [
     "parse_dir",
     "parse_env",
     "run_batch",
+    "sigint_deferred",
     "sigint_stops",
     "stdin_for_batch",
     "substitute",
