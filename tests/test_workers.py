@@ -291,3 +291,23 @@ def test_workers_take_turns_at_making_files(tmp_path) -> None:
         turns.lock_path = None
         holder.wait(30)
     assert waited > 0.5
+
+
+def test_a_ctrl_c_between_waves_is_noted_not_raised() -> None:
+    """sigint_deferred: the first SIGINT while a wave's outputs are written is noted (the next wave stops);
+    a second raises KeyboardInterrupt."""
+    import pytest
+
+    from wasmgpu.wasi.command import STOP_HEARD, sigint_deferred
+
+    STOP_HEARD[0] = False
+    try:
+        with sigint_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert STOP_HEARD[0]
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+    finally:
+        STOP_HEARD[0] = False
