@@ -3,7 +3,7 @@ each into its own, as gpu-run's --out (one directory) and a guest's own files (a
 instance) do. Each process creates its share of `--files` files (open O_CREAT|O_TRUNC, one small write,
 close); the aggregate rate is printed per scenario.
 
-    python3 bench/fs_create.py [--files 200000] [--dir /tmp] [--procs 1,4,8,16]
+    python3 bench/fs_create.py [--files 200000] [--dir /tmp] [--procs 1,4,8,16] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ def _make(task: tuple[str, int, int, bool]) -> float:
     return time.perf_counter() - started
 
 
-def scenario(base: str, files: int, procs: int, own_dirs: bool, barrier_sync: bool) -> float:
-    root = tempfile.mkdtemp(dir=base, prefix="fs-create-")
-    if barrier_sync:
-        os.sync()
+def scenario(root: str, files: int, procs: int, own_dirs: bool) -> float:
+    os.sync()  # what the scenario before wrote is on disk first
     tasks = [(root, files * k // procs, files * (k + 1) // procs, own_dirs) for k in range(procs)]
     started = time.perf_counter()
     if procs == 1:
@@ -43,10 +41,7 @@ def scenario(base: str, files: int, procs: int, own_dirs: bool, barrier_sync: bo
     else:
         with mp.get_context("fork").Pool(procs) as pool:
             pool.map(_make, tasks)
-    wall = time.perf_counter() - started
-    shutil.rmtree(root)
-    os.sync()
-    return wall
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -54,13 +49,23 @@ def main() -> None:
     p.add_argument("--files", type=int, default=200_000)
     p.add_argument("--dir", default=tempfile.gettempdir())
     p.add_argument("--procs", default="1,4,8,16")
+    p.add_argument("--rounds", type=int, default=2, help="each scenario this many times, in turn with the others")
     a = p.parse_args()
-    for own in (False, True):
-        for procs in (int(x) for x in a.procs.split(",")):
-            wall = scenario(a.dir, a.files, procs, own, True)
-            where = "a directory each (mkdir + file)" if own else "one directory"
-            print(f"{a.files} files, {procs:2d} processes, {where}: {wall:.2f} s, "
-                  f"{a.files / wall / 1000:.1f}k files/s")
+    # Nothing is deleted until the end: deleting many files makes the file system slower for a while
+    # (discards, the journal), which would count against whichever scenario came next.
+    roots = []
+    try:
+        for rnd in range(a.rounds):
+            for own in (False, True):
+                for procs in (int(x) for x in a.procs.split(",")):
+                    roots.append(tempfile.mkdtemp(dir=a.dir, prefix="fs-create-"))
+                    wall = scenario(roots[-1], a.files, procs, own)
+                    where = "a directory each (mkdir + file)" if own else "one directory"
+                    print(f"round {rnd + 1}: {a.files} files, {procs:2d} processes, {where}: {wall:.2f} s, "
+                          f"{a.files / wall / 1000:.1f}k files/s", flush=True)
+    finally:
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

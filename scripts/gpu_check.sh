@@ -183,7 +183,7 @@ if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
     --json "$out/jobs-10k.json" 2>&1 | tee "$out/jobs-10k.log" | tail -12 || status=1
   # The host's file system first: how fast it makes files from one process and from eight (the jobs at
   # 100,000 are bound by it: bench/NOTES.md).
-  python3 bench/fs_create.py --files 50000 --procs 1,8 2>&1 | tee "$out/fs-create.log"
+  python3 bench/fs_create.py --files 50000 --procs 1,8 --rounds 2 2>&1 | tee "$out/fs-create.log"
   python3 bench/jobs.py --programs charcount,c_files --instances 100000 --engines cuda,wasmtime \
     --deadline "${WASMGPU_JOBS_DEADLINE:-200}" --json "$out/jobs-100k.json" 2>&1 | tee "$out/jobs-100k.log" \
     | tail -8 || status=1
