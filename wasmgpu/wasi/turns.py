@@ -1,10 +1,11 @@
 """Turns at the host's file system for the worker processes of one batch.
 
-Files and directories created by several processes at once cost each many times more than one after
-another: on the H100 machine's host (ext4 in a VM, `bench/fs_create.py`), 200,000 small files took 2.5 s
-from one process and 31-53 s from 4 to 16, in one directory or in one each. So the workers of a batch
-take turns, under one file lock, at what creates files (their instances' --out files, the files and
-directories the instances made on the device), while the others go on with their waves.
+Files and directories created by several processes at once can cost each many times more than one after
+another: on a GPU machine's host (ext4 in a VM, `bench/fs_create.py`), 200,000 small files took 2.5 s
+from one process and 31-53 s from 4 to 16 (bench/NOTES.md says what else slowed those). So the workers
+of a batch take turns, under one file lock, at what creates files (their instances' --out files, the
+files and directories the instances made on the device), while the others go on with their waves: where
+the file system would have scaled, that costs a little; where it does not, it saves much more.
 """
 
 from __future__ import annotations
