@@ -187,6 +187,9 @@ if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
   python3 bench/jobs.py --programs charcount,c_files --instances 100000 --engines cuda,wasmtime \
     --deadline "${WASMGPU_JOBS_DEADLINE:-200}" --json "$out/jobs-100k.json" 2>&1 | tee "$out/jobs-100k.log" \
     | tail -8 || status=1
+  # The same gpu-run without the workers' turns at making files, to compare.
+  WASMGPU_FILE_TURNS=0 python3 bench/jobs.py --programs charcount,c_files --instances 100000 --engines cuda \
+    --deadline "${WASMGPU_JOBS_DEADLINE:-200}" 2>&1 | grep -E "parts|ok,|failed|timeout" || status=1
 fi
 if want scale; then
   # Not in the default sections: charcount (examples/charcount, one shared input directory) at 100,000

@@ -311,3 +311,10 @@ def test_a_ctrl_c_between_waves_is_noted_not_raised() -> None:
                 time.sleep(1)
     finally:
         STOP_HEARD[0] = False
+
+
+def test_without_turns_the_files_are_the_same(tmp_path, capsysbinary, monkeypatch) -> None:
+    """WASMGPU_FILE_TURNS=0 (the workers make files at once): the same files and results."""
+    monkeypatch.setenv(workers.FILE_TURNS_VAR, "0")
+    one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "arg{i}")
+    assert one == many and len(many[4]) == 2 * N

@@ -50,6 +50,8 @@ MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
 # Where a worker writes its progress reports for the parent (a descriptor number it inherits).
 PROGRESS_FD_VAR = "WASMGPU_PROGRESS_FD"
+# WASMGPU_FILE_TURNS=0: workers make their files at once rather than in turns (wasi/turns.py), to compare.
+FILE_TURNS_VAR = "WASMGPU_FILE_TURNS"
 # Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
 MAX_SHARED_STDIN = 64 << 20
 
@@ -191,8 +193,10 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     devices = getattr(opts, "device_ids", None) or [None]
     # Workers go to the GPUs in turn; each gets its share of its own GPU's memory.
     on = [devices[k % len(devices)] for k in range(workers)]
-    fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")  # their turns at making files (wasi.turns)
-    os.close(fd)
+    lock = None
+    if os.environ.get(FILE_TURNS_VAR, "1") != "0":  # their turns at making files (wasi.turns)
+        fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
+        os.close(fd)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
                 on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}")
             for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
@@ -207,8 +211,9 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     finally:
         if bar is not None:
             bar.close()
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
+        if lock is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
 
 
 def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None, out: Any) -> tuple[
