@@ -160,3 +160,29 @@ def test_trimming_passes_over_files_another_process_renamed_meanwhile(tmp_path, 
     (tmp_path / ".vm-x.so.json.abc.tmp").unlink()
     monkeypatch.setattr(build, "_files", lambda root: listed)
     build.trim_cache(tmp_path, 0)
+
+
+# A process asking the cache for an entry whose build takes a second, noting each build it makes.
+BUILDER = """
+import sys, time
+from pathlib import Path
+from wasmgpu.vm import build
+def make():
+    with open(sys.argv[2], "a") as log:
+        log.write("built\\n")
+    time.sleep(1.0)
+    return b"artifact" * 100
+print(build.cached(Path(sys.argv[1]) / "vm-shared.so", make).read_bytes() == b"artifact" * 100)
+"""
+
+
+def test_processes_asking_for_one_entry_build_it_once(tmp_path) -> None:
+    """Worker processes that start together and ask for the same build: one builds it, the others wait for
+    it and load it, and no lock file is left."""
+    log = tmp_path / "builds.log"
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(tmp_path), str(log)], stdout=subprocess.PIPE,
+                              text=True, cwd=root) for _ in range(4)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert outs == ["True\n"] * 4 and log.read_text() == "built\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".lock-")]

@@ -11,6 +11,7 @@ does not check out is removed and rebuilt.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -18,8 +19,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,14 +292,45 @@ BUILD_EVENTS: list[BuildEvent] = []
 
 
 def cached(entry: Path, build: Callable[[], bytes]) -> Path:
-    """The verified artifact of `entry`, built by `build` (and stored) when missing or damaged."""
+    """The verified artifact of `entry`, built by `build` (and stored) when missing or damaged: by one
+    process at a time, the others waiting for it (a batch's worker processes all start by asking for the
+    same interpreter or compiled store, which each would otherwise build at once)."""
     start = time.perf_counter()
     path = verified_entry(entry)
     hit = path is not None
     if path is None:
-        path = store_entry(entry, build())
+        with _building(entry):
+            path = verified_entry(entry)  # built by another process while this one waited
+            hit = path is not None
+            if path is None:
+                path = store_entry(entry, build())
     BUILD_EVENTS.append(BuildEvent(entry.name, hit, time.perf_counter() - start))
     return path
+
+
+@contextmanager
+def _building(entry: Path) -> Iterator[None]:
+    """Holding the lock on building cache entry `entry`: an empty file beside it, removed by its holder when
+    done (a process that comes later finds the entry itself; one that waited looks again). The lock goes
+    with the process however it ends. Where no lock can be had, each process builds its own, as before."""
+    lock = entry.with_name(f".lock-{entry.name}")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a file system without locks
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
