@@ -143,11 +143,19 @@ def test_bad_worker_counts_are_refused(tmp_path, capsysbinary, monkeypatch) -> N
     assert status == 2 or (status == 1 and b"--workers must be at least 1" in err)
 
 
-def test_default_is_one_process_off_the_gpu(monkeypatch) -> None:
+def test_default_on_the_cpu_is_a_worker_per_core_for_large_batches(monkeypatch) -> None:
+    """Off the GPU a batch of 10,000 or more runs in a worker per core (at most 8, one per 5,000 instances);
+    a smaller one in gpu-run's own process."""
     class Opts:
         workers = None
         backend = "cpu"
-    assert workers.plan_workers(Opts(), 100_000, False) is None
+    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    assert workers.plan_workers(Opts(), 100_000, False) == 8
+    assert workers.plan_workers(Opts(), 15_000, False) == 3
+    assert workers.plan_workers(Opts(), 9_999, False) is None
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
+    assert workers.plan_workers(Opts(), 100_000, False) == 2
     Opts.workers = 4
     assert workers.plan_workers(Opts(), 100_000, False) == 4
     assert workers.plan_workers(Opts(), 3, False) == 3

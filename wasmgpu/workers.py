@@ -117,8 +117,11 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
         raise WasmGpuError("--workers must be at least 1")
     devices = getattr(opts, "device_ids", None) or []
     if asked is None:
-        if n >= 2 * MIN_PER_WORKER and _gpu(opts.backend) and _stdin_kind() is not None:
-            asked = min(MAX_WORKERS, max(1, (os.cpu_count() or 1) // 2), n // MIN_PER_WORKER)
+        if n >= 2 * MIN_PER_WORKER and _stdin_kind() is not None:
+            # On a GPU the workers' kernels take turns on it, and half the cores did as well as all; on the
+            # CPU each worker's instances run on its share of the cores, its host work beside them.
+            cores = os.cpu_count() or 1
+            asked = min(MAX_WORKERS, max(1, cores // 2 if _gpu(opts.backend) else cores), n // MIN_PER_WORKER)
         else:
             asked = 1
         asked = max(asked, len(devices))  # every GPU asked for gets a worker
