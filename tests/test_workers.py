@@ -326,3 +326,20 @@ def test_without_turns_the_files_are_the_same(tmp_path, capsysbinary, monkeypatc
     monkeypatch.setenv(workers.FILE_TURNS_VAR, "0")
     one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "arg{i}")
     assert one == many and len(many[4]) == 2 * N
+
+
+def test_max_children_is_the_batchs_room_not_each_workers(monkeypatch) -> None:
+    """--max-children keeps a large batch in one process by default (its room is shared by all its
+    instances); asked workers divide it, each keeping room for one."""
+    import argparse
+
+    class Opts:
+        workers = None
+        backend = "cpu"
+        max_children = 100
+    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    assert workers.plan_workers(Opts(), 100_000, False) is None
+    assert workers.children_shares(argparse.Namespace(max_children=100), 3) == [33, 33, 34]
+    assert workers.children_shares(argparse.Namespace(max_children=2), 3) == [1, 1, 1]
+    assert workers.children_shares(argparse.Namespace(max_children=0), 2) == [None, None]

@@ -56,8 +56,9 @@ def run_on_ray(opts: argparse.Namespace, module: bytes, out: Any, deadline: floa
         # range that waited in Ray's queue has only what is left of it.
         until = None if deadline is None else time.time() + max(deadline - time.monotonic(), 1e-3)
         shipped = portable(opts)
-        jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, share)
-                for lo, hi in workers.ranges(opts.instances, count)]
+        room = workers.children_shares(opts, count)
+        jobs = [workers.Job(shipped, b"", lo, hi, stdin, None, "", out.keep_empty, HELD_TOTAL // count, share,
+                            children=room[k]) for k, (lo, hi) in enumerate(workers.ranges(opts.instances, count))]
         # Host threads per range: its node's cores shared by the ranges that run there at once.
         threads = max(1, cpus // max(1, gpus if on_gpu else cpus))
         task = ray.remote(run_shard).options(num_cpus=1, num_gpus=1 if on_gpu else 0, max_retries=TASK_RETRIES)

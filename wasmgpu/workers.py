@@ -73,6 +73,7 @@ class Job:
     device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
     lock: str | None = None  # the file whose lock the workers take in turns to make files (wasi.turns)
     rows: str | None = None  # where the worker writes its range's rows of results.jsonl or --out-jsonl
+    children: int | None = None  # its part of --max-children (None: no children asked for)
 
 
 def choose_devices(opts: argparse.Namespace) -> list[str] | None:
@@ -117,7 +118,8 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
         raise WasmGpuError("--workers must be at least 1")
     devices = getattr(opts, "device_ids", None) or []
     if asked is None:
-        if n >= 2 * MIN_PER_WORKER and _stdin_kind() is not None:
+        # --max-children's room is shared by all the batch's instances, which one process alone can give.
+        if n >= 2 * MIN_PER_WORKER and _stdin_kind() is not None and not getattr(opts, "max_children", 0):
             # On a GPU the workers' kernels take turns on it, and half the cores did as well as all; on the
             # CPU each worker's instances run on its share of the cores, its host work beside them.
             cores = os.cpu_count() or 1
@@ -181,6 +183,14 @@ def _read_stdin() -> bytes:
     return data
 
 
+def children_shares(opts: argparse.Namespace, k: int) -> list[int | None]:
+    """--max-children divided among k ranges, their sum the batch's where it is at least k (each range has
+    room for one at least), None each without the option: C children alive at once in the batch, wherever
+    they run."""
+    c = getattr(opts, "max_children", 0) or 0
+    return [max(1, c * (j + 1) // k - c * j // k) for j in range(k)] if c else [None] * k
+
+
 def ranges(n: int, k: int) -> list[tuple[int, int]]:
     """[0, n) cut into k contiguous ranges whose sizes differ by at most one."""
     return [(n * j // k, n * (j + 1) // k) for j in range(k)]
@@ -200,9 +210,10 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     if os.environ.get(FILE_TURNS_VAR, "1") != "0":  # their turns at making files (wasi.turns)
         fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
         os.close(fd)
+    room = children_shares(opts, workers)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
-                on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}")
-            for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
+                on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}",
+                room[k]) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
     sigints = [0]
     from .cli import progress_bar  # noqa: PLC0415
 
@@ -446,6 +457,8 @@ def run_job(job: Job) -> dict[str, Any]:
     from .vm.build import BUILD_EVENTS  # noqa: PLC0415
 
     opts = job.opts
+    if job.children is not None:
+        opts.max_children = job.children
     opts.worker = True  # no progress bar of its own: reports to the parent's, where it shows one
     fd = os.environ.get(PROGRESS_FD_VAR)
     opts.progress_report = progress_writer(int(fd)) if fd and fd.isdigit() else None
