@@ -690,8 +690,8 @@ class Output:
 
     def spool_index(self) -> dict[str, Any] | None:
         """A worker's: where in its spool file each of its instances' streams is (the instances that wrote
-        anything), for the parent's adopt(); None where none did."""
-        if self.spool is None or not self.spool.size:
+        anything), for the parent's adopt(); None where none did, or where its rows hold the output."""
+        if self.spool is None or not self.spool.size or (self.range_rows is not None and self.range_rows.holds_output):
             return None
         return {"file": os.path.basename(self.spool.path),
                 **{k: {i: s.segments for i, s in row.items() if s.segments}
@@ -1404,8 +1404,7 @@ def write_rows(f: TextIO, outcomes: list[Outcome], out: Output | None, write: Ca
 def result_row_text(o: Outcome, types: tuple[int, ...] | None = None) -> str:
     """json.dumps(result_row(o, types)), written out directly for an instance that exited (a million rows
     are a second of one core less)."""
-    if o.trap is not None or o.error is not None or o.backtrace or o.timed_out or o.interrupted or (
-            types is not None and o.values is not None):
+    if not o.plain or (types is not None and o.values is not None):
         return json.dumps(result_row(o, types))
     fuel = "" if o.fuel_used is None else f', "fuel_used": {int(o.fuel_used)}'
     return (f'{{"instance": {int(o.index)}, "exit_code": {int(o.status)}, "trap": null, "error": null, '
@@ -1432,6 +1431,8 @@ class RangeRows:
     def __init__(self, path: str | None, opts: argparse.Namespace, command: bool) -> None:
         self.path, self.opts, self.command = path, opts, command
         self.captured = opts.out is not None or opts.out_jsonl is not None
+        # --out-jsonl's rows hold each instance's output whole: its sinks need no file, nor the parent a spool.
+        self.holds_output = path is not None and opts.out is None
         self.file: TextIO | None = None
 
     def wave(self, out: Output, part: list[Outcome], types: tuple[int, ...]) -> bool:
@@ -1452,7 +1453,7 @@ class RangeRows:
                 self.file.write(result_row_text(o, row_types) + "\n")
             else:
                 write_jsonl_row(self.file, o, out, row_types)
-        return self.opts.out is None
+        return self.holds_output
 
     def close(self) -> None:
         if self.file is not None:

@@ -490,10 +490,8 @@ def run_job(job: Job) -> dict[str, Any]:
             outcomes, types, out = cli.run_range(opts, engine, module, command, job.lo, job.hi,
                                                  lambda i: job.stdin, job.deadline, output)
         opts.report.builds[:0] = BUILD_EVENTS
-        # --out-jsonl's rows hold the output: the spool was only for what did not fit in memory.
-        spool = None if job.rows is not None and opts.out_jsonl is not None else out.spool_index()
         return {"outcomes": pack_outcomes(outcomes), "types": types, "report": opts.report,
-                "spool": spool, "rows": job.rows}
+                "spool": out.spool_index(), "rows": job.rows}
     except cli.Failed as e:
         return {"failed": (e.message, e.status)}
     except ResourceLimitError as e:  # perhaps only while the other workers held their memory

@@ -309,6 +309,12 @@ class Outcome:
     wall_time: float = 0.0
 
     @property
+    def plain(self) -> bool:
+        """Whether it ended as most do, by an exit: no trap, error, backtrace, timeout or interrupt."""
+        return (self.trap is None and self.error is None and not self.backtrace and not self.timed_out
+                and not self.interrupted)
+
+    @property
     def status(self) -> int:
         """The process exit status wasmtime would give."""
         if self.interrupted:
@@ -334,9 +340,7 @@ def pack_outcomes(outcomes: list[Outcome]) -> dict[str, Any]:
     """Outcomes in columns, for a worker process's pipe: a pickled Outcome per instance cost the parent
     4.5 us each to load (a million: 4.5 s of one core), lists of numbers a tenth of that. An outcome
     other than an exit (a trap, an error, values, a timeout, an interrupt) goes whole."""
-    rare = {k: o for k, o in enumerate(outcomes)
-            if o.values is not None or o.trap is not None or o.error is not None or o.backtrace or o.timed_out
-            or o.interrupted}
+    rare = {k: o for k, o in enumerate(outcomes) if not o.plain or o.values is not None}
     return {"index": [o.index for o in outcomes], "exit_code": [o.exit_code for o in outcomes],
             "fuel_used": [o.fuel_used for o in outcomes], "wall_time": [o.wall_time for o in outcomes], "rare": rare}
 

@@ -212,7 +212,6 @@ def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
         offsets = group[0].shard.append([s.data for s in group])  # type: ignore[union-attr]
         for sink, offset in zip(group, offsets, strict=True):
             sink.segments.append((offset, len(sink.data)))
-            sink.created = True
             sink._spilled()
 
 
