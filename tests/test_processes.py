@@ -107,11 +107,14 @@ def test_spawn_example_splits_its_input(tmp_path) -> None:
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])
 def test_orphans_handles_and_ids(tmp_path, tier: str) -> None:
-    """A child that would run forever ends with its parent (the batch ends); a handle belongs to the process
-    that spawned it, not to whoever runs in its place later; a child's instance_id is instance_count or
-    more; a command line whose last string has no NUL is refused."""
+    """A child that would run forever ends with its parent (the batch ends), a grandchild with its; a
+    handle belongs to the process that spawned it, not to whoever runs in its place later; a child's
+    instance_id is instance_count or more; a command line whose last string has no NUL is refused."""
     spawn = [*("--tier", tier, "-n", "2", "--max-children", "2"), str(C_SPAWN)]
     assert run(tmp_path, "--timeout", "60", *spawn, "orphan") == (0, ["1\n", "1\n"])
+    # One level down: a child leaves a grandchild that would run forever; it ends with the child.
+    down = ["--tier", tier, "-n", "2", "--max-children", "4", str(C_SPAWN), "run", "c_spawn", "orphan", "x"]
+    assert run(tmp_path, "--timeout", "60", *down) == (0, ["0 1\n\n"] * 2)
     assert run(tmp_path, *spawn, "inherit") == (0, ["waits 0 0, the probe reached 0 handles\n"] * 2)
     assert run(tmp_path, *spawn, "ids") == (0, ["0 2 child 2 2\n", "1 2 child 3 2\n"])
     assert run(tmp_path, *spawn, "nonul") == (0, ["-28\n", "-28\n"])

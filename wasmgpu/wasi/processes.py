@@ -53,6 +53,7 @@ SIGNATURES = {
     "output": FuncType((_I32, _I32, _I32, _I32), (_I32,)),  # (handle, offset, buf, len) -> bytes copied
 }
 _ENDED = {STATUS["DONE"], STATUS["EXITED"], STATUS["TRAPPED"]}
+_ENDED_CODES = np.array(sorted(_ENDED))
 
 
 class ChildStdout(BufferSink):
@@ -105,6 +106,8 @@ class Children:
         self.used: set[int] = set()  # spares that ran a child: made new before the next
         self.children: list[Child] = []  # by handle
         self.occupant: dict[int, int] = {}  # a spare -> the handle of the child in it
+        self.kids: dict[tuple[str, int], list[int]] = {}  # a parent (as _me names it) -> its children's handles
+        self.was_ended = np.zeros(0, dtype=bool)  # per process, at the last reap
         self.kept = 0  # bytes of the children's stdouts kept
         self.start: int | None = None  # the module's _start
         self.programs: dict[str, int | None] = {}  # other modules' _start, by the argv[0] that runs them
@@ -185,25 +188,36 @@ class Children:
 
     def reap(self) -> None:
         """After a launch: a child whose parent has ended ends too, and its spare goes back, so that no
-        orphan runs on (its own children follow at the next launch)."""
-        live = [c for c in self.children if c.status is None and not c.orphan]
-        if not live:
+        orphan runs on; its own children with it. Only the processes that ended since the last launch are
+        looked at: a round costs what changed, not what runs."""
+        if not self.children:
             return
         s = self.store
-        mains = np.array(s.backend.to_host(s.state[S_STATUS, :: 1 << s.thread_shift]))
-        for c in live:
-            kind, who = c.parent
-            if kind == "instance":
-                gone = int(mains[who]) in _ENDED
-            else:
-                p = self.children[who]
-                gone = p.status is not None or p.orphan or int(mains[p.slot]) in _ENDED
-            if gone:
+        mains = np.asarray(s.backend.to_host(s.state[S_STATUS, :: 1 << s.thread_shift]))
+        ended = np.isin(mains, _ENDED_CODES)
+        was = self.was_ended if len(self.was_ended) == len(ended) else np.zeros_like(ended)
+        self.was_ended = ended
+        for p in np.flatnonzero(ended & ~was).tolist():
+            if p < self.first:
+                self._orphan_children(("instance", p))
+            elif p in self.occupant:
+                self._orphan_children(("child", self.occupant[p]))
+
+    def _orphan_children(self, parent: tuple[str, int]) -> None:
+        """End the children of `parent` that were not waited for, and theirs, and so on down."""
+        s = self.store
+        todo = [parent]
+        while todo:
+            for handle in self.kids.pop(todo.pop(), ()):
+                c = self.children[handle]
+                if c.status is not None or c.orphan:
+                    continue
                 c.orphan = True
                 c.ctx = None
                 s.state[S_STATUS, c.slot << s.thread_shift: (c.slot + 1) << s.thread_shift] = STATUS["DONE"]
                 self.occupant.pop(c.slot, None)
                 self.free.append(c.slot)
+                todo.append(("child", handle))
 
     def _memory(self, lane: int) -> GuestMemory:
         return GuestMemory(self.store, self.wasi.memory, lane)
@@ -254,7 +268,9 @@ class Children:
         shift = s.thread_shift
         base = slot << shift
         self.wasi.contexts[base: base + (1 << shift)] = [ctx] * (1 << shift)
-        self.children.append(Child(slot, self._me(lane), ctx))
+        me = self._me(lane)
+        self.children.append(Child(slot, me, ctx))
+        self.kids.setdefault(me, []).append(len(self.children) - 1)
         self.occupant[slot] = len(self.children) - 1
         s.start_lane(base, entry, (), lane)
         return (len(self.children) - 1,)
