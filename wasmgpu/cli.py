@@ -596,7 +596,8 @@ class Output:
     """
 
     def __init__(self, n: int, out_dir: Path | None, stack: ExitStack, jsonl: Path | None = None,
-                 workers: bool = False) -> None:
+                 workers: bool = False, worker_rows: bool = True) -> None:
+        """`worker_rows`: the workers write their ranges' rows (local processes; not Ray's tasks)."""
         self.n = n
         self.out_dir = out_dir
         self.stdout: Any = []
@@ -639,7 +640,7 @@ class Output:
                                             for k in STREAMS)
         self.streaming = out_dir is None and n == 1 and jsonl is None and not workers
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
-        if workers and self.captured:
+        if workers and worker_rows and self.captured:
             self.rows_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-run-rows-"))
 
     @classmethod
@@ -910,7 +911,7 @@ def run_module(opts: argparse.Namespace) -> int:
 
             if uses_graphics(module) or getattr(opts, "frames", None) is not None:
                 raise WasmGpuError("--ray: a module that shows frames runs in one process")
-            out = Output(n, opts.out, stack, opts.out_jsonl, workers=True)
+            out = Output(n, opts.out, stack, opts.out_jsonl, workers=True, worker_rows=False)
             outcomes, result_types, report.workers = run_on_ray(opts, data, out, deadline)
             report.worker_kind = "Ray tasks"
         elif workers is not None:
