@@ -186,20 +186,13 @@ if want jobs && [ -z "${WASMGPU_SKIP_JOBS:-}" ]; then
     | tail -8 || status=1
 fi
 if want files; then
-  # Not in the default sections: the jobs at 100,000 are bound by making files (bench/NOTES.md). How fast
-  # the host makes them from one process and from eight, then charcount and c_files at 100,000 with the
-  # workers taking turns at making files and without (WASMGPU_FILE_TURNS=0), under one deadline.
-  echo "== making files: the host's rate, and the workers' turns"
+  # Not in the default sections: the jobs at 100,000 that make files (bench/NOTES.md). How fast the host
+  # makes them from one process and from eight, then charcount and c_files at 100,000, one deadline.
+  echo "== making files: the host's rate, and the jobs that make them"
   end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
   timeout "$(left 120)" python3 bench/fs_create.py --files 50000 --procs 1,8 --rounds 2 2>&1 | tee "$out/fs-create.log"
-  # wasmtime (and the check of every output against it) only in the first: the second is the A/B.
-  for turns in 1 0; do
-    echo "-- WASMGPU_FILE_TURNS=$turns"
-    engines=cuda,wasmtime; [ $turns = 0 ] && engines=cuda
-    WASMGPU_FILE_TURNS=$turns timeout "$(left 240)" python3 bench/jobs.py --programs charcount,c_files \
-      --instances 100000 --engines $engines --deadline "$(left 235)" 2>&1 \
-      | grep -E "parts|ok,|failed|timeout|x  " || status=1
-  done
+  timeout "$(left 400)" python3 bench/jobs.py --programs charcount,c_files --instances 100000 \
+    --engines cuda,wasmtime --deadline "$(left 395)" 2>&1 | grep -E "parts|ok,|failed|timeout|x  " || status=1
 fi
 if want scale; then
   # Not in the default sections: charcount (examples/charcount, one shared input directory) at 100,000

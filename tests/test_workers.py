@@ -279,28 +279,6 @@ def test_outcomes_cross_the_pipe_in_columns_unchanged() -> None:
     assert unpack_outcomes(pickle.loads(pickle.dumps(pack_outcomes(sent)))) == sent
 
 
-def test_workers_take_turns_at_making_files(tmp_path) -> None:
-    """wasi.turns: a process waits while another of the batch holds the turn."""
-    from wasmgpu.wasi import turns
-
-    lock = tmp_path / "lock"
-    code = ("import sys, time\nfrom wasmgpu.wasi import turns\nturns.lock_path = sys.argv[1]\n"
-            "with turns.turn():\n    print('in', flush=True)\n    time.sleep(1.0)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(lock)], stdout=subprocess.PIPE, cwd=REPO)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == b"in\n"
-        turns.lock_path = str(lock)
-        started = time.monotonic()
-        with turns.turn():
-            waited = time.monotonic() - started
-            with turns.turn():  # a turn inside one: held already
-                pass
-    finally:
-        turns.lock_path = None
-        holder.wait(30)
-    assert waited > 0.5
-
-
 def test_a_ctrl_c_between_waves_is_noted_not_raised() -> None:
     """sigint_deferred: the first SIGINT while a wave's outputs are written is noted (the next wave stops);
     a second raises KeyboardInterrupt."""
@@ -319,13 +297,6 @@ def test_a_ctrl_c_between_waves_is_noted_not_raised() -> None:
                 time.sleep(1)
     finally:
         STOP_HEARD[0] = False
-
-
-def test_without_turns_the_files_are_the_same(tmp_path, capsysbinary, monkeypatch) -> None:
-    """WASMGPU_FILE_TURNS=0 (the workers make files at once): the same files and results."""
-    monkeypatch.setenv(workers.FILE_TURNS_VAR, "0")
-    one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "arg{i}")
-    assert one == many and len(many[4]) == 2 * N
 
 
 def test_max_children_is_the_batchs_room_not_each_workers(monkeypatch) -> None:

@@ -648,9 +648,9 @@ class Output:
               rows: RangeRows | None = None) -> Output:
         """A worker process's: the sinks of instances lo .. hi (by their index in the batch), in files of
         `sink_dir` that wave_done() and finish() complete, holding at most `held` bytes together: with
-        `keep_empty`, a file per stream and instance (--out, written in turns with the other workers:
-        wasi.turns), else the spool file shard-LO of the range (spool_index() says where each sink's bytes
-        are). `rows`: what the worker writes of each wave besides its output (failure messages, result rows)."""
+        `keep_empty`, a file per stream and instance (--out), else the spool file shard-LO of the range
+        (spool_index() says where each sink's bytes are). `rows`: what the worker writes of each wave
+        besides its output (failure messages, result rows)."""
         self = cls.__new__(cls)
         self.n, self.out_dir, self.streaming, self.captured = hi - lo, None, False, True
         self.workers, self.rows, self.rows_dir = False, {}, None

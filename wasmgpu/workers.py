@@ -5,7 +5,7 @@ process keeps one core busy while the device waits on it. With workers the batch
 instance ranges, and each range is run by its own process (`python -m wasmgpu.workers`, started fresh:
 a CUDA context does not survive fork) exactly as gpu-run would run it alone, in waves where it does not
 fit, each with its share of the device's memory. A worker writes its instances' output itself (--out
-files in turns with the other workers, else a spool file of its own) and its range's result rows; the
+files, else a spool file of its own) and its range's result rows; the
 parent merges the outcomes in instance order, copies the rows and reports them as one run.
 
 The job goes to a worker pickled on its stdin, the outcome comes back pickled on its stdout (the
@@ -23,7 +23,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +32,6 @@ from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
 from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
-from .wasi import turns
 from .wasi.command import (
     STOP_HEARD,
     pack_outcomes,
@@ -50,8 +48,6 @@ MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
 # Where a worker writes its progress reports for the parent (a descriptor number it inherits).
 PROGRESS_FD_VAR = "WASMGPU_PROGRESS_FD"
-# WASMGPU_FILE_TURNS=0: workers make their files at once rather than in turns (wasi/turns.py), to compare.
-FILE_TURNS_VAR = "WASMGPU_FILE_TURNS"
 # Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
 MAX_SHARED_STDIN = 64 << 20
 
@@ -71,7 +67,6 @@ class Job:
     held: int  # output bytes the worker may hold in memory (the rest goes to the files as it comes)
     share: int  # the worker's part of the device memory: 1/share of what is free, or of --max-memory
     device: str | None = None  # the GPU it runs on, as CUDA_VISIBLE_DEVICES names it (None: the first one)
-    lock: str | None = None  # the file whose lock the workers take in turns to make files (wasi.turns)
     rows: str | None = None  # where the worker writes its range's rows of results.jsonl or --out-jsonl
     children: int | None = None  # its part of --max-children (None: no children asked for)
 
@@ -206,13 +201,9 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     devices = getattr(opts, "device_ids", None) or [None]
     # Workers go to the GPUs in turn; each gets its share of its own GPU's memory.
     on = [devices[k % len(devices)] for k in range(workers)]
-    lock = None
-    if os.environ.get(FILE_TURNS_VAR, "1") != "0":  # their turns at making files (wasi.turns)
-        fd, lock = tempfile.mkstemp(prefix="gpu-run-", suffix=".lock")
-        os.close(fd)
     room = children_shares(opts, workers)
     jobs = [Job(opts, module, lo, hi, stdin, deadline, out.sink_dir, out.keep_empty, HELD_TOTAL // workers,
-                on.count(on[k]), on[k], lock, None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}",
+                on.count(on[k]), on[k], None if out.rows_dir is None else f"{out.rows_dir}/rows-{lo}",
                 room[k]) for k, (lo, hi) in enumerate(ranges(opts.instances, workers))]
     sigints = [0]
     from .cli import progress_bar  # noqa: PLC0415
@@ -225,9 +216,6 @@ def run_workers(opts: argparse.Namespace, module: bytes, workers: int, out: Any,
     finally:
         if bar is not None:
             bar.close()
-        if lock is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(lock)
 
 
 def _run_all(jobs: list[Job], workers: int, sigints: list[int], progress: Progress | None, out: Any) -> tuple[
@@ -463,7 +451,6 @@ def run_job(job: Job) -> dict[str, Any]:
     fd = os.environ.get(PROGRESS_FD_VAR)
     opts.progress_report = progress_writer(int(fd)) if fd and fd.isdigit() else None
     opts.report = cli.RunReport()
-    turns.lock_path = job.lock
     STOP_HEARD[0] = False  # a Ray worker process runs one task after another
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:

@@ -9,7 +9,6 @@ import stat
 from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import WasmGpuError
-from . import turns
 from .clocks import RealClock, SystemRandom, VirtualClock
 from .fds import BytesStdin, DirEntry, FdTable, OutputEntry, Sink, StdinEntry, StdinSource
 
@@ -153,14 +152,13 @@ class SpoolSink:
         if not (self.data or (not self.created and self.keep_empty)):
             return
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if self.created else os.O_TRUNC)
-        with turns.turn():  # a file made or written: the batch's workers take turns (turns.py)
-            fd = os.open(self.path, flags, 0o666)
-            try:
-                view = memoryview(self.data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+        fd = os.open(self.path, flags, 0o666)
+        try:
+            view = memoryview(self.data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         self.created = True
         self._spilled()
 
@@ -195,8 +193,8 @@ class SpoolSink:
 
 
 def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
-    """Each sink's held bytes written out: those of a shard together, in one write to it; the files of the
-    others in one turn of the batch's workers (turns.py)."""
+    """Each sink's held bytes written out: those of a shard together, in one write to it; the others each
+    to its file."""
     by_shard: dict[int, list[SpoolSink]] = {}
     files = []
     for sink in sinks:
@@ -204,10 +202,8 @@ def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
             files.append(sink)
         elif sink.data:
             by_shard.setdefault(id(sink.shard), []).append(sink)
-    if files:
-        with turns.turn():
-            for sink in files:
-                sink.flush_to_file()
+    for sink in files:
+        sink.flush_to_file()
     for group in by_shard.values():
         offsets = group[0].shard.append([s.data for s in group])  # type: ignore[union-attr]
         for sink, offset in zip(group, offsets, strict=True):

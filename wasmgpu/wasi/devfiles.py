@@ -105,7 +105,7 @@ from ..compiler.vm_abi import (
 from ..runtime.backends import host_threads
 from ..runtime.linear_memory import MemoryArray
 from ..vm.build import BuildError, host_library
-from . import abi, turns
+from . import abi
 from .context import WasiContext
 from .fds import (
     DIR_RIGHTS,
@@ -660,12 +660,11 @@ class DeviceFiles:
         first_ = np.array(first, dtype=np.int64)
         fd_out = np.empty(len(items), dtype=np.int32)
         err_out = np.empty(len(items), dtype=np.int32)
-        with turns.turn():  # the other workers of the batch wait meanwhile (turns.py)
-            host_native().wg_make(len(some), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
-                                  rows.ctypes.data, names.ctypes.data, names.strides[0], log.ctypes.data,
-                                  log.strides[0], log_len.ctypes.data, item_root.ctypes.data, name_at.ctypes.data,
-                                  name_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data, MAKE_THREADS,
-                                  fd_out.ctypes.data, err_out.ctypes.data)
+        host_native().wg_make(len(some), root_paths, dev_.ctypes.data, ino.ctypes.data, first_.ctypes.data,
+                              rows.ctypes.data, names.ctypes.data, names.strides[0], log.ctypes.data,
+                              log.strides[0], log_len.ctypes.data, item_root.ctypes.data, name_at.ctypes.data,
+                              name_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data, MAKE_THREADS,
+                              fd_out.ctypes.data, err_out.ctypes.data)
         out: dict[int, dict[int, Entry]] = {}
         for t, (i, k, row) in enumerate(owner):
             if err_out[t]:
