@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--backend", default="cuda")
     p.add_argument("--workers", default="", help="comma-separated worker counts to time (default: gpu-run's own)")
     p.add_argument("--profile", action="store_true", help="also one run in one process under cProfile")
+    p.add_argument("--profile-workers", type=int, default=0, metavar="W",
+                   help="also one run in W worker processes, each under cProfile; their statistics merged")
     p.add_argument("--top", type=int, default=30)
     args = p.parse_args()
     program = jobs.PROGRAMS[args.program]
@@ -56,6 +58,25 @@ def main() -> None:
                 r = subprocess.run(cmd, stdin=f, capture_output=True, text=True)
             print(f"workers {w or 'default'}: {time.perf_counter() - t:.2f} s, exit {r.returncode}")
             print("  " + "\n  ".join(r.stderr.strip().splitlines()[-6:]))
+        if args.profile_workers:
+            fresh_inputs()
+            shutil.rmtree(work / "out", ignore_errors=True)
+            where = work / "worker-profiles"
+            where.mkdir()
+            cmd = base[:3] + ["-v", "--workers", str(args.profile_workers)] + base[3:]
+            t = time.perf_counter()
+            with stdin.open("rb") as f:
+                r = subprocess.run(cmd, stdin=f, capture_output=True, text=True,
+                                   env={**os.environ, "WASMGPU_PROFILE_DIR": str(where)})
+            took = time.perf_counter() - t
+            print(f"{args.profile_workers} workers under cProfile: {took:.2f} s, exit {r.returncode}")
+            print("  " + "\n  ".join(r.stderr.strip().splitlines()[-3:]))
+            files = sorted(str(f) for f in where.iterdir())
+            if files:
+                stats = pstats.Stats(*files)
+                print(f"the {len(files)} workers' statistics, summed")
+                stats.sort_stats("cumulative").print_stats(args.top)
+                stats.sort_stats("tottime").print_stats(args.top)
         if args.profile:
             fresh_inputs()
             shutil.rmtree(work / "out", ignore_errors=True)

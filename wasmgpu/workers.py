@@ -48,6 +48,8 @@ MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
 # Where a worker writes its progress reports for the parent (a descriptor number it inherits).
 PROGRESS_FD_VAR = "WASMGPU_PROGRESS_FD"
+# WASMGPU_PROFILE_DIR=DIR: each worker runs under cProfile and leaves its statistics in DIR.
+PROFILE_DIR_VAR = "WASMGPU_PROFILE_DIR"
 # Stdin is read once by the parent and given whole to every worker: a regular file of at most this size.
 MAX_SHARED_STDIN = 64 << 20
 
@@ -499,7 +501,17 @@ def main() -> int:
     job = pickle.load(sys.stdin.buffer)
     result_fd = os.dup(1)
     os.dup2(2, 1)  # whatever else is printed goes to stderr, not into the result
-    result = run_job(job)
+    where = os.environ.get(PROFILE_DIR_VAR)
+    if where:  # where a worker's time goes, among the others (bench/job_profile.py --profile-workers)
+        import cProfile  # noqa: PLC0415
+
+        profile = cProfile.Profile()
+        try:
+            result = profile.runcall(run_job, job)
+        finally:
+            profile.dump_stats(os.path.join(where, f"worker-{job.lo}.prof"))
+    else:
+        result = run_job(job)
     with os.fdopen(result_fd, "wb") as f:
         pickle.dump(result, f)
     return 0
