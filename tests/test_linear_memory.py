@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from wasmgpu.runtime import linear_memory
 from wasmgpu.runtime.backends import CpuBackend
 from wasmgpu.runtime.linear_memory import MemoryArray
 
@@ -30,6 +31,14 @@ def test_reads_and_writes_match_a_model(interleaved: bool) -> None:
         k = int(rng.integers(0, cap - a + 1))
         assert mem.read(i, a, k).tobytes() == model[i, a:a + k].tobytes()
         assert mem.heads(np.array([i, (i + 2) % n]), k).tobytes() == model[[i, (i + 2) % n], :k].tobytes()
+        # A round's reads together: small ones indexed on the host, large ones where the memory is.
+        reads = [(int(rng.integers(0, n)), int(a), int(rng.integers(0, cap - a + 1)))
+                 for a in rng.integers(0, cap, int(rng.integers(1, 5)))]
+        for small in (True, False):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(linear_memory, "SMALL_READ", 1 << 30 if small else 0)
+                got = mem.read_many(*zip(*reads, strict=True))
+            assert [g.tobytes() for g in got] == [model[r, a:a + k].tobytes() for r, a, k in reads]
     grown = mem.grown(2 * cap)
     assert grown.capacity == 2 * cap
     for i in range(n):

@@ -76,7 +76,10 @@ class Launcher:
         self.host_traps: dict[int, str] = {}  # instance -> message of a trap raised by a host function
         self.exit_codes: dict[int, int] = {}  # instance -> code given to ProcExit
         self.trap_lanes: dict[int, int] = {}  # a process's main lane -> the thread's lane whose trap ended it
-        self.after_launch: list[Callable[[], None]] = []  # run after every launch (processes.py's reap)
+        # Run after every launch (processes.py's reap); each says whether it changed a lane's status.
+        self.after_launch: list[Callable[[], bool]] = []
+        # The statuses read after the launch, while on_slice and the hooks run (one transfer for all).
+        self.status_now: np.ndarray | None = None
 
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
@@ -199,16 +202,18 @@ class Launcher:
                 if ext is not None:
                     ext.after_launch()
                 s.seconds["after launches"] += time.perf_counter() - launched
-            status = s.backend.to_host(s.state[S_STATUS])
-            if on_slice is not None:
-                on_slice()
-            if s.params.pending is not None:
-                busy = (status == running) | (status == hostcall)
-                s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
-            for hook in self.after_launch:
-                hook()
+            status = self.status_now = np.array(s.backend.to_host(s.state[S_STATUS]))
+            try:
+                if on_slice is not None:
+                    on_slice()
+                if s.params.pending is not None:
+                    busy = (status == running) | (status == hostcall)
+                    s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
+                changed = [hook() for hook in self.after_launch]
+            finally:
+                self.status_now = None
             settled = threads.settle() if threads is not None else None
-            if self.after_launch or threads is not None:  # they may have ended lanes, or woken them
+            if any(changed) or threads is not None:  # they may have ended lanes, or woken them
                 status = s.backend.to_host(s.state[S_STATUS])
             runnable = bool(np.any(status == running)) if settled is None else settled
             waiting = np.nonzero(status == hostcall)[0]
@@ -324,8 +329,9 @@ class Launcher:
         with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
             resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
         # Results into the callee frames, and the ended instances' state, each in one transfer.
-        if values:
-            sv[xp.asarray(np.array(rows)), xp.asarray(np.array(cols))] = xp.asarray(np.array(values, dtype=np.uint64))
+        if values:  # rows, columns and values in one transfer
+            block = xp.asarray(np.array([rows, cols, values], dtype=np.uint64))
+            sv[block[0].astype(np.int64), block[1].astype(np.int64)] = block[2]
         if exited:
             s.state[S_STATUS, xp.asarray(np.array(exited))] = STATUS["EXITED"]
         if trapped:

@@ -21,6 +21,9 @@ from .memory_image import map_segment
 CHUNK_BYTES = {"interleaved": 4}
 # A write of a round of host calls this large or smaller joins the round's one transfer (an index per byte).
 SMALL_WRITE = 64
+# A round's reads of this many bytes or fewer in all have their byte indices made on the host (8 bytes of
+# index a byte, sent in one transfer); larger ones make them where the memory is.
+SMALL_READ = 1 << 16
 
 
 def _as_bytes(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
@@ -129,11 +132,18 @@ class MemoryArray:
         total = int(ends[-1]) if len(ends) else 0
         if total == 0:
             return [np.zeros(0, dtype=np.uint8) for _ in n]
+        c = self.chunk
+        if total <= SMALL_READ:  # the indices made here: one transfer of them instead of four steps there
+            starts = ends - n
+            at = np.repeat(np.asarray(addrs, dtype=np.int64) - starts, n) + np.arange(total, dtype=np.int64)
+            inst_ = np.repeat(np.asarray(insts, dtype=np.int64) >> self.shift, n)
+            flat = ((at // c) * self.n + inst_) * c + at % c
+            got = np.asarray(self.backend.to_host(self.data.reshape(-1)[xp.asarray(flat)]))
+            return np.split(got, ends[:-1])
         pos = xp.arange(total, dtype=xp.int64)
         seg = xp.searchsorted(xp.asarray(ends), pos, side="right")
         at = xp.asarray(np.asarray(addrs, dtype=np.int64) - (ends - n))[seg] + pos
         inst = xp.asarray(np.asarray(insts, dtype=np.int64) >> self.shift)[seg]
-        c = self.chunk
         got = np.asarray(self.backend.to_host(self.data.reshape(-1)[((at // c) * self.n + inst) * c + at % c]))
         return np.split(got, ends[:-1])
 

@@ -628,7 +628,8 @@ class Store:
     # -- the instances' state, between launches (on_slice) or after a call ------------------------
     def statuses(self) -> np.ndarray:
         """Each instance's status (compiler.isa STATUS: RUNNING, DONE, TRAPPED, ...), a copy on the host."""
-        return np.array(self.backend.to_host(self.state[S_STATUS]))
+        now = self.launcher.status_now  # read once after a launch for whoever asks before anything changes
+        return np.array(now if now is not None else self.backend.to_host(self.state[S_STATUS]))
 
     def fuel_remaining(self) -> np.ndarray:
         """Each instance's fuel left (U64_MAX counts down from an unlimited call), a copy on the host."""

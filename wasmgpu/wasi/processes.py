@@ -186,26 +186,29 @@ class Children:
         p = lane >> self.store.thread_shift
         return ("instance", p) if p < self.first else ("child", self.occupant[p])
 
-    def reap(self) -> None:
+    def reap(self) -> bool:
         """After a launch: a child whose parent has ended ends too, and its spare goes back, so that no
         orphan runs on; its own children with it. Only the processes that ended since the last launch are
-        looked at: a round costs what changed, not what runs."""
+        looked at: a round costs what changed, not what runs. Whether any child ended."""
         if not self.children:
-            return
+            return False
         s = self.store
-        mains = np.asarray(s.backend.to_host(s.state[S_STATUS, :: 1 << s.thread_shift]))
+        mains = s.statuses()[:: 1 << s.thread_shift]
         ended = np.isin(mains, _ENDED_CODES)
         was = self.was_ended if len(self.was_ended) == len(ended) else np.zeros_like(ended)
         self.was_ended = ended
+        ended_any = False
         for p in np.flatnonzero(ended & ~was).tolist():
             if p < self.first:
-                self._orphan_children(("instance", p))
+                ended_any |= self._orphan_children(("instance", p))
             elif p in self.occupant:
-                self._orphan_children(("child", self.occupant[p]))
+                ended_any |= self._orphan_children(("child", self.occupant[p]))
+        return ended_any
 
-    def _orphan_children(self, parent: tuple[str, int]) -> None:
-        """End the children of `parent` that were not waited for, and theirs, and so on down."""
+    def _orphan_children(self, parent: tuple[str, int]) -> bool:
+        """End the children of `parent` that were not waited for, and theirs, and so on down; whether any."""
         s = self.store
+        ended = False
         todo = [parent]
         while todo:
             for handle in self.kids.pop(todo.pop(), ()):
@@ -218,6 +221,8 @@ class Children:
                 self.occupant.pop(c.slot, None)
                 self.free.append(c.slot)
                 todo.append(("child", handle))
+                ended = True
+        return ended
 
     def _memory(self, lane: int) -> GuestMemory:
         return GuestMemory(self.store, self.wasi.memory, lane)
