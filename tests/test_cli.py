@@ -403,6 +403,28 @@ def test_spool_sinks_keep_order_within_their_budget(tmp_path) -> None:
     assert not (tmp_path / "unused").exists() and (tmp_path / "kept").read_bytes() == b""
 
 
+def test_ended_sinks_files_are_written_on_a_thread(tmp_path) -> None:
+    """FileWriter: ended instances' files are made on a thread of its own, each with its bytes (an empty
+    one too, where kept); reading a sink waits for its file; a failed write is raised, not lost."""
+    from wasmgpu.wasi.context import FileWriter, OutputBudget, SpoolSink
+
+    budget = OutputBudget(total=1 << 20)
+    sinks = [SpoolSink(tmp_path / f"{i}.out", limit=64, budget=budget) for i in range(30)]
+    for i, sink in enumerate(sinks):
+        sink.write(b"x" * (i * 5))  # past the limit: some spilled already, some held
+    writer = FileWriter()
+    writer.submit(sinks)
+    assert budget.held == 0
+    assert [b"".join(s.chunks()) for s in sinks] == [b"x" * (i * 5) for i in range(30)]
+    writer.wait()
+    assert [(tmp_path / f"{i}.out").read_bytes() for i in range(30)] == [b"x" * (i * 5) for i in range(30)]
+    lost = SpoolSink(tmp_path / "no such dir" / "0.out")
+    lost.write(b"y")
+    writer.submit([lost])
+    with pytest.raises(FileNotFoundError):
+        writer.wait()
+
+
 def test_sinks_of_a_shard_share_one_file_and_keep_order(tmp_path) -> None:
     """A spool's sinks append to one file (no file per instance); each reads back exactly its own bytes,
     also through the reader a parent process makes over the file from the index."""

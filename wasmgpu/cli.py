@@ -80,7 +80,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         substitute,
         wasmtime_frames,
     )
-    from .wasi.context import OutputBudget, ShardFile, SpoolSink, WasiContext, flush_sinks
+    from .wasi.context import FileWriter, OutputBudget, ShardFile, SpoolSink, WasiContext, flush_sinks
     from .wasi.processes import Children, imports_processes
     from .wasm import opcodes as wo
     from .wasm.features import DEFAULT as DEFAULT_FEATURES
@@ -603,6 +603,7 @@ class Output:
         self.stdout: Any = []
         self.stderr: Any = []
         self.budget = OutputBudget(HELD_TOTAL)
+        self.writer = FileWriter()  # ended waves' files, made while the next wave runs
         self.sink_dir: str | None = None  # where the sinks' files are
         self.spool: ShardFile | None = None
         # Worker processes append their instances' failure messages to the sinks themselves, and write their
@@ -656,6 +657,7 @@ class Output:
         self.workers, self.rows, self.rows_dir = False, {}, None
         self.range_rows = rows
         self.budget = OutputBudget(held)
+        self.writer = FileWriter()
         self.sink_dir, self.keep_empty = sink_dir, keep_empty
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
         self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}
@@ -680,9 +682,11 @@ class Output:
             for sink in sinks:  # in the rows: no file needs them
                 sink.discard()
             return
-        flush_sinks(sinks)
+        flush_sinks([s for s in sinks if s.shard is not None])  # one append to the spool
+        self.writer.submit([s for s in sinks if s.shard is None])
 
     def finish(self) -> None:
+        self.writer.wait()
         flush_sinks([*_sinks(self.stdout), *_sinks(self.stderr)])
         if self.spool is not None:
             self.spool.close()
