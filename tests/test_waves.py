@@ -34,3 +34,43 @@ def test_waves_keep_each_instance_its_files_and_output(capsysbinary, tmp_path: P
     for i in range(40):
         assert (out_dir / f"{i}.stdout").read_text() == "Found 2 unique chars\n", i
     assert len((out_dir / "results.jsonl").read_text().splitlines()) == 40
+
+
+SEE = r"""
+(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "0.stdout")
+  (data (i32.const 16) "none\n")
+  (data (i32.const 32) "seen:")
+  (func $say (param i32 i32)
+    (i32.store (i32.const 80) (local.get 0)) (i32.store (i32.const 84) (local.get 1))
+    (drop (call $write (i32.const 1) (i32.const 80) (i32.const 1) (i32.const 88))))
+  (func (export "_start")
+    (if (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 8) (i32.const 0)
+                    (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 64))
+      (then (call $say (i32.const 16) (i32.const 5)) (return)))
+    (call $say (i32.const 32) (i32.const 5))
+    (i32.store (i32.const 80) (i32.const 128)) (i32.store (i32.const 84) (i32.const 64))
+    (drop (call $read (i32.load (i32.const 64)) (i32.const 80) (i32.const 1) (i32.const 88)))
+    (call $say (i32.const 128) (i32.load (i32.const 88)))))
+"""
+
+
+def test_a_later_wave_sees_the_out_files_of_an_earlier_one_whole(capsysbinary, tmp_path: Path) -> None:
+    """Where the --out directory is preopened, a wave starts once the ended waves' files are made (they are
+    made on a thread while a wave runs): each instance of a later wave reads instance 0's stdout whole."""
+    wasm = tmp_path / "see.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(SEE))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    status, _, err = gpu_run(capsysbinary, "--max-memory", "2M", "--instances", "200", "--dir", f"{out_dir}::.",
+                             "--out", str(out_dir), str(wasm))
+    assert status == 0, err
+    assert b"running them in waves of" in err
+    seen = [(out_dir / f"{i}.stdout").read_text() for i in range(200)]
+    first = seen.count("none\n")
+    assert 0 < first < 200 and seen[first:] == ["seen:none\n"] * (200 - first)

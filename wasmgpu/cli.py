@@ -1076,9 +1076,12 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
     outcomes: list[Outcome] = []
     result_types: tuple[int, ...] = ()
     wave = n
+    visible = output_visible(opts)
     while len(outcomes) < n:
         first = lo + len(outcomes)
         last = min(hi, first + wave)
+        if visible and outcomes:  # the next wave's instances see the --out files of the ended ones whole
+            out.writer.wait()
         try:
             if store is None:
                 if refused:
@@ -1107,6 +1110,23 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
             outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
     return outcomes, result_types, out
+
+
+def output_visible(opts: argparse.Namespace) -> bool:
+    """Whether a preopened directory may hold the --out directory, where an instance could read what the
+    instances of an earlier wave wrote (a per-instance directory counts by the part before its {i})."""
+    if getattr(opts, "out", None) is None:
+        return False
+    out = os.path.realpath(opts.out)
+    for spec in opts.dir:
+        host = parse_dir(spec)[0]
+        if "{i}" in host:
+            head = host.split("{i}")[0]
+            host = head if head.endswith(os.sep) else os.path.dirname(head)
+        root = os.path.realpath(host or ".")
+        if out == root or out.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 # What an instance of a batch run in waves holds on the host between its wave and the end (its output sinks,
