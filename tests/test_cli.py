@@ -418,6 +418,15 @@ def test_ended_sinks_files_are_written_on_a_thread(tmp_path) -> None:
     assert [b"".join(s.chunks()) for s in sinks] == [b"x" * (i * 5) for i in range(30)]
     writer.wait()
     assert [(tmp_path / f"{i}.out").read_bytes() for i in range(30)] == [b"x" * (i * 5) for i in range(30)]
+    # Past `held` bytes handed over, a submit waits for the writes before it.
+    small = FileWriter(held=100)
+    for k in range(5):
+        sink = SpoolSink(tmp_path / f"b{k}.out", budget=budget)
+        sink.write(b"z" * 60)
+        small.submit([sink])
+        assert sum(n for _, n in small._pending) <= 100
+    small.wait()
+    assert [(tmp_path / f"b{k}.out").read_bytes() for k in range(5)] == [b"z" * 60] * 5
     lost = SpoolSink(tmp_path / "no such dir" / "0.out")
     lost.write(b"y")
     writer.submit([lost])

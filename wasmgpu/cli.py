@@ -603,7 +603,7 @@ class Output:
         self.stdout: Any = []
         self.stderr: Any = []
         self.budget = OutputBudget(HELD_TOTAL)
-        self.writer = FileWriter()  # ended waves' files, made while the next wave runs
+        self.writer = FileWriter(HELD_TOTAL)  # ended waves' files, made while the next wave runs
         self.sink_dir: str | None = None  # where the sinks' files are
         self.spool: ShardFile | None = None
         # Worker processes append their instances' failure messages to the sinks themselves, and write their
@@ -657,7 +657,7 @@ class Output:
         self.workers, self.rows, self.rows_dir = False, {}, None
         self.range_rows = rows
         self.budget = OutputBudget(held)
-        self.writer = FileWriter()
+        self.writer = FileWriter(held)
         self.sink_dir, self.keep_empty = sink_dir, keep_empty
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
         self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}

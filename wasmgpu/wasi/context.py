@@ -215,34 +215,39 @@ def _write_file(path: str | os.PathLike[str], data: bytes | bytearray, append: b
 class FileWriter:
     """Writes the files of ended instances' sinks on a thread of its own, so that making them (a creation
     each, which the file system serializes within a directory: 200,000 --out files took a batch's workers
-    8 s or more) overlaps the next wave's run. A failed write is raised at the next submit() or at wait()."""
+    8 s or more) overlaps the next wave's run. A failed write is raised at the next submit() or at wait().
+    The bytes handed over and not yet written are at most `held` (past it, submit waits for the oldest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: int = 64 << 20) -> None:
+        self.held = held
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[None]] = []
+        self._pending: list[tuple[Future[None], int]] = []  # each submit's writes and their bytes
 
     def submit(self, sinks: Iterable[SpoolSink]) -> None:
         detached = [(s, job) for s in sinks if (job := s.detach()) is not None]
         self._raise_failed()
         if not detached:
             return
+        size = sum(len(job[1]) for _, job in detached)
+        while self._pending and sum(n for _, n in self._pending) + size > self.held:
+            self._pending.pop(0)[0].result()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="gpu-run-files")
         future = self._pool.submit(_write_files, [job for _, job in detached])
-        self._pending.append(future)
+        self._pending.append((future, size))
         for s, _ in detached:
             s.pending = future
 
     def _raise_failed(self) -> None:
-        for f in [f for f in self._pending if f.done()]:
-            self._pending.remove(f)
-            f.result()
+        for item in [item for item in self._pending if item[0].done()]:
+            self._pending.remove(item)
+            item[0].result()
 
     def wait(self) -> None:
         """Every file submitted written (or the first failure raised)."""
         try:
             while self._pending:
-                self._pending.pop(0).result()
+                self._pending.pop(0)[0].result()
         finally:
             if self._pool is not None and not self._pending:
                 self._pool.shutdown()
