@@ -183,3 +183,45 @@ def test_a_spare_of_threads_is_made_new(tmp_path, tier: str) -> None:
     path = tmp_path / "shared_child.wasm"
     path.write_bytes(wasmtime.wat2wasm(SHARED_CHILD))
     assert cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "--max-children", "1", "--max-threads", "2", str(path)]) == 31
+
+
+ENDED_BY_A_THREAD = r"""
+(module
+  (import "wasi" "thread-spawn" (func $spawn_thread (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "gpu" "spawn" (func $spawn (param i32 i32 i32 i32) (result i32)))
+  (import "gpu" "wait" (func $wait (param i32) (result i32)))
+  (import "gpu" "instance_id" (func $id (result i32)))
+  (import "gpu" "instance_count" (func $count (result i32)))
+  (memory (export "memory") 1 8 shared)
+  (data (i32.const 16) "c\00g\00h\00")
+  (func (export "wasi_thread_start") (param i32 i32)
+    (loop $l (br_if $l (i32.eqz (i32.atomic.load (i32.const 64)))))
+    unreachable)
+  (func (export "_start")
+    (if (i32.lt_u (call $id) (call $count)) (then
+      (drop (call $wait (call $spawn (i32.const 16) (i32.const 4) (i32.const 0) (i32.const 0))))
+      (call $exit (i32.const 7))))
+    (drop (call $args_sizes (i32.const 0) (i32.const 4)))
+    (if (i32.eq (i32.load (i32.const 0)) (i32.const 3)) (then (loop $g (br $g))))
+    (drop (call $spawn (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 0)))
+    (drop (call $spawn_thread (i32.const 0)))
+    (i32.atomic.store (i32.const 64) (i32.const 1))
+    (loop $m (br $m)))
+)
+"""
+
+
+def test_a_grandchild_ends_with_a_child_that_a_thread_ended(tmp_path) -> None:
+    """The instance spawns a child and waits for it; the child spawns a grandchild that would run forever,
+    then a thread of the child traps, ending the child between a launch and the wait: the grandchild ends
+    with it, and the batch ends at once (not at its timeout)."""
+    import time
+
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(ENDED_BY_A_THREAD))
+    started = time.monotonic()
+    status = cli.main([*CLI_BACKEND_ARGS, "--tier", "interp", "--timeout", "60", "--max-children", "2",
+                       "--max-threads", "2", str(wasm)])
+    assert status == 7 and time.monotonic() - started < 30

@@ -1081,7 +1081,8 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         first = lo + len(outcomes)
         last = min(hi, first + wave)
         if visible and outcomes:  # the next wave's instances see the --out files of the ended ones whole
-            out.writer.wait()
+            with timed(opts, "outputs"), sigint_deferred():
+                out.writer.wait()
         try:
             if store is None:
                 if refused:
@@ -1109,6 +1110,8 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
             out.wave_done(part, result_types)
         if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
             outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
+    with timed(opts, "outputs"), sigint_deferred():  # every file made, or why not said, before the summary
+        out.writer.wait()
     return outcomes, result_types, out
 
 

@@ -509,7 +509,10 @@ def main() -> int:
         try:
             result = profile.runcall(run_job, job)
         finally:
-            profile.dump_stats(os.path.join(where, f"worker-{job.lo}.prof"))
+            try:
+                profile.dump_stats(os.path.join(where, f"worker-{job.lo}.prof"))
+            except OSError as e:  # the statistics are lost, not the worker's result
+                print(f"gpu-run: worker profile not written: {e}", file=sys.stderr)
     else:
         result = run_job(job)
     with os.fdopen(result_fd, "wb") as f:

@@ -78,8 +78,10 @@ class Launcher:
         self.trap_lanes: dict[int, int] = {}  # a process's main lane -> the thread's lane whose trap ended it
         # Run after every launch (processes.py's reap); each says whether it changed a lane's status.
         self.after_launch: list[Callable[[], bool]] = []
-        # The statuses read after the launch, while on_slice and the hooks run (one transfer for all).
+        # The statuses read after the launch, while on_slice and the hooks run (one transfer for all), until
+        # one of them changes a status (statuses_changed).
         self.status_now: np.ndarray | None = None
+        self.status_stale = False
 
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
@@ -203,6 +205,7 @@ class Launcher:
                     ext.after_launch()
                 s.seconds["after launches"] += time.perf_counter() - launched
             status = self.status_now = np.array(s.backend.to_host(s.state[S_STATUS]))
+            self.status_stale = False
             try:
                 if on_slice is not None:
                     on_slice()
@@ -213,7 +216,7 @@ class Launcher:
             finally:
                 self.status_now = None
             settled = threads.settle() if threads is not None else None
-            if any(changed) or threads is not None:  # they may have ended lanes, or woken them
+            if any(changed) or self.status_stale or threads is not None:  # lanes ended or woken
                 status = s.backend.to_host(s.state[S_STATUS])
             runnable = bool(np.any(status == running)) if settled is None else settled
             waiting = np.nonzero(status == hostcall)[0]
@@ -223,6 +226,11 @@ class Launcher:
                 s.seconds["host calls"] += time.perf_counter() - started
             elif not runnable:
                 return
+
+    def statuses_changed(self) -> None:
+        """Lanes' statuses were set after the launch (the watch ended waits): read them again."""
+        self.status_now = None
+        self.status_stale = True
 
     def _layout_trial(self) -> LayoutTrial | None:
         """The memory layout trial of this call's run, where the backend may move the store's memories

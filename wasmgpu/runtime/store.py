@@ -361,6 +361,7 @@ class Store:
             at = self.xp.asarray(lanes)
             self.state[S_STATUS, at] = STATUS["TRAPPED"]
             self.state[S_TRAP, at] = TRAP_CODE["OUT_OF_FUEL"]
+            self.launcher.statuses_changed()
 
     def host_global(self, gtype: GlobalType, value: int) -> GlobalExtern:
         bad = self.bad_ref([value], gtype.valtype)

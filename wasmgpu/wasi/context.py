@@ -224,8 +224,8 @@ class FileWriter:
         self._pending: list[tuple[Future[None], int]] = []  # each submit's writes and their bytes
 
     def submit(self, sinks: Iterable[SpoolSink]) -> None:
+        self._raise_failed()  # before these sinks' bytes are taken
         detached = [(s, job) for s in sinks if (job := s.detach()) is not None]
-        self._raise_failed()
         if not detached:
             return
         size = sum(len(job[1]) for _, job in detached)

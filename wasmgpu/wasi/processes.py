@@ -108,6 +108,7 @@ class Children:
         self.occupant: dict[int, int] = {}  # a spare -> the handle of the child in it
         self.kids: dict[tuple[str, int], list[int]] = {}  # a parent (as _me names it) -> its children's handles
         self.was_ended = np.zeros(0, dtype=bool)  # per process, at the last reap
+        self.waited: list[int] = []  # children waited for since the last reap: theirs end with them
         self.kept = 0  # bytes of the children's stdouts kept
         self.start: int | None = None  # the module's _start
         self.programs: dict[str, int | None] = {}  # other modules' _start, by the argv[0] that runs them
@@ -198,6 +199,11 @@ class Children:
         was = self.was_ended if len(self.was_ended) == len(ended) else np.zeros_like(ended)
         self.was_ended = ended
         ended_any = False
+        # A child waited for may have ended where this did not look (a thread ending its process between
+        # a launch and the round of host calls), its spare given back since: its children follow it here.
+        waited, self.waited = self.waited, []
+        for handle in waited:
+            ended_any |= self._orphan_children(("child", handle))
         for p in np.flatnonzero(ended & ~was).tolist():
             if p < self.first:
                 ended_any |= self._orphan_children(("instance", p))
@@ -213,15 +219,16 @@ class Children:
         while todo:
             for handle in self.kids.pop(todo.pop(), ()):
                 c = self.children[handle]
-                if c.status is not None or c.orphan:
+                if c.orphan:  # and its own with it
                     continue
-                c.orphan = True
-                c.ctx = None
-                s.state[S_STATUS, c.slot << s.thread_shift: (c.slot + 1) << s.thread_shift] = STATUS["DONE"]
-                self.occupant.pop(c.slot, None)
-                self.free.append(c.slot)
+                if c.status is None:  # not waited for: it ends now
+                    c.orphan = True
+                    c.ctx = None
+                    s.state[S_STATUS, c.slot << s.thread_shift: (c.slot + 1) << s.thread_shift] = STATUS["DONE"]
+                    self.occupant.pop(c.slot, None)
+                    self.free.append(c.slot)
+                    ended = True
                 todo.append(("child", handle))
-                ended = True
         return ended
 
     def _memory(self, lane: int) -> GuestMemory:
@@ -314,6 +321,7 @@ class Children:
             self.kept += len(child.stdout)
             self.occupant.pop(child.slot, None)
             self.free.append(child.slot)  # made new at its next spawn
+            self.waited.append(args[0])  # a handle _child found: small and not negative
         return (child.status & 0xFFFFFFFF,)
 
     def _output(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
