@@ -672,9 +672,9 @@ class Output:
                          shard=self.spool)
 
     def wave_done(self, part: list[Outcome], types: tuple[int, ...]) -> None:
-        """The instances of `part` have ended: their output goes to its files now (with a worker's rows),
-        so that the host holds no more than a wave's and the writing of files overlaps the other workers'
-        waves."""
+        """The instances of `part` have ended: their output goes to the spool now, or to its files on the
+        writer's thread while the next wave runs (with a worker's rows), so that the host holds no more
+        than a wave's."""
         if self.sink_dir is None:
             return
         sinks = [row[o.index] for row in (self.stdout, self.stderr) for o in part]

@@ -151,7 +151,7 @@ class SpoolSink:
         if self.shard is not None:
             flush_sinks([self])
             return
-        if not (self.data or (not self.created and self.keep_empty)):
+        if not self._writes():
             return
         if self.pending is not None:  # appended after what a FileWriter writes
             self.pending.result()
@@ -162,12 +162,16 @@ class SpoolSink:
     def detach(self) -> tuple[str | os.PathLike[str], bytearray, bool] | None:
         """For a sink whose instance has ended: what flush_to_file would write (path, bytes, whether
         appended), taken from the sink as if written; None where it would write nothing."""
-        if not (self.data or (not self.created and self.keep_empty)):
+        if not self._writes():
             return None
         job = (self.path, self.data, self.created)
         self.created = True
         self._spilled()
         return job
+
+    def _writes(self) -> bool:
+        """Whether its file has something to be given: bytes held, or a first (empty) creation kept."""
+        return bool(self.data) or (not self.created and self.keep_empty)
 
     def _spilled(self) -> None:
         self.spilled += len(self.data)
@@ -263,14 +267,11 @@ def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
     """Each sink's held bytes written out: those of a shard together, in one write to it; the others each
     to its file."""
     by_shard: dict[int, list[SpoolSink]] = {}
-    files = []
     for sink in sinks:
         if sink.shard is None:
-            files.append(sink)
+            sink.flush_to_file()
         elif sink.data:
             by_shard.setdefault(id(sink.shard), []).append(sink)
-    for sink in files:
-        sink.flush_to_file()
     for group in by_shard.values():
         offsets = group[0].shard.append([s.data for s in group])  # type: ignore[union-attr]
         for sink, offset in zip(group, offsets, strict=True):
