@@ -141,7 +141,8 @@ def test_python_api_children() -> None:
         assert [batch.wasi.stdout(i) for i in range(2)] == [b"3 module B, argc 2\n\n"] * 2
 
 
-SHARED_CHILD = r"""
+# A module whose processes have threads and children: what the two below import, and their shared memory.
+PROCESS_WITH_THREADS = r"""
 (module
   (import "wasi" "thread-spawn" (func $spawn_thread (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
@@ -151,7 +152,9 @@ SHARED_CHILD = r"""
   (import "gpu" "instance_id" (func $id (result i32)))
   (import "gpu" "instance_count" (func $count (result i32)))
   (memory (export "memory") 1 8 shared)
-  (data (i32.const 16) "c\00g\00")
+"""
+
+SHARED_CHILD = PROCESS_WITH_THREADS + r"""  (data (i32.const 16) "c\00g\00")
   (func (export "wasi_thread_start") (param i32 i32)
     (i32.atomic.store (i32.const 64) (memory.size))
     (drop (memory.atomic.notify (i32.const 64) (i32.const 1))))
@@ -185,17 +188,7 @@ def test_a_spare_of_threads_is_made_new(tmp_path, tier: str) -> None:
     assert cli.main([*CLI_BACKEND_ARGS, "--tier", tier, "--max-children", "1", "--max-threads", "2", str(path)]) == 31
 
 
-ENDED_BY_A_THREAD = r"""
-(module
-  (import "wasi" "thread-spawn" (func $spawn_thread (param i32) (result i32)))
-  (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes (param i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (import "gpu" "spawn" (func $spawn (param i32 i32 i32 i32) (result i32)))
-  (import "gpu" "wait" (func $wait (param i32) (result i32)))
-  (import "gpu" "instance_id" (func $id (result i32)))
-  (import "gpu" "instance_count" (func $count (result i32)))
-  (memory (export "memory") 1 8 shared)
-  (data (i32.const 16) "c\00g\00h\00")
+ENDED_BY_A_THREAD = PROCESS_WITH_THREADS + r"""  (data (i32.const 16) "c\00g\00h\00")
   (func (export "wasi_thread_start") (param i32 i32)
     (loop $l (br_if $l (i32.eqz (i32.atomic.load (i32.const 64)))))
     unreachable)
