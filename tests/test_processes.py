@@ -218,3 +218,24 @@ def test_a_grandchild_ends_with_a_child_that_a_thread_ended(tmp_path) -> None:
     status = cli.main([*CLI_BACKEND_ARGS, "--tier", "interp", "--timeout", "60", "--max-children", "2",
                        "--max-threads", "2", str(wasm)])
     assert status == 7 and time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_spawn_wait_and_output_served_on_the_device(tmp_path, monkeypatch, tier: str) -> None:
+    """gpu.spawn, wait and output need no round of host calls each (vm/processes.h): 200 children of the
+    spawn example take fewer rounds than there are children (the host alone took three a child: the
+    parent's own and its children's WASI calls are the rounds left, as many for any number); with the device's room
+    for commands cut to two children's, the spawns past it are the host's, and the result is the same."""
+    from wasmgpu.runtime.launch import Launcher
+    from wasmgpu.wasi import processes
+
+    rounds = []
+    serve = Launcher._serve_host_calls
+    monkeypatch.setattr(Launcher, "_serve_host_calls", lambda self, waiting: (rounds.append(1), serve(self, waiting)))
+    example = ROOT / "examples" / "spawn"
+    argv = ["--tier", tier, "--max-children", "200", "--dir", f"{example}::.", str(example / "spawn.wasm"),
+            "count", "input.txt", "200"]
+    assert run(tmp_path, *argv) == (0, ["words=11784 children=200 check=ok\n"])
+    assert len(rounds) < 200
+    monkeypatch.setattr(processes, "CMD_CAP", 64)
+    assert run(tmp_path, *argv) == (0, ["words=11784 children=200 check=ok\n"])

@@ -52,7 +52,9 @@ WASI_ERRNO_NAMES = (
 WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", "clock_res_get", "clock_time_get",
               "random_get", "fd_write", "proc_exit", "fd_prestat_get", "fd_prestat_dir_name", "path_open", "fd_read",
               "fd_pread", "fd_seek", "fd_tell", "fd_filestat_get", "fd_fdstat_get", "fd_close", "path_filestat_get",
-              "fd_readdir", "path_create_directory", "path_unlink_file"]
+              "fd_readdir", "path_create_directory", "path_unlink_file",
+              # The `gpu` module's processes (wasi/processes.py; vm/processes.h), in a store with spares.
+              "gpu_spawn", "gpu_wait", "gpu_output"]
 # The block at P[P_EXT] (enum WasiField): one u64 per entry; per-instance arrays are [field][instance].
 # W_MEM: the store address of the memory guest pointers refer to, NO_MEMORY until bound; W_FLAGS: u32 [N],
 # WF_* bits per instance; W_STRINGS: u8 [], NUL-terminated args and environ strings of every instance;
@@ -86,7 +88,14 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
  W_NAME_MASK, W_PRE_ROOT, W_PRE_NAME, W_FD_META, W_FD_FREE, W_FD_NUM, W_FD_FILE, W_FD_POS, W_FDSTATS,
  W_WRITE_RIGHTS, W_OPEN_DIRECTORY, W_DIR_FDFLAGS, W_DIR_INFO, W_DIR_BYTES, W_DIR_OFFS, W_ROOT_DIR, W_STDIN,
  W_STDIN_INFO, W_STDIO_FDSTAT, W_STDIO_ROW, W_OV_HASH, W_OV_NAME, W_OV_DATA, W_OV_NAMES, W_OV_BUF, W_OV_CAP,
- W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_FDFLAGS_APPEND, W_COUNT) = range(51)
+ W_ROOT_SHARED, W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL, W_READ_RIGHTS, W_FDFLAGS_APPEND, W_PROC_META,
+ W_PROC_FREE, W_PROC_OCCUPANT, W_PROC_RECS, W_PROC_CMD, W_PROC_HANDLES, W_PROC_OUT, W_COUNT) = range(58)
+# Processes on the device (wasi/processes.py, vm/processes.h): W_PROC_META: u64 [PM_FIELDS]; W_PROC_FREE: u32 [],
+# the spare processes free at the launch's start, the device taking them from the end; W_PROC_OCCUPANT: u32
+# [processes], the handle of the child in a spare; W_PROC_RECS: u64 [spawns][RF_FIELDS], the launch's spawns in
+# the order they took a spare (the k-th has handle PM_H0 + k); W_PROC_CMD: u8 [PM_CMD_CAP], their arguments and
+# environments; W_PROC_HANDLES: u64 [handles][HF_FIELDS]; W_PROC_OUT: u8 [], the stdouts of the children the
+# host has seen end.
 # Files and directories made on the device (wasi/devfiles.py makes them on the host afterwards): per instance at
 # most DF_OV_SLOTS, in the order made. W_OV_HASH: u64 [DF_OV_SLOTS][N], each one's path hash (as W_NAMES');
 # W_OV_NAME: u64 [DF_OV_SLOTS][N], its path in the instance's W_OV_NAMES (length | offset << 16 | root << 32, OV_DIR
@@ -129,6 +138,20 @@ NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE, NT_FIELDS = range(5)
 # numbers W_FD_FREE holds (in no order: the largest is reused first); then how many files and directories it made
 # here, the bytes of W_OV_BUF and W_OV_NAMES they use, and how many of them replace a snapshot file.
 FM_NEXT, FM_NFREE, FM_OV_COUNT, FM_OV_USED, FM_OV_NAMES, FM_OV_REPLACED, FM_FIELDS = range(7)
+# W_PROC_META (enum ProcMetaField): spares free now and at the launch's start, the first handle of the launch's
+# spawns, command bytes used and their room, handles W_PROC_HANDLES has room for, whether the device may spawn,
+# whether the children's kept stdouts are over their bound, the processes a call starts, lanes per process (log 2).
+(PM_FREE, PM_FREE0, PM_H0, PM_CMD_USED, PM_CMD_CAP, PM_HANDLES, PM_SPAWN, PM_NOMEM, PM_FIRST, PM_SHIFT,
+ PM_FIELDS) = range(11)
+# A spawn in W_PROC_RECS (enum ProcSpawnField): the parent's lane, the spare, where its command is in W_PROC_CMD,
+# the bytes of its arguments and of its environment.
+RF_LANE, RF_SLOT, RF_CMD, RF_ARGS, RF_ENV, RF_FIELDS = range(6)
+# A handle in W_PROC_HANDLES (enum ProcHandleField): its parent (processes.py's parent id + 1; 0: no child), whether the
+# child ended and the host has its status (HF_ENDED), the status gpu.wait gives, where its stdout is in W_PROC_OUT
+# and its length.
+HF_PARENT, HF_ENDED, HF_STATUS, HF_OUT_AT, HF_OUT_LEN, HF_FIELDS = range(6)
+PROC_CHILD_BIT = 0x80000000  # a parent id that is a child's handle (else a process the call started)
+MAX_COMMAND_BYTES = 1 << 20  # a child's arguments and environment together
 DF_PREOPENS = 4  # an instance with more preopens has its files served by the host
 DF_SLOTS = 8  # descriptors the device may hold open per instance; past that, path_open goes to the host
 DF_QUEUE = 8  # freed numbers the device may hold
@@ -152,7 +175,8 @@ NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
 ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
          "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField", "FI_": "DevFileField",
-         "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField", "SD_": "WasiStdinField"}
+         "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField", "SD_": "WasiStdinField",
+         "PM_": "ProcMetaField", "RF_": "ProcSpawnField", "HF_": "ProcHandleField"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -223,7 +247,8 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_SLOTS", "DF_QUEUE", "DF_OV_SLOTS", "DF_OV_NAME_CAP", "DF_OV_BIT", "DF_OV_READ",
                     "DF_OV_APPEND", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
-                    "NO_REGION", "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
+                    "NO_REGION", "PROC_CHILD_BIT", "MAX_COMMAND_BYTES",
+                    "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE", "OV_GONE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 

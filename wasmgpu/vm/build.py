@@ -56,7 +56,8 @@ def cache_dir() -> Path:
     return path
 
 
-INCLUDED = ("isa.h", "simd.h", "wasi_fast.h", "wasi_files.h")  # vm.h's own headers, each after the one including it
+# vm.h's own headers, each after the one including it
+INCLUDED = ("isa.h", "simd.h", "wasi_fast.h", "wasi_files.h", "processes.h")
 
 
 def _headers() -> str:

@@ -17,12 +17,55 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compiler.vm_abi import PAGE, S_STATUS, S_TRAP, STATUS
+from ..compiler.vm_abi import (
+    HF_ENDED,
+    HF_FIELDS,
+    HF_OUT_AT,
+    HF_OUT_LEN,
+    HF_PARENT,
+    HF_STATUS,
+    MAX_COMMAND_BYTES,
+    NO_MEMORY,
+    PAGE,
+    PM_CMD_CAP,
+    PM_CMD_USED,
+    PM_FIELDS,
+    PM_FIRST,
+    PM_FREE,
+    PM_FREE0,
+    PM_H0,
+    PM_HANDLES,
+    PM_NOMEM,
+    PM_SHIFT,
+    PM_SPAWN,
+    PROC_CHILD_BIT,
+    RF_ARGS,
+    RF_CMD,
+    RF_ENV,
+    RF_FIELDS,
+    RF_LANE,
+    RF_SLOT,
+    S_STATUS,
+    S_TRAP,
+    STATUS,
+    W_COUNT,
+    W_FLAGS,
+    W_MEM,
+    W_PROC_CMD,
+    W_PROC_FREE,
+    W_PROC_HANDLES,
+    W_PROC_META,
+    W_PROC_OCCUPANT,
+    W_PROC_OUT,
+    W_PROC_RECS,
+    WASI_KINDS,
+)
 from ..errors import LinkError, WasmGpuError
 from ..runtime.launch import Pending
 from ..runtime.objects import INTRINSICS, FuncExtern
@@ -41,7 +84,7 @@ if TYPE_CHECKING:
 MODULE = "gpu"
 # gpu.wait's answer for a child that trapped (an exit status is 0 to 255; errors are negative errnos).
 CHILD_TRAPPED = -1000
-MAX_COMMAND_BYTES = 1 << 20  # a child's arguments and environment together
+CMD_CAP = 4 << 20  # command bytes a launch's spawns on the device may take; past them, the host spawns
 MAX_CHILD_STDOUT = 16 << 20  # what the host keeps of a child's stdout for its parent
 MAX_KEPT_OUTPUT = 512 << 20  # the children's stdouts kept together: past it, spawns fail (ENOMEM)
 _I32 = wo.I32_T
@@ -113,8 +156,15 @@ class Children:
         self.start: int | None = None  # the module's _start
         self.programs: dict[str, int | None] = {}  # other modules' _start, by the argv[0] that runs them
         self.fresh: Fresh | None = None
+        self.on_device = False  # spawn, wait or output linked as device-served (imports)
+        self.device: OnDevice | None = None
 
-    def imports(self, module: Module) -> dict[tuple[str, str], FuncExtern]:
+    def imports(self, module: Module, device: bool = True) -> dict[tuple[str, str], FuncExtern]:
+        """The module's `gpu` imports; with `device`, spawn, wait and output served on the device where the
+        store lets them (processes.h): spares to spawn into, no other device-served imports (the fast paths
+        are off in such a store) and no threads."""
+        s = self.store
+        device = device and bool(self.free) and s.extension is None and not s.thread_shift
         out: dict[tuple[str, str], FuncExtern] = {}
         for imp in module.imports:
             if imp.module == MODULE and imp.name in INTRINSICS:  # the rest of the module: served on the device
@@ -126,14 +176,18 @@ class Children:
                 sig = f"({', '.join(map(wo.type_name, want.params))}) -> {wo.type_name(want.results[0])}"
                 raise LinkError(f"incompatible import type for `{MODULE}::{imp.name}`: gpu.h defines {sig}")
             fn = getattr(self, "_" + imp.name)
-            out[(imp.module, imp.name)] = self.store.host_func(want, fn, f"{MODULE}::{imp.name}")
+            kind = WASI_KINDS.index("gpu_" + imp.name) if device and "gpu_" + imp.name in WASI_KINDS else None
+            self.on_device |= kind is not None
+            out[(imp.module, imp.name)] = self.store.host_func(want, fn, f"{MODULE}::{imp.name}", kind)
         return out
 
     def add_program(self, name: str, module: Module) -> Any:
         """Another module instantiated in the store (before bind), that a spawn whose argv[0] is `name` runs:
         its WASI a sibling of the instances' (the same contexts, its own memory), with the gpu functions."""
         wasi = self.wasi.sibling()
-        instance = self.store.instantiate(module, {**wasi.imports(module), **self.imports(module)}, name=name)
+        # Its pointers are into its own memory, which the device's block does not name: the host serves it.
+        instance = self.store.instantiate(module, {**wasi.imports(module), **self.imports(module, device=False)},
+                                          name=name)
         wasi.bind(instance)
         self.programs[name] = _start_of(instance)
         return instance
@@ -145,6 +199,8 @@ class Children:
         if not self.free:
             return
         self.store.launcher.after_launch.append(self.reap)
+        if self.on_device:
+            self.device = OnDevice(self)
         s, host = self.store, self.store.backend.to_host
         lane = self.free[-1] << s.thread_shift
         pages = host(s.mem_pages[:, lane])
@@ -204,11 +260,23 @@ class Children:
         waited, self.waited = self.waited, []
         for handle in waited:
             ended_any |= self._orphan_children(("child", handle))
+        finished: list[int] = []  # handles
         for p in np.flatnonzero(ended & ~was).tolist():
             if p < self.first:
                 ended_any |= self._orphan_children(("instance", p))
             elif p in self.occupant:
-                ended_any |= self._orphan_children(("child", self.occupant[p]))
+                handle = self.occupant[p]
+                ended_any |= self._orphan_children(("child", handle))
+                if self.device is not None:
+                    finished.append(handle)
+        if finished:
+            # Where the device answers gpu.wait and gpu.output, it needs the status and the stdout at once.
+            slots = np.array([self.children[h].slot for h in finished])
+            traps = s.backend.to_host(s.state[S_TRAP][s.xp.asarray(slots << s.thread_shift)]).tolist()
+            for h, trap in zip(finished, traps, strict=True):
+                c = self.children[h]
+                self._finish(h, c, int(mains[c.slot]), int(trap))
+            ended_any = True
         return ended_any
 
     def _orphan_children(self, parent: tuple[str, int]) -> bool:
@@ -248,7 +316,6 @@ class Children:
         return self._start_child(lane, args[:4], args[4:])
 
     def _start_child(self, lane: int, args: tuple[int, ...], dirs: tuple[int, ...] | None) -> tuple[int]:
-        s = self.store
         argp, arglen, envp, envlen = args
         if arglen + envlen + (dirs[1] if dirs else 0) > MAX_COMMAND_BYTES:
             return (-abi.E2BIG & 0xFFFFFFFF,)
@@ -273,7 +340,12 @@ class Children:
                 ctx = child_context(parent, [(g, p) if eq else (g, g) for g, eq, p in specs], **kw)
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
-        slot = self.free.pop()
+        self._run_child(self.free.pop(), lane, entry, ctx)
+        return (len(self.children) - 1,)
+
+    def _run_child(self, slot: int, lane: int, entry: int, ctx: WasiContext) -> None:
+        """A child of lane's process started in spare `slot`: its handle is the next."""
+        s = self.store
         if slot in self.used:
             self._renew(slot)
         self.used.add(slot)
@@ -284,8 +356,22 @@ class Children:
         self.children.append(Child(slot, me, ctx))
         self.kids.setdefault(me, []).append(len(self.children) - 1)
         self.occupant[slot] = len(self.children) - 1
+        if self.device is not None:
+            self.device.started(len(self.children) - 1, slot, me)
         s.start_lane(base, entry, (), lane)
-        return (len(self.children) - 1,)
+
+    def spawned(self, lane: int, slot: int, command: bytes, nargs: int) -> None:
+        """A spawn the device made (processes.h: it took `slot` and gave the next handle; its checks leave
+        no error to report here)."""
+        argv = [a.decode("utf-8", "surrogateescape") for a in command[:nargs].split(b"\0")[:-1]]
+        env = [tuple(e.split("=", 1)) for e in
+               (b.decode("utf-8", "surrogateescape") for b in command[nargs:].split(b"\0")[:-1]) if "=" in e]
+        entry = self.programs[argv[0]] if argv and argv[0] in self.programs else self.start
+        assert entry is not None  # OnDevice lets the device spawn only where every program has a _start
+        parent = self.wasi.contexts[lane]
+        ctx = WasiContext(preopens=parent.preopens, args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
+                          clock=parent.clock)
+        self._run_child(slot, lane, entry, ctx)
 
     def _child(self, lane: int, handle: int) -> Child | None:
         """The child of lane's process with this handle."""
@@ -303,26 +389,36 @@ class Children:
             status = int(s.backend.to_host(s.state[S_STATUS, base]))
             if status not in _ENDED:
                 raise Pending
-            if status == STATUS["DONE"]:
-                child.status = 0
-            elif status == STATUS["TRAPPED"]:
-                child.status = CHILD_TRAPPED
-            else:
-                code = s.launcher.exit_codes.pop(base, None)
-                child.status = int(s.backend.to_host(s.state[S_TRAP, base])) if code is None else code
-            s.launcher.host_traps.pop(base, None)
-            s.state[S_STATUS, base: base + (1 << s.thread_shift)] = STATUS["DONE"]
-            # Its stdout is kept for gpu.output; the rest of its context (arguments, descriptors) goes.
-            assert child.ctx is not None
-            sink = child.ctx.stdout
-            child.stdout = bytes(sink.data) if isinstance(sink, BufferSink) else b""
-            child.ctx.close()
-            child.ctx = None
-            self.kept += len(child.stdout)
-            self.occupant.pop(child.slot, None)
-            self.free.append(child.slot)  # made new at its next spawn
-            self.waited.append(args[0])  # a handle _child found: small and not negative
-        return (child.status & 0xFFFFFFFF,)
+            self._finish(args[0], child, status, None)
+        return (child.status & 0xFFFFFFFF,)  # type: ignore[operator]
+
+    def _finish(self, handle: int, child: Child, status: int, trap: int | None) -> None:
+        """Child `handle` ended with this status (and S_TRAP): what gpu.wait gives is known, its stdout is
+        kept for gpu.output, the rest of its context (arguments, descriptors) goes and its spare is free."""
+        s = self.store
+        base = child.slot << s.thread_shift
+        if status == STATUS["DONE"]:
+            child.status = 0
+        elif status == STATUS["TRAPPED"]:
+            child.status = CHILD_TRAPPED
+        else:
+            code = s.launcher.exit_codes.pop(base, None)
+            if code is None:
+                code = int(s.backend.to_host(s.state[S_TRAP, base])) if trap is None else trap
+            child.status = code
+        s.launcher.host_traps.pop(base, None)
+        s.state[S_STATUS, base: base + (1 << s.thread_shift)] = STATUS["DONE"]
+        assert child.ctx is not None
+        sink = child.ctx.stdout
+        child.stdout = bytes(sink.data) if isinstance(sink, BufferSink) else b""
+        child.ctx.close()
+        child.ctx = None
+        self.kept += len(child.stdout)
+        self.occupant.pop(child.slot, None)
+        self.free.append(child.slot)  # made new at its next spawn
+        self.waited.append(handle)  # its children end with it, should this not have been seen to end
+        if self.device is not None:
+            self.device.ended(handle, child)
 
     def _output(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
         handle, offset, ptr, length = args
@@ -339,6 +435,141 @@ class Children:
         except WasiError as e:
             return (-e.errno & 0xFFFFFFFF,)
         return (len(data),)
+
+
+class OnDevice:
+    """The device's side of a store's processes (vm/processes.h), a DeviceExtension: before each launch the
+    spares free, the handles and the ended children's statuses and stdouts go to the device; after it, the
+    spawns it made start here (Children.spawned), in the order they took their spares."""
+
+    def __init__(self, children: Children) -> None:
+        self.children = c = children
+        s = c.store
+        xp = s.xp
+        self.meta = np.zeros(PM_FIELDS, dtype=np.uint64)
+        self.meta[PM_CMD_CAP] = CMD_CAP
+        self.meta[PM_FIRST] = c.first
+        self.meta[PM_SHIFT] = s.thread_shift
+        # A command the device cannot check (no _start to run: ENOEXEC) is the host's to refuse.
+        self.meta[PM_SPAWN] = c.start is not None and all(e is not None for e in c.programs.values())
+        self.sent: np.ndarray | None = None  # the meta last sent
+        spares = len(c.free)
+        self.d_meta = xp.asarray(self.meta)
+        self.d_free = xp.zeros(max(1, spares), dtype=np.uint32)
+        self.free_sent: list[int] | None = None
+        self.occupant = np.zeros(s.n >> s.thread_shift, dtype=np.uint32)
+        self.d_occupant = xp.asarray(self.occupant)
+        self.occupant_dirty = False
+        self.d_recs = xp.zeros((max(1, spares), RF_FIELDS), dtype=np.uint64)
+        self.d_cmd = xp.zeros(CMD_CAP, dtype=np.uint8)
+        self.handles = np.zeros((0, HF_FIELDS), dtype=np.uint64)
+        self.d_handles = xp.zeros((1, HF_FIELDS), dtype=np.uint64)
+        self.handles_dirty = 0  # rows from here on changed since sent
+        self.out = bytearray()  # the ended children's stdouts, in the order they ended
+        self.d_out = xp.zeros(1, dtype=np.uint8)
+        self.out_sent = 0
+        self.flags = xp.zeros(s.n, dtype=np.uint32)  # no WASI call is the device's in such a store
+        ptr = s.backend.ptr
+        block = np.zeros(W_COUNT, dtype=np.uint64)
+        mem = c.wasi.memory
+        block[W_MEM] = mem.addr if mem is not None else NO_MEMORY
+        block[W_FLAGS] = ptr(self.flags)
+        for f, arr in ((W_PROC_META, self.d_meta), (W_PROC_FREE, self.d_free), (W_PROC_OCCUPANT, self.d_occupant),
+                       (W_PROC_RECS, self.d_recs), (W_PROC_CMD, self.d_cmd), (W_PROC_HANDLES, self.d_handles),
+                       (W_PROC_OUT, self.d_out)):
+            block[f] = ptr(arr)
+        self.block = xp.asarray(block)
+        s.attach(self)
+
+    def _row(self, handle: int) -> np.ndarray:
+        if handle >= len(self.handles):
+            grown = np.zeros((max(2 * len(self.handles), handle + 1, 64), HF_FIELDS), dtype=np.uint64)
+            grown[:len(self.handles)] = self.handles
+            self.handles = grown
+            self.handles_dirty = 0
+        return self.handles[handle]
+
+    def started(self, handle: int, slot: int, parent: tuple[str, int]) -> None:
+        row = self._row(handle)
+        row[HF_PARENT] = 1 + (parent[1] if parent[0] == "instance" else PROC_CHILD_BIT | parent[1])
+        row[HF_ENDED] = 0
+        self.handles_dirty = min(self.handles_dirty, handle)
+        self.occupant[slot] = handle
+        self.occupant_dirty = True
+
+    def ended(self, handle: int, child: Child) -> None:
+        row = self._row(handle)
+        row[HF_ENDED], row[HF_STATUS] = 1, child.status & 0xFFFFFFFF  # type: ignore[operator]
+        row[HF_OUT_AT], row[HF_OUT_LEN] = len(self.out), len(child.stdout)
+        self.out += child.stdout
+        self.handles_dirty = min(self.handles_dirty, handle)
+
+    def before_launch(self) -> None:
+        c, s = self.children, self.children.store
+        xp, ptr = s.xp, s.backend.ptr
+        room = len(c.children) + len(c.free)  # every handle this launch may give
+        if room > len(self.handles):
+            self._row(room - 1)
+        if len(self.handles) > len(self.d_handles):
+            self.d_handles = xp.asarray(self.handles)
+            self.block[W_PROC_HANDLES] = ptr(self.d_handles)
+        elif self.handles_dirty < len(self.handles):
+            self.d_handles[self.handles_dirty:] = xp.asarray(self.handles[self.handles_dirty:])
+        self.handles_dirty = len(self.handles)
+        if len(self.out) > len(self.d_out):
+            grown = xp.zeros(max(2 * len(self.d_out), len(self.out)), dtype=np.uint8)
+            grown[:self.out_sent] = self.d_out[:self.out_sent]
+            self.d_out = grown
+            self.block[W_PROC_OUT] = ptr(self.d_out)
+        if len(self.out) > self.out_sent:
+            new = np.frombuffer(bytes(self.out[self.out_sent:]), dtype=np.uint8)
+            self.d_out[self.out_sent:len(self.out)] = xp.asarray(new)
+            self.out_sent = len(self.out)
+        if self.occupant_dirty:
+            self.d_occupant[c.first:] = xp.asarray(self.occupant[c.first:])
+            self.occupant_dirty = False
+        if c.free != self.free_sent:
+            if c.free:
+                self.d_free[:len(c.free)] = xp.asarray(np.array(c.free, dtype=np.uint32))
+            self.free_sent = list(c.free)
+        m = self.meta
+        m[PM_FREE] = m[PM_FREE0] = len(c.free)
+        m[PM_H0] = m[PM_HANDLES] = len(c.children)
+        m[PM_CMD_USED] = 0
+        m[PM_NOMEM] = c.kept > MAX_KEPT_OUTPUT
+        if self.sent is None or not np.array_equal(m, self.sent):
+            self.d_meta[:] = xp.asarray(m)
+            self.sent = m.copy()
+
+    def after_launch(self) -> None:
+        c, s = self.children, self.children.store
+        host = s.backend.to_host
+        meta = np.array(host(self.d_meta))
+        self.sent = meta  # what the device holds now
+        taken = int(meta[PM_FREE0] - meta[PM_FREE])
+        if not taken:
+            return
+        recs = np.array(host(self.d_recs[:taken])).tolist()
+        cmd = bytes(host(self.d_cmd[:int(meta[PM_CMD_USED])]))
+        first = len(c.free) - taken
+        took, c.free[first:] = c.free[first:], []
+        assert [r[RF_SLOT] for r in recs] == took[::-1], "the device takes spares from the end"
+        self.free_sent = None
+        for r in recs:
+            at, nargs = r[RF_CMD], r[RF_ARGS]
+            c.spawned(r[RF_LANE], r[RF_SLOT], cmd[at:at + nargs + r[RF_ENV]], nargs)
+
+    def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
+        pass
+
+    def after_calls(self) -> None:
+        pass
+
+    def release(self) -> None:
+        self.__dict__.clear()
+
+    def relayout(self, layout: str) -> Callable[[], None]:
+        return lambda: None  # nothing here is in a memory's layout
 
 
 def _preopen_for(parent: WasiContext, path: str) -> tuple[DirEntry, str]:
