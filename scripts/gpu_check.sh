@@ -7,7 +7,8 @@
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
 # WASMGPU_TEST_WORKERS sets the pytest workers sharing the GPU (16); WASMGPU_SKIP_BENCH=1 leaves out the
-# kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1 the pytest run). The wheels, made beforehand on a machine with PyPI (the version the tests pin):
+# kernel benchmarks, WASMGPU_SKIP_JOBS=1 the whole jobs, WASMGPU_SKIP_TESTS=1 the pytest run;
+# WASMGPU_THREADS_TIERS the tiers of the threads section's c_threads runs, "interp compiled"). The wheels, made beforehand on a machine with PyPI (the version the tests pin):
 #   pip download --only-binary=:all: --python-version 3.12 --platform manylinux1_x86_64 --no-deps -d .whl \
 #       wasmtime==50.0.1 pytest-xdist execnet
 set -uo pipefail
@@ -106,7 +107,7 @@ if want fuzz && [ -d .fuzzcorpus-simd ]; then
 fi
 if want threads; then
   echo "== threads and processes on CUDA: the pthreads program, and 1,000 children against a host-side loop"
-  for tier in interp compiled; do
+  for tier in ${WASMGPU_THREADS_TIERS:-interp compiled}; do
     for case in "counter 24 200" "mutex 24 100" "queue 12 12 100"; do
       # shellcheck disable=SC2086 # the case's words are the program's arguments
       python3 -m wasmgpu.cli --backend cuda --tier $tier --max-threads 32 -n 64 --out-jsonl "$out/threads.jsonl" \
