@@ -32,6 +32,9 @@ def main() -> None:
     p.add_argument("--profile-workers", type=int, default=0, metavar="W",
                    help="also one run in W worker processes, each under cProfile; their statistics merged")
     p.add_argument("--top", type=int, default=30)
+    p.add_argument("--jsonl", action="store_true",
+                   help="outputs to one --out-jsonl file, and the inputs made once (for programs that write only to "
+                        "stdout): no run follows another's removal of 100,000s of files, which slows the file system")
     args = p.parse_args()
     program = jobs.PROGRAMS[args.program]
     work = Path(tempfile.mkdtemp(prefix="wasmgpu-profile-"))
@@ -48,9 +51,14 @@ def main() -> None:
         stdin = work / "stdin.txt"
         stdin.write_bytes(jobs.stdin_text() if program.stdin else b"")
         base = jobs.gpu_run_cmd(program, args.backend, args.n, root, work / "out", None)
+        if args.jsonl:
+            at = base.index("--out")
+            base[at:at + 2] = ["--out-jsonl", str(work / "out.jsonl")]
+            fresh_inputs()
         counts = [w for w in args.workers.split(",") if w] or [""]
         for w in counts:
-            fresh_inputs()
+            if not args.jsonl:
+                fresh_inputs()
             shutil.rmtree(work / "out", ignore_errors=True)
             cmd = base[:3] + ["-v"] + (["--workers", w] if w else []) + base[3:]
             t = time.perf_counter()
