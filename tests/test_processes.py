@@ -239,3 +239,62 @@ def test_spawn_wait_and_output_served_on_the_device(tmp_path, monkeypatch, tier:
     assert len(rounds) < 200
     monkeypatch.setattr(processes, "CMD_CAP", 64)
     assert run(tmp_path, *argv) == (0, ["words=11784 children=200 check=ok\n"])
+
+
+PROCESSES = r"""
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (import "gpu" "spawn" (func $spawn (param i32 i32 i32 i32) (result i32)))
+  (import "gpu" "wait" (func $wait (param i32) (result i32)))
+  (import "gpu" "instance_id" (func $id (result i32)))
+  (import "gpu" "instance_count" (func $count (result i32)))
+  (memory (export "memory") 1)
+  (func $spin (param $n i32) (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
+"""
+
+# The instance spawns A (spare 1, returns at once), then P (spare 2); A's spare then takes P's child C, below
+# P's, and P exits as soon as C is spawned: C and P end in the same launch.
+CHILD_AND_GRANDCHILD_END_TOGETHER = PROCESSES + r"""  (data (i32.const 16) "a\00p\00x\00c\00y\00z\00")
+  (func (export "_start")
+    (local $a i32) (local $p i32)
+    (if (i32.lt_u (call $id) (call $count)) (then
+      (local.set $a (call $spawn (i32.const 16) (i32.const 2) (i32.const 0) (i32.const 0)))
+      (local.set $p (call $spawn (i32.const 18) (i32.const 4) (i32.const 0) (i32.const 0)))
+      (drop (call $wait (local.get $a)))
+      (call $exit (call $wait (local.get $p)))))
+    (if (i32.eq (call $id) (i32.const 2)) (then
+      (call $spin (i32.const 3000000))
+      (drop (call $spawn (i32.const 22) (i32.const 6) (i32.const 0) (i32.const 0)))
+      (call $exit (i32.const 5)))))
+)
+"""
+
+# The parent spawns a child, then spends fuel before it waits; the child spends as much and exits 9.
+FUEL_AT_THE_SPAWN = PROCESSES + r"""  (data (i32.const 16) "a\00")
+  (func (export "_start")
+    (local $a i32)
+    (if (i32.lt_u (call $id) (call $count)) (then
+      (local.set $a (call $spawn (i32.const 16) (i32.const 2) (i32.const 0) (i32.const 0)))
+      (call $spin (i32.const 150000))
+      (call $exit (call $wait (local.get $a)))))
+    (call $spin (i32.const 150000))
+    (call $exit (i32.const 9)))
+)
+"""
+
+
+@pytest.mark.parametrize("tier", ["interp", "compiled"])
+def test_a_child_and_its_child_ending_in_one_launch(tmp_path, tier: str) -> None:
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(CHILD_AND_GRANDCHILD_END_TOGETHER))
+    assert run(tmp_path, "--tier", tier, "--max-children", "3", str(wasm)) == (5, [""])
+
+
+def test_a_child_spawned_on_the_device_gets_the_fuel_left_at_its_spawn(tmp_path) -> None:
+    """The device's spawns start after the launch: the child's fuel is the parent's at the spawn, not what
+    the parent had left once the launch ended."""
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(FUEL_AT_THE_SPAWN))
+    assert run(tmp_path, "--max-children", "1", "--fuel", "200000", str(wasm)) == (9, [""])

@@ -144,13 +144,14 @@ FM_NEXT, FM_NFREE, FM_OV_COUNT, FM_OV_USED, FM_OV_NAMES, FM_OV_REPLACED, FM_FIEL
 (PM_FREE, PM_FREE0, PM_H0, PM_CMD_USED, PM_CMD_CAP, PM_HANDLES, PM_SPAWN, PM_NOMEM, PM_FIRST, PM_SHIFT,
  PM_FIELDS) = range(11)
 # A spawn in W_PROC_RECS (enum ProcSpawnField): the parent's lane, the spare, where its command is in W_PROC_CMD,
-# the bytes of its arguments and of its environment.
-RF_LANE, RF_SLOT, RF_CMD, RF_ARGS, RF_ENV, RF_FIELDS = range(6)
+# the bytes of its arguments and of its environment, the parent's fuel left at the spawn (the child's).
+RF_LANE, RF_SLOT, RF_CMD, RF_ARGS, RF_ENV, RF_FUEL, RF_FIELDS = range(7)
 # A handle in W_PROC_HANDLES (enum ProcHandleField): its parent (processes.py's parent id + 1; 0: no child), whether the
 # child ended and the host has its status (HF_ENDED), the status gpu.wait gives, where its stdout is in W_PROC_OUT
-# and its length.
+# (PROC_NO_OUT: not there, the host's to give) and its length.
 HF_PARENT, HF_ENDED, HF_STATUS, HF_OUT_AT, HF_OUT_LEN, HF_FIELDS = range(6)
 PROC_CHILD_BIT = 0x80000000  # a parent id that is a child's handle (else a process the call started)
+PROC_NO_OUT = (1 << 64) - 1
 MAX_COMMAND_BYTES = 1 << 20  # a child's arguments and environment together
 DF_PREOPENS = 4  # an instance with more preopens has its files served by the host
 DF_SLOTS = 8  # descriptors the device may hold open per instance; past that, path_open goes to the host
@@ -249,7 +250,8 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "PROC_CHILD_BIT", "MAX_COMMAND_BYTES",
                     "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
-            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE", "OV_GONE")}
+            "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "PROC_NO_OUT", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE",
+                    "OV_GONE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}
 
 

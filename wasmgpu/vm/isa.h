@@ -249,7 +249,7 @@ enum DevFdField { FM_NEXT = 0, FM_NFREE = 1, FM_OV_COUNT = 2, FM_OV_USED = 3, FM
 enum DevDirField { DI_BYTES = 0, DI_COUNT = 1, DI_OFFS = 2, DI_FIELDS = 3 };
 enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 enum ProcMetaField { PM_FREE = 0, PM_FREE0 = 1, PM_H0 = 2, PM_CMD_USED = 3, PM_CMD_CAP = 4, PM_HANDLES = 5, PM_SPAWN = 6, PM_NOMEM = 7, PM_FIRST = 8, PM_SHIFT = 9, PM_FIELDS = 10 };
-enum ProcSpawnField { RF_LANE = 0, RF_SLOT = 1, RF_CMD = 2, RF_ARGS = 3, RF_ENV = 4, RF_FIELDS = 5 };
+enum ProcSpawnField { RF_LANE = 0, RF_SLOT = 1, RF_CMD = 2, RF_ARGS = 3, RF_ENV = 4, RF_FUEL = 5, RF_FIELDS = 6 };
 enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3, HF_OUT_LEN = 4, HF_FIELDS = 5 };
 #define TRAP_NONE 0
 #define TRAP_UNREACHABLE 1
@@ -401,6 +401,7 @@ enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 #define NO_MEMORY 0xffffffffffffffffull
+#define PROC_NO_OUT 0xffffffffffffffffull
 #define DF_EMPTY 0xffffffffffffffffull
 #define DF_NOT_DIR 0xffffffffffffffffull
 #define OV_DIR 0x8000000000000000ull

@@ -26,7 +26,7 @@ DEV u64 proc_me(const u64* meta, const u32* occupant, u32 inst) {
 #define PARG(k) sl[(u64)(cfp + (k)) * ss]
 // gpu.spawn(args, args_len, env, env_len), gpu.wait(handle), gpu.output(handle, offset, buf, len): the
 // result goes to the frame's first slot.
-DEV u32 proc_call(u64* blk, u32 inst, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp) {
+DEV u32 proc_call(const u64* P, u64* blk, u32 inst, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp) {
   u64* meta = (u64*)blk[W_PROC_META];
   if (meta == 0) return WF_HOST;
   u32* occupant = (u32*)blk[W_PROC_OCCUPANT];
@@ -59,6 +59,7 @@ DEV u32 proc_call(u64* blk, u32 inst, MemRef r, u64 size, u32 kind, u64* sl, u64
         for (u64 b = 0; b < nenv; b++) cmd[at + nargs + b] = mem_load<u8>(r, env + b);
         u64* rec = (u64*)blk[W_PROC_RECS] + k * RF_FIELDS;
         rec[RF_LANE] = inst; rec[RF_SLOT] = slot; rec[RF_CMD] = at; rec[RF_ARGS] = nargs; rec[RF_ENV] = nenv;
+        rec[RF_FUEL] = ((const u64*)P[P_FUEL_LEFT])[inst];
         const u64 h = meta[PM_H0] + k;
         handles[h * HF_FIELDS + HF_PARENT] = me;
         handles[h * HF_FIELDS + HF_ENDED] = 0;
@@ -80,7 +81,7 @@ DEV u32 proc_call(u64* blk, u32 inst, MemRef r, u64 size, u32 kind, u64* sl, u64
   }
   const u64 offset = (u32)PARG(1), buf = (u32)PARG(2), len = (u32)PARG(3), have = row[HF_OUT_LEN];
   const u64 n = offset >= have ? 0 : (have - offset < len ? have - offset : len);
-  if (buf + n > size) return WF_HOST;
+  if (row[HF_OUT_AT] == PROC_NO_OUT || buf + n > size) return WF_HOST;
   mem_init(r, buf, (const u8*)blk[W_PROC_OUT] + row[HF_OUT_AT] + offset, n);
   PARG(0) = (u32)n;
   return WF_DONE;

@@ -189,7 +189,7 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
   if (m == NO_MEMORY) return WF_HOST;  // no memory exported: the host says so
   const u64 size = (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE;
   MemRef r = mem_ref((const u64*)P[P_MEMS], m, inst, N);
-  if (kind >= WK_GPU_SPAWN) return proc_call(blk, inst, r, size, kind, sl, ss, cfp);
+  if (kind >= WK_GPU_SPAWN) return proc_call(P, blk, inst, r, size, kind, sl, ss, cfp);
   u32 e = WASI_SUCCESS;
   if (kind == WK_FD_FDSTAT_GET && (u32)ARG(0) < 3 && (flags & WF_STDIO)) {  // stdio's, as the host has them
     const u64 out = (u32)ARG(1), row = ((const u32*)blk[W_STDIO_ROW])[(u32)ARG(0) * N + inst];

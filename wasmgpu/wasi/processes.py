@@ -45,10 +45,12 @@ from ..compiler.vm_abi import (
     PM_SHIFT,
     PM_SPAWN,
     PROC_CHILD_BIT,
+    PROC_NO_OUT,
     RF_ARGS,
     RF_CMD,
     RF_ENV,
     RF_FIELDS,
+    RF_FUEL,
     RF_LANE,
     RF_SLOT,
     S_STATUS,
@@ -85,6 +87,8 @@ MODULE = "gpu"
 # gpu.wait's answer for a child that trapped (an exit status is 0 to 255; errors are negative errnos).
 CHILD_TRAPPED = -1000
 CMD_CAP = 4 << 20  # command bytes a launch's spawns on the device may take; past them, the host spawns
+# The ended children's stdouts on the device, all a run's together: past this, the host answers gpu.output.
+OUT_MAX = 64 << 20
 MAX_CHILD_STDOUT = 16 << 20  # what the host keeps of a child's stdout for its parent
 MAX_KEPT_OUTPUT = 512 << 20  # the children's stdouts kept together: past it, spawns fail (ENOMEM)
 _I32 = wo.I32_T
@@ -260,23 +264,22 @@ class Children:
         waited, self.waited = self.waited, []
         for handle in waited:
             ended_any |= self._orphan_children(("child", handle))
-        finished: list[int] = []  # handles
-        for p in np.flatnonzero(ended & ~was).tolist():
+        newly = np.flatnonzero(ended & ~was).tolist()
+        handles = {p: self.occupant[p] for p in newly if p >= self.first and p in self.occupant}
+        if self.device is not None and handles:
+            # Where the device answers gpu.wait and gpu.output, it needs the status and the stdout at once.
+            # Every child that ended is finished before any orphaning, so that a child and its own child
+            # ending together are each finished, not one of them orphaned after its end.
+            slots = np.array(list(handles))
+            traps = s.backend.to_host(s.state[S_TRAP][s.xp.asarray(slots << s.thread_shift)]).tolist()
+            for (p, h), trap in zip(handles.items(), traps, strict=True):
+                self._finish(h, self.children[h], int(mains[p]), int(trap))
+            ended_any = True
+        for p in newly:
             if p < self.first:
                 ended_any |= self._orphan_children(("instance", p))
-            elif p in self.occupant:
-                handle = self.occupant[p]
-                ended_any |= self._orphan_children(("child", handle))
-                if self.device is not None:
-                    finished.append(handle)
-        if finished:
-            # Where the device answers gpu.wait and gpu.output, it needs the status and the stdout at once.
-            slots = np.array([self.children[h].slot for h in finished])
-            traps = s.backend.to_host(s.state[S_TRAP][s.xp.asarray(slots << s.thread_shift)]).tolist()
-            for h, trap in zip(finished, traps, strict=True):
-                c = self.children[h]
-                self._finish(h, c, int(mains[c.slot]), int(trap))
-            ended_any = True
+            elif p in handles:
+                ended_any |= self._orphan_children(("child", handles[p]))
         return ended_any
 
     def _orphan_children(self, parent: tuple[str, int]) -> bool:
@@ -289,6 +292,9 @@ class Children:
                 c = self.children[handle]
                 if c.orphan:  # and its own with it
                     continue
+                if c.status is not None:  # ended: nobody can ask for its stdout now
+                    self.kept -= len(c.stdout)
+                    c.stdout = b""
                 if c.status is None:  # not waited for: it ends now
                     c.orphan = True
                     c.ctx = None
@@ -343,8 +349,9 @@ class Children:
         self._run_child(self.free.pop(), lane, entry, ctx)
         return (len(self.children) - 1,)
 
-    def _run_child(self, slot: int, lane: int, entry: int, ctx: WasiContext) -> None:
-        """A child of lane's process started in spare `slot`: its handle is the next."""
+    def _run_child(self, slot: int, lane: int, entry: int, ctx: WasiContext, fuel: int | None = None) -> None:
+        """A child of lane's process started in spare `slot`: its handle is the next. Its fuel is what the
+        parent has left, or `fuel` (what it had left at a spawn on the device)."""
         s = self.store
         if slot in self.used:
             self._renew(slot)
@@ -359,8 +366,10 @@ class Children:
         if self.device is not None:
             self.device.started(len(self.children) - 1, slot, me)
         s.start_lane(base, entry, (), lane)
+        if fuel is not None:
+            s.fuel_left[base] = fuel
 
-    def spawned(self, lane: int, slot: int, command: bytes, nargs: int) -> None:
+    def spawned(self, lane: int, slot: int, command: bytes, nargs: int, fuel: int) -> None:
         """A spawn the device made (processes.h: it took `slot` and gave the next handle; its checks leave
         no error to report here)."""
         argv = [a.decode("utf-8", "surrogateescape") for a in command[:nargs].split(b"\0")[:-1]]
@@ -371,7 +380,7 @@ class Children:
         parent = self.wasi.contexts[lane]
         ctx = WasiContext(preopens=parent.preopens, args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
                           clock=parent.clock)
-        self._run_child(slot, lane, entry, ctx)
+        self._run_child(slot, lane, entry, ctx, fuel)
 
     def _child(self, lane: int, handle: int) -> Child | None:
         """The child of lane's process with this handle."""
@@ -465,9 +474,9 @@ class OnDevice:
         self.handles = np.zeros((0, HF_FIELDS), dtype=np.uint64)
         self.d_handles = xp.zeros((1, HF_FIELDS), dtype=np.uint64)
         self.handles_dirty = 0  # rows from here on changed since sent
-        self.out = bytearray()  # the ended children's stdouts, in the order they ended
+        self.out = bytearray()  # the ended children's stdouts not yet on the device, in the order they ended
+        self.out_used = 0  # bytes of d_out given out, those of `out` included
         self.d_out = xp.zeros(1, dtype=np.uint8)
-        self.out_sent = 0
         self.flags = xp.zeros(s.n, dtype=np.uint32)  # no WASI call is the device's in such a store
         ptr = s.backend.ptr
         block = np.zeros(W_COUNT, dtype=np.uint64)
@@ -500,8 +509,13 @@ class OnDevice:
     def ended(self, handle: int, child: Child) -> None:
         row = self._row(handle)
         row[HF_ENDED], row[HF_STATUS] = 1, child.status & 0xFFFFFFFF  # type: ignore[operator]
-        row[HF_OUT_AT], row[HF_OUT_LEN] = len(self.out), len(child.stdout)
-        self.out += child.stdout
+        n = len(child.stdout)
+        if self.out_used + n > OUT_MAX:
+            row[HF_OUT_AT], row[HF_OUT_LEN] = PROC_NO_OUT, 0
+        else:
+            row[HF_OUT_AT], row[HF_OUT_LEN] = self.out_used, n
+            self.out += child.stdout
+            self.out_used += n
         self.handles_dirty = min(self.handles_dirty, handle)
 
     def before_launch(self) -> None:
@@ -516,15 +530,15 @@ class OnDevice:
         elif self.handles_dirty < len(self.handles):
             self.d_handles[self.handles_dirty:] = xp.asarray(self.handles[self.handles_dirty:])
         self.handles_dirty = len(self.handles)
-        if len(self.out) > len(self.d_out):
-            grown = xp.zeros(max(2 * len(self.d_out), len(self.out)), dtype=np.uint8)
-            grown[:self.out_sent] = self.d_out[:self.out_sent]
-            self.d_out = grown
-            self.block[W_PROC_OUT] = ptr(self.d_out)
-        if len(self.out) > self.out_sent:
-            new = np.frombuffer(bytes(self.out[self.out_sent:]), dtype=np.uint8)
-            self.d_out[self.out_sent:len(self.out)] = xp.asarray(new)
-            self.out_sent = len(self.out)
+        if self.out:
+            sent = self.out_used - len(self.out)
+            if self.out_used > len(self.d_out):
+                grown = xp.zeros(max(2 * len(self.d_out), self.out_used), dtype=np.uint8)
+                grown[:sent] = self.d_out[:sent]
+                self.d_out = grown
+                self.block[W_PROC_OUT] = ptr(self.d_out)
+            self.d_out[sent:self.out_used] = xp.asarray(np.frombuffer(bytes(self.out), dtype=np.uint8))
+            self.out = bytearray()
         if self.occupant_dirty:
             self.d_occupant[c.first:] = xp.asarray(self.occupant[c.first:])
             self.occupant_dirty = False
@@ -557,7 +571,7 @@ class OnDevice:
         self.free_sent = None
         for r in recs:
             at, nargs = r[RF_CMD], r[RF_ARGS]
-            c.spawned(r[RF_LANE], r[RF_SLOT], cmd[at:at + nargs + r[RF_ENV]], nargs)
+            c.spawned(r[RF_LANE], r[RF_SLOT], cmd[at:at + nargs + r[RF_ENV]], nargs, r[RF_FUEL])
 
     def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
         pass
