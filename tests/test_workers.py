@@ -162,6 +162,19 @@ def test_default_on_the_cpu_is_a_worker_per_core_for_large_batches(monkeypatch) 
     assert workers.plan_workers(Opts(), 1, False) is None
 
 
+def test_default_on_a_gpu_is_at_most_four_workers(monkeypatch) -> None:
+    """On a GPU the workers' kernels take turns: at most GPU_WORKERS (4), within half the cores."""
+    class Opts:
+        workers = None
+        backend = "cuda"
+    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
+    assert workers.plan_workers(Opts(), 1_000_000, False) == 4
+    assert workers.plan_workers(Opts(), 10_000, False) == 2
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: 4)
+    assert workers.plan_workers(Opts(), 1_000_000, False) == 2
+
+
 def spinner(tmp_path: Path) -> Path:
     """Instance 0 (argument "0") exits at once, the others loop until stopped."""
     p = Program()

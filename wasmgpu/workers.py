@@ -46,6 +46,10 @@ from .wasi.command import (
 # at 10,000 took 3.9 s in 2 workers, 6.5 s in 4 and 8.7 s in 8; at 100,000, 16 s in 8 and 46 s in one.
 MIN_PER_WORKER = 5000
 MAX_WORKERS = 8
+# On a GPU the workers' kernels take turns (no MPS), so that each worker more makes the others' launches
+# wait: on an H100, charcount at 100,000 (an input directory each) took 12.4 s in 8 workers, 8.7 s in 4,
+# 9.5 s in 2 and 13.3 s in one (bench/NOTES.md).
+GPU_WORKERS = 4  # per GPU
 # Where a worker writes its progress reports for the parent (a descriptor number it inherits).
 PROGRESS_FD_VAR = "WASMGPU_PROGRESS_FD"
 # WASMGPU_PROFILE_DIR=DIR: each worker runs under cProfile and leaves its statistics in DIR.
@@ -117,10 +121,12 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
     if asked is None:
         # --max-children's room is shared by all the batch's instances, which one process alone can give.
         if n >= 2 * MIN_PER_WORKER and _stdin_kind() is not None and not getattr(opts, "max_children", 0):
-            # On a GPU the workers' kernels take turns on it, and half the cores did as well as all; on the
-            # CPU each worker's instances run on its share of the cores, its host work beside them.
+            # On a GPU at most GPU_WORKERS each, within half the cores; on the CPU each worker's instances
+            # run on its share of the cores, its host work beside them.
             cores = os.cpu_count() or 1
-            asked = min(MAX_WORKERS, max(1, cores // 2 if _gpu(opts.backend) else cores), n // MIN_PER_WORKER)
+            gpus = max(1, len(devices))
+            most = min(GPU_WORKERS * gpus, cores // 2) if _gpu(opts.backend) else min(MAX_WORKERS, cores)
+            asked = min(max(1, most), n // MIN_PER_WORKER)
         else:
             asked = 1
         asked = max(asked, len(devices))  # every GPU asked for gets a worker
