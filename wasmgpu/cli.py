@@ -957,6 +957,7 @@ class RunReport:
     started: float = field(default_factory=time.perf_counter)
     # Seconds per part of running the batch, summed over its waves and worker processes (PHASES).
     phases: Counter[str] = field(default_factory=Counter)
+    launches: int = 0  # kernel launches, summed likewise
 
     def lap(self, step: str) -> None:
         now = time.perf_counter()
@@ -979,6 +980,7 @@ class RunReport:
         self.builds += other.builds
         self.notes += [note for note in other.notes if note not in self.notes]
         self.phases.update(other.phases)  # adds
+        self.launches += other.launches
 
     def lines(self, n: int) -> list[str]:
         where = f"backend {self.backend or '-'}, tier {'/'.join(sorted(self.tiers)) or '-'}; {n} instance(s) in " \
@@ -991,7 +993,8 @@ class RunReport:
         shards = [f"{place}: {sum(c for c, _ in runs)} instance(s) in {len(runs)} range(s), the last done after "
                   f"{max(t for _, t in runs):.2f} s" for place, runs in places.items()]
         known = [p for p in PHASES if p in self.phases] + sorted(set(self.phases) - set(PHASES))
-        parts = ", ".join(f"{p} {self.phases[p]:.2f} s" for p in known)
+        parts = ", ".join(f"{p} {self.phases[p]:.2f} s" + (f" ({self.launches})" if p == "launches" else "")
+                          for p in known)
         summed = " (summed over waves and processes)" if self.waves > 1 or self.workers > 1 else ""
         return [where, *builds, *self.notes, *shards, f"time: {steps}", *([f"parts{summed}: {parts}"] if parts else [])]
 
@@ -1261,6 +1264,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.tiers.add(store.tier_used)
         report.waves += 1
         report.phases.update(store.seconds)  # adds
+        report.launches += store.launches
         trial = store.launcher.layout_trial
         if trial is not None and trial.note and trial.note not in report.notes:
             report.notes.append(trial.note)

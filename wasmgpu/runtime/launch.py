@@ -199,6 +199,7 @@ class Launcher:
             finally:
                 launched = time.perf_counter()
                 s.seconds["launches"] += launched - started
+                s.launches += 1
                 if fuel_before is not None:
                     layouts.record(float((fuel_before - s.fuel_left).sum()), launched - started)  # type: ignore[union-attr]
                 if ext is not None:

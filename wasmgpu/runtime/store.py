@@ -163,6 +163,7 @@ class Store:
         self.table_limit = table_limit  # entries per instance per table
         # Seconds spent in each part of the calls' launch loops (launch.py): gpu-run -v's breakdown.
         self.seconds: Counter[str] = Counter()
+        self.launches = 0  # kernel launches of the calls
         self._init_objects()
         self._init_instances()
         # "compiled": the store's code is turned into C and built before it runs (compiler/to_c.py).
