@@ -505,11 +505,14 @@ def test_verbose_says_where_the_batch_ran(tmp_path, capsysbinary, monkeypatch) -
     assert any(re.fullmatch(r"gpu-run: (cache hit|built): vm-\w+\.(so|cubin) \(\d+\.\d\d s\)", line) for line in lines)
     assert any(re.fullmatch(r"gpu-run: time: load \d+\.\d\d s, run \d+\.\d\d s, outputs \d+\.\d\d s", line)
                for line in lines), lines
-    # Where the run's time went, part by part, in the order they happen (the program makes no host call).
+    # Where the run's time went, part by part, in the order they happen (the program makes no host call),
+    # and how many launches there were.
     [parts] = [line for line in lines if line.startswith("gpu-run: parts: ")]
-    names = [p.rsplit(" ", 2)[0] for p in parts.removeprefix("gpu-run: parts: ").split(", ")]
+    names = [re.fullmatch(r"(.+) \d+\.\d\d s( \(\d+\))?", p)[1]  # type: ignore[index]
+             for p in parts.removeprefix("gpu-run: parts: ").split(", ")]
     assert names == ["engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches",
                      "after launches", "outputs"]
+    assert re.search(r"launches \d+\.\d\d s \([1-9]\d*\)", parts), parts
 
 
 def test_progress_counts_instances_and_fuel(tmp_path) -> None:

@@ -1187,14 +1187,15 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         children = None
         with many_objects(stack):
             if command or imports_wasi(module) or imports_processes(module):
-                # A child's context is made at its spawn, which the device's copies of the contexts would miss.
                 with timed(opts, "contexts"):
                     contexts = make_contexts(opts, out, stdin, lo, lo + n)
                     # One stand-in for every spare until a child takes it: each a context of its own was a
                     # clock of its own that every round of host calls set.
                     contexts += [WasiContext(clock=contexts[0].clock if contexts else None)] * spare
                 with timed(opts, "wasi"):
-                    wasi = Wasi(store, store.per_lane(contexts), fast=not spare)
+                    # The device serves the instances' WASI, not the spares': a child's context is made at
+                    # its spawn, after the device's copies.
+                    wasi = Wasi(store, store.per_lane(contexts), served=n << store.thread_shift)
                 stack.callback(wasi.close)
                 children = Children(store, wasi, n)
             with timed(opts, "wasi"):  # linking a file function makes the device's snapshot of the preopens

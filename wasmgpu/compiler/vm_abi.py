@@ -168,9 +168,9 @@ C_EPOCH, C_STEP, C_VALUE, C_FIELDS = range(4)
 # the host's clocks at launch plus the device timer; the seeded virtual clock (wasi/clocks.py VirtualClock);
 # random_get from the instance's ChaCha20 stream.
 # WF_FILES: the instance's preopened files are served on the device (wasi/devfiles.py); WF_STDIN: its fd_read of
-# fd 0 is; WF_STDIO: its fd_fdstat_get of fds 0-2 is.
-WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES, WF_STDIN, WF_STDIO = (
-    1, 2, 4, 8, 16, 32, 64, 128)
+# fd 0 is; WF_STDIO: its fd_fdstat_get of fds 0-2 is; WF_ARGS: its args and environ are (W_STRING_INFO holds them).
+WF_STDOUT, WF_STDERR, WF_CLOCK_REAL, WF_CLOCK_VIRTUAL, WF_RANDOM, WF_FILES, WF_STDIN, WF_STDIO, WF_ARGS = (
+    1, 2, 4, 8, 16, 32, 64, 128, 256)
 WF_OUT_FD2 = 0x80000000  # in an output record's header: the record is for fd 2
 NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 
@@ -243,7 +243,7 @@ PAGE = 65536
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
                     "INTRINSIC_INSTANCE_COUNT", "DEVICE_IMPORT_BASE", "WF_STDOUT", "WF_STDERR", "WF_CLOCK_REAL",
-                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_OUT_FD2",
+                    "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_ARGS", "WF_OUT_FD2",
                     "DF_PREOPENS",
                     "DF_SLOTS", "DF_QUEUE", "DF_OV_SLOTS", "DF_OV_NAME_CAP", "DF_OV_BIT", "DF_OV_READ",
                     "DF_OV_APPEND", "DF_OV_FLAGS",

@@ -371,9 +371,10 @@ class BatchWasi:
                 except WasmGpuError as e:  # a preopen that is not a directory: say whose
                     raise WasmGpuError(f"WASI configuration of instance {i}: {e}") from None
             spares = [WasiContext() for _ in range(store.instances - n)]
-            # A process's threads (lanes) share its context; a child's is made at its spawn, which the
-            # device's copies of the contexts would miss.
-            self.wasi: Wasi = Wasi(store, store.per_lane(self.contexts + spares), fast=not spares)
+            # A process's threads (lanes) share its context; a child's is made at its spawn, after the
+            # device's copies of the contexts: the device serves the instances' lanes only.
+            self.wasi: Wasi = Wasi(store, store.per_lane(self.contexts + spares),
+                                   served=len(self.contexts) << store.thread_shift)
         except BaseException:
             for ctx in self.contexts:
                 ctx.close()

@@ -376,6 +376,7 @@ enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3
 #define WF_FILES 32u
 #define WF_STDIN 64u
 #define WF_STDIO 128u
+#define WF_ARGS 256u
 #define WF_OUT_FD2 0x80000000u
 #define DF_PREOPENS 4u
 #define DF_SLOTS 8u

@@ -205,6 +205,7 @@ DEV u32 wasi_fast_call(const u64* P, u32 inst, u64* sl, u64 ss, u32 cfp, u32 kin
   }
   switch (kind) {
     case WK_ARGS_GET: case WK_ENVIRON_GET: case WK_ARGS_SIZES_GET: case WK_ENVIRON_SIZES_GET: {
+      if (!(flags & WF_ARGS)) return WF_HOST;
       const u64* info = (const u64*)blk[W_STRING_INFO];
       const u32 f = (kind == WK_ARGS_GET || kind == WK_ARGS_SIZES_GET) ? SI_ARGS : SI_ENV;
       const u64 off = info[f * N + inst], count = info[(f + 1) * N + inst], bytes = info[(f + 2) * N + inst];

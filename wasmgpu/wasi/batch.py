@@ -38,8 +38,9 @@ class Wasi:
     """
 
     def __init__(self, store: Store, contexts: Sequence[WasiContext], *, fast: bool = True,
-                 out_buffer: int | None = None) -> None:
-        """`fast`: let the device serve what it can (fast.py); `out_buffer`: its output buffer, bytes per instance."""
+                 out_buffer: int | None = None, served: int | None = None) -> None:
+        """`fast`: let the device serve what it can (fast.py); `out_buffer`: its output buffer, bytes per instance;
+        `served`: the lanes it serves, the first ones (the rest are spares for children: processes.py)."""
         if len(contexts) != store.n:
             raise WasmGpuError(f"{len(contexts)} WASI contexts for a store of {store.n} instances")
         self.store = store
@@ -48,7 +49,7 @@ class Wasi:
         self._funcs: dict[str, FuncExtern] = {}
         self.calls = 0  # calls served by the host
         self.in_host_call = False  # a WASI function is running (it may block: a sleep, a read)
-        self.fast = FastPaths(store, self.contexts, out_buffer) if fast else None
+        self.fast = FastPaths(store, self.contexts, out_buffer, served) if fast else None
 
     def imports(self, module: Module) -> dict[tuple[str, str], Extern]:
         """Host functions for every wasi_snapshot_preview1 import of `module` (LinkError for unknown ones)."""

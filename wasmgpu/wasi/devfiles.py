@@ -314,6 +314,8 @@ class DeviceFiles:
     nested: set[str] = field(default_factory=set)  # roots with another root inside them or around them
     root_entries: list[DirEntry] = field(default_factory=list)  # per scanned root: a preopen reaching it
     ov_cap: int = 0  # bytes of W_OV_BUF per instance: 0 where nothing is made on the device
+    # The lanes past the first `served` are spares for children, whose files the host serves (processes.py).
+    served: int | None = None
 
     def build(self, budget: int | None = None) -> None:
         s = self.store
@@ -323,7 +325,9 @@ class DeviceFiles:
             budget = HOST_BUDGET if free is None else min(2 << 30, free // 4)
         roots: dict[str, int] = {}
         first: list[DirEntry] = []
-        per_instance: list[list[DirEntry] | None] = [eligible(c) for c in self.contexts]
+        served = n if self.served is None else self.served
+        per_instance: list[list[DirEntry] | None] = [eligible(c) if i < served else None
+                                                     for i, c in enumerate(self.contexts)]
         for pre in per_instance:
             for e in pre or ():
                 if e.root not in roots:
@@ -458,7 +462,8 @@ class DeviceFiles:
         free = backend.device_memory()
         total = OV_TOTAL if free is None else min(OV_TOTAL, free // 16)
         cap = min(OV_BUF_MAX, total // n - DF_OV_NAME_CAP) & ~4095
-        self.ov_cap = cap if cap >= 4096 else 0
+        # With spares, nothing is made on the device: a child (served by the host) sees its parent's files.
+        self.ov_cap = cap if cap >= 4096 and self.served in (None, n) else 0
         # A root another instance reaches, or one this instance reaches by another preopen too (nested, or
         # the same directory by another path): what is made there must be seen through the other ways in.
         shared = np.zeros(max(1, len(roots)), dtype=np.uint32)
@@ -568,7 +573,11 @@ class DeviceFiles:
                 continue
             if self.flags[i] & WF_FILES:
                 (near if name in ONE_FD and args and args[0] < 3 + self.preopens[i] else take).add(i)
-            if self.sharers and self._changes(name, args):
+            if self.served is not None and i >= self.served and self._changes(name, args):
+                # A child's change, in directories the snapshot may hold by other names: every instance's
+                # files go to the host.
+                take.update(np.flatnonzero(self.flags & WF_FILES).tolist())  # type: ignore[operator]
+            elif self.sharers and self._changes(name, args):
                 take.update(j for root in self.roots_of[i] for j in self.sharers.get(root, ()))
         near -= take
         if near and self.ov_cap:

@@ -55,6 +55,7 @@ from ..compiler.vm_abi import (
     W_STRING_INFO,
     W_STRINGS,
     W_TIMER_BASE,
+    WF_ARGS,
     WF_CLOCK_REAL,
     WF_CLOCK_VIRTUAL,
     WF_OUT_FD2,
@@ -66,7 +67,7 @@ from ..compiler.vm_abi import (
 )
 from ..compiler.vm_abi import WASI_KINDS as KINDS
 from ..runtime.linear_memory import MemoryArray
-from ..runtime.store import Store
+from ..runtime.store import DeviceExtension, Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
 from .devfiles import NO_FDS, ONE_FD, DeviceFiles, host_native
@@ -120,9 +121,13 @@ def parse_rows(rows: np.ndarray, lengths: Sequence[int]) -> Iterator[list[tuple[
 class FastPaths:
     """The device state of the fast paths for the instances of a store, one WasiContext each."""
 
-    def __init__(self, store: Store, contexts: Sequence[WasiContext], out_buffer: int | None = None) -> None:
+    def __init__(self, store: Store, contexts: Sequence[WasiContext], out_buffer: int | None = None,
+                 served: int | None = None) -> None:
+        """`served`: the device serves the first `served` lanes only (the rest are spares for children, whose
+        contexts are made at their spawns; processes.py), all where None."""
         self.store = store
         self.contexts = contexts
+        self.served = store.n if served is None else served
         # Record lengths have 31 bits (vm/wasi_fast.h), and the used counts 32.
         self.out_buffer = default_out_buffer(store) if out_buffer is None else min(out_buffer, 1 << 30) & ~3
         xp, n = store.xp, store.n
@@ -151,7 +156,7 @@ class FastPaths:
         records: dict[bytes, int] = {}
         stdio_rows = []
         for i, ctx in enumerate(contexts):
-            bit = 0
+            bit = WF_ARGS
             row = []
             for items in (ctx.args, ctx.env):
                 blob = _strings(items)
@@ -190,6 +195,7 @@ class FastPaths:
                 stdio_rows.append([0, 0, 0])
             flags[i] = bit
         self._flags = np.array(flags, dtype=np.uint32)
+        self._flags[self.served:] = 0
         self.strings = xp.asarray(np.frombuffer(bytes(arena + b"\0"), dtype=np.uint8))
         info = np.array(string_rows, dtype=np.uint64).reshape(n, SI_FIELDS).T
         assert (SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE) == tuple(range(6)), "rows in field order"
@@ -231,6 +237,7 @@ class FastPaths:
         self.flags = xp.array(self._flags)  # a copy on every backend: changes are pushed explicitly
         self._pending: set[int] | None = None  # in a round of host calls: instances whose flags changed
         self.files: DeviceFiles | None = None
+        self.procs: DeviceExtension | None = None  # the processes' device state, in this block too (processes.py)
         self.any_real_clock = bool((self._flags & WF_CLOCK_REAL).any())
         ptr = store.backend.ptr
         block[W_FLAGS] = ptr(self.flags)
@@ -254,13 +261,16 @@ class FastPaths:
         if name not in KINDS or self.store.thread_shift:  # a process's threads share its state: the host's
             return None
         if name in FILE_KINDS and self.files is None:
-            self.files = DeviceFiles(self.store, self.contexts, self._flags, self._changed, self._set)
+            self.files = DeviceFiles(self.store, self.contexts, self._flags, self._changed, self._set,
+                                     served=self.served)
             self.files.build()
         if name == "fd_write" and self.out is None and self.out_buffer > 0:
             self.out = MemoryArray.zeros(self.store.backend, self.store.n, self.out_buffer, self.store.memory_layout)
             self._set(W_OUT, self.store.backend.ptr(self.out.data))
             self._set(W_OUT_CAP, self.out_buffer)
-            bits = np.fromiter((self._fd_bits(i) for i in range(self.store.n)), dtype=np.uint32, count=self.store.n)
+            bits = np.zeros(self.store.n, dtype=np.uint32)
+            bits[:self.served] = np.fromiter((self._fd_bits(i) for i in range(self.served)), dtype=np.uint32,
+                                             count=self.served)
             self._flags[:] = (self._flags & np.uint32(~(WF_STDOUT | WF_STDERR) & 0xFFFFFFFF)) | bits  # in place: shared
             self.flags[:] = self.store.xp.asarray(self._flags)
         return KINDS.index(name)
@@ -312,6 +322,8 @@ class FastPaths:
         """The store was closed: the device copies (and the snapshot's) go now, not with the collector."""
         if self.files is not None:
             self.files.__dict__.clear()
+        if self.procs is not None:
+            self.procs.release()
         self.__dict__.clear()
 
     def relayout(self, layout: str) -> Callable[[], None]:
@@ -340,11 +352,15 @@ class FastPaths:
         if self.any_real_clock:
             now = np.array([time.time_ns(), time.monotonic_ns(), 0], dtype=np.uint64)
             self.block[W_HOST_REALTIME:W_TIMER_BASE + 1] = self.store.xp.asarray(now)
+        if self.procs is not None:
+            self.procs.before_launch()
 
     def after_launch(self) -> None:
         self.drain()
         if self.files is not None:
             self.files.settle()
+        if self.procs is not None:
+            self.procs.after_launch()
 
     # -- output ---------------------------------------------------------------------------------------
     def drain(self) -> None:

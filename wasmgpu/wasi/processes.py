@@ -75,6 +75,7 @@ from ..wasm import opcodes as wo
 from ..wasm.types import FuncType, Module
 from . import abi
 from .context import BufferSink, WasiContext
+from .fast import FastPaths
 from .fds import DirEntry
 from .memory import GuestMemory, WasiError
 from .sandbox import O_DIR
@@ -165,10 +166,10 @@ class Children:
 
     def imports(self, module: Module, device: bool = True) -> dict[tuple[str, str], FuncExtern]:
         """The module's `gpu` imports; with `device`, spawn, wait and output served on the device where the
-        store lets them (processes.h): spares to spawn into, no other device-served imports (the fast paths
-        are off in such a store) and no threads."""
+        store lets them (processes.h): spares to spawn into, no device-served imports but WASI's, no threads."""
         s = self.store
-        device = device and bool(self.free) and s.extension is None and not s.thread_shift
+        device = device and bool(self.free) and not s.thread_shift and (s.extension is None or
+                                                                       isinstance(s.extension, FastPaths))
         out: dict[tuple[str, str], FuncExtern] = {}
         for imp in module.imports:
             if imp.module == MODULE and imp.name in INTRINSICS:  # the rest of the module: served on the device
@@ -477,18 +478,27 @@ class OnDevice:
         self.out = bytearray()  # the ended children's stdouts not yet on the device, in the order they ended
         self.out_used = 0  # bytes of d_out given out, those of `out` included
         self.d_out = xp.zeros(1, dtype=np.uint8)
-        self.flags = xp.zeros(s.n, dtype=np.uint32)  # no WASI call is the device's in such a store
         ptr = s.backend.ptr
-        block = np.zeros(W_COUNT, dtype=np.uint64)
-        mem = c.wasi.memory
-        block[W_MEM] = mem.addr if mem is not None else NO_MEMORY
-        block[W_FLAGS] = ptr(self.flags)
+        fast = s.extension
+        if isinstance(fast, FastPaths):  # its block holds these fields too, and its hooks call these
+            self.block = fast.block
+            fast.procs = self
+        else:  # the store's extension: no WASI call is the device's
+            self.flags = xp.zeros(s.n, dtype=np.uint32)
+            block = np.zeros(W_COUNT, dtype=np.uint64)
+            mem = c.wasi.memory
+            block[W_MEM] = mem.addr if mem is not None else NO_MEMORY
+            block[W_FLAGS] = ptr(self.flags)
+            self.block = xp.asarray(block)
         for f, arr in ((W_PROC_META, self.d_meta), (W_PROC_FREE, self.d_free), (W_PROC_OCCUPANT, self.d_occupant),
                        (W_PROC_RECS, self.d_recs), (W_PROC_CMD, self.d_cmd), (W_PROC_HANDLES, self.d_handles),
                        (W_PROC_OUT, self.d_out)):
-            block[f] = ptr(arr)
-        self.block = xp.asarray(block)
-        s.attach(self)
+            self._set(f, ptr(arr))
+        if fast is None:
+            s.attach(self)
+
+    def _set(self, field: int, value: int) -> None:
+        self.block[field] = np.uint64(value)  # a NumPy scalar: CuPy takes no Python int above 2**63
 
     def _row(self, handle: int) -> np.ndarray:
         if handle >= len(self.handles):
@@ -526,7 +536,7 @@ class OnDevice:
             self._row(room - 1)
         if len(self.handles) > len(self.d_handles):
             self.d_handles = xp.asarray(self.handles)
-            self.block[W_PROC_HANDLES] = ptr(self.d_handles)
+            self._set(W_PROC_HANDLES, ptr(self.d_handles))
         elif self.handles_dirty < len(self.handles):
             self.d_handles[self.handles_dirty:] = xp.asarray(self.handles[self.handles_dirty:])
         self.handles_dirty = len(self.handles)
@@ -536,7 +546,7 @@ class OnDevice:
                 grown = xp.zeros(max(2 * len(self.d_out), self.out_used), dtype=np.uint8)
                 grown[:sent] = self.d_out[:sent]
                 self.d_out = grown
-                self.block[W_PROC_OUT] = ptr(self.d_out)
+                self._set(W_PROC_OUT, ptr(self.d_out))
             self.d_out[sent:self.out_used] = xp.asarray(np.frombuffer(bytes(self.out), dtype=np.uint8))
             self.out = bytearray()
         if self.occupant_dirty:

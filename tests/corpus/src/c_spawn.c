@@ -16,6 +16,8 @@
  *              its status and output
  *   dirs [DIRS FILE]...   for each pair, a child with DIRS as its own preopened directories (wasmgpu_spawn_in;
  *              "-" for none, "+" between two) that prints FILE: its status and output, or the spawn's errno
+ *   files      reads data.txt, has a child overwrite it (`write data.txt new`) and reads it again, then writes
+ *              mine.txt and has a child print it (`cat mine.txt`): "BEFORE|AFTER|CHILD'S OUTPUT"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,31 @@ int main(int argc, char **argv) {
                 for (const char *c = argv[k];; c++) { dirs[d++] = *c == '+' ? 0 : *c; if (!*c) break; }
             report(wasmgpu_spawn_in(args, (uint32_t)n, "", 0, dirs, (uint32_t)d));
         }
+        return 0;
+    }
+    if (!strcmp(what, "write")) {
+        FILE *f = fopen(argv[2], "w");
+        if (!f) return 1;
+        fputs(argv[3], f);
+        return fclose(f) != 0;
+    }
+    if (!strcmp(what, "files")) {
+        char before[64] = {0}, after[64] = {0}, out[64] = {0};
+        FILE *f = fopen("data.txt", "r");
+        if (!f) return 3;
+        fread(before, 1, sizeof before - 1, f);
+        fclose(f);
+        wasmgpu_wait(spawn("write", "data.txt", "new", NULL));
+        if (!(f = fopen("data.txt", "r"))) return 3;
+        fread(after, 1, sizeof after - 1, f);
+        fclose(f);
+        if (!(f = fopen("mine.txt", "w"))) return 3;
+        fputs("made by the parent", f);
+        fclose(f);
+        int c = spawn("cat", "mine.txt", NULL, NULL);
+        wasmgpu_wait(c);
+        wasmgpu_output(c, 0, out, sizeof out - 1);
+        printf("%s|%s|%s\n", before, after, out);
         return 0;
     }
     if (!strcmp(what, "env")) {
