@@ -7,10 +7,11 @@ the module's `_start` with its own arguments and environment, the parent's preop
 through `spawn_in`, directories inside them), the parent's stderr, and a stdout of its own that the
 parent reads with `gpu.output`; `gpu.wait` gives its exit status once it ends, the parent's call being
 asked again after each launch until then. Children run on the device beside their parents (and may spawn
-children of their own), the host only starting them and answering the waits. A spare that a waited-for
-child leaves is made new (its memories, tables, globals and segments as they were after instantiation)
-for the next spawn, so gpu-run's --max-children bounds the children alive at once, not how many a run
-starts.
+children of their own). Without threads the device serves spawn, and wait and output for children that
+ended (OnDevice, vm/processes.h), the host starting a launch's children after it; a child's own WASI
+calls are the host's. A spare that a child leaves (once it ended, or with threads once it was waited for)
+is made new (its memories, tables, globals and segments as they were after instantiation) for the next
+spawn, so gpu-run's --max-children bounds the children alive at once, not how many a run starts.
 """
 
 from __future__ import annotations
