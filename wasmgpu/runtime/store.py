@@ -355,6 +355,18 @@ class Store:
         self.state[S_STATUS, lane] = STATUS["RUNNING"]
         self.fuel_left[lane] = self.fuel_left[fuel_of]
 
+    def start_lanes(self, lanes: list[int], func: int, fuel: list[int]) -> None:
+        """start_lane for many idle lanes at once, with no arguments and each lane's own fuel: a few
+        transfers for all of them."""
+        f = self.funcs[func]
+        at = self.xp.asarray(np.asarray(lanes, dtype=np.int64))
+        if f.nlocals:
+            self.slot_view()[:f.nlocals, at] = 0
+        rows = np.zeros((self.state.shape[0], len(lanes)), dtype=self.state.dtype)
+        rows[S_PC], rows[S_STATUS] = f.entry, STATUS["RUNNING"]
+        self.state[:, at] = self.xp.asarray(rows)
+        self.fuel_left[at] = self.xp.asarray(np.asarray(fuel, dtype=np.uint64))
+
     def end_waits(self, lanes: Any) -> None:
         """Lanes parked by memory.atomic.wait, or waiting in a host call, stop as lanes out of fuel do (a
         timeout, Ctrl-C)."""

@@ -351,9 +351,9 @@ class Children:
         self._run_child(self.free.pop(), lane, entry, ctx)
         return (len(self.children) - 1,)
 
-    def _run_child(self, slot: int, lane: int, entry: int, ctx: WasiContext, fuel: int | None = None) -> None:
-        """A child of lane's process started in spare `slot`: its handle is the next. Its fuel is what the
-        parent has left, or `fuel` (what it had left at a spawn on the device)."""
+    def _run_child(self, slot: int, lane: int, entry: int, ctx: WasiContext, start: bool = True) -> None:
+        """A child of lane's process in spare `slot`, its handle the next, started with the fuel the parent
+        has left (or, without `start`, to be started by the caller: spawned)."""
         s = self.store
         if slot in self.used:
             self._renew(slot)
@@ -367,13 +367,12 @@ class Children:
         self.occupant[slot] = len(self.children) - 1
         if self.device is not None:
             self.device.started(len(self.children) - 1, slot, me)
-        s.start_lane(base, entry, (), lane)
-        if fuel is not None:
-            s.fuel_left[base] = fuel
+        if start:
+            s.start_lane(base, entry, (), lane)
 
-    def spawned(self, lane: int, slot: int, command: bytes, nargs: int, fuel: int) -> None:
+    def spawned(self, lane: int, slot: int, command: bytes, nargs: int) -> int:
         """A spawn the device made (processes.h: it took `slot` and gave the next handle; its checks leave
-        no error to report here)."""
+        no error to report here); the function to start the child's main lane with (the caller does)."""
         argv = [a.decode("utf-8", "surrogateescape") for a in command[:nargs].split(b"\0")[:-1]]
         env = [tuple(e.split("=", 1)) for e in
                (b.decode("utf-8", "surrogateescape") for b in command[nargs:].split(b"\0")[:-1]) if "=" in e]
@@ -382,7 +381,8 @@ class Children:
         parent = self.wasi.contexts[lane]
         ctx = WasiContext(preopens=parent.preopens, args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
                           clock=parent.clock)
-        self._run_child(slot, lane, entry, ctx, fuel)
+        self._run_child(slot, lane, entry, ctx, start=False)
+        return entry
 
     def _child(self, lane: int, handle: int) -> Child | None:
         """The child of lane's process with this handle."""
@@ -580,9 +580,15 @@ class OnDevice:
         took, c.free[first:] = c.free[first:], []
         assert [r[RF_SLOT] for r in recs] == took[::-1], "the device takes spares from the end"
         self.free_sent = None
+        starts: dict[int, tuple[list[int], list[int]]] = {}  # function -> the main lanes and their fuel
         for r in recs:
             at, nargs = r[RF_CMD], r[RF_ARGS]
-            c.spawned(r[RF_LANE], r[RF_SLOT], cmd[at:at + nargs + r[RF_ENV]], nargs, r[RF_FUEL])
+            entry = c.spawned(r[RF_LANE], r[RF_SLOT], cmd[at:at + nargs + r[RF_ENV]], nargs)
+            lanes, fuel = starts.setdefault(entry, ([], []))
+            lanes.append(r[RF_SLOT] << s.thread_shift)
+            fuel.append(r[RF_FUEL])  # the parent's at the spawn, not at the launch's end
+        for entry, (lanes, fuel) in starts.items():
+            s.start_lanes(lanes, entry, fuel)
 
     def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
         pass
