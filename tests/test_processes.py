@@ -307,3 +307,39 @@ def test_a_parent_served_on_the_device_sees_its_childrens_files(tmp_path) -> Non
     (tmp_path / "data.txt").write_text("old")
     assert run(tmp_path, "--max-children", "2", "--dir", f"{tmp_path}::.", str(C_SPAWN), "files") == \
         (0, ["old|new|made by the parent\n"])
+
+
+# A start function's host call that may renumber stdio (fd_close) runs on the spares' lanes too, before any
+# child is there; the child then writes to fd 1 and 2, and its parent prints what gpu.output gives.
+START_FUNCTION_CLOSES = r"""
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (import "gpu" "spawn" (func $spawn (param i32 i32 i32 i32) (result i32)))
+  (import "gpu" "wait" (func $wait (param i32) (result i32)))
+  (import "gpu" "output" (func $output (param i32 i32 i32 i32) (result i32)))
+  (import "gpu" "instance_id" (func $id (result i32)))
+  (import "gpu" "instance_count" (func $count (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "x\00")
+  (data (i32.const 64) "child\n")
+  (data (i32.const 100) "parent got: ")
+  (func $init (drop (call $fd_close (i32.const 99))))
+  (start $init)
+  (func $print (param $at i32) (param $n i32)
+    (i32.store (i32.const 8) (local.get $at)) (i32.store (i32.const 12) (local.get $n))
+    (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 32))))
+  (func (export "_start") (local $h i32)
+    (if (i32.ge_u (call $id) (call $count)) (then (call $print (i32.const 64) (i32.const 6)) (return)))
+    (local.set $h (call $spawn (i32.const 16) (i32.const 2) (i32.const 0) (i32.const 0)))
+    (drop (call $wait (local.get $h)))
+    (call $print (i32.const 100) (i32.const 12))
+    (call $print (i32.const 512) (call $output (local.get $h) (i32.const 0) (i32.const 512) (i32.const 64)))))
+"""
+
+
+def test_a_childs_output_after_a_start_function_touched_stdio(tmp_path) -> None:
+    """The device never serves a spare's output, even where a start function's host call ran there."""
+    wasm = tmp_path / "m.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(START_FUNCTION_CLOSES))
+    assert run(tmp_path, "--max-children", "1", str(wasm)) == (0, ["parent got: child\n"])

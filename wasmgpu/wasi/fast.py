@@ -392,6 +392,8 @@ class FastPaths:
 
     def _fd_bits(self, i: int) -> int:
         """WF_STDOUT and WF_STDERR where instance i's fd 1 and 2 are still the entries the device writes for."""
+        if i >= self.served:  # a spare's lane (a start function's host call may ask): a child's are the host's
+            return 0
         entries = self.contexts[i].fds.entries
         bits = 0
         for fd, bit in ((1, WF_STDOUT), (2, WF_STDERR)):
