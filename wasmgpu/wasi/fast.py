@@ -18,6 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -67,11 +68,14 @@ from ..compiler.vm_abi import (
 )
 from ..compiler.vm_abi import WASI_KINDS as KINDS
 from ..runtime.linear_memory import MemoryArray
-from ..runtime.store import DeviceExtension, Store
+from ..runtime.store import Store
 from .clocks import RealClock, SeededRandom, SystemRandom, VirtualClock
 from .context import WasiContext
 from .devfiles import NO_FDS, ONE_FD, DeviceFiles, host_native
 from .fds import OutputEntry, StdinEntry
+
+if TYPE_CHECKING:
+    from .processes import OnDevice
 
 U64_MAX = (1 << 64) - 1
 
@@ -237,7 +241,7 @@ class FastPaths:
         self.flags = xp.array(self._flags)  # a copy on every backend: changes are pushed explicitly
         self._pending: set[int] | None = None  # in a round of host calls: instances whose flags changed
         self.files: DeviceFiles | None = None
-        self.procs: DeviceExtension | None = None  # the processes' device state, in this block too (processes.py)
+        self.procs: OnDevice | None = None  # the processes' device state, in this block too (processes.py)
         self.any_real_clock = bool((self._flags & WF_CLOCK_REAL).any())
         ptr = store.backend.ptr
         block[W_FLAGS] = ptr(self.flags)

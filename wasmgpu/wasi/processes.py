@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,6 @@ from ..compiler.vm_abi import (
     HF_PARENT,
     HF_STATUS,
     MAX_COMMAND_BYTES,
-    NO_MEMORY,
     PAGE,
     PM_CMD_CAP,
     PM_CMD_USED,
@@ -57,9 +55,6 @@ from ..compiler.vm_abi import (
     S_STATUS,
     S_TRAP,
     STATUS,
-    W_COUNT,
-    W_FLAGS,
-    W_MEM,
     W_PROC_CMD,
     W_PROC_FREE,
     W_PROC_HANDLES,
@@ -167,10 +162,10 @@ class Children:
 
     def imports(self, module: Module, device: bool = True) -> dict[tuple[str, str], FuncExtern]:
         """The module's `gpu` imports; with `device`, spawn, wait and output served on the device where the
-        store lets them (processes.h): spares to spawn into, no device-served imports but WASI's, no threads."""
+        store lets them (processes.h): spares to spawn into, the fast paths' block to hold the device's state
+        (wasi/fast.py), no threads."""
         s = self.store
-        device = device and bool(self.free) and not s.thread_shift and (s.extension is None or
-                                                                       isinstance(s.extension, FastPaths))
+        device = device and bool(self.free) and not s.thread_shift and isinstance(s.extension, FastPaths)
         out: dict[tuple[str, str], FuncExtern] = {}
         for imp in module.imports:
             if imp.module == MODULE and imp.name in INTRINSICS:  # the rest of the module: served on the device
@@ -297,7 +292,7 @@ class Children:
                 if c.status is not None:  # ended: nobody can ask for its stdout now
                     self.kept -= len(c.stdout)
                     c.stdout = b""
-                if c.status is None:  # not waited for: it ends now
+                else:  # still running: it ends now
                     c.orphan = True
                     c.ctx = None
                     s.state[S_STATUS, c.slot << s.thread_shift: (c.slot + 1) << s.thread_shift] = STATUS["DONE"]
@@ -315,7 +310,18 @@ class Children:
         raw = mem.read(ptr, length)
         if raw and raw[-1] != 0:
             raise WasiError(abi.EINVAL)  # each string ends with its NUL
-        return [s.decode("utf-8", "surrogateescape") for s in raw.split(b"\0")[:-1]] if raw else []
+        return _split(raw)
+
+    def _entry(self, argv: list[str]) -> int | None:
+        """The _start a child with this argv runs: another module's where argv[0] names one."""
+        return self.programs[argv[0]] if argv and argv[0] in self.programs else self.start
+
+    @staticmethod
+    def _settings(parent: WasiContext, argv: list[str], env: list[str]) -> dict[str, Any]:
+        """A child's context but its directories: its argv and environment, a stdout of its own, the
+        parent's stderr and clock."""
+        pairs = [tuple(e.split("=", 1)) for e in env if "=" in e]
+        return dict(args=argv, env=pairs, stdout=ChildStdout(), stderr=parent.stderr, clock=parent.clock)
 
     def _spawn(self, lane: int, args: tuple[int, ...]) -> tuple[int]:
         return self._start_child(lane, args, None)
@@ -335,12 +341,10 @@ class Children:
         parent = self.wasi.contexts[lane]
         try:
             argv = self._strings(mem, argp, arglen)
-            entry = self.programs[argv[0]] if argv and argv[0] in self.programs else self.start
+            entry = self._entry(argv)
             if entry is None:  # a module with no _start
                 raise WasiError(abi.ERRNO["NOEXEC"])
-            env = [tuple(e.split("=", 1)) for e in self._strings(mem, envp, envlen) if "=" in e]
-            kw: dict[str, Any] = dict(args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
-                                      clock=parent.clock)
+            kw = self._settings(parent, argv, self._strings(mem, envp, envlen))
             if dirs is None:
                 ctx = WasiContext(preopens=parent.preopens, **kw)
             else:
@@ -373,14 +377,11 @@ class Children:
     def spawned(self, lane: int, slot: int, command: bytes, nargs: int) -> int:
         """A spawn the device made (processes.h: it took `slot` and gave the next handle; its checks leave
         no error to report here); the function to start the child's main lane with (the caller does)."""
-        argv = [a.decode("utf-8", "surrogateescape") for a in command[:nargs].split(b"\0")[:-1]]
-        env = [tuple(e.split("=", 1)) for e in
-               (b.decode("utf-8", "surrogateescape") for b in command[nargs:].split(b"\0")[:-1]) if "=" in e]
-        entry = self.programs[argv[0]] if argv and argv[0] in self.programs else self.start
+        argv = _split(command[:nargs])
+        entry = self._entry(argv)
         assert entry is not None  # OnDevice lets the device spawn only where every program has a _start
         parent = self.wasi.contexts[lane]
-        ctx = WasiContext(preopens=parent.preopens, args=argv, env=env, stdout=ChildStdout(), stderr=parent.stderr,
-                          clock=parent.clock)
+        ctx = WasiContext(preopens=parent.preopens, **self._settings(parent, argv, _split(command[nargs:])))
         self._run_child(slot, lane, entry, ctx, start=False)
         return entry
 
@@ -449,9 +450,10 @@ class Children:
 
 
 class OnDevice:
-    """The device's side of a store's processes (vm/processes.h), a DeviceExtension: before each launch the
-    spares free, the handles and the ended children's statuses and stdouts go to the device; after it, the
-    spawns it made start here (Children.spawned), in the order they took their spares."""
+    """The device's side of a store's processes (vm/processes.h), its fields in the fast paths' block and its
+    hooks called by theirs: before each launch the spares free, the handles and the ended children's statuses
+    and stdouts go to the device; after it, the spawns it made start here (Children.spawned), in the order
+    they took their spares."""
 
     def __init__(self, children: Children) -> None:
         self.children = c = children
@@ -481,22 +483,13 @@ class OnDevice:
         self.d_out = xp.zeros(1, dtype=np.uint8)
         ptr = s.backend.ptr
         fast = s.extension
-        if isinstance(fast, FastPaths):  # its block holds these fields too, and its hooks call these
-            self.block = fast.block
-            fast.procs = self
-        else:  # the store's extension: no WASI call is the device's
-            self.flags = xp.zeros(s.n, dtype=np.uint32)
-            block = np.zeros(W_COUNT, dtype=np.uint64)
-            mem = c.wasi.memory
-            block[W_MEM] = mem.addr if mem is not None else NO_MEMORY
-            block[W_FLAGS] = ptr(self.flags)
-            self.block = xp.asarray(block)
+        assert isinstance(fast, FastPaths)  # Children.imports serves the gpu calls on the device only then
+        self.block = fast.block
+        fast.procs = self
         for f, arr in ((W_PROC_META, self.d_meta), (W_PROC_FREE, self.d_free), (W_PROC_OCCUPANT, self.d_occupant),
                        (W_PROC_RECS, self.d_recs), (W_PROC_CMD, self.d_cmd), (W_PROC_HANDLES, self.d_handles),
                        (W_PROC_OUT, self.d_out)):
             self._set(f, ptr(arr))
-        if fast is None:
-            s.attach(self)
 
     def _set(self, field: int, value: int) -> None:
         self.block[field] = np.uint64(value)  # a NumPy scalar: CuPy takes no Python int above 2**63
@@ -590,17 +583,13 @@ class OnDevice:
         for entry, (lanes, fuel) in starts.items():
             s.start_lanes(lanes, entry, fuel)
 
-    def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
-        pass
-
-    def after_calls(self) -> None:
-        pass
-
     def release(self) -> None:
         self.__dict__.clear()
 
-    def relayout(self, layout: str) -> Callable[[], None]:
-        return lambda: None  # nothing here is in a memory's layout
+
+def _split(raw: bytes) -> list[str]:
+    """The NUL-terminated strings packed in `raw` (its last byte a NUL, or none)."""
+    return [s.decode("utf-8", "surrogateescape") for s in raw.split(b"\0")[:-1]]
 
 
 def _preopen_for(parent: WasiContext, path: str) -> tuple[DirEntry, str]:
