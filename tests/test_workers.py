@@ -143,36 +143,33 @@ def test_bad_worker_counts_are_refused(tmp_path, capsysbinary, monkeypatch) -> N
     assert status == 2 or (status == 1 and b"--workers must be at least 1" in err)
 
 
+def planned(monkeypatch, backend: str, cores: int, n: int, asked: int | None = None) -> int | None:
+    """plan_workers for a batch of n on a host of `cores`, stdin readable once, `--workers asked`."""
+    class Opts:
+        workers = asked
+    Opts.backend = backend
+    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers.os, "cpu_count", lambda: cores)
+    return workers.plan_workers(Opts(), n, False)
+
+
 def test_default_on_the_cpu_is_a_worker_per_core_for_large_batches(monkeypatch) -> None:
     """Off the GPU a batch of 10,000 or more runs in a worker per core (at most 8, one per 5,000 instances);
     a smaller one in gpu-run's own process."""
-    class Opts:
-        workers = None
-        backend = "cpu"
-    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
-    assert workers.plan_workers(Opts(), 100_000, False) == 8
-    assert workers.plan_workers(Opts(), 15_000, False) == 3
-    assert workers.plan_workers(Opts(), 9_999, False) is None
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 2)
-    assert workers.plan_workers(Opts(), 100_000, False) == 2
-    Opts.workers = 4
-    assert workers.plan_workers(Opts(), 100_000, False) == 4
-    assert workers.plan_workers(Opts(), 3, False) == 3
-    assert workers.plan_workers(Opts(), 1, False) is None
+    assert planned(monkeypatch, "cpu", 16, 100_000) == 8
+    assert planned(monkeypatch, "cpu", 16, 15_000) == 3
+    assert planned(monkeypatch, "cpu", 16, 9_999) is None
+    assert planned(monkeypatch, "cpu", 2, 100_000) == 2
+    assert planned(monkeypatch, "cpu", 2, 100_000, asked=4) == 4
+    assert planned(monkeypatch, "cpu", 2, 3, asked=4) == 3
+    assert planned(monkeypatch, "cpu", 2, 1, asked=4) is None
 
 
 def test_default_on_a_gpu_is_at_most_four_workers(monkeypatch) -> None:
     """On a GPU the workers' kernels take turns: at most GPU_WORKERS (4), within half the cores."""
-    class Opts:
-        workers = None
-        backend = "cuda"
-    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
-    assert workers.plan_workers(Opts(), 1_000_000, False) == 4
-    assert workers.plan_workers(Opts(), 10_000, False) == 2
-    monkeypatch.setattr(workers.os, "cpu_count", lambda: 4)
-    assert workers.plan_workers(Opts(), 1_000_000, False) == 2
+    assert planned(monkeypatch, "cuda", 16, 1_000_000) == 4
+    assert planned(monkeypatch, "cuda", 16, 10_000) == 2
+    assert planned(monkeypatch, "cuda", 4, 1_000_000) == 2
 
 
 def spinner(tmp_path: Path) -> Path:
