@@ -7,6 +7,7 @@ from pathlib import Path
 import wasmtime
 
 from tests.test_cli import gpu_run
+from wasmgpu import cli
 
 ID = '(module (memory 64) (func (export "id") (param i32) (result i32) local.get 0))'
 
@@ -34,6 +35,29 @@ def test_waves_keep_each_instance_its_files_and_output(capsysbinary, tmp_path: P
     for i in range(40):
         assert (out_dir / f"{i}.stdout").read_text() == "Found 2 unique chars\n", i
     assert len((out_dir / "results.jsonl").read_text().splitlines()) == 40
+
+
+def test_each_instance_context_is_made_once_when_the_batch_is_split(capsysbinary, monkeypatch,
+                                                                     tmp_path: Path) -> None:
+    """A batch past the budget is split before the instances' contexts and files are made, not after: the
+    contexts of a 40-instance batch in waves are made for 40 instances, not 40 and then again per wave."""
+    made: list[int] = []
+    real = cli.make_contexts
+
+    def counted(opts, out, stdin, lo, hi):  # noqa: ANN001, ANN202 - cli.make_contexts' own signature
+        made.append(hi - lo)
+        return real(opts, out, stdin, lo, hi)
+
+    monkeypatch.setattr(cli, "make_contexts", counted)
+    for i in range(40):
+        (tmp_path / "in" / str(i)).mkdir(parents=True)
+        (tmp_path / "in" / str(i) / "input.txt").write_text("abc")
+    status, out, err = gpu_run(capsysbinary, "--max-memory", "4M", "--instances", "40", "--dir",
+                               f"{tmp_path}/in/{{i}}::.", "examples/charcount/charcount.wasm")
+    assert status == 0, err
+    assert b"running them in waves of" in err
+    assert out.decode().count("Found 3 unique chars") == 40
+    assert sum(made) == 40 and len(made) > 1, made
 
 
 SEE = r"""

@@ -58,6 +58,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .runtime.api import from_raw
     from .runtime.backends import MEMORY_LAYOUTS, batch_memory_bound, format_bytes, host_memory_available
     from .runtime.engine import Engine
+    from .runtime.instantiate import check_memories
     from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
     from .runtime.threads import group_shift
     from .vm.build import BUILD_EVENTS, BuildEvent, cache_dir, clear_cache
@@ -1182,6 +1183,7 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
     the called function's result types."""
     spare = getattr(opts, "max_children", 0) or 0  # processes for the instances' children (processes.py)
     n = (store.n >> store.thread_shift) - spare  # a process's threads share its context (threads.py)
+    check_memories(store, module)  # a wave past the budget is refused before its contexts are made
     with ExitStack() as stack:
         wasi = None
         children = None

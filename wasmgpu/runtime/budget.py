@@ -63,14 +63,18 @@ class MemoryBudget:
         """Bytes of the limit not yet counted (lazy memories' growth included)."""
         return self.limit - self.charged - self.lazy_growth()
 
-    def charge(self, need: int, what: str) -> None:
-        """Count `need` bytes against the limit, or raise ResourceLimitError: `what` says what asked, with
-        `{need}` where the amount goes."""
+    def check(self, need: int, what: str) -> None:
+        """Raise ResourceLimitError where `need` bytes more would overrun the limit: `what` says what asks,
+        with `{need}` where the amount goes."""
         avail = self.headroom()
         if need > avail:
             raise ResourceLimitError(what.format(need=format_bytes(need)) +
                                      f"; {format_bytes(max(avail, 0))} available (--max-memory)",
                                      total=self.limit - avail + need, limit=self.limit)
+
+    def charge(self, need: int, what: str) -> None:
+        """Count `need` bytes against the limit, or raise ResourceLimitError (check)."""
+        self.check(need, what)
         self.charged += need
 
     def lazy_growth(self) -> int:

@@ -82,14 +82,36 @@ def _add_objects(store: Store, module: Module, addr: Addresses, name: str) -> No
         addr.tables.append(store.add_table(TableType(canonical(module, t.elem), t.limits, t.table64), fill))
     first_mem = len(addr.mems)
     for j, m in enumerate(module.mems):
-        written = sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
-                      if d.mode == "active" and d.memory == first_mem + j) * OS_PAGE
-        addr.mems.append(store.add_memory(m, written))
+        addr.mems.append(store.add_memory(m, _written(module, first_mem + j)))
     values: list[np.ndarray] = []
     for g in module.globals:  # in order: an initializer may read the globals before it
         values.append(eval_const(store, g.init, addr.funcs, addr.globals, values))
     addr.globals += store.add_globals([GlobalType(canonical(module, g.type.valtype), g.type.mutable)
                                        for g in module.globals], values)
+
+
+def _written(module: Module, memory: int) -> int:
+    """Bytes of each instance's memory `memory` that the module's active data segments write (whole OS
+    pages, and one more for each segment's ends)."""
+    return sum(-(-len(d.init) // OS_PAGE) + 1 for d in module.datas
+               if d.mode == "active" and d.memory == memory) * OS_PAGE
+
+
+def check_memories(store: Store, module: Module) -> None:
+    """Raise ResourceLimitError where the store's budget cannot hold the module's own memories, as
+    instantiating it would: before what a batch makes per instance ahead of that (WASI contexts, the
+    device's copies of their files), so that a batch past the budget is split into waves without them."""
+    first = sum(1 for imp in module.imports if imp.kind == "memory")
+    need, what = 0, ""
+    for j, m in enumerate(module.mems):
+        if m.shared and store.thread_shift:
+            continue  # a process's shared memory is counted per process, at instantiation
+        charge, what = store.memory_charge(m, _written(module, first + j))
+        need += charge
+    if need:
+        store.budget.check(need, what if len(module.mems) == 1 else
+                           f"{store.n} instances' {len(module.mems)} memories need {{need}} of "
+                           f"{store.backend.memory_kind}")
 
 
 def _add_segments(store: Store, module: Module, addr: Addresses) -> None:

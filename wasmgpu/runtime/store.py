@@ -423,24 +423,31 @@ class Store:
             raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")
         if mtype.shared and self.thread_shift:
             return self._add_process_memory(mtype, max_pages)
-        n, kind = self.n, self.backend.memory_kind
-        what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
+        charge, what = self.memory_charge(mtype, written)
+        self.budget.charge(charge, what)
         if self.backend.lazy:
-            written = min(written, low * PAGE)
-            charge = n * (written + (low * PAGE - written) // UNTOUCHED_SHARE)
-            self.budget.charge(charge, what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
             try:
                 data = self.budget.reserve(low, max_pages)
             except ResourceLimitError:
                 self.budget.charged -= charge
                 raise
         else:
-            self.budget.charge(n * low * PAGE, what + f"{{need}} of {kind}")
-            data = MemoryArray.zeros(self.backend, n, low * PAGE, self.memory_layout)
+            data = MemoryArray.zeros(self.backend, self.n, low * PAGE, self.memory_layout)
         self.mems.append(MemInst(mtype, data, max_pages))
         self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
         self.params.dirty = True
         return len(self.mems) - 1
+
+    def memory_charge(self, mtype: MemoryType, written: int) -> tuple[int, str]:
+        """What add_memory counts against the budget for the instances' copies of a memory (not a process's
+        shared one), and what it says of them where they do not fit."""
+        n, low, kind = self.n, mtype.limits.min, self.backend.memory_kind
+        what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
+        if not self.backend.lazy:
+            return n * low * PAGE, what + f"{{need}} of {kind}"
+        written = min(written, low * PAGE)
+        return (n * (written + (low * PAGE - written) // UNTOUCHED_SHARE),
+                what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
 
     def _add_process_memory(self, mtype: MemoryType, max_pages: int) -> int:
         """A shared memory of threads: one copy per process, reserved at its maximum, so that a grow in one
