@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, regs and files only when named, the last four each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, regs, files and mps only when named, scale, large, regs and files each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -18,7 +18,7 @@ mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
 sections=" ${*:-tests spec compiled fuzz threads pieces layout devices jobs bench} "
 for s in $sections; do
-  case " tests spec compiled fuzz threads pieces layout devices jobs bench memcheck scale large regs files " in
+  case " tests spec compiled fuzz threads pieces layout devices jobs bench memcheck scale large regs files mps " in
     *" $s "*) ;;
     *) echo "gpu_check.sh: no section $s" >&2; exit 2 ;;
   esac
@@ -196,6 +196,24 @@ if want files; then
   timeout "$(left 120)" python3 bench/fs_create.py --files 50000 --procs 1,8 --rounds 2 2>&1 | tee "$out/fs-create.log"
   timeout "$(left 400)" python3 bench/jobs.py --programs charcount,c_files --instances 100000 \
     --engines cuda,wasmtime --deadline "$(left 395)" 2>&1 | grep -E "parts|ok,|failed|timeout|x  " || status=1
+fi
+if want mps; then
+  # Not in the default sections: charcount at 100,000 in 4 workers without and with a private CUDA MPS
+  # daemon (kernels of several processes at once; bench/NOTES.md). The first run under the daemon also
+  # starts its server, which is what a gpu-run starting its own daemon would pay; the second does not.
+  echo "== charcount at 100,000 in 4 workers: without MPS, then twice under a daemon of its own"
+  python3 bench/job_profile.py charcount 100000 --backend cuda --workers 4 --jsonl 2>&1 | grep -E "^workers|parts"
+  if command -v nvidia-cuda-mps-control > /dev/null; then
+    mps=$(mktemp -d)
+    export CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    nvidia-cuda-mps-control -d || status=1
+    python3 bench/job_profile.py charcount 100000 --backend cuda --workers 4,4 --jsonl 2>&1 | grep -E "^workers|parts"
+    echo quit | nvidia-cuda-mps-control
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+  else
+    echo "no nvidia-cuda-mps-control on this machine"
+  fi
 fi
 if want scale; then
   # Not in the default sections: charcount (examples/charcount, one shared input directory) at 100,000
