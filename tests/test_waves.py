@@ -98,3 +98,18 @@ def test_a_later_wave_sees_the_out_files_of_an_earlier_one_whole(capsysbinary, t
     seen = [(out_dir / f"{i}.stdout").read_text() for i in range(200)]
     first = seen.count("none\n")
     assert 0 < first < 200 and seen[first:] == ["seen:none\n"] * (200 - first)
+
+
+def test_errors_that_no_wave_size_helps_come_before_the_budget(capsysbinary, tmp_path: Path) -> None:
+    """The budget is checked before the contexts, but not before what instantiation says first: a memory past
+    the per-instance limit, and (for one instance) an import nothing provides, are refused as such."""
+    big = tmp_path / "big64.wasm"
+    big.write_bytes(wasmtime.wat2wasm('(module (memory i64 2000000) (func (export "id") (param i32) (result i32)'
+                                      ' local.get 0))'))
+    status, _, err = gpu_run(capsysbinary, "-n", "4", "--invoke", "id", str(big), "5")
+    assert status != 0 and b"exceeds the limit of" in err and b"waves" not in err, err
+    missing = tmp_path / "missing.wasm"
+    missing.write_bytes(wasmtime.wat2wasm('(module (import "env" "nope" (func)) (memory 64)'
+                                          ' (func (export "id") (param i32) (result i32) local.get 0))'))
+    status, _, err = gpu_run(capsysbinary, "--max-memory", "300K", "-n", "1", "--invoke", "id", str(missing), "5")
+    assert status != 0 and b"env::nope" in err, err

@@ -1183,7 +1183,8 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
     the called function's result types."""
     spare = getattr(opts, "max_children", 0) or 0  # processes for the instances' children (processes.py)
     n = (store.n >> store.thread_shift) - spare  # a process's threads share its context (threads.py)
-    check_memories(store, module)  # a wave past the budget is refused before its contexts are made
+    if n > 1:  # a wave past the budget is refused before its contexts are made (one instance is not split)
+        check_memories(store, module)
     with ExitStack() as stack:
         wasi = None
         children = None

@@ -99,19 +99,17 @@ def _written(module: Module, memory: int) -> int:
 
 def check_memories(store: Store, module: Module) -> None:
     """Raise ResourceLimitError where the store's budget cannot hold the module's own memories, as
-    instantiating it would: before what a batch makes per instance ahead of that (WASI contexts, the
-    device's copies of their files), so that a batch past the budget is split into waves without them."""
+    instantiating it would (or WasmGpuError for a memory past the per-instance limit): before what a batch
+    makes per instance ahead of that (WASI contexts, the device's copies of their files), so that a batch
+    past the budget is split into waves without them."""
     first = sum(1 for imp in module.imports if imp.kind == "memory")
-    need, what = 0, ""
-    for j, m in enumerate(module.mems):
-        if m.shared and store.thread_shift:
-            continue  # a process's shared memory is counted per process, at instantiation
-        charge, what = store.memory_charge(m, _written(module, first + j))
-        need += charge
-    if need:
-        store.budget.check(need, what if len(module.mems) == 1 else
-                           f"{store.n} instances' {len(module.mems)} memories need {{need}} of "
-                           f"{store.backend.memory_kind}")
+    charges = [store.memory_charge(m, _written(module, first + j)) for j, m in enumerate(module.mems)]
+    if len(charges) == 1:
+        store.budget.check(*charges[0])
+    elif charges:
+        lazy = "an estimated " if store.backend.lazy else ""
+        store.budget.check(sum(c for c, _ in charges), f"{store.n} instances' {len(charges)} memories need "
+                                                        f"{lazy}{{need}} of {store.backend.memory_kind}")
 
 
 def _add_segments(store: Store, module: Module, addr: Addresses) -> None:

@@ -415,17 +415,16 @@ class Store:
     def add_memory(self, mtype: MemoryType, written: int = 0) -> int:
         """A memory's address. `written`: bytes of each instance's memory that data segments will write
         (they are committed)."""
-        # Past the limit memory.grow fails: 4 GiB per instance for 32-bit memories, memory_limit for 64-bit.
-        top = self.memory_limit // PAGE if mtype.memory64 else 65536
-        max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
-        low = mtype.limits.min
-        if low > max_pages:
-            raise WasmGpuError(f"memory of {low} pages exceeds the limit of {max_pages} pages per instance")
-        if mtype.shared and self.thread_shift:
-            return self._add_process_memory(mtype, max_pages)
         charge, what = self.memory_charge(mtype, written)
+        max_pages = self._max_pages(mtype)
         self.budget.charge(charge, what)
-        if self.backend.lazy:
+        low = mtype.limits.min
+        if mtype.shared and self.thread_shift:
+            # A shared memory of threads: one copy per process, reserved at its maximum, so that a grow in
+            # one lane is seen by all (vm.h grow_group) without the host.
+            data = MemoryArray.zeros(self.backend, self.n >> self.thread_shift, max_pages * PAGE, self.memory_layout)
+            data.shift = self.thread_shift
+        elif self.backend.lazy:
             try:
                 data = self.budget.reserve(low, max_pages)
             except ResourceLimitError:
@@ -434,34 +433,36 @@ class Store:
         else:
             data = MemoryArray.zeros(self.backend, self.n, low * PAGE, self.memory_layout)
         self.mems.append(MemInst(mtype, data, max_pages))
-        self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
+        self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, low)
         self.params.dirty = True
         return len(self.mems) - 1
 
+    def _max_pages(self, mtype: MemoryType) -> int:
+        """The pages an instance's copy of a memory may grow to, or WasmGpuError where its initial size is
+        past that already."""
+        # Past the limit memory.grow fails: 4 GiB per instance for 32-bit memories, memory_limit for 64-bit.
+        top = self.memory_limit // PAGE if mtype.memory64 else 65536
+        max_pages = min(mtype.limits.max if mtype.limits.max is not None else top, top)
+        if mtype.limits.min > max_pages:
+            raise WasmGpuError(f"memory of {mtype.limits.min} pages exceeds the limit of {max_pages} pages per "
+                               "instance")
+        return max_pages
+
     def memory_charge(self, mtype: MemoryType, written: int) -> tuple[int, str]:
-        """What add_memory counts against the budget for the instances' copies of a memory (not a process's
-        shared one), and what it says of them where they do not fit."""
+        """What add_memory counts against the budget for a memory, and what it says of it where that does
+        not fit; WasmGpuError for a memory past the per-instance limit."""
+        max_pages = self._max_pages(mtype)
         n, low, kind = self.n, mtype.limits.min, self.backend.memory_kind
+        if mtype.shared and self.thread_shift:
+            copies = n >> self.thread_shift
+            return (copies * (low if self.backend.lazy else max_pages) * PAGE,
+                    f"{copies} processes' shared memory of up to {max_pages} pages need {{need}} of {kind}")
         what = f"{n} instances of a memory of {low} pages ({format_bytes(low * PAGE)} each) need "
         if not self.backend.lazy:
             return n * low * PAGE, what + f"{{need}} of {kind}"
         written = min(written, low * PAGE)
         return (n * (written + (low * PAGE - written) // UNTOUCHED_SHARE),
                 what + f"an estimated {{need}} of {kind} (untouched pages count an eighth)")
-
-    def _add_process_memory(self, mtype: MemoryType, max_pages: int) -> int:
-        """A shared memory of threads: one copy per process, reserved at its maximum, so that a grow in one
-        lane is seen by all (vm.h grow_group) without the host."""
-        copies = self.n >> self.thread_shift
-        charge = copies * (max_pages * PAGE if not self.backend.lazy else mtype.limits.min * PAGE)
-        self.budget.charge(charge, f"{copies} processes' shared memory of up to {max_pages} pages need {{need}} "
-                                   f"of {self.backend.memory_kind}")
-        data = MemoryArray.zeros(self.backend, copies, max_pages * PAGE, self.memory_layout)
-        data.shift = self.thread_shift
-        self.mems.append(MemInst(mtype, data, max_pages))
-        self.mem_pages = grow_rows(self.mem_pages, self.xp, 1, self.n, np.uint32, mtype.limits.min)
-        self.params.dirty = True
-        return len(self.mems) - 1
 
     def exception_rows(self) -> tuple[Any, int]:
         """The instances' exceptions, u64 [1 + EXN_SLOTS * width][N], and width: the rows of one exception (its
