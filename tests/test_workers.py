@@ -285,8 +285,15 @@ def test_outcomes_cross_the_pipe_in_columns_unchanged() -> None:
     sent = [Outcome(5, exit_code=0, fuel_used=10, wall_time=0.5), Outcome(6, exit_code=3),
             Outcome(7, trap="unreachable", backtrace=["0x1 - m!f"], wall_time=0.25),
             Outcome(8, error="invalid exit status"), Outcome(9, values=(1, 2)), Outcome(10, timed_out=True),
-            Outcome(11, interrupted=True), Outcome(12, exit_code=None, fuel_used=None)]
+            Outcome(11, interrupted=True), Outcome(12, exit_code=None, fuel_used=None),
+            Outcome(13, exit_code=0, values=())]
     assert unpack_outcomes(pickle.loads(pickle.dumps(pack_outcomes(sent)))) == sent
+    # A command's instances (each returned nothing) go in columns, none of them whole, and come back equal.
+    exits = [Outcome(k, exit_code=k % 3, values=() if k % 2 else None, fuel_used=2**64 - 1 - k, wall_time=k / 7)
+             for k in range(1000)]
+    packed = pack_outcomes(exits)
+    assert not packed["rare"]
+    assert unpack_outcomes(pickle.loads(pickle.dumps(packed))) == exits
 
 
 def test_a_ctrl_c_between_waves_is_noted_not_raised() -> None:
@@ -324,3 +331,16 @@ def test_max_children_is_the_batchs_room_not_each_workers(monkeypatch) -> None:
     assert workers.children_shares(argparse.Namespace(max_children=100), 3) == [33, 33, 34]
     assert workers.children_shares(argparse.Namespace(max_children=2), 3) == [1, 1, 1]
     assert workers.children_shares(argparse.Namespace(max_children=0), 2) == [None, None]
+
+
+def test_verbose_counts_the_workers_start_and_exit(tmp_path, capsysbinary, monkeypatch) -> None:
+    """-v's parts of a batch in workers begin with their start (spawn to main) and the module's loading,
+    and end with their exit (result written to the parent having it), each a time of every worker."""
+    wasm = module(tmp_path, echo_program())
+    _, _, err = gpu_run(capsysbinary, "-v", "--workers", "2", "-n", "6", "--out", str(tmp_path / "o"), str(wasm),
+                        monkeypatch=monkeypatch)
+    [parts] = [line for line in err.decode().splitlines() if line.startswith("gpu-run: parts (summed")]
+    names = [p.rsplit(" ", 2)[0] for p in parts.split(": ", 2)[2].split(", ")]
+    assert names[:3] == ["worker start", "module", "engine"] and names[-1] == "worker exit", names
+    start = float(parts.split("worker start ")[1].split(" ")[0])
+    assert 0 < start < 60, parts

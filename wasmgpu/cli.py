@@ -1005,8 +1005,8 @@ class RunReport:
 # copies, the file snapshot), instantiation, the launches (the VM running), what follows each launch (the
 # device's output buffers drained, files made on the device made on the host), host calls, and the output
 # files written.
-PHASES = ("engine", "store", "output sinks", "contexts", "wasi", "instantiate", "launches", "after launches",
-          "host calls", "outputs")
+PHASES = ("worker start", "module", "engine", "store", "output sinks", "contexts", "wasi", "instantiate",
+          "launches", "after launches", "host calls", "outputs", "worker exit")
 
 
 _CHILD_MODULES: dict[Path, Module] = {}  # loaded once per process, whatever the waves

@@ -257,7 +257,9 @@ def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
               progress: Progress | None = None) -> tuple[list[Any], list[subprocess.Popen[bytes]]]:
     """Each job in a worker process of its own, at once: their results (None where a worker gave none)."""
     procs, readers = [], []
+    spawned = []  # time.monotonic() at each worker's spawn: the clock is the system's, the same in the worker
     for job in jobs:
+        spawned.append(time.monotonic())
         if progress is None:
             procs.append(_start(threads, device=job.device))
             continue
@@ -276,8 +278,12 @@ def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
             results[k] = pickle.loads(data) if data else None
         except (OSError, pickle.UnpicklingError, EOFError) as e:
             results[k] = {"internal": f"worker {k}: {type(e).__name__}: {e}"}
-        if isinstance(results[k], dict):
-            results[k]["seconds"] = time.perf_counter() - started
+        r = results[k]
+        if isinstance(r, dict):
+            r["seconds"] = time.perf_counter() - started
+            if "report" in r and "began" in r:
+                r["report"].phases["worker start"] += max(0.0, r["began"] - spawned[k])
+                r["report"].phases["worker exit"] += max(0.0, time.monotonic() - r["done"])
 
     threads_ = [threading.Thread(target=talk, args=(k,), daemon=True) for k in range(len(jobs))]
     with _forward_sigint(procs, sigints):
@@ -462,8 +468,9 @@ def run_job(job: Job) -> dict[str, Any]:
     STOP_HEARD[0] = False  # a Ray worker process runs one task after another
     quiet_stop()  # the parent says that it heard Ctrl-C
     try:
-        module = cli.load_module(job.module, opts.module, opts)
-        command = cli.runs_command(opts, module)
+        with cli.timed(opts, "module"):
+            module = cli.load_module(job.module, opts.module, opts)
+            command = cli.runs_command(opts, module)
         with cli.timed(opts, "engine"):
             engine = cli.make_engine(opts)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
@@ -504,6 +511,7 @@ def run_job(job: Job) -> dict[str, Any]:
 
 
 def main() -> int:
+    began = time.monotonic()  # after the imports: the parent counts from the spawn to here as its start
     job = pickle.load(sys.stdin.buffer)
     result_fd = os.dup(1)
     os.dup2(2, 1)  # whatever else is printed goes to stderr, not into the result
@@ -521,10 +529,17 @@ def main() -> int:
                 print(f"gpu-run: worker profile not written: {e}", file=sys.stderr)
     else:
         result = run_job(job)
+    # The parent counts from here to having the result as the worker's exit (the result's transfer, the end).
+    result.update(began=began, done=time.monotonic())
     with os.fdopen(result_fd, "wb") as f:
         pickle.dump(result, f)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Everything the worker wrote is closed and its result sent: the interpreter's teardown (every
+    # instance's objects freed one by one, the array library's own) would only keep the parent waiting.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

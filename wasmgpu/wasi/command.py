@@ -339,18 +339,32 @@ class Outcome:
 def pack_outcomes(outcomes: list[Outcome]) -> dict[str, Any]:
     """Outcomes in columns, for a worker process's pipe: a pickled Outcome per instance cost the parent
     4.5 us each to load (a million: 4.5 s of one core), lists of numbers a tenth of that. An outcome
-    other than an exit (a trap, an error, values, a timeout, an interrupt) goes whole."""
-    rare = {k: o for k, o in enumerate(outcomes) if not o.plain or o.values is not None}
-    return {"index": [o.index for o in outcomes], "exit_code": [o.exit_code for o in outcomes],
-            "fuel_used": [o.fuel_used for o in outcomes], "wall_time": [o.wall_time for o in outcomes], "rare": rare}
+    other than an exit (a trap, an error, values returned, a timeout, an interrupt) goes whole; a
+    function that returned nothing is a column of its own."""
+    rare = {k: o for k, o in enumerate(outcomes) if not o.plain or o.values}
+    return {"index": _column([o.index for o in outcomes], np.int64),
+            "returned": np.array([o.values is not None for o in outcomes], dtype=bool),  # values (), not None
+            "exit_code": _column([o.exit_code for o in outcomes], np.int64),
+            "fuel_used": _column([o.fuel_used for o in outcomes], np.uint64),
+            "wall_time": _column([o.wall_time for o in outcomes], np.float64), "rare": rare}
+
+
+def _column(values: list[Any], dtype: Any) -> np.ndarray | list[Any]:
+    """A column as an array, which pickles as its bytes (a list of 50,000 numbers took 0.1-0.2 s to pickle
+    and as long to load); as the list where some are None."""
+    try:
+        return np.array(values, dtype=dtype)
+    except (TypeError, OverflowError):
+        return values
 
 
 def unpack_outcomes(packed: dict[str, Any]) -> list[Outcome]:
     rare = packed["rare"]
     # Positional, in the field order (a third faster than by keyword).
-    out = [Outcome(i, e, None, None, None, [], False, False, f, w)
-           for i, e, f, w in zip(packed["index"], packed["exit_code"], packed["fuel_used"], packed["wall_time"],
-                                 strict=True)]
+    columns = [c.tolist() if isinstance(c, np.ndarray) else c for c in (
+        packed["index"], packed["exit_code"], packed["returned"], packed["fuel_used"], packed["wall_time"])]
+    out = [Outcome(i, e, () if v else None, None, None, [], False, False, f, w)
+           for i, e, v, f, w in zip(*columns, strict=True)]
     for k, o in rare.items():
         out[k] = o
     return out
