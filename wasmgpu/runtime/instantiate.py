@@ -102,7 +102,7 @@ def check_memories(store: Store, module: Module) -> None:
     instantiating it would (or WasmGpuError for a memory past the per-instance limit): before what a batch
     makes per instance ahead of that (WASI contexts, the device's copies of their files), so that a batch
     past the budget is split into waves without them."""
-    first = sum(1 for imp in module.imports if imp.kind == "memory")
+    first = len(module.imported("memory"))  # the module's own memories are numbered after these
     charges = [store.memory_charge(m, _written(module, first + j)) for j, m in enumerate(module.mems)]
     if len(charges) == 1:
         store.budget.check(*charges[0])
