@@ -35,7 +35,16 @@ def main() -> None:
     p.add_argument("--jsonl", action="store_true",
                    help="outputs to one --out-jsonl file, and the inputs made once (for programs that write only to "
                         "stdout): no run follows another's removal of 100,000s of files, which slows the file system")
+    p.add_argument("--variant", action="append", default=[], metavar="'LABEL: [VAR=VALUE ...] [ARG ...]'",
+                   help="also time each worker count with these environment variables and gpu-run arguments "
+                        "(repeatable; the same inputs)")
     args = p.parse_args()
+    variants = [("", {}, [])]
+    for v in args.variant:
+        label, _, rest = v.partition(":")
+        words = rest.split()
+        env = dict(w.split("=", 1) for w in words if "=" in w and w.split("=", 1)[0].isupper())
+        variants.append((label.strip(), env, [w for w in words if w.split("=", 1)[0] not in env]))
     program = jobs.PROGRAMS[args.program]
     work = Path(tempfile.mkdtemp(prefix="wasmgpu-profile-"))
     try:
@@ -56,16 +65,18 @@ def main() -> None:
             base[at:at + 2] = ["--out-jsonl", str(work / "out.jsonl")]
             fresh_inputs()
         counts = [w for w in args.workers.split(",") if w] or [""]
-        for w in counts:
-            if not args.jsonl:
-                fresh_inputs()
-            shutil.rmtree(work / "out", ignore_errors=True)
-            cmd = base[:3] + ["-v"] + (["--workers", w] if w else []) + base[3:]
-            t = time.perf_counter()
-            with stdin.open("rb") as f:
-                r = subprocess.run(cmd, stdin=f, capture_output=True, text=True)
-            print(f"workers {w or 'default'}: {time.perf_counter() - t:.2f} s, exit {r.returncode}")
-            print("  " + "\n  ".join(r.stderr.strip().splitlines()[-6:]))
+        for label, env, extra in variants:
+            for w in counts:
+                if not args.jsonl:
+                    fresh_inputs()
+                shutil.rmtree(work / "out", ignore_errors=True)
+                cmd = base[:3] + ["-v"] + (["--workers", w] if w else []) + extra + base[3:]
+                t = time.perf_counter()
+                with stdin.open("rb") as f:
+                    r = subprocess.run(cmd, stdin=f, capture_output=True, text=True, env={**os.environ, **env})
+                print(f"{label + ', ' if label else ''}workers {w or 'default'}: {time.perf_counter() - t:.2f} s, "
+                      f"exit {r.returncode}")
+                print("  " + "\n  ".join(r.stderr.strip().splitlines()[-6:]))
         if args.profile_workers:
             fresh_inputs()
             shutil.rmtree(work / "out", ignore_errors=True)

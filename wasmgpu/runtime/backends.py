@@ -106,6 +106,8 @@ class Backend:
     # Whether zeros() only reserves: pages are committed when first touched (the store's budget then counts
     # what is sure to be touched, and linear memories reserve their growth up front).
     lazy = False
+    # log2 of how much less address space than budget.py's RESERVE_PER_* a lazy backend's memories reserve.
+    reserve_shift = 0
     # What the store's budget is spent on, for messages.
     memory_kind = "host memory"
 
@@ -149,6 +151,17 @@ def format_bytes(n: float) -> str:
 
 
 HOST_THREADS_VAR = "WASMGPU_HOST_THREADS"
+# "managed": a CUDA store's large arrays (linear memories, stacks) in managed memory, whose pages the driver
+# populates, zeroed, where the GPU first touches them, so that a batch whose instances touch little of their
+# memory runs in fewer waves; "device" (the default): allocated whole.
+CUDA_MEMORY_VAR = "WASMGPU_CUDA_MEMORY"
+
+
+def cuda_managed() -> bool:
+    mode = os.environ.get(CUDA_MEMORY_VAR, "device")
+    if mode not in ("device", "managed"):
+        raise WasmGpuError(f"{CUDA_MEMORY_VAR} must be device or managed, not {mode!r}")
+    return mode == "managed"
 # Set where several processes share the GPU (workers.py).
 SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
 CU_CTX_SCHED_BLOCKING_SYNC = 4
@@ -306,7 +319,12 @@ class CudaBackend(Backend):
         # Auto by default: contiguous (where stores start) was faster on 8 of the 10 benchmarks, interleaved
         # up to 4.4x on programs whose lanes touch the same addresses in step; the trial found the latter on
         # the GPU and cost the others 2% (bench/NOTES.md).
-        self.memory_layout = _layout(memory_layout, "auto")
+        self.lazy = cuda_managed()
+        # Managed pages are populated where first touched: interleaved words keep what the instances touch
+        # together (contiguous memories took a page fault per instance for a data segment: 9x slower).
+        self.memory_layout = _layout(memory_layout, "interleaved" if self.lazy else "auto")
+        if self.lazy and self.memory_layout != "interleaved":
+            raise WasmGpuError(f"{CUDA_MEMORY_VAR}=managed keeps memories interleaved, not {self.memory_layout}")
         self.kernel = load_cuda_kernel(defines=self.defines)
         self._interpreters = {self.start_layout: self.kernel}  # Backend.interpreter's
         self.arch = cupy.cuda.Device().compute_capability
@@ -326,6 +344,20 @@ class CudaBackend(Backend):
 
     def ptr(self, arr: Any) -> int:
         return int(arr.data.ptr)
+
+    # Managed memory's reservations take address space on the host and the GPU: an eighth of the host's.
+    reserve_shift = 3
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        nbytes = _nbytes(shape, dtype)
+        if not self.lazy or nbytes < LAZY_MIN_BYTES:
+            return super().zeros(shape, dtype)
+        cupy = self.xp
+        try:  # not cleared here: the driver zeroes each page it populates
+            ptr = cupy.cuda.malloc_managed(nbytes)
+        except (MemoryError, cupy.cuda.runtime.CUDARuntimeError) as e:
+            raise ResourceLimitError(f"could not reserve {format_bytes(nbytes)} of managed memory") from e
+        return cupy.ndarray(shape, dtype, memptr=ptr)
 
     def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         from ..vm.build import load_cuda_kernel
@@ -406,7 +438,7 @@ def batch_memory_bound(backend: str, devices: int, max_memory: int | None) -> tu
     else:
         bound = int(HOST_BUDGET_SHARE * host_memory_available())
     kind = CudaBackend.memory_kind if gpu else CpuBackend.memory_kind
-    return (bound if max_memory is None else max_memory), (CpuBackend.lazy and not gpu), kind
+    return (bound if max_memory is None else max_memory), (cuda_managed() if gpu else CpuBackend.lazy), kind
 
 
 def cuda_available() -> bool:

@@ -100,7 +100,7 @@ class MemoryBudget:
             return
         share = max(self.headroom(), 0) // len(store.mems) // PAGE
         for i, m in enumerate(store.mems):
-            pages = store.mem_pages[i + 1][:: 1 << m.data.shift]  # a process's shared memory: one copy
+            pages = self.backend.to_host(store.mem_pages[i + 1][:: 1 << m.data.shift])  # shared: one copy
             limit = m.max_pages
             if len(pages) * limit - int(pages.sum(dtype=np.uint64)) <= share:
                 mems[i, 2] = limit

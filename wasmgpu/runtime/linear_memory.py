@@ -75,12 +75,15 @@ class MemoryArray:
     def copy_used(self, old: MemoryArray, used: np.ndarray) -> None:
         """Copy each instance's first used[i] bytes of `old` (of the same layout, no larger) here: only what
         is in use, so that a lazily committed memory commits no more pages than before."""
-        if self.layout == "contiguous":
+        used = self.backend.to_host(used)
+        top = int(used.max(initial=0))
+        if self.layout == "contiguous" and isinstance(self.data, np.ndarray):
             for i in np.nonzero(used)[0].tolist():
                 self.data[0, i, : used[i]] = old.data[0, i, : used[i]]
+        elif self.layout == "contiguous":  # on a GPU one copy, not one per instance: up to the largest in use
+            self.data[0, :, :top] = old.data[0, :, :top]
         else:
-            chunks = -(-int(used.max(initial=0)) // self.chunk)
-            self.data[:chunks] = old.data[:chunks]
+            self.data[: -(-top // self.chunk)] = old.data[: -(-top // self.chunk)]
 
     def relayout(self, layout: str, used: int) -> MemoryArray:
         """A copy in `layout` holding each instance's first `used` bytes (the rest zero): a store moving to
@@ -186,7 +189,7 @@ class MemoryArray:
         """The same bytes at the same address in every instance (an active data segment); a large one's
         whole pages shared copy-on-write where the memory is only reserved (memory_image.py)."""
         src = _as_bytes(data)
-        if self.backend.lazy and self.layout == "contiguous":
+        if self.backend.lazy and self.layout == "contiguous" and isinstance(self.data, np.ndarray):
             lo, hi, failed = map_segment(self.data, addr, src)
             if hi > lo:
                 self._put(slice(None), addr, src[:lo])

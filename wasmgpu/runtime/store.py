@@ -149,8 +149,9 @@ class Store:
         # The layout of every MemoryArray the VM reads; a run may move it (relayout, tuning.LayoutTrial).
         self.memory_layout = backend.start_layout
         # The reservation sizes are read here, per store, so that a test can make them small.
-        self.budget = MemoryBudget(self, backend, n, limit, reserve_per_memory=RESERVE_PER_MEMORY,
-                                   reserve_per_store=RESERVE_PER_STORE)
+        self.budget = MemoryBudget(self, backend, n, limit,
+                                   reserve_per_memory=RESERVE_PER_MEMORY >> backend.reserve_shift,
+                                   reserve_per_store=RESERVE_PER_STORE >> backend.reserve_shift)
         self.stack_slots, self.max_depth = self._stack_shape(n, stack_slots, max_depth)
         self.xp = backend.xp
         self.n = n
@@ -182,7 +183,7 @@ class Store:
         if stack_slots is None:
             # 64 Ki slots (512 KiB) per instance, less where N instances would take over an eighth of the GPU's
             # free memory or of the store's budget (a worker process's share of the GPU: workers.py).
-            free = backend.device_memory()
+            free = None if backend.lazy else backend.device_memory()
             if free is not None:
                 free = min(free, self.budget.limit)
             stack_slots = 1 << 16 if free is None else max(1 << 10, min(1 << 16, free // (64 * n)))

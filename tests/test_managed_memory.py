@@ -1,0 +1,51 @@
+"""CUDA stores with their memories and stacks in managed memory (WASMGPU_CUDA_MEMORY=managed): what an
+instance reads before it writes is zero, memories grow in place and keep their bytes, the budget counts what
+is touched. On a GPU only; the CPU backend's lazy memories are tested in test_limits.py."""
+
+import pytest
+import wasmtime
+
+from wasmgpu.errors import WasmGpuError
+from wasmgpu.runtime.backends import CUDA_MEMORY_VAR, cuda_available, cuda_managed
+from wasmgpu.runtime.engine import Engine
+
+MEM = """(module (memory (export "mem") 17)
+ (data (i32.const 1048576) "\\2a")
+ (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+ (func (export "size") (result i32) (memory.size))
+ (func (export "peek") (param i32) (result i32) (i32.load (local.get 0)))
+ (func (export "poke") (param i32 i32) (i32.store (local.get 0) (local.get 1))))"""
+
+
+def test_the_mode_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CUDA_MEMORY_VAR, "pinned")
+    with pytest.raises(WasmGpuError, match="must be device or managed, not 'pinned'"):
+        cuda_managed()
+    monkeypatch.setenv(CUDA_MEMORY_VAR, "managed")
+    assert cuda_managed()
+    monkeypatch.delenv(CUDA_MEMORY_VAR)
+    assert not cuda_managed()
+
+
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+def test_managed_memories_read_zero_grow_in_place_and_keep_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CUDA_MEMORY_VAR, "managed")
+    with pytest.raises(WasmGpuError, match="managed keeps memories interleaved, not contiguous"):
+        Engine("cuda", "contiguous")
+    engine = Engine("cuda")
+    assert engine.backend.lazy and engine.backend.memory_layout == "interleaved"
+    wasm = wasmtime.wat2wasm(MEM)
+    n = 3000
+    for _ in range(2):  # the second store's pages may be the first's, freed: still zero to its instances
+        batch = engine.load(wasm).instantiate(n, tier="interp")
+        addrs = [(4 * (i * 97 % 278000),) for i in range(n)]
+        assert [r.unwrap() for r in batch.call("peek", addrs)] == [(0,)] * n
+        assert [r.unwrap() for r in batch.call("peek", [(1048576,)] * n)] == [(42,)] * n
+        batch.call("poke", [(a, i + 1) for i, (a,) in enumerate(addrs)])
+        assert [r.unwrap() for r in batch.call("grow", [(i % 5,) for i in range(n)])] == [(17,)] * n
+        assert [r.unwrap() for r in batch.call("size")] == [(17 + i % 5,) for i in range(n)]
+        top = [(65536 * (17 + i % 5) - 4,) for i in range(n)]
+        assert [r.unwrap() for r in batch.call("peek", top)] == [(0,)] * n
+        batch.call("poke", [(a, 7) for (a,) in top])
+        assert [r.unwrap() for r in batch.call("peek", addrs)] == [(i + 1,) for i in range(n)]
+        assert [r.unwrap() for r in batch.call("peek", top)] == [(7,)] * n
