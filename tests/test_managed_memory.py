@@ -5,8 +5,9 @@ is touched. On a GPU only; the CPU backend's lazy memories are tested in test_li
 import pytest
 import wasmtime
 
+from tests.conftest import REPO
 from wasmgpu.errors import WasmGpuError
-from wasmgpu.runtime.backends import CUDA_MEMORY_VAR, cuda_available, cuda_managed
+from wasmgpu.runtime.backends import CUDA_MEMORY_VAR, cuda_available, cuda_memory_mode
 from wasmgpu.runtime.engine import Engine
 
 MEM = """(module (memory (export "mem") 17)
@@ -19,18 +20,19 @@ MEM = """(module (memory (export "mem") 17)
 
 def test_the_mode_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CUDA_MEMORY_VAR, "pinned")
-    with pytest.raises(WasmGpuError, match="must be device or managed, not 'pinned'"):
-        cuda_managed()
+    with pytest.raises(WasmGpuError, match="must be auto, device or managed, not 'pinned'"):
+        cuda_memory_mode()
     monkeypatch.setenv(CUDA_MEMORY_VAR, "managed")
-    assert cuda_managed()
+    assert cuda_memory_mode() == "managed"
     monkeypatch.delenv(CUDA_MEMORY_VAR)
-    assert not cuda_managed()
+    assert cuda_memory_mode() == "auto"
 
 
 @pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
 def test_managed_memories_read_zero_grow_in_place_and_keep_their_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CUDA_MEMORY_VAR, "managed")
-    with pytest.raises(WasmGpuError, match="managed keeps memories interleaved, not contiguous"):
+    with pytest.raises(WasmGpuError, match=r"managed memory \(WASMGPU_CUDA_MEMORY\) keeps memories interleaved, not "
+                                           "contiguous"):
         Engine("cuda", "contiguous")
     engine = Engine("cuda")
     assert engine.backend.lazy and engine.backend.memory_layout == "interleaved"
@@ -49,3 +51,26 @@ def test_managed_memories_read_zero_grow_in_place_and_keep_their_bytes(monkeypat
         batch.call("poke", [(a, 7) for (a,) in top])
         assert [r.unwrap() for r in batch.call("peek", addrs)] == [(i + 1,) for i in range(n)]
         assert [r.unwrap() for r in batch.call("peek", top)] == [(7,)] * n
+
+
+def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmgpu import cli
+
+    monkeypatch.delenv(CUDA_MEMORY_VAR, raising=False)
+    monkeypatch.setattr(cli, "cuda_total_memory", lambda ordinal=0: 80 << 30)
+    engine = Engine("cpu")
+    rust = engine.load((REPO / "examples/charcount/charcount.wasm").read_bytes()).module  # 17 pages
+    small = engine.load(wasmtime.wat2wasm("(module (memory 2))")).module
+
+    def wants(module, n: int, *args: str, share: int = 1) -> bool:
+        return cli.wants_managed(cli.build_parser().parse_args([*args, "x.wasm"]), module, n, share)
+
+    assert wants(rust, 100_000, "--backend", "cuda", share=5)  # 111 GB against 16 GB
+    assert wants(rust, 100_000, "--backend", "cuda", "--memory-layout", "interleaved")
+    assert not wants(rust, 50_000, "--backend", "cuda")  # 56 GB fits 64 GB
+    assert not wants(small, 1_000_000, "--backend", "cuda")  # a C program's small memory
+    assert not wants(rust, 100_000, "--backend", "cuda", "--memory-layout", "contiguous")
+    assert not wants(rust, 100_000, "--backend", "cpu")
+    assert not wants(rust, 100_000, "--backend", "cuda", "--max-memory", "200G")
+    monkeypatch.setenv(CUDA_MEMORY_VAR, "device")
+    assert not wants(rust, 100_000, "--backend", "cuda")

@@ -472,7 +472,7 @@ def run_job(job: Job) -> dict[str, Any]:
             module = cli.load_module(job.module, opts.module, opts)
             command = cli.runs_command(opts, module)
         with cli.timed(opts, "engine"):
-            engine = cli.make_engine(opts)
+            engine = cli.make_engine(opts, module, job.hi - job.lo, job.share)
         limit = engine.backend.memory_budget() if opts.max_memory is None else opts.max_memory
         engine.max_memory = limit // job.share
         rows = cli.RangeRows(job.rows, opts, command)

@@ -151,17 +151,19 @@ def format_bytes(n: float) -> str:
 
 
 HOST_THREADS_VAR = "WASMGPU_HOST_THREADS"
-# "managed": a CUDA store's large arrays (linear memories, stacks) in managed memory, whose pages the driver
-# populates, zeroed, where the GPU first touches them, so that a batch whose instances touch little of their
-# memory runs in fewer waves; "device" (the default): allocated whole.
+# How a CUDA store holds its large arrays (linear memories, stacks): "device", allocated whole; "managed", in
+# managed memory, whose pages the driver populates, zeroed, where the GPU first touches them, so that a batch
+# whose instances touch little of their memory runs in fewer waves; "auto" (the default), managed for a
+# batch that gpu-run would otherwise run in waves (cli.wants_managed), else device.
 CUDA_MEMORY_VAR = "WASMGPU_CUDA_MEMORY"
+CUDA_MEMORY_MODES = ("auto", "device", "managed")
 
 
-def cuda_managed() -> bool:
-    mode = os.environ.get(CUDA_MEMORY_VAR, "device")
-    if mode not in ("device", "managed"):
-        raise WasmGpuError(f"{CUDA_MEMORY_VAR} must be device or managed, not {mode!r}")
-    return mode == "managed"
+def cuda_memory_mode() -> str:
+    mode = os.environ.get(CUDA_MEMORY_VAR, "auto")
+    if mode not in CUDA_MEMORY_MODES:
+        raise WasmGpuError(f"{CUDA_MEMORY_VAR} must be auto, device or managed, not {mode!r}")
+    return mode
 # Set where several processes share the GPU (workers.py).
 SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
 CU_CTX_SCHED_BLOCKING_SYNC = 4
@@ -296,7 +298,9 @@ class CudaBackend(Backend):
     instance_minor = True
     block = 128
 
-    def __init__(self, memory_layout: str | None = None, device: int | None = None) -> None:
+    def __init__(self, memory_layout: str | None = None, device: int | None = None,
+                 managed: bool | None = None) -> None:
+        """`managed`: linear memories and stacks in managed memory (None: as WASMGPU_CUDA_MEMORY says)."""
         try:
             import cupy
         except ImportError as e:
@@ -319,12 +323,13 @@ class CudaBackend(Backend):
         # Auto by default: contiguous (where stores start) was faster on 8 of the 10 benchmarks, interleaved
         # up to 4.4x on programs whose lanes touch the same addresses in step; the trial found the latter on
         # the GPU and cost the others 2% (bench/NOTES.md).
-        self.lazy = cuda_managed()
+        self.lazy = cuda_memory_mode() == "managed" if managed is None else managed
         # Managed pages are populated where first touched: interleaved words keep what the instances touch
         # together (contiguous memories took a page fault per instance for a data segment: 9x slower).
         self.memory_layout = _layout(memory_layout, "interleaved" if self.lazy else "auto")
         if self.lazy and self.memory_layout != "interleaved":
-            raise WasmGpuError(f"{CUDA_MEMORY_VAR}=managed keeps memories interleaved, not {self.memory_layout}")
+            raise WasmGpuError(f"managed memory ({CUDA_MEMORY_VAR}) keeps memories interleaved, not "
+                               f"{self.memory_layout}")
         self.kernel = load_cuda_kernel(defines=self.defines)
         self._interpreters = {self.start_layout: self.kernel}  # Backend.interpreter's
         self.arch = cupy.cuda.Device().compute_capability
@@ -438,7 +443,8 @@ def batch_memory_bound(backend: str, devices: int, max_memory: int | None) -> tu
     else:
         bound = int(HOST_BUDGET_SHARE * host_memory_available())
     kind = CudaBackend.memory_kind if gpu else CpuBackend.memory_kind
-    return (bound if max_memory is None else max_memory), (cuda_managed() if gpu else CpuBackend.lazy), kind
+    lazy = cuda_memory_mode() == "managed" if gpu else CpuBackend.lazy
+    return (bound if max_memory is None else max_memory), lazy, kind
 
 
 def cuda_available() -> bool:
@@ -461,9 +467,10 @@ def _layout(asked: str | None, default: str) -> str:
     return asked
 
 
-def make_backend(name: str, memory_layout: str | None = None, device: int | None = None) -> Backend:
+def make_backend(name: str, memory_layout: str | None = None, device: int | None = None,
+                 managed: bool | None = None) -> Backend:
     """`memory_layout`: None for the backend's own (cuda: auto; cpu: contiguous; cpu-interleaved: interleaved);
-    `device`: the GPU for cuda (None: the calling thread's current one)."""
+    `device`: the GPU for cuda (None: the calling thread's current one); `managed`: CudaBackend's."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"
     if device is not None and name != "cuda":
@@ -473,5 +480,5 @@ def make_backend(name: str, memory_layout: str | None = None, device: int | None
     if name == "cpu-interleaved":
         return CpuBackend(interleaved=True, memory_layout=memory_layout)
     if name == "cuda":
-        return CudaBackend(memory_layout, device)
+        return CudaBackend(memory_layout, device, managed)
     raise WasmGpuError(f"unknown backend {name!r} (expected auto, cpu or cuda)")
