@@ -1,12 +1,14 @@
-"""CUDA stores with their memories and stacks in managed memory (WASMGPU_CUDA_MEMORY=managed): what an
-instance reads before it writes is zero, memories grow in place and keep their bytes, the budget counts what
-is touched. On a GPU only; the CPU backend's lazy memories are tested in test_limits.py."""
+"""CUDA stores with their memories and stacks in managed memory (WASMGPU_CUDA_MEMORY): what an instance
+reads before it writes is zero, memories grow (in place, and past their reservation) keeping their bytes,
+and which batches gpu-run gives managed memory. On a GPU only, but for the choice; the CPU backend's lazy
+memories are tested in test_limits.py."""
 
 import pytest
 import wasmtime
 
 from tests.conftest import REPO
 from wasmgpu.errors import WasmGpuError
+from wasmgpu.runtime import store as store_module
 from wasmgpu.runtime.backends import CUDA_MEMORY_VAR, cuda_available, cuda_memory_mode
 from wasmgpu.runtime.engine import Engine
 
@@ -38,6 +40,8 @@ def test_managed_memories_read_zero_grow_in_place_and_keep_their_bytes(monkeypat
     assert engine.backend.lazy and engine.backend.memory_layout == "interleaved"
     wasm = wasmtime.wat2wasm(MEM)
     n = 3000
+    # Reservations of 18 pages: the grows past them move every instance's pages to a larger one.
+    monkeypatch.setattr(store_module, "RESERVE_PER_MEMORY", (18 * 65536 * n) << engine.backend.reserve_shift)
     for _ in range(2):  # the second store's pages may be the first's, freed: still zero to its instances
         batch = engine.load(wasm).instantiate(n, tier="interp")
         addrs = [(4 * (i * 97 % 278000),) for i in range(n)]
@@ -58,6 +62,7 @@ def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monke
 
     monkeypatch.delenv(CUDA_MEMORY_VAR, raising=False)
     monkeypatch.setattr(cli, "cuda_total_memory", lambda ordinal=0: 80 << 30)
+    monkeypatch.setattr(cli, "cuda_managed_concurrent", lambda ordinal=0: True)
     engine = Engine("cpu")
     rust = engine.load((REPO / "examples/charcount/charcount.wasm").read_bytes()).module  # 17 pages
     small = engine.load(wasmtime.wat2wasm("(module (memory 2))")).module
@@ -72,5 +77,12 @@ def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monke
     assert not wants(rust, 100_000, "--backend", "cuda", "--memory-layout", "contiguous")
     assert not wants(rust, 100_000, "--backend", "cpu")
     assert not wants(rust, 100_000, "--backend", "cuda", "--max-memory", "200G")
+    assert not wants(rust, 100_000, "--backend", "cuda", "--max-children", "4")  # spawns copy a memory whole
+    assert not wants(rust, 1, "--backend", "cuda", "--max-memory", "1M")
+    monkeypatch.setattr(cli, "cuda_managed_concurrent", lambda ordinal=0: False)
+    assert not wants(rust, 100_000, "--backend", "cuda")
+    monkeypatch.setattr(cli, "cuda_managed_concurrent", lambda ordinal=0: True)
+    monkeypatch.setattr(cli, "cuda_available", lambda: False)
+    assert not wants(rust, 100_000, "--backend", "auto")  # no usable GPU: the CPU runs it
     monkeypatch.setenv(CUDA_MEMORY_VAR, "device")
     assert not wants(rust, 100_000, "--backend", "cuda")

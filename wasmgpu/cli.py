@@ -61,8 +61,9 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         DEVICE_BUDGET_SHARE,
         MEMORY_LAYOUTS,
         batch_memory_bound,
+        cuda_available,
+        cuda_managed_concurrent,
         cuda_memory_mode,
-        cuda_present,
         cuda_total_memory,
         format_bytes,
         host_memory_available,
@@ -602,13 +603,17 @@ MANAGED_MIN_BYTES = 1 << 20
 def wants_managed(opts: argparse.Namespace, module: Module, n: int, share: int) -> bool:
     """Whether a batch on CUDA under WASMGPU_CUDA_MEMORY=auto takes managed memory: its module's memory
     starts at MANAGED_MIN_BYTES or more and would not fit the budget whole (the batch would run in waves;
-    charcount at 100,000 on an H100 ran 23% faster in managed memory, bench/NOTES.md)."""
+    charcount at 100,000 on an H100 ran 23% faster in managed memory, bench/NOTES.md). Not with threads
+    (a shared memory is reserved whole) or children (a spare lane's memory is copied whole at each spawn),
+    nor on a GPU whose managed memory the host cannot use while kernels run."""
     if opts.backend not in ("cuda", "auto") or opts.memory_layout not in (None, "auto", "interleaved") or n < 2:
         return False
-    if cuda_memory_mode() != "auto" or (opts.backend == "auto" and not cuda_present()):
+    if getattr(opts, "max_children", 0) or getattr(opts, "max_threads", None) or any(m.shared for m in module.mems):
         return False
     low = sum(m.limits.min for m in module.mems) * PAGE
-    if low < MANAGED_MIN_BYTES:
+    if low < MANAGED_MIN_BYTES or (opts.backend == "auto" and not cuda_available()):
+        return False
+    if cuda_memory_mode() != "auto" or not cuda_managed_concurrent():
         return False
     budget = opts.max_memory if opts.max_memory is not None else int(DEVICE_BUDGET_SHARE * cuda_total_memory())
     return n * low > budget // max(share, 1)

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import workers
 from .errors import WasmGpuError
-from .runtime.backends import HOST_THREADS_VAR
+from .runtime.backends import CUDA_MEMORY_VAR, HOST_THREADS_VAR
 from .wasi.command import parse_dir
 
 # Runs of a task after its worker process died, before its range counts as failed.
@@ -151,8 +151,11 @@ def _connect(ray: Any, address: str) -> None:
     """Join the cluster at `address`, or start a Ray instance on this machine for `local`."""
     root = str(Path(__file__).resolve().parent.parent)  # the package as found here, installed or a checkout
     path = os.environ.get("PYTHONPATH")
+    env = {"PYTHONPATH": root + (os.pathsep + path if path else "")}
+    if CUDA_MEMORY_VAR in os.environ:  # the tasks' stores hold their memories as this process's would
+        env[CUDA_MEMORY_VAR] = os.environ[CUDA_MEMORY_VAR]
     kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                              runtime_env={"env_vars": {"PYTHONPATH": root + (os.pathsep + path if path else "")}})
+                              runtime_env={"env_vars": env})
     _reachable(address)
     try:
         if address == "local":

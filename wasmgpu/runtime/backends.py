@@ -423,6 +423,19 @@ def cuda_device_count() -> int:
     return count.value if cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 else 0
 
 
+CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS = 89
+
+
+def cuda_managed_concurrent(ordinal: int = 0) -> bool:
+    """Whether GPU `ordinal` pages managed memory on demand while kernels run (not so under some virtual
+    GPUs and on Windows, where a launch would move a whole managed allocation to the GPU)."""
+    cuda = _cuda_driver()
+    dev, value = ctypes.c_int(), ctypes.c_int()
+    return (cuda is not None and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0
+            and cuda.cuDeviceGetAttribute(ctypes.byref(value), CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+                                          dev) == 0 and value.value == 1)
+
+
 def cuda_total_memory(ordinal: int = 0) -> int:
     """The memory of the GPU this process sees as `ordinal` (bytes), without CuPy or a context; 0 without a
     driver."""
