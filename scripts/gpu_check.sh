@@ -58,6 +58,10 @@ if want spec; then
   python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --memory-layout interleaved --instances 64 \
     --json "$out/spec-cuda-interleaved.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-interleaved.log" 2>&1 || status=1
   grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-interleaved.log" | tail -20
+  echo "== spec suite, CUDA backend, managed memory (what gpu-run takes for large batches), 64 instances"
+  WASMGPU_CUDA_MEMORY=managed python3 -m wasmgpu.spec --backend cuda --tier interp --jobs 16 --instances 64 \
+    --json "$out/spec-cuda-managed.json" "$WASMGPU_TESTSUITE" > "$out/spec-cuda-managed.log" 2>&1 || status=1
+  grep -v ": [0-9]* passed, 0 failed" "$out/spec-cuda-managed.log" | tail -20
   if [ -d "$WASMGPU_TESTSUITE/proposals/wasm-3.0" ]; then
     # The 3.0 scripts but GC's (tests/test_spec_suite.py WASM_3_0_FILES, GC_SCRIPTS), copied there beforehand.
     echo "== 3.0 suite scripts, CUDA backend, 64 instances"
