@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, regs, files, mps and managed only when named, scale, large, regs and files each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, regs, files, mps and managed only when named, scale, large, regs, files and managed each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -230,7 +230,7 @@ if want managed; then
       --instances 100000 --engines cuda,wasmtime --deadline "$(left 225)" 2>&1 | tail -6 || status=1
   done
   timeout "$(left 90)" python3 bench/job_profile.py charcount 100000 --backend cuda --workers 4 --jsonl \
-    --variant "device: WASMGPU_CUDA_MEMORY=device" 2>&1 | grep -E "workers|parts|backend"
+    --variant "device: WASMGPU_CUDA_MEMORY=device" 2>&1 | grep -E "workers|parts|backend" || status=1
 fi
 if want scale; then
   # Not in the default sections: charcount (examples/charcount, one shared input directory) at 100,000

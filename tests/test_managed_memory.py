@@ -68,7 +68,10 @@ def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monke
     small = engine.load(wasmtime.wat2wasm("(module (memory 2))")).module
 
     def wants(module, n: int, *args: str, share: int = 1) -> bool:
-        return cli.wants_managed(cli.build_parser().parse_args([*args, "x.wasm"]), module, n, share)
+        parser = cli.build_parser()
+        opts = parser.parse_args([*args, "x.wasm"])
+        cli.apply_wasmtime_options(parser, opts)
+        return cli.wants_managed(opts, module, n, share)
 
     assert wants(rust, 100_000, "--backend", "cuda", share=5)  # 111 GB against 16 GB
     assert wants(rust, 100_000, "--backend", "cuda", "--memory-layout", "interleaved")
@@ -78,6 +81,10 @@ def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monke
     assert not wants(rust, 100_000, "--backend", "cpu")
     assert not wants(rust, 100_000, "--backend", "cuda", "--max-memory", "200G")
     assert not wants(rust, 100_000, "--backend", "cuda", "--max-children", "4")  # spawns copy a memory whole
+    assert not wants(rust, 100_000, "--backend", "cuda", "-S", "threads")  # threads of 8 lanes by default
+    assert wants(rust, 100_000, "--backend", "cuda", "--max-threads", "1")  # one lane: no threads
+    shared = engine.load(wasmtime.wat2wasm('(module (import "env" "memory" (memory 1 1 shared)) (memory 17))')).module
+    assert not wants(shared, 100_000, "--backend", "cuda")  # an imported shared memory is reserved whole
     assert not wants(rust, 1, "--backend", "cuda", "--max-memory", "1M")
     monkeypatch.setattr(cli, "cuda_managed_concurrent", lambda ordinal=0: False)
     assert not wants(rust, 100_000, "--backend", "cuda")

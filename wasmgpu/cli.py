@@ -608,9 +608,10 @@ def wants_managed(opts: argparse.Namespace, module: Module, n: int, share: int) 
     nor on a GPU whose managed memory the host cannot use while kernels run."""
     if opts.backend not in ("cuda", "auto") or opts.memory_layout not in (None, "auto", "interleaved") or n < 2:
         return False
-    if getattr(opts, "max_children", 0) or getattr(opts, "max_threads", None) or any(m.shared for m in module.mems):
+    mems = module.all_mems()  # an imported one is made by the host, as large
+    if getattr(opts, "max_children", 0) or threads_per_process(opts) > 1 or any(m.shared for m in mems):
         return False
-    low = sum(m.limits.min for m in module.mems) * PAGE
+    low = sum(m.limits.min for m in mems) * PAGE
     if low < MANAGED_MIN_BYTES or (opts.backend == "auto" and not cuda_available()):
         return False
     if cuda_memory_mode() != "auto" or not cuda_managed_concurrent():

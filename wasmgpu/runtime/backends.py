@@ -482,7 +482,8 @@ def _layout(asked: str | None, default: str) -> str:
 
 def make_backend(name: str, memory_layout: str | None = None, device: int | None = None,
                  managed: bool | None = None) -> Backend:
-    """`memory_layout`: None for the backend's own (cuda: auto; cpu: contiguous; cpu-interleaved: interleaved);
+    """`memory_layout`: None for the backend's own (cuda: auto, interleaved in managed memory; cpu: contiguous;
+    cpu-interleaved: interleaved);
     `device`: the GPU for cuda (None: the calling thread's current one); `managed`: CudaBackend's."""
     if name == "auto":
         name = "cuda" if cuda_available() else "cpu"
