@@ -59,9 +59,10 @@ def test_managed_memories_read_zero_grow_in_place_and_keep_their_bytes(monkeypat
 
 def test_a_batch_takes_managed_memory_where_device_memory_would_need_waves(monkeypatch: pytest.MonkeyPatch) -> None:
     from wasmgpu import cli
+    from wasmgpu.runtime import backends
 
     monkeypatch.delenv(CUDA_MEMORY_VAR, raising=False)
-    monkeypatch.setattr(cli, "cuda_total_memory", lambda ordinal=0: 80 << 30)
+    monkeypatch.setattr(backends, "cuda_total_memory", lambda ordinal=0: 80 << 30)
     monkeypatch.setattr(cli, "cuda_managed_concurrent", lambda ordinal=0: True)
     engine = Engine("cpu")
     rust = engine.load((REPO / "examples/charcount/charcount.wasm").read_bytes()).module  # 17 pages

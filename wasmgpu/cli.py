@@ -58,13 +58,11 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .graphics import collector_for, uses_graphics
     from .runtime.api import from_raw
     from .runtime.backends import (
-        DEVICE_BUDGET_SHARE,
         MEMORY_LAYOUTS,
         batch_memory_bound,
         cuda_available,
         cuda_managed_concurrent,
         cuda_memory_mode,
-        cuda_total_memory,
         format_bytes,
         host_memory_available,
         make_backend,
@@ -616,8 +614,8 @@ def wants_managed(opts: argparse.Namespace, module: Module, n: int, share: int) 
         return False
     if cuda_memory_mode() != "auto" or not cuda_managed_concurrent():
         return False
-    budget = opts.max_memory if opts.max_memory is not None else int(DEVICE_BUDGET_SHARE * cuda_total_memory())
-    return n * low > budget // max(share, 1)
+    bound, _, _ = batch_memory_bound("cuda", 1, opts.max_memory)
+    return n * low > bound // max(share, 1)
 
 
 # Output held in memory on the host: per stream of an instance, and for the whole batch; past either

@@ -164,6 +164,8 @@ def cuda_memory_mode() -> str:
     if mode not in CUDA_MEMORY_MODES:
         raise WasmGpuError(f"{CUDA_MEMORY_VAR} must be auto, device or managed, not {mode!r}")
     return mode
+
+
 # Set where several processes share the GPU (workers.py).
 SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
 CU_CTX_SCHED_BLOCKING_SYNC = 4

@@ -83,7 +83,8 @@ class MemoryArray:
         elif self.layout == "contiguous":  # on a GPU one copy, not one per instance: up to the largest in use
             self.data[0, :, :top] = old.data[0, :, :top]
         else:
-            self.data[: -(-top // self.chunk)] = old.data[: -(-top // self.chunk)]
+            chunks = -(-top // self.chunk)
+            self.data[:chunks] = old.data[:chunks]
 
     def relayout(self, layout: str, used: int) -> MemoryArray:
         """A copy in `layout` holding each instance's first `used` bytes (the rest zero): a store moving to
