@@ -606,14 +606,14 @@ def test_the_snapshot_takes_at_most_root_max_bytes_of_a_preopen(tmp_path: Path, 
     for k in range(5):
         (tmp_path / f"f{k}.bin").write_bytes(bytes([k]) * 100)
     monkeypatch.setattr(devfiles, "ROOT_MAX", 250)
-    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    found = devfiles.snapshot([DirEntry(str(tmp_path), ".")], 1 << 30).files()
     files = [f for f in found if f.listing is None]
     assert len(files) == 2 and all(f.data == bytes([int(f.path[1:2])]) * 100 for f in files)
     # the listing is whole all the same: it names the files the snapshot has no bytes of
     [root] = [f for f in found if f.listing is not None]
     assert root.path == b"" and [name for name, _, _ in root.listing] == [f"f{k}.bin".encode() for k in range(5)]
     monkeypatch.setattr(devfiles, "ROOT_MAX", 1 << 20)
-    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    found = devfiles.snapshot([DirEntry(str(tmp_path), ".")], 1 << 30).files()
     assert sorted(f.path for f in found if f.listing is None) == [f"f{k}.bin".encode() for k in range(5)]
 
 
@@ -629,7 +629,7 @@ def test_the_snapshot_leaves_access_times_alone(tmp_path: Path) -> None:
     past = 1_000_000_000
     for p in (tmp_path / "sub" / "input.txt", tmp_path / "sub", tmp_path):
         os.utime(p, (past, past))  # atime not after mtime: a plain read would update it (relatime)
-    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    found = devfiles.snapshot([DirEntry(str(tmp_path), ".")], 1 << 30).files()
     assert [f.data for f in found if f.path == b"sub/input.txt"] == [b"data"]
     if os.stat(tmp_path).st_uid == os.geteuid():
         assert [int(os.stat(p).st_atime) for p in (tmp_path / "sub" / "input.txt", tmp_path / "sub", tmp_path)] \
@@ -648,7 +648,7 @@ def test_a_large_subtree_does_not_keep_the_files_beside_it_out(tmp_path: Path, m
         (tmp_path / "in" / str(k) / "x.txt").write_bytes(b"x")
     (tmp_path / "input.txt").write_bytes(b"wanted")
     monkeypatch.setattr(devfiles, "ENTRIES_MAX", 3)
-    [found] = devfiles.scan([DirEntry(str(tmp_path), ".")], 1 << 30)
+    found = devfiles.snapshot([DirEntry(str(tmp_path), ".")], 1 << 30).files()
     files = sorted(f.path for f in found if f.listing is None)
     assert files == [b"in/0/x.txt", b"in/1/x.txt", b"input.txt"]
     assert [f.data for f in found if f.path == b"input.txt" and f.listing is None] == [b"wanted"]

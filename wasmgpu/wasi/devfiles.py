@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import struct
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.vm_abi import (
-    DF_EMPTY,
     DF_NO_FD,
     DF_NO_ROOT,
     DF_NOT_DIR,
@@ -46,22 +44,13 @@ from ..compiler.vm_abi import (
     DF_QUEUE,
     DF_SLOTS,
     DI_FIELDS,
-    FI_DATA,
-    FI_DIR,
     FI_FIELDS,
-    FI_NAME,
-    FI_ROOT,
-    FI_SIZE,
     FM_FIELDS,
     FM_NEXT,
     FM_NFREE,
     FM_OV_COUNT,
     FM_OV_USED,
     NT_FIELDS,
-    NT_FILE,
-    NT_HASH,
-    NT_LEN_ROOT,
-    NT_NAME,
     OV_DIR,
     OV_GONE,
     OV_REPLACE,
@@ -101,6 +90,7 @@ from ..compiler.vm_abi import (
     W_ROOT_SHARED,
     W_WRITE_RIGHTS,
     WF_FILES,
+    c_definitions,
 )
 from ..runtime.backends import host_threads
 from ..runtime.linear_memory import MemoryArray
@@ -149,27 +139,6 @@ CHANGES = frozenset({"path_create_directory", "path_filestat_set_times", "path_l
 OPEN_CHANGES = abi.OFLAGS_CREAT | abi.OFLAGS_TRUNC | abi.OFLAGS_EXCL
 
 
-def fnv_hashes(roots: Sequence[int], paths: Sequence[bytes]) -> np.ndarray:
-    """The keys of the (root, path) pairs in the name table, as wasi_files.h df_hash computes them: FNV-1a 64
-    of the root's 4 bytes (little-endian), then the path's; a column of bytes at a time for all of them."""
-    n = len(paths)
-    prime = np.uint64(0x100000001B3)
-    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
-    r = np.asarray(roots, dtype=np.uint64)
-    for k in range(4):
-        h = (h ^ ((r >> np.uint64(8 * k)) & np.uint64(0xFF))) * prime
-    lens = np.fromiter(map(len, paths), dtype=np.int64, count=n)
-    if not n or not lens.max():
-        return h
-    table = np.zeros((n, int(lens.max())), dtype=np.uint8)
-    starts = np.cumsum(lens) - lens
-    table[np.repeat(np.arange(n), lens), np.arange(int(lens.sum())) - np.repeat(starts, lens)] = \
-        np.frombuffer(b"".join(paths), dtype=np.uint8)
-    for c in range(table.shape[1]):
-        h = np.where(lens > c, (h ^ table[:, c].astype(np.uint64)) * prime, h)
-    return h
-
-
 @dataclass
 class SnapFile:
     path: bytes
@@ -178,38 +147,33 @@ class SnapFile:
     root: int = 0  # the scanned root it was found under
     listing: list[tuple[bytes, int, int]] | None = None  # a directory's entries: (name, inode, filetype)
 
-    def dirents(self) -> tuple[bytes, list[int]]:
-        """A directory's listing as fd_readdir writes it from cookie 0 (wasi/fds.py DirEntry.listing: "." and
-        ".." with the directory's own inode, then the entries by name), and where each record starts, then
-        the end."""
-        (ino,) = struct.unpack_from("<Q", self.stat, 8)
-        dot = abi.FILETYPE_DIRECTORY
-        records = [(b".", ino, dot), (b"..", ino, dot), *(self.listing or ())]
-        out, starts = bytearray(), []
-        for k, (name, inode, ftype) in enumerate(records):
-            starts.append(len(out))
-            out += abi.DIRENT.pack(k + 1, inode, len(name), ftype) + name
-        return bytes(out), [*starts, len(out)]
-
 
 _HOST_NATIVE: ctypes.CDLL | None = None
 
 
+# The parts of a snapshot's tables, in scan.cpp's order (its enum TablePart): what each W_* field points to.
+TABLE_PARTS = ("DATA", "INFO", "STATS", "DIR_INFO", "DIR_BYTES", "DIR_OFFS", "ROOT_DIR", "NAMES", "TABLE")
+
+
 def host_native() -> ctypes.CDLL:
-    """scan.cpp, built once: the snapshot scanner and the output records joiner."""
+    """scan.cpp, built once: the snapshot scanner and its tables, the maker of files, the output records
+    joiner."""
     global _HOST_NATIVE
     if _HOST_NATIVE is None:
-        source = (Path(__file__).resolve().parent / "scan.cpp").read_text()
+        parts = ", ".join(f"TP_{p}" for p in TABLE_PARTS)
+        source = "\n".join([*c_definitions(), f"enum TablePart {{ {parts}, TP_PARTS }};",
+                            (Path(__file__).resolve().parent / "scan.cpp").read_text()])
         lib = host_library(source, ["-O2", "-std=c++17", "-shared", "-fPIC", "-pthread"], "the WASI host helpers",
                            "WASI on the device (its files and output) needs", prefix="scan")
-        u64p, i64 = ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64
-        lib.wg_scan.argtypes = [ctypes.POINTER(ctypes.c_char_p), u64p, u64p, i64, i64, i64, i64, i64, i64, i64,
-                                i64, ctypes.POINTER(ctypes.c_void_p), u64p]
-        lib.wg_scan.restype = None
-        lib.wg_scan_free.argtypes = [ctypes.c_void_p]
-        lib.wg_join_records.argtypes = [ctypes.c_void_p, i64, ctypes.c_uint32, ctypes.c_void_p]
+        u64p, i64, ptr = ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64, ctypes.c_void_p
+        lib.wg_snapshot.argtypes = [ctypes.POINTER(ctypes.c_char_p), u64p, u64p, i64, i64, i64, i64, i64, i64, i64,
+                                    i64]
+        lib.wg_snapshot.restype = ptr
+        lib.wg_tables_part.argtypes = [ptr, i64, u64p]
+        lib.wg_tables_part.restype = ptr
+        lib.wg_tables_free.argtypes = [ptr]
+        lib.wg_join_records.argtypes = [ptr, i64, ctypes.c_uint32, ptr]
         lib.wg_join_records.restype = i64
-        ptr = ctypes.c_void_p
         lib.wg_make.argtypes = [i64, ctypes.POINTER(ctypes.c_char_p), ptr, ptr, ptr, ptr, ptr, i64, ptr, i64, ptr, ptr,
                                 ptr, ptr, ptr, ptr, i64, ptr, ptr]
         lib.wg_make.restype = None
@@ -217,42 +181,75 @@ def host_native() -> ctypes.CDLL:
     return _HOST_NATIVE
 
 
-def scan(entries: Sequence[DirEntry], budget: int) -> list[list[SnapFile]]:
+@dataclass
+class Snapshot:
+    """The regular files and directory listings under some preopens (the roots, numbered in order), as the
+    device's tables hold them (vm_abi.py W_FILE_INFO ... W_NAMES)."""
+
+    data: np.ndarray  # u8: the files' bytes, each distinct content once, then a NUL
+    info: np.ndarray  # u64 [files][FI_FIELDS]
+    stats: np.ndarray  # u8 [files * 64]: each file's WASI filestat at the snapshot
+    dir_info: np.ndarray  # u64 [dirs][DI_FIELDS]
+    dir_bytes: np.ndarray  # u8: the listings' dirent records, then a NUL
+    dir_offs: np.ndarray  # u64: where each record starts, and each listing's end
+    root_dir: np.ndarray  # u32 per root: its own directory's file (DF_NO_FD: not listed)
+    names: bytes  # the paths' bytes, each distinct path once
+    table: np.ndarray  # u64 [slots][NT_FIELDS]: (root, path) -> file
+
+    def __len__(self) -> int:
+        return len(self.info) if len(self.stats) else 0
+
+    def file(self, k: int) -> SnapFile:
+        """File `k`: a regular file's bytes, or a directory's listing (without "." and "..")."""
+        at, size, listing, root, name = (int(v) for v in self.info[k])
+        path = self.names[name >> 16:(name >> 16) + (name & 0xFFFF)]
+        stat = self.stats[64 * k:64 * k + 64].tobytes()
+        if listing == DF_NOT_DIR:
+            return SnapFile(path, self.data[at:at + size].tobytes(), stat, root)
+        start, count, first = (int(v) for v in self.dir_info[listing])
+        entries = []
+        for r in range(first + 2, first + count):
+            _, ino, nlen, ftype = abi.DIRENT.unpack_from(self.dir_bytes, int(self.dir_offs[r]))
+            at = int(self.dir_offs[r]) + abi.DIRENT.size
+            entries.append((self.dir_bytes[at:at + nlen].tobytes(), ino, ftype))
+        return SnapFile(path, b"", stat, root, entries)
+
+    def files(self) -> list[SnapFile]:
+        return [self.file(k) for k in range(len(self))]
+
+
+def snapshot(entries: Sequence[DirEntry], budget: int) -> Snapshot:
     """The regular files under each preopen (scan.cpp: read in native threads through descriptors opened
-    below it, no link followed, a root swapped since its context was made skipped), within `budget` bytes."""
+    below it, no link followed, a root swapped since its context was made skipped), within `budget` bytes,
+    and the device's tables of them."""
     lib, n = host_native(), len(entries)
     roots = (ctypes.c_char_p * n)(*(os.fsencode(e.root) for e in entries))
     dev = (ctypes.c_uint64 * n)(*(e.identity[0] for e in entries))
     ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))
-    out, lens = (ctypes.c_void_p * n)(), (ctypes.c_uint64 * n)()
-    lib.wg_scan(roots, dev, ino, n, min(32, 2 * host_threads()), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
-                DF_PATH_MAX, ROOT_MAX, budget, out, lens)
-    found: list[list[SnapFile]] = []
-    for k in range(n):
-        files: list[SnapFile] = []
-        if out[k]:
-            raw = ctypes.string_at(out[k], lens[k])
-            lib.wg_scan_free(out[k])
-            at = 0
-            while at < len(raw):
-                tag, (plen,) = raw[at:at + 1], struct.unpack_from("<I", raw, at + 1)
-                path = raw[at + 5:at + 5 + plen]
-                at += 5 + plen
-                stat = raw[at:at + 64]
-                (count,) = struct.unpack_from("<Q" if tag == b"F" else "<I", raw, at + 64)
-                at += 72 if tag == b"F" else 68
-                if tag == b"F":
-                    files.append(SnapFile(path, raw[at:at + count], stat))
-                    at += count
-                    continue
-                listing = []
-                for _ in range(count):
-                    ino, ftype, nlen = struct.unpack_from("<QBI", raw, at)
-                    listing.append((raw[at + 13:at + 13 + nlen], ino, ftype))
-                    at += 13 + nlen
-                files.append(SnapFile(path, b"", stat, listing=listing))
-        found.append(files)
-    return found
+    handle = lib.wg_snapshot(roots, dev, ino, n, min(32, 2 * host_threads()), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
+                             DF_PATH_MAX, ROOT_MAX, budget)
+    try:
+        got = []
+        for k in range(len(TABLE_PARTS)):
+            size = ctypes.c_uint64()
+            at = lib.wg_tables_part(handle, k, ctypes.byref(size))
+            got.append(ctypes.string_at(at, size.value) if size.value else b"")
+    finally:
+        lib.wg_tables_free(handle)
+    data, info, stats, dir_info, dir_bytes, dir_offs, root_dir, names, table = got
+    u64 = np.dtype("<u8")
+    return Snapshot(
+        data=np.frombuffer(data + b"\0", dtype=np.uint8),
+        info=np.frombuffer(info, dtype=u64).reshape(-1, FI_FIELDS) if info
+        else np.array([(0, 0, DF_NOT_DIR, 0, 0)], dtype=np.uint64),
+        stats=np.frombuffer(stats, dtype=np.uint8),
+        dir_info=np.frombuffer(dir_info, dtype=u64).reshape(-1, DI_FIELDS) if dir_info
+        else np.zeros((1, DI_FIELDS), dtype=np.uint64),
+        dir_bytes=np.frombuffer(dir_bytes + b"\0", dtype=np.uint8),
+        dir_offs=np.frombuffer(dir_offs, dtype=u64) if dir_offs else np.zeros(1, dtype=np.uint64),
+        root_dir=np.frombuffer(root_dir, dtype=np.uint32),
+        names=names,
+        table=np.frombuffer(table, dtype=u64).reshape(-1, NT_FIELDS))
 
 
 # What fd_fdstat_get gives for a preopen that nothing changed (DirEntry's flags and rights at creation).
@@ -262,26 +259,6 @@ PREOPEN_FDSTAT = abi.FDSTAT.pack(abi.FILETYPE_DIRECTORY, 0, PREOPEN_RIGHTS_BASE,
 def dir_fdstat(flags: int) -> bytes:
     """What fd_fdstat_get gives for a directory that path_open opened with these fdflags (preview1.path_open)."""
     return abi.FDSTAT.pack(abi.FILETYPE_DIRECTORY, flags & abi.FDFLAGS_NONBLOCK, DIR_RIGHTS, DIR_RIGHTS)
-
-
-class Listings:
-    """The directories' listings of a snapshot, as the device tables hold them."""
-
-    def __init__(self, roots: int) -> None:
-        self.info: list[tuple[int, int, int]] = []  # per listing: DI_BYTES, DI_COUNT, DI_OFFS
-        self.bytes = bytearray()
-        self.offsets: list[int] = []
-        self.root_dir = np.full(max(1, roots), DF_NO_FD, dtype=np.uint32)
-
-    def add(self, f: SnapFile, index: int) -> int:
-        """Directory `f`, file `index` of the snapshot: its listing's number."""
-        blob, starts = f.dirents()
-        self.info.append((len(self.bytes), len(starts) - 1, len(self.offsets)))
-        self.offsets += [len(self.bytes) + k for k in starts]
-        self.bytes += blob
-        if not f.path:
-            self.root_dir[f.root] = index
-        return len(self.info) - 1
 
 
 def eligible(ctx: WasiContext) -> list[DirEntry] | None:
@@ -306,7 +283,7 @@ class DeviceFiles:
     flags: np.ndarray  # FastPaths' host copy of the per-instance WF_* bits
     push_flags: object  # (instances) -> None: those instances' flags changed (FastPaths copies them to the device)
     set_field: object  # (field, value) -> None: a field of the device block
-    files: list[SnapFile] = field(default_factory=list)
+    snapshot: Snapshot | None = None
     preopens: list[int] = field(default_factory=list)  # per instance: how many preopens the device knows
     roots_of: list[tuple[str, ...]] = field(default_factory=list)  # per instance: its preopens' host paths
     # root path -> the instances whose preopens are it, inside it or around it, where there are two or more
@@ -335,61 +312,15 @@ class DeviceFiles:
                     first.append(e)
         self.root_entries = first
         try:
-            scanned = scan(first, budget) if first else []
+            snap = self.snapshot = snapshot(first, budget)
         except BuildError:
             return  # no C++ compiler: the host serves every file call, as it can
-
-        name_bytes = bytearray()
-        names_at: dict[bytes, int] = {}
+        name_bytes = bytearray(snap.names)
 
         def intern(raw: bytes) -> int:
-            at = names_at.get(raw)
-            if at is None:
-                at = names_at[raw] = len(name_bytes)
-                name_bytes.extend(raw)
+            at = len(name_bytes)
+            name_bytes.extend(raw)
             return at
-
-        data = bytearray()
-        data_at: dict[bytes, int] = {}
-        info: list[tuple[int, int, int, int, int]] = []
-        stats = bytearray()
-        listings = Listings(len(scanned))
-        keys: list[tuple[int, int, int]] = []  # name offset, length | root << 32, file
-        key_names: list[tuple[int, bytes]] = []  # each key's (root, path), hashed together below
-        for root, found in enumerate(scanned):
-            for f in found:
-                f.root = root
-                index = len(self.files)
-                self.files.append(f)
-                stats += f.stat
-                name = intern(f.path) << 16 | len(f.path)
-                if f.listing is not None:
-                    info.append((0, 0, listings.add(f, index), root, name))
-                    if not f.path:  # the root itself: found through the preopen, not by name
-                        continue
-                else:
-                    at = data_at.get(f.data)
-                    if at is None:
-                        at = data_at[f.data] = len(data)
-                        data.extend(f.data)
-                    info.append((at, len(f.data), DF_NOT_DIR, root, name))
-                keys.append((intern(f.path), len(f.path) | root << 32, index))
-                key_names.append((root, f.path))
-        hashes = fnv_hashes([r for r, _ in key_names], [p for _, p in key_names]).tolist()
-        slots = 1 << max(4, (2 * len(keys)).bit_length())
-        mask = slots - 1
-        used = bytearray(slots)
-        where = []
-        for h in hashes:
-            k = h & mask
-            while used[k]:
-                k = (k + 1) & mask
-            used[k] = 1
-            where.append(k)
-        table = np.full((slots, NT_FIELDS), DF_EMPTY, dtype=np.uint64)
-        if keys:
-            assert (NT_HASH, NT_NAME, NT_LEN_ROOT, NT_FILE) == (0, 1, 2, 3), "rows are built in field order"
-            table[where, :4] = np.array([(h, *k) for h, k in zip(hashes, keys, strict=True)], dtype=np.uint64)
 
         # Per instance, its preopens' roots and guest names (rows made at the end: an element set at a time
         # cost more than the loop).
@@ -423,25 +354,24 @@ class DeviceFiles:
             return dev
 
         self.keep = [
-            put(W_FILE_DATA, np.frombuffer(bytes(data) + b"\0", dtype=np.uint8)),
-            put(W_FILE_INFO, np.array(info or [(0, 0, DF_NOT_DIR, 0, 0)], dtype=np.uint64).reshape(-1, FI_FIELDS)),
-            put(W_DIR_INFO, np.array(listings.info or [(0, 0, 0)], dtype=np.uint64).reshape(-1, DI_FIELDS)),
-            put(W_DIR_BYTES, np.frombuffer(bytes(listings.bytes) + b"\0", dtype=np.uint8)),
-            put(W_DIR_OFFS, np.array(listings.offsets or [0], dtype=np.uint64)),
-            put(W_ROOT_DIR, listings.root_dir),
-            put(W_FILE_STAT, np.frombuffer(bytes(stats) or bytes(64), dtype=np.uint8)),
-            put(W_NAMES, table),
+            put(W_FILE_DATA, snap.data),
+            put(W_FILE_INFO, snap.info),
+            put(W_DIR_INFO, snap.dir_info),
+            put(W_DIR_BYTES, snap.dir_bytes),
+            put(W_DIR_OFFS, snap.dir_offs),
+            put(W_ROOT_DIR, snap.root_dir),
+            put(W_FILE_STAT, snap.stats if len(snap.stats) else np.zeros(64, dtype=np.uint8)),
+            put(W_NAMES, snap.table),
             put(W_NAME_BYTES, np.frombuffer(bytes(name_bytes) + b"\0", dtype=np.uint8)),
             put(W_PRE_ROOT, pre_root),
             put(W_PRE_NAME, pre_name),
         ]
-        assert (FI_DATA, FI_SIZE, FI_DIR, FI_ROOT, FI_NAME) == (0, 1, 2, 3, 4), "W_FILE_INFO rows in field order"
         self.meta = put(W_FD_META, meta)
         self.free = put(W_FD_FREE, np.zeros((DF_QUEUE, n), dtype=np.uint32))
         self.num = put(W_FD_NUM, np.full((DF_SLOTS, n), DF_NO_FD, dtype=np.uint32))
         self.file = put(W_FD_FILE, np.zeros((DF_SLOTS, n), dtype=np.uint32))
         self.pos = put(W_FD_POS, np.zeros((DF_SLOTS, n), dtype=np.uint64))
-        self.set_field(W_NAME_MASK, mask)  # type: ignore[operator]
+        self.set_field(W_NAME_MASK, len(snap.table) - 1)  # type: ignore[operator]
         file_fdstat = SnapshotFile(b"", b"", 0, FILE_RIGHTS_READ).fdstat()  # a read-only file, as the host has it
         fdstats = file_fdstat + PREOPEN_FDSTAT + dir_fdstat(0) + dir_fdstat(abi.FDFLAGS_NONBLOCK)
         for flags in (0, abi.FDFLAGS_APPEND):  # a file made here, opened to write, or to read and write
@@ -621,7 +551,7 @@ class DeviceFiles:
                     else:  # it could not be made: the descriptor is gone, as after a close
                         fds.release(int(num[k, j]))
                     continue
-                fds.entries[int(num[k, j])] = self._reopen(self.files[int(file[k, j])], int(pos[k, j]))
+                fds.entries[int(num[k, j])] = self._reopen(self.snapshot.file(int(file[k, j])), int(pos[k, j]))
             self.flags[i] &= np.uint32(~WF_FILES & 0xFFFFFFFF)
         self.push_flags(insts)  # type: ignore[operator]
 

@@ -17,10 +17,13 @@
 #include <dirent.h>
 #include <cerrno>
 #include <fcntl.h>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -381,4 +384,157 @@ int64_t wg_join_records(uint8_t* buf, int64_t len, uint32_t fd2_bit, uint64_t* r
   }
   return nruns;
 }
+}
+
+// The device's tables of a snapshot (wasi/devfiles.py Snapshot, vm_abi.py W_FILE_INFO ... W_NAMES), built
+// from the roots' records as wasi_files.h reads them: files' bytes stored once per distinct content, names
+// once per distinct path, and the open-addressing name table keyed by wasi_files.h df_hash.
+namespace {
+
+struct Tables {
+  std::string part[TP_PARTS];
+  uint64_t files = 0;
+};
+
+template <typename T> T get(const char* p) { T v; memcpy(&v, p, sizeof v); return v; }
+
+// A row of u64 fields, given in their enum's order.
+void put_row(std::string& out, std::initializer_list<uint64_t> row) {
+  for (uint64_t v : row) put_u64(out, v);
+}
+static_assert(FI_DATA == 0 && FI_SIZE == 1 && FI_DIR == 2 && FI_ROOT == 3 && FI_NAME == 4 && FI_FIELDS == 5,
+              "W_FILE_INFO rows are written in field order");
+static_assert(DI_BYTES == 0 && DI_COUNT == 1 && DI_OFFS == 2 && DI_FIELDS == 3,
+              "W_DIR_INFO rows are written in field order");
+
+uint64_t fnv(uint32_t root, const char* path, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int k = 0; k < 4; k++) h = (h ^ ((root >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+  for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)path[k]) * 0x100000001b3ull;
+  return h;
+}
+
+// A directory's listing as fd_readdir writes it from cookie 0 (wasi/fds.py DirEntry.listing: "." and ".."
+// with the directory's own inode, then the entries by name): its W_DIR_INFO row, record offsets and bytes.
+void add_listing(Tables& t, uint64_t self_ino, const char* entries, uint32_t count) {
+  std::string& bytes = t.part[TP_DIR_BYTES];
+  std::string& offs = t.part[TP_DIR_OFFS];
+  put_row(t.part[TP_DIR_INFO], {bytes.size(), count + 2ull, offs.size() / 8});
+  auto record = [&](uint64_t cookie, uint64_t ino, const char* name, uint32_t len, unsigned char type) {
+    put_u64(offs, bytes.size());
+    put_u64(bytes, cookie);
+    put_u64(bytes, ino);
+    put_u32(bytes, len);
+    bytes.push_back((char)type);
+    bytes.append(3, '\0');
+    bytes.append(name, len);
+  };
+  record(1, self_ino, ".", 1, filetype(S_IFDIR));
+  record(2, self_ino, "..", 2, filetype(S_IFDIR));
+  const char* at = entries;
+  for (uint32_t k = 0; k < count; k++) {
+    const uint32_t len = get<uint32_t>(at + 9);
+    record(k + 3, get<uint64_t>(at), at + 13, len, (unsigned char)at[8]);
+    at += 13 + len;
+  }
+  put_u64(offs, bytes.size());
+}
+
+}  // namespace
+
+extern "C" {
+
+// Scans as wg_scan does, then builds the tables from all roots' records (root k's files under root number
+// k); a handle for wg_tables_part, freed by wg_tables_free.
+void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, int64_t n, int64_t threads,
+                  int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t root_max,
+                  int64_t budget) {
+  std::vector<char*> out(n);
+  std::vector<uint64_t> out_len(n);
+  wg_scan(roots, dev, ino, n, threads, file_max, entries_max, depth_max, path_max, root_max, budget, out.data(),
+          out_len.data());
+  auto* t = new Tables;
+  std::unordered_map<std::string_view, uint64_t> data_at, name_at;
+  struct Key { uint64_t hash, name, len_root, file; };
+  std::vector<Key> keys;
+  auto intern = [&](std::string_view s) -> uint64_t {
+    auto it = name_at.find(s);
+    if (it != name_at.end()) return it->second;
+    const uint64_t at = t->part[TP_NAMES].size();
+    t->part[TP_NAMES].append(s.data(), s.size());
+    name_at.emplace(s, at);  // the key points into the root's buffer, kept until the end
+    return at;
+  };
+  std::vector<uint32_t> root_dir(std::max<int64_t>(1, n), DF_NO_FD);
+  for (int64_t r = 0; r < n; r++) {
+    const char* at = out[r];
+    const char* end = at + out_len[r];
+    while (at < end) {
+      const char tag = at[0];
+      const uint32_t plen = get<uint32_t>(at + 1);
+      const std::string_view path(at + 5, plen);
+      const char* stat = at + 5 + plen;
+      at = stat + 64;
+      const uint64_t index = t->files++;
+      t->part[TP_STATS].append(stat, 64);
+      const uint64_t name_off = intern(path);
+      const uint64_t name = name_off << 16 | plen;
+      if (tag == 'F') {
+        const uint64_t size = get<uint64_t>(at);
+        const std::string_view data(at + 8, size);
+        at += 8 + size;
+        auto found = data_at.find(data);
+        uint64_t where;
+        if (found != data_at.end()) {
+          where = found->second;
+        } else {
+          where = t->part[TP_DATA].size();
+          t->part[TP_DATA].append(data.data(), data.size());
+          data_at.emplace(data, where);
+        }
+        put_row(t->part[TP_INFO], {where, size, DF_NOT_DIR, (uint64_t)r, name});
+      } else {
+        const uint32_t count = get<uint32_t>(at);
+        const char* entries = at + 4;
+        at = entries;
+        for (uint32_t k = 0; k < count; k++) at += 13 + get<uint32_t>(at + 9);
+        put_row(t->part[TP_INFO], {0, 0, t->part[TP_DIR_INFO].size() / (8 * DI_FIELDS), (uint64_t)r, name});
+        add_listing(*t, get<uint64_t>(stat + 8), entries, count);
+        if (plen == 0) {  // the root itself: found through the preopen, not by name
+          root_dir[r] = (uint32_t)index;
+          continue;
+        }
+      }
+      keys.push_back({fnv((uint32_t)r, path.data(), plen), name_off, plen | (uint64_t)r << 32, index});
+    }
+  }
+  int bits = 0;
+  for (uint64_t v = 2 * keys.size(); v; v >>= 1) bits++;
+  const uint64_t slots = 1ull << std::max(4, bits), mask = slots - 1;
+  std::vector<uint64_t> table(slots * NT_FIELDS, DF_EMPTY);
+  for (const Key& k : keys) {
+    uint64_t s = k.hash & mask;
+    while (table[s * NT_FIELDS + NT_LEN_ROOT] != DF_EMPTY) s = (s + 1) & mask;
+    uint64_t* row = &table[s * NT_FIELDS];
+    row[NT_HASH] = k.hash;
+    row[NT_NAME] = k.name;
+    row[NT_LEN_ROOT] = k.len_root;
+    row[NT_FILE] = k.file;
+  }
+  t->part[TP_TABLE].assign(reinterpret_cast<const char*>(table.data()), table.size() * 8);
+  t->part[TP_ROOT_DIR].assign(reinterpret_cast<const char*>(root_dir.data()), root_dir.size() * 4);
+  data_at.clear();
+  name_at.clear();
+  for (int64_t r = 0; r < n; r++) free(out[r]);
+  return t;
+}
+
+// Part `part` (enum TablePart) of a snapshot's tables: its bytes and their count.
+const char* wg_tables_part(void* tables, int64_t part, uint64_t* len) {
+  const std::string& s = static_cast<Tables*>(tables)->part[part];
+  *len = s.size();
+  return s.data();
+}
+
+void wg_tables_free(void* tables) { delete static_cast<Tables*>(tables); }
 }
