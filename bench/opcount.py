@@ -48,7 +48,8 @@ def main() -> None:
             continue
         ctypes.memset(counts, 0, ctypes.sizeof(counts))
         ctypes.memset(per_pc, 0, ctypes.sizeof(per_pc))
-        batch = engine.load(wasm.read_bytes()).instantiate(args.instances, stack_slots=1024, max_depth=256)
+        batch = engine.load(wasm.read_bytes()).instantiate(args.instances, stack_slots=1024, max_depth=256,
+                                                           tier="interp")  # the counts are the interpreter's
         batch.call("run", [(i,) for i in range(args.instances)])
         if args.by_function:
             by_function(wasm.stem, batch.store, np.array(per_pc[:], dtype=np.float64) / args.instances, args.top)

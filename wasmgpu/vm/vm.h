@@ -573,7 +573,12 @@ SIMD_NOINLINE u64 grow_group(u32* mem_pages, u64 gm, u64 N, u32 inst, u32 sh, u6
 // Dynamic opcode counts, for choosing the hot set, and counts per code word (bench/opcount.py; CPU build,
 // one thread).
 #define WG_PCCOUNT_WORDS (1u << 20)
+// Defined once: the SIMD ops' unit (WG_OUTSIDE_UNIT) only refers to them.
+#ifdef WG_OUTSIDE_UNIT
+extern "C" { extern u64 wg_opcount[OP_COUNT]; extern u64 wg_pccount[WG_PCCOUNT_WORDS]; }
+#else
 extern "C" { u64 wg_opcount[OP_COUNT]; u64 wg_pccount[WG_PCCOUNT_WORDS]; }
+#endif
 #define COUNT_OP(op) (wg_opcount[op]++, wg_pccount[here < WG_PCCOUNT_WORDS ? here : 0]++)
 #else
 #define COUNT_OP(op)
