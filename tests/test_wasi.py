@@ -942,3 +942,21 @@ def test_stdin_keeps_nothing_for_ended_instances_and_all_for_later_waves(monkeyp
         got += chunk
         later.read(1 << 15)
     assert got == data and shared.base > 1 << 16  # once all have a share, ended ones keep nothing back
+
+
+def test_preopen_roots_resolve_as_realpath_from_the_working_directory_of_the_moment(tmp_path, monkeypatch) -> None:
+    """preopen_root keeps the real path of each parent directory: a relative preopen is still found from the
+    working directory it is made in, and a link or ".." anywhere resolves as os.path.realpath does."""
+    from wasmgpu.wasi.context import preopen_root
+
+    for d in ("a/x", "b/x"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "link").symlink_to("a")
+    for cwd in ("a", "b", "a"):
+        monkeypatch.chdir(tmp_path / cwd)
+        for host in ("x", "./x", "x/", "../a/x", "../link/x", "../link", ".", "..", "missing",
+                     str(tmp_path / "link" / "x"), str(tmp_path / cwd / "x")):
+            root, info = preopen_root(host)
+            assert root == os.path.realpath(host), (cwd, host)
+            assert (info is None) == (not os.path.exists(host)), (cwd, host)
+            assert info is None or (info.st_dev, info.st_ino) == (os.stat(host).st_dev, os.stat(host).st_ino)

@@ -677,8 +677,8 @@ class Output:
                 stack.callback(self._close_adopted)
             else:
                 # Strings, not Paths: a Path per file costs more than the rest of a small instance's output.
-                self.stdout, self.stderr = ([self._make_sink(self._sink_path(k).format(i)) for i in range(n)]
-                                            for k in STREAMS)
+                self.stdout, self.stderr = ([self._make_sink(path.format(i)) for i in range(n)]
+                                            for path in map(self._sink_path, STREAMS))
         self.streaming = out_dir is None and n == 1 and jsonl is None and not workers
         self.captured = out_dir is not None or jsonl is not None  # kept for files, not shown
         if workers and worker_rows and self.captured:
@@ -700,8 +700,8 @@ class Output:
         self.writer = FileWriter(held)
         self.sink_dir, self.keep_empty = sink_dir, keep_empty
         self.spool = None if keep_empty else ShardFile(f"{sink_dir}/shard-{lo}")
-        self.stdout, self.stderr = ({i: self._make_sink(self._sink_path(k).format(i)) for i in range(lo, hi)}
-                                    for k in STREAMS)
+        self.stdout, self.stderr = ({i: self._make_sink(path.format(i)) for i in range(lo, hi)}
+                                    for path in map(self._sink_path, STREAMS))
         return self
 
     def _sink_path(self, stream: str) -> str:
@@ -711,10 +711,10 @@ class Output:
         return SpoolSink(path, HELD_PER_STREAM, self.budget, keep_empty=self.keep_empty, exists=exists,
                          shard=self.spool)
 
-    def wave_done(self, part: list[Outcome], types: tuple[int, ...]) -> None:
+    def wave_done(self, part: list[Outcome], types: tuple[int, ...], last: bool = False) -> None:
         """The instances of `part` have ended: their output goes to the spool now, or to its files on the
         writer's thread while the next wave runs (with a worker's rows), so that the host holds no more
-        than a wave's."""
+        than a wave's; the `last` wave's output bound for the spool stays held (within the budget), read next."""
         if self.sink_dir is None:
             return
         sinks = [row[o.index] for row in (self.stdout, self.stderr) for o in part]
@@ -722,7 +722,8 @@ class Output:
             for sink in sinks:  # in the rows: no file needs them
                 sink.discard()
             return
-        flush_sinks([s for s in sinks if s.shard is not None])  # one append to the spool
+        if not last:
+            flush_sinks([s for s in sinks if s.shard is not None])  # one append to the spool
         self.writer.submit([s for s in sinks if s.shard is None])
 
     def finish(self) -> None:
@@ -765,6 +766,8 @@ class Output:
             return False
 
     def tty(self, i: int) -> tuple[bool, bool]:
+        if self.sink_dir is not None:  # sinks of ours, no terminal
+            return False, False
         return self._tty(self.stdout[i]), self._tty(self.stderr[i])
 
     def show(self, i: int, message: str = "") -> None:
@@ -1150,7 +1153,7 @@ def _run_range(kept: ExitStack, opts: argparse.Namespace, engine: Engine, module
         store = None
         outcomes += part
         with timed(opts, "outputs"), sigint_deferred():  # a Ctrl-C now stops the next wave, not this writing
-            out.wave_done(part, result_types)
+            out.wave_done(part, result_types, last=len(outcomes) == n)
         if any(o.interrupted for o in part):  # Ctrl-C: the waves not run are interrupted
             outcomes += [Outcome(i, interrupted=True) for i in range(lo + len(outcomes), hi)]
     with timed(opts, "outputs"), sigint_deferred():  # every file made, or why not said, before the summary
@@ -1350,20 +1353,33 @@ def make_contexts(opts: argparse.Namespace, out: Output, stdin: Callable[[int], 
     roots: dict[str, Any] = {}  # preopens resolved once per host path (wasi/context.py preopen_root)
     argv0 = opts.argv0 if opts.argv0 is not None else opts.module.name  # wasmtime: the base name
     host_env = getattr(opts, "host_env", None) or os.environ  # a Ray node's: the driver's (cluster.py)
-    per_instance = any("{i}" in text for text in (*opts.args, *opts.env, *opts.dir))
+    specs = [parse_dir(spec) for spec in opts.dir]
 
-    def settings(i: int) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
-        args = [argv0] + [substitute(a, i) for a in opts.args]
+    def args_of(i: int) -> list[str]:
+        return [argv0] + [substitute(a, i) for a in opts.args]
+
+    def env_of(i: int) -> list[tuple[str, str]]:
         given = [kv for kv in (parse_env(substitute(e, i), host_env) for e in opts.env) if kv is not None]
+        if not opts.inherit_env:
+            return given
         # -S inherit-env: the host's whole environment, each variable once, --env's value where both have one.
-        env = [kv for kv in host_env.items() if kv[0] not in dict(given)] + given if opts.inherit_env else given
-        dirs = [(substitute(h, i), substitute(g, i)) for h, g in map(parse_dir, opts.dir)]
-        return args, env, dirs
+        named = {k for k, _ in given}
+        return [kv for kv in host_env.items() if kv[0] not in named] + given
 
-    same = None if per_instance else settings(lo)  # without {i}, every instance's are the same
+    def dirs_of(i: int) -> list[tuple[str, str]]:
+        return [(substitute(h, i), substitute(g, i)) for h, g in specs]
+
+    # Each made per instance only where it has an {i}; otherwise one for all (each context copies it).
+    args, env, dirs = args_of(lo), env_of(lo), dirs_of(lo)
+    args_vary, env_vary, dirs_vary = (any("{i}" in text for text in texts) for texts in (opts.args, opts.env, opts.dir))
     contexts = []
     for i in range(lo, hi):
-        args, env, dirs = same or settings(i)
+        if args_vary:
+            args = args_of(i)
+        if env_vary:
+            env = env_of(i)
+        if dirs_vary:
+            dirs = dirs_of(i)
         out_tty, err_tty = out.tty(i)
         kw: dict[str, Any] = dict(args=args, env=env, preopens=dirs, stdin=stdin(i), stdout=out.stdout[i],
                                   stderr=out.stderr[i], stdout_tty=out_tty, stderr_tty=err_tty, roots=roots)
@@ -1553,7 +1569,14 @@ def small_output(row: Any, i: int) -> bytes | None:
     if isinstance(row, SinksOnFiles):
         return row.small(i)
     sink = row[i]
-    return b"".join(sink.chunks()) if len(sink) <= HELD_PER_STREAM else None
+    if len(sink) > HELD_PER_STREAM:
+        return None
+    if not sink.spilled and sink.pending is None:  # all held: no chunks to join
+        return bytes(sink.data)
+    return b"".join(sink.chunks())
+
+
+json_text = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(text, ensure_ascii=False), one encoder for all
 
 
 def write_whole_field(f: TextIO, name: str, data: bytes) -> None:
@@ -1566,7 +1589,7 @@ def write_whole_field(f: TextIO, name: str, data: bytes) -> None:
     except UnicodeDecodeError:
         f.write(f', "{name}_b64": "{base64.b64encode(data).decode("ascii")}"')
     else:
-        f.write(f', "{name}": {json.dumps(text, ensure_ascii=False)}')
+        f.write(f', "{name}": {json_text(text)}')
 
 
 def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]]) -> None:
@@ -1595,7 +1618,7 @@ def write_bytes_field(f: TextIO, name: str, chunks: Callable[[], Iterable[bytes]
     f.write(f', "{name}": "')
     decoder = codecs.getincrementaldecoder("utf-8")()  # whole characters per piece, escaped one by one
     for chunk in chunks():
-        f.write(json.dumps(decoder.decode(chunk), ensure_ascii=False)[1:-1])
+        f.write(json_text(decoder.decode(chunk))[1:-1])
     f.write('"')
 
 

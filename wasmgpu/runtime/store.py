@@ -246,7 +246,7 @@ class Store:
     def per_lane(self, rows: list[Any]) -> list[Any]:
         """One item per instance made one per lane: each process's lanes get their instance's, and the
         spares' a copy of the first (they idle)."""
-        lanes = [r for r in rows for _ in range(1 << self.thread_shift)]
+        lanes = [r for r in rows for _ in range(1 << self.thread_shift)] if self.thread_shift else rows
         return lanes + lanes[:1] * (self.n - len(lanes))
 
     def of_instances(self, lanes: list[Any]) -> list[Any]:

@@ -163,6 +163,7 @@ class SharedStdin:
         self.readers: set[InstanceStdin] = set()  # those that may still read: an ended instance leaves
         self.next_drop = self.DROP_AT
         self.clocks: list[RealClock] = []  # the batch's: their deadline ends a wait for bytes
+        self._whole: bytes | None = None  # whole()'s answer, one copy for every instance that asks
 
     @property
     def end(self) -> int:
@@ -184,7 +185,9 @@ class SharedStdin:
         """Every byte, read to the end (for a stream that is ready)."""
         while not self.eof:
             self.fill(self.end + self.READ_MAX)
-        return bytes(self.data)
+        if self._whole is None:
+            self._whole = bytes(self.data)
+        return self._whole
 
     def fill(self, want: int) -> None:
         """One read of the stream towards offset `want` (it may wait for a pipe's writer), unless that is
@@ -235,6 +238,7 @@ class SharedStdin:
         low = min((r.pos for r in self.readers), default=self.end)
         if low > self.base:
             del self.data[: low - self.base]
+            self._whole = None
             self.base = low
 
 

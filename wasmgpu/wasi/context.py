@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..errors import WasmGpuError
 from .clocks import RealClock, SystemRandom, VirtualClock
-from .fds import BytesStdin, DirEntry, FdTable, OutputEntry, Sink, StdinEntry, StdinSource
+from .fds import BytesStdin, DirEntry, Entry, FdTable, OutputEntry, Sink, StdinEntry, StdinSource
 
 
 class BufferSink:
@@ -280,22 +280,33 @@ def flush_sinks(sinks: Iterable[SpoolSink]) -> None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _real_dir(path: str) -> str:
-    return os.path.realpath(path)
+def _real_parent(head: str) -> str | None:
+    """Where directory `head` (an absolute path up to and with its last separator) really is, with a
+    separator after it; None where `head` has a ".." component (resolved with what follows it instead)."""
+    head = head.rstrip(os.sep) or head  # as os.path.split leaves it
+    if ".." in head.split(os.sep):
+        return None
+    return os.path.join(os.path.realpath(os.path.normpath(head)), "")
 
 
 def preopen_root(host: str) -> tuple[str, os.stat_result | None]:
     """Where directory `host` really is, and its stat (None if nothing is there). A batch's preopens are
     usually siblings (ROOT/{i}): the parent is resolved once, and a last component that is no link costs
     one lstat."""
-    head, tail = os.path.split(host)
-    if tail and tail not in (".", "..") and ".." not in head.split(os.sep):
-        try:
-            info = os.lstat(host)
-        except OSError:
-            info = None
-        if info is not None and not stat.S_ISLNK(info.st_mode):
-            return os.path.join(_real_dir(os.path.abspath(head or ".")), tail), info
+    at = host.rfind(os.sep) + 1
+    tail = host[at:]
+    if tail and tail != "." and tail != "..":
+        head = host[:at]
+        if not head.startswith(os.sep):  # made absolute before the cache: the working directory may change
+            head = os.path.join(os.getcwd(), head)
+        parent = _real_parent(head)
+        if parent is not None:
+            try:
+                info = os.lstat(host)
+            except OSError:
+                info = None
+            if info is not None and not stat.S_ISLNK(info.st_mode):
+                return parent + tail, info
     root = os.path.realpath(host)
     try:
         return root, os.stat(root)
@@ -328,10 +339,8 @@ class WasiContext:
         self.clock = clock if clock is not None else RealClock()
         self.random = random if random is not None else SystemRandom()
         self.error: str | None = None  # why the instance was stopped, when not a trap of its own
-        self.fds = FdTable()
-        self.fds.add(StdinEntry(BytesStdin(stdin) if isinstance(stdin, bytes | bytearray) else stdin))
-        self.fds.add(OutputEntry(self.stdout, stdout_tty))
-        self.fds.add(OutputEntry(self.stderr, stderr_tty))
+        entries: list[Entry] = [StdinEntry(BytesStdin(stdin) if isinstance(stdin, bytes | bytearray) else stdin),
+                                OutputEntry(self.stdout, stdout_tty), OutputEntry(self.stderr, stderr_tty)]
         for host, guest in self.preopens:
             known = roots.get(host) if roots is not None else None
             if known is None:
@@ -343,7 +352,8 @@ class WasiContext:
                 raise WasmGpuError(f"preopened directory {host!r} does not exist")
             if not stat.S_ISDIR(info.st_mode):
                 raise WasmGpuError(f"preopened directory {host!r} is not a directory")
-            self.fds.add(DirEntry(root, guest, info=info))
+            entries.append(DirEntry(root, guest, info=info))
+        self.fds = FdTable(entries)
 
     @classmethod
     def seeded(cls, seed: int | str, index: int, **kw: object) -> WasiContext:

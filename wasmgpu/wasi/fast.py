@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -142,12 +142,17 @@ class FastPaths:
         # One pass over the contexts; each array is made from its rows at the end (an element set at a time
         # cost more than the rest of the pass).
         flags = [0] * n
-        # args and environ: identical blobs (the usual case) stored once.
+        # args and environ: identical blobs (the usual case) stored once, and each distinct pair of lists
+        # made into its row once.
         arena = bytearray()
         where: dict[bytes, int] = {}
-        string_rows = []
-        # Clocks: the host's (stateless here), or a virtual clock of this instance alone, whose time moves here.
-        owners = Counter(id(o) for ctx in contexts for o in (ctx.clock, ctx.random))
+        string_rows: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], int] = {}  # -> its index in string_fields
+        string_fields: list[list[int]] = []
+        string_row = [0] * n
+        # Clocks: the host's (stateless here), or a virtual clock of this instance alone, whose time moves here
+        # (decided after the pass, once it is known which contexts hold each clock and random source).
+        other_clocks: list[tuple[int, object]] = []
+        other_randoms: list[tuple[int, object]] = []
         virtual: dict[int, tuple[int, int]] = {}  # instance -> (epoch, step)
         # random_get: a seeded stream continues on the device; the system's becomes a stream keyed from it.
         seeded: dict[int, bytes] = {}  # instance -> key
@@ -158,31 +163,36 @@ class FastPaths:
         # fd_fdstat_get of fds 0-2: each distinct record once, a row per descriptor and instance; the device
         # answers until a host call could change one (before_calls).
         records: dict[bytes, int] = {}
-        stdio_rows = []
+        stdio_rows: dict[tuple[bytes, bytes, bytes], int] = {}  # -> its index in stdio_fields
+        stdio_fields = [(0, 0, 0)]  # first, that of an instance without all three
+        stdio_row = [0] * n
+        # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
+        self.outputs: list[tuple[OutputEntry | None, OutputEntry | None]] = []
         for i, ctx in enumerate(contexts):
             bit = WF_ARGS
-            row = []
-            for items in (ctx.args, ctx.env):
-                blob = _strings(items)
-                at = where.get(blob)
-                if at is None:
-                    at = where[blob] = len(arena)
-                    arena += blob
-                row += (at, len(items), len(blob))
-            string_rows.append(row)
-            c = ctx.clock
+            key = (tuple(ctx.args), tuple(ctx.env))
+            row = string_rows.get(key)
+            if row is None:
+                fields = []
+                for items in key:
+                    blob = _strings(items)
+                    at = where.get(blob)
+                    if at is None:
+                        at = where[blob] = len(arena)
+                        arena += blob
+                    fields += (at, len(items), len(blob))
+                row = string_rows[key] = len(string_rows)
+                string_fields.append(fields)
+            string_row[i] = row
+            c, r = ctx.clock, ctx.random
             if type(c) is RealClock:
                 bit |= WF_CLOCK_REAL
-            elif (type(c) is VirtualClock and owners[id(c)] == 1 and 0 <= c.epoch <= U64_MAX
-                  and 0 <= c.step <= U64_MAX and 0 <= c.elapsed <= U64_MAX):
-                bit |= WF_CLOCK_VIRTUAL
-                virtual[i] = (c.epoch, c.step)
-            r = ctx.random
-            if type(r) is SeededRandom and owners[id(r)] == 1:
-                seeded[i] = r.key
+            else:
+                other_clocks.append((i, c))
+            if type(r) is SystemRandom:
                 bit |= WF_RANDOM
-            elif type(r) is SystemRandom:
-                bit |= WF_RANDOM
+            else:
+                other_randoms.append((i, r))
             data = _stdin_bytes(ctx)
             if data is not None:
                 at = stdin_at.get(data)
@@ -191,17 +201,33 @@ class FastPaths:
                     stdin += data
                 stdin_rows[i] = (at, len(data), 0)
                 bit |= WF_STDIN
-            entries = [ctx.fds.entries.get(fd) for fd in range(3)]
-            if all(e is not None for e in entries):
-                stdio_rows.append([records.setdefault(e.fdstat(), len(records)) for e in entries])  # type: ignore[union-attr]
+            entries = ctx.fds.entries
+            e0, e1, e2 = entries.get(0), entries.get(1), entries.get(2)
+            if e0 is not None and e1 is not None and e2 is not None:
+                stat = (e0.fdstat(), e1.fdstat(), e2.fdstat())
+                row = stdio_rows.get(stat)
+                if row is None:
+                    row = stdio_rows[stat] = len(stdio_fields)
+                    stdio_fields.append(tuple(records.setdefault(s, len(records)) for s in stat))
+                stdio_row[i] = row
                 bit |= WF_STDIO
-            else:
-                stdio_rows.append([0, 0, 0])
+            self.outputs.append((e1 if isinstance(e1, OutputEntry) else None,
+                                 e2 if isinstance(e2, OutputEntry) else None))
             flags[i] = bit
+        owners = Counter(id(o) for _, o in (*other_clocks, *other_randoms))
+        for i, c in other_clocks:
+            if (type(c) is VirtualClock and owners[id(c)] == 1 and 0 <= c.epoch <= U64_MAX
+                    and 0 <= c.step <= U64_MAX and 0 <= c.elapsed <= U64_MAX):
+                flags[i] |= WF_CLOCK_VIRTUAL
+                virtual[i] = (c.epoch, c.step)
+        for i, r in other_randoms:
+            if type(r) is SeededRandom and owners[id(r)] == 1:
+                seeded[i] = r.key
+                flags[i] |= WF_RANDOM
         self._flags = np.array(flags, dtype=np.uint32)
         self._flags[self.served:] = 0
         self.strings = xp.asarray(np.frombuffer(bytes(arena + b"\0"), dtype=np.uint8))
-        info = np.array(string_rows, dtype=np.uint64).reshape(n, SI_FIELDS).T
+        info = np.array(string_fields, dtype=np.uint64).reshape(-1, SI_FIELDS)[np.array(string_row, dtype=np.intp)].T
         assert (SI_ARGS, SI_ARGC, SI_ARGS_SIZE, SI_ENV, SI_ENVC, SI_ENV_SIZE) == tuple(range(6)), "rows in field order"
         self.string_info = xp.asarray(np.ascontiguousarray(info))
 
@@ -230,10 +256,9 @@ class FastPaths:
         self.stdin_info = xp.asarray(stdin_info)
 
         self.stdio_fdstat = xp.asarray(np.frombuffer(b"".join(records) or bytes(24), dtype=np.uint8))
-        self.stdio_row = xp.asarray(np.ascontiguousarray(np.array(stdio_rows, dtype=np.uint32).reshape(n, 3).T))
+        stdio = np.array(stdio_fields, dtype=np.uint32)[np.array(stdio_row, dtype=np.intp)]
+        self.stdio_row = xp.asarray(np.ascontiguousarray(stdio.T))
 
-        # fd_write: the entries fds 1 and 2 start with; the device writes for them while they stay there.
-        self.outputs = [(_output(ctx, 1), _output(ctx, 2)) for ctx in contexts]
         self.out: MemoryArray | None = None
         self.used = xp.zeros(n, dtype=np.uint32)
         self._broken: set[tuple[int, int]] = set()  # (instance, fd) whose sink failed: the host's from then on
@@ -273,8 +298,7 @@ class FastPaths:
             self._set(W_OUT, self.store.backend.ptr(self.out.data))
             self._set(W_OUT_CAP, self.out_buffer)
             bits = np.zeros(self.store.n, dtype=np.uint32)
-            bits[:self.served] = np.fromiter((self._fd_bits(i) for i in range(self.served)), dtype=np.uint32,
-                                             count=self.served)
+            bits[:self.served] = self._fd_bits(range(self.served))
             self._flags[:] = (self._flags & np.uint32(~(WF_STDOUT | WF_STDERR) & 0xFFFFFFFF)) | bits  # in place: shared
             self.flags[:] = self.store.xp.asarray(self._flags)
         return KINDS.index(name)
@@ -394,21 +418,26 @@ class FastPaths:
         if self.out is not None and self._refresh_fds(i):
             self._changed(np.array([i]))
 
-    def _fd_bits(self, i: int) -> int:
-        """WF_STDOUT and WF_STDERR where instance i's fd 1 and 2 are still the entries the device writes for."""
-        if i >= self.served:  # a spare's lane (a start function's host call may ask): a child's are the host's
-            return 0
-        entries = self.contexts[i].fds.entries
-        bits = 0
-        for fd, bit in ((1, WF_STDOUT), (2, WF_STDERR)):
-            entry = self.outputs[i][fd - 1]
-            if entry is not None and entries.get(fd) is entry and (i, fd) not in self._broken:
-                bits |= bit
+    def _fd_bits(self, insts: Iterable[int]) -> list[int]:
+        """Of each instance, WF_STDOUT and WF_STDERR where its fd 1 and 2 are still the entries the device writes
+        for; none for a spare's lane (a start function's host call may ask): a child's are the host's."""
+        contexts, outputs, broken = self.contexts, self.outputs, self._broken
+        bits = []
+        for i in insts:
+            b = 0
+            if i < self.served:
+                entries = contexts[i].fds.entries
+                out, err = outputs[i]
+                if out is not None and entries.get(1) is out and (i, 1) not in broken:
+                    b |= WF_STDOUT
+                if err is not None and entries.get(2) is err and (i, 2) not in broken:
+                    b |= WF_STDERR
+            bits.append(b)
         return bits
 
     def _refresh_fds(self, i: int) -> bool:
         old = int(self._flags[i])
-        new = (old & ~(WF_STDOUT | WF_STDERR)) | self._fd_bits(i)
+        new = (old & ~(WF_STDOUT | WF_STDERR)) | self._fd_bits([i])[0]
         self._flags[i] = new
         return new != old
 
@@ -424,7 +453,3 @@ def _stdin_bytes(ctx: WasiContext) -> bytes | None:
     whole = getattr(entry.source, "whole", None) if isinstance(entry, StdinEntry) else None
     return whole(STDIN_MAX) if whole is not None else None
 
-
-def _output(ctx: WasiContext, fd: int) -> OutputEntry | None:
-    entry = ctx.fds.entries.get(fd)
-    return entry if isinstance(entry, OutputEntry) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import os
 import stat as st
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -462,10 +462,11 @@ class DirEntry(Entry):
 class FdTable:
     """Descriptor numbers as wasmtime gives them: the largest freed number is reused first."""
 
-    def __init__(self) -> None:
-        self.entries: dict[int, Entry] = {}
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        """`entries`: numbered from 0 in order."""
+        self.entries: dict[int, Entry] = dict(enumerate(entries))
         self.free: list[int] = []  # freed numbers, negated: a heap whose top is the largest
-        self.next = 0
+        self.next = len(self.entries)
 
     def add(self, entry: Entry) -> int:
         while self.free:
