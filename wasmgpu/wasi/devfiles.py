@@ -228,6 +228,8 @@ def snapshot(entries: Sequence[DirEntry], budget: int) -> Snapshot:
     ino = (ctypes.c_uint64 * n)(*(e.identity[1] for e in entries))
     handle = lib.wg_snapshot(roots, dev, ino, n, min(32, 2 * host_threads()), FILE_MAX, ENTRIES_MAX, DEPTH_MAX,
                              DF_PATH_MAX, ROOT_MAX, budget)
+    if not handle:
+        raise MemoryError("no host memory for the file snapshot's tables")
     try:
         got = []
         for k in range(len(TABLE_PARTS)):
@@ -313,8 +315,8 @@ class DeviceFiles:
         self.root_entries = first
         try:
             snap = self.snapshot = snapshot(first, budget)
-        except BuildError:
-            return  # no C++ compiler: the host serves every file call, as it can
+        except (BuildError, MemoryError):
+            return  # no C++ compiler, or no memory for the tables: the host serves every file call, as it can
         name_bytes = bytearray(snap.names)
 
         def intern(raw: bytes) -> int:

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <initializer_list>
+#include <new>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -440,28 +441,16 @@ void add_listing(Tables& t, uint64_t self_ino, const char* entries, uint32_t cou
   put_u64(offs, bytes.size());
 }
 
-}  // namespace
-
-extern "C" {
-
-// Scans as wg_scan does, then builds the tables from all roots' records (root k's files under root number
-// k); a handle for wg_tables_part, freed by wg_tables_free.
-void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, int64_t n, int64_t threads,
-                  int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t root_max,
-                  int64_t budget) {
-  std::vector<char*> out(n);
-  std::vector<uint64_t> out_len(n);
-  wg_scan(roots, dev, ino, n, threads, file_max, entries_max, depth_max, path_max, root_max, budget, out.data(),
-          out_len.data());
-  auto* t = new Tables;
+// The tables of the roots' records (wg_scan's out[r], out_len[r]).
+void build_tables(Tables& t, char* const* out, const uint64_t* out_len, int64_t n) {
   std::unordered_map<std::string_view, uint64_t> data_at, name_at;
   struct Key { uint64_t hash, name, len_root, file; };
   std::vector<Key> keys;
   auto intern = [&](std::string_view s) -> uint64_t {
     auto it = name_at.find(s);
     if (it != name_at.end()) return it->second;
-    const uint64_t at = t->part[TP_NAMES].size();
-    t->part[TP_NAMES].append(s.data(), s.size());
+    const uint64_t at = t.part[TP_NAMES].size();
+    t.part[TP_NAMES].append(s.data(), s.size());
     name_at.emplace(s, at);  // the key points into the root's buffer, kept until the end
     return at;
   };
@@ -475,8 +464,8 @@ void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, 
       const std::string_view path(at + 5, plen);
       const char* stat = at + 5 + plen;
       at = stat + 64;
-      const uint64_t index = t->files++;
-      t->part[TP_STATS].append(stat, 64);
+      const uint64_t index = t.files++;
+      t.part[TP_STATS].append(stat, 64);
       const uint64_t name_off = intern(path);
       const uint64_t name = name_off << 16 | plen;
       if (tag == 'F') {
@@ -488,18 +477,18 @@ void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, 
         if (found != data_at.end()) {
           where = found->second;
         } else {
-          where = t->part[TP_DATA].size();
-          t->part[TP_DATA].append(data.data(), data.size());
+          where = t.part[TP_DATA].size();
+          t.part[TP_DATA].append(data.data(), data.size());
           data_at.emplace(data, where);
         }
-        put_row(t->part[TP_INFO], {where, size, DF_NOT_DIR, (uint64_t)r, name});
+        put_row(t.part[TP_INFO], {where, size, DF_NOT_DIR, (uint64_t)r, name});
       } else {
         const uint32_t count = get<uint32_t>(at);
         const char* entries = at + 4;
         at = entries;
         for (uint32_t k = 0; k < count; k++) at += 13 + get<uint32_t>(at + 9);
-        put_row(t->part[TP_INFO], {0, 0, t->part[TP_DIR_INFO].size() / (8 * DI_FIELDS), (uint64_t)r, name});
-        add_listing(*t, get<uint64_t>(stat + 8), entries, count);
+        put_row(t.part[TP_INFO], {0, 0, t.part[TP_DIR_INFO].size() / (8 * DI_FIELDS), (uint64_t)r, name});
+        add_listing(t, get<uint64_t>(stat + 8), entries, count);
         if (plen == 0) {  // the root itself: found through the preopen, not by name
           root_dir[r] = (uint32_t)index;
           continue;
@@ -521,10 +510,31 @@ void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, 
     row[NT_LEN_ROOT] = k.len_root;
     row[NT_FILE] = k.file;
   }
-  t->part[TP_TABLE].assign(reinterpret_cast<const char*>(table.data()), table.size() * 8);
-  t->part[TP_ROOT_DIR].assign(reinterpret_cast<const char*>(root_dir.data()), root_dir.size() * 4);
-  data_at.clear();
-  name_at.clear();
+  t.part[TP_TABLE].assign(reinterpret_cast<const char*>(table.data()), table.size() * 8);
+  t.part[TP_ROOT_DIR].assign(reinterpret_cast<const char*>(root_dir.data()), root_dir.size() * 4);
+}
+
+}  // namespace
+
+extern "C" {
+
+// Scans as wg_scan does, then builds the tables from all roots' records (root k's files under root number
+// k); a handle for wg_tables_part, freed by wg_tables_free; null where memory ran out.
+void* wg_snapshot(const char** roots, const uint64_t* dev, const uint64_t* ino, int64_t n, int64_t threads,
+                  int64_t file_max, int64_t entries_max, int64_t depth_max, int64_t path_max, int64_t root_max,
+                  int64_t budget) {
+  std::vector<char*> out(n);
+  std::vector<uint64_t> out_len(n);
+  wg_scan(roots, dev, ino, n, threads, file_max, entries_max, depth_max, path_max, root_max, budget, out.data(),
+          out_len.data());
+  Tables* t = nullptr;
+  try {
+    t = new Tables;
+    build_tables(*t, out.data(), out_len.data(), n);
+  } catch (const std::bad_alloc&) {  // the host serves the files instead
+    delete t;
+    t = nullptr;
+  }
   for (int64_t r = 0; r < n; r++) free(out[r]);
   return t;
 }
