@@ -466,16 +466,16 @@ class DeviceFiles:
         """Which instances a change through WASI in a preopen may show to: those whose preopens are the same
         directory, or one inside it or around it (every instance, its files on the device or not).
         `per_instance`: each instance's preopens where its descriptors are still the initial ones."""
-        users: dict[str, set[int]] = {}
+        users: dict[str, list[int]] = {}  # each path's instances, ascending
         for i, ctx in enumerate(self.contexts):
             pre = per_instance[i]
             if pre is None:
                 pre = [e for e in ctx.fds.entries.values() if isinstance(e, DirEntry) and e.name is not None]
             paths = tuple(e.root for e in pre)
             self.roots_of.append(paths)
-            for path in paths:
-                users.setdefault(path, set()).add(i)
-        related: dict[str, set[str]] = {path: {path} for path in users}
+            for path in paths if len(paths) < 2 else dict.fromkeys(paths):
+                users.setdefault(path, []).append(i)
+        related: dict[str, set[str]] = {}  # a root with others inside or around it -> itself and those
         # Keyed by components (each ended by NUL, which sorts first), a directory's key is a prefix of the
         # keys of everything inside it, and those follow it in order: a stack of the roots around the
         # current one finds every nesting without walking each path up to / (itself the key "\0").
@@ -484,15 +484,19 @@ class DeviceFiles:
             while around and not key.startswith(around[-1][1]):
                 around.pop()
             for outer, _ in around:
-                related[outer].add(path)
-                related[path].add(outer)
+                related.setdefault(outer, {outer}).add(path)
+                related.setdefault(path, {path}).add(outer)
             around.append((path, key))
-        for path, near in related.items():
+        for path, insts in users.items():
+            near = related.get(path)
+            if near is None:
+                if len(insts) > 1:
+                    self.sharers[path] = insts
+                continue
+            self.nested.add(path)
             group = set().union(*(users[p] for p in near))
             if len(group) > 1:
                 self.sharers[path] = sorted(group)
-            if len(near) > 1:
-                self.nested.add(path)
 
     # -- the host takes over ----------------------------------------------------------------------------
     def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None:
