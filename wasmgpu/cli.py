@@ -1569,11 +1569,7 @@ def small_output(row: Any, i: int) -> bytes | None:
     if isinstance(row, SinksOnFiles):
         return row.small(i)
     sink = row[i]
-    if len(sink) > HELD_PER_STREAM:
-        return None
-    if not sink.spilled and sink.pending is None:  # all held: no chunks to join
-        return bytes(sink.data)
-    return b"".join(sink.chunks())
+    return sink.whole() if len(sink) <= HELD_PER_STREAM else None
 
 
 json_text = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(text, ensure_ascii=False), one encoder for all

@@ -189,6 +189,12 @@ class SpoolSink:
     def __len__(self) -> int:
         return self.spilled + len(self.data)
 
+    def whole(self) -> bytes:
+        """Everything written, in one piece."""
+        if not self.spilled and self.pending is None:  # all held: one copy, no pieces to join
+            return bytes(self.data)
+        return b"".join(self.chunks())
+
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """Everything written, in order, in pieces of at most `size` bytes: the file, then what is held."""
         if self.pending is not None:

@@ -186,6 +186,7 @@ class Snapshot:
     """The regular files and directory listings under some preopens (the roots, numbered in order), as the
     device's tables hold them (vm_abi.py W_FILE_INFO ... W_NAMES)."""
 
+    count: int  # files and directories; each table below has a row of zeros where it would be empty
     data: np.ndarray  # u8: the files' bytes, each distinct content once, then a NUL
     info: np.ndarray  # u64 [files][FI_FIELDS]
     stats: np.ndarray  # u8 [files * 64]: each file's WASI filestat at the snapshot
@@ -197,7 +198,7 @@ class Snapshot:
     table: np.ndarray  # u64 [slots][NT_FIELDS]: (root, path) -> file
 
     def __len__(self) -> int:
-        return len(self.info) if len(self.stats) else 0
+        return self.count
 
     def file(self, k: int) -> SnapFile:
         """File `k`: a regular file's bytes, or a directory's listing (without "." and "..")."""
@@ -241,10 +242,11 @@ def snapshot(entries: Sequence[DirEntry], budget: int) -> Snapshot:
     data, info, stats, dir_info, dir_bytes, dir_offs, root_dir, names, table = got
     u64 = np.dtype("<u8")
     return Snapshot(
+        count=len(stats) // 64,
         data=np.frombuffer(data + b"\0", dtype=np.uint8),
         info=np.frombuffer(info, dtype=u64).reshape(-1, FI_FIELDS) if info
         else np.array([(0, 0, DF_NOT_DIR, 0, 0)], dtype=np.uint64),
-        stats=np.frombuffer(stats, dtype=np.uint8),
+        stats=np.frombuffer(stats or bytes(64), dtype=np.uint8),
         dir_info=np.frombuffer(dir_info, dtype=u64).reshape(-1, DI_FIELDS) if dir_info
         else np.zeros((1, DI_FIELDS), dtype=np.uint64),
         dir_bytes=np.frombuffer(dir_bytes + b"\0", dtype=np.uint8),
@@ -362,7 +364,7 @@ class DeviceFiles:
             put(W_DIR_BYTES, snap.dir_bytes),
             put(W_DIR_OFFS, snap.dir_offs),
             put(W_ROOT_DIR, snap.root_dir),
-            put(W_FILE_STAT, snap.stats if len(snap.stats) else np.zeros(64, dtype=np.uint8)),
+            put(W_FILE_STAT, snap.stats),
             put(W_NAMES, snap.table),
             put(W_NAME_BYTES, np.frombuffer(bytes(name_bytes) + b"\0", dtype=np.uint8)),
             put(W_PRE_ROOT, pre_root),
