@@ -136,8 +136,9 @@ PY
 fi
 if want pieces; then
   # A store compiled in pieces (WASMGPU_PIECES_WORDS=0): c_threads' build time and result (a fresh cache),
-  # then the pieces' speed (fuel/s, bench/profile.py) against the interpreter's, also under 128 registers
-  # (WG_MIN_BLOCKS=4) and with pc, fp and depth in memory (WG_PIECE_COLD_FRAME).
+  # then the pieces' speed (fuel/s, bench/profile.py) against the interpreter's, with the pieces calling each
+  # other as C (the default) and without (WG_NATIVE_DEPTH=1: every call through the dispatch loop); then
+  # charcount and rs_stdin at 10,000 under the compiled tier, every output checked against wasmtime's.
   echo "== compiled stores in pieces on CUDA"
   t0=$(date +%s)
   WASMGPU_CACHE=$(mktemp -d) timeout 280 python3 -m wasmgpu.cli -v --backend cuda --tier compiled --max-threads 32 \
@@ -146,12 +147,22 @@ if want pieces; then
   right=$(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)
   echo "c_threads: $(( $(date +%s) - t0 )) s, ${right:-0}/64 instances right"
   [ "${right:-0}" = 64 ] || status=1
-  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_MIN_BLOCKS=4" \
-             "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_PIECE_COLD_FRAME"; do
+  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_NATIVE_DEPTH=1"; do
     echo "-- $run"
     # shellcheck disable=SC2086 # the run's words are environment assignments
     env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \
       --fuel 100000 2>&1 | tail -4 || status=1
+  done
+  for tier in interp compiled; do
+    echo "-- whole jobs, WASMGPU_TIER=$tier"
+    t0=$(date +%s)  # the compiled builds first, so that the jobs' times are the runs'
+    for w in examples/charcount/charcount.wasm bench/jobs/wasm/rs_stdin.wasm; do
+      WASMGPU_TIER=$tier timeout 200 python3 -m wasmgpu.cli --backend cuda -n 1 --dir examples/charcount::. "$w" 0 \
+        < /dev/null > /dev/null 2>&1 || echo "build of $w under $tier failed"
+    done
+    echo "(builds $(( $(date +%s) - t0 )) s)"
+    WASMGPU_TIER=$tier timeout 240 python3 bench/jobs.py --programs charcount,rs_stdin --instances 10000 \
+      --engines cuda,wasmtime --deadline 100 2>&1 | tail -5 || status=1
   done
 fi
 if want layout; then

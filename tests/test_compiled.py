@@ -86,6 +86,68 @@ def test_calls_traps_and_grow_agree(engines) -> None:
     assert out["compiled"] == out["interp"] == [((2,), None, None), ((3,), None, None), ((1,), None, None)]
 
 
+NATIVE = """
+(module
+  (memory 1 8)
+  (table 4 funcref)
+  (elem (i32.const 0) $pair $grow $swap $thrower)
+  (type $pair_t (func (param i32) (result i32 i64 i32)))
+  (type $grow_t (func (param i32) (result i32)))
+  (tag $e (param i32 i64))
+  (func $pair (param i32) (result i32 i64 i32)
+    (i32.add (local.get 0) (i32.const 1)) (i64.extend_i32_u (local.get 0)) (i32.mul (local.get 0) (i32.const 3)))
+  (func $grow (param i32) (result i32)
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.sub (i32.mul (memory.size) (i32.const 65536)) (i32.const 4)) (local.get 0)) (memory.size))
+  (func $nested_grow (param i32) (result i32) (i32.add (call $grow (local.get 0)) (i32.const 0)))
+  (func $swap (param i32) (result i32 i64 i32) (return_call $pair (i32.add (local.get 0) (i32.const 10))))
+  (func $thrower (param i32) (result i32)
+    (if (i32.gt_u (local.get 0) (i32.const 2)) (then (throw $e (local.get 0) (i64.const 7))))
+    (local.get 0))
+  (func $deep_throw (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (call $thrower (i32.const 5)))
+      (else (i32.add (call $deep_throw (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  (func (export "run") (param i32) (result i64)
+    (local $acc i64) (local $k i32) (local $a i32) (local $b i64) (local $c i32)
+    ;; results past the first, from direct, tail and indirect calls
+    (call $pair (local.get 0)) (local.set $c) (local.set $b) (local.set $a)
+    (local.set $acc (i64.add (i64.extend_i32_u (i32.add (local.get $a) (local.get $c))) (local.get $b)))
+    (call_indirect (type $pair_t) (local.get 0) (i32.const 2)) (local.set $c) (local.set $b) (local.set $a)
+    (local.set $acc (i64.add (local.get $acc)
+      (i64.add (i64.extend_i32_u (i32.xor (local.get $a) (local.get $c))) (local.get $b))))
+    ;; memory grown by a callee (directly, two calls down, and indirectly): the caller stores past the old end
+    (local.set $k (call $nested_grow (local.get 0)))
+    (i32.store (i32.sub (i32.mul (local.get $k) (i32.const 65536)) (i32.const 4)) (local.get 0))
+    (local.set $k (call_indirect (type $grow_t) (local.get 0) (i32.const 1)))
+    (i32.store (i32.sub (i32.mul (local.get $k) (i32.const 65536)) (i32.const 8)) (local.get $k))
+    (local.set $acc (i64.add (local.get $acc)
+      (i64.load (i32.sub (i32.mul (local.get $k) (i32.const 65536)) (i32.const 8)))))
+    ;; an exception from calls several deep, caught here, its values on the way
+    (block $h (result i32 i64)
+      (try_table (catch $e $h)
+        (local.set $k (call $deep_throw (i32.and (local.get 0) (i32.const 7))))
+        (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $k)))))
+      (return (local.get $acc)))
+    (local.set $b) (local.set $a)
+    (i64.add (local.get $acc) (i64.add (local.get $b) (i64.extend_i32_u (local.get $a)))))
+)
+"""
+
+
+def test_calls_between_pieces_keep_the_interpreters_results(engines) -> None:
+    """Pieces call pieces as C with the first result in the return value: the others through the frame,
+    the memory's size read again after a callee that grew it, tail calls, indirect calls, and an exception
+    thrown through C calls to a handler above them; also in fuel slices that end inside those calls."""
+    wasm = wasmtime.wat2wasm(NATIVE)
+    args = [(k,) for k in (0, 1, 5, 9)]
+    want = [(wasmtime_call(wasm, "run", a),) for a in args]
+    out = run_both(engines, wasm, "run", args)
+    assert out["compiled"] == out["interp"] == [(w, None, None) for w in want]
+    for slice_ in (3, 11):
+        sliced = engines.load(wasm).instantiate(len(args), tier="compiled", fuel_slice=slice_).call("run", args)
+        assert [(r.values, r.trap) for r in sliced] == [(w, None) for w in want]
+
+
 def test_fuel_slices_resume_in_compiled_code(engines) -> None:
     """Small fuel slices stop the loop at its back edge again and again: every resume must continue."""
     wasm = wasmtime.wat2wasm(RECURSIVE)
@@ -126,8 +188,8 @@ DEEP = """
 
 
 def test_deep_calls_agree_and_trap_alike(engines) -> None:
-    """Calls nested past WG_DIRECT_DEPTH (pieces calling pieces as C on the CPU) go on through the dispatch
-    loop; a trap at the bottom has the interpreter's backtrace, every frame of it."""
+    """Calls nested past WG_NATIVE_DEPTH (pieces calling pieces as C) go on through the dispatch loop; a trap
+    at the bottom has the interpreter's backtrace, every frame of it."""
     wasm = wasmtime.wat2wasm(DEEP)
     args = [(k,) for k in (0, 31, 32, 33, 200, 201)]
     out = run_both(engines, wasm, "even", args)

@@ -353,14 +353,15 @@ def _slot_list(bits: int) -> list[int]:
 class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
                  sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
-                 recursive: set[int], after_grow: str, dispatch: str = "continue;",
-                 entry_rid: dict[int, int] | None = None, landings: dict[int, list[int]] | None = None) -> None:
+                 recursive: set[int], after_grow: str, pieces: bool = False,
+                 landings: dict[int, list[int]] | None = None) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         self.sigs = sigs
-        # In pieces: each function's resume case at its entry, for calls made as C calls (WG_DIRECT_DEPTH).
-        self.entry_rid = entry_rid
+        # In pieces, each function is a C function that its callers call as C (native_call), that returns its
+        # first result, and that is also entered from the dispatch loop at its resume points.
+        self.pieces = pieces
         self.after_grow = after_grow  # C that reads the memory's place and size again
-        self.dispatch = dispatch  # C that goes back to the dispatch loop (pc set)
+        self.dispatch = "goto dispatch_;" if pieces else "continue;"  # back to the dispatch loop (pc set)
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
         succs = _successors(body, landings or {})
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
@@ -504,7 +505,9 @@ class _FuncEmitter:
             else:
                 go = f"{self.reload(r)}goto L{r};"
             out.append(f"  R{rid}: {go}")
-        fresh = "".join(f"s{k} = SLOT({k}); " if k < f.nparams else f"s{k} = 0; " for k in self.live_in(f.entry))
+        param = "p{}" if self.pieces else "SLOT({})"  # in pieces, a fresh entry's arguments are the C call's
+        fresh = "".join(f"s{k} = {param.format(k)}; " if k < f.nparams else f"s{k} = 0; "
+                        for k in self.live_in(f.entry))
         out.append(f"  FE{self.index}: {fresh}goto L{f.entry};")
         for ins in self.body:
             if ins.pc in self.arrivals:
@@ -545,8 +548,14 @@ class _FuncEmitter:
             return f"switch ((u32)s{a}) {{ {arms}default: {self.branch(ins, ins.targets[-1])} }}"
         if name == "RET":
             results = self.writeback(list(range(self.info.nresults)), ins.pc)
-            return (f"{{ {results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
-                    "depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
+            done = f"if (depth == 0) {{ {results}pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
+            if self.pieces:  # to the C caller (or the dispatch loop, which pops the frame): the first result
+                # in the return value, the others in the frame's slots
+                rest = self.writeback(list(range(1, self.info.nresults)), ins.pc)
+                first = f"r0_ = {self.operand(ins.pc, 0)}; " if self.info.nresults else ""
+                return f"{{ {done}{rest}{first}{self.away(ins.pc, 'goto ret_;')} }}"
+            done = f"{results}if (depth == 0) {{ pc = {ins.after}u; status = STATUS_DONE; goto leave; }} "
+            return (f"{{ {done}depth--; const u64 f_ = fr[(u64)depth * fstride]; pc = (u32)f_; fp = (u32)(f_ >> 32); "
                     f"fb = sl + (u64)fp * ss; {self.away(ins.pc, self.dispatch)} }}")
         wb = self.writeback(self.live_in(ins.pc), ins.pc)
         if name == "CALL":
@@ -569,8 +578,8 @@ class _FuncEmitter:
                     f"pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }}")
         if name in ("CALL_INDIRECT", "CALL_REF"):
             return (head + f"const u64 idx = (u64)s{b}; {wb}{resolve}"
-                    f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; {self.direct_indirect(ins)}"
-                    f"{self.away(ins.pc, 'goto do_call;')} }}")
+                    f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; {self.native_indirect(ins)}"
+                    f"{{ {self.away(ins.pc, 'goto do_call;')} }} }}")
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
@@ -641,48 +650,72 @@ class _FuncEmitter:
                 f"const u64 EXT = 0x{ins.ext:x}ull; u64 R = 0; (void)X; (void)Y; (void)EXT; "
                 f"do {body} while (0);{tail} }}")
 
-    def direct(self, ins: _Ins) -> str:
-        """In pieces, on the CPU: the callee's piece called from here, as C, while the pieces' C calls are
-        fewer than WG_DIRECT_DEPTH deep; when it returns here (pc and depth as before), its caller goes on
-        from the resume point after the call, else the way the callee left is passed up to the dispatch
-        loop (the state is all in the frames and *rg). Beyond that depth the call goes through the loop."""
-        if self.entry_rid is None or self.funcs[ins.imm32].frame > DIRECT_FRAME_MAX:
-            return ""
-        after = self.resume[ins.after]
-        return ("\n#if WG_DIRECT_DEPTH\n"
-                "if (cdepth < WG_DIRECT_DEPTH) { const u32 d_ = depth; VM_REGS(VM_REG_PUT) "
-                f"pe_ = wgf_{ins.imm32}(P, inst, rg, {self.entry_rid[ins.imm32]}u, cdepth + 1); VM_REGS(VM_REG_GET) "
-                f"if (pe_ == PIECE_DISPATCH && pc == {ins.after}u && depth + 1 == d_) goto R{after}; goto pass_; }}"
-                "\n#endif\n")
+    def args(self, pc: int, first: int, count: int) -> str:
+        """The arguments of a C call to a piece: slots first .. first + count as instruction pc reads them."""
+        return "".join(f", {self.operand(pc, first + k)}" for k in range(count))
 
-    def direct_indirect(self, ins: _Ins) -> str:
-        """In pieces, on the CPU: the callee `callee` of an indirect call, where it is a function of the store
-        whose piece can be called (wg_entry_rid), called as C as direct() calls, after the frame push that
-        the dispatch loop's call would make (VM_DO_CALL); else the call goes through the loop."""
-        if self.entry_rid is None:
+    def results(self, a: int, count: int) -> str:
+        """A piece's results into slots a ..: the first from its return value, the others from the frame."""
+        return (f"s{a} = r_.r; " if count else "") + "".join(f"s{a + k} = SLOT({a + k}); " for k in range(1, count))
+
+    def native_call(self, ins: _Ins, wb: str, zero: str) -> str:
+        """In pieces: the callee's piece called as C, its arguments and first result in registers, its frame
+        neither written nor read. Only where it cannot go on (a host call, a trap, out of fuel, a call it makes
+        through the loop) does the callee return an exit (ex) instead: this caller then writes its live slots
+        and its frame's record as the interpreter would have them, and passes the exit up, so the dispatch loop
+        resumes the innermost function's piece at its pc. Past WG_NATIVE_DEPTH C calls, or where the call
+        runs out of fuel, the call is made as the dispatch loop makes it. A callee that grew the memory leaves
+        this piece's cached size stale, which PAST's second look corrects."""
+        g = self.funcs[ins.imm32]
+        push = f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); "
+        low = self.writeback([k for k in self.live_in(ins.pc) if k < ins.a], ins.pc)
+        loop = (f"{wb}{push}depth++; fp = cfp_; fb = sl + (u64)fp * ss; {zero}pc = {g.entry}u; "
+                f"if (fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)}")
+        return (f"const u32 cfp_ = fp + {ins.a}u; "
+                f"if (depth + 1 >= max_depth || (u64)cfp_ + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
+                f"if (--fuel == 0 || cdepth + 1 >= WG_NATIVE_DEPTH) {{ {loop} }} "
+                f"const WgRet r_ = wgf_{ins.imm32}(P, inst, fuel, cfp_, depth + 1, 0u, rg, cdepth + 1"
+                f"{self.args(ins.pc, ins.a, g.nparams)}); "
+                f"if (r_.ex) {{ {low}{push}ex_ = r_.ex; goto unwind_; }} "
+                f"fuel = r_.fuel; {self.results(ins.a, g.nresults)}")
+
+    def native_indirect(self, ins: _Ins) -> str:
+        """In pieces, where WG_NATIVE_INDIRECT: the callee of an indirect call, if a function of the store with
+        a thunk (wg_thunk: its arguments read from the frame, where the live slots were just written), called
+        as C as native_call calls; else the call goes through the dispatch loop (VM_DO_CALL)."""
+        if not self.pieces:
             return ""
-        after = self.resume[ins.after]
-        return ("\n#if WG_DIRECT_DEPTH\n"
-                "if (cdepth < WG_DIRECT_DEPTH && wg_entry_rid[callee]) { "
-                "const u32* f = funcs + (u64)callee * F_FIELDS; "
-                "if (depth + 1 >= max_depth || (u64)callee_fp + f[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
-                f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
-                "fp = callee_fp; fb = sl + (u64)fp * ss; "
-                "for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; "
-                "pc = f[F_ENTRY]; if (--fuel == 0) goto out_of_fuel; const u32 d_ = depth; VM_REGS(VM_REG_PUT) "
-                "pe_ = wg_piece_fn[callee](P, inst, rg, wg_entry_rid[callee], cdepth + 1); VM_REGS(VM_REG_GET) "
-                f"if (pe_ == PIECE_DISPATCH && pc == {ins.after}u && depth + 1 == d_) goto R{after}; goto pass_; }}"
+        push = f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); "
+        return ("\n#if WG_NATIVE_INDIRECT\n"
+                "if (wg_thunk[callee] && cdepth + 1 < WG_NATIVE_DEPTH) { "
+                "const u32* f_ = funcs + (u64)callee * F_FIELDS; "
+                "if (depth + 1 >= max_depth || (u64)callee_fp + f_[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
+                f"if (--fuel == 0) {{ {push}depth++; fp = callee_fp; fb = sl + (u64)fp * ss; "
+                "for (u32 k = f_[F_NPARAMS]; k < f_[F_NLOCALS]; k++) SLOT(k) = 0; "
+                "pc = f_[F_ENTRY]; goto out_of_fuel; } "
+                "const WgRet r_ = wg_thunk[callee](P, inst, rg, callee_fp, depth + 1, fuel, cdepth + 1); "
+                f"if (r_.ex) {{ {push}ex_ = r_.ex; goto unwind_; }} "
+                f"fuel = r_.fuel; {self.results(ins.a, self.sigs[ins.ext][1])}}} else"
                 "\n#endif\n")
 
     def tail_call(self, ins: _Ins, wb: str) -> str:
         """return_call: a function of the store runs in this frame (its arguments moved to the base), as a
-        jump; a host function is called as CALL calls it."""
+        jump, or in pieces as a C call whose results are this function's; a host function is called as CALL
+        calls it."""
         g = self.funcs[ins.imm32]
         if g.host != NO_HOST:
             return self.call(ins, wb)
         args = "".join(f"SLOT({k}) = {self.operand(ins.pc, ins.a + k)}; " for k in range(g.nparams))
         zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
-        head = f"if ((u64)fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); {args}{zero}"
+        head = f"if ((u64)fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
+        if self.pieces and g.frame <= NATIVE_FRAME_MAX:
+            return (head + f"if (--fuel == 0 || cdepth + 1 >= WG_NATIVE_DEPTH) {{ {args}{zero}pc = {g.entry}u; "
+                    f"if (fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }} "
+                    f"const WgRet r_ = wgf_{ins.imm32}(P, inst, fuel, fp, depth, 0u, rg, cdepth + 1"
+                    f"{self.args(ins.pc, ins.a, g.nparams)}); "
+                    "if (r_.ex) { ex_ = r_.ex; goto unwind_; } "
+                    f"fuel = r_.fuel; r0_ = r_.r; {self.away(ins.pc, 'goto ret_;')}")
+        head += args + zero
         if ins.imm32 in self.recursive or ins.imm32 == self.index:
             return (head + f"pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; "
                     f"{self.away(ins.pc, self.dispatch)}")
@@ -693,13 +726,15 @@ class _FuncEmitter:
         g = self.funcs[ins.imm32]
         if g.host == NO_HOST:
             zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
+            if self.pieces and g.frame <= NATIVE_FRAME_MAX:
+                return self.native_call(ins, wb, zero)
             head = (f"{wb}callee_fp = fp + {ins.a}; "
                     f"if (depth + 1 >= max_depth || (u64)callee_fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
                     f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
                     "fp = callee_fp; fb = sl + (u64)fp * ss; ")
             if ins.imm32 in self.recursive:  # a jump would close a loop of the C code with two entries
                 return (head + f"{zero}pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; "
-                        f"{self.direct(ins)}{self.away(ins.pc, self.dispatch)}")
+                        f"{self.away(ins.pc, self.dispatch)}")
             return (head + f"if (--fuel == 0) {{ {zero}pc = {g.entry}u; goto out_of_fuel; }} "
                     f"{self.away(ins.pc, f'goto FE{ins.imm32};')}")
         if g.host >= INTRINSIC_BASE:  # served here: the result goes to the callee frame's first slot
@@ -779,21 +814,19 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
     piece_of = [0]  # resume case -> the function whose piece holds it
     nresume = 1
-    entry_rid: dict[int, int] = {}  # filled before any function is emitted
     emitters = []
     for _, i in defined:
         recursive = calls[i] if pieces else {g for g in calls[i] if scc[g] == scc[i]}
-        em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume, recursive, pin,
-                          "goto dispatch_;" if pieces else "continue;", entry_rid if pieces else None, landings)
+        em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume, recursive, pin, pieces,
+                          landings)
         emitters.append(em)
-        entry_rid[i] = em.resume[funcs[i].entry]
         for r, rid in em.resume.items():
             resume_id[r] = rid
         piece_of += [i] * len(em.resume)
         nresume += len(em.resume)
     for em in emitters:
         block = em.emit()
-        blocks.append(_piece(em.index, block, em.resume.values(), pin) if pieces else block)
+        blocks.append(_piece(em.index, funcs[em.index], block, em.resume.values(), pin) if pieces else block)
     table = ",".join(map(str, resume_id.tolist()))
     trap = ["// Generated by wasmgpu/compiler/to_c.py from a store's bytecode.", "#undef TRAP",
             "#define TRAP(name) do { trap = TRAP_##name; here = HERE_; goto trapped; } while (0)"]
@@ -809,34 +842,46 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
              "      default: here = pc; trap = TRAP_UNREACHABLE; goto trapped;",
              "    }",
              *blocks])])
-    prototypes = [f"PIECE u32 wgf_{i}(const u64* P, u32 inst, VmRegs* rg, u32 rid, u32 cdepth);" for _, i in defined]
-    # For indirect calls made as C calls: each function's piece and its entry case (0: through the loop).
-    direct = [i for _, i in defined if funcs[i].frame <= DIRECT_FRAME_MAX]
-    fns = ["0"] * len(funcs)
-    rids = ["0"] * len(funcs)
-    for i in direct:
-        fns[i], rids[i] = f"wgf_{i}", str(entry_rid[i])
-    prototypes += ["#if WG_DIRECT_DEPTH",
-                   "typedef u32 (*WgPiece)(const u64* P, u32 inst, VmRegs* rg, u32 rid, u32 cdepth);",
-                   "extern const WgPiece wg_piece_fn[]; extern const u32 wg_entry_rid[];", "#endif"]
-    indirect = ["#if WG_DIRECT_DEPTH",
-                f"const WgPiece wg_piece_fn[{max(1, len(funcs))}] = {{{','.join(fns)}}};",
-                f"const u32 wg_entry_rid[{max(1, len(funcs))}] = {{{','.join(rids)}}};", "#endif"]
+    prototypes = [f"PIECE WgRet wgf_{i}({_piece_params(funcs[i])});" for _, i in defined]
+    # For indirect calls made as C calls: each function's thunk (0: through the loop).
+    thunks = ["0"] * len(funcs)
+    for _, i in defined:
+        if funcs[i].frame <= NATIVE_FRAME_MAX:
+            thunks[i] = f"wgt_{i}"
+    prototypes += ["#if WG_NATIVE_INDIRECT",
+                   f"typedef WgRet (*WgThunk)({THUNK_PARAMS});",
+                   "#ifdef WG_CUDA", "__device__", "#endif", "extern const WgThunk wg_thunk[];",
+                   *(f"PIECE WgRet wgt_{i}({THUNK_PARAMS});" for _, i in defined if thunks[i] != "0"),
+                   "#endif"]
+    indirect = ["#if WG_NATIVE_INDIRECT", "#ifdef WG_CUDA", "__device__", "#endif",
+                f"const WgThunk wg_thunk[{max(1, len(funcs))}] = {{{','.join(thunks)}}};", "#endif"]
     exits = {"PIECE_LEAVE": "goto leave;", "PIECE_TRAPPED": "goto trapped;",
              "PIECE_OUT_OF_FUEL": "goto out_of_fuel;", "PIECE_CALL": "goto do_call;"}
+    cases = []
+    for em in emitters:
+        f = funcs[em.index]
+        # A function entered here returns to the frame below, as RET does: its first result to its frame.
+        first = " if (e.ex == PIECE_RETURN) SLOT(0) = e.r;" if f.nresults else ""
+        labels = " ".join(f"case {rid}:" for rid in em.resume.values())
+        cases.append(f"      {labels} e = wgf_{em.index}(P, inst, fuel, fp, depth, rid, rg, 0u{', 0' * f.nparams});"
+                     f"{first} break;")
     step = _step_function(
         [f"  {pin}",
          "  VmRegs regs_; VmRegs* rg = &regs_;",
          "  (void)code; (void)near; (void)callee;"],
         [f"    const u32 rid = pc < {len(code)}u ? wg_resume[pc] : 0u;",
-         "    u32 e;",
+         "    WgRet e;",
          "    VM_REGS(VM_REG_PUT)",
          "    switch (rid) {",
-         *(f"      case {rid}: e = wgf_{piece_of[rid]}(P, inst, rg, {rid}u, 0u); break;" for rid in range(1, nresume)),
+         *cases,
          "      default: here = pc; trap = TRAP_UNREACHABLE; goto trapped;",
          "    }",
+         "    if (e.ex == PIECE_RETURN) {",
+         "      fuel = e.fuel; depth--; const u64 f_ = fr[(u64)depth * fstride];",
+         "      pc = (u32)f_; fp = (u32)(f_ >> 32); fb = sl + (u64)fp * ss; continue;",
+         "    }",
          "    VM_REGS(VM_REG_GET)",
-         "    switch (e) {",
+         "    switch (e.ex) {",
          *(f"      case {name}: {jump}" for name, jump in exits.items()),
          "      default: continue;",
          "    }"])
@@ -883,35 +928,58 @@ def _step_function(opening: list[str], dispatch: list[str]) -> str:
 PART_BREAK = "\n// ---- part ----\n"
 PART_CHARS = 1 << 18  # C source per group of pieces
 # A callee of more frame slots than this is called through the dispatch loop, never as a C call: a piece's
-# C frame grows with its slots, and WG_DIRECT_DEPTH of them must fit a host thread's stack (2 MiB at least).
-DIRECT_FRAME_MAX = 512
+# C frame grows with its slots, and WG_NATIVE_DEPTH of them must fit a host thread's stack (2 MiB at least).
+NATIVE_FRAME_MAX = 512
+# An indirect call's callee, called as C: its arguments are in its frame (wg_thunk).
+THUNK_PARAMS = "const u64* P, u32 inst, VmRegs* rg, u32 fp, u32 depth, u32 fuel, u32 cdepth"
 
 
-def _piece(index: int, block: str, rids: Iterable[int], pin: str) -> str:
-    """Function `index`'s block as a C function of its own: entered at one of its resume cases with the
-    step function's state in *rg, which it gives back on the way out, saying which way it left."""
+def _piece_params(info: FuncInfo) -> str:
+    """A piece's C parameters: where it was entered (0: a fresh call) and the state it runs in, then the
+    function's own parameters (used on a fresh call)."""
+    own = "".join(f", {'u64' if info.wide_params >> k & 1 else 'u32'} p{k}" for k in range(info.nparams))
+    return f"const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 rid, VmRegs* rg, u32 cdepth{own}"
+
+
+def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str) -> str:
+    """Function `index`'s block as a C function of its own: called as C with its arguments (rid 0), or
+    entered from the dispatch loop at one of its resume cases. It returns its first result (ex
+    PIECE_RETURN), or says which other way it left, its state then in *rg (or, for an exit passed up
+    from a piece it called, in what that piece left there)."""
     cases = " ".join(f"case {rid}: goto R{rid};" for rid in rids)
-    out = "VM_REGS(VM_REG_PUT) return"
+    out = "VM_REGS(VM_REG_PUT) return WgRet{0, 0, "
+    args = "".join(f", {'' if info.wide_params >> k & 1 else '(u32)'}SLOT({k})" for k in range(info.nparams))
+    thunk = [
+        "#if WG_NATIVE_INDIRECT",
+        f"PIECE WgRet wgt_{index}({THUNK_PARAMS.replace('* P,', '* P_in,')}) {{",
+        "  const u64* P = PIECE_PARAMS(P_in);",
+        "  const u32 ssb = (u32)P[P_SLOT_STRIDE] * 8u;",
+        "  u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)fp * P[P_SLOT_STRIDE];",
+        f"  (void)ssb; (void)fb; return wgf_{index}(P_in, inst, fuel, fp, depth, 0u, rg, cdepth{args});",
+        "}",
+        "#endif",
+    ] if info.frame <= NATIVE_FRAME_MAX else []
     return "\n".join([
-        f"PIECE u32 wgf_{index}(const u64* P_in, u32 inst, VmRegs* rg, u32 rid, u32 cdepth) {{",
+        f"PIECE WgRet wgf_{index}({_piece_params(info)}) {{",
         "  const u64* P = PIECE_PARAMS(P_in);",
         "  VM_CONSTS",
         "  VM_PIECE_REGS",
-        "  u32 rt = 0, lv = 0, pe_ = 0;",
+        "  u32 rt = 0, lv = 0, ex_ = 0; u64 r0_ = 0;",
         f"  {pin}",
         "  (void)N; (void)st; (void)code; (void)funcs; (void)sl; (void)fstride; (void)fr; (void)globals;",
         "  (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left; (void)stack_slots;",
         "  (void)max_depth; (void)rt; (void)lv; (void)callee; (void)callee_fp; (void)status; (void)ssb;",
-        "  (void)cdepth; (void)pe_;",
-        f"  switch (rid) {{ {cases} default: here = pc; trap = TRAP_UNREACHABLE; goto trapped; }}",
+        "  (void)cdepth; (void)ex_; (void)r0_;",
+        f"  switch (rid) {{ case 0: goto FE{index}; {cases} "
+        "default: here = pc; trap = TRAP_UNREACHABLE; goto trapped; }",
         block,
-        f"  dispatch_: {out} PIECE_DISPATCH;",
-        f"  leave: {out} PIECE_LEAVE;",
-        f"  trapped: {out} PIECE_TRAPPED;",
-        f"  out_of_fuel: {out} PIECE_OUT_OF_FUEL;",
-        f"  do_call: {out} PIECE_CALL;",
-        "#if WG_DIRECT_DEPTH",
-        f"  pass_: {out} pe_;",
-        "#endif",
+        "  ret_: return WgRet{r0_, fuel, PIECE_RETURN};",
+        "  unwind_: return WgRet{0, 0, ex_};",
+        f"  dispatch_: {out}PIECE_DISPATCH}};",
+        f"  leave: {out}PIECE_LEAVE}};",
+        f"  trapped: {out}PIECE_TRAPPED}};",
+        f"  out_of_fuel: {out}PIECE_OUT_OF_FUEL}};",
+        f"  do_call: {out}PIECE_CALL}};",
         "}",
+        *thunk,
     ])

@@ -239,6 +239,9 @@ CATCH_ANY_TAG = 0xFFFFFFFF
 NO_REGION = 0xFFFFFFFF  # a try_table region with none around it (vm.h exn_throw)
 # Bytes in a wasm page.
 PAGE = 65536
+# How many C calls deep a compiled store's pieces call each other on the GPU (vm.h WG_NATIVE_DEPTH), whose
+# stack the CUDA backend sizes from the built module's frames (vm/cubin.py).
+GPU_NATIVE_DEPTH = 8
 
 # The scalar constants above as C macros, by C type (the literal's suffix).
 _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "INTRINSIC_INSTANCE_ID",
@@ -249,7 +252,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_OV_APPEND", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "PROC_CHILD_BIT", "MAX_COMMAND_BYTES",
-                    "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT"),
+                    "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT", "GPU_NATIVE_DEPTH"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "PROC_NO_OUT", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE",
                     "OV_GONE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compiler.to_c import PART_BREAK
+from ..compiler.vm_abi import GPU_NATIVE_DEPTH
 from ..errors import WasmGpuError
 
 VM_DIR = Path(__file__).resolve().parent
@@ -495,5 +496,32 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     cubin = cached(entry, build)
     if build_only:
         return None
+    if compiled:
+        _stack_for(cubin.read_bytes(), extra)
     module = cupy.RawModule(path=str(cubin))
     return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"))
+
+
+CUDA_LIMIT_STACK_SIZE = 0  # cudaLimit's cudaLimitStackSize
+
+
+def _stack_for(cubin: bytes, defines: Sequence[str]) -> None:
+    """The GPU's per-thread stack made deep enough for a compiled store whose pieces call each other as C
+    (WG_NATIVE_DEPTH of them, a define's value or GPU_NATIVE_DEPTH): the limit is the context's, raised
+    only. Where the device cannot give that much, the store is not run compiled (BuildError)."""
+    import cupy
+
+    from .cubin import native_stack_bytes
+
+    depth = GPU_NATIVE_DEPTH
+    for d in defines:
+        if d.startswith("WG_NATIVE_DEPTH="):
+            depth = int(d.split("=", 1)[1])
+    need = native_stack_bytes(cubin, depth)
+    runtime = cupy.cuda.runtime
+    if need > runtime.deviceGetLimit(CUDA_LIMIT_STACK_SIZE):
+        try:
+            runtime.deviceSetLimit(CUDA_LIMIT_STACK_SIZE, need)
+        except runtime.CUDARuntimeError as e:
+            raise BuildError(f"the GPU could not give a compiled store's calls {need} bytes of stack a thread: "
+                             f"{e}") from e

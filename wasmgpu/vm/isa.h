@@ -399,6 +399,7 @@ enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3
 #define WAIT_PARKED 1u
 #define WAIT_NOTIFIED 2u
 #define WAIT_TIMED_OUT 3u
+#define GPU_NATIVE_DEPTH 8u
 #define REF_NULL 0xffffffffffffffffull
 #define PAGE 65536ull
 #define NO_MEMORY 0xffffffffffffffffull

@@ -1028,19 +1028,14 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
   MemRef cref = mem_ref(mems, 0, inst, N); \
   u64 csize = 0;
 // The state a compiled store's piece (one function of it: compiler/to_c.py, pieces=True) shares with the
-// dispatch loop of vm_step_compiled: in the loop's locals, passed in and back through a VmRegs.
+// dispatch loop of vm_step_compiled: in the loop's locals, passed in (fp, depth and fuel as arguments, the
+// rest made from them) and given back through a VmRegs where a piece leaves.
 // Cold: set only where a piece traps or calls, so on the GPU a piece reaches them in *rg (a reference) rather
 // than holding them in registers from entry to exit (offline, rs_hashmap's pieces at 64 registers: spill
 // stores 18.0 KB -> 13.5 KB).
-#ifdef WG_PIECE_COLD_FRAME  // an A/B variant: pc, fp and depth (touched at calls and exits) cold too (13.5 -> 11.8 KB)
-#define VM_HOT_REGS(X) X(u64*, fb) X(u64, csize) X(MemRef, cref) X(u32, fuel) X(u32, cm)
-#define VM_COLD_REGS(X) X(u32, pc) X(u32, fp) X(u32, depth) X(u32, trap) X(u32, status) X(u32, callee_fp) \
-  X(u32, callee) X(u32, here)
-#else
 #define VM_HOT_REGS(X) X(u64*, fb) X(u64, csize) X(MemRef, cref) X(u32, pc) X(u32, fp) X(u32, depth) \
   X(u32, fuel) X(u32, cm)
 #define VM_COLD_REGS(X) X(u32, trap) X(u32, status) X(u32, callee_fp) X(u32, callee) X(u32, here)
-#endif
 #define VM_REGS(X) VM_HOT_REGS(X) VM_COLD_REGS(X)
 #define VM_REG_FIELD(T, n) T n;
 #define VM_REG_PUT(T, n) rg->n = n;
@@ -1048,18 +1043,28 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define VM_REG_DECL(T, n) T n = rg->n;
 #define VM_REG_REF(T, n) T& n = rg->n;
 struct VmRegs { VM_REGS(VM_REG_FIELD) };
+// A piece's own: its frame's place from fp, no memory cached yet (the piece pins its one memory itself).
+#define VM_PIECE_HOT u64* fb = sl + (u64)fp * ss; u64 csize = 0; MemRef cref = mem_ref(mems, 0, inst, N); \
+  u32 pc = 0, cm = 0xffffffffu; (void)csize; (void)cref; (void)cm;
 #ifdef WG_CUDA
-#define VM_PIECE_REGS VM_HOT_REGS(VM_REG_DECL) VM_COLD_REGS(VM_REG_REF)
+#define VM_PIECE_REGS VM_PIECE_HOT VM_COLD_REGS(VM_REG_REF)
 #else
-#define VM_PIECE_REGS VM_REGS(VM_REG_DECL)
+#define VM_PIECE_REGS VM_PIECE_HOT VM_COLD_REGS(VM_REG_DECL)
 #endif
-// How a piece ended: back to the dispatch loop (pc set), or at one of vm_step's exits.
-enum PieceExit { PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, PIECE_CALL };
-// How many pieces deep a call may go as a C call from piece to piece (then through the dispatch loop,
-// the C stack unwound): none on the GPU, where they measured slower on one of two programs (bench/NOTES.md).
+// How a piece ended: it returned (its first result in r, the fuel left in fuel: to its C caller, or to the
+// dispatch loop, which pops the frame), back to the dispatch loop (pc set), or at one of vm_step's exits.
+enum PieceExit { PIECE_RETURN, PIECE_DISPATCH, PIECE_LEAVE, PIECE_TRAPPED, PIECE_OUT_OF_FUEL, PIECE_CALL };
+struct WgRet { u64 r; u32 fuel; u32 ex; };
+// How many pieces deep a call may go as a C call from piece to piece (then through the dispatch loop, the C
+// stack unwound), and whether an indirect call's callee is called as C too (through its thunk, wg_thunk).
 #ifdef WG_CUDA
 #define PIECE __device__ __noinline__
-#define WG_DIRECT_DEPTH 0
+#ifndef WG_NATIVE_DEPTH
+#define WG_NATIVE_DEPTH GPU_NATIVE_DEPTH
+#endif
+#ifndef WG_NATIVE_INDIRECT
+#define WG_NATIVE_INDIRECT 1
+#endif
 // A piece reads the parameter block from constant memory (cuda.cu wg_params, what P points to on the GPU)
 // rather than through its pointer argument: the values then serve as operands where they took registers
 // or spilled (offline, rs_hashmap's pieces at 64 registers: spill stores 23.7 KB -> 18.0 KB).
@@ -1067,7 +1072,12 @@ extern "C" __constant__ u64 wg_params[];
 #define PIECE_PARAMS(p) ((void)(p), (const u64*)wg_params)
 #else
 #define PIECE __attribute__((noinline, visibility("hidden")))
-#define WG_DIRECT_DEPTH 32
+#ifndef WG_NATIVE_DEPTH
+#define WG_NATIVE_DEPTH 32
+#endif
+#ifndef WG_NATIVE_INDIRECT
+#define WG_NATIVE_INDIRECT 1
+#endif
 #define PIECE_PARAMS(p) (p)
 #endif
 // The compiled step function, built apart and linked to the runtime built once (vm/build.py step_units): a
