@@ -579,7 +579,7 @@ class _FuncEmitter:
         if name in ("CALL_INDIRECT", "CALL_REF"):
             return (head + f"const u64 idx = (u64)s{b}; {wb}{resolve}"
                     f"callee_fp = fp + {a}; pc = {ins.after}u; here = HERE_; {self.native_indirect(ins)}"
-                    f"{{ {self.away(ins.pc, 'goto do_call;')} }} }}")
+                    f"{self.away(ins.pc, 'goto do_call;')} }}")
         if name == "GLOBAL_GET":
             return f"s{a} = globals[(u64){ins.imm32}u * N + inst];"
         if name == "GLOBAL_SET":
@@ -795,10 +795,10 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     FuncCode.regions).
 
     One step function holds every function's code, calls jumping straight into the callee; with `pieces`,
-    each function is a C function of its own (not inlined) that the step function's dispatch loop calls,
-    every call and return going through that loop. The C compiler then allocates registers per function
-    and compiles a large store in pieces of bounded size, where one function of all the code spilled its
-    values across the whole loop (bench/NOTES.md)."""
+    each function is a C function of its own (not inlined), which its callers call as C (native_call) and
+    the step function's dispatch loop enters at its resume points. The C compiler then allocates registers
+    per function and compiles a large store in pieces of bounded size, where one function of all the code
+    spilled its values across the whole loop (bench/NOTES.md)."""
     handlers = _handlers()
     # With one memory, its place and size are read once and again only after memory.grow: vm.h's lazy
     # choice of memory (USE_MEM) then sees the same memory everywhere, and the C compiler drops its test
