@@ -19,18 +19,17 @@ BENCH_WASM = REPO / "bench" / "wasm"
 SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem", "simdconv"]
 
 
-@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-one-function"])
+@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
 def engines(request):
-    """The backend under test and the CPU with the GPU's memory layout, each compiling as it does by default
-    (on the CPU every store in pieces, one C function per wasm function), and the CPU compiling every store
-    as one C function (what CUDA does with stores up to params.pieces_words)."""
+    """The backend under test, the CPU with the GPU's memory layout, and the CPU compiling every store in
+    pieces (one C function per wasm function: what stores over params.pieces_words get)."""
     if request.param == "cpu-interleaved":
         yield Engine(CpuBackend(interleaved=True))
         return
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "cpu-one-function":  # what CUDA compiles small stores as
-            mp.setenv("WASMGPU_PIECES_WORDS", str(1 << 40))
-        yield Engine(request.param.removesuffix("-one-function"))
+        if request.param == "cpu-pieces":
+            mp.setenv("WASMGPU_PIECES_WORDS", "0")
+        yield Engine(request.param.removesuffix("-pieces"))
 
 
 def run_both(engine: Engine, wasm: bytes, func: str, args: list[tuple[int, ...]], **kw):
@@ -430,15 +429,14 @@ def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch, tmp_path) -> N
 
     monkeypatch.delenv("WASMGPU_TIER", raising=False)
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
-    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)  # set while the cpu-one-function engines are in use
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)  # set while the cpu-pieces engines are in use
     mod = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes())
     args = [(i,) for i in range(3)]
     small = mod.instantiate(3)
     want = [r.values for r in small.call("run", args)]
     assert small.store.tier_used == "compiled"
     monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", len(small.store.code) - 1)
-    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path / "empty"))  # nor the small store's build, in a new engine
-    large = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes()).instantiate(3)
+    large = mod.instantiate(3)
     assert [r.values for r in large.call("run", args)] == want
     assert large.store.tier_used == "interp"
 

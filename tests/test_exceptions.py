@@ -109,15 +109,15 @@ MODULE = """
 """
 
 
-@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-one-function"])
+@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
 def engine(request):
     if request.param == "cpu-interleaved":
         yield Engine(CpuBackend(interleaved=True))
         return
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "cpu-one-function":  # what CUDA compiles small stores as
-            mp.setenv("WASMGPU_PIECES_WORDS", str(1 << 40))
-        yield Engine(request.param.removesuffix("-one-function"))
+        if request.param == "cpu-pieces":
+            mp.setenv("WASMGPU_PIECES_WORDS", "0")
+        yield Engine(request.param.removesuffix("-pieces"))
 
 
 def reference(func: str, arg: int) -> tuple[int | None, bool]:

@@ -73,17 +73,12 @@ BACKGROUND_MAX_WORDS = 1_000_000
 TIER_UP_POLL_S = 1.0
 
 
-# Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store). On the
-# CPU that is every store: its pieces build in parallel and, calling each other as C, ran as fast as one
-# function or faster (rs_strings built in 8 s against 17 s and ran 1.2x; bench/NOTES.md). On CUDA, the
-# stores that auto leaves to the interpreter.
-PIECES_WORDS = {"cuda": 4096}
-
-
 def pieces_words(backend: str) -> int:
-    """The bound above for `backend`; WASMGPU_PIECES_WORDS sets another (0: always in pieces)."""
+    """Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store):
+    those that auto leaves to the interpreter. WASMGPU_PIECES_WORDS sets another bound (0: always in
+    pieces, as tests/test_compiled.py runs them)."""
     text = os.environ.get("WASMGPU_PIECES_WORDS", "")
-    return int(text) if text.isdigit() else PIECES_WORDS.get(backend, 0)
+    return int(text) if text.isdigit() else AUTO_COMPILE_WORDS.get(backend, 4096)
 
 
 def _wide(types: tuple[int, ...]) -> int:
