@@ -73,12 +73,19 @@ BACKGROUND_MAX_WORDS = 1_000_000
 TIER_UP_POLL_S = 1.0
 
 
+# Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store). On the
+# CPU, pieces calling each other as C ran as fast as one function or faster and build in parallel (rs_strings,
+# 12k words: 8 s against 17 s, and 1.2x faster), but a small store's pieces take more compiler processes and
+# the runtime's object (the test suite took twice as long with every store in pieces; bench/NOTES.md). On
+# CUDA, the stores that auto leaves to the interpreter.
+PIECES_WORDS = {"cuda": 4096, "cpu": 2048, "cpu-interleaved": 2048}
+
+
 def pieces_words(backend: str) -> int:
-    """Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store):
-    those that auto leaves to the interpreter. WASMGPU_PIECES_WORDS sets another bound (0: always in
-    pieces, as tests/test_compiled.py runs them)."""
+    """The bound above for `backend`; WASMGPU_PIECES_WORDS sets another (0: always in pieces, as
+    tests/test_compiled.py's cpu-pieces engines run them)."""
     text = os.environ.get("WASMGPU_PIECES_WORDS", "")
-    return int(text) if text.isdigit() else AUTO_COMPILE_WORDS.get(backend, 4096)
+    return int(text) if text.isdigit() else PIECES_WORDS.get(backend, 4096)
 
 
 def _wide(types: tuple[int, ...]) -> int:
