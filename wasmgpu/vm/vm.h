@@ -1040,7 +1040,6 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define VM_REG_FIELD(T, n) T n;
 #define VM_REG_PUT(T, n) rg->n = n;
 #define VM_REG_GET(T, n) n = rg->n;
-#define VM_REG_DECL(T, n) T n = rg->n;
 #define VM_REG_REF(T, n) T& n = rg->n;
 struct VmRegs { VM_REGS(VM_REG_FIELD) };
 // A piece's own: its frame's place from fp, no memory cached yet (the piece pins its one memory itself).
@@ -1049,7 +1048,8 @@ struct VmRegs { VM_REGS(VM_REG_FIELD) };
 #ifdef WG_CUDA
 #define VM_PIECE_REGS VM_PIECE_HOT VM_COLD_REGS(VM_REG_REF)
 #else
-#define VM_PIECE_REGS VM_PIECE_HOT VM_COLD_REGS(VM_REG_DECL)
+// On the CPU they are locals, set where the piece leaves: a piece is always entered with the same values.
+#define VM_PIECE_REGS VM_PIECE_HOT u32 trap = 0, status = STATUS_RUNNING, callee_fp = 0, callee = 0, here = 0;
 #endif
 // How a piece ended: it returned (its first result in r, the fuel left in fuel: to its C caller, or to the
 // dispatch loop, which pops the frame), back to the dispatch loop (pc set), or at one of vm_step's exits.
