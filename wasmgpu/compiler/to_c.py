@@ -650,6 +650,11 @@ class _FuncEmitter:
                 f"const u64 EXT = 0x{ins.ext:x}ull; u64 R = 0; (void)X; (void)Y; (void)EXT; "
                 f"do {body} while (0);{tail} }}")
 
+    @staticmethod
+    def push(ins: _Ins) -> str:
+        """The caller's frame record for a call at ins: where it returns, and its frame."""
+        return f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); "
+
     def args(self, pc: int, first: int, count: int) -> str:
         """The arguments of a C call to a piece: slots first .. first + count as instruction pc reads them."""
         return "".join(f", {self.operand(pc, first + k)}" for k in range(count))
@@ -667,7 +672,7 @@ class _FuncEmitter:
         runs out of fuel, the call is made as the dispatch loop makes it. A callee that grew the memory leaves
         this piece's cached size stale, which PAST's second look corrects."""
         g = self.funcs[ins.imm32]
-        push = f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); "
+        push = self.push(ins)
         low = self.writeback([k for k in self.live_in(ins.pc) if k < ins.a], ins.pc)
         loop = (f"{wb}{push}depth++; fp = cfp_; fb = sl + (u64)fp * ss; {zero}pc = {g.entry}u; "
                 f"if (fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)}")
@@ -682,19 +687,16 @@ class _FuncEmitter:
     def native_indirect(self, ins: _Ins) -> str:
         """In pieces, where WG_NATIVE_INDIRECT: the callee of an indirect call, if a function of the store with
         a thunk (wg_thunk: its arguments read from the frame, where the live slots were just written), called
-        as C as native_call calls; else the call goes through the dispatch loop (VM_DO_CALL)."""
+        as C as native_call calls; else, and where the call spends the slice's last fuel, the call goes through
+        the dispatch loop (VM_DO_CALL)."""
         if not self.pieces:
             return ""
-        push = f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); "
         return ("\n#if WG_NATIVE_INDIRECT\n"
-                "if (wg_thunk[callee] && cdepth + 1 < WG_NATIVE_DEPTH) { "
-                "const u32* f_ = funcs + (u64)callee * F_FIELDS; "
-                "if (depth + 1 >= max_depth || (u64)callee_fp + f_[F_FRAME] > stack_slots) TRAP(STACK_EXHAUSTED); "
-                f"if (--fuel == 0) {{ {push}depth++; fp = callee_fp; fb = sl + (u64)fp * ss; "
-                "for (u32 k = f_[F_NPARAMS]; k < f_[F_NLOCALS]; k++) SLOT(k) = 0; "
-                "pc = f_[F_ENTRY]; goto out_of_fuel; } "
-                "const WgRet r_ = wg_thunk[callee](P, inst, rg, callee_fp, depth + 1, fuel, cdepth + 1); "
-                f"if (r_.ex) {{ {push}ex_ = r_.ex; goto unwind_; }} "
+                "if (wg_thunk[callee] && cdepth + 1 < WG_NATIVE_DEPTH && fuel > 1) { "
+                "if (depth + 1 >= max_depth || (u64)callee_fp + funcs[(u64)callee * F_FIELDS + F_FRAME] > stack_slots) "
+                "TRAP(STACK_EXHAUSTED); "
+                "const WgRet r_ = wg_thunk[callee](P, inst, rg, callee_fp, depth + 1, fuel - 1, cdepth + 1); "
+                f"if (r_.ex) {{ {self.push(ins)}ex_ = r_.ex; goto unwind_; }} "
                 f"fuel = r_.fuel; {self.results(ins.a, self.sigs[ins.ext][1])}}} else"
                 "\n#endif\n")
 
@@ -730,7 +732,7 @@ class _FuncEmitter:
                 return self.native_call(ins, wb, zero)
             head = (f"{wb}callee_fp = fp + {ins.a}; "
                     f"if (depth + 1 >= max_depth || (u64)callee_fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
-                    f"fr[(u64)depth * fstride] = (u64){ins.after}u | ((u64)fp << 32); depth++; "
+                    f"{self.push(ins)}depth++; "
                     "fp = callee_fp; fb = sl + (u64)fp * ss; ")
             if ins.imm32 in self.recursive:  # a jump would close a loop of the C code with two entries
                 return (head + f"{zero}pc = {g.entry}u; if (--fuel == 0) goto out_of_fuel; "
@@ -812,7 +814,6 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     scc = _components(calls)
     blocks: list[str] = []
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
-    piece_of = [0]  # resume case -> the function whose piece holds it
     nresume = 1
     emitters = []
     for _, i in defined:
@@ -822,7 +823,6 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         emitters.append(em)
         for r, rid in em.resume.items():
             resume_id[r] = rid
-        piece_of += [i] * len(em.resume)
         nresume += len(em.resume)
     for em in emitters:
         block = em.emit()
@@ -931,7 +931,7 @@ PART_CHARS = 1 << 18  # C source per group of pieces
 # C frame grows with its slots, and WG_NATIVE_DEPTH of them must fit a host thread's stack (2 MiB at least).
 NATIVE_FRAME_MAX = 512
 # An indirect call's callee, called as C: its arguments are in its frame (wg_thunk).
-THUNK_PARAMS = "const u64* P, u32 inst, VmRegs* rg, u32 fp, u32 depth, u32 fuel, u32 cdepth"
+THUNK_PARAMS = "const u64* P_in, u32 inst, VmRegs* rg, u32 fp, u32 depth, u32 fuel, u32 cdepth"
 
 
 def _piece_params(info: FuncInfo) -> str:
@@ -951,7 +951,7 @@ def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str
     args = "".join(f", {'' if info.wide_params >> k & 1 else '(u32)'}SLOT({k})" for k in range(info.nparams))
     thunk = [
         "#if WG_NATIVE_INDIRECT",
-        f"PIECE WgRet wgt_{index}({THUNK_PARAMS.replace('* P,', '* P_in,')}) {{",
+        f"PIECE WgRet wgt_{index}({THUNK_PARAMS}) {{",
         "  const u64* P = PIECE_PARAMS(P_in);",
         "  const u32 ssb = (u32)P[P_SLOT_STRIDE] * 8u;",
         "  u64* fb = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE] + (u64)fp * P[P_SLOT_STRIDE];",

@@ -1062,9 +1062,6 @@ struct WgRet { u64 r; u32 fuel; u32 ex; };
 #ifndef WG_NATIVE_DEPTH
 #define WG_NATIVE_DEPTH GPU_NATIVE_DEPTH
 #endif
-#ifndef WG_NATIVE_INDIRECT
-#define WG_NATIVE_INDIRECT 1
-#endif
 // A piece reads the parameter block from constant memory (cuda.cu wg_params, what P points to on the GPU)
 // rather than through its pointer argument: the values then serve as operands where they took registers
 // or spilled (offline, rs_hashmap's pieces at 64 registers: spill stores 23.7 KB -> 18.0 KB).
@@ -1075,10 +1072,10 @@ extern "C" __constant__ u64 wg_params[];
 #ifndef WG_NATIVE_DEPTH
 #define WG_NATIVE_DEPTH 32
 #endif
+#define PIECE_PARAMS(p) (p)
+#endif
 #ifndef WG_NATIVE_INDIRECT
 #define WG_NATIVE_INDIRECT 1
-#endif
-#define PIECE_PARAMS(p) (p)
 #endif
 // The compiled step function, built apart and linked to the runtime built once (vm/build.py step_units): a
 // function the runtime calls once per fuel slice, reading the parameter block from constant memory as pieces do.
