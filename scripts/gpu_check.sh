@@ -137,8 +137,7 @@ fi
 if want pieces; then
   # A store compiled in pieces (WASMGPU_PIECES_WORDS=0): c_threads' build time and result (a fresh cache),
   # then the pieces' speed (fuel/s, bench/profile.py) against the interpreter's, with the pieces calling each
-  # other as C with small callees as inline copies (the default), with none (WASMGPU_INLINE_WORDS=0) and with
-  # larger ones (512 words); then
+  # other as C (the default) and without (WG_NATIVE_DEPTH=1: every call through the dispatch loop); then
   # charcount and rs_stdin at 10,000 under the compiled tier, every output checked against wasmtime's.
   echo "== compiled stores in pieces on CUDA"
   t0=$(date +%s)
@@ -148,8 +147,7 @@ if want pieces; then
   right=$(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)
   echo "c_threads: $(( $(date +%s) - t0 )) s, ${right:-0}/64 instances right"
   [ "${right:-0}" = 64 ] || status=1
-  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_INLINE_WORDS=0" \
-             "WASMGPU_TIER=compiled WASMGPU_INLINE_WORDS=512"; do
+  for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_NATIVE_DEPTH=1"; do
     echo "-- $run"
     # shellcheck disable=SC2086 # the run's words are environment assignments
     env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \

@@ -25,7 +25,6 @@ there (interp 7x, json 2x).
 from __future__ import annotations
 
 import bisect
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -355,10 +354,9 @@ class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
                  sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
                  recursive: set[int], after_grow: str, pieces: bool = False,
-                 landings: dict[int, list[int]] | None = None, inline: Iterable[int] = ()) -> None:
+                 landings: dict[int, list[int]] | None = None) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         self.sigs = sigs
-        self.inline = inline  # callees whose pieces are called as inline copies (_inline_weights)
         # In pieces, each function is a C function that its callers call as C (native_call), that returns its
         # first result, and that is also entered from the dispatch loop at its resume points.
         self.pieces = pieces
@@ -665,9 +663,6 @@ class _FuncEmitter:
         """A piece's results into slots a ..: the first from its return value, the others from the frame."""
         return (f"s{a} = r_.r; " if count else "") + "".join(f"s{a + k} = SLOT({a + k}); " for k in range(1, count))
 
-    def piece_name(self, callee: int) -> str:
-        return f"wgi_{callee}" if callee in self.inline else f"wgf_{callee}"
-
     def native_call(self, ins: _Ins, wb: str, zero: str) -> str:
         """In pieces: the callee's piece called as C, its arguments and first result in registers, its frame
         neither written nor read. Only where it cannot go on (a host call, a trap, out of fuel, a call it makes
@@ -684,7 +679,7 @@ class _FuncEmitter:
         return (f"const u32 cfp_ = fp + {ins.a}u; "
                 f"if (depth + 1 >= max_depth || (u64)cfp_ + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
                 f"if (--fuel == 0 || cdepth + 1 >= WG_NATIVE_DEPTH) {{ {loop} }} "
-                f"const WgRet r_ = {self.piece_name(ins.imm32)}(P, inst, fuel, cfp_, depth + 1, 0u, rg, cdepth + 1"
+                f"const WgRet r_ = wgf_{ins.imm32}(P, inst, fuel, cfp_, depth + 1, 0u, rg, cdepth + 1"
                 f"{self.args(ins.pc, ins.a, g.nparams)}); "
                 f"if (r_.ex) {{ {low}{push}ex_ = r_.ex; goto unwind_; }} "
                 f"fuel = r_.fuel; {self.results(ins.a, g.nresults)}")
@@ -718,7 +713,7 @@ class _FuncEmitter:
         if self.pieces and g.frame <= NATIVE_FRAME_MAX:
             return (head + f"if (--fuel == 0 || cdepth + 1 >= WG_NATIVE_DEPTH) {{ {args}{zero}pc = {g.entry}u; "
                     f"if (fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }} "
-                    f"const WgRet r_ = {self.piece_name(ins.imm32)}(P, inst, fuel, fp, depth, 0u, rg, cdepth + 1"
+                    f"const WgRet r_ = wgf_{ins.imm32}(P, inst, fuel, fp, depth, 0u, rg, cdepth + 1"
                     f"{self.args(ins.pc, ins.a, g.nparams)}); "
                     "if (r_.ex) { ex_ = r_.ex; goto unwind_; } "
                     f"fuel = r_.fuel; r0_ = r_.r; {self.away(ins.pc, 'goto ret_;')}")
@@ -757,39 +752,6 @@ def _handlers() -> dict[int, str]:
         body = case.split(": ", 1)[1]
         out[OP[name]] = body.replace("goto done;", "break;")
     return out
-
-
-# A callee whose code, with that of the callees it calls in turn, is at most this many words is called as an
-# inline copy of its piece: on the GPU a C call saves and restores the callee's registers in local memory, and
-# the hot calls of compiled Rust programs go to small leaf functions (bench/NOTES.md).
-INLINE_WORDS = 128
-_INDIRECT = {OP[n] for n in ("CALL_INDIRECT", "RETURN_CALL_INDIRECT", "CALL_REF", "RETURN_CALL_REF")}
-
-
-def _inline_weights(bodies: dict[int, list[_Ins]], funcs: list[FuncInfo]) -> dict[int, int]:
-    """The functions whose pieces are called as inline copies, callees before their callers: function ->
-    its words with its inlined callees'. Such a function calls only other such functions, directly: never
-    itself, a host function or through a table."""
-    text = os.environ.get("WASMGPU_INLINE_WORDS", "")  # 0: no inline copies (for A/B runs)
-    bound = int(text) if text.isdigit() else INLINE_WORDS
-    words = {i: body[-1].after - body[0].pc if body else 0 for i, body in bodies.items()}
-    out: dict[int, int] = {}
-    pending = {i for i, body in bodies.items() if words[i] <= bound and funcs[i].frame <= NATIVE_FRAME_MAX
-               and not any(ins.op in _INDIRECT for ins in body)}
-    while True:
-        done = set()
-        for i in sorted(pending):
-            callees = [ins.imm32 for ins in bodies[i] if ins.op in (OP["CALL"], OP["RETURN_CALL"])]
-            if all(c in out for c in callees):
-                done.add(i)
-                weight = words[i] + sum(out[c] for c in callees)
-                if weight <= bound:
-                    out[i] = weight
-            elif any(c not in pending for c in callees):
-                done.add(i)
-        if not done:
-            return out
-        pending -= done
 
 
 def _components(calls: dict[int, set[int]]) -> dict[int, int]:
@@ -854,21 +816,17 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     resume_id = np.zeros(len(code), dtype=np.uint32)  # pc -> its case in the dispatch switch (0: none)
     nresume = 1
     emitters = []
-    inline = _inline_weights(bodies, funcs) if pieces else {}
     for _, i in defined:
         recursive = calls[i] if pieces else {g for g in calls[i] if scc[g] == scc[i]}
         em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume, recursive, pin, pieces,
-                          landings, inline)
+                          landings)
         emitters.append(em)
         for r, rid in em.resume.items():
             resume_id[r] = rid
         nresume += len(em.resume)
-    copies: dict[int, str] = {}  # function -> its inline copy, for the parts whose pieces call it
     for em in emitters:
         block = em.emit()
         blocks.append(_piece(em.index, funcs[em.index], block, em.resume.values(), pin) if pieces else block)
-        if em.index in inline:
-            copies[em.index] = _piece(em.index, funcs[em.index], block, em.resume.values(), pin, inline=True)
     table = ",".join(map(str, resume_id.tolist()))
     trap = ["// Generated by wasmgpu/compiler/to_c.py from a store's bytecode.", "#undef TRAP",
             "#define TRAP(name) do { trap = TRAP_##name; here = HERE_; goto trapped; } while (0)"]
@@ -929,27 +887,17 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
          "    }"])
     # Parts that compile on their own (vm/build.py: in parallel on the CPU): what every part needs (the
     # TRAP macro), groups of pieces, and the step function with the tables.
-    groups: list[list[int]] = [[]]
+    groups: list[list[str]] = [[]]
     size = 0
-    for k, block in enumerate(blocks):
+    for block in blocks:
         if size > PART_CHARS:
             groups.append([])
             size = 0
-        groups[-1].append(k)
+        groups[-1].append(block)
         size += len(block)
-    # Every part gets the pieces' prototypes (a piece may call any other one), and the inline copies that its
-    # pieces call, callees first.
-    parts = []
-    for group in groups:
-        needed: set[int] = set()
-        work = [g for k in group for g in calls[emitters[k].index] if g in inline]
-        while work:
-            g = work.pop()
-            if g not in needed:
-                needed.add(g)
-                work.extend(h for h in calls[g] if h in inline)
-        parts.append("\n".join([*(copies[g] for g in inline if g in needed), *(blocks[k] for k in group)]))
-    return PART_BREAK.join(["\n".join([*trap, *prototypes]), *parts, "\n".join([*tables, *indirect, step])])
+    # Every part gets the pieces' prototypes: a piece may call any other one.
+    return PART_BREAK.join(["\n".join([*trap, *prototypes]), *("\n".join(g) for g in groups),
+                            "\n".join([*tables, *indirect, step])])
 
 
 def _step_function(opening: list[str], dispatch: list[str]) -> str:
@@ -993,7 +941,7 @@ def _piece_params(info: FuncInfo) -> str:
     return f"const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 rid, VmRegs* rg, u32 cdepth{own}"
 
 
-def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str, inline: bool = False) -> str:
+def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str) -> str:
     """Function `index`'s block as a C function of its own: called as C with its arguments (rid 0), or
     entered from the dispatch loop at one of its resume cases. It returns its first result (ex
     PIECE_RETURN), or says which other way it left, its state then in *rg (or, for an exit passed up
@@ -1010,9 +958,8 @@ def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str
         f"  (void)ssb; (void)fb; return wgf_{index}(P_in, inst, fuel, fp, depth, 0u, rg, cdepth{args});",
         "}",
         "#endif",
-    ] if info.frame <= NATIVE_FRAME_MAX and not inline else []
+    ] if info.frame <= NATIVE_FRAME_MAX else []
     return "\n".join([
-        f"PIECE_INLINE WgRet wgi_{index}({_piece_params(info)}) {{" if inline else
         f"PIECE WgRet wgf_{index}({_piece_params(info)}) {{",
         "  const u64* P = PIECE_PARAMS(P_in);",
         "  VM_CONSTS",

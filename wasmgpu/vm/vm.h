@@ -1059,7 +1059,6 @@ struct WgRet { u64 r; u32 fuel; u32 ex; };
 // stack unwound), and whether an indirect call's callee is called as C too (through its thunk, wg_thunk).
 #ifdef WG_CUDA
 #define PIECE __device__ __noinline__
-#define PIECE_INLINE static __device__ __forceinline__
 #ifndef WG_NATIVE_DEPTH
 #define WG_NATIVE_DEPTH GPU_NATIVE_DEPTH
 #endif
@@ -1070,7 +1069,6 @@ extern "C" __constant__ u64 wg_params[];
 #define PIECE_PARAMS(p) ((void)(p), (const u64*)wg_params)
 #else
 #define PIECE __attribute__((noinline, visibility("hidden")))
-#define PIECE_INLINE static inline __attribute__((always_inline))
 #ifndef WG_NATIVE_DEPTH
 #define WG_NATIVE_DEPTH 32
 #endif
