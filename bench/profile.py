@@ -34,7 +34,8 @@ def kernel_report(backend: CudaBackend) -> None:
           f"{k.max_threads_per_block} threads per block at most")
 
 
-def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int | None, each: bool = False) -> str:
+def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int | None, each: bool = False,
+            same: bool = False) -> str:
     backend = engine.backend
     launches = 0
     kernel_s = 0.0
@@ -61,7 +62,7 @@ def profile(engine: Engine, wasm: Path, n: int, opts: dict[str, int], fuel: int 
     backend.run = timed_run  # type: ignore[method-assign]
     try:
         t0 = time.perf_counter()
-        res = batch.call("run", [(i,) for i in range(n)], fuel=fuel)
+        res = batch.call("run", [(0 if same else i,) for i in range(n)], fuel=fuel)
         total = time.perf_counter() - t0
     finally:
         backend.run = run  # type: ignore[method-assign]
@@ -86,6 +87,7 @@ def main() -> None:
     p.add_argument("--each", action="store_true", help="print every launch: window, fuel slice, time")
     p.add_argument("--fuel", type=int, help="stop every instance after this much fuel (calls and back-edges) and "
                    "report fuel per second: the same work for every version of the engine")
+    p.add_argument("--same-input", action="store_true", help="every instance runs run(0): lanes that never part")
     args = p.parse_args()
     engine = Engine("cuda", args.memory_layout)
     kernel_report(engine.backend)  # type: ignore[arg-type]
@@ -96,7 +98,7 @@ def main() -> None:
     for wasm in sorted((BENCH_DIR / "wasm").glob("*.wasm")):
         if names and wasm.stem not in names:
             continue
-        print(profile(engine, wasm, args.instances, opts, args.fuel, args.each), flush=True)
+        print(profile(engine, wasm, args.instances, opts, args.fuel, args.each, args.same_input), flush=True)
 
 
 if __name__ == "__main__":
