@@ -147,11 +147,19 @@ if want pieces; then
   right=$(grep -c 'counter total=4800' "$out/pieces.jsonl" 2>/dev/null)
   echo "c_threads: $(( $(date +%s) - t0 )) s, ${right:-0}/64 instances right"
   [ "${right:-0}" = 64 ] || status=1
+  # Each at a fixed memory layout (auto's trial launches would move the figures), its build made first, and
+  # with --same-input too (every instance on one input: a warp's lanes never part), which tells divergence
+  # from the code's own speed.
   for run in "WASMGPU_TIER=interp" "WASMGPU_TIER=compiled" "WASMGPU_TIER=compiled WASMGPU_NVRTC_DEFINES=WG_NATIVE_DEPTH=1"; do
-    echo "-- $run"
     # shellcheck disable=SC2086 # the run's words are environment assignments
     env $run WASMGPU_PIECES_WORDS=0 timeout 200 python3 bench/profile.py --only rs_hashmap,rs_strings,json \
-      --fuel 100000 2>&1 | tail -4 || status=1
+      -n 256 --fuel 1000 > /dev/null 2>&1
+    for same in "" --same-input; do
+      echo "-- $run $same"
+      # shellcheck disable=SC2086
+      env $run WASMGPU_PIECES_WORDS=0 timeout 100 python3 bench/profile.py --only rs_hashmap,rs_strings,json \
+        --memory-layout contiguous -n 131072 --fuel 20000 $same 2>&1 | tail -3 || status=1
+    done
   done
   for tier in interp compiled; do
     echo "-- whole jobs, WASMGPU_TIER=$tier"
