@@ -42,6 +42,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+# gpu-run makes no BLAS calls, and OpenBLAS's threads otherwise spin at numpy's import: about 0.15 s of CPU
+# taken from the instances in each process (every worker's). Before numpy is first imported; a user's
+# setting stands.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
     from . import __version__
     from .compiler.vm_abi import PAGE
