@@ -28,6 +28,7 @@ import numpy as np
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
+from wasmgpu.compiler.vm_abi import P_N, P_STATE, S_FIELDS, S_PC, S_STATUS, STATUS  # noqa: E402
 from wasmgpu.runtime.backends import CpuBackend  # noqa: E402
 from wasmgpu.runtime.engine import Engine  # noqa: E402
 from wasmgpu.vm.build import load_host_library  # noqa: E402
@@ -44,15 +45,26 @@ class SimtBackend(CpuBackend):
         super().__init__(threads=1)
         self.lib = load_host_library(defines=("WG_SIMT",))
         self.lib.wg_simt_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
-                                         ctypes.c_uint32, ctypes.c_void_p]
+                                         ctypes.c_uint32, ctypes.c_void_p, ctypes.c_void_p]
         self.lib.wg_simt_run.restype = None
         self.rule = (0, 0, 0)
+        self.regroup = False
         self.stats = np.zeros(6, dtype=np.uint64)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
             trial: tuple[int, int] | None = None, code: object = None) -> None:
         k, d, d_all = self.rule
-        self.lib.wg_simt_run(params.ctypes.data, n, d, k, d_all, self.stats.ctypes.data)
+        order = None
+        if self.regroup:
+            # Each launch's warps formed from instances sorted by where they stand (running ones first, then by
+            # pc): lanes at one pc start the slice in one warp.
+            count = int(params[P_N])
+            state = np.ctypeslib.as_array((ctypes.c_uint32 * (S_FIELDS * count)).from_address(int(params[P_STATE])))
+            pc = state[S_PC * count:S_PC * count + n].astype(np.uint64)
+            running = state[S_STATUS * count:S_STATUS * count + n] == STATUS["RUNNING"]
+            order = np.ascontiguousarray(np.argsort(np.where(running, pc, 1 << 40), kind="stable"), dtype=np.uint32)
+        self.lib.wg_simt_run(params.ctypes.data, n, d, k, d_all, self.stats.ctypes.data,
+                             None if order is None else order.ctypes.data)
 
 
 def _inf(d: int) -> str:
@@ -65,11 +77,16 @@ def main() -> None:
     p.add_argument("--fuel", type=int, default=60000, help="fuel per instance (0: whole runs)")
     p.add_argument("--rules", default="0:32,0:128,0:1024,1:1024,1:1024:32")
     p.add_argument("--only", default="")
+    p.add_argument("--slice", type=int, help="fuel per launch (the store's default otherwise)")
+    p.add_argument("--regroup", action="store_true", help="before each launch, put the instances that stand at "
+                   "one pc in one warp (sorted by pc)")
     p.add_argument("--json", help="write the raw counts here: steps, lane-ops, distinct pcs, ops, (pc, frame) pairs, "
                    "steps with every lane at one pc")
     args = p.parse_args()
     rules = [tuple(int(x) for x in (r + ":0:0").split(":")[:3]) for r in args.rules.split(",")]
     backend = SimtBackend()
+    backend.regroup = args.regroup
+    opts = {"stack_slots": 1024, "max_depth": 256, **({"fuel_slice": args.slice} if args.slice else {})}
     engine = Engine(backend)
     names = [s for s in args.only.split(",") if s]
     print(f"{args.instances} instances in warps of 32, fuel {args.fuel or 'unlimited'}; modeled speed against "
@@ -86,7 +103,7 @@ def main() -> None:
         for rule in [(0, 0, 0), *rules]:
             backend.rule = rule
             backend.stats[:] = 0
-            batch = module.instantiate(args.instances, stack_slots=1024, max_depth=256)
+            batch = module.instantiate(args.instances, **opts)
             batch.call("run", [(i,) for i in range(args.instances)], fuel=args.fuel or None)
             steps, _lane_ops, pcs, ops, frames, _one_pc = (float(x) for x in backend.stats)
             raw.setdefault(wasm.stem, {})[':'.join(map(str, rule))] = [int(x) for x in backend.stats]

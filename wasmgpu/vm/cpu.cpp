@@ -26,7 +26,7 @@ template <typename T> static void add_distinct(T* set, u32& n, T v) {
 // lane that calls one stops. stats, summed over steps: steps, lane-ops, distinct pcs, distinct ops
 // (a warp runs their handlers one after another), distinct (pc, frame) pairs (slot accesses apart), steps
 // with every lane at one pc.
-extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_all, u64* stats) {
+extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_all, u64* stats, const u32* order) {
   const u64 N = P[P_N];
   const u32* st = (const u32*)P[P_STATE];
   const u64* code = (const u64*)P[P_CODE];
@@ -34,8 +34,10 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
     const u32 lanes = n - w0 < 32 ? n - w0 : 32;
     u64 cap[32];
     for (u32 l = 0; l < lanes; l++) cap[l] = P[P_FUEL_SLICE];
-    auto live = [&](u32 l) { return cap[l] > 0 && st[S_STATUS * N + w0 + l] == STATUS_RUNNING; };
-    auto pc_of = [&](u32 l) { return st[S_PC * N + w0 + l]; };
+    // Lane l of this warp runs instance order[w0 + l] (the instances regrouped between launches), or w0 + l.
+    auto id = [&](u32 l) { return order ? order[w0 + l] : w0 + l; };
+    auto live = [&](u32 l) { return cap[l] > 0 && st[S_STATUS * N + id(l)] == STATUS_RUNNING; };
+    auto pc_of = [&](u32 l) { return st[S_PC * N + id(l)]; };
     for (;;) {
       u32 low = 0xffffffffu, high = 0, size[32], at_low = 0;
       bool any = false;
@@ -56,11 +58,11 @@ extern "C" void wg_simt_run(const u64* P, u32 n, u32 near, u32 policy, u32 near_
         if (ahead < near_all || (ahead < near && (policy == 0 || at_low * policy >= size[l]))) continue;
         add_distinct(pcs, npcs, pc);
         add_distinct(ops, nops, (u32)code[pc] & OP_MASK);
-        add_distinct(frames, nframes, ((u64)pc << 32) | st[S_FP * N + w0 + l]);
+        add_distinct(frames, nframes, ((u64)pc << 32) | st[S_FP * N + id(l)]);
         running++;
         wg_simt_ops = 1;
-        cap[l] -= vm_step(P, w0 + l, cap[l], 0);
-        if (st[S_STATUS * N + w0 + l] == STATUS_OUTSIDE) outside_step(P, w0 + l);  // as vm_launch does
+        cap[l] -= vm_step(P, id(l), cap[l], 0);
+        if (st[S_STATUS * N + id(l)] == STATUS_OUTSIDE) outside_step(P, id(l));  // as vm_launch does
       }
       stats[0]++;
       stats[1] += running;
