@@ -123,3 +123,8 @@ def test_warp_model_runs_op_by_op_and_reconverges(load, monkeypatch) -> None:
         per_step[near] = pcs / steps
     assert len(executed) == 1  # the same ops, whatever the schedule
     assert per_step[0] > 1.5 and per_step[1024] < 1.1, per_step
+    # Warps formed anew at each launch from the instances sorted by pc: the same results and ops.
+    backend.regroup = True
+    backend.stats[:] = 0
+    assert [r.values for r in module.instantiate(64, fuel_slice=13).call("run", args)] == want
+    assert int(backend.stats[1]) in executed
