@@ -754,6 +754,19 @@ def _handlers() -> dict[int, str]:
     return out
 
 
+def _direct_calls(bodies: dict[int, list[_Ins]], funcs: list[FuncInfo]) -> dict[int, set[int]]:
+    """Function -> the functions of the store it calls directly (call, return_call)."""
+    return {i: {ins.imm32 for ins in body if ins.op in (OP["CALL"], OP["RETURN_CALL"])
+                and funcs[ins.imm32].host == NO_HOST} for i, body in bodies.items()}
+
+
+def recursive(code: np.ndarray, funcs: list[FuncInfo]) -> bool:
+    """Whether a function of the store calls itself through direct calls (a cycle of the call graph)."""
+    calls = _direct_calls({i: body for i, (_, body) in _bodies(code, funcs).items()}, funcs)
+    scc = _components(calls)
+    return any(scc[g] == scc[i] for i, gs in calls.items() for g in gs)
+
+
 def _components(calls: dict[int, set[int]]) -> dict[int, int]:
     """Strongly connected components of the call graph (Tarjan's algorithm, iterative): function -> id."""
     index: dict[int, int] = {}
@@ -808,8 +821,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     pin = "cm = 0; cref = mem_ref(mems, 0, inst, N); csize = (u64)mem_pages[inst] * PAGE;" if memories == 1 else ""
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
     bodies = {i: body for i, (_, body) in _bodies(code, funcs).items()}
-    calls = {i: {ins.imm32 for ins in body if ins.op in (OP["CALL"], OP["RETURN_CALL"])
-                 and funcs[ins.imm32].host == NO_HOST} for i, body in bodies.items()}
+    calls = _direct_calls(bodies, funcs)
     landings = _landings(bodies.values(), regions)
     scc = _components(calls)
     blocks: list[str] = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.isa import slot_count, width
-from ..compiler.to_c import FuncInfo, compile_store, resume_table
+from ..compiler.to_c import FuncInfo, compile_store, recursive, resume_table
 from ..compiler.vm_abi import (
     F_FIELDS,
     M_FIELDS,
@@ -81,11 +81,25 @@ TIER_UP_POLL_S = 1.0
 PIECES_WORDS = {"cuda": 4096, "cpu": 2048, "cpu-interleaved": 2048}
 
 
+# On these backends a smaller store with recursive calls compiles in pieces too: its recursive calls are then
+# C calls, where one function makes them through its dispatch loop with the frames in memory (fib 1.25x).
+PIECES_WHEN_RECURSIVE = ("cpu", "cpu-interleaved")
+
+
 def pieces_words(backend: str) -> int:
     """The bound above for `backend`; WASMGPU_PIECES_WORDS sets another (0: always in pieces, as
     tests/test_compiled.py's cpu-pieces engines run them)."""
     text = os.environ.get("WASMGPU_PIECES_WORDS", "")
     return int(text) if text.isdigit() else PIECES_WORDS.get(backend, 4096)
+
+
+def in_pieces(backend: str, code: np.ndarray, funcs: list[FuncInfo]) -> bool:
+    """Whether a store's code compiles in pieces: over pieces_words, or (unless WASMGPU_PIECES_WORDS sets the
+    bound) with recursive calls on a backend of PIECES_WHEN_RECURSIVE."""
+    if len(code) > pieces_words(backend):
+        return True
+    return (backend in PIECES_WHEN_RECURSIVE and not os.environ.get("WASMGPU_PIECES_WORDS", "").isdigit()
+            and recursive(code, funcs))
 
 
 def _wide(types: tuple[int, ...]) -> int:
@@ -226,7 +240,7 @@ class ParamBlock:
                + s.memory_layout.encode())
         if key == self._code_key and self.code_handle is not None:
             return True
-        pieces = len(s.code) > pieces_words(s.backend.name)
+        pieces = in_pieces(s.backend.name, s.code, self._infos())
         name = hashlib.sha256(b"".join([
             s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
             repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
@@ -261,7 +275,7 @@ class ParamBlock:
             return background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
                                         arch, tag)
         return background.BuildJob(code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
-                                   len(s.code) > pieces_words(s.backend.name), s.backend.instance_minor, defines,
+                                   in_pieces(s.backend.name, s.code, self._infos()), s.backend.instance_minor, defines,
                                    list(s.try_regions), arch, tag)
 
     def tier_up(self, pcs: Any) -> bool:
@@ -289,11 +303,11 @@ class ParamBlock:
         return {sid: (slot_count(t.params), slot_count(t.results)) for t, sid in self.store.sigs.items()}
 
     def compiled_source(self, pieces: bool | None = None) -> str:
-        """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces over
-        pieces_words, unless told)."""
+        """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces where in_pieces
+        says, unless told)."""
         s = self.store
         if pieces is None:
-            pieces = len(s.code) > pieces_words(s.backend.name)
+            pieces = in_pieces(s.backend.name, s.code, self._infos())
         return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces, regions=s.try_regions)
 
     def _infos(self) -> list[FuncInfo]:
