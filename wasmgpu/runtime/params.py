@@ -82,7 +82,7 @@ PIECES_WORDS = {"cuda": 4096, "cpu": 2048, "cpu-interleaved": 2048}
 
 
 # On these backends a smaller store with recursive calls compiles in pieces too: its recursive calls are then
-# C calls, where one function makes them through its dispatch loop with the frames in memory (fib 1.25x).
+# C calls, where one function makes them through its dispatch loop with the frames in memory (fib 1.33x).
 PIECES_WHEN_RECURSIVE = ("cpu", "cpu-interleaved")
 
 
