@@ -2,13 +2,15 @@
 """Where the CUDA backend's time goes: the kernel's resources, and per benchmark the split between
 kernel launches and host work.
 
-    python3 bench/profile.py [--instances N] [--only NAME[,NAME]] [--fuel-slice K]
+    python3 bench/profile.py [--instances N] [--only NAME[,NAME]] [--fuel-slice K] [--fuel K] [--same-input]
 
 Prints the interpreter kernel's registers and local memory (spills; bench/sass.py shows its machine
 code). Then for each benchmark:
 one call of run(i) over N instances, with the number of launches, the time inside launches (kernel
 plus synchronization) and the rest (host calls, status checks, copies). With --fuel K every instance
 stops after K units of fuel, and the figure is fuel per second: fixed work, to compare engine versions.
+With --same-input every instance calls run(0): a warp's lanes never part, so the figure against the usual
+one tells what divergence costs.
 """
 
 from __future__ import annotations
