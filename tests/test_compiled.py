@@ -22,7 +22,7 @@ SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem
 @pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
 def engines(request):
     """The backend under test, the CPU with the GPU's memory layout, and the CPU compiling every store in
-    pieces (one C function per wasm function: what stores over params.pieces_words get)."""
+    pieces (one C function per wasm function: what stores over params.PIECES_WORDS get)."""
     if request.param == "cpu-interleaved":
         yield Engine(CpuBackend(interleaved=True))
         return

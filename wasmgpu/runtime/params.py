@@ -86,20 +86,15 @@ PIECES_WORDS = {"cuda": 4096, "cpu": 2048, "cpu-interleaved": 2048}
 PIECES_WHEN_RECURSIVE = ("cpu", "cpu-interleaved")
 
 
-def pieces_words(backend: str) -> int:
-    """The bound above for `backend`; WASMGPU_PIECES_WORDS sets another (0: always in pieces, as
-    tests/test_compiled.py's cpu-pieces engines run them)."""
-    text = os.environ.get("WASMGPU_PIECES_WORDS", "")
-    return int(text) if text.isdigit() else PIECES_WORDS.get(backend, 4096)
-
-
 def in_pieces(backend: str, code: np.ndarray, funcs: list[FuncInfo]) -> bool:
-    """Whether a store's code compiles in pieces: over pieces_words, or (unless WASMGPU_PIECES_WORDS sets the
-    bound) with recursive calls on a backend of PIECES_WHEN_RECURSIVE."""
-    if len(code) > pieces_words(backend):
-        return True
-    return (backend in PIECES_WHEN_RECURSIVE and not os.environ.get("WASMGPU_PIECES_WORDS", "").isdigit()
-            and recursive(code, funcs))
+    """Whether a store's code compiles in pieces: over PIECES_WORDS[backend] words, or with recursive calls on
+    a backend of PIECES_WHEN_RECURSIVE. Where WASMGPU_PIECES_WORDS sets a bound, over that bound alone (0:
+    always in pieces, as tests/test_compiled.py's cpu-pieces engines run them)."""
+    text = os.environ.get("WASMGPU_PIECES_WORDS", "")
+    if text.isdigit():
+        return len(code) > int(text)
+    return len(code) > PIECES_WORDS.get(backend, 4096) or (backend in PIECES_WHEN_RECURSIVE
+                                                           and recursive(code, funcs))
 
 
 def _wide(types: tuple[int, ...]) -> int:
