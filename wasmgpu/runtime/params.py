@@ -239,7 +239,7 @@ class ParamBlock:
         name = hashlib.sha256(b"".join([
             s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
             repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
-        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces))
+        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces), pieces)
         if cached_only:
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             if self.code_handle is None:
@@ -270,7 +270,7 @@ class ParamBlock:
             return background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
                                         arch, tag)
         return background.BuildJob(code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
-                                   in_pieces(s.backend.name, s.code, self._infos()), s.backend.instance_minor, defines,
+                                   code.pieces, s.backend.instance_minor, defines,
                                    list(s.try_regions), arch, tag)
 
     def tier_up(self, pcs: Any) -> bool:

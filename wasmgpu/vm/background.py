@@ -64,7 +64,7 @@ class BuildJob:
         if code is None:
             return ""
         return StoreCode(self.key, lambda: compile_store(code, self.funcs, self.sigs, self.memories,
-                                                         pieces=self.pieces, regions=self.regions))
+                                                         pieces=self.pieces, regions=self.regions), self.pieces)
 
     def build(self) -> None:
         if self.cuda_arch:

@@ -47,6 +47,7 @@ class StoreCode:
 
     key: str
     make: Callable[[], str]
+    pieces: bool = False  # whether the C holds each function as a piece of its own (params.in_pieces)
 
 
 def cache_dir() -> Path:
