@@ -43,11 +43,11 @@ PIECE WgRet wgf_0(const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 ri
   }
   ret_: return WgRet{r0_, fuel, PIECE_RETURN};
   unwind_: return WgRet{0, 0, ex_};
-  dispatch_: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_DISPATCH};
-  leave: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_LEAVE};
-  trapped: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_TRAPPED};
-  out_of_fuel: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_OUT_OF_FUEL};
-  do_call: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_CALL};
+  dispatch_: VM_PIECE_OUT return WgRet{0, 0, PIECE_DISPATCH};
+  leave: VM_PIECE_OUT return WgRet{0, 0, PIECE_LEAVE};
+  trapped: VM_PIECE_OUT return WgRet{0, 0, PIECE_TRAPPED};
+  out_of_fuel: VM_PIECE_OUT return WgRet{0, 0, PIECE_OUT_OF_FUEL};
+  do_call: VM_PIECE_OUT return WgRet{0, 0, PIECE_CALL};
 }
 #if WG_NATIVE_INDIRECT
 PIECE WgRet wgt_0(const u64* P_in, u32 inst, VmRegs* rg, u32 fp, u32 depth, u32 fuel, u32 cdepth) {
@@ -79,11 +79,11 @@ PIECE WgRet wgf_1(const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 ri
   }
   ret_: return WgRet{r0_, fuel, PIECE_RETURN};
   unwind_: return WgRet{0, 0, ex_};
-  dispatch_: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_DISPATCH};
-  leave: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_LEAVE};
-  trapped: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_TRAPPED};
-  out_of_fuel: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_OUT_OF_FUEL};
-  do_call: VM_REGS(VM_REG_PUT) return WgRet{0, 0, PIECE_CALL};
+  dispatch_: VM_PIECE_OUT return WgRet{0, 0, PIECE_DISPATCH};
+  leave: VM_PIECE_OUT return WgRet{0, 0, PIECE_LEAVE};
+  trapped: VM_PIECE_OUT return WgRet{0, 0, PIECE_TRAPPED};
+  out_of_fuel: VM_PIECE_OUT return WgRet{0, 0, PIECE_OUT_OF_FUEL};
+  do_call: VM_PIECE_OUT return WgRet{0, 0, PIECE_CALL};
 }
 #if WG_NATIVE_INDIRECT
 PIECE WgRet wgt_1(const u64* P_in, u32 inst, VmRegs* rg, u32 fp, u32 depth, u32 fuel, u32 cdepth) {
@@ -126,7 +126,7 @@ STEP_FN u64 vm_step_compiled(const u64* P_in, u32 inst, u64 cap, u32 near) {
       fuel = e.fuel; depth--; const u64 f_ = fr[(u64)depth * fstride];
       pc = (u32)f_; fp = (u32)(f_ >> 32); fb = sl + (u64)fp * ss; continue;
     }
-    VM_REGS(VM_REG_GET)
+    VM_PIECE_BACK
     switch (e.ex) {
       case PIECE_LEAVE: goto leave;
       case PIECE_TRAPPED: goto trapped;

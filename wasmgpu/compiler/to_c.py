@@ -892,7 +892,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
          "      fuel = e.fuel; depth--; const u64 f_ = fr[(u64)depth * fstride];",
          "      pc = (u32)f_; fp = (u32)(f_ >> 32); fb = sl + (u64)fp * ss; continue;",
          "    }",
-         "    VM_REGS(VM_REG_GET)",
+         "    VM_PIECE_BACK",
          "    switch (e.ex) {",
          *(f"      case {name}: {jump}" for name, jump in exits.items()),
          "      default: continue;",
@@ -959,7 +959,7 @@ def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str
     PIECE_RETURN), or says which other way it left, its state then in *rg (or, for an exit passed up
     from a piece it called, in what that piece left there)."""
     cases = " ".join(f"case {rid}: goto R{rid};" for rid in rids)
-    out = "VM_REGS(VM_REG_PUT) return WgRet{0, 0, "
+    out = "VM_PIECE_OUT return WgRet{0, 0, "
     args = "".join(f", {'' if info.wide_params >> k & 1 else '(u32)'}SLOT({k})" for k in range(info.nparams))
     thunk = [
         "#if WG_NATIVE_INDIRECT",

@@ -1047,9 +1047,18 @@ struct VmRegs { VM_REGS(VM_REG_FIELD) };
   u32 pc = 0, cm = 0xffffffffu; (void)csize; (void)cref; (void)cm;
 #ifdef WG_CUDA
 #define VM_PIECE_REGS VM_PIECE_HOT VM_COLD_REGS(VM_REG_REF)
+// Where a piece leaves for the dispatch loop: its state into *rg, and back out of it in the loop.
+#define VM_PIECE_OUT VM_REGS(VM_REG_PUT)
+#define VM_PIECE_BACK VM_REGS(VM_REG_GET)
 #else
 // On the CPU they are locals, set where the piece leaves: a piece is always entered with the same values.
 #define VM_PIECE_REGS VM_PIECE_HOT u32 trap = 0, status = STATUS_RUNNING, callee_fp = 0, callee = 0, here = 0;
+// A piece leaving hands back where it stands, not its frame's place or its memory: the loop makes the first
+// from fp and looks the memory up anew, so that no piece keeps those live from its entry for its exits
+// (they cost every call a memory lookup and spills, where most calls leave by returning).
+#define VM_EXIT_REGS(X) X(u32, pc) X(u32, fp) X(u32, depth) X(u32, fuel) VM_COLD_REGS(X)
+#define VM_PIECE_OUT VM_EXIT_REGS(VM_REG_PUT)
+#define VM_PIECE_BACK VM_EXIT_REGS(VM_REG_GET) fb = sl + (u64)fp * ss; cm = 0xffffffffu;
 #endif
 // How a piece ended: it returned (its first result in r, the fuel left in fuel: to its C caller, or to the
 // dispatch loop, which pops the frame), back to the dispatch loop (pc set), or at one of vm_step's exits.
