@@ -986,12 +986,21 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 
 // vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
 // and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
+// The slots' stride between neighbouring slots of a frame: an instance's slots are together (1) in the
+// CPU's own build, and instance-minor (N) in the GPU's and its CPU model's (runtime/params.py P_SLOT_STRIDE).
+// In compiled code on the CPU a constant 1 turns a slot access into an index (fib 13% faster); the
+// interpreter's loop came out slower with it (json 4-7%), so it reads the block.
+#if defined(WG_CUDA) || defined(WG_INTERLEAVED) || !defined(WG_COMPILED)
+#define SLOT_STRIDE ((u32)P[P_SLOT_STRIDE])
+#else
+#define SLOT_STRIDE 1u
+#endif
 #define VM_CONSTS \
   const u64 N = P[P_N]; \
   u32* st = (u32*)P[P_STATE]; \
   const u64* code = (const u64*)P[P_CODE]; \
   const u32* funcs = (const u32*)P[P_FUNCS]; \
-  const u32 ss = (u32)P[P_SLOT_STRIDE]; \
+  const u32 ss = SLOT_STRIDE; \
   const u32 ssb = ss * 8; \
   u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE]; \
   /* Frames use the layout of the slots: contiguous per instance, or instance-minor. */ \
