@@ -12,6 +12,7 @@ from tests.conftest import BACKEND, MEMORY_LAYOUT, REPO
 from wasmgpu.fuzz import generate
 from wasmgpu.fuzz.campaign import Settings, check_module
 from wasmgpu.fuzz.compare import INVALID, MISMATCH, PASS, UNSUPPORTED, nan_class, run_module, same_value
+from wasmgpu.fuzz.oracle import FEATURES
 from wasmgpu.runtime.backends import CpuBackend
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm import opcodes as wo
@@ -26,10 +27,10 @@ SAMPLE_COMPILED = 6  # of them also on the compiled tier (a host compiler build 
 def fuzz_engine() -> Engine:
     # One host thread: the tests run beside other workers.
     if BACKEND == "cpu":
-        return Engine(CpuBackend(threads=1))
+        return Engine(CpuBackend(threads=1), features=FEATURES)
     if BACKEND == "cpu-interleaved":
-        return Engine(CpuBackend(threads=1, interleaved=True))
-    return Engine(BACKEND, MEMORY_LAYOUT)
+        return Engine(CpuBackend(threads=1, interleaved=True), features=FEATURES)
+    return Engine(BACKEND, MEMORY_LAYOUT, features=FEATURES)
 
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])
@@ -112,6 +113,11 @@ def test_comparison_sees_agreement_and_unsupported(fuzz_engine) -> None:
     # A function of type [] -> [i32] with an empty body: both engines refuse it.
     invalid = b"\0asm\1\0\0\0" + bytes.fromhex("010501600001 7f 03020100 0a040102000b".replace(" ", ""))
     out = run_module(fuzz_engine, invalid, instances=2)
+    assert out.status == INVALID, out.detail
+    # `unreachable; throw_ref` (0x0a), as a mutation made it: an exceptions instruction, outside the proposals
+    # both engines take in a campaign (oracle.FEATURES), so both refuse it; wasmgpu took it with its defaults.
+    throw_ref = b"\0asm\1\0\0\0" + bytes.fromhex("0104016000000302010007050101660000 0a06010400000a0b".replace(" ", ""))
+    out = run_module(fuzz_engine, throw_ref, instances=2)
     assert out.status == INVALID, out.detail
 
 

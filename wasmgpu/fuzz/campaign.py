@@ -53,10 +53,10 @@ def make_engine(backend: str) -> Any:
 
     # One thread per worker: the workers are the parallelism.
     if backend == "cpu":
-        return Engine(CpuBackend(threads=1))
+        return Engine(CpuBackend(threads=1), features=oracle.FEATURES)
     if backend == "cpu-interleaved":
-        return Engine(CpuBackend(threads=1, interleaved=True))
-    return Engine(make_backend(backend))
+        return Engine(CpuBackend(threads=1, interleaved=True), features=oracle.FEATURES)
+    return Engine(make_backend(backend), features=oracle.FEATURES)
 
 
 def module_wasm(s: Settings, index: int) -> tuple[str, list[bytes]]:

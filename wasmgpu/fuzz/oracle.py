@@ -7,10 +7,11 @@ its C API directly (wasmtime_func_call, wasmtime_func_new) so that a NaN's paylo
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..wasm import opcodes as wo
+from ..wasm.features import Features
 
 try:
     import wasmtime
@@ -18,6 +19,13 @@ try:
 except ImportError:  # the command line says so in one line (see __main__)
     wasmtime = None  # type: ignore[assignment]
     ffi = None  # type: ignore[assignment]
+
+# The proposals past 2.0 that both engines of a campaign take: those it can generate (generate.OPTIONAL:
+# SIMD, threads), memory64 (binaryen's generator does not make it) and extended constants (wasmtime's Config
+# has no switch for them), no other: a mutated module that needs another one (exceptions, say) is invalid to
+# both rather than to one.
+FEATURES = Features(multi_memory=False, tail_call=False, relaxed_simd=False, function_references=False,
+                    exceptions=False)
 
 # Our trap kinds for wasmtime's trap codes. call_indirect with an index past the table is "undefined
 # element" here and TABLE_OUT_OF_BOUNDS there.
@@ -143,16 +151,14 @@ def _engine() -> Any:
     # canon_f32): so does wasmtime here, which makes NaNs that reach memory or integers comparable bit for
     # bit. Both are what the spec allows.
     config.cranelift_nan_canonicalization = True
-    # WebAssembly 2.0 with the proposals the campaign can generate (generate.OPTIONAL) and memory64 (which
-    # binaryen's generator does not make), no other: a module that needs one (GC types, say) is invalid
-    # here, as it is to wasmgpu's validator.
-    for proposal in ("gc", "function_references", "tail_call", "exceptions", "multi_memory", "relaxed_simd",
-                     "stack_switching", "custom_page_sizes", "wide_arithmetic"):
+    # The proposals of FEATURES, as wasmgpu's engine takes them in a campaign; none that wasmgpu lacks.
+    for f in fields(FEATURES):
+        if hasattr(type(config), "wasm_" + f.name):
+            setattr(config, "wasm_" + f.name, getattr(FEATURES, f.name))
+    config.shared_memory = FEATURES.threads
+    for proposal in ("gc", "stack_switching", "custom_page_sizes", "wide_arithmetic"):
         if hasattr(type(config), "wasm_" + proposal):
             setattr(config, "wasm_" + proposal, False)
-    config.wasm_threads = True
-    config.shared_memory = True
-    config.wasm_memory64 = True
     return wasmtime.Engine(config)
 
 

@@ -50,15 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     if tool is None:
         print("wasm-reduce (binaryen) is not on PATH", file=sys.stderr)
         return 2
-    out = a.output or a.wasm.with_suffix(".reduced.wasm")
+    # Absolute paths: wasm-reduce runs in a directory of its own.
+    out = (a.output or a.wasm.with_suffix(".reduced.wasm")).resolve()
+    out.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as d:
         test = Path(d) / "t.wasm"
         cmd = (f"{shlex.quote(sys.executable)} -m wasmgpu.fuzz.reduce --check --key {shlex.quote(want)} "
                f"--backend {a.backend} --tier {a.tier} --instances {a.instances} {test}")
-        subprocess.run([tool, str(a.wasm), "--command", cmd, "-t", str(test), "-w", str(out),
-                        "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
-                        "--enable-multivalue", "--enable-mutable-globals", "--enable-reference-types"],
-                       cwd=d, check=False, stdout=subprocess.DEVNULL)
+        run = subprocess.run([tool, str(a.wasm.resolve()), "--command", cmd, "-t", str(test), "-w", str(out),
+                              "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+                              "--enable-multivalue", "--enable-mutable-globals", "--enable-reference-types",
+                              "--enable-simd", "--enable-threads"],
+                             cwd=d, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not out.exists():
+        said = run.stderr.strip().splitlines()[-1:] or [f"exit status {run.returncode}"]
+        print(f"{a.wasm}: wasm-reduce made nothing (binaryen may not read this module): {said[0]}", file=sys.stderr)
+        return 2
     key2, detail2 = check(out, a.backend, a.tier, a.instances)
     print(f"{out}: {out.stat().st_size} bytes, {key2}: {detail2}")
     return 0
