@@ -984,17 +984,18 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 #define OPC_REF_IS_NULL WR_U32(A, RD_U64(B) == REF_NULL); NEXT;
 #define OPC_REF_AS_NON_NULL if (RD_U64(A) == REF_NULL) TRAP(NULL_REF); NEXT;
 
-// vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
-// and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
-// The slots' stride between neighbouring slots of a frame: an instance's slots are together (1) in the
-// CPU's own build, and instance-minor (N) in the GPU's and its CPU model's (runtime/params.py P_SLOT_STRIDE).
-// In compiled code on the CPU a constant 1 turns a slot access into an index (fib 13% faster); the
-// interpreter's loop came out slower with it (json 4-7%), so it reads the block.
+// The stride between neighbouring slots of a frame: 1 where an instance's slots are together (the CPU's own
+// build), N where they are instance-minor (the GPU's and its CPU model's; runtime/params.py P_SLOT_STRIDE).
+// Compiled code on the CPU takes it as the constant 1, which makes a slot access an index; the interpreter's
+// loop measured slower with the constant (bench/NOTES.md), so it reads the block.
 #if defined(WG_CUDA) || defined(WG_INTERLEAVED) || !defined(WG_COMPILED)
 #define SLOT_STRIDE ((u32)P[P_SLOT_STRIDE])
 #else
 #define SLOT_STRIDE 1u
 #endif
+
+// vm_step's opening (its state in locals), its call sequence (callee, callee_fp set; ends with continue)
+// and its exits: macros, so that the compiled tier (compiler/to_c.py) runs the same code.
 #define VM_CONSTS \
   const u64 N = P[P_N]; \
   u32* st = (u32*)P[P_STATE]; \
