@@ -23,7 +23,7 @@ PIECE WgRet wgf_0(const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 ri
   (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left; (void)stack_slots;
   (void)max_depth; (void)rt; (void)lv; (void)callee; (void)callee_fp; (void)status; (void)ssb;
   (void)cdepth; (void)ex_; (void)r0_;
-  if (__builtin_expect(rid == 0, 1)) goto FE0;  // rid 0: a C call; the dispatch loop enters at the others
+  if (__builtin_expect(rid == 0, 1)) goto FE0;  // rid 0: a C call
   switch (rid) { case 1: goto R1; case 2: goto R2; case 3: goto R3; default: here = pc; trap = TRAP_UNREACHABLE; goto trapped; }
   { // function 0
     u32 s0; u32 s1; u32 s2; 
@@ -68,7 +68,7 @@ PIECE WgRet wgf_1(const u64* P_in, u32 inst, u32 fuel, u32 fp, u32 depth, u32 ri
   (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left; (void)stack_slots;
   (void)max_depth; (void)rt; (void)lv; (void)callee; (void)callee_fp; (void)status; (void)ssb;
   (void)cdepth; (void)ex_; (void)r0_;
-  if (__builtin_expect(rid == 0, 1)) goto FE1;  // rid 0: a C call; the dispatch loop enters at the others
+  if (__builtin_expect(rid == 0, 1)) goto FE1;  // rid 0: a C call
   switch (rid) { case 4: goto R4; case 5: goto R5; default: here = pc; trap = TRAP_UNREACHABLE; goto trapped; }
   { // function 1
     u32 s0; 

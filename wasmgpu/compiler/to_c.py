@@ -982,7 +982,7 @@ def _piece(index: int, info: FuncInfo, block: str, rids: Iterable[int], pin: str
         "  (void)mems; (void)mem_pages; (void)tables; (void)table_sizes; (void)fuel_left; (void)stack_slots;",
         "  (void)max_depth; (void)rt; (void)lv; (void)callee; (void)callee_fp; (void)status; (void)ssb;",
         "  (void)cdepth; (void)ex_; (void)r0_;",
-        f"  if (__builtin_expect(rid == 0, 1)) goto FE{index};  // rid 0: a C call; the dispatch loop enters at the others",
+        f"  if (__builtin_expect(rid == 0, 1)) goto FE{index};  // rid 0: a C call",
         f"  switch (rid) {{ {cases} "
         "default: here = pc; trap = TRAP_UNREACHABLE; goto trapped; }",
         block,
