@@ -10,10 +10,8 @@ import wasmtime
 
 from tests.conftest import BACKEND, MEMORY_LAYOUT, REPO
 from wasmgpu.fuzz import generate
-from wasmgpu.fuzz.campaign import Settings, check_module
+from wasmgpu.fuzz.campaign import Settings, check_module, make_engine
 from wasmgpu.fuzz.compare import INVALID, MISMATCH, PASS, UNSUPPORTED, nan_class, run_module, same_value
-from wasmgpu.fuzz.oracle import FEATURES
-from wasmgpu.runtime.backends import CpuBackend
 from wasmgpu.runtime.engine import Engine
 from wasmgpu.wasm import opcodes as wo
 
@@ -25,12 +23,7 @@ SAMPLE_COMPILED = 6  # of them also on the compiled tier (a host compiler build 
 
 @pytest.fixture(scope="module")
 def fuzz_engine() -> Engine:
-    # One host thread: the tests run beside other workers.
-    if BACKEND == "cpu":
-        return Engine(CpuBackend(threads=1), features=FEATURES)
-    if BACKEND == "cpu-interleaved":
-        return Engine(CpuBackend(threads=1, interleaved=True), features=FEATURES)
-    return Engine(BACKEND, MEMORY_LAYOUT, features=FEATURES)
+    return make_engine(BACKEND, MEMORY_LAYOUT)
 
 
 @pytest.mark.parametrize("tier", ["interp", "compiled"])

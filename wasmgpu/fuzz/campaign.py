@@ -47,7 +47,8 @@ class Result:
     refs: bool = False  # generated with reference types
 
 
-def make_engine(backend: str) -> Any:
+def make_engine(backend: str, memory_layout: str | None = None) -> Any:
+    """The engine a campaign (or a test of it) checks: the proposals the oracle takes too."""
     from ..runtime.backends import CpuBackend, make_backend
     from ..runtime.engine import Engine
 
@@ -56,7 +57,7 @@ def make_engine(backend: str) -> Any:
         return Engine(CpuBackend(threads=1), features=oracle.FEATURES)
     if backend == "cpu-interleaved":
         return Engine(CpuBackend(threads=1, interleaved=True), features=oracle.FEATURES)
-    return Engine(make_backend(backend), features=oracle.FEATURES)
+    return Engine(make_backend(backend, memory_layout), features=oracle.FEATURES)
 
 
 def module_wasm(s: Settings, index: int) -> tuple[str, list[bytes]]:

@@ -50,22 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     if tool is None:
         print("wasm-reduce (binaryen) is not on PATH", file=sys.stderr)
         return 2
-    # Absolute paths: wasm-reduce runs in a directory of its own.
-    out = (a.output or a.wasm.with_suffix(".reduced.wasm")).resolve()
-    out.unlink(missing_ok=True)
+    out = a.output or a.wasm.with_suffix(".reduced.wasm")
     with tempfile.TemporaryDirectory() as d:
-        test = Path(d) / "t.wasm"
+        # wasm-reduce runs in this directory and writes here; `out` is replaced only by what it made.
+        test, made = Path(d) / "t.wasm", Path(d) / "reduced.wasm"
         cmd = (f"{shlex.quote(sys.executable)} -m wasmgpu.fuzz.reduce --check --key {shlex.quote(want)} "
                f"--backend {a.backend} --tier {a.tier} --instances {a.instances} {test}")
-        run = subprocess.run([tool, str(a.wasm.resolve()), "--command", cmd, "-t", str(test), "-w", str(out),
+        run = subprocess.run([tool, str(a.wasm.resolve()), "--command", cmd, "-t", str(test), "-w", str(made),
                               "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
                               "--enable-multivalue", "--enable-mutable-globals", "--enable-reference-types",
                               "--enable-simd", "--enable-threads"],
                              cwd=d, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if not out.exists():
-        said = run.stderr.strip().splitlines()[-1:] or [f"exit status {run.returncode}"]
-        print(f"{a.wasm}: wasm-reduce made nothing (binaryen may not read this module): {said[0]}", file=sys.stderr)
-        return 2
+        if not made.exists():
+            said = run.stderr.strip().splitlines()[-1:] or [f"exit status {run.returncode}"]
+            print(f"{a.wasm}: wasm-reduce made nothing (binaryen may not read this module): {said[0]}",
+                  file=sys.stderr)
+            return 2
+        shutil.copyfile(made, out)
     key2, detail2 = check(out, a.backend, a.tier, a.instances)
     print(f"{out}: {out.stat().st_size} bytes, {key2}: {detail2}")
     return 0
