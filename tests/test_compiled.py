@@ -19,16 +19,26 @@ BENCH_WASM = REPO / "bench" / "wasm"
 SMALL = ["fib", "hash64", "interp", "json", "mandel", "qsort", "sieve", "bulkmem", "simdconv"]
 
 
-@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
+# Functions over this many code words are left to the interpreter in the hybrid engines' stores: most of
+# the test modules' functions compile, and the benchmark programs' larger ones do not.
+HYBRID_WORDS = "30"
+
+
+@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces", "hybrid"])
 def engines(request):
-    """The backend under test, the CPU with the GPU's memory layout, and the CPU compiling every store in
-    pieces (one C function per wasm function: what stores over params.PIECES_WORDS get)."""
+    """The backend under test, the CPU with the GPU's memory layout, the CPU compiling every store in
+    pieces (one C function per wasm function: what stores over params.PIECES_WORDS get), and the GPU's
+    layout in pieces with the larger functions left to the interpreter (params.left_to_interpreter)."""
     if request.param == "cpu-interleaved":
         yield Engine(CpuBackend(interleaved=True))
         return
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "cpu-pieces":
+        if request.param in ("cpu-pieces", "hybrid"):
             mp.setenv("WASMGPU_PIECES_WORDS", "0")
+        if request.param == "hybrid":
+            mp.setenv("WASMGPU_PIECE_MAX_WORDS", HYBRID_WORDS)
+            yield Engine(CpuBackend(interleaved=True)) if BACKEND == "cpu" else Engine(BACKEND)
+            return
         yield Engine(request.param.removesuffix("-pieces"))
 
 
@@ -430,6 +440,7 @@ def test_auto_tier_compiles_up_to_the_backends_limit(monkeypatch, tmp_path) -> N
     monkeypatch.delenv("WASMGPU_TIER", raising=False)
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
     monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)  # set while the cpu-pieces engines are in use
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
     mod = Engine("cpu").load((BENCH_WASM / "fib.wasm").read_bytes())
     args = [(i,) for i in range(3)]
     small = mod.instantiate(3)
@@ -446,8 +457,8 @@ SPEC_FILES = ["br_table", "call", "call_indirect", "fac", "loop", "memory_grow",
               "left-to-right", "local_tee", "conversions", "i64", "f64", "memory_copy", "table_grow"]
 
 
-@pytest.mark.parametrize("pieces", [False, True])
-def test_spec_subset_under_compiled_tier(pieces: bool) -> None:
+@pytest.mark.parametrize("pieces", ["whole", "pieces", "hybrid"])
+def test_spec_subset_under_compiled_tier(pieces: str) -> None:
     suite = find_testsuite()
     if suite is None:
         pytest.skip("spec suite not found")
@@ -456,7 +467,8 @@ def test_spec_subset_under_compiled_tier(pieces: bool) -> None:
     backend = "cpu-interleaved" if BACKEND == "cpu" else BACKEND
     proc = subprocess.run([sys.executable, "-m", "wasmgpu.spec", "--backend", backend, "--tier", "compiled", *files],
                           capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "WASMGPU_PIECES_WORDS": "0" if pieces else "99999999"})
+                          env={**os.environ, "WASMGPU_PIECES_WORDS": "99999999" if pieces == "whole" else "0",
+                               "WASMGPU_PIECE_MAX_WORDS": HYBRID_WORDS if pieces == "hybrid" else "99999999"})
     last = proc.stdout.strip().splitlines()[-1]
     assert proc.returncode == 0 and " 0 failed" in last, proc.stdout[-3000:]
     assert int(last.split()[0]) > 3000
@@ -470,6 +482,7 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
     monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
     monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
     monkeypatch.delenv("WASMGPU_TIER", raising=False)  # the GPU check runs the suite with it set to interp
     monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", 10)
     mod = Engine("cpu").load((BENCH_WASM / "qsort.wasm").read_bytes())
@@ -498,6 +511,7 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
     from wasmgpu.vm.build import StoreCode
 
     monkeypatch.setattr(params_mod, "TIER_UP_POLL_S", 0.0)
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)  # set while the hybrid engines are in use
     mod = Engine("cpu").load((BENCH_WASM / f"{name}.wasm").read_bytes())
     args = [(i,) for i in range(4)]
     want = [(r.values, r.trap) for r in mod.instantiate(4, tier="interp").call("run", args)]

@@ -109,15 +109,17 @@ MODULE = """
 """
 
 
-@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces"])
+@pytest.fixture(scope="module", params=[*sorted({BACKEND, "cpu-interleaved"}), "cpu-pieces", "cpu-hybrid"])
 def engine(request):
     if request.param == "cpu-interleaved":
         yield Engine(CpuBackend(interleaved=True))
         return
     with pytest.MonkeyPatch.context() as mp:
-        if request.param == "cpu-pieces":
+        if request.param in ("cpu-pieces", "cpu-hybrid"):
             mp.setenv("WASMGPU_PIECES_WORDS", "0")
-        yield Engine(request.param.removesuffix("-pieces"))
+        if request.param == "cpu-hybrid":  # the larger functions left to the interpreter, throws crossing tiers
+            mp.setenv("WASMGPU_PIECE_MAX_WORDS", "20")
+        yield Engine(request.param.removesuffix("-pieces").removesuffix("-hybrid"))
 
 
 def reference(func: str, arg: int) -> tuple[int | None, bool]:

@@ -1,6 +1,7 @@
 """Exception handling, fuzzed: modules from wasmgpu.fuzz.exceptions (tags, throw, throw_ref, try_table with
-every kind of catch clause, calls, loops, recursion) run on the interpreter, the compiled tier and the compiled
-tier in pieces, seven instances a batch, each result against wasmtime's."""
+every kind of catch clause, calls, loops, recursion) run on the interpreter, the compiled tier, the compiled
+tier in pieces, and in pieces with the larger functions left to the interpreter, seven instances a batch, each
+result against wasmtime's."""
 
 from functools import cache
 
@@ -12,7 +13,7 @@ from wasmgpu.runtime.engine import Engine
 # Seeds that pass now; a failing module found by a campaign (python -m wasmgpu.fuzz.exceptions) becomes a
 # test of its own once fixed, rather than a gap in this range.
 SEEDS = range(20)
-CONFIGS = ["interp", "compiled", "pieces"]
+CONFIGS = ["interp", "compiled", "pieces", "hybrid"]
 
 
 @cache
@@ -49,7 +50,9 @@ def test_agrees_with_wasmtime(seed: int, config: str, monkeypatch: pytest.Monkey
     wat, wasm = module(seed)
     if wasm is None:
         pytest.skip("invalid module (counted by test_generator_is_deterministic_and_valid)")
-    if config == "pieces":
+    if config in ("pieces", "hybrid"):
         monkeypatch.setenv("WASMGPU_PIECES_WORDS", "0")  # one C function per wasm function
+    if config == "hybrid":  # the larger functions left to the interpreter (params.left_to_interpreter)
+        monkeypatch.setenv("WASMGPU_PIECE_MAX_WORDS", "25")
     got = wasmgpu_outcomes(Engine("cpu"), wasm, "interp" if config == "interp" else "compiled")
     assert not diff(reference(seed), got), f"seed {seed} ({config}):\n" + "\n".join(diff(reference(seed), got))

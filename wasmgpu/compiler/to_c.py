@@ -201,12 +201,16 @@ def _parks(ins: _Ins) -> bool:
     return ins.op == OP["ATOMIC"] and (ins.ext >> 48) & 15 == ATOMIC_WAIT
 
 
-def resume_table(code: np.ndarray, funcs: list[FuncInfo]) -> np.ndarray:
+def resume_table(code: np.ndarray, funcs: list[FuncInfo], interpreted: frozenset[int] = frozenset()) -> np.ndarray:
     """Per pc of the store's code, whether its compiled code can be entered there: an instance that the
-    interpreter left at such a pc may go on in the compiled tier (params.ParamBlock.tier_up)."""
+    interpreter left at such a pc may go on in the compiled tier (params.ParamBlock.tier_up). Code of the
+    functions left to the interpreter (compile_store) is run by the interpreter there too: anywhere."""
     out = np.zeros(len(code), dtype=bool)
-    for entry, body in _bodies(code, funcs).values():
-        out[list(_resume_points(body, funcs, entry))] = True
+    for i, (entry, body) in _bodies(code, funcs).items():
+        if i in interpreted:
+            out[entry:body[-1].after if body else entry] = True
+        else:
+            out[list(_resume_points(body, funcs, entry))] = True
     return out
 
 
@@ -354,7 +358,7 @@ class _FuncEmitter:
     def __init__(self, index: int, info: FuncInfo, body: list[_Ins], funcs: list[FuncInfo],
                  sigs: dict[int, tuple[int, int]], handlers: dict[int, str], first_resume: int,
                  recursive: set[int], after_grow: str, pieces: bool = False,
-                 landings: dict[int, list[int]] | None = None) -> None:
+                 landings: dict[int, list[int]] | None = None, interpreted: frozenset[int] = frozenset()) -> None:
         self.index, self.info, self.body, self.funcs, self.handlers = index, info, body, funcs, handlers
         self.sigs = sigs
         # In pieces, each function is a C function that its callers call as C (native_call), that returns its
@@ -363,6 +367,7 @@ class _FuncEmitter:
         self.after_grow = after_grow  # C that reads the memory's place and size again
         self.dispatch = "goto dispatch_;" if pieces else "continue;"  # back to the dispatch loop (pc set)
         self.recursive = recursive  # callees that may call this function again: called through the dispatch
+        self.interpreted = interpreted  # functions without a piece (compile_store): called through the dispatch
         succs = _successors(body, landings or {})
         ud = [_use_def(ins, funcs, sigs, info.nresults) for ins in body]
         uses, defs = [u for u, _ in ud], [d for _, d in ud]
@@ -710,7 +715,7 @@ class _FuncEmitter:
         args = "".join(f"SLOT({k}) = {self.operand(ins.pc, ins.a + k)}; " for k in range(g.nparams))
         zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
         head = f"if ((u64)fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
-        if self.pieces and g.frame <= NATIVE_FRAME_MAX:
+        if self.pieces and g.frame <= NATIVE_FRAME_MAX and ins.imm32 not in self.interpreted:
             return (head + f"if (--fuel == 0 || cdepth + 1 >= WG_NATIVE_DEPTH) {{ {args}{zero}pc = {g.entry}u; "
                     f"if (fuel == 0) goto out_of_fuel; {self.away(ins.pc, self.dispatch)} }} "
                     f"const WgRet r_ = wgf_{ins.imm32}(P, inst, fuel, fp, depth, 0u, rg, cdepth + 1"
@@ -728,7 +733,7 @@ class _FuncEmitter:
         g = self.funcs[ins.imm32]
         if g.host == NO_HOST:
             zero = "".join(f"SLOT({k}) = 0; " for k in range(g.nparams, g.nlocals))
-            if self.pieces and g.frame <= NATIVE_FRAME_MAX:
+            if self.pieces and g.frame <= NATIVE_FRAME_MAX and ins.imm32 not in self.interpreted:
                 return self.native_call(ins, wb, zero)
             head = (f"{wb}callee_fp = fp + {ins.a}; "
                     f"if (depth + 1 >= max_depth || (u64)callee_fp + {g.frame}u > stack_slots) TRAP(STACK_EXHAUSTED); "
@@ -804,7 +809,8 @@ def _components(calls: dict[int, set[int]]) -> dict[int, int]:
 
 def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple[int, int]],
                   memories: int = 0, pieces: bool = False,
-                  regions: Sequence[tuple[int, int, Sequence[Sequence[int]]]] = ()) -> str:
+                  regions: Sequence[tuple[int, int, Sequence[Sequence[int]]]] = (),
+                  interpreted: frozenset[int] = frozenset()) -> str:
     """C for vm_step_compiled (vm.h's VM_STEP), from a store's code, its function table, its signatures
     (id -> parameter and result counts), its number of memories and its try_table regions (translate.py
     FuncCode.regions).
@@ -813,7 +819,12 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     each function is a C function of its own (not inlined), which its callers call as C (native_call) and
     the step function's dispatch loop enters at its resume points. The C compiler then allocates registers
     per function and compiles a large store in pieces of bounded size, where one function of all the code
-    spilled its values across the whole loop (bench/NOTES.md)."""
+    spilled its values across the whole loop (bench/NOTES.md).
+
+    In pieces, the functions in `interpreted` get no piece: the interpreter runs them (vm.h WG_HYBRID), and
+    calls to them go through the dispatch loop, which leaves for the interpreter where a pc has no piece."""
+    if interpreted and not pieces:
+        raise CompileError("functions are left to the interpreter only in a store compiled in pieces")
     handlers = _handlers()
     # With one memory, its place and size are read once and again only after memory.grow: vm.h's lazy
     # choice of memory (USE_MEM) then sees the same memory everywhere, and the C compiler drops its test
@@ -822,6 +833,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
     bodies = {i: body for i, (_, body) in _bodies(code, funcs).items()}
     calls = _direct_calls(bodies, funcs)
+    defined = [(e, i) for e, i in defined if i not in interpreted]
     landings = _landings(bodies.values(), regions)
     scc = _components(calls)
     blocks: list[str] = []
@@ -831,7 +843,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     for _, i in defined:
         recursive = calls[i] if pieces else {g for g in calls[i] if scc[g] == scc[i]}
         em = _FuncEmitter(i, funcs[i], bodies[i], funcs, sigs, handlers, nresume, recursive, pin, pieces,
-                          landings)
+                          landings, interpreted)
         emitters.append(em)
         for r, rid in em.resume.items():
             resume_id[r] = rid
@@ -886,7 +898,9 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
          "    VM_REGS(VM_REG_PUT)",
          "    switch (rid) {",
          *cases,
-         "      default: here = pc; trap = TRAP_UNREACHABLE; goto trapped;",
+         # A pc without a piece: the interpreter's (vm_launch runs it), or none at all.
+         "      default: " + ("status = STATUS_TIER; goto leave;" if interpreted
+                              else "here = pc; trap = TRAP_UNREACHABLE; goto trapped;"),
          "    }",
          "    if (e.ex == PIECE_RETURN) {",
          "      fuel = e.fuel; depth--; const u64 f_ = fr[(u64)depth * fstride];",
@@ -909,7 +923,7 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
         size += len(block)
     # Every part gets the pieces' prototypes: a piece may call any other one.
     return PART_BREAK.join(["\n".join([*trap, *prototypes]), *("\n".join(g) for g in groups),
-                            "\n".join([*tables, *indirect, step])])
+                            "\n".join([*tables, *indirect, *_tier_query(len(code), interpreted), step])])
 
 
 def _step_function(opening: list[str], dispatch: list[str]) -> str:
@@ -933,6 +947,13 @@ def _step_function(opening: list[str], dispatch: list[str]) -> str:
         "}",
         "",
     ])
+
+
+def _tier_query(words: int, interpreted: frozenset[int]) -> list[str]:
+    """For a store compiled in part: whether code at pc has compiled code to enter it there (vm.h TIER_HOOK)."""
+    if not interpreted:
+        return []
+    return [f"extern \"C\" PIECE u32 wg_compiled_at(u32 pc) {{ return pc < {words}u && wg_resume[pc] != 0; }}"]
 
 
 # A store compiled in pieces comes as parts, split by PART_BREAK: the first goes before each of the others,

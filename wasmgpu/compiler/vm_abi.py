@@ -214,7 +214,10 @@ TRAP_MESSAGE = [msg for _, msg in TRAPS]
 # does OUTSIDE: the op at S_PC (SIMD, atomics), which the GPU's interpreter runs there too (vm.h outside_step).
 # Nor does THROW: vm_launch unwinds to the handler (vm.h exn_throw).
 # WAITING: parked by memory.atomic.wait until a notify (S_WAIT) or the host's timeout.
-STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE", "THROW", "WAITING"]
+# TIER never reaches the host either: a store compiled in part left the tier that runs the function at S_PC
+# (vm.h TIER_HOOK), and vm_launch runs the other one.
+STATUSES = ["RUNNING", "DONE", "TRAPPED", "HOSTCALL", "EXITED", "DEVICECALL", "OUTSIDE", "THROW", "WAITING",
+            "TIER"]
 STATUS = {name: i for i, name in enumerate(STATUSES)}
 
 # F_HOST values: a function with code; the `gpu` intrinsics the VM serves itself; the base of the imports

@@ -14,6 +14,7 @@ from ..compiler.to_c import FuncInfo, compile_store, recursive, resume_table
 from ..compiler.vm_abi import (
     F_FIELDS,
     M_FIELDS,
+    NO_HOST,
     P_CODE,
     P_COUNT,
     P_DATA,
@@ -95,6 +96,25 @@ def in_pieces(backend: str, code: np.ndarray, funcs: list[FuncInfo]) -> bool:
         return len(code) > int(text)
     return len(code) > PIECES_WORDS.get(backend, 4096) or (backend in PIECES_WHEN_RECURSIVE
                                                            and recursive(code, funcs))
+
+
+# In a store compiled in pieces, functions of more code words than this are left to the interpreter (vm.h
+# WG_HYBRID): a function's build time grows faster than its size (bench/NOTES.md: resvg's function of 4.8k
+# words took NVRTC about 290 s alone, one of 1k words 1 s), so the largest functions set the first build's
+# time whatever the cores.
+PIECE_MAX_WORDS = {"cuda": 2000, "cpu": 4000, "cpu-interleaved": 4000}
+
+
+def left_to_interpreter(backend: str, code: np.ndarray, funcs: list[FuncInfo], pieces: bool) -> frozenset[int]:
+    """The functions a store compiled in pieces leaves to the interpreter: those over PIECE_MAX_WORDS[backend]
+    code words, or over WASMGPU_PIECE_MAX_WORDS where that is set (0: every function)."""
+    if not pieces:
+        return frozenset()
+    text = os.environ.get("WASMGPU_PIECE_MAX_WORDS", "")
+    bound = int(text) if text.isdigit() else PIECE_MAX_WORDS.get(backend, 2000)
+    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    ends = [e for e, _ in defined[1:]] + [len(code)]
+    return frozenset(i for (entry, i), end in zip(defined, ends, strict=True) if end - entry > bound)
 
 
 def _wide(types: tuple[int, ...]) -> int:
@@ -236,10 +256,11 @@ class ParamBlock:
         if key == self._code_key and self.code_handle is not None:
             return True
         pieces = in_pieces(s.backend.name, s.code, self._infos())
+        interpreted = left_to_interpreter(s.backend.name, s.code, self._infos(), pieces)
         name = hashlib.sha256(b"".join([
             s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
-            repr((len(s.mems), pieces)).encode(), translator_digest().encode()])).hexdigest()
-        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces), pieces)
+            repr((len(s.mems), pieces, sorted(interpreted))).encode(), translator_digest().encode()])).hexdigest()
+        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
         if cached_only:
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             if self.code_handle is None:
@@ -271,7 +292,7 @@ class ParamBlock:
                                         arch, tag)
         return background.BuildJob(code.key, s.code.copy(), self._infos(), self._sigs(), len(s.mems),
                                    code.pieces, s.backend.instance_minor, defines,
-                                   list(s.try_regions), arch, tag)
+                                   list(s.try_regions), arch, tag, sorted(code.interpreted))
 
     def tier_up(self, pcs: Any) -> bool:
         """Between launches of a run that interprets while its code builds in the background: once the build
@@ -286,7 +307,7 @@ class ParamBlock:
         if handle is None:
             return False
         if self._enterable is None:
-            self._enterable = resume_table(self.store.code, self._infos())
+            self._enterable = resume_table(self.store.code, self._infos(), code.interpreted)
         if not self._enterable[pcs()].all():
             return False
         self.code_handle, self._code_key, self.pending, self.tier_used = handle, key, None, "compiled"
@@ -297,13 +318,16 @@ class ParamBlock:
     def _sigs(self) -> dict[int, tuple[int, int]]:
         return {sid: (slot_count(t.params), slot_count(t.results)) for t, sid in self.store.sigs.items()}
 
-    def compiled_source(self, pieces: bool | None = None) -> str:
+    def compiled_source(self, pieces: bool | None = None, interpreted: frozenset[int] | None = None) -> str:
         """The store's code as C (compiler/to_c.py), as the compiled tier builds it (in pieces where in_pieces
-        says, unless told)."""
+        says, and without the functions left_to_interpreter names, unless told)."""
         s = self.store
         if pieces is None:
             pieces = in_pieces(s.backend.name, s.code, self._infos())
-        return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces, regions=s.try_regions)
+        if interpreted is None:
+            interpreted = left_to_interpreter(s.backend.name, s.code, self._infos(), pieces)
+        return compile_store(s.code, self._infos(), self._sigs(), len(s.mems), pieces=pieces, regions=s.try_regions,
+                             interpreted=interpreted)
 
     def _infos(self) -> list[FuncInfo]:
         return [FuncInfo(f.entry, f.nparams, f.nlocals, f.frame, f.host_index, slot_count(f.type.params),

@@ -20,7 +20,7 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ class BuildJob:
     regions: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]]
     cuda_arch: str = ""  # for the CUDA backend: the device's compute capability (else the CPU's build)
     tag: str = ""  # tells apart builds of one key (the layouts)
+    interpreted: list[int] = field(default_factory=list)  # functions without compiled code (to_c.compile_store)
 
     @property
     def name(self) -> str:
@@ -63,8 +64,10 @@ class BuildJob:
         code = self.code
         if code is None:
             return ""
+        interpreted = frozenset(self.interpreted)
         return StoreCode(self.key, lambda: compile_store(code, self.funcs, self.sigs, self.memories,
-                                                         pieces=self.pieces, regions=self.regions), self.pieces)
+                                                         pieces=self.pieces, regions=self.regions,
+                                                         interpreted=interpreted), self.pieces, interpreted)
 
     def build(self) -> None:
         if self.cuda_arch:

@@ -48,6 +48,7 @@ class StoreCode:
     key: str
     make: Callable[[], str]
     pieces: bool = False  # whether the C holds each function as a piece of its own (params.in_pieces)
+    interpreted: frozenset[int] = frozenset()  # functions without a piece (params.left_to_interpreter)
 
 
 def cache_dir() -> Path:
@@ -87,8 +88,9 @@ def host_units(compiled: str) -> list[str]:
 UNIT_PREFIX = {"cuda.cu": "#define WG_RDC 1\n", "cpu.cpp": ""}
 
 
-def _runtime_prefix(entry: str) -> str:
-    return f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_STEP_APART 1\n"
+def _runtime_prefix(entry: str, hybrid: bool = False) -> str:
+    return (f"{UNIT_PREFIX[entry]}#define VM_STEP vm_step_compiled\n#define WG_STEP_APART 1\n"
+            + ("#define WG_HYBRID 1\n" if hybrid else ""))
 
 
 def _step_prefix(entry: str) -> str:
@@ -100,10 +102,16 @@ def unit_recipe(entry: str) -> str:
     return _runtime_prefix(entry) + _step_prefix(entry) + PART_BREAK
 
 
-def runtime_unit(entry: str = "cuda.cu") -> str:
+def runtime_unit(entry: str = "cuda.cu", hybrid: bool = False) -> str:
     """The runtime without a store's code (on the GPU vm_kernel, on the CPU vm_run; vm_launch, the imports
-    the device serves), built once and linked to each store's step_units (WG_STEP_APART)."""
-    return _runtime_prefix(entry) + vm_source(entry)
+    the device serves), built once and linked to each store's step_units (WG_STEP_APART); `hybrid` with the
+    interpreter, for the stores whose code is compiled in part (StoreCode.interpreted)."""
+    return _runtime_prefix(entry, hybrid) + vm_source(entry)
+
+
+def is_hybrid(compiled: str | StoreCode) -> bool:
+    """Whether a store's code leaves functions to the interpreter (to_c.compile_store's `interpreted`)."""
+    return bool(compiled.interpreted) if isinstance(compiled, StoreCode) else "wg_compiled_at" in compiled
 
 
 def step_units(compiled: str, entry: str = "cuda.cu") -> list[str]:
@@ -338,15 +346,15 @@ def _building(entry: Path) -> Iterator[None]:
 
 def host_library(source: str | list[str] | Callable[[], list[str]], flags: list[str], what: str, need: str,
                  prefix: str = "vm", key: str = "", cached_only: bool = False,
-                 runtime: bool = False) -> ctypes.CDLL | None:
+                 runtime: bool = False, hybrid: bool = False) -> ctypes.CDLL | None:
     """C++ `source` (or translation units, compiled in parallel and linked) built with the host compiler into
     a shared library (cached), and loaded. `what` names it in errors; `need` begins the sentence said when
     no compiler can be run ("the CPU backend needs"). Units given as a function are made only for a build,
     the cache entry then named by `key`. `cached_only`: None where the cache does not hold it. `runtime`:
-    linked with runtime_unit("cpu.cpp"), compiled once with the same flags (a store's step_units)."""
+    linked with runtime_unit("cpu.cpp", hybrid), compiled once with the same flags (a store's step_units)."""
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or "c++"
     given = [] if callable(source) else [source] if isinstance(source, str) else source
-    runtime_source = runtime_unit("cpu.cpp") if runtime else ""
+    runtime_source = runtime_unit("cpu.cpp", hybrid) if runtime else ""
     entry = cache_dir() / f"{prefix}-{_digest(*(given or [key]), runtime_source, compiler, *flags)}.so"
 
     def run(args: list[str]) -> None:
@@ -415,10 +423,10 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
         # The key also names the interpreter's sources the units are made with.
         key = _digest(compiled.key, vm_source("cpu.cpp"), unit_recipe("cpu.cpp"))
         dll = host_library(lambda: host_units(compiled.make()), flags, what, "the CPU backend needs", key=key,
-                           cached_only=cached_only, runtime=True)
+                           cached_only=cached_only, runtime=True, hybrid=is_hybrid(compiled))
     else:
         dll = host_library(host_units(compiled), flags, what, "the CPU backend needs", cached_only=cached_only,
-                           runtime=bool(compiled))
+                           runtime=bool(compiled), hybrid=is_hybrid(compiled))
     if dll is None:
         return None
     dll.vm_run.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
@@ -426,11 +434,11 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     return dll
 
 
-def _runtime_cubin(options: list[str], version: str) -> bytes:
+def _runtime_cubin(options: list[str], version: str, hybrid: bool = False) -> bytes:
     """runtime_unit compiled (relocatable) with `options` by NVRTC `version`, from the compile cache."""
     from .cuda_units import compile_unit
 
-    source = runtime_unit()
+    source = runtime_unit(hybrid=hybrid)
     entry = cache_dir() / f"runtime-{_digest(source, *options, version)}.cubin"
     return cached(entry, lambda: compile_unit(source, [*options, "-rdc=true"], "runtime.cu")).read_bytes()
 
@@ -481,7 +489,7 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         text = compiled.make() if isinstance(compiled, StoreCode) else compiled
         capped = [*options, f"--maxrregcount={cap}"]
         if text:
-            runtime = _runtime_cubin(capped, str(nvrtc.getVersion()))
+            runtime = _runtime_cubin(capped, str(nvrtc.getVersion()), is_hybrid(compiled))
             return build_units(step_units(text), capped, int(arch), linked=[runtime])
         prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
         try:

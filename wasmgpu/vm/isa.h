@@ -284,6 +284,7 @@ enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3
 #define STATUS_OUTSIDE 6
 #define STATUS_THROW 7
 #define STATUS_WAITING 8
+#define STATUS_TIER 9
 #define WASI_SUCCESS 0u
 #define WASI_E2BIG 1u
 #define WASI_EACCES 2u

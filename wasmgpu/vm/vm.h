@@ -1100,6 +1100,16 @@ extern "C" __constant__ u64 wg_params[];
 // function the runtime calls once per fuel slice, reading the parameter block from constant memory as pieces do.
 #define STEP_FN extern "C" PIECE
 #define STEP_PARAMS(p) PIECE_PARAMS(p)
+// A store compiled in part (WG_HYBRID: functions too large to compile quickly are left to the interpreter,
+// compiler/to_c.py): the interpreter, built into the runtime, leaves for the compiled step where a call or a
+// return takes it to code that has compiled code (wg_compiled_at, from the step's unit); vm_launch then runs
+// whichever tier has the code at the instance's pc.
+#if defined(WG_HYBRID) && defined(WG_STEP_APART)
+extern "C" PIECE u32 wg_compiled_at(u32 pc);
+#define TIER_HOOK if (wg_compiled_at(pc)) { status = STATUS_TIER; goto leave; }
+#else
+#define TIER_HOOK
+#endif
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
       if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) { \
@@ -1130,6 +1140,7 @@ extern "C" __constant__ u64 wg_params[];
       for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
       pc = f[F_ENTRY]; \
       if (--fuel == 0) goto out_of_fuel; \
+      TIER_HOOK \
       continue;
 // A tail call (RETURN_CALL*, the callee in `callee`, its arguments at fp + a): a function of this store runs
 // in this frame, returning where this one would; a host function is called as CALL does, and the code after
@@ -1142,6 +1153,7 @@ extern "C" __constant__ u64 wg_params[];
       for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
       pc = f[F_ENTRY]; \
       if (--fuel == 0) goto out_of_fuel; \
+      TIER_HOOK \
       continue;
 #define VM_EPILOGUE \
 out_of_fuel: \
@@ -1215,6 +1227,7 @@ DEV u64 vm_step(const u64* P, u32 inst, u64 cap, u32 near) {
         depth--;
         u64 f = fr[(u64)depth * fstride];
         pc = (u32)f; fp = (u32)(f >> 32); fb = sl + (u64)fp * ss;
+        TIER_HOOK
         NEXT;
       }
       GENERATED_HOT_CASES
@@ -1467,12 +1480,22 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     // inst through a copy the compiler cannot see through: what the step derives from it (the instance's
     // pointers) is then computed in each run, not hoisted out of this loop to live across outside_step's
     // call, which cost registers in the interpreter's loop (spills in every op's path).
+#ifdef WG_HYBRID
+    const u64 spent = wg_compiled_at(STATE(S_PC)) ? VM_STEP(P, opaque(inst), cap, near)
+                                                  : vm_step(P, opaque(inst), cap, near);
+    cap -= spent;
+    if (STATE(S_STATUS) == STATUS_TIER) {
+      STATE(S_STATUS) = STATUS_RUNNING;
+      continue;
+    }
+#else
     const u64 spent = VM_STEP(P, opaque(inst), cap, near);
     cap -= spent;
-#if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && !defined(WG_COMPILED)
+#endif
+#if (defined(WG_CUDA) || defined(WG_INTERLEAVED)) && (!defined(WG_COMPILED) || defined(WG_HYBRID))
     // Only the GPU's interpreter (and its CPU model, WG_INTERLEAVED) leaves its loop for an op (the CPU's and the
     // compiled tier run them in place): elsewhere outside_step is not built at all, which keeps SIMD's code out
-    // of every compiled store's build.
+    // of every compiled store's build but those compiled in part.
     if (STATE(S_STATUS) == STATUS_OUTSIDE) {
       outside_step(P, inst);
       continue;
