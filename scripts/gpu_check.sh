@@ -304,15 +304,27 @@ if want large; then
     python3 -c "import sys; sys.path.insert(0, 'bench'); import thirdparty as t
 for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').write(v)"
     args=("$a" "$b")
-    [ "$name" = flite ] && args+=(-o out.wav)
+    result=out.png
+    [ "$name" = flite ] && args+=(-o out.wav) && result=out.wav
+    # wasmtime's output of the same run, which each run's is compared with
+    ref=$(mktemp -d)
+    cp -r "$dir/." "$ref/"
+    python3 -c "import sys, wasmtime
+e = wasmtime.Engine(); s = wasmtime.Store(e); c = wasmtime.WasiConfig(); c.argv = ['$name', *sys.argv[1:]]
+c.preopen_dir('$ref', '.'); s.set_wasi(c); k = wasmtime.Linker(e); k.define_wasi()
+i = k.instantiate(s, wasmtime.Module.from_file(e, '.thirdparty/$file.wasm'))
+try: i.exports(s)['_start'](s)
+except wasmtime.ExitTrap as x: sys.exit(x.code)" "${args[@]}" || echo "-- $name: wasmtime's run failed"
     for backend in cuda cpu; do
       for run in first cached; do
+        rm -f "$dir/$result"
         t0=$(date +%s%N)
         WASMGPU_CACHE=$cache timeout "$(left 280)" python3 -m wasmgpu.cli -v --backend $backend --tier compiled --dir "$dir::." \
-          ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|time:|error" | tail -3
+          ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|cache hit|time:|parts|error" | tail -8
         rc=${PIPESTATUS[0]}
-        echo "-- $name $backend $run: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc"
-        [ "$rc" = 0 ] || status=1
+        same=$(cmp -s "$dir/$result" "$ref/$result" && echo "the same as wasmtime's" || echo "NOT wasmtime's")
+        echo "-- $name $backend $run: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc, $result $same"
+        [ "$rc" = 0 ] && [[ "$same" != NOT* ]] || status=1
       done
     done
   done

@@ -434,6 +434,12 @@ def load_host_library(interleaved: bool = False, defines: tuple[str, ...] = (), 
     return dll
 
 
+# ptxas keeps each function's constants (jump tables, wide immediates) in one bank that a kernel's functions
+# share, 64 KB: resvg's 2,500 pieces averaged about 45 B each, rs_hashmap's 147 about 21 B. A store of more
+# pieces than this is built without them (--disable-optimizer-constants), or its link fails.
+CONSTANT_PIECES = 512
+
+
 def _runtime_cubin(options: list[str], version: str, hybrid: bool = False) -> bytes:
     """runtime_unit compiled (relocatable) with `options` by NVRTC `version`, from the compile cache."""
     from .cuda_units import compile_unit
@@ -490,7 +496,10 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
         capped = [*options, f"--maxrregcount={cap}"]
         if text:
             runtime = _runtime_cubin(capped, str(nvrtc.getVersion()), is_hybrid(compiled))
-            return build_units(step_units(text), capped, int(arch), linked=[runtime])
+            units = step_units(text)
+            many = text.split(PART_BREAK, 1)[0].count("PIECE WgRet wgf_") > CONSTANT_PIECES
+            return build_units(units, [*capped, *(["--ptxas-options=--disable-optimizer-constants"] if many else [])],
+                               int(arch), linked=[runtime])
         prog = nvrtc.createProgram(source, "wasmgpu_vm.cu", [], [])
         try:
             nvrtc.compileProgram(prog, list(options))
