@@ -1,12 +1,14 @@
 """A compiled store built for the GPU as separate units: NVRTC compiles each group of pieces and the step
-function apart (relocatable device code, `-rdc=true`), all at once in threads, and a linker joins their cubins
-with the runtime's, compiled once (vm/build.py).
+function apart (relocatable device code, `-rdc=true`), all at once, and a linker joins their cubins with the
+runtime's, compiled once (vm/build.py).
 
 One NVRTC program holding every piece took minutes (its optimizer works on the whole program at once);
 units of a few hundred KB of C each take seconds, and the slowest unit bounds the build
-(bench/NOTES.md). The libraries are called through ctypes, which lets go of the GIL for each call, so
-threads compile in parallel. Linking uses nvJitLink where it is found, else the driver's linker (in a
-context of the first GPU, taken for the link if the thread has none).
+(bench/NOTES.md). The libraries are called through ctypes, which lets go of the GIL for each call, but
+NVRTC serializes part of its work across a process's threads (16 threads compiled resvg's units 8x as fast
+as one): a store of more than a few units compiles each in a process of its own (`python -m
+wasmgpu.vm.cuda_units`, with this process's NVRTC). Linking uses nvJitLink where it is found, else the
+driver's linker (in a context of the first GPU, taken for the link if the thread has none).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import ctypes
 import ctypes.util
 import importlib.util
 import os
+import pickle
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -169,14 +174,34 @@ def compile_unit(source: str, options: Sequence[str], name: str = "unit.cu") -> 
     return _compile(_nvrtc(), source, options, name)
 
 
+# Stores of more units than this compile each in a process of its own (a process starts in about 0.3 s).
+APART_UNITS = 4
+
+
+def _compile_apart(lib: ctypes.CDLL, source: str, options: Sequence[str], name: str) -> bytes:
+    """_compile in a child process (this module run as a program), with the NVRTC library `lib` is."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "wasmgpu.vm.cuda_units"], capture_output=True, env=env,
+                              input=pickle.dumps((lib._name, source, list(options), name)))
+    except OSError as e:
+        raise BuildError(f"compiling {name}: no process to compile it in ({e.strerror})") from None
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace")[-4000:] or f"its process ended with {proc.returncode}"
+        raise BuildError(detail if detail.startswith("compiling ") else f"compiling {name} failed:\n{detail}")
+    return proc.stdout
+
+
 def build_units(units: Sequence[str], options: Sequence[str], arch: int, linked: Sequence[bytes] = ()) -> bytes:
     """One cubin from `units` (CUDA C sources), each compiled with `options` plus -rdc, in parallel, and the
     relocatable cubins `linked`."""
     lib = _nvrtc()
     opts = [*options, "-rdc=true"]
     workers = max(1, min(len(units), os.cpu_count() or 1, 16))
+    compile_one = _compile_apart if len(units) > APART_UNITS else _compile
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        cubins = list(pool.map(lambda k: _compile(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
+        cubins = list(pool.map(lambda k: compile_one(lib, units[k], opts, f"unit{k}.cu"), range(len(units))))
     cubins += linked
     jit = library("nvJitLink")
     if jit is not None and hasattr(jit, "nvJitLinkCreate"):  # some releases export versioned names only
@@ -185,3 +210,11 @@ def build_units(units: Sequence[str], options: Sequence[str], arch: int, linked:
 
 
 __all__ = ["build_units", "compile_unit", "library", "register_cap"]
+
+if __name__ == "__main__":  # _compile_apart's child: the unit on stdin, its cubin to stdout
+    _path, _source, _options, _name = pickle.loads(sys.stdin.buffer.read())
+    try:
+        sys.stdout.buffer.write(_compile(ctypes.CDLL(_path), _source, _options, _name))
+    except BuildError as _e:
+        sys.stderr.write(str(_e))
+        sys.exit(1)
