@@ -544,3 +544,23 @@ def test_no_more_than_max_builds_run_in_the_background(monkeypatch, tmp_path) ->
     old = time.time() - background.LOCK_STALE_S - 10
     os.utime(tmp_path / f".building-{0:024d}", (old, old))
     assert background.building() == background.MAX_BUILDS - 1
+
+
+def test_the_functions_over_the_bound_are_left_to_the_interpreter(monkeypatch) -> None:
+    """params.left_to_interpreter: in pieces only, the functions of more code words than the bound."""
+    from wasmgpu import disasm
+    from wasmgpu.runtime.params import PIECE_MAX_WORDS, left_to_interpreter
+
+    store = disasm.load((BENCH_WASM / "rs_hashmap.wasm").read_bytes())
+    store.params.sync()
+    infos = store.params._infos()
+    defined = sorted((f.entry, i) for i, f in enumerate(infos) if f.host == 0xFFFFFFFF)
+    size = {i: end - entry for (entry, i), (end, _) in zip(defined, [*defined[1:], (len(store.code), -1)], strict=True)}
+    monkeypatch.setenv("WASMGPU_PIECE_MAX_WORDS", "0")
+    assert left_to_interpreter("cpu", store.code, infos, True) == set(size)
+    assert left_to_interpreter("cpu", store.code, infos, False) == set()
+    monkeypatch.setenv("WASMGPU_PIECE_MAX_WORDS", "500")
+    assert left_to_interpreter("cuda", store.code, infos, True) == {i for i, n in size.items() if n > 500} != set()
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS")
+    bound = PIECE_MAX_WORDS["cuda"]
+    assert left_to_interpreter("cuda", store.code, infos, True) == {i for i, n in size.items() if n > bound}

@@ -949,11 +949,15 @@ def _step_function(opening: list[str], dispatch: list[str]) -> str:
     ])
 
 
+# The definition that a store compiled in part has, and no other (vm/build.py is_hybrid).
+TIER_QUERY = 'extern "C" PIECE u32 wg_compiled_at(u32 pc) {'
+
+
 def _tier_query(words: int, interpreted: frozenset[int]) -> list[str]:
     """For a store compiled in part: whether code at pc has compiled code to enter it there (vm.h TIER_HOOK)."""
     if not interpreted:
         return []
-    return [f"extern \"C\" PIECE u32 wg_compiled_at(u32 pc) {{ return pc < {words}u && wg_resume[pc] != 0; }}"]
+    return [f"{TIER_QUERY} return pc < {words}u && wg_resume[pc] != 0; }}"]
 
 
 # A store compiled in pieces comes as parts, split by PART_BREAK: the first goes before each of the others,

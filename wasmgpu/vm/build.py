@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..compiler.to_c import PART_BREAK
+from ..compiler.to_c import PART_BREAK, TIER_QUERY
 from ..compiler.vm_abi import GPU_NATIVE_DEPTH
 from ..errors import WasmGpuError
 
@@ -111,7 +111,7 @@ def runtime_unit(entry: str = "cuda.cu", hybrid: bool = False) -> str:
 
 def is_hybrid(compiled: str | StoreCode) -> bool:
     """Whether a store's code leaves functions to the interpreter (to_c.compile_store's `interpreted`)."""
-    return bool(compiled.interpreted) if isinstance(compiled, StoreCode) else "wg_compiled_at" in compiled
+    return bool(compiled.interpreted) if isinstance(compiled, StoreCode) else TIER_QUERY in compiled
 
 
 def step_units(compiled: str, entry: str = "cuda.cu") -> list[str]:
