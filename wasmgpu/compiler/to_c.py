@@ -899,8 +899,8 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
          "    switch (rid) {",
          *cases,
          # A pc without a piece: the interpreter's (vm_launch runs it), or none at all.
-         "      default: " + ("status = STATUS_TIER; goto leave;" if interpreted
-                              else "here = pc; trap = TRAP_UNREACHABLE; goto trapped;"),
+         "      default: " + (f"if (pc < {len(code)}u) {{ status = STATUS_TIER; goto leave; }} " if interpreted else "")
+         + "here = pc; trap = TRAP_UNREACHABLE; goto trapped;",
          "    }",
          "    if (e.ex == PIECE_RETURN) {",
          "      fuel = e.fuel; depth--; const u64 f_ = fr[(u64)depth * fstride];",

@@ -183,13 +183,16 @@ def _compile_apart(lib: ctypes.CDLL, source: str, options: Sequence[str], name: 
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     try:
+        # Run from the package's root: `-m` looks in the working directory first, which may hold another copy.
         proc = subprocess.run([sys.executable, "-m", "wasmgpu.vm.cuda_units"], capture_output=True, env=env,
-                              input=pickle.dumps((lib._name, source, list(options), name)))
+                              cwd=root, input=pickle.dumps((lib._name, source, list(options), name)))
     except OSError as e:
         raise BuildError(f"compiling {name}: no process to compile it in ({e.strerror})") from None
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace")[-4000:] or f"its process ended with {proc.returncode}"
         raise BuildError(detail if detail.startswith("compiling ") else f"compiling {name} failed:\n{detail}")
+    if not proc.stdout.startswith(b"\x7fELF"):
+        raise BuildError(f"compiling {name}: its process gave no cubin ({proc.stdout[:80]!r})")
     return proc.stdout
 
 

@@ -352,8 +352,9 @@ DEV Crew crew() {
 // runs of c.count consecutive units, so that its accesses share sectors and several loads are in flight.
 // Each step reads before it writes, and the steps go up (`up`) or down: a memmove, when going up for
 // dst < src and down otherwise. Four runs per step made bulkmem's copies 1.3x faster, but in the
-// interpreter (VM_STEP not yet defined here) they cost registers everywhere (rs_hashmap -22%).
-#ifdef VM_STEP
+// interpreter (VM_STEP not yet defined here, or the runtime of a store compiled in part, which runs it)
+// they cost registers everywhere (rs_hashmap -22%).
+#if defined(VM_STEP) && !defined(WG_HYBRID)
 #define MOVE_RUNS 4
 #else
 #define MOVE_RUNS 1
@@ -987,8 +988,8 @@ SIMD_NOINLINE void outside_step(const u64* P, u32 inst) {
 // The stride between neighbouring slots of a frame: 1 where an instance's slots are together (the CPU's own
 // build), N where they are instance-minor (the GPU's and its CPU model's; runtime/params.py P_SLOT_STRIDE).
 // Compiled code on the CPU takes it as the constant 1, which makes a slot access an index; the interpreter's
-// loop measured slower with the constant (bench/NOTES.md), so it reads the block.
-#if defined(WG_CUDA) || defined(WG_INTERLEAVED) || !defined(WG_COMPILED)
+// loop measured slower with the constant (bench/NOTES.md), so it reads the block (in WG_HYBRID's runtime too).
+#if defined(WG_CUDA) || defined(WG_INTERLEAVED) || !defined(WG_COMPILED) || defined(WG_HYBRID)
 #define SLOT_STRIDE ((u32)P[P_SLOT_STRIDE])
 #else
 #define SLOT_STRIDE 1u
