@@ -501,10 +501,11 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
     assert got == want
 
 
-@pytest.mark.parametrize("name", ["fib", "json"])
+@pytest.mark.parametrize("name", ["fib", "json", "rs_hashmap-hybrid"])
 def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) -> None:
     """A run that interprets while its code builds in the background goes on in the compiled code once the
-    build is there (params.ParamBlock.tier_up), with the results of a run in one tier."""
+    build is there (params.ParamBlock.tier_up), with the results of a run in one tier; hybrid: code that
+    leaves its larger functions to the interpreter, where an instance may stand when it moves."""
     import hashlib
 
     from wasmgpu.runtime import params as params_mod
@@ -512,14 +513,22 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
 
     monkeypatch.setattr(params_mod, "TIER_UP_POLL_S", 0.0)
     monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)  # set while the hybrid engines are in use
+    hybrid = name.endswith("-hybrid")
+    name = name.removesuffix("-hybrid")
+    if hybrid:
+        monkeypatch.setenv("WASMGPU_PIECES_WORDS", "0")
+        monkeypatch.setenv("WASMGPU_PIECE_MAX_WORDS", "100")
     mod = Engine("cpu").load((BENCH_WASM / f"{name}.wasm").read_bytes())
     args = [(i,) for i in range(4)]
     want = [(r.values, r.trap) for r in mod.instantiate(4, tier="interp").call("run", args)]
     batch = mod.instantiate(4, tier="interp", fuel_slice=5000)
     p = batch.store.params
     p.sync()
-    source = p.compiled_source()
-    code = StoreCode("tier-up-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source)
+    interpreted = params_mod.left_to_interpreter("cpu", batch.store.code, p._infos(), hybrid)
+    assert bool(interpreted) == hybrid
+    source = p.compiled_source(pieces=hybrid or None, interpreted=interpreted)
+    code = StoreCode("tier-up-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source, hybrid,
+                     interpreted)
     batch.store.backend.compile(code)  # what the background build leaves in the cache
     p.pending = (code, b"")
     tiers: list[str] = []
