@@ -214,11 +214,17 @@ def resume_table(code: np.ndarray, funcs: list[FuncInfo], interpreted: frozenset
     return out
 
 
+def function_spans(words: int, funcs: list[FuncInfo]) -> dict[int, tuple[int, int]]:
+    """Where each defined function's code lies in a store's code of `words` words: index -> (entry, end),
+    in the order of their entries."""
+    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    ends = [e for e, _ in defined[1:]] + [words]
+    return {i: (entry, end) for (entry, i), end in zip(defined, ends, strict=True)}
+
+
 def _bodies(code: np.ndarray, funcs: list[FuncInfo]) -> dict[int, tuple[int, list[_Ins]]]:
     """The defined functions' code: function index -> (entry, instructions)."""
-    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
-    return {i: (entry, _decode(code, entry, defined[k + 1][0] if k + 1 < len(defined) else len(code)))
-            for k, (entry, i) in enumerate(defined)}
+    return {i: (entry, _decode(code, entry, end)) for i, (entry, end) in function_spans(len(code), funcs).items()}
 
 
 _THROWS = {OP[n] for n in ("CALL", "CALL_INDIRECT", "CALL_REF", "THROW", "THROW_REF")}
@@ -830,10 +836,9 @@ def compile_store(code: np.ndarray, funcs: list[FuncInfo], sigs: dict[int, tuple
     # choice of memory (USE_MEM) then sees the same memory everywhere, and the C compiler drops its test
     # from every load and store and keeps the size in a register.
     pin = "cm = 0; cref = mem_ref(mems, 0, inst, N); csize = (u64)mem_pages[inst] * PAGE;" if memories == 1 else ""
-    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
+    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST and i not in interpreted)
     bodies = {i: body for i, (_, body) in _bodies(code, funcs).items()}
     calls = _direct_calls(bodies, funcs)
-    defined = [(e, i) for e, i in defined if i not in interpreted]
     landings = _landings(bodies.values(), regions)
     scc = _components(calls)
     blocks: list[str] = []

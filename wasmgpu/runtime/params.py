@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..compiler.isa import slot_count, width
-from ..compiler.to_c import FuncInfo, compile_store, recursive, resume_table
+from ..compiler.to_c import FuncInfo, compile_store, function_spans, recursive, resume_table
 from ..compiler.vm_abi import (
     F_FIELDS,
     M_FIELDS,
-    NO_HOST,
     P_CODE,
     P_COUNT,
     P_DATA,
@@ -112,9 +111,7 @@ def left_to_interpreter(backend: str, code: np.ndarray, funcs: list[FuncInfo], p
         return frozenset()
     text = os.environ.get("WASMGPU_PIECE_MAX_WORDS", "")
     bound = int(text) if text.isdigit() else PIECE_MAX_WORDS.get(backend, 2000)
-    defined = sorted((f.entry, i) for i, f in enumerate(funcs) if f.host == NO_HOST)
-    ends = [e for e, _ in defined[1:]] + [len(code)]
-    return frozenset(i for (entry, i), end in zip(defined, ends, strict=True) if end - entry > bound)
+    return frozenset(i for i, (entry, end) in function_spans(len(code), funcs).items() if end - entry > bound)
 
 
 def _wide(types: tuple[int, ...]) -> int:

@@ -180,12 +180,11 @@ APART_UNITS = 4
 
 def _compile_apart(lib: ctypes.CDLL, source: str, options: Sequence[str], name: str) -> bytes:
     """_compile in a child process (this module run as a program), with the NVRTC library `lib` is."""
-    root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     try:
-        # Run from the package's root: `-m` looks in the working directory first, which may hold another copy.
-        proc = subprocess.run([sys.executable, "-m", "wasmgpu.vm.cuda_units"], capture_output=True, env=env,
-                              cwd=root, input=pickle.dumps((lib._name, source, list(options), name)))
+        # From the package's root: `-m` finds this copy there first (the working directory may hold another).
+        proc = subprocess.run([sys.executable, "-m", "wasmgpu.vm.cuda_units"], capture_output=True,
+                              cwd=Path(__file__).resolve().parents[2],
+                              input=pickle.dumps((lib._name, source, list(options), name)))
     except OSError as e:
         raise BuildError(f"compiling {name}: no process to compile it in ({e.strerror})") from None
     if proc.returncode != 0:
