@@ -1,12 +1,21 @@
 """A module's bytecode is made once per store layout: a second store laid out alike reuses it, and so does
-the next process (the compile cache keeps it on disk)."""
+the next process (the compile cache keeps it on disk). A binary is decoded in full and validated once."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 import wasmtime
 
+from wasmgpu.errors import DecodeError
 from wasmgpu.runtime import code_cache, instantiate
 from wasmgpu.runtime.engine import Engine
+from wasmgpu.wasm.features import DEFAULT
 from wasmgpu.wasm.reader import decode_module
 
 WAT = """(module (global $g (mut i32) (i32.const 5))
@@ -37,7 +46,7 @@ def test_a_store_laid_out_alike_does_not_translate_again(monkeypatch, tmp_path) 
 
 def test_the_next_process_loads_the_bytecode_from_the_cache(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
-    monkeypatch.setattr(code_cache, "MIN_INSTRUCTIONS", 0)  # WAT is small: cached all the same
+    monkeypatch.setattr(code_cache, "MIN_CODE_BYTES", 0)  # WAT is small: cached all the same
     calls = []
     real = instantiate.translate_function
     monkeypatch.setattr(instantiate, "translate_function", lambda *a: calls.append(1) or real(*a))
@@ -60,7 +69,7 @@ def test_the_next_process_loads_the_bytecode_from_the_cache(monkeypatch, tmp_pat
     module.digest = ""
     engine.store(1).instantiate(module, {})
     assert len(calls) == 3
-    monkeypatch.setattr(code_cache, "MIN_INSTRUCTIONS", 4096)  # a small module is translated every time
+    monkeypatch.setattr(code_cache, "MIN_CODE_BYTES", 1 << 20)  # a small module is translated every time
     engine.store(1).instantiate(decode_module(wasm), {})
     assert len(calls) == 4
 
@@ -76,3 +85,52 @@ def _addresses():
     from wasmgpu.compiler.translate import Addresses
 
     return Addresses(funcs=[1], globals=[1], mems=[], tables=[], datas=[], elems=[], sig_ids=[1])
+
+
+CHARCOUNT = Path(__file__).resolve().parent.parent / "examples" / "charcount" / "charcount.wasm"
+
+
+def test_a_binary_checked_once_is_not_decoded_or_validated_again(monkeypatch, tmp_path) -> None:
+    """The cache records a binary that passed the decoder and the validator; the next load of it decodes
+    each function body only when read. A binary changed by one byte, other features or a malformed binary
+    are checked in full every time."""
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    wasm = CHARCOUNT.read_bytes()
+    assert len(wasm) >= code_cache.MIN_CHECKED_BYTES
+    checks = []
+    real = code_cache.validate_module
+    monkeypatch.setattr(code_cache, "validate_module", lambda *a: checks.append(1) or real(*a))
+    first = code_cache.checked_module(wasm, DEFAULT)
+    again = code_cache.checked_module(wasm, DEFAULT)
+    assert len(checks) == 1 and all(c.decoded is not None for c in first.codes)
+    assert all(c.decoded is None for c in again.codes)
+    assert [c.body for c in again.codes] == [c.body for c in first.codes]  # decoded when read, the same
+    assert [(c.locals, c.offset, c.size) for c in again.codes] == [(c.locals, c.offset, c.size) for c in first.codes]
+    assert again.digest == first.digest and again.exports == first.exports
+    code_cache.checked_module(wasm, replace(DEFAULT, relaxed_simd=False))
+    assert len(checks) == 2
+    # The last byte of the code section's last body is its `end`: a body without it is malformed, each time.
+    code_at = first.codes[-1].offset
+    size_at = code_at  # the body's size field, then its bytes
+    body_end = size_at + 1 + first.codes[-1].size  # a one-byte size field (checked below)
+    assert wasm[size_at] == first.codes[-1].size and wasm[body_end - 1] == 0x0B
+    broken = wasm[:body_end - 1] + b"\x01" + wasm[body_end:]
+    for _ in range(2):
+        with pytest.raises(DecodeError) as e:
+            code_cache.checked_module(broken, DEFAULT)
+        assert e.value.offset > 0
+    assert len(list(tmp_path.glob("checked-*.json"))) == 2
+
+
+def test_a_module_checked_before_runs_from_gpu_run(tmp_path) -> None:
+    """gpu-run's second run of a module takes the cache's record, and the bytecode's: the same output."""
+    env = {**os.environ, "WASMGPU_CACHE": str(tmp_path)}
+    outs = []
+    for _ in range(2):
+        p = subprocess.run([sys.executable, "-m", "wasmgpu.cli", "--backend", "cpu", "-n", "2", "--dir",
+                            f"{CHARCOUNT.parent}::.", str(CHARCOUNT)], capture_output=True, text=True, env=env,
+                           timeout=300)
+        assert p.returncode == 0, p.stderr
+        outs.append(p.stdout)
+    assert outs[0] == outs[1] and outs[0].count("unique") == 2
+    assert len(list(tmp_path.glob("checked-*.json"))) == 1

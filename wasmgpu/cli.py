@@ -48,7 +48,6 @@ from typing import Any, NoReturn, TextIO
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 try:  # numpy and the engine take a moment to import: Ctrl-C then must not print a traceback either
-    from . import __version__
     from .compiler.vm_abi import PAGE
     from .errors import (
         DecodeError,
@@ -72,6 +71,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         host_memory_available,
         make_backend,
     )
+    from .runtime.code_cache import checked_module
     from .runtime.engine import Engine
     from .runtime.instantiate import check_memories
     from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
@@ -101,9 +101,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
     from .wasm import opcodes as wo
     from .wasm.features import DEFAULT as DEFAULT_FEATURES
     from .wasm.features import Features
-    from .wasm.reader import decode_module
     from .wasm.types import Module
-    from .wasm.validate import validate_module
 except KeyboardInterrupt:
     print("gpu-run: interrupted", file=sys.stderr)
     raise SystemExit(130) from None
@@ -348,13 +346,23 @@ class ClearCache(argparse.Action):
         parser.exit(0, f"gpu-run: removed {count} file(s), {format_bytes(size)}, from {cache_dir()}\n")
 
 
+class _Version(argparse.Action):
+    """-V: the version, looked up only when asked for (the package metadata's import costs every run 20 ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="gpu-run", usage="%(prog)s [OPTIONS] MODULE [ARGS...]",
         description="Run a WebAssembly module on the GPU (or the CPU), in one or many instances. A module that "
         "exports _start runs as a WASI command (like `wasmtime run`); otherwise, or with --invoke, an exported "
         "function is called with ARGS as its parameters.")
-    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-V", "--version", action=_Version, nargs=0, help="show the version and exit")
     p.add_argument("--clear-cache", action=ClearCache, help="remove the compile cache (the interpreter and "
                    "compiled stores, under $XDG_CACHE_HOME/wasmgpu or $WASMGPU_CACHE; at most $WASMGPU_CACHE_MAX "
                    "bytes, 4 GiB by default, kept) and exit")
@@ -1087,9 +1095,7 @@ def features(opts: argparse.Namespace) -> Features:
 
 def load_module(data: bytes, path: Path, opts: argparse.Namespace) -> Module:
     try:
-        chosen = features(opts)
-        module = decode_module(data, chosen)
-        validate_module(module, chosen)
+        module = checked_module(data, features(opts))
     except (DecodeError, ValidationError, Unsupported) as e:
         raise WasmGpuError(f"cannot load module {str(path)!r}: {e}") from None
     return module

@@ -1,6 +1,8 @@
 """A module's bytecode kept in the compile cache (vm/build.py): the next process that places the same
 module the same way in a store (the next run of a program, each worker process of a batch) loads it
-instead of translating every function again, which takes seconds for a large module.
+instead of translating every function again, which takes seconds for a large module. The cache also
+records which binaries passed the decoder and the validator (checked_module), whose checks of every
+function body take most of a second for a module of megabytes, in each process.
 
 An entry is keyed by the module's binary (its SHA-256), where the store placed it (the translation's
 key: code base and the store addresses of each index space) and the translator's own source, so that a
@@ -18,23 +20,61 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.translate import FuncCode
-from ..vm.build import cache_dir, cached
+from ..vm.build import cache_dir, cached, store_entry, verified_entry
+from ..wasm.features import Features
+from ..wasm.reader import decode_module
 from ..wasm.types import Module
+from ..wasm.validate import validate_module
 
-# The sources whose change can change the bytecode made from a module.
+# The sources whose change can change the bytecode made from a module, and a module's checks.
 _TRANSLATOR = ("compiler", "wasm")
-# A smaller module translates in a few milliseconds: cheaper than a cache entry (two files, a trim).
-MIN_INSTRUCTIONS = 4096
+_CHECKS = ("wasm",)
+# Smaller code translates, and a smaller binary decodes and validates, in a few milliseconds: cheaper than a
+# cache entry (two files, a trim).
+MIN_CODE_BYTES = 16384
+MIN_CHECKED_BYTES = 65536
 
 
-@functools.lru_cache(maxsize=1)
-def translator_digest() -> str:
+@functools.lru_cache(maxsize=2)
+def _sources_digest(packages: tuple[str, ...]) -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for package in _TRANSLATOR:
+    for package in packages:
         for path in sorted((root / package).glob("*.py")):
             h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def translator_digest() -> str:
+    return _sources_digest(_TRANSLATOR)
+
+
+def checked_module(data: bytes, features: Features) -> Module:
+    """The module decoded and validated (DecodeError, ValidationError or Unsupported where it is not), under
+    `features`. Where the cache records that this binary passed both checks under these features and
+    this decoder and validator, it is decoded with its function bodies left until read, and not
+    validated again."""
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < MIN_CHECKED_BYTES:
+        return _check(data, features)
+    name = hashlib.sha256(repr((hashlib.sha256(data).hexdigest(), features, _sources_digest(_CHECKS))).encode())
+    try:
+        entry = cache_dir() / f"checked-{name.hexdigest()[:24]}"
+        if verified_entry(entry) is not None:
+            return decode_module(data, features, checked=True)
+    except OSError:  # no cache to read: the checks run
+        return _check(data, features)
+    module = _check(data, features)
+    try:
+        store_entry(entry, b"decoded and validated\n")
+    except OSError:
+        pass
+    return module
+
+
+def _check(data: bytes, features: Features) -> Module:
+    module = decode_module(data, features)
+    validate_module(module, features)
+    return module
 
 
 def encode(codes: list[FuncCode]) -> bytes:
@@ -69,7 +109,7 @@ def decode(data: bytes) -> list[FuncCode]:
 
 def translations(module: Module, key: tuple, translate: Callable[[], list[FuncCode]]) -> list[FuncCode]:
     """The module's functions translated for `key`: from the cache, or by translate() (then stored)."""
-    if not module.digest or sum(len(c.body) for c in module.codes) < MIN_INSTRUCTIONS:
+    if not module.digest or sum(c.size for c in module.codes) < MIN_CODE_BYTES:
         return translate()
     name = hashlib.sha256(repr((module.digest, key, translator_digest())).encode()).hexdigest()[:24]
     made: list[FuncCode] = []

@@ -20,12 +20,11 @@ from ..wasi.processes import Children
 from ..wasm import opcodes as wo
 from ..wasm.canon import canonical_types
 from ..wasm.features import DEFAULT, Features
-from ..wasm.reader import decode_module
 from ..wasm.types import FuncType
 from ..wasm.types import Module as DecodedModule
-from ..wasm.validate import validate_module
 from . import api
 from .backends import Backend, make_backend
+from .code_cache import checked_module
 from .launch import Outcome
 from .objects import U64_MAX
 from .store import CallResult, Extern, FuncExtern, Instance, Store
@@ -52,8 +51,7 @@ class Engine:
         engine's features or those given. Its batches call with raw slot patterns; Module(engine, wasm)
         gives typed ones."""
         features = self.features if features is None else features
-        module = decode_module(wasm, features)
-        validate_module(module, features)
+        module = checked_module(wasm, features)
         return CompiledModule(self, module)
 
     def store(self, n: int = 1, **options: Any) -> Store:

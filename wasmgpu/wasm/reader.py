@@ -43,6 +43,7 @@ small stack), so deeply nested code cannot hit Python's recursion limit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from wasmgpu.errors import DecodeError, Unsupported
@@ -790,6 +791,10 @@ def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
         # Running out of body bytes between instructions means a missing `end`;
         # at the very end of the module the spec interpreter calls it an unexpected end.
         exhausted = _END_MSG if start + size == len(data) else "END opcode expected"
+        if state.checked:
+            later = functools.partial(_checked_body, body, r_body.pos, start, exhausted, state.features)
+            m.codes.append(Code(locals_, None, at, size, later))
+            continue
         instrs, pos, uses_data = _decode_expr(body, r_body.pos, start, True, exhausted, state.features)
         if pos != size:
             raise DecodeError("section size mismatch", start + pos)
@@ -798,7 +803,12 @@ def _code_section(r: _Reader, m: Module, data: bytes, state: _State) -> None:
             if state.first_data_use is None:
                 state.first_data_use = next(
                     off for key, _, off in instrs if key == _MEMORY_INIT_KEY or key == _DATA_DROP_KEY)
-        m.codes.append(Code(locals_, instrs, at))
+        m.codes.append(Code(locals_, instrs, at, size))
+
+
+def _checked_body(body: bytes, p: int, start: int, exhausted: str, features: Features) -> list[Instr]:
+    """A function body of a binary that passed every check before (decode_module's `checked`)."""
+    return _decode_expr(body, p, start, True, exhausted, features)[0]
 
 
 def _locals(r: _Reader) -> list[int]:
@@ -841,10 +851,11 @@ def _name_section(payload: bytes, base: int, m: Module) -> None:
 class _State:
     """What the module-level checks need to know after the sections."""
 
-    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at", "features")
+    __slots__ = ("uses_data", "first_data_use", "code_at", "data_at", "features", "checked")
 
-    def __init__(self, features: Features = DEFAULT) -> None:
+    def __init__(self, features: Features = DEFAULT, checked: bool = False) -> None:
         self.features = features  # what instructions may be
+        self.checked = checked  # function bodies left undecoded until read (decode_module)
         self.uses_data = False
         self.first_data_use: int | None = None
         self.code_at: int | None = None
@@ -858,7 +869,7 @@ _SECTION_READERS = {
 }
 
 
-def _decode(data: bytes, features: Features) -> Module:
+def _decode(data: bytes, features: Features, checked: bool) -> Module:
     if len(data) < 4:
         raise DecodeError("unexpected end", len(data))
     if data[:4] != MAGIC:
@@ -869,7 +880,7 @@ def _decode(data: bytes, features: Features) -> Module:
         raise DecodeError("unknown binary version", 4)
 
     m = Module()
-    state = _State(features)
+    state = _State(features, checked)
     top = _Reader(data, 0, 8)
     last_rank = 0
     n = len(data)
@@ -931,9 +942,11 @@ def _module_checks(m: Module, state: _State, end: int) -> None:
         raise DecodeError("data count section required", state.first_data_use or 0)
 
 
-def decode_module(data: bytes | bytearray | memoryview, features: Features = DEFAULT) -> Module:
+def decode_module(data: bytes | bytearray | memoryview, features: Features = DEFAULT, checked: bool = False) -> Module:
     """Decode a WebAssembly 2.0 binary module, with the `features` past 2.0 that it may use; raise
-    DecodeError if it is malformed.
+    DecodeError if it is malformed. `checked`: the same binary passed this decoder and the validator
+    before, under the same features (runtime/code_cache.checked_module), so each function body is decoded
+    only when first read: a run whose bytecode is cached reads none.
 
     Only DecodeError escapes, and Unsupported for the opcodes of a proposal whose feature is off (atomics,
     relaxed SIMD), which are not malformed: an unexpected internal failure is reported as a
@@ -948,7 +961,7 @@ def decode_module(data: bytes | bytearray | memoryview, features: Features = DEF
     except (TypeError, ValueError, BufferError) as e:
         raise DecodeError(f"not a byte string: {type(data).__name__}", 0) from e
     try:
-        module = _decode(buf, features)
+        module = _decode(buf, features, checked)
         module.digest = hashlib.sha256(buf).hexdigest()
         return module
     except DecodeError:

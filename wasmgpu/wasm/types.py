@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,8 +85,22 @@ class Data:
 @dataclass
 class Code:
     locals: list[int]  # expanded: one value type per declared local (params excluded)
-    body: list[Instr]  # including the final `end`
+    decoded: list[Instr] | None  # the body, including the final `end`; None until `body` decodes it
     offset: int = 0  # byte offset of the body's size field
+    size: int = 0  # bytes of the body
+    # Decodes the body where the reader left that for later (reader.decode_module's `checked`).
+    decode: Callable[[], list[Instr]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def body(self) -> list[Instr]:
+        if self.decoded is None:
+            assert self.decode is not None, "a body neither decoded nor left to decode"
+            self.decoded, self.decode = self.decode(), None
+        return self.decoded
+
+    @body.setter
+    def body(self, instrs: list[Instr]) -> None:
+        self.decoded, self.decode = instrs, None
 
 
 @dataclass
