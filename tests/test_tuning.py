@@ -130,6 +130,7 @@ def test_cuda_backend_passes_the_kernel_its_arguments_in_order() -> None:
 
     b = object.__new__(CudaBackend)
     b.xp, b.near = FakeCuda, -1
+    b.resident_warps, b.fixed_per_warp = 4, 0  # a GPU of 4 warps: 300 instances fill each warp's 32 lanes
     b.kernel = CudaKernel(lambda grid, block, args: calls.append((grid, block, args)), FakeParams)
     b.to_host = np.asarray
     params = np.zeros(4, dtype=np.uint64).view(FakeArray)
@@ -137,10 +138,19 @@ def test_cuda_backend_passes_the_kernel_its_arguments_in_order() -> None:
     copy, (grid, block, args) = calls
     assert copy == ("params", params.data, 32)  # the block goes to constant memory before the launch
     assert grid == (3,) and block == (128,)
-    assert [type(a) for a in args] == [np.uint32, np.uint32, np.uint32, np.uint64]
-    assert [int(a) for a in args] == [1024, 0, 0, 0]  # the default window; no trial; a null start pointer
+    assert [type(a) for a in args] == [np.uint32, np.uint32, np.uint32, np.uint64, np.uint32]
+    assert [int(a) for a in args] == [1024, 0, 0, 0, 32]  # the default window; no trial; a null start pointer
     starts = b.run(params, 300, 1024, (32, 8))
     _, _, args = calls[3]
     assert [int(a) for a in args[:3]] == [1024, 32, 8]
     assert args[3] is starts and starts.dtype == np.uint64 and starts.shape == (3,)
     assert b.tuner(1 << 20, 300).every == 3 and b.tuner(1 << 20, 128) is None  # one block: nothing to compare
+    # On a GPU of 100 warps, 300 instances go 3 a warp (12 a block of 4 warps), 90 one a warp.
+    b.resident_warps = 100
+    b.run(params, 300)
+    _, (grid, block, args) = calls[4:]
+    assert grid == (25,) and block == (128,) and int(args[4]) == 3
+    assert b.per_warp(90) == 1 and b.per_warp(3200) == 32 and b.per_warp(10 ** 6) == 32
+    assert b.tuner(1 << 20, 300).every == 8  # 25 blocks to compare
+    b.fixed_per_warp = 32  # WASMGPU_PER_WARP
+    assert b.per_warp(90) == 32 and b.instances_per_block(90) == 128

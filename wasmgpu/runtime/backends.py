@@ -71,6 +71,13 @@ class Backend:
         """What picks `near` (and the fuel slice) for each launch of n instances; None: the defaults."""
         return None
 
+    # Threads a block of a launch has (a tuner's trial compares blocks).
+    block = 1
+
+    def instances_per_block(self, n: int) -> int:
+        """The instances each block of a launch of n runs (tuning.trial_gain's blocks)."""
+        return self.block
+
     # Whether auto builds large stores in the background for the next run (vm/background.py).
     background_builds = False
 
@@ -308,7 +315,8 @@ class CudaBackend(Backend):
         except ImportError as e:
             raise WasmGpuError("the CUDA backend needs CuPy: pip install 'wasmgpu[cuda12]' (CUDA 12 drivers) or "
                                "'wasmgpu[cuda13]' (CUDA 13)") from e
-        from ..vm.build import load_cuda_kernel
+        from ..vm.build import VM_DIR, load_cuda_kernel
+        from ..vm.cuda_units import min_blocks
 
         if device is not None:
             # CuPy's current device is per thread: this engine's arrays and kernels go to the calling
@@ -340,9 +348,28 @@ class CudaBackend(Backend):
         if near and not (near.isdigit() and int(near) < 1 << 32):
             raise WasmGpuError(f"WASMGPU_NEAR must be a window of 0 to 2^32 - 1 code words, not {near!r}")
         self.near = int(near) if near else -1
+        # Warps the GPU holds at once, at least: vm_kernel's launch bounds give each multiprocessor min_blocks.
+        sms = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["multiProcessorCount"]
+        blocks = min_blocks((VM_DIR / "cuda.cu").read_text(), os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
+        self.resident_warps = sms * blocks * (self.block // 32)
+        per_warp = os.environ.get("WASMGPU_PER_WARP", "")
+        if per_warp and not (per_warp.isdigit() and 1 <= int(per_warp) <= 32):
+            raise WasmGpuError(f"WASMGPU_PER_WARP must be 1 to 32 instances a warp, not {per_warp!r}")
+        self.fixed_per_warp = int(per_warp) if per_warp else 0
+
+    def per_warp(self, n: int) -> int:
+        """Instances per warp in a launch of n (vm_kernel's per_warp): lanes of a warp on different paths run
+        one after another, so n instances fewer than the GPU holds warps of take one warp each; up to 32 a
+        warp as n reaches 32 times that. WASMGPU_PER_WARP fixes it (32: every lane an instance)."""
+        if self.fixed_per_warp:
+            return self.fixed_per_warp
+        return min(32, max(1, -(-n // self.resident_warps)))
+
+    def instances_per_block(self, n: int) -> int:
+        return self.block // 32 * self.per_warp(n)
 
     def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
-        blocks = -(-n // self.block)
+        blocks = -(-n // self.instances_per_block(n))
         if self.near >= 0 or blocks < 2:  # a trial needs blocks under each window
             return None
         trial = int(os.environ.get("WASMGPU_TRIAL_FUEL", WindowTuner.trial_fuel))  # for A/B runs
@@ -380,7 +407,8 @@ class CudaBackend(Backend):
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
         """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
         start time (ns)."""
-        grid = (n + self.block - 1) // self.block
+        per_warp = self.per_warp(n)
+        grid = -(-n // self.instances_per_block(n))
         if near is None:
             near = self.near if self.near >= 0 else WindowTuner.default
         window, every = trial or (0, 0)
@@ -388,7 +416,8 @@ class CudaBackend(Backend):
         kernel = code or self.kernel
         kernel.params.copy_from_device_async(params.data, params.nbytes)
         kernel.function((grid,), (self.block,), (np.uint32(near), np.uint32(window), np.uint32(every),
-                                                 start if start is not None else np.uint64(0)))
+                                                 start if start is not None else np.uint64(0),
+                                                 np.uint32(per_warp)))
         self.xp.cuda.runtime.deviceSynchronize()
         return None if start is None else self.to_host(start)
 

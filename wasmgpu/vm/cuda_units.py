@@ -33,13 +33,19 @@ REGISTER_FILE = 65536
 BLOCK_THREADS = 128
 
 
-def register_cap(cuda_source: str, defines: Sequence[str]) -> int:
-    """The register cap of vm_kernel's launch bounds, for `defines` (WG_MIN_BLOCKS=k overrides the source's)."""
+def min_blocks(cuda_source: str, defines: Sequence[str]) -> int:
+    """The blocks of vm_kernel that each multiprocessor holds at least (its launch bounds' WG_MIN_BLOCKS;
+    a define WG_MIN_BLOCKS=k overrides the source's)."""
     blocks = next((int(d.split("=", 1)[1]) for d in defines if d.startswith("WG_MIN_BLOCKS=")), None)
     if blocks is None:
         m = re.search(r"#define WG_MIN_BLOCKS (\d+)", cuda_source)
         blocks = int(m.group(1)) if m else 1
-    return REGISTER_FILE // (BLOCK_THREADS * blocks) & ~7
+    return blocks
+
+
+def register_cap(cuda_source: str, defines: Sequence[str]) -> int:
+    """The register cap of vm_kernel's launch bounds, for `defines`."""
+    return REGISTER_FILE // (BLOCK_THREADS * min_blocks(cuda_source, defines)) & ~7
 
 
 def _loaded(fragment: str) -> str | None:
