@@ -152,5 +152,9 @@ def test_cuda_backend_passes_the_kernel_its_arguments_in_order() -> None:
     assert grid == (25,) and block == (128,) and int(args[4]) == 3
     assert b.per_warp(90) == 1 and b.per_warp(3200) == 32 and b.per_warp(10 ** 6) == 32
     assert b.tuner(1 << 20, 300).every == 8  # 25 blocks to compare
+    compiled = CudaKernel(lambda grid, block, args: calls.append((grid, block, args)), FakeParams, compiled=True)
+    b.run(params, 300, code=compiled)  # a store's compiled code keeps every lane an instance
+    _, (grid, block, args) = calls[6:]
+    assert grid == (3,) and int(args[4]) == 32 and b.instances_per_block(300, compiled) == 128
     b.fixed_per_warp = 32  # WASMGPU_PER_WARP
     assert b.per_warp(90) == 32 and b.instances_per_block(90) == 128

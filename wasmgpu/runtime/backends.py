@@ -74,8 +74,8 @@ class Backend:
     # Threads a block of a launch has (a tuner's trial compares blocks).
     block = 1
 
-    def instances_per_block(self, n: int) -> int:
-        """The instances each block of a launch of n runs (tuning.trial_gain's blocks)."""
+    def instances_per_block(self, n: int, code: Any = None) -> int:
+        """The instances each block of a launch of n runs `code` in (tuning.trial_gain's blocks)."""
         return self.block
 
     # Whether auto builds large stores in the background for the next run (vm/background.py).
@@ -357,16 +357,18 @@ class CudaBackend(Backend):
             raise WasmGpuError(f"WASMGPU_PER_WARP must be 1 to 32 instances a warp, not {per_warp!r}")
         self.fixed_per_warp = int(per_warp) if per_warp else 0
 
-    def per_warp(self, n: int) -> int:
-        """Instances per warp in a launch of n (vm_kernel's per_warp): lanes of a warp on different paths run
-        one after another, so n instances fewer than the GPU holds warps of take one warp each; up to 32 a
-        warp as n reaches 32 times that. WASMGPU_PER_WARP fixes it (32: every lane an instance)."""
+    def per_warp(self, n: int, compiled: bool = False) -> int:
+        """Instances per warp in a launch of n (vm_kernel's per_warp). Under the interpreter, lanes of a warp
+        at different ops run their handlers one after another, so n instances fewer than the GPU holds
+        warps of take one warp each, up to 32 a warp as n reaches 32 times that; a store's compiled code
+        keeps 32 a warp, where spreading measured faster on one program and slower on another
+        (bench/NOTES.md). WASMGPU_PER_WARP fixes it (32: every lane an instance)."""
         if self.fixed_per_warp:
             return self.fixed_per_warp
-        return min(32, max(1, -(-n // self.resident_warps)))
+        return 32 if compiled else min(32, max(1, -(-n // self.resident_warps)))
 
-    def instances_per_block(self, n: int) -> int:
-        return self.block // 32 * self.per_warp(n)
+    def instances_per_block(self, n: int, code: Any = None) -> int:
+        return self.block // 32 * self.per_warp(n, (code or self.kernel).compiled)
 
     def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
         blocks = -(-n // self.instances_per_block(n))
@@ -407,17 +409,16 @@ class CudaBackend(Backend):
             trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
         """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
         start time (ns)."""
-        per_warp = self.per_warp(n)
-        grid = -(-n // self.instances_per_block(n))
+        kernel = code or self.kernel
+        grid = -(-n // self.instances_per_block(n, kernel))
         if near is None:
             near = self.near if self.near >= 0 else WindowTuner.default
         window, every = trial or (0, 0)
         start = self.xp.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64) if trial else None
-        kernel = code or self.kernel
         kernel.params.copy_from_device_async(params.data, params.nbytes)
         kernel.function((grid,), (self.block,), (np.uint32(near), np.uint32(window), np.uint32(every),
                                                  start if start is not None else np.uint64(0),
-                                                 np.uint32(per_warp)))
+                                                 np.uint32(self.per_warp(n, kernel.compiled))))
         self.xp.cuda.runtime.deviceSynchronize()
         return None if start is None else self.to_host(start)
 

@@ -298,8 +298,8 @@ class Launcher:
         starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle)
         to_host = s.backend.to_host
         spent = to_host(before - s.fuel_left)
-        tuner.record(trial_gain(spent, to_host(s.state[S_END_NS]), starts, s.backend.instances_per_block(s.n),
-                                tuner.every))
+        per_block = s.backend.instances_per_block(s.n, s.params.code_handle)
+        tuner.record(trial_gain(spent, to_host(s.state[S_END_NS]), starts, per_block, tuner.every))
 
     def _serve_host_calls(self, waiting: np.ndarray) -> None:
         s = self.store

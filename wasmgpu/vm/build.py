@@ -456,6 +456,7 @@ class CudaKernel:
 
     function: Any  # cupy.RawKernel
     params: Any  # cupy.cuda.MemoryPointer
+    compiled: bool = False  # a store's code (else the interpreter)
 
     @property
     def num_regs(self) -> int:
@@ -517,7 +518,7 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     if compiled:
         _stack_for(cubin.read_bytes(), extra)
     module = cupy.RawModule(path=str(cubin))
-    return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"))
+    return CudaKernel(module.get_function("vm_kernel"), module.get_global("wg_params"), bool(compiled))
 
 
 CUDA_LIMIT_STACK_SIZE = 0  # cudaLimit's cudaLimitStackSize
