@@ -152,6 +152,9 @@ def test_cuda_backend_passes_the_kernel_its_arguments_in_order() -> None:
     assert grid == (25,) and block == (128,) and int(args[4]) == 3
     assert b.per_warp(90) == 1 and b.per_warp(3200) == 32 and b.per_warp(10 ** 6) == 32
     assert b.tuner(1 << 20, 300).every == 8  # 25 blocks to compare
+    b.resident_warps = 1000
+    assert b.per_warp(200) == 1 and b.tuner(1 << 20, 200) is None  # one instance a warp: no lanes to wait for
+    b.resident_warps = 100
     compiled = CudaKernel(lambda grid, block, args: calls.append((grid, block, args)), FakeParams, compiled=True)
     b.run(params, 300, code=compiled)  # a store's compiled code keeps every lane an instance
     _, (grid, block, args) = calls[6:]

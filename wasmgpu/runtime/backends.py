@@ -372,7 +372,9 @@ class CudaBackend(Backend):
 
     def tuner(self, fuel_slice: int, n: int) -> WindowTuner | None:
         blocks = -(-n // self.instances_per_block(n))
-        if self.near >= 0 or blocks < 2:  # a trial needs blocks under each window
+        # A trial needs blocks under each window, packed or spread (compiled code is packed); a warp of one
+        # instance has no lanes to wait for.
+        if self.near >= 0 or -(-n // self.block) < 2 or self.per_warp(n) == 1:
             return None
         trial = int(os.environ.get("WASMGPU_TRIAL_FUEL", WindowTuner.trial_fuel))  # for A/B runs
         return WindowTuner(every=min(WindowTuner.every, blocks), trial_fuel=min(trial, fuel_slice),

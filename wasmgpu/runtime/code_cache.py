@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.translate import FuncCode
+from ..errors import DecodeError, Unsupported
 from ..vm.build import cache_dir, cached, store_entry, verified_entry
 from ..wasm.features import Features
 from ..wasm.reader import decode_module
@@ -56,11 +57,15 @@ def checked_module(data: bytes, features: Features) -> Module:
     validated again."""
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) < MIN_CHECKED_BYTES:
         return _check(data, features)
-    name = hashlib.sha256(repr((hashlib.sha256(data).hexdigest(), features, _sources_digest(_CHECKS))).encode())
+    try:  # the sections without the bodies, and the binary's digest: what the record is looked up by
+        module = decode_module(data, features, checked=True)
+    except (DecodeError, Unsupported):  # reported as the full decode finds it first
+        return _check(data, features)
+    name = hashlib.sha256(repr((module.digest, features, _sources_digest(_CHECKS))).encode())
     try:
         entry = cache_dir() / f"checked-{name.hexdigest()[:24]}"
         if verified_entry(entry) is not None:
-            return decode_module(data, features, checked=True)
+            return module
     except OSError:  # no cache to read: the checks run
         return _check(data, features)
     module = _check(data, features)

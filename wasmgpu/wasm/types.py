@@ -93,9 +93,10 @@ class Code:
 
     @property
     def body(self) -> list[Instr]:
-        if self.decoded is None:
-            assert self.decode is not None, "a body neither decoded nor left to decode"
-            self.decoded, self.decode = self.decode(), None
+        decode = self.decode  # read once: another thread may decode it meanwhile
+        if self.decoded is None and decode is not None:
+            self.decoded, self.decode = decode(), None
+        assert self.decoded is not None, "a body neither decoded nor left to decode"
         return self.decoded
 
     @body.setter
