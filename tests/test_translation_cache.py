@@ -134,3 +134,14 @@ def test_a_module_checked_before_runs_from_gpu_run(tmp_path) -> None:
         outs.append(p.stdout)
     assert outs[0] == outs[1] and outs[0].count("unique") == 2
     assert len(list(tmp_path.glob("checked-*.json"))) == 1
+
+
+def test_a_binary_in_any_buffer_is_checked(monkeypatch, tmp_path) -> None:
+    """A non-contiguous view of a binary loads as the bytes it shows, recorded or not."""
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    wasm = CHARCOUNT.read_bytes()
+    spaced = bytearray(2 * len(wasm))
+    spaced[::2] = wasm
+    for _ in range(2):
+        module = code_cache.checked_module(memoryview(spaced)[::2], DEFAULT)
+        assert module.digest == code_cache.checked_module(wasm, DEFAULT).digest
