@@ -252,6 +252,22 @@ def test_the_gpu_check_without_cupy_agrees_with_cupys() -> None:
     assert cuda_present() == cuda_available()
 
 
+def test_no_gpu_is_said_without_importing_cupy(monkeypatch) -> None:
+    """--backend auto on a host with CuPy but no GPU or driver: the driver's count says so, CuPy stays out."""
+    from wasmgpu.runtime import backends
+
+    looked_up = []
+
+    class Untouched:
+        def __getattr__(self, name: str) -> object:
+            looked_up.append(name)
+            raise AttributeError(name)
+
+    monkeypatch.setattr(backends, "cuda_present", lambda: False)
+    monkeypatch.setitem(sys.modules, "cupy", Untouched())
+    assert not backends.cuda_available() and looked_up == []
+
+
 def test_the_parent_shows_the_workers_progress(tmp_path, capsysbinary, monkeypatch) -> None:
     """With --progress, each worker reports its finished instances and fuel after its launches; the parent's
     one bar adds them up."""

@@ -495,6 +495,8 @@ def batch_memory_bound(backend: str, devices: int, max_memory: int | None) -> tu
 
 
 def cuda_available() -> bool:
+    if not cuda_present():  # said without CuPy's import, which takes half a second
+        return False
     try:
         import cupy
 
