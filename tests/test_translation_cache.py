@@ -109,6 +109,14 @@ def test_a_binary_checked_once_is_not_decoded_or_validated_again(monkeypatch, tm
     assert again.digest == first.digest and again.exports == first.exports
     code_cache.checked_module(wasm, replace(DEFAULT, relaxed_simd=False))
     assert len(checks) == 2
+    # An entry of the same name that holds another key (a collision of the name's 96 bits) does not count.
+    key = code_cache.checked_key(first.digest, DEFAULT)
+    entry = tmp_path / f"checked-{key[:24]}"
+    assert code_cache.verified_entry(entry).read_bytes() == key.encode()
+    code_cache.store_entry(entry, key[:24].encode() + b"0" * 40)
+    code_cache.checked_module(wasm, DEFAULT)
+    assert len(checks) == 3  # checked in full, and recorded again
+    assert all(c.decoded is None for c in code_cache.checked_module(wasm, DEFAULT).codes) and len(checks) == 3
     # The last byte of the code section's last body is its `end`: a body without it is malformed, each time.
     code_at = first.codes[-1].offset
     size_at = code_at  # the body's size field, then its bytes

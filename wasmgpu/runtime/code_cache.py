@@ -61,19 +61,26 @@ def checked_module(data: bytes, features: Features) -> Module:
         module = decode_module(data, features, checked=True)
     except (DecodeError, Unsupported):  # reported as the full decode finds it first
         return _check(data, features)
-    name = hashlib.sha256(repr((module.digest, features, _sources_digest(_CHECKS))).encode())
+    # The entry holds its whole key: a name cut short could be made to collide, the key cannot.
+    key = checked_key(module.digest, features).encode()
     try:
-        entry = cache_dir() / f"checked-{name.hexdigest()[:24]}"
-        if verified_entry(entry) is not None:
+        entry = cache_dir() / f"checked-{key[:24].decode()}"
+        found = verified_entry(entry)
+        if found is not None and found.read_bytes() == key:
             return module
     except OSError:  # no cache to read: the checks run
         return _check(data, features)
     module = _check(data, features)
     try:
-        store_entry(entry, b"decoded and validated\n")
+        store_entry(entry, key)
     except OSError:
         pass
     return module
+
+
+def checked_key(digest: str, features: Features) -> str:
+    """What a record of checked_module is kept by: the binary's SHA-256, the features, wasm/'s sources."""
+    return hashlib.sha256(repr((digest, features, _sources_digest(_CHECKS))).encode()).hexdigest()
 
 
 def _check(data: bytes, features: Features) -> Module:
