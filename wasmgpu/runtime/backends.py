@@ -315,7 +315,7 @@ class CudaBackend(Backend):
         except ImportError as e:
             raise WasmGpuError("the CUDA backend needs CuPy: pip install 'wasmgpu[cuda12]' (CUDA 12 drivers) or "
                                "'wasmgpu[cuda13]' (CUDA 13)") from e
-        from ..vm.build import VM_DIR, load_cuda_kernel
+        from ..vm.build import VM_DIR, load_cuda_kernel, variant_defines
         from ..vm.cuda_units import min_blocks
 
         if device is not None:
@@ -350,7 +350,7 @@ class CudaBackend(Backend):
         self.near = int(near) if near else -1
         # Warps the GPU holds at once, at least: vm_kernel's launch bounds give each multiprocessor min_blocks.
         sms = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["multiProcessorCount"]
-        blocks = min_blocks((VM_DIR / "cuda.cu").read_text(), os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
+        blocks = min_blocks((VM_DIR / "cuda.cu").read_text(), variant_defines())
         self.resident_warps = sms * blocks * (self.block // 32)
         per_warp = os.environ.get("WASMGPU_PER_WARP", "")
         if per_warp and not (per_warp.isdigit() and 1 <= int(per_warp) <= 32):

@@ -467,6 +467,11 @@ class CudaKernel:
         return int(self.function.local_size_bytes)
 
 
+def variant_defines() -> list[str]:
+    """WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10"): the CUDA build's symbols for engine variants (A/B runs)."""
+    return os.environ.get("WASMGPU_NVRTC_DEFINES", "").split()
+
+
 def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = (), *, cached_only: bool = False,
                      arch: str | None = None, build_only: bool = False) -> CudaKernel | None:
     """Compile with NVRTC ourselves: CuPy's own compile path adds -ftz=true, which flushes subnormals.
@@ -477,8 +482,7 @@ def load_cuda_kernel(compiled: str | StoreCode = "", defines: tuple[str, ...] = 
     from cupy.cuda import nvrtc
 
     arch = arch or cupy.cuda.Device().compute_capability
-    # WASMGPU_NVRTC_DEFINES (say "WG_MIN_BLOCKS=10") builds engine variants for A/B runs.
-    extra = (*defines, *os.environ.get("WASMGPU_NVRTC_DEFINES", "").split())
+    extra = (*defines, *variant_defines())
     # WASMGPU_NVRTC_OPTIONS (say "-lineinfo") adds options, for compute-sanitizer's source lines.
     options = (*NVRTC_FLAGS, *(f"-D{d}" for d in extra), *os.environ.get("WASMGPU_NVRTC_OPTIONS", "").split(),
                f"--gpu-architecture=sm_{arch}")
