@@ -136,9 +136,9 @@ def test_a_batch_over_several_devices_matches_one_process(tmp_path, capsysbinary
     seen: list[str | None] = []
     real = workers._start
 
-    def start(threads: int, progress_fd: int | None = None, device: str | None = None):
+    def start(threads: int, progress_fd: int | None = None, device: str | None = None, gpu: bool = False):
         seen.append(device)
-        return real(threads, progress_fd, device)
+        return real(threads, progress_fd, device, gpu)
 
     monkeypatch.setattr(workers, "choose_devices", lambda opts: ["4", "6"])
     monkeypatch.setattr(workers, "_start", start)

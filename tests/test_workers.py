@@ -362,3 +362,39 @@ def test_verbose_counts_the_workers_start_and_exit(tmp_path, capsysbinary, monke
     assert names[:3] == ["worker start", "module", "engine"] and names[-1] == "worker exit", names
     start = float(parts.split("worker start ")[1].split(" ")[0])
     assert 0 < start < 60, parts
+
+
+def test_a_worker_told_to_make_the_gpus_context_early_runs_without_one(tmp_path, capsysbinary, monkeypatch) -> None:
+    """A worker for the GPU starts its context on a thread first (WARM_CONTEXT_VAR); where the driver has no
+    GPU that thread does nothing, and the worker runs its range as any other."""
+    monkeypatch.setattr(workers, "uses_gpu", lambda backend: True)
+    started = []
+    real_start = workers._start
+
+    def start(*args, **kwargs):
+        started.append(kwargs.get("gpu"))
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "_start", start)
+    one, many = both(tmp_path, capsysbinary, monkeypatch, echo_program(), "arg{i}")
+    assert one == many and started == [True] * 3
+
+
+def test_the_early_context_is_the_one_cuda_uses() -> None:
+    """warm_context makes the GPU's primary context before CuPy is touched, with the flags a shared GPU
+    asks for; without a GPU it does nothing and waiting for it returns."""
+    from wasmgpu.runtime import cuda_driver
+
+    env = dict(os.environ, **{cuda_driver.SHARED_DEVICE_VAR: "1"})
+    code = ("import ctypes, sys\nfrom wasmgpu.runtime import cuda_driver as c\n"
+            "assert 'cupy' not in sys.modules\nc.warm_context()\nc.context_warmed()\n"
+            "cuda = c._cuda_driver()\nif cuda is None or c.cuda_device_count() == 0:\n    print('none')\n"
+            "else:\n    dev, flags, active = ctypes.c_int(), ctypes.c_uint(), ctypes.c_int()\n"
+            "    assert cuda.cuDeviceGet(ctypes.byref(dev), 0) == 0\n"
+            "    assert cuda.cuDevicePrimaryCtxGetState(dev, ctypes.byref(flags), ctypes.byref(active)) == 0\n"
+            "    print(active.value, flags.value & c.CU_CTX_SCHED_BLOCKING_SYNC)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    expected = "none" if cuda_driver.cuda_device_count() == 0 else f"1 {cuda_driver.CU_CTX_SCHED_BLOCKING_SYNC}"
+    assert out.stdout.strip() == expected

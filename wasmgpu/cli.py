@@ -65,13 +65,13 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         MEMORY_LAYOUTS,
         batch_memory_bound,
         cuda_available,
-        cuda_managed_concurrent,
         cuda_memory_mode,
         format_bytes,
         host_memory_available,
         make_backend,
     )
     from .runtime.code_cache import checked_module
+    from .runtime.cuda_driver import cuda_managed_concurrent, warm_context
     from .runtime.engine import Engine
     from .runtime.instantiate import check_memories
     from .runtime.store import TIERS, FuncExtern, Store, footprint_text, least_instance_bytes
@@ -957,7 +957,7 @@ def run_module(opts: argparse.Namespace) -> int:
     report.lap("load")
     command = runs_command(opts, module)
     deadline = None if opts.timeout is None else time.monotonic() + opts.timeout
-    from .workers import choose_devices, plan_workers, run_workers  # noqa: PLC0415 - it imports this module
+    from .workers import choose_devices, plan_workers, run_workers, uses_gpu  # noqa: PLC0415 - it imports this module
 
     if opts.ray is not None and opts.devices is not None:
         raise WasmGpuError("--ray and --devices: on a Ray cluster, Ray gives each range its GPU")
@@ -979,6 +979,8 @@ def run_module(opts: argparse.Namespace) -> int:
             outcomes, result_types = run_workers(opts, data, workers, out, deadline)
             report.workers = workers
         else:
+            if uses_gpu(opts.backend):  # made while CuPy is imported
+                warm_context()
             with timed(opts, "engine"):
                 engine = make_engine(opts, module, n)
             outcomes, result_types, out = run_range(

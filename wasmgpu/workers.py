@@ -2,8 +2,8 @@
 
 gpu-run's host work is per instance and in Python (WASI contexts, host calls, output files), so one
 process keeps one core busy while the device waits on it. With workers the batch is cut into contiguous
-instance ranges, and each range is run by its own process (`python -m wasmgpu.workers`, started fresh:
-a CUDA context does not survive fork) exactly as gpu-run would run it alone, in waves where it does not
+instance ranges, and each range is run by its own process (`serve` in a fresh interpreter: a CUDA
+context does not survive fork) exactly as gpu-run would run it alone, in waves where it does not
 fit, each with its share of the device's memory. A worker writes its instances' output itself (--out
 files, else a spool file of its own) and its range's result rows; the
 parent merges the outcomes in instance order, copies the rows and reports them as one run.
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ResourceLimitError, WasmGpuError
-from .runtime.backends import HOST_THREADS_VAR, SHARED_DEVICE_VAR, cuda_device_count
+from .runtime.backends import HOST_THREADS_VAR
+from .runtime.cuda_driver import SHARED_DEVICE_VAR, WARM_CONTEXT_VAR, cuda_device_count
 from .wasi.command import (
     STOP_HEARD,
     pack_outcomes,
@@ -125,7 +126,7 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
             # run on its share of the cores, its host work beside them.
             cores = os.cpu_count() or 1
             gpus = max(1, len(devices))
-            most = min(GPU_WORKERS * gpus, cores // 2) if _gpu(opts.backend) else min(MAX_WORKERS, cores)
+            most = min(GPU_WORKERS * gpus, cores // 2) if uses_gpu(opts.backend) else min(MAX_WORKERS, cores)
             asked = min(max(1, most), n // MIN_PER_WORKER)
         else:
             asked = 1
@@ -145,7 +146,8 @@ def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None
     return workers
 
 
-def _gpu(backend: str) -> bool:
+def uses_gpu(backend: str) -> bool:
+    """Whether a process on `backend` will use a GPU (auto: where one is present)."""
     if backend == "auto":
         from .runtime.backends import cuda_present
 
@@ -257,15 +259,16 @@ def _run_jobs(jobs: list[Job], threads: int, sigints: list[int],
               progress: Progress | None = None) -> tuple[list[Any], list[subprocess.Popen[bytes]]]:
     """Each job in a worker process of its own, at once: their results (None where a worker gave none)."""
     procs, readers = [], []
+    gpu = uses_gpu(jobs[0].opts.backend)
     spawned = []  # time.monotonic() at each worker's spawn: the clock is the system's, the same in the worker
     for job in jobs:
         spawned.append(time.monotonic())
         if progress is None:
-            procs.append(_start(threads, device=job.device))
+            procs.append(_start(threads, device=job.device, gpu=gpu))
             continue
         r, w = os.pipe()
         try:
-            procs.append(_start(threads, w, device=job.device))
+            procs.append(_start(threads, w, device=job.device, gpu=gpu))
         finally:
             os.close(w)
         readers.append(progress.follow(job.lo, r))
@@ -309,9 +312,17 @@ def engine_out_of_memory(opts: argparse.Namespace) -> tuple[type[BaseException],
         return ()
 
 
-def _start(threads: int, progress_fd: int | None = None, device: str | None = None) -> subprocess.Popen[bytes]:
+# A worker's first statements: where it will use the GPU, the context is made on a thread while the rest of
+# the worker's modules are imported (runtime/cuda_driver.py).
+WORKER_BOOT = (f"import os\nif os.environ.get({WARM_CONTEXT_VAR!r}):\n"
+               "    from wasmgpu.runtime.cuda_driver import warm_context\n    warm_context()\n"
+               "from wasmgpu.workers import serve\nserve()")
+
+
+def _start(threads: int, progress_fd: int | None = None, device: str | None = None,
+           gpu: bool = False) -> subprocess.Popen[bytes]:
     """A worker process that keeps at most `threads` host threads busy (and reports its progress on
-    progress_fd, where given), on GPU `device` alone where given."""
+    progress_fd, where given), on GPU `device` alone where given; `gpu`: it will use a GPU."""
     env = dict(os.environ)
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
@@ -320,11 +331,14 @@ def _start(threads: int, progress_fd: int | None = None, device: str | None = No
     if progress_fd is not None:
         env[PROGRESS_FD_VAR] = str(progress_fd)
     env[SHARED_DEVICE_VAR] = "1"
+    env.pop(WARM_CONTEXT_VAR, None)
+    if gpu:
+        env[WARM_CONTEXT_VAR] = "1"
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS: unused here, and its idle threads spin
     # The package as this process found it, whether installed or run from a checkout.
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.Popen([sys.executable, "-m", "wasmgpu.workers"], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", WORKER_BOOT], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_die_with_parent,
                             pass_fds=() if progress_fd is None else (progress_fd,))
 
@@ -536,10 +550,15 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def serve() -> None:
+    """A worker process's life: its job run, then its end."""
     code = main()
     # Everything the worker wrote is closed and its result sent: the interpreter's teardown (every
     # instance's objects freed one by one, the array library's own) would only keep the parent waiting.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    serve()

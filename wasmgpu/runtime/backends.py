@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ResourceLimitError, WasmGpuError
+from .cuda_driver import (
+    SHARED_DEVICE_VAR,
+    context_warmed,
+    cuda_device_count,
+    cuda_total_memory,
+    sleep_while_waiting,
+)
 from .tuning import WindowTuner
 
 if TYPE_CHECKING:
@@ -173,30 +179,6 @@ def cuda_memory_mode() -> str:
     return mode
 
 
-# Set where several processes share the GPU (workers.py).
-SHARED_DEVICE_VAR = "WASMGPU_DEVICE_SHARED"
-CU_CTX_SCHED_BLOCKING_SYNC = 4
-
-
-def _cuda_driver() -> ctypes.CDLL | None:
-    """The CUDA driver library, initialized; None where there is none (or it fails to start)."""
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-        return cuda if cuda.cuInit(0) == 0 else None
-    except (OSError, AttributeError):
-        return None
-
-
-def _sleep_while_waiting(ordinal: int) -> None:
-    """Make this process's waits for the GPU sleep instead of spinning (the CUDA driver's choice for a
-    process alone), leaving the core to other processes' host work; before the context is made. Without
-    the driver library by that name the waits spin, which is only slower."""
-    cuda = _cuda_driver()
-    dev = ctypes.c_int()
-    if cuda is not None and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0:
-        cuda.cuDevicePrimaryCtxSetFlags(dev, CU_CTX_SCHED_BLOCKING_SYNC)
-
-
 def host_threads() -> int:
     """The host threads this process keeps busy at most: its share of the cores when it is one of several
     worker processes (workers.py sets the variable), else every core."""
@@ -326,8 +308,9 @@ class CudaBackend(Backend):
                 raise WasmGpuError(f"there is no GPU {device} (this process sees {count})")
             cupy.cuda.Device(device).use()
 
+        context_warmed()
         if os.environ.get(SHARED_DEVICE_VAR):
-            _sleep_while_waiting(cupy.cuda.runtime.getDevice())
+            sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy
         self.out_of_memory = (MemoryError, cupy.cuda.memory.OutOfMemoryError)
         # Auto by default: contiguous (where stores start) was faster on 8 of the 10 benchmarks, interleaved
@@ -447,37 +430,6 @@ def cuda_present() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("cupy") is not None and cuda_device_count() > 0
-
-
-def cuda_device_count() -> int:
-    """The GPUs the CUDA driver shows this process (CUDA_VISIBLE_DEVICES applies), without CuPy; 0 without
-    a driver."""
-    cuda = _cuda_driver()
-    count = ctypes.c_int()
-    return count.value if cuda is not None and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 else 0
-
-
-CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS = 89
-
-
-def cuda_managed_concurrent(ordinal: int = 0) -> bool:
-    """Whether GPU `ordinal` pages managed memory on demand while kernels run (not so under some virtual
-    GPUs and on Windows, where a launch would move a whole managed allocation to the GPU)."""
-    cuda = _cuda_driver()
-    dev, value = ctypes.c_int(), ctypes.c_int()
-    return (cuda is not None and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0
-            and cuda.cuDeviceGetAttribute(ctypes.byref(value), CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
-                                          dev) == 0 and value.value == 1)
-
-
-def cuda_total_memory(ordinal: int = 0) -> int:
-    """The memory of the GPU this process sees as `ordinal` (bytes), without CuPy or a context; 0 without a
-    driver."""
-    cuda = _cuda_driver()
-    dev, size = ctypes.c_int(), ctypes.c_size_t()
-    if cuda is None or cuda.cuDeviceGet(ctypes.byref(dev), ordinal) != 0:
-        return 0
-    return size.value if cuda.cuDeviceTotalMem_v2(ctypes.byref(size), dev) == 0 else 0
 
 
 def batch_memory_bound(backend: str, devices: int, max_memory: int | None) -> tuple[int, bool, str]:
