@@ -362,6 +362,9 @@ def test_verbose_counts_the_workers_start_and_exit(tmp_path, capsysbinary, monke
     assert names[:3] == ["worker start", "module", "engine"] and names[-1] == "worker exit", names
     start = float(parts.split("worker start ")[1].split(" ")[0])
     assert 0 < start < 60, parts
+    [spread] = [line for line in err.decode().splitlines() if line.startswith("gpu-run: worker processes done")]
+    first, last = (float(w) for w in spread.split("after ")[1].removesuffix(" s").split(" to "))
+    assert 0 < first <= last < 60, spread
 
 
 def test_a_worker_told_to_make_the_gpus_context_early_runs_without_one(tmp_path, capsysbinary, monkeypatch) -> None:

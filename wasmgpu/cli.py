@@ -1012,6 +1012,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)  # what the stores chose while running (memory layouts)
     steps: list[tuple[str, float]] = field(default_factory=list)
     shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
+    worker_seconds: list[float] = field(default_factory=list)  # each worker's, from its job sent to its result
     started: float = field(default_factory=time.perf_counter)
     # Seconds per part of running the batch, summed over its waves and worker processes (PHASES).
     phases: Counter[str] = field(default_factory=Counter)
@@ -1054,7 +1055,11 @@ class RunReport:
         parts = ", ".join(f"{p} {self.phases[p]:.2f} s" + (f" ({self.launches})" if p == "launches" else "")
                           for p in known)
         summed = " (summed over waves and processes)" if self.waves > 1 or self.workers > 1 else ""
-        return [where, *builds, *self.notes, *shards, f"time: {steps}", *([f"parts{summed}: {parts}"] if parts else [])]
+        # Where the slowest worker ends well after the others, the batch waits on it.
+        spread = [f"worker processes done after {min(self.worker_seconds):.2f} to {max(self.worker_seconds):.2f} s"] \
+            if len(self.worker_seconds) > 1 else []
+        return [where, *builds, *self.notes, *shards, *spread, f"time: {steps}",
+                *([f"parts{summed}: {parts}"] if parts else [])]
 
 
 # The parts of a run that -v times, in the order they happen: the engine (a device context, the VM's

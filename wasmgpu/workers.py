@@ -458,6 +458,7 @@ def _merge(results: list[Any], jobs: list[Job], procs: list[subprocess.Popen[byt
             out.rows[jobs[k].lo] = (jobs[k].hi, r["rows"])
         if report is not None:
             report.merge(r["report"])
+            report.worker_seconds.append(r.get("seconds", 0.0))
             where = place(jobs[k], r)
             if where is not None:
                 report.shards.append((where, jobs[k].hi - jobs[k].lo, r.get("seconds", 0.0)))
