@@ -501,6 +501,77 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
     assert got == want
 
 
+# run(n): the sum of squares below n, or n cubed past 100 (a path the first store's inputs never take).
+ENTERED = """
+(module
+  (func $sq (param i32) (result i32) local.get 0 local.get 0 i32.mul)
+  (func $cube (param i32) (result i32) local.get 0 local.get 0 i32.mul local.get 0 i32.mul)
+  (func $sum (param i32) (result i32) (local i32 i32)
+    (block (loop
+      local.get 1 local.get 0 i32.ge_u br_if 1
+      local.get 2 local.get 1 call $sq i32.add local.set 2
+      local.get 1 i32.const 1 i32.add local.set 1 br 0))
+    local.get 2)
+  (func (export "run") (param i32) (result i32)
+    local.get 0 i32.const 100 i32.gt_u
+    if (result i32) local.get 0 call $cube else local.get 0 call $sum end))
+"""
+
+
+def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, tmp_path) -> None:
+    """Past PROFILE_MIN_WORDS, auto's first run interprets and notes the functions it enters (the one the
+    host called among them); the background build compiles those alone, the cache keeps that choice, and a
+    later store of the code runs compiled with the others interpreted: the interpreter's results, also
+    where an input reaches a function the first run never entered."""
+    from wasmgpu.runtime import params
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    monkeypatch.setenv("WASMGPU_PIECES_WORDS", "0")
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
+    monkeypatch.delenv("WASMGPU_TIER", raising=False)
+    monkeypatch.delenv("WASMGPU_BUILD_ALL", raising=False)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", 10)
+    monkeypatch.setattr(params, "PROFILE_MIN_WORDS", 1)
+    mod = Engine("cpu").load(wasmtime.wat2wasm(ENTERED))
+    args = [(1,), (7,), (200,)]
+    want = [r.values for r in mod.instantiate(3, tier="interp").call("run", args)]
+    first = mod.instantiate(2)
+    assert [r.values for r in first.call("run", args[:2])] == want[:2]
+    assert first.store.tier_used == "interp"
+    cube = 1  # the functions in order: $sq, $cube, $sum, run
+    assert first.store.params.code.interpreted == {cube}
+    deadline = time.monotonic() + 240
+    while True:
+        later = mod.instantiate(3)
+        got = [r.values for r in later.call("run", args)]
+        if later.store.tier_used == "compiled" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert later.store.tier_used == "compiled", "the background build did not finish in 240 s"
+    assert got == want and later.store.params.code.interpreted == {cube}
+    monkeypatch.setenv("WASMGPU_BUILD_ALL", "1")  # every function compiled: no profile, another build
+    whole = mod.instantiate(1)
+    whole.store.params.sync()
+    assert whole.store.params.profile is None and whole.store.params.code.interpreted == frozenset()
+
+
+def test_a_kept_choice_of_functions_counts_only_for_its_own_code(monkeypatch, tmp_path) -> None:
+    """code_cache.ran_record gives back what keep_ran_record kept for that code's digest; another digest
+    sharing the entry's name, or an entry whose text is not a list of functions, gives none."""
+    from wasmgpu.runtime.code_cache import _ran_entry, keep_ran_record, ran_record
+    from wasmgpu.vm.build import store_entry
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    what = "ab" * 32
+    assert ran_record(what) is None
+    keep_ran_record(what, frozenset({3, 1, 40}))
+    assert ran_record(what) == {1, 3, 40}
+    assert ran_record(what[:24] + "cd" * 20) is None
+    store_entry(_ran_entry(what), f"{what}\n1 two".encode())
+    assert ran_record(what) is None
+
+
 @pytest.mark.parametrize("name", ["fib", "json", "rs_hashmap-hybrid"])
 def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) -> None:
     """A run that interprets while its code builds in the background goes on in the compiled code once the

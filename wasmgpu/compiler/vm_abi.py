@@ -17,10 +17,12 @@ from __future__ import annotations
 # P_EXN: the instances' exceptions, u64 [1 + EXN_SLOTS * P_EXN_WIDTH][N] (vm.h exn_throw); P_EXN_WIDTH: the
 # rows of one exception (seq, tag, count and the largest tag's payload); P_HANDLERS: the store's try_table
 # regions and catch clauses, u32 (vm.h exn_throw; runtime/store.py handler_table).
+# P_RAN: u8 per function, which the interpreter sets to 1 when it enters that function, or 0 for none (a
+# store that profiles which functions run before building them: runtime/params.py).
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
  P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_LOCKS,
- P_THREADS, P_INSTANCES, P_COUNT) = range(32)
+ P_THREADS, P_INSTANCES, P_RAN, P_COUNT) = range(33)
 # A function's record in P_FUNCS (enum FuncField): u32 fields.
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].

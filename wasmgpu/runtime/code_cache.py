@@ -2,7 +2,8 @@
 module the same way in a store (the next run of a program, each worker process of a batch) loads it
 instead of translating every function again, which takes seconds for a large module. The cache also
 records which binaries passed the decoder and the validator (checked_module), whose checks of every
-function body take most of a second for a module of megabytes, in each process.
+function body take most of a second for a module of megabytes, in each process; and, for a large store's
+code, which functions its first run entered, the only ones its compiled build holds (ran_record).
 
 An entry is keyed by the module's binary (its SHA-256), where the store placed it (the translation's
 key: code base and the store addresses of each index space) and the translator's own source, so that a
@@ -132,3 +133,35 @@ def translations(module: Module, key: tuple, translate: Callable[[], list[FuncCo
 
     path = cached(cache_dir() / f"bytecode-{name}.npz", build)
     return made or decode(path.read_bytes())
+
+
+def _ran_entry(what: str) -> Path:
+    return cache_dir() / f"ran-{what[:24]}"
+
+
+def ran_record(what: str) -> frozenset[int] | None:
+    """The functions that a store's code (`what`: its digest) leaves to the interpreter, as keep_ran_record
+    kept them; None where there is no such record (or no cache)."""
+    try:
+        found = verified_entry(_ran_entry(what))
+        if found is None:
+            return None
+        text = found.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    digest, _, listed = text.partition("\n")
+    if digest != what:  # another code's record under the same name
+        return None
+    try:
+        return frozenset(int(w) for w in listed.split())
+    except ValueError:
+        return None
+
+
+def keep_ran_record(what: str, interpreted: frozenset[int]) -> None:
+    """Keeps which functions the store's code `what` leaves to the interpreter (those its run did not enter,
+    and the largest), for the runs after it; nothing where the cache cannot be written."""
+    try:
+        store_entry(_ran_entry(what), (what + "\n" + " ".join(map(str, sorted(interpreted)))).encode())
+    except OSError:
+        pass

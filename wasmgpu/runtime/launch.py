@@ -117,6 +117,7 @@ class Launcher:
         f = s.funcs[func.addr]
         if f.host is not None or f.host_index != NO_HOST or f.frame > s.stack_slots:
             return None
+        s.params.invoked.add(func.addr)
         sv = s.slot_view()
         if f.nparams:
             assert args is not None and args.shape == (f.nparams, s.n), "one row of slots per parameter"
@@ -167,6 +168,7 @@ class Launcher:
             self.layout_trial = None
         try:
             self._launch_until_done(on_slice, tuner)
+            s.params.profile_step(final=True)  # a profiling store's build starts now at the latest
         finally:
             if (tuner is not None or self.layout_trial is not None) and s.params.array is not None:
                 s.params.array[P_FUEL_SLICE] = s.fuel_slice  # the tuner's and trial's slices were for their launches
@@ -210,6 +212,7 @@ class Launcher:
             try:
                 if on_slice is not None:
                     on_slice()
+                s.params.profile_step()
                 if s.params.pending is not None:
                     busy = (status == running) | (status == hostcall)
                     s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))

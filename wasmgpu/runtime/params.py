@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from ..compiler.vm_abi import (
     P_MEMS,
     P_N,
     P_NFUNCS,
+    P_RAN,
     P_SLOT_STRIDE,
     P_SLOTS,
     P_STACK_SLOTS,
@@ -50,7 +52,7 @@ from ..compiler.vm_abi import (
 from ..vm import background
 from ..vm.build import BUILD_EVENTS, BuildEvent, StoreCode
 from ..wasm import opcodes as wo
-from .code_cache import translator_digest
+from .code_cache import keep_ran_record, ran_record, translator_digest
 
 if TYPE_CHECKING:
     from .store import Store
@@ -71,6 +73,15 @@ AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
 BACKGROUND_MAX_WORDS = 1_000_000
 # How often a run looks for the background build of its code (a cache lookup).
 TIER_UP_POLL_S = 1.0
+# A store of this many code words or more, built in the background in pieces, first runs interpreted while
+# the interpreter notes the functions it enters (P_RAN); the build then holds those alone, the others left to
+# the interpreter as the largest are (WG_HYBRID), and the compile cache keeps the choice for later runs of
+# the same code. Rendering one SVG, resvg (535k words) entered 27% of its functions, 31% of its code.
+# WASMGPU_BUILD_ALL=1 builds every function instead.
+PROFILE_MIN_WORDS = 65536
+# Seconds a run interprets while it notes the functions entered before its build starts; a run that ends
+# sooner starts the build at its end, for the next run.
+PROFILE_S = 2.0
 
 
 # Stores over this many words compile in pieces, one C function per wasm function (to_c.compile_store). On the
@@ -126,6 +137,19 @@ def _wide(types: tuple[int, ...]) -> int:
 
 
 
+@dataclass
+class EntryProfile:
+    """A store noting the functions its interpreter enters before its build (PROFILE_MIN_WORDS)."""
+
+    what: str  # the code's digest, which the cache keeps the choice under
+    head: list[bytes]  # what names a build of the code, before its choice of functions (ParamBlock._store_code)
+    too_large: frozenset[int]  # left to the interpreter whatever runs (left_to_interpreter)
+    key: bytes  # ParamBlock._compile's key of the store's state
+    ran: Any  # u8 per function on the backend (P_RAN)
+    started: float
+    built: frozenset[int] | None = None  # the functions left to the interpreter by the build this run started
+
+
 class ParamBlock:
     """A store's parameter block, rebuilt when the store's objects changed (`dirty`), and its compiled code.
 
@@ -147,12 +171,14 @@ class ParamBlock:
         self.pending: tuple[StoreCode, bytes] | None = None
         self._started = self._next_poll = 0.0
         self._enterable: Any = None
+        self.profile: EntryProfile | None = None  # the functions entered, noted before the build (PROFILE_MIN_WORDS)
+        self.invoked: set[int] = set()  # the functions the host called (entered without a call the VM notes)
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
         if not self.dirty and self.array is not None:
             return self.array
-        self.pending = None
+        self.pending = self.profile = None
         ftab = self._function_table()
         self.keep_alive = self._tables(ftab)
         self.array = self.store.xp.asarray(self._block(self.keep_alive))
@@ -254,23 +280,74 @@ class ParamBlock:
             return True
         pieces = in_pieces(s.backend.name, s.code, self._infos())
         interpreted = left_to_interpreter(s.backend.name, s.code, self._infos(), pieces)
-        name = hashlib.sha256(b"".join([
-            s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode(),
-            repr((len(s.mems), pieces, sorted(interpreted))).encode(), translator_digest().encode()])).hexdigest()
-        code = self.code = StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
+        head = [s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode()]
+        if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
+            what = hashlib.sha256(b"".join([*head, repr(len(s.mems)).encode(), translator_digest().encode()]))
+            chosen = ran_record(what.hexdigest())
+            if chosen is None:  # not yet profiled: the interpreter notes what it enters first
+                self.code_handle, self._code_key = None, None
+                ran = s.backend.zeros((len(s.funcs),), np.uint8)
+                self.profile = EntryProfile(what.hexdigest(), head, interpreted, key, ran, time.monotonic())
+                self.array[P_RAN] = s.backend.ptr(ran)
+                return False
+            spans = function_spans(len(s.code), self._infos())
+            interpreted = interpreted | frozenset(i for i in chosen if i in spans)
+        code = self.code = self._store_code(head, pieces, interpreted)
         if cached_only:
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             if self.code_handle is None:
-                self._code_key = None
-                self.pending = (code, key)
-                self._started = self._next_poll = time.monotonic()
-                self._enterable = None
-                background.start(self._build_job(code, s.memory_layout))
+                self._pend(code, key)
                 return False
         else:
             self.code_handle = s.backend.compile(code, layout=s.memory_layout)
         self._code_key = key
         return True
+
+    def _store_code(self, head: list[bytes], pieces: bool, interpreted: frozenset[int]) -> StoreCode:
+        name = hashlib.sha256(b"".join([*head, repr((len(self.store.mems), pieces, sorted(interpreted))).encode(),
+                                        translator_digest().encode()])).hexdigest()
+        return StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
+
+    def _pend(self, code: StoreCode, key: bytes, build: bool = True) -> None:
+        """The store's code built in the background (unless `build` is false: it is in the cache), for tier_up
+        to move to once it is in the cache."""
+        self._code_key = None
+        self.pending = (code, key)
+        self._started = self._next_poll = time.monotonic()
+        self._enterable = None
+        if build:
+            background.start(self._build_job(code, self.store.memory_layout))
+
+    def profile_step(self, final: bool = False) -> None:
+        """After a launch of a profiling store. Once it has run PROFILE_S, the functions the interpreter entered
+        so far are built (the rest interpreted), and the run moves to that build when it is ready (tier_up);
+        at the run's end (`final`), the functions entered by then are the choice kept for later runs, built
+        too where they are more."""
+        p = self.profile
+        if p is None or not final and (p.built is not None or time.monotonic() - p.started < PROFILE_S):
+            return
+        s = self.store
+        if self.dirty:  # the store's code changed: sync() profiles it afresh
+            self.profile = None
+            return
+        ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
+        ran[sorted(self.invoked)] = True
+        spans = function_spans(len(s.code), self._infos())
+        interpreted = p.too_large | frozenset(i for i in spans if not ran[i])
+        code = self._store_code(p.head, True, interpreted)
+        built = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        if final:
+            self.profile = None
+            self.array[P_RAN] = 0
+            keep_ran_record(p.what, interpreted)
+            if p.built is not None:  # the run's own build is under way: this one is for the runs after it
+                if interpreted != p.built and not built:
+                    background.start(self._build_job(code, s.memory_layout))
+                return
+        p.built = interpreted
+        self.code = code
+        # Another run may have built the same choice: then it is moved to at the next tier_up.
+        self._pend(code, p.key, build=not built)
 
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its

@@ -1111,6 +1111,10 @@ extern "C" PIECE u32 wg_compiled_at(u32 pc);
 #else
 #define TIER_HOOK
 #endif
+// Which functions a profiling store entered (P_RAN): written once each, so that lanes on other cores do not
+// keep taking the line from each other.
+#define RAN_HOOK \
+      if (P[P_RAN] && !((u8*)P[P_RAN])[callee]) ((u8*)P[P_RAN])[callee] = 1;
 #define VM_DO_CALL \
       const u32* f = funcs + (u64)callee * F_FIELDS; \
       if (f[F_HOST] >= DEVICE_IMPORT_BASE && f[F_HOST] < INTRINSIC_BASE) { \
@@ -1140,6 +1144,7 @@ extern "C" PIECE u32 wg_compiled_at(u32 pc);
       fb = sl + (u64)fp * ss; \
       for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
       pc = f[F_ENTRY]; \
+      RAN_HOOK \
       if (--fuel == 0) goto out_of_fuel; \
       TIER_HOOK \
       continue;
@@ -1153,6 +1158,7 @@ extern "C" PIECE u32 wg_compiled_at(u32 pc);
       for (u32 k = 0; k < f[F_NPARAMS]; k++) SLOT(k) = SLOT(a + k); \
       for (u32 k = f[F_NPARAMS]; k < f[F_NLOCALS]; k++) SLOT(k) = 0; \
       pc = f[F_ENTRY]; \
+      RAN_HOOK \
       if (--fuel == 0) goto out_of_fuel; \
       TIER_HOOK \
       continue;
