@@ -522,7 +522,8 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     """Past PROFILE_MIN_WORDS, auto's first run interprets and notes the functions it enters (the one the
     host called among them); the background build compiles those alone, the cache keeps that choice, and a
     later store of the code runs compiled with the others interpreted: the interpreter's results, also
-    where an input reaches a function the first run never entered."""
+    where an input reaches a function the first run never entered. A rebuild of the parameter block keeps
+    the profile."""
     from wasmgpu.runtime import params
 
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
@@ -537,6 +538,13 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     args = [(1,), (7,), (200,)]
     want = [r.values for r in mod.instantiate(3, tier="interp").call("run", args)]
     first = mod.instantiate(2)
+    p = first.store.params
+    p.sync()
+    profile = p.profile
+    assert profile is not None
+    p.dirty = True  # the block made again (as a memory's growth does): the same profile goes on
+    p.sync()
+    assert p.profile is profile
     assert [r.values for r in first.call("run", args[:2])] == want[:2]
     assert first.store.tier_used == "interp"
     cube = 1  # the functions in order: $sq, $cube, $sum, run

@@ -172,13 +172,15 @@ class ParamBlock:
         self._started = self._next_poll = 0.0
         self._enterable: Any = None
         self.profile: EntryProfile | None = None  # the functions entered, noted before the build (PROFILE_MIN_WORDS)
+        self._last_profile: EntryProfile | None = None
         self.invoked: set[int] = set()  # the functions the host called (entered without a call the VM notes)
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
         if not self.dirty and self.array is not None:
             return self.array
-        self.pending = self.profile = None
+        # A profile goes on through a rebuild of the block (a memory grown) where the code is the same.
+        self.pending, self._last_profile, self.profile = None, self.profile, None
         ftab = self._function_table()
         self.keep_alive = self._tables(ftab)
         self.array = self.store.xp.asarray(self._block(self.keep_alive))
@@ -286,9 +288,16 @@ class ParamBlock:
             chosen = ran_record(what.hexdigest())
             if chosen is None:  # not yet profiled: the interpreter notes what it enters first
                 self.code_handle, self._code_key = None, None
-                ran = s.backend.zeros((len(s.funcs),), np.uint8)
-                self.profile = EntryProfile(what.hexdigest(), head, interpreted, key, ran, time.monotonic())
-                self.array[P_RAN] = s.backend.ptr(ran)
+                p = self._last_profile
+                if p is None or p.what != what.hexdigest():
+                    ran = s.backend.zeros((len(s.funcs),), np.uint8)
+                    p = EntryProfile(what.hexdigest(), head, interpreted, key, ran, time.monotonic())
+                p.key = key
+                self.profile = p
+                self.array[P_RAN] = s.backend.ptr(p.ran)
+                if p.built is not None:  # its build, started before the rebuild, is still what the run moves to
+                    self.code = self._store_code(head, True, p.built)
+                    self._pend(self.code, key, build=False)
                 return False
             spans = function_spans(len(s.code), self._infos())
             interpreted = interpreted | frozenset(i for i in chosen if i in spans)
