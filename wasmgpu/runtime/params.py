@@ -74,10 +74,11 @@ BACKGROUND_MAX_WORDS = 1_000_000
 # How often a run looks for the background build of its code (a cache lookup).
 TIER_UP_POLL_S = 1.0
 # A store of this many code words or more, built in the background in pieces, first runs interpreted while
-# the interpreter notes the functions it enters (P_RAN); the build then holds those alone, the others left to
-# the interpreter as the largest are (WG_HYBRID), and the compile cache keeps the choice for later runs of
-# the same code. Rendering one SVG, resvg (535k words) entered 27% of its functions, 31% of its code.
-# WASMGPU_BUILD_ALL=1 builds every function instead.
+# the interpreter notes the functions it enters (P_RAN); its first build then holds those alone, the others
+# left to the interpreter as the largest are (WG_HYBRID), so that it is ready sooner; the compile cache keeps
+# that choice, and the whole build follows for the runs after (an input may reach functions the first run
+# never entered). Rendering one SVG, resvg (535k words) entered 27% of its functions, 31% of its code.
+# WASMGPU_BUILD_ALL=1 builds only the whole.
 PROFILE_MIN_WORDS = 65536
 # Seconds a run interprets while it notes the functions entered before its build starts; a run that ends
 # sooner starts the build at its end, for the next run.
@@ -284,6 +285,11 @@ class ParamBlock:
         interpreted = left_to_interpreter(s.backend.name, s.code, self._infos(), pieces)
         head = [s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode()]
         if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
+            whole = self._store_code(head, pieces, interpreted)
+            handle = s.backend.compile(whole, cached_only=True, layout=s.memory_layout)
+            if handle is not None:  # the whole build, made after the first run's: what later runs take
+                self.code, self.code_handle, self._code_key = whole, handle, key
+                return True
             what = hashlib.sha256(b"".join([*head, repr(len(s.mems)).encode(), translator_digest().encode()]))
             chosen = ran_record(what.hexdigest())
             if chosen is None:  # not yet profiled: the interpreter notes what it enters first
@@ -299,6 +305,8 @@ class ParamBlock:
                     self.code = self._store_code(head, True, p.built)
                     self._pend(self.code, key, build=False)
                 return False
+            background.start(self._build_job(whole, s.memory_layout),  # where the first run's end did not
+                             "every function, for the runs after this one")
             spans = function_spans(len(s.code), self._infos())
             interpreted = interpreted | frozenset(i for i in chosen if i in spans)
         code = self.code = self._store_code(head, pieces, interpreted)
@@ -317,21 +325,21 @@ class ParamBlock:
                                         translator_digest().encode()])).hexdigest()
         return StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
 
-    def _pend(self, code: StoreCode, key: bytes, build: bool = True) -> None:
+    def _pend(self, code: StoreCode, key: bytes, build: bool = True, meanwhile: str | None = None) -> None:
         """The store's code built in the background (unless `build` is false: it is in the cache), for tier_up
-        to move to once it is in the cache."""
+        to move to once it is in the cache; `meanwhile` as background.start's."""
         self._code_key = None
         self.pending = (code, key)
         self._started = self._next_poll = time.monotonic()
         self._enterable = None
         if build:
-            background.start(self._build_job(code, self.store.memory_layout))
+            background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
     def profile_step(self, final: bool = False) -> None:
-        """After a launch of a profiling store. Once it has run PROFILE_S, the functions the interpreter entered
-        so far are built (the rest interpreted), and the run moves to that build when it is ready (tier_up);
-        at the run's end (`final`), the functions entered by then are the choice kept for later runs, built
-        too where they are more."""
+        """After a launch of a profiling store. Once it has run PROFILE_S, or at its end (`final`) where it ends
+        sooner, the functions the interpreter entered so far are built, the rest left to the interpreter; the
+        run moves to that build when it is ready (tier_up), and the choice is kept for the runs after it. At
+        the end the whole build starts too, which later runs take once it is made."""
         p = self.profile
         if p is None or not final and (p.built is not None or time.monotonic() - p.started < PROFILE_S):
             return
@@ -339,24 +347,24 @@ class ParamBlock:
         if self.dirty:  # the store's code changed: sync() profiles it afresh
             self.profile = None
             return
-        ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
-        ran[sorted(self.invoked)] = True
-        spans = function_spans(len(s.code), self._infos())
-        interpreted = p.too_large | frozenset(i for i in spans if not ran[i])
-        code = self._store_code(p.head, True, interpreted)
-        built = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        if p.built is None:
+            ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
+            ran[sorted(self.invoked)] = True
+            spans = function_spans(len(s.code), self._infos())
+            p.built = p.too_large | frozenset(i for i in spans if not ran[i])
+            keep_ran_record(p.what, p.built)
+            self.code = self._store_code(p.head, True, p.built)
+            # Another run may have built the same choice: then it is moved to at the next tier_up.
+            compiled = len(spans) - len(p.built)
+            self._pend(self.code, p.key,
+                       build=s.backend.compile(self.code, cached_only=True, layout=s.memory_layout) is None,
+                       meanwhile=f"{compiled} of {len(spans)} functions, those this run entered; it interprets "
+                                 "until they are built")
         if final:
             self.profile = None
             self.array[P_RAN] = 0
-            keep_ran_record(p.what, interpreted)
-            if p.built is not None:  # the run's own build is under way: this one is for the runs after it
-                if interpreted != p.built and not built:
-                    background.start(self._build_job(code, s.memory_layout))
-                return
-        p.built = interpreted
-        self.code = code
-        # Another run may have built the same choice: then it is moved to at the next tier_up.
-        self._pend(code, p.key, build=not built)
+            background.start(self._build_job(self._store_code(p.head, True, p.too_large), s.memory_layout),
+                             "every function, for the runs after this one")
 
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its

@@ -81,8 +81,9 @@ def enabled() -> bool:
     return os.environ.get("WASMGPU_BACKGROUND_BUILD", "1") != "0"
 
 
-def start(job: BuildJob) -> bool:
-    """Starts the build of `job` in a detached low-priority process, once per key; whether one started."""
+def start(job: BuildJob, meanwhile: str | None = None) -> bool:
+    """Starts the build of `job` in a detached low-priority process, once per key; whether one started.
+    `meanwhile`: what -v says the run does while it builds, where not the interpreter's waiting for it."""
     if job.name in _STARTED or not enabled() or building() >= MAX_BUILDS:
         return False
     _STARTED.add(job.name)
@@ -98,6 +99,8 @@ def start(job: BuildJob) -> bool:
     if job.tag:  # the other memory layout's (tuning.LayoutTrial)
         BUILD_EVENTS.append(BuildEvent(f"{what} for the {job.tag} layout", False, 0.0, background=True,
                                        meanwhile="the run stays in its layout until it is ready"))
+    elif meanwhile is not None:
+        BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True, meanwhile=meanwhile))
     else:
         BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True))
     return True
