@@ -305,10 +305,20 @@ class ParamBlock:
                     self.code = self._store_code(head, True, p.built)
                     self._pend(self.code, key, build=False)
                 return False
-            background.start(self._build_job(whole, s.memory_layout),  # where the first run's end did not
-                             "every function, for the runs after this one")
             spans = function_spans(len(s.code), self._infos())
-            interpreted = interpreted | frozenset(i for i in chosen if i in spans)
+            code = self.code = self._store_code(head, pieces, interpreted | frozenset(i for i in chosen if i in spans))
+            self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
+            # The whole build next, where the first run's end did not start it (or it did not finish).
+            if self.code_handle is None:
+                self._start_builds([code], whole, "the functions an earlier run entered, then every function; this "
+                                                  "run interprets until the first is built")
+            else:
+                self._start_builds([], whole, "every function, for the runs after this one")
+            if self.code_handle is None:
+                self._pend(code, key, build=False)
+                return False
+            self._code_key = key
+            return True
         code = self.code = self._store_code(head, pieces, interpreted)
         if cached_only:
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
@@ -335,11 +345,17 @@ class ParamBlock:
         if build:
             background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
+    def _start_builds(self, first: list[StoreCode], whole: StoreCode, meanwhile: str) -> None:
+        """`first` built in the background, then the whole store, one after another in one process."""
+        jobs = [self._build_job(c, self.store.memory_layout) for c in [*first, whole]]
+        jobs[0].then = jobs[1:]
+        background.start(jobs[0], meanwhile)
+
     def profile_step(self, final: bool = False) -> None:
-        """After a launch of a profiling store. Once it has run PROFILE_S, or at its end (`final`) where it ends
-        sooner, the functions the interpreter entered so far are built, the rest left to the interpreter; the
-        run moves to that build when it is ready (tier_up), and the choice is kept for the runs after it. At
-        the end the whole build starts too, which later runs take once it is made."""
+        """After a launch of a profiling store. Once it has run PROFILE_S, the functions the interpreter entered
+        so far are built, the rest left to the interpreter, and the run moves to that build when it is ready
+        (tier_up). At its end, the functions it entered are the choice kept for later runs (built where they
+        are more), then the whole store is built, which later runs take once it is made."""
         p = self.profile
         if p is None or not final and (p.built is not None or time.monotonic() - p.started < PROFILE_S):
             return
@@ -347,24 +363,28 @@ class ParamBlock:
         if self.dirty:  # the store's code changed: sync() profiles it afresh
             self.profile = None
             return
-        if p.built is None:
-            ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
-            ran[sorted(self.invoked)] = True
-            spans = function_spans(len(s.code), self._infos())
-            p.built = p.too_large | frozenset(i for i in spans if not ran[i])
-            keep_ran_record(p.what, p.built)
-            self.code = self._store_code(p.head, True, p.built)
+        ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
+        ran[sorted(self.invoked)] = True
+        spans = function_spans(len(s.code), self._infos())
+        left = p.too_large | frozenset(i for i in spans if not ran[i])  # what the build leaves interpreted
+        code = self._store_code(p.head, True, left)
+        made = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        compiled = f"{len(spans) - len(left)} of {len(spans)} functions, those this run entered"
+        if not final:
+            p.built = left
+            self.code = code
             # Another run may have built the same choice: then it is moved to at the next tier_up.
-            compiled = len(spans) - len(p.built)
-            self._pend(self.code, p.key,
-                       build=s.backend.compile(self.code, cached_only=True, layout=s.memory_layout) is None,
-                       meanwhile=f"{compiled} of {len(spans)} functions, those this run entered; it interprets "
-                                 "until they are built")
-        if final:
-            self.profile = None
-            self.array[P_RAN] = 0
-            background.start(self._build_job(self._store_code(p.head, True, p.too_large), s.memory_layout),
-                             "every function, for the runs after this one")
+            self._pend(code, p.key, build=not made, meanwhile=f"{compiled}; it interprets until they are built")
+            return
+        self.profile = None
+        self.array[P_RAN] = 0
+        keep_ran_record(p.what, left)
+        if p.built is None:  # a run shorter than PROFILE_S: its build, for a later call of this store
+            self.code = code
+            self._pend(code, p.key, build=False)
+        first = [] if made or left == p.built else [code]
+        later = f"{compiled}, then every function" if first else "every function, for the runs after this one"
+        self._start_builds(first, self._store_code(p.head, True, p.too_large), later)
 
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its

@@ -50,6 +50,7 @@ class BuildJob:
     cuda_arch: str = ""  # for the CUDA backend: the device's compute capability (else the CPU's build)
     tag: str = ""  # tells apart builds of one key (the layouts)
     interpreted: list[int] = field(default_factory=list)  # functions without compiled code (to_c.compile_store)
+    then: list[BuildJob] = field(default_factory=list)  # built after this one, in the same process
 
     @property
     def name(self) -> str:
@@ -86,7 +87,7 @@ def start(job: BuildJob, meanwhile: str | None = None) -> bool:
     `meanwhile`: what -v says the run does while it builds, where not the interpreter's waiting for it."""
     if job.name in _STARTED or not enabled() or building() >= MAX_BUILDS:
         return False
-    _STARTED.add(job.name)
+    _STARTED.update(j.name for j in [job, *job.then])
     try:
         proc = subprocess.Popen([sys.executable, "-m", "wasmgpu.vm.background"], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -145,22 +146,24 @@ def _lock(key: str) -> int | None:
 
 
 def main() -> int:
-    job: BuildJob = pickle.loads(sys.stdin.buffer.read())
+    first: BuildJob = pickle.loads(sys.stdin.buffer.read())
     os.nice(19)
-    fd = _lock(job.name)
-    if fd is None:
-        return 0  # another process builds it
-    try:
-        job.build()
-    except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
-        return 1
-    finally:
-        os.close(fd)
+    failed = 0
+    for job in [first, *first.then]:
+        fd = _lock(job.name)
+        if fd is None:
+            continue  # another process builds it
         try:
-            _lock_path(job.name).unlink()
-        except OSError:
-            pass
-    return 0
+            job.build()
+        except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
+            failed = 1
+        finally:
+            os.close(fd)
+            try:
+                _lock_path(job.name).unlink()
+            except OSError:
+                pass
+    return failed
 
 
 if __name__ == "__main__":
