@@ -525,6 +525,7 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     also where an input reaches a function the first run never entered. A rebuild of the parameter block
     keeps the profile."""
     from wasmgpu.runtime import params
+    from wasmgpu.runtime.code_cache import ran_record
 
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
     monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
@@ -545,11 +546,20 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     p.dirty = True  # the block made again (as a memory's growth does): the same profile goes on
     p.sync()
     assert p.profile is profile
+    handle, key = p.code_handle, p._code_key
+    p.code_handle, p._code_key = object(), profile.key  # as after tier_up, then the block made again
+    p.dirty = True
+    p.sync()
+    assert p.profile is profile and int(p.array[params.P_RAN]) == first.store.backend.ptr(profile.ran)
+    p.code_handle, p._code_key, p.dirty = handle, key, True  # back to interpreting, the profile going on
     assert [r.values for r in first.call("run", args[:2])] == want[:2]
     assert first.store.tier_used == "interp"
+    backend = first.store.backend
     cube = 1  # the functions in order: $sq, $cube, $sum, run
-    entered = first.store.params.code
-    assert entered.interpreted == {cube}
+    entered = p._store_code(profile.head, True, frozenset({cube}))  # the build of what the run entered
+    assert ran_record(profile.what) is None
+    first.store.close()  # the end of its runs: what they entered is kept and built
+    assert ran_record(profile.what) == {cube}
     deadline = time.monotonic() + 240
     seen = set()
     while True:
@@ -558,7 +568,7 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
         if later.store.tier_used == "compiled":
             seen.add(later.store.params.code.interpreted)
         # Both builds made: the first one's choice and the whole (which later stores then take).
-        if frozenset() in seen and first.store.backend.compile(entered, cached_only=True) is not None:
+        if frozenset() in seen and backend.compile(entered, cached_only=True) is not None:
             break
         assert time.monotonic() < deadline, f"the background builds did not finish in 240 s ({seen})"
         time.sleep(0.5)

@@ -300,6 +300,7 @@ class CudaBackend(Backend):
         from ..vm.build import VM_DIR, load_cuda_kernel, variant_defines
         from ..vm.cuda_units import min_blocks
 
+        context_warmed()  # before any CUDA call here, which would make the context itself
         if device is not None:
             # CuPy's current device is per thread: this engine's arrays and kernels go to the calling
             # thread's, so it becomes `device` here (one thread per GPU drives several).
@@ -308,7 +309,6 @@ class CudaBackend(Backend):
                 raise WasmGpuError(f"there is no GPU {device} (this process sees {count})")
             cupy.cuda.Device(device).use()
 
-        context_warmed()
         if os.environ.get(SHARED_DEVICE_VAR):
             sleep_while_waiting(cupy.cuda.runtime.getDevice())
         self.xp = cupy

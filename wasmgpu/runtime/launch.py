@@ -168,7 +168,6 @@ class Launcher:
             self.layout_trial = None
         try:
             self._launch_until_done(on_slice, tuner)
-            s.params.profile_step(final=True)  # a profiling store's build starts now at the latest
         finally:
             if (tuner is not None or self.layout_trial is not None) and s.params.array is not None:
                 s.params.array[P_FUEL_SLICE] = s.fuel_slice  # the tuner's and trial's slices were for their launches

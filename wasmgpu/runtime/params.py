@@ -147,8 +147,10 @@ class EntryProfile:
     too_large: frozenset[int]  # left to the interpreter whatever runs (left_to_interpreter)
     key: bytes  # ParamBlock._compile's key of the store's state
     ran: Any  # u8 per function on the backend (P_RAN)
-    started: float
+    started: float | None = None  # time.monotonic() after its first launch
     built: frozenset[int] | None = None  # the functions left to the interpreter by the build this run started
+    launched: bool = False
+    retry_at: float = 0.0  # where no build could start: when to ask again
 
 
 class ParamBlock:
@@ -195,6 +197,11 @@ class ParamBlock:
             compiled = self._compile(ftab, cached_only=True)
         else:
             self.code_handle = None
+        p = self._last_profile
+        if self.profile is None and p is not None and p.key == self._state_key(ftab, s.handler_table().tobytes()):
+            # The same code, its block made again (a memory grown after the run moved to compiled code).
+            self.profile = p
+            self.array[P_RAN] = s.backend.ptr(p.ran)
         if not compiled:
             self.code_handle = self.interpreter()
         self.tier_used = "compiled" if compiled else "interp"
@@ -277,8 +284,7 @@ class ParamBlock:
         # and the try regions (they add the edges to their landing pads, to_c._landings).
         s = self.store
         regions = s.handler_table().tobytes()
-        key = (len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
-               + s.memory_layout.encode())
+        key = self._state_key(ftab, regions)
         if key == self._code_key and self.code_handle is not None:
             return True
         pieces = in_pieces(s.backend.name, s.code, self._infos())
@@ -297,7 +303,7 @@ class ParamBlock:
                 p = self._last_profile
                 if p is None or p.what != what.hexdigest():
                     ran = s.backend.zeros((len(s.funcs),), np.uint8)
-                    p = EntryProfile(what.hexdigest(), head, interpreted, key, ran, time.monotonic())
+                    p = EntryProfile(what.hexdigest(), head, interpreted, key, ran)
                 p.key = key
                 self.profile = p
                 self.array[P_RAN] = s.backend.ptr(p.ran)
@@ -330,20 +336,26 @@ class ParamBlock:
         self._code_key = key
         return True
 
+    def _state_key(self, ftab: np.ndarray, regions: bytes) -> bytes:
+        """What tells whether the store's code still has the build it had: the code's length (it only grows),
+        the function table, the number of memories, the try regions and the memory layout."""
+        s = self.store
+        return (len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
+                + s.memory_layout.encode())
+
     def _store_code(self, head: list[bytes], pieces: bool, interpreted: frozenset[int]) -> StoreCode:
         name = hashlib.sha256(b"".join([*head, repr((len(self.store.mems), pieces, sorted(interpreted))).encode(),
                                         translator_digest().encode()])).hexdigest()
         return StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
 
-    def _pend(self, code: StoreCode, key: bytes, build: bool = True, meanwhile: str | None = None) -> None:
+    def _pend(self, code: StoreCode, key: bytes, build: bool = True, meanwhile: str | None = None) -> bool:
         """The store's code built in the background (unless `build` is false: it is in the cache), for tier_up
-        to move to once it is in the cache; `meanwhile` as background.start's."""
+        to move to once it is in the cache; `meanwhile` as background.start's. Whether a build started."""
         self._code_key = None
         self.pending = (code, key)
         self._started = self._next_poll = time.monotonic()
         self._enterable = None
-        if build:
-            background.start(self._build_job(code, self.store.memory_layout), meanwhile)
+        return build and background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
     def _start_builds(self, first: list[StoreCode], whole: StoreCode, meanwhile: str) -> None:
         """`first` built in the background, then the whole store, one after another in one process."""
@@ -351,40 +363,59 @@ class ParamBlock:
         jobs[0].then = jobs[1:]
         background.start(jobs[0], meanwhile)
 
-    def profile_step(self, final: bool = False) -> None:
-        """After a launch of a profiling store. Once it has run PROFILE_S, the functions the interpreter entered
-        so far are built, the rest left to the interpreter, and the run moves to that build when it is ready
-        (tier_up). At its end, the functions it entered are the choice kept for later runs (built where they
-        are more), then the whole store is built, which later runs take once it is made."""
+    def profile_step(self) -> None:
+        """After each launch of a profiling store: once its launches have run PROFILE_S, the functions the
+        interpreter entered so far are built, the rest left to the interpreter, and the run moves to that
+        build when it is ready (tier_up)."""
         p = self.profile
-        if p is None or not final and (p.built is not None or time.monotonic() - p.started < PROFILE_S):
+        if p is None or self.dirty:  # a block made again carries the profile on (sync)
+            return
+        now = time.monotonic()
+        p.launched = True
+        if p.started is None:
+            p.started = now
+        if p.built is not None or now - p.started < PROFILE_S or now < p.retry_at:
+            return
+        left, code, made = self._profiled(p)
+        compiled = f"{len(self._spans()) - len(left)} of {len(self._spans())} functions, those this run entered"
+        started = self._pend(code, p.key, build=not made, meanwhile=f"{compiled}; it interprets until they are built")
+        if made or started:
+            p.built, self.code = left, code
+        else:  # no room for a build now (MAX_BUILDS): asked again later
+            self.pending, p.retry_at = None, now + PROFILE_S
+
+    def profile_end(self) -> None:
+        """The store's runs are over (Store.close): the functions they entered are kept as the choice for later
+        runs of the code and built where the run's own build did not hold them all, then the whole store, in
+        one background process. Best effort: nothing is kept where the store never launched, its code
+        changed, or the device cannot be read."""
+        p, self.profile = self.profile, None
+        if p is None or not p.launched:
             return
         s = self.store
-        if self.dirty:  # the store's code changed: sync() profiles it afresh
-            self.profile = None
+        try:
+            if p.key != self._state_key(self._function_table(), s.handler_table().tobytes()):
+                return
+            left, code, made = self._profiled(p)
+            keep_ran_record(p.what, left)
+            first = [] if made or left == p.built else [code]
+            compiled = f"{len(self._spans()) - len(left)} of {len(self._spans())} functions, those this run entered"
+            later = f"{compiled}, then every function" if first else "every function, for the runs after this one"
+            self._start_builds(first, self._store_code(p.head, True, p.too_large), later)
+        except Exception:  # noqa: BLE001 - the run's results stand; the next run profiles again
             return
+
+    def _spans(self) -> dict[int, tuple[int, int]]:
+        return function_spans(len(self.store.code), self._infos())
+
+    def _profiled(self, p: EntryProfile) -> tuple[frozenset[int], StoreCode, bool]:
+        """What profile `p` so far leaves to the interpreter, the code built so, and whether it is made."""
+        s = self.store
         ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
         ran[sorted(self.invoked)] = True
-        spans = function_spans(len(s.code), self._infos())
-        left = p.too_large | frozenset(i for i in spans if not ran[i])  # what the build leaves interpreted
+        left = p.too_large | frozenset(i for i in self._spans() if not ran[i])
         code = self._store_code(p.head, True, left)
-        made = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
-        compiled = f"{len(spans) - len(left)} of {len(spans)} functions, those this run entered"
-        if not final:
-            p.built = left
-            self.code = code
-            # Another run may have built the same choice: then it is moved to at the next tier_up.
-            self._pend(code, p.key, build=not made, meanwhile=f"{compiled}; it interprets until they are built")
-            return
-        self.profile = None
-        self.array[P_RAN] = 0
-        keep_ran_record(p.what, left)
-        if p.built is None:  # a run shorter than PROFILE_S: its build, for a later call of this store
-            self.code = code
-            self._pend(code, p.key, build=False)
-        first = [] if made or left == p.built else [code]
-        later = f"{compiled}, then every function" if first else "every function, for the runs after this one"
-        self._start_builds(first, self._store_code(p.head, True, p.too_large), later)
+        return left, code, s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
 
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its

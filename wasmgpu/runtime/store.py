@@ -321,6 +321,9 @@ class Store:
         """Let go at once of everything the store holds (memories, stacks, tables, the extension's device
         state): its objects refer to each other, so that otherwise it would all wait for the cyclic garbage
         collector. The store is not to be used again."""
+        params = self.__dict__.get("params")
+        if params is not None:
+            params.profile_end()  # what its runs entered, kept and built (best effort)
         ext = self.__dict__.get("extension")
         self.__dict__.clear()
         if ext is not None:
@@ -347,6 +350,7 @@ class Store:
         """Function `func` started on idle lane `lane` (a thread, a child process) with `args`, as a call
         starts it, and with what lane `fuel_of` has left of its fuel."""
         f = self.funcs[func]
+        self.params.invoked.add(func)
         sv = self.slot_view()
         sv[:f.nlocals, lane] = 0
         for k, a in enumerate(args):
@@ -360,6 +364,7 @@ class Store:
         """start_lane for many idle lanes at once, with no arguments and each lane's own fuel: a few
         transfers for all of them."""
         f = self.funcs[func]
+        self.params.invoked.add(func)
         at = self.xp.asarray(np.asarray(lanes, dtype=np.int64))
         if f.nlocals:
             self.slot_view()[:f.nlocals, at] = 0
