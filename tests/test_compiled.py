@@ -556,7 +556,7 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     assert first.store.tier_used == "interp"
     backend = first.store.backend
     cube = 1  # the functions in order: $sq, $cube, $sum, run
-    entered = p._store_code(profile.head, True, frozenset({cube}))  # the build of what the run entered
+    entered = p._store_code(profile.what, True, frozenset({cube}))  # the build of what the run entered
     assert ran_record(profile.what) is None
     first.store.close()  # the end of its runs: what they entered is kept and built
     assert ran_record(profile.what) == {cube}

@@ -142,8 +142,7 @@ def _wide(types: tuple[int, ...]) -> int:
 class EntryProfile:
     """A store noting the functions its interpreter enters before its build (PROFILE_MIN_WORDS)."""
 
-    what: str  # the code's digest, which the cache keeps the choice under
-    head: list[bytes]  # what names a build of the code, before its choice of functions (ParamBlock._store_code)
+    what: str  # the code's digest: what names its builds, and the cache keeps the choice under
     too_large: frozenset[int]  # left to the interpreter whatever runs (left_to_interpreter)
     key: bytes  # ParamBlock._compile's key of the store's state
     ran: Any  # u8 per function on the backend (P_RAN)
@@ -289,43 +288,43 @@ class ParamBlock:
             return True
         pieces = in_pieces(s.backend.name, s.code, self._infos())
         interpreted = left_to_interpreter(s.backend.name, s.code, self._infos(), pieces)
-        head = [s.code.tobytes(), ftab.tobytes(), regions, repr(sorted(self._sigs().items())).encode()]
+        # The code's digest: what names its builds (with the functions they leave to the interpreter), and
+        # what the cache keeps the functions a profiled run entered under.
+        what = hashlib.sha256(b"".join([s.code.tobytes(), ftab.tobytes(), regions,
+                                        repr((sorted(self._sigs().items()), len(s.mems))).encode(),
+                                        translator_digest().encode()])).hexdigest()
         if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
-            whole = self._store_code(head, pieces, interpreted)
+            whole = self._store_code(what, pieces, interpreted)
             handle = s.backend.compile(whole, cached_only=True, layout=s.memory_layout)
             if handle is not None:  # the whole build, made after the first run's: what later runs take
                 self.code, self.code_handle, self._code_key = whole, handle, key
                 return True
-            what = hashlib.sha256(b"".join([*head, repr(len(s.mems)).encode(), translator_digest().encode()]))
-            chosen = ran_record(what.hexdigest())
+            chosen = ran_record(what)
             if chosen is None:  # not yet profiled: the interpreter notes what it enters first
                 self.code_handle, self._code_key = None, None
                 p = self._last_profile
-                if p is None or p.what != what.hexdigest():
-                    ran = s.backend.zeros((len(s.funcs),), np.uint8)
-                    p = EntryProfile(what.hexdigest(), head, interpreted, key, ran)
+                if p is None or p.what != what:
+                    p = EntryProfile(what, interpreted, key, s.backend.zeros((len(s.funcs),), np.uint8))
                 p.key = key
                 self.profile = p
                 self.array[P_RAN] = s.backend.ptr(p.ran)
                 if p.built is not None:  # its build, started before the rebuild, is still what the run moves to
-                    self.code = self._store_code(head, True, p.built)
+                    self.code = self._store_code(what, True, p.built)
                     self._pend(self.code, key, build=False)
                 return False
             spans = function_spans(len(s.code), self._infos())
-            code = self.code = self._store_code(head, pieces, interpreted | frozenset(i for i in chosen if i in spans))
+            code = self.code = self._store_code(what, pieces, interpreted | frozenset(i for i in chosen if i in spans))
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             # The whole build next, where the first run's end did not start it (or it did not finish).
-            if self.code_handle is None:
-                self._start_builds([code], whole, "the functions an earlier run entered, then every function; this "
-                                                  "run interprets until the first is built")
-            else:
+            if self.code_handle is not None:
                 self._start_builds([], whole, "every function, for the runs after this one")
-            if self.code_handle is None:
-                self._pend(code, key, build=False)
-                return False
-            self._code_key = key
-            return True
-        code = self.code = self._store_code(head, pieces, interpreted)
+                self._code_key = key
+                return True
+            self._start_builds([code], whole, "the functions an earlier run entered, then every function; this run "
+                                              "interprets until the first is built")
+            self._pend(code, key, build=False)
+            return False
+        code = self.code = self._store_code(what, pieces, interpreted)
         if cached_only:
             self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
             if self.code_handle is None:
@@ -343,9 +342,10 @@ class ParamBlock:
         return (len(s.code).to_bytes(8, "little") + len(s.mems).to_bytes(8, "little") + ftab.tobytes() + regions
                 + s.memory_layout.encode())
 
-    def _store_code(self, head: list[bytes], pieces: bool, interpreted: frozenset[int]) -> StoreCode:
-        name = hashlib.sha256(b"".join([*head, repr((len(self.store.mems), pieces, sorted(interpreted))).encode(),
-                                        translator_digest().encode()])).hexdigest()
+    def _store_code(self, what: str, pieces: bool, interpreted: frozenset[int]) -> StoreCode:
+        """The store's code (`what`: its digest) as built in pieces or not, leaving `interpreted` to the
+        interpreter."""
+        name = hashlib.sha256(repr((what, pieces, sorted(interpreted))).encode()).hexdigest()
         return StoreCode(name, lambda: self.compiled_source(pieces, interpreted), pieces, interpreted)
 
     def _pend(self, code: StoreCode, key: bytes, build: bool = True, meanwhile: str | None = None) -> bool:
@@ -376,8 +376,7 @@ class ParamBlock:
             p.started = now
         if p.built is not None or now - p.started < PROFILE_S or now < p.retry_at:
             return
-        left, code, made = self._profiled(p)
-        compiled = f"{len(self._spans()) - len(left)} of {len(self._spans())} functions, those this run entered"
+        left, code, made, compiled = self._profiled(p)
         started = self._pend(code, p.key, build=not made, meanwhile=f"{compiled}; it interprets until they are built")
         if made or started:
             p.built, self.code = left, code
@@ -396,26 +395,25 @@ class ParamBlock:
         try:
             if p.key != self._state_key(self._function_table(), s.handler_table().tobytes()):
                 return
-            left, code, made = self._profiled(p)
+            left, code, made, compiled = self._profiled(p)
             keep_ran_record(p.what, left)
             first = [] if made or left == p.built else [code]
-            compiled = f"{len(self._spans()) - len(left)} of {len(self._spans())} functions, those this run entered"
             later = f"{compiled}, then every function" if first else "every function, for the runs after this one"
-            self._start_builds(first, self._store_code(p.head, True, p.too_large), later)
+            self._start_builds(first, self._store_code(p.what, True, p.too_large), later)
         except Exception:  # noqa: BLE001 - the run's results stand; the next run profiles again
             return
 
-    def _spans(self) -> dict[int, tuple[int, int]]:
-        return function_spans(len(self.store.code), self._infos())
-
-    def _profiled(self, p: EntryProfile) -> tuple[frozenset[int], StoreCode, bool]:
-        """What profile `p` so far leaves to the interpreter, the code built so, and whether it is made."""
+    def _profiled(self, p: EntryProfile) -> tuple[frozenset[int], StoreCode, bool, str]:
+        """What profile `p` so far leaves to the interpreter, the code built so, whether it is made, and
+        what -v says that build holds."""
         s = self.store
         ran = np.asarray(s.backend.to_host(p.ran)).astype(bool)
         ran[sorted(self.invoked)] = True
-        left = p.too_large | frozenset(i for i in self._spans() if not ran[i])
-        code = self._store_code(p.head, True, left)
-        return left, code, s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        spans = function_spans(len(s.code), self._infos())
+        left = p.too_large | frozenset(i for i in spans if not ran[i])
+        code = self._store_code(p.what, True, left)
+        made = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        return left, code, made, f"{len(spans) - len(left)} of {len(spans)} functions, those this run entered"
 
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its

@@ -100,10 +100,8 @@ def start(job: BuildJob, meanwhile: str | None = None) -> bool:
     if job.tag:  # the other memory layout's (tuning.LayoutTrial)
         BUILD_EVENTS.append(BuildEvent(f"{what} for the {job.tag} layout", False, 0.0, background=True,
                                        meanwhile="the run stays in its layout until it is ready"))
-    elif meanwhile is not None:
-        BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True, meanwhile=meanwhile))
     else:
-        BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True))
+        BUILD_EVENTS.append(BuildEvent(what, False, 0.0, background=True, meanwhile=meanwhile or BuildEvent.meanwhile))
     return True
 
 
