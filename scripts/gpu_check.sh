@@ -2,7 +2,7 @@
 # On a machine with an NVIDIA GPU, in one command: install what is missing (wheels carried in
 # .whl/), run the tests and the spec suite on the CUDA backend, and the benchmarks when present.
 # Usage: bash scripts/gpu_check.sh [OUTDIR [SECTION...]]   (SECTIONs, default all: tests spec compiled
-# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, regs, files, mps and managed only when named, scale, large, regs, files and managed each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
+# fuzz threads pieces layout devices jobs bench, each fitting one 10-minute device call; memcheck, scale, large, tierup, regs, files, mps and managed only when named, scale, large, tierup, regs, files and managed each under WASMGPU_SECTION_S (560 s); the spec suite is read from .testsuite/ or
 # $WASMGPU_TESTSUITE,
 # with the 3.0 scripts to run in its proposals/wasm-3.0/;
 # fuzz modules from .fuzzcorpus/, made with `python3 -m wasmgpu.fuzz --save-corpus .fuzzcorpus`;
@@ -18,7 +18,7 @@ mkdir -p "$out"
 shift $(( $# > 0 ? 1 : 0 ))
 sections=" ${*:-tests spec compiled fuzz threads pieces layout devices jobs bench} "
 for s in $sections; do
-  case " tests spec compiled fuzz threads pieces layout devices jobs bench memcheck scale large regs files mps managed " in
+  case " tests spec compiled fuzz threads pieces layout devices jobs bench memcheck scale large tierup regs files mps managed " in
     *" $s "*) ;;
     *) echo "gpu_check.sh: no section $s" >&2; exit 2 ;;
   esac
@@ -288,6 +288,37 @@ if want scale; then
     "$(grep -c '"exit_code": 0' /tmp/scale-out/results.jsonl 2>/dev/null) exit 0"
   rm -rf /tmp/scale-out
 fi
+# A third-party program's run (NAME FILE from .thirdparty/) made ready: its inputs for instance 0 in DIR, and
+# wasmtime's output of the same run in REF, which each run's is compared with. Sets `args` and `result`.
+thirdparty_case() {
+  local name=$1 file=$2 dir=$3 ref=$4
+  python3 -c "import sys; sys.path.insert(0, 'bench'); import thirdparty as t
+for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').write(v)"
+  case $name in
+    resvg) args=(input.svg out.png); result=out.png ;;
+    flite) args=(-f input.txt -o out.wav); result=out.wav ;;
+  esac
+  cp -r "$dir/." "$ref/"
+  python3 -c "import sys, wasmtime
+e = wasmtime.Engine(); s = wasmtime.Store(e); c = wasmtime.WasiConfig(); c.argv = ['$name', *sys.argv[1:]]
+c.preopen_dir('$ref', '.'); s.set_wasi(c); k = wasmtime.Linker(e); k.define_wasi()
+i = k.instantiate(s, wasmtime.Module.from_file(e, '.thirdparty/$file.wasm'))
+try: i.exports(s)['_start'](s)
+except wasmtime.ExitTrap as x: sys.exit(x.code)" "${args[@]}" || echo "-- $name: wasmtime's run failed"
+}
+# One gpu-run of the case (BACKEND TIER LABEL, the cache in $cache), its time, and its output against wasmtime's.
+thirdparty_run() {
+  local backend=$1 tier=$2 label=$3 t0 rc same
+  rm -f "$dir/$result"
+  t0=$(date +%s%N)
+  WASMGPU_CACHE=$cache timeout "$(left 280)" python3 -m wasmgpu.cli -v --backend "$backend" --tier "$tier" \
+    --dir "$dir::." ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|build|cache hit|time:|parts|error" \
+    | tail -8
+  rc=${PIPESTATUS[0]}
+  same=$(cmp -s "$dir/$result" "$ref/$result" && echo "the same as wasmtime's" || echo "NOT wasmtime's")
+  echo "-- $name $backend $label: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc, $result $same"
+  [ "$rc" = 0 ] && [[ "$same" != NOT* ]] || status=1
+}
 if want large; then
   # Not in the default sections: third-party modules carried in .thirdparty/ (resvg-0.31.0.wasm, 4.4 MB;
   # flite-0.1.1.wasm, 21.5 MB: bench/thirdparty.py) compiled on this host, one instance: the first build
@@ -296,35 +327,15 @@ if want large; then
   end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
   cache=$(mktemp -d)
   carried=""
-  for prog in resvg:resvg-0.31.0:input.svg:out.png flite:flite-0.1.1:-f:input.txt; do
-    IFS=: read -r name file a b <<< "$prog"
+  for prog in resvg:resvg-0.31.0 flite:flite-0.1.1; do
+    IFS=: read -r name file <<< "$prog"
     [ -f ".thirdparty/$file.wasm" ] || { echo "-- $name: .thirdparty/$file.wasm not carried"; continue; }
     carried="$carried${carried:+,}$name"
-    dir=$(mktemp -d)
-    python3 -c "import sys; sys.path.insert(0, 'bench'); import thirdparty as t
-for k, v in getattr(t, '${name}_inputs')(0).items(): open('$dir/' + k, 'wb').write(v)"
-    args=("$a" "$b")
-    result=out.png
-    [ "$name" = flite ] && args+=(-o out.wav) && result=out.wav
-    # wasmtime's output of the same run, which each run's is compared with
-    ref=$(mktemp -d)
-    cp -r "$dir/." "$ref/"
-    python3 -c "import sys, wasmtime
-e = wasmtime.Engine(); s = wasmtime.Store(e); c = wasmtime.WasiConfig(); c.argv = ['$name', *sys.argv[1:]]
-c.preopen_dir('$ref', '.'); s.set_wasi(c); k = wasmtime.Linker(e); k.define_wasi()
-i = k.instantiate(s, wasmtime.Module.from_file(e, '.thirdparty/$file.wasm'))
-try: i.exports(s)['_start'](s)
-except wasmtime.ExitTrap as x: sys.exit(x.code)" "${args[@]}" || echo "-- $name: wasmtime's run failed"
+    dir=$(mktemp -d) ref=$(mktemp -d)
+    thirdparty_case "$name" "$file" "$dir" "$ref"
     for backend in cuda cpu; do
       for run in first cached; do
-        rm -f "$dir/$result"
-        t0=$(date +%s%N)
-        WASMGPU_CACHE=$cache timeout "$(left 280)" python3 -m wasmgpu.cli -v --backend $backend --tier compiled --dir "$dir::." \
-          ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|cache hit|time:|parts|error" | tail -8
-        rc=${PIPESTATUS[0]}
-        same=$(cmp -s "$dir/$result" "$ref/$result" && echo "the same as wasmtime's" || echo "NOT wasmtime's")
-        echo "-- $name $backend $run: $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit $rc, $result $same"
-        [ "$rc" = 0 ] && [[ "$same" != NOT* ]] || status=1
+        thirdparty_run $backend compiled $run
       done
     done
   done
@@ -332,6 +343,27 @@ except wasmtime.ExitTrap as x: sys.exit(x.code)" "${args[@]}" || echo "-- $name:
     WASMGPU_CACHE=$cache timeout "$(left 300)" python3 bench/jobs.py --programs "$carried" --instances 1000 \
       --tier compiled --engines cuda,cpu,wasmtime --deadline "$(left 280)" 2>&1 | tail -8 || status=1
   fi
+fi
+if want tierup; then
+  # Not in the default sections: resvg (.thirdparty/resvg-0.31.0.wasm) under auto on CUDA from an empty
+  # cache, one instance: the interpreter alone; auto's first run (it interprets, notes the functions it
+  # enters, builds those in the background and moves to them when built: params.PROFILE_MIN_WORDS); its
+  # second (the kept choice); one after the whole build. Then the compiled tier packed and spread.
+  echo "== a large module's first runs under auto on CUDA"
+  end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
+  cache=$(mktemp -d) dir=$(mktemp -d) ref=$(mktemp -d) name=resvg file=resvg-0.31.0
+  thirdparty_case $name $file "$dir" "$ref"
+  thirdparty_run cuda interp interpreted
+  thirdparty_run cuda auto "auto, first run"
+  thirdparty_run cuda auto "auto, second run"
+  WASMGPU_CACHE=$cache python3 -c "from wasmgpu.vm import background
+print(f'waited {background.wait($(left 300)):.0f} s for the background builds')"
+  thirdparty_run cuda auto "auto, after the builds"
+  # Then 100 instances, each its own input, under auto (the builds made) and interpreted, against wasmtime.
+  for tier in auto interp; do
+    WASMGPU_CACHE=$cache timeout "$(left 200)" python3 bench/jobs.py --programs resvg --instances 100 --tier $tier \
+      --engines cuda,wasmtime --deadline "$(left 195)" 2>&1 | tail -3 || status=1
+  done
 fi
 if want regs; then
   # Not in the default sections: the C benchmarks compiled, against their native CUDA builds (issue 25's

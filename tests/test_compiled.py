@@ -475,8 +475,8 @@ def test_spec_subset_under_compiled_tier(pieces: str) -> None:
 
 
 def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> None:
-    """auto interprets a store over its bound on the CPU and builds it in pieces in the background; a later
-    store of the same code finds that build and runs compiled, with the same results."""
+    """auto interprets a store over its bound and builds it in pieces in the background; a later store of the
+    same code finds that build and runs compiled, with the same results."""
     from wasmgpu.runtime import params
 
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
@@ -484,8 +484,9 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
     monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
     monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
     monkeypatch.delenv("WASMGPU_TIER", raising=False)  # the GPU check runs the suite with it set to interp
-    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", 10)
-    mod = Engine("cpu").load((BENCH_WASM / "qsort.wasm").read_bytes())
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
+    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
+    mod = Engine(BACKEND).load((BENCH_WASM / "qsort.wasm").read_bytes())
     args = [(i,) for i in range(3)]
     first = mod.instantiate(3)
     want = [r.values for r in first.call("run", args)]
@@ -533,9 +534,10 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
     monkeypatch.delenv("WASMGPU_TIER", raising=False)
     monkeypatch.delenv("WASMGPU_BUILD_ALL", raising=False)
-    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, "cpu", 10)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
+    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
     monkeypatch.setattr(params, "PROFILE_MIN_WORDS", 1)
-    mod = Engine("cpu").load(wasmtime.wat2wasm(ENTERED))
+    mod = Engine(BACKEND).load(wasmtime.wat2wasm(ENTERED))
     args = [(1,), (7,), (200,)]
     want = [r.values for r in mod.instantiate(3, tier="interp").call("run", args)]
     first = mod.instantiate(2)
@@ -608,13 +610,13 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
     if hybrid:
         monkeypatch.setenv("WASMGPU_PIECES_WORDS", "0")
         monkeypatch.setenv("WASMGPU_PIECE_MAX_WORDS", "100")
-    mod = Engine("cpu").load((BENCH_WASM / f"{name}.wasm").read_bytes())
+    mod = Engine(BACKEND).load((BENCH_WASM / f"{name}.wasm").read_bytes())
     args = [(i,) for i in range(4)]
     want = [(r.values, r.trap) for r in mod.instantiate(4, tier="interp").call("run", args)]
     batch = mod.instantiate(4, tier="interp", fuel_slice=5000)
     p = batch.store.params
     p.sync()
-    interpreted = params_mod.left_to_interpreter("cpu", batch.store.code, p._infos(), hybrid)
+    interpreted = params_mod.left_to_interpreter(BACKEND, batch.store.code, p._infos(), hybrid)
     assert bool(interpreted) == hybrid
     source = p.compiled_source(pieces=hybrid or None, interpreted=interpreted)
     code = StoreCode("tier-up-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source, hybrid,
@@ -625,6 +627,37 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
     got = [(r.values, r.trap) for r in batch.call("run", args, on_slice=lambda: tiers.append(p.tier_used))]
     assert got == want
     assert tiers[0] == "interp" and tiers[-1] == "compiled", tiers
+
+
+def test_a_store_under_its_backends_bound_is_not_built_in_the_background(monkeypatch, tmp_path) -> None:
+    """auto leaves a store under BACKGROUND_MIN_WORDS of its backend (CUDA's: where compiled pieces measured
+    slower than the interpreter) to the interpreter, and starts no build of it."""
+    from wasmgpu.runtime import params
+    from wasmgpu.vm import background
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    monkeypatch.delenv("WASMGPU_TIER", raising=False)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
+    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {BACKEND: 10**9})
+    monkeypatch.setattr(background, "start", lambda *a, **k: pytest.fail("a background build started"))
+    batch = Engine(BACKEND).load((BENCH_WASM / "qsort.wasm").read_bytes()).instantiate(2)
+    assert [r.trap for r in batch.call("run", [(1,), (2,)])] == [None, None]
+    assert batch.store.tier_used == "interp"
+
+
+def test_a_background_build_targets_the_stores_device(monkeypatch) -> None:
+    """A store's background build is made for its backend's target (CUDA: the GPU's compute capability), so
+    that the run finds it under the key it looks up."""
+    batch = Engine("cpu").load((BENCH_WASM / "qsort.wasm").read_bytes()).instantiate(1)
+    p = batch.store.params
+    p.sync()
+    code = p._store_code("ab" * 32, True, frozenset())
+    assert p._build_job(code, "contiguous").cuda_arch == ""
+    monkeypatch.setattr(batch.store.backend, "arch", "90")
+    job = p._build_job(code, "contiguous")
+    assert (job.cuda_arch, job.key) == ("90", code.key)
+    assert p._build_job(None, "interleaved", tag="interleaved").cuda_arch == "90"
 
 
 def test_no_more_than_max_builds_run_in_the_background(monkeypatch, tmp_path) -> None:

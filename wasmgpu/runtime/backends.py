@@ -86,6 +86,8 @@ class Backend:
 
     # Whether auto builds large stores in the background for the next run (vm/background.py).
     background_builds = False
+    # What the backend's builds target, where not the host's CPU: the GPU's compute capability ("90").
+    arch = ""
 
     def compile(self, code: StoreCode, cached_only: bool = False, layout: str | None = None) -> Any:
         """A store's code compiled to C (compiler/to_c.py), built for this backend and `layout` (None: the
@@ -325,7 +327,7 @@ class CudaBackend(Backend):
                                f"{self.memory_layout}")
         self.kernel = load_cuda_kernel(defines=self.defines)
         self._interpreters = {self.start_layout: self.kernel}  # Backend.interpreter's
-        self.arch = cupy.cuda.Device().compute_capability
+        self.arch = str(cupy.cuda.Device().compute_capability)
         # WASMGPU_NEAR fixes the window (A/B runs, bench/NOTES.md) instead of measuring per launch.
         near = os.environ.get("WASMGPU_NEAR", "")
         if near and not (near.isdigit() and int(near) < 1 << 32):
@@ -379,6 +381,8 @@ class CudaBackend(Backend):
         except (MemoryError, cupy.cuda.runtime.CUDARuntimeError) as e:
             raise ResourceLimitError(f"could not reserve {format_bytes(nbytes)} of managed memory") from e
         return cupy.ndarray(shape, dtype, memptr=ptr)
+
+    background_builds = True  # for stores that profile first (params.BACKGROUND_MIN_WORDS)
 
     def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         from ..vm.build import load_cuda_kernel

@@ -67,6 +67,11 @@ TIERS = ("auto", "interp", "compiled")
 AUTO_COMPILE_WORDS = {"cuda": 4096, "cpu": 16384, "cpu-interleaved": 16384}
 
 
+# auto builds stores of at least BACKGROUND_MIN_WORDS[backend] words in the background (the CPU's: those
+# past AUTO_COMPILE_WORDS). On CUDA, compiled pieces ran Rust std programs (10-12k words) 1.4-2x slower than the
+# interpreter (their lanes part on data-dependent paths), resvg's (535k words) hybrid build ran one instance's
+# 9.65 s of launches (bench/NOTES.md), so CUDA's auto builds only the stores that profile first.
+BACKGROUND_MIN_WORDS = {"cuda": 65536}
 # auto builds stores up to this size in the background (vm/background.py). Measured on two cores: resvg
 # (535k words) built in 165 s and ran 2x the interpreter; yosys (1.4M words) took 35 min and 4.6 GB to
 # build, and its compiled run did not end in 20 minutes (not understood yet).
@@ -192,7 +197,8 @@ class ParamBlock:
             self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
         if compiled:
             self._compile(ftab)
-        elif self.tier == "auto" and s.backend.background_builds and len(s.code) <= BACKGROUND_MAX_WORDS:
+        elif (self.tier == "auto" and s.backend.background_builds
+              and BACKGROUND_MIN_WORDS.get(s.backend.name, 0) <= len(s.code) <= BACKGROUND_MAX_WORDS):
             compiled = self._compile(ftab, cached_only=True)
         else:
             self.code_handle = None
@@ -418,15 +424,14 @@ class ParamBlock:
     def build_layout(self, layout: str) -> bool:
         """Start building, in a process of its own (vm/background.py), what this store runs in `layout`: its
         compiled code where it runs compiled, else the interpreter. Whether a build started."""
-        s = self.store
         code = self.code if self.tier_used == "compiled" else None
-        job = self._build_job(code, layout, tag=layout, arch=str(getattr(s.backend, "arch", "")))
-        return background.start(job)
+        return background.start(self._build_job(code, layout, tag=layout))
 
-    def _build_job(self, code: StoreCode | None, layout: str, tag: str = "", arch: str = "") -> background.BuildJob:
+    def _build_job(self, code: StoreCode | None, layout: str, tag: str = "") -> background.BuildJob:
         """A background build of `code` (None: the interpreter) for this store's backend in `layout`."""
         s = self.store
         defines = s.backend.defines_for(layout)
+        arch = s.backend.arch  # CUDA's builds target the store's GPU; the CPU's the host
         if code is None:
             return background.BuildJob("interpreter", None, [], {}, 0, False, s.backend.instance_minor, defines, [],
                                         arch, tag)
