@@ -678,6 +678,36 @@ def test_no_more_than_max_builds_run_in_the_background(monkeypatch, tmp_path) ->
     assert background.building() == background.MAX_BUILDS - 1
 
 
+def test_a_chain_of_builds_waits_for_anothers_build_of_the_same_code(monkeypatch, tmp_path) -> None:
+    """A background process's chain of builds (BuildJob.then) whose next build another process holds the
+    lock of waits for that build, then goes on in order; it does not build the rest beside it."""
+    import io
+    import pickle
+    import threading
+
+    from wasmgpu.vm import background
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setattr(background, "WAIT_POLL_S", 0.02)
+    monkeypatch.setattr(background.os, "nice", lambda _: 0)
+    built: list[str] = []
+    monkeypatch.setattr(background.BuildJob, "build", lambda job: built.append(job.key))
+    first, whole = (background.BuildJob(k * 40, None, [], {}, 0, True, False, (), []) for k in "ab")  # type: ignore[arg-type]
+    first.then = [whole]
+    monkeypatch.setattr(background.sys, "stdin", io.TextIOWrapper(io.BytesIO(pickle.dumps(first))))
+    held = background._lock(first.name)
+    assert held is not None
+    chain = threading.Thread(target=background.main)
+    chain.start()
+    time.sleep(0.3)
+    assert built == []  # neither its own first build nor the whole one while the other builds
+    background.os.close(held)
+    background._lock_path(first.name).unlink()
+    chain.join(10)
+    assert built == [first.key, whole.key]
+    assert not list(tmp_path.glob(".building-*"))
+
+
 def test_the_functions_over_the_bound_are_left_to_the_interpreter(monkeypatch) -> None:
     """params.left_to_interpreter: in pieces only, the functions of more code words than the bound."""
     from wasmgpu import disasm

@@ -8,7 +8,8 @@ The next run with the same code finds the build there and runs compiled.
 
 The job travels pickled on the child's stdin: compile_store's arguments and the cache key, so that the
 child builds exactly the entry that load_host_library looks up. A lock file per key keeps concurrent
-runs from building the same code twice; one older than LOCK_STALE_S is taken to be left by a dead build.
+runs from building the same code twice (a chain of builds waits for another's build of the same key, then
+finds it in the cache); one older than LOCK_STALE_S is taken to be left by a dead build.
 At most MAX_BUILDS run at once, so that runs of many large modules do not fill the host with compilers.
 """
 
@@ -29,6 +30,8 @@ from ..compiler.to_c import FuncInfo, compile_store
 from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_cuda_kernel, load_host_library
 
 LOCK_STALE_S = 3600.0
+# How often a chain's build waits on another process's build of the same key (main).
+WAIT_POLL_S = 1.0
 # Builds under way at once, over every process sharing the compile cache: each may take gigabytes and a
 # core for minutes, and runs of other large modules meanwhile interpret (and try again next time).
 MAX_BUILDS = 2
@@ -149,8 +152,11 @@ def main() -> int:
     failed = 0
     for job in [first, *first.then]:
         fd = _lock(job.name)
-        if fd is None:
-            continue  # another process builds it
+        while fd is None:
+            # Another process builds it: this chain goes on after that build (found in the cache then), not
+            # beside it, where the next build would take the cores that one needs.
+            time.sleep(WAIT_POLL_S)
+            fd = _lock(job.name)
         try:
             job.build()
         except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
