@@ -660,6 +660,87 @@ def test_a_background_build_targets_the_stores_device(monkeypatch) -> None:
     assert p._build_job(None, "interleaved", tag="interleaved").cuda_arch == "90"
 
 
+@pytest.mark.parametrize("keep", ["interp", "compiled"])
+def test_a_run_keeps_the_tier_that_ran_faster(monkeypatch, tmp_path, keep: str) -> None:
+    """Where the backend measures tiers (CUDA), a run that moves to its compiled code measures its fuel rate
+    against the interpreter's just before, keeps the faster (the interpreter where it ran the margin faster:
+    here a margin of 0 or infinity decides), with the results of a run in one tier, and keeps the choice
+    for the code."""
+    import hashlib
+
+    from wasmgpu.runtime import params as params_mod
+    from wasmgpu.runtime import tuning
+    from wasmgpu.vm.build import StoreCode
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setattr(params_mod, "TIER_UP_POLL_S", 0.0)
+    monkeypatch.setattr(tuning, "TIER_WATCH_S", 0.0)
+    monkeypatch.setattr(tuning, "TIER_MARGIN", 0.0 if keep == "interp" else float("inf"))
+    mod = Engine(BACKEND).load((BENCH_WASM / "fib.wasm").read_bytes())
+    args = [(i,) for i in range(4)]
+    want = [(r.values, r.trap) for r in mod.instantiate(4, tier="interp").call("run", args)]
+    batch = mod.instantiate(4, tier="interp", fuel_slice=3000)
+    monkeypatch.setattr(batch.store.backend, "tier_trials", True)
+    p = batch.store.params
+    p.sync()
+    source = p.compiled_source()
+    code = StoreCode("trial-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source, False, frozenset())
+    batch.store.backend.compile(code)  # what the background build leaves in the cache
+    p._what = "cd" * 32
+    p._pend(code, b"", build=False)
+    assert p.trial is not None and p.trial.first == "interp"
+    tiers: list[str] = []
+    got = [(r.values, r.trap) for r in batch.call("run", args, on_slice=lambda: tiers.append(p.tier_used))]
+    assert got == want
+    assert tiers[0] == "interp" and "compiled" in tiers and tiers[-1] == keep, tiers
+    assert p.trial.state == "done" and p.keep_interp == (keep == "interp")
+    assert tuning.remembered_tier("cd" * 32) == (keep, pytest.approx(p.trial.gain, abs=1e-3))
+
+
+@pytest.mark.parametrize("keep", ["interp", "compiled"])
+def test_a_store_found_built_measures_the_interpreter_too(monkeypatch, tmp_path, keep: str) -> None:
+    """A store whose background build is found made, never measured, starts in it, moves to the interpreter
+    to measure that, and keeps the faster (moving back to its compiled code, or not); a later store of the
+    code takes the kept choice from its start and builds nothing."""
+    from wasmgpu.runtime import params, tuning
+    from wasmgpu.vm import background
+
+    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
+    monkeypatch.delenv("WASMGPU_TIER", raising=False)
+    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
+    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
+    monkeypatch.setattr(params, "TIER_UP_POLL_S", 0.0)
+    monkeypatch.setattr(tuning, "TIER_WATCH_S", 0.0)
+    monkeypatch.setattr(tuning, "TIER_MARGIN", 0.0 if keep == "interp" else float("inf"))
+    monkeypatch.setattr(background, "_STARTED", set())  # a build of this code started by another test
+    mod = Engine(BACKEND).load((BENCH_WASM / "fib.wasm").read_bytes())
+    args = [(i,) for i in range(3)]
+    want = [(r.values, r.trap) for r in mod.instantiate(3, tier="interp").call("run", args)]
+    first = mod.instantiate(3)
+    monkeypatch.setattr(first.store.backend, "tier_trials", True)
+    first.store.params.sync()  # starts the build
+    assert first.store.tier_used == "interp" and first.store.params.pending is not None
+    code = first.store.params.pending[0]
+    deadline = time.monotonic() + 240
+    while first.store.backend.compile(code, cached_only=True) is None:
+        assert time.monotonic() < deadline, "the background build did not finish in 240 s"
+        time.sleep(0.5)
+    later = mod.instantiate(3, fuel_slice=3000)
+    tiers: list[str] = []
+    got = [(r.values, r.trap) for r in later.call("run", args, on_slice=lambda: tiers.append(later.store.tier_used))]
+    assert got == want
+    trial = later.store.params.trial
+    assert trial is not None and trial.first == "compiled" and trial.state == "done"
+    assert tiers[0] == "compiled" and "interp" in tiers and tiers[-1] == keep, tiers
+    monkeypatch.setattr(background, "start", lambda *a, **k: pytest.fail("a background build started"))
+    again = mod.instantiate(3)
+    assert [(r.values, r.trap) for r in again.call("run", args)] == want
+    assert again.store.tier_used == keep and again.store.params.trial is None
+
+
 def test_no_more_than_max_builds_run_in_the_background(monkeypatch, tmp_path) -> None:
     """Runs of many large modules start at most MAX_BUILDS background builds at once (fresh lock files in
     the compile cache); a stale lock is not counted."""

@@ -1009,7 +1009,7 @@ class RunReport:
     workers: int = 1
     worker_kind: str = "worker processes"
     builds: list[BuildEvent] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what the stores chose while running (memory layouts)
+    notes: list[str] = field(default_factory=list)  # what the stores chose while running (memory layouts, tiers)
     steps: list[tuple[str, float]] = field(default_factory=list)
     shards: list[tuple[str, int, float]] = field(default_factory=list)  # (where, instances, seconds) per worker
     worker_seconds: list[float] = field(default_factory=list)  # each worker's, from its job sent to its result
@@ -1330,9 +1330,9 @@ def run_wave(opts: argparse.Namespace, module: Module, store: Store, command: bo
         report.waves += 1
         report.phases.update(store.seconds)  # adds
         report.launches += store.launches
-        trial = store.launcher.layout_trial
-        if trial is not None and trial.note and trial.note not in report.notes:
-            report.notes.append(trial.note)
+        for trial in (store.launcher.layout_trial, store.params.trial):
+            if trial is not None and trial.note and trial.note not in report.notes:
+                report.notes.append(trial.note)
     for k, o in enumerate(outcomes):
         o.index = lo + k
     return outcomes, func.type.results

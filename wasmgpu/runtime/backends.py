@@ -88,6 +88,9 @@ class Backend:
     background_builds = False
     # What the backend's builds target, where not the host's CPU: the GPU's compute capability ("90").
     arch = ""
+    # Whether a run that moves to its compiled code measures it against the interpreter (tuning.TierTrial):
+    # on the CPU compiled code ran every program measured faster.
+    tier_trials = False
 
     def compile(self, code: StoreCode, cached_only: bool = False, layout: str | None = None) -> Any:
         """A store's code compiled to C (compiler/to_c.py), built for this backend and `layout` (None: the
@@ -383,6 +386,7 @@ class CudaBackend(Backend):
         return cupy.ndarray(shape, dtype, memptr=ptr)
 
     background_builds = True  # for stores that profile first (params.BACKGROUND_MIN_WORDS)
+    tier_trials = True
 
     def _build(self, source: StoreCode, cached_only: bool, layout: str) -> Any:
         from ..vm.build import load_cuda_kernel

@@ -187,7 +187,8 @@ class Launcher:
                 ext.before_launch()
             # Not while a background build of the code may take the run over (tier_up): the trial waits.
             measure = layouts is not None and layouts.measuring and s.params.pending is None
-            fuel_before = s.fuel_left.copy() if measure else None
+            tiers = s.params.trial if s.params.trial is not None and s.params.trial.measuring else None
+            fuel_before = s.fuel_left.copy() if measure or tiers is not None else None
             cap = LAYOUT_SLICE if measure else None
             started = time.perf_counter()
             try:
@@ -202,7 +203,11 @@ class Launcher:
                 s.seconds["launches"] += launched - started
                 s.launches += 1
                 if fuel_before is not None:
-                    layouts.record(float((fuel_before - s.fuel_left).sum()), launched - started)  # type: ignore[union-attr]
+                    spent = float((fuel_before - s.fuel_left).sum())
+                    if measure:
+                        layouts.record(spent, launched - started)  # type: ignore[union-attr]
+                    if tiers is not None:
+                        tiers.record(spent, launched - started, s.params.tier_used)
                 if ext is not None:
                     ext.after_launch()
                 s.seconds["after launches"] += time.perf_counter() - launched
@@ -215,6 +220,7 @@ class Launcher:
                 if s.params.pending is not None:
                     busy = (status == running) | (status == hostcall)
                     s.params.tier_up(lambda busy=busy: s.backend.to_host(s.state[S_PC])[busy].astype(np.int64))
+                s.params.trial_step()
                 changed = [hook() for hook in self.after_launch]
             finally:
                 self.status_now = None

@@ -53,6 +53,7 @@ from ..vm import background
 from ..vm.build import BUILD_EVENTS, BuildEvent, StoreCode
 from ..wasm import opcodes as wo
 from .code_cache import keep_ran_record, ran_record, translator_digest
+from .tuning import TierTrial, remember_tier, remembered_tier
 
 if TYPE_CHECKING:
     from .store import Store
@@ -181,6 +182,13 @@ class ParamBlock:
         self.profile: EntryProfile | None = None  # the functions entered, noted before the build (PROFILE_MIN_WORDS)
         self._last_profile: EntryProfile | None = None
         self.invoked: set[int] = set()  # the functions the host called (entered without a call the VM notes)
+        # Where the backend measures whether compiled code pays (tuning.TierTrial): the run's trial, whether
+        # it went back to the interpreter (for good: later blocks of this store do not build again), and the
+        # digest of the code it measured.
+        self.trial: TierTrial | None = None
+        self.keep_interp = False
+        self._what = ""
+        self._held: tuple[StoreCode | None, bytes | None] | None = None  # the compiled code left to measure
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
@@ -197,9 +205,12 @@ class ParamBlock:
             self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
         if compiled:
             self._compile(ftab)
-        elif (self.tier == "auto" and s.backend.background_builds
+        elif (self.tier == "auto" and s.backend.background_builds and not self.keep_interp
+              and not (self.trial is not None and self.trial.holds)
               and BACKGROUND_MIN_WORDS.get(s.backend.name, 0) <= len(s.code) <= BACKGROUND_MAX_WORDS):
             compiled = self._compile(ftab, cached_only=True)
+            if compiled and s.backend.tier_trials and self.trial is None and remembered_tier(self._what) is None:
+                self.trial = TierTrial(first="compiled")  # a build found made, never measured against the interpreter
         else:
             self.code_handle = None
         p = self._last_profile
@@ -299,6 +310,10 @@ class ParamBlock:
         what = hashlib.sha256(b"".join([s.code.tobytes(), ftab.tobytes(), regions,
                                         repr((sorted(self._sigs().items()), len(s.mems))).encode(),
                                         translator_digest().encode()])).hexdigest()
+        self._what = what
+        if cached_only and s.backend.tier_trials and (remembered_tier(what) or ("",))[0] == "interp":
+            self.code_handle, self._code_key = None, None  # an earlier run measured its compiled code slower
+            return False
         if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
             whole = self._store_code(what, pieces, interpreted)
             handle = s.backend.compile(whole, cached_only=True, layout=s.memory_layout)
@@ -361,6 +376,8 @@ class ParamBlock:
         self.pending = (code, key)
         self._started = self._next_poll = time.monotonic()
         self._enterable = None
+        if self.store.backend.tier_trials and self.trial is None and remembered_tier(self._what) is None:
+            self.trial = TierTrial()
         return build and background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
     def _start_builds(self, first: list[StoreCode], whole: StoreCode, meanwhile: str) -> None:
@@ -395,7 +412,7 @@ class ParamBlock:
         one background process. Best effort: nothing is kept where the store never launched, its code
         changed, or the device cannot be read."""
         p, self.profile = self.profile, None
-        if p is None or not p.launched:
+        if p is None or not p.launched or self.keep_interp:
             return
         s = self.store
         try:
@@ -456,9 +473,36 @@ class ParamBlock:
         if not self._enterable[pcs()].all():
             return False
         self.code_handle, self._code_key, self.pending, self.tier_used = handle, key, None, "compiled"
-        BUILD_EVENTS.append(BuildEvent(f"compiled code {code.key[:20]}", True, time.monotonic() - self._started,
-                                       took_over=True))
+        if self.trial is None or self.trial.first == "interp":  # not the move back after measuring
+            BUILD_EVENTS.append(BuildEvent(f"compiled code {code.key[:20]}", True, time.monotonic() - self._started,
+                                           took_over=True))
+        if self.trial is not None:
+            self.trial.moved()
         return True
+
+    def trial_step(self) -> None:
+        """After each launch of a run whose tier is on trial (tuning.TierTrial): the move to the interpreter
+        that measures it, and once both tiers are measured, the choice, kept for the code; where the
+        interpreter was faster the run goes on in it (both tiers keep the same state, and the interpreter goes
+        on from any pc), else it moves back to its compiled code where it left it to measure (tier_up)."""
+        t = self.trial
+        if t is None or self.dirty or not t.measuring:
+            return
+        move = t.next_move()
+        if move is None:
+            return
+        if move == "interp":
+            self._held = (self.code, self._code_key)
+            self.code_handle, self._code_key, self.tier_used = self.interpreter(), None, "interp"
+            return
+        keep = move.removeprefix("keep ")
+        remember_tier(self._what, keep, t.gain)
+        if keep == "interp":
+            self.keep_interp = True
+            self.code_handle, self._code_key, self.pending, self.tier_used = self.interpreter(), None, None, "interp"
+        elif t.first == "compiled" and self._held is not None:
+            code, key = self._held
+            self.pending, self._held, self._enterable = (code, key), None, None  # type: ignore[assignment]
 
     def _sigs(self) -> dict[int, tuple[int, int]]:
         return {sid: (slot_count(t.params), slot_count(t.results)) for t, sid in self.store.sigs.items()}

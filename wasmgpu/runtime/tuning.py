@@ -13,6 +13,7 @@ decides only which lanes run together, never results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -191,5 +192,109 @@ def remember_layout(key: str, layout: str, gain: float) -> None:
 
     try:
         (cache_dir() / f"layout-{key}.txt").write_text(f"{layout} {gain:.3f}\n")
+    except OSError:  # a read-only cache: the next run measures again
+        pass
+
+
+# Launch seconds each tier runs before a TierTrial compares them (tests make it 0), and how much faster the
+# interpreter must run for the run to leave its compiled code.
+TIER_WATCH_S = 1.0
+TIER_MARGIN = 1.2
+
+
+@dataclass
+class TierTrial:
+    """Whether a run of compiled code (a large store's background build) keeps it, measured while it runs.
+
+    On the GPU, compiled code is not always faster: the lanes of a warp that take different paths through
+    compiled functions run them one after another, where the interpreter shares each opcode's handler among
+    them (bench/NOTES.md: Rust programs' compiled pieces 1.4-2x slower than the interpreter with each instance
+    on its own input, 1.33x faster with one input). So the run measures both tiers' fuel rates and goes on in
+    the interpreter where that ran `margin` times faster. Both tiers spend fuel alike (a backward branch or a
+    call a unit). A run that interprets while its code builds (`first` interp) measures the newest
+    `watch_s` of those launches, then the compiled code's after it moves (ParamBlock.tier_up); a run that
+    starts in compiled code found built measures it, then moves to the interpreter to measure that (and back,
+    where compiled code wins). The choice is kept per code (remember_tier): later runs take it from their start.
+    """
+
+    first: str = "interp"
+    watch_s: float = field(default_factory=lambda: TIER_WATCH_S)
+    margin: float = field(default_factory=lambda: TIER_MARGIN)
+    min_launches: int = 3
+    state: str = ""  # what is measured now: interp, compiled, or done
+    interp: list[tuple[float, float]] = field(default_factory=list)  # the interpreter's launches: fuel, seconds
+    compiled: list[tuple[float, float]] = field(default_factory=list)
+    gain: float = 0.0  # the compiled code's fuel rate over the interpreter's
+    note: str = ""  # what happened, for gpu-run -v
+
+    def __post_init__(self) -> None:
+        self.state = self.state or self.first
+
+    @property
+    def measuring(self) -> bool:
+        return self.state != "done"
+
+    @property
+    def holds(self) -> bool:
+        """Whether the run stays interpreted for now: it measures the interpreter after the compiled code."""
+        return self.first == "compiled" and self.state == "interp"
+
+    def record(self, fuel: float, seconds: float, tier: str) -> None:
+        """One launch's fuel spent (all lanes) and seconds, in `tier`."""
+        if tier != self.state:
+            return
+        launches = self.interp if tier == "interp" else self.compiled
+        launches.append((fuel, seconds))
+        if self.first == "interp" and tier == "interp":
+            # Until the move, only the newest watch_s count: the program's phase just before it.
+            while len(launches) > self.min_launches and sum(s for _, s in launches[1:]) >= self.watch_s:
+                launches.pop(0)
+
+    def moved(self) -> None:
+        """The run moved to its compiled code (ParamBlock.tier_up)."""
+        if self.state == "interp" and self.first == "interp":
+            self.state = "compiled" if self._rate(self.interp) > 0 else "done"  # too little interpreted: none
+
+    def next_move(self) -> str | None:
+        """After a launch: "interp" where the run moves to the interpreter to measure it, then, once both
+        tiers are measured, the tier the run keeps ("keep interp" or "keep compiled"); else None."""
+        launches = self.interp if self.state == "interp" else self.compiled
+        if self.state == "done" or (self.state == self.first == "interp"):
+            return None
+        if len(launches) < self.min_launches or sum(s for _, s in launches) < self.watch_s:
+            return None
+        if self.state == "compiled" and self.first == "compiled":
+            self.state = "interp"
+            return "interp"
+        self.gain = self._rate(self.compiled) / self._rate(self.interp) if self._rate(self.interp) > 0 else 1.0
+        self.state = "done"
+        keep = "interp" if self.gain * self.margin < 1.0 else "compiled"
+        self.note = f"compiled code ran {self.gain:.2f}x the interpreter's fuel rate; keeping {keep}"
+        return f"keep {keep}"
+
+    @staticmethod
+    def _rate(launches: list[tuple[float, float]]) -> float:
+        seconds = sum(s for _, s in launches)
+        return sum(f for f, _ in launches) / seconds if seconds > 0 else 0.0
+
+
+def _tier_entry(what: str) -> Path:
+    from ..vm.build import cache_dir
+
+    return cache_dir() / f"tier-{what[:24]}.txt"
+
+
+def remembered_tier(what: str) -> tuple[str, float] | None:
+    """The tier an earlier run of the code `what` (its digest) kept after a TierTrial, and the gain measured."""
+    try:
+        digest, tier, gain = _tier_entry(what).read_text().split()
+        return (tier, float(gain)) if digest == what and tier in ("interp", "compiled") else None
+    except (OSError, ValueError):
+        return None
+
+
+def remember_tier(what: str, tier: str, gain: float) -> None:
+    try:
+        _tier_entry(what).write_text(f"{what} {tier} {gain:.3f}\n")
     except OSError:  # a read-only cache: the next run measures again
         pass
