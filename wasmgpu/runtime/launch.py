@@ -179,15 +179,18 @@ class Launcher:
         threads = Scheduler(s, self) if s.thread_shift else None
         layouts = self.layout_trial
         while True:
-            if layouts is not None and s.params.pending is None:
+            # The layout trial waits while the tier may change (a build the run may move to, a tier trial):
+            # each trial's rates must be of one tier and one layout.
+            trial = s.params.trial
+            tiers = trial if trial is not None and trial.measuring else None
+            tier_fixed = s.params.pending is None and tiers is None
+            if layouts is not None and tier_fixed:
                 self._layout_step(layouts)
             params = s.params.sync()
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
-            # Not while a background build of the code may take the run over (tier_up): the trial waits.
-            measure = layouts is not None and layouts.measuring and s.params.pending is None
-            tiers = s.params.trial if s.params.trial is not None and s.params.trial.measuring else None
+            measure = layouts is not None and layouts.measuring and tier_fixed
             fuel_before = s.fuel_left.copy() if measure or tiers is not None else None
             cap = LAYOUT_SLICE if measure else None
             started = time.perf_counter()

@@ -49,6 +49,7 @@ from ..compiler.vm_abi import (
     P_TABLES,
     P_THREADS,
 )
+from ..errors import WasmGpuError
 from ..vm import background
 from ..vm.build import BUILD_EVENTS, BuildEvent, StoreCode
 from ..wasm import opcodes as wo
@@ -188,7 +189,6 @@ class ParamBlock:
         self.trial: TierTrial | None = None
         self.keep_interp = False
         self._what = ""
-        self._held: tuple[StoreCode | None, bytes | None] | None = None  # the compiled code left to measure
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
@@ -206,11 +206,14 @@ class ParamBlock:
         if compiled:
             self._compile(ftab)
         elif (self.tier == "auto" and s.backend.background_builds and not self.keep_interp
-              and not (self.trial is not None and self.trial.holds)
               and BACKGROUND_MIN_WORDS.get(s.backend.name, 0) <= len(s.code) <= BACKGROUND_MAX_WORDS):
             compiled = self._compile(ftab, cached_only=True)
-            if compiled and s.backend.tier_trials and self.trial is None and remembered_tier(self._what) is None:
-                self.trial = TierTrial(first="compiled")  # a build found made, never measured against the interpreter
+            t = self.trial
+            if compiled and s.backend.tier_trials and (
+                    t.state == "interp" if t is not None else remembered_tier(self._trial_key()) is None):
+                # A build found made, its tier not yet measured: the run interprets first (TierTrial).
+                self._pend(self.code, self._code_key, build=False)  # type: ignore[arg-type]
+                compiled = False
         else:
             self.code_handle = None
         p = self._last_profile
@@ -311,12 +314,12 @@ class ParamBlock:
                                         repr((sorted(self._sigs().items()), len(s.mems))).encode(),
                                         translator_digest().encode()])).hexdigest()
         self._what = what
-        if cached_only and s.backend.tier_trials and (remembered_tier(what) or ("",))[0] == "interp":
+        if cached_only and s.backend.tier_trials and (remembered_tier(self._trial_key()) or ("",))[0] == "interp":
             self.code_handle, self._code_key = None, None  # an earlier run measured its compiled code slower
             return False
         if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
             whole = self._store_code(what, pieces, interpreted)
-            handle = s.backend.compile(whole, cached_only=True, layout=s.memory_layout)
+            handle = self._made(whole)
             if handle is not None:  # the whole build, made after the first run's: what later runs take
                 self.code, self.code_handle, self._code_key = whole, handle, key
                 return True
@@ -335,7 +338,7 @@ class ParamBlock:
                 return False
             spans = function_spans(len(s.code), self._infos())
             code = self.code = self._store_code(what, pieces, interpreted | frozenset(i for i in chosen if i in spans))
-            self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
+            self.code_handle = self._made(code)
             # The whole build next, where the first run's end did not start it (or it did not finish).
             if self.code_handle is not None:
                 self._start_builds([], whole, "every function, for the runs after this one")
@@ -347,7 +350,7 @@ class ParamBlock:
             return False
         code = self.code = self._store_code(what, pieces, interpreted)
         if cached_only:
-            self.code_handle = s.backend.compile(code, cached_only=True, layout=s.memory_layout)
+            self.code_handle = self._made(code)
             if self.code_handle is None:
                 self._pend(code, key)
                 return False
@@ -376,7 +379,7 @@ class ParamBlock:
         self.pending = (code, key)
         self._started = self._next_poll = time.monotonic()
         self._enterable = None
-        if self.store.backend.tier_trials and self.trial is None and remembered_tier(self._what) is None:
+        if self.store.backend.tier_trials and self.trial is None and remembered_tier(self._trial_key()) is None:
             self.trial = TierTrial()
         return build and background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
@@ -435,7 +438,7 @@ class ParamBlock:
         spans = function_spans(len(s.code), self._infos())
         left = p.too_large | frozenset(i for i in spans if not ran[i])
         code = self._store_code(p.what, True, left)
-        made = s.backend.compile(code, cached_only=True, layout=s.memory_layout) is not None
+        made = self._made(code) is not None
         return left, code, made, f"{len(spans) - len(left)} of {len(spans)} functions, those this run entered"
 
     def build_layout(self, layout: str) -> bool:
@@ -465,7 +468,9 @@ class ParamBlock:
             return False
         self._next_poll = time.monotonic() + TIER_UP_POLL_S
         code, key = self.pending
-        handle = self.store.backend.compile(code, cached_only=True, layout=self.store.memory_layout)
+        if self.trial is not None and not self.trial.ready:
+            return False  # the interpreter's rate is measured first
+        handle = self._made(code)
         if handle is None:
             return False
         if self._enterable is None:
@@ -473,36 +478,41 @@ class ParamBlock:
         if not self._enterable[pcs()].all():
             return False
         self.code_handle, self._code_key, self.pending, self.tier_used = handle, key, None, "compiled"
-        if self.trial is None or self.trial.first == "interp":  # not the move back after measuring
-            BUILD_EVENTS.append(BuildEvent(f"compiled code {code.key[:20]}", True, time.monotonic() - self._started,
-                                           took_over=True))
+        BUILD_EVENTS.append(BuildEvent(f"compiled code {code.key[:20]}", True, time.monotonic() - self._started,
+                                       took_over=True))
         if self.trial is not None:
             self.trial.moved()
         return True
 
-    def trial_step(self) -> None:
-        """After each launch of a run whose tier is on trial (tuning.TierTrial): the move to the interpreter
-        that measures it, and once both tiers are measured, the choice, kept for the code; where the
-        interpreter was faster the run goes on in it (both tiers keep the same state, and the interpreter goes
-        on from any pc), else it moves back to its compiled code where it left it to measure (tier_up)."""
+    def trial_step(self, final: bool = False) -> None:
+        """After each launch of a run whose tier is on trial (tuning.TierTrial), and at its end (`final`):
+        once both tiers are measured, the choice, kept for the code and batch; where the interpreter was
+        faster the run goes on in it (both tiers keep the same state, and the interpreter goes on from any
+        pc where compiled code stopped)."""
         t = self.trial
-        if t is None or self.dirty or not t.measuring:
+        if t is None or (self.dirty and not final):
             return
-        move = t.next_move()
-        if move is None:
+        keep = t.verdict(final)
+        if keep is None:
             return
-        if move == "interp":
-            self._held = (self.code, self._code_key)
-            self.code_handle, self._code_key, self.tier_used = self.interpreter(), None, "interp"
-            return
-        keep = move.removeprefix("keep ")
-        remember_tier(self._what, keep, t.gain)
+        remember_tier(self._trial_key(), keep, t.gain)
         if keep == "interp":
             self.keep_interp = True
             self.code_handle, self._code_key, self.pending, self.tier_used = self.interpreter(), None, None, "interp"
-        elif t.first == "compiled" and self._held is not None:
-            code, key = self._held
-            self.pending, self._held, self._enterable = (code, key), None, None  # type: ignore[assignment]
+
+    def _trial_key(self) -> str:
+        """What a TierTrial's choice is kept under: the code, the batch's size (its lanes' divergence), the
+        memory layout."""
+        s = self.store
+        return f"{self._what}/{s.n.bit_length()}/{s.memory_layout}"
+
+    def _made(self, code: StoreCode) -> Any:
+        """The build of `code` where the compile cache has it and it loads; else None, and the run interprets
+        (a GPU that cannot give the build's stack, a module the driver refuses)."""
+        try:
+            return self.store.backend.compile(code, cached_only=True, layout=self.store.memory_layout)
+        except (WasmGpuError, RuntimeError, MemoryError):
+            return None
 
     def _sigs(self) -> dict[int, tuple[int, int]]:
         return {sid: (slot_count(t.params), slot_count(t.results)) for t, sid in self.store.sigs.items()}

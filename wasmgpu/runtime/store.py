@@ -323,6 +323,7 @@ class Store:
         collector. The store is not to be used again."""
         params = self.__dict__.get("params")
         if params is not None:
+            params.trial_step(final=True)  # a tier trial that measured both tiers, if briefly, decides
             params.profile_end()  # what its runs entered, kept and built (best effort)
         ext = self.__dict__.get("extension")
         self.__dict__.clear()

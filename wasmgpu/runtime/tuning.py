@@ -12,6 +12,7 @@ decides only which lanes run together, never results.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,91 +205,79 @@ TIER_MARGIN = 1.2
 
 @dataclass
 class TierTrial:
-    """Whether a run of compiled code (a large store's background build) keeps it, measured while it runs.
+    """Whether a run of a large store keeps its compiled code (a background build), measured while it runs.
 
     On the GPU, compiled code is not always faster: the lanes of a warp that take different paths through
     compiled functions run them one after another, where the interpreter shares each opcode's handler among
     them (bench/NOTES.md: Rust programs' compiled pieces 1.4-2x slower than the interpreter with each instance
-    on its own input, 1.33x faster with one input). So the run measures both tiers' fuel rates and goes on in
-    the interpreter where that ran `margin` times faster. Both tiers spend fuel alike (a backward branch or a
-    call a unit). A run that interprets while its code builds (`first` interp) measures the newest
-    `watch_s` of those launches, then the compiled code's after it moves (ParamBlock.tier_up); a run that
-    starts in compiled code found built measures it, then moves to the interpreter to measure that (and back,
-    where compiled code wins). The choice is kept per code (remember_tier): later runs take it from their start.
+    on its own input, 1.33x faster with one input). So a run interprets first, also where it finds its build
+    made, and keeps the fuel rate of its newest `watch_s` of launches; it moves to the compiled code
+    (ParamBlock.tier_up) once that is measured and the build is there, measures `watch_s` of compiled
+    launches, and goes back to the interpreter where that ran `margin` times faster. Both tiers spend fuel
+    alike (a backward branch or a call a unit); launches that spent none (waiting threads) do not count. The
+    choice is kept per code and batch size (remember_tier): later runs start in it.
     """
 
-    first: str = "interp"
     watch_s: float = field(default_factory=lambda: TIER_WATCH_S)
     margin: float = field(default_factory=lambda: TIER_MARGIN)
     min_launches: int = 3
-    state: str = ""  # what is measured now: interp, compiled, or done
+    state: str = "interp"  # what is measured now: interp, compiled, or done
     interp: list[tuple[float, float]] = field(default_factory=list)  # the interpreter's launches: fuel, seconds
     compiled: list[tuple[float, float]] = field(default_factory=list)
     gain: float = 0.0  # the compiled code's fuel rate over the interpreter's
     note: str = ""  # what happened, for gpu-run -v
-
-    def __post_init__(self) -> None:
-        self.state = self.state or self.first
 
     @property
     def measuring(self) -> bool:
         return self.state != "done"
 
     @property
-    def holds(self) -> bool:
-        """Whether the run stays interpreted for now: it measures the interpreter after the compiled code."""
-        return self.first == "compiled" and self.state == "interp"
+    def ready(self) -> bool:
+        """Whether the interpreter is measured: the run may move to its compiled code."""
+        return self.state != "interp" or self._measured(self.interp)
 
     def record(self, fuel: float, seconds: float, tier: str) -> None:
         """One launch's fuel spent (all lanes) and seconds, in `tier`."""
-        if tier != self.state:
+        if fuel <= 0 or tier != self.state:
             return
         launches = self.interp if tier == "interp" else self.compiled
         launches.append((fuel, seconds))
-        if self.first == "interp" and tier == "interp":
-            # Until the move, only the newest watch_s count: the program's phase just before it.
+        if tier == "interp":  # until the move, only the newest watch_s count: the phase just before it
             while len(launches) > self.min_launches and sum(s for _, s in launches[1:]) >= self.watch_s:
                 launches.pop(0)
 
     def moved(self) -> None:
-        """The run moved to its compiled code (ParamBlock.tier_up)."""
-        if self.state == "interp" and self.first == "interp":
-            self.state = "compiled" if self._rate(self.interp) > 0 else "done"  # too little interpreted: none
+        """The run moved to its compiled code."""
+        if self.state == "interp":
+            self.state = "compiled"
 
-    def next_move(self) -> str | None:
-        """After a launch: "interp" where the run moves to the interpreter to measure it, then, once both
-        tiers are measured, the tier the run keeps ("keep interp" or "keep compiled"); else None."""
-        launches = self.interp if self.state == "interp" else self.compiled
-        if self.state == "done" or (self.state == self.first == "interp"):
+    def verdict(self, final: bool = False) -> str | None:
+        """Once the compiled code has run watch_s (with `final`, the run's end: at least a launch), the tier
+        the run keeps ("interp" or "compiled"); else None."""
+        if self.state != "compiled" or not (self._measured(self.compiled) or (final and self.compiled)):
             return None
-        if len(launches) < self.min_launches or sum(s for _, s in launches) < self.watch_s:
-            return None
-        if self.state == "compiled" and self.first == "compiled":
-            self.state = "interp"
-            return "interp"
-        self.gain = self._rate(self.compiled) / self._rate(self.interp) if self._rate(self.interp) > 0 else 1.0
+        rate = [sum(f for f, _ in ls) / max(sum(s for _, s in ls), 1e-9) for ls in (self.interp, self.compiled)]
+        self.gain = rate[1] / rate[0] if rate[0] > 0 else 1.0
         self.state = "done"
         keep = "interp" if self.gain * self.margin < 1.0 else "compiled"
         self.note = f"compiled code ran {self.gain:.2f}x the interpreter's fuel rate; keeping {keep}"
-        return f"keep {keep}"
+        return keep
 
-    @staticmethod
-    def _rate(launches: list[tuple[float, float]]) -> float:
-        seconds = sum(s for _, s in launches)
-        return sum(f for f, _ in launches) / seconds if seconds > 0 else 0.0
+    def _measured(self, launches: list[tuple[float, float]]) -> bool:
+        return len(launches) >= self.min_launches and sum(s for _, s in launches) >= self.watch_s
 
 
 def _tier_entry(what: str) -> Path:
     from ..vm.build import cache_dir
 
-    return cache_dir() / f"tier-{what[:24]}.txt"
+    return cache_dir() / f"tier-{hashlib.sha256(what.encode()).hexdigest()[:24]}.txt"
 
 
 def remembered_tier(what: str) -> tuple[str, float] | None:
-    """The tier an earlier run of the code `what` (its digest) kept after a TierTrial, and the gain measured."""
+    """The tier an earlier run kept after a TierTrial (`what`: its code's digest and batch), and the gain."""
     try:
-        digest, tier, gain = _tier_entry(what).read_text().split()
-        return (tier, float(gain)) if digest == what and tier in ("interp", "compiled") else None
+        kept, tier, gain = _tier_entry(what).read_text().split()
+        return (tier, float(gain)) if kept == what and tier in ("interp", "compiled") else None
     except (OSError, ValueError):
         return None
 

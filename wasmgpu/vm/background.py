@@ -30,8 +30,9 @@ from ..compiler.to_c import FuncInfo, compile_store
 from .build import BUILD_EVENTS, BuildEvent, StoreCode, cache_dir, load_cuda_kernel, load_host_library
 
 LOCK_STALE_S = 3600.0
-# How often a chain's build waits on another process's build of the same key (main).
+# How often, and how long at most, a chain's build waits on another process's build of the same key (main).
 WAIT_POLL_S = 1.0
+WAIT_LIMIT_S = 1800.0
 # Builds under way at once, over every process sharing the compile cache: each may take gigabytes and a
 # core for minutes, and runs of other large modules meanwhile interpret (and try again next time).
 MAX_BUILDS = 2
@@ -57,11 +58,10 @@ class BuildJob:
 
     @property
     def name(self) -> str:
-        """What names the build's lock file: the key's head (what bench/jobs.py looks for), then, where it has
-        a tag (the layout), a digest of the tag and the target."""
-        if not self.tag:
-            return self.key[:24]
-        target = f"{self.tag} {self.cuda_arch or 'cpu'}"
+        """What names the build's lock file: the key's head (what bench/jobs.py looks for), then a digest of
+        the tag (the layout), the target and the defines: one code's builds for two layouts or devices are
+        two builds."""
+        target = repr((self.tag, self.cuda_arch or "cpu", self.defines))
         return f"{self.key[:24]}-{hashlib.sha256(target.encode()).hexdigest()[:12]}"
 
     def store_code(self) -> StoreCode | str:
@@ -134,6 +134,7 @@ def _lock_path(name: str) -> Path:
 
 
 def _lock(key: str) -> int | None:
+    """The lock file of a build, made; None where another process holds it (OSError where none can be made)."""
     path = _lock_path(key)
     try:
         if time.time() - path.stat().st_mtime > LOCK_STALE_S:
@@ -142,7 +143,7 @@ def _lock(key: str) -> int | None:
         pass
     try:
         return os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except OSError:
+    except FileExistsError:
         return None
 
 
@@ -151,12 +152,18 @@ def main() -> int:
     os.nice(19)
     failed = 0
     for job in [first, *first.then]:
-        fd = _lock(job.name)
-        while fd is None:
-            # Another process builds it: this chain goes on after that build (found in the cache then), not
-            # beside it, where the next build would take the cores that one needs.
-            time.sleep(WAIT_POLL_S)
+        try:
             fd = _lock(job.name)
+            waited = time.monotonic()
+            while fd is None and time.monotonic() - waited < WAIT_LIMIT_S:
+                # Another process builds it: this chain goes on after that build (found in the cache then), not
+                # beside it, where the next build would take the cores that one needs.
+                time.sleep(WAIT_POLL_S)
+                fd = _lock(job.name)
+        except OSError:  # no lock to be had (a cache not writable): nor a build
+            return 1
+        if fd is None:
+            continue
         try:
             job.build()
         except Exception:  # noqa: BLE001 - nobody waits for this build; the next run tries again
