@@ -346,19 +346,19 @@ if want large; then
 fi
 if want tierup; then
   # Not in the default sections: resvg (.thirdparty/resvg-0.31.0.wasm) under auto on CUDA from an empty
-  # cache, one instance: the interpreter alone; auto's first run (it interprets, notes the functions it
-  # enters, builds those in the background and moves to them when built: params.PROFILE_MIN_WORDS); its
-  # second (the kept choice); one after the whole build. Then the compiled tier packed and spread.
+  # cache, one instance: auto's first run (it interprets, notes the functions it enters, builds those in the
+  # background and moves to them when built: params.PROFILE_MIN_WORDS, with the tier trial's rates); its
+  # second (the kept choice); one after the whole build; the interpreter alone. Then 100 instances.
   echo "== a large module's first runs under auto on CUDA"
   end=$(( $(date +%s) + ${WASMGPU_SECTION_S:-560} ))
   cache=$(mktemp -d) dir=$(mktemp -d) ref=$(mktemp -d) name=resvg file=resvg-0.31.0
   thirdparty_case $name $file "$dir" "$ref"
-  thirdparty_run cuda interp interpreted
   thirdparty_run cuda auto "auto, first run"
   thirdparty_run cuda auto "auto, second run"
   WASMGPU_CACHE=$cache python3 -c "from wasmgpu.vm import background
 print(f'waited {background.wait($(left 300)):.0f} s for the background builds')"
   thirdparty_run cuda auto "auto, after the builds"
+  thirdparty_run cuda interp interpreted
   # Then 100 instances, each its own input, under auto (the builds made) and interpreted, against wasmtime.
   for tier in auto interp; do
     WASMGPU_CACHE=$cache timeout "$(left 200)" python3 bench/jobs.py --programs resvg --instances 100 --tier $tier \
