@@ -312,7 +312,7 @@ thirdparty_run() {
   rm -f "$dir/$result"
   t0=$(date +%s%N)
   WASMGPU_CACHE=$cache timeout "$(left 280)" python3 -m wasmgpu.cli -v --backend "$backend" --tier "$tier" \
-    --dir "$dir::." ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|build|cache hit|time:|parts|error|fuel rate" \
+    --dir "$dir::." ".thirdparty/$file.wasm" "${args[@]}" 2>&1 | grep -E "built|build|cache hit|time:|parts|error|fuel rate|took over" \
     | tail -8
   rc=${PIPESTATUS[0]}
   same=$(cmp -s "$dir/$result" "$ref/$result" && echo "the same as wasmtime's" || echo "NOT wasmtime's")
