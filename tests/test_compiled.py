@@ -673,6 +673,8 @@ def test_a_run_keeps_the_tier_that_ran_faster(monkeypatch, tmp_path, keep: str) 
     from wasmgpu.vm.build import StoreCode
 
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)  # set while the hybrid engines are in use
+    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
     monkeypatch.setattr(params_mod, "TIER_UP_POLL_S", 0.0)
     monkeypatch.setattr(tuning, "TIER_WATCH_S", 0.0)
     monkeypatch.setattr(tuning, "TIER_MARGIN", 0.0 if keep == "interp" else float("inf"))
@@ -683,7 +685,7 @@ def test_a_run_keeps_the_tier_that_ran_faster(monkeypatch, tmp_path, keep: str) 
     monkeypatch.setattr(batch.store.backend, "tier_trials", True)
     p = batch.store.params
     p.sync()
-    source = p.compiled_source()
+    source = p.compiled_source(interpreted=frozenset())
     code = StoreCode("trial-" + hashlib.sha256(source.encode()).hexdigest()[:24], lambda: source, False, frozenset())
     batch.store.backend.compile(code)  # what the background build leaves in the cache
     p._what = "cd" * 32
