@@ -486,7 +486,9 @@ def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> N
     monkeypatch.delenv("WASMGPU_TIER", raising=False)  # the GPU check runs the suite with it set to interp
     monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
     monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
-    mod = Engine(BACKEND).load((BENCH_WASM / "qsort.wasm").read_bytes())
+    engine = Engine(BACKEND)
+    monkeypatch.setattr(engine.backend, "tier_trials", False)  # runs this short would never leave the trial's start
+    mod = engine.load((BENCH_WASM / "qsort.wasm").read_bytes())
     args = [(i,) for i in range(3)]
     first = mod.instantiate(3)
     want = [r.values for r in first.call("run", args)]
@@ -537,7 +539,9 @@ def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, t
     monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
     monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
     monkeypatch.setattr(params, "PROFILE_MIN_WORDS", 1)
-    mod = Engine(BACKEND).load(wasmtime.wat2wasm(ENTERED))
+    engine = Engine(BACKEND)
+    monkeypatch.setattr(engine.backend, "tier_trials", False)  # runs this short would never leave the trial's start
+    mod = engine.load(wasmtime.wat2wasm(ENTERED))
     args = [(1,), (7,), (200,)]
     want = [r.values for r in mod.instantiate(3, tier="interp").call("run", args)]
     first = mod.instantiate(2)
