@@ -474,18 +474,25 @@ def test_spec_subset_under_compiled_tier(pieces: str) -> None:
     assert int(last.split()[0]) > 3000
 
 
-def test_auto_builds_a_large_store_in_the_background(monkeypatch, tmp_path) -> None:
-    """auto interprets a store over its bound and builds it in pieces in the background; a later store of the
-    same code finds that build and runs compiled, with the same results."""
+@pytest.fixture
+def background_auto(monkeypatch, tmp_path):
+    """auto with background builds from the smallest store, in a compile cache of the test's own; the GPU
+    check runs the suite with WASMGPU_TIER=interp, and the hybrid engines set the piece bound."""
     from wasmgpu.runtime import params
 
     monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
     monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
-    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
     monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
-    monkeypatch.delenv("WASMGPU_TIER", raising=False)  # the GPU check runs the suite with it set to interp
+    monkeypatch.delenv("WASMGPU_TIER", raising=False)
     monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
     monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
+    return params
+
+
+def test_auto_builds_a_large_store_in_the_background(monkeypatch, background_auto) -> None:
+    """auto interprets a store over its bound and builds it in pieces in the background; a later store of the
+    same code finds that build and runs compiled, with the same results."""
+    monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
     engine = Engine(BACKEND)
     monkeypatch.setattr(engine.backend, "tier_trials", False)  # runs this short would never leave the trial's start
     mod = engine.load((BENCH_WASM / "qsort.wasm").read_bytes())
@@ -521,23 +528,17 @@ ENTERED = """
 """
 
 
-def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, tmp_path) -> None:
+def test_a_large_store_builds_the_functions_its_first_run_entered(monkeypatch, background_auto) -> None:
     """Past PROFILE_MIN_WORDS, auto's first run interprets and notes the functions it enters (the one the
     host called among them); its background build compiles those alone, with the others interpreted, and
     the whole build follows; later stores run compiled in one or the other, with the interpreter's results,
     also where an input reaches a function the first run never entered. A rebuild of the parameter block
     keeps the profile."""
-    from wasmgpu.runtime import params
     from wasmgpu.runtime.code_cache import ran_record
 
-    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
-    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
+    params = background_auto
     monkeypatch.setenv("WASMGPU_PIECES_WORDS", "0")
-    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
-    monkeypatch.delenv("WASMGPU_TIER", raising=False)
     monkeypatch.delenv("WASMGPU_BUILD_ALL", raising=False)
-    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
-    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
     monkeypatch.setattr(params, "PROFILE_MIN_WORDS", 1)
     engine = Engine(BACKEND)
     monkeypatch.setattr(engine.backend, "tier_trials", False)  # runs this short would never leave the trial's start
@@ -633,17 +634,12 @@ def test_a_run_moves_to_its_compiled_code_when_it_is_built(monkeypatch, name) ->
     assert tiers[0] == "interp" and tiers[-1] == "compiled", tiers
 
 
-def test_a_store_under_its_backends_bound_is_not_built_in_the_background(monkeypatch, tmp_path) -> None:
+def test_a_store_under_its_backends_bound_is_not_built_in_the_background(monkeypatch, background_auto) -> None:
     """auto leaves a store under BACKGROUND_MIN_WORDS of its backend (CUDA's: where compiled pieces measured
     slower than the interpreter) to the interpreter, and starts no build of it."""
-    from wasmgpu.runtime import params
     from wasmgpu.vm import background
 
-    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
-    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
-    monkeypatch.delenv("WASMGPU_TIER", raising=False)
-    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
-    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {BACKEND: 10**9})
+    monkeypatch.setattr(background_auto, "BACKGROUND_MIN_WORDS", {BACKEND: 10**9})
     monkeypatch.setattr(background, "start", lambda *a, **k: pytest.fail("a background build started"))
     batch = Engine(BACKEND).load((BENCH_WASM / "qsort.wasm").read_bytes()).instantiate(2)
     assert [r.trap for r in batch.call("run", [(1,), (2,)])] == [None, None]
@@ -705,22 +701,17 @@ def test_a_run_keeps_the_tier_that_ran_faster(monkeypatch, tmp_path, keep: str) 
 
 
 @pytest.mark.parametrize(("keep", "rebuilt"), [("interp", False), ("compiled", False), ("interp", True)])
-def test_a_store_found_built_measures_the_interpreter_too(monkeypatch, tmp_path, keep: str, rebuilt: bool) -> None:
+def test_a_store_found_built_measures_the_interpreter_too(monkeypatch, background_auto, keep: str,
+                                                          rebuilt: bool) -> None:
     """A store whose background build is found made, its tier never measured, interprets first all the same,
     then moves to the build and keeps the faster; a later store of the code and batch size takes the kept
     choice from its start and builds nothing. `rebuilt`: the store's block is made again after every launch
     (as a memory's growth does), which must not move the run to its build before the trial measured it."""
-    from wasmgpu.runtime import params, tuning
+    from wasmgpu.runtime import tuning
     from wasmgpu.vm import background
 
-    monkeypatch.setenv("WASMGPU_CACHE", str(tmp_path))
-    monkeypatch.setenv("WASMGPU_BACKGROUND_BUILD", "1")
     monkeypatch.delenv("WASMGPU_PIECES_WORDS", raising=False)
-    monkeypatch.delenv("WASMGPU_PIECE_MAX_WORDS", raising=False)
-    monkeypatch.delenv("WASMGPU_TIER", raising=False)
-    monkeypatch.setitem(params.AUTO_COMPILE_WORDS, BACKEND, 10)
-    monkeypatch.setattr(params, "BACKGROUND_MIN_WORDS", {})
-    monkeypatch.setattr(params, "TIER_UP_POLL_S", 0.0)
+    monkeypatch.setattr(background_auto, "TIER_UP_POLL_S", 0.0)
     monkeypatch.setattr(tuning, "TIER_WATCH_S", 0.0)
     monkeypatch.setattr(tuning, "TIER_MARGIN", 0.0 if keep == "interp" else float("inf"))
     monkeypatch.setattr(background, "_STARTED", set())  # a build of this code started by another test

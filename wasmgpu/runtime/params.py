@@ -189,6 +189,7 @@ class ParamBlock:
         self.trial: TierTrial | None = None
         self.keep_interp = False
         self._what = ""
+        self._kept: tuple[str, tuple[str, float] | None] | None = None  # (trial key, its remembered_tier)
 
     def sync(self) -> Any:
         """The block as the next launch needs it, built afresh if the store changed."""
@@ -210,7 +211,7 @@ class ParamBlock:
             compiled = self._compile(ftab, cached_only=True)
             t = self.trial
             if compiled and s.backend.tier_trials and (
-                    t.state == "interp" if t is not None else remembered_tier(self._trial_key()) is None):
+                    t.state == "interp" if t is not None else self._kept_tier() is None):
                 # A build found made, its tier not yet measured: the run interprets first (TierTrial).
                 self._pend(self.code, self._code_key, build=False)  # type: ignore[arg-type]
                 compiled = False
@@ -314,7 +315,7 @@ class ParamBlock:
                                         repr((sorted(self._sigs().items()), len(s.mems))).encode(),
                                         translator_digest().encode()])).hexdigest()
         self._what = what
-        if cached_only and s.backend.tier_trials and (remembered_tier(self._trial_key()) or ("",))[0] == "interp":
+        if cached_only and s.backend.tier_trials and (self._kept_tier() or ("",))[0] == "interp":
             self.code_handle, self._code_key = None, None  # an earlier run measured its compiled code slower
             return False
         if cached_only and pieces and len(s.code) >= PROFILE_MIN_WORDS and os.environ.get("WASMGPU_BUILD_ALL") != "1":
@@ -379,7 +380,7 @@ class ParamBlock:
         self.pending = (code, key)
         self._started = self._next_poll = time.monotonic()
         self._enterable = None
-        if self.store.backend.tier_trials and self.trial is None and remembered_tier(self._trial_key()) is None:
+        if self.store.backend.tier_trials and self.trial is None and self._kept_tier() is None:
             self.trial = TierTrial()
         return build and background.start(self._build_job(code, self.store.memory_layout), meanwhile)
 
@@ -496,9 +497,17 @@ class ParamBlock:
         if keep is None:
             return
         remember_tier(self._trial_key(), keep, t.gain)
+        self._kept = (self._trial_key(), (keep, t.gain))
         if keep == "interp":
             self.keep_interp = True
             self.code_handle, self._code_key, self.pending, self.tier_used = self.interpreter(), None, None, "interp"
+
+    def _kept_tier(self) -> tuple[str, float] | None:
+        """tuning.remembered_tier of this store's code, read once per code (a rebuild asks several times)."""
+        key = self._trial_key()
+        if self._kept is None or self._kept[0] != key:
+            self._kept = (key, remembered_tier(key))
+        return self._kept[1]
 
     def _trial_key(self) -> str:
         """What a TierTrial's choice is kept under: the code, the batch's size (its lanes' divergence), the
