@@ -207,6 +207,8 @@ SCENARIOS["make_replace_only"] = ["make_replace", "make"]
 SCENARIOS["make_exists"] = ["make_exists"]  # names that exist: EEXIST
 SCENARIOS["make_readback"] = ["make_readback"]  # a new file read back, holes and all
 SCENARIOS["make_temp"] = ["make_temp"]  # a temporary file, unlinked
+SCENARIOS["make_reopen"] = ["make_reopen"]  # a new file opened again to write, as a WAV writer does
+SCENARIOS["make_reopen_host"] = ["make_reopen_host"]  # opened again where the host answers
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {
@@ -243,7 +245,8 @@ DEVICE_VS_HOST = {
 
 # Scenarios the device serves whole: no host call at all.
 DEVICE_WHOLE = ["basic", "iovecs", "reuse_desc", "prestat", "prestat_file", "fault_prestat",
-                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir", "make", "make_exists"]
+                "fault_prestat_far", "fault_dirname", "fault_unaligned", "libc_readdir", "make", "make_exists",
+                "make_reopen"]
 
 
 def scenario_preopens(name: str, where: Path) -> list[tuple[Path, str]]:

@@ -383,6 +383,37 @@ DEV u64 df_ov_read(const u64* blk, u32 inst, u64 N, MemRef r, u32 k, u64 at, u64
   return n;
 }
 
+// path_open, to write, of a regular file made here (found in the overlay; `create` without O_EXCL, or none):
+// a new descriptor on it at position 0. WF_HOST where the name is not one made here, a directory, gone, open
+// in another descriptor (the host gives each made file one: devfiles.py _make), or truncated with bytes in it.
+DEV u32 df_reopen(u64* blk, u32 inst, u64 N, int pre, int dslot, MemRef r, u64 path, u64 n, u64 oflags, u64 rights,
+                  u64 fdflags, u64 out, u32* e) {
+  u32 root, at_dir;
+  const u8* prefix;
+  u64 pn, h;
+  if (blk[W_OV_CAP] == 0 || (oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC])) != 0 ||
+      (fdflags != 0 && fdflags != blk[W_FDFLAGS_APPEND]) ||
+      !df_dir_of(blk, inst, N, pre, dslot, &root, &prefix, &pn, &at_dir) || !df_hash(root, prefix, pn, r, path, n, &h))
+    return WF_HOST;
+  const int k = df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h);
+  if (k < 0 || (DF_U64(W_OV_NAME, k) & (OV_DIR | OV_GONE))) return WF_HOST;
+  if ((oflags & blk[W_OFLAGS_TRUNC]) && DF_U64(W_OV_DATA, k) != 0) return WF_HOST;
+  for (u32 j = 0; j < DF_SLOTS; j++)
+    if (DF_U32(W_FD_NUM, j) != DF_NO_FD && (DF_U32(W_FD_FILE, j) & DF_OV_BIT) &&
+        (DF_U32(W_FD_FILE, j) & ~DF_OV_FLAGS) == (u32)k)
+      return WF_HOST;
+  const int slot = df_slot(blk, inst, N, DF_NO_FD);
+  if (slot < 0) return WF_HOST;
+  const u32 num = df_new_number(blk, inst, N);
+  DF_U32(W_FD_NUM, slot) = num;
+  DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) |
+                            (fdflags ? DF_OV_APPEND : 0u) | (u32)k;
+  DF_U64(W_FD_POS, slot) = 0;
+  mem_store<u32>(r, out, num);
+  *e = WASI_SUCCESS;
+  return WF_DONE;
+}
+
 // One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
 DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl, u64 ss, u32 cfp, u32* e) {
 #define DF_ARG(k) sl[(u64)(cfp + (k)) * ss]
@@ -440,6 +471,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     if (slot < 0) return WF_HOST;
     const u32 how = df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, trunc, &made);
     if (how == DF_EXISTS && excl) { *e = WASI_EEXIST; return WF_DONE; }
+    if (how == DF_EXISTS)
+      return df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags, out, e);
     if (how != DF_MADE) return WF_HOST;
     const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
@@ -451,12 +484,14 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (kind == WK_PATH_OPEN) {
-    // Only a read-only open of a regular file or a directory of the snapshot, without flags (but the one
-    // that asks for a directory): all else is the host's.
+    // A read-only open of a regular file or a directory of the snapshot, without flags (but the one that
+    // asks for a directory), or one to write of a file made here: all else is the host's.
     const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
     const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
-    if ((oflags & ~blk[W_OPEN_DIRECTORY]) != 0 || (rights & blk[W_WRITE_RIGHTS])) return WF_HOST;
     if (path + plen > size || out + 4 > size) return WF_HOST;
+    if ((rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]))
+      return df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags, out, e);
+    if ((oflags & ~blk[W_OPEN_DIRECTORY]) != 0) return WF_HOST;
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
     const bool is_dir = df_info(blk, file)[FI_DIR] != DF_NOT_DIR;

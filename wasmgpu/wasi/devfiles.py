@@ -118,7 +118,10 @@ DEPTH_MAX = 16
 HOST_BUDGET = 1 << 30  # snapshot bytes on a backend without device memory figures
 # The buffer an instance's new files take on the device (and their names, DF_OV_NAME_CAP), within OV_TOTAL
 # and a sixteenth of the device's free memory for the batch: fewer than 4 KiB each, and the host makes them.
-OV_BUF_MAX = 64 << 10
+# A write that does not fit hands the instance's files to the host, which serves every file call of it after
+# that (a launch each): room for an output of a few hundred KiB (a WAV file) keeps such a program on the
+# device in batches of up to about a thousand.
+OV_BUF_MAX = 1 << 20
 OV_TOTAL = 1 << 30
 # Threads making them on the host: creating files from several threads was 3x slower than from one on both
 # file systems measured (bench/NOTES.md), even in separate directories.

@@ -833,7 +833,7 @@ static void s_make_many(int with_big) {
     if (!with_big) goto names;
     int32_t big = create("big.out", "start\n");
     for (int k = 0; k < (int)sizeof buf; k++) buf[k] = (uint8_t)('a' + k % 26);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 18; k++) {  /* 1.1 MiB: past OV_BUF_MAX (devfiles.py) */
         __wasi_ciovec_t v = {buf, sizeof buf};
         uint32_t n = 0;
         say("write 64 KiB -> e=%d n=%u\n", w_fd_write(big, P(&v), 1, P(&n)), n);
@@ -909,6 +909,61 @@ static void s_make_readback(void) {
     write_text(wo, "wo", "unread\n", "");
     read_n(wo, 5, "wo.txt");
     close_fd(wo);
+}
+
+/* A file made here, closed, then opened again to write (as a WAV writer patches its header): without
+   O_CREAT, with it but not O_EXCL, to append, and to truncate while still empty; read and written at
+   seeked positions. */
+static void s_make_reopen(void) {
+    int32_t fd = create("w.bin", "RIFF....WAVEdata");
+    close_fd(fd);
+    int32_t rw = open_at(3, "w.bin", 5, 0, 0, WRITE, 0, "w.bin again");
+    read_n(rw, 4, "w.bin");
+    seek(rw, 0, 2);
+    write_text(rw, "samples", "0123456789", "");
+    seek(rw, 4, 0);
+    write_text(rw, "size", "SIZE", "");
+    fdstat(rw);
+    close_fd(rw);
+    int32_t c = open_at(3, "w.bin", 5, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "w.bin creat");
+    seek(c, 0, 0);
+    read_all(c, "w.bin");
+    close_fd(c);
+    int32_t a = open_at(3, "w.bin", 5, 0, 0, R(FD_WRITE), __WASI_FDFLAGS_APPEND, "w.bin append");
+    write_text(a, "appended", "END\n", "");
+    fdstat(a);
+    close_fd(a);
+    int32_t e = open_at(3, "e.bin", 5, 0, __WASI_OFLAGS_CREAT, WRITE, 0, "e.bin");
+    close_fd(e);
+    int32_t t = open_at(3, "e.bin", 5, 0, __WASI_OFLAGS_TRUNC, WRITE, 0, "e.bin trunc");
+    write_text(t, "e.bin", "was empty\n", "");
+    close_fd(t);
+    int32_t r = open_at(3, "w.bin", 5, 0, 0, WRITE, 0, "w.bin to read");
+    read_all(r, "w.bin");
+    close_fd(r);
+}
+
+/* Opening a made file again where the host answers: while open in another descriptor, to truncate it with
+   bytes in it, as a directory, after it was unlinked, a made directory to write, and to read only. */
+static void s_make_reopen_host(void) {
+    int32_t fd = create("h.txt", "first\n");
+    int32_t two = open_at(3, "h.txt", 5, 0, 0, WRITE, 0, "h.txt while open");
+    write_text(two, "h.txt second", "2nd", "");
+    close_fd(two);
+    close_fd(fd);
+    int32_t t = open_at(3, "h.txt", 5, 0, __WASI_OFLAGS_TRUNC, WRITE, 0, "h.txt trunc");
+    write_text(t, "h.txt", "trunc", "");
+    close_fd(t);
+    open_at(3, "h.txt", 5, 0, __WASI_OFLAGS_DIRECTORY, READ, 0, "h.txt as a directory");
+    int32_t g = create("gone.txt", "gone\n");
+    close_fd(g);
+    say("unlink gone.txt -> e=%d\n", w_path_unlink_file(3, P("gone.txt"), 8));
+    open_at(3, "gone.txt", 8, 0, 0, WRITE, 0, "gone.txt");
+    say("mkdir md -> e=%d\n", w_path_create_directory(3, P("md"), 2));
+    open_at(3, "md", 2, 0, 0, WRITE, 0, "md to write");
+    int32_t h = open_r("h.txt");
+    read_all(h, "h.txt");
+    close_fd(h);
 }
 
 /* A temporary file: made, written, read back, closed and unlinked on the device; one unlinked while open,
@@ -1206,6 +1261,8 @@ int main(void) {
         else if (!strcmp(s, "make_exists")) s_make_exists();
         else if (!strcmp(s, "make_readback")) s_make_readback();
         else if (!strcmp(s, "make_temp")) s_make_temp();
+        else if (!strcmp(s, "make_reopen")) s_make_reopen();
+        else if (!strcmp(s, "make_reopen_host")) s_make_reopen_host();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
