@@ -376,10 +376,10 @@ def test_scenarios_run_on_the_device(runs: Runs) -> None:
     assert "fd_readdir" in host["readdir"].host_calls
     # no preopen: fd_prestat_get answers EBADF on the device; path_open on fd 3 is the host's
     assert device["no_preopen"].host_calls[0] == "path_open"
-    # the long sequence: stat's path_filestat_get is the device's too; its first host call is the open of a
-    # file to write, with files open on the device
+    # the long sequence: stat's path_filestat_get is the device's too; its first host call is the stat of a
+    # file made on the device and opened again to read, with three more files open on the device
     seq = device["sequence"].host_calls
-    assert seq[0] == "path_open" and "path_filestat_get" in host["sequence"].host_calls, seq[:8]
+    assert seq[0] == "fd_filestat_get" and "path_filestat_get" in host["sequence"].host_calls, seq[:8]
     # made on the device until a path below a file made there (the host's ENOTDIR), with new files still
     # open there; once something was made, listings and a directory's stat are the host's
     assert device["make_back"].host_calls[0] == "path_open"

@@ -109,13 +109,15 @@ WASI_KINDS = ["args_get", "args_sizes_get", "environ_get", "environ_sizes_get", 
 # host's, so that every way in sees it); W_OFLAGS_CREAT, W_OFLAGS_TRUNC, W_OFLAGS_EXCL: path_open's oflags;
 # W_READ_RIGHTS: the rights that open a file to read too; W_FDFLAGS_APPEND: the fdflag that appends.
 # A descriptor's W_FD_FILE for a file made here: DF_OV_BIT | its slot (DF_OV_READ where it was opened to read too,
-# DF_OV_APPEND where with fdflag W_FDFLAGS_APPEND: every write goes to the end).
+# DF_OV_APPEND where with fdflag W_FDFLAGS_APPEND: every write goes to the end; DF_OV_RDONLY where it was opened
+# again to read only).
 DF_OV_SLOTS = 16
 DF_OV_NAME_CAP = 1024
 DF_OV_BIT = 0x80000000
 DF_OV_READ = 0x40000000
 DF_OV_APPEND = 0x20000000
-DF_OV_FLAGS = DF_OV_BIT | DF_OV_READ | DF_OV_APPEND
+DF_OV_RDONLY = 0x10000000
+DF_OV_FLAGS = DF_OV_BIT | DF_OV_READ | DF_OV_APPEND | DF_OV_RDONLY
 OV_DIR = 1 << 63
 OV_REPLACE = 1 << 62  # a file of the snapshot truncated and written anew
 OV_GONE = 1 << 61  # a file made here and unlinked again
@@ -254,7 +256,7 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "WF_CLOCK_VIRTUAL", "WF_RANDOM", "WF_FILES", "WF_STDIN", "WF_STDIO", "WF_ARGS", "WF_OUT_FD2",
                     "DF_PREOPENS",
                     "DF_SLOTS", "DF_QUEUE", "DF_OV_SLOTS", "DF_OV_NAME_CAP", "DF_OV_BIT", "DF_OV_READ",
-                    "DF_OV_APPEND", "DF_OV_FLAGS",
+                    "DF_OV_APPEND", "DF_OV_RDONLY", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "PROC_CHILD_BIT", "MAX_COMMAND_BYTES",
                     "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT", "GPU_NATIVE_DEPTH"),

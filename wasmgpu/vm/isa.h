@@ -387,7 +387,8 @@ enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3
 #define DF_OV_BIT 0x80000000u
 #define DF_OV_READ 0x40000000u
 #define DF_OV_APPEND 0x20000000u
-#define DF_OV_FLAGS 0xe0000000u
+#define DF_OV_RDONLY 0x10000000u
+#define DF_OV_FLAGS 0xf0000000u
 #define DF_PATH_MAX 1024u
 #define DF_NO_ROOT 0xffffffffu
 #define DF_NO_FD 0xffffffffu

@@ -383,35 +383,52 @@ DEV u64 df_ov_read(const u64* blk, u32 inst, u64 N, MemRef r, u32 k, u64 at, u64
   return n;
 }
 
-// path_open, to write, of a regular file made here (found in the overlay; `create` without O_EXCL, or none):
-// a new descriptor on it at position 0. WF_HOST where the name is not one made here, a directory, gone, open
-// in another descriptor (the host gives each made file one: devfiles.py _make), or truncated with bytes in it.
+// A guest path's leading "./" (a C program's "./out.txt") names what the rest names below the same directory:
+// skipped, so that such a path finds the snapshot's and the overlay's names, which hold no "." component.
+DEV void df_skip_dot(MemRef r, u64* p, u64* n) {
+  while (*n > 2 && mem_load<u8>(r, *p) == '.' && mem_load<u8>(r, *p + 1) == '/') {
+    *p += 2;
+    *n -= 2;
+  }
+}
+
+// What df_reopen did: opened the made file, found no file made under the name (the snapshot's may be there),
+// or left the call to the host.
+enum DevReopen { DF_REOPENED, DF_NOT_MADE, DF_REOPEN_HOST };
+
+// path_open of a regular file made here (found in the overlay) without O_EXCL: a new descriptor on it at
+// position 0, to write (`write`: with write rights or O_TRUNC, O_CREAT allowed) or to read only. The host's
+// where it is a directory, open in another descriptor (the host gives each made file one: devfiles.py _make),
+// to be truncated with bytes in it, or asked with other flags.
 DEV u32 df_reopen(u64* blk, u32 inst, u64 N, int pre, int dslot, MemRef r, u64 path, u64 n, u64 oflags, u64 rights,
-                  u64 fdflags, u64 out, u32* e) {
+                  u64 fdflags, bool write, u64 out, u32* e) {
   u32 root, at_dir;
   const u8* prefix;
   u64 pn, h;
-  if (blk[W_OV_CAP] == 0 || (oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC])) != 0 ||
-      (fdflags != 0 && fdflags != blk[W_FDFLAGS_APPEND]) ||
-      !df_dir_of(blk, inst, N, pre, dslot, &root, &prefix, &pn, &at_dir) || !df_hash(root, prefix, pn, r, path, n, &h))
-    return WF_HOST;
+  if (blk[W_OV_CAP] == 0 || !df_dir_of(blk, inst, N, pre, dslot, &root, &prefix, &pn, &at_dir) ||
+      !df_hash(root, prefix, pn, r, path, n, &h))
+    return write ? DF_REOPEN_HOST : DF_NOT_MADE;
   const int k = df_ov_find(blk, inst, N, root, prefix, pn, r, path, n, h);
-  if (k < 0 || (DF_U64(W_OV_NAME, k) & (OV_DIR | OV_GONE))) return WF_HOST;
-  if ((oflags & blk[W_OFLAGS_TRUNC]) && DF_U64(W_OV_DATA, k) != 0) return WF_HOST;
+  if (k < 0) return write ? DF_REOPEN_HOST : DF_NOT_MADE;
+  const u64 allowed = write ? blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC] : 0;
+  if ((DF_U64(W_OV_NAME, k) & OV_DIR) || (oflags & ~allowed) != 0 ||
+      (fdflags != 0 && !(write && fdflags == blk[W_FDFLAGS_APPEND])) ||
+      ((oflags & blk[W_OFLAGS_TRUNC]) && DF_U64(W_OV_DATA, k) != 0))
+    return DF_REOPEN_HOST;
   for (u32 j = 0; j < DF_SLOTS; j++)
     if (DF_U32(W_FD_NUM, j) != DF_NO_FD && (DF_U32(W_FD_FILE, j) & DF_OV_BIT) &&
         (DF_U32(W_FD_FILE, j) & ~DF_OV_FLAGS) == (u32)k)
-      return WF_HOST;
+      return DF_REOPEN_HOST;
   const int slot = df_slot(blk, inst, N, DF_NO_FD);
-  if (slot < 0) return WF_HOST;
+  if (slot < 0) return DF_REOPEN_HOST;
   const u32 num = df_new_number(blk, inst, N);
   DF_U32(W_FD_NUM, slot) = num;
-  DF_U32(W_FD_FILE, slot) = DF_OV_BIT | ((rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) |
-                            (fdflags ? DF_OV_APPEND : 0u) | (u32)k;
+  DF_U32(W_FD_FILE, slot) = DF_OV_BIT | (!write || (rights & blk[W_READ_RIGHTS]) ? DF_OV_READ : 0u) |
+                            (write ? 0u : DF_OV_RDONLY) | (fdflags ? DF_OV_APPEND : 0u) | (u32)k;
   DF_U64(W_FD_POS, slot) = 0;
   mem_store<u32>(r, out, num);
   *e = WASI_SUCCESS;
-  return WF_DONE;
+  return DF_REOPENED;
 }
 
 // One of the calls below for an instance with WF_FILES: WF_DONE with *e set, or WF_HOST.
@@ -442,15 +459,18 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (kind == WK_PATH_UNLINK_FILE) {
-    const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
-    if (path + plen > size || !df_unlink(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen)) return WF_HOST;
+    u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
+    if (path + plen > size) return WF_HOST;
+    df_skip_dot(r, &path, &plen);
+    if (!df_unlink(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen)) return WF_HOST;
     *e = WASI_SUCCESS;
     return WF_DONE;
   }
   if (kind == WK_PATH_CREATE_DIRECTORY) {
-    const u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
+    u64 path = (u32)DF_ARG(1), plen = (u32)DF_ARG(2);
     u32 made;
     if (path + plen > size) return WF_HOST;
+    df_skip_dot(r, &path, &plen);
     const u32 how = df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, true, false, &made);
     if (how == DF_TO_HOST) return WF_HOST;
     *e = how == DF_EXISTS ? WASI_EEXIST : WASI_SUCCESS;
@@ -458,13 +478,14 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   }
   if (kind == WK_PATH_OPEN && ((u32)DF_ARG(4) & blk[W_OFLAGS_CREAT])) {
     // A new file opened to write, without fdflags: made here. All else that creates is the host's.
-    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
-    const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
+    u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3);
+    const u64 oflags = (u32)DF_ARG(4), rights = DF_ARG(5), fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
     const bool write = (rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]);
     if ((oflags & ~(blk[W_OFLAGS_CREAT] | blk[W_OFLAGS_TRUNC] | blk[W_OFLAGS_EXCL])) != 0 || !write ||
         (fdflags != 0 && fdflags != blk[W_FDFLAGS_APPEND]))
       return WF_HOST;
     if (path + plen > size || out + 4 > size) return WF_HOST;
+    df_skip_dot(r, &path, &plen);
     const int slot = df_slot(blk, inst, N, DF_NO_FD);
     u32 made;
     const bool excl = (oflags & blk[W_OFLAGS_EXCL]) != 0, trunc = (oflags & blk[W_OFLAGS_TRUNC]) && !excl;
@@ -472,7 +493,8 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u32 how = df_make(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, false, trunc, &made);
     if (how == DF_EXISTS && excl) { *e = WASI_EEXIST; return WF_DONE; }
     if (how == DF_EXISTS)
-      return df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags, out, e);
+      return df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags, true, out,
+                       e) == DF_REOPENED ? WF_DONE : WF_HOST;
     if (how != DF_MADE) return WF_HOST;
     const u32 num = df_new_number(blk, inst, N);
     DF_U32(W_FD_NUM, slot) = num;
@@ -484,13 +506,16 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (kind == WK_PATH_OPEN) {
-    // A read-only open of a regular file or a directory of the snapshot, without flags (but the one that
-    // asks for a directory), or one to write of a file made here: all else is the host's.
-    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), oflags = (u32)DF_ARG(4), rights = DF_ARG(5);
-    const u64 fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
+    // A file made here opened again (df_reopen), or a read-only open of a regular file or a directory of the
+    // snapshot, without flags (but the one that asks for a directory): all else is the host's.
+    u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3);
+    const u64 oflags = (u32)DF_ARG(4), rights = DF_ARG(5), fdflags = (u32)DF_ARG(7), out = (u32)DF_ARG(8);
     if (path + plen > size || out + 4 > size) return WF_HOST;
-    if ((rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]))
-      return df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags, out, e);
+    df_skip_dot(r, &path, &plen);
+    const bool write = (rights & blk[W_WRITE_RIGHTS]) || (oflags & blk[W_OFLAGS_TRUNC]);
+    const u32 again = df_reopen(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen, oflags, rights, fdflags,
+                                write, out, e);
+    if (again != DF_NOT_MADE) return again == DF_REOPENED ? WF_DONE : WF_HOST;
     if ((oflags & ~blk[W_OPEN_DIRECTORY]) != 0) return WF_HOST;
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD) return WF_HOST;
@@ -510,8 +535,10 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     return WF_DONE;
   }
   if (kind == WK_PATH_FILESTAT_GET) {  // a snapshot file's stat (a regular file: no link to follow or not)
-    const u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3), out = (u32)DF_ARG(4);
+    u64 path = (u32)DF_ARG(2), plen = (u32)DF_ARG(3);
+    const u64 out = (u32)DF_ARG(4);
     if (path + plen > size || out + 64 > size) return WF_HOST;
+    df_skip_dot(r, &path, &plen);
     const u32 file = df_path(blk, inst, N, pre, df_slot(blk, inst, N, fd), r, path, plen);
     if (file == DF_NO_FD || (df_info(blk, file)[FI_DIR] != DF_NOT_DIR ? changed : replaced)) return WF_HOST;
     mem_init(r, out, (const u8*)blk[W_FILE_STAT] + (u64)file * 64, 64);
@@ -521,7 +548,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
   const int slot = df_slot(blk, inst, N, fd);
   const u32 file = slot >= 0 ? DF_U32(W_FD_FILE, slot) : DF_NO_FD;
   const bool made = file != DF_NO_FD && (file & DF_OV_BIT);  // a file made here (W_OV_*), not the snapshot's
-  if (kind == WK_FD_WRITE && !made) return WF_HOST;
+  if (kind == WK_FD_WRITE && (!made || (file & DF_OV_RDONLY))) return WF_HOST;
   // A snapshot file's row; row 0 (always there) otherwise, so that no load is ever through a null pointer:
   // compute-sanitizer saw a read at 0x10 here for made files, which the source guards against.
   const bool snap = file != DF_NO_FD && !made;
@@ -532,7 +559,7 @@ DEV u32 df_call(u64* blk, u32 inst, u64 N, MemRef r, u64 size, u32 kind, u64* sl
     const u64 out = (u32)DF_ARG(1);
     if (out + 24 > size) return WF_HOST;
     const u64 row = slot < 0 ? 1
-                    : made  ? 4 + ((file & DF_OV_READ) ? 1 : 0) + ((file & DF_OV_APPEND) ? 2 : 0)
+                    : made  ? ((file & DF_OV_RDONLY) ? 0 : 4 + ((file & DF_OV_READ) ? 1 : 0) + ((file & DF_OV_APPEND) ? 2 : 0))
                     : !dir  ? 0
                     : DF_U64(W_FD_POS, slot) ? 3 : 2;
     mem_init(r, out, (const u8*)blk[W_FDSTATS] + 24 * row, 24);

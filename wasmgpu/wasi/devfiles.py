@@ -37,6 +37,7 @@ from ..compiler.vm_abi import (
     DF_OV_BIT,
     DF_OV_FLAGS,
     DF_OV_NAME_CAP,
+    DF_OV_RDONLY,
     DF_OV_READ,
     DF_OV_SLOTS,
     DF_PATH_MAX,
@@ -588,9 +589,11 @@ class DeviceFiles:
         ov_name = host(self.ov_name[:, dev])
         first, owner = [0], []
         items: list[tuple[int, int, int, int, int]] = []  # root, name at, name length, flags, position
+        opened_how: dict[tuple[int, int], int] = {}  # (instance, overlay slot) -> its descriptor's W_FD_FILE
         for row, j in enumerate(some.tolist()):
             opened = {int(file[k, j]) & ~DF_OV_FLAGS: (int(file[k, j]), int(pos[k, j]))
                       for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
+            opened_how.update({(int(insts[j]), k): how for k, (how, _) in opened.items()})
             for k in range(int(count[j])):
                 e = int(ov_name[k, j])
                 how, at = opened.get(k, (0, 0))
@@ -622,7 +625,8 @@ class DeviceFiles:
                 self._lost(i, path, OSError(int(err_out[t]), os.strerror(int(err_out[t]))))
             elif fd_out[t] >= 0:
                 read, fdflags = bool(flags[t] & 4), abi.FDFLAGS_APPEND if flags[t] & 8 else 0
-                out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, True, fdflags, opened_rights(read, True))
+                write = not opened_how.get((i, k), 0) & DF_OV_RDONLY  # opened again to read only: made to read too
+                out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, write, fdflags, opened_rights(read, write))
         return out
 
     def _lost(self, i: int, path: str, e: Exception) -> None:

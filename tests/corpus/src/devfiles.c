@@ -521,6 +521,7 @@ static void s_handover(void) {
     close_fd(w);
     int32_t n = open_r("new.txt");
     read_n(n, 100, "new.txt");
+    fstat_fd(n);  /* a made file's stat is the host's: the hand-over, four files open on the device */
     read_n(a, 7, "a after");
     read_n(b, 5, "b after");
     tell(a), tell(b);
@@ -941,6 +942,25 @@ static void s_make_reopen(void) {
     int32_t r = open_at(3, "w.bin", 5, 0, 0, WRITE, 0, "w.bin to read");
     read_all(r, "w.bin");
     close_fd(r);
+    int32_t ro = open_r("w.bin");
+    read_n(ro, 8, "w.bin read-only");
+    fdstat(ro);
+    seek(ro, -4, 2);
+    read_all(ro, "w.bin read-only");
+    close_fd(ro);
+    /* "./" before a name: the same name */
+    int32_t dot = create("./dot.txt", "made as ./dot.txt\n");
+    close_fd(dot);
+    int32_t dr = open_r("dot.txt");
+    read_all(dr, "dot.txt");
+    close_fd(dr);
+    say("mkdir ./././dd -> e=%d\n", w_path_create_directory(3, P("./././dd"), 8));
+    int32_t in = create("./dd/in.txt", "in dd\n");
+    close_fd(in);
+    int32_t x = open_r("./sub/x.txt");
+    read_all(x, "./sub/x.txt");
+    close_fd(x);
+    say("unlink ./dd/in.txt -> e=%d\n", w_path_unlink_file(3, P("./dd/in.txt"), 11));
 }
 
 /* Opening a made file again where the host answers: while open in another descriptor, to truncate it with
@@ -961,9 +981,16 @@ static void s_make_reopen_host(void) {
     open_at(3, "gone.txt", 8, 0, 0, WRITE, 0, "gone.txt");
     say("mkdir md -> e=%d\n", w_path_create_directory(3, P("md"), 2));
     open_at(3, "md", 2, 0, 0, WRITE, 0, "md to write");
+    int32_t w = open_at(3, "h.txt", 5, 0, 0, WRITE, 0, "h.txt to write");
     int32_t h = open_r("h.txt");
-    read_all(h, "h.txt");
+    read_all(h, "h.txt while open to write");
     close_fd(h);
+    close_fd(w);
+    int32_t ro = open_r("h.txt");
+    write_text(ro, "h.txt read-only", "no", "");
+    close_fd(ro);
+    say("mkdir ./ -> e=%d\n", w_path_create_directory(3, P("./"), 2));
+    open_at(3, ".//h.txt", 8, 0, 0, READ, 0, ".//h.txt");
 }
 
 /* A temporary file: made, written, read back, closed and unlinked on the device; one unlinked while open,
