@@ -215,6 +215,8 @@ class ParamBlock:
                 # A build found made, its tier not yet measured: the run interprets first (TierTrial).
                 self._pend(self.code, self._code_key, build=False)  # type: ignore[arg-type]
                 compiled = False
+        elif self._code_key is not None and self._code_key == self._state_key(ftab, s.handler_table().tobytes()):
+            compiled = True  # a run that moved to its build (tier_up), its block made again: the same code goes on
         else:
             self.code_handle = None
         p = self._last_profile
