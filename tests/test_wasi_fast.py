@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -436,6 +437,39 @@ def test_stdin_from_a_file_is_served_on_the_device(tmp_path) -> None:
         assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(z)))) is None
     with open(os.devnull, "rb") as null:
         assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(null)))) == b""
+
+
+def test_stdin_from_a_pipe_written_whole_is_served_on_the_device() -> None:
+    """A pipe whose writer wrote everything and closed it (`cat in.txt | gpu-run`) is read ahead to its end
+    before the run and served on the device; one whose writer is still at work is not, and the instances
+    then read every byte of it in order as they go, the bytes read ahead included."""
+    from wasmgpu.wasi.command import InstanceStdin, SharedStdin
+
+    data = bytes(range(256)) * 1000  # more than a pipe's buffer: its writer is still writing at the start
+    r, w = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
+    writer.start()
+    with os.fdopen(r, "rb") as f:
+        shared = SharedStdin(f, 2)
+        contexts = [WasiContext(stdin=InstanceStdin(shared, i)) for i in range(2)]
+        assert [fast._stdin_bytes(c) for c in contexts] == [data, data]
+    writer.join()
+    r, w = os.pipe()
+    os.write(w, b"first part, ")
+    with os.fdopen(r, "rb") as f:
+        shared = SharedStdin(f, 2)
+        readers = [InstanceStdin(shared, i) for i in range(2)]
+        started = time.monotonic()
+        assert fast._stdin_bytes(WasiContext(stdin=readers[0])) is None
+        assert fast._stdin_bytes(WasiContext(stdin=readers[1])) is None
+        assert time.monotonic() - started < 10 * SharedStdin.PIPE_QUIET_S  # read ahead once, not per instance
+        os.write(w, b"then the rest")
+        os.close(w)
+        for reader in readers:
+            got = b""
+            while chunk := reader.read(5):
+                got += chunk
+            assert got == b"first part, then the rest"
 
 
 def test_stdio_fdstat_on_the_device_until_a_call_could_change_it(engine, tmp_path) -> None:

@@ -150,6 +150,10 @@ class SharedStdin:
     CHUNK = 1 << 16  # a read asks for at least this much, and at most READ_MAX
     READ_MAX = 1 << 20
     DROP_AT = 16 << 20
+    # A pipe is read ahead before the run while its bytes keep coming, each read within this of the last:
+    # one its writer already wrote whole (`cat in.txt | gpu-run`) is then known to its end, and served on the
+    # device (wasi/fast.py) instead of by the host a read at a time.
+    PIPE_QUIET_S = 0.1
 
     def __init__(self, stream: Any, instances: int = 1) -> None:
         """`instances`: how many read it (a batch's, in waves or not): until each has its share, every byte
@@ -164,22 +168,40 @@ class SharedStdin:
         self.next_drop = self.DROP_AT
         self.clocks: list[RealClock] = []  # the batch's: their deadline ends a wait for bytes
         self._whole: bytes | None = None  # whole()'s answer, one copy for every instance that asks
+        self._read_ahead = False  # a pipe read ahead once (ready)
 
     @property
     def end(self) -> int:
         return self.base + len(self.data)
 
     def ready(self, limit: int) -> bool:
-        """Whether whole() would return at once, with at most `limit` bytes: read to its end already, or a
-        stream that reads_at_once."""
+        """Whether whole() would return at once, with at most `limit` bytes: read to its end already, a stream
+        that reads_at_once, or a pipe read to its end now (PIPE_QUIET_S)."""
         if self.eof:
             return self.base == 0 and len(self.data) <= limit
-        if self.end:
+        if self.end or self._read_ahead:
             return False
         try:
-            return reads_at_once(self.stream.fileno(), limit)
+            fd = self.stream.fileno()
+            if reads_at_once(fd, limit):
+                return True
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return False
         except (AttributeError, OSError, ValueError):
             return False
+        self._read_ahead = True
+        while not self.eof and len(self.data) <= limit:
+            if not select.select([fd], [], [], self.PIPE_QUIET_S)[0]:
+                return False  # a writer still at work: the instances' reads wait for it as they go
+            try:
+                chunk = os.read(fd, self.READ_MAX)
+            except OSError:
+                chunk = b""
+            if chunk:
+                self.data += chunk
+            else:
+                self.eof = True
+        return self.eof and len(self.data) <= limit
 
     def whole(self) -> bytes:
         """Every byte, read to the end (for a stream that is ready)."""
