@@ -442,7 +442,8 @@ def test_stdin_from_a_file_is_served_on_the_device(tmp_path) -> None:
 def test_stdin_from_a_pipe_written_whole_is_served_on_the_device() -> None:
     """A pipe whose writer wrote everything and closed it (`cat in.txt | gpu-run`) is read ahead to its end
     before the run and served on the device; one whose writer is still at work is not, and the instances
-    then read every byte of it in order as they go, the bytes read ahead included."""
+    then read every byte of it in order as they go, the bytes read ahead included; one that trickles on is
+    read ahead for at most PIPE_AHEAD_S."""
     from wasmgpu.wasi.command import InstanceStdin, SharedStdin
 
     data = bytes(range(256)) * 1000  # more than a pipe's buffer: its writer is still writing at the start
@@ -470,6 +471,28 @@ def test_stdin_from_a_pipe_written_whole_is_served_on_the_device() -> None:
             while chunk := reader.read(5):
                 got += chunk
             assert got == b"first part, then the rest"
+    # A writer that never stops long enough: the read ahead gives up after PIPE_AHEAD_S.
+    r, w = os.pipe()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            os.write(w, b"x")
+            time.sleep(SharedStdin.PIPE_QUIET_S / 4)
+        os.close(w)
+
+    writer = threading.Thread(target=trickle)
+    writer.start()
+    try:
+        with os.fdopen(r, "rb") as f:
+            started = time.monotonic()
+            assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(f)))) is None
+            assert time.monotonic() - started < 3 * SharedStdin.PIPE_AHEAD_S
+            stop.set()
+            writer.join()  # before the read end closes
+    finally:
+        stop.set()
+        writer.join()
 
 
 def test_stdio_fdstat_on_the_device_until_a_call_could_change_it(engine, tmp_path) -> None:

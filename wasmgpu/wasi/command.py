@@ -150,10 +150,12 @@ class SharedStdin:
     CHUNK = 1 << 16  # a read asks for at least this much, and at most READ_MAX
     READ_MAX = 1 << 20
     DROP_AT = 16 << 20
-    # A pipe is read ahead before the run while its bytes keep coming, each read within this of the last:
-    # one its writer already wrote whole (`cat in.txt | gpu-run`) is then known to its end, and served on the
-    # device (wasi/fast.py) instead of by the host a read at a time.
+    # A pipe is read ahead before the run while its bytes keep coming, each read within PIPE_QUIET_S of the
+    # last and all within PIPE_AHEAD_S (a writer that trickles forever must not hold the run back): one its
+    # writer already wrote whole (`cat in.txt | gpu-run`) is then known to its end, and served on the device
+    # (wasi/fast.py) instead of by the host a read at a time.
     PIPE_QUIET_S = 0.1
+    PIPE_AHEAD_S = 1.0
 
     def __init__(self, stream: Any, instances: int = 1) -> None:
         """`instances`: how many read it (a batch's, in waves or not): until each has its share, every byte
@@ -190,8 +192,10 @@ class SharedStdin:
         except (AttributeError, OSError, ValueError):
             return False
         self._read_ahead = True
+        end = time.monotonic() + self.PIPE_AHEAD_S
         while not self.eof and len(self.data) <= limit:
-            if not select.select([fd], [], [], self.PIPE_QUIET_S)[0]:
+            wait = min(self.PIPE_QUIET_S, end - time.monotonic())
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
                 return False  # a writer still at work: the instances' reads wait for it as they go
             try:
                 chunk = os.read(fd, self.READ_MAX)
