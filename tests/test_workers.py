@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -401,3 +402,41 @@ def test_the_early_context_is_the_one_cuda_uses() -> None:
     assert out.returncode == 0, out.stderr
     expected = "none" if cuda_driver.cuda_device_count() == 0 else f"1 {cuda_driver.CU_CTX_SCHED_BLOCKING_SYNC}"
     assert out.stdout.strip() == expected
+
+
+def test_a_pipe_written_whole_is_given_to_the_workers(monkeypatch) -> None:
+    """A pipe on stdin that its writer already ended (`cat in.txt | gpu-run -n 100000`) is read ahead and
+    given whole to the workers, so that the batch is planned in workers; one still being written leaves the
+    batch to gpu-run's own process, which streams it, the bytes read ahead first."""
+    import io
+
+    from wasmgpu.wasi import command
+
+    data = b"piped to every instance\n" * 5000  # more than a pipe's buffer
+    for ended in (True, False):
+        r, w = os.pipe()
+        if ended:  # the writer, as `cat` would be, writing all as fast as it is read
+            writer = threading.Thread(target=lambda w=w: (os.write(w, data), os.close(w)))
+            writer.start()
+        else:
+            os.write(w, data[:1000])
+        stdin = io.TextIOWrapper(os.fdopen(r, "rb"))
+        monkeypatch.setattr(sys, "stdin", stdin)
+        monkeypatch.setattr(command, "_HOST_STDIN", None)
+        try:
+            assert workers._stdin_kind() == ("read" if ended else None)
+            if ended:
+                assert workers._read_stdin() == data
+                writer.join()
+            else:
+                rest = threading.Thread(target=lambda w=w: (os.write(w, data[1000:]), os.close(w)))
+                rest.start()  # more than the pipe holds: written while the instances read
+                get = command.stdin_for_batch(2)
+                for i in range(2):
+                    reader, got = get(i), b""
+                    while chunk := reader.read(4096):
+                        got += chunk
+                    assert got == data
+                rest.join()
+        finally:
+            stdin.close()

@@ -35,9 +35,9 @@ from .runtime.backends import HOST_THREADS_VAR
 from .runtime.cuda_driver import SHARED_DEVICE_VAR, WARM_CONTEXT_VAR, cuda_device_count
 from .wasi.command import (
     STOP_HEARD,
+    host_stdin,
     pack_outcomes,
     quiet_stop,
-    reads_at_once,
     sigint_deferred,
     unpack_outcomes,
 )
@@ -157,8 +157,9 @@ def uses_gpu(backend: str) -> bool:
 
 def _stdin_kind() -> str | None:
     """How the host's stdin can be given to every worker: "none" (a terminal or nothing: instances read no
-    bytes), "read" (what reads_at_once, or a stream without a descriptor: read once, whole); None: a pipe or
-    another device, which gpu-run alone reads as the instances ask."""
+    bytes), "read" (what reads_at_once, a pipe read ahead to its end, or a stream without a descriptor: read
+    once, whole); None: a pipe still being written or another device, which gpu-run alone reads as the
+    instances ask."""
     if sys.stdin is None or getattr(sys.stdin, "closed", False):
         return "none"
     try:
@@ -168,18 +169,24 @@ def _stdin_kind() -> str | None:
     try:
         if os.isatty(fd):
             return "none"
-        return "read" if reads_at_once(fd, MAX_SHARED_STDIN) else None
+        return "read" if host_stdin(_stdin_stream()).ready(MAX_SHARED_STDIN) else None
     except OSError:
         return "none"
 
 
+def _stdin_stream() -> Any:
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
 def _read_stdin() -> bytes:
-    """The bytes every instance reads on stdin (a pipe is read to its end first)."""
+    """The bytes every instance reads on stdin (a pipe is read to its end first, from what was read ahead)."""
     if _stdin_kind() == "none":
         return b""
-    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    shared = host_stdin(_stdin_stream())
     try:
-        data = stream.read(MAX_SHARED_STDIN + 1)
+        while not shared.eof and len(shared.data) <= MAX_SHARED_STDIN:
+            shared.fill(shared.end + shared.READ_MAX)
+        data = bytes(shared.data)
     except (OSError, ValueError):
         return b""
     if len(data) > MAX_SHARED_STDIN:

@@ -176,6 +176,12 @@ class SharedStdin:
     def end(self) -> int:
         return self.base + len(self.data)
 
+    def expect(self, instances: int) -> None:
+        """The batch that reads it has this many instances (each given its share: see __init__)."""
+        assert not self.readers, "set before any instance reads"
+        self.unstarted = np.ones(instances, dtype=bool)
+        self.waiting = instances
+
     def ready(self, limit: int) -> bool:
         """Whether whole() would return at once, with at most `limit` bytes: read to its end already, a stream
         that reads_at_once, or a pipe read to its end now (PIPE_QUIET_S)."""
@@ -609,8 +615,21 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
             fd = stream.fileno()
             return lambda i: LiveStdin(fd)
         return lambda i: b""
-    shared = SharedStdin(getattr(stream, "buffer", stream), n)
+    shared = host_stdin(getattr(stream, "buffer", stream))
+    shared.expect(n)
     return lambda i: InstanceStdin(shared, i)
+
+
+_HOST_STDIN: SharedStdin | None = None
+
+
+def host_stdin(stream: Any) -> SharedStdin:
+    """The process's SharedStdin over `stream` (the host's stdin), made once: what was read ahead of the run
+    (workers.plan_workers asks whether a pipe ended) stays in it for the run."""
+    global _HOST_STDIN
+    if _HOST_STDIN is None or _HOST_STDIN.stream is not stream:
+        _HOST_STDIN = SharedStdin(stream)
+    return _HOST_STDIN
 
 
 __all__ = [
