@@ -431,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="run the batch in K worker processes, each a range of the instances (the host's work "
                    "is per instance: more cores take it on). Default: on the GPU, one per 5000 instances, at "
-                   "most 8 or half the host's cores, where stdin is a terminal or a file; else 1")
+                   "most 8 or half the host's cores, where stdin is a terminal, a file or a pipe written whole; else 1")
     p.add_argument("--devices", default=None, metavar="all|I,J,...",
                    help="run on these GPUs (numbered as CUDA counts the ones this process sees), or all of them: "
                    "the batch is cut into instance ranges, each run by a worker process on one GPU, the outputs "
