@@ -209,6 +209,7 @@ SCENARIOS["make_readback"] = ["make_readback"]  # a new file read back, holes an
 SCENARIOS["make_temp"] = ["make_temp"]  # a temporary file, unlinked
 SCENARIOS["make_reopen"] = ["make_reopen"]  # a new file opened again to write, as a WAV writer does
 SCENARIOS["make_reopen_host"] = ["make_reopen_host"]  # opened again where the host answers
+SCENARIOS["make_reopen_size"] = ["make_reopen_size"]  # opened again to read only, then truncated
 
 # The host path gives the same answer: the device only follows it (wasi/preview1.py, wasi/fds.py).
 HOST_TOO = {

@@ -443,22 +443,27 @@ def test_stdin_from_a_pipe_written_whole_is_served_on_the_device() -> None:
     """A pipe whose writer wrote everything and closed it (`cat in.txt | gpu-run`) is read ahead to its end
     before the run and served on the device; one whose writer is still at work is not, and the instances
     then read every byte of it in order as they go, the bytes read ahead included; one that trickles on is
-    read ahead for at most PIPE_AHEAD_S."""
-    from wasmgpu.wasi.command import InstanceStdin, SharedStdin
+    read ahead for at most PIPE_AHEAD_S; and none is read ahead for a module that cannot read stdin."""
+    from wasmgpu.wasi.command import InstanceStdin, SharedStdin, host_stdin
+
+    def piped(f, ahead: bool = True) -> SharedStdin:
+        return host_stdin(f, ahead, take=True)
 
     data = bytes(range(256)) * 1000  # more than a pipe's buffer: its writer is still writing at the start
     r, w = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
     writer.start()
     with os.fdopen(r, "rb") as f:
-        shared = SharedStdin(f, 2)
+        shared = piped(f)
+        shared.expect(2)
         contexts = [WasiContext(stdin=InstanceStdin(shared, i)) for i in range(2)]
         assert [fast._stdin_bytes(c) for c in contexts] == [data, data]
     writer.join()
     r, w = os.pipe()
     os.write(w, b"first part, ")
     with os.fdopen(r, "rb") as f:
-        shared = SharedStdin(f, 2)
+        shared = piped(f)
+        shared.expect(2)
         readers = [InstanceStdin(shared, i) for i in range(2)]
         started = time.monotonic()
         assert fast._stdin_bytes(WasiContext(stdin=readers[0])) is None
@@ -486,13 +491,20 @@ def test_stdin_from_a_pipe_written_whole_is_served_on_the_device() -> None:
     try:
         with os.fdopen(r, "rb") as f:
             started = time.monotonic()
-            assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(SharedStdin(f)))) is None
+            assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(piped(f)))) is None
             assert time.monotonic() - started < 3 * SharedStdin.PIPE_AHEAD_S
             stop.set()
             writer.join()  # before the read end closes
     finally:
         stop.set()
         writer.join()
+    # A module that cannot read stdin (no fd_read): the pipe is left unread, for whoever reads it next.
+    r, w = os.pipe()
+    os.write(w, b"for the next reader")
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        assert fast._stdin_bytes(WasiContext(stdin=InstanceStdin(piped(f, ahead=False)))) is None
+        assert f.read() == b"for the next reader"
 
 
 def test_stdio_fdstat_on_the_device_until_a_call_could_change_it(engine, tmp_path) -> None:
@@ -522,3 +534,19 @@ def test_stdio_fdstat_on_the_device_until_a_call_could_change_it(engine, tmp_pat
     assert "type1=2\n" in out0 and "type1=0\n" in out1  # a terminal: a character device
     ref = run_wasmtime(wat, tmp_path)
     assert b"fdstat0=0\n" in ref[1] and b"fdstat1=0\n" in ref[1]
+
+
+def test_each_batch_of_a_process_reads_stdin_on_from_where_it_stands() -> None:
+    """gpu-run's stdin read ahead for a batch is that batch's: a later batch of the same process (the API,
+    a test calling the CLI twice) reads on from the stream, never the first batch's bytes again."""
+    from wasmgpu.wasi.command import stdin_for_batch
+
+    r, w = os.pipe()
+    os.write(w, b"first batch\n")
+    with os.fdopen(r, "rb") as f:
+        first = stdin_for_batch(1, f)(0)
+        assert first.read(100) == b"first batch\n"
+        os.write(w, b"second batch\n")
+        os.close(w)
+        second = stdin_for_batch(1, f)(0)
+        assert second.read(100) == b"second batch\n"

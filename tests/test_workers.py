@@ -149,7 +149,7 @@ def planned(monkeypatch, backend: str, cores: int, n: int, asked: int | None = N
     class Opts:
         workers = asked
     Opts.backend = backend
-    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers, "_stdin_kind", lambda ahead=True: "none")
     monkeypatch.setattr(workers.os, "cpu_count", lambda: cores)
     return workers.plan_workers(Opts(), n, False)
 
@@ -344,7 +344,7 @@ def test_max_children_is_the_batchs_room_not_each_workers(monkeypatch) -> None:
         workers = None
         backend = "cpu"
         max_children = 100
-    monkeypatch.setattr(workers, "_stdin_kind", lambda: "none")
+    monkeypatch.setattr(workers, "_stdin_kind", lambda ahead=True: "none")
     monkeypatch.setattr(workers.os, "cpu_count", lambda: 16)
     assert workers.plan_workers(Opts(), 100_000, False) is None
     assert workers.children_shares(argparse.Namespace(max_children=100), 3) == [33, 33, 34]

@@ -90,6 +90,7 @@ try:  # numpy and the engine take a moment to import: Ctrl-C then must not print
         imports_wasi,
         parse_dir,
         parse_env,
+        reads_stdin,
         run_batch,
         sigint_deferred,
         stdin_for_batch,
@@ -962,7 +963,7 @@ def run_module(opts: argparse.Namespace) -> int:
     if opts.ray is not None and opts.devices is not None:
         raise WasmGpuError("--ray and --devices: on a Ray cluster, Ray gives each range its GPU")
     opts.device_ids = choose_devices(opts)
-    workers = None if opts.ray is not None else plan_workers(opts, n, uses_graphics(module))
+    workers = None if opts.ray is not None else plan_workers(opts, n, uses_graphics(module), reads_stdin(module))
     if workers is not None:
         refuse_past_memory(opts, n)
     with ExitStack() as stack:
@@ -984,7 +985,7 @@ def run_module(opts: argparse.Namespace) -> int:
             with timed(opts, "engine"):
                 engine = make_engine(opts, module, n)
             outcomes, result_types, out = run_range(
-                opts, engine, module, command, 0, n, stdin_for_batch(n), deadline,
+                opts, engine, module, command, 0, n, stdin_for_batch(n, ahead=reads_stdin(module)), deadline,
                 lambda: Output(n, opts.out, stack, opts.out_jsonl))
         report.lap("run")
         report.builds[:0] = BUILD_EVENTS

@@ -113,15 +113,16 @@ def _default_device() -> str:
     return visible.split(",")[0].strip() if visible else "0"
 
 
-def plan_workers(opts: argparse.Namespace, n: int, graphics: bool) -> int | None:
-    """How many worker processes run the batch (None: gpu-run runs it itself)."""
+def plan_workers(opts: argparse.Namespace, n: int, graphics: bool, reads_stdin: bool = True) -> int | None:
+    """How many worker processes run the batch (None: gpu-run runs it itself); `reads_stdin`: the module can
+    read stdin (a pipe is then read ahead to see whether it ended)."""
     asked = getattr(opts, "workers", None)
     if asked is not None and asked < 1:
         raise WasmGpuError("--workers must be at least 1")
     devices = getattr(opts, "device_ids", None) or []
     if asked is None:
         # --max-children's room is shared by all the batch's instances, which one process alone can give.
-        if n >= 2 * MIN_PER_WORKER and _stdin_kind() is not None and not getattr(opts, "max_children", 0):
+        if n >= 2 * MIN_PER_WORKER and _stdin_kind(reads_stdin) is not None and not getattr(opts, "max_children", 0):
             # On a GPU at most GPU_WORKERS each, within half the cores; on the CPU each worker's instances
             # run on its share of the cores, its host work beside them.
             cores = os.cpu_count() or 1
@@ -155,11 +156,11 @@ def uses_gpu(backend: str) -> bool:
     return backend == "cuda"
 
 
-def _stdin_kind() -> str | None:
+def _stdin_kind(ahead: bool = True) -> str | None:
     """How the host's stdin can be given to every worker: "none" (a terminal or nothing: instances read no
     bytes), "read" (what reads_at_once, a pipe read ahead to its end, or a stream without a descriptor: read
-    once, whole); None: a pipe still being written or another device, which gpu-run alone reads as the
-    instances ask."""
+    once, whole); None: a pipe still being written (or not read ahead: `ahead` false) or another device, which
+    gpu-run alone reads as the instances ask."""
     if sys.stdin is None or getattr(sys.stdin, "closed", False):
         return "none"
     try:
@@ -169,7 +170,7 @@ def _stdin_kind() -> str | None:
     try:
         if os.isatty(fd):
             return "none"
-        return "read" if host_stdin(_stdin_stream()).ready(MAX_SHARED_STDIN) else None
+        return "read" if host_stdin(_stdin_stream(), ahead).ready(MAX_SHARED_STDIN) else None
     except OSError:
         return "none"
 
@@ -182,7 +183,7 @@ def _read_stdin() -> bytes:
     """The bytes every instance reads on stdin (a pipe is read to its end first, from what was read ahead)."""
     if _stdin_kind() == "none":
         return b""
-    shared = host_stdin(_stdin_stream())
+    shared = host_stdin(_stdin_stream(), True, take=True)
     try:
         while not shared.eof and len(shared.data) <= MAX_SHARED_STDIN:
             shared.fill(shared.end + shared.READ_MAX)

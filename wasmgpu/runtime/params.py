@@ -215,10 +215,11 @@ class ParamBlock:
                 # A build found made, its tier not yet measured: the run interprets first (TierTrial).
                 self._pend(self.code, self._code_key, build=False)  # type: ignore[arg-type]
                 compiled = False
-        elif self._code_key is not None and self._code_key == self._state_key(ftab, s.handler_table().tobytes()):
+        elif (self._code_key is not None and self.code_handle is not None and not self.keep_interp
+              and self._code_key == self._state_key(ftab, s.handler_table().tobytes())):
             compiled = True  # a run that moved to its build (tier_up), its block made again: the same code goes on
         else:
-            self.code_handle = None
+            self.code_handle, self._code_key = None, None
         p = self._last_profile
         if self.profile is None and p is not None and p.key == self._state_key(ftab, s.handler_table().tobytes()):
             # The same code, its block made again (a memory grown after the run moved to compiled code).

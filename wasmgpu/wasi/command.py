@@ -171,14 +171,15 @@ class SharedStdin:
         self.clocks: list[RealClock] = []  # the batch's: their deadline ends a wait for bytes
         self._whole: bytes | None = None  # whole()'s answer, one copy for every instance that asks
         self._read_ahead = False  # a pipe read ahead once (ready)
+        self.ahead = False  # whether a pipe may be read ahead: the module reads stdin (host_stdin)
 
     @property
     def end(self) -> int:
         return self.base + len(self.data)
 
     def expect(self, instances: int) -> None:
-        """The batch that reads it has this many instances (each given its share: see __init__)."""
-        assert not self.readers, "set before any instance reads"
+        """The batch that reads it has this many instances (each given its share: see __init__); set before any
+        instance reads (host_stdin hands it to one batch)."""
         self.unstarted = np.ones(instances, dtype=bool)
         self.waiting = instances
 
@@ -193,7 +194,7 @@ class SharedStdin:
             fd = self.stream.fileno()
             if reads_at_once(fd, limit):
                 return True
-            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            if not (self.ahead and stat.S_ISFIFO(os.fstat(fd).st_mode)):
                 return False
         except (AttributeError, OSError, ValueError):
             return False
@@ -242,6 +243,8 @@ class SharedStdin:
                 chunk = os.read(fd, size)
             else:
                 chunk = (getattr(self.stream, "read1", None) or self.stream.read)(size)
+                if isinstance(chunk, str):  # a text stream without a buffer
+                    chunk = chunk.encode()
         except (OSError, ValueError):
             chunk = b""
         if chunk:
@@ -599,8 +602,9 @@ def imports_wasi(module: Module) -> bool:
     return any(imp.module == abi.MODULE for imp in module.imports)
 
 
-def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
-    """Each instance's stdin: the host's bytes read once (not a terminal), a live terminal (n == 1), or nothing."""
+def stdin_for_batch(n: int, stream: Any = None, ahead: bool = True) -> Callable[[int], Any]:
+    """Each instance's stdin: the host's bytes read once (not a terminal), a live terminal (n == 1), or nothing;
+    `ahead`: a pipe may be read ahead of the run (the module reads stdin: reads_stdin)."""
     stream = sys.stdin if stream is None else stream
     if stream is None or getattr(stream, "closed", False):
         return lambda i: b""
@@ -615,7 +619,7 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
             fd = stream.fileno()
             return lambda i: LiveStdin(fd)
         return lambda i: b""
-    shared = host_stdin(getattr(stream, "buffer", stream))
+    shared = host_stdin(getattr(stream, "buffer", stream), ahead, take=True)
     shared.expect(n)
     return lambda i: InstanceStdin(shared, i)
 
@@ -623,13 +627,22 @@ def stdin_for_batch(n: int, stream: Any = None) -> Callable[[int], Any]:
 _HOST_STDIN: SharedStdin | None = None
 
 
-def host_stdin(stream: Any) -> SharedStdin:
-    """The process's SharedStdin over `stream` (the host's stdin), made once: what was read ahead of the run
-    (workers.plan_workers asks whether a pipe ended) stays in it for the run."""
+def host_stdin(stream: Any, ahead: bool, take: bool = False) -> SharedStdin:
+    """The SharedStdin over `stream` (the host's stdin) until a batch takes it (`take`), so that what was read
+    ahead of the run (workers.plan_workers asks whether a pipe ended) stays in it for that batch; a later
+    batch gets one of its own. `ahead`: whether a pipe may be read ahead (SharedStdin.ready)."""
     global _HOST_STDIN
-    if _HOST_STDIN is None or _HOST_STDIN.stream is not stream:
-        _HOST_STDIN = SharedStdin(stream)
-    return _HOST_STDIN
+    shared = _HOST_STDIN
+    if shared is None or shared.stream is not stream:
+        shared = SharedStdin(stream)
+    shared.ahead = ahead
+    _HOST_STDIN = None if take else shared
+    return shared
+
+
+def reads_stdin(module: Module) -> bool:
+    """Whether the module can read stdin at all (imports fd_read): else gpu-run leaves a pipe unread."""
+    return any(imp.module == abi.MODULE and imp.name == "fd_read" for imp in module.imports)
 
 
 __all__ = [
@@ -646,6 +659,7 @@ __all__ = [
     "run_batch",
     "sigint_deferred",
     "sigint_stops",
+    "reads_stdin",
     "stdin_for_batch",
     "substitute",
     "wasmtime_frames",

@@ -236,6 +236,8 @@ class FileEntry(RegularFile):
         return filestat_of(os.fstat(self.host_fd))
 
     def set_size(self, size: int) -> None:
+        if not self.writable:  # also one whose host descriptor writes (a file made on the device, read only)
+            raise WasiError(abi.EINVAL)
         os.ftruncate(self.host_fd, size)  # the host refuses a read-only descriptor (EINVAL, as wasmtime)
 
     def set_times(self, atim: int | None, mtim: int | None) -> None:

@@ -963,6 +963,17 @@ static void s_make_reopen(void) {
     say("unlink ./dd/in.txt -> e=%d\n", w_path_unlink_file(3, P("./dd/in.txt"), 11));
 }
 
+/* A made file opened again to read only, then truncated: the host takes the instance over and refuses it
+   (EINVAL), as a read-only descriptor. */
+static void s_make_reopen_size(void) {
+    int32_t fd = create("t.txt", "keep me\n");
+    close_fd(fd);
+    int32_t ro = open_r("t.txt");
+    say("set_size read-only -> e=%d\n", w_fd_filestat_set_size(ro, 0));
+    read_all(ro, "t.txt");
+    close_fd(ro);
+}
+
 /* Opening a made file again where the host answers: while open in another descriptor, to truncate it with
    bytes in it, as a directory, after it was unlinked, a made directory to write, and to read only. */
 static void s_make_reopen_host(void) {
@@ -1290,6 +1301,7 @@ int main(void) {
         else if (!strcmp(s, "make_temp")) s_make_temp();
         else if (!strcmp(s, "make_reopen")) s_make_reopen();
         else if (!strcmp(s, "make_reopen_host")) s_make_reopen_host();
+        else if (!strcmp(s, "make_reopen_size")) s_make_reopen_size();
         else if (!strcmp(s, "make_many") || !strcmp(s, "make_names")) s_make_many(s[5] == 'm');
         else if (!strcmp(s, "readdir")) s_readdir();
         else if (!strcmp(s, "libc_readdir")) s_libc_readdir();
