@@ -202,6 +202,7 @@ class ParamBlock:
         self.array = self.store.xp.asarray(self._block(self.keep_alive))
         self.dirty = False
         s = self.store
+        state = self._state_key(ftab, s.handler_table().tobytes())
         compiled = self.tier == "compiled" or (
             self.tier == "auto" and len(s.code) <= AUTO_COMPILE_WORDS.get(s.backend.name, 0))
         if compiled:
@@ -216,12 +217,12 @@ class ParamBlock:
                 self._pend(self.code, self._code_key, build=False)  # type: ignore[arg-type]
                 compiled = False
         elif (self._code_key is not None and self.code_handle is not None and not self.keep_interp
-              and self._code_key == self._state_key(ftab, s.handler_table().tobytes())):
+              and self._code_key == state):
             compiled = True  # a run that moved to its build (tier_up), its block made again: the same code goes on
         else:
             self.code_handle, self._code_key = None, None
         p = self._last_profile
-        if self.profile is None and p is not None and p.key == self._state_key(ftab, s.handler_table().tobytes()):
+        if self.profile is None and p is not None and p.key == state:
             # The same code, its block made again (a memory grown after the run moved to compiled code).
             self.profile = p
             self.array[P_RAN] = s.backend.ptr(p.ran)

@@ -204,14 +204,7 @@ class SharedStdin:
             wait = min(self.PIPE_QUIET_S, end - time.monotonic())
             if wait <= 0 or not select.select([fd], [], [], wait)[0]:
                 return False  # a writer still at work: the instances' reads wait for it as they go
-            try:
-                chunk = os.read(fd, self.READ_MAX)
-            except OSError:
-                chunk = b""
-            if chunk:
-                self.data += chunk
-            else:
-                self.eof = True
+            self.fill(self.end + self.READ_MAX)  # bytes (or the end) are there: it does not wait
         return self.eof and len(self.data) <= limit
 
     def whole(self) -> bytes:

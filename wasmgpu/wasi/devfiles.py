@@ -589,18 +589,16 @@ class DeviceFiles:
         ov_name = host(self.ov_name[:, dev])
         first, owner = [0], []
         items: list[tuple[int, int, int, int, int]] = []  # root, name at, name length, flags, position
-        opened_how: dict[tuple[int, int], int] = {}  # (instance, overlay slot) -> its descriptor's W_FD_FILE
         for row, j in enumerate(some.tolist()):
             opened = {int(file[k, j]) & ~DF_OV_FLAGS: (int(file[k, j]), int(pos[k, j]))
                       for k in range(DF_SLOTS) if num[k, j] != DF_NO_FD and file[k, j] & DF_OV_BIT}
-            opened_how.update({(int(insts[j]), k): how for k, (how, _) in opened.items()})
             for k in range(int(count[j])):
                 e = int(ov_name[k, j])
                 how, at = opened.get(k, (0, 0))
                 flags = 32 if e & OV_GONE else 1 if e & OV_DIR else (2 if k in opened else 0) | (
                     4 if how & DF_OV_READ else 0) | (8 if how & DF_OV_APPEND else 0) | (16 if e & OV_REPLACE else 0)
                 items.append(((e >> 32) & 0x1FFFFFFF, (e >> 16) & 0xFFFF, e & 0xFFFF, flags, at))
-                owner.append((int(insts[j]), k, row))
+                owner.append((int(insts[j]), k, row, how))
             first.append(len(items))
         cols = np.array(items, dtype=np.uint64).T
         item_root, name_at, name_len, pos_ = (np.ascontiguousarray(cols[c]) for c in (0, 1, 2, 4))
@@ -619,13 +617,13 @@ class DeviceFiles:
                               name_len.ctypes.data, flags.ctypes.data, pos_.ctypes.data, MAKE_THREADS,
                               fd_out.ctypes.data, err_out.ctypes.data)
         out: dict[int, dict[int, Entry]] = {}
-        for t, (i, k, row) in enumerate(owner):
+        for t, (i, k, row, how) in enumerate(owner):
             if err_out[t]:
                 path = bytes(names[rows[row], name_at[t]:name_at[t] + name_len[t]]).decode("ascii")
                 self._lost(i, path, OSError(int(err_out[t]), os.strerror(int(err_out[t]))))
             elif fd_out[t] >= 0:
                 read, fdflags = bool(flags[t] & 4), abi.FDFLAGS_APPEND if flags[t] & 8 else 0
-                write = not opened_how.get((i, k), 0) & DF_OV_RDONLY  # opened again to read only: made to read too
+                write = not how & DF_OV_RDONLY  # opened again to read only: made to read too
                 out.setdefault(i, {})[k] = FileEntry(int(fd_out[t]), read, write, fdflags, opened_rights(read, write))
         return out
 
