@@ -270,12 +270,13 @@ def run_wasmtime_module(module: wasmtime.Module, tmp: Path, args=("prog",), env=
     return code, (tmp / f"{tag}stdout").read_bytes(), (tmp / f"{tag}stderr").read_bytes()
 
 
-def run_gpu(engine, wat: str, contexts: list[WasiContext], fetch_ahead: bool | None = None, **kw):
+def run_gpu(engine, wat: str, contexts: list[WasiContext], fetch_ahead: bool | None = None, fast: bool = True,
+            **kw):
     compiled = engine.load(wasmtime.wat2wasm(wat))
     store = engine.store(len(contexts))
     if fetch_ahead is not None:  # the device's way of serving a round's reads, on any backend
         store.fetch_ahead = fetch_ahead
-    wasi = Wasi(store, contexts)
+    wasi = Wasi(store, contexts, fast=fast)
     instance = store.instantiate(compiled.module, wasi.imports(compiled.module))
     wasi.bind(instance)
     try:

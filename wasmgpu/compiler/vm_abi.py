@@ -19,10 +19,11 @@ from __future__ import annotations
 # regions and catch clauses, u32 (vm.h exn_throw; runtime/store.py handler_table).
 # P_RAN: u8 per function, which the interpreter sets to 1 when it enters that function, or 0 for none (a
 # store that profiles which functions run before building them: runtime/params.py).
+# P_MAILBOX: the mailbox block (enum MailField) through which the host serves calls while the launch runs, or 0.
 (P_CODE, P_FUNCS, P_NFUNCS, P_SLOTS, P_FRAMES, P_STATE, P_N, P_STACK_SLOTS, P_MAX_DEPTH, P_GLOBALS, P_MEMS,
  P_MEM_PAGES, P_TABLES, P_TABLE_SIZES, P_DATA, P_DATA_INFO, P_DATA_DROPPED, P_ELEM, P_ELEM_INFO, P_ELEM_DROPPED,
  P_FUEL_SLICE, P_SLOT_STRIDE, P_INST_STRIDE, P_FUEL_LEFT, P_EXT, P_EXN, P_EXN_WIDTH, P_HANDLERS, P_LOCKS,
- P_THREADS, P_INSTANCES, P_RAN, P_COUNT) = range(33)
+ P_THREADS, P_INSTANCES, P_RAN, P_MAILBOX, P_COUNT) = range(34)
 # A function's record in P_FUNCS (enum FuncField): u32 fields.
 F_ENTRY, F_NPARAMS, F_NLOCALS, F_FRAME, F_SIG, F_HOST, F_FIELDS = range(7)
 # An instance's state in P_STATE (enum StateField): u32 field f of instance i at [f * N + i].
@@ -37,6 +38,28 @@ M_BASE, M_CAP, M_MAX, M_SHIFT, M_FIELDS = range(5)
 # A table's record in P_TABLES (enum TableField): u64 base pointer, entries per instance, max entries.
 T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
 
+
+# The mailbox (runtime/mailbox.py; vm.h mailbox_call): host memory both sides see while a launch runs. A lane
+# whose call the host serves posts it there and waits, instead of ending its launch.
+# The block (enum MailField): u64 pointers to the lanes' flags (u32 [N]), their heads (below) and
+# the pool of bytes the ops move through, and how long a lane waits for the host (ns) before it ends its launch.
+MB_FLAGS, MB_HEAD, MB_POOL, MB_WAIT_NS, MB_FIELDS = range(5)
+# A lane's head (enum MailHeadField), u64 rows of [row][N]: the call (function, frame), the releases the lane
+# applied (MH_SEQ, counted by the lane), then what the host answers: the lane's new status and trap
+# (MAIL_KEEP_TRAP: unchanged), the result count, and the ops to run first (count, and where their records start
+# in the pool); from row MH_ARGS, MAIL_ARGS rows of the arguments' slots, then the results'.
+MH_FUNC, MH_FP, MH_SEQ, MH_STATUS, MH_TRAP, MH_NRES, MH_OPS, MH_LIST, MH_ARGS = range(9)
+MAIL_ARGS = 12
+# An op's record in the pool (enum MailOpField), u64 each: kind (MAIL_READ: guest memory to the pool,
+# MAIL_WRITE: the pool to guest memory) | memory << 8, guest address, length, offset of its bytes in the pool.
+MO_KIND, MO_ADDR, MO_LEN, MO_AT, MO_FIELDS = range(5)
+MAIL_READ, MAIL_WRITE = 1, 2
+MAIL_KEEP_TRAP = 0xFFFFFFFF
+# A lane's flag (enum MailBox): the lane posts (BOX_POSTED) and the host asks for ops (BOX_OPS, answered by
+# BOX_ANSWERED) or releases it (BOX_RELEASE: ops, results and status, answered by BOX_APPLIED) or declines the
+# call (BOX_DECLINED: the lane ends its launch and the host serves it after); a lane that waited its time out
+# leaves BOX_ABANDONED.
+BOX_IDLE, BOX_POSTED, BOX_OPS, BOX_ANSWERED, BOX_RELEASE, BOX_APPLIED, BOX_DECLINED, BOX_ABANDONED = range(8)
 
 # WASI's errno values, in order (C: WASI_E<name>, WASI_SUCCESS).
 WASI_ERRNO_NAMES = (
@@ -181,7 +204,8 @@ NO_MEMORY = (1 << 64) - 1  # W_MEM before a memory is bound
 ENUMS = {"P_": "Param", "F_": "FuncField", "S_": "StateField", "M_": "MemField", "T_": "TableField",
          "W_": "WasiField", "SI_": "WasiStringField", "C_": "WasiClockField", "FI_": "DevFileField",
          "NT_": "DevNameField", "FM_": "DevFdField", "DI_": "DevDirField", "SD_": "WasiStdinField",
-         "PM_": "ProcMetaField", "RF_": "ProcSpawnField", "HF_": "ProcHandleField"}
+         "PM_": "ProcMetaField", "RF_": "ProcSpawnField", "HF_": "ProcHandleField", "MB_": "MailField",
+         "MH_": "MailHeadField", "MO_": "MailOpField", "BOX_": "MailBox"}
 
 # Trap codes (C: TRAP_<name>) and their messages (the spec suite's wording).
 TRAPS = [
@@ -259,7 +283,8 @@ _DEFINES = {"u32": ("NO_HOST", "GROW_MEMORY", "GROW_TABLE", "INTRINSIC_BASE", "I
                     "DF_OV_APPEND", "DF_OV_RDONLY", "DF_OV_FLAGS",
                     "DF_PATH_MAX", "DF_NO_ROOT", "DF_NO_FD", "EXN_SLOTS", "CATCH_ANY_TAG",
                     "NO_REGION", "PROC_CHILD_BIT", "MAX_COMMAND_BYTES",
-                    "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT", "GPU_NATIVE_DEPTH"),
+                    "WAIT_NONE", "WAIT_PARKED", "WAIT_NOTIFIED", "WAIT_TIMED_OUT", "GPU_NATIVE_DEPTH", "MAIL_ARGS",
+                    "MAIL_READ", "MAIL_WRITE", "MAIL_KEEP_TRAP"),
             "u64": ("REF_NULL", "PAGE", "NO_MEMORY", "PROC_NO_OUT", "DF_EMPTY", "DF_NOT_DIR", "OV_DIR", "OV_REPLACE",
                     "OV_GONE")}
 _SUFFIX = {"u32": "u", "u64": "ull"}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +20,11 @@ from .cuda_driver import (
     sleep_while_waiting,
 )
 from .tuning import WindowTuner
+
+# How often the host looks at the mailbox while a launch runs (s).
+MAIL_POLL_S = 50e-6
+# What a launch calls to serve the mailbox: given whether the launch has ended, whether it served anything.
+Serve = Callable[[Callable[[], bool]], bool]
 
 if TYPE_CHECKING:
     from ..vm.build import StoreCode
@@ -109,11 +117,17 @@ class Backend:
         raise WasmGpuError(f"the {self.name} backend has no compiled tier")
 
     def run(self, params: Any, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
+            trial: tuple[int, int] | None = None, code: Any = None, serve: Serve | None = None) -> np.ndarray | None:
         """One launch; `near` is the reconvergence window (vm.h) and `trial` a trial launch's (window,
         every), for backends that run warps (CudaBackend.run); `code` a compiled store's (else the
-        interpreter runs)."""
+        interpreter runs); `serve`, called while the launch runs, serves the mailbox (runtime/mailbox.py)."""
         raise NotImplementedError
+
+    def host_shared(self, nbytes: int) -> tuple[np.ndarray, int]:
+        """nbytes of zeroed host memory that a launch reads and writes while it runs (the mailbox), and its
+        address there."""
+        buf = np.zeros(nbytes, dtype=np.uint8)
+        return buf, buf.ctypes.data
 
     def to_host(self, arr: Any) -> np.ndarray:
         return np.asarray(arr)
@@ -284,8 +298,17 @@ class CpuBackend(Backend):
         return load_host_library(self.instance_minor, self.defines_for(layout), cached_only=cached_only)
 
     def run(self, params: np.ndarray, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
-        (code or self.lib).vm_run(params.ctypes.data, n, self.threads if n > 1 else 1)
+            trial: tuple[int, int] | None = None, code: Any = None, serve: Serve | None = None) -> np.ndarray | None:
+        args = (params.ctypes.data, n, self.threads if n > 1 else 1)
+        if serve is None:
+            (code or self.lib).vm_run(*args)
+            return None
+        # The launch on a thread of its own (ctypes lets go of the interpreter's lock), served from this one.
+        launch = threading.Thread(target=(code or self.lib).vm_run, args=args, daemon=True)
+        launch.start()
+        while launch.is_alive():
+            if not serve(lambda: not launch.is_alive()):
+                launch.join(MAIL_POLL_S)
         return None
 
 
@@ -399,7 +422,7 @@ class CudaBackend(Backend):
         return load_cuda_kernel(defines=self.defines_for(layout), cached_only=cached_only)
 
     def run(self, params: Any, n: int, near: int | None = None,
-            trial: tuple[int, int] | None = None, code: Any = None) -> np.ndarray | None:
+            trial: tuple[int, int] | None = None, code: Any = None, serve: Serve | None = None) -> np.ndarray | None:
         """`trial` = (window, every): every `every`-th block runs under that window; returns each block's
         start time (ns)."""
         kernel = code or self.kernel
@@ -409,11 +432,41 @@ class CudaBackend(Backend):
         window, every = trial or (0, 0)
         start = self.xp.full(grid, np.iinfo(np.uint64).max, dtype=np.uint64) if trial else None
         kernel.params.copy_from_device_async(params.data, params.nbytes)
-        kernel.function((grid,), (self.block,), (np.uint32(near), np.uint32(window), np.uint32(every),
-                                                 start if start is not None else np.uint64(0),
-                                                 np.uint32(self.per_warp(n, kernel.compiled))))
-        self.xp.cuda.runtime.deviceSynchronize()
+        args = (np.uint32(near), np.uint32(window), np.uint32(every), start if start is not None else np.uint64(0),
+                np.uint32(self.per_warp(n, kernel.compiled)))
+        if serve is None:
+            kernel.function((grid,), (self.block,), args)
+            self.xp.cuda.runtime.deviceSynchronize()
+        else:
+            self._run_served(kernel, grid, args, serve)
         return None if start is None else self.to_host(start)
+
+    def _run_served(self, kernel: Any, grid: int, args: tuple[Any, ...], serve: Serve) -> None:
+        """The launch on a stream of its own, which the default stream's copies do not wait for: the host
+        serves the mailbox with them while the kernel runs."""
+        cuda = self.xp.cuda
+        stream = self.__dict__.get("_mail_stream")
+        if stream is None:
+            stream = self._mail_stream = cuda.Stream(non_blocking=True)
+        ready = cuda.Event(disable_timing=True)
+        ready.record()  # what the default stream has queued (the parameter block, the state) comes first
+        stream.wait_event(ready)
+        with stream:
+            kernel.function((grid,), (self.block,), args)
+        ended = cuda.Event(disable_timing=True)
+        ended.record(stream)
+        while not ended.done:
+            if not serve(lambda: ended.done):
+                time.sleep(MAIL_POLL_S)
+        ended.synchronize()
+
+    def host_shared(self, nbytes: int) -> tuple[np.ndarray, int]:
+        # Pinned and mapped: the GPU reaches it over the bus at the host's own address (unified addressing).
+        cuda = self.xp.cuda
+        mem = cuda.PinnedMemory(nbytes, cuda.runtime.hostAllocMapped | cuda.runtime.hostAllocPortable)
+        buf = np.frombuffer(cuda.PinnedMemoryPointer(mem, 0), dtype=np.uint8, count=nbytes)
+        buf[:] = 0  # the array holds the pointer object, which holds the allocation
+        return buf, int(mem.ptr)
 
     def to_host(self, arr: Any) -> np.ndarray:
         return self.xp.asnumpy(arr)

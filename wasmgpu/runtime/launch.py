@@ -14,10 +14,18 @@ import numpy as np
 
 from ..compiler.isa import slot_count, width
 from ..compiler.vm_abi import (
+    BOX_DECLINED,
     GROW_MEMORY,
     GROW_TABLE,
+    MAIL_ARGS,
+    MAIL_KEEP_TRAP,
+    MAIL_WRITE,
+    MH_ARGS,
+    MH_FP,
+    MH_FUNC,
     NO_HOST,
     P_FUEL_SLICE,
+    P_MAILBOX,
     PAGE,
     S_END_NS,
     S_HOST_FP,
@@ -31,8 +39,10 @@ from ..compiler.vm_abi import (
 )
 from ..errors import ProcExit, ResourceLimitError, Trap, ValueTypeError, WasmGpuError
 from ..wasm import opcodes as wo
+from . import mailbox
 from .backtrace import backtraces
 from .code_cache import translator_digest
+from .mailbox import MAX_INSTANCES, Mailbox, Release, mailbox_mode, wait_ns
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
 from .tuning import (
@@ -82,6 +92,9 @@ class Launcher:
         # one of them changes a status (statuses_changed).
         self.status_now: np.ndarray | None = None
         self.status_stale = False
+        self.mailbox: Mailbox | None = None
+        self.mail_calls = 0  # host calls served through the mailbox, for reports
+        self.mail_writes: dict[tuple[int, int], list[tuple[int, bytes]]] = {}  # a mailbox round's, to release
 
     def call(self, func: FuncExtern, args: list[tuple[int, ...]], fuel: int | None = None,
              on_slice: Callable[[], None] | None = None) -> list[CallResult]:
@@ -187,6 +200,9 @@ class Launcher:
             if layouts is not None and tier_fixed:
                 self._layout_step(layouts)
             params = s.params.sync()
+            box = self._mailbox()
+            params[P_MAILBOX] = box.address if box is not None else 0
+            serve = self._mail_serve if box is not None else None
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
@@ -198,10 +214,12 @@ class Launcher:
                 if tuner is None:
                     if layouts is not None:  # a trial's launches may be capped (the block's slice is put back after)
                         params[P_FUEL_SLICE] = min(s.fuel_slice, cap or s.fuel_slice)
-                    s.backend.run(params, s.n, code=s.params.code_handle)
+                    s.backend.run(params, s.n, code=s.params.code_handle, serve=serve)
                 else:
-                    self._run_tuned(params, tuner, cap)
+                    self._run_tuned(params, tuner, cap, serve)
             finally:
+                if box is not None:
+                    self._mail_settle(box)
                 launched = time.perf_counter()
                 s.seconds["launches"] += launched - started
                 s.launches += 1
@@ -296,17 +314,17 @@ class Launcher:
         if trial.state == "done" and trial.chosen is not None and trial.key:
             remember_layout(trial.key, trial.chosen, trial.gain)
 
-    def _run_tuned(self, params: Any, tuner: WindowTuner, cap: int | None = None) -> None:
+    def _run_tuned(self, params: Any, tuner: WindowTuner, cap: int | None = None, serve: Any = None) -> None:
         """One launch under the window and the fuel slice the tuner asks for (at most `cap`); a trial launch
         runs some blocks under another window, and the tuner learns how their fuel rate compared."""
         s = self.store
         near, trial, fuel = tuner.next()
         params[P_FUEL_SLICE] = min(fuel, cap or fuel)
         if trial is None:
-            s.backend.run(params, s.n, near, code=s.params.code_handle)
+            s.backend.run(params, s.n, near, code=s.params.code_handle, serve=serve)
             return
         before = s.fuel_left.copy()
-        starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle)
+        starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle, serve)
         to_host = s.backend.to_host
         spent = to_host(before - s.fuel_left)
         per_block = s.backend.instances_per_block(s.n, s.params.code_handle)
@@ -373,15 +391,17 @@ class Launcher:
             if ext is not None:
                 ext.after_calls()
 
-    def _serve_round(self, calls: list[tuple[int, FuncInst, int, tuple[int, ...]]]) -> tuple[
-            list[int], list[int], list[int], tuple[list[int], list[int], list[int]]]:
+    def _serve_round(self, calls: list[tuple[int, FuncInst, int, tuple[int, ...]]], mail: Mailbox | None = None,
+                     ) -> tuple[list[int], list[int], list[int], tuple[list[int], list[int], list[int]]]:
         """Serve (instance, function, frame base, arguments) calls: the instances to resume, those that
-        exited and those that trapped, and the result slots to write as (rows, columns, values)."""
+        exited and those that trapped, and the result slots to write as (rows, columns, values). With `mail`,
+        while the launch runs: guest memory goes through the lanes, and the round's writes are left in
+        `self.mail_writes` for their release."""
         resumed: list[int] = []
         exited: list[int] = []
         trapped: list[int] = []
         slots: tuple[list[int], list[int], list[int]] = ([], [], [])
-        with self.store.host_round():  # memory sizes read once, memory writes in one transfer
+        with self.store.host_round(mail) as r:  # memory sizes read once, memory writes in one transfer
             group = ~((1 << self.store.thread_shift) - 1)
             if self.store.fetch_ahead:
                 self._prefetch([f.reads(i if f.per_lane else i & group, args) for i, f, _, args in calls
@@ -412,7 +432,114 @@ class Launcher:
                     slots[1].append(i)
                     slots[2].append(int(v) & U64_MAX)
                 resumed.append(i)
+            if mail is not None:
+                self.mail_writes, r.writes = r.writes, {}
         return resumed, exited, trapped, slots
+
+    # -- the mailbox: host calls served while a launch runs (runtime/mailbox.py) -----------------------
+    def _mailbox(self) -> Mailbox | None:
+        """The store's mailbox, made at its first launch where it may have one: not for threads (their lanes
+        share memory) or spare processes, nor past MAX_INSTANCES; under WASMGPU_MAILBOX=auto on the GPU alone,
+        where ending a launch costs most."""
+        s = self.store
+        if self.mailbox is None and not self.__dict__.get("_no_mailbox"):
+            mode = mailbox_mode()
+            if (mode == "on" or mode == "auto" and s.backend.name == "cuda") and not s.thread_shift \
+                    and s.instances == s.n and s.n <= MAX_INSTANCES:
+                self.mailbox = Mailbox(s.backend, s.n, wait_ns(), mailbox.POOL_BYTES)
+            else:
+                self._no_mailbox = True
+        return self.mailbox
+
+    def _mail_serve(self, done: Callable[[], bool]) -> bool:
+        """While a launch runs: serves the calls posted in the mailbox; whether there were any."""
+        box = self.mailbox
+        assert box is not None
+        box.done = done
+        lanes = box.posted()
+        if not len(lanes):
+            return False
+        started = time.perf_counter()
+        s = self.store
+        head = box.head[:, lanes].copy()
+        ext = s.extension
+        calls: list[tuple[int, FuncInst, int, tuple[int, ...]]] = []
+        declined: list[int] = []
+        for j, i in enumerate(lanes.tolist()):
+            fi = int(head[MH_FUNC, j])
+            f = s.funcs[fi] if fi < len(s.funcs) else None
+            if f is None or f.host is None or slot_count(f.type.results) > MAIL_ARGS or f.nargs > MAIL_ARGS:
+                declined.append(i)
+                continue
+            args = tuple(int(v) for v in head[MH_ARGS:MH_ARGS + f.nargs, j])
+            if f.nargs != len(f.type.params):
+                args = _join(args, f.type.params)
+            if ext is not None and not ext.mail_safe(i, f.name, args):
+                declined.append(i)
+                continue
+            calls.append((i, f, int(head[MH_FP, j]), args))
+        if declined:
+            box.flags[np.array(declined)] = BOX_DECLINED
+        if calls:
+            with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
+                resumed, exited, trapped, (_rows, cols, values) = self._serve_round(calls, box)
+            writes: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
+            for (m, i), ws in self.mail_writes.items():
+                writes.setdefault(i, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
+            self.mail_writes = {}
+            results: dict[int, list[int]] = {}
+            for i, v in zip(cols, values, strict=True):  # each call's results in order
+                results.setdefault(i, []).append(v)
+            releases = {i: Release(writes.get(i, []), results.get(i, []), STATUS["RUNNING"], MAIL_KEEP_TRAP)
+                        for i in resumed}
+            releases.update((i, Release(writes.get(i, []), [], STATUS["EXITED"], MAIL_KEEP_TRAP)) for i in exited)
+            releases.update((i, Release(writes.get(i, []), [], STATUS["TRAPPED"], TRAP_CODE["HOST"]))
+                            for i in trapped)
+            waiting = [i for i, *_ in calls if i not in releases]  # Pending: asked again after the launch
+            for i in waiting:
+                if i in writes:
+                    releases[i] = Release(writes[i], [], STATUS["HOSTCALL"], MAIL_KEEP_TRAP)
+            box.release(releases)
+            rest = [i for i in waiting if i not in releases]
+            if rest:
+                box.flags[np.array(rest)] = BOX_DECLINED
+            self.mail_calls += len(calls)
+        s.seconds["host calls"] += time.perf_counter() - started
+        return True
+
+    def _mail_settle(self, box: Mailbox) -> None:
+        """After a launch: what the host served for lanes that ended their launch before they took it,
+        applied here (the call's writes, results and status), as after a launch without the mailbox."""
+        left = box.settle()
+        if not left:
+            return
+        s = self.store
+        xp = s.xp
+        by_mem: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        values: list[int] = []
+        base = s.backend.to_host(s.state[S_HOST_FP, xp.asarray(np.array(sorted(left)))])
+        for (i, r), fp in zip(sorted(left.items()), base.tolist(), strict=True):
+            for _, m, a, data in r.writes:
+                insts, addrs, payloads = by_mem.setdefault(m, ([], [], []))
+                insts.append(i)
+                addrs.append(a)
+                payloads.append(data)  # type: ignore[arg-type]
+            for k, v in enumerate(r.results):
+                rows.append(int(fp) + k)
+                cols.append(i)
+                values.append(v)
+        for m, (insts, addrs, payloads) in by_mem.items():
+            s.mems[m].data.write_many(insts, addrs, payloads)
+        if values:
+            block = xp.asarray(np.array([rows, cols, values], dtype=np.uint64))
+            s.slot_view()[block[0].astype(np.int64), block[1].astype(np.int64)] = block[2]
+        for status in {r.status for r in left.values()}:
+            at = xp.asarray(np.array([i for i, r in left.items() if r.status == status]))
+            s.state[S_STATUS, at] = status
+            if status == STATUS["TRAPPED"]:
+                s.state[S_TRAP, at] = TRAP_CODE["HOST"]
 
     def _prefetch(self, plans: list[Iterator[list[tuple[int, int, int, int]]]]) -> None:
         """What the calls will read of guest memory, fetched level by level for all of them at once."""

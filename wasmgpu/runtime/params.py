@@ -240,7 +240,8 @@ class ParamBlock:
     def _function_table(self) -> np.ndarray:
         ftab = np.zeros((max(len(self.store.funcs), 1), F_FIELDS), dtype=np.uint32)
         for i, f in enumerate(self.store.funcs):
-            ftab[i] = (f.entry, f.nparams, f.nlocals, f.frame, f.sig, f.host_index)
+            # A host function's parameter slots: what a lane posts in the mailbox (vm.h mailbox_call).
+            ftab[i] = (f.entry, f.nparams if f.host is None else f.nargs, f.nlocals, f.frame, f.sig, f.host_index)
         return ftab
 
     def _tables(self, ftab: np.ndarray) -> dict[str, Any]:

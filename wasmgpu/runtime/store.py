@@ -14,6 +14,7 @@ and allocates them; the concerns around them are pieces it holds:
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from ..compiler.isa import slot_count
 from ..compiler.vm_abi import (
     DEVICE_IMPORT_BASE,
     EXN_SLOTS,
+    MAIL_READ,
+    MAIL_WRITE,
     NO_REGION,
     PAGE,
     REF_NULL,
@@ -54,6 +57,7 @@ from .budget import (
 from .instantiate import instantiate as _instantiate
 from .launch import Launcher
 from .linear_memory import MemoryArray
+from .mailbox import Mailbox
 from .objects import (
     INTRINSICS,
     U64_MAX,
@@ -106,6 +110,11 @@ class DeviceExtension(Protocol):
     def before_calls(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> None: ...
 
     def after_calls(self) -> None: ...
+
+    def mail_safe(self, inst: int, name: str, args: tuple[int, ...]) -> bool:
+        """Whether the host may serve this call while the launch runs (runtime/mailbox.py): its before_calls
+        and after_calls then touch nothing of the device's."""
+        return False
 
     def release(self) -> None: ...
 
@@ -685,6 +694,11 @@ class Store:
             for a, b in r.fetched.get(self._copy_key(m, inst), ()):
                 if a <= addr and addr + n <= a + len(b):
                     return b[addr - a: addr - a + n].copy()
+            if r.mail is not None:  # while the launch runs: the lane copies it
+                got = r.mail.read(m.addr, inst, addr, n)
+                if got is not None:
+                    return got
+                r.mail_ended()
         return self.mems[m.addr].data.read(inst, addr, n)
 
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
@@ -716,10 +730,19 @@ class Store:
         where memory is on a device (`fetch_ahead`); ranges past FETCH_RANGE bytes, or past FETCH_ROUND in
         all, are left to the calls' own reads."""
         r = self._round
-        if r is None or not wants or not self.fetch_ahead:
+        if r is None or not wants or not (self.fetch_ahead or r.mail is not None):
             return
         if r.writes:
             r.flush(self)
+        if r.mail is not None:  # while the launch runs: each lane copies its ranges
+            jobs: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
+            for m, inst, addr, n in wants:
+                if 0 < n <= FETCH_RANGE:
+                    jobs.setdefault(inst, []).append((MAIL_READ, m, addr, n))
+            for inst, got in r.mail.exchange(jobs).items():
+                for (_, m, addr, _), data in zip(jobs[inst], got, strict=True):
+                    r.fetched.setdefault((m, inst), []).append((addr, data))
+            return
         by_mem: dict[int, list[tuple[int, int, int]]] = {}
         total = 0
         for m, inst, addr, n in wants:
@@ -739,12 +762,14 @@ class Store:
                 size += n
 
     @contextmanager
-    def host_round(self) -> Iterator[None]:
+    def host_round(self, mail: Mailbox | None = None) -> Iterator[HostRound]:
         """Host calls served together (the instances waiting after a launch): memory sizes are read once,
-        and memory writes go in one transfer per memory at the end (or before a read of what they wrote)."""
-        self._round = HostRound()
+        and memory writes go in one transfer per memory at the end (or before a read of what they wrote).
+        With `mail`, calls served while the launch runs: the lanes read and write their memory, and the
+        round's writes are the caller's to release."""
+        self._round = HostRound(mail=mail)
         try:
-            yield
+            yield self._round
         finally:
             r, self._round = self._round, None
             r.flush(self)
@@ -770,8 +795,23 @@ class HostRound:
     writes: dict[tuple[int, int], list[tuple[int, bytes]]] = field(default_factory=dict)
     # (memory, instance's copy) -> (address, bytes) fetched before the calls (prefetch), none written since
     fetched: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    mail: Mailbox | None = None  # served while the launch runs (runtime/mailbox.py)
+
+    def mail_ended(self) -> None:
+        """A lane has gone: the rest of the round waits for the launch's end and reaches memory itself."""
+        assert self.mail is not None
+        while not self.mail.done():
+            time.sleep(0.001)
 
     def flush(self, store: Store) -> None:
+        if self.mail is not None and self.writes:  # written by the lanes, those gone after the launch
+            jobs: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
+            for (m, inst), ws in self.writes.items():
+                jobs.setdefault(inst, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
+            self.mail.exchange(jobs)
+            self.writes = {k: ws for k, ws in self.writes.items() if k[1] in self.mail.gone}
+            if self.writes:
+                self.mail_ended()
         by_mem: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
         for (m, inst), ws in self.writes.items():
             insts, addrs, payloads = by_mem.setdefault(m, ([], [], []))

@@ -1471,6 +1471,97 @@ SIMD_NOINLINE bool runs_on(const u64* P, u32 inst, u64 spent, u32* retried) {
 }
 
 #ifndef WG_PIECES_UNIT
+// ---- The mailbox (P_MAILBOX; host side runtime/mailbox.py): a call the host serves, served while the launch
+// runs. The lane posts the call in host memory and waits; the host asks it to copy guest memory to or from the
+// pool (the GPU's kernels cannot run while this one holds the multiprocessors, so the lane moves the bytes),
+// then releases it with the results and its new status. A lane the host does not answer within MB_WAIT_NS
+// (or whose call it declines) ends its launch as before, and the host serves the call after the launch.
+#ifdef WG_CUDA
+DEV u32 mail_load(const u32* p) {
+#if __CUDA_ARCH__ >= 700
+  u32 v;  // an acquire at system scope: the host's writes to device memory before it are seen after
+  asm volatile("ld.acquire.sys.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+#else
+  const u32 v = *(const volatile u32*)p;
+  __threadfence_system();
+  return v;
+#endif
+}
+DEV void mail_store(u32* p, u32 v) { __threadfence_system(); *(volatile u32*)p = v; }
+DEV void mail_pause() { __nanosleep(2000); }
+#else
+DEV u32 mail_load(const u32* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+DEV void mail_store(u32* p, u32 v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+DEV void mail_pause() { wait_ns(20000); }
+#endif
+
+// The host's ops on this lane's memory, through the pool (MO_* records at MH_LIST).
+DEV void mail_ops(const u64* P, const u64* mb, u32 inst, u64 nops, u64 list) {
+  const u64 N = P[P_N];
+  const u64* mems = (const u64*)P[P_MEMS];
+  const u64 flat[M_FIELDS] = {mb[MB_POOL], 0, 0, 0};
+  const MemRef pool = mem_ref(flat, 0, 0, 1);
+  const u64* ops = (const u64*)(mb[MB_POOL] + list);
+  for (u64 k = 0; k < nops; k++) {
+    const u64* o = ops + k * MO_FIELDS;
+    const u64 m = o[MO_KIND] >> 8, a = o[MO_ADDR], n = o[MO_LEN];
+    // The host checked the range; checked again so that no host fault reaches another instance's memory.
+    if (OUT_OF(a, n, (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE)) continue;
+    const MemRef g = mem_ref(mems, m, inst, N);
+    if ((o[MO_KIND] & 0xff) == MAIL_READ) wf_copy(pool, o[MO_AT], g, a, n);
+    else wf_copy(g, a, pool, o[MO_AT], n);
+  }
+}
+
+// The host call the lane stopped for (status HOSTCALL), through the mailbox: whether it runs on.
+DEV bool mailbox_call(const u64* P, u32 inst) {
+  const u64* mb = (const u64*)P[P_MAILBOX];
+  const u64 N = P[P_N];
+  u32* st = (u32*)P[P_STATE];
+  const u32 fi = STATE(S_HOST_FUNC);
+  if (mb == 0 || fi == GROW_MEMORY || fi == GROW_TABLE) return false;  // growth moves arrays: after the launch
+  const u32 nargs = ((const u32*)P[P_FUNCS])[(u64)fi * F_FIELDS + F_NPARAMS];
+  if (nargs > MAIL_ARGS) return false;
+  u32* flag = (u32*)mb[MB_FLAGS] + inst;
+  u64* head = (u64*)mb[MB_HEAD];
+#define HEAD(f) head[(u64)(f) * N + inst]
+  const u32 fp = STATE(S_HOST_FP);
+  u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
+  const u64 ss = P[P_SLOT_STRIDE];
+  HEAD(MH_FUNC) = fi;
+  HEAD(MH_FP) = fp;
+  for (u32 k = 0; k < nargs; k++) HEAD(MH_ARGS + k) = sl[(u64)(fp + k) * ss];
+  mail_store(flag, BOX_POSTED);
+  u64 until = wf_timer_ns() + mb[MB_WAIT_NS];
+  for (;;) {
+    const u32 v = mail_load(flag);
+    if (v == BOX_OPS || v == BOX_RELEASE) {
+      mail_ops(P, mb, inst, HEAD(MH_OPS), HEAD(MH_LIST));
+      if (v == BOX_OPS) {
+        mail_store(flag, BOX_ANSWERED);
+        until = wf_timer_ns() + mb[MB_WAIT_NS];
+        continue;
+      }
+      const u64 nres = HEAD(MH_NRES);
+      for (u64 k = 0; k < nres && k < MAIL_ARGS; k++) sl[(u64)(fp + k) * ss] = HEAD(MH_ARGS + k);
+      if ((u32)HEAD(MH_TRAP) != MAIL_KEEP_TRAP) STATE(S_TRAP) = (u32)HEAD(MH_TRAP);
+      const u32 status = (u32)HEAD(MH_STATUS);
+      STATE(S_STATUS) = status;
+      HEAD(MH_SEQ) = HEAD(MH_SEQ) + 1;  // how the host tells a release applied from one the lane left
+      mail_store(flag, BOX_APPLIED);
+      return status == STATUS_RUNNING;
+    }
+    if (v == BOX_DECLINED) return false;
+    if (wf_timer_ns() > until) {
+      mail_store(flag, BOX_ABANDONED);
+      return false;
+    }
+    mail_pause();
+  }
+#undef HEAD
+}
+
 // One launch's work for instance inst: fuel slices of VM_STEP, with the imports the device serves
 // (wasi_fast.h) and, on the GPU, the ops vm_step leaves for (outside_step) run in between, so the
 // interpreter's loop holds no call.
@@ -1518,6 +1609,10 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
       cap = work < cap ? cap - work : 0;
       continue;
     }
+    if (STATE(S_STATUS) == STATUS_HOSTCALL) {
+      if (mailbox_call(P, inst)) continue;
+      return;
+    }
     if (STATE(S_STATUS) != STATUS_DEVICECALL) return;
     const u32* f = (const u32*)P[P_FUNCS] + (u64)STATE(S_HOST_FUNC) * F_FIELDS;
     u64* sl = (u64*)P[P_SLOTS] + (u64)inst * P[P_INST_STRIDE];
@@ -1525,7 +1620,7 @@ DEV void vm_launch(const u64* P, u32 inst, u32 near) {
     const u32 r = wasi_fast_call(P, inst, sl, P[P_SLOT_STRIDE], STATE(S_HOST_FP), f[F_HOST] - DEVICE_IMPORT_BASE, &code);
     if (r == WF_EXIT) { STATE(S_STATUS) = STATUS_EXITED; STATE(S_TRAP) = code; return; }  // the exit code in S_TRAP
     STATE(S_STATUS) = r == WF_DONE ? STATUS_RUNNING : STATUS_HOSTCALL;  // else the host serves it
-    if (r != WF_DONE) return;
+    if (r != WF_DONE && !mailbox_call(P, inst)) return;
   }
 }
 #endif  // WG_PIECES_UNIT

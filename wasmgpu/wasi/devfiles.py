@@ -515,11 +515,11 @@ class DeviceFiles:
                 continue
             if self.flags[i] & WF_FILES:
                 (near if name in ONE_FD and args and args[0] < 3 + self.preopens[i] else take).add(i)
-            if self.served is not None and i >= self.served and self._changes(name, args):
+            if self.served is not None and i >= self.served and self.changes(name, args):
                 # A child's change, in directories the snapshot may hold by other names: every instance's
                 # files go to the host.
                 take.update(np.flatnonzero(self.flags & WF_FILES).tolist())  # type: ignore[operator]
-            elif self.sharers and self._changes(name, args):
+            elif self.sharers and self.changes(name, args):
                 take.update(j for root in self.roots_of[i] for j in self.sharers.get(root, ()))
         near -= take
         if near and self.ov_cap:
@@ -532,7 +532,8 @@ class DeviceFiles:
             self.demote(np.array(sorted(take)))
 
     @staticmethod
-    def _changes(name: str, args: tuple[int, ...]) -> bool:
+    def changes(name: str, args: tuple[int, ...]) -> bool:
+        """Whether a WASI call may change what a directory holds."""
         if name == "path_open":
             return bool(args[4] & OPEN_CHANGES or args[5] & abi.WRITE_RIGHTS)
         return name in CHANGES and not (name in ONE_FD and args and args[0] < 3)

@@ -59,6 +59,7 @@ from ..compiler.vm_abi import (
     WF_ARGS,
     WF_CLOCK_REAL,
     WF_CLOCK_VIRTUAL,
+    WF_FILES,
     WF_OUT_FD2,
     WF_RANDOM,
     WF_STDERR,
@@ -340,6 +341,24 @@ class FastPaths:
             self.contexts[i].fds.entries[0].source.pos = int(p)  # type: ignore[union-attr]
             self._flags[i] &= ~WF_STDIN & 0xFFFFFFFF
         self._changed(insts)
+
+    def mail_safe(self, inst: int, name: str, args: tuple[int, ...]) -> bool:
+        # Safe where before_calls has nothing to take from the device for the call: no files the device
+        # serves the instance, and no fd 0-2 whose reads, writes or fdstat the device has (their buffered
+        # output must reach the host first). An exit waits too: its message follows the buffered output.
+        # A yield ends the launch, so that the calls waiting for its end are served.
+        if not name.startswith(HOST_PREFIX):
+            return True  # the embedder's own host functions
+        name = name[len(HOST_PREFIX):]
+        if self.procs is not None or name in ("proc_exit", "proc_raise", "sched_yield"):
+            return False
+        if name in NO_FDS:
+            return True
+        files = self.files
+        if files is not None and (files.flags[inst] & WF_FILES or files.sharers and files.changes(name, args)):
+            return False  # the device's files of this instance, or of others under a root it shares
+        sees_stdio = not (args and args[0] >= 3 and (name in ONE_FD or name.startswith("path_")))
+        return not (sees_stdio and self._flags[inst] & (WF_STDIN | WF_STDIO | WF_STDOUT | WF_STDERR))
 
     def after_calls(self) -> None:
         pending, self._pending = self._pending, None

@@ -1,0 +1,154 @@
+"""Host calls served while the launch runs (runtime/mailbox.py, vm.h mailbox_call): the lanes wait in the
+mailbox instead of ending the launch, move the calls' guest memory themselves, and give the same results as
+without it; a lane the host is slow to answer (or declines) ends its launch and is served after it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wasmgpu.runtime.engine as wg
+import wasmgpu.runtime.mailbox as mailbox
+from tests.test_wasi import Program, code_of, files_program, run_gpu, run_wasmtime, tree
+from wasmgpu.errors import WasmGpuError
+from wasmgpu.wasi import WasiContext
+
+LOOP = """(module
+  (import "env" "inc" (func $inc (param i32) (result i32)))
+  (func (export "run") (param i32) (result i32) (local i32)
+    (loop $l
+      (local.set 1 (call $inc (local.get 1)))
+      (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
+    (local.get 1)))"""
+
+# One write of BIG bytes from memory (a pattern the program makes), then one read of BIG bytes of stdin,
+# written back to stderr: each far larger than a small pool.
+BIG = 150_001
+
+
+def big_program() -> str:
+    p = Program()
+    body = f"""
+(func (export "_start") (local $k i32)
+  (loop $fill
+    (i32.store8 (i32.add (i32.const 65536) (local.get $k)) (i32.add (i32.mul (local.get $k) (i32.const 7))
+                                                                  (i32.shr_u (local.get $k) (i32.const 9))))
+    (local.set $k (i32.add (local.get $k) (i32.const 1)))
+    (br_if $fill (i32.lt_u (local.get $k) (i32.const {BIG}))))
+  (drop (call $write (i32.const 1) (i32.const 65536) (i32.const {BIG})))
+  (local.set $k (i32.const 0))
+  (block $eof (loop $more
+    (i32.store (i32.const 16) (i32.const 262144)) (i32.store (i32.const 20) (i32.const {BIG}))
+    (br_if $eof (call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 104)))
+    (br_if $eof (i32.eqz (i32.load (i32.const 104))))
+    (drop (call $write (i32.const 2) (i32.const 262144) (i32.load (i32.const 104))))
+    (local.set $k (i32.add (local.get $k) (i32.load (i32.const 104))))
+    (br $more)))
+  (call $report {p.s("read")} (local.get $k)))
+"""
+    return p.wat(body, pages=8)
+
+
+@pytest.fixture
+def mail_on(monkeypatch) -> list[int]:
+    """The mailbox on; the list gets the lanes of each release."""
+    monkeypatch.setenv(mailbox.MAILBOX_VAR, "on")
+    released: list[int] = []
+    release = mailbox.Mailbox.release
+
+    def counted(self, releases):
+        released.extend(releases)
+        return release(self, releases)
+
+    monkeypatch.setattr(mailbox.Mailbox, "release", counted)
+    return released
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_host_functions_are_served_while_the_launch_runs(engine, monkeypatch, mode) -> None:
+    monkeypatch.setenv(mailbox.MAILBOX_VAR, mode)
+    seen: list[int] = []
+
+    def inc(v: int) -> int:
+        seen.append(v)
+        return v + 1
+
+    n = 48
+    batch = wg.Module(engine, LOOP).instantiate(n, imports={("env", "inc"): inc})
+    ends = [10 + i % 5 for i in range(n)]
+    assert [r.values for r in batch.call("run", [(e,) for e in ends])] == [(e,) for e in ends]
+    assert len(seen) == sum(ends)
+    launcher = batch.store.launcher
+    if mode == "on":
+        # Every call through the mailbox, in one launch (a lane the host was slow for would add one).
+        assert launcher.mail_calls == sum(ends) and batch.store.launches <= 2
+    else:
+        assert launcher.mail_calls == 0 and batch.store.launches > 10
+
+
+@pytest.mark.parametrize("wait_ms", [None, "0", "0.05"])
+def test_wasi_files_through_the_lanes_match_wasmtime(engine, tmp_path, monkeypatch, mail_on, wait_ms) -> None:
+    """The files program's calls read and write guest memory through the lanes; with no wait (every lane
+    leaves at once) or a short one, the host finds lanes gone mid-call and finishes their calls after."""
+    if wait_ms is not None:
+        monkeypatch.setenv(mailbox.WAIT_VAR, wait_ms)
+    wat = files_program()
+    n = 6
+    ref_root, gpu_root = tmp_path / "ref", tmp_path / "gpu"
+    contexts = []
+    for i in range(n):
+        (gpu_root / str(i)).mkdir(parents=True)
+        contexts.append(WasiContext(args=["prog", f"file{i}.txt"], preopens=[(str(gpu_root / str(i)), ".")]))
+    results = run_gpu(engine, wat, contexts)
+    for i in range(n):
+        (ref_root / str(i)).mkdir(parents=True)
+        code, out, _ = run_wasmtime(wat, tmp_path / "io" / str(i), ["prog", f"file{i}.txt"],
+                                    preopen=ref_root / str(i))
+        assert bytes(contexts[i].stdout.data).decode() == out.decode(), i
+        assert code_of(results[i]) == code == 0
+        assert tree(gpu_root / str(i)) == tree(ref_root / str(i))
+    assert wait_ms is not None or len(mail_on) > 10 * n
+
+
+@pytest.mark.parametrize("pool", [mailbox.POOL_BYTES, 4096])
+def test_large_reads_and_writes_pass_through_the_pool_in_pieces(engine, tmp_path, monkeypatch, mail_on,
+                                                                pool) -> None:
+    monkeypatch.setattr(mailbox, "POOL_BYTES", pool)
+    wat = big_program()
+    data = bytes((k * 31 + 5) & 0xFF for k in range(BIG))
+    contexts = [WasiContext(stdin=data) for _ in range(3)]
+    results = run_gpu(engine, wat, contexts, fast=False)  # every call the host's
+    code, out, err = run_wasmtime(wat, tmp_path, stdin=data)
+    assert len(out) > BIG and err == data
+    for ctx, r in zip(contexts, results, strict=True):
+        assert code_of(r) == code == 0
+        assert bytes(ctx.stdout.data) == out and bytes(ctx.stderr.data) == err
+    assert len(mail_on) >= 3 * 4
+
+
+def test_the_pool_cuts_ops_into_batches_that_fit() -> None:
+    class Host:
+        def host_shared(self, nbytes: int):
+            buf = np.zeros(nbytes, dtype=np.uint8)
+            return buf, buf.ctypes.data
+
+    box = mailbox.Mailbox(Host(), 4, pool_bytes=1024)
+    jobs = {0: [(mailbox.MAIL_WRITE, 0, 100, bytes(range(256)) * 3)], 1: [(1, 0, 5, 1000)], 2: [(1, 0, 7, 3)]}
+    batches = box._batches(jobs)
+    for b in batches:
+        need = sum(32 + -(-(len(w) if isinstance(w, bytes) else w) // 8) * 8 for ops in b.values() for *_, w in ops)
+        assert need <= 1024
+    # each lane's pieces in order, covering its ops whole
+    pieces = {lane: [op for b in batches for op in b.get(lane, [])] for lane in jobs}
+    assert b"".join(w for *_, w in pieces[0]) == bytes(range(256)) * 3
+    assert [(a, w) for _, _, a, w in pieces[1]] == [(5, 256), (261, 256), (517, 256), (773, 232)]
+    assert pieces[2] == [(1, 0, 7, 3)]
+
+
+def test_bad_settings_are_refused(monkeypatch) -> None:
+    monkeypatch.setenv(mailbox.MAILBOX_VAR, "sometimes")
+    with pytest.raises(WasmGpuError, match="WASMGPU_MAILBOX must be on, off or auto"):
+        mailbox.mailbox_mode()
+    monkeypatch.setenv(mailbox.WAIT_VAR, "-1")
+    with pytest.raises(WasmGpuError, match="WASMGPU_MAILBOX_WAIT_MS must be"):
+        mailbox.wait_ns()
