@@ -58,6 +58,7 @@ POOL_BYTES = 4 << 20
 # their launches for host calls.
 MAX_INSTANCES = 1 << 18
 POLL_S = 20e-6
+GATHER_S = 1e-3
 HEAD_ROWS = MH_ARGS + MAIL_ARGS
 RECORD = 8 * MO_FIELDS
 
@@ -128,29 +129,58 @@ class Mailbox:
         block[MB_WAIT_NS] = self.wait
         self.address = base
         self._buf = buf
+        self._busy: np.ndarray | None = None  # lanes released with bytes in the pool, maybe not yet copied
 
     def posted(self) -> np.ndarray:
-        return np.flatnonzero(self.flags == BOX_POSTED)
+        """The lanes waiting with a call. Once some are, those posting just after them are waited for (while
+        their count grows, GATHER_S at most): a round's cost is mostly per round, not per call."""
+        lanes = np.flatnonzero(self.flags == BOX_POSTED)
+        until = time.perf_counter() + GATHER_S
+        while len(lanes) and time.perf_counter() < until:
+            time.sleep(POLL_S)
+            more = np.flatnonzero(self.flags == BOX_POSTED)
+            if len(more) <= len(lanes):
+                break
+            lanes = more
+        return lanes
 
-    def _wait(self, lanes: np.ndarray, until: tuple[int, ...]) -> np.ndarray:
-        """Waits until each lane's flag is one of `until` or the launch ended; returns the flags then."""
+    def _wait(self, lanes: np.ndarray, until: tuple[int, ...] = (), unless: int | None = None) -> np.ndarray:
+        """Waits until each lane's flag is one of `until` (or is not `unless`), or the launch ended; returns the
+        flags then."""
         while True:
             f = self.flags[lanes]
-            if np.isin(f, until).all():
+            if unless is not None:
+                ok = f != unless
+            else:
+                ok = f == until[0]
+                for v in until[1:]:
+                    ok |= f == v
+            if ok.all():
                 return f
             if self.done():
                 return self.flags[lanes]
             time.sleep(POLL_S)
 
+    def _pool_free(self) -> None:
+        """Before the pool is written again: the lanes released with bytes in it have copied them."""
+        if self._busy is not None:
+            self._wait(self._busy, unless=BOX_RELEASE)
+            self._busy = None
+
     def _lay_out(self, batch: dict[int, list[tuple[int, int, int, bytes | int]]]) -> dict[int, list[int]]:
         """Writes the batch's op records and bytes into the pool and each lane's head; returns where each
         lane's reads will be in the pool."""
         count = sum(len(ops) for ops in batch.values())
+        if count:
+            self._pool_free()
         records = self.pool[: count * RECORD].view(np.uint64).reshape(count, MO_FIELDS)
         data_at = count * RECORD
         k = 0
         reads: dict[int, list[int]] = {}
+        self.head[MH_OPS, np.fromiter(batch, dtype=np.int64, count=len(batch))] = 0
         for lane, ops in batch.items():
+            if not ops:
+                continue
             self.head[MH_OPS, lane] = len(ops)
             self.head[MH_LIST, lane] = k * RECORD
             for kind, mem, addr, what in ops:
@@ -251,22 +281,27 @@ class Mailbox:
             return
         self._lay_out({lane: [] if first else r.writes for lane, r in live.items()})
         lanes = np.fromiter(live, dtype=np.int64, count=len(live))
-        for lane, r in live.items():
-            assert len(r.results) <= MAIL_ARGS
-            self.head[MH_ARGS:MH_ARGS + len(r.results), lane] = np.array(r.results, dtype=np.uint64)
-            self.head[MH_NRES, lane] = len(r.results)
-            self.head[MH_STATUS, lane] = r.status
-            self.head[MH_TRAP, lane] = r.trap
-            r.seq = int(self.head[MH_SEQ, lane])
+        rs = list(live.values())
+        nres = np.array([len(r.results) for r in rs], dtype=np.int64)
+        assert nres.max() <= MAIL_ARGS
+        for k in range(int(nres.max())):  # results row by row, for the lanes that have a k-th
+            has = np.flatnonzero(nres > k)
+            self.head[MH_ARGS + k, lanes[has]] = np.array([rs[j].results[k] for j in has.tolist()], dtype=np.uint64)
+        self.head[MH_NRES, lanes] = nres
+        self.head[MH_STATUS, lanes] = np.array([r.status for r in rs], dtype=np.uint64)
+        self.head[MH_TRAP, lanes] = np.array([r.trap for r in rs], dtype=np.uint64)
+        for r, seq in zip(rs, self.head[MH_SEQ, lanes].tolist(), strict=True):
+            r.seq = seq
         self.flags[lanes] = BOX_RELEASE
-        # The pool is the lanes' until they have copied what it holds for them.
-        self._wait(lanes, tuple(v for v in range(BOX_ABANDONED + 1) if v != BOX_RELEASE))
+        if not first and any(r.writes for r in rs):  # the pool is theirs until they have copied what it holds
+            self._busy = lanes
 
     def settle(self) -> dict[int, Release]:
         """After the launch: the releases that their lanes did not apply (the host applies them)."""
         left = {lane: r for lane, r in self.pending.items() if r.seq < 0 or int(self.head[MH_SEQ, lane]) == r.seq}
         self.pending = {}
         self.gone = set()
+        self._busy = None
         return left
 
 
