@@ -461,23 +461,28 @@ class Launcher:
             return False
         started = time.perf_counter()
         s = self.store
-        head = box.head[:, lanes].copy()
+        head = box.head[:, lanes]
         ext = s.extension
         calls: list[tuple[int, FuncInst, int, tuple[int, ...]]] = []
         declined: list[int] = []
-        for j, i in enumerate(lanes.tolist()):
-            fi = int(head[MH_FUNC, j])
-            f = s.funcs[fi] if fi < len(s.funcs) else None
-            if f is None or f.host is None or slot_count(f.type.results) > MAIL_ARGS or f.nargs > MAIL_ARGS:
+        served: dict[int, FuncInst | None] = {}  # per function: itself, or None where the mailbox cannot serve it
+        for i, fi, fp, *slots in zip(lanes.tolist(), head[MH_FUNC].tolist(), head[MH_FP].tolist(),
+                                     *head[MH_ARGS:].tolist(), strict=True):
+            if fi not in served:
+                f = s.funcs[fi] if fi < len(s.funcs) else None
+                ok = f is not None and f.host is not None and slot_count(f.type.results) <= MAIL_ARGS
+                served[fi] = f if ok and f.nargs <= MAIL_ARGS else None  # type: ignore[union-attr]
+            f = served[fi]
+            if f is None:
                 declined.append(i)
                 continue
-            args = tuple(int(v) for v in head[MH_ARGS:MH_ARGS + f.nargs, j])
+            args = tuple(slots[:f.nargs])
             if f.nargs != len(f.type.params):
                 args = _join(args, f.type.params)
             if ext is not None and not ext.mail_safe(i, f.name, args):
                 declined.append(i)
                 continue
-            calls.append((i, f, int(head[MH_FP, j]), args))
+            calls.append((i, f, fp, args))
         if declined:
             box.flags[np.array(declined)] = BOX_DECLINED
         if calls:
