@@ -42,7 +42,7 @@ from ..wasm import opcodes as wo
 from . import mailbox
 from .backtrace import backtraces
 from .code_cache import translator_digest
-from .mailbox import MAX_INSTANCES, Mailbox, Release, mailbox_mode, wait_ns
+from .mailbox import MAX_INSTANCES, Mailbox, Release, mailbox_on, wait_ns
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
 from .tuning import (
@@ -438,14 +438,11 @@ class Launcher:
 
     # -- the mailbox: host calls served while a launch runs (runtime/mailbox.py) -----------------------
     def _mailbox(self) -> Mailbox | None:
-        """The store's mailbox, made at its first launch where it may have one: not for threads (their lanes
-        share memory) or spare processes, nor past MAX_INSTANCES; under WASMGPU_MAILBOX=auto on the GPU alone,
-        where ending a launch costs most."""
+        """The store's mailbox under WASMGPU_MAILBOX=on, made at its first launch where it may have one: not
+        for threads (their lanes share memory) or spare processes, nor past MAX_INSTANCES."""
         s = self.store
         if self.mailbox is None and not self.__dict__.get("_no_mailbox"):
-            mode = mailbox_mode()
-            if (mode == "on" or mode == "auto" and s.backend.name == "cuda") and not s.thread_shift \
-                    and s.instances == s.n and s.n <= MAX_INSTANCES:
+            if mailbox_on() and not s.thread_shift and s.instances == s.n and s.n <= MAX_INSTANCES:
                 self.mailbox = Mailbox(s.backend, s.n, wait_ns(), mailbox.POOL_BYTES)
             else:
                 self._no_mailbox = True
