@@ -42,8 +42,9 @@ T_BASE, T_CAP, T_MAX, T_FIELDS = range(4)
 # The mailbox (runtime/mailbox.py; vm.h mailbox_call): host memory both sides see while a launch runs. A lane
 # whose call the host serves posts it there and waits, instead of ending its launch.
 # The block (enum MailField): u64 pointers to the lanes' flags (u32 [N]), their heads (below) and
-# the pool of bytes the ops move through, and how long a lane waits for the host (ns) before it ends its launch.
-MB_FLAGS, MB_HEAD, MB_POOL, MB_WAIT_NS, MB_FIELDS = range(5)
+# the pool of bytes the ops move through, the pool's size, the store's memories, how long a lane waits for the
+# host (ns) before it ends its launch, and MB_CLOSED: nonzero when the host stops serving (every lane leaves).
+MB_FLAGS, MB_HEAD, MB_POOL, MB_POOL_BYTES, MB_MEMORIES, MB_WAIT_NS, MB_CLOSED, MB_FIELDS = range(8)
 # A lane's head (enum MailHeadField), u64 rows of [row][N]: the call (function, frame), the releases the lane
 # applied (MH_SEQ, counted by the lane), then what the host answers: the lane's new status and trap
 # (MAIL_KEEP_TRAP: unchanged), the result count, and the ops to run first (count, and where their records start

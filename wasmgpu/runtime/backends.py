@@ -6,7 +6,6 @@ import mmap
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,11 +22,10 @@ from .tuning import WindowTuner
 
 # How often the host looks at the mailbox while a launch runs (s).
 MAIL_POLL_S = 50e-6
-# What a launch calls to serve the mailbox: given whether the launch has ended, whether it served anything.
-Serve = Callable[[Callable[[], bool]], bool]
 
 if TYPE_CHECKING:
     from ..vm.build import StoreCode
+    from .mailbox import Serving as Serve
 
 
 class Backend:
@@ -306,9 +304,14 @@ class CpuBackend(Backend):
         # The launch on a thread of its own (ctypes lets go of the interpreter's lock), served from this one.
         launch = threading.Thread(target=(code or self.lib).vm_run, args=args, daemon=True)
         launch.start()
-        while launch.is_alive():
-            if not serve(lambda: not launch.is_alive()):
-                launch.join(MAIL_POLL_S)
+        try:
+            while launch.is_alive():
+                if not serve.poll(lambda: not launch.is_alive()):
+                    launch.join(MAIL_POLL_S)
+        finally:  # never left running behind the caller (an exception, an interrupt)
+            if launch.is_alive():
+                serve.close()
+                launch.join()
         return None
 
 
@@ -455,10 +458,14 @@ class CudaBackend(Backend):
             kernel.function((grid,), (self.block,), args)
         ended = cuda.Event(disable_timing=True)
         ended.record(stream)
-        while not ended.done:
-            if not serve(lambda: ended.done):
-                time.sleep(MAIL_POLL_S)
-        ended.synchronize()
+        try:
+            while not ended.done:
+                if not serve.poll(lambda: ended.done):
+                    time.sleep(MAIL_POLL_S)
+        finally:  # never left running behind the caller (an exception, an interrupt)
+            if not ended.done:
+                serve.close()
+            ended.synchronize()
 
     def host_shared(self, nbytes: int) -> tuple[np.ndarray, int]:
         # Pinned and mapped: the GPU reaches it over the bus at the host's own address (unified addressing).

@@ -42,7 +42,7 @@ from ..wasm import opcodes as wo
 from . import mailbox
 from .backtrace import backtraces
 from .code_cache import translator_digest
-from .mailbox import MAX_INSTANCES, Mailbox, Release, mailbox_on, wait_ns
+from .mailbox import MAX_INSTANCES, Mailbox, Release, Serving, mailbox_on, wait_ns
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
 from .tuning import (
@@ -202,7 +202,10 @@ class Launcher:
             params = s.params.sync()
             box = self._mailbox()
             params[P_MAILBOX] = box.address if box is not None else 0
-            serve = self._mail_serve if box is not None else None
+            serve = {}  # only where there is a mailbox: backends of tests and models take no `serve`
+            if box is not None:
+                box.open(len(s.mems))
+                serve = {"serve": Serving(self._mail_serve, box.close)}
             s.budget.memory_allowances(s.params.keep_alive["mems"])
             if ext is not None:
                 ext.before_launch()
@@ -214,7 +217,7 @@ class Launcher:
                 if tuner is None:
                     if layouts is not None:  # a trial's launches may be capped (the block's slice is put back after)
                         params[P_FUEL_SLICE] = min(s.fuel_slice, cap or s.fuel_slice)
-                    s.backend.run(params, s.n, code=s.params.code_handle, serve=serve)
+                    s.backend.run(params, s.n, code=s.params.code_handle, **serve)
                 else:
                     self._run_tuned(params, tuner, cap, serve)
             finally:
@@ -314,17 +317,19 @@ class Launcher:
         if trial.state == "done" and trial.chosen is not None and trial.key:
             remember_layout(trial.key, trial.chosen, trial.gain)
 
-    def _run_tuned(self, params: Any, tuner: WindowTuner, cap: int | None = None, serve: Any = None) -> None:
+    def _run_tuned(self, params: Any, tuner: WindowTuner, cap: int | None = None,
+                   serve: dict[str, Serving] | None = None) -> None:
         """One launch under the window and the fuel slice the tuner asks for (at most `cap`); a trial launch
         runs some blocks under another window, and the tuner learns how their fuel rate compared."""
         s = self.store
         near, trial, fuel = tuner.next()
         params[P_FUEL_SLICE] = min(fuel, cap or fuel)
+        serve = serve or {}
         if trial is None:
-            s.backend.run(params, s.n, near, code=s.params.code_handle, serve=serve)
+            s.backend.run(params, s.n, near, code=s.params.code_handle, **serve)
             return
         before = s.fuel_left.copy()
-        starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle, serve)
+        starts = s.backend.run(params, s.n, near, (trial, tuner.every), s.params.code_handle, **serve)
         to_host = s.backend.to_host
         spent = to_host(before - s.fuel_left)
         per_block = s.backend.instances_per_block(s.n, s.params.code_handle)
@@ -401,7 +406,8 @@ class Launcher:
         exited: list[int] = []
         trapped: list[int] = []
         slots: tuple[list[int], list[int], list[int]] = ([], [], [])
-        with self.store.host_round(mail) as r:  # memory sizes read once, memory writes in one transfer
+        lanes = frozenset(i for i, *_ in calls) if mail is not None else frozenset()
+        with self.store.host_round(mail, lanes) as r:  # memory sizes read once, memory writes in one transfer
             group = ~((1 << self.store.thread_shift) - 1)
             if self.store.fetch_ahead:
                 self._prefetch([f.reads(i if f.per_lane else i & group, args) for i, f, _, args in calls
@@ -460,6 +466,8 @@ class Launcher:
         s = self.store
         head = box.head[:, lanes]
         ext = s.extension
+        # An extension says which of its calls may be served now (none, where it does not say).
+        safe = None if ext is None else getattr(ext, "mail_safe", lambda *_: False)
         calls: list[tuple[int, FuncInst, int, tuple[int, ...]]] = []
         declined: list[int] = []
         served: dict[int, FuncInst | None] = {}  # per function: itself, or None where the mailbox cannot serve it
@@ -476,7 +484,7 @@ class Launcher:
             args = tuple(slots[:f.nargs])
             if f.nargs != len(f.type.params):
                 args = _join(args, f.type.params)
-            if ext is not None and not ext.mail_safe(i, f.name, args):
+            if safe is not None and not safe(i, f.name, args):
                 declined.append(i)
                 continue
             calls.append((i, f, fp, args))
@@ -485,29 +493,35 @@ class Launcher:
         if calls:
             with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
                 resumed, exited, trapped, (_rows, cols, values) = self._serve_round(calls, box)
-            writes: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
-            for (m, i), ws in self.mail_writes.items():
-                writes.setdefault(i, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
-            self.mail_writes = {}
-            results: dict[int, list[int]] = {}
-            for i, v in zip(cols, values, strict=True):  # each call's results in order
-                results.setdefault(i, []).append(v)
-            releases = {i: Release(writes.get(i, []), results.get(i, []), STATUS["RUNNING"], MAIL_KEEP_TRAP)
-                        for i in resumed}
-            releases.update((i, Release(writes.get(i, []), [], STATUS["EXITED"], MAIL_KEEP_TRAP)) for i in exited)
-            releases.update((i, Release(writes.get(i, []), [], STATUS["TRAPPED"], TRAP_CODE["HOST"]))
-                            for i in trapped)
-            waiting = [i for i, *_ in calls if i not in releases]  # Pending: asked again after the launch
-            for i in waiting:
-                if i in writes:
-                    releases[i] = Release(writes[i], [], STATUS["HOSTCALL"], MAIL_KEEP_TRAP)
-            box.release(releases)
-            rest = [i for i in waiting if i not in releases]
-            if rest:
-                box.flags[np.array(rest)] = BOX_DECLINED
+            self._mail_release(box, calls, resumed, exited, trapped, cols, values)
             self.mail_calls += len(calls)
         s.seconds["host calls"] += time.perf_counter() - started
         return True
+
+    def _mail_release(self, box: Mailbox, calls: list[tuple[int, FuncInst, int, tuple[int, ...]]],
+                      resumed: list[int], exited: list[int], trapped: list[int], cols: list[int],
+                      values: list[int]) -> None:
+        """Releases a round's lanes with what their calls gave."""
+        writes: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
+        for (m, i), ws in self.mail_writes.items():
+            writes.setdefault(i, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
+        self.mail_writes = {}
+        results: dict[int, list[int]] = {}
+        for i, v in zip(cols, values, strict=True):  # each call's results in order
+            results.setdefault(i, []).append(v)
+        releases = {i: Release(writes.get(i, []), results.get(i, []), STATUS["RUNNING"], MAIL_KEEP_TRAP)
+                    for i in resumed}
+        releases.update((i, Release(writes.get(i, []), [], STATUS["EXITED"], MAIL_KEEP_TRAP)) for i in exited)
+        releases.update((i, Release(writes.get(i, []), [], STATUS["TRAPPED"], TRAP_CODE["HOST"]))
+                        for i in trapped)
+        waiting = [i for i, *_ in calls if i not in releases]  # Pending: asked again after the launch
+        for i in waiting:
+            if i in writes:
+                releases[i] = Release(writes[i], [], STATUS["HOSTCALL"], MAIL_KEEP_TRAP)
+        box.release(releases)
+        rest = [i for i in waiting if i not in releases]
+        if rest:
+            box.flags[np.array(rest)] = BOX_DECLINED
 
     def _mail_settle(self, box: Mailbox) -> None:
         """After a launch: what the host served for lanes that ended their launch before they took it,

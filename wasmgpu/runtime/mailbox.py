@@ -15,6 +15,7 @@ what it began for it once the launch has ended (`settle`).
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,10 +34,13 @@ from ..compiler.vm_abi import (
     MAIL_KEEP_TRAP,
     MAIL_READ,
     MAIL_WRITE,
+    MB_CLOSED,
     MB_FIELDS,
     MB_FLAGS,
     MB_HEAD,
+    MB_MEMORIES,
     MB_POOL,
+    MB_POOL_BYTES,
     MB_WAIT_NS,
     MH_ARGS,
     MH_LIST,
@@ -60,6 +64,9 @@ POOL_BYTES = 4 << 20
 MAX_INSTANCES = 1 << 18
 POLL_S = 20e-6
 GATHER_S = 1e-3
+# The most calls a round serves: a round's lanes wait for all of it (about 8 us a call in Python).
+ROUND_MAX = 8192
+MIN_POOL = 4096
 HEAD_ROWS = MH_ARGS + MAIL_ARGS
 RECORD = 8 * MO_FIELDS
 
@@ -68,6 +75,10 @@ def mailbox_on() -> bool:
     mode = os.environ.get(MAILBOX_VAR, "off")
     if mode not in ("on", "off"):
         raise WasmGpuError(f"{MAILBOX_VAR} must be on or off, not {mode!r}")
+    if mode == "on" and platform.machine().lower() not in ("x86_64", "amd64"):
+        # The host reads and writes the flags with plain loads and stores: x86's order keeps them after the
+        # bytes they stand for, a weaker order would not.
+        raise WasmGpuError(f"{MAILBOX_VAR}=on needs an x86-64 host, not {platform.machine()}")
     return mode == "on"
 
 
@@ -86,6 +97,15 @@ def wait_ns() -> int:
 
 # An op on a lane's memory: (MAIL_READ or MAIL_WRITE, memory, guest address, bytes to write or length to read).
 Op = tuple[int, int, int, "bytes | int"]
+
+
+@dataclass
+class Serving:
+    """What a launch with a mailbox calls (`Backend.run`'s `serve`): `poll(done)` serves what is posted and
+    says whether anything was; `close()`, where the launch ends early (an exception), makes every lane leave."""
+
+    poll: Callable[[Callable[[], bool]], bool]
+    close: Callable[[], None]
 
 
 @dataclass
@@ -114,9 +134,12 @@ class Mailbox:
     address: int = field(init=False)
     done: Callable[[], bool] = field(init=False, default=lambda: True)  # whether the launch ended
     gone: set[int] = field(init=False, default_factory=set)  # lanes that ended their launch mid-call
+    ended: bool = field(init=False, default=False)  # the launch ended mid-round: every lane of it is gone
     pending: dict[int, Release] = field(init=False, default_factory=dict)  # released, not yet seen applied
 
     def __post_init__(self) -> None:
+        if self.pool_bytes < MIN_POOL:
+            raise WasmGpuError(f"the mailbox's pool needs at least {MIN_POOL} bytes, not {self.pool_bytes}")
         n = self.n
         flag_bytes = -(-4 * n // 8) * 8
         sizes = [8 * MB_FIELDS, flag_bytes, 8 * HEAD_ROWS * n, self.pool_bytes]
@@ -128,22 +151,41 @@ class Mailbox:
         self.pool = buf[at[3]:at[4]]
         block[MB_FLAGS], block[MB_HEAD], block[MB_POOL] = base + at[1], base + at[2], base + at[3]
         block[MB_WAIT_NS] = self.wait
+        block[MB_POOL_BYTES] = self.pool_bytes
+        self.block = block
         self.address = base
         self._buf = buf
         self._busy: np.ndarray | None = None  # lanes released with bytes in the pool, maybe not yet copied
 
+    def open(self, memories: int) -> None:
+        """Before a launch: the lanes may post (the store has this many memories)."""
+        self.block[MB_MEMORIES] = memories
+        self.block[MB_CLOSED] = 0
+        self.ended = False
+
+    def close(self) -> None:
+        """No more serving in this launch: every waiting lane leaves it (and none posts again)."""
+        self.block[MB_CLOSED] = 1
+
+    def end(self) -> None:
+        """Closes the mailbox and waits for the launch's end: the rest of the round reaches memory itself."""
+        self.close()
+        while not self.done():
+            time.sleep(0.0005)
+        self.ended = True
+
     def posted(self) -> np.ndarray:
-        """The lanes waiting with a call. Once some are, those posting just after them are waited for (while
-        their count grows, GATHER_S at most): a round's cost is mostly per round, not per call."""
+        """The lanes waiting with a call (ROUND_MAX at most). Once some are, those posting just after them are
+        waited for (while their count grows, GATHER_S at most): a round's cost is mostly per round."""
         lanes = np.flatnonzero(self.flags == BOX_POSTED)
         until = time.perf_counter() + GATHER_S
-        while len(lanes) and time.perf_counter() < until:
+        while 0 < len(lanes) < ROUND_MAX and time.perf_counter() < until:
             time.sleep(POLL_S)
             more = np.flatnonzero(self.flags == BOX_POSTED)
             if len(more) <= len(lanes):
                 break
             lanes = more
-        return lanes
+        return lanes[:ROUND_MAX]
 
     def _wait(self, lanes: np.ndarray, until: tuple[int, ...] = (), unless: int | None = None) -> np.ndarray:
         """Waits until each lane's flag is one of `until` (or is not `unless`), or the launch ended; returns the
@@ -230,6 +272,8 @@ class Mailbox:
     def exchange(self, jobs: dict[int, list[Op]]) -> dict[int, list[np.ndarray]]:
         """Runs these ops on the lanes (posted, waiting): each lane's read bytes, one array per read op, for
         the lanes that answered; the others ended their launch (`gone`)."""
+        if self.ended:
+            self.gone.update(jobs)
         jobs = {lane: ops for lane, ops in jobs.items() if lane not in self.gone}
         parts: dict[int, list[np.ndarray]] = {lane: [] for lane in jobs}
         for batch in self._batches(jobs):
@@ -270,6 +314,8 @@ class Mailbox:
     def release(self, releases: dict[int, Release]) -> None:
         """Releases these lanes: each runs its writes, takes its results and status, and goes on. Those
         gone, or that end their launch before they see it, are in `pending` until `settle`."""
+        if self.ended:
+            self.gone.update(releases)
         live = {lane: r for lane, r in releases.items() if lane not in self.gone}
         for lane, r in releases.items():
             self.pending[lane] = r
@@ -284,7 +330,8 @@ class Mailbox:
         lanes = np.fromiter(live, dtype=np.int64, count=len(live))
         rs = list(live.values())
         nres = np.array([len(r.results) for r in rs], dtype=np.int64)
-        assert nres.max() <= MAIL_ARGS
+        if nres.max() > MAIL_ARGS:
+            raise WasmGpuError(f"a host call's results take over {MAIL_ARGS} slots: not a mailbox's call")
         for k in range(int(nres.max())):  # results row by row, for the lanes that have a k-th
             has = np.flatnonzero(nres > k)
             self.head[MH_ARGS + k, lanes[has]] = np.array([rs[j].results[k] for j in has.tolist()], dtype=np.uint64)
@@ -306,5 +353,5 @@ class Mailbox:
         return left
 
 
-__all__ = ["MAILBOX_VAR", "MAIL_KEEP_TRAP", "MAIL_WRITE", "MAX_INSTANCES", "Mailbox", "Release", "mailbox_on",
-           "wait_ns"]
+__all__ = ["MAILBOX_VAR", "MAIL_KEEP_TRAP", "MAIL_WRITE", "MAX_INSTANCES", "Mailbox", "Release", "Serving",
+           "mailbox_on", "wait_ns"]

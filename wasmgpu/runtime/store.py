@@ -14,7 +14,6 @@ and allocates them; the concerns around them are pieces it holds:
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -694,15 +693,18 @@ class Store:
             for a, b in r.fetched.get(self._copy_key(m, inst), ()):
                 if a <= addr and addr + n <= a + len(b):
                     return b[addr - a: addr - a + n].copy()
-            if r.mail is not None:  # while the launch runs: the lane copies it
-                got = r.mail.read(m.addr, inst, addr, n)
+            if r.mail is not None:  # while the launch runs: a calling lane copies it
+                got = r.mail.read(m.addr, inst, addr, n) if inst in r.lanes else None
                 if got is not None:
                     return got
-                r.mail_ended()
+                r.mail_ended()  # a lane gone, or another instance (running): read after the launch
         return self.mems[m.addr].data.read(inst, addr, n)
 
     def write_memory(self, m: MemoryExtern, inst: int, addr: int, data: bytes | bytearray | memoryview) -> None:
-        if self._round is not None:
+        if self._round is not None and self._round.mail is not None and inst not in self._round.lanes:
+            self._round.mail_ended()  # another instance's memory, written once the launch has ended
+            self.mems[m.addr].data.write(inst, addr, data)
+        elif self._round is not None:
             self._round.writes.setdefault((m.addr, inst), []).append((addr, bytes(data)))
             key = self._copy_key(m, inst)
             if key in self._round.fetched:  # what was fetched there is stale now
@@ -737,7 +739,7 @@ class Store:
         if r.mail is not None:  # while the launch runs: each lane copies its ranges
             jobs: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
             for m, inst, addr, n in wants:
-                if 0 < n <= FETCH_RANGE:
+                if 0 < n <= FETCH_RANGE and inst in r.lanes:
                     jobs.setdefault(inst, []).append((MAIL_READ, m, addr, n))
             for inst, got in r.mail.exchange(jobs).items():
                 for (_, m, addr, _), data in zip(jobs[inst], got, strict=True):
@@ -762,12 +764,13 @@ class Store:
                 size += n
 
     @contextmanager
-    def host_round(self, mail: Mailbox | None = None) -> Iterator[HostRound]:
+    def host_round(self, mail: Mailbox | None = None, lanes: frozenset[int] = frozenset()) -> Iterator[HostRound]:
         """Host calls served together (the instances waiting after a launch): memory sizes are read once,
         and memory writes go in one transfer per memory at the end (or before a read of what they wrote).
         With `mail`, calls served while the launch runs: the lanes read and write their memory, and the
-        round's writes are the caller's to release."""
-        self._round = HostRound(mail=mail)
+        round's writes are the caller's to release; `lanes`, the calling instances, whose memory their lanes
+        move (another instance's memory is reached once the launch has ended)."""
+        self._round = HostRound(mail=mail, lanes=lanes)
         try:
             yield self._round
         finally:
@@ -796,12 +799,12 @@ class HostRound:
     # (memory, instance's copy) -> (address, bytes) fetched before the calls (prefetch), none written since
     fetched: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     mail: Mailbox | None = None  # served while the launch runs (runtime/mailbox.py)
+    lanes: frozenset[int] = frozenset()  # with `mail`: the calling instances
 
     def mail_ended(self) -> None:
-        """A lane has gone: the rest of the round waits for the launch's end and reaches memory itself."""
-        assert self.mail is not None
-        while not self.mail.done():
-            time.sleep(0.001)
+        """The rest of the round reaches memory itself, once the launch has ended (every lane made to leave)."""
+        if self.mail is not None and not self.mail.ended:
+            self.mail.end()
 
     def flush(self, store: Store) -> None:
         if self.mail is not None and self.writes:  # written by the lanes, those gone after the launch

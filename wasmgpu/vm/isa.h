@@ -251,7 +251,7 @@ enum WasiStdinField { SD_BASE = 0, SD_LEN = 1, SD_POS = 2, SD_FIELDS = 3 };
 enum ProcMetaField { PM_FREE = 0, PM_FREE0 = 1, PM_H0 = 2, PM_CMD_USED = 3, PM_CMD_CAP = 4, PM_HANDLES = 5, PM_SPAWN = 6, PM_NOMEM = 7, PM_FIRST = 8, PM_SHIFT = 9, PM_FIELDS = 10 };
 enum ProcSpawnField { RF_LANE = 0, RF_SLOT = 1, RF_CMD = 2, RF_ARGS = 3, RF_ENV = 4, RF_FUEL = 5, RF_FIELDS = 6 };
 enum ProcHandleField { HF_PARENT = 0, HF_ENDED = 1, HF_STATUS = 2, HF_OUT_AT = 3, HF_OUT_LEN = 4, HF_FIELDS = 5 };
-enum MailField { MB_FLAGS = 0, MB_HEAD = 1, MB_POOL = 2, MB_WAIT_NS = 3, MB_FIELDS = 4 };
+enum MailField { MB_FLAGS = 0, MB_HEAD = 1, MB_POOL = 2, MB_POOL_BYTES = 3, MB_MEMORIES = 4, MB_WAIT_NS = 5, MB_CLOSED = 6, MB_FIELDS = 7 };
 enum MailHeadField { MH_FUNC = 0, MH_FP = 1, MH_SEQ = 2, MH_STATUS = 3, MH_TRAP = 4, MH_NRES = 5, MH_OPS = 6, MH_LIST = 7, MH_ARGS = 8 };
 enum MailOpField { MO_KIND = 0, MO_ADDR = 1, MO_LEN = 2, MO_AT = 3, MO_FIELDS = 4 };
 enum MailBox { BOX_IDLE = 0, BOX_POSTED = 1, BOX_OPS = 2, BOX_ANSWERED = 3, BOX_RELEASE = 4, BOX_APPLIED = 5, BOX_DECLINED = 6, BOX_ABANDONED = 7 };

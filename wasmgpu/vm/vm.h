@@ -1479,13 +1479,11 @@ SIMD_NOINLINE bool runs_on(const u64* P, u32 inst, u64 spent, u32* retried) {
 #ifdef WG_CUDA
 DEV u32 mail_load(const u32* p) {
 #if __CUDA_ARCH__ >= 700
-  u32 v;  // an acquire at system scope: the host's writes to device memory before it are seen after
+  u32 v;  // an acquire at system scope: the host's writes before it are seen after (L1 included)
   asm volatile("ld.acquire.sys.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
 #else
-  const u32 v = *(const volatile u32*)p;
-  __threadfence_system();
-  return v;
+  return *(const volatile u32*)p;  // never reached: mailbox_call declines before Volta
 #endif
 }
 DEV void mail_store(u32* p, u32 v) { __threadfence_system(); *(volatile u32*)p = v; }
@@ -1502,15 +1500,23 @@ DEV void mail_ops(const u64* P, const u64* mb, u32 inst, u64 nops, u64 list) {
   const u64* mems = (const u64*)P[P_MEMS];
   const u64 flat[M_FIELDS] = {mb[MB_POOL], 0, 0, 0};
   const MemRef pool = mem_ref(flat, 0, 0, 1);
+  const u64 room = mb[MB_POOL_BYTES];
+  if (OUT_OF(list, nops * MO_FIELDS * 8, room)) return;
   const u64* ops = (const u64*)(mb[MB_POOL] + list);
   for (u64 k = 0; k < nops; k++) {
     const u64* o = ops + k * MO_FIELDS;
-    const u64 m = o[MO_KIND] >> 8, a = o[MO_ADDR], n = o[MO_LEN];
-    // The host checked the range; checked again so that no host fault reaches another instance's memory.
-    if (OUT_OF(a, n, (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE)) continue;
+    const u64 m = o[MO_KIND] >> 8, a = o[MO_ADDR], n = o[MO_LEN], at = o[MO_AT];
+    if (OUT_OF(at, n, room)) continue;
+    const bool read = (o[MO_KIND] & 0xff) == MAIL_READ;
+    // The host checked the range; checked again so that no host fault reaches another instance's memory. A
+    // read out of range gives zeros, not what the pool held before.
+    if (m >= mb[MB_MEMORIES] || OUT_OF(a, n, (u64)((const u32*)P[P_MEM_PAGES])[m * N + inst] * PAGE)) {
+      if (read) mem_fill(pool, at, 0, n);
+      continue;
+    }
     const MemRef g = mem_ref(mems, m, inst, N);
-    if ((o[MO_KIND] & 0xff) == MAIL_READ) wf_copy(pool, o[MO_AT], g, a, n);
-    else wf_copy(g, a, pool, o[MO_AT], n);
+    if (read) wf_copy(pool, at, g, a, n);
+    else wf_copy(g, a, pool, at, n);
   }
 }
 
@@ -1520,7 +1526,11 @@ DEV bool mailbox_call(const u64* P, u32 inst) {
   const u64 N = P[P_N];
   u32* st = (u32*)P[P_STATE];
   const u32 fi = STATE(S_HOST_FUNC);
-  if (mb == 0 || fi == GROW_MEMORY || fi == GROW_TABLE) return false;  // growth moves arrays: after the launch
+#if defined(WG_CUDA) && __CUDA_ARCH__ < 700
+  return false;  // no acquire at system scope before Volta: the lane's later reads could hit stale L1 lines
+#endif
+  // Growth moves arrays: after the launch. A closed mailbox takes no more calls.
+  if (mb == 0 || fi == GROW_MEMORY || fi == GROW_TABLE || *(const volatile u64*)&mb[MB_CLOSED]) return false;
   const u32 nargs = ((const u32*)P[P_FUNCS])[(u64)fi * F_FIELDS + F_NPARAMS];
   if (nargs > MAIL_ARGS) return false;
   u32* flag = (u32*)mb[MB_FLAGS] + inst;
@@ -1553,7 +1563,7 @@ DEV bool mailbox_call(const u64* P, u32 inst) {
       return status == STATUS_RUNNING;
     }
     if (v == BOX_DECLINED) return false;
-    if (wf_timer_ns() > until) {
+    if (wf_timer_ns() > until || *(const volatile u64*)&mb[MB_CLOSED]) {
       mail_store(flag, BOX_ABANDONED);
       return false;
     }

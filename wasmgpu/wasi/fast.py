@@ -343,22 +343,30 @@ class FastPaths:
         self._changed(insts)
 
     def mail_safe(self, inst: int, name: str, args: tuple[int, ...]) -> bool:
-        # Safe where before_calls has nothing to take from the device for the call: no files the device
-        # serves the instance, and no fd 0-2 whose reads, writes or fdstat the device has (their buffered
-        # output must reach the host first). An exit waits too: its message follows the buffered output.
-        # A yield ends the launch, so that the calls waiting for its end are served.
-        if not name.startswith(HOST_PREFIX):
-            return True  # the embedder's own host functions
-        name = name[len(HOST_PREFIX):]
-        if self.procs is not None or name in ("proc_exit", "proc_raise", "sched_yield"):
+        # Safe where before_calls (and DeviceFiles.before_calls) would take nothing from the device for the
+        # call, by the same tests: the device's files, stdin and stdio fdstat stay the device's. A call that
+        # may see fds 0-2 waits too where the device buffers their output (it reaches the host after the
+        # launch), and so do an exit (its message follows that output), a yield (it lets the calls waiting
+        # for the launch's end be served) and the embedder's own functions (they may print beside it).
+        if not name.startswith(HOST_PREFIX) or self.procs is not None:
             return False
+        name = name[len(HOST_PREFIX):]
         if name in NO_FDS:
-            return True
+            return name not in ("proc_exit", "proc_raise", "sched_yield")
+        flags = int(self._flags[inst])
+        if flags & WF_STDIN and not (name in ONE_FD and args and args[0] != 0):
+            return False
+        if flags & WF_STDIO and may_change_stdio(name):
+            return False
+        if flags & (WF_STDOUT | WF_STDERR) and not (args and args[0] >= 3 and (name in ONE_FD
+                                                                              or name.startswith("path_"))):
+            return False
         files = self.files
-        if files is not None and (files.flags[inst] & WF_FILES or files.sharers and files.changes(name, args)):
-            return False  # the device's files of this instance, or of others under a root it shares
-        sees_stdio = not (args and args[0] >= 3 and (name in ONE_FD or name.startswith("path_")))
-        return not (sees_stdio and self._flags[inst] & (WF_STDIN | WF_STDIO | WF_STDOUT | WF_STDERR))
+        if files is None:
+            return True
+        changes = files.changes(name, args)
+        return not (files.flags[inst] & WF_FILES or files.served is not None and inst >= files.served and changes
+                    or files.sharers and changes)
 
     def after_calls(self) -> None:
         pending, self._pending = self._pending, None
