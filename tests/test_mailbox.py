@@ -11,7 +11,7 @@ import pytest
 
 import wasmgpu.runtime.engine as wg
 import wasmgpu.runtime.mailbox as mailbox
-from tests.test_wasi import Program, code_of, files_program, open_call, run_gpu, run_wasmtime, tree
+from tests.test_wasi import Program, check_files_program, code_of, open_call, run_gpu, run_wasmtime
 from wasmgpu.errors import WasmGpuError
 from wasmgpu.wasi import WasiContext
 from wasmgpu.wasi.fast import FastPaths
@@ -96,21 +96,8 @@ def test_wasi_files_through_the_lanes_match_wasmtime(engine, tmp_path, monkeypat
     leaves at once) or a short one, the host finds lanes gone mid-call and finishes their calls after."""
     if wait_ms is not None:
         monkeypatch.setenv(mailbox.WAIT_VAR, wait_ms)
-    wat = files_program()
     n = 6
-    ref_root, gpu_root = tmp_path / "ref", tmp_path / "gpu"
-    contexts = []
-    for i in range(n):
-        (gpu_root / str(i)).mkdir(parents=True)
-        contexts.append(WasiContext(args=["prog", f"file{i}.txt"], preopens=[(str(gpu_root / str(i)), ".")]))
-    results = run_gpu(engine, wat, contexts)
-    for i in range(n):
-        (ref_root / str(i)).mkdir(parents=True)
-        code, out, _ = run_wasmtime(wat, tmp_path / "io" / str(i), ["prog", f"file{i}.txt"],
-                                    preopen=ref_root / str(i))
-        assert bytes(contexts[i].stdout.data).decode() == out.decode(), i
-        assert code_of(results[i]) == code == 0
-        assert tree(gpu_root / str(i)) == tree(ref_root / str(i))
+    check_files_program(engine, tmp_path, n)
     assert wait_ms is not None or len(mail_on) > 10 * n
 
 
@@ -159,26 +146,8 @@ def test_bad_settings_are_refused(monkeypatch) -> None:
 
 def test_an_exception_in_a_host_function_leaves_no_launch_running(engine, monkeypatch) -> None:
     """Without the mailbox the exception reaches the caller after the launch ended; with it, the launch
-    thread (CPU) must not go on running the store's instances behind the caller's back."""
-    monkeypatch.setenv(mailbox.MAILBOX_VAR, "on")
-    calls = [0]
-
-    def inc(v: int) -> int:
-        calls[0] += 1
-        if calls[0] == 5:
-            raise KeyboardInterrupt
-        return v + 1
-
-    n = 8
-    batch = wg.Module(engine, LOOP).instantiate(n, imports={("env", "inc"): inc})
-    before = set(threading.enumerate())
-    with pytest.raises(KeyboardInterrupt):
-        batch.call("run", [(1000,)] * n)
-    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
-    assert not left, f"launch still running after call() raised: {left}"
-
-
-def test_the_store_is_usable_after_an_interrupt(engine, monkeypatch) -> None:
+    thread (CPU) must not go on running the store's instances behind the caller's back, and the store
+    serves the next call."""
     monkeypatch.setenv(mailbox.MAILBOX_VAR, "on")
     calls = [0]
 
@@ -190,8 +159,11 @@ def test_the_store_is_usable_after_an_interrupt(engine, monkeypatch) -> None:
 
     n = 64
     batch = wg.Module(engine, LOOP).instantiate(n, imports={("env", "inc"): inc})
+    before = set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         batch.call("run", [(100_000,)] * n)
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not left, f"launch still running after call() raised: {left}"
     ends = [3 + i % 4 for i in range(n)]
     assert [r.values for r in batch.call("run", [(e,) for e in ends])] == [(e,) for e in ends]
 

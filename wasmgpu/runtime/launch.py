@@ -19,7 +19,6 @@ from ..compiler.vm_abi import (
     GROW_TABLE,
     MAIL_ARGS,
     MAIL_KEEP_TRAP,
-    MAIL_WRITE,
     MH_ARGS,
     MH_FP,
     MH_FUNC,
@@ -42,7 +41,7 @@ from ..wasm import opcodes as wo
 from . import mailbox
 from .backtrace import backtraces
 from .code_cache import translator_digest
-from .mailbox import MAX_INSTANCES, Mailbox, Release, Serving, mailbox_on, wait_ns
+from .mailbox import MAX_INSTANCES, Mailbox, Release, Serving, mailbox_on, wait_ns, write_ops
 from .objects import INTRINSICS, U64_MAX, CallResult, FuncExtern, FuncInst
 from .threads import Scheduler
 from .tuning import (
@@ -372,17 +371,23 @@ class Launcher:
             calls.append((i, f, base, _join(args, f.type.params) if f.nargs != len(f.type.params) else args))
         with self._round_hooks([(i, f.name, args) for i, f, _, args in calls]):
             resumed, exited, trapped, (rows, cols, values) = self._serve_round(calls)
-        # Results into the callee frames, and the ended instances' state, each in one transfer.
-        if values:  # rows, columns and values in one transfer
-            block = xp.asarray(np.array([rows, cols, values], dtype=np.uint64))
-            sv[block[0].astype(np.int64), block[1].astype(np.int64)] = block[2]
-        if exited:
-            s.state[S_STATUS, xp.asarray(np.array(exited))] = STATUS["EXITED"]
-        if trapped:
-            at = xp.asarray(np.array(trapped))
-            s.state[S_STATUS, at] = STATUS["TRAPPED"]
-            s.state[S_TRAP, at] = TRAP_CODE["HOST"]
+        self._put_results(rows, cols, values, {STATUS["EXITED"]: exited, STATUS["TRAPPED"]: trapped})
         return resumed
+
+    def _put_results(self, rows: list[int], cols: list[int], values: list[int],
+                     statuses: dict[int, list[int]]) -> None:
+        """Results into the callee frames (slot rows, instance columns, values), and these instances' new
+        statuses (a trapped one's trap is the host's), each in one transfer."""
+        s, xp = self.store, self.store.xp
+        if values:
+            block = xp.asarray(np.array([rows, cols, values], dtype=np.uint64))
+            s.slot_view()[block[0].astype(np.int64), block[1].astype(np.int64)] = block[2]
+        for status, insts in statuses.items():
+            if insts:
+                at = xp.asarray(np.array(insts))
+                s.state[S_STATUS, at] = status
+                if status == STATUS["TRAPPED"]:
+                    s.state[S_TRAP, at] = TRAP_CODE["HOST"]
 
     @contextmanager
     def _round_hooks(self, calls: list[tuple[int, str, tuple[int, ...]]]) -> Iterator[None]:
@@ -502,9 +507,7 @@ class Launcher:
                       resumed: list[int], exited: list[int], trapped: list[int], cols: list[int],
                       values: list[int]) -> None:
         """Releases a round's lanes with what their calls gave."""
-        writes: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
-        for (m, i), ws in self.mail_writes.items():
-            writes.setdefault(i, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
+        writes = write_ops(self.mail_writes)
         self.mail_writes = {}
         results: dict[int, list[int]] = {}
         for i, v in zip(cols, values, strict=True):  # each call's results in order
@@ -530,32 +533,20 @@ class Launcher:
         if not left:
             return
         s = self.store
-        xp = s.xp
-        by_mem: dict[int, tuple[list[int], list[int], list[bytes]]] = {}
         rows: list[int] = []
         cols: list[int] = []
         values: list[int] = []
-        base = s.backend.to_host(s.state[S_HOST_FP, xp.asarray(np.array(sorted(left)))])
-        for (i, r), fp in zip(sorted(left.items()), base.tolist(), strict=True):
-            for _, m, a, data in r.writes:
-                insts, addrs, payloads = by_mem.setdefault(m, ([], [], []))
-                insts.append(i)
-                addrs.append(a)
-                payloads.append(data)  # type: ignore[arg-type]
-            for k, v in enumerate(r.results):
-                rows.append(int(fp) + k)
-                cols.append(i)
-                values.append(v)
-        for m, (insts, addrs, payloads) in by_mem.items():
-            s.mems[m].data.write_many(insts, addrs, payloads)
-        if values:
-            block = xp.asarray(np.array([rows, cols, values], dtype=np.uint64))
-            s.slot_view()[block[0].astype(np.int64), block[1].astype(np.int64)] = block[2]
-        for status in {r.status for r in left.values()}:
-            at = xp.asarray(np.array([i for i, r in left.items() if r.status == status]))
-            s.state[S_STATUS, at] = status
-            if status == STATUS["TRAPPED"]:
-                s.state[S_TRAP, at] = TRAP_CODE["HOST"]
+        statuses: dict[int, list[int]] = {}
+        base = s.backend.to_host(s.state[S_HOST_FP, s.xp.asarray(np.array(sorted(left)))])
+        with s.host_round() as round_:  # the writes as after a launch: one transfer per memory at its end
+            for (i, r), fp in zip(sorted(left.items()), base.tolist(), strict=True):
+                for _, m, a, data in r.writes:
+                    round_.writes.setdefault((m, i), []).append((a, data))  # type: ignore[arg-type]
+                rows += range(int(fp), int(fp) + len(r.results))
+                cols += [i] * len(r.results)
+                values += r.results
+                statuses.setdefault(r.status, []).append(i)
+        self._put_results(rows, cols, values, statuses)
 
     def _prefetch(self, plans: list[Iterator[list[tuple[int, int, int, int]]]]) -> None:
         """What the calls will read of guest memory, fetched level by level for all of them at once."""

@@ -99,6 +99,24 @@ def wait_ns() -> int:
 Op = tuple[int, int, int, "bytes | int"]
 
 
+def write_ops(writes: dict[tuple[int, int], list[tuple[int, bytes]]]) -> dict[int, list[Op]]:
+    """A host round's writes ((memory, instance) -> (address, bytes) in order) as each lane's ops."""
+    ops: dict[int, list[Op]] = {}
+    for (m, inst), ws in writes.items():
+        ops.setdefault(inst, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
+    return ops
+
+
+def _size(what: bytes | int) -> int:
+    """An op's bytes: those it writes, or the length it reads."""
+    return len(what) if isinstance(what, bytes) else what
+
+
+def _padded(n: int) -> int:
+    """n rounded up to 8: each op's bytes start aligned in the pool."""
+    return -(-n // 8) * 8
+
+
 @dataclass
 class Serving:
     """What a launch with a mailbox calls (`Backend.run`'s `serve`): `poll(done)` serves what is posted and
@@ -156,6 +174,11 @@ class Mailbox:
         self.address = base
         self._buf = buf
         self._busy: np.ndarray | None = None  # lanes released with bytes in the pool, maybe not yet copied
+
+    @property
+    def _chunk(self) -> int:
+        """The largest piece of one op in one batch: a quarter of the pool."""
+        return self.pool_bytes // 4
 
     def open(self, memories: int) -> None:
         """Before a launch: the lanes may post (the store has this many memories)."""
@@ -227,25 +250,25 @@ class Mailbox:
             self.head[MH_OPS, lane] = len(ops)
             self.head[MH_LIST, lane] = k * RECORD
             for kind, mem, addr, what in ops:
-                size = len(what) if isinstance(what, bytes) else what
+                size = _size(what)
                 records[k] = (kind | mem << 8, addr, size, data_at)
                 if isinstance(what, bytes):
                     self.pool[data_at:data_at + size] = np.frombuffer(what, dtype=np.uint8)
                 else:
                     reads.setdefault(lane, []).append(data_at)
-                data_at += -(-size // 8) * 8
+                data_at += _padded(size)
                 k += 1
         return reads
 
     def _batches(self, jobs: dict[int, list[Op]]) -> list[dict[int, list[tuple[int, int, int, bytes | int]]]]:
         """The jobs' ops cut into pieces (reads and writes of at most a quarter of the pool) and grouped into
         batches that fit the pool, each lane's pieces in order."""
-        chunk = self.pool_bytes // 4
+        chunk = self._chunk
         queues: dict[int, deque[tuple[int, int, int, bytes | int]]] = {}
         for lane, ops in jobs.items():
             q: deque[tuple[int, int, int, bytes | int]] = deque()
             for kind, mem, addr, what in ops:
-                size = len(what) if isinstance(what, bytes) else what
+                size = _size(what)
                 for off in range(0, max(size, 1), chunk):
                     part = what[off:off + chunk] if isinstance(what, bytes) else min(chunk, size - off)
                     q.append((kind, mem, addr + off, part))
@@ -256,8 +279,7 @@ class Mailbox:
             used, batch = 0, {}
             for lane, q in list(queues.items()):
                 while q:
-                    what = q[0][3]
-                    need = RECORD + -(-(len(what) if isinstance(what, bytes) else what) // 8) * 8
+                    need = RECORD + _padded(_size(q[0][3]))
                     if used + need > self.pool_bytes:
                         break
                     batch.setdefault(lane, []).append(q.popleft())
@@ -300,8 +322,7 @@ class Mailbox:
             whole = []
             for kind, _, _, what in ops:
                 if kind == MAIL_READ:
-                    size = what if isinstance(what, int) else 0
-                    pieces = [next(got) for _ in range(max(1, -(-size // (self.pool_bytes // 4))))]
+                    pieces = [next(got) for _ in range(max(1, -(-_size(what) // self._chunk)))]
                     whole.append(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
             out[lane] = whole
         return out
@@ -353,5 +374,5 @@ class Mailbox:
         return left
 
 
-__all__ = ["MAILBOX_VAR", "MAIL_KEEP_TRAP", "MAIL_WRITE", "MAX_INSTANCES", "Mailbox", "Release", "Serving",
-           "mailbox_on", "wait_ns"]
+__all__ = ["MAILBOX_VAR", "MAIL_KEEP_TRAP", "MAX_INSTANCES", "Mailbox", "Release", "Serving", "mailbox_on",
+           "wait_ns", "write_ops"]

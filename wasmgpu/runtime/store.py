@@ -27,7 +27,6 @@ from ..compiler.vm_abi import (
     DEVICE_IMPORT_BASE,
     EXN_SLOTS,
     MAIL_READ,
-    MAIL_WRITE,
     NO_REGION,
     PAGE,
     REF_NULL,
@@ -56,7 +55,7 @@ from .budget import (
 from .instantiate import instantiate as _instantiate
 from .launch import Launcher
 from .linear_memory import MemoryArray
-from .mailbox import Mailbox
+from .mailbox import Mailbox, write_ops
 from .objects import (
     INTRINSICS,
     U64_MAX,
@@ -808,10 +807,7 @@ class HostRound:
 
     def flush(self, store: Store) -> None:
         if self.mail is not None and self.writes:  # written by the lanes, those gone after the launch
-            jobs: dict[int, list[tuple[int, int, int, bytes | int]]] = {}
-            for (m, inst), ws in self.writes.items():
-                jobs.setdefault(inst, []).extend((MAIL_WRITE, m, a, data) for a, data in ws)
-            self.mail.exchange(jobs)
+            self.mail.exchange(write_ops(self.writes))
             self.writes = {k: ws for k, ws in self.writes.items() if k[1] in self.mail.gone}
             if self.writes:
                 self.mail_ended()
